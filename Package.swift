@@ -1,0 +1,111 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "Switchyard",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "SwitchyardClient", targets: ["SwitchyardClient"]),
+        .library(name: "SwitchyardEngine", targets: ["SwitchyardEngine"]),
+        .executable(name: "yard", targets: ["yard"]),
+        .executable(name: "switchyard-echo", targets: ["EchoService"]),
+        .executable(name: "switchyard-bench", targets: ["SwitchyardBench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+    ],
+    targets: [
+        // MARK: Data and protocol core (no I/O)
+        .target(name: "SwitchyardTensor"),
+        .target(name: "SwitchyardWire", dependencies: ["SwitchyardTensor"]),
+
+        // MARK: Engine
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .target(name: "SwitchyardONNX", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),
+        .target(name: "SwitchyardEngine", dependencies: ["SwitchyardTensor", "SwitchyardONNX", "COpenBLAS"]),
+
+        // MARK: Network
+        .target(
+            name: "SwitchyardTransport",
+            dependencies: [
+                "SwitchyardWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(name: "SwitchyardClient", dependencies: ["SwitchyardTransport", "SwitchyardWire"]),
+        .target(
+            name: "SwitchyardTesting",
+            dependencies: [
+                "SwitchyardWire", "SwitchyardTransport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
+
+        // MARK: Executables
+        .executableTarget(
+            name: "yard",
+            dependencies: [
+                "SwitchyardEngine", "SwitchyardClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "EchoService",
+            dependencies: [
+                "SwitchyardTransport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "services/echo"
+        ),
+        .executableTarget(
+            name: "SwitchyardBench",
+            dependencies: [
+                "SwitchyardTransport", "SwitchyardClient", "SwitchyardEngine",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            path: "bench/swift"
+        ),
+
+        // MARK: Tests
+        .testTarget(name: "SwitchyardTensorTests", dependencies: ["SwitchyardTensor"]),
+        .testTarget(name: "SwitchyardWireTests", dependencies: ["SwitchyardWire", "SwitchyardTesting"]),
+        .testTarget(
+            name: "SwitchyardTransportTests",
+            dependencies: [
+                "SwitchyardTransport", "SwitchyardClient", "SwitchyardTesting",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
+        .testTarget(name: "SwitchyardEngineTests", dependencies: ["SwitchyardEngine", "SwitchyardONNX"]),
+    ]
+)
+
+for target in package.targets where target.type != .system {
+    var settings = target.swiftSettings ?? []
+    settings += [
+        .swiftLanguageMode(.v6),
+        .enableUpcomingFeature("ExistentialAny"),
+        .enableUpcomingFeature("InternalImportsByDefault"),
+        .enableUpcomingFeature("MemberImportVisibility"),
+    ]
+    target.swiftSettings = settings
+}

@@ -1,0 +1,49 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// An immutable, 64-byte-aligned block of bytes shared by the tensors and frames that view it.
+///
+/// The alignment lets a receiver use float data in place (SIMD and BLAS like 64-byte alignment), and
+/// the immutability makes sharing across tasks safe.
+public final class ByteStorage: @unchecked Sendable {
+    /// The alignment of every storage block, in bytes.
+    public static let alignment = 64
+
+    private let base: UnsafeMutableRawPointer
+    /// The number of bytes.
+    public let count: Int
+
+    /// Allocates `count` bytes and lets `initialize` fill them before the storage becomes visible.
+    /// - Parameters:
+    ///   - count: the size in bytes (zero allowed).
+    ///   - initialize: writes the contents; the bytes start zeroed.
+    /// - Throws: whatever `initialize` throws; the memory is freed.
+    public init(count: Int, initializingWith initialize: (UnsafeMutableRawBufferPointer) throws -> Void) rethrows {
+        precondition(count >= 0)
+        var pointer: UnsafeMutableRawPointer? = nil
+        let status = posix_memalign(&pointer, Self.alignment, max(count, 1))
+        guard status == 0, let pointer else { fatalError("out of memory allocating \(count) bytes") }
+        memset(pointer, 0, max(count, 1))
+        self.base = pointer
+        self.count = count
+        do {
+            try initialize(UnsafeMutableRawBufferPointer(start: pointer, count: count))
+        } catch {
+            free(pointer)
+            throw error
+        }
+    }
+
+    deinit { free(self.base) }
+
+    /// Calls `body` with the bytes.
+    /// - Parameter body: reads the bytes; the pointer must not escape.
+    public func withUnsafeBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
+        try body(UnsafeRawBufferPointer(start: self.base, count: self.count))
+    }
+}

@@ -1,0 +1,197 @@
+/// A typed, shaped block of little-endian data, viewed without copying.
+///
+/// For fixed-width dtypes `data.count == shape.elementCount × dtype.byteWidth`. For `bytes`, the data is
+/// `elementCount` elements, each a little-endian `u32` length followed by that many bytes.
+public struct Tensor: Sendable, Equatable, CustomStringConvertible {
+    public let dtype: DType
+    public let shape: Shape
+    public let data: ByteView
+
+    /// Makes a tensor over existing bytes, checking that they fit the dtype and shape.
+    /// - Parameters:
+    ///   - dtype: the element type.
+    ///   - shape: the dimensions.
+    ///   - data: the bytes, in C order.
+    /// - Throws: `TensorError` with `.sizeMismatch`, `.malformedBytes` or `.tooLarge`.
+    public init(dtype: DType, shape: Shape, data: ByteView) throws(TensorError) {
+        guard let count = shape.elementCount else {
+            throw TensorError(.tooLarge, "shape \(shape) has more elements than can be counted")
+        }
+        if let width = dtype.byteWidth {
+            let (expected, overflow) = count.multipliedReportingOverflow(by: width)
+            guard !overflow else { throw TensorError(.tooLarge, "shape \(shape) of \(dtype) is too large") }
+            guard expected == data.count else {
+                throw TensorError(
+                    .sizeMismatch,
+                    "\(dtype) tensor of shape \(shape) needs \(expected) bytes of data, got \(data.count)"
+                )
+            }
+        } else {
+            try Self.checkByteElements(data, count: count)
+        }
+        self.dtype = dtype
+        self.shape = shape
+        self.data = data
+    }
+
+    /// Makes a tensor by copying scalars.
+    /// - Parameters:
+    ///   - scalars: the elements in C order.
+    ///   - shape: the dimensions; defaults to one dimension of `scalars.count`.
+    /// - Throws: `TensorError.sizeMismatch` when the count does not fit the shape.
+    public init<T: TensorScalar>(_ scalars: [T], shape: Shape? = nil) throws(TensorError) {
+        let view = scalars.withUnsafeBytes { ByteView(copying: $0) }
+        try self.init(dtype: T.dtype, shape: shape ?? [scalars.count], data: view)
+    }
+
+    /// Makes a `bytes` tensor from strings (UTF-8).
+    /// - Parameters:
+    ///   - strings: the elements in C order.
+    ///   - shape: the dimensions; defaults to one dimension of `strings.count`.
+    /// - Throws: `TensorError.sizeMismatch` when the count does not fit the shape.
+    public init(strings: [String], shape: Shape? = nil) throws(TensorError) {
+        var bytes: [UInt8] = []
+        for string in strings {
+            let utf8 = Array(string.utf8)
+            let length = UInt32(utf8.count)
+            bytes += [UInt8(length & 0xFF), UInt8(length >> 8 & 0xFF), UInt8(length >> 16 & 0xFF), UInt8(length >> 24)]
+            bytes += utf8
+        }
+        let shape = shape ?? [strings.count]
+        guard shape.elementCount == strings.count else {
+            throw TensorError(.sizeMismatch, "\(strings.count) strings do not fill shape \(shape)")
+        }
+        try self.init(dtype: .bytes, shape: shape, data: ByteView(bytes))
+    }
+
+    /// The number of elements.
+    public var elementCount: Int { self.shape.elementCount! }
+
+    /// Copies the elements out as Swift scalars.
+    /// - Parameter type: the scalar type; must match `dtype`.
+    /// - Throws: `TensorError.typeMismatch` when it does not.
+    public func scalars<T: TensorScalar>(as type: T.Type = T.self) throws(TensorError) -> [T] {
+        guard T.dtype == self.dtype else {
+            throw TensorError(.typeMismatch, "tensor holds \(self.dtype), not \(T.dtype)")
+        }
+        let count = self.elementCount
+        return self.data.withUnsafeBytes { raw in
+            [T](unsafeUninitializedCapacity: count) { buffer, initialized in
+                if count > 0 {
+                    UnsafeMutableRawBufferPointer(buffer).copyMemory(from: raw)
+                }
+                initialized = count
+            }
+        }
+    }
+
+    /// The elements of a `bytes` tensor.
+    /// - Throws: `TensorError.typeMismatch` for other dtypes.
+    public func byteElements() throws(TensorError) -> [ByteView] {
+        guard self.dtype == .bytes else { throw TensorError(.typeMismatch, "tensor holds \(self.dtype), not bytes") }
+        var result: [ByteView] = []
+        result.reserveCapacity(self.elementCount)
+        var position = 0
+        while position < self.data.count {
+            let length = self.data.withUnsafeBytes { Int($0.loadUnaligned(fromByteOffset: position, as: UInt32.self).littleEndian) }
+            result.append(self.data.slice((position + 4)..<(position + 4 + length)))
+            position += 4 + length
+        }
+        return result
+    }
+
+    /// The elements of a `bytes` tensor decoded as UTF-8 (invalid sequences repaired).
+    /// - Throws: `TensorError.typeMismatch` for other dtypes.
+    public func strings() throws(TensorError) -> [String] {
+        try self.byteElements().map { String(decoding: $0.bytes, as: UTF8.self) }
+    }
+
+    /// The rows `range` of the first dimension, without copying (fixed-width dtypes).
+    /// - Parameter range: the rows to keep.
+    /// - Throws: `TensorError.shapeMismatch` for scalars, out-of-range rows or `bytes` tensors.
+    public func rows(_ range: Range<Int>) throws(TensorError) -> Tensor {
+        guard self.shape.rank >= 1, range.lowerBound >= 0, range.upperBound <= self.shape[0] else {
+            throw TensorError(.shapeMismatch, "rows \(range) out of range for shape \(self.shape)")
+        }
+        guard let width = self.dtype.byteWidth else {
+            throw TensorError(.shapeMismatch, "row slicing of bytes tensors is not supported")
+        }
+        let rowBytes = Shape(Array(self.shape.dims.dropFirst())).elementCount! * width
+        let view = self.data.slice((range.lowerBound * rowBytes)..<(range.upperBound * rowBytes))
+        return try Tensor(dtype: self.dtype, shape: self.shape.withBatch(range.count), data: view)
+    }
+
+    /// Joins tensors along the first dimension (one copy).
+    /// - Parameter parts: tensors of one dtype whose shapes agree past the first dimension.
+    /// - Throws: `TensorError.typeMismatch` or `.shapeMismatch` when they do not.
+    public static func concatenatingRows(_ parts: [Tensor]) throws(TensorError) -> Tensor {
+        guard let first = parts.first else { throw TensorError(.shapeMismatch, "nothing to concatenate") }
+        guard first.shape.rank >= 1 else { throw TensorError(.shapeMismatch, "cannot concatenate scalars") }
+        let inner = Array(first.shape.dims.dropFirst())
+        var rows = 0
+        var bytes = 0
+        for part in parts {
+            guard part.dtype == first.dtype else {
+                throw TensorError(.typeMismatch, "cannot join \(part.dtype) rows to \(first.dtype) rows")
+            }
+            guard part.shape.rank == first.shape.rank, Array(part.shape.dims.dropFirst()) == inner else {
+                throw TensorError(.shapeMismatch, "row shape of \(part.shape) differs from \(first.shape)")
+            }
+            rows += part.shape[0]
+            bytes += part.data.count
+        }
+        let storage = ByteStorage(count: bytes) { target in
+            var offset = 0
+            for part in parts {
+                part.data.withUnsafeBytes { source in
+                    if source.count > 0 {
+                        UnsafeMutableRawBufferPointer(rebasing: target[offset..<(offset + source.count)])
+                            .copyMemory(from: source)
+                    }
+                }
+                offset += part.data.count
+            }
+        }
+        return try Tensor(dtype: first.dtype, shape: first.shape.withBatch(rows), data: ByteView(storage: storage))
+    }
+
+    public var description: String { "Tensor(\(self.dtype), \(self.shape))" }
+
+    private static func checkByteElements(_ data: ByteView, count: Int) throws(TensorError) {
+        var position = 0
+        var elements = 0
+        try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) throws(TensorError) in
+            while position < raw.count {
+                guard raw.count - position >= 4 else {
+                    throw TensorError(.malformedBytes, "bytes element \(elements) has a truncated length prefix")
+                }
+                let length = Int(raw.loadUnaligned(fromByteOffset: position, as: UInt32.self).littleEndian)
+                guard raw.count - position - 4 >= length else {
+                    throw TensorError(.malformedBytes, "bytes element \(elements) runs past the end of the data")
+                }
+                position += 4 + length
+                elements += 1
+            }
+        }
+        guard elements == count else {
+            throw TensorError(.sizeMismatch, "bytes tensor holds \(elements) elements, its shape needs \(count)")
+        }
+    }
+}
+
+/// A tensor with the name it has in a request, a response or a model's graph.
+public struct NamedTensor: Sendable, Equatable, CustomStringConvertible {
+    public var name: String
+    public var tensor: Tensor
+
+    /// Names a tensor.
+    /// - Parameters:
+    ///   - name: the input or output name.
+    ///   - tensor: the value.
+    public init(_ name: String, _ tensor: Tensor) {
+        self.name = name
+        self.tensor = tensor
+    }
+
+    public var description: String { "\(self.name): \(self.tensor)" }
+}
