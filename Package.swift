@@ -10,6 +10,7 @@ let package = Package(
         .executable(name: "yard", targets: ["yard"]),
         .executable(name: "switchyard-echo", targets: ["EchoService"]),
         .executable(name: "switchyard-bench", targets: ["SwitchyardBench"]),
+        .executable(name: "switchyard-bench-engine", targets: ["EngineBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -56,9 +57,14 @@ let package = Package(
         .executableTarget(
             name: "yard",
             dependencies: [
-                "SwitchyardEngine", "SwitchyardClient",
+                "SwitchyardEngine", "SwitchyardTensor",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
+        ),
+        .executableTarget(
+            name: "EngineBench",
+            dependencies: ["SwitchyardEngine", "SwitchyardTensor", "COpenBLAS"],
+            path: "bench/engine"
         ),
         .executableTarget(
             name: "EchoService",
@@ -73,7 +79,7 @@ let package = Package(
         .executableTarget(
             name: "SwitchyardBench",
             dependencies: [
-                "SwitchyardTransport", "SwitchyardClient", "SwitchyardEngine",
+                "SwitchyardTransport", "SwitchyardClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -95,7 +101,10 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
-        .testTarget(name: "SwitchyardEngineTests", dependencies: ["SwitchyardEngine", "SwitchyardONNX"]),
+        .testTarget(
+            name: "SwitchyardEngineTests",
+            dependencies: ["SwitchyardEngine", "SwitchyardONNX", "SwitchyardTensor"]
+        ),
     ]
 )
 
