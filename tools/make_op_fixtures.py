@@ -140,7 +140,7 @@ def build():
     case("dropout_mask", [helper.make_node("Dropout", ["x"], ["y", "m"], ratio=0.5)], [vi("x", F, [N, 3, 4])],
          [vi("y", F, [N, 3, 4]), vi("m", TensorProto.BOOL, [N, 3, 4])], {"x": x}, opset=11)
     case("concat_axis1", [helper.make_node("Concat", ["a", "b", "c"], ["y"], axis=1)],
-         [vi("a", F, [N, 2, 3]), vi("b", F, [N, 1, 3])], [vi("y", F, [N, 7, 3])],
+         [vi("a", F, [2, 2, 3]), vi("b", F, [2, 1, 3])], [vi("y", F, [N, 7, 3])],
          {"a": rand(2, 2, 3), "b": rand(2, 1, 3)}, [init("c", rand(2, 4, 3))])
     case("concat_negative_axis_int64", [helper.make_node("Concat", ["a", "b"], ["y"], axis=-1)],
          [vi("a", I64, [N, 2]), vi("b", I64, [N, 3])], [vi("y", I64, [N, 5])],

@@ -1,0 +1,310 @@
+import Synchronization
+import SwitchyardTensor
+
+/// Everything needed to run the graph for one set of input shapes: kernels in order, each value's
+/// place in one arena, and a pool of arenas so concurrent inferences never share buffers and a
+/// request allocates nothing but its outputs.
+final class ExecutionPlan: Sendable {
+    struct Step: Sendable {
+        var name: String
+        var kernel: Kernel
+        var ins: [Int]
+        var outs: [Int]
+        var scratchOffset: Int
+    }
+
+    enum Place: Sendable, Equatable {
+        case unused
+        case constant(Int)  // index into `constants`
+        case input(Int)  // graph input index
+        case arena(Int)  // byte offset
+    }
+
+    let steps: [Step]
+    /// Where each value lives; aliases resolved to their root.
+    let places: [Place]
+    let constants: [Constant]
+    let arenaSize: Int
+    /// Per graph input: its value id and the arena offset where it is staged when the caller's bytes
+    /// are not aligned for the element type.
+    let inputs: [(value: Int, staging: Int, bytes: Int)]
+    let inputAliases: [(value: Int, root: Int)]
+    let outputTypes: [ValueType]
+    let outputValues: [Int]
+    private let pool = Mutex<[Arena]>([])
+
+    /// Builds the plan: shape inference, early evaluation of nodes whose inputs are all known, buffer
+    /// assignment by liveness with in-place reuse.
+    init(graph: Graph, inputShapes: [[Int]]) throws(EngineError) {
+        let valueCount = graph.valueNames.count
+        var types = [ValueType?](repeating: nil, count: valueCount)
+        var known: [Int: Constant] = graph.constants
+        for (id, constant) in graph.constants { types[id] = constant.type }
+        for (index, input) in graph.inputs.enumerated() {
+            types[input.value] = ValueType(dtype: input.dtype, shape: inputShapes[index])
+        }
+
+        struct Pending {
+            var node: Node
+            var plan: OpPlan
+        }
+        var pending: [Pending] = []
+        for node in graph.nodes {
+            let context = PlanContext(
+                node: node.name, opType: node.opType, inputs: node.inputs.map { $0.flatMap { types[$0] } },
+                constants: node.inputs.map { $0.flatMap { known[$0] } })
+            let plan = try node.op.plan(context)
+            guard plan.outputs.count >= node.outputs.count else {
+                throw context.error("has \(node.outputs.count) outputs; at most \(plan.outputs.count) are supported", .unsupportedOperator)
+            }
+            for (position, output) in node.outputs.enumerated() {
+                if let output { types[output] = plan.outputs[position] }
+            }
+            let isStatic = !node.op.readsInputData || node.inputs.allSatisfy { $0 == nil || known[$0!] != nil }
+            if isStatic {
+                try Self.evaluate(node, plan, types: types, known: &known, valueCount: valueCount)
+            } else {
+                pending.append(Pending(node: node, plan: plan))
+            }
+        }
+
+        // Outputs must be computed and agree with what the file declares.
+        var outputTypes: [ValueType] = []
+        for output in graph.outputs {
+            guard let type = types[output.value] else {
+                throw EngineError(.invalidModel, "graph output '\(output.name)' is never computed")
+            }
+            if let dtype = output.dtype, dtype != type.dtype {
+                throw EngineError(.shapeMismatch, "graph output '\(output.name)' is declared \(dtype) but computes \(type.dtype)")
+            }
+            if let dims = output.dims {
+                let agrees = dims.count == type.shape.count && zip(dims, type.shape).allSatisfy { $0 == nil || $0 == $1 }
+                guard agrees else {
+                    let declared = "[" + dims.map { $0.map(String.init) ?? "?" }.joined(separator: ",") + "]"
+                    throw EngineError(
+                        .shapeMismatch, "graph output '\(output.name)' is declared \(declared) but computes \(type.shape)")
+                }
+            }
+            outputTypes.append(type)
+        }
+
+        // Liveness: the step after which each value is no longer read.
+        let outputSet = Set(graph.outputs.map(\.value))
+        var lastUse = [Int](repeating: -1, count: valueCount)
+        for (step, entry) in pending.enumerated() {
+            for input in entry.node.inputs.compactMap({ $0 }) { lastUse[input] = step }
+            for output in entry.node.outputs.compactMap({ $0 }) where lastUse[output] < step { lastUse[output] = step }
+        }
+        for value in outputSet { lastUse[value] = Int.max }
+
+        // Roots: aliases and in-place outputs share their input's buffer.
+        var constantList: [Constant] = []
+        var places = [Place](repeating: .unused, count: valueCount)
+        for (id, constant) in known {
+            places[id] = .constant(constantList.count)
+            constantList.append(constant)
+        }
+        for (index, input) in graph.inputs.enumerated() { places[input.value] = .input(index) }
+        var root = Array(0..<valueCount)
+        var rootLastUse = lastUse
+        for (step, entry) in pending.enumerated() {
+            guard let out = entry.node.outputs.first ?? nil else { continue }
+            var shared: Int? = nil
+            if let alias = entry.plan.alias, let input = entry.node.inputs[alias] {
+                shared = root[input]
+            } else if let position = entry.plan.inPlace, position < entry.node.inputs.count, let input = entry.node.inputs[position] {
+                let candidate = root[input]
+                let othersShare = entry.node.inputs.enumerated().contains { $0.offset != position && $0.element.map { root[$0] } == candidate }
+                if case .unused = places[candidate], !outputSet.contains(candidate), rootLastUse[candidate] == step,
+                    types[candidate]?.byteCount == types[out]?.byteCount, !othersShare
+                {
+                    shared = candidate
+                }
+            }
+            if let shared {
+                root[out] = shared
+                rootLastUse[shared] = max(rootLastUse[shared], lastUse[out])
+            }
+        }
+
+        // Offsets: first fit over a free list, in step order. Staging space for inputs whose bytes arrive
+        // misaligned comes first and stays reserved.
+        var allocator = OffsetAllocator()
+        var inputs: [(value: Int, staging: Int, bytes: Int)] = []
+        for input in graph.inputs {
+            let bytes = types[input.value]!.byteCount
+            inputs.append((input.value, allocator.allocate(bytes), bytes))
+        }
+        var offsets: [Int: Int] = [:]
+        var steps: [Step] = []
+        var releaseAt: [Int: [Int]] = [:]  // step -> roots
+        for (step, entry) in pending.enumerated() {
+            for output in entry.node.outputs.compactMap({ $0 }) where root[output] == output {
+                let size = types[output]!.byteCount
+                offsets[output] = allocator.allocate(size)
+                let end = rootLastUse[output] == Int.max ? Int.max : max(rootLastUse[output], step)
+                releaseAt[end, default: []].append(output)
+            }
+            var scratchOffset = 0
+            if entry.plan.scratch > 0 { scratchOffset = allocator.allocate(entry.plan.scratch) }
+            steps.append(Step(
+                name: entry.node.name, kernel: entry.plan.kernel, ins: entry.node.inputs.map { $0 ?? -1 },
+                outs: entry.node.outputs.map { $0 ?? -1 }, scratchOffset: scratchOffset))
+            if entry.plan.scratch > 0 { allocator.release(scratchOffset, entry.plan.scratch) }
+            for value in releaseAt[step] ?? [] { allocator.release(offsets[value]!, types[value]!.byteCount) }
+        }
+        var inputAliases: [(value: Int, root: Int)] = []
+        for value in 0..<valueCount where types[value] != nil {
+            let base = root[value]
+            if base != value {
+                switch places[base] {
+                case .input: inputAliases.append((value, base))
+                case .constant(let index): places[value] = .constant(index)
+                default: break
+                }
+                if let offset = offsets[base] { places[value] = .arena(offset) }
+            } else if case .unused = places[value], let offset = offsets[value] {
+                places[value] = .arena(offset)
+            }
+        }
+        self.steps = steps
+        self.places = places
+        self.constants = constantList
+        self.arenaSize = allocator.high
+        self.inputs = inputs
+        self.inputAliases = inputAliases
+        self.outputTypes = outputTypes
+        self.outputValues = graph.outputs.map(\.value)
+    }
+
+    /// Runs a node whose inputs are all known now, storing its outputs as constants of this plan.
+    private static func evaluate(
+        _ node: Node, _ plan: OpPlan, types: [ValueType?], known: inout [Int: Constant], valueCount: Int
+    ) throws(EngineError) {
+        let slots = UnsafeMutablePointer<UnsafeMutableRawPointer>.allocate(capacity: max(valueCount, 1))
+        defer { slots.deallocate() }
+        let placeholder = AlignedBuffer(count: 64)
+        slots.initialize(repeating: placeholder.pointer, count: max(valueCount, 1))
+        for input in node.inputs.compactMap({ $0 }) {
+            if let constant = known[input] { slots[input] = constant.buffer.pointer }
+        }
+        var produced: [(Int, Constant)] = []
+        for (position, output) in node.outputs.enumerated() {
+            guard let output, let type = types[output] else { continue }
+            if position == 0, let alias = plan.alias, let input = node.inputs[alias], let source = known[input] {
+                produced.append((output, Constant(type: type, buffer: source.buffer)))
+                slots[output] = source.buffer.pointer
+            } else {
+                let buffer = AlignedBuffer(count: type.byteCount)
+                produced.append((output, Constant(type: type, buffer: buffer)))
+                slots[output] = buffer.pointer
+            }
+        }
+        let scratch = AlignedBuffer(count: plan.scratch)
+        try plan.kernel(IO(slots: slots, ins: node.inputs.map { $0 ?? -1 }, outs: node.outputs.map { $0 ?? -1 },
+                           scratch: scratch.pointer))
+        withExtendedLifetime((placeholder, scratch)) {}
+        for (id, constant) in produced { known[id] = constant }
+    }
+
+    /// Runs the plan on input pointers; returns one storage per graph output.
+    func run(_ inputs: [ByteView]) throws(EngineError) -> [ByteStorage] {
+        let arena = self.pool.withLock { $0.popLast() } ?? Arena(plan: self)
+        defer { self.pool.withLock { $0.append(arena) } }
+        let slots = arena.slots
+        for (index, input) in self.inputs.enumerated() {
+            let view = inputs[index]
+            let pointer = view.withUnsafeBytes { $0.baseAddress }
+            if let pointer, Int(bitPattern: pointer) % 8 == 0 {
+                slots[input.value] = UnsafeMutableRawPointer(mutating: pointer)  // kernels never write graph inputs
+            } else {
+                let staging = arena.buffer.pointer + input.staging
+                view.withUnsafeBytes { raw in
+                    if raw.count > 0 { staging.copyMemory(from: raw.baseAddress!, byteCount: raw.count) }
+                }
+                slots[input.value] = staging
+            }
+        }
+        for alias in self.inputAliases { slots[alias.value] = slots[alias.root] }
+        let scratchBase = arena.buffer.pointer
+        try withExtendedLifetime(inputs) { () throws(EngineError) in
+            for step in self.steps {
+                try step.kernel(IO(slots: slots, ins: step.ins, outs: step.outs, scratch: scratchBase + step.scratchOffset))
+            }
+        }
+        var results: [ByteStorage] = []
+        results.reserveCapacity(self.outputValues.count)
+        for (index, value) in self.outputValues.enumerated() {
+            let source = UnsafeRawPointer(slots[value])
+            let bytes = self.outputTypes[index].byteCount
+            results.append(ByteStorage(count: bytes) { target in
+                if bytes > 0 { target.baseAddress!.copyMemory(from: source, byteCount: bytes) }
+            })
+        }
+        return results
+    }
+
+    /// Number of arenas made so far (for tests of reuse).
+    var pooledArenas: Int { self.pool.withLock { $0.count } }
+}
+
+/// One inference's memory: the arena and the table of every value's address in it.
+final class Arena: @unchecked Sendable {
+    let buffer: AlignedBuffer
+    let slots: UnsafeMutablePointer<UnsafeMutableRawPointer>
+    private let count: Int
+
+    init(plan: ExecutionPlan) {
+        self.buffer = AlignedBuffer(count: plan.arenaSize)
+        self.count = max(plan.places.count, 1)
+        self.slots = .allocate(capacity: self.count)
+        self.slots.initialize(repeating: self.buffer.pointer, count: self.count)
+        for (value, place) in plan.places.enumerated() {
+            switch place {
+            case .constant(let index): self.slots[value] = plan.constants[index].buffer.pointer
+            case .arena(let offset): self.slots[value] = self.buffer.pointer + offset
+            case .unused, .input: break
+            }
+        }
+    }
+
+    deinit { self.slots.deallocate() }
+}
+
+/// First-fit allocation of byte ranges with coalescing, to lay out an arena.
+struct OffsetAllocator {
+    private var free: [(offset: Int, size: Int)] = []
+    private(set) var high = 0
+
+    mutating func allocate(_ bytes: Int) -> Int {
+        let size = alignUp(max(bytes, 1))
+        if let index = self.free.firstIndex(where: { $0.size >= size }) {
+            let block = self.free[index]
+            if block.size == size { self.free.remove(at: index) } else { self.free[index] = (block.offset + size, block.size - size) }
+            return block.offset
+        }
+        // Grow, starting inside a free block at the end if there is one.
+        if let last = self.free.last, last.offset + last.size == self.high {
+            self.free.removeLast()
+            self.high = last.offset + size
+            return last.offset
+        }
+        let offset = self.high
+        self.high += size
+        return offset
+    }
+
+    mutating func release(_ offset: Int, _ bytes: Int) {
+        let size = alignUp(max(bytes, 1))
+        let index = self.free.firstIndex { $0.offset > offset } ?? self.free.count
+        self.free.insert((offset, size), at: index)
+        if index + 1 < self.free.count, self.free[index].offset + self.free[index].size == self.free[index + 1].offset {
+            self.free[index].size += self.free[index + 1].size
+            self.free.remove(at: index + 1)
+        }
+        if index > 0, self.free[index - 1].offset + self.free[index - 1].size == self.free[index].offset {
+            self.free[index - 1].size += self.free[index].size
+            self.free.remove(at: index)
+        }
+    }
+}

@@ -1,0 +1,89 @@
+import SwitchyardTensor
+
+/// Graph rewrites done once at load: a constant bias Add folded into the MatMul before it, and
+/// activations folded into the GEMM or Conv before them, so they run in the GEMM's epilogue while the
+/// output is still in cache. A value is folded away only when one node reads it and it is not a graph output.
+enum Fusion {
+    static func apply(_ graph: inout Graph) {
+        var consumers: [Int: [Int]] = [:]
+        for (index, node) in graph.nodes.enumerated() {
+            for input in node.inputs.compactMap({ $0 }) { consumers[input, default: []].append(index) }
+        }
+        let outputs = Set(graph.outputs.map(\.value))
+        var removed = Set<Int>()
+
+        func soleConsumer(of value: Int) -> Int? {
+            guard !outputs.contains(value), let readers = consumers[value], readers.count == 1 else { return nil }
+            return removed.contains(readers[0]) ? nil : readers[0]
+        }
+
+        for index in graph.nodes.indices where !removed.contains(index) {
+            var node = graph.nodes[index]
+            guard node.domain == "", ["MatMul", "Gemm", "Conv"].contains(node.opType) else { continue }
+            var activations: [Activation] = []
+            var matmulBias: Int? = nil
+
+            // MatMul(X, W[K,N]) + b[N] or b[1,N]
+            if node.opType == "MatMul", let weightID = node.inputs[1], let weights = graph.constants[weightID],
+                weights.type.shape.count == 2, let out = node.outputs[0], let next = soleConsumer(of: out),
+                graph.nodes[next].opType == "Add", graph.nodes[next].domain == ""
+            {
+                let add = graph.nodes[next]
+                let other = add.inputs[0] == out ? add.inputs[1] : add.inputs[0]
+                let n = weights.type.shape[1]
+                if let other, let bias = graph.constants[other], bias.type.dtype == .float32, bias.type.count == n,
+                    bias.type.shape == [n] || bias.type.shape == [1, n], add.inputs.count == 2
+                {
+                    matmulBias = other
+                    node.outputs = add.outputs
+                    removed.insert(next)
+                }
+            }
+            // Then any chain of activations.
+            while let out = node.outputs[0], let next = soleConsumer(of: out) {
+                let candidate = graph.nodes[next]
+                guard candidate.domain == "", let activation = Self.activation(candidate, graph) else { break }
+                activations.append(activation)
+                node.outputs = candidate.outputs
+                removed.insert(next)
+            }
+            guard matmulBias != nil || !activations.isEmpty else { continue }
+            switch node.op {
+            case var op as MatMulOp:
+                op.activations = activations
+                node.op = op
+                if let matmulBias { node.inputs = [node.inputs[0], node.inputs[1], matmulBias] }
+            case var op as GemmOp:
+                op.activations = activations
+                node.op = op
+            case var op as ConvOp:
+                op.activations = activations
+                node.op = op
+            default:
+                continue
+            }
+            node.name += "+fused"
+            graph.nodes[index] = node
+        }
+        graph.nodes = graph.nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+    }
+
+    private static func activation(_ node: Node, _ graph: Graph) -> Activation? {
+        guard node.outputs.count == 1 else { return nil }
+        switch node.op {
+        case let op as ActivationOp:
+            if let fixed = op.fixed { return fixed }
+            // Clip: fold only constant scalar bounds.
+            var low = -Float.infinity
+            var high = Float.infinity
+            for position in [1, 2] where position < node.inputs.count {
+                guard let id = node.inputs[position] else { continue }
+                guard let values = graph.constants[id]?.floats, values.count == 1 else { return nil }
+                if position == 1 { low = values[0] } else { high = values[0] }
+            }
+            return .clip(low, high)
+        default:
+            return nil
+        }
+    }
+}

@@ -1,0 +1,278 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import SwitchyardONNX
+import SwitchyardTensor
+import SwiftProtobuf
+
+/// Turns ONNX protobuf bytes into a checked ``Graph``: opsets, initializers, inputs, nodes in
+/// topological order, operators built from their attributes.
+enum GraphLoader {
+    static let supportedOpsets = 11...21
+    static let supportedMLOpsets = 1...5
+
+    static func load(bytes: [UInt8], source: String) throws(EngineError) -> Graph {
+        guard !bytes.isEmpty else { throw EngineError(.invalidModel, "\(source): the model file is empty") }
+        let model: Onnx_ModelProto
+        do {
+            var options = BinaryDecodingOptions()
+            options.messageDepthLimit = 64
+            model = try Onnx_ModelProto(serializedBytes: bytes, options: options)
+        } catch {
+            throw EngineError(
+                .invalidModel, "\(source): not an ONNX model (protobuf decoding failed: \(error))", cause: error)
+        }
+        guard model.hasGraph, model.irVersion > 0 else {
+            throw EngineError(.invalidModel, "\(source): not an ONNX model (no ir_version or no graph)")
+        }
+        guard model.irVersion <= 12 else {
+            throw EngineError(.unsupportedModel, "\(source): ONNX IR version \(model.irVersion) is newer than supported (3...12)")
+        }
+        var opset: Int? = nil
+        var mlOpset: Int? = nil
+        for entry in model.opsetImport {
+            switch entry.domain {
+            case "", "ai.onnx": opset = Int(entry.version)
+            case "ai.onnx.ml": mlOpset = Int(entry.version)
+            default: continue  // other domains fail below only if a node uses them
+            }
+        }
+        guard let opset else { throw EngineError(.invalidModel, "\(source): the model imports no default ONNX opset") }
+        guard Self.supportedOpsets.contains(opset) else {
+            throw EngineError(
+                .unsupportedModel,
+                "\(source): ONNX opset \(opset) is not supported (supported: \(Self.supportedOpsets.lowerBound)...\(Self.supportedOpsets.upperBound))"
+            )
+        }
+        if let mlOpset, !Self.supportedMLOpsets.contains(mlOpset) {
+            throw EngineError(.unsupportedModel, "\(source): ai.onnx.ml opset \(mlOpset) is not supported (1...5)")
+        }
+        guard model.functions.isEmpty else {
+            throw EngineError(.unsupportedModel, "\(source): model-local functions are not supported")
+        }
+        var builder = Builder(source: source, opset: opset, mlOpset: mlOpset)
+        return try builder.build(model)
+    }
+
+    private struct Builder {
+        let source: String
+        let opset: Int
+        let mlOpset: Int?
+        var ids: [String: Int] = [:]
+        var names: [String] = []
+        var constants: [Int: Constant] = [:]
+
+        init(source: String, opset: Int, mlOpset: Int?) {
+            self.source = source
+            self.opset = opset
+            self.mlOpset = mlOpset
+        }
+
+        mutating func id(_ name: String) -> Int {
+            if let existing = self.ids[name] { return existing }
+            self.ids[name] = self.names.count
+            self.names.append(name)
+            return self.names.count - 1
+        }
+
+        mutating func build(_ model: Onnx_ModelProto) throws(EngineError) -> Graph {
+            let graph = model.graph
+            guard graph.sparseInitializer.isEmpty else {
+                throw EngineError(.unsupportedModel, "\(self.source): sparse initializers are not supported")
+            }
+            for tensor in graph.initializer {
+                guard !tensor.name.isEmpty else { throw EngineError(.invalidModel, "\(self.source): an initializer has no name") }
+                let constant = try TensorDecoding.constant(tensor, what: "initializer '\(tensor.name)'")
+                self.constants[self.id(tensor.name)] = constant
+            }
+            var inputs: [GraphInput] = []
+            for info in graph.input where self.ids[info.name].flatMap({ self.constants[$0] }) == nil {
+                let (dtype, dims) = try Self.tensorType(info, what: "input '\(info.name)'", source: self.source)
+                guard let dtype, let dims else {
+                    throw EngineError(.invalidModel, "\(self.source): input '\(info.name)' declares no element type or shape")
+                }
+                guard dtype != .bytes, dtype != .float16 else {
+                    throw EngineError(.unsupportedModel, "\(self.source): input '\(info.name)' has unsupported type \(dtype)")
+                }
+                inputs.append(GraphInput(name: info.name, value: self.id(info.name), dtype: dtype, dims: dims))
+            }
+            guard !graph.output.isEmpty else { throw EngineError(.invalidModel, "\(self.source): the graph has no outputs") }
+
+            // Nodes: build operators, then order them so every input is produced before it is read.
+            var pending: [(node: Node, inputs: [Int])] = []
+            for (index, proto) in graph.node.enumerated() {
+                let name = proto.name.isEmpty ? "\(proto.opType)_\(index)" : proto.name
+                let domain = proto.domain == "ai.onnx" ? "" : proto.domain
+                let op: any Operator
+                if domain == "" && proto.opType == "Constant" {
+                    try self.foldConstantNode(proto, name: name)
+                    continue
+                }
+                op = try OperatorRegistry.make(
+                    proto, name: name, domain: domain, opset: domain == "" ? self.opset : (self.mlOpset ?? 1),
+                    source: self.source)
+                let inputIDs: [Int?] = proto.input.map { $0.isEmpty ? nil : self.id($0) }
+                // Omitted optional outputs get a private name so every kernel has somewhere to write.
+                let outputIDs: [Int?] = proto.output.enumerated().map { position, output in
+                    self.id(output.isEmpty ? "\u{0}unused:\(index):\(position)" : output)
+                }
+                pending.append((Node(name: name, opType: proto.opType, domain: domain, inputs: inputIDs, outputs: outputIDs,
+                                     op: op), inputIDs.compactMap { $0 }))
+            }
+            var defined = Set(self.constants.keys).union(inputs.map(\.value))
+            var ordered: [Node] = []
+            var remaining = pending
+            while !remaining.isEmpty {
+                var progressed = false
+                var next: [(node: Node, inputs: [Int])] = []
+                for entry in remaining {
+                    if entry.inputs.allSatisfy(defined.contains) {
+                        for output in entry.node.outputs.compactMap({ $0 }) {
+                            guard !defined.contains(output) else {
+                                throw EngineError(
+                                    .invalidModel,
+                                    "\(self.source): value '\(self.names[output])' is defined twice (node '\(entry.node.name)')")
+                            }
+                            defined.insert(output)
+                        }
+                        ordered.append(entry.node)
+                        progressed = true
+                    } else {
+                        next.append(entry)
+                    }
+                }
+                if !progressed {
+                    let stuck = next[0]
+                    let missing = stuck.inputs.first { !defined.contains($0) }!
+                    throw EngineError(
+                        .invalidModel,
+                        "\(self.source): node '\(stuck.node.name)' reads '\(self.names[missing])', which no node, input or initializer defines (or the graph has a cycle)"
+                    )
+                }
+                remaining = next
+            }
+
+            var outputs: [(name: String, value: Int, dtype: DType?, dims: [Int?]?)] = []
+            for info in graph.output {
+                guard let value = self.ids[info.name], defined.contains(value) else {
+                    throw EngineError(.invalidModel, "\(self.source): graph output '\(info.name)' is never computed")
+                }
+                let (dtype, dims) = try Self.tensorType(info, what: "output '\(info.name)'", source: self.source)
+                outputs.append((info.name, value, dtype, dims))
+            }
+            let producer = [model.producerName, model.producerVersion].filter { !$0.isEmpty }.joined(separator: " ")
+            return Graph(
+                valueNames: self.names, constants: self.constants, nodes: ordered, inputs: inputs, outputs: outputs,
+                opsetVersion: self.opset, mlOpsetVersion: self.mlOpset, producer: producer, irVersion: Int(model.irVersion))
+        }
+
+        mutating func foldConstantNode(_ proto: Onnx_NodeProto, name: String) throws(EngineError) {
+            guard proto.output.count == 1, let attribute = proto.attribute.first, proto.attribute.count == 1 else {
+                throw EngineError(.invalidModel, "\(self.source): Constant node '\(name)' needs one output and one value attribute")
+            }
+            let constant: Constant
+            switch attribute.name {
+            case "value": constant = try TensorDecoding.constant(attribute.t, what: "Constant node '\(name)'")
+            case "value_float": constant = Constant([attribute.f], shape: [])
+            case "value_floats": constant = Constant(attribute.floats, shape: [attribute.floats.count])
+            case "value_int": constant = Constant([attribute.i], shape: [])
+            case "value_ints": constant = Constant(attribute.ints, shape: [attribute.ints.count])
+            default:
+                throw EngineError(
+                    .unsupportedOperator, "\(self.source): Constant node '\(name)' uses '\(attribute.name)', which is not supported")
+            }
+            self.constants[self.id(proto.output[0])] = constant
+        }
+
+        static func tensorType(_ info: Onnx_ValueInfoProto, what: String, source: String) throws(EngineError) -> (DType?, [Int?]?) {
+            guard info.hasType else { return (nil, nil) }
+            guard case .tensorType(let tensor)? = info.type.value else {
+                throw EngineError(.unsupportedModel, "\(source): \(what) is not a tensor (sequences, maps and optionals are not supported)")
+            }
+            var dtype: DType? = nil
+            if tensor.hasElemType {
+                guard let code = UInt8(exactly: tensor.elemType), let known = DType(rawValue: code) else {
+                    throw EngineError(.unsupportedModel, "\(source): \(what) has unsupported element type \(tensor.elemType)")
+                }
+                dtype = known
+            }
+            guard tensor.hasShape else { return (dtype, nil) }
+            let dims: [Int?] = tensor.shape.dim.map { dim in
+                if case .dimValue(let value)? = dim.value, value > 0 { return Int(value) }
+                if case .dimValue(0)? = dim.value { return 0 }
+                return nil
+            }
+            return (dtype, dims)
+        }
+    }
+}
+
+/// Decoding of ONNX TensorProto data (raw_data or the typed fields) into engine constants.
+enum TensorDecoding {
+    static func constant(_ tensor: Onnx_TensorProto, what: String) throws(EngineError) -> Constant {
+        if tensor.dataLocation == .external || !tensor.externalData.isEmpty {
+            throw EngineError(
+                .unsupportedModel,
+                "\(what) keeps its data in an external file; external data is not supported (save the model with all tensors inside the .onnx file)"
+            )
+        }
+        guard tensor.hasDataType, let code = UInt8(exactly: tensor.dataType), let dtype = DType(rawValue: code) else {
+            throw EngineError(.unsupportedModel, "\(what) has unsupported element type \(tensor.dataType)")
+        }
+        guard dtype != .bytes else {
+            throw EngineError(.unsupportedModel, "\(what) is a string tensor; string tensors are not supported")
+        }
+        guard dtype != .float16 else { throw EngineError(.unsupportedModel, "\(what) is float16, which is not supported") }
+        var shape: [Int] = []
+        var count = 1
+        for dim in tensor.dims {
+            guard dim >= 0, dim < Int64(1) << 40 else { throw EngineError(.invalidModel, "\(what) has dimension \(dim)") }
+            shape.append(Int(dim))
+            let (next, overflow) = count.multipliedReportingOverflow(by: Int(dim))
+            guard !overflow, next < 1 << 34 else { throw EngineError(.invalidModel, "\(what) is too large") }
+            count = next
+        }
+        let width = dtype.byteWidth!
+        let type = ValueType(dtype: dtype, shape: shape)
+        if tensor.hasRawData {
+            let raw = tensor.rawData
+            guard raw.count == count * width else {
+                throw EngineError(.invalidModel, "\(what) has \(raw.count) bytes of raw data, its shape \(shape) of \(dtype) needs \(count * width)")
+            }
+            let buffer = raw.withUnsafeBytes { AlignedBuffer(copying: $0) }
+            return Constant(type: type, buffer: buffer)
+        }
+        func check(_ available: Int) throws(EngineError) {
+            guard available == count else {
+                throw EngineError(.invalidModel, "\(what) holds \(available) values, its shape \(shape) needs \(count)")
+            }
+        }
+        switch dtype {
+        case .float32:
+            try check(tensor.floatData.count)
+            return Constant(tensor.floatData, shape: shape)
+        case .float64:
+            try check(tensor.doubleData.count)
+            return Constant(tensor.doubleData, shape: shape)
+        case .int64:
+            try check(tensor.int64Data.count)
+            return Constant(tensor.int64Data, shape: shape)
+        case .int32:
+            try check(tensor.int32Data.count)
+            return Constant(tensor.int32Data, shape: shape)
+        case .uint8:
+            try check(tensor.int32Data.count)
+            return Constant(tensor.int32Data.map { UInt8(truncatingIfNeeded: $0) }, shape: shape)
+        case .int8:
+            try check(tensor.int32Data.count)
+            return Constant(tensor.int32Data.map { Int8(truncatingIfNeeded: $0) }, shape: shape)
+        case .bool:
+            try check(tensor.int32Data.count)
+            return Constant(tensor.int32Data.map { $0 != 0 }, shape: shape)
+        case .bytes, .float16:
+            throw EngineError(.unsupportedModel, "\(what) has unsupported element type \(dtype)")
+        }
+    }
+}

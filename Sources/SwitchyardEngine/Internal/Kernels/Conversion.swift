@@ -1,0 +1,123 @@
+import SwitchyardTensor
+
+/// Cast between the numeric types and bool. Float to integer truncates toward zero; NaN and values
+/// out of range give the minimum integer (what x86 conversion instructions give) instead of trapping.
+struct CastOp: Operator {
+    var to: DType
+
+    func plan(_ context: PlanContext) throws(EngineError) -> OpPlan {
+        let x = try context.input(0)
+        guard x.dtype != .bytes, x.dtype != .float16 else { throw context.error("cannot cast from \(x.dtype)", .unsupportedOperator) }
+        let output = ValueType(dtype: self.to, shape: x.shape)
+        if x.dtype == self.to { return OpPlan(outputs: [output], kernel: { _ in }, alias: 0) }
+        let (from, to, count) = (x.dtype, self.to, x.count)
+        return OpPlan(outputs: [output], kernel: { io in
+            let source = io.input(0)
+            let target = io.output(0)
+            if from.isFloatingPoint {
+                for index in 0..<count { store(double: loadDouble(source, index, from), target, index, to) }
+            } else {
+                for index in 0..<count { store(integer: loadInteger(source, index, from), target, index, to) }
+            }
+        })
+    }
+}
+
+extension DType {
+    var isFloatingPoint: Bool { self == .float32 || self == .float64 || self == .float16 }
+}
+
+@inline(__always)
+func loadDouble(_ pointer: UnsafeRawPointer, _ index: Int, _ dtype: DType) -> Double {
+    switch dtype {
+    case .float32: Double(pointer.load(fromByteOffset: index * 4, as: Float.self))
+    default: pointer.load(fromByteOffset: index * 8, as: Double.self)
+    }
+}
+
+@inline(__always)
+func loadInteger(_ pointer: UnsafeRawPointer, _ index: Int, _ dtype: DType) -> Int64 {
+    switch dtype {
+    case .int64: pointer.load(fromByteOffset: index * 8, as: Int64.self)
+    case .int32: Int64(pointer.load(fromByteOffset: index * 4, as: Int32.self))
+    case .int8: Int64(pointer.load(fromByteOffset: index, as: Int8.self))
+    default: Int64(pointer.load(fromByteOffset: index, as: UInt8.self))  // uint8, bool
+    }
+}
+
+/// Truncates toward zero without trapping.
+@inline(__always)
+func truncatingToInt64(_ value: Double) -> Int64 {
+    guard value >= -0x1p63 && value < 0x1p63 else { return Int64.min }  // also NaN
+    return Int64(value)
+}
+
+@inline(__always)
+func store(double value: Double, _ pointer: UnsafeMutableRawPointer, _ index: Int, _ dtype: DType) {
+    switch dtype {
+    case .float32: pointer.storeBytes(of: Float(value), toByteOffset: index * 4, as: Float.self)
+    case .float64: pointer.storeBytes(of: value, toByteOffset: index * 8, as: Double.self)
+    case .bool: pointer.storeBytes(of: value != 0 ? 1 : 0, toByteOffset: index, as: UInt8.self)
+    case .int32:
+        let wide = truncatingToInt64(value)
+        pointer.storeBytes(of: wide == Int64.min ? Int32.min : Int32(truncatingIfNeeded: wide), toByteOffset: index * 4, as: Int32.self)
+    default: store(integer: truncatingToInt64(value), pointer, index, dtype)
+    }
+}
+
+@inline(__always)
+func store(integer value: Int64, _ pointer: UnsafeMutableRawPointer, _ index: Int, _ dtype: DType) {
+    switch dtype {
+    case .float32: pointer.storeBytes(of: Float(value), toByteOffset: index * 4, as: Float.self)
+    case .float64: pointer.storeBytes(of: Double(value), toByteOffset: index * 8, as: Double.self)
+    case .int64: pointer.storeBytes(of: value, toByteOffset: index * 8, as: Int64.self)
+    case .int32: pointer.storeBytes(of: Int32(truncatingIfNeeded: value), toByteOffset: index * 4, as: Int32.self)
+    case .int8: pointer.storeBytes(of: Int8(truncatingIfNeeded: value), toByteOffset: index, as: Int8.self)
+    case .bool: pointer.storeBytes(of: value != 0 ? 1 : 0, toByteOffset: index, as: UInt8.self)
+    default: pointer.storeBytes(of: UInt8(truncatingIfNeeded: value), toByteOffset: index, as: UInt8.self)
+    }
+}
+
+/// ArgMax along one axis; ties go to the first (or, with `select_last_index`, the last) maximum.
+struct ArgMaxOp: Operator {
+    var axis: Int
+    var keepDims: Bool
+    var selectLast: Bool
+
+    func plan(_ context: PlanContext) throws(EngineError) -> OpPlan {
+        let x = try context.input(0, [.float32, .int64, .int32, .float64])
+        let rank = x.shape.count
+        let axis = try normalizeAxis(self.axis, rank: rank, context)
+        guard rank > 0, x.shape[axis] > 0 else { throw context.error("ArgMax over an empty axis of \(x.shape)") }
+        var shape = x.shape
+        if self.keepDims { shape[axis] = 1 } else { shape.remove(at: axis) }
+        let outer = x.shape.prefix(axis).reduce(1, *)
+        let length = x.shape[axis]
+        let inner = x.shape.suffix(from: axis + 1).reduce(1, *)
+        let (dtype, selectLast) = (x.dtype, self.selectLast)
+        return OpPlan(outputs: [ValueType(dtype: .int64, shape: shape)], kernel: { io in
+            let source = io.input(0)
+            let y = io.output(0).assumingMemoryBound(to: Int64.self)
+            for block in 0..<outer {
+                for lane in 0..<inner {
+                    let base = block * length * inner + lane
+                    var best = 0
+                    if dtype.isFloatingPoint {
+                        var largest = loadDouble(source, base, dtype)
+                        for index in 1..<length {
+                            let value = loadDouble(source, base + index * inner, dtype)
+                            if value > largest || (selectLast && value == largest) { largest = value; best = index }
+                        }
+                    } else {
+                        var largest = loadInteger(source, base, dtype)
+                        for index in 1..<length {
+                            let value = loadInteger(source, base + index * inner, dtype)
+                            if value > largest || (selectLast && value == largest) { largest = value; best = index }
+                        }
+                    }
+                    y[block * inner + lane] = Int64(best)
+                }
+            }
+        })
+    }
+}

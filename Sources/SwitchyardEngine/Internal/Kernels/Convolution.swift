@@ -1,0 +1,346 @@
+import SwitchyardTensor
+
+/// Spatial geometry shared by Conv and the pools: kernel, strides, dilations and pads per axis.
+struct Window: Sendable {
+    var kernel: [Int]
+    var strides: [Int]
+    var dilations: [Int]
+    /// Begin pads then end pads, as in ONNX.
+    var pads: [Int]
+    var autoPad: String
+    var ceilMode: Bool = false
+
+    init(_ attributes: Attributes, kernel: [Int]?) throws(EngineError) {
+        self.kernel = kernel ?? []
+        let spatial = self.kernel.count
+        self.strides = try attributes.ints("strides") ?? []
+        self.dilations = try attributes.ints("dilations") ?? []
+        self.pads = try attributes.ints("pads") ?? []
+        self.autoPad = try attributes.string("auto_pad", "NOTSET")
+        self.ceilMode = try attributes.int("ceil_mode", 0) != 0
+        guard ["NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"].contains(self.autoPad) else {
+            throw attributes.error("auto_pad '\(self.autoPad)' is not one of NOTSET, SAME_UPPER, SAME_LOWER, VALID")
+        }
+        if spatial > 0 {
+            if self.strides.isEmpty { self.strides = Array(repeating: 1, count: spatial) }
+            if self.dilations.isEmpty { self.dilations = Array(repeating: 1, count: spatial) }
+            if self.pads.isEmpty { self.pads = Array(repeating: 0, count: spatial * 2) }
+            guard self.strides.count == spatial, self.dilations.count == spatial, self.pads.count == spatial * 2 else {
+                throw attributes.error("strides, dilations and pads must match the kernel's \(spatial) spatial axes")
+            }
+            guard self.strides.allSatisfy({ $0 > 0 }), self.dilations.allSatisfy({ $0 > 0 }),
+                self.pads.allSatisfy({ $0 >= 0 }), self.kernel.allSatisfy({ $0 > 0 })
+            else { throw attributes.error("kernel, strides and dilations must be positive and pads non-negative") }
+        }
+    }
+
+    /// Output sizes and the pads actually used, for input spatial sizes `input`.
+    func resolve(_ input: [Int], _ context: PlanContext) throws(EngineError) -> (output: [Int], begin: [Int], end: [Int]) {
+        var output: [Int] = []
+        var begin: [Int] = []
+        var end: [Int] = []
+        for axis in 0..<input.count {
+            let size = input[axis]
+            let stride = self.strides[axis]
+            let extent = (self.kernel[axis] - 1) * self.dilations[axis] + 1
+            switch self.autoPad {
+            case "SAME_UPPER", "SAME_LOWER":
+                let out = (size + stride - 1) / stride
+                let total = max(0, (out - 1) * stride + extent - size)
+                let head = self.autoPad == "SAME_UPPER" ? total / 2 : total - total / 2
+                output.append(out)
+                begin.append(head)
+                end.append(total - head)
+            case "VALID":
+                guard size >= extent else { throw context.error("kernel extent \(extent) is larger than input size \(size)") }
+                output.append((size - extent) / stride + 1)
+                begin.append(0)
+                end.append(0)
+            default:
+                let head = self.pads[axis]
+                let tail = self.pads[axis + input.count]
+                let span = size + head + tail - extent
+                guard span >= 0 else {
+                    throw context.error("kernel extent \(extent) is larger than the padded input size \(size + head + tail)")
+                }
+                var out = span / stride + 1
+                if self.ceilMode {
+                    out = (span + stride - 1) / stride + 1
+                    if (out - 1) * stride >= size + head { out -= 1 }  // no window may start in the end padding
+                }
+                output.append(out)
+                begin.append(head)
+                end.append(tail)
+            }
+        }
+        return (output, begin, end)
+    }
+}
+
+/// 2-D convolution (NCHW) as im2col + one GEMM per image and group, with bias and fused activations.
+struct ConvOp: Operator {
+    var window: Window
+    var group: Int
+    var kernelShape: [Int]?
+    var activations: [Activation] = []
+
+    init(_ attributes: Attributes) throws(EngineError) {
+        self.kernelShape = try attributes.ints("kernel_shape")
+        self.group = try attributes.int("group", 1)
+        guard self.group >= 1 else { throw attributes.error("group must be positive") }
+        self.window = try Window(attributes, kernel: self.kernelShape)
+    }
+
+    func plan(_ context: PlanContext) throws(EngineError) -> OpPlan {
+        let x = try context.input(0, [.float32])
+        let w = try context.input(1, [.float32])
+        guard x.shape.count == 4, w.shape.count == 4 else {
+            throw context.error("only 2-D convolution (4-D NCHW input and weights) is supported, got \(x.shape) and \(w.shape)",
+                                .unsupportedOperator)
+        }
+        let (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (filters, groupChannels, kh, kw) = (w.shape[0], w.shape[1], w.shape[2], w.shape[3])
+        let group = self.group
+        guard channels == groupChannels * group, filters % group == 0 else {
+            throw context.error("input has \(channels) channels; weights \(w.shape) with group \(group) need \(groupChannels * group)")
+        }
+        if let kernelShape, kernelShape != [kh, kw] {
+            throw context.error("kernel_shape \(kernelShape) disagrees with weights \(w.shape)")
+        }
+        var window = self.window
+        window.kernel = [kh, kw]
+        if window.strides.isEmpty { window.strides = [1, 1] }
+        if window.dilations.isEmpty { window.dilations = [1, 1] }
+        if window.pads.isEmpty { window.pads = [0, 0, 0, 0] }
+        let (out, begin, _) = try window.resolve([height, width], context)
+        if context.has(2) {
+            let b = try context.input(2, [.float32])
+            guard b.count == filters else { throw context.error("bias has \(b.count) values for \(filters) filters") }
+        }
+        let (oh, ow) = (out[0], out[1])
+        let output = ValueType(dtype: .float32, shape: [batch, filters, oh, ow])
+        let (sh, sw) = (window.strides[0], window.strides[1])
+        let (dh, dw) = (window.dilations[0], window.dilations[1])
+        let (ph, pw) = (begin[0], begin[1])
+        let filtersPerGroup = filters / group
+        let patch = groupChannels * kh * kw
+        let pixels = oh * ow
+        let direct = kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0 && oh == height && ow == width
+        let scratch = direct ? 0 : patch * pixels * MemoryLayout<Float>.size
+        let hasBias = context.has(2)
+        let activations = self.activations
+        return OpPlan(outputs: [output], kernel: { io in
+            let input = io.f32(0)
+            let weights = io.f32(1)
+            let y = io.outF32(0)
+            let columns = io.scratch.assumingMemoryBound(to: Float.self)
+            for image in 0..<batch {
+                for g in 0..<group {
+                    let source = input + (image * channels + g * groupChannels) * height * width
+                    let matrix: UnsafePointer<Float>
+                    if direct {
+                        matrix = source
+                    } else {
+                        im2col(source, channels: groupChannels, height: height, width: width, kh: kh, kw: kw, ph: ph,
+                               pw: pw, sh: sh, sw: sw, dh: dh, dw: dw, oh: oh, ow: ow, into: columns)
+                        matrix = UnsafePointer(columns)
+                    }
+                    sgemm(transA: false, transB: false, m: filtersPerGroup, n: pixels, k: patch, alpha: 1,
+                          a: weights + g * filtersPerGroup * patch, lda: patch, b: matrix, ldb: pixels, beta: 0,
+                          c: y + (image * filters + g * filtersPerGroup) * pixels, ldc: pixels)
+                }
+                let plane = y + image * filters * pixels
+                if hasBias {
+                    let bias = io.f32(2)
+                    for filter in 0..<filters {
+                        let value = bias[filter]
+                        let row = plane + filter * pixels
+                        for index in 0..<pixels { row[index] += value }
+                    }
+                }
+                for activation in activations { apply(activation, plane, filters * pixels) }
+            }
+        }, scratch: scratch)
+    }
+}
+
+/// Lays out every receptive field as a column: rows are (channel, ky, kx), columns are output pixels.
+func im2col(
+    _ source: UnsafePointer<Float>, channels: Int, height: Int, width: Int, kh: Int, kw: Int, ph: Int, pw: Int,
+    sh: Int, sw: Int, dh: Int, dw: Int, oh: Int, ow: Int, into columns: UnsafeMutablePointer<Float>
+) {
+    var row = 0
+    for channel in 0..<channels {
+        let plane = source + channel * height * width
+        for ky in 0..<kh {
+            for kx in 0..<kw {
+                let target = columns + row * oh * ow
+                for oy in 0..<oh {
+                    let iy = oy * sh - ph + ky * dh
+                    let line = target + oy * ow
+                    if iy < 0 || iy >= height {
+                        line.update(repeating: 0, count: ow)
+                        continue
+                    }
+                    let sourceLine = plane + iy * width
+                    let offset = kx * dw - pw
+                    if sw == 1 {
+                        for ox in 0..<ow {
+                            let ix = ox + offset
+                            line[ox] = ix >= 0 && ix < width ? sourceLine[ix] : 0
+                        }
+                    } else {
+                        for ox in 0..<ow {
+                            let ix = ox * sw + offset
+                            line[ox] = ix >= 0 && ix < width ? sourceLine[ix] : 0
+                        }
+                    }
+                }
+                row += 1
+            }
+        }
+    }
+}
+
+/// MaxPool and AveragePool over the two spatial axes of NCHW.
+struct PoolOp: Operator {
+    var window: Window
+    var isMax: Bool
+    var countIncludePad: Bool
+
+    init(_ attributes: Attributes, max: Bool) throws(EngineError) {
+        guard let kernel = try attributes.ints("kernel_shape") else { throw attributes.error("kernel_shape is required") }
+        guard kernel.count == 2 else {
+            throw attributes.error("only 2-D pooling is supported (kernel_shape \(kernel))", .unsupportedOperator)
+        }
+        self.window = try Window(attributes, kernel: kernel)
+        self.isMax = max
+        self.countIncludePad = try attributes.int("count_include_pad", 0) != 0
+        try attributes.refuse("storage_order") { if case .int(0) = $0 { true } else { false } }
+    }
+
+    func plan(_ context: PlanContext) throws(EngineError) -> OpPlan {
+        let x = try context.input(0, [.float32])
+        guard x.shape.count == 4 else { throw context.error("expected a 4-D NCHW input, got \(x.shape)") }
+        let (planes, height, width) = (x.shape[0] * x.shape[1], x.shape[2], x.shape[3])
+        let (out, begin, end) = try self.window.resolve([height, width], context)
+        let (oh, ow) = (out[0], out[1])
+        let (kh, kw) = (self.window.kernel[0], self.window.kernel[1])
+        let (sh, sw) = (self.window.strides[0], self.window.strides[1])
+        let (dh, dw) = (self.window.dilations[0], self.window.dilations[1])
+        let (ph, pw) = (begin[0], begin[1])
+        let (padEndH, padEndW) = (end[0], end[1])
+        let isMax = self.isMax
+        let includePad = self.countIncludePad
+        let output = ValueType(dtype: .float32, shape: [x.shape[0], x.shape[1], oh, ow])
+        return OpPlan(outputs: [output], kernel: { io in
+            let input = io.f32(0)
+            let y = io.outF32(0)
+            for plane in 0..<planes {
+                let source = input + plane * height * width
+                let target = y + plane * oh * ow
+                for oy in 0..<oh {
+                    for ox in 0..<ow {
+                        let y0 = oy * sh - ph
+                        let x0 = ox * sw - pw
+                        if isMax {
+                            var best = -Float.infinity
+                            for ky in 0..<kh {
+                                let iy = y0 + ky * dh
+                                if iy < 0 || iy >= height { continue }
+                                for kx in 0..<kw {
+                                    let ix = x0 + kx * dw
+                                    if ix < 0 || ix >= width { continue }
+                                    let value = source[iy * width + ix]
+                                    if value > best || value.isNaN { best = value }
+                                }
+                            }
+                            target[oy * ow + ox] = best
+                        } else {
+                            var sum: Float = 0
+                            var count = 0
+                            for ky in 0..<kh {
+                                let iy = y0 + ky * dh
+                                if iy < 0 || iy >= height { continue }
+                                for kx in 0..<kw {
+                                    let ix = x0 + kx * dw
+                                    if ix < 0 || ix >= width { continue }
+                                    sum += source[iy * width + ix]
+                                    count += 1
+                                }
+                            }
+                            if includePad {
+                                // The window clipped to the padded input, as onnxruntime counts it.
+                                let hEnd = min(y0 + kh, height + padEndH)
+                                let wEnd = min(x0 + kw, width + padEndW)
+                                count = (hEnd - y0) * (wEnd - x0)
+                            }
+                            target[oy * ow + ox] = count > 0 ? sum / Float(count) : 0
+                        }
+                    }
+                }
+            }
+        })
+    }
+}
+
+/// GlobalAveragePool: the mean of each channel's spatial plane.
+struct GlobalAveragePoolOp: Operator {
+    func plan(_ context: PlanContext) throws(EngineError) -> OpPlan {
+        let x = try context.input(0, [.float32])
+        guard x.shape.count >= 3 else { throw context.error("expected an N×C×spatial input, got \(x.shape)") }
+        let planes = x.shape[0] * x.shape[1]
+        let size = x.shape.dropFirst(2).reduce(1, *)
+        let output = ValueType(dtype: .float32, shape: [x.shape[0], x.shape[1]] + Array(repeating: 1, count: x.shape.count - 2))
+        return OpPlan(outputs: [output], kernel: { io in
+            let input = io.f32(0)
+            let y = io.outF32(0)
+            for plane in 0..<planes {
+                var sum: Float = 0
+                let source = input + plane * size
+                for index in 0..<size { sum += source[index] }
+                y[plane] = sum / Float(size)
+            }
+        })
+    }
+}
+
+/// BatchNormalization in inference mode: a per-channel scale and shift computed at plan time.
+struct BatchNormOp: Operator {
+    var epsilon: Float
+
+    func plan(_ context: PlanContext) throws(EngineError) -> OpPlan {
+        let x = try context.input(0, [.float32])
+        guard x.shape.count >= 2 else { throw context.error("expected at least N×C, got \(x.shape)") }
+        let channels = x.shape[1]
+        var parameters: [[Float]] = []
+        for (index, name) in [(1, "scale"), (2, "B"), (3, "mean"), (4, "var")] {
+            let constant = try context.constant(index, name)
+            guard let values = constant.floats, values.count == channels else {
+                throw context.error("\(name) must hold \(channels) floats, got \(constant.type)")
+            }
+            parameters.append(values)
+        }
+        // y = (x - mean) / sqrt(var + eps) * scale + B  =  x * a + b
+        var a = [Float](repeating: 0, count: channels)
+        var b = [Float](repeating: 0, count: channels)
+        for channel in 0..<channels {
+            a[channel] = parameters[0][channel] / (parameters[3][channel] + self.epsilon).squareRoot()
+            b[channel] = parameters[1][channel] - parameters[2][channel] * a[channel]
+        }
+        let (scale, shift) = (a, b)
+        let batch = x.shape[0]
+        let size = x.shape.dropFirst(2).reduce(1, *)
+        return OpPlan(outputs: [x], kernel: { io in
+            let input = io.f32(0)
+            let y = io.outF32(0)
+            for image in 0..<batch {
+                for channel in 0..<channels {
+                    let offset = (image * channels + channel) * size
+                    let (s, t) = (scale[channel], shift[channel])
+                    for index in 0..<size { y[offset + index] = input[offset + index] * s + t }
+                }
+            }
+        }, inPlace: 0)
+    }
+}

@@ -1,0 +1,165 @@
+import COpenBLAS
+import SwitchyardTensor
+
+/// Row-major `C = alpha * op(A) * op(B) + beta * C` through OpenBLAS.
+@inline(__always)
+func sgemm(
+    transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
+    b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+) {
+    if m == 0 || n == 0 { return }
+    if k == 0 {  // BLAS leaves C alone when k is 0; ONNX wants beta * C
+        if beta == 0 { c.update(repeating: 0, count: m * ldc) } else if beta != 1 {
+            for index in 0..<(m * ldc) { c[index] *= beta }
+        }
+        return
+    }
+    cblas_sgemm(
+        CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, Int32(m), Int32(n),
+        Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+}
+
+/// Gemm: `Y = alpha * A' * B' + beta * C`, with an epilogue of fused activations.
+struct GemmOp: Operator {
+    var alpha: Float
+    var beta: Float
+    var transA: Bool
+    var transB: Bool
+    /// Activations fused in from the nodes that followed.
+    var activations: [Activation] = []
+
+    init(_ attributes: Attributes) throws(EngineError) {
+        self.alpha = try attributes.float("alpha", 1)
+        self.beta = try attributes.float("beta", 1)
+        self.transA = try attributes.int("transA", 0) != 0
+        self.transB = try attributes.int("transB", 0) != 0
+    }
+
+    func plan(_ context: PlanContext) throws(EngineError) -> OpPlan {
+        let a = try context.input(0, [.float32])
+        let b = try context.input(1, [.float32])
+        guard a.shape.count == 2, b.shape.count == 2 else {
+            throw context.error("A and B must be 2-D, got \(a.shape) and \(b.shape)")
+        }
+        let (m, k) = self.transA ? (a.shape[1], a.shape[0]) : (a.shape[0], a.shape[1])
+        let (kb, n) = self.transB ? (b.shape[1], b.shape[0]) : (b.shape[0], b.shape[1])
+        guard k == kb else { throw context.error("inner dimensions differ: A \(a.shape) and B \(b.shape) give K = \(k) and \(kb)") }
+        let output = ValueType(dtype: .float32, shape: [m, n])
+        let (alpha, beta, transA, transB, activations) = (self.alpha, self.beta, self.transA, self.transB, self.activations)
+        var biasRow: [Float]? = nil
+        var cShape: [Int]? = nil
+        if context.has(2) && beta != 0 {
+            let c = try context.input(2, [.float32])
+            guard let shape = broadcastShapes(c.shape, [m, n]), shape == [m, n] else {
+                throw context.error("C \(c.shape) does not broadcast to [\(m),\(n)]")
+            }
+            if let constant = context.constants[2], c.count == n, c.shape.last == n {
+                biasRow = constant.values(Float.self).map { $0 * beta }  // a bias row: add it in the epilogue
+            } else {
+                cShape = c.shape
+            }
+        }
+        let cStrides = cShape.map { broadcastStrides($0, to: [m, n]) }
+        let lda = a.shape[1]
+        let ldb = b.shape[1]
+        let bias = biasRow.map { Constant($0, shape: [n]) }
+        return OpPlan(outputs: [output], kernel: { io in
+            let y = io.outF32(0)
+            var gemmBeta: Float = 0
+            if let cStrides {  // general C: broadcast it into Y, then accumulate onto it
+                let c = io.f32(2)
+                for row in 0..<m {
+                    for column in 0..<n { y[row * n + column] = beta * c[row * cStrides[0] + column * cStrides[1]] }
+                }
+                gemmBeta = 1
+            }
+            sgemm(
+                transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: io.f32(0), lda: lda, b: io.f32(1),
+                ldb: ldb, beta: gemmBeta, c: y, ldc: n)
+            let biasPointer = bias.map { UnsafePointer($0.buffer.pointer.assumingMemoryBound(to: Float.self)) }
+            epilogue(y, rows: m, columns: n, bias: biasPointer, activations: activations)
+        })
+    }
+}
+
+/// MatMul with NumPy semantics (1-D promotion, broadcast batch dimensions); after fusion it may carry
+/// a constant bias row (input 2) and activations.
+struct MatMulOp: Operator {
+    var activations: [Activation] = []
+
+    func plan(_ context: PlanContext) throws(EngineError) -> OpPlan {
+        let a = try context.input(0, [.float32])
+        let b = try context.input(1, [.float32])
+        guard !a.shape.isEmpty, !b.shape.isEmpty else { throw context.error("MatMul inputs must not be scalars") }
+        var aShape = a.shape
+        var bShape = b.shape
+        if aShape.count == 1 { aShape.insert(1, at: 0) }
+        if bShape.count == 1 { bShape.append(1) }
+        let m = aShape[aShape.count - 2]
+        let k = aShape[aShape.count - 1]
+        let n = bShape[bShape.count - 1]
+        guard bShape[bShape.count - 2] == k else {
+            throw context.error("inner dimensions differ: \(a.shape) × \(b.shape)")
+        }
+        let aBatch = Array(aShape.dropLast(2))
+        let bBatch = Array(bShape.dropLast(2))
+        guard let batch = broadcastShapes(aBatch, bBatch) else {
+            throw context.error("batch dimensions of \(a.shape) and \(b.shape) do not broadcast")
+        }
+        var outShape = batch + [m, n]
+        if a.shape.count == 1 { outShape.remove(at: outShape.count - 2) }
+        if b.shape.count == 1 { outShape.removeLast() }
+        var biasPointerConstant: Constant? = nil
+        if context.has(2) {
+            let bias = try context.constant(2, "the fused bias")
+            guard bias.type.dtype == .float32, bias.type.count == n, bias.type.shape.last == n else {
+                throw context.error("fused bias \(bias.type) is not a row of \(n) floats")
+            }
+            guard let shape = broadcastShapes(outShape, bias.type.shape) else {
+                throw context.error("bias \(bias.type.shape) does not broadcast to \(outShape)")
+            }
+            outShape = shape
+            biasPointerConstant = bias
+        }
+        let output = ValueType(dtype: .float32, shape: outShape)
+        let activations = self.activations
+        let batchCount = batch.reduce(1, *)
+        let biasConstant = biasPointerConstant
+        let bIsShared = bBatch.reduce(1, *) == 1
+        let aStrides = broadcastStrides(aBatch, to: batch)
+        let bStrides = broadcastStrides(bBatch, to: batch)
+        return OpPlan(outputs: [output], kernel: { io in
+            let x = io.f32(0)
+            let w = io.f32(1)
+            let y = io.outF32(0)
+            if bIsShared {
+                // Every batch of A against one B: a single GEMM over all rows.
+                let rows = aBatch.reduce(1, *) * m
+                sgemm(transA: false, transB: false, m: rows, n: n, k: k, alpha: 1, a: x, lda: k, b: w, ldb: n, beta: 0,
+                      c: y, ldc: n)
+            } else {
+                var index = [Int](repeating: 0, count: batch.count)
+                for step in 0..<batchCount {
+                    var aOffset = 0
+                    var bOffset = 0
+                    for dim in 0..<batch.count {
+                        aOffset += index[dim] * aStrides[dim]
+                        bOffset += index[dim] * bStrides[dim]
+                    }
+                    sgemm(transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: x + aOffset * m * k, lda: k,
+                          b: w + bOffset * k * n, ldb: n, beta: 0, c: y + step * m * n, ldc: n)
+                    var dim = batch.count - 1
+                    while dim >= 0 {
+                        index[dim] += 1
+                        if index[dim] < batch[dim] { break }
+                        index[dim] = 0
+                        dim -= 1
+                    }
+                }
+            }
+            let total = output.count
+            let bias = biasConstant.map { UnsafePointer($0.buffer.pointer.assumingMemoryBound(to: Float.self)) }
+            epilogue(y, rows: n == 0 ? 0 : total / n, columns: n, bias: bias, activations: activations)
+        })
+    }
+}

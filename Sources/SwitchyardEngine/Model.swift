@@ -1,0 +1,233 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import Synchronization
+public import SwitchyardTensor
+
+/// A loaded ONNX model, ready to run: graph checked, operators built, shapes inferred, fused.
+///
+/// `run` is synchronous and CPU-bound; it is safe to call from many threads or tasks at once (each
+/// inference takes its own arena from a pool). Execution plans are made once per distinct set of
+/// input shapes (so once per batch size) and cached.
+public final class Model: Sendable {
+    /// Where the model came from (a path or a name), used in messages.
+    public let source: String
+    /// The inputs the caller provides.
+    public let inputs: [TensorInfo]
+    /// The outputs, in graph order; dynamic dimensions are `nil`.
+    public let outputs: [TensorInfo]
+    /// Opsets, producer, operators and parameter count.
+    public let summary: ModelSummary
+    /// The largest batch `run` accepts (`1` when the graph only works for batch 1), or `nil` for no limit.
+    public let maxBatchSize: Int?
+
+    private let graph: Graph
+    private let options: ModelOptions
+    private let plans = Mutex<PlanCache>(PlanCache())
+
+    /// Loads a model file.
+    /// - Parameters:
+    ///   - path: the `.onnx` file.
+    ///   - options: fusion, plan cache size, batch limit.
+    /// - Throws: `EngineError` with `.io`, `.invalidModel`, `.unsupportedOperator`, `.unsupportedModel` or
+    ///   `.shapeMismatch`; the message names the file and what is wrong.
+    public convenience init(contentsOf path: String, options: ModelOptions = ModelOptions()) throws(EngineError) {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            let exists = FileManager.default.fileExists(atPath: path)
+            let isDirectory = (try? FileManager.default.contentsOfDirectory(atPath: path)) != nil
+            let reason = !exists ? "no such file" : (isDirectory ? "it is a directory" : "it cannot be read")
+            throw EngineError(.io, "\(path): cannot read the model: \(reason)")
+        }
+        try self.init(bytes: [UInt8](data), source: path, options: options)
+    }
+
+    /// Loads a model from the bytes of an `.onnx` file.
+    /// - Parameters:
+    ///   - bytes: the serialized `ModelProto`.
+    ///   - source: a name for messages.
+    ///   - options: fusion, plan cache size, batch limit.
+    /// - Throws: `EngineError` as for ``init(contentsOf:options:)``.
+    public init(bytes: [UInt8], source: String = "model", options: ModelOptions = ModelOptions()) throws(EngineError) {
+        var graph = try GraphLoader.load(bytes: bytes, source: source)
+        var operators: [String: Int] = [:]
+        for node in graph.nodes { operators[node.domain.isEmpty ? node.opType : "\(node.domain).\(node.opType)", default: 0] += 1 }
+        let nodeCount = graph.nodes.count + 0
+        let parameterCount = graph.constants.values.reduce(0) { $0 + $1.type.count }
+        if options.fuse { Fusion.apply(&graph) }
+        self.source = source
+        self.graph = graph
+        self.options = options
+        self.inputs = graph.inputs.map { TensorInfo(name: $0.name, dtype: $0.dtype, dims: $0.dims) }
+
+        // Plan once at batch 1 and 2 now, so a broken graph fails at load, not at the first request,
+        // and so the outputs' dynamic dimensions are known.
+        var outputs = graph.outputs.map { TensorInfo(name: $0.name, dtype: $0.dtype ?? .float32, dims: $0.dims ?? []) }
+        var maxBatch = options.maxBatchSize
+        var planned = graph.nodes.count
+        let plannable = graph.inputs.allSatisfy { $0.dims.dropFirst().allSatisfy { $0 != nil } }
+        if plannable {
+            func shapes(_ batch: Int) -> [[Int]] { graph.inputs.map { input in input.dims.map { $0 ?? batch } } }
+            do {
+                let one = try ExecutionPlan(graph: graph, inputShapes: shapes(1))
+                planned = one.steps.count
+                let batched = graph.inputs.contains { $0.dims.first == .some(nil) }
+                var two: ExecutionPlan? = nil
+                if batched {
+                    do { two = try ExecutionPlan(graph: graph, inputShapes: shapes(2)) } catch { maxBatch = 1 }
+                }
+                outputs = zip(graph.outputs, one.outputTypes).enumerated().map { index, pair in
+                    let dims: [Int?] = pair.1.shape.enumerated().map { axis, dim in
+                        guard let two, axis < two.outputTypes[index].shape.count else { return dim }
+                        return two.outputTypes[index].shape[axis] == dim ? dim : nil
+                    }
+                    return TensorInfo(name: pair.0.name, dtype: pair.1.dtype, dims: dims)
+                }
+                self.plans.withLock { cache in
+                    cache.insert(one, for: shapes(1), capacity: options.planCacheCapacity)
+                    if let two { cache.insert(two, for: shapes(2), capacity: options.planCacheCapacity) }
+                }
+            } catch {
+                throw EngineError(error.code, "\(source): \(error.message)", cause: error.cause)
+            }
+        }
+        self.outputs = outputs
+        self.maxBatchSize = maxBatch
+        self.summary = ModelSummary(
+            opsetVersion: graph.opsetVersion, mlOpsetVersion: graph.mlOpsetVersion, irVersion: graph.irVersion,
+            producer: graph.producer, operators: operators, nodeCount: nodeCount, plannedNodeCount: planned,
+            parameterCount: parameterCount)
+    }
+
+    /// Runs one inference.
+    /// - Parameters:
+    ///   - inputs: one tensor per model input, by name; the first dimension is the batch.
+    ///   - outputNames: the outputs wanted, in this order; `nil` for all, in graph order.
+    /// - Returns: the outputs, each in fresh storage.
+    /// - Throws: `EngineError` `.invalidInput` for a missing, unknown, wrongly typed or wrongly shaped
+    ///   input or a batch over the limit; `.notFound` for an unknown output name.
+    public func run(_ inputs: [NamedTensor], outputNames: [String]? = nil) throws(EngineError) -> [NamedTensor] {
+        let views = try self.check(inputs)
+        let shapes = views.map(\.shape)
+        let plan = try self.plan(for: shapes)
+        let storages = try plan.run(views.map(\.data))
+        var results: [NamedTensor] = []
+        let wanted = outputNames ?? self.outputs.map(\.name)
+        for name in wanted {
+            guard let index = self.outputs.firstIndex(where: { $0.name == name }) else {
+                let known = self.outputs.map(\.name).joined(separator: ", ")
+                throw EngineError(.notFound, "the model has no output '\(name)' (outputs: \(known))")
+            }
+            let type = plan.outputTypes[index]
+            do {
+                let tensor = try Tensor(dtype: type.dtype, shape: Shape(type.shape), data: ByteView(storage: storages[index]))
+                results.append(NamedTensor(name, tensor))
+            } catch {
+                throw EngineError(.invalidModel, "output '\(name)' could not be formed: \(error.message)")
+            }
+        }
+        return results
+    }
+
+    /// Runs zero-filled inputs at each batch size so plans, arenas and OpenBLAS's buffers exist before
+    /// the first real request.
+    /// - Parameter batchSizes: the batch sizes to prepare (sizes over ``maxBatchSize`` are skipped).
+    /// - Throws: `EngineError` when the model cannot run at one of the sizes.
+    public func warmUp(batchSizes: [Int] = [1]) throws(EngineError) {
+        for batch in batchSizes where batch >= 1 && batch <= (self.maxBatchSize ?? Int.max) {
+            var tensors: [NamedTensor] = []
+            for input in self.inputs {
+                guard input.dims.dropFirst().allSatisfy({ $0 != nil }) else { return }  // unknown sizes: nothing to warm
+                let dims = input.dims.enumerated().map { $0.offset == 0 ? ($0.element ?? batch) : $0.element! }
+                let bytes = dims.reduce(1, *) * (input.dtype.byteWidth ?? 1)
+                let storage = ByteStorage(count: bytes) { _ in }
+                do {
+                    tensors.append(NamedTensor(input.name, try Tensor(dtype: input.dtype, shape: Shape(dims), data: ByteView(storage: storage))))
+                } catch {
+                    throw EngineError(.invalidInput, error.message)
+                }
+            }
+            _ = try self.run(tensors)
+        }
+    }
+
+    /// The number of execution plans currently cached.
+    public var cachedPlanCount: Int { self.plans.withLock { $0.plans.count } }
+
+    private func plan(for shapes: [[Int]]) throws(EngineError) -> ExecutionPlan {
+        if let plan = self.plans.withLock({ $0.lookup(shapes) }) { return plan }
+        let plan: ExecutionPlan
+        do {
+            plan = try ExecutionPlan(graph: self.graph, inputShapes: shapes)
+        } catch {
+            let text = zip(self.inputs, shapes).map { "\($0.name) \($1)" }.joined(separator: ", ")
+            throw EngineError(.invalidInput, "inputs of shape \(text) do not fit the graph: \(error.message)", cause: error)
+        }
+        self.plans.withLock { $0.insert(plan, for: shapes, capacity: self.options.planCacheCapacity) }
+        return plan
+    }
+
+    private func check(_ tensors: [NamedTensor]) throws(EngineError) -> [(shape: [Int], data: ByteView)] {
+        var result: [(shape: [Int], data: ByteView)] = []
+        for tensor in tensors where !self.inputs.contains(where: { $0.name == tensor.name }) {
+            let known = self.inputs.map(\.name).joined(separator: ", ")
+            throw EngineError(.invalidInput, "the model has no input '\(tensor.name)' (inputs: \(known))")
+        }
+        for input in self.inputs {
+            let matches = tensors.filter { $0.name == input.name }
+            guard matches.count == 1 else {
+                throw EngineError(
+                    .invalidInput,
+                    matches.isEmpty ? "input '\(input.name)' is missing" : "input '\(input.name)' is given \(matches.count) times")
+            }
+            let tensor = matches[0].tensor
+            guard tensor.dtype == input.dtype else {
+                throw EngineError(.invalidInput, "input '\(input.name)' is \(tensor.dtype); the model needs \(input.dtype)")
+            }
+            guard tensor.shape.rank == input.dims.count else {
+                throw EngineError(
+                    .invalidInput,
+                    "input '\(input.name)' has rank \(tensor.shape.rank) \(tensor.shape); the model needs rank \(input.dims.count) \(input.shapeText)")
+            }
+            for (axis, dim) in input.dims.enumerated() {
+                if let dim, tensor.shape[axis] != dim {
+                    let what = axis == input.dims.count - 1 && axis > 0 ? " (features)" : ""
+                    throw EngineError(
+                        .invalidInput,
+                        "input '\(input.name)' dimension \(axis)\(what) is \(tensor.shape[axis]); the model needs \(dim) \(input.shapeText)")
+                }
+            }
+            if input.dims.first == .some(nil) {
+                let batch = tensor.shape[0]
+                guard batch >= 1 else { throw EngineError(.invalidInput, "input '\(input.name)' has an empty batch") }
+                if let limit = self.maxBatchSize, batch > limit {
+                    throw EngineError(.invalidInput, "input '\(input.name)' has batch \(batch); the limit is \(limit)")
+                }
+            }
+            result.append((Array(tensor.shape.dims), tensor.data))
+        }
+        return result
+    }
+}
+
+/// The plans of one model by input shapes, least recently used first out.
+struct PlanCache {
+    var plans: [[[Int]]: ExecutionPlan] = [:]
+    var order: [[[Int]]] = []
+
+    mutating func lookup(_ shapes: [[Int]]) -> ExecutionPlan? {
+        guard let plan = self.plans[shapes] else { return nil }
+        if self.order.last != shapes, let index = self.order.firstIndex(of: shapes) {
+            self.order.remove(at: index)
+            self.order.append(shapes)
+        }
+        return plan
+    }
+
+    mutating func insert(_ plan: ExecutionPlan, for shapes: [[Int]], capacity: Int) {
+        if self.plans[shapes] == nil { self.order.append(shapes) }
+        self.plans[shapes] = plan
+        while self.order.count > max(capacity, 1) { self.plans[self.order.removeFirst()] = nil }
+    }
+}
