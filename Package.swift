@@ -35,21 +35,29 @@ let package = Package(
         .target(
             name: "SwitchyardTransport",
             dependencies: [
-                "SwitchyardWire",
+                "SwitchyardWire", "SwitchyardTensor",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        .target(name: "SwitchyardClient", dependencies: ["SwitchyardTransport", "SwitchyardWire"]),
+        .target(
+            name: "SwitchyardClient",
+            dependencies: ["SwitchyardTransport", "SwitchyardWire", "SwitchyardTensor", .product(name: "Logging", package: "swift-log")]
+        ),
         .target(
             name: "SwitchyardTesting",
             dependencies: [
-                "SwitchyardWire", "SwitchyardTransport",
+                "SwitchyardWire", "SwitchyardTransport", "SwitchyardTensor",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
             ]
         ),
 
@@ -73,14 +81,16 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             path: "services/echo"
         ),
         .executableTarget(
             name: "SwitchyardBench",
             dependencies: [
-                "SwitchyardTransport", "SwitchyardClient",
+                "SwitchyardTransport", "SwitchyardClient", "SwitchyardTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -91,14 +101,16 @@ let package = Package(
 
         // MARK: Tests
         .testTarget(name: "SwitchyardTensorTests", dependencies: ["SwitchyardTensor"]),
-        .testTarget(name: "SwitchyardWireTests", dependencies: ["SwitchyardWire", "SwitchyardTesting"]),
+        .testTarget(name: "SwitchyardWireTests", dependencies: ["SwitchyardWire", "SwitchyardTesting", "SwitchyardTensor"]),
         .testTarget(
             name: "SwitchyardTransportTests",
             dependencies: [
-                "SwitchyardTransport", "SwitchyardClient", "SwitchyardTesting",
+                "SwitchyardTransport", "SwitchyardClient", "SwitchyardTesting", "SwitchyardWire", "SwitchyardTensor",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .testTarget(

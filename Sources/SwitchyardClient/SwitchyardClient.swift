@@ -1,0 +1,116 @@
+public import Logging
+public import SwitchyardTensor
+public import SwitchyardTransport
+public import SwitchyardWire
+
+/// The client backend apps use to call a Switchyard router (or any Switchyard service).
+///
+/// ```swift
+/// let client = try SwitchyardClient(host: "router.internal", port: 7400,
+///                                   tls: TLSSettings(caPath: "ca.pem", certificatePath: "app.pem", keyPath: "app.key"))
+/// let outputs = try await client.infer(model: "digits", inputs: ["x": pixels],
+///                                      deadline: .milliseconds(50), routingKey: userID)
+/// let probabilities = try outputs["probabilities"]!.scalars(as: Float.self)
+/// ```
+public final class SwitchyardClient: Sendable {
+    private let wire: WireClient
+
+    /// Makes a client; connections open on first use.
+    /// - Parameters:
+    ///   - host: the router's address.
+    ///   - port: the router's port.
+    ///   - tls: the CA that signed the router's certificate, and this app's certificate and key.
+    ///   - connections: connections to keep open; one carries many requests at once.
+    ///   - identity: the name this app announces (for the router's logs).
+    ///   - token: a bearer token, for routers that accept tokens instead of client certificates.
+    ///   - logger: for connection events.
+    /// - Throws: `TransportError` when the TLS files do not load.
+    public init(
+        host: String, port: Int, tls: TLSSettings, connections: Int = 1, identity: String = "app", token: String? = nil,
+        logger: Logger = Logger(label: "switchyard.client")
+    ) throws {
+        var configuration = WireClientConfiguration(host: host, port: port, tls: tls)
+        configuration.connections = max(1, connections)
+        configuration.identity = identity
+        configuration.token = token
+        self.wire = try WireClient(configuration: configuration, logger: logger)
+    }
+
+    /// Runs a model on the inputs and returns its outputs by name.
+    /// - Parameters:
+    ///   - model: the model's name.
+    ///   - version: pins a version; `nil` lets the router choose (stable, canary or A/B arm).
+    ///   - inputs: input tensors by name, e.g. `["x": try Tensor(pixels, shape: [1, 64])]`.
+    ///   - deadline: how long the caller waits; every stage is told and stops work when it passes.
+    ///   - routingKey: a stable key (user or session id) so the same caller sees the same model version.
+    ///   - parameters: extra per-request options for the pipeline (e.g. `top_k`).
+    /// - Returns: the output tensors and the response metadata (such as the version that answered).
+    /// - Throws: ``InferenceError`` carrying the status code and message.
+    public func infer(
+        model: String, version: String? = nil, inputs: KeyValuePairs<String, Tensor>, deadline: Duration? = nil,
+        routingKey: String? = nil, parameters: [String: String] = [:]
+    ) async throws(InferenceError) -> InferenceResult {
+        let request = Request(
+            method: "infer", model: model, version: version ?? "", traceID: .random(), routingKey: routingKey ?? "",
+            idempotent: true, parameters: parameters.sorted { $0.key < $1.key }.map { Parameter($0.key, $0.value) },
+            tensors: inputs.map { NamedTensor($0.key, $0.value) }
+        )
+        return InferenceResult(try await self.call(request, deadline: deadline))
+    }
+
+    /// Sends any request (for methods other than `infer`, such as `echo` or `health`).
+    /// - Parameters:
+    ///   - request: the request.
+    ///   - deadline: how long to wait.
+    /// - Throws: ``InferenceError`` carrying the status code and message.
+    public func call(_ request: Request, deadline: Duration? = nil) async throws(InferenceError) -> Response {
+        do {
+            return try await self.wire.call(request, deadline: deadline.map { ContinuousClock.now.advanced(by: $0) })
+        } catch let status as Status {
+            throw InferenceError(status: status)
+        } catch let error as any StatusConvertible {
+            throw InferenceError(status: error.status)
+        } catch {
+            throw InferenceError(status: Status(.unavailable, "\(error)"))
+        }
+    }
+
+    /// Opens the connections now instead of on the first call.
+    /// - Throws: ``InferenceError`` with `unavailable` when the router cannot be reached.
+    public func connect() async throws(InferenceError) {
+        do {
+            try await self.wire.connect()
+        } catch let error as any StatusConvertible {
+            throw InferenceError(status: error.status)
+        } catch {
+            throw InferenceError(status: Status(.unavailable, "\(error)"))
+        }
+    }
+
+    /// Closes the connections.
+    public func close() async { await self.wire.close() }
+}
+
+/// A failed call: the status code the service (or the client, for deadlines and lost connections) gave.
+public struct InferenceError: Error, Sendable, CustomStringConvertible {
+    public var status: Status
+    /// The status code, e.g. `.invalidArgument`, `.deadlineExceeded`, `.unavailable`.
+    public var code: Status.Code { self.status.code }
+    public var description: String { self.status.description }
+}
+
+/// The outputs of a model, by name, with the response metadata.
+public struct InferenceResult: Sendable {
+    public let response: Response
+
+    init(_ response: Response) { self.response = response }
+
+    /// The output tensors in the order the service sent them.
+    public var outputs: [NamedTensor] { self.response.tensors }
+
+    /// The output named `name`.
+    public subscript(name: String) -> Tensor? { self.response.tensors.first { $0.name == name }?.tensor }
+
+    /// The model version that answered, when the service reports it.
+    public var modelVersion: String? { self.response[parameter: "model.version"] }
+}

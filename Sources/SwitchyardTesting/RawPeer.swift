@@ -1,0 +1,109 @@
+public import NIOCore
+import NIOConcurrencyHelpers
+import NIOPosix
+public import NIOSSL
+import NIOTLS
+public import SwitchyardWire
+import SwitchyardTensor
+
+/// A bare socket peer for protocol tests: sends whatever bytes a test wants (malformed frames, partial
+/// frames, plaintext on a TLS port) and collects what comes back. Every wait is bounded.
+public final class RawPeer: Sendable {
+    private final class Collector: ChannelInboundHandler, Sendable {
+        typealias InboundIn = ByteBuffer
+        let received = NIOLockedValueBox<[UInt8]>([])
+        let closed = NIOLockedValueBox(false)
+        let alpn = NIOLockedValueBox<String?>(nil)
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            let buffer = self.unwrapInboundIn(data)
+            self.received.withLockedValue { $0 += buffer.readableBytesView }
+        }
+        func channelInactive(context: ChannelHandlerContext) {
+            self.closed.withLockedValue { $0 = true }
+        }
+        func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+            if case TLSUserEvent.handshakeCompleted(let negotiated) = event { self.alpn.withLockedValue { $0 = negotiated ?? "" } }
+        }
+        func errorCaught(context: ChannelHandlerContext, error: any Error) { context.close(promise: nil) }
+    }
+
+    private let channel: any Channel
+    private let collector: Collector
+    private let consumed = NIOLockedValueBox(0)
+
+    private init(channel: any Channel, collector: Collector) {
+        self.channel = channel
+        self.collector = collector
+    }
+
+    /// Connects to `127.0.0.1:port`, over TLS when `tls` is given.
+    /// - Parameters:
+    ///   - port: the server's port.
+    ///   - tls: a client TLS context, or `nil` for plaintext.
+    public static func connect(port: Int, tls: NIOSSLContext?) async throws -> RawPeer {
+        let collector = Collector()
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connectTimeout(.seconds(5))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: nil)) }
+                    try channel.pipeline.syncOperations.addHandler(collector)
+                }
+            }
+            .connect(host: "127.0.0.1", port: port).get()
+        return RawPeer(channel: channel, collector: collector)
+    }
+
+    /// Sends bytes as they are.
+    public func send(_ bytes: [UInt8]) async throws {
+        var buffer = self.channel.allocator.buffer(capacity: bytes.count)
+        buffer.writeBytes(bytes)
+        try await self.channel.writeAndFlush(buffer).get()
+    }
+
+    /// Sends an encoded frame.
+    public func send(_ frame: Frame) async throws { try await self.send(frame.encoded()) }
+
+    /// Sends a client HELLO and waits for the server's.
+    /// - Returns: the server's HELLO.
+    public func handshake(identity: String = "raw", parameters: [Parameter] = [], timeout: Duration = .seconds(5)) async throws -> Hello? {
+        try await self.send(.hello(Hello(maxInFlight: 0, identity: identity, parameters: parameters)))
+        guard case .hello(let hello)? = try await self.nextFrame(timeout: timeout) else { return nil }
+        return hello
+    }
+
+    /// The next complete frame from the server, or `nil` if the connection closes or `timeout` passes first.
+    public func nextFrame(timeout: Duration = .seconds(5)) async throws -> Frame? {
+        let deadline = ContinuousClock.now.advanced(by: timeout)
+        while ContinuousClock.now < deadline {
+            let bytes = self.collector.received.withLockedValue { $0 }
+            let start = self.consumed.withLockedValue { $0 }
+            if bytes.count - start >= FrameHeader.size {
+                let length = bytes[(start + 12)..<(start + 16)].enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+                if bytes.count - start >= FrameHeader.size + length {
+                    self.consumed.withLockedValue { $0 = start + FrameHeader.size + length }
+                    return try Frame(decoding: Array(bytes[start..<(start + FrameHeader.size + length)]))
+                }
+            }
+            if self.collector.closed.withLockedValue({ $0 }) { return nil }
+            try await Task.sleep(for: .milliseconds(2))
+        }
+        return nil
+    }
+
+    /// Whether the server closed the connection within `timeout`.
+    public func waitUntilClosed(timeout: Duration = .seconds(5)) async -> Bool {
+        let deadline = ContinuousClock.now.advanced(by: timeout)
+        while ContinuousClock.now < deadline {
+            if self.collector.closed.withLockedValue({ $0 }) { return true }
+            try? await Task.sleep(for: .milliseconds(2))
+        }
+        return self.collector.closed.withLockedValue { $0 }
+    }
+
+    /// The ALPN protocol the TLS handshake settled on (`""` for none), once the handshake finished.
+    public var negotiatedALPN: String? { self.collector.alpn.withLockedValue { $0 } }
+
+    /// Closes the connection.
+    public func close() async { try? await self.channel.close().get() }
+}

@@ -1,0 +1,57 @@
+import NIOCore
+import SwitchyardTensor
+public import SwitchyardWire
+
+/// Splits the byte stream into frames. The payload is copied once, out of the TLS record buffer into an
+/// aligned ``ByteStorage``; from there every tensor is a view, so inputs reach the engine without another copy.
+///
+/// The first frame must be HELLO and no larger than ``WireLimits/helloPayload``.
+struct FrameDecoder: NIOSingleStepByteToMessageDecoder {
+    typealias InboundOut = Frame
+
+    let maxPayload: UInt32
+    private var sawHello = false
+
+    init(maxPayload: UInt32) { self.maxPayload = maxPayload }
+
+    mutating func decode(buffer: inout ByteBuffer) throws -> Frame? {
+        guard buffer.readableBytes >= FrameHeader.size else { return nil }
+        let limit = self.sawHello ? self.maxPayload : WireLimits.helloPayload
+        let header = try buffer.withUnsafeReadableBytes { raw in
+            try FrameHeader(parsing: UnsafeRawBufferPointer(rebasing: raw[..<FrameHeader.size]), maxPayload: limit)
+        }
+        if !self.sawHello {
+            guard header.type == .hello else {
+                throw WireError(.unexpectedFrame, "the first frame must be HELLO, got \(header.type)")
+            }
+            self.sawHello = true
+        }
+        let length = Int(header.payloadLength)
+        guard buffer.readableBytes >= FrameHeader.size + length else { return nil }
+        buffer.moveReaderIndex(forwardBy: FrameHeader.size)
+        let storage = buffer.withUnsafeReadableBytes { raw in
+            ByteStorage(count: length) { target in
+                if length > 0 { target.copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[..<length])) }
+            }
+        }
+        buffer.moveReaderIndex(forwardBy: length)
+        return try Frame(header: header, payload: ByteView(storage: storage))
+    }
+
+    mutating func decodeLast(buffer: inout ByteBuffer, seenEOF: Bool) throws -> Frame? {
+        try self.decode(buffer: &buffer)
+    }
+}
+
+/// Writes frames, encoding straight into the outbound buffer.
+struct FrameEncoder: MessageToByteEncoder {
+    typealias OutboundIn = Frame
+
+    func encode(data frame: Frame, out: inout ByteBuffer) throws {
+        let size = frame.encodedSize
+        out.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { raw in
+            frame.encode(into: UnsafeMutableRawBufferPointer(rebasing: raw[..<size]))
+            return size
+        }
+    }
+}

@@ -1,0 +1,365 @@
+import Logging
+import NIOCore
+import NIOSSL
+import NIOTLS
+import SwitchyardWire
+
+/// Tells a server connection to drain: GOAWAY, finish what is in flight, close.
+struct DrainEvent: Sendable {}
+
+/// One server-side connection: HELLO, request dispatch, deadlines, CANCEL, keepalive, drain, back-pressure.
+///
+/// Every answer goes through ``finish(_:with:context:)``, which removes the request from the table first,
+/// so each accepted request is answered exactly once whatever races (deadline, cancel, handler result).
+final class ServerConnectionHandler: ChannelDuplexHandler {
+    typealias InboundIn = Frame
+    typealias OutboundIn = Never
+    typealias OutboundOut = Frame
+
+    private struct InFlight {
+        var task: Task<Void, Never>?
+        var timer: Scheduled<Void>?
+    }
+
+    private enum State { case handshaking, open, draining, closed }
+
+    private let configuration: WireServerConfiguration
+    private let service: any WireService
+    private var logger: Logger
+    private var state = State.handshaking
+    private var inFlight: [UInt32: InFlight] = [:]
+    private var lastRequestID: UInt32 = 0
+    private var peer = PeerIdentity()
+    private var peerMaxPayload = WireLimits.minimumPayload
+    private var alpnChecked = false
+    private var pendingRead = false
+    private var lastFrameAt = NIODeadline.now()
+    private var lastRequestAt = NIODeadline.now()
+    private var pingSentAt: NIODeadline?
+    private var timer: Scheduled<Void>?
+    private var context: ChannelHandlerContext?
+
+    init(configuration: WireServerConfiguration, service: any WireService, logger: Logger) {
+        self.configuration = configuration
+        self.service = service
+        self.logger = logger
+    }
+
+    // MARK: Lifecycle
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        self.logger[metadataKey: "peer.address"] = "\(context.channel.remoteAddress?.description ?? "?")"
+        if context.channel.isActive { self.startTimers(context: context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        self.startTimers(context: context)
+        context.fireChannelActive()
+    }
+
+    private func startTimers(context: ChannelHandlerContext) {
+        guard self.timer == nil else { return }
+        self.scheduleTick(context: context, started: .now())
+    }
+
+    private func scheduleTick(context: ChannelHandlerContext, started: NIODeadline) {
+        let interval = TimeAmount(min(self.configuration.keepaliveTimeout, self.configuration.keepaliveInterval, .seconds(1)))
+        self.timer = context.eventLoop.assumeIsolated().scheduleTask(in: interval) {
+            guard self.state != .closed else { return }
+            self.tick(context: context, started: started)
+            self.scheduleTick(context: context, started: started)
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.state = .closed
+        self.timer?.cancel()
+        for (_, entry) in self.inFlight {  // the client is gone: stop the work, nobody can be answered
+            entry.task?.cancel()
+            entry.timer?.cancel()
+        }
+        if !self.inFlight.isEmpty {
+            self.logger.debug("connection closed with requests in flight", metadata: ["requests": "\(self.inFlight.count)"])
+        }
+        self.inFlight.removeAll()
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let wireError = error as? WireError {
+            self.protocolError(context: context, wireError)
+        } else {
+            self.logger.notice("connection failed", metadata: ["error": "\(error)"])
+            context.close(promise: nil)
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case TLSUserEvent.handshakeCompleted(let negotiated) = event {
+            guard negotiated == WireVersion.alpn else {
+                self.logger.notice("closing: peer did not negotiate ALPN \(WireVersion.alpn)", metadata: ["alpn": "\(negotiated ?? "none")"])
+                context.close(promise: nil)
+                return
+            }
+            self.alpnChecked = true
+            if let handler = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self),
+               let certificate = handler.peerCertificate {
+                let names = certificate.subjectName
+                self.peer.commonName = names.last { $0.type == .commonName }?.value
+                self.peer.organizationalUnits = names.filter { $0.type == .organizationalUnit }.map(\.value)
+                self.logger[metadataKey: "peer"] = "\(self.peer.commonName ?? "?")"
+            }
+        } else if event is DrainEvent {
+            self.drain(context: context, reason: "server is shutting down")
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    // MARK: Back-pressure
+
+    func read(context: ChannelHandlerContext) {
+        if self.inFlight.count >= Int(self.configuration.maxInFlightPerConnection) || !context.channel.isWritable {
+            self.pendingRead = true
+        } else {
+            context.read()
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        self.resumeReadingIfPossible(context: context)
+        context.fireChannelWritabilityChanged()
+    }
+
+    private func resumeReadingIfPossible(context: ChannelHandlerContext) {
+        if self.pendingRead, self.inFlight.count < Int(self.configuration.maxInFlightPerConnection), context.channel.isWritable {
+            self.pendingRead = false
+            context.read()
+        }
+    }
+
+    // MARK: Frames
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = self.unwrapInboundIn(data)
+        self.lastFrameAt = .now()
+        self.pingSentAt = nil
+        switch frame {
+        case .hello(let hello):
+            guard self.state == .handshaking else {
+                return self.protocolError(context: context, WireError(.unexpectedFrame, "second HELLO"))
+            }
+            guard self.alpnChecked else {
+                return self.protocolError(context: context, WireError(.unexpectedFrame, "HELLO before the TLS handshake finished"))
+            }
+            guard hello.minVersion <= WireVersion.current, hello.maxVersion >= WireVersion.current else {
+                let answer = Frame.goAway(GoAway(lastRequestID: 0, status: Status(.failedPrecondition,
+                    "no common protocol version: peer speaks \(hello.minVersion)...\(hello.maxVersion), this server \(WireVersion.current)")))
+                self.logger.notice("closing: no common protocol version", metadata: ["peer.versions": "\(hello.minVersion)...\(hello.maxVersion)"])
+                context.writeAndFlush(self.wrapOutboundOut(answer)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+                return
+            }
+            self.peerMaxPayload = hello.maxPayload
+            self.peer.announced = hello.identity
+            self.peer.token = hello.parameters.first { $0.key == "auth.token" }?.value
+            self.state = .open
+            let reply = Hello(
+                maxPayload: self.configuration.maxPayload, maxInFlight: self.configuration.maxInFlightPerConnection,
+                idleTimeoutMilliseconds: UInt32(clamping: self.configuration.idleTimeout.milliseconds),
+                identity: self.configuration.identity
+            )
+            context.writeAndFlush(self.wrapOutboundOut(.hello(reply)), promise: nil)
+        case .request(let id, let request):
+            self.accept(context: context, id: id, request: request)
+        case .cancel(let id):
+            guard let entry = self.inFlight.removeValue(forKey: id) else { return }  // already answered: a benign race
+            entry.task?.cancel()
+            entry.timer?.cancel()
+            self.afterAnswer(context: context)
+        case .ping(let opaque):
+            context.writeAndFlush(self.wrapOutboundOut(.pong(opaque)), promise: nil)
+        case .pong:
+            break
+        case .goAway:
+            self.drain(context: context, reason: "client sent GOAWAY")
+        case .error(let id, let status):
+            if id == 0 {
+                self.logger.notice("closing: client reported a connection error", metadata: ["status": "\(status)"])
+                context.close(promise: nil)
+            } else {
+                self.protocolError(context: context, WireError(.unexpectedFrame, "ERROR for request \(id) sent to a server"))
+            }
+        case .response:
+            self.protocolError(context: context, WireError(.unexpectedFrame, "RESPONSE sent to a server"))
+        case .skipped:
+            break
+        }
+    }
+
+    private func accept(context: ChannelHandlerContext, id: UInt32, request: Request) {
+        guard self.state == .open || self.state == .draining else {
+            return self.protocolError(context: context, WireError(.unexpectedFrame, "REQUEST before HELLO"))
+        }
+        guard id > self.lastRequestID else {
+            return self.protocolError(context: context, WireError(.malformedPayload, "request id \(id) is not above the previous \(self.lastRequestID)"))
+        }
+        if self.state == .draining { return }  // above GOAWAY's last id: not processed, the client retries elsewhere
+        self.lastRequestID = id
+        self.lastRequestAt = .now()
+        guard self.inFlight.count < Int(self.configuration.maxInFlightPerConnection) else {
+            let status = Status(.resourceExhausted, "more than \(self.configuration.maxInFlightPerConnection) requests in flight on one connection")
+            context.writeAndFlush(self.wrapOutboundOut(.error(id: id, status)), promise: nil)
+            return
+        }
+        let deadline = request.timeout.map { ContinuousClock.now.advanced(by: $0) }
+        var requestLogger = self.logger
+        requestLogger[metadataKey: "request.id"] = "\(id)"
+        let requestContext = RequestContext(requestID: id, deadline: deadline, peer: self.peer, logger: requestLogger)
+        var entry = InFlight()
+        if let timeout = request.timeout {
+            entry.timer = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(timeout)) {
+                let status = Status(.deadlineExceeded, "deadline of \(timeout) passed in \(self.configuration.identity)")
+                self.finish(id, with: .failure(status), context: context)
+            }
+        }
+        self.inFlight[id] = entry
+        let service = self.service
+        let loop = context.eventLoop
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        let task = Task {
+            let result: Result<Response, any Error>
+            do {
+                result = .success(try await service.handle(request, context: requestContext))
+            } catch {
+                result = .failure(error)
+            }
+            loop.execute {
+                guard let context = bound.value.context else { return }
+                bound.value.finish(id, with: result, context: context)
+            }
+        }
+        if self.inFlight[id] != nil {
+            self.inFlight[id]?.task = task
+        } else {
+            task.cancel()
+        }
+    }
+
+    /// Answers request `id` unless it was already answered or cancelled.
+    private func finish(_ id: UInt32, with result: Result<Response, any Error>, context: ChannelHandlerContext) {
+        guard let entry = self.inFlight.removeValue(forKey: id) else { return }
+        entry.timer?.cancel()
+        if case .failure(let error) = result, (error as? Status)?.code == .deadlineExceeded { entry.task?.cancel() }
+        guard self.state != .closed else { return }
+        var frame: Frame
+        switch result {
+        case .success(let response):
+            frame = .response(id: id, response)
+            do {
+                try frame.validateForSending(maxPayload: self.peerMaxPayload)
+            } catch {
+                self.logger.error("response cannot be sent", metadata: ["request.id": "\(id)", "error": "\(error)"])
+                frame = .error(id: id, Status(.internalError, "the response cannot be sent: \(error.message)"))
+            }
+        case .failure(let error):
+            frame = .error(id: id, self.status(for: error, id: id))
+        }
+        context.writeAndFlush(self.wrapOutboundOut(frame), promise: nil)
+        self.afterAnswer(context: context)
+    }
+
+    private func status(for error: any Error, id: UInt32) -> Status {
+        if let convertible = error as? any StatusConvertible { return convertible.status }
+        if error is CancellationError { return Status(.cancelled, "the request was cancelled") }
+        self.logger.error("request failed", metadata: ["request.id": "\(id)", "error": "\(error)"])
+        return Status(.internalError, "internal error in \(self.configuration.identity)")
+    }
+
+    private func afterAnswer(context: ChannelHandlerContext) {
+        if self.state == .draining, self.inFlight.isEmpty {
+            context.close(promise: nil)
+        } else {
+            self.resumeReadingIfPossible(context: context)
+        }
+    }
+
+    // MARK: Drain, errors, timers
+
+    private func drain(context: ChannelHandlerContext, reason: String) {
+        switch self.state {
+        case .handshaking:
+            self.state = .closed
+            context.close(promise: nil)
+        case .open:
+            self.state = .draining
+            let goAway = GoAway(lastRequestID: self.lastRequestID, status: Status(.ok, reason))
+            context.writeAndFlush(self.wrapOutboundOut(.goAway(goAway)), promise: nil)
+            if self.inFlight.isEmpty { context.close(promise: nil) }
+        case .draining, .closed:
+            break
+        }
+    }
+
+    private func protocolError(context: ChannelHandlerContext, _ error: WireError) {
+        guard self.state != .closed else { return }
+        self.logger.notice("closing: protocol error", metadata: ["error": "\(error)"])
+        let wasOpen = self.state != .handshaking
+        self.state = .closed
+        for (_, entry) in self.inFlight {
+            entry.task?.cancel()
+            entry.timer?.cancel()
+        }
+        self.inFlight.removeAll()
+        guard wasOpen else {
+            context.close(promise: nil)
+            return
+        }
+        let goAway = GoAway(lastRequestID: self.lastRequestID, status: Status(.invalidArgument, "protocol error: \(error.message)"))
+        context.writeAndFlush(self.wrapOutboundOut(.goAway(goAway))).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+    }
+
+    private func tick(context: ChannelHandlerContext, started: NIODeadline) {
+        let now = NIODeadline.now()
+        switch self.state {
+        case .handshaking:
+            if now - started >= TimeAmount(self.configuration.handshakeTimeout) {
+                self.logger.notice("closing: TLS handshake and HELLO did not finish in time")
+                self.state = .closed
+                context.close(promise: nil)
+            }
+            return
+        case .closed:
+            return
+        case .open, .draining:
+            break
+        }
+        if let sent = self.pingSentAt {
+            if now - sent >= TimeAmount(self.configuration.keepaliveTimeout) {
+                self.logger.notice("closing: peer did not answer PING (dead, or stalled mid-frame)")
+                self.state = .closed
+                context.close(promise: nil)
+            }
+        } else if now - self.lastFrameAt >= TimeAmount(self.configuration.keepaliveInterval) {
+            self.pingSentAt = now
+            context.writeAndFlush(self.wrapOutboundOut(.ping(UInt64(now.uptimeNanoseconds))), promise: nil)
+        }
+        if self.state == .open, self.inFlight.isEmpty, now - self.lastRequestAt >= TimeAmount(self.configuration.idleTimeout) {
+            self.drain(context: context, reason: "idle for \(self.configuration.idleTimeout)")
+        }
+    }
+}
+
+@available(*, unavailable)
+extension ServerConnectionHandler: Sendable {}
+
+extension Duration {
+    var milliseconds: Int64 {
+        let (seconds, attoseconds) = self.components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+}

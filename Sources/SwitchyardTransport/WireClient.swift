@@ -1,0 +1,210 @@
+public import Logging
+public import NIOCore
+import NIOConcurrencyHelpers
+public import NIOPosix
+import NIOSSL
+public import SwitchyardWire
+
+/// Settings of a ``WireClient``.
+public struct WireClientConfiguration: Sendable {
+    public var host: String
+    public var port: Int
+    /// CA for the server, and a client certificate for mutual TLS.
+    public var tls: TLSSettings
+    /// The name the server's certificate must carry; defaults to `host`.
+    public var serverHostname: String?
+    /// Announced in HELLO.
+    public var identity: String = "client"
+    /// A bearer token sent in HELLO, for servers that accept tokens instead of client certificates.
+    public var token: String?
+    /// Connections kept to the server; requests go to the least busy one.
+    public var connections: Int = 1
+    /// TCP connect, TLS handshake and HELLO must finish within this.
+    public var connectTimeout: Duration = .seconds(5)
+    public var keepaliveInterval: Duration = .seconds(10)
+    public var keepaliveTimeout: Duration = .seconds(5)
+
+    /// Makes a configuration.
+    /// - Parameters:
+    ///   - host: the server's address or name.
+    ///   - port: the server's port.
+    ///   - tls: CA, and certificate and key for mutual TLS.
+    public init(host: String, port: Int, tls: TLSSettings) {
+        self.host = host
+        self.port = port
+        self.tls = tls
+    }
+}
+
+/// A pool of multiplexed connections to one server. Safe to share across tasks.
+///
+/// Each call goes to the open connection with the fewest requests in flight; dead and draining connections
+/// are replaced on demand. When every connection is at the server's in-flight limit, calls are refused with
+/// `resource exhausted` rather than queued without bound.
+public final class WireClient: Sendable {
+    private final class Connection: Sendable {
+        let channel: any Channel
+        let limits: ConnectionLimits
+        let inFlight = NIOLockedValueBox(0)
+        /// Cleared by the handler on GOAWAY, id exhaustion or close.
+        let usable: NIOLockedValueBox<Bool>
+        init(channel: any Channel, limits: ConnectionLimits, usable: NIOLockedValueBox<Bool>) {
+            self.channel = channel
+            self.limits = limits
+            self.usable = usable
+        }
+    }
+
+    private struct State {
+        var connections: [Connection] = []
+        var connecting: [EventLoopFuture<Connection>] = []
+        var closed = false
+    }
+
+    public let configuration: WireClientConfiguration
+    private let sslContext: NIOSSLContext
+    private let group: any EventLoopGroup
+    private let logger: Logger
+    private let state = NIOLockedValueBox(State())
+
+    /// Makes a client; connections open on first use.
+    /// - Parameters:
+    ///   - configuration: where to connect and how.
+    ///   - logger: for connection events.
+    ///   - group: event loops (defaults to NIO's shared loops).
+    /// - Throws: `TransportError` when the TLS material does not load.
+    public init(
+        configuration: WireClientConfiguration, logger: Logger = Logger(label: "switchyard.client"),
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) throws {
+        self.configuration = configuration
+        self.sslContext = try configuration.tls.makeClientContext()
+        self.group = group
+        self.logger = logger
+    }
+
+    /// Sends a request and waits for its answer.
+    /// - Parameters:
+    ///   - request: the request; its `timeout` is replaced by what is left of `deadline`.
+    ///   - deadline: when the caller stops waiting; the server is told to stop work then too.
+    /// - Returns: the response.
+    /// - Throws: `Status` for an ERROR answer, a passed deadline (`deadline exceeded`) or cancellation
+    ///   (`cancelled`); `TransportError` when the server cannot be reached or the connection ends.
+    public func call(_ request: Request, deadline: ContinuousClock.Instant? = nil) async throws -> Response {
+        let nioDeadline = deadline.map { NIODeadline.now() + TimeAmount(ContinuousClock.now.duration(to: $0)) }
+        let connection = try await self.connection()
+        connection.inFlight.withLockedValue { $0 += 1 }
+        defer { connection.inFlight.withLockedValue { $0 -= 1 } }
+        let promise = connection.channel.eventLoop.makePromise(of: Response.self)
+        return try await withTaskCancellationHandler {
+            connection.channel.writeAndFlush(ClientCommand.call(request, deadline: nioDeadline, promise: promise), promise: nil)
+            return try await promise.futureResult.get()
+        } onCancel: {
+            promise.fail(Status(.cancelled, "the caller cancelled the request"))
+        }
+    }
+
+    /// Opens the configured number of connections now, so the first calls do not pay for the handshakes.
+    /// - Throws: `TransportError` when the server cannot be reached.
+    public func connect() async throws {
+        for _ in 0..<self.configuration.connections {
+            _ = try await self.openConnection()
+        }
+    }
+
+    /// Closes every connection; calls in flight fail with `unavailable`.
+    public func close() async {
+        let connections = self.state.withLockedValue { state in
+            state.closed = true
+            return state.connections
+        }
+        for connection in connections {
+            try? await connection.channel.close().get()
+        }
+    }
+
+    private func connection() async throws -> Connection {
+        enum Choice { case use(Connection), wait(EventLoopFuture<Connection>), open, exhausted }
+        let choice: Choice = self.state.withLockedValue { state in
+            state.connections.removeAll { !$0.usable.withLockedValue { $0 } }
+            let best = state.connections.min { $0.inFlight.withLockedValue { $0 } < $1.inFlight.withLockedValue { $0 } }
+            let total = state.connections.count + state.connecting.count
+            if let best, best.inFlight.withLockedValue({ $0 }) == 0 || total >= self.configuration.connections {
+                return best.inFlight.withLockedValue { $0 } < best.limits.maxInFlight ? .use(best) : (total < self.configuration.connections ? .open : .exhausted)
+            }
+            if total < self.configuration.connections { return .open }
+            if let pending = state.connecting.first { return .wait(pending) }
+            return .exhausted
+        }
+        switch choice {
+        case .use(let connection): return connection
+        case .wait(let future): return try await future.get()
+        case .open: return try await self.openConnection()
+        case .exhausted:
+            throw Status(.resourceExhausted, "every connection to \(self.configuration.host):\(self.configuration.port) is at the server's in-flight limit")
+        }
+    }
+
+    private func openConnection() async throws -> Connection {
+        let loop = self.group.next()
+        let ready = loop.makePromise(of: ConnectionLimits.self)
+        let configuration = self.configuration
+        let sslContext = self.sslContext
+        let logger = self.logger
+        let usable = NIOLockedValueBox(true)
+        let future: EventLoopFuture<Connection> = ClientBootstrap(group: loop)
+            .connectTimeout(TimeAmount(configuration.connectTimeout))
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let sync = channel.pipeline.syncOperations
+                    try sync.addHandler(NIOSSLClientHandler(context: sslContext, serverHostname: configuration.serverHostname ?? Self.sniName(configuration.host)))
+                    try sync.addHandler(ByteToMessageHandler(FrameDecoder(maxPayload: WireLimits.defaultPayload)))
+                    try sync.addHandler(MessageToByteHandler(FrameEncoder()))
+                    try sync.addHandler(
+                        ClientConnectionHandler(
+                            identity: configuration.identity, token: configuration.token,
+                            keepaliveInterval: configuration.keepaliveInterval, keepaliveTimeout: configuration.keepaliveTimeout,
+                            ready: ready, logger: logger, onDrain: { usable.withLockedValue { $0 = false } }
+                        )
+                    )
+                }
+            }
+            .connect(host: configuration.host, port: configuration.port)
+            .flatMapError { error in
+                ready.fail(error)
+                return loop.makeFailedFuture(TransportError(.connectFailed, "cannot connect to \(configuration.host):\(configuration.port): \(error)"))
+            }
+            .flatMap { channel in
+                let timeout = loop.scheduleTask(in: TimeAmount(configuration.connectTimeout)) {
+                    ready.fail(TransportError(.connectFailed, "TLS handshake and HELLO with \(configuration.host):\(configuration.port) did not finish within \(configuration.connectTimeout)"))
+                }
+                return ready.futureResult.always { _ in timeout.cancel() }
+                    .flatMapErrorThrowing { error in
+                        channel.close(promise: nil)
+                        if let transport = error as? TransportError { throw transport }
+                        throw TransportError(.connectFailed, "TLS with \(configuration.host):\(configuration.port) failed: \(error)")
+                    }
+                    .map { limits in Connection(channel: channel, limits: limits, usable: usable) }
+            }
+        self.state.withLockedValue { $0.connecting.append(future) }
+        defer { self.state.withLockedValue { state in state.connecting.removeAll { $0 === future } } }
+        let connection = try await future.get()
+        connection.channel.closeFuture.whenComplete { _ in usable.withLockedValue { $0 = false } }
+        let closedMeanwhile = self.state.withLockedValue { state -> Bool in
+            if state.closed { return true }
+            state.connections.append(connection)
+            return false
+        }
+        if closedMeanwhile {
+            try? await connection.channel.close().get()
+            throw TransportError(.connectionClosed, "the client was closed")
+        }
+        return connection
+    }
+
+    /// TLS SNI must be a name, not an address literal.
+    private static func sniName(_ host: String) -> String? {
+        host.allSatisfy { $0.isNumber || $0 == "." || $0 == ":" } ? nil : host
+    }
+}

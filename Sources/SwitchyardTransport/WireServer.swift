@@ -1,0 +1,121 @@
+public import Logging
+public import NIOCore
+import NIOConcurrencyHelpers
+public import NIOPosix
+import NIOSSL
+public import ServiceLifecycle
+import SwitchyardWire
+
+/// A wire-protocol server over TLS: one ``WireService`` behind many multiplexed connections.
+///
+/// Run it as a `Service`: `run()` binds, serves, and on graceful shutdown sends GOAWAY on every
+/// connection, lets in-flight requests finish (up to `drainTimeout`), then closes.
+public final class WireServer: Service, Sendable {
+    private let configuration: WireServerConfiguration
+    private let service: any WireService
+    private let logger: Logger
+    private let group: any EventLoopGroup
+    private let address: EventLoopPromise<SocketAddress>
+    private let connections = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
+
+    /// Makes a server; nothing is bound until `run()`.
+    /// - Parameters:
+    ///   - configuration: address, TLS and limits.
+    ///   - service: answers the requests.
+    ///   - logger: for connection events.
+    ///   - group: the event loops (defaults to NIO's shared loops, one per core).
+    public init(
+        configuration: WireServerConfiguration, service: any WireService, logger: Logger,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) {
+        self.configuration = configuration
+        self.service = service
+        self.logger = logger
+        self.group = group
+        self.address = group.next().makePromise(of: SocketAddress.self)
+    }
+
+    /// The bound address, once `run()` has bound (useful with port 0).
+    /// - Throws: the bind error when binding failed.
+    public func localAddress() async throws -> SocketAddress {
+        try await self.address.futureResult.get()
+    }
+
+    /// Binds and serves until graceful shutdown or cancellation.
+    /// - Throws: `TransportError` when TLS material does not load or the address cannot be bound.
+    public func run() async throws {
+        let channel: any Channel
+        do {
+            channel = try await self.bind()
+        } catch {
+            self.address.fail(error)
+            throw error
+        }
+        self.address.succeed(channel.localAddress!)
+        self.logger.info("listening", metadata: ["address": "\(channel.localAddress!)", "identity": "\(self.configuration.identity)"])
+        try await withTaskCancellationHandler {
+            try await withGracefulShutdownHandler {
+                try await channel.closeFuture.get()
+            } onGracefulShutdown: {
+                channel.close(promise: nil)
+            }
+        } onCancel: {
+            channel.close(promise: nil)
+        }
+        if Task.isCancelled {
+            self.closeAll()
+        } else {
+            await self.drain()
+        }
+    }
+
+    private func bind() async throws -> any Channel {
+        let context = try self.configuration.tls.makeServerContext()
+        let configuration = self.configuration
+        let service = self.service
+        let logger = self.logger
+        let connections = self.connections
+        do {
+            return try await ServerBootstrap(group: self.group)
+                .serverChannelOption(.backlog, value: 256)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                .childChannelInitializer { channel in
+                    let id = ObjectIdentifier(channel)
+                    connections.withLockedValue { $0[id] = channel }
+                    channel.closeFuture.whenComplete { _ in _ = connections.withLockedValue { $0.removeValue(forKey: id) } }
+                    return channel.eventLoop.makeCompletedFuture {
+                        let sync = channel.pipeline.syncOperations
+                        try sync.addHandler(NIOSSLServerHandler(context: context))
+                        try sync.addHandler(ByteToMessageHandler(FrameDecoder(maxPayload: configuration.maxPayload)))
+                        try sync.addHandler(MessageToByteHandler(FrameEncoder()))
+                        try sync.addHandler(ServerConnectionHandler(configuration: configuration, service: service, logger: logger))
+                    }
+                }
+                .bind(host: self.configuration.host, port: self.configuration.port)
+                .get()
+        } catch {
+            throw TransportError(.configuration, "cannot listen on \(self.configuration.host):\(self.configuration.port): \(error)")
+        }
+    }
+
+    private func drain() async {
+        let open = self.connections.withLockedValue { Array($0.values) }
+        self.logger.info("draining", metadata: ["connections": "\(open.count)"])
+        for channel in open {
+            channel.pipeline.fireUserInboundEventTriggered(DrainEvent())
+        }
+        let deadline = ContinuousClock.now.advanced(by: self.configuration.drainTimeout)
+        while ContinuousClock.now < deadline, self.connections.withLockedValue({ !$0.isEmpty }) {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        self.closeAll()
+        self.logger.info("stopped")
+    }
+
+    private func closeAll() {
+        for channel in self.connections.withLockedValue({ Array($0.values) }) {
+            channel.close(promise: nil)
+        }
+    }
+}

@@ -1,0 +1,34 @@
+public import SwitchyardWire
+
+/// Settings of a ``WireServer``. Defaults suit a mesh service on a VM.
+public struct WireServerConfiguration: Sendable {
+    public var host: String = "127.0.0.1"
+    /// 0 picks a free port.
+    public var port: Int = 0
+    public var tls: TLSSettings
+    /// Announced in HELLO.
+    public var identity: String
+    /// Largest frame payload accepted.
+    public var maxPayload: UInt32 = WireLimits.defaultPayload
+    /// Requests in flight per connection; past it the server stops reading the connection.
+    public var maxInFlightPerConnection: UInt32 = 1024
+    /// TLS handshake plus HELLO must finish within this.
+    public var handshakeTimeout: Duration = .seconds(5)
+    /// A connection with no requests for this long is closed with GOAWAY.
+    public var idleTimeout: Duration = .seconds(300)
+    /// With no frame received for this long, the server sends PING...
+    public var keepaliveInterval: Duration = .seconds(10)
+    /// ...and closes the connection if no frame arrives within this after it (dead peer, or stalled mid-frame).
+    public var keepaliveTimeout: Duration = .seconds(5)
+    /// How long a graceful shutdown waits for in-flight requests before closing connections.
+    public var drainTimeout: Duration = .seconds(30)
+
+    /// Makes a configuration.
+    /// - Parameters:
+    ///   - tls: certificate, key and CA; mutual TLS unless `tls.requireClientCertificate` is false.
+    ///   - identity: the name this server announces.
+    public init(tls: TLSSettings, identity: String) {
+        self.tls = tls
+        self.identity = identity
+    }
+}

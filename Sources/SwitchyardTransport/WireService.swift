@@ -1,0 +1,80 @@
+public import Logging
+public import SwitchyardWire
+
+/// What a server does with each request. Throw a `StatusConvertible` error for a status the caller
+/// should see; any other error is logged and answered as `internal`.
+public protocol WireService: Sendable {
+    /// Answers one request. The task is cancelled when the client cancels or the deadline passes.
+    /// - Parameters:
+    ///   - request: the decoded request; its tensors are views of the received frame.
+    ///   - context: the deadline, the peer's identity and a logger.
+    func handle(_ request: Request, context: RequestContext) async throws -> Response
+}
+
+/// Who is calling, as proven by TLS and announced in HELLO.
+public struct PeerIdentity: Sendable, Hashable, CustomStringConvertible {
+    /// The client certificate's subject common name, when one was presented.
+    public var commonName: String?
+    /// The client certificate's organizational units (e.g. `admin` marks an admin certificate).
+    public var organizationalUnits: [String]
+    /// The identity the peer announced in HELLO (not authenticated).
+    public var announced: String
+    /// The bearer token from HELLO's `auth.token`, for clients without a certificate.
+    public var token: String?
+
+    /// Makes a peer identity.
+    public init(commonName: String? = nil, organizationalUnits: [String] = [], announced: String = "", token: String? = nil) {
+        self.commonName = commonName
+        self.organizationalUnits = organizationalUnits
+        self.announced = announced
+        self.token = token
+    }
+
+    public var description: String { self.commonName ?? (self.announced.isEmpty ? "anonymous" : self.announced) }
+}
+
+/// Everything a handler knows about a request besides its body.
+public struct RequestContext: Sendable {
+    /// The request id on its connection.
+    public var requestID: UInt32
+    /// When the answer is due, on this process's clock; `nil` when the request has no deadline.
+    public var deadline: ContinuousClock.Instant?
+    /// The caller.
+    public var peer: PeerIdentity
+    /// A logger with `request.id` and `peer` metadata set.
+    public var logger: Logger
+
+    /// Makes a context.
+    public init(requestID: UInt32, deadline: ContinuousClock.Instant?, peer: PeerIdentity, logger: Logger) {
+        self.requestID = requestID
+        self.deadline = deadline
+        self.peer = peer
+        self.logger = logger
+    }
+}
+
+/// A service built from a closure, for small servers and tests.
+public struct ClosureService: WireService {
+    let body: @Sendable (Request, RequestContext) async throws -> Response
+
+    /// Wraps a closure.
+    public init(_ body: @escaping @Sendable (Request, RequestContext) async throws -> Response) { self.body = body }
+
+    public func handle(_ request: Request, context: RequestContext) async throws -> Response {
+        try await self.body(request, context)
+    }
+}
+
+/// Answers `echo` with the request's tensors and parameters, and `health` with an empty response.
+/// The service behind `switchyard-echo`, the transport benchmark and connectivity checks.
+public struct EchoService: WireService {
+    public init() {}
+
+    public func handle(_ request: Request, context: RequestContext) async throws -> Response {
+        switch request.method {
+        case "echo": return Response(parameters: request.parameters, tensors: request.tensors)
+        case "health": return Response(parameters: [Parameter("status", "serving")])
+        default: throw Status(.notFound, "unknown method '\(request.method)'; this service answers echo and health")
+        }
+    }
+}

@@ -1,0 +1,27 @@
+import ArgumentParser
+import Foundation
+
+@main
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "switchyard-bench",
+        abstract: "Switchyard benchmarks, each against a ceiling measured in the same run.",
+        subcommands: [Wire.self]
+    )
+
+    struct Wire: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Echo RPC of a 784-float tensor over our protocol vs a bare length-prefixed TLS echo."
+        )
+        @Option(help: "Measured seconds per configuration.") var seconds = 5
+        @Option(help: "Warm-up seconds per configuration (not counted).") var warmup = 1
+        @Option(help: "Write the result table (Markdown) to this file.") var markdown: String?
+
+        func run() async throws {
+            let results = try await runWireBench(seconds: self.seconds, warmupSeconds: self.warmup)
+            let table = wireMarkdown(results, command: CommandLine.arguments.joined(separator: " "))
+            print(table)
+            if let markdown { try table.write(toFile: markdown, atomically: true, encoding: .utf8) }
+        }
+    }
+}

@@ -1,0 +1,131 @@
+import Foundation
+import Histogram
+import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+import SwitchyardClient
+import SwitchyardTensor
+import SwitchyardTesting
+import SwitchyardTransport
+import SwitchyardWire
+
+/// One measured configuration.
+struct BenchResult: Sendable {
+    var name: String
+    var connections: Int
+    var inFlight: Int
+    var requests: UInt64
+    var seconds: Double
+    var histogram: Histogram<UInt64>
+    var rate: Double { Double(self.requests) / self.seconds }
+    var p50: Double { Double(self.histogram.valueAtPercentile(50)) / 1000 }
+    var p99: Double { Double(self.histogram.valueAtPercentile(99)) / 1000 }
+}
+
+/// Runs `inFlight` closed loops over `targets` (round-robin) for `duration` after `warmup`, timing each call in ns.
+func closedLoop(
+    name: String, connections: Int, inFlight: Int, warmup: Duration, duration: Duration,
+    call: @escaping @Sendable (Int) async throws -> Void
+) async throws -> BenchResult {
+    let clock = ContinuousClock()
+    let start = clock.now
+    let measureFrom = start.advanced(by: warmup)
+    let end = measureFrom.advanced(by: duration)
+    let histograms = try await withThrowingTaskGroup(of: Histogram<UInt64>.self) { group in
+        for worker in 0..<inFlight {
+            group.addTask {
+                var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
+                while true {
+                    let sent = clock.now
+                    if sent >= end { break }
+                    try await call(worker)
+                    if sent >= measureFrom {
+                        let elapsed = sent.duration(to: clock.now)
+                        _ = histogram.record(UInt64(elapsed.components.seconds) * 1_000_000_000 + UInt64(elapsed.components.attoseconds / 1_000_000_000))
+                    }
+                }
+                return histogram
+            }
+        }
+        var all: [Histogram<UInt64>] = []
+        for try await histogram in group { all.append(histogram) }
+        return all
+    }
+    var merged = histograms[0]
+    for other in histograms.dropFirst() { merged.add(other) }
+    let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    return BenchResult(name: name, connections: connections, inFlight: inFlight, requests: merged.totalCount, seconds: seconds, histogram: merged)
+}
+
+/// Our protocol's echo against a bare TLS echo, same payload, same process, same event loops.
+func runWireBench(seconds: Int, warmupSeconds: Int) async throws -> [(BenchResult, BenchResult)] {
+    let certificates = try CertificateFixture(names: ["server", "client"])
+    defer { certificates.remove() }
+    let tls = TLSSettings(caPath: certificates.caPath, certificatePath: certificates.certificatePath("server"), keyPath: certificates.keyPath("server"))
+    let clientTLS = TLSSettings(caPath: certificates.caPath, certificatePath: certificates.certificatePath("client"), keyPath: certificates.keyPath("client"))
+    let group = MultiThreadedEventLoopGroup.singleton
+    var logger = Logger(label: "bench")
+    logger.logLevel = .warning
+
+    // Ours.
+    let server = WireServer(configuration: WireServerConfiguration(tls: tls, identity: "echo"), service: EchoService(), logger: logger)
+    let serverTask = Task { try await server.run() }
+    let port = try await server.localAddress().port!
+    // The ceiling.
+    let bareServer = try await BareEcho.startServer(group: group, context: try tls.makeServerContext())
+    let barePort = bareServer.localAddress!.port!
+
+    let row = try Tensor((0..<784).map { Float($0) / 784 }, shape: [1, 784])  // 3136 bytes
+    let request = Request(method: "echo", tensors: [NamedTensor("x", row)])
+    var payload = ByteBufferAllocator().buffer(capacity: 3136)
+    row.data.withUnsafeBytes { _ = payload.writeBytes($0) }
+    let frozenPayload = payload
+
+    var results: [(BenchResult, BenchResult)] = []
+    for (connections, inFlight) in [(1, 1), (1, 64), (4, 1), (4, 64)] {
+        let bareChannels = try await withThrowingTaskGroup(of: (any Channel).self) { group2 in
+            for _ in 0..<connections { group2.addTask { try await BareEcho.connect(group: group, context: try clientTLS.makeClientContext(), port: barePort) } }
+            var channels: [any Channel] = []
+            for try await channel in group2 { channels.append(channel) }
+            return channels
+        }
+        let bare = try await closedLoop(
+            name: "bare TLS echo", connections: connections, inFlight: inFlight,
+            warmup: .seconds(warmupSeconds), duration: .seconds(seconds)
+        ) { worker in
+            _ = try await BareEcho.call(bareChannels[worker % connections], payload: frozenPayload)
+        }
+        for channel in bareChannels { try? await channel.close().get() }
+
+        var configuration = WireClientConfiguration(host: "127.0.0.1", port: port, tls: clientTLS)
+        configuration.connections = connections
+        let client = try WireClient(configuration: configuration, logger: logger)
+        try await client.connect()
+        let ours = try await closedLoop(
+            name: "switchyard echo", connections: connections, inFlight: inFlight,
+            warmup: .seconds(warmupSeconds), duration: .seconds(seconds)
+        ) { _ in
+            _ = try await client.call(request)
+        }
+        await client.close()
+        results.append((ours, bare))
+        print(String(format: "%d conn × %3d in flight: switchyard %8.0f req/s p50 %6.1f µs p99 %7.1f µs | bare %8.0f req/s p50 %6.1f µs p99 %7.1f µs | throughput %.2f×, p50 %.2f×",
+                     connections, inFlight, ours.rate, ours.p50, ours.p99, bare.rate, bare.p50, bare.p99, ours.rate / bare.rate, ours.p50 / bare.p50))
+    }
+    serverTask.cancel()
+    _ = try? await serverTask.value
+    try? await bareServer.close().get()
+    return results
+}
+
+func wireMarkdown(_ results: [(BenchResult, BenchResult)], command: String) -> String {
+    var text = "| connections | in flight | switchyard req/s | p50 µs | p99 µs | bare TLS req/s | p50 µs | p99 µs | throughput ratio | p50 ratio |\n"
+    text += "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+    for (ours, bare) in results {
+        text += String(format: "| %d | %d | %.0f | %.1f | %.1f | %.0f | %.1f | %.1f | %.2f | %.2f |\n",
+                       ours.connections, ours.inFlight, ours.rate, ours.p50, ours.p99, bare.rate, bare.p50, bare.p99,
+                       ours.rate / bare.rate, ours.p50 / bare.p50)
+    }
+    return text
+}

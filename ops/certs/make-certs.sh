@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Makes a development CA and certificates for Switchyard services and clients with the openssl CLI.
+#
+#   ops/certs/make-certs.sh OUT_DIR [NAME[:OU][@host,host...] ...]
+#
+# Each NAME gets OUT_DIR/NAME.pem and OUT_DIR/NAME.key, signed by OUT_DIR/ca.pem (made once, kept if present).
+# Subject alt names: localhost, 127.0.0.1, ::1, NAME, plus any hosts after '@'. An ':OU' suffix sets the
+# organizational unit, e.g. 'ops:admin' makes an admin client certificate. Default names: router preprocess
+# inference postprocess monitor echo client ops:admin. Keys are for development only; never commit them.
+set -euo pipefail
+out=${1:?usage: make-certs.sh OUT_DIR [NAME[:OU][@host,...] ...]}
+shift
+names=("$@")
+[ ${#names[@]} -gt 0 ] || names=(router preprocess inference postprocess monitor echo client ops:admin)
+mkdir -p "$out"
+umask 077
+if [ ! -f "$out/ca.pem" ]; then
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 825 \
+    -subj "/O=Switchyard Dev/CN=Switchyard Dev CA" -keyout "$out/ca.key" -out "$out/ca.pem" 2>/dev/null
+fi
+for spec in "${names[@]}"; do
+  hosts=""
+  case "$spec" in *@*) hosts=${spec#*@}; spec=${spec%%@*} ;; esac
+  name=${spec%%:*}
+  ou=""
+  case "$spec" in *:*) ou=${spec#*:} ;; esac
+  san="DNS:localhost,IP:127.0.0.1,IP:::1,DNS:$name"
+  IFS=',' read -ra extra <<< "$hosts"
+  for h in "${extra[@]}"; do
+    [ -n "$h" ] || continue
+    if [[ "$h" =~ ^[0-9.]+$ || "$h" == *:* ]]; then san="$san,IP:$h"; else san="$san,DNS:$h"; fi
+  done
+  subject="/O=Switchyard Dev${ou:+/OU=$ou}/CN=$name"
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "$subject" \
+    -keyout "$out/$name.key" -out "$out/$name.csr" 2>/dev/null
+  printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth,clientAuth\nbasicConstraints=CA:FALSE\n' "$san" > "$out/$name.ext"
+  openssl x509 -req -in "$out/$name.csr" -CA "$out/ca.pem" -CAkey "$out/ca.key" -CAcreateserial -days 825 \
+    -extfile "$out/$name.ext" -out "$out/$name.pem" 2>/dev/null
+  rm -f "$out/$name.csr" "$out/$name.ext"
+done
+echo "certificates in $out: ca.pem and ${names[*]}"
