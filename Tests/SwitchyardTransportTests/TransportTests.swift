@@ -72,9 +72,10 @@ struct TransportTests {
         }
         try await Harness.with(service: service) { harness, _ in
             let client = try harness.client()
+            try await client.connect()  // the deadline covers connecting too; keep this test about the call
             let started = ContinuousClock.now
             await #expect {
-                try await client.call(Request(method: "slow"), deadline: .now.advanced(by: .milliseconds(100)))
+                try await client.call(Request(method: "slow"), deadline: .now.advanced(by: .milliseconds(200)))
             } throws: { ($0 as? Status)?.code == .deadlineExceeded }
             #expect(started.duration(to: .now) < .seconds(5))
             #expect(await recorder.waitFor("cancelled"))
