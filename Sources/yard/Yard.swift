@@ -2,5 +2,9 @@ import ArgumentParser
 
 @main
 struct Yard: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "yard", abstract: "Switchyard command line")
+    static let configuration = CommandConfiguration(
+        commandName: "yard",
+        abstract: "Switchyard: run, inspect and make models.",
+        subcommands: [Predict.self, ModelCommand.self, Models.self]
+    )
 }

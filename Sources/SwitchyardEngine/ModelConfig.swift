@@ -1,0 +1,256 @@
+public import Foundation
+public import SwitchyardTensor
+
+/// The `config.json` beside a model's versions: `models/<name>/config.json` (for every version), or
+/// `models/<name>/<version>/config.json` (replaces it for that version).
+///
+/// ```json
+/// {
+///   "name": "digits",
+///   "max_batch_size": 256,
+///   "inputs":  [{"name": "X", "dtype": "f32", "shape": [-1, 64]}],
+///   "outputs": [{"name": "probabilities", "dtype": "f32", "shape": [-1, 10]}],
+///   "labels": ["0", "1", "2"],
+///   "version_policy": {"latest": 1},
+///   "warmup": {"batch_sizes": [1, 8]},
+///   "pipeline": {...}
+/// }
+/// ```
+/// Every key is optional. Unknown keys are refused with their name, so a typo never passes silently.
+/// `inputs` and `outputs`, when given, are checked against the graph at load (`-1` is a dynamic
+/// dimension). `labels_file` names a file of one label per line, relative to the config.
+public struct ModelConfig: Sendable, Equatable {
+    /// The model's name; defaults to its directory's name.
+    public var name: String?
+    /// A line for people.
+    public var description: String?
+    /// The largest batch the model accepts (the batcher's limit too).
+    public var maxBatchSize: Int?
+    /// Expected inputs, checked against the graph.
+    public var inputs: [TensorSpec]?
+    /// Expected outputs, checked against the graph.
+    public var outputs: [TensorSpec]?
+    /// Class labels, index by index.
+    public var labels: [String]?
+    /// Which versions the repository loads.
+    public var versionPolicy: VersionPolicy
+    /// Batch sizes run once at load, so the first request finds plans and buffers ready.
+    public var warmupBatchSizes: [Int]
+    /// The pre/post pipeline, kept as JSON text for the pipeline library to read.
+    public var pipelineJSON: String?
+
+    /// The keys a config file may have.
+    public static let keys: Set<String> = [
+        "name", "description", "max_batch_size", "inputs", "outputs", "labels", "labels_file", "version_policy", "warmup",
+        "pipeline",
+    ]
+
+    /// A config with every default (latest version, warm-up at batch 1).
+    public init() {
+        self.versionPolicy = .latest(1)
+        self.warmupBatchSizes = [1]
+    }
+
+    /// An expected input or output.
+    public struct TensorSpec: Sendable, Equatable {
+        /// The name in the graph.
+        public var name: String
+        /// The element type, when given.
+        public var dtype: DType?
+        /// The dimensions, `-1` for dynamic, when given.
+        public var shape: [Int]?
+    }
+
+    /// Reads a config file.
+    /// - Parameter path: the `config.json`.
+    /// - Throws: `EngineError.invalidConfig` naming the key at fault, `.io` when unreadable.
+    public static func read(_ path: String) throws(EngineError) -> ModelConfig {
+        guard let data = FileManager.default.contents(atPath: path) else { throw EngineError(.io, "\(path): cannot read") }
+        let directory = (path as NSString).deletingLastPathComponent
+        return try Self.decode(data, source: path, directory: directory)
+    }
+
+    /// Decodes config JSON.
+    /// - Parameters:
+    ///   - data: the JSON.
+    ///   - source: a name for messages.
+    ///   - directory: where `labels_file` is looked up.
+    /// - Throws: `EngineError.invalidConfig` naming the key at fault.
+    public static func decode(_ data: Data, source: String, directory: String = ".") throws(EngineError) -> ModelConfig {
+        func fail(_ message: String) -> EngineError { EngineError(.invalidConfig, "\(source): \(message)") }
+        let object: Any
+        do { object = try JSONSerialization.jsonObject(with: data) } catch {
+            throw fail("not valid JSON (\(error.localizedDescription))")
+        }
+        guard let root = object as? [String: Any] else { throw fail("the top level must be an object") }
+        for key in root.keys where !Self.keys.contains(key) {
+            throw fail("unknown key '\(key)' (known: \(Self.keys.sorted().joined(separator: ", ")))")
+        }
+        var config = ModelConfig()
+        if let value = root["name"] {
+            guard let name = value as? String, !name.isEmpty else { throw fail("'name' must be a non-empty string") }
+            config.name = name
+        }
+        if let value = root["description"] {
+            guard let text = value as? String else { throw fail("'description' must be a string") }
+            config.description = text
+        }
+        if let value = root["max_batch_size"] {
+            guard let number = Self.integer(value), (1...1 << 20).contains(number) else {
+                throw fail("'max_batch_size' must be an integer in 1...1048576")
+            }
+            config.maxBatchSize = number
+        }
+        for key in ["inputs", "outputs"] {
+            guard let value = root[key] else { continue }
+            guard let list = value as? [[String: Any]] else { throw fail("'\(key)' must be a list of objects") }
+            var specs: [TensorSpec] = []
+            for (index, entry) in list.enumerated() {
+                for field in entry.keys where !["name", "dtype", "shape"].contains(field) {
+                    throw fail("unknown key '\(key)[\(index)].\(field)'")
+                }
+                guard let name = entry["name"] as? String else { throw fail("'\(key)[\(index)].name' must be a string") }
+                var spec = TensorSpec(name: name, dtype: nil, shape: nil)
+                if let text = entry["dtype"] {
+                    guard let text = text as? String, let dtype = DType(name: text) else {
+                        throw fail("'\(key)[\(index)].dtype' must be one of f32, f64, i64, i32, i8, u8, bool")
+                    }
+                    spec.dtype = dtype
+                }
+                if let dims = entry["shape"] {
+                    guard let list = dims as? [Any], case let numbers = list.compactMap(Self.integer), numbers.count == list.count,
+                        numbers.allSatisfy({ $0 >= -1 })
+                    else { throw fail("'\(key)[\(index)].shape' must be a list of integers (-1 for dynamic)") }
+                    spec.shape = numbers
+                }
+                specs.append(spec)
+            }
+            if key == "inputs" { config.inputs = specs } else { config.outputs = specs }
+        }
+        if let value = root["labels"] {
+            guard let labels = value as? [String] else { throw fail("'labels' must be a list of strings") }
+            config.labels = labels
+        }
+        if let value = root["labels_file"] {
+            guard let file = value as? String else { throw fail("'labels_file' must be a string") }
+            let path = file.hasPrefix("/") ? file : directory + "/" + file
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                throw fail("'labels_file' \(path) cannot be read")
+            }
+            config.labels = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+                .filter { !$0.isEmpty }
+        }
+        if let value = root["version_policy"] {
+            config.versionPolicy = try VersionPolicy(json: value) { fail("'version_policy' \($0)") }
+        }
+        if let value = root["warmup"] {
+            guard let object = value as? [String: Any] else { throw fail("'warmup' must be an object") }
+            for field in object.keys where field != "batch_sizes" { throw fail("unknown key 'warmup.\(field)'") }
+            guard let list = object["batch_sizes"] as? [Any], case let sizes = list.compactMap(Self.integer),
+                sizes.count == list.count, sizes.allSatisfy({ $0 >= 1 && $0 <= 1 << 20 })
+            else { throw fail("'warmup.batch_sizes' must be a list of positive integers") }
+            config.warmupBatchSizes = sizes
+        }
+        if let value = root["pipeline"] {
+            guard JSONSerialization.isValidJSONObject(value),
+                let data = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys])
+            else { throw fail("'pipeline' must be an object or a list") }
+            config.pipelineJSON = String(decoding: data, as: UTF8.self)
+        }
+        return config
+    }
+
+    /// A JSON integer (not a boolean, not a fraction).
+    static func integer(_ value: Any) -> Int? {
+        guard let number = value as? NSNumber else { return nil }
+        let type = String(cString: number.objCType)
+        if type == "c" || type == "B" { return nil }  // JSON true/false arrive as boolean NSNumbers
+        let double = number.doubleValue
+        guard double.rounded() == double, abs(double) < 1e15 else { return nil }
+        return Int(double)
+    }
+
+    /// Checks `inputs`, `outputs` and `labels` against a loaded model.
+    /// - Parameters:
+    ///   - model: the model the config describes.
+    ///   - source: a name for messages.
+    /// - Throws: `EngineError.invalidConfig` naming the tensor and what differs.
+    public func validate(against model: Model, source: String) throws(EngineError) {
+        func check(_ specs: [TensorSpec]?, _ actual: [TensorInfo], _ kind: String) throws(EngineError) {
+            for spec in specs ?? [] {
+                guard let info = actual.first(where: { $0.name == spec.name }) else {
+                    throw EngineError(
+                        .invalidConfig,
+                        "\(source): \(kind) '\(spec.name)' is not in the model (\(kind)s: \(actual.map(\.name).joined(separator: ", ")))")
+                }
+                if let dtype = spec.dtype, dtype != info.dtype {
+                    throw EngineError(.invalidConfig, "\(source): \(kind) '\(spec.name)' is \(info.dtype) in the model, \(dtype) in the config")
+                }
+                if let shape = spec.shape {
+                    let agrees = shape.count == info.dims.count
+                        && zip(shape, info.dims).allSatisfy { config, model in config == -1 ? true : model == nil || model == config }
+                    guard agrees else {
+                        throw EngineError(
+                            .invalidConfig, "\(source): \(kind) '\(spec.name)' is \(info.shapeText) in the model, \(shape) in the config")
+                    }
+                }
+            }
+        }
+        try check(self.inputs, model.inputs, "input")
+        try check(self.outputs, model.outputs, "output")
+        if let labels = self.labels {
+            let widths = model.outputs.compactMap { $0.dims.last ?? nil }
+            guard widths.contains(labels.count) else {
+                throw EngineError(
+                    .invalidConfig, "\(source): \(labels.count) labels, but no output has \(labels.count) columns (\(widths))")
+            }
+        }
+    }
+}
+
+/// Which versions of a model the repository keeps loaded.
+public enum VersionPolicy: Sendable, Equatable {
+    /// The `n` highest version numbers.
+    case latest(Int)
+    /// Exactly these versions (those that exist).
+    case specific([Int])
+    /// Every version on disk.
+    case all
+
+    /// The versions to load out of those on disk.
+    /// - Parameter available: version numbers found on disk.
+    public func select(from available: [Int]) -> [Int] {
+        let sorted = available.sorted()
+        switch self {
+        case .latest(let count): return Array(sorted.suffix(count))
+        case .specific(let versions): return sorted.filter(versions.contains)
+        case .all: return sorted
+        }
+    }
+
+    init(json: Any, fail: (String) -> EngineError) throws(EngineError) {
+        if let text = json as? String, text == "all" {
+            self = .all
+            return
+        }
+        guard let object = json as? [String: Any], object.count == 1, let (key, value) = object.first else {
+            throw fail("must be {\"latest\": N}, {\"specific\": [versions]} or {\"all\": true}")
+        }
+        switch key {
+        case "latest":
+            guard let count = ModelConfig.integer(value), count >= 1 else { throw fail("'latest' must be a positive integer") }
+            self = .latest(count)
+        case "specific":
+            guard let list = value as? [Any], case let versions = list.compactMap(ModelConfig.integer), versions.count == list.count,
+                !versions.isEmpty, versions.allSatisfy({ $0 >= 1 })
+            else {
+                throw fail("'specific' must be a non-empty list of positive version numbers")
+            }
+            self = .specific(versions)
+        case "all":
+            self = .all
+        default:
+            throw fail("has unknown kind '\(key)' (latest, specific, all)")
+        }
+    }
+}
