@@ -1,0 +1,104 @@
+import Foundation
+import SwiftProtobuf
+import SwitchyardONNX
+
+/// Builds small ONNX models in tests, for the cases a well-behaved exporter never writes.
+struct GraphFactory {
+    var nodes: [Onnx_NodeProto] = []
+    var inputs: [Onnx_ValueInfoProto] = []
+    var outputs: [Onnx_ValueInfoProto] = []
+    var initializers: [Onnx_TensorProto] = []
+    var opset: Int64 = 17
+
+    mutating func input(_ name: String, _ dims: [Int?], type: Int32 = 1) { self.inputs.append(Self.info(name, dims, type)) }
+    mutating func output(_ name: String, _ dims: [Int?]? = nil, type: Int32 = 1) { self.outputs.append(Self.info(name, dims, type)) }
+
+    mutating func node(_ op: String, _ inputs: [String], _ outputs: [String], domain: String = "", ints: [String: Int64] = [:]) {
+        var node = Onnx_NodeProto()
+        node.opType = op
+        node.name = "\(op.lowercased())_\(self.nodes.count)"
+        node.input = inputs
+        node.output = outputs
+        node.domain = domain
+        for (key, value) in ints {
+            var attribute = Onnx_AttributeProto()
+            attribute.name = key
+            attribute.type = .int
+            attribute.i = value
+            node.attribute.append(attribute)
+        }
+        self.nodes.append(node)
+    }
+
+    mutating func floats(_ name: String, _ dims: [Int], _ values: [Float]? = nil) {
+        var tensor = Onnx_TensorProto()
+        tensor.name = name
+        tensor.dataType = 1
+        tensor.dims = dims.map { Int64($0) }
+        tensor.floatData = values ?? Array(repeating: 0.5, count: dims.reduce(1, *))
+        self.initializers.append(tensor)
+    }
+
+    mutating func externalFloats(_ name: String, _ dims: [Int]) {
+        var tensor = Onnx_TensorProto()
+        tensor.name = name
+        tensor.dataType = 1
+        tensor.dims = dims.map { Int64($0) }
+        tensor.dataLocation = .external
+        var entry = Onnx_StringStringEntryProto()
+        entry.key = "location"
+        entry.value = "weights.bin"
+        tensor.externalData = [entry]
+        self.initializers.append(tensor)
+    }
+
+    func bytes() throws -> [UInt8] {
+        var graph = Onnx_GraphProto()
+        graph.name = "test"
+        graph.node = self.nodes
+        graph.input = self.inputs
+        graph.output = self.outputs
+        graph.initializer = self.initializers
+        var model = Onnx_ModelProto()
+        model.irVersion = 8
+        var opset = Onnx_OperatorSetIdProto()
+        opset.version = self.opset
+        var ml = Onnx_OperatorSetIdProto()
+        ml.domain = "ai.onnx.ml"
+        ml.version = 1
+        model.opsetImport = [opset, ml]
+        model.graph = graph
+        return try model.serializedBytes()
+    }
+
+    private static func info(_ name: String, _ dims: [Int?]?, _ type: Int32) -> Onnx_ValueInfoProto {
+        var info = Onnx_ValueInfoProto()
+        info.name = name
+        var tensor = Onnx_TypeProto.Tensor()
+        tensor.elemType = type
+        if let dims {
+            var shape = Onnx_TensorShapeProto()
+            shape.dim = dims.map { dim in
+                var proto = Onnx_TensorShapeProto.Dimension()
+                if let dim { proto.dimValue = Int64(dim) } else { proto.dimParam = "N" }
+                return proto
+            }
+            tensor.shape = shape
+        }
+        info.type.tensorType = tensor
+        return info
+    }
+
+    /// A valid two-layer model: input x[N,4] -> MatMul W[4,3] -> Add b[3] -> Relu -> y[N,3].
+    static func small() -> GraphFactory {
+        var factory = GraphFactory()
+        factory.input("x", [nil, 4])
+        factory.floats("w", [4, 3], (0..<12).map { Float($0) / 10 - 0.5 })
+        factory.floats("b", [3], [0.1, -0.2, 0.3])
+        factory.node("MatMul", ["x", "w"], ["m"])
+        factory.node("Add", ["m", "b"], ["a"])
+        factory.node("Relu", ["a"], ["y"])
+        factory.output("y", [nil, 3])
+        return factory
+    }
+}
