@@ -252,6 +252,11 @@ def build():
         helper.make_node("Squeeze", ["c", "axes"], ["cs"]),
         helper.make_node("Add", ["x", "cs"], ["y"]),
     ], [vi("x", F, [N, 4])], [vi("y", F, [N, 4])], {"x": x34}, [init("axes", np.array([0], np.int64))])
+    # Few rows take the matrix-vector path: cover transA there too (appended last so earlier draws stay put).
+    case("gemm_transA_two_rows", [helper.make_node("Gemm", ["a", "w", "c"], ["y"], transA=1, transB=1, alpha=1.5)],
+         [vi("a", F, [6, 2])], [vi("y", F, [2, 4])], {"a": rand(6, 2)}, [init("w", rand(4, 6)), init("c", rand(4))])
+    case("gemm_single_row_beta", [helper.make_node("Gemm", ["a", "w", "c"], ["y"], beta=0.5)],
+         [vi("a", F, [N, 6])], [vi("y", F, [N, 4])], {"a": rand(1, 6)}, [init("w", rand(6, 4)), init("c", rand(1, 4))])
     case("unsqueeze_opset11_attr", [helper.make_node("Unsqueeze", ["x"], ["y"], axes=[1])],
          [vi("x", F, [N, 4])], [vi("y", F, [N, 1, 4])], {"x": x34}, opset=11)
 

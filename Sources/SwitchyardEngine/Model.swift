@@ -55,7 +55,10 @@ public final class Model: Sendable {
         for node in graph.nodes { operators[node.domain.isEmpty ? node.opType : "\(node.domain).\(node.opType)", default: 0] += 1 }
         let nodeCount = graph.nodes.count + 0
         let parameterCount = graph.constants.values.reduce(0) { $0 + $1.type.count }
-        if options.fuse { Fusion.apply(&graph) }
+        if options.fuse {
+            Fusion.apply(&graph)
+            Fusion.pretransposeWeights(&graph)
+        }
         self.source = source
         self.graph = graph
         self.options = options

@@ -18,7 +18,10 @@ struct ConcurrencyTests {
                     for round in 0..<30 {
                         let batch = batches[(worker + round) % batches.count]
                         let outputs = try model.run([NamedTensor("X", try x.rows(0..<batch))])
-                        #expect(outputs == reference[batch])
+                        // Labels exactly; probabilities to rounding (another test may change the BLAS
+                        // thread count meanwhile, which may reorder sums).
+                        #expect(outputs[0] == reference[batch]![0])
+                        #expect(try maxDifference(outputs[1].tensor, reference[batch]![1].tensor) <= 1e-6)
                     }
                 }
             }

@@ -1,1 +1,148 @@
-print("todo")
+// switchyard-bench-engine: the engine against bare cblas_sgemm calls of the same shapes, in one run.
+//
+//   swift build -c release --product switchyard-bench-engine
+//   .build/release/switchyard-bench-engine --threads 1 [--seconds 1.5] [--batches 1,8,64,256] [--json out.json]
+//
+// For each model and batch size it measures the engine's `Model.run` (input validation, plan lookup,
+// kernels, output copy) and, as the ceiling, the model's GEMMs alone on preallocated buffers.
+import COpenBLAS
+import Foundation
+import SwitchyardEngine
+import SwitchyardTensor
+
+struct Options {
+    var threads = 1
+    var seconds = 1.5
+    var batches = [1, 8, 64, 256]
+    var digits = "models/digits/1/model.onnx"
+    var json: String? = nil
+
+    init(_ arguments: [String]) {
+        var iterator = arguments.dropFirst().makeIterator()
+        while let argument = iterator.next() {
+            let value = iterator.next() ?? ""
+            switch argument {
+            case "--threads": self.threads = Int(value) ?? 1
+            case "--seconds": self.seconds = Double(value) ?? 1.5
+            case "--batches": self.batches = value.split(separator: ",").compactMap { Int($0) }
+            case "--digits": self.digits = value
+            case "--json": self.json = value
+            default:
+                FileHandle.standardError.write(Data("unknown option \(argument)\n".utf8))
+                exit(2)
+            }
+        }
+    }
+}
+
+/// One GEMM of a model: C[M,N] = A[M,K] · op(B), with B stored transposed when `transB`.
+struct Layer {
+    var k: Int
+    var n: Int
+    var transB: Bool
+}
+
+struct Measurement {
+    var iterations: Int
+    var seconds: Double
+    var latencies: [Double]  // seconds per call
+
+    var meanLatency: Double { self.seconds / Double(self.iterations) }
+    func percentile(_ p: Double) -> Double {
+        let sorted = self.latencies.sorted()
+        return sorted[min(sorted.count - 1, Int(Double(sorted.count - 1) * p + 0.5))]
+    }
+}
+
+/// Calls `body` until `seconds` have passed (at least 20 times) after a short warm-up.
+func measure(seconds: Double, _ body: () throws -> Void) rethrows -> Measurement {
+    let clock = ContinuousClock()
+    let warmUntil = clock.now + .milliseconds(200)
+    while clock.now < warmUntil { try body() }
+    var latencies: [Double] = []
+    latencies.reserveCapacity(100_000)
+    let start = clock.now
+    let end = start + .milliseconds(Int(seconds * 1000))
+    while clock.now < end || latencies.count < 20 {
+        let before = clock.now
+        try body()
+        let elapsed = clock.now - before
+        latencies.append(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
+    }
+    let total = clock.now - start
+    return Measurement(
+        iterations: latencies.count,
+        seconds: Double(total.components.seconds) + Double(total.components.attoseconds) * 1e-18, latencies: latencies)
+}
+
+/// The same GEMMs the model does, on buffers allocated once.
+func bareGemm(_ layers: [Layer], batch: Int, seconds: Double) -> Measurement {
+    var generator = SystemRandomNumberGenerator()
+    let widest = layers.map { max($0.k, $0.n) }.max()!
+    var activations = [[Float]](repeating: [], count: layers.count + 1)
+    activations[0] = (0..<(batch * layers[0].k)).map { _ in Float.random(in: -1...1, using: &generator) }
+    for (index, layer) in layers.enumerated() { activations[index + 1] = [Float](repeating: 0, count: batch * layer.n) }
+    let weights = layers.map { layer in (0..<(layer.k * layer.n)).map { _ in Float.random(in: -0.05...0.05, using: &generator) } }
+    _ = widest
+    return measure(seconds: seconds) {
+        for (index, layer) in layers.enumerated() {
+            activations[index].withUnsafeBufferPointer { a in
+                weights[index].withUnsafeBufferPointer { b in
+                    activations[index + 1].withUnsafeMutableBufferPointer { c in
+                        cblas_sgemm(
+                            CblasRowMajor, CblasNoTrans, layer.transB ? CblasTrans : CblasNoTrans, Int32(batch),
+                            Int32(layer.n), Int32(layer.k), 1, a.baseAddress, Int32(layer.k), b.baseAddress,
+                            Int32(layer.transB ? layer.k : layer.n), 0, c.baseAddress, Int32(layer.n))
+                    }
+                }
+            }
+        }
+    }
+}
+
+func engine(_ model: Model, batch: Int, seconds: Double) throws -> Measurement {
+    let input = model.inputs[0]
+    let features = input.dims.dropFirst().map { $0! }.reduce(1, *)
+    var generator = SystemRandomNumberGenerator()
+    let values = (0..<(batch * features)).map { _ in Float.random(in: 0...16, using: &generator) }
+    let tensor = NamedTensor(input.name, try Tensor(values, shape: Shape([batch] + input.dims.dropFirst().map { $0! })))
+    _ = try model.run([tensor])
+    return try measure(seconds: seconds) { _ = try model.run([tensor]) }
+}
+
+let options = Options(CommandLine.arguments)
+BLAS.setThreadCount(options.threads)
+let synthLayers = [784, 512, 512, 10]
+let synth = try Model(bytes: try ModelSynthesizer(layers: synthLayers, seed: 1).serialized(), source: "synth 784-512-512-10")
+let digits = try Model(contentsOf: options.digits)
+let models: [(name: String, model: Model, layers: [Layer])] = [
+    ("synth 784-512-512-10", synth, zip(synthLayers, synthLayers.dropFirst()).map { Layer(k: $0, n: $1, transB: true) }),
+    ("digits 64-128-64-10", digits, [Layer(k: 64, n: 128, transB: false), Layer(k: 128, n: 64, transB: false),
+                                     Layer(k: 64, n: 10, transB: false)]),
+]
+
+func format(_ value: Double, _ digits: Int = 1) -> String { String(format: "%.\(digits)f", value) }
+
+print("OpenBLAS: \(BLAS.configuration); threads: \(BLAS.threadCount); \(ProcessInfo.processInfo.activeProcessorCount) CPUs")
+print("")
+print("| model | batch | engine rows/s | engine p50 µs | engine p99 µs | bare sgemm rows/s | bare p50 µs | engine / bare |")
+print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+var records: [[String: Any]] = []
+for entry in models {
+    for batch in options.batches {
+        let ours = try engine(entry.model, batch: batch, seconds: options.seconds)
+        let ceiling = bareGemm(entry.layers, batch: batch, seconds: options.seconds)
+        let oursRate = Double(batch) / ours.meanLatency
+        let ceilingRate = Double(batch) / ceiling.meanLatency
+        print("| \(entry.name) | \(batch) | \(format(oursRate, 0)) | \(format(ours.percentile(0.5) * 1e6)) | \(format(ours.percentile(0.99) * 1e6)) | \(format(ceilingRate, 0)) | \(format(ceiling.percentile(0.5) * 1e6)) | \(format(oursRate / ceilingRate, 3)) |")
+        records.append([
+            "model": entry.name, "batch": batch, "threads": options.threads, "engine_rows_per_s": oursRate,
+            "engine_p50_us": ours.percentile(0.5) * 1e6, "engine_p99_us": ours.percentile(0.99) * 1e6,
+            "bare_rows_per_s": ceilingRate, "bare_p50_us": ceiling.percentile(0.5) * 1e6,
+        ])
+    }
+}
+if let path = options.json {
+    let data = try JSONSerialization.data(withJSONObject: records, options: [.prettyPrinted, .sortedKeys])
+    try data.write(to: URL(fileURLWithPath: path))
+}

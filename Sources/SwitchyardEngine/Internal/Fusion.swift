@@ -68,6 +68,36 @@ enum Fusion {
         graph.nodes = graph.nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
     }
 
+    /// Stores the constant B of `Gemm(transB=1)` (PyTorch's Linear) as [K,N] once at load: OpenBLAS's
+    /// no-transpose path is faster (about 5% at batch 64 here), and the row-vector path reads it directly.
+    static func pretransposeWeights(_ graph: inout Graph) {
+        for index in graph.nodes.indices {
+            guard var op = graph.nodes[index].op as? GemmOp, op.transB, let id = graph.nodes[index].inputs[1],
+                let weights = graph.constants[id], weights.type.dtype == .float32, weights.type.shape.count == 2
+            else { continue }
+            let (n, k) = (weights.type.shape[0], weights.type.shape[1])
+            let transposed = AlignedBuffer(count: n * k * 4)
+            let source = weights.buffer.pointer.assumingMemoryBound(to: Float.self)
+            let target = transposed.pointer.assumingMemoryBound(to: Float.self)
+            for row in 0..<n {
+                for column in 0..<k { target[column * n + row] = source[row * k + column] }
+            }
+            let newID = graph.valueNames.count
+            graph.valueNames.append(graph.valueNames[id] + "\u{0}transposed")
+            graph.constants[newID] = Constant(type: ValueType(dtype: .float32, shape: [k, n]), buffer: transposed)
+            op.transB = false
+            graph.nodes[index].op = op
+            graph.nodes[index].inputs[1] = newID
+        }
+        // Drop originals nothing reads any more.
+        var read = Set<Int>()
+        for node in graph.nodes { for input in node.inputs.compactMap({ $0 }) { read.insert(input) } }
+        let outputs = Set(graph.outputs.map(\.value))
+        for id in Array(graph.constants.keys) where !read.contains(id) && !outputs.contains(id) {
+            graph.constants[id] = nil
+        }
+    }
+
     private static func activation(_ node: Node, _ graph: Graph) -> Activation? {
         guard node.outputs.count == 1 else { return nil }
         switch node.op {

@@ -98,6 +98,20 @@ struct ArgMaxOp: Operator {
         return OpPlan(outputs: [ValueType(dtype: .int64, shape: shape)], kernel: { io in
             let source = io.input(0)
             let y = io.output(0).assumingMemoryBound(to: Int64.self)
+            if dtype == .float32 && inner == 1 {  // contiguous float rows: the classifier head
+                let values = source.assumingMemoryBound(to: Float.self)
+                for block in 0..<outer {
+                    let row = values + block * length
+                    var best = 0
+                    var largest = row[0]
+                    for index in 1..<length where row[index] > largest || (selectLast && row[index] == largest) {
+                        largest = row[index]
+                        best = index
+                    }
+                    y[block] = Int64(best)
+                }
+                return
+            }
             for block in 0..<outer {
                 for lane in 0..<inner {
                     let base = block * length * inner + lane

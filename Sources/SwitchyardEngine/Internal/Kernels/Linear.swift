@@ -14,6 +14,22 @@ func sgemm(
         }
         return
     }
+    if m <= 3 {
+        // A few rows: matrix-vector products read the weights once per row without the packing that
+        // sgemm does on every call, which costs more than the arithmetic at these sizes.
+        for row in 0..<m {
+            let x = transA ? a + row : a + row * lda
+            let incX = transA ? Int32(lda) : 1
+            if transB {  // B is [N,K]: y = B x
+                cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(n), Int32(k), alpha, b, Int32(ldb), x, incX, beta,
+                            c + row * ldc, 1)
+            } else {  // B is [K,N]: y = Bᵀ x
+                cblas_sgemv(CblasRowMajor, CblasTrans, Int32(k), Int32(n), alpha, b, Int32(ldb), x, incX, beta,
+                            c + row * ldc, 1)
+            }
+        }
+        return
+    }
     cblas_sgemm(
         CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, Int32(m), Int32(n),
         Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))

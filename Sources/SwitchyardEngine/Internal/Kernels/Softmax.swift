@@ -34,6 +34,23 @@ struct SoftmaxOp: Operator {
         return OpPlan(outputs: [x], kernel: { io in
             let input = io.f32(0)
             let y = io.outF32(0)
+            if inner == 1 && !log {  // rows of contiguous values: the common classifier head
+                for block in 0..<outer {
+                    let row = input + block * length
+                    let out = y + block * length
+                    var largest = -Float.infinity
+                    for index in 0..<length { largest = max(largest, row[index]) }
+                    var sum: Float = 0
+                    for index in 0..<length {
+                        let e = expf(row[index] - largest)
+                        out[index] = e
+                        sum += e
+                    }
+                    let scale = 1 / sum
+                    for index in 0..<length { out[index] *= scale }
+                }
+                return
+            }
             for block in 0..<outer {
                 for lane in 0..<inner {
                     let base = block * length * inner + lane
