@@ -198,7 +198,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     private func answer(context: ChannelHandlerContext, id: UInt32, _ result: Result<Response, Status>) {
         guard let promise = self.pending.removeValue(forKey: id) else {
             // ids below nextID were sent and already answered, cancelled or timed out: a benign race
-            if id >= self.nextID || self.nextID == 0 && id == 0 {
+            if self.nextID != 0, id >= self.nextID {
                 self.protocolError(context: context, WireError(.unknownRequest, "answer for request \(id), which was never sent"))
             }
             return

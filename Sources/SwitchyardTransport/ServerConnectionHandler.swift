@@ -38,6 +38,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     private var pingSentAt: NIODeadline?
     private var timer: Scheduled<Void>?
     private var context: ChannelHandlerContext?
+    private var executor: EventLoopTaskExecutor?
 
     init(configuration: WireServerConfiguration, service: any WireService, logger: Logger) {
         self.configuration = configuration
@@ -49,6 +50,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        if self.configuration.handlerPlacement == .eventLoop { self.executor = EventLoopTaskExecutor(eventLoop: context.eventLoop) }
         self.logger[metadataKey: "peer.address"] = "\(context.channel.remoteAddress?.description ?? "?")"
         if context.channel.isActive { self.startTimers(context: context) }
     }
@@ -231,7 +233,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         let service = self.service
         let loop = context.eventLoop
         let bound = NIOLoopBound(self, eventLoop: loop)
-        let task = Task {
+        let task = Task(executorPreference: self.executor) {
             let result: Result<Response, any Error>
             do {
                 result = .success(try await service.handle(request, context: requestContext))

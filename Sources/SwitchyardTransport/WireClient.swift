@@ -1,6 +1,7 @@
 public import Logging
 public import NIOCore
 import NIOConcurrencyHelpers
+import Synchronization
 public import NIOPosix
 import NIOSSL
 public import SwitchyardWire
@@ -45,10 +46,10 @@ public final class WireClient: Sendable {
     private final class Connection: Sendable {
         let channel: any Channel
         let limits: ConnectionLimits
-        let inFlight = NIOLockedValueBox(0)
+        let inFlight = Atomic<Int>(0)
         /// Cleared by the handler on GOAWAY, id exhaustion or close.
-        let usable: NIOLockedValueBox<Bool>
-        init(channel: any Channel, limits: ConnectionLimits, usable: NIOLockedValueBox<Bool>) {
+        let usable: UsableFlag
+        init(channel: any Channel, limits: ConnectionLimits, usable: UsableFlag) {
             self.channel = channel
             self.limits = limits
             self.usable = usable
@@ -92,9 +93,8 @@ public final class WireClient: Sendable {
     ///   (`cancelled`); `TransportError` when the server cannot be reached or the connection ends.
     public func call(_ request: Request, deadline: ContinuousClock.Instant? = nil) async throws -> Response {
         let nioDeadline = deadline.map { NIODeadline.now() + TimeAmount(ContinuousClock.now.duration(to: $0)) }
-        let connection = try await self.connection()
-        connection.inFlight.withLockedValue { $0 += 1 }
-        defer { connection.inFlight.withLockedValue { $0 -= 1 } }
+        let connection = try await self.connection()  // counted in flight
+        defer { connection.inFlight.subtract(1, ordering: .relaxed) }
         let promise = connection.channel.eventLoop.makePromise(of: Response.self)
         return try await withTaskCancellationHandler {
             connection.channel.writeAndFlush(ClientCommand.call(request, deadline: nioDeadline, promise: promise), promise: nil)
@@ -123,26 +123,42 @@ public final class WireClient: Sendable {
         }
     }
 
+    /// Picks the open connection with the fewest requests in flight and counts the caller in; one lock per call.
     private func connection() async throws -> Connection {
         enum Choice { case use(Connection), wait(EventLoopFuture<Connection>), open, exhausted }
+        let wanted = self.configuration.connections
         let choice: Choice = self.state.withLockedValue { state in
-            state.connections.removeAll { !$0.usable.withLockedValue { $0 } }
-            let best = state.connections.min { $0.inFlight.withLockedValue { $0 } < $1.inFlight.withLockedValue { $0 } }
-            let total = state.connections.count + state.connecting.count
-            if let best, best.inFlight.withLockedValue({ $0 }) == 0 || total >= self.configuration.connections {
-                return best.inFlight.withLockedValue { $0 } < best.limits.maxInFlight ? .use(best) : (total < self.configuration.connections ? .open : .exhausted)
+            if state.connections.contains(where: { !$0.usable.isSet }) {
+                state.connections.removeAll { !$0.usable.isSet }
             }
-            if total < self.configuration.connections { return .open }
+            var best: Connection?
+            var bestLoad = Int.max
+            for connection in state.connections {
+                let load = connection.inFlight.load(ordering: .relaxed)
+                if load < bestLoad {
+                    best = connection
+                    bestLoad = load
+                }
+            }
+            let total = state.connections.count + state.connecting.count
+            if let best, bestLoad < best.limits.maxInFlight, bestLoad == 0 || total >= wanted {
+                best.inFlight.add(1, ordering: .relaxed)
+                return .use(best)
+            }
+            if total < wanted { return .open }
             if let pending = state.connecting.first { return .wait(pending) }
             return .exhausted
         }
+        let connection: Connection
         switch choice {
-        case .use(let connection): return connection
-        case .wait(let future): return try await future.get()
-        case .open: return try await self.openConnection()
+        case .use(let chosen): return chosen
+        case .wait(let future): connection = try await future.get()
+        case .open: connection = try await self.openConnection()
         case .exhausted:
             throw Status(.resourceExhausted, "every connection to \(self.configuration.host):\(self.configuration.port) is at the server's in-flight limit")
         }
+        connection.inFlight.add(1, ordering: .relaxed)
+        return connection
     }
 
     private func openConnection() async throws -> Connection {
@@ -151,7 +167,7 @@ public final class WireClient: Sendable {
         let configuration = self.configuration
         let sslContext = self.sslContext
         let logger = self.logger
-        let usable = NIOLockedValueBox(true)
+        let usable = UsableFlag()
         let future: EventLoopFuture<Connection> = ClientBootstrap(group: loop)
             .connectTimeout(TimeAmount(configuration.connectTimeout))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -165,7 +181,7 @@ public final class WireClient: Sendable {
                         ClientConnectionHandler(
                             identity: configuration.identity, token: configuration.token,
                             keepaliveInterval: configuration.keepaliveInterval, keepaliveTimeout: configuration.keepaliveTimeout,
-                            ready: ready, logger: logger, onDrain: { usable.withLockedValue { $0 = false } }
+                            ready: ready, logger: logger, onDrain: { usable.clear() }
                         )
                     )
                 }
@@ -190,7 +206,7 @@ public final class WireClient: Sendable {
         self.state.withLockedValue { $0.connecting.append(future) }
         defer { self.state.withLockedValue { state in state.connecting.removeAll { $0 === future } } }
         let connection = try await future.get()
-        connection.channel.closeFuture.whenComplete { _ in usable.withLockedValue { $0 = false } }
+        connection.channel.closeFuture.whenComplete { _ in usable.clear() }
         let closedMeanwhile = self.state.withLockedValue { state -> Bool in
             if state.closed { return true }
             state.connections.append(connection)
@@ -207,4 +223,11 @@ public final class WireClient: Sendable {
     private static func sniName(_ host: String) -> String? {
         host.allSatisfy { $0.isNumber || $0 == "." || $0 == ":" } ? nil : host
     }
+}
+
+/// A flag the connection handler clears when its connection must take no new requests.
+final class UsableFlag: Sendable {
+    private let value = Atomic<Bool>(true)
+    var isSet: Bool { self.value.load(ordering: .relaxed) }
+    func clear() { self.value.store(false, ordering: .relaxed) }
 }

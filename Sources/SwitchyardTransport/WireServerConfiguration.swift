@@ -20,6 +20,8 @@ public struct WireServerConfiguration: Sendable {
     public var keepaliveInterval: Duration = .seconds(10)
     /// ...and closes the connection if no frame arrives within this after it (dead peer, or stalled mid-frame).
     public var keepaliveTimeout: Duration = .seconds(5)
+    /// Where request handlers run.
+    public var handlerPlacement: HandlerPlacement = .eventLoop
     /// How long a graceful shutdown waits for in-flight requests before closing connections.
     public var drainTimeout: Duration = .seconds(30)
 
@@ -31,4 +33,13 @@ public struct WireServerConfiguration: Sendable {
         self.tls = tls
         self.identity = identity
     }
+}
+
+/// Where a server runs its ``WireService`` handlers.
+public enum HandlerPlacement: Sendable, Hashable {
+    /// On the connection's event loop: no thread hop per request. For handlers that await rather than
+    /// compute (CPU-heavy work must run on its own threads, as the engine's does).
+    case eventLoop
+    /// On Swift's global concurrent executor: for handlers that compute directly.
+    case globalExecutor
 }

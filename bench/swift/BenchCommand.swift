@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SwitchyardTransport
 
 @main
 struct BenchCommand: AsyncParsableCommand {
@@ -16,9 +17,15 @@ struct BenchCommand: AsyncParsableCommand {
         @Option(help: "Measured seconds per configuration.") var seconds = 5
         @Option(help: "Warm-up seconds per configuration (not counted).") var warmup = 1
         @Option(help: "Write the result table (Markdown) to this file.") var markdown: String?
+        @Option(help: "Run only this configuration, as CONNECTIONS:IN_FLIGHT (e.g. 1:64).") var only: String?
+        @Flag(help: "Run the echo handler on the global executor instead of the connection's event loop.") var globalExecutor = false
 
         func run() async throws {
-            let results = try await runWireBench(seconds: self.seconds, warmupSeconds: self.warmup)
+            let results = try await runWireBench(seconds: self.seconds, warmupSeconds: self.warmup, placement: self.globalExecutor ? .globalExecutor : .eventLoop,
+                only: self.only.map { value in
+                    let parts = value.split(separator: ":").compactMap { Int($0) }
+                    return [(parts.first ?? 1, parts.last ?? 1)]
+                })
             let table = wireMarkdown(results, command: CommandLine.arguments.joined(separator: " "))
             print(table)
             if let markdown { try table.write(toFile: markdown, atomically: true, encoding: .utf8) }

@@ -18,6 +18,8 @@ struct BenchResult: Sendable {
     var requests: UInt64
     var seconds: Double
     var histogram: Histogram<UInt64>
+    /// Process CPU time (user + system, client and server together) per measured request, in µs.
+    var cpuPerRequest: Double = 0
     var rate: Double { Double(self.requests) / self.seconds }
     var p50: Double { Double(self.histogram.valueAtPercentile(50)) / 1000 }
     var p99: Double { Double(self.histogram.valueAtPercentile(99)) / 1000 }
@@ -32,6 +34,7 @@ func closedLoop(
     let start = clock.now
     let measureFrom = start.advanced(by: warmup)
     let end = measureFrom.advanced(by: duration)
+    let cpuBefore = processCPUSeconds()
     let histograms = try await withThrowingTaskGroup(of: Histogram<UInt64>.self) { group in
         for worker in 0..<inFlight {
             group.addTask {
@@ -52,28 +55,38 @@ func closedLoop(
         for try await histogram in group { all.append(histogram) }
         return all
     }
+    let cpuSeconds = processCPUSeconds() - cpuBefore
     var merged = histograms[0]
     for other in histograms.dropFirst() { merged.add(other) }
     let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-    return BenchResult(name: name, connections: connections, inFlight: inFlight, requests: merged.totalCount, seconds: seconds, histogram: merged)
+    let warmupSeconds = Double(warmup.components.seconds) + Double(warmup.components.attoseconds) / 1e18
+    let total = Double(merged.totalCount) * (seconds + warmupSeconds) / seconds  // warm-up calls used CPU too
+    return BenchResult(
+        name: name, connections: connections, inFlight: inFlight, requests: merged.totalCount, seconds: seconds,
+        histogram: merged, cpuPerRequest: cpuSeconds / total * 1e6
+    )
 }
 
 /// Our protocol's echo against a bare TLS echo, same payload, same process, same event loops.
-func runWireBench(seconds: Int, warmupSeconds: Int) async throws -> [(BenchResult, BenchResult)] {
+func runWireBench(seconds: Int, warmupSeconds: Int, placement: HandlerPlacement, only: [(Int, Int)]? = nil) async throws -> [(BenchResult, BenchResult)] {
     let certificates = try CertificateFixture(names: ["server", "client"])
     defer { certificates.remove() }
     let tls = TLSSettings(caPath: certificates.caPath, certificatePath: certificates.certificatePath("server"), keyPath: certificates.keyPath("server"))
     let clientTLS = TLSSettings(caPath: certificates.caPath, certificatePath: certificates.certificatePath("client"), keyPath: certificates.keyPath("client"))
-    let group = MultiThreadedEventLoopGroup.singleton
+    // Same topology for both: the server on one event loop, the client on another (as two processes would be).
+    let serverGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     var logger = Logger(label: "bench")
     logger.logLevel = .warning
 
     // Ours.
-    let server = WireServer(configuration: WireServerConfiguration(tls: tls, identity: "echo"), service: EchoService(), logger: logger)
+    var serverConfiguration = WireServerConfiguration(tls: tls, identity: "echo")
+    serverConfiguration.handlerPlacement = placement
+    let server = WireServer(configuration: serverConfiguration, service: EchoService(), logger: logger, group: serverGroup)
     let serverTask = Task { try await server.run() }
     let port = try await server.localAddress().port!
     // The ceiling.
-    let bareServer = try await BareEcho.startServer(group: group, context: try tls.makeServerContext())
+    let bareServer = try await BareEcho.startServer(group: serverGroup, context: try tls.makeServerContext())
     let barePort = bareServer.localAddress!.port!
 
     let row = try Tensor((0..<784).map { Float($0) / 784 }, shape: [1, 784])  // 3136 bytes
@@ -83,7 +96,7 @@ func runWireBench(seconds: Int, warmupSeconds: Int) async throws -> [(BenchResul
     let frozenPayload = payload
 
     var results: [(BenchResult, BenchResult)] = []
-    for (connections, inFlight) in [(1, 1), (1, 64), (4, 1), (4, 64)] {
+    for (connections, inFlight) in only ?? [(1, 1), (1, 64), (4, 1), (4, 64)] {
         let bareChannels = try await withThrowingTaskGroup(of: (any Channel).self) { group2 in
             for _ in 0..<connections { group2.addTask { try await BareEcho.connect(group: group, context: try clientTLS.makeClientContext(), port: barePort) } }
             var channels: [any Channel] = []
@@ -100,7 +113,7 @@ func runWireBench(seconds: Int, warmupSeconds: Int) async throws -> [(BenchResul
 
         var configuration = WireClientConfiguration(host: "127.0.0.1", port: port, tls: clientTLS)
         configuration.connections = connections
-        let client = try WireClient(configuration: configuration, logger: logger)
+        let client = try WireClient(configuration: configuration, logger: logger, group: group)
         try await client.connect()
         let ours = try await closedLoop(
             name: "switchyard echo", connections: connections, inFlight: inFlight,
@@ -110,8 +123,8 @@ func runWireBench(seconds: Int, warmupSeconds: Int) async throws -> [(BenchResul
         }
         await client.close()
         results.append((ours, bare))
-        print(String(format: "%d conn × %3d in flight: switchyard %8.0f req/s p50 %6.1f µs p99 %7.1f µs | bare %8.0f req/s p50 %6.1f µs p99 %7.1f µs | throughput %.2f×, p50 %.2f×",
-                     connections, inFlight, ours.rate, ours.p50, ours.p99, bare.rate, bare.p50, bare.p99, ours.rate / bare.rate, ours.p50 / bare.p50))
+        print(String(format: "%d conn × %3d in flight: switchyard %8.0f req/s p50 %6.1f µs p99 %7.1f µs | bare %8.0f req/s p50 %6.1f µs p99 %7.1f µs | throughput %.2f×, p50 %.2f× | CPU/req %.1f vs %.1f µs",
+                     connections, inFlight, ours.rate, ours.p50, ours.p99, bare.rate, bare.p50, bare.p99, ours.rate / bare.rate, ours.p50 / bare.p50, ours.cpuPerRequest, bare.cpuPerRequest))
     }
     serverTask.cancel()
     _ = try? await serverTask.value
@@ -128,4 +141,11 @@ func wireMarkdown(_ results: [(BenchResult, BenchResult)], command: String) -> S
                        ours.rate / bare.rate, ours.p50 / bare.p50)
     }
     return text
+}
+
+/// User + system CPU seconds of this process so far.
+func processCPUSeconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6 + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
 }

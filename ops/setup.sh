@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs the system packages Switchyard builds and runs with, when they are missing (Debian/Ubuntu, as root).
+# Sourced by ops/test.sh and ops/demo.sh; safe to run again.
+set -euo pipefail
+need=()
+pkg-config --exists openblas 2>/dev/null || need+=(libopenblas-dev)
+command -v pkg-config >/dev/null || need+=(pkg-config)
+command -v openssl >/dev/null || need+=(openssl)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "setup: installing ${need[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+command -v swift >/dev/null || { echo "setup: swift 6.x is required (https://swift.org/install)" >&2; exit 1; }
