@@ -58,7 +58,12 @@ final class ExecutionPlan: Sendable {
                 throw context.error("has \(node.outputs.count) outputs; at most \(plan.outputs.count) are supported", .unsupportedOperator)
             }
             for (position, output) in node.outputs.enumerated() {
-                if let output { types[output] = plan.outputs[position] }
+                guard let output else { continue }
+                let type = plan.outputs[position]
+                if let declared = graph.declaredTypes[output], declared != type.dtype {
+                    throw context.error("output '\(graph.name(output))' is declared \(declared) in value_info but computes \(type.dtype)")
+                }
+                types[output] = type
             }
             let isStatic = !node.op.readsInputData || node.inputs.allSatisfy { $0 == nil || known[$0!] != nil }
             if isStatic {

@@ -94,6 +94,8 @@ struct Graph: Sendable {
     var mlOpsetVersion: Int?
     var producer: String
     var irVersion: Int
+    /// Element types recorded in the file's value_info, by value id.
+    var declaredTypes: [Int: DType] = [:]
 
     func name(_ value: Int) -> String { self.valueNames[value] }
 }

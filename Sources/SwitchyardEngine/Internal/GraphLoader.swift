@@ -162,10 +162,19 @@ enum GraphLoader {
                 let (dtype, dims) = try Self.tensorType(info, what: "output '\(info.name)'", source: self.source)
                 outputs.append((info.name, value, dtype, dims))
             }
+            // value_info: the element types the exporter recorded for intermediate values, checked
+            // against what the engine infers when the plan is made.
+            var declaredTypes: [Int: DType] = [:]
+            for info in graph.valueInfo {
+                guard let value = self.ids[info.name] else { continue }
+                let (dtype, _) = try Self.tensorType(info, what: "value '\(info.name)'", source: self.source)
+                if let dtype { declaredTypes[value] = dtype }
+            }
             let producer = [model.producerName, model.producerVersion].filter { !$0.isEmpty }.joined(separator: " ")
             return Graph(
                 valueNames: self.names, constants: self.constants, nodes: ordered, inputs: inputs, outputs: outputs,
-                opsetVersion: self.opset, mlOpsetVersion: self.mlOpset, producer: producer, irVersion: Int(model.irVersion))
+                opsetVersion: self.opset, mlOpsetVersion: self.mlOpset, producer: producer, irVersion: Int(model.irVersion),
+                declaredTypes: declaredTypes)
         }
 
         mutating func foldConstantNode(_ proto: Onnx_NodeProto, name: String) throws(EngineError) {
