@@ -93,16 +93,20 @@ def main():
     multi = LogisticRegression(max_iter=2000).fit(x_train / 16.0, y_train)
     binary_mask = y_train < 2
     binary = LogisticRegression(max_iter=2000).fit(x_train[binary_mask] / 16.0, y_train[binary_mask])
-    for name, estimator in [("multiclass", multi), ("binary", binary)]:
+    for name, estimator in [("multiclass", multi), ("binary", binary), ("multiclass_default_opset", multi)]:
         sample = (x_test[:40] / 16.0).astype(np.float32)
-        exported = export(estimator, sample)
+        if name.endswith("default_opset"):  # what a user gets without target_opset (opset 22 with skl2onnx 1.20)
+            exported = to_onnx(estimator, sample[:1], options={"zipmap": False})
+        else:
+            exported = export(estimator, sample)
         result = run(exported, sample)
         onnx.save(exported, os.path.join(logreg_dir, f"{name}.onnx"))
         np.save(os.path.join(logreg_dir, f"{name}_x.npy"), sample)
         np.save(os.path.join(logreg_dir, f"{name}_label.npy"), result["label"])
         np.save(os.path.join(logreg_dir, f"{name}_probabilities.npy"), result["probabilities"])
         ops = sorted({f"{n.domain}:{n.op_type}" for n in exported.graph.node})
-        print(f"logreg {name}: ops {ops}")
+        opset = [o.version for o in exported.opset_import if o.domain == ""][0]
+        print(f"logreg {name}: opset {opset}, ops {ops}")
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ struct DigitsModelTests {
         #expect(model.summary.plannedNodeCount < model.summary.nodeCount)
     }
 
-    @Test(arguments: ["multiclass", "binary"])
+    @Test(arguments: ["multiclass", "binary", "multiclass_default_opset"])
     func logisticRegressionExports(_ name: String) throws {
         let directory = Fixtures.path("Tests/Fixtures/engine/logreg")
         let model = try Model(contentsOf: "\(directory)/\(name).onnx")

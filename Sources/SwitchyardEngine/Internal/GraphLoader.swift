@@ -10,7 +10,8 @@ import SwiftProtobuf
 /// Turns ONNX protobuf bytes into a checked ``Graph``: opsets, initializers, inputs, nodes in
 /// topological order, operators built from their attributes.
 enum GraphLoader {
-    static let supportedOpsets = 11...21
+    // 22 only widened type lists (bfloat16 and friends), which the engine refuses per tensor anyway.
+    static let supportedOpsets = 11...22
     static let supportedMLOpsets = 1...5
 
     static func load(bytes: [UInt8], source: String) throws(EngineError) -> Graph {
