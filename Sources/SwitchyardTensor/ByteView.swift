@@ -12,6 +12,7 @@ public struct ByteView: Sendable, Equatable, CustomStringConvertible {
     ///   - storage: the owner of the bytes.
     ///   - offset: where the view starts; `offset + count` must not exceed `storage.count`.
     ///   - count: the length.
+    @inlinable
     public init(storage: ByteStorage, offset: Int = 0, count: Int? = nil) {
         let length = count ?? (storage.count - offset)
         precondition(offset >= 0 && length >= 0 && offset + length <= storage.count, "view out of bounds")
@@ -23,7 +24,7 @@ public struct ByteView: Sendable, Equatable, CustomStringConvertible {
     /// Copies bytes into a new aligned storage.
     /// - Parameter bytes: the bytes to copy.
     public init(copying bytes: UnsafeRawBufferPointer) {
-        let storage = ByteStorage(count: bytes.count) { target in
+        let storage = ByteStorage(uninitializedCount: bytes.count) { target in
             if bytes.count > 0 { target.copyMemory(from: bytes) }
         }
         self.init(storage: storage)
@@ -41,6 +42,7 @@ public struct ByteView: Sendable, Equatable, CustomStringConvertible {
 
     /// A sub-view; `range` is relative to this view.
     /// - Parameter range: the bytes to keep; must lie inside the view.
+    @inlinable
     public func slice(_ range: Range<Int>) -> ByteView {
         precondition(range.lowerBound >= 0 && range.upperBound <= self.count, "slice out of bounds")
         return ByteView(storage: self.storage, offset: self.offset + range.lowerBound, count: range.count)
@@ -48,10 +50,9 @@ public struct ByteView: Sendable, Equatable, CustomStringConvertible {
 
     /// Calls `body` with the viewed bytes.
     /// - Parameter body: reads the bytes; the pointer must not escape.
+    @inlinable
     public func withUnsafeBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
-        try self.storage.withUnsafeBytes { (all: UnsafeRawBufferPointer) throws(E) -> R in
-            try body(UnsafeRawBufferPointer(rebasing: all[self.offset..<(self.offset + self.count)]))
-        }
+        try body(UnsafeRawBufferPointer(start: self.storage.base + self.offset, count: self.count))
     }
 
     /// The bytes as an array (a copy).

@@ -41,6 +41,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     private var lastFrameAt = NIODeadline.now()
     private var pingSentAt: NIODeadline?
     private var timer: Scheduled<Void>?
+    private var flushScheduled = false
 
     init(
         identity: String, token: String?, keepaliveInterval: Duration, keepaliveTimeout: Duration,
@@ -142,6 +143,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
             }
             self.pending[id] = answer
             context.write(self.wrapOutboundOut(frame), promise: nil)
+            self.scheduleFlush(context: context)
             var timer: Scheduled<Void>?
             if let deadline {
                 timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) {
@@ -155,6 +157,16 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
                     self.closeIfDrained(context: context)
                 }
             }
+        }
+    }
+
+    /// Requests written in the same event-loop tick share one flush: one TLS record and one syscall.
+    private func scheduleFlush(context: ChannelHandlerContext) {
+        guard !self.flushScheduled else { return }
+        self.flushScheduled = true
+        context.eventLoop.assumeIsolated().execute {
+            self.flushScheduled = false
+            context.flush()
         }
     }
 

@@ -30,7 +30,7 @@ struct FrameDecoder: NIOSingleStepByteToMessageDecoder {
         guard buffer.readableBytes >= FrameHeader.size + length else { return nil }
         buffer.moveReaderIndex(forwardBy: FrameHeader.size)
         let storage = buffer.withUnsafeReadableBytes { raw in
-            ByteStorage(count: length) { target in
+            ByteStorage(uninitializedCount: length) { target in
                 if length > 0 { target.copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[..<length])) }
             }
         }

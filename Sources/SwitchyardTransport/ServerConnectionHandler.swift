@@ -39,6 +39,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     private var timer: Scheduled<Void>?
     private var context: ChannelHandlerContext?
     private var executor: EventLoopTaskExecutor?
+    private var flushScheduled = false
 
     init(configuration: WireServerConfiguration, service: any WireService, logger: Logger) {
         self.configuration = configuration
@@ -219,9 +220,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
             return
         }
         let deadline = request.timeout.map { ContinuousClock.now.advanced(by: $0) }
-        var requestLogger = self.logger
-        requestLogger[metadataKey: "request.id"] = "\(id)"
-        let requestContext = RequestContext(requestID: id, deadline: deadline, peer: self.peer, logger: requestLogger)
+        let requestContext = RequestContext(requestID: id, deadline: deadline, peer: self.peer, logger: self.logger)
         var entry = InFlight()
         if let timeout = request.timeout {
             entry.timer = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(timeout)) {
@@ -271,8 +270,19 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         case .failure(let error):
             frame = .error(id: id, self.status(for: error, id: id))
         }
-        context.writeAndFlush(self.wrapOutboundOut(frame), promise: nil)
+        context.write(self.wrapOutboundOut(frame), promise: nil)
+        self.scheduleFlush(context: context)
         self.afterAnswer(context: context)
+    }
+
+    /// Answers finished in the same event-loop tick share one flush: one TLS record and one syscall.
+    private func scheduleFlush(context: ChannelHandlerContext) {
+        guard !self.flushScheduled else { return }
+        self.flushScheduled = true
+        context.eventLoop.assumeIsolated().execute {
+            self.flushScheduled = false
+            context.flush()
+        }
     }
 
     private func status(for error: any Error, id: UInt32) -> Status {
@@ -284,6 +294,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
 
     private func afterAnswer(context: ChannelHandlerContext) {
         if self.state == .draining, self.inFlight.isEmpty {
+            context.flush()
             context.close(promise: nil)
         } else {
             self.resumeReadingIfPossible(context: context)

@@ -97,7 +97,8 @@ public final class WireClient: Sendable {
         defer { connection.inFlight.subtract(1, ordering: .relaxed) }
         let promise = connection.channel.eventLoop.makePromise(of: Response.self)
         return try await withTaskCancellationHandler {
-            connection.channel.writeAndFlush(ClientCommand.call(request, deadline: nioDeadline, promise: promise), promise: nil)
+            // the handler flushes once per event-loop tick, for every call written in it
+            connection.channel.write(ClientCommand.call(request, deadline: nioDeadline, promise: promise), promise: nil)
             return try await promise.futureResult.get()
         } onCancel: {
             promise.fail(Status(.cancelled, "the caller cancelled the request"))

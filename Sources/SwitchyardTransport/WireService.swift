@@ -41,15 +41,22 @@ public struct RequestContext: Sendable {
     public var deadline: ContinuousClock.Instant?
     /// The caller.
     public var peer: PeerIdentity
-    /// A logger with `request.id` and `peer` metadata set.
-    public var logger: Logger
+    private let connectionLogger: Logger
+
+    /// A logger with `request.id`, `peer` and `peer.address` metadata (made on use: most requests never log).
+    public var logger: Logger {
+        var logger = self.connectionLogger
+        logger[metadataKey: "request.id"] = "\(self.requestID)"
+        return logger
+    }
 
     /// Makes a context.
+    /// - Parameter logger: the connection's logger; `request.id` is added.
     public init(requestID: UInt32, deadline: ContinuousClock.Instant?, peer: PeerIdentity, logger: Logger) {
         self.requestID = requestID
         self.deadline = deadline
         self.peer = peer
-        self.logger = logger
+        self.connectionLogger = logger
     }
 }
 

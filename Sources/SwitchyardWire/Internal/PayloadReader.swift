@@ -45,10 +45,17 @@ struct PayloadReader {
         let length = Int(try self.u16(what()))
         try self.need(length, what())
         defer { self.position += length }
-        let utf8 = self.payload.withUnsafeBytes { UnsafeRawBufferPointer(rebasing: $0[self.position..<(self.position + length)]) }
-        guard let text = String(validating: utf8, as: UTF8.self) else {
-            throw WireError(.malformedPayload, "\(what()) is not valid UTF-8")
+        let text: String? = self.payload.withUnsafeBytes { raw in
+            let bytes = UnsafeBufferPointer(start: raw.baseAddress!.advanced(by: self.position).assumingMemoryBound(to: UInt8.self), count: length)
+            var ascii = true
+            for byte in bytes where byte >= 0x80 {
+                ascii = false
+                break
+            }
+            // names and keys are nearly always ASCII: skip the generic validator for them
+            return ascii ? String(decoding: bytes, as: UTF8.self) : String(validating: bytes, as: UTF8.self)
         }
+        guard let text else { throw WireError(.malformedPayload, "\(what()) is not valid UTF-8") }
         return text
     }
 
