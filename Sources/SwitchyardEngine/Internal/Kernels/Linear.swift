@@ -35,6 +35,32 @@ func sgemm(
         Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
 }
 
+/// `C = alpha * op(A) * op(B) + bias row`, then the activations: the fused GEMM.
+///
+/// On the GEMM path C is first filled with the bias (or zeros) and OpenBLAS accumulates onto it with
+/// beta = 1, which skips its own pass that zeroes C; for these small outputs that pass cost more than
+/// the bias copy. The few-row path adds the bias in the epilogue instead.
+@inline(__always)
+func fusedGemm(
+    transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
+    b: UnsafePointer<Float>, ldb: Int, bias: UnsafePointer<Float>?, activations: [Activation], c: UnsafeMutablePointer<Float>
+) {
+    if m <= 3 || k == 0 {
+        sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: 0,
+              c: c, ldc: n)
+        epilogue(c, rows: m, columns: n, bias: bias, activations: activations)
+        return
+    }
+    if let bias {
+        for row in 0..<m { (c + row * n).update(from: bias, count: n) }
+    } else {
+        c.update(repeating: 0, count: m * n)
+    }
+    sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: 1,
+          c: c, ldc: n)
+    epilogue(c, rows: m, columns: n, bias: nil, activations: activations)
+}
+
 /// Gemm: `Y = alpha * A' * B' + beta * C`, with an epilogue of fused activations.
 struct GemmOp: Operator {
     var alpha: Float
@@ -89,11 +115,16 @@ struct GemmOp: Operator {
                 }
                 gemmBeta = 1
             }
-            sgemm(
-                transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: io.f32(0), lda: lda, b: io.f32(1),
-                ldb: ldb, beta: gemmBeta, c: y, ldc: n)
-            let biasPointer = bias.map { UnsafePointer($0.buffer.pointer.assumingMemoryBound(to: Float.self)) }
-            epilogue(y, rows: m, columns: n, bias: biasPointer, activations: activations)
+            if gemmBeta == 1 {
+                sgemm(
+                    transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: io.f32(0), lda: lda, b: io.f32(1),
+                    ldb: ldb, beta: 1, c: y, ldc: n)
+                epilogue(y, rows: m, columns: n, bias: nil, activations: activations)
+            } else {
+                let biasPointer = bias.map { UnsafePointer($0.buffer.pointer.assumingMemoryBound(to: Float.self)) }
+                fusedGemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: io.f32(0), lda: lda,
+                          b: io.f32(1), ldb: ldb, bias: biasPointer, activations: activations, c: y)
+            }
         })
     }
 }
@@ -148,11 +179,13 @@ struct MatMulOp: Operator {
             let x = io.f32(0)
             let w = io.f32(1)
             let y = io.outF32(0)
+            let bias = biasConstant.map { UnsafePointer($0.buffer.pointer.assumingMemoryBound(to: Float.self)) }
             if bIsShared {
                 // Every batch of A against one B: a single GEMM over all rows.
                 let rows = aBatch.reduce(1, *) * m
-                sgemm(transA: false, transB: false, m: rows, n: n, k: k, alpha: 1, a: x, lda: k, b: w, ldb: n, beta: 0,
-                      c: y, ldc: n)
+                fusedGemm(transA: false, transB: false, m: rows, n: n, k: k, alpha: 1, a: x, lda: k, b: w, ldb: n,
+                          bias: bias, activations: activations, c: y)
+                return
             } else {
                 var index = [Int](repeating: 0, count: batch.count)
                 for step in 0..<batchCount {
@@ -174,7 +207,6 @@ struct MatMulOp: Operator {
                 }
             }
             let total = output.count
-            let bias = biasConstant.map { UnsafePointer($0.buffer.pointer.assumingMemoryBound(to: Float.self)) }
             epilogue(y, rows: n == 0 ? 0 : total / n, columns: n, bias: bias, activations: activations)
         })
     }
