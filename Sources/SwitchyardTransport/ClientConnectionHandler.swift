@@ -143,7 +143,11 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
             }
             self.pending[id] = answer
             context.write(self.wrapOutboundOut(frame), promise: nil)
-            self.scheduleFlush(context: context)
+            if self.pending.count == 1 {
+                context.flush()  // a lone request goes out at once
+            } else {
+                self.scheduleFlush(context: context)
+            }
             var timer: Scheduled<Void>?
             if let deadline {
                 timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) {
@@ -160,7 +164,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         }
     }
 
-    /// Requests written in the same event-loop tick share one flush: one TLS record and one syscall.
+    /// Under load, requests written in the same event-loop tick share one flush: one TLS record and one syscall.
     private func scheduleFlush(context: ChannelHandlerContext) {
         guard !self.flushScheduled else { return }
         self.flushScheduled = true

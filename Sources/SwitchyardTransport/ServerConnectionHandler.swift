@@ -40,6 +40,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     private var context: ChannelHandlerContext?
     private var executor: EventLoopTaskExecutor?
     private var flushScheduled = false
+    private var inReadBurst = false
+    private var flushAfterRead = false
 
     init(configuration: WireServerConfiguration, service: any WireService, logger: Logger) {
         self.configuration = configuration
@@ -148,7 +150,17 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
 
     // MARK: Frames
 
+    func channelReadComplete(context: ChannelHandlerContext) {
+        self.inReadBurst = false
+        if self.flushAfterRead {
+            self.flushAfterRead = false
+            context.flush()
+        }
+        context.fireChannelReadComplete()
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        self.inReadBurst = true
         let frame = self.unwrapInboundIn(data)
         self.lastFrameAt = .now()
         self.pingSentAt = nil
@@ -232,18 +244,21 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         let service = self.service
         let loop = context.eventLoop
         let bound = NIOLoopBound(self, eventLoop: loop)
-        let task = Task(executorPreference: self.executor) {
+        @Sendable func body() async {
             let result: Result<Response, any Error>
             do {
                 result = .success(try await service.handle(request, context: requestContext))
             } catch {
                 result = .failure(error)
             }
-            loop.execute {
+            let complete = {
                 guard let context = bound.value.context else { return }
                 bound.value.finish(id, with: result, context: context)
             }
+            if loop.inEventLoop { complete() } else { loop.execute(complete) }  // handlers on the loop finish in place
         }
+        // On the loop, the handler starts at once, right here, and only suspensions cost a hop.
+        let task = self.executor == nil ? Task { await body() } : Task.immediate(executorPreference: self.executor) { await body() }
         if self.inFlight[id] != nil {
             self.inFlight[id]?.task = task
         } else {
@@ -271,11 +286,17 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
             frame = .error(id: id, self.status(for: error, id: id))
         }
         context.write(self.wrapOutboundOut(frame), promise: nil)
-        self.scheduleFlush(context: context)
+        if self.inReadBurst {
+            self.flushAfterRead = true  // answered while reading: one flush when the read burst ends
+        } else if self.inFlight.isEmpty {
+            context.flush()  // a lone answer goes out at once
+        } else {
+            self.scheduleFlush(context: context)
+        }
         self.afterAnswer(context: context)
     }
 
-    /// Answers finished in the same event-loop tick share one flush: one TLS record and one syscall.
+    /// Under load, answers finished in the same event-loop tick share one flush: one TLS record and one syscall.
     private func scheduleFlush(context: ChannelHandlerContext) {
         guard !self.flushScheduled else { return }
         self.flushScheduled = true

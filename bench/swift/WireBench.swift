@@ -103,9 +103,10 @@ func runWireBench(seconds: Int, warmupSeconds: Int, placement: HandlerPlacement,
             for try await channel in group2 { channels.append(channel) }
             return channels
         }
+        let only = ProcessInfo.processInfo.environment["SWITCHYARD_BENCH_ONLY"]  // "ours" or "bare": profile one side
         let bare = try await closedLoop(
             name: "bare TLS echo", connections: connections, inFlight: inFlight,
-            warmup: .seconds(warmupSeconds), duration: .seconds(seconds)
+            warmup: .seconds(only == "ours" ? 0 : warmupSeconds), duration: .seconds(only == "ours" ? 0 : seconds)
         ) { worker in
             _ = try await BareEcho.call(bareChannels[worker % connections], payload: frozenPayload)
         }
@@ -117,7 +118,7 @@ func runWireBench(seconds: Int, warmupSeconds: Int, placement: HandlerPlacement,
         try await client.connect()
         let ours = try await closedLoop(
             name: "switchyard echo", connections: connections, inFlight: inFlight,
-            warmup: .seconds(warmupSeconds), duration: .seconds(seconds)
+            warmup: .seconds(only == "bare" ? 0 : warmupSeconds), duration: .seconds(only == "bare" ? 0 : seconds)
         ) { _ in
             _ = try await client.call(request)
         }
