@@ -133,6 +133,30 @@ struct BadInputTests {
         #expect(error.message.contains("'w'"))
     }
 
+    @Test func hugeDeclaredShapesAreRefusedNotAllocated() throws {
+        var factory = GraphFactory()
+        factory.input("x", [nil, 1 << 40])
+        factory.node("Relu", ["x"], ["y"])
+        factory.output("y")
+        let error = try #require(self.loadError(try factory.bytes()))
+        #expect(error.message.contains("too large"))
+
+        var matmul = GraphFactory()
+        matmul.input("x", [nil, 1 << 20])
+        matmul.floats("w", [1 << 20, 1], nil)
+        matmul.node("MatMul", ["x", "w"], ["m"])
+        matmul.node("Reshape", ["m", "s"], ["y"])
+        var shape = Onnx_TensorProto()
+        shape.name = "s"
+        shape.dataType = 7
+        shape.dims = [3]
+        shape.int64Data = [1 << 40, 1 << 40, -1]
+        matmul.initializers.append(shape)
+        matmul.output("y")
+        let reshapeError = try #require(self.loadError(try matmul.bytes()))
+        #expect(reshapeError.code == .shapeMismatch)
+    }
+
     // MARK: requests
 
     private func runError(_ model: Model, _ inputs: [NamedTensor]) -> EngineError? {

@@ -41,7 +41,11 @@ final class ExecutionPlan: Sendable {
         var known: [Int: Constant] = graph.constants
         for (id, constant) in graph.constants { types[id] = constant.type }
         for (index, input) in graph.inputs.enumerated() {
-            types[input.value] = ValueType(dtype: input.dtype, shape: inputShapes[index])
+            let shape = inputShapes[index]
+            guard let count = checkedProduct(shape), count.multipliedReportingOverflow(by: 8).overflow == false,
+                count * 8 <= maxPlannedBytes
+            else { throw EngineError(.invalidInput, "input '\(input.name)' of shape \(shape) is too large to plan") }
+            types[input.value] = ValueType(dtype: input.dtype, shape: shape)
         }
 
         struct Pending {
@@ -56,6 +60,11 @@ final class ExecutionPlan: Sendable {
             let plan = try node.op.plan(context)
             guard plan.outputs.count >= node.outputs.count else {
                 throw context.error("has \(node.outputs.count) outputs; at most \(plan.outputs.count) are supported", .unsupportedOperator)
+            }
+            for type in plan.outputs {
+                guard let count = checkedProduct(type.shape), count <= maxPlannedBytes / 8, plan.scratch <= maxPlannedBytes else {
+                    throw context.error("output shape \(type.shape) is too large (over \(maxPlannedBytes >> 30) GiB)")
+                }
             }
             for (position, output) in node.outputs.enumerated() {
                 guard let output else { continue }
@@ -171,6 +180,9 @@ final class ExecutionPlan: Sendable {
             } else if case .unused = places[value], let offset = offsets[value] {
                 places[value] = .arena(offset)
             }
+        }
+        guard allocator.high <= maxPlannedBytes else {
+            throw EngineError(.invalidInput, "the plan needs \(allocator.high >> 20) MiB of buffers, over the \(maxPlannedBytes >> 30) GiB limit")
         }
         self.steps = steps
         self.places = places

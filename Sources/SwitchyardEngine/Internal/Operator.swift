@@ -121,3 +121,18 @@ func broadcastStrides(_ shape: [Int], to target: [Int]) -> [Int] {
 }
 
 func product(_ dims: ArraySlice<Int>) -> Int { dims.reduce(1, *) }
+
+/// The product of `dims`, or `nil` when it overflows (shapes from files and requests are untrusted).
+func checkedProduct(_ dims: some Sequence<Int>) -> Int? {
+    var total = 1
+    for dim in dims {
+        guard dim >= 0 else { return nil }
+        let (next, overflow) = total.multipliedReportingOverflow(by: dim)
+        if overflow { return nil }
+        total = next
+    }
+    return total
+}
+
+/// The largest tensor or arena the engine will plan (8 GiB): a bigger one is an error, not a crash.
+let maxPlannedBytes = 1 << 33

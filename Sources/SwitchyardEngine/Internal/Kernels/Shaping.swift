@@ -44,7 +44,7 @@ struct ReshapeOp: Operator {
                 shape.append(dim)
             }
         }
-        let known = shape.reduce(1, *)
+        guard let known = checkedProduct(shape) else { throw context.error("shape \(requested) is too large") }
         if let inferred {
             guard known > 0, x.count % known == 0 else {
                 throw context.error("cannot reshape \(x.shape) (\(x.count) elements) to \(requested)")
