@@ -1,6 +1,6 @@
 import Foundation
-import Synchronization
 public import SwitchyardTensor
+import Synchronization
 
 /// Runs inferences on a fixed set of dedicated threads behind an `async` API, so CPU-bound work
 /// never blocks Swift's cooperative pool or an event loop.
@@ -50,21 +50,29 @@ public final class InferenceExecutor: Sendable {
     /// - Returns: the outputs.
     /// - Throws: whatever `Model.run` throws; `EngineError.unavailable` when the queue is full or the
     ///   executor is shut down; `CancellationError` when the task is cancelled before its turn.
-    public func infer(_ model: Model, _ inputs: [NamedTensor], outputNames: [String]? = nil) async throws -> [NamedTensor] {
+    public func infer(_ model: Model, _ inputs: [NamedTensor], outputNames: [String]? = nil) async throws
+        -> [NamedTensor]
+    {
         try Task.checkCancellation()
         let box = Mutex<UInt64?>(nil)
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[NamedTensor], any Error>) in
                 let once = Mutex<CheckedContinuation<[NamedTensor], any Error>?>(continuation)
                 let work: @Sendable () -> Void = {
-                    let result = Result { () throws(EngineError) -> [NamedTensor] in try model.run(inputs, outputNames: outputNames) }
+                    let result = Result { () throws(EngineError) -> [NamedTensor] in
+                        try model.run(inputs, outputNames: outputNames)
+                    }
                     once.withLock { $0.take() }?.resume(with: result.mapError { $0 as any Error })
                 }
-                let cancel: @Sendable () -> Void = { once.withLock { $0.take() }?.resume(throwing: CancellationError()) }
+                let cancel: @Sendable () -> Void = {
+                    once.withLock { $0.take() }?.resume(throwing: CancellationError())
+                }
                 let refusal: EngineError? = self.state.withLock { state in
                     if state.stopped { return EngineError(.unavailable, "the inference executor is shut down") }
                     if state.jobs.count >= self.queueLimit {
-                        return EngineError(.unavailable, "\(state.jobs.count) inferences are already waiting (limit \(self.queueLimit))")
+                        return EngineError(
+                            .unavailable,
+                            "\(state.jobs.count) inferences are already waiting (limit \(self.queueLimit))")
                     }
                     state.nextID += 1
                     state.jobs.append(Job(id: state.nextID, work: work, cancel: cancel))

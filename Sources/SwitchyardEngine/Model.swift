@@ -1,10 +1,11 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-import Synchronization
 public import SwitchyardTensor
+import Synchronization
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// A loaded ONNX model, ready to run: graph checked, operators built, shapes inferred, fused.
 ///
@@ -52,7 +53,9 @@ public final class Model: Sendable {
     public init(bytes: [UInt8], source: String = "model", options: ModelOptions = ModelOptions()) throws(EngineError) {
         var graph = try GraphLoader.load(bytes: bytes, source: source)
         var operators: [String: Int] = [:]
-        for node in graph.nodes { operators[node.domain.isEmpty ? node.opType : "\(node.domain).\(node.opType)", default: 0] += 1 }
+        for node in graph.nodes {
+            operators[node.domain.isEmpty ? node.opType : "\(node.domain).\(node.opType)", default: 0] += 1
+        }
         let nodeCount = graph.nodes.count + 0
         let parameterCount = graph.constants.values.reduce(0) { $0 + $1.type.count }
         if options.fuse {
@@ -124,7 +127,8 @@ public final class Model: Sendable {
             }
             let type = plan.outputTypes[index]
             do {
-                let tensor = try Tensor(dtype: type.dtype, shape: Shape(type.shape), data: ByteView(storage: storages[index]))
+                let tensor = try Tensor(
+                    dtype: type.dtype, shape: Shape(type.shape), data: ByteView(storage: storages[index]))
                 results.append(NamedTensor(name, tensor))
             } catch {
                 throw EngineError(.invalidModel, "output '\(name)' could not be formed: \(error.message)")
@@ -146,7 +150,10 @@ public final class Model: Sendable {
                 let bytes = dims.reduce(1, *) * (input.dtype.byteWidth ?? 1)
                 let storage = ByteStorage(count: bytes) { _ in }
                 do {
-                    tensors.append(NamedTensor(input.name, try Tensor(dtype: input.dtype, shape: Shape(dims), data: ByteView(storage: storage))))
+                    tensors.append(
+                        NamedTensor(
+                            input.name,
+                            try Tensor(dtype: input.dtype, shape: Shape(dims), data: ByteView(storage: storage))))
                 } catch {
                     throw EngineError(.invalidInput, error.message)
                 }
@@ -165,7 +172,8 @@ public final class Model: Sendable {
             plan = try ExecutionPlan(graph: self.graph, inputShapes: shapes)
         } catch {
             let text = zip(self.inputs, shapes).map { "\($0.name) \($1)" }.joined(separator: ", ")
-            throw EngineError(.invalidInput, "inputs of shape \(text) do not fit the graph: \(error.message)", cause: error)
+            throw EngineError(
+                .invalidInput, "inputs of shape \(text) do not fit the graph: \(error.message)", cause: error)
         }
         self.plans.withLock { $0.insert(plan, for: shapes, capacity: self.options.planCacheCapacity) }
         return plan
@@ -182,23 +190,27 @@ public final class Model: Sendable {
             guard matches.count == 1 else {
                 throw EngineError(
                     .invalidInput,
-                    matches.isEmpty ? "input '\(input.name)' is missing" : "input '\(input.name)' is given \(matches.count) times")
+                    matches.isEmpty
+                        ? "input '\(input.name)' is missing" : "input '\(input.name)' is given \(matches.count) times")
             }
             let tensor = matches[0].tensor
             guard tensor.dtype == input.dtype else {
-                throw EngineError(.invalidInput, "input '\(input.name)' is \(tensor.dtype); the model needs \(input.dtype)")
+                throw EngineError(
+                    .invalidInput, "input '\(input.name)' is \(tensor.dtype); the model needs \(input.dtype)")
             }
             guard tensor.shape.rank == input.dims.count else {
                 throw EngineError(
                     .invalidInput,
-                    "input '\(input.name)' has rank \(tensor.shape.rank) \(tensor.shape); the model needs rank \(input.dims.count) \(input.shapeText)")
+                    "input '\(input.name)' has rank \(tensor.shape.rank) \(tensor.shape); the model needs rank \(input.dims.count) \(input.shapeText)"
+                )
             }
             for (axis, dim) in input.dims.enumerated() {
                 if let dim, tensor.shape[axis] != dim {
                     let what = axis == input.dims.count - 1 && axis > 0 ? " (features)" : ""
                     throw EngineError(
                         .invalidInput,
-                        "input '\(input.name)' dimension \(axis)\(what) is \(tensor.shape[axis]); the model needs \(dim) \(input.shapeText)")
+                        "input '\(input.name)' dimension \(axis)\(what) is \(tensor.shape[axis]); the model needs \(dim) \(input.shapeText)"
+                    )
                 }
             }
             if input.dims.first == .some(nil) {

@@ -41,7 +41,8 @@ public struct ModelConfig: Sendable, Equatable {
 
     /// The keys a config file may have.
     public static let keys: Set<String> = [
-        "name", "description", "max_batch_size", "inputs", "outputs", "labels", "labels_file", "version_policy", "warmup",
+        "name", "description", "max_batch_size", "inputs", "outputs", "labels", "labels_file", "version_policy",
+        "warmup",
         "pipeline",
     ]
 
@@ -65,7 +66,9 @@ public struct ModelConfig: Sendable, Equatable {
     /// - Parameter path: the `config.json`.
     /// - Throws: `EngineError.invalidConfig` naming the key at fault, `.io` when unreadable.
     public static func read(_ path: String) throws(EngineError) -> ModelConfig {
-        guard let data = FileManager.default.contents(atPath: path) else { throw EngineError(.io, "\(path): cannot read") }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw EngineError(.io, "\(path): cannot read")
+        }
         let directory = (path as NSString).deletingLastPathComponent
         return try Self.decode(data, source: path, directory: directory)
     }
@@ -76,7 +79,8 @@ public struct ModelConfig: Sendable, Equatable {
     ///   - source: a name for messages.
     ///   - directory: where `labels_file` is looked up.
     /// - Throws: `EngineError.invalidConfig` naming the key at fault.
-    public static func decode(_ data: Data, source: String, directory: String = ".") throws(EngineError) -> ModelConfig {
+    public static func decode(_ data: Data, source: String, directory: String = ".") throws(EngineError) -> ModelConfig
+    {
         func fail(_ message: String) -> EngineError { EngineError(.invalidConfig, "\(source): \(message)") }
         let object: Any
         do { object = try JSONSerialization.jsonObject(with: data) } catch {
@@ -109,7 +113,9 @@ public struct ModelConfig: Sendable, Equatable {
                 for field in entry.keys where !["name", "dtype", "shape"].contains(field) {
                     throw fail("unknown key '\(key)[\(index)].\(field)'")
                 }
-                guard let name = entry["name"] as? String else { throw fail("'\(key)[\(index)].name' must be a string") }
+                guard let name = entry["name"] as? String else {
+                    throw fail("'\(key)[\(index)].name' must be a string")
+                }
                 var spec = TensorSpec(name: name, dtype: nil, shape: nil)
                 if let text = entry["dtype"] {
                     guard let text = text as? String, let dtype = DType(name: text) else {
@@ -118,7 +124,8 @@ public struct ModelConfig: Sendable, Equatable {
                     spec.dtype = dtype
                 }
                 if let dims = entry["shape"] {
-                    guard let list = dims as? [Any], case let numbers = list.compactMap(Self.integer), numbers.count == list.count,
+                    guard let list = dims as? [Any], case let numbers = list.compactMap(Self.integer),
+                        numbers.count == list.count,
                         numbers.allSatisfy({ $0 >= -1 })
                     else { throw fail("'\(key)[\(index)].shape' must be a list of integers (-1 for dynamic)") }
                     spec.shape = numbers
@@ -181,17 +188,25 @@ public struct ModelConfig: Sendable, Equatable {
                 guard let info = actual.first(where: { $0.name == spec.name }) else {
                     throw EngineError(
                         .invalidConfig,
-                        "\(source): \(kind) '\(spec.name)' is not in the model (\(kind)s: \(actual.map(\.name).joined(separator: ", ")))")
+                        "\(source): \(kind) '\(spec.name)' is not in the model (\(kind)s: \(actual.map(\.name).joined(separator: ", ")))"
+                    )
                 }
                 if let dtype = spec.dtype, dtype != info.dtype {
-                    throw EngineError(.invalidConfig, "\(source): \(kind) '\(spec.name)' is \(info.dtype) in the model, \(dtype) in the config")
+                    throw EngineError(
+                        .invalidConfig,
+                        "\(source): \(kind) '\(spec.name)' is \(info.dtype) in the model, \(dtype) in the config")
                 }
                 if let shape = spec.shape {
-                    let agrees = shape.count == info.dims.count
-                        && zip(shape, info.dims).allSatisfy { config, model in config == -1 ? true : model == nil || model == config }
+                    let agrees =
+                        shape.count == info.dims.count
+                        && zip(shape, info.dims).allSatisfy { config, model in
+                            config == -1 ? true : model == nil || model == config
+                        }
                     guard agrees else {
                         throw EngineError(
-                            .invalidConfig, "\(source): \(kind) '\(spec.name)' is \(info.shapeText) in the model, \(shape) in the config")
+                            .invalidConfig,
+                            "\(source): \(kind) '\(spec.name)' is \(info.shapeText) in the model, \(shape) in the config"
+                        )
                     }
                 }
             }
@@ -202,7 +217,8 @@ public struct ModelConfig: Sendable, Equatable {
             let widths = model.outputs.compactMap { $0.dims.last ?? nil }
             guard widths.contains(labels.count) else {
                 throw EngineError(
-                    .invalidConfig, "\(source): \(labels.count) labels, but no output has \(labels.count) columns (\(widths))")
+                    .invalidConfig,
+                    "\(source): \(labels.count) labels, but no output has \(labels.count) columns (\(widths))")
             }
         }
     }
@@ -238,10 +254,13 @@ public enum VersionPolicy: Sendable, Equatable {
         }
         switch key {
         case "latest":
-            guard let count = ModelConfig.integer(value), count >= 1 else { throw fail("'latest' must be a positive integer") }
+            guard let count = ModelConfig.integer(value), count >= 1 else {
+                throw fail("'latest' must be a positive integer")
+            }
             self = .latest(count)
         case "specific":
-            guard let list = value as? [Any], case let versions = list.compactMap(ModelConfig.integer), versions.count == list.count,
+            guard let list = value as? [Any], case let versions = list.compactMap(ModelConfig.integer),
+                versions.count == list.count,
                 !versions.isEmpty, versions.allSatisfy({ $0 >= 1 })
             else {
                 throw fail("'specific' must be a non-empty list of positive version numbers")

@@ -101,7 +101,9 @@ public final class ModelRepository: Sendable {
         for directory in names where !directory.hasPrefix(".") {
             let path = self.root + "/" + directory
             guard let children = try? manager.contentsOfDirectory(atPath: path) else { continue }  // a file, not a model
-            let versions = children.compactMap { Int($0) }.filter { $0 >= 1 && manager.fileExists(atPath: "\(path)/\($0)/model.onnx") }
+            let versions = children.compactMap { Int($0) }.filter {
+                $0 >= 1 && manager.fileExists(atPath: "\(path)/\($0)/model.onnx")
+            }
             do {
                 let configPath = path + "/config.json"
                 let config = manager.fileExists(atPath: configPath) ? try ModelConfig.read(configPath) : ModelConfig()
@@ -129,7 +131,9 @@ public final class ModelRepository: Sendable {
     public func poll() throws(EngineError) -> PollReport {
         var report = PollReport()
         let (entries, failures) = try self.scan()
-        for (directory, error) in failures.sorted(by: { $0.key < $1.key }) { report.failed.append("\(directory): \(error.message)") }
+        for (directory, error) in failures.sorted(by: { $0.key < $1.key }) {
+            report.failed.append("\(directory): \(error.message)")
+        }
         var wanted = Set<Key>()
         for entry in entries {
             for version in entry.config.versionPolicy.select(from: entry.versions) {
@@ -143,7 +147,9 @@ public final class ModelRepository: Sendable {
                 }
                 do {
                     try self.load(entry.name, version: version)
-                    if current?.loaded != nil { report.reloaded.append("\(entry.name)/\(version)") } else {
+                    if current?.loaded != nil {
+                        report.reloaded.append("\(entry.name)/\(version)")
+                    } else {
                         report.loaded.append("\(entry.name)/\(version)")
                     }
                 } catch {
@@ -152,7 +158,8 @@ public final class ModelRepository: Sendable {
             }
         }
         let failedModels = Set(failures.keys)
-        for key in self.state.withLock({ Array($0.keys) }) where !wanted.contains(key) && !failedModels.contains(key.name) {
+        for key in self.state.withLock({ Array($0.keys) })
+        where !wanted.contains(key) && !failedModels.contains(key.name) {
             self.state.withLock { _ = $0.removeValue(forKey: key) }
             report.unloaded.append("\(key.name)/\(key.version)")
         }
@@ -170,7 +177,9 @@ public final class ModelRepository: Sendable {
         let key = Key(name: name, version: version)
         let fingerprint = self.fingerprint(name, version)
         self.state.withLock { slots in
-            if slots[key] == nil { slots[key] = Slot(status: .loading, loaded: nil, fingerprint: fingerprint) } else {
+            if slots[key] == nil {
+                slots[key] = Slot(status: .loading, loaded: nil, fingerprint: fingerprint)
+            } else {
                 slots[key]!.status = .loading
             }
         }
@@ -223,7 +232,10 @@ public final class ModelRepository: Sendable {
             }
             return loaded
         }
-        guard let best = slots.filter({ $0.value.loaded != nil }).max(by: { $0.key.version < $1.key.version })?.value.loaded else {
+        guard
+            let best = slots.filter({ $0.value.loaded != nil }).max(by: { $0.key.version < $1.key.version })?.value
+                .loaded
+        else {
             throw EngineError(.unavailable, "model '\(name)' has no ready version")
         }
         return best

@@ -1,9 +1,10 @@
-import SwitchyardONNX
 import SwiftProtobuf
+import SwitchyardONNX
+
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 
 /// Writes valid ONNX multilayer perceptrons with seeded random weights, for benchmarks and tests.
@@ -48,10 +49,13 @@ public struct ModelSynthesizer: Sendable {
             graph.initializer.append(Self.tensor("fc\(index).bias", [fanOut], bias))
             let last = index == self.layers.count - 2
             let gemmOut = last ? "logits" : "fc\(index)"
-            graph.node.append(Self.node("Gemm", "/fc\(index)/Gemm", [current, "fc\(index).weight", "fc\(index).bias"], [gemmOut],
-                                        ints: ["transB": 1]))
+            graph.node.append(
+                Self.node(
+                    "Gemm", "/fc\(index)/Gemm", [current, "fc\(index).weight", "fc\(index).bias"], [gemmOut],
+                    ints: ["transB": 1]))
             if last {
-                graph.node.append(Self.node("Softmax", "/softmax/Softmax", [gemmOut], ["probabilities"], ints: ["axis": 1]))
+                graph.node.append(
+                    Self.node("Softmax", "/softmax/Softmax", [gemmOut], ["probabilities"], ints: ["axis": 1]))
             } else {
                 graph.node.append(Self.node("Relu", "/relu\(index)/Relu", [gemmOut], ["relu\(index)"]))
                 current = "relu\(index)"
@@ -99,7 +103,9 @@ public struct ModelSynthesizer: Sendable {
         return tensor
     }
 
-    private static func node(_ op: String, _ name: String, _ inputs: [String], _ outputs: [String], ints: [String: Int] = [:])
+    private static func node(
+        _ op: String, _ name: String, _ inputs: [String], _ outputs: [String], ints: [String: Int] = [:]
+    )
         -> Onnx_NodeProto
     {
         var node = Onnx_NodeProto()

@@ -29,10 +29,16 @@ public enum NPY {
         default:
             throw fail(".npy format version \(major) is not supported")
         }
-        guard headerLength <= 1 << 20, bytes.count >= headerStart + headerLength else { throw fail("truncated .npy header") }
+        guard headerLength <= 1 << 20, bytes.count >= headerStart + headerLength else {
+            throw fail("truncated .npy header")
+        }
         let header = String(decoding: bytes[headerStart..<(headerStart + headerLength)], as: UTF8.self)
-        guard let descr = Self.field("descr", in: header).map(Self.unquote) else { throw fail("the header has no 'descr'") }
-        guard let fortran = Self.field("fortran_order", in: header) else { throw fail("the header has no 'fortran_order'") }
+        guard let descr = Self.field("descr", in: header).map(Self.unquote) else {
+            throw fail("the header has no 'descr'")
+        }
+        guard let fortran = Self.field("fortran_order", in: header) else {
+            throw fail("the header has no 'fortran_order'")
+        }
         guard fortran == "False" else {
             throw fail("Fortran-order arrays are not supported; save a C-order array (numpy.ascontiguousarray)")
         }
@@ -47,7 +53,8 @@ public enum NPY {
         case "|u1", "<u1": dtype = .uint8
         case "|b1": dtype = .bool
         default:
-            throw fail("dtype '\(descr)' is not supported (float32, float64, int64, int32, int8, uint8, bool; little-endian)")
+            throw fail(
+                "dtype '\(descr)' is not supported (float32, float64, int64, int32, int8, uint8, bool; little-endian)")
         }
         let inner = shapeText.trimmingCharacters(in: CharacterSet(charactersIn: "() "))
         var dims: [Int] = []
@@ -59,13 +66,15 @@ public enum NPY {
         }
         let shape = Shape(dims)
         let dataStart = headerStart + headerLength
-        guard let count = shape.elementCount, case let (size, overflow) = count.multipliedReportingOverflow(by: dtype.byteWidth!),
+        guard let count = shape.elementCount,
+            case let (size, overflow) = count.multipliedReportingOverflow(by: dtype.byteWidth!),
             !overflow
         else { throw fail("shape \(shape) is too large") }
         guard bytes.count - dataStart == size else {
             throw fail("holds \(bytes.count - dataStart) bytes of data; shape \(shape) of \(dtype) needs \(size)")
         }
-        let view = bytes.withUnsafeBytes { raw in ByteView(copying: UnsafeRawBufferPointer(rebasing: raw[dataStart...])) }
+        let view = bytes.withUnsafeBytes { raw in ByteView(copying: UnsafeRawBufferPointer(rebasing: raw[dataStart...]))
+        }
         do {
             return try Tensor(dtype: dtype, shape: shape, data: view)
         } catch {
@@ -135,7 +144,9 @@ public enum NPY {
         return rest.trimmingCharacters(in: .whitespaces)
     }
 
-    private static func unquote(_ text: String) -> String { text.trimmingCharacters(in: CharacterSet(charactersIn: "'\" ")) }
+    private static func unquote(_ text: String) -> String {
+        text.trimmingCharacters(in: CharacterSet(charactersIn: "'\" "))
+    }
 }
 
 extension Tensor {

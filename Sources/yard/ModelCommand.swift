@@ -40,7 +40,8 @@ struct ModelCommand: ParsableCommand {
                         "inputs": model.inputs.map { Self.json($0) },
                         "outputs": model.outputs.map { Self.json($0) },
                     ]
-                    let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+                    let data = try JSONSerialization.data(
+                        withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
                     print(String(decoding: data, as: UTF8.self))
                     return
                 }
@@ -54,7 +55,9 @@ struct ModelCommand: ParsableCommand {
                 for input in model.inputs { print("  \(input.name)  \(input.dtype) \(input.shapeText)") }
                 print("outputs:")
                 for output in model.outputs { print("  \(output.name)  \(output.dtype) \(output.shapeText)") }
-                print("operators:  \(summary.nodeCount) nodes, \(summary.plannedNodeCount) steps after fusion and folding")
+                print(
+                    "operators:  \(summary.nodeCount) nodes, \(summary.plannedNodeCount) steps after fusion and folding"
+                )
                 for (op, count) in summary.operators.sorted(by: { $0.key < $1.key }) { print("  \(op) ×\(count)") }
             }
         }

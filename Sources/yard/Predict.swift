@@ -36,7 +36,8 @@ struct Predict: ParsableCommand {
             let name = self.outputName ?? model.outputs[0].name
             guard model.outputs.contains(where: { $0.name == name }) else {
                 throw EngineError(
-                    .notFound, "the model has no output '\(name)' (outputs: \(model.outputs.map(\.name).joined(separator: ", ")))")
+                    .notFound,
+                    "the model has no output '\(name)' (outputs: \(model.outputs.map(\.name).joined(separator: ", ")))")
             }
             let result = try model.run(inputs, outputNames: [name])[0]
             try NPY.write(result.tensor, to: self.output)
@@ -47,13 +48,16 @@ struct Predict: ParsableCommand {
     private func readInputs(for model: Model) throws -> [NamedTensor] {
         var files: [(name: String, path: String)] = []
         for argument in self.input {
-            if let equals = argument.firstIndex(of: "="), model.inputs.contains(where: { $0.name == String(argument[..<equals]) }) {
+            if let equals = argument.firstIndex(of: "="),
+                model.inputs.contains(where: { $0.name == String(argument[..<equals]) })
+            {
                 files.append((String(argument[..<equals]), String(argument[argument.index(after: equals)...])))
             } else if self.input.count == 1 && model.inputs.count == 1 {
                 files.append((model.inputs[0].name, argument))
             } else {
                 let names = model.inputs.map(\.name).joined(separator: ", ")
-                throw EngineError(.invalidInput, "give each input as NAME=FILE (model inputs: \(names)); got '\(argument)'")
+                throw EngineError(
+                    .invalidInput, "give each input as NAME=FILE (model inputs: \(names)); got '\(argument)'")
             }
         }
         var tensors: [NamedTensor] = []

@@ -170,7 +170,8 @@ struct BadInputTests {
 
     @Test func wrongFeatureCount() throws {
         let model = try Model(contentsOf: Fixtures.digitsModel)
-        let error = try #require(self.runError(model, [NamedTensor("X", try Tensor([Float](repeating: 0, count: 63 * 2), shape: [2, 63]))]))
+        let error = try #require(
+            self.runError(model, [NamedTensor("X", try Tensor([Float](repeating: 0, count: 63 * 2), shape: [2, 63]))]))
         #expect(error.code == .invalidInput)
         #expect(error.message.contains("is 63"))
         #expect(error.message.contains("64"))
@@ -178,14 +179,16 @@ struct BadInputTests {
 
     @Test func wrongRank() throws {
         let model = try Model(contentsOf: Fixtures.digitsModel)
-        let error = try #require(self.runError(model, [NamedTensor("X", try Tensor([Float](repeating: 0, count: 64), shape: [64]))]))
+        let error = try #require(
+            self.runError(model, [NamedTensor("X", try Tensor([Float](repeating: 0, count: 64), shape: [64]))]))
         #expect(error.code == .invalidInput)
         #expect(error.message.contains("rank 1"))
     }
 
     @Test func wrongDtype() throws {
         let model = try Model(contentsOf: Fixtures.digitsModel)
-        let error = try #require(self.runError(model, [NamedTensor("X", try Tensor([Int64](repeating: 0, count: 64), shape: [1, 64]))]))
+        let error = try #require(
+            self.runError(model, [NamedTensor("X", try Tensor([Int64](repeating: 0, count: 64), shape: [1, 64]))]))
         #expect(error.code == .invalidInput)
         #expect(error.message.contains("i64"))
     }
@@ -237,7 +240,8 @@ struct BadInputTests {
         var bytes = try NPY.encode(try Tensor([Float](repeating: 1, count: 6), shape: [2, 3]))
         let from = Array("'fortran_order': False".utf8)
         let to = Array("'fortran_order': True ".utf8)
-        let start = try #require((0...(bytes.count - from.count)).first { Array(bytes[$0..<($0 + from.count)]) == from })
+        let start = try #require(
+            (0...(bytes.count - from.count)).first { Array(bytes[$0..<($0 + from.count)]) == from })
         bytes.replaceSubrange(start..<(start + from.count), with: to)
         let error = try #require(throws: EngineError.self) { try NPY.decode(bytes) }
         #expect(error.message.contains("Fortran"))
@@ -247,7 +251,8 @@ struct BadInputTests {
     func npyUnsupportedDtype(_ descr: String) throws {
         var header = "{'descr': '\(descr)', 'fortran_order': False, 'shape': (2,), }"
         header += String(repeating: " ", count: 117 - header.count) + "\n"
-        let bytes: [UInt8] = [0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(header.utf8.count), 0] + Array(header.utf8)
+        let bytes: [UInt8] =
+            [0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(header.utf8.count), 0] + Array(header.utf8)
             + [UInt8](repeating: 0, count: 16)
         let error = try #require(throws: EngineError.self) { try NPY.decode(bytes) }
         #expect(error.code == .invalidInput)
@@ -263,8 +268,10 @@ struct BadInputTests {
     }
 
     @Test func npyRoundTrips() throws {
-        for tensor in [try Tensor([Float(1), 2, 3, 4, 5, 6], shape: [2, 3]), try Tensor([Int64(-1), 7], shape: [2]),
-                       try Tensor([UInt8(1), 2, 3], shape: [3, 1, 1]), try Tensor([Double(0.5)], shape: [])] {
+        for tensor in [
+            try Tensor([Float(1), 2, 3, 4, 5, 6], shape: [2, 3]), try Tensor([Int64(-1), 7], shape: [2]),
+            try Tensor([UInt8(1), 2, 3], shape: [3, 1, 1]), try Tensor([Double(0.5)], shape: []),
+        ] {
             #expect(try NPY.decode(NPY.encode(tensor)) == tensor)
         }
     }

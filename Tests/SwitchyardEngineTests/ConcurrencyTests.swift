@@ -58,7 +58,8 @@ struct ConcurrencyTests {
         let storage = ByteStorage(count: x.data.count + 1) { target in
             x.data.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: target[1...]).copyMemory(from: $0) }
         }
-        let shifted = try Tensor(dtype: .float32, shape: x.shape, data: ByteView(storage: storage, offset: 1, count: x.data.count))
+        let shifted = try Tensor(
+            dtype: .float32, shape: x.shape, data: ByteView(storage: storage, offset: 1, count: x.data.count))
         #expect(try model.run([NamedTensor("X", shifted)]) == model.run([NamedTensor("X", x)]))
     }
 }

@@ -49,7 +49,9 @@ struct DigitsModelTests {
         let directory = Fixtures.path("Tests/Fixtures/engine/logreg")
         let model = try Model(contentsOf: "\(directory)/\(name).onnx")
         let outputs = try model.run([NamedTensor("X", try NPY.read("\(directory)/\(name)_x.npy"))])
-        #expect(try outputs[0].tensor.scalars(as: Int64.self) == NPY.read("\(directory)/\(name)_label.npy").scalars(as: Int64.self))
+        #expect(
+            try outputs[0].tensor.scalars(as: Int64.self)
+                == NPY.read("\(directory)/\(name)_label.npy").scalars(as: Int64.self))
         #expect(try maxDifference(outputs[1].tensor, NPY.read("\(directory)/\(name)_probabilities.npy")) <= 1e-5)
     }
 }

@@ -10,10 +10,16 @@ struct GraphFactory {
     var initializers: [Onnx_TensorProto] = []
     var opset: Int64 = 17
 
-    mutating func input(_ name: String, _ dims: [Int?], type: Int32 = 1) { self.inputs.append(Self.info(name, dims, type)) }
-    mutating func output(_ name: String, _ dims: [Int?]? = nil, type: Int32 = 1) { self.outputs.append(Self.info(name, dims, type)) }
+    mutating func input(_ name: String, _ dims: [Int?], type: Int32 = 1) {
+        self.inputs.append(Self.info(name, dims, type))
+    }
+    mutating func output(_ name: String, _ dims: [Int?]? = nil, type: Int32 = 1) {
+        self.outputs.append(Self.info(name, dims, type))
+    }
 
-    mutating func node(_ op: String, _ inputs: [String], _ outputs: [String], domain: String = "", ints: [String: Int64] = [:]) {
+    mutating func node(
+        _ op: String, _ inputs: [String], _ outputs: [String], domain: String = "", ints: [String: Int64] = [:]
+    ) {
         var node = Onnx_NodeProto()
         node.opType = op
         node.name = "\(op.lowercased())_\(self.nodes.count)"

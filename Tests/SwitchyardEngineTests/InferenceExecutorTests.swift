@@ -14,8 +14,9 @@ struct InferenceExecutorTests {
         try await withThrowingTaskGroup(of: (Int, [Int64]).self) { group in
             for start in stride(from: 0, to: 400, by: 10) {
                 group.addTask {
-                    let outputs = try await executor.infer(model, [NamedTensor("X", try x.rows(start..<(start + 10)))],
-                                                           outputNames: ["label"])
+                    let outputs = try await executor.infer(
+                        model, [NamedTensor("X", try x.rows(start..<(start + 10)))],
+                        outputNames: ["label"])
                     return (start, try outputs[0].tensor.scalars(as: Int64.self))
                 }
             }
@@ -30,7 +31,8 @@ struct InferenceExecutorTests {
         defer { executor.shutdown() }
         let model = try Model(contentsOf: Fixtures.digitsModel)
         await #expect(throws: EngineError.self) {
-            _ = try await executor.infer(model, [NamedTensor("X", try Tensor([Float](repeating: 0, count: 3), shape: [1, 3]))])
+            _ = try await executor.infer(
+                model, [NamedTensor("X", try Tensor([Float](repeating: 0, count: 3), shape: [1, 3]))])
         }
     }
 

@@ -39,7 +39,8 @@ struct ModelRepositoryTests {
             root: try self.makeRepository(versions: [1, 2, 3], config: #"{"version_policy": {"specific": [1, 3, 9]}}"#))
         try specific.poll()
         #expect(specific.status().map(\.version) == [1, 3])
-        let all = ModelRepository(root: try self.makeRepository(versions: [1, 2, 3], config: #"{"version_policy": "all"}"#))
+        let all = ModelRepository(
+            root: try self.makeRepository(versions: [1, 2, 3], config: #"{"version_policy": "all"}"#))
         try all.poll()
         #expect(all.status().map(\.version) == [1, 2, 3])
         let defaults = ModelRepository(root: try self.makeRepository(versions: [1, 2], config: nil))
@@ -131,7 +132,9 @@ struct ModelRepositoryTests {
         let repository = ModelRepository(
             root: try self.makeRepository(
                 versions: [1],
-                config: #"{"max_batch_size": 2, "labels": ["0","1","2","3","4","5","6","7","8","9"], "warmup": {"batch_sizes": [1, 2, 8]}}"#))
+                config:
+                    #"{"max_batch_size": 2, "labels": ["0","1","2","3","4","5","6","7","8","9"], "warmup": {"batch_sizes": [1, 2, 8]}}"#
+            ))
         try repository.poll()
         let loaded = try repository.model("digits")
         #expect(loaded.config.labels?.count == 10)

@@ -24,7 +24,8 @@ struct OperatorConformanceTests {
             let expected = try NPY.read(directory + "/output_\(index).npy")
             #expect(output.name == testCase.outputs[index])
             #expect(output.tensor.dtype == expected.dtype, "\(output.name)")
-            #expect(output.tensor.shape == expected.shape, "\(output.name): \(output.tensor.shape) vs \(expected.shape)")
+            #expect(
+                output.tensor.shape == expected.shape, "\(output.name): \(output.tensor.shape) vs \(expected.shape)")
             if output.tensor.shape == expected.shape && output.tensor.dtype == expected.dtype {
                 let difference = try maxDifference(output.tensor, expected)
                 #expect(difference <= testCase.tolerance, "\(output.name): max abs difference \(difference)")

@@ -29,8 +29,9 @@ struct YardCommandTests {
         let stdout = out.fileHandleForReading.readDataToEndOfFile()
         let stderr = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                      stderr: String(decoding: stderr, as: UTF8.self))
+        return Result(
+            status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+            stderr: String(decoding: stderr, as: UTF8.self))
     }
 
     /// Runs a predict that must fail: exit 1, exactly one line on stderr, no output file.
@@ -45,15 +46,19 @@ struct YardCommandTests {
     @Test func predictWritesLabelsAndProbabilities() throws {
         let directory = Fixtures.temporaryDirectory()
         let labels = directory + "/labels.npy"
-        var result = try self.yard(["predict", "--model", Fixtures.digitsModel, "--input", Fixtures.digits("x_test.npy"),
-                                    "--output", labels])
+        var result = try self.yard([
+            "predict", "--model", Fixtures.digitsModel, "--input", Fixtures.digits("x_test.npy"),
+            "--output", labels,
+        ])
         #expect(result.status == 0, "\(result.stderr)")
         let expected = try NPY.read(Fixtures.digits("ort_label.npy"))
         #expect(try NPY.read(labels) == expected)
 
         let probabilities = directory + "/p.npy"
-        result = try self.yard(["predict", "--model", Fixtures.digitsModel, "--input", "X=" + Fixtures.digits("x_test.npy"),
-                                "--output", probabilities, "--output-name", "probabilities", "--threads", "1"])
+        result = try self.yard([
+            "predict", "--model", Fixtures.digitsModel, "--input", "X=" + Fixtures.digits("x_test.npy"),
+            "--output", probabilities, "--output-name", "probabilities", "--threads", "1",
+        ])
         #expect(result.status == 0, "\(result.stderr)")
         let written = try NPY.read(probabilities)
         #expect(written.dtype == .float32)
@@ -67,7 +72,9 @@ struct YardCommandTests {
             let input = directory + "/x-\(dtype).npy"
             try NPY.write(try x.converted(to: dtype), to: input)
             let output = directory + "/y-\(dtype).npy"
-            let result = try self.yard(["predict", "--model", Fixtures.digitsModel, "--input", input, "--output", output])
+            let result = try self.yard([
+                "predict", "--model", Fixtures.digitsModel, "--input", input, "--output", output,
+            ])
             #expect(result.status == 0, "\(result.stderr)")
             #expect(try NPY.read(output) == NPY.read(Fixtures.digits("ort_label.npy")).rows(0..<10))
         }
@@ -81,39 +88,51 @@ struct YardCommandTests {
         let fortran = directory + "/fortran.npy"
         var bytes = try NPY.encode(try Tensor([Float](repeating: 1, count: 128), shape: [2, 64]))
         let from = Array("'fortran_order': False".utf8)
-        let start = try #require((0...(bytes.count - from.count)).first { Array(bytes[$0..<($0 + from.count)]) == from })
+        let start = try #require(
+            (0...(bytes.count - from.count)).first { Array(bytes[$0..<($0 + from.count)]) == from })
         bytes.replaceSubrange(start..<(start + from.count), with: Array("'fortran_order': True ".utf8))
         try Data(bytes).write(to: URL(fileURLWithPath: fortran))
-        try self.expectFailure(["predict", "--model", model, "--input", fortran, "--output", output], output: output,
-                               mentions: "Fortran")
+        try self.expectFailure(
+            ["predict", "--model", model, "--input", fortran, "--output", output], output: output,
+            mentions: "Fortran")
         // wrong feature count
         let narrow = directory + "/narrow.npy"
         try NPY.write(try Tensor([Float](repeating: 1, count: 126), shape: [2, 63]), to: narrow)
-        try self.expectFailure(["predict", "--model", model, "--input", narrow, "--output", output], output: output, mentions: "63")
+        try self.expectFailure(
+            ["predict", "--model", model, "--input", narrow, "--output", output], output: output, mentions: "63")
         // unsupported dtype (bool is not a model input type here and is not converted)
         let flags = directory + "/flags.npy"
         try NPY.write(try Tensor([Bool](repeating: true, count: 64), shape: [1, 64]), to: flags)
-        try self.expectFailure(["predict", "--model", model, "--input", flags, "--output", output], output: output, mentions: "bool")
+        try self.expectFailure(
+            ["predict", "--model", model, "--input", flags, "--output", output], output: output, mentions: "bool")
         // bad model files
         let empty = directory + "/empty.onnx"
         try Data().write(to: URL(fileURLWithPath: empty))
-        try self.expectFailure(["predict", "--model", empty, "--input", narrow, "--output", output], output: output, mentions: "empty")
+        try self.expectFailure(
+            ["predict", "--model", empty, "--input", narrow, "--output", output], output: output, mentions: "empty")
         let garbage = directory + "/garbage.onnx"
         try Data((0..<999).map { UInt8(truncatingIfNeeded: $0 &* 37) }).write(to: URL(fileURLWithPath: garbage))
-        try self.expectFailure(["predict", "--model", garbage, "--input", narrow, "--output", output], output: output,
-                               mentions: "garbage.onnx")
+        try self.expectFailure(
+            ["predict", "--model", garbage, "--input", narrow, "--output", output], output: output,
+            mentions: "garbage.onnx")
         // unknown output, missing input file
-        try self.expectFailure(["predict", "--model", model, "--input", Fixtures.digits("x_test.npy"), "--output", output,
-                                "--output-name", "logits"], output: output, mentions: "'logits'")
-        try self.expectFailure(["predict", "--model", model, "--input", directory + "/missing.npy", "--output", output],
-                               output: output, mentions: "missing.npy")
+        try self.expectFailure(
+            [
+                "predict", "--model", model, "--input", Fixtures.digits("x_test.npy"), "--output", output,
+                "--output-name", "logits",
+            ], output: output, mentions: "'logits'")
+        try self.expectFailure(
+            ["predict", "--model", model, "--input", directory + "/missing.npy", "--output", output],
+            output: output, mentions: "missing.npy")
     }
 
     @Test func inspectShowsInputsOutputsOpsAndParameters() throws {
         let result = try self.yard(["model", "inspect", Fixtures.digitsModel])
         #expect(result.status == 0)
-        for fragment in ["X  f32 [?,64]", "label  i64 [?]", "probabilities  f32 [?,10]", "MatMul ×3", "parameters: 17237",
-                         "opset:      17, ai.onnx.ml 1"] {
+        for fragment in [
+            "X  f32 [?,64]", "label  i64 [?]", "probabilities  f32 [?,10]", "MatMul ×3", "parameters: 17237",
+            "opset:      17, ai.onnx.ml 1",
+        ] {
             #expect(result.stdout.contains(fragment), "missing \(fragment) in \(result.stdout)")
         }
         let json = try self.yard(["model", "inspect", "--json", Fixtures.digitsModel])
@@ -125,12 +144,16 @@ struct YardCommandTests {
         let directory = Fixtures.temporaryDirectory()
         let first = directory + "/a.onnx"
         let second = directory + "/b.onnx"
-        #expect(try self.yard(["model", "synth", "--layers", "784,512,512,10", "--out", first, "--seed", "7"]).status == 0)
-        #expect(try self.yard(["model", "synth", "--layers", "784,512,512,10", "--out", second, "--seed", "7"]).status == 0)
+        #expect(
+            try self.yard(["model", "synth", "--layers", "784,512,512,10", "--out", first, "--seed", "7"]).status == 0)
+        #expect(
+            try self.yard(["model", "synth", "--layers", "784,512,512,10", "--out", second, "--seed", "7"]).status == 0)
         #expect(FileManager.default.contents(atPath: first) == FileManager.default.contents(atPath: second))
         let model = try Model(contentsOf: first)
         #expect(model.summary.parameterCount == 784 * 512 + 512 + 512 * 512 + 512 + 512 * 10 + 10)
-        let out = try model.run([NamedTensor("input", try Tensor([Float](repeating: 0.1, count: 2 * 784), shape: [2, 784]))])
+        let out = try model.run([
+            NamedTensor("input", try Tensor([Float](repeating: 0.1, count: 2 * 784), shape: [2, 784]))
+        ])
         let sums = try out[0].tensor.scalars(as: Float.self)
         #expect(abs(sums.prefix(10).reduce(0, +) - 1) < 1e-5)
         let bad = try self.yard(["model", "synth", "--layers", "784", "--out", directory + "/c.onnx"])

@@ -86,7 +86,9 @@ func bareGemm(_ layers: [Layer], batch: Int, seconds: Double) -> Measurement {
     var activations = [[Float]](repeating: [], count: layers.count + 1)
     activations[0] = (0..<(batch * layers[0].k)).map { _ in Float.random(in: -1...1, using: &generator) }
     for (index, layer) in layers.enumerated() { activations[index + 1] = [Float](repeating: 0, count: batch * layer.n) }
-    let weights = layers.map { layer in (0..<(layer.k * layer.n)).map { _ in Float.random(in: -0.05...0.05, using: &generator) } }
+    let weights = layers.map { layer in
+        (0..<(layer.k * layer.n)).map { _ in Float.random(in: -0.05...0.05, using: &generator) }
+    }
     _ = widest
     return measure(seconds: seconds) {
         for (index, layer) in layers.enumerated() {
@@ -117,20 +119,33 @@ func engine(_ model: Model, batch: Int, seconds: Double) throws -> Measurement {
 let options = Options(CommandLine.arguments)
 BLAS.setThreadCount(options.threads)
 let synthLayers = [784, 512, 512, 10]
-let synth = try Model(bytes: try ModelSynthesizer(layers: synthLayers, seed: 1).serialized(), source: "synth 784-512-512-10")
+let synth = try Model(
+    bytes: try ModelSynthesizer(layers: synthLayers, seed: 1).serialized(), source: "synth 784-512-512-10")
 let digits = try Model(contentsOf: options.digits)
 let models: [(name: String, model: Model, layers: [Layer])] = [
     // The engine stores Gemm(transB=1) weights as [K,N] at load; the ceiling uses that faster layout too.
-    ("synth 784-512-512-10", synth, zip(synthLayers, synthLayers.dropFirst()).map { Layer(k: $0, n: $1, transB: false) }),
-    ("digits 64-128-64-10", digits, [Layer(k: 64, n: 128, transB: false), Layer(k: 128, n: 64, transB: false),
-                                     Layer(k: 64, n: 10, transB: false)]),
+    (
+        "synth 784-512-512-10", synth,
+        zip(synthLayers, synthLayers.dropFirst()).map { Layer(k: $0, n: $1, transB: false) }
+    ),
+    (
+        "digits 64-128-64-10", digits,
+        [
+            Layer(k: 64, n: 128, transB: false), Layer(k: 128, n: 64, transB: false),
+            Layer(k: 64, n: 10, transB: false),
+        ]
+    ),
 ]
 
 func format(_ value: Double, _ digits: Int = 1) -> String { String(format: "%.\(digits)f", value) }
 
-print("OpenBLAS: \(BLAS.configuration); threads: \(BLAS.threadCount); \(ProcessInfo.processInfo.activeProcessorCount) CPUs")
+print(
+    "OpenBLAS: \(BLAS.configuration); threads: \(BLAS.threadCount); \(ProcessInfo.processInfo.activeProcessorCount) CPUs"
+)
 print("")
-print("| model | batch | engine rows/s | engine p50 µs | engine p99 µs | bare sgemm rows/s | bare p50 µs | engine / bare |")
+print(
+    "| model | batch | engine rows/s | engine p50 µs | engine p99 µs | bare sgemm rows/s | bare p50 µs | engine / bare |"
+)
 print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 var records: [[String: Any]] = []
 for entry in models where options.models.contains(where: { entry.name.hasPrefix($0) }) {
@@ -139,7 +154,9 @@ for entry in models where options.models.contains(where: { entry.name.hasPrefix(
         let ceiling = options.skipBare ? ours : bareGemm(entry.layers, batch: batch, seconds: options.seconds)
         let oursRate = Double(batch) / ours.meanLatency
         let ceilingRate = Double(batch) / ceiling.meanLatency
-        print("| \(entry.name) | \(batch) | \(format(oursRate, 0)) | \(format(ours.percentile(0.5) * 1e6)) | \(format(ours.percentile(0.99) * 1e6)) | \(format(ceilingRate, 0)) | \(format(ceiling.percentile(0.5) * 1e6)) | \(format(oursRate / ceilingRate, 3)) |")
+        print(
+            "| \(entry.name) | \(batch) | \(format(oursRate, 0)) | \(format(ours.percentile(0.5) * 1e6)) | \(format(ours.percentile(0.99) * 1e6)) | \(format(ceilingRate, 0)) | \(format(ceiling.percentile(0.5) * 1e6)) | \(format(oursRate / ceilingRate, 3)) |"
+        )
         records.append([
             "model": entry.name, "batch": batch, "threads": options.threads, "engine_rows_per_s": oursRate,
             "engine_p50_us": ours.percentile(0.5) * 1e6, "engine_p99_us": ours.percentile(0.99) * 1e6,

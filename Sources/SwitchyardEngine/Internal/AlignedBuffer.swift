@@ -1,9 +1,9 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A mutable, 64-byte-aligned, zeroed block owned by the engine (constants, arenas, scratch).
@@ -15,7 +15,9 @@ final class AlignedBuffer: @unchecked Sendable {
     init(count: Int) {
         var raw: UnsafeMutableRawPointer? = nil
         let size = max(count, 64)
-        guard posix_memalign(&raw, 64, size) == 0, let raw else { fatalError("out of memory allocating \(count) bytes") }
+        guard posix_memalign(&raw, 64, size) == 0, let raw else {
+            fatalError("out of memory allocating \(count) bytes")
+        }
         memset(raw, 0, size)
         self.pointer = raw
         self.count = count

@@ -1,5 +1,5 @@
-import Synchronization
 import SwitchyardTensor
+import Synchronization
 
 /// Everything needed to run the graph for one set of input shapes: kernels in order, each value's
 /// place in one arena, and a pool of arenas so concurrent inferences never share buffers and a
@@ -59,10 +59,14 @@ final class ExecutionPlan: Sendable {
                 constants: node.inputs.map { $0.flatMap { known[$0] } })
             let plan = try node.op.plan(context)
             guard plan.outputs.count >= node.outputs.count else {
-                throw context.error("has \(node.outputs.count) outputs; at most \(plan.outputs.count) are supported", .unsupportedOperator)
+                throw context.error(
+                    "has \(node.outputs.count) outputs; at most \(plan.outputs.count) are supported",
+                    .unsupportedOperator)
             }
             for type in plan.outputs {
-                guard let count = checkedProduct(type.shape), count <= maxPlannedBytes / 8, plan.scratch <= maxPlannedBytes else {
+                guard let count = checkedProduct(type.shape), count <= maxPlannedBytes / 8,
+                    plan.scratch <= maxPlannedBytes
+                else {
                     throw context.error("output shape \(type.shape) is too large (over \(maxPlannedBytes >> 30) GiB)")
                 }
             }
@@ -70,7 +74,9 @@ final class ExecutionPlan: Sendable {
                 guard let output else { continue }
                 let type = plan.outputs[position]
                 if let declared = graph.declaredTypes[output], declared != type.dtype {
-                    throw context.error("output '\(graph.name(output))' is declared \(declared) in value_info but computes \(type.dtype)")
+                    throw context.error(
+                        "output '\(graph.name(output))' is declared \(declared) in value_info but computes \(type.dtype)"
+                    )
                 }
                 types[output] = type
             }
@@ -89,14 +95,17 @@ final class ExecutionPlan: Sendable {
                 throw EngineError(.invalidModel, "graph output '\(output.name)' is never computed")
             }
             if let dtype = output.dtype, dtype != type.dtype {
-                throw EngineError(.shapeMismatch, "graph output '\(output.name)' is declared \(dtype) but computes \(type.dtype)")
+                throw EngineError(
+                    .shapeMismatch, "graph output '\(output.name)' is declared \(dtype) but computes \(type.dtype)")
             }
             if let dims = output.dims {
-                let agrees = dims.count == type.shape.count && zip(dims, type.shape).allSatisfy { $0 == nil || $0 == $1 }
+                let agrees =
+                    dims.count == type.shape.count && zip(dims, type.shape).allSatisfy { $0 == nil || $0 == $1 }
                 guard agrees else {
                     let declared = "[" + dims.map { $0.map(String.init) ?? "?" }.joined(separator: ",") + "]"
                     throw EngineError(
-                        .shapeMismatch, "graph output '\(output.name)' is declared \(declared) but computes \(type.shape)")
+                        .shapeMismatch,
+                        "graph output '\(output.name)' is declared \(declared) but computes \(type.shape)")
                 }
             }
             outputTypes.append(type)
@@ -126,9 +135,13 @@ final class ExecutionPlan: Sendable {
             var shared: Int? = nil
             if let alias = entry.plan.alias, let input = entry.node.inputs[alias] {
                 shared = root[input]
-            } else if let position = entry.plan.inPlace, position < entry.node.inputs.count, let input = entry.node.inputs[position] {
+            } else if let position = entry.plan.inPlace, position < entry.node.inputs.count,
+                let input = entry.node.inputs[position]
+            {
                 let candidate = root[input]
-                let othersShare = entry.node.inputs.enumerated().contains { $0.offset != position && $0.element.map { root[$0] } == candidate }
+                let othersShare = entry.node.inputs.enumerated().contains {
+                    $0.offset != position && $0.element.map { root[$0] } == candidate
+                }
                 if case .unused = places[candidate], !outputSet.contains(candidate), rootLastUse[candidate] == step,
                     types[candidate]?.byteCount == types[out]?.byteCount, !othersShare
                 {
@@ -161,9 +174,10 @@ final class ExecutionPlan: Sendable {
             }
             var scratchOffset = 0
             if entry.plan.scratch > 0 { scratchOffset = allocator.allocate(entry.plan.scratch) }
-            steps.append(Step(
-                name: entry.node.name, kernel: entry.plan.kernel, ins: entry.node.inputs.map { $0 ?? -1 },
-                outs: entry.node.outputs.map { $0 ?? -1 }, scratchOffset: scratchOffset))
+            steps.append(
+                Step(
+                    name: entry.node.name, kernel: entry.plan.kernel, ins: entry.node.inputs.map { $0 ?? -1 },
+                    outs: entry.node.outputs.map { $0 ?? -1 }, scratchOffset: scratchOffset))
             if entry.plan.scratch > 0 { allocator.release(scratchOffset, entry.plan.scratch) }
             for value in releaseAt[step] ?? [] { allocator.release(offsets[value]!, types[value]!.byteCount) }
         }
@@ -182,7 +196,9 @@ final class ExecutionPlan: Sendable {
             }
         }
         guard allocator.high <= maxPlannedBytes else {
-            throw EngineError(.invalidInput, "the plan needs \(allocator.high >> 20) MiB of buffers, over the \(maxPlannedBytes >> 30) GiB limit")
+            throw EngineError(
+                .invalidInput,
+                "the plan needs \(allocator.high >> 20) MiB of buffers, over the \(maxPlannedBytes >> 30) GiB limit")
         }
         self.steps = steps
         self.places = places
@@ -218,8 +234,10 @@ final class ExecutionPlan: Sendable {
             }
         }
         let scratch = AlignedBuffer(count: plan.scratch)
-        try plan.kernel(IO(slots: slots, ins: node.inputs.map { $0 ?? -1 }, outs: node.outputs.map { $0 ?? -1 },
-                           scratch: scratch.pointer))
+        try plan.kernel(
+            IO(
+                slots: slots, ins: node.inputs.map { $0 ?? -1 }, outs: node.outputs.map { $0 ?? -1 },
+                scratch: scratch.pointer))
         withExtendedLifetime((placeholder, scratch)) {}
         for (id, constant) in produced { known[id] = constant }
     }
@@ -246,7 +264,8 @@ final class ExecutionPlan: Sendable {
         let scratchBase = arena.buffer.pointer
         try withExtendedLifetime(inputs) { () throws(EngineError) in
             for step in self.steps {
-                try step.kernel(IO(slots: slots, ins: step.ins, outs: step.outs, scratch: scratchBase + step.scratchOffset))
+                try step.kernel(
+                    IO(slots: slots, ins: step.ins, outs: step.outs, scratch: scratchBase + step.scratchOffset))
             }
         }
         var results: [ByteStorage] = []
@@ -254,9 +273,10 @@ final class ExecutionPlan: Sendable {
         for (index, value) in self.outputValues.enumerated() {
             let source = UnsafeRawPointer(slots[value])
             let bytes = self.outputTypes[index].byteCount
-            results.append(ByteStorage(count: bytes) { target in
-                if bytes > 0 { target.baseAddress!.copyMemory(from: source, byteCount: bytes) }
-            })
+            results.append(
+                ByteStorage(count: bytes) { target in
+                    if bytes > 0 { target.baseAddress!.copyMemory(from: source, byteCount: bytes) }
+                })
         }
         return results
     }
@@ -297,7 +317,11 @@ struct OffsetAllocator {
         let size = alignUp(max(bytes, 1))
         if let index = self.free.firstIndex(where: { $0.size >= size }) {
             let block = self.free[index]
-            if block.size == size { self.free.remove(at: index) } else { self.free[index] = (block.offset + size, block.size - size) }
+            if block.size == size {
+                self.free.remove(at: index)
+            } else {
+                self.free[index] = (block.offset + size, block.size - size)
+            }
             return block.offset
         }
         // Grow, starting inside a free block at the end if there is one.

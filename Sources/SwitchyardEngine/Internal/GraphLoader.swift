@@ -1,11 +1,12 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
+import SwiftProtobuf
 import SwitchyardONNX
 import SwitchyardTensor
-import SwiftProtobuf
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// Turns ONNX protobuf bytes into a checked ``Graph``: opsets, initializers, inputs, nodes in
 /// topological order, operators built from their attributes.
@@ -29,7 +30,8 @@ enum GraphLoader {
             throw EngineError(.invalidModel, "\(source): not an ONNX model (no ir_version or no graph)")
         }
         guard model.irVersion <= 12 else {
-            throw EngineError(.unsupportedModel, "\(source): ONNX IR version \(model.irVersion) is newer than supported (3...12)")
+            throw EngineError(
+                .unsupportedModel, "\(source): ONNX IR version \(model.irVersion) is newer than supported (3...12)")
         }
         var opset: Int? = nil
         var mlOpset: Int? = nil
@@ -84,7 +86,9 @@ enum GraphLoader {
                 throw EngineError(.unsupportedModel, "\(self.source): sparse initializers are not supported")
             }
             for tensor in graph.initializer {
-                guard !tensor.name.isEmpty else { throw EngineError(.invalidModel, "\(self.source): an initializer has no name") }
+                guard !tensor.name.isEmpty else {
+                    throw EngineError(.invalidModel, "\(self.source): an initializer has no name")
+                }
                 let constant = try TensorDecoding.constant(tensor, what: "initializer '\(tensor.name)'")
                 self.constants[self.id(tensor.name)] = constant
             }
@@ -92,14 +96,18 @@ enum GraphLoader {
             for info in graph.input where self.ids[info.name].flatMap({ self.constants[$0] }) == nil {
                 let (dtype, dims) = try Self.tensorType(info, what: "input '\(info.name)'", source: self.source)
                 guard let dtype, let dims else {
-                    throw EngineError(.invalidModel, "\(self.source): input '\(info.name)' declares no element type or shape")
+                    throw EngineError(
+                        .invalidModel, "\(self.source): input '\(info.name)' declares no element type or shape")
                 }
                 guard dtype != .bytes, dtype != .float16 else {
-                    throw EngineError(.unsupportedModel, "\(self.source): input '\(info.name)' has unsupported type \(dtype)")
+                    throw EngineError(
+                        .unsupportedModel, "\(self.source): input '\(info.name)' has unsupported type \(dtype)")
                 }
                 inputs.append(GraphInput(name: info.name, value: self.id(info.name), dtype: dtype, dims: dims))
             }
-            guard !graph.output.isEmpty else { throw EngineError(.invalidModel, "\(self.source): the graph has no outputs") }
+            guard !graph.output.isEmpty else {
+                throw EngineError(.invalidModel, "\(self.source): the graph has no outputs")
+            }
 
             // Nodes: build operators, then order them so every input is produced before it is read.
             var pending: [(node: Node, inputs: [Int])] = []
@@ -119,8 +127,12 @@ enum GraphLoader {
                 let outputIDs: [Int?] = proto.output.enumerated().map { position, output in
                     self.id(output.isEmpty ? "\u{0}unused:\(index):\(position)" : output)
                 }
-                pending.append((Node(name: name, opType: proto.opType, domain: domain, inputs: inputIDs, outputs: outputIDs,
-                                     op: op), inputIDs.compactMap { $0 }))
+                pending.append(
+                    (
+                        Node(
+                            name: name, opType: proto.opType, domain: domain, inputs: inputIDs, outputs: outputIDs,
+                            op: op), inputIDs.compactMap { $0 }
+                    ))
             }
             var defined = Set(self.constants.keys).union(inputs.map(\.value))
             var ordered: [Node] = []
@@ -134,7 +146,8 @@ enum GraphLoader {
                             guard !defined.contains(output) else {
                                 throw EngineError(
                                     .invalidModel,
-                                    "\(self.source): value '\(self.names[output])' is defined twice (node '\(entry.node.name)')")
+                                    "\(self.source): value '\(self.names[output])' is defined twice (node '\(entry.node.name)')"
+                                )
                             }
                             defined.insert(output)
                         }
@@ -174,13 +187,15 @@ enum GraphLoader {
             let producer = [model.producerName, model.producerVersion].filter { !$0.isEmpty }.joined(separator: " ")
             return Graph(
                 valueNames: self.names, constants: self.constants, nodes: ordered, inputs: inputs, outputs: outputs,
-                opsetVersion: self.opset, mlOpsetVersion: self.mlOpset, producer: producer, irVersion: Int(model.irVersion),
+                opsetVersion: self.opset, mlOpsetVersion: self.mlOpset, producer: producer,
+                irVersion: Int(model.irVersion),
                 declaredTypes: declaredTypes)
         }
 
         mutating func foldConstantNode(_ proto: Onnx_NodeProto, name: String) throws(EngineError) {
             guard proto.output.count == 1, let attribute = proto.attribute.first, proto.attribute.count == 1 else {
-                throw EngineError(.invalidModel, "\(self.source): Constant node '\(name)' needs one output and one value attribute")
+                throw EngineError(
+                    .invalidModel, "\(self.source): Constant node '\(name)' needs one output and one value attribute")
             }
             let constant: Constant
             switch attribute.name {
@@ -191,20 +206,26 @@ enum GraphLoader {
             case "value_ints": constant = Constant(attribute.ints, shape: [attribute.ints.count])
             default:
                 throw EngineError(
-                    .unsupportedOperator, "\(self.source): Constant node '\(name)' uses '\(attribute.name)', which is not supported")
+                    .unsupportedOperator,
+                    "\(self.source): Constant node '\(name)' uses '\(attribute.name)', which is not supported")
             }
             self.constants[self.id(proto.output[0])] = constant
         }
 
-        static func tensorType(_ info: Onnx_ValueInfoProto, what: String, source: String) throws(EngineError) -> (DType?, [Int?]?) {
+        static func tensorType(_ info: Onnx_ValueInfoProto, what: String, source: String) throws(EngineError) -> (
+            DType?, [Int?]?
+        ) {
             guard info.hasType else { return (nil, nil) }
             guard case .tensorType(let tensor)? = info.type.value else {
-                throw EngineError(.unsupportedModel, "\(source): \(what) is not a tensor (sequences, maps and optionals are not supported)")
+                throw EngineError(
+                    .unsupportedModel,
+                    "\(source): \(what) is not a tensor (sequences, maps and optionals are not supported)")
             }
             var dtype: DType? = nil
             if tensor.hasElemType {
                 guard let code = UInt8(exactly: tensor.elemType), let known = DType(rawValue: code) else {
-                    throw EngineError(.unsupportedModel, "\(source): \(what) has unsupported element type \(tensor.elemType)")
+                    throw EngineError(
+                        .unsupportedModel, "\(source): \(what) has unsupported element type \(tensor.elemType)")
                 }
                 dtype = known
             }
@@ -234,11 +255,15 @@ enum TensorDecoding {
         guard dtype != .bytes else {
             throw EngineError(.unsupportedModel, "\(what) is a string tensor; string tensors are not supported")
         }
-        guard dtype != .float16 else { throw EngineError(.unsupportedModel, "\(what) is float16, which is not supported") }
+        guard dtype != .float16 else {
+            throw EngineError(.unsupportedModel, "\(what) is float16, which is not supported")
+        }
         var shape: [Int] = []
         var count = 1
         for dim in tensor.dims {
-            guard dim >= 0, dim < Int64(1) << 40 else { throw EngineError(.invalidModel, "\(what) has dimension \(dim)") }
+            guard dim >= 0, dim < Int64(1) << 40 else {
+                throw EngineError(.invalidModel, "\(what) has dimension \(dim)")
+            }
             shape.append(Int(dim))
             let (next, overflow) = count.multipliedReportingOverflow(by: Int(dim))
             guard !overflow, next < 1 << 34 else { throw EngineError(.invalidModel, "\(what) is too large") }
@@ -249,7 +274,9 @@ enum TensorDecoding {
         if tensor.hasRawData {
             let raw = tensor.rawData
             guard raw.count == count * width else {
-                throw EngineError(.invalidModel, "\(what) has \(raw.count) bytes of raw data, its shape \(shape) of \(dtype) needs \(count * width)")
+                throw EngineError(
+                    .invalidModel,
+                    "\(what) has \(raw.count) bytes of raw data, its shape \(shape) of \(dtype) needs \(count * width)")
             }
             let buffer = raw.withUnsafeBytes { AlignedBuffer(copying: $0) }
             return Constant(type: type, buffer: buffer)

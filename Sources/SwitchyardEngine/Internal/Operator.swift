@@ -69,8 +69,9 @@ struct PlanContext {
     /// The data of constant input `index`, or an error naming what must be constant.
     func constant(_ index: Int, _ what: String) throws(EngineError) -> Constant {
         guard index < self.constants.count, let constant = self.constants[index] else {
-            throw self.error("\(what) must be known when the model is planned (an initializer or computed from shapes)",
-                             .unsupportedModel)
+            throw self.error(
+                "\(what) must be known when the model is planned (an initializer or computed from shapes)",
+                .unsupportedModel)
         }
         return constant
     }
@@ -92,7 +93,9 @@ extension Operator {
 /// Normalizes a possibly negative axis against a rank.
 func normalizeAxis(_ axis: Int, rank: Int, _ context: PlanContext) throws(EngineError) -> Int {
     let value = axis < 0 ? axis + rank : axis
-    guard value >= 0 && value < max(rank, 1) else { throw context.error("axis \(axis) is out of range for rank \(rank)") }
+    guard value >= 0 && value < max(rank, 1) else {
+        throw context.error("axis \(axis) is out of range for rank \(rank)")
+    }
     return value
 }
 

@@ -1,10 +1,11 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 import SwitchyardONNX
 import SwitchyardTensor
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// A node's attributes by name, with typed look-ups that name the node when they fail.
 struct Attributes {
@@ -27,13 +28,21 @@ struct Attributes {
         if !attribute.refAttrName.isEmpty { return .unsupported("a reference to a function attribute") }
         var type = attribute.type
         if !attribute.hasType {  // very old files leave the type out: infer it from the field that is set
-            if attribute.hasF { type = .float } else if attribute.hasI { type = .int } else if attribute.hasS {
+            if attribute.hasF {
+                type = .float
+            } else if attribute.hasI {
+                type = .int
+            } else if attribute.hasS {
                 type = .string
-            } else if attribute.hasT { type = .tensor } else if !attribute.floats.isEmpty { type = .floats } else if
-                !attribute.ints.isEmpty
-            {
+            } else if attribute.hasT {
+                type = .tensor
+            } else if !attribute.floats.isEmpty {
+                type = .floats
+            } else if !attribute.ints.isEmpty {
                 type = .ints
-            } else if !attribute.strings.isEmpty { type = .strings }
+            } else if !attribute.strings.isEmpty {
+                type = .strings
+            }
         }
         switch type {
         case .float: return .float(attribute.f)
@@ -43,7 +52,8 @@ struct Attributes {
         case .ints: return .ints(attribute.ints.map { Int(clamping: $0) })
         case .strings: return .strings(attribute.strings.map { String(decoding: $0, as: UTF8.self) })
         case .tensor:
-            return .tensor(try TensorDecoding.constant(attribute.t, what: "attribute '\(attribute.name)' of node '\(node)'"))
+            return .tensor(
+                try TensorDecoding.constant(attribute.t, what: "attribute '\(attribute.name)' of node '\(node)'"))
         default: return .unsupported("attribute type \(type)")
         }
     }
@@ -138,7 +148,8 @@ enum OperatorRegistry {
                 )
             }
             throw EngineError(
-                .unsupportedOperator, "\(source): operator '\(proto.opType)'\(domainText) of node '\(name)' is not supported")
+                .unsupportedOperator,
+                "\(source): operator '\(proto.opType)'\(domainText) of node '\(name)' is not supported")
         }
         let attributes = try Attributes(proto, node: name, source: source)
         for (key, value) in attributes.values {
@@ -182,14 +193,18 @@ enum OperatorRegistry {
         case "Cast":
             guard let code = UInt8(exactly: try attributes.int("to", 0)), let dtype = DType(rawValue: code),
                 dtype != .bytes, dtype != .float16
-            else { throw attributes.error("Cast to element type \(try attributes.int("to", 0)) is not supported", .unsupportedOperator) }
+            else {
+                throw attributes.error(
+                    "Cast to element type \(try attributes.int("to", 0)) is not supported", .unsupportedOperator)
+            }
             return CastOp(to: dtype)
         case "ArgMax":
             return ArgMaxOp(
                 axis: try attributes.int("axis", 0), keepDims: try attributes.int("keepdims", 1) != 0,
                 selectLast: try attributes.int("select_last_index", 0) != 0)
         case "Shape":
-            return ShapeOp(start: try attributes.int("start", 0), end: attributes.has("end") ? try attributes.int("end", 0) : nil)
+            return ShapeOp(
+                start: try attributes.int("start", 0), end: attributes.has("end") ? try attributes.int("end", 0) : nil)
         case "Gather": return GatherOp(axis: try attributes.int("axis", 0))
         case "Squeeze": return SqueezeOp(axes: try attributes.ints("axes"), squeeze: true)
         case "Unsqueeze": return SqueezeOp(axes: try attributes.ints("axes"), squeeze: false)
@@ -197,7 +212,8 @@ enum OperatorRegistry {
         case "LinearClassifier": return try LinearClassifierOp(attributes)
         case "Normalizer": return try NormalizerOp(attributes)
         default:
-            throw EngineError(.unsupportedOperator, "\(source): operator '\(proto.opType)' of node '\(name)' is not supported")
+            throw EngineError(
+                .unsupportedOperator, "\(source): operator '\(proto.opType)' of node '\(name)' is not supported")
         }
     }
 }

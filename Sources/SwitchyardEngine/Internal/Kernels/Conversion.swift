@@ -7,19 +7,23 @@ struct CastOp: Operator {
 
     func plan(_ context: PlanContext) throws(EngineError) -> OpPlan {
         let x = try context.input(0)
-        guard x.dtype != .bytes, x.dtype != .float16 else { throw context.error("cannot cast from \(x.dtype)", .unsupportedOperator) }
+        guard x.dtype != .bytes, x.dtype != .float16 else {
+            throw context.error("cannot cast from \(x.dtype)", .unsupportedOperator)
+        }
         let output = ValueType(dtype: self.to, shape: x.shape)
         if x.dtype == self.to { return OpPlan(outputs: [output], kernel: { _ in }, alias: 0) }
         let (from, to, count) = (x.dtype, self.to, x.count)
-        return OpPlan(outputs: [output], kernel: { io in
-            let source = io.input(0)
-            let target = io.output(0)
-            if from.isFloatingPoint {
-                for index in 0..<count { store(double: loadDouble(source, index, from), target, index, to) }
-            } else {
-                for index in 0..<count { store(integer: loadInteger(source, index, from), target, index, to) }
-            }
-        })
+        return OpPlan(
+            outputs: [output],
+            kernel: { io in
+                let source = io.input(0)
+                let target = io.output(0)
+                if from.isFloatingPoint {
+                    for index in 0..<count { store(double: loadDouble(source, index, from), target, index, to) }
+                } else {
+                    for index in 0..<count { store(integer: loadInteger(source, index, from), target, index, to) }
+                }
+            })
     }
 }
 
@@ -60,7 +64,9 @@ func store(double value: Double, _ pointer: UnsafeMutableRawPointer, _ index: In
     case .bool: pointer.storeBytes(of: value != 0 ? 1 : 0, toByteOffset: index, as: UInt8.self)
     case .int32:
         let wide = truncatingToInt64(value)
-        pointer.storeBytes(of: wide == Int64.min ? Int32.min : Int32(truncatingIfNeeded: wide), toByteOffset: index * 4, as: Int32.self)
+        pointer.storeBytes(
+            of: wide == Int64.min ? Int32.min : Int32(truncatingIfNeeded: wide), toByteOffset: index * 4, as: Int32.self
+        )
     default: store(integer: truncatingToInt64(value), pointer, index, dtype)
     }
 }
@@ -95,43 +101,45 @@ struct ArgMaxOp: Operator {
         let length = x.shape[axis]
         let inner = x.shape.suffix(from: axis + 1).reduce(1, *)
         let (dtype, selectLast) = (x.dtype, self.selectLast)
-        return OpPlan(outputs: [ValueType(dtype: .int64, shape: shape)], kernel: { io in
-            let source = io.input(0)
-            let y = io.output(0).assumingMemoryBound(to: Int64.self)
-            if dtype == .float32 && inner == 1 {  // contiguous float rows: the classifier head
-                let values = source.assumingMemoryBound(to: Float.self)
+        return OpPlan(
+            outputs: [ValueType(dtype: .int64, shape: shape)],
+            kernel: { io in
+                let source = io.input(0)
+                let y = io.output(0).assumingMemoryBound(to: Int64.self)
+                if dtype == .float32 && inner == 1 {  // contiguous float rows: the classifier head
+                    let values = source.assumingMemoryBound(to: Float.self)
+                    for block in 0..<outer {
+                        let row = values + block * length
+                        var best = 0
+                        var largest = row[0]
+                        for index in 1..<length where row[index] > largest || (selectLast && row[index] == largest) {
+                            largest = row[index]
+                            best = index
+                        }
+                        y[block] = Int64(best)
+                    }
+                    return
+                }
                 for block in 0..<outer {
-                    let row = values + block * length
-                    var best = 0
-                    var largest = row[0]
-                    for index in 1..<length where row[index] > largest || (selectLast && row[index] == largest) {
-                        largest = row[index]
-                        best = index
-                    }
-                    y[block] = Int64(best)
-                }
-                return
-            }
-            for block in 0..<outer {
-                for lane in 0..<inner {
-                    let base = block * length * inner + lane
-                    var best = 0
-                    if dtype.isFloatingPoint {
-                        var largest = loadDouble(source, base, dtype)
-                        for index in 1..<length {
-                            let value = loadDouble(source, base + index * inner, dtype)
-                            if value > largest || (selectLast && value == largest) { largest = value; best = index }
+                    for lane in 0..<inner {
+                        let base = block * length * inner + lane
+                        var best = 0
+                        if dtype.isFloatingPoint {
+                            var largest = loadDouble(source, base, dtype)
+                            for index in 1..<length {
+                                let value = loadDouble(source, base + index * inner, dtype)
+                                if value > largest || (selectLast && value == largest) { largest = value; best = index }
+                            }
+                        } else {
+                            var largest = loadInteger(source, base, dtype)
+                            for index in 1..<length {
+                                let value = loadInteger(source, base + index * inner, dtype)
+                                if value > largest || (selectLast && value == largest) { largest = value; best = index }
+                            }
                         }
-                    } else {
-                        var largest = loadInteger(source, base, dtype)
-                        for index in 1..<length {
-                            let value = loadInteger(source, base + index * inner, dtype)
-                            if value > largest || (selectLast && value == largest) { largest = value; best = index }
-                        }
+                        y[block * inner + lane] = Int64(best)
                     }
-                    y[block * inner + lane] = Int64(best)
                 }
-            }
-        })
+            })
     }
 }

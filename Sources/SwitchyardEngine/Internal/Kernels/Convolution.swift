@@ -35,7 +35,9 @@ struct Window: Sendable {
     }
 
     /// Output sizes and the pads actually used, for input spatial sizes `input`.
-    func resolve(_ input: [Int], _ context: PlanContext) throws(EngineError) -> (output: [Int], begin: [Int], end: [Int]) {
+    func resolve(_ input: [Int], _ context: PlanContext) throws(EngineError) -> (
+        output: [Int], begin: [Int], end: [Int]
+    ) {
         var output: [Int] = []
         var begin: [Int] = []
         var end: [Int] = []
@@ -52,7 +54,9 @@ struct Window: Sendable {
                 begin.append(head)
                 end.append(total - head)
             case "VALID":
-                guard size >= extent else { throw context.error("kernel extent \(extent) is larger than input size \(size)") }
+                guard size >= extent else {
+                    throw context.error("kernel extent \(extent) is larger than input size \(size)")
+                }
                 output.append((size - extent) / stride + 1)
                 begin.append(0)
                 end.append(0)
@@ -61,7 +65,8 @@ struct Window: Sendable {
                 let tail = self.pads[axis + input.count]
                 let span = size + head + tail - extent
                 guard span >= 0 else {
-                    throw context.error("kernel extent \(extent) is larger than the padded input size \(size + head + tail)")
+                    throw context.error(
+                        "kernel extent \(extent) is larger than the padded input size \(size + head + tail)")
                 }
                 var out = span / stride + 1
                 if self.ceilMode {
@@ -95,14 +100,16 @@ struct ConvOp: Operator {
         let x = try context.input(0, [.float32])
         let w = try context.input(1, [.float32])
         guard x.shape.count == 4, w.shape.count == 4 else {
-            throw context.error("only 2-D convolution (4-D NCHW input and weights) is supported, got \(x.shape) and \(w.shape)",
-                                .unsupportedOperator)
+            throw context.error(
+                "only 2-D convolution (4-D NCHW input and weights) is supported, got \(x.shape) and \(w.shape)",
+                .unsupportedOperator)
         }
         let (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (filters, groupChannels, kh, kw) = (w.shape[0], w.shape[1], w.shape[2], w.shape[3])
         let group = self.group
         guard channels == groupChannels * group, filters % group == 0 else {
-            throw context.error("input has \(channels) channels; weights \(w.shape) with group \(group) need \(groupChannels * group)")
+            throw context.error(
+                "input has \(channels) channels; weights \(w.shape) with group \(group) need \(groupChannels * group)")
         }
         if let kernelShape, kernelShape != [kh, kw] {
             throw context.error("kernel_shape \(kernelShape) disagrees with weights \(w.shape)")
@@ -129,38 +136,42 @@ struct ConvOp: Operator {
         let scratch = direct ? 0 : patch * pixels * MemoryLayout<Float>.size
         let hasBias = context.has(2)
         let activations = self.activations
-        return OpPlan(outputs: [output], kernel: { io in
-            let input = io.f32(0)
-            let weights = io.f32(1)
-            let y = io.outF32(0)
-            let columns = io.scratch.assumingMemoryBound(to: Float.self)
-            for image in 0..<batch {
-                for g in 0..<group {
-                    let source = input + (image * channels + g * groupChannels) * height * width
-                    let matrix: UnsafePointer<Float>
-                    if direct {
-                        matrix = source
-                    } else {
-                        im2col(source, channels: groupChannels, height: height, width: width, kh: kh, kw: kw, ph: ph,
-                               pw: pw, sh: sh, sw: sw, dh: dh, dw: dw, oh: oh, ow: ow, into: columns)
-                        matrix = UnsafePointer(columns)
+        return OpPlan(
+            outputs: [output],
+            kernel: { io in
+                let input = io.f32(0)
+                let weights = io.f32(1)
+                let y = io.outF32(0)
+                let columns = io.scratch.assumingMemoryBound(to: Float.self)
+                for image in 0..<batch {
+                    for g in 0..<group {
+                        let source = input + (image * channels + g * groupChannels) * height * width
+                        let matrix: UnsafePointer<Float>
+                        if direct {
+                            matrix = source
+                        } else {
+                            im2col(
+                                source, channels: groupChannels, height: height, width: width, kh: kh, kw: kw, ph: ph,
+                                pw: pw, sh: sh, sw: sw, dh: dh, dw: dw, oh: oh, ow: ow, into: columns)
+                            matrix = UnsafePointer(columns)
+                        }
+                        sgemm(
+                            transA: false, transB: false, m: filtersPerGroup, n: pixels, k: patch, alpha: 1,
+                            a: weights + g * filtersPerGroup * patch, lda: patch, b: matrix, ldb: pixels, beta: 0,
+                            c: y + (image * filters + g * filtersPerGroup) * pixels, ldc: pixels)
                     }
-                    sgemm(transA: false, transB: false, m: filtersPerGroup, n: pixels, k: patch, alpha: 1,
-                          a: weights + g * filtersPerGroup * patch, lda: patch, b: matrix, ldb: pixels, beta: 0,
-                          c: y + (image * filters + g * filtersPerGroup) * pixels, ldc: pixels)
-                }
-                let plane = y + image * filters * pixels
-                if hasBias {
-                    let bias = io.f32(2)
-                    for filter in 0..<filters {
-                        let value = bias[filter]
-                        let row = plane + filter * pixels
-                        for index in 0..<pixels { row[index] += value }
+                    let plane = y + image * filters * pixels
+                    if hasBias {
+                        let bias = io.f32(2)
+                        for filter in 0..<filters {
+                            let value = bias[filter]
+                            let row = plane + filter * pixels
+                            for index in 0..<pixels { row[index] += value }
+                        }
                     }
+                    for activation in activations { apply(activation, plane, filters * pixels) }
                 }
-                for activation in activations { apply(activation, plane, filters * pixels) }
-            }
-        }, scratch: scratch)
+            }, scratch: scratch)
     }
 }
 
@@ -209,7 +220,9 @@ struct PoolOp: Operator {
     var countIncludePad: Bool
 
     init(_ attributes: Attributes, max: Bool) throws(EngineError) {
-        guard let kernel = try attributes.ints("kernel_shape") else { throw attributes.error("kernel_shape is required") }
+        guard let kernel = try attributes.ints("kernel_shape") else {
+            throw attributes.error("kernel_shape is required")
+        }
         guard kernel.count == 2 else {
             throw attributes.error("only 2-D pooling is supported (kernel_shape \(kernel))", .unsupportedOperator)
         }
@@ -233,54 +246,56 @@ struct PoolOp: Operator {
         let isMax = self.isMax
         let includePad = self.countIncludePad
         let output = ValueType(dtype: .float32, shape: [x.shape[0], x.shape[1], oh, ow])
-        return OpPlan(outputs: [output], kernel: { io in
-            let input = io.f32(0)
-            let y = io.outF32(0)
-            for plane in 0..<planes {
-                let source = input + plane * height * width
-                let target = y + plane * oh * ow
-                for oy in 0..<oh {
-                    for ox in 0..<ow {
-                        let y0 = oy * sh - ph
-                        let x0 = ox * sw - pw
-                        if isMax {
-                            var best = -Float.infinity
-                            for ky in 0..<kh {
-                                let iy = y0 + ky * dh
-                                if iy < 0 || iy >= height { continue }
-                                for kx in 0..<kw {
-                                    let ix = x0 + kx * dw
-                                    if ix < 0 || ix >= width { continue }
-                                    let value = source[iy * width + ix]
-                                    if value > best || value.isNaN { best = value }
+        return OpPlan(
+            outputs: [output],
+            kernel: { io in
+                let input = io.f32(0)
+                let y = io.outF32(0)
+                for plane in 0..<planes {
+                    let source = input + plane * height * width
+                    let target = y + plane * oh * ow
+                    for oy in 0..<oh {
+                        for ox in 0..<ow {
+                            let y0 = oy * sh - ph
+                            let x0 = ox * sw - pw
+                            if isMax {
+                                var best = -Float.infinity
+                                for ky in 0..<kh {
+                                    let iy = y0 + ky * dh
+                                    if iy < 0 || iy >= height { continue }
+                                    for kx in 0..<kw {
+                                        let ix = x0 + kx * dw
+                                        if ix < 0 || ix >= width { continue }
+                                        let value = source[iy * width + ix]
+                                        if value > best || value.isNaN { best = value }
+                                    }
                                 }
-                            }
-                            target[oy * ow + ox] = best
-                        } else {
-                            var sum: Float = 0
-                            var count = 0
-                            for ky in 0..<kh {
-                                let iy = y0 + ky * dh
-                                if iy < 0 || iy >= height { continue }
-                                for kx in 0..<kw {
-                                    let ix = x0 + kx * dw
-                                    if ix < 0 || ix >= width { continue }
-                                    sum += source[iy * width + ix]
-                                    count += 1
+                                target[oy * ow + ox] = best
+                            } else {
+                                var sum: Float = 0
+                                var count = 0
+                                for ky in 0..<kh {
+                                    let iy = y0 + ky * dh
+                                    if iy < 0 || iy >= height { continue }
+                                    for kx in 0..<kw {
+                                        let ix = x0 + kx * dw
+                                        if ix < 0 || ix >= width { continue }
+                                        sum += source[iy * width + ix]
+                                        count += 1
+                                    }
                                 }
+                                if includePad {
+                                    // The window clipped to the padded input, as onnxruntime counts it.
+                                    let hEnd = min(y0 + kh, height + padEndH)
+                                    let wEnd = min(x0 + kw, width + padEndW)
+                                    count = (hEnd - y0) * (wEnd - x0)
+                                }
+                                target[oy * ow + ox] = count > 0 ? sum / Float(count) : 0
                             }
-                            if includePad {
-                                // The window clipped to the padded input, as onnxruntime counts it.
-                                let hEnd = min(y0 + kh, height + padEndH)
-                                let wEnd = min(x0 + kw, width + padEndW)
-                                count = (hEnd - y0) * (wEnd - x0)
-                            }
-                            target[oy * ow + ox] = count > 0 ? sum / Float(count) : 0
                         }
                     }
                 }
-            }
-        })
+            })
     }
 }
 
@@ -291,17 +306,20 @@ struct GlobalAveragePoolOp: Operator {
         guard x.shape.count >= 3 else { throw context.error("expected an N×C×spatial input, got \(x.shape)") }
         let planes = x.shape[0] * x.shape[1]
         let size = x.shape.dropFirst(2).reduce(1, *)
-        let output = ValueType(dtype: .float32, shape: [x.shape[0], x.shape[1]] + Array(repeating: 1, count: x.shape.count - 2))
-        return OpPlan(outputs: [output], kernel: { io in
-            let input = io.f32(0)
-            let y = io.outF32(0)
-            for plane in 0..<planes {
-                var sum: Float = 0
-                let source = input + plane * size
-                for index in 0..<size { sum += source[index] }
-                y[plane] = sum / Float(size)
-            }
-        })
+        let output = ValueType(
+            dtype: .float32, shape: [x.shape[0], x.shape[1]] + Array(repeating: 1, count: x.shape.count - 2))
+        return OpPlan(
+            outputs: [output],
+            kernel: { io in
+                let input = io.f32(0)
+                let y = io.outF32(0)
+                for plane in 0..<planes {
+                    var sum: Float = 0
+                    let source = input + plane * size
+                    for index in 0..<size { sum += source[index] }
+                    y[plane] = sum / Float(size)
+                }
+            })
     }
 }
 
@@ -331,16 +349,18 @@ struct BatchNormOp: Operator {
         let (scale, shift) = (a, b)
         let batch = x.shape[0]
         let size = x.shape.dropFirst(2).reduce(1, *)
-        return OpPlan(outputs: [x], kernel: { io in
-            let input = io.f32(0)
-            let y = io.outF32(0)
-            for image in 0..<batch {
-                for channel in 0..<channels {
-                    let offset = (image * channels + channel) * size
-                    let (s, t) = (scale[channel], shift[channel])
-                    for index in 0..<size { y[offset + index] = input[offset + index] * s + t }
+        return OpPlan(
+            outputs: [x],
+            kernel: { io in
+                let input = io.f32(0)
+                let y = io.outF32(0)
+                for image in 0..<batch {
+                    for channel in 0..<channels {
+                        let offset = (image * channels + channel) * size
+                        let (s, t) = (scale[channel], shift[channel])
+                        for index in 0..<size { y[offset + index] = input[offset + index] * s + t }
+                    }
                 }
-            }
-        }, inPlace: 0)
+            }, inPlace: 0)
     }
 }

@@ -1,11 +1,12 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import SwitchyardTensor
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// An elementwise activation; a list of them forms the epilogue of a fused GEMM or Conv.
 enum Activation: Sendable, Equatable {
@@ -102,11 +103,13 @@ struct ActivationOp: Operator {
         let input = try context.input(0, [.float32])
         let activation = try self.activation(context)
         let count = input.count
-        return OpPlan(outputs: [input], kernel: { io in
-            let output = io.outF32(0)
-            if UnsafeRawPointer(output) != io.input(0) { output.update(from: io.f32(0), count: count) }
-            apply(activation, output, count)
-        }, inPlace: 0)
+        return OpPlan(
+            outputs: [input],
+            kernel: { io in
+                let output = io.outF32(0)
+                if UnsafeRawPointer(output) != io.input(0) { output.update(from: io.f32(0), count: count) }
+                apply(activation, output, count)
+            }, inPlace: 0)
     }
 }
 
@@ -142,7 +145,8 @@ struct BinaryOp: Operator {
         let aStrides = broadcastStrides(aShape, to: shape)
         let bStrides = broadcastStrides(bShape, to: shape)
         // b repeats along the leading dimensions of a (a bias row, a per-feature scale).
-        let bIsSuffix = aCount == count && bCount > 0 && count % bCount == 0 && Array(shape.suffix(bShape.count)) == bShape
+        let bIsSuffix =
+            aCount == count && bCount > 0 && count % bCount == 0 && Array(shape.suffix(bShape.count)) == bShape
             && bShape.count <= shape.count
         return { io in
             let a = io.input(0).assumingMemoryBound(to: T.self)
@@ -164,7 +168,8 @@ struct BinaryOp: Operator {
                     offset += bCount
                 }
             } else {
-                forEachBroadcast(shape: shape, aStrides: aStrides, bStrides: bStrides) { out, ai, bi, inner, aStep, bStep in
+                forEachBroadcast(shape: shape, aStrides: aStrides, bStrides: bStrides) {
+                    out, ai, bi, inner, aStep, bStep in
                     for index in 0..<inner {
                         y[out + index] = T.combine(kind, a[ai + index * aStep], b[bi + index * bStep])
                     }

@@ -9,7 +9,9 @@ func sgemm(
 ) {
     if m == 0 || n == 0 { return }
     if k == 0 {  // BLAS leaves C alone when k is 0; ONNX wants beta * C
-        if beta == 0 { c.update(repeating: 0, count: m * ldc) } else if beta != 1 {
+        if beta == 0 {
+            c.update(repeating: 0, count: m * ldc)
+        } else if beta != 1 {
             for index in 0..<(m * ldc) { c[index] *= beta }
         }
         return
@@ -21,11 +23,13 @@ func sgemm(
             let x = transA ? a + row : a + row * lda
             let incX = transA ? Int32(lda) : 1
             if transB {  // B is [N,K]: y = B x
-                cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(n), Int32(k), alpha, b, Int32(ldb), x, incX, beta,
-                            c + row * ldc, 1)
+                cblas_sgemv(
+                    CblasRowMajor, CblasNoTrans, Int32(n), Int32(k), alpha, b, Int32(ldb), x, incX, beta,
+                    c + row * ldc, 1)
             } else {  // B is [K,N]: y = Bᵀ x
-                cblas_sgemv(CblasRowMajor, CblasTrans, Int32(k), Int32(n), alpha, b, Int32(ldb), x, incX, beta,
-                            c + row * ldc, 1)
+                cblas_sgemv(
+                    CblasRowMajor, CblasTrans, Int32(k), Int32(n), alpha, b, Int32(ldb), x, incX, beta,
+                    c + row * ldc, 1)
             }
         }
         return
@@ -43,11 +47,13 @@ func sgemm(
 @inline(__always)
 func fusedGemm(
     transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
-    b: UnsafePointer<Float>, ldb: Int, bias: UnsafePointer<Float>?, activations: [Activation], c: UnsafeMutablePointer<Float>
+    b: UnsafePointer<Float>, ldb: Int, bias: UnsafePointer<Float>?, activations: [Activation],
+    c: UnsafeMutablePointer<Float>
 ) {
     if m <= 3 || k == 0 {
-        sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: 0,
-              c: c, ldc: n)
+        sgemm(
+            transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: 0,
+            c: c, ldc: n)
         epilogue(c, rows: m, columns: n, bias: bias, activations: activations)
         return
     }
@@ -56,8 +62,9 @@ func fusedGemm(
     } else {
         c.update(repeating: 0, count: m * n)
     }
-    sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: 1,
-          c: c, ldc: n)
+    sgemm(
+        transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: 1,
+        c: c, ldc: n)
     epilogue(c, rows: m, columns: n, bias: nil, activations: activations)
 }
 
@@ -85,9 +92,13 @@ struct GemmOp: Operator {
         }
         let (m, k) = self.transA ? (a.shape[1], a.shape[0]) : (a.shape[0], a.shape[1])
         let (kb, n) = self.transB ? (b.shape[1], b.shape[0]) : (b.shape[0], b.shape[1])
-        guard k == kb else { throw context.error("inner dimensions differ: A \(a.shape) and B \(b.shape) give K = \(k) and \(kb)") }
+        guard k == kb else {
+            throw context.error("inner dimensions differ: A \(a.shape) and B \(b.shape) give K = \(k) and \(kb)")
+        }
         let output = ValueType(dtype: .float32, shape: [m, n])
-        let (alpha, beta, transA, transB, activations) = (self.alpha, self.beta, self.transA, self.transB, self.activations)
+        let (alpha, beta, transA, transB, activations) = (
+            self.alpha, self.beta, self.transA, self.transB, self.activations
+        )
         var biasRow: [Float]? = nil
         var cShape: [Int]? = nil
         if context.has(2) && beta != 0 {
@@ -105,27 +116,31 @@ struct GemmOp: Operator {
         let lda = a.shape[1]
         let ldb = b.shape[1]
         let bias = biasRow.map { Constant($0, shape: [n]) }
-        return OpPlan(outputs: [output], kernel: { io in
-            let y = io.outF32(0)
-            var gemmBeta: Float = 0
-            if let cStrides {  // general C: broadcast it into Y, then accumulate onto it
-                let c = io.f32(2)
-                for row in 0..<m {
-                    for column in 0..<n { y[row * n + column] = beta * c[row * cStrides[0] + column * cStrides[1]] }
+        return OpPlan(
+            outputs: [output],
+            kernel: { io in
+                let y = io.outF32(0)
+                var gemmBeta: Float = 0
+                if let cStrides {  // general C: broadcast it into Y, then accumulate onto it
+                    let c = io.f32(2)
+                    for row in 0..<m {
+                        for column in 0..<n { y[row * n + column] = beta * c[row * cStrides[0] + column * cStrides[1]] }
+                    }
+                    gemmBeta = 1
                 }
-                gemmBeta = 1
-            }
-            if gemmBeta == 1 {
-                sgemm(
-                    transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: io.f32(0), lda: lda, b: io.f32(1),
-                    ldb: ldb, beta: 1, c: y, ldc: n)
-                epilogue(y, rows: m, columns: n, bias: nil, activations: activations)
-            } else {
-                let biasPointer = bias.map { UnsafePointer($0.buffer.pointer.assumingMemoryBound(to: Float.self)) }
-                fusedGemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: io.f32(0), lda: lda,
-                          b: io.f32(1), ldb: ldb, bias: biasPointer, activations: activations, c: y)
-            }
-        })
+                if gemmBeta == 1 {
+                    sgemm(
+                        transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: io.f32(0), lda: lda,
+                        b: io.f32(1),
+                        ldb: ldb, beta: 1, c: y, ldc: n)
+                    epilogue(y, rows: m, columns: n, bias: nil, activations: activations)
+                } else {
+                    let biasPointer = bias.map { UnsafePointer($0.buffer.pointer.assumingMemoryBound(to: Float.self)) }
+                    fusedGemm(
+                        transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: io.f32(0), lda: lda,
+                        b: io.f32(1), ldb: ldb, bias: biasPointer, activations: activations, c: y)
+                }
+            })
     }
 }
 
@@ -175,39 +190,43 @@ struct MatMulOp: Operator {
         let bIsShared = bBatch.reduce(1, *) == 1
         let aStrides = broadcastStrides(aBatch, to: batch)
         let bStrides = broadcastStrides(bBatch, to: batch)
-        return OpPlan(outputs: [output], kernel: { io in
-            let x = io.f32(0)
-            let w = io.f32(1)
-            let y = io.outF32(0)
-            let bias = biasConstant.map { UnsafePointer($0.buffer.pointer.assumingMemoryBound(to: Float.self)) }
-            if bIsShared {
-                // Every batch of A against one B: a single GEMM over all rows.
-                let rows = aBatch.reduce(1, *) * m
-                fusedGemm(transA: false, transB: false, m: rows, n: n, k: k, alpha: 1, a: x, lda: k, b: w, ldb: n,
-                          bias: bias, activations: activations, c: y)
-                return
-            } else {
-                var index = [Int](repeating: 0, count: batch.count)
-                for step in 0..<batchCount {
-                    var aOffset = 0
-                    var bOffset = 0
-                    for dim in 0..<batch.count {
-                        aOffset += index[dim] * aStrides[dim]
-                        bOffset += index[dim] * bStrides[dim]
-                    }
-                    sgemm(transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: x + aOffset * m * k, lda: k,
-                          b: w + bOffset * k * n, ldb: n, beta: 0, c: y + step * m * n, ldc: n)
-                    var dim = batch.count - 1
-                    while dim >= 0 {
-                        index[dim] += 1
-                        if index[dim] < batch[dim] { break }
-                        index[dim] = 0
-                        dim -= 1
+        return OpPlan(
+            outputs: [output],
+            kernel: { io in
+                let x = io.f32(0)
+                let w = io.f32(1)
+                let y = io.outF32(0)
+                let bias = biasConstant.map { UnsafePointer($0.buffer.pointer.assumingMemoryBound(to: Float.self)) }
+                if bIsShared {
+                    // Every batch of A against one B: a single GEMM over all rows.
+                    let rows = aBatch.reduce(1, *) * m
+                    fusedGemm(
+                        transA: false, transB: false, m: rows, n: n, k: k, alpha: 1, a: x, lda: k, b: w, ldb: n,
+                        bias: bias, activations: activations, c: y)
+                    return
+                } else {
+                    var index = [Int](repeating: 0, count: batch.count)
+                    for step in 0..<batchCount {
+                        var aOffset = 0
+                        var bOffset = 0
+                        for dim in 0..<batch.count {
+                            aOffset += index[dim] * aStrides[dim]
+                            bOffset += index[dim] * bStrides[dim]
+                        }
+                        sgemm(
+                            transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: x + aOffset * m * k, lda: k,
+                            b: w + bOffset * k * n, ldb: n, beta: 0, c: y + step * m * n, ldc: n)
+                        var dim = batch.count - 1
+                        while dim >= 0 {
+                            index[dim] += 1
+                            if index[dim] < batch[dim] { break }
+                            index[dim] = 0
+                            dim -= 1
+                        }
                     }
                 }
-            }
-            let total = output.count
-            epilogue(y, rows: n == 0 ? 0 : total / n, columns: n, bias: bias, activations: activations)
-        })
+                let total = output.count
+                epilogue(y, rows: n == 0 ? 0 : total / n, columns: n, bias: bias, activations: activations)
+            })
     }
 }

@@ -13,8 +13,12 @@ struct FlattenOp: Operator {
         let x = try context.input(0)
         let rank = x.shape.count
         let axis = self.axis < 0 ? self.axis + rank : self.axis
-        guard axis >= 0 && axis <= rank else { throw context.error("axis \(self.axis) is out of range for rank \(rank)") }
-        return aliasPlan(ValueType(dtype: x.dtype, shape: [x.shape.prefix(axis).reduce(1, *), x.shape.suffix(from: axis).reduce(1, *)]))
+        guard axis >= 0 && axis <= rank else {
+            throw context.error("axis \(self.axis) is out of range for rank \(rank)")
+        }
+        return aliasPlan(
+            ValueType(
+                dtype: x.dtype, shape: [x.shape.prefix(axis).reduce(1, *), x.shape.suffix(from: axis).reduce(1, *)]))
     }
 }
 
@@ -36,7 +40,9 @@ struct ReshapeOp: Operator {
                 inferred = index
                 shape.append(1)
             case 0 where !self.allowZero:
-                guard index < x.shape.count else { throw context.error("shape \(requested) copies dimension \(index) of \(x.shape), which has none") }
+                guard index < x.shape.count else {
+                    throw context.error("shape \(requested) copies dimension \(index) of \(x.shape), which has none")
+                }
                 shape.append(x.shape[index])
             case _ where dim < -1:
                 throw context.error("shape \(requested) has a negative dimension")
@@ -68,16 +74,20 @@ struct IdentityOp: Operator {
 struct DropoutOp: Operator {
     func plan(_ context: PlanContext) throws(EngineError) -> OpPlan {
         let x = try context.input(0)
-        if context.has(2), let training = context.constants[2], training.type.dtype == .bool, training.values(Bool.self).first == true {
+        if context.has(2), let training = context.constants[2], training.type.dtype == .bool,
+            training.values(Bool.self).first == true
+        {
             throw context.error("training_mode = true is not supported", .unsupportedOperator)
         }
         let mask = ValueType(dtype: .bool, shape: x.shape)
         let count = x.count
-        return OpPlan(outputs: [x, mask], kernel: { io in
-            if io.outs.count > 1 && io.outs[1] >= 0 {
-                io.output(1).initializeMemory(as: UInt8.self, repeating: 0, count: count)
-            }
-        }, alias: 0)
+        return OpPlan(
+            outputs: [x, mask],
+            kernel: { io in
+                if io.outs.count > 1 && io.outs[1] >= 0 {
+                    io.output(1).initializeMemory(as: UInt8.self, repeating: 0, count: count)
+                }
+            }, alias: 0)
     }
 }
 
@@ -90,7 +100,9 @@ struct SqueezeOp: Operator {
         let x = try context.input(0)
         var axes = self.axes
         if axes == nil && context.has(1) {
-            guard let values = try context.constant(1, "axes").integers else { throw context.error("axes must be int64") }
+            guard let values = try context.constant(1, "axes").integers else {
+                throw context.error("axes must be int64")
+            }
             axes = values
         }
         if self.squeeze {
@@ -100,7 +112,9 @@ struct SqueezeOp: Operator {
                 var set = Set<Int>()
                 for axis in axes {
                     let value = try normalizeAxis(axis, rank: rank, context)
-                    guard x.shape[value] == 1 else { throw context.error("cannot squeeze dimension \(axis) of \(x.shape)") }
+                    guard x.shape[value] == 1 else {
+                        throw context.error("cannot squeeze dimension \(axis) of \(x.shape)")
+                    }
                     set.insert(value)
                 }
                 chosen = set
@@ -140,36 +154,46 @@ struct TransposeOp: Operator {
         let shape = perm.map { x.shape[$0] }
         let width = x.dtype.byteWidth!
         var inStrides = [Int](repeating: 1, count: rank)
-        for axis in stride(from: rank - 2, through: 0, by: -1) { inStrides[axis] = inStrides[axis + 1] * x.shape[axis + 1] }
+        for axis in stride(from: rank - 2, through: 0, by: -1) {
+            inStrides[axis] = inStrides[axis + 1] * x.shape[axis + 1]
+        }
         let strides = perm.map { inStrides[$0] }  // input stride for each output axis
         let count = x.count
-        return OpPlan(outputs: [ValueType(dtype: x.dtype, shape: shape)], kernel: { io in
-            let source = io.input(0)
-            let target = io.output(0)
-            if count == 0 { return }
-            if rank == 0 {
-                target.copyMemory(from: source, byteCount: width)
-                return
-            }
-            var index = [Int](repeating: 0, count: rank)
-            var offset = 0
-            for position in 0..<count {
-                switch width {
-                case 4: target.storeBytes(of: source.load(fromByteOffset: offset * 4, as: UInt32.self), toByteOffset: position * 4, as: UInt32.self)
-                case 8: target.storeBytes(of: source.load(fromByteOffset: offset * 8, as: UInt64.self), toByteOffset: position * 8, as: UInt64.self)
-                default: (target + position * width).copyMemory(from: source + offset * width, byteCount: width)
+        return OpPlan(
+            outputs: [ValueType(dtype: x.dtype, shape: shape)],
+            kernel: { io in
+                let source = io.input(0)
+                let target = io.output(0)
+                if count == 0 { return }
+                if rank == 0 {
+                    target.copyMemory(from: source, byteCount: width)
+                    return
                 }
-                var axis = rank - 1
-                while axis >= 0 {
-                    index[axis] += 1
-                    offset += strides[axis]
-                    if index[axis] < shape[axis] { break }
-                    offset -= strides[axis] * shape[axis]
-                    index[axis] = 0
-                    axis -= 1
+                var index = [Int](repeating: 0, count: rank)
+                var offset = 0
+                for position in 0..<count {
+                    switch width {
+                    case 4:
+                        target.storeBytes(
+                            of: source.load(fromByteOffset: offset * 4, as: UInt32.self), toByteOffset: position * 4,
+                            as: UInt32.self)
+                    case 8:
+                        target.storeBytes(
+                            of: source.load(fromByteOffset: offset * 8, as: UInt64.self), toByteOffset: position * 8,
+                            as: UInt64.self)
+                    default: (target + position * width).copyMemory(from: source + offset * width, byteCount: width)
+                    }
+                    var axis = rank - 1
+                    while axis >= 0 {
+                        index[axis] += 1
+                        offset += strides[axis]
+                        if index[axis] < shape[axis] { break }
+                        offset -= strides[axis] * shape[axis]
+                        index[axis] = 0
+                        axis -= 1
+                    }
                 }
-            }
-        })
+            })
     }
 }
 
@@ -200,17 +224,21 @@ struct ConcatOp: Operator {
         let outer = first.shape.prefix(axis).reduce(1, *)
         let inner = first.shape.suffix(from: axis + 1).reduce(1, *) * width
         let sizes = parts
-        return OpPlan(outputs: [ValueType(dtype: first.dtype, shape: shape)], kernel: { io in
-            let target = io.output(0)
-            var position = 0
-            for block in 0..<outer {
-                for (index, size) in sizes.enumerated() {
-                    let bytes = size * inner
-                    if bytes > 0 { (target + position).copyMemory(from: io.input(index) + block * bytes, byteCount: bytes) }
-                    position += bytes
+        return OpPlan(
+            outputs: [ValueType(dtype: first.dtype, shape: shape)],
+            kernel: { io in
+                let target = io.output(0)
+                var position = 0
+                for block in 0..<outer {
+                    for (index, size) in sizes.enumerated() {
+                        let bytes = size * inner
+                        if bytes > 0 {
+                            (target + position).copyMemory(from: io.input(index) + block * bytes, byteCount: bytes)
+                        }
+                        position += bytes
+                    }
                 }
-            }
-        })
+            })
     }
 }
 
@@ -227,10 +255,12 @@ struct ShapeOp: Operator {
         let from = clamp(self.start)
         let to = max(from, clamp(self.end ?? rank))
         let values = x.shape[from..<to].map { Int64($0) }
-        return OpPlan(outputs: [ValueType(dtype: .int64, shape: [values.count])], kernel: { io in
-            let target = io.output(0).assumingMemoryBound(to: Int64.self)
-            for (index, value) in values.enumerated() { target[index] = value }
-        })
+        return OpPlan(
+            outputs: [ValueType(dtype: .int64, shape: [values.count])],
+            kernel: { io in
+                let target = io.output(0).assumingMemoryBound(to: Int64.self)
+                for (index, value) in values.enumerated() { target[index] = value }
+            })
     }
 }
 
@@ -252,22 +282,27 @@ struct GatherOp: Operator {
         let count = indices.count
         let wide = indices.dtype == .int64
         let node = context.node
-        return OpPlan(outputs: [ValueType(dtype: data.dtype, shape: shape)], kernel: { io throws(EngineError) in
-            let source = io.input(0)
-            let target = io.output(0)
-            let raw = io.input(1)
-            for position in 0..<count {
-                var index = wide ? Int(raw.load(fromByteOffset: position * 8, as: Int64.self))
-                    : Int(raw.load(fromByteOffset: position * 4, as: Int32.self))
-                if index < 0 { index += extent }
-                guard index >= 0 && index < extent else {
-                    throw EngineError(.invalidInput, "node '\(node)' (Gather): index \(index) is out of range 0..<\(extent)")
+        return OpPlan(
+            outputs: [ValueType(dtype: data.dtype, shape: shape)],
+            kernel: { io throws(EngineError) in
+                let source = io.input(0)
+                let target = io.output(0)
+                let raw = io.input(1)
+                for position in 0..<count {
+                    var index =
+                        wide
+                        ? Int(raw.load(fromByteOffset: position * 8, as: Int64.self))
+                        : Int(raw.load(fromByteOffset: position * 4, as: Int32.self))
+                    if index < 0 { index += extent }
+                    guard index >= 0 && index < extent else {
+                        throw EngineError(
+                            .invalidInput, "node '\(node)' (Gather): index \(index) is out of range 0..<\(extent)")
+                    }
+                    for block in 0..<outer {
+                        (target + (block * count + position) * inner).copyMemory(
+                            from: source + (block * extent + index) * inner, byteCount: inner)
+                    }
                 }
-                for block in 0..<outer {
-                    (target + (block * count + position) * inner).copyMemory(
-                        from: source + (block * extent + index) * inner, byteCount: inner)
-                }
-            }
-        })
+            })
     }
 }
