@@ -23,11 +23,12 @@ struct ModelCommand: ParsableCommand {
 
         func run() throws {
             try runReportingErrors("model inspect") {
-                let model = try Model(contentsOf: self.path)
+                let path = resolveModelPath(self.path)
+                let model = try Model(contentsOf: path)
                 let summary = model.summary
                 if self.json {
                     let object: [String: Any] = [
-                        "path": self.path,
+                        "path": path,
                         "producer": summary.producer,
                         "ir_version": summary.irVersion,
                         "opset": summary.opsetVersion,
@@ -45,7 +46,7 @@ struct ModelCommand: ParsableCommand {
                     print(String(decoding: data, as: UTF8.self))
                     return
                 }
-                print("model:      \(self.path)")
+                print("model:      \(path)")
                 if !summary.producer.isEmpty { print("producer:   \(summary.producer)") }
                 let ml = summary.mlOpsetVersion.map { ", ai.onnx.ml \($0)" } ?? ""
                 print("opset:      \(summary.opsetVersion)\(ml) (IR version \(summary.irVersion))")

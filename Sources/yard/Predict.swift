@@ -13,7 +13,7 @@ struct Predict: ParsableCommand {
             """
     )
 
-    @Option(name: .long, help: "The .onnx model file.")
+    @Option(name: .long, help: "The .onnx model file (or a repository model directory: its highest version).")
     var model: String
 
     @Option(name: .long, help: "An input .npy file; for a model with several inputs, NAME=FILE for each.")
@@ -31,7 +31,7 @@ struct Predict: ParsableCommand {
     func run() throws {
         try runReportingErrors("predict") {
             if let threads { BLAS.setThreadCount(threads) }
-            let model = try Model(contentsOf: self.model)
+            let model = try Model(contentsOf: resolveModelPath(self.model))
             let inputs = try self.readInputs(for: model)
             let name = self.outputName ?? model.outputs[0].name
             guard model.outputs.contains(where: { $0.name == name }) else {

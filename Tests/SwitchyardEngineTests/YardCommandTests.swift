@@ -126,6 +126,12 @@ struct YardCommandTests {
             output: output, mentions: "missing.npy")
     }
 
+    @Test func modelDirectoriesResolveToTheirHighestVersion() throws {
+        let result = try self.yard(["model", "inspect", Fixtures.path("models/digits")])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("models/digits/1/model.onnx"))
+    }
+
     @Test func inspectShowsInputsOutputsOpsAndParameters() throws {
         let result = try self.yard(["model", "inspect", Fixtures.digitsModel])
         #expect(result.status == 0)
