@@ -38,17 +38,19 @@ struct SoftmaxOp: Operator {
                 let input = io.f32(0)
                 let y = io.outF32(0)
                 if inner == 1 && !log {  // rows of contiguous values: the common classifier head
+                    // Subtract each row's max, exponentiate the whole block in one vectorizable loop, normalize.
                     for block in 0..<outer {
                         let row = input + block * length
                         let out = y + block * length
                         var largest = -Float.infinity
                         for index in 0..<length { largest = max(largest, row[index]) }
+                        for index in 0..<length { out[index] = row[index] - largest }
+                    }
+                    exponentiate(y, count: outer * length)
+                    for block in 0..<outer {
+                        let out = y + block * length
                         var sum: Float = 0
-                        for index in 0..<length {
-                            let e = expf(row[index] - largest)
-                            out[index] = e
-                            sum += e
-                        }
+                        for index in 0..<length { sum += out[index] }
                         let scale = 1 / sum
                         for index in 0..<length { out[index] *= scale }
                     }
@@ -79,5 +81,26 @@ struct SoftmaxOp: Operator {
                     }
                 }
             }, inPlace: 0)
+    }
+}
+
+/// `e^x` in place, in a loop the compiler vectorizes: range reduction to `x = n·ln2 + r`, a degree-6
+/// polynomial for `e^r` (relative error below 2e-7 on |r| ≤ ln2/2), and `2^n` built from its bits.
+/// NaN stays NaN; arguments below -87.3 give about 1e-38 instead of 0.
+func exponentiate(_ data: UnsafeMutablePointer<Float>, count: Int) {
+    for index in 0..<count {
+        let x = min(max(data[index], -87.3), 88.7)
+        let shifted = x * 1.442_695_04 + 12_582_912  // 1.5·2^23: adding it rounds to an integer
+        let n = shifted - 12_582_912
+        let r = (x - n * 0.693_145_75) - n * 1.428_606_8e-6  // ln 2 split in two for precision
+        var p: Float = 1.0 / 720
+        p = p * r + 1.0 / 120
+        p = p * r + 1.0 / 24
+        p = p * r + 1.0 / 6
+        p = p * r + 0.5
+        p = p * r + 1
+        p = p * r + 1
+        let exponent = (Int32(bitPattern: shifted.bitPattern) &- 0x4B40_0000 &+ 127) << 23
+        data[index] = p * Float(bitPattern: UInt32(bitPattern: exponent))
     }
 }
