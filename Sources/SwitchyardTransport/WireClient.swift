@@ -190,7 +190,8 @@ public final class WireClient: Sendable {
             .connect(host: configuration.host, port: configuration.port)
             .flatMapError { error in
                 ready.fail(error)
-                return loop.makeFailedFuture(TransportError(.connectFailed, "cannot connect to \(configuration.host):\(configuration.port): \(error)"))
+                let reason = (error as? NIOConnectionError)?.connectionErrors.first.map { "\($0.error)" } ?? "\(error)"
+                return loop.makeFailedFuture(TransportError(.connectFailed, "cannot connect to \(configuration.host):\(configuration.port): \(reason)"))
             }
             .flatMap { channel in
                 let timeout = loop.scheduleTask(in: TimeAmount(configuration.connectTimeout)) {

@@ -1,4 +1,5 @@
 import NIOSSL
+import ServiceLifecycle
 import SwitchyardTensor
 import SwitchyardTesting
 import SwitchyardTransport
@@ -204,6 +205,75 @@ struct BadInputTests {
                 return
             }
             #expect(id == 1)
+            await peer.close()
+        }
+    }
+}
+
+@Suite(.timeLimit(.minutes(2)))
+struct ConnectionLifecycleTests {
+    @Test func idleConnectionIsClosedWithGoAway() async throws {
+        try await Harness.with(configure: { $0.idleTimeout = .milliseconds(300) }) { harness, _ in
+            let peer = try await harness.rawPeer()
+            let hello = try #require(try await peer.handshake())
+            #expect(hello.idleTimeoutMilliseconds == 300)
+            try await peer.send(.request(id: 1, Request(method: "health")))
+            guard case .response? = try await peer.nextFrame() else {
+                Issue.record("expected a RESPONSE")
+                return
+            }
+            var frame = try await peer.nextFrame()
+            while case .ping(let opaque)? = frame {  // stay alive as far as keepalive goes, but send no requests
+                try await peer.send(.pong(opaque))
+                frame = try await peer.nextFrame()
+            }
+            guard case .goAway(let goAway)? = frame else {
+                Issue.record("expected GOAWAY, got \(String(describing: frame))")
+                return
+            }
+            #expect(goAway.status.code == .ok)
+            #expect(goAway.lastRequestID == 1)
+            #expect(await peer.waitUntilClosed())
+        }
+    }
+
+    @Test func drainFinishesAcceptedWorkAndLaterCallsFailFast() async throws {
+        // A draining server answers what it accepted; afterwards calls fail cleanly instead of hanging.
+        let gate = Recorder()
+        let service = ClosureService { request, _ in
+            if request.method == "slow" {
+                await gate.record("slow started")
+                try await Task.sleep(for: .milliseconds(300))
+            }
+            return Response(parameters: [Parameter("method", request.method)])
+        }
+        try await Harness.with(service: service) { harness, group in
+            let client = try harness.client()
+            let slow = Task { try await client.call(Request(method: "slow")) }
+            #expect(await gate.waitFor("slow started"))
+            await group.triggerGracefulShutdown()
+            #expect(try await slow.value[parameter: "method"] == "slow")
+            // the server is gone now: a new call fails cleanly, it does not hang
+            await #expect(throws: (any Error).self) { try await client.call(Request(method: "fast"), deadline: .now.advanced(by: .seconds(3))) }
+        }
+    }
+
+    @Test func peerThatNeverReadsAnswersDoesNotStallOtherConnections() async throws {
+        // The peer sends many requests whose answers are large and never reads them; the server stops reading it
+        // (outbound buffer full, in-flight limit) and goes on serving other connections.
+        let big = try Tensor([UInt8](repeating: 7, count: 256 * 1024))
+        let service = ClosureService { _, _ in Response(tensors: [NamedTensor("big", big)]) }
+        try await Harness.with(service: service, configure: { $0.maxInFlightPerConnection = 4 }) { harness, _ in
+            let peer = try await harness.rawPeer()
+            #expect(try await peer.handshake() != nil)
+            var burst: [UInt8] = []
+            for id in UInt32(1)...200 { burst += Frame.request(id: id, Request(method: "big")).encoded() }
+            try await peer.send(burst)
+            try await Task.sleep(for: .milliseconds(300))
+            let client = try harness.client()
+            let response = try await client.call(Request(method: "other"), deadline: .now.advanced(by: .seconds(5)))
+            #expect(response.tensors.first?.tensor.data.count == 256 * 1024)
+            await client.close()
             await peer.close()
         }
     }
