@@ -65,7 +65,7 @@ let package = Package(
         .executableTarget(
             name: "yard",
             dependencies: [
-                "SwitchyardEngine", "SwitchyardTensor",
+                "SwitchyardEngine", "SwitchyardTensor", "SwitchyardClient", "SwitchyardTransport", "SwitchyardWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -1,10 +1,10 @@
 import ArgumentParser
 
 @main
-struct Yard: ParsableCommand {
+struct Yard: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "yard",
-        abstract: "Switchyard: run, inspect and make models.",
-        subcommands: [Predict.self, ModelCommand.self, Models.self]
+        abstract: "Switchyard: run, inspect and make models; check and measure services.",
+        subcommands: [Predict.self, ModelCommand.self, Models.self, Echo.self]
     )
 }
