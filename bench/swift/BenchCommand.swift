@@ -24,14 +24,15 @@ struct BenchCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Echo RPC of a 784-float tensor over our protocol vs a bare length-prefixed TLS echo."
         )
-        @Option(help: "Measured seconds per configuration.") var seconds = 5
-        @Option(help: "Warm-up seconds per configuration (not counted).") var warmup = 1
+        @Option(help: "Measured seconds per round.") var seconds = 2
+        @Option(help: "Warm-up seconds per round (not counted).") var warmup = 1
+        @Option(help: "Rounds per configuration, alternating bare and ours.") var rounds = 3
         @Option(help: "Write the result table (Markdown) to this file.") var markdown: String?
         @Option(help: "Run only this configuration, as CONNECTIONS:IN_FLIGHT (e.g. 1:64).") var only: String?
         @Flag(help: "Run the echo handler on the global executor instead of the connection's event loop.") var globalExecutor = false
 
         func run() async throws {
-            let results = try await runWireBench(seconds: self.seconds, warmupSeconds: self.warmup, placement: self.globalExecutor ? .globalExecutor : .eventLoop,
+            let results = try await runWireBench(seconds: self.seconds, warmupSeconds: self.warmup, rounds: self.rounds, placement: self.globalExecutor ? .globalExecutor : .eventLoop,
                 only: self.only.map { value in
                     let parts = value.split(separator: ":").compactMap { Int($0) }
                     return [(parts.first ?? 1, parts.last ?? 1)]

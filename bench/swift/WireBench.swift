@@ -21,6 +21,18 @@ struct BenchResult: Sendable {
     /// Process CPU time (user + system, client and server together) per measured request, in µs.
     var cpuPerRequest: Double = 0
     var rate: Double { Double(self.requests) / self.seconds }
+
+    /// Two measurement rounds of the same configuration as one.
+    func merged(with other: BenchResult) -> BenchResult {
+        var histogram = self.histogram
+        histogram.add(other.histogram)
+        let requests = self.requests + other.requests
+        let cpu = (self.cpuPerRequest * Double(self.requests) + other.cpuPerRequest * Double(other.requests)) / Double(max(1, requests))
+        return BenchResult(
+            name: self.name, connections: self.connections, inFlight: self.inFlight, requests: requests,
+            seconds: self.seconds + other.seconds, histogram: histogram, cpuPerRequest: cpu
+        )
+    }
     var p50: Double { Double(self.histogram.valueAtPercentile(50)) / 1000 }
     var p99: Double { Double(self.histogram.valueAtPercentile(99)) / 1000 }
 }
@@ -68,7 +80,7 @@ func closedLoop(
 }
 
 /// Our protocol's echo against a bare TLS echo, same payload, same process, same event loops.
-func runWireBench(seconds: Int, warmupSeconds: Int, placement: HandlerPlacement, only: [(Int, Int)]? = nil) async throws -> [(BenchResult, BenchResult)] {
+func runWireBench(seconds: Int, warmupSeconds: Int, rounds: Int, placement: HandlerPlacement, only: [(Int, Int)]? = nil) async throws -> [(BenchResult, BenchResult)] {
     let certificates = try CertificateFixture(names: ["server", "client"])
     defer { certificates.remove() }
     let tls = TLSSettings(caPath: certificates.caPath, certificatePath: certificates.certificatePath("server"), keyPath: certificates.keyPath("server"))
@@ -97,6 +109,10 @@ func runWireBench(seconds: Int, warmupSeconds: Int, placement: HandlerPlacement,
 
     var results: [(BenchResult, BenchResult)] = []
     for (connections, inFlight) in only ?? [(1, 1), (1, 64), (4, 1), (4, 64)] {
+        var configuration = WireClientConfiguration(host: "127.0.0.1", port: port, tls: clientTLS)
+        configuration.connections = connections
+        let client = try WireClient(configuration: configuration, logger: logger, group: group)
+        try await client.connect()
         let bareChannels = try await withThrowingTaskGroup(of: (any Channel).self) { group2 in
             for _ in 0..<connections { group2.addTask { try await BareEcho.connect(group: group, context: try clientTLS.makeClientContext(), port: barePort) } }
             var channels: [any Channel] = []
@@ -104,25 +120,34 @@ func runWireBench(seconds: Int, warmupSeconds: Int, placement: HandlerPlacement,
             return channels
         }
         let only = ProcessInfo.processInfo.environment["SWITCHYARD_BENCH_ONLY"]  // "ours" or "bare": profile one side
-        let bare = try await closedLoop(
-            name: "bare TLS echo", connections: connections, inFlight: inFlight,
-            warmup: .seconds(only == "ours" ? 0 : warmupSeconds), duration: .seconds(only == "ours" ? 0 : seconds)
-        ) { worker in
-            _ = try await BareEcho.call(bareChannels[worker % connections], payload: frozenPayload)
+        // Alternate short rounds so that load changes on the machine hit both sides alike.
+        var bareRuns: BenchResult?
+        var ourRuns: BenchResult?
+        for _ in 0..<rounds {
+            if only != "ours" {
+                let round = try await closedLoop(
+                    name: "bare TLS echo", connections: connections, inFlight: inFlight,
+                    warmup: .seconds(warmupSeconds), duration: .seconds(seconds)
+                ) { worker in
+                    _ = try await BareEcho.call(bareChannels[worker % connections], payload: frozenPayload)
+                }
+                bareRuns = bareRuns.map { $0.merged(with: round) } ?? round
+            }
+            if only != "bare" {
+                let round = try await closedLoop(
+                    name: "switchyard echo", connections: connections, inFlight: inFlight,
+                    warmup: .seconds(warmupSeconds), duration: .seconds(seconds)
+                ) { _ in
+                    _ = try await client.call(request)
+                }
+                ourRuns = ourRuns.map { $0.merged(with: round) } ?? round
+            }
         }
         for channel in bareChannels { try? await channel.close().get() }
-
-        var configuration = WireClientConfiguration(host: "127.0.0.1", port: port, tls: clientTLS)
-        configuration.connections = connections
-        let client = try WireClient(configuration: configuration, logger: logger, group: group)
-        try await client.connect()
-        let ours = try await closedLoop(
-            name: "switchyard echo", connections: connections, inFlight: inFlight,
-            warmup: .seconds(only == "bare" ? 0 : warmupSeconds), duration: .seconds(only == "bare" ? 0 : seconds)
-        ) { _ in
-            _ = try await client.call(request)
-        }
         await client.close()
+        let empty = BenchResult(name: "-", connections: connections, inFlight: inFlight, requests: 0, seconds: 1, histogram: Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three))
+        let ours = ourRuns ?? empty
+        let bare = bareRuns ?? empty
         results.append((ours, bare))
         print(String(format: "%d conn × %3d in flight: switchyard %8.0f req/s p50 %6.1f µs p99 %7.1f µs | bare %8.0f req/s p50 %6.1f µs p99 %7.1f µs | throughput %.2f×, p50 %.2f× | CPU/req %.1f vs %.1f µs",
                      connections, inFlight, ours.rate, ours.p50, ours.p99, bare.rate, bare.p50, bare.p99, ours.rate / bare.rate, ours.p50 / bare.p50, ours.cpuPerRequest, bare.cpuPerRequest))
@@ -134,12 +159,12 @@ func runWireBench(seconds: Int, warmupSeconds: Int, placement: HandlerPlacement,
 }
 
 func wireMarkdown(_ results: [(BenchResult, BenchResult)], command: String) -> String {
-    var text = "| connections | in flight | switchyard req/s | p50 µs | p99 µs | bare TLS req/s | p50 µs | p99 µs | throughput ratio | p50 ratio |\n"
-    text += "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+    var text = "| connections | in flight | switchyard req/s | p50 µs | p99 µs | CPU µs/req | bare TLS req/s | p50 µs | p99 µs | CPU µs/req | throughput ratio | p50 ratio |\n"
+    text += "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
     for (ours, bare) in results {
-        text += String(format: "| %d | %d | %.0f | %.1f | %.1f | %.0f | %.1f | %.1f | %.2f | %.2f |\n",
-                       ours.connections, ours.inFlight, ours.rate, ours.p50, ours.p99, bare.rate, bare.p50, bare.p99,
-                       ours.rate / bare.rate, ours.p50 / bare.p50)
+        text += String(format: "| %d | %d | %.0f | %.1f | %.1f | %.1f | %.0f | %.1f | %.1f | %.1f | %.2f | %.2f |\n",
+                       ours.connections, ours.inFlight, ours.rate, ours.p50, ours.p99, ours.cpuPerRequest,
+                       bare.rate, bare.p50, bare.p99, bare.cpuPerRequest, ours.rate / bare.rate, ours.p50 / bare.p50)
     }
     return text
 }
