@@ -35,6 +35,9 @@ public final class WireServer: Service, Sendable {
         self.address = group.next().makePromise(of: SocketAddress.self)
     }
 
+    /// Connections open right now (TLS handshakes in progress included).
+    public var connectionCount: Int { self.connections.withLockedValue { $0.count } }
+
     /// The bound address, once `run()` has bound (useful with port 0).
     /// - Throws: the bind error when binding failed.
     public func localAddress() async throws -> SocketAddress {

@@ -77,6 +77,12 @@ struct BadInputTests {
             _ = try await bystander.call(Request(method: "health"))
             await bystander.close()
             try await Self.expectHealthy(harness)
+            // every refused peer's connection is gone: nothing leaked
+            let deadline = ContinuousClock.now.advanced(by: .seconds(5))
+            while harness.server.connectionCount > 0, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            #expect(harness.server.connectionCount == 0)
         }
     }
 
