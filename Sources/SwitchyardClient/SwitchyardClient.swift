@@ -14,6 +14,8 @@ public import SwitchyardWire
 /// ```
 public final class SwitchyardClient: Sendable {
     private let wire: WireClient
+    /// The deadline of calls that do not give one, so that no call can wait forever.
+    public let defaultDeadline: Duration
 
     /// Makes a client; connections open on first use.
     /// - Parameters:
@@ -23,12 +25,14 @@ public final class SwitchyardClient: Sendable {
     ///   - connections: connections to keep open; one carries many requests at once.
     ///   - identity: the name this app announces (for the router's logs).
     ///   - token: a bearer token, for routers that accept tokens instead of client certificates.
+    ///   - defaultDeadline: the deadline of calls that give none.
     ///   - logger: for connection events.
     /// - Throws: `TransportError` when the TLS files do not load.
     public init(
         host: String, port: Int, tls: TLSSettings, connections: Int = 1, identity: String = "app", token: String? = nil,
-        logger: Logger = Logger(label: "switchyard.client")
+        defaultDeadline: Duration = .seconds(30), logger: Logger = Logger(label: "switchyard.client")
     ) throws {
+        self.defaultDeadline = defaultDeadline
         var configuration = WireClientConfiguration(host: host, port: port, tls: tls)
         configuration.connections = max(1, connections)
         configuration.identity = identity
@@ -41,7 +45,8 @@ public final class SwitchyardClient: Sendable {
     ///   - model: the model's name.
     ///   - version: pins a version; `nil` lets the router choose (stable, canary or A/B arm).
     ///   - inputs: input tensors by name, e.g. `["x": try Tensor(pixels, shape: [1, 64])]`.
-    ///   - deadline: how long the caller waits; every stage is told and stops work when it passes.
+    ///   - deadline: how long the caller waits (``defaultDeadline`` when `nil`); every stage is told and stops work
+    ///     when it passes.
     ///   - routingKey: a stable key (user or session id) so the same caller sees the same model version.
     ///   - parameters: extra per-request options for the pipeline (e.g. `top_k`).
     /// - Returns: the output tensors and the response metadata (such as the version that answered).
@@ -61,11 +66,11 @@ public final class SwitchyardClient: Sendable {
     /// Sends any request (for methods other than `infer`, such as `echo` or `health`).
     /// - Parameters:
     ///   - request: the request.
-    ///   - deadline: how long to wait.
+    ///   - deadline: how long to wait (``defaultDeadline`` when `nil`).
     /// - Throws: ``InferenceError`` carrying the status code and message.
     public func call(_ request: Request, deadline: Duration? = nil) async throws(InferenceError) -> Response {
         do {
-            return try await self.wire.call(request, deadline: deadline.map { ContinuousClock.now.advanced(by: $0) })
+            return try await self.wire.call(request, deadline: ContinuousClock.now.advanced(by: deadline ?? self.defaultDeadline))
         } catch let status as Status {
             throw InferenceError(status: status)
         } catch let error as any StatusConvertible {

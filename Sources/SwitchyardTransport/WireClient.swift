@@ -98,7 +98,11 @@ public final class WireClient: Sendable {
         let promise = connection.channel.eventLoop.makePromise(of: Response.self)
         return try await withTaskCancellationHandler {
             // the handler flushes once per event-loop tick, for every call written in it
-            connection.channel.write(ClientCommand.call(request, deadline: nioDeadline, promise: promise), promise: nil)
+            let written = connection.channel.eventLoop.makePromise(of: Void.self)
+            connection.channel.write(ClientCommand.call(request, deadline: nioDeadline, promise: promise), promise: written)
+            written.futureResult.whenFailure { error in  // closed before the handler saw the call: nobody else will answer it
+                promise.fail(TransportError(.connectionClosed, "the connection closed before the request was sent: \(error)"))
+            }
             return try await promise.futureResult.get()
         } onCancel: {
             promise.fail(Status(.cancelled, "the caller cancelled the request"))
