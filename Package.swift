@@ -31,6 +31,12 @@ let package = Package(
         .target(name: "SwitchyardONNX", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .target(name: "SwitchyardEngine", dependencies: ["SwitchyardTensor", "SwitchyardONNX", "COpenBLAS"]),
 
+        // MARK: Routing (no I/O)
+        .target(
+            name: "SwitchyardRouting",
+            dependencies: ["SwitchyardWire", "SwitchyardTensor", .product(name: "Logging", package: "swift-log")]
+        ),
+
         // MARK: Network
         .target(
             name: "SwitchyardTransport",
@@ -105,7 +111,7 @@ let package = Package(
         .testTarget(
             name: "SwitchyardTransportTests",
             dependencies: [
-                "SwitchyardTransport", "SwitchyardClient", "SwitchyardTesting", "SwitchyardWire", "SwitchyardTensor",
+                "SwitchyardTransport", "SwitchyardClient", "SwitchyardTesting", "SwitchyardWire", "SwitchyardTensor", "EchoService",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -113,6 +119,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        .testTarget(name: "SwitchyardRoutingTests", dependencies: ["SwitchyardRouting", "SwitchyardWire", "SwitchyardTensor"]),
         .testTarget(
             name: "SwitchyardEngineTests",
             dependencies: ["SwitchyardEngine", "SwitchyardONNX", "SwitchyardTensor"]

@@ -74,12 +74,21 @@ public struct ClosureService: WireService {
 
 /// Answers `echo` with the request's tensors and parameters, and `health` with an empty response.
 /// The service behind `switchyard-echo`, the transport benchmark and connectivity checks.
+///
+/// An `echo.delay_ms` parameter (at most 60,000) delays the answer, to try deadlines, cancellation and drain.
 public struct EchoService: WireService {
     public init() {}
 
     public func handle(_ request: Request, context: RequestContext) async throws -> Response {
         switch request.method {
-        case "echo": return Response(parameters: request.parameters, tensors: request.tensors)
+        case "echo":
+            if let delay = request.parameters.first(where: { $0.key == "echo.delay_ms" })?.value {
+                guard let milliseconds = Int(delay), (0...60_000).contains(milliseconds) else {
+                    throw Status(.invalidArgument, "echo.delay_ms must be 0...60000, got '\(delay)'")
+                }
+                try await Task.sleep(for: .milliseconds(milliseconds))
+            }
+            return Response(parameters: request.parameters, tensors: request.tensors)
         case "health": return Response(parameters: [Parameter("status", "serving")])
         default: throw Status(.notFound, "unknown method '\(request.method)'; this service answers echo and health")
         }
