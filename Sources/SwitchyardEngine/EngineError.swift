@@ -7,7 +7,7 @@ public struct EngineError: Error, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Wrapped: Hashable, Sendable {
             case invalidModel, unsupportedOperator, unsupportedModel, shapeMismatch, invalidInput, notFound, io,
-                invalidConfig, unavailable
+                invalidConfig, unavailable, deadlineExceeded
         }
         private let wrapped: Wrapped
         /// The file is not a readable ONNX model (empty, truncated, not protobuf, no graph, dangling names).
@@ -28,6 +28,8 @@ public struct EngineError: Error, Sendable, CustomStringConvertible {
         public static let invalidConfig = Self(wrapped: .invalidConfig)
         /// The model version exists but is not loaded (loading, unloading or failed).
         public static let unavailable = Self(wrapped: .unavailable)
+        /// The request's deadline passed before its inference started; it was not run.
+        public static let deadlineExceeded = Self(wrapped: .deadlineExceeded)
         public var description: String { "\(self.wrapped)" }
     }
 

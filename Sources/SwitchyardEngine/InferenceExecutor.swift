@@ -47,18 +47,25 @@ public final class InferenceExecutor: Sendable {
     ///   - model: the loaded model.
     ///   - inputs: its inputs by name.
     ///   - outputNames: the outputs wanted, or `nil` for all.
+    ///   - deadline: when the answer stops being useful; if it has passed when a thread takes the work,
+    ///     the work is skipped with `EngineError.deadlineExceeded`.
     /// - Returns: the outputs.
     /// - Throws: whatever `Model.run` throws; `EngineError.unavailable` when the queue is full or the
     ///   executor is shut down; `CancellationError` when the task is cancelled before its turn.
-    public func infer(_ model: Model, _ inputs: [NamedTensor], outputNames: [String]? = nil) async throws
-        -> [NamedTensor]
-    {
+    public func infer(
+        _ model: Model, _ inputs: [NamedTensor], outputNames: [String]? = nil, deadline: ContinuousClock.Instant? = nil
+    ) async throws -> [NamedTensor] {
         try Task.checkCancellation()
         let box = Mutex<UInt64?>(nil)
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[NamedTensor], any Error>) in
                 let once = Mutex<CheckedContinuation<[NamedTensor], any Error>?>(continuation)
                 let work: @Sendable () -> Void = {
+                    if let deadline, ContinuousClock.now >= deadline {
+                        once.withLock { $0.take() }?.resume(
+                            throwing: EngineError(.deadlineExceeded, "the deadline passed before the inference started"))
+                        return
+                    }
                     let result = Result { () throws(EngineError) -> [NamedTensor] in
                         try model.run(inputs, outputNames: outputNames)
                     }

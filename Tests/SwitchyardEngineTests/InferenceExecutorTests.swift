@@ -26,6 +26,19 @@ struct InferenceExecutorTests {
         }
     }
 
+    @Test func expiredWorkIsNotRun() async throws {
+        let executor = InferenceExecutor(threads: 1)
+        defer { executor.shutdown() }
+        let model = try Model(contentsOf: Fixtures.digitsModel)
+        let input = NamedTensor("X", try NPY.read(Fixtures.digits("x_test.npy")).rows(0..<1))
+        let error = await #expect(throws: EngineError.self) {
+            _ = try await executor.infer(model, [input], deadline: .now - .milliseconds(1))
+        }
+        #expect(error?.code == .deadlineExceeded)
+        let fine = try await executor.infer(model, [input], deadline: .now + .seconds(30))
+        #expect(fine.count == 2)
+    }
+
     @Test func errorsComeBackAsEngineErrors() async throws {
         let executor = InferenceExecutor(threads: 1)
         defer { executor.shutdown() }
