@@ -7,7 +7,12 @@ import Synchronization
 ///
 /// Work is taken in arrival order. The queue is bounded: when `queueLimit` inferences are already
 /// waiting, ``infer(_:_:outputNames:)`` fails at once with `EngineError.unavailable` (the caller sheds
-/// load) instead of queueing without limit. A task cancelled while waiting is removed from the queue.
+/// load) instead of queueing without limit. A task cancelled while waiting is removed from the queue,
+/// and work whose deadline has passed when its turn comes is not run.
+///
+/// OpenBLAS's own thread count (``BLAS/setThreadCount(_:)``) multiplies with `threads`: with several
+/// executor threads, one BLAS thread each usually gives the best throughput. Call ``shutdown()`` when
+/// done: the threads keep the executor alive until then.
 public final class InferenceExecutor: Sendable {
     private struct Job {
         var id: UInt64
