@@ -157,6 +157,28 @@ struct BadInputTests {
         #expect(reshapeError.code == .shapeMismatch)
     }
 
+    @Test func typedInitializerFieldsAreRead() throws {
+        // uint8, int8 and int32 initializers in int32_data, added to a float input after a Cast each.
+        var factory = GraphFactory()
+        factory.input("x", [nil, 3])
+        for (name, type, values) in [("u", Int32(2), [Int32(1), 200, 255]), ("i", 3, [-1, -128, 127]), ("w", 6, [7, -70000, 3])] {
+            var tensor = Onnx_TensorProto()
+            tensor.name = name
+            tensor.dataType = type
+            tensor.dims = [3]
+            tensor.int32Data = values
+            factory.initializers.append(tensor)
+            factory.node("Cast", [name], [name + "f"], ints: ["to": 1])
+        }
+        factory.node("Add", ["x", "uf"], ["a"])
+        factory.node("Add", ["a", "if"], ["b"])
+        factory.node("Add", ["b", "wf"], ["y"])
+        factory.output("y")
+        let model = try Model(bytes: try factory.bytes())
+        let out = try model.run([NamedTensor("x", try Tensor([Float](repeating: 0, count: 3), shape: [1, 3]))])
+        #expect(try out[0].tensor.scalars(as: Float.self) == [7, -69928, 385])
+    }
+
     // MARK: requests
 
     private func runError(_ model: Model, _ inputs: [NamedTensor]) -> EngineError? {
