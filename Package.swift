@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "SwitchyardEngine", targets: ["SwitchyardEngine"]),
         .executable(name: "yard", targets: ["yard"]),
         .executable(name: "switchyard-echo", targets: ["EchoService"]),
+        .executable(name: "switchyard-inference", targets: ["InferenceService"]),
         .executable(name: "switchyard-bench", targets: ["SwitchyardBench"]),
         .executable(name: "switchyard-bench-engine", targets: ["EngineBench"]),
     ],
@@ -43,6 +44,14 @@ let package = Package(
                 .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
+            name: "SwitchyardRuntime",
+            dependencies: [
+                "SwitchyardTransport", "SwitchyardEngine", "SwitchyardWire", "SwitchyardTensor",
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .target(
@@ -86,6 +95,18 @@ let package = Package(
             path: "services/echo"
         ),
         .executableTarget(
+            name: "InferenceService",
+            dependencies: [
+                "SwitchyardRuntime", "SwitchyardTransport", "SwitchyardEngine",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            path: "services/inference"
+        ),
+        .executableTarget(
             name: "SwitchyardBench",
             dependencies: [
                 "SwitchyardTransport", "SwitchyardClient", "SwitchyardTesting",
@@ -111,6 +132,13 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .testTarget(
+            name: "SwitchyardServiceTests",
+            dependencies: [
+                "SwitchyardTransport", "SwitchyardTesting", "SwitchyardWire", "SwitchyardTensor", "SwitchyardEngine",
+                "InferenceService", .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(

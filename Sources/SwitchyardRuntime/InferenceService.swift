@@ -1,0 +1,97 @@
+import Logging
+public import NIOPosix
+public import SwitchyardEngine
+import SwitchyardTensor
+public import SwitchyardTransport
+public import SwitchyardWire
+
+/// The inference stage: serves a model repository through the engine.
+///
+/// Methods: `infer` (inputs by name; `version` pins a version, empty serves the newest ready one), `health`
+/// (serving once a model is loaded), `model.list`, and the admin methods `model.load`, `model.unload` and
+/// `model.reload` (the model in `model`, the version in `version`; an admin client certificate is required).
+/// Compute runs on the service's own thread pool, never on an event loop.
+public final class InferenceService: WireService {
+    private let repository: ModelRepository
+    private let pool: NIOThreadPool
+
+    /// Makes the service.
+    /// - Parameters:
+    ///   - repository: the models to serve; load them before serving (or through `model.load`).
+    ///   - pool: the compute threads; started by the caller.
+    public init(repository: ModelRepository, pool: NIOThreadPool) {
+        self.repository = repository
+        self.pool = pool
+    }
+
+    public func handle(_ request: Request, context: RequestContext) async throws -> Response {
+        switch request.method {
+        case "infer":
+            return try await self.infer(request)
+        case "health":
+            let ready = self.repository.status().filter { $0.state == .ready }
+            guard !ready.isEmpty else { throw Status(.unavailable, "no model is loaded yet") }
+            return Response(parameters: [Parameter("status", "serving")] + ready.map { Parameter("model", "\($0.name)/\($0.version)") })
+        case "model.list":
+            return Response(parameters: self.repository.status().map { Parameter("\($0.name)/\($0.version)", Self.describe($0.state)) })
+        case "model.load", "model.unload", "model.reload":
+            guard context.peer.organizationalUnits.contains("admin") else {
+                throw Status(.permissionDenied, "\(request.method) needs an admin client certificate (OU=admin); \(context.peer) has none")
+            }
+            guard !request.model.isEmpty, let version = Int(request.version) else {
+                throw Status(.invalidArgument, "\(request.method) needs a model name and a numeric version")
+            }
+            let repository = self.repository
+            let method = request.method
+            let name = request.model
+            try await self.pool.runIfActive {
+                switch method {
+                case "model.load": try repository.load(name, version: version)
+                case "model.reload": try repository.reload(name, version: version)
+                default: try repository.unload(name, version: version)
+                }
+            }
+            context.logger.info("model changed", metadata: ["method": "\(method)", "model.name": "\(name)", "model.version": "\(version)", "peer": "\(context.peer)"])
+            return Response(parameters: [Parameter("model", "\(name)/\(version)")])
+        default:
+            throw Status(.notFound, "unknown method '\(request.method)'; the inference service answers infer, health, model.list, model.load, model.unload, model.reload")
+        }
+    }
+
+    private func infer(_ request: Request) async throws -> Response {
+        guard !request.model.isEmpty else { throw Status(.invalidArgument, "infer needs a model name") }
+        var version: Int?
+        if !request.version.isEmpty {
+            guard let pinned = Int(request.version) else {
+                throw Status(.invalidArgument, "version must be a number, got '\(request.version)'")
+            }
+            version = pinned
+        }
+        let loaded = try self.repository.model(request.model, version: version)
+        try Task.checkCancellation()  // cancelled or past its deadline while queued: skip the compute
+        let inputs = request.tensors
+        let outputs = try await self.pool.runIfActive { try loaded.model.run(inputs) }
+        return Response(parameters: [Parameter("model.version", "\(loaded.version)")], tensors: outputs)
+    }
+
+    private static func describe(_ state: VersionStatus.State) -> String {
+        switch state {
+        case .loading: "loading"
+        case .ready: "ready"
+        case .failed(let message): "failed: \(message)"
+        }
+    }
+}
+
+extension EngineError: StatusConvertible {
+    /// Request problems are `invalid argument`, missing models `not found`, models still loading or failed
+    /// `unavailable`; a model that cannot be loaded is a `failed precondition` for the caller of `model.load`.
+    public var status: Status {
+        switch self.code {
+        case .invalidInput, .shapeMismatch: Status(.invalidArgument, self.message)
+        case .notFound: Status(.notFound, self.message)
+        case .unavailable: Status(.unavailable, self.message)
+        default: Status(.failedPrecondition, self.message)
+        }
+    }
+}
