@@ -32,6 +32,12 @@ let package = Package(
         .target(name: "SwitchyardONNX", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .target(name: "SwitchyardEngine", dependencies: ["SwitchyardTensor", "SwitchyardONNX", "COpenBLAS"]),
 
+        // MARK: Routing (no I/O)
+        .target(
+            name: "SwitchyardRouting",
+            dependencies: ["SwitchyardWire", "SwitchyardTensor", .product(name: "Logging", package: "swift-log")]
+        ),
+
         // MARK: Network
         .target(
             name: "SwitchyardTransport",
@@ -134,6 +140,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        .testTarget(name: "SwitchyardRoutingTests", dependencies: ["SwitchyardRouting", "SwitchyardWire", "SwitchyardTensor"]),
         .testTarget(
             name: "SwitchyardServiceTests",
             dependencies: [

@@ -1,0 +1,269 @@
+public import Logging
+public import SwitchyardWire
+internal import Synchronization
+
+/// A dynamic batcher for one (model, version): joins requests into batches for an upstream and splits the answers.
+///
+/// While the upstream is idle (fewer than ``BatcherConfiguration/idleBatchesInFlight`` batches in flight) a
+/// request is sent at once, alone if need be. While it is busy, requests queue and form batches, which leave
+/// when full, at a preferred size, when the oldest has waited ``BatcherConfiguration/maxQueueDelay``, or earlier
+/// when the earliest deadline minus the predicted execution time would otherwise be missed. Requests whose
+/// deadline passes in the queue are answered `deadline exceeded` without being sent; cancelled ones `cancelled`;
+/// a full queue sheds with `resource exhausted`. Every accepted request gets exactly one answer.
+///
+/// Call ``run()`` in a task (or a task group) for as long as the batcher serves; the decisions live in
+/// ``StateMachine``. The clock is passed in so that tests can drive time.
+public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
+    private enum Command: Sendable {
+        case send(StateMachine.Dispatch)
+        case wake(at: C.Instant)
+    }
+
+    private struct State: ~Copyable {
+        var machine: StateMachine
+        var waiting: [UInt64: CheckedContinuation<Response, any Error>] = [:]
+        var nextID: UInt64 = 0
+        var armed: C.Instant? = nil
+        var stopped = false
+    }
+
+    /// What to do once the lock is released.
+    private struct Effects: Sendable {
+        var answers: [(CheckedContinuation<Response, any Error>, Result<Response, any Error>)] = []
+        var commands: [Command] = []
+    }
+
+    private let state: Mutex<State>
+    private let upstream: any Upstream
+    private let clock: C
+    private let logger: Logger
+    private let commands: AsyncStream<Command>
+    private let commandSink: AsyncStream<Command>.Continuation
+
+    /// Makes a batcher; nothing is sent until ``run()`` runs.
+    /// - Parameters:
+    ///   - upstream: where batches go (an instance or an ``UpstreamPool``).
+    ///   - configuration: the limits.
+    ///   - clock: the time source for queue delays and deadlines.
+    ///   - logger: for batch decisions, at debug and trace level.
+    public init(
+        upstream: any Upstream, configuration: BatcherConfiguration = BatcherConfiguration(), clock: C,
+        logger: Logger = Logger(label: "switchyard.batcher")
+    ) {
+        self.state = Mutex(State(machine: StateMachine(configuration: configuration)))
+        self.upstream = upstream
+        self.clock = clock
+        self.logger = logger
+        (self.commands, self.commandSink) = AsyncStream.makeStream(of: Command.self)
+    }
+
+    /// The limits in force (normalized).
+    public var configuration: BatcherConfiguration { self.state.withLock { $0.machine.configuration } }
+
+    /// A snapshot of the queue, the batches in flight and the learned execution times.
+    public var statistics: BatcherStatistics {
+        self.state.withLock { state in
+            BatcherStatistics(
+                queuedRequests: state.machine.queue.count, batchesInFlight: state.machine.inFlight.count,
+                executionTimes: state.machine.predictor
+            )
+        }
+    }
+
+    /// Changes the limits while running; queued requests are re-examined at once.
+    /// - Parameter configuration: the new limits.
+    public func updateConfiguration(_ configuration: BatcherConfiguration) {
+        let effects = self.state.withLock { state in
+            let actions = state.machine.update(configuration: configuration, now: self.clock.now)
+            return self.apply(actions, to: &state)
+        }
+        self.carryOut(effects)
+    }
+
+    /// Sends batches and keeps time until the task is cancelled; then fails whatever is still queued
+    /// with `unavailable` and refuses new requests.
+    public func run() async {
+        await withDiscardingTaskGroup { group in
+            for await command in self.commands {
+                switch command {
+                case .send(let dispatch):
+                    group.addTask { await self.execute(dispatch) }
+                case .wake(let instant):
+                    group.addTask {
+                        try? await self.clock.sleep(until: instant, tolerance: nil)
+                        self.wake(armed: instant)
+                    }
+                }
+            }
+        }
+        let effects = self.state.withLock { state in
+            state.stopped = true
+            let actions = state.machine.shutDown()
+            return self.apply(actions, to: &state)
+        }
+        self.commandSink.finish()
+        self.carryOut(effects)
+    }
+
+    /// Queues a request for a batch and waits for its own part of the answer.
+    /// - Parameters:
+    ///   - request: a request for this batcher's model and version; its rows are its tensors' first dimension.
+    ///   - deadline: when the caller stops waiting, on this batcher's clock; `nil` for none.
+    /// - Returns: the response with this request's rows only.
+    /// - Throws: `RoutingError` (`resource exhausted`, `deadline exceeded`, `cancelled`, `unavailable` after
+    ///   shutdown), or the upstream's error (`Status` and other `StatusConvertible`s) for the batch.
+    public func submit(_ request: Request, deadline: C.Instant?) async throws -> Response {
+        let id = self.state.withLock { state in
+            state.nextID &+= 1
+            return state.nextID
+        }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Response, any Error>) in
+                let effects = self.state.withLock { state -> Effects in
+                    guard !state.stopped else {
+                        return Effects(answers: [(continuation, .failure(RoutingError(.shutDown, "the batcher stopped")))])
+                    }
+                    state.waiting[id] = continuation
+                    let actions = state.machine.enqueue(id: id, request: request, deadline: deadline, now: self.clock.now)
+                    var effects = self.apply(actions, to: &state)
+                    if Task.isCancelled { self.cancel(id: id, in: &state, effects: &effects) }
+                    return effects
+                }
+                self.carryOut(effects)
+            }
+        } onCancel: {
+            let effects = self.state.withLock { state in
+                var effects = Effects()
+                self.cancel(id: id, in: &state, effects: &effects)
+                return effects
+            }
+            self.carryOut(effects)
+        }
+    }
+
+    /// Queues a request, with a deadline on the continuous clock (the ``Upstream`` form of ``submit(_:deadline:)``).
+    /// - Parameters:
+    ///   - request: the request.
+    ///   - deadline: when the caller stops waiting; `nil` for none.
+    /// - Returns: the response with this request's rows only.
+    /// - Throws: as ``submit(_:deadline:)``.
+    public func call(_ request: Request, deadline: ContinuousClock.Instant?) async throws -> Response {
+        let local = deadline.map { self.clock.now.advanced(by: ContinuousClock.now.duration(to: $0)) }
+        return try await self.submit(request, deadline: local)
+    }
+
+    // MARK: Carrying out decisions
+
+    private func cancel(id: UInt64, in state: inout State, effects: inout Effects) {
+        _ = state.machine.cancel(id: id)
+        if let continuation = state.waiting.removeValue(forKey: id) {
+            effects.answers.append((continuation, .failure(RoutingError(.cancelled, "the caller cancelled the request"))))
+        }
+        self.rearm(&state, effects: &effects)
+    }
+
+    private func apply(_ actions: [StateMachine.Action], to state: inout State) -> Effects {
+        var effects = Effects()
+        for action in actions {
+            switch action {
+            case .send(let dispatch):
+                effects.commands.append(.send(dispatch))
+            case .fail(let ids, let error):
+                for id in ids {
+                    if let continuation = state.waiting.removeValue(forKey: id) {
+                        effects.answers.append((continuation, .failure(error)))
+                    }
+                }
+            }
+        }
+        self.rearm(&state, effects: &effects)
+        return effects
+    }
+
+    /// Arms a timer when the state machine wants a wake-up earlier than the one armed.
+    private func rearm(_ state: inout State, effects: inout Effects) {
+        guard let next = state.machine.nextWakeUp else { return }
+        if let armed = state.armed, armed <= next { return }
+        state.armed = next
+        effects.commands.append(.wake(at: next))
+    }
+
+    private func carryOut(_ effects: Effects) {
+        for command in effects.commands {
+            if case .send(let dispatch) = command {
+                self.logger.trace(
+                    "batch sent",
+                    metadata: [
+                        "batch.size": "\(dispatch.rows)", "batch.requests": "\(dispatch.members.count)",
+                        "batch.reason": "\(dispatch.reason)",
+                    ]
+                )
+            }
+            self.commandSink.yield(command)
+        }
+        for (continuation, result) in effects.answers { continuation.resume(with: result) }
+    }
+
+    private func wake(armed instant: C.Instant) {
+        let effects = self.state.withLock { state in
+            if state.armed == instant { state.armed = nil }
+            let actions = state.machine.tick(now: self.clock.now)
+            return self.apply(actions, to: &state)
+        }
+        self.carryOut(effects)
+    }
+
+    private func execute(_ dispatch: StateMachine.Dispatch) async {
+        let outcome: Result<[Response], any Error>
+        var upstreamAnswered = false
+        do {
+            let request = try BatchAssembly.join(dispatch.members.map(\.request))
+            let deadline = dispatch.deadline.map { ContinuousClock.now.advanced(by: self.clock.now.duration(to: $0)) }
+            let response = try await self.upstream.call(request, deadline: deadline)
+            upstreamAnswered = true
+            outcome = .success(try BatchAssembly.split(response, rowCounts: dispatch.members.map(\.rows)))
+        } catch {
+            if let routing = error as? RoutingError {
+                self.logger.debug("batch failed", metadata: ["batch.size": "\(dispatch.rows)", "error": "\(routing)"])
+            }
+            outcome = .failure(error)
+        }
+        let effects = self.state.withLock { state in
+            let actions = state.machine.complete(batchID: dispatch.batchID, succeeded: upstreamAnswered, now: self.clock.now)
+            var effects = self.apply(actions, to: &state)
+            for (index, member) in dispatch.members.enumerated() {
+                guard let continuation = state.waiting.removeValue(forKey: member.id) else { continue }
+                switch outcome {
+                case .success(let parts): effects.answers.append((continuation, .success(parts[index])))
+                case .failure(let error): effects.answers.append((continuation, .failure(error)))
+                }
+            }
+            return effects
+        }
+        self.carryOut(effects)
+    }
+}
+
+extension Batcher where C == ContinuousClock {
+    /// Makes a batcher on the continuous clock.
+    /// - Parameters:
+    ///   - upstream: where batches go.
+    ///   - configuration: the limits.
+    ///   - logger: for batch decisions.
+    public convenience init(
+        upstream: any Upstream, configuration: BatcherConfiguration = BatcherConfiguration(),
+        logger: Logger = Logger(label: "switchyard.batcher")
+    ) {
+        self.init(upstream: upstream, configuration: configuration, clock: ContinuousClock(), logger: logger)
+    }
+}
+
+/// A snapshot of a ``Batcher`` for metrics and admin pages.
+public struct BatcherStatistics: Sendable {
+    /// Requests waiting for a batch.
+    public var queuedRequests: Int
+    /// Batches sent and not yet answered.
+    public var batchesInFlight: Int
+    /// The learned batch-size → execution-time curve.
+    public var executionTimes: ExecutionTimePredictor
+}

@@ -1,0 +1,55 @@
+/// The limits of a ``Batcher``, named after Triton's `dynamic_batching` settings where they mean the same.
+///
+/// All limits can be changed while the batcher runs (``Batcher/updateConfiguration(_:)``).
+public struct BatcherConfiguration: Sendable, Hashable {
+    /// Most rows in one batch (the sum of the requests' first dimensions). A request with more rows is sent alone.
+    public var maxBatchSize: Int = 32
+    /// Batch sizes (rows) the model runs best at. While the upstream is busy, a batch that reaches one of these
+    /// sizes is sent without waiting for more. Empty: only `maxBatchSize` counts as full.
+    public var preferredBatchSizes: [Int] = []
+    /// Longest time the oldest queued request waits for company while a batch slot is free but the upstream is
+    /// busy (Triton's `max_queue_delay_microseconds`).
+    public var maxQueueDelay: Duration = .microseconds(500)
+    /// Most requests queued; a request that does not fit is answered `resource exhausted` at once
+    /// (Triton's `default_queue_policy.max_queue_size`).
+    public var maxQueueSize: Int = 1024
+    /// Most batches in flight to the upstream at once; never exceeded.
+    public var maxBatchesInFlight: Int = 2
+    /// While fewer batches than this are in flight the upstream counts as idle, and queued requests are sent at
+    /// once, alone if need be. Between this and `maxBatchesInFlight`, batches form and are sent when full, at a
+    /// preferred size, after `maxQueueDelay`, or when a deadline presses. Equal to `maxBatchesInFlight`: pure
+    /// self-clocked batching (send whatever is queued whenever a slot frees). Clamped to `1...maxBatchesInFlight`.
+    public var idleBatchesInFlight: Int = 1
+    /// Predicted execution time of a batch size never observed yet; deliberately high, so that deadlines are
+    /// met while the predictor learns.
+    public var initialExecutionEstimate: Duration = .milliseconds(10)
+    /// Time kept in reserve for the stages after this one: a batch is sent when
+    /// `earliest deadline − predicted execution time − deadlineReserve` is reached.
+    public var deadlineReserve: Duration = .zero
+
+    /// The defaults.
+    public init() {}
+
+    /// The defaults, changed by `configure`.
+    /// - Parameter configure: edits the defaults.
+    public static func defaults(configure: (inout Self) -> Void) -> Self {
+        var configuration = Self()
+        configure(&configuration)
+        return configuration
+    }
+
+    /// The same limits, forced into a range the batcher can work with.
+    var normalized: Self {
+        var copy = self
+        copy.maxBatchSize = max(1, copy.maxBatchSize)
+        copy.preferredBatchSizes = Array(Set(copy.preferredBatchSizes.filter { $0 >= 1 && $0 <= copy.maxBatchSize }))
+            .sorted()
+        copy.maxQueueSize = max(0, copy.maxQueueSize)
+        copy.maxBatchesInFlight = max(1, copy.maxBatchesInFlight)
+        copy.idleBatchesInFlight = min(max(1, copy.idleBatchesInFlight), copy.maxBatchesInFlight)
+        copy.maxQueueDelay = max(.zero, copy.maxQueueDelay)
+        copy.initialExecutionEstimate = max(.zero, copy.initialExecutionEstimate)
+        copy.deadlineReserve = max(.zero, copy.deadlineReserve)
+        return copy
+    }
+}

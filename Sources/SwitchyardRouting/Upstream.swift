@@ -1,0 +1,15 @@
+public import SwitchyardWire
+
+/// Something that answers requests: one service instance, a pool of them, or a batcher in front of them.
+///
+/// Routing never opens sockets; the runtime conforms a transport type to this protocol. `WireClient.call`
+/// already has this signature, so `extension WireClient: Upstream {}` is the whole conformance.
+public protocol Upstream: Sendable {
+    /// Sends a request and waits for its answer.
+    /// - Parameters:
+    ///   - request: the request; for a batch, each input tensor holds the rows of every member.
+    ///   - deadline: when the caller stops waiting; `nil` for none.
+    /// - Returns: the response.
+    /// - Throws: a `StatusConvertible` error (a `Status`, a transport error) or `CancellationError`.
+    func call(_ request: Request, deadline: ContinuousClock.Instant?) async throws -> Response
+}
