@@ -10,24 +10,28 @@ public import SwitchyardWire
 /// Methods: `infer` (inputs by name; `version` pins a version, empty serves the newest ready one), `health`
 /// (serving once a model is loaded), `model.list`, and the admin methods `model.load`, `model.unload` and
 /// `model.reload` (the model in `model`, the version in `version`; an admin client certificate is required).
-/// Compute runs on the service's own thread pool, never on an event loop.
+/// Inference runs on the engine's executor threads, never on an event loop; loading models runs on a separate
+/// pool so that a load does not hold up inference.
 public final class InferenceService: WireService {
     private let repository: ModelRepository
+    private let executor: InferenceExecutor
     private let pool: NIOThreadPool
 
     /// Makes the service.
     /// - Parameters:
     ///   - repository: the models to serve; load them before serving (or through `model.load`).
-    ///   - pool: the compute threads; started by the caller.
-    public init(repository: ModelRepository, pool: NIOThreadPool) {
+    ///   - executor: the compute threads, with their bounded queue.
+    ///   - pool: threads for loading models; started by the caller.
+    public init(repository: ModelRepository, executor: InferenceExecutor, pool: NIOThreadPool) {
         self.repository = repository
+        self.executor = executor
         self.pool = pool
     }
 
     public func handle(_ request: Request, context: RequestContext) async throws -> Response {
         switch request.method {
         case "infer":
-            return try await self.infer(request)
+            return try await self.infer(request, deadline: context.deadline)
         case "health":
             let ready = self.repository.status().filter { $0.state == .ready }
             guard !ready.isEmpty else { throw Status(.unavailable, "no model is loaded yet") }
@@ -58,7 +62,7 @@ public final class InferenceService: WireService {
         }
     }
 
-    private func infer(_ request: Request) async throws -> Response {
+    private func infer(_ request: Request, deadline: ContinuousClock.Instant?) async throws -> Response {
         guard !request.model.isEmpty else { throw Status(.invalidArgument, "infer needs a model name") }
         var version: Int?
         if !request.version.isEmpty {
@@ -68,10 +72,12 @@ public final class InferenceService: WireService {
             version = pinned
         }
         let loaded = try self.repository.model(request.model, version: version)
-        try Task.checkCancellation()  // cancelled or past its deadline while queued: skip the compute
-        let inputs = request.tensors
-        let outputs = try await self.pool.runIfActive { try loaded.model.run(inputs) }
-        return Response(parameters: [Parameter("model.version", "\(loaded.version)")], tensors: outputs)
+        do {
+            let outputs = try await self.executor.infer(loaded.model, request.tensors, deadline: deadline)
+            return Response(parameters: [Parameter("model.version", "\(loaded.version)")], tensors: outputs)
+        } catch let error as EngineError where error.code == .unavailable {
+            throw Status(.resourceExhausted, error.message)  // the compute queue is full: shed
+        }
     }
 
     private static func describe(_ state: VersionStatus.State) -> String {
@@ -90,6 +96,7 @@ extension EngineError: StatusConvertible {
         switch self.code {
         case .invalidInput, .shapeMismatch: Status(.invalidArgument, self.message)
         case .notFound: Status(.notFound, self.message)
+        case .deadlineExceeded: Status(.deadlineExceeded, self.message)
         case .unavailable: Status(.unavailable, self.message)
         default: Status(.failedPrecondition, self.message)
         }

@@ -22,6 +22,7 @@ struct InferenceCommand: AsyncParsableCommand {
     @Option(help: "This service's certificate (PEM).") var cert: String
     @Option(help: "This service's private key (PEM).") var key: String
     @Option(help: "Compute threads (concurrent inferences).") var threads = 2
+    @Option(help: "Inferences allowed to wait for a compute thread; more are shed with resource exhausted.") var queueLimit = 1024
     @Option(help: "OpenBLAS threads per inference.") var blasThreads = 1
     @Option(help: "Requests in flight per connection before the service stops reading it.") var maxInFlight: UInt32 = 1024
     @Option(help: "Seconds to let in-flight requests finish on SIGTERM.") var drainSeconds = 30
@@ -29,6 +30,7 @@ struct InferenceCommand: AsyncParsableCommand {
     func validate() throws {
         guard (1...256).contains(self.threads) else { throw ValidationError("--threads must be 1...256") }
         guard (1...256).contains(self.blasThreads) else { throw ValidationError("--blas-threads must be 1...256") }
+        guard (0...1_000_000).contains(self.queueLimit) else { throw ValidationError("--queue-limit must be 0...1000000") }
         guard (0...65535).contains(self.port) else { throw ValidationError("--port must be 0...65535") }
     }
 
@@ -40,7 +42,8 @@ struct InferenceCommand: AsyncParsableCommand {
         let report = try repository.poll()
         for name in report.loaded { logger.info("model loaded", metadata: ["model": "\(name)"]) }
         for name in report.failed { logger.error("model failed to load", metadata: ["model": "\(name)"]) }
-        let pool = NIOThreadPool(numberOfThreads: self.threads)
+        let executor = InferenceExecutor(threads: self.threads, queueLimit: self.queueLimit)
+        let pool = NIOThreadPool(numberOfThreads: 1)  // model loads
         pool.start()
         var configuration = WireServerConfiguration(
             tls: TLSSettings(caPath: self.ca, certificatePath: self.cert, keyPath: self.key), identity: "inference"
@@ -49,11 +52,12 @@ struct InferenceCommand: AsyncParsableCommand {
         configuration.port = self.port
         configuration.maxInFlightPerConnection = self.maxInFlight
         configuration.drainTimeout = .seconds(self.drainSeconds)
-        let server = WireServer(configuration: configuration, service: InferenceService(repository: repository, pool: pool), logger: logger)
+        let server = WireServer(configuration: configuration, service: InferenceService(repository: repository, executor: executor, pool: pool), logger: logger)
         let group = ServiceGroup(
             configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         )
         try await group.run()
+        executor.shutdown()
         try await pool.shutdownGracefully()
     }
 }
