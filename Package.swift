@@ -10,6 +10,7 @@ let package = Package(
         .executable(name: "yard", targets: ["yard"]),
         .executable(name: "switchyard-echo", targets: ["EchoService"]),
         .executable(name: "switchyard-inference", targets: ["InferenceService"]),
+        .executable(name: "switchyard-postprocess", targets: ["PostprocessService"]),
         .executable(name: "switchyard-bench", targets: ["SwitchyardBench"]),
         .executable(name: "switchyard-bench-engine", targets: ["EngineBench"]),
     ],
@@ -31,6 +32,7 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .target(name: "SwitchyardONNX", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .target(name: "SwitchyardEngine", dependencies: ["SwitchyardTensor", "SwitchyardONNX", "COpenBLAS"]),
+        .target(name: "SwitchyardPipeline", dependencies: ["SwitchyardTensor"]),
 
         // MARK: Routing (no I/O)
         .target(
@@ -55,7 +57,7 @@ let package = Package(
         .target(
             name: "SwitchyardRuntime",
             dependencies: [
-                "SwitchyardTransport", "SwitchyardEngine", "SwitchyardWire", "SwitchyardTensor",
+                "SwitchyardTransport", "SwitchyardEngine", "SwitchyardPipeline", "SwitchyardWire", "SwitchyardTensor",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -113,6 +115,17 @@ let package = Package(
             path: "services/inference"
         ),
         .executableTarget(
+            name: "PostprocessService",
+            dependencies: [
+                "SwitchyardRuntime", "SwitchyardTransport", "SwitchyardEngine",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            path: "services/postprocess"
+        ),
+        .executableTarget(
             name: "SwitchyardBench",
             dependencies: [
                 "SwitchyardTransport", "SwitchyardClient", "SwitchyardTesting",
@@ -145,9 +158,10 @@ let package = Package(
             name: "SwitchyardServiceTests",
             dependencies: [
                 "SwitchyardTransport", "SwitchyardTesting", "SwitchyardWire", "SwitchyardTensor", "SwitchyardEngine",
-                "InferenceService", .product(name: "Logging", package: "swift-log"),
+                "InferenceService", "PostprocessService", .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .testTarget(name: "SwitchyardPipelineTests", dependencies: ["SwitchyardPipeline", "SwitchyardTensor"]),
         .testTarget(
             name: "SwitchyardEngineTests",
             dependencies: ["SwitchyardEngine", "SwitchyardONNX", "SwitchyardTensor"]
