@@ -11,6 +11,7 @@ let package = Package(
         .executable(name: "switchyard-echo", targets: ["EchoService"]),
         .executable(name: "switchyard-inference", targets: ["InferenceService"]),
         .executable(name: "switchyard-postprocess", targets: ["PostprocessService"]),
+        .executable(name: "switchyard-preprocess", targets: ["PreprocessService"]),
         .executable(name: "switchyard-bench", targets: ["SwitchyardBench"]),
         .executable(name: "switchyard-bench-engine", targets: ["EngineBench"]),
     ],
@@ -32,7 +33,8 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .target(name: "SwitchyardONNX", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .target(name: "SwitchyardEngine", dependencies: ["SwitchyardTensor", "SwitchyardONNX", "COpenBLAS"]),
-        .target(name: "SwitchyardPipeline", dependencies: ["SwitchyardTensor"]),
+        .systemLibrary(name: "CLibPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .target(name: "SwitchyardPipeline", dependencies: ["SwitchyardTensor", "CLibPNG"]),
 
         // MARK: Routing (no I/O)
         .target(
@@ -126,6 +128,17 @@ let package = Package(
             path: "services/postprocess"
         ),
         .executableTarget(
+            name: "PreprocessService",
+            dependencies: [
+                "SwitchyardRuntime", "SwitchyardTransport", "SwitchyardEngine",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            path: "services/preprocess"
+        ),
+        .executableTarget(
             name: "SwitchyardBench",
             dependencies: [
                 "SwitchyardTransport", "SwitchyardClient", "SwitchyardTesting",
@@ -158,7 +171,7 @@ let package = Package(
             name: "SwitchyardServiceTests",
             dependencies: [
                 "SwitchyardTransport", "SwitchyardTesting", "SwitchyardWire", "SwitchyardTensor", "SwitchyardEngine",
-                "InferenceService", "PostprocessService", .product(name: "Logging", package: "swift-log"),
+                "InferenceService", "PostprocessService", "PreprocessService", .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(name: "SwitchyardPipelineTests", dependencies: ["SwitchyardPipeline", "SwitchyardTensor"]),

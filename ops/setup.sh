@@ -4,6 +4,7 @@
 set -euo pipefail
 need=()
 pkg-config --exists openblas 2>/dev/null || need+=(libopenblas-dev)
+pkg-config --exists libpng 2>/dev/null || need+=(libpng-dev)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 command -v openssl >/dev/null || need+=(openssl)
 if [ ${#need[@]} -gt 0 ]; then

@@ -110,7 +110,7 @@ public struct Postprocess: Sendable {
 
     private static func number(_ value: Any?, default fallback: Float, place: String, key: String) throws(PipelineError) -> Float {
         guard let value else { return fallback }
-        guard let number = value as? NSNumber, !(value is Bool) else {
+        guard let number = value as? NSNumber else {
             throw PipelineError(.invalidConfig, "\(place).\(key) must be a number")
         }
         return number.floatValue

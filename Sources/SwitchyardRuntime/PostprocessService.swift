@@ -24,17 +24,9 @@ public final class PostprocessService: WireService {
     /// - Parameter repository: the repository (only its configs are read; no model is loaded).
     /// - Throws: `PipelineError` or `EngineError` naming the model whose config is wrong.
     public convenience init(repository: ModelRepository) throws {
-        let (entries, failures) = try repository.scan()
-        if let (name, error) = failures.first { throw PipelineError(.invalidConfig, "model '\(name)': \(error.message)") }
-        var pipelines: [String: Postprocess] = [:]
-        for entry in entries {
-            do {
-                pipelines[entry.name] = try Postprocess(pipelineJSON: entry.config.pipelineJSON, labels: entry.config.labels)
-            } catch {
-                throw PipelineError(.invalidConfig, "model '\(entry.name)': \(error.message)")
-            }
-        }
-        self.init(pipelines: pipelines)
+        self.init(pipelines: try repository.pipelines { config throws(PipelineError) in
+            try Postprocess(pipelineJSON: config.pipelineJSON, labels: config.labels)
+        })
     }
 
     /// The models this service knows.
@@ -59,5 +51,24 @@ extension PipelineError: StatusConvertible {
     /// Bad inputs are `invalid argument`; a broken pipeline config is a `failed precondition`.
     public var status: Status {
         self.code == .invalidInput ? Status(.invalidArgument, self.message) : Status(.failedPrecondition, self.message)
+    }
+}
+
+extension ModelRepository {
+    /// Builds one pipeline per model from the repository's configs (no model is loaded).
+    /// - Parameter make: builds a model's pipeline from its config.
+    /// - Throws: `PipelineError.invalidConfig` naming the model whose config or pipeline is wrong.
+    func pipelines<P>(_ make: (ModelConfig) throws(PipelineError) -> P) throws -> [String: P] {
+        let (entries, failures) = try self.scan()
+        if let (name, error) = failures.first { throw PipelineError(.invalidConfig, "model '\(name)': \(error.message)") }
+        var pipelines: [String: P] = [:]
+        for entry in entries {
+            do {
+                pipelines[entry.name] = try make(entry.config)
+            } catch {
+                throw PipelineError(.invalidConfig, "model '\(entry.name)': \(error.message)")
+            }
+        }
+        return pipelines
     }
 }

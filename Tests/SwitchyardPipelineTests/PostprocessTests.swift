@@ -39,7 +39,7 @@ struct PostprocessTests {
     }
 
     @Test func withoutLabelsIdsStandIn() throws {
-        let steps = try Self.pipeline(#"{"postprocess": [{"op": "argmax", "input": "logits"}]}"#, labels: nil)
+        let steps = try Self.pipeline(#"{"postprocess": [{"op": "argmax", "input": "logits"}, {"op": "topk", "input": "logits", "k": 1}]}"#, labels: nil)
         let out = try steps.apply(to: [NamedTensor("logits", Self.logits)])
         #expect(!out.contains { $0.name == "label" })
         #expect(try out.first { $0.name == "label_id" }?.tensor.scalars(as: Int64.self) == [2, 0])
