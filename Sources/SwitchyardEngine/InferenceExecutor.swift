@@ -68,7 +68,8 @@ public final class InferenceExecutor: Sendable {
                 let work: @Sendable () -> Void = {
                     if let deadline, ContinuousClock.now >= deadline {
                         once.withLock { $0.take() }?.resume(
-                            throwing: EngineError(.deadlineExceeded, "the deadline passed before the inference started"))
+                            throwing: EngineError(.deadlineExceeded, "the deadline passed before the inference started")
+                        )
                         return
                     }
                     let result = Result { () throws(EngineError) -> [NamedTensor] in

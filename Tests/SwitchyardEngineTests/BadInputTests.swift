@@ -161,7 +161,9 @@ struct BadInputTests {
         // uint8, int8 and int32 initializers in int32_data, added to a float input after a Cast each.
         var factory = GraphFactory()
         factory.input("x", [nil, 3])
-        for (name, type, values) in [("u", Int32(2), [Int32(1), 200, 255]), ("i", 3, [-1, -128, 127]), ("w", 6, [7, -70000, 3])] {
+        for (name, type, values) in [
+            ("u", Int32(2), [Int32(1), 200, 255]), ("i", 3, [-1, -128, 127]), ("w", 6, [7, -70000, 3]),
+        ] {
             var tensor = Onnx_TensorProto()
             tensor.name = name
             tensor.dataType = type

@@ -45,4 +45,19 @@ struct OperatorConformanceTests {
             #expect(try maxDifference(single, try full.rows(row..<(row + 1))) <= 1e-5)
         }
     }
+
+    /// Conv → BatchNormalization → Relu runs as one step; MatMul → Add → Relu too.
+    @Test func fusionFoldsWhatItShould() throws {
+        let cnn = try Model(contentsOf: Fixtures.ops + "/small_cnn/model.onnx")
+        #expect(cnn.summary.nodeCount == 9)
+        #expect(cnn.summary.plannedNodeCount == 6)
+        let mlp = try Model(contentsOf: Fixtures.ops + "/fused_matmul_add_relu/model.onnx")
+        #expect(mlp.summary.plannedNodeCount == 1)
+        // The bias add folds into the MatMul, but its output is a graph output, so the Relu stays apart.
+        let kept = try Model(contentsOf: Fixtures.ops + "/not_fused_intermediate_output/model.onnx")
+        #expect(kept.summary.plannedNodeCount == 2)
+        let unfused = try Model(
+            contentsOf: Fixtures.ops + "/small_cnn/model.onnx", options: .defaults { $0.fuse = false })
+        #expect(unfused.summary.plannedNodeCount == 9)
+    }
 }

@@ -5,6 +5,7 @@ import SwitchyardTensor
 /// output is still in cache. A value is folded away only when one node reads it and it is not a graph output.
 enum Fusion {
     static func apply(_ graph: inout Graph) {
+        Self.foldBatchNormalization(&graph)
         var consumers: [Int: [Int]] = [:]
         for (index, node) in graph.nodes.enumerated() {
             for input in node.inputs.compactMap({ $0 }) { consumers[input, default: []].append(index) }
@@ -64,6 +65,60 @@ enum Fusion {
             }
             node.name += "+fused"
             graph.nodes[index] = node
+        }
+        graph.nodes = graph.nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+    }
+
+    /// Folds `BatchNormalization` into the `Conv` before it when both have constant parameters:
+    /// `W' = W·a` per output channel and `b' = (b − mean)·a + B`, with `a = scale / √(var + ε)`. The
+    /// Conv's activation can then fuse too (Conv → BN → Relu becomes one step).
+    static func foldBatchNormalization(_ graph: inout Graph) {
+        var readers: [Int: Int] = [:]
+        for node in graph.nodes { for input in node.inputs.compactMap({ $0 }) { readers[input, default: 0] += 1 } }
+        let outputs = Set(graph.outputs.map(\.value))
+        var removed = Set<Int>()
+        for index in graph.nodes.indices {
+            let conv = graph.nodes[index]
+            guard conv.opType == "Conv", conv.domain == "", let out = conv.outputs[0], readers[out] == 1,
+                !outputs.contains(out), let weightID = conv.inputs[1], let weights = graph.constants[weightID],
+                weights.type.dtype == .float32, weights.type.shape.count == 4,
+                let next = graph.nodes.firstIndex(where: { $0.inputs.first == out }),
+                let norm = graph.nodes[next].op as? BatchNormOp, graph.nodes[next].outputs.count == 1
+            else { continue }
+            let bnInputs = graph.nodes[next].inputs
+            let filters = weights.type.shape[0]
+            guard bnInputs.count == 5,
+                case let parameters = bnInputs.dropFirst().map({ $0.flatMap { graph.constants[$0]?.floats } }),
+                parameters.allSatisfy({ $0?.count == filters })
+            else { continue }
+            let (scale, shift, mean, variance) = (parameters[0]!, parameters[1]!, parameters[2]!, parameters[3]!)
+            var bias = [Float](repeating: 0, count: filters)
+            if conv.inputs.count > 2, let biasID = conv.inputs[2] {
+                guard let values = graph.constants[biasID]?.floats, values.count == filters else { continue }
+                bias = values
+            }
+            let perFilter = weights.type.count / max(filters, 1)
+            let folded = AlignedBuffer(count: weights.type.byteCount)
+            let source = weights.buffer.pointer.assumingMemoryBound(to: Float.self)
+            let target = folded.pointer.assumingMemoryBound(to: Float.self)
+            var newBias = [Float](repeating: 0, count: filters)
+            for filter in 0..<filters {
+                let a = scale[filter] / (variance[filter] + norm.epsilon).squareRoot()
+                for offset in 0..<perFilter {
+                    target[filter * perFilter + offset] = source[filter * perFilter + offset] * a
+                }
+                newBias[filter] = (bias[filter] - mean[filter]) * a + shift[filter]
+            }
+            let weightValue = graph.valueNames.count
+            graph.valueNames.append(graph.valueNames[weightID] + "\u{0}bn-folded")
+            graph.constants[weightValue] = Constant(type: weights.type, buffer: folded)
+            let biasValue = graph.valueNames.count
+            graph.valueNames.append(graph.valueNames[weightID] + "\u{0}bn-bias")
+            graph.constants[biasValue] = Constant(newBias, shape: [filters])
+            graph.nodes[index].inputs = [conv.inputs[0], weightValue, biasValue]
+            graph.nodes[index].outputs = graph.nodes[next].outputs
+            graph.nodes[index].name += "+bn"
+            removed.insert(next)
         }
         graph.nodes = graph.nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
     }
