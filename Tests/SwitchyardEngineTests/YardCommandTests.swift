@@ -126,6 +126,15 @@ struct YardCommandTests {
             output: output, mentions: "missing.npy")
     }
 
+    @Test func modelsListsTheRepository() throws {
+        let result = try self.yard(["models", "--repository", Fixtures.path("models")])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("digits\t1\tready"))
+        let missing = try self.yard(["models", "--repository", Fixtures.path("no-such-repository")])
+        #expect(missing.status == 1)
+        #expect(missing.stderr.contains("no-such-repository"))
+    }
+
     @Test func modelDirectoriesResolveToTheirHighestVersion() throws {
         let result = try self.yard(["model", "inspect", Fixtures.path("models/digits")])
         #expect(result.status == 0, "\(result.stderr)")
