@@ -12,6 +12,7 @@ let package = Package(
         .executable(name: "switchyard-inference", targets: ["InferenceService"]),
         .executable(name: "switchyard-postprocess", targets: ["PostprocessService"]),
         .executable(name: "switchyard-preprocess", targets: ["PreprocessService"]),
+        .executable(name: "switchyard-router", targets: ["RouterService"]),
         .executable(name: "switchyard-bench", targets: ["SwitchyardBench"]),
         .executable(name: "switchyard-bench-engine", targets: ["EngineBench"]),
     ],
@@ -59,9 +60,11 @@ let package = Package(
         .target(
             name: "SwitchyardRuntime",
             dependencies: [
-                "SwitchyardTransport", "SwitchyardEngine", "SwitchyardPipeline", "SwitchyardWire", "SwitchyardTensor",
+                "SwitchyardTransport", "SwitchyardEngine", "SwitchyardPipeline", "SwitchyardRouting", "SwitchyardWire",
+                "SwitchyardTensor",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .target(
@@ -139,6 +142,17 @@ let package = Package(
             path: "services/preprocess"
         ),
         .executableTarget(
+            name: "RouterService",
+            dependencies: [
+                "SwitchyardRuntime", "SwitchyardTransport", "SwitchyardEngine", "SwitchyardRouting",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            path: "services/router"
+        ),
+        .executableTarget(
             name: "SwitchyardBench",
             dependencies: [
                 "SwitchyardTransport", "SwitchyardClient", "SwitchyardTesting",
@@ -171,7 +185,8 @@ let package = Package(
             name: "SwitchyardServiceTests",
             dependencies: [
                 "SwitchyardTransport", "SwitchyardTesting", "SwitchyardWire", "SwitchyardTensor", "SwitchyardEngine",
-                "InferenceService", "PostprocessService", "PreprocessService", .product(name: "Logging", package: "swift-log"),
+                "InferenceService", "PostprocessService", "PreprocessService", "RouterService", "SwitchyardClient",
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(name: "SwitchyardPipelineTests", dependencies: ["SwitchyardPipeline", "SwitchyardTensor"]),

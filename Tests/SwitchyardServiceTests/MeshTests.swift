@@ -1,0 +1,97 @@
+import Foundation
+import Logging
+import SwitchyardClient
+import SwitchyardTensor
+import SwitchyardTesting
+import SwitchyardTransport
+import SwitchyardWire
+import Testing
+
+/// The whole mesh as real processes on loopback: router → preprocess → inference (batched) → postprocess.
+@Suite(.timeLimit(.minutes(2)))
+struct MeshTests {
+    final class Mesh: Sendable {
+        let stages: [ServiceProcess]
+        let router: ServiceProcess
+
+        init() async throws {
+            let certificates = InferenceServiceTests.certificates
+            let models = packageRoot().appendingPathComponent("models").path
+            let tls = ["--ca", certificates.caPath, "--cert", certificates.certificatePath("inference"), "--key", certificates.keyPath("inference")]
+            let inference = try await ServiceProcess("switchyard-inference", arguments: ["--port", "0", "--models", models] + tls)
+            let preprocess = try await ServiceProcess("switchyard-preprocess", arguments: ["--port", "0", "--models", models] + tls)
+            let postprocess = try await ServiceProcess("switchyard-postprocess", arguments: ["--port", "0", "--models", models] + tls)
+            self.stages = [preprocess, inference, postprocess]
+            self.router = try await ServiceProcess("switchyard-router", arguments: [
+                "--port", "0", "--models", models,
+                "--preprocess", "127.0.0.1:\(preprocess.port)", "--inference", "127.0.0.1:\(inference.port)",
+                "--postprocess", "127.0.0.1:\(postprocess.port)",
+            ] + tls)
+        }
+
+        func client() throws -> SwitchyardClient {
+            let certificates = InferenceServiceTests.certificates
+            var logger = Logger(label: "test")
+            logger.logLevel = .critical
+            return try SwitchyardClient(
+                host: "127.0.0.1", port: self.router.port,
+                tls: TLSSettings(caPath: certificates.caPath, certificatePath: certificates.certificatePath("app"), keyPath: certificates.keyPath("app")),
+                defaultDeadline: .seconds(10), logger: logger
+            )
+        }
+
+        func stop() {
+            self.router.kill()
+            for stage in self.stages { stage.kill() }
+        }
+    }
+
+    @Test func theDigitsTestSplitThroughTheRouterMatchesTheReference() async throws {
+        let mesh = try await Mesh()
+        defer { mesh.stop() }
+        let client = try mesh.client()
+        let x = InferenceServiceTests.x
+        let expected = try InferenceServiceTests.labels.scalars(as: Int64.self)
+        let rows = x.shape[0]
+        let predicted = try await withThrowingTaskGroup(of: (Int, Int64).self) { group in
+            var results = [Int64](repeating: -1, count: rows)
+            var next = 0
+            func add() {
+                let row = next
+                next += 1
+                group.addTask {
+                    let result = try await client.infer(model: "digits", inputs: ["X": try x.rows(row..<(row + 1))], routingKey: "user-\(row % 7)")
+                    #expect(result.modelVersion == "1")
+                    return (row, try result["label"]!.scalars(as: Int64.self)[0])
+                }
+            }
+            for _ in 0..<min(32, rows) { add() }
+            while let (row, label) = try await group.next() {
+                results[row] = label
+                if next < rows { add() }
+            }
+            return results
+        }
+        #expect(predicted == expected)  // every request answered once, each with its own row
+        await client.close()
+    }
+
+    @Test func errorsFromAnyStageReachTheCallerWithTheirStatus() async throws {
+        let mesh = try await Mesh()
+        defer { mesh.stop() }
+        let client = try mesh.client()
+        let row = try InferenceServiceTests.x.rows(0..<1)
+        await #expect { try await client.infer(model: "cars", inputs: ["X": row]) } throws: { ($0 as? InferenceError)?.code == .notFound }
+        let narrow = try Tensor([Float](repeating: 0, count: 60), shape: [1, 60])
+        await #expect {
+            try await client.infer(model: "digits", inputs: ["X": narrow])
+        } throws: { ($0 as? InferenceError)?.code == .invalidArgument && "\($0)".contains("f32[*,64]") }
+        await #expect {
+            try await client.infer(model: "digits", inputs: ["X": row], deadline: .microseconds(50))
+        } throws: { ($0 as? InferenceError)?.code == .deadlineExceeded }
+        // still serving
+        let result = try await client.infer(model: "digits", inputs: ["X": row])
+        #expect(result["label"] != nil)
+        await client.close()
+    }
+}

@@ -1,0 +1,83 @@
+import ArgumentParser
+import Logging
+import ServiceLifecycle
+import SwitchyardEngine
+import SwitchyardRouting
+import SwitchyardRuntime
+import SwitchyardTransport
+import UnixSignals
+
+/// `switchyard-router`: the entry point of the mesh for backend apps.
+@main
+struct RouterCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "switchyard-router",
+        abstract: "Route infer requests through preprocess, inference (with dynamic batching) and postprocess."
+    )
+
+    @Option(help: "The model repository (only config.json files are read: model names and max_batch_size).") var models = "models"
+    @Option(help: "Address to listen on.") var host = "127.0.0.1"
+    @Option(help: "Port to listen on (0 picks a free one and logs it).") var port = 7400
+    @Option(help: "The preprocess service, HOST:PORT.") var preprocess = "127.0.0.1:7404"
+    @Option(help: "The inference service, HOST:PORT.") var inference = "127.0.0.1:7402"
+    @Option(help: "The postprocess service, HOST:PORT.") var postprocess = "127.0.0.1:7403"
+    @Option(help: "CA certificate (PEM) for clients and stages.") var ca: String
+    @Option(help: "This router's certificate (PEM), presented to clients and to the stages.") var cert: String
+    @Option(help: "This router's private key (PEM).") var key: String
+    @Option(help: "Connections to each stage.") var connections = 2
+    @Option(help: "Largest batch for inference (capped by each model's max_batch_size).") var maxBatchSize = 64
+    @Option(help: "Longest a queued request waits for company while inference is busy, in microseconds.") var maxQueueDelayUs = 500
+    @Option(help: "Requests queued per model before new ones are shed with resource exhausted.") var maxQueueSize = 1024
+    @Option(help: "Seconds to let in-flight requests finish on SIGTERM.") var drainSeconds = 30
+
+    static func split(_ target: String) throws -> (String, Int) {
+        guard let colon = target.lastIndex(of: ":"), let port = Int(target[target.index(after: colon)...]), (1...65535).contains(port) else {
+            throw ValidationError("'\(target)' is not HOST:PORT")
+        }
+        return (String(target[..<colon]), port)
+    }
+
+    func validate() throws {
+        for target in [self.preprocess, self.inference, self.postprocess] { _ = try Self.split(target) }
+        guard (1...65536).contains(self.maxBatchSize) else { throw ValidationError("--max-batch-size must be 1...65536") }
+        guard (0...10_000_000).contains(self.maxQueueDelayUs) else { throw ValidationError("--max-queue-delay-us must be 0...10000000") }
+        guard (1...1_000_000).contains(self.maxQueueSize) else { throw ValidationError("--max-queue-size must be 1...1000000") }
+        guard (1...64).contains(self.connections) else { throw ValidationError("--connections must be 1...64") }
+    }
+
+    func run() async throws {
+        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        let logger = Logger(label: "switchyard.router")
+        let tls = TLSSettings(caPath: self.ca, certificatePath: self.cert, keyPath: self.key)
+        func stage(_ target: String) throws -> WireClient {
+            let (host, port) = try Self.split(target)
+            var configuration = WireClientConfiguration(host: host, port: port, tls: tls)
+            configuration.connections = self.connections
+            configuration.identity = "router"
+            return try WireClient(configuration: configuration, logger: logger)
+        }
+        let (entries, failures) = try ModelRepository(root: self.models).scan()
+        for (name, error) in failures { logger.error("model config refused", metadata: ["model": "\(name)", "error": "\(error)"]) }
+        var models: [String: BatcherConfiguration] = [:]
+        for entry in entries {
+            var batching = BatcherConfiguration()
+            batching.maxBatchSize = min(self.maxBatchSize, entry.config.maxBatchSize ?? self.maxBatchSize)
+            batching.maxQueueDelay = .microseconds(self.maxQueueDelayUs)
+            batching.maxQueueSize = self.maxQueueSize
+            models[entry.name] = batching
+        }
+        let router = RouterService(
+            models: models, preprocess: try stage(self.preprocess), inference: try stage(self.inference),
+            postprocess: try stage(self.postprocess), logger: logger
+        )
+        logger.info("routing", metadata: ["models": "\(router.models.joined(separator: ","))"])
+        var configuration = WireServerConfiguration(tls: tls, identity: "router")
+        configuration.host = self.host
+        configuration.port = self.port
+        configuration.drainTimeout = .seconds(self.drainSeconds)
+        let server = WireServer(configuration: configuration, service: router, logger: logger)
+        try await ServiceGroup(
+            configuration: .init(services: [router, server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        ).run()
+    }
+}
