@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The demo: installs what is missing, builds in release mode, makes development certificates, starts
-# switchyard-echo on loopback over mutual TLS and sends traffic through the client library with `yard echo`.
-# Serves until Ctrl-C; `--exit` stops after the run. (The full mesh with the digits model replaces this
-# demo once the router and stage services exist.)
+# The demo: installs what is missing, builds in release mode, makes development certificates, starts the mesh
+# (router, preprocess, inference, postprocess) on loopback with mutual TLS and the bundled digits model, and sends
+# the digits test split through the router with the client library (`yard infer`): accuracy (equal to the engine
+# run offline), throughput and latency. Serves until Ctrl-C; `--exit` stops after the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 exit_after=false
@@ -13,29 +13,53 @@ for arg in "$@"; do
   esac
 done
 bash ops/setup.sh
-echo "demo: building (release)..."
-swift build -c release --product yard >/dev/null
-swift build -c release --product switchyard-echo >/dev/null
+echo "demo: building (release; the first build takes several minutes)..."
+swift build -c release >/dev/null
 bin=$(swift build -c release --show-bin-path)
 certs=ops/certs/out
 [ -f "$certs/client.pem" ] || bash ops/certs/make-certs.sh "$certs" >/dev/null
-port=${SWITCHYARD_DEMO_PORT:-7401}
-log=$(mktemp -t switchyard-echo.XXXXXX.log)
-"$bin/switchyard-echo" --host 127.0.0.1 --port "$port" --ca "$certs/ca.pem" --cert "$certs/echo.pem" --key "$certs/echo.key" >"$log" 2>&1 &
-server=$!
-trap 'kill -TERM $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do  # bounded wait for the listener
-  grep -q listening "$log" && break
-  kill -0 $server 2>/dev/null || { cat "$log" >&2; exit 1; }
-  sleep 0.1
-done
-grep -q listening "$log" || { echo "demo: switchyard-echo did not start" >&2; cat "$log" >&2; exit 1; }
-echo "demo: switchyard-echo listening on 127.0.0.1:$port (mutual TLS, ALPN switchyard/1); log: $log"
-client=(--target "127.0.0.1:$port" --ca "$certs/ca.pem" --cert "$certs/client.pem" --key "$certs/client.key")
-"$bin/yard" echo "${client[@]}" --requests 2000 --concurrency 1
-"$bin/yard" echo "${client[@]}" --requests 20000 --concurrency 64 --connections 2
+# shellcheck source=demo/ports.env
+source ops/demo/ports.env
+logs=$(mktemp -d -t switchyard-demo.XXXXXX)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+start() {  # name port args...: start a service and wait (bounded) until it listens
+  local name=$1 port=$2; shift 2
+  "$bin/switchyard-$name" --host 127.0.0.1 --port "$port" --ca "$certs/ca.pem" --cert "$certs/$name.pem" --key "$certs/$name.key" "$@" \
+    >"$logs/$name.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 1 150); do
+    grep -q listening "$logs/$name.log" && { echo "demo: $name listening on 127.0.0.1:$port"; return; }
+    kill -0 "${pids[-1]}" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "demo: $name did not start; its log:" >&2
+  cat "$logs/$name.log" >&2
+  exit 1
+}
+start inference "$INFERENCE_PORT" --models models
+start preprocess "$PREPROCESS_PORT" --models models
+start postprocess "$POSTPROCESS_PORT" --models models
+start router "$ROUTER_PORT" --models models --preprocess "127.0.0.1:$PREPROCESS_PORT" \
+  --inference "127.0.0.1:$INFERENCE_PORT" --postprocess "127.0.0.1:$POSTPROCESS_PORT"
+split=Tests/Fixtures/engine/digits
+client=(--target "127.0.0.1:$ROUTER_PORT" --ca "$certs/ca.pem" --cert "$certs/client.pem" --key "$certs/client.key")
+echo
+echo "== the digits test split through the router, one row per request, 1 in flight =="
+"$bin/yard" infer "${client[@]}" --model digits --input "$split/x_test.npy" --labels "$split/y_test.npy" \
+  --offline models/digits/1/model.onnx --concurrency 1
+echo
+echo "== the same, 64 in flight (the router batches for inference) =="
+"$bin/yard" infer "${client[@]}" --model digits --input "$split/x_test.npy" --labels "$split/y_test.npy" --concurrency 64
+echo
+echo "logs: $logs"
 if $exit_after; then
   exit 0
 fi
-echo "demo: serving on 127.0.0.1:$port until Ctrl-C. Try: $bin/yard echo ${client[*]}"
-wait $server
+echo "demo: the mesh serves on 127.0.0.1:$ROUTER_PORT until Ctrl-C. Try:"
+echo "  $bin/yard infer ${client[*]} --model digits --input $split/x_test.npy --labels $split/y_test.npy"
+wait

@@ -99,6 +99,9 @@ public final class SwitchyardClient: Sendable {
 /// A failed call: the status code the service (or the client, for deadlines and lost connections) gave.
 public struct InferenceError: Error, Sendable, CustomStringConvertible {
     public var status: Status
+
+    /// Wraps a status.
+    public init(status: Status) { self.status = status }
     /// The status code, e.g. `.invalidArgument`, `.deadlineExceeded`, `.unavailable`.
     public var code: Status.Code { self.status.code }
     public var description: String { self.status.description }
