@@ -14,11 +14,11 @@ struct MeshTests {
         let stages: [ServiceProcess]
         let router: ServiceProcess
 
-        init() async throws {
+        init(routerArguments: [String] = [], inferenceArguments: [String] = []) async throws {
             let certificates = InferenceServiceTests.certificates
             let models = packageRoot().appendingPathComponent("models").path
             let tls = ["--ca", certificates.caPath, "--cert", certificates.certificatePath("inference"), "--key", certificates.keyPath("inference")]
-            let inference = try await ServiceProcess("switchyard-inference", arguments: ["--port", "0", "--models", models] + tls)
+            let inference = try await ServiceProcess("switchyard-inference", arguments: ["--port", "0", "--models", models] + tls + inferenceArguments)
             let preprocess = try await ServiceProcess("switchyard-preprocess", arguments: ["--port", "0", "--models", models] + tls)
             let postprocess = try await ServiceProcess("switchyard-postprocess", arguments: ["--port", "0", "--models", models] + tls)
             self.stages = [preprocess, inference, postprocess]
@@ -26,7 +26,7 @@ struct MeshTests {
                 "--port", "0", "--models", models,
                 "--preprocess", "127.0.0.1:\(preprocess.port)", "--inference", "127.0.0.1:\(inference.port)",
                 "--postprocess", "127.0.0.1:\(postprocess.port)",
-            ] + tls)
+            ] + tls + routerArguments)
         }
 
         func client() throws -> SwitchyardClient {

@@ -1,0 +1,105 @@
+import Foundation
+import SwitchyardClient
+import SwitchyardTensor
+import SwitchyardTesting
+import SwitchyardTransport
+import SwitchyardWire
+import Testing
+
+/// Faults in the mesh, with real processes: every request gets exactly one answer, quickly, and the mesh recovers.
+@Suite(.serialized, .timeLimit(.minutes(2)))
+struct MeshFaultTests {
+    /// Sends `count` one-row requests, `concurrency` at a time; returns each request's status code ("ok" or the error).
+    static func load(_ client: SwitchyardClient, count: Int, concurrency: Int, deadline: Duration) async -> [String] {
+        let x = InferenceServiceTests.x
+        return await withTaskGroup(of: (Int, String).self) { group in
+            var outcomes = [String](repeating: "none", count: count)
+            var next = 0
+            func add() {
+                let index = next
+                next += 1
+                group.addTask {
+                    let row = index % x.shape[0]
+                    do {
+                        let result = try await client.infer(model: "digits", inputs: ["X": try x.rows(row..<(row + 1))], deadline: deadline)
+                        return (index, result["label"] == nil ? "no label" : "ok")
+                    } catch let error as InferenceError {
+                        return (index, "\(error.code)")
+                    } catch {
+                        return (index, "\(error)")
+                    }
+                }
+            }
+            for _ in 0..<min(concurrency, count) { add() }
+            while let (index, outcome) = await group.next() {
+                #expect(outcomes[index] == "none", "request \(index) answered twice")
+                outcomes[index] = outcome
+                if next < count { add() }
+            }
+            return outcomes
+        }
+    }
+
+    @Test func overloadBeyondTheQueueIsShedQuicklyAndEveryRequestIsAnswered() async throws {
+        let mesh = try await MeshTests.Mesh(routerArguments: ["--max-queue-size", "4", "--max-batch-size", "4"], inferenceArguments: ["--threads", "1"])
+        defer { mesh.stop() }
+        let client = try mesh.client()
+        let started = ContinuousClock.now
+        let outcomes = await Self.load(client, count: 600, concurrency: 300, deadline: .seconds(20))
+        let counts = Dictionary(grouping: outcomes, by: { $0 }).mapValues(\.count)
+        #expect(!outcomes.contains("none"))
+        #expect((counts["ok"] ?? 0) > 0)
+        #expect((counts["resource exhausted"] ?? 0) > 0, "\(counts)")
+        #expect(Set(counts.keys).isSubset(of: ["ok", "resource exhausted"]), "\(counts)")
+        #expect(started.duration(to: .now) < .seconds(60))
+        // after the burst the mesh serves normally
+        #expect(Set(await Self.load(client, count: 20, concurrency: 4, deadline: .seconds(10))) == ["ok"])
+        await client.close()
+    }
+
+    @Test func aClientThatVanishesWithRequestsInFlightLeavesTheRouterHealthy() async throws {
+        let mesh = try await MeshTests.Mesh()
+        defer { mesh.stop() }
+        let certificates = InferenceServiceTests.certificates
+        let tls = TLSSettings(caPath: certificates.caPath, certificatePath: certificates.certificatePath("app"), keyPath: certificates.keyPath("app"))
+        for _ in 0..<3 {
+            let peer = try await RawPeer.connect(port: mesh.router.port, tls: try tls.makeClientContext())
+            #expect(try await peer.handshake() != nil)
+            var burst: [UInt8] = []
+            for id in UInt32(1)...50 {
+                burst += Frame.request(id: id, Request(model: "digits", tensors: [NamedTensor("X", try InferenceServiceTests.x.rows(0..<1))])).encoded()
+            }
+            try await peer.send(burst)
+            await peer.close()  // gone, with up to 50 requests in flight
+        }
+        let client = try mesh.client()
+        #expect(Set(await Self.load(client, count: 50, concurrency: 8, deadline: .seconds(10))) == ["ok"])
+        await client.close()
+    }
+
+    @Test func aKilledInferenceInstanceFailsRequestsFastAndTheMeshRecoversWhenItIsBack() async throws {
+        let mesh = try await MeshTests.Mesh()
+        defer { mesh.stop() }
+        let client = try mesh.client()
+        #expect(Set(await Self.load(client, count: 20, concurrency: 4, deadline: .seconds(10))) == ["ok"])
+        let inference = mesh.stages[1]
+        let port = inference.port
+        async let outcomes = Self.load(client, count: 400, concurrency: 32, deadline: .seconds(5))
+        try await Task.sleep(for: .milliseconds(150))
+        inference.kill()  // SIGKILL under load
+        let results = await outcomes
+        let counts = Dictionary(grouping: results, by: { $0 }).mapValues(\.count)
+        #expect(!results.contains("none"))
+        #expect(Set(counts.keys).isSubset(of: ["ok", "unavailable"]), "\(counts)")  // no hang, no deadline waits
+        #expect((counts["unavailable"] ?? 0) > 0, "\(counts)")
+        // bring it back on the same port: the router reconnects on demand
+        let certificates = InferenceServiceTests.certificates
+        let revived = try await ServiceProcess("switchyard-inference", arguments: [
+            "--port", "\(port)", "--models", packageRoot().appendingPathComponent("models").path, "--ca", certificates.caPath,
+            "--cert", certificates.certificatePath("inference"), "--key", certificates.keyPath("inference"),
+        ])
+        defer { revived.kill() }
+        #expect(Set(await Self.load(client, count: 40, concurrency: 4, deadline: .seconds(10))) == ["ok"])
+        await client.close()
+    }
+}
