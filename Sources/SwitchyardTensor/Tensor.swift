@@ -106,17 +106,29 @@ public struct Tensor: Sendable, Equatable, CustomStringConvertible {
         try self.byteElements().map { String(decoding: $0.bytes, as: UTF8.self) }
     }
 
-    /// The rows `range` of the first dimension, without copying (fixed-width dtypes).
+    /// The rows `range` of the first dimension, without copying.
+    ///
+    /// For `bytes` tensors the elements are walked to find where the rows start and end (still no copy).
     /// - Parameter range: the rows to keep.
-    /// - Throws: `TensorError.shapeMismatch` for scalars, out-of-range rows or `bytes` tensors.
+    /// - Throws: `TensorError.shapeMismatch` for scalars or out-of-range rows.
     public func rows(_ range: Range<Int>) throws(TensorError) -> Tensor {
         guard self.shape.rank >= 1, range.lowerBound >= 0, range.upperBound <= self.shape[0] else {
             throw TensorError(.shapeMismatch, "rows \(range) out of range for shape \(self.shape)")
         }
+        let perRow = Shape(Array(self.shape.dims.dropFirst())).elementCount!
         guard let width = self.dtype.byteWidth else {
-            throw TensorError(.shapeMismatch, "row slicing of bytes tensors is not supported")
+            let (start, end) = self.data.withUnsafeBytes { raw in
+                var position = 0
+                var start = 0
+                for element in 0..<(range.upperBound * perRow) {
+                    if element == range.lowerBound * perRow { start = position }
+                    position += 4 + Int(raw.loadUnaligned(fromByteOffset: position, as: UInt32.self).littleEndian)
+                }
+                return (range.isEmpty ? position : start, position)
+            }
+            return try Tensor(dtype: self.dtype, shape: self.shape.withBatch(range.count), data: self.data.slice(start..<end))
         }
-        let rowBytes = Shape(Array(self.shape.dims.dropFirst())).elementCount! * width
+        let rowBytes = perRow * width
         let view = self.data.slice((range.lowerBound * rowBytes)..<(range.upperBound * rowBytes))
         return try Tensor(dtype: self.dtype, shape: self.shape.withBatch(range.count), data: view)
     }

@@ -103,3 +103,48 @@ struct MeshFaultTests {
         await client.close()
     }
 }
+
+@Suite(.timeLimit(.minutes(1)))
+struct MeshBatchingTests {
+    @Test func aBadRequestInABatchDoesNotFailItsBatchMates() async throws {
+        // digits behind a preprocess one-hot step: 63 columns, column 0 a category in {0, 1}, become the model's 64
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("switchyard-onehot-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        try FileManager.default.createDirectory(at: root.appendingPathComponent("digits/1"), withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(
+            at: root.appendingPathComponent("digits/1/model.onnx"),
+            withDestinationURL: packageRoot().appendingPathComponent("models/digits/1/model.onnx")
+        )
+        try """
+            {"max_batch_size": 64, "inputs": [{"name": "X", "dtype": "f32", "shape": [-1, 64]}],
+             "pipeline": {"preprocess": [{"op": "onehot", "input": "X", "column": 0, "categories": [0, 1]}]}}
+            """.write(to: root.appendingPathComponent("digits/config.json"), atomically: true, encoding: .utf8)
+        let mesh = try await MeshTests.Mesh(models: root.path, routerArguments: ["--max-queue-delay-us", "5000"], inferenceArguments: ["--threads", "1"])
+        defer { mesh.stop() }
+        let client = try mesh.client()
+        let outcomes = await withTaskGroup(of: (Int, String).self) { group in
+            for index in 0..<128 {
+                group.addTask {
+                    var row = [Float](repeating: 4, count: 63)
+                    row[0] = index % 4 == 3 ? 5 : Float(index % 2)  // every fourth row has an unknown category
+                    do {
+                        let result = try await client.infer(model: "digits", inputs: ["X": try Tensor(row, shape: [1, 63])], deadline: .seconds(10))
+                        return (index, result["label"] == nil ? "no label" : "ok")
+                    } catch let error as InferenceError {
+                        return (index, error.code == .invalidArgument && error.status.message.contains("category 5") ? "refused" : "\(error)")
+                    } catch {
+                        return (index, "\(error)")
+                    }
+                }
+            }
+            var outcomes: [Int: String] = [:]
+            for await (index, outcome) in group { outcomes[index] = outcome }
+            return outcomes
+        }
+        #expect(outcomes.count == 128)
+        for (index, outcome) in outcomes {
+            #expect(outcome == (index % 4 == 3 ? "refused" : "ok"), "request \(index): \(outcome)")
+        }
+        await client.close()
+    }
+}

@@ -14,9 +14,8 @@ struct MeshTests {
         let stages: [ServiceProcess]
         let router: ServiceProcess
 
-        init(routerArguments: [String] = [], inferenceArguments: [String] = []) async throws {
+        init(models: String = packageRoot().appendingPathComponent("models").path, routerArguments: [String] = [], inferenceArguments: [String] = []) async throws {
             let certificates = InferenceServiceTests.certificates
-            let models = packageRoot().appendingPathComponent("models").path
             let tls = ["--ca", certificates.caPath, "--cert", certificates.certificatePath("inference"), "--key", certificates.keyPath("inference")]
             let inference = try await ServiceProcess("switchyard-inference", arguments: ["--port", "0", "--models", models] + tls + inferenceArguments)
             let preprocess = try await ServiceProcess("switchyard-preprocess", arguments: ["--port", "0", "--models", models] + tls)

@@ -59,6 +59,17 @@ struct TensorTests {
         } throws: { ($0 as? TensorError)?.code == .sizeMismatch }
     }
 
+    @Test func bytesTensorsSliceAndJoinByRows() throws {
+        let labels = try Tensor(strings: ["a", "bb", "", "dddd", "e", "ff"], shape: [3, 2])
+        let middle = try labels.rows(1..<2)
+        #expect(middle.shape == [1, 2])
+        #expect(try middle.strings() == ["", "dddd"])
+        #expect(middle.data.storage === labels.data.storage)
+        #expect(try labels.rows(2..<2).elementCount == 0)
+        let joined = try Tensor.concatenatingRows([try labels.rows(0..<1), middle, try labels.rows(2..<3)])
+        #expect(joined == labels)
+    }
+
     @Test(arguments: DType.allCases) func dtypeNamesRoundTrip(_ dtype: DType) {
         #expect(DType(name: dtype.name) == dtype)
     }
