@@ -2,12 +2,12 @@
 # The engine benchmark in one command: the engine against bare cblas_sgemm of the same shapes (same
 # process, same run), then onnxruntime on the same models when it is installed (pip install onnxruntime).
 #
-#   bash bench/engine/run.sh            # 1 thread
-#   THREADS=2 bash bench/engine/run.sh  # 2 threads for OpenBLAS and for onnxruntime
+#   bash tools/bench_engine.sh            # 1 thread
+#   THREADS=2 bash tools/bench_engine.sh  # 2 threads for OpenBLAS and for onnxruntime
 #
 # Writes bench/out/engine-t<N>.json and bench/out/onnxruntime-t<N>.json.
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/.."
 threads="${THREADS:-1}"
 seconds="${SECONDS_PER_CASE:-2}"
 scratch="${SCRATCH:-.build}"

@@ -1,4 +1,4 @@
-public import SwitchyardTensor
+import SwitchyardTensor
 
 /// A value's type once shapes are concrete: its dtype and dimensions.
 struct ValueType: Equatable, Sendable, CustomStringConvertible {

@@ -1,4 +1,4 @@
-public import SwitchyardTensor
+import SwitchyardTensor
 
 /// The pointers one step of a plan works on: a table of every value's buffer, the step's value ids,
 /// and its scratch space.
