@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
     targets: [
         // MARK: Data and protocol core (no I/O)
@@ -65,6 +66,8 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Yams", package: "Yams"),
             ]
         ),
         .target(
@@ -99,7 +102,7 @@ let package = Package(
         .executableTarget(
             name: "EchoService",
             dependencies: [
-                "SwitchyardTransport",
+                "SwitchyardTransport", "SwitchyardRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -185,7 +188,8 @@ let package = Package(
             name: "SwitchyardServiceTests",
             dependencies: [
                 "SwitchyardTransport", "SwitchyardTesting", "SwitchyardWire", "SwitchyardTensor", "SwitchyardEngine",
-                "InferenceService", "PostprocessService", "PreprocessService", "RouterService", "SwitchyardClient",
+                "InferenceService", "PostprocessService", "PreprocessService", "RouterService", "SwitchyardClient", "SwitchyardRuntime",
+                "EchoService",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

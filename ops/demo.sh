@@ -18,8 +18,8 @@ swift build -c release >/dev/null
 bin=$(swift build -c release --show-bin-path)
 certs=ops/certs/out
 [ -f "$certs/client.pem" ] || bash ops/certs/make-certs.sh "$certs" >/dev/null
-# shellcheck source=demo/ports.env
-source ops/demo/ports.env
+port_of() { sed -n 's/^port: *//p' "ops/demo/$1.yaml"; }
+ROUTER_PORT=$(port_of router)
 logs=$(mktemp -d -t switchyard-demo.XXXXXX)
 pids=()
 cleanup() {
@@ -27,10 +27,10 @@ cleanup() {
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
 }
 trap cleanup EXIT
-start() {  # name port args...: start a service and wait (bounded) until it listens
-  local name=$1 port=$2; shift 2
-  "$bin/switchyard-$name" --host 127.0.0.1 --port "$port" --ca "$certs/ca.pem" --cert "$certs/$name.pem" --key "$certs/$name.key" "$@" \
-    >"$logs/$name.log" 2>&1 &
+start() {  # name: start a service from ops/demo/NAME.yaml and wait (bounded) until it listens
+  local name=$1 port
+  port=$(port_of "$name")
+  "$bin/switchyard-$name" --config "ops/demo/$name.yaml" >"$logs/$name.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 1 150); do
     grep -q listening "$logs/$name.log" && { echo "demo: $name listening on 127.0.0.1:$port"; return; }
@@ -41,11 +41,10 @@ start() {  # name port args...: start a service and wait (bounded) until it list
   cat "$logs/$name.log" >&2
   exit 1
 }
-start inference "$INFERENCE_PORT" --models models
-start preprocess "$PREPROCESS_PORT" --models models
-start postprocess "$POSTPROCESS_PORT" --models models
-start router "$ROUTER_PORT" --models models --preprocess "127.0.0.1:$PREPROCESS_PORT" \
-  --inference "127.0.0.1:$INFERENCE_PORT" --postprocess "127.0.0.1:$POSTPROCESS_PORT"
+start inference
+start preprocess
+start postprocess
+start router
 split=Tests/Fixtures/engine/digits
 client=(--target "127.0.0.1:$ROUTER_PORT" --ca "$certs/ca.pem" --cert "$certs/client.pem" --key "$certs/client.key")
 echo

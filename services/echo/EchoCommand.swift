@@ -2,17 +2,22 @@ import ArgumentParser
 import Logging
 import ServiceLifecycle
 import UnixSignals
+import SwitchyardRuntime
 import SwitchyardTransport
 
 /// `switchyard-echo`: a wire-protocol server that answers `echo` and `health`, for checking
 /// certificates and connectivity and for measuring the transport per hop.
 @main
-struct EchoCommand: AsyncParsableCommand {
+struct EchoCommand: ServiceCommand {
+    static let serviceName = "echo"
+
     static let configuration = CommandConfiguration(
         commandName: "switchyard-echo",
         abstract: "Serve the Switchyard wire protocol's echo method over mutual TLS."
     )
 
+    @Option(help: "A YAML file of settings: option names as keys (file < SWITCHYARD_ECHO_* environment < flags).")
+    var config: String?
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
     @Option(help: "Port to listen on (0 picks a free one and prints it).") var port = 7401
     @Option(help: "CA certificate (PEM) that client certificates must chain to.") var ca: String

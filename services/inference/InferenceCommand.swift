@@ -9,12 +9,16 @@ import UnixSignals
 
 /// `switchyard-inference`: serves a model repository over the wire protocol (mutual TLS).
 @main
-struct InferenceCommand: AsyncParsableCommand {
+struct InferenceCommand: ServiceCommand {
+    static let serviceName = "inference"
+
     static let configuration = CommandConfiguration(
         commandName: "switchyard-inference",
         abstract: "Serve the models of a repository (models/<name>/<version>/model.onnx) over mutual TLS."
     )
 
+    @Option(help: "A YAML file of settings: option names as keys (file < SWITCHYARD_INFERENCE_* environment < flags).")
+    var config: String?
     @Option(help: "The model repository.") var models = "models"
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
     @Option(help: "Port to listen on (0 picks a free one and logs it).") var port = 7402

@@ -8,12 +8,16 @@ import UnixSignals
 
 /// `switchyard-postprocess`: applies each model's postprocessing (softmax, top-k, argmax, threshold).
 @main
-struct PostprocessCommand: AsyncParsableCommand {
+struct PostprocessCommand: ServiceCommand {
+    static let serviceName = "postprocess"
+
     static let configuration = CommandConfiguration(
         commandName: "switchyard-postprocess",
         abstract: "Serve the postprocess stage over mutual TLS, with pipelines from the model repository's configs."
     )
 
+    @Option(help: "A YAML file of settings: option names as keys (file < SWITCHYARD_POSTPROCESS_* environment < flags).")
+    var config: String?
     @Option(help: "The model repository (only config.json files are read).") var models = "models"
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
     @Option(help: "Port to listen on (0 picks a free one and logs it).") var port = 7403

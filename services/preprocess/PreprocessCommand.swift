@@ -8,12 +8,16 @@ import UnixSignals
 
 /// `switchyard-preprocess`: checks and prepares each model's inputs (images, scaling, normalization, one-hot).
 @main
-struct PreprocessCommand: AsyncParsableCommand {
+struct PreprocessCommand: ServiceCommand {
+    static let serviceName = "preprocess"
+
     static let configuration = CommandConfiguration(
         commandName: "switchyard-preprocess",
         abstract: "Serve the preprocess stage over mutual TLS, with pipelines from the model repository's configs."
     )
 
+    @Option(help: "A YAML file of settings: option names as keys (file < SWITCHYARD_PREPROCESS_* environment < flags).")
+    var config: String?
     @Option(help: "The model repository (only config.json files are read).") var models = "models"
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
     @Option(help: "Port to listen on (0 picks a free one and logs it).") var port = 7404

@@ -9,12 +9,16 @@ import UnixSignals
 
 /// `switchyard-router`: the entry point of the mesh for backend apps.
 @main
-struct RouterCommand: AsyncParsableCommand {
+struct RouterCommand: ServiceCommand {
+    static let serviceName = "router"
+
     static let configuration = CommandConfiguration(
         commandName: "switchyard-router",
         abstract: "Route infer requests through preprocess, inference (with dynamic batching) and postprocess."
     )
 
+    @Option(help: "A YAML file of settings: option names as keys (file < SWITCHYARD_ROUTER_* environment < flags).")
+    var config: String?
     @Option(help: "The model repository (only config.json files are read: model names and max_batch_size).") var models = "models"
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
     @Option(help: "Port to listen on (0 picks a free one and logs it).") var port = 7400
