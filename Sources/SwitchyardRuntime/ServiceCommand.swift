@@ -9,8 +9,10 @@ import Yams
 /// next; options on the command line win over both. The file and the environment become ordinary options before
 /// parsing, so every value is validated the same way and an unknown key is refused with its name.
 public protocol ServiceCommand: AsyncParsableCommand {
-    /// The service's short name, for environment variables: `router` reads `SWITCHYARD_ROUTER_*`.
+    /// The service's short name, for environment variables (`router` reads `SWITCHYARD_ROUTER_*`) and logs.
     static var serviceName: String { get }
+    /// The port the service listens on when `--port` is not given.
+    static var defaultPort: Int { get }
 }
 
 extension ServiceCommand {

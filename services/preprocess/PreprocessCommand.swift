@@ -1,34 +1,23 @@
 import ArgumentParser
 import Logging
-import ServiceLifecycle
 import SwitchyardEngine
 import SwitchyardRuntime
-import SwitchyardTransport
-import UnixSignals
 
 /// `switchyard-preprocess`: checks and prepares each model's inputs (images, scaling, normalization, one-hot).
 @main
 struct PreprocessCommand: ServiceCommand {
     static let serviceName = "preprocess"
-
+    static let defaultPort = 7404
     static let configuration = CommandConfiguration(
         commandName: "switchyard-preprocess",
         abstract: "Serve the preprocess stage over mutual TLS, with pipelines from the model repository's configs."
     )
 
-    @Option(help: "A YAML file of settings: option names as keys (file < SWITCHYARD_PREPROCESS_* environment < flags).")
-    var config: String?
+    @OptionGroup var server: ServerOptions
     @Option(help: "The model repository (only config.json files are read).") var models = "models"
-    @Option(help: "Address to listen on.") var host = "127.0.0.1"
-    @Option(help: "Port to listen on (0 picks a free one and logs it).") var port = 7404
-    @Option(help: "CA certificate (PEM) that client certificates must chain to.") var ca: String
-    @Option(help: "This service's certificate (PEM).") var cert: String
-    @Option(help: "This service's private key (PEM).") var key: String
-    @Option(help: "Seconds to let in-flight requests finish on SIGTERM.") var drainSeconds = 30
 
     func run() async throws {
-        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
-        let logger = Logger(label: "switchyard.preprocess")
+        let logger = Self.makeLogger()
         let service: PreprocessService
         do {
             service = try PreprocessService(repository: ModelRepository(root: self.models))
@@ -37,15 +26,6 @@ struct PreprocessCommand: ServiceCommand {
             throw ExitCode.failure
         }
         logger.info("pipelines read", metadata: ["models": "\(service.models.joined(separator: ","))"])
-        var configuration = WireServerConfiguration(
-            tls: TLSSettings(caPath: self.ca, certificatePath: self.cert, keyPath: self.key), identity: "preprocess"
-        )
-        configuration.host = self.host
-        configuration.port = self.port
-        configuration.drainTimeout = .seconds(self.drainSeconds)
-        let server = WireServer(configuration: configuration, service: service, logger: logger)
-        try await ServiceGroup(
-            configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-        ).run()
+        try await Self.serve(service, options: self.server, logger: logger)
     }
 }

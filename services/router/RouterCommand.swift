@@ -1,38 +1,29 @@
 import ArgumentParser
 import Logging
-import ServiceLifecycle
 import SwitchyardEngine
 import SwitchyardRouting
 import SwitchyardRuntime
 import SwitchyardTransport
-import UnixSignals
 
 /// `switchyard-router`: the entry point of the mesh for backend apps.
 @main
 struct RouterCommand: ServiceCommand {
     static let serviceName = "router"
-
+    static let defaultPort = 7400
     static let configuration = CommandConfiguration(
         commandName: "switchyard-router",
         abstract: "Route infer requests through preprocess, inference (with dynamic batching) and postprocess."
     )
 
-    @Option(help: "A YAML file of settings: option names as keys (file < SWITCHYARD_ROUTER_* environment < flags).")
-    var config: String?
+    @OptionGroup var server: ServerOptions
     @Option(help: "The model repository (only config.json files are read: model names and max_batch_size).") var models = "models"
-    @Option(help: "Address to listen on.") var host = "127.0.0.1"
-    @Option(help: "Port to listen on (0 picks a free one and logs it).") var port = 7400
     @Option(help: "The preprocess service, HOST:PORT.") var preprocess = "127.0.0.1:7404"
     @Option(help: "The inference service, HOST:PORT.") var inference = "127.0.0.1:7402"
     @Option(help: "The postprocess service, HOST:PORT.") var postprocess = "127.0.0.1:7403"
-    @Option(help: "CA certificate (PEM) for clients and stages.") var ca: String
-    @Option(help: "This router's certificate (PEM), presented to clients and to the stages.") var cert: String
-    @Option(help: "This router's private key (PEM).") var key: String
     @Option(help: "Connections to each stage.") var connections = 2
     @Option(help: "Largest batch for inference (capped by each model's max_batch_size).") var maxBatchSize = 64
     @Option(help: "Longest a queued request waits for company while inference is busy, in microseconds.") var maxQueueDelayUs = 500
     @Option(help: "Requests queued per model before new ones are shed with resource exhausted.") var maxQueueSize = 1024
-    @Option(help: "Seconds to let in-flight requests finish on SIGTERM.") var drainSeconds = 30
 
     static func split(_ target: String) throws -> (String, Int) {
         guard let colon = target.lastIndex(of: ":"), let port = Int(target[target.index(after: colon)...]), (1...65535).contains(port) else {
@@ -50,9 +41,8 @@ struct RouterCommand: ServiceCommand {
     }
 
     func run() async throws {
-        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
-        let logger = Logger(label: "switchyard.router")
-        let tls = TLSSettings(caPath: self.ca, certificatePath: self.cert, keyPath: self.key)
+        let logger = Self.makeLogger()
+        let tls = self.server.tls()  // the router presents the same certificate to the stages
         func stage(_ target: String) throws -> WireClient {
             let (host, port) = try Self.split(target)
             var configuration = WireClientConfiguration(host: host, port: port, tls: tls)
@@ -75,13 +65,6 @@ struct RouterCommand: ServiceCommand {
             postprocess: try stage(self.postprocess), logger: logger
         )
         logger.info("routing", metadata: ["models": "\(router.models.joined(separator: ","))"])
-        var configuration = WireServerConfiguration(tls: tls, identity: "router")
-        configuration.host = self.host
-        configuration.port = self.port
-        configuration.drainTimeout = .seconds(self.drainSeconds)
-        let server = WireServer(configuration: configuration, service: router, logger: logger)
-        try await ServiceGroup(
-            configuration: .init(services: [router, server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-        ).run()
+        try await Self.serve(router, options: self.server, logger: logger, companions: [router])
     }
 }

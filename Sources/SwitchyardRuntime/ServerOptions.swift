@@ -1,0 +1,62 @@
+public import ArgumentParser
+public import Logging
+public import ServiceLifecycle
+public import SwitchyardTransport
+import UnixSignals
+
+/// The options every service shares: the config file, where to listen, its TLS files, limits, drain time.
+public struct ServerOptions: ParsableArguments {
+    @Option(help: "A YAML file of settings: option names as keys (file < SWITCHYARD_<SERVICE>_* environment < flags).")
+    public var config: String?
+    @Option(help: "Address to listen on.") public var host = "127.0.0.1"
+    @Option(help: "Port to listen on; 0 picks a free one and logs it. (default: the service's own port)") public var port: Int?
+    @Option(help: "CA certificate (PEM) that client certificates must chain to.") public var ca: String
+    @Option(help: "This service's certificate (PEM).") public var cert: String
+    @Option(help: "This service's private key (PEM).") public var key: String
+    @Option(help: "Requests in flight per connection before the service stops reading it.") public var maxInFlight: UInt32 = 1024
+    @Option(help: "Seconds to let in-flight requests finish on SIGTERM.") public var drainSeconds = 30
+
+    public init() {}
+
+    public func validate() throws {
+        if let port, !(0...65535).contains(port) { throw ValidationError("--port must be 0...65535") }
+        guard (1...1_000_000).contains(self.maxInFlight) else { throw ValidationError("--max-in-flight must be 1...1000000") }
+        guard (0...3600).contains(self.drainSeconds) else { throw ValidationError("--drain-seconds must be 0...3600") }
+    }
+
+    /// This service's certificate, key and CA; mutual TLS unless `requireClientCertificate` is false.
+    public func tls(requireClientCertificate: Bool = true) -> TLSSettings {
+        TLSSettings(caPath: self.ca, certificatePath: self.cert, keyPath: self.key, requireClientCertificate: requireClientCertificate)
+    }
+}
+
+extension ServiceCommand {
+    /// Bootstraps logging to standard error (once per process) and returns the service's logger.
+    public static func makeLogger() -> Logger {
+        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        return Logger(label: "switchyard.\(Self.serviceName)")
+    }
+
+    /// Serves `service` over the wire protocol until SIGTERM or SIGINT, then drains and returns.
+    /// - Parameters:
+    ///   - service: answers the requests.
+    ///   - options: where to listen, TLS, limits.
+    ///   - logger: the service's logger.
+    ///   - requireClientCertificate: mutual TLS (the mesh default).
+    ///   - companions: services that run beside the server and stop after it has drained (e.g. the router's batchers).
+    public static func serve(
+        _ service: any WireService, options: ServerOptions, logger: Logger, requireClientCertificate: Bool = true,
+        companions: [any Service] = []
+    ) async throws {
+        var configuration = WireServerConfiguration(tls: options.tls(requireClientCertificate: requireClientCertificate), identity: Self.serviceName)
+        configuration.host = options.host
+        configuration.port = options.port ?? Self.defaultPort
+        configuration.maxInFlightPerConnection = options.maxInFlight
+        configuration.drainTimeout = .seconds(options.drainSeconds)
+        let server = WireServer(configuration: configuration, service: service, logger: logger)
+        // a group stops its services in reverse order: the server drains before its companions stop
+        try await ServiceGroup(
+            configuration: .init(services: companions + [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        ).run()
+    }
+}
