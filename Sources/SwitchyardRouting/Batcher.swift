@@ -25,20 +25,22 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
         var nextID: UInt64 = 0
         var armed: C.Instant? = nil
         var stopped = false
+        /// Commands for the run loop, taken in order.
+        var pending: [Command] = []
+        /// The run loop, when it waits for commands.
+        var runner: CheckedContinuation<Void, Never>? = nil
     }
 
     /// What to do once the lock is released.
     private struct Effects: Sendable {
         var answers: [(CheckedContinuation<Response, any Error>, Result<Response, any Error>)] = []
-        var commands: [Command] = []
+        var runner: CheckedContinuation<Void, Never>? = nil
     }
 
     private let state: Mutex<State>
     private let upstream: any Upstream
     private let clock: C
     private let logger: Logger
-    private let commands: AsyncStream<Command>
-    private let commandSink: AsyncStream<Command>.Continuation
 
     /// Makes a batcher; nothing is sent until ``run()`` runs.
     /// - Parameters:
@@ -54,7 +56,6 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
         self.upstream = upstream
         self.clock = clock
         self.logger = logger
-        (self.commands, self.commandSink) = AsyncStream.makeStream(of: Command.self)
     }
 
     /// The limits in force (normalized).
@@ -84,24 +85,62 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
     /// with `unavailable` and refuses new requests.
     public func run() async {
         await withDiscardingTaskGroup { group in
-            for await command in self.commands {
-                switch command {
-                case .send(let dispatch):
-                    group.addTask { await self.execute(dispatch) }
-                case .wake(let instant):
-                    group.addTask {
-                        try? await self.clock.sleep(until: instant, tolerance: nil)
-                        self.wake(armed: instant)
+            while let commands = await self.nextCommands() {
+                for command in commands {
+                    switch command {
+                    case .send(let dispatch):
+                        group.addTask { await self.execute(dispatch) }
+                    case .wake(let instant):
+                        group.addTask {
+                            try? await self.clock.sleep(until: instant, tolerance: nil)
+                            self.wake(armed: instant)
+                        }
                     }
                 }
             }
         }
+    }
+
+    /// Waits for commands; `nil` once the batcher stopped.
+    private func nextCommands() async -> [Command]? {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let ready = self.state.withLock { state in
+                    if !state.pending.isEmpty || state.stopped { return true }
+                    state.runner = continuation
+                    return false
+                }
+                if ready { continuation.resume() }
+            }
+            return self.state.withLock { state -> [Command]? in
+                if state.stopped { return nil }
+                defer { state.pending.removeAll() }
+                return state.pending
+            }
+        } onCancel: {
+            self.stop()
+        }
+    }
+
+    /// Stops taking requests: fails the queued ones and the batches not yet started with `unavailable`.
+    private func stop() {
         let effects = self.state.withLock { state in
             state.stopped = true
-            let actions = state.machine.shutDown()
-            return self.apply(actions, to: &state)
+            var effects = self.apply(state.machine.shutDown(), to: &state)
+            let stopped = RoutingError(.shutDown, "the batcher stopped")
+            for command in state.pending {
+                guard case .send(let dispatch) = command else { continue }
+                for member in dispatch.members {
+                    if let continuation = state.waiting.removeValue(forKey: member.id) {
+                        effects.answers.append((continuation, .failure(stopped)))
+                    }
+                }
+            }
+            state.pending.removeAll()
+            effects.runner = state.runner
+            state.runner = nil
+            return effects
         }
-        self.commandSink.finish()
         self.carryOut(effects)
     }
 
@@ -167,7 +206,22 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
         for action in actions {
             switch action {
             case .send(let dispatch):
-                effects.commands.append(.send(dispatch))
+                if state.stopped {
+                    for member in dispatch.members {
+                        if let continuation = state.waiting.removeValue(forKey: member.id) {
+                            effects.answers.append((continuation, .failure(RoutingError(.shutDown, "the batcher stopped"))))
+                        }
+                    }
+                } else {
+                    self.logger.trace(
+                        "batch sent",
+                        metadata: [
+                            "batch.size": "\(dispatch.rows)", "batch.requests": "\(dispatch.members.count)",
+                            "batch.reason": "\(dispatch.reason)",
+                        ]
+                    )
+                    state.pending.append(.send(dispatch))
+                }
             case .fail(let ids, let error):
                 for id in ids {
                     if let continuation = state.waiting.removeValue(forKey: id) {
@@ -177,30 +231,27 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
             }
         }
         self.rearm(&state, effects: &effects)
+        if !state.pending.isEmpty, let runner = state.runner {
+            state.runner = nil
+            effects.runner = runner
+        }
         return effects
     }
 
     /// Arms a timer when the state machine wants a wake-up earlier than the one armed.
     private func rearm(_ state: inout State, effects: inout Effects) {
-        guard let next = state.machine.nextWakeUp else { return }
+        guard !state.stopped, let next = state.machine.nextWakeUp else { return }
         if let armed = state.armed, armed <= next { return }
         state.armed = next
-        effects.commands.append(.wake(at: next))
+        state.pending.append(.wake(at: next))
+        if let runner = state.runner {
+            state.runner = nil
+            effects.runner = runner
+        }
     }
 
     private func carryOut(_ effects: Effects) {
-        for command in effects.commands {
-            if case .send(let dispatch) = command {
-                self.logger.trace(
-                    "batch sent",
-                    metadata: [
-                        "batch.size": "\(dispatch.rows)", "batch.requests": "\(dispatch.members.count)",
-                        "batch.reason": "\(dispatch.reason)",
-                    ]
-                )
-            }
-            self.commandSink.yield(command)
-        }
+        effects.runner?.resume()
         for (continuation, result) in effects.answers { continuation.resume(with: result) }
     }
 

@@ -1,0 +1,32 @@
+/// Load balancing, outlier ejection and retry limits of an ``UpstreamPool``, named and defaulted after Envoy's
+/// `outlier_detection` and `retry_budget`.
+public struct UpstreamPoolConfiguration: Sendable, Hashable {
+    /// Consecutive `unavailable` or `internal` answers after which an instance is ejected
+    /// (Envoy's `consecutive_5xx`).
+    public var consecutiveFailures: Int = 5
+    /// Ejection time for the first ejection; the n-th ejection lasts n times as long (`base_ejection_time`).
+    public var baseEjectionTime: Duration = .seconds(30)
+    /// Longest ejection, however many came before (`max_ejection_time`).
+    public var maxEjectionTime: Duration = .seconds(300)
+    /// Most instances ejected at once, in percent of the pool; at least one may always be ejected, and never
+    /// the last one left (`max_ejection_percent`).
+    public var maxEjectionPercent: Int = 10
+    /// Retries allowed while retries in flight stay within this percentage of requests in flight
+    /// (`retry_budget.budget_percent`).
+    public var retryBudgetPercent: Int = 20
+    /// Retries allowed in flight whatever the budget says (`retry_budget.min_retry_concurrency`).
+    public var minRetryConcurrency: Int = 3
+    /// Most retries of one request, each on an instance not tried before when there is one (`num_retries`).
+    public var maxRetries: Int = 2
+
+    /// The defaults.
+    public init() {}
+
+    /// The defaults, changed by `configure`.
+    /// - Parameter configure: edits the defaults.
+    public static func defaults(configure: (inout Self) -> Void) -> Self {
+        var configuration = Self()
+        configure(&configuration)
+        return configuration
+    }
+}

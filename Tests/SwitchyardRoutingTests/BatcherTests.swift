@@ -1,0 +1,187 @@
+import SwitchyardTensor
+import SwitchyardWire
+import Synchronization
+import Testing
+
+@testable import SwitchyardRouting
+
+/// The batcher's driver on a manual clock, with a fake upstream.
+struct BatcherTests {
+    static func withBatcher(
+        _ configuration: BatcherConfiguration, upstream: FakeUpstream, clock: ManualClock = ManualClock(),
+        _ body: (Batcher<ManualClock>) async throws -> Void
+    ) async throws {
+        let batcher = Batcher(upstream: upstream, configuration: configuration, clock: clock)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await batcher.run() }
+            try await body(batcher)
+            group.cancelAll()
+        }
+    }
+
+    static func gated(_ gate: Gate, failing status: Status? = nil) -> FakeUpstream {
+        FakeUpstream { request in
+            await gate.pass()
+            if let status { throw status }
+            return try await FakeUpstream.echo(request)
+        }
+    }
+
+    @Test func aLoneRequestIsAnsweredWithoutWaitingForCompany() async throws {
+        let upstream = FakeUpstream()
+        try await Self.withBatcher(.defaults { $0.maxQueueDelay = .seconds(60) }, upstream: upstream) { batcher in
+            let response = try await batcher.submit(makeRequest(rows: 2, base: 7), deadline: nil)
+            #expect(try firstColumn(response.tensors) == [7, 8])
+            #expect(response[parameter: "served.by"] == "fake")
+            #expect(upstream.received.count == 1)
+        }
+    }
+
+    @Test func requestsQueuedWhileTheUpstreamIsBusyLeaveAsOneBatch() async throws {
+        let gate = Gate()
+        let upstream = Self.gated(gate)
+        try await Self.withBatcher(.defaults { $0.maxBatchesInFlight = 1 }, upstream: upstream) { batcher in
+            try await withThrowingTaskGroup(of: (Float, [Float]).self) { group in
+                group.addTask { (0, try firstColumn(try await batcher.submit(makeRequest(rows: 1, base: 0), deadline: nil).tensors)) }
+                #expect(await eventually { gate.waiting == 1 })
+                for (base, rows) in [(10, 1), (20, 2), (30, 1)] as [(Float, Int)] {
+                    group.addTask {
+                        (base, try firstColumn(try await batcher.submit(makeRequest(rows: rows, base: base), deadline: nil).tensors))
+                    }
+                    #expect(await eventually { batcher.statistics.queuedRequests == Int(base / 10) })
+                }
+                gate.open()
+                var answers: [Float: [Float]] = [:]
+                for try await (base, rows) in group { answers[base] = rows }
+                #expect(answers == [0: [0], 10: [10], 20: [20, 21], 30: [30]])
+            }
+            #expect(upstream.received.count == 2)
+            #expect(upstream.received.last?.tensors[0].tensor.shape == [4, 2])
+            #expect(batcher.statistics.executionTimes.averages.keys.sorted() == [1, 4])
+        }
+    }
+
+    @Test func anUpstreamErrorFailsEveryMemberWithItsStatus() async throws {
+        let gate = Gate()
+        let upstream = Self.gated(gate, failing: Status(.unavailable, "instance gone"))
+        try await Self.withBatcher(.defaults { $0.maxBatchesInFlight = 1 }, upstream: upstream) { batcher in
+            try await withThrowingTaskGroup(of: Status.Code.self) { group in
+                for index in 0..<3 {
+                    group.addTask {
+                        do {
+                            _ = try await batcher.submit(makeRequest(rows: 1), deadline: nil)
+                            return .ok
+                        } catch {
+                            return RoutingError.status(for: error).code
+                        }
+                    }
+                    if index == 0 { #expect(await eventually { gate.waiting == 1 }) }
+                }
+                #expect(await eventually { batcher.statistics.queuedRequests == 2 })
+                gate.open()
+                var codes: [Status.Code] = []
+                for try await code in group { codes.append(code) }
+                #expect(codes == [.unavailable, .unavailable, .unavailable])
+            }
+            #expect(upstream.received.count == 2)
+        }
+    }
+
+    @Test func aCancelledRequestLeavesTheQueueAndIsAnsweredCancelled() async throws {
+        let gate = Gate()
+        let upstream = Self.gated(gate)
+        try await Self.withBatcher(.defaults { $0.maxBatchesInFlight = 1 }, upstream: upstream) { batcher in
+            let first = Task { try await batcher.submit(makeRequest(rows: 1, base: 1), deadline: nil) }
+            #expect(await eventually { gate.waiting == 1 })
+            let second = Task { try await batcher.submit(makeRequest(rows: 1, base: 2), deadline: nil) }
+            #expect(await eventually { batcher.statistics.queuedRequests == 1 })
+            second.cancel()
+            let error = try #require(await #expect(throws: RoutingError.self) { try await second.value })
+            #expect(error.code == .cancelled)
+            #expect(batcher.statistics.queuedRequests == 0)
+            // a member of a batch in flight is answered at once too; the batch carries on without it
+            first.cancel()
+            await #expect(throws: RoutingError.self) { try await first.value }
+            gate.open()
+            #expect(await eventually { batcher.statistics.batchesInFlight == 0 })
+            #expect(upstream.received.count == 1)
+        }
+    }
+
+    @Test func aDeadlinePassedInTheQueueIsAnsweredWithoutSending() async throws {
+        let gate = Gate()
+        let clock = ManualClock()
+        let upstream = Self.gated(gate)
+        try await Self.withBatcher(.defaults { $0.maxBatchesInFlight = 1 }, upstream: upstream, clock: clock) { batcher in
+            let first = Task { try await batcher.submit(makeRequest(rows: 1), deadline: nil) }
+            #expect(await eventually { gate.waiting == 1 })
+            let late = Task { try await batcher.submit(makeRequest(rows: 1), deadline: clock.now.advanced(by: .milliseconds(5))) }
+            #expect(await eventually { clock.sleeperCount == 1 })  // the batcher's timer for that deadline
+            clock.advance(by: .milliseconds(4))
+            #expect(clock.sleeperCount == 1)
+            clock.advance(by: .milliseconds(1))
+            let error = try #require(await #expect(throws: RoutingError.self) { try await late.value })
+            #expect(error.status.code == .deadlineExceeded)
+            gate.open()
+            _ = try await first.value
+            #expect(upstream.received.count == 1)
+        }
+    }
+
+    @Test func theQueueDelayTimerSendsABatchIntoAFreeSlot() async throws {
+        let gate = Gate()
+        let clock = ManualClock()
+        let upstream = Self.gated(gate)
+        let configuration = BatcherConfiguration.defaults {
+            $0.maxBatchesInFlight = 2
+            $0.idleBatchesInFlight = 1
+            $0.maxQueueDelay = .milliseconds(2)
+        }
+        try await Self.withBatcher(configuration, upstream: upstream, clock: clock) { batcher in
+            let first = Task { try await batcher.submit(makeRequest(rows: 1), deadline: nil) }
+            #expect(await eventually { gate.waiting == 1 })
+            let second = Task { try await batcher.submit(makeRequest(rows: 1), deadline: nil) }
+            let third = Task { try await batcher.submit(makeRequest(rows: 1), deadline: nil) }
+            #expect(await eventually { batcher.statistics.queuedRequests == 2 && clock.sleeperCount == 1 })
+            clock.advance(by: .milliseconds(1))
+            #expect(gate.waiting == 1)
+            clock.advance(by: .milliseconds(1))
+            #expect(await eventually { gate.waiting == 2 })
+            #expect(upstream.received.last?.tensors[0].tensor.shape == [2, 2])
+            gate.open()
+            for task in [first, second, third] { _ = try await task.value }
+        }
+    }
+
+    @Test func limitsChangeWhileRunning() async throws {
+        let gate = Gate()
+        let upstream = Self.gated(gate)
+        try await Self.withBatcher(.defaults { $0.maxBatchesInFlight = 1 }, upstream: upstream) { batcher in
+            let tasks = (0..<3).map { _ in Task { try await batcher.submit(makeRequest(rows: 1), deadline: nil) } }
+            #expect(await eventually { gate.waiting == 1 && batcher.statistics.queuedRequests == 2 })
+            batcher.updateConfiguration(.defaults { $0.maxBatchesInFlight = 3; $0.idleBatchesInFlight = 3; $0.maxBatchSize = 1 })
+            #expect(await eventually { gate.waiting == 3 })
+            #expect(batcher.configuration.maxBatchSize == 1)
+            gate.open()
+            for task in tasks { _ = try await task.value }
+        }
+    }
+
+    @Test func stoppingFailsQueuedRequestsAndRefusesNewOnes() async throws {
+        let gate = Gate()
+        let batcher = Batcher(upstream: Self.gated(gate), configuration: .defaults { $0.maxBatchesInFlight = 1 }, clock: ManualClock())
+        let runner = Task { await batcher.run() }
+        let first = Task { try await batcher.submit(makeRequest(rows: 1), deadline: nil) }
+        #expect(await eventually { gate.waiting == 1 })
+        let queued = Task { try await batcher.submit(makeRequest(rows: 1), deadline: nil) }
+        #expect(await eventually { batcher.statistics.queuedRequests == 1 })
+        runner.cancel()
+        gate.open()
+        await runner.value
+        let error = try #require(await #expect(throws: RoutingError.self) { try await queued.value })
+        #expect(error.status.code == .unavailable)
+        _ = await first.result  // answered one way or the other, not lost
+        let refused = await #expect(throws: RoutingError.self) { try await batcher.submit(makeRequest(rows: 1), deadline: nil) }
+        #expect(refused?.code == .shutDown)
+    }
+}
