@@ -43,7 +43,7 @@ extension UpstreamPool {
         }
 
         private(set) var configuration: UpstreamPoolConfiguration
-        private(set) var instances: [Instance]
+        var instances: [Instance]
         /// Requests (not attempts) in flight through the pool.
         private(set) var requestsInFlight = 0
         /// Retry attempts in flight.

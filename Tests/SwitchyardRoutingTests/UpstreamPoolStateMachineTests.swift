@@ -1,0 +1,180 @@
+import SwitchyardWire
+import Testing
+
+@testable import SwitchyardRouting
+
+typealias PoolMachine = UpstreamPool<ManualClock>.StateMachine
+
+/// A small seeded generator, so that the random choices of a test are the same on every run.
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        self.state &+= 0x9E37_79B9_7F4A_7C15
+        var z = self.state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+struct UpstreamPoolStateMachineTests {
+    static func pool(_ count: Int, _ configure: (inout UpstreamPoolConfiguration) -> Void = { _ in }) -> PoolMachine {
+        PoolMachine(instanceIDs: (0..<count).map { "i\($0)" }, configuration: .defaults(configure: configure))
+    }
+
+    static func fail(_ machine: inout PoolMachine, _ index: Int, times: Int, now: ManualClock.Instant) -> [PoolMachine.Event] {
+        var events: [PoolMachine.Event] = []
+        for _ in 0..<times {
+            events += machine.failAttempt(on: index, now: now)
+        }
+        return events
+    }
+
+    @Test func powerOfTwoChoicesSpreadsLoad() throws {
+        var machine = Self.pool(2)
+        var random = SplitMix64(state: 7)
+        for _ in 0..<10 { _ = machine.pick(excluding: [], now: t0, using: &random) }
+        #expect(machine.instances.map(\.inFlight) == [5, 5])
+        var bigger = Self.pool(5)
+        for _ in 0..<200 { _ = bigger.pick(excluding: [], now: t0, using: &random) }
+        let loads = bigger.instances.map(\.inFlight)
+        #expect(loads.reduce(0, +) == 200)
+        #expect(loads.max()! - loads.min()! <= 3)
+    }
+
+    @Test func pickAvoidsExcludedInstancesWhileOthersRemain() throws {
+        var machine = Self.pool(3)
+        var random = SplitMix64(state: 3)
+        for _ in 0..<20 {
+            let index = try #require(machine.pick(excluding: [0, 1], now: t0, using: &random).index)
+            #expect(index == 2)
+        }
+        // everything excluded: still an answer rather than none
+        let check1 = machine.pick(excluding: [0, 1, 2], now: t0, using: &random).index != nil
+        #expect(check1)
+        var empty = Self.pool(0)
+        let check2 = empty.pick(excluding: [], now: t0, using: &random).index == nil
+        #expect(check2)
+    }
+
+    @Test func fiveConsecutiveFailuresEjectForThirtySecondsTimesTheEjections() throws {
+        var machine = Self.pool(10)
+        let check3 = Self.fail(&machine, 3, times: 4, now: t0).isEmpty
+        #expect(check3)
+        _ = machine.answerAttempt(on: 3, now: t0)  // a good answer resets the count
+        let check4 = Self.fail(&machine, 3, times: 4, now: t0).isEmpty
+        #expect(check4)
+        let check5 = Self.fail(&machine, 3, times: 1, now: t0) == [.ejected(instance: "i3", until: at(30_000))]
+        #expect(check5)
+        var random = SplitMix64(state: 11)
+        for _ in 0..<50 {
+            let index = machine.pick(excluding: [], now: at(29_999), using: &random).index
+            #expect(index != 3)
+        }
+        // re-admitted when the time is up
+        let (_, events) = machine.pick(excluding: [], now: at(30_000), using: &random)
+        #expect(events == [.readmitted(instance: "i3")])
+        let check6 = Self.fail(&machine, 3, times: 5, now: at(31_000)) == [.ejected(instance: "i3", until: at(91_000))]
+        #expect(check6)
+    }
+
+    @Test func ejectionTimeIsCapped() {
+        var machine = Self.pool(2) { $0.maxEjectionTime = .seconds(45) }
+        _ = Self.fail(&machine, 0, times: 5, now: t0)
+        _ = machine.readmitExpired(now: at(30_000))
+        let check7 = Self.fail(&machine, 0, times: 5, now: at(30_000)) == [.ejected(instance: "i0", until: at(75_000))]
+        #expect(check7)
+    }
+
+    @Test func atMostTenPercentButAtLeastOneAndNeverAll() {
+        var ten = Self.pool(10)
+        let check8 = Self.fail(&ten, 0, times: 5, now: t0).count == 1
+        #expect(check8)
+        let check9 = Self.fail(&ten, 1, times: 5, now: t0).isEmpty  // 10% of 10 is already ejected
+        #expect(check9)
+        var two = Self.pool(2)
+        let check10 = Self.fail(&two, 0, times: 5, now: t0).count == 1  // at least one, even above 10%
+        #expect(check10)
+        let check11 = Self.fail(&two, 1, times: 5, now: t0).isEmpty  // never the last one
+        #expect(check11)
+        var one = Self.pool(1)
+        let check12 = Self.fail(&one, 0, times: 50, now: t0).isEmpty
+        #expect(check12)
+    }
+
+    @Test func onlyUnavailableAndInternalCountAsFailures() {
+        #expect(PoolMachine.Outcome(.unavailable) == .failed)
+        #expect(PoolMachine.Outcome(.internalError) == .failed)
+        #expect(PoolMachine.Outcome(.invalidArgument) == .answered)
+        #expect(PoolMachine.Outcome(.resourceExhausted) == .answered)
+        #expect(PoolMachine.Outcome(nil) == .answered)
+        #expect(PoolMachine.Outcome(.deadlineExceeded) == .neutral)
+        #expect(PoolMachine.Outcome(.cancelled) == .neutral)
+        var machine = Self.pool(3)
+        _ = Self.fail(&machine, 0, times: 4, now: t0)
+        var random = SplitMix64(state: 5)
+        _ = machine.pick(excluding: [1, 2], now: t0, using: &random)
+        _ = machine.finish(instance: 0, outcome: .neutral, now: t0)
+        #expect(machine.instances[0].consecutiveFailures == 4)
+    }
+
+    @Test func healthChecksSteerTrafficAndReadmit() throws {
+        var machine = Self.pool(3)
+        var random = SplitMix64(state: 9)
+        _ = machine.reportHealth(instance: "i1", healthy: false, now: t0)
+        for _ in 0..<30 {
+            let index = try #require(machine.pick(excluding: [], now: t0, using: &random).index)
+            #expect(index != 1)
+        }
+        // nobody healthy: traffic still flows
+        _ = machine.reportHealth(instance: "i0", healthy: false, now: t0)
+        _ = machine.reportHealth(instance: "i2", healthy: false, now: t0)
+        let check13 = machine.pick(excluding: [], now: t0, using: &random).index != nil
+        #expect(check13)
+        // a passing check re-admits an ejected instance at once
+        _ = Self.fail(&machine, 2, times: 5, now: t0)
+        #expect(machine.instances[2].ejectedUntil != nil)
+        let check14 = machine.reportHealth(instance: "i2", healthy: true, now: at(1)) == [.readmitted(instance: "i2")]
+        #expect(check14)
+        #expect(machine.instances[2].ejectedUntil == nil)
+        let check15 = machine.reportHealth(instance: "nope", healthy: true, now: at(1)).isEmpty
+        #expect(check15)
+    }
+
+    @Test func retriesStayWithinTheBudgetAndTheDeadline() {
+        var machine = Self.pool(3)
+        for _ in 0..<5 { machine.beginRequest() }
+        // 20% of 5 is 1, but three retries may always be in flight
+        let check16 = (0..<4).map { _ in machine.beginRetry(retriesSoFar: 0, deadline: nil, now: t0) } == [true, true, true, false]
+        #expect(check16)
+        for _ in 0..<95 { machine.beginRequest() }
+        // 20% of 100 is 20
+        let more = (0..<20).map { _ in machine.beginRetry(retriesSoFar: 0, deadline: nil, now: t0) }
+        #expect(more.filter { $0 }.count == 17)
+        machine.endRetry()
+        let check17 = machine.beginRetry(retriesSoFar: 0, deadline: nil, now: t0)
+        #expect(check17)
+        let check18 = !machine.beginRetry(retriesSoFar: 0, deadline: nil, now: t0)
+        #expect(check18)
+        for _ in 0..<20 { machine.endRetry() }
+        let check19 = !machine.beginRetry(retriesSoFar: 2, deadline: nil, now: t0)  // maxRetries = 2
+        #expect(check19)
+        let check20 = !machine.beginRetry(retriesSoFar: 0, deadline: at(5), now: at(5))
+        #expect(check20)
+        let check21 = machine.beginRetry(retriesSoFar: 1, deadline: at(6), now: at(5))
+        #expect(check21)
+    }
+}
+
+extension PoolMachine {
+    /// Picks `index` (by excluding every other instance) and records a failure on it.
+    mutating func failAttempt(on index: Int, now: ManualClock.Instant) -> [Event] {
+        self.instances[index].inFlight += 1
+        return self.finish(instance: index, outcome: .failed, now: now)
+    }
+
+    mutating func answerAttempt(on index: Int, now: ManualClock.Instant) -> [Event] {
+        self.instances[index].inFlight += 1
+        return self.finish(instance: index, outcome: .answered, now: now)
+    }
+}
