@@ -1,3 +1,4 @@
+import SwitchyardTensor
 import SwitchyardWire
 import Synchronization
 import Testing
