@@ -53,13 +53,17 @@ extension Batcher {
         /// Accepts a request, or answers it at once (full queue, passed deadline); may send batches.
         mutating func enqueue(id: UInt64, request: Request, deadline: Instant?, now: Instant) -> [Action] {
             if let deadline, deadline <= now {
-                return [.fail(ids: [id], RoutingError(.deadlineExceeded, "the deadline passed before the request was queued"))]
+                return [
+                    .fail(
+                        ids: [id], RoutingError(.deadlineExceeded, "the deadline passed before the request was queued"))
+                ]
             }
             guard self.queue.count < self.configuration.maxQueueSize else {
                 return [
                     .fail(
                         ids: [id],
-                        RoutingError(.queueFull, "the batch queue is full (\(self.configuration.maxQueueSize) requests)")
+                        RoutingError(
+                            .queueFull, "the batch queue is full (\(self.configuration.maxQueueSize) requests)")
                     )
                 ]
             }
@@ -137,7 +141,9 @@ extension Batcher {
             }
             if !expired.isEmpty {
                 actions.append(
-                    .fail(ids: expired, RoutingError(.deadlineExceeded, "the deadline passed while the request was queued"))
+                    .fail(
+                        ids: expired,
+                        RoutingError(.deadlineExceeded, "the deadline passed while the request was queued"))
                 )
             }
             while !self.queue.isEmpty, self.inFlight.count < self.configuration.maxBatchesInFlight {
@@ -190,7 +196,8 @@ extension Batcher {
             }
             guard let best else { return nil }
             let members = Array(plan.members[...best])
-            return Plan(members: members, indices: Array(plan.indices[...best]), rows: members.reduce(0) { $0 + $1.rows })
+            return Plan(
+                members: members, indices: Array(plan.indices[...best]), rows: members.reduce(0) { $0 + $1.rows })
         }
 
         /// When the plan must leave to meet its earliest deadline: that deadline − predicted execution − reserve.

@@ -160,10 +160,13 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Response, any Error>) in
                 let effects = self.state.withLock { state -> Effects in
                     guard !state.stopped else {
-                        return Effects(answers: [(continuation, .failure(RoutingError(.shutDown, "the batcher stopped")))])
+                        return Effects(answers: [
+                            (continuation, .failure(RoutingError(.shutDown, "the batcher stopped")))
+                        ])
                     }
                     state.waiting[id] = continuation
-                    let actions = state.machine.enqueue(id: id, request: request, deadline: deadline, now: self.clock.now)
+                    let actions = state.machine.enqueue(
+                        id: id, request: request, deadline: deadline, now: self.clock.now)
                     var effects = self.apply(actions, to: &state)
                     if Task.isCancelled { self.cancel(id: id, in: &state, effects: &effects) }
                     return effects
@@ -196,7 +199,8 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
     private func cancel(id: UInt64, in state: inout State, effects: inout Effects) {
         _ = state.machine.cancel(id: id)
         if let continuation = state.waiting.removeValue(forKey: id) {
-            effects.answers.append((continuation, .failure(RoutingError(.cancelled, "the caller cancelled the request"))))
+            effects.answers.append(
+                (continuation, .failure(RoutingError(.cancelled, "the caller cancelled the request"))))
         }
         self.rearm(&state, effects: &effects)
     }
@@ -209,7 +213,8 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
                 if state.stopped {
                     for member in dispatch.members {
                         if let continuation = state.waiting.removeValue(forKey: member.id) {
-                            effects.answers.append((continuation, .failure(RoutingError(.shutDown, "the batcher stopped"))))
+                            effects.answers.append(
+                                (continuation, .failure(RoutingError(.shutDown, "the batcher stopped"))))
                         }
                     }
                 } else {
@@ -280,7 +285,8 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
             outcome = .failure(error)
         }
         let effects = self.state.withLock { state in
-            let actions = state.machine.complete(batchID: dispatch.batchID, succeeded: upstreamAnswered, now: self.clock.now)
+            let actions = state.machine.complete(
+                batchID: dispatch.batchID, succeeded: upstreamAnswered, now: self.clock.now)
             var effects = self.apply(actions, to: &state)
             for (index, member) in dispatch.members.enumerated() {
                 guard let continuation = state.waiting.removeValue(forKey: member.id) else { continue }

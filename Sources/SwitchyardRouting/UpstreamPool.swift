@@ -106,7 +106,9 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
     ///   - instance: the member's id.
     ///   - healthy: whether the check passed.
     public func reportHealth(instance: String, healthy: Bool) {
-        let events = self.state.withLock { $0.machine.reportHealth(instance: instance, healthy: healthy, now: self.clock.now) }
+        let events = self.state.withLock {
+            $0.machine.reportHealth(instance: instance, healthy: healthy, now: self.clock.now)
+        }
         self.log(events)
     }
 

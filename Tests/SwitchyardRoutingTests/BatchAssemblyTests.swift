@@ -19,10 +19,15 @@ struct BatchAssemblyTests {
         #expect(try parts.map { try firstColumn($0.tensors) } == [[10], [20, 21, 22], [30, 31]])
         #expect(try parts.map { try $0.tensors[1].tensor.strings() } == [["a"], ["bb", "", "dddd"], ["e", "ff"]])
         #expect(parts.allSatisfy { $0[parameter: "model.version"] == "2" })
-        #expect(parts[1] == Response(
-            parameters: [Parameter("model.version", "2")],
-            tensors: [requests[1].tensors[0], NamedTensor("label", try Tensor(strings: ["bb", "", "dddd"], shape: [3, 1]))]
-        ))
+        #expect(
+            parts[1]
+                == Response(
+                    parameters: [Parameter("model.version", "2")],
+                    tensors: [
+                        requests[1].tensors[0],
+                        NamedTensor("label", try Tensor(strings: ["bb", "", "dddd"], shape: [3, 1])),
+                    ]
+                ))
     }
 
     @Test func joinIsIdempotentOnlyWhenEveryMemberIs() throws {

@@ -55,7 +55,8 @@ struct BatcherStateMachineTests {
         // 3 + 2 would overflow, so 2 waits; then 1 row fills the batch with request 3
         let result5 = machine.enqueue(id: 2, request: makeRequest(rows: 2), deadline: nil, now: t0)
         #expect(result5.isEmpty)
-        let dispatch = try #require(machine.enqueue(id: 3, request: makeRequest(rows: 1), deadline: nil, now: t0).dispatches.first)
+        let dispatch = try #require(
+            machine.enqueue(id: 3, request: makeRequest(rows: 1), deadline: nil, now: t0).dispatches.first)
         #expect(dispatch.reason == .full)
         #expect(dispatch.members.map(\.id) == [1, 3])
         #expect(machine.queue.map(\.id) == [2])
@@ -65,14 +66,19 @@ struct BatcherStateMachineTests {
         var machine = Self.busy { $0.preferredBatchSizes = [3, 6] }
         let result6 = machine.enqueue(id: 1, request: makeRequest(rows: 2), deadline: nil, now: t0)
         #expect(result6.isEmpty)
-        let dispatch = try #require(machine.enqueue(id: 2, request: makeRequest(rows: 1), deadline: nil, now: t0).dispatches.first)
+        let dispatch = try #require(
+            machine.enqueue(id: 2, request: makeRequest(rows: 1), deadline: nil, now: t0).dispatches.first)
         #expect(dispatch.reason == .preferredSize)
         #expect(dispatch.rows == 3)
     }
 
     @Test func noSlotNoSendEvenAfterTheDelay() throws {
-        var machine = Machine(configuration: .defaults { $0.maxBatchesInFlight = 1; $0.maxQueueDelay = .milliseconds(1) })
-        let first = try #require(machine.enqueue(id: 1, request: makeRequest(rows: 1), deadline: nil, now: t0).dispatches.first)
+        var machine = Machine(
+            configuration: .defaults {
+                $0.maxBatchesInFlight = 1; $0.maxQueueDelay = .milliseconds(1)
+            })
+        let first = try #require(
+            machine.enqueue(id: 1, request: makeRequest(rows: 1), deadline: nil, now: t0).dispatches.first)
         let result7 = machine.enqueue(id: 2, request: makeRequest(rows: 1), deadline: nil, now: t0)
         #expect(result7.isEmpty)
         let result8 = machine.enqueue(id: 3, request: makeRequest(rows: 1), deadline: nil, now: t0)
@@ -88,7 +94,8 @@ struct BatcherStateMachineTests {
 
     @Test func queuedRequestsPastTheirDeadlineAreNeverSent() throws {
         var machine = Machine(configuration: .defaults { $0.maxBatchesInFlight = 1 })
-        let first = try #require(machine.enqueue(id: 1, request: makeRequest(rows: 1), deadline: nil, now: t0).dispatches.first)
+        let first = try #require(
+            machine.enqueue(id: 1, request: makeRequest(rows: 1), deadline: nil, now: t0).dispatches.first)
         let result10 = machine.enqueue(id: 2, request: makeRequest(rows: 1), deadline: at(5), now: t0)
         #expect(result10.isEmpty)
         let result11 = machine.enqueue(id: 3, request: makeRequest(rows: 1), deadline: at(20), now: t0)
@@ -141,15 +148,18 @@ struct BatcherStateMachineTests {
                 $0.initialExecutionEstimate = .milliseconds(10)
             }
         )
-        let first = try #require(machine.enqueue(id: 1, request: makeRequest(rows: 2), deadline: nil, now: t0).dispatches.first)
+        let first = try #require(
+            machine.enqueue(id: 1, request: makeRequest(rows: 2), deadline: nil, now: t0).dispatches.first)
         _ = machine.complete(batchID: first.batchID, succeeded: true, now: at(3))
         #expect(machine.predictor.predict(rows: 2) == .milliseconds(3))
         // a failed batch teaches nothing
-        let second = try #require(machine.enqueue(id: 2, request: makeRequest(rows: 4), deadline: nil, now: at(3)).dispatches.first)
+        let second = try #require(
+            machine.enqueue(id: 2, request: makeRequest(rows: 4), deadline: nil, now: at(3)).dispatches.first)
         _ = machine.complete(batchID: second.batchID, succeeded: false, now: at(50))
         #expect(machine.predictor.averages[4] == nil)
         // busy again; a 2-row batch now leaves 3 ms before its deadline instead of 10 ms
-        let busy = try #require(machine.enqueue(id: 3, request: makeRequest(rows: 1), deadline: nil, now: at(50)).dispatches.first)
+        let busy = try #require(
+            machine.enqueue(id: 3, request: makeRequest(rows: 1), deadline: nil, now: at(50)).dispatches.first)
         #expect(busy.reason == .idle)
         let result14 = machine.enqueue(id: 4, request: makeRequest(rows: 2), deadline: at(70), now: at(50))
         #expect(result14.isEmpty)
@@ -157,7 +167,10 @@ struct BatcherStateMachineTests {
     }
 
     @Test func aFullQueueSheds() {
-        var machine = Machine(configuration: .defaults { $0.maxBatchesInFlight = 1; $0.maxQueueSize = 2 })
+        var machine = Machine(
+            configuration: .defaults {
+                $0.maxBatchesInFlight = 1; $0.maxQueueSize = 2
+            })
         _ = machine.enqueue(id: 1, request: makeRequest(rows: 1), deadline: nil, now: t0)
         let result15 = machine.enqueue(id: 2, request: makeRequest(rows: 1), deadline: nil, now: t0)
         #expect(result15.isEmpty)
@@ -172,7 +185,8 @@ struct BatcherStateMachineTests {
 
     @Test func requestsOfAnotherLayoutGoInAnotherBatch() throws {
         var machine = Machine(configuration: .defaults { $0.maxBatchesInFlight = 1 })
-        let first = try #require(machine.enqueue(id: 1, request: makeRequest(rows: 1), deadline: nil, now: t0).dispatches.first)
+        let first = try #require(
+            machine.enqueue(id: 1, request: makeRequest(rows: 1), deadline: nil, now: t0).dispatches.first)
         _ = machine.enqueue(id: 2, request: makeRequest(rows: 1), deadline: nil, now: t0)
         _ = machine.enqueue(id: 3, request: makeRequest(rows: 1, columns: 3), deadline: nil, now: t0)  // other row shape
         _ = machine.enqueue(id: 4, request: makeRequest(rows: 1, input: "z"), deadline: nil, now: t0)  // other name
@@ -191,8 +205,12 @@ struct BatcherStateMachineTests {
     }
 
     @Test func requestsThatCannotBeBatchedGoAlone() throws {
-        var machine = Machine(configuration: .defaults { $0.maxBatchesInFlight = 1; $0.maxBatchSize = 4 })
-        let first = try #require(machine.enqueue(id: 1, request: makeRequest(rows: 1), deadline: nil, now: t0).dispatches.first)
+        var machine = Machine(
+            configuration: .defaults {
+                $0.maxBatchesInFlight = 1; $0.maxBatchSize = 4
+            })
+        let first = try #require(
+            machine.enqueue(id: 1, request: makeRequest(rows: 1), deadline: nil, now: t0).dispatches.first)
         _ = machine.enqueue(id: 2, request: Request(model: "m"), deadline: nil, now: t0)  // no tensors
         _ = machine.enqueue(id: 3, request: Request(model: "m"), deadline: nil, now: t0)
         _ = machine.enqueue(id: 4, request: makeRequest(rows: 9), deadline: nil, now: t0)  // more rows than a batch
@@ -210,11 +228,13 @@ struct BatcherStateMachineTests {
         var machine = Self.busy { $0.maxBatchSize = 3 }
         _ = machine.enqueue(id: 1, request: makeRequest(rows: 1), deadline: at(50), now: t0)
         _ = machine.enqueue(id: 2, request: makeRequest(rows: 1), deadline: at(80), now: t0)
-        let withDeadlines = try #require(machine.enqueue(id: 3, request: makeRequest(rows: 1), deadline: at(60), now: t0).dispatches.first)
+        let withDeadlines = try #require(
+            machine.enqueue(id: 3, request: makeRequest(rows: 1), deadline: at(60), now: t0).dispatches.first)
         #expect(withDeadlines.deadline == at(80))
         var open = Self.busy { $0.maxBatchSize = 2 }
         _ = open.enqueue(id: 1, request: makeRequest(rows: 1), deadline: at(50), now: t0)
-        let withoutDeadline = try #require(open.enqueue(id: 2, request: makeRequest(rows: 1), deadline: nil, now: t0).dispatches.first)
+        let withoutDeadline = try #require(
+            open.enqueue(id: 2, request: makeRequest(rows: 1), deadline: nil, now: t0).dispatches.first)
         #expect(withoutDeadline.deadline == nil)
     }
 
@@ -232,11 +252,16 @@ struct BatcherStateMachineTests {
     }
 
     @Test func limitsChangeWhileRunning() throws {
-        var machine = Machine(configuration: .defaults { $0.maxBatchesInFlight = 1; $0.maxBatchSize = 2 })
+        var machine = Machine(
+            configuration: .defaults {
+                $0.maxBatchesInFlight = 1; $0.maxBatchSize = 2
+            })
         _ = machine.enqueue(id: 1, request: makeRequest(rows: 1), deadline: nil, now: t0)
         for id in 2...5 { _ = machine.enqueue(id: UInt64(id), request: makeRequest(rows: 1), deadline: nil, now: t0) }
         let actions = machine.update(
-            configuration: .defaults { $0.maxBatchesInFlight = 3; $0.idleBatchesInFlight = 3; $0.maxBatchSize = 2 }, now: t0
+            configuration: .defaults {
+                $0.maxBatchesInFlight = 3; $0.idleBatchesInFlight = 3; $0.maxBatchSize = 2
+            }, now: t0
         )
         #expect(actions.dispatches.map { $0.members.map(\.id) } == [[2, 3], [4, 5]])
         #expect(machine.inFlight.count == 3)

@@ -61,7 +61,9 @@ struct BatcherStressTests {
                                 case 1: .now.advanced(by: .microseconds(-1))
                                 default: .now.advanced(by: .microseconds(Int64.random(in: 0...50_000)))
                                 }
-                            let task = Task { try await batcher.submit(makeRequest(rows: rows, base: base), deadline: deadline) }
+                            let task = Task {
+                                try await batcher.submit(makeRequest(rows: rows, base: base), deadline: deadline)
+                            }
                             if Int.random(in: 0..<5) == 0 {
                                 for _ in 0..<Int.random(in: 0..<20) { await Task.yield() }
                                 task.cancel()
@@ -71,7 +73,9 @@ struct BatcherStressTests {
                             case .success(let response):
                                 key = "ok"
                                 let expected = (0..<rows).map { base + Float($0) }
-                                if (try? firstColumn(response.tensors)) != expected { tally.wrongRows.withLock { $0 += 1 } }
+                                if (try? firstColumn(response.tensors)) != expected {
+                                    tally.wrongRows.withLock { $0 += 1 }
+                                }
                             case .failure(let error):
                                 key = "\(RoutingError.status(for: error).code)"
                             }
@@ -84,7 +88,9 @@ struct BatcherStressTests {
         }
         let counts = tally.outcomes.withLock { $0 }
         #expect(counts.values.reduce(0, +) == requests, "\(counts)")
-        #expect(Set(counts.keys).isSubset(of: ["ok", "cancelled", "deadline exceeded", "resource exhausted", "unavailable"]))
+        #expect(
+            Set(counts.keys).isSubset(of: ["ok", "cancelled", "deadline exceeded", "resource exhausted", "unavailable"])
+        )
         for kind in ["ok", "cancelled", "deadline exceeded"] { #expect(counts[kind, default: 0] > 0, "\(counts)") }
         print("stress outcomes: \(counts.sorted { $0.key < $1.key })")
         #expect(tally.wrongRows.withLock { $0 } == 0)

@@ -42,11 +42,17 @@ struct BatcherTests {
         let upstream = Self.gated(gate)
         try await Self.withBatcher(.defaults { $0.maxBatchesInFlight = 1 }, upstream: upstream) { batcher in
             try await withThrowingTaskGroup(of: (Float, [Float]).self) { group in
-                group.addTask { (0, try firstColumn(try await batcher.submit(makeRequest(rows: 1, base: 0), deadline: nil).tensors)) }
+                group.addTask {
+                    (0, try firstColumn(try await batcher.submit(makeRequest(rows: 1, base: 0), deadline: nil).tensors))
+                }
                 #expect(await eventually { gate.waiting == 1 })
                 for (base, rows) in [(10, 1), (20, 2), (30, 1)] as [(Float, Int)] {
                     group.addTask {
-                        (base, try firstColumn(try await batcher.submit(makeRequest(rows: rows, base: base), deadline: nil).tensors))
+                        (
+                            base,
+                            try firstColumn(
+                                try await batcher.submit(makeRequest(rows: rows, base: base), deadline: nil).tensors)
+                        )
                     }
                     #expect(await eventually { batcher.statistics.queuedRequests == Int(base / 10) })
                 }
@@ -112,10 +118,13 @@ struct BatcherTests {
         let gate = Gate()
         let clock = ManualClock()
         let upstream = Self.gated(gate)
-        try await Self.withBatcher(.defaults { $0.maxBatchesInFlight = 1 }, upstream: upstream, clock: clock) { batcher in
+        try await Self.withBatcher(.defaults { $0.maxBatchesInFlight = 1 }, upstream: upstream, clock: clock) {
+            batcher in
             let first = Task { try await batcher.submit(makeRequest(rows: 1), deadline: nil) }
             #expect(await eventually { gate.waiting == 1 })
-            let late = Task { try await batcher.submit(makeRequest(rows: 1), deadline: clock.now.advanced(by: .milliseconds(5))) }
+            let late = Task {
+                try await batcher.submit(makeRequest(rows: 1), deadline: clock.now.advanced(by: .milliseconds(5)))
+            }
             #expect(await eventually { clock.sleeperCount == 1 })  // the batcher's timer for that deadline
             clock.advance(by: .milliseconds(4))
             #expect(clock.sleeperCount == 1)
@@ -159,7 +168,10 @@ struct BatcherTests {
         try await Self.withBatcher(.defaults { $0.maxBatchesInFlight = 1 }, upstream: upstream) { batcher in
             let tasks = (0..<3).map { _ in Task { try await batcher.submit(makeRequest(rows: 1), deadline: nil) } }
             #expect(await eventually { gate.waiting == 1 && batcher.statistics.queuedRequests == 2 })
-            batcher.updateConfiguration(.defaults { $0.maxBatchesInFlight = 3; $0.idleBatchesInFlight = 3; $0.maxBatchSize = 1 })
+            batcher.updateConfiguration(
+                .defaults {
+                    $0.maxBatchesInFlight = 3; $0.idleBatchesInFlight = 3; $0.maxBatchSize = 1
+                })
             #expect(await eventually { gate.waiting == 3 })
             #expect(batcher.configuration.maxBatchSize == 1)
             gate.open()
@@ -169,7 +181,8 @@ struct BatcherTests {
 
     @Test func stoppingFailsQueuedRequestsAndRefusesNewOnes() async throws {
         let gate = Gate()
-        let batcher = Batcher(upstream: Self.gated(gate), configuration: .defaults { $0.maxBatchesInFlight = 1 }, clock: ManualClock())
+        let batcher = Batcher(
+            upstream: Self.gated(gate), configuration: .defaults { $0.maxBatchesInFlight = 1 }, clock: ManualClock())
         let runner = Task { await batcher.run() }
         let first = Task { try await batcher.submit(makeRequest(rows: 1), deadline: nil) }
         #expect(await eventually { gate.waiting == 1 })
@@ -181,7 +194,9 @@ struct BatcherTests {
         let error = try #require(await #expect(throws: RoutingError.self) { try await queued.value })
         #expect(error.status.code == .unavailable)
         _ = await first.result  // answered one way or the other, not lost
-        let refused = await #expect(throws: RoutingError.self) { try await batcher.submit(makeRequest(rows: 1), deadline: nil) }
+        let refused = await #expect(throws: RoutingError.self) {
+            try await batcher.submit(makeRequest(rows: 1), deadline: nil)
+        }
         #expect(refused?.code == .shutDown)
     }
 }

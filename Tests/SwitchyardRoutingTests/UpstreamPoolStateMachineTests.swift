@@ -22,7 +22,9 @@ struct UpstreamPoolStateMachineTests {
         PoolMachine(instanceIDs: (0..<count).map { "i\($0)" }, configuration: .defaults(configure: configure))
     }
 
-    static func fail(_ machine: inout PoolMachine, _ index: Int, times: Int, now: ManualClock.Instant) -> [PoolMachine.Event] {
+    static func fail(_ machine: inout PoolMachine, _ index: Int, times: Int, now: ManualClock.Instant) -> [PoolMachine
+        .Event]
+    {
         var events: [PoolMachine.Event] = []
         for _ in 0..<times {
             events += machine.failAttempt(on: index, now: now)
@@ -145,7 +147,10 @@ struct UpstreamPoolStateMachineTests {
         var machine = Self.pool(3)
         for _ in 0..<5 { machine.beginRequest() }
         // 20% of 5 is 1, but three retries may always be in flight
-        let check16 = (0..<4).map { _ in machine.beginRetry(retriesSoFar: 0, deadline: nil, now: t0) } == [true, true, true, false]
+        let check16 =
+            (0..<4).map { _ in machine.beginRetry(retriesSoFar: 0, deadline: nil, now: t0) } == [
+                true, true, true, false,
+            ]
         #expect(check16)
         for _ in 0..<95 { machine.beginRequest() }
         // 20% of 100 is 20

@@ -54,9 +54,11 @@ struct UpstreamPoolTests {
     @Test func answersThatAreNotTheInstancesFaultAreNotRetried() async throws {
         let bad = Self.failing(.invalidArgument)
         let other = Self.failing(.invalidArgument)
-        let pool = UpstreamPool(members: [.init(id: "a", upstream: bad), .init(id: "b", upstream: other)], clock: ManualClock())
+        let pool = UpstreamPool(
+            members: [.init(id: "a", upstream: bad), .init(id: "b", upstream: other)], clock: ManualClock())
         for _ in 0..<10 {
-            let error = try #require(await #expect(throws: Status.self) { try await pool.call(makeRequest(rows: 1), deadline: nil) })
+            let error = try #require(
+                await #expect(throws: Status.self) { try await pool.call(makeRequest(rows: 1), deadline: nil) })
             #expect(error.code == .invalidArgument)
         }
         #expect(bad.received.count + other.received.count == 10)
@@ -70,7 +72,8 @@ struct UpstreamPoolTests {
             clock.advance(by: .milliseconds(10))
             throw Status(.unavailable, "gone")
         }
-        let pool = UpstreamPool(members: [.init(id: "a", upstream: slow), .init(id: "b", upstream: slow)], clock: clock)
+        let pool = UpstreamPool(
+            members: [.init(id: "a", upstream: slow), .init(id: "b", upstream: slow)], clock: clock)
         await #expect(throws: Status.self) {
             try await pool.call(makeRequest(rows: 1), deadline: ContinuousClock.now.advanced(by: .milliseconds(5)))
         }
@@ -80,7 +83,8 @@ struct UpstreamPoolTests {
     @Test func healthReportsSteerTraffic() async throws {
         let a = FakeUpstream()
         let b = FakeUpstream()
-        let pool = UpstreamPool(members: [.init(id: "a", upstream: a), .init(id: "b", upstream: b)], clock: ManualClock())
+        let pool = UpstreamPool(
+            members: [.init(id: "a", upstream: a), .init(id: "b", upstream: b)], clock: ManualClock())
         pool.reportHealth(instance: "a", healthy: false)
         for _ in 0..<20 { _ = try await pool.call(makeRequest(rows: 1), deadline: nil) }
         #expect(a.received.isEmpty)
@@ -93,7 +97,8 @@ struct UpstreamPoolTests {
 
     @Test func anEmptyPoolAnswersUnavailable() async throws {
         let pool = UpstreamPool(members: [], clock: ManualClock())
-        let error = try #require(await #expect(throws: RoutingError.self) { try await pool.call(makeRequest(rows: 1), deadline: nil) })
+        let error = try #require(
+            await #expect(throws: RoutingError.self) { try await pool.call(makeRequest(rows: 1), deadline: nil) })
         #expect(error.status.code == .unavailable)
     }
 }

@@ -49,7 +49,9 @@ enum BatchAssembly {
             }
             do {
                 let slices = try Self.rows(of: named.tensor, counts: rowCounts)
-                for (index, slice) in slices.enumerated() { parts[index].tensors.append(NamedTensor(named.name, slice)) }
+                for (index, slice) in slices.enumerated() {
+                    parts[index].tensors.append(NamedTensor(named.name, slice))
+                }
             } catch {
                 throw RoutingError(.malformedBatch, "cannot split output \(named.name): \(error)", cause: error)
             }
@@ -79,10 +81,13 @@ enum BatchAssembly {
                     guard raw.count - offset >= 4 else { throw TensorError(.malformedBytes, "truncated bytes tensor") }
                     let length = Int(raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self).littleEndian)
                     offset += 4 + length
-                    guard offset <= raw.count else { throw TensorError(.malformedBytes, "bytes element runs past the end") }
+                    guard offset <= raw.count else {
+                        throw TensorError(.malformedBytes, "bytes element runs past the end")
+                    }
                 }
                 result.append(
-                    try Tensor(dtype: .bytes, shape: tensor.shape.withBatch(count), data: tensor.data.slice(begin..<offset))
+                    try Tensor(
+                        dtype: .bytes, shape: tensor.shape.withBatch(count), data: tensor.data.slice(begin..<offset))
                 )
             }
         }

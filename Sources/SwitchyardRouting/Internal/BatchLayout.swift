@@ -36,7 +36,9 @@ struct BatchLayout: Hashable, Sendable {
             inputs.append(Input(name: named.name, dtype: named.tensor.dtype, rowShape: Array(shape.dims.dropFirst())))
         }
         if batchable, let rows, rows > 0 {
-            return (BatchLayout(method: request.method, parameters: request.parameters, inputs: inputs, loner: nil), rows)
+            return (
+                BatchLayout(method: request.method, parameters: request.parameters, inputs: inputs, loner: nil), rows
+            )
         }
         return (BatchLayout(method: request.method, parameters: [], inputs: [], loner: id), 1)
     }
