@@ -29,12 +29,16 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
         var pending: [Command] = []
         /// The run loop, when it waits for commands.
         var runner: CheckedContinuation<Void, Never>? = nil
+        /// Batches sent: their members, and the upstream call once it started (cancelled when no member waits).
+        var calls: [UInt64: (members: [UInt64], task: Task<Response, any Error>?)] = [:]
     }
 
     /// What to do once the lock is released.
     private struct Effects: Sendable {
         var answers: [(CheckedContinuation<Response, any Error>, Result<Response, any Error>)] = []
         var runner: CheckedContinuation<Void, Never>? = nil
+        /// Upstream calls no member waits for any more.
+        var abandoned: [Task<Response, any Error>] = []
     }
 
     private let state: Mutex<State>
@@ -130,6 +134,7 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
             let stopped = RoutingError(.shutDown, "the batcher stopped")
             for command in state.pending {
                 guard case .send(let dispatch) = command else { continue }
+                state.calls.removeValue(forKey: dispatch.batchID)
                 for member in dispatch.members {
                     if let continuation = state.waiting.removeValue(forKey: member.id) {
                         effects.answers.append((continuation, .failure(stopped)))
@@ -201,6 +206,12 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
         if let continuation = state.waiting.removeValue(forKey: id) {
             effects.answers.append(
                 (continuation, .failure(RoutingError(.cancelled, "the caller cancelled the request"))))
+            // the last member of a batch in flight gone: cancel the upstream call too
+            for (_, call) in state.calls where call.members.contains(id) {
+                if let task = call.task, !call.members.contains(where: { state.waiting[$0] != nil }) {
+                    effects.abandoned.append(task)
+                }
+            }
         }
         self.rearm(&state, effects: &effects)
     }
@@ -225,6 +236,7 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
                             "batch.reason": "\(dispatch.reason)",
                         ]
                     )
+                    state.calls[dispatch.batchID] = (dispatch.members.map(\.id), nil)
                     state.pending.append(.send(dispatch))
                 }
             case .fail(let ids, let error):
@@ -258,6 +270,7 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
     private func carryOut(_ effects: Effects) {
         effects.runner?.resume()
         for (continuation, result) in effects.answers { continuation.resume(with: result) }
+        for task in effects.abandoned { task.cancel() }
     }
 
     private func wake(armed instant: C.Instant) {
@@ -275,7 +288,19 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
         do {
             let request = try BatchAssembly.join(dispatch.members.map(\.request))
             let deadline = dispatch.deadline.map { ContinuousClock.now.advanced(by: self.clock.now.duration(to: $0)) }
-            let response = try await self.upstream.call(request, deadline: deadline)
+            // an unstructured task, so that the call can be cancelled when every member has been
+            let upstream = self.upstream
+            let call = Task { try await upstream.call(request, deadline: deadline) }
+            let abandoned = self.state.withLock { state in
+                state.calls[dispatch.batchID]?.task = call
+                return !dispatch.members.contains { state.waiting[$0.id] != nil }
+            }
+            if abandoned { call.cancel() }
+            let response = try await withTaskCancellationHandler {
+                try await call.value
+            } onCancel: {
+                call.cancel()
+            }
             upstreamAnswered = true
             outcome = .success(try BatchAssembly.split(response, rowCounts: dispatch.members.map(\.rows)))
         } catch {
@@ -285,6 +310,7 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
             outcome = .failure(error)
         }
         let effects = self.state.withLock { state in
+            state.calls.removeValue(forKey: dispatch.batchID)
             let actions = state.machine.complete(
                 batchID: dispatch.batchID, succeeded: upstreamAnswered, now: self.clock.now)
             var effects = self.apply(actions, to: &state)

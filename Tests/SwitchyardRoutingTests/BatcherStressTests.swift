@@ -92,7 +92,6 @@ struct BatcherStressTests {
             Set(counts.keys).isSubset(of: ["ok", "cancelled", "deadline exceeded", "resource exhausted", "unavailable"])
         )
         for kind in ["ok", "cancelled", "deadline exceeded"] { #expect(counts[kind, default: 0] > 0, "\(counts)") }
-        print("stress outcomes: \(counts.sorted { $0.key < $1.key })")
         #expect(tally.wrongRows.withLock { $0 } == 0)
         #expect(batcher.statistics.queuedRequests == 0)
         #expect(batcher.statistics.batchesInFlight == 0)

@@ -114,6 +114,33 @@ struct BatcherTests {
         }
     }
 
+    @Test func theUpstreamCallIsCancelledOnlyWhenEveryMemberIs() async throws {
+        let gate = Gate()
+        let seen = Tally()
+        let upstream = FakeUpstream { request in
+            await gate.pass()
+            seen.outcomes.withLock { $0[Task.isCancelled ? "cancelled" : "live", default: 0] += 1 }
+            return try await FakeUpstream.echo(request)
+        }
+        try await Self.withBatcher(.defaults { $0.maxBatchesInFlight = 1 }, upstream: upstream) { batcher in
+            let lone = Task { try await batcher.submit(makeRequest(rows: 1), deadline: nil) }
+            #expect(await eventually { gate.waiting == 1 })
+            let kept = Task { try await batcher.submit(makeRequest(rows: 1, base: 5), deadline: nil) }
+            let dropped = Task { try await batcher.submit(makeRequest(rows: 1), deadline: nil) }
+            #expect(await eventually { batcher.statistics.queuedRequests == 2 })
+            lone.cancel()  // its batch has no one else: the call is cancelled
+            await #expect(throws: RoutingError.self) { try await lone.value }
+            gate.releaseOne()
+            #expect(await eventually { gate.waiting == 1 })  // the next batch: kept + dropped
+            dropped.cancel()  // kept still waits: the call goes on
+            await #expect(throws: RoutingError.self) { try await dropped.value }
+            gate.releaseOne()
+            let keptResponse = try await kept.value
+            #expect(try firstColumn(keptResponse.tensors) == [5])
+            #expect(seen.outcomes.withLock { $0 } == ["cancelled": 1, "live": 1])
+        }
+    }
+
     @Test func aDeadlinePassedInTheQueueIsAnsweredWithoutSending() async throws {
         let gate = Gate()
         let clock = ManualClock()
