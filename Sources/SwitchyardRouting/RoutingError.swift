@@ -22,11 +22,15 @@ public struct RoutingError: Error, Sendable, CustomStringConvertible, StatusConv
         public static let malformedBatch = Self(wrapped: .malformedBatch)
         /// The batcher stopped before the request was sent (`unavailable`).
         public static let shutDown = Self(wrapped: .shutDown)
+        /// The code's name, e.g. `queueFull`.
         public var description: String { "\(self.wrapped)" }
     }
 
+    /// What went wrong.
     public var code: Code
+    /// A sentence for the caller and the log.
     public var message: String
+    /// The underlying error, if any.
     public var cause: (any Error)?
 
     /// Makes an error.
@@ -51,6 +55,7 @@ public struct RoutingError: Error, Sendable, CustomStringConvertible, StatusConv
         }
     }
 
+    /// The code and the message.
     public var description: String { "\(self.code): \(self.message)" }
 
     /// The status a peer should see for any error: its own for a `StatusConvertible`, `cancelled` for a

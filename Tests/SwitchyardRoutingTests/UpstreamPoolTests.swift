@@ -101,4 +101,36 @@ struct UpstreamPoolTests {
             await #expect(throws: RoutingError.self) { try await pool.call(makeRequest(rows: 1), deadline: nil) })
         #expect(error.status.code == .unavailable)
     }
+
+    @Test func aBatcherInFrontOfAPoolSurvivesADeadInstance() async throws {
+        let dead = Self.failing(.unavailable)
+        let live = FakeUpstream()
+        let pool = UpstreamPool(
+            members: [.init(id: "dead", upstream: dead), .init(id: "live", upstream: live)], clock: ContinuousClock()
+        )
+        let batcher = Batcher(upstream: pool, configuration: .defaults { $0.maxBatchesInFlight = 1 })
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await batcher.run() }
+            try await withThrowingTaskGroup(of: Bool.self) { clients in
+                for index in 0..<50 {
+                    clients.addTask {
+                        let response = try await batcher.submit(makeRequest(rows: 1, base: Float(index)), deadline: nil)
+                        return try firstColumn(response.tensors) == [Float(index)]
+                    }
+                }
+                for try await correct in clients { #expect(correct) }
+            }
+            group.cancelAll()
+        }
+        #expect(dead.received.count <= 5)
+    }
+
+    @Test func errorsMapToOneStatus() {
+        struct Opaque: Error {}
+        #expect(RoutingError.status(for: CancellationError()).code == .cancelled)
+        #expect(RoutingError.status(for: Opaque()).code == .internalError)
+        #expect(RoutingError.status(for: Status(.notFound, "no model")) == Status(.notFound, "no model"))
+        #expect(RoutingError.status(for: RoutingError(.noInstance, "empty")).code == .unavailable)
+        #expect(RoutingError(.malformedBatch, "x").status.code == .internalError)
+    }
 }
