@@ -59,7 +59,7 @@ public final class RouterService: WireService, Service {
 
     /// Runs the batchers until graceful shutdown or cancellation.
     public func run() async throws {
-        try await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             await withDiscardingTaskGroup { group in
                 for batcher in self.stages.values.flatMap(\.all) { group.addTask { await batcher.run() } }
             }

@@ -1,6 +1,6 @@
 import NIOCore
 import SwitchyardTensor
-public import SwitchyardWire
+import SwitchyardWire
 
 /// Splits the byte stream into frames. The payload is copied once, out of the TLS record buffer into an
 /// aligned ``ByteStorage``; from there every tensor is a view, so inputs reach the engine without another copy.

@@ -251,7 +251,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
             } catch {
                 result = .failure(error)
             }
-            let complete = {
+            let complete: @Sendable () -> Void = {
                 guard let context = bound.value.context else { return }
                 bound.value.finish(id, with: result, context: context)
             }

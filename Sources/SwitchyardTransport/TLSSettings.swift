@@ -1,5 +1,5 @@
 public import NIOSSL
-public import SwitchyardWire
+import SwitchyardWire
 
 /// Where a service's or client's TLS material lives (PEM file paths only; keys are never inlined).
 public struct TLSSettings: Sendable, Hashable {

@@ -1,4 +1,4 @@
-public import SwitchyardWire
+import SwitchyardWire
 
 /// Settings of a ``WireServer``. Defaults suit a mesh service on a VM.
 public struct WireServerConfiguration: Sendable {
