@@ -77,6 +77,24 @@ struct MeshFaultTests {
         await client.close()
     }
 
+    @Test func aKilledInstanceUnderLoadIsRetriedAroundAndTrafficContinuesOnTheOther() async throws {
+        let mesh = try await MeshTests.Mesh(inferenceCount: 2)
+        defer { mesh.stop() }
+        let client = try mesh.client()
+        #expect(Set(await Self.load(client, count: 40, concurrency: 8, deadline: .seconds(10))) == ["ok"])
+        async let outcomes = Self.load(client, count: 600, concurrency: 32, deadline: .seconds(10))
+        try await Task.sleep(for: .milliseconds(150))
+        mesh.inferenceInstances[1].kill()  // SIGKILL one of two instances under load
+        let results = await outcomes
+        let counts = Dictionary(grouping: results, by: { $0 }).mapValues(\.count)
+        #expect(!results.contains("none"))
+        #expect(Set(counts.keys).isSubset(of: ["ok", "unavailable"]), "\(counts)")  // retried, or answered unavailable
+        #expect((counts["ok"] ?? 0) >= 590, "\(counts)")  // idempotent requests are retried on the survivor
+        // and afterwards everything goes to the survivor
+        #expect(Set(await Self.load(client, count: 100, concurrency: 16, deadline: .seconds(10))) == ["ok"])
+        await client.close()
+    }
+
     @Test func aKilledInferenceInstanceFailsRequestsFastAndTheMeshRecoversWhenItIsBack() async throws {
         let mesh = try await MeshTests.Mesh()
         defer { mesh.stop() }

@@ -14,16 +14,27 @@ struct MeshTests {
         let stages: [ServiceProcess]
         let router: ServiceProcess
 
-        init(models: String = packageRoot().appendingPathComponent("models").path, routerArguments: [String] = [], inferenceArguments: [String] = []) async throws {
+        let inferenceInstances: [ServiceProcess]
+
+        init(
+            models: String = packageRoot().appendingPathComponent("models").path, routerArguments: [String] = [],
+            inferenceArguments: [String] = [], inferenceCount: Int = 1
+        ) async throws {
             let certificates = InferenceServiceTests.certificates
             let tls = ["--ca", certificates.caPath, "--cert", certificates.certificatePath("inference"), "--key", certificates.keyPath("inference")]
-            let inference = try await ServiceProcess("switchyard-inference", arguments: ["--port", "0", "--models", models] + tls + inferenceArguments)
+            var instances: [ServiceProcess] = []
+            for _ in 0..<inferenceCount {
+                instances.append(try await ServiceProcess("switchyard-inference", arguments: ["--port", "0", "--models", models] + tls + inferenceArguments))
+            }
+            self.inferenceInstances = instances
+            let inference = instances[0]
             let preprocess = try await ServiceProcess("switchyard-preprocess", arguments: ["--port", "0", "--models", models] + tls)
             let postprocess = try await ServiceProcess("switchyard-postprocess", arguments: ["--port", "0", "--models", models] + tls)
             self.stages = [preprocess, inference, postprocess]
             self.router = try await ServiceProcess("switchyard-router", arguments: [
                 "--port", "0", "--models", models,
-                "--preprocess", "127.0.0.1:\(preprocess.port)", "--inference", "127.0.0.1:\(inference.port)",
+                "--preprocess", "127.0.0.1:\(preprocess.port)",
+                "--inference", instances.map { "127.0.0.1:\($0.port)" }.joined(separator: ","),
                 "--postprocess", "127.0.0.1:\(postprocess.port)",
             ] + tls + routerArguments)
         }
@@ -41,7 +52,7 @@ struct MeshTests {
 
         func stop() {
             self.router.kill()
-            for stage in self.stages { stage.kill() }
+            for stage in self.stages + self.inferenceInstances { stage.kill() }
         }
     }
 

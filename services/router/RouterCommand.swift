@@ -17,9 +17,9 @@ struct RouterCommand: ServiceCommand {
 
     @OptionGroup var server: ServerOptions
     @Option(help: "The model repository (only config.json files are read: model names and max_batch_size).") var models = "models"
-    @Option(help: "The preprocess service, HOST:PORT.") var preprocess = "127.0.0.1:7404"
-    @Option(help: "The inference service, HOST:PORT.") var inference = "127.0.0.1:7402"
-    @Option(help: "The postprocess service, HOST:PORT.") var postprocess = "127.0.0.1:7403"
+    @Option(help: "The preprocess instances, HOST:PORT[,HOST:PORT...].") var preprocess = "127.0.0.1:7404"
+    @Option(help: "The inference instances, HOST:PORT[,HOST:PORT...].") var inference = "127.0.0.1:7402"
+    @Option(help: "The postprocess instances, HOST:PORT[,HOST:PORT...].") var postprocess = "127.0.0.1:7403"
     @Option(help: "Connections to each stage.") var connections = 2
     @Option(help: "Largest batch for inference (capped by each model's max_batch_size).") var maxBatchSize = 64
     @Option(help: "Longest a queued request waits for company while inference is busy, in microseconds.") var maxQueueDelayUs = 500
@@ -33,7 +33,9 @@ struct RouterCommand: ServiceCommand {
     }
 
     func validate() throws {
-        for target in [self.preprocess, self.inference, self.postprocess] { _ = try Self.split(target) }
+        for list in [self.preprocess, self.inference, self.postprocess] {
+            for target in list.split(separator: ",") { _ = try Self.split(String(target)) }
+        }
         guard (1...65536).contains(self.maxBatchSize) else { throw ValidationError("--max-batch-size must be 1...65536") }
         guard (0...10_000_000).contains(self.maxQueueDelayUs) else { throw ValidationError("--max-queue-delay-us must be 0...10000000") }
         guard (1...1_000_000).contains(self.maxQueueSize) else { throw ValidationError("--max-queue-size must be 1...1000000") }
@@ -43,12 +45,16 @@ struct RouterCommand: ServiceCommand {
     func run() async throws {
         let logger = Self.makeLogger()
         let tls = self.server.tls()  // the router presents the same certificate to the stages
-        func stage(_ target: String) throws -> WireClient {
-            let (host, port) = try Self.split(target)
-            var configuration = WireClientConfiguration(host: host, port: port, tls: tls)
-            configuration.connections = self.connections
-            configuration.identity = "router"
-            return try WireClient(configuration: configuration, logger: logger)
+        // each stage is a pool of instances: power of two choices, outlier ejection, retries within a budget
+        func stage(_ list: String) throws -> UpstreamPool<ContinuousClock> {
+            let members = try list.split(separator: ",").map { target in
+                let (host, port) = try Self.split(String(target))
+                var configuration = WireClientConfiguration(host: host, port: port, tls: tls)
+                configuration.connections = self.connections
+                configuration.identity = "router"
+                return UpstreamPool<ContinuousClock>.Member(id: "\(host):\(port)", upstream: try WireClient(configuration: configuration, logger: logger))
+            }
+            return UpstreamPool(members: members, logger: logger)
         }
         let (entries, failures) = try ModelRepository(root: self.models).scan()
         for (name, error) in failures { logger.error("model config refused", metadata: ["model": "\(name)", "error": "\(error)"]) }
