@@ -211,3 +211,17 @@ for target in package.targets where target.type != .system {
     ]
     target.swiftSettings = settings
 }
+
+// The frame decoder's fuzz target, built only on request (plain builds cannot link libFuzzer's driver):
+// FUZZ=1 swift build -Xswiftc -sanitize=fuzzer -Xswiftc -sanitize=address -Xswiftc -Xfrontend \
+//   -Xswiftc -sanitize=fuzzer,address --product FuzzFrame
+if Context.environment["FUZZ"] == "1" {
+    package.products.append(.executable(name: "FuzzFrame", targets: ["FuzzFrame"]))
+    package.targets.append(.target(name: "CFuzzDriver", path: "Fuzz/CFuzzDriver"))
+    package.targets.append(
+        .executableTarget(
+            name: "FuzzFrame", dependencies: ["CFuzzDriver", "SwitchyardWire", "SwitchyardTensor"], path: "Fuzz/FuzzFrame",
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        )
+    )
+}
