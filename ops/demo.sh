@@ -52,7 +52,7 @@ echo "== the digits test split through the router, one row per request, 1 in fli
 "$bin/yard" infer "${client[@]}" --model digits --input "$split/x_test.npy" --labels "$split/y_test.npy" \
   --offline models/digits/1/model.onnx --concurrency 1
 echo
-echo "== the same, 64 in flight (the router batches for inference) =="
+echo "== the same, 64 in flight (the router batches toward every stage) =="
 "$bin/yard" infer "${client[@]}" --model digits --input "$split/x_test.npy" --labels "$split/y_test.npy" --concurrency 64
 echo
 echo "logs: $logs"
