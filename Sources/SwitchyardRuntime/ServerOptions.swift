@@ -1,4 +1,5 @@
 public import ArgumentParser
+public import SwitchyardEngine
 public import Logging
 public import ServiceLifecycle
 public import SwitchyardTransport
@@ -58,5 +59,27 @@ extension ServiceCommand {
         try await ServiceGroup(
             configuration: .init(services: companions + [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         ).run()
+    }
+}
+
+extension ServiceCommand {
+    /// Serves a pipeline stage built from the model repository's configs; a broken config stops the start.
+    /// - Parameters:
+    ///   - models: the model repository's path.
+    ///   - options: where to listen, TLS, limits.
+    ///   - make: builds the stage from the repository.
+    public static func servePipelines(
+        models: String, options: ServerOptions, make: (ModelRepository) throws -> PipelineService
+    ) async throws {
+        let logger = Self.makeLogger()
+        let service: PipelineService
+        do {
+            service = try make(ModelRepository(root: models))
+        } catch {
+            logger.critical("cannot read the pipelines", metadata: ["error": "\(error)"])
+            throw ExitCode.failure
+        }
+        logger.info("pipelines read", metadata: ["models": "\(service.models.joined(separator: ","))"])
+        try await Self.serve(service, options: options, logger: logger)
     }
 }

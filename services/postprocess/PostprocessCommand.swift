@@ -1,6 +1,4 @@
 import ArgumentParser
-import Logging
-import SwitchyardEngine
 import SwitchyardRuntime
 
 /// `switchyard-postprocess`: applies each model's postprocessing (softmax, top-k, argmax, threshold).
@@ -17,15 +15,6 @@ struct PostprocessCommand: ServiceCommand {
     @Option(help: "The model repository (only config.json files are read).") var models = "models"
 
     func run() async throws {
-        let logger = Self.makeLogger()
-        let service: PostprocessService
-        do {
-            service = try PostprocessService(repository: ModelRepository(root: self.models))
-        } catch {
-            logger.critical("cannot read the pipelines", metadata: ["error": "\(error)"])
-            throw ExitCode.failure
-        }
-        logger.info("pipelines read", metadata: ["models": "\(service.models.joined(separator: ","))"])
-        try await Self.serve(service, options: self.server, logger: logger)
+        try await Self.servePipelines(models: self.models, options: self.server) { try .postprocess(repository: $0) }
     }
 }

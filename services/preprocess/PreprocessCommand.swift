@@ -1,6 +1,4 @@
 import ArgumentParser
-import Logging
-import SwitchyardEngine
 import SwitchyardRuntime
 
 /// `switchyard-preprocess`: checks and prepares each model's inputs (images, scaling, normalization, one-hot).
@@ -17,15 +15,6 @@ struct PreprocessCommand: ServiceCommand {
     @Option(help: "The model repository (only config.json files are read).") var models = "models"
 
     func run() async throws {
-        let logger = Self.makeLogger()
-        let service: PreprocessService
-        do {
-            service = try PreprocessService(repository: ModelRepository(root: self.models))
-        } catch {
-            logger.critical("cannot read the pipelines", metadata: ["error": "\(error)"])
-            throw ExitCode.failure
-        }
-        logger.info("pipelines read", metadata: ["models": "\(service.models.joined(separator: ","))"])
-        try await Self.serve(service, options: self.server, logger: logger)
+        try await Self.servePipelines(models: self.models, options: self.server) { try .preprocess(repository: $0) }
     }
 }
