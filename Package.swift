@@ -13,6 +13,7 @@ let package = Package(
         .executable(name: "switchyard-postprocess", targets: ["PostprocessService"]),
         .executable(name: "switchyard-preprocess", targets: ["PreprocessService"]),
         .executable(name: "switchyard-router", targets: ["RouterService"]),
+        .executable(name: "switchyard-monitor", targets: ["MonitorService"]),
         .executable(name: "switchyard-bench", targets: ["SwitchyardBench"]),
         .executable(name: "switchyard-bench-engine", targets: ["EngineBench"]),
     ],
@@ -21,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
@@ -48,6 +50,12 @@ let package = Package(
             ]
         ),
 
+        // MARK: Monitoring (no I/O)
+        .target(
+            name: "SwitchyardMonitor",
+            dependencies: [.product(name: "Yams", package: "Yams")]
+        ),
+
         // MARK: Network
         .target(
             name: "SwitchyardTransport",
@@ -66,10 +74,13 @@ let package = Package(
             name: "SwitchyardRuntime",
             dependencies: [
                 "SwitchyardTransport", "SwitchyardEngine", "SwitchyardPipeline", "SwitchyardRouting", "SwitchyardWire",
-                "SwitchyardTensor",
+                "SwitchyardTensor", "SwitchyardMonitor",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
@@ -96,6 +107,7 @@ let package = Package(
             name: "yard",
             dependencies: [
                 "SwitchyardEngine", "SwitchyardTensor", "SwitchyardClient", "SwitchyardTransport", "SwitchyardWire",
+                "SwitchyardMonitor",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -161,6 +173,15 @@ let package = Package(
             path: "services/router"
         ),
         .executableTarget(
+            name: "MonitorService",
+            dependencies: [
+                "SwitchyardRuntime", "SwitchyardMonitor",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "services/monitor"
+        ),
+        .executableTarget(
             name: "SwitchyardBench",
             dependencies: [
                 "SwitchyardTransport", "SwitchyardClient", "SwitchyardTesting",
@@ -196,6 +217,17 @@ let package = Package(
                 "InferenceService", "PostprocessService", "PreprocessService", "RouterService", "SwitchyardClient", "SwitchyardRuntime",
                 "EchoService",
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "SwitchyardMonitorTests",
+            dependencies: [
+                "SwitchyardMonitor", "SwitchyardRuntime", "SwitchyardTesting", "SwitchyardTransport", "SwitchyardClient",
+                "SwitchyardWire", "SwitchyardTensor", "SwitchyardEngine", "MonitorService", "RouterService", "InferenceService",
+                "PreprocessService", "PostprocessService", "EchoService", "yard",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .testTarget(name: "SwitchyardPipelineTests", dependencies: ["SwitchyardPipeline", "SwitchyardTensor"]),

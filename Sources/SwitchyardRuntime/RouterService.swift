@@ -26,6 +26,7 @@ public final class RouterService: WireService, Service {
     private let inference: any Upstream
     private let postprocess: any Upstream
     private let logger: Logger
+    private let sampler: InputSampler?
 
     /// Makes a router.
     /// - Parameters:
@@ -34,9 +35,10 @@ public final class RouterService: WireService, Service {
     ///   - inference: the inference stage.
     ///   - postprocess: the postprocess stage.
     ///   - logger: for batch decisions and failures.
+    ///   - sampler: takes a sample of answered requests' inputs and predictions for the monitor's drift detection.
     public init(
         models: [String: BatcherConfiguration], preprocess: any Upstream, inference: any Upstream, postprocess: any Upstream,
-        logger: Logger
+        logger: Logger, sampler: InputSampler? = nil
     ) {
         self.stages = models.mapValues { configuration in
             Stages(
@@ -49,6 +51,7 @@ public final class RouterService: WireService, Service {
         self.inference = inference
         self.postprocess = postprocess
         self.logger = logger
+        self.sampler = sampler
     }
 
     /// The models this router serves.
@@ -93,6 +96,7 @@ public final class RouterService: WireService, Service {
                         idempotent: request.idempotent, parameters: request.parameters, tensors: inferred.tensors),
                 deadline: deadline
             )
+            self.sampler?.offer(model: request.model, version: version ?? "", inputs: request.tensors, outputs: inferred.tensors)
             return Response(parameters: version.map { [Parameter("model.version", $0)] } ?? [], tensors: finished.tensors)
         case "health":
             return Response(parameters: [Parameter("status", "serving")] + self.models.map { Parameter("model", $0) })

@@ -16,6 +16,7 @@ public struct ServerOptions: ParsableArguments {
     @Option(help: "This service's private key (PEM).") public var key: String
     @Option(help: "Requests in flight per connection before the service stops reading it.") public var maxInFlight: UInt32 = 1024
     @Option(help: "Seconds to let in-flight requests finish on SIGTERM.") public var drainSeconds = 30
+    @OptionGroup public var monitoring: MonitoringOptions
 
     public init() {}
 
@@ -55,9 +56,15 @@ extension ServiceCommand {
         configuration.maxInFlightPerConnection = options.maxInFlight
         configuration.drainTimeout = .seconds(options.drainSeconds)
         let server = WireServer(configuration: configuration, service: service, logger: logger)
+        let watched = try options.monitoring.services(
+            service: Self.serviceName, host: options.host, port: configuration.port, tls: configuration.tls, logger: logger
+        )
         // a group stops its services in reverse order: the server drains before its companions stop
         try await ServiceGroup(
-            configuration: .init(services: companions + [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            configuration: .init(
+                services: watched.beforeServer + companions + [server] + watched.afterServer,
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
+            )
         ).run()
     }
 }

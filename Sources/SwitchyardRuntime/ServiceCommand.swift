@@ -18,6 +18,7 @@ public protocol ServiceCommand: AsyncParsableCommand {
 extension ServiceCommand {
     /// Parses the command line with the config file and environment, runs the command, exits.
     public static func main() async {
+        MetricsExport.bootstrap()  // before the command makes its services: a metric made earlier records nothing
         do {
             let arguments = try SettingsSources.arguments(
                 commandLine: Array(CommandLine.arguments.dropFirst()), service: Self.serviceName,

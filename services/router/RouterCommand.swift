@@ -68,7 +68,7 @@ struct RouterCommand: ServiceCommand {
         }
         let router = RouterService(
             models: models, preprocess: try stage(self.preprocess), inference: try stage(self.inference),
-            postprocess: try stage(self.postprocess), logger: logger
+            postprocess: try stage(self.postprocess), logger: logger, sampler: InputSampler.shared
         )
         logger.info("routing", metadata: ["models": "\(router.models.joined(separator: ","))"])
         try await Self.serve(router, options: self.server, logger: logger, companions: [router])
