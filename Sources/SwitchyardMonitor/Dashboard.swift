@@ -50,6 +50,8 @@ public enum Dashboard {
       <section id="panel-services"><h2>Throughput per service (req/s)</h2><div class="chart"></div></section>
       <section id="panel-service-latency"><h2>p99 latency per service (ms)</h2><div class="chart"></div></section>
       <section id="panel-batches"><h2>Mean batch size per model and stage</h2><div class="chart"></div><div id="queues" class="legend"></div></section>
+      <section id="panel-cpu"><h2>CPU per instance (% of a core)</h2><div class="chart"></div></section>
+      <section id="panel-memory"><h2>Resident memory per instance (MiB)</h2><div class="chart"></div></section>
       <section id="panel-instances"><h2>Instances</h2><div class="body"></div></section>
       <section id="panel-drift"><h2>Drift (PSI against the training profile)</h2><div class="body"></div></section>
       <section id="panel-alerts"><h2>Alerts</h2><div class="body"></div></section>
@@ -80,13 +82,15 @@ public enum Dashboard {
         for (const p of l.points) { if (p[1] == null || !isFinite(p[1])) { pen = false; continue; }
           d += (pen ? "L" : "M") + x(p[0]).toFixed(1) + "," + y(p[1]).toFixed(1); pen = true; }
         s += `<path d="${d}" fill="none" stroke="${c}" stroke-width="1.8" ${l.dash ? 'stroke-dasharray="5 3"' : ""}/>`;
-        const last = [...l.points].reverse().find(p => p[1] != null);
+        const last = [...l.points].reverse().find(p => p[1] != null && isFinite(p[1]));
+        if (last) s += `<circle cx="${x(last[0]).toFixed(1)}" cy="${y(last[1]).toFixed(1)}" r="2.5" fill="${c}"/>`;  // visible even alone
         if (!l.nolegend) legend += `<span><i style="background:${c}"></i>${esc(l.name)} <b class="value" data-series="${esc(l.name)}">${fmt(last ? last[1] : null)}</b> ${unit}</span>`;
       });
       el.innerHTML = s + "</svg>" + `<div class="legend">${legend}</div>`;
     }
     function render(o) {
-      const t1 = o.now, t0 = o.now - minutes * 60;
+      // the time axis starts where the history does, so a young monitor's charts are not squeezed to the right edge
+      const t1 = o.now, t0 = Math.max(o.now - minutes * 60, (o.historySince || 0) - o.step);
       const pts = (series, f) => series.points.map(p => [p.t, f(p)]);
       const byModel = o.models, bySvc = o.services;
       chart(document.querySelector("#panel-throughput .chart"), byModel.map(s => ({name: s.key, points: pts(s, p => p.rps)})), "req/s", t0, t1);
@@ -99,6 +103,8 @@ public enum Dashboard {
       chart(document.querySelector("#panel-services .chart"), bySvc.map(s => ({name: s.key, points: pts(s, p => p.rps)})), "req/s", t0, t1);
       chart(document.querySelector("#panel-service-latency .chart"), bySvc.map(s => ({name: s.key, points: pts(s, p => p.p99)})), "ms", t0, t1);
       chart(document.querySelector("#panel-batches .chart"), o.batches.map(b => ({name: b.key, points: b.points.map(p => [p.t, p.mean])})), "rows", t0, t1);
+      chart(document.querySelector("#panel-cpu .chart"), o.usage.map(u => ({name: u.key, points: u.points.map(p => [p.t, p.cpu == null ? null : 100 * p.cpu])})), "%", t0, t1);
+      chart(document.querySelector("#panel-memory .chart"), o.usage.map(u => ({name: u.key, points: u.points.map(p => [p.t, p.memory == null ? null : p.memory / 1048576])})), "MiB", t0, t1);
       document.getElementById("queues").innerHTML = o.batches.filter(b => b.queueDepth != null)
         .map(b => `<span>queue ${esc(b.key)}: <b>${fmt(b.queueDepth, 0)}</b></span>`).join("");
       // tiles: the latest complete step, summed over model versions

@@ -45,6 +45,19 @@ public struct Overview: Codable, Sendable {
         public var queueDepth: Double?
     }
 
+    /// CPU and memory of one instance over time.
+    public struct Usage: Codable, Sendable {
+        public struct Point: Codable, Sendable {
+            public var t: Double
+            /// CPU cores used in the step, resident memory in bytes.
+            public var cpu: Double?
+            public var memory: Double?
+        }
+        /// The instance.
+        public var key: String
+        public var points: [Point]
+    }
+
     /// An instance's row.
     public struct Instance: Codable, Sendable {
         public var name: String
@@ -84,6 +97,7 @@ public struct Overview: Codable, Sendable {
     public var models: [Series]
     public var services: [Series]
     public var batches: [Batches]
+    public var usage: [Usage]
     public var instances: [Instance]
     public var drift: [Drift]
     public var alerts: [ActiveAlert]
@@ -99,7 +113,7 @@ public struct Overview: Codable, Sendable {
         self.now = now
         self.step = step
         let times = stride(from: now - minutes * 60 + step, through: now + 0.001, by: step).map { $0 }
-        let (models, services, batches, historySince, usage) = monitor.withStore { store in
+        let (models, services, batches, historySince, usage, usageSeries) = monitor.withStore { store in
             let requests = store.select("switchyard_requests_total")
             let durations = store.select("switchyard_request_duration_seconds_bucket")
             let routed = requests.contains { $0.key[label: "service"] == "router" }
@@ -125,8 +139,19 @@ public struct Overview: Codable, Sendable {
                 guard let instance = key[label: "instance"], let value = history.value(at: now, staleness: 60) else { continue }
                 usage[instance, default: (nil, nil, nil)].inFlight = (usage[instance]?.inFlight ?? 0) + value
             }
-            return (models, services, batches, since, usage)
+            var cpuSeries: [String: SeriesHistory] = [:]
+            var memorySeries: [String: SeriesHistory] = [:]
+            for (key, history) in store.select("process_cpu_seconds_total") { if let name = key[label: "instance"] { cpuSeries[name] = history } }
+            for (key, history) in store.select("process_resident_memory_bytes") { if let name = key[label: "instance"] { memorySeries[name] = history } }
+            let usageSeries = Set(cpuSeries.keys).union(memorySeries.keys).sorted().map { name in
+                Usage(key: name, points: times.map { t in
+                    let cpu = cpuSeries[name].flatMap { $0.value(at: t, staleness: 3 * step + 15) == nil ? nil : $0.increase(from: t - step, to: t) / step }
+                    return Usage.Point(t: t, cpu: cpu, memory: memorySeries[name]?.value(at: t, staleness: 3 * step + 15))
+                })
+            }
+            return (models, services, batches, since, usage, usageSeries)
         }
+        self.usage = usageSeries
         self.models = models
         self.services = services
         self.batches = batches

@@ -26,6 +26,8 @@ public final class MonitorReporter: Service, Sendable {
         public var service: String
         /// The address this instance serves on, for the monitor's instance list.
         public var address: String = ""
+        /// Finds the address once the server has bound (a service started with port 0), else ``address`` is used.
+        public var resolveAddress: (@Sendable () async -> String?)?
         /// Time between reports.
         public var interval: Duration = .seconds(5)
         /// Longest a report may take, connecting included, before it is dropped.
@@ -74,11 +76,12 @@ public final class MonitorReporter: Service, Sendable {
         clientConfiguration.connections = 1
         let client = try WireClient(configuration: clientConfiguration, logger: self.logger)
         let monitor = "\(clientConfiguration.host):\(clientConfiguration.port)"
+        let address = await self.configuration.resolveAddress?() ?? self.configuration.address
         await cancelWhenGracefulShutdown {
             var failing = false
             var next = ContinuousClock.now
             while !Task.isCancelled {
-                let delivered = await self.report(client, state: "serving")
+                let delivered = await self.report(client, state: "serving", address: address)
                 if delivered == failing {
                     failing = !delivered
                     if failing {
@@ -98,12 +101,12 @@ public final class MonitorReporter: Service, Sendable {
                 try? await Task.sleep(until: next)
             }
         }
-        _ = await self.report(client, state: "draining")
+        _ = await self.report(client, state: "draining", address: address)
         await client.close()
     }
 
     /// Sends one report; returns whether it arrived.
-    private func report(_ client: WireClient, state: String) async -> Bool {
+    private func report(_ client: WireClient, state: String, address: String) async -> Bool {
         var tensors: [NamedTensor] = []
         let metrics = self.exposition()
         if let text = try? Tensor(metrics, shape: [metrics.count]) { tensors.append(NamedTensor("metrics", text)) }
@@ -112,7 +115,7 @@ public final class MonitorReporter: Service, Sendable {
             method: "report", idempotent: false,
             parameters: [
                 Parameter("service", self.configuration.service), Parameter("state", state),
-                Parameter("version", SwitchyardRelease.version), Parameter("address", self.configuration.address),
+                Parameter("version", SwitchyardRelease.version), Parameter("address", address),
                 Parameter("interval", "\(self.configuration.interval.seconds)"),
                 Parameter("pid", "\(ProcessInfo.processInfo.processIdentifier)"), Parameter("started", "\(self.started)"),
             ],

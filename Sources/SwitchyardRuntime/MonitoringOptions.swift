@@ -1,4 +1,5 @@
 public import ArgumentParser
+import NIOCore
 public import Logging
 public import ServiceLifecycle
 public import SwitchyardTransport
@@ -38,12 +39,12 @@ public struct MonitoringOptions: ParsableArguments {
     /// - Parameters:
     ///   - service: the service's short name.
     ///   - host: the address the service listens on (the metrics endpoint listens there too).
-    ///   - port: the service's wire port, for the monitor's instance list.
+    ///   - server: the service's wire server: its bound address goes in the monitor's instance list.
     ///   - tls: the service's certificate: it names the instance to the monitor.
     ///   - logger: the service's logger.
     /// - Throws: `ValidationError` for a bad `--monitor`.
     public func services(
-        service: String, host: String, port: Int, tls: TLSSettings, logger: Logger
+        service: String, host: String, server: WireServer, tls: TLSSettings, logger: Logger
     ) throws -> (beforeServer: [any Service], afterServer: [any Service]) {
         InputSampler.shared.configure(rate: self.monitor == nil ? 0 : self.sampleRate, limit: self.sampleLimit)
         var before: [any Service] = []
@@ -62,7 +63,10 @@ public struct MonitoringOptions: ParsableArguments {
             var client = WireClientConfiguration(host: monitorHost, port: monitorPort, tls: tls)
             client.identity = service
             var configuration = MonitorReporter.Configuration(client: client, service: service)
-            configuration.address = "\(host):\(port)"
+            configuration.resolveAddress = {
+                guard let address = try? await server.localAddress() else { return nil }
+                return "\(address.ipAddress ?? host):\(address.port ?? 0)"
+            }
             configuration.interval = .milliseconds(Int(self.reportSeconds * 1000))
             configuration.timeout = min(.seconds(2), configuration.interval)
             after.append(MonitorReporter(configuration: configuration, sampler: InputSampler.shared, logger: logger))

@@ -57,7 +57,7 @@ extension ServiceCommand {
         configuration.drainTimeout = .seconds(options.drainSeconds)
         let server = WireServer(configuration: configuration, service: service, logger: logger)
         let watched = try options.monitoring.services(
-            service: Self.serviceName, host: options.host, port: configuration.port, tls: configuration.tls, logger: logger
+            service: Self.serviceName, host: options.host, server: server, tls: configuration.tls, logger: logger
         )
         // a group stops its services in reverse order: the server drains before its companions stop
         try await ServiceGroup(
