@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The demo: installs what is missing, builds in release mode, makes development certificates, starts the mesh
-# (router, preprocess, inference, postprocess) on loopback with mutual TLS and the bundled digits model, and sends
-# the digits test split through the router with the client library (`yard infer`): accuracy (equal to the engine
-# run offline), throughput and latency. Serves until Ctrl-C; `--exit` stops after the run.
+# (router, preprocess, inference, postprocess) on loopback with mutual TLS and the bundled digits model, all reporting
+# to the monitor (dashboard at http://127.0.0.1:7406/), and sends the digits test split through the router with the
+# client library (`yard infer`): accuracy (equal to the engine run offline), throughput and latency. Serves until
+# Ctrl-C; `--exit` stops after the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 exit_after=false
@@ -41,11 +42,16 @@ start() {  # name: start a service from ops/demo/NAME.yaml and wait (bounded) un
   cat "$logs/$name.log" >&2
   exit 1
 }
+split=Tests/Fixtures/engine/digits
+# the drift reference: the repository has no training split of the digits model, so the demo profiles the test split
+[ -f models/digits/1/profile.json ] || "$bin/yard" profile --model models/digits/1 --data "$split/x_test.npy"
+start monitor
+DASHBOARD="http://127.0.0.1:$(sed -n 's/^http-port: *\([0-9]*\).*/\1/p' ops/demo/monitor.yaml)/"
+echo "demo: dashboard at $DASHBOARD (Prometheus metrics at ${DASHBOARD}metrics)"
 start inference
 start preprocess
 start postprocess
 start router
-split=Tests/Fixtures/engine/digits
 client=(--target "127.0.0.1:$ROUTER_PORT" --ca "$certs/ca.pem" --cert "$certs/client.pem" --key "$certs/client.key")
 echo
 echo "== the digits test split through the router, one row per request, 1 in flight =="
@@ -56,6 +62,7 @@ echo "== the same, 64 in flight (the router batches toward every stage) =="
 "$bin/yard" infer "${client[@]}" --model digits --input "$split/x_test.npy" --labels "$split/y_test.npy" --concurrency 64
 echo
 echo "logs: $logs"
+echo "dashboard: $DASHBOARD"
 if $exit_after; then
   exit 0
 fi

@@ -27,7 +27,7 @@ public enum Dashboard {
     .legend i { display:inline-block; width:10px; height:10px; border-radius:2px; margin-right:4px; vertical-align:-1px; }
     table { border-collapse:collapse; width:100%; font-size:12px; } th,td { text-align:left; padding:4px 6px; border-bottom:1px solid var(--line); }
     th { color:var(--muted); font-weight:500; }
-    .status-up { color:var(--ok); font-weight:600; } .status-down { color:var(--bad); font-weight:600; } .status-draining { color:var(--warn); font-weight:600; }
+    .status-up { color:var(--ok); font-weight:600; } .status-down { color:var(--bad); font-weight:600; } .status-draining { color:var(--warn); font-weight:600; } .status-stopped { color:var(--muted); }
     .empty { color:var(--muted); font-size:12px; padding:20px 0; text-align:center; }
     .firing { color:var(--bad); font-weight:600; } .pending { color:var(--warn); }
     </style></head>

@@ -21,9 +21,15 @@ public struct InstanceRecord: Codable, Sendable, Equatable {
     public var pid: String
     public var started: Double
 
-    /// `up`, `draining` or `down` (no report for three intervals).
+    /// `up`; `draining` (it said it is shutting down); `stopped` (it drained and is gone); `down` (no report for
+    /// three intervals without saying goodbye).
     public func status(at now: Double) -> String {
-        if now - self.lastSeen > 3 * max(self.interval, 0.1) + 1 { return "down" }
-        return self.state == "draining" ? "draining" : "up"
+        let stale = now - self.lastSeen > 3 * max(self.interval, 0.1) + 1
+        switch (stale, self.state == "draining") {
+        case (false, false): return "up"
+        case (false, true): return "draining"
+        case (true, true): return "stopped"
+        case (true, false): return "down"
+        }
     }
 }

@@ -166,8 +166,11 @@ public final class Monitor: Sendable {
     }
 
     private func sampleOwnSeries(_ state: inout State, now: Double) {
+        // an instance gone for a quarter of an hour is forgotten (its series stay in the history)
+        state.instances = state.instances.filter { now - $0.value.lastSeen < 900 }
         for record in state.instances.values {
             let status = record.status(at: now)
+            guard status != "stopped" else { continue }  // it said goodbye: not an outage
             let labels = [Label("exported_instance", record.name), Label("exported_service", record.service), Label("version", record.version)]
             state.store.append(self.own("switchyard_monitor_instance_up", labels), type: .gauge, time: now, value: status == "down" ? 0 : 1)
             state.store.append(
@@ -299,7 +302,8 @@ public final class Monitor: Sendable {
                 if instance == self.configuration.identity {
                     guard now - last.time <= 3 * self.configuration.ownInterval else { continue }
                 } else {
-                    guard let record = state.instances[instance], record.lastSeen == last.time, record.status(at: now) != "down" else { continue }
+                    guard let record = state.instances[instance], record.lastSeen == last.time, ["up", "draining"].contains(record.status(at: now))
+                    else { continue }
                 }
                 add(key, history.type, last.value)
             }

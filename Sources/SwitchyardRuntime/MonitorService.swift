@@ -189,7 +189,9 @@ public final class MonitorService: WireService, Service {
     private func writeSnapshot() {
         guard let path = self.configuration.snapshotPath else { return }
         do {
-            try self.monitor.snapshot().write(to: URL(fileURLWithPath: path), options: .atomic)
+            let url = URL(fileURLWithPath: path)
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try self.monitor.snapshot().write(to: url, options: .atomic)
         } catch {
             self.snapshotFailed.increment()
             self.logger.error("snapshot not written", metadata: ["error": "\(error)", "file.path": "\(path)"])

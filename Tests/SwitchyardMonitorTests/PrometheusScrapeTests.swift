@@ -110,6 +110,19 @@ struct PrometheusScrapeTests {
         let reports = try #require(await value(#"switchyard_monitor_reports_total{instance="echo"}"#))
         #expect(reports >= 1)
 
+        // every query of the Grafana dashboard in ops/ is valid PromQL for this Prometheus
+        let grafana = try JSONSerialization.jsonObject(
+            with: Data(contentsOf: packageRoot().appendingPathComponent("ops/grafana/switchyard-dashboard.json"))
+        ) as? [String: Any]
+        let expressions = ((grafana?["panels"] as? [[String: Any]]) ?? []).flatMap { ($0["targets"] as? [[String: Any]]) ?? [] }
+            .compactMap { $0["expr"] as? String }
+        #expect(expressions.count >= 15)
+        for expression in expressions {
+            let escaped = expression.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? expression
+            let answer = await Fixtures.json(api + escaped) as? [String: Any]
+            #expect(answer?["status"] as? String == "success", "Grafana query refused: \(expression)")
+        }
+
         // the service's own endpoint serves the same registry in the text format
         let url = try #require(Fixtures.httpURL(in: echo.log))
         let own = try #require(await Fixtures.get(url + "metrics"))
