@@ -7,9 +7,6 @@ import SwitchyardTensor
 public import SwitchyardTransport
 public import SwitchyardWire
 
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 
 /// The monitor service: takes reports over the wire protocol, ticks the ``Monitor`` (drift, alerts, its own
 /// health series), snapshots it to disk, POSTs alert changes to a webhook, and answers the dashboard's HTTP requests.
@@ -167,17 +164,13 @@ public final class MonitorService: WireService, Service {
     private func deliverWebhooks() async {
         guard let url = self.configuration.webhook else { return }
         for await event in self.webhookQueue {
-            var request = URLRequest(url: url, timeoutInterval: 5)
-            request.httpMethod = "POST"
-            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
-            request.httpBody = try? encoder.encode(event)
             do {
-                let (_, response) = try await URLSession.shared.data(for: request)
-                if let http = response as? HTTPURLResponse, !(200..<300).contains(http.statusCode) {
+                let answer = try await HTTPClient.send("POST", url.absoluteString, body: Array(try encoder.encode(event)), timeout: .seconds(5))
+                if !(200..<300).contains(answer.status) {
                     self.webhookFailed.increment()
-                    self.logger.warning("alert webhook refused the alert", metadata: ["http.status": "\(http.statusCode)"])
+                    self.logger.warning("alert webhook refused the alert", metadata: ["http.status": "\(answer.status)"])
                 }
             } catch {
                 self.webhookFailed.increment()

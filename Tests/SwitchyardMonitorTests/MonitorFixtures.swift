@@ -1,9 +1,7 @@
 import Foundation
+import SwitchyardRuntime
 import SwitchyardTesting
 
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -37,14 +35,9 @@ enum Fixtures {
     }
 
     /// GETs a URL; `nil` when nothing answers.
-    static func get(_ url: String, timeout: TimeInterval = 10) async -> (status: Int, body: Data)? {
-        guard let url = URL(string: url) else { return nil }
-        do {
-            let (data, response) = try await URLSession.shared.data(for: URLRequest(url: url, cachePolicy: .reloadIgnoringLocalCacheData, timeoutInterval: timeout))
-            return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
-        } catch {
-            return nil
-        }
+    static func get(_ url: String, timeout: Duration = .seconds(10)) async -> (status: Int, body: Data)? {
+        guard let answer = try? await HTTPClient.send("GET", url, timeout: timeout) else { return nil }
+        return (answer.status, Data(answer.body))
     }
 
     /// GETs a URL and decodes its JSON body.

@@ -22,7 +22,7 @@ struct MonitorCommand: ServiceCommand {
     @Option(help: "Port of the dashboard and /metrics (HTTP).") var httpPort = 7406
     @Option(help: "The model repository: drift profiles are read from models/<name>/<version>/profile.json.") var models = "models"
     @Option(help: "A YAML file of alert rules (see ops/monitor/alerts.yaml). (default: no rules)") var rules: String?
-    @Option(help: "POST each alert that fires or resolves, as JSON, to this URL. (default: none)") var webhook: String?
+    @Option(help: "POST each alert that fires or resolves, as JSON, to this http:// URL. (default: none)") var webhook: String?
     @Option(help: "Where to keep the snapshot of the history, so a restart keeps it. (default: memory only)") var snapshot: String?
     @Option(help: "Seconds between snapshots.") var snapshotSeconds = 30.0
     @Option(help: "Minutes of history kept.") var retentionMinutes = 180.0
@@ -37,7 +37,7 @@ struct MonitorCommand: ServiceCommand {
         guard (0.1...3600).contains(self.sampleSeconds) else { throw ValidationError("--sample-seconds must be 0.1...3600") }
         guard (10...1_000_000).contains(self.driftWindow) else { throw ValidationError("--drift-window must be 10...1000000") }
         guard (1...self.driftWindow).contains(self.driftMinRows) else { throw ValidationError("--drift-min-rows must be 1...--drift-window") }
-        if let webhook, URL(string: webhook)?.scheme?.hasPrefix("http") != true { throw ValidationError("--webhook must be an http(s) URL") }
+        if let webhook, URL(string: webhook)?.scheme != "http" { throw ValidationError("--webhook must be an http:// URL") }
     }
 
     func run() async throws {
