@@ -188,7 +188,13 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        .testTarget(name: "SwitchyardRoutingTests", dependencies: ["SwitchyardRouting", "SwitchyardWire", "SwitchyardTensor"]),
+        .testTarget(
+            name: "SwitchyardRoutingTests",
+            dependencies: [
+                "SwitchyardRouting", "SwitchyardWire", "SwitchyardTensor",
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ]
+        ),
         .testTarget(
             name: "SwitchyardServiceTests",
             dependencies: [
@@ -196,6 +202,7 @@ let package = Package(
                 "InferenceService", "PostprocessService", "PreprocessService", "RouterService", "SwitchyardClient", "SwitchyardRuntime",
                 "EchoService",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]
         ),
         .testTarget(name: "SwitchyardPipelineTests", dependencies: ["SwitchyardPipeline", "SwitchyardTensor"]),

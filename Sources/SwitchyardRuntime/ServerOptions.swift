@@ -54,7 +54,7 @@ extension ServiceCommand {
         configuration.port = options.port ?? Self.defaultPort
         configuration.maxInFlightPerConnection = options.maxInFlight
         configuration.drainTimeout = .seconds(options.drainSeconds)
-        let server = WireServer(configuration: configuration, service: service, logger: logger)
+        let server = WireServer(configuration: configuration, service: MeteredService(service, name: Self.serviceName), logger: logger)
         // a group stops its services in reverse order: the server drains before its companions stop
         try await ServiceGroup(
             configuration: .init(services: companions + [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
