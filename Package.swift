@@ -210,7 +210,13 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        .testTarget(name: "SwitchyardRoutingTests", dependencies: ["SwitchyardRouting", "SwitchyardWire", "SwitchyardTensor"]),
+        .testTarget(
+            name: "SwitchyardRoutingTests",
+            dependencies: [
+                "SwitchyardRouting", "SwitchyardWire", "SwitchyardTensor",
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ]
+        ),
         .testTarget(
             name: "SwitchyardServiceTests",
             dependencies: [
@@ -218,6 +224,7 @@ let package = Package(
                 "InferenceService", "PostprocessService", "PreprocessService", "RouterService", "SwitchyardClient", "SwitchyardRuntime",
                 "EchoService",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]
         ),
         .testTarget(

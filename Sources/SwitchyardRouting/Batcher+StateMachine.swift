@@ -74,6 +74,17 @@ extension Batcher {
             return self.evaluate(now: now)
         }
 
+        /// Takes a request to send alone at once when nothing is queued and the upstream is idle — what
+        /// ``enqueue(id:request:deadline:now:)`` would decide too, without queueing it first.
+        /// - Returns: the batch of one, or `nil` when the request must go through the queue.
+        mutating func sendAloneIfIdle(id: UInt64, request: Request, deadline: Instant?, now: Instant) -> Dispatch? {
+            guard self.queue.isEmpty, self.inFlight.count < self.configuration.idleBatchesInFlight else { return nil }
+            if let deadline, deadline <= now { return nil }  // enqueue answers it
+            let (layout, rows) = BatchLayout.of(request, id: id)
+            let alone = Queued(id: id, request: request, rows: rows, layout: layout, enqueued: now, deadline: deadline)
+            return self.dispatch(Plan(members: [alone], indices: [], rows: rows), reason: .idle, now: now)
+        }
+
         /// Removes a cancelled request from the queue.
         /// - Returns: whether it was queued (a request in flight is answered by the owner).
         mutating func cancel(id: UInt64) -> Bool {

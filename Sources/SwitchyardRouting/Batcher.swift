@@ -1,3 +1,4 @@
+public import CoreMetrics
 public import Logging
 public import SwitchyardWire
 internal import Synchronization
@@ -45,6 +46,7 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
     private let upstream: any Upstream
     private let clock: C
     private let logger: Logger
+    private let metrics: BatcherMetrics
 
     /// Makes a batcher; nothing is sent until ``run()`` runs.
     /// - Parameters:
@@ -52,14 +54,19 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
     ///   - configuration: the limits.
     ///   - clock: the time source for queue delays and deadlines.
     ///   - logger: for batch decisions, at debug and trace level.
+    ///   - metricDimensions: labels of the batcher's metrics (`switchyard_batch_size`, `switchyard_batch_queue_depth`),
+    ///     e.g. `[("model", "digits"), ("stage", "inference")]`.
+    ///   - metricsFactory: where the metrics go; the process-wide one by default.
     public init(
         upstream: any Upstream, configuration: BatcherConfiguration = BatcherConfiguration(), clock: C,
-        logger: Logger = Logger(label: "switchyard.batcher")
+        logger: Logger = Logger(label: "switchyard.batcher"), metricDimensions: [(String, String)] = [],
+        metricsFactory: any MetricsFactory = MetricsSystem.factory
     ) {
         self.state = Mutex(State(machine: StateMachine(configuration: configuration)))
         self.upstream = upstream
         self.clock = clock
         self.logger = logger
+        self.metrics = BatcherMetrics(dimensions: metricDimensions, factory: metricsFactory)
     }
 
     /// The limits in force (normalized).
@@ -157,10 +164,13 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
     /// - Throws: `RoutingError` (`resource exhausted`, `deadline exceeded`, `cancelled`, `unavailable` after
     ///   shutdown), or the upstream's error (`Status` and other `StatusConvertible`s) for the batch.
     public func submit(_ request: Request, deadline: C.Instant?) async throws -> Response {
-        let id = self.state.withLock { state in
+        let (id, alone) = self.state.withLock { state -> (UInt64, StateMachine.Dispatch?) in
             state.nextID &+= 1
-            return state.nextID
+            guard !state.stopped, !Task.isCancelled else { return (state.nextID, nil) }
+            let alone = state.machine.sendAloneIfIdle(id: state.nextID, request: request, deadline: deadline, now: self.clock.now)
+            return (state.nextID, alone)
         }
+        if let alone { return try await self.sendAlone(alone) }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Response, any Error>) in
                 let effects = self.state.withLock { state -> Effects in
@@ -236,6 +246,7 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
                             "batch.reason": "\(dispatch.reason)",
                         ]
                     )
+                    self.metrics.recordBatch(rows: dispatch.rows)
                     state.calls[dispatch.batchID] = (dispatch.members.map(\.id), nil)
                     state.pending.append(.send(dispatch))
                 }
@@ -248,6 +259,7 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
             }
         }
         self.rearm(&state, effects: &effects)
+        self.metrics.recordQueueDepth(state.machine.queue.count)
         if !state.pending.isEmpty, let runner = state.runner {
             state.runner = nil
             effects.runner = runner
@@ -280,6 +292,31 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
             return self.apply(actions, to: &state)
         }
         self.carryOut(effects)
+    }
+
+    /// An idle upstream gets a lone request straight from the caller's task: no queue, no hop through the run
+    /// loop. The caller's cancellation reaches the upstream call directly, so the answer comes as soon as the
+    /// upstream stops (ours stop at once); a member of a larger batch is answered `cancelled` without waiting.
+    private func sendAlone(_ dispatch: StateMachine.Dispatch) async throws -> Response {
+        self.metrics.recordBatch(rows: dispatch.rows)
+        let deadline = dispatch.deadline.map { ContinuousClock.now.advanced(by: self.clock.now.duration(to: $0)) }
+        var request = dispatch.members[0].request
+        request.timeout = nil
+        let result: Result<Response, any Error>
+        do {
+            result = .success(try await self.upstream.call(request, deadline: deadline))
+        } catch {
+            result = .failure(error)
+        }
+        let effects = self.state.withLock { state in
+            let succeeded = if case .success = result { true } else { false }
+            let actions = state.machine.complete(batchID: dispatch.batchID, succeeded: succeeded, now: self.clock.now)
+            return self.apply(actions, to: &state)
+        }
+        self.carryOut(effects)
+        // as a cancelled member of a batch is: whatever the upstream made of it, the caller gave up
+        if Task.isCancelled { throw RoutingError(.cancelled, "the caller cancelled the request") }
+        return try result.get()
     }
 
     private func execute(_ dispatch: StateMachine.Dispatch) async {
@@ -333,11 +370,15 @@ extension Batcher where C == ContinuousClock {
     ///   - upstream: where batches go.
     ///   - configuration: the limits.
     ///   - logger: for batch decisions.
+    ///   - metricDimensions: labels of the batcher's metrics.
     public convenience init(
         upstream: any Upstream, configuration: BatcherConfiguration = BatcherConfiguration(),
-        logger: Logger = Logger(label: "switchyard.batcher")
+        logger: Logger = Logger(label: "switchyard.batcher"), metricDimensions: [(String, String)] = []
     ) {
-        self.init(upstream: upstream, configuration: configuration, clock: ContinuousClock(), logger: logger)
+        self.init(
+            upstream: upstream, configuration: configuration, clock: ContinuousClock(), logger: logger,
+            metricDimensions: metricDimensions
+        )
     }
 }
 

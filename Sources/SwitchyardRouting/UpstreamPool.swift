@@ -33,6 +33,7 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
     private let state: Mutex<State>
     private let clock: C
     private let logger: Logger
+    private let metrics: PoolMetrics
 
     /// Makes a pool.
     /// - Parameters:
@@ -40,11 +41,13 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
     ///   - configuration: ejection and retry limits.
     ///   - clock: the time source for ejections and deadlines.
     ///   - logger: for ejections and re-admissions (debug level).
+    ///   - metricDimensions: labels of the pool's metrics (`switchyard_upstream_*`), e.g. `[("stage", "inference")]`.
     public init(
         members: [Member], configuration: UpstreamPoolConfiguration = UpstreamPoolConfiguration(), clock: C,
-        logger: Logger = Logger(label: "switchyard.pool")
+        logger: Logger = Logger(label: "switchyard.pool"), metricDimensions: [(String, String)] = []
     ) {
         self.members = members
+        self.metrics = PoolMetrics(instances: members.map(\.id), dimensions: metricDimensions)
         self.state = Mutex(State(machine: StateMachine(instanceIDs: members.map(\.id), configuration: configuration)))
         self.clock = clock
         self.logger = logger
@@ -72,6 +75,7 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
             let isRetry = retries > 0
             do {
                 let response = try await self.members[index].upstream.call(request, deadline: deadline)
+                self.metrics.recordAttempt(instance: index, id: self.members[index].id, code: nil)
                 let events = self.state.withLock { state in
                     if isRetry { state.machine.endRetry() }
                     return state.machine.finish(instance: index, outcome: .answered, now: self.clock.now)
@@ -80,6 +84,7 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
                 return response
             } catch {
                 let code = RoutingError.status(for: error).code
+                self.metrics.recordAttempt(instance: index, id: self.members[index].id, code: code)
                 let (retry, events) = self.state.withLock { state in
                     if isRetry { state.machine.endRetry() }
                     let now = self.clock.now
@@ -94,6 +99,7 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
                     "retrying on another instance",
                     metadata: ["instance": "\(self.members[index].id)", "status": "\(code)", "retry": "\(retries + 1)"]
                 )
+                self.metrics.recordRetry()
                 retries += 1
                 excluded.insert(index)
             }
@@ -136,11 +142,13 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
         for event in events {
             switch event {
             case .ejected(let instance, let until):
+                if let index = self.members.firstIndex(where: { $0.id == instance }) { self.metrics.recordEjection(instance: index, ejected: true) }
                 self.logger.debug(
                     "instance ejected",
                     metadata: ["instance": "\(instance)", "ejection.seconds": "\(self.clock.now.duration(to: until))"]
                 )
             case .readmitted(let instance):
+                if let index = self.members.firstIndex(where: { $0.id == instance }) { self.metrics.recordEjection(instance: index, ejected: false) }
                 self.logger.debug("instance re-admitted", metadata: ["instance": "\(instance)"])
             }
         }
@@ -153,11 +161,15 @@ extension UpstreamPool where C == ContinuousClock {
     ///   - members: the instances.
     ///   - configuration: ejection and retry limits.
     ///   - logger: for ejections and re-admissions.
+    ///   - metricDimensions: labels of the pool's metrics.
     public convenience init(
         members: [Member], configuration: UpstreamPoolConfiguration = UpstreamPoolConfiguration(),
-        logger: Logger = Logger(label: "switchyard.pool")
+        logger: Logger = Logger(label: "switchyard.pool"), metricDimensions: [(String, String)] = []
     ) {
-        self.init(members: members, configuration: configuration, clock: ContinuousClock(), logger: logger)
+        self.init(
+            members: members, configuration: configuration, clock: ContinuousClock(), logger: logger,
+            metricDimensions: metricDimensions
+        )
     }
 }
 

@@ -3,6 +3,7 @@ public import ServiceLifecycle
 public import SwitchyardRouting
 public import SwitchyardTransport
 public import SwitchyardWire
+internal import Synchronization
 
 extension WireClient: Upstream {}
 
@@ -11,20 +12,30 @@ extension WireClient: Upstream {}
 ///
 /// Run it as a `Service` (it runs the batchers) beside the `WireServer` that serves it; put it before the
 /// server in the `ServiceGroup`, so that on shutdown the server drains first and the batchers stop after.
-/// Requests that pin a `version` skip the inference batcher (a batch holds one version). A request whose batch
+/// Inference batches hold one (model, version): requests that pin a version get that version's batcher, made on
+/// first use (up to ``maxPinnedVersions`` per model; beyond that they go unbatched). A request whose batch
 /// failed with `invalid argument` is tried again alone, so one bad request does not fail its batch-mates.
 public final class RouterService: WireService, Service {
+    /// Most versions per model that get their own inference batcher when pinned; a bound, because any caller
+    /// can name a version.
+    public static let maxPinnedVersions = 8
+
     private struct Stages: Sendable {
         var preprocess: Batcher<ContinuousClock>
+        /// For requests that name no version: the inference service picks its newest ready one.
         var inference: Batcher<ContinuousClock>
         var postprocess: Batcher<ContinuousClock>
-        var all: [Batcher<ContinuousClock>] { [self.preprocess, self.inference, self.postprocess] }
+        var configuration: BatcherConfiguration
     }
 
     private let stages: [String: Stages]
+    private let pinned = Mutex<[String: [String: Batcher<ContinuousClock>]]>([:])
+    /// Batchers made after ``run()`` started are handed to it here.
+    private let started: (stream: AsyncStream<Batcher<ContinuousClock>>, continuation: AsyncStream<Batcher<ContinuousClock>>.Continuation)
     private let preprocess: any Upstream
     private let inference: any Upstream
     private let postprocess: any Upstream
+    private let health: HealthChecker?
     private let logger: Logger
     private let sampler: InputSampler?
 
@@ -34,22 +45,28 @@ public final class RouterService: WireService, Service {
     ///   - preprocess: the preprocess stage (an instance or a pool).
     ///   - inference: the inference stage.
     ///   - postprocess: the postprocess stage.
+    ///   - health: the stages' active health checks, for readiness; `nil` answers `health` from the models alone.
     ///   - logger: for batch decisions and failures.
     ///   - sampler: takes a sample of answered requests' inputs and predictions for the monitor's drift detection.
     public init(
         models: [String: BatcherConfiguration], preprocess: any Upstream, inference: any Upstream, postprocess: any Upstream,
-        logger: Logger, sampler: InputSampler? = nil
+        health: HealthChecker? = nil, logger: Logger, sampler: InputSampler? = nil
     ) {
-        self.stages = models.mapValues { configuration in
-            Stages(
-                preprocess: Batcher(upstream: preprocess, configuration: configuration, logger: logger),
-                inference: Batcher(upstream: inference, configuration: configuration, logger: logger),
-                postprocess: Batcher(upstream: postprocess, configuration: configuration, logger: logger)
+        self.stages = models.reduce(into: [:]) { stages, entry in
+            let (model, configuration) = entry
+            func batcher(_ stage: String, _ upstream: any Upstream) -> Batcher<ContinuousClock> {
+                Batcher(upstream: upstream, configuration: configuration, logger: logger, metricDimensions: [("model", model), ("stage", stage)])
+            }
+            stages[model] = Stages(
+                preprocess: batcher("preprocess", preprocess), inference: batcher("inference", inference),
+                postprocess: batcher("postprocess", postprocess), configuration: configuration
             )
         }
+        self.started = AsyncStream.makeStream()
         self.preprocess = preprocess
         self.inference = inference
         self.postprocess = postprocess
+        self.health = health
         self.logger = logger
         self.sampler = sampler
     }
@@ -64,8 +81,32 @@ public final class RouterService: WireService, Service {
     public func run() async throws {
         await cancelWhenGracefulShutdown {
             await withDiscardingTaskGroup { group in
-                for batcher in self.stages.values.flatMap(\.all) { group.addTask { await batcher.run() } }
+                for stages in self.stages.values {
+                    for batcher in [stages.preprocess, stages.inference, stages.postprocess] {
+                        group.addTask { await batcher.run() }
+                    }
+                }
+                for await batcher in self.started.stream {
+                    group.addTask { await batcher.run() }
+                }
+                self.started.continuation.finish()
             }
+        }
+    }
+
+    /// The inference batcher for a pinned version, made on first use; `nil` past the bound.
+    private func inferenceBatcher(model: String, version: String, stages: Stages) -> Batcher<ContinuousClock>? {
+        self.pinned.withLock { pinned in
+            if let batcher = pinned[model]?[version] { return batcher }
+            guard pinned[model, default: [:]].count < Self.maxPinnedVersions else { return nil }
+            let batcher = Batcher(
+                upstream: self.inference, configuration: stages.configuration, logger: self.logger,
+                metricDimensions: [("model", model), ("stage", "inference"), ("version", version)]
+            )
+            // after shutdown began nobody runs it: go unbatched
+            if case .terminated = self.started.continuation.yield(batcher) { return nil }
+            pinned[model, default: [:]][version] = batcher
+            return batcher
         }
     }
 
@@ -86,9 +127,13 @@ public final class RouterService: WireService, Service {
                 method: "infer", model: request.model, version: request.version, traceID: request.traceID,
                 idempotent: request.idempotent, tensors: prepared.tensors
             )
-            let inferred = request.version.isEmpty
-                ? try await Self.call(stages.inference, or: self.inference, inferRequest, deadline: deadline)
-                : try await self.inference.call(inferRequest, deadline: deadline)
+            let inferenceBatcher = request.version.isEmpty
+                ? stages.inference : self.inferenceBatcher(model: request.model, version: request.version, stages: stages)
+            let inferred = if let inferenceBatcher {
+                try await Self.call(inferenceBatcher, or: self.inference, inferRequest, deadline: deadline)
+            } else {
+                try await self.inference.call(inferRequest, deadline: deadline)
+            }
             let version = inferred[parameter: "model.version"]
             let finished = try await Self.call(
                 stages.postprocess, or: self.postprocess,
@@ -99,6 +144,7 @@ public final class RouterService: WireService, Service {
             self.sampler?.offer(model: request.model, version: version ?? "", inputs: request.tensors, outputs: inferred.tensors)
             return Response(parameters: version.map { [Parameter("model.version", $0)] } ?? [], tensors: finished.tensors)
         case "health":
+            if let reason = self.health?.notReadyReason { throw Status(.unavailable, "not ready: \(reason)") }
             return Response(parameters: [Parameter("status", "serving")] + self.models.map { Parameter("model", $0) })
         default:
             throw Status(.notFound, "unknown method '\(request.method)'; the router answers infer and health")

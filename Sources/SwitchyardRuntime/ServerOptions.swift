@@ -55,7 +55,7 @@ extension ServiceCommand {
         configuration.port = options.port ?? Self.defaultPort
         configuration.maxInFlightPerConnection = options.maxInFlight
         configuration.drainTimeout = .seconds(options.drainSeconds)
-        let server = WireServer(configuration: configuration, service: service, logger: logger)
+        let server = WireServer(configuration: configuration, service: MeteredService(service, name: Self.serviceName), logger: logger)
         let watched = try options.monitoring.services(
             service: Self.serviceName, host: options.host, server: server, tls: configuration.tls, logger: logger
         )

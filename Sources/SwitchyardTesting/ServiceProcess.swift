@@ -64,6 +64,12 @@ public final class ServiceProcess: @unchecked Sendable {
     /// Sends SIGKILL.
     public func kill() { if self.process.isRunning { Foundation.kill(self.process.processIdentifier, SIGKILL) } }
 
+    /// Freezes the process (SIGSTOP): its sockets stay open but nothing answers, like a hung instance.
+    public func freeze() { if self.process.isRunning { Foundation.kill(self.process.processIdentifier, SIGSTOP) } }
+
+    /// Lets a frozen process run again (SIGCONT).
+    public func thaw() { if self.process.isRunning { Foundation.kill(self.process.processIdentifier, SIGCONT) } }
+
     /// Waits for the process to exit.
     /// - Returns: its exit status, or `nil` if it was still running after `timeout`.
     public func waitForExit(timeout: Duration = .seconds(10)) async -> Int32? {

@@ -43,6 +43,9 @@ public struct Status: Sendable, Hashable, Error, CustomStringConvertible {
 
         /// The code's name as users read it, e.g. `deadline exceeded`.
         public var description: String { Self.names[self.rawValue] ?? "status \(self.rawValue)" }
+
+        /// The name as a metric label value, e.g. `deadline_exceeded`.
+        public var metricName: String { String(self.description.map { $0 == " " ? "_" : $0 }) }
     }
 
     public var code: Code

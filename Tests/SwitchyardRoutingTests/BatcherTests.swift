@@ -1,6 +1,7 @@
 import SwitchyardTensor
 import SwitchyardWire
 import Synchronization
+import MetricsTestKit
 import Testing
 
 @testable import SwitchyardRouting
@@ -34,6 +35,20 @@ struct BatcherTests {
             #expect(try firstColumn(response.tensors) == [7, 8])
             #expect(response[parameter: "served.by"] == "fake")
             #expect(upstream.received.count == 1)
+        }
+    }
+
+    @Test func aLoneRequestToAnIdleUpstreamIsSentFromTheCallersTask() async throws {
+        let callers = Mutex<[Int]>([])
+        let upstream = FakeUpstream { request in
+            callers.withLock { $0.append(withUnsafeCurrentTask { $0?.hashValue } ?? 0) }
+            return try await FakeUpstream.echo(request)
+        }
+        try await Self.withBatcher(.defaults { $0.maxQueueDelay = .seconds(60) }, upstream: upstream) { batcher in
+            let caller = withUnsafeCurrentTask { $0?.hashValue } ?? -1
+            _ = try await batcher.submit(makeRequest(rows: 1), deadline: nil)
+            _ = try await batcher.submit(makeRequest(rows: 1), deadline: nil)
+            #expect(callers.withLock { $0 } == [caller, caller])
         }
     }
 
@@ -105,10 +120,12 @@ struct BatcherTests {
             let error = try #require(await #expect(throws: RoutingError.self) { try await second.value })
             #expect(error.code == .cancelled)
             #expect(batcher.statistics.queuedRequests == 0)
-            // a member of a batch in flight is answered at once too; the batch carries on without it
+            // the lone request went out from its caller's task: cancelling the caller cancels that call, and
+            // the caller is answered `cancelled` once the upstream lets go (this fake one only at the gate)
             first.cancel()
-            await #expect(throws: RoutingError.self) { try await first.value }
             gate.open()
+            let firstError = try #require(await #expect(throws: RoutingError.self) { try await first.value })
+            #expect(firstError.code == .cancelled)
             #expect(await eventually { batcher.statistics.batchesInFlight == 0 })
             #expect(upstream.received.count == 1)
         }
@@ -128,9 +145,9 @@ struct BatcherTests {
             let kept = Task { try await batcher.submit(makeRequest(rows: 1, base: 5), deadline: nil) }
             let dropped = Task { try await batcher.submit(makeRequest(rows: 1), deadline: nil) }
             #expect(await eventually { batcher.statistics.queuedRequests == 2 })
-            lone.cancel()  // its batch has no one else: the call is cancelled
-            await #expect(throws: RoutingError.self) { try await lone.value }
+            lone.cancel()  // sent alone from its caller's task: the call is cancelled with it
             gate.releaseOne()
+            await #expect(throws: RoutingError.self) { try await lone.value }
             #expect(await eventually { gate.waiting == 1 })  // the next batch: kept + dropped
             dropped.cancel()  // kept still waits: the call goes on
             await #expect(throws: RoutingError.self) { try await dropped.value }
@@ -225,5 +242,33 @@ struct BatcherTests {
             try await batcher.submit(makeRequest(rows: 1), deadline: nil)
         }
         #expect(refused?.code == .shutDown)
+    }
+}
+
+struct BatcherMetricsTests {
+    @Test func batchSizesAndQueueDepthAreRecorded() async throws {
+        let metrics = TestMetrics()
+        let gate = Gate()
+        let upstream = BatcherTests.gated(gate)
+        let batcher = Batcher(
+            upstream: upstream, configuration: .defaults { $0.maxBatchesInFlight = 1 }, clock: ManualClock(),
+            metricDimensions: [("model", "m"), ("stage", "inference")], metricsFactory: metrics
+        )
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await batcher.run() }
+            let lone = Task { try await batcher.submit(makeRequest(rows: 1), deadline: nil) }
+            #expect(await eventually { gate.waiting == 1 })
+            let queued = (0..<3).map { _ in Task { try await batcher.submit(makeRequest(rows: 2), deadline: nil) } }
+            #expect(await eventually { batcher.statistics.queuedRequests == 3 })
+            let depth = try metrics.expectGauge("switchyard_batch_queue_depth", [("model", "m"), ("stage", "inference")])
+            #expect(depth.lastValue == 3)
+            gate.open()
+            _ = try await lone.value
+            for task in queued { _ = try await task.value }
+            let sizes = try metrics.expectRecorder("switchyard_batch_size", [("model", "m"), ("stage", "inference")])
+            #expect(sizes.values == [1, 6])  // the lone request, then the three queued ones as one batch
+            #expect(depth.lastValue == 0)
+            group.cancelAll()
+        }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import SwitchyardClient
 import SwitchyardTensor
 import SwitchyardTesting
@@ -92,6 +93,49 @@ struct MeshFaultTests {
         #expect((counts["ok"] ?? 0) >= 590, "\(counts)")  // idempotent requests are retried on the survivor
         // and afterwards everything goes to the survivor
         #expect(Set(await Self.load(client, count: 100, concurrency: 16, deadline: .seconds(10))) == ["ok"])
+        await client.close()
+    }
+
+    /// Asks the router's `health` until `condition` holds for the answer ("serving" or the error), within 20 s.
+    static func waitForRouterHealth(_ mesh: MeshTests.Mesh, _ condition: (String) -> Bool) async throws -> String {
+        let certificates = InferenceServiceTests.certificates
+        let tls = TLSSettings(caPath: certificates.caPath, certificatePath: certificates.certificatePath("app"), keyPath: certificates.keyPath("app"))
+        let client = try WireClient(configuration: WireClientConfiguration(host: "127.0.0.1", port: mesh.router.port, tls: tls), logger: Logger(label: "test"))
+        defer { Task { await client.close() } }
+        var answer = ""
+        let deadline = ContinuousClock.now.advanced(by: .seconds(20))
+        while ContinuousClock.now < deadline {
+            do {
+                answer = try await client.call(Request(method: "health"), deadline: .now.advanced(by: .seconds(2)))[parameter: "status"] ?? "?"
+            } catch {
+                answer = "\(error)"
+            }
+            if condition(answer) { return answer }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return answer
+    }
+
+    @Test func aFrozenInstanceIsFoundByHealthChecksAndTheRouterIsNotReadyWithoutInference() async throws {
+        let mesh = try await MeshTests.Mesh(
+            routerArguments: ["--health-check-interval-ms", "100", "--health-check-timeout-ms", "300"], inferenceCount: 2
+        )
+        defer {
+            for instance in mesh.inferenceInstances { instance.thaw() }
+            mesh.stop()
+        }
+        #expect(try await Self.waitForRouterHealth(mesh) { $0 == "serving" } == "serving")
+        let client = try mesh.client()
+        // a hung instance answers nothing, so outlier detection never sees a failure; the health checks do
+        mesh.inferenceInstances[1].freeze()
+        try await Task.sleep(for: .seconds(2))  // many check intervals
+        #expect(Set(await Self.load(client, count: 100, concurrency: 8, deadline: .seconds(3))) == ["ok"])
+        mesh.inferenceInstances[0].freeze()
+        let notReady = try await Self.waitForRouterHealth(mesh) { $0.contains("no inference instance passes its health check") }
+        #expect(notReady.contains("unavailable") && notReady.contains("no inference instance passes its health check"), "\(notReady)")
+        for instance in mesh.inferenceInstances { instance.thaw() }
+        #expect(try await Self.waitForRouterHealth(mesh) { $0 == "serving" } == "serving")
+        #expect(Set(await Self.load(client, count: 40, concurrency: 4, deadline: .seconds(10))) == ["ok"])
         await client.close()
     }
 

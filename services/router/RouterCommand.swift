@@ -24,6 +24,8 @@ struct RouterCommand: ServiceCommand {
     @Option(help: "Largest batch for inference (capped by each model's max_batch_size).") var maxBatchSize = 64
     @Option(help: "Longest a queued request waits for company while inference is busy, in microseconds.") var maxQueueDelayUs = 500
     @Option(help: "Requests queued per model before new ones are shed with resource exhausted.") var maxQueueSize = 1024
+    @Option(help: "Milliseconds between active health checks of each stage instance.") var healthCheckIntervalMs = 2000
+    @Option(help: "Milliseconds a health check may take before it counts as failed.") var healthCheckTimeoutMs = 1000
 
     static func split(_ target: String) throws -> (String, Int) {
         guard let colon = target.lastIndex(of: ":"), let port = Int(target[target.index(after: colon)...]), (1...65535).contains(port) else {
@@ -40,13 +42,15 @@ struct RouterCommand: ServiceCommand {
         guard (0...10_000_000).contains(self.maxQueueDelayUs) else { throw ValidationError("--max-queue-delay-us must be 0...10000000") }
         guard (1...1_000_000).contains(self.maxQueueSize) else { throw ValidationError("--max-queue-size must be 1...1000000") }
         guard (1...64).contains(self.connections) else { throw ValidationError("--connections must be 1...64") }
+        guard (10...600_000).contains(self.healthCheckIntervalMs) else { throw ValidationError("--health-check-interval-ms must be 10...600000") }
+        guard (10...60_000).contains(self.healthCheckTimeoutMs) else { throw ValidationError("--health-check-timeout-ms must be 10...60000") }
     }
 
     func run() async throws {
         let logger = Self.makeLogger()
         let tls = self.server.tls()  // the router presents the same certificate to the stages
         // each stage is a pool of instances: power of two choices, outlier ejection, retries within a budget
-        func stage(_ list: String) throws -> UpstreamPool<ContinuousClock> {
+        func stage(_ name: String, _ list: String) throws -> UpstreamPool<ContinuousClock> {
             let members = try list.split(separator: ",").map { target in
                 let (host, port) = try Self.split(String(target))
                 var configuration = WireClientConfiguration(host: host, port: port, tls: tls)
@@ -54,7 +58,7 @@ struct RouterCommand: ServiceCommand {
                 configuration.identity = "router"
                 return UpstreamPool<ContinuousClock>.Member(id: "\(host):\(port)", upstream: try WireClient(configuration: configuration, logger: logger))
             }
-            return UpstreamPool(members: members, logger: logger)
+            return UpstreamPool(members: members, logger: logger, metricDimensions: [("stage", name)])
         }
         let (entries, failures) = try ModelRepository(root: self.models).scan()
         for (name, error) in failures { logger.error("model config refused", metadata: ["model": "\(name)", "error": "\(error)"]) }
@@ -66,11 +70,19 @@ struct RouterCommand: ServiceCommand {
             batching.maxQueueSize = self.maxQueueSize
             models[entry.name] = batching
         }
+        let pools = [
+            ("preprocess", try stage("preprocess", self.preprocess)), ("inference", try stage("inference", self.inference)),
+            ("postprocess", try stage("postprocess", self.postprocess)),
+        ]
+        var checks = HealthChecker.Configuration()
+        checks.interval = .milliseconds(self.healthCheckIntervalMs)
+        checks.timeout = .milliseconds(self.healthCheckTimeoutMs)
+        let health = HealthChecker(targets: pools.map { HealthChecker.Target(stage: $0.0, pool: $0.1) }, configuration: checks, logger: logger)
         let router = RouterService(
-            models: models, preprocess: try stage(self.preprocess), inference: try stage(self.inference),
-            postprocess: try stage(self.postprocess), logger: logger, sampler: InputSampler.shared
+            models: models, preprocess: pools[0].1, inference: pools[1].1, postprocess: pools[2].1, health: health, logger: logger,
+            sampler: InputSampler.shared
         )
         logger.info("routing", metadata: ["models": "\(router.models.joined(separator: ","))"])
-        try await Self.serve(router, options: self.server, logger: logger, companions: [router])
+        try await Self.serve(router, options: self.server, logger: logger, companions: [router, health])
     }
 }
