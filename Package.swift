@@ -96,7 +96,9 @@ let package = Package(
             name: "yard",
             dependencies: [
                 "SwitchyardEngine", "SwitchyardTensor", "SwitchyardClient", "SwitchyardTransport", "SwitchyardWire",
+                "SwitchyardRuntime", "SwitchyardRouting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .executableTarget(
