@@ -38,12 +38,26 @@ public struct ModelConfig: Sendable, Equatable {
     public var warmupBatchSizes: [Int]
     /// The pre/post pipeline, kept as JSON text for the pipeline library to read.
     public var pipelineJSON: String?
+    /// The router's batching for this model (Triton's `dynamic_batching`); unset fields take the router's flags.
+    public var dynamicBatching = DynamicBatching()
+
+    /// Batching settings of one model, with Triton's names.
+    public struct DynamicBatching: Sendable, Equatable {
+        /// `preferred_batch_size`: batch sizes sent without waiting for more while the model is busy.
+        public var preferredBatchSizes: [Int]?
+        /// `max_queue_delay_microseconds`: how long a queued request waits for company.
+        public var maxQueueDelayMicroseconds: Int?
+        /// `max_queue_size`: queued requests beyond which new ones are shed.
+        public var maxQueueSize: Int?
+
+        public init() {}
+    }
 
     /// The keys a config file may have.
     public static let keys: Set<String> = [
         "name", "description", "max_batch_size", "inputs", "outputs", "labels", "labels_file", "version_policy",
         "warmup",
-        "pipeline",
+        "pipeline", "dynamic_batching",
     ]
 
     /// A config with every default (latest version, warm-up at batch 1).
@@ -157,6 +171,30 @@ public struct ModelConfig: Sendable, Equatable {
                 sizes.count == list.count, sizes.allSatisfy({ $0 >= 1 && $0 <= 1 << 20 })
             else { throw fail("'warmup.batch_sizes' must be a list of positive integers") }
             config.warmupBatchSizes = sizes
+        }
+        if let value = root["dynamic_batching"] {
+            guard let object = value as? [String: Any] else { throw fail("'dynamic_batching' must be an object") }
+            for field in object.keys where !["preferred_batch_size", "max_queue_delay_microseconds", "max_queue_size"].contains(field) {
+                throw fail("unknown key 'dynamic_batching.\(field)' (known: preferred_batch_size, max_queue_delay_microseconds, max_queue_size)")
+            }
+            if let list = object["preferred_batch_size"] {
+                guard let list = list as? [Any], case let sizes = list.compactMap(Self.integer), sizes.count == list.count,
+                    sizes.allSatisfy({ $0 >= 1 && $0 <= 1 << 20 })
+                else { throw fail("'dynamic_batching.preferred_batch_size' must be a list of positive integers") }
+                config.dynamicBatching.preferredBatchSizes = sizes
+            }
+            if let delay = object["max_queue_delay_microseconds"] {
+                guard let delay = Self.integer(delay), (0...10_000_000).contains(delay) else {
+                    throw fail("'dynamic_batching.max_queue_delay_microseconds' must be an integer in 0...10000000")
+                }
+                config.dynamicBatching.maxQueueDelayMicroseconds = delay
+            }
+            if let size = object["max_queue_size"] {
+                guard let size = Self.integer(size), (1...1_000_000).contains(size) else {
+                    throw fail("'dynamic_batching.max_queue_size' must be an integer in 1...1000000")
+                }
+                config.dynamicBatching.maxQueueSize = size
+            }
         }
         if let value = root["pipeline"] {
             guard JSONSerialization.isValidJSONObject(value),

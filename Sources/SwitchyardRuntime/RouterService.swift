@@ -36,6 +36,8 @@ public final class RouterService: WireService, Service {
     private let inference: any Upstream
     private let postprocess: any Upstream
     private let health: HealthChecker?
+    /// Which version answers, canary rollouts and their measurements.
+    public let releases: ReleaseController?
     private let logger: Logger
     private let sampler: InputSampler?
 
@@ -46,11 +48,12 @@ public final class RouterService: WireService, Service {
     ///   - inference: the inference stage.
     ///   - postprocess: the postprocess stage.
     ///   - health: the stages' active health checks, for readiness; `nil` answers `health` from the models alone.
+    ///   - releases: traffic splits and rollouts; `nil` sends every request to the newest version.
     ///   - logger: for batch decisions and failures.
     ///   - sampler: takes a sample of answered requests' inputs and predictions for the monitor's drift detection.
     public init(
         models: [String: BatcherConfiguration], preprocess: any Upstream, inference: any Upstream, postprocess: any Upstream,
-        health: HealthChecker? = nil, logger: Logger, sampler: InputSampler? = nil
+        health: HealthChecker? = nil, releases: ReleaseController? = nil, logger: Logger, sampler: InputSampler? = nil
     ) {
         self.stages = models.reduce(into: [:]) { stages, entry in
             let (model, configuration) = entry
@@ -67,6 +70,7 @@ public final class RouterService: WireService, Service {
         self.inference = inference
         self.postprocess = postprocess
         self.health = health
+        self.releases = releases
         self.logger = logger
         self.sampler = sampler
     }
@@ -116,39 +120,70 @@ public final class RouterService: WireService, Service {
             guard let stages = self.stages[request.model] else {
                 throw Status(.notFound, "no model '\(request.model)' on this router (models: \(self.models.joined(separator: ", ")))")
             }
-            let deadline = context.deadline
-            let prepared = try await Self.call(
-                stages.preprocess, or: self.preprocess,
-                Request(method: "preprocess", model: request.model, traceID: request.traceID, idempotent: request.idempotent,
-                        parameters: request.parameters, tensors: request.tensors),
-                deadline: deadline
-            )
-            let inferRequest = Request(
-                method: "infer", model: request.model, version: request.version, traceID: request.traceID,
-                idempotent: request.idempotent, tensors: prepared.tensors
-            )
-            let inferenceBatcher = request.version.isEmpty
-                ? stages.inference : self.inferenceBatcher(model: request.model, version: request.version, stages: stages)
-            let inferred = if let inferenceBatcher {
-                try await Self.call(inferenceBatcher, or: self.inference, inferRequest, deadline: deadline)
-            } else {
-                try await self.inference.call(inferRequest, deadline: deadline)
+            let started = ContinuousClock.now
+            let route = request.version.isEmpty
+                ? self.releases?.route(model: request.model, routingKey: request.routingKey) ?? ReleaseController.Route(version: "")
+                : ReleaseController.Route(version: request.version)
+            do {
+                let response = try await self.infer(request, version: route.version, stages: stages, shadowVersion: route.shadowVersion, deadline: context.deadline)
+                if let arm = route.arm { self.releases?.record(model: request.model, arm: arm, ok: true, latency: started.duration(to: .now)) }
+                return response
+            } catch {
+                // a caller that gave up says nothing about the version
+                if let arm = route.arm, RoutingError.status(for: error).code != .cancelled {
+                    self.releases?.record(model: request.model, arm: arm, ok: false, latency: started.duration(to: .now))
+                }
+                throw error
             }
-            let version = inferred[parameter: "model.version"]
-            let finished = try await Self.call(
-                stages.postprocess, or: self.postprocess,
-                Request(method: "postprocess", model: request.model, version: version ?? "", traceID: request.traceID,
-                        idempotent: request.idempotent, parameters: request.parameters, tensors: inferred.tensors),
-                deadline: deadline
-            )
-            self.sampler?.offer(model: request.model, version: version ?? "", inputs: request.tensors, outputs: inferred.tensors)
-            return Response(parameters: version.map { [Parameter("model.version", $0)] } ?? [], tensors: finished.tensors)
         case "health":
             if let reason = self.health?.notReadyReason { throw Status(.unavailable, "not ready: \(reason)") }
             return Response(parameters: [Parameter("status", "serving")] + self.models.map { Parameter("model", $0) })
         default:
-            throw Status(.notFound, "unknown method '\(request.method)'; the router answers infer and health")
+            if request.method.hasPrefix("rollout.") || request.method.hasPrefix("release.") {
+                return try self.administer(request, context: context)
+            }
+            throw Status(
+                .notFound,
+                "unknown method '\(request.method)'; the router answers infer, health, rollout.start|status|pause|resume|promote|abort and release.pin"
+            )
         }
+    }
+
+    private func infer(
+        _ request: Request, version: String, stages: Stages, shadowVersion: String?, deadline: ContinuousClock.Instant?
+    ) async throws -> Response {
+        let prepared = try await Self.call(
+            stages.preprocess, or: self.preprocess,
+            Request(method: "preprocess", model: request.model, traceID: request.traceID, idempotent: request.idempotent,
+                    parameters: request.parameters, tensors: request.tensors),
+            deadline: deadline
+        )
+        let inferRequest = Request(
+            method: "infer", model: request.model, version: version, traceID: request.traceID,
+            idempotent: request.idempotent, tensors: prepared.tensors
+        )
+        let inferred = try await self.callInference(inferRequest, stages: stages, deadline: deadline)
+        if let shadowVersion, let releases {
+            let shadowPath = self.inferenceBatcher(model: request.model, version: shadowVersion, stages: stages) ?? self.inference
+            releases.shadow(model: request.model, stable: shadowVersion, request: inferRequest, candidateAnswer: inferred, via: shadowPath)
+        }
+        let answered = inferred[parameter: "model.version"]
+        let finished = try await Self.call(
+            stages.postprocess, or: self.postprocess,
+            Request(method: "postprocess", model: request.model, version: answered ?? "", traceID: request.traceID,
+                    idempotent: request.idempotent, parameters: request.parameters, tensors: inferred.tensors),
+            deadline: deadline
+        )
+        self.sampler?.offer(model: request.model, version: answered ?? "", inputs: request.tensors, outputs: inferred.tensors)
+        return Response(parameters: answered.map { [Parameter("model.version", $0)] } ?? [], tensors: finished.tensors)
+    }
+
+    /// Through the batcher of the request's (model, version), or straight to the pool past the bound on versions.
+    private func callInference(_ request: Request, stages: Stages, deadline: ContinuousClock.Instant?) async throws -> Response {
+        let batcher = request.version.isEmpty
+            ? stages.inference : self.inferenceBatcher(model: request.model, version: request.version, stages: stages)
+        guard let batcher else { return try await self.inference.call(request, deadline: deadline) }
+        return try await Self.call(batcher, or: self.inference, request, deadline: deadline)
     }
 
     /// Sends through the batcher; a request whose batch was refused as `invalid argument` goes again alone, so that

@@ -109,6 +109,9 @@ public struct Request: Equatable, Sendable {
         self.parameters = parameters
         self.tensors = tensors
     }
+
+    /// The value of the first parameter named `key`.
+    public subscript(parameter key: String) -> String? { self.parameters.first { $0.key == key }?.value }
 }
 
 /// The body of a RESPONSE frame: the output tensors and metadata such as the version that served it.

@@ -106,6 +106,9 @@ struct ModelRepositoryTests {
         (#"{"version_policy": {"newest": 1}}"#, "version_policy"),
         (#"{"inputs": [{"name": "X", "dtype": "f16x"}]}"#, "inputs[0].dtype"),
         (#"{"warmup": {"batch_sizes": [0]}}"#, "warmup.batch_sizes"),
+        (#"{"dynamic_batching": {"preferred_batch_size": [0, 8]}}"#, "dynamic_batching.preferred_batch_size"),
+        (#"{"dynamic_batching": {"max_queue_delay_us": 100}}"#, "unknown key 'dynamic_batching.max_queue_delay_us'"),
+        (#"{"dynamic_batching": {"max_queue_size": -1}}"#, "dynamic_batching.max_queue_size"),
         ("not json", "not valid JSON"),
     ])
     func malformedConfigsNameTheKey(_ text: String, _ expected: String) throws {
@@ -126,6 +129,17 @@ struct ModelRepositoryTests {
         let repository = ModelRepository(root: try self.makeRepository(versions: [1], config: text))
         let report = try repository.poll()
         #expect(report.failed.first?.contains(expected) == true, "\(report.failed)")
+    }
+
+    @Test func dynamicBatchingSettingsAreRead() throws {
+        let config = try ModelConfig.decode(
+            Data(#"{"dynamic_batching": {"preferred_batch_size": [8, 16], "max_queue_delay_microseconds": 200, "max_queue_size": 64}}"#.utf8),
+            source: "config.json"
+        )
+        #expect(config.dynamicBatching.preferredBatchSizes == [8, 16])
+        #expect(config.dynamicBatching.maxQueueDelayMicroseconds == 200)
+        #expect(config.dynamicBatching.maxQueueSize == 64)
+        #expect(try ModelConfig.decode(Data("{}".utf8), source: "config.json").dynamicBatching == ModelConfig.DynamicBatching())
     }
 
     @Test func configLimitsTheBatchAndLabelsAreKept() throws {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Logging
 import SwitchyardEngine
 import SwitchyardRouting
@@ -24,6 +25,20 @@ struct RouterCommand: ServiceCommand {
     @Option(help: "Largest batch for inference (capped by each model's max_batch_size).") var maxBatchSize = 64
     @Option(help: "Longest a queued request waits for company while inference is busy, in microseconds.") var maxQueueDelayUs = 500
     @Option(help: "Requests queued per model before new ones are shed with resource exhausted.") var maxQueueSize = 1024
+    @Option(
+        help: "Batch sizes sent at once while inference is busy, e.g. 8,16,32 (a model's dynamic_batching.preferred_batch_size wins).",
+        transform: { text in
+            try text.split(separator: ",").map { part in
+                guard let size = Int(part), size >= 1 else { throw ValidationError("'\(part)' is not a positive batch size") }
+                return size
+            }
+        }
+    ) var preferredBatchSizes: [Int] = []
+    @Option(help: "Batches in flight to each stage per model; more overlaps transfer with compute.") var maxBatchesInFlight = 2
+    @Option(help: "Directory of the release state (releases.json): rollouts survive restarts and routers sharing it agree. Empty: memory only.")
+    var stateDir = ""
+    @Option(help: "This router's name in the release state, stable across restarts. (default: HOSTNAME:PORT)") var name: String?
+    @Option(help: "Milliseconds between rollout judgements (and re-reads of the release state).") var rolloutTickMs = 1000
     @Option(help: "Milliseconds between active health checks of each stage instance.") var healthCheckIntervalMs = 2000
     @Option(help: "Milliseconds a health check may take before it counts as failed.") var healthCheckTimeoutMs = 1000
 
@@ -41,6 +56,8 @@ struct RouterCommand: ServiceCommand {
         guard (1...65536).contains(self.maxBatchSize) else { throw ValidationError("--max-batch-size must be 1...65536") }
         guard (0...10_000_000).contains(self.maxQueueDelayUs) else { throw ValidationError("--max-queue-delay-us must be 0...10000000") }
         guard (1...1_000_000).contains(self.maxQueueSize) else { throw ValidationError("--max-queue-size must be 1...1000000") }
+        guard (1...64).contains(self.maxBatchesInFlight) else { throw ValidationError("--max-batches-in-flight must be 1...64") }
+        guard (10...60_000).contains(self.rolloutTickMs) else { throw ValidationError("--rollout-tick-ms must be 10...60000") }
         guard (1...64).contains(self.connections) else { throw ValidationError("--connections must be 1...64") }
         guard (10...600_000).contains(self.healthCheckIntervalMs) else { throw ValidationError("--health-check-interval-ms must be 10...600000") }
         guard (10...60_000).contains(self.healthCheckTimeoutMs) else { throw ValidationError("--health-check-timeout-ms must be 10...60000") }
@@ -66,8 +83,11 @@ struct RouterCommand: ServiceCommand {
         for entry in entries {
             var batching = BatcherConfiguration()
             batching.maxBatchSize = min(self.maxBatchSize, entry.config.maxBatchSize ?? self.maxBatchSize)
-            batching.maxQueueDelay = .microseconds(self.maxQueueDelayUs)
-            batching.maxQueueSize = self.maxQueueSize
+            let own = entry.config.dynamicBatching  // the model's config wins over the router's flags
+            batching.maxQueueDelay = .microseconds(own.maxQueueDelayMicroseconds ?? self.maxQueueDelayUs)
+            batching.maxQueueSize = own.maxQueueSize ?? self.maxQueueSize
+            batching.preferredBatchSizes = own.preferredBatchSizes ?? self.preferredBatchSizes
+            batching.maxBatchesInFlight = self.maxBatchesInFlight
             models[entry.name] = batching
         }
         let pools = [
@@ -78,11 +98,23 @@ struct RouterCommand: ServiceCommand {
         checks.interval = .milliseconds(self.healthCheckIntervalMs)
         checks.timeout = .milliseconds(self.healthCheckTimeoutMs)
         let health = HealthChecker(targets: pools.map { HealthChecker.Target(stage: $0.0, pool: $0.1) }, configuration: checks, logger: logger)
+        let name = self.name ?? "\(ProcessInfo.processInfo.hostName):\(self.server.port ?? Self.defaultPort)"
+        if self.stateDir.isEmpty { logger.warning("release state kept in memory only; pass --state-dir so that rollouts survive a restart") }
+        let releases: ReleaseController
+        do {
+            releases = try ReleaseController(
+                models: Array(models.keys), stateDirectory: self.stateDir.isEmpty ? nil : self.stateDir, identity: name,
+                tick: .milliseconds(self.rolloutTickMs), logger: logger
+            )
+        } catch {
+            logger.critical("cannot read the release state", metadata: ["error": "\(error)"])
+            throw ExitCode.failure
+        }
         let router = RouterService(
-            models: models, preprocess: pools[0].1, inference: pools[1].1, postprocess: pools[2].1, health: health, logger: logger,
-            sampler: InputSampler.shared
+            models: models, preprocess: pools[0].1, inference: pools[1].1, postprocess: pools[2].1, health: health,
+            releases: releases, logger: logger, sampler: InputSampler.shared
         )
         logger.info("routing", metadata: ["models": "\(router.models.joined(separator: ","))"])
-        try await Self.serve(router, options: self.server, logger: logger, companions: [router, health])
+        try await Self.serve(router, options: self.server, logger: logger, companions: [router, health, releases])
     }
 }

@@ -1,0 +1,335 @@
+import Foundation
+public import Logging
+public import ServiceLifecycle
+public import SwitchyardRouting
+internal import Synchronization
+public import SwitchyardTensor
+public import SwitchyardWire
+
+/// The router's releases: which version of each model answers (a sticky ``TrafficSplit``), the canary rollouts
+/// that move that split, and the measurements their gates judge.
+///
+/// State lives in one JSON file in the router's state directory, written (atomically, by rename) on every
+/// decision, so a router restarted mid-rollout resumes at the same step with the same weights. Routers that share
+/// the directory converge: each re-reads the file every tick and adopts what another router wrote, so their
+/// weights agree within one tick (1 s by default). Only the router that started a rollout (its owner) judges
+/// it, on its own traffic; the others follow. A file, not a database or a consensus protocol: one small JSON
+/// document per router group, readable by people and by `jq`, and nothing else to run on a VM.
+public final class ReleaseController: Service {
+    /// Which side of a split a request went to.
+    public enum Arm: Sendable { case stable, candidate }
+
+    /// Where a request goes.
+    public struct Route: Sendable {
+        /// The version to ask for ("" for the newest).
+        public var version: String
+        /// The arm to measure, when a rollout runs.
+        public var arm: Arm?
+        /// The stable version to score the same inputs with (shadow), if this request is sampled.
+        public var shadowVersion: String?
+    }
+
+    private struct ModelState {
+        var rollout: Rollout?
+        var split: TrafficSplit
+        /// The router that judges the rollout.
+        var owner = ""
+        var stable = ArmWindow()
+        var candidate = ArmWindow()
+    }
+
+    /// What the state file holds.
+    private struct Stored: Codable {
+        /// The router that wrote the file, and when.
+        var writer: String
+        var updated: Double
+        var rollouts: [String: Rollout]
+        var splits: [String: TrafficSplit]
+        /// Per model, the router that judges its rollout.
+        var owners: [String: String]
+    }
+
+    private let models: Mutex<[String: ModelState]>
+    private let path: String?
+    private let identity: String
+    private let tick: Duration
+    private let logger: Logger
+    private let shadowsInFlight = Atomic<Int>(0)
+    /// The state file's `updated` as last read or written here.
+    private let seen = Mutex<Double>(0)
+    /// Shadow calls at once; more are skipped, so that scoring never piles up behind a slow version.
+    public static let maxShadowsInFlight = 32
+
+    /// Makes a controller for `models`, reading the state file if there is one.
+    /// - Parameters:
+    ///   - models: the models the router serves.
+    ///   - stateDirectory: where `releases.json` lives; `nil` keeps state in memory only.
+    ///   - identity: this router's name, recorded as the owner of the rollouts it starts.
+    ///   - tick: how often rollouts are judged and the file re-read.
+    ///   - logger: every decision is logged at notice level.
+    public init(models: [String], stateDirectory: String?, identity: String, tick: Duration = .seconds(1), logger: Logger) throws {
+        self.path = stateDirectory.map { URL(fileURLWithPath: $0).appendingPathComponent("releases.json").path }
+        self.identity = identity
+        self.tick = tick
+        self.logger = logger
+        var states = Dictionary(uniqueKeysWithValues: models.map { ($0, ModelState(split: TrafficSplit(stable: ""))) })
+        if let path = self.path {
+            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            if let stored = try Self.read(path) {
+                Self.adopt(stored, into: &states)
+                self.seen.withLock { $0 = stored.updated }
+                for (model, state) in states where state.rollout?.isActive == true {
+                    logger.notice("rollout resumed", metadata: ["model": "\(model)", "step": "\(state.rollout!.step + 1)", "weight": "\(state.split.candidatePercent)%", "owner": "\(state.owner)"])
+                }
+            }
+        }
+        self.models = Mutex(states)
+    }
+
+    // MARK: Request path
+
+    /// The version for a request that pinned none, and whether it is measured or shadow-scored.
+    public func route(model: String, routingKey: String) -> Route {
+        self.models.withLock { models in
+            guard let state = models[model] else { return Route(version: "") }
+            var random = SystemRandomNumberGenerator()
+            let version = state.split.version(for: routingKey, using: &random)
+            guard let rollout = state.rollout, rollout.isActive else { return Route(version: version) }
+            let arm: Arm = version == rollout.candidate ? .candidate : .stable
+            let shadow = arm == .candidate && Double.random(in: 0..<100, using: &random) < rollout.plan.shadowPercent
+            return Route(version: version, arm: arm, shadowVersion: shadow ? rollout.stable : nil)
+        }
+    }
+
+    /// Counts a finished request of a measured arm.
+    public func record(model: String, arm: Arm, ok: Bool, latency: Duration) {
+        self.models.withLock { models in
+            switch arm {
+            case .stable: models[model]?.stable.record(ok: ok, latency: latency)
+            case .candidate: models[model]?.candidate.record(ok: ok, latency: latency)
+            }
+        }
+    }
+
+    /// Scores `inputs` with the stable version beside the candidate's answer, off the request path: the caller
+    /// never waits for it, and at most ``maxShadowsInFlight`` run at once.
+    public func shadow(model: String, stable: String, request: Request, candidateAnswer: Response, via inference: any Upstream) {
+        guard self.shadowsInFlight.add(1, ordering: .relaxed).newValue <= Self.maxShadowsInFlight else {
+            self.shadowsInFlight.subtract(1, ordering: .relaxed)
+            return
+        }
+        var shadowRequest = request
+        shadowRequest.version = stable
+        Task {
+            defer { self.shadowsInFlight.subtract(1, ordering: .relaxed) }
+            guard let answer = try? await inference.call(shadowRequest, deadline: .now.advanced(by: .seconds(10))) else { return }
+            guard let ours = Self.top1(candidateAnswer), let theirs = Self.top1(answer) else { return }
+            self.models.withLock { $0[model]?.candidate.recordComparison(agreed: ours == theirs) }
+        }
+    }
+
+    /// The top-1 class of every row: the `label` output if there is one, else the argmax of the first float output.
+    static func top1(_ response: Response) -> [Int64]? {
+        if let label = response.tensors.first(where: { $0.name == "label" })?.tensor, label.dtype == .int64 {
+            return try? label.scalars(as: Int64.self)
+        }
+        guard let scores = response.tensors.first(where: { $0.tensor.dtype == .float32 })?.tensor, scores.shape.rank == 2,
+            let values = try? scores.scalars(as: Float.self)
+        else { return nil }
+        let columns = scores.shape[1]
+        guard columns > 0 else { return nil }
+        return stride(from: 0, to: values.count, by: columns).map { start in
+            var best = start
+            for index in start..<(start + columns) where values[index] > values[best] { best = index }
+            return Int64(best - start)
+        }
+    }
+
+    // MARK: Administration
+
+    /// Starts a rollout of `candidate` for `model`.
+    /// - Throws: `Status` (`not found`, `failed precondition` when one runs, `invalid argument` for a bad plan).
+    public func start(model: String, candidate: String, stable: String?, plan: RolloutPlan) throws -> Rollout {
+        if let problem = plan.problem { throw Status(.invalidArgument, "the rollout plan is not valid: \(problem)") }
+        let now = Date().timeIntervalSince1970
+        let rollout = try self.models.withLock { models -> Rollout in
+            guard let state = models[model] else { throw Status(.notFound, "no model '\(model)' on this router") }
+            if let running = state.rollout, running.isActive {
+                throw Status(.failedPrecondition, "a rollout of \(model) to \(running.candidate) is already \(running.phase.rawValue); promote or abort it first")
+            }
+            let stable = stable ?? state.split.stable
+            guard !stable.isEmpty else {
+                throw Status(.invalidArgument, "name the stable version of \(model) (nothing is pinned yet, so the router cannot tell which one serves now)")
+            }
+            guard stable != candidate else { throw Status(.invalidArgument, "the candidate is the stable version (\(stable))") }
+            let rollout = Rollout(model: model, stable: stable, candidate: candidate, plan: plan, now: now)
+            models[model]?.rollout = rollout
+            models[model]?.split = rollout.split
+            models[model]?.owner = self.identity
+            models[model]?.stable = ArmWindow()
+            models[model]?.candidate = ArmWindow()
+            return rollout
+        }
+        self.logger.notice("rollout started", metadata: ["model": "\(model)", "candidate": "\(candidate)", "stable": "\(rollout.stable)"])
+        try self.persist()
+        return rollout
+    }
+
+    /// An operator's action on the model's rollout.
+    public enum Action: String, Sendable, CaseIterable { case pause, resume, promote, abort }
+
+    /// Applies `action` to the model's rollout.
+    /// - Throws: `Status` (`not found`, `failed precondition` when the action does not apply now).
+    public func apply(_ action: Action, model: String) throws -> Rollout {
+        let now = Date().timeIntervalSince1970
+        let rollout = try self.models.withLock { models -> Rollout in
+            guard var rollout = models[model]?.rollout else { throw Status(.notFound, "no rollout of '\(model)'") }
+            let changed = switch action {
+            case .pause: rollout.pause(now: now)
+            case .resume: rollout.resume(now: now)
+            case .promote: rollout.promote(now: now)
+            case .abort: rollout.abort(now: now)
+            }
+            guard changed else { throw Status(.failedPrecondition, "cannot \(action.rawValue) a rollout that is \(rollout.phase.rawValue)") }
+            models[model]?.rollout = rollout
+            models[model]?.split = rollout.split
+            models[model]?.stable = ArmWindow()
+            models[model]?.candidate = ArmWindow()
+            return rollout
+        }
+        self.logger.notice("rollout \(action.rawValue)", metadata: ["model": "\(model)", "by": "operator"])
+        try self.persist()
+        return rollout
+    }
+
+    /// Pins the version that serves a model when no rollout runs.
+    public func pin(model: String, version: String) throws {
+        try self.models.withLock { models in
+            guard models[model] != nil else { throw Status(.notFound, "no model '\(model)' on this router") }
+            if let rollout = models[model]?.rollout, rollout.isActive {
+                throw Status(.failedPrecondition, "a rollout of \(model) runs; promote or abort it first")
+            }
+            models[model]?.split = TrafficSplit(stable: version)
+        }
+        try self.persist()
+    }
+
+    /// Each model's rollout (the last one, if it ended) and current split.
+    public var status: [(model: String, split: TrafficSplit, rollout: Rollout?, stable: ArmWindow, candidate: ArmWindow)] {
+        self.models.withLock { models in
+            models.keys.sorted().map { model in
+                let state = models[model]!
+                return (model, state.split, state.rollout, state.stable, state.candidate)
+            }
+        }
+    }
+
+    // MARK: Judging
+
+    /// Judges every progressing rollout once (see ``Rollout/evaluate(stable:candidate:now:)``) and persists changes.
+    public func evaluate(now: Double) {
+        let decisions = self.models.withLock { models -> [(String, Rollout)] in
+            var decisions: [(String, Rollout)] = []
+            for model in models.keys {
+                guard var state = models[model], state.owner == self.identity, var rollout = state.rollout, rollout.isActive else { continue }
+                guard rollout.evaluate(stable: state.stable, candidate: state.candidate, now: now) else { continue }
+                state.rollout = rollout
+                state.split = rollout.split
+                state.stable = ArmWindow()
+                state.candidate = ArmWindow()
+                models[model] = state
+                decisions.append((model, rollout))
+            }
+            return decisions
+        }
+        for (model, rollout) in decisions {
+            self.logger.notice(
+                "rollout decision",
+                metadata: ["model": "\(model)", "phase": "\(rollout.phase.rawValue)", "decision": "\(rollout.history.last?.message ?? "")"]
+            )
+        }
+        if !decisions.isEmpty {
+            do {
+                try self.persist()
+            } catch {
+                self.logger.error("cannot write the release state", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// Judges rollouts every tick until graceful shutdown or cancellation.
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: self.tick)
+                self.follow()
+                self.evaluate(now: Date().timeIntervalSince1970)
+            }
+        }
+    }
+
+    // MARK: State file
+
+    /// Takes the file's rollouts and splits; windows restart where the split changed.
+    private static func adopt(_ stored: Stored, into states: inout [String: ModelState]) {
+        for model in states.keys {
+            var state = states[model]!
+            let split = stored.rollouts[model]?.split ?? stored.splits[model] ?? state.split
+            if split != state.split {
+                state.stable = ArmWindow()
+                state.candidate = ArmWindow()
+            }
+            state.split = split
+            state.rollout = stored.rollouts[model] ?? state.rollout
+            state.owner = stored.owners[model] ?? state.owner
+            states[model] = state
+        }
+    }
+
+    /// Adopts what another router wrote since this one last read or wrote the file.
+    private func follow() {
+        guard let path = self.path else { return }
+        do {
+            guard let stored = try Self.read(path), stored.writer != self.identity,
+                self.seen.withLock({ seen in
+                    guard stored.updated > seen else { return false }
+                    seen = stored.updated
+                    return true
+                })
+            else { return }
+            self.models.withLock { Self.adopt(stored, into: &$0) }
+            self.logger.info("release state adopted", metadata: ["writer": "\(stored.writer)"])
+        } catch {
+            self.logger.warning("cannot read the release state", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func persist() throws {
+        guard let path = self.path else { return }
+        let stored = self.models.withLock { models in
+            Stored(
+                writer: self.identity, updated: Date().timeIntervalSince1970,
+                rollouts: models.compactMapValues(\.rollout), splits: models.mapValues(\.split),
+                owners: models.compactMapValues { $0.owner.isEmpty ? nil : $0.owner }
+            )
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let data = try encoder.encode(stored)
+        self.seen.withLock { $0 = max($0, stored.updated) }
+        let temporary = path + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
+        try data.write(to: URL(fileURLWithPath: temporary))
+        guard rename(temporary, path) == 0 else {
+            throw Status(.internalError, "cannot replace \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    private static func read(_ path: String) throws -> Stored? {
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        do {
+            return try JSONDecoder().decode(Stored.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+        } catch {
+            throw Status(.failedPrecondition, "the release state \(path) cannot be read: \(error)")
+        }
+    }
+}

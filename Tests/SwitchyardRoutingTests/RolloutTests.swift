@@ -1,0 +1,193 @@
+import Testing
+
+@testable import SwitchyardRouting
+
+struct TrafficSplitTests {
+    @Test func assignmentIsStickyAndRaisingTheWeightOnlyMovesUsersToTheCandidate() {
+        var random = SystemRandomNumberGenerator()
+        let users = (0..<5_000).map { "user-\($0)" }
+        var previous = Set<String>()
+        for percent in [5.0, 25, 50, 100] {
+            let split = TrafficSplit(stable: "1", candidate: "2", candidatePercent: percent)
+            let onCandidate = Set(users.filter { split.version(for: $0, using: &random) == "2" })
+            #expect(previous.isSubset(of: onCandidate))  // nobody flips back
+            #expect(abs(Double(onCandidate.count) / Double(users.count) * 100 - percent) < 2.5, "\(percent)%: \(onCandidate.count)")
+            // the same answer every time, and from any other split object (another router)
+            #expect(users.allSatisfy { split.version(for: $0, using: &random) == (onCandidate.contains($0) ? "2" : "1") })
+            previous = onCandidate
+        }
+    }
+
+    @Test func bucketsAreTheSameInEveryProcess() {
+        // FNV-1a 64: fixed values, so that routers of any build agree
+        #expect(TrafficSplit.bucket(of: "") == Int(UInt64(0xcbf2_9ce4_8422_2325) % 10_000))
+        #expect(TrafficSplit.bucket(of: "user-1") == TrafficSplit.bucket(of: "user-1"))
+        #expect(TrafficSplit.bucket(of: "a") == Int(UInt64(0xaf63_dc4c_8601_ec8c) % 10_000))
+    }
+
+    @Test func requestsWithoutAKeyFollowTheWeightAtRandom() {
+        var random = SystemRandomNumberGenerator()
+        let split = TrafficSplit(stable: "1", candidate: "2", candidatePercent: 25)
+        let share = (0..<20_000).filter { _ in split.version(for: "", using: &random) == "2" }.count
+        #expect(abs(Double(share) / 20_000 - 0.25) < 0.02)
+        #expect(TrafficSplit(stable: "1").version(for: "x", using: &random) == "1")
+    }
+}
+
+struct ArmWindowTests {
+    @Test func quantilesAreWithinOneBucket() throws {
+        var window = ArmWindow()
+        for micros in 1...1000 { window.record(ok: true, latency: .microseconds(micros * 10)) }
+        window.record(ok: false, latency: .seconds(5))  // failures are counted, not timed
+        #expect(window.requests == 1001 && window.errors == 1 && window.latencySamples == 1000)
+        let p50 = try #require(window.latency(quantile: 0.5))
+        let p99 = try #require(window.latency(quantile: 0.99))
+        #expect(p50 >= .microseconds(5000) && p50 <= .microseconds(5000 * 9 / 8 + 1), "\(p50)")
+        #expect(p99 >= .microseconds(9900) && p99 <= .microseconds(9900 * 9 / 8 + 1), "\(p99)")
+        #expect(ArmWindow().latency(quantile: 0.99) == nil)
+    }
+
+    @Test func bucketEdgesAreMonotonic() {
+        var last: UInt64 = 0
+        for micros: UInt64 in [1, 2, 3, 7, 8, 9, 15, 16, 17, 100, 1000, 123_456, 1 << 40] {
+            let index = LatencyHistogram.index(of: micros)
+            #expect(LatencyHistogram.upperEdge(of: index) >= micros)
+            #expect(LatencyHistogram.upperEdge(of: index) >= last)
+            last = LatencyHistogram.upperEdge(of: index)
+        }
+    }
+}
+
+struct RolloutTests {
+    static func plan() -> RolloutPlan {
+        var plan = RolloutPlan()
+        plan.steps = [10, 50, 100]
+        plan.stepSeconds = 10
+        plan.minRequestsPerStep = 50
+        plan.gates.minSamples = 20
+        plan.gates.minLatencySamples = 50
+        return plan
+    }
+
+    static func window(requests: Int, errors: Int = 0, latency: Duration = .milliseconds(1), compared: Int = 0, disagreed: Int = 0) -> ArmWindow {
+        var window = ArmWindow()
+        for index in 0..<requests { window.record(ok: index >= errors, latency: latency) }
+        for index in 0..<compared { window.recordComparison(agreed: index >= disagreed) }
+        return window
+    }
+
+    @Test func aGoodCandidateAdvancesStepByStepAndIsPromoted() {
+        var rollout = Rollout(model: "digits", stable: "1", candidate: "2", plan: Self.plan(), now: 0)
+        #expect(rollout.split.candidatePercent == 10)
+        let good = Self.window(requests: 60, compared: 30, disagreed: 1)
+        // too early, then too few requests: no change
+        do {
+            let changed = rollout.evaluate(stable: Self.window(requests: 500), candidate: good, now: 5)
+            #expect(!changed)
+        }
+        do {
+            let changed = rollout.evaluate(stable: Self.window(requests: 500), candidate: Self.window(requests: 10), now: 11)
+            #expect(!changed)
+        }
+        do {
+            let changed = rollout.evaluate(stable: Self.window(requests: 500), candidate: good, now: 11)
+            #expect(changed)
+        }
+        #expect(rollout.split.candidatePercent == 50 && rollout.step == 1)
+        do {
+            let changed = rollout.evaluate(stable: Self.window(requests: 500), candidate: good, now: 15)
+            #expect(!changed)  // the new step's clock
+        }
+        do {
+            let changed = rollout.evaluate(stable: Self.window(requests: 500), candidate: good, now: 21)
+            #expect(changed)
+        }
+        do {
+            let changed = rollout.evaluate(stable: Self.window(requests: 500), candidate: good, now: 31)
+            #expect(changed)
+        }
+        #expect(rollout.phase == .promoted)
+        #expect(rollout.split == TrafficSplit(stable: "2"))
+        #expect(rollout.history.last?.message.contains("promoted") == true)
+    }
+
+    static let badCandidates: [(ArmWindow, String)] = [
+        (window(requests: 30, errors: 3), "error rate 10%"),
+        (window(requests: 30, compared: 25, disagreed: 20), "top-1 disagreement with stable 80%"),
+        (window(requests: 60, latency: .milliseconds(6)), "p99 latency"),
+    ]
+
+    @Test(arguments: badCandidates)
+    func aBadCandidateIsRolledBackAtOnceWithTheReason(_ candidate: ArmWindow, _ reason: String) {
+        var rollout = Rollout(model: "digits", stable: "1", candidate: "3", plan: Self.plan(), now: 0)
+        // judged the moment there is enough evidence, not at the end of the step
+        do {
+            let changed = rollout.evaluate(stable: Self.window(requests: 500), candidate: candidate, now: 1)
+            #expect(changed)
+        }
+        #expect(rollout.phase == .rolledBack)
+        #expect(rollout.reason?.contains(reason) == true, "\(rollout.reason ?? "")")
+        #expect(rollout.split == TrafficSplit(stable: "1"))
+        do {
+            let changed = rollout.evaluate(stable: Self.window(requests: 500), candidate: Self.window(requests: 100), now: 100)
+            #expect(!changed)
+        }
+    }
+
+    @Test func tooLittleEvidenceIsNotJudged() {
+        var rollout = Rollout(model: "digits", stable: "1", candidate: "3", plan: Self.plan(), now: 0)
+        // 2 errors of 5, 5 of 5 disagreements: below the minimum samples, so neither gate fires yet
+        do {
+            let changed = rollout.evaluate(stable: Self.window(requests: 500), candidate: Self.window(requests: 5, errors: 2, compared: 5, disagreed: 5), now: 1)
+            #expect(!changed)
+        }
+        #expect(rollout.phase == .progressing)
+    }
+
+    @Test func pauseResumePromoteAndAbortByAnOperator() {
+        var rollout = Rollout(model: "digits", stable: "1", candidate: "2", plan: Self.plan(), now: 0)
+        do {
+            let changed = rollout.pause(now: 1)
+            #expect(changed)
+        }
+        do {
+            let changed = rollout.evaluate(stable: Self.window(requests: 500), candidate: Self.window(requests: 30, errors: 30), now: 20)
+            #expect(!changed)  // not judged
+        }
+        #expect(rollout.split.candidatePercent == 10)  // held
+        do {
+            let changed = rollout.resume(now: 30)
+            #expect(changed)
+        }
+        do {
+            let changed = rollout.evaluate(stable: Self.window(requests: 500), candidate: Self.window(requests: 60), now: 35)
+            #expect(!changed)  // step starts over
+        }
+        do {
+            let changed = rollout.abort(now: 36)
+            #expect(changed)
+        }
+        #expect(rollout.phase == .aborted && rollout.split == TrafficSplit(stable: "1"))
+        do {
+            let changed = rollout.promote(now: 37)
+            #expect(!changed)  // over
+        }
+        var other = Rollout(model: "digits", stable: "1", candidate: "2", plan: Self.plan(), now: 0)
+        do {
+            let changed = other.promote(now: 1)
+            #expect(changed && other.split == TrafficSplit(stable: "2"))
+        }
+    }
+
+    @Test func plansAreChecked() {
+        var plan = RolloutPlan()
+        #expect(plan.problem == nil)
+        plan.steps = [50, 10]
+        #expect(plan.problem?.contains("must not decrease") == true)
+        plan.steps = [5, 120]
+        #expect(plan.problem?.contains("120") == true)
+        plan.steps = [5]
+        plan.gates.maxLatencyRatio = 0.5
+        #expect(plan.problem?.contains("latency ratio") == true)
+    }
+}

@@ -1,0 +1,76 @@
+#!/usr/bin/env python3
+"""Trains the digits model versions the release tests (canary, A/B) compare, with the recipe of
+tools/make_digits_model.py (same split, same architecture, skl2onnx with zipmap=False):
+
+    Tests/Fixtures/releases/digits/1/model.onnx   the bundled demo model (copied from models/digits/1)
+    Tests/Fixtures/releases/digits/2/model.onnx   a good candidate: the same model retrained with another seed
+    Tests/Fixtures/releases/digits/3/model.onnx   a wrong candidate: trained on shuffled labels (runs fine, predicts junk)
+    Tests/Fixtures/releases/digits/4/model.onnx   a weaker model for A/B: 16 hidden units, 100 training rows
+    Tests/Fixtures/releases/digits/config.json    version_policy all, so every version is served
+    Tests/Fixtures/releases/digits/expected.json  each version's accuracy on the test split (onnxruntime)
+
+    pip install onnx onnxruntime scikit-learn skl2onnx numpy
+    python3 tools/make_release_models.py
+"""
+import json
+import os
+import shutil
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from skl2onnx import to_onnx
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+from sklearn.neural_network import MLPClassifier
+
+ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+OPSETS = {"": 17, "ai.onnx.ml": 1}
+OUT = os.path.join(ROOT, "Tests", "Fixtures", "releases", "digits")
+
+
+def accuracy(path, x, y):
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    label = session.run(["label"], {"X": x})[0]
+    return float(np.mean(label == y))
+
+
+def save(estimator, x, version, note):
+    model = to_onnx(estimator, x[:1], options={"zipmap": False}, target_opset=OPSETS)
+    model.producer_name = f"switchyard tools/make_release_models.py (skl2onnx): {note}"
+    directory = os.path.join(OUT, str(version))
+    os.makedirs(directory, exist_ok=True)
+    onnx.save(model, os.path.join(directory, "model.onnx"))
+
+
+def main():
+    x, y = load_digits(return_X_y=True)
+    x = x.astype(np.float32)
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.25, random_state=7, stratify=y)
+    os.makedirs(os.path.join(OUT, "1"), exist_ok=True)
+    shutil.copyfile(os.path.join(ROOT, "models", "digits", "1", "model.onnx"), os.path.join(OUT, "1", "model.onnx"))
+
+    good = MLPClassifier(hidden_layer_sizes=(128, 64), max_iter=400, random_state=11).fit(x_train, y_train)
+    save(good, x_test, 2, "retrained with seed 11")
+    shuffled = np.random.default_rng(3).permutation(y_train)
+    wrong = MLPClassifier(hidden_layer_sizes=(128, 64), max_iter=400, random_state=7).fit(x_train, shuffled)
+    save(wrong, x_test, 3, "trained on shuffled labels")
+    weak = MLPClassifier(hidden_layer_sizes=(16,), max_iter=300, random_state=7).fit(x_train[:100], y_train[:100])
+    save(weak, x_test, 4, "16 hidden units, 100 training rows")
+
+    with open(os.path.join(ROOT, "models", "digits", "config.json")) as handle:
+        config = json.load(handle)
+    config["version_policy"] = "all"
+    config["description"] = "digits versions for the release tests: 1 demo, 2 good retrain, 3 shuffled labels, 4 weak"
+    with open(os.path.join(OUT, "config.json"), "w") as handle:
+        json.dump(config, handle, indent=2)
+        handle.write("\n")
+    expected = {str(v): accuracy(os.path.join(OUT, str(v), "model.onnx"), x_test, y_test) for v in (1, 2, 3, 4)}
+    with open(os.path.join(OUT, "expected.json"), "w") as handle:
+        json.dump({"test_split_accuracy": expected}, handle, indent=2)
+        handle.write("\n")
+    print(expected)
+
+
+if __name__ == "__main__":
+    main()
