@@ -113,8 +113,16 @@ public final class MonitorService: WireService, Service {
     public func run() async throws {
         await withDiscardingTaskGroup { group in
             group.addTask { await self.deliverWebhooks() }
+            // snapshots take seconds with hours of history: their own task, so ticks (alerts) keep their pace
+            group.addTask {
+                await cancelWhenGracefulShutdown {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: self.configuration.snapshotInterval)
+                        if !Task.isCancelled { self.writeSnapshot() }
+                    }
+                }
+            }
             await cancelWhenGracefulShutdown {
-                var lastSnapshot = ContinuousClock.now
                 var lastOwn = ContinuousClock.now - .seconds(3600)
                 while !Task.isCancelled {
                     let now = Date().timeIntervalSince1970
@@ -135,16 +143,12 @@ public final class MonitorService: WireService, Service {
                         )
                     }
                     for event in self.monitor.tick(now: now) { self.announce(event) }
-                    if lastSnapshot.duration(to: .now) >= self.configuration.snapshotInterval {
-                        lastSnapshot = .now
-                        self.writeSnapshot()
-                    }
                     try? await Task.sleep(for: self.configuration.tickInterval)
                 }
             }
-            self.writeSnapshot()
             self.webhookInput.finish()
         }
+        self.writeSnapshot()
     }
 
     private func announce(_ event: AlertEvent) {
