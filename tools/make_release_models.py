@@ -6,6 +6,7 @@ tools/make_digits_model.py (same split, same architecture, skl2onnx with zipmap=
     Tests/Fixtures/releases/digits/2/model.onnx   a good candidate: the same model retrained with another seed
     Tests/Fixtures/releases/digits/3/model.onnx   a wrong candidate: trained on shuffled labels (runs fine, predicts junk)
     Tests/Fixtures/releases/digits/4/model.onnx   a weaker model for A/B: 16 hidden units, 100 training rows
+    Tests/Fixtures/releases/digits/5/model.onnx   the demo model again, for an A/B of two equal models
     Tests/Fixtures/releases/digits/config.json    version_policy all, so every version is served
     Tests/Fixtures/releases/digits/expected.json  each version's accuracy on the test split (onnxruntime)
 
@@ -58,14 +59,17 @@ def main():
     weak = MLPClassifier(hidden_layer_sizes=(16,), max_iter=300, random_state=7).fit(x_train[:100], y_train[:100])
     save(weak, x_test, 4, "16 hidden units, 100 training rows")
 
+    os.makedirs(os.path.join(OUT, "5"), exist_ok=True)
+    shutil.copyfile(os.path.join(ROOT, "models", "digits", "1", "model.onnx"), os.path.join(OUT, "5", "model.onnx"))
+
     with open(os.path.join(ROOT, "models", "digits", "config.json")) as handle:
         config = json.load(handle)
     config["version_policy"] = "all"
-    config["description"] = "digits versions for the release tests: 1 demo, 2 good retrain, 3 shuffled labels, 4 weak"
+    config["description"] = "digits versions for the release tests: 1 demo, 2 good retrain, 3 shuffled labels, 4 weak, 5 = 1"
     with open(os.path.join(OUT, "config.json"), "w") as handle:
         json.dump(config, handle, indent=2)
         handle.write("\n")
-    expected = {str(v): accuracy(os.path.join(OUT, str(v), "model.onnx"), x_test, y_test) for v in (1, 2, 3, 4)}
+    expected = {str(v): accuracy(os.path.join(OUT, str(v), "model.onnx"), x_test, y_test) for v in (1, 2, 3, 4, 5)}
     with open(os.path.join(OUT, "expected.json"), "w") as handle:
         json.dump({"test_split_accuracy": expected}, handle, indent=2)
         handle.write("\n")

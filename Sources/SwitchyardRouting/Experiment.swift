@@ -25,6 +25,8 @@ public struct Experiment: Sendable {
     /// Split: the share of the challenger's requests the champion also scores, for agreement.
     public var comparePercent: Double
     public var started: Double
+    /// When it was stopped; `nil` while it runs.
+    public private(set) var stopped: Double?
     public private(set) var championStatistics = ArmStatistics()
     public private(set) var challengerStatistics = ArmStatistics()
     /// Requests both arms answered, those with the same top-1, and the summed mean absolute score difference.
@@ -42,6 +44,12 @@ public struct Experiment: Sendable {
         self.comparePercent = comparePercent
         self.started = now
     }
+
+    /// Whether it still routes traffic.
+    public var isRunning: Bool { self.stopped == nil }
+
+    /// Stops routing by the experiment; its numbers stay.
+    public mutating func stop(now: Double = 0) { self.stopped = now }
 
     /// Why the experiment cannot run, or `nil`.
     public var problem: String? {

@@ -27,6 +27,10 @@ public final class ReleaseController: Service {
         public var arm: Arm?
         /// The stable version to score the same inputs with (shadow), if this request is sampled.
         public var shadowVersion: String?
+        /// In an A/B comparison: whether the challenger serves this request.
+        public var challenger: Bool? = nil
+        /// In an A/B comparison: the other arm's version, to answer the same inputs off the request path.
+        public var mirrorVersion: String? = nil
     }
 
     private struct ModelState {
@@ -34,6 +38,8 @@ public final class ReleaseController: Service {
         var split: TrafficSplit
         /// The router that judges the rollout.
         var owner = ""
+        /// The A/B comparison running, or the last one.
+        var experiment: Experiment?
         var stable = ArmWindow()
         var candidate = ArmWindow()
     }
@@ -55,6 +61,8 @@ public final class ReleaseController: Service {
     private let tick: Duration
     private let logger: Logger
     private let shadowsInFlight = Atomic<Int>(0)
+    /// What each recent experiment request was answered, for labels that come back later.
+    private let answers = Mutex(AnswerLog(capacity: 100_000))
     /// The state file's `updated` as last read or written here.
     private let seen = Mutex<Double>(0)
     /// Shadow calls at once; more are skipped, so that scoring never piles up behind a slow version.
@@ -93,6 +101,16 @@ public final class ReleaseController: Service {
         self.models.withLock { models in
             guard let state = models[model] else { return Route(version: "") }
             var random = SystemRandomNumberGenerator()
+            if let experiment = state.experiment, experiment.isRunning {
+                let version = experiment.split.version(for: routingKey, using: &random)
+                let challenger = version == experiment.challenger
+                let sample = Double.random(in: 0..<100, using: &random)
+                let mirror: String? = switch experiment.mode {
+                case .shadow: sample < experiment.percent ? experiment.challenger : nil
+                case .split: challenger && sample < experiment.comparePercent ? experiment.champion : nil
+                }
+                return Route(version: version, challenger: challenger, mirrorVersion: mirror)
+            }
             let version = state.split.version(for: routingKey, using: &random)
             guard let rollout = state.rollout, rollout.isActive else { return Route(version: version) }
             let arm: Arm = version == rollout.candidate ? .candidate : .stable
@@ -126,6 +144,104 @@ public final class ReleaseController: Service {
             guard let ours = Self.top1(candidateAnswer), let theirs = Self.top1(answer) else { return }
             self.models.withLock { $0[model]?.candidate.recordComparison(agreed: ours == theirs) }
         }
+    }
+
+    // MARK: A/B comparisons
+
+    /// Counts a finished request of an A/B arm and keeps its top-1 answer for feedback.
+    /// - Returns: the id to report the true label under (`feedback`), or `nil` when no experiment runs.
+    public func recordExperiment(model: String, requestID: String, challenger: Bool, answer: Response?, latency: Duration) {
+        self.models.withLock { models in
+            models[model]?.experiment?.recordAnswer(challenger: challenger, ok: answer != nil, latency: latency)
+        }
+        guard let answer, let top1 = Self.top1(answer)?.first else { return }
+        // a label that came back before this arm's (mirrored) answer is scored now
+        guard let label = self.answers.withLock({ $0.record(requestID, model: model, challenger: challenger, top1: top1) }) else { return }
+        self.models.withLock { $0[model]?.experiment?.recordFeedback(challenger: challenger, correct: top1 == label) }
+    }
+
+    /// Has the other arm answer the same inference request off the request path (bounded like ``shadow``);
+    /// compares the answers, and in shadow mode measures the challenger as if it had served.
+    public func mirror(model: String, requestID: String, version: String, servedByChallenger: Bool, request: Request, answer: Response, via inference: any Upstream) {
+        guard self.shadowsInFlight.add(1, ordering: .relaxed).newValue <= Self.maxShadowsInFlight else {
+            self.shadowsInFlight.subtract(1, ordering: .relaxed)
+            return
+        }
+        var mirrored = request
+        mirrored.version = version
+        Task {
+            defer { self.shadowsInFlight.subtract(1, ordering: .relaxed) }
+            let started = ContinuousClock.now
+            let other = try? await inference.call(mirrored, deadline: .now.advanced(by: .seconds(10)))
+            if !servedByChallenger {  // shadow mode: this is the challenger's only traffic
+                self.recordExperiment(model: model, requestID: requestID, challenger: true, answer: other, latency: started.duration(to: .now))
+            }
+            guard let other, let ours = Self.top1(answer), let theirs = Self.top1(other) else { return }
+            let difference = Self.meanAbsoluteDifference(answer, other)
+            self.models.withLock { $0[model]?.experiment?.recordComparison(agreed: ours == theirs, meanAbsoluteScoreDifference: difference) }
+        }
+    }
+
+    /// A true label for an earlier request: each arm that answered it is scored.
+    /// - Throws: `Status.notFound` when the request is unknown or too old (the log keeps the last 100,000).
+    public func feedback(requestID: String, label: Int64) throws {
+        guard let entry = self.answers.withLock({ $0.label(requestID, label) }) else {
+            throw Status(.notFound, "no experiment request '\(requestID)' is remembered (unknown, older than the last 100000, or labelled already)")
+        }
+        self.models.withLock { models in
+            if let top1 = entry.champion { models[entry.model]?.experiment?.recordFeedback(challenger: false, correct: top1 == label) }
+            if let top1 = entry.challenger { models[entry.model]?.experiment?.recordFeedback(challenger: true, correct: top1 == label) }
+        }
+    }
+
+    /// Starts an A/B comparison.
+    /// - Throws: `Status` (`not found`, `failed precondition` while a rollout or another comparison runs, `invalid argument`).
+    public func startExperiment(_ experiment: Experiment) throws {
+        if let problem = experiment.problem { throw Status(.invalidArgument, "the comparison is not valid: \(problem)") }
+        try self.models.withLock { models in
+            guard let state = models[experiment.model] else { throw Status(.notFound, "no model '\(experiment.model)' on this router") }
+            if let rollout = state.rollout, rollout.isActive {
+                throw Status(.failedPrecondition, "a rollout of \(experiment.model) runs; promote or abort it before comparing")
+            }
+            if let running = state.experiment, running.isRunning {
+                throw Status(.failedPrecondition, "a comparison of \(running.champion) and \(running.challenger) runs; stop it first")
+            }
+            models[experiment.model]?.experiment = experiment
+        }
+        self.logger.notice(
+            "comparison started",
+            metadata: ["model": "\(experiment.model)", "champion": "\(experiment.champion)", "challenger": "\(experiment.challenger)", "mode": "\(experiment.mode.rawValue)"]
+        )
+    }
+
+    /// Stops the model's comparison; its report stays readable.
+    public func stopExperiment(model: String) throws -> ExperimentReport {
+        let report = try self.models.withLock { models in
+            guard var experiment = models[model]?.experiment, experiment.isRunning else { throw Status(.notFound, "no comparison of '\(model)' runs") }
+            experiment.stop(now: Date().timeIntervalSince1970)
+            models[model]?.experiment = experiment
+            models[model]?.split = TrafficSplit(stable: experiment.champion)  // the champion keeps serving everyone
+            return experiment.report
+        }
+        self.logger.notice("comparison stopped", metadata: ["model": "\(model)", "verdict": "\(report.verdict)"])
+        try self.persist()
+        return report
+    }
+
+    /// The model's comparison so far (running or stopped).
+    public func experimentReport(model: String) throws -> ExperimentReport {
+        guard let experiment = self.models.withLock({ $0[model]?.experiment }) else { throw Status(.notFound, "no comparison of '\(model)'") }
+        return experiment.report
+    }
+
+    static func meanAbsoluteDifference(_ a: Response, _ b: Response) -> Double? {
+        guard let x = a.tensors.first(where: { $0.tensor.dtype == .float32 }), let y = b.tensors.first(where: { $0.name == x.name }),
+            let first = try? x.tensor.scalars(as: Float.self), let second = try? y.tensor.scalars(as: Float.self),
+            first.count == second.count, !first.isEmpty
+        else { return nil }
+        var sum = 0.0
+        for index in first.indices { sum += Double(abs(first[index] - second[index])) }
+        return sum / Double(first.count)
     }
 
     /// The top-1 class of every row: the `label` output if there is one, else the argmax of the first float output.
@@ -331,5 +447,47 @@ public final class ReleaseController: Service {
         } catch {
             throw Status(.failedPrecondition, "the release state \(path) cannot be read: \(error)")
         }
+    }
+}
+
+/// The last requests of A/B comparisons: each arm's top-1 answer and the true label, whichever comes first;
+/// oldest forgotten first. Each arm is scored once, when both its answer and the label are known.
+struct AnswerLog {
+    struct Entry {
+        var model: String
+        var champion: Int64?
+        var challenger: Int64?
+        var label: Int64?
+    }
+
+    let capacity: Int
+    private var entries: [String: Entry] = [:]
+    private var order: [String] = []
+    private var head = 0
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    /// Keeps an arm's answer. - Returns: the label, if it came first (the caller scores the arm now).
+    mutating func record(_ id: String, model: String, challenger: Bool, top1: Int64) -> Int64? {
+        if self.entries[id] == nil {
+            if self.order.count < self.capacity {
+                self.order.append(id)
+            } else {
+                self.entries.removeValue(forKey: self.order[self.head])
+                self.order[self.head] = id
+                self.head = (self.head + 1) % self.capacity
+            }
+            self.entries[id] = Entry(model: model)
+        }
+        if challenger { self.entries[id]?.challenger = top1 } else { self.entries[id]?.champion = top1 }
+        return self.entries[id]?.label
+    }
+
+    /// Keeps the true label. - Returns: the entry as it was (the caller scores the arms that answered), or `nil`
+    /// when the request is unknown or was labelled before.
+    mutating func label(_ id: String, _ label: Int64) -> Entry? {
+        guard let entry = self.entries[id], entry.label == nil else { return nil }
+        self.entries[id]?.label = label
+        return entry
     }
 }

@@ -11,15 +11,28 @@ import SwitchyardWire
 /// - `rollout.pause|resume|promote|abort`: `model`.
 /// - `rollout.status`: `model` or empty for all.
 /// - `release.pin`: `model`, `version`: the version that serves when no rollout runs.
+/// - `ab.start`: `model`, parameters `champion`, `challenger`, `mode` (`split` or `shadow`), `percent` (the
+///   challenger's share of users, or of requests mirrored), `compare_percent`. `ab.report` and `ab.stop`: `model`.
+///   Answers carry an ``ExperimentReport`` as JSON in the parameter `report`.
+/// - `feedback` (any client): parameters `request_id` (an answer's `request.id`) and `label`.
 ///
 /// Answers carry the state as JSON in the parameter `status` (schema: an array of ``ReleaseStatus``).
 extension RouterService {
     func administer(_ request: Request, context: RequestContext) throws -> Response {
         guard let releases = self.releases else { throw Status(.unimplemented, "this router runs no releases") }
-        if request.method != "rollout.status", !context.peer.organizationalUnits.contains("admin") {
+        let open: Set<String> = ["rollout.status", "ab.report", "feedback"]
+        if !open.contains(request.method), !context.peer.organizationalUnits.contains("admin") {
             throw Status(.permissionDenied, "\(request.method) needs an admin client certificate (OU=admin); \(context.peer) has none")
         }
         switch request.method {
+        case "feedback":
+            guard let id = request[parameter: "request_id"], let text = request[parameter: "label"], let label = Int64(text) else {
+                throw Status(.invalidArgument, "feedback needs the parameters 'request_id' (from the answer's request.id) and 'label' (an integer class)")
+            }
+            try releases.feedback(requestID: id, label: label)
+            return Response()
+        case "ab.start", "ab.report", "ab.stop":
+            return try self.compare(request, releases: releases)
         case "rollout.start":
             guard let candidate = request[parameter: "candidate"], !candidate.isEmpty else {
                 throw Status(.invalidArgument, "rollout.start needs the parameter 'candidate' (a version of \(request.model))")
@@ -43,6 +56,39 @@ extension RouterService {
         encoder.outputFormatting = [.sortedKeys]
         let json = String(decoding: try encoder.encode(statuses), as: UTF8.self)
         return Response(parameters: [Parameter("status", json)])
+    }
+
+    private func compare(_ request: Request, releases: ReleaseController) throws -> Response {
+        let report: ExperimentReport
+        switch request.method {
+        case "ab.start":
+            guard let champion = request[parameter: "champion"], let challenger = request[parameter: "challenger"] else {
+                throw Status(.invalidArgument, "ab.start needs the parameters 'champion' and 'challenger' (versions of \(request.model))")
+            }
+            let modeName = request[parameter: "mode"] ?? "split"
+            guard let mode = Experiment.Mode(rawValue: modeName) else {
+                throw Status(.invalidArgument, "'mode' must be split or shadow, not '\(modeName)'")
+            }
+            func number(_ key: String, _ fallback: Double) throws -> Double {
+                guard let text = request[parameter: key] else { return fallback }
+                guard let value = Double(text), value.isFinite else { throw Status(.invalidArgument, "'\(key)' must be a number, not '\(text)'") }
+                return value
+            }
+            let experiment = Experiment(
+                model: request.model, champion: champion, challenger: challenger, mode: mode,
+                percent: try number("percent", mode == .split ? 50 : 100), comparePercent: try number("compare_percent", 20),
+                now: Date().timeIntervalSince1970
+            )
+            try releases.startExperiment(experiment)
+            report = experiment.report
+        case "ab.stop":
+            report = try releases.stopExperiment(model: request.model)
+        default:
+            report = try releases.experimentReport(model: request.model)
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return Response(parameters: [Parameter("report", String(decoding: try encoder.encode(report), as: UTF8.self))])
     }
 
     static func plan(from request: Request) throws -> RolloutPlan {

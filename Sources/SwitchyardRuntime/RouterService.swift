@@ -124,14 +124,25 @@ public final class RouterService: WireService, Service {
             let route = request.version.isEmpty
                 ? self.releases?.route(model: request.model, routingKey: request.routingKey) ?? ReleaseController.Route(version: "")
                 : ReleaseController.Route(version: request.version)
+            let requestID = route.challenger == nil ? "" : Self.requestID(request.traceID)
             do {
-                let response = try await self.infer(request, version: route.version, stages: stages, shadowVersion: route.shadowVersion, deadline: context.deadline)
-                if let arm = route.arm { self.releases?.record(model: request.model, arm: arm, ok: true, latency: started.duration(to: .now)) }
+                let (answer, inferred) = try await self.infer(request, route: route, requestID: requestID, stages: stages, deadline: context.deadline)
+                var response = answer
+                let latency = started.duration(to: .now)
+                if let arm = route.arm { self.releases?.record(model: request.model, arm: arm, ok: true, latency: latency) }
+                if let challenger = route.challenger {
+                    self.releases?.recordExperiment(model: request.model, requestID: requestID, challenger: challenger, answer: inferred, latency: latency)
+                    response.parameters.append(Parameter("request.id", requestID))
+                }
                 return response
             } catch {
                 // a caller that gave up says nothing about the version
-                if let arm = route.arm, RoutingError.status(for: error).code != .cancelled {
-                    self.releases?.record(model: request.model, arm: arm, ok: false, latency: started.duration(to: .now))
+                if RoutingError.status(for: error).code != .cancelled {
+                    let latency = started.duration(to: .now)
+                    if let arm = route.arm { self.releases?.record(model: request.model, arm: arm, ok: false, latency: latency) }
+                    if let challenger = route.challenger {
+                        self.releases?.recordExperiment(model: request.model, requestID: requestID, challenger: challenger, answer: nil, latency: latency)
+                    }
                 }
                 throw error
             }
@@ -139,19 +150,22 @@ public final class RouterService: WireService, Service {
             if let reason = self.health?.notReadyReason { throw Status(.unavailable, "not ready: \(reason)") }
             return Response(parameters: [Parameter("status", "serving")] + self.models.map { Parameter("model", $0) })
         default:
-            if request.method.hasPrefix("rollout.") || request.method.hasPrefix("release.") {
+            if request.method.hasPrefix("rollout.") || request.method.hasPrefix("release.") || request.method.hasPrefix("ab.")
+                || request.method == "feedback"
+            {
                 return try self.administer(request, context: context)
             }
             throw Status(
                 .notFound,
-                "unknown method '\(request.method)'; the router answers infer, health, rollout.start|status|pause|resume|promote|abort and release.pin"
+                "unknown method '\(request.method)'; the router answers infer, health, feedback, rollout.start|status|pause|resume|promote|abort, ab.start|report|stop and release.pin"
             )
         }
     }
 
+    /// The chain for one request; returns the answer and the inference stage's answer (for comparisons).
     private func infer(
-        _ request: Request, version: String, stages: Stages, shadowVersion: String?, deadline: ContinuousClock.Instant?
-    ) async throws -> Response {
+        _ request: Request, route: ReleaseController.Route, requestID: String, stages: Stages, deadline: ContinuousClock.Instant?
+    ) async throws -> (Response, Response) {
         let prepared = try await Self.call(
             stages.preprocess, or: self.preprocess,
             Request(method: "preprocess", model: request.model, traceID: request.traceID, idempotent: request.idempotent,
@@ -159,13 +173,22 @@ public final class RouterService: WireService, Service {
             deadline: deadline
         )
         let inferRequest = Request(
-            method: "infer", model: request.model, version: version, traceID: request.traceID,
+            method: "infer", model: request.model, version: route.version, traceID: request.traceID,
             idempotent: request.idempotent, tensors: prepared.tensors
         )
         let inferred = try await self.callInference(inferRequest, stages: stages, deadline: deadline)
-        if let shadowVersion, let releases {
-            let shadowPath = self.inferenceBatcher(model: request.model, version: shadowVersion, stages: stages) ?? self.inference
-            releases.shadow(model: request.model, stable: shadowVersion, request: inferRequest, candidateAnswer: inferred, via: shadowPath)
+        if let releases {
+            if let shadowVersion = route.shadowVersion {
+                let path = self.inferenceBatcher(model: request.model, version: shadowVersion, stages: stages) ?? self.inference
+                releases.shadow(model: request.model, stable: shadowVersion, request: inferRequest, candidateAnswer: inferred, via: path)
+            }
+            if let mirrorVersion = route.mirrorVersion {
+                let path = self.inferenceBatcher(model: request.model, version: mirrorVersion, stages: stages) ?? self.inference
+                releases.mirror(
+                    model: request.model, requestID: requestID, version: mirrorVersion, servedByChallenger: route.challenger ?? false,
+                    request: inferRequest, answer: inferred, via: path
+                )
+            }
         }
         let answered = inferred[parameter: "model.version"]
         let finished = try await Self.call(
@@ -175,7 +198,13 @@ public final class RouterService: WireService, Service {
             deadline: deadline
         )
         self.sampler?.offer(model: request.model, version: answered ?? "", inputs: request.tensors, outputs: inferred.tensors)
-        return Response(parameters: answered.map { [Parameter("model.version", $0)] } ?? [], tensors: finished.tensors)
+        return (Response(parameters: answered.map { [Parameter("model.version", $0)] } ?? [], tensors: finished.tensors), inferred)
+    }
+
+    /// The id a label is reported under later: the caller's trace id, or a random one.
+    static func requestID(_ trace: TraceID) -> String {
+        let id = trace == .none ? TraceID(high: UInt64.random(in: 1...UInt64.max), low: UInt64.random(in: 0...UInt64.max)) : trace
+        return String(id.high, radix: 16) + "-" + String(id.low, radix: 16)
     }
 
     /// Through the batcher of the request's (model, version), or straight to the pool past the bound on versions.

@@ -1,29 +1,114 @@
 import ArgumentParser
+import Logging
 import SwitchyardEngine
+import SwitchyardTransport
+import SwitchyardWire
 
-/// `yard models`: what a model repository holds and whether each version loads.
-struct Models: ParsableCommand {
+/// `yard models`: what a model repository holds, or what an inference service serves; loading and unloading.
+struct Models: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "List a model repository's models and versions, loading each to check it.")
+        abstract: "List, load, unload and reload model versions (of a repository on disk, or of a running inference service).",
+        subcommands: [List.self, Load.self, Unload.self, Reload.self], defaultSubcommand: List.self
+    )
 
-    @Option(name: .long, help: "The repository directory (models/<name>/<version>/model.onnx).")
-    var repository: String = "models"
+    /// An inference service and the certificate to call it with; changes need one with OU=admin.
+    struct Service: ParsableArguments {
+        @Option(help: "The inference service, as HOST:PORT.") var inference = "127.0.0.1:7402"
+        @Option(help: "CA certificate (PEM).") var ca = "ops/certs/out/ca.pem"
+        @Option(help: "Client certificate (PEM); load, unload and reload need one with OU=admin.") var cert = "ops/certs/out/ops.pem"
+        @Option(help: "Client private key (PEM).") var key = "ops/certs/out/ops.key"
 
-    func run() throws {
-        try runReportingErrors("models") {
-            let repository = ModelRepository(root: self.repository)
-            let report = try repository.poll()
-            for entry in repository.status() {
-                let state: String
-                switch entry.state {
-                case .ready: state = "ready"
-                case .loading: state = "loading"
-                case .failed(let message): state = "failed: \(message)"
-                }
-                print("\(entry.name)\t\(entry.version)\t\(state)")
+        func validate() throws {
+            guard Echo.split(self.inference) != nil else { throw ValidationError("--inference must be HOST:PORT, got '\(self.inference)'") }
+        }
+
+        func call(_ command: String, _ request: Request) async throws -> Response {
+            let (host, port) = Echo.split(self.inference)!
+            var logger = Logger(label: "yard")
+            logger.logLevel = .critical
+            do {
+                var configuration = WireClientConfiguration(host: host, port: port, tls: TLSSettings(caPath: self.ca, certificatePath: self.cert, keyPath: self.key))
+                configuration.identity = "yard-models"
+                let client = try WireClient(configuration: configuration, logger: logger)
+                defer { Task { await client.close() } }
+                // loading a big model takes a while; the service answers when it is ready or failed
+                return try await client.call(request, deadline: .now.advanced(by: .seconds(120)))
+            } catch let status as Status {
+                throw fail(command, "\(status)")
+            } catch {
+                throw fail(command, "cannot reach the inference service at \(self.inference): \(error)")
             }
-            for failure in report.failed { print("failed\t\(failure)") }
-            if report.failed.count > 0 { throw ExitCode.failure }
+        }
+
+        /// Prints the service's versions and states, a line each.
+        func list(_ command: String) async throws {
+            let response = try await self.call(command, Request(method: "model.list"))
+            for parameter in response.parameters {
+                let parts = parameter.key.split(separator: "/", maxSplits: 1)
+                print("\(parts.first ?? "")\t\(parts.count > 1 ? parts[1] : "")\t\(parameter.value)")
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List models and versions: of a repository directory (loading each to check it), or with --remote of a running inference service."
+        )
+        @Option(name: .long, help: "The repository directory (models/<name>/<version>/model.onnx).") var repository: String = "models"
+        @Flag(help: "Ask the running inference service instead of reading the repository.") var remote = false
+        @OptionGroup var service: Service
+
+        func run() async throws {
+            if self.remote { return try await self.service.list("models list") }
+            try runReportingErrors("models") {
+                let repository = ModelRepository(root: self.repository)
+                let report = try repository.poll()
+                for entry in repository.status() {
+                    let state: String
+                    switch entry.state {
+                    case .ready: state = "ready"
+                    case .loading: state = "loading"
+                    case .failed(let message): state = "failed: \(message)"
+                    }
+                    print("\(entry.name)\t\(entry.version)\t\(state)")
+                }
+                for failure in report.failed { print("failed\t\(failure)") }
+                if report.failed.count > 0 { throw ExitCode.failure }
+            }
+        }
+    }
+
+    /// load, unload and reload share their shape.
+    struct Change: ParsableArguments {
+        @OptionGroup var service: Service
+        @Option(help: "The model.") var model: String
+        @Option(help: "The version (a number).") var version: Int
+    }
+
+    struct Load: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Load a version on the inference service (admin).")
+        @OptionGroup var change: Change
+        func run() async throws {
+            _ = try await self.change.service.call("models load", Request(method: "model.load", model: self.change.model, version: "\(self.change.version)"))
+            try await self.change.service.list("models load")
+        }
+    }
+
+    struct Unload: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Unload a version from the inference service (admin).")
+        @OptionGroup var change: Change
+        func run() async throws {
+            _ = try await self.change.service.call("models unload", Request(method: "model.unload", model: self.change.model, version: "\(self.change.version)"))
+            try await self.change.service.list("models unload")
+        }
+    }
+
+    struct Reload: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Reload a version from disk on the inference service (admin); the old one serves until the new one is ready.")
+        @OptionGroup var change: Change
+        func run() async throws {
+            _ = try await self.change.service.call("models reload", Request(method: "model.reload", model: self.change.model, version: "\(self.change.version)"))
+            try await self.change.service.list("models reload")
         }
     }
 }

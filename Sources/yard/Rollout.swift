@@ -20,6 +20,20 @@ struct RouterConnection: ParsableArguments {
 
     /// Calls a release method and prints the state it answers with.
     func call(_ command: String, _ request: Request) async throws {
+        let response = try await self.send(command, request)
+        let text = response[parameter: "status"] ?? "[]"
+        if self.json {
+            print(text)
+            return
+        }
+        guard let statuses = try? JSONDecoder().decode([ReleaseStatus].self, from: Data(text.utf8)) else {
+            throw fail(command, "the router's answer is not a release status: \(text.prefix(200))")
+        }
+        print(Self.table(statuses))
+    }
+
+    /// Calls the router; any failure becomes one line on standard error.
+    func send(_ command: String, _ request: Request) async throws -> Response {
         let (host, port) = Echo.split(self.router)!
         var logger = Logger(label: "yard")
         logger.logLevel = .critical
@@ -35,15 +49,7 @@ struct RouterConnection: ParsableArguments {
         } catch {
             throw fail(command, "cannot reach the router at \(self.router): \(error)")
         }
-        let text = response[parameter: "status"] ?? "[]"
-        if self.json {
-            print(text)
-            return
-        }
-        guard let statuses = try? JSONDecoder().decode([ReleaseStatus].self, from: Data(text.utf8)) else {
-            throw fail(command, "the router's answer is not a release status: \(text.prefix(200))")
-        }
-        print(Self.table(statuses))
+        return response
     }
 
     static func table(_ statuses: [ReleaseStatus]) -> String {

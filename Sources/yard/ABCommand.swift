@@ -1,0 +1,98 @@
+import ArgumentParser
+import Foundation
+import Logging
+import SwitchyardRouting
+import SwitchyardRuntime
+import SwitchyardTransport
+import SwitchyardWire
+
+/// `yard ab`: A/B comparisons of two versions through the router.
+struct ABCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ab",
+        abstract: "Compare two versions of a model online: split or shadow traffic, agreement, accuracy from feedback.",
+        subcommands: [Start.self, Report.self, Stop.self, Feedback.self]
+    )
+
+    static func show(_ connection: RouterConnection, _ command: String, _ request: Request) async throws {
+        let response = try await connection.send(command, request)
+        let text = response[parameter: "report"] ?? "{}"
+        if connection.json {
+            print(text)
+            return
+        }
+        guard let report = try? JSONDecoder().decode(ExperimentReport.self, from: Data(text.utf8)) else {
+            throw fail(command, "the router's answer is not a comparison report: \(text.prefix(200))")
+        }
+        print(Self.table(report))
+    }
+
+    static func table(_ report: ExperimentReport) -> String {
+        func cell(_ value: Double?, _ format: String) -> String { value.map { String(format: format, $0) } ?? "-" }
+        var lines = [
+            "\(report.model): \(report.mode.rawValue) \(cell(report.percent, "%.0f"))% — champion \(report.champion.version), challenger \(report.challenger.version)",
+            "ARM         VERSION  REQUESTS  ERRORS   P50 MS   P99 MS   LABELLED  ACCURACY (95% CI)",
+        ]
+        for (name, arm) in [("champion", report.champion), ("challenger", report.challenger)] {
+            let accuracy = arm.accuracy.map { String(format: "%.3f (%.3f–%.3f)", $0, arm.accuracyLow ?? 0, arm.accuracyHigh ?? 0) } ?? "-"
+            lines.append(
+                String(
+                    format: "%-11@ %-8@ %8d  %6@  %7@  %7@   %8d  %@", name as NSString, arm.version as NSString, arm.requests,
+                    cell(arm.errorRate * 100, "%.1f%%") as NSString, cell(arm.p50Milliseconds, "%.2f") as NSString,
+                    cell(arm.p99Milliseconds, "%.2f") as NSString, arm.labelled, accuracy as NSString
+                )
+            )
+        }
+        lines.append("agreement: \(cell(report.agreement.map { $0 * 100 }, "%.1f%%")) of \(report.compared) compared; mean |score difference| \(cell(report.meanAbsoluteScoreDifference, "%.4f"))")
+        lines.append("verdict: \(report.verdict)")
+        return lines.joined(separator: "\n")
+    }
+
+    struct Start: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Start comparing CHALLENGER with CHAMPION.")
+        @OptionGroup var connection: RouterConnection
+        @Option(help: "The model.") var model: String
+        @Option(help: "The version serving now.") var champion: String
+        @Option(help: "The version to compare.") var challenger: String
+        @Option(help: "split: the challenger serves a sticky share of users; shadow: it sees mirrored copies, its answers are dropped.")
+        var mode = "split"
+        @Option(help: "The challenger's share of users (split, default 50) or of requests mirrored (shadow, default 100), in percent.")
+        var percent: Double?
+        @Option(help: "Split: percent of the challenger's requests the champion also answers, for agreement.") var comparePercent: Double = 20
+
+        func run() async throws {
+            var parameters = [
+                Parameter("champion", self.champion), Parameter("challenger", self.challenger), Parameter("mode", self.mode),
+                Parameter("compare_percent", "\(self.comparePercent)"),
+            ]
+            if let percent { parameters.append(Parameter("percent", "\(percent)")) }
+            try await ABCommand.show(self.connection, "ab start", Request(method: "ab.start", model: self.model, parameters: parameters))
+        }
+    }
+
+    struct Report: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show the comparison so far, with the significance test.")
+        @OptionGroup var connection: RouterConnection
+        @Option(help: "The model.") var model: String
+        func run() async throws { try await ABCommand.show(self.connection, "ab report", Request(method: "ab.report", model: self.model)) }
+    }
+
+    struct Stop: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Stop comparing; all traffic to the champion. The report stays.")
+        @OptionGroup var connection: RouterConnection
+        @Option(help: "The model.") var model: String
+        func run() async throws { try await ABCommand.show(self.connection, "ab stop", Request(method: "ab.stop", model: self.model)) }
+    }
+
+    struct Feedback: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Report the true label of an earlier request (its answer's request.id).")
+        @OptionGroup var connection: RouterConnection
+        @Option(help: "The request.id of the answer.") var requestID: String
+        @Option(help: "The true class.") var label: Int64
+        func run() async throws {
+            _ = try await self.connection.send(
+                "ab feedback", Request(method: "feedback", parameters: [Parameter("request_id", self.requestID), Parameter("label", "\(self.label)")])
+            )
+        }
+    }
+}

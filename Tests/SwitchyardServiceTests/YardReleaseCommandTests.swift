@@ -1,0 +1,82 @@
+import Foundation
+import SwitchyardTesting
+import Testing
+
+/// The release engineer's commands against real services: `yard rollout`, `yard ab`, `yard models`.
+@Suite(.serialized, .timeLimit(.minutes(2)))
+struct YardReleaseCommandTests {
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    static func yard(_ arguments: [String], as name: String = "ops") throws -> Result {
+        let certificates = InferenceServiceTests.certificates
+        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("yard").path
+        let executable = FileManager.default.isExecutableFile(atPath: binary)
+            ? binary : URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("yard").path
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments + ["--ca", certificates.caPath, "--cert", certificates.certificatePath(name), "--key", certificates.keyPath(name)]
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("yard-\(UUID().uuidString)")
+        FileManager.default.createFile(atPath: output.path + ".out", contents: nil)
+        FileManager.default.createFile(atPath: output.path + ".err", contents: nil)
+        defer {
+            try? FileManager.default.removeItem(atPath: output.path + ".out")
+            try? FileManager.default.removeItem(atPath: output.path + ".err")
+        }
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: output.path + ".out"))
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: output.path + ".err"))
+        try process.run()
+        process.waitUntilExit()
+        return Result(
+            status: process.terminationStatus, stdout: try String(contentsOfFile: output.path + ".out", encoding: .utf8),
+            stderr: try String(contentsOfFile: output.path + ".err", encoding: .utf8)
+        )
+    }
+
+    @Test func rolloutAndComparisonCommandsPrintTablesAndRefuseNonAdmins() async throws {
+        let mesh = try await MeshTests.Mesh(models: ReleaseTests.models, routerArguments: ReleaseTests.routerArguments(state: try ReleaseTests.temporaryDirectory()))
+        defer { mesh.stop() }
+        let router = ["--router", "127.0.0.1:\(mesh.router.port)"]
+        let refused = try Self.yard(["rollout", "start", "--model", "digits", "--candidate", "2", "--stable", "1"] + router, as: "app")
+        #expect(refused.status == 1 && refused.stderr.contains("permission denied"), "\(refused.stderr)")
+        #expect(refused.stderr.split(separator: "\n").count == 1)
+        let started = try Self.yard(["rollout", "start", "--model", "digits", "--candidate", "2", "--stable", "1", "--steps", "10,100"] + router)
+        #expect(started.status == 0, "\(started.stderr)")
+        #expect(started.stdout.contains("digits") && started.stdout.contains("progressing") && started.stdout.contains("10.0%"), "\(started.stdout)")
+        let json = try Self.yard(["rollout", "status", "--json"] + router, as: "app")
+        #expect(json.status == 0 && json.stdout.contains("\"candidate_percent\":10"), "\(json.stdout)")
+        let aborted = try Self.yard(["rollout", "abort", "--model", "digits"] + router)
+        #expect(aborted.stdout.contains("aborted by an operator"), "\(aborted.stdout)")
+        let ab = try Self.yard(["ab", "start", "--model", "digits", "--champion", "1", "--challenger", "4", "--mode", "shadow"] + router)
+        #expect(ab.status == 0 && ab.stdout.contains("verdict: too few labelled requests"), "\(ab.stdout) \(ab.stderr)")
+        let report = try Self.yard(["ab", "report", "--model", "digits", "--json"] + router, as: "app")
+        #expect(report.status == 0 && report.stdout.contains("\"mode\":\"shadow\""), "\(report.stdout)")
+        let bad = try Self.yard(["ab", "start", "--model", "digits", "--champion", "1", "--challenger", "2"] + router)
+        #expect(bad.status == 1 && bad.stderr.contains("failed precondition"), "\(bad.stderr)")
+        let unreachable = try Self.yard(["rollout", "status", "--router", "127.0.0.1:1"])
+        #expect(unreachable.status == 1 && unreachable.stderr.contains("cannot reach the router"), "\(unreachable.stderr)")
+    }
+
+    @Test func modelsCommandsListLoadAndUnloadOnARunningInferenceService() async throws {
+        let certificates = InferenceServiceTests.certificates
+        let inference = try await ServiceProcess("switchyard-inference", arguments: [
+            "--port", "0", "--models", ReleaseTests.models, "--ca", certificates.caPath,
+            "--cert", certificates.certificatePath("inference"), "--key", certificates.keyPath("inference"),
+        ])
+        defer { inference.kill() }
+        let target = ["--inference", "127.0.0.1:\(inference.port)"]
+        let listed = try Self.yard(["models", "list", "--remote"] + target, as: "app")
+        #expect(listed.status == 0 && listed.stdout.contains("digits\t3\tready"), "\(listed.stdout) \(listed.stderr)")
+        let refused = try Self.yard(["models", "unload", "--model", "digits", "--version", "3"] + target, as: "app")
+        #expect(refused.status == 1 && refused.stderr.contains("permission denied"), "\(refused.stderr)")
+        let unloaded = try Self.yard(["models", "unload", "--model", "digits", "--version", "3"] + target)
+        #expect(unloaded.status == 0 && !unloaded.stdout.contains("digits\t3\tready"), "\(unloaded.stdout) \(unloaded.stderr)")
+        let loaded = try Self.yard(["models", "load", "--model", "digits", "--version", "3"] + target)
+        #expect(loaded.status == 0 && loaded.stdout.contains("digits\t3\tready"), "\(loaded.stdout) \(loaded.stderr)")
+        let missing = try Self.yard(["models", "load", "--model", "digits", "--version", "42"] + target)
+        #expect(missing.status == 1 && missing.stderr.split(separator: "\n").count == 1, "\(missing.stderr)")
+    }
+}
