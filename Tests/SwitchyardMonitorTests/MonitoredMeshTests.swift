@@ -16,7 +16,7 @@ struct MonitoredMeshTests {
     static let repository = packageRoot().appendingPathComponent("models").path
     static let split = packageRoot().appendingPathComponent("Tests/Fixtures/engine/digits").path
 
-    /// Requests from a few concurrent workers until stopped; rows from the live half of the test split, scaled
+    /// Paced requests from a few concurrent workers until stopped; rows from the live half of the test split, scaled
     /// when `scale` is set (pixel intensities × 0.25: what the drift check must notice).
     final class Load: Sendable {
         let ok = Atomic<Int>(0)
@@ -38,6 +38,8 @@ struct MonitoredMeshTests {
                             } catch {
                                 self.failed.withLock { $0.append("\(error)") }
                             }
+                            // steady traffic, not a benchmark: leave the machine to the suites running beside this one
+                            try? await Task.sleep(for: .milliseconds(10))
                         }
                     }
                 }
