@@ -7,6 +7,9 @@ tools/make_digits_model.py (same split, same architecture, skl2onnx with zipmap=
     Tests/Fixtures/releases/digits/3/model.onnx   a wrong candidate: trained on shuffled labels (runs fine, predicts junk)
     Tests/Fixtures/releases/digits/4/model.onnx   a weaker model for A/B: 16 hidden units, 100 training rows
     Tests/Fixtures/releases/digits/5/model.onnx   the demo model again, for an A/B of two equal models
+    Tests/Fixtures/releases/digits/6/model.onnx   a slow candidate: the demo model plus a branch of 60 512x512
+                                                  layers (one shared weight) whose result is multiplied by 0:
+                                                  the same answers, many times the compute
     Tests/Fixtures/releases/digits/config.json    version_policy all, so every version is served
     Tests/Fixtures/releases/digits/expected.json  each version's accuracy on the test split (onnxruntime)
 
@@ -20,6 +23,7 @@ import shutil
 import numpy as np
 import onnx
 import onnxruntime as ort
+from onnx import helper, numpy_helper
 from skl2onnx import to_onnx
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
@@ -44,6 +48,35 @@ def save(estimator, x, version, note):
     onnx.save(model, os.path.join(directory, "model.onnx"))
 
 
+def save_slow(source, directory, width=512, layers=60):
+    model = onnx.load(source)
+    graph = model.graph
+    rng = np.random.default_rng(5)
+    graph.initializer.extend([
+        numpy_helper.from_array((rng.standard_normal((64, width)) / 8).astype(np.float32), "slow_in"),
+        numpy_helper.from_array((rng.standard_normal((width, width)) / np.sqrt(width)).astype(np.float32), "slow_w"),
+        numpy_helper.from_array((rng.standard_normal((width, 10)) / np.sqrt(width)).astype(np.float32), "slow_out"),
+        numpy_helper.from_array(np.zeros((1,), dtype=np.float32), "slow_zero"),
+    ])
+    nodes = [helper.make_node("MatMul", ["cast_input", "slow_in"], ["slow_0"]), helper.make_node("Tanh", ["slow_0"], ["slow_t0"])]
+    for index in range(1, layers + 1):
+        nodes.append(helper.make_node("MatMul", [f"slow_t{index - 1}", "slow_w"], [f"slow_{index}"]))
+        nodes.append(helper.make_node("Tanh", [f"slow_{index}"], [f"slow_t{index}"]))
+    nodes.append(helper.make_node("MatMul", [f"slow_t{layers}", "slow_out"], ["slow_scores"]))
+    nodes.append(helper.make_node("Mul", ["slow_scores", "slow_zero"], ["slow_nothing"]))
+    for node in graph.node:  # the softmax's output gets + 0 · (slow branch) before it becomes probabilities
+        if node.op_type == "Identity" and node.output[0] == "probabilities":
+            node.input[0] = "slow_probabilities"
+    nodes.append(helper.make_node("Add", ["out_activations_result", "slow_nothing"], ["slow_probabilities"]))
+    position = [i for i, node in enumerate(graph.node) if node.op_type == "Identity"][0]
+    for offset, node in enumerate(nodes):
+        graph.node.insert(position + offset, node)
+    model.producer_name = "switchyard tools/make_release_models.py: demo model plus a zero-weighted slow branch"
+    onnx.checker.check_model(model)
+    os.makedirs(directory, exist_ok=True)
+    onnx.save(model, os.path.join(directory, "model.onnx"))
+
+
 def main():
     x, y = load_digits(return_X_y=True)
     x = x.astype(np.float32)
@@ -62,6 +95,8 @@ def main():
     os.makedirs(os.path.join(OUT, "5"), exist_ok=True)
     shutil.copyfile(os.path.join(ROOT, "models", "digits", "1", "model.onnx"), os.path.join(OUT, "5", "model.onnx"))
 
+    save_slow(os.path.join(OUT, "1", "model.onnx"), os.path.join(OUT, "6"))
+
     with open(os.path.join(ROOT, "models", "digits", "config.json")) as handle:
         config = json.load(handle)
     config["version_policy"] = "all"
@@ -69,7 +104,7 @@ def main():
     with open(os.path.join(OUT, "config.json"), "w") as handle:
         json.dump(config, handle, indent=2)
         handle.write("\n")
-    expected = {str(v): accuracy(os.path.join(OUT, str(v), "model.onnx"), x_test, y_test) for v in (1, 2, 3, 4, 5)}
+    expected = {str(v): accuracy(os.path.join(OUT, str(v), "model.onnx"), x_test, y_test) for v in (1, 2, 3, 4, 5, 6)}
     with open(os.path.join(OUT, "expected.json"), "w") as handle:
         json.dump({"test_split_accuracy": expected}, handle, indent=2)
         handle.write("\n")

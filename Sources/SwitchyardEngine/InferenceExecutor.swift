@@ -60,11 +60,19 @@ public final class InferenceExecutor: Sendable {
     public func infer(
         _ model: Model, _ inputs: [NamedTensor], outputNames: [String]? = nil, deadline: ContinuousClock.Instant? = nil
     ) async throws -> [NamedTensor] {
+        try await self.inferTimed(model, inputs, outputNames: outputNames, deadline: deadline).outputs
+    }
+
+    /// ``infer(_:_:outputNames:deadline:)`` that also says how long the model itself ran (without the wait for
+    /// a thread), so that a version's own speed can be told from the queue it shares.
+    public func inferTimed(
+        _ model: Model, _ inputs: [NamedTensor], outputNames: [String]? = nil, deadline: ContinuousClock.Instant? = nil
+    ) async throws -> (outputs: [NamedTensor], compute: Duration) {
         try Task.checkCancellation()
         let box = Mutex<UInt64?>(nil)
         return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[NamedTensor], any Error>) in
-                let once = Mutex<CheckedContinuation<[NamedTensor], any Error>?>(continuation)
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<([NamedTensor], Duration), any Error>) in
+                let once = Mutex<CheckedContinuation<([NamedTensor], Duration), any Error>?>(continuation)
                 let work: @Sendable () -> Void = {
                     if let deadline, ContinuousClock.now >= deadline {
                         once.withLock { $0.take() }?.resume(
@@ -72,8 +80,9 @@ public final class InferenceExecutor: Sendable {
                         )
                         return
                     }
-                    let result = Result { () throws(EngineError) -> [NamedTensor] in
-                        try model.run(inputs, outputNames: outputNames)
+                    let started = ContinuousClock.now
+                    let result = Result { () throws(EngineError) -> ([NamedTensor], Duration) in
+                        (try model.run(inputs, outputNames: outputNames), started.duration(to: .now))
                     }
                     once.withLock { $0.take() }?.resume(with: result.mapError { $0 as any Error })
                 }

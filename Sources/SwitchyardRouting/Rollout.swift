@@ -30,7 +30,9 @@ public struct RolloutPlan: Sendable, Hashable, Codable {
 public struct RolloutGates: Sendable, Hashable, Codable {
     /// Most the candidate's error rate may exceed the stable version's (0.01 = one percentage point).
     public var maxErrorRateIncrease = 0.01
-    /// Most the candidate's p99 latency may be, as a multiple of the stable version's.
+    /// Most the candidate's p99 latency may be, as a multiple of the stable version's. The router measures each
+    /// version's own inference run time (as the inference service reports it, without queueing), because both
+    /// versions usually share instances, and queueing behind a slow candidate would slow the stable one too.
     public var maxLatencyRatio = 2.0
     /// Most shadow-scored requests whose top-1 answer differs between the versions, as a fraction.
     public var maxDisagreement = 0.10

@@ -7,7 +7,8 @@ public import SwitchyardWire
 
 /// The inference stage: serves a model repository through the engine.
 ///
-/// Methods: `infer` (inputs by name; `version` pins a version, empty serves the newest ready one), `health`
+/// Methods: `infer` (inputs by name; `version` pins a version, empty serves the newest ready one; the answer
+/// names the version in `model.version` and the model's own run time for the batch in `compute.us`), `health`
 /// (serving once a model is loaded), `model.list`, and the admin methods `model.load`, `model.unload` and
 /// `model.reload` (the model in `model`, the version in `version`; an admin client certificate is required).
 /// Inference runs on the engine's executor threads, never on an event loop; loading models runs on a separate
@@ -73,8 +74,9 @@ public final class InferenceService: WireService {
         }
         let loaded = try self.repository.model(request.model, version: version)
         do {
-            let outputs = try await self.executor.infer(loaded.model, request.tensors, deadline: deadline)
-            return Response(parameters: [Parameter("model.version", "\(loaded.version)")], tensors: outputs)
+            let (outputs, compute) = try await self.executor.inferTimed(loaded.model, request.tensors, deadline: deadline)
+            let micros = compute.components.seconds * 1_000_000 + compute.components.attoseconds / 1_000_000_000_000
+            return Response(parameters: [Parameter("model.version", "\(loaded.version)"), Parameter("compute.us", "\(micros)")], tensors: outputs)
         } catch let error as EngineError where error.code == .unavailable {
             throw Status(.resourceExhausted, error.message)  // the compute queue is full: shed
         }

@@ -129,7 +129,11 @@ public final class RouterService: WireService, Service {
                 let (answer, inferred) = try await self.infer(request, route: route, requestID: requestID, stages: stages, deadline: context.deadline)
                 var response = answer
                 let latency = started.duration(to: .now)
-                if let arm = route.arm { self.releases?.record(model: request.model, arm: arm, ok: true, latency: latency) }
+                if let arm = route.arm {
+                    // the version's own run time: queueing on instances both versions share would hide a slow one
+                    let compute = inferred[parameter: "compute.us"].flatMap(Int64.init).map(Duration.microseconds) ?? latency
+                    self.releases?.record(model: request.model, arm: arm, ok: true, latency: compute)
+                }
                 if let challenger = route.challenger {
                     self.releases?.recordExperiment(model: request.model, requestID: requestID, challenger: challenger, answer: inferred, latency: latency)
                     response.parameters.append(Parameter("request.id", requestID))

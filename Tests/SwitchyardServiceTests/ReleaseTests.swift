@@ -46,11 +46,11 @@ struct ReleaseTests {
     static func start(_ port: Int, candidate: String, steps: String = "20,50,100", stepSeconds: Double = 0.3, extra: [Parameter] = [])
         async throws -> ReleaseStatus
     {
-        try await Self.admin(port, "rollout.start", parameters: [
+        try await Self.admin(port, "rollout.start", parameters: extra + [  // the first of a name counts: extra wins
             Parameter("candidate", candidate), Parameter("stable", "1"), Parameter("steps", steps),
             Parameter("step_seconds", "\(stepSeconds)"), Parameter("min_requests", "30"), Parameter("shadow_percent", "50"),
             Parameter("min_samples", "20"), Parameter("max_latency_ratio", "10"),
-        ] + extra)
+        ])
     }
 
     /// One round of `count` requests, 8 at a time, request i sending test row (offset + i) as user (offset + i) mod
@@ -132,6 +132,22 @@ struct ReleaseTests {
         let candidateShare = Double(answers.filter { $0.key == candidate || $0.key.hasPrefix("error") }.values.reduce(0, +)) / Double(max(total, 1))
         #expect(candidateShare < 0.35, "\(answers)")
         #expect(await Self.round(client, count: 40, users: 400) == ["1": 40])
+        await client.close()
+    }
+
+    @Test func aSlowCandidateIsRolledBackOnLatency() async throws {
+        let mesh = try await MeshTests.Mesh(models: Self.models, routerArguments: Self.routerArguments(state: try Self.temporaryDirectory()))
+        defer { mesh.stop() }
+        let client = try mesh.client()
+        // version 6 answers exactly as 1 does, with a branch of dead compute: only the latency gate can catch it
+        _ = try await Self.start(
+            mesh.router.port, candidate: "6", steps: "20,100", stepSeconds: 600,
+            extra: [Parameter("max_latency_ratio", "3"), Parameter("min_latency_samples", "30")]
+        )
+        let (status, answers) = try await Self.driveUntilDecided(mesh, client)
+        #expect(status.rollout?.phase == .rolledBack, "\(status.rollout?.history.map(\.message) ?? [])")
+        #expect(status.rollout?.reason?.contains("p99 latency") == true, "\(status.rollout?.reason ?? "") \(status.stableWindow) \(status.candidateWindow)")
+        #expect(!answers.keys.contains { $0.hasPrefix("error") }, "\(answers)")
         await client.close()
     }
 
