@@ -53,6 +53,7 @@ public enum Dashboard {
       <section id="panel-cpu"><h2>CPU per instance (% of a core)</h2><div class="chart"></div></section>
       <section id="panel-memory"><h2>Resident memory per instance (MiB)</h2><div class="chart"></div></section>
       <section id="panel-instances"><h2>Instances</h2><div class="body"></div></section>
+      <section id="panel-upstreams"><h2>Router stage pools (last minute)</h2><div class="body"></div></section>
       <section id="panel-drift"><h2>Drift (PSI against the training profile)</h2><div class="body"></div></section>
       <section id="panel-alerts"><h2>Alerts</h2><div class="body"></div></section>
       <section id="panel-releases" hidden><h2>Canary and A/B</h2><div class="body"></div></section>
@@ -129,6 +130,12 @@ public enum Dashboard {
           `<td>${esc(i.address)}</td><td>${i.cpu == null ? "–" : fmt(100 * i.cpu, 1) + " %"}</td>` +
           `<td>${i.memory == null ? "–" : fmt(i.memory / 1048576, 1) + " MiB"}</td></tr>`).join("") + "</table>"
         : '<div class="empty">no instance has reported yet</div>';
+      document.querySelector("#panel-upstreams .body").innerHTML = o.upstreams.length ?
+        "<table><tr><th>stage</th><th>upstream</th><th>attempts/s</th><th>failed</th><th>ejected by</th></tr>" +
+        o.upstreams.map(u => `<tr class="upstream" data-upstream="${esc(u.stage + " " + u.instance)}"><td>${esc(u.stage)}</td><td>${esc(u.instance)}</td>` +
+          `<td>${fmt(u.rps, 1)}</td><td>${u.errorRate == null ? "–" : fmt(100 * u.errorRate, 2) + " %"}</td>` +
+          `<td class="${u.ejected > 0 ? "status-down" : ""}">${u.ejected > 0 ? fmt(u.ejected, 0) + " router(s)" : "none"}</td></tr>`).join("") + "</table>"
+        : '<div class="empty">no router has reported its pools yet</div>';
       document.querySelector("#panel-drift .body").innerHTML = o.drift.length ?
         "<table><tr><th>model/version</th><th>rows</th><th>mean PSI</th><th>max PSI</th><th>prediction PSI</th><th>most drifted features</th></tr>" +
         o.drift.map(d => `<tr class="drift" data-key="${esc(d.key)}"><td>${esc(d.key)}</td><td>${d.rows}</td>` +

@@ -58,6 +58,19 @@ public struct Overview: Codable, Sendable {
         public var points: [Point]
     }
 
+    /// One upstream instance of a router's stage pool, summed over routers.
+    public struct Upstream: Codable, Sendable {
+        /// `inference`, ...
+        public var stage: String
+        /// The upstream's address as the router knows it.
+        public var instance: String
+        /// Routers that have it ejected now.
+        public var ejected: Double
+        /// Attempts per second over the last minute, and the share that failed.
+        public var rps: Double
+        public var errorRate: Double?
+    }
+
     /// An instance's row.
     public struct Instance: Codable, Sendable {
         public var name: String
@@ -98,6 +111,7 @@ public struct Overview: Codable, Sendable {
     public var services: [Series]
     public var batches: [Batches]
     public var usage: [Usage]
+    public var upstreams: [Upstream]
     public var instances: [Instance]
     public var drift: [Drift]
     public var alerts: [ActiveAlert]
@@ -113,7 +127,7 @@ public struct Overview: Codable, Sendable {
         self.now = now
         self.step = step
         let times = stride(from: now - minutes * 60 + step, through: now + 0.001, by: step).map { $0 }
-        let (models, services, batches, historySince, usage, usageSeries) = monitor.withStore { store in
+        let (models, services, batches, historySince, usage, usageSeries, upstreams) = monitor.withStore { store in
             let requests = store.select("switchyard_requests_total")
             let durations = store.select("switchyard_request_duration_seconds_bucket")
             let routed = requests.contains { $0.key[label: "service"] == "router" }
@@ -149,9 +163,33 @@ public struct Overview: Codable, Sendable {
                     return Usage.Point(t: t, cpu: cpu, memory: memorySeries[name]?.value(at: t, staleness: 3 * step + 15))
                 })
             }
-            return (models, services, batches, since, usage, usageSeries)
+            // the routers' stage pools: attempts and failures per upstream, and who has it ejected
+            var pools: [String: Upstream] = [:]
+            for (key, history) in store.select("switchyard_upstream_requests_total") {
+                guard let stage = key[label: "stage"], let upstream = key[label: "exported_instance"] else { continue }
+                let id = stage + "\u{1F}" + upstream
+                let attempts = history.increase(from: now - 60, to: now) / 60
+                var entry = pools[id] ?? Upstream(stage: stage, instance: upstream, ejected: 0, rps: 0, errorRate: nil)
+                entry.rps += attempts
+                if key[label: "code"] != "ok" { entry.errorRate = (entry.errorRate ?? 0) + attempts }
+                pools[id] = entry
+            }
+            for (key, history) in store.select("switchyard_upstream_ejected") {
+                guard let stage = key[label: "stage"], let upstream = key[label: "exported_instance"],
+                    let value = history.value(at: now, staleness: 60)
+                else { continue }
+                let id = stage + "\u{1F}" + upstream
+                pools[id, default: Upstream(stage: stage, instance: upstream, ejected: 0, rps: 0, errorRate: nil)].ejected += value
+            }
+            let upstreams = pools.values.map { entry -> Upstream in
+                var entry = entry
+                entry.errorRate = entry.rps > 0 ? (entry.errorRate ?? 0) / entry.rps : nil
+                return entry
+            }.sorted { ($0.stage, $0.instance) < ($1.stage, $1.instance) }
+            return (models, services, batches, since, usage, usageSeries, upstreams)
         }
         self.usage = usageSeries
+        self.upstreams = upstreams
         self.models = models
         self.services = services
         self.batches = batches
@@ -160,7 +198,7 @@ public struct Overview: Codable, Sendable {
             let use = usage[record.name]
             return Instance(
                 name: record.name, service: record.service, version: record.version, address: record.address, status: status,
-                lastSeenAgo: now - record.lastSeen, firstSeen: record.firstSeen, cpu: use?.cpu, memory: use?.memory, inFlight: use?.inFlight
+                lastSeenAgo: max(0, now - record.lastSeen), firstSeen: record.firstSeen, cpu: use?.cpu, memory: use?.memory, inFlight: use?.inFlight
             )
         }
         self.drift = monitor.drift().map { entry in

@@ -174,6 +174,7 @@ struct MonitoredMeshTests {
             #expect(dom.output.contains("data-series=\"digits/1\""), "no series for digits/1")
             #expect(dom.output.contains("data-series=\"digits/1 p99\""), "no p99 line for digits/1")
             #expect(dom.output.contains("data-series=\"digits/inference\""), "no batch sizes of the inference stage")
+            #expect(dom.output.contains("data-upstream=\"inference 127.0.0.1:\(stages["inference"]!.port)\""), "no inference pool row")
             let rps = dom.output.range(of: #"id="stat-rps">[0-9.]+<"#, options: .regularExpression)
             #expect(rps != nil, "no throughput number on the page")
             if let rps { #expect(Double(dom.output[rps].dropFirst(#"id="stat-rps">"#.count).dropLast()) ?? 0 > 0) }
