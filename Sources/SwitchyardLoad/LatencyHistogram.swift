@@ -13,7 +13,8 @@ public struct LatencyHistogram: Sendable {
     /// Records one latency; values past the range are recorded as the largest trackable value.
     public mutating func record(_ latency: Duration) {
         let (seconds, attoseconds) = latency.components
-        let nanoseconds = seconds < 0 ? 0 : UInt64(seconds) &* 1_000_000_000 &+ UInt64(Swift.max(0, attoseconds) / 1_000_000_000)
+        let nanoseconds =
+            seconds < 0 ? 0 : UInt64(seconds) &* 1_000_000_000 &+ UInt64(Swift.max(0, attoseconds) / 1_000_000_000)
         _ = self.histogram.record(Swift.min(Swift.max(nanoseconds, 1), self.histogram.highestTrackableValue))
     }
 

@@ -58,37 +58,48 @@ public struct LatencyPlot: Sendable {
         // Grid and axes.
         for step in 0...5 {
             let value = maxX * Double(step) / 5
-            svg += "<line x1=\"\(f(x(value)))\" y1=\"\(f(top))\" x2=\"\(f(x(value)))\" y2=\"\(f(top + plotHeight))\" stroke=\"#e5e5e5\"/>\n"
-            svg += "<text x=\"\(f(x(value)))\" y=\"\(f(top + plotHeight + 18))\" text-anchor=\"middle\">\(LoadFormat.number(value))</text>\n"
+            svg +=
+                "<line x1=\"\(f(x(value)))\" y1=\"\(f(top))\" x2=\"\(f(x(value)))\" y2=\"\(f(top + plotHeight))\" stroke=\"#e5e5e5\"/>\n"
+            svg +=
+                "<text x=\"\(f(x(value)))\" y=\"\(f(top + plotHeight + 18))\" text-anchor=\"middle\">\(LoadFormat.number(value))</text>\n"
         }
         var decade = low
         while decade <= high * 1.0001 {
-            svg += "<line x1=\"\(f(left))\" y1=\"\(f(y(decade)))\" x2=\"\(f(left + plotWidth))\" y2=\"\(f(y(decade)))\" stroke=\"#e5e5e5\"/>\n"
-            svg += "<text x=\"\(f(left - 6))\" y=\"\(f(y(decade) + 4))\" text-anchor=\"end\">\(LoadFormat.number(decade))</text>\n"
+            svg +=
+                "<line x1=\"\(f(left))\" y1=\"\(f(y(decade)))\" x2=\"\(f(left + plotWidth))\" y2=\"\(f(y(decade)))\" stroke=\"#e5e5e5\"/>\n"
+            svg +=
+                "<text x=\"\(f(left - 6))\" y=\"\(f(y(decade) + 4))\" text-anchor=\"end\">\(LoadFormat.number(decade))</text>\n"
             decade *= 10
         }
-        svg += "<rect x=\"\(f(left))\" y=\"\(f(top))\" width=\"\(f(plotWidth))\" height=\"\(f(plotHeight))\" fill=\"none\" stroke=\"#333\"/>\n"
-        svg += "<text x=\"\(f(left + plotWidth / 2))\" y=\"\(f(height - 10))\" text-anchor=\"middle\">\(Self.escape(self.xLabel))</text>\n"
-        svg += "<text transform=\"translate(18 \(f(top + plotHeight / 2))) rotate(-90)\" text-anchor=\"middle\">latency (ms, log scale)</text>\n"
+        svg +=
+            "<rect x=\"\(f(left))\" y=\"\(f(top))\" width=\"\(f(plotWidth))\" height=\"\(f(plotHeight))\" fill=\"none\" stroke=\"#333\"/>\n"
+        svg +=
+            "<text x=\"\(f(left + plotWidth / 2))\" y=\"\(f(height - 10))\" text-anchor=\"middle\">\(Self.escape(self.xLabel))</text>\n"
+        svg +=
+            "<text transform=\"translate(18 \(f(top + plotHeight / 2))) rotate(-90)\" text-anchor=\"middle\">latency (ms, log scale)</text>\n"
         // Lines, points, legend.
         for (index, series) in self.series.enumerated() {
             let color = colors[index % colors.count]
-            let lines: [(dash: String, latency: @Sendable ((throughput: Double, p50: Double, p99: Double)) -> Double)] = [
-                ("", { $0.p99 }), ("6 4", { $0.p50 }),
-            ]
+            let lines: [(dash: String, latency: @Sendable ((throughput: Double, p50: Double, p99: Double)) -> Double)] =
+                [
+                    ("", { $0.p99 }), ("6 4", { $0.p50 }),
+                ]
             for (dash, latency) in lines {
                 let path = series.points.map { "\(f(x($0.throughput))),\(f(y(latency($0))))" }.joined(separator: " ")
                 let dashing = dash.isEmpty ? "" : " stroke-dasharray=\"\(dash)\""
                 svg += "<polyline points=\"\(path)\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\"\(dashing)/>\n"
                 for point in series.points {
-                    svg += "<circle cx=\"\(f(x(point.throughput)))\" cy=\"\(f(y(latency(point))))\" r=\"3\" fill=\"\(color)\"/>\n"
+                    svg +=
+                        "<circle cx=\"\(f(x(point.throughput)))\" cy=\"\(f(y(latency(point))))\" r=\"3\" fill=\"\(color)\"/>\n"
                 }
             }
             let legendY = top + 14 + Double(index) * 36
             let legendX = left + plotWidth + 16
-            svg += "<line x1=\"\(f(legendX))\" y1=\"\(f(legendY))\" x2=\"\(f(legendX + 24))\" y2=\"\(f(legendY))\" stroke=\"\(color)\" stroke-width=\"2\"/>\n"
+            svg +=
+                "<line x1=\"\(f(legendX))\" y1=\"\(f(legendY))\" x2=\"\(f(legendX + 24))\" y2=\"\(f(legendY))\" stroke=\"\(color)\" stroke-width=\"2\"/>\n"
             svg += "<text x=\"\(f(legendX + 30))\" y=\"\(f(legendY + 4))\">\(Self.escape(series.name)) p99</text>\n"
-            svg += "<line x1=\"\(f(legendX))\" y1=\"\(f(legendY + 16))\" x2=\"\(f(legendX + 24))\" y2=\"\(f(legendY + 16))\" stroke=\"\(color)\" stroke-width=\"2\" stroke-dasharray=\"6 4\"/>\n"
+            svg +=
+                "<line x1=\"\(f(legendX))\" y1=\"\(f(legendY + 16))\" x2=\"\(f(legendX + 24))\" y2=\"\(f(legendY + 16))\" stroke=\"\(color)\" stroke-width=\"2\" stroke-dasharray=\"6 4\"/>\n"
             svg += "<text x=\"\(f(legendX + 30))\" y=\"\(f(legendY + 20))\">\(Self.escape(series.name)) p50</text>\n"
         }
         return svg + "</svg>\n"
@@ -104,6 +115,7 @@ public struct LatencyPlot: Sendable {
     }
 
     static func escape(_ text: String) -> String {
-        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: ">", with: "&gt;")
     }
 }

@@ -34,7 +34,9 @@ public struct LoadGenerator: Sendable {
     ///   - settings: step bounds and request deadlines.
     ///   - check: compares answers with expected outputs, when given.
     /// - Throws: ``LoadError`` for invalid settings.
-    public init(target: any LoadTarget, source: RequestSource, settings: LoadSettings, check: OutputCheck? = nil) throws(LoadError) {
+    public init(target: any LoadTarget, source: RequestSource, settings: LoadSettings, check: OutputCheck? = nil)
+        throws(LoadError)
+    {
         try settings.validate()
         self.target = target
         self.source = source
@@ -48,18 +50,23 @@ public struct LoadGenerator: Sendable {
     ///   - progress: called about once a second while the step runs.
     /// - Returns: what the step measured.
     /// - Throws: ``LoadError`` for an invalid step.
-    public func run(_ step: LoadStep, progress: (@Sendable (Progress) -> Void)? = nil) async throws(LoadError) -> StepResult {
+    public func run(_ step: LoadStep, progress: (@Sendable (Progress) -> Void)? = nil) async throws(LoadError)
+        -> StepResult
+    {
         try step.validate()
         let recorder = StepRecorder()
         let clock = ContinuousClock()
         let start = clock.now
         let measureFrom = start.advanced(by: self.settings.warmup)
-        let window = Window(measureFrom: measureFrom, end: self.settings.duration.map { measureFrom.advanced(by: $0) },
-                            requests: self.settings.requests)
+        let window = Window(
+            measureFrom: measureFrom, end: self.settings.duration.map { measureFrom.advanced(by: $0) },
+            requests: self.settings.requests)
         var stoppedBehind = false
         await withTaskGroup(of: Void.self) { group in
             if let progress {
-                group.addTask { await Self.report(step: step, start: start, measureFrom: measureFrom, recorder: recorder, progress) }
+                group.addTask {
+                    await Self.report(step: step, start: start, measureFrom: measureFrom, recorder: recorder, progress)
+                }
             }
             switch step {
             case .closed(let concurrency):
@@ -69,8 +76,9 @@ public struct LoadGenerator: Sendable {
             }
             group.cancelAll()
         }
-        return Self.result(step: step, recorder: recorder, measureFrom: measureFrom, rowsPerRequest: self.source.rowsPerRequest,
-                           stoppedBehind: stoppedBehind)
+        return Self.result(
+            step: step, recorder: recorder, measureFrom: measureFrom, rowsPerRequest: self.source.rowsPerRequest,
+            stoppedBehind: stoppedBehind)
     }
 
     /// Which requests count: those sent from `measureFrom`, until `end` or until `requests` have been sent.
@@ -116,7 +124,9 @@ public struct LoadGenerator: Sendable {
     }
 
     /// Returns true when the loop stopped because sends fell more than `maxLag` behind schedule.
-    private func openLoop(rate: Double, start: ContinuousClock.Instant, window: Window, recorder: StepRecorder) async -> Bool {
+    private func openLoop(rate: Double, start: ContinuousClock.Instant, window: Window, recorder: StepRecorder) async
+        -> Bool
+    {
         let slots = Slots(self.settings.maxInFlight)
         let interval = 1.0 / rate
         let clock = ContinuousClock()
@@ -144,15 +154,20 @@ public struct LoadGenerator: Sendable {
     }
 
     private func send(
-        _ sequence: Int, measured: Bool, scheduled: ContinuousClock.Instant, sent: ContinuousClock.Instant, recorder: StepRecorder
+        _ sequence: Int, measured: Bool, scheduled: ContinuousClock.Instant, sent: ContinuousClock.Instant,
+        recorder: StepRecorder
     ) async {
         let request = self.source.request(sequence)
         if measured { recorder.sent() }
         do {
             let response = try await self.target.send(request, deadline: sent.advanced(by: self.settings.timeout))
             let now = ContinuousClock.now
-            let check = measured
-                ? self.check.map { $0.compare(response, firstRow: self.source.firstRow(of: sequence), count: self.source.rowsPerRequest) }
+            let check =
+                measured
+                ? self.check.map {
+                    $0.compare(
+                        response, firstRow: self.source.firstRow(of: sequence), count: self.source.rowsPerRequest)
+                }
                 : nil
             recorder.answered(
                 measured: measured, latency: scheduled.duration(to: now), service: sent.duration(to: now),
@@ -179,25 +194,33 @@ public struct LoadGenerator: Sendable {
             let now = ContinuousClock.now
             let (answered, failed) = recorder.state.withLock { ($0.allAnswered, $0.allFailed) }
             let seconds = LoadFormat.seconds(previous.at.duration(to: now))
-            progress(Progress(step: step, elapsed: start.duration(to: now), warmingUp: now < measureFrom, answered: answered,
-                              failed: failed, recentRate: seconds > 0 ? Double(answered - previous.answered) / seconds : 0))
+            progress(
+                Progress(
+                    step: step, elapsed: start.duration(to: now), warmingUp: now < measureFrom, answered: answered,
+                    failed: failed, recentRate: seconds > 0 ? Double(answered - previous.answered) / seconds : 0))
             previous = (now, answered)
         }
     }
 
     private static func result(
-        step: LoadStep, recorder: StepRecorder, measureFrom: ContinuousClock.Instant, rowsPerRequest: Int, stoppedBehind: Bool
+        step: LoadStep, recorder: StepRecorder, measureFrom: ContinuousClock.Instant, rowsPerRequest: Int,
+        stoppedBehind: Bool
     ) -> StepResult {
         let state = recorder.state.withLock { $0 }
         let elapsed = state.lastAnswer.map { LoadFormat.seconds(measureFrom.duration(to: $0)) } ?? 0
         let errors = state.errors.map { code, entry in
-            StepResult.ErrorCount(status: code.description, code: Int(code.rawValue), count: entry.count, example: entry.example)
+            StepResult.ErrorCount(
+                status: code.description, code: Int(code.rawValue), count: entry.count, example: entry.example)
         }.sorted { ($0.count, $1.status) > ($1.count, $0.status) }
         var result = StepResult(
-            mode: "closed", concurrency: nil, rate: nil, elapsedS: elapsed, sent: state.sent, ok: state.ok, errors: errors,
-            throughput: elapsed > 0 ? Double(state.ok) / elapsed : 0, rowsPerS: elapsed > 0 ? Double(state.rows) / elapsed : 0,
+            mode: "closed", concurrency: nil, rate: nil, elapsedS: elapsed, sent: state.sent, ok: state.ok,
+            errors: errors,
+            throughput: elapsed > 0 ? Double(state.ok) / elapsed : 0,
+            rowsPerS: elapsed > 0 ? Double(state.rows) / elapsed : 0,
             latencyMs: state.latency.summary, serviceTimeMs: nil, maxSendLagMs: nil, stoppedBehind: nil,
-            versions: state.versions.map { StepResult.VersionCount(version: $0.key, count: $0.value) }.sorted { $0.version < $1.version },
+            versions: state.versions.map { StepResult.VersionCount(version: $0.key, count: $0.value) }.sorted {
+                $0.version < $1.version
+            },
             validation: nil, latencyHistogramUs: state.latency.pairsInMicroseconds)
         switch step {
         case .closed(let concurrency):
@@ -210,7 +233,9 @@ public struct LoadGenerator: Sendable {
             result.stoppedBehind = stoppedBehind
         }
         if state.checkedRows > 0 || state.mismatchedRows > 0 {
-            result.validation = .init(checkedRows: state.checkedRows, mismatchedRows: state.mismatchedRows, firstMismatch: state.firstMismatch)
+            result.validation = .init(
+                checkedRows: state.checkedRows, mismatchedRows: state.mismatchedRows, firstMismatch: state.firstMismatch
+            )
         }
         return result
     }

@@ -29,7 +29,9 @@ public struct LoadReport: Codable, Sendable, Hashable {
 
         /// Makes a target description.
         public init(address: String, method: String, model: String, version: String, connections: Int) {
-            (self.address, self.method, self.model, self.version, self.connections) = (address, method, model, version, connections)
+            (self.address, self.method, self.model, self.version, self.connections) = (
+                address, method, model, version, connections
+            )
         }
     }
 
@@ -48,7 +50,9 @@ public struct LoadReport: Codable, Sendable, Hashable {
 
         /// Makes an input description.
         public init(source: String, name: String, dtype: String, shape: [Int], rowsPerRequest: Int, users: Int) {
-            (self.source, self.name, self.dtype, self.shape, self.rowsPerRequest, self.users) = (source, name, dtype, shape, rowsPerRequest, users)
+            (self.source, self.name, self.dtype, self.shape, self.rowsPerRequest, self.users) = (
+                source, name, dtype, shape, rowsPerRequest, users
+            )
         }
     }
 
@@ -86,14 +90,20 @@ public struct LoadReport: Codable, Sendable, Hashable {
         /// This machine, now.
         public static func current() -> Machine {
             let info = ProcessInfo.processInfo
-            let loads = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?
+            let loads =
+                (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?
                 .split(separator: " ").prefix(3).compactMap { Double($0) } ?? []
-            return Machine(host: info.hostName, cpus: info.activeProcessorCount, os: info.operatingSystemVersionString, loadAverage: loads)
+            return Machine(
+                host: info.hostName, cpus: info.activeProcessorCount, os: info.operatingSystemVersionString,
+                loadAverage: loads)
         }
     }
 
     /// Makes a report.
-    public init(started: Date, command: [String], target: Target, input: Input, settings: Settings, machine: Machine, steps: [StepResult]) {
+    public init(
+        started: Date, command: [String], target: Target, input: Input, settings: Settings, machine: Machine,
+        steps: [StepResult]
+    ) {
         self.schema = Self.currentSchema
         self.started = ISO8601DateFormatter().string(from: started)
         self.command = command
@@ -125,19 +135,22 @@ public struct LoadReport: Codable, Sendable, Hashable {
             throw LoadError(.invalidReport, "not a yard load report: \(error)")
         }
         guard self.schema == Self.currentSchema else {
-            throw LoadError(.invalidReport, "unknown report schema '\(self.schema)' (this build reads \(Self.currentSchema))")
+            throw LoadError(
+                .invalidReport, "unknown report schema '\(self.schema)' (this build reads \(Self.currentSchema))")
         }
     }
 
     /// One CSV line per step, with a header line.
     public func csv() -> String {
-        var text = "step,mode,concurrency,rate,elapsed_s,sent,ok,failed,throughput_rps,rows_per_s,"
+        var text =
+            "step,mode,concurrency,rate,elapsed_s,sent,ok,failed,throughput_rps,rows_per_s,"
             + "p50_ms,p90_ms,p99_ms,p999_ms,max_ms,mean_ms,service_p99_ms,max_send_lag_ms,mismatched_rows,errors\n"
         for (index, step) in self.steps.enumerated() {
             let l = step.latencyMs
             let errors = step.errors.map { "\($0.status):\($0.count)" }.joined(separator: ";")
             let fields: [String] = [
-                "\(index + 1)", step.mode, step.concurrency.map(String.init) ?? "", step.rate.map(LoadFormat.number) ?? "",
+                "\(index + 1)", step.mode, step.concurrency.map(String.init) ?? "",
+                step.rate.map(LoadFormat.number) ?? "",
                 String(format: "%.3f", step.elapsedS), "\(step.sent)", "\(step.ok)", "\(step.failed)",
                 String(format: "%.1f", step.throughput), String(format: "%.1f", step.rowsPerS),
                 String(format: "%.3f", l.p50), String(format: "%.3f", l.p90), String(format: "%.3f", l.p99),
@@ -159,7 +172,8 @@ public struct LoadReport: Codable, Sendable, Hashable {
         for step in self.steps {
             let l = step.latencyMs
             rows.append([
-                step.label, LoadFormat.rate(step.throughput), LoadFormat.rate(step.rowsPerS), "\(step.ok)", "\(step.failed)",
+                step.label, LoadFormat.rate(step.throughput), LoadFormat.rate(step.rowsPerS), "\(step.ok)",
+                "\(step.failed)",
                 LoadFormat.milliseconds(l.p50), LoadFormat.milliseconds(l.p90), LoadFormat.milliseconds(l.p99),
                 LoadFormat.milliseconds(l.p999), LoadFormat.milliseconds(l.max),
             ])
@@ -175,7 +189,8 @@ public struct LoadReport: Codable, Sendable, Hashable {
         lines += rows.map(line)
         for step in self.steps {
             if let service = step.serviceTimeMs {
-                var note = "\(step.label): from the actual send p50 \(LoadFormat.milliseconds(service.p50)) ms, "
+                var note =
+                    "\(step.label): from the actual send p50 \(LoadFormat.milliseconds(service.p50)) ms, "
                     + "p99 \(LoadFormat.milliseconds(service.p99)) ms; sends fell behind schedule by up to "
                     + "\(LoadFormat.milliseconds(step.maxSendLagMs ?? 0)) ms"
                 if step.stoppedBehind == true { note += "; stopped early: sends fell too far behind" }
@@ -185,13 +200,16 @@ public struct LoadReport: Codable, Sendable, Hashable {
                 lines.append("\(step.label): \(error.count) × \(error.status) (\(error.example))")
             }
             if let validation = step.validation {
-                var note = "\(step.label): \(validation.checkedRows - validation.mismatchedRows) of \(validation.checkedRows) rows "
+                var note =
+                    "\(step.label): \(validation.checkedRows - validation.mismatchedRows) of \(validation.checkedRows) rows "
                     + "match the expected outputs (\(String(format: "%.4f", validation.matchRate)))"
                 if let first = validation.firstMismatch { note += "; first difference: \(first)" }
                 lines.append(note)
             }
             if step.versions.count > 1 || (step.versions.first.map { $0.count != step.ok } ?? false) {
-                lines.append("\(step.label): versions " + step.versions.map { "\($0.version) × \($0.count)" }.joined(separator: ", "))
+                lines.append(
+                    "\(step.label): versions "
+                        + step.versions.map { "\($0.version) × \($0.count)" }.joined(separator: ", "))
             }
         }
         return lines.joined(separator: "\n") + "\n"

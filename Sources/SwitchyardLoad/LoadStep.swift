@@ -24,7 +24,8 @@ public enum LoadStep: Sendable, Hashable, CustomStringConvertible {
             }
         case .open(let rate):
             guard rate.isFinite, rate > 0, rate <= 10_000_000 else {
-                throw LoadError(.invalidSettings, "rate must be a number of requests per second in (0, 10000000], got \(rate)")
+                throw LoadError(
+                    .invalidSettings, "rate must be a number of requests per second in (0, 10000000], got \(rate)")
             }
         }
     }
@@ -72,12 +73,16 @@ public struct LoadSettings: Sendable, Hashable {
         guard (self.duration == nil) != (self.requests == nil) else {
             throw LoadError(.invalidSettings, "give either a duration or a request count")
         }
-        if let duration { guard duration > .zero, duration <= .seconds(86_400) else {
-            throw LoadError(.invalidSettings, "duration must be more than 0 and at most a day")
-        } }
-        if let requests { guard (1...1_000_000_000).contains(requests) else {
-            throw LoadError(.invalidSettings, "requests must be 1...1000000000, got \(requests)")
-        } }
+        if let duration {
+            guard duration > .zero, duration <= .seconds(86_400) else {
+                throw LoadError(.invalidSettings, "duration must be more than 0 and at most a day")
+            }
+        }
+        if let requests {
+            guard (1...1_000_000_000).contains(requests) else {
+                throw LoadError(.invalidSettings, "requests must be 1...1000000000, got \(requests)")
+            }
+        }
         guard self.warmup >= .zero, self.warmup <= .seconds(3_600) else {
             throw LoadError(.invalidSettings, "warm-up must be 0 to an hour")
         }

@@ -79,7 +79,9 @@ public struct RequestSource: Sendable {
     }
 
     /// The first row (index into the input) of request `sequence`.
-    public func firstRow(of sequence: Int) -> Int { (sequence % self.variants.count) * self.rowsPerRequest % self.rowCount }
+    public func firstRow(of sequence: Int) -> Int {
+        (sequence % self.variants.count) * self.rowsPerRequest % self.rowCount
+    }
 
     /// Request number `sequence` (0-based).
     public func request(_ sequence: Int) -> Request {

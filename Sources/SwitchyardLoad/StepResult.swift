@@ -60,7 +60,9 @@ public struct StepResult: Codable, Sendable, Hashable {
         /// The first difference, e.g. `row 12: expected 3, got 8`.
         public var firstMismatch: String?
         /// The share of checked rows that matched (accuracy, when the expected outputs are true labels).
-        public var matchRate: Double { self.checkedRows == 0 ? 0 : Double(self.checkedRows - self.mismatchedRows) / Double(self.checkedRows) }
+        public var matchRate: Double {
+            self.checkedRows == 0 ? 0 : Double(self.checkedRows - self.mismatchedRows) / Double(self.checkedRows)
+        }
     }
 
     /// Failed requests, all statuses.

@@ -14,10 +14,14 @@ enum Fixtures {
     static let foreign: CertificateFixture = { try! CertificateFixture(names: ["client"]) }()
 
     static var serverTLS: TLSSettings {
-        TLSSettings(caPath: certificates.caPath, certificatePath: certificates.certificatePath("server"), keyPath: certificates.keyPath("server"))
+        TLSSettings(
+            caPath: certificates.caPath, certificatePath: certificates.certificatePath("server"),
+            keyPath: certificates.keyPath("server"))
     }
     static var clientTLS: TLSSettings {
-        TLSSettings(caPath: certificates.caPath, certificatePath: certificates.certificatePath("client"), keyPath: certificates.keyPath("client"))
+        TLSSettings(
+            caPath: certificates.caPath, certificatePath: certificates.certificatePath("client"),
+            keyPath: certificates.keyPath("client"))
     }
 
     static var logger: Logger {
@@ -26,10 +30,13 @@ enum Fixtures {
         return logger
     }
 
-    static func digits(_ name: String) -> String { packageRoot().appendingPathComponent("Tests/Fixtures/engine/digits/\(name)").path }
+    static func digits(_ name: String) -> String {
+        packageRoot().appendingPathComponent("Tests/Fixtures/engine/digits/\(name)").path
+    }
 
     static func temporaryDirectory() -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("switchyard-load-\(UUID().uuidString)").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("switchyard-load-\(UUID().uuidString)")
+            .path
         try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         return path
     }
@@ -43,7 +50,9 @@ enum Fixtures {
     static func withServer<T: Sendable>(
         _ service: any WireService, _ body: @Sendable (Int) async throws -> T
     ) async throws -> T {
-        let server = WireServer(configuration: WireServerConfiguration(tls: serverTLS, identity: "test-server"), service: service, logger: logger)
+        let server = WireServer(
+            configuration: WireServerConfiguration(tls: serverTLS, identity: "test-server"), service: service,
+            logger: logger)
         let group = ServiceGroup(configuration: .init(services: [server], logger: logger))
         return try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
@@ -81,7 +90,12 @@ struct MemoryTarget: LoadTarget {
 
 final class Counter: Sendable {
     private let value = Mutex(0)
-    func next() -> Int { self.value.withLock { value in defer { value += 1 }; return value } }
+    func next() -> Int {
+        self.value.withLock { value in
+            defer { value += 1 }
+            return value
+        }
+    }
     var count: Int { self.value.withLock { $0 } }
 }
 
@@ -100,7 +114,8 @@ struct YardRun {
         process.arguments = arguments
         process.currentDirectoryURL = packageRoot()
         let directory = Fixtures.temporaryDirectory()
-        let out = directory + "/stdout", err = directory + "/stderr"
+        let out = directory + "/stdout"
+        let err = directory + "/stderr"
         _ = FileManager.default.createFile(atPath: out, contents: nil)
         _ = FileManager.default.createFile(atPath: err, contents: nil)
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))

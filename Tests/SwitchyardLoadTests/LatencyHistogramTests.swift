@@ -10,7 +10,10 @@ struct LatencyHistogramTests {
         let summary = histogram.summary
         #expect(summary.count == 1000)
         // HdrHistogram keeps 3 significant digits: each value within 0.1%.
-        for (value, expected) in [(summary.p50, 500.0), (summary.p90, 900), (summary.p99, 990), (summary.p999, 999), (summary.max, 1000), (summary.min, 1)] {
+        for (value, expected) in [
+            (summary.p50, 500.0), (summary.p90, 900), (summary.p99, 990), (summary.p999, 999), (summary.max, 1000),
+            (summary.min, 1),
+        ] {
             #expect(abs(value - expected) <= expected * 0.001 + 1e-9, "\(value) vs \(expected)")
         }
         #expect(abs(summary.mean - 500.5) < 0.5)

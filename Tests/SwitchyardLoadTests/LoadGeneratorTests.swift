@@ -12,7 +12,9 @@ import Testing
 @Suite(.timeLimit(.minutes(2)))
 struct LoadGeneratorTests {
     func source(rows: Int = 10, perRequest: Int = 1, users: Int = 0) throws -> RequestSource {
-        try RequestSource(method: "echo", model: "", inputName: "x", rows: try Fixtures.rows(rows), rowsPerRequest: perRequest, users: users)
+        try RequestSource(
+            method: "echo", model: "", inputName: "x", rows: try Fixtures.rows(rows), rowsPerRequest: perRequest,
+            users: users)
     }
 
     @Test(arguments: [LoadStep.closed(concurrency: 1), .closed(concurrency: 7), .open(rate: 2_000)])
@@ -34,7 +36,8 @@ struct LoadGeneratorTests {
 
     @Test func warmUpRequestsAreSentButNotCounted() async throws {
         let target = MemoryTarget()
-        let generator = try LoadGenerator(target: target, source: try self.source(), settings: .requests(50, warmup: .seconds(1)))
+        let generator = try LoadGenerator(
+            target: target, source: try self.source(), settings: .requests(50, warmup: .seconds(1)))
         let result = try await generator.run(.closed(concurrency: 2))
         #expect(result.sent == 50)
         #expect(result.ok == 50)
@@ -68,7 +71,8 @@ struct LoadGeneratorTests {
         expected[7] = -1
         let values = expected.flatMap { [Float](repeating: $0, count: 4) }
         let check = try OutputCheck(expected: .values(values, width: 4, tolerance: 0), outputName: "x", rowCount: 10)
-        let generator = try LoadGenerator(target: MemoryTarget(), source: try self.source(perRequest: 3), settings: .requests(10), check: check)
+        let generator = try LoadGenerator(
+            target: MemoryTarget(), source: try self.source(perRequest: 3), settings: .requests(10), check: check)
         let result = try await generator.run(.closed(concurrency: 1))
         // 10 requests × 3 rows cycle through all 10 rows 3 times.
         #expect(result.validation?.checkedRows == 30)
@@ -78,12 +82,16 @@ struct LoadGeneratorTests {
 
     @Test func classIDsComeFromIntegersOrTheArgmaxOfScores() throws {
         let check = try OutputCheck(expected: .classIDs([2, 0]), outputName: nil, rowCount: 2)
-        let scores = Response(tensors: [NamedTensor("p", try Tensor([Float(0.1), 0.2, 0.7, 0.9, 0.05, 0.05], shape: [2, 3]))])
+        let scores = Response(tensors: [
+            NamedTensor("p", try Tensor([Float(0.1), 0.2, 0.7, 0.9, 0.05, 0.05], shape: [2, 3]))
+        ])
         #expect(check.compare(scores, firstRow: 0, count: 2).mismatched == 0)
         let ids = Response(tensors: [NamedTensor("label", try Tensor([Int64(2), 1], shape: [2]))])
         #expect(check.compare(ids, firstRow: 0, count: 2).mismatched == 1)
         #expect(check.compare(Response(), firstRow: 0, count: 2).mismatched == 2)
-        #expect(throws: LoadError.self) { try OutputCheck(expected: .classIDs([1, 2, 3]), outputName: nil, rowCount: 2) }
+        #expect(throws: LoadError.self) {
+            try OutputCheck(expected: .classIDs([1, 2, 3]), outputName: nil, rowCount: 2)
+        }
     }
 
     @Test func requestsCycleRowsAndSpreadUsers() throws {
@@ -98,12 +106,16 @@ struct LoadGeneratorTests {
 
     @Test func invalidSettingsAndStepsAreRefused() throws {
         for settings in [LoadSettings(), .requests(0), .duration(.zero), .requests(10, warmup: .seconds(-1))] {
-            #expect(throws: LoadError.self) { try LoadGenerator(target: MemoryTarget(), source: try self.source(), settings: settings) }
+            #expect(throws: LoadError.self) {
+                try LoadGenerator(target: MemoryTarget(), source: try self.source(), settings: settings)
+            }
         }
         for step in [LoadStep.closed(concurrency: 0), .open(rate: 0), .open(rate: .nan), .open(rate: -3)] {
             #expect(throws: LoadError.self) { try step.validate() }
         }
-        #expect(throws: LoadError.self) { try RequestSource(method: "echo", model: "", inputName: "x", rows: try Tensor([Float](), shape: [0, 4])) }
+        #expect(throws: LoadError.self) {
+            try RequestSource(method: "echo", model: "", inputName: "x", rows: try Tensor([Float](), shape: [0, 4]))
+        }
     }
 
     /// The server stalls one request for 400 ms. With one request in flight at most, the open loop's later sends
@@ -139,10 +151,12 @@ struct LoadGeneratorTests {
 
     @Test func closedLoopAgainstAServerThatStopsFinishesAndCountsFailures() async throws {
         let certificates = Fixtures.certificates
-        let service = try await ServiceProcess("switchyard-echo", arguments: [
-            "--port", "0", "--ca", certificates.caPath, "--cert", certificates.certificatePath("server"),
-            "--key", certificates.keyPath("server"),
-        ])
+        let service = try await ServiceProcess(
+            "switchyard-echo",
+            arguments: [
+                "--port", "0", "--ca", certificates.caPath, "--cert", certificates.certificatePath("server"),
+                "--key", certificates.keyPath("server"),
+            ])
         defer { service.kill() }
         let client = try Fixtures.client(port: service.port, connections: 2)
         try await client.connect()

@@ -10,7 +10,8 @@ struct LoadReportTests {
         var target = MemoryTarget()
         target.fails = { $0 % 10 == 0 ? .init(.unavailable, "gone") : nil }
         let source = try RequestSource(method: "echo", model: "", inputName: "x", rows: try Fixtures.rows(8))
-        let check = try OutputCheck(expected: .values((0..<32).map { Float($0 / 4) }, width: 4, tolerance: 0), outputName: nil, rowCount: 8)
+        let check = try OutputCheck(
+            expected: .values((0..<32).map { Float($0 / 4) }, width: 4, tolerance: 0), outputName: nil, rowCount: 8)
         let generator = try LoadGenerator(target: target, source: source, settings: .requests(40), check: check)
         let steps = [try await generator.run(.closed(concurrency: 2)), try await generator.run(.open(rate: 5_000))]
         return LoadReport(
@@ -25,7 +26,10 @@ struct LoadReportTests {
         let data = try report.json()
         #expect(try LoadReport(json: data) == report)
         let text = String(decoding: data, as: UTF8.self)
-        for key in ["\"schema\" : \"switchyard.load/1\"", "\"latency_ms\"", "\"p999\"", "\"service_time_ms\"", "\"latency_histogram_us\""] {
+        for key in [
+            "\"schema\" : \"switchyard.load/1\"", "\"latency_ms\"", "\"p999\"", "\"service_time_ms\"",
+            "\"latency_histogram_us\"",
+        ] {
             #expect(text.contains(key), "no \(key)")
         }
     }
@@ -54,15 +58,21 @@ struct LoadReportTests {
             }
         }
         walk(object)
-        let document = try String(contentsOf: packageRoot().appendingPathComponent("docs/load-json.md"), encoding: .utf8)
-        for key in keys.sorted() { #expect(document.contains("`\(key)`"), "docs/load-json.md does not describe `\(key)`") }
+        let document = try String(
+            contentsOf: packageRoot().appendingPathComponent("docs/load-json.md"), encoding: .utf8)
+        for key in keys.sorted() {
+            #expect(document.contains("`\(key)`"), "docs/load-json.md does not describe `\(key)`")
+        }
     }
 
     @Test func csvHasAHeaderAndALinePerStep() async throws {
         let lines = try await self.report().csv().split(separator: "\n")
         #expect(lines.count == 3)
         let header = lines[0].split(separator: ",")
-        #expect(lines.dropFirst().allSatisfy { $0.split(separator: ",", omittingEmptySubsequences: false).count == header.count })
+        #expect(
+            lines.dropFirst().allSatisfy {
+                $0.split(separator: ",", omittingEmptySubsequences: false).count == header.count
+            })
         #expect(lines[1].hasPrefix("1,closed,2,,"))
         #expect(lines[2].hasPrefix("2,open,,5000,"))
     }

@@ -14,21 +14,26 @@ struct YardLoadTests {
 
     static func echo() async throws -> ServiceProcess {
         let c = Fixtures.certificates
-        return try await ServiceProcess("switchyard-echo", arguments: [
-            "--port", "0", "--ca", c.caPath, "--cert", c.certificatePath("server"), "--key", c.keyPath("server"),
-        ])
+        return try await ServiceProcess(
+            "switchyard-echo",
+            arguments: [
+                "--port", "0", "--ca", c.caPath, "--cert", c.certificatePath("server"), "--key", c.keyPath("server"),
+            ])
     }
 
     @Test func sweepAgainstTheEchoServiceWritesTableJSONCSVAndPlot() async throws {
         let service = try await Self.echo()
         defer { service.kill() }
         let directory = Fixtures.temporaryDirectory()
-        let run = try await YardRun.run([
-            "load", "--target", "127.0.0.1:\(service.port)", "--method", "echo", "--input", Fixtures.digits("x_test.npy"),
-            "--validate", Fixtures.digits("x_test.npy"), "--requests", "200", "--warmup", "0", "--concurrency", "1,4",
-            "--connections", "2", "--users", "5", "--json", directory + "/r.json", "--csv", directory + "/r.csv",
-            "--plot", directory + "/r.svg",
-        ] + Self.tls)
+        let run = try await YardRun.run(
+            [
+                "load", "--target", "127.0.0.1:\(service.port)", "--method", "echo", "--input",
+                Fixtures.digits("x_test.npy"),
+                "--validate", Fixtures.digits("x_test.npy"), "--requests", "200", "--warmup", "0", "--concurrency",
+                "1,4",
+                "--connections", "2", "--users", "5", "--json", directory + "/r.json", "--csv", directory + "/r.csv",
+                "--plot", directory + "/r.svg",
+            ] + Self.tls)
         #expect(run.status == 0, "\(run.stderr)\n\(run.stdout)")
         #expect(run.stdout.contains("p99.9 ms"))
         #expect(run.stdout.contains("closed 4"))
@@ -47,9 +52,11 @@ struct YardLoadTests {
     @Test func openLoopRun() async throws {
         let service = try await Self.echo()
         defer { service.kill() }
-        let run = try await YardRun.run([
-            "load", "--target", "127.0.0.1:\(service.port)", "--shape", "784", "--rate", "200", "--requests", "100", "--warmup", "200ms",
-        ] + Self.tls)
+        let run = try await YardRun.run(
+            [
+                "load", "--target", "127.0.0.1:\(service.port)", "--shape", "784", "--rate", "200", "--requests", "100",
+                "--warmup", "200ms",
+            ] + Self.tls)
         #expect(run.status == 0, "\(run.stderr)")
         #expect(run.stdout.contains("open 200/s"))
         #expect(run.stdout.contains("from the actual send"))
@@ -90,9 +97,12 @@ struct YardLoadTests {
 
     /// Nonsense flag values are refused before anything is sent, naming the flag.
     @Test(arguments: [
-        (["--concurrency", "abc"], "--concurrency"), (["--concurrency", "0"], "concurrency"), (["--rate", "-5"], "rate"),
-        (["--duration", "10x"], "--duration"), (["--connections", "0"], "--connections"), (["--shape", "0"], "--shape"),
-        (["--rate", "10", "--concurrency", "2"], "not both"), (["--timeout", "0"], "timeout"), (["--target", "nohost"], "--target"),
+        (["--concurrency", "abc"], "--concurrency"), (["--concurrency", "0"], "concurrency"),
+        (["--rate", "-5"], "rate"),
+        (["--duration", "10x"], "--duration"), (["--connections", "0"], "--connections"),
+        (["--shape", "0"], "--shape"),
+        (["--rate", "10", "--concurrency", "2"], "not both"), (["--timeout", "0"], "timeout"),
+        (["--target", "nohost"], "--target"),
         (["--rows-per-request", "0"], "--rows-per-request"), (["--users", "-1"], "--users"),
     ])
     func badFlagsAreRefused(_ arguments: [String], _ mentions: String) async throws {

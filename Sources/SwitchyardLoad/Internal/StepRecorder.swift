@@ -1,5 +1,5 @@
-import Synchronization
 import SwitchyardWire
+import Synchronization
 
 /// Everything a step counts, shared by its sending tasks behind one lock.
 final class StepRecorder: Sendable {
