@@ -1,12 +1,14 @@
 import Foundation
 
-/// An SVG chart of latency against throughput: for each series, p99 as a solid line and p50 as a dashed line,
-/// one point per step; latency on a logarithmic axis.
+/// An SVG chart of latency against load: for each series, p99 as a solid line and p50 as a dashed line, one point
+/// per step; latency on a logarithmic axis. Open-loop steps stand at their offered rate (past saturation the
+/// answered rate falls back while latency climbs, which would fold the line over itself); closed-loop steps at
+/// their throughput.
 public struct LatencyPlot: Sendable {
     /// One line pair on the chart, e.g. one run of a sweep.
     public struct Series: Sendable {
         public var name: String
-        /// Steps in order: throughput (answers/s), p50 and p99 latency (ms).
+        /// Steps in order: load (requests/s), p50 and p99 latency (ms).
         public var points: [(throughput: Double, p50: Double, p99: Double)]
 
         /// Makes a series.
@@ -15,21 +17,32 @@ public struct LatencyPlot: Sendable {
             self.points = points
         }
 
-        /// A series from a report's steps that answered anything.
+        /// A series from a report's steps that answered anything: open-loop steps at their offered rate, closed-loop
+        /// steps at their throughput.
         public init(name: String, report: LoadReport) {
             self.name = name
-            self.points = report.steps.filter { $0.ok > 0 }.map { ($0.throughput, $0.latencyMs.p50, $0.latencyMs.p99) }
+            self.points = report.steps.filter { $0.ok > 0 }.map {
+                ($0.rate ?? $0.throughput, $0.latencyMs.p50, $0.latencyMs.p99)
+            }
         }
     }
 
     public var title: String
     public var series: [Series]
-    public var xLabel = "throughput (answers/s)"
+    /// The horizontal axis' title.
+    public var xLabel: String
 
     /// Makes a plot.
-    public init(title: String, series: [Series]) {
+    /// - Parameters:
+    ///   - title: the chart's title.
+    ///   - series: the lines.
+    ///   - xLabel: the horizontal axis' title.
+    public init(
+        title: String, series: [Series], xLabel: String = "offered rate, or throughput in closed loop (requests/s)"
+    ) {
         self.title = title
         self.series = series
+        self.xLabel = xLabel
     }
 
     /// The chart as a standalone SVG document.

@@ -153,7 +153,8 @@ struct Report: ParsableCommand {
         if let sweepOff { series.append(.init(name: "batching off", report: sweepOff)) }
         if !series.isEmpty {
             let chart = LatencyPlot(
-                title: "Mesh (4 hops, synth 784-512-512-10): latency vs throughput, open loop", series: series)
+                title: "Mesh (4 hops, synth 784-512-512-10): latency vs offered rate, open loop", series: series,
+                xLabel: "offered rate (requests/s)")
             try chart.svg().write(toFile: self.plot, atomically: true, encoding: .utf8)
             md += "## Latency against throughput\n\n"
             md += "![latency against throughput](\(URL(fileURLWithPath: self.plot).lastPathComponent))\n\n"
@@ -172,6 +173,18 @@ struct Report: ParsableCommand {
                         "| \(name) | \(LoadFormat.number(step.rate ?? 0)) | \(f(step.throughput)) | \(ms(l.p50)) | \(ms(l.p90)) | \(ms(l.p99)) | \(ms(l.p999)) | "
                         + "\(failures.isEmpty ? "0" : failures) | \(ms(step.maxSendLagMs ?? 0)) |\n"
                 }
+            }
+            var messages: [String] = []
+            for step in (sweepOn?.steps ?? []) + (sweepOff?.steps ?? []) {
+                for error in step.errors where !messages.contains("\(error.status): \(error.example)") {
+                    messages.append("\(error.status): \(error.example)")
+                }
+            }
+            if !messages.isEmpty {
+                md +=
+                    "\nFailures, with the first message of each kind: "
+                    + messages.map { "`\($0)`" }.joined(separator: "; ") + ".\n"
+                md += "Latency percentiles count answered requests only; failures are listed beside them.\n"
             }
             md += "\n"
         }
