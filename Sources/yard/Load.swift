@@ -203,8 +203,9 @@ struct Load: AsyncParsableCommand {
         let bound =
             settings.requests.map { "\($0) requests" } ?? LoadFormat.number(LoadFormat.seconds(settings.duration!))
             + " s"
+        let route = self.engine.map { "in this process (\($0))" } ?? "via \(address), \(self.connections) connection(s)"
         print(
-            "\(what) via \(address), \(self.connections) connection(s); \(rows.shape[0]) input rows, \(self.rowsPerRequest) per request; "
+            "\(what) \(route); \(rows.shape[0]) input rows, \(self.rowsPerRequest) per request; "
                 + "each step \(bound) after \(LoadFormat.number(LoadFormat.seconds(settings.warmup))) s warm-up")
         print("latency: closed loop from the send, open loop from the scheduled send")
         print(report.table(), terminator: "")
