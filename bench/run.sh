@@ -93,6 +93,7 @@ log "$bin/yard" load --target 127.0.0.1:7610 "${tls[@]}" "${synth[@]}" --rate "$
   echo "Run: $started, $(nproc) cores ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)), $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), $(. /etc/os-release && echo "$PRETTY_NAME")"
   echo "$(swift --version 2>/dev/null | head -1); release build; OpenBLAS $(dpkg-query -W -f '${Version}' libopenblas0-pthread 2>/dev/null || echo '?')"
   echo "Load average (1, 5, 15 min) before: $load_before; after: $(cut -d' ' -f1-3 /proc/loadavg) — the load client, the services and anything else on the machine share its cores"
+  awk -v n="$(nproc)" '$1 > n { print "**The machine was busy** (load average above its core count while the suite ran): absolute numbers, and ratios whose two sides ran at different moments, move with that load; ratios measured side by side (wire, engine) hold up best" }' /proc/loadavg
   echo "Measured ${secs} s per step after ${warm} s of warm-up; the mesh's inference service has 2 compute threads; one 784-float row per request"
 } > "$out/machine.txt"
 "$bin/switchyard-bench" report --directory "$out" --out bench/RESULTS.md --plot bench/latency-throughput.svg
