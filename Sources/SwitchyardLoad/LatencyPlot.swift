@@ -123,7 +123,9 @@ public struct LatencyPlot: Sendable {
     /// A round number (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 times a power of ten) at or above `value`.
     static func niceCeiling(_ value: Double) -> Double {
         let magnitude = pow(10, floor(log10(value)))
-        for factor in [1.0, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10] where factor * magnitude >= value { return factor * magnitude }
+        for factor in [1.0, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10] where factor * magnitude >= value {
+            return factor * magnitude
+        }
         return 10 * magnitude
     }
 

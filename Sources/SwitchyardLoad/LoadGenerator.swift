@@ -218,7 +218,9 @@ public struct LoadGenerator: Sendable {
             throughput: elapsed > 0 ? Double(state.ok) / elapsed : 0,
             rowsPerS: elapsed > 0 ? Double(state.rows) / elapsed : 0,
             latencyMs: state.latency.summary, serviceTimeMs: nil, maxSendLagMs: nil, stoppedBehind: nil,
-            versions: state.versions.map { StepResult.VersionCount(version: $0.key, count: $0.value) }.sorted {
+            versions: state.versions.map {
+                StepResult.VersionCount(version: $0.key, count: $0.value.count, latencyMs: $0.value.summary)
+            }.sorted {
                 $0.version < $1.version
             },
             validation: nil, latencyHistogramUs: state.latency.pairsInMicroseconds)

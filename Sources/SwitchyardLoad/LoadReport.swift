@@ -209,7 +209,10 @@ public struct LoadReport: Codable, Sendable, Hashable {
             if step.versions.count > 1 || (step.versions.first.map { $0.count != step.ok } ?? false) {
                 lines.append(
                     "\(step.label): versions "
-                        + step.versions.map { "\($0.version) × \($0.count)" }.joined(separator: ", "))
+                        + step.versions.map {
+                            "\($0.version) × \($0.count) (p50 \(LoadFormat.milliseconds($0.latencyMs?.p50 ?? 0)) ms, "
+                                + "p99 \(LoadFormat.milliseconds($0.latencyMs?.p99 ?? 0)) ms)"
+                        }.joined(separator: ", "))
             }
         }
         return lines.joined(separator: "\n") + "\n"

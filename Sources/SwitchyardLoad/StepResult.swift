@@ -28,7 +28,7 @@ public struct StepResult: Codable, Sendable, Hashable {
     public var maxSendLagMs: Double?
     /// Open loop: true when the step stopped early because sends fell too far behind (see `max_lag`).
     public var stoppedBehind: Bool?
-    /// Model versions that answered (the `model.version` response parameter), with counts.
+    /// Model versions that answered (the `model.version` response parameter), with counts and latency.
     public var versions: [VersionCount]
     /// Comparison with the expected outputs, when the run validates.
     public var validation: Validation?
@@ -47,10 +47,12 @@ public struct StepResult: Codable, Sendable, Hashable {
         public var example: String
     }
 
-    /// Answers of one model version.
+    /// Answers of one model version (per arm of a canary or A/B split), with their latency.
     public struct VersionCount: Codable, Sendable, Hashable {
         public var version: String
         public var count: Int
+        /// Absent in reports written before it was added.
+        public var latencyMs: LatencySummary?
     }
 
     /// Rows compared with the expected outputs.

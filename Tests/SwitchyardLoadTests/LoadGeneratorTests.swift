@@ -30,6 +30,7 @@ struct LoadGeneratorTests {
         #expect(target.calls.count == 100)
         #expect(result.versions.map(\.version) == ["1"])
         #expect(result.versions.map(\.count) == [100])
+        #expect(result.versions.first?.latencyMs?.count == 100)
         #expect(result.latencyMs.min <= result.latencyMs.p50 && result.latencyMs.p50 <= result.latencyMs.p99)
         #expect(result.latencyMs.p99 <= result.latencyMs.max)
     }

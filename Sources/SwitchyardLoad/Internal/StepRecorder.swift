@@ -10,7 +10,7 @@ final class StepRecorder: Sendable {
         var latency = LatencyHistogram()
         var service = LatencyHistogram()
         var errors: [Status.Code: (count: Int, example: String)] = [:]
-        var versions: [String: Int] = [:]
+        var versions: [String: LatencyHistogram] = [:]
         var checkedRows = 0
         var mismatchedRows = 0
         var firstMismatch: String?
@@ -40,7 +40,7 @@ final class StepRecorder: Sendable {
             state.rows += rows
             state.latency.record(latency)
             state.service.record(service)
-            if let version { state.versions[version, default: 0] += 1 }
+            if let version { state.versions[version, default: LatencyHistogram()].record(latency) }
             if let check {
                 state.checkedRows += rows
                 state.mismatchedRows += check.mismatched
