@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "SwitchyardClient", targets: ["SwitchyardClient"]),
         .library(name: "SwitchyardEngine", targets: ["SwitchyardEngine"]),
+        .library(name: "SwitchyardLoad", targets: ["SwitchyardLoad"]),
         .executable(name: "yard", targets: ["yard"]),
         .executable(name: "switchyard-echo", targets: ["EchoService"]),
         .executable(name: "switchyard-inference", targets: ["InferenceService"]),
@@ -80,6 +81,13 @@ let package = Package(
             dependencies: ["SwitchyardTransport", "SwitchyardWire", "SwitchyardTensor", .product(name: "Logging", package: "swift-log")]
         ),
         .target(
+            name: "SwitchyardLoad",
+            dependencies: [
+                "SwitchyardTransport", "SwitchyardWire", "SwitchyardTensor",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
+        ),
+        .target(
             name: "SwitchyardTesting",
             dependencies: [
                 "SwitchyardWire", "SwitchyardTransport", "SwitchyardTensor",
@@ -96,7 +104,7 @@ let package = Package(
             name: "yard",
             dependencies: [
                 "SwitchyardEngine", "SwitchyardTensor", "SwitchyardClient", "SwitchyardTransport", "SwitchyardWire",
-                "SwitchyardRuntime", "SwitchyardRouting",
+                "SwitchyardRuntime", "SwitchyardRouting", "SwitchyardLoad",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -165,7 +173,7 @@ let package = Package(
         .executableTarget(
             name: "SwitchyardBench",
             dependencies: [
-                "SwitchyardTransport", "SwitchyardClient", "SwitchyardTesting",
+                "SwitchyardTransport", "SwitchyardClient", "SwitchyardTesting", "SwitchyardLoad",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -208,6 +216,16 @@ let package = Package(
             ]
         ),
         .testTarget(name: "SwitchyardPipelineTests", dependencies: ["SwitchyardPipeline", "SwitchyardTensor"]),
+        .testTarget(
+            name: "SwitchyardLoadTests",
+            dependencies: [
+                "SwitchyardLoad", "SwitchyardTransport", "SwitchyardTesting", "SwitchyardWire", "SwitchyardTensor",
+                "SwitchyardEngine",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .testTarget(
             name: "SwitchyardEngineTests",
             dependencies: ["SwitchyardEngine", "SwitchyardONNX", "SwitchyardTensor"]
