@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "SwitchyardClient", targets: ["SwitchyardClient"]),
         .library(name: "SwitchyardEngine", targets: ["SwitchyardEngine"]),
+        .library(name: "SwitchyardLoad", targets: ["SwitchyardLoad"]),
         .executable(name: "yard", targets: ["yard"]),
         .executable(name: "switchyard-echo", targets: ["EchoService"]),
         .executable(name: "switchyard-inference", targets: ["InferenceService"]),
@@ -92,6 +93,13 @@ let package = Package(
             dependencies: ["SwitchyardTransport", "SwitchyardWire", "SwitchyardTensor", .product(name: "Logging", package: "swift-log")]
         ),
         .target(
+            name: "SwitchyardLoad",
+            dependencies: [
+                "SwitchyardTransport", "SwitchyardWire", "SwitchyardTensor",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
+        ),
+        .target(
             name: "SwitchyardTesting",
             dependencies: [
                 "SwitchyardWire", "SwitchyardTransport", "SwitchyardTensor",
@@ -108,7 +116,7 @@ let package = Package(
             name: "yard",
             dependencies: [
                 "SwitchyardEngine", "SwitchyardTensor", "SwitchyardClient", "SwitchyardTransport", "SwitchyardWire",
-                "SwitchyardRuntime", "SwitchyardRouting", "SwitchyardMonitor",
+                "SwitchyardRuntime", "SwitchyardRouting", "SwitchyardMonitor", "SwitchyardLoad",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -186,7 +194,7 @@ let package = Package(
         .executableTarget(
             name: "SwitchyardBench",
             dependencies: [
-                "SwitchyardTransport", "SwitchyardClient", "SwitchyardTesting",
+                "SwitchyardTransport", "SwitchyardClient", "SwitchyardTesting", "SwitchyardLoad",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -240,6 +248,16 @@ let package = Package(
             ]
         ),
         .testTarget(name: "SwitchyardPipelineTests", dependencies: ["SwitchyardPipeline", "SwitchyardTensor"]),
+        .testTarget(
+            name: "SwitchyardLoadTests",
+            dependencies: [
+                "SwitchyardLoad", "SwitchyardTransport", "SwitchyardTesting", "SwitchyardWire", "SwitchyardTensor",
+                "SwitchyardEngine",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .testTarget(
             name: "SwitchyardEngineTests",
             dependencies: ["SwitchyardEngine", "SwitchyardONNX", "SwitchyardTensor"]

@@ -2,8 +2,8 @@
 # The demo: installs what is missing, builds in release mode, makes development certificates, starts the mesh
 # (router, preprocess, inference, postprocess) on loopback with mutual TLS and the bundled digits model, all reporting
 # to the monitor (dashboard at http://127.0.0.1:7406/), and sends the digits test split through the router with the
-# client library (`yard infer`): accuracy (equal to the engine run offline), throughput and latency. Serves until
-# Ctrl-C; `--exit` stops after the run.
+# load client (`yard load`): accuracy (equal to the engine run offline), throughput and latency. Serves until Ctrl-C;
+# `--exit` stops after the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 exit_after=false
@@ -53,13 +53,17 @@ start preprocess
 start postprocess
 start router
 client=(--target "127.0.0.1:$ROUTER_PORT" --ca "$certs/ca.pem" --cert "$certs/client.pem" --key "$certs/client.key")
+rows=(--model digits --input "$split/x_test.npy" --output-name label --requests 450 --warmup 0)
 echo
-echo "== the digits test split through the router, one row per request, 1 in flight =="
-"$bin/yard" infer "${client[@]}" --model digits --input "$split/x_test.npy" --labels "$split/y_test.npy" \
-  --offline models/digits/1/model.onnx --concurrency 1
+echo "== the digits test split through the router, one row per request, 1 in flight; accuracy against the labels =="
+"$bin/yard" load "${client[@]}" "${rows[@]}" --validate "$split/y_test.npy" --concurrency 1
 echo
-echo "== the same, 64 in flight (the router batches toward every stage) =="
-"$bin/yard" infer "${client[@]}" --model digits --input "$split/x_test.npy" --labels "$split/y_test.npy" --concurrency 64
+echo "== the same rows through the engine in this process (the offline answer) =="
+"$bin/yard" load --engine models/digits "${rows[@]}" --validate "$split/y_test.npy" --concurrency 1
+echo
+echo "== 64 in flight (the router batches toward every stage); answers against the offline engine's =="
+"$bin/yard" predict --model models/digits --input "$split/x_test.npy" --output "$logs/offline-labels.npy" >/dev/null
+"$bin/yard" load "${client[@]}" "${rows[@]}" --validate "$logs/offline-labels.npy" --concurrency 64
 echo
 echo "logs: $logs"
 echo "dashboard: $DASHBOARD"
@@ -67,5 +71,5 @@ if $exit_after; then
   exit 0
 fi
 echo "demo: the mesh serves on 127.0.0.1:$ROUTER_PORT until Ctrl-C. Try:"
-echo "  $bin/yard infer ${client[*]} --model digits --input $split/x_test.npy --labels $split/y_test.npy"
+echo "  $bin/yard load ${client[*]} --model digits --input $split/x_test.npy --concurrency 1,4,16,64 --duration 5s"
 wait

@@ -40,6 +40,9 @@ public struct RolloutGates: Sendable, Hashable, Codable {
     public var minSamples = 20
     /// Timed requests on each side before latency is judged (p99 of fewer is noise).
     public var minLatencySamples = 100
+    /// A p99 difference below this many milliseconds never fails the latency gate, whatever the ratio: at
+    /// fractions of a millisecond a ratio measures scheduling noise, not the model.
+    public var latencyToleranceMilliseconds = 2.0
 
     public init() {}
 
@@ -48,6 +51,7 @@ public struct RolloutGates: Sendable, Hashable, Codable {
         if self.maxLatencyRatio < 1 { return "max latency ratio must be at least 1" }
         if !(0...1).contains(self.maxDisagreement) { return "max disagreement must be 0...1" }
         if self.minSamples < 1 || self.minLatencySamples < 1 { return "minimum samples must be at least 1" }
+        if !(0...60_000).contains(self.latencyToleranceMilliseconds) { return "the latency tolerance must be 0...60000 ms" }
         return nil
     }
 }
@@ -178,7 +182,7 @@ public struct Rollout: Sendable, Hashable, Codable {
             let ours = candidate.latency(quantile: 0.99), let theirs = stable.latency(quantile: 0.99)
         {
             let ratio = Self.seconds(ours) / max(Self.seconds(theirs), 1e-6)
-            if ratio > gates.maxLatencyRatio {
+            if ratio > gates.maxLatencyRatio, (Self.seconds(ours) - Self.seconds(theirs)) * 1000 > gates.latencyToleranceMilliseconds {
                 return "p99 latency \(Self.milliseconds(ours)) against \(Self.milliseconds(theirs)) for stable "
                     + "(\(Self.format(ratio))×, at most \(Self.format(gates.maxLatencyRatio))×)"
             }

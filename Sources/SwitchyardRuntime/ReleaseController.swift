@@ -129,20 +129,30 @@ public final class ReleaseController: Service {
         }
     }
 
-    /// Scores `inputs` with the stable version beside the candidate's answer, off the request path: the caller
-    /// never waits for it, and at most ``maxShadowsInFlight`` run at once.
+    /// Scores `inputs` with the stable version beside the candidate's answer, off the request path.
     public func shadow(model: String, stable: String, request: Request, candidateAnswer: Response, via inference: any Upstream) {
+        self.offPath(request, version: stable, via: inference) { answer, _ in
+            guard let answer, let ours = Self.top1(candidateAnswer), let theirs = Self.top1(answer) else { return }
+            self.models.withLock { $0[model]?.candidate.recordComparison(agreed: ours == theirs) }
+        }
+    }
+
+    /// Asks `version` the same inference request in a task of its own: the caller never waits for it, at most
+    /// ``maxShadowsInFlight`` run at once (more are skipped), and each has a 10 s deadline.
+    private func offPath(
+        _ request: Request, version: String, via inference: any Upstream, then: @escaping @Sendable (Response?, Duration) -> Void
+    ) {
         guard self.shadowsInFlight.add(1, ordering: .relaxed).newValue <= Self.maxShadowsInFlight else {
             self.shadowsInFlight.subtract(1, ordering: .relaxed)
             return
         }
-        var shadowRequest = request
-        shadowRequest.version = stable
+        var copy = request
+        copy.version = version
         Task {
             defer { self.shadowsInFlight.subtract(1, ordering: .relaxed) }
-            guard let answer = try? await inference.call(shadowRequest, deadline: .now.advanced(by: .seconds(10))) else { return }
-            guard let ours = Self.top1(candidateAnswer), let theirs = Self.top1(answer) else { return }
-            self.models.withLock { $0[model]?.candidate.recordComparison(agreed: ours == theirs) }
+            let started = ContinuousClock.now
+            let answer = try? await inference.call(copy, deadline: .now.advanced(by: .seconds(10)))
+            then(answer, started.duration(to: .now))
         }
     }
 
@@ -163,18 +173,9 @@ public final class ReleaseController: Service {
     /// Has the other arm answer the same inference request off the request path (bounded like ``shadow``);
     /// compares the answers, and in shadow mode measures the challenger as if it had served.
     public func mirror(model: String, requestID: String, version: String, servedByChallenger: Bool, request: Request, answer: Response, via inference: any Upstream) {
-        guard self.shadowsInFlight.add(1, ordering: .relaxed).newValue <= Self.maxShadowsInFlight else {
-            self.shadowsInFlight.subtract(1, ordering: .relaxed)
-            return
-        }
-        var mirrored = request
-        mirrored.version = version
-        Task {
-            defer { self.shadowsInFlight.subtract(1, ordering: .relaxed) }
-            let started = ContinuousClock.now
-            let other = try? await inference.call(mirrored, deadline: .now.advanced(by: .seconds(10)))
+        self.offPath(request, version: version, via: inference) { other, latency in
             if !servedByChallenger {  // shadow mode: this is the challenger's only traffic
-                self.recordExperiment(model: model, requestID: requestID, challenger: true, answer: other, latency: started.duration(to: .now))
+                self.recordExperiment(model: model, requestID: requestID, challenger: true, answer: other, latency: latency)
             }
             guard let other, let ours = Self.top1(answer), let theirs = Self.top1(other) else { return }
             let difference = Self.meanAbsoluteDifference(answer, other)

@@ -7,7 +7,7 @@ import SwitchyardWire
 ///
 /// - `rollout.start`: `model`, parameter `candidate`, optional `stable`, `steps` (`5,25,50,100`), `step_seconds`,
 ///   `min_requests`, `shadow_percent`, `max_error_rate_increase`, `max_latency_ratio`, `max_disagreement`,
-///   `min_samples`, `min_latency_samples`.
+///   `min_samples`, `min_latency_samples`, `latency_tolerance_ms`.
 /// - `rollout.pause|resume|promote|abort`: `model`.
 /// - `rollout.status`: `model` or empty for all.
 /// - `release.pin`: `model`, `version`: the version that serves when no rollout runs.
@@ -114,6 +114,7 @@ extension RouterService {
         if let value = try number("max_disagreement") { plan.gates.maxDisagreement = value }
         if let value = try number("min_samples") { plan.gates.minSamples = Int(value) }
         if let value = try number("min_latency_samples") { plan.gates.minLatencySamples = Int(value) }
+        if let value = try number("latency_tolerance_ms") { plan.gates.latencyToleranceMilliseconds = value }
         return plan
     }
 }

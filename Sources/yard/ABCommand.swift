@@ -31,16 +31,19 @@ struct ABCommand: AsyncParsableCommand {
         func cell(_ value: Double?, _ format: String) -> String { value.map { String(format: format, $0) } ?? "-" }
         var lines = [
             "\(report.model): \(report.mode.rawValue) \(cell(report.percent, "%.0f"))% — champion \(report.champion.version), challenger \(report.challenger.version)",
-            "ARM         VERSION  REQUESTS  ERRORS   P50 MS   P99 MS   LABELLED  ACCURACY (95% CI)",
         ]
+        func pad(_ text: String, _ width: Int) -> String { text.count >= width ? text : text + String(repeating: " ", count: width - text.count) }
+        func right(_ text: String, _ width: Int) -> String { text.count >= width ? text : String(repeating: " ", count: width - text.count) + text }
+        lines.append(
+            [pad("ARM", 11), pad("VERSION", 8), right("REQUESTS", 8), right("ERRORS", 7), right("P50 MS", 8), right("P99 MS", 8),
+             right("LABELLED", 10), " ACCURACY (95% CI)"].joined(separator: " ")
+        )
         for (name, arm) in [("champion", report.champion), ("challenger", report.challenger)] {
             let accuracy = arm.accuracy.map { String(format: "%.3f (%.3f–%.3f)", $0, arm.accuracyLow ?? 0, arm.accuracyHigh ?? 0) } ?? "-"
             lines.append(
-                String(
-                    format: "%-11@ %-8@ %8d  %6@  %7@  %7@   %8d  %@", name as NSString, arm.version as NSString, arm.requests,
-                    cell(arm.errorRate * 100, "%.1f%%") as NSString, cell(arm.p50Milliseconds, "%.2f") as NSString,
-                    cell(arm.p99Milliseconds, "%.2f") as NSString, arm.labelled, accuracy as NSString
-                )
+                [pad(name, 11), pad(arm.version, 8), right("\(arm.requests)", 8), right(cell(arm.errorRate * 100, "%.1f%%"), 7),
+                 right(cell(arm.p50Milliseconds, "%.2f"), 8), right(cell(arm.p99Milliseconds, "%.2f"), 8), right("\(arm.labelled)", 10),
+                 " " + accuracy].joined(separator: " ")
             )
         }
         lines.append("agreement: \(cell(report.agreement.map { $0 * 100 }, "%.1f%%")) of \(report.compared) compared; mean |score difference| \(cell(report.meanAbsoluteScoreDifference, "%.4f"))")

@@ -110,6 +110,7 @@ struct RolloutCommand: AsyncParsableCommand {
         @Option(help: "Most top-1 disagreement with stable on shadow-scored requests (fraction).") var maxDisagreement = 0.10
         @Option(help: "Requests (or comparisons) before a gate is judged.") var minSamples = 20
         @Option(help: "Timed requests on each side before latency is judged.") var minLatencySamples = 100
+        @Option(help: "A p99 difference under this many milliseconds never fails the latency gate.") var latencyToleranceMs = 2.0
 
         func run() async throws {
             var parameters = [
@@ -117,7 +118,7 @@ struct RolloutCommand: AsyncParsableCommand {
                 Parameter("min_requests", "\(self.minRequests)"), Parameter("shadow_percent", "\(self.shadowPercent)"),
                 Parameter("max_error_rate_increase", "\(self.maxErrorRateIncrease)"), Parameter("max_latency_ratio", "\(self.maxLatencyRatio)"),
                 Parameter("max_disagreement", "\(self.maxDisagreement)"), Parameter("min_samples", "\(self.minSamples)"),
-                Parameter("min_latency_samples", "\(self.minLatencySamples)"),
+                Parameter("min_latency_samples", "\(self.minLatencySamples)"), Parameter("latency_tolerance_ms", "\(self.latencyToleranceMs)"),
             ]
             if let stable { parameters.append(Parameter("stable", stable)) }
             try await self.connection.call("rollout start", Request(method: "rollout.start", model: self.model, parameters: parameters))

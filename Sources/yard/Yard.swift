@@ -5,6 +5,8 @@ struct Yard: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "yard",
         abstract: "Switchyard: run, inspect and make models; check and measure services.",
-        subcommands: [Predict.self, ModelCommand.self, Models.self, Echo.self, Infer.self, RolloutCommand.self, ABCommand.self, Profile.self]
+        subcommands: [
+            Predict.self, ModelCommand.self, Models.self, Echo.self, Load.self, RolloutCommand.self, ABCommand.self, Profile.self,
+        ]
     )
 }

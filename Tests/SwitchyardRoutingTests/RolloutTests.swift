@@ -134,6 +134,15 @@ struct RolloutTests {
         }
     }
 
+    @Test func latencyDifferencesBelowTheToleranceNeverFail() {
+        var rollout = Rollout(model: "digits", stable: "1", candidate: "2", plan: Self.plan(), now: 0)
+        // 4× slower, but by 0.3 ms: noise at this scale
+        let changed = rollout.evaluate(
+            stable: Self.window(requests: 500, latency: .microseconds(100)), candidate: Self.window(requests: 60, latency: .microseconds(400)), now: 1
+        )
+        #expect(!changed && rollout.phase == .progressing)
+    }
+
     @Test func tooLittleEvidenceIsNotJudged() {
         var rollout = Rollout(model: "digits", stable: "1", candidate: "3", plan: Self.plan(), now: 0)
         // 2 errors of 5, 5 of 5 disagreements: below the minimum samples, so neither gate fires yet

@@ -7,7 +7,7 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "switchyard-bench",
         abstract: "Switchyard benchmarks, each against a ceiling measured in the same run.",
-        subcommands: [Wire.self, Codec.self]
+        subcommands: [Wire.self, Codec.self, Report.self, Rates.self]
     )
 
     struct Codec: ParsableCommand {
@@ -28,6 +28,7 @@ struct BenchCommand: AsyncParsableCommand {
         @Option(help: "Warm-up seconds per round (not counted).") var warmup = 1
         @Option(help: "Rounds per configuration, alternating bare and ours.") var rounds = 3
         @Option(help: "Write the result table (Markdown) to this file.") var markdown: String?
+        @Option(help: "Write the results as JSON to this file (read by `switchyard-bench report`).") var json: String?
         @Option(help: "Run only this configuration, as CONNECTIONS:IN_FLIGHT (e.g. 1:64).") var only: String?
         @Flag(help: "Run the echo handler on the global executor instead of the connection's event loop.") var globalExecutor = false
 
@@ -40,6 +41,7 @@ struct BenchCommand: AsyncParsableCommand {
             let table = wireMarkdown(results, command: CommandLine.arguments.joined(separator: " "))
             print(table)
             if let markdown { try table.write(toFile: markdown, atomically: true, encoding: .utf8) }
+            if let json { try wireJSON(results).write(to: URL(fileURLWithPath: json)) }
         }
     }
 }

@@ -169,6 +169,32 @@ func wireMarkdown(_ results: [(BenchResult, BenchResult)], command: String) -> S
     return text
 }
 
+/// One configuration of the wire benchmark, as `switchyard-bench report` reads it.
+struct WireRecord: Codable {
+    var connections: Int
+    var inFlight: Int
+    var oursRps: Double
+    var oursP50Us: Double
+    var oursP99Us: Double
+    var oursCpuUsPerRequest: Double
+    var bareRps: Double
+    var bareP50Us: Double
+    var bareP99Us: Double
+    var bareCpuUsPerRequest: Double
+}
+
+func wireJSON(_ results: [(BenchResult, BenchResult)]) throws -> Data {
+    let records = results.map { ours, bare in
+        WireRecord(connections: ours.connections, inFlight: ours.inFlight, oursRps: ours.rate, oursP50Us: ours.p50, oursP99Us: ours.p99,
+                   oursCpuUsPerRequest: ours.cpuPerRequest, bareRps: bare.rate, bareP50Us: bare.p50, bareP99Us: bare.p99,
+                   bareCpuUsPerRequest: bare.cpuPerRequest)
+    }
+    let encoder = JSONEncoder()
+    encoder.keyEncodingStrategy = .convertToSnakeCase
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    return try encoder.encode(records)
+}
+
 /// User + system CPU seconds of this process so far.
 func processCPUSeconds() -> Double {
     var usage = rusage()

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# The benchmark suite in one command. Builds in release mode, then measures, each against a baseline in the same run:
+#   1. the wire protocol's echo RPC vs a bare TLS echo (switchyard-bench wire);
+#   2. the engine vs bare cblas_sgemm of the same shapes (switchyard-bench-engine);
+#   3. per hop: yard load against the echo service and against the inference service directly;
+#   4. the mesh end to end (router → preprocess → inference → postprocess, synth 784-512-512-10) vs the engine
+#      in-process, batching on vs off, and router memory at 1,024 in flight;
+#   5. latency against throughput: open-loop rate sweeps (yard load --rate) with batching on and off.
+# Writes bench/RESULTS.md and bench/latency-throughput.svg (switchyard-bench report); raw JSON stays in bench/out/.
+# Traffic stays on 127.0.0.1; every load is bounded by time; every wait for a service is bounded.
+# QUICK=1 shortens every measurement (a smoke run, not for publishing).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${QUICK:+1}; secs=${secs:-3}
+warm=${QUICK:+0.5}; warm=${warm:-1}
+out=bench/out
+mkdir -p "$out"
+rm -f "$out"/*.json "$out"/commands.txt
+echo "bench: building (release)..." >&2
+swift build -c release >&2
+bin=$(swift build -c release --show-bin-path)
+work=$(mktemp -d -t switchyard-bench.XXXXXX)
+pids=()
+cleanup() { for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+log() {  # runs a command and records it (with the paths as written) for RESULTS.md
+  local line="$*"
+  line=${line//$bin/\$bin}; line=${line//$work/\$work}; line=${line//$out/\$out}
+  echo "$line" >> "$out/commands.txt"
+  echo "bench: $line" >&2
+  "$@"
+}
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+started=$(date -u +"%Y-%m-%d %H:%M UTC")
+
+# 1. Wire protocol vs bare TLS (in one process), alternating short rounds.
+log "$bin/switchyard-bench" wire --seconds "$secs" --warmup "$warm" --rounds 2 --json "$out/wire.json" >/dev/null
+# 2. Engine vs bare sgemm, one OpenBLAS thread.
+log "$bin/switchyard-bench-engine" --threads 1 --seconds "$secs" --batches 1,8,64,256 --json "$out/engine.json" >/dev/null
+
+# The mesh on loopback: certificates, the synth model, four services and a second router without batching.
+bash ops/certs/make-certs.sh "$work/certs" router preprocess inference postprocess echo client >/dev/null
+mkdir -p "$work/models/synth/1"
+log "$bin/yard" model synth --layers 784,512,512,10 --seed 1 --out "$work/models/synth/1/model.onnx" >/dev/null
+cat > "$work/models/synth/config.json" <<'JSON'
+{"max_batch_size": 256, "inputs": [{"name": "input", "dtype": "f32", "shape": [-1, 784]}],
+ "warmup": {"batch_sizes": [1, 8, 64]}}
+JSON
+start() {  # name port args...: starts a service and waits (at most 20 s) for its listening line
+  local name=$1 port=$2; shift 2
+  echo "$bin/switchyard-$name --host 127.0.0.1 --port $port --ca \$work/certs/ca.pem ... $*" | sed "s|$bin|\$bin|; s|$work|\$work|g" >> "$out/commands.txt"
+  "$bin/switchyard-$name" --host 127.0.0.1 --port "$port" --ca "$work/certs/ca.pem" --cert "$work/certs/$name.pem" \
+    --key "$work/certs/$name.key" "$@" >"$work/$name-$port.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 1 200); do
+    grep -q listening "$work/$name-$port.log" && return
+    kill -0 "${pids[-1]}" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "bench: $name did not start:" >&2; cat "$work/$name-$port.log" >&2; exit 1
+}
+start echo 7601
+start inference 7602 --models "$work/models" --threads 2
+start preprocess 7604 --models "$work/models"
+start postprocess 7603 --models "$work/models"
+stages=(--preprocess 127.0.0.1:7604 --inference 127.0.0.1:7602 --postprocess 127.0.0.1:7603)
+start router 7600 --models "$work/models" "${stages[@]}"
+router_on=${pids[-1]}
+start router 7610 --models "$work/models" "${stages[@]}" --max-batch-size 1
+
+tls=(--ca "$work/certs/ca.pem" --cert "$work/certs/client.pem" --key "$work/certs/client.key")
+synth=(--model synth --input-name input --shape 784 --connections 2)
+each=(--duration "${secs}s" --warmup "${warm}s")
+# 3. One hop at a time.
+log "$bin/yard" load --target 127.0.0.1:7601 "${tls[@]}" --method echo --shape 784 --connections 2 --concurrency 1,64 "${each[@]}" --json "$out/hop-echo.json" >/dev/null
+log "$bin/yard" load --target 127.0.0.1:7602 "${tls[@]}" "${synth[@]}" --concurrency 1,64 "${each[@]}" --json "$out/hop-inference.json" >/dev/null
+# 4. The engine in this process, one row at a time (no network), then the mesh.
+log "$bin/yard" load --engine "$work/models/synth" "${synth[@]}" --concurrency 1 "${each[@]}" --json "$out/engine-inprocess.json" >/dev/null
+log "$bin/yard" load --target 127.0.0.1:7600 "${tls[@]}" "${synth[@]}" --concurrency 1,64 "${each[@]}" --json "$out/mesh-on.json" >/dev/null
+log "$bin/yard" load --target 127.0.0.1:7610 "${tls[@]}" "${synth[@]}" --concurrency 64 "${each[@]}" --json "$out/mesh-off.json" >/dev/null
+rss_before=$(awk '/VmRSS/ {print $2}' "/proc/$router_on/status")
+log "$bin/yard" load --target 127.0.0.1:7600 "${tls[@]}" "${synth[@]}" --concurrency 1024 --timeout 30s "${each[@]}" --json "$out/mesh-1024.json" >/dev/null || true
+rss_peak=$(awk '/VmHWM/ {print $2}' "/proc/$router_on/status")
+echo "Router memory (batching on): $((rss_before / 1024)) MiB resident before a run at 1,024 in flight, peak $((rss_peak / 1024)) MiB." > "$out/router-memory.txt"
+# 5. Latency against throughput: open loop from 10% to 115% of each router's closed-loop throughput at 64 in flight.
+# Past saturation requests time out or are shed; those runs exit 1 by design and their failures are in the report.
+rates_on=$("$bin/switchyard-bench" rates --from "$out/mesh-on.json")
+rates_off=$("$bin/switchyard-bench" rates --from "$out/mesh-off.json")
+log "$bin/yard" load --target 127.0.0.1:7600 "${tls[@]}" "${synth[@]}" --rate "$rates_on" --timeout 2s "${each[@]}" --json "$out/sweep-on.json" >/dev/null || true
+log "$bin/yard" load --target 127.0.0.1:7610 "${tls[@]}" "${synth[@]}" --rate "$rates_off" --timeout 2s "${each[@]}" --json "$out/sweep-off.json" >/dev/null || true
+
+{
+  echo "Run: $started, $(nproc) cores ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)), $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), $(. /etc/os-release && echo "$PRETTY_NAME")"
+  echo "$(swift --version 2>/dev/null | head -1); release build; OpenBLAS $(dpkg-query -W -f '${Version}' libopenblas0-pthread 2>/dev/null || echo '?')"
+  echo "Load average (1, 5, 15 min) before: $load_before; after: $(cut -d' ' -f1-3 /proc/loadavg) — the load client, the services and anything else on the machine share its cores"
+  awk -v n="$(nproc)" '$1 > n { print "**The machine was busy** (load average above its core count while the suite ran): absolute numbers, and ratios whose two sides ran at different moments, move with that load; ratios measured side by side (wire, engine) hold up best" }' /proc/loadavg
+  echo "Measured ${secs} s per step after ${warm} s of warm-up; the mesh's inference service has 2 compute threads; one 784-float row per request"
+} > "$out/machine.txt"
+"$bin/switchyard-bench" report --directory "$out" --out bench/RESULTS.md --plot bench/latency-throughput.svg
