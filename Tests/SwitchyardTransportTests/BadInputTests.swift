@@ -129,7 +129,7 @@ struct BadInputTests {
     }
 
     @Test func peerThatStallsMidFrameIsDisconnected() async throws {
-        try await Harness.with(configure: { $0.keepaliveInterval = .milliseconds(200); $0.keepaliveTimeout = .milliseconds(200) }) { harness, _ in
+        try await Harness.with(configure: { $0.keepaliveInterval = .milliseconds(200); $0.keepaliveTimeout = .seconds(1) }) { harness, _ in  // a starved client still answers PING in time
             let peer = try await harness.rawPeer()
             #expect(try await peer.handshake() != nil)
             let frame = Frame.request(id: 1, Request(method: "echo", tensors: [NamedTensor("x", try Tensor([Float](repeating: 1, count: 100)))])).encoded()
@@ -140,7 +140,7 @@ struct BadInputTests {
     }
 
     @Test func silentPeerIsPingedThenDropped() async throws {
-        try await Harness.with(configure: { $0.keepaliveInterval = .milliseconds(200); $0.keepaliveTimeout = .milliseconds(200) }) { harness, _ in
+        try await Harness.with(configure: { $0.keepaliveInterval = .milliseconds(200); $0.keepaliveTimeout = .seconds(1) }) { harness, _ in  // a starved client still answers PING in time
             let peer = try await harness.rawPeer()
             #expect(try await peer.handshake() != nil)
             guard case .ping? = try await peer.nextFrame() else {

@@ -25,10 +25,12 @@ struct EchoProcessTests {
         let x = try Tensor([Float](repeating: 1.5, count: 784), shape: [1, 784])
         #expect(try await client.call(Request(method: "echo", tensors: [NamedTensor("x", x)])).tensors.first?.tensor == x)
         let slow = Task {
-            try await client.call(Request(method: "echo", parameters: [Parameter("echo.delay_ms", "700")], tensors: [NamedTensor("x", x)]),
-                                  deadline: .now.advanced(by: .seconds(10)))
+            try await client.call(Request(method: "echo", parameters: [Parameter("echo.delay_ms", "2000")], tensors: [NamedTensor("x", x)]),
+                                  deadline: .now.advanced(by: .seconds(15)))
         }
-        try await Task.sleep(for: .milliseconds(200))  // the slow request is in flight
+        // one connection, in order: once a later request is answered, the server has the slow one in flight
+        try await Task.sleep(for: .milliseconds(50))
+        _ = try await client.call(Request(method: "health"))
         service.terminate()
         let response = try await slow.value
         #expect(response.tensors.first?.tensor == x)
