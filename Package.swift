@@ -48,6 +48,7 @@ let package = Package(
             dependencies: [
                 "SwitchyardWire", "SwitchyardTensor",
                 .product(name: "Logging", package: "swift-log"), .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
 

@@ -1,4 +1,5 @@
 import Foundation
+internal import Metrics
 public import Logging
 public import ServiceLifecycle
 public import SwitchyardRouting
@@ -15,6 +16,8 @@ public import SwitchyardWire
 /// weights agree within one tick (1 s by default). Only the router that started a rollout (its owner) judges
 /// it, on its own traffic; the others follow. A file, not a database or a consensus protocol: one small JSON
 /// document per router group, readable by people and by `jq`, and nothing else to run on a VM.
+/// Each model's split and rollout phase are also metrics (`switchyard_release_candidate_percent{model}`,
+/// `switchyard_rollout_phase{model,phase}`), so the monitor's dashboard and alert rules see every decision.
 public final class ReleaseController: Service {
     /// Which side of a split a request went to.
     public enum Arm: Sendable { case stable, candidate }
@@ -92,6 +95,7 @@ public final class ReleaseController: Service {
             }
         }
         self.models = Mutex(states)
+        self.publish()
     }
 
     // MARK: Request path
@@ -415,13 +419,26 @@ public final class ReleaseController: Service {
                 })
             else { return }
             self.models.withLock { Self.adopt(stored, into: &$0) }
+            self.publish()
             self.logger.info("release state adopted", metadata: ["writer": "\(stored.writer)"])
         } catch {
             self.logger.warning("cannot read the release state", metadata: ["error": "\(error)"])
         }
     }
 
+    /// Publishes each model's split and rollout phase as metrics, so that dashboards and alerts see decisions.
+    private func publish() {
+        let states = self.models.withLock { models in models.mapValues { ($0.split, $0.rollout?.phase) } }
+        for (model, (split, phase)) in states {
+            Gauge(label: "switchyard_release_candidate_percent", dimensions: [("model", model)]).record(split.candidatePercent)
+            for candidate in [Rollout.Phase.progressing, .paused, .promoted, .rolledBack, .aborted] {
+                Gauge(label: "switchyard_rollout_phase", dimensions: [("model", model), ("phase", candidate.rawValue)]).record(phase == candidate ? 1 : 0)
+            }
+        }
+    }
+
     private func persist() throws {
+        self.publish()
         guard let path = self.path else { return }
         let stored = self.models.withLock { models in
             Stored(

@@ -35,26 +35,16 @@ struct TrafficSplitTests {
 }
 
 struct ArmWindowTests {
-    @Test func quantilesAreWithinOneBucket() throws {
+    @Test func quantilesAreWithinOnePercent() throws {
         var window = ArmWindow()
         for micros in 1...1000 { window.record(ok: true, latency: .microseconds(micros * 10)) }
         window.record(ok: false, latency: .seconds(5))  // failures are counted, not timed
         #expect(window.requests == 1001 && window.errors == 1 && window.latencySamples == 1000)
         let p50 = try #require(window.latency(quantile: 0.5))
         let p99 = try #require(window.latency(quantile: 0.99))
-        #expect(p50 >= .microseconds(5000) && p50 <= .microseconds(5000 * 9 / 8 + 1), "\(p50)")
-        #expect(p99 >= .microseconds(9900) && p99 <= .microseconds(9900 * 9 / 8 + 1), "\(p99)")
+        #expect(p50 >= .microseconds(4950) && p50 <= .microseconds(5050), "\(p50)")
+        #expect(p99 >= .microseconds(9800) && p99 <= .microseconds(10000), "\(p99)")
         #expect(ArmWindow().latency(quantile: 0.99) == nil)
-    }
-
-    @Test func bucketEdgesAreMonotonic() {
-        var last: UInt64 = 0
-        for micros: UInt64 in [1, 2, 3, 7, 8, 9, 15, 16, 17, 100, 1000, 123_456, 1 << 40] {
-            let index = LatencyHistogram.index(of: micros)
-            #expect(LatencyHistogram.upperEdge(of: index) >= micros)
-            #expect(LatencyHistogram.upperEdge(of: index) >= last)
-            last = LatencyHistogram.upperEdge(of: index)
-        }
     }
 }
 
