@@ -71,6 +71,15 @@ public struct Overview: Codable, Sendable {
         public var errorRate: Double?
     }
 
+    /// A model's release as its routers report it: the candidate's share of traffic and the rollout's phase.
+    public struct Release: Codable, Sendable {
+        public var model: String
+        /// The candidate's share of traffic, in percent (the largest any router reports).
+        public var candidatePercent: Double?
+        /// The rollout phase some router reports as current.
+        public var phase: String?
+    }
+
     /// An instance's row.
     public struct Instance: Codable, Sendable {
         public var name: String
@@ -112,6 +121,7 @@ public struct Overview: Codable, Sendable {
     public var batches: [Batches]
     public var usage: [Usage]
     public var upstreams: [Upstream]
+    public var releases: [Release]
     public var instances: [Instance]
     public var drift: [Drift]
     public var alerts: [ActiveAlert]
@@ -127,7 +137,7 @@ public struct Overview: Codable, Sendable {
         self.now = now
         self.step = step
         let times = stride(from: now - minutes * 60 + step, through: now + 0.001, by: step).map { $0 }
-        let (models, services, batches, historySince, usage, usageSeries, upstreams) = monitor.withStore { store in
+        let (models, services, batches, historySince, usage, usageSeries, upstreams, releases) = monitor.withStore { store in
             let requests = store.select("switchyard_requests_total")
             let durations = store.select("switchyard_request_duration_seconds_bucket")
             let routed = requests.contains { $0.key[label: "service"] == "router" }
@@ -186,8 +196,20 @@ public struct Overview: Codable, Sendable {
                 entry.errorRate = entry.rps > 0 ? (entry.errorRate ?? 0) / entry.rps : nil
                 return entry
             }.sorted { ($0.stage, $0.instance) < ($1.stage, $1.instance) }
-            return (models, services, batches, since, usage, usageSeries, upstreams)
+            var releases: [String: Release] = [:]
+            for (key, history) in store.select("switchyard_release_candidate_percent") {
+                guard let model = key[label: "model"], let value = history.value(at: now, staleness: 60) else { continue }
+                var entry = releases[model] ?? Release(model: model)
+                entry.candidatePercent = max(entry.candidatePercent ?? 0, value)
+                releases[model] = entry
+            }
+            for (key, history) in store.select("switchyard_rollout_phase") {
+                guard let model = key[label: "model"], let phase = key[label: "phase"], history.value(at: now, staleness: 60) == 1 else { continue }
+                releases[model, default: Release(model: model)].phase = phase
+            }
+            return (models, services, batches, since, usage, usageSeries, upstreams, releases.values.sorted { $0.model < $1.model })
         }
+        self.releases = releases
         self.usage = usageSeries
         self.upstreams = upstreams
         self.models = models

@@ -138,6 +138,21 @@ struct MonitorLogicTests {
         #expect(monitor.activeAlerts.isEmpty)
     }
 
+    @Test func releasesShowTheCandidatesShareAndTheRolloutPhase() {
+        let monitor = Monitor(configuration: Monitor.Configuration())
+        monitor.ingest(.init(instance: "router-1", parameters: ["service": "router"], metrics: """
+            # TYPE switchyard_release_candidate_percent gauge
+            switchyard_release_candidate_percent{model="digits"} 20
+            # TYPE switchyard_rollout_phase gauge
+            switchyard_rollout_phase{model="digits",phase="progressing"} 1
+            switchyard_rollout_phase{model="digits",phase="promoted"} 0
+            """), now: 100)
+        let overview = Overview(monitor: monitor, now: 101, minutes: 1, step: 10)
+        #expect(overview.releases.map(\.model) == ["digits"])
+        #expect(overview.releases.first?.candidatePercent == 20)
+        #expect(overview.releases.first?.phase == "progressing")
+    }
+
     @Test func aSnapshotRestoresTheHistory() throws {
         let monitor = Monitor(configuration: Monitor.Configuration())
         monitor.ingest(.init(instance: "router-1", parameters: ["service": "router"], metrics: Self.report), now: 1000)
