@@ -176,7 +176,7 @@ public struct Overview: Codable, Sendable {
             // the routers' stage pools: attempts and failures per upstream, and who has it ejected
             var pools: [String: Upstream] = [:]
             for (key, history) in store.select("switchyard_upstream_requests_total") {
-                guard let stage = key[label: "stage"], let upstream = key[label: "exported_instance"] else { continue }
+                guard let stage = key[label: "stage"], let upstream = key[label: "upstream"] else { continue }
                 let id = stage + "\u{1F}" + upstream
                 let attempts = history.increase(from: now - 60, to: now) / 60
                 var entry = pools[id] ?? Upstream(stage: stage, instance: upstream, ejected: 0, rps: 0, errorRate: nil)
@@ -185,7 +185,7 @@ public struct Overview: Codable, Sendable {
                 pools[id] = entry
             }
             for (key, history) in store.select("switchyard_upstream_ejected") {
-                guard let stage = key[label: "stage"], let upstream = key[label: "exported_instance"],
+                guard let stage = key[label: "stage"], let upstream = key[label: "upstream"],
                     let value = history.value(at: now, staleness: 60)
                 else { continue }
                 let id = stage + "\u{1F}" + upstream

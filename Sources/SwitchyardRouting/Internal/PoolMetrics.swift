@@ -15,16 +15,16 @@ struct PoolMetrics: Sendable {
     init(instances: [String], dimensions: [(String, String)]) {
         self.dimensions = dimensions
         self.answered = instances.map {
-            Counter(label: "switchyard_upstream_requests_total", dimensions: dimensions + [("instance", $0), ("code", "ok")])
+            Counter(label: "switchyard_upstream_requests_total", dimensions: dimensions + [("upstream", $0), ("code", "ok")])
         }
-        self.ejected = instances.map { Gauge(label: "switchyard_upstream_ejected", dimensions: dimensions + [("instance", $0)]) }
+        self.ejected = instances.map { Gauge(label: "switchyard_upstream_ejected", dimensions: dimensions + [("upstream", $0)]) }
         self.retries = Counter(label: "switchyard_upstream_retries_total", dimensions: dimensions)
     }
 
     func recordAttempt(instance: Int, id: String, code: Status.Code?) {
         guard let code else { return self.answered[instance].increment() }
         Counter(
-            label: "switchyard_upstream_requests_total", dimensions: self.dimensions + [("instance", id), ("code", code.metricName)]
+            label: "switchyard_upstream_requests_total", dimensions: self.dimensions + [("upstream", id), ("code", code.metricName)]
         ).increment()
     }
 
