@@ -151,9 +151,9 @@ public enum Dashboard {
         (events ? "<h2 style='margin-top:10px'>Recent changes</h2><table>" + events + "</table>" : "");
       const rel = document.getElementById("panel-releases");
       rel.hidden = !(o.releases && o.releases.length);
-      if (!rel.hidden) rel.querySelector(".body").innerHTML = "<table><tr><th>model</th><th>rollout phase</th><th>candidate share</th></tr>" +
+      if (!rel.hidden) rel.querySelector(".body").innerHTML = "<table><tr><th>model</th><th>rollout phase</th><th>candidate share</th><th>latest decision</th></tr>" +
         o.releases.map(r => `<tr class="release" data-model="${esc(r.model)}"><td>${esc(r.model)}</td><td>${esc(r.phase || "–")}</td>` +
-          `<td>${r.candidatePercent == null ? "–" : fmt(r.candidatePercent, 0) + " %"}</td></tr>`).join("") +
+          `<td>${r.candidatePercent == null ? "–" : fmt(r.candidatePercent, 0) + " %"}</td><td class="decision">${esc(r.decision || "–")}</td></tr>`).join("") +
         "</table><div class='legend'>per-version throughput, latency and errors of stable and candidate are in the charts above</div>";
       document.getElementById("meta").textContent = `updated ${clock(o.now)} · history since ${o.historySince ? new Date(o.historySince * 1000).toLocaleString() : "–"}`;
       document.body.dataset.updated = String(o.now);

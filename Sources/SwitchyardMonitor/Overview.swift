@@ -78,6 +78,8 @@ public struct Overview: Codable, Sendable {
         public var candidatePercent: Double?
         /// The rollout phase some router reports as current.
         public var phase: String?
+        /// The rollout's latest decision in words (step, gate result, rollback reason).
+        public var decision: String?
     }
 
     /// An instance's row.
@@ -206,6 +208,10 @@ public struct Overview: Codable, Sendable {
             for (key, history) in store.select("switchyard_rollout_phase") {
                 guard let model = key[label: "model"], let phase = key[label: "phase"], history.value(at: now, staleness: 60) == 1 else { continue }
                 releases[model, default: Release(model: model)].phase = phase
+            }
+            for (key, history) in store.select("switchyard_rollout_decision_info") {
+                guard let model = key[label: "model"], let decision = key[label: "decision"], history.value(at: now, staleness: 60) == 1 else { continue }
+                releases[model, default: Release(model: model)].decision = decision
             }
             return (models, services, batches, since, usage, usageSeries, upstreams, releases.values.sorted { $0.model < $1.model })
         }

@@ -17,7 +17,8 @@ public import SwitchyardWire
 /// it, on its own traffic; the others follow. A file, not a database or a consensus protocol: one small JSON
 /// document per router group, readable by people and by `jq`, and nothing else to run on a VM.
 /// Each model's split and rollout phase are also metrics (`switchyard_release_candidate_percent{model}`,
-/// `switchyard_rollout_phase{model,phase}`), so the monitor's dashboard and alert rules see every decision.
+/// `switchyard_rollout_phase{model,phase}`, and the latest decision in words as `switchyard_rollout_decision_info{model,decision}`),
+/// so the monitor's dashboard and alert rules see every decision.
 public final class ReleaseController: Service {
     /// Which side of a split a request went to.
     public enum Arm: Sendable { case stable, candidate }
@@ -66,6 +67,8 @@ public final class ReleaseController: Service {
     private let shadowsInFlight = Atomic<Int>(0)
     /// What each recent experiment request was answered, for labels that come back later.
     private let answers = Mutex(AnswerLog(capacity: 100_000))
+    /// The decision each model's `switchyard_rollout_decision_info` series shows.
+    private let publishedDecisions = Mutex<[String: String]>([:])
     /// The state file's `updated` as last read or written here.
     private let seen = Mutex<Double>(0)
     /// Shadow calls at once; more are skipped, so that scoring never piles up behind a slow version.
@@ -429,6 +432,18 @@ public final class ReleaseController: Service {
     /// Publishes each model's split and rollout phase as metrics, so that dashboards and alerts see decisions.
     private func publish() {
         let states = self.models.withLock { models in models.mapValues { ($0.split, $0.rollout?.phase) } }
+        let decisions = self.models.withLock { models in models.compactMapValues { $0.rollout?.history.last?.message } }
+        // an info-style series: the latest decision's words as a label, 1; the one before goes to 0
+        let replaced = self.publishedDecisions.withLock { published in
+            defer { published = decisions }
+            return published.filter { decisions[$0.key] != $0.value }
+        }
+        for (model, message) in replaced {
+            Gauge(label: "switchyard_rollout_decision_info", dimensions: [("model", model), ("decision", message)]).record(0)
+        }
+        for (model, message) in decisions {
+            Gauge(label: "switchyard_rollout_decision_info", dimensions: [("model", model), ("decision", message)]).record(1)
+        }
         for (model, (split, phase)) in states {
             Gauge(label: "switchyard_release_candidate_percent", dimensions: [("model", model)]).record(split.candidatePercent)
             for candidate in [Rollout.Phase.progressing, .paused, .promoted, .rolledBack, .aborted] {

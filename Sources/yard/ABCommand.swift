@@ -11,7 +11,7 @@ struct ABCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ab",
         abstract: "Compare two versions of a model online: split or shadow traffic, agreement, accuracy from feedback.",
-        subcommands: [Start.self, Report.self, Stop.self, Feedback.self]
+        subcommands: [Start.self, Status.self, Report.self, Stop.self, Feedback.self]
     )
 
     static func show(_ connection: RouterConnection, _ command: String, _ request: Request) async throws {
@@ -71,6 +71,13 @@ struct ABCommand: AsyncParsableCommand {
             if let percent { parameters.append(Parameter("percent", "\(percent)")) }
             try await ABCommand.show(self.connection, "ab start", Request(method: "ab.start", model: self.model, parameters: parameters))
         }
+    }
+
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show the comparison's arms and traffic so far (the same table as report).")
+        @OptionGroup var connection: RouterConnection
+        @Option(help: "The model.") var model: String
+        func run() async throws { try await ABCommand.show(self.connection, "ab status", Request(method: "ab.report", model: self.model)) }
     }
 
     struct Report: AsyncParsableCommand {

@@ -146,11 +146,15 @@ struct MonitorLogicTests {
             # TYPE switchyard_rollout_phase gauge
             switchyard_rollout_phase{model="digits",phase="progressing"} 1
             switchyard_rollout_phase{model="digits",phase="promoted"} 0
+            # TYPE switchyard_rollout_decision_info gauge
+            switchyard_rollout_decision_info{model="digits",decision="step 1 of 3: 10% to 2"} 0
+            switchyard_rollout_decision_info{model="digits",decision="gates passed (200 requests); step 2 of 3: 20% to 2"} 1
             """), now: 100)
         let overview = Overview(monitor: monitor, now: 101, minutes: 1, step: 10)
         #expect(overview.releases.map(\.model) == ["digits"])
         #expect(overview.releases.first?.candidatePercent == 20)
         #expect(overview.releases.first?.phase == "progressing")
+        #expect(overview.releases.first?.decision == "gates passed (200 requests); step 2 of 3: 20% to 2")
     }
 
     @Test func aSnapshotRestoresTheHistory() throws {
