@@ -4,7 +4,7 @@ public import Logging
 public import ServiceLifecycle
 public import SwitchyardRouting
 internal import Synchronization
-public import SwitchyardTensor
+internal import SwitchyardTensor
 public import SwitchyardWire
 
 /// The router's releases: which version of each model answers (a sticky ``TrafficSplit``), the canary rollouts
