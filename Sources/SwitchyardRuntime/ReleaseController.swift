@@ -14,7 +14,8 @@ public import SwitchyardWire
 /// decision, so a router restarted mid-rollout resumes at the same step with the same weights. Routers that share
 /// the directory converge: each re-reads the file every tick and adopts what another router wrote, so their
 /// weights agree within one tick (1 s by default). Only the router that started a rollout (its owner) judges
-/// it, on its own traffic; the others follow. A file, not a database or a consensus protocol: one small JSON
+/// it, on its own traffic; the others follow. Routers on other VMs follow a leader router over the wire instead
+/// (`release.state`, every tick, so they agree within a tick plus a round trip) and refuse release commands. A file, not a database or a consensus protocol: one small JSON
 /// document per router group, readable by people and by `jq`, and nothing else to run on a VM.
 /// Each model's split and rollout phase are also metrics (`switchyard_release_candidate_percent{model}`,
 /// `switchyard_rollout_phase{model,phase}`, and the latest decision in words as `switchyard_rollout_decision_info{model,decision}`),
@@ -67,6 +68,8 @@ public final class ReleaseController: Service {
     private let shadowsInFlight = Atomic<Int>(0)
     /// What each recent experiment request was answered, for labels that come back later.
     private let answers = Mutex(AnswerLog(capacity: 100_000))
+    /// The router this one follows, if any.
+    private let leader: (any Upstream)?
     /// The decision each model's `switchyard_rollout_decision_info` series shows.
     private let publishedDecisions = Mutex<[String: String]>([:])
     /// The state file's `updated` as last read or written here.
@@ -81,7 +84,13 @@ public final class ReleaseController: Service {
     ///   - identity: this router's name, recorded as the owner of the rollouts it starts.
     ///   - tick: how often rollouts are judged and the file re-read.
     ///   - logger: every decision is logged at notice level.
-    public init(models: [String], stateDirectory: String?, identity: String, tick: Duration = .seconds(1), logger: Logger) throws {
+    ///   - leader: another router whose release state this one follows (over the wire, every tick) instead of
+    ///     deciding anything itself; for routers on other VMs that share no directory.
+    public init(
+        models: [String], stateDirectory: String?, identity: String, tick: Duration = .seconds(1), leader: (any Upstream)? = nil,
+        logger: Logger
+    ) throws {
+        self.leader = leader
         self.path = stateDirectory.map { URL(fileURLWithPath: $0).appendingPathComponent("releases.json").path }
         self.identity = identity
         self.tick = tick
@@ -386,8 +395,12 @@ public final class ReleaseController: Service {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 try? await Task.sleep(for: self.tick)
-                self.follow()
-                self.evaluate(now: Date().timeIntervalSince1970)
+                if let leader = self.leader {
+                    await self.follow(leader)
+                } else {
+                    self.follow()
+                    self.evaluate(now: Date().timeIntervalSince1970)
+                }
             }
         }
     }
@@ -407,6 +420,37 @@ public final class ReleaseController: Service {
             state.rollout = stored.rollouts[model] ?? state.rollout
             state.owner = stored.owners[model] ?? state.owner
             states[model] = state
+        }
+    }
+
+    /// The release state as the state file holds it (JSON), for routers that follow this one.
+    public func stateDocument() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(self.stored()), as: UTF8.self)
+    }
+
+    /// Why this router takes no release commands, or `nil` when it decides for itself.
+    public var followerReason: String? {
+        self.leader == nil ? nil : "this router follows another router's releases (--release-leader); send release commands there"
+    }
+
+    /// Adopts the leader's state when it changed; the leader being away changes nothing here.
+    private func follow(_ leader: any Upstream) async {
+        do {
+            let response = try await leader.call(Request(method: "release.state"), deadline: .now.advanced(by: self.tick))
+            let stored = try JSONDecoder().decode(Stored.self, from: Data((response[parameter: "state"] ?? "").utf8))
+            guard self.seen.withLock({ seen in
+                guard stored.updated > seen else { return false }
+                seen = stored.updated
+                return true
+            }) else { return }
+            self.models.withLock { Self.adopt(stored, into: &$0) }
+            self.publish()
+            self.logger.info("release state adopted", metadata: ["leader": "\(stored.writer)"])
+            if let path = self.path { try Self.write(stored, to: path) }  // a restart starts from the last known state
+        } catch {
+            self.logger.debug("cannot read the leader's release state", metadata: ["error": "\(error)"])
         }
     }
 
@@ -452,20 +496,28 @@ public final class ReleaseController: Service {
         }
     }
 
-    private func persist() throws {
-        self.publish()
-        guard let path = self.path else { return }
-        let stored = self.models.withLock { models in
+    private func stored() -> Stored {
+        self.models.withLock { models in
             Stored(
                 writer: self.identity, updated: Date().timeIntervalSince1970,
                 rollouts: models.compactMapValues(\.rollout), splits: models.mapValues(\.split),
                 owners: models.compactMapValues { $0.owner.isEmpty ? nil : $0.owner }
             )
         }
+    }
+
+    private func persist() throws {
+        self.publish()
+        guard let path = self.path else { return }
+        let stored = self.stored()
+        self.seen.withLock { $0 = max($0, stored.updated) }
+        try Self.write(stored, to: path)
+    }
+
+    private static func write(_ stored: Stored, to path: String) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let data = try encoder.encode(stored)
-        self.seen.withLock { $0 = max($0, stored.updated) }
         let temporary = path + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
         try data.write(to: URL(fileURLWithPath: temporary))
         guard rename(temporary, path) == 0 else {

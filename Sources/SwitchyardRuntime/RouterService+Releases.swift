@@ -15,14 +15,20 @@ import SwitchyardWire
 ///   challenger's share of users, or of requests mirrored), `compare_percent`. `ab.report` and `ab.stop`: `model`.
 ///   Answers carry an ``ExperimentReport`` as JSON in the parameter `report`.
 /// - `feedback` (any client): parameters `request_id` (an answer's `request.id`) and `label`.
+/// - `release.state` (any client): the state document (as in `releases.json`) in the parameter `state`, which
+///   routers started with `--release-leader` read every tick.
 ///
 /// Answers carry the state as JSON in the parameter `status` (schema: an array of ``ReleaseStatus``).
 extension RouterService {
     func administer(_ request: Request, context: RequestContext) throws -> Response {
         guard let releases = self.releases else { throw Status(.unimplemented, "this router runs no releases") }
+        if request.method == "release.state" { return Response(parameters: [Parameter("state", try releases.stateDocument())]) }
         let open: Set<String> = ["rollout.status", "ab.report", "feedback"]
         if !open.contains(request.method), !context.peer.organizationalUnits.contains("admin") {
             throw Status(.permissionDenied, "\(request.method) needs an admin client certificate (OU=admin); \(context.peer) has none")
+        }
+        if !["rollout.status", "ab.report", "feedback"].contains(request.method), let reason = releases.followerReason {
+            throw Status(.failedPrecondition, reason)
         }
         switch request.method {
         case "feedback":

@@ -192,6 +192,45 @@ struct ReleaseTests {
         #expect(followed.rollout?.phase == .aborted && followed.stable == "1" && followed.candidatePercent == 0)
     }
 
+    @Test func aRouterOnAnotherMachineFollowsItsLeaderOverTheWire() async throws {
+        let mesh = try await MeshTests.Mesh(models: Self.models, routerArguments: Self.routerArguments(state: try Self.temporaryDirectory()))
+        defer { mesh.stop() }
+        let certificates = InferenceServiceTests.certificates
+        // no shared directory: the follower reads the leader's state over the wire
+        let follower = try await ServiceProcess("switchyard-router", arguments: [
+            "--port", "0", "--models", Self.models, "--preprocess", "127.0.0.1:\(mesh.stages[0].port)",
+            "--inference", "127.0.0.1:\(mesh.stages[1].port)", "--postprocess", "127.0.0.1:\(mesh.stages[2].port)",
+            "--ca", certificates.caPath, "--cert", certificates.certificatePath("inference"), "--key", certificates.keyPath("inference"),
+            "--name", "router-b", "--rollout-tick-ms", "100", "--release-leader", "127.0.0.1:\(mesh.router.port)",
+        ])
+        defer { follower.kill() }
+        _ = try await Self.start(mesh.router.port, candidate: "2", steps: "10,60,100", stepSeconds: 600)
+        func followed(_ condition: (ReleaseStatus) -> Bool) async throws -> ReleaseStatus {
+            var status = try await Self.admin(follower.port, "rollout.status")
+            for _ in 0..<100 where !condition(status) {
+                try await Task.sleep(for: .milliseconds(100))
+                status = try await Self.admin(follower.port, "rollout.status")
+            }
+            return status
+        }
+        let started = try await followed { $0.candidatePercent == 10 }
+        #expect(started.candidatePercent == 10 && started.rollout?.phase == .progressing)
+        // it takes no release commands itself
+        await #expect { try await Self.admin(follower.port, "rollout.abort") } throws: {
+            ($0 as? Status)?.code == .failedPrecondition && ($0 as? Status)?.message.contains("--release-leader") == true
+        }
+        _ = try await Self.admin(mesh.router.port, "rollout.abort")
+        let aborted = try await followed { $0.rollout?.phase == .aborted }
+        #expect(aborted.rollout?.phase == .aborted && aborted.candidatePercent == 0 && aborted.stable == "1")
+        // and its traffic follows: everyone on the stable version
+        let client = try SwitchyardClient(
+            host: "127.0.0.1", port: follower.port,
+            tls: TLSSettings(caPath: certificates.caPath, certificatePath: certificates.certificatePath("app"), keyPath: certificates.keyPath("app"))
+        )
+        #expect(await Self.round(client, count: 40, users: 400) == ["1": 40])
+        await client.close()
+    }
+
     @Test func changesNeedAnAdminCertificateAndBadPlansAreRefused() async throws {
         let mesh = try await MeshTests.Mesh(models: Self.models, routerArguments: Self.routerArguments(state: try Self.temporaryDirectory()))
         defer { mesh.stop() }

@@ -39,6 +39,8 @@ struct RouterCommand: ServiceCommand {
     var stateDir = ""
     @Option(help: "This router's name in the release state, stable across restarts. (default: HOSTNAME:PORT)") var name: String?
     @Option(help: "Milliseconds between rollout judgements (and re-reads of the release state).") var rolloutTickMs = 1000
+    @Option(help: "Follow this router's releases over the wire (HOST:PORT) instead of deciding here; for routers on other VMs.")
+    var releaseLeader: String?
     @Option(help: "Milliseconds between active health checks of each stage instance.") var healthCheckIntervalMs = 2000
     @Option(help: "Milliseconds a health check may take before it counts as failed.") var healthCheckTimeoutMs = 1000
 
@@ -50,6 +52,7 @@ struct RouterCommand: ServiceCommand {
     }
 
     func validate() throws {
+        if let leader = self.releaseLeader { _ = try Self.split(leader) }
         for list in [self.preprocess, self.inference, self.postprocess] {
             for target in list.split(separator: ",") { _ = try Self.split(String(target)) }
         }
@@ -102,9 +105,16 @@ struct RouterCommand: ServiceCommand {
         if self.stateDir.isEmpty { logger.warning("release state kept in memory only; pass --state-dir so that rollouts survive a restart") }
         let releases: ReleaseController
         do {
+            var leader: WireClient?
+            if let target = self.releaseLeader {
+                let (host, port) = try Self.split(target)
+                var configuration = WireClientConfiguration(host: host, port: port, tls: tls)
+                configuration.identity = "router"
+                leader = try WireClient(configuration: configuration, logger: logger)
+            }
             releases = try ReleaseController(
                 models: Array(models.keys), stateDirectory: self.stateDir.isEmpty ? nil : self.stateDir, identity: name,
-                tick: .milliseconds(self.rolloutTickMs), logger: logger
+                tick: .milliseconds(self.rolloutTickMs), leader: leader, logger: logger
             )
         } catch {
             logger.critical("cannot read the release state", metadata: ["error": "\(error)"])
