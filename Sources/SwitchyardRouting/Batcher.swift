@@ -15,19 +15,18 @@ internal import Synchronization
 /// Call ``run()`` in a task (or a task group) for as long as the batcher serves; the decisions live in
 /// ``StateMachine``. The clock is passed in so that tests can drive time.
 public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
-    private enum Command: Sendable {
-        case send(StateMachine.Dispatch)
-        case wake(at: C.Instant)
-    }
 
     private struct State: ~Copyable {
         var machine: StateMachine
         var waiting: [UInt64: CheckedContinuation<Response, any Error>] = [:]
         var nextID: UInt64 = 0
         var armed: C.Instant? = nil
+        /// The one timer task, sleeping until `armed`; replaced (and cancelled) when an earlier wake-up is needed,
+        /// so that sleeping timers never pile up.
+        var timer: Task<Void, Never>? = nil
         var stopped = false
-        /// Commands for the run loop, taken in order.
-        var pending: [Command] = []
+        /// Batches for the run loop to send, in order.
+        var pending: [StateMachine.Dispatch] = []
         /// The run loop, when it waits for commands.
         var runner: CheckedContinuation<Void, Never>? = nil
         /// Batches sent: their members, and the upstream call once it started (cancelled when no member waits).
@@ -96,24 +95,16 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
     /// with `unavailable` and refuses new requests.
     public func run() async {
         await withDiscardingTaskGroup { group in
-            while let commands = await self.nextCommands() {
-                for command in commands {
-                    switch command {
-                    case .send(let dispatch):
-                        group.addTask { await self.execute(dispatch) }
-                    case .wake(let instant):
-                        group.addTask {
-                            try? await self.clock.sleep(until: instant, tolerance: nil)
-                            self.wake(armed: instant)
-                        }
-                    }
+            while let dispatches = await self.nextDispatches() {
+                for dispatch in dispatches {
+                    group.addTask { await self.execute(dispatch) }
                 }
             }
         }
     }
 
-    /// Waits for commands; `nil` once the batcher stopped.
-    private func nextCommands() async -> [Command]? {
+    /// Waits for batches to send; `nil` once the batcher stopped.
+    private func nextDispatches() async -> [StateMachine.Dispatch]? {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let ready = self.state.withLock { state in
@@ -123,7 +114,7 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
                 }
                 if ready { continuation.resume() }
             }
-            return self.state.withLock { state -> [Command]? in
+            return self.state.withLock { state -> [StateMachine.Dispatch]? in
                 if state.stopped { return nil }
                 defer { state.pending.removeAll() }
                 return state.pending
@@ -139,8 +130,10 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
             state.stopped = true
             var effects = self.apply(state.machine.shutDown(), to: &state)
             let stopped = RoutingError(.shutDown, "the batcher stopped")
-            for command in state.pending {
-                guard case .send(let dispatch) = command else { continue }
+            state.timer?.cancel()
+            state.timer = nil
+            state.armed = nil
+            for dispatch in state.pending {
                 state.calls.removeValue(forKey: dispatch.batchID)
                 for member in dispatch.members {
                     if let continuation = state.waiting.removeValue(forKey: member.id) {
@@ -248,7 +241,7 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
                     )
                     self.metrics.recordBatch(rows: dispatch.rows)
                     state.calls[dispatch.batchID] = (dispatch.members.map(\.id), nil)
-                    state.pending.append(.send(dispatch))
+                    state.pending.append(dispatch)
                 }
             case .fail(let ids, let error):
                 for id in ids {
@@ -267,15 +260,20 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
         return effects
     }
 
-    /// Arms a timer when the state machine wants a wake-up earlier than the one armed.
+    /// Arms the timer when the state machine wants a wake-up earlier than the one armed; the later one is cancelled.
     private func rearm(_ state: inout State, effects: inout Effects) {
         guard !state.stopped, let next = state.machine.nextWakeUp else { return }
         if let armed = state.armed, armed <= next { return }
         state.armed = next
-        state.pending.append(.wake(at: next))
-        if let runner = state.runner {
-            state.runner = nil
-            effects.runner = runner
+        state.timer?.cancel()
+        let clock = self.clock
+        state.timer = Task {
+            do {
+                try await clock.sleep(until: next, tolerance: nil)
+            } catch {
+                return  // replaced by an earlier wake-up, or stopped
+            }
+            self.wake(armed: next)
         }
     }
 
@@ -287,7 +285,10 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
 
     private func wake(armed instant: C.Instant) {
         let effects = self.state.withLock { state in
-            if state.armed == instant { state.armed = nil }
+            if state.armed == instant {
+                state.armed = nil
+                state.timer = nil
+            }
             let actions = state.machine.tick(now: self.clock.now)
             return self.apply(actions, to: &state)
         }
