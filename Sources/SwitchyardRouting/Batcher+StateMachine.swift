@@ -40,6 +40,8 @@ extension Batcher {
 
         private(set) var configuration: BatcherConfiguration
         private(set) var queue: [Queued] = []
+        /// The earliest deadline in the queue, kept so that a request's arrival does not scan the whole queue.
+        private var earliestQueuedDeadline: Instant? = nil
         /// Batches sent and not yet answered: when each was sent and how many rows it had.
         private(set) var inFlight: [UInt64: (sent: Instant, rows: Int)] = [:]
         private(set) var predictor: ExecutionTimePredictor
@@ -71,6 +73,7 @@ extension Batcher {
             self.queue.append(
                 Queued(id: id, request: request, rows: rows, layout: layout, enqueued: now, deadline: deadline)
             )
+            if let deadline, self.earliestQueuedDeadline.map({ deadline < $0 }) ?? true { self.earliestQueuedDeadline = deadline }
             return self.evaluate(now: now)
         }
 
@@ -82,7 +85,7 @@ extension Batcher {
             if let deadline, deadline <= now { return nil }  // enqueue answers it
             let (layout, rows) = BatchLayout.of(request, id: id)
             let alone = Queued(id: id, request: request, rows: rows, layout: layout, enqueued: now, deadline: deadline)
-            return self.dispatch(Plan(members: [alone], indices: [], rows: rows), reason: .idle, now: now)
+            return self.dispatch(Plan(indices: [], rows: rows, earliestDeadline: deadline), alone: alone, reason: .idle, now: now)
         }
 
         /// Removes a cancelled request from the queue.
@@ -90,6 +93,7 @@ extension Batcher {
         mutating func cancel(id: UInt64) -> Bool {
             guard let index = self.queue.firstIndex(where: { $0.id == id }) else { return false }
             self.queue.remove(at: index)
+            self.recomputeEarliestDeadline()
             return true
         }
 
@@ -114,6 +118,7 @@ extension Batcher {
         mutating func shutDown() -> [Action] {
             let ids = self.queue.map(\.id)
             self.queue.removeAll()
+            self.earliestQueuedDeadline = nil
             return ids.isEmpty ? [] : [.fail(ids: ids, RoutingError(.shutDown, "the batcher stopped"))]
         }
 
@@ -124,31 +129,44 @@ extension Batcher {
                 guard let instant else { return }
                 if earliest == nil || instant < earliest! { earliest = instant }
             }
-            for queued in self.queue { consider(queued.deadline) }
+            consider(self.earliestQueuedDeadline)
             if !self.queue.isEmpty, self.inFlight.count < self.configuration.maxBatchesInFlight {
                 let plan = self.plan()
-                consider(plan.members[0].enqueued.advanced(by: self.configuration.maxQueueDelay))
+                consider(self.queue[0].enqueued.advanced(by: self.configuration.maxQueueDelay))
                 consider(self.closeAt(plan))
             }
             return earliest
         }
 
+        private mutating func recomputeEarliestDeadline() {
+            var earliest: Instant? = nil
+            for queued in self.queue {
+                if let deadline = queued.deadline, earliest.map({ deadline < $0 }) ?? true { earliest = deadline }
+            }
+            self.earliestQueuedDeadline = earliest
+        }
+
         // MARK: Deciding
 
+        /// A batch the queue could send now: positions in the queue (not copies of the requests, since most plans are
+        /// only looked at), their rows and their earliest deadline.
         private struct Plan {
-            var members: [Queued]
             var indices: [Int]
             var rows: Int
+            var earliestDeadline: Instant?
         }
 
         private mutating func evaluate(now: Instant) -> [Action] {
             var actions: [Action] = []
             // Requests whose deadline passed are answered without being sent.
             var expired: [UInt64] = []
-            self.queue.removeAll { queued in
-                guard let deadline = queued.deadline, deadline <= now else { return false }
-                expired.append(queued.id)
-                return true
+            if let earliest = self.earliestQueuedDeadline, earliest <= now {
+                self.queue.removeAll { queued in
+                    guard let deadline = queued.deadline, deadline <= now else { return false }
+                    expired.append(queued.id)
+                    return true
+                }
+                self.recomputeEarliestDeadline()
             }
             if !expired.isEmpty {
                 actions.append(
@@ -167,7 +185,7 @@ extension Batcher {
                 } else if let preferred = self.preferredPrefix(of: plan) {
                     plan = preferred
                     reason = .preferredSize
-                } else if plan.members[0].enqueued.advanced(by: self.configuration.maxQueueDelay) <= now {
+                } else if self.queue[0].enqueued.advanced(by: self.configuration.maxQueueDelay) <= now {
                     reason = .queueDelay
                 } else if let closeAt = self.closeAt(plan), closeAt <= now {
                     reason = .deadline
@@ -182,15 +200,16 @@ extension Batcher {
         /// The batch the head of the queue would go in now: queued requests of its layout, in order, while they fit.
         private func plan() -> Plan {
             let head = self.queue[0]
-            var plan = Plan(members: [head], indices: [0], rows: head.rows)
+            var plan = Plan(indices: [0], rows: head.rows, earliestDeadline: head.deadline)
             let limit = self.configuration.maxBatchSize
             guard head.rows < limit else { return plan }
             for index in self.queue.indices.dropFirst() where plan.rows < limit {
-                let queued = self.queue[index]
-                guard queued.layout == head.layout, plan.rows + queued.rows <= limit else { continue }
-                plan.members.append(queued)
+                guard self.queue[index].layout == head.layout, plan.rows + self.queue[index].rows <= limit else { continue }
                 plan.indices.append(index)
-                plan.rows += queued.rows
+                plan.rows += self.queue[index].rows
+                if let deadline = self.queue[index].deadline, plan.earliestDeadline.map({ deadline < $0 }) ?? true {
+                    plan.earliestDeadline = deadline
+                }
             }
             return plan
         }
@@ -201,41 +220,44 @@ extension Batcher {
             guard !preferred.isEmpty else { return nil }
             var rows = 0
             var best: Int? = nil
-            for (position, member) in plan.members.enumerated() {
-                rows += member.rows
+            for (position, index) in plan.indices.enumerated() {
+                rows += self.queue[index].rows
                 if preferred.contains(rows) { best = position }
             }
             guard let best else { return nil }
-            let members = Array(plan.members[...best])
-            return Plan(
-                members: members, indices: Array(plan.indices[...best]), rows: members.reduce(0) { $0 + $1.rows })
+            var prefix = Plan(indices: Array(plan.indices[...best]), rows: 0, earliestDeadline: nil)
+            for index in prefix.indices {
+                prefix.rows += self.queue[index].rows
+                if let deadline = self.queue[index].deadline, prefix.earliestDeadline.map({ deadline < $0 }) ?? true {
+                    prefix.earliestDeadline = deadline
+                }
+            }
+            return prefix
         }
 
         /// When the plan must leave to meet its earliest deadline: that deadline − predicted execution − reserve.
         private func closeAt(_ plan: Plan) -> Instant? {
-            var earliest: Instant? = nil
-            for member in plan.members {
-                if let deadline = member.deadline, earliest == nil || deadline < earliest! { earliest = deadline }
-            }
-            guard let earliest else { return nil }
+            guard let earliest = plan.earliestDeadline else { return nil }
             let predicted = self.predictor.predict(rows: plan.rows)
             return earliest.advanced(by: .zero - predicted - self.configuration.deadlineReserve)
         }
 
-        private mutating func dispatch(_ plan: Plan, reason: Reason, now: Instant) -> Dispatch {
+        private mutating func dispatch(_ plan: Plan, alone: Queued? = nil, reason: Reason, now: Instant) -> Dispatch {
+            let members = alone.map { [$0] } ?? plan.indices.map { self.queue[$0] }
             for index in plan.indices.reversed() { self.queue.remove(at: index) }
+            if !plan.indices.isEmpty, plan.earliestDeadline != nil { self.recomputeEarliestDeadline() }
             self.nextBatchID &+= 1
             let id = self.nextBatchID
             self.inFlight[id] = (now, plan.rows)
-            var deadline: Instant? = plan.members[0].deadline
-            for member in plan.members {
+            var deadline: Instant? = members[0].deadline
+            for member in members {
                 guard let memberDeadline = member.deadline, let current = deadline else {
                     deadline = nil
                     break
                 }
                 if memberDeadline > current { deadline = memberDeadline }
             }
-            return Dispatch(batchID: id, members: plan.members, rows: plan.rows, deadline: deadline, reason: reason)
+            return Dispatch(batchID: id, members: members, rows: plan.rows, deadline: deadline, reason: reason)
         }
     }
 }
