@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Where the mesh's CPU goes: the synth 784-512-512-10 model behind router → preprocess → inference → postprocess on
+# loopback, 64 requests in flight for 5 s (yard load), and each service's CPU time (user + system, from /proc) divided
+# by the requests answered. PROFILE=1 also records the router with `perf record -g` into bench/out/router.perf.
+# Release build; traffic on 127.0.0.1; bounded by time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+swift build -c release >&2
+bin=$(swift build -c release --show-bin-path)
+work=$(mktemp -d -t switchyard-cpu.XXXXXX)
+pids=()
+cleanup() { for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+certs=$work/certs
+bash ops/certs/make-certs.sh "$certs" router preprocess inference postprocess client >/dev/null
+mkdir -p "$work/models/synth/1" bench/out
+"$bin/yard" model synth --layers 784,512,512,10 --out "$work/models/synth/1/model.onnx" >/dev/null
+cat > "$work/models/synth/config.json" <<'JSON'
+{"max_batch_size": 256, "inputs": [{"name": "input", "dtype": "f32", "shape": [-1, 784]}], "warmup": {"batch_sizes": [1, 8, 64]}}
+JSON
+start() {  # name port args...: starts a service and waits (bounded) until it listens
+  local name=$1 port=$2; shift 2
+  "$bin/switchyard-$name" --host 127.0.0.1 --port "$port" --ca "$certs/ca.pem" --cert "$certs/$name.pem" --key "$certs/$name.key" "$@" \
+    >"$work/$name.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 1 300); do grep -q listening "$work/$name.log" && return; sleep 0.1; done
+  echo "bench/cpu-per-request.sh: $name did not start" >&2; exit 1
+}
+start inference 7962 --models "$work/models" --threads 2
+start preprocess 7964 --models "$work/models"
+start postprocess 7963 --models "$work/models"
+start router 7960 --models "$work/models" --preprocess 127.0.0.1:7964 --inference 127.0.0.1:7962 --postprocess 127.0.0.1:7963
+load=("$bin/yard" load --target 127.0.0.1:7960 --ca "$certs/ca.pem" --cert "$certs/client.pem" --key "$certs/client.key" --model synth
+      --input-name input --shape 784 --connections 2 --concurrency 64)
+"${load[@]}" --duration 2s --warmup 1s >/dev/null
+ticks() { for pid in "${pids[@]}"; do awk '{print $14 + $15}' "/proc/$pid/stat"; done; }
+before=($(ticks))
+"${load[@]}" --duration 5s --warmup 0s --json "$work/run.json" >"$work/load.out" &
+loader=$!
+if [ -n "${PROFILE:-}" ]; then sleep 0.5; perf record -F 1999 -g -p "${pids[3]}" -o bench/out/router.perf -- sleep 3 >/dev/null 2>&1 || true; fi
+wait $loader || true
+after=($(ticks))
+ok=$(python3 -c "import json; print(json.load(open('$work/run.json'))['steps'][0]['ok'])")
+hz=$(getconf CLK_TCK)
+echo "requests answered: $ok ($(tail -1 "$work/load.out" | awk '{print $3}') req/s)"
+names=(inference preprocess postprocess router)
+for i in 0 1 2 3; do
+  echo "${names[$i]}: $(( (${after[$i]} - ${before[$i]}) * 1000000 / hz / ok )) µs CPU per request"
+done
