@@ -127,71 +127,12 @@ let package = Package(
             dependencies: ["SwitchyardEngine", "SwitchyardTensor", "COpenBLAS"],
             path: "bench/engine"
         ),
-        .executableTarget(
-            name: "EchoService",
-            dependencies: [
-                "SwitchyardTransport", "SwitchyardRuntime",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-            ],
-            path: "services/echo"
-        ),
-        .executableTarget(
-            name: "InferenceService",
-            dependencies: [
-                "SwitchyardRuntime", "SwitchyardTransport", "SwitchyardEngine",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-            ],
-            path: "services/inference"
-        ),
-        .executableTarget(
-            name: "PostprocessService",
-            dependencies: [
-                "SwitchyardRuntime", "SwitchyardTransport", "SwitchyardEngine",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-            ],
-            path: "services/postprocess"
-        ),
-        .executableTarget(
-            name: "PreprocessService",
-            dependencies: [
-                "SwitchyardRuntime", "SwitchyardTransport", "SwitchyardEngine",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-            ],
-            path: "services/preprocess"
-        ),
-        .executableTarget(
-            name: "RouterService",
-            dependencies: [
-                "SwitchyardRuntime", "SwitchyardTransport", "SwitchyardEngine", "SwitchyardRouting",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-            ],
-            path: "services/router"
-        ),
-        .executableTarget(
-            name: "MonitorService",
-            dependencies: [
-                "SwitchyardRuntime", "SwitchyardMonitor",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-            ],
-            path: "services/monitor"
-        ),
+        serviceTarget("EchoService", path: "services/echo"),
+        serviceTarget("InferenceService", path: "services/inference", ["SwitchyardEngine", .product(name: "NIOPosix", package: "swift-nio")]),
+        serviceTarget("PostprocessService", path: "services/postprocess", ["SwitchyardEngine"]),
+        serviceTarget("PreprocessService", path: "services/preprocess", ["SwitchyardEngine"]),
+        serviceTarget("RouterService", path: "services/router", ["SwitchyardEngine", "SwitchyardRouting"]),
+        serviceTarget("MonitorService", path: "services/monitor", ["SwitchyardMonitor"]),
         .executableTarget(
             name: "SwitchyardBench",
             dependencies: [
@@ -288,5 +229,20 @@ if Context.environment["FUZZ"] == "1" {
             name: "FuzzFrame", dependencies: ["CFuzzDriver", "SwitchyardWire", "SwitchyardTensor"], path: "Fuzz/FuzzFrame",
             swiftSettings: [.swiftLanguageMode(.v6)]
         )
+    )
+}
+
+/// A service executable: wiring only, on the runtime every service shares (STYLE: executables hold only wiring).
+func serviceTarget(_ name: String, path: String, _ extra: [Target.Dependency] = []) -> Target {
+    .executableTarget(
+        name: name,
+        dependencies: [
+            "SwitchyardRuntime", "SwitchyardTransport",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+        ] + extra,
+        path: path
     )
 }
