@@ -78,8 +78,6 @@ public final class RouterService: WireService, Service {
     /// The models this router serves.
     public var models: [String] { self.stages.keys.sorted() }
 
-    /// Statistics of a model's inference batcher (queue, batches in flight, learned execution times).
-    public func statistics(of model: String) -> BatcherStatistics? { self.stages[model]?.inference.statistics }
 
     /// Runs the batchers until graceful shutdown or cancellation.
     public func run() async throws {

@@ -92,7 +92,7 @@ struct RolloutCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rollout",
         abstract: "Start, watch and steer canary rollouts (admin certificate needed for changes).",
-        subcommands: [Start.self, StatusCommand.self, Pause.self, Resume.self, Promote.self, Abort.self]
+        subcommands: [Start.self, StatusCommand.self, Pause.self, Resume.self, Promote.self, Abort.self, Pin.self]
     )
 
     struct Start: AsyncParsableCommand {
@@ -154,6 +154,16 @@ struct RolloutCommand: AsyncParsableCommand {
         @OptionGroup var connection: RouterConnection
         @Option(help: "The model.") var model: String
         func run() async throws { try await self.connection.call("rollout promote", Request(method: "rollout.promote", model: self.model)) }
+    }
+
+    struct Pin: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Serve VERSION to everyone while no rollout runs (no analysis).")
+        @OptionGroup var connection: RouterConnection
+        @Option(help: "The model.") var model: String
+        @Option(help: "The version to serve.") var version: String
+        func run() async throws {
+            try await self.connection.call("rollout pin", Request(method: "release.pin", model: self.model, version: self.version))
+        }
     }
 
     struct Abort: AsyncParsableCommand {

@@ -244,8 +244,10 @@ struct ReleaseTests {
             ($0 as? Status)?.code == .invalidArgument && ($0 as? Status)?.message.contains("must not decrease") == true
         }
         await #expect { try await Self.admin(mesh.router.port, "rollout.promote") } throws: { ($0 as? Status)?.code == .notFound }
+        #expect(try await Self.admin(mesh.router.port, "release.pin", version: "2").stable == "2")  // no rollout: pinned at once
         _ = try await Self.start(mesh.router.port, candidate: "2")
         await #expect { try await Self.start(mesh.router.port, candidate: "3") } throws: { ($0 as? Status)?.code == .failedPrecondition }
+        await #expect { try await Self.admin(mesh.router.port, "release.pin", version: "3") } throws: { ($0 as? Status)?.code == .failedPrecondition }
         let paused = try await Self.admin(mesh.router.port, "rollout.pause")
         #expect(paused.rollout?.phase == .paused)
         let promoted = try await Self.admin(mesh.router.port, "rollout.promote")
