@@ -131,7 +131,7 @@ let package = Package(
         serviceTarget("InferenceService", path: "services/inference", ["SwitchyardEngine", .product(name: "NIOPosix", package: "swift-nio")]),
         serviceTarget("PostprocessService", path: "services/postprocess", ["SwitchyardEngine"]),
         serviceTarget("PreprocessService", path: "services/preprocess", ["SwitchyardEngine"]),
-        serviceTarget("RouterService", path: "services/router", ["SwitchyardEngine", "SwitchyardRouting"]),
+        serviceTarget("RouterService", path: "services/router", ["SwitchyardEngine", "SwitchyardRouting", .product(name: "NIOPosix", package: "swift-nio")]),
         serviceTarget("MonitorService", path: "services/monitor", ["SwitchyardMonitor"]),
         .executableTarget(
             name: "SwitchyardBench",

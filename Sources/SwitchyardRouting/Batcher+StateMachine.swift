@@ -1,263 +1,301 @@
 internal import SwitchyardTensor
 internal import SwitchyardWire
 
-extension Batcher {
-    /// The batcher's decisions, as a value type: every mutating method returns the actions the ``Batcher`` then
-    /// carries out (send a batch, answer requests with an error). It never reads a clock; `now` is passed in.
-    struct StateMachine: Sendable {
-        typealias Instant = C.Instant
+/// The ``Batcher``'s decisions, as a value type: every mutating method returns the actions the batcher then
+/// carries out (send a batch, answer requests with an error). It never reads a clock: `now` is passed in, as the
+/// time since the batcher started on its clock. Not generic over the clock, so that it runs specialized.
+///
+/// An arrival costs O(1) in the common case: the batch the head of the queue would go in (the plan) is kept and
+/// extended as requests arrive, and recomputed only when requests leave the queue.
+struct BatcherStateMachine: Sendable {
+    typealias Instant = Duration
 
-        /// A request waiting for a batch.
-        struct Queued: Sendable {
-            var id: UInt64
-            var request: Request
-            var rows: Int
-            var layout: BatchLayout
-            var enqueued: Instant
-            var deadline: Instant?
+    /// A request waiting for a batch.
+    struct Queued: Sendable {
+        var id: UInt64
+        var request: Request
+        var rows: Int
+        /// Requests share a batch only when their lanes (interned ``BatchLayout``s) are equal.
+        var lane: Int
+        var enqueued: Instant
+        var deadline: Instant?
+    }
+
+    /// A batch to send: its members in row order.
+    struct Dispatch: Sendable {
+        var batchID: UInt64
+        var members: [Queued]
+        var rows: Int
+        /// The latest of the members' deadlines, so that none is cut short; `nil` if any member has none.
+        var deadline: Instant?
+        /// Why the batch left now.
+        var reason: Reason
+    }
+
+    /// Why a batch was sent.
+    enum Reason: Hashable, Sendable {
+        case idle, full, preferredSize, queueDelay, deadline
+    }
+
+    enum Action: Sendable {
+        case send(Dispatch)
+        case fail(ids: [UInt64], RoutingError)
+    }
+
+    private(set) var configuration: BatcherConfiguration
+    private(set) var queue: [Queued] = []
+    /// The earliest deadline in the queue, kept so that a request's arrival does not scan the whole queue.
+    private var earliestQueuedDeadline: Instant? = nil
+    /// The batch the head of the queue would go in now; `nil` when it must be recomputed (requests left the queue).
+    private var cachedPlan: Plan? = nil
+    /// Batches sent and not yet answered: when each was sent and how many rows it had.
+    private(set) var inFlight: [UInt64: (sent: Instant, rows: Int)] = [:]
+    private(set) var predictor: ExecutionTimePredictor
+    private var nextBatchID: UInt64 = 0
+    /// Lane numbers of the layouts seen, so that forming a batch compares integers, not layouts.
+    private var lanes: [BatchLayout: Int] = [:]
+    /// Never reused, so that a lane dropped from the table cannot be confused with a new one.
+    private var nextLane = 0
+
+    /// Most layouts remembered; past it the table starts over (equal layouts queued across the reset then wait for
+    /// separate batches, which is correct, only less full).
+    static let maxLanes = 1024
+
+    init(configuration: BatcherConfiguration) {
+        self.configuration = configuration.normalized
+        self.predictor = ExecutionTimePredictor(initialEstimate: self.configuration.initialExecutionEstimate)
+    }
+
+    /// Accepts a request, or answers it at once (full queue, passed deadline); may send batches.
+    mutating func enqueue(id: UInt64, request: Request, deadline: Instant?, now: Instant) -> [Action] {
+        if let deadline, deadline <= now {
+            return [.fail(ids: [id], RoutingError(.deadlineExceeded, "the deadline passed before the request was queued"))]
         }
-
-        /// A batch to send: its members in row order.
-        struct Dispatch: Sendable {
-            var batchID: UInt64
-            var members: [Queued]
-            var rows: Int
-            /// The latest of the members' deadlines, so that none is cut short; `nil` if any member has none.
-            var deadline: Instant?
-            /// Why the batch left now.
-            var reason: Reason
+        guard self.queue.count < self.configuration.maxQueueSize else {
+            return [.fail(ids: [id], RoutingError(.queueFull, "the batch queue is full (\(self.configuration.maxQueueSize) requests)"))]
         }
-
-        /// Why a batch was sent.
-        enum Reason: Hashable, Sendable {
-            case idle, full, preferredSize, queueDelay, deadline
-        }
-
-        enum Action: Sendable {
-            case send(Dispatch)
-            case fail(ids: [UInt64], RoutingError)
-        }
-
-        private(set) var configuration: BatcherConfiguration
-        private(set) var queue: [Queued] = []
-        /// The earliest deadline in the queue, kept so that a request's arrival does not scan the whole queue.
-        private var earliestQueuedDeadline: Instant? = nil
-        /// Batches sent and not yet answered: when each was sent and how many rows it had.
-        private(set) var inFlight: [UInt64: (sent: Instant, rows: Int)] = [:]
-        private(set) var predictor: ExecutionTimePredictor
-        private var nextBatchID: UInt64 = 0
-
-        init(configuration: BatcherConfiguration) {
-            self.configuration = configuration.normalized
-            self.predictor = ExecutionTimePredictor(initialEstimate: self.configuration.initialExecutionEstimate)
-        }
-
-        /// Accepts a request, or answers it at once (full queue, passed deadline); may send batches.
-        mutating func enqueue(id: UInt64, request: Request, deadline: Instant?, now: Instant) -> [Action] {
-            if let deadline, deadline <= now {
-                return [
-                    .fail(
-                        ids: [id], RoutingError(.deadlineExceeded, "the deadline passed before the request was queued"))
-                ]
+        let queued = self.queued(id: id, request: request, deadline: deadline, now: now)
+        self.queue.append(queued)
+        if let deadline, self.earliestQueuedDeadline.map({ deadline < $0 }) ?? true { self.earliestQueuedDeadline = deadline }
+        if self.queue.count == 1 {
+            self.cachedPlan = nil
+        } else if var plan = self.cachedPlan {
+            // what plan() would add scanning to the end: the newcomer, if it shares the head's lane and fits
+            if plan.rows < self.configuration.maxBatchSize, queued.lane == self.queue[0].lane,
+                plan.rows + queued.rows <= self.configuration.maxBatchSize
+            {
+                plan.indices.append(self.queue.count - 1)
+                plan.rows += queued.rows
+                if let deadline, plan.earliestDeadline.map({ deadline < $0 }) ?? true { plan.earliestDeadline = deadline }
+                self.cachedPlan = plan
             }
-            guard self.queue.count < self.configuration.maxQueueSize else {
-                return [
-                    .fail(
-                        ids: [id],
-                        RoutingError(
-                            .queueFull, "the batch queue is full (\(self.configuration.maxQueueSize) requests)")
-                    )
-                ]
-            }
-            let (layout, rows) = BatchLayout.of(request, id: id)
-            self.queue.append(
-                Queued(id: id, request: request, rows: rows, layout: layout, enqueued: now, deadline: deadline)
-            )
-            if let deadline, self.earliestQueuedDeadline.map({ deadline < $0 }) ?? true { self.earliestQueuedDeadline = deadline }
-            return self.evaluate(now: now)
         }
+        return self.evaluate(now: now)
+    }
 
-        /// Takes a request to send alone at once when nothing is queued and the upstream is idle — what
-        /// ``enqueue(id:request:deadline:now:)`` would decide too, without queueing it first.
-        /// - Returns: the batch of one, or `nil` when the request must go through the queue.
-        mutating func sendAloneIfIdle(id: UInt64, request: Request, deadline: Instant?, now: Instant) -> Dispatch? {
-            guard self.queue.isEmpty, self.inFlight.count < self.configuration.idleBatchesInFlight else { return nil }
-            if let deadline, deadline <= now { return nil }  // enqueue answers it
-            let (layout, rows) = BatchLayout.of(request, id: id)
-            let alone = Queued(id: id, request: request, rows: rows, layout: layout, enqueued: now, deadline: deadline)
-            return self.dispatch(Plan(indices: [], rows: rows, earliestDeadline: deadline), alone: alone, reason: .idle, now: now)
+    /// Takes a request to send alone at once when nothing is queued and the upstream is idle — what
+    /// ``enqueue(id:request:deadline:now:)`` would decide too, without queueing it first.
+    /// - Returns: the batch of one, or `nil` when the request must go through the queue.
+    mutating func sendAloneIfIdle(id: UInt64, request: Request, deadline: Instant?, now: Instant) -> Dispatch? {
+        guard self.queue.isEmpty, self.inFlight.count < self.configuration.idleBatchesInFlight else { return nil }
+        if let deadline, deadline <= now { return nil }  // enqueue answers it
+        let rows = BatchLayout.of(request, id: id).rows
+        let alone = Queued(id: id, request: request, rows: rows, lane: 0, enqueued: now, deadline: deadline)
+        return self.dispatch(Plan(indices: [], rows: alone.rows, earliestDeadline: deadline), alone: alone, reason: .idle, now: now)
+    }
+
+    /// Removes a cancelled request from the queue.
+    /// - Returns: whether it was queued (a request in flight is answered by the owner).
+    mutating func cancel(id: UInt64) -> Bool {
+        guard let index = self.queue.firstIndex(where: { $0.id == id }) else { return false }
+        self.queue.remove(at: index)
+        self.cachedPlan = nil
+        self.recomputeEarliestDeadline()
+        return true
+    }
+
+    /// A batch came back; frees its slot, learns its duration if it succeeded, and may send more.
+    mutating func complete(batchID: UInt64, succeeded: Bool, now: Instant) -> [Action] {
+        guard let batch = self.inFlight.removeValue(forKey: batchID) else { return self.evaluate(now: now) }
+        if succeeded { self.predictor.observe(rows: batch.rows, duration: now - batch.sent) }
+        return self.evaluate(now: now)
+    }
+
+    /// Time passed (a wake-up from ``nextWakeUp``): expires deadlines and sends batches whose time came.
+    mutating func tick(now: Instant) -> [Action] { self.evaluate(now: now) }
+
+    /// New limits; requests beyond a smaller queue bound stay queued.
+    mutating func update(configuration: BatcherConfiguration, now: Instant) -> [Action] {
+        self.configuration = configuration.normalized
+        self.predictor.initialEstimate = self.configuration.initialExecutionEstimate
+        self.cachedPlan = nil
+        return self.evaluate(now: now)
+    }
+
+    /// Fails every queued request (the batcher stops).
+    mutating func shutDown() -> [Action] {
+        let ids = self.queue.map { $0.id }
+        self.queue.removeAll()
+        self.cachedPlan = nil
+        self.earliestQueuedDeadline = nil
+        return ids.isEmpty ? [] : [.fail(ids: ids, RoutingError(.shutDown, "the batcher stopped"))]
+    }
+
+    /// When ``tick(now:)`` should next be called, or `nil` when nothing is waiting on time.
+    var nextWakeUp: Instant? {
+        mutating get {
+        var earliest = self.earliestQueuedDeadline
+        if !self.queue.isEmpty, self.inFlight.count < self.configuration.maxBatchesInFlight {
+            let delay = self.queue[0].enqueued + self.configuration.maxQueueDelay
+            if earliest.map({ delay < $0 }) ?? true { earliest = delay }
+            if let closeAt = self.closeAt(self.plan()), closeAt < earliest! { earliest = closeAt }
         }
-
-        /// Removes a cancelled request from the queue.
-        /// - Returns: whether it was queued (a request in flight is answered by the owner).
-        mutating func cancel(id: UInt64) -> Bool {
-            guard let index = self.queue.firstIndex(where: { $0.id == id }) else { return false }
-            self.queue.remove(at: index)
-            self.recomputeEarliestDeadline()
-            return true
+        return earliest
         }
+    }
 
-        /// A batch came back; frees its slot, learns its duration if it succeeded, and may send more.
-        mutating func complete(batchID: UInt64, succeeded: Bool, now: Instant) -> [Action] {
-            guard let batch = self.inFlight.removeValue(forKey: batchID) else { return self.evaluate(now: now) }
-            if succeeded { self.predictor.observe(rows: batch.rows, duration: batch.sent.duration(to: now)) }
-            return self.evaluate(now: now)
+    private mutating func queued(id: UInt64, request: Request, deadline: Instant?, now: Instant) -> Queued {
+        let (layout, rows) = BatchLayout.of(request, id: id)
+        return Queued(id: id, request: request, rows: rows, lane: self.lane(of: layout), enqueued: now, deadline: deadline)
+    }
+
+    /// The lane of a layout: interned, except loners, which never share (their lane is unique and negative).
+    private mutating func lane(of layout: BatchLayout) -> Int {
+        if let loner = layout.loner { return -1 - Int(truncatingIfNeeded: loner & 0x3FFF_FFFF_FFFF_FFFF) }
+        if let lane = self.lanes[layout] { return lane }
+        if self.lanes.count >= Self.maxLanes { self.lanes.removeAll() }
+        self.nextLane += 1
+        self.lanes[layout] = self.nextLane
+        return self.nextLane
+    }
+
+    private mutating func recomputeEarliestDeadline() {
+        var earliest: Instant? = nil
+        for queued in self.queue {
+            if let deadline = queued.deadline, earliest.map({ deadline < $0 }) ?? true { earliest = deadline }
         }
+        self.earliestQueuedDeadline = earliest
+    }
 
-        /// Time passed (a wake-up from ``nextWakeUp``): expires deadlines and sends batches whose time came.
-        mutating func tick(now: Instant) -> [Action] { self.evaluate(now: now) }
+    // MARK: Deciding
 
-        /// New limits; requests beyond a smaller queue bound stay queued.
-        mutating func update(configuration: BatcherConfiguration, now: Instant) -> [Action] {
-            self.configuration = configuration.normalized
-            self.predictor.initialEstimate = self.configuration.initialExecutionEstimate
-            return self.evaluate(now: now)
-        }
+    /// A batch the queue could send now: positions in the queue (not copies of the requests), their rows and their
+    /// earliest deadline.
+    private struct Plan {
+        var indices: [Int]
+        var rows: Int
+        var earliestDeadline: Instant?
+    }
 
-        /// Fails every queued request (the batcher stops).
-        mutating func shutDown() -> [Action] {
-            let ids = self.queue.map(\.id)
-            self.queue.removeAll()
-            self.earliestQueuedDeadline = nil
-            return ids.isEmpty ? [] : [.fail(ids: ids, RoutingError(.shutDown, "the batcher stopped"))]
-        }
-
-        /// When ``tick(now:)`` should next be called, or `nil` when nothing is waiting on time.
-        var nextWakeUp: Instant? {
-            var earliest: Instant? = nil
-            func consider(_ instant: Instant?) {
-                guard let instant else { return }
-                if earliest == nil || instant < earliest! { earliest = instant }
-            }
-            consider(self.earliestQueuedDeadline)
-            if !self.queue.isEmpty, self.inFlight.count < self.configuration.maxBatchesInFlight {
-                let plan = self.plan()
-                consider(self.queue[0].enqueued.advanced(by: self.configuration.maxQueueDelay))
-                consider(self.closeAt(plan))
-            }
-            return earliest
-        }
-
-        private mutating func recomputeEarliestDeadline() {
-            var earliest: Instant? = nil
-            for queued in self.queue {
-                if let deadline = queued.deadline, earliest.map({ deadline < $0 }) ?? true { earliest = deadline }
-            }
-            self.earliestQueuedDeadline = earliest
-        }
-
-        // MARK: Deciding
-
-        /// A batch the queue could send now: positions in the queue (not copies of the requests, since most plans are
-        /// only looked at), their rows and their earliest deadline.
-        private struct Plan {
-            var indices: [Int]
-            var rows: Int
-            var earliestDeadline: Instant?
-        }
-
-        private mutating func evaluate(now: Instant) -> [Action] {
-            var actions: [Action] = []
-            // Requests whose deadline passed are answered without being sent.
+    private mutating func evaluate(now: Instant) -> [Action] {
+        var actions: [Action] = []
+        // Requests whose deadline passed are answered without being sent.
+        if let earliest = self.earliestQueuedDeadline, earliest <= now {
             var expired: [UInt64] = []
-            if let earliest = self.earliestQueuedDeadline, earliest <= now {
-                self.queue.removeAll { queued in
-                    guard let deadline = queued.deadline, deadline <= now else { return false }
-                    expired.append(queued.id)
-                    return true
-                }
-                self.recomputeEarliestDeadline()
+            self.queue.removeAll { queued in
+                guard let deadline = queued.deadline, deadline <= now else { return false }
+                expired.append(queued.id)
+                return true
             }
-            if !expired.isEmpty {
-                actions.append(
-                    .fail(
-                        ids: expired,
-                        RoutingError(.deadlineExceeded, "the deadline passed while the request was queued"))
-                )
-            }
-            while !self.queue.isEmpty, self.inFlight.count < self.configuration.maxBatchesInFlight {
-                var plan = self.plan()
-                let reason: Reason
-                if self.inFlight.count < self.configuration.idleBatchesInFlight {
-                    reason = .idle
-                } else if plan.rows >= self.configuration.maxBatchSize {
-                    reason = .full
-                } else if let preferred = self.preferredPrefix(of: plan) {
-                    plan = preferred
-                    reason = .preferredSize
-                } else if self.queue[0].enqueued.advanced(by: self.configuration.maxQueueDelay) <= now {
-                    reason = .queueDelay
-                } else if let closeAt = self.closeAt(plan), closeAt <= now {
-                    reason = .deadline
-                } else {
-                    break
-                }
-                actions.append(.send(self.dispatch(plan, reason: reason, now: now)))
-            }
-            return actions
+            self.cachedPlan = nil
+            self.recomputeEarliestDeadline()
+            actions.append(.fail(ids: expired, RoutingError(.deadlineExceeded, "the deadline passed while the request was queued")))
         }
+        while !self.queue.isEmpty, self.inFlight.count < self.configuration.maxBatchesInFlight {
+            var plan = self.plan()
+            let reason: Reason
+            if self.inFlight.count < self.configuration.idleBatchesInFlight {
+                reason = .idle
+            } else if plan.rows >= self.configuration.maxBatchSize {
+                reason = .full
+            } else if let preferred = self.preferredPrefix(of: plan) {
+                plan = preferred
+                reason = .preferredSize
+            } else if self.queue[0].enqueued + self.configuration.maxQueueDelay <= now {
+                reason = .queueDelay
+            } else if let closeAt = self.closeAt(plan), closeAt <= now {
+                reason = .deadline
+            } else {
+                break
+            }
+            actions.append(.send(self.dispatch(plan, reason: reason, now: now)))
+        }
+        return actions
+    }
 
-        /// The batch the head of the queue would go in now: queued requests of its layout, in order, while they fit.
-        private func plan() -> Plan {
-            let head = self.queue[0]
-            var plan = Plan(indices: [0], rows: head.rows, earliestDeadline: head.deadline)
-            let limit = self.configuration.maxBatchSize
-            guard head.rows < limit else { return plan }
-            for index in self.queue.indices.dropFirst() where plan.rows < limit {
-                guard self.queue[index].layout == head.layout, plan.rows + self.queue[index].rows <= limit else { continue }
+    /// The batch the head of the queue would go in now: queued requests of its lane, in order, while they fit.
+    private mutating func plan() -> Plan {
+        if let cached = self.cachedPlan { return cached }
+        let head = self.queue[0]
+        var plan = Plan(indices: [0], rows: head.rows, earliestDeadline: head.deadline)
+        let limit = self.configuration.maxBatchSize
+        var index = 1
+        while index < self.queue.count, plan.rows < limit {
+            let queued = self.queue[index]
+            if queued.lane == head.lane, plan.rows + queued.rows <= limit {
                 plan.indices.append(index)
-                plan.rows += self.queue[index].rows
-                if let deadline = self.queue[index].deadline, plan.earliestDeadline.map({ deadline < $0 }) ?? true {
+                plan.rows += queued.rows
+                if let deadline = queued.deadline, plan.earliestDeadline.map({ deadline < $0 }) ?? true {
                     plan.earliestDeadline = deadline
                 }
             }
-            return plan
+            index += 1
         }
+        self.cachedPlan = plan
+        return plan
+    }
 
-        /// The longest prefix of `plan` whose rows are a preferred batch size, if any.
-        private func preferredPrefix(of plan: Plan) -> Plan? {
-            let preferred = self.configuration.preferredBatchSizes
-            guard !preferred.isEmpty else { return nil }
-            var rows = 0
-            var best: Int? = nil
-            for (position, index) in plan.indices.enumerated() {
-                rows += self.queue[index].rows
-                if preferred.contains(rows) { best = position }
-            }
-            guard let best else { return nil }
-            var prefix = Plan(indices: Array(plan.indices[...best]), rows: 0, earliestDeadline: nil)
-            for index in prefix.indices {
-                prefix.rows += self.queue[index].rows
-                if let deadline = self.queue[index].deadline, prefix.earliestDeadline.map({ deadline < $0 }) ?? true {
-                    prefix.earliestDeadline = deadline
-                }
-            }
-            return prefix
+    /// The longest prefix of `plan` whose rows are a preferred batch size, if any.
+    private func preferredPrefix(of plan: Plan) -> Plan? {
+        let preferred = self.configuration.preferredBatchSizes
+        guard let smallest = preferred.first, smallest <= plan.rows else { return nil }
+        var rows = 0
+        var best: Int? = nil
+        for (position, index) in plan.indices.enumerated() {
+            rows += self.queue[index].rows
+            if preferred.contains(rows) { best = position }
         }
+        guard let best else { return nil }
+        var prefix = Plan(indices: Array(plan.indices[...best]), rows: 0, earliestDeadline: nil)
+        for index in prefix.indices {
+            prefix.rows += self.queue[index].rows
+            if let deadline = self.queue[index].deadline, prefix.earliestDeadline.map({ deadline < $0 }) ?? true {
+                prefix.earliestDeadline = deadline
+            }
+        }
+        return prefix
+    }
 
-        /// When the plan must leave to meet its earliest deadline: that deadline − predicted execution − reserve.
-        private func closeAt(_ plan: Plan) -> Instant? {
-            guard let earliest = plan.earliestDeadline else { return nil }
-            let predicted = self.predictor.predict(rows: plan.rows)
-            return earliest.advanced(by: .zero - predicted - self.configuration.deadlineReserve)
-        }
+    /// When the plan must leave to meet its earliest deadline: that deadline − predicted execution − reserve.
+    private func closeAt(_ plan: Plan) -> Instant? {
+        guard let earliest = plan.earliestDeadline else { return nil }
+        return earliest - self.predictor.predict(rows: plan.rows) - self.configuration.deadlineReserve
+    }
 
-        private mutating func dispatch(_ plan: Plan, alone: Queued? = nil, reason: Reason, now: Instant) -> Dispatch {
-            let members = alone.map { [$0] } ?? plan.indices.map { self.queue[$0] }
-            for index in plan.indices.reversed() { self.queue.remove(at: index) }
-            if !plan.indices.isEmpty, plan.earliestDeadline != nil { self.recomputeEarliestDeadline() }
-            self.nextBatchID &+= 1
-            let id = self.nextBatchID
-            self.inFlight[id] = (now, plan.rows)
-            var deadline: Instant? = members[0].deadline
-            for member in members {
-                guard let memberDeadline = member.deadline, let current = deadline else {
-                    deadline = nil
-                    break
-                }
-                if memberDeadline > current { deadline = memberDeadline }
+    private mutating func dispatch(_ plan: Plan, alone: Queued? = nil, reason: Reason, now: Instant) -> Dispatch {
+        let members = alone.map { [$0] } ?? plan.indices.map { self.queue[$0] }
+        if !plan.indices.isEmpty {
+            self.cachedPlan = nil
+            if plan.indices.count == self.queue.count {
+                self.queue.removeAll(keepingCapacity: true)
+            } else if plan.indices.last == plan.indices.count - 1 {
+                self.queue.removeFirst(plan.indices.count)  // a prefix, the common case
+            } else {
+                for index in plan.indices.reversed() { self.queue.remove(at: index) }
             }
-            return Dispatch(batchID: id, members: members, rows: plan.rows, deadline: deadline, reason: reason)
+            if plan.earliestDeadline != nil { self.recomputeEarliestDeadline() }
         }
+        self.nextBatchID &+= 1
+        let id = self.nextBatchID
+        self.inFlight[id] = (now, plan.rows)
+        var deadline: Instant? = members[0].deadline
+        for member in members {
+            guard let memberDeadline = member.deadline, let current = deadline else {
+                deadline = nil
+                break
+            }
+            if memberDeadline > current { deadline = memberDeadline }
+        }
+        return Dispatch(batchID: id, members: members, rows: plan.rows, deadline: deadline, reason: reason)
     }
 }

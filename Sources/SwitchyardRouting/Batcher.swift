@@ -13,20 +13,21 @@ internal import Synchronization
 /// a full queue sheds with `resource exhausted`. Every accepted request gets exactly one answer.
 ///
 /// Call ``run()`` in a task (or a task group) for as long as the batcher serves; the decisions live in
-/// ``StateMachine``. The clock is passed in so that tests can drive time.
+/// ``BatcherStateMachine``. The clock is passed in so that tests can drive time.
 public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
 
     private struct State: ~Copyable {
-        var machine: StateMachine
+        var machine: BatcherStateMachine
         var waiting: [UInt64: CheckedContinuation<Response, any Error>] = [:]
         var nextID: UInt64 = 0
-        var armed: C.Instant? = nil
+        /// When the timer fires, as time since ``origin``.
+        var armed: Duration? = nil
         /// The one timer task, sleeping until `armed`; replaced (and cancelled) when an earlier wake-up is needed,
         /// so that sleeping timers never pile up.
         var timer: Task<Void, Never>? = nil
         var stopped = false
         /// Batches for the run loop to send, in order.
-        var pending: [StateMachine.Dispatch] = []
+        var pending: [BatcherStateMachine.Dispatch] = []
         /// The run loop, when it waits for commands.
         var runner: CheckedContinuation<Void, Never>? = nil
         /// Batches sent: their members, and the upstream call once it started (cancelled when no member waits).
@@ -44,8 +45,12 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
     private let state: Mutex<State>
     private let upstream: any Upstream
     private let clock: C
+    /// Times inside the batcher are durations since this instant, so that its decisions are not generic code.
+    private let origin: C.Instant
     private let logger: Logger
     private let metrics: BatcherMetrics
+    /// Where the batcher's own tasks (timer, upstream calls) run; `nil`: the global executor.
+    private let executor: (any TaskExecutor)?
 
     /// Makes a batcher; nothing is sent until ``run()`` runs.
     /// - Parameters:
@@ -59,14 +64,19 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
     public init(
         upstream: any Upstream, configuration: BatcherConfiguration = BatcherConfiguration(), clock: C,
         logger: Logger = Logger(label: "switchyard.batcher"), metricDimensions: [(String, String)] = [],
-        metricsFactory: any MetricsFactory = MetricsSystem.factory
+        metricsFactory: any MetricsFactory = MetricsSystem.factory, executor: (any TaskExecutor)? = nil
     ) {
-        self.state = Mutex(State(machine: StateMachine(configuration: configuration)))
+        self.executor = executor
+        self.state = Mutex(State(machine: BatcherStateMachine(configuration: configuration)))
         self.upstream = upstream
         self.clock = clock
+        self.origin = clock.now
         self.logger = logger
         self.metrics = BatcherMetrics(dimensions: metricDimensions, factory: metricsFactory)
     }
+
+    /// The time since ``origin``.
+    private var now: Duration { self.origin.duration(to: self.clock.now) }
 
     /// The limits in force (normalized).
     public var configuration: BatcherConfiguration { self.state.withLock { $0.machine.configuration } }
@@ -85,7 +95,7 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
     /// - Parameter configuration: the new limits.
     public func updateConfiguration(_ configuration: BatcherConfiguration) {
         let effects = self.state.withLock { state in
-            let actions = state.machine.update(configuration: configuration, now: self.clock.now)
+            let actions = state.machine.update(configuration: configuration, now: self.now)
             return self.apply(actions, to: &state)
         }
         self.carryOut(effects)
@@ -94,6 +104,12 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
     /// Sends batches and keeps time until the task is cancelled; then fails whatever is still queued
     /// with `unavailable` and refuses new requests.
     public func run() async {
+        await withTaskExecutorPreference(self.executor) {
+            await self.runLoop()
+        }
+    }
+
+    private func runLoop() async {
         await withDiscardingTaskGroup { group in
             while let dispatches = await self.nextDispatches() {
                 for dispatch in dispatches {
@@ -104,7 +120,7 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
     }
 
     /// Waits for batches to send; `nil` once the batcher stopped.
-    private func nextDispatches() async -> [StateMachine.Dispatch]? {
+    private func nextDispatches() async -> [BatcherStateMachine.Dispatch]? {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let ready = self.state.withLock { state in
@@ -114,7 +130,7 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
                 }
                 if ready { continuation.resume() }
             }
-            return self.state.withLock { state -> [StateMachine.Dispatch]? in
+            return self.state.withLock { state -> [BatcherStateMachine.Dispatch]? in
                 if state.stopped { return nil }
                 defer { state.pending.removeAll() }
                 return state.pending
@@ -157,10 +173,15 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
     /// - Throws: `RoutingError` (`resource exhausted`, `deadline exceeded`, `cancelled`, `unavailable` after
     ///   shutdown), or the upstream's error (`Status` and other `StatusConvertible`s) for the batch.
     public func submit(_ request: Request, deadline: C.Instant?) async throws -> Response {
-        let (id, alone) = self.state.withLock { state -> (UInt64, StateMachine.Dispatch?) in
+        try await self.enqueue(request, deadline: deadline.map { self.origin.duration(to: $0) })
+    }
+
+    /// Queues a request whose deadline is given as time since ``origin``.
+    private func enqueue(_ request: Request, deadline: Duration?) async throws -> Response {
+        let (id, alone) = self.state.withLock { state -> (UInt64, BatcherStateMachine.Dispatch?) in
             state.nextID &+= 1
             guard !state.stopped, !Task.isCancelled else { return (state.nextID, nil) }
-            let alone = state.machine.sendAloneIfIdle(id: state.nextID, request: request, deadline: deadline, now: self.clock.now)
+            let alone = state.machine.sendAloneIfIdle(id: state.nextID, request: request, deadline: deadline, now: self.now)
             return (state.nextID, alone)
         }
         if let alone { return try await self.sendAlone(alone) }
@@ -174,7 +195,7 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
                     }
                     state.waiting[id] = continuation
                     let actions = state.machine.enqueue(
-                        id: id, request: request, deadline: deadline, now: self.clock.now)
+                        id: id, request: request, deadline: deadline, now: self.now)
                     var effects = self.apply(actions, to: &state)
                     if Task.isCancelled { self.cancel(id: id, in: &state, effects: &effects) }
                     return effects
@@ -198,8 +219,7 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
     /// - Returns: the response with this request's rows only.
     /// - Throws: as ``submit(_:deadline:)``.
     public func call(_ request: Request, deadline: ContinuousClock.Instant?) async throws -> Response {
-        let local = deadline.map { self.clock.now.advanced(by: ContinuousClock.now.duration(to: $0)) }
-        return try await self.submit(request, deadline: local)
+        try await self.enqueue(request, deadline: deadline.map { self.now + ContinuousClock.now.duration(to: $0) })
     }
 
     // MARK: Carrying out decisions
@@ -219,7 +239,7 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
         self.rearm(&state, effects: &effects)
     }
 
-    private func apply(_ actions: [StateMachine.Action], to state: inout State) -> Effects {
+    private func apply(_ actions: [BatcherStateMachine.Action], to state: inout State) -> Effects {
         var effects = Effects()
         for action in actions {
             switch action {
@@ -267,9 +287,10 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
         state.armed = next
         state.timer?.cancel()
         let clock = self.clock
-        state.timer = Task {
+        let instant = self.origin.advanced(by: next)
+        state.timer = Task(executorPreference: self.executor) {
             do {
-                try await clock.sleep(until: next, tolerance: nil)
+                try await clock.sleep(until: instant, tolerance: nil)
             } catch {
                 return  // replaced by an earlier wake-up, or stopped
             }
@@ -283,13 +304,13 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
         for task in effects.abandoned { task.cancel() }
     }
 
-    private func wake(armed instant: C.Instant) {
+    private func wake(armed instant: Duration) {
         let effects = self.state.withLock { state in
             if state.armed == instant {
                 state.armed = nil
                 state.timer = nil
             }
-            let actions = state.machine.tick(now: self.clock.now)
+            let actions = state.machine.tick(now: self.now)
             return self.apply(actions, to: &state)
         }
         self.carryOut(effects)
@@ -298,9 +319,9 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
     /// An idle upstream gets a lone request straight from the caller's task: no queue, no hop through the run
     /// loop. The caller's cancellation reaches the upstream call directly, so the answer comes as soon as the
     /// upstream stops (ours stop at once); a member of a larger batch is answered `cancelled` without waiting.
-    private func sendAlone(_ dispatch: StateMachine.Dispatch) async throws -> Response {
+    private func sendAlone(_ dispatch: BatcherStateMachine.Dispatch) async throws -> Response {
         self.metrics.recordBatch(rows: dispatch.rows)
-        let deadline = dispatch.deadline.map { ContinuousClock.now.advanced(by: self.clock.now.duration(to: $0)) }
+        let deadline = dispatch.deadline.map { ContinuousClock.now.advanced(by: $0 - self.now) }
         var request = dispatch.members[0].request
         request.timeout = nil
         let result: Result<Response, any Error>
@@ -311,7 +332,7 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
         }
         let effects = self.state.withLock { state in
             let succeeded = if case .success = result { true } else { false }
-            let actions = state.machine.complete(batchID: dispatch.batchID, succeeded: succeeded, now: self.clock.now)
+            let actions = state.machine.complete(batchID: dispatch.batchID, succeeded: succeeded, now: self.now)
             return self.apply(actions, to: &state)
         }
         self.carryOut(effects)
@@ -320,15 +341,15 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
         return try result.get()
     }
 
-    private func execute(_ dispatch: StateMachine.Dispatch) async {
+    private func execute(_ dispatch: BatcherStateMachine.Dispatch) async {
         let outcome: Result<[Response], any Error>
         var upstreamAnswered = false
         do {
             let request = try BatchAssembly.join(dispatch.members.map(\.request))
-            let deadline = dispatch.deadline.map { ContinuousClock.now.advanced(by: self.clock.now.duration(to: $0)) }
+            let deadline = dispatch.deadline.map { ContinuousClock.now.advanced(by: $0 - self.now) }
             // an unstructured task, so that the call can be cancelled when every member has been
             let upstream = self.upstream
-            let call = Task { try await upstream.call(request, deadline: deadline) }
+            let call = Task(executorPreference: self.executor) { try await upstream.call(request, deadline: deadline) }
             let abandoned = self.state.withLock { state in
                 state.calls[dispatch.batchID]?.task = call
                 return !dispatch.members.contains { state.waiting[$0.id] != nil }
@@ -350,7 +371,7 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
         let effects = self.state.withLock { state in
             state.calls.removeValue(forKey: dispatch.batchID)
             let actions = state.machine.complete(
-                batchID: dispatch.batchID, succeeded: upstreamAnswered, now: self.clock.now)
+                batchID: dispatch.batchID, succeeded: upstreamAnswered, now: self.now)
             var effects = self.apply(actions, to: &state)
             for (index, member) in dispatch.members.enumerated() {
                 guard let continuation = state.waiting.removeValue(forKey: member.id) else { continue }
@@ -374,11 +395,12 @@ extension Batcher where C == ContinuousClock {
     ///   - metricDimensions: labels of the batcher's metrics.
     public convenience init(
         upstream: any Upstream, configuration: BatcherConfiguration = BatcherConfiguration(),
-        logger: Logger = Logger(label: "switchyard.batcher"), metricDimensions: [(String, String)] = []
+        logger: Logger = Logger(label: "switchyard.batcher"), metricDimensions: [(String, String)] = [],
+        executor: (any TaskExecutor)? = nil
     ) {
         self.init(
             upstream: upstream, configuration: configuration, clock: ContinuousClock(), logger: logger,
-            metricDimensions: metricDimensions
+            metricDimensions: metricDimensions, executor: executor
         )
     }
 }

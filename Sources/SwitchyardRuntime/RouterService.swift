@@ -40,6 +40,7 @@ public final class RouterService: WireService, Service {
     public let releases: ReleaseController?
     private let logger: Logger
     private let sampler: InputSampler?
+    private let executor: (any TaskExecutor)?
 
     /// Makes a router.
     /// - Parameters:
@@ -53,12 +54,16 @@ public final class RouterService: WireService, Service {
     ///   - sampler: takes a sample of answered requests' inputs and predictions for the monitor's drift detection.
     public init(
         models: [String: BatcherConfiguration], preprocess: any Upstream, inference: any Upstream, postprocess: any Upstream,
-        health: HealthChecker? = nil, releases: ReleaseController? = nil, logger: Logger, sampler: InputSampler? = nil
+        health: HealthChecker? = nil, releases: ReleaseController? = nil, logger: Logger, sampler: InputSampler? = nil,
+        executor: (any TaskExecutor)? = nil
     ) {
         self.stages = models.reduce(into: [:]) { stages, entry in
             let (model, configuration) = entry
             func batcher(_ stage: String, _ upstream: any Upstream) -> Batcher<ContinuousClock> {
-                Batcher(upstream: upstream, configuration: configuration, logger: logger, metricDimensions: [("model", model), ("stage", stage)])
+                Batcher(
+                    upstream: upstream, configuration: configuration, logger: logger, metricDimensions: [("model", model), ("stage", stage)],
+                    executor: executor
+                )
             }
             stages[model] = Stages(
                 preprocess: batcher("preprocess", preprocess), inference: batcher("inference", inference),
@@ -73,6 +78,7 @@ public final class RouterService: WireService, Service {
         self.releases = releases
         self.logger = logger
         self.sampler = sampler
+        self.executor = executor
     }
 
     /// The models this router serves.
@@ -103,7 +109,7 @@ public final class RouterService: WireService, Service {
             guard pinned[model, default: [:]].count < Self.maxPinnedVersions else { return nil }
             let batcher = Batcher(
                 upstream: self.inference, configuration: stages.configuration, logger: self.logger,
-                metricDimensions: [("model", model), ("stage", "inference"), ("version", version)]
+                metricDimensions: [("model", model), ("stage", "inference"), ("version", version)], executor: self.executor
             )
             // after shutdown began nobody runs it: go unbatched
             if case .terminated = self.started.continuation.yield(batcher) { return nil }

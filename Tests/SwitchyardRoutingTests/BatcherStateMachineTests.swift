@@ -204,6 +204,53 @@ struct BatcherStateMachineTests {
         #expect(machine.queue.isEmpty)
     }
 
+    /// The machine keeps the head's batch between arrivals instead of rescanning the queue; whatever happened, a
+    /// copy made to rescan (a configuration update does) must find nothing more to send and the same wake-up.
+    @Test func theKeptBatchDecidesAsAFreshScanWould() {
+        var random = SystemRandomNumberGenerator()
+        for round in 0..<200 {
+            var machine = Machine(
+                configuration: .defaults {
+                    $0.maxBatchSize = 6
+                    $0.maxQueueDelay = .milliseconds(1)
+                    $0.maxBatchesInFlight = 2
+                    $0.preferredBatchSizes = round % 2 == 0 ? [] : [4]
+                })
+            var now = t0
+            var sent: [UInt64] = []
+            var nextID: UInt64 = 1
+            for _ in 0..<60 {
+                var actions: [Machine.Action] = []
+                switch Int.random(in: 0..<10, using: &random) {
+                case 0..<6:
+                    let rows = Int.random(in: 1...4, using: &random)
+                    let request = Bool.random(using: &random) ? makeRequest(rows: rows) : makeRequest(rows: rows, columns: 3)
+                    let deadline = Bool.random(using: &random) ? nil : now + .microseconds(Int64.random(in: 1...3000, using: &random))
+                    actions = machine.enqueue(id: nextID, request: request, deadline: deadline, now: now)
+                    nextID += 1
+                case 6:  // the batcher re-arms its timer after a cancel; the wake-up is due now at the latest
+                    _ = machine.cancel(id: UInt64.random(in: 1...nextID, using: &random))
+                    actions = machine.tick(now: now)
+                case 7, 8:
+                    if let batch = sent.randomElement(using: &random) {
+                        sent.removeAll { $0 == batch }
+                        actions = machine.complete(batchID: batch, succeeded: true, now: now)
+                    }
+                default:
+                    now += .microseconds(Int64.random(in: 0...700, using: &random))
+                    actions = machine.tick(now: now)
+                }
+                sent += actions.dispatches.map(\.batchID)
+                for dispatch in actions.dispatches {
+                    #expect(dispatch.rows <= 6 || dispatch.members.count == 1)
+                }
+                var fresh = machine
+                #expect(fresh.update(configuration: fresh.configuration, now: now).isEmpty)
+                #expect(fresh.nextWakeUp == machine.nextWakeUp)
+            }
+        }
+    }
+
     @Test func requestsThatCannotBeBatchedGoAlone() throws {
         var machine = Machine(
             configuration: .defaults {

@@ -5,7 +5,7 @@ import Testing
 
 @testable import SwitchyardRouting
 
-typealias Machine = Batcher<ManualClock>.StateMachine
+typealias Machine = BatcherStateMachine
 
 /// A request of `rows` rows of input `x` (2 columns each); row `i` holds `[base + i, -(base + i)]`.
 func makeRequest(rows: Int, base: Float = 0, input: String = "x", columns: Int = 2) -> Request {
@@ -25,9 +25,9 @@ func firstColumn(_ tensors: [NamedTensor], name: String = "x") throws -> [Float]
     return stride(from: 0, to: values.count, by: columns).map { values[$0] }
 }
 
-let t0 = ManualClock.Instant(offset: .zero)
+let t0 = Duration.zero
 
-func at(_ milliseconds: Double) -> ManualClock.Instant { t0.advanced(by: .microseconds(Int64(milliseconds * 1000))) }
+func at(_ milliseconds: Double) -> Duration { t0 + .microseconds(Int64(milliseconds * 1000)) }
 
 extension Machine.Action {
     var dispatch: Machine.Dispatch? {

@@ -5,6 +5,10 @@ import Testing
 
 typealias PoolMachine = UpstreamPool<ManualClock>.StateMachine
 
+private let poolT0 = ManualClock.Instant(offset: .zero)
+
+private func poolAt(_ milliseconds: Double) -> ManualClock.Instant { poolT0.advanced(by: .microseconds(Int64(milliseconds * 1000))) }
+
 /// A small seeded generator, so that the random choices of a test are the same on every run.
 struct SplitMix64: RandomNumberGenerator {
     var state: UInt64
@@ -35,10 +39,10 @@ struct UpstreamPoolStateMachineTests {
     @Test func powerOfTwoChoicesSpreadsLoad() throws {
         var machine = Self.pool(2)
         var random = SplitMix64(state: 7)
-        for _ in 0..<10 { _ = machine.pick(excluding: [], now: t0, using: &random) }
+        for _ in 0..<10 { _ = machine.pick(excluding: [], now: poolT0, using: &random) }
         #expect(machine.instances.map(\.inFlight) == [5, 5])
         var bigger = Self.pool(5)
-        for _ in 0..<200 { _ = bigger.pick(excluding: [], now: t0, using: &random) }
+        for _ in 0..<200 { _ = bigger.pick(excluding: [], now: poolT0, using: &random) }
         let loads = bigger.instances.map(\.inFlight)
         #expect(loads.reduce(0, +) == 200)
         #expect(loads.max()! - loads.min()! <= 3)
@@ -48,59 +52,59 @@ struct UpstreamPoolStateMachineTests {
         var machine = Self.pool(3)
         var random = SplitMix64(state: 3)
         for _ in 0..<20 {
-            let index = try #require(machine.pick(excluding: [0, 1], now: t0, using: &random).index)
+            let index = try #require(machine.pick(excluding: [0, 1], now: poolT0, using: &random).index)
             #expect(index == 2)
         }
         // everything excluded: still an answer rather than none
-        let check1 = machine.pick(excluding: [0, 1, 2], now: t0, using: &random).index != nil
+        let check1 = machine.pick(excluding: [0, 1, 2], now: poolT0, using: &random).index != nil
         #expect(check1)
         var empty = Self.pool(0)
-        let check2 = empty.pick(excluding: [], now: t0, using: &random).index == nil
+        let check2 = empty.pick(excluding: [], now: poolT0, using: &random).index == nil
         #expect(check2)
     }
 
     @Test func fiveConsecutiveFailuresEjectForThirtySecondsTimesTheEjections() throws {
         var machine = Self.pool(10)
-        let check3 = Self.fail(&machine, 3, times: 4, now: t0).isEmpty
+        let check3 = Self.fail(&machine, 3, times: 4, now: poolT0).isEmpty
         #expect(check3)
-        _ = machine.answerAttempt(on: 3, now: t0)  // a good answer resets the count
-        let check4 = Self.fail(&machine, 3, times: 4, now: t0).isEmpty
+        _ = machine.answerAttempt(on: 3, now: poolT0)  // a good answer resets the count
+        let check4 = Self.fail(&machine, 3, times: 4, now: poolT0).isEmpty
         #expect(check4)
-        let check5 = Self.fail(&machine, 3, times: 1, now: t0) == [.ejected(instance: "i3", until: at(30_000))]
+        let check5 = Self.fail(&machine, 3, times: 1, now: poolT0) == [.ejected(instance: "i3", until: poolAt(30_000))]
         #expect(check5)
         var random = SplitMix64(state: 11)
         for _ in 0..<50 {
-            let index = machine.pick(excluding: [], now: at(29_999), using: &random).index
+            let index = machine.pick(excluding: [], now: poolAt(29_999), using: &random).index
             #expect(index != 3)
         }
         // re-admitted when the time is up
-        let (_, events) = machine.pick(excluding: [], now: at(30_000), using: &random)
+        let (_, events) = machine.pick(excluding: [], now: poolAt(30_000), using: &random)
         #expect(events == [.readmitted(instance: "i3")])
-        let check6 = Self.fail(&machine, 3, times: 5, now: at(31_000)) == [.ejected(instance: "i3", until: at(91_000))]
+        let check6 = Self.fail(&machine, 3, times: 5, now: poolAt(31_000)) == [.ejected(instance: "i3", until: poolAt(91_000))]
         #expect(check6)
     }
 
     @Test func ejectionTimeIsCapped() {
         var machine = Self.pool(2) { $0.maxEjectionTime = .seconds(45) }
-        _ = Self.fail(&machine, 0, times: 5, now: t0)
-        _ = machine.readmitExpired(now: at(30_000))
-        let check7 = Self.fail(&machine, 0, times: 5, now: at(30_000)) == [.ejected(instance: "i0", until: at(75_000))]
+        _ = Self.fail(&machine, 0, times: 5, now: poolT0)
+        _ = machine.readmitExpired(now: poolAt(30_000))
+        let check7 = Self.fail(&machine, 0, times: 5, now: poolAt(30_000)) == [.ejected(instance: "i0", until: poolAt(75_000))]
         #expect(check7)
     }
 
     @Test func atMostTenPercentButAtLeastOneAndNeverAll() {
         var ten = Self.pool(10)
-        let check8 = Self.fail(&ten, 0, times: 5, now: t0).count == 1
+        let check8 = Self.fail(&ten, 0, times: 5, now: poolT0).count == 1
         #expect(check8)
-        let check9 = Self.fail(&ten, 1, times: 5, now: t0).isEmpty  // 10% of 10 is already ejected
+        let check9 = Self.fail(&ten, 1, times: 5, now: poolT0).isEmpty  // 10% of 10 is already ejected
         #expect(check9)
         var two = Self.pool(2)
-        let check10 = Self.fail(&two, 0, times: 5, now: t0).count == 1  // at least one, even above 10%
+        let check10 = Self.fail(&two, 0, times: 5, now: poolT0).count == 1  // at least one, even above 10%
         #expect(check10)
-        let check11 = Self.fail(&two, 1, times: 5, now: t0).isEmpty  // never the last one
+        let check11 = Self.fail(&two, 1, times: 5, now: poolT0).isEmpty  // never the last one
         #expect(check11)
         var one = Self.pool(1)
-        let check12 = Self.fail(&one, 0, times: 50, now: t0).isEmpty
+        let check12 = Self.fail(&one, 0, times: 50, now: poolT0).isEmpty
         #expect(check12)
     }
 
@@ -113,33 +117,33 @@ struct UpstreamPoolStateMachineTests {
         #expect(PoolMachine.Outcome(.deadlineExceeded) == .neutral)
         #expect(PoolMachine.Outcome(.cancelled) == .neutral)
         var machine = Self.pool(3)
-        _ = Self.fail(&machine, 0, times: 4, now: t0)
+        _ = Self.fail(&machine, 0, times: 4, now: poolT0)
         var random = SplitMix64(state: 5)
-        _ = machine.pick(excluding: [1, 2], now: t0, using: &random)
-        _ = machine.finish(instance: 0, outcome: .neutral, now: t0)
+        _ = machine.pick(excluding: [1, 2], now: poolT0, using: &random)
+        _ = machine.finish(instance: 0, outcome: .neutral, now: poolT0)
         #expect(machine.instances[0].consecutiveFailures == 4)
     }
 
     @Test func healthChecksSteerTrafficAndReadmit() throws {
         var machine = Self.pool(3)
         var random = SplitMix64(state: 9)
-        _ = machine.reportHealth(instance: "i1", healthy: false, now: t0)
+        _ = machine.reportHealth(instance: "i1", healthy: false, now: poolT0)
         for _ in 0..<30 {
-            let index = try #require(machine.pick(excluding: [], now: t0, using: &random).index)
+            let index = try #require(machine.pick(excluding: [], now: poolT0, using: &random).index)
             #expect(index != 1)
         }
         // nobody healthy: traffic still flows
-        _ = machine.reportHealth(instance: "i0", healthy: false, now: t0)
-        _ = machine.reportHealth(instance: "i2", healthy: false, now: t0)
-        let check13 = machine.pick(excluding: [], now: t0, using: &random).index != nil
+        _ = machine.reportHealth(instance: "i0", healthy: false, now: poolT0)
+        _ = machine.reportHealth(instance: "i2", healthy: false, now: poolT0)
+        let check13 = machine.pick(excluding: [], now: poolT0, using: &random).index != nil
         #expect(check13)
         // a passing check re-admits an ejected instance at once
-        _ = Self.fail(&machine, 2, times: 5, now: t0)
+        _ = Self.fail(&machine, 2, times: 5, now: poolT0)
         #expect(machine.instances[2].ejectedUntil != nil)
-        let check14 = machine.reportHealth(instance: "i2", healthy: true, now: at(1)) == [.readmitted(instance: "i2")]
+        let check14 = machine.reportHealth(instance: "i2", healthy: true, now: poolAt(1)) == [.readmitted(instance: "i2")]
         #expect(check14)
         #expect(machine.instances[2].ejectedUntil == nil)
-        let check15 = machine.reportHealth(instance: "nope", healthy: true, now: at(1)).isEmpty
+        let check15 = machine.reportHealth(instance: "nope", healthy: true, now: poolAt(1)).isEmpty
         #expect(check15)
     }
 
@@ -148,25 +152,25 @@ struct UpstreamPoolStateMachineTests {
         for _ in 0..<5 { machine.beginRequest() }
         // 20% of 5 is 1, but three retries may always be in flight
         let check16 =
-            (0..<4).map { _ in machine.beginRetry(retriesSoFar: 0, deadline: nil, now: t0) } == [
+            (0..<4).map { _ in machine.beginRetry(retriesSoFar: 0, deadline: nil, now: poolT0) } == [
                 true, true, true, false,
             ]
         #expect(check16)
         for _ in 0..<95 { machine.beginRequest() }
         // 20% of 100 is 20
-        let more = (0..<20).map { _ in machine.beginRetry(retriesSoFar: 0, deadline: nil, now: t0) }
+        let more = (0..<20).map { _ in machine.beginRetry(retriesSoFar: 0, deadline: nil, now: poolT0) }
         #expect(more.filter { $0 }.count == 17)
         machine.endRetry()
-        let check17 = machine.beginRetry(retriesSoFar: 0, deadline: nil, now: t0)
+        let check17 = machine.beginRetry(retriesSoFar: 0, deadline: nil, now: poolT0)
         #expect(check17)
-        let check18 = !machine.beginRetry(retriesSoFar: 0, deadline: nil, now: t0)
+        let check18 = !machine.beginRetry(retriesSoFar: 0, deadline: nil, now: poolT0)
         #expect(check18)
         for _ in 0..<20 { machine.endRetry() }
-        let check19 = !machine.beginRetry(retriesSoFar: 2, deadline: nil, now: t0)  // maxRetries = 2
+        let check19 = !machine.beginRetry(retriesSoFar: 2, deadline: nil, now: poolT0)  // maxRetries = 2
         #expect(check19)
-        let check20 = !machine.beginRetry(retriesSoFar: 0, deadline: at(5), now: at(5))
+        let check20 = !machine.beginRetry(retriesSoFar: 0, deadline: poolAt(5), now: poolAt(5))
         #expect(check20)
-        let check21 = machine.beginRetry(retriesSoFar: 1, deadline: at(6), now: at(5))
+        let check21 = machine.beginRetry(retriesSoFar: 1, deadline: poolAt(6), now: poolAt(5))
         #expect(check21)
     }
 }

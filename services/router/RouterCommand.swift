@@ -5,6 +5,7 @@ import SwitchyardEngine
 import SwitchyardRouting
 import SwitchyardRuntime
 import SwitchyardTransport
+import NIOPosix
 
 /// `switchyard-router`: the entry point of the mesh for backend apps.
 @main
@@ -122,7 +123,8 @@ struct RouterCommand: ServiceCommand {
         }
         let router = RouterService(
             models: models, preprocess: pools[0].1, inference: pools[1].1, postprocess: pools[2].1, health: health,
-            releases: releases, logger: logger, sampler: InputSampler.shared
+            releases: releases, logger: logger, sampler: InputSampler.shared,
+            executor: EventLoopTaskExecutor(eventLoop: MultiThreadedEventLoopGroup.singleton.next())
         )
         logger.info("routing", metadata: ["models": "\(router.models.joined(separator: ","))"])
         try await Self.serve(router, options: self.server, logger: logger, companions: [router, health, releases])
