@@ -25,7 +25,8 @@ public final class RouterService: WireService, Service {
         /// For requests that name no version: the inference service picks its newest ready one.
         var inference: Batcher<ContinuousClock>
         var postprocess: Batcher<ContinuousClock>
-        var configuration: BatcherConfiguration
+        /// For the batchers of pinned versions.
+        var pinnedConfiguration: BatcherConfiguration
     }
 
     private let stages: [String: Stages]
@@ -52,22 +53,31 @@ public final class RouterService: WireService, Service {
     ///   - releases: traffic splits and rollouts; `nil` sends every request to the newest version.
     ///   - logger: for batch decisions and failures.
     ///   - sampler: takes a sample of answered requests' inputs and predictions for the monitor's drift detection.
+    ///   - instances: instances per stage (`preprocess`, `inference`, `postprocess`; 1 when missing): a model's
+    ///     `maxBatchesInFlight` is per instance, so that a stage scaled out gets batches for every instance.
+    ///   - executor: where the batchers' tasks run (the router's event loop); `nil`: the global executor.
     public init(
         models: [String: BatcherConfiguration], preprocess: any Upstream, inference: any Upstream, postprocess: any Upstream,
         health: HealthChecker? = nil, releases: ReleaseController? = nil, logger: Logger, sampler: InputSampler? = nil,
-        executor: (any TaskExecutor)? = nil
+        instances: [String: Int] = [:], executor: (any TaskExecutor)? = nil
     ) {
         self.stages = models.reduce(into: [:]) { stages, entry in
             let (model, configuration) = entry
+            func scaled(_ stage: String) -> BatcherConfiguration {
+                var scaled = configuration
+                scaled.maxBatchesInFlight *= max(1, instances[stage] ?? 1)
+                scaled.idleBatchesInFlight *= max(1, instances[stage] ?? 1)
+                return scaled
+            }
             func batcher(_ stage: String, _ upstream: any Upstream) -> Batcher<ContinuousClock> {
                 Batcher(
-                    upstream: upstream, configuration: configuration, logger: logger, metricDimensions: [("model", model), ("stage", stage)],
-                    executor: executor
+                    upstream: upstream, configuration: scaled(stage), logger: logger,
+                    metricDimensions: [("model", model), ("stage", stage)], executor: executor
                 )
             }
             stages[model] = Stages(
                 preprocess: batcher("preprocess", preprocess), inference: batcher("inference", inference),
-                postprocess: batcher("postprocess", postprocess), configuration: configuration
+                postprocess: batcher("postprocess", postprocess), pinnedConfiguration: scaled("inference")
             )
         }
         self.started = AsyncStream.makeStream()
@@ -108,7 +118,7 @@ public final class RouterService: WireService, Service {
             if let batcher = pinned[model]?[version] { return batcher }
             guard pinned[model, default: [:]].count < Self.maxPinnedVersions else { return nil }
             let batcher = Batcher(
-                upstream: self.inference, configuration: stages.configuration, logger: self.logger,
+                upstream: self.inference, configuration: stages.pinnedConfiguration, logger: self.logger,
                 metricDimensions: [("model", model), ("stage", "inference"), ("version", version)], executor: self.executor
             )
             // after shutdown began nobody runs it: go unbatched

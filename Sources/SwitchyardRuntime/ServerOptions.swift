@@ -16,6 +16,10 @@ public struct ServerOptions: ParsableArguments {
     @Option(help: "This service's private key (PEM).") public var key: String
     @Option(help: "Requests in flight per connection before the service stops reading it.") public var maxInFlight: UInt32 = 1024
     @Option(help: "Seconds to let in-flight requests finish on SIGTERM.") public var drainSeconds = 30
+    @Option(
+        help: "Event-loop threads for connections and request handling. Fewer than cores can win when services share a small machine. (default: one per core)"
+    )
+    public var eventLoops: Int?
     @OptionGroup public var monitoring: MonitoringOptions
 
     public init() {}
@@ -24,6 +28,7 @@ public struct ServerOptions: ParsableArguments {
         if let port, !(0...65535).contains(port) { throw ValidationError("--port must be 0...65535") }
         guard (1...1_000_000).contains(self.maxInFlight) else { throw ValidationError("--max-in-flight must be 1...1000000") }
         guard (0...3600).contains(self.drainSeconds) else { throw ValidationError("--drain-seconds must be 0...3600") }
+        if let eventLoops, !(1...256).contains(eventLoops) { throw ValidationError("--event-loops must be 1...256") }
     }
 
     /// This service's certificate, key and CA; mutual TLS unless `requireClientCertificate` is false.

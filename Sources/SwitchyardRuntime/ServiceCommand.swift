@@ -1,5 +1,6 @@
 public import ArgumentParser
 import Foundation
+import NIOCore
 import Yams
 
 /// A service's command line, with settings also read from a YAML file and the environment.
@@ -13,6 +14,8 @@ public protocol ServiceCommand: AsyncParsableCommand {
     static var serviceName: String { get }
     /// The port the service listens on when `--port` is not given.
     static var defaultPort: Int { get }
+    /// Where it listens, TLS, limits, threads, monitoring.
+    var server: ServerOptions { get }
 }
 
 extension ServiceCommand {
@@ -25,6 +28,9 @@ extension ServiceCommand {
                 environment: ProcessInfo.processInfo.environment
             )
             var command = try Self.parseAsRoot(arguments)
+            if let service = command as? any ServiceCommand, let loops = service.server.eventLoops {
+                NIOSingletons.groupLoopCountSuggestion = loops  // before anything starts the shared event loops
+            }
             if var asyncCommand = command as? any AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {

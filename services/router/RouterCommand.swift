@@ -35,7 +35,9 @@ struct RouterCommand: ServiceCommand {
             }
         }
     ) var preferredBatchSizes: [Int] = []
-    @Option(help: "Batches in flight to each stage per model; more overlaps transfer with compute.") var maxBatchesInFlight = 2
+    @Option(
+        help: "Batches in flight to each stage instance per model. 1 (as Triton with one model instance) lets the next batch form while one runs; more overlaps transfer with compute when stages have cores of their own."
+    ) var maxBatchesInFlight = 1
     @Option(help: "Directory of the release state (releases.json): rollouts survive restarts and routers sharing it agree. Empty: memory only.")
     var stateDir = ""
     @Option(help: "This router's name in the release state, stable across restarts. (default: HOSTNAME:PORT)") var name: String?
@@ -124,6 +126,7 @@ struct RouterCommand: ServiceCommand {
         let router = RouterService(
             models: models, preprocess: pools[0].1, inference: pools[1].1, postprocess: pools[2].1, health: health,
             releases: releases, logger: logger, sampler: InputSampler.shared,
+            instances: Dictionary(uniqueKeysWithValues: pools.map { ($0.0, $0.1.members.count) }),
             executor: EventLoopTaskExecutor(eventLoop: MultiThreadedEventLoopGroup.singleton.next())
         )
         logger.info("routing", metadata: ["models": "\(router.models.joined(separator: ","))"])
