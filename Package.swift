@@ -96,7 +96,7 @@ let package = Package(
         .target(
             name: "SwitchyardLoad",
             dependencies: [
-                "SwitchyardTransport", "SwitchyardWire", "SwitchyardTensor",
+                "SwitchyardTransport", "SwitchyardWire", "SwitchyardTensor", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
@@ -119,7 +119,7 @@ let package = Package(
                 "SwitchyardEngine", "SwitchyardTensor", "SwitchyardClient", "SwitchyardTransport", "SwitchyardWire",
                 "SwitchyardRuntime", "SwitchyardRouting", "SwitchyardMonitor", "SwitchyardLoad",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         .executableTarget(

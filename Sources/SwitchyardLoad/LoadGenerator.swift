@@ -68,11 +68,14 @@ public struct LoadGenerator: Sendable {
                     await Self.report(step: step, start: start, measureFrom: measureFrom, recorder: recorder, progress)
                 }
             }
-            switch step {
-            case .closed(let concurrency):
-                await self.closedLoop(concurrency: concurrency, window: window, recorder: recorder)
-            case .open(let rate):
-                stoppedBehind = await self.openLoop(rate: rate, start: start, window: window, recorder: recorder)
+            stoppedBehind = await withTaskExecutorPreference(self.target.executor) {
+                switch step {
+                case .closed(let concurrency):
+                    await self.closedLoop(concurrency: concurrency, window: window, recorder: recorder)
+                    return false
+                case .open(let rate):
+                    return await self.openLoop(rate: rate, start: start, window: window, recorder: recorder)
+                }
             }
             group.cancelAll()
         }

@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import NIOCore
+import NIOPosix
 import SwitchyardEngine
 import SwitchyardLoad
 import SwitchyardTensor
@@ -47,6 +49,9 @@ struct Load: AsyncParsableCommand {
     @Option(help: "Warm-up per step, not counted (e.g. 1s, 0).") var warmup = "1s"
     @Option(help: "Deadline of each request (e.g. 5s, 200ms).") var timeout = "5s"
     @Option(help: "Connections to the target.") var connections = 1
+    @Option(
+        help: "Event-loop threads of the load client. With 1 the senders run on the loop of their connections, so the client takes less of the machine it measures."
+    ) var eventLoops = 1
     @Option(help: "Open loop: most requests in flight; past it sends fall behind schedule (and latency shows it).")
     var maxInFlight = 4096
     @Option(
@@ -83,6 +88,9 @@ struct Load: AsyncParsableCommand {
         }
         guard (0...1_000_000_000).contains(self.users) else {
             throw ValidationError("--users must be 0...1000000000, got \(self.users)")
+        }
+        guard (1...64).contains(self.eventLoops) else {
+            throw ValidationError("--event-loops must be 1...64, got \(self.eventLoops)")
         }
         guard (1...64).contains(self.connections) else {
             throw ValidationError("--connections must be 1...64, got \(self.connections)")
@@ -287,19 +295,26 @@ struct Load: AsyncParsableCommand {
         configuration.connections = self.connections
         configuration.identity = "yard-load"
         configuration.token = self.token
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: self.eventLoops)
         let client: WireClient
         do {
-            client = try WireClient(configuration: configuration)
+            client = try WireClient(configuration: configuration, group: group)
         } catch {
+            try? await group.shutdownGracefully()
             throw fail("load", "\(error)")
+        }
+        let close: @Sendable () async -> Void = {
+            await client.close()
+            try? await group.shutdownGracefully()
         }
         do {
             try await client.connect()
         } catch {
-            await client.close()
+            await close()
             throw fail("load", "cannot reach \(self.target): \(error)")
         }
-        return (client, self.target, { await client.close() })
+        let target: any LoadTarget = self.eventLoops == 1 ? SingleLoopWireTarget(client: client, eventLoop: group.next()) : client
+        return (target, self.target, close)
     }
 }
 
