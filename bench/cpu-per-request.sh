@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Where the mesh's CPU goes: the synth 784-512-512-10 model behind router → preprocess → inference → postprocess on
 # loopback, 64 requests in flight for 5 s (yard load), and each service's CPU time (user + system, from /proc) divided
-# by the requests answered. PROFILE=1 also records the router with `perf record -g` into bench/out/router.perf.
+# by the requests answered, the load client's too, and the batch sizes the router formed. ROUTER_ARGS adds router flags
+# (default: --event-loops 1, as bench/run.sh). PROFILE=1 also records the router with `perf record -g` into
+# bench/out/router.perf.
 # Release build; traffic on 127.0.0.1; bounded by time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,7 +31,8 @@ start() {  # name port args...: starts a service and waits (bounded) until it li
 start inference 7962 --models "$work/models" --threads 2
 start preprocess 7964 --models "$work/models"
 start postprocess 7963 --models "$work/models"
-start router 7960 --models "$work/models" --preprocess 127.0.0.1:7964 --inference 127.0.0.1:7962 --postprocess 127.0.0.1:7963
+start router 7960 --models "$work/models" --preprocess 127.0.0.1:7964 --inference 127.0.0.1:7962 --postprocess 127.0.0.1:7963 \
+  --metrics-port 7969 ${ROUTER_ARGS:---event-loops 1}
 load=("$bin/yard" load --target 127.0.0.1:7960 --ca "$certs/ca.pem" --cert "$certs/client.pem" --key "$certs/client.key" --model synth
       --input-name input --shape 784 --connections 2 --concurrency 64)
 "${load[@]}" --duration 2s --warmup 1s >/dev/null
@@ -37,7 +40,15 @@ ticks() { for pid in "${pids[@]}"; do awk '{print $14 + $15}' "/proc/$pid/stat";
 before=($(ticks))
 "${load[@]}" --duration 5s --warmup 0s --json "$work/run.json" >"$work/load.out" &
 loader=$!
+sleep 0.2
+client=$(pgrep -n -x yard || true)
+client_before=$(awk '{print $14 + $15}' "/proc/$client/stat" 2>/dev/null || echo 0)
 if [ -n "${PROFILE:-}" ]; then sleep 0.5; perf record -F 1999 -g -p "${pids[3]}" -o bench/out/router.perf -- sleep 3 >/dev/null 2>&1 || true; fi
+client_after=$client_before
+while kill -0 "$loader" 2>/dev/null; do  # the client's CPU time, read until it exits (to within 0.1 s)
+  client_after=$(awk '{print $14 + $15}' "/proc/$client/stat" 2>/dev/null || echo "$client_after")
+  sleep 0.1
+done
 wait $loader || true
 after=($(ticks))
 ok=$(python3 -c "import json; print(json.load(open('$work/run.json'))['steps'][0]['ok'])")
@@ -47,3 +58,6 @@ names=(inference preprocess postprocess router)
 for i in 0 1 2 3; do
   echo "${names[$i]}: $(( (${after[$i]} - ${before[$i]}) * 1000000 / hz / ok )) µs CPU per request"
 done
+echo "load client (yard load): about $(( (client_after - client_before) * 1000000 / hz / ok )) µs CPU per request (0.2 s to the end)"
+curl -s 127.0.0.1:7969/metrics | awk -F'[{}" ]+' '/^switchyard_batch_size_(sum|count)/ { v[$5, $1] = $NF }
+  END { for (k in v) { split(k, p, SUBSEP); if (p[2] ~ /count/) printf "%s batches: %.1f rows each\n", p[1], v[p[1], "switchyard_batch_size_sum"] / v[k] } }' | sort

@@ -64,9 +64,11 @@ start inference 7602 --models "$work/models" --threads 2
 start preprocess 7604 --models "$work/models"
 start postprocess 7603 --models "$work/models"
 stages=(--preprocess 127.0.0.1:7604 --inference 127.0.0.1:7602 --postprocess 127.0.0.1:7603)
-start router 7600 --models "$work/models" "${stages[@]}"
+# one event loop per router: five processes and the load client share two cores (README, "Tuning")
+start router 7600 --models "$work/models" "${stages[@]}" --event-loops 1
 router_on=${pids[-1]}
-start router 7610 --models "$work/models" "${stages[@]}" --max-batch-size 1
+# without batching: every request forwarded alone and at once, as many in flight as the clients send
+start router 7610 --models "$work/models" "${stages[@]}" --event-loops 1 --max-batch-size 1 --max-batches-in-flight 64
 
 tls=(--ca "$work/certs/ca.pem" --cert "$work/certs/client.pem" --key "$work/certs/client.key")
 synth=(--model synth --input-name input --shape 784 --connections 2)
@@ -94,6 +96,6 @@ log "$bin/yard" load --target 127.0.0.1:7610 "${tls[@]}" "${synth[@]}" --rate "$
   echo "$(swift --version 2>/dev/null | head -1); release build; OpenBLAS $(dpkg-query -W -f '${Version}' libopenblas0-pthread 2>/dev/null || echo '?')"
   echo "Load average (1, 5, 15 min) before: $load_before; after: $(cut -d' ' -f1-3 /proc/loadavg) — the load client, the services and anything else on the machine share its cores"
   awk -v n="$(nproc)" '$1 > n { print "**The machine was busy** (load average above its core count while the suite ran): absolute numbers, and ratios whose two sides ran at different moments, move with that load; ratios measured side by side (wire, engine) hold up best" }' /proc/loadavg
-  echo "Measured ${secs} s per step after ${warm} s of warm-up; the mesh's inference service has 2 compute threads; one 784-float row per request"
+  echo "Measured ${secs} s per step after ${warm} s of warm-up; the mesh's inference service has 2 compute threads; one 784-float row per request; routers on one event loop, batching off = \`--max-batch-size 1 --max-batches-in-flight 64\` (each request forwarded alone, at once)"
 } > "$out/machine.txt"
 "$bin/switchyard-bench" report --directory "$out" --out bench/RESULTS.md --plot bench/latency-throughput.svg
