@@ -34,7 +34,8 @@ public struct RolloutGates: Sendable, Hashable, Codable {
     /// version's own inference run time (as the inference service reports it, without queueing), because both
     /// versions usually share instances, and queueing behind a slow candidate would slow the stable one too.
     public var maxLatencyRatio = 2.0
-    /// Most shadow-scored requests whose top-1 answer differs between the versions, as a fraction.
+    /// Most shadow-scored requests whose top-1 answer differs between the versions, as a fraction. The gate fails
+    /// when the 95% Wilson lower bound of the observed fraction exceeds it: on evidence, not on a small sample's luck.
     public var maxDisagreement = 0.10
     /// Candidate requests (for errors) or comparisons (for disagreement) before a gate is judged at all.
     public var minSamples = 20
@@ -174,9 +175,13 @@ public struct Rollout: Sendable, Hashable, Codable {
                     + "(at most +\(Self.percent(gates.maxErrorRateIncrease * 100)))"
             }
         }
-        if candidate.compared >= gates.minSamples, candidate.disagreement > gates.maxDisagreement {
+        // judged on the 95% Wilson lower bound: at 20 samples a good candidate that truly disagrees 5% of the time
+        // shows 15% one time in ten; a wrong one (80%) is still caught at once
+        if candidate.compared >= gates.minSamples,
+            Statistics.wilsonInterval(successes: candidate.disagreed, trials: candidate.compared).low > gates.maxDisagreement
+        {
             return "top-1 disagreement with stable \(Self.percent(candidate.disagreement * 100)) on \(candidate.compared) shadow-scored requests "
-                + "(at most \(Self.percent(gates.maxDisagreement * 100)))"
+                + "(at most \(Self.percent(gates.maxDisagreement * 100)), judged on the 95% lower bound)"
         }
         if candidate.latencySamples >= gates.minLatencySamples, stable.latencySamples >= gates.minLatencySamples,
             let ours = candidate.latency(quantile: 0.99), let theirs = stable.latency(quantile: 0.99)

@@ -66,6 +66,16 @@ struct RolloutTests {
         return window
     }
 
+    /// 3 of 20 is what a candidate that truly disagrees 5% of the time shows one time in ten; 8 of 20 is evidence.
+    @Test func disagreementIsJudgedOnEvidenceNotOnASmallSample() {
+        let gates = RolloutGates()
+        let stable = Self.window(requests: 30)
+        #expect(Rollout.failedGate(gates, stable: stable, candidate: Self.window(requests: 30, compared: 20, disagreed: 3)) == nil)
+        let wrong = Rollout.failedGate(gates, stable: stable, candidate: Self.window(requests: 30, compared: 20, disagreed: 8))
+        #expect(wrong?.contains("top-1 disagreement with stable 40%") == true, "\(wrong ?? "passed")")
+        #expect(Rollout.failedGate(gates, stable: stable, candidate: Self.window(requests: 30, compared: 19, disagreed: 19)) == nil)  // too few
+    }
+
     @Test func aGoodCandidateAdvancesStepByStepAndIsPromoted() {
         var rollout = Rollout(model: "digits", stable: "1", candidate: "2", plan: Self.plan(), now: 0)
         #expect(rollout.split.candidatePercent == 10)
