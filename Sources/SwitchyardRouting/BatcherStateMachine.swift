@@ -99,7 +99,7 @@ struct BatcherStateMachine: Sendable {
     mutating func sendAloneIfIdle(id: UInt64, request: Request, deadline: Instant?, now: Instant) -> Dispatch? {
         guard self.queue.isEmpty, self.inFlight.count < self.configuration.idleBatchesInFlight else { return nil }
         if let deadline, deadline <= now { return nil }  // enqueue answers it
-        let rows = BatchLayout.of(request, id: id).rows
+        let rows = BatchLayout.rows(of: request)
         let alone = Queued(id: id, request: request, rows: rows, lane: 0, enqueued: now, deadline: deadline)
         return self.dispatch(Plan(indices: [], rows: alone.rows, earliestDeadline: deadline), alone: alone, reason: .idle, now: now)
     }

@@ -22,24 +22,28 @@ struct BatchLayout: Hashable, Sendable {
     ///   - request: the request.
     ///   - id: the request's id, which makes a loner's layout unique.
     static func of(_ request: Request, id: UInt64) -> (layout: BatchLayout, rows: Int) {
-        var inputs: [Input] = []
-        inputs.reserveCapacity(request.tensors.count)
+        guard let rows = Self.batchRows(of: request) else {
+            return (BatchLayout(method: request.method, parameters: [], inputs: [], loner: id), 1)
+        }
+        let inputs = request.tensors.map { named in
+            Input(name: named.name, dtype: named.tensor.dtype, rowShape: Array(named.tensor.shape.dims.dropFirst()))
+        }
+        return (BatchLayout(method: request.method, parameters: request.parameters, inputs: inputs, loner: nil), rows)
+    }
+
+    /// A request's rows as a batch counts them (1 for one that cannot be batched), without building its layout:
+    /// what a request sent alone needs.
+    static func rows(of request: Request) -> Int { Self.batchRows(of: request) ?? 1 }
+
+    /// The first dimension all of a request's tensors share, or `nil` when it cannot be batched.
+    private static func batchRows(of request: Request) -> Int? {
         var rows: Int? = nil
-        var batchable = !request.tensors.isEmpty
         for named in request.tensors {
             let shape = named.tensor.shape
-            guard shape.rank >= 1, rows == nil || rows == shape[0] else {
-                batchable = false
-                break
-            }
+            guard shape.rank >= 1, rows == nil || rows == shape[0] else { return nil }
             rows = shape[0]
-            inputs.append(Input(name: named.name, dtype: named.tensor.dtype, rowShape: Array(shape.dims.dropFirst())))
         }
-        if batchable, let rows, rows > 0 {
-            return (
-                BatchLayout(method: request.method, parameters: request.parameters, inputs: inputs, loner: nil), rows
-            )
-        }
-        return (BatchLayout(method: request.method, parameters: [], inputs: [], loner: id), 1)
+        guard let rows, rows > 0 else { return nil }
+        return rows
     }
 }
