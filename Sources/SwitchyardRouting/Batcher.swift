@@ -6,7 +6,8 @@ internal import Synchronization
 /// A dynamic batcher for one (model, version): joins requests into batches for an upstream and splits the answers.
 ///
 /// While the upstream is idle (fewer than ``BatcherConfiguration/idleBatchesInFlight`` batches in flight) a
-/// request is sent at once, alone if need be. While it is busy, requests queue and form batches, which leave
+/// request is sent at once, alone if need be, together with the requests that arrive in the same burst (those
+/// already scheduled on the batcher's executor, such as the other members of the batch the stage before answered). While it is busy, requests queue and form batches, which leave
 /// when full, at a preferred size, when the oldest has waited ``BatcherConfiguration/maxQueueDelay``, or earlier
 /// when the earliest deadline minus the predicted execution time would otherwise be missed. Requests whose
 /// deadline passes in the queue are answered `deadline exceeded` without being sent; cancelled ones `cancelled`;
@@ -178,13 +179,21 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
 
     /// Queues a request whose deadline is given as time since ``origin``.
     private func enqueue(_ request: Request, deadline: Duration?) async throws -> Response {
-        let (id, alone) = self.state.withLock { state -> (UInt64, BatcherStateMachine.Dispatch?) in
+        let (id, gathering) = self.state.withLock { state -> (UInt64, Bool) in
             state.nextID &+= 1
-            guard !state.stopped, !Task.isCancelled else { return (state.nextID, nil) }
-            let alone = state.machine.sendAloneIfIdle(id: state.nextID, request: request, deadline: deadline, now: self.now)
-            return (state.nextID, alone)
+            guard !state.stopped, !Task.isCancelled else { return (state.nextID, false) }
+            return (state.nextID, state.machine.startGathering())
         }
-        if let alone { return try await self.sendAlone(alone) }
+        if gathering {
+            // The rest of this request's burst is already scheduled on this executor (the other members of the
+            // batch the stage before answered, the other frames of a read): let it arrive and queue, then send.
+            await Task.yield()
+            let alone = self.state.withLock { state -> BatcherStateMachine.Dispatch? in
+                guard !state.stopped, !Task.isCancelled else { return nil }
+                return state.machine.sendAloneIfIdle(id: id, request: request, deadline: deadline, now: self.now)
+            }
+            if let alone { return try await self.sendAlone(alone) }
+        }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Response, any Error>) in
                 let effects = self.state.withLock { state -> Effects in
@@ -195,7 +204,7 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
                     }
                     state.waiting[id] = continuation
                     let actions = state.machine.enqueue(
-                        id: id, request: request, deadline: deadline, now: self.now)
+                        id: id, request: request, deadline: deadline, now: self.now, gathered: gathering)
                     var effects = self.apply(actions, to: &state)
                     if Task.isCancelled { self.cancel(id: id, in: &state, effects: &effects) }
                     return effects

@@ -7,6 +7,10 @@ internal import SwitchyardWire
 ///
 /// An arrival costs O(1) in the common case: the batch the head of the queue would go in (the plan) is kept and
 /// extended as requests arrive, and recomputed only when requests leave the queue.
+///
+/// Requests come in bursts: a batch answered by the stage before this one, or a read of several frames from a
+/// client. The first arrival at an idle upstream therefore gathers the burst (``startGathering()``) before sending,
+/// so that the burst leaves as one batch instead of a batch of one followed by the rest a whole round trip later.
 struct BatcherStateMachine: Sendable {
     typealias Instant = Duration
 
@@ -56,6 +60,8 @@ struct BatcherStateMachine: Sendable {
     private var lanes: [BatchLayout: Int] = [:]
     /// Never reused, so that a lane dropped from the table cannot be confused with a new one.
     private var nextLane = 0
+    /// An arrival at the idle upstream is gathering its burst: idle sends wait until it ends.
+    private(set) var gathering = false
 
     /// Most layouts remembered; past it the table starts over (equal layouts queued across the reset then wait for
     /// separate batches, which is correct, only less full).
@@ -66,18 +72,37 @@ struct BatcherStateMachine: Sendable {
         self.predictor = ExecutionTimePredictor(initialEstimate: self.configuration.initialExecutionEstimate)
     }
 
+    /// Starts gathering a burst when an arrival finds the upstream idle and nothing queued; the arrival then lets
+    /// the rest of its burst arrive (they queue) and comes back with ``sendAloneIfIdle(id:request:deadline:now:)``
+    /// or ``enqueue(id:request:deadline:now:gathered:)``, which end the gathering.
+    /// - Returns: whether this arrival gathers; `false`: it queues as usual.
+    mutating func startGathering() -> Bool {
+        guard !self.gathering, self.queue.isEmpty, self.inFlight.count < self.configuration.idleBatchesInFlight else { return false }
+        self.gathering = true
+        return true
+    }
+
     /// Accepts a request, or answers it at once (full queue, passed deadline); may send batches.
-    mutating func enqueue(id: UInt64, request: Request, deadline: Instant?, now: Instant) -> [Action] {
+    /// - Parameter gathered: the request gathered a burst (``startGathering()``): it goes to the head of the queue,
+    ///   as it arrived first, and the gathering ends.
+    mutating func enqueue(id: UInt64, request: Request, deadline: Instant?, now: Instant, gathered: Bool = false) -> [Action] {
+        if gathered { self.gathering = false }
         if let deadline, deadline <= now {
             return [.fail(ids: [id], RoutingError(.deadlineExceeded, "the deadline passed before the request was queued"))]
+                + (gathered ? self.evaluate(now: now) : [])
         }
         guard self.queue.count < self.configuration.maxQueueSize else {
             return [.fail(ids: [id], RoutingError(.queueFull, "the batch queue is full (\(self.configuration.maxQueueSize) requests)"))]
+                + (gathered ? self.evaluate(now: now) : [])
         }
         let queued = self.queued(id: id, request: request, deadline: deadline, now: now)
-        self.queue.append(queued)
         if let deadline, self.earliestQueuedDeadline.map({ deadline < $0 }) ?? true { self.earliestQueuedDeadline = deadline }
-        if self.queue.count == 1 {
+        if gathered {
+            self.queue.insert(queued, at: 0)
+        } else {
+            self.queue.append(queued)
+        }
+        if gathered || self.queue.count == 1 {
             self.cachedPlan = nil
         } else if var plan = self.cachedPlan {
             // what plan() would add scanning to the end: the newcomer, if it shares the head's lane and fits
@@ -94,11 +119,13 @@ struct BatcherStateMachine: Sendable {
     }
 
     /// Takes a request to send alone at once when nothing is queued and the upstream is idle — what
-    /// ``enqueue(id:request:deadline:now:)`` would decide too, without queueing it first.
+    /// ``enqueue(id:request:deadline:now:gathered:)`` would decide too, without queueing it first. Ends a gathering
+    /// that found no company.
     /// - Returns: the batch of one, or `nil` when the request must go through the queue.
     mutating func sendAloneIfIdle(id: UInt64, request: Request, deadline: Instant?, now: Instant) -> Dispatch? {
         guard self.queue.isEmpty, self.inFlight.count < self.configuration.idleBatchesInFlight else { return nil }
         if let deadline, deadline <= now { return nil }  // enqueue answers it
+        self.gathering = false
         let rows = BatchLayout.rows(of: request)
         let alone = Queued(id: id, request: request, rows: rows, lane: 0, enqueued: now, deadline: deadline)
         return self.dispatch(Plan(indices: [], rows: alone.rows, earliestDeadline: deadline), alone: alone, reason: .idle, now: now)
@@ -145,7 +172,7 @@ struct BatcherStateMachine: Sendable {
     var nextWakeUp: Instant? {
         mutating get {
         var earliest = self.earliestQueuedDeadline
-        if !self.queue.isEmpty, self.inFlight.count < self.configuration.maxBatchesInFlight {
+        if !self.queue.isEmpty, !self.gathering, self.inFlight.count < self.configuration.maxBatchesInFlight {
             let delay = self.queue[0].enqueued + self.configuration.maxQueueDelay
             if earliest.map({ delay < $0 }) ?? true { earliest = delay }
             if let closeAt = self.closeAt(self.plan()), closeAt < earliest! { earliest = closeAt }
@@ -205,6 +232,7 @@ struct BatcherStateMachine: Sendable {
             var plan = self.plan()
             let reason: Reason
             if self.inFlight.count < self.configuration.idleBatchesInFlight {
+                if self.gathering, plan.rows < self.configuration.maxBatchSize { break }  // the burst leaves whole
                 reason = .idle
             } else if plan.rows >= self.configuration.maxBatchSize {
                 reason = .full

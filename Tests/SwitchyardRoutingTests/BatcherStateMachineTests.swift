@@ -31,6 +31,62 @@ struct BatcherStateMachineTests {
         #expect(machine.nextWakeUp == nil)
     }
 
+    @Test func aBurstAtAnIdleUpstreamIsGatheredIntoOneBatch() throws {
+        var machine = Machine(configuration: .defaults { $0.maxBatchSize = 8; $0.maxQueueDelay = .seconds(1) })
+        let gathers = machine.startGathering()
+        let second = machine.startGathering()
+        #expect(gathers)
+        #expect(!second)  // one gatherer at a time: the rest of the burst queues
+        let joined = machine.enqueue(id: 2, request: makeRequest(rows: 1), deadline: nil, now: t0)
+            + machine.enqueue(id: 3, request: makeRequest(rows: 2), deadline: nil, now: t0)
+        #expect(joined.isEmpty)
+        let wakeUp = machine.nextWakeUp
+        #expect(wakeUp == nil)  // gathering takes no timer
+        // the gatherer comes back: it arrived first, so it leads the batch
+        let alone = machine.sendAloneIfIdle(id: 1, request: makeRequest(rows: 1), deadline: nil, now: at(0.01))
+        #expect(alone == nil)
+        let actions = machine.enqueue(id: 1, request: makeRequest(rows: 1), deadline: nil, now: at(0.01), gathered: true)
+        let dispatch = try #require(actions.dispatches.first)
+        #expect(actions.dispatches.count == 1)
+        #expect(dispatch.members.map(\.id) == [1, 2, 3])
+        #expect(dispatch.rows == 4)
+        #expect(dispatch.reason == .idle)
+        #expect(!machine.gathering)
+    }
+
+    @Test func aGatheringThatFindsNoCompanySendsAlone() throws {
+        var machine = Machine(configuration: .defaults { $0.maxQueueDelay = .seconds(1) })
+        let gathers = machine.startGathering()
+        #expect(gathers)
+        let sent = machine.sendAloneIfIdle(id: 1, request: makeRequest(rows: 1), deadline: nil, now: t0)
+        let alone = try #require(sent)
+        #expect(alone.members.map(\.id) == [1])
+        #expect(!machine.gathering)
+        let again = machine.startGathering()
+        #expect(!again)  // busy now: arrivals queue
+    }
+
+    @Test func aGathererRefusedAtTheDoorStillReleasesTheBurst() throws {
+        var machine = Machine(configuration: .defaults { $0.maxQueueDelay = .seconds(1) })
+        let gathers = machine.startGathering()
+        #expect(gathers)
+        let joined = machine.enqueue(id: 2, request: makeRequest(rows: 1), deadline: nil, now: t0)
+        #expect(joined.isEmpty)
+        let actions = machine.enqueue(id: 1, request: makeRequest(rows: 1), deadline: at(0.5), now: at(1), gathered: true)
+        #expect(actions.failures.map(\.ids) == [[1]])
+        #expect(actions.dispatches.map { $0.members.map(\.id) } == [[2]])
+    }
+
+    @Test func aFullBatchLeavesEvenWhileGathering() throws {
+        var machine = Machine(configuration: .defaults { $0.maxBatchSize = 2; $0.maxBatchesInFlight = 2 })
+        let gathers = machine.startGathering()
+        #expect(gathers)
+        let joined = machine.enqueue(id: 2, request: makeRequest(rows: 1), deadline: nil, now: t0)
+        #expect(joined.isEmpty)
+        let actions = machine.enqueue(id: 3, request: makeRequest(rows: 1), deadline: nil, now: t0)
+        #expect(actions.dispatches.map { $0.members.map(\.id) } == [[2, 3]])
+    }
+
     @Test func whileBusyRequestsWaitUntilTheQueueDelay() throws {
         var machine = Self.busy()
         let result1 = machine.enqueue(id: 1, request: makeRequest(rows: 1), deadline: nil, now: at(0.1))

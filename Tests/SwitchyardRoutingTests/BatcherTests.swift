@@ -52,6 +52,33 @@ struct BatcherTests {
         }
     }
 
+    @Test func aBurstScheduledTogetherOnTheBatchersExecutorLeavesAsOneBatch() async throws {
+        // as in the router: the members of a batch the stage before answered resume one after another on one loop
+        let executor = SerialExecutorThread()
+        defer { executor.stop() }
+        let upstream = FakeUpstream()
+        let batcher = Batcher(
+            upstream: upstream, configuration: .defaults { $0.maxQueueDelay = .seconds(60) }, clock: ManualClock(),
+            executor: executor)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await batcher.run() }
+            let burst = (0..<5).map { index in
+                Task(executorPreference: executor) {
+                    try await batcher.submit(makeRequest(rows: 1, base: Float(index)), deadline: nil)
+                }
+            }
+            for (index, task) in burst.enumerated() {
+                #expect(try firstColumn(try await task.value.tensors) == [Float(index)])
+            }
+            #expect(upstream.received.count == 1)
+            #expect(try firstColumn(upstream.received[0].tensors) == [0, 1, 2, 3, 4])
+            // a lone request still goes at once, alone
+            _ = try await Task(executorPreference: executor) { try await batcher.submit(makeRequest(rows: 1), deadline: nil) }.value
+            #expect(upstream.received.count == 2)
+            group.cancelAll()
+        }
+    }
+
     @Test func requestsQueuedWhileTheUpstreamIsBusyLeaveAsOneBatch() async throws {
         let gate = Gate()
         let upstream = Self.gated(gate)
@@ -210,8 +237,10 @@ struct BatcherTests {
         let gate = Gate()
         let upstream = Self.gated(gate)
         try await Self.withBatcher(.defaults { $0.maxBatchesInFlight = 1 }, upstream: upstream) { batcher in
-            let tasks = (0..<3).map { _ in Task { try await batcher.submit(makeRequest(rows: 1), deadline: nil) } }
-            #expect(await eventually { gate.waiting == 1 && batcher.statistics.queuedRequests == 2 })
+            let first = Task { try await batcher.submit(makeRequest(rows: 1), deadline: nil) }
+            #expect(await eventually { gate.waiting == 1 })
+            let tasks = [first] + (0..<2).map { _ in Task { try await batcher.submit(makeRequest(rows: 1), deadline: nil) } }
+            #expect(await eventually { batcher.statistics.queuedRequests == 2 })
             batcher.updateConfiguration(
                 .defaults {
                     $0.maxBatchesInFlight = 3; $0.idleBatchesInFlight = 3; $0.maxBatchSize = 1

@@ -1,3 +1,4 @@
+import Foundation
 import SwitchyardTensor
 import SwitchyardWire
 import Synchronization
@@ -108,4 +109,45 @@ func eventually(_ attempts: Int = 100_000, _ condition: () -> Bool) async -> Boo
         await Task.yield()
     }
     return condition()
+}
+
+/// A task executor that runs jobs one at a time, in the order they were enqueued, on its own thread: the shape of
+/// an event loop, without NIO.
+final class SerialExecutorThread: TaskExecutor, @unchecked Sendable {
+    private let condition = NSCondition()
+    private var jobs: [UnownedJob] = []
+    private var stopped = false
+
+    init() {
+        let thread = Thread { [self] in self.loop() }
+        thread.start()
+    }
+
+    func enqueue(_ job: UnownedJob) {
+        self.condition.lock()
+        self.jobs.append(job)
+        self.condition.signal()
+        self.condition.unlock()
+    }
+
+    func stop() {
+        self.condition.lock()
+        self.stopped = true
+        self.condition.signal()
+        self.condition.unlock()
+    }
+
+    private func loop() {
+        while true {
+            self.condition.lock()
+            while self.jobs.isEmpty && !self.stopped { self.condition.wait() }
+            if self.jobs.isEmpty {
+                self.condition.unlock()
+                return
+            }
+            let job = self.jobs.removeFirst()
+            self.condition.unlock()
+            job.runSynchronously(on: self.asUnownedTaskExecutor())
+        }
+    }
 }
