@@ -220,6 +220,15 @@ public enum Statistics {
         return (max(0, centre - half), min(1, centre + half))
     }
 
+    /// The lower end of the 95% interval of the difference of two proportions, `p1 − p2` (Newcombe's hybrid score
+    /// interval, built from each side's Wilson interval; sound at small samples and at rates near 0, where the
+    /// normal approximation is not). A side with no trials counts as 0 with no uncertainty.
+    public static func differenceLowerBound(successes1: Int, trials1: Int, successes2: Int, trials2: Int) -> Double {
+        let (p1, low1) = trials1 == 0 ? (0, 0) : (Double(successes1) / Double(trials1), Self.wilsonInterval(successes: successes1, trials: trials1).low)
+        let (p2, high2) = trials2 == 0 ? (0, 0) : (Double(successes2) / Double(trials2), Self.wilsonInterval(successes: successes2, trials: trials2).high)
+        return (p1 - p2) - ((p1 - low1) * (p1 - low1) + (high2 - p2) * (high2 - p2)).squareRoot()
+    }
+
     /// Labelled requests per arm to detect the difference between two accuracies (two-sided α = 0.05, power 0.8);
     /// `nil` when they are equal.
     public static func sampleSizePerArm(accuracy1: Double, accuracy2: Double) -> Int? {

@@ -76,6 +76,27 @@ struct RolloutTests {
         #expect(Rollout.failedGate(gates, stable: stable, candidate: Self.window(requests: 30, compared: 19, disagreed: 19)) == nil)  // too few
     }
 
+    @Test func errorsAreJudgedOnEvidenceNotOnASmallSample() {
+        let gates = RolloutGates()
+        let stable = Self.window(requests: 500, errors: 5)  // 1%
+        // one error in 20 is 5%, but as likely from a candidate as good as stable as from a worse one
+        #expect(Rollout.failedGate(gates, stable: stable, candidate: Self.window(requests: 20, errors: 1)) == nil)
+        let worse = Rollout.failedGate(gates, stable: stable, candidate: Self.window(requests: 20, errors: 4))
+        #expect(worse?.contains("error rate 20% on 20 requests against 1% for stable") == true, "\(worse ?? "passed")")
+        let broken = Rollout.failedGate(gates, stable: stable, candidate: Self.window(requests: 20, errors: 20))
+        #expect(broken != nil)
+        // more evidence makes a smaller increase visible: 4% against 1% passes at 50 requests, fails at 1,000
+        #expect(Rollout.failedGate(gates, stable: stable, candidate: Self.window(requests: 50, errors: 2)) == nil)
+        #expect(Rollout.failedGate(gates, stable: stable, candidate: Self.window(requests: 1000, errors: 40)) != nil)
+    }
+
+    @Test func theDifferenceBoundMatchesNewcombesWorkedExample() {
+        // Newcombe (1998), Table II, example (a): 56/70 against 48/80, 95% interval 0.0524 to 0.3339
+        let low = Statistics.differenceLowerBound(successes1: 56, trials1: 70, successes2: 48, trials2: 80)
+        #expect(abs(low - 0.0524) < 0.0005)
+        #expect(Statistics.differenceLowerBound(successes1: 0, trials1: 10, successes2: 0, trials2: 0) <= 0)  // no errors: no evidence of an increase
+    }
+
     @Test func aGoodCandidateAdvancesStepByStepAndIsPromoted() {
         var rollout = Rollout(model: "digits", stable: "1", candidate: "2", plan: Self.plan(), now: 0)
         #expect(rollout.split.candidatePercent == 10)
