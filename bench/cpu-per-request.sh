@@ -7,27 +7,13 @@
 # Release build; traffic on 127.0.0.1; bounded by time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-swift build -c release >&2
-bin=$(swift build -c release --show-bin-path)
-work=$(mktemp -d -t switchyard-cpu.XXXXXX)
-pids=()
-cleanup() { for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-certs=$work/certs
-bash ops/certs/make-certs.sh "$certs" router preprocess inference postprocess client >/dev/null
+. bench/lib.sh
+make_certs router preprocess inference postprocess client
 mkdir -p "$work/models/synth/1" bench/out
 "$bin/yard" model synth --layers 784,512,512,10 --out "$work/models/synth/1/model.onnx" >/dev/null
 cat > "$work/models/synth/config.json" <<'JSON'
 {"max_batch_size": 256, "inputs": [{"name": "input", "dtype": "f32", "shape": [-1, 784]}], "warmup": {"batch_sizes": [1, 8, 64]}}
 JSON
-start() {  # name port args...: starts a service and waits (bounded) until it listens
-  local name=$1 port=$2; shift 2
-  "$bin/switchyard-$name" --host 127.0.0.1 --port "$port" --ca "$certs/ca.pem" --cert "$certs/$name.pem" --key "$certs/$name.key" "$@" \
-    >"$work/$name.log" 2>&1 &
-  pids+=($!)
-  for _ in $(seq 1 300); do grep -q listening "$work/$name.log" && return; sleep 0.1; done
-  echo "bench/cpu-per-request.sh: $name did not start" >&2; exit 1
-}
 start inference 7962 --models "$work/models" --threads 2
 start preprocess 7964 --models "$work/models"
 start postprocess 7963 --models "$work/models"

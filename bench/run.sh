@@ -17,12 +17,7 @@ out=bench/out
 mkdir -p "$out"
 rm -f "$out"/*.json "$out"/commands.txt
 echo "bench: building (release)..." >&2
-swift build -c release >&2
-bin=$(swift build -c release --show-bin-path)
-work=$(mktemp -d -t switchyard-bench.XXXXXX)
-pids=()
-cleanup() { for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
+. bench/lib.sh
 log() {  # runs a command and records it (with the paths as written) for RESULTS.md
   local line="$*"
   line=${line//$bin/\$bin}; line=${line//$work/\$work}; line=${line//$out/\$out}
@@ -39,36 +34,27 @@ log "$bin/switchyard-bench" wire --seconds "$secs" --warmup "$warm" --rounds 2 -
 log "$bin/switchyard-bench-engine" --threads 1 --seconds "$secs" --batches 1,8,64,256 --json "$out/engine.json" >/dev/null
 
 # The mesh on loopback: certificates, the synth model, four services and a second router without batching.
-bash ops/certs/make-certs.sh "$work/certs" router preprocess inference postprocess echo client >/dev/null
+make_certs router preprocess inference postprocess echo client
 mkdir -p "$work/models/synth/1"
 log "$bin/yard" model synth --layers 784,512,512,10 --seed 1 --out "$work/models/synth/1/model.onnx" >/dev/null
 cat > "$work/models/synth/config.json" <<'JSON'
 {"max_batch_size": 256, "inputs": [{"name": "input", "dtype": "f32", "shape": [-1, 784]}],
  "warmup": {"batch_sizes": [1, 8, 64]}}
 JSON
-start() {  # name port args...: starts a service and waits (at most 20 s) for its listening line
-  local name=$1 port=$2; shift 2
-  echo "$bin/switchyard-$name --host 127.0.0.1 --port $port --ca \$work/certs/ca.pem ... $*" | sed "s|$bin|\$bin|; s|$work|\$work|g" >> "$out/commands.txt"
-  "$bin/switchyard-$name" --host 127.0.0.1 --port "$port" --ca "$work/certs/ca.pem" --cert "$work/certs/$name.pem" \
-    --key "$work/certs/$name.key" "$@" >"$work/$name-$port.log" 2>&1 &
-  pids+=($!)
-  for _ in $(seq 1 200); do
-    grep -q listening "$work/$name-$port.log" && return
-    kill -0 "${pids[-1]}" 2>/dev/null || break
-    sleep 0.1
-  done
-  echo "bench: $name did not start:" >&2; cat "$work/$name-$port.log" >&2; exit 1
+start_recorded() {  # name port args...: start (bench/lib.sh), with the command recorded for RESULTS.md
+  echo "$bin/switchyard-$1 --host 127.0.0.1 --port $2 --ca \$work/certs/ca.pem ... ${*:3}" | sed "s|$bin|\$bin|; s|$work|\$work|g" >> "$out/commands.txt"
+  start "$@"
 }
-start echo 7601
-start inference 7602 --models "$work/models" --threads 2
-start preprocess 7604 --models "$work/models"
-start postprocess 7603 --models "$work/models"
+start_recorded echo 7601
+start_recorded inference 7602 --models "$work/models" --threads 2
+start_recorded preprocess 7604 --models "$work/models"
+start_recorded postprocess 7603 --models "$work/models"
 stages=(--preprocess 127.0.0.1:7604 --inference 127.0.0.1:7602 --postprocess 127.0.0.1:7603)
 # one event loop per router: five processes and the load client share two cores (README, "Tuning")
-start router 7600 --models "$work/models" "${stages[@]}" --event-loops 1
+start_recorded router 7600 --models "$work/models" "${stages[@]}" --event-loops 1
 router_on=${pids[-1]}
 # without batching: every request forwarded alone and at once, as many in flight as the clients send
-start router 7610 --models "$work/models" "${stages[@]}" --event-loops 1 --max-batch-size 1 --max-batches-in-flight 64
+start_recorded router 7610 --models "$work/models" "${stages[@]}" --event-loops 1 --max-batch-size 1 --max-batches-in-flight 64
 
 tls=(--ca "$work/certs/ca.pem" --cert "$work/certs/client.pem" --key "$work/certs/client.key")
 synth=(--model synth --input-name input --shape 784 --connections 2)

@@ -4,23 +4,9 @@
 # Rounds alternate so that all three see the same machine. Release build; traffic on 127.0.0.1; bounded by time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-swift build -c release >&2
-bin=$(swift build -c release --show-bin-path)
-work=$(mktemp -d -t switchyard-shadow.XXXXXX)
-pids=()
-cleanup() { for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-certs=$work/certs
-bash ops/certs/make-certs.sh "$certs" router preprocess inference postprocess client ops:admin >/dev/null
+. bench/lib.sh
+make_certs router preprocess inference postprocess client ops:admin
 models=Tests/Fixtures/releases
-start() {  # name port args...
-  local name=$1 port=$2; shift 2
-  "$bin/switchyard-$name" --host 127.0.0.1 --port "$port" --ca "$certs/ca.pem" --cert "$certs/$name.pem" --key "$certs/$name.key" "$@" \
-    >"$work/$name.log" 2>&1 &
-  pids+=($!)
-  for _ in $(seq 1 300); do grep -q listening "$work/$name.log" && return; sleep 0.1; done
-  echo "bench/shadow.sh: $name did not start" >&2; exit 1
-}
 start inference 7702 --models $models
 start preprocess 7704 --models $models
 start postprocess 7703 --models $models

@@ -25,7 +25,7 @@ struct BenchCommand: AsyncParsableCommand {
             abstract: "Echo RPC of a 784-float tensor over our protocol vs a bare length-prefixed TLS echo."
         )
         @Option(help: "Measured seconds per round.") var seconds = 2
-        @Option(help: "Warm-up seconds per round (not counted).") var warmup = 1
+        @Option(help: "Warm-up seconds per round (not counted).") var warmup = 1.0
         @Option(help: "Rounds per configuration, alternating bare and ours.") var rounds = 3
         @Option(help: "Write the result table (Markdown) to this file.") var markdown: String?
         @Option(help: "Write the results as JSON to this file (read by `switchyard-bench report`).") var json: String?

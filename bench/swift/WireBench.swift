@@ -80,7 +80,7 @@ func closedLoop(
 }
 
 /// Our protocol's echo against a bare TLS echo, same payload, same process, same event loops.
-func runWireBench(seconds: Int, warmupSeconds: Int, rounds: Int, placement: HandlerPlacement, only: [(Int, Int)]? = nil) async throws -> [(BenchResult, BenchResult)] {
+func runWireBench(seconds: Int, warmupSeconds: Double, rounds: Int, placement: HandlerPlacement, only: [(Int, Int)]? = nil) async throws -> [(BenchResult, BenchResult)] {
     let certificates = try CertificateFixture(names: ["server", "client"])
     defer { certificates.remove() }
     let tls = TLSSettings(caPath: certificates.caPath, certificatePath: certificates.certificatePath("server"), keyPath: certificates.keyPath("server"))

@@ -1,0 +1,29 @@
+# Shared by the bench scripts (sourced, not run). Builds in release mode, makes a work folder that is removed on exit
+# together with every service started, and starts services on 127.0.0.1 with bounded waits.
+# After sourcing: $bin (release binaries), $work (temporary folder), $certs ($work/certs; call make_certs).
+
+swift build -c release >&2
+bin=$(swift build -c release --show-bin-path)
+work=$(mktemp -d -t "switchyard-$(basename "$0" .sh).XXXXXX")
+certs=$work/certs
+pids=()
+cleanup() { for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+make_certs() {  # identity...: a CA and a certificate per identity in $certs
+  bash ops/certs/make-certs.sh "$certs" "$@" >/dev/null
+}
+
+start() {  # name port args...: starts switchyard-<name> with its certificate, waits (at most 20 s) for its listening line
+  local name=$1 port=$2; shift 2
+  local log=$work/$name-$port.log
+  "$bin/switchyard-$name" --host 127.0.0.1 --port "$port" --ca "$certs/ca.pem" --cert "$certs/$name.pem" --key "$certs/$name.key" \
+    "$@" >"$log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 1 200); do
+    grep -q listening "$log" && return
+    kill -0 "${pids[-1]}" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "$(basename "$0"): $name did not start:" >&2; cat "$log" >&2; exit 1
+}
