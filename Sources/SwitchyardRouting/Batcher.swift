@@ -6,12 +6,13 @@ internal import Synchronization
 /// A dynamic batcher for one (model, version): joins requests into batches for an upstream and splits the answers.
 ///
 /// While the upstream is idle (fewer than ``BatcherConfiguration/idleBatchesInFlight`` batches in flight) a
-/// request is sent at once, alone if need be, together with the requests that arrive in the same burst (those
-/// already scheduled on the batcher's executor, such as the other members of the batch the stage before answered). While it is busy, requests queue and form batches, which leave
-/// when full, at a preferred size, when the oldest has waited ``BatcherConfiguration/maxQueueDelay``, or earlier
-/// when the earliest deadline minus the predicted execution time would otherwise be missed. Requests whose
-/// deadline passes in the queue are answered `deadline exceeded` without being sent; cancelled ones `cancelled`;
-/// a full queue sheds with `resource exhausted`. Every accepted request gets exactly one answer.
+/// request is sent at once, together with the rest of its burst (the requests already scheduled on the batcher's
+/// executor, such as the other members of a batch the stage before answered), alone if it has none. While the
+/// upstream is busy, requests queue and form batches, which leave when full, at a preferred size, when the oldest
+/// has waited ``BatcherConfiguration/maxQueueDelay``, or earlier when the earliest deadline minus the predicted
+/// execution time would otherwise be missed. Requests whose deadline passes in the queue are answered `deadline
+/// exceeded` without being sent; cancelled ones `cancelled`; a full queue sheds with `resource exhausted`. Every
+/// accepted request gets exactly one answer.
 ///
 /// Call ``run()`` in a task (or a task group) for as long as the batcher serves; the decisions live in
 /// ``BatcherStateMachine``. The clock is passed in so that tests can drive time.
