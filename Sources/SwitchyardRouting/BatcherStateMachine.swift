@@ -77,7 +77,9 @@ struct BatcherStateMachine: Sendable {
     /// or ``enqueue(id:request:deadline:now:gathered:)``, which end the gathering.
     /// - Returns: whether this arrival gathers; `false`: it queues as usual.
     mutating func startGathering() -> Bool {
-        guard !self.gathering, self.queue.isEmpty, self.inFlight.count < self.configuration.idleBatchesInFlight else { return false }
+        guard !self.gathering, self.queue.isEmpty, self.inFlight.count < self.configuration.idleBatchesInFlight else {
+            return false
+        }
         self.gathering = true
         return true
     }
@@ -85,7 +87,9 @@ struct BatcherStateMachine: Sendable {
     /// Accepts a request, or answers it at once (full queue, passed deadline); may send batches.
     /// - Parameter gathered: the request gathered a burst (``startGathering()``): it goes to the head of the queue,
     ///   as it arrived first, and the gathering ends.
-    mutating func enqueue(id: UInt64, request: Request, deadline: Instant?, now: Instant, gathered: Bool = false) -> [Action] {
+    mutating func enqueue(
+        id: UInt64, request: Request, deadline: Instant?, now: Instant, gathered: Bool = false
+    ) -> [Action] {
         if gathered { self.gathering = false }
         if let deadline, deadline <= now {
             return [.fail(ids: [id], RoutingError(.deadlineExceeded, "the deadline passed before the request was queued"))]

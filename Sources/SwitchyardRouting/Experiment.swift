@@ -224,8 +224,10 @@ public enum Statistics {
     /// interval, built from each side's Wilson interval; sound at small samples and at rates near 0, where the
     /// normal approximation is not). A side with no trials counts as 0 with no uncertainty.
     public static func differenceLowerBound(successes1: Int, trials1: Int, successes2: Int, trials2: Int) -> Double {
-        let (p1, low1) = trials1 == 0 ? (0, 0) : (Double(successes1) / Double(trials1), Self.wilsonInterval(successes: successes1, trials: trials1).low)
-        let (p2, high2) = trials2 == 0 ? (0, 0) : (Double(successes2) / Double(trials2), Self.wilsonInterval(successes: successes2, trials: trials2).high)
+        let p1 = trials1 == 0 ? 0 : Double(successes1) / Double(trials1)
+        let p2 = trials2 == 0 ? 0 : Double(successes2) / Double(trials2)
+        let low1 = trials1 == 0 ? 0 : Self.wilsonInterval(successes: successes1, trials: trials1).low
+        let high2 = trials2 == 0 ? 0 : Self.wilsonInterval(successes: successes2, trials: trials2).high
         return (p1 - p2) - ((p1 - low1) * (p1 - low1) + (high2 - p2) * (high2 - p2)).squareRoot()
     }
 

@@ -29,7 +29,8 @@ public struct RolloutPlan: Sendable, Hashable, Codable {
 /// The analysis gates: the candidate against the stable version over the same window.
 public struct RolloutGates: Sendable, Hashable, Codable {
     /// Most the candidate's error rate may exceed the stable version's (0.01 = one percentage point). The gate fails
-    /// when the 95% lower bound of the increase exceeds it, so that a few unlucky requests do not roll back a good model.
+    /// when the 95% lower bound of the increase exceeds it, so that a few unlucky requests do not roll back a good
+    /// model.
     public var maxErrorRateIncrease = 0.01
     /// Most the candidate's p99 latency may be, as a multiple of the stable version's. The router measures each
     /// version's own inference run time (as the inference service reports it, without queueing), because both
@@ -173,12 +174,14 @@ public struct Rollout: Sendable, Hashable, Codable {
         // and a candidate as good as a stable version that fails 1% of the time shows it one time in six
         if candidate.requests >= gates.minSamples,
             Statistics.differenceLowerBound(
-                successes1: candidate.errors, trials1: candidate.requests, successes2: stable.errors, trials2: stable.requests
+                successes1: candidate.errors, trials1: candidate.requests,
+                successes2: stable.errors, trials2: stable.requests
             ) > gates.maxErrorRateIncrease
         {
+            let allowed = Self.percent(gates.maxErrorRateIncrease * 100)
             return "error rate \(Self.percent(candidate.errorRate * 100)) on \(candidate.requests) requests against "
-                + "\(Self.percent(stable.errorRate * 100)) for stable (at most +\(Self.percent(gates.maxErrorRateIncrease * 100)), "
-                + "judged on the 95% lower bound)"
+                + "\(Self.percent(stable.errorRate * 100)) for stable "
+                + "(at most +\(allowed), judged on the 95% lower bound)"
         }
         // judged on the 95% Wilson lower bound: at 20 samples a good candidate that truly disagrees 5% of the time
         // shows 15% one time in ten; a wrong one (80%) is still caught at once

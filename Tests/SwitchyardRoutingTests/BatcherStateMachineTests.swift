@@ -45,7 +45,8 @@ struct BatcherStateMachineTests {
         // the gatherer comes back: it arrived first, so it leads the batch
         let alone = machine.sendAloneIfIdle(id: 1, request: makeRequest(rows: 1), deadline: nil, now: at(0.01))
         #expect(alone == nil)
-        let actions = machine.enqueue(id: 1, request: makeRequest(rows: 1), deadline: nil, now: at(0.01), gathered: true)
+        let actions = machine.enqueue(
+            id: 1, request: makeRequest(rows: 1), deadline: nil, now: at(0.01), gathered: true)
         let dispatch = try #require(actions.dispatches.first)
         #expect(actions.dispatches.count == 1)
         #expect(dispatch.members.map(\.id) == [1, 2, 3])
@@ -72,7 +73,8 @@ struct BatcherStateMachineTests {
         #expect(gathers)
         let joined = machine.enqueue(id: 2, request: makeRequest(rows: 1), deadline: nil, now: t0)
         #expect(joined.isEmpty)
-        let actions = machine.enqueue(id: 1, request: makeRequest(rows: 1), deadline: at(0.5), now: at(1), gathered: true)
+        let actions = machine.enqueue(
+            id: 1, request: makeRequest(rows: 1), deadline: at(0.5), now: at(1), gathered: true)
         #expect(actions.failures.map(\.ids) == [[1]])
         #expect(actions.dispatches.map { $0.members.map(\.id) } == [[2]])
     }

@@ -73,7 +73,10 @@ struct BatcherTests {
             #expect(upstream.received.count == 1)
             #expect(try firstColumn(upstream.received[0].tensors) == [0, 1, 2, 3, 4])
             // a lone request still goes at once, alone
-            _ = try await Task(executorPreference: executor) { try await batcher.submit(makeRequest(rows: 1), deadline: nil) }.value
+            let lone = Task(executorPreference: executor) {
+                try await batcher.submit(makeRequest(rows: 1), deadline: nil)
+            }
+            _ = try await lone.value
             #expect(upstream.received.count == 2)
             group.cancelAll()
         }
@@ -239,7 +242,8 @@ struct BatcherTests {
         try await Self.withBatcher(.defaults { $0.maxBatchesInFlight = 1 }, upstream: upstream) { batcher in
             let first = Task { try await batcher.submit(makeRequest(rows: 1), deadline: nil) }
             #expect(await eventually { gate.waiting == 1 })
-            let tasks = [first] + (0..<2).map { _ in Task { try await batcher.submit(makeRequest(rows: 1), deadline: nil) } }
+            let queued = (0..<2).map { _ in Task { try await batcher.submit(makeRequest(rows: 1), deadline: nil) } }
+            let tasks = [first] + queued
             #expect(await eventually { batcher.statistics.queuedRequests == 2 })
             batcher.updateConfiguration(
                 .defaults {

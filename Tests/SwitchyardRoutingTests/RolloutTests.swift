@@ -94,7 +94,8 @@ struct RolloutTests {
         // Newcombe (1998), Table II, example (a): 56/70 against 48/80, 95% interval 0.0524 to 0.3339
         let low = Statistics.differenceLowerBound(successes1: 56, trials1: 70, successes2: 48, trials2: 80)
         #expect(abs(low - 0.0524) < 0.0005)
-        #expect(Statistics.differenceLowerBound(successes1: 0, trials1: 10, successes2: 0, trials2: 0) <= 0)  // no errors: no evidence of an increase
+        // no errors: no evidence of an increase
+        #expect(Statistics.differenceLowerBound(successes1: 0, trials1: 10, successes2: 0, trials2: 0) <= 0)
     }
 
     @Test func aGoodCandidateAdvancesStepByStepAndIsPromoted() {
