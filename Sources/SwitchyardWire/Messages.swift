@@ -28,8 +28,7 @@ public struct TraceID: Hashable, Sendable, CustomStringConvertible {
     public static let none = TraceID(high: 0, low: 0)
 
     /// A random-looking trace id, unique within the process and, by a 128-bit random seed, across processes.
-    /// Not cryptographic: one atomic increment and two SplitMix64 mixes, where the system generator cost two
-    /// `getrandom` system calls per request.
+    /// Not cryptographic: an atomic increment and two SplitMix64 mixes, so that no id costs a system call.
     public static func random() -> TraceID {
         let count = traceIDCounter.wrappingAdd(1, ordering: .relaxed).newValue
         // SplitMix64 is a bijection of its input, so distinct counts never give the same id
