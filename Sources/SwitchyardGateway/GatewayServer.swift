@@ -64,7 +64,7 @@ public final class GatewayServer: Service, Sendable {
         self.address.succeed(bound)
         let scheme = if case .plaintext = self.core.configuration.security { "http" } else { "https" }
         self.core.logger.info(
-            "http gateway listening",
+            "http gateway up",
             metadata: ["http.url": "\(scheme)://\(Self.hostPort(bound))/v2", "http.security": "\(Self.describe(self.core.configuration.security))"])
         try await withTaskCancellationHandler {
             try await withGracefulShutdownHandler {

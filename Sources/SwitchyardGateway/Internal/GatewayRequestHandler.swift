@@ -393,7 +393,7 @@ final class GatewayRequestHandler: ChannelInboundHandler, RemovableChannelHandle
     private func peerIdentity(context: ChannelHandlerContext) -> PeerIdentity {
         if let peer = self.peer { return peer }
         var peer = PeerIdentity(announced: "http")
-        let connection = context.channel.parent ?? context.channel
+        let connection = self.isHTTP2 ? context.channel.parent ?? context.channel : context.channel  // an HTTP/1 parent is the listener
         if let tls = try? connection.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self), let certificate = tls.peerCertificate {
             let names = certificate.subjectName
             peer.commonName = names.last { $0.type == .commonName }?.value
