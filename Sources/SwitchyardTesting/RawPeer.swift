@@ -77,13 +77,9 @@ public final class RawPeer: Sendable {
         let deadline = ContinuousClock.now.advanced(by: timeout)
         while ContinuousClock.now < deadline {
             let bytes = self.collector.received.withLockedValue { $0 }
-            let start = self.consumed.withLockedValue { $0 }
-            if bytes.count - start >= FrameHeader.size {
-                let length = bytes[(start + 12)..<(start + 16)].enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
-                if bytes.count - start >= FrameHeader.size + length {
-                    self.consumed.withLockedValue { $0 = start + FrameHeader.size + length }
-                    return try Frame(decoding: Array(bytes[start..<(start + FrameHeader.size + length)]))
-                }
+            if let (frame, end) = try completeFrame(in: bytes, from: self.consumed.withLockedValue { $0 }) {
+                self.consumed.withLockedValue { $0 = end }
+                return frame
             }
             if self.collector.closed.withLockedValue({ $0 }) { return nil }
             try await Task.sleep(for: .milliseconds(2))
@@ -106,4 +102,13 @@ public final class RawPeer: Sendable {
 
     /// Closes the connection.
     public func close() async { try? await self.channel.close().get() }
+}
+
+/// The frame that starts at `start` in `bytes` and where it ends, or `nil` while it is incomplete.
+func completeFrame(in bytes: [UInt8], from start: Int) throws -> (Frame, Int)? {
+    guard bytes.count - start >= FrameHeader.size else { return nil }
+    let length = bytes[(start + 12)..<(start + 16)].enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+    let end = start + FrameHeader.size + length
+    guard bytes.count >= end else { return nil }
+    return (try Frame(decoding: Array(bytes[start..<end])), end)
 }
