@@ -307,7 +307,7 @@ write("ping-may-ignore-flag", frame("PING", 0, p, flags=0x0100), "ok", t, reenco
 
 scalar = struct.pack("<f", 3.5)
 p, t = request(2, method="echo", tensors=[("s", "f32", [], scalar), ("e", "f32", [0], b""),
-                                          ("z", "i64", [4_000_000_000, 0, 4_000_000_000], b"")])
+                                          ("z", "i64", [4_000_000_000, 0], b"")])
 write("request-scalar-and-empty-tensors", frame("REQUEST", 2, p, flags=1), "ok", t)
 
 p, t = request(3, method="echo", timeout=(1 << 63) - 1)
