@@ -89,12 +89,7 @@ public final class RawPeer: Sendable {
 
     /// Whether the server closed the connection within `timeout`.
     public func waitUntilClosed(timeout: Duration = .seconds(5)) async -> Bool {
-        let deadline = ContinuousClock.now.advanced(by: timeout)
-        while ContinuousClock.now < deadline {
-            if self.collector.closed.withLockedValue({ $0 }) { return true }
-            try? await Task.sleep(for: .milliseconds(2))
-        }
-        return self.collector.closed.withLockedValue { $0 }
+        await poll(timeout: timeout) { self.collector.closed.withLockedValue { $0 } }
     }
 
     /// The ALPN protocol the TLS handshake settled on (`""` for none), once the handshake finished.
@@ -111,4 +106,14 @@ func completeFrame(in bytes: [UInt8], from start: Int) throws -> (Frame, Int)? {
     let end = start + FrameHeader.size + length
     guard bytes.count >= end else { return nil }
     return (try Frame(decoding: Array(bytes[start..<end])), end)
+}
+
+/// Whether `condition` holds within `timeout`, checked every 2 ms.
+func poll(timeout: Duration, _ condition: () -> Bool) async -> Bool {
+    let deadline = ContinuousClock.now.advanced(by: timeout)
+    while ContinuousClock.now < deadline {
+        if condition() { return true }
+        try? await Task.sleep(for: .milliseconds(2))
+    }
+    return condition()
 }

@@ -85,12 +85,7 @@ public final class RawServer: Sendable {
 
     /// Whether the client closed the connection within `timeout`.
     public func waitUntilClosed(timeout: Duration = .seconds(5)) async -> Bool {
-        let deadline = ContinuousClock.now.advanced(by: timeout)
-        while ContinuousClock.now < deadline {
-            if self.connection.closed.withLockedValue({ $0 }) { return true }
-            try? await Task.sleep(for: .milliseconds(2))
-        }
-        return self.connection.closed.withLockedValue { $0 }
+        await poll(timeout: timeout) { self.connection.closed.withLockedValue { $0 } }
     }
 
     /// Closes the connection and stops listening.

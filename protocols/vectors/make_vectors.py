@@ -186,7 +186,8 @@ write("ping-trailing-byte", frame("PING", 0, p), "error malformedPayload")
 write("cancel-id-zero", frame("CANCEL", 0, Payload()), "error malformedPayload")
 
 
-def request_with(tensor_parts, name):
+def request_with(tensor_parts, name=""):
+    """A REQUEST with empty strings and no parameters whose tensor section `tensor_parts(p)` writes."""
     p = Payload()
     p.u64(0, "no timeout"); p.u64(0, "trace high"); p.u64(0, "trace low"); p.u8(0, "priority"); p.u8(0, "reserved")
     for f in ("method", "model", "version", "routing key"):
@@ -290,17 +291,6 @@ def ping(kind, opaque):
     return p, f"{kind} opaque={opaque}"
 
 
-def bare_request(tensor_parts, rid=1, params_count=None):
-    """A REQUEST with empty strings and no parameters whose tensor section `tensor_parts(p)` writes."""
-    p = Payload()
-    p.u64(0, "no timeout"); p.u64(0, "trace high"); p.u64(0, "trace low"); p.u8(0, "priority"); p.u8(0, "reserved")
-    for f in ("method", "model", "version", "routing key"):
-        p.string("", f)
-    p.params([])
-    tensor_parts(p)
-    return frame("REQUEST", rid, p)
-
-
 # --- valid frames at the edges ------------------------------------------------------------------
 p, t = ping("PING", 1)
 write("ping-may-ignore-flag", frame("PING", 0, p, flags=0x0100), "ok", t, reencoded=frame("PING", 0, p))
@@ -384,29 +374,29 @@ def offset_case(offset):
         p.u16(1, "tensor count 1"); descriptor(p, "x", "f32", [4], offset, 16)
         pad_to(p, offset); p.add(b"\0" * 16, "data of 'x'")
     return parts
-write("tensor-offset-past-canonical", bare_request(offset_case(128)), "error badTensor")
-write("tensor-offset-unaligned", bare_request(offset_case(52)), "error badTensor")
+write("tensor-offset-past-canonical", request_with(offset_case(128)), "error badTensor")
+write("tensor-offset-unaligned", request_with(offset_case(52)), "error badTensor")
 
 
 def data_past_end(p):
     p.u16(1, "tensor count 1"); descriptor(p, "x", "f32", [4], 64, 16)
     pad_to(p, 64); p.add(b"\0" * 8, "8 of the 16 bytes of 'x': the payload ends here")
-write("tensor-data-past-end", bare_request(data_past_end), "error badTensor")
+write("tensor-data-past-end", request_with(data_past_end), "error badTensor")
 
 
 def bytes_overrun(p):  # one element whose length says 10 with 2 bytes left
     p.tensors([("s", "bytes", [1], struct.pack("<I", 10) + b"ab")])
-write("tensor-bytes-element-overrun", bare_request(bytes_overrun), "error badTensor")
+write("tensor-bytes-element-overrun", request_with(bytes_overrun), "error badTensor")
 
 
 def bytes_count(p):  # shape says 2 elements, the data holds 1
     p.tensors([("s", "bytes", [2], struct.pack("<I", 2) + b"ab")])
-write("tensor-bytes-count-mismatch", bare_request(bytes_count), "error badTensor")
+write("tensor-bytes-count-mismatch", request_with(bytes_count), "error badTensor")
 
 
 def name_not_utf8(p):
     p.u16(1, "tensor count 1"); bad_utf8(p)
-write("tensor-name-invalid-utf8", bare_request(name_not_utf8), "error malformedPayload")
+write("tensor-name-invalid-utf8", request_with(name_not_utf8), "error malformedPayload")
 
 # --- the order of checks: each breaks two rules, the first checked names the error ----------------
 p, _ = ping("PING", 1)
@@ -435,18 +425,18 @@ write("order-fields-in-payload-order", frame("REQUEST", 1, p), "error malformedP
 
 def dtype_before_rank(p):
     p.u16(1, "tensor count 1"); p.string("x", "tensor name"); p.u8(99, "dtype 99 (unknown)"); p.u8(9, "rank 9 (over 8)")
-write("order-dtype-before-rank", bare_request(dtype_before_rank), "error badTensor")
+write("order-dtype-before-rank", request_with(dtype_before_rank), "error badTensor")
 
 
 def descriptors_before_data(p):  # tensor 1's offset is wrong (a data check), tensor 2's rank is over 8 (a descriptor check)
     p.u16(2, "tensor count 2"); descriptor(p, "a", "f32", [1], 0, 4)
     p.string("b", "tensor name"); p.u8(1, "dtype f32"); p.u8(9, "rank 9 (over 8)")
-write("order-descriptors-before-data", bare_request(descriptors_before_data), "error limitExceeded")
+write("order-descriptors-before-data", request_with(descriptors_before_data), "error limitExceeded")
 
 
 def tensor_before_trailing(p):  # f32 [2,2] needs 16 bytes, carries 12; 4 stray bytes follow
     p.tensors([("x", "f32", [2, 2], b"\0" * 12)]); p.add(b"\0" * 4, "4 bytes after the last tensor")
-write("order-tensor-before-trailing-bytes", bare_request(tensor_before_trailing), "error badTensor")
+write("order-tensor-before-trailing-bytes", request_with(tensor_before_trailing), "error badTensor")
 
 
 # --- exchanges: connection-level rules (wire-v1.md §9.2) ----------------------------------------
