@@ -544,7 +544,7 @@ server_session("server-ping").send("PING", 0, ping("PING", 42)).step("recv PONG 
     .step("call 1 echo").step("recv REQUEST id=1 method=echo")
     .send("ERROR", 1, error(1, 5, "no such method")).step("outcome 1 not found").save())
 (client_session("client-deadline-sends-cancel")
-    .step("call 1 echo deadline_ms=50").step("recv REQUEST id=1 method=echo")
+    .step("call 1 echo deadline_ms=1000").step("recv REQUEST id=1 method=echo")
     .step("outcome 1 deadline exceeded").step("recv CANCEL id=1").save())
 (client_session("client-goaway-graceful")
     .step("call 1 echo").step("recv REQUEST id=1 method=echo")

@@ -243,7 +243,7 @@ def tensor_bytes(array: np.ndarray, code: int | None = None) -> bytes | memoryvi
     if (code if code is not None else dtype_code(array)) != 8:
         if array.size == 0:
             return b""
-        return memoryview(as_tensor(array).reshape(-1)).cast("B")
+        return memoryview(as_tensor(array)).cast("B")
     parts = []
     for item in array.reshape(-1):  # variable-length: one element at a time is the format
         data = item.encode() if isinstance(item, str) else bytes(item)
@@ -279,6 +279,12 @@ def encode_parameters(params: Iterable[tuple[str, str]]) -> bytes:
     return _U16.pack(len(params)) + b"".join(_string(k) + _string(v) for k, v in params)
 
 
+_DESCRIPTORS = [struct.Struct(f"<BB{rank}III") for rank in range(MAX_RANK + 1)]
+_ZEROS = bytes(ALIGNMENT)
+_CODES: dict[np.dtype, int] = {}
+_NAMES: dict[str, bytes] = {}
+
+
 def tensor_section(tensors: Sequence[tuple[str, np.ndarray]], start: int) -> list[bytes | memoryview]:
     """The tensor section's parts, for a section that starts at payload offset ``start``.
 
@@ -286,33 +292,41 @@ def tensor_section(tensors: Sequence[tuple[str, np.ndarray]], start: int) -> lis
     """
     if len(tensors) > MAX_TENSORS:
         raise ValueError(f"{len(tensors)} tensors, the limit is {MAX_TENSORS}")
-    datas = []
-    descriptors = [_U16.pack(len(tensors))]
+    names, datas = [], []
+    position = start + 2
     for name, array in tensors:
-        code = dtype_code(array)
+        encoded = _NAMES.get(name)
+        if encoded is None:
+            encoded = _string(name)
+            if len(_NAMES) < 4096:
+                _NAMES[name] = encoded
+        code = _CODES.get(array.dtype)
+        if code is None:
+            code = dtype_code(array)
+            if code != 8:
+                _CODES[array.dtype] = code
         if array.ndim > MAX_RANK:
             raise ValueError(f"tensor '{name}' has rank {array.ndim}, the limit is {MAX_RANK}")
-        data = tensor_bytes(array, code)
-        datas.append(data)
-        descriptors.append(_string(name) + struct.pack(f"<BB{array.ndim}I", code, array.ndim, *array.shape))
-    position = start + sum(len(d) for d in descriptors) + 8 * len(tensors)
-    parts: list[bytes | memoryview] = []
-    tails = []
-    for data in datas:
+        names.append(encoded)
+        datas.append((code, tensor_bytes(array, code)))
+        position += len(encoded) + 10 + 4 * array.ndim
+    parts: list[bytes | memoryview] = [_U16.pack(len(tensors))]
+    offsets = []
+    for (_, data) in datas:
         offset = -(-position // ALIGNMENT) * ALIGNMENT
-        tails.append(_DESCRIPTOR_TAIL.pack(offset, len(data)))
+        offsets.append(offset)
         position = offset + len(data)
-    parts.append(descriptors[0])
-    for descriptor, tail in zip(descriptors[1:], tails):
+    position = start + 2
+    for (name, array), encoded, (code, data), offset in zip(tensors, names, datas, offsets):
+        descriptor = _DESCRIPTORS[array.ndim].pack(code, array.ndim, *array.shape, offset, len(data))
+        parts.append(encoded)
         parts.append(descriptor)
-        parts.append(tail)
-    position = start + sum(len(p) for p in parts)
-    for data in datas:
-        padding = -position % ALIGNMENT
-        if padding:
-            parts.append(bytes(padding))
+        position += len(encoded) + len(descriptor)
+    for (_, data), offset in zip(datas, offsets):
+        if offset > position:
+            parts.append(_ZEROS[:offset - position])
         parts.append(data)
-        position += padding + len(data)
+        position = offset + len(data)
     return parts
 
 
@@ -363,104 +377,95 @@ def encode(frame: Frame) -> bytes:
 # --- decoding ---------------------------------------------------------------------------------
 
 
-class _Reader:
-    """Front-to-back reads that check each field as soon as it is read (wire-v1.md §3.1, checks 9-14)."""
-
-    __slots__ = ("data", "position", "end")
-
-    def __init__(self, data: bytes | memoryview) -> None:
-        self.data = data
-        self.position = 0
-        self.end = len(data)
-
-    def need(self, count: int, what: str) -> None:
-        if self.end - self.position < count:
-            raise FrameError("malformedPayload", f"payload ends inside {what}")
-
-    def u8(self, what: str) -> int:
-        self.need(1, what)
-        self.position += 1
-        return self.data[self.position - 1]
-
-    def u16(self, what: str) -> int:
-        self.need(2, what)
-        self.position += 2
-        return _U16.unpack_from(self.data, self.position - 2)[0]
-
-    def u32(self, what: str) -> int:
-        self.need(4, what)
-        self.position += 4
-        return _U32.unpack_from(self.data, self.position - 4)[0]
-
-    def u64(self, what: str) -> int:
-        self.need(8, what)
-        self.position += 8
-        return _U64.unpack_from(self.data, self.position - 8)[0]
-
-    def string(self, what: str) -> str:
-        length = self.u16(what)
-        self.need(length, what)
-        start = self.position
-        self.position += length
-        try:
-            return str(self.data[start:self.position], "utf-8")
-        except UnicodeDecodeError:
-            raise FrameError("malformedPayload", f"{what} is not valid UTF-8") from None
-
-    def parameters(self) -> list[tuple[str, str]]:
-        count = self.u16("parameter count")
-        if count > MAX_PARAMETERS:
-            raise FrameError("limitExceeded", f"{count} parameters, the limit is {MAX_PARAMETERS}")
-        return [(self.string("parameter key"), self.string("parameter value")) for _ in range(count)]
-
-    def done(self, what: str) -> None:
-        if self.position != self.end:
-            raise FrameError("malformedPayload", f"{self.end - self.position} bytes after the end of the {what}")
-
-    def tensors(self, payload: bytes) -> list[tuple[str, np.ndarray]]:
-        count = self.u16("tensor count")
-        if count > MAX_TENSORS:
-            raise FrameError("limitExceeded", f"{count} tensors, the limit is {MAX_TENSORS}")
-        descriptors = []
-        for _ in range(count):
-            name = self.string("tensor name")
-            code = self.u8("dtype")
-            if code not in DTYPES:
-                raise FrameError("badTensor", f"tensor '{name}' has unknown dtype code {code}")
-            rank = self.u8("rank")
-            if rank > MAX_RANK:
-                raise FrameError("limitExceeded", f"tensor '{name}' has rank {rank}, the limit is {MAX_RANK}")
-            self.need(4 * rank, "dimensions")
-            dims = struct.unpack_from(f"<{rank}I", self.data, self.position)
-            self.position += 4 * rank
-            offset = self.u32("data offset")
-            length = self.u32("data length")
-            descriptors.append((name, code, dims, offset, length))
-        expected = -(-self.position // ALIGNMENT) * ALIGNMENT
-        tensors = []
-        for name, code, dims, offset, length in descriptors:
-            if offset != expected:
-                raise FrameError("badTensor", f"tensor '{name}' data at offset {offset}, expected {expected}")
-            if length > self.end - offset:
-                raise FrameError("badTensor", f"tensor '{name}' data runs past the end of the payload")
-            tensors.append((name, _tensor(payload, name, code, dims, offset, length)))
-            self.position = offset + length
-            expected = -(-self.position // ALIGNMENT) * ALIGNMENT
-        if count == 0:
-            self.done("payload")
-        elif self.position != self.end:
-            raise FrameError("malformedPayload", f"{self.end - self.position} bytes after the last tensor")
-        return tensors
+class _Truncated(Exception):
+    """Internal: a field runs past the end of the payload (reported as ``malformedPayload``)."""
 
 
-def _tensor(payload: bytes, name: str, code: int, dims: tuple[int, ...], offset: int, length: int) -> np.ndarray:
-    count = _element_count(dims)
+def _string_at(data: bytes, position: int, end: int, what: str) -> tuple[str, int]:
+    if end - position < 2:
+        raise _Truncated(what)
+    length = data[position] | data[position + 1] << 8
+    position += 2
+    stop = position + length
+    if stop > end:
+        raise _Truncated(what)
+    try:
+        return str(data[position:stop], "utf-8"), stop
+    except UnicodeDecodeError:
+        raise FrameError("malformedPayload", f"{what} is not valid UTF-8") from None
+
+
+def _parameters_at(data: bytes, position: int, end: int) -> tuple[list[tuple[str, str]], int]:
+    if end - position < 2:
+        raise _Truncated("parameter count")
+    count = data[position] | data[position + 1] << 8
+    position += 2
+    if count > MAX_PARAMETERS:
+        raise FrameError("limitExceeded", f"{count} parameters, the limit is {MAX_PARAMETERS}")
+    parameters = []
+    for _ in range(count):
+        key, position = _string_at(data, position, end, "parameter key")
+        value, position = _string_at(data, position, end, "parameter value")
+        parameters.append((key, value))
+    return parameters, position
+
+
+_DIMS = [struct.Struct(f"<{rank}III") for rank in range(MAX_RANK + 1)]
+
+
+def _tensors_at(data: bytes, position: int, end: int) -> list[tuple[str, np.ndarray]]:
+    """The tensor section (wire-v1.md §5): descriptors first, each field checked as read, then each tensor's data."""
+    if end - position < 2:
+        raise _Truncated("tensor count")
+    count = data[position] | data[position + 1] << 8
+    position += 2
+    if count > MAX_TENSORS:
+        raise FrameError("limitExceeded", f"{count} tensors, the limit is {MAX_TENSORS}")
+    descriptors = []
+    for _ in range(count):
+        name, position = _string_at(data, position, end, "tensor name")
+        if position >= end:
+            raise _Truncated("dtype")
+        code = data[position]
+        if code not in DTYPES:
+            raise FrameError("badTensor", f"tensor '{name}' has unknown dtype code {code}")
+        if position + 1 >= end:
+            raise _Truncated("rank")
+        rank = data[position + 1]
+        if rank > MAX_RANK:
+            raise FrameError("limitExceeded", f"tensor '{name}' has rank {rank}, the limit is {MAX_RANK}")
+        layout = _DIMS[rank]
+        if end - position - 2 < layout.size:
+            raise _Truncated("tensor descriptor")
+        *dims, offset, length = layout.unpack_from(data, position + 2)
+        position += 2 + layout.size
+        descriptors.append((name, code, dims, offset, length))
+    tensors = []
+    expected = -(-position // ALIGNMENT) * ALIGNMENT
+    for name, code, dims, offset, length in descriptors:
+        if offset != expected:
+            raise FrameError("badTensor", f"tensor '{name}' data at offset {offset}, expected {expected}")
+        if length > end - offset:
+            raise FrameError("badTensor", f"tensor '{name}' data runs past the end of the payload")
+        tensors.append((name, _tensor(data, name, code, dims, offset, length)))
+        position = offset + length
+        expected = -(-position // ALIGNMENT) * ALIGNMENT
+    if position != end:
+        where = "the last tensor" if count else "the tensor section"
+        raise FrameError("malformedPayload", f"{end - position} bytes after {where}")
+    return tensors
+
+
+def _tensor(payload: bytes, name: str, code: int, dims: list[int], offset: int, length: int) -> np.ndarray:
     dtype = DTYPES[code][1]
     if dtype is not None:
+        count = _element_count(dims)
         if count * dtype.itemsize != length:
             raise FrameError("badTensor", f"tensor '{name}' needs {count * dtype.itemsize} bytes of data, got {length}")
-        return np.frombuffer(payload, dtype=dtype, count=count, offset=offset).reshape(dims)
+        array = np.frombuffer(payload, dtype=dtype, count=count, offset=offset)
+        return array if len(dims) == 1 else array.reshape(dims)
     # bytes: count elements, each a u32 length then the bytes, consuming the data exactly
+    count = _element_count(dims)
     if count * 4 > length:
         raise FrameError("badTensor", f"tensor '{name}' has {count} bytes elements in {length} bytes")
     items = []
@@ -479,6 +484,18 @@ def _tensor(payload: bytes, name: str, code: int, dims: tuple[int, ...], offset:
     array = np.empty(count, dtype=object)
     array[:] = items
     return array.reshape(dims)
+
+
+def decode_response(request_id: int, payload: bytes) -> Response:
+    """A RESPONSE payload (the hot path of a client): parameters, then tensors that are views of ``payload``."""
+    try:
+        end = len(payload)
+        if end >= 4 and payload[0] == 0 and payload[1] == 0:
+            return Response(request_id, [], _tensors_at(payload, 2, end))
+        parameters, position = _parameters_at(payload, 0, end)
+        return Response(request_id, parameters, _tensors_at(payload, position, end))
+    except _Truncated as short:
+        raise FrameError("malformedPayload", f"payload ends inside {short}") from None
 
 
 def check_header(data: bytes | memoryview, offset: int, max_payload: int, version: int = VERSION) -> tuple[int, int, int, int]:
@@ -508,53 +525,75 @@ def decode_payload(ftype: int, flags: int, request_id: int, payload: bytes) -> F
         raise FrameError("malformedPayload", f"{TYPE_NAMES[ftype]} must have request id 0, has {request_id}")
     if ftype in _PER_REQUEST and request_id == 0:
         raise FrameError("malformedPayload", f"{TYPE_NAMES[ftype]} must not use request id 0")
-    reader = _Reader(payload)
     if ftype == RESPONSE:
-        parameters = reader.parameters()
-        return Response(request_id, parameters, reader.tensors(payload))
+        return decode_response(request_id, payload)
+    try:
+        return _decode_other(ftype, flags, request_id, payload, len(payload))
+    except _Truncated as short:
+        raise FrameError("malformedPayload", f"payload ends inside {short}") from None
+
+
+def _fixed(payload: bytes, position: int, layout: struct.Struct, what: str) -> tuple:
+    if len(payload) - position < layout.size:
+        raise _Truncated(what)
+    return layout.unpack_from(payload, position)
+
+
+def _done(position: int, end: int, what: str) -> None:
+    if position != end:
+        raise FrameError("malformedPayload", f"{end - position} bytes after the end of the {what} payload")
+
+
+_U8 = struct.Struct("<B")
+
+
+def _decode_other(ftype: int, flags: int, request_id: int, data: bytes, end: int) -> Frame:
     if ftype == ERROR:
-        status = reader.u16("status code")
-        message = reader.string("message")
-        reader.done("ERROR payload")
+        (status,) = _fixed(data, 0, _U16, "status code")
+        message, position = _string_at(data, 2, end, "message")
+        _done(position, end, "ERROR")
         return Error(request_id, status, message)
     if ftype == REQUEST:
-        timeout = reader.u64("timeout")
+        (timeout,) = _fixed(data, 0, _U64, "timeout")
         if timeout > MAX_TIMEOUT_US:
             raise FrameError("malformedPayload", f"timeout of {timeout} µs is out of range")
-        trace = (reader.u64("trace id"), reader.u64("trace id"))
-        priority = reader.u8("priority")
-        if reader.u8("reserved") != 0:
+        high, low = _fixed(data, 8, struct.Struct("<QQ"), "trace id")
+        (priority,) = _fixed(data, 24, _U8, "priority")
+        (reserved,) = _fixed(data, 25, _U8, "reserved")
+        if reserved:
             raise FrameError("reservedNotZero", "REQUEST byte 25 must be zero")
-        method, model, version, key = (reader.string("method"), reader.string("model"), reader.string("version"),
-                                       reader.string("routing key"))
-        parameters = reader.parameters()
-        return Request(request_id, method, model, version, key, timeout, trace, priority,
-                       bool(flags & FLAG_IDEMPOTENT), parameters, reader.tensors(payload))
+        method, position = _string_at(data, 26, end, "method")
+        model, position = _string_at(data, position, end, "model")
+        version, position = _string_at(data, position, end, "version")
+        key, position = _string_at(data, position, end, "routing key")
+        parameters, position = _parameters_at(data, position, end)
+        return Request(request_id, method, model, version, key, timeout, (high, low), priority,
+                       bool(flags & FLAG_IDEMPOTENT), parameters, _tensors_at(data, position, end))
     if ftype == HELLO:
-        low, high = reader.u8("min version"), reader.u8("max version")
+        low, high = _fixed(data, 0, struct.Struct("<BB"), "versions")
         if low < 1 or low > high:
             raise FrameError("malformedPayload", f"HELLO version range {low}...{high} is empty")
-        if reader.u16("reserved") != 0:
+        if _fixed(data, 2, _U16, "reserved")[0]:
             raise FrameError("reservedNotZero", "HELLO bytes 2-3 must be zero")
-        max_payload = reader.u32("max payload")
+        (max_payload,) = _fixed(data, 4, _U32, "max payload")
         if max_payload < MIN_MAX_PAYLOAD:
             raise FrameError("malformedPayload", f"HELLO max payload {max_payload} is under {MIN_MAX_PAYLOAD}")
-        max_in_flight, idle = reader.u32("max in flight"), reader.u32("idle timeout")
-        identity = reader.string("identity")
-        parameters = reader.parameters()
-        reader.done("HELLO payload")
+        max_in_flight, idle = _fixed(data, 8, struct.Struct("<II"), "limits")
+        identity, position = _string_at(data, 16, end, "identity")
+        parameters, position = _parameters_at(data, position, end)
+        _done(position, end, "HELLO")
         return Hello(low, high, max_payload, max_in_flight, idle, identity, parameters)
     if ftype == CANCEL:
-        reader.done("CANCEL payload")
+        _done(0, end, "CANCEL")
         return Cancel(request_id)
     if ftype in (PING, PONG):
-        opaque = reader.u64("opaque data")
-        reader.done(f"{TYPE_NAMES[ftype]} payload")
+        (opaque,) = _fixed(data, 0, _U64, "opaque data")
+        _done(8, end, TYPE_NAMES[ftype])
         return Ping(opaque, pong=ftype == PONG)
-    last = reader.u32("last request id")
-    status = reader.u16("status code")
-    message = reader.string("message")
-    reader.done("GOAWAY payload")
+    (last,) = _fixed(data, 0, _U32, "last request id")
+    (status,) = _fixed(data, 4, _U16, "status code")
+    message, position = _string_at(data, 6, end, "message")
+    _done(position, end, "GOAWAY")
     return GoAway(last, status, message)
 
 
