@@ -153,7 +153,7 @@ let package = Package(
         .executableTarget(
             name: "SwitchyardBench",
             dependencies: [
-                "SwitchyardTransport", "SwitchyardClient", "SwitchyardTesting", "SwitchyardLoad",
+                "SwitchyardTransport", "SwitchyardClient", "SwitchyardTesting", "SwitchyardLoad", "SwitchyardGateway",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

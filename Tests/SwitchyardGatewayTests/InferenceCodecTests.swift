@@ -34,6 +34,20 @@ struct InferenceCodecTests {
         #expect(plan.outputs?.map(\.binary) == [false, true])
     }
 
+    /// Data after datatype and shape is decoded in the parser's one pass, data before them afterwards: same tensor.
+    @Test func decodesDataInEitherMemberOrder() throws {
+        let first = try self.decode(#"{"inputs": [{"data": [[1, 2.5], [3, 4]], "shape": [2, 2], "name": "X", "datatype": "FP64"}]}"#)
+        let last = try self.decode(#"{"inputs": [{"name": "X", "datatype": "FP64", "shape": [2, 2], "data": [[1, 2.5], [3, 4]]}]}"#)
+        #expect(first.0.tensors == last.0.tensors)
+        #expect(try last.0.tensors[0].tensor.scalars(as: Double.self) == [1, 2.5, 3, 4])
+        #expect(throws: GatewayError.self) {
+            try self.decode(#"{"inputs": [{"name": "X", "datatype": "FP64", "shape": [2, 2], "data": [[1, 2.5], [3]]}]}"#)
+        }
+        #expect(throws: GatewayError.self) {
+            try self.decode(#"{"inputs": [{"name": "X", "datatype": "FP64", "shape": [2, 2], "data": [1, 2, 3, 4] x}]}"#)
+        }
+    }
+
     @Test func decodesBinaryInputsInOrder() throws {
         let floats: [Float] = [1, 2, 3, 4]
         let floatBytes = floats.withUnsafeBytes { Array($0) }

@@ -159,6 +159,12 @@ enum InferenceRequestDecoder {
         }
     }
 
+    /// An input's `data`: its text, or its bytes when the parser could decode them at once.
+    private enum Data {
+        case text(Range<Int>)
+        case decoded(ByteView)
+    }
+
     private static func input(
         _ value: JSONValue, index: Int, json: UnsafeRawBufferPointer, binary: UnsafeRawBufferPointer, offset: inout Int
     ) throws(GatewayError) -> NamedTensor {
@@ -166,7 +172,7 @@ enum InferenceRequestDecoder {
         var name: String?
         var datatype: String?
         var shape: [Int]?
-        var data: Range<Int>?
+        var data: Data?
         var binarySize: Int?
         for (key, value) in members {
             switch key {
@@ -181,8 +187,11 @@ enum InferenceRequestDecoder {
             case "shape":
                 shape = try Self.shape(value, place: "inputs[\(index)].shape")
             case "data":
-                guard case .deferred(let range) = value else { throw invalid("inputs[\(index)].data must be an array") }
-                data = range
+                switch value {
+                case .deferred(let range): data = .text(range)
+                case .tensorData(let bytes): data = .decoded(bytes)
+                default: throw invalid("inputs[\(index)].data must be an array")
+                }
             case "parameters":
                 guard case .object(let parameters) = value else {
                     throw invalid("inputs[\(index)].parameters must be an object")
@@ -220,8 +229,10 @@ enum InferenceRequestDecoder {
             throw invalid("input '\(name)' has both 'data' and parameters.binary_data_size; give one")
         case (.none, .none):
             throw invalid("input '\(name)' needs 'data' or parameters.binary_data_size")
-        case (.some(let range), .none):
+        case (.some(.text(let range)), .none):
             bytes = try TensorDataDecoder.decode(json, range: range, dtype: dtype, shape: tensorShape, name: name)
+        case (.some(.decoded(let decoded)), .none):
+            bytes = decoded
         case (.none, .some(let size)):
             guard binary.count - offset >= size else {
                 throw invalid("input '\(name)': binary_data_size \(size) runs past the end of the body")

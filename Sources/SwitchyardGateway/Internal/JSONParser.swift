@@ -1,3 +1,6 @@
+import SwitchyardTensor
+import SwitchyardWire
+
 /// A strict JSON parser (RFC 8259) over bytes, for request headers.
 ///
 /// Members named `data` are not parsed into values: their text is checked only for its extent and kept as a byte
@@ -108,12 +111,21 @@ struct JSONParser {
             self.skipWhitespace()
             if key == self.deferredKey {
                 let start = self.position
-                if self.current == UInt8(ascii: "[") {
-                    self.position = try Self.skipArray(self.bytes, from: start)
+                if let (dtype, shape) = Self.tensorType(members) {
+                    // datatype and shape came first (as tritonclient writes them): decode in this one pass
+                    let name = members.first { $0.key == "name" }.flatMap { if case .string(let name) = $0.value { name } else { nil } }
+                    let (data, end) = try TensorDataDecoder.decode(
+                        self.bytes, from: start, dtype: dtype, shape: shape, name: name ?? "?")
+                    self.position = end
+                    members.append((key, .tensorData(data)))
                 } else {
-                    _ = try self.value()  // a lone scalar: small
+                    if self.current == UInt8(ascii: "[") {
+                        self.position = try Self.skipArray(self.bytes, from: start)
+                    } else {
+                        _ = try self.value()  // a lone scalar: small
+                    }
+                    members.append((key, .deferred(start..<self.position)))
                 }
-                members.append((key, .deferred(start..<self.position)))
             } else {
                 members.append((key, try self.value()))
             }
@@ -161,6 +173,28 @@ struct JSONParser {
         }
         self.position = end
         return text
+    }
+
+    /// The datatype and shape an object gave so far, when both are valid for decoding its data at once.
+    private static func tensorType(_ members: [(key: String, value: JSONValue)]) -> (DType, Shape)? {
+        var dtype: DType?
+        var shape: Shape?
+        for (key, value) in members {
+            if key == "datatype", case .string(let name) = value {
+                dtype = DType(oipName: name)
+            } else if key == "shape", case .array(let dims) = value, dims.count <= WireLimits.maxRank {
+                var values: [Int] = []
+                for dim in dims {
+                    guard case .number(let number) = dim, let value = number.int64, value >= 0, value <= Int64(UInt32.max) else {
+                        return nil
+                    }
+                    values.append(Int(value))
+                }
+                shape = Shape(values)
+            }
+        }
+        guard let dtype, let shape else { return nil }
+        return (dtype, shape)
     }
 
     /// The end of the array that starts at `start`: brackets are matched outside strings. The text inside is checked

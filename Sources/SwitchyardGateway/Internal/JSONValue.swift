@@ -1,3 +1,5 @@
+import SwitchyardTensor
+
 /// A parsed JSON value of a request header. Tensor `data` arrays are not built as values: they stay as the byte
 /// range of their text (``deferred``) and are decoded once, straight into tensor storage, when the datatype is known.
 enum JSONValue: Sendable {
@@ -11,6 +13,8 @@ enum JSONValue: Sendable {
     case object([(key: String, value: JSONValue)])
     /// The text of a value left for typed decoding: its byte range in the parsed buffer.
     case deferred(Range<Int>)
+    /// Tensor data already decoded, because its object gave `datatype` and `shape` before `data`.
+    case tensorData(SwitchyardTensor.ByteView)
 
     /// The member named `key` of an object.
     subscript(key: String) -> JSONValue? {
@@ -25,7 +29,7 @@ enum JSONValue: Sendable {
         case .bool: "a boolean"
         case .number: "a number"
         case .string: "a string"
-        case .array, .deferred: "an array"
+        case .array, .deferred, .tensorData: "an array"
         case .object: "an object"
         }
     }
@@ -40,7 +44,7 @@ enum JSONValue: Sendable {
         case .array(let values): "[" + values.map(\.quotedText).joined(separator: ",") + "]"
         case .object(let members):
             "{" + members.map { JSONWriter.quoted($0.key) + ":" + $0.value.quotedText }.joined(separator: ",") + "}"
-        case .deferred: "[...]"
+        case .deferred, .tensorData: "[...]"
         }
     }
 

@@ -24,40 +24,55 @@ enum TensorDataDecoder {
     static func decode(
         _ bytes: UnsafeRawBufferPointer, range: Range<Int>, dtype: DType, shape: Shape, name: String
     ) throws(GatewayError) -> ByteView {
-        guard let count = shape.elementCount, count <= range.count else {
+        let window = UnsafeRawBufferPointer(rebasing: bytes[..<range.upperBound])
+        let (data, end) = try Self.decode(window, from: range.lowerBound, dtype: dtype, shape: shape, name: name)
+        guard end == range.upperBound else {
+            throw GatewayError(.malformedJSON, "malformed JSON at byte \(end): unexpected text after the tensor data")
+        }
+        return data
+    }
+
+    /// Decodes the data that starts at `start` and ends where its array (or lone scalar) ends.
+    /// - Returns: the tensor's bytes and the offset after the data.
+    /// - Throws: `GatewayError` as ``decode(_:range:dtype:shape:name:)``.
+    static func decode(
+        _ bytes: UnsafeRawBufferPointer, from start: Int, dtype: DType, shape: Shape, name: String
+    ) throws(GatewayError) -> (ByteView, Int) {
+        // every element takes at least one byte of text: a shape the text cannot fill is refused before allocating
+        guard let count = shape.elementCount, count <= bytes.count - start else {
             throw GatewayError(
                 .invalidRequest,
                 "input '\(name)': shape \(shape) needs \(shape.elementCount.map(String.init) ?? "too many") elements; its data has fewer"
             )
         }
-        let window = UnsafeRawBufferPointer(rebasing: bytes[..<range.upperBound])
+        var end = start
         if dtype == .bytes {
             var output: [UInt8] = []
-            output.reserveCapacity(range.count)
-            try Self.walk(window, from: range.lowerBound, shape: shape, count: count, name: name) {
+            output.reserveCapacity(min(bytes.count - start, 1 << 20))
+            end = try Self.walk(bytes, from: start, shape: shape, count: count, name: name) {
                 (position: inout Int, _: Int) throws(GatewayError) in
-                guard window[position] == UInt8(ascii: "\"") else {
+                guard bytes[position] == UInt8(ascii: "\"") else {
                     throw Self.wrongElement(name, dtype, at: position, expected: "a string")
                 }
-                let (text, end) = try JSONStringScanner.read(window, from: position) { offset, message in
+                let (text, stringEnd) = try JSONStringScanner.read(bytes, from: position) { offset, message in
                     GatewayError(.malformedJSON, "malformed JSON at byte \(offset): \(message)")
                 }
-                position = end
+                position = stringEnd
                 let length = UInt32(text.utf8.count)
                 withUnsafeBytes(of: length.littleEndian) { output.append(contentsOf: $0) }
                 output.append(contentsOf: text.utf8)
             }
-            return output.withUnsafeBytes { ByteView(copying: $0) }
+            return (output.withUnsafeBytes { ByteView(copying: $0) }, end)
         }
         let width = dtype.byteWidth!
         do {
             let storage = try ByteStorage(uninitializedCount: count * width) { target in
-                try Self.walk(window, from: range.lowerBound, shape: shape, count: count, name: name) {
+                end = try Self.walk(bytes, from: start, shape: shape, count: count, name: name) {
                     (position: inout Int, index: Int) throws(GatewayError) in
-                    try Self.element(window, at: &position, dtype: dtype, into: target, index: index, name: name)
+                    try Self.element(bytes, at: &position, dtype: dtype, into: target, index: index, name: name)
                 }
             }
-            return ByteView(storage: storage)
+            return (ByteView(storage: storage), end)
         } catch let error as GatewayError {
             throw error
         } catch {
@@ -123,19 +138,21 @@ enum TensorDataDecoder {
     }
 
     /// Walks the array at `start`, calling `element` for each scalar with its row-major index.
+    /// - Returns: the offset after the array.
     @inline(__always)
     private static func walk(
         _ bytes: UnsafeRawBufferPointer, from start: Int, shape: Shape, count: Int, name: String,
         _ element: (inout Int, Int) throws(GatewayError) -> Void
-    ) throws(GatewayError) {
+    ) throws(GatewayError) -> Int {
         var position = start
         let end = bytes.count
+        guard position < end else { throw GatewayError(.malformedJSON, "malformed JSON at byte \(position): tensor data expected") }
         if bytes[position] != UInt8(ascii: "[") {  // a lone scalar
             guard count == 1 else {
                 throw GatewayError(.invalidRequest, "input '\(name)': data is a single value; shape \(shape) needs \(count)")
             }
             try element(&position, 0)
-            return
+            return position
         }
         let rank = shape.rank
         var depth = 0
@@ -210,8 +227,7 @@ enum TensorDataDecoder {
         guard index == count else {
             throw GatewayError(.invalidRequest, "input '\(name)': data has \(index) elements; shape \(shape) needs \(count)")
         }
-        while position < end, [0x20, 0x0A, 0x0D, 0x09].contains(bytes[position]) { position += 1 }
-        guard position == end else { throw malformed("unexpected text after the tensor data") }
+        return position
     }
 
     @inline(__always)
