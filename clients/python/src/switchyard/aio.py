@@ -96,6 +96,7 @@ class _Connection(asyncio.Protocol):
         self.last_frame_at = loop.time()
         self.ping_sent_at: Optional[float] = None
         self.ticker: Optional[asyncio.TimerHandle] = None
+        self.lost = asyncio.Event()
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -115,6 +116,15 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc: Optional[BaseException]) -> None:
         reason = f": {exc}" if exc else ""
         self._fail_all(Unavailable(f"the connection to {self.client.address} closed{reason}"))
+        self.lost.set()
+
+    def shut_down(self) -> None:
+        """The client is closing: a client GOAWAY (wire-v1.md §6.5) — graceful when nothing is in flight, else
+        ``cancelled`` so that the server stops the work — then the calls in flight fail and the connection closes."""
+        if self.state in ("open", "draining"):
+            status, message = (1, "the client closed with calls in flight") if self.pending else (0, "the client closed")
+            self._send(wire.encode_parts(wire.GoAway(0, status, message)))
+        self._fail_all(Unavailable("the client was closed"))
 
     def _close(self) -> None:
         self.state = "closed"
@@ -411,9 +421,13 @@ class AsyncClient:
     async def close(self) -> None:
         """Closes the connection; calls in flight fail with :class:`Unavailable`."""
         self._closed = True
-        if self._connection is not None:
-            self._connection._fail_all(Unavailable("the client was closed"))
-            self._connection = None
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.shut_down()
+            try:  # bounded: the transport closes once its last bytes are written
+                await asyncio.wait_for(connection.lost.wait(), 1.0)
+            except asyncio.TimeoutError:
+                pass
 
     async def _usable_connection(self) -> _Connection:
         if self._closed:
