@@ -248,3 +248,30 @@ def test_closed_client_refuses_calls(echo, certificates):
     assert not client._thread.is_alive()
     with pytest.raises(switchyard.Unavailable, match="closed"):
         client.health()
+
+
+def test_deadlines_of_different_lengths_each_expire_and_send_cancel(certificates):
+    async def main():
+        from test_exchanges import ScriptedServer
+        server = ScriptedServer(certificates)  # answers HELLO, then nothing: every deadline is the client's own
+        port = await server.start()
+        client = switchyard.AsyncClient("127.0.0.1", port, **certificates.client())
+        connecting = asyncio.ensure_future(client.connect())
+        await server.accept()
+        assert isinstance(await server.next_frame(), wire.Hello)
+        await server.send(wire.encode(wire.Hello(max_in_flight=8, identity="silent")))
+        await asyncio.wait_for(connecting, 5)
+        calls = [asyncio.ensure_future(client.call("echo", timeout=t)) for t in (30.0, 0.6, 0.2)]
+        sent = [await server.next_frame() for _ in calls]
+        assert [f.request_id for f in sent] == [1, 2, 3]
+        cancels = [await server.next_frame(), await server.next_frame()]
+        assert [f.text() for f in cancels] == ["CANCEL id=3", "CANCEL id=2"]  # the later, shorter one first
+        for call in calls[1:]:
+            with pytest.raises(switchyard.DeadlineExceeded):
+                await call
+        assert not calls[0].done()
+        calls[0].cancel()
+        assert (await server.next_frame()).text() == "CANCEL id=1"  # a cancelled task cancels its call
+        await client.close()
+        await server.close()
+    asyncio.run(main())

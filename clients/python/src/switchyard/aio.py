@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import asyncio
+import heapq
 import random
 import ssl
 import struct
@@ -97,6 +98,9 @@ class _Connection(asyncio.Protocol):
         self.ping_sent_at: Optional[float] = None
         self.ticker: Optional[asyncio.TimerHandle] = None
         self.lost = asyncio.Event()
+        self.deadlines: list[tuple[float, int]] = []  # a heap of (deadline, request id); answered ones go lazily
+        self.deadline_timer: Optional[asyncio.TimerHandle] = None
+        self.armed_for = float("inf")
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -130,6 +134,8 @@ class _Connection(asyncio.Protocol):
         self.state = "closed"
         if self.ticker is not None:
             self.ticker.cancel()
+        if self.deadline_timer is not None:
+            self.deadline_timer.cancel()
         if self.transport is not None:
             self._flush()
             self.transport.close()
@@ -320,15 +326,39 @@ class _Connection(asyncio.Protocol):
         self._send([_HEADER.pack(b"SY", 1, wire.REQUEST, flags, 0, request_id, length), head, prefix[24:], *parts])
         if self.next_id > 0xFFFFFFFF and self.state == "open":
             self.state = "draining"  # ids are used up: this connection finishes, the client opens another
-        timer = self.loop.call_at(deadline, self._expire, request_id) if deadline is not None else None
+        if deadline is not None:
+            self._watch(deadline, request_id)
         try:
             return await future
         except asyncio.CancelledError:
             self._abandon(request_id)
             raise
-        finally:
-            if timer is not None:
-                timer.cancel()
+
+    def _watch(self, deadline: float, request_id: int) -> None:
+        """Deadlines share one timer per connection (a timer per call costs more than the rest of the call)."""
+        deadlines = self.deadlines
+        heapq.heappush(deadlines, (deadline, request_id))
+        if len(deadlines) > 2 * len(self.pending) + 1024:  # drop answered calls' entries: amortised O(1)
+            self.deadlines = deadlines = [entry for entry in deadlines if entry[1] in self.pending]
+            heapq.heapify(deadlines)
+        if deadline < self.armed_for:
+            self._arm(deadline)
+
+    def _arm(self, deadline: float) -> None:
+        if self.deadline_timer is not None:
+            self.deadline_timer.cancel()
+        self.deadline_timer = self.loop.call_at(deadline, self._expire_due)
+        self.armed_for = deadline
+
+    def _expire_due(self) -> None:
+        self.deadline_timer, self.armed_for = None, float("inf")
+        deadlines, pending, now = self.deadlines, self.pending, self.loop.time()
+        while deadlines and (deadlines[0][0] <= now or deadlines[0][1] not in pending):
+            _, request_id = heapq.heappop(deadlines)
+            if request_id in pending:
+                self._expire(request_id)
+        if deadlines and self.state != "closed":
+            self._arm(deadlines[0][0])
 
     def _expire(self, request_id: int) -> None:
         future = self.pending.get(request_id)
