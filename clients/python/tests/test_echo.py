@@ -209,6 +209,14 @@ def test_typed_errors_carry_the_wire_status(echo, certificates):
         assert caught.value.status == 3 and caught.value.status_name == "invalid argument"
         with pytest.raises(switchyard.InvalidArgument, match="limit"):
             client.call("echo", tensors={"big": np.zeros(5 << 20, dtype=np.float32)})  # 20 MiB > the 16 MiB limit
+        with pytest.raises(switchyard.InvalidArgument, match="65535"):
+            client.call("echo", routing_key="k" * 70_000)
+        with pytest.raises(switchyard.InvalidArgument, match="dtype"):
+            client.call("echo", tensors={"c": np.zeros(2, dtype=np.complex64)})
+        with pytest.raises(switchyard.InvalidArgument, match="rank"):
+            client.call("echo", tensors={"r": np.zeros((1,) * 9, dtype=np.float32)})
+        with pytest.raises(switchyard.InvalidArgument, match="parameters"):
+            client.call("echo", parameters={f"p{i}": "" for i in range(257)})
         assert client.health().parameter("status") == "serving"
 
 

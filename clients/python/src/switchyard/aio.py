@@ -316,8 +316,11 @@ class _Connection(asyncio.Protocol):
         request_id = self.next_id
         self.next_id += 1
         head = _REQUEST_FIXED.pack(timeout_us, random.getrandbits(64), random.getrandbits(64))  # a fresh trace id
-        parts = wire.tensor_section(tensors, len(prefix)) if tensors else [b"\0\0"]
-        length = len(prefix) + sum(len(p) for p in parts)
+        try:
+            parts, size = wire.tensor_section(tensors, len(prefix))
+        except (ValueError, TypeError) as error:  # over a limit of the protocol, or a dtype it does not carry
+            raise InvalidArgument(f"the request cannot be sent: {error}") from None
+        length = len(prefix) + size
         if length > self.peer_max_payload:
             raise InvalidArgument(f"the request payload of {length} bytes is over the server's limit of "
                                   f"{self.peer_max_payload}")
@@ -532,10 +535,15 @@ class AsyncClient:
             params = tuple((str(k), str(v)) for k, v in parameters.items())
         else:
             params = tuple((str(k), str(v)) for k, v in parameters)
-        prefix = self._prefix(method, model, version or "", routing_key or "", params)
+        try:
+            prefix = self._prefix(method, model, version or "", routing_key or "", params)
+            named = [(str(n), wire.as_tensor(t)) for n, t in tensors.items()] if tensors else []
+        except ValueError as error:  # a string over 65,535 bytes, more than 256 parameters
+            raise InvalidArgument(f"the request cannot be sent: {error}") from None
+        if not 0 <= priority <= 255:
+            raise InvalidArgument(f"priority must be 0...255, not {priority}")
         if priority:
-            prefix = prefix[:24] + bytes((priority & 0xFF, 0)) + prefix[26:]
-        named = [(str(n), wire.as_tensor(t)) for n, t in tensors.items()] if tensors else []
+            prefix = prefix[:24] + bytes((priority, 0)) + prefix[26:]
         flags = wire.FLAG_IDEMPOTENT if idempotent else 0
         for attempt in range(2):
             connection = await self._usable_connection()

@@ -230,6 +230,8 @@ def dtype_code(array: np.ndarray) -> int:
 
 def as_tensor(value: object) -> np.ndarray:
     """A numpy array as the wire carries it: C-contiguous, little-endian; lists and scalars are converted."""
+    if type(value) is np.ndarray and value.dtype in _CODES and value.flags.c_contiguous:
+        return value  # the common case: nothing to convert
     array = np.asarray(value)
     if array.dtype.kind in "OSU":
         return array
@@ -281,18 +283,22 @@ def encode_parameters(params: Iterable[tuple[str, str]]) -> bytes:
 
 _DESCRIPTORS = [struct.Struct(f"<BB{rank}III") for rank in range(MAX_RANK + 1)]
 _ZEROS = bytes(ALIGNMENT)
-_CODES: dict[np.dtype, int] = {}
+_CODES = {dtype: code for code, (_, dtype) in DTYPES.items() if dtype is not None}  # little-endian dtypes only
 _NAMES: dict[str, bytes] = {}
 
 
-def tensor_section(tensors: Sequence[tuple[str, np.ndarray]], start: int) -> list[bytes | memoryview]:
-    """The tensor section's parts, for a section that starts at payload offset ``start``.
+def tensor_section(tensors: Sequence[tuple[str, np.ndarray]], start: int) -> tuple[list[bytes | memoryview], int]:
+    """The tensor section's parts and their total size, for a section that starts at payload offset ``start``.
 
-    The data parts are views of the arrays: the only copy is the one into the outgoing buffer.
+    The arrays must be as :func:`as_tensor` makes them. The data parts are views of the arrays: the only copy
+    is the one into the outgoing buffer.
     """
-    if len(tensors) > MAX_TENSORS:
-        raise ValueError(f"{len(tensors)} tensors, the limit is {MAX_TENSORS}")
-    names, datas = [], []
+    count = len(tensors)
+    if count == 0:
+        return [b"\0\0"], 2
+    if count > MAX_TENSORS:
+        raise ValueError(f"{count} tensors, the limit is {MAX_TENSORS}")
+    described = []
     position = start + 2
     for name, array in tensors:
         encoded = _NAMES.get(name)
@@ -300,34 +306,29 @@ def tensor_section(tensors: Sequence[tuple[str, np.ndarray]], start: int) -> lis
             encoded = _string(name)
             if len(_NAMES) < 4096:
                 _NAMES[name] = encoded
-        code = _CODES.get(array.dtype)
-        if code is None:
-            code = dtype_code(array)
-            if code != 8:
-                _CODES[array.dtype] = code
-        if array.ndim > MAX_RANK:
-            raise ValueError(f"tensor '{name}' has rank {array.ndim}, the limit is {MAX_RANK}")
-        names.append(encoded)
-        datas.append((code, tensor_bytes(array, code)))
-        position += len(encoded) + 10 + 4 * array.ndim
-    parts: list[bytes | memoryview] = [_U16.pack(len(tensors))]
-    offsets = []
-    for (_, data) in datas:
-        offset = -(-position // ALIGNMENT) * ALIGNMENT
-        offsets.append(offset)
-        position = offset + len(data)
-    position = start + 2
-    for (name, array), encoded, (code, data), offset in zip(tensors, names, datas, offsets):
-        descriptor = _DESCRIPTORS[array.ndim].pack(code, array.ndim, *array.shape, offset, len(data))
+        code = _CODES.get(array.dtype) or dtype_code(array)
+        shape = array.shape
+        rank = len(shape)
+        if rank > MAX_RANK:
+            raise ValueError(f"tensor '{name}' has rank {rank}, the limit is {MAX_RANK}")
+        data = memoryview(array).cast("B") if code != 8 and rank and array.size else tensor_bytes(array, code)
+        described.append((encoded, code, shape, rank, data))
+        position += len(encoded) + 10 + 4 * rank
+    parts: list[bytes | memoryview] = [_U16.pack(count)]
+    for encoded, code, shape, rank, data in described:
+        position = -(-position // ALIGNMENT) * ALIGNMENT
         parts.append(encoded)
-        parts.append(descriptor)
-        position += len(encoded) + len(descriptor)
-    for (_, data), offset in zip(datas, offsets):
-        if offset > position:
-            parts.append(_ZEROS[:offset - position])
+        parts.append(_DESCRIPTORS[rank].pack(code, rank, *shape, position, len(data)))
+        position += len(data)
+    size = position - start
+    position = start + sum(len(part) for part in parts)
+    for _, _, _, _, data in described:
+        padding = -position % ALIGNMENT
+        if padding:
+            parts.append(_ZEROS[:padding])
         parts.append(data)
-        position = offset + len(data)
-    return parts
+        position += padding + len(data)
+    return parts, size
 
 
 def header(ftype: int, request_id: int, length: int, flags: int = 0) -> bytes:
@@ -351,10 +352,10 @@ def encode_parts(frame: Frame) -> list[bytes | memoryview]:
         prefix = (_REQUEST_FIXED.pack(frame.timeout_us, frame.trace_id[0], frame.trace_id[1], frame.priority, 0)
                   + _string(frame.method) + _string(frame.model) + _string(frame.version) + _string(frame.routing_key)
                   + encode_parameters(frame.parameters))
-        payload = [prefix] + tensor_section(frame.tensors, len(prefix))
+        payload = [prefix] + tensor_section([(n, as_tensor(t)) for n, t in frame.tensors], len(prefix))[0]
     elif isinstance(frame, Response):
         prefix = encode_parameters(frame.parameters)
-        payload = [prefix] + tensor_section(frame.tensors, len(prefix))
+        payload = [prefix] + tensor_section([(n, as_tensor(t)) for n, t in frame.tensors], len(prefix))[0]
     elif isinstance(frame, Error):
         payload = [_U16.pack(frame.status) + _string(frame.message)]
     elif isinstance(frame, Cancel):
