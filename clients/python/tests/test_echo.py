@@ -58,6 +58,15 @@ def test_every_dtype_round_trips(echo, certificates):
         assert result["f32"].dtype == np.float32 and result["big-endian"].dtype == np.dtype("<f4")
 
 
+def test_a_large_tensor_arrives_in_many_reads(echo, certificates):
+    with switchyard.Client("127.0.0.1", echo.port, **certificates.client()) as client:
+        big = np.random.default_rng(2).random((3000, 1000), dtype=np.float32)  # 12 MB: hundreds of TLS records
+        small = np.arange(10, dtype=np.int64)
+        futures = [client.submit("echo", tensors={"x": big}), client.submit("echo", tensors={"y": small})]
+        np.testing.assert_array_equal(futures[0].result(timeout=30)["x"], big)
+        np.testing.assert_array_equal(futures[1].result(timeout=30)["y"], small)
+
+
 def test_answers_are_views_of_the_received_frame(echo, certificates):
     with switchyard.Client("127.0.0.1", echo.port, **certificates.client()) as client:
         x = np.random.default_rng(1).random((1, 784), dtype=np.float32)

@@ -89,7 +89,9 @@ class _Connection(asyncio.Protocol):
         self.next_id = 1
         self.limit = 1
         self.waiters: list[asyncio.Future[None]] = []
-        self.buffer = b""
+        self.chunks: list[bytes] = []  # the start of an incomplete frame
+        self.buffered = 0
+        self.needed = 16  # bytes the incomplete frame needs before it can be parsed
         self.out: list[Any] = []
         self.flush_scheduled = False
         self.max_payload = wire.HELLO_MAX_PAYLOAD
@@ -186,15 +188,22 @@ class _Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.last_frame_at = self.loop.time()
         self.ping_sent_at = None
-        if self.buffer:
-            data = self.buffer + data
+        if self.chunks:  # the rest of a frame: gather until it is whole, then join once (no quadratic copying)
+            self.chunks.append(data)
+            self.buffered += len(data)
+            if self.buffered < self.needed:
+                return
+            data = b"".join(self.chunks)
+            self.chunks.clear()
         view = memoryview(data)
         end, position = len(data), 0
         try:
+            self.needed = 16
             while end - position >= 16:
                 ftype, flags, request_id, length = wire.check_header(data, position, self.max_payload)
                 stop = position + 16 + length
                 if stop > end:
+                    self.needed = 16 + length
                     break
                 payload = bytes(view[position + 16:stop])  # one copy: the answer's arrays are views of it
                 position = stop
@@ -206,7 +215,9 @@ class _Connection(asyncio.Protocol):
             return
         finally:
             view.release()
-        self.buffer = data[position:] if position < end else b""
+        if position < end:
+            self.chunks.append(data[position:])
+            self.buffered = end - position
 
     def _frame(self, ftype: int, flags: int, request_id: int, payload: bytes) -> None:
         if ftype == wire.RESPONSE and self.state != "handshaking":
