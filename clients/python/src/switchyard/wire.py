@@ -10,6 +10,7 @@ This module has no I/O; :mod:`switchyard.aio` runs connections on it.
 
 from __future__ import annotations
 
+import math
 import struct
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence, Union
@@ -255,12 +256,7 @@ def tensor_bytes(array: np.ndarray, code: int | None = None) -> bytes | memoryvi
 
 
 def _element_count(shape: Sequence[int]) -> int:
-    if 0 in shape:  # exact: zero however large the other dimensions (wire-v1.md §5)
-        return 0
-    count = 1
-    for dim in shape:
-        count *= dim
-    return count
+    return math.prod(shape)  # exact (Python integers): 0 when a dimension is 0, however large the others (§5)
 
 
 # --- encoding ---------------------------------------------------------------------------------
@@ -296,6 +292,8 @@ def tensor_section(tensors: Sequence[tuple[str, np.ndarray]], start: int) -> tup
     count = len(tensors)
     if count == 0:
         return [b"\0\0"], 2
+    if count == 1:
+        return _one_tensor(tensors[0][0], tensors[0][1], start)
     if count > MAX_TENSORS:
         raise ValueError(f"{count} tensors, the limit is {MAX_TENSORS}")
     described = []
@@ -329,6 +327,29 @@ def tensor_section(tensors: Sequence[tuple[str, np.ndarray]], start: int) -> tup
         parts.append(data)
         position += padding + len(data)
     return parts, size
+
+
+_ONE = _U16.pack(1)
+
+
+def _one_tensor(name: str, array: np.ndarray, start: int) -> tuple[list[bytes | memoryview], int]:
+    """The tensor section of a single tensor (most calls): one header part, one data part."""
+    encoded = _NAMES.get(name)
+    if encoded is None:
+        encoded = _string(name)
+        if len(_NAMES) < 4096:
+            _NAMES[name] = encoded
+    code = _CODES.get(array.dtype) or dtype_code(array)
+    shape = array.shape
+    rank = len(shape)
+    if rank > MAX_RANK:
+        raise ValueError(f"tensor '{name}' has rank {rank}, the limit is {MAX_RANK}")
+    data = memoryview(array).cast("B") if code != 8 and rank and array.size else tensor_bytes(array, code)
+    descriptor_end = start + 12 + len(encoded) + 4 * rank
+    offset = -(-descriptor_end // ALIGNMENT) * ALIGNMENT
+    head = (_ONE + encoded + _DESCRIPTORS[rank].pack(code, rank, *shape, offset, len(data))
+            + _ZEROS[:offset - descriptor_end])
+    return [head, data], offset + len(data) - start
 
 
 def header(ftype: int, request_id: int, length: int, flags: int = 0) -> bytes:
