@@ -197,17 +197,31 @@ class _Connection(asyncio.Protocol):
             self.chunks.clear()
         view = memoryview(data)
         end, position = len(data), 0
+        pending, unpack, limit = self.pending, _HEADER.unpack_from, self.max_payload
         try:
             self.needed = 16
             while end - position >= 16:
-                ftype, flags, request_id, length = wire.check_header(data, position, self.max_payload)
+                magic, version, ftype, flags, reserved, request_id, length = unpack(data, position)
+                if magic != b"SY" or version != 1 or reserved or length > limit:
+                    wire.check_header(data, position, limit)  # raises the error of the first check that fails
                 stop = position + 16 + length
                 if stop > end:
                     self.needed = 16 + length
                     break
                 payload = bytes(view[position + 16:stop])  # one copy: the answer's arrays are views of it
                 position = stop
-                self._frame(ftype, flags, request_id, payload)
+                if ftype == wire.RESPONSE and not flags & 0xFF and request_id and self.state != "handshaking":
+                    parameters, tensors = wire.decode_response_parts(payload)  # the hot path
+                    future = pending.pop(request_id, None)
+                    if future is None:
+                        self._unmatched(request_id)
+                    elif not future.done():
+                        future.set_result(Result(parameters, dict(tensors)))
+                    if self.waiters or self.state == "draining":
+                        self._answered()
+                else:
+                    self._frame(ftype, flags, request_id, payload)
+                    limit = self.max_payload  # HELLO raises it
                 if self.state == "closed":
                     return
         except wire.FrameError as error:
@@ -220,14 +234,6 @@ class _Connection(asyncio.Protocol):
             self.buffered = end - position
 
     def _frame(self, ftype: int, flags: int, request_id: int, payload: bytes) -> None:
-        if ftype == wire.RESPONSE and self.state != "handshaking":
-            future = self.pending.pop(request_id, None)
-            frame = wire.decode_payload(ftype, flags, request_id, payload)
-            if future is None:
-                return self._unmatched(request_id)
-            if not future.done():
-                future.set_result(Result(frame.parameters, dict(frame.tensors)))  # type: ignore[union-attr]
-            return self._answered()
         if self.state == "handshaking" and ftype != wire.HELLO:
             raise wire.FrameError("unexpectedFrame", f"the first frame must be HELLO, got type 0x{ftype:02X}")
         frame = wire.decode_payload(ftype, flags, request_id, payload)
@@ -557,7 +563,9 @@ class AsyncClient:
             prefix = prefix[:24] + bytes((priority, 0)) + prefix[26:]
         flags = wire.FLAG_IDEMPOTENT if idempotent else 0
         for attempt in range(2):
-            connection = await self._usable_connection()
+            connection = self._connection
+            if connection is None or not connection.usable:
+                connection = await self._usable_connection()
             try:
                 return await connection.call(prefix, flags, named, 0, deadline)
             except _NotProcessed as error:

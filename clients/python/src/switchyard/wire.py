@@ -508,14 +508,14 @@ def _tensor(payload: bytes, name: str, code: int, dims: list[int], offset: int, 
     return array.reshape(dims)
 
 
-def decode_response(request_id: int, payload: bytes) -> Response:
-    """A RESPONSE payload (the hot path of a client): parameters, then tensors that are views of ``payload``."""
+def decode_response_parts(payload: bytes) -> tuple[list[tuple[str, str]], list[tuple[str, np.ndarray]]]:
+    """A RESPONSE payload (a client's hot path): its parameters, and tensors that are views of ``payload``."""
     try:
         end = len(payload)
         if end >= 4 and payload[0] == 0 and payload[1] == 0:
-            return Response(request_id, [], _tensors_at(payload, 2, end))
+            return [], _tensors_at(payload, 2, end)
         parameters, position = _parameters_at(payload, 0, end)
-        return Response(request_id, parameters, _tensors_at(payload, position, end))
+        return parameters, _tensors_at(payload, position, end)
     except _Truncated as short:
         raise FrameError("malformedPayload", f"payload ends inside {short}") from None
 
@@ -548,7 +548,7 @@ def decode_payload(ftype: int, flags: int, request_id: int, payload: bytes) -> F
     if ftype in _PER_REQUEST and request_id == 0:
         raise FrameError("malformedPayload", f"{TYPE_NAMES[ftype]} must not use request id 0")
     if ftype == RESPONSE:
-        return decode_response(request_id, payload)
+        return Response(request_id, *decode_response_parts(payload))
     try:
         return _decode_other(ftype, flags, request_id, payload, len(payload))
     except _Truncated as short:
