@@ -6,12 +6,18 @@ import Testing
 /// Bad input of every kind gets a clear 4xx, never reaches the router, and leaves the gateway serving.
 @Suite(.timeLimit(.minutes(2)))
 struct GatewayLimitsTests {
-    static func short(_ configuration: inout GatewayConfiguration) {
+    /// Small size limits; the default timeouts, so that a loaded machine does not trip them.
+    static func small(_ configuration: inout GatewayConfiguration) {
         configuration.maxBodyBytes = 64 << 10
         configuration.maxHeaderBytes = 4 << 10
-        configuration.headerTimeout = .milliseconds(400)
-        configuration.bodyTimeout = .milliseconds(400)
-        configuration.idleTimeout = .milliseconds(600)
+    }
+
+    /// Short timeouts, for the tests of timeouts only.
+    static func short(_ configuration: inout GatewayConfiguration) {
+        Self.small(&configuration)
+        configuration.headerTimeout = .milliseconds(1500)
+        configuration.bodyTimeout = .seconds(1)
+        configuration.idleTimeout = .milliseconds(1500)
     }
 
     /// Sends `bytes` on a new connection and returns the answer and whether the gateway closed the connection.
@@ -32,7 +38,7 @@ struct GatewayLimitsTests {
         (#"{"inputs": {"name": "X"}}"#, 400, "'inputs' must be an array"),
     ])
     func malformedBodiesGet400(_ body: String, _ status: Int, _ expected: String) async throws {
-        try await GatewayHarness.with(configure: Self.short) { gateway, _ in
+        try await GatewayHarness.with(configure: Self.small) { gateway, _ in
             let response = try await gateway.request("POST", "/v2/models/digits/infer", body: Array(body.utf8))
             #expect(response.status == status)
             #expect((response.json?["error"] as? String)?.contains(expected) == true, "\(response.text)")
@@ -41,7 +47,7 @@ struct GatewayLimitsTests {
     }
 
     @Test func invalidUTF8Gets400() async throws {
-        try await GatewayHarness.with(configure: Self.short) { gateway, _ in
+        try await GatewayHarness.with(configure: Self.small) { gateway, _ in
             let body = Array(#"{"id": ""#.utf8) + [0xFF, 0xFE] + Array(#"", "inputs": []}"#.utf8)
             let response = try await gateway.request("POST", "/v2/models/digits/infer", body: body)
             #expect(response.status == 400)
@@ -51,7 +57,7 @@ struct GatewayLimitsTests {
     }
 
     @Test func anOversizedBodyIsRefusedBeforeItIsRead() async throws {
-        try await GatewayHarness.with(configure: Self.short) { gateway, _ in
+        try await GatewayHarness.with(configure: Self.small) { gateway, _ in
             let head = Array("POST /v2/models/digits/infer HTTP/1.1\r\nhost: x\r\ncontent-length: 10000000\r\n\r\n".utf8)
             let (response, closed) = try await self.exchange(gateway, head + [UInt8](repeating: 0x20, count: 1000))
             #expect(response?.status == 413)
@@ -68,7 +74,7 @@ struct GatewayLimitsTests {
     }
 
     @Test func oversizedHeadersGet431() async throws {
-        try await GatewayHarness.with(configure: Self.short) { gateway, _ in
+        try await GatewayHarness.with(configure: Self.small) { gateway, _ in
             let big = String(repeating: "a", count: 8 << 10)
             let (response, closed) = try await self.exchange(gateway, Array("GET /v2 HTTP/1.1\r\nhost: x\r\nx-big: \(big)\r\n\r\n".utf8))
             #expect(response?.status == 431)
@@ -81,15 +87,13 @@ struct GatewayLimitsTests {
         try await GatewayHarness.with(configure: Self.short) { gateway, _ in
             let peer = try await gateway.peer()
             try await peer.send(Array("POST /v2/models/digits/infer HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n{\"in".utf8))
-            let started = ContinuousClock.now
             var answer: RawHTTPResponse?
-            for _ in 0..<40 where answer == nil {  // one byte every 50 ms: the body needs 5 s, the limit is 0.4 s
+            for _ in 0..<200 where answer == nil {  // one byte every 50 ms: the body needs 5 s, the limit is 1 s
                 try? await peer.send([0x20])
                 answer = try await peer.nextHTTPResponse(timeout: .milliseconds(50))
             }
             #expect(answer?.status == 408)
             #expect((answer?.json?["error"] as? String)?.contains("did not arrive") == true)
-            #expect(ContinuousClock.now - started < .seconds(2))
             #expect(await peer.waitUntilClosed())
             #expect(gateway.backend.requestCount == 0)
         }
@@ -99,17 +103,17 @@ struct GatewayLimitsTests {
         try await GatewayHarness.with(configure: Self.short) { gateway, _ in
             let slow = try await gateway.peer()
             try await slow.send(Array("GET /v2 HTTP/1.1\r\nhost: x\r\n".utf8))  // never finished
-            let answer = try await slow.nextHTTPResponse(timeout: .seconds(3))
+            let answer = try await slow.nextHTTPResponse(timeout: .seconds(10))
             #expect(answer?.status == 408)
             #expect(await slow.waitUntilClosed())
 
             let idle = try await gateway.peer()  // connects and says nothing
-            #expect(await idle.waitUntilClosed(timeout: .seconds(3)))
+            #expect(await idle.waitUntilClosed(timeout: .seconds(10)))
 
             let kept = try await gateway.peer()  // one request, then idle past the idle timeout
             try await kept.sendHTTP("GET", "/v2/health/live")
             #expect(try await kept.nextHTTPResponse()?.status == 200)
-            #expect(await kept.waitUntilClosed(timeout: .seconds(3)))
+            #expect(await kept.waitUntilClosed(timeout: .seconds(10)))
         }
     }
 
@@ -140,7 +144,7 @@ struct GatewayLimitsTests {
     }
 
     @Test func unknownPathsMethodsAndEncodingsAreRefused() async throws {
-        try await GatewayHarness.with(configure: Self.short) { gateway, _ in
+        try await GatewayHarness.with(configure: Self.small) { gateway, _ in
             let unknown = try await gateway.request("GET", "/v2/models/digits/explain")
             #expect(unknown.status == 404)
             #expect((unknown.json?["error"] as? String)?.contains("/v2/models/{name}") == true)

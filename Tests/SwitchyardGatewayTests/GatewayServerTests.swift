@@ -167,10 +167,8 @@ struct GatewayServerTests {
         }
         try await GatewayHarness.with(backend: backend) { gateway, _ in
             let body = Array(#"{"parameters": {"timeout": 200000}, "inputs": [{"name": "X", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}]}"#.utf8)
-            let started = ContinuousClock.now
             let response = try await gateway.request("POST", "/v2/models/digits/infer", body: body)
             #expect(response.status == 504)
-            #expect(ContinuousClock.now - started < .seconds(10))
             #expect(await backend.waitForCancellations(1))
             #expect(gateway.backend.requests.withLock { $0.first?.timeout } == .milliseconds(200))
         }
