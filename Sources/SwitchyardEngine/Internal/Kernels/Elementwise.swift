@@ -85,6 +85,16 @@ struct ActivationOp: Operator {
     /// `nil` for Clip, whose bounds are read from constant inputs at plan time.
     var fixed: Activation?
 
+    init(fixed: Activation?) { self.fixed = fixed }
+
+    /// Clip: bounds are attributes before opset 11 and optional inputs from 11 on.
+    init(clip attributes: Attributes) throws(EngineError) {
+        self.fixed =
+            attributes.version < 11
+            ? .clip(try attributes.float("min", -Float.greatestFiniteMagnitude), try attributes.float("max", .greatestFiniteMagnitude))
+            : nil
+    }
+
     func activation(_ context: PlanContext) throws(EngineError) -> Activation {
         if let fixed { return fixed }
         var low = -Float.infinity
