@@ -170,7 +170,7 @@ final class ExecutionPlan: Sendable {
     {
         let context = PlanContext(
             node: node.name, opType: node.opType, inputs: node.inputs.map { $0.flatMap { types[$0] } },
-            constants: node.inputs.map { $0.flatMap { known[$0] } })
+            constants: node.inputs.map { $0.flatMap { known[$0] } }, outputCount: node.outputs.count)
         let plan = try node.op.plan(context)
         guard plan.outputs.count >= node.outputs.count else {
             throw context.error(

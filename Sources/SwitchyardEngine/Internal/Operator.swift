@@ -41,6 +41,8 @@ struct PlanContext {
     /// `nil` where an optional input is omitted.
     var inputs: [ValueType?]
     var constants: [Constant?]
+    /// How many outputs the node names (Split makes one per output).
+    var outputCount: Int = 1
 
     func error(_ message: String, _ code: EngineError.Code = .shapeMismatch) -> EngineError {
         EngineError(code, "node '\(self.node)' (\(self.opType)): \(message)")
