@@ -21,7 +21,9 @@ extension OperatorRegistry {
             return DepthSpaceOp(blockSize: try a.int("blocksize", 0), toSpace: true, columnRowDepth: mode == "CRD")
         },
         "SpaceToDepth": { a throws(EngineError) in
-            DepthSpaceOp(blockSize: try a.int("blocksize", 0), toSpace: false, columnRowDepth: false)
+            let mode = try a.string("mode", "DCR")
+            guard mode == "DCR" || mode == "CRD" else { throw a.error("mode '\(mode)' is not DCR or CRD") }
+            return DepthSpaceOp(blockSize: try a.int("blocksize", 0), toSpace: false, columnRowDepth: mode == "CRD")
         },
         "CastLike": { _ in CastLikeOp() },
         "EyeLike": { a throws(EngineError) in

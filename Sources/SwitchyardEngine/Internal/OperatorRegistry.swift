@@ -140,7 +140,7 @@ typealias OperatorFactory = @Sendable (Attributes) throws(EngineError) -> any Op
 /// only names the tables.
 enum OperatorRegistry {
     static let factories: [String: [String: OperatorFactory]] = [
-        "": merged([Self.coreOperators, Self.mathOperators, Self.shapingOperators]),
+        "": merged([Self.coreOperators, Self.mathOperators, Self.shapingOperators, Self.reductionOperators]),
         "ai.onnx.ml": merged([Self.machineLearningOperators]),
     ]
 

@@ -458,8 +458,13 @@ struct DepthSpaceOp: Operator {
         } else {
             guard h % b == 0, w % b == 0 else { throw context.error("spatial size \(h)×\(w) is not divisible by \(b)") }
             let s = contiguousStrides([n, c, h / b, b, w / b, b])
-            viewShape = [n, b, b, c, h / b, w / b]
-            viewStrides = [s[0], s[3], s[5], s[1], s[2], s[4]]
+            if self.columnRowDepth {
+                viewShape = [n, c, b, b, h / b, w / b]
+                viewStrides = [s[0], s[1], s[3], s[5], s[2], s[4]]
+            } else {
+                viewShape = [n, b, b, c, h / b, w / b]
+                viewStrides = [s[0], s[3], s[5], s[1], s[2], s[4]]
+            }
             shape = [n, c * b * b, h / b, w / b]
         }
         return stridedCopyPlan(ValueType(dtype: x.dtype, shape: shape), base: 0, viewShape: viewShape, strides: viewStrides)
