@@ -8,3 +8,4 @@ SWITCHYARD_PYTHON=$(bash ops/python-env.sh | tail -n 1)
 export SWITCHYARD_PYTHON
 swift build --build-tests
 swift test --skip-build
+bash ops/node-tests.sh

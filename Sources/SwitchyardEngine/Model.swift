@@ -139,7 +139,11 @@ public final class Model: Sendable {
             types = plan.outputTypes
             storages = try plan.run(views.map(\.data))
         case .eager:
-            (types, storages) = try ExecutionPlan.runEagerly(graph: self.graph, inputs: views)
+            do {
+                (types, storages) = try ExecutionPlan.runEagerly(graph: self.graph, inputs: views)
+            } catch {
+                throw EngineError(.invalidInput, "the inputs do not fit the graph: \(error.message)", cause: error)
+            }
         }
         var results: [NamedTensor] = []
         let wanted = outputNames ?? self.outputs.map(\.name)

@@ -9,6 +9,7 @@ struct GraphFactory {
     var outputs: [Onnx_ValueInfoProto] = []
     var initializers: [Onnx_TensorProto] = []
     var opset: Int64 = 17
+    var irVersion: Int64 = 8
 
     mutating func input(_ name: String, _ dims: [Int?], type: Int32 = 1) {
         self.inputs.append(Self.info(name, dims, type))
@@ -45,7 +46,16 @@ struct GraphFactory {
         self.initializers.append(tensor)
     }
 
-    mutating func externalFloats(_ name: String, _ dims: [Int]) {
+    mutating func int64s(_ name: String, _ values: [Int64]) {
+        var tensor = Onnx_TensorProto()
+        tensor.name = name
+        tensor.dataType = 7
+        tensor.dims = [Int64(values.count)]
+        tensor.int64Data = values
+        self.initializers.append(tensor)
+    }
+
+    mutating func externalFloats(_ name: String, _ dims: [Int], location: String = "weights.bin", offset: Int? = nil) {
         var tensor = Onnx_TensorProto()
         tensor.name = name
         tensor.dataType = 1
@@ -53,8 +63,14 @@ struct GraphFactory {
         tensor.dataLocation = .external
         var entry = Onnx_StringStringEntryProto()
         entry.key = "location"
-        entry.value = "weights.bin"
+        entry.value = location
         tensor.externalData = [entry]
+        if let offset {
+            var start = Onnx_StringStringEntryProto()
+            start.key = "offset"
+            start.value = String(offset)
+            tensor.externalData.append(start)
+        }
         self.initializers.append(tensor)
     }
 
@@ -66,7 +82,7 @@ struct GraphFactory {
         graph.output = self.outputs
         graph.initializer = self.initializers
         var model = Onnx_ModelProto()
-        model.irVersion = 8
+        model.irVersion = self.irVersion
         var opset = Onnx_OperatorSetIdProto()
         opset.version = self.opset
         var ml = Onnx_OperatorSetIdProto()

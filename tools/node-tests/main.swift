@@ -185,6 +185,7 @@ final class Child {
             if ready <= 0 { continue }
             var chunk = [UInt8](repeating: 0, count: 65536)
             let got = read(descriptor, &chunk, chunk.count)
+            if got < 0 && (errno == EINTR || errno == EAGAIN) { continue }
             if got <= 0 { return .success(nil) }
             self.buffer += chunk[0..<got]
         }

@@ -11,8 +11,8 @@ import SwitchyardTensor
 /// Turns ONNX protobuf bytes into a checked ``Graph``: opsets, initializers, inputs, nodes in
 /// topological order, operators built from their attributes.
 enum GraphLoader {
-    /// Default-domain opsets: from 7 (NumPy broadcasting everywhere) to the newest the definitions know.
-    static let supportedOpsets = 7...OperatorVersions.latestOpset
+    /// Default-domain opsets up to the newest the definitions know; each operator refuses old forms it lacks.
+    static let supportedOpsets = 1...OperatorVersions.latestOpset
     static let supportedMLOpsets = 1...OperatorVersions.latestMLOpset
     static let supportedIRVersions = 3...OperatorVersions.latestIRVersion
 

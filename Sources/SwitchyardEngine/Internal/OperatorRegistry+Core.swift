@@ -29,8 +29,8 @@ extension OperatorRegistry {
             return DropoutOp()
         },
         "Conv": { a throws(EngineError) in try ConvOp(a) },
-        "MaxPool": { a throws(EngineError) in try PoolOp(a, max: true) },
-        "AveragePool": { a throws(EngineError) in try PoolOp(a, max: false) },
+        "MaxPool": { a throws(EngineError) in try PoolSelectOp(a, kind: .max) },
+        "AveragePool": { a throws(EngineError) in try PoolSelectOp(a, kind: .average) },
         "GlobalAveragePool": { _ in GlobalAveragePoolOp() },
         "BatchNormalization": { a throws(EngineError) in
             try a.refuse("training_mode") { if case .int(0) = $0 { true } else { false } }

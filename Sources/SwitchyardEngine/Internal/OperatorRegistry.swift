@@ -140,13 +140,21 @@ typealias OperatorFactory = @Sendable (Attributes) throws(EngineError) -> any Op
 /// only names the tables.
 enum OperatorRegistry {
     static let factories: [String: [String: OperatorFactory]] = [
-        "": merged([Self.coreOperators, Self.mathOperators, Self.shapingOperators, Self.reductionOperators]),
+        "": merged([
+            Self.coreOperators, Self.mathOperators, Self.shapingOperators, Self.reductionOperators, Self.indexingOperators,
+            Self.spatialOperators,
+        ]),
         "ai.onnx.ml": merged([Self.machineLearningOperators]),
     ]
 
     private static func merged(_ tables: [[String: OperatorFactory]]) -> [String: OperatorFactory] {
         tables.reduce(into: [:]) { result, table in result.merge(table) { first, _ in first } }
     }
+
+    /// Operators whose opset 1–6 forms broadcast by an explicit attribute instead of NumPy's rules.
+    private static let legacyBroadcasting: Set<String> = [
+        "Add", "Sub", "Mul", "Div", "Pow", "And", "Or", "Xor", "Equal", "Greater", "Less", "PRelu", "Gemm",
+    ]
 
     /// The version of `opType` in effect at `opset`, or `nil` when the opset does not define it.
     static func version(of opType: String, domain: String, opset: Int) -> Int? {
@@ -180,6 +188,9 @@ enum OperatorRegistry {
             if case .unsupported(let what) = value {
                 throw attributes.error("attribute '\(key)' uses \(what), which is not supported", .unsupportedOperator)
             }
+        }
+        if version < 7 && attributes.has("broadcast") && Self.legacyBroadcasting.contains(proto.opType) {
+            throw attributes.error("broadcasting by 'axis' (opset 6 and older) is not supported", .unsupportedOperator)
         }
         return try factory(attributes)
     }

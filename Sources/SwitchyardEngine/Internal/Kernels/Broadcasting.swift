@@ -156,9 +156,6 @@ private struct ArithmeticKernel: NumericVisitor {
                     io.output(0).assumingMemoryBound(to: T.self), pair, T.divided)
             }
         case .mod(let fmod):
-            if !fmod, T.self == Float.self || T.self == Double.self {
-                throw EngineError(.invalidModel, "Mod of floating-point inputs needs fmod = 1")
-            }
             return make { T.remainder($0, $1, fmod: fmod) }
         case .max: return make { a, b in a.isNaNValue || b.isNaNValue ? (a.isNaNValue ? a : b) : Swift.max(a, b) }
         case .min: return make { a, b in a.isNaNValue || b.isNaNValue ? (a.isNaNValue ? a : b) : Swift.min(a, b) }

@@ -54,7 +54,8 @@ func apply(_ activation: Activation, _ data: UnsafeMutablePointer<Float>, _ coun
     case .clip(let low, let high):
         for index in 0..<count {
             let value = data[index]
-            data[index] = value < low ? low : (value > high ? high : value)
+            let raised = value < low ? low : value
+            data[index] = raised > high ? high : raised  // min > max gives max, as the specification says
         }
     }
 }

@@ -55,7 +55,13 @@ private struct UnaryKernel: NumericVisitor {
         case .relu: return { io in mapElements(io, count) { (x: T) in x < T.zero ? T.zero : x } }
         case .clip(let low, let high):
             let (lo, hi) = (T(double: max(low, T.lowest.double)), T(double: min(high, T.highest.double)))
-            return { io in mapElements(io, count) { (x: T) in x < lo ? lo : (x > hi ? hi : x) } }
+            // When min > max every value becomes max, as the specification says.
+            return { io in
+                mapElements(io, count) { (x: T) in
+                    let raised = x < lo ? lo : x
+                    return raised > hi ? hi : raised
+                }
+            }
         default:
             guard let float = T.self as? any FloatScalar.Type else {
                 throw EngineError(.unsupportedOperator, "\(self.kind) needs floating-point input")
@@ -186,7 +192,7 @@ struct NotOp: Operator {
         let count = x.count
         let kernel: Kernel
         switch x.dtype {
-        case .bool: kernel = { io in mapElements(io, count) { (x: UInt8) in x == 0 ? 1 : 0 } }
+        case .bool: kernel = { io in mapElements(io, count) { (x: UInt8) -> UInt8 in x == 0 ? 1 : 0 } }
         case .uint8: kernel = { io in mapElements(io, count) { (x: UInt8) in ~x } }
         case .int8: kernel = { io in mapElements(io, count) { (x: Int8) in ~x } }
         case .int32: kernel = { io in mapElements(io, count) { (x: Int32) in ~x } }
