@@ -257,7 +257,10 @@ func runParent(_ options: Options) -> Int32 {
     }
     if let path = options.report { try? report.write(toFile: path, atomically: true, encoding: .utf8) }
     if let path = options.writePassing {
-        let list = cases.filter { results[$0]!.0 == .pass }.joined(separator: "\n") + "\n"
+        let header =
+            "# ONNX backend node tests the engine must pass (CI fails otherwise): \(index.split(separator: "\n").first ?? "")\n"
+            + "# Regenerate after making more pass: bash ops/node-tests.sh --write-passing \(path)\n"
+        let list = header + cases.filter { results[$0]!.0 == .pass }.joined(separator: "\n") + "\n"
         try? list.write(toFile: path, atomically: true, encoding: .utf8)
     }
 

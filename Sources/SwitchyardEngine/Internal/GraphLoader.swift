@@ -51,8 +51,11 @@ enum GraphLoader {
             default: continue  // other domains fail below only if a node uses them
             }
         }
-        guard let opset else { throw EngineError(.invalidModel, "\(source): the model imports no default ONNX opset") }
-        guard Self.supportedOpsets.contains(opset) else {
+        // A model of ai.onnx.ml operators only may import no default opset (0 here: its nodes are refused).
+        guard let opset = opset ?? (mlOpset == nil ? nil : 0) else {
+            throw EngineError(.invalidModel, "\(source): the model imports no default ONNX opset")
+        }
+        guard opset == 0 || Self.supportedOpsets.contains(opset) else {
             let range = "\(Self.supportedOpsets.lowerBound)...\(Self.supportedOpsets.upperBound)"
             let reason = opset > Self.supportedOpsets.upperBound ? "is newer than this engine knows" : "is too old"
             throw EngineError(.unsupportedModel, "\(source): ONNX opset \(opset) \(reason) (supported: \(range))")
@@ -133,6 +136,12 @@ enum GraphLoader {
                 if domain == "" && proto.opType == "Constant" {
                     try self.foldConstantNode(proto, name: name)
                     continue
+                }
+                if domain == "" && self.opset == 0 {
+                    throw EngineError(
+                        .invalidModel,
+                        "\(self.source): node '\(name)' uses ONNX operator '\(proto.opType)' but the model imports no default opset"
+                    )
                 }
                 op = try OperatorRegistry.make(
                     proto, name: name, domain: domain, opset: domain == "" ? self.opset : (self.mlOpset ?? 1),

@@ -216,7 +216,10 @@ struct ResizeOp: Operator {
         let x = Double(o)
         switch self.coordinates {
         case "asymmetric": return x / scale
-        case "align_corners": return output == 1 ? 0 : x * Double(input - 1) / Double(output - 1)
+        case "align_corners":
+            // The resized length is input × scale, fractional when scales were given.
+            let length = Double(input) * scale
+            return length == 1 ? 0 : x * Double(input - 1) / (length - 1)
         case "pytorch_half_pixel": return output > 1 ? (x + 0.5) / scale - 0.5 : 0
         case "half_pixel_symmetric":
             let adjustment = Double(output) / (Double(input) * scale)

@@ -150,7 +150,8 @@ struct ConvTransposeOp: Operator {
                 guard outputShape.count >= spatial else { throw context.error("output_shape needs \(spatial) values") }
                 let target = outputShape[outputShape.count - spatial + axis]
                 let total = full - target
-                begin[axis] = self.autoPad == "SAME_UPPER" ? total / 2 : total - total / 2
+                let half = Int((Double(total) / 2).rounded(.down))  // floor, as the reference divides
+                begin[axis] = self.autoPad == "SAME_UPPER" ? half : total - half
                 output[axis] = target
             } else if self.autoPad == "SAME_UPPER" || self.autoPad == "SAME_LOWER" {
                 let target = input[axis] * strides[axis]
