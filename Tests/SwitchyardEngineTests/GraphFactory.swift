@@ -19,7 +19,8 @@ struct GraphFactory {
     }
 
     mutating func node(
-        _ op: String, _ inputs: [String], _ outputs: [String], domain: String = "", ints: [String: Int64] = [:]
+        _ op: String, _ inputs: [String], _ outputs: [String], domain: String = "", ints: [String: Int64] = [:],
+        lists: [String: [Int64]] = [:], reals: [String: Float] = [:]
     ) {
         var node = Onnx_NodeProto()
         node.opType = op
@@ -32,6 +33,20 @@ struct GraphFactory {
             attribute.name = key
             attribute.type = .int
             attribute.i = value
+            node.attribute.append(attribute)
+        }
+        for (key, values) in lists {
+            var attribute = Onnx_AttributeProto()
+            attribute.name = key
+            attribute.type = .ints
+            attribute.ints = values
+            node.attribute.append(attribute)
+        }
+        for (key, value) in reals {
+            var attribute = Onnx_AttributeProto()
+            attribute.name = key
+            attribute.type = .float
+            attribute.f = value
             node.attribute.append(attribute)
         }
         self.nodes.append(node)

@@ -8,6 +8,7 @@ extension OperatorRegistry {
         "Upsample": { a throws(EngineError) in try ResizeOp(a, upsample: true) },
         "NegativeLogLikelihoodLoss": { a throws(EngineError) in try LossOp(a, softmax: false) },
         "SoftmaxCrossEntropyLoss": { a throws(EngineError) in try LossOp(a, softmax: true) },
+        "Attention": { a throws(EngineError) in try AttentionOp(a) },
         "Einsum": { a throws(EngineError) in
             guard a.has("equation") else { throw a.error("attribute 'equation' is required") }
             return EinsumOp(equation: try a.string("equation", ""))

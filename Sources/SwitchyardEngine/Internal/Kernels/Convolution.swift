@@ -189,6 +189,29 @@ struct ConvOp: Operator {
         let scratch = direct ? 0 : patch * pixels * MemoryLayout<Float>.size
         let hasBias = context.has(2)
         let activations = self.activations
+        if groupChannels == 1 && filtersPerGroup == 1 {
+            // Depthwise: each channel against its own small filter, directly (no im2col, no GEMM per channel).
+            let geometry = DepthwiseGeometry(
+                height: height, width: width, oh: oh, ow: ow, kh: kh, kw: kw, sh: sh, sw: sw, dh: dh, dw: dw, ph: ph,
+                pw: pw)
+            return OpPlan(
+                outputs: [output],
+                kernel: { io in
+                    let input = io.f32(0)
+                    let weights = io.f32(1)
+                    let y = io.outF32(0)
+                    let bias = hasBias ? io.f32(2) : nil
+                    for image in 0..<batch {
+                        for channel in 0..<channels {
+                            let plane = (image * channels + channel)
+                            depthwiseConvolution(
+                                input + plane * height * width, weights + channel * kh * kw, bias?[channel] ?? 0,
+                                y + plane * pixels, geometry)
+                        }
+                        for activation in activations { apply(activation, y + image * channels * pixels, channels * pixels) }
+                    }
+                })
+        }
         return OpPlan(
             outputs: [output],
             kernel: { io in
@@ -225,6 +248,43 @@ struct ConvOp: Operator {
                     for activation in activations { apply(activation, plane, filters * pixels) }
                 }
             }, scratch: scratch)
+    }
+}
+
+/// The sizes one depthwise plane is convolved with.
+struct DepthwiseGeometry: Sendable {
+    var height, width, oh, ow, kh, kw, sh, sw, dh, dw, ph, pw: Int
+}
+
+/// One channel's plane convolved with its filter: for each filter tap, the output row gets the input row
+/// (shifted, strided) times the weight, over the columns where the tap lands inside the input.
+@inline(__always)
+func depthwiseConvolution(
+    _ source: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ bias: Float, _ target: UnsafeMutablePointer<Float>,
+    _ g: DepthwiseGeometry
+) {
+    target.update(repeating: bias, count: g.oh * g.ow)
+    for ky in 0..<g.kh {
+        for kx in 0..<g.kw {
+            let w = filter[ky * g.kw + kx]
+            let offset = kx * g.dw - g.pw
+            // Output columns whose input column ox·sw + offset lies in 0..<width.
+            let first = offset >= 0 ? 0 : (-offset + g.sw - 1) / g.sw
+            let last = min(g.ow, (g.width - 1 - offset) >= 0 ? (g.width - 1 - offset) / g.sw + 1 : 0)
+            if first >= last { continue }
+            for oy in 0..<g.oh {
+                let iy = oy * g.sh - g.ph + ky * g.dh
+                if iy < 0 || iy >= g.height { continue }
+                let row = source + iy * g.width + offset
+                let out = target + oy * g.ow
+                if g.sw == 1 {
+                    for ox in first..<last { out[ox] += w * row[ox] }
+                } else {
+                    let stride = g.sw
+                    for ox in first..<last { out[ox] += w * row[ox * stride] }
+                }
+            }
+        }
     }
 }
 

@@ -169,6 +169,44 @@ struct ResizeOp: Operator {
         }
         let inStrides = contiguousStrides(x.shape)
         let (dtype, extrapolation, outShape) = (x.dtype, self.extrapolation, shape)
+        if rank == 4, x.dtype == .float32, axisTaps[0].count == 1, axisTaps[1].count == 1,
+            shape[0] == x.shape[0], shape[1] == x.shape[1], !axisTaps[2].indices.contains(-1),
+            !axisTaps[3].indices.contains(-1)
+        {
+            // Images: each plane from per-row and per-column taps, no per-element index arithmetic.
+            let (rows, columns) = (axisTaps[2], axisTaps[3])
+            let (height, width, oh, ow) = (x.shape[2], x.shape[3], shape[2], shape[3])
+            let planes = x.shape[0] * x.shape[1]
+            let rowWeights = rows.weights.map { Float($0) }
+            let columnWeights = columns.weights.map { Float($0) }
+            return OpPlan(
+                outputs: [ValueType(dtype: x.dtype, shape: shape)],
+                kernel: { io in
+                    let source = io.f32(0)
+                    let target = io.outF32(0)
+                    for plane in 0..<planes {
+                        let input = source + plane * height * width
+                        let output = target + plane * oh * ow
+                        for oy in 0..<oh {
+                            let line = output + oy * ow
+                            for ox in 0..<ow { line[ox] = 0 }
+                            for ty in 0..<rows.count {
+                                let wy = rowWeights[oy * rows.count + ty]
+                                if wy == 0 { continue }
+                                let sourceLine = input + rows.indices[oy * rows.count + ty] * width
+                                for ox in 0..<ow {
+                                    var sum: Float = 0
+                                    for tx in 0..<columns.count {
+                                        let slot = ox * columns.count + tx
+                                        sum += columnWeights[slot] * sourceLine[columns.indices[slot]]
+                                    }
+                                    line[ox] += wy * sum
+                                }
+                            }
+                        }
+                    }
+                })
+        }
         let tapShape = axisTaps.map(\.count)
         let table = axisTaps
         return OpPlan(
