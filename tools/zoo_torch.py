@@ -201,6 +201,8 @@ def main():
     parser.add_argument("--out", required=True)
     parser.add_argument("--only", action="append")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--export-only", action="store_true", help="export and run onnxruntime; no engine")
+    parser.add_argument("--reuse", action="store_true", help="keep exports already in --out")
     args = parser.parse_args()
     rows = []
     for name in args.only or list(MODELS):
@@ -209,12 +211,25 @@ def main():
         print(f"{name}: exporting", file=sys.stderr)
         row = {"model": name}
         try:
-            path, inputs, names = export(name, folder)
-            feeds = {n: t.numpy() for n, t in zip(names, inputs(2))}
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = args.threads
-            session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-            expected = session.run(None, feeds)[0]
+            path = os.path.join(folder, "model.onnx")
+            names = MODELS[name][2]
+            if not (args.reuse and os.path.exists(os.path.join(folder, "expected.npy"))):
+                path, inputs, names = export(name, folder)
+                feeds = {n: t.numpy() for n, t in zip(names, inputs(2))}
+                options = ort.SessionOptions()
+                options.intra_op_num_threads = args.threads
+                session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+                np.save(os.path.join(folder, "expected.npy"), session.run(None, feeds)[0])
+                for key, value in feeds.items():
+                    np.save(os.path.join(folder, f"{key}.npy"), value)
+            feeds = {n: np.load(os.path.join(folder, f"{n}.npy")) for n in names}
+            expected = np.load(os.path.join(folder, "expected.npy"))
+            row["onnx_bytes"] = os.path.getsize(path)
+            if args.export_only:
+                row["ok"] = None
+                print(json.dumps(row), flush=True)
+                rows.append(row)
+                continue
             started = time.perf_counter()
             actual = run_engine(args.yard, path, feeds, folder, args.threads)
             row["engine_seconds_with_load"] = round(time.perf_counter() - started, 2)
@@ -232,7 +247,7 @@ def main():
         rows.append(row)
     with open(os.path.join(args.out, "zoo.json"), "w") as handle:
         json.dump(rows, handle, indent=1)
-    print(f"{sum(r['ok'] for r in rows)} of {len(rows)} zoo models match onnxruntime")
+    print(f"{sum(bool(r['ok']) for r in rows)} of {len(rows)} zoo models match onnxruntime")
 
 
 if __name__ == "__main__":
