@@ -8,7 +8,7 @@ struct ModelCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "model",
         abstract: "Inspect ONNX models and synthesize benchmark models.",
-        subcommands: [Inspect.self, Synth.self]
+        subcommands: [Inspect.self, Synth.self, ModelBench.self]
     )
 
     struct Inspect: ParsableCommand {
