@@ -145,12 +145,6 @@ enum OperatorRegistry {
     {
         guard Self.supported[domain]?.contains(proto.opType) == true else {
             let domainText = domain.isEmpty ? "" : " (domain \(domain))"
-            if domain == "ai.onnx.ml" && proto.opType == "ZipMap" {
-                throw EngineError(
-                    .unsupportedOperator,
-                    "\(source): operator 'ZipMap'\(domainText) of node '\(name)' is not supported; export with skl2onnx option zipmap=False"
-                )
-            }
             throw EngineError(
                 .unsupportedOperator,
                 "\(source): operator '\(proto.opType)'\(domainText) of node '\(name)' is not supported")
