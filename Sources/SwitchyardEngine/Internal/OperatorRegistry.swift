@@ -166,12 +166,6 @@ enum OperatorRegistry {
     {
         let domainText = domain.isEmpty ? "" : " (domain \(domain))"
         guard let factory = Self.factories[domain]?[proto.opType] else {
-            if domain == "ai.onnx.ml" && proto.opType == "ZipMap" {
-                throw EngineError(
-                    .unsupportedOperator,
-                    "\(source): operator 'ZipMap'\(domainText) of node '\(name)' is not supported; export with skl2onnx option zipmap=False"
-                )
-            }
             throw EngineError(
                 .unsupportedOperator,
                 "\(source): operator '\(proto.opType)'\(domainText) of node '\(name)' is not supported")
