@@ -1,5 +1,5 @@
 import Logging
-public import SwitchyardEngine
+public import SwitchyardModelConfig
 public import SwitchyardPipeline
 import SwitchyardTensor
 public import SwitchyardTransport
@@ -18,7 +18,7 @@ public final class PipelineService: WireService {
 
     /// Makes a stage from pipelines by model name.
     /// - Parameters:
-    ///   - stage: the method this stage answers (`preprocess` or `postprocess`).
+    ///   - stage: the method this stage answers (`Method.preprocess` or `Method.postprocess`).
     ///   - pipelines: each model's pipeline.
     public init(stage: String, pipelines: [String: any ModelPipeline]) {
         self.stage = stage
@@ -26,22 +26,34 @@ public final class PipelineService: WireService {
     }
 
     /// The preprocess stage of a model repository (only its configs are read).
-    /// - Throws: `PipelineError` or `EngineError` naming the model whose config is wrong.
-    public static func preprocess(repository: ModelRepository) throws -> PipelineService {
-        PipelineService(stage: "preprocess", pipelines: try repository.pipelines { config throws(PipelineError) in
-            let inputs = (config.inputs ?? []).map { spec in
-                Preprocess.Input(name: spec.name, dtype: spec.dtype ?? .float32, shape: (spec.shape ?? []).map { $0 < 0 ? nil : $0 })
+    /// - Parameter root: the model repository's directory.
+    /// - Throws: `PipelineError` naming the model whose config is wrong; `ModelConfigError` when the repository
+    ///   cannot be listed.
+    public static func preprocess(root: String) throws -> PipelineService {
+        PipelineService(
+            stage: Method.preprocess,
+            pipelines: try ModelCatalog(root: root).pipelines { config throws(PipelineError) in
+                let inputs = (config.inputs ?? []).map { spec in
+                    Preprocess.Input(
+                        name: spec.name, dtype: spec.dtype ?? .float32, shape: (spec.shape ?? []).map { $0 < 0 ? nil : $0 }
+                    )
+                }
+                return try Preprocess(pipelineJSON: config.pipelineJSON, inputs: inputs)
             }
-            return try Preprocess(pipelineJSON: config.pipelineJSON, inputs: inputs)
-        })
+        )
     }
 
     /// The postprocess stage of a model repository (only its configs are read).
-    /// - Throws: `PipelineError` or `EngineError` naming the model whose config is wrong.
-    public static func postprocess(repository: ModelRepository) throws -> PipelineService {
-        PipelineService(stage: "postprocess", pipelines: try repository.pipelines { config throws(PipelineError) in
-            try Postprocess(pipelineJSON: config.pipelineJSON, labels: config.labels)
-        })
+    /// - Parameter root: the model repository's directory.
+    /// - Throws: `PipelineError` naming the model whose config is wrong; `ModelConfigError` when the repository
+    ///   cannot be listed.
+    public static func postprocess(root: String) throws -> PipelineService {
+        PipelineService(
+            stage: Method.postprocess,
+            pipelines: try ModelCatalog(root: root).pipelines { config throws(PipelineError) in
+                try Postprocess(pipelineJSON: config.pipelineJSON, labels: config.labels)
+            }
+        )
     }
 
     /// The models this stage knows.
@@ -51,39 +63,19 @@ public final class PipelineService: WireService {
         switch request.method {
         case self.stage:
             guard let pipeline = self.pipelines[request.model] else {
-                throw Status(.notFound, "no \(self.stage)ing for model '\(request.model)' (known: \(self.models.joined(separator: ", ")))")
+                throw PipelineServiceError(
+                    .unknownModel,
+                    "no \(self.stage)ing for model '\(request.model)' (known: \(self.models.joined(separator: ", ")))"
+                )
             }
             return Response(tensors: try pipeline.apply(to: request.tensors))
-        case "health":
-            return Response(parameters: [Parameter("status", "serving")])
+        case Method.health:
+            return Response(parameters: [Parameter(ParameterKey.status, "serving")])
         default:
-            throw Status(.notFound, "unknown method '\(request.method)'; the \(self.stage) service answers \(self.stage) and health")
+            throw PipelineServiceError(
+                .unknownMethod,
+                "unknown method '\(request.method)'; the \(self.stage) service answers \(self.stage) and health"
+            )
         }
-    }
-}
-
-extension PipelineError: StatusConvertible {
-    /// Bad inputs are `invalid argument`; a broken pipeline config is a `failed precondition`.
-    public var status: Status {
-        self.code == .invalidInput ? Status(.invalidArgument, self.message) : Status(.failedPrecondition, self.message)
-    }
-}
-
-extension ModelRepository {
-    /// Builds one pipeline per model from the repository's configs (no model is loaded).
-    /// - Parameter make: builds a model's pipeline from its config.
-    /// - Throws: `PipelineError.invalidConfig` naming the model whose config or pipeline is wrong.
-    func pipelines(_ make: (ModelConfig) throws(PipelineError) -> any ModelPipeline) throws -> [String: any ModelPipeline] {
-        let (entries, failures) = try self.scan()
-        if let (name, error) = failures.first { throw PipelineError(.invalidConfig, "model '\(name)': \(error.message)") }
-        var pipelines: [String: any ModelPipeline] = [:]
-        for entry in entries {
-            do {
-                pipelines[entry.name] = try make(entry.config)
-            } catch {
-                throw PipelineError(.invalidConfig, "model '\(entry.name)': \(error.message)")
-            }
-        }
-        return pipelines
     }
 }

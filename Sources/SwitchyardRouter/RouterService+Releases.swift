@@ -20,160 +20,154 @@ import SwitchyardWire
 ///
 /// Answers carry the state as JSON in the parameter `status` (schema: an array of ``ReleaseStatus``).
 extension RouterService {
+    /// Whether the router's release administration answers `method` (the release methods, and unknown methods of
+    /// the same families, which it refuses by name).
+    static func isReleaseMethod(_ method: String) -> Bool {
+        method.hasPrefix("rollout.") || method.hasPrefix("release.") || method.hasPrefix("ab.") || method == Method.feedback
+    }
+
+    /// The release methods any client may call; the others need an admin certificate and a router that leads.
+    private static let openMethods: Set<String> = [Method.rolloutStatus, Method.abReport, Method.feedback]
+
     func administer(_ request: Request, context: RequestContext) throws -> Response {
-        guard let releases = self.releases else { throw Status(.unimplemented, "this router runs no releases") }
-        if request.method == "release.state" { return Response(parameters: [Parameter("state", try releases.stateDocument())]) }
-        let open: Set<String> = ["rollout.status", "ab.report", "feedback"]
-        if !open.contains(request.method), !context.peer.organizationalUnits.contains("admin") {
-            throw Status(.permissionDenied, "\(request.method) needs an admin client certificate (OU=admin); \(context.peer) has none")
+        guard let releases = self.releases else { throw RouterError(.releasesOff, "this router runs no releases") }
+        if request.method == Method.releaseState {
+            return Response(parameters: [Parameter(ParameterKey.state, try releases.stateDocument())])
         }
-        if !["rollout.status", "ab.report", "feedback"].contains(request.method), let reason = releases.followerReason {
-            throw Status(.failedPrecondition, reason)
+        if !Self.openMethods.contains(request.method), !context.peer.organizationalUnits.contains("admin") {
+            throw RouterError(
+                .permissionDenied,
+                "\(request.method) needs an admin client certificate (OU=admin); \(context.peer) has none"
+            )
+        }
+        if !Self.openMethods.contains(request.method), let reason = releases.followerReason {
+            throw RouterError(.follower, reason)
         }
         switch request.method {
-        case "feedback":
-            guard let id = request[parameter: "request_id"], let text = request[parameter: "label"], let label = Int64(text) else {
-                throw Status(.invalidArgument, "feedback needs the parameters 'request_id' (from the answer's request.id) and 'label' (an integer class)")
+        case Method.feedback:
+            guard let id = request[parameter: ParameterKey.feedbackRequestID],
+                let text = request[parameter: ParameterKey.label], let label = Int64(text)
+            else {
+                throw RouterError(
+                    .invalidArgument,
+                    "feedback needs the parameters 'request_id' (from the answer's request.id) and 'label' (an integer class)"
+                )
             }
             try releases.feedback(requestID: id, label: label)
             return Response()
-        case "ab.start", "ab.report", "ab.stop":
+        case Method.abStart, Method.abReport, Method.abStop:
             return try self.compare(request, releases: releases)
-        case "rollout.start":
-            guard let candidate = request[parameter: "candidate"], !candidate.isEmpty else {
-                throw Status(.invalidArgument, "rollout.start needs the parameter 'candidate' (a version of \(request.model))")
+        case Method.rolloutStart:
+            guard let candidate = request[parameter: ParameterKey.candidate], !candidate.isEmpty else {
+                throw RouterError(
+                    .invalidArgument, "rollout.start needs the parameter 'candidate' (a version of \(request.model))"
+                )
             }
             let plan = try Self.plan(from: request)
-            _ = try releases.start(model: request.model, candidate: candidate, stable: request[parameter: "stable"], plan: plan)
-        case "rollout.status":
+            _ = try releases.start(
+                model: request.model, candidate: candidate, stable: request[parameter: ParameterKey.stable], plan: plan
+            )
+        case Method.rolloutStatus:
             break
-        case "release.pin":
-            guard !request.version.isEmpty else { throw Status(.invalidArgument, "release.pin needs the version to pin") }
+        case Method.releasePin:
+            guard !request.version.isEmpty else { throw RouterError(.invalidArgument, "release.pin needs the version to pin") }
             try releases.pin(model: request.model, version: request.version)
         default:
             let name = String(request.method.dropFirst("rollout.".count))
             guard request.method.hasPrefix("rollout."), let action = ReleaseController.Action(rawValue: name) else {
-                throw Status(.notFound, "unknown release method '\(request.method)'")
+                throw RouterError(.unknownMethod, "unknown release method '\(request.method)'")
             }
             _ = try releases.apply(action, model: request.model)
         }
-        let statuses = releases.status.filter { request.model.isEmpty || $0.model == request.model }.map(ReleaseStatus.init)
+        let statuses = releases.status.filter { request.model.isEmpty || $0.model == request.model }.map(
+            ReleaseStatus.init
+        )
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let json = String(decoding: try encoder.encode(statuses), as: UTF8.self)
-        return Response(parameters: [Parameter("status", json)])
+        return Response(parameters: [Parameter(ParameterKey.status, json)])
     }
 
     private func compare(_ request: Request, releases: ReleaseController) throws -> Response {
         let report: ExperimentReport
         switch request.method {
-        case "ab.start":
-            guard let champion = request[parameter: "champion"], let challenger = request[parameter: "challenger"] else {
-                throw Status(.invalidArgument, "ab.start needs the parameters 'champion' and 'challenger' (versions of \(request.model))")
+        case Method.abStart:
+            guard let champion = request[parameter: ParameterKey.champion],
+                let challenger = request[parameter: ParameterKey.challenger]
+            else {
+                throw RouterError(
+                    .invalidArgument,
+                    "ab.start needs the parameters 'champion' and 'challenger' (versions of \(request.model))"
+                )
             }
-            let modeName = request[parameter: "mode"] ?? "split"
+            let modeName = request[parameter: ParameterKey.mode] ?? "split"
             guard let mode = Experiment.Mode(rawValue: modeName) else {
-                throw Status(.invalidArgument, "'mode' must be split or shadow, not '\(modeName)'")
+                throw RouterError(.invalidArgument, "'mode' must be split or shadow, not '\(modeName)'")
             }
-            func number(_ key: String, _ fallback: Double) throws -> Double {
+            func number(_ key: String, _ fallback: Double) throws(RouterError) -> Double {
                 guard let text = request[parameter: key] else { return fallback }
-                guard let value = Double(text), value.isFinite else { throw Status(.invalidArgument, "'\(key)' must be a number, not '\(text)'") }
+                guard let value = Double(text), value.isFinite else {
+                    throw RouterError(.invalidArgument, "'\(key)' must be a number, not '\(text)'")
+                }
                 return value
             }
             let experiment = Experiment(
                 model: request.model, champion: champion, challenger: challenger, mode: mode,
-                percent: try number("percent", mode == .split ? 50 : 100), comparePercent: try number("compare_percent", 20),
-                now: Date().timeIntervalSince1970
+                percent: try number(ParameterKey.percent, mode == .split ? 50 : 100),
+                comparePercent: try number(ParameterKey.comparePercent, 20), now: Date().timeIntervalSince1970
             )
             try releases.startExperiment(experiment)
             report = experiment.report
-        case "ab.stop":
+        case Method.abStop:
             report = try releases.stopExperiment(model: request.model)
         default:
             report = try releases.experimentReport(model: request.model)
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        return Response(parameters: [Parameter("report", String(decoding: try encoder.encode(report), as: UTF8.self))])
+        return Response(
+            parameters: [Parameter(ParameterKey.report, String(decoding: try encoder.encode(report), as: UTF8.self))]
+        )
     }
 
-    static func plan(from request: Request) throws -> RolloutPlan {
+    /// The rollout plan of a `rollout.start` request: the defaults, with each parameter given replacing its field.
+    /// - Throws: `RouterError.invalidArgument` naming the parameter that is not a number.
+    static func plan(from request: Request) throws(RouterError) -> RolloutPlan {
         var plan = RolloutPlan()
-        func number(_ key: String) throws -> Double? {
+        func number(_ key: String) throws(RouterError) -> Double? {
             guard let text = request[parameter: key] else { return nil }
-            guard let value = Double(text), value.isFinite else { throw Status(.invalidArgument, "'\(key)' must be a number, not '\(text)'") }
+            guard let value = Double(text), value.isFinite else {
+                throw RouterError(.invalidArgument, "'\(key)' must be a number, not '\(text)'")
+            }
             return value
         }
-        if let steps = request[parameter: "steps"] {
-            plan.steps = try steps.split(separator: ",").map { part in
+        // a count beyond Int's range would trap in Int(_:)
+        func count(_ key: String) throws(RouterError) -> Int? {
+            guard let value = try number(key) else { return nil }
+            guard abs(value) < 1e15 else { throw RouterError(.invalidArgument, "'\(key)' is out of range: \(value)") }
+            return Int(value)
+        }
+        if let steps = request[parameter: ParameterKey.steps] {
+            var values: [Double] = []
+            for part in steps.split(separator: ",") {
                 guard let value = Double(part.trimmingCharacters(in: .whitespaces)) else {
-                    throw Status(.invalidArgument, "'steps' must be percentages like 5,25,50,100, not '\(steps)'")
+                    throw RouterError(.invalidArgument, "'steps' must be percentages like 5,25,50,100, not '\(steps)'")
                 }
-                return value
+                values.append(value)
             }
+            plan.steps = values
         }
-        if let value = try number("step_seconds") { plan.stepSeconds = value }
-        if let value = try number("min_requests") { plan.minRequestsPerStep = Int(value) }
-        if let value = try number("shadow_percent") { plan.shadowPercent = value }
-        if let value = try number("max_error_rate_increase") { plan.gates.maxErrorRateIncrease = value }
-        if let value = try number("max_latency_ratio") { plan.gates.maxLatencyRatio = value }
-        if let value = try number("max_disagreement") { plan.gates.maxDisagreement = value }
-        if let value = try number("min_samples") { plan.gates.minSamples = Int(value) }
-        if let value = try number("min_latency_samples") { plan.gates.minLatencySamples = Int(value) }
-        if let value = try number("latency_tolerance_ms") { plan.gates.latencyToleranceMilliseconds = value }
+        if let value = try number(ParameterKey.stepSeconds) { plan.stepSeconds = value }
+        if let value = try count(ParameterKey.minRequests) { plan.minRequestsPerStep = value }
+        if let value = try number(ParameterKey.shadowPercent) { plan.shadowPercent = value }
+        if let value = try number(ParameterKey.maxErrorRateIncrease) { plan.gates.maxErrorRateIncrease = value }
+        if let value = try number(ParameterKey.maxLatencyRatio) { plan.gates.maxLatencyRatio = value }
+        if let value = try number(ParameterKey.maxDisagreement) { plan.gates.maxDisagreement = value }
+        if let value = try count(ParameterKey.minSamples) { plan.gates.minSamples = value }
+        if let value = try count(ParameterKey.minLatencySamples) { plan.gates.minLatencySamples = value }
+        if let value = try number(ParameterKey.latencyToleranceMilliseconds) {
+            plan.gates.latencyToleranceMilliseconds = value
+        }
         return plan
-    }
-}
-
-/// One model's release state as `rollout.status` reports it (JSON, snake_case keys).
-public struct ReleaseStatus: Codable, Sendable {
-    /// One version's measurements in the current analysis window.
-    public struct Window: Codable, Sendable {
-        public var requests: Int
-        public var errors: Int
-        public var errorRate: Double
-        public var p99Milliseconds: Double?
-        public var compared: Int
-        public var disagreement: Double
-
-        init(_ window: ArmWindow) {
-            self.requests = window.requests
-            self.errors = window.errors
-            self.errorRate = window.errorRate
-            self.p99Milliseconds = window.latency(quantile: 0.99).map { Double($0.components.seconds) * 1000 + Double($0.components.attoseconds) / 1e15 }
-            self.compared = window.compared
-            self.disagreement = window.disagreement
-        }
-
-        enum CodingKeys: String, CodingKey {
-            case requests, errors, compared, disagreement
-            case errorRate = "error_rate"
-            case p99Milliseconds = "p99_ms"
-        }
-    }
-
-    public var model: String
-    public var stable: String
-    public var candidate: String?
-    public var candidatePercent: Double
-    public var rollout: Rollout?
-    public var stableWindow: Window
-    public var candidateWindow: Window
-
-    init(_ entry: (model: String, split: TrafficSplit, rollout: Rollout?, stable: ArmWindow, candidate: ArmWindow)) {
-        self.model = entry.model
-        self.stable = entry.split.stable
-        self.candidate = entry.split.candidate
-        self.candidatePercent = entry.split.candidatePercent
-        self.rollout = entry.rollout
-        self.stableWindow = Window(entry.stable)
-        self.candidateWindow = Window(entry.candidate)
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case model, stable, candidate, rollout
-        case candidatePercent = "candidate_percent"
-        case stableWindow = "stable_window"
-        case candidateWindow = "candidate_window"
     }
 }

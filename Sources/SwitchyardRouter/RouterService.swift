@@ -3,9 +3,6 @@ public import ServiceLifecycle
 public import SwitchyardRouting
 public import SwitchyardTransport
 public import SwitchyardWire
-internal import Synchronization
-
-extension WireClient: Upstream {}
 
 /// The router: carries each `infer` request through preprocess → inference → postprocess, each hop through
 /// the model's dynamic batcher for that stage, with the caller's deadline on every hop and cancellation passed on.
@@ -18,21 +15,9 @@ extension WireClient: Upstream {}
 public final class RouterService: WireService, Service {
     /// Most versions per model that get their own inference batcher when pinned; a bound, because any caller
     /// can name a version.
-    public static let maxPinnedVersions = 8
+    public static let maxPinnedVersions = StageBatchers.maxPinnedVersions
 
-    private struct Stages: Sendable {
-        var preprocess: Batcher<ContinuousClock>
-        /// For requests that name no version: the inference service picks its newest ready one.
-        var inference: Batcher<ContinuousClock>
-        var postprocess: Batcher<ContinuousClock>
-        /// For the batchers of pinned versions.
-        var pinnedConfiguration: BatcherConfiguration
-    }
-
-    private let stages: [String: Stages]
-    private let pinned = Mutex<[String: [String: Batcher<ContinuousClock>]]>([:])
-    /// Batchers made after ``run()`` started are handed to it here.
-    private let started: (stream: AsyncStream<Batcher<ContinuousClock>>, continuation: AsyncStream<Batcher<ContinuousClock>>.Continuation)
+    private let batchers: StageBatchers
     private let preprocess: any Upstream
     private let inference: any Upstream
     private let postprocess: any Upstream
@@ -41,7 +26,6 @@ public final class RouterService: WireService, Service {
     public let releases: ReleaseController?
     private let logger: Logger
     private let sampler: InputSampler?
-    private let executor: (any TaskExecutor)?
 
     /// Makes a router.
     /// - Parameters:
@@ -57,30 +41,14 @@ public final class RouterService: WireService, Service {
     ///     `maxBatchesInFlight` is per instance, so that a stage scaled out gets batches for every instance.
     ///   - executor: where the batchers' tasks run (the router's event loop); `nil`: the global executor.
     public init(
-        models: [String: BatcherConfiguration], preprocess: any Upstream, inference: any Upstream, postprocess: any Upstream,
-        health: HealthChecker? = nil, releases: ReleaseController? = nil, logger: Logger, sampler: InputSampler? = nil,
-        instances: [String: Int] = [:], executor: (any TaskExecutor)? = nil
+        models: [String: BatcherConfiguration], preprocess: any Upstream, inference: any Upstream,
+        postprocess: any Upstream, health: HealthChecker? = nil, releases: ReleaseController? = nil, logger: Logger,
+        sampler: InputSampler? = nil, instances: [String: Int] = [:], executor: (any TaskExecutor)? = nil
     ) {
-        self.stages = models.reduce(into: [:]) { stages, entry in
-            let (model, configuration) = entry
-            func scaled(_ stage: String) -> BatcherConfiguration {
-                var scaled = configuration
-                scaled.maxBatchesInFlight *= max(1, instances[stage] ?? 1)
-                scaled.idleBatchesInFlight *= max(1, instances[stage] ?? 1)
-                return scaled
-            }
-            func batcher(_ stage: String, _ upstream: any Upstream) -> Batcher<ContinuousClock> {
-                Batcher(
-                    upstream: upstream, configuration: scaled(stage), logger: logger,
-                    metricDimensions: [("model", model), ("stage", stage)], executor: executor
-                )
-            }
-            stages[model] = Stages(
-                preprocess: batcher("preprocess", preprocess), inference: batcher("inference", inference),
-                postprocess: batcher("postprocess", postprocess), pinnedConfiguration: scaled("inference")
-            )
-        }
-        self.started = AsyncStream.makeStream()
+        self.batchers = StageBatchers(
+            models: models, preprocess: preprocess, inference: inference, postprocess: postprocess,
+            instances: instances, logger: logger, executor: executor
+        )
         self.preprocess = preprocess
         self.inference = inference
         self.postprocess = postprocess
@@ -88,147 +56,161 @@ public final class RouterService: WireService, Service {
         self.releases = releases
         self.logger = logger
         self.sampler = sampler
-        self.executor = executor
     }
 
     /// The models this router serves.
-    public var models: [String] { self.stages.keys.sorted() }
-
+    public var models: [String] { self.batchers.models }
 
     /// Runs the batchers until graceful shutdown or cancellation.
     public func run() async throws {
         await cancelWhenGracefulShutdown {
-            await withDiscardingTaskGroup { group in
-                for stages in self.stages.values {
-                    for batcher in [stages.preprocess, stages.inference, stages.postprocess] {
-                        group.addTask { await batcher.run() }
-                    }
-                }
-                for await batcher in self.started.stream {
-                    group.addTask { await batcher.run() }
-                }
-                self.started.continuation.finish()
-            }
-        }
-    }
-
-    /// The inference batcher for a pinned version, made on first use; `nil` past the bound.
-    private func inferenceBatcher(model: String, version: String, stages: Stages) -> Batcher<ContinuousClock>? {
-        self.pinned.withLock { pinned in
-            if let batcher = pinned[model]?[version] { return batcher }
-            guard pinned[model, default: [:]].count < Self.maxPinnedVersions else { return nil }
-            let batcher = Batcher(
-                upstream: self.inference, configuration: stages.pinnedConfiguration, logger: self.logger,
-                metricDimensions: [("model", model), ("stage", "inference"), ("version", version)], executor: self.executor
-            )
-            // after shutdown began nobody runs it: go unbatched
-            if case .terminated = self.started.continuation.yield(batcher) { return nil }
-            pinned[model, default: [:]][version] = batcher
-            return batcher
+            await self.batchers.run()
         }
     }
 
     public func handle(_ request: Request, context: RequestContext) async throws -> Response {
         switch request.method {
-        case "infer":
-            guard let stages = self.stages[request.model] else {
-                throw Status(.notFound, "no model '\(request.model)' on this router (models: \(self.models.joined(separator: ", ")))")
-            }
-            let started = ContinuousClock.now
-            let route = request.version.isEmpty
-                ? self.releases?.route(model: request.model, routingKey: request.routingKey) ?? ReleaseController.Route(version: "")
-                : ReleaseController.Route(version: request.version)
-            let requestID = route.challenger == nil ? "" : Self.requestID(request.traceID)
-            do {
-                let (answer, inferred) = try await self.infer(request, route: route, requestID: requestID, stages: stages, deadline: context.deadline)
-                var response = answer
-                let latency = started.duration(to: .now)
-                if let arm = route.arm {
-                    // the version's own run time: queueing on instances both versions share would hide a slow one
-                    let compute = inferred[parameter: "compute.us"].flatMap(Int64.init).map(Duration.microseconds) ?? latency
-                    self.releases?.record(model: request.model, arm: arm, ok: true, latency: compute)
-                }
-                if let challenger = route.challenger {
-                    self.releases?.recordExperiment(model: request.model, requestID: requestID, challenger: challenger, answer: inferred, latency: latency)
-                    response.parameters.append(Parameter("request.id", requestID))
-                }
-                return response
-            } catch {
-                // a caller that gave up says nothing about the version
-                if RoutingError.status(for: error).code != .cancelled {
-                    let latency = started.duration(to: .now)
-                    if let arm = route.arm { self.releases?.record(model: request.model, arm: arm, ok: false, latency: latency) }
-                    if let challenger = route.challenger {
-                        self.releases?.recordExperiment(model: request.model, requestID: requestID, challenger: challenger, answer: nil, latency: latency)
-                    }
-                }
-                throw error
-            }
-        case "health":
-            if let reason = self.health?.notReadyReason { throw Status(.unavailable, "not ready: \(reason)") }
-            return Response(parameters: [Parameter("status", "serving")] + self.models.map { Parameter("model", $0) })
+        case Method.infer:
+            return try await self.infer(request, deadline: context.deadline)
+        case Method.health:
+            if let reason = self.health?.notReadyReason { throw RouterError(.notReady, "not ready: \(reason)") }
+            return Response(
+                parameters: [Parameter(ParameterKey.status, "serving")]
+                    + self.models.map { Parameter(ParameterKey.model, $0) }
+            )
         default:
-            if request.method.hasPrefix("rollout.") || request.method.hasPrefix("release.") || request.method.hasPrefix("ab.")
-                || request.method == "feedback"
-            {
+            if Self.isReleaseMethod(request.method) {
                 return try self.administer(request, context: context)
             }
-            throw Status(
-                .notFound,
+            throw RouterError(
+                .unknownMethod,
                 "unknown method '\(request.method)'; the router answers infer, health, feedback, rollout.start|status|pause|resume|promote|abort, ab.start|report|stop and release.pin"
             )
         }
     }
 
+    /// One `infer` request: the route (a release's version, or the one the caller pinned), the chain of stages,
+    /// and the release's measurements.
+    private func infer(_ request: Request, deadline: ContinuousClock.Instant?) async throws -> Response {
+        guard let stages = self.batchers[request.model] else {
+            throw RouterError(
+                .unknownModel,
+                "no model '\(request.model)' on this router (models: \(self.models.joined(separator: ", ")))"
+            )
+        }
+        let started = ContinuousClock.now
+        let route =
+            request.version.isEmpty
+            ? self.releases?.route(model: request.model, routingKey: request.routingKey)
+                ?? ReleaseController.Route(version: "")
+            : ReleaseController.Route(version: request.version)
+        let requestID = route.challenger == nil ? "" : Self.requestID(request.traceID)
+        do {
+            let (answer, inferred) = try await self.chain(
+                request, route: route, requestID: requestID, stages: stages, deadline: deadline
+            )
+            var response = answer
+            let latency = started.duration(to: .now)
+            if let arm = route.arm {
+                // the version's own run time: queueing on instances both versions share would hide a slow one
+                let compute =
+                    inferred[parameter: ParameterKey.computeMicroseconds].flatMap(Int64.init).map(Duration.microseconds)
+                    ?? latency
+                self.releases?.record(model: request.model, arm: arm, ok: true, latency: compute)
+            }
+            if let challenger = route.challenger {
+                self.releases?.recordExperiment(
+                    model: request.model, requestID: requestID, challenger: challenger, answer: inferred,
+                    latency: latency
+                )
+                response.parameters.append(Parameter(ParameterKey.requestID, requestID))
+            }
+            return response
+        } catch {
+            // a caller that gave up says nothing about the version
+            if RoutingError.status(for: error).code != .cancelled {
+                let latency = started.duration(to: .now)
+                if let arm = route.arm { self.releases?.record(model: request.model, arm: arm, ok: false, latency: latency) }
+                if let challenger = route.challenger {
+                    self.releases?.recordExperiment(
+                        model: request.model, requestID: requestID, challenger: challenger, answer: nil,
+                        latency: latency
+                    )
+                }
+            }
+            throw error
+        }
+    }
+
     /// The chain for one request; returns the answer and the inference stage's answer (for comparisons).
-    private func infer(
-        _ request: Request, route: ReleaseController.Route, requestID: String, stages: Stages, deadline: ContinuousClock.Instant?
+    private func chain(
+        _ request: Request, route: ReleaseController.Route, requestID: String, stages: StageBatchers.Stages,
+        deadline: ContinuousClock.Instant?
     ) async throws -> (Response, Response) {
         let prepared = try await Self.call(
             stages.preprocess, or: self.preprocess,
-            Request(method: "preprocess", model: request.model, traceID: request.traceID, idempotent: request.idempotent,
-                    parameters: request.parameters, tensors: request.tensors),
+            Request(
+                method: Method.preprocess, model: request.model, traceID: request.traceID,
+                idempotent: request.idempotent, parameters: request.parameters, tensors: request.tensors
+            ),
             deadline: deadline
         )
         let inferRequest = Request(
-            method: "infer", model: request.model, version: route.version, traceID: request.traceID,
+            method: Method.infer, model: request.model, version: route.version, traceID: request.traceID,
             idempotent: request.idempotent, tensors: prepared.tensors
         )
         let inferred = try await self.callInference(inferRequest, stages: stages, deadline: deadline)
         if let releases {
             if let shadowVersion = route.shadowVersion {
-                let path = self.inferenceBatcher(model: request.model, version: shadowVersion, stages: stages) ?? self.inference
-                releases.shadow(model: request.model, stable: shadowVersion, request: inferRequest, candidateAnswer: inferred, via: path)
+                let path =
+                    self.batchers.inference(model: request.model, version: shadowVersion, stages: stages)
+                    ?? self.inference
+                releases.shadow(
+                    model: request.model, stable: shadowVersion, request: inferRequest, candidateAnswer: inferred,
+                    via: path
+                )
             }
             if let mirrorVersion = route.mirrorVersion {
-                let path = self.inferenceBatcher(model: request.model, version: mirrorVersion, stages: stages) ?? self.inference
+                let path =
+                    self.batchers.inference(model: request.model, version: mirrorVersion, stages: stages)
+                    ?? self.inference
                 releases.mirror(
-                    model: request.model, requestID: requestID, version: mirrorVersion, servedByChallenger: route.challenger ?? false,
-                    request: inferRequest, answer: inferred, via: path
+                    model: request.model, requestID: requestID, version: mirrorVersion,
+                    servedByChallenger: route.challenger ?? false, request: inferRequest, answer: inferred, via: path
                 )
             }
         }
-        let answered = inferred[parameter: "model.version"]
+        let answered = inferred[parameter: ParameterKey.modelVersion]
         let finished = try await Self.call(
             stages.postprocess, or: self.postprocess,
-            Request(method: "postprocess", model: request.model, version: answered ?? "", traceID: request.traceID,
-                    idempotent: request.idempotent, parameters: request.parameters, tensors: inferred.tensors),
+            Request(
+                method: Method.postprocess, model: request.model, version: answered ?? "", traceID: request.traceID,
+                idempotent: request.idempotent, parameters: request.parameters, tensors: inferred.tensors
+            ),
             deadline: deadline
         )
-        self.sampler?.offer(model: request.model, version: answered ?? "", inputs: request.tensors, outputs: inferred.tensors)
-        return (Response(parameters: answered.map { [Parameter("model.version", $0)] } ?? [], tensors: finished.tensors), inferred)
+        self.sampler?.offer(
+            model: request.model, version: answered ?? "", inputs: request.tensors, outputs: inferred.tensors
+        )
+        let parameters = answered.map { [Parameter(ParameterKey.modelVersion, $0)] } ?? []
+        return (Response(parameters: parameters, tensors: finished.tensors), inferred)
     }
 
     /// The id a label is reported under later: the caller's trace id, or a random one.
     static func requestID(_ trace: TraceID) -> String {
-        let id = trace == .none ? TraceID(high: UInt64.random(in: 1...UInt64.max), low: UInt64.random(in: 0...UInt64.max)) : trace
+        let id =
+            trace == .none
+            ? TraceID(high: UInt64.random(in: 1...UInt64.max), low: UInt64.random(in: 0...UInt64.max)) : trace
         return String(id.high, radix: 16) + "-" + String(id.low, radix: 16)
     }
 
     /// Through the batcher of the request's (model, version), or straight to the pool past the bound on versions.
-    private func callInference(_ request: Request, stages: Stages, deadline: ContinuousClock.Instant?) async throws -> Response {
-        let batcher = request.version.isEmpty
-            ? stages.inference : self.inferenceBatcher(model: request.model, version: request.version, stages: stages)
+    private func callInference(
+        _ request: Request, stages: StageBatchers.Stages, deadline: ContinuousClock.Instant?
+    ) async throws -> Response {
+        let batcher =
+            request.version.isEmpty
+            ? stages.inference : self.batchers.inference(model: request.model, version: request.version, stages: stages)
         guard let batcher else { return try await self.inference.call(request, deadline: deadline) }
         return try await Self.call(batcher, or: self.inference, request, deadline: deadline)
     }
@@ -236,11 +218,12 @@ public final class RouterService: WireService, Service {
     /// Sends through the batcher; a request whose batch was refused as `invalid argument` goes again alone, so that
     /// its status is its own.
     private static func call(
-        _ batcher: Batcher<ContinuousClock>, or direct: any Upstream, _ request: Request, deadline: ContinuousClock.Instant?
+        _ batcher: Batcher<ContinuousClock>, or direct: any Upstream, _ request: Request,
+        deadline: ContinuousClock.Instant?
     ) async throws -> Response {
         do {
             return try await batcher.call(request, deadline: deadline)
-        } catch let status as Status where status.code == .invalidArgument {
+        } catch where RoutingError.status(for: error).code == .invalidArgument {
             return try await direct.call(request, deadline: deadline)
         }
     }

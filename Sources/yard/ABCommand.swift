@@ -2,7 +2,6 @@ import ArgumentParser
 import Foundation
 import Logging
 import SwitchyardRouting
-import SwitchyardRuntime
 import SwitchyardTransport
 import SwitchyardWire
 

@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import SwitchyardRouting
-import SwitchyardRuntime
+import SwitchyardRouter
 import SwitchyardTransport
 import SwitchyardWire
 
