@@ -14,7 +14,7 @@ public struct ServerOptions: ParsableArguments {
     @Option(help: "CA certificate (PEM) that client certificates must chain to.") public var ca: String
     @Option(help: "This service's certificate (PEM).") public var cert: String
     @Option(help: "This service's private key (PEM).") public var key: String
-    @Option(help: "Requests in flight per connection before the service stops reading it.") public var maxInFlight: UInt32 = 1024
+    @Option(help: "Requests in flight per connection; more are refused at once with resource exhausted.") public var maxInFlight: UInt32 = 1024
     @Option(help: "Seconds to let in-flight requests finish on SIGTERM.") public var drainSeconds = 30
     @Option(
         help: "Event-loop threads for connections and request handling. Fewer than cores can win when services share a small machine. (default: one per core)"

@@ -20,8 +20,9 @@ public struct Shape: Hashable, Sendable, RandomAccessCollection, ExpressibleByAr
     /// The number of dimensions.
     public var rank: Int { self.dims.count }
 
-    /// The product of the dimensions, or `nil` when it overflows `Int`.
+    /// The product of the dimensions (0 when one is 0), or `nil` when it overflows `Int`.
     public var elementCount: Int? {
+        if self.dims.contains(0) { return 0 }  // exact, however large the other dimensions
         var total = 1
         for dim in self.dims {
             let (product, overflow) = total.multipliedReportingOverflow(by: dim)

@@ -77,13 +77,9 @@ public final class RawPeer: Sendable {
         let deadline = ContinuousClock.now.advanced(by: timeout)
         while ContinuousClock.now < deadline {
             let bytes = self.collector.received.withLockedValue { $0 }
-            let start = self.consumed.withLockedValue { $0 }
-            if bytes.count - start >= FrameHeader.size {
-                let length = bytes[(start + 12)..<(start + 16)].enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
-                if bytes.count - start >= FrameHeader.size + length {
-                    self.consumed.withLockedValue { $0 = start + FrameHeader.size + length }
-                    return try Frame(decoding: Array(bytes[start..<(start + FrameHeader.size + length)]))
-                }
+            if let (frame, end) = try completeFrame(in: bytes, from: self.consumed.withLockedValue { $0 }) {
+                self.consumed.withLockedValue { $0 = end }
+                return frame
             }
             if self.collector.closed.withLockedValue({ $0 }) { return nil }
             try await Task.sleep(for: .milliseconds(2))
@@ -93,12 +89,7 @@ public final class RawPeer: Sendable {
 
     /// Whether the server closed the connection within `timeout`.
     public func waitUntilClosed(timeout: Duration = .seconds(5)) async -> Bool {
-        let deadline = ContinuousClock.now.advanced(by: timeout)
-        while ContinuousClock.now < deadline {
-            if self.collector.closed.withLockedValue({ $0 }) { return true }
-            try? await Task.sleep(for: .milliseconds(2))
-        }
-        return self.collector.closed.withLockedValue { $0 }
+        await poll(timeout: timeout) { self.collector.closed.withLockedValue { $0 } }
     }
 
     /// The ALPN protocol the TLS handshake settled on (`""` for none), once the handshake finished.
@@ -106,4 +97,23 @@ public final class RawPeer: Sendable {
 
     /// Closes the connection.
     public func close() async { try? await self.channel.close().get() }
+}
+
+/// The frame that starts at `start` in `bytes` and where it ends, or `nil` while it is incomplete.
+func completeFrame(in bytes: [UInt8], from start: Int) throws -> (Frame, Int)? {
+    guard bytes.count - start >= FrameHeader.size else { return nil }
+    let length = bytes[(start + 12)..<(start + 16)].enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+    let end = start + FrameHeader.size + length
+    guard bytes.count >= end else { return nil }
+    return (try Frame(decoding: Array(bytes[start..<end])), end)
+}
+
+/// Whether `condition` holds within `timeout`, checked every 2 ms.
+func poll(timeout: Duration, _ condition: () -> Bool) async -> Bool {
+    let deadline = ContinuousClock.now.advanced(by: timeout)
+    while ContinuousClock.now < deadline {
+        if condition() { return true }
+        try? await Task.sleep(for: .milliseconds(2))
+    }
+    return condition()
 }

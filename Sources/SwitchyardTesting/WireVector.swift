@@ -13,16 +13,20 @@ public struct WireVector: Sendable, CustomStringConvertible {
     public var name: String
     public var bytes: [UInt8]
     public var expectation: Expectation
+    /// The canonical encoding when it differs from `bytes` (may-ignore flags are dropped); `nil`: `bytes`.
+    public var reencoded: [UInt8]?
 
     public var description: String { self.name }
 
-    /// Parses the text of a `.vector` file: `@name`, `@expect`, `@frame` lines, then hex with `#` comments.
+    /// Parses the text of a `.vector` file: `@name`, `@expect`, `@frame`, `@reencoded` lines, then hex with `#`
+    /// comments (wire-v1.md §9.1).
     /// - Parameter text: the file contents.
     public init(parsing text: String) throws {
         var name = ""
         var expect = ""
         var summary = ""
         var bytes: [UInt8] = []
+        var reencoded: [UInt8]?
         for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
             if line.hasPrefix("@name ") {
                 name = String(line.dropFirst(6))
@@ -30,22 +34,30 @@ public struct WireVector: Sendable, CustomStringConvertible {
                 expect = String(line.dropFirst(8))
             } else if line.hasPrefix("@frame ") {
                 summary = String(line.dropFirst(7))
+            } else if line.hasPrefix("@reencoded ") {
+                reencoded = try Self.hex(line.dropFirst(11), in: name)
             } else {
-                let hex = line.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false)[0]
-                for token in hex.split(separator: " ") {
-                    guard let byte = UInt8(token, radix: 16) else { throw VectorError("bad hex '\(token)' in \(name)") }
-                    bytes.append(byte)
-                }
+                bytes += try Self.hex(line, in: name)
             }
         }
         self.name = name
         self.bytes = bytes
+        self.reencoded = reencoded
         if expect == "ok" {
             self.expectation = .frame(summary: summary)
         } else if expect.hasPrefix("error ") {
             self.expectation = .error(code: String(expect.dropFirst(6)))
         } else {
             throw VectorError("vector \(name) has no valid @expect line")
+        }
+    }
+
+    /// The bytes of one annotated hex line (text after `#` is a comment).
+    static func hex(_ line: Substring, in name: String) throws -> [UInt8] {
+        let hex = line.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false)[0]
+        return try hex.split(separator: " ").map { token in
+            guard let byte = UInt8(token, radix: 16) else { throw VectorError("bad hex '\(token)' in \(name)") }
+            return byte
         }
     }
 

@@ -105,7 +105,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         guard self.state != .closed else { return }
         self.logger.notice("closing: server broke the protocol", metadata: ["error": "\(error)"])
         if self.state != .handshaking {
-            let goAway = GoAway(lastRequestID: 0, status: Status(.invalidArgument, "protocol error: \(error.message)"))
+            let status = Status(.invalidArgument, "protocol error: \(error.code): \(error.message)")
+            let goAway = GoAway(lastRequestID: 0, status: status)
             context.writeAndFlush(self.wrapOutboundOut(.goAway(goAway)), promise: nil)
         }
         self.fail(context: context, TransportError(.protocolViolation, "server broke the protocol: \(error.message)"))
@@ -225,7 +226,15 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
 
     private func goAway(context: ChannelHandlerContext, _ goAway: GoAway) {
         if goAway.status.code != .ok {
+            // not graceful: nothing more comes for any request (wire-v1.md §6.5)
             self.logger.notice("server closed the connection", metadata: ["status": "\(goAway.status)"])
+            let pending = self.pending
+            self.pending.removeAll()
+            for (id, promise) in pending {
+                let processed = id <= goAway.lastRequestID ? "may have been partly processed" : "was not processed"
+                promise.fail(Status(.unavailable, "the server ended the connection (\(goAway.status)); the request \(processed)"))
+            }
+            return self.fail(context: context, TransportError(.connectionClosed, "the server ended the connection: \(goAway.status)"))
         }
         if self.state == .open || self.state == .handshaking {
             if self.state == .handshaking {

@@ -128,11 +128,13 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
 
     // MARK: Back-pressure
 
+    /// Reading stops only while answers cannot be sent. At `max_in_flight` the connection is still read, so that
+    /// PING, CANCEL and GOAWAY get through and excess requests are refused at once (wire-v1.md §6.2).
     func read(context: ChannelHandlerContext) {
-        if self.inFlight.count >= Int(self.configuration.maxInFlightPerConnection) || !context.channel.isWritable {
-            self.pendingRead = true
-        } else {
+        if context.channel.isWritable {
             context.read()
+        } else {
+            self.pendingRead = true
         }
     }
 
@@ -142,7 +144,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     }
 
     private func resumeReadingIfPossible(context: ChannelHandlerContext) {
-        if self.pendingRead, self.inFlight.count < Int(self.configuration.maxInFlightPerConnection), context.channel.isWritable {
+        if self.pendingRead, context.channel.isWritable {
             self.pendingRead = false
             context.read()
         }
@@ -200,12 +202,17 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
             context.writeAndFlush(self.wrapOutboundOut(.pong(opaque)), promise: nil)
         case .pong:
             break
-        case .goAway:
-            self.drain(context: context, reason: "client sent GOAWAY")
+        case .goAway(let goAway):
+            if goAway.status.code == .ok {
+                self.drain(context: context, reason: "client sent GOAWAY")
+            } else {  // the client gave up on the connection and failed its calls: nobody waits for answers
+                self.logger.notice("closing: client ended the connection", metadata: ["status": "\(goAway.status)"])
+                self.abort(context: context)
+            }
         case .error(let id, let status):
             if id == 0 {
                 self.logger.notice("closing: client reported a connection error", metadata: ["status": "\(status)"])
-                context.close(promise: nil)
+                self.abort(context: context)
             } else {
                 self.protocolError(context: context, WireError(.unexpectedFrame, "ERROR for request \(id) sent to a server"))
             }
@@ -221,15 +228,15 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
             return self.protocolError(context: context, WireError(.unexpectedFrame, "REQUEST before HELLO"))
         }
         guard id > self.lastRequestID else {
-            return self.protocolError(context: context, WireError(.malformedPayload, "request id \(id) is not above the previous \(self.lastRequestID)"))
+            return self.protocolError(context: context, WireError(.unexpectedFrame, "request id \(id) is not above the previous \(self.lastRequestID)"))
         }
         if self.state == .draining { return }  // above GOAWAY's last id: not processed, the client retries elsewhere
         self.lastRequestID = id
         self.lastRequestAt = .now()
         guard self.inFlight.count < Int(self.configuration.maxInFlightPerConnection) else {
-            let status = Status(.resourceExhausted, "more than \(self.configuration.maxInFlightPerConnection) requests in flight on one connection")
-            context.writeAndFlush(self.wrapOutboundOut(.error(id: id, status)), promise: nil)
-            return
+            let limit = self.configuration.maxInFlightPerConnection
+            let status = Status(.resourceExhausted, "\(limit) requests are in flight on this connection, the server's limit")
+            return self.send(.error(id: id, status), context: context)
         }
         let deadline = request.timeout.map { ContinuousClock.now.advanced(by: $0) }
         let requestContext = RequestContext(requestID: id, deadline: deadline, peer: self.peer, logger: self.logger)
@@ -285,6 +292,12 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         case .failure(let error):
             frame = .error(id: id, self.status(for: error, id: id))
         }
+        self.send(frame, context: context)
+        self.afterAnswer(context: context)
+    }
+
+    /// Writes an answer; answers of one read burst or one event-loop tick share a flush.
+    private func send(_ frame: Frame, context: ChannelHandlerContext) {
         context.write(self.wrapOutboundOut(frame), promise: nil)
         if self.inReadBurst {
             self.flushAfterRead = true  // answered while reading: one flush when the read burst ends
@@ -293,7 +306,6 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         } else {
             self.scheduleFlush(context: context)
         }
-        self.afterAnswer(context: context)
     }
 
     /// Under load, answers finished in the same event-loop tick share one flush: one TLS record and one syscall.
@@ -339,22 +351,35 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         }
     }
 
+    /// A GOAWAY that is not graceful (wire-v1.md §6.5): no request of the connection is answered after it.
     private func protocolError(context: ChannelHandlerContext, _ error: WireError) {
         guard self.state != .closed else { return }
         self.logger.notice("closing: protocol error", metadata: ["error": "\(error)"])
         let wasOpen = self.state != .handshaking
+        self.stopAll()
+        guard wasOpen else {
+            context.close(promise: nil)
+            return
+        }
+        let status = Status(.invalidArgument, "protocol error: \(error.code): \(error.message)")
+        let goAway = GoAway(lastRequestID: self.lastRequestID, status: status)
+        context.writeAndFlush(self.wrapOutboundOut(.goAway(goAway))).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+    }
+
+    /// The peer ended the connection and answers nothing more: stop the work, send nothing, close.
+    private func abort(context: ChannelHandlerContext) {
+        guard self.state != .closed else { return }
+        self.stopAll()
+        context.close(promise: nil)
+    }
+
+    private func stopAll() {
         self.state = .closed
         for (_, entry) in self.inFlight {
             entry.task?.cancel()
             entry.timer?.cancel()
         }
         self.inFlight.removeAll()
-        guard wasOpen else {
-            context.close(promise: nil)
-            return
-        }
-        let goAway = GoAway(lastRequestID: self.lastRequestID, status: Status(.invalidArgument, "protocol error: \(error.message)"))
-        context.writeAndFlush(self.wrapOutboundOut(.goAway(goAway))).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
     }
 
     private func tick(context: ChannelHandlerContext, started: NIODeadline) {

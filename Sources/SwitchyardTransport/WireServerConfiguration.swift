@@ -10,7 +10,7 @@ public struct WireServerConfiguration: Sendable {
     public var identity: String
     /// Largest frame payload accepted.
     public var maxPayload: UInt32 = WireLimits.defaultPayload
-    /// Requests in flight per connection; past it the server stops reading the connection.
+    /// Requests in flight per connection (announced in HELLO); a request past it is refused with `resource exhausted`.
     public var maxInFlightPerConnection: UInt32 = 1024
     /// TLS handshake plus HELLO must finish within this.
     public var handshakeTimeout: Duration = .seconds(5)

@@ -28,23 +28,24 @@ extension Frame {
         switch header.type {
         case .hello:
             try Self.expectConnectionLevel(header)
+            // each field is checked as soon as it is read (wire-v1.md §3.1), so every peer names the same error
             let minVersion = try reader.u8("min version")
             let maxVersion = try reader.u8("max version")
+            guard minVersion <= maxVersion, minVersion >= 1 else {
+                throw WireError(.malformedPayload, "HELLO version range \(minVersion)...\(maxVersion) is empty")
+            }
             guard try reader.u16("HELLO reserved") == 0 else {
                 throw WireError(.reservedNotZero, "HELLO bytes 2-3 must be zero")
             }
             let maxPayload = try reader.u32("max payload")
+            guard maxPayload >= WireLimits.minimumPayload else {
+                throw WireError(.malformedPayload, "HELLO max payload \(maxPayload) is under the minimum \(WireLimits.minimumPayload)")
+            }
             let maxInFlight = try reader.u32("max in flight")
             let idle = try reader.u32("idle timeout")
             let identity = try reader.string("identity")
             let parameters = try reader.parameters()
             try reader.end("HELLO")
-            guard minVersion <= maxVersion, minVersion >= 1 else {
-                throw WireError(.malformedPayload, "HELLO version range \(minVersion)...\(maxVersion) is empty")
-            }
-            guard maxPayload >= WireLimits.minimumPayload else {
-                throw WireError(.malformedPayload, "HELLO max payload \(maxPayload) is under the minimum \(WireLimits.minimumPayload)")
-            }
             self = .hello(
                 Hello(
                     minVersion: minVersion, maxVersion: maxVersion, maxPayload: maxPayload, maxInFlight: maxInFlight,
@@ -54,6 +55,9 @@ extension Frame {
         case .request:
             try Self.expectRequestID(header)
             let timeoutMicros = try reader.u64("timeout")
+            guard timeoutMicros <= UInt64(Int64.max) else {
+                throw WireError(.malformedPayload, "timeout of \(timeoutMicros) µs is out of range (at most 2^63-1)")
+            }
             let high = try reader.u64("trace id")
             let low = try reader.u64("trace id")
             let priority = try reader.u8("priority")
@@ -66,9 +70,6 @@ extension Frame {
             let routingKey = try reader.string("routing key")
             let parameters = try reader.parameters()
             let tensors = try reader.tensors()
-            guard timeoutMicros <= UInt64(Int64.max) else {
-                throw WireError(.malformedPayload, "timeout of \(timeoutMicros) µs is out of range")
-            }
             self = .request(
                 id: id,
                 Request(
@@ -147,7 +148,6 @@ extension PayloadReader {
         guard count <= WireLimits.maxTensors else {
             throw WireError(.limitExceeded, "\(count) tensors, the limit is \(WireLimits.maxTensors)")
         }
-        try self.need(count * 12, "tensor descriptors")  // smallest descriptor: empty name, rank 0
         var descriptors: [(name: String, dtype: DType, shape: Shape, offset: Int, length: Int)] = []
         descriptors.reserveCapacity(count)
         for index in 0..<count {
@@ -160,7 +160,6 @@ extension PayloadReader {
             guard rank <= WireLimits.maxRank else {
                 throw WireError(.limitExceeded, "tensor '\(name)' has rank \(rank), the limit is \(WireLimits.maxRank)")
             }
-            try self.need(rank * 4 + 8, "tensor '\(name)' descriptor")
             var dims: [Int] = []
             dims.reserveCapacity(rank)
             for _ in 0..<rank { dims.append(Int(try self.u32("dimension"))) }

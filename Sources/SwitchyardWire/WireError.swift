@@ -1,7 +1,7 @@
 /// A violation of the wire protocol found while decoding or validating a frame.
 ///
-/// A connection that sees one answers with GOAWAY (status `invalidArgument`, the message prefixed with
-/// "protocol error") and closes; see `protocols/wire-v1.md`, "Errors".
+/// A connection that sees one answers with GOAWAY (status `invalidArgument`, the message
+/// `protocol error: <code>: <message>`) and closes; see `protocols/wire-v1.md` §3.1 (the order of checks) and §8.
 public struct WireError: Error, Sendable, CustomStringConvertible {
     /// The kind of violation; tests compare codes, not messages.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
@@ -30,7 +30,8 @@ public struct WireError: Error, Sendable, CustomStringConvertible {
         public static let badTensor = Self(wrapped: .badTensor)
         /// A count is over its fixed limit (rank, tensors, parameters).
         public static let limitExceeded = Self(wrapped: .limitExceeded)
-        /// A known frame in a place the protocol does not allow (REQUEST to a client, data before HELLO).
+        /// A known frame in a place the protocol does not allow (REQUEST to a client, data before HELLO, a second
+        /// HELLO, a request id not above the previous one).
         public static let unexpectedFrame = Self(wrapped: .unexpectedFrame)
         /// A RESPONSE or ERROR for a request id the client never sent.
         public static let unknownRequest = Self(wrapped: .unknownRequest)

@@ -39,6 +39,55 @@ struct EchoProcessTests {
         await #expect(throws: (any Error).self) { try await Self.client(service).call(Request(method: "health")) }
     }
 
+    /// wire-v1.md §6.2: past `--max-in-flight` a request is refused at once, and the connection is still read.
+    @Test func requestsOverMaxInFlightAreRefusedAtOnce() async throws {
+        let certificates = Harness.certificates
+        let service = try await ServiceProcess("switchyard-echo", arguments: [
+            "--port", "0", "--ca", certificates.caPath, "--max-in-flight", "4",
+            "--cert", certificates.certificatePath("server"), "--key", certificates.keyPath("server"),
+        ])
+        defer { service.kill() }
+        let peer = try await RawPeer.connect(port: service.port, tls: try Harness.clientTLS().makeClientContext())
+        defer { Task { await peer.close() } }
+        #expect(try await peer.handshake()?.maxInFlight == 4)
+        func request(_ id: UInt32, delayMilliseconds: Int?) -> [UInt8] {
+            let parameters = delayMilliseconds.map { [Parameter("echo.delay_ms", "\($0)")] } ?? []
+            return Frame.request(id: id, Request(method: "echo", parameters: parameters)).encoded()
+        }
+        // answered at once: the server's count never reaches the limit, so each of 200 pipelined requests is served
+        try await peer.send((1...200).flatMap { request($0, delayMilliseconds: nil) })
+        var answered = Set<UInt32>()
+        for _ in 1...200 {
+            switch try await peer.nextFrame() {
+            case .response(let id, _)?: answered.insert(id)
+            case .error(let id, let status)? where status.code == .resourceExhausted: answered.insert(id)
+            case let other: Issue.record("unexpected \(String(describing: other))")
+            }
+        }
+        #expect(answered == Set(1...200))
+        // four slow ones fill the limit; a PING shows they have been read
+        try await peer.send((201...204).flatMap { request($0, delayMilliseconds: 3000) } + Frame.ping(1).encoded())
+        #expect(try await peer.nextFrame() == .pong(1))
+        // the next 196 are refused before any slow one is answered, and a PING is still answered
+        try await peer.send((205...400).flatMap { request($0, delayMilliseconds: nil) } + Frame.ping(2).encoded())
+        var refused = Set<UInt32>()
+        var ponged = false
+        for _ in 0..<197 {
+            switch try await peer.nextFrame() {
+            case .error(let id, let status)? where status.code == .resourceExhausted: refused.insert(id)
+            case .pong(2)?: ponged = true
+            case let other: Issue.record("expected a refusal or PONG before the slow answers, got \(String(describing: other))")
+            }
+        }
+        #expect(refused == Set(205...400))
+        #expect(ponged)
+        var slow = Set<UInt32>()
+        for _ in 0..<4 {
+            if case .response(let id, _)? = try await peer.nextFrame() { slow.insert(id) }
+        }
+        #expect(slow == Set(201...204))
+    }
+
     @Test func badDelayParameterIsInvalidArgumentAndTheServiceStaysUp() async throws {
         let service = try await Self.start()
         defer { service.kill() }

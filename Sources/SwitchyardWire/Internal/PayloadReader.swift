@@ -64,7 +64,6 @@ struct PayloadReader {
         guard count <= WireLimits.maxParameters else {
             throw WireError(.limitExceeded, "\(count) parameters, the limit is \(WireLimits.maxParameters)")
         }
-        try self.need(count * 4, "parameters")  // each pair is at least two empty strings
         var result: [Parameter] = []
         result.reserveCapacity(count)
         for index in 0..<count {
