@@ -8,7 +8,9 @@ public import SwitchyardWire
 public struct InferenceServiceError: Error, Sendable, CustomStringConvertible, StatusConvertible {
     /// The kind of failure.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
-        private enum Wrapped: Hashable, Sendable { case unknownMethod, invalidArgument, permissionDenied, notReady, overloaded }
+        private enum Wrapped: Hashable, Sendable {
+            case unknownMethod, invalidArgument, permissionDenied, notReady, overloaded
+        }
         private let wrapped: Wrapped
         /// The service answers no such method (`not found`).
         public static let unknownMethod = Self(wrapped: .unknownMethod)

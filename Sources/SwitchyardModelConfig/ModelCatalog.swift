@@ -36,7 +36,8 @@ public struct ModelCatalog: Sendable {
         var failures: [String: ModelConfigError] = [:]
         for directory in names where !directory.hasPrefix(".") {
             let path = root + "/" + directory
-            guard let children = try? manager.contentsOfDirectory(atPath: path) else { continue }  // a file, not a model
+            // a file, not a model
+            guard let children = try? manager.contentsOfDirectory(atPath: path) else { continue }
             let versions = children.compactMap { Int($0) }.filter {
                 $0 >= 1 && manager.fileExists(atPath: "\(path)/\($0)/model.onnx")
             }
@@ -44,7 +45,10 @@ public struct ModelCatalog: Sendable {
                 let configPath = path + "/config.json"
                 let config = manager.fileExists(atPath: configPath) ? try ModelConfig.read(configPath) : ModelConfig()
                 entries.append(
-                    Entry(name: config.name ?? directory, directory: directory, versions: versions.sorted(), config: config)
+                    Entry(
+                        name: config.name ?? directory, directory: directory, versions: versions.sorted(),
+                        config: config
+                    )
                 )
             } catch {
                 failures[directory] = error

@@ -25,20 +25,20 @@ final class ReleaseMetrics: Sendable {
             defer { published = decisions }
             return published.filter { decisions[$0.key] != $0.value }
         }
-        for (model, message) in replaced {
-            Gauge(label: "switchyard_rollout_decision_info", dimensions: [("model", model), ("decision", message)]).record(0)
+        func decision(_ model: String, _ message: String) -> Gauge {
+            Gauge(label: "switchyard_rollout_decision_info", dimensions: [("model", model), ("decision", message)])
         }
-        for (model, message) in decisions {
-            Gauge(label: "switchyard_rollout_decision_info", dimensions: [("model", model), ("decision", message)]).record(1)
-        }
+        for (model, message) in replaced { decision(model, message).record(0) }
+        for (model, message) in decisions { decision(model, message).record(1) }
         for (model, state) in models {
             Gauge(label: "switchyard_release_candidate_percent", dimensions: [("model", model)]).record(
                 state.split.candidatePercent
             )
             for phase in [Rollout.Phase.progressing, .paused, .promoted, .rolledBack, .aborted] {
-                Gauge(label: "switchyard_rollout_phase", dimensions: [("model", model), ("phase", phase.rawValue)]).record(
-                    state.phase == phase ? 1 : 0
+                let gauge = Gauge(
+                    label: "switchyard_rollout_phase", dimensions: [("model", model), ("phase", phase.rawValue)]
                 )
+                gauge.record(state.phase == phase ? 1 : 0)
             }
         }
     }

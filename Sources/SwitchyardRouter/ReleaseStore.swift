@@ -29,7 +29,9 @@ struct ReleaseStore: Sendable {
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
-            throw RouterError(.stateUnwritable, "cannot make the release state directory \(directory): \(error)", cause: error)
+            throw RouterError(
+                .stateUnwritable, "cannot make the release state directory \(directory): \(error)", cause: error
+            )
         }
     }
 

@@ -66,4 +66,30 @@ public enum Method {
 
     /// An instance's periodic report to the monitor.
     public static let report = "report"
+
+    /// Every method above, for checks against `protocols/methods.md`.
+    public static let all: [String] = [
+        health,
+        infer,
+        preprocess,
+        postprocess,
+        echo,
+        modelList,
+        modelLoad,
+        modelUnload,
+        modelReload,
+        rolloutStart,
+        rolloutStatus,
+        rolloutPause,
+        rolloutResume,
+        rolloutPromote,
+        rolloutAbort,
+        releasePin,
+        releaseState,
+        abStart,
+        abReport,
+        abStop,
+        feedback,
+        report,
+    ]
 }

@@ -91,4 +91,42 @@ public enum ParameterKey {
     public static let processID = "pid"
     /// When the reporting process started (seconds since 1970).
     public static let started = "started"
+
+    /// Every parameter key above, for checks against `protocols/methods.md`.
+    public static let all: [String] = [
+        authToken,
+        modelVersion,
+        computeMicroseconds,
+        requestID,
+        status,
+        model,
+        report,
+        state,
+        echoDelayMilliseconds,
+        candidate,
+        stable,
+        steps,
+        stepSeconds,
+        minRequests,
+        shadowPercent,
+        maxErrorRateIncrease,
+        maxLatencyRatio,
+        maxDisagreement,
+        minSamples,
+        minLatencySamples,
+        latencyToleranceMilliseconds,
+        champion,
+        challenger,
+        mode,
+        percent,
+        comparePercent,
+        feedbackRequestID,
+        label,
+        service,
+        version,
+        address,
+        interval,
+        processID,
+        started,
+    ]
 }
