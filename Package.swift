@@ -41,9 +41,11 @@ let package = Package(
         // MARK: Engine
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .target(name: "SwitchyardONNX", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),
+        // Picks OpenBLAS kernels that match the CPU before any Swift code runs (a C constructor).
+        .target(name: "COpenBLASCore", linkerSettings: [.linkedLibrary("dl")]),
         .target(
             name: "SwitchyardEngine",
-            dependencies: ["SwitchyardTensor", "SwitchyardModelConfig", "SwitchyardONNX", "COpenBLAS"]
+            dependencies: ["SwitchyardTensor", "SwitchyardModelConfig", "SwitchyardONNX", "COpenBLAS", "COpenBLASCore"]
         ),
         .systemLibrary(name: "CLibPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .target(name: "SwitchyardPipeline", dependencies: ["SwitchyardTensor", "CLibPNG"]),
