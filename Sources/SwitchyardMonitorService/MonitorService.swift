@@ -3,10 +3,10 @@ public import Logging
 import Metrics
 public import ServiceLifecycle
 public import SwitchyardMonitor
+public import SwitchyardRuntime
 import SwitchyardTensor
 public import SwitchyardTransport
 public import SwitchyardWire
-
 
 /// The monitor service: takes reports over the wire protocol, ticks the ``Monitor`` (drift, alerts, its own
 /// health series), snapshots it to disk, POSTs alert changes to a webhook, and answers the dashboard's HTTP requests.
@@ -65,18 +65,18 @@ public final class MonitorService: WireService, Service {
 
     public func handle(_ request: Request, context: RequestContext) async throws -> Response {
         switch request.method {
-        case "report":
+        case Method.report:
             // the instance is who its certificate says it is; a token client has only its announced name
             guard let instance = context.peer.commonName ?? (context.peer.token != nil ? context.peer.announced : nil), !instance.isEmpty else {
                 self.reportsRefused.increment()
-                throw Status(.unauthenticated, "reports need a client certificate: its common name names the instance")
+                throw MonitorServiceError(.unauthenticated, "reports need a client certificate: its common name names the instance")
             }
             self.monitor.ingest(try Self.report(request, instance: instance), now: Date().timeIntervalSince1970)
             return Response()
-        case "health":
-            return Response(parameters: [Parameter("status", "serving")])
+        case Method.health:
+            return Response(parameters: [Parameter(ParameterKey.status, "serving")])
         default:
-            throw Status(.notFound, "unknown method '\(request.method)'; the monitor answers report and health")
+            throw MonitorServiceError(.unknownMethod, "unknown method '\(request.method)'; the monitor answers report and health")
         }
     }
 
@@ -88,21 +88,21 @@ public final class MonitorService: WireService, Service {
         var classes: [String: [Int64]] = [:]
         for named in request.tensors {
             if named.name == "metrics" {
-                guard named.tensor.dtype == .uint8 else { throw Status(.invalidArgument, "'metrics' must be u8 text") }
+                guard named.tensor.dtype == .uint8 else { throw MonitorServiceError(.invalidReport, "'metrics' must be u8 text") }
                 metrics = String(decoding: try named.tensor.scalars(as: UInt8.self), as: UTF8.self)
             } else if named.name.hasPrefix("inputs/") {
                 let shape = named.tensor.shape.dims
-                guard named.tensor.dtype == .float32, shape.count == 2 else { throw Status(.invalidArgument, "'\(named.name)' must be f32 rows × features") }
+                guard named.tensor.dtype == .float32, shape.count == 2 else { throw MonitorServiceError(.invalidReport, "'\(named.name)' must be f32 rows × features") }
                 inputs[String(named.name.dropFirst("inputs/".count))] = (shape[1], try named.tensor.scalars(as: Float.self))
             } else if named.name.hasPrefix("classes/") {
-                guard named.tensor.dtype == .int64 else { throw Status(.invalidArgument, "'\(named.name)' must be i64") }
+                guard named.tensor.dtype == .int64 else { throw MonitorServiceError(.invalidReport, "'\(named.name)' must be i64") }
                 classes[String(named.name.dropFirst("classes/".count))] = try named.tensor.scalars(as: Int64.self)
             }
         }
         var samples: [String: (inputs: [Float], features: Int, classes: [Int64])] = [:]
         for (key, (features, values)) in inputs {
             guard let predicted = classes[key], predicted.count * features == values.count else {
-                throw Status(.invalidArgument, "sample '\(key)' needs inputs and classes with the same rows")
+                throw MonitorServiceError(.invalidReport, "sample '\(key)' needs inputs and classes with the same rows")
             }
             samples[key] = (values, features, predicted)
         }
@@ -133,9 +133,9 @@ public final class MonitorService: WireService, Service {
                             Monitor.Report(
                                 instance: self.monitor.configuration.identity,
                                 parameters: [
-                                    "service": "monitor", "version": SwitchyardRelease.version,
-                                    "interval": "\(self.monitor.configuration.ownInterval)",
-                                    "pid": "\(ProcessInfo.processInfo.processIdentifier)",
+                                    ParameterKey.service: "monitor", ParameterKey.version: SwitchyardRelease.version,
+                                    ParameterKey.interval: "\(self.monitor.configuration.ownInterval)",
+                                    ParameterKey.processID: "\(ProcessInfo.processInfo.processIdentifier)",
                                 ],
                                 metrics: String(decoding: MetricsExport.exposition(), as: UTF8.self)
                             ),

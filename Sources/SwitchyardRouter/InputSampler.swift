@@ -8,11 +8,8 @@ public import SwitchyardTensor
 /// The router offers every answered request; a fraction (``rate``) is kept, at most ``limit`` rows per model version
 /// between two reports, so the cost on the request path is one random number for most requests and a copy of one
 /// request's rows for the sampled ones. Rows over the limit are dropped and counted
-/// (`switchyard_drift_samples_dropped_total`). ``MonitorReporter`` takes the rows with each report.
+/// (`switchyard_drift_samples_dropped_total`). The monitor reporter takes the rows (``drain()``) with each report.
 public final class InputSampler: Sendable {
-    /// The process's sampler: the router offers to it, the reporter drains it.
-    public static let shared = InputSampler()
-
     struct Batch {
         var features: Int
         var inputs: [Float] = []

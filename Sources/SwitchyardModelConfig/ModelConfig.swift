@@ -78,10 +78,10 @@ public struct ModelConfig: Sendable, Equatable {
 
     /// Reads a config file.
     /// - Parameter path: the `config.json`.
-    /// - Throws: `EngineError.invalidConfig` naming the key at fault, `.io` when unreadable.
-    public static func read(_ path: String) throws(EngineError) -> ModelConfig {
+    /// - Throws: `ModelConfigError.invalidConfig` naming the key at fault, `ModelConfigError.io` when unreadable.
+    public static func read(_ path: String) throws(ModelConfigError) -> ModelConfig {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw EngineError(.io, "\(path): cannot read")
+            throw ModelConfigError(.io, "\(path): cannot read")
         }
         let directory = (path as NSString).deletingLastPathComponent
         return try Self.decode(data, source: path, directory: directory)
@@ -92,10 +92,10 @@ public struct ModelConfig: Sendable, Equatable {
     ///   - data: the JSON.
     ///   - source: a name for messages.
     ///   - directory: where `labels_file` is looked up.
-    /// - Throws: `EngineError.invalidConfig` naming the key at fault.
-    public static func decode(_ data: Data, source: String, directory: String = ".") throws(EngineError) -> ModelConfig
+    /// - Throws: `ModelConfigError.invalidConfig` naming the key at fault.
+    public static func decode(_ data: Data, source: String, directory: String = ".") throws(ModelConfigError) -> ModelConfig
     {
-        func fail(_ message: String) -> EngineError { EngineError(.invalidConfig, "\(source): \(message)") }
+        func fail(_ message: String) -> ModelConfigError { ModelConfigError(.invalidConfig, "\(source): \(message)") }
         let object: Any
         do { object = try JSONSerialization.jsonObject(with: data) } catch {
             throw fail("not valid JSON (\(error.localizedDescription))")
@@ -213,101 +213,5 @@ public struct ModelConfig: Sendable, Equatable {
         let double = number.doubleValue
         guard double.rounded() == double, abs(double) < 1e15 else { return nil }
         return Int(double)
-    }
-
-    /// Checks `inputs`, `outputs` and `labels` against a loaded model.
-    /// - Parameters:
-    ///   - model: the model the config describes.
-    ///   - source: a name for messages.
-    /// - Throws: `EngineError.invalidConfig` naming the tensor and what differs.
-    public func validate(against model: Model, source: String) throws(EngineError) {
-        func check(_ specs: [TensorSpec]?, _ actual: [TensorInfo], _ kind: String) throws(EngineError) {
-            for spec in specs ?? [] {
-                guard let info = actual.first(where: { $0.name == spec.name }) else {
-                    throw EngineError(
-                        .invalidConfig,
-                        "\(source): \(kind) '\(spec.name)' is not in the model (\(kind)s: \(actual.map(\.name).joined(separator: ", ")))"
-                    )
-                }
-                if let dtype = spec.dtype, dtype != info.dtype {
-                    throw EngineError(
-                        .invalidConfig,
-                        "\(source): \(kind) '\(spec.name)' is \(info.dtype) in the model, \(dtype) in the config")
-                }
-                if let shape = spec.shape {
-                    let agrees =
-                        shape.count == info.dims.count
-                        && zip(shape, info.dims).allSatisfy { config, model in
-                            config == -1 ? true : model == nil || model == config
-                        }
-                    guard agrees else {
-                        throw EngineError(
-                            .invalidConfig,
-                            "\(source): \(kind) '\(spec.name)' is \(info.shapeText) in the model, \(shape) in the config"
-                        )
-                    }
-                }
-            }
-        }
-        try check(self.inputs, model.inputs, "input")
-        try check(self.outputs, model.outputs, "output")
-        if let labels = self.labels {
-            let widths = model.outputs.compactMap { $0.dims.last ?? nil }
-            guard widths.contains(labels.count) else {
-                throw EngineError(
-                    .invalidConfig,
-                    "\(source): \(labels.count) labels, but no output has \(labels.count) columns (\(widths))")
-            }
-        }
-    }
-}
-
-/// Which versions of a model the repository keeps loaded.
-public enum VersionPolicy: Sendable, Equatable {
-    /// The `n` highest version numbers.
-    case latest(Int)
-    /// Exactly these versions (those that exist).
-    case specific([Int])
-    /// Every version on disk.
-    case all
-
-    /// The versions to load out of those on disk.
-    /// - Parameter available: version numbers found on disk.
-    public func select(from available: [Int]) -> [Int] {
-        let sorted = available.sorted()
-        switch self {
-        case .latest(let count): return Array(sorted.suffix(count))
-        case .specific(let versions): return sorted.filter(versions.contains)
-        case .all: return sorted
-        }
-    }
-
-    init(json: Any, fail: (String) -> EngineError) throws(EngineError) {
-        if let text = json as? String, text == "all" {
-            self = .all
-            return
-        }
-        guard let object = json as? [String: Any], object.count == 1, let (key, value) = object.first else {
-            throw fail("must be {\"latest\": N}, {\"specific\": [versions]} or {\"all\": true}")
-        }
-        switch key {
-        case "latest":
-            guard let count = ModelConfig.integer(value), count >= 1 else {
-                throw fail("'latest' must be a positive integer")
-            }
-            self = .latest(count)
-        case "specific":
-            guard let list = value as? [Any], case let versions = list.compactMap(ModelConfig.integer),
-                versions.count == list.count,
-                !versions.isEmpty, versions.allSatisfy({ $0 >= 1 })
-            else {
-                throw fail("'specific' must be a non-empty list of positive version numbers")
-            }
-            self = .specific(versions)
-        case "all":
-            self = .all
-        default:
-            throw fail("has unknown kind '\(key)' (latest, specific, all)")
-        }
     }
 }

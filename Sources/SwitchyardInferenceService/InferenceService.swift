@@ -31,44 +31,61 @@ public final class InferenceService: WireService {
 
     public func handle(_ request: Request, context: RequestContext) async throws -> Response {
         switch request.method {
-        case "infer":
+        case Method.infer:
             return try await self.infer(request, deadline: context.deadline)
-        case "health":
+        case Method.health:
             let ready = self.repository.status().filter { $0.state == .ready }
-            guard !ready.isEmpty else { throw Status(.unavailable, "no model is loaded yet") }
-            return Response(parameters: [Parameter("status", "serving")] + ready.map { Parameter("model", "\($0.name)/\($0.version)") })
-        case "model.list":
-            return Response(parameters: self.repository.status().map { Parameter("\($0.name)/\($0.version)", Self.describe($0.state)) })
-        case "model.load", "model.unload", "model.reload":
+            guard !ready.isEmpty else { throw InferenceServiceError(.notReady, "no model is loaded yet") }
+            return Response(
+                parameters: [Parameter(ParameterKey.status, "serving")]
+                    + ready.map { Parameter(ParameterKey.model, "\($0.name)/\($0.version)") }
+            )
+        case Method.modelList:
+            return Response(
+                parameters: self.repository.status().map { Parameter("\($0.name)/\($0.version)", Self.describe($0.state)) }
+            )
+        case Method.modelLoad, Method.modelUnload, Method.modelReload:
             guard context.peer.organizationalUnits.contains("admin") else {
-                throw Status(.permissionDenied, "\(request.method) needs an admin client certificate (OU=admin); \(context.peer) has none")
+                throw InferenceServiceError(
+                    .permissionDenied,
+                    "\(request.method) needs an admin client certificate (OU=admin); \(context.peer) has none"
+                )
             }
             guard !request.model.isEmpty, let version = Int(request.version) else {
-                throw Status(.invalidArgument, "\(request.method) needs a model name and a numeric version")
+                throw InferenceServiceError(.invalidArgument, "\(request.method) needs a model name and a numeric version")
             }
             let repository = self.repository
             let method = request.method
             let name = request.model
             try await self.pool.runIfActive {
                 switch method {
-                case "model.load": try repository.load(name, version: version)
-                case "model.reload": try repository.reload(name, version: version)
+                case Method.modelLoad: try repository.load(name, version: version)
+                case Method.modelReload: try repository.reload(name, version: version)
                 default: try repository.unload(name, version: version)
                 }
             }
-            context.logger.info("model changed", metadata: ["method": "\(method)", "model.name": "\(name)", "model.version": "\(version)", "peer": "\(context.peer)"])
-            return Response(parameters: [Parameter("model", "\(name)/\(version)")])
+            context.logger.info(
+                "model changed",
+                metadata: [
+                    "method": "\(method)", "model.name": "\(name)", "model.version": "\(version)",
+                    "peer": "\(context.peer)",
+                ]
+            )
+            return Response(parameters: [Parameter(ParameterKey.model, "\(name)/\(version)")])
         default:
-            throw Status(.notFound, "unknown method '\(request.method)'; the inference service answers infer, health, model.list, model.load, model.unload, model.reload")
+            throw InferenceServiceError(
+                .unknownMethod,
+                "unknown method '\(request.method)'; the inference service answers infer, health, model.list, model.load, model.unload, model.reload"
+            )
         }
     }
 
     private func infer(_ request: Request, deadline: ContinuousClock.Instant?) async throws -> Response {
-        guard !request.model.isEmpty else { throw Status(.invalidArgument, "infer needs a model name") }
+        guard !request.model.isEmpty else { throw InferenceServiceError(.invalidArgument, "infer needs a model name") }
         var version: Int?
         if !request.version.isEmpty {
             guard let pinned = Int(request.version) else {
-                throw Status(.invalidArgument, "version must be a number, got '\(request.version)'")
+                throw InferenceServiceError(.invalidArgument, "version must be a number, got '\(request.version)'")
             }
             version = pinned
         }
@@ -76,9 +93,13 @@ public final class InferenceService: WireService {
         do {
             let (outputs, compute) = try await self.executor.inferTimed(loaded.model, request.tensors, deadline: deadline)
             let micros = compute.components.seconds * 1_000_000 + compute.components.attoseconds / 1_000_000_000_000
-            return Response(parameters: [Parameter("model.version", "\(loaded.version)"), Parameter("compute.us", "\(micros)")], tensors: outputs)
+            let parameters = [
+                Parameter(ParameterKey.modelVersion, "\(loaded.version)"),
+                Parameter(ParameterKey.computeMicroseconds, "\(micros)"),
+            ]
+            return Response(parameters: parameters, tensors: outputs)
         } catch let error as EngineError where error.code == .unavailable {
-            throw Status(.resourceExhausted, error.message)  // the compute queue is full: shed
+            throw InferenceServiceError(.overloaded, error.message, cause: error)  // the compute queue is full: shed
         }
     }
 
@@ -87,20 +108,6 @@ public final class InferenceService: WireService {
         case .loading: "loading"
         case .ready: "ready"
         case .failed(let message): "failed: \(message)"
-        }
-    }
-}
-
-extension EngineError: StatusConvertible {
-    /// Request problems are `invalid argument`, missing models `not found`, models still loading or failed
-    /// `unavailable`; a model that cannot be loaded is a `failed precondition` for the caller of `model.load`.
-    public var status: Status {
-        switch self.code {
-        case .invalidInput, .shapeMismatch: Status(.invalidArgument, self.message)
-        case .notFound: Status(.notFound, self.message)
-        case .deadlineExceeded: Status(.deadlineExceeded, self.message)
-        case .unavailable: Status(.unavailable, self.message)
-        default: Status(.failedPrecondition, self.message)
         }
     }
 }

@@ -90,7 +90,7 @@ public final class HealthChecker: Service {
         var failure = ""
         do {
             _ = try await member.upstream.call(
-                Request(method: "health", idempotent: true), deadline: .now.advanced(by: self.configuration.timeout)
+                Request(method: Method.health, idempotent: true), deadline: .now.advanced(by: self.configuration.timeout)
             )
             passed = true
         } catch {
