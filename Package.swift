@@ -148,7 +148,10 @@ let package = Package(
         serviceTarget("InferenceService", path: "services/inference", ["SwitchyardEngine", .product(name: "NIOPosix", package: "swift-nio")]),
         serviceTarget("PostprocessService", path: "services/postprocess", ["SwitchyardEngine"]),
         serviceTarget("PreprocessService", path: "services/preprocess", ["SwitchyardEngine"]),
-        serviceTarget("RouterService", path: "services/router", ["SwitchyardEngine", "SwitchyardRouting", .product(name: "NIOPosix", package: "swift-nio")]),
+        serviceTarget(
+            "RouterService", path: "services/router",
+            ["SwitchyardEngine", "SwitchyardRouting", "SwitchyardGateway", "SwitchyardTensor", .product(name: "NIOPosix", package: "swift-nio")]
+        ),
         serviceTarget("MonitorService", path: "services/monitor", ["SwitchyardMonitor"]),
         .executableTarget(
             name: "SwitchyardBench",
@@ -190,7 +193,7 @@ let package = Package(
             dependencies: [
                 "SwitchyardTransport", "SwitchyardTesting", "SwitchyardWire", "SwitchyardTensor", "SwitchyardEngine",
                 "InferenceService", "PostprocessService", "PreprocessService", "RouterService", "SwitchyardClient", "SwitchyardRuntime",
-                "EchoService",
+                "EchoService", "SwitchyardGateway", "SwitchyardPipeline", "SwitchyardRouting",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]

@@ -2,10 +2,12 @@ import ArgumentParser
 import Foundation
 import Logging
 import SwitchyardEngine
+import SwitchyardGateway
 import SwitchyardRouting
 import SwitchyardRuntime
 import SwitchyardTransport
 import NIOPosix
+import ServiceLifecycle
 
 /// `switchyard-router`: the entry point of the mesh for backend apps.
 @main
@@ -18,6 +20,7 @@ struct RouterCommand: ServiceCommand {
     )
 
     @OptionGroup var server: ServerOptions
+    @OptionGroup var http: GatewayOptions
     @Option(help: "The model repository (only config.json files are read: model names and max_batch_size).") var models = "models"
     @Option(help: "The preprocess instances, HOST:PORT[,HOST:PORT...].") var preprocess = "127.0.0.1:7404"
     @Option(help: "The inference instances, HOST:PORT[,HOST:PORT...].") var inference = "127.0.0.1:7402"
@@ -85,6 +88,7 @@ struct RouterCommand: ServiceCommand {
         }
         let (entries, failures) = try ModelRepository(root: self.models).scan()
         for (name, error) in failures { logger.error("model config refused", metadata: ["model": "\(name)", "error": "\(error)"]) }
+        let gatewayConfiguration = try self.http.configuration(server: self.server)
         var models: [String: BatcherConfiguration] = [:]
         for entry in entries {
             var batching = BatcherConfiguration()
@@ -130,6 +134,19 @@ struct RouterCommand: ServiceCommand {
             executor: EventLoopTaskExecutor(eventLoop: MultiThreadedEventLoopGroup.singleton.next())
         )
         logger.info("routing", metadata: ["models": "\(router.models.joined(separator: ","))"])
-        try await Self.serve(router, options: self.server, logger: logger, companions: [router, health, releases])
+        // wire and HTTP requests go through the same recorded handler (Triton's statistics for the HTTP port)
+        let statistics = InferenceStatistics()
+        let served = StatisticsRecordingService(router, statistics: statistics)
+        var companions: [any Service] = [router, health, releases]
+        if let gatewayConfiguration {
+            let descriptions = entries.map { entry in
+                ModelMetadata(name: entry.name, versions: entry.versions, config: entry.config, batching: models[entry.name]!)
+            }
+            let backend = RouterGatewayBackend(
+                service: MeteredService(served, name: Self.serviceName), health: health,
+                models: Dictionary(uniqueKeysWithValues: descriptions.map { ($0.name, $0) }))
+            companions.append(GatewayServer(configuration: gatewayConfiguration, backend: backend, statistics: statistics, logger: logger))
+        }
+        try await Self.serve(served, options: self.server, logger: logger, companions: companions)
     }
 }
