@@ -1,6 +1,6 @@
 import Foundation
-import SwitchyardEngine
 import SwitchyardGateway
+import SwitchyardModelConfig
 import SwitchyardPipeline
 import SwitchyardRouting
 import SwitchyardTensor

@@ -1,6 +1,6 @@
 import Foundation
-import SwitchyardEngine
 import SwitchyardGateway
+import SwitchyardModelConfig
 import SwitchyardRouting
 import SwitchyardTensor
 

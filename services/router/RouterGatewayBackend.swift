@@ -1,4 +1,5 @@
 import SwitchyardGateway
+import SwitchyardRouter
 import SwitchyardRuntime
 import SwitchyardTransport
 import SwitchyardWire
