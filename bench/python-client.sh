@@ -69,7 +69,7 @@ for loop, results in runs.items():
     med = lambda key: statistics.median(r[key] for r in results)
     summary[loop] = {"calls_per_second": rate, "client_cpu_us_per_call": med("client_cpu_us_per_call"),
                      "server_cpu_us_per_call": med("server_cpu_us_per_call"), "all_rounds": results}
-    lines.append(f"| Python, {loop} loop | {rate:,.0f} | {rate / swift_rate:.2f}× | {med('client_cpu_us_per_call'):.1f} µs | "
+    lines.append(f"| Python, {'asyncio' + chr(39) + 's loop' if loop == 'asyncio' else 'uvloop'} | {rate:,.0f} | {rate / swift_rate:.2f}× | {med('client_cpu_us_per_call'):.1f} µs | "
                  f"{med('client_cpu_cores'):.2f} cores | {med('server_cpu_us_per_call'):.1f} µs | {med('p50_ms'):.2f} ms | "
                  f"{med('p99_ms'):.2f} ms |")
 best = max(summary["asyncio"]["calls_per_second"], summary["uvloop"]["calls_per_second"])

@@ -5,7 +5,8 @@
 #   3. per hop: yard load against the echo service and against the inference service directly;
 #   4. the mesh end to end (router → preprocess → inference → postprocess, synth 784-512-512-10) vs the engine
 #      in-process, batching on vs off, and router memory at 1,024 in flight;
-#   5. latency against throughput: open-loop rate sweeps (yard load --rate) with batching on and off.
+#   5. latency against throughput: open-loop rate sweeps (yard load --rate) with batching on and off;
+#   6. the Python client (clients/python) against the echo service vs the Swift client (bench/python-client.sh).
 # Writes bench/RESULTS.md and bench/latency-throughput.svg (switchyard-bench report); raw JSON stays in bench/out/.
 # Traffic stays on 127.0.0.1; every load is bounded by time; every wait for a service is bounded.
 # QUICK=1 shortens every measurement (a smoke run, not for publishing).
@@ -85,3 +86,5 @@ log "$bin/yard" load --target 127.0.0.1:7610 "${tls[@]}" "${synth[@]}" --rate "$
   echo "Measured ${secs} s per step after ${warm} s of warm-up; the mesh's inference service has 2 compute threads; one 784-float row per request; routers on one event loop, batching off = \`--max-batch-size 1 --max-batches-in-flight 64\` (each request forwarded alone, at once)"
 } > "$out/machine.txt"
 "$bin/switchyard-bench" report --directory "$out" --out bench/RESULTS.md --plot bench/latency-throughput.svg
+# 6. The Python client against the echo service; adds its own section to RESULTS.md
+bash bench/python-client.sh >/dev/null

@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Installs the system packages Switchyard builds and runs with, when they are missing (Debian/Ubuntu, as root).
-# Run by ops/test.sh (with --test: also prometheus and chromium for the monitor's tests) and ops/demo.sh; safe to run again.
+# Run by ops/test.sh (with --test: also prometheus and chromium for the monitor's tests, curl and h2load for the gateway's) and ops/demo.sh; safe to run again.
 set -euo pipefail
 need=()
 pkg-config --exists openblas 2>/dev/null || need+=(libopenblas-dev)
 pkg-config --exists libpng 2>/dev/null || need+=(libpng-dev)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 command -v openssl >/dev/null || need+=(openssl)
-if [ "${1:-}" = "--test" ]; then  # the integration tests drive a real Prometheus and a headless browser
+if [ "${1:-}" = "--test" ]; then  # the integration tests drive a real Prometheus, a headless browser, curl and h2load
   command -v prometheus >/dev/null || need+=(prometheus)
   command -v chromium >/dev/null || need+=(chromium)
+  command -v curl >/dev/null || need+=(curl)
+  command -v h2load >/dev/null || need+=(nghttp2-client)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"

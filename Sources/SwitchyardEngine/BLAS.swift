@@ -16,4 +16,7 @@ public enum BLAS {
 
     /// OpenBLAS's build description (version, target CPU kernels, threading).
     public static var configuration: String { String(cString: openblas_get_config()) }
+
+    /// The kernels OpenBLAS runs on this CPU and how they were chosen (see ``BLASCoreSelection``).
+    public static var coreSelection: BLASCoreSelection { .current }
 }

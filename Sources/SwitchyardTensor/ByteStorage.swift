@@ -44,12 +44,8 @@ public final class ByteStorage: @unchecked Sendable {
         if zeroed { memset(pointer, 0, max(count, 1)) }
         self.base = pointer
         self.count = count
-        do {
-            try initialize(UnsafeMutableRawBufferPointer(start: pointer, count: count))
-        } catch {
-            free(pointer)
-            throw error
-        }
+        // on a throw the object is fully initialized, so deinit frees the memory (freeing it here too was a double free)
+        try initialize(UnsafeMutableRawBufferPointer(start: pointer, count: count))
     }
 
     deinit { free(self.base) }

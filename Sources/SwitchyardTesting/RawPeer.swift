@@ -9,7 +9,7 @@ import SwitchyardTensor
 /// A bare socket peer for protocol tests: sends whatever bytes a test wants (malformed frames, partial
 /// frames, plaintext on a TLS port) and collects what comes back. Every wait is bounded.
 public final class RawPeer: Sendable {
-    private final class Collector: ChannelInboundHandler, Sendable {
+    final class Collector: ChannelInboundHandler, Sendable {
         typealias InboundIn = ByteBuffer
         let received = NIOLockedValueBox<[UInt8]>([])
         let closed = NIOLockedValueBox(false)
@@ -28,8 +28,9 @@ public final class RawPeer: Sendable {
     }
 
     private let channel: any Channel
-    private let collector: Collector
-    private let consumed = NIOLockedValueBox(0)
+    let collector: Collector
+    /// Bytes of `collector.received` already handed out.
+    let consumed = NIOLockedValueBox(0)
 
     private init(channel: any Channel, collector: Collector) {
         self.channel = channel

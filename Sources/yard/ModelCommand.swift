@@ -8,7 +8,7 @@ struct ModelCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "model",
         abstract: "Inspect ONNX models and synthesize benchmark models.",
-        subcommands: [Inspect.self, Synth.self]
+        subcommands: [Inspect.self, Synth.self, ModelBench.self]
     )
 
     struct Inspect: ParsableCommand {
@@ -26,6 +26,7 @@ struct ModelCommand: ParsableCommand {
                 let path = resolveModelPath(self.path)
                 let model = try Model(contentsOf: path)
                 let summary = model.summary
+                let blas = BLAS.coreSelection
                 if self.json {
                     let object: [String: Any] = [
                         "path": path,
@@ -40,6 +41,10 @@ struct ModelCommand: ParsableCommand {
                         "operators": summary.operators,
                         "inputs": model.inputs.map { Self.json($0) },
                         "outputs": model.outputs.map { Self.json($0) },
+                        "blas": [
+                            "core": blas.core, "library_core": blas.libraryCore, "selection": blas.outcome.rawValue,
+                            "cpu": blas.cpu.summary, "threads": BLAS.threadCount,
+                        ] as [String: Any],
                     ]
                     let data = try JSONSerialization.data(
                         withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
@@ -60,6 +65,7 @@ struct ModelCommand: ParsableCommand {
                     "operators:  \(summary.nodeCount) nodes, \(summary.plannedNodeCount) steps after fusion and folding"
                 )
                 for (op, count) in summary.operators.sorted(by: { $0.key < $1.key }) { print("  \(op) ×\(count)") }
+                print("blas:       OpenBLAS core \(blas), \(BLAS.threadCount) thread(s)")
             }
         }
 

@@ -55,12 +55,13 @@ struct BadInputTests {
         #expect(error.message.contains("einsum_3"))
     }
 
-    @Test func zipMapNamesTheExportOption() throws {
+    @Test func zipMapWithoutClassLabelsIsRefused() throws {
         var factory = GraphFactory.small()
         factory.node("ZipMap", ["y"], ["z"], domain: "ai.onnx.ml")
         let error = try #require(self.loadError(try factory.bytes()))
-        #expect(error.code == .unsupportedOperator)
-        #expect(error.message.contains("zipmap=False"))
+        #expect(error.code == .invalidModel)
+        #expect(error.message.contains("classlabels_int64s"))
+        #expect(error.message.contains("zipmap_3"))
     }
 
     @Test func shapesThatDoNotAgree() throws {

@@ -60,6 +60,18 @@ func maxDifference(_ actual: Tensor, _ expected: Tensor) throws -> Double {
             worst = max(worst, Double(abs(x - y)))
         }
         return worst
+    case .float64:
+        let a = try actual.scalars(as: Double.self)
+        let b = try expected.scalars(as: Double.self)
+        var worst = 0.0
+        for (x, y) in zip(a, b) {
+            if x.isNaN || y.isNaN || x.isInfinite || y.isInfinite {
+                if !(x == y || (x.isNaN && y.isNaN)) { return .infinity }
+                continue
+            }
+            worst = max(worst, abs(x - y))
+        }
+        return worst
     case .int64:
         return try actual.scalars(as: Int64.self) == expected.scalars(as: Int64.self) ? 0 : .infinity
     case .uint8:

@@ -62,11 +62,14 @@ struct BatcherTests {
             executor: executor)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await batcher.run() }
-            let burst = (0..<5).map { index in
-                Task(executorPreference: executor) {
-                    try await batcher.submit(makeRequest(rows: 1, base: Float(index)), deadline: nil)
+            // spawned from a job on the executor, so all five are queued there before the first one runs
+            let burst = await Task(executorPreference: executor) {
+                (0..<5).map { index in
+                    Task(executorPreference: executor) {
+                        try await batcher.submit(makeRequest(rows: 1, base: Float(index)), deadline: nil)
+                    }
                 }
-            }
+            }.value
             for (index, task) in burst.enumerated() {
                 #expect(try firstColumn(try await task.value.tensors) == [Float(index)])
             }

@@ -15,6 +15,15 @@ struct TensorTests {
         tensor.data.withUnsafeBytes { #expect(Int(bitPattern: $0.baseAddress) % ByteStorage.alignment == 0) }
     }
 
+    /// A storage whose initializer throws frees its memory once (it used to be freed twice: a crash).
+    @Test func storageWhoseInitializerThrowsIsFreedOnce() {
+        struct Refused: Error {}
+        for _ in 0..<1000 {
+            #expect(throws: Refused.self) { _ = try ByteStorage(uninitializedCount: 64) { _ in throw Refused() } }
+            #expect(throws: Refused.self) { _ = try ByteStorage(count: 32) { _ in throw Refused() } }
+        }
+    }
+
     @Test func sizeMismatchIsRefused() {
         #expect {
             try Tensor(dtype: .float32, shape: [2, 3], data: ByteView([UInt8](repeating: 0, count: 20)))

@@ -142,6 +142,7 @@ func format(_ value: Double, _ digits: Int = 1) -> String { String(format: "%.\(
 print(
     "OpenBLAS: \(BLAS.configuration); threads: \(BLAS.threadCount); \(ProcessInfo.processInfo.activeProcessorCount) CPUs"
 )
+print("OpenBLAS core: \(BLAS.coreSelection)")
 print("")
 print(
     "| model | batch | engine rows/s | engine rows/s at p50 | engine p50 µs | engine p99 µs | bare sgemm rows/s at p50 | bare p50 µs | engine / bare (p50) |"
@@ -164,7 +165,8 @@ for entry in models where options.models.contains(where: { entry.name.hasPrefix(
             "model": entry.name, "batch": batch, "threads": options.threads, "engine_rows_per_s": oursRate,
             "engine_rows_per_s_p50": oursMedianRate, "engine_p50_us": ours.percentile(0.5) * 1e6,
             "engine_p99_us": ours.percentile(0.99) * 1e6, "bare_rows_per_s_p50": ceilingMedianRate,
-            "bare_p50_us": ceiling.percentile(0.5) * 1e6,
+            "bare_p50_us": ceiling.percentile(0.5) * 1e6, "blas_core": BLAS.coreSelection.core,
+            "blas_library_core": BLAS.coreSelection.libraryCore,
         ])
     }
 }

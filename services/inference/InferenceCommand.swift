@@ -30,6 +30,14 @@ struct InferenceCommand: ServiceCommand {
     func run() async throws {
         let logger = Self.makeLogger()
         BLAS.setThreadCount(self.blasThreads)
+        let blas = BLAS.coreSelection
+        logger.info(
+            "OpenBLAS kernels selected",
+            metadata: [
+                "blas.core": "\(blas.core)", "blas.library_core": "\(blas.libraryCore)",
+                "blas.selection": "\(blas.outcome.rawValue)", "blas.cpu": "\(blas.cpu.summary)",
+                "blas.threads": "\(self.blasThreads)",
+            ])
         let repository = ModelRepository(root: self.models)
         let report = try repository.poll()
         for name in report.loaded { logger.info("model loaded", metadata: ["model": "\(name)"]) }

@@ -133,7 +133,11 @@ enum OperatorRegistry {
             "AveragePool", "GlobalAveragePool", "BatchNormalization", "Concat", "Cast", "ArgMax", "Constant", "Shape",
             "Gather", "Squeeze", "Unsqueeze",
         ],
-        "ai.onnx.ml": ["ArrayFeatureExtractor", "LinearClassifier", "Normalizer"],
+        "ai.onnx.ml": [
+            "ArrayFeatureExtractor", "Binarizer", "FeatureVectorizer", "Imputer", "LabelEncoder", "LinearClassifier",
+            "LinearRegressor", "Normalizer", "OneHotEncoder", "Scaler", "SVMClassifier", "SVMRegressor",
+            "TreeEnsemble", "TreeEnsembleClassifier", "TreeEnsembleRegressor", "ZipMap",
+        ],
     ]
 
     static func make(_ proto: Onnx_NodeProto, name: String, domain: String, opset: Int, source: String)
@@ -141,12 +145,6 @@ enum OperatorRegistry {
     {
         guard Self.supported[domain]?.contains(proto.opType) == true else {
             let domainText = domain.isEmpty ? "" : " (domain \(domain))"
-            if domain == "ai.onnx.ml" && proto.opType == "ZipMap" {
-                throw EngineError(
-                    .unsupportedOperator,
-                    "\(source): operator 'ZipMap'\(domainText) of node '\(name)' is not supported; export with skl2onnx option zipmap=False"
-                )
-            }
             throw EngineError(
                 .unsupportedOperator,
                 "\(source): operator '\(proto.opType)'\(domainText) of node '\(name)' is not supported")
@@ -209,8 +207,21 @@ enum OperatorRegistry {
         case "Squeeze": return SqueezeOp(axes: try attributes.ints("axes"), squeeze: true)
         case "Unsqueeze": return SqueezeOp(axes: try attributes.ints("axes"), squeeze: false)
         case "ArrayFeatureExtractor": return ArrayFeatureExtractorOp()
+        case "Binarizer": return try BinarizerOp(attributes)
+        case "FeatureVectorizer": return try FeatureVectorizerOp(attributes)
+        case "Imputer": return try ImputerOp(attributes)
+        case "LabelEncoder": return try LabelEncoderOp(attributes)
         case "LinearClassifier": return try LinearClassifierOp(attributes)
+        case "LinearRegressor": return try LinearRegressorOp(attributes)
         case "Normalizer": return try NormalizerOp(attributes)
+        case "OneHotEncoder": return try OneHotEncoderOp(attributes)
+        case "Scaler": return try ScalerOp(attributes)
+        case "SVMClassifier": return try SVMClassifierOp(attributes)
+        case "SVMRegressor": return try SVMRegressorOp(attributes)
+        case "TreeEnsemble": return try TreeEnsembleOp(attributes)
+        case "TreeEnsembleClassifier": return try TreeEnsembleClassifierOp(attributes)
+        case "TreeEnsembleRegressor": return try TreeEnsembleRegressorOp(attributes)
+        case "ZipMap": return try ZipMapOp(attributes)
         default:
             throw EngineError(
                 .unsupportedOperator, "\(source): operator '\(proto.opType)' of node '\(name)' is not supported")

@@ -58,6 +58,15 @@ def test_every_dtype_round_trips(echo, certificates):
         assert result["f32"].dtype == np.float32 and result["big-endian"].dtype == np.dtype("<f4")
 
 
+def test_a_large_tensor_arrives_in_many_reads(echo, certificates):
+    with switchyard.Client("127.0.0.1", echo.port, **certificates.client()) as client:
+        big = np.random.default_rng(2).random((3000, 1000), dtype=np.float32)  # 12 MB: hundreds of TLS records
+        small = np.arange(10, dtype=np.int64)
+        futures = [client.submit("echo", tensors={"x": big}), client.submit("echo", tensors={"y": small})]
+        np.testing.assert_array_equal(futures[0].result(timeout=30)["x"], big)
+        np.testing.assert_array_equal(futures[1].result(timeout=30)["y"], small)
+
+
 def test_answers_are_views_of_the_received_frame(echo, certificates):
     with switchyard.Client("127.0.0.1", echo.port, **certificates.client()) as client:
         x = np.random.default_rng(1).random((1, 784), dtype=np.float32)
@@ -209,6 +218,14 @@ def test_typed_errors_carry_the_wire_status(echo, certificates):
         assert caught.value.status == 3 and caught.value.status_name == "invalid argument"
         with pytest.raises(switchyard.InvalidArgument, match="limit"):
             client.call("echo", tensors={"big": np.zeros(5 << 20, dtype=np.float32)})  # 20 MiB > the 16 MiB limit
+        with pytest.raises(switchyard.InvalidArgument, match="65535"):
+            client.call("echo", routing_key="k" * 70_000)
+        with pytest.raises(switchyard.InvalidArgument, match="dtype"):
+            client.call("echo", tensors={"c": np.zeros(2, dtype=np.complex64)})
+        with pytest.raises(switchyard.InvalidArgument, match="rank"):
+            client.call("echo", tensors={"r": np.zeros((1,) * 9, dtype=np.float32)})
+        with pytest.raises(switchyard.InvalidArgument, match="parameters"):
+            client.call("echo", parameters={f"p{i}": "" for i in range(257)})
         assert client.health().parameter("status") == "serving"
 
 
@@ -248,3 +265,30 @@ def test_closed_client_refuses_calls(echo, certificates):
     assert not client._thread.is_alive()
     with pytest.raises(switchyard.Unavailable, match="closed"):
         client.health()
+
+
+def test_deadlines_of_different_lengths_each_expire_and_send_cancel(certificates):
+    async def main():
+        from test_exchanges import ScriptedServer
+        server = ScriptedServer(certificates)  # answers HELLO, then nothing: every deadline is the client's own
+        port = await server.start()
+        client = switchyard.AsyncClient("127.0.0.1", port, **certificates.client())
+        connecting = asyncio.ensure_future(client.connect())
+        await server.accept()
+        assert isinstance(await server.next_frame(), wire.Hello)
+        await server.send(wire.encode(wire.Hello(max_in_flight=8, identity="silent")))
+        await asyncio.wait_for(connecting, 5)
+        calls = [asyncio.ensure_future(client.call("echo", timeout=t)) for t in (30.0, 0.6, 0.2)]
+        sent = [await server.next_frame() for _ in calls]
+        assert [f.request_id for f in sent] == [1, 2, 3]
+        cancels = [await server.next_frame(), await server.next_frame()]
+        assert [f.text() for f in cancels] == ["CANCEL id=3", "CANCEL id=2"]  # the later, shorter one first
+        for call in calls[1:]:
+            with pytest.raises(switchyard.DeadlineExceeded):
+                await call
+        assert not calls[0].done()
+        calls[0].cancel()
+        assert (await server.next_frame()).text() == "CANCEL id=1"  # a cancelled task cancels its call
+        await client.close()
+        await server.close()
+    asyncio.run(main())

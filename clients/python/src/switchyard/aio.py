@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import asyncio
+import heapq
 import random
 import ssl
 import struct
@@ -88,7 +89,9 @@ class _Connection(asyncio.Protocol):
         self.next_id = 1
         self.limit = 1
         self.waiters: list[asyncio.Future[None]] = []
-        self.buffer = b""
+        self.chunks: list[bytes] = []  # the start of an incomplete frame
+        self.buffered = 0
+        self.needed = 16  # bytes the incomplete frame needs before it can be parsed
         self.out: list[Any] = []
         self.flush_scheduled = False
         self.max_payload = wire.HELLO_MAX_PAYLOAD
@@ -96,6 +99,10 @@ class _Connection(asyncio.Protocol):
         self.last_frame_at = loop.time()
         self.ping_sent_at: Optional[float] = None
         self.ticker: Optional[asyncio.TimerHandle] = None
+        self.lost = asyncio.Event()
+        self.deadlines: list[tuple[float, int]] = []  # a heap of (deadline, request id); answered ones go lazily
+        self.deadline_timer: Optional[asyncio.TimerHandle] = None
+        self.armed_for = float("inf")
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -115,11 +122,22 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc: Optional[BaseException]) -> None:
         reason = f": {exc}" if exc else ""
         self._fail_all(Unavailable(f"the connection to {self.client.address} closed{reason}"))
+        self.lost.set()
+
+    def shut_down(self) -> None:
+        """The client is closing: a client GOAWAY (wire-v1.md §6.5) — graceful when nothing is in flight, else
+        ``cancelled`` so that the server stops the work — then the calls in flight fail and the connection closes."""
+        if self.state in ("open", "draining"):
+            status, message = (1, "the client closed with calls in flight") if self.pending else (0, "the client closed")
+            self._send(wire.encode_parts(wire.GoAway(0, status, message)))
+        self._fail_all(Unavailable("the client was closed"))
 
     def _close(self) -> None:
         self.state = "closed"
         if self.ticker is not None:
             self.ticker.cancel()
+        if self.deadline_timer is not None:
+            self.deadline_timer.cancel()
         if self.transport is not None:
             self._flush()
             self.transport.close()
@@ -170,19 +188,40 @@ class _Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.last_frame_at = self.loop.time()
         self.ping_sent_at = None
-        if self.buffer:
-            data = self.buffer + data
+        if self.chunks:  # the rest of a frame: gather until it is whole, then join once (no quadratic copying)
+            self.chunks.append(data)
+            self.buffered += len(data)
+            if self.buffered < self.needed:
+                return
+            data = b"".join(self.chunks)
+            self.chunks.clear()
         view = memoryview(data)
         end, position = len(data), 0
+        pending, unpack, limit = self.pending, _HEADER.unpack_from, self.max_payload
         try:
+            self.needed = 16
             while end - position >= 16:
-                ftype, flags, request_id, length = wire.check_header(data, position, self.max_payload)
+                magic, version, ftype, flags, reserved, request_id, length = unpack(data, position)
+                if magic != b"SY" or version != 1 or reserved or length > limit:
+                    wire.check_header(data, position, limit)  # raises the error of the first check that fails
                 stop = position + 16 + length
                 if stop > end:
+                    self.needed = 16 + length
                     break
                 payload = bytes(view[position + 16:stop])  # one copy: the answer's arrays are views of it
                 position = stop
-                self._frame(ftype, flags, request_id, payload)
+                if ftype == wire.RESPONSE and not flags & 0xFF and request_id and self.state != "handshaking":
+                    parameters, tensors = wire.decode_response_parts(payload)  # the hot path
+                    future = pending.pop(request_id, None)
+                    if future is None:
+                        self._unmatched(request_id)
+                    elif not future.done():
+                        future.set_result(Result(parameters, dict(tensors)))
+                    if self.waiters or self.state == "draining":
+                        self._answered()
+                else:
+                    self._frame(ftype, flags, request_id, payload)
+                    limit = self.max_payload  # HELLO raises it
                 if self.state == "closed":
                     return
         except wire.FrameError as error:
@@ -190,17 +229,11 @@ class _Connection(asyncio.Protocol):
             return
         finally:
             view.release()
-        self.buffer = data[position:] if position < end else b""
+        if position < end:
+            self.chunks.append(data[position:])
+            self.buffered = end - position
 
     def _frame(self, ftype: int, flags: int, request_id: int, payload: bytes) -> None:
-        if ftype == wire.RESPONSE and self.state != "handshaking":
-            future = self.pending.pop(request_id, None)
-            frame = wire.decode_payload(ftype, flags, request_id, payload)
-            if future is None:
-                return self._unmatched(request_id)
-            if not future.done():
-                future.set_result(Result(frame.parameters, dict(frame.tensors)))  # type: ignore[union-attr]
-            return self._answered()
         if self.state == "handshaking" and ftype != wire.HELLO:
             raise wire.FrameError("unexpectedFrame", f"the first frame must be HELLO, got type 0x{ftype:02X}")
         frame = wire.decode_payload(ftype, flags, request_id, payload)
@@ -300,8 +333,11 @@ class _Connection(asyncio.Protocol):
         request_id = self.next_id
         self.next_id += 1
         head = _REQUEST_FIXED.pack(timeout_us, random.getrandbits(64), random.getrandbits(64))  # a fresh trace id
-        parts = wire.tensor_section(tensors, len(prefix)) if tensors else [b"\0\0"]
-        length = len(prefix) + sum(len(p) for p in parts)
+        try:
+            parts, size = wire.tensor_section(tensors, len(prefix))
+        except (ValueError, TypeError) as error:  # over a limit of the protocol, or a dtype it does not carry
+            raise InvalidArgument(f"the request cannot be sent: {error}") from None
+        length = len(prefix) + size
         if length > self.peer_max_payload:
             raise InvalidArgument(f"the request payload of {length} bytes is over the server's limit of "
                                   f"{self.peer_max_payload}")
@@ -310,15 +346,39 @@ class _Connection(asyncio.Protocol):
         self._send([_HEADER.pack(b"SY", 1, wire.REQUEST, flags, 0, request_id, length), head, prefix[24:], *parts])
         if self.next_id > 0xFFFFFFFF and self.state == "open":
             self.state = "draining"  # ids are used up: this connection finishes, the client opens another
-        timer = self.loop.call_at(deadline, self._expire, request_id) if deadline is not None else None
+        if deadline is not None:
+            self._watch(deadline, request_id)
         try:
             return await future
         except asyncio.CancelledError:
             self._abandon(request_id)
             raise
-        finally:
-            if timer is not None:
-                timer.cancel()
+
+    def _watch(self, deadline: float, request_id: int) -> None:
+        """Deadlines share one timer per connection (a timer per call costs more than the rest of the call)."""
+        deadlines = self.deadlines
+        heapq.heappush(deadlines, (deadline, request_id))
+        if len(deadlines) > 2 * len(self.pending) + 1024:  # drop answered calls' entries: amortised O(1)
+            self.deadlines = deadlines = [entry for entry in deadlines if entry[1] in self.pending]
+            heapq.heapify(deadlines)
+        if deadline < self.armed_for:
+            self._arm(deadline)
+
+    def _arm(self, deadline: float) -> None:
+        if self.deadline_timer is not None:
+            self.deadline_timer.cancel()
+        self.deadline_timer = self.loop.call_at(deadline, self._expire_due)
+        self.armed_for = deadline
+
+    def _expire_due(self) -> None:
+        self.deadline_timer, self.armed_for = None, float("inf")
+        deadlines, pending, now = self.deadlines, self.pending, self.loop.time()
+        while deadlines and (deadlines[0][0] <= now or deadlines[0][1] not in pending):
+            _, request_id = heapq.heappop(deadlines)
+            if request_id in pending:
+                self._expire(request_id)
+        if deadlines and self.state != "closed":
+            self._arm(deadlines[0][0])
 
     def _expire(self, request_id: int) -> None:
         future = self.pending.get(request_id)
@@ -411,9 +471,13 @@ class AsyncClient:
     async def close(self) -> None:
         """Closes the connection; calls in flight fail with :class:`Unavailable`."""
         self._closed = True
-        if self._connection is not None:
-            self._connection._fail_all(Unavailable("the client was closed"))
-            self._connection = None
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.shut_down()
+            try:  # bounded: the transport closes once its last bytes are written
+                await asyncio.wait_for(connection.lost.wait(), 1.0)
+            except asyncio.TimeoutError:
+                pass
 
     async def _usable_connection(self) -> _Connection:
         if self._closed:
@@ -488,13 +552,20 @@ class AsyncClient:
             params = tuple((str(k), str(v)) for k, v in parameters.items())
         else:
             params = tuple((str(k), str(v)) for k, v in parameters)
-        prefix = self._prefix(method, model, version or "", routing_key or "", params)
+        try:
+            prefix = self._prefix(method, model, version or "", routing_key or "", params)
+            named = [(str(n), wire.as_tensor(t)) for n, t in tensors.items()] if tensors else []
+        except ValueError as error:  # a string over 65,535 bytes, more than 256 parameters
+            raise InvalidArgument(f"the request cannot be sent: {error}") from None
+        if not 0 <= priority <= 255:
+            raise InvalidArgument(f"priority must be 0...255, not {priority}")
         if priority:
-            prefix = prefix[:24] + bytes((priority & 0xFF, 0)) + prefix[26:]
-        named = [(str(n), wire.as_tensor(t)) for n, t in tensors.items()] if tensors else []
+            prefix = prefix[:24] + bytes((priority, 0)) + prefix[26:]
         flags = wire.FLAG_IDEMPOTENT if idempotent else 0
         for attempt in range(2):
-            connection = await self._usable_connection()
+            connection = self._connection
+            if connection is None or not connection.usable:
+                connection = await self._usable_connection()
             try:
                 return await connection.call(prefix, flags, named, 0, deadline)
             except _NotProcessed as error:

@@ -10,6 +10,7 @@ This module has no I/O; :mod:`switchyard.aio` runs connections on it.
 
 from __future__ import annotations
 
+import math
 import struct
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence, Union
@@ -230,6 +231,8 @@ def dtype_code(array: np.ndarray) -> int:
 
 def as_tensor(value: object) -> np.ndarray:
     """A numpy array as the wire carries it: C-contiguous, little-endian; lists and scalars are converted."""
+    if type(value) is np.ndarray and value.dtype in _CODES and value.flags.c_contiguous:
+        return value  # the common case: nothing to convert
     array = np.asarray(value)
     if array.dtype.kind in "OSU":
         return array
@@ -253,12 +256,7 @@ def tensor_bytes(array: np.ndarray, code: int | None = None) -> bytes | memoryvi
 
 
 def _element_count(shape: Sequence[int]) -> int:
-    if 0 in shape:  # exact: zero however large the other dimensions (wire-v1.md §5)
-        return 0
-    count = 1
-    for dim in shape:
-        count *= dim
-    return count
+    return math.prod(shape)  # exact (Python integers): 0 when a dimension is 0, however large the others (§5)
 
 
 # --- encoding ---------------------------------------------------------------------------------
@@ -281,18 +279,24 @@ def encode_parameters(params: Iterable[tuple[str, str]]) -> bytes:
 
 _DESCRIPTORS = [struct.Struct(f"<BB{rank}III") for rank in range(MAX_RANK + 1)]
 _ZEROS = bytes(ALIGNMENT)
-_CODES: dict[np.dtype, int] = {}
+_CODES = {dtype: code for code, (_, dtype) in DTYPES.items() if dtype is not None}  # little-endian dtypes only
 _NAMES: dict[str, bytes] = {}
 
 
-def tensor_section(tensors: Sequence[tuple[str, np.ndarray]], start: int) -> list[bytes | memoryview]:
-    """The tensor section's parts, for a section that starts at payload offset ``start``.
+def tensor_section(tensors: Sequence[tuple[str, np.ndarray]], start: int) -> tuple[list[bytes | memoryview], int]:
+    """The tensor section's parts and their total size, for a section that starts at payload offset ``start``.
 
-    The data parts are views of the arrays: the only copy is the one into the outgoing buffer.
+    The arrays must be as :func:`as_tensor` makes them. The data parts are views of the arrays: the only copy
+    is the one into the outgoing buffer.
     """
-    if len(tensors) > MAX_TENSORS:
-        raise ValueError(f"{len(tensors)} tensors, the limit is {MAX_TENSORS}")
-    names, datas = [], []
+    count = len(tensors)
+    if count == 0:
+        return [b"\0\0"], 2
+    if count == 1:
+        return _one_tensor(tensors[0][0], tensors[0][1], start)
+    if count > MAX_TENSORS:
+        raise ValueError(f"{count} tensors, the limit is {MAX_TENSORS}")
+    described = []
     position = start + 2
     for name, array in tensors:
         encoded = _NAMES.get(name)
@@ -300,34 +304,52 @@ def tensor_section(tensors: Sequence[tuple[str, np.ndarray]], start: int) -> lis
             encoded = _string(name)
             if len(_NAMES) < 4096:
                 _NAMES[name] = encoded
-        code = _CODES.get(array.dtype)
-        if code is None:
-            code = dtype_code(array)
-            if code != 8:
-                _CODES[array.dtype] = code
-        if array.ndim > MAX_RANK:
-            raise ValueError(f"tensor '{name}' has rank {array.ndim}, the limit is {MAX_RANK}")
-        names.append(encoded)
-        datas.append((code, tensor_bytes(array, code)))
-        position += len(encoded) + 10 + 4 * array.ndim
-    parts: list[bytes | memoryview] = [_U16.pack(len(tensors))]
-    offsets = []
-    for (_, data) in datas:
-        offset = -(-position // ALIGNMENT) * ALIGNMENT
-        offsets.append(offset)
-        position = offset + len(data)
-    position = start + 2
-    for (name, array), encoded, (code, data), offset in zip(tensors, names, datas, offsets):
-        descriptor = _DESCRIPTORS[array.ndim].pack(code, array.ndim, *array.shape, offset, len(data))
+        code = _CODES.get(array.dtype) or dtype_code(array)
+        shape = array.shape
+        rank = len(shape)
+        if rank > MAX_RANK:
+            raise ValueError(f"tensor '{name}' has rank {rank}, the limit is {MAX_RANK}")
+        data = memoryview(array).cast("B") if code != 8 and rank and array.size else tensor_bytes(array, code)
+        described.append((encoded, code, shape, rank, data))
+        position += len(encoded) + 10 + 4 * rank
+    parts: list[bytes | memoryview] = [_U16.pack(count)]
+    for encoded, code, shape, rank, data in described:
+        position = -(-position // ALIGNMENT) * ALIGNMENT
         parts.append(encoded)
-        parts.append(descriptor)
-        position += len(encoded) + len(descriptor)
-    for (_, data), offset in zip(datas, offsets):
-        if offset > position:
-            parts.append(_ZEROS[:offset - position])
+        parts.append(_DESCRIPTORS[rank].pack(code, rank, *shape, position, len(data)))
+        position += len(data)
+    size = position - start
+    position = start + sum(len(part) for part in parts)
+    for _, _, _, _, data in described:
+        padding = -position % ALIGNMENT
+        if padding:
+            parts.append(_ZEROS[:padding])
         parts.append(data)
-        position = offset + len(data)
-    return parts
+        position += padding + len(data)
+    return parts, size
+
+
+_ONE = _U16.pack(1)
+
+
+def _one_tensor(name: str, array: np.ndarray, start: int) -> tuple[list[bytes | memoryview], int]:
+    """The tensor section of a single tensor (most calls): one header part, one data part."""
+    encoded = _NAMES.get(name)
+    if encoded is None:
+        encoded = _string(name)
+        if len(_NAMES) < 4096:
+            _NAMES[name] = encoded
+    code = _CODES.get(array.dtype) or dtype_code(array)
+    shape = array.shape
+    rank = len(shape)
+    if rank > MAX_RANK:
+        raise ValueError(f"tensor '{name}' has rank {rank}, the limit is {MAX_RANK}")
+    data = memoryview(array).cast("B") if code != 8 and rank and array.size else tensor_bytes(array, code)
+    descriptor_end = start + 12 + len(encoded) + 4 * rank
+    offset = -(-descriptor_end // ALIGNMENT) * ALIGNMENT
+    head = (_ONE + encoded + _DESCRIPTORS[rank].pack(code, rank, *shape, offset, len(data))
+            + _ZEROS[:offset - descriptor_end])
+    return [head, data], offset + len(data) - start
 
 
 def header(ftype: int, request_id: int, length: int, flags: int = 0) -> bytes:
@@ -351,10 +373,10 @@ def encode_parts(frame: Frame) -> list[bytes | memoryview]:
         prefix = (_REQUEST_FIXED.pack(frame.timeout_us, frame.trace_id[0], frame.trace_id[1], frame.priority, 0)
                   + _string(frame.method) + _string(frame.model) + _string(frame.version) + _string(frame.routing_key)
                   + encode_parameters(frame.parameters))
-        payload = [prefix] + tensor_section(frame.tensors, len(prefix))
+        payload = [prefix] + tensor_section([(n, as_tensor(t)) for n, t in frame.tensors], len(prefix))[0]
     elif isinstance(frame, Response):
         prefix = encode_parameters(frame.parameters)
-        payload = [prefix] + tensor_section(frame.tensors, len(prefix))
+        payload = [prefix] + tensor_section([(n, as_tensor(t)) for n, t in frame.tensors], len(prefix))[0]
     elif isinstance(frame, Error):
         payload = [_U16.pack(frame.status) + _string(frame.message)]
     elif isinstance(frame, Cancel):
@@ -486,14 +508,14 @@ def _tensor(payload: bytes, name: str, code: int, dims: list[int], offset: int, 
     return array.reshape(dims)
 
 
-def decode_response(request_id: int, payload: bytes) -> Response:
-    """A RESPONSE payload (the hot path of a client): parameters, then tensors that are views of ``payload``."""
+def decode_response_parts(payload: bytes) -> tuple[list[tuple[str, str]], list[tuple[str, np.ndarray]]]:
+    """A RESPONSE payload (a client's hot path): its parameters, and tensors that are views of ``payload``."""
     try:
         end = len(payload)
         if end >= 4 and payload[0] == 0 and payload[1] == 0:
-            return Response(request_id, [], _tensors_at(payload, 2, end))
+            return [], _tensors_at(payload, 2, end)
         parameters, position = _parameters_at(payload, 0, end)
-        return Response(request_id, parameters, _tensors_at(payload, position, end))
+        return parameters, _tensors_at(payload, position, end)
     except _Truncated as short:
         raise FrameError("malformedPayload", f"payload ends inside {short}") from None
 
@@ -526,7 +548,7 @@ def decode_payload(ftype: int, flags: int, request_id: int, payload: bytes) -> F
     if ftype in _PER_REQUEST and request_id == 0:
         raise FrameError("malformedPayload", f"{TYPE_NAMES[ftype]} must not use request id 0")
     if ftype == RESPONSE:
-        return decode_response(request_id, payload)
+        return Response(request_id, *decode_response_parts(payload))
     try:
         return _decode_other(ftype, flags, request_id, payload, len(payload))
     except _Truncated as short:
