@@ -17,6 +17,7 @@ let package = Package(
         .executable(name: "switchyard-monitor", targets: ["MonitorService"]),
         .executable(name: "switchyard-bench", targets: ["SwitchyardBench"]),
         .executable(name: "switchyard-bench-engine", targets: ["EngineBench"]),
+        .executable(name: "switchyard-node-tests", targets: ["NodeTests"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -195,6 +196,11 @@ let package = Package(
             name: "EngineBench",
             dependencies: ["SwitchyardEngine", "SwitchyardTensor", "COpenBLAS"],
             path: "bench/engine"
+        ),
+        .executableTarget(
+            name: "NodeTests",
+            dependencies: ["SwitchyardEngine", "SwitchyardTensor"],
+            path: "tools/node-tests"
         ),
         serviceTarget("EchoService", path: "services/echo"),
         serviceTarget(
