@@ -57,12 +57,15 @@ struct ReleaseControllerTests {
         return try #require(try JSONDecoder().decode([ReleaseStatus].self, from: json).first)
     }
 
+    /// Pins version 1 of model `m`.
+    static let pin = Request(method: Method.releasePin, model: "m", version: "1")
+
     static func later() -> Double { Date().timeIntervalSince1970 + 1 }
 
     @Test func aCanaryThatPassesItsGatesStepsUpAndIsPromoted() async throws {
         let releases = try Self.controller(Self.directory())
         try await InProcessMesh.with(releases: releases) { mesh in
-            _ = try await mesh.call(Request(method: Method.releasePin, model: "m", version: "1"), peer: InProcessMesh.admin)
+            _ = try await mesh.call(Self.pin, peer: InProcessMesh.admin)
             _ = try await mesh.call(
                 Request(method: Method.rolloutStart, model: "m", parameters: Self.plan), peer: InProcessMesh.admin
             )
@@ -71,7 +74,8 @@ struct ReleaseControllerTests {
             #expect(split["2", default: 0] >= 10, "\(split)")
             releases.evaluate(now: Self.later())
             var status = try await Self.status(mesh)
-            #expect(status.rollout?.phase == .progressing && status.rollout?.step == 1 && status.candidatePercent == 100)
+            #expect(status.rollout?.phase == .progressing && status.rollout?.step == 1)
+            #expect(status.candidatePercent == 100)
             #expect(await Self.drive(mesh, 20, from: 80) == ["2": 20])
             releases.evaluate(now: Self.later())
             status = try await Self.status(mesh)
@@ -87,7 +91,7 @@ struct ReleaseControllerTests {
             if request.version == "2" { throw Status(.internalError, "version 2 crashed") }
         }
         try await InProcessMesh.with(inference: inference, releases: releases) { mesh in
-            _ = try await mesh.call(Request(method: Method.releasePin, model: "m", version: "1"), peer: InProcessMesh.admin)
+            _ = try await mesh.call(Self.pin, peer: InProcessMesh.admin)
             _ = try await mesh.call(
                 Request(method: Method.rolloutStart, model: "m", parameters: Self.plan), peer: InProcessMesh.admin
             )
@@ -105,7 +109,9 @@ struct ReleaseControllerTests {
     @Test func releaseCommandsNeedAnAdminAndAreRefusedWhileARolloutRuns() async throws {
         let releases = try Self.controller(nil)
         try await InProcessMesh.with(releases: releases) { mesh in
-            let start = Request(method: Method.rolloutStart, model: "m", parameters: Self.plan + [Parameter("stable", "1")])
+            let start = Request(
+                method: Method.rolloutStart, model: "m", parameters: Self.plan + [Parameter(ParameterKey.stable, "1")]
+            )
             #expect(await mesh.status(of: start) == .permissionDenied)
             _ = try await mesh.call(start, peer: InProcessMesh.admin)
             await #expect(throws: Status.self) { try await mesh.call(start, peer: InProcessMesh.admin) }
@@ -171,7 +177,9 @@ struct ReleaseControllerTests {
         let neighbour = try Self.controller(directory, identity: "r2", tick: .milliseconds(10))
         try await InProcessMesh.with(releases: leader) { mesh in
             // a router on another VM follows the leader over the wire (here: in this process)
-            let follower = try Self.controller(nil, identity: "r3", tick: .milliseconds(10), leader: InProcessUpstream(mesh.router))
+            let follower = try Self.controller(
+                nil, identity: "r3", tick: .milliseconds(10), leader: InProcessUpstream(mesh.router)
+            )
             #expect(follower.followerReason != nil)
             let tasks = [Task { try await neighbour.run() }, Task { try await follower.run() }]
             defer { for task in tasks { task.cancel() } }

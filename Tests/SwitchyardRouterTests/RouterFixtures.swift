@@ -30,7 +30,8 @@ final class FakeStage: WireService, Sendable {
     /// Preprocess: `x` plus one.
     static func preprocess() -> FakeStage {
         FakeStage { request in
-            Response(tensors: [NamedTensor("x", try Tensor(try column(request, "x").map { $0 + 1 }, shape: [rows(request), 1]))])
+            let x = try column(request, "x").map { $0 + 1 }
+            return Response(tensors: [NamedTensor("x", try Tensor(x, shape: [rows(request), 1]))])
         }
     }
 
@@ -46,7 +47,9 @@ final class FakeStage: WireService, Sendable {
             }
             let version = request.version.isEmpty ? "1" : request.version
             return Response(
-                parameters: [Parameter(ParameterKey.modelVersion, version), Parameter(ParameterKey.computeMicroseconds, "100")],
+                parameters: [
+                    Parameter(ParameterKey.modelVersion, version), Parameter(ParameterKey.computeMicroseconds, "100"),
+                ],
                 tensors: [
                     NamedTensor("y", try Tensor(x.map { $0 * 10 }, shape: [x.count, 1])),
                     NamedTensor("label", try Tensor(x.map { Int64($0) % 2 }, shape: [x.count])),
