@@ -171,7 +171,8 @@ let package = Package(
         .target(
             name: "SwitchyardTesting",
             dependencies: [
-                "SwitchyardWire", "SwitchyardTransport", "SwitchyardTensor",
+                "SwitchyardWire", "SwitchyardTransport", "SwitchyardRouting", "SwitchyardTensor",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -256,7 +257,7 @@ let package = Package(
             name: "SwitchyardRouterTests",
             dependencies: [
                 "SwitchyardRouter", "SwitchyardRouting", "SwitchyardModelConfig", "SwitchyardTransport", "SwitchyardWire",
-                "SwitchyardTensor",
+                "SwitchyardTensor", "SwitchyardTesting",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]
