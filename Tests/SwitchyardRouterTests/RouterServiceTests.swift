@@ -15,6 +15,7 @@ struct RouterServiceTests {
         try await InProcessMesh.with { mesh in
             var request = inferRequest(4)
             request.parameters = [Parameter("k", "3")]
+            request.priority = 7
             let response = try await mesh.call(request)
             // (4 + 1) × 10 + version 1 / 10
             #expect(try column(response.tensors, "out") == [50.1])
@@ -28,6 +29,8 @@ struct RouterServiceTests {
             let postprocess = try #require(mesh.postprocess.requests.first)
             #expect(postprocess.method == Method.postprocess && postprocess.version == "1")
             #expect(postprocess.parameters == [Parameter("k", "3")])
+            // the caller's priority orders every stage's batch queue
+            #expect([preprocess, inference, postprocess].map(\.priority) == [7, 7, 7])
         }
     }
 
