@@ -212,7 +212,7 @@ let package = Package(
         serviceTarget(
             "RouterService", path: "services/router",
             [
-                "SwitchyardRouter", "SwitchyardRouting", "SwitchyardModelConfig",
+                "SwitchyardRouter", "SwitchyardRouting", "SwitchyardModelConfig", "SwitchyardGateway", "SwitchyardTensor",
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
@@ -268,6 +268,7 @@ let package = Package(
                 "SwitchyardTransport", "SwitchyardTesting", "SwitchyardWire", "SwitchyardTensor", "SwitchyardEngine",
                 "SwitchyardRouter", "SwitchyardRuntime", "SwitchyardClient",
                 "InferenceService", "PostprocessService", "PreprocessService", "RouterService", "EchoService",
+                "SwitchyardGateway", "SwitchyardPipeline", "SwitchyardRouting", "SwitchyardModelConfig",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]
