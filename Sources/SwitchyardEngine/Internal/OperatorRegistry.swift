@@ -131,7 +131,8 @@ enum OperatorRegistry {
             "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Softmax",
             "LogSoftmax", "Flatten", "Reshape", "Transpose", "Identity", "Dropout", "Clip", "Conv", "MaxPool",
             "AveragePool", "GlobalAveragePool", "BatchNormalization", "Concat", "Cast", "ArgMax", "Constant", "Shape",
-            "Gather", "Squeeze", "Unsqueeze",
+            "Gather", "Squeeze", "Unsqueeze", "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear",
+            "MatMulInteger", "QLinearMatMul",
         ],
         "ai.onnx.ml": [
             "ArrayFeatureExtractor", "Binarizer", "FeatureVectorizer", "Imputer", "LabelEncoder", "LinearClassifier",
@@ -206,6 +207,11 @@ enum OperatorRegistry {
         case "Gather": return GatherOp(axis: try attributes.int("axis", 0))
         case "Squeeze": return SqueezeOp(axes: try attributes.ints("axes"), squeeze: true)
         case "Unsqueeze": return SqueezeOp(axes: try attributes.ints("axes"), squeeze: false)
+        case "QuantizeLinear": return try QuantizeLinearOp(attributes)
+        case "DequantizeLinear": return try DequantizeLinearOp(attributes)
+        case "DynamicQuantizeLinear": return DynamicQuantizeLinearOp()
+        case "MatMulInteger": return MatMulIntegerOp()
+        case "QLinearMatMul": return QLinearMatMulOp()
         case "ArrayFeatureExtractor": return ArrayFeatureExtractorOp()
         case "Binarizer": return try BinarizerOp(attributes)
         case "FeatureVectorizer": return try FeatureVectorizerOp(attributes)
