@@ -457,6 +457,41 @@ def quantized_tool_cases():
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# Half precision: float16 models as onnxconverter-common converts them, bfloat16 weights.
+
+def half_precision_cases():
+    from onnxconverter_common import float16
+
+    features, hidden, classes = 12, 24, 4
+    rng = np.random.default_rng(16)
+    w0 = (rng.normal(size=(features, hidden)) * 0.3).astype(np.float32)
+    w1 = (rng.normal(size=(hidden, classes)) * 0.3).astype(np.float32)
+    b0 = (rng.normal(size=hidden) * 0.1).astype(np.float32)
+    nodes = [helper.make_node("MatMul", ["x", "w0"], ["h0"]), helper.make_node("Add", ["h0", "b0"], ["h1"]),
+             helper.make_node("Relu", ["h1"], ["h2"]), helper.make_node("MatMul", ["h2", "w1"], ["h3"]),
+             helper.make_node("Softmax", ["h3"], ["y"], axis=-1)]
+    graph = helper.make_graph(nodes, "mlp16", [vi("x", F, ["N", features])], [vi("y", F, ["N", classes])],
+                              initializer=[numpy_helper.from_array(w0, "w0"), numpy_helper.from_array(b0, "b0"),
+                                           numpy_helper.from_array(w1, "w1")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    x = rng.normal(size=(7, features)).astype(np.float32)
+    half = float16.convert_float_to_float16(model, keep_io_types=False)
+    save("float16_mlp_half_io", half, {"x": x.astype(np.float16)}, tolerance=2e-3)
+    mixed = float16.convert_float_to_float16(model, keep_io_types=True)
+    save("float16_mlp_float_io", mixed, {"x": x}, tolerance=2e-3)
+    # bfloat16 weights cast to float32 inside the graph.
+    bits = (w0.view(np.uint32) >> 16).astype(np.uint16)
+    weight = helper.make_tensor("wb", TensorProto.BFLOAT16, list(w0.shape), bits.tobytes(), raw=True)
+    nodes = [helper.make_node("Cast", ["wb"], ["w"], to=F), helper.make_node("MatMul", ["x", "w"], ["y"])]
+    graph = helper.make_graph(nodes, "bf16", [vi("x", F, ["N", features])], [vi("y", F, ["N", hidden])],
+                              initializer=[weight])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    save("bfloat16_weights", model, {"x": x}, tolerance=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # Models exported from the libraries tabular teams use (small, so the fixtures stay small).
 
 def exported_cases():
@@ -528,6 +563,7 @@ def main():
     svm_cases()
     label_encoder_cases()
     quantization_cases()
+    half_precision_cases()
     exported_cases()
     with open(os.path.join(ROOT, "cases.json"), "w") as handle:
         json.dump({"cases": CASES}, handle, indent=1)

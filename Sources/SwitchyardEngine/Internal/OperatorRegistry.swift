@@ -191,7 +191,7 @@ enum OperatorRegistry {
             return ConcatOp(axis: try attributes.int("axis", 0))
         case "Cast":
             guard let code = UInt8(exactly: try attributes.int("to", 0)), let dtype = DType(rawValue: code),
-                dtype != .bytes, dtype != .float16
+                dtype != .bytes
             else {
                 throw attributes.error(
                     "Cast to element type \(try attributes.int("to", 0)) is not supported", .unsupportedOperator)

@@ -17,7 +17,9 @@ struct IntegerMatMulShape: Sendable {
         if aShape.count == 1 { aShape.insert(1, at: 0) }
         if bShape.count == 1 { bShape.append(1) }
         (self.m, self.k, self.n) = (aShape[aShape.count - 2], aShape[aShape.count - 1], bShape[bShape.count - 1])
-        guard bShape[bShape.count - 2] == self.k else { throw context.error("inner dimensions differ: \(a.shape) × \(b.shape)") }
+        guard bShape[bShape.count - 2] == self.k else {
+            throw context.error("inner dimensions differ: \(a.shape) × \(b.shape)")
+        }
         let aBatch = Array(aShape.dropLast(2))
         let bBatch = Array(bShape.dropLast(2))
         guard let batch = broadcastShapes(aBatch, bBatch) else {
@@ -61,7 +63,8 @@ struct IntegerGEMM: Sendable {
     /// Scratch: shifted A and B and the correction sums.
     var scratch: Int {
         let batches = self.shape.pairs.count
-        return alignUp(batches * self.shape.m * self.shape.k) + alignUp(self.shape.k * self.shape.n * (self.bShiftsAll ? batches : 1))
+        return alignUp(batches * self.shape.m * self.shape.k)
+            + alignUp(self.shape.k * self.shape.n * (self.bShiftsAll ? batches : 1))
             + alignUp((self.shape.m + self.shape.n) * 4)
     }
     private var bShiftsAll: Bool { self.bType == .uint8 }
@@ -101,7 +104,8 @@ struct IntegerGEMM: Sendable {
             return Int(loadQuantized(bZero, self.bColumns ? column : 0, self.bType)) + bShift
         }
         let vectors = self.aRows || self.bColumns
-        let sums = (bBase + alignUp(k * n * (self.bShiftsAll ? self.shape.pairs.count : 1))).assumingMemoryBound(to: Int32.self)
+        let sums = (bBase + alignUp(k * n * (self.bShiftsAll ? self.shape.pairs.count : 1))).assumingMemoryBound(
+            to: Int32.self)
         for (batch, pair) in self.shape.pairs.enumerated() {
             let aMatrix = aPointer + pair.0 * m * k
             let bMatrix = bPointer + pair.1 * k * n
@@ -109,7 +113,8 @@ struct IntegerGEMM: Sendable {
             let ao = vectors ? 0 : aZeroAt(0)
             let bo = vectors ? 0 : bZeroAt(0)
             let status = sy_gemm_u8s8s32(
-                Int32(threads), Int64(m), Int64(n), Int64(k), aMatrix, Int64(k), UInt8(ao), bMatrix, Int64(n), Int8(bo), c,
+                Int32(threads), Int64(m), Int64(n), Int64(k), aMatrix, Int64(k), UInt8(ao), bMatrix, Int64(n), Int8(bo),
+                c,
                 Int64(n))
             guard status == 0 else { throw EngineError(.unavailable, "oneDNN integer GEMM failed (status \(status))") }
             guard vectors else { continue }
@@ -137,7 +142,8 @@ struct IntegerGEMM: Sendable {
 
     init(a: ValueType, b: ValueType, aZero: ValueType?, bZero: ValueType?, _ context: PlanContext) throws(EngineError) {
         guard quantizedTypes.contains(a.dtype), quantizedTypes.contains(b.dtype) else {
-            throw context.error("operands \(a.dtype) × \(b.dtype) are not supported (uint8 and int8 are)", .unsupportedOperator)
+            throw context.error(
+                "operands \(a.dtype) × \(b.dtype) are not supported (uint8 and int8 are)", .unsupportedOperator)
         }
         self.shape = try IntegerMatMulShape(a, b, context)
         self.aType = a.dtype
@@ -174,7 +180,8 @@ struct MatMulIntegerOp: Operator {
             kernel: { io throws(EngineError) in
                 try gemm.run(
                     a: io.input(0), b: io.input(1), aZero: hasA ? io.input(2) : nil, bZero: hasB ? io.input(3) : nil,
-                    out: io.output(0).assumingMemoryBound(to: Int32.self), scratch: io.scratch, threads: BLAS.threadCount)
+                    out: io.output(0).assumingMemoryBound(to: Int32.self), scratch: io.scratch,
+                    threads: BLAS.threadCount)
             }, scratch: gemm.scratch)
     }
 }
@@ -192,7 +199,8 @@ struct QLinearMatMulOp: Operator {
         let yScale = try context.input(6, [.float32])
         let yZero = try context.input(7)
         guard quantizedTypes.contains(yZero.dtype) else {
-            throw context.error("output type \(yZero.dtype) is not supported (uint8 and int8 are)", .unsupportedOperator)
+            throw context.error(
+                "output type \(yZero.dtype) is not supported (uint8 and int8 are)", .unsupportedOperator)
         }
         guard aScale.count == 1, yScale.count == 1, yZero.count == 1 else {
             throw context.error("a_scale, y_scale and y_zero_point must be scalars")

@@ -34,12 +34,14 @@ struct QuantizationLayout: Sendable {
             var expected = x.shape
             expected[axis] = blocks
             guard scale.shape == expected else {
-                throw context.error("a blocked scale must have shape \(expected) for block size \(blockSize), got \(scale.shape)")
+                throw context.error(
+                    "a blocked scale must have shape \(expected) for block size \(blockSize), got \(scale.shape)")
             }
             (self.groups, self.blockSize) = (blocks, blockSize)
         } else {
             guard scale.shape.count == 1, scale.count == self.length else {
-                throw context.error("a per-axis scale must be 1-D with \(self.length) values (axis \(axis)), got \(scale.shape)")
+                throw context.error(
+                    "a per-axis scale must be 1-D with \(self.length) values (axis \(axis)), got \(scale.shape)")
             }
             (self.groups, self.blockSize) = (self.length, 1)
         }
@@ -101,8 +103,10 @@ struct QuantizeLinearOp: Operator {
         if code == 0 {
             self.outputType = nil
         } else {
-            guard let value = UInt8(exactly: code), let dtype = DType(rawValue: value), quantizedTypes.contains(dtype) else {
-                throw attributes.error("output_dtype \(code) is not supported (uint8 and int8 are)", .unsupportedOperator)
+            guard let value = UInt8(exactly: code), let dtype = DType(rawValue: value), quantizedTypes.contains(dtype)
+            else {
+                throw attributes.error(
+                    "output_dtype \(code) is not supported (uint8 and int8 are)", .unsupportedOperator)
             }
             self.outputType = dtype
         }
@@ -115,9 +119,12 @@ struct QuantizeLinearOp: Operator {
         if context.has(2) {
             let zero = try context.input(2)
             guard quantizedTypes.contains(zero.dtype) else {
-                throw context.error("zero point of type \(zero.dtype) is not supported (uint8 and int8 are)", .unsupportedOperator)
+                throw context.error(
+                    "zero point of type \(zero.dtype) is not supported (uint8 and int8 are)", .unsupportedOperator)
             }
-            guard zero.shape == scale.shape else { throw context.error("zero point \(zero.shape) and scale \(scale.shape) differ") }
+            guard zero.shape == scale.shape else {
+                throw context.error("zero point \(zero.shape) and scale \(scale.shape) differ")
+            }
             chosen = zero.dtype
         }
         let dtype = chosen
@@ -135,7 +142,9 @@ struct QuantizeLinearOp: Operator {
                     let s = scales[parameter]
                     let z = zeros.map { Float(loadQuantized($0, parameter, dtype)) } ?? 0
                     for index in start..<(start + count) {
-                        let value = source == .float32 ? input.load(fromByteOffset: index * 4, as: Float.self)
+                        let value =
+                            source == .float32
+                            ? input.load(fromByteOffset: index * 4, as: Float.self)
                             : Float(input.load(fromByteOffset: index * 4, as: Int32.self))
                         let q = saturate((value / s).rounded(.toNearestOrEven) + z, dtype)
                         if dtype == .int8 {
@@ -168,12 +177,15 @@ struct DequantizeLinearOp: Operator {
     func plan(_ context: PlanContext) throws(EngineError) -> OpPlan {
         let x = try context.input(0)
         guard quantizedTypes.contains(x.dtype) || x.dtype == .int32 else {
-            throw context.error("input of type \(x.dtype) is not supported (uint8, int8 and int32 are)", .unsupportedOperator)
+            throw context.error(
+                "input of type \(x.dtype) is not supported (uint8, int8 and int32 are)", .unsupportedOperator)
         }
         let scale = try context.input(1, [.float32])
         if context.has(2) {
             let zero = try context.input(2, [x.dtype])
-            guard zero.shape == scale.shape else { throw context.error("zero point \(zero.shape) and scale \(scale.shape) differ") }
+            guard zero.shape == scale.shape else {
+                throw context.error("zero point \(zero.shape) and scale \(scale.shape) differ")
+            }
         }
         let layout = try QuantizationLayout(x, scale: scale, axis: self.axis, blockSize: self.blockSize, context)
         let hasZero = context.has(2)
@@ -188,7 +200,9 @@ struct DequantizeLinearOp: Operator {
                 layout.forEachRun { start, count, parameter in
                     let s = scales[parameter]
                     let z = zeros.map { loadQuantized($0, parameter, dtype) } ?? 0
-                    for index in start..<(start + count) { out[index] = Float(loadQuantized(input, index, dtype) - z) * s }
+                    for index in start..<(start + count) {
+                        out[index] = Float(loadQuantized(input, index, dtype) - z) * s
+                    }
                 }
             })
     }
@@ -232,7 +246,9 @@ func dynamicQuantization(_ x: UnsafePointer<Float>, _ count: Int) -> (Float, UIn
 
 /// `saturate(round_half_even(x / scale) + zero)` to uint8.
 @inline(__always)
-func quantizeUInt8(_ x: UnsafePointer<Float>, _ count: Int, scale: Float, zero: UInt8, _ out: UnsafeMutablePointer<UInt8>) {
+func quantizeUInt8(
+    _ x: UnsafePointer<Float>, _ count: Int, scale: Float, zero: UInt8, _ out: UnsafeMutablePointer<UInt8>
+) {
     let z = Float(zero)
     for index in 0..<count {
         out[index] = UInt8(min(max((x[index] / scale).rounded(.toNearestOrEven) + z, 0), 255))
