@@ -8,5 +8,7 @@ SWITCHYARD_PYTHON=$(bash ops/python-env.sh | tail -n 1)
 export SWITCHYARD_PYTHON
 swift build --build-tests
 swift test --skip-build
+# the ONNX backend node tests of the onnx wheel through the engine, each case bounded in a child process
+bash ops/node-tests.sh
 # the Python client's suite, against the binaries just built (echo service, the demo mesh) and every vector
 SWITCHYARD_BIN=$(swift build --show-bin-path) "$SWITCHYARD_PYTHON" -m pytest -q -p no:cacheprovider clients/python/tests

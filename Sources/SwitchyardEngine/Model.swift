@@ -41,17 +41,21 @@ public final class Model: Sendable {
             let reason = !exists ? "no such file" : (isDirectory ? "it is a directory" : "it cannot be read")
             throw EngineError(.io, "\(path): cannot read the model: \(reason)")
         }
-        try self.init(bytes: [UInt8](data), source: path, options: options)
+        let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        try self.init(bytes: [UInt8](data), source: path, directory: directory, options: options)
     }
 
     /// Loads a model from the bytes of an `.onnx` file.
     /// - Parameters:
     ///   - bytes: the serialized `ModelProto`.
     ///   - source: a name for messages.
+    ///   - directory: the model's folder, where tensors saved as external data are read; `nil` refuses them.
     ///   - options: fusion, plan cache size, batch limit.
     /// - Throws: `EngineError` as for ``init(contentsOf:options:)``.
-    public init(bytes: [UInt8], source: String = "model", options: ModelOptions = ModelOptions()) throws(EngineError) {
-        var graph = try GraphLoader.load(bytes: bytes, source: source)
+    public init(
+        bytes: [UInt8], source: String = "model", directory: String? = nil, options: ModelOptions = ModelOptions()
+    ) throws(EngineError) {
+        var graph = try GraphLoader.load(bytes: bytes, source: source, directory: directory)
         var operators: [String: Int] = [:]
         for node in graph.nodes {
             operators[node.domain.isEmpty ? node.opType : "\(node.domain).\(node.opType)", default: 0] += 1
@@ -69,21 +73,25 @@ public final class Model: Sendable {
         self.inputs = graph.inputs.map { TensorInfo(name: $0.name, dtype: $0.dtype, dims: $0.dims) }
 
         // Plan once at batch 1 and 2 now, so a broken graph fails at load, not at the first request,
-        // and so the outputs' dynamic dimensions are known.
+        // and so the outputs' dynamic dimensions are known. Other dynamic dimensions (a sequence length)
+        // are planned at 1: an operator that cannot run fails the load, a shape that may suit other sizes
+        // is left to the request.
         var outputs = graph.outputs.map { TensorInfo(name: $0.name, dtype: $0.dtype ?? .float32, dims: $0.dims ?? []) }
         var maxBatch = options.maxBatchSize
         var planned = graph.nodes.count
         let plannable = graph.inputs.allSatisfy { $0.dims.dropFirst().allSatisfy { $0 != nil } }
-        if plannable {
-            func shapes(_ batch: Int) -> [[Int]] { graph.inputs.map { input in input.dims.map { $0 ?? batch } } }
-            do {
-                let one = try ExecutionPlan(graph: graph, inputShapes: shapes(1))
-                planned = one.steps.count
-                let batched = graph.inputs.contains { $0.dims.first == .some(nil) }
-                var two: ExecutionPlan? = nil
-                if batched {
-                    do { two = try ExecutionPlan(graph: graph, inputShapes: shapes(2)) } catch { maxBatch = 1 }
-                }
+        func shapes(_ batch: Int) -> [[Int]] {
+            graph.inputs.map { input in input.dims.enumerated().map { $0.element ?? ($0.offset == 0 ? batch : 1) } }
+        }
+        do {
+            let one = try ExecutionPlan(graph: graph, inputShapes: shapes(1))
+            planned = one.steps.count
+            let batched = graph.inputs.contains { $0.dims.first == .some(nil) }
+            var two: ExecutionPlan? = nil
+            if batched && plannable {
+                do { two = try ExecutionPlan(graph: graph, inputShapes: shapes(2)) } catch { maxBatch = 1 }
+            }
+            if plannable {
                 outputs = zip(graph.outputs, one.outputTypes).enumerated().map { index, pair in
                     let dims: [Int?] = pair.1.shape.enumerated().map { axis, dim in
                         guard let two, axis < two.outputTypes[index].shape.count else { return dim }
@@ -91,13 +99,21 @@ public final class Model: Sendable {
                     }
                     return TensorInfo(name: pair.0.name, dtype: pair.1.dtype, dims: dims)
                 }
-                self.plans.withLock { cache in
-                    cache.insert(one, for: shapes(1), capacity: options.planCacheCapacity)
-                    if let two { cache.insert(two, for: shapes(2), capacity: options.planCacheCapacity) }
+            } else {
+                outputs = zip(graph.outputs, one.outputTypes).map { output, type in
+                    TensorInfo(name: output.name, dtype: type.dtype, dims: output.dims ?? type.shape.map { _ in nil })
                 }
-            } catch {
-                throw EngineError(error.code, "\(source): \(error.message)", cause: error.cause)
             }
+            self.plans.withLock { cache in
+                cache.insert(.planned(one), for: shapes(1), capacity: options.planCacheCapacity)
+                if let two { cache.insert(.planned(two), for: shapes(2), capacity: options.planCacheCapacity) }
+            }
+        } catch where error.needsRuntimeValue {
+            // Shapes follow the request's data: such requests run node by node.
+        } catch where !plannable && error.code != .unsupportedOperator {
+            // Perhaps only the guessed dimensions do not fit: the request's own shapes decide.
+        } catch {
+            throw EngineError(error.code, "\(source): \(error.message)", cause: error.cause)
         }
         self.outputs = outputs
         self.maxBatchSize = maxBatch
@@ -117,8 +133,19 @@ public final class Model: Sendable {
     public func run(_ inputs: [NamedTensor], outputNames: [String]? = nil) throws(EngineError) -> [NamedTensor] {
         let views = try self.check(inputs)
         let shapes = views.map(\.shape)
-        let plan = try self.plan(for: shapes)
-        let storages = try plan.run(views.map(\.data))
+        let types: [ValueType]
+        let storages: [ByteStorage]
+        switch try self.plan(for: shapes) {
+        case .planned(let plan):
+            types = plan.outputTypes
+            storages = try plan.run(views.map(\.data))
+        case .eager:
+            do {
+                (types, storages) = try ExecutionPlan.runEagerly(graph: self.graph, inputs: views)
+            } catch {
+                throw EngineError(.invalidInput, "the inputs do not fit the graph: \(error.message)", cause: error)
+            }
+        }
         var results: [NamedTensor] = []
         let wanted = outputNames ?? self.outputs.map(\.name)
         for name in wanted {
@@ -126,7 +153,7 @@ public final class Model: Sendable {
                 let known = self.outputs.map(\.name).joined(separator: ", ")
                 throw EngineError(.notFound, "the model has no output '\(name)' (outputs: \(known))")
             }
-            let type = plan.outputTypes[index]
+            let type = types[index]
             do {
                 let tensor = try Tensor(
                     dtype: type.dtype, shape: Shape(type.shape), data: ByteView(storage: storages[index]))
@@ -166,11 +193,13 @@ public final class Model: Sendable {
     /// The number of execution plans currently cached.
     public var cachedPlanCount: Int { self.plans.withLock { $0.plans.count } }
 
-    private func plan(for shapes: [[Int]]) throws(EngineError) -> ExecutionPlan {
+    private func plan(for shapes: [[Int]]) throws(EngineError) -> PlanCache.Entry {
         if let plan = self.plans.withLock({ $0.lookup(shapes) }) { return plan }
-        let plan: ExecutionPlan
+        let plan: PlanCache.Entry
         do {
-            plan = try ExecutionPlan(graph: self.graph, inputShapes: shapes)
+            plan = .planned(try ExecutionPlan(graph: self.graph, inputShapes: shapes))
+        } catch where error.needsRuntimeValue {
+            plan = .eager
         } catch {
             let text = zip(self.inputs, shapes).map { "\($0.name) \($1)" }.joined(separator: ", ")
             throw EngineError(
@@ -229,10 +258,18 @@ public final class Model: Sendable {
 
 /// The plans of one model by input shapes, least recently used first out.
 struct PlanCache {
-    var plans: [[[Int]]: ExecutionPlan] = [:]
+    /// How requests of one set of shapes run.
+    enum Entry {
+        /// A plan made once: kernels in order over one arena.
+        case planned(ExecutionPlan)
+        /// Node by node with every value known, because shapes depend on the request's data.
+        case eager
+    }
+
+    var plans: [[[Int]]: Entry] = [:]
     var order: [[[Int]]] = []
 
-    mutating func lookup(_ shapes: [[Int]]) -> ExecutionPlan? {
+    mutating func lookup(_ shapes: [[Int]]) -> Entry? {
         guard let plan = self.plans[shapes] else { return nil }
         if self.order.last != shapes, let index = self.order.firstIndex(of: shapes) {
             self.order.remove(at: index)
@@ -241,7 +278,7 @@ struct PlanCache {
         return plan
     }
 
-    mutating func insert(_ plan: ExecutionPlan, for shapes: [[Int]], capacity: Int) {
+    mutating func insert(_ plan: Entry, for shapes: [[Int]], capacity: Int) {
         if self.plans[shapes] == nil { self.order.append(shapes) }
         self.plans[shapes] = plan
         while self.order.count > max(capacity, 1) { self.plans[self.order.removeFirst()] = nil }

@@ -47,12 +47,12 @@ struct BadInputTests {
 
     @Test func unsupportedOperatorIsNamedWithItsNode() throws {
         var factory = GraphFactory.small()
-        factory.node("Einsum", ["y"], ["z"])
+        factory.node("DFT", ["y"], ["z"])
         factory.outputs = [factory.outputs[0]]
         let error = try #require(self.loadError(try factory.bytes()))
         #expect(error.code == .unsupportedOperator)
-        #expect(error.message.contains("'Einsum'"))
-        #expect(error.message.contains("einsum_3"))
+        #expect(error.message.contains("'DFT'"))
+        #expect(error.message.contains("dft_3"))
     }
 
     @Test func zipMapWithoutClassLabelsIsRefused() throws {
@@ -96,7 +96,7 @@ struct BadInputTests {
         #expect(error.message.contains("broadcast"))
     }
 
-    @Test(arguments: [Int64(9), 10, 23, 30])
+    @Test(arguments: [Int64(29), 30, 1000])
     func unsupportedOpset(_ opset: Int64) throws {
         var factory = GraphFactory.small()
         factory.opset = opset

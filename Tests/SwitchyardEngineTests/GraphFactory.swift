@@ -9,6 +9,7 @@ struct GraphFactory {
     var outputs: [Onnx_ValueInfoProto] = []
     var initializers: [Onnx_TensorProto] = []
     var opset: Int64 = 17
+    var irVersion: Int64 = 8
 
     mutating func input(_ name: String, _ dims: [Int?], type: Int32 = 1) {
         self.inputs.append(Self.info(name, dims, type))
@@ -18,7 +19,8 @@ struct GraphFactory {
     }
 
     mutating func node(
-        _ op: String, _ inputs: [String], _ outputs: [String], domain: String = "", ints: [String: Int64] = [:]
+        _ op: String, _ inputs: [String], _ outputs: [String], domain: String = "", ints: [String: Int64] = [:],
+        lists: [String: [Int64]] = [:], reals: [String: Float] = [:]
     ) {
         var node = Onnx_NodeProto()
         node.opType = op
@@ -33,6 +35,20 @@ struct GraphFactory {
             attribute.i = value
             node.attribute.append(attribute)
         }
+        for (key, values) in lists {
+            var attribute = Onnx_AttributeProto()
+            attribute.name = key
+            attribute.type = .ints
+            attribute.ints = values
+            node.attribute.append(attribute)
+        }
+        for (key, value) in reals {
+            var attribute = Onnx_AttributeProto()
+            attribute.name = key
+            attribute.type = .float
+            attribute.f = value
+            node.attribute.append(attribute)
+        }
         self.nodes.append(node)
     }
 
@@ -45,7 +61,16 @@ struct GraphFactory {
         self.initializers.append(tensor)
     }
 
-    mutating func externalFloats(_ name: String, _ dims: [Int]) {
+    mutating func int64s(_ name: String, _ values: [Int64]) {
+        var tensor = Onnx_TensorProto()
+        tensor.name = name
+        tensor.dataType = 7
+        tensor.dims = [Int64(values.count)]
+        tensor.int64Data = values
+        self.initializers.append(tensor)
+    }
+
+    mutating func externalFloats(_ name: String, _ dims: [Int], location: String = "weights.bin", offset: Int? = nil) {
         var tensor = Onnx_TensorProto()
         tensor.name = name
         tensor.dataType = 1
@@ -53,8 +78,14 @@ struct GraphFactory {
         tensor.dataLocation = .external
         var entry = Onnx_StringStringEntryProto()
         entry.key = "location"
-        entry.value = "weights.bin"
+        entry.value = location
         tensor.externalData = [entry]
+        if let offset {
+            var start = Onnx_StringStringEntryProto()
+            start.key = "offset"
+            start.value = String(offset)
+            tensor.externalData.append(start)
+        }
         self.initializers.append(tensor)
     }
 
@@ -66,7 +97,7 @@ struct GraphFactory {
         graph.output = self.outputs
         graph.initializer = self.initializers
         var model = Onnx_ModelProto()
-        model.irVersion = 8
+        model.irVersion = self.irVersion
         var opset = Onnx_OperatorSetIdProto()
         opset.version = self.opset
         var ml = Onnx_OperatorSetIdProto()

@@ -33,6 +33,42 @@ struct InferenceServiceTests {
         Request(method: "infer", model: "digits", version: version, tensors: [NamedTensor("X", rows)])
     }
 
+    /// Exporter-style zoo models (a BERT-like encoder with two int64 inputs and dynamic sequence length, a GPT-like
+    /// decoder, an LSTM classifier) served from a repository, against onnxruntime's outputs.
+    @Test func servesZooModels() async throws {
+        let repository = FileManager.default.temporaryDirectory.appendingPathComponent("switchyard-zoo-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: repository) }
+        let zoo = Self.root.appendingPathComponent("Tests/Fixtures/engine/zoo")
+        let cases: [(name: String, inputs: [String])] = [
+            ("bert_encoder", ["input_ids", "attention_mask"]), ("gpt_decoder", ["input_ids"]), ("lstm_classifier", ["x"]),
+        ]
+        for entry in cases {
+            let folder = repository.appendingPathComponent("\(entry.name)/1")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            try FileManager.default.copyItem(
+                at: zoo.appendingPathComponent("\(entry.name)/model.onnx"), to: folder.appendingPathComponent("model.onnx"))
+        }
+        let service = try await ServiceProcess("switchyard-inference", arguments: [
+            "--port", "0", "--models", repository.path, "--ca", Self.certificates.caPath,
+            "--cert", Self.certificates.certificatePath("inference"), "--key", Self.certificates.keyPath("inference"),
+        ])
+        defer { service.kill() }
+        let client = try Self.client(service)
+        for entry in cases {
+            let folder = zoo.appendingPathComponent(entry.name)
+            let tensors = try entry.inputs.enumerated().map { index, name in
+                NamedTensor(name, try NPY.read(folder.appendingPathComponent("input_\(index).npy").path))
+            }
+            let response = try await client.call(
+                Request(method: "infer", model: entry.name, tensors: tensors), deadline: .now.advanced(by: .seconds(20)))
+            let expected = try NPY.read(folder.appendingPathComponent("output_0.npy").path).scalars(as: Float.self)
+            let actual = try #require(response.tensors.first?.tensor).scalars(as: Float.self)
+            let scale = expected.map { abs($0) }.max() ?? 1
+            #expect(zip(actual, expected).allSatisfy { abs($0 - $1) <= 1e-4 * scale }, "\(entry.name)")
+        }
+        await client.close()
+    }
+
     @Test func servesTheDigitsModelWithTheReferencePredictions() async throws {
         let service = try await Self.start()
         defer { service.kill() }

@@ -2,7 +2,10 @@
 //
 //   swift build -c release --product switchyard-bench-engine
 //   .build/release/switchyard-bench-engine --threads 1 [--seconds 1.5] [--batches 1,8,64,256] [--json out.json]
+//   .build/release/switchyard-bench-engine --threads 1 --model resnet18.onnx [--batches 1,8] [--json out.json]
 //
+// With --model, any ONNX file is timed on random inputs made the way tools/bench_models.py makes them for
+// onnxruntime (floats in [-1, 1]; integer inputs 1 when their name says mask, else ids below 100).
 // For each model and batch size it measures the engine's `Model.run` (input validation, plan lookup,
 // kernels, output copy) and, as the ceiling, the model's GEMMs alone on preallocated buffers.
 import COpenBLAS
@@ -18,6 +21,7 @@ struct Options {
     var json: String? = nil
     var models = ["synth", "digits"]
     var skipBare = false
+    var model: String? = nil
 
     init(_ arguments: [String]) {
         var iterator = arguments.dropFirst().makeIterator()
@@ -31,6 +35,7 @@ struct Options {
             case "--json": self.json = value
             case "--models": self.models = value.split(separator: ",").map(String.init)
             case "--skip-bare": self.skipBare = value == "yes"
+            case "--model": self.model = value
             default:
                 FileHandle.standardError.write(Data("unknown option \(argument)\n".utf8))
                 exit(2)
@@ -116,8 +121,51 @@ func engine(_ model: Model, batch: Int, seconds: Double) throws -> Measurement {
     return try measure(seconds: seconds) { _ = try model.run([tensor]) }
 }
 
+/// Random inputs for any model: dynamic dimensions past the batch become 128 (a sequence) unless declared.
+func inputs(for model: Model, batch: Int) throws -> [NamedTensor] {
+    var generator = SystemRandomNumberGenerator()
+    return try model.inputs.map { input in
+        let dims = input.dims.enumerated().map { $0.offset == 0 ? batch : ($0.element ?? 128) }
+        let count = dims.reduce(1, *)
+        let tensor: Tensor
+        switch input.dtype {
+        case .int64:
+            let mask = input.name.lowercased().contains("mask")
+            tensor = try Tensor((0..<count).map { _ in mask ? Int64(1) : Int64.random(in: 0..<100, using: &generator) }, shape: Shape(dims))
+        default:
+            tensor = try Tensor((0..<count).map { _ in Float.random(in: -1...1, using: &generator) }, shape: Shape(dims))
+        }
+        return NamedTensor(input.name, tensor)
+    }
+}
+
 let options = Options(CommandLine.arguments)
 BLAS.setThreadCount(options.threads)
+if let path = options.model {
+    let model = try Model(contentsOf: path)
+    var records: [[String: Any]] = []
+    print("OpenBLAS: \(BLAS.configuration); threads: \(BLAS.threadCount)")
+    print("| model | batch | engine p50 ms | engine p90 ms | engine mean ms |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for batch in options.batches {
+        let feeds = try inputs(for: model, batch: batch)
+        _ = try model.run(feeds)
+        let result = try measure(seconds: options.seconds) { _ = try model.run(feeds) }
+        let name = URL(fileURLWithPath: path).deletingLastPathComponent().lastPathComponent
+        print(
+            "| \(name) | \(batch) | \(String(format: "%.2f", result.percentile(0.5) * 1e3)) | \(String(format: "%.2f", result.percentile(0.9) * 1e3)) | \(String(format: "%.2f", result.meanLatency * 1e3)) |"
+        )
+        records.append([
+            "model": name, "batch": batch, "threads": options.threads, "engine_p50_ms": result.percentile(0.5) * 1e3,
+            "engine_mean_ms": result.meanLatency * 1e3,
+        ])
+    }
+    if let json = options.json {
+        try JSONSerialization.data(withJSONObject: records, options: [.prettyPrinted, .sortedKeys]).write(
+            to: URL(fileURLWithPath: json))
+    }
+    exit(0)
+}
 let synthLayers = [784, 512, 512, 10]
 let synth = try Model(
     bytes: try ModelSynthesizer(layers: synthLayers, seed: 1).serialized(), source: "synth 784-512-512-10")

@@ -53,63 +53,17 @@ final class ExecutionPlan: Sendable {
             var plan: OpPlan
         }
         var pending: [Pending] = []
+        let scratchSlots = SlotTable(count: valueCount)
         for node in graph.nodes {
-            let context = PlanContext(
-                node: node.name, opType: node.opType, inputs: node.inputs.map { $0.flatMap { types[$0] } },
-                constants: node.inputs.map { $0.flatMap { known[$0] } })
-            let plan = try node.op.plan(context)
-            guard plan.outputs.count >= node.outputs.count else {
-                throw context.error(
-                    "has \(node.outputs.count) outputs; at most \(plan.outputs.count) are supported",
-                    .unsupportedOperator)
-            }
-            for type in plan.outputs {
-                guard let count = checkedProduct(type.shape), count <= maxPlannedBytes / 8,
-                    plan.scratch <= maxPlannedBytes
-                else {
-                    throw context.error("output shape \(type.shape) is too large (over \(maxPlannedBytes >> 30) GiB)")
-                }
-            }
-            for (position, output) in node.outputs.enumerated() {
-                guard let output else { continue }
-                let type = plan.outputs[position]
-                if let declared = graph.declaredTypes[output], declared != type.dtype {
-                    throw context.error(
-                        "output '\(graph.name(output))' is declared \(declared) in value_info but computes \(type.dtype)"
-                    )
-                }
-                types[output] = type
-            }
+            let plan = try Self.plan(node, graph: graph, types: &types, known: known)
             let isStatic = !node.op.readsInputData || node.inputs.allSatisfy { $0 == nil || known[$0!] != nil }
             if isStatic {
-                try Self.evaluate(node, plan, types: types, known: &known, valueCount: valueCount)
+                try Self.evaluate(node, plan, types: types, known: &known, slots: scratchSlots)
             } else {
                 pending.append(Pending(node: node, plan: plan))
             }
         }
-
-        // Outputs must be computed and agree with what the file declares.
-        var outputTypes: [ValueType] = []
-        for output in graph.outputs {
-            guard let type = types[output.value] else {
-                throw EngineError(.invalidModel, "graph output '\(output.name)' is never computed")
-            }
-            if let dtype = output.dtype, dtype != type.dtype {
-                throw EngineError(
-                    .shapeMismatch, "graph output '\(output.name)' is declared \(dtype) but computes \(type.dtype)")
-            }
-            if let dims = output.dims {
-                let agrees =
-                    dims.count == type.shape.count && zip(dims, type.shape).allSatisfy { $0 == nil || $0 == $1 }
-                guard agrees else {
-                    let declared = "[" + dims.map { $0.map(String.init) ?? "?" }.joined(separator: ",") + "]"
-                    throw EngineError(
-                        .shapeMismatch,
-                        "graph output '\(output.name)' is declared \(declared) but computes \(type.shape)")
-                }
-            }
-            outputTypes.append(type)
-        }
+        let outputTypes = try Self.outputTypes(graph, types)
 
         // Liveness: the step after which each value is no longer read.
         let outputSet = Set(graph.outputs.map(\.value))
@@ -210,36 +164,132 @@ final class ExecutionPlan: Sendable {
         self.outputValues = graph.outputs.map(\.value)
     }
 
-    /// Runs a node whose inputs are all known now, storing its outputs as constants of this plan.
+    /// Plans one node on its inputs' types (and data, where known) and records its outputs' types.
+    private static func plan(_ node: Node, graph: Graph, types: inout [ValueType?], known: [Int: Constant])
+        throws(EngineError) -> OpPlan
+    {
+        let context = PlanContext(
+            node: node.name, opType: node.opType, inputs: node.inputs.map { $0.flatMap { types[$0] } },
+            constants: node.inputs.map { $0.flatMap { known[$0] } }, outputCount: node.outputs.count)
+        let plan = try node.op.plan(context)
+        guard plan.outputs.count >= node.outputs.count else {
+            throw context.error(
+                "has \(node.outputs.count) outputs; at most \(plan.outputs.count) are supported", .unsupportedOperator)
+        }
+        for type in plan.outputs {
+            guard let count = checkedProduct(type.shape), count <= maxPlannedBytes / 8, plan.scratch <= maxPlannedBytes
+            else {
+                throw context.error("output shape \(type.shape) is too large (over \(maxPlannedBytes >> 30) GiB)")
+            }
+        }
+        for (position, output) in node.outputs.enumerated() {
+            guard let output else { continue }
+            let type = plan.outputs[position]
+            if let declared = graph.declaredTypes[output], declared != type.dtype {
+                throw context.error(
+                    "output '\(graph.name(output))' is declared \(declared) in value_info but computes \(type.dtype)")
+            }
+            types[output] = type
+        }
+        return plan
+    }
+
+    /// The graph outputs' types, checked against what the file declares.
+    private static func outputTypes(_ graph: Graph, _ types: [ValueType?]) throws(EngineError) -> [ValueType] {
+        var outputTypes: [ValueType] = []
+        for output in graph.outputs {
+            guard let type = types[output.value] else {
+                throw EngineError(.invalidModel, "graph output '\(output.name)' is never computed")
+            }
+            if let dtype = output.dtype, dtype != type.dtype {
+                throw EngineError(
+                    .shapeMismatch, "graph output '\(output.name)' is declared \(dtype) but computes \(type.dtype)")
+            }
+            if let dims = output.dims {
+                let agrees =
+                    dims.count == type.shape.count && zip(dims, type.shape).allSatisfy { $0 == nil || $0 == $1 }
+                guard agrees else {
+                    let declared = "[" + dims.map { $0.map(String.init) ?? "?" }.joined(separator: ",") + "]"
+                    throw EngineError(
+                        .shapeMismatch,
+                        "graph output '\(output.name)' is declared \(declared) but computes \(type.shape)")
+                }
+            }
+            outputTypes.append(type)
+        }
+        return outputTypes
+    }
+
+    /// Runs a node whose inputs are all known now, storing its outputs as constants.
     private static func evaluate(
-        _ node: Node, _ plan: OpPlan, types: [ValueType?], known: inout [Int: Constant], valueCount: Int
+        _ node: Node, _ plan: OpPlan, types: [ValueType?], known: inout [Int: Constant], slots: SlotTable
     ) throws(EngineError) {
-        let slots = UnsafeMutablePointer<UnsafeMutableRawPointer>.allocate(capacity: max(valueCount, 1))
-        defer { slots.deallocate() }
-        let placeholder = AlignedBuffer(count: 64)
-        slots.initialize(repeating: placeholder.pointer, count: max(valueCount, 1))
         for input in node.inputs.compactMap({ $0 }) {
-            if let constant = known[input] { slots[input] = constant.buffer.pointer }
+            if let constant = known[input] { slots.pointer[input] = constant.buffer.pointer }
         }
         var produced: [(Int, Constant)] = []
         for (position, output) in node.outputs.enumerated() {
             guard let output, let type = types[output] else { continue }
             if position == 0, let alias = plan.alias, let input = node.inputs[alias], let source = known[input] {
                 produced.append((output, Constant(type: type, buffer: source.buffer)))
-                slots[output] = source.buffer.pointer
+                slots.pointer[output] = source.buffer.pointer
             } else {
                 let buffer = AlignedBuffer(count: type.byteCount)
                 produced.append((output, Constant(type: type, buffer: buffer)))
-                slots[output] = buffer.pointer
+                slots.pointer[output] = buffer.pointer
             }
         }
         let scratch = AlignedBuffer(count: plan.scratch)
         try plan.kernel(
             IO(
-                slots: slots, ins: node.inputs.map { $0 ?? -1 }, outs: node.outputs.map { $0 ?? -1 },
+                slots: slots.pointer, ins: node.inputs.map { $0 ?? -1 }, outs: node.outputs.map { $0 ?? -1 },
                 scratch: scratch.pointer))
-        withExtendedLifetime((placeholder, scratch)) {}
+        withExtendedLifetime(scratch) {}
         for (id, constant) in produced { known[id] = constant }
+    }
+
+    /// Runs the graph node by node, each planned on its inputs' data: the path for shapes that depend on a
+    /// request's values (a Reshape to a computed shape, NonZero). A value is freed after its last reader.
+    static func runEagerly(graph: Graph, inputs: [(shape: [Int], data: ByteView)]) throws(EngineError) -> (
+        types: [ValueType], storages: [ByteStorage]
+    ) {
+        let valueCount = graph.valueNames.count
+        var types = [ValueType?](repeating: nil, count: valueCount)
+        var known: [Int: Constant] = graph.constants
+        for (id, constant) in graph.constants { types[id] = constant.type }
+        for (index, input) in graph.inputs.enumerated() {
+            let type = ValueType(dtype: input.dtype, shape: inputs[index].shape)
+            let buffer = inputs[index].data.withUnsafeBytes { AlignedBuffer(copying: $0) }
+            known[input.value] = Constant(type: type, buffer: buffer)
+            types[input.value] = type
+        }
+        let keep = Set(graph.outputs.map(\.value))
+        var lastUse = [Int](repeating: -1, count: valueCount)
+        for (step, node) in graph.nodes.enumerated() {
+            for input in node.inputs.compactMap({ $0 }) { lastUse[input] = step }
+        }
+        let slots = SlotTable(count: valueCount)
+        for (step, node) in graph.nodes.enumerated() {
+            let plan = try Self.plan(node, graph: graph, types: &types, known: known)
+            try Self.evaluate(node, plan, types: types, known: &known, slots: slots)
+            for value in (node.inputs + node.outputs).compactMap({ $0 })
+            where lastUse[value] <= step && !keep.contains(value) {
+                known[value] = nil
+            }
+        }
+        let outputTypes = try Self.outputTypes(graph, types)
+        var storages: [ByteStorage] = []
+        for (index, output) in graph.outputs.enumerated() {
+            guard let constant = known[output.value] else {
+                throw EngineError(.invalidModel, "graph output '\(output.name)' is never computed")
+            }
+            let bytes = outputTypes[index].byteCount
+            storages.append(
+                ByteStorage(count: bytes) { target in
+                    if bytes > 0 { target.baseAddress!.copyMemory(from: constant.buffer.pointer, byteCount: bytes) }
+                })
+        }
+        return (outputTypes, storages)
     }
 
     /// Runs the plan on input pointers; returns one storage per graph output.
@@ -306,6 +356,19 @@ final class Arena: @unchecked Sendable {
     }
 
     deinit { self.slots.deallocate() }
+}
+
+/// A table of value addresses for evaluating nodes outside an arena.
+final class SlotTable {
+    let pointer: UnsafeMutablePointer<UnsafeMutableRawPointer>
+    private let placeholder = AlignedBuffer(count: 64)
+
+    init(count: Int) {
+        self.pointer = .allocate(capacity: max(count, 1))
+        self.pointer.initialize(repeating: self.placeholder.pointer, count: max(count, 1))
+    }
+
+    deinit { self.pointer.deallocate() }
 }
 
 /// First-fit allocation of byte ranges with coalescing, to lay out an arena.

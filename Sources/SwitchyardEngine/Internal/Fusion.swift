@@ -6,6 +6,7 @@ import SwitchyardTensor
 enum Fusion {
     static func apply(_ graph: inout Graph) {
         Self.foldBatchNormalization(&graph)
+        Self.foldTransposeIntoMatMul(&graph)
         var consumers: [Int: [Int]] = [:]
         for (index, node) in graph.nodes.enumerated() {
             for input in node.inputs.compactMap({ $0 }) { consumers[input, default: []].append(index) }
@@ -25,7 +26,8 @@ enum Fusion {
             var matmulBias: Int? = nil
 
             // MatMul(X, W[K,N]) + b[N] or b[1,N]
-            if node.opType == "MatMul", let weightID = node.inputs[1], let weights = graph.constants[weightID],
+            if node.opType == "MatMul", (node.op as? MatMulOp)?.transB == false, let weightID = node.inputs[1],
+                let weights = graph.constants[weightID],
                 weights.type.shape.count == 2, let out = node.outputs[0], let next = soleConsumer(of: out),
                 graph.nodes[next].opType == "Add", graph.nodes[next].domain == ""
             {
@@ -65,6 +67,35 @@ enum Fusion {
             }
             node.name += "+fused"
             graph.nodes[index] = node
+        }
+        graph.nodes = graph.nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+    }
+
+    /// Reads `MatMul(A, Transpose(B))` with the last two axes swapped as a GEMM with B transposed, dropping the
+    /// copy (attention's `Q·Kᵀ` per head).
+    static func foldTransposeIntoMatMul(_ graph: inout Graph) {
+        var readers: [Int: Int] = [:]
+        var producer: [Int: Int] = [:]
+        for (index, node) in graph.nodes.enumerated() {
+            for input in node.inputs.compactMap({ $0 }) { readers[input, default: 0] += 1 }
+            for output in node.outputs.compactMap({ $0 }) { producer[output] = index }
+        }
+        let outputs = Set(graph.outputs.map(\.value))
+        var removed = Set<Int>()
+        for index in graph.nodes.indices {
+            guard var op = graph.nodes[index].op as? MatMulOp, !op.transB, graph.nodes[index].inputs.count == 2,
+                let b = graph.nodes[index].inputs[1], readers[b] == 1, !outputs.contains(b),
+                let source = producer[b], !removed.contains(source),
+                let transpose = graph.nodes[source].op as? TransposeOp, let perm = transpose.perm, perm.count >= 2,
+                let original = graph.nodes[source].inputs.first ?? nil
+            else { continue }
+            var swapped = Array(0..<perm.count)
+            swapped.swapAt(perm.count - 1, perm.count - 2)
+            guard perm == swapped else { continue }
+            op.transB = true
+            graph.nodes[index].op = op
+            graph.nodes[index].inputs[1] = original
+            removed.insert(source)
         }
         graph.nodes = graph.nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
     }

@@ -11,11 +11,17 @@ import SwitchyardTensor
 /// Turns ONNX protobuf bytes into a checked ``Graph``: opsets, initializers, inputs, nodes in
 /// topological order, operators built from their attributes.
 enum GraphLoader {
-    // 22 only widened type lists (bfloat16 and friends), which the engine refuses per tensor anyway.
-    static let supportedOpsets = 11...22
-    static let supportedMLOpsets = 1...5
+    /// Default-domain opsets up to the newest the definitions know; each operator refuses old forms it lacks.
+    static let supportedOpsets = 1...OperatorVersions.latestOpset
+    static let supportedMLOpsets = 1...OperatorVersions.latestMLOpset
+    static let supportedIRVersions = 3...OperatorVersions.latestIRVersion
 
-    static func load(bytes: [UInt8], source: String) throws(EngineError) -> Graph {
+    /// Decodes and checks a model.
+    /// - Parameters:
+    ///   - bytes: the serialized `ModelProto`.
+    ///   - source: a name for messages.
+    ///   - directory: the model's folder, where external tensor data is looked up; `nil` refuses it.
+    static func load(bytes: [UInt8], source: String, directory: String? = nil) throws(EngineError) -> Graph {
         guard !bytes.isEmpty else { throw EngineError(.invalidModel, "\(source): the model file is empty") }
         let model: Onnx_ModelProto
         do {
@@ -29,33 +35,42 @@ enum GraphLoader {
         guard model.hasGraph, model.irVersion > 0 else {
             throw EngineError(.invalidModel, "\(source): not an ONNX model (no ir_version or no graph)")
         }
-        guard model.irVersion <= 12 else {
+        guard model.irVersion <= Self.supportedIRVersions.upperBound else {
             throw EngineError(
-                .unsupportedModel, "\(source): ONNX IR version \(model.irVersion) is newer than supported (3...12)")
+                .unsupportedModel,
+                "\(source): ONNX IR version \(model.irVersion) is newer than this engine knows "
+                    + "(\(Self.supportedIRVersions.lowerBound)...\(Self.supportedIRVersions.upperBound)); "
+                    + "save the model with an older onnx release or update the engine")
         }
         var opset: Int? = nil
         var mlOpset: Int? = nil
         for entry in model.opsetImport {
             switch entry.domain {
-            case "", "ai.onnx": opset = Int(entry.version)
-            case "ai.onnx.ml": mlOpset = Int(entry.version)
+            case "", "ai.onnx": opset = Int(clamping: entry.version)
+            case "ai.onnx.ml": mlOpset = Int(clamping: entry.version)
             default: continue  // other domains fail below only if a node uses them
             }
         }
-        guard let opset else { throw EngineError(.invalidModel, "\(source): the model imports no default ONNX opset") }
-        guard Self.supportedOpsets.contains(opset) else {
-            throw EngineError(
-                .unsupportedModel,
-                "\(source): ONNX opset \(opset) is not supported (supported: \(Self.supportedOpsets.lowerBound)...\(Self.supportedOpsets.upperBound))"
-            )
+        // A model of ai.onnx.ml operators only may import no default opset (0 here: its nodes are refused).
+        guard let opset = opset ?? (mlOpset == nil ? nil : 0) else {
+            throw EngineError(.invalidModel, "\(source): the model imports no default ONNX opset")
+        }
+        guard opset == 0 || Self.supportedOpsets.contains(opset) else {
+            let range = "\(Self.supportedOpsets.lowerBound)...\(Self.supportedOpsets.upperBound)"
+            let reason = opset > Self.supportedOpsets.upperBound ? "is newer than this engine knows" : "is too old"
+            throw EngineError(.unsupportedModel, "\(source): ONNX opset \(opset) \(reason) (supported: \(range))")
         }
         if let mlOpset, !Self.supportedMLOpsets.contains(mlOpset) {
-            throw EngineError(.unsupportedModel, "\(source): ai.onnx.ml opset \(mlOpset) is not supported (1...5)")
+            throw EngineError(
+                .unsupportedModel,
+                "\(source): ai.onnx.ml opset \(mlOpset) is not supported "
+                    + "(\(Self.supportedMLOpsets.lowerBound)...\(Self.supportedMLOpsets.upperBound))")
         }
         guard model.functions.isEmpty else {
             throw EngineError(.unsupportedModel, "\(source): model-local functions are not supported")
         }
-        var builder = Builder(source: source, opset: opset, mlOpset: mlOpset)
+        var builder = Builder(
+            source: source, opset: opset, mlOpset: mlOpset, external: ExternalData(directory: directory))
         return try builder.build(model)
     }
 
@@ -63,14 +78,16 @@ enum GraphLoader {
         let source: String
         let opset: Int
         let mlOpset: Int?
+        let external: ExternalData
         var ids: [String: Int] = [:]
         var names: [String] = []
         var constants: [Int: Constant] = [:]
 
-        init(source: String, opset: Int, mlOpset: Int?) {
+        init(source: String, opset: Int, mlOpset: Int?, external: ExternalData) {
             self.source = source
             self.opset = opset
             self.mlOpset = mlOpset
+            self.external = external
         }
 
         mutating func id(_ name: String) -> Int {
@@ -89,7 +106,8 @@ enum GraphLoader {
                 guard !tensor.name.isEmpty else {
                     throw EngineError(.invalidModel, "\(self.source): an initializer has no name")
                 }
-                let constant = try TensorDecoding.constant(tensor, what: "initializer '\(tensor.name)'")
+                let constant = try TensorDecoding.constant(
+                    tensor, what: "\(self.source): initializer '\(tensor.name)'", external: self.external)
                 self.constants[self.id(tensor.name)] = constant
             }
             var inputs: [GraphInput] = []
@@ -118,6 +136,12 @@ enum GraphLoader {
                 if domain == "" && proto.opType == "Constant" {
                     try self.foldConstantNode(proto, name: name)
                     continue
+                }
+                if domain == "" && self.opset == 0 {
+                    throw EngineError(
+                        .invalidModel,
+                        "\(self.source): node '\(name)' uses ONNX operator '\(proto.opType)' but the model imports no default opset"
+                    )
                 }
                 op = try OperatorRegistry.make(
                     proto, name: name, domain: domain, opset: domain == "" ? self.opset : (self.mlOpset ?? 1),
@@ -201,7 +225,9 @@ enum GraphLoader {
             }
             let constant: Constant
             switch attribute.name {
-            case "value": constant = try TensorDecoding.constant(attribute.t, what: "Constant node '\(name)'")
+            case "value":
+                constant = try TensorDecoding.constant(
+                    attribute.t, what: "\(self.source): Constant node '\(name)'", external: self.external)
             case "value_float": constant = Constant([attribute.f], shape: [])
             case "value_floats": constant = Constant(attribute.floats, shape: [attribute.floats.count])
             case "value_int": constant = Constant([attribute.i], shape: [])
@@ -250,16 +276,12 @@ enum GraphLoader {
 
 /// Decoding of ONNX TensorProto data (raw_data or the typed fields) into engine constants.
 enum TensorDecoding {
-    static func constant(_ tensor: Onnx_TensorProto, what: String) throws(EngineError) -> Constant {
-        if tensor.dataLocation == .external || !tensor.externalData.isEmpty {
-            throw EngineError(
-                .unsupportedModel,
-                "\(what) keeps its data in an external file; external data is not supported (save the model with all tensors inside the .onnx file)"
-            )
-        }
+    static func constant(_ tensor: Onnx_TensorProto, what: String, external: ExternalData? = nil) throws(EngineError)
+        -> Constant
+    {
         // float16 and bfloat16 constants are widened to float32 here; the graph computes in f32 (HalfPrecision).
         if tensor.dataType == 10 || tensor.dataType == 16 {
-            return try Self.widenedHalf(tensor, what: what, brain: tensor.dataType == 16)
+            return try Self.widenedHalf(tensor, what: what, brain: tensor.dataType == 16, external: external)
         }
         guard tensor.hasDataType, let code = UInt8(exactly: tensor.dataType), let dtype = DType(rawValue: code) else {
             throw EngineError(.unsupportedModel, "\(what) has unsupported element type \(tensor.dataType)")
@@ -280,6 +302,11 @@ enum TensorDecoding {
         }
         let width = dtype.byteWidth!
         let type = ValueType(dtype: dtype, shape: shape)
+        if tensor.dataLocation == .external || !tensor.externalData.isEmpty {
+            let entries = Dictionary(tensor.externalData.map { ($0.key, $0.value) }) { first, _ in first }
+            let reader = external ?? ExternalData(directory: nil)
+            return Constant(type: type, buffer: try reader.read(entries, byteCount: count * width, what: what))
+        }
         if tensor.hasRawData {
             let raw = tensor.rawData
             guard raw.count == count * width else {
@@ -323,7 +350,9 @@ enum TensorDecoding {
     }
 
     /// A float16 (`brain == false`) or bfloat16 tensor as a float32 constant.
-    static func widenedHalf(_ tensor: Onnx_TensorProto, what: String, brain: Bool) throws(EngineError) -> Constant {
+    static func widenedHalf(_ tensor: Onnx_TensorProto, what: String, brain: Bool, external: ExternalData?)
+        throws(EngineError) -> Constant
+    {
         var shape: [Int] = []
         var count = 1
         for dim in tensor.dims {
@@ -334,7 +363,12 @@ enum TensorDecoding {
             count = next
         }
         var bits: [UInt16] = []
-        if tensor.hasRawData {
+        if tensor.dataLocation == .external || !tensor.externalData.isEmpty {
+            let entries = Dictionary(tensor.externalData.map { ($0.key, $0.value) }) { first, _ in first }
+            let buffer = try (external ?? ExternalData(directory: nil)).read(entries, byteCount: count * 2, what: what)
+            let words = buffer.pointer.assumingMemoryBound(to: UInt16.self)
+            bits = (0..<count).map { UInt16(littleEndian: words[$0]) }
+        } else if tensor.hasRawData {
             guard tensor.rawData.count == count * 2 else {
                 throw EngineError(
                     .invalidModel, "\(what) has \(tensor.rawData.count) bytes of raw data, its shape \(shape) needs \(count * 2)")

@@ -41,6 +41,8 @@ struct PlanContext {
     /// `nil` where an optional input is omitted.
     var inputs: [ValueType?]
     var constants: [Constant?]
+    /// How many outputs the node names (Split makes one per output).
+    var outputCount: Int = 1
 
     func error(_ message: String, _ code: EngineError.Code = .shapeMismatch) -> EngineError {
         EngineError(code, "node '\(self.node)' (\(self.opType)): \(message)")
@@ -66,15 +68,31 @@ struct PlanContext {
         return type
     }
 
-    /// The data of constant input `index`, or an error naming what must be constant.
+    /// The data of input `index`, which the node needs to decide its output shapes (a Reshape's shape,
+    /// Slice's starts). When it is not known at planning time the error says so, and the model runs such
+    /// shapes node by node with every value known (``ExecutionPlan/runEagerly(graph:inputs:)``).
     func constant(_ index: Int, _ what: String) throws(EngineError) -> Constant {
         guard index < self.constants.count, let constant = self.constants[index] else {
-            throw self.error(
-                "\(what) must be known when the model is planned (an initializer or computed from shapes)",
-                .unsupportedModel)
+            throw EngineError(
+                .unsupportedModel, "node '\(self.node)' (\(self.opType)): \(what) depends on the request's data",
+                cause: RuntimeValueNeeded())
         }
         return constant
     }
+
+    /// The data of optional input `index` when it is present, else `nil`.
+    func optionalConstant(_ index: Int, _ what: String) throws(EngineError) -> Constant? {
+        guard self.has(index) else { return nil }
+        return try self.constant(index, what)
+    }
+}
+
+/// Marks a planning error caused by a value known only when a request runs (see ``PlanContext/constant(_:_:)``).
+struct RuntimeValueNeeded: Error {}
+
+extension EngineError {
+    /// Whether planning stopped only because a shape depends on a request's data.
+    var needsRuntimeValue: Bool { self.cause is RuntimeValueNeeded }
 }
 
 /// An ONNX operator with its attributes decoded.

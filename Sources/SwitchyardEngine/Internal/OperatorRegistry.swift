@@ -13,11 +13,19 @@ struct Attributes {
     var node: String
     var opType: String
     var source: String
+    /// The operator's version in effect: the newest definition not newer than the model's opset.
+    var version: Int
+    /// The model's opset for the node's domain.
+    var opset: Int
 
-    init(_ proto: Onnx_NodeProto, node: String, source: String) throws(EngineError) {
+    init(_ proto: Onnx_NodeProto, node: String, source: String, version: Int = 1, opset: Int = 1)
+        throws(EngineError)
+    {
         self.node = node
         self.opType = proto.opType
         self.source = source
+        self.version = version
+        self.opset = opset
         self.values = [:]
         for attribute in proto.attribute {
             self.values[attribute.name] = try Self.decode(attribute, node: node)
@@ -123,114 +131,61 @@ struct Attributes {
     }
 }
 
+/// Makes an operator from a node's attributes (``Attributes/version`` says which definition applies).
+typealias OperatorFactory = @Sendable (Attributes) throws(EngineError) -> any Operator
+
 /// Builds an ``Operator`` for each supported (domain, op type); refuses everything else by name.
+///
+/// Each family of operators keeps its table in its own file (`OperatorRegistry+Family.swift`); this list
+/// only names the tables.
 enum OperatorRegistry {
-    /// The operators the engine implements, by domain ("" is the default ONNX domain).
-    static let supported: [String: Set<String>] = [
-        "": [
-            "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Softmax",
-            "LogSoftmax", "Flatten", "Reshape", "Transpose", "Identity", "Dropout", "Clip", "Conv", "MaxPool",
-            "AveragePool", "GlobalAveragePool", "BatchNormalization", "Concat", "Cast", "ArgMax", "Constant", "Shape",
-            "Gather", "Squeeze", "Unsqueeze", "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear",
-            "MatMulInteger", "QLinearMatMul",
-        ],
-        "ai.onnx.ml": [
-            "ArrayFeatureExtractor", "Binarizer", "FeatureVectorizer", "Imputer", "LabelEncoder", "LinearClassifier",
-            "LinearRegressor", "Normalizer", "OneHotEncoder", "Scaler", "SVMClassifier", "SVMRegressor",
-            "TreeEnsemble", "TreeEnsembleClassifier", "TreeEnsembleRegressor", "ZipMap",
-        ],
+    static let factories: [String: [String: OperatorFactory]] = [
+        "": merged([
+            Self.coreOperators, Self.mathOperators, Self.shapingOperators, Self.reductionOperators, Self.indexingOperators,
+            Self.spatialOperators, Self.layerOperators, Self.quantizationOperators,
+        ]),
+        "ai.onnx.ml": merged([Self.machineLearningOperators]),
     ]
+
+    private static func merged(_ tables: [[String: OperatorFactory]]) -> [String: OperatorFactory] {
+        tables.reduce(into: [:]) { result, table in result.merge(table) { first, _ in first } }
+    }
+
+    /// Operators whose opset 1–6 forms broadcast by an explicit attribute instead of NumPy's rules.
+    private static let legacyBroadcasting: Set<String> = [
+        "Add", "Sub", "Mul", "Div", "Pow", "And", "Or", "Xor", "Equal", "Greater", "Less", "PRelu", "Gemm",
+    ]
+
+    /// The version of `opType` in effect at `opset`, or `nil` when the opset does not define it.
+    static func version(of opType: String, domain: String, opset: Int) -> Int? {
+        OperatorVersions.table[domain]?[opType]?.last { $0 <= opset }
+    }
 
     static func make(_ proto: Onnx_NodeProto, name: String, domain: String, opset: Int, source: String)
         throws(EngineError) -> any Operator
     {
-        guard Self.supported[domain]?.contains(proto.opType) == true else {
-            let domainText = domain.isEmpty ? "" : " (domain \(domain))"
+        let domainText = domain.isEmpty ? "" : " (domain \(domain))"
+        guard let factory = Self.factories[domain]?[proto.opType] else {
             throw EngineError(
                 .unsupportedOperator,
                 "\(source): operator '\(proto.opType)'\(domainText) of node '\(name)' is not supported")
         }
-        let attributes = try Attributes(proto, node: name, source: source)
+        guard let version = Self.version(of: proto.opType, domain: domain, opset: opset) else {
+            let first = OperatorVersions.table[domain]?[proto.opType]?.first.map { " (it is defined from opset \($0))" }
+            throw EngineError(
+                .invalidModel,
+                "\(source): operator '\(proto.opType)'\(domainText) of node '\(name)' does not exist in opset \(opset)"
+                    + (first ?? ""))
+        }
+        let attributes = try Attributes(proto, node: name, source: source, version: version, opset: opset)
         for (key, value) in attributes.values {
             if case .unsupported(let what) = value {
                 throw attributes.error("attribute '\(key)' uses \(what), which is not supported", .unsupportedOperator)
             }
         }
-        switch proto.opType {
-        case "Gemm": return try GemmOp(attributes)
-        case "MatMul": return MatMulOp()
-        case "Add": return BinaryOp(kind: .add)
-        case "Sub": return BinaryOp(kind: .sub)
-        case "Mul": return BinaryOp(kind: .mul)
-        case "Div": return BinaryOp(kind: .div)
-        case "Relu": return ActivationOp(fixed: .relu)
-        case "LeakyRelu": return ActivationOp(fixed: .leakyRelu(try attributes.float("alpha", 0.01)))
-        case "Sigmoid": return ActivationOp(fixed: .sigmoid)
-        case "Tanh": return ActivationOp(fixed: .tanh)
-        case "Clip": return ActivationOp(fixed: nil)
-        case "Softmax", "LogSoftmax":
-            return SoftmaxOp(
-                log: proto.opType == "LogSoftmax", axis: try attributes.int("axis", opset >= 13 ? -1 : 1),
-                coerce2D: opset < 13)
-        case "Flatten": return FlattenOp(axis: try attributes.int("axis", 1))
-        case "Reshape": return ReshapeOp(allowZero: try attributes.int("allowzero", 0) != 0)
-        case "Transpose": return TransposeOp(perm: try attributes.ints("perm"))
-        case "Identity": return IdentityOp()
-        case "Dropout":
-            try attributes.refuse("training_mode") { if case .int(0) = $0 { true } else { false } }
-            return DropoutOp()
-        case "Conv": return try ConvOp(attributes)
-        case "MaxPool", "AveragePool": return try PoolOp(attributes, max: proto.opType == "MaxPool")
-        case "GlobalAveragePool": return GlobalAveragePoolOp()
-        case "BatchNormalization":
-            try attributes.refuse("training_mode") { if case .int(0) = $0 { true } else { false } }
-            try attributes.refuse("spatial") { if case .int(1) = $0 { true } else { false } }
-            return BatchNormOp(epsilon: try attributes.float("epsilon", 1e-5))
-        case "Concat":
-            guard attributes.has("axis") else { throw attributes.error("attribute 'axis' is required") }
-            return ConcatOp(axis: try attributes.int("axis", 0))
-        case "Cast":
-            guard let code = UInt8(exactly: try attributes.int("to", 0)), let dtype = DType(rawValue: code),
-                dtype != .bytes
-            else {
-                throw attributes.error(
-                    "Cast to element type \(try attributes.int("to", 0)) is not supported", .unsupportedOperator)
-            }
-            return CastOp(to: dtype)
-        case "ArgMax":
-            return ArgMaxOp(
-                axis: try attributes.int("axis", 0), keepDims: try attributes.int("keepdims", 1) != 0,
-                selectLast: try attributes.int("select_last_index", 0) != 0)
-        case "Shape":
-            return ShapeOp(
-                start: try attributes.int("start", 0), end: attributes.has("end") ? try attributes.int("end", 0) : nil)
-        case "Gather": return GatherOp(axis: try attributes.int("axis", 0))
-        case "Squeeze": return SqueezeOp(axes: try attributes.ints("axes"), squeeze: true)
-        case "Unsqueeze": return SqueezeOp(axes: try attributes.ints("axes"), squeeze: false)
-        case "QuantizeLinear": return try QuantizeLinearOp(attributes)
-        case "DequantizeLinear": return try DequantizeLinearOp(attributes)
-        case "DynamicQuantizeLinear": return DynamicQuantizeLinearOp()
-        case "MatMulInteger": return MatMulIntegerOp()
-        case "QLinearMatMul": return QLinearMatMulOp()
-        case "ArrayFeatureExtractor": return ArrayFeatureExtractorOp()
-        case "Binarizer": return try BinarizerOp(attributes)
-        case "FeatureVectorizer": return try FeatureVectorizerOp(attributes)
-        case "Imputer": return try ImputerOp(attributes)
-        case "LabelEncoder": return try LabelEncoderOp(attributes)
-        case "LinearClassifier": return try LinearClassifierOp(attributes)
-        case "LinearRegressor": return try LinearRegressorOp(attributes)
-        case "Normalizer": return try NormalizerOp(attributes)
-        case "OneHotEncoder": return try OneHotEncoderOp(attributes)
-        case "Scaler": return try ScalerOp(attributes)
-        case "SVMClassifier": return try SVMClassifierOp(attributes)
-        case "SVMRegressor": return try SVMRegressorOp(attributes)
-        case "TreeEnsemble": return try TreeEnsembleOp(attributes)
-        case "TreeEnsembleClassifier": return try TreeEnsembleClassifierOp(attributes)
-        case "TreeEnsembleRegressor": return try TreeEnsembleRegressorOp(attributes)
-        case "ZipMap": return try ZipMapOp(attributes)
-        default:
-            throw EngineError(
-                .unsupportedOperator, "\(source): operator '\(proto.opType)' of node '\(name)' is not supported")
+        if version < 7 && attributes.has("broadcast") && Self.legacyBroadcasting.contains(proto.opType) {
+            throw attributes.error("broadcasting by 'axis' (opset 6 and older) is not supported", .unsupportedOperator)
         }
+        return try factory(attributes)
     }
 }

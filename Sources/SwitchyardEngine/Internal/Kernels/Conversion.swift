@@ -95,14 +95,15 @@ func store(integer value: Int64, _ pointer: UnsafeMutableRawPointer, _ index: In
     }
 }
 
-/// ArgMax along one axis; ties go to the first (or, with `select_last_index`, the last) maximum.
+/// ArgMax (or ArgMin) along one axis; ties go to the first (or, with `select_last_index`, the last) one.
 struct ArgMaxOp: Operator {
     var axis: Int
     var keepDims: Bool
     var selectLast: Bool
+    var minimum = false
 
     func plan(_ context: PlanContext) throws(EngineError) -> OpPlan {
-        let x = try context.input(0, [.float32, .int64, .int32, .float64])
+        let x = try context.input(0, numericTypes)
         let rank = x.shape.count
         let axis = try normalizeAxis(self.axis, rank: rank, context)
         guard rank > 0, x.shape[axis] > 0 else { throw context.error("ArgMax over an empty axis of \(x.shape)") }
@@ -111,13 +112,13 @@ struct ArgMaxOp: Operator {
         let outer = x.shape.prefix(axis).reduce(1, *)
         let length = x.shape[axis]
         let inner = x.shape.suffix(from: axis + 1).reduce(1, *)
-        let (dtype, selectLast) = (x.dtype, self.selectLast)
+        let (dtype, selectLast, minimum) = (x.dtype, self.selectLast, self.minimum)
         return OpPlan(
             outputs: [ValueType(dtype: .int64, shape: shape)],
             kernel: { io in
                 let source = io.input(0)
                 let y = io.output(0).assumingMemoryBound(to: Int64.self)
-                if dtype == .float32 && inner == 1 {  // contiguous float rows: the classifier head
+                if dtype == .float32 && inner == 1 && !minimum {  // contiguous float rows: the classifier head
                     let values = source.assumingMemoryBound(to: Float.self)
                     for block in 0..<outer {
                         let row = values + block * length
@@ -139,13 +140,19 @@ struct ArgMaxOp: Operator {
                             var largest = loadDouble(source, base, dtype)
                             for index in 1..<length {
                                 let value = loadDouble(source, base + index * inner, dtype)
-                                if value > largest || (selectLast && value == largest) { largest = value; best = index }
+                                if (minimum ? value < largest : value > largest) || (selectLast && value == largest) {
+                                    largest = value
+                                    best = index
+                                }
                             }
                         } else {
                             var largest = loadInteger(source, base, dtype)
                             for index in 1..<length {
                                 let value = loadInteger(source, base + index * inner, dtype)
-                                if value > largest || (selectLast && value == largest) { largest = value; best = index }
+                                if (minimum ? value < largest : value > largest) || (selectLast && value == largest) {
+                                    largest = value
+                                    best = index
+                                }
                             }
                         }
                         y[block * inner + lane] = Int64(best)

@@ -99,11 +99,67 @@ struct ConvOp: Operator {
     func plan(_ context: PlanContext) throws(EngineError) -> OpPlan {
         let x = try context.input(0, [.float32])
         let w = try context.input(1, [.float32])
-        guard x.shape.count == 4, w.shape.count == 4 else {
+        guard x.shape.count == w.shape.count, (3...5).contains(x.shape.count) else {
             throw context.error(
-                "only 2-D convolution (4-D NCHW input and weights) is supported, got \(x.shape) and \(w.shape)",
+                "convolution needs N×C×spatial input and weights of the same rank (1 to 3 spatial axes), got \(x.shape) and \(w.shape)",
                 .unsupportedOperator)
         }
+        let spatial = x.shape.count - 2
+        var window = self.window
+        if window.strides.isEmpty { window.strides = Array(repeating: 1, count: spatial) }
+        if window.dilations.isEmpty { window.dilations = Array(repeating: 1, count: spatial) }
+        if window.pads.isEmpty { window.pads = Array(repeating: 0, count: 2 * spatial) }
+        guard window.strides.count == spatial, window.dilations.count == spatial, window.pads.count == 2 * spatial else {
+            throw context.error("strides, dilations and pads must match \(spatial) spatial axes")
+        }
+        if spatial == 1 {  // as 2-D with a height of 1: the same bytes
+            var flat = window
+            flat.strides = [1] + window.strides
+            flat.dilations = [1] + window.dilations
+            flat.pads = [0, window.pads[0], 0, window.pads[1]]
+            var twoD = self
+            twoD.window = flat
+            twoD.kernelShape = self.kernelShape.map { [1] + $0 }
+            var inner = context
+            inner.inputs[0] = ValueType(dtype: .float32, shape: [x.shape[0], x.shape[1], 1, x.shape[2]])
+            inner.inputs[1] = ValueType(dtype: .float32, shape: [w.shape[0], w.shape[1], 1, w.shape[2]])
+            var plan = try twoD.plan(inner)
+            plan.outputs[0].shape.remove(at: 2)
+            return plan
+        }
+        if spatial == 3 { return try self.plan3D(context, x, w, window) }
+        return try self.plan2D(context, x, w, window)
+    }
+
+    private func plan3D(_ context: PlanContext, _ x: ValueType, _ w: ValueType, _ baseWindow: Window) throws(EngineError)
+        -> OpPlan
+    {
+        let (channels, filters, group) = (x.shape[1], w.shape[0], self.group)
+        guard channels == w.shape[1] * group, filters % group == 0 else {
+            throw context.error("input has \(channels) channels; weights \(w.shape) with group \(group) do not match")
+        }
+        var window = baseWindow
+        window.kernel = Array(w.shape.suffix(3))
+        if let kernelShape, kernelShape != window.kernel {
+            throw context.error("kernel_shape \(kernelShape) disagrees with weights \(w.shape)")
+        }
+        let input = Array(x.shape.suffix(3))
+        let (output, begin, _) = try window.resolve(input, context)
+        if context.has(2) {
+            let b = try context.input(2, [.float32])
+            guard b.count == filters else { throw context.error("bias has \(b.count) values for \(filters) filters") }
+        }
+        let (kernel, scratch) = convolutionNDKernel(
+            batch: x.shape[0], channels: channels, input: input, filters: filters, group: group, kernel: window.kernel,
+            strides: window.strides, dilations: window.dilations, begin: begin, output: output, hasBias: context.has(2),
+            activations: self.activations)
+        return OpPlan(
+            outputs: [ValueType(dtype: .float32, shape: [x.shape[0], filters] + output)], kernel: kernel, scratch: scratch)
+    }
+
+    private func plan2D(_ context: PlanContext, _ x: ValueType, _ w: ValueType, _ baseWindow: Window) throws(EngineError)
+        -> OpPlan
+    {
         let (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (filters, groupChannels, kh, kw) = (w.shape[0], w.shape[1], w.shape[2], w.shape[3])
         let group = self.group
@@ -114,11 +170,8 @@ struct ConvOp: Operator {
         if let kernelShape, kernelShape != [kh, kw] {
             throw context.error("kernel_shape \(kernelShape) disagrees with weights \(w.shape)")
         }
-        var window = self.window
+        var window = baseWindow
         window.kernel = [kh, kw]
-        if window.strides.isEmpty { window.strides = [1, 1] }
-        if window.dilations.isEmpty { window.dilations = [1, 1] }
-        if window.pads.isEmpty { window.pads = [0, 0, 0, 0] }
         let (out, begin, _) = try window.resolve([height, width], context)
         if context.has(2) {
             let b = try context.input(2, [.float32])
@@ -136,6 +189,29 @@ struct ConvOp: Operator {
         let scratch = direct ? 0 : patch * pixels * MemoryLayout<Float>.size
         let hasBias = context.has(2)
         let activations = self.activations
+        if groupChannels == 1 && filtersPerGroup == 1 {
+            // Depthwise: each channel against its own small filter, directly (no im2col, no GEMM per channel).
+            let geometry = DepthwiseGeometry(
+                height: height, width: width, oh: oh, ow: ow, kh: kh, kw: kw, sh: sh, sw: sw, dh: dh, dw: dw, ph: ph,
+                pw: pw)
+            return OpPlan(
+                outputs: [output],
+                kernel: { io in
+                    let input = io.f32(0)
+                    let weights = io.f32(1)
+                    let y = io.outF32(0)
+                    let bias = hasBias ? io.f32(2) : nil
+                    for image in 0..<batch {
+                        for channel in 0..<channels {
+                            let plane = (image * channels + channel)
+                            depthwiseConvolution(
+                                input + plane * height * width, weights + channel * kh * kw, bias?[channel] ?? 0,
+                                y + plane * pixels, geometry)
+                        }
+                        for activation in activations { apply(activation, y + image * channels * pixels, channels * pixels) }
+                    }
+                })
+        }
         return OpPlan(
             outputs: [output],
             kernel: { io in
@@ -172,6 +248,43 @@ struct ConvOp: Operator {
                     for activation in activations { apply(activation, plane, filters * pixels) }
                 }
             }, scratch: scratch)
+    }
+}
+
+/// The sizes one depthwise plane is convolved with.
+struct DepthwiseGeometry: Sendable {
+    var height, width, oh, ow, kh, kw, sh, sw, dh, dw, ph, pw: Int
+}
+
+/// One channel's plane convolved with its filter: for each filter tap, the output row gets the input row
+/// (shifted, strided) times the weight, over the columns where the tap lands inside the input.
+@inline(__always)
+func depthwiseConvolution(
+    _ source: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ bias: Float, _ target: UnsafeMutablePointer<Float>,
+    _ g: DepthwiseGeometry
+) {
+    target.update(repeating: bias, count: g.oh * g.ow)
+    for ky in 0..<g.kh {
+        for kx in 0..<g.kw {
+            let w = filter[ky * g.kw + kx]
+            let offset = kx * g.dw - g.pw
+            // Output columns whose input column ox·sw + offset lies in 0..<width.
+            let first = offset >= 0 ? 0 : (-offset + g.sw - 1) / g.sw
+            let last = min(g.ow, (g.width - 1 - offset) >= 0 ? (g.width - 1 - offset) / g.sw + 1 : 0)
+            if first >= last { continue }
+            for oy in 0..<g.oh {
+                let iy = oy * g.sh - g.ph + ky * g.dh
+                if iy < 0 || iy >= g.height { continue }
+                let row = source + iy * g.width + offset
+                let out = target + oy * g.ow
+                if g.sw == 1 {
+                    for ox in first..<last { out[ox] += w * row[ox] }
+                } else {
+                    let stride = g.sw
+                    for ox in first..<last { out[ox] += w * row[ox * stride] }
+                }
+            }
+        }
     }
 }
 
@@ -223,13 +336,9 @@ struct PoolOp: Operator {
         guard let kernel = try attributes.ints("kernel_shape") else {
             throw attributes.error("kernel_shape is required")
         }
-        guard kernel.count == 2 else {
-            throw attributes.error("only 2-D pooling is supported (kernel_shape \(kernel))", .unsupportedOperator)
-        }
         self.window = try Window(attributes, kernel: kernel)
         self.isMax = max
         self.countIncludePad = try attributes.int("count_include_pad", 0) != 0
-        try attributes.refuse("storage_order") { if case .int(0) = $0 { true } else { false } }
     }
 
     func plan(_ context: PlanContext) throws(EngineError) -> OpPlan {

@@ -54,7 +54,8 @@ func apply(_ activation: Activation, _ data: UnsafeMutablePointer<Float>, _ coun
     case .clip(let low, let high):
         for index in 0..<count {
             let value = data[index]
-            data[index] = value < low ? low : (value > high ? high : value)
+            let raised = value < low ? low : value
+            data[index] = raised > high ? high : raised  // min > max gives max, as the specification says
         }
     }
 }
@@ -85,6 +86,38 @@ struct ActivationOp: Operator {
     /// `nil` for Clip, whose bounds are read from constant inputs at plan time.
     var fixed: Activation?
 
+    init(fixed: Activation?) { self.fixed = fixed }
+
+    /// Clip: bounds are attributes before opset 11 and optional inputs from 11 on.
+    init(clip attributes: Attributes) throws(EngineError) {
+        self.fixed =
+            attributes.version < 11
+            ? .clip(try attributes.float("min", -Float.greatestFiniteMagnitude), try attributes.float("max", .greatestFiniteMagnitude))
+            : nil
+    }
+
+    /// The same function for inputs other than f32 (the fused path is f32 only).
+    private func otherTypeKind(_ context: PlanContext) throws(EngineError) -> UnaryOp.Kind {
+        switch self.fixed {
+        case .relu?: return .relu
+        case .leakyRelu(let alpha)?: return .leakyRelu(alpha)
+        case .sigmoid?: return .sigmoid
+        case .tanh?: return .tanh
+        case .clip(let low, let high)?: return .clip(Double(low), Double(high))
+        case nil:
+            var bounds = [-Double.infinity, Double.infinity]
+            for index in [1, 2] where context.has(index) {
+                let constant = try context.constant(index, index == 1 ? "Clip's min" : "Clip's max")
+                guard constant.type.count == 1 else { throw context.error("Clip's bounds must be scalars") }
+                let dtype = constant.type.dtype
+                bounds[index - 1] =
+                    dtype.isFloatingPoint
+                    ? loadDouble(constant.buffer.pointer, 0, dtype) : Double(loadInteger(constant.buffer.pointer, 0, dtype))
+            }
+            return .clip(bounds[0], bounds[1])
+        }
+    }
+
     func activation(_ context: PlanContext) throws(EngineError) -> Activation {
         if let fixed { return fixed }
         var low = -Float.infinity
@@ -100,7 +133,8 @@ struct ActivationOp: Operator {
     }
 
     func plan(_ context: PlanContext) throws(EngineError) -> OpPlan {
-        let input = try context.input(0, [.float32])
+        let input = try context.input(0)
+        if input.dtype != .float32 { return try UnaryOp(kind: try self.otherTypeKind(context)).plan(context) }
         let activation = try self.activation(context)
         let count = input.count
         return OpPlan(
@@ -110,72 +144,6 @@ struct ActivationOp: Operator {
                 if UnsafeRawPointer(output) != io.input(0) { output.update(from: io.f32(0), count: count) }
                 apply(activation, output, count)
             }, inPlace: 0)
-    }
-}
-
-/// Add, Sub, Mul and Div with ONNX multidirectional broadcasting, on float32, int64 and int32.
-struct BinaryOp: Operator {
-    enum Kind: Sendable { case add, sub, mul, div }
-    var kind: Kind
-
-    func plan(_ context: PlanContext) throws(EngineError) -> OpPlan {
-        let a = try context.input(0, [.float32, .int64, .int32])
-        let b = try context.input(1)
-        guard a.dtype == b.dtype else { throw context.error("inputs are \(a.dtype) and \(b.dtype); they must match") }
-        guard let shape = broadcastShapes(a.shape, b.shape) else {
-            throw context.error("shapes \(a.shape) and \(b.shape) do not broadcast")
-        }
-        let output = ValueType(dtype: a.dtype, shape: shape)
-        let kernel: Kernel
-        switch a.dtype {
-        case .float32: kernel = Self.kernel(Float.self, self.kind, a.shape, b.shape, shape)
-        case .int64: kernel = Self.kernel(Int64.self, self.kind, a.shape, b.shape, shape)
-        default: kernel = Self.kernel(Int32.self, self.kind, a.shape, b.shape, shape)
-        }
-        let inPlace: Int? = a.shape == shape ? 0 : (b.shape == shape ? 1 : nil)
-        return OpPlan(outputs: [output], kernel: kernel, inPlace: inPlace)
-    }
-
-    private static func kernel<T: BinaryArithmetic>(
-        _ type: T.Type, _ kind: Kind, _ aShape: [Int], _ bShape: [Int], _ shape: [Int]
-    ) -> Kernel {
-        let count = shape.reduce(1, *)
-        let aCount = aShape.reduce(1, *)
-        let bCount = bShape.reduce(1, *)
-        let aStrides = broadcastStrides(aShape, to: shape)
-        let bStrides = broadcastStrides(bShape, to: shape)
-        // b repeats along the leading dimensions of a (a bias row, a per-feature scale).
-        let bIsSuffix =
-            aCount == count && bCount > 0 && count % bCount == 0 && Array(shape.suffix(bShape.count)) == bShape
-            && bShape.count <= shape.count
-        return { io in
-            let a = io.input(0).assumingMemoryBound(to: T.self)
-            let b = io.input(1).assumingMemoryBound(to: T.self)
-            let y = io.output(0).assumingMemoryBound(to: T.self)
-            if count == 0 { return }
-            if aCount == count && bCount == count {
-                for index in 0..<count { y[index] = T.combine(kind, a[index], b[index]) }
-            } else if bCount == 1 && aCount == count {
-                let scalar = b[0]
-                for index in 0..<count { y[index] = T.combine(kind, a[index], scalar) }
-            } else if aCount == 1 && bCount == count {
-                let scalar = a[0]
-                for index in 0..<count { y[index] = T.combine(kind, scalar, b[index]) }
-            } else if bIsSuffix {
-                var offset = 0
-                while offset < count {
-                    for index in 0..<bCount { y[offset + index] = T.combine(kind, a[offset + index], b[index]) }
-                    offset += bCount
-                }
-            } else {
-                forEachBroadcast(shape: shape, aStrides: aStrides, bStrides: bStrides) {
-                    out, ai, bi, inner, aStep, bStep in
-                    for index in 0..<inner {
-                        y[out + index] = T.combine(kind, a[ai + index * aStep], b[bi + index * bStep])
-                    }
-                }
-            }
-        }
     }
 }
 
@@ -211,40 +179,3 @@ func forEachBroadcast(
     }
 }
 
-/// The arithmetic the binary ops need, without traps (integer division by zero gives 0, overflow wraps).
-protocol BinaryArithmetic: TensorScalar {
-    static func combine(_ kind: BinaryOp.Kind, _ a: Self, _ b: Self) -> Self
-}
-
-extension Float: BinaryArithmetic {
-    @inline(__always) static func combine(_ kind: BinaryOp.Kind, _ a: Float, _ b: Float) -> Float {
-        switch kind {
-        case .add: a + b
-        case .sub: a - b
-        case .mul: a * b
-        case .div: a / b
-        }
-    }
-}
-
-extension Int64: BinaryArithmetic {
-    @inline(__always) static func combine(_ kind: BinaryOp.Kind, _ a: Int64, _ b: Int64) -> Int64 {
-        switch kind {
-        case .add: a &+ b
-        case .sub: a &- b
-        case .mul: a &* b
-        case .div: b == 0 ? 0 : a.dividedReportingOverflow(by: b).partialValue
-        }
-    }
-}
-
-extension Int32: BinaryArithmetic {
-    @inline(__always) static func combine(_ kind: BinaryOp.Kind, _ a: Int32, _ b: Int32) -> Int32 {
-        switch kind {
-        case .add: a &+ b
-        case .sub: a &- b
-        case .mul: a &* b
-        case .div: b == 0 ? 0 : a.dividedReportingOverflow(by: b).partialValue
-        }
-    }
-}

@@ -148,15 +148,20 @@ struct GemmOp: Operator {
 /// a constant bias row (input 2) and activations.
 struct MatMulOp: Operator {
     var activations: [Activation] = []
+    /// Input 1 holds Bᵀ (its last two axes swapped): a Transpose folded in at load, so attention's K is read in
+    /// place instead of copied per head.
+    var transB = false
 
     func plan(_ context: PlanContext) throws(EngineError) -> OpPlan {
-        let a = try context.input(0, [.float32])
-        let b = try context.input(1, [.float32])
+        let a = try context.input(0, floatTypes)
+        let b = try context.input(1, [a.dtype])
         guard !a.shape.isEmpty, !b.shape.isEmpty else { throw context.error("MatMul inputs must not be scalars") }
         var aShape = a.shape
         var bShape = b.shape
         if aShape.count == 1 { aShape.insert(1, at: 0) }
         if bShape.count == 1 { bShape.append(1) }
+        let transB = self.transB && b.shape.count >= 2
+        if transB { bShape.swapAt(bShape.count - 1, bShape.count - 2) }
         let m = aShape[aShape.count - 2]
         let k = aShape[aShape.count - 1]
         let n = bShape[bShape.count - 1]
@@ -183,9 +188,42 @@ struct MatMulOp: Operator {
             outShape = shape
             biasPointerConstant = bias
         }
-        let output = ValueType(dtype: .float32, shape: outShape)
+        let output = ValueType(dtype: a.dtype, shape: outShape)
         let activations = self.activations
         let batchCount = batch.reduce(1, *)
+        if a.dtype == .float64 {
+            guard biasPointerConstant == nil, activations.isEmpty else {
+                throw context.error("a fused bias or activation needs float32", .unsupportedOperator)
+            }
+            let (aStrides, bStrides) = (broadcastStrides(aBatch, to: batch), broadcastStrides(bBatch, to: batch))
+            let transB = self.transB && b.shape.count >= 2
+            return OpPlan(
+                outputs: [output],
+                kernel: { io in
+                    let x = io.input(0).assumingMemoryBound(to: Double.self)
+                    let w = io.input(1).assumingMemoryBound(to: Double.self)
+                    let y = io.output(0).assumingMemoryBound(to: Double.self)
+                    if m == 0 || n == 0 { return }
+                    var step = 0
+                    forEachIndex(batch) { index in
+                        var (aOffset, bOffset) = (0, 0)
+                        for dim in 0..<batch.count {
+                            aOffset += index[dim] * aStrides[dim]
+                            bOffset += index[dim] * bStrides[dim]
+                        }
+                        let c = y + step * m * n
+                        if k == 0 {
+                            c.update(repeating: 0, count: m * n)
+                        } else {
+                            cblas_dgemm(
+                                CblasRowMajor, CblasNoTrans, transB ? CblasTrans : CblasNoTrans, Int32(m), Int32(n),
+                                Int32(k), 1, x + aOffset * m * k, Int32(k), w + bOffset * k * n, Int32(transB ? k : n),
+                                0, c, Int32(n))
+                        }
+                        step += 1
+                    }
+                })
+        }
         let biasConstant = biasPointerConstant
         let bIsShared = bBatch.reduce(1, *) == 1
         let aStrides = broadcastStrides(aBatch, to: batch)
@@ -201,8 +239,8 @@ struct MatMulOp: Operator {
                     // Every batch of A against one B: a single GEMM over all rows.
                     let rows = aBatch.reduce(1, *) * m
                     fusedGemm(
-                        transA: false, transB: false, m: rows, n: n, k: k, alpha: 1, a: x, lda: k, b: w, ldb: n,
-                        bias: bias, activations: activations, c: y)
+                        transA: false, transB: transB, m: rows, n: n, k: k, alpha: 1, a: x, lda: k, b: w,
+                        ldb: transB ? k : n, bias: bias, activations: activations, c: y)
                     return
                 } else {
                     var index = [Int](repeating: 0, count: batch.count)
@@ -214,8 +252,8 @@ struct MatMulOp: Operator {
                             bOffset += index[dim] * bStrides[dim]
                         }
                         sgemm(
-                            transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: x + aOffset * m * k, lda: k,
-                            b: w + bOffset * k * n, ldb: n, beta: 0, c: y + step * m * n, ldc: n)
+                            transA: false, transB: transB, m: m, n: n, k: k, alpha: 1, a: x + aOffset * m * k, lda: k,
+                            b: w + bOffset * k * n, ldb: transB ? k : n, beta: 0, c: y + step * m * n, ldc: n)
                         var dim = batch.count - 1
                         while dim >= 0 {
                             index[dim] += 1

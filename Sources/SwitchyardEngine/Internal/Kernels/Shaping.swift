@@ -25,11 +25,24 @@ struct FlattenOp: Operator {
 /// Reshape, with 0 (copy the input's dimension unless `allowzero`) and -1 (infer).
 struct ReshapeOp: Operator {
     var allowZero: Bool
+    /// Before opset 5 the shape is an attribute.
+    var shape: [Int]?
+
+    init(_ attributes: Attributes) throws(EngineError) {
+        self.allowZero = try attributes.int("allowzero", 0) != 0
+        self.shape = attributes.version < 5 ? try attributes.ints("shape") : nil
+    }
 
     func plan(_ context: PlanContext) throws(EngineError) -> OpPlan {
         let x = try context.input(0)
-        guard let requested = try context.constant(1, "Reshape's shape").integers else {
-            throw context.error("shape must be int64")
+        let requested: [Int]
+        if let shape = self.shape {
+            requested = shape
+        } else {
+            guard let values = try context.constant(1, "Reshape's shape").integers else {
+                throw context.error("shape must be int64")
+            }
+            requested = values
         }
         var shape: [Int] = []
         var inferred: Int? = nil

@@ -16,7 +16,7 @@ struct SoftmaxOp: Operator {
     var coerce2D: Bool
 
     func plan(_ context: PlanContext) throws(EngineError) -> OpPlan {
-        let x = try context.input(0, [.float32])
+        let x = try context.input(0, floatTypes)
         let rank = x.shape.count
         let axis = try normalizeAxis(self.axis, rank: rank, context)
         let outer: Int
@@ -32,6 +32,28 @@ struct SoftmaxOp: Operator {
             inner = rank == 0 ? 1 : x.shape.suffix(from: axis + 1).reduce(1, *)
         }
         let log = self.log
+        if x.dtype == .float64 {  // the plain loop, in Double
+            return OpPlan(
+                outputs: [x],
+                kernel: { io in
+                    let input = io.input(0).assumingMemoryBound(to: Double.self)
+                    let y = io.output(0).assumingMemoryBound(to: Double.self)
+                    for block in 0..<outer {
+                        for lane in 0..<inner {
+                            let base = block * length * inner + lane
+                            var largest = -Double.infinity
+                            for index in 0..<length { largest = max(largest, input[base + index * inner]) }
+                            var sum = 0.0
+                            for index in 0..<length { sum += Double.exponential(input[base + index * inner] - largest) }
+                            let shift = largest + Double.logarithm(sum)
+                            for index in 0..<length {
+                                let value = input[base + index * inner] - shift
+                                y[base + index * inner] = log ? value : Double.exponential(value)
+                            }
+                        }
+                    }
+                }, inPlace: 0)
+        }
         return OpPlan(
             outputs: [x],
             kernel: { io in

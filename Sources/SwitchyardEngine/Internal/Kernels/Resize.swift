@@ -1,0 +1,274 @@
+import SwitchyardTensor
+
+/// Resize (opsets 10–19) and Upsample: nearest, n-linear and cubic interpolation on any axes, as a sum over
+/// per-axis taps (input index and weight) computed when the plan is made.
+struct ResizeOp: Operator {
+    enum Mode: String, Sendable { case nearest, linear, cubic }
+
+    var mode: Mode
+    var coordinates: String
+    var nearestMode: String
+    var cubicA: Double
+    var excludeOutside: Bool
+    var extrapolation: Double
+    var axes: [Int]?
+    var aspectPolicy: String
+    /// Upsample and Resize-10: scales only (input 1, or the attribute of Upsample-7).
+    var legacy: Bool
+    var attributeScales: [Float]?
+
+    init(_ attributes: Attributes, upsample: Bool) throws(EngineError) {
+        var mode = try attributes.string("mode", "nearest").lowercased()
+        if mode == "bilinear" || mode == "trilinear" { mode = "linear" }
+        guard let parsed = Mode(rawValue: mode) else {
+            throw attributes.error("mode '\(mode)' is not nearest, linear or cubic")
+        }
+        self.mode = parsed
+        self.legacy = upsample || attributes.version < 11
+        self.coordinates = self.legacy ? "asymmetric" : try attributes.string("coordinate_transformation_mode", "half_pixel")
+        self.nearestMode = self.legacy ? "floor" : try attributes.string("nearest_mode", "round_prefer_floor")
+        self.cubicA = Double(try attributes.float("cubic_coeff_a", -0.75))
+        self.excludeOutside = try attributes.int("exclude_outside", 0) != 0
+        self.extrapolation = Double(try attributes.float("extrapolation_value", 0))
+        self.axes = try attributes.ints("axes")
+        self.aspectPolicy = try attributes.string("keep_aspect_ratio_policy", "stretch")
+        self.attributeScales = upsample && attributes.version < 9 ? try attributes.floats("scales") : nil
+        if try attributes.int("antialias", 0) != 0 {
+            throw attributes.error("antialias = 1 is not supported", .unsupportedOperator)
+        }
+        let known = [
+            "half_pixel", "half_pixel_symmetric", "pytorch_half_pixel", "align_corners", "asymmetric",
+            "tf_crop_and_resize",
+        ]
+        guard known.contains(self.coordinates) else {
+            throw attributes.error("coordinate_transformation_mode '\(self.coordinates)' is not supported")
+        }
+        guard ["round_prefer_floor", "round_prefer_ceil", "floor", "ceil"].contains(self.nearestMode) else {
+            throw attributes.error("nearest_mode '\(self.nearestMode)' is not supported")
+        }
+    }
+
+    func plan(_ context: PlanContext) throws(EngineError) -> OpPlan {
+        let x = try context.input(0, numericTypes)
+        let rank = x.shape.count
+        let axes = try (self.axes ?? Array(0..<rank)).map { value throws(EngineError) in
+            try normalizeAxis(value, rank: rank, context)
+        }
+        var scales = [Double](repeating: 1, count: rank)
+        var shape = x.shape
+        var roi: [Double] = Array(repeating: 0, count: rank) + Array(repeating: 1, count: rank)
+        if let attributeScales {
+            guard attributeScales.count == rank else { throw context.error("scales need \(rank) values") }
+            scales = attributeScales.map(Double.init)
+            shape = (0..<rank).map { Int((Double(x.shape[$0]) * scales[$0]).rounded(.down)) }
+        } else {
+            let scaleIndex = self.legacy ? 1 : 2
+            let sizes = !self.legacy && context.has(3) ? try context.constant(3, "Resize's sizes") : nil
+            let given = context.has(scaleIndex) ? try context.constant(scaleIndex, "Resize's scales") : nil
+            if let sizes, sizes.type.count > 0 {
+                guard let values = sizes.integers, values.count == axes.count else {
+                    throw context.error("sizes must hold \(axes.count) int64 values")
+                }
+                var ratios = axes.indices.map { Double(values[$0]) / Double(max(x.shape[axes[$0]], 1)) }
+                if self.aspectPolicy != "stretch" {
+                    let ratio = self.aspectPolicy == "not_larger" ? ratios.min() ?? 1 : ratios.max() ?? 1
+                    ratios = ratios.map { _ in ratio }
+                    for (index, axis) in axes.enumerated() {
+                        shape[axis] = Int((Double(x.shape[axis]) * ratio).rounded(.toNearestOrEven))
+                        scales[axis] = ratios[index]
+                    }
+                } else {
+                    for (index, axis) in axes.enumerated() {
+                        shape[axis] = values[index]
+                        scales[axis] = ratios[index]
+                    }
+                }
+            } else if let given, given.type.count > 0 {
+                guard let values = given.floats, values.count == axes.count else {
+                    throw context.error("scales must hold \(axes.count) float values")
+                }
+                for (index, axis) in axes.enumerated() {
+                    scales[axis] = Double(values[index])
+                    shape[axis] = Int((Double(x.shape[axis]) * scales[axis]).rounded(.down))
+                }
+            } else {
+                throw context.error("one of scales and sizes is required", .invalidModel)
+            }
+            if !self.legacy, self.coordinates == "tf_crop_and_resize", context.has(1) {
+                let region = try context.constant(1, "Resize's roi")
+                guard let values = region.floats, values.count == 2 * axes.count else {
+                    throw context.error("roi must hold \(2 * axes.count) values")
+                }
+                for (index, axis) in axes.enumerated() {
+                    roi[axis] = Double(values[index])
+                    roi[axis + rank] = Double(values[index + axes.count])
+                }
+            }
+        }
+        guard shape.allSatisfy({ $0 >= 0 }) else { throw context.error("the output shape \(shape) is negative") }
+
+        // Per axis: taps (input index, weight) per output coordinate, or -1 for an extrapolated coordinate.
+        let tapCount: Int = switch self.mode {
+        case .nearest: 1
+        case .linear: 2
+        case .cubic: 4
+        }
+        var axisTaps: [(count: Int, indices: [Int], weights: [Double])] = []
+        for axis in 0..<rank {
+            let (input, output, scale) = (x.shape[axis], shape[axis], scales[axis])
+            if input == output && scale == 1 && self.coordinates != "tf_crop_and_resize" {
+                axisTaps.append((1, Array(0..<output), Array(repeating: 1, count: output)))
+                continue
+            }
+            var indices: [Int] = []
+            var weights: [Double] = []
+            for o in 0..<output {
+                let original = self.source(o, input, output, scale, roi[axis], roi[axis + rank])
+                if self.coordinates == "tf_crop_and_resize" && (original < 0 || original > Double(input - 1)) {
+                    indices += Array(repeating: -1, count: tapCount)
+                    weights += Array(repeating: 0, count: tapCount)
+                    continue
+                }
+                switch self.mode {
+                case .nearest:
+                    var i: Int
+                    switch self.nearestMode {
+                    case "floor": i = Int(original.rounded(.down))
+                    case "ceil": i = Int(original.rounded(.up))
+                    case "round_prefer_ceil": i = Int((original + 0.5).rounded(.down))
+                    default:
+                        i = original == original.rounded(.down) + 0.5 ? Int(original.rounded(.down)) : Int(original.rounded())
+                    }
+                    indices.append(min(max(i, 0), input - 1))
+                    weights.append(1)
+                case .linear:
+                    let clamped = min(max(original, 0), Double(input - 1))
+                    let low = Int(clamped.rounded(.down))
+                    let r = clamped - Double(low)
+                    indices += [low, min(low + 1, input - 1)]
+                    weights += [1 - r, r]
+                case .cubic:
+                    let low = Int(original.rounded(.down))
+                    let r = original - Double(low)
+                    let a = self.cubicA
+                    func far(_ t: Double) -> Double { ((a * t - 5 * a) * t + 8 * a) * t - 4 * a }
+                    func near(_ t: Double) -> Double { ((a + 2) * t - (a + 3)) * t * t + 1 }
+                    var coefficients = [far(r + 1), near(r), near(1 - r), far(2 - r)]
+                    var taps = [low - 1, low, low + 1, low + 2]
+                    if self.excludeOutside {
+                        for k in 0..<4 where taps[k] < 0 || taps[k] >= input { coefficients[k] = 0 }
+                        let total = coefficients.reduce(0, +)
+                        if total != 0 { coefficients = coefficients.map { $0 / total } }
+                    }
+                    taps = taps.map { min(max($0, 0), input - 1) }
+                    indices += taps
+                    weights += coefficients
+                }
+            }
+            axisTaps.append((tapCount, indices, weights))
+        }
+        let inStrides = contiguousStrides(x.shape)
+        let (dtype, extrapolation, outShape) = (x.dtype, self.extrapolation, shape)
+        if rank == 4, x.dtype == .float32, axisTaps[0].count == 1, axisTaps[1].count == 1,
+            shape[0] == x.shape[0], shape[1] == x.shape[1], !axisTaps[2].indices.contains(-1),
+            !axisTaps[3].indices.contains(-1)
+        {
+            // Images: each plane from per-row and per-column taps, no per-element index arithmetic.
+            let (rows, columns) = (axisTaps[2], axisTaps[3])
+            let (height, width, oh, ow) = (x.shape[2], x.shape[3], shape[2], shape[3])
+            let planes = x.shape[0] * x.shape[1]
+            let rowWeights = rows.weights.map { Float($0) }
+            let columnWeights = columns.weights.map { Float($0) }
+            return OpPlan(
+                outputs: [ValueType(dtype: x.dtype, shape: shape)],
+                kernel: { io in
+                    let source = io.f32(0)
+                    let target = io.outF32(0)
+                    for plane in 0..<planes {
+                        let input = source + plane * height * width
+                        let output = target + plane * oh * ow
+                        for oy in 0..<oh {
+                            let line = output + oy * ow
+                            for ox in 0..<ow { line[ox] = 0 }
+                            for ty in 0..<rows.count {
+                                let wy = rowWeights[oy * rows.count + ty]
+                                if wy == 0 { continue }
+                                let sourceLine = input + rows.indices[oy * rows.count + ty] * width
+                                for ox in 0..<ow {
+                                    var sum: Float = 0
+                                    for tx in 0..<columns.count {
+                                        let slot = ox * columns.count + tx
+                                        sum += columnWeights[slot] * sourceLine[columns.indices[slot]]
+                                    }
+                                    line[ox] += wy * sum
+                                }
+                            }
+                        }
+                    }
+                })
+        }
+        let tapShape = axisTaps.map(\.count)
+        let table = axisTaps
+        return OpPlan(
+            outputs: [ValueType(dtype: x.dtype, shape: shape)],
+            kernel: { io in
+                let (source, target) = (io.input(0), io.output(0))
+                var position = 0
+                forEachIndex(outShape) { out in
+                    var sum = 0.0
+                    var outside = false
+                    forEachIndex(tapShape) { tap in
+                        var offset = 0
+                        var weight = 1.0
+                        for axis in 0..<rank {
+                            let slot = out[axis] * table[axis].count + tap[axis]
+                            let index = table[axis].indices[slot]
+                            if index < 0 {
+                                outside = true
+                                return
+                            }
+                            offset += index * inStrides[axis]
+                            weight *= table[axis].weights[slot]
+                        }
+                        if weight != 0 {
+                            sum +=
+                                weight
+                                * (dtype.isFloatingPoint
+                                    ? loadDouble(source, offset, dtype) : Double(loadInteger(source, offset, dtype)))
+                        }
+                    }
+                    let value = outside ? extrapolation : sum
+                    if dtype.isFloatingPoint {
+                        store(double: value, target, position, dtype)
+                    } else {
+                        let rounded = value.rounded()
+                        store(integer: Int64(max(min(rounded, 9.2e18), -9.2e18)), target, position, dtype)
+                    }
+                    position += 1
+                }
+            })
+    }
+
+    /// The input coordinate an output coordinate maps to.
+    private func source(_ o: Int, _ input: Int, _ output: Int, _ scale: Double, _ start: Double, _ end: Double) -> Double {
+        let x = Double(o)
+        switch self.coordinates {
+        case "asymmetric": return x / scale
+        case "align_corners":
+            // The resized length is input × scale, fractional when scales were given.
+            let length = Double(input) * scale
+            return length == 1 ? 0 : x * Double(input - 1) / (length - 1)
+        case "pytorch_half_pixel": return output > 1 ? (x + 0.5) / scale - 0.5 : 0
+        case "half_pixel_symmetric":
+            let adjustment = Double(output) / (Double(input) * scale)
+            let center = Double(input) / 2
+            let offset = center * (1 - adjustment)
+            return offset + (x + 0.5) / scale - 0.5
+        case "tf_crop_and_resize":
+            return output > 1
+                ? start * Double(input - 1) + x * (end - start) * Double(input - 1) / Double(output - 1)
+                : 0.5 * (start + end) * Double(input - 1)
+        default: return (x + 0.5) / scale - 0.5
+        }
+    }
+}

@@ -1,0 +1,11 @@
+/// Spatial operators beyond the CNN core: transposed convolution, Lp and global pooling, resizing.
+extension OperatorRegistry {
+    static let spatialOperators: [String: OperatorFactory] = [
+        "ConvTranspose": { a throws(EngineError) in try ConvTransposeOp(a) },
+        "LpPool": { a throws(EngineError) in try PoolSelectOp(a, kind: .lp(try a.int("p", 2))) },
+        "GlobalMaxPool": { _ in PoolNDOp(kind: .max, window: nil, countIncludePad: false, columnMajorIndices: false) },
+        "GlobalLpPool": { a throws(EngineError) in
+            PoolNDOp(kind: .lp(try a.int("p", 2)), window: nil, countIncludePad: false, columnMajorIndices: false)
+        },
+    ]
+}

@@ -1,0 +1,54 @@
+import Foundation
+import SwiftProtobuf
+import SwitchyardONNX
+public import SwitchyardTensor
+
+/// Reading serialized ONNX `TensorProto`s (`.pb` files, as the ONNX test data and `onnx.numpy_helper` write them).
+public enum TensorProtoFile {
+    /// Decodes the bytes of a serialized `TensorProto`.
+    /// - Parameters:
+    ///   - bytes: the protobuf bytes.
+    ///   - source: a name for messages.
+    /// - Returns: the tensor with the name it carries (empty when it has none).
+    /// - Throws: `EngineError.invalidInput` when the bytes are not a tensor; `.unsupportedModel` for an element
+    ///   type the engine does not handle.
+    public static func decode(_ bytes: [UInt8], source: String = "tensor") throws(EngineError) -> NamedTensor {
+        let proto: Onnx_TensorProto
+        do {
+            proto = try Onnx_TensorProto(serializedBytes: bytes)
+        } catch {
+            throw EngineError(.invalidInput, "\(source): not an ONNX TensorProto (\(error))", cause: error)
+        }
+        let constant = try TensorDecoding.constant(proto, what: source)
+        let count = constant.type.byteCount
+        let storage = ByteStorage(count: count) { target in
+            if count > 0 { target.baseAddress!.copyMemory(from: constant.buffer.pointer, byteCount: count) }
+        }
+        do {
+            let tensor = try Tensor(
+                dtype: constant.type.dtype, shape: Shape(constant.type.shape), data: ByteView(storage: storage))
+            return NamedTensor(proto.name, tensor)
+        } catch {
+            throw EngineError(.invalidInput, "\(source): \(error.message)")
+        }
+    }
+
+    /// Reads a `.pb` file holding one `TensorProto`.
+    /// - Parameter path: the file.
+    /// - Returns: the tensor and its name.
+    /// - Throws: `EngineError.io` when the file cannot be read, else as ``decode(_:source:)``.
+    public static func read(_ path: String) throws(EngineError) -> NamedTensor {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw EngineError(.io, "\(path): cannot read the file")
+        }
+        return try Self.decode([UInt8](data), source: path)
+    }
+
+    /// The ONNX element type code stored in a serialized `TensorProto`, without decoding its data.
+    /// - Parameter bytes: the protobuf bytes.
+    /// - Returns: `TensorProto.DataType`'s number, or `nil` when the bytes are not a tensor.
+    public static func elementTypeCode(_ bytes: [UInt8]) -> Int? {
+        guard let proto = try? Onnx_TensorProto(serializedBytes: bytes) else { return nil }
+        return Int(proto.dataType)
+    }
+}
