@@ -63,6 +63,9 @@ public final class RouterService: WireService, Service {
     /// The models this router serves.
     public var models: [String] { self.batchers.models }
 
+    /// Requests waiting in the batch queues now, toward every stage: the router's queue depth for autoscalers.
+    public var queuedRequests: Int { self.batchers.queuedRequests }
+
     /// Runs the batchers until graceful shutdown or cancellation.
     public func run() async throws {
         await cancelWhenGracefulShutdown {

@@ -81,6 +81,13 @@ final class StageBatchers: Sendable {
     /// The models, sorted.
     var models: [String] { self.stages.keys.sorted() }
 
+    /// Requests waiting in every batch queue (pinned versions' included).
+    var queuedRequests: Int {
+        let pinned = self.pinned.withLock { $0.values.flatMap(\.values) }
+        let all = self.stages.values.flatMap { [$0.preprocess, $0.inference, $0.postprocess] } + pinned
+        return all.reduce(0) { $0 + $1.statistics.queuedRequests }
+    }
+
     /// A model's batchers, or `nil` for a model the router does not serve.
     subscript(model: String) -> Stages? { self.stages[model] }
 

@@ -69,6 +69,11 @@ public enum Method {
     /// Changes a model's batching limits while the router serves (admin).
     public static let batchingSet = "batching.set"
 
+    // MARK: Every service's administration
+
+    /// Re-reads the config file and the certificate files, as SIGHUP does (admin).
+    public static let adminReload = "admin.reload"
+
     // MARK: Monitor
 
     /// An instance's periodic report to the monitor.
@@ -99,6 +104,7 @@ public enum Method {
         feedback,
         batchingStatus,
         batchingSet,
+        adminReload,
         report,
     ]
 }

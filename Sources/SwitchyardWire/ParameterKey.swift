@@ -107,6 +107,11 @@ public enum ParameterKey {
     /// When the reporting process started (seconds since 1970).
     public static let started = "started"
 
+    // MARK: Administration
+
+    /// In `admin.reload` answers: a changed setting that keeps its old value until a restart.
+    public static let restart = "restart"
+
     /// Every parameter key above, for checks against `protocols/methods.md`.
     public static let all: [String] = [
         authToken,
@@ -149,5 +154,6 @@ public enum ParameterKey {
         interval,
         processID,
         started,
+        restart,
     ]
 }

@@ -45,7 +45,14 @@ struct InferenceCommand: ServiceCommand {
         let executor = InferenceExecutor(threads: self.threads, queueLimit: self.queueLimit)
         let pool = NIOThreadPool(numberOfThreads: 1)  // model loads
         pool.start()
-        try await Self.serve(InferenceService(repository: repository, executor: executor, pool: pool), options: self.server, logger: logger)
+        // saturation: the compute threads' busy time and the inferences waiting for one
+        let saturation = Saturation(
+            workers: executor.threads, busySeconds: { executor.busySeconds }, queueDepth: { executor.waiting }
+        )
+        try await Self.serve(
+            InferenceService(repository: repository, executor: executor, pool: pool), options: self.server, logger: logger,
+            saturation: saturation
+        )
         executor.shutdown()
         try await pool.shutdownGracefully()
     }

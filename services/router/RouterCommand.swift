@@ -75,12 +75,15 @@ struct RouterCommand: ServiceCommand {
 
     func run() async throws {
         let logger = Self.makeLogger()
-        let tls = self.server.tls()  // the router presents the same certificate to the stages
+        // the router presents its own certificate to the stages; a reload gives new connections the new one
+        let credentials = try Self.credentials(self.server)
+        let tls = credentials.settings
         // each stage is a pool of instances: power of two choices, outlier ejection, retries within a budget
         func stage(_ name: String, _ list: String) throws -> UpstreamPool<ContinuousClock> {
             let members = try list.split(separator: ",").map { target in
                 let (host, port) = try Self.split(String(target))
                 var configuration = WireClientConfiguration(host: host, port: port, tls: tls)
+                configuration.credentials = credentials
                 configuration.connections = self.connections
                 configuration.identity = "router"
                 return UpstreamPool<ContinuousClock>.Member(id: "\(host):\(port)", upstream: try WireClient(configuration: configuration, logger: logger))
@@ -118,6 +121,7 @@ struct RouterCommand: ServiceCommand {
             if let target = self.releaseLeader {
                 let (host, port) = try Self.split(target)
                 var configuration = WireClientConfiguration(host: host, port: port, tls: tls)
+                configuration.credentials = credentials
                 configuration.identity = "router"
                 leader = try WireClient(configuration: configuration, logger: logger)
             }
@@ -148,6 +152,10 @@ struct RouterCommand: ServiceCommand {
                 models: Dictionary(descriptions.map { ($0.name, $0) }, uniquingKeysWith: { _, last in last }))
             companions.append(GatewayServer(configuration: gatewayConfiguration, backend: backend, statistics: statistics, logger: logger))
         }
-        try await Self.serve(served, options: self.server, logger: logger, companions: companions, samples: sampler.drain)
+        try await Self.serve(
+            served, options: self.server, logger: logger, companions: companions, samples: sampler.drain,
+            saturation: .eventLoops(self.server.eventLoops, queueDepth: { router.queuedRequests }),
+            credentials: credentials
+        )
     }
 }
