@@ -45,6 +45,8 @@ public final class HealthChecker: Service {
     private let verdicts: Mutex<[String: Verdict]>  // by "stage/instance"
     /// What each inference instance's last passed check said it has loaded ("model/version"), by instance.
     private let loaded = Mutex<[String: Set<String>]>([:])
+    /// Set by ``checkSoon()``: the next round starts without waiting out the interval.
+    private let wake = Atomic<Bool>(false)
 
     /// Makes a checker; nothing is checked until ``run()``.
     public init(targets: [Target], configuration: Configuration = Configuration(), logger: Logger) {
@@ -88,13 +90,25 @@ public final class HealthChecker: Service {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 await self.checkAll()
-                try? await Task.sleep(for: self.configuration.interval)
+                // the interval, cut short by checkSoon() (a new instance is checked at once)
+                let until = ContinuousClock.now.advanced(by: self.configuration.interval)
+                while !Task.isCancelled, ContinuousClock.now < until, !self.wake.exchange(false, ordering: .relaxed) {
+                    try? await Task.sleep(for: min(.milliseconds(50), ContinuousClock.now.duration(to: until)))
+                }
             }
         }
     }
 
+    /// Starts the next round of checks now rather than at the end of the interval (after a membership change).
+    public func checkSoon() { self.wake.store(true, ordering: .relaxed) }
+
     /// One round: every instance of every pool at once.
     func checkAll() async {
+        // instances that left their pool leave the verdicts too: one that comes back is checked afresh
+        let current = Set(self.targets.flatMap { target in target.pool.members.map { "\(target.stage)/\($0.id)" } })
+        let inference = Set(self.targets.filter { $0.stage == "inference" }.flatMap { $0.pool.members.map(\.id) })
+        self.verdicts.withLock { verdicts in verdicts = verdicts.filter { current.contains($0.key) } }
+        self.loaded.withLock { loaded in loaded = loaded.filter { inference.contains($0.key) } }
         await withDiscardingTaskGroup { group in
             for target in self.targets {
                 for member in target.pool.members {
@@ -140,7 +154,8 @@ public final class HealthChecker: Service {
             verdicts[key] = verdict
             return verdict.healthy == before ? nil : verdict.healthy
         }
-        guard let healthy = change else { return }
+        // an instance added to the pool waits for a pass even when the verdict did not change
+        guard let healthy = change ?? (passed && target.pool.isAwaitingHealthCheck(member.id) ? true : nil) else { return }
         target.pool.reportHealth(instance: member.id, healthy: healthy)
         if healthy {
             self.logger.info("instance healthy", metadata: ["stage": "\(target.stage)", "instance": "\(member.id)"])

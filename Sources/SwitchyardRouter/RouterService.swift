@@ -28,6 +28,8 @@ public final class RouterService: WireService, Service {
     public let releases: ReleaseController?
     let logger: Logger
     private let sampler: InputSampler?
+    /// The stage pools' discovery and administration (`pool.*`); `nil` when the stages are fixed.
+    let stagePools: StagePools?
 
     /// Makes a router.
     /// - Parameters:
@@ -42,10 +44,12 @@ public final class RouterService: WireService, Service {
     ///   - instances: instances per stage (`preprocess`, `inference`, `postprocess`; 1 when missing): a model's
     ///     `maxBatchesInFlight` is per instance, so that a stage scaled out gets batches for every instance.
     ///   - executor: where the batchers' tasks run (the router's event loop); `nil`: the global executor.
+    ///   - pools: the stage pools' discovery and administration, for `pool.*`.
     public init(
         models: [String: BatcherConfiguration], preprocess: any Upstream, inference: any Upstream,
         postprocess: any Upstream, health: HealthChecker? = nil, releases: ReleaseController? = nil, logger: Logger,
-        sampler: InputSampler? = nil, instances: [String: Int] = [:], executor: (any TaskExecutor)? = nil
+        sampler: InputSampler? = nil, instances: [String: Int] = [:], executor: (any TaskExecutor)? = nil,
+        pools: StagePools? = nil
     ) {
         self.batchers = StageBatchers(
             models: models, preprocess: preprocess, inference: inference, postprocess: postprocess,
@@ -58,10 +62,19 @@ public final class RouterService: WireService, Service {
         self.releases = releases
         self.logger = logger
         self.sampler = sampler
+        self.stagePools = pools
     }
 
     /// The models this router serves.
     public var models: [String] { self.batchers.models }
+
+    /// A stage's instance count changed (a pool grew or shrank): batches in flight toward it follow.
+    /// - Parameters:
+    ///   - stage: `preprocess`, `inference` or `postprocess`.
+    ///   - count: its instances now.
+    public func stageInstancesChanged(_ stage: String, count: Int) {
+        self.batchers.setInstances(stage: stage, count: max(1, count))
+    }
 
     /// Requests waiting in the batch queues now, toward every stage: the router's queue depth for autoscalers.
     public var queuedRequests: Int { self.batchers.queuedRequests }
@@ -85,13 +98,15 @@ public final class RouterService: WireService, Service {
             )
         case Method.batchingStatus, Method.batchingSet:
             return try self.batching(request, context: context)
+        case Method.poolList, Method.poolAdd, Method.poolRemove, Method.poolDrain:
+            return try await self.pools(request, context: context)
         default:
             if Self.isReleaseMethod(request.method) {
                 return try self.administer(request, context: context)
             }
             throw RouterError(
                 .unknownMethod,
-                "unknown method '\(request.method)'; the router answers infer, health, feedback, rollout.start|status|pause|resume|promote|abort, ab.start|report|stop, release.pin and batching.status|set"
+                "unknown method '\(request.method)'; the router answers infer, health, feedback, rollout.start|status|pause|resume|promote|abort, ab.start|report|stop, release.pin, batching.status|set and pool.list|add|remove|drain"
             )
         }
     }

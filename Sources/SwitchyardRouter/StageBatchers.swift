@@ -35,7 +35,8 @@ final class StageBatchers: Sendable {
     private let pinned = Mutex<[String: [String: Batcher<ContinuousClock>]]>([:])
     /// Each model's limits as given (per stage instance), changed by ``update(model:_:)``.
     private let configurations: Mutex<[String: BatcherConfiguration]>
-    private let instances: [String: Int]
+    /// Instances per stage now (pools change while the router serves).
+    private let instances: Mutex<[String: Int]>
     /// Batchers made after ``run()`` started are handed to it here.
     private let started: (
         stream: AsyncStream<Batcher<ContinuousClock>>, continuation: AsyncStream<Batcher<ContinuousClock>>.Continuation
@@ -71,7 +72,7 @@ final class StageBatchers: Sendable {
             )
         }
         self.configurations = Mutex(models)
-        self.instances = instances
+        self.instances = Mutex(instances)
         self.started = AsyncStream.makeStream()
         self.inference = inference
         self.logger = logger
@@ -122,15 +123,37 @@ final class StageBatchers: Sendable {
                 change(&configurations[model, default: BatcherConfiguration()])
                 return configurations[model]!
             }
-            for (stage, batcher) in [
-                ("preprocess", stages.preprocess), ("inference", stages.inference), ("postprocess", stages.postprocess),
-            ] {
-                batcher.updateConfiguration(Self.scaled(configuration, for: stage, instances: self.instances))
-            }
-            for batcher in (pinned[model] ?? [:]).values {
-                batcher.updateConfiguration(Self.scaled(configuration, for: "inference", instances: self.instances))
-            }
+            self.apply(configuration, to: stages, pinned: pinned[model] ?? [:])
             return configuration
+        }
+    }
+
+    /// A stage's instance count changed: every model's batches in flight toward it follow.
+    func setInstances(stage: String, count: Int) {
+        let changed = self.instances.withLock { instances in
+            defer { instances[stage] = count }
+            return instances[stage] != count
+        }
+        guard changed else { return }
+        self.pinned.withLock { pinned in
+            for (model, stages) in self.stages {
+                guard let configuration = self.configurations.withLock({ $0[model] }) else { continue }
+                self.apply(configuration, to: stages, pinned: pinned[model] ?? [:])
+            }
+        }
+    }
+
+    private func apply(
+        _ configuration: BatcherConfiguration, to stages: Stages, pinned: [String: Batcher<ContinuousClock>]
+    ) {
+        let instances = self.instances.withLock { $0 }
+        for (stage, batcher) in [
+            ("preprocess", stages.preprocess), ("inference", stages.inference), ("postprocess", stages.postprocess),
+        ] {
+            batcher.updateConfiguration(Self.scaled(configuration, for: stage, instances: instances))
+        }
+        for batcher in pinned.values {
+            batcher.updateConfiguration(Self.scaled(configuration, for: "inference", instances: instances))
         }
     }
 
@@ -143,7 +166,8 @@ final class StageBatchers: Sendable {
             else { return nil }
             let batcher = Batcher(
                 upstream: self.inference,
-                configuration: Self.scaled(configuration, for: "inference", instances: self.instances), logger: self.logger,
+                configuration: Self.scaled(configuration, for: "inference", instances: self.instances.withLock { $0 }),
+                logger: self.logger,
                 metricDimensions: [("model", model), ("stage", "inference"), ("version", version)],
                 executor: self.executor
             )

@@ -111,6 +111,12 @@ public enum ParameterKey {
 
     /// In `admin.reload` answers: a changed setting that keeps its old value until a restart.
     public static let restart = "restart"
+    /// In `pool.*` requests: the stage (`preprocess`, `inference`, `postprocess`).
+    public static let stage = "stage"
+    /// In `pool.add`, `pool.remove`, `pool.drain` requests: the instance, `HOST:PORT`.
+    public static let instance = "instance"
+    /// In `pool.list` answers: the pools as JSON.
+    public static let pools = "pools"
 
     /// Every parameter key above, for checks against `protocols/methods.md`.
     public static let all: [String] = [
@@ -155,5 +161,8 @@ public enum ParameterKey {
         processID,
         started,
         restart,
+        stage,
+        instance,
+        pools,
     ]
 }
