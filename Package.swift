@@ -144,7 +144,7 @@ let package = Package(
         .target(
             name: "SwitchyardInferenceService",
             dependencies: [
-                "SwitchyardEngine", "SwitchyardTransport", "SwitchyardWire", "SwitchyardTensor",
+                "SwitchyardEngine", "SwitchyardModelConfig", "SwitchyardTransport", "SwitchyardWire", "SwitchyardTensor",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -31,7 +31,9 @@ final class StageBatchers: Sendable {
         return scaled
     }
 
-    private let stages: [String: Stages]
+    /// Every model's batchers; models learned from the fleet join while the router runs.
+    private let table: Mutex<(stages: [String: Stages], running: Bool)>
+    private var stages: [String: Stages] { self.table.withLock { $0.stages } }
     private let pinned = Mutex<[String: [String: Batcher<ContinuousClock>]]>([:])
     /// Each model's limits as given (per stage instance), changed by ``update(model:_:)``.
     private let configurations: Mutex<[String: BatcherConfiguration]>
@@ -41,7 +43,9 @@ final class StageBatchers: Sendable {
     private let started: (
         stream: AsyncStream<Batcher<ContinuousClock>>, continuation: AsyncStream<Batcher<ContinuousClock>>.Continuation
     )
+    private let preprocess: any Upstream
     private let inference: any Upstream
+    private let postprocess: any Upstream
     private let logger: Logger
     private let executor: (any TaskExecutor)?
 
@@ -58,19 +62,18 @@ final class StageBatchers: Sendable {
         models: [String: BatcherConfiguration], preprocess: any Upstream, inference: any Upstream,
         postprocess: any Upstream, instances: [String: Int], logger: Logger, executor: (any TaskExecutor)?
     ) {
-        self.stages = models.reduce(into: [:]) { stages, entry in
-            let (model, configuration) = entry
-            func batcher(_ stage: String, _ upstream: any Upstream) -> Batcher<ContinuousClock> {
-                Batcher(
-                    upstream: upstream, configuration: Self.scaled(configuration, for: stage, instances: instances),
-                    logger: logger, metricDimensions: [("model", model), ("stage", stage)], executor: executor
-                )
-            }
-            stages[model] = Stages(
-                preprocess: batcher("preprocess", preprocess), inference: batcher("inference", inference),
-                postprocess: batcher("postprocess", postprocess)
+        self.table = Mutex(
+            (
+                models.reduce(into: [:]) { stages, entry in
+                    stages[entry.key] = Self.make(
+                        model: entry.key, configuration: entry.value, preprocess: preprocess, inference: inference,
+                        postprocess: postprocess, instances: instances, logger: logger, executor: executor
+                    )
+                }, false
             )
-        }
+        )
+        self.preprocess = preprocess
+        self.postprocess = postprocess
         self.configurations = Mutex(models)
         self.instances = Mutex(instances)
         self.started = AsyncStream.makeStream()
@@ -90,12 +93,56 @@ final class StageBatchers: Sendable {
     }
 
     /// A model's batchers, or `nil` for a model the router does not serve.
-    subscript(model: String) -> Stages? { self.stages[model] }
+    subscript(model: String) -> Stages? { self.table.withLock { $0.stages[model] } }
+
+    private static func make(
+        model: String, configuration: BatcherConfiguration, preprocess: any Upstream, inference: any Upstream,
+        postprocess: any Upstream, instances: [String: Int], logger: Logger, executor: (any TaskExecutor)?
+    ) -> Stages {
+        func batcher(_ stage: String, _ upstream: any Upstream) -> Batcher<ContinuousClock> {
+            Batcher(
+                upstream: upstream, configuration: Self.scaled(configuration, for: stage, instances: instances),
+                logger: logger, metricDimensions: [("model", model), ("stage", stage)], executor: executor
+            )
+        }
+        return Stages(
+            preprocess: batcher("preprocess", preprocess), inference: batcher("inference", inference),
+            postprocess: batcher("postprocess", postprocess)
+        )
+    }
+
+    /// A model's batchers, made now if the router does not have them yet (a model learned from the fleet).
+    /// - Returns: `nil` after shutdown began.
+    func learn(model: String, configuration: BatcherConfiguration) -> Stages? {
+        self.pinned.withLock { _ in
+            let instances = self.instances.withLock { $0 }
+            return self.table.withLock { table -> Stages? in
+                if let existing = table.stages[model] { return existing }
+                let made = Self.make(
+                    model: model, configuration: configuration, preprocess: self.preprocess, inference: self.inference,
+                    postprocess: self.postprocess, instances: instances, logger: self.logger, executor: self.executor
+                )
+                // before run() starts, it takes the table as it is; after, it is handed the new batchers
+                if table.running {
+                    for batcher in [made.preprocess, made.inference, made.postprocess] {
+                        if case .terminated = self.started.continuation.yield(batcher) { return nil }
+                    }
+                }
+                table.stages[model] = made
+                self.configurations.withLock { $0[model] = configuration }
+                return made
+            }
+        }
+    }
 
     /// Runs the batchers (those made later too) until cancelled.
     func run() async {
+        let initial = self.table.withLock { table in
+            table.running = true
+            return table.stages
+        }
         await withDiscardingTaskGroup { group in
-            for stages in self.stages.values {
+            for stages in initial.values {
                 for batcher in [stages.preprocess, stages.inference, stages.postprocess] {
                     group.addTask { await batcher.run() }
                 }

@@ -117,6 +117,8 @@ public enum ParameterKey {
     public static let instance = "instance"
     /// In `pool.list` answers: the pools as JSON.
     public static let pools = "pools"
+    /// In inference `model.list` answers: one served model's batching limits as JSON.
+    public static let modelLimits = "model.limits"
 
     /// Every parameter key above, for checks against `protocols/methods.md`.
     public static let all: [String] = [
@@ -164,5 +166,6 @@ public enum ParameterKey {
         stage,
         instance,
         pools,
+        modelLimits,
     ]
 }

@@ -22,7 +22,10 @@ struct RouterCommand: ServiceCommand {
 
     @OptionGroup var server: ServerOptions
     @OptionGroup var http: GatewayOptions
-    @Option(help: "The model repository (only config.json files are read: model names and max_batch_size).") var models = "models"
+    @Option(
+        help: "A model repository whose config.json files the router reads at start (names, batching limits); models loaded on the inference instances later are learned from them. Optional."
+    )
+    var models = "models"
     @Option(
         help: "The preprocess instances: HOST:PORT, dns:NAME:PORT (every A/AAAA address, re-resolved), srv:NAME (SRV records), file:PATH (entries a line, re-read); comma-separated."
     )
@@ -118,8 +121,12 @@ struct RouterCommand: ServiceCommand {
             return (pool, sources)
         }
         let gatewayConfiguration = try self.http.configuration(server: self.server)
-        let catalog = try ModelCatalog(root: self.models)
-        for (name, error) in catalog.failures {
+        // a repository of the router's own is optional: models are learned from the inference instances
+        let catalog = FileManager.default.fileExists(atPath: self.models) ? try ModelCatalog(root: self.models) : nil
+        if catalog == nil {
+            logger.info("no model repository here; serving the models the inference instances report", metadata: ["models": "\(self.models)"])
+        }
+        for (name, error) in catalog?.failures ?? [:] {
             logger.error("model config refused", metadata: ["model": "\(name)", "error": "\(error)"])
         }
         let batching = BatcherConfiguration.defaults {
@@ -130,7 +137,7 @@ struct RouterCommand: ServiceCommand {
             $0.maxBatchesInFlight = self.maxBatchesInFlight
         }
         let models = Dictionary(
-            catalog.entries.map { ($0.name, BatcherConfiguration(model: $0.config, defaults: batching)) },
+            (catalog?.entries ?? []).map { ($0.name, BatcherConfiguration(model: $0.config, defaults: batching)) },
             uniquingKeysWith: { _, last in last }
         )
         let stages = [
@@ -169,7 +176,8 @@ struct RouterCommand: ServiceCommand {
             models: models, preprocess: pools[0].1, inference: pools[1].1, postprocess: pools[2].1, health: health,
             releases: releases, logger: logger, sampler: sampler,
             instances: Dictionary(uniqueKeysWithValues: pools.map { ($0.0, max(1, $0.1.members.count)) }),
-            executor: EventLoopTaskExecutor(eventLoop: MultiThreadedEventLoopGroup.singleton.next()), pools: stagePools
+            executor: EventLoopTaskExecutor(eventLoop: MultiThreadedEventLoopGroup.singleton.next()), pools: stagePools,
+            learning: batching
         )
         stagePools.observeMembership { stage, count in router.stageInstancesChanged(stage, count: count) }
         logger.info("routing", metadata: ["models": "\(router.models.joined(separator: ","))"])
@@ -178,7 +186,7 @@ struct RouterCommand: ServiceCommand {
         let served = StatisticsRecordingService(router, statistics: statistics)
         var companions: [any Service] = [router, health, releases, stagePools]
         if let gatewayConfiguration {
-            let descriptions = catalog.entries.compactMap { entry in
+            let descriptions = (catalog?.entries ?? []).compactMap { entry in
                 models[entry.name].map { ModelMetadata(name: entry.name, versions: entry.versions, config: entry.config, batching: $0) }
             }
             let backend = RouterGatewayBackend(
