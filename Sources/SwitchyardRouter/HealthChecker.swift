@@ -108,7 +108,8 @@ public final class HealthChecker: Service {
     /// A served model's batching limits as its instances' `model.list` gave them (`nil` when none did).
     /// - Parameter model: the model's name.
     public func limits(of model: String) -> ModelLimits? {
-        self.catalogs.withLock { catalogs in catalogs.keys.sorted().lazy.compactMap { catalogs[$0]?.limits[model] }.first }
+        let catalogs = self.catalogs.withLock { $0 }
+        return catalogs.keys.sorted().compactMap { catalogs[$0]?.limits[model] }.first
     }
 
     /// Why no healthy inference instance serves `model`: still loading, failed to load (with the instance's

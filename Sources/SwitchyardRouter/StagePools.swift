@@ -3,7 +3,7 @@ public import Logging
 public import ServiceLifecycle
 public import SwitchyardRouting
 internal import Synchronization
-public import SwitchyardTransport
+import SwitchyardTransport
 
 /// The router's stage pools and where their instances come from: discovery (``PoolSource``: addresses, DNS names
 /// re-resolved, SRV records, watched files) and the operator's `pool.add`, `pool.remove` and `pool.drain`.

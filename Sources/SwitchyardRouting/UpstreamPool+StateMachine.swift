@@ -104,14 +104,13 @@ extension UpstreamPool {
                     }
                 }
             } else {
-                // slow start: candidates drawn in proportion to their weights, and the load compared per weight
-                // (Envoy's weighted least request), so a new instance's share rises with its weight
+                // slow start: the two candidates are drawn in proportion to their weights, so a new instance is
+                // offered a share that rises with its weight; the fewer attempts in flight still wins
                 let first = Self.draw(weights, excluding: nil, using: &random)
                 chosen = candidates[first]
                 if candidates.count > 1 {
                     let second = Self.draw(weights, excluding: first, using: &random)
-                    let load = { (index: Int, weight: Double) in Double(self.instances[index].inFlight + 1) / weight }
-                    if load(candidates[second], weights[second]) < load(chosen, weights[first]) {
+                    if self.instances[candidates[second]].inFlight < self.instances[chosen].inFlight {
                         chosen = candidates[second]
                     }
                 }

@@ -4,7 +4,7 @@ public import Logging
 public import ServiceLifecycle
 internal import Synchronization
 public import SwitchyardTransport
-import SwitchyardWire
+public import SwitchyardWire
 public import UnixSignals
 
 /// Reloads a service without a restart, on SIGHUP (`systemctl reload`) and on `admin.reload`: reads its settings

@@ -1,4 +1,3 @@
-import CoreMetrics
 import NIOCore
 public import Prometheus
 internal import Synchronization

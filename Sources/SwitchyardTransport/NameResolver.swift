@@ -51,7 +51,7 @@ public enum NameResolver {
         defer { if let list { freeaddrinfo(list) } }
         switch status {
         case 0: break
-        case EAI_NONAME, EAI_NODATA: return []
+        case EAI_NONAME, -5: return []  // -5: glibc's EAI_NODATA (a GNU extension Swift does not see)
         default:
             throw TransportError(.nameResolution, "cannot look up \(host): \(String(cString: gai_strerror(status)))")
         }

@@ -12,12 +12,16 @@ import Testing
 @Suite(.timeLimit(.minutes(2)))
 struct StagePoolsTests {
     /// A pool file, pools made from it, instances in this process (one per address), and a health checker.
+    final class Made: Sendable {
+        let ids = Mutex<[String]>([])
+    }
+
     struct Fixture {
         let file: String
         let pool: UpstreamPool<ContinuousClock>
         let pools: StagePools
         let checker: HealthChecker
-        let made: Mutex<[String]>
+        let made = Made()
 
         init() throws {
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("pools-\(UUID().uuidString)")
@@ -32,18 +36,17 @@ struct StagePoolsTests {
                 targets: [HealthChecker.Target(stage: "inference", pool: pool)], configuration: configuration,
                 logger: InProcessMesh.quiet
             )
-            let made = Mutex<[String]>([])
+            let made = self.made
             self.pools = StagePools(
                 stages: [(StagePools.Stage(name: "inference", pool: pool), [.file(path: self.file)])],
                 interval: .seconds(3600), health: checker, logger: InProcessMesh.quiet,
                 makeUpstream: { endpoint in
-                    made.withLock { $0.append(endpoint.id) }
+                    made.ids.withLock { $0.append(endpoint.id) }
                     return InProcessUpstream(EchoService())  // answers health
                 }
             )
             self.pool = pool
             self.checker = checker
-            self.made = made
         }
 
         func write(_ text: String) throws { try text.write(toFile: self.file, atomically: true, encoding: .utf8) }
@@ -83,7 +86,7 @@ struct StagePoolsTests {
         await fixture.pools.refresh()
         #expect(fixture.pool.members.map(\.id) == ["10.0.0.2:7402"])
         #expect(fixture.pools.listJSON().contains("resolution_error"))
-        #expect(fixture.made.withLock { $0 } == ["10.0.0.2:7402", "10.0.0.3:7402"])
+        #expect(fixture.made.ids.withLock { $0 } == ["10.0.0.2:7402", "10.0.0.3:7402"])
     }
 
     @Test func theOperatorAddsDrainsAndRemovesAndDiscoveryRespectsIt() async throws {

@@ -4,26 +4,30 @@ import Testing
 
 @testable import SwitchyardRouting
 
-private let t0 = ManualClock.Instant(offset: .zero)
+private let membershipT0 = ManualClock.Instant(offset: .zero)
 
-private func at(seconds: Double) -> ManualClock.Instant { t0.advanced(by: .milliseconds(Int64(seconds * 1000))) }
+private func membershipAt(seconds: Double) -> ManualClock.Instant {
+    membershipT0.advanced(by: .milliseconds(Int64(seconds * 1000)))
+}
 
 /// Members joining, draining and leaving a pool while it serves.
 struct UpstreamPoolMembershipTests {
     @Test func anAddedInstanceWaitsForItsFirstPassingCheckThenRisesOverTheSlowStartWindow() throws {
         var machine = PoolMachine(instanceIDs: ["a", "b"], configuration: .defaults { $0.slowStartWindow = .seconds(10) })
-        #expect(machine.add("c", awaitingHealthCheck: true))
+        let added = machine.add("c", awaitingHealthCheck: true)
+        #expect(added)
         var random = SplitMix64(state: 5)
         for _ in 0..<100 {
-            let index = try #require(machine.pick(excluding: [], now: t0, using: &random).index)
+            let index = try #require(machine.pick(excluding: [], now: membershipT0, using: &random).index)
             #expect(machine.instances[index].id != "c")  // unchecked: no traffic while others are healthy
-            _ = machine.finish(instance: index, outcome: .answered, now: t0)
+            _ = machine.finish(instance: index, outcome: .answered, now: membershipT0)
         }
-        _ = machine.reportHealth(instance: "c", healthy: true, now: t0)
+        _ = machine.reportHealth(instance: "c", healthy: true, now: membershipT0)
         let c = try #require(machine.index(of: "c"))
-        #expect(machine.weight(of: c, now: t0) == 0.1)
-        #expect(abs(machine.weight(of: c, now: at(seconds: 5)) - 0.5) < 1e-9)
-        #expect(machine.weight(of: c, now: at(seconds: 10)) == 1)
+        let weights = [0, 5, 10].map { machine.weight(of: c, now: membershipAt(seconds: $0)) }
+        #expect(weights[0] == 0.1)
+        #expect(abs(weights[1] - 0.5) < 1e-9)
+        #expect(weights[2] == 1)
         // its share of 3,000 sequential picks rises with its weight: about 0.1/2.1, then a full third
         func share(at now: ManualClock.Instant) -> Double {
             var picked = 0
@@ -34,8 +38,8 @@ struct UpstreamPoolMembershipTests {
             }
             return Double(picked) / 3000
         }
-        let early = share(at: at(seconds: 0.5))
-        let late = share(at: at(seconds: 20))
+        let early = share(at: membershipAt(seconds: 0.5))
+        let late = share(at: membershipAt(seconds: 20))
         #expect(early > 0.02 && early < 0.12, "share at the start of slow start: \(early)")
         #expect(late > 0.28 && late < 0.39, "share after slow start: \(late)")
     }
@@ -46,28 +50,37 @@ struct UpstreamPoolMembershipTests {
         // one request in flight on each
         var held: [Int] = []
         while Set(held.map { machine.instances[$0].id }).count < 2 {
-            held.append(machine.pick(excluding: [], now: t0, using: &random).index!)
+            held.append(machine.pick(excluding: [], now: membershipT0, using: &random).index!)
         }
-        #expect(machine.drain("b"))
+        let draining = machine.drain("b")
+        #expect(draining)
         for _ in 0..<50 {
-            let index = machine.pick(excluding: [], now: t0, using: &random).index!
+            let index = machine.pick(excluding: [], now: membershipT0, using: &random).index!
             #expect(machine.instances[index].id == "a")
-            _ = machine.finish(instance: index, outcome: .answered, now: t0)
+            _ = machine.finish(instance: index, outcome: .answered, now: membershipT0)
         }
-        #expect(machine.remove("b") == [])  // still has requests in flight
+        let removedAtOnce = machine.remove("b")
+        #expect(removedAtOnce == [])  // still has requests in flight
         #expect(machine.instances.map(\.id) == ["a", "b"])
         for index in held.sorted(by: >) where machine.instances[index].id == "b" {
-            let events = machine.finish(instance: index, outcome: .answered, now: t0)
-            if machine.instances.allSatisfy({ $0.id != "b" }) { #expect(events.contains(.removed(instance: "b"))) }
+            let events = machine.finish(instance: index, outcome: .answered, now: membershipT0)
+            if machine.instances.allSatisfy({ $0.id != "b" }) {
+                #expect(events.contains(PoolMachine.Event.removed(instance: "b")))
+            }
         }
         #expect(machine.instances.map(\.id) == ["a"])
         // every instance draining: nothing to pick
-        #expect(machine.drain("a"))
-        #expect(machine.pick(excluding: [], now: t0, using: &random).index == nil)
+        let drainedLast = machine.drain("a")
+        #expect(drainedLast)
+        let none = machine.pick(excluding: [], now: membershipT0, using: &random).index
+        #expect(none == nil)
         // adding a member again stops its draining
-        #expect(!machine.add("a", awaitingHealthCheck: true))
-        #expect(machine.pick(excluding: [], now: t0, using: &random).index != nil)
-        #expect(machine.remove("zzz") == nil)
+        let addedAgain = machine.add("a", awaitingHealthCheck: true)
+        #expect(!addedAgain)
+        let some = machine.pick(excluding: [], now: membershipT0, using: &random).index
+        #expect(some != nil)
+        let unknown = machine.remove("zzz")
+        #expect(unknown == nil)
     }
 
     @Test func thePoolClosesARemovedInstanceOnlyAfterItsLastRequest() async throws {
