@@ -172,11 +172,16 @@ def export(name, folder):
         try:
             torch.onnx.export(model, example, path, input_names=names, output_names=["output"], dynamic_axes=dynamic,
                               opset_version=17, dynamo=False)
-        except (TypeError, RuntimeError, AttributeError) as error:  # releases without the TorchScript exporter
+        except Exception as error:  # releases without the TorchScript exporter, or graphs it cannot trace
             print(f"  TorchScript export failed ({error}); using the dynamo exporter", file=sys.stderr)
-            batch = torch.export.Dim("batch", min=1, max=64)
-            torch.onnx.export(model, example, path, input_names=names, output_names=["output"],
-                              dynamic_shapes=tuple({0: batch} for _ in names), dynamo=True, optimize=True)
+            try:
+                batch = torch.export.Dim("batch", min=1, max=64)
+                torch.onnx.export(model, example, path, input_names=names, output_names=["output"],
+                                  dynamic_shapes=tuple({0: batch} for _ in names), dynamo=True, optimize=True)
+            except Exception as second:  # torchvision's ViT asserts on shapes neither exporter keeps symbolic
+                print(f"  dynamo export failed ({second}); exporting with a fixed batch of 2", file=sys.stderr)
+                torch.onnx.export(model, example, path, input_names=names, output_names=["output"],
+                                  opset_version=17, dynamo=False)
     return path, inputs, names
 
 
