@@ -7,6 +7,7 @@ extension OperatorRegistry {
         "GRU": { a throws(EngineError) in try RecurrentOp(a, cell: .gru) },
         "LSTM": { a throws(EngineError) in try RecurrentOp(a, cell: .lstm) },
         "Resize": { a throws(EngineError) in try ResizeOp(a, upsample: false) },
+        "GridSample": { a throws(EngineError) in try GridSampleOp(a) },
         "Upsample": { a throws(EngineError) in try ResizeOp(a, upsample: true) },
         "NegativeLogLikelihoodLoss": { a throws(EngineError) in try LossOp(a, softmax: false) },
         "SoftmaxCrossEntropyLoss": { a throws(EngineError) in try LossOp(a, softmax: true) },
