@@ -36,14 +36,21 @@ let package = Package(
         // MARK: Data and protocol core (no I/O)
         .target(name: "SwitchyardTensor"),
         .target(name: "SwitchyardWire", dependencies: ["SwitchyardTensor"]),
+        // config.json: read by the router, the pipeline stages and the engine alike
+        .target(name: "SwitchyardModelConfig", dependencies: ["SwitchyardTensor"]),
 
         // MARK: Engine
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .target(name: "SwitchyardONNX", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         // Picks OpenBLAS kernels that match the CPU before any Swift code runs (a C constructor).
         .target(name: "COpenBLASCore", linkerSettings: [.linkedLibrary("dl")]),
+        // Integer GEMM for the quantized operators through oneDNN (Debian's libdnnl-dev; measured in RESULTS-engine.md).
+        .target(name: "CInt8GEMM", linkerSettings: [.linkedLibrary("dnnl"), .linkedLibrary("dl")]),
         .target(
-            name: "SwitchyardEngine", dependencies: ["SwitchyardTensor", "SwitchyardONNX", "COpenBLAS", "COpenBLASCore"]
+            name: "SwitchyardEngine",
+            dependencies: [
+                "SwitchyardTensor", "SwitchyardModelConfig", "SwitchyardONNX", "COpenBLAS", "COpenBLASCore", "CInt8GEMM",
+            ]
         ),
         .systemLibrary(name: "CLibPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .target(name: "SwitchyardPipeline", dependencies: ["SwitchyardTensor", "CLibPNG"]),
@@ -79,22 +86,12 @@ let package = Package(
             ]
         ),
         .target(
-            name: "SwitchyardRuntime",
+            name: "SwitchyardClient",
             dependencies: [
-                "SwitchyardTransport", "SwitchyardEngine", "SwitchyardPipeline", "SwitchyardRouting", "SwitchyardWire",
-                "SwitchyardTensor", "SwitchyardMonitor",
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "CoreMetrics", package: "swift-metrics"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Yams", package: "Yams"),
+                "SwitchyardTransport", "SwitchyardWire", "SwitchyardTensor", .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // the HTTP/JSON (Open Inference Protocol) edge in front of the wire protocol
         .target(
             name: "SwitchyardGateway",
             dependencies: [
@@ -111,10 +108,63 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+
+        // MARK: Runtime (what every service shares: options and settings sources, metrics export, admin HTTP,
+        // monitor reporter, metered service)
         .target(
-            name: "SwitchyardClient",
-            dependencies: ["SwitchyardTransport", "SwitchyardWire", "SwitchyardTensor", .product(name: "Logging", package: "swift-log")]
+            name: "SwitchyardRuntime",
+            dependencies: [
+                "SwitchyardTransport", "SwitchyardWire", "SwitchyardTensor",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Yams", package: "Yams"),
+            ]
         ),
+
+        // MARK: Services (each depends only on what it uses)
+        .target(
+            name: "SwitchyardRouter",
+            dependencies: [
+                "SwitchyardRouting", "SwitchyardTransport", "SwitchyardModelConfig", "SwitchyardWire", "SwitchyardTensor",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
+            name: "SwitchyardInferenceService",
+            dependencies: [
+                "SwitchyardEngine", "SwitchyardTransport", "SwitchyardWire", "SwitchyardTensor",
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "SwitchyardPipelineService",
+            dependencies: [
+                "SwitchyardPipeline", "SwitchyardModelConfig", "SwitchyardTransport", "SwitchyardWire", "SwitchyardTensor",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "SwitchyardMonitorService",
+            dependencies: [
+                "SwitchyardMonitor", "SwitchyardRuntime", "SwitchyardTransport", "SwitchyardWire", "SwitchyardTensor",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+
+        // MARK: Load generation and test helpers
         .target(
             name: "SwitchyardLoad",
             dependencies: [
@@ -125,7 +175,8 @@ let package = Package(
         .target(
             name: "SwitchyardTesting",
             dependencies: [
-                "SwitchyardWire", "SwitchyardTransport", "SwitchyardTensor",
+                "SwitchyardWire", "SwitchyardTransport", "SwitchyardRouting", "SwitchyardTensor",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -134,14 +185,15 @@ let package = Package(
             ]
         ),
 
-        // MARK: Executables
+        // MARK: Executables (wiring only)
         .executableTarget(
             name: "yard",
             dependencies: [
                 "SwitchyardEngine", "SwitchyardTensor", "SwitchyardClient", "SwitchyardTransport", "SwitchyardWire",
-                "SwitchyardRuntime", "SwitchyardRouting", "SwitchyardMonitor", "SwitchyardLoad",
+                "SwitchyardRouter", "SwitchyardRouting", "SwitchyardMonitor", "SwitchyardLoad",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         .executableTarget(
@@ -155,11 +207,20 @@ let package = Package(
             path: "tools/node-tests"
         ),
         serviceTarget("EchoService", path: "services/echo"),
-        serviceTarget("InferenceService", path: "services/inference", ["SwitchyardEngine", .product(name: "NIOPosix", package: "swift-nio")]),
-        serviceTarget("PostprocessService", path: "services/postprocess", ["SwitchyardEngine"]),
-        serviceTarget("PreprocessService", path: "services/preprocess", ["SwitchyardEngine"]),
-        serviceTarget("RouterService", path: "services/router", ["SwitchyardEngine", "SwitchyardRouting", .product(name: "NIOPosix", package: "swift-nio")]),
-        serviceTarget("MonitorService", path: "services/monitor", ["SwitchyardMonitor"]),
+        serviceTarget(
+            "InferenceService", path: "services/inference",
+            ["SwitchyardInferenceService", "SwitchyardEngine", .product(name: "NIOPosix", package: "swift-nio")]
+        ),
+        serviceTarget("PostprocessService", path: "services/postprocess", ["SwitchyardPipelineService"]),
+        serviceTarget("PreprocessService", path: "services/preprocess", ["SwitchyardPipelineService"]),
+        serviceTarget(
+            "RouterService", path: "services/router",
+            [
+                "SwitchyardRouter", "SwitchyardRouting", "SwitchyardModelConfig", "SwitchyardGateway", "SwitchyardTensor",
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        serviceTarget("MonitorService", path: "services/monitor", ["SwitchyardMonitorService", "SwitchyardMonitor"]),
         .executableTarget(
             name: "SwitchyardBench",
             dependencies: [
@@ -180,7 +241,8 @@ let package = Package(
         .testTarget(
             name: "SwitchyardTransportTests",
             dependencies: [
-                "SwitchyardTransport", "SwitchyardClient", "SwitchyardTesting", "SwitchyardWire", "SwitchyardTensor", "EchoService",
+                "SwitchyardTransport", "SwitchyardClient", "SwitchyardTesting", "SwitchyardWire", "SwitchyardTensor",
+                "EchoService",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -196,11 +258,21 @@ let package = Package(
             ]
         ),
         .testTarget(
+            name: "SwitchyardRouterTests",
+            dependencies: [
+                "SwitchyardRouter", "SwitchyardRouting", "SwitchyardModelConfig", "SwitchyardTransport", "SwitchyardWire",
+                "SwitchyardTensor", "SwitchyardTesting",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ]
+        ),
+        .testTarget(
             name: "SwitchyardServiceTests",
             dependencies: [
                 "SwitchyardTransport", "SwitchyardTesting", "SwitchyardWire", "SwitchyardTensor", "SwitchyardEngine",
-                "InferenceService", "PostprocessService", "PreprocessService", "RouterService", "SwitchyardClient", "SwitchyardRuntime",
-                "EchoService",
+                "SwitchyardRouter", "SwitchyardRuntime", "SwitchyardClient",
+                "InferenceService", "PostprocessService", "PreprocessService", "RouterService", "EchoService",
+                "SwitchyardGateway", "SwitchyardPipeline", "SwitchyardRouting", "SwitchyardModelConfig",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]
@@ -208,9 +280,10 @@ let package = Package(
         .testTarget(
             name: "SwitchyardMonitorTests",
             dependencies: [
-                "SwitchyardMonitor", "SwitchyardRuntime", "SwitchyardTesting", "SwitchyardTransport", "SwitchyardClient",
-                "SwitchyardWire", "SwitchyardTensor", "SwitchyardEngine", "MonitorService", "RouterService", "InferenceService",
-                "PreprocessService", "PostprocessService", "EchoService", "yard",
+                "SwitchyardMonitor", "SwitchyardMonitorService", "SwitchyardRouter", "SwitchyardRuntime",
+                "SwitchyardTesting", "SwitchyardTransport", "SwitchyardClient", "SwitchyardWire", "SwitchyardTensor",
+                "SwitchyardEngine", "MonitorService", "RouterService", "InferenceService", "PreprocessService",
+                "PostprocessService", "EchoService", "yard",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -243,7 +316,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SwitchyardEngineTests",
-            dependencies: ["SwitchyardEngine", "SwitchyardONNX", "SwitchyardTensor"]
+            dependencies: ["SwitchyardEngine", "SwitchyardModelConfig", "SwitchyardONNX", "SwitchyardTensor"]
         ),
     ]
 )
@@ -273,12 +346,12 @@ if Context.environment["FUZZ"] == "1" {
     )
 }
 
-/// A service executable: wiring only, on the runtime every service shares (STYLE: executables hold only wiring).
+/// A service executable: wiring only, on the runtime every service shares and its service module (`extra`).
 func serviceTarget(_ name: String, path: String, _ extra: [Target.Dependency] = []) -> Target {
     .executableTarget(
         name: name,
         dependencies: [
-            "SwitchyardRuntime", "SwitchyardTransport",
+            "SwitchyardRuntime", "SwitchyardTransport", "SwitchyardWire", "SwitchyardTensor",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -120,5 +120,5 @@ public struct InferenceResult: Sendable {
     public subscript(name: String) -> Tensor? { self.response.tensors.first { $0.name == name }?.tensor }
 
     /// The model version that answered, when the service reports it.
-    public var modelVersion: String? { self.response[parameter: "model.version"] }
+    public var modelVersion: String? { self.response[parameter: ParameterKey.modelVersion] }
 }

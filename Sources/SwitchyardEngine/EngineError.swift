@@ -1,3 +1,5 @@
+public import SwitchyardModelConfig
+
 /// An error loading a model, planning it, or running an inference.
 ///
 /// Tests compare ``code``; the ``message`` is one line for a person (it names the file, node,
@@ -49,6 +51,12 @@ public struct EngineError: Error, Sendable, CustomStringConvertible {
         self.code = code
         self.message = message
         self.cause = cause
+    }
+
+    /// The engine's error for a config that cannot be read: the same code (`invalidConfig` or `io`) and message.
+    /// - Parameter error: the config's error.
+    public init(_ error: ModelConfigError) {
+        self.init(error.code == .io ? .io : .invalidConfig, error.message, cause: error.cause)
     }
 
     public var description: String { self.message }

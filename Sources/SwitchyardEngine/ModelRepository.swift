@@ -1,4 +1,5 @@
 import Foundation
+public import SwitchyardModelConfig
 import Synchronization
 
 /// A model version that is loaded and serving.
@@ -76,45 +77,18 @@ public final class ModelRepository: Sendable {
         self.options = options
     }
 
-    /// A model found on disk.
-    public struct Entry: Sendable {
-        /// The model's name.
-        public var name: String
-        /// Version numbers with a `model.onnx`, ascending.
-        public var versions: [Int]
-        /// The model-level config, or the defaults.
-        public var config: ModelConfig
-    }
-
-    /// Lists the models and versions on disk.
+    /// Lists the models and versions on disk (see ``ModelCatalog``), and remembers the directory of each model
+    /// whose config renames it.
     /// - Returns: one entry per model directory, by name; a model whose config is broken is reported in
     ///   `failures` instead.
     /// - Throws: `EngineError.io` when the root cannot be listed.
-    public func scan() throws(EngineError) -> (entries: [Entry], failures: [String: EngineError]) {
-        let manager = FileManager.default
-        let names: [String]
-        do { names = try manager.contentsOfDirectory(atPath: self.root).sorted() } catch {
-            throw EngineError(.io, "\(self.root): cannot list the model repository", cause: error)
+    public func scan() throws(EngineError) -> (entries: [ModelCatalog.Entry], failures: [String: ModelConfigError]) {
+        let catalog: ModelCatalog
+        do { catalog = try ModelCatalog(root: self.root) } catch { throw EngineError(error) }
+        for entry in catalog.entries where entry.name != entry.directory {
+            self.directories.withLock { $0[entry.name] = entry.directory }
         }
-        var entries: [Entry] = []
-        var failures: [String: EngineError] = [:]
-        for directory in names where !directory.hasPrefix(".") {
-            let path = self.root + "/" + directory
-            guard let children = try? manager.contentsOfDirectory(atPath: path) else { continue }  // a file, not a model
-            let versions = children.compactMap { Int($0) }.filter {
-                $0 >= 1 && manager.fileExists(atPath: "\(path)/\($0)/model.onnx")
-            }
-            do {
-                let configPath = path + "/config.json"
-                let config = manager.fileExists(atPath: configPath) ? try ModelConfig.read(configPath) : ModelConfig()
-                let name = config.name ?? directory
-                entries.append(Entry(name: name, versions: versions.sorted(), config: config))
-                if name != directory { self.directories.withLock { $0[name] = directory } }
-            } catch {
-                failures[directory] = error
-            }
-        }
-        return (entries, failures)
+        return (catalog.entries, catalog.failures)
     }
 
     private let directories = Mutex<[String: String]>([:])
@@ -263,9 +237,9 @@ public final class ModelRepository: Sendable {
         let manager = FileManager.default
         let config: ModelConfig
         if manager.fileExists(atPath: versionConfig) {
-            config = try ModelConfig.read(versionConfig)
+            do { config = try ModelConfig.read(versionConfig) } catch { throw EngineError(error) }
         } else if manager.fileExists(atPath: modelConfig) {
-            config = try ModelConfig.read(modelConfig)
+            do { config = try ModelConfig.read(modelConfig) } catch { throw EngineError(error) }
         } else {
             config = ModelConfig()
         }

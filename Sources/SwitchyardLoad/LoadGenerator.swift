@@ -174,7 +174,7 @@ public struct LoadGenerator: Sendable {
                 : nil
             recorder.answered(
                 measured: measured, latency: scheduled.duration(to: now), service: sent.duration(to: now),
-                rows: self.source.rowsPerRequest, version: response[parameter: "model.version"], check: check, at: now)
+                rows: self.source.rowsPerRequest, version: response[parameter: ParameterKey.modelVersion], check: check, at: now)
         } catch {
             recorder.failed(measured: measured, status: Self.status(of: error), at: ContinuousClock.now)
         }

@@ -3,7 +3,7 @@ public import Logging
 import Metrics
 public import ServiceLifecycle
 public import SwitchyardTransport
-import SwitchyardTensor
+public import SwitchyardTensor
 import SwitchyardWire
 
 /// Pushes this process's metrics (and sampled inputs) to the monitor every few seconds over the wire protocol.
@@ -45,7 +45,7 @@ public final class MonitorReporter: Service, Sendable {
 
     private let configuration: Configuration
     private let exposition: @Sendable () -> [UInt8]
-    private let sampler: InputSampler?
+    private let samples: (@Sendable () -> [NamedTensor])?
     private let logger: Logger
     private let sent = Counter(label: "switchyard_monitor_reports_total")
     private let droppedUnreachable = Counter(label: "switchyard_monitor_reports_dropped_total", dimensions: [("reason", "unreachable")])
@@ -56,15 +56,15 @@ public final class MonitorReporter: Service, Sendable {
     /// - Parameters:
     ///   - configuration: the monitor, the identity, the interval.
     ///   - exposition: this process's metrics in the Prometheus text format (``MetricsExport/exposition()``).
-    ///   - sampler: sampled inputs to send along, when this service samples.
+    ///   - samples: takes the inputs sampled since the last report, to send along (the router's sampler).
     ///   - logger: for the first failure of a run of failures and the recovery.
     public init(
         configuration: Configuration, exposition: @escaping @Sendable () -> [UInt8] = { MetricsExport.exposition() },
-        sampler: InputSampler? = nil, logger: Logger
+        samples: (@Sendable () -> [NamedTensor])? = nil, logger: Logger
     ) {
         self.configuration = configuration
         self.exposition = exposition
-        self.sampler = sampler
+        self.samples = samples
         self.logger = logger
     }
 
@@ -110,14 +110,15 @@ public final class MonitorReporter: Service, Sendable {
         var tensors: [NamedTensor] = []
         let metrics = self.exposition()
         if let text = try? Tensor(metrics, shape: [metrics.count]) { tensors.append(NamedTensor("metrics", text)) }
-        tensors += self.sampler?.drain() ?? []
+        tensors += self.samples?() ?? []
         let request = Request(
-            method: "report", idempotent: false,
+            method: Method.report, idempotent: false,
             parameters: [
-                Parameter("service", self.configuration.service), Parameter("state", state),
-                Parameter("version", SwitchyardRelease.version), Parameter("address", address),
-                Parameter("interval", "\(self.configuration.interval.seconds)"),
-                Parameter("pid", "\(ProcessInfo.processInfo.processIdentifier)"), Parameter("started", "\(self.started)"),
+                Parameter(ParameterKey.service, self.configuration.service), Parameter(ParameterKey.state, state),
+                Parameter(ParameterKey.version, SwitchyardRelease.version), Parameter(ParameterKey.address, address),
+                Parameter(ParameterKey.interval, "\(self.configuration.interval.seconds)"),
+                Parameter(ParameterKey.processID, "\(ProcessInfo.processInfo.processIdentifier)"),
+                Parameter(ParameterKey.started, "\(self.started)"),
             ],
             tensors: tensors
         )

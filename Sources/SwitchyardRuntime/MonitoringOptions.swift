@@ -2,6 +2,7 @@ public import ArgumentParser
 import NIOCore
 public import Logging
 public import ServiceLifecycle
+public import SwitchyardTensor
 public import SwitchyardTransport
 
 /// The options every service shares for being watched: reporting to the monitor, its own `/metrics`, sampling.
@@ -17,6 +18,9 @@ public struct MonitoringOptions: ParsableArguments {
     public var sampleLimit = 256
 
     public init() {}
+
+    /// The fraction of answered requests to sample: ``sampleRate``, or 0 when there is no monitor to send them to.
+    public var effectiveSampleRate: Double { self.monitor == nil ? 0 : self.sampleRate }
 
     public func validate() throws {
         if let monitor { _ = try Self.split(monitor) }
@@ -42,11 +46,12 @@ public struct MonitoringOptions: ParsableArguments {
     ///   - server: the service's wire server: its bound address goes in the monitor's instance list.
     ///   - tls: the service's certificate: it names the instance to the monitor.
     ///   - logger: the service's logger.
+    ///   - samples: takes the inputs sampled since the last report, to send with it (the router's sampler).
     /// - Throws: `ValidationError` for a bad `--monitor`.
     public func services(
-        service: String, host: String, server: WireServer, tls: TLSSettings, logger: Logger
+        service: String, host: String, server: WireServer, tls: TLSSettings, logger: Logger,
+        samples: (@Sendable () -> [NamedTensor])? = nil
     ) throws -> (beforeServer: [any Service], afterServer: [any Service]) {
-        InputSampler.shared.configure(rate: self.monitor == nil ? 0 : self.sampleRate, limit: self.sampleLimit)
         var before: [any Service] = []
         var after: [any Service] = []
         if let metricsPort {
@@ -69,7 +74,7 @@ public struct MonitoringOptions: ParsableArguments {
             }
             configuration.interval = .milliseconds(Int(self.reportSeconds * 1000))
             configuration.timeout = min(.seconds(2), configuration.interval)
-            after.append(MonitorReporter(configuration: configuration, sampler: InputSampler.shared, logger: logger))
+            after.append(MonitorReporter(configuration: configuration, samples: samples, logger: logger))
         }
         return (before, after)
     }

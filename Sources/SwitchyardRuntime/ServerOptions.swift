@@ -1,7 +1,7 @@
 public import ArgumentParser
-public import SwitchyardEngine
 public import Logging
 public import ServiceLifecycle
+public import SwitchyardTensor
 public import SwitchyardTransport
 import UnixSignals
 
@@ -51,9 +51,10 @@ extension ServiceCommand {
     ///   - logger: the service's logger.
     ///   - requireClientCertificate: mutual TLS (the mesh default).
     ///   - companions: services that run beside the server and stop after it has drained (e.g. the router's batchers).
+    ///   - samples: takes the inputs sampled since the last report to the monitor (the router's sampler).
     public static func serve(
         _ service: any WireService, options: ServerOptions, logger: Logger, requireClientCertificate: Bool = true,
-        companions: [any Service] = []
+        companions: [any Service] = [], samples: (@Sendable () -> [NamedTensor])? = nil
     ) async throws {
         var configuration = WireServerConfiguration(tls: options.tls(requireClientCertificate: requireClientCertificate), identity: Self.serviceName)
         configuration.host = options.host
@@ -62,7 +63,8 @@ extension ServiceCommand {
         configuration.drainTimeout = .seconds(options.drainSeconds)
         let server = WireServer(configuration: configuration, service: MeteredService(service, name: Self.serviceName), logger: logger)
         let watched = try options.monitoring.services(
-            service: Self.serviceName, host: options.host, server: server, tls: configuration.tls, logger: logger
+            service: Self.serviceName, host: options.host, server: server, tls: configuration.tls, logger: logger,
+            samples: samples
         )
         // a group stops its services in reverse order: the server drains before its companions stop
         try await ServiceGroup(
@@ -75,23 +77,18 @@ extension ServiceCommand {
 }
 
 extension ServiceCommand {
-    /// Serves a pipeline stage built from the model repository's configs; a broken config stops the start.
+    /// Makes what the service serves, or logs why it cannot (at critical level) and exits with failure.
     /// - Parameters:
-    ///   - models: the model repository's path.
-    ///   - options: where to listen, TLS, limits.
-    ///   - make: builds the stage from the repository.
-    public static func servePipelines(
-        models: String, options: ServerOptions, make: (ModelRepository) throws -> PipelineService
-    ) async throws {
-        let logger = Self.makeLogger()
-        let service: PipelineService
+    ///   - failure: the log message when it cannot, e.g. `cannot read the pipelines`.
+    ///   - logger: the service's logger.
+    ///   - make: makes it.
+    /// - Throws: `ExitCode.failure` when `make` throws.
+    public static func make<Made>(orExit failure: Logger.Message, logger: Logger, _ make: () throws -> Made) throws -> Made {
         do {
-            service = try make(ModelRepository(root: models))
+            return try make()
         } catch {
-            logger.critical("cannot read the pipelines", metadata: ["error": "\(error)"])
+            logger.critical(failure, metadata: ["error": "\(error)"])
             throw ExitCode.failure
         }
-        logger.info("pipelines read", metadata: ["models": "\(service.models.joined(separator: ","))"])
-        try await Self.serve(service, options: options, logger: logger)
     }
 }

@@ -81,15 +81,15 @@ public struct EchoService: WireService {
 
     public func handle(_ request: Request, context: RequestContext) async throws -> Response {
         switch request.method {
-        case "echo":
-            if let delay = request.parameters.first(where: { $0.key == "echo.delay_ms" })?.value {
+        case Method.echo:
+            if let delay = request.parameters.first(where: { $0.key == ParameterKey.echoDelayMilliseconds })?.value {
                 guard let milliseconds = Int(delay), (0...60_000).contains(milliseconds) else {
                     throw Status(.invalidArgument, "echo.delay_ms must be 0...60000, got '\(delay)'")
                 }
                 try await Task.sleep(for: .milliseconds(milliseconds))
             }
             return Response(parameters: request.parameters, tensors: request.tensors)
-        case "health": return Response(parameters: [Parameter("status", "serving")])
+        case Method.health: return Response(parameters: [Parameter(ParameterKey.status, "serving")])
         default: throw Status(.notFound, "unknown method '\(request.method)'; this service answers echo and health")
         }
     }

@@ -110,7 +110,7 @@ public struct Request: Equatable, Sendable {
 
     /// Makes a request.
     public init(
-        method: String = "infer", model: String = "", version: String = "", timeout: Duration? = nil,
+        method: String = Method.infer, model: String = "", version: String = "", timeout: Duration? = nil,
         traceID: TraceID = .none, routingKey: String = "", priority: UInt8 = 0, idempotent: Bool = true,
         parameters: [Parameter] = [], tensors: [NamedTensor] = []
     ) {

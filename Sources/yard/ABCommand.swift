@@ -2,7 +2,6 @@ import ArgumentParser
 import Foundation
 import Logging
 import SwitchyardRouting
-import SwitchyardRuntime
 import SwitchyardTransport
 import SwitchyardWire
 
@@ -16,7 +15,7 @@ struct ABCommand: AsyncParsableCommand {
 
     static func show(_ connection: RouterConnection, _ command: String, _ request: Request) async throws {
         let response = try await connection.send(command, request)
-        let text = response[parameter: "report"] ?? "{}"
+        let text = response[parameter: ParameterKey.report] ?? "{}"
         if connection.json {
             print(text)
             return
@@ -65,11 +64,11 @@ struct ABCommand: AsyncParsableCommand {
 
         func run() async throws {
             var parameters = [
-                Parameter("champion", self.champion), Parameter("challenger", self.challenger), Parameter("mode", self.mode),
-                Parameter("compare_percent", "\(self.comparePercent)"),
+                Parameter(ParameterKey.champion, self.champion), Parameter(ParameterKey.challenger, self.challenger), Parameter(ParameterKey.mode, self.mode),
+                Parameter(ParameterKey.comparePercent, "\(self.comparePercent)"),
             ]
-            if let percent { parameters.append(Parameter("percent", "\(percent)")) }
-            try await ABCommand.show(self.connection, "ab start", Request(method: "ab.start", model: self.model, parameters: parameters))
+            if let percent { parameters.append(Parameter(ParameterKey.percent, "\(percent)")) }
+            try await ABCommand.show(self.connection, "ab start", Request(method: Method.abStart, model: self.model, parameters: parameters))
         }
     }
 
@@ -77,21 +76,21 @@ struct ABCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show the comparison's arms and traffic so far (the same table as report).")
         @OptionGroup var connection: RouterConnection
         @Option(help: "The model.") var model: String
-        func run() async throws { try await ABCommand.show(self.connection, "ab status", Request(method: "ab.report", model: self.model)) }
+        func run() async throws { try await ABCommand.show(self.connection, "ab status", Request(method: Method.abReport, model: self.model)) }
     }
 
     struct Report: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show the comparison so far, with the significance test.")
         @OptionGroup var connection: RouterConnection
         @Option(help: "The model.") var model: String
-        func run() async throws { try await ABCommand.show(self.connection, "ab report", Request(method: "ab.report", model: self.model)) }
+        func run() async throws { try await ABCommand.show(self.connection, "ab report", Request(method: Method.abReport, model: self.model)) }
     }
 
     struct Stop: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Stop comparing; all traffic to the champion. The report stays.")
         @OptionGroup var connection: RouterConnection
         @Option(help: "The model.") var model: String
-        func run() async throws { try await ABCommand.show(self.connection, "ab stop", Request(method: "ab.stop", model: self.model)) }
+        func run() async throws { try await ABCommand.show(self.connection, "ab stop", Request(method: Method.abStop, model: self.model)) }
     }
 
     struct Feedback: AsyncParsableCommand {
@@ -101,7 +100,7 @@ struct ABCommand: AsyncParsableCommand {
         @Option(help: "The true class.") var label: Int64
         func run() async throws {
             _ = try await self.connection.send(
-                "ab feedback", Request(method: "feedback", parameters: [Parameter("request_id", self.requestID), Parameter("label", "\(self.label)")])
+                "ab feedback", Request(method: Method.feedback, parameters: [Parameter(ParameterKey.feedbackRequestID, self.requestID), Parameter(ParameterKey.label, "\(self.label)")])
             )
         }
     }

@@ -3,6 +3,7 @@ import Foundation
 import SwitchyardLoad
 import SwitchyardTensor
 import SwitchyardTransport
+import SwitchyardWire
 
 /// `yard echo`: round trips to a service's `echo` method, to check certificates and connectivity and to see the
 /// latency of one hop. A fixed-size `yard load` run whose answers must equal what was sent.
@@ -61,7 +62,7 @@ struct Echo: AsyncParsableCommand {
         }
         let values = (0..<784).map { Float($0) / 784 }
         let row = try Tensor(values, shape: [1, 784])
-        let source = try RequestSource(method: "echo", model: "", inputName: "x", rows: row)
+        let source = try RequestSource(method: Method.echo, model: "", inputName: "x", rows: row)
         let check = try OutputCheck(expected: .values(values, width: 784, tolerance: 0), outputName: "x", rowCount: 1)
         var settings = LoadSettings.requests(self.requests)
         settings.timeout = .milliseconds(self.timeoutMs)

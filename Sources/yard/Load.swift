@@ -175,7 +175,7 @@ struct Load: AsyncParsableCommand {
         do {
             rows = try self.readRows()
             check = try self.readExpected(rowCount: rows.shape[0])
-            let method = self.method ?? (self.model.isEmpty ? "echo" : "infer")
+            let method = self.method ?? (self.model.isEmpty ? Method.echo : Method.infer)
             source = try RequestSource(
                 method: method, model: self.model, version: self.modelVersion, inputName: self.inputName, rows: rows,
                 rowsPerRequest: self.rowsPerRequest, users: self.users)

@@ -42,7 +42,7 @@ struct Models: AsyncParsableCommand {
 
         /// Prints the service's versions and states, a line each.
         func list(_ command: String) async throws {
-            let response = try await self.call(command, Request(method: "model.list"))
+            let response = try await self.call(command, Request(method: Method.modelList))
             for parameter in response.parameters {
                 let parts = parameter.key.split(separator: "/", maxSplits: 1)
                 print("\(parts.first ?? "")\t\(parts.count > 1 ? parts[1] : "")\t\(parameter.value)")
@@ -89,7 +89,7 @@ struct Models: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Load a version on the inference service (admin).")
         @OptionGroup var change: Change
         func run() async throws {
-            _ = try await self.change.service.call("models load", Request(method: "model.load", model: self.change.model, version: "\(self.change.version)"))
+            _ = try await self.change.service.call("models load", Request(method: Method.modelLoad, model: self.change.model, version: "\(self.change.version)"))
             try await self.change.service.list("models load")
         }
     }
@@ -98,7 +98,7 @@ struct Models: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Unload a version from the inference service (admin).")
         @OptionGroup var change: Change
         func run() async throws {
-            _ = try await self.change.service.call("models unload", Request(method: "model.unload", model: self.change.model, version: "\(self.change.version)"))
+            _ = try await self.change.service.call("models unload", Request(method: Method.modelUnload, model: self.change.model, version: "\(self.change.version)"))
             try await self.change.service.list("models unload")
         }
     }
@@ -107,7 +107,7 @@ struct Models: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Reload a version from disk on the inference service (admin); the old one serves until the new one is ready.")
         @OptionGroup var change: Change
         func run() async throws {
-            _ = try await self.change.service.call("models reload", Request(method: "model.reload", model: self.change.model, version: "\(self.change.version)"))
+            _ = try await self.change.service.call("models reload", Request(method: Method.modelReload, model: self.change.model, version: "\(self.change.version)"))
             try await self.change.service.list("models reload")
         }
     }

@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import SwitchyardRouting
-import SwitchyardRuntime
+import SwitchyardRouter
 import SwitchyardTransport
 import SwitchyardWire
 
@@ -21,7 +21,7 @@ struct RouterConnection: ParsableArguments {
     /// Calls a release method and prints the state it answers with.
     func call(_ command: String, _ request: Request) async throws {
         let response = try await self.send(command, request)
-        let text = response[parameter: "status"] ?? "[]"
+        let text = response[parameter: ParameterKey.status] ?? "[]"
         if self.json {
             print(text)
             return
@@ -114,14 +114,14 @@ struct RolloutCommand: AsyncParsableCommand {
 
         func run() async throws {
             var parameters = [
-                Parameter("candidate", self.candidate), Parameter("steps", self.steps), Parameter("step_seconds", "\(self.stepSeconds)"),
-                Parameter("min_requests", "\(self.minRequests)"), Parameter("shadow_percent", "\(self.shadowPercent)"),
-                Parameter("max_error_rate_increase", "\(self.maxErrorRateIncrease)"), Parameter("max_latency_ratio", "\(self.maxLatencyRatio)"),
-                Parameter("max_disagreement", "\(self.maxDisagreement)"), Parameter("min_samples", "\(self.minSamples)"),
-                Parameter("min_latency_samples", "\(self.minLatencySamples)"), Parameter("latency_tolerance_ms", "\(self.latencyToleranceMs)"),
+                Parameter(ParameterKey.candidate, self.candidate), Parameter(ParameterKey.steps, self.steps), Parameter(ParameterKey.stepSeconds, "\(self.stepSeconds)"),
+                Parameter(ParameterKey.minRequests, "\(self.minRequests)"), Parameter(ParameterKey.shadowPercent, "\(self.shadowPercent)"),
+                Parameter(ParameterKey.maxErrorRateIncrease, "\(self.maxErrorRateIncrease)"), Parameter(ParameterKey.maxLatencyRatio, "\(self.maxLatencyRatio)"),
+                Parameter(ParameterKey.maxDisagreement, "\(self.maxDisagreement)"), Parameter(ParameterKey.minSamples, "\(self.minSamples)"),
+                Parameter(ParameterKey.minLatencySamples, "\(self.minLatencySamples)"), Parameter(ParameterKey.latencyToleranceMilliseconds, "\(self.latencyToleranceMs)"),
             ]
-            if let stable { parameters.append(Parameter("stable", stable)) }
-            try await self.connection.call("rollout start", Request(method: "rollout.start", model: self.model, parameters: parameters))
+            if let stable { parameters.append(Parameter(ParameterKey.stable, stable)) }
+            try await self.connection.call("rollout start", Request(method: Method.rolloutStart, model: self.model, parameters: parameters))
         }
     }
 
@@ -131,7 +131,7 @@ struct RolloutCommand: AsyncParsableCommand {
         @Option(help: "Only this model.") var model = ""
 
         func run() async throws {
-            try await self.connection.call("rollout status", Request(method: "rollout.status", model: self.model))
+            try await self.connection.call("rollout status", Request(method: Method.rolloutStatus, model: self.model))
         }
     }
 
@@ -139,21 +139,21 @@ struct RolloutCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Hold the rollout at its current weight.")
         @OptionGroup var connection: RouterConnection
         @Option(help: "The model.") var model: String
-        func run() async throws { try await self.connection.call("rollout pause", Request(method: "rollout.pause", model: self.model)) }
+        func run() async throws { try await self.connection.call("rollout pause", Request(method: Method.rolloutPause, model: self.model)) }
     }
 
     struct Resume: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Continue a paused rollout.")
         @OptionGroup var connection: RouterConnection
         @Option(help: "The model.") var model: String
-        func run() async throws { try await self.connection.call("rollout resume", Request(method: "rollout.resume", model: self.model)) }
+        func run() async throws { try await self.connection.call("rollout resume", Request(method: Method.rolloutResume, model: self.model)) }
     }
 
     struct Promote: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Make the candidate stable now.")
         @OptionGroup var connection: RouterConnection
         @Option(help: "The model.") var model: String
-        func run() async throws { try await self.connection.call("rollout promote", Request(method: "rollout.promote", model: self.model)) }
+        func run() async throws { try await self.connection.call("rollout promote", Request(method: Method.rolloutPromote, model: self.model)) }
     }
 
     struct Pin: AsyncParsableCommand {
@@ -162,7 +162,7 @@ struct RolloutCommand: AsyncParsableCommand {
         @Option(help: "The model.") var model: String
         @Option(help: "The version to serve.") var version: String
         func run() async throws {
-            try await self.connection.call("rollout pin", Request(method: "release.pin", model: self.model, version: self.version))
+            try await self.connection.call("rollout pin", Request(method: Method.releasePin, model: self.model, version: self.version))
         }
     }
 
@@ -170,6 +170,6 @@ struct RolloutCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Send all traffic back to the stable version.")
         @OptionGroup var connection: RouterConnection
         @Option(help: "The model.") var model: String
-        func run() async throws { try await self.connection.call("rollout abort", Request(method: "rollout.abort", model: self.model)) }
+        func run() async throws { try await self.connection.call("rollout abort", Request(method: Method.rolloutAbort, model: self.model)) }
     }
 }

@@ -43,7 +43,9 @@ struct MachineLearningOperatorTests {
     }
 
     /// Every row alone gives the row of the batch (the fast walk runs eight rows at a time, NaN rows apart).
-    @Test(arguments: ["tree_regressor_deep", "tree_classifier_multiclass_softmax", "sklearn_hist_gradient_boosting_binary_nan"])
+    @Test(arguments: [
+        "tree_regressor_deep", "tree_classifier_multiclass_softmax", "sklearn_hist_gradient_boosting_binary_nan",
+    ])
     func rowsAreIndependentOfBatch(_ name: String) throws {
         let directory = Self.root + "/" + name
         let model = try Model(contentsOf: directory + "/model.onnx")

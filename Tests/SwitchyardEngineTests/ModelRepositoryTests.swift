@@ -1,5 +1,6 @@
 import Foundation
 import SwitchyardEngine
+import SwitchyardModelConfig
 import SwitchyardTensor
 import Testing
 

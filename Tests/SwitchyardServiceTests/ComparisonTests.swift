@@ -3,7 +3,7 @@ import Logging
 import SwitchyardClient
 import SwitchyardEngine
 import SwitchyardRouting
-import SwitchyardRuntime
+import SwitchyardRouter
 import SwitchyardTensor
 import SwitchyardTesting
 import SwitchyardTransport

@@ -2,7 +2,7 @@ import Foundation
 import Logging
 import SwitchyardClient
 import SwitchyardRouting
-import SwitchyardRuntime
+import SwitchyardRouter
 import SwitchyardTensor
 import SwitchyardTesting
 import SwitchyardTransport

@@ -4,7 +4,7 @@ import SwitchyardWire
 /// Encode and decode cost of the echo request (784 f32), per frame, in ns.
 func runCodecBench(iterations: Int) throws -> (encode: Double, decode: Double, bytes: Int) {
     let row = try Tensor((0..<784).map { Float($0) / 784 }, shape: [1, 784])
-    let frame = Frame.request(id: 1, Request(method: "echo", model: "digits", routingKey: "user-1", tensors: [NamedTensor("x", row)]))
+    let frame = Frame.request(id: 1, Request(method: Method.echo, model: "digits", routingKey: "user-1", tensors: [NamedTensor("x", row)]))
     let size = frame.encodedSize
     let clock = ContinuousClock()
     var buffer = [UInt8](repeating: 0, count: size)

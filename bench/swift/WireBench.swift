@@ -102,7 +102,7 @@ func runWireBench(seconds: Int, warmupSeconds: Double, rounds: Int, placement: H
     let barePort = bareServer.localAddress!.port!
 
     let row = try Tensor((0..<784).map { Float($0) / 784 }, shape: [1, 784])  // 3136 bytes
-    let request = Request(method: "echo", tensors: [NamedTensor("x", row)])
+    let request = Request(method: Method.echo, tensors: [NamedTensor("x", row)])
     var payload = ByteBufferAllocator().buffer(capacity: 3136)
     row.data.withUnsafeBytes { _ = payload.writeBytes($0) }
     let frozenPayload = payload

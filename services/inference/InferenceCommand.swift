@@ -2,6 +2,7 @@ import ArgumentParser
 import Logging
 import NIOPosix
 import SwitchyardEngine
+import SwitchyardInferenceService
 import SwitchyardRuntime
 
 /// `switchyard-inference`: serves a model repository over the wire protocol (mutual TLS).

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import SwitchyardMonitor
+import SwitchyardMonitorService
 import SwitchyardRuntime
 
 /// `switchyard-monitor`: where every instance reports; serves the dashboard, `/metrics`, drift and alerts.

@@ -1,4 +1,6 @@
 import ArgumentParser
+import Logging
+import SwitchyardPipelineService
 import SwitchyardRuntime
 
 /// `switchyard-postprocess`: applies each model's postprocessing (softmax, top-k, argmax, threshold).
@@ -15,6 +17,11 @@ struct PostprocessCommand: ServiceCommand {
     @Option(help: "The model repository (only config.json files are read).") var models = "models"
 
     func run() async throws {
-        try await Self.servePipelines(models: self.models, options: self.server) { try .postprocess(repository: $0) }
+        let logger = Self.makeLogger()
+        let service = try Self.make(orExit: "cannot read the pipelines", logger: logger) {
+            try PipelineService.postprocess(root: self.models)
+        }
+        logger.info("pipelines read", metadata: ["models": "\(service.models.joined(separator: ","))"])
+        try await Self.serve(service, options: self.server, logger: logger)
     }
 }

@@ -1,4 +1,6 @@
 import ArgumentParser
+import Logging
+import SwitchyardPipelineService
 import SwitchyardRuntime
 
 /// `switchyard-preprocess`: checks and prepares each model's inputs (images, scaling, normalization, one-hot).
@@ -15,6 +17,11 @@ struct PreprocessCommand: ServiceCommand {
     @Option(help: "The model repository (only config.json files are read).") var models = "models"
 
     func run() async throws {
-        try await Self.servePipelines(models: self.models, options: self.server) { try .preprocess(repository: $0) }
+        let logger = Self.makeLogger()
+        let service = try Self.make(orExit: "cannot read the pipelines", logger: logger) {
+            try PipelineService.preprocess(root: self.models)
+        }
+        logger.info("pipelines read", metadata: ["models": "\(service.models.joined(separator: ","))"])
+        try await Self.serve(service, options: self.server, logger: logger)
     }
 }

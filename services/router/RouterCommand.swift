@@ -1,11 +1,14 @@
 import ArgumentParser
 import Foundation
 import Logging
-import SwitchyardEngine
+import NIOPosix
+import ServiceLifecycle
+import SwitchyardGateway
+import SwitchyardModelConfig
+import SwitchyardRouter
 import SwitchyardRouting
 import SwitchyardRuntime
 import SwitchyardTransport
-import NIOPosix
 
 /// `switchyard-router`: the entry point of the mesh for backend apps.
 @main
@@ -18,6 +21,7 @@ struct RouterCommand: ServiceCommand {
     )
 
     @OptionGroup var server: ServerOptions
+    @OptionGroup var http: GatewayOptions
     @Option(help: "The model repository (only config.json files are read: model names and max_batch_size).") var models = "models"
     @Option(help: "The preprocess instances, HOST:PORT[,HOST:PORT...].") var preprocess = "127.0.0.1:7404"
     @Option(help: "The inference instances, HOST:PORT[,HOST:PORT...].") var inference = "127.0.0.1:7402"
@@ -83,19 +87,22 @@ struct RouterCommand: ServiceCommand {
             }
             return UpstreamPool(members: members, logger: logger, metricDimensions: [("stage", name)])
         }
-        let (entries, failures) = try ModelRepository(root: self.models).scan()
-        for (name, error) in failures { logger.error("model config refused", metadata: ["model": "\(name)", "error": "\(error)"]) }
-        var models: [String: BatcherConfiguration] = [:]
-        for entry in entries {
-            var batching = BatcherConfiguration()
-            batching.maxBatchSize = min(self.maxBatchSize, entry.config.maxBatchSize ?? self.maxBatchSize)
-            let own = entry.config.dynamicBatching  // the model's config wins over the router's flags
-            batching.maxQueueDelay = .microseconds(own.maxQueueDelayMicroseconds ?? self.maxQueueDelayUs)
-            batching.maxQueueSize = own.maxQueueSize ?? self.maxQueueSize
-            batching.preferredBatchSizes = own.preferredBatchSizes ?? self.preferredBatchSizes
-            batching.maxBatchesInFlight = self.maxBatchesInFlight
-            models[entry.name] = batching
+        let gatewayConfiguration = try self.http.configuration(server: self.server)
+        let catalog = try ModelCatalog(root: self.models)
+        for (name, error) in catalog.failures {
+            logger.error("model config refused", metadata: ["model": "\(name)", "error": "\(error)"])
         }
+        let batching = BatcherConfiguration.defaults {
+            $0.maxBatchSize = self.maxBatchSize
+            $0.maxQueueDelay = .microseconds(self.maxQueueDelayUs)
+            $0.maxQueueSize = self.maxQueueSize
+            $0.preferredBatchSizes = self.preferredBatchSizes
+            $0.maxBatchesInFlight = self.maxBatchesInFlight
+        }
+        let models = Dictionary(
+            catalog.entries.map { ($0.name, BatcherConfiguration(model: $0.config, defaults: batching)) },
+            uniquingKeysWith: { _, last in last }
+        )
         let pools = [
             ("preprocess", try stage("preprocess", self.preprocess)), ("inference", try stage("inference", self.inference)),
             ("postprocess", try stage("postprocess", self.postprocess)),
@@ -106,8 +113,7 @@ struct RouterCommand: ServiceCommand {
         let health = HealthChecker(targets: pools.map { HealthChecker.Target(stage: $0.0, pool: $0.1) }, configuration: checks, logger: logger)
         let name = self.name ?? "\(ProcessInfo.processInfo.hostName):\(self.server.port ?? Self.defaultPort)"
         if self.stateDir.isEmpty { logger.warning("release state kept in memory only; pass --state-dir so that rollouts survive a restart") }
-        let releases: ReleaseController
-        do {
+        let releases = try Self.make(orExit: "cannot read the release state", logger: logger) {
             var leader: WireClient?
             if let target = self.releaseLeader {
                 let (host, port) = try Self.split(target)
@@ -115,21 +121,33 @@ struct RouterCommand: ServiceCommand {
                 configuration.identity = "router"
                 leader = try WireClient(configuration: configuration, logger: logger)
             }
-            releases = try ReleaseController(
+            return try ReleaseController(
                 models: Array(models.keys), stateDirectory: self.stateDir.isEmpty ? nil : self.stateDir, identity: name,
                 tick: .milliseconds(self.rolloutTickMs), leader: leader, logger: logger
             )
-        } catch {
-            logger.critical("cannot read the release state", metadata: ["error": "\(error)"])
-            throw ExitCode.failure
         }
+        let sampler = InputSampler()
+        sampler.configure(rate: self.server.monitoring.effectiveSampleRate, limit: self.server.monitoring.sampleLimit)
         let router = RouterService(
             models: models, preprocess: pools[0].1, inference: pools[1].1, postprocess: pools[2].1, health: health,
-            releases: releases, logger: logger, sampler: InputSampler.shared,
+            releases: releases, logger: logger, sampler: sampler,
             instances: Dictionary(uniqueKeysWithValues: pools.map { ($0.0, $0.1.members.count) }),
             executor: EventLoopTaskExecutor(eventLoop: MultiThreadedEventLoopGroup.singleton.next())
         )
         logger.info("routing", metadata: ["models": "\(router.models.joined(separator: ","))"])
-        try await Self.serve(router, options: self.server, logger: logger, companions: [router, health, releases])
+        // wire and HTTP requests go through the same recorded handler (Triton's statistics for the HTTP port)
+        let statistics = InferenceStatistics()
+        let served = StatisticsRecordingService(router, statistics: statistics)
+        var companions: [any Service] = [router, health, releases]
+        if let gatewayConfiguration {
+            let descriptions = catalog.entries.compactMap { entry in
+                models[entry.name].map { ModelMetadata(name: entry.name, versions: entry.versions, config: entry.config, batching: $0) }
+            }
+            let backend = RouterGatewayBackend(
+                service: MeteredService(served, name: Self.serviceName), health: health,
+                models: Dictionary(descriptions.map { ($0.name, $0) }, uniquingKeysWith: { _, last in last }))
+            companions.append(GatewayServer(configuration: gatewayConfiguration, backend: backend, statistics: statistics, logger: logger))
+        }
+        try await Self.serve(served, options: self.server, logger: logger, companions: companions, samples: sampler.drain)
     }
 }

@@ -1,0 +1,82 @@
+import Logging
+public import SwitchyardModelConfig
+public import SwitchyardPipeline
+import SwitchyardTensor
+public import SwitchyardTransport
+public import SwitchyardWire
+
+/// A pipeline stage: runs each model's `pipeline.preprocess` or `pipeline.postprocess` steps from the model
+/// repository's configs. Preprocessing also checks the result against the model's declared `inputs` and converts
+/// it to the declared dtypes; postprocessing does softmax, top-k with labels, argmax and threshold.
+///
+/// Methods: the stage's name (`preprocess` or `postprocess`) with the model's name in `model`, and `health`.
+/// A request that does not fit is answered `invalid argument` with what was expected. Pipelines are read at
+/// start; a broken one stops the service from starting, with the model and the key named.
+public final class PipelineService: WireService {
+    private let stage: String
+    private let pipelines: [String: any ModelPipeline]
+
+    /// Makes a stage from pipelines by model name.
+    /// - Parameters:
+    ///   - stage: the method this stage answers (`Method.preprocess` or `Method.postprocess`).
+    ///   - pipelines: each model's pipeline.
+    public init(stage: String, pipelines: [String: any ModelPipeline]) {
+        self.stage = stage
+        self.pipelines = pipelines
+    }
+
+    /// The preprocess stage of a model repository (only its configs are read).
+    /// - Parameter root: the model repository's directory.
+    /// - Throws: `PipelineError` naming the model whose config is wrong; `ModelConfigError` when the repository
+    ///   cannot be listed.
+    public static func preprocess(root: String) throws -> PipelineService {
+        PipelineService(
+            stage: Method.preprocess,
+            pipelines: try ModelCatalog(root: root).pipelines { config throws(PipelineError) in
+                let inputs = (config.inputs ?? []).map { spec in
+                    Preprocess.Input(
+                        name: spec.name, dtype: spec.dtype ?? .float32,
+                        shape: (spec.shape ?? []).map { $0 < 0 ? nil : $0 }
+                    )
+                }
+                return try Preprocess(pipelineJSON: config.pipelineJSON, inputs: inputs)
+            }
+        )
+    }
+
+    /// The postprocess stage of a model repository (only its configs are read).
+    /// - Parameter root: the model repository's directory.
+    /// - Throws: `PipelineError` naming the model whose config is wrong; `ModelConfigError` when the repository
+    ///   cannot be listed.
+    public static func postprocess(root: String) throws -> PipelineService {
+        PipelineService(
+            stage: Method.postprocess,
+            pipelines: try ModelCatalog(root: root).pipelines { config throws(PipelineError) in
+                try Postprocess(pipelineJSON: config.pipelineJSON, labels: config.labels)
+            }
+        )
+    }
+
+    /// The models this stage knows.
+    public var models: [String] { self.pipelines.keys.sorted() }
+
+    public func handle(_ request: Request, context: RequestContext) async throws -> Response {
+        switch request.method {
+        case self.stage:
+            guard let pipeline = self.pipelines[request.model] else {
+                throw PipelineServiceError(
+                    .unknownModel,
+                    "no \(self.stage)ing for model '\(request.model)' (known: \(self.models.joined(separator: ", ")))"
+                )
+            }
+            return Response(tensors: try pipeline.apply(to: request.tensors))
+        case Method.health:
+            return Response(parameters: [Parameter(ParameterKey.status, "serving")])
+        default:
+            throw PipelineServiceError(
+                .unknownMethod,
+                "unknown method '\(request.method)'; the \(self.stage) service answers \(self.stage) and health"
+            )
+        }
+    }
+}

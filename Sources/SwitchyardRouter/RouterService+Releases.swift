@@ -1,0 +1,173 @@
+import Foundation
+public import SwitchyardRouting
+import SwitchyardTransport
+import SwitchyardWire
+
+/// The release methods of the router. Every one but `rollout.status` needs an admin client certificate.
+///
+/// - `rollout.start`: `model`, parameter `candidate`, optional `stable`, `steps` (`5,25,50,100`), `step_seconds`,
+///   `min_requests`, `shadow_percent`, `max_error_rate_increase`, `max_latency_ratio`, `max_disagreement`,
+///   `min_samples`, `min_latency_samples`, `latency_tolerance_ms`.
+/// - `rollout.pause|resume|promote|abort`: `model`.
+/// - `rollout.status`: `model` or empty for all.
+/// - `release.pin`: `model`, `version`: the version that serves when no rollout runs.
+/// - `ab.start`: `model`, parameters `champion`, `challenger`, `mode` (`split` or `shadow`), `percent` (the
+///   challenger's share of users, or of requests mirrored), `compare_percent`. `ab.report` and `ab.stop`: `model`.
+///   Answers carry an ``ExperimentReport`` as JSON in the parameter `report`.
+/// - `feedback` (any client): parameters `request_id` (an answer's `request.id`) and `label`.
+/// - `release.state` (any client): the state document (as in `releases.json`) in the parameter `state`, which
+///   routers started with `--release-leader` read every tick.
+///
+/// Answers carry the state as JSON in the parameter `status` (schema: an array of ``ReleaseStatus``).
+extension RouterService {
+    /// Whether the router's release administration answers `method` (the release methods, and unknown methods of
+    /// the same families, which it refuses by name).
+    static func isReleaseMethod(_ method: String) -> Bool {
+        method.hasPrefix("rollout.") || method.hasPrefix("release.") || method.hasPrefix("ab.") || method == Method.feedback
+    }
+
+    /// The release methods any client may call; the others need an admin certificate and a router that leads.
+    private static let openMethods: Set<String> = [Method.rolloutStatus, Method.abReport, Method.feedback]
+
+    func administer(_ request: Request, context: RequestContext) throws -> Response {
+        guard let releases = self.releases else { throw RouterError(.releasesOff, "this router runs no releases") }
+        if request.method == Method.releaseState {
+            return Response(parameters: [Parameter(ParameterKey.state, try releases.stateDocument())])
+        }
+        if !Self.openMethods.contains(request.method), !context.peer.organizationalUnits.contains("admin") {
+            throw RouterError(
+                .permissionDenied,
+                "\(request.method) needs an admin client certificate (OU=admin); \(context.peer) has none"
+            )
+        }
+        if !Self.openMethods.contains(request.method), let reason = releases.followerReason {
+            throw RouterError(.follower, reason)
+        }
+        switch request.method {
+        case Method.feedback:
+            guard let id = request[parameter: ParameterKey.feedbackRequestID],
+                let text = request[parameter: ParameterKey.label], let label = Int64(text)
+            else {
+                throw RouterError(
+                    .invalidArgument,
+                    "feedback needs the parameters 'request_id' (from the answer's request.id) and 'label' (an integer class)"
+                )
+            }
+            try releases.feedback(requestID: id, label: label)
+            return Response()
+        case Method.abStart, Method.abReport, Method.abStop:
+            return try self.compare(request, releases: releases)
+        case Method.rolloutStart:
+            guard let candidate = request[parameter: ParameterKey.candidate], !candidate.isEmpty else {
+                throw RouterError(
+                    .invalidArgument, "rollout.start needs the parameter 'candidate' (a version of \(request.model))"
+                )
+            }
+            let plan = try Self.plan(from: request)
+            _ = try releases.start(
+                model: request.model, candidate: candidate, stable: request[parameter: ParameterKey.stable], plan: plan
+            )
+        case Method.rolloutStatus:
+            break
+        case Method.releasePin:
+            guard !request.version.isEmpty else { throw RouterError(.invalidArgument, "release.pin needs the version to pin") }
+            try releases.pin(model: request.model, version: request.version)
+        default:
+            let name = String(request.method.dropFirst("rollout.".count))
+            guard request.method.hasPrefix("rollout."), let action = ReleaseController.Action(rawValue: name) else {
+                throw RouterError(.unknownMethod, "unknown release method '\(request.method)'")
+            }
+            _ = try releases.apply(action, model: request.model)
+        }
+        let statuses = releases.status.filter { request.model.isEmpty || $0.model == request.model }.map(
+            ReleaseStatus.init
+        )
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let json = String(decoding: try encoder.encode(statuses), as: UTF8.self)
+        return Response(parameters: [Parameter(ParameterKey.status, json)])
+    }
+
+    private func compare(_ request: Request, releases: ReleaseController) throws -> Response {
+        let report: ExperimentReport
+        switch request.method {
+        case Method.abStart:
+            guard let champion = request[parameter: ParameterKey.champion],
+                let challenger = request[parameter: ParameterKey.challenger]
+            else {
+                throw RouterError(
+                    .invalidArgument,
+                    "ab.start needs the parameters 'champion' and 'challenger' (versions of \(request.model))"
+                )
+            }
+            let modeName = request[parameter: ParameterKey.mode] ?? "split"
+            guard let mode = Experiment.Mode(rawValue: modeName) else {
+                throw RouterError(.invalidArgument, "'mode' must be split or shadow, not '\(modeName)'")
+            }
+            func number(_ key: String, _ fallback: Double) throws(RouterError) -> Double {
+                guard let text = request[parameter: key] else { return fallback }
+                guard let value = Double(text), value.isFinite else {
+                    throw RouterError(.invalidArgument, "'\(key)' must be a number, not '\(text)'")
+                }
+                return value
+            }
+            let experiment = Experiment(
+                model: request.model, champion: champion, challenger: challenger, mode: mode,
+                percent: try number(ParameterKey.percent, mode == .split ? 50 : 100),
+                comparePercent: try number(ParameterKey.comparePercent, 20), now: Date().timeIntervalSince1970
+            )
+            try releases.startExperiment(experiment)
+            report = experiment.report
+        case Method.abStop:
+            report = try releases.stopExperiment(model: request.model)
+        default:
+            report = try releases.experimentReport(model: request.model)
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return Response(
+            parameters: [Parameter(ParameterKey.report, String(decoding: try encoder.encode(report), as: UTF8.self))]
+        )
+    }
+
+    /// The rollout plan of a `rollout.start` request: the defaults, with each parameter given replacing its field.
+    /// - Throws: `RouterError.invalidArgument` naming the parameter that is not a number.
+    static func plan(from request: Request) throws(RouterError) -> RolloutPlan {
+        var plan = RolloutPlan()
+        func number(_ key: String) throws(RouterError) -> Double? {
+            guard let text = request[parameter: key] else { return nil }
+            guard let value = Double(text), value.isFinite else {
+                throw RouterError(.invalidArgument, "'\(key)' must be a number, not '\(text)'")
+            }
+            return value
+        }
+        // a count beyond Int's range would trap in Int(_:)
+        func count(_ key: String) throws(RouterError) -> Int? {
+            guard let value = try number(key) else { return nil }
+            guard abs(value) < 1e15 else { throw RouterError(.invalidArgument, "'\(key)' is out of range: \(value)") }
+            return Int(value)
+        }
+        if let steps = request[parameter: ParameterKey.steps] {
+            var values: [Double] = []
+            for part in steps.split(separator: ",") {
+                guard let value = Double(part.trimmingCharacters(in: .whitespaces)) else {
+                    throw RouterError(.invalidArgument, "'steps' must be percentages like 5,25,50,100, not '\(steps)'")
+                }
+                values.append(value)
+            }
+            plan.steps = values
+        }
+        if let value = try number(ParameterKey.stepSeconds) { plan.stepSeconds = value }
+        if let value = try count(ParameterKey.minRequests) { plan.minRequestsPerStep = value }
+        if let value = try number(ParameterKey.shadowPercent) { plan.shadowPercent = value }
+        if let value = try number(ParameterKey.maxErrorRateIncrease) { plan.gates.maxErrorRateIncrease = value }
+        if let value = try number(ParameterKey.maxLatencyRatio) { plan.gates.maxLatencyRatio = value }
+        if let value = try number(ParameterKey.maxDisagreement) { plan.gates.maxDisagreement = value }
+        if let value = try count(ParameterKey.minSamples) { plan.gates.minSamples = value }
+        if let value = try count(ParameterKey.minLatencySamples) { plan.gates.minLatencySamples = value }
+        if let value = try number(ParameterKey.latencyToleranceMilliseconds) {
+            plan.gates.latencyToleranceMilliseconds = value
+        }
+        return plan
+    }
+}

@@ -1,0 +1,235 @@
+public import Logging
+public import ServiceLifecycle
+public import SwitchyardRouting
+public import SwitchyardTransport
+public import SwitchyardWire
+
+/// The router: carries each `infer` request through preprocess → inference → postprocess, each hop through
+/// the model's dynamic batcher for that stage, with the caller's deadline on every hop and cancellation passed on.
+///
+/// Run it as a `Service` (it runs the batchers) beside the `WireServer` that serves it; put it before the
+/// server in the `ServiceGroup`, so that on shutdown the server drains first and the batchers stop after.
+/// Inference batches hold one (model, version): requests that pin a version get that version's batcher, made on
+/// first use (up to ``maxPinnedVersions`` per model; beyond that they go unbatched). A request whose batch
+/// failed with `invalid argument` is tried again alone, so one bad request does not fail its batch-mates. A request's
+/// `priority` goes with it to every stage and orders the batch queues (more urgent first; the least urgent shed
+/// first when a queue is full).
+public final class RouterService: WireService, Service {
+    /// Most versions per model that get their own inference batcher when pinned; a bound, because any caller
+    /// can name a version.
+    public static let maxPinnedVersions = StageBatchers.maxPinnedVersions
+
+    let batchers: StageBatchers
+    private let preprocess: any Upstream
+    private let inference: any Upstream
+    private let postprocess: any Upstream
+    private let health: HealthChecker?
+    /// Which version answers, canary rollouts and their measurements.
+    public let releases: ReleaseController?
+    let logger: Logger
+    private let sampler: InputSampler?
+
+    /// Makes a router.
+    /// - Parameters:
+    ///   - models: the models served, each with its batcher's limits.
+    ///   - preprocess: the preprocess stage (an instance or a pool).
+    ///   - inference: the inference stage.
+    ///   - postprocess: the postprocess stage.
+    ///   - health: the stages' active health checks, for readiness; `nil` answers `health` from the models alone.
+    ///   - releases: traffic splits and rollouts; `nil` sends every request to the newest version.
+    ///   - logger: for batch decisions and failures.
+    ///   - sampler: takes a sample of answered requests' inputs and predictions for the monitor's drift detection.
+    ///   - instances: instances per stage (`preprocess`, `inference`, `postprocess`; 1 when missing): a model's
+    ///     `maxBatchesInFlight` is per instance, so that a stage scaled out gets batches for every instance.
+    ///   - executor: where the batchers' tasks run (the router's event loop); `nil`: the global executor.
+    public init(
+        models: [String: BatcherConfiguration], preprocess: any Upstream, inference: any Upstream,
+        postprocess: any Upstream, health: HealthChecker? = nil, releases: ReleaseController? = nil, logger: Logger,
+        sampler: InputSampler? = nil, instances: [String: Int] = [:], executor: (any TaskExecutor)? = nil
+    ) {
+        self.batchers = StageBatchers(
+            models: models, preprocess: preprocess, inference: inference, postprocess: postprocess,
+            instances: instances, logger: logger, executor: executor
+        )
+        self.preprocess = preprocess
+        self.inference = inference
+        self.postprocess = postprocess
+        self.health = health
+        self.releases = releases
+        self.logger = logger
+        self.sampler = sampler
+    }
+
+    /// The models this router serves.
+    public var models: [String] { self.batchers.models }
+
+    /// Runs the batchers until graceful shutdown or cancellation.
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            await self.batchers.run()
+        }
+    }
+
+    public func handle(_ request: Request, context: RequestContext) async throws -> Response {
+        switch request.method {
+        case Method.infer:
+            return try await self.infer(request, deadline: context.deadline)
+        case Method.health:
+            if let reason = self.health?.notReadyReason { throw RouterError(.notReady, "not ready: \(reason)") }
+            return Response(
+                parameters: [Parameter(ParameterKey.status, "serving")]
+                    + self.models.map { Parameter(ParameterKey.model, $0) }
+            )
+        case Method.batchingStatus, Method.batchingSet:
+            return try self.batching(request, context: context)
+        default:
+            if Self.isReleaseMethod(request.method) {
+                return try self.administer(request, context: context)
+            }
+            throw RouterError(
+                .unknownMethod,
+                "unknown method '\(request.method)'; the router answers infer, health, feedback, rollout.start|status|pause|resume|promote|abort, ab.start|report|stop, release.pin and batching.status|set"
+            )
+        }
+    }
+
+    /// One `infer` request: the route (a release's version, or the one the caller pinned), the chain of stages,
+    /// and the release's measurements.
+    private func infer(_ request: Request, deadline: ContinuousClock.Instant?) async throws -> Response {
+        guard let stages = self.batchers[request.model] else {
+            throw RouterError(
+                .unknownModel,
+                "no model '\(request.model)' on this router (models: \(self.models.joined(separator: ", ")))"
+            )
+        }
+        let started = ContinuousClock.now
+        let route =
+            request.version.isEmpty
+            ? self.releases?.route(model: request.model, routingKey: request.routingKey)
+                ?? ReleaseController.Route(version: "")
+            : ReleaseController.Route(version: request.version)
+        let requestID = route.challenger == nil ? "" : Self.requestID(request.traceID)
+        do {
+            let (answer, inferred) = try await self.chain(
+                request, route: route, requestID: requestID, stages: stages, deadline: deadline
+            )
+            var response = answer
+            let latency = started.duration(to: .now)
+            if let arm = route.arm {
+                // the version's own run time: queueing on instances both versions share would hide a slow one
+                let compute =
+                    inferred[parameter: ParameterKey.computeMicroseconds].flatMap(Int64.init).map(Duration.microseconds)
+                    ?? latency
+                self.releases?.record(model: request.model, arm: arm, ok: true, latency: compute)
+            }
+            if let challenger = route.challenger {
+                self.releases?.recordExperiment(
+                    model: request.model, requestID: requestID, challenger: challenger, answer: inferred,
+                    latency: latency
+                )
+                response.parameters.append(Parameter(ParameterKey.requestID, requestID))
+            }
+            return response
+        } catch {
+            // a caller that gave up says nothing about the version
+            if RoutingError.status(for: error).code != .cancelled {
+                let latency = started.duration(to: .now)
+                if let arm = route.arm { self.releases?.record(model: request.model, arm: arm, ok: false, latency: latency) }
+                if let challenger = route.challenger {
+                    self.releases?.recordExperiment(
+                        model: request.model, requestID: requestID, challenger: challenger, answer: nil,
+                        latency: latency
+                    )
+                }
+            }
+            throw error
+        }
+    }
+
+    /// The chain for one request; returns the answer and the inference stage's answer (for comparisons).
+    private func chain(
+        _ request: Request, route: ReleaseController.Route, requestID: String, stages: StageBatchers.Stages,
+        deadline: ContinuousClock.Instant?
+    ) async throws -> (Response, Response) {
+        let prepared = try await Self.call(
+            stages.preprocess, or: self.preprocess,
+            Request(
+                method: Method.preprocess, model: request.model, traceID: request.traceID, priority: request.priority,
+                idempotent: request.idempotent, parameters: request.parameters, tensors: request.tensors
+            ),
+            deadline: deadline
+        )
+        let inferRequest = Request(
+            method: Method.infer, model: request.model, version: route.version, traceID: request.traceID,
+            priority: request.priority, idempotent: request.idempotent, tensors: prepared.tensors
+        )
+        let inferred = try await self.callInference(inferRequest, stages: stages, deadline: deadline)
+        if let releases {
+            if let shadowVersion = route.shadowVersion {
+                let path =
+                    self.batchers.inference(model: request.model, version: shadowVersion, stages: stages)
+                    ?? self.inference
+                releases.shadow(
+                    model: request.model, stable: shadowVersion, request: inferRequest, candidateAnswer: inferred,
+                    via: path
+                )
+            }
+            if let mirrorVersion = route.mirrorVersion {
+                let path =
+                    self.batchers.inference(model: request.model, version: mirrorVersion, stages: stages)
+                    ?? self.inference
+                releases.mirror(
+                    model: request.model, requestID: requestID, version: mirrorVersion,
+                    servedByChallenger: route.challenger ?? false, request: inferRequest, answer: inferred, via: path
+                )
+            }
+        }
+        let answered = inferred[parameter: ParameterKey.modelVersion]
+        let finished = try await Self.call(
+            stages.postprocess, or: self.postprocess,
+            Request(
+                method: Method.postprocess, model: request.model, version: answered ?? "", traceID: request.traceID,
+                priority: request.priority, idempotent: request.idempotent, parameters: request.parameters,
+                tensors: inferred.tensors
+            ),
+            deadline: deadline
+        )
+        self.sampler?.offer(
+            model: request.model, version: answered ?? "", inputs: request.tensors, outputs: inferred.tensors
+        )
+        let parameters = answered.map { [Parameter(ParameterKey.modelVersion, $0)] } ?? []
+        return (Response(parameters: parameters, tensors: finished.tensors), inferred)
+    }
+
+    /// The id a label is reported under later: the caller's trace id, or a random one.
+    static func requestID(_ trace: TraceID) -> String {
+        let id =
+            trace == .none
+            ? TraceID(high: UInt64.random(in: 1...UInt64.max), low: UInt64.random(in: 0...UInt64.max)) : trace
+        return String(id.high, radix: 16) + "-" + String(id.low, radix: 16)
+    }
+
+    /// Through the batcher of the request's (model, version), or straight to the pool past the bound on versions.
+    private func callInference(
+        _ request: Request, stages: StageBatchers.Stages, deadline: ContinuousClock.Instant?
+    ) async throws -> Response {
+        let batcher =
+            request.version.isEmpty
+            ? stages.inference : self.batchers.inference(model: request.model, version: request.version, stages: stages)
+        guard let batcher else { return try await self.inference.call(request, deadline: deadline) }
+        return try await Self.call(batcher, or: self.inference, request, deadline: deadline)
+    }
+
+    /// Sends through the batcher; a request whose batch was refused as `invalid argument` goes again alone, so that
+    /// its status is its own.
+    private static func call(
+        _ batcher: Batcher<ContinuousClock>, or direct: any Upstream, _ request: Request,
+        deadline: ContinuousClock.Instant?
+    ) async throws -> Response {
+        do {
+            return try await batcher.call(request, deadline: deadline)
+        } catch where RoutingError.status(for: error).code == .invalidArgument {
+            return try await direct.call(request, deadline: deadline)
+        }
+    }
+}

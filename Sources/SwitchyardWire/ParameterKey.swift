@@ -1,0 +1,153 @@
+/// The keys of the parameters that requests, answers and HELLO frames carry, defined once.
+///
+/// Dotted keys (`model.version`) are set by services on answers and HELLOs; snake_case keys (`step_seconds`) are
+/// arguments of the release methods. `protocols/methods.md` specifies which method takes or answers which.
+public enum ParameterKey {
+    // MARK: HELLO
+
+    /// A bearer token, for servers that accept clients without certificates.
+    public static let authToken = "auth.token"
+
+    // MARK: Answers
+
+    /// The model version that answered an `infer`.
+    public static let modelVersion = "model.version"
+    /// The model's own run time for the batch, in microseconds (the inference service's answers).
+    public static let computeMicroseconds = "compute.us"
+    /// The id under which a `feedback` label can be reported for an A/B request.
+    public static let requestID = "request.id"
+    /// `serving` in a `health` answer; the release state as JSON in the release methods' answers.
+    public static let status = "status"
+    /// A model the service serves, in a `health` answer (once per model).
+    public static let model = "model"
+    /// An A/B comparison's report as JSON (`ab.start`, `ab.report`, `ab.stop`).
+    public static let report = "report"
+    /// The release state document (`release.state`); the instance's state (`serving`, `draining`) in a `report`.
+    public static let state = "state"
+
+    // MARK: Echo
+
+    /// Milliseconds the echo service waits before answering, to try deadlines, cancellation and drain.
+    public static let echoDelayMilliseconds = "echo.delay_ms"
+
+    // MARK: rollout.start
+
+    /// The version rolled out.
+    public static let candidate = "candidate"
+    /// The version serving now, when none is pinned.
+    public static let stable = "stable"
+    /// The candidate's traffic percentages, step by step (`5,25,50,100`).
+    public static let steps = "steps"
+    /// Seconds each step lasts at least.
+    public static let stepSeconds = "step_seconds"
+    /// Candidate requests a step needs before the next.
+    public static let minRequests = "min_requests"
+    /// Percent of the candidate's requests also scored by the stable version.
+    public static let shadowPercent = "shadow_percent"
+    /// Most the candidate's error rate may exceed the stable version's (a fraction).
+    public static let maxErrorRateIncrease = "max_error_rate_increase"
+    /// Most the candidate's p99 latency may be, as a multiple of the stable version's.
+    public static let maxLatencyRatio = "max_latency_ratio"
+    /// Most shadow-scored answers whose top-1 differs between the versions, as a fraction.
+    public static let maxDisagreement = "max_disagreement"
+    /// Candidate requests or comparisons before a gate is judged at all.
+    public static let minSamples = "min_samples"
+    /// Timed requests on each side before latency is judged.
+    public static let minLatencySamples = "min_latency_samples"
+    /// A p99 difference in milliseconds below which the latency gate never fails.
+    public static let latencyToleranceMilliseconds = "latency_tolerance_ms"
+
+    // MARK: ab.start
+
+    /// The version that serves in an A/B comparison.
+    public static let champion = "champion"
+    /// The version compared with the champion.
+    public static let challenger = "challenger"
+    /// `split` (users divided) or `shadow` (the challenger answers copies).
+    public static let mode = "mode"
+    /// The challenger's share of users (split) or of requests mirrored (shadow).
+    public static let percent = "percent"
+    /// Percent of the challenger's split requests also answered by the champion, for agreement.
+    public static let comparePercent = "compare_percent"
+
+    // MARK: feedback
+
+    /// The `request.id` of the answer being labelled.
+    public static let feedbackRequestID = "request_id"
+    /// The true class of the request, an integer.
+    public static let label = "label"
+
+    // MARK: batching.set, batching.status
+
+    /// Largest batch, in rows.
+    public static let maxBatchSize = "max_batch_size"
+    /// Longest a queued request waits for company while the stage is busy, in microseconds.
+    public static let maxQueueDelayMicroseconds = "max_queue_delay_us"
+    /// Requests queued per stage before new ones are shed.
+    public static let maxQueueSize = "max_queue_size"
+    /// Batch sizes sent at once while the stage is busy, comma-separated.
+    public static let preferredBatchSizes = "preferred_batch_sizes"
+    /// Batches in flight to each stage instance.
+    public static let maxBatchesInFlight = "max_batches_in_flight"
+    /// A model's batching limits as JSON (the answer of both methods).
+    public static let batching = "batching"
+
+    // MARK: report
+
+    /// The reporting service's name (`router`, `inference`, ...).
+    public static let service = "service"
+    /// The reporting build's version.
+    public static let version = "version"
+    /// The address the reporting instance serves on.
+    public static let address = "address"
+    /// Seconds between the instance's reports.
+    public static let interval = "interval"
+    /// The reporting process's id.
+    public static let processID = "pid"
+    /// When the reporting process started (seconds since 1970).
+    public static let started = "started"
+
+    /// Every parameter key above, for checks against `protocols/methods.md`.
+    public static let all: [String] = [
+        authToken,
+        modelVersion,
+        computeMicroseconds,
+        requestID,
+        status,
+        model,
+        report,
+        state,
+        echoDelayMilliseconds,
+        candidate,
+        stable,
+        steps,
+        stepSeconds,
+        minRequests,
+        shadowPercent,
+        maxErrorRateIncrease,
+        maxLatencyRatio,
+        maxDisagreement,
+        minSamples,
+        minLatencySamples,
+        latencyToleranceMilliseconds,
+        champion,
+        challenger,
+        mode,
+        percent,
+        comparePercent,
+        feedbackRequestID,
+        label,
+        maxBatchSize,
+        maxQueueDelayMicroseconds,
+        maxQueueSize,
+        preferredBatchSizes,
+        maxBatchesInFlight,
+        batching,
+        service,
+        version,
+        address,
+        interval,
+        processID,
+        started,
+    ]
+}
