@@ -9,7 +9,7 @@ import Testing
 
 /// The router's active health checks against stage instances in this process: readiness follows the instances'
 /// `health` answers, and the router's own `health` says why it is not ready.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(2)))
 struct HealthCheckerTests {
     /// A stage instance whose `health` answer the test switches.
     final class Instance: WireService, Sendable {

@@ -9,7 +9,7 @@ import Testing
 
 /// The router constructed in this process, its stages fakes behind in-process upstreams: the request path,
 /// batching toward a stage, deadlines in queues, and failures answered with the right status.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(2)))
 struct RouterServiceTests {
     @Test func aRequestGoesThroughPreprocessInferenceAndPostprocessInOrder() async throws {
         try await InProcessMesh.with { mesh in
@@ -83,7 +83,7 @@ struct RouterServiceTests {
             #expect(await eventually { gate.waiting == 1 })
             // straight to the router (no transport racing the deadline): the batcher's queue answers it
             let context = RequestContext(
-                requestID: 2, deadline: .now.advanced(by: .milliseconds(300)), peer: InProcessMesh.anyone,
+                requestID: 2, deadline: .now.advanced(by: .seconds(2)), peer: InProcessMesh.anyone,
                 logger: InProcessMesh.quiet
             )
             let error = await #expect(throws: RoutingError.self) {
@@ -156,7 +156,7 @@ struct RouterServiceTests {
 }
 
 /// Batching limits changed while the router serves (`batching.set`), read back with `batching.status`.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(2)))
 struct RouterBatchingTests {
     static func status(_ response: Response) throws -> BatchingStatus {
         try JSONDecoder().decode(BatchingStatus.self, from: Data((response[parameter: ParameterKey.batching] ?? "").utf8))
