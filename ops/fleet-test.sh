@@ -38,17 +38,23 @@ declare -A ip=([a]=10.203.0.1 [b]=10.203.0.2 [c]=10.203.0.3 [d]=10.203.0.4 [e]=1
 declare -A pids
 
 t0=$(date +%s.%N)
-event() { printf '%s\t%s\n' "$(date +%s.%N)" "$1" >> "$out/events.tsv"; echo "fleet-test: $(printf '%6.1f' "$(echo "$(date +%s.%N) - $t0" | bc)") s  $1"; }
+event() {
+  local now
+  now=$(date +%s.%N)
+  printf '%s\t%s\n' "$now" "$1" >> "$out/events.tsv"
+  echo "fleet-test: $(awk -v a="$now" -v b="$t0" 'BEGIN { printf "%6.1f", a - b }') s  $1"
+}
 in_host() { local h=$1; shift; ip netns exec "$prefix-$h" "$@"; }
 
 cleanup() {
+  exec 2>/dev/null  # the shell's notes on the processes it kills here
   for key in "${!pids[@]}"; do kill "${pids[$key]}" 2>/dev/null || true; done
   sleep 0.5
   for key in "${!pids[@]}"; do kill -9 "${pids[$key]}" 2>/dev/null || true; done
   for h in "${hosts[@]}" sw; do ip netns del "$prefix-$h" 2>/dev/null || true; rm -rf "/etc/netns/$prefix-$h"; done
 }
 trap cleanup EXIT
-cleanup
+for h in "${hosts[@]}" sw; do ip netns del "$prefix-$h" 2>/dev/null || true; done  # a run that was killed
 
 # the network: a bridge in its own namespace, one veth per host, addresses only inside the namespaces
 ip netns add "$prefix-sw"
@@ -79,8 +85,9 @@ chmod 0644 "$certs"/*
 # DNS: dnsmasq on host d serves inference.fleet from a hosts file, re-read on SIGHUP
 records="$out/inference.hosts"
 printf '%s inference.fleet\n%s inference.fleet\n' "${ip[b]}" "${ip[c]}" > "$records"
-in_host d dnsmasq --keep-in-foreground --no-resolv --no-hosts --addn-hosts="$records" --listen-address="${ip[d]}" \
-  --bind-interfaces --local-ttl=0 --pid-file="$out/dnsmasq.pid" --log-facility="$out/logs/dnsmasq.log" &
+# (ip netns exec execs the program: $! is the program's own pid, for the signals below)
+ip netns exec "$prefix-d" dnsmasq --keep-in-foreground --no-resolv --no-hosts --addn-hosts="$records" --listen-address="${ip[d]}" \
+  --bind-interfaces --local-ttl=0 --user=root --pid-file="$out/dnsmasq.pid" --log-facility="$out/logs/dnsmasq.log" &
 pids[dnsmasq]=$!
 dns() { kill -HUP "${pids[dnsmasq]}"; }
 
@@ -88,7 +95,7 @@ tls() { echo --ca "$certs/ca.pem" --cert "$certs/$1.pem" --key "$certs/$1.key"; 
 start() {  # host name binary args...
   local h=$1 name=$2 binary=$3
   shift 3
-  in_host "$h" "$bin/$binary" "$@" >>"$out/logs/$name.log" 2>&1 &
+  ip netns exec "$prefix-$h" "$bin/$binary" "$@" >>"$out/logs/$name.log" 2>&1 &
   pids[$name]=$!
 }
 for h in b c e; do
@@ -102,13 +109,14 @@ start d postprocess switchyard-postprocess --host "${ip[d]}" --port 7403 --metri
 router_args=(--host "${ip[a]}" --port 7400 --metrics-port 9400 --models models $(tls router) --drain-seconds 5
   --inference dns:inference.fleet:7402 --preprocess "${ip[d]}:7404" --postprocess "${ip[d]}:7403"
   --discovery-interval-ms $interval_ms --health-check-interval-ms 1000 --event-loops 1)
-start_router() {
+router_ready_ms=""
+start_router() {  # sets router_ready_ms (not in a subshell: pids[router] must stay in this shell)
   local started
   started=$(date +%s%N)
   start a router switchyard-router "${router_args[@]}"
   for _ in $(seq 1 400); do
     if in_host a curl -fsS -o /dev/null "http://${ip[a]}:9400/readyz" 2>/dev/null; then
-      echo $(( ($(date +%s%N) - started) / 1000000 ))
+      router_ready_ms=$(( ($(date +%s%N) - started) / 1000000 ))
       return 0
     fi
     sleep 0.05
@@ -116,7 +124,8 @@ start_router() {
   echo "fleet-test: the router did not become ready" >&2
   return 1
 }
-ready_first=$(start_router)
+start_router
+ready_first=$router_ready_ms
 event "router ready (${ready_first} ms from start)"
 served() {  # requests host h's inference instance has answered
   in_host "$1" curl -fsS "http://${ip[$1]}:9402/metrics" 2>/dev/null \
@@ -126,7 +135,7 @@ admin=(--router "${ip[a]}:7400" --ca "$certs/ca.pem" --cert "$certs/ops.pem" --k
 
 # steady load from host x, every request logged
 duration=95
-in_host x "$bin/yard" load --target "${ip[a]}:7400" $(tls client) --model digits --shape 64 --rate "$rate" \
+ip netns exec "$prefix-x" "$bin/yard" load --target "${ip[a]}:7400" $(tls client) --model digits --shape 64 --rate "$rate" \
   --duration "${duration}s" --warmup 0 --timeout 5s --connections 2 --request-log "$out/requests.csv" \
   > "$out/logs/load.log" 2>&1 &
 pids[load]=$!
@@ -178,7 +187,8 @@ event "rotation done: b presents its new certificate"
 event "phase router-restart: SIGTERM to the router"
 kill -TERM "${pids[router]}"
 wait "${pids[router]}" 2>/dev/null || true
-ready_again=$(start_router)
+start_router
+ready_again=$router_ready_ms
 event "router ready again (${ready_again} ms from start)"
 sleep 5
 

@@ -166,7 +166,7 @@ for unit in switchyard-router.service switchyard-preprocess@main.service switchy
   switchyard-postprocess@main.service switchyard-monitor.service; do
   name=${unit%%@*}; name=${name%.service}
   size=$(stat -c %s "dist/bin/$name" 2>/dev/null || echo 0)
-  printf '%-36s %12.1f %14.1f %16s\n' "$unit" "$(echo "$size / 1048576" | bc -l)" "$(echo "${rss[$unit]} / 1024" | bc -l)" \
-    "${ready_ms[$unit]}"
+  awk -v u="$unit" -v s="$size" -v r="${rss[$unit]}" -v t="${ready_ms[$unit]}" \
+    'BEGIN { printf "%-36s %12.1f %14.1f %16s\n", u, s / 1048576, r / 1024, t }'
 done
 echo "package-test: passed"

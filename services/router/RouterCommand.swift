@@ -34,6 +34,10 @@ struct RouterCommand: ServiceCommand {
     @Option(help: "The postprocess instances, as --preprocess.") var postprocess = "127.0.0.1:7403"
     @Option(help: "Milliseconds between re-resolutions of the pools' DNS names, SRV records and files.")
     var discoveryIntervalMs = 5000
+    @Option(
+        help: "Milliseconds of silence on a stage connection before a PING, and then without an answer before it counts as dead: its requests fail over (idempotent ones are retried on another instance)."
+    )
+    var upstreamKeepaliveMs = 1000
     @Option(help: "Connections to each stage.") var connections = 2
     @Option(help: "Largest batch for inference (capped by each model's max_batch_size).") var maxBatchSize = 64
     @Option(help: "Longest a queued request waits for company while inference is busy, in microseconds.") var maxQueueDelayUs = 500
@@ -78,6 +82,9 @@ struct RouterCommand: ServiceCommand {
         guard (100...3_600_000).contains(self.discoveryIntervalMs) else {
             throw ValidationError("--discovery-interval-ms must be 100...3600000")
         }
+        guard (100...600_000).contains(self.upstreamKeepaliveMs) else {
+            throw ValidationError("--upstream-keepalive-ms must be 100...600000")
+        }
         guard (1...65536).contains(self.maxBatchSize) else { throw ValidationError("--max-batch-size must be 1...65536") }
         guard (0...10_000_000).contains(self.maxQueueDelayUs) else { throw ValidationError("--max-queue-delay-us must be 0...10000000") }
         guard (1...1_000_000).contains(self.maxQueueSize) else { throw ValidationError("--max-queue-size must be 1...1000000") }
@@ -94,12 +101,17 @@ struct RouterCommand: ServiceCommand {
         let credentials = try Self.credentials(self.server)
         let tls = credentials.settings
         let connections = self.connections
+        let keepalive = Duration.milliseconds(self.upstreamKeepaliveMs)
         @Sendable func client(_ endpoint: PoolEndpoint) throws -> WireClient {
             var configuration = WireClientConfiguration(host: endpoint.host, port: endpoint.port, tls: tls)
             configuration.credentials = credentials
             configuration.serverHostname = endpoint.serverName  // a discovered address answers for its DNS name
             configuration.connections = connections
             configuration.identity = "router"
+            // a host that vanishes (link down, power off) answers nothing: find out in about two keepalives, not at
+            // each request's deadline, so that its requests can be retried elsewhere in time
+            configuration.keepaliveInterval = keepalive
+            configuration.keepaliveTimeout = keepalive
             return try WireClient(configuration: configuration, logger: logger)
         }
         // each stage is a pool of instances: power of two choices, outlier ejection, retries within a budget; given
