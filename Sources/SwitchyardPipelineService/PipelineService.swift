@@ -15,6 +15,9 @@ public import SwitchyardWire
 public final class PipelineService: WireService {
     private let stage: String
     private let pipelines: [String: any ModelPipeline]
+    /// Models whose pipeline decodes or resizes images: that work runs on the global executor, never on the
+    /// connection's event loop, so one large image does not hold up every other request on the loop.
+    private let offloaded: Set<String>
 
     /// Makes a stage from pipelines by model name.
     /// - Parameters:
@@ -23,13 +26,16 @@ public final class PipelineService: WireService {
     public init(stage: String, pipelines: [String: any ModelPipeline]) {
         self.stage = stage
         self.pipelines = pipelines
+        self.offloaded = Set(pipelines.filter { ($0.value as? Preprocess)?.hasImageStep ?? false }.keys)
     }
 
     /// The preprocess stage of a model repository (only its configs are read).
-    /// - Parameter root: the model repository's directory.
+    /// - Parameters:
+    ///   - root: the model repository's directory.
+    ///   - pixelLimits: the pixels an image step decodes per image and per request.
     /// - Throws: `PipelineError` naming the model whose config is wrong; `ModelConfigError` when the repository
     ///   cannot be listed.
-    public static func preprocess(root: String) throws -> PipelineService {
+    public static func preprocess(root: String, pixelLimits: PixelBudget = .defaults) throws -> PipelineService {
         PipelineService(
             stage: Method.preprocess,
             pipelines: try ModelCatalog(root: root).pipelines { config throws(PipelineError) in
@@ -39,7 +45,9 @@ public final class PipelineService: WireService {
                         shape: (spec.shape ?? []).map { $0 < 0 ? nil : $0 }
                     )
                 }
-                return try Preprocess(pipelineJSON: config.pipelineJSON, inputs: inputs)
+                var preprocess = try Preprocess(pipelineJSON: config.pipelineJSON, inputs: inputs)
+                preprocess.pixelLimits = pixelLimits
+                return preprocess
             }
         )
     }
@@ -68,6 +76,11 @@ public final class PipelineService: WireService {
                     .unknownModel,
                     "no \(self.stage)ing for model '\(request.model)' (known: \(self.models.joined(separator: ", ")))"
                 )
+            }
+            if self.offloaded.contains(request.model) {
+                return try await withTaskExecutorPreference(globalConcurrentExecutor) {
+                    Response(tensors: try pipeline.apply(to: request.tensors))
+                }
             }
             return Response(tensors: try pipeline.apply(to: request.tensors))
         case Method.health:

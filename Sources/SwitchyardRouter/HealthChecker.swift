@@ -140,6 +140,9 @@ public final class HealthChecker: Service {
             verdicts[key] = verdict
             return verdict.healthy == before ? nil : verdict.healthy
         }
+        // every pass re-admits an ejected instance, not only a change of verdict: an instance ejected for its refusals
+        // may never have failed a check
+        if passed { target.pool.healthCheckPassed(instance: member.id) }
         guard let healthy = change else { return }
         target.pool.reportHealth(instance: member.id, healthy: healthy)
         if healthy {

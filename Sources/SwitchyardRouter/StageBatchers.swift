@@ -127,6 +127,9 @@ final class StageBatchers: Sendable {
         }
     }
 
+    /// The pinned versions of `model` that have a batcher, sorted.
+    func pinnedVersions(of model: String) -> [String] { self.pinned.withLock { ($0[model] ?? [:]).keys.sorted() } }
+
     /// The inference batcher for a pinned version, made on first use; `nil` past the bound or after shutdown.
     func inference(model: String, version: String, stages: Stages) -> Batcher<ContinuousClock>? {
         self.pinned.withLock { pinned in

@@ -60,24 +60,33 @@ extension UpstreamPool {
 
         mutating func endRequest() { self.requestsInFlight -= 1 }
 
-        /// Picks an instance by power of two choices on requests in flight, and counts the attempt in flight.
+        /// Picks an instance by power of two choices on attempts in flight, and counts the attempt in flight.
         ///
-        /// Candidates are the admitted, healthy instances not in `excluded`; failing that, admitted ones not
-        /// excluded; then any admitted one; then any at all (the pool never refuses for want of a healthy instance).
+        /// Draining instances are out of rotation while any other is left (a drain is no failure). Of the rest, the
+        /// admitted (not ejected), healthy ones take the traffic, unless fewer than the panic threshold's share of them
+        /// are: then every instance does, ejected or not, as Envoy's `healthy_panic_threshold` does, rather than pile
+        /// everything on a few or fail. Instances in `excluded` (tried already by this request) are avoided while
+        /// another candidate is left.
+        /// - Parameters:
+        ///   - excluded: instances this request tried already.
+        ///   - draining: instances whose server said it is shutting down.
+        ///   - now: the time, for ejections that ended.
+        ///   - random: for the two random choices.
         /// - Returns: the instance's index, or `nil` for an empty pool.
-        mutating func pick(excluding excluded: Set<Int>, now: Instant, using random: inout some RandomNumberGenerator)
-            -> (index: Int?, events: [Event])
-        {
+        mutating func pick(
+            excluding excluded: Set<Int>, draining: Set<Int> = [], now: Instant,
+            using random: inout some RandomNumberGenerator
+        ) -> (index: Int?, events: [Event]) {
             let events = self.readmitExpired(now: now)
             let all = Array(self.instances.indices)
-            let admitted = all.filter { self.instances[$0].ejectedUntil == nil }
-            let tiers = [
-                admitted.filter { self.instances[$0].healthy && !excluded.contains($0) },
-                admitted.filter { !excluded.contains($0) },
-                admitted,
-                all,
-            ]
-            guard let candidates = tiers.first(where: { !$0.isEmpty }) else { return (nil, events) }
+            guard !all.isEmpty else { return (nil, events) }
+            let serving = all.filter { !draining.contains($0) }
+            let rotation = serving.isEmpty ? all : serving
+            let healthy = rotation.filter { self.instances[$0].ejectedUntil == nil && self.instances[$0].healthy }
+            let panic = healthy.count * 100 < self.configuration.healthyPanicThreshold * rotation.count
+            let eligible = panic || healthy.isEmpty ? rotation : healthy
+            let untried = eligible.filter { !excluded.contains($0) }
+            let candidates = untried.isEmpty ? eligible : untried
             // two distinct candidates at random; the one with fewer attempts in flight wins (the first on a tie)
             let first = Int.random(in: 0..<candidates.count, using: &random)
             var chosen = candidates[first]
@@ -92,6 +101,14 @@ extension UpstreamPool {
             return (chosen, events)
         }
 
+        /// An attempt on `index` outlived its per-try timeout: a failure for outlier detection (Envoy counts gateway
+        /// timeouts too), while the attempt stays in flight until ``finish(instance:outcome:now:)``.
+        mutating func timedOut(instance index: Int, now: Instant) -> [Event] {
+            var events = self.readmitExpired(now: now)
+            events += self.countFailure(index, now: now)
+            return events
+        }
+
         /// An attempt on `index` ended; ejects the instance after too many consecutive failures.
         mutating func finish(instance index: Int, outcome: Outcome, now: Instant) -> [Event] {
             self.instances[index].inFlight -= 1
@@ -102,14 +119,17 @@ extension UpstreamPool {
             case .neutral:
                 break
             case .failed:
-                self.instances[index].consecutiveFailures += 1
-                if self.instances[index].consecutiveFailures >= self.configuration.consecutiveFailures,
-                    self.instances[index].ejectedUntil == nil, self.mayEject()
-                {
-                    events.append(self.eject(index, now: now))
-                }
+                events += self.countFailure(index, now: now)
             }
             return events
+        }
+
+        private mutating func countFailure(_ index: Int, now: Instant) -> [Event] {
+            self.instances[index].consecutiveFailures += 1
+            guard self.instances[index].consecutiveFailures >= self.configuration.consecutiveFailures,
+                self.instances[index].ejectedUntil == nil, self.mayEject()
+            else { return [] }
+            return [self.eject(index, now: now)]
         }
 
         /// Whether a retry may start now, within the retry budget and before the deadline; if so it counts in
@@ -136,6 +156,19 @@ extension UpstreamPool {
                 self.instances[index].consecutiveFailures = 0
                 events.append(.readmitted(instance: id))
             }
+            return events
+        }
+
+        /// A health check passed: an ejected instance is re-admitted at once (it answers again, so outlier
+        /// detection's wait is over), whatever the checker's thresholds say about its health.
+        mutating func checkPassed(instance id: String, now: Instant) -> [Event] {
+            var events = self.readmitExpired(now: now)
+            guard let index = self.instances.firstIndex(where: { $0.id == id }),
+                self.instances[index].ejectedUntil != nil
+            else { return events }
+            self.instances[index].ejectedUntil = nil
+            self.instances[index].consecutiveFailures = 0
+            events.append(.readmitted(instance: id))
             return events
         }
 

@@ -48,8 +48,8 @@ public final class WireClient: Sendable {
         let limits: ConnectionLimits
         let inFlight = Atomic<Int>(0)
         /// Cleared by the handler on GOAWAY, id exhaustion or close.
-        let usable: UsableFlag
-        init(channel: any Channel, limits: ConnectionLimits, usable: UsableFlag) {
+        let usable: AtomicFlag
+        init(channel: any Channel, limits: ConnectionLimits, usable: AtomicFlag) {
             self.channel = channel
             self.limits = limits
             self.usable = usable
@@ -67,6 +67,9 @@ public final class WireClient: Sendable {
     private let group: any EventLoopGroup
     private let logger: Logger
     private let state = NIOLockedValueBox(State())
+    /// Set by a graceful GOAWAY (the server is shutting down or closing an idle connection), cleared when a new
+    /// connection completes its handshake.
+    private let serverDraining = AtomicFlag(false)
 
     /// Makes a client; connections open on first use.
     /// - Parameters:
@@ -83,6 +86,10 @@ public final class WireClient: Sendable {
         self.group = group
         self.logger = logger
     }
+
+    /// Whether the server's last word was a graceful GOAWAY and no connection has opened since: a pool takes such an
+    /// instance out of rotation (rather than counting its refusals as failures) until it is reachable again.
+    public var isDraining: Bool { self.serverDraining.isSet }
 
     /// Sends a request and waits for its answer.
     /// - Parameters:
@@ -101,7 +108,7 @@ public final class WireClient: Sendable {
             let written = connection.channel.eventLoop.makePromise(of: Void.self)
             connection.channel.write(ClientCommand.call(request, deadline: nioDeadline, promise: promise), promise: written)
             written.futureResult.whenFailure { error in  // closed before the handler saw the call: nobody else will answer it
-                promise.fail(TransportError(.connectionClosed, "the connection closed before the request was sent: \(error)"))
+                promise.fail(TransportError(.notProcessed, "the connection closed before the request was sent: \(error)"))
             }
             return try await promise.futureResult.get()
         } onCancel: {
@@ -160,7 +167,7 @@ public final class WireClient: Sendable {
         case .wait(let future): connection = try await future.get()
         case .open: connection = try await self.openConnection()
         case .exhausted:
-            throw Status(.resourceExhausted, "every connection to \(self.configuration.host):\(self.configuration.port) is at the server's in-flight limit")
+            throw TransportError(.clientLimit, "every connection to \(self.configuration.host):\(self.configuration.port) is at the server's in-flight limit")
         }
         connection.inFlight.add(1, ordering: .relaxed)
         return connection
@@ -172,7 +179,8 @@ public final class WireClient: Sendable {
         let configuration = self.configuration
         let sslContext = self.sslContext
         let logger = self.logger
-        let usable = UsableFlag()
+        let usable = AtomicFlag(true)
+        let serverDraining = self.serverDraining
         let future: EventLoopFuture<Connection> = ClientBootstrap(group: loop)
             .connectTimeout(TimeAmount(configuration.connectTimeout))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -186,7 +194,8 @@ public final class WireClient: Sendable {
                         ClientConnectionHandler(
                             identity: configuration.identity, token: configuration.token,
                             keepaliveInterval: configuration.keepaliveInterval, keepaliveTimeout: configuration.keepaliveTimeout,
-                            ready: ready, logger: logger, onDrain: { usable.clear() }
+                            ready: ready, logger: logger, onDrain: { usable.clear() },
+                            onServerDraining: { serverDraining.set() }
                         )
                     )
                 }
@@ -212,6 +221,7 @@ public final class WireClient: Sendable {
         self.state.withLockedValue { $0.connecting.append(future) }
         defer { self.state.withLockedValue { state in state.connecting.removeAll { $0 === future } } }
         let connection = try await future.get()
+        self.serverDraining.clear()
         connection.channel.closeFuture.whenComplete { _ in usable.clear() }
         let closedMeanwhile = self.state.withLockedValue { state -> Bool in
             if state.closed { return true }
@@ -231,9 +241,11 @@ public final class WireClient: Sendable {
     }
 }
 
-/// A flag the connection handler clears when its connection must take no new requests.
-final class UsableFlag: Sendable {
-    private let value = Atomic<Bool>(true)
+/// A flag shared between a connection handler and its client, e.g. whether a connection may take new requests.
+final class AtomicFlag: Sendable {
+    private let value: Synchronization.Atomic<Bool>
+    init(_ value: Bool) { self.value = Atomic(value) }
     var isSet: Bool { self.value.load(ordering: .relaxed) }
+    func set() { self.value.store(true, ordering: .relaxed) }
     func clear() { self.value.store(false, ordering: .relaxed) }
 }

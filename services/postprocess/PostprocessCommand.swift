@@ -17,7 +17,7 @@ struct PostprocessCommand: ServiceCommand {
     @Option(help: "The model repository (only config.json files are read).") var models = "models"
 
     func run() async throws {
-        let logger = Self.makeLogger()
+        let logger = self.makeLogger()
         let service = try Self.make(orExit: "cannot read the pipelines", logger: logger) {
             try PipelineService.postprocess(root: self.models)
         }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Logging
+import SwitchyardPipeline
 import SwitchyardPipelineService
 import SwitchyardRuntime
 
@@ -15,11 +16,27 @@ struct PreprocessCommand: ServiceCommand {
 
     @OptionGroup var server: ServerOptions
     @Option(help: "The model repository (only config.json files are read).") var models = "models"
+    @Option(help: "Most pixels (height × width) of one image an image step decodes; a larger one is refused.")
+    var maxImagePixels = PixelBudget.defaults.perImage
+    @Option(help: "Most pixels of all the images of one request together (a batch of images counts whole).")
+    var maxRequestPixels = PixelBudget.defaults.perRequest
+
+    func validate() throws {
+        guard (1...(1 << 30)).contains(self.maxImagePixels) else {
+            throw ValidationError("--max-image-pixels must be 1...\(1 << 30)")
+        }
+        guard (self.maxImagePixels...(1 << 32)).contains(self.maxRequestPixels) else {
+            throw ValidationError("--max-request-pixels must be at least --max-image-pixels and at most \(1 << 32)")
+        }
+    }
 
     func run() async throws {
-        let logger = Self.makeLogger()
+        let logger = self.makeLogger()
         let service = try Self.make(orExit: "cannot read the pipelines", logger: logger) {
-            try PipelineService.preprocess(root: self.models)
+            try PipelineService.preprocess(
+                root: self.models,
+                pixelLimits: PixelBudget(perImage: self.maxImagePixels, perRequest: self.maxRequestPixels)
+            )
         }
         logger.info("pipelines read", metadata: ["models": "\(service.models.joined(separator: ","))"])
         try await Self.serve(service, options: self.server, logger: logger)

@@ -74,7 +74,7 @@ struct RouterCommand: ServiceCommand {
     }
 
     func run() async throws {
-        let logger = Self.makeLogger()
+        let logger = self.makeLogger()
         let tls = self.server.tls()  // the router presents the same certificate to the stages
         // each stage is a pool of instances: power of two choices, outlier ejection, retries within a budget
         func stage(_ name: String, _ list: String) throws -> UpstreamPool<ContinuousClock> {

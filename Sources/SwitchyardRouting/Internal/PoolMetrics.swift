@@ -8,6 +8,7 @@ struct PoolMetrics: Sendable {
     private let answered: [Counter]
     private let ejected: [Gauge]
     private let retries: Counter
+    private let perTryTimeouts: Counter
 
     /// - Parameters:
     ///   - instances: the members' ids, in order.
@@ -19,6 +20,7 @@ struct PoolMetrics: Sendable {
         }
         self.ejected = instances.map { Gauge(label: "switchyard_upstream_ejected", dimensions: dimensions + [("upstream", $0)]) }
         self.retries = Counter(label: "switchyard_upstream_retries_total", dimensions: dimensions)
+        self.perTryTimeouts = Counter(label: "switchyard_upstream_per_try_timeouts_total", dimensions: dimensions)
     }
 
     func recordAttempt(instance: Int, id: String, code: Status.Code?) {
@@ -31,4 +33,6 @@ struct PoolMetrics: Sendable {
     func recordEjection(instance: Int, ejected: Bool) { self.ejected[instance].record(ejected ? 1 : 0) }
 
     func recordRetry() { self.retries.increment() }
+
+    func recordPerTryTimeout() { self.perTryTimeouts.increment() }
 }
