@@ -45,10 +45,13 @@ def case(name, nodes, inputs, outputs, feeds, ml=1, opset=17, tolerance=1e-5, in
     save(name, model, feeds, tolerance)
 
 
-def save(name, model, feeds, tolerance=1e-5):
+def save(name, model, feeds, tolerance=1e-5, zipmap=False):
     onnx.checker.check_model(model)
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     results = session.run(None, feeds)
+    if zipmap:  # onnxruntime answers a list of {class: probability}; the engine its tensor form
+        results = [np.array([[row[key] for key in sorted(row)] for row in output], np.float32)
+                   if isinstance(output, list) else output for output in results]
     directory = os.path.join(ROOT, name)
     os.makedirs(directory, exist_ok=True)
     onnx.save(model, os.path.join(directory, "model.onnx"))
@@ -515,6 +518,9 @@ def exported_cases():
     xb, xm, xr = xb.astype(np.float32), xm.astype(np.float32), xr.astype(np.float32)
     probe = np.concatenate([xb[:40], RNG.normal(size=(9, 8)).astype(np.float32)])
     nozip = {"zipmap": False}
+    zipped = to_onnx(RandomForestClassifier(n_estimators=4, max_depth=4, random_state=0).fit(xm, ym), xm[:1],
+                     target_opset={"": 17, ML: 3})
+    save("sklearn_random_forest_zipmap", zipped, {zipped.graph.input[0].name: probe[:5]}, zipmap=True)
     export("sklearn_random_forest_binary", RandomForestClassifier(n_estimators=6, max_depth=5, random_state=0)
            .fit(xb, yb), probe, nozip)
     export("sklearn_random_forest_multiclass", RandomForestClassifier(n_estimators=6, max_depth=5, random_state=0)

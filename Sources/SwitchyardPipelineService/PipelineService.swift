@@ -1,4 +1,5 @@
 import Logging
+import Synchronization
 public import SwitchyardModelConfig
 public import SwitchyardPipeline
 import SwitchyardTensor
@@ -11,22 +12,42 @@ public import SwitchyardWire
 ///
 /// Methods: the stage's name (`preprocess` or `postprocess`) with the model's name in `model`, and `health`.
 /// A request that does not fit is answered `invalid argument` with what was expected. Pipelines are read at
-/// start; a broken one stops the service from starting, with the model and the key named.
+/// start; a broken one stops the service from starting, with the model and the key named. ``reload(root:)`` reads
+/// them again while serving (a model added to the repository, on SIGHUP or a poll); a broken one is refused then and
+/// the running pipelines stay.
 public final class PipelineService: WireService {
     private let stage: String
-    private let pipelines: [String: any ModelPipeline]
-    /// Models whose pipeline decodes or resizes images: that work runs on the global executor, never on the
-    /// connection's event loop, so one large image does not hold up every other request on the loop.
-    private let offloaded: Set<String>
+    private let table: Mutex<[String: any ModelPipeline]>
+    private var pipelines: [String: any ModelPipeline] { self.table.withLock { $0 } }
+    /// What a reload's image steps may decode.
+    private let pixelLimits: PixelBudget
 
     /// Makes a stage from pipelines by model name.
     /// - Parameters:
     ///   - stage: the method this stage answers (`Method.preprocess` or `Method.postprocess`).
     ///   - pipelines: each model's pipeline.
-    public init(stage: String, pipelines: [String: any ModelPipeline]) {
+    ///   - pixelLimits: what image steps of pipelines read again by ``reload(root:)`` may decode.
+    public init(stage: String, pipelines: [String: any ModelPipeline], pixelLimits: PixelBudget = .defaults) {
         self.stage = stage
-        self.pipelines = pipelines
-        self.offloaded = Set(pipelines.filter { ($0.value as? Preprocess)?.hasImageStep ?? false }.keys)
+        self.table = Mutex(pipelines)
+        self.pixelLimits = pixelLimits
+    }
+
+    /// Reads the repository's pipelines again and uses them from now on.
+    /// - Parameter root: the model repository's directory.
+    /// - Returns: the models added and removed.
+    /// - Throws: as ``preprocess(root:)``; the running pipelines stay then.
+    @discardableResult
+    public func reload(root: String) throws -> (added: [String], removed: [String]) {
+        let fresh =
+            self.stage == Method.preprocess
+            ? try Self.preprocess(root: root, pixelLimits: self.pixelLimits) : try Self.postprocess(root: root)
+        let next = fresh.pipelines
+        let before = self.table.withLock { table in
+            defer { table = next }
+            return Set(table.keys)
+        }
+        return (Set(next.keys).subtracting(before).sorted(), before.subtracting(next.keys).sorted())
     }
 
     /// The preprocess stage of a model repository (only its configs are read).
@@ -37,7 +58,7 @@ public final class PipelineService: WireService {
     ///   cannot be listed.
     public static func preprocess(root: String, pixelLimits: PixelBudget = .defaults) throws -> PipelineService {
         PipelineService(
-            stage: Method.preprocess,
+            stage: Method.preprocess, pixelLimits: pixelLimits,
             pipelines: try ModelCatalog(root: root).pipelines { config throws(PipelineError) in
                 let inputs = (config.inputs ?? []).map { spec in
                     Preprocess.Input(
@@ -77,7 +98,9 @@ public final class PipelineService: WireService {
                     "no \(self.stage)ing for model '\(request.model)' (known: \(self.models.joined(separator: ", ")))"
                 )
             }
-            if self.offloaded.contains(request.model) {
+            // image decoding and resizing run on the global executor, never on the connection's event loop, so that
+            // one large image does not hold up every other request on the loop
+            if (pipeline as? Preprocess)?.hasImageStep ?? false {
                 return try await withTaskExecutorPreference(globalConcurrentExecutor) {
                     Response(tensors: try pipeline.apply(to: request.tensors))
                 }

@@ -15,12 +15,23 @@ extension UpstreamPool {
             var ejectedUntil: Instant? = nil
             /// The last active health check's verdict.
             var healthy = true
+            /// Added while the pool served: no traffic until its first passing health check (while another
+            /// instance is healthy), then a share that rises over the slow-start window.
+            var awaitingFirstCheck = false
+            /// When its slow start began (its first passing check after being added).
+            var slowStartSince: Instant? = nil
+            /// Gets no new requests; those in flight finish.
+            var draining = false
+            /// Leaves the pool once its last request in flight has finished.
+            var removeWhenIdle = false
         }
 
         /// Something worth logging.
         enum Event: Equatable, Sendable {
             case ejected(instance: String, until: Instant)
             case readmitted(instance: String)
+            /// A removed instance finished its last request and left the pool.
+            case removed(instance: String)
         }
 
         /// How an attempt ended, as outlier detection counts it.
@@ -62,54 +73,144 @@ extension UpstreamPool {
 
         /// Picks an instance by power of two choices on attempts in flight, and counts the attempt in flight.
         ///
-        /// Draining instances are out of rotation while any other is left (a drain is no failure). Of the rest, the
-        /// admitted (not ejected), healthy ones take the traffic, unless fewer than the panic threshold's share of them
-        /// are: then every instance does, ejected or not, as Envoy's `healthy_panic_threshold` does, rather than pile
-        /// everything on a few or fail. Instances in `excluded` (tried already by this request) are avoided while
-        /// another candidate is left.
+        /// An instance drained by the pool's owner gets nothing new. One whose server said it is shutting down
+        /// (`goingAway`) is out of rotation while another is left (a drain is no failure). Of the rest, the admitted
+        /// (not ejected), healthy ones take the traffic, unless fewer than the panic threshold's share of the
+        /// established ones (not waiting for their first health check) are: then every one does, ejected or not,
+        /// as Envoy's `healthy_panic_threshold` does, rather than pile everything on a few or fail. Instances in
+        /// `excluded` (tried already by this request) are avoided while another candidate is left.
         /// - Parameters:
         ///   - excluded: instances this request tried already.
-        ///   - draining: instances whose server said it is shutting down.
-        ///   - now: the time, for ejections that ended.
+        ///   - goingAway: instances whose server sent a graceful GOAWAY and has not been reached since.
+        ///   - now: the time, for ejections that ended and slow starts.
         ///   - random: for the two random choices.
-        /// - Returns: the instance's index, or `nil` for an empty pool.
+        /// - Returns: the instance's index, or `nil` when every instance is drained (or there is none).
         mutating func pick(
-            excluding excluded: Set<Int>, draining: Set<Int> = [], now: Instant,
+            excluding excluded: Set<Int>, goingAway: Set<Int> = [], now: Instant,
             using random: inout some RandomNumberGenerator
         ) -> (index: Int?, events: [Event]) {
             let events = self.readmitExpired(now: now)
-            let all = Array(self.instances.indices)
-            guard !all.isEmpty else { return (nil, events) }
-            let serving = all.filter { !draining.contains($0) }
-            let rotation = serving.isEmpty ? all : serving
-            let healthy = rotation.filter { self.instances[$0].ejectedUntil == nil && self.instances[$0].healthy }
-            let panic = healthy.count * 100 < self.configuration.healthyPanicThreshold * rotation.count
-            let eligible = panic || healthy.isEmpty ? rotation : healthy
-            let untried = eligible.filter { !excluded.contains($0) }
-            let candidates = untried.isEmpty ? eligible : untried
-            // two distinct candidates at random; the one with fewer attempts in flight wins (the first on a tie)
-            let first = Int.random(in: 0..<candidates.count, using: &random)
-            var chosen = candidates[first]
-            if candidates.count > 1 {
-                var second = Int.random(in: 0..<(candidates.count - 1), using: &random)
-                if second >= first { second += 1 }
-                if self.instances[candidates[second]].inFlight < self.instances[chosen].inFlight {
-                    chosen = candidates[second]
+            // a drained instance gets nothing new, whatever else is down
+            let members = self.instances.indices.filter { !self.instances[$0].draining }
+            guard !members.isEmpty else { return (nil, events) }
+            let serving = members.filter { !goingAway.contains($0) }
+            let rotation = serving.isEmpty ? members : serving
+            let admitted = rotation.filter { self.instances[$0].ejectedUntil == nil }
+            let healthy = admitted.filter { self.instances[$0].healthy }
+            let established = rotation.filter { !self.instances[$0].awaitingFirstCheck }
+            let panic = healthy.count * 100 < self.configuration.healthyPanicThreshold * max(1, established.count)
+            let preferred = panic || healthy.isEmpty ? rotation : healthy
+            let tiers = [
+                preferred.filter { !excluded.contains($0) },
+                admitted.filter { !excluded.contains($0) },
+                preferred,
+            ]
+            let candidates = tiers.first { !$0.isEmpty } ?? rotation
+            let weights = candidates.map { self.weight(of: $0, now: now) }
+            var chosen: Int
+            if weights.allSatisfy({ $0 == 1 }) {
+                // two distinct candidates at random; the one with fewer attempts in flight wins (the first on a tie)
+                let first = Int.random(in: 0..<candidates.count, using: &random)
+                chosen = candidates[first]
+                if candidates.count > 1 {
+                    var second = Int.random(in: 0..<(candidates.count - 1), using: &random)
+                    if second >= first { second += 1 }
+                    if self.instances[candidates[second]].inFlight < self.instances[chosen].inFlight {
+                        chosen = candidates[second]
+                    }
+                }
+            } else {
+                // slow start: the two candidates are drawn in proportion to their weights, so a new instance is
+                // offered a share that rises with its weight; the fewer attempts in flight still wins
+                let first = Self.draw(weights, excluding: nil, using: &random)
+                chosen = candidates[first]
+                if candidates.count > 1 {
+                    let second = Self.draw(weights, excluding: first, using: &random)
+                    if self.instances[candidates[second]].inFlight < self.instances[chosen].inFlight {
+                        chosen = candidates[second]
+                    }
                 }
             }
             self.instances[chosen].inFlight += 1
             return (chosen, events)
         }
 
-        /// An attempt on `index` outlived its per-try timeout: a failure for outlier detection (Envoy counts gateway
-        /// timeouts too), while the attempt stays in flight until ``finish(instance:outcome:now:)``.
-        mutating func timedOut(instance index: Int, now: Instant) -> [Event] {
-            var events = self.readmitExpired(now: now)
-            events += self.countFailure(index, now: now)
-            return events
+        /// An instance's share of new requests now: 1, or during its slow start a share that rises linearly from
+        /// `slowStartMinimumWeight` to 1 over `slowStartWindow` (Envoy's `slow_start_config`).
+        func weight(of index: Int, now: Instant) -> Double {
+            guard let since = self.instances[index].slowStartSince else { return 1 }
+            let window = self.configuration.slowStartWindow
+            guard window > .zero else { return 1 }
+            let elapsed = since.duration(to: now)
+            guard elapsed < window else { return 1 }
+            let fraction = max(0, elapsed / window)
+            return max(self.configuration.slowStartMinimumWeight, fraction)
         }
 
-        /// An attempt on `index` ended; ejects the instance after too many consecutive failures.
+        /// An index drawn in proportion to `weights`, never `excluded`.
+        private static func draw(
+            _ weights: [Double], excluding excluded: Int?, using random: inout some RandomNumberGenerator
+        ) -> Int {
+            let total = weights.indices.reduce(0.0) { $1 == excluded ? $0 : $0 + weights[$1] }
+            var point = Double.random(in: 0..<total, using: &random)
+            for index in weights.indices where index != excluded {
+                if point < weights[index] { return index }
+                point -= weights[index]
+            }
+            return weights.indices.last { $0 != excluded } ?? 0
+        }
+
+        // MARK: Membership
+
+        /// Adds an instance; one that is already a member stops draining (and is no longer to be removed).
+        /// - Parameters:
+        ///   - id: the instance's id.
+        ///   - awaitingHealthCheck: no traffic until its first passing health check, then slow start.
+        /// - Returns: whether it is new.
+        mutating func add(_ id: String, awaitingHealthCheck: Bool) -> Bool {
+            if let index = self.instances.firstIndex(where: { $0.id == id }) {
+                self.instances[index].draining = false
+                self.instances[index].removeWhenIdle = false
+                return false
+            }
+            var instance = Instance(id: id)
+            if awaitingHealthCheck {
+                instance.healthy = false
+                instance.awaitingFirstCheck = true
+            }
+            self.instances.append(instance)
+            return true
+        }
+
+        /// Stops new requests to an instance; those in flight finish. It stays a member until removed.
+        /// - Returns: whether the pool has it.
+        mutating func drain(_ id: String) -> Bool {
+            guard let index = self.instances.firstIndex(where: { $0.id == id }) else { return false }
+            self.instances[index].draining = true
+            return true
+        }
+
+        /// Drains an instance and takes it out of the pool once its requests in flight have finished (at once when
+        /// it has none: the events say so).
+        /// - Returns: `nil` when the pool does not have it.
+        mutating func remove(_ id: String) -> [Event]? {
+            guard let index = self.instances.firstIndex(where: { $0.id == id }) else { return nil }
+            self.instances[index].draining = true
+            self.instances[index].removeWhenIdle = true
+            return self.removeIfIdle(index)
+        }
+
+        private mutating func removeIfIdle(_ index: Int) -> [Event] {
+            guard self.instances[index].removeWhenIdle, self.instances[index].inFlight == 0 else { return [] }
+            let id = self.instances.remove(at: index).id
+            return [.removed(instance: id)]
+        }
+
+        /// The index of an instance by id.
+        func index(of id: String) -> Int? { self.instances.firstIndex { $0.id == id } }
+
+        /// An attempt on `index` ended; ejects the instance after too many consecutive failures, and lets a removed
+        /// instance go once it has nothing in flight. The index may not be used after this call.
         mutating func finish(instance index: Int, outcome: Outcome, now: Instant) -> [Event] {
             self.instances[index].inFlight -= 1
             var events = self.readmitExpired(now: now)
@@ -121,7 +222,13 @@ extension UpstreamPool {
             case .failed:
                 events += self.countFailure(index, now: now)
             }
-            return events
+            return events + self.removeIfIdle(index)
+        }
+
+        /// An attempt on `index` outlived its per-try timeout: a failure for outlier detection (Envoy counts gateway
+        /// timeouts too), while the attempt stays in flight until ``finish(instance:outcome:now:)``.
+        mutating func timedOut(instance index: Int, now: Instant) -> [Event] {
+            self.readmitExpired(now: now) + self.countFailure(index, now: now)
         }
 
         private mutating func countFailure(_ index: Int, now: Instant) -> [Event] {
@@ -151,6 +258,10 @@ extension UpstreamPool {
             var events = self.readmitExpired(now: now)
             guard let index = self.instances.firstIndex(where: { $0.id == id }) else { return events }
             self.instances[index].healthy = healthy
+            if healthy, self.instances[index].awaitingFirstCheck {
+                self.instances[index].awaitingFirstCheck = false
+                self.instances[index].slowStartSince = now
+            }
             if healthy, self.instances[index].ejectedUntil != nil {
                 self.instances[index].ejectedUntil = nil
                 self.instances[index].consecutiveFailures = 0
@@ -163,9 +274,7 @@ extension UpstreamPool {
         /// detection's wait is over), whatever the checker's thresholds say about its health.
         mutating func checkPassed(instance id: String, now: Instant) -> [Event] {
             var events = self.readmitExpired(now: now)
-            guard let index = self.instances.firstIndex(where: { $0.id == id }),
-                self.instances[index].ejectedUntil != nil
-            else { return events }
+            guard let index = self.index(of: id), self.instances[index].ejectedUntil != nil else { return events }
             self.instances[index].ejectedUntil = nil
             self.instances[index].consecutiveFailures = 0
             events.append(.readmitted(instance: id))

@@ -5,6 +5,11 @@ internal import Synchronization
 /// Several instances of one service behind one ``Upstream``: power-of-two-choices load balancing on requests in
 /// flight, passive outlier ejection (Envoy's defaults), a hook for active health checks, and retries of
 /// idempotent requests on another instance within a retry budget and the request's deadline.
+///
+/// Membership changes while it serves: ``add(_:awaitingHealthCheck:)`` admits an instance after its first passing
+/// health check with a share that rises over the slow-start window; ``drain(_:)`` stops new requests to one;
+/// ``remove(_:)`` drains one and lets it go when its requests in flight have finished (``init``'s `onRemoved` is
+/// told, to close its connections).
 public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
     /// One instance of the pool.
     public struct Member: Sendable {
@@ -25,16 +30,26 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
 
     private struct State: ~Copyable {
         var machine: StateMachine
+        var upstreams: [String: any Upstream]
         var random = SystemRandomNumberGenerator()
         var predictors = AttemptPredictors()
+
+        /// The removed instances' upstreams leave with them.
+        mutating func forget(_ events: [StateMachine.Event]) -> [Member] {
+            events.compactMap { event in
+                guard case .removed(let id) = event, let upstream = self.upstreams.removeValue(forKey: id) else {
+                    return nil
+                }
+                return Member(id: id, upstream: upstream)
+            }
+        }
     }
 
-    /// The instances, in the order given.
-    public let members: [Member]
     private let state: Mutex<State>
     private let clock: C
     private let logger: Logger
     private let metrics: PoolMetrics
+    private let onRemoved: (@Sendable (Member) -> Void)?
 
     /// Makes a pool.
     /// - Parameters:
@@ -43,15 +58,79 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
     ///   - clock: the time source for ejections and deadlines.
     ///   - logger: for ejections and re-admissions (debug level).
     ///   - metricDimensions: labels of the pool's metrics (`switchyard_upstream_*`), e.g. `[("stage", "inference")]`.
+    ///   - onRemoved: told when a removed instance has left (its last request finished), to close it.
     public init(
         members: [Member], configuration: UpstreamPoolConfiguration = UpstreamPoolConfiguration(), clock: C,
-        logger: Logger = Logger(label: "switchyard.pool"), metricDimensions: [(String, String)] = []
+        logger: Logger = Logger(label: "switchyard.pool"), metricDimensions: [(String, String)] = [],
+        onRemoved: (@Sendable (Member) -> Void)? = nil
     ) {
-        self.members = members
-        self.metrics = PoolMetrics(instances: members.map(\.id), dimensions: metricDimensions)
-        self.state = Mutex(State(machine: StateMachine(instanceIDs: members.map(\.id), configuration: configuration)))
+        self.metrics = PoolMetrics(dimensions: metricDimensions)
+        self.state = Mutex(
+            State(
+                machine: StateMachine(instanceIDs: members.map(\.id), configuration: configuration),
+                upstreams: Dictionary(members.map { ($0.id, $0.upstream) }, uniquingKeysWith: { first, _ in first })
+            )
+        )
         self.clock = clock
         self.logger = logger
+        self.onRemoved = onRemoved
+    }
+
+    /// The instances now, in the order they joined (draining ones included, until they leave).
+    public var members: [Member] {
+        self.state.withLock { state in
+            state.machine.instances.compactMap { instance in
+                state.upstreams[instance.id].map { Member(id: instance.id, upstream: $0) }
+            }
+        }
+    }
+
+    /// Adds an instance while the pool serves; an instance already in the pool stops draining instead.
+    /// - Parameters:
+    ///   - member: the instance.
+    ///   - awaitingHealthCheck: it gets requests only after its first passing health check (``reportHealth``),
+    ///     unless no other instance can take them, and then a share rising over the slow-start window.
+    /// - Returns: whether it is new.
+    @discardableResult
+    public func add(_ member: Member, awaitingHealthCheck: Bool = true) -> Bool {
+        let added = self.state.withLock { state in
+            let added = state.machine.add(member.id, awaitingHealthCheck: awaitingHealthCheck)
+            if added { state.upstreams[member.id] = member.upstream }
+            return added
+        }
+        self.logger.debug(added ? "instance added" : "instance no longer draining", metadata: ["instance": "\(member.id)"])
+        return added
+    }
+
+    /// Stops new requests to an instance; those in flight finish. It stays in the pool (``add`` takes it back).
+    /// - Parameter id: the instance's id.
+    /// - Returns: whether the pool has it.
+    @discardableResult
+    public func drain(_ id: String) -> Bool {
+        let found = self.state.withLock { $0.machine.drain(id) }
+        if found { self.logger.debug("instance draining", metadata: ["instance": "\(id)"]) }
+        return found
+    }
+
+    /// Drains an instance and takes it out of the pool when its requests in flight have finished.
+    /// - Parameter id: the instance's id.
+    /// - Returns: whether the pool had it.
+    @discardableResult
+    public func remove(_ id: String) -> Bool {
+        let (found, gone) = self.state.withLock { state -> (Bool, [Member]) in
+            guard let events = state.machine.remove(id) else { return (false, []) }
+            return (true, state.forget(events))
+        }
+        self.left(gone)
+        return found
+    }
+
+    private func left(_ members: [Member]) {
+        for member in members {
+            self.logger.debug("instance removed", metadata: ["instance": "\(member.id)"])
+            self.metrics.forget(member.id)
+            self.onRemoved?(member)
+        }
     }
 
     /// Calls one instance; retries on another one, and hedges an attempt that outlives its per-try timeout.
@@ -65,7 +144,7 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
     ///   - request: the request.
     ///   - deadline: when the caller stops waiting; no retry starts after it.
     /// - Returns: the first answer that is not retried.
-    /// - Throws: the last attempt's error; `RoutingError.noInstance` for an empty pool.
+    /// - Throws: the last attempt's error; `RoutingError.noInstance` for an empty or wholly drained pool.
     public func call(_ request: Request, deadline: ContinuousClock.Instant?) async throws -> Response {
         let localDeadline = deadline.map { self.clock.now.advanced(by: ContinuousClock.now.duration(to: $0)) }
         self.state.withLock { $0.machine.beginRequest() }
@@ -75,23 +154,19 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
         let result: Result<Response, any Error> = await withTaskGroup(of: AttemptEvent.self) { group in
             var run = Run(request: request, deadline: deadline, localDeadline: localDeadline, perTry: perTry)
             defer { self.abandon(&run) }
-            guard self.start(&run, in: &group, isRetry: false) else {
-                return .failure(RoutingError(.noInstance, "the pool has no instances"))
-            }
+            if let refusal = self.start(&run, in: &group, isRetry: false) { return .failure(refusal) }
             while let event = await group.next() {
                 switch event {
                 case .answered(let number, let response):
                     run.attempts[number].done = true
                     let attempt = run.attempts[number]
                     let elapsed = attempt.started.duration(to: self.clock.now)
-                    self.metrics.recordAttempt(instance: attempt.instance, id: self.members[attempt.instance].id, code: nil)
-                    let events = self.state.withLock { state in
-                        if attempt.isRetry { state.machine.endRetry() }
+                    self.metrics.recordAttempt(id: attempt.instance, code: nil)
+                    // even a late answer shows the instance alive (a hung one never answers)
+                    self.finish(attempt.instance, isRetry: attempt.isRetry, outcome: .answered) { state, _ in
                         if !attempt.timedOut { state.predictors.observe(key, duration: elapsed) }
-                        // even a late answer shows the instance alive (a hung one never answers)
-                        return state.machine.finish(instance: attempt.instance, outcome: .answered, now: self.clock.now)
+                        return false
                     }
-                    self.log(events)
                     group.cancelAll()
                     return .success(response)
                 case .failed(let number, let error):
@@ -112,7 +187,8 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
     /// One request's attempts.
     private struct Run {
         struct Attempt {
-            var instance: Int
+            var instance: String
+            var upstream: any Upstream
             var started: C.Instant
             var isRetry: Bool
             var timedOut = false
@@ -123,7 +199,7 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
         let localDeadline: C.Instant?
         let perTry: Duration
         var attempts: [Attempt] = []
-        var tried = Set<Int>()
+        var tried = Set<String>()  // by id: indices move when instances leave
         var lastError: (any Error)? = nil
         var running: Int { self.attempts.filter { !$0.done }.count }
     }
@@ -135,19 +211,32 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
         case timerCancelled
     }
 
-    /// Starts an attempt on an instance not tried yet when there is one, with its per-try timer.
-    private func start(_ run: inout Run, in group: inout TaskGroup<AttemptEvent>, isRetry: Bool) -> Bool {
-        let draining = Set(self.members.indices.filter { self.members[$0].upstream.isDraining })
-        let (picked, events) = self.state.withLock { state in
-            state.machine.pick(excluding: run.tried, draining: draining, now: self.clock.now, using: &state.random)
+    /// Starts an attempt, on an instance this request has not tried when there is one, with its per-try timer.
+    /// - Returns: `nil`, or why no attempt could start.
+    private func start(_ run: inout Run, in group: inout TaskGroup<AttemptEvent>, isRetry: Bool) -> (any Error)? {
+        let (picked, events, count) = self.state.withLock { state -> ((String, any Upstream)?, [StateMachine.Event], Int) in
+            let machine = state.machine
+            let excluded = Set(run.tried.compactMap { machine.index(of: $0) })
+            let goingAway = Set(
+                machine.instances.indices.filter { state.upstreams[machine.instances[$0].id]?.isDraining ?? false }
+            )
+            let (index, events) = state.machine.pick(
+                excluding: excluded, goingAway: goingAway, now: self.clock.now, using: &state.random
+            )
+            guard let index else { return (nil, events, machine.instances.count) }
+            let id = state.machine.instances[index].id
+            return ((id, state.upstreams[id]!), events, machine.instances.count)
         }
         self.log(events)
-        guard let index = picked else { return false }
-        run.tried.insert(index)
+        guard let (id, upstream) = picked else {
+            return RoutingError(
+                .noInstance, count == 0 ? "the pool has no instances" : "every instance of the pool is draining"
+            )
+        }
+        run.tried.insert(id)
         let number = run.attempts.count
         let now = self.clock.now
-        run.attempts.append(Run.Attempt(instance: index, started: now, isRetry: isRetry))
-        let upstream = self.members[index].upstream
+        run.attempts.append(Run.Attempt(instance: id, upstream: upstream, started: now, isRetry: isRetry))
         let request = run.request
         let deadline = run.deadline
         group.addTask {
@@ -169,45 +258,41 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
                 }
             }
         }
-        return true
+        return nil
     }
 
-    /// Books a failed attempt; starts a retry when one is allowed. Returns the error to throw when nothing is left.
+    /// Books a failed attempt; starts a retry when one is allowed.
+    /// - Returns: the error to throw when nothing is left running, else `nil`.
     private func failed(
         _ run: inout Run, _ number: Int, _ error: any Error, in group: inout TaskGroup<AttemptEvent>
     ) -> (any Error)? {
         let attempt = run.attempts[number]
-        let member = self.members[attempt.instance]
         let status = RoutingError.status(for: error)
         let notProcessed = (error as? any StatusConvertible)?.requestWasNotProcessed ?? false
-        self.metrics.recordAttempt(instance: attempt.instance, id: member.id, code: status.code)
-        // a draining instance's refusals are no failures: the pool takes it out of rotation instead
-        let outcome = member.upstream.isDraining ? .neutral : StateMachine.Outcome(status.code)
+        self.metrics.recordAttempt(id: attempt.instance, code: status.code)
+        // a going-away instance's refusals are no failures: the pool takes it out of rotation instead
+        let outcome = attempt.upstream.isDraining ? .neutral : StateMachine.Outcome(status.code)
         let retryable =
             notProcessed
             || (run.request.idempotent && (status.code == .unavailable || status.code == .resourceExhausted))
-        let (retry, events) = self.state.withLock { state in
-            if attempt.isRetry { state.machine.endRetry() }
-            let now = self.clock.now
-            let events = state.machine.finish(instance: attempt.instance, outcome: outcome, now: now)
+        let running = run.running
+        let retriesSoFar = run.attempts.count - 1
+        let localDeadline = run.localDeadline
+        let retry = self.finish(attempt.instance, isRetry: attempt.isRetry, outcome: outcome) { state, now in
             // while another attempt (a hedge, or the one it hedged) runs, wait for it rather than start a third
-            guard retryable, run.running == 0, !Task.isCancelled else { return (false, events) }
-            let allowed = state.machine.beginRetry(
-                retriesSoFar: run.attempts.count - 1, deadline: run.localDeadline, now: now
-            )
-            return (allowed, events)
+            guard retryable, running == 0, !Task.isCancelled else { return false }
+            return state.machine.beginRetry(retriesSoFar: retriesSoFar, deadline: localDeadline, now: now)
         }
-        self.log(events)
         if retry {
             self.logger.debug(
                 "retrying on another instance",
                 metadata: [
-                    "instance": "\(member.id)", "status": "\(status.code)", "retry": "\(run.attempts.count)",
+                    "instance": "\(attempt.instance)", "status": "\(status.code)", "retry": "\(run.attempts.count)",
                     "not_processed": "\(notProcessed)",
                 ]
             )
             self.metrics.recordRetry()
-            if self.start(&run, in: &group, isRetry: true) { return nil }
+            guard self.start(&run, in: &group, isRetry: true) != nil else { return nil }
             self.state.withLock { $0.machine.endRetry() }
         }
         return run.running == 0 ? error : nil
@@ -218,55 +303,71 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
     private func timedOut(_ run: inout Run, _ number: Int, in group: inout TaskGroup<AttemptEvent>) {
         guard !run.attempts[number].done, !run.attempts[number].timedOut else { return }
         run.attempts[number].timedOut = true
-        let instance = run.attempts[number].instance
-        let hedge = run.request.idempotent && self.state.withLock { $0.machine.configuration.hedgeOnPerTryTimeout }
-        let (allowed, events) = self.state.withLock { state in
+        let id = run.attempts[number].instance
+        let retriesSoFar = run.attempts.count - 1
+        let localDeadline = run.localDeadline
+        let idempotent = run.request.idempotent
+        let (allowed, events) = self.state.withLock { state -> (Bool, [StateMachine.Event]) in
             let now = self.clock.now
-            let events = state.machine.timedOut(instance: instance, now: now)
-            guard hedge, !Task.isCancelled else { return (false, events) }
-            let allowed = state.machine.beginRetry(
-                retriesSoFar: run.attempts.count - 1, deadline: run.localDeadline, now: now
-            )
-            return (allowed, events)
+            let events = state.machine.index(of: id).map { state.machine.timedOut(instance: $0, now: now) } ?? []
+            guard idempotent, state.machine.configuration.hedgeOnPerTryTimeout, !Task.isCancelled else {
+                return (false, events)
+            }
+            return (state.machine.beginRetry(retriesSoFar: retriesSoFar, deadline: localDeadline, now: now), events)
         }
         self.log(events)
         self.metrics.recordPerTryTimeout()
         guard allowed else { return }
         self.logger.debug(
-            "hedging on another instance",
-            metadata: ["instance": "\(self.members[instance].id)", "per_try_timeout": "\(run.perTry)"]
+            "hedging on another instance", metadata: ["instance": "\(id)", "per_try_timeout": "\(run.perTry)"]
         )
         self.metrics.recordRetry()
-        if !self.start(&run, in: &group, isRetry: true) { self.state.withLock { $0.machine.endRetry() } }
+        if self.start(&run, in: &group, isRetry: true) != nil { self.state.withLock { $0.machine.endRetry() } }
     }
 
     /// Attempts still running when the request ended (a hedge won, or the caller left) end without a verdict.
     private func abandon(_ run: inout Run) {
-        let open = run.attempts.indices.filter { !run.attempts[$0].done }
-        guard !open.isEmpty else { return }
-        let events = self.state.withLock { state in
-            var events: [StateMachine.Event] = []
-            for number in open {
-                if run.attempts[number].isRetry { state.machine.endRetry() }
-                events += state.machine.finish(instance: run.attempts[number].instance, outcome: .neutral, now: self.clock.now)
-            }
-            return events
+        for number in run.attempts.indices where !run.attempts[number].done {
+            run.attempts[number].done = true
+            self.finish(run.attempts[number].instance, isRetry: run.attempts[number].isRetry, outcome: .neutral)
         }
-        for number in open { run.attempts[number].done = true }
-        self.log(events)
     }
 
     /// The per-try timeout an attempt of `request` gets now.
     func perTryTimeout(for request: Request) -> Duration { self.perTryTimeout(for: PredictionKey(request)) }
 
-    /// The per-try timeout for requests like this one: fixed, or a multiple of their predicted execution time.
+    /// The per-try timeout for requests like this one: fixed, or a multiple of their predicted execution time
+    /// (a second before any was answered).
     private func perTryTimeout(for key: PredictionKey) -> Duration {
         self.state.withLock { state in
             let configuration = state.machine.configuration
             if let fixed = configuration.perTryTimeout { return fixed }
-            guard let predicted = state.predictors.predict(key) else { return max(configuration.minimumPerTryTimeout, .seconds(1)) }
+            guard let predicted = state.predictors.predict(key) else {
+                return max(configuration.minimumPerTryTimeout, .seconds(1))
+            }
             return max(configuration.minimumPerTryTimeout, predicted * configuration.perTryTimeoutMultiplier)
         }
+    }
+
+    /// Ends an attempt on `id`; `then` runs under the same lock (the retry decision).
+    @discardableResult
+    private func finish(
+        _ id: String, isRetry: Bool, outcome: StateMachine.Outcome,
+        then: (inout State, C.Instant) -> Bool = { _, _ in false }
+    ) -> Bool {
+        let (result, events, gone) = self.state.withLock { state -> (Bool, [StateMachine.Event], [Member]) in
+            if isRetry { state.machine.endRetry() }
+            let now = self.clock.now
+            var events: [StateMachine.Event] = []
+            if let index = state.machine.index(of: id) {
+                events = state.machine.finish(instance: index, outcome: outcome, now: now)
+            }
+            let gone = state.forget(events)
+            return (then(&state, now), events, gone)
+        }
+        self.log(events)
+        self.left(gone)
+        return result
     }
 
     /// Records the result of an active health check. A failing instance gets no traffic while a healthy one is
@@ -281,11 +382,18 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
         self.log(events)
     }
 
-    /// Records a passed active health check: an ejected instance is re-admitted at once.
+    /// Records a passed active health check: an ejected instance is re-admitted at once (one ejected for its
+    /// refusals may never fail a check, so a change of verdict would never come).
     /// - Parameter instance: the member's id.
     public func healthCheckPassed(instance: String) {
         let events = self.state.withLock { $0.machine.checkPassed(instance: instance, now: self.clock.now) }
         self.log(events)
+    }
+
+    /// Whether an instance was added while the pool served and has not yet passed a health check.
+    /// - Parameter id: the instance's id.
+    public func isAwaitingHealthCheck(_ id: String) -> Bool {
+        self.state.withLock { state in state.machine.index(of: id).map { state.machine.instances[$0].awaitingFirstCheck } ?? false }
     }
 
     /// Changes the ejection and retry limits.
@@ -298,11 +406,14 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
     public var statistics: [UpstreamPoolInstanceStatistics] {
         self.state.withLock { state in
             let now = self.clock.now
-            return state.machine.instances.map { instance in
-                UpstreamPoolInstanceStatistics(
+            return state.machine.instances.indices.map { index in
+                let instance = state.machine.instances[index]
+                return UpstreamPoolInstanceStatistics(
                     id: instance.id, inFlight: instance.inFlight, consecutiveFailures: instance.consecutiveFailures,
                     ejections: instance.ejections, ejected: instance.ejectedUntil.map { now < $0 } ?? false,
-                    healthy: instance.healthy
+                    healthy: instance.healthy, draining: instance.draining, removing: instance.removeWhenIdle,
+                    awaitingHealthCheck: instance.awaitingFirstCheck,
+                    weight: state.machine.weight(of: index, now: now)
                 )
             }
         }
@@ -312,14 +423,16 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
         for event in events {
             switch event {
             case .ejected(let instance, let until):
-                if let index = self.members.firstIndex(where: { $0.id == instance }) { self.metrics.recordEjection(instance: index, ejected: true) }
+                self.metrics.recordEjection(id: instance, ejected: true)
                 self.logger.debug(
                     "instance ejected",
                     metadata: ["instance": "\(instance)", "ejection.seconds": "\(self.clock.now.duration(to: until))"]
                 )
             case .readmitted(let instance):
-                if let index = self.members.firstIndex(where: { $0.id == instance }) { self.metrics.recordEjection(instance: index, ejected: false) }
+                self.metrics.recordEjection(id: instance, ejected: false)
                 self.logger.debug("instance re-admitted", metadata: ["instance": "\(instance)"])
+            case .removed:
+                break  // told by left(_:)
             }
         }
     }
@@ -332,13 +445,15 @@ extension UpstreamPool where C == ContinuousClock {
     ///   - configuration: ejection and retry limits.
     ///   - logger: for ejections and re-admissions.
     ///   - metricDimensions: labels of the pool's metrics.
+    ///   - onRemoved: told when a removed instance has left, to close it.
     public convenience init(
         members: [Member], configuration: UpstreamPoolConfiguration = UpstreamPoolConfiguration(),
-        logger: Logger = Logger(label: "switchyard.pool"), metricDimensions: [(String, String)] = []
+        logger: Logger = Logger(label: "switchyard.pool"), metricDimensions: [(String, String)] = [],
+        onRemoved: (@Sendable (Member) -> Void)? = nil
     ) {
         self.init(
             members: members, configuration: configuration, clock: ContinuousClock(), logger: logger,
-            metricDimensions: metricDimensions
+            metricDimensions: metricDimensions, onRemoved: onRemoved
         )
     }
 }
@@ -355,6 +470,14 @@ public struct UpstreamPoolInstanceStatistics: Sendable, Hashable {
     public var ejections: Int
     /// Whether it is ejected now.
     public var ejected: Bool
-    /// The last active health check's verdict (`true` before any).
+    /// The last active health check's verdict (`true` before any, for an instance the pool started with).
     public var healthy: Bool
+    /// Gets no new requests.
+    public var draining: Bool = false
+    /// Leaves the pool when its requests in flight have finished.
+    public var removing: Bool = false
+    /// Added while the pool served and not yet passed a health check.
+    public var awaitingHealthCheck: Bool = false
+    /// Its share of new requests, from 1 (full) down to the slow-start minimum.
+    public var weight: Double = 1
 }

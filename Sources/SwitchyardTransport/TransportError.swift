@@ -6,7 +6,7 @@ public struct TransportError: Error, Sendable, CustomStringConvertible, StatusCo
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Wrapped: Hashable, Sendable {
             case configuration, connectFailed, connectionClosed, protocolViolation, notProcessed, clientLimit
-            case bufferBudget
+            case bufferBudget, nameResolution
         }
         private let wrapped: Wrapped
         /// Bad settings, e.g. a certificate file that does not load.
@@ -26,6 +26,8 @@ public struct TransportError: Error, Sendable, CustomStringConvertible, StatusCo
         /// A server holds its limit of bytes in frames still arriving: the connection sending one more is closed
         /// (`resource exhausted`).
         public static let bufferBudget = Self(wrapped: .bufferBudget)
+        /// A name could not be looked up now (the DNS server did not answer, or failed); not "no such name".
+        public static let nameResolution = Self(wrapped: .nameResolution)
         public var description: String { "\(self.wrapped)" }
     }
 

@@ -1,10 +1,11 @@
 import Foundation
 import Testing
 
-/// The tabular zoo (tools/tabular_zoo.py): scikit-learn models exported with skl2onnx, run through `yard predict`
-/// as a user runs them and through onnxruntime; labels must be identical and probabilities within 1e-5.
+/// The tabular zoo (tools/tabular_zoo.py): scikit-learn (skl2onnx), XGBoost and LightGBM (onnxmltools) exports run
+/// through `yard predict` as a user runs them and through onnxruntime; labels must be identical and probabilities
+/// within 1e-5.
 struct TabularZooTests {
-    @Test func scikitLearnExportsMatchOnnxRuntime() throws {
+    @Test func exportsMatchOnnxRuntime() throws {
         let python = try #require(
             ProcessInfo.processInfo.environment["SWITCHYARD_PYTHON"],
             "SWITCHYARD_PYTHON is not set: run the tests through ops/test.sh, which makes .venv")
@@ -16,7 +17,7 @@ struct TabularZooTests {
         process.arguments = [
             Fixtures.path("tools/tabular_zoo.py"), "--yard", YardCommandTests.yard, "--out", directory, "--json",
             report,
-            "--converters", "sklearn",
+            "--converters", "sklearn,xgboost,lightgbm",
         ]
         let output = Pipe()
         process.standardOutput = output
@@ -27,7 +28,7 @@ struct TabularZooTests {
         #expect(process.terminationStatus == 0, "\(text)")
         let data = try #require(FileManager.default.contents(atPath: report), "no report: \(text)")
         let rows = try #require(try JSONSerialization.jsonObject(with: data) as? [[String: Any]])
-        #expect(rows.count >= 10, "\(text)")
+        #expect(rows.count >= 16, "\(text)")
         for row in rows { #expect(row["ok"] as? Bool == true, "\(row["model"] ?? "?"): \(row["error"] ?? "mismatch")") }
     }
 }

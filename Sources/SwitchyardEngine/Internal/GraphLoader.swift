@@ -244,6 +244,12 @@ enum GraphLoader {
             DType?, [Int?]?
         ) {
             guard info.hasType else { return (nil, nil) }
+            // ZipMap's list of {class: probability} maps: the engine answers its tensor form, f32 [N, classes].
+            if case .sequenceType(let sequence)? = info.type.value, case .mapType(let map)? = sequence.elemType.value,
+                case .tensorType(let values)? = map.valueType.value, values.elemType == 1
+            {
+                return (.float32, nil)
+            }
             guard case .tensorType(let tensor)? = info.type.value else {
                 throw EngineError(
                     .unsupportedModel,

@@ -21,7 +21,11 @@ struct CastOp: Operator {
             kernel: { io in
                 let source = io.input(0)
                 let target = io.output(0)
-                if rounding {
+                if from == .int32 && to == .float32 {  // MatMulInteger's accumulators, in quantized models
+                    let input = source.assumingMemoryBound(to: Int32.self)
+                    let output = target.assumingMemoryBound(to: Float.self)
+                    for index in 0..<count { output[index] = Float(input[index]) }
+                } else if rounding {
                     for index in 0..<count {
                         let value = from.isFloatingPoint ? loadDouble(source, index, from) : Double(loadInteger(source, index, from))
                         store(double: Double(Float(Float16(Float(value)))), target, index, to)

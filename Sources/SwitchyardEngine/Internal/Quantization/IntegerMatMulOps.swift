@@ -228,7 +228,7 @@ struct QLinearMatMulOp: Operator {
                 let out = io.output(0)
                 for index in 0..<total {
                     let scale = aS * bS[perColumn ? index % n : 0] / yS
-                    let q = saturate((Float(acc[index]) * scale).rounded(.toNearestOrEven) + yZ, outputType)
+                    let q = saturate(roundHalfEven(Float(acc[index]) * scale) + yZ, outputType)
                     if outputType == .int8 {
                         out.storeBytes(of: Int8(q), toByteOffset: index, as: Int8.self)
                     } else {

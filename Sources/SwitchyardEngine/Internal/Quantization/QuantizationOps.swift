@@ -74,6 +74,7 @@ let quantizedTypes: Set<DType> = [.uint8, .int8]
 
 @inline(__always)
 func saturate(_ value: Float, _ dtype: DType) -> Int32 {
+    guard !value.isNaN else { return 0 }  // NaN has no quantized value; 0 rather than a trap
     let low: Float = dtype == .int8 ? -128 : 0
     let high: Float = dtype == .int8 ? 127 : 255
     return Int32(min(max(value, low), high))
@@ -146,7 +147,7 @@ struct QuantizeLinearOp: Operator {
                             source == .float32
                             ? input.load(fromByteOffset: index * 4, as: Float.self)
                             : Float(input.load(fromByteOffset: index * 4, as: Int32.self))
-                        let q = saturate((value / s).rounded(.toNearestOrEven) + z, dtype)
+                        let q = saturate(roundHalfEven(value / s) + z, dtype)
                         if dtype == .int8 {
                             out.storeBytes(of: Int8(q), toByteOffset: index, as: Int8.self)
                         } else {
@@ -234,13 +235,13 @@ struct DynamicQuantizeLinearOp: Operator {
 func dynamicQuantization(_ x: UnsafePointer<Float>, _ count: Int) -> (Float, UInt8) {
     var low: Float = 0
     var high: Float = 0
-    for index in 0..<count {
+    for index in 0..<count where x[index].isFinite {  // NaN and infinities saturate; they set no range
         low = min(low, x[index])
         high = max(high, x[index])
     }
     let scale = high == low ? 1 : (high - low) / 255
     let initial = 0 - low / scale
-    let zero = UInt8(min(max(initial, 0), 255).rounded(.toNearestOrEven))
+    let zero = UInt8(saturate(initial.rounded(.toNearestOrEven), .uint8))
     return (scale, zero)
 }
 
@@ -251,6 +252,16 @@ func quantizeUInt8(
 ) {
     let z = Float(zero)
     for index in 0..<count {
-        out[index] = UInt8(min(max((x[index] / scale).rounded(.toNearestOrEven) + z, 0), 255))
+        out[index] = UInt8(saturate(roundHalfEven(x[index] / scale) + z, .uint8))
     }
+}
+
+/// Round half to even for values that are then saturated to 8 bits: clamped to ±2^16 (which saturates the same),
+/// then rounded by adding and subtracting 1.5 · 2^23, which the FPU rounds to nearest even and vectorises (no call
+/// to rintf per element).
+@inline(__always)
+func roundHalfEven(_ value: Float) -> Float {
+    let clamped = min(max(value, -65536), 65536)
+    let magic: Float = 12_582_912
+    return (clamped + magic) - magic
 }
