@@ -58,7 +58,7 @@ public final class PipelineService: WireService {
     ///   cannot be listed.
     public static func preprocess(root: String, pixelLimits: PixelBudget = .defaults) throws -> PipelineService {
         PipelineService(
-            stage: Method.preprocess, pixelLimits: pixelLimits,
+            stage: Method.preprocess,
             pipelines: try ModelCatalog(root: root).pipelines { config throws(PipelineError) in
                 let inputs = (config.inputs ?? []).map { spec in
                     Preprocess.Input(
@@ -69,7 +69,8 @@ public final class PipelineService: WireService {
                 var preprocess = try Preprocess(pipelineJSON: config.pipelineJSON, inputs: inputs)
                 preprocess.pixelLimits = pixelLimits
                 return preprocess
-            }
+            },
+            pixelLimits: pixelLimits
         )
     }
 

@@ -153,7 +153,10 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
         let perTry = self.perTryTimeout(for: key)
         let result: Result<Response, any Error> = await withTaskGroup(of: AttemptEvent.self) { group in
             var run = Run(request: request, deadline: deadline, localDeadline: localDeadline, perTry: perTry)
-            defer { self.abandon(&run) }
+            defer {
+                group.cancelAll()  // the per-try timers, and an attempt a hedge beat
+                self.abandon(&run)
+            }
             if let refusal = self.start(&run, in: &group, isRetry: false) { return .failure(refusal) }
             while let event = await group.next() {
                 switch event {
@@ -167,7 +170,6 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
                         if !attempt.timedOut { state.predictors.observe(key, duration: elapsed) }
                         return false
                     }
-                    group.cancelAll()
                     return .success(response)
                 case .failed(let number, let error):
                     run.attempts[number].done = true

@@ -74,7 +74,8 @@ struct PreprocessTests {
         } throws: { ($0 as? PipelineError)?.message.contains("not a PNG") == true }
     }
 
-    /// A PNG's signature, a header claiming `width` × `height` gray pixels, and its end: no pixel data at all.
+    /// A PNG's signature, a header claiming `width` × `height` gray pixels, a tiny image data chunk (an empty zlib
+    /// stream) and its end: about 70 bytes, whatever it claims.
     static func claimingPNG(width: UInt32, height: UInt32) -> [UInt8] {
         func crc32(_ bytes: [UInt8]) -> UInt32 {
             var crc: UInt32 = 0xFFFF_FFFF
@@ -92,7 +93,8 @@ struct PreprocessTests {
         let header =
             withUnsafeBytes(of: width.bigEndian, Array.init) + withUnsafeBytes(of: height.bigEndian, Array.init)
             + [8, 0, 0, 0, 0]  // 8-bit gray, no interlace
-        return [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + chunk("IHDR", header) + chunk("IEND", [])
+        return [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + chunk("IHDR", header)
+            + chunk("IDAT", [0x78, 0x9C, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]) + chunk("IEND", [])
     }
 
     static func bytesTensor(_ elements: [[UInt8]]) throws -> Tensor {

@@ -178,11 +178,11 @@ struct UpstreamPoolStateMachineTests {
         var machine = Self.pool(3)
         var random = SplitMix64(state: 21)
         for _ in 0..<30 {
-            let index = try #require(machine.pick(excluding: [], draining: [0, 2], now: poolT0, using: &random).index)
+            let index = try #require(machine.pick(excluding: [], goingAway: [0, 2], now: poolT0, using: &random).index)
             #expect(index == 1)
         }
         // all draining: still an answer (the least bad choice)
-        let check = machine.pick(excluding: [], draining: [0, 1, 2], now: poolT0, using: &random).index != nil
+        let check = machine.pick(excluding: [], goingAway: [0, 1, 2], now: poolT0, using: &random).index != nil
         #expect(check)
     }
 
@@ -214,7 +214,7 @@ struct UpstreamPoolStateMachineTests {
         _ = two.reportHealth(instance: "i0", healthy: false, now: poolT0)
         picked = []
         for _ in 0..<60 {
-            let index = try #require(two.pick(excluding: [], draining: [2], now: poolT0, using: &random).index)
+            let index = try #require(two.pick(excluding: [], goingAway: [2], now: poolT0, using: &random).index)
             picked.insert(index)
             _ = two.finish(instance: index, outcome: .neutral, now: poolT0)
         }
