@@ -248,19 +248,22 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
                 return .failed(number, error)
             }
         }
-        let timeoutAt = now.advanced(by: run.perTry)
-        if run.localDeadline.map({ timeoutAt < $0 }) ?? true {
-            let clock = self.clock
-            group.addTask {
-                do {
-                    try await clock.sleep(until: timeoutAt, tolerance: nil)
-                    return .perTryTimeout(number)
-                } catch {
-                    return .timerCancelled
-                }
+        self.arm(run, number, at: now.advanced(by: run.perTry), in: &group)
+        return nil
+    }
+
+    /// Starts attempt `number`'s per-try timer, unless it would end after the deadline.
+    private func arm(_ run: Run, _ number: Int, at timeoutAt: C.Instant, in group: inout TaskGroup<AttemptEvent>) {
+        guard run.localDeadline.map({ timeoutAt < $0 }) ?? true else { return }
+        let clock = self.clock
+        group.addTask {
+            do {
+                try await clock.sleep(until: timeoutAt, tolerance: nil)
+                return .perTryTimeout(number)
+            } catch {
+                return .timerCancelled
             }
         }
-        return nil
     }
 
     /// Books a failed attempt; starts a retry when one is allowed.
@@ -300,26 +303,36 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
         return run.running == 0 ? error : nil
     }
 
-    /// An attempt outlived its per-try timeout: counts against its instance, and an idempotent request is hedged on
-    /// another instance.
+    /// An attempt outlived its per-try timeout: counts against its instance (once), and an idempotent request is
+    /// hedged on another instance. A hedge the retry budget refuses now is asked for again a quarter of the per-try
+    /// timeout later (other hedges end and give their share back), so that a hung instance strands no request.
     private func timedOut(_ run: inout Run, _ number: Int, in group: inout TaskGroup<AttemptEvent>) {
-        guard !run.attempts[number].done, !run.attempts[number].timedOut else { return }
+        guard !run.attempts[number].done else { return }
+        let firstTime = !run.attempts[number].timedOut
         run.attempts[number].timedOut = true
         let id = run.attempts[number].instance
         let retriesSoFar = run.attempts.count - 1
         let localDeadline = run.localDeadline
         let idempotent = run.request.idempotent
-        let (allowed, events) = self.state.withLock { state -> (Bool, [StateMachine.Event]) in
+        let (hedge, allowed, events) = self.state.withLock { state -> (Bool, Bool, [StateMachine.Event]) in
             let now = self.clock.now
-            let events = state.machine.index(of: id).map { state.machine.timedOut(instance: $0, now: now) } ?? []
-            guard idempotent, state.machine.configuration.hedgeOnPerTryTimeout, !Task.isCancelled else {
-                return (false, events)
+            var events: [StateMachine.Event] = []
+            if firstTime, let index = state.machine.index(of: id) {
+                events = state.machine.timedOut(instance: index, now: now)
             }
-            return (state.machine.beginRetry(retriesSoFar: retriesSoFar, deadline: localDeadline, now: now), events)
+            let configuration = state.machine.configuration
+            guard idempotent, configuration.hedgeOnPerTryTimeout, retriesSoFar < configuration.maxRetries,
+                !Task.isCancelled
+            else { return (false, false, events) }
+            return (true, state.machine.beginRetry(retriesSoFar: retriesSoFar, deadline: localDeadline, now: now), events)
         }
         self.log(events)
-        self.metrics.recordPerTryTimeout()
-        guard allowed else { return }
+        if firstTime { self.metrics.recordPerTryTimeout() }
+        guard hedge else { return }
+        guard allowed else {
+            let later = max(run.perTry / 4, .milliseconds(5))
+            return self.arm(run, number, at: self.clock.now.advanced(by: later), in: &group)
+        }
         self.logger.debug(
             "hedging on another instance", metadata: ["instance": "\(id)", "per_try_timeout": "\(run.perTry)"]
         )

@@ -10,10 +10,10 @@ public import SwitchyardWire
 /// The version label is the one the request pinned, or else the one the answer names (`model.version`), so a
 /// canary's traffic is told apart from the stable version's.
 ///
-/// Label values come from requests, so they are bounded: a method, model or version becomes a label of its own once a
-/// request with it was answered `ok` (up to ``maxLabelValues`` of each); a failed request whose value never succeeded
-/// (a typo, a version that does not exist, a scan) is counted under `unknown`, and values past the bound under
-/// `other`.
+/// Label values come from requests, so they are bounded: the protocol's methods are labels of their own; any other
+/// method, a model or a version becomes a label of its own once a request with it was answered `ok` (up to
+/// ``maxLabelValues`` of each); a failed request whose value never succeeded (a typo, a version that does not exist,
+/// a scan) is counted under `unknown`, and values past the bound under `other`.
 public final class MeteredService: WireService {
     private struct Key: Hashable {
         var method: String
@@ -50,7 +50,9 @@ public final class MeteredService: WireService {
                 known.insert(value)
                 return value
             }
-            return (label(method, &self.methods), label(model, &self.models), label(version, &self.versions))
+            // the protocol's own methods are a fixed set: each keeps its name, answered or not
+            let method = Method.all.contains(method) ? method : label(method, &self.methods)
+            return (method, label(model, &self.models), label(version, &self.versions))
         }
     }
 

@@ -167,7 +167,7 @@ public final class WireClient: Sendable {
         let connection: Connection
         switch choice {
         case .use(let chosen): return chosen
-        case .wait(let future): connection = try await future.get()
+        case .wait(let future): connection = try await Self.wait(for: future)
         case .open: connection = try await self.openConnection()
         case .exhausted:
             throw TransportError(.clientLimit, "every connection to \(self.configuration.host):\(self.configuration.port) is at the server's in-flight limit")
@@ -221,21 +221,36 @@ public final class WireClient: Sendable {
                     }
                     .map { limits in Connection(channel: channel, limits: limits, usable: usable) }
             }
-        self.state.withLockedValue { $0.connecting.append(future) }
-        defer { self.state.withLockedValue { state in state.connecting.removeAll { $0 === future } } }
-        let connection = try await future.get()
-        self.serverDraining.clear()
-        connection.channel.closeFuture.whenComplete { _ in usable.clear() }
-        let closedMeanwhile = self.state.withLockedValue { state -> Bool in
-            if state.closed { return true }
-            state.connections.append(connection)
-            return false
+        // the new connection joins the client whether or not the caller still waits for it (others may)
+        let joined = future.flatMapThrowing { connection in
+            serverDraining.clear()
+            connection.channel.closeFuture.whenComplete { _ in usable.clear() }
+            let closedMeanwhile = self.state.withLockedValue { state -> Bool in
+                if state.closed { return true }
+                state.connections.append(connection)
+                return false
+            }
+            guard !closedMeanwhile else {
+                connection.channel.close(promise: nil)
+                throw TransportError(.connectionClosed, "the client was closed")
+            }
+            return connection
         }
-        if closedMeanwhile {
-            try? await connection.channel.close().get()
-            throw TransportError(.connectionClosed, "the client was closed")
+        self.state.withLockedValue { $0.connecting.append(joined) }
+        joined.whenComplete { _ in self.state.withLockedValue { state in state.connecting.removeAll { $0 === joined } } }
+        return try await Self.wait(for: joined)
+    }
+
+    /// Waits for `future` unless the task is cancelled first: a hedged call that lost must not wait for a handshake
+    /// with a hung server (the connecting goes on, for whoever wants the connection).
+    private static func wait<T: Sendable>(for future: EventLoopFuture<T>) async throws -> T {
+        let promise = future.eventLoop.makePromise(of: T.self)
+        future.cascade(to: promise)
+        return try await withTaskCancellationHandler {
+            try await promise.futureResult.get()
+        } onCancel: {
+            promise.fail(Status(.cancelled, "the caller cancelled the request"))
         }
-        return connection
     }
 
     /// TLS SNI must be a name, not an address literal.

@@ -63,7 +63,7 @@ struct EchoProcessTests {
         }
         #expect(records.allSatisfy { $0["level"] is String && $0["message"] is String && $0["time"] is String })
         #expect(records.contains { $0["message"] as? String == "listening" && $0["level"] as? String == "info" })
-        let about = records.filter { $0["trace.id"] as? String == "0123456789abcdeffedcba9876543210" }
+        let about = records.filter { $0["trace.id"] as? String == "0123456789abcdef0fedcba987654321" }
         #expect(!about.isEmpty, "no log line names the request's trace id: \(service.log)")
         #expect(about.allSatisfy { $0["request.id"] as? String == "1" })
     }
