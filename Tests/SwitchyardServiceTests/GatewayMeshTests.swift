@@ -36,6 +36,11 @@ struct GatewayMeshTests {
         let (mesh, port) = try await Self.mesh()
         defer { mesh.stop() }
         try await Self.waitUntilReady(port: port)
+        let curl = try installedTool("curl")
+        for (path, code) in [("versions/1/ready", "200"), ("versions/9/ready", "404"), ("ready", "200")] {
+            let (_, answer) = try await runCommand(curl, ["-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:\(port)/v2/models/digits/\(path)"])
+            #expect(answer == code, "\(path)")
+        }
         let script = packageRoot().appendingPathComponent("Tests/Fixtures/gateway/tritonclient_check.py").path
         let x = packageRoot().appendingPathComponent("Tests/Fixtures/engine/digits/x_test.npy").path
         let (status, output) = try await runCommand(python, [script, "127.0.0.1:\(port)", x, "\(Self.rows)"], timeout: .seconds(120))
