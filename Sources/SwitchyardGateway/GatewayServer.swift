@@ -142,22 +142,13 @@ public final class GatewayServer: Service, Sendable {
             connection.initialSettings = [
                 HTTP2Setting(parameter: .maxConcurrentStreams, value: configuration.maxConcurrentStreams),
                 HTTP2Setting(parameter: .maxHeaderListSize, value: configuration.maxHeaderBytes),
-                HTTP2Setting(parameter: .initialWindowSize, value: 1 << 20),
+                // a stream carries one body, at most the body limit: its window never needs topping up
+                HTTP2Setting(parameter: .initialWindowSize, value: min(configuration.maxBodyBytes + 1, Int(Int32.max))),
             ]
-            connection.targetWindowSize = 4 << 20
-            var stream = NIOHTTP2Handler.StreamConfiguration()
-            stream.targetWindowSize = 1 << 20
-            _ = try sync.configureHTTP2Pipeline(
-                mode: .server, connectionConfiguration: connection, streamConfiguration: stream,
-                streamDelegate: management.http2StreamDelegate
-            ) { stream in
-                stream.eventLoop.makeCompletedFuture {
-                    let streamSync = stream.pipeline.syncOperations
-                    try streamSync.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
-                    try streamSync.addHandler(GatewayRequestHandler(core: core, timeouts: nil, isHTTP2: true))
-                }
-            }
+            try sync.addHandler(FlushCoalescer())  // the streams answered in one tick leave in one write
+            try sync.addHandler(NIOHTTP2Handler(mode: .server, connectionConfiguration: connection, streamConfiguration: .init()))
             try sync.addHandler(management)
+            try sync.addHandler(HTTP2ConnectionHandler(core: core))  // the manager sees streams open and close as events
         } else {
             core.metrics.connectionOpened(channel, http2: false)
             var limits = NIOHTTPDecoderLimitConfiguration()
@@ -168,7 +159,7 @@ public final class GatewayServer: Service, Sendable {
                 withPipeliningAssistance: true, withErrorHandling: false, withEncoderConfiguration: .init(),
                 withDecoderLimitConfiguration: limits)
             try sync.addHandler(ProtocolErrorHandler(metrics: core.metrics))
-            try sync.addHandler(GatewayRequestHandler(core: core, timeouts: timeouts, isHTTP2: false))
+            try sync.addHandler(GatewayRequestHandler(core: core, timeouts: timeouts))
         }
     }
 
