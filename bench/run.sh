@@ -121,13 +121,24 @@ for kind in binary json; do  # wrk takes its body from a script
 done
 binary=(-d "$work/binary.body" -H "content-type: application/octet-stream" -H "inference-header-content-length: $hlen")
 json=(-d "$work/json.body" -H "content-type: application/json")
-h2=(-t 1 -D "$secs" --warm-up-time="${warm}s")
-log "$bin/yard" load --target 127.0.0.1:7600 "${tls[@]}" "${synth[@]}" --concurrency 64,1 "${each[@]}" --json "$out/gw-native.json" >/dev/null
-log h2load "${h2[@]}" -c 2 -m 32 "${auth[@]}" "${binary[@]}" "$url" > "$out/gw-h2-binary.txt"
-wrk -t 1 -c 64 -d "${warm}s" -s "$work/binary.lua" "$url" >/dev/null  # warm-up
-log wrk -t 1 -c 64 -d "${secs}s" --latency -s "$work/binary.lua" "$url" > "$out/gw-h1-binary.txt"
-log h2load "${h2[@]}" -c 2 -m 32 "${auth[@]}" "${json[@]}" "$url" > "$out/gw-h2-json.txt"
-log wrk -t 1 -c 64 -d "${secs}s" --latency -s "$work/json.lua" "$url" > "$out/gw-h1-json.txt"
+h2=(-t 1 -D "$secs" --warm-up-time="$(awk -v w="$warm" 'BEGIN { printf "%d", w * 1000 }')ms")
+# the router's own CPU time over each run (user + system, from /proc), for its CPU per request: robust where
+# throughput moves with whatever else the machine runs
+echo "seconds $secs $warm" > "$out/gw-cpu.txt"  # measured and warm-up seconds of each run (wrk has no warm-up)
+measured() {  # name command...: runs the command, records the router's CPU seconds it took
+  local name=$1; shift
+  local before; before=$(awk '{print $14 + $15}' "/proc/$router_on/stat")
+  "$@"
+  awk -v name="$name" -v before="$before" -v hz="$(getconf CLK_TCK)" '{print name, ($14 + $15 - before) / hz}' \
+    "/proc/$router_on/stat" >> "$out/gw-cpu.txt"
+}
+measured native log "$bin/yard" load --target 127.0.0.1:7600 "${tls[@]}" "${synth[@]}" --concurrency 64 "${each[@]}" --json "$out/gw-native.json" >/dev/null
+measured h2-binary log h2load "${h2[@]}" -c 2 -m 32 "${auth[@]}" "${binary[@]}" "$url" > "$out/gw-h2-binary.txt"
+wrk -t 1 -c 64 -d "$(awk -v w="$warm" 'BEGIN { printf "%d", w < 1 ? 1 : w }')s" -s "$work/binary.lua" "$url" >/dev/null  # warm-up
+measured h1-binary log wrk -t 1 -c 64 -d "${secs}s" --latency -s "$work/binary.lua" "$url" > "$out/gw-h1-binary.txt"
+measured h2-json log h2load "${h2[@]}" -c 2 -m 32 "${auth[@]}" "${json[@]}" "$url" > "$out/gw-h2-json.txt"
+measured h1-json log wrk -t 1 -c 64 -d "${secs}s" --latency -s "$work/json.lua" "$url" > "$out/gw-h1-json.txt"
+log "$bin/yard" load --target 127.0.0.1:7600 "${tls[@]}" "${synth[@]}" --concurrency 1 "${each[@]}" --json "$out/gw-native-1.json" >/dev/null
 log wrk -t 1 -c 1 -d "${secs}s" --latency -s "$work/binary.lua" "$url" > "$out/gw-h1-binary-1.txt"
 log h2load "${h2[@]}" -c 1 -m 1 "${auth[@]}" "${binary[@]}" "$url" > "$out/gw-h2-binary-1.txt"
 # idle keep-alive connections: a fresh router (no traffic yet), its resident memory before and while 1,000 are held

@@ -13,13 +13,26 @@ struct GatewayResults {
     }
 
     var native: LoadReport?
+    var native1: LoadReport?
     var runs: [String: ToolRun] = [:]
+    /// The router's CPU seconds over each run, and the runs' measured and warm-up seconds.
+    var cpu: [String: Double] = [:]
+    var seconds = (measured: 0.0, warmup: 0.0)
     var memory: [String: String] = [:]
     var json: [JSONBenchRow] = []
 
     init(directory: String) {
         func text(_ name: String) -> String? { try? String(contentsOfFile: "\(directory)/\(name)", encoding: .utf8) }
         self.native = FileManager.default.contents(atPath: "\(directory)/gw-native.json").flatMap { try? LoadReport(json: $0) }
+        self.native1 = FileManager.default.contents(atPath: "\(directory)/gw-native-1.json").flatMap { try? LoadReport(json: $0) }
+        for line in (text("gw-cpu.txt") ?? "").split(separator: "\n") {
+            let parts = line.split(separator: " ")
+            if parts.count == 3, parts[0] == "seconds", let measured = Double(parts[1]), let warmup = Double(parts[2]) {
+                self.seconds = (measured, warmup)
+            } else if parts.count == 2, let value = Double(parts[1]) {
+                self.cpu[String(parts[0])] = value
+            }
+        }
         for name in ["h2-binary", "h1-binary", "h2-json", "h1-json", "h1-binary-1", "h2-binary-1"] {
             guard let output = text("gw-\(name).txt") else { continue }
             self.runs[name] = name.hasPrefix("h2") ? Self.h2load(output) : Self.wrk(output)
@@ -79,8 +92,14 @@ struct GatewayResults {
     /// The ratio rows for the summary table and the section of RESULTS.md.
     func render() -> (ratios: [[String]], section: String) {
         guard let native = self.native, let native64 = native.steps.first(where: { $0.concurrency == 64 }) else { return ([], "") }
-        let native1 = native.steps.first { $0.concurrency == 1 }
+        let native1 = self.native1?.steps.first { $0.concurrency == 1 }
         func f(_ value: Double, _ digits: Int = 0) -> String { String(format: "%.\(digits)f", value) }
+        /// The router's CPU per request over a run at `rate` (h2load and yard load keep the rate through their warm-up).
+        func cpuPerRequest(_ name: String, rate: Double, warmedUp: Bool) -> String {
+            guard let seconds = self.cpu[name], rate > 0, self.seconds.measured > 0 else { return "" }
+            let requests = rate * (self.seconds.measured + (warmedUp ? self.seconds.warmup : 0))
+            return f(seconds / requests * 1e6, 1) + " µs"
+        }
         var ratios: [[String]] = []
         let labels = [
             ("h2-binary", "HTTP/2 (h2load, 2 conn × 32 streams), binary tensors", 0.8),
@@ -88,22 +107,25 @@ struct GatewayResults {
             ("h2-json", "HTTP/2 (h2load, 2 conn × 32 streams), JSON tensors", 0.5),
             ("h1-json", "HTTP/1.1 (wrk, 64 conn), JSON tensors", 0.5),
         ]
-        var rows = "| client | in flight | req/s | latency | failed | vs native req/s | target |\n|---|---:|---:|---:|---:|---:|---:|\n"
-        rows += "| native wire protocol (`yard load`, 2 conn) | 64 | \(f(native64.throughput)) | p50 \(f(native64.latencyMs.p50, 2)) ms | \(native64.failed) | 1.00× | |\n"
+        var rows = "| client | in flight | req/s | latency | failed | vs native req/s | target | router CPU per request |\n"
+        rows += "|---|---:|---:|---:|---:|---:|---:|---:|\n"
+        rows += "| native wire protocol (`yard load`, 2 conn) | 64 | \(f(native64.throughput)) | p50 \(f(native64.latencyMs.p50, 2)) ms | "
+            + "\(native64.failed) | 1.00× | | \(cpuPerRequest("native", rate: native64.throughput, warmedUp: true)) |\n"
         for (key, name, target) in labels {
             guard let run = self.runs[key] else { continue }
             let ratio = run.requestsPerSecond / native64.throughput
             ratios.append(["gateway \(name) vs native wire, 64 in flight: req/s (target ≥ \(f(target, 1))×)", f(run.requestsPerSecond),
                            f(native64.throughput), f(ratio, 2) + "×"])
             let latency = run.latencyMs.map { (key.hasPrefix("h2") ? "mean " : "p50 ") + f($0, 2) + " ms" } ?? "?"
-            rows += "| \(name) | 64 | \(f(run.requestsPerSecond)) | \(latency) | \(run.failures) | \(f(ratio, 2))× | ≥ \(f(target, 1))× |\n"
+            let cpu = cpuPerRequest(key, rate: run.requestsPerSecond, warmedUp: key.hasPrefix("h2"))
+            rows += "| \(name) | 64 | \(f(run.requestsPerSecond)) | \(latency) | \(run.failures) | \(f(ratio, 2))× | ≥ \(f(target, 1))× | \(cpu) |\n"
         }
         if let native1 {
-            rows += "| native wire protocol (`yard load`, 1 conn) | 1 | \(f(native1.throughput)) | p50 \(f(native1.latencyMs.p50, 3)) ms | \(native1.failed) | | |\n"
+            rows += "| native wire protocol (`yard load`, 1 conn) | 1 | \(f(native1.throughput)) | p50 \(f(native1.latencyMs.p50, 3)) ms | \(native1.failed) | | | |\n"
             for (key, name) in [("h1-binary-1", "HTTP/1.1 (wrk, 1 conn), binary tensors"), ("h2-binary-1", "HTTP/2 (h2load, 1 stream), binary tensors")] {
                 guard let run = self.runs[key], let latency = run.latencyMs else { continue }
                 let kind = key.hasPrefix("h2") ? "mean" : "p50"
-                rows += "| \(name) | 1 | \(f(run.requestsPerSecond)) | \(kind) \(f(latency, 3)) ms | \(run.failures) | | |\n"
+                rows += "| \(name) | 1 | \(f(run.requestsPerSecond)) | \(kind) \(f(latency, 3)) ms | \(run.failures) | | | |\n"
                 if kind == "p50" {
                     ratios.append(["gateway \(name) vs native wire, 1 in flight: p50 (target ≤ native + 0.15 ms)", f(latency, 3) + " ms",
                                    f(native1.latencyMs.p50, 3) + " ms", "+" + f(latency - native1.latencyMs.p50, 3) + " ms"])
@@ -113,7 +135,9 @@ struct GatewayResults {
         var section = "## HTTP gateway (Open Inference Protocol) vs the wire protocol, same router, same model\n\n"
         section += "The router with batching on serves both its wire port and `--http-port` (TLS with a bearer token: h2load and wrk\n"
         section += "present no client certificate); one synth row (784 floats) per request. The native baseline ran in the same phase,\n"
-        section += "just before the HTTP runs. h2load prints no percentiles: its latency is the mean.\n\n" + rows + "\n"
+        section += "just before the HTTP runs. h2load prints no percentiles: its latency is the mean. The router's CPU per request is its\n"
+        section += "user + system time over the run (from /proc) divided by the requests it served, warm-up included: unlike\n"
+        section += "throughput it does not move with the rest of the machine's load.\n\n" + rows + "\n"
         if let before = self.memory["before"], let held = self.memory["held"], let after = self.memory["after"],
             let beforeKB = Double(before), let afterKB = Double(after)
         {

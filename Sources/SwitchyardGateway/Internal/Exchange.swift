@@ -78,17 +78,27 @@ final class Exchange {
         return false
     }
 
+    /// Whether the body is still being read (the handler arms the body timer for such exchanges).
+    var isReceiving: Bool {
+        switch self.state {
+        case .receiving, .discarding: true
+        case .answering, .done: false
+        }
+    }
+
+    /// Starts the body's clock: called when a read ended with the body incomplete (a body that arrives with its head,
+    /// the usual case, never needs the timer).
+    func armBodyTimer() {
+        guard self.bodyTimer == nil, self.isReceiving else { return }
+        self.bodyTimer = self.eventLoop.assumeIsolated().scheduleTask(deadline: self.started + TimeAmount(self.core.configuration.bodyTimeout)) {
+            guard self.isReceiving else { return }
+            let seconds = self.core.configuration.bodyTimeout.components.seconds
+            self.answer(error: GatewayError(.bodyTimeout, "the request body did not arrive within \(seconds) s"), close: true)
+        }
+    }
+
     /// Admits the head: the route, credentials, the body's declared size and encoding.
     func start() {
-        self.bodyTimer = self.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(self.core.configuration.bodyTimeout)) {
-            switch self.state {
-            case .receiving, .discarding:
-                let seconds = self.core.configuration.bodyTimeout.components.seconds
-                self.answer(error: GatewayError(.bodyTimeout, "the request body did not arrive within \(seconds) s"), close: true)
-            case .answering, .done:
-                break
-            }
-        }
         do throws(GatewayError) {
             self.route = try Route.parse(method: self.head.method, uri: self.head.uri)
             self.endpoint = self.route.name

@@ -80,6 +80,11 @@ final class GatewayRequestHandler: ChannelInboundHandler, RemovableChannelHandle
         }
     }
 
+    func channelReadComplete(context: ChannelHandlerContext) {
+        self.exchange?.armBodyTimer()  // the read ended with the body incomplete
+        context.fireChannelReadComplete()
+    }
+
     private func sendContinue() {
         guard let context else { return }
         context.writeAndFlush(self.wrapOutboundOut(.head(HTTPResponseHead(version: self.version, status: .continue))), promise: nil)

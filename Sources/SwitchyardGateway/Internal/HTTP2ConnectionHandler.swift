@@ -22,6 +22,8 @@ final class HTTP2ConnectionHandler: ChannelDuplexHandler {
     private var executor: EventLoopTaskExecutor?
     private var context: ChannelHandlerContext?
     private var peer: PeerIdentity?
+    /// Streams opened during the current read.
+    private var startedInRead: [HTTP2StreamID] = []
     /// Connection-window bytes received and not yet given back.
     private var unacknowledged = 0
     static let connectionWindow = 16 << 20
@@ -99,6 +101,14 @@ final class HTTP2ConnectionHandler: ChannelDuplexHandler {
         }
     }
 
+    func channelReadComplete(context: ChannelHandlerContext) {
+        for streamID in self.startedInRead {
+            self.exchanges[streamID]?.armBodyTimer()  // the read ended with these bodies incomplete
+        }
+        self.startedInRead.removeAll(keepingCapacity: true)
+        context.fireChannelReadComplete()
+    }
+
     private func giveBack(_ bytes: Int, context: ChannelHandlerContext) {
         self.unacknowledged += bytes
         guard self.unacknowledged >= Self.connectionWindow / 4 else { return }
@@ -123,7 +133,7 @@ final class HTTP2ConnectionHandler: ChannelDuplexHandler {
             sendContinue: { bound.value.sendContinue(on: streamID) })
         self.exchanges[streamID] = exchange
         exchange.start()
-        if endStream { exchange.end() }
+        if endStream { exchange.end() } else { self.startedInRead.append(streamID) }
     }
 
     private func sendContinue(on streamID: HTTP2StreamID) {
