@@ -142,7 +142,9 @@ struct GatewayResults {
             let beforeKB = Double(before), let afterKB = Double(after)
         {
             let delta = (afterKB - beforeKB) / 1024
-            ratios.append(["router memory for \(held) idle keep-alive HTTPS connections (target ≤ 30 MB)", f(delta, 1) + " MiB", "", ""])
+            let megabytes = delta * 1.048576
+            ratios.append(["router memory for \(held) idle keep-alive HTTPS connections: MB (target ≤ 30 MB)", f(megabytes, 1) + " MB", "30 MB",
+                           f(megabytes / 30, 2) + "×"])
             section += "Idle connections: a fresh router (no load yet) at \(f(beforeKB / 1024, 1)) MiB resident; with \(held) HTTP/1.1\n"
             section += "keep-alive connections over TLS held open and idle (`switchyard-bench hold`, one request each) \(f(afterKB / 1024, 1)) MiB:\n"
             section += "**\(f(delta, 1)) MiB** for them, \(f(delta * 1024 / max(Double(held) ?? 1, 1), 1)) KiB each.\n\n"
