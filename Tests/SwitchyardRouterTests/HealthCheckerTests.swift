@@ -1,9 +1,9 @@
 import Logging
-import Synchronization
 import SwitchyardRouting
 import SwitchyardTesting
 import SwitchyardTransport
 import SwitchyardWire
+import Synchronization
 import Testing
 
 @testable import SwitchyardRouter
@@ -16,7 +16,9 @@ struct HealthCheckerTests {
         let models = Mutex<[String]?>([])
 
         func handle(_ request: Request, context: RequestContext) async throws -> Response {
-            guard let models = self.models.withLock({ $0 }) else { throw Status(.unavailable, "no model is loaded yet") }
+            guard let models = self.models.withLock({ $0 }) else {
+                throw Status(.unavailable, "no model is loaded yet")
+            }
             return Response(parameters: [Parameter("status", "serving")] + models.map { Parameter("model", $0) })
         }
     }
@@ -27,7 +29,9 @@ struct HealthCheckerTests {
         second.models.withLock { $0 = ["digits/3"] }
         let logger = Logger(label: "test")
         let pool = UpstreamPool<ContinuousClock>(
-            members: [.init(id: "a", upstream: InProcessUpstream(first)), .init(id: "b", upstream: InProcessUpstream(second))],
+            members: [
+                .init(id: "a", upstream: InProcessUpstream(first)), .init(id: "b", upstream: InProcessUpstream(second)),
+            ],
             logger: logger, metricDimensions: [("stage", "inference")])
         let checker = HealthChecker(targets: [.init(stage: "inference", pool: pool)], logger: logger)
         #expect(checker.readyVersions(of: "digits") == nil)  // nothing checked yet: unknown

@@ -90,10 +90,13 @@ final class Exchange {
     /// the usual case, never needs the timer).
     func armBodyTimer() {
         guard self.bodyTimer == nil, self.isReceiving else { return }
-        self.bodyTimer = self.eventLoop.assumeIsolated().scheduleTask(deadline: self.started + TimeAmount(self.core.configuration.bodyTimeout)) {
+        self.bodyTimer = self.eventLoop.assumeIsolated().scheduleTask(
+            deadline: self.started + TimeAmount(self.core.configuration.bodyTimeout)
+        ) {
             guard self.isReceiving else { return }
             let seconds = self.core.configuration.bodyTimeout.components.seconds
-            self.answer(error: GatewayError(.bodyTimeout, "the request body did not arrive within \(seconds) s"), close: true)
+            self.answer(
+                error: GatewayError(.bodyTimeout, "the request body did not arrive within \(seconds) s"), close: true)
         }
     }
 
@@ -103,7 +106,8 @@ final class Exchange {
             self.route = try Route.parse(method: self.head.method, uri: self.head.uri)
             self.endpoint = self.route.name
             if self.route.needsCredentials, let tokens = self.core.tokens, !tokens.accepts(self.head.authorization) {
-                throw GatewayError(.unauthenticated, "this endpoint needs 'Authorization: Bearer <token>' with a known token")
+                throw GatewayError(
+                    .unauthenticated, "this endpoint needs 'Authorization: Bearer <token>' with a known token")
             }
             if let length = self.head.contentLength {
                 guard let bytes = Int(length), bytes >= 0 else {
@@ -111,13 +115,17 @@ final class Exchange {
                 }
                 guard bytes <= self.core.configuration.maxBodyBytes else {
                     let limit = self.core.configuration.maxBodyBytes
-                    self.answer(error: GatewayError(.bodyTooLarge, "the body of \(bytes) bytes is over the limit of \(limit)"), close: true)
+                    self.answer(
+                        error: GatewayError(.bodyTooLarge, "the body of \(bytes) bytes is over the limit of \(limit)"),
+                        close: true)
                     return
                 }
                 self.expectedLength = bytes
             }
             if let encoding = self.head.contentEncoding, encoding.lowercased() != "identity" {
-                throw GatewayError(.unsupportedMediaType, "Content-Encoding '\(encoding)' is not supported; send the body uncompressed")
+                throw GatewayError(
+                    .unsupportedMediaType, "Content-Encoding '\(encoding)' is not supported; send the body uncompressed"
+                )
             }
             if self.head.expectsContinue { self.sendContinue() }
         } catch {
@@ -184,21 +192,27 @@ final class Exchange {
         let backend = self.core.backend
         func known(_ name: String, _ version: String?) throws(GatewayError) -> ModelMetadata {
             guard let model = backend.model(named: name) else {
-                throw GatewayError(.notFound, "unknown model '\(name)' (models: \(backend.modelNames.joined(separator: ", ")))")
+                throw GatewayError(
+                    .notFound, "unknown model '\(name)' (models: \(backend.modelNames.joined(separator: ", ")))")
             }
             if let version, !model.versions.contains(version), !(model.readyVersions ?? []).contains(version) {
-                throw GatewayError(.notFound, "model '\(name)' has no version '\(version)' (versions: \(model.versions.joined(separator: ", ")))")
+                throw GatewayError(
+                    .notFound,
+                    "model '\(name)' has no version '\(version)' (versions: \(model.versions.joined(separator: ", ")))")
             }
             return model
         }
         func ok(_ body: ByteBuffer?) { self.answer(Reply(status: .ok, body: body)) }
         func unavailable(_ reason: String) {
-            self.answer(Reply(status: .serviceUnavailable, body: MetadataEncoder.error(reason, allocator: self.allocator)))
+            self.answer(
+                Reply(status: .serviceUnavailable, body: MetadataEncoder.error(reason, allocator: self.allocator)))
         }
         switch self.route {
         case .server:
             let configuration = self.core.configuration
-            ok(MetadataEncoder.server(name: configuration.serverName, version: configuration.serverVersion, allocator: self.allocator))
+            ok(
+                MetadataEncoder.server(
+                    name: configuration.serverName, version: configuration.serverVersion, allocator: self.allocator))
         case .live:
             ok(nil)
         case .ready:
@@ -206,12 +220,18 @@ final class Exchange {
         case .modelMetadata(let name, let version):
             ok(MetadataEncoder.model(try known(name, version), version: version, allocator: self.allocator))
         case .modelReady(let name, let version):
-            if let reason = Self.notReady(try known(name, version), version: version, backend: backend) { unavailable(reason) } else { ok(nil) }
+            if let reason = Self.notReady(try known(name, version), version: version, backend: backend) {
+                unavailable(reason)
+            } else {
+                ok(nil)
+            }
         case .modelConfig(let name, let version):
             ok(MetadataEncoder.configuration(try known(name, version), allocator: self.allocator))
         case .statistics(let name, let version):
             if let name { _ = try known(name, version) }
-            ok(MetadataEncoder.statistics(self.core.statistics?.snapshot(model: name, version: version) ?? [], allocator: self.allocator))
+            ok(
+                MetadataEncoder.statistics(
+                    self.core.statistics?.snapshot(model: name, version: version) ?? [], allocator: self.allocator))
         case .infer(let model, let version):
             try self.infer(model: model, version: version ?? "")
         }
@@ -221,7 +241,8 @@ final class Exchange {
         if let reason = backend.notReadyReason { return "not ready: \(reason)" }
         guard let ready = model.readyVersions else { return nil }
         if let version {
-            return ready.contains(version) ? nil : "version '\(version)' of model '\(model.name)' is not loaded by any inference instance"
+            return ready.contains(version)
+                ? nil : "version '\(version)' of model '\(model.name)' is not loaded by any inference instance"
         }
         return ready.isEmpty ? "no version of model '\(model.name)' is loaded by any inference instance" : nil
     }
@@ -236,12 +257,14 @@ final class Exchange {
         }
         let body = self.body ?? self.allocator.buffer(capacity: 0)
         self.body = nil
-        var (request, plan) = try InferenceRequestDecoder.decode(body: body, headerLength: headerLength, model: model, version: version)
+        var (request, plan) = try InferenceRequestDecoder.decode(
+            body: body, headerLength: headerLength, model: model, version: version)
         request.traceID = TraceParent.traceID(self.head.traceparent) ?? .random()
         let timeout = request.timeout ?? self.core.configuration.defaultRequestTimeout
         request.timeout = timeout
         let context = RequestContext(
-            requestID: self.core.nextRequestID(), deadline: timeout.map { ContinuousClock.now.advanced(by: $0) }, peer: self.peer(),
+            requestID: self.core.nextRequestID(), deadline: timeout.map { ContinuousClock.now.advanced(by: $0) },
+            peer: self.peer(),
             logger: self.core.logger)
         self.state = .answering
         if let timeout {
@@ -300,16 +323,23 @@ final class Exchange {
     private func answer(error: any Error, close: Bool = false) {
         var reply: Reply
         if let gateway = error as? GatewayError {
-            reply = Reply(status: HTTPResponseStatus(statusCode: gateway.code.httpStatus), body: MetadataEncoder.error(gateway.message, allocator: self.allocator))
+            reply = Reply(
+                status: HTTPResponseStatus(statusCode: gateway.code.httpStatus),
+                body: MetadataEncoder.error(gateway.message, allocator: self.allocator))
             if gateway.code == .unauthenticated { reply.headers.append(("www-authenticate", "Bearer")) }
-            if gateway.code == .methodNotAllowed { reply.headers.append(("allow", self.head.method == .POST ? "GET, HEAD" : "POST")) }
+            if gateway.code == .methodNotAllowed {
+                reply.headers.append(("allow", self.head.method == .POST ? "GET, HEAD" : "POST"))
+            }
         } else {
             let status =
                 (error as? any StatusConvertible)?.status
                 ?? (error is CancellationError
-                    ? Status(.cancelled, "the request was cancelled") : Status(.internalError, "internal error in the gateway"))
+                    ? Status(.cancelled, "the request was cancelled")
+                    : Status(.internalError, "internal error in the gateway"))
             let code = HTTPStatusMapping.httpStatus(for: status.code)
-            reply = Reply(status: HTTPResponseStatus(statusCode: code), body: MetadataEncoder.error(status.description, allocator: self.allocator))
+            reply = Reply(
+                status: HTTPResponseStatus(statusCode: code),
+                body: MetadataEncoder.error(status.description, allocator: self.allocator))
             if code == 429 || code == 503 { reply.headers.append(("retry-after", "1")) }
         }
         self.answer(reply, close: close)

@@ -62,7 +62,8 @@ final class GatewayRequestHandler: ChannelInboundHandler, RemovableChannelHandle
             let headers = head.headers
             let request = RequestHead(
                 method: head.method, uri: head.uri, authorization: headers.first(name: "authorization"),
-                contentLength: headers.first(name: "content-length"), contentEncoding: headers.first(name: "content-encoding"),
+                contentLength: headers.first(name: "content-length"),
+                contentEncoding: headers.first(name: "content-encoding"),
                 expectsContinue: headers[canonicalForm: "expect"].contains { $0.lowercased() == "100-continue" },
                 inferenceHeaderLength: headers.first(name: "inference-header-content-length"),
                 traceparent: headers.first(name: "traceparent"))
@@ -70,7 +71,8 @@ final class GatewayRequestHandler: ChannelInboundHandler, RemovableChannelHandle
             let exchange = Exchange(
                 core: self.core, head: request, eventLoop: context.eventLoop, executor: self.executor!,
                 allocator: context.channel.allocator, peer: { bound.value.peerIdentity() },
-                send: { reply, close in bound.value.send(reply, close: close) }, sendContinue: { bound.value.sendContinue() })
+                send: { reply, close in bound.value.send(reply, close: close) },
+                sendContinue: { bound.value.sendContinue() })
             self.exchange = exchange
             exchange.start()
         case .body(let buffer):
@@ -87,7 +89,8 @@ final class GatewayRequestHandler: ChannelInboundHandler, RemovableChannelHandle
 
     private func sendContinue() {
         guard let context else { return }
-        context.writeAndFlush(self.wrapOutboundOut(.head(HTTPResponseHead(version: self.version, status: .continue))), promise: nil)
+        context.writeAndFlush(
+            self.wrapOutboundOut(.head(HTTPResponseHead(version: self.version, status: .continue))), promise: nil)
     }
 
     private func send(_ reply: Reply, close: Bool) {
@@ -98,13 +101,20 @@ final class GatewayRequestHandler: ChannelInboundHandler, RemovableChannelHandle
         headers.add(name: "content-length", value: "\(reply.body?.readableBytes ?? 0)")
         for (name, value) in reply.headers { headers.add(name: name, value: value) }
         if closing { headers.add(name: "connection", value: "close") }
-        context.write(self.wrapOutboundOut(.head(HTTPResponseHead(version: self.version, status: reply.status, headers: headers))), promise: nil)
-        if let body = reply.body, !self.isHead { context.write(self.wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
+        context.write(
+            self.wrapOutboundOut(
+                .head(HTTPResponseHead(version: self.version, status: reply.status, headers: headers))), promise: nil)
+        if let body = reply.body, !self.isHead {
+            context.write(self.wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        }
         self.exchange = nil
         if closing {
-            context.writeAndFlush(self.wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+            context.writeAndFlush(self.wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+                context.close(promise: nil)
+            }
         } else {
-            self.timeouts.responseCompleted()  // before the end goes out: a pipelined request may arrive during the write
+            // before the end goes out: a pipelined request may arrive during the write
+            self.timeouts.responseCompleted()
             context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: nil)
         }
     }

@@ -50,7 +50,8 @@ final class HTTP2ConnectionHandler: ChannelDuplexHandler {
     private func openConnectionWindow(context: ChannelHandlerContext) {
         guard !self.windowOpened else { return }
         self.windowOpened = true
-        let frame = HTTP2Frame(streamID: .rootStream, payload: .windowUpdate(windowSizeIncrement: Self.connectionWindow - 65_535))
+        let frame = HTTP2Frame(
+            streamID: .rootStream, payload: .windowUpdate(windowSizeIncrement: Self.connectionWindow - 65_535))
         context.writeAndFlush(self.wrapOutboundOut(frame), promise: nil)
     }
 
@@ -117,17 +118,21 @@ final class HTTP2ConnectionHandler: ChannelDuplexHandler {
         context.writeAndFlush(self.wrapOutboundOut(frame), promise: nil)
     }
 
-    private func open(_ streamID: HTTP2StreamID, headers: HPACKHeaders, endStream: Bool, context: ChannelHandlerContext) {
+    private func open(_ streamID: HTTP2StreamID, headers: HPACKHeaders, endStream: Bool, context: ChannelHandlerContext)
+    {
         let method = headers.first(name: ":method").map { HTTPMethod(rawValue: $0) } ?? .GET
         let head = RequestHead(
-            method: method, uri: headers.first(name: ":path") ?? "/", authorization: headers.first(name: "authorization"),
-            contentLength: headers.first(name: "content-length"), contentEncoding: headers.first(name: "content-encoding"),
+            method: method, uri: headers.first(name: ":path") ?? "/",
+            authorization: headers.first(name: "authorization"),
+            contentLength: headers.first(name: "content-length"),
+            contentEncoding: headers.first(name: "content-encoding"),
             expectsContinue: headers[canonicalForm: "expect"].contains { $0.lowercased() == "100-continue" },
             inferenceHeaderLength: headers.first(name: "inference-header-content-length"),
             traceparent: headers.first(name: "traceparent"))
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let exchange = Exchange(
-            core: self.core, head: head, eventLoop: context.eventLoop, executor: self.executor!, allocator: context.channel.allocator,
+            core: self.core, head: head, eventLoop: context.eventLoop, executor: self.executor!,
+            allocator: context.channel.allocator,
             peer: { bound.value.peerIdentity() },
             send: { reply, close in bound.value.send(reply, on: streamID, reset: close) },
             sendContinue: { bound.value.sendContinue(on: streamID) })
@@ -154,11 +159,20 @@ final class HTTP2ConnectionHandler: ChannelDuplexHandler {
         for (name, value) in reply.headers { headers.add(name: name, value: value) }
         let isHead = exchange?.head.method == .HEAD
         let body = isHead ? nil : reply.body
-        context.write(self.wrapOutboundOut(HTTP2Frame(streamID: streamID, payload: .headers(.init(headers: headers, endStream: body == nil)))), promise: nil)
+        context.write(
+            self.wrapOutboundOut(
+                HTTP2Frame(streamID: streamID, payload: .headers(.init(headers: headers, endStream: body == nil)))),
+            promise: nil)
         if let body {
-            context.write(self.wrapOutboundOut(HTTP2Frame(streamID: streamID, payload: .data(.init(data: .byteBuffer(body), endStream: true)))), promise: nil)
+            context.write(
+                self.wrapOutboundOut(
+                    HTTP2Frame(streamID: streamID, payload: .data(.init(data: .byteBuffer(body), endStream: true)))),
+                promise: nil)
         }
-        if reset { context.write(self.wrapOutboundOut(HTTP2Frame(streamID: streamID, payload: .rstStream(.noError))), promise: nil) }
+        if reset {
+            context.write(
+                self.wrapOutboundOut(HTTP2Frame(streamID: streamID, payload: .rstStream(.noError))), promise: nil)
+        }
         context.flush()  // joined with the other streams' answers of this tick by the FlushCoalescer below
     }
 

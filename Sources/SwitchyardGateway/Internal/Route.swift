@@ -84,7 +84,8 @@ enum Route: Equatable, Sendable {
         let wanted: HTTPMethod
         if case .infer = route { wanted = .POST } else { wanted = .GET }
         guard method == wanted || (wanted == .GET && method == .HEAD) else {
-            throw GatewayError(.methodNotAllowed, "\(method.rawValue) is not allowed on \(Self.shown(uri)); use \(wanted.rawValue)")
+            throw GatewayError(
+                .methodNotAllowed, "\(method.rawValue) is not allowed on \(Self.shown(uri)); use \(wanted.rawValue)")
         }
         return route
     }
@@ -125,7 +126,8 @@ enum Route: Equatable, Sendable {
     private static func unknown(_ uri: String) -> GatewayError {
         GatewayError(
             .notFound,
-            "no endpoint \(Self.shown(uri)); the gateway serves /v2, /v2/health/{live,ready}, /v2/models/stats and /v2/models/{name}[/versions/{v}][/ready|/config|/stats|/infer]"
+            "no endpoint \(Self.shown(uri)); the gateway serves /v2, /v2/health/{live,ready}, /v2/models/stats and "
+                + "/v2/models/{name}[/versions/{v}][/ready|/config|/stats|/infer]"
         )
     }
 
