@@ -11,20 +11,22 @@ public import SwitchyardWire
 /// server in the `ServiceGroup`, so that on shutdown the server drains first and the batchers stop after.
 /// Inference batches hold one (model, version): requests that pin a version get that version's batcher, made on
 /// first use (up to ``maxPinnedVersions`` per model; beyond that they go unbatched). A request whose batch
-/// failed with `invalid argument` is tried again alone, so one bad request does not fail its batch-mates.
+/// failed with `invalid argument` is tried again alone, so one bad request does not fail its batch-mates. A request's
+/// `priority` goes with it to every stage and orders the batch queues (more urgent first; the least urgent shed
+/// first when a queue is full).
 public final class RouterService: WireService, Service {
     /// Most versions per model that get their own inference batcher when pinned; a bound, because any caller
     /// can name a version.
     public static let maxPinnedVersions = StageBatchers.maxPinnedVersions
 
-    private let batchers: StageBatchers
+    let batchers: StageBatchers
     private let preprocess: any Upstream
     private let inference: any Upstream
     private let postprocess: any Upstream
     private let health: HealthChecker?
     /// Which version answers, canary rollouts and their measurements.
     public let releases: ReleaseController?
-    private let logger: Logger
+    let logger: Logger
     private let sampler: InputSampler?
 
     /// Makes a router.
@@ -78,13 +80,15 @@ public final class RouterService: WireService, Service {
                 parameters: [Parameter(ParameterKey.status, "serving")]
                     + self.models.map { Parameter(ParameterKey.model, $0) }
             )
+        case Method.batchingStatus, Method.batchingSet:
+            return try self.batching(request, context: context)
         default:
             if Self.isReleaseMethod(request.method) {
                 return try self.administer(request, context: context)
             }
             throw RouterError(
                 .unknownMethod,
-                "unknown method '\(request.method)'; the router answers infer, health, feedback, rollout.start|status|pause|resume|promote|abort, ab.start|report|stop and release.pin"
+                "unknown method '\(request.method)'; the router answers infer, health, feedback, rollout.start|status|pause|resume|promote|abort, ab.start|report|stop, release.pin and batching.status|set"
             )
         }
     }
@@ -150,14 +154,14 @@ public final class RouterService: WireService, Service {
         let prepared = try await Self.call(
             stages.preprocess, or: self.preprocess,
             Request(
-                method: Method.preprocess, model: request.model, traceID: request.traceID,
+                method: Method.preprocess, model: request.model, traceID: request.traceID, priority: request.priority,
                 idempotent: request.idempotent, parameters: request.parameters, tensors: request.tensors
             ),
             deadline: deadline
         )
         let inferRequest = Request(
             method: Method.infer, model: request.model, version: route.version, traceID: request.traceID,
-            idempotent: request.idempotent, tensors: prepared.tensors
+            priority: request.priority, idempotent: request.idempotent, tensors: prepared.tensors
         )
         let inferred = try await self.callInference(inferRequest, stages: stages, deadline: deadline)
         if let releases {
@@ -185,7 +189,8 @@ public final class RouterService: WireService, Service {
             stages.postprocess, or: self.postprocess,
             Request(
                 method: Method.postprocess, model: request.model, version: answered ?? "", traceID: request.traceID,
-                idempotent: request.idempotent, parameters: request.parameters, tensors: inferred.tensors
+                priority: request.priority, idempotent: request.idempotent, parameters: request.parameters,
+                tensors: inferred.tensors
             ),
             deadline: deadline
         )

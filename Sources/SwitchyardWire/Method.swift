@@ -62,6 +62,13 @@ public enum Method {
     /// A true label for an earlier answer, for A/B accuracy.
     public static let feedback = "feedback"
 
+    // MARK: Router batching
+
+    /// A model's batching limits as the router applies them now.
+    public static let batchingStatus = "batching.status"
+    /// Changes a model's batching limits while the router serves (admin).
+    public static let batchingSet = "batching.set"
+
     // MARK: Monitor
 
     /// An instance's periodic report to the monitor.
@@ -90,6 +97,8 @@ public enum Method {
         abReport,
         abStop,
         feedback,
+        batchingStatus,
+        batchingSet,
         report,
     ]
 }

@@ -1,4 +1,4 @@
-import Logging
+import Foundation
 import SwitchyardRouting
 import SwitchyardTesting
 import SwitchyardTransport
@@ -8,32 +8,86 @@ import Testing
 
 @testable import SwitchyardRouter
 
-/// The versions the router reports ready (the HTTP port's `.../versions/{v}/ready`) are those its healthy inference
-/// instances say they have loaded.
+/// The router's active health checks against stage instances in this process: readiness follows the instances'
+/// `health` answers, and the router's own `health` says why it is not ready.
+@Suite(.timeLimit(.minutes(2)))
 struct HealthCheckerTests {
-    /// An inference instance's health answer: the versions it serves, or a failure.
+    /// A stage instance whose `health` answer the test switches.
     final class Instance: WireService, Sendable {
-        let models = Mutex<[String]?>([])
+        let healthy = Atomic<Bool>(true)
+        let checks = Atomic<Int>(0)
 
         func handle(_ request: Request, context: RequestContext) async throws -> Response {
-            guard let models = self.models.withLock({ $0 }) else {
-                throw Status(.unavailable, "no model is loaded yet")
-            }
-            return Response(parameters: [Parameter("status", "serving")] + models.map { Parameter("model", $0) })
+            self.checks.add(1, ordering: .relaxed)
+            guard self.healthy.load(ordering: .relaxed) else { throw Status(.unavailable, "draining") }
+            return Response(parameters: [Parameter(ParameterKey.status, "serving")])
         }
     }
 
+    @Test func readinessFollowsTheInstancesHealthAndTheRouterSaysWhy() async throws {
+        let first = Instance()
+        let second = Instance()
+        let pool = UpstreamPool(
+            members: [
+                .init(id: "inference-1", upstream: InProcessUpstream(first)),
+                .init(id: "inference-2", upstream: InProcessUpstream(second)),
+            ],
+            clock: ContinuousClock(), logger: InProcessMesh.quiet
+        )
+        var configuration = HealthChecker.Configuration()
+        configuration.interval = .milliseconds(5)
+        configuration.unhealthyThreshold = 1
+        let checker = HealthChecker(
+            targets: [HealthChecker.Target(stage: "inference", pool: pool)], configuration: configuration,
+            logger: InProcessMesh.quiet
+        )
+        #expect(checker.notReadyReason == "the inference instances have not been checked yet")
+        let stage = FakeStage.inference()
+        let router = RouterService(
+            models: ["m": BatcherConfiguration()], preprocess: InProcessUpstream(stage), inference: pool,
+            postprocess: InProcessUpstream(stage), health: checker, logger: InProcessMesh.quiet
+        )
+        let running = Task { try await checker.run() }
+        defer { running.cancel() }
+        #expect(await eventually { checker.notReadyReason == nil })
+        first.healthy.store(false, ordering: .relaxed)
+        // after two more rounds (the first instance now failing) one healthy instance is left: still ready
+        let seen = first.checks.load(ordering: .relaxed)
+        #expect(await eventually { first.checks.load(ordering: .relaxed) >= seen + 2 })
+        #expect(checker.notReadyReason == nil)
+        second.healthy.store(false, ordering: .relaxed)
+        #expect(await eventually { checker.notReadyReason != nil })
+        let error = await #expect(throws: RouterError.self) {
+            try await router.handle(Request(method: Method.health), context: RouterServiceTests.context())
+        }
+        #expect(error?.status.code == .unavailable)
+        #expect(error?.message.contains("no inference instance passes its health check") == true)
+        second.healthy.store(true, ordering: .relaxed)
+        #expect(await eventually { checker.notReadyReason == nil })
+        _ = try await router.handle(Request(method: Method.health), context: RouterServiceTests.context())
+    }
+
+    /// An inference instance's health answer: the versions it serves ("model/version"), or a failure.
+    final class LoadedVersions: WireService, Sendable {
+        let models = Mutex<[String]?>([])
+
+        func handle(_ request: Request, context: RequestContext) async throws -> Response {
+            guard let models = self.models.withLock({ $0 }) else { throw Status(.unavailable, "no model is loaded yet") }
+            return Response(parameters: [Parameter(ParameterKey.status, "serving")] + models.map { Parameter(ParameterKey.model, $0) })
+        }
+    }
+
+    /// The versions the router reports ready (the HTTP port's `.../versions/{v}/ready`) are those its healthy
+    /// inference instances say they have loaded.
     @Test func readyVersionsAreWhatHealthyInferenceInstancesServe() async throws {
-        let (first, second) = (Instance(), Instance())
+        let (first, second) = (LoadedVersions(), LoadedVersions())
         first.models.withLock { $0 = ["digits/1", "digits/2", "other/7"] }
         second.models.withLock { $0 = ["digits/3"] }
-        let logger = Logger(label: "test")
-        let pool = UpstreamPool<ContinuousClock>(
-            members: [
-                .init(id: "a", upstream: InProcessUpstream(first)), .init(id: "b", upstream: InProcessUpstream(second)),
-            ],
-            logger: logger, metricDimensions: [("stage", "inference")])
-        let checker = HealthChecker(targets: [.init(stage: "inference", pool: pool)], logger: logger)
+        let pool = UpstreamPool(
+            members: [.init(id: "a", upstream: InProcessUpstream(first)), .init(id: "b", upstream: InProcessUpstream(second))],
+            clock: ContinuousClock(), logger: InProcessMesh.quiet
+        )
+        let checker = HealthChecker(targets: [.init(stage: "inference", pool: pool)], logger: InProcessMesh.quiet)
         #expect(checker.readyVersions(of: "digits") == nil)  // nothing checked yet: unknown
         await checker.checkAll()
         #expect(checker.readyVersions(of: "digits") == ["1", "2", "3"])
