@@ -59,7 +59,10 @@ struct RouterCommand: ServiceCommand {
     @Option(help: "This router's name in the release state, stable across restarts. (default: HOSTNAME:PORT)") var name: String?
     @Option(help: "Milliseconds between rollout judgements (and re-reads of the release state).") var rolloutTickMs = 1000
     @Option(
-        help: "Follow the releases of the router here instead of deciding here (routers on other VMs): HOST:PORT, or dns:NAME:PORT, srv:NAME, file:PATH followed as the stage pools are."
+        help: """
+            Follow the releases of the router here instead of deciding here (routers on other VMs): HOST:PORT, or \
+            dns:NAME:PORT, srv:NAME, file:PATH, followed as the stage pools are.
+            """
     )
     var releaseLeader: String?
     @Option(help: "Milliseconds between active health checks of each stage instance.") var healthCheckIntervalMs = 2000
@@ -159,7 +162,13 @@ struct RouterCommand: ServiceCommand {
         var checks = HealthChecker.Configuration()
         checks.interval = .milliseconds(self.healthCheckIntervalMs)
         checks.timeout = .milliseconds(self.healthCheckTimeoutMs)
-        let health = HealthChecker(targets: pools.map { HealthChecker.Target(stage: $0.0, pool: $0.1) }, configuration: checks, logger: logger)
+        // the leader is health-checked as the stages are (a new address serves once it passes), but the router is
+        // ready without it
+        var targets = pools.map { HealthChecker.Target(stage: $0.0, pool: $0.1) }
+        if let leaderStage {
+            targets.append(HealthChecker.Target(stage: Self.leaderStage, pool: leaderStage.0, requiredForReadiness: false))
+        }
+        let health = HealthChecker(targets: targets, configuration: checks, logger: logger)
         let name = self.name ?? "\(ProcessInfo.processInfo.hostName):\(self.server.port ?? Self.defaultPort)"
         if self.stateDir.isEmpty { logger.warning("release state kept in memory only; pass --state-dir so that rollouts survive a restart") }
         let releases = try Self.make(orExit: "cannot read the release state", logger: logger) {
@@ -184,7 +193,9 @@ struct RouterCommand: ServiceCommand {
             executor: EventLoopTaskExecutor(eventLoop: MultiThreadedEventLoopGroup.singleton.next()), pools: stagePools,
             learning: batching
         )
-        stagePools.observeMembership { stage, count in router.stageInstancesChanged(stage, count: count) }
+        stagePools.observeMembership { stage, count in
+            if stage != Self.leaderStage { router.stageInstancesChanged(stage, count: count) }
+        }
         logger.info("routing", metadata: ["models": "\(router.models.joined(separator: ","))"])
         // wire and HTTP requests go through the same recorded handler (Triton's statistics for the HTTP port)
         let statistics = InferenceStatistics()
@@ -199,18 +210,26 @@ struct RouterCommand: ServiceCommand {
                 models: Dictionary(descriptions.map { ($0.name, $0) }, uniquingKeysWith: { _, last in last }))
             companions.append(GatewayServer(configuration: gatewayConfiguration, backend: backend, statistics: statistics, logger: logger))
         }
+        let following = leaderStage != nil
         try await Self.serve(
             served, options: self.server, logger: logger, companions: companions, samples: sampler.drain,
             saturation: .eventLoops(self.server.eventLoops, queueDepth: { router.queuedRequests }),
-            credentials: credentials, reloadable: ["preprocess", "inference", "postprocess", "release-leader"],
+            credentials: credentials,
+            // a follower may move to another leader; starting or stopping to follow takes a restart
+            reloadable: Set(["preprocess", "inference", "postprocess"] + (following ? [Self.leaderStage] : [])),
             reload: { reloaded in
                 // every list is checked before any pool changes
                 var lists = [
                     ("preprocess", reloaded.preprocess), ("inference", reloaded.inference),
                     ("postprocess", reloaded.postprocess),
                 ]
-                // a router that follows a leader keeps following one (becoming one takes a restart)
-                if let leader = reloaded.releaseLeader, stagePools.names.contains(Self.leaderStage) {
+                if following {
+                    guard let leader = reloaded.releaseLeader else {
+                        throw RouterError(
+                            .invalidArgument,
+                            "release-leader is gone from the settings: this router follows a leader until it restarts"
+                        )
+                    }
                     lists.append((Self.leaderStage, leader))
                 }
                 let parsed = try lists.map { ($0.0, try PoolSource.parse(list: $0.1)) }
