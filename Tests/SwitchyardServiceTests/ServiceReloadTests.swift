@@ -50,7 +50,8 @@ struct ServiceReloadTests {
         try (String(contentsOfFile: old.caPath, encoding: .utf8) + String(contentsOfFile: new.caPath, encoding: .utf8))
             .write(toFile: bundle, atomically: true, encoding: .utf8)
         let first = [
-            "ca": old.caPath, "cert": old.certificatePath("preprocess"), "key": old.keyPath("preprocess"), "models": models,
+            "ca": old.caPath, "cert": old.certificatePath("preprocess"), "key": old.keyPath("preprocess"),
+            "models": models,
         ]
         try Self.write(first, to: config)
         let service = try await ServiceProcess("switchyard-preprocess", arguments: ["--config", config, "--port", "0"])
