@@ -15,11 +15,15 @@ public final class HealthChecker: Service {
         public var stage: String
         /// The pool whose members are checked and told.
         public var pool: UpstreamPool<ContinuousClock>
+        /// Whether the router is ready only while an instance of this pool passes (not so for the release leader:
+        /// a follower keeps serving its last known releases while the leader is away).
+        public var requiredForReadiness: Bool
 
         /// Names a pool.
-        public init(stage: String, pool: UpstreamPool<ContinuousClock>) {
+        public init(stage: String, pool: UpstreamPool<ContinuousClock>, requiredForReadiness: Bool = true) {
             self.stage = stage
             self.pool = pool
+            self.requiredForReadiness = requiredForReadiness
         }
     }
 
@@ -69,7 +73,7 @@ public final class HealthChecker: Service {
     /// Why the router is not ready: a stage without a healthy instance, or checks not run yet; `nil` when ready.
     public var notReadyReason: String? {
         let verdicts = self.verdicts.withLock { $0 }
-        for target in self.targets {
+        for target in self.targets where target.requiredForReadiness {
             let states = target.pool.members.map { verdicts["\(target.stage)/\($0.id)"]?.healthy }
             if states.contains(where: { $0 == true }) { continue }
             if states.allSatisfy({ $0 == nil }) { return "the \(target.stage) instances have not been checked yet" }
