@@ -55,7 +55,7 @@ let package = Package(
         .target(
             name: "SwitchyardRouting",
             dependencies: [
-                "SwitchyardWire", "SwitchyardTensor",
+                "SwitchyardWire", "SwitchyardTensor", "SwitchyardMonitor",
                 .product(name: "Logging", package: "swift-log"), .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]

@@ -62,17 +62,19 @@ struct RolloutTests {
     static func window(requests: Int, errors: Int = 0, latency: Duration = .milliseconds(1), compared: Int = 0, disagreed: Int = 0) -> ArmWindow {
         var window = ArmWindow()
         for index in 0..<requests { window.record(ok: index >= errors, latency: latency) }
-        for index in 0..<compared { window.recordComparison(agreed: index >= disagreed) }
+        for index in 0..<compared {
+            window.recordComparison(["label": OutputComparison.Rows(kind: .labels, rows: 1, disagreed: index < disagreed ? 1 : 0)])
+        }
         return window
     }
 
-    /// 3 of 20 is what a candidate that truly disagrees 5% of the time shows one time in ten; 8 of 20 is evidence.
+    /// 3 of 20 is what a candidate that truly disagrees 5% of the time shows one time in ten; 12 of 20 is evidence.
     @Test func disagreementIsJudgedOnEvidenceNotOnASmallSample() {
         let gates = RolloutGates()
         let stable = Self.window(requests: 30)
         #expect(Rollout.failedGate(gates, stable: stable, candidate: Self.window(requests: 30, compared: 20, disagreed: 3)) == nil)
-        let wrong = Rollout.failedGate(gates, stable: stable, candidate: Self.window(requests: 30, compared: 20, disagreed: 8))
-        #expect(wrong?.contains("top-1 disagreement with stable 40%") == true, "\(wrong ?? "passed")")
+        let wrong = Rollout.failedGate(gates, stable: stable, candidate: Self.window(requests: 30, compared: 20, disagreed: 12))
+        #expect(wrong?.contains("top-1 disagreement with stable: 'label' differs from stable's on 60% of 20") == true, "\(wrong ?? "passed")")
         #expect(Rollout.failedGate(gates, stable: stable, candidate: Self.window(requests: 30, compared: 19, disagreed: 19)) == nil)  // too few
     }
 
@@ -81,21 +83,17 @@ struct RolloutTests {
         let stable = Self.window(requests: 500, errors: 5)  // 1%
         // one error in 20 is 5%, but as likely from a candidate as good as stable as from a worse one
         #expect(Rollout.failedGate(gates, stable: stable, candidate: Self.window(requests: 20, errors: 1)) == nil)
-        let worse = Rollout.failedGate(gates, stable: stable, candidate: Self.window(requests: 20, errors: 4))
-        #expect(worse?.contains("error rate 20% on 20 requests against 1% for stable") == true, "\(worse ?? "passed")")
+        #expect(Rollout.failedGate(gates, stable: stable, candidate: Self.window(requests: 20, errors: 4)) == nil)
+        let worse = Rollout.failedGate(gates, stable: stable, candidate: Self.window(requests: 20, errors: 10))
+        #expect(worse?.contains("error rate 50% on 20 requests against 1% for stable") == true, "\(worse ?? "passed")")
         let broken = Rollout.failedGate(gates, stable: stable, candidate: Self.window(requests: 20, errors: 20))
         #expect(broken != nil)
-        // more evidence makes a smaller increase visible: 4% against 1% passes at 50 requests, fails at 1,000
-        #expect(Rollout.failedGate(gates, stable: stable, candidate: Self.window(requests: 50, errors: 2)) == nil)
-        #expect(Rollout.failedGate(gates, stable: stable, candidate: Self.window(requests: 1000, errors: 40)) != nil)
-    }
-
-    @Test func theDifferenceBoundMatchesNewcombesWorkedExample() {
-        // Newcombe (1998), Table II, example (a): 56/70 against 48/80, 95% interval 0.0524 to 0.3339
-        let low = Statistics.differenceLowerBound(successes1: 56, trials1: 70, successes2: 48, trials2: 80)
-        #expect(abs(low - 0.0524) < 0.0005)
-        // no errors: no evidence of an increase
-        #expect(Statistics.differenceLowerBound(successes1: 0, trials1: 10, successes2: 0, trials2: 0) <= 0)
+        // more evidence makes a smaller increase visible: 6% against 1% passes at 50 requests, fails at 1,000
+        #expect(Rollout.failedGate(gates, stable: stable, candidate: Self.window(requests: 50, errors: 3)) == nil)
+        #expect(Rollout.failedGate(gates, stable: stable, candidate: Self.window(requests: 1000, errors: 60)) != nil)
+        // at a 100% step there is no stable traffic: the candidate's own rate against the allowance
+        #expect(Rollout.failedGate(gates, stable: ArmWindow(), candidate: Self.window(requests: 20, errors: 20)) != nil)
+        #expect(Rollout.failedGate(gates, stable: ArmWindow(), candidate: Self.window(requests: 200)) == nil)
     }
 
     @Test func aGoodCandidateAdvancesStepByStepAndIsPromoted() {
@@ -134,8 +132,8 @@ struct RolloutTests {
     }
 
     static let badCandidates: [(ArmWindow, String)] = [
-        (window(requests: 30, errors: 3), "error rate 10%"),
-        (window(requests: 30, compared: 25, disagreed: 20), "top-1 disagreement with stable 80%"),
+        (window(requests: 30, errors: 20), "error rate 66.67%"),
+        (window(requests: 30, compared: 25, disagreed: 20), "top-1 disagreement with stable: 'label' differs from stable's on 80%"),
         (window(requests: 60, latency: .milliseconds(6)), "p99 latency"),
     ]
 
