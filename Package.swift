@@ -171,7 +171,8 @@ let package = Package(
         .target(
             name: "SwitchyardTesting",
             dependencies: [
-                "SwitchyardWire", "SwitchyardTransport", "SwitchyardTensor",
+                "SwitchyardWire", "SwitchyardTransport", "SwitchyardRouting", "SwitchyardTensor",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -211,7 +212,7 @@ let package = Package(
         serviceTarget(
             "RouterService", path: "services/router",
             [
-                "SwitchyardRouter", "SwitchyardRouting", "SwitchyardModelConfig",
+                "SwitchyardRouter", "SwitchyardRouting", "SwitchyardModelConfig", "SwitchyardGateway", "SwitchyardTensor",
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
@@ -256,7 +257,7 @@ let package = Package(
             name: "SwitchyardRouterTests",
             dependencies: [
                 "SwitchyardRouter", "SwitchyardRouting", "SwitchyardModelConfig", "SwitchyardTransport", "SwitchyardWire",
-                "SwitchyardTensor",
+                "SwitchyardTensor", "SwitchyardTesting",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]
@@ -267,6 +268,7 @@ let package = Package(
                 "SwitchyardTransport", "SwitchyardTesting", "SwitchyardWire", "SwitchyardTensor", "SwitchyardEngine",
                 "SwitchyardRouter", "SwitchyardRuntime", "SwitchyardClient",
                 "InferenceService", "PostprocessService", "PreprocessService", "RouterService", "EchoService",
+                "SwitchyardGateway", "SwitchyardPipeline", "SwitchyardRouting", "SwitchyardModelConfig",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]

@@ -70,6 +70,8 @@ echo "dashboard: $DASHBOARD"
 if $exit_after; then
   exit 0
 fi
-echo "demo: the mesh serves on 127.0.0.1:$ROUTER_PORT until Ctrl-C. Try:"
+HTTP_PORT=$(sed -n 's/^http-port: *//p' ops/demo/router.yaml)
+echo "demo: the mesh serves on 127.0.0.1:$ROUTER_PORT (wire) and http://127.0.0.1:$HTTP_PORT/v2 (HTTP) until Ctrl-C. Try:"
 echo "  $bin/yard load ${client[*]} --model digits --input $split/x_test.npy --concurrency 1,4,16,64 --duration 5s"
+echo "  curl -s http://127.0.0.1:$HTTP_PORT/v2/models/digits"
 wait

@@ -43,6 +43,8 @@ public final class HealthChecker: Service {
     private let configuration: Configuration
     private let logger: Logger
     private let verdicts: Mutex<[String: Verdict]>  // by "stage/instance"
+    /// What each inference instance's last passed check said it has loaded ("model/version"), by instance.
+    private let loaded = Mutex<[String: Set<String>]>([:])
 
     /// Makes a checker; nothing is checked until ``run()``.
     public init(targets: [Target], configuration: Configuration = Configuration(), logger: Logger) {
@@ -62,6 +64,23 @@ public final class HealthChecker: Service {
             return "no \(target.stage) instance passes its health check (\(target.pool.members.map(\.id).joined(separator: ", ")))"
         }
         return nil
+    }
+
+    /// The versions of `model` that the healthy inference instances report loaded, ascending; `nil` before any
+    /// inference instance passed a check.
+    /// - Parameter model: the model's name.
+    public func readyVersions(of model: String) -> [String]? {
+        let verdicts = self.verdicts.withLock { $0 }
+        let loaded = self.loaded.withLock { $0 }
+        guard !loaded.isEmpty else { return nil }
+        var versions = Set<String>()
+        for (instance, models) in loaded where verdicts["inference/\(instance)"]?.healthy == true {
+            for entry in models {
+                guard let slash = entry.lastIndex(of: "/"), entry[..<slash] == model else { continue }
+                versions.insert(String(entry[entry.index(after: slash)...]))
+            }
+        }
+        return versions.sorted { (Int($0) ?? 0, $0) < (Int($1) ?? 0, $1) }
     }
 
     /// Checks every instance every interval until graceful shutdown or cancellation.
@@ -89,10 +108,14 @@ public final class HealthChecker: Service {
         let passed: Bool
         var failure = ""
         do {
-            _ = try await member.upstream.call(
+            let answer = try await member.upstream.call(
                 Request(method: Method.health, idempotent: true), deadline: .now.advanced(by: self.configuration.timeout)
             )
             passed = true
+            if target.stage == "inference" {  // the inference service names the versions it serves ("model/version")
+                let models = Set(answer.parameters.filter { $0.key == "model" }.map(\.value))
+                self.loaded.withLock { $0[member.id] = models }
+            }
         } catch {
             passed = false
             failure = "\(RoutingError.status(for: error))"

@@ -11,7 +11,9 @@ public import SwitchyardWire
 /// server in the `ServiceGroup`, so that on shutdown the server drains first and the batchers stop after.
 /// Inference batches hold one (model, version): requests that pin a version get that version's batcher, made on
 /// first use (up to ``maxPinnedVersions`` per model; beyond that they go unbatched). A request whose batch
-/// failed with `invalid argument` is tried again alone, so one bad request does not fail its batch-mates.
+/// failed with `invalid argument` is tried again alone, so one bad request does not fail its batch-mates. A request's
+/// `priority` goes with it to every stage and orders the batch queues (more urgent first; the least urgent shed
+/// first when a queue is full).
 public final class RouterService: WireService, Service {
     /// Most versions per model that get their own inference batcher when pinned; a bound, because any caller
     /// can name a version.
@@ -150,14 +152,14 @@ public final class RouterService: WireService, Service {
         let prepared = try await Self.call(
             stages.preprocess, or: self.preprocess,
             Request(
-                method: Method.preprocess, model: request.model, traceID: request.traceID,
+                method: Method.preprocess, model: request.model, traceID: request.traceID, priority: request.priority,
                 idempotent: request.idempotent, parameters: request.parameters, tensors: request.tensors
             ),
             deadline: deadline
         )
         let inferRequest = Request(
             method: Method.infer, model: request.model, version: route.version, traceID: request.traceID,
-            idempotent: request.idempotent, tensors: prepared.tensors
+            priority: request.priority, idempotent: request.idempotent, tensors: prepared.tensors
         )
         let inferred = try await self.callInference(inferRequest, stages: stages, deadline: deadline)
         if let releases {
@@ -185,7 +187,8 @@ public final class RouterService: WireService, Service {
             stages.postprocess, or: self.postprocess,
             Request(
                 method: Method.postprocess, model: request.model, version: answered ?? "", traceID: request.traceID,
-                idempotent: request.idempotent, parameters: request.parameters, tensors: inferred.tensors
+                priority: request.priority, idempotent: request.idempotent, parameters: request.parameters,
+                tensors: inferred.tensors
             ),
             deadline: deadline
         )

@@ -11,6 +11,11 @@ internal import SwitchyardWire
 /// Requests come in bursts: a batch answered by the stage before this one, or a read of several frames from a
 /// client. The first arrival at an idle upstream therefore gathers the burst (``startGathering()``) before sending,
 /// so that the burst leaves as one batch instead of a batch of one followed by the rest a whole round trip later.
+///
+/// Requests carry a priority (the wire's `priority`, higher is more urgent). The queue is kept in priority order,
+/// arrival order within a priority, so batches form from the most urgent requests first; a full queue sheds its
+/// least urgent request (the newest of them) to admit a more urgent one, and sheds the newcomer otherwise. With one
+/// priority, as most traffic has, this is the plain first-come queue at the same cost.
 struct BatcherStateMachine: Sendable {
     typealias Instant = Duration
 
@@ -23,6 +28,8 @@ struct BatcherStateMachine: Sendable {
         var lane: Int
         var enqueued: Instant
         var deadline: Instant?
+        /// Higher is more urgent.
+        var priority: UInt8
     }
 
     /// A batch to send: its members in row order.
@@ -95,18 +102,33 @@ struct BatcherStateMachine: Sendable {
             return [.fail(ids: [id], RoutingError(.deadlineExceeded, "the deadline passed before the request was queued"))]
                 + (gathered ? self.evaluate(now: now) : [])
         }
-        guard self.queue.count < self.configuration.maxQueueSize else {
-            return [.fail(ids: [id], RoutingError(.queueFull, "the batch queue is full (\(self.configuration.maxQueueSize) requests)"))]
-                + (gathered ? self.evaluate(now: now) : [])
+        var shed: [Action] = []
+        if self.queue.count >= self.configuration.maxQueueSize {
+            guard let victim = self.leastUrgent(below: request.priority) else {
+                return [.fail(ids: [id], RoutingError(.queueFull, "the batch queue is full (\(self.configuration.maxQueueSize) requests)"))]
+                    + (gathered ? self.evaluate(now: now) : [])
+            }
+            let removed = self.queue.remove(at: victim)
+            self.cachedPlan = nil
+            self.recomputeEarliestDeadline()
+            let message =
+                "the batch queue is full (\(self.configuration.maxQueueSize) requests); shed for a more urgent request"
+            shed = [.fail(ids: [removed.id], RoutingError(.queueFull, message))]
         }
         let queued = self.queued(id: id, request: request, deadline: deadline, now: now)
         if let deadline, self.earliestQueuedDeadline.map({ deadline < $0 }) ?? true { self.earliestQueuedDeadline = deadline }
+        var reordered = false
         if gathered {
             self.queue.insert(queued, at: 0)
+        } else if let last = self.queue.last, last.priority < queued.priority {
+            // ahead of every less urgent request, behind those of its own priority
+            let index = self.queue.firstIndex { $0.priority < queued.priority } ?? self.queue.count
+            self.queue.insert(queued, at: index)
+            reordered = true
         } else {
             self.queue.append(queued)
         }
-        if gathered || self.queue.count == 1 {
+        if gathered || reordered || self.queue.count == 1 {
             self.cachedPlan = nil
         } else if var plan = self.cachedPlan {
             // what plan() would add scanning to the end: the newcomer, if it shares the head's lane and fits
@@ -119,7 +141,21 @@ struct BatcherStateMachine: Sendable {
                 self.cachedPlan = plan
             }
         }
-        return self.evaluate(now: now)
+        return shed + self.evaluate(now: now)
+    }
+
+    /// The position of the queue's least urgent request (the newest of them) when it is less urgent than
+    /// `priority`, or `nil`: what a full queue sheds to admit a request of that priority.
+    private func leastUrgent(below priority: UInt8) -> Int? {
+        guard priority > 0 else { return nil }  // nothing is less urgent than 0: the usual case costs no scan
+        var lowest: Int? = nil
+        var lowestPriority = priority
+        // from the back: among equally urgent requests the newest is found first and kept
+        for index in self.queue.indices.reversed() where self.queue[index].priority < lowestPriority {
+            lowest = index
+            lowestPriority = self.queue[index].priority
+        }
+        return lowest
     }
 
     /// Takes a request to send alone at once when nothing is queued and the upstream is idle — what
@@ -131,7 +167,9 @@ struct BatcherStateMachine: Sendable {
         if let deadline, deadline <= now { return nil }  // enqueue answers it
         self.gathering = false
         let rows = BatchLayout.rows(of: request)
-        let alone = Queued(id: id, request: request, rows: rows, lane: 0, enqueued: now, deadline: deadline)
+        let alone = Queued(
+            id: id, request: request, rows: rows, lane: 0, enqueued: now, deadline: deadline, priority: request.priority
+        )
         return self.dispatch(Plan(indices: [], rows: alone.rows, earliestDeadline: deadline), alone: alone, reason: .idle, now: now)
     }
 
@@ -187,7 +225,10 @@ struct BatcherStateMachine: Sendable {
 
     private mutating func queued(id: UInt64, request: Request, deadline: Instant?, now: Instant) -> Queued {
         let (layout, rows) = BatchLayout.of(request, id: id)
-        return Queued(id: id, request: request, rows: rows, lane: self.lane(of: layout), enqueued: now, deadline: deadline)
+        return Queued(
+            id: id, request: request, rows: rows, lane: self.lane(of: layout), enqueued: now, deadline: deadline,
+            priority: request.priority
+        )
     }
 
     /// The lane of a layout: interned, except loners, which never share (their lane is unique and negative).

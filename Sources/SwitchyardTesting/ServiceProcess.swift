@@ -55,6 +55,23 @@ public final class ServiceProcess: @unchecked Sendable {
         throw ServiceProcessError("\(product) did not start listening: \(self.log)")
     }
 
+    /// The port in the first log line that contains `marker` (another listener of the process, e.g. the router's
+    /// HTTP port: `http gateway up`), waiting for the line up to `timeout`.
+    /// - Throws: when no such line appears in time.
+    public func port(inLineContaining marker: String, timeout: Duration = .seconds(20)) async throws -> Int {
+        let deadline = ContinuousClock.now.advanced(by: timeout)
+        while ContinuousClock.now < deadline {
+            if let line = self.log.split(separator: "\n").first(where: { $0.contains(marker) }),
+               let range = line.range(of: #"127\.0\.0\.1:(\d+)"#, options: .regularExpression),
+               let port = Int(line[range].split(separator: ":").last!) {
+                return port
+            }
+            guard self.process.isRunning else { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw ServiceProcessError("no line with '\(marker)' and an address: \(self.log)")
+    }
+
     /// Everything the process printed so far.
     public var log: String { self.output.withLockedValue { $0 } }
 

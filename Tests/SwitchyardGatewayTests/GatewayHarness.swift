@@ -164,36 +164,3 @@ struct GatewayTestError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
 }
-
-/// Runs a command with a bounded time and returns its exit status and output.
-func run(_ executable: String, _ arguments: [String], timeout: Duration = .seconds(20)) async throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    let output = Mutex(Data())
-    pipe.fileHandleForReading.readabilityHandler = { handle in
-        let data = handle.availableData
-        output.withLock { $0.append(data) }
-    }
-    try process.run()
-    let deadline = ContinuousClock.now.advanced(by: timeout)
-    while process.isRunning, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
-    if process.isRunning {
-        process.terminate()
-        throw GatewayTestError("\(executable) \(arguments.joined(separator: " ")) did not finish within \(timeout)")
-    }
-    pipe.fileHandleForReading.readabilityHandler = nil
-    let rest = pipe.fileHandleForReading.readDataToEndOfFile()
-    return (process.terminationStatus, String(decoding: output.withLock { $0 } + rest, as: UTF8.self))
-}
-
-/// The path of a tool the tests drive, or a clear failure (CI installs it: ops/setup.sh --test).
-func tool(_ name: String) throws -> String {
-    for directory in ["/usr/bin", "/usr/local/bin", "/bin"] where FileManager.default.isExecutableFile(atPath: "\(directory)/\(name)") {
-        return "\(directory)/\(name)"
-    }
-    throw GatewayTestError("\(name) is not installed; ops/setup.sh --test installs it")
-}

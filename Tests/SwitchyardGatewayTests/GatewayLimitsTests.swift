@@ -12,12 +12,17 @@ struct GatewayLimitsTests {
         configuration.maxHeaderBytes = 4 << 10
     }
 
-    /// Short timeouts, for the tests of timeouts only.
-    static func short(_ configuration: inout GatewayConfiguration) {
+    /// A short body timeout, for the tests of slow and short bodies; headers keep the default time.
+    static func slowBody(_ configuration: inout GatewayConfiguration) {
         Self.small(&configuration)
-        configuration.headerTimeout = .milliseconds(1500)
         configuration.bodyTimeout = .seconds(1)
-        configuration.idleTimeout = .milliseconds(1500)
+    }
+
+    /// Short header and idle timeouts (3 s: a loaded machine still sends its first bytes in time).
+    static func slowHeaders(_ configuration: inout GatewayConfiguration) {
+        Self.small(&configuration)
+        configuration.headerTimeout = .seconds(3)
+        configuration.idleTimeout = .seconds(3)
     }
 
     /// Sends `bytes` on a new connection and returns the answer and whether the gateway closed the connection.
@@ -84,11 +89,11 @@ struct GatewayLimitsTests {
     }
 
     @Test func aBodyThatTricklesInGets408() async throws {
-        try await GatewayHarness.with(configure: Self.short) { gateway, _ in
+        try await GatewayHarness.with(configure: Self.slowBody) { gateway, _ in
             let peer = try await gateway.peer()
             try await peer.send(Array("POST /v2/models/digits/infer HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n{\"in".utf8))
             var answer: RawHTTPResponse?
-            for _ in 0..<200 where answer == nil {  // one byte every 50 ms: the body needs 5 s, the limit is 1 s
+            for _ in 0..<200 where answer == nil {  // one byte every 50 ms or more: the body needs 5 s, the limit is 1 s
                 try? await peer.send([0x20])
                 answer = try await peer.nextHTTPResponse(timeout: .milliseconds(50))
             }
@@ -100,7 +105,7 @@ struct GatewayLimitsTests {
     }
 
     @Test func slowHeadersGet408AndIdleConnectionsClose() async throws {
-        try await GatewayHarness.with(configure: Self.short) { gateway, _ in
+        try await GatewayHarness.with(configure: Self.slowHeaders) { gateway, _ in
             let slow = try await gateway.peer()
             try await slow.send(Array("GET /v2 HTTP/1.1\r\nhost: x\r\n".utf8))  // never finished
             let answer = try await slow.nextHTTPResponse(timeout: .seconds(10))
@@ -118,7 +123,7 @@ struct GatewayLimitsTests {
     }
 
     @Test func wrongLengthsAndMalformedRequestLinesGetAClearAnswer() async throws {
-        try await GatewayHarness.with(configure: Self.short) { gateway, _ in
+        try await GatewayHarness.with(configure: Self.slowBody) { gateway, _ in
             let good = Array(#"{"inputs": [{"name": "X", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}]}"#.utf8)
             // Content-Length shorter than the body: the rest is read as a request line, which is malformed
             let short = Array("POST /v2/models/digits/infer HTTP/1.1\r\nhost: x\r\ncontent-length: \(good.count - 10)\r\n\r\n".utf8) + good

@@ -18,7 +18,7 @@ struct GatewayProtocolTests {
 
     /// `curl` with the status and HTTP version on the last line.
     private func curl(_ arguments: [String]) async throws -> (status: Int, version: String, body: String, exit: Int32) {
-        let (exit, output) = try await run(try tool("curl"), ["-sS", "--max-time", "10", "-w", "\n%{http_code} %{http_version}"] + arguments)
+        let (exit, output) = try await runCommand(try installedTool("curl"), ["-sS", "--max-time", "10", "-w", "\n%{http_code} %{http_version}"] + arguments)
         let lines = output.split(separator: "\n", omittingEmptySubsequences: false)
         let last = lines.last.map(String.init) ?? ""
         let parts = last.split(separator: " ")
@@ -86,8 +86,8 @@ struct GatewayProtocolTests {
             let file = FileManager.default.temporaryDirectory.appendingPathComponent("gateway-h2load-\(UUID().uuidString).json")
             try Data(GatewayServerTests.jsonInfer).write(to: file)
             defer { try? FileManager.default.removeItem(at: file) }
-            let (exit, output) = try await run(
-                try tool("h2load"),
+            let (exit, output) = try await runCommand(
+                try installedTool("h2load"),
                 ["-n", "400", "-c", "1", "-m", "32", "-d", file.path, "-H", "content-type: application/json",
                  "http://127.0.0.1:\(gateway.port)/v2/models/digits/infer"], timeout: .seconds(60))
             #expect(exit == 0, "\(output)")

@@ -241,6 +241,51 @@ struct BatcherStateMachineTests {
         #expect(machine.queue.map(\.id) == [2, 3])
     }
 
+    /// A request of `rows` rows with the given priority.
+    static func urgent(_ priority: UInt8, rows: Int = 1) -> Request {
+        var request = makeRequest(rows: rows)
+        request.priority = priority
+        return request
+    }
+
+    @Test func moreUrgentRequestsLeaveFirstAndEqualOnesInArrivalOrder() throws {
+        var machine = Machine(
+            configuration: .defaults {
+                $0.maxBatchesInFlight = 1; $0.maxBatchSize = 2; $0.maxQueueDelay = .seconds(1)
+            })
+        let first = try #require(machine.enqueue(id: 1, request: makeRequest(rows: 1), deadline: nil, now: t0).dispatches.first)
+        for (id, priority) in [(2, 0), (3, 5), (4, 0), (5, 9), (6, 5)] as [(UInt64, UInt8)] {
+            #expect(machine.enqueue(id: id, request: Self.urgent(priority), deadline: nil, now: at(Double(id))).isEmpty)
+        }
+        #expect(machine.queue.map(\.id) == [5, 3, 6, 2, 4])
+        let next = machine.complete(batchID: first.batchID, succeeded: true, now: at(10)).dispatches
+        #expect(next.map { $0.members.map(\.id) } == [[5, 3]])
+        #expect(machine.queue.map(\.id) == [6, 2, 4])
+    }
+
+    @Test func aFullQueueShedsItsLeastUrgentRequestForAMoreUrgentOne() {
+        var machine = Machine(
+            configuration: .defaults {
+                $0.maxBatchesInFlight = 1; $0.maxQueueSize = 3
+            })
+        _ = machine.enqueue(id: 1, request: makeRequest(rows: 1), deadline: nil, now: t0)
+        for (id, priority) in [(2, 1), (3, 0), (4, 0)] as [(UInt64, UInt8)] {
+            _ = machine.enqueue(id: id, request: Self.urgent(priority), deadline: nil, now: t0)
+        }
+        // the newest of the least urgent goes
+        let admitted = machine.enqueue(id: 5, request: Self.urgent(1), deadline: nil, now: t0)
+        #expect(admitted.failures.map(\.ids) == [[4]])
+        #expect(admitted.failures.map(\.code) == [.queueFull])
+        #expect(machine.queue.map(\.id) == [2, 5, 3])
+        // a newcomer no more urgent than anything queued is shed itself
+        let refused = machine.enqueue(id: 6, request: Self.urgent(0), deadline: nil, now: t0)
+        #expect(refused.failures.map(\.ids) == [[6]])
+        let alsoRefused = machine.enqueue(id: 7, request: Self.urgent(1), deadline: nil, now: t0)
+        #expect(alsoRefused.failures.map(\.ids) == [[3]])  // 3 (priority 0) is still less urgent
+        #expect(machine.queue.map(\.id) == [2, 5, 7])
+        #expect(machine.enqueue(id: 8, request: Self.urgent(1), deadline: nil, now: t0).failures.map(\.ids) == [[8]])
+    }
+
     @Test func requestsOfAnotherLayoutGoInAnotherBatch() throws {
         var machine = Machine(configuration: .defaults { $0.maxBatchesInFlight = 1 })
         let first = try #require(

@@ -58,6 +58,15 @@ struct MethodsSpecTests {
         )
     }
 
+    @Test func theIndexListsEveryMethod() throws {
+        var indexed = Set<String>()
+        for line in Self.section("## Index") where line.hasPrefix("| `") {
+            indexed.formUnion(Self.names(in: line))
+        }
+        let missing = Set(Method.all).subtracting(indexed)
+        #expect(indexed == Set(Method.all), "index only: \(indexed.subtracting(Method.all)); not indexed: \(missing)")
+    }
+
     @Test func everyParameterKeyInTheSpecIsAConstantAndEveryConstantIsSpecified() throws {
         var specified = Set<String>()
         for line in Self.section("## Parameter keys") where line.hasPrefix("| `") {

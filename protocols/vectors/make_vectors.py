@@ -503,8 +503,8 @@ server_session("server-ping").send("PING", 0, ping("PING", 42)).step("recv PONG 
     .send("REQUEST", 1, request(1, params=delayed(1000)), flags=1)
     .send("PING", 0, (Payload(), "PING with an empty payload (needs 8 bytes)"))
     .step("recv GOAWAY last_id=1 status=3 message^=protocol error: malformedPayload").step("closed").save())
-(server_session("server-client-goaway-drains")
-    .send("REQUEST", 1, request(1, params=delayed(300)), flags=1)
+(server_session("server-client-goaway-drains")  # the delay outlasts the steps before the answer, even on a starved host
+    .send("REQUEST", 1, request(1, params=delayed(2000)), flags=1)
     .send("GOAWAY", 0, goaway(0, 0, "client done"))
     .step("recv GOAWAY last_id=1 status=0")
     .send("REQUEST", 2, request(2), flags=1)
@@ -513,8 +513,8 @@ server_session("server-ping").send("PING", 0, ping("PING", 42)).step("recv PONG 
     .send("REQUEST", 1, request(1, params=delayed(1000)), flags=1)
     .send("GOAWAY", 0, goaway(0, 3, "protocol error: unknownRequest: answer for request 9"))
     .step("closed").save())
-(server_session("server-over-max-in-flight", config="max_in_flight=1")
-    .send("REQUEST", 1, request(1, params=delayed(1000)), flags=1)
+(server_session("server-over-max-in-flight", config="max_in_flight=1")  # request 1 is cancelled before its delay ends
+    .send("REQUEST", 1, request(1, params=delayed(5000)), flags=1)
     .send("REQUEST", 2, request(2), flags=1).step("recv ERROR id=2 status=8")
     .send("PING", 0, ping("PING", 5)).step("recv PONG opaque=5")
     .send("CANCEL", 1, (Payload(), "CANCEL id=1"))

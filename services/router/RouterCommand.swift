@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import Logging
 import NIOPosix
+import ServiceLifecycle
+import SwitchyardGateway
 import SwitchyardModelConfig
 import SwitchyardRouter
 import SwitchyardRouting
@@ -19,6 +21,7 @@ struct RouterCommand: ServiceCommand {
     )
 
     @OptionGroup var server: ServerOptions
+    @OptionGroup var http: GatewayOptions
     @Option(help: "The model repository (only config.json files are read: model names and max_batch_size).") var models = "models"
     @Option(help: "The preprocess instances, HOST:PORT[,HOST:PORT...].") var preprocess = "127.0.0.1:7404"
     @Option(help: "The inference instances, HOST:PORT[,HOST:PORT...].") var inference = "127.0.0.1:7402"
@@ -84,6 +87,7 @@ struct RouterCommand: ServiceCommand {
             }
             return UpstreamPool(members: members, logger: logger, metricDimensions: [("stage", name)])
         }
+        let gatewayConfiguration = try self.http.configuration(server: self.server)
         let catalog = try ModelCatalog(root: self.models)
         for (name, error) in catalog.failures {
             logger.error("model config refused", metadata: ["model": "\(name)", "error": "\(error)"])
@@ -131,8 +135,19 @@ struct RouterCommand: ServiceCommand {
             executor: EventLoopTaskExecutor(eventLoop: MultiThreadedEventLoopGroup.singleton.next())
         )
         logger.info("routing", metadata: ["models": "\(router.models.joined(separator: ","))"])
-        try await Self.serve(
-            router, options: self.server, logger: logger, companions: [router, health, releases], samples: sampler.drain
-        )
+        // wire and HTTP requests go through the same recorded handler (Triton's statistics for the HTTP port)
+        let statistics = InferenceStatistics()
+        let served = StatisticsRecordingService(router, statistics: statistics)
+        var companions: [any Service] = [router, health, releases]
+        if let gatewayConfiguration {
+            let descriptions = catalog.entries.compactMap { entry in
+                models[entry.name].map { ModelMetadata(name: entry.name, versions: entry.versions, config: entry.config, batching: $0) }
+            }
+            let backend = RouterGatewayBackend(
+                service: MeteredService(served, name: Self.serviceName), health: health,
+                models: Dictionary(descriptions.map { ($0.name, $0) }, uniquingKeysWith: { _, last in last }))
+            companions.append(GatewayServer(configuration: gatewayConfiguration, backend: backend, statistics: statistics, logger: logger))
+        }
+        try await Self.serve(served, options: self.server, logger: logger, companions: companions, samples: sampler.drain)
     }
 }
