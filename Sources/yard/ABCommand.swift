@@ -47,6 +47,7 @@ struct ABCommand: AsyncParsableCommand {
         }
         lines.append("agreement: \(cell(report.agreement.map { $0 * 100 }, "%.1f%%")) of \(report.compared) compared; mean |score difference| \(cell(report.meanAbsoluteScoreDifference, "%.4f"))")
         lines.append("verdict: \(report.verdict)")
+        if let reason = report.stopReason { lines.append("stopped: \(reason)") }
         return lines.joined(separator: "\n")
     }
 
@@ -61,6 +62,9 @@ struct ABCommand: AsyncParsableCommand {
         @Option(help: "The challenger's share of users (split, default 50) or of requests mirrored (shadow, default 100), in percent.")
         var percent: Double?
         @Option(help: "Split: percent of the challenger's requests the champion also answers, for agreement.") var comparePercent: Double = 20
+        @Option(help: "Split: on stops an arm whose error rate or accuracy is significantly worse (default on).") var guardrail: String?
+        @Option(help: "The guardrail's error-rate allowance (default 0.01 = 1 point).") var guardrailMaxErrorRateIncrease: Double?
+        @Option(help: "The guardrail's accuracy allowance (default 0.02 = 2 points).") var guardrailMaxAccuracyDrop: Double?
 
         func run() async throws {
             var parameters = [
@@ -68,6 +72,13 @@ struct ABCommand: AsyncParsableCommand {
                 Parameter(ParameterKey.comparePercent, "\(self.comparePercent)"),
             ]
             if let percent { parameters.append(Parameter(ParameterKey.percent, "\(percent)")) }
+            if let guardrail { parameters.append(Parameter(ParameterKey.guardrail, guardrail)) }
+            if let value = self.guardrailMaxErrorRateIncrease {
+                parameters.append(Parameter(ParameterKey.guardrailMaxErrorRateIncrease, "\(value)"))
+            }
+            if let value = self.guardrailMaxAccuracyDrop {
+                parameters.append(Parameter(ParameterKey.guardrailMaxAccuracyDrop, "\(value)"))
+            }
             try await ABCommand.show(self.connection, "ab start", Request(method: Method.abStart, model: self.model, parameters: parameters))
         }
     }
@@ -94,14 +105,11 @@ struct ABCommand: AsyncParsableCommand {
     }
 
     struct Feedback: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Report the true label of an earlier request (its answer's request.id).")
+        static let configuration = CommandConfiguration(
+            abstract: "Report true labels of earlier answers (their request.id): one, or a file of many in batches."
+        )
         @OptionGroup var connection: RouterConnection
-        @Option(help: "The request.id of the answer.") var requestID: String
-        @Option(help: "The true class.") var label: Int64
-        func run() async throws {
-            _ = try await self.connection.send(
-                "ab feedback", Request(method: Method.feedback, parameters: [Parameter(ParameterKey.feedbackRequestID, self.requestID), Parameter(ParameterKey.label, "\(self.label)")])
-            )
-        }
+        @OptionGroup var labels: FeedbackOptions
+        func run() async throws { try await self.labels.run(self.connection, "ab feedback") }
     }
 }

@@ -48,8 +48,14 @@ struct RouterCommand: ServiceCommand {
     @Option(help: "Milliseconds between rollout judgements (and re-reads of the release state).") var rolloutTickMs = 1000
     @Option(help: "Follow this router's releases over the wire (HOST:PORT) instead of deciding here; for routers on other VMs.")
     var releaseLeader: String?
+    @Option(help: "URLs every release decision is POSTed to as Slack-compatible JSON (comma-separated http:// URLs).")
+    var releaseWebhook = ""
+    @Option(help: "The Prometheus server of rollout metric gates that name none, e.g. http://127.0.0.1:9090.")
+    var prometheus: String?
     @Option(help: "Milliseconds between active health checks of each stage instance.") var healthCheckIntervalMs = 2000
     @Option(help: "Milliseconds a health check may take before it counts as failed.") var healthCheckTimeoutMs = 1000
+
+    var releaseWebhooks: [String] { self.releaseWebhook.split(separator: ",").map(String.init) }
 
     static func split(_ target: String) throws -> (String, Int) {
         guard let colon = target.lastIndex(of: ":"), let port = Int(target[target.index(after: colon)...]), (1...65535).contains(port) else {
@@ -69,6 +75,9 @@ struct RouterCommand: ServiceCommand {
         guard (1...64).contains(self.maxBatchesInFlight) else { throw ValidationError("--max-batches-in-flight must be 1...64") }
         guard (10...60_000).contains(self.rolloutTickMs) else { throw ValidationError("--rollout-tick-ms must be 10...60000") }
         guard (1...64).contains(self.connections) else { throw ValidationError("--connections must be 1...64") }
+        for url in self.releaseWebhooks + (self.prometheus.map { [$0] } ?? []) where !url.hasPrefix("http://") {
+            throw ValidationError("'\(url)' is not an http:// URL (--release-webhook, --prometheus)")
+        }
         guard (10...600_000).contains(self.healthCheckIntervalMs) else { throw ValidationError("--health-check-interval-ms must be 10...600000") }
         guard (10...60_000).contains(self.healthCheckTimeoutMs) else { throw ValidationError("--health-check-timeout-ms must be 10...60000") }
     }
@@ -121,9 +130,13 @@ struct RouterCommand: ServiceCommand {
                 configuration.identity = "router"
                 leader = try WireClient(configuration: configuration, logger: logger)
             }
+            // the versions the inference instances serve: a model with nothing pinned gets its newest one pinned,
+            // so that a version added later waits for a rollout
             return try ReleaseController(
                 models: Array(models.keys), stateDirectory: self.stateDir.isEmpty ? nil : self.stateDir, identity: name,
-                tick: .milliseconds(self.rolloutTickMs), leader: leader, logger: logger
+                tick: .milliseconds(self.rolloutTickMs), leader: leader, http: RuntimeReleaseHTTP(),
+                notify: self.releaseWebhooks, prometheus: self.prometheus,
+                versions: { [health] model in health.readyVersions(of: model) }, logger: logger
             )
         }
         let sampler = InputSampler()
