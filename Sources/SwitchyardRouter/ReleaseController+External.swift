@@ -102,6 +102,7 @@ extension ReleaseController {
             guard var state = models[model], state.window == window, var current = state.rollout,
                 current.needsConfirmation
             else { return nil }
+            let before = (current.step, current.phase)
             let changed =
                 switch outcome {
                 case .confirmed: current.confirm(now: now)
@@ -111,7 +112,7 @@ extension ReleaseController {
             state.rollout = current
             if changed {
                 state.split = current.split
-                state.restartWindows()
+                if before != (current.step, current.phase) { state.restartWindows() }
             }
             models[model] = state
             return changed ? current : nil
@@ -129,7 +130,7 @@ extension ReleaseController {
     }
 
     /// The one number a Prometheus `/api/v1/query` answer holds: a scalar, or a vector of one sample; `nil` for an
-    /// empty vector (no data yet).
+    /// empty vector or a value that is not a number (no data yet: a ratio of rates over no requests is NaN).
     /// - Throws: `RouterError.invalidArgument` for an error answer or a result of several series.
     static func prometheusValue(_ body: [UInt8]) throws(RouterError) -> Double? {
         guard let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any],
@@ -141,8 +142,10 @@ extension ReleaseController {
             )
         }
         func number(_ pair: Any?) -> Double? {
-            guard let pair = pair as? [Any], pair.count == 2, let text = pair[1] as? String else { return nil }
-            return Double(text)
+            guard let pair = pair as? [Any], pair.count == 2, let text = pair[1] as? String,
+                let value = Double(text), value.isFinite
+            else { return nil }
+            return value
         }
         switch kind {
         case "scalar":
@@ -163,8 +166,7 @@ extension ReleaseController {
 
     /// A query string's value with everything but unreserved characters percent-encoded.
     static func percentEncoded(_ text: String) -> String {
-        var allowed = CharacterSet.alphanumerics
-        allowed.insert(charactersIn: "-._~")
+        let allowed = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
         return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
     }
 }

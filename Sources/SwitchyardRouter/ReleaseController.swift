@@ -80,6 +80,9 @@ public final class ReleaseController: Service {
     let seen = Mutex<Double>(0)
     /// Whether evidence was recorded since the state was last written.
     let evidenceChanged = Atomic<Bool>(false)
+    /// Held while the state is taken and written, so that writes from the ticks and from commands neither share the
+    /// temporary file nor land out of order.
+    let writing = Mutex(())
     /// For metric gates, webhook gates and notifications; `nil`: none of them can run.
     let http: (any ReleaseHTTP)?
     let notifier: ReleaseNotifier
@@ -341,12 +344,14 @@ public final class ReleaseController: Service {
                 guard var state = models[model], state.owner == self.identity, var rollout = state.rollout,
                     rollout.isActive
                 else { continue }
+                let before = (rollout.step, rollout.phase)
                 guard
                     rollout.evaluate(stable: state.stable, candidate: state.candidate, metrics: state.metrics, now: now)
                 else { continue }
                 state.rollout = rollout
                 state.split = rollout.split
-                state.restartWindows()
+                // a new step or phase starts a new window; a note (holding, asking the webhook gates) keeps it
+                if before != (rollout.step, rollout.phase) { state.restartWindows() }
                 models[model] = state
                 decisions.append(rollout)
             }
@@ -556,10 +561,12 @@ public final class ReleaseController: Service {
     func persist() throws(RouterError) {
         self.publish()
         guard let store = self.store else { return }
-        self.evidenceChanged.store(false, ordering: .relaxed)
-        let document = self.document()
-        self.seen.withLock { $0 = max($0, document.updated) }
-        try store.write(document)
+        try self.writing.withLock { _ throws(RouterError) in
+            self.evidenceChanged.store(false, ordering: .relaxed)
+            let document = self.document()
+            self.seen.withLock { $0 = max($0, document.updated) }
+            try store.write(document)
+        }
     }
 
     /// Writes the state when a rollout or comparison this router owns gathered evidence since the last write, so

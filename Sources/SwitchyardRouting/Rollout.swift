@@ -88,8 +88,14 @@ public struct Rollout: Sendable, Hashable, Codable {
         guard self.phase == .progressing, !self.awaitingConfirmation else { return false }
         guard age >= self.plan.stepSeconds, candidate.requests >= self.plan.minRequestsPerStep else { return false }
         let missing = self.plan.gates.metrics.filter { metrics[$0.name] == nil }.map(\.name)
-        guard missing.isEmpty else {
-            let holding = "the step waits for a value of metric \(missing.map { "'\($0)'" }.joined(separator: ", "))"
+        // a step passes its gates only once each could judge: outputs compared and metrics read
+        var holding: String?
+        if self.plan.shadowPercent > 0, candidate.compared < self.plan.gates.minSamples {
+            holding = "the step waits for \(self.plan.gates.minSamples) shadow-scored requests to compare outputs"
+        } else if !missing.isEmpty {
+            holding = "the step waits for a value of metric \(missing.map { "'\($0)'" }.joined(separator: ", "))"
+        }
+        if let holding {
             guard self.holding != holding else { return false }
             self.holding = holding
             self.note(holding, now)

@@ -118,6 +118,7 @@ struct RolloutGateTests {
         plan.pauses = parsed.pauses
         plan.stepSeconds = 10
         plan.minRequestsPerStep = 20
+        plan.shadowPercent = 0
         plan.testers = Testers(routingKeys: ["alice"])
         return plan
     }
@@ -262,6 +263,24 @@ struct RolloutGateTests {
             #expect(changed)
         }
         #expect(rollout.phase == .rolledBack && rollout.reason == "metric 'p99' = 0.3 over the step's 1 s (at most 0.25)")
+    }
+
+    @Test func aStepWithShadowScoringWaitsForEnoughComparisonsBeforeItPasses() {
+        var plan = Self.plan("50,100")
+        plan.shadowPercent = 20
+        var rollout = Rollout(model: "m", stable: "1", candidate: "2", plan: plan, now: 0)
+        var candidate = Self.requests(30)
+        for _ in 0..<10 { candidate.recordComparison(["label": OutputComparison.Rows(kind: .labels, rows: 1)]) }
+        do {
+            let changed = rollout.evaluate(stable: Self.requests(100), candidate: candidate, now: 11)
+            #expect(changed && rollout.step == 0)
+        }
+        #expect(rollout.holding == "the step waits for 20 shadow-scored requests to compare outputs")
+        for _ in 0..<10 { candidate.recordComparison(["label": OutputComparison.Rows(kind: .labels, rows: 1)]) }
+        do {
+            let changed = rollout.evaluate(stable: Self.requests(100), candidate: candidate, now: 12)
+            #expect(changed && rollout.step == 1 && rollout.holding == nil)
+        }
     }
 
     @Test func testersAreMatchedByRoutingKeyOrParameters() {
