@@ -276,7 +276,7 @@ let package = Package(
         .testTarget(
             name: "SwitchyardMonitorTests",
             dependencies: [
-                "SwitchyardMonitor", "SwitchyardMonitorService", "SwitchyardRouter", "SwitchyardRuntime",
+                "SwitchyardMonitor", "SwitchyardMonitorService", "SwitchyardRouter", "SwitchyardRouting", "SwitchyardRuntime",
                 "SwitchyardTesting", "SwitchyardTransport", "SwitchyardClient", "SwitchyardWire", "SwitchyardTensor",
                 "SwitchyardEngine", "MonitorService", "RouterService", "InferenceService", "PreprocessService",
                 "PostprocessService", "EchoService", "yard",
