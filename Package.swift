@@ -44,9 +44,13 @@ let package = Package(
         .target(name: "SwitchyardONNX", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         // Picks OpenBLAS kernels that match the CPU before any Swift code runs (a C constructor).
         .target(name: "COpenBLASCore", linkerSettings: [.linkedLibrary("dl")]),
+        // Integer GEMM for the quantized operators through oneDNN (Debian's libdnnl-dev; measured in RESULTS-engine.md).
+        .target(name: "CInt8GEMM", linkerSettings: [.linkedLibrary("dnnl"), .linkedLibrary("dl")]),
         .target(
             name: "SwitchyardEngine",
-            dependencies: ["SwitchyardTensor", "SwitchyardModelConfig", "SwitchyardONNX", "COpenBLAS", "COpenBLASCore"]
+            dependencies: [
+                "SwitchyardTensor", "SwitchyardModelConfig", "SwitchyardONNX", "COpenBLAS", "COpenBLASCore", "CInt8GEMM",
+            ]
         ),
         .systemLibrary(name: "CLibPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .target(name: "SwitchyardPipeline", dependencies: ["SwitchyardTensor", "CLibPNG"]),

@@ -107,6 +107,7 @@ def main():
     batches = [int(b) for b in args.batches.split(",")]
     models = make_models(os.path.join(args.out, "tabular"))
     records = []
+    core = ""
     print(f"load average at start: {open('/proc/loadavg').read().split()[:3]}")
     print()
     print("| model | batch | engine rows/s (p50) | onnxruntime rows/s (p50) | engine / onnxruntime |")
@@ -115,7 +116,10 @@ def main():
         report = os.path.join(args.out, f"tabular-{name}-engine.json")
         run = subprocess.run([args.yard, "model", "bench", path, "--batch", args.batches, "--threads",
                               str(args.threads), "--seconds", str(args.seconds), "--json", report],
-                             capture_output=True, text=True, check=True)
+                             capture_output=True, text=True)
+        if run.returncode != 0:
+            print(f"| {name} | - | engine failed: {run.stderr.strip()} | | |")
+            continue
         core = run.stdout.splitlines()[0]
         engine = {entry["batch"]: entry for entry in json.load(open(report))}
         version, ort_rates = onnxruntime_rates(path, batches, args.threads, args.seconds)

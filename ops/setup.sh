@@ -5,6 +5,7 @@ set -euo pipefail
 need=()
 pkg-config --exists openblas 2>/dev/null || need+=(libopenblas-dev)
 pkg-config --exists libpng 2>/dev/null || need+=(libpng-dev)
+[ -e /usr/include/oneapi/dnnl/dnnl.h ] || need+=(libdnnl-dev)  # oneDNN: the integer GEMM of quantized models
 command -v pkg-config >/dev/null || need+=(pkg-config)
 command -v openssl >/dev/null || need+=(openssl)
 if [ "${1:-}" = "--test" ]; then  # the integration tests drive a real Prometheus, a headless browser, curl and h2load

@@ -45,10 +45,13 @@ def case(name, nodes, inputs, outputs, feeds, ml=1, opset=17, tolerance=1e-5, in
     save(name, model, feeds, tolerance)
 
 
-def save(name, model, feeds, tolerance=1e-5):
+def save(name, model, feeds, tolerance=1e-5, zipmap=False):
     onnx.checker.check_model(model)
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     results = session.run(None, feeds)
+    if zipmap:  # onnxruntime answers a list of {class: probability}; the engine its tensor form
+        results = [np.array([[row[key] for key in sorted(row)] for row in output], np.float32)
+                   if isinstance(output, list) else output for output in results]
     directory = os.path.join(ROOT, name)
     os.makedirs(directory, exist_ok=True)
     onnx.save(model, os.path.join(directory, "model.onnx"))
@@ -351,6 +354,147 @@ def label_encoder_cases():
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# Quantization: the operators one by one, then models onnxruntime's quantization tools write.
+
+def quantization_cases():
+    U8, I8 = TensorProto.UINT8, TensorProto.INT8
+
+    def init(name, array):
+        return numpy_helper.from_array(np.asarray(array), name)
+
+    x = np.concatenate([RNG.normal(size=(3, 4)) * 3, [[0.25, 0.75, -0.25, 1000.0]]]).astype(np.float32)
+    case("quantizelinear_uint8", [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["y"])],
+         [vi("x", F, ["N", 4])], [vi("y", U8, ["N", 4])], {"x": x},
+         initializers=[init("s", np.float32(0.5)), init("z", np.uint8(128))], ml=1, opset=13)
+    case("quantizelinear_int8_no_zero", [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["y"])],
+         [vi("x", F, ["N", 4])], [vi("y", I8, ["N", 4])], {"x": x},
+         initializers=[init("s", np.float32(0.25)), init("z", np.int8(-3))], ml=1, opset=13)
+    case("quantizelinear_per_axis", [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["y"], axis=1)],
+         [vi("x", F, ["N", 4])], [vi("y", I8, ["N", 4])], {"x": x},
+         initializers=[init("s", np.float32([0.1, 0.2, 0.5, 1.0])), init("z", np.int8([0, 1, -1, 2]))], ml=1,
+         opset=13)
+    xb = RNG.normal(size=(2, 6)).astype(np.float32)
+    case("quantizelinear_blocked", [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["y"], axis=1, block_size=4)],
+         [vi("x", F, [2, 6])], [vi("y", I8, [2, 6])], {"x": xb},
+         initializers=[init("s", np.float32([[0.05, 0.1], [0.2, 0.02]])), init("z", np.int8([[0, 1], [-2, 3]]))],
+         ml=1, opset=21)
+    q = RNG.integers(-128, 127, size=(3, 4)).astype(np.int8)
+    case("dequantizelinear_int8", [helper.make_node("DequantizeLinear", ["q", "s", "z"], ["y"])],
+         [vi("q", I8, ["N", 4])], [vi("y", F, ["N", 4])], {"q": q},
+         initializers=[init("s", np.float32(0.03)), init("z", np.int8(5))], ml=1, opset=13)
+    case("dequantizelinear_per_axis_uint8", [helper.make_node("DequantizeLinear", ["q", "s", "z"], ["y"], axis=0)],
+         [vi("q", U8, [3, 4])], [vi("y", F, [3, 4])], {"q": (q.astype(np.int16) + 128).astype(np.uint8)},
+         initializers=[init("s", np.float32([0.1, 0.2, 0.3])), init("z", np.uint8([120, 128, 130]))], ml=1, opset=13)
+    case("dequantizelinear_int32", [helper.make_node("DequantizeLinear", ["q", "s"], ["y"])],
+         [vi("q", TensorProto.INT32, ["N", 4])], [vi("y", F, ["N", 4])],
+         {"q": RNG.integers(-100000, 100000, size=(2, 4)).astype(np.int32)},
+         initializers=[init("s", np.float32(0.001))], ml=1, opset=13)
+    case("dequantizelinear_blocked", [helper.make_node("DequantizeLinear", ["q", "s", "z"], ["y"], axis=0,
+                                                       block_size=2)],
+         [vi("q", I8, [3, 4])], [vi("y", F, [3, 4])], {"q": q},
+         initializers=[init("s", np.float32(RNG.uniform(0.01, 0.1, size=(2, 4)))),
+                       init("z", np.int8(RNG.integers(-3, 3, size=(2, 4))))], ml=1, opset=21)
+    for index, values in enumerate([RNG.normal(size=(5, 7)) * 4, np.abs(RNG.normal(size=(5, 7))),
+                                    -np.abs(RNG.normal(size=(5, 7))), np.zeros((2, 3))]):
+        case(f"dynamicquantizelinear_{index}", [helper.make_node("DynamicQuantizeLinear", ["x"], ["y", "s", "z"])],
+             [vi("x", F, ["N", values.shape[1]])],
+             [vi("y", U8, ["N", values.shape[1]]), vi("s", F, []), vi("z", U8, [])], {"x": values.astype(np.float32)},
+             ml=1, opset=13)
+    a = RNG.integers(0, 255, size=(2, 5, 16)).astype(np.uint8)
+    w = RNG.integers(-128, 127, size=(16, 6)).astype(np.int8)
+    case("matmulinteger_u8_s8", [helper.make_node("MatMulInteger", ["a", "w", "az", "wz"], ["y"])],
+         [vi("a", U8, [2, 5, 16])], [vi("y", TensorProto.INT32, [2, 5, 6])], {"a": a},
+         initializers=[init("w", w), init("az", np.uint8(131)), init("wz", np.int8(-2))], ml=1, opset=13)
+    case("matmulinteger_u8_u8_per_column", [helper.make_node("MatMulInteger", ["a", "w", "az", "wz"], ["y"])],
+         [vi("a", U8, [5, 16])], [vi("y", TensorProto.INT32, [5, 6])], {"a": a[0]},
+         initializers=[init("w", (w.astype(np.int16) + 128).astype(np.uint8)), init("az", np.uint8(7)),
+                       init("wz", np.uint8(RNG.integers(100, 150, size=6)))], ml=1, opset=13)
+    case("matmulinteger_s8_s8_no_zero", [helper.make_node("MatMulInteger", ["a", "w"], ["y"])],
+         [vi("a", I8, [5, 16])], [vi("y", TensorProto.INT32, [5, 6])], {"a": (a[0].astype(np.int16) - 128).astype(np.int8)},
+         initializers=[init("w", w)], ml=1, opset=13)
+    case("qlinearmatmul_u8", [helper.make_node("QLinearMatMul", ["a", "as", "az", "w", "ws", "wz", "ys", "yz"], ["y"])],
+         [vi("a", U8, [5, 16])], [vi("y", U8, [5, 6])], {"a": a[0]},
+         initializers=[init("as", np.float32(0.02)), init("az", np.uint8(128)), init("w", w), init("ws", np.float32(0.01)),
+                       init("wz", np.int8(0)), init("ys", np.float32(0.05)), init("yz", np.uint8(100))], ml=1, opset=13)
+    quantized_tool_cases()
+
+
+def quantized_tool_cases():
+    """A float MLP quantized by onnxruntime.quantization, dynamically (MatMulInteger) and statically (QDQ)."""
+    import tempfile
+
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_dynamic, quantize_static
+
+    features, hidden, classes = 32, 48, 5
+    weights = [RNG.normal(size=(features, hidden)).astype(np.float32) * 0.2,
+               RNG.normal(size=(hidden, classes)).astype(np.float32) * 0.2]
+    biases = [RNG.normal(size=hidden).astype(np.float32) * 0.1, RNG.normal(size=classes).astype(np.float32) * 0.1]
+    nodes = [helper.make_node("MatMul", ["x", "w0"], ["h0"]), helper.make_node("Add", ["h0", "b0"], ["h1"]),
+             helper.make_node("Relu", ["h1"], ["h2"]), helper.make_node("MatMul", ["h2", "w1"], ["h3"]),
+             helper.make_node("Add", ["h3", "b1"], ["y"])]
+    graph = helper.make_graph(nodes, "mlp", [vi("x", F, ["N", features])], [vi("y", F, ["N", classes])],
+                              initializer=[numpy_helper.from_array(weights[0], "w0"), numpy_helper.from_array(biases[0], "b0"),
+                                           numpy_helper.from_array(weights[1], "w1"), numpy_helper.from_array(biases[1], "b1")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    x = RNG.normal(size=(9, features)).astype(np.float32)
+    with tempfile.TemporaryDirectory() as directory:
+        source = os.path.join(directory, "float.onnx")
+        onnx.save(model, source)
+        dynamic = os.path.join(directory, "dynamic.onnx")
+        quantize_dynamic(source, dynamic, weight_type=QuantType.QInt8)
+        save("ort_quantize_dynamic_mlp", onnx.load(dynamic), {"x": x}, tolerance=1e-4)
+
+        class Reader(CalibrationDataReader):
+            def __init__(self):
+                self.rows = iter([{"x": RNG.normal(size=(1, features)).astype(np.float32)} for _ in range(16)])
+
+            def get_next(self):
+                return next(self.rows, None)
+
+        static = os.path.join(directory, "static.onnx")
+        quantize_static(source, static, Reader(), quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8,
+                        weight_type=QuantType.QInt8)
+        # A requantized activation may land one step apart (float vs integer accumulation): a step is the tolerance.
+        save("ort_quantize_static_qdq_mlp", onnx.load(static), {"x": x}, tolerance=0.05)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Half precision: float16 models as onnxconverter-common converts them, bfloat16 weights.
+
+def half_precision_cases():
+    from onnxconverter_common import float16
+
+    features, hidden, classes = 12, 24, 4
+    rng = np.random.default_rng(16)
+    w0 = (rng.normal(size=(features, hidden)) * 0.3).astype(np.float32)
+    w1 = (rng.normal(size=(hidden, classes)) * 0.3).astype(np.float32)
+    b0 = (rng.normal(size=hidden) * 0.1).astype(np.float32)
+    nodes = [helper.make_node("MatMul", ["x", "w0"], ["h0"]), helper.make_node("Add", ["h0", "b0"], ["h1"]),
+             helper.make_node("Relu", ["h1"], ["h2"]), helper.make_node("MatMul", ["h2", "w1"], ["h3"]),
+             helper.make_node("Softmax", ["h3"], ["y"], axis=-1)]
+    graph = helper.make_graph(nodes, "mlp16", [vi("x", F, ["N", features])], [vi("y", F, ["N", classes])],
+                              initializer=[numpy_helper.from_array(w0, "w0"), numpy_helper.from_array(b0, "b0"),
+                                           numpy_helper.from_array(w1, "w1")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    x = rng.normal(size=(7, features)).astype(np.float32)
+    half = float16.convert_float_to_float16(model, keep_io_types=False)
+    save("float16_mlp_half_io", half, {"x": x.astype(np.float16)}, tolerance=2e-3)
+    mixed = float16.convert_float_to_float16(model, keep_io_types=True)
+    save("float16_mlp_float_io", mixed, {"x": x}, tolerance=2e-3)
+    # bfloat16 weights cast to float32 inside the graph.
+    bits = (w0.view(np.uint32) >> 16).astype(np.uint16)
+    weight = helper.make_tensor("wb", TensorProto.BFLOAT16, list(w0.shape), bits.tobytes(), raw=True)
+    nodes = [helper.make_node("Cast", ["wb"], ["w"], to=F), helper.make_node("MatMul", ["x", "w"], ["y"])]
+    graph = helper.make_graph(nodes, "bf16", [vi("x", F, ["N", features])], [vi("y", F, ["N", hidden])],
+                              initializer=[weight])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    save("bfloat16_weights", model, {"x": x}, tolerance=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # Models exported from the libraries tabular teams use (small, so the fixtures stay small).
 
 def exported_cases():
@@ -374,6 +518,9 @@ def exported_cases():
     xb, xm, xr = xb.astype(np.float32), xm.astype(np.float32), xr.astype(np.float32)
     probe = np.concatenate([xb[:40], RNG.normal(size=(9, 8)).astype(np.float32)])
     nozip = {"zipmap": False}
+    zipped = to_onnx(RandomForestClassifier(n_estimators=4, max_depth=4, random_state=0).fit(xm, ym), xm[:1],
+                     target_opset={"": 17, ML: 3})
+    save("sklearn_random_forest_zipmap", zipped, {zipped.graph.input[0].name: probe[:5]}, zipmap=True)
     export("sklearn_random_forest_binary", RandomForestClassifier(n_estimators=6, max_depth=5, random_state=0)
            .fit(xb, yb), probe, nozip)
     export("sklearn_random_forest_multiclass", RandomForestClassifier(n_estimators=6, max_depth=5, random_state=0)
@@ -421,6 +568,8 @@ def main():
     linear_cases()
     svm_cases()
     label_encoder_cases()
+    quantization_cases()
+    half_precision_cases()
     exported_cases()
     with open(os.path.join(ROOT, "cases.json"), "w") as handle:
         json.dump({"cases": CASES}, handle, indent=1)

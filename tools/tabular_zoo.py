@@ -158,13 +158,18 @@ def main():
     parser.add_argument("--out", required=True)
     parser.add_argument("--size", choices=["small", "large"], default="small")
     parser.add_argument("--json")
+    parser.add_argument("--converters", default="sklearn,xgboost,lightgbm",
+                        help="which exporters' models to run (comma-separated)")
     args = parser.parse_args()
+    wanted = set(args.converters.split(","))
     if not os.access(args.yard, os.X_OK):
         print(f"no yard binary at {args.yard}", file=sys.stderr)
         return 2
     rng = np.random.default_rng(7)
     table = []
     for index, (name, model, converter, nan) in enumerate(models(args.size)):
+        if converter not in wanted:
+            continue
         features = 12
         x = rng.normal(size=(200, features)).astype(np.float32)
         if nan:

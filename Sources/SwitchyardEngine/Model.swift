@@ -62,6 +62,7 @@ public final class Model: Sendable {
         }
         let nodeCount = graph.nodes.count + 0
         let parameterCount = graph.constants.values.reduce(0) { $0 + $1.type.count }
+        HalfPrecision.widen(&graph)
         if options.fuse {
             Fusion.apply(&graph)
             Fusion.pretransposeWeights(&graph)

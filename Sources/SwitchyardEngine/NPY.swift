@@ -47,6 +47,7 @@ public enum NPY {
         switch descr {
         case "<f4": dtype = .float32
         case "<f8": dtype = .float64
+        case "<f2": dtype = .float16
         case "<i8": dtype = .int64
         case "<i4": dtype = .int32
         case "|i1", "<i1": dtype = .int8
@@ -105,7 +106,8 @@ public enum NPY {
         case .int8: descr = "|i1"
         case .uint8: descr = "|u1"
         case .bool: descr = "|b1"
-        case .bytes, .float16: throw EngineError(.invalidInput, "cannot write a \(tensor.dtype) tensor as .npy")
+        case .float16: descr = "<f2"
+        case .bytes: throw EngineError(.invalidInput, "cannot write a \(tensor.dtype) tensor as .npy")
         }
         let dims = tensor.shape.dims
         let shape = dims.count == 1 ? "(\(dims[0]),)" : "(" + dims.map(String.init).joined(separator: ", ") + ")"
@@ -152,11 +154,11 @@ public enum NPY {
 extension Tensor {
     /// The same values as another numeric dtype (what `yard predict` does when a file's dtype differs
     /// from the model's input). Float to integer truncates toward zero.
-    /// - Parameter dtype: the target type (not `bytes` or `f16`).
-    /// - Throws: `EngineError.invalidInput` for `bytes` or `f16` on either side.
+    /// - Parameter dtype: the target type (not `bytes`).
+    /// - Throws: `EngineError.invalidInput` for `bytes` on either side.
     public func converted(to dtype: DType) throws(EngineError) -> Tensor {
         if dtype == self.dtype { return self }
-        guard let width = dtype.byteWidth, dtype != .float16, self.dtype != .float16, self.dtype != .bytes else {
+        guard let width = dtype.byteWidth, self.dtype != .bytes else {
             throw EngineError(.invalidInput, "cannot convert \(self.dtype) to \(dtype)")
         }
         let count = self.elementCount

@@ -18,12 +18,12 @@ public struct StatisticsRecordingService: WireService {
     }
 
     public func handle(_ request: Request, context: RequestContext) async throws -> Response {
-        guard request.method == "infer" else { return try await self.service.handle(request, context: context) }
+        guard request.method == Method.infer else { return try await self.service.handle(request, context: context) }
         let started = ContinuousClock.now
         let rows = request.tensors.first.map { $0.tensor.shape.rank == 0 ? 1 : $0.tensor.shape[0] } ?? 0
         do {
             let response = try await self.service.handle(request, context: context)
-            let version = request.version.isEmpty ? response[parameter: "model.version"] ?? "" : request.version
+            let version = request.version.isEmpty ? response[parameter: ParameterKey.modelVersion] ?? "" : request.version
             self.statistics.record(model: request.model, version: version, ok: true, rows: rows, duration: started.duration(to: .now))
             return response
         } catch {

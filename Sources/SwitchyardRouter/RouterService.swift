@@ -19,14 +19,14 @@ public final class RouterService: WireService, Service {
     /// can name a version.
     public static let maxPinnedVersions = StageBatchers.maxPinnedVersions
 
-    private let batchers: StageBatchers
+    let batchers: StageBatchers
     private let preprocess: any Upstream
     private let inference: any Upstream
     private let postprocess: any Upstream
     private let health: HealthChecker?
     /// Which version answers, canary rollouts and their measurements.
     public let releases: ReleaseController?
-    private let logger: Logger
+    let logger: Logger
     private let sampler: InputSampler?
 
     /// Makes a router.
@@ -80,13 +80,15 @@ public final class RouterService: WireService, Service {
                 parameters: [Parameter(ParameterKey.status, "serving")]
                     + self.models.map { Parameter(ParameterKey.model, $0) }
             )
+        case Method.batchingStatus, Method.batchingSet:
+            return try self.batching(request, context: context)
         default:
             if Self.isReleaseMethod(request.method) {
                 return try self.administer(request, context: context)
             }
             throw RouterError(
                 .unknownMethod,
-                "unknown method '\(request.method)'; the router answers infer, health, feedback, rollout.start|status|pause|resume|approve|promote|abort, ab.start|report|stop and release.pin|state"
+                "unknown method '\(request.method)'; the router answers infer, health, feedback, rollout.start|status|pause|resume|approve|promote|abort, ab.start|report|stop, release.pin|state and batching.status|set"
             )
         }
     }

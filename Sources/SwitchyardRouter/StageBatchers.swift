@@ -19,12 +19,23 @@ final class StageBatchers: Sendable {
         /// For requests that name no version.
         var inference: Batcher<ContinuousClock>
         var postprocess: Batcher<ContinuousClock>
-        /// For the batchers of pinned versions.
-        var pinnedConfiguration: BatcherConfiguration
+    }
+
+    /// A model's limits for one stage: batches in flight are per instance, so a stage scaled out gets more.
+    private static func scaled(
+        _ configuration: BatcherConfiguration, for stage: String, instances: [String: Int]
+    ) -> BatcherConfiguration {
+        var scaled = configuration
+        scaled.maxBatchesInFlight *= max(1, instances[stage] ?? 1)
+        scaled.idleBatchesInFlight *= max(1, instances[stage] ?? 1)
+        return scaled
     }
 
     private let stages: [String: Stages]
     private let pinned = Mutex<[String: [String: Batcher<ContinuousClock>]]>([:])
+    /// Each model's limits as given (per stage instance), changed by ``update(model:_:)``.
+    private let configurations: Mutex<[String: BatcherConfiguration]>
+    private let instances: [String: Int]
     /// Batchers made after ``run()`` started are handed to it here.
     private let started: (
         stream: AsyncStream<Batcher<ContinuousClock>>, continuation: AsyncStream<Batcher<ContinuousClock>>.Continuation
@@ -48,23 +59,19 @@ final class StageBatchers: Sendable {
     ) {
         self.stages = models.reduce(into: [:]) { stages, entry in
             let (model, configuration) = entry
-            func scaled(_ stage: String) -> BatcherConfiguration {
-                var scaled = configuration
-                scaled.maxBatchesInFlight *= max(1, instances[stage] ?? 1)
-                scaled.idleBatchesInFlight *= max(1, instances[stage] ?? 1)
-                return scaled
-            }
             func batcher(_ stage: String, _ upstream: any Upstream) -> Batcher<ContinuousClock> {
                 Batcher(
-                    upstream: upstream, configuration: scaled(stage), logger: logger,
-                    metricDimensions: [("model", model), ("stage", stage)], executor: executor
+                    upstream: upstream, configuration: Self.scaled(configuration, for: stage, instances: instances),
+                    logger: logger, metricDimensions: [("model", model), ("stage", stage)], executor: executor
                 )
             }
             stages[model] = Stages(
                 preprocess: batcher("preprocess", preprocess), inference: batcher("inference", inference),
-                postprocess: batcher("postprocess", postprocess), pinnedConfiguration: scaled("inference")
+                postprocess: batcher("postprocess", postprocess)
             )
         }
+        self.configurations = Mutex(models)
+        self.instances = instances
         self.started = AsyncStream.makeStream()
         self.inference = inference
         self.logger = logger
@@ -92,13 +99,44 @@ final class StageBatchers: Sendable {
         }
     }
 
+    /// A model's limits as given (per stage instance), or `nil` for a model the router does not serve.
+    func configuration(of model: String) -> BatcherConfiguration? {
+        self.configurations.withLock { $0[model] }
+    }
+
+    /// Changes a model's limits on every stage's batcher (the pinned versions' too) while they run; requests
+    /// already queued stay queued.
+    /// - Returns: the limits now, or `nil` for a model the router does not serve.
+    func update(model: String, _ change: (inout BatcherConfiguration) -> Void) -> BatcherConfiguration? {
+        guard let stages = self.stages[model] else { return nil }
+        // under the pinned lock: a pinned batcher made meanwhile starts with the new limits
+        return self.pinned.withLock { pinned in
+            let configuration = self.configurations.withLock { configurations in
+                change(&configurations[model, default: BatcherConfiguration()])
+                return configurations[model]!
+            }
+            for (stage, batcher) in [
+                ("preprocess", stages.preprocess), ("inference", stages.inference), ("postprocess", stages.postprocess),
+            ] {
+                batcher.updateConfiguration(Self.scaled(configuration, for: stage, instances: self.instances))
+            }
+            for batcher in (pinned[model] ?? [:]).values {
+                batcher.updateConfiguration(Self.scaled(configuration, for: "inference", instances: self.instances))
+            }
+            return configuration
+        }
+    }
+
     /// The inference batcher for a pinned version, made on first use; `nil` past the bound or after shutdown.
     func inference(model: String, version: String, stages: Stages) -> Batcher<ContinuousClock>? {
         self.pinned.withLock { pinned in
             if let batcher = pinned[model]?[version] { return batcher }
-            guard pinned[model, default: [:]].count < Self.maxPinnedVersions else { return nil }
+            guard pinned[model, default: [:]].count < Self.maxPinnedVersions,
+                let configuration = self.configurations.withLock({ $0[model] })
+            else { return nil }
             let batcher = Batcher(
-                upstream: self.inference, configuration: stages.pinnedConfiguration, logger: self.logger,
+                upstream: self.inference,
+                configuration: Self.scaled(configuration, for: "inference", instances: self.instances), logger: self.logger,
                 metricDimensions: [("model", model), ("stage", "inference"), ("version", version)],
                 executor: self.executor
             )

@@ -64,6 +64,13 @@ public enum Method {
     /// True labels for earlier answers (one, or a batch), for the accuracy of rollouts and A/B comparisons.
     public static let feedback = "feedback"
 
+    // MARK: Router batching
+
+    /// A model's batching limits as the router applies them now.
+    public static let batchingStatus = "batching.status"
+    /// Changes a model's batching limits while the router serves (admin).
+    public static let batchingSet = "batching.set"
+
     // MARK: Monitor
 
     /// An instance's periodic report to the monitor.
@@ -93,6 +100,8 @@ public enum Method {
         abReport,
         abStop,
         feedback,
+        batchingStatus,
+        batchingSet,
         report,
     ]
 }

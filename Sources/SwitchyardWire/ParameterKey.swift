@@ -119,6 +119,21 @@ public enum ParameterKey {
     /// In a `feedback` answer: labels not scored (unknown, too old, of an earlier step, or labelled already).
     public static let unknown = "unknown"
 
+    // MARK: batching.set, batching.status
+
+    /// Largest batch, in rows.
+    public static let maxBatchSize = "max_batch_size"
+    /// Longest a queued request waits for company while the stage is busy, in microseconds.
+    public static let maxQueueDelayMicroseconds = "max_queue_delay_us"
+    /// Requests queued per stage before new ones are shed.
+    public static let maxQueueSize = "max_queue_size"
+    /// Batch sizes sent at once while the stage is busy, comma-separated.
+    public static let preferredBatchSizes = "preferred_batch_sizes"
+    /// Batches in flight to each stage instance.
+    public static let maxBatchesInFlight = "max_batches_in_flight"
+    /// A model's batching limits as JSON (the answer of both methods).
+    public static let batching = "batching"
+
     // MARK: report
 
     /// The reporting service's name (`router`, `inference`, ...).
@@ -183,6 +198,12 @@ public enum ParameterKey {
         label,
         accepted,
         unknown,
+        maxBatchSize,
+        maxQueueDelayMicroseconds,
+        maxQueueSize,
+        preferredBatchSizes,
+        maxBatchesInFlight,
+        batching,
         service,
         version,
         address,

@@ -40,7 +40,9 @@ struct ModelBench: ParsableCommand {
         }
     }
 
-    private var batches: [Int] { self.batch.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
+    private var batches: [Int] {
+        self.batch.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+    }
 
     func run() throws {
         try runReportingErrors("model bench") {
@@ -116,10 +118,13 @@ struct ModelBench: ParsableCommand {
         case .int32:
             return try Tensor((0..<count).map { _ in Int32(generator.next() % 4) }, shape: Shape(dims))
         case .uint8, .int8, .bool:
-            let bytes = (0..<count).map { _ in UInt8(truncatingIfNeeded: generator.next() % (input.dtype == .bool ? 2 : 256)) }
+            let bytes = (0..<count).map { _ in
+                UInt8(truncatingIfNeeded: generator.next() % (input.dtype == .bool ? 2 : 256))
+            }
             return try Tensor(dtype: input.dtype, shape: Shape(dims), data: ByteView(bytes))
         default:
-            throw EngineError(.invalidInput, "input '\(input.name)' is \(input.dtype); bench makes no random \(input.dtype)")
+            throw EngineError(
+                .invalidInput, "input '\(input.name)' is \(input.dtype); bench makes no random \(input.dtype)")
         }
     }
 }

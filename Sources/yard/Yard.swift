@@ -6,7 +6,8 @@ struct Yard: AsyncParsableCommand {
         commandName: "yard",
         abstract: "Switchyard: run, inspect and make models; check and measure services.",
         subcommands: [
-            Predict.self, ModelCommand.self, Models.self, Echo.self, Load.self, RolloutCommand.self, ABCommand.self, Profile.self,
+            Predict.self, ModelCommand.self, Models.self, Echo.self, Load.self, RolloutCommand.self, ABCommand.self,
+            BatchingCommand.self, Profile.self,
         ]
     )
 }

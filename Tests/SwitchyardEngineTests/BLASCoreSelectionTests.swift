@@ -71,7 +71,9 @@ struct BLASCoreSelectionTests {
         Case(name: "Excavator keeps its own kernels", cpu: zen2, library: "Excavator", expected: nil),
         Case(name: "AVX-only CPU on Nehalem kernels", cpu: sandyBridge, library: "Nehalem", expected: "Sandybridge"),
         Case(name: "SSE-only CPU", cpu: sse, library: "Prescott", expected: nil),
-        Case(name: "a library with no switchable cores", cpu: skylakeX, library: "Prescott", available: [], expected: nil),
+        Case(
+            name: "a library with no switchable cores", cpu: skylakeX, library: "Prescott", available: [], expected: nil
+        ),
         Case(name: "a core the operator forced higher", cpu: haswell, library: "SkylakeX", expected: nil),
         Case(name: "core names are case-insensitive", cpu: skylakeX, library: "SKYLAKEX", expected: nil),
     ]

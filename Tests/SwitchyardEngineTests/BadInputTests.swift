@@ -85,6 +85,17 @@ struct BadInputTests {
         #expect(error.message.contains("'y'"))
     }
 
+    /// onnxmltools declares LightGBM labels as [1] on a [?, F] input: the batch follows the input, as in onnxruntime.
+    @Test func declaredBatchOfOneOnADynamicBatchIsNotALimit() throws {
+        var factory = GraphFactory.small()
+        factory.outputs = []
+        factory.output("y", [1, 3])
+        let model = try Model(bytes: try factory.bytes(), source: "test.onnx")
+        #expect(model.maxBatchSize == nil)
+        let outputs = try model.run([NamedTensor("x", try Tensor([Float](repeating: 1, count: 12), shape: [3, 4]))])
+        #expect(outputs[0].tensor.shape == [3, 3])
+    }
+
     @Test func broadcastThatFails() throws {
         var factory = GraphFactory()
         factory.input("x", [nil, 4])
@@ -272,7 +283,7 @@ struct BadInputTests {
         #expect(error.message.contains("Fortran"))
     }
 
-    @Test(arguments: ["<c8", ">f4", "<U3", "|O", "<f2"])
+    @Test(arguments: ["<c8", ">f4", "<U3", "|O", "<u2"])
     func npyUnsupportedDtype(_ descr: String) throws {
         var header = "{'descr': '\(descr)', 'fortran_order': False, 'shape': (2,), }"
         header += String(repeating: " ", count: 117 - header.count) + "\n"

@@ -60,6 +60,17 @@ func maxDifference(_ actual: Tensor, _ expected: Tensor) throws -> Double {
             worst = max(worst, Double(abs(x - y)))
         }
         return worst
+    case .float16:
+        guard actual.dtype == .float16, actual.data.count == expected.data.count else { return .infinity }
+        let count = expected.data.count / 2
+        var worst = 0.0
+        for index in 0..<count {
+            let x = actual.data.withUnsafeBytes { Double(Float($0.loadUnaligned(fromByteOffset: index * 2, as: Float16.self))) }
+            let y = expected.data.withUnsafeBytes { Double(Float($0.loadUnaligned(fromByteOffset: index * 2, as: Float16.self))) }
+            if x.isNaN || y.isNaN { if x.isNaN != y.isNaN { return .infinity } else { continue } }
+            worst = max(worst, abs(x - y))
+        }
+        return worst
     case .float64:
         let a = try actual.scalars(as: Double.self)
         let b = try expected.scalars(as: Double.self)

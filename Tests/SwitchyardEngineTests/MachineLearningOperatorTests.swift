@@ -43,7 +43,9 @@ struct MachineLearningOperatorTests {
     }
 
     /// Every row alone gives the row of the batch (the fast walk runs eight rows at a time, NaN rows apart).
-    @Test(arguments: ["tree_regressor_deep", "tree_classifier_multiclass_softmax", "sklearn_hist_gradient_boosting_binary_nan"])
+    @Test(arguments: [
+        "tree_regressor_deep", "tree_classifier_multiclass_softmax", "sklearn_hist_gradient_boosting_binary_nan",
+    ])
     func rowsAreIndependentOfBatch(_ name: String) throws {
         let directory = Self.root + "/" + name
         let model = try Model(contentsOf: directory + "/model.onnx")
@@ -55,5 +57,25 @@ struct MachineLearningOperatorTests {
                 #expect(try maxDifference(one.tensor, try all.tensor.rows(row..<(row + 1))) == 0)
             }
         }
+    }
+}
+
+/// Values that have no quantized form answer, never trap: NaN and infinities through DynamicQuantizeLinear and
+/// QuantizeLinear.
+struct QuantizationEdgeTests {
+    @Test func nanAndInfinityQuantizeWithoutTrapping() throws {
+        var factory = GraphFactory()
+        factory.input("x", [nil, 4])
+        factory.node("DynamicQuantizeLinear", ["x"], ["q", "s", "z"])
+        factory.floats("scale", [], [0.5])
+        factory.node("QuantizeLinear", ["x", "scale"], ["p"])
+        factory.output("q", type: 2)
+        factory.output("p", type: 2)
+        let model = try Model(bytes: try factory.bytes(), source: "test.onnx")
+        let x = try Tensor([Float.nan, 1, -2, .infinity, 3, -.infinity, 0.5, 1e30], shape: [2, 4])
+        let outputs = try model.run([NamedTensor("x", x)])
+        let quantized = try outputs[1].tensor.scalars(as: UInt8.self)
+        #expect(quantized == [0, 2, 0, 255, 6, 0, 1, 255])
+        #expect(try outputs[0].tensor.scalars(as: UInt8.self).count == 8)
     }
 }

@@ -10,7 +10,7 @@ import Testing
 /// The release controller inside a router constructed in this process: canary rollouts driven by real traffic
 /// through fake stages, judged by calling `evaluate` (no clock to wait for), and the state file across restarts
 /// and between routers.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(2)))
 struct ReleaseControllerTests {
     /// A fresh state directory.
     static func directory() -> String {

@@ -118,8 +118,9 @@ final class Gate: Sendable {
     }
 }
 
-/// Waits until `condition` holds, checking every millisecond for at most `seconds`.
-func eventually(seconds: Double = 10, _ condition: () -> Bool) async -> Bool {
+/// Waits until `condition` holds, checking every millisecond for at most `seconds` (generous: the whole suite runs
+/// in parallel on two shared cores, where a test's tasks can wait seconds for a thread).
+func eventually(seconds: Double = 30, _ condition: () -> Bool) async -> Bool {
     let end = ContinuousClock.now.advanced(by: .milliseconds(Int(seconds * 1000)))
     while ContinuousClock.now < end {
         if condition() { return true }

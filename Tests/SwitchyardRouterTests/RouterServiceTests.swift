@@ -9,7 +9,7 @@ import Testing
 
 /// The router constructed in this process, its stages fakes behind in-process upstreams: the request path,
 /// batching toward a stage, deadlines in queues, and failures answered with the right status.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(2)))
 struct RouterServiceTests {
     @Test func aRequestGoesThroughPreprocessInferenceAndPostprocessInOrder() async throws {
         try await InProcessMesh.with { mesh in
@@ -83,7 +83,7 @@ struct RouterServiceTests {
             #expect(await eventually { gate.waiting == 1 })
             // straight to the router (no transport racing the deadline): the batcher's queue answers it
             let context = RequestContext(
-                requestID: 2, deadline: .now.advanced(by: .milliseconds(300)), peer: InProcessMesh.anyone,
+                requestID: 2, deadline: .now.advanced(by: .seconds(2)), peer: InProcessMesh.anyone,
                 logger: InProcessMesh.quiet
             )
             let error = await #expect(throws: RoutingError.self) {
@@ -152,5 +152,68 @@ struct RouterServiceTests {
 
     static func context(peer: PeerIdentity = InProcessMesh.anyone) -> RequestContext {
         RequestContext(requestID: 1, deadline: nil, peer: peer, logger: InProcessMesh.quiet)
+    }
+}
+
+/// Batching limits changed while the router serves (`batching.set`), read back with `batching.status`.
+@Suite(.timeLimit(.minutes(2)))
+struct RouterBatchingTests {
+    static func status(_ response: Response) throws -> BatchingStatus {
+        try JSONDecoder().decode(BatchingStatus.self, from: Data((response[parameter: ParameterKey.batching] ?? "").utf8))
+    }
+
+    @Test func newLimitsApplyToTheNextBatches() async throws {
+        let gate = Gate()
+        let inference = FakeStage.inference { request in if try column(request, "x") == [1] { await gate.pass() } }
+        let batching = BatcherConfiguration.defaults {
+            $0.maxBatchSize = 5
+            $0.maxBatchesInFlight = 2
+            $0.idleBatchesInFlight = 1
+            $0.maxQueueDelay = .seconds(30)
+        }
+        try await InProcessMesh.with(batching: batching, inference: inference) { mesh in
+            let before = try Self.status(try await mesh.call(Request(method: Method.batchingStatus, model: "m")))
+            #expect(before == BatchingStatus(model: "m", batching))
+            let set = Request(
+                method: Method.batchingSet, model: "m", parameters: [Parameter(ParameterKey.maxBatchSize, "2")]
+            )
+            #expect(await mesh.status(of: set) == .permissionDenied)
+            let after = try Self.status(try await mesh.call(set, peer: InProcessMesh.admin))
+            #expect(after.maxBatchSize == 2 && after.maxQueueSize == batching.maxQueueSize)
+
+            let first = Task { try await mesh.call(inferRequest(0)) }
+            #expect(await eventually { gate.waiting == 1 })
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for x in 1...4 { group.addTask { _ = try await mesh.call(inferRequest(Float(x))) } }
+                // full batches of two leave beside the held call (at the old limit of five, four would wait for
+                // the 30 s queue delay)
+                #expect(await eventually { mesh.inference.requests.count == 3 }, "\(mesh.inference.requests.map(rows))")
+                gate.open()
+                try await group.waitForAll()
+            }
+            _ = try await first.value
+            #expect(mesh.inference.requests.map(rows) == [1, 2, 2])
+        }
+    }
+
+    @Test func badLimitsAreRefusedWithTheirNames() async throws {
+        try await InProcessMesh.with { mesh in
+            for parameters in [
+                [Parameter(ParameterKey.maxBatchSize, "0")], [Parameter(ParameterKey.maxQueueDelayMicroseconds, "x")],
+                [Parameter(ParameterKey.preferredBatchSizes, "8,-1")], [Parameter(ParameterKey.maxBatchesInFlight, "65")],
+                [],
+            ] {
+                let request = Request(method: Method.batchingSet, model: "m", parameters: parameters)
+                let error = await #expect(throws: RouterError.self) {
+                    try await mesh.router.handle(request, context: RouterServiceTests.context(peer: InProcessMesh.admin))
+                }
+                #expect(error?.code == .invalidArgument)
+                #expect(error?.message.contains(parameters.first?.key ?? "at least one") == true, "\(error?.message ?? "")")
+            }
+            let unknown = Request(method: Method.batchingStatus, model: "nope")
+            #expect(await mesh.status(of: unknown) == .notFound)
+            let unchanged = try Self.status(try await mesh.call(Request(method: Method.batchingStatus, model: "m")))
+            #expect(unchanged == BatchingStatus(model: "m", BatcherConfiguration()))
+        }
     }
 }

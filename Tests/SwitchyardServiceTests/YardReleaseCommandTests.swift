@@ -58,6 +58,15 @@ struct YardReleaseCommandTests {
         #expect(bad.status == 1 && bad.stderr.contains("failed precondition"), "\(bad.stderr)")
         let unreachable = try Self.yard(["rollout", "status", "--router", "127.0.0.1:1"])
         #expect(unreachable.status == 1 && unreachable.stderr.contains("cannot reach the router"), "\(unreachable.stderr)")
+        // batching limits changed on the running router
+        let batching = try Self.yard(
+            ["batching", "set", "--model", "digits", "--max-batch-size", "16", "--preferred-batch-sizes", "8,16"] + router
+        )
+        #expect(batching.status == 0 && batching.stdout.contains("max batch size         16"), "\(batching.stdout)")
+        let shown = try Self.yard(["batching", "status", "--model", "digits", "--json"] + router, as: "app")
+        #expect(shown.stdout.contains("\"max_batch_size\":16") && shown.stdout.contains("\"preferred_batch_sizes\":[8,16]"))
+        let notAdmin = try Self.yard(["batching", "set", "--model", "digits", "--max-batch-size", "4"] + router, as: "app")
+        #expect(notAdmin.status == 1 && notAdmin.stderr.contains("permission denied"), "\(notAdmin.stderr)")
     }
 
     @Test func modelsCommandsListLoadAndUnloadOnARunningInferenceService() async throws {

@@ -206,8 +206,14 @@ final class ExecutionPlan: Sendable {
                     .shapeMismatch, "graph output '\(output.name)' is declared \(dtype) but computes \(type.dtype)")
             }
             if let dims = output.dims {
+                // A batch dimension declared as 1 on a graph with a dynamic batch is a converter's slip (onnxmltools
+                // writes [1] for LightGBM labels); onnxruntime only warns, so the batch follows the inputs here.
+                let batched = graph.inputs.contains { $0.dims.first == .some(nil) }
                 let agrees =
-                    dims.count == type.shape.count && zip(dims, type.shape).allSatisfy { $0 == nil || $0 == $1 }
+                    dims.count == type.shape.count
+                    && zip(dims, type.shape).enumerated().allSatisfy { axis, pair in
+                        pair.0 == nil || pair.0 == pair.1 || (axis == 0 && batched && pair.0 == 1)
+                    }
                 guard agrees else {
                     let declared = "[" + dims.map { $0.map(String.init) ?? "?" }.joined(separator: ",") + "]"
                     throw EngineError(

@@ -117,7 +117,7 @@ enum GraphLoader {
                     throw EngineError(
                         .invalidModel, "\(self.source): input '\(info.name)' declares no element type or shape")
                 }
-                guard dtype != .bytes, dtype != .float16 else {
+                guard dtype != .bytes else {
                     throw EngineError(
                         .unsupportedModel, "\(self.source): input '\(info.name)' has unsupported type \(dtype)")
                 }
@@ -205,7 +205,9 @@ enum GraphLoader {
             var declaredTypes: [Int: DType] = [:]
             for info in graph.valueInfo {
                 guard let value = self.ids[info.name] else { continue }
-                let (dtype, _) = try Self.tensorType(info, what: "value '\(info.name)'", source: self.source)
+                // A type the engine has no tensors for (bfloat16 computed in f32, say) only loses the check.
+                guard let (dtype, _) = try? Self.tensorType(info, what: "value '\(info.name)'", source: self.source)
+                else { continue }
                 if let dtype { declaredTypes[value] = dtype }
             }
             let producer = [model.producerName, model.producerVersion].filter { !$0.isEmpty }.joined(separator: " ")
@@ -242,6 +244,12 @@ enum GraphLoader {
             DType?, [Int?]?
         ) {
             guard info.hasType else { return (nil, nil) }
+            // ZipMap's list of {class: probability} maps: the engine answers its tensor form, f32 [N, classes].
+            if case .sequenceType(let sequence)? = info.type.value, case .mapType(let map)? = sequence.elemType.value,
+                case .tensorType(let values)? = map.valueType.value, values.elemType == 1
+            {
+                return (.float32, nil)
+            }
             guard case .tensorType(let tensor)? = info.type.value else {
                 throw EngineError(
                     .unsupportedModel,
@@ -249,6 +257,12 @@ enum GraphLoader {
             }
             var dtype: DType? = nil
             if tensor.hasElemType {
+                guard tensor.elemType != 16 else {
+                    throw EngineError(
+                        .unsupportedModel,
+                        "\(source): \(what) is bfloat16; bfloat16 weights are computed in float32, but inputs and outputs must be float16 or float32"
+                    )
+                }
                 guard let code = UInt8(exactly: tensor.elemType), let known = DType(rawValue: code) else {
                     throw EngineError(
                         .unsupportedModel, "\(source): \(what) has unsupported element type \(tensor.elemType)")
@@ -271,14 +285,15 @@ enum TensorDecoding {
     static func constant(_ tensor: Onnx_TensorProto, what: String, external: ExternalData? = nil) throws(EngineError)
         -> Constant
     {
+        // float16 and bfloat16 constants are widened to float32 here; the graph computes in f32 (HalfPrecision).
+        if tensor.dataType == 10 || tensor.dataType == 16 {
+            return try Self.widenedHalf(tensor, what: what, brain: tensor.dataType == 16, external: external)
+        }
         guard tensor.hasDataType, let code = UInt8(exactly: tensor.dataType), let dtype = DType(rawValue: code) else {
             throw EngineError(.unsupportedModel, "\(what) has unsupported element type \(tensor.dataType)")
         }
         guard dtype != .bytes else {
             throw EngineError(.unsupportedModel, "\(what) is a string tensor; string tensors are not supported")
-        }
-        guard dtype != .float16 else {
-            throw EngineError(.unsupportedModel, "\(what) is float16, which is not supported")
         }
         var shape: [Int] = []
         var count = 1
@@ -338,5 +353,42 @@ enum TensorDecoding {
         case .bytes, .float16:
             throw EngineError(.unsupportedModel, "\(what) has unsupported element type \(dtype)")
         }
+    }
+
+    /// A float16 (`brain == false`) or bfloat16 tensor as a float32 constant.
+    static func widenedHalf(_ tensor: Onnx_TensorProto, what: String, brain: Bool, external: ExternalData?)
+        throws(EngineError) -> Constant
+    {
+        var shape: [Int] = []
+        var count = 1
+        for dim in tensor.dims {
+            guard dim >= 0, dim < Int64(1) << 40 else { throw EngineError(.invalidModel, "\(what) has dimension \(dim)") }
+            shape.append(Int(dim))
+            let (next, overflow) = count.multipliedReportingOverflow(by: Int(dim))
+            guard !overflow, next < 1 << 33 else { throw EngineError(.invalidModel, "\(what) is too large") }
+            count = next
+        }
+        var bits: [UInt16] = []
+        if tensor.dataLocation == .external || !tensor.externalData.isEmpty {
+            let entries = Dictionary(tensor.externalData.map { ($0.key, $0.value) }) { first, _ in first }
+            let buffer = try (external ?? ExternalData(directory: nil)).read(entries, byteCount: count * 2, what: what)
+            let words = buffer.pointer.assumingMemoryBound(to: UInt16.self)
+            bits = (0..<count).map { UInt16(littleEndian: words[$0]) }
+        } else if tensor.hasRawData {
+            guard tensor.rawData.count == count * 2 else {
+                throw EngineError(
+                    .invalidModel, "\(what) has \(tensor.rawData.count) bytes of raw data, its shape \(shape) needs \(count * 2)")
+            }
+            bits = tensor.rawData.withUnsafeBytes { raw in
+                (0..<count).map { UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 2, as: UInt16.self)) }
+            }
+        } else {
+            guard tensor.int32Data.count == count else {
+                throw EngineError(.invalidModel, "\(what) holds \(tensor.int32Data.count) values, its shape \(shape) needs \(count)")
+            }
+            bits = tensor.int32Data.map { UInt16(truncatingIfNeeded: $0) }
+        }
+        let floats = bits.map { brain ? Float(bitPattern: UInt32($0) << 16) : Float(Float16(bitPattern: $0)) }
+        return Constant(floats, shape: shape)
     }
 }

@@ -142,7 +142,7 @@ enum OperatorRegistry {
     static let factories: [String: [String: OperatorFactory]] = [
         "": merged([
             Self.coreOperators, Self.mathOperators, Self.shapingOperators, Self.reductionOperators, Self.indexingOperators,
-            Self.spatialOperators, Self.layerOperators,
+            Self.spatialOperators, Self.layerOperators, Self.quantizationOperators,
         ]),
         "ai.onnx.ml": merged([Self.machineLearningOperators]),
     ]

@@ -59,7 +59,7 @@ enum InferenceRequestDecoder {
         guard case .object(let members) = root else {
             throw GatewayError(.invalidRequest, "the request must be a JSON object, not \(root.kind)")
         }
-        var request = Request(method: "infer", model: model, version: version)
+        var request = Request(method: Method.infer, model: model, version: version)
         var plan = ResponsePlan(id: nil, model: model, version: version, outputs: nil, binaryByDefault: false)
         var inputs: [JSONValue]?
         var outputs: [JSONValue]?

@@ -39,12 +39,12 @@ enum InferenceResponseEncoder {
         writer.raw("{\"model_name\":")
         writer.string(plan.model)
         writer.raw(",\"model_version\":")
-        writer.string(response[parameter: "model.version"] ?? plan.version)
+        writer.string(response[parameter: ParameterKey.modelVersion] ?? plan.version)
         if let id = plan.id {
             writer.raw(",\"id\":")
             writer.string(id)
         }
-        let passed = response.parameters.filter { $0.key != "model.version" }
+        let passed = response.parameters.filter { $0.key != ParameterKey.modelVersion }
         if !passed.isEmpty {
             writer.raw(",\"parameters\":{")
             for (index, parameter) in passed.enumerated() {

@@ -4,21 +4,33 @@ import SwitchyardTensor
 /// out of range give the minimum integer (what x86 conversion instructions give) instead of trapping.
 struct CastOp: Operator {
     var to: DType
+    /// Round every value through float16 on the way (a float16 model's Cast to float16, run widened to f32).
+    var roundThroughHalf = false
 
     func plan(_ context: PlanContext) throws(EngineError) -> OpPlan {
         let x = try context.input(0)
-        guard x.dtype != .bytes, x.dtype != .float16 else {
+        guard x.dtype != .bytes else {
             throw context.error("cannot cast from \(x.dtype)", .unsupportedOperator)
         }
         let output = ValueType(dtype: self.to, shape: x.shape)
-        if x.dtype == self.to { return OpPlan(outputs: [output], kernel: { _ in }, alias: 0) }
+        let rounding = self.roundThroughHalf
+        if x.dtype == self.to && !rounding { return OpPlan(outputs: [output], kernel: { _ in }, alias: 0) }
         let (from, to, count) = (x.dtype, self.to, x.count)
         return OpPlan(
             outputs: [output],
             kernel: { io in
                 let source = io.input(0)
                 let target = io.output(0)
-                if from.isFloatingPoint {
+                if from == .int32 && to == .float32 {  // MatMulInteger's accumulators, in quantized models
+                    let input = source.assumingMemoryBound(to: Int32.self)
+                    let output = target.assumingMemoryBound(to: Float.self)
+                    for index in 0..<count { output[index] = Float(input[index]) }
+                } else if rounding {
+                    for index in 0..<count {
+                        let value = from.isFloatingPoint ? loadDouble(source, index, from) : Double(loadInteger(source, index, from))
+                        store(double: Double(Float(Float16(Float(value)))), target, index, to)
+                    }
+                } else if from.isFloatingPoint {
                     for index in 0..<count { store(double: loadDouble(source, index, from), target, index, to) }
                 } else {
                     for index in 0..<count { store(integer: loadInteger(source, index, from), target, index, to) }
@@ -35,6 +47,7 @@ extension DType {
 func loadDouble(_ pointer: UnsafeRawPointer, _ index: Int, _ dtype: DType) -> Double {
     switch dtype {
     case .float32: Double(pointer.load(fromByteOffset: index * 4, as: Float.self))
+    case .float16: Double(Float(pointer.load(fromByteOffset: index * 2, as: Float16.self)))
     default: pointer.load(fromByteOffset: index * 8, as: Double.self)
     }
 }
@@ -61,6 +74,7 @@ func store(double value: Double, _ pointer: UnsafeMutableRawPointer, _ index: In
     switch dtype {
     case .float32: pointer.storeBytes(of: Float(value), toByteOffset: index * 4, as: Float.self)
     case .float64: pointer.storeBytes(of: value, toByteOffset: index * 8, as: Double.self)
+    case .float16: pointer.storeBytes(of: Float16(Float(value)), toByteOffset: index * 2, as: Float16.self)
     case .bool: pointer.storeBytes(of: value != 0 ? 1 : 0, toByteOffset: index, as: UInt8.self)
     case .int32:
         let wide = truncatingToInt64(value)
@@ -76,6 +90,7 @@ func store(integer value: Int64, _ pointer: UnsafeMutableRawPointer, _ index: In
     switch dtype {
     case .float32: pointer.storeBytes(of: Float(value), toByteOffset: index * 4, as: Float.self)
     case .float64: pointer.storeBytes(of: Double(value), toByteOffset: index * 8, as: Double.self)
+    case .float16: pointer.storeBytes(of: Float16(Float(value)), toByteOffset: index * 2, as: Float16.self)
     case .int64: pointer.storeBytes(of: value, toByteOffset: index * 8, as: Int64.self)
     case .int32: pointer.storeBytes(of: Int32(truncatingIfNeeded: value), toByteOffset: index * 4, as: Int32.self)
     case .int8: pointer.storeBytes(of: Int8(truncatingIfNeeded: value), toByteOffset: index, as: Int8.self)

@@ -27,13 +27,16 @@ struct ScalerOp: Operator {
     init(_ attributes: Attributes) throws(EngineError) {
         self.offset = try attributes.floats("offset") ?? [0]
         self.scale = try attributes.floats("scale") ?? [1]
-        guard !self.offset.isEmpty, !self.scale.isEmpty else { throw attributes.error("offset and scale must not be empty") }
+        guard !self.offset.isEmpty, !self.scale.isEmpty else {
+            throw attributes.error("offset and scale must not be empty")
+        }
     }
 
     func plan(_ context: PlanContext) throws(EngineError) -> OpPlan {
         let x = try context.input(0, mlNumericTypes)
         let features = lastDimension(x)
-        for (name, values) in [("offset", self.offset), ("scale", self.scale)] where values.count != 1 && values.count != features {
+        for (name, values) in [("offset", self.offset), ("scale", self.scale)]
+        where values.count != 1 && values.count != features {
             throw context.error("\(name) has \(values.count) values; the input has \(features) features")
         }
         let (offset, scale, count, dtype) = (self.offset, self.scale, x.count, x.dtype)
@@ -167,11 +170,13 @@ struct OneHotEncoderOp: Operator {
                 y.initialize(repeating: 0, count: count * width)
                 for index in 0..<count {
                     let key: Int64 =
-                        dtype.isFloatingPoint ? truncatingToInt64(loadDouble(source, index, dtype)) : loadInteger(source, index, dtype)
+                        dtype.isFloatingPoint
+                        ? truncatingToInt64(loadDouble(source, index, dtype)) : loadInteger(source, index, dtype)
                     if let column = categories[key] {
                         y[index * width + column] = 1
                     } else if !zeros {
-                        throw EngineError(.invalidInput, "node '\(node)' (OneHotEncoder): value \(key) is not a known category")
+                        throw EngineError(
+                            .invalidInput, "node '\(node)' (OneHotEncoder): value \(key) is not a known category")
                     }
                 }
             })

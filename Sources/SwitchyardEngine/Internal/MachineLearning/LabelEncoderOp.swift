@@ -41,7 +41,9 @@ struct LabelEncoderOp: Operator {
                     throw attributes.error("default_tensor must be a one-element tensor")
                 }
                 let (value, integer, type) = try Self.numbers(constant, attributes, "default_tensor")
-                guard type == self.valueType else { throw attributes.error("default_tensor is not of the values' type") }
+                guard type == self.valueType else {
+                    throw attributes.error("default_tensor is not of the values' type")
+                }
                 (self.defaultValue, self.defaultInteger) = (value[0], integer.first ?? 0)
             } else {
                 (self.defaultValue, self.defaultInteger) = self.valueType.isFloatingPoint ? (-0.0, 0) : (-1, -1)
@@ -51,7 +53,9 @@ struct LabelEncoderOp: Operator {
             self.defaultValue = Double(try attributes.float("default_float", -0.0))
             self.defaultInteger = 0
         } else if let ints = try attributes.ints("values_int64s") {
-            (self.values, self.integerValues, self.valueType) = (ints.map { Double($0) }, ints.map { Int64($0) }, .int64)
+            (self.values, self.integerValues, self.valueType) = (
+                ints.map { Double($0) }, ints.map { Int64($0) }, .int64
+            )
             self.defaultInteger = Int64(try attributes.int("default_int64", -1))
             self.defaultValue = Double(self.defaultInteger)
         } else {

@@ -21,11 +21,13 @@ struct LinearClassifierOp: Operator {
         self.intercepts = intercepts.isEmpty ? [Float](repeating: 0, count: self.targets) : intercepts
         let name = try attributes.string("post_transform", "NONE")
         guard let transform = PostTransform(name: name) else {
-            throw attributes.error("post_transform '\(name)' is not one of NONE, SOFTMAX, LOGISTIC, SOFTMAX_ZERO, PROBIT")
+            throw attributes.error(
+                "post_transform '\(name)' is not one of NONE, SOFTMAX, LOGISTIC, SOFTMAX_ZERO, PROBIT")
         }
         self.transform = transform
         guard self.coefficients.count % self.targets == 0 else {
-            throw attributes.error("\(coefficients.count) coefficients do not divide into \(self.targets) score columns")
+            throw attributes.error(
+                "\(coefficients.count) coefficients do not divide into \(self.targets) score columns")
         }
         guard self.targets == 1 || self.targets <= self.labels.count else {
             throw attributes.error("\(self.targets) score columns for \(self.labels.count) class labels")
@@ -36,14 +38,17 @@ struct LinearClassifierOp: Operator {
         let (x, rows, features) = try tabularInput(context, minimumFeatures: 0)
         let targets = self.targets
         guard features * targets == self.coefficients.count else {
-            throw context.error("the input has \(features) features; the model needs \(self.coefficients.count / targets)")
+            throw context.error(
+                "the input has \(features) features; the model needs \(self.coefficients.count / targets)")
         }
         let twoColumns = targets == 1 && self.labels.count == 2
         let width = twoColumns ? 2 : targets
         let castBytes = x.dtype == .float32 ? 0 : alignUp(rows * features * 4)
         let op = self
         return OpPlan(
-            outputs: [ValueType(dtype: self.labels.dtype, shape: [rows]), ValueType(dtype: .float32, shape: [rows, width])],
+            outputs: [
+                ValueType(dtype: self.labels.dtype, shape: [rows]), ValueType(dtype: .float32, shape: [rows, width]),
+            ],
             kernel: { io in
                 let input = floatRows(io, x.dtype, count: rows * features)
                 let labels = io.output(0)
@@ -111,7 +116,8 @@ struct LinearRegressorOp: Operator {
         self.intercepts = intercepts.isEmpty ? [Float](repeating: 0, count: self.targets) : intercepts
         let name = try attributes.string("post_transform", "NONE")
         guard let transform = PostTransform(name: name) else {
-            throw attributes.error("post_transform '\(name)' is not one of NONE, SOFTMAX, LOGISTIC, SOFTMAX_ZERO, PROBIT")
+            throw attributes.error(
+                "post_transform '\(name)' is not one of NONE, SOFTMAX, LOGISTIC, SOFTMAX_ZERO, PROBIT")
         }
         self.transform = transform
     }
@@ -120,7 +126,8 @@ struct LinearRegressorOp: Operator {
         let (x, rows, features) = try tabularInput(context, minimumFeatures: 0)
         let targets = self.targets
         guard features * targets == self.coefficients.count else {
-            throw context.error("the input has \(features) features; the model needs \(self.coefficients.count / targets)")
+            throw context.error(
+                "the input has \(features) features; the model needs \(self.coefficients.count / targets)")
         }
         let castBytes = x.dtype == .float32 ? 0 : alignUp(rows * features * 4)
         let op = self

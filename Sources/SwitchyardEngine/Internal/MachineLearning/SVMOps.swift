@@ -12,7 +12,10 @@ import SwitchyardTensor
 /// GEMM of the rows against the support vectors.
 struct SVMKernel: Sendable {
     enum Kind: String, Sendable {
-        case linear = "LINEAR", poly = "POLY", rbf = "RBF", sigmoid = "SIGMOID"
+        case linear = "LINEAR"
+        case poly = "POLY"
+        case rbf = "RBF"
+        case sigmoid = "SIGMOID"
     }
     var kind: Kind
     var gamma: Float = 0
@@ -62,7 +65,8 @@ struct SVMKernel: Sendable {
             for index in 0..<(m * n) {
                 let value = out[index]
                 out[index] =
-                    self.degree == 2 ? value * value : self.degree == 3 ? value * value * value : powf(value, self.degree)
+                    self.degree == 2
+                    ? value * value : self.degree == 3 ? value * value * value : powf(value, self.degree)
             }
         case .sigmoid:
             for index in 0..<(m * n) { out[index] = tanhf(out[index]) }
@@ -109,7 +113,8 @@ struct SVMClassifierOp: Operator {
         self.probB = try attributes.floats("prob_b") ?? []
         let name = try attributes.string("post_transform", "NONE")
         guard let transform = PostTransform(name: name) else {
-            throw attributes.error("post_transform '\(name)' is not one of NONE, SOFTMAX, LOGISTIC, SOFTMAX_ZERO, PROBIT")
+            throw attributes.error(
+                "post_transform '\(name)' is not one of NONE, SOFTMAX, LOGISTIC, SOFTMAX_ZERO, PROBIT")
         }
         self.transform = transform
         guard !self.coefficients.isEmpty else { throw attributes.error("coefficients are required") }
@@ -128,14 +133,16 @@ struct SVMClassifierOp: Operator {
         let pairs = classes * (classes - 1) / 2
         if total > 0 {
             guard self.vectorsPerClass.count == classes else {
-                throw attributes.error("vectors_per_class has \(self.vectorsPerClass.count) entries for \(classes) classes")
+                throw attributes.error(
+                    "vectors_per_class has \(self.vectorsPerClass.count) entries for \(classes) classes")
             }
             guard self.supportVectors.count % total == 0, !self.supportVectors.isEmpty else {
                 throw attributes.error("support_vectors do not divide into \(total) vectors")
             }
             self.featureCount = self.supportVectors.count / total
             guard self.coefficients.count >= (classes - 1) * total else {
-                throw attributes.error("coefficients has \(self.coefficients.count) values, expected \((classes - 1) * total)")
+                throw attributes.error(
+                    "coefficients has \(self.coefficients.count) values, expected \((classes - 1) * total)")
             }
             guard self.rho.count >= pairs else { throw attributes.error("rho needs \(pairs) values") }
             guard self.probA.isEmpty || self.probA.count >= pairs else {
@@ -166,11 +173,14 @@ struct SVMClassifierOp: Operator {
         let castBytes = x.dtype == .float32 ? 0 : alignUp(rows * features * 4)
         let kernelOffset = castBytes
         let pairOffset = kernelOffset + alignUp(kernels * 4)
-        let scratch = pairOffset + alignUp(max(pairs, classes) * 4) + alignUp(classes * classes * 4) * 3
+        let scratch =
+            pairOffset + alignUp(max(pairs, classes) * 4) + alignUp(classes * classes * 4) * 3
             + alignUp(classes * 8)
         let op = self
         return OpPlan(
-            outputs: [ValueType(dtype: self.labels.dtype, shape: [rows]), ValueType(dtype: .float32, shape: [rows, width])],
+            outputs: [
+                ValueType(dtype: self.labels.dtype, shape: [rows]), ValueType(dtype: .float32, shape: [rows, width]),
+            ],
             kernel: { io in
                 let input = floatRows(io, x.dtype, count: rows * features)
                 let z = io.outF32(1)
@@ -223,7 +233,9 @@ struct SVMClassifierOp: Operator {
     }
 
     /// The one-against-one scores of a row (pairs in libsvm's order) and the votes they cast.
-    private func pairwise(_ k: UnsafePointer<Float>, _ scores: UnsafeMutablePointer<Float>, _ votes: UnsafeMutablePointer<Int>) {
+    private func pairwise(
+        _ k: UnsafePointer<Float>, _ scores: UnsafeMutablePointer<Float>, _ votes: UnsafeMutablePointer<Int>
+    ) {
         let classes = self.labels.count
         votes.initialize(repeating: 0, count: classes)
         var pair = 0
@@ -302,7 +314,9 @@ struct SVMClassifierOp: Operator {
     }
 
     /// onnxruntime's ChooseClass: the binary rules on the winning weight, else the class with most votes/score.
-    private func chooseLabel(_ labels: UnsafeMutableRawPointer, _ row: Int, maxWeight: Float, maxClass: Int, proba: Bool) {
+    private func chooseLabel(
+        _ labels: UnsafeMutableRawPointer, _ row: Int, maxWeight: Float, maxClass: Int, proba: Bool
+    ) {
         var pick = maxClass
         if self.labels.count == 2 && !proba {
             if (self.weightsArePositive && maxWeight >= 0.5) || (maxWeight > 0 && !self.weightsArePositive) { pick = 1 }
@@ -335,7 +349,9 @@ struct SVMRegressorOp: Operator {
         self.coefficients = try attributes.floats("coefficients") ?? []
         self.supportVectors = try attributes.floats("support_vectors") ?? []
         self.vectorCount = try attributes.int("n_supports", 0)
-        guard let rho = try attributes.floats("rho"), let first = rho.first else { throw attributes.error("rho is required") }
+        guard let rho = try attributes.floats("rho"), let first = rho.first else {
+            throw attributes.error("rho is required")
+        }
         self.rho = first
         self.oneClass = try attributes.int("one_class", 0) != 0
         guard !self.coefficients.isEmpty else { throw attributes.error("coefficients are required") }
@@ -346,7 +362,9 @@ struct SVMRegressorOp: Operator {
         if self.vectorCount > 0 {
             guard self.supportVectors.count % self.vectorCount == 0, !self.supportVectors.isEmpty,
                 self.coefficients.count >= self.vectorCount
-            else { throw attributes.error("support_vectors and coefficients do not fit n_supports = \(self.vectorCount)") }
+            else {
+                throw attributes.error("support_vectors and coefficients do not fit n_supports = \(self.vectorCount)")
+            }
             self.featureCount = self.supportVectors.count / self.vectorCount
         } else {
             self.featureCount = self.coefficients.count

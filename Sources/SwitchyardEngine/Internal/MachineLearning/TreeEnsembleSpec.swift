@@ -3,7 +3,8 @@
 struct TreeEnsembleSpec: Sendable {
     /// How a branch compares the feature with its threshold; the true child is taken when it holds.
     enum Mode: UInt8, Sendable {
-        case leq = 0, lt, gte, gt, eq, neq, member
+        case leq = 0
+        case lt, gte, gt, eq, neq, member
     }
 
     /// A node reference: `>= 0` a branch index, `< 0` the leaf `~reference`.

@@ -168,12 +168,29 @@ extension TreeForest {
             let depth = Int(self.fastDepths[tree])
             var block = 0
             while block + 8 <= count {
-                let r0 = rows[block], r1 = rows[block + 1], r2 = rows[block + 2], r3 = rows[block + 3]
-                let r4 = rows[block + 4], r5 = rows[block + 5], r6 = rows[block + 6], r7 = rows[block + 7]
-                let x0 = x + r0 * stride, x1 = x + r1 * stride, x2 = x + r2 * stride
-                let x3 = x + r3 * stride, x4 = x + r4 * stride, x5 = x + r5 * stride
-                let x6 = x + r6 * stride, x7 = x + r7 * stride
-                var s0 = root, s1 = root, s2 = root, s3 = root, s4 = root, s5 = root, s6 = root
+                let r0 = rows[block]
+                let r1 = rows[block + 1]
+                let r2 = rows[block + 2]
+                let r3 = rows[block + 3]
+                let r4 = rows[block + 4]
+                let r5 = rows[block + 5]
+                let r6 = rows[block + 6]
+                let r7 = rows[block + 7]
+                let x0 = x + r0 * stride
+                let x1 = x + r1 * stride
+                let x2 = x + r2 * stride
+                let x3 = x + r3 * stride
+                let x4 = x + r4 * stride
+                let x5 = x + r5 * stride
+                let x6 = x + r6 * stride
+                let x7 = x + r7 * stride
+                var s0 = root
+                var s1 = root
+                var s2 = root
+                var s3 = root
+                var s4 = root
+                var s5 = root
+                var s6 = root
                 var s7 = root
                 for _ in 0..<depth {
                     s0 = step(s0, x0)

@@ -313,18 +313,22 @@ class _Connection(asyncio.Protocol):
     def usable(self) -> bool:
         return self.state == "open" and self.next_id <= 0xFFFFFFFF
 
-    async def call(self, prefix: bytes, flags: int, tensors: list[tuple[str, np.ndarray]], timeout_us: int,
-                   deadline: Optional[float]) -> Result:
-        """Sends one request and awaits its answer.
-
-        ``prefix`` is the payload up to the tensor section; its first 24 bytes (timeout, trace id) are replaced.
-        """
-        while len(self.pending) >= self.limit and self.state == "open":  # the server's max_in_flight (§6.2)
+    async def slot(self) -> None:
+        """Waits while the server's ``max_in_flight`` calls are outstanding (wire-v1.md §6.2)."""
+        while len(self.pending) >= self.limit and self.state == "open":
             waiter = self.loop.create_future()
             self.waiters.append(waiter)
             await waiter
+
+    def send(self, prefix: bytes, flags: int, tensors: list[tuple[str, np.ndarray]],
+             deadline: Optional[float]) -> tuple[int, "asyncio.Future[Result]"]:
+        """Sends one request; returns its id and the future of its answer.
+
+        ``prefix`` is the payload up to the tensor section; its first 24 bytes (timeout, trace id) are replaced.
+        """
         if self.state != "open":
             raise _NotProcessed("the connection closed before the request was sent")
+        timeout_us = 0
         if deadline is not None:
             left = deadline - self.loop.time()
             if left <= 0:
@@ -348,11 +352,7 @@ class _Connection(asyncio.Protocol):
             self.state = "draining"  # ids are used up: this connection finishes, the client opens another
         if deadline is not None:
             self._watch(deadline, request_id)
-        try:
-            return await future
-        except asyncio.CancelledError:
-            self._abandon(request_id)
-            raise
+        return request_id, future
 
     def _watch(self, deadline: float, request_id: int) -> None:
         """Deadlines share one timer per connection (a timer per call costs more than the rest of the call)."""
@@ -566,14 +566,19 @@ class AsyncClient:
             connection = self._connection
             if connection is None or not connection.usable:
                 connection = await self._usable_connection()
+            if len(connection.pending) >= connection.limit:
+                await connection.slot()
             try:
-                return await connection.call(prefix, flags, named, 0, deadline)
+                request_id, future = connection.send(prefix, flags, named, deadline)
+                try:
+                    return await future
+                except asyncio.CancelledError:
+                    connection._abandon(request_id)  # CANCEL: the server stops the work
+                    raise
             except _NotProcessed as error:
                 if attempt == 1 or self._closed or not self.retry_unprocessed:
                     raise Unavailable(error.message, processed=False) from None
-            except asyncio.CancelledError:
-                raise
-        raise Unavailable("unreachable")  # pragma: no cover
+        raise AssertionError("the loop returns or raises")  # pragma: no cover
 
     async def infer(self, model: str, inputs: Mapping[str, Any], *, version: Optional[str] = None,
                     routing_key: Optional[str] = None, parameters: Optional[Mapping[str, str]] = None,

@@ -1,0 +1,48 @@
+import SwitchyardTensor
+
+/// Runs float16 and bfloat16 models in float32, as onnxruntime does for operators without half-precision
+/// kernels on x86: half-precision weights are widened when they are decoded (``TensorDecoding``), float16 graph
+/// inputs are cast to f32 by a first step and float16 outputs back by a last one, so callers send and receive
+/// the types the model declares. A Cast to float16 inside the graph keeps its rounding (to the nearest float16)
+/// but its result stays f32.
+enum HalfPrecision {
+    static func widen(_ graph: inout Graph) {
+        let casts = graph.nodes.indices.filter { (graph.nodes[$0].op as? CastOp)?.to == .float16 }
+        let inputs = graph.inputs.filter { $0.dtype == .float16 }
+        let outputs = graph.outputs.indices.filter { graph.outputs[$0].dtype == .float16 }
+        guard !casts.isEmpty || !inputs.isEmpty || !outputs.isEmpty else { return }
+        for index in casts {
+            graph.nodes[index].op = CastOp(to: .float32, roundThroughHalf: true)
+        }
+        var widened: [Int: Int] = [:]
+        var prologue: [Node] = []
+        for input in inputs {
+            let inner = Self.newValue(&graph, input.name + " (f32)")
+            widened[input.value] = inner
+            prologue.append(
+                Node(
+                    name: "\(input.name) to f32", opType: "Cast", domain: "", inputs: [input.value], outputs: [inner],
+                    op: CastOp(to: .float32)))
+        }
+        for index in graph.nodes.indices {
+            graph.nodes[index].inputs = graph.nodes[index].inputs.map { $0.map { widened[$0] ?? $0 } }
+        }
+        var epilogue: [Node] = []
+        for index in outputs {
+            let output = graph.outputs[index]
+            let outer = Self.newValue(&graph, output.name + " (f16)")
+            epilogue.append(
+                Node(
+                    name: "\(output.name) to f16", opType: "Cast", domain: "", inputs: [output.value], outputs: [outer],
+                    op: CastOp(to: .float16)))
+            graph.outputs[index].value = outer
+        }
+        for (value, dtype) in graph.declaredTypes where dtype == .float16 { graph.declaredTypes[value] = .float32 }
+        graph.nodes = prologue + graph.nodes + epilogue
+    }
+
+    private static func newValue(_ graph: inout Graph, _ name: String) -> Int {
+        graph.valueNames.append("\u{0}" + name)
+        return graph.valueNames.count - 1
+    }
+}

@@ -1,0 +1,68 @@
+import Foundation
+import SwitchyardRouter
+import SwitchyardRouting
+import SwitchyardTesting
+import SwitchyardTransport
+import SwitchyardWire
+import Synchronization
+import Testing
+
+/// The router's active health checks against stage instances in this process: readiness follows the instances'
+/// `health` answers, and the router's own `health` says why it is not ready.
+@Suite(.timeLimit(.minutes(2)))
+struct HealthCheckerTests {
+    /// A stage instance whose `health` answer the test switches.
+    final class Instance: WireService, Sendable {
+        let healthy = Atomic<Bool>(true)
+        let checks = Atomic<Int>(0)
+
+        func handle(_ request: Request, context: RequestContext) async throws -> Response {
+            self.checks.add(1, ordering: .relaxed)
+            guard self.healthy.load(ordering: .relaxed) else { throw Status(.unavailable, "draining") }
+            return Response(parameters: [Parameter(ParameterKey.status, "serving")])
+        }
+    }
+
+    @Test func readinessFollowsTheInstancesHealthAndTheRouterSaysWhy() async throws {
+        let first = Instance()
+        let second = Instance()
+        let pool = UpstreamPool(
+            members: [
+                .init(id: "inference-1", upstream: InProcessUpstream(first)),
+                .init(id: "inference-2", upstream: InProcessUpstream(second)),
+            ],
+            clock: ContinuousClock(), logger: InProcessMesh.quiet
+        )
+        var configuration = HealthChecker.Configuration()
+        configuration.interval = .milliseconds(5)
+        configuration.unhealthyThreshold = 1
+        let checker = HealthChecker(
+            targets: [HealthChecker.Target(stage: "inference", pool: pool)], configuration: configuration,
+            logger: InProcessMesh.quiet
+        )
+        #expect(checker.notReadyReason == "the inference instances have not been checked yet")
+        let stage = FakeStage.inference()
+        let router = RouterService(
+            models: ["m": BatcherConfiguration()], preprocess: InProcessUpstream(stage), inference: pool,
+            postprocess: InProcessUpstream(stage), health: checker, logger: InProcessMesh.quiet
+        )
+        let running = Task { try await checker.run() }
+        defer { running.cancel() }
+        #expect(await eventually { checker.notReadyReason == nil })
+        first.healthy.store(false, ordering: .relaxed)
+        // after two more rounds (the first instance now failing) one healthy instance is left: still ready
+        let seen = first.checks.load(ordering: .relaxed)
+        #expect(await eventually { first.checks.load(ordering: .relaxed) >= seen + 2 })
+        #expect(checker.notReadyReason == nil)
+        second.healthy.store(false, ordering: .relaxed)
+        #expect(await eventually { checker.notReadyReason != nil })
+        let error = await #expect(throws: RouterError.self) {
+            try await router.handle(Request(method: Method.health), context: RouterServiceTests.context())
+        }
+        #expect(error?.status.code == .unavailable)
+        #expect(error?.message.contains("no inference instance passes its health check") == true)
+        second.healthy.store(true, ordering: .relaxed)
+        #expect(await eventually { checker.notReadyReason == nil })
+        _ = try await router.handle(Request(method: Method.health), context: RouterServiceTests.context())
+    }
+}
