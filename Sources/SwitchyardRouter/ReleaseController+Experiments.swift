@@ -1,9 +1,9 @@
 import Foundation
 import Logging
 public import SwitchyardRouting
-internal import Synchronization
 public import SwitchyardTensor
 public import SwitchyardWire
+internal import Synchronization
 
 /// Comparisons off the request path: shadow scoring during rollouts, A/B comparisons (split or shadow), and
 /// the labels that come back later, one at a time or in batches.
@@ -26,11 +26,13 @@ extension ReleaseController {
         let kinds = self.outputKinds(model)
         self.offPath(request, version: stable, via: inference) { answer, _ in
             guard let answer else { return }
-            let differences = OutputComparison.compare(stable: answer.tensors, candidate: candidateAnswer.tensors, kinds: kinds)
+            let differences = OutputComparison.compare(
+                stable: answer.tensors, candidate: candidateAnswer.tensors, kinds: kinds)
             let classes = OutputComparison.classes(answer.tensors)
             let label = classes?.first.flatMap { top1 in
                 self.answers.withLock {
-                    $0.record(requestID, model: model, release: .rollout(window: route.window), tested: false, top1: top1)
+                    $0.record(
+                        requestID, model: model, release: .rollout(window: route.window), tested: false, top1: top1)
                 }
             }
             self.models.withLock { models in
@@ -51,7 +53,8 @@ extension ReleaseController {
     /// Asks `version` the same inference request in a task of its own: the caller never waits for it, at most
     /// ``maxShadowsInFlight`` run at once (more are skipped), and each has a 10 s deadline.
     func offPath(
-        _ request: Request, version: String, via inference: any Upstream, then: @escaping @Sendable (Response?, Duration) -> Void
+        _ request: Request, version: String, via inference: any Upstream,
+        then: @escaping @Sendable (Response?, Duration) -> Void
     ) {
         guard self.shadowsInFlight.add(1, ordering: .relaxed).newValue <= Self.maxShadowsInFlight else {
             self.shadowsInFlight.subtract(1, ordering: .relaxed)
@@ -70,7 +73,9 @@ extension ReleaseController {
     // MARK: A/B comparisons
 
     /// Counts a finished request of an A/B arm and keeps its top-1 answer for feedback.
-    public func recordExperiment(model: String, requestID: String, challenger: Bool, answer: Response?, latency: Duration) {
+    public func recordExperiment(
+        model: String, requestID: String, challenger: Bool, answer: Response?, latency: Duration
+    ) {
         self.models.withLock { models in
             models[model]?.experiment?.recordAnswer(challenger: challenger, ok: answer != nil, latency: latency)
         }
@@ -93,7 +98,8 @@ extension ReleaseController {
     ) {
         self.offPath(request, version: version, via: inference) { other, latency in
             if !servedByChallenger {  // shadow mode: this is the challenger's only traffic
-                self.recordExperiment(model: model, requestID: requestID, challenger: true, answer: other, latency: latency)
+                self.recordExperiment(
+                    model: model, requestID: requestID, challenger: true, answer: other, latency: latency)
             }
             guard let other else { return }
             let (champion, challenger) = servedByChallenger ? (other, answer) : (answer, other)
@@ -136,8 +142,12 @@ extension ReleaseController {
                     }
                 case .rollout(let window):
                     guard models[entry.model]!.window == window else { continue }
-                    if let top1 = entry.reference { models[entry.model]!.stable.recordLabel(correct: top1 == item.label) }
-                    if let top1 = entry.tested { models[entry.model]!.candidate.recordLabel(correct: top1 == item.label) }
+                    if let top1 = entry.reference {
+                        models[entry.model]!.stable.recordLabel(correct: top1 == item.label)
+                    }
+                    if let top1 = entry.tested {
+                        models[entry.model]!.candidate.recordLabel(correct: top1 == item.label)
+                    }
                 }
                 accepted += 1
             }
@@ -158,10 +168,12 @@ extension ReleaseController {
                 throw RouterError(.unknownModel, "no model '\(experiment.model)' on this router")
             }
             if let rollout = state.rollout, rollout.isActive {
-                throw RouterError(.conflict, "a rollout of \(experiment.model) runs; promote or abort it before comparing")
+                throw RouterError(
+                    .conflict, "a rollout of \(experiment.model) runs; promote or abort it before comparing")
             }
             if let running = state.experiment, running.isRunning {
-                throw RouterError(.conflict, "a comparison of \(running.champion) and \(running.challenger) runs; stop it first")
+                throw RouterError(
+                    .conflict, "a comparison of \(running.champion) and \(running.challenger) runs; stop it first")
             }
             models[experiment.model]!.experiment = experiment
             models[experiment.model]!.owner = self.identity
@@ -200,7 +212,8 @@ extension ReleaseController {
         }
         self.logger.notice("comparison stopped", metadata: ["model": "\(model)", "verdict": "\(report.verdict)"])
         self.notifier.post(
-            ReleaseNotifier.Event(model: model, kind: "ab.stopped", message: "\(model): comparison stopped; \(report.verdict)")
+            ReleaseNotifier.Event(
+                model: model, kind: "ab.stopped", message: "\(model): comparison stopped; \(report.verdict)")
         )
         try self.persist()
         return report
@@ -223,7 +236,9 @@ extension ReleaseController {
         var named: [(String, ExperimentReport)] = []
         self.models.withLock { models in
             for model in models.keys {
-                guard models[model]!.owner == self.identity, var experiment = models[model]!.experiment else { continue }
+                guard models[model]!.owner == self.identity, var experiment = models[model]!.experiment else {
+                    continue
+                }
                 if let reason = experiment.checkGuardrail(now: now) {
                     models[model]!.experiment = experiment
                     models[model]!.split = TrafficSplit(stable: experiment.serving)
@@ -236,12 +251,16 @@ extension ReleaseController {
             }
         }
         for (model, reason) in stopped {
-            self.logger.notice("comparison stopped by its guardrail", metadata: ["model": "\(model)", "reason": "\(reason)"])
-            self.notifier.post(ReleaseNotifier.Event(model: model, kind: "ab.guardrail", message: "\(model): \(reason)", reason: reason))
+            self.logger.notice(
+                "comparison stopped by its guardrail", metadata: ["model": "\(model)", "reason": "\(reason)"])
+            self.notifier.post(
+                ReleaseNotifier.Event(
+                    model: model, kind: "ab.guardrail", message: "\(model): \(reason)", reason: reason))
         }
         for (model, report) in named {
             self.logger.notice("comparison decided", metadata: ["model": "\(model)", "verdict": "\(report.verdict)"])
-            self.notifier.post(ReleaseNotifier.Event(model: model, kind: "ab.decided", message: "\(model): \(report.verdict)"))
+            self.notifier.post(
+                ReleaseNotifier.Event(model: model, kind: "ab.decided", message: "\(model): \(report.verdict)"))
         }
         return !stopped.isEmpty
     }

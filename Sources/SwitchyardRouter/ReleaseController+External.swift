@@ -54,7 +54,9 @@ extension ReleaseController {
                 let answer = try await http.send("GET", url, body: [], timeout: .seconds(5))
                 guard answer.status == 200 else {
                     throw RouterError(
-                        .invalidArgument, "Prometheus answered \(answer.status): \(String(decoding: answer.body.prefix(200), as: UTF8.self))"
+                        .invalidArgument,
+                        "Prometheus answered \(answer.status): "
+                            + String(decoding: answer.body.prefix(200), as: UTF8.self)
                     )
                 }
                 if let value = try Self.prometheusValue(answer.body) { values[gate.name] = value }
@@ -89,7 +91,8 @@ extension ReleaseController {
                 let answer = try await http.send("POST", url, body: body, timeout: .seconds(10))
                 guard (200..<300).contains(answer.status) else {
                     let said = String(decoding: answer.body.prefix(200), as: UTF8.self)
-                    outcome = .refused("webhook gate \(url) answered \(answer.status)\(said.isEmpty ? "" : ": \(said)")")
+                    outcome = .refused(
+                        "webhook gate \(url) answered \(answer.status)\(said.isEmpty ? "" : ": \(said)")")
                     break
                 }
             } catch {
@@ -138,7 +141,8 @@ extension ReleaseController {
             let kind = data["resultType"] as? String
         else {
             throw RouterError(
-                .invalidArgument, "not a successful Prometheus answer: \(String(decoding: body.prefix(200), as: UTF8.self))"
+                .invalidArgument,
+                "not a successful Prometheus answer: \(String(decoding: body.prefix(200), as: UTF8.self))"
             )
         }
         func number(_ pair: Any?) -> Double? {

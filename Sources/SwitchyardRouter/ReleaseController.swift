@@ -3,8 +3,8 @@ public import Logging
 public import ServiceLifecycle
 public import SwitchyardRouting
 public import SwitchyardTensor
-internal import Synchronization
 public import SwitchyardWire
+internal import Synchronization
 
 /// The router's releases: which version of each model answers (a sticky ``TrafficSplit``), the canary rollouts
 /// that move that split, the A/B comparisons, and the measurements their gates judge.
@@ -216,8 +216,12 @@ public final class ReleaseController: Service {
 
     /// Starts a rollout of `candidate` for `model`.
     /// - Throws: `RouterError` (`unknownModel`, `conflict` when one runs, `invalidArgument` for a bad plan).
-    public func start(model: String, candidate: String, stable: String?, plan: RolloutPlan) throws(RouterError) -> Rollout {
-        if let problem = plan.problem { throw RouterError(.invalidArgument, "the rollout plan is not valid: \(problem)") }
+    public func start(
+        model: String, candidate: String, stable: String?, plan: RolloutPlan
+    ) throws(RouterError) -> Rollout {
+        if let problem = plan.problem {
+            throw RouterError(.invalidArgument, "the rollout plan is not valid: \(problem)")
+        }
         if self.http == nil, !plan.gates.webhooks.isEmpty || !plan.gates.metrics.isEmpty || !plan.notify.isEmpty {
             throw RouterError(.invalidArgument, "this router has no HTTP client for webhook and metric gates")
         }
@@ -231,11 +235,14 @@ public final class ReleaseController: Service {
         }
         let now = Date().timeIntervalSince1970
         let rollout = try self.models.withLock { models throws(RouterError) -> Rollout in
-            guard let state = models[model] else { throw RouterError(.unknownModel, "no model '\(model)' on this router") }
+            guard let state = models[model] else {
+                throw RouterError(.unknownModel, "no model '\(model)' on this router")
+            }
             if let running = state.rollout, running.isActive {
                 throw RouterError(
                     .conflict,
-                    "a rollout of \(model) to \(running.candidate) is already \(running.phase.rawValue); promote or abort it first"
+                    "a rollout of \(model) to \(running.candidate) is already \(running.phase.rawValue); "
+                        + "promote or abort it first"
                 )
             }
             if let running = state.experiment, running.isRunning {
@@ -247,7 +254,8 @@ public final class ReleaseController: Service {
             guard !stable.isEmpty else {
                 throw RouterError(
                     .invalidArgument,
-                    "name the stable version of \(model) (nothing is pinned yet, so the router cannot tell which one serves now)"
+                    "name the stable version of \(model) (nothing is pinned yet, so the router cannot tell which one "
+                        + "serves now)"
                 )
             }
             guard stable != candidate else {
@@ -261,7 +269,8 @@ public final class ReleaseController: Service {
             return rollout
         }
         self.logger.notice(
-            "rollout started", metadata: ["model": "\(model)", "candidate": "\(candidate)", "stable": "\(rollout.stable)"]
+            "rollout started",
+            metadata: ["model": "\(model)", "candidate": "\(candidate)", "stable": "\(rollout.stable)"]
         )
         self.announce(rollout, event: "rollout.started")
         try self.persist()
@@ -287,7 +296,8 @@ public final class ReleaseController: Service {
                 }
             guard changed else {
                 let hint = action == .approve ? " (only a rollout waiting at a pause can be approved)" : ""
-                throw RouterError(.conflict, "cannot \(action.rawValue) a rollout that is \(rollout.phase.rawValue)\(hint)")
+                throw RouterError(
+                    .conflict, "cannot \(action.rawValue) a rollout that is \(rollout.phase.rawValue)\(hint)")
             }
             models[model]!.rollout = rollout
             models[model]!.split = rollout.split
@@ -313,9 +323,11 @@ public final class ReleaseController: Service {
             }
             models[model]!.split = TrafficSplit(stable: version)
         }
-        self.logger.notice("version pinned", metadata: ["model": "\(model)", "version": "\(version)", "by": "operator"])
+        self.logger.notice(
+            "version pinned", metadata: ["model": "\(model)", "version": "\(version)", "by": "operator"])
         self.notifier.post(
-            ReleaseNotifier.Event(model: model, kind: "release.pinned", message: "\(model): \(version) pinned by an operator")
+            ReleaseNotifier.Event(
+                model: model, kind: "release.pinned", message: "\(model): \(version) pinned by an operator")
         )
         try self.persist()
     }
@@ -392,7 +404,8 @@ public final class ReleaseController: Service {
         let message = rollout.history.last?.message ?? rollout.phase.rawValue
         self.notifier.post(
             ReleaseNotifier.Event(
-                model: rollout.model, kind: event, message: "\(rollout.model): \(message)", phase: rollout.phase.rawValue,
+                model: rollout.model, kind: event, message: "\(rollout.model): \(message)",
+                phase: rollout.phase.rawValue,
                 stable: rollout.stable, candidate: rollout.candidate, weight: rollout.split.candidatePercent,
                 reason: rollout.reason
             ),
@@ -458,7 +471,8 @@ public final class ReleaseController: Service {
                 "version pinned",
                 metadata: [
                     "model": "\(model)", "version": "\(version)",
-                    "reason": "the newest version served when the router first saw the model; later ones wait for a rollout",
+                    "reason":
+                        "the newest version served when the router first saw the model; later ones wait for a rollout",
                 ]
             )
             self.notifier.post(
@@ -468,9 +482,11 @@ public final class ReleaseController: Service {
                 )
             )
         }
-        for (model, version, stable) in waiting where self.announced.withLock({ $0.insert("\(model)/\(version)").inserted }) {
+        for (model, version, stable) in waiting
+        where self.announced.withLock({ $0.insert("\(model)/\(version)").inserted }) {
             self.logger.notice(
-                "new version waits for a rollout", metadata: ["model": "\(model)", "version": "\(version)", "stable": "\(stable)"]
+                "new version waits for a rollout",
+                metadata: ["model": "\(model)", "version": "\(version)", "stable": "\(stable)"]
             )
             self.notifier.post(
                 ReleaseNotifier.Event(
@@ -550,7 +566,8 @@ public final class ReleaseController: Service {
     func publish() {
         let models = self.models.withLock { models in
             models.mapValues {
-                ReleaseMetrics.Model(split: $0.split, phase: $0.rollout?.phase, decision: $0.rollout?.history.last?.message)
+                ReleaseMetrics.Model(
+                    split: $0.split, phase: $0.rollout?.phase, decision: $0.rollout?.history.last?.message)
             }
         }
         self.metrics.publish(models)

@@ -10,5 +10,7 @@ public protocol ReleaseHTTP: Sendable {
     ///   - timeout: connecting, sending and reading must finish within this.
     /// - Returns: the status code and body.
     /// - Throws: when the request cannot be made or is not answered in time.
-    func send(_ method: String, _ url: String, body: [UInt8], timeout: Duration) async throws -> (status: Int, body: [UInt8])
+    func send(
+        _ method: String, _ url: String, body: [UInt8], timeout: Duration
+    ) async throws -> (status: Int, body: [UInt8])
 }

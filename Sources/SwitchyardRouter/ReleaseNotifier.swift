@@ -62,7 +62,8 @@ final class ReleaseNotifier: Sendable {
         self.http = http
         self.router = router
         self.logger = logger
-        (self.stream, self.continuation) = AsyncStream.makeStream(of: (Event, [String]).self, bufferingPolicy: .bufferingNewest(256))
+        (self.stream, self.continuation) = AsyncStream.makeStream(
+            of: (Event, [String]).self, bufferingPolicy: .bufferingNewest(256))
     }
 
     /// Queues an event for the router's webhooks and `also`.
@@ -92,7 +93,8 @@ final class ReleaseNotifier: Sendable {
                 } catch {
                     outcome = "unreachable"
                     self.logger.warning(
-                        "release notification failed", metadata: ["url": "\(url)", "error": "\(error)", "event": "\(event.kind)"]
+                        "release notification failed",
+                        metadata: ["url": "\(url)", "error": "\(error)", "event": "\(event.kind)"]
                     )
                 }
                 Counter(label: "switchyard_release_notifications_total", dimensions: [("outcome", outcome)]).increment()

@@ -31,7 +31,8 @@ extension RouterService {
     /// Whether the router's release administration answers `method` (the release methods, and unknown methods of
     /// the same families, which it refuses by name).
     static func isReleaseMethod(_ method: String) -> Bool {
-        method.hasPrefix("rollout.") || method.hasPrefix("release.") || method.hasPrefix("ab.") || method == Method.feedback
+        method.hasPrefix("rollout.") || method.hasPrefix("release.") || method.hasPrefix("ab.")
+            || method == Method.feedback
     }
 
     /// The release methods any client may call; the others need an admin certificate and a router that leads.
@@ -69,7 +70,9 @@ extension RouterService {
         case Method.rolloutStatus:
             break
         case Method.releasePin:
-            guard !request.version.isEmpty else { throw RouterError(.invalidArgument, "release.pin needs the version to pin") }
+            guard !request.version.isEmpty else {
+                throw RouterError(.invalidArgument, "release.pin needs the version to pin")
+            }
             try releases.pin(model: request.model, version: request.version)
         default:
             let name = String(request.method.dropFirst("rollout.".count))
@@ -162,12 +165,15 @@ extension RouterService {
         else {
             throw RouterError(
                 .invalidArgument,
-                "a feedback batch needs the tensors 'request_id' (bytes) and 'label' (integers) with one entry each per label"
+                "a feedback batch needs the tensors 'request_id' (bytes) and 'label' (integers) with one entry each "
+                    + "per label"
             )
         }
         let (accepted, unknown) = releases.feedback(Array(zip(names, values).map { (requestID: $0, label: $1) }))
         return Response(
-            parameters: [Parameter(ParameterKey.accepted, "\(accepted)"), Parameter(ParameterKey.unknown, "\(unknown)")]
+            parameters: [
+                Parameter(ParameterKey.accepted, "\(accepted)"), Parameter(ParameterKey.unknown, "\(unknown)"),
+            ]
         )
     }
 
@@ -212,7 +218,8 @@ extension RouterService {
         if let steps = request[parameter: ParameterKey.steps] {
             guard let parsed = RolloutPlan.parseSteps(steps) else {
                 throw RouterError(
-                    .invalidArgument, "'steps' must be percentages like 5,25,50,100 (with pause where to wait), not '\(steps)'"
+                    .invalidArgument,
+                    "'steps' must be percentages like 5,25,50,100 (with pause where to wait), not '\(steps)'"
                 )
             }
             plan.steps = parsed.steps

@@ -88,7 +88,9 @@ public final class RouterService: WireService, Service {
             }
             throw RouterError(
                 .unknownMethod,
-                "unknown method '\(request.method)'; the router answers infer, health, feedback, rollout.start|status|pause|resume|approve|promote|abort, ab.start|report|stop, release.pin|state and batching.status|set"
+                "unknown method '\(request.method)'; the router answers infer, health, feedback, "
+                    + "rollout.start|status|pause|resume|approve|promote|abort, ab.start|report|stop, release.pin|state "
+                    + "and batching.status|set"
             )
         }
     }
@@ -122,7 +124,9 @@ public final class RouterService: WireService, Service {
                     inferred[parameter: ParameterKey.computeMicroseconds].flatMap(Int64.init).map(Duration.microseconds)
                     ?? latency
                 self.releases?.record(model: request.model, arm: arm, ok: true, latency: compute, window: route.window)
-                self.releases?.remember(model: request.model, requestID: requestID, route: route, outputs: inferred.tensors)
+                self.releases?.remember(
+                    model: request.model, requestID: requestID, route: route, outputs: inferred.tensors
+                )
             }
             if let challenger = route.challenger {
                 self.releases?.recordExperiment(
@@ -137,7 +141,9 @@ public final class RouterService: WireService, Service {
             if RoutingError.status(for: error).code != .cancelled {
                 let latency = started.duration(to: .now)
                 if let arm = route.arm {
-                    self.releases?.record(model: request.model, arm: arm, ok: false, latency: latency, window: route.window)
+                    self.releases?.record(
+                        model: request.model, arm: arm, ok: false, latency: latency, window: route.window
+                    )
                 }
                 if let challenger = route.challenger {
                     self.releases?.recordExperiment(

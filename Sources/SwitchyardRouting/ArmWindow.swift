@@ -21,7 +21,8 @@ public struct ArmWindow: Sendable, Equatable {
     public init() {}
 
     static func emptyHistogram() -> Histogram<UInt64> {
-        Histogram<UInt64>(lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: .two)
+        Histogram<UInt64>(
+            lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: .two)
     }
 
     /// Counts one answered request.
@@ -101,7 +102,8 @@ extension ArmWindow: Codable {
         try container.encode(self.outputs, forKey: .outputs)
         try container.encode(self.labelled, forKey: .labelled)
         try container.encode(self.correct, forKey: .correct)
-        try container.encode(Dictionary(uniqueKeysWithValues: self.predictions.map { ("\($0.key)", $0.value) }), forKey: .predictions)
+        try container.encode(
+            Dictionary(uniqueKeysWithValues: self.predictions.map { ("\($0.key)", $0.value) }), forKey: .predictions)
         try container.encode(self.latency.recordedValues().map { [$0.value, UInt64($0.count)] }, forKey: .latency)
     }
 
@@ -114,7 +116,8 @@ extension ArmWindow: Codable {
         self.labelled = try container.decodeIfPresent(Int.self, forKey: .labelled) ?? 0
         self.correct = try container.decodeIfPresent(Int.self, forKey: .correct) ?? 0
         let predictions = try container.decodeIfPresent([String: Int].self, forKey: .predictions) ?? [:]
-        self.predictions = Dictionary(uniqueKeysWithValues: predictions.compactMap { key, value in Int64(key).map { ($0, value) } })
+        self.predictions = Dictionary(
+            uniqueKeysWithValues: predictions.compactMap { key, value in Int64(key).map { ($0, value) } })
         for pair in try container.decodeIfPresent([[UInt64]].self, forKey: .latency) ?? [] where pair.count == 2 {
             _ = self.latency.record(min(max(pair[0], 1), self.latency.highestTrackableValue), count: pair[1])
         }

@@ -82,7 +82,9 @@ public struct Experiment: Sendable, Codable {
 
     /// Why the experiment cannot run, or `nil`.
     public var problem: String? {
-        if self.champion == self.challenger { return "the champion and the challenger are the same version (\(self.champion))" }
+        if self.champion == self.challenger {
+            return "the champion and the challenger are the same version (\(self.champion))"
+        }
         if !(0...100).contains(self.percent) { return "the percentage must be 0...100" }
         if !(0...100).contains(self.comparePercent) { return "the compare percentage must be 0...100" }
         if !(0.5..<1).contains(self.guardrail.confidence) { return "the guardrail's confidence must be 0.5 ... 0.999" }
@@ -206,7 +208,8 @@ public struct Experiment: Sendable, Codable {
         func arm(_ name: String, _ window: ArmWindow) -> ExperimentReport.Arm {
             let interval =
                 window.labelled == 0
-                ? nil : Statistics.proportionSequence(successes: window.correct, trials: window.labelled, alpha: self.alpha)
+                ? nil
+                : Statistics.proportionSequence(successes: window.correct, trials: window.labelled, alpha: self.alpha)
             return ExperimentReport.Arm(
                 version: name, requests: window.requests, errorRate: window.errorRate,
                 p50Milliseconds: window.latency(quantile: 0.5).map(Self.milliseconds),
@@ -226,7 +229,8 @@ public struct Experiment: Sendable, Codable {
             stopReason: self.stopReason
         )
         guard a.labelled >= Self.minimumLabels, b.labelled >= Self.minimumLabels else {
-            report.verdict = "too few labelled requests to decide: \(a.labelled) for \(self.champion) and "
+            report.verdict =
+                "too few labelled requests to decide: \(a.labelled) for \(self.champion) and "
                 + "\(b.labelled) for \(self.challenger) (at least \(Self.minimumLabels) each)"
             return report
         }
@@ -236,13 +240,16 @@ public struct Experiment: Sendable, Codable {
         report.pValue = self.minimumP
         report.accuracyDifferenceLow = difference.low
         report.accuracyDifferenceHigh = difference.high
-        let interval = "accuracy difference \(Self.format(difference.estimate)) within "
+        let interval =
+            "accuracy difference \(Self.format(difference.estimate)) within "
             + "[\(Self.format(difference.low)), \(Self.format(difference.high))]"
         if let winner = self.winner {
-            report.verdict = "\(winner) is more accurate (always-valid p = \(Self.format(self.minimumP)), \(interval), "
+            report.verdict =
+                "\(winner) is more accurate (always-valid p = \(Self.format(self.minimumP)), \(interval), "
                 + "\(a.labelled) and \(b.labelled) labelled requests)"
         } else {
-            report.verdict = "no significant difference so far (always-valid p = \(Self.format(self.minimumP)), "
+            report.verdict =
+                "no significant difference so far (always-valid p = \(Self.format(self.minimumP)), "
                 + "\(interval) after \(a.labelled) and \(b.labelled) labelled requests)"
         }
         return report

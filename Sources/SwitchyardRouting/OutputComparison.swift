@@ -60,7 +60,8 @@ public enum OutputComparison {
         if let a = Self.integers(stable), forced == nil || forced == .labels {
             guard sameShape, let b = Self.integers(candidate) else { return Self.mismatched(.labels, rows: count) }
             var rows = Rows(kind: .labels, rows: count)
-            for row in 0..<count where a[(row * width)..<((row + 1) * width)] != b[(row * width)..<((row + 1) * width)] {
+            for row in 0..<count where a[(row * width)..<((row + 1) * width)] != b[(row * width)..<((row + 1) * width)]
+            {
                 rows.disagreed += 1
             }
             return rows
@@ -70,7 +71,8 @@ public enum OutputComparison {
                 return Self.mismatched(.labels, rows: count)
             }
             var rows = Rows(kind: .labels, rows: count)
-            for row in 0..<count where a[(row * width)..<((row + 1) * width)] != b[(row * width)..<((row + 1) * width)] {
+            for row in 0..<count where a[(row * width)..<((row + 1) * width)] != b[(row * width)..<((row + 1) * width)]
+            {
                 rows.disagreed += 1
             }
             return rows

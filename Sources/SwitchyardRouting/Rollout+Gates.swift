@@ -13,19 +13,22 @@ extension Rollout {
             // with no stable traffic (a 100% step) the candidate's own rate is judged against the allowance
             let low =
                 stable.requests == 0
-                ? Statistics.proportionSequence(successes: candidate.errors, trials: candidate.requests, alpha: alpha).low
+                ? Statistics.proportionSequence(successes: candidate.errors, trials: candidate.requests, alpha: alpha)
+                    .low
                 : Statistics.differenceSequence(
                     successes1: candidate.errors, trials1: candidate.requests, successes2: stable.errors,
                     trials2: stable.requests, alpha: alpha
                 ).low
             if low > gates.maxErrorRateIncrease {
-                return "error rate \(Self.percent(candidate.errorRate * 100)) on \(candidate.requests) requests against "
+                return
+                    "error rate \(Self.percent(candidate.errorRate * 100)) on \(candidate.requests) requests against "
                     + "\(Self.percent(stable.errorRate * 100)) for stable "
                     + "(at most +\(Self.percent(gates.maxErrorRateIncrease * 100)), \(confidence))"
             }
         }
         for name in candidate.outputs.keys.sorted() {
-            if let failure = Self.failedOutput(name, candidate.outputs[name]!, gates.gate(for: name), gates, confidence) {
+            if let failure = Self.failedOutput(name, candidate.outputs[name]!, gates.gate(for: name), gates, confidence)
+            {
                 return failure
             }
         }
@@ -35,13 +38,15 @@ extension Rollout {
                 trials2: stable.labelled, alpha: alpha
             )
             if difference.high < -gates.maxAccuracyDrop {
-                return "accuracy \(Self.percent((candidate.accuracy ?? 0) * 100)) on \(candidate.labelled) labels against "
+                return
+                    "accuracy \(Self.percent((candidate.accuracy ?? 0) * 100)) on \(candidate.labelled) labels against "
                     + "\(Self.percent((stable.accuracy ?? 0) * 100)) on \(stable.labelled) for stable "
                     + "(at most \(Self.percent(gates.maxAccuracyDrop * 100)) lower, \(confidence))"
             }
         }
         if candidate.predicted >= gates.minPredictions, stable.predicted >= gates.minPredictions,
-            let shift = Self.predictionShift(stable: stable, candidate: candidate), shift.excess > gates.maxPredictionShift
+            let shift = Self.predictionShift(stable: stable, candidate: candidate),
+            shift.excess > gates.maxPredictionShift
         {
             return "the candidate's predicted classes shifted from stable's: PSI \(Self.format(shift.psi)) on "
                 + "\(candidate.predicted) and \(stable.predicted) predictions, \(Self.format(shift.excess)) above "
@@ -69,9 +74,12 @@ extension Rollout {
         let alpha = gates.alpha
         let rows = "on \(evidence.rows) shadow-scored rows"
         if evidence.kind != .values, let limit = gate.maxDisagreement,
-            Statistics.proportionSequence(successes: evidence.disagreed, trials: evidence.rows, alpha: alpha).low > limit
+            Statistics.proportionSequence(successes: evidence.disagreed, trials: evidence.rows, alpha: alpha).low
+                > limit
         {
-            let what = evidence.kind == .labels ? "'\(name)' differs from stable's" : "top-1 of '\(name)' differs from stable's"
+            let what =
+                evidence.kind == .labels
+                ? "'\(name)' differs from stable's" : "top-1 of '\(name)' differs from stable's"
             return "top-1 disagreement with stable: \(what) on \(Self.percent((evidence.disagreement ?? 0) * 100)) "
                 + "of \(evidence.rows) shadow-scored rows (at most \(Self.percent(limit * 100)), \(confidence))"
         }
@@ -87,14 +95,16 @@ extension Rollout {
             Statistics.meanSequence(evidence.jensenShannon, alpha: alpha).low > limit
         {
             return "probabilities of '\(name)' diverge from stable's: Jensen–Shannon "
-                + "\(Self.format(evidence.jensenShannon.mean)) nats \(rows) (at most \(Self.format(limit)), \(confidence))"
+                + "\(Self.format(evidence.jensenShannon.mean)) nats \(rows) "
+                + "(at most \(Self.format(limit)), \(confidence))"
         }
         if evidence.kind == .values, let limit = gate.maxRelativeDifference,
             evidence.relativeDifference.count >= gates.minSamples,
             Statistics.meanSequence(evidence.relativeDifference, alpha: alpha).low > limit
         {
             let bias = evidence.signedRelativeDifference.mean
-            return "values of '\(name)' differ from stable's by \(Self.percent(evidence.relativeDifference.mean * 100)) "
+            return
+                "values of '\(name)' differ from stable's by \(Self.percent(evidence.relativeDifference.mean * 100)) "
                 + "(mean relative difference; bias \(bias >= 0 ? "+" : "")\(Self.percent(bias * 100))) \(rows) "
                 + "(at most \(Self.percent(limit * 100)), \(confidence))"
         }

@@ -80,7 +80,9 @@ public struct Rollout: Sendable, Hashable, Codable {
         guard self.phase == .progressing || self.phase == .waiting else { return false }
         let age = now - self.stepStarted
         if let failure = Self.failedGate(self.plan.gates, stable: stable, candidate: candidate)
-            ?? self.plan.gates.metrics.lazy.compactMap({ gate in metrics[gate.name].flatMap { gate.failure($0, age: age) } }).first
+            ?? self.plan.gates.metrics.lazy.compactMap({ gate in
+                metrics[gate.name].flatMap { gate.failure($0, age: age) }
+            }).first
         {
             self.rollBack(failure, now)
             return true
@@ -233,7 +235,9 @@ public struct Rollout: Sendable, Hashable, Codable {
     static func format(_ value: Double) -> String {
         guard value.isFinite else { return "\(value)" }
         let rounded = (value * 100).rounded() / 100
-        if rounded == 0, value != 0 { return abs(value) < 0.0001 ? "< 0.0001" : String((value * 10_000).rounded() / 10_000) }
+        if rounded == 0, value != 0 {
+            return abs(value) < 0.0001 ? "< 0.0001" : String((value * 10_000).rounded() / 10_000)
+        }
         return rounded == rounded.rounded() && abs(rounded) < 1e15 ? String(Int(rounded)) : String(rounded)
     }
 

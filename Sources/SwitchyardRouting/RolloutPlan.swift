@@ -28,16 +28,24 @@ public struct RolloutPlan: Sendable, Hashable, Codable {
     /// Why the plan cannot run, or `nil`.
     public var problem: String? {
         if self.steps.isEmpty { return "a rollout needs at least one step" }
-        if let bad = self.steps.first(where: { !(0...100).contains($0) }) { return "step weight \(bad) is not in 0...100" }
-        if zip(self.steps, self.steps.dropFirst()).contains(where: { $0 > $1 }) { return "step weights must not decrease" }
+        if let bad = self.steps.first(where: { !(0...100).contains($0) }) {
+            return "step weight \(bad) is not in 0...100"
+        }
+        if zip(self.steps, self.steps.dropFirst()).contains(where: { $0 > $1 }) {
+            return "step weights must not decrease"
+        }
         if let bad = self.pauses.first(where: { !(1...self.steps.count).contains($0) }) {
             return "a pause must come after a step (pause before step \(bad + 1) of \(self.steps.count))"
         }
         if !(0...86_400).contains(self.stepSeconds) { return "the step interval must be 0...86400 seconds" }
         if self.minRequestsPerStep < 0 { return "the minimum requests per step must not be negative" }
         if !(0...100).contains(self.shadowPercent) { return "the shadow percentage must be 0...100" }
-        if let bad = self.notify.first(where: { !$0.hasPrefix("http://") }) { return "notify URLs must be http://, not '\(bad)'" }
-        if self.steps.first == 0, self.testers.isEmpty { return "a first step of 0% serves nobody: name testers or start above 0" }
+        if let bad = self.notify.first(where: { !$0.hasPrefix("http://") }) {
+            return "notify URLs must be http://, not '\(bad)'"
+        }
+        if self.steps.first == 0, self.testers.isEmpty {
+            return "a first step of 0% serves nobody: name testers or start above 0"
+        }
         return self.gates.problem
     }
 
@@ -83,7 +91,8 @@ public struct RolloutPlan: Sendable, Hashable, Codable {
         self.stepSeconds = try container.decodeIfPresent(Double.self, forKey: .stepSeconds) ?? defaults.stepSeconds
         self.minRequestsPerStep =
             try container.decodeIfPresent(Int.self, forKey: .minRequestsPerStep) ?? defaults.minRequestsPerStep
-        self.shadowPercent = try container.decodeIfPresent(Double.self, forKey: .shadowPercent) ?? defaults.shadowPercent
+        self.shadowPercent =
+            try container.decodeIfPresent(Double.self, forKey: .shadowPercent) ?? defaults.shadowPercent
         self.gates = try container.decodeIfPresent(RolloutGates.self, forKey: .gates) ?? defaults.gates
         self.testers = try container.decodeIfPresent(Testers.self, forKey: .testers) ?? defaults.testers
         self.notify = try container.decodeIfPresent([String].self, forKey: .notify) ?? defaults.notify
@@ -205,7 +214,9 @@ public struct RolloutGates: Sendable, Hashable, Codable {
         if self.minSamples < 1 || self.minLatencySamples < 1 || self.minLabels < 1 || self.minPredictions < 1 {
             return "minimum samples must be at least 1"
         }
-        if !(0...60_000).contains(self.latencyToleranceMilliseconds) { return "the latency tolerance must be 0...60000 ms" }
+        if !(0...60_000).contains(self.latencyToleranceMilliseconds) {
+            return "the latency tolerance must be 0...60000 ms"
+        }
         for (name, output) in self.outputs {
             if let problem = output.problem { return "output '\(name)': \(problem)" }
         }
@@ -213,7 +224,9 @@ public struct RolloutGates: Sendable, Hashable, Codable {
             if let problem = metric.problem { return "metric '\(metric.name)': \(problem)" }
         }
         if Set(self.metrics.map(\.name)).count != self.metrics.count { return "metric names must be different" }
-        if let bad = self.webhooks.first(where: { !$0.hasPrefix("http://") }) { return "webhook URLs must be http://, not '\(bad)'" }
+        if let bad = self.webhooks.first(where: { !$0.hasPrefix("http://") }) {
+            return "webhook URLs must be http://, not '\(bad)'"
+        }
         return nil
     }
 
@@ -227,10 +240,12 @@ public struct RolloutGates: Sendable, Hashable, Codable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let d = RolloutGates()
         self.confidence = try c.decodeIfPresent(Double.self, forKey: .confidence) ?? d.confidence
-        self.maxErrorRateIncrease = try c.decodeIfPresent(Double.self, forKey: .maxErrorRateIncrease) ?? d.maxErrorRateIncrease
+        self.maxErrorRateIncrease =
+            try c.decodeIfPresent(Double.self, forKey: .maxErrorRateIncrease) ?? d.maxErrorRateIncrease
         self.maxLatencyRatio = try c.decodeIfPresent(Double.self, forKey: .maxLatencyRatio) ?? d.maxLatencyRatio
         self.maxDisagreement = try c.decodeIfPresent(Double.self, forKey: .maxDisagreement) ?? d.maxDisagreement
-        self.maxScoreDifference = try c.decodeIfPresent(Double.self, forKey: .maxScoreDifference) ?? d.maxScoreDifference
+        self.maxScoreDifference =
+            try c.decodeIfPresent(Double.self, forKey: .maxScoreDifference) ?? d.maxScoreDifference
         self.maxJensenShannon = try c.decodeIfPresent(Double.self, forKey: .maxJensenShannon) ?? d.maxJensenShannon
         self.maxRelativeDifference =
             try c.decodeIfPresent(Double.self, forKey: .maxRelativeDifference) ?? d.maxRelativeDifference
@@ -241,7 +256,8 @@ public struct RolloutGates: Sendable, Hashable, Codable {
             try c.decodeIfPresent(Double.self, forKey: .latencyToleranceMilliseconds) ?? d.latencyToleranceMilliseconds
         self.maxAccuracyDrop = try c.decodeIfPresent(Double.self, forKey: .maxAccuracyDrop) ?? d.maxAccuracyDrop
         self.minLabels = try c.decodeIfPresent(Int.self, forKey: .minLabels) ?? d.minLabels
-        self.maxPredictionShift = try c.decodeIfPresent(Double.self, forKey: .maxPredictionShift) ?? d.maxPredictionShift
+        self.maxPredictionShift =
+            try c.decodeIfPresent(Double.self, forKey: .maxPredictionShift) ?? d.maxPredictionShift
         self.minPredictions = try c.decodeIfPresent(Int.self, forKey: .minPredictions) ?? d.minPredictions
         self.metrics = try c.decodeIfPresent([MetricGate].self, forKey: .metrics) ?? d.metrics
         self.webhooks = try c.decodeIfPresent([String].self, forKey: .webhooks) ?? d.webhooks
@@ -275,8 +291,12 @@ public struct OutputGate: Sendable, Hashable, Codable {
         for value in [self.maxDisagreement, self.maxScoreDifference].compactMap({ $0 }) where !(0...1).contains(value) {
             return "thresholds of disagreement and score difference must be 0...1"
         }
-        if let value = self.maxJensenShannon, !(0...0.7).contains(value) { return "max Jensen–Shannon must be 0...0.7" }
-        if let value = self.maxRelativeDifference, !(0...2).contains(value) { return "max relative difference must be 0...2" }
+        if let value = self.maxJensenShannon, !(0...0.7).contains(value) {
+            return "max Jensen–Shannon must be 0...0.7"
+        }
+        if let value = self.maxRelativeDifference, !(0...2).contains(value) {
+            return "max relative difference must be 0...2"
+        }
         return nil
     }
 }
@@ -324,8 +344,12 @@ public struct MetricGate: Sendable, Hashable, Codable {
     /// Why `value` fails the gate, or `nil`.
     func failure(_ value: Double, age: Double) -> String? {
         let over = "over the step's \(Rollout.format(age)) s"
-        if let max, value > max { return "metric '\(self.name)' = \(Rollout.format(value)) \(over) (at most \(Rollout.format(max)))" }
-        if let min, value < min { return "metric '\(self.name)' = \(Rollout.format(value)) \(over) (at least \(Rollout.format(min)))" }
+        if let max, value > max {
+            return "metric '\(self.name)' = \(Rollout.format(value)) \(over) (at most \(Rollout.format(max)))"
+        }
+        if let min, value < min {
+            return "metric '\(self.name)' = \(Rollout.format(value)) \(over) (at least \(Rollout.format(min)))"
+        }
         return nil
     }
 }

@@ -82,7 +82,8 @@ extension Statistics {
         successes1: Int, trials1: Int, successes2: Int, trials2: Int, alpha: Double
     ) -> Interval {
         guard trials1 > 0, trials2 > 0 else {
-            let estimate = (trials1 == 0 ? 0 : Double(successes1) / Double(trials1))
+            let estimate =
+                (trials1 == 0 ? 0 : Double(successes1) / Double(trials1))
                 - (trials2 == 0 ? 0 : Double(successes2) / Double(trials2))
             return Interval(estimate: estimate, low: -1, high: 1)
         }

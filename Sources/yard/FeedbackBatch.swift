@@ -51,7 +51,8 @@ struct FeedbackBatch {
         }.filter { !$0.isEmpty }
         batch.labels = try Self.labels(labels)
         guard batch.ids.count == batch.labels.count else {
-            throw ValidationError("\(ids) has \(batch.ids.count) request ids but \(labels) has \(batch.labels.count) labels")
+            throw ValidationError(
+                "\(ids) has \(batch.ids.count) request ids but \(labels) has \(batch.labels.count) labels")
         }
         return batch
     }
@@ -94,7 +95,8 @@ struct FeedbackBatch {
         var accepted = 0
         var unknown = 0
         for start in stride(from: 0, to: self.ids.count, by: Self.batchSize) {
-            let response = try await connection.send(command, try self.request(start..<min(start + Self.batchSize, self.ids.count)))
+            let response = try await connection.send(
+                command, try self.request(start..<min(start + Self.batchSize, self.ids.count)))
             accepted += Int(response[parameter: ParameterKey.accepted] ?? "") ?? 0
             unknown += Int(response[parameter: ParameterKey.unknown] ?? "") ?? 0
         }
@@ -104,7 +106,8 @@ struct FeedbackBatch {
             print("{\"accepted\":\(accepted),\"unknown\":\(unknown),\"seconds\":\(seconds)}")
         } else {
             print(
-                "\(accepted) labels scored, \(unknown) not (unknown, too old, of an earlier step, or labelled already); "
+                "\(accepted) labels scored, \(unknown) not "
+                    + "(unknown, too old, of an earlier step, or labelled already); "
                     + String(format: "%.0f labels/s", Double(self.ids.count) / seconds)
             )
         }
@@ -122,9 +125,15 @@ struct FeedbackOptions: ParsableArguments {
     func validate() throws {
         let single = self.requestID != nil || self.label != nil
         let files = self.file != nil || self.labels != nil || self.ids != nil
-        guard single != files else { throw ValidationError("give --request-id with --label, or --file, or --labels with --ids") }
-        if single, self.requestID == nil || self.label == nil { throw ValidationError("--request-id and --label go together") }
-        if self.file == nil, files, self.labels == nil || self.ids == nil { throw ValidationError("--labels and --ids go together") }
+        guard single != files else {
+            throw ValidationError("give --request-id with --label, or --file, or --labels with --ids")
+        }
+        if single, self.requestID == nil || self.label == nil {
+            throw ValidationError("--request-id and --label go together")
+        }
+        if self.file == nil, files, self.labels == nil || self.ids == nil {
+            throw ValidationError("--labels and --ids go together")
+        }
     }
 
     /// Sends the labels.
@@ -134,7 +143,9 @@ struct FeedbackOptions: ParsableArguments {
                 command,
                 Request(
                     method: Method.feedback,
-                    parameters: [Parameter(ParameterKey.feedbackRequestID, requestID), Parameter(ParameterKey.label, "\(label)")]
+                    parameters: [
+                        Parameter(ParameterKey.feedbackRequestID, requestID), Parameter(ParameterKey.label, "\(label)"),
+                    ]
                 )
             )
             if connection.json { print("{\"accepted\":\(response[parameter: ParameterKey.accepted] ?? "1")}") }

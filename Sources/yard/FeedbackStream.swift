@@ -75,7 +75,8 @@ final class FeedbackStream: Sendable {
     /// One line for the report.
     var summary: String {
         let totals = self.totals.withLock { $0 }
-        var line = "feedback: \(totals.sent) labels sent, \(totals.accepted) scored, \(totals.unknown) not scored "
+        var line =
+            "feedback: \(totals.sent) labels sent, \(totals.accepted) scored, \(totals.unknown) not scored "
             + "(the answer belonged to no rollout or comparison, or to an earlier step)"
         if totals.failed > 0 { line += ", \(totals.failed) could not be sent" }
         if totals.missing > 0 { line += ", \(totals.missing) answers without a request.id" }

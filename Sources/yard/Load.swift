@@ -61,7 +61,10 @@ struct Load: AsyncParsableCommand {
     @Option(help: "The output compared with --validate (default: the first).") var outputName: String?
     @Option(help: "Largest difference allowed when --validate holds floats.") var tolerance: Float = 1e-4
     @Option(
-        help: "A .npy of true labels, one per input row: each answer's label goes back to the router as feedback under its request.id (rollout and A/B accuracy).")
+        help: """
+            A .npy of true labels, one per input row: each answer's label goes back to the router as feedback under \
+            its request.id (rollout and A/B accuracy).
+            """)
     var feedback: String?
     @Option(help: "Write the report as JSON (schema: docs/load-json.md).") var json: String?
     @Option(help: "Write one CSV line per step.") var csv: String?

@@ -1,8 +1,8 @@
 import ArgumentParser
 import Foundation
 import Logging
-import SwitchyardRouting
 import SwitchyardRouter
+import SwitchyardRouting
 import SwitchyardTransport
 import SwitchyardWire
 import Yams
@@ -16,7 +16,9 @@ struct RouterConnection: ParsableArguments {
     @Flag(help: "Print the router's JSON instead of a table.") var json = false
 
     func validate() throws {
-        guard Echo.split(self.router) != nil else { throw ValidationError("--router must be HOST:PORT, got '\(self.router)'") }
+        guard Echo.split(self.router) != nil else {
+            throw ValidationError("--router must be HOST:PORT, got '\(self.router)'")
+        }
     }
 
     /// Calls a release method and prints the state it answers with.
@@ -40,7 +42,9 @@ struct RouterConnection: ParsableArguments {
         logger.logLevel = .critical
         let response: Response
         do {
-            var configuration = WireClientConfiguration(host: host, port: port, tls: TLSSettings(caPath: self.ca, certificatePath: self.cert, keyPath: self.key))
+            var configuration = WireClientConfiguration(
+                host: host, port: port, tls: TLSSettings(caPath: self.ca, certificatePath: self.cert, keyPath: self.key)
+            )
             configuration.identity = "yard-\(command)"
             let client = try WireClient(configuration: configuration, logger: logger)
             defer { Task { await client.close() } }
@@ -60,37 +64,49 @@ struct RouterConnection: ParsableArguments {
             let phase = rollout.map { $0.phase.rawValue } ?? "-"
             let step = rollout.map { "\($0.step + 1)/\($0.plan.steps.count)" } ?? "-"
             let window = status.candidateWindow
-            let measured = rollout?.isActive == true
+            let measured =
+                rollout?.isActive == true
                 ? "\(window.requests) req, \(Self.percent(window.errorRate)) errors, "
                     + "\(window.compared) compared, \(Self.percent(window.disagreement)) disagree"
                     + (window.p99Milliseconds.map { String(format: ", p99 %.1f ms", $0) } ?? "")
                     + (window.accuracy.map { String(format: ", accuracy %.3f of %d", $0, window.labelled) } ?? "")
                 : "-"
             lines.append(
-                [status.model.padding(10), (status.stable.isEmpty ? "newest" : status.stable).padding(7),
-                 (status.candidate ?? "-").padding(10), String(format: "%5.1f%%", status.candidatePercent).padding(7),
-                 phase.padding(13), step.padding(6), measured].joined(separator: " ")
+                [
+                    status.model.padding(10), (status.stable.isEmpty ? "newest" : status.stable).padding(7),
+                    (status.candidate ?? "-").padding(10),
+                    String(format: "%5.1f%%", status.candidatePercent).padding(7),
+                    phase.padding(13), step.padding(6), measured,
+                ].joined(separator: " ")
             )
             if rollout?.isActive == true {
                 for name in window.outputs.keys.sorted() {
                     let output = window.outputs[name]!
                     var parts = ["  output \(name) (\(output.kind.rawValue)): \(output.rows) rows"]
                     if let value = output.disagreement { parts.append("top-1 differs \(Self.percent(value))") }
-                    if let value = output.scoreDifference, output.kind != .values { parts.append(String(format: "|Δ| %.4f", value)) }
+                    if let value = output.scoreDifference, output.kind != .values {
+                        parts.append(String(format: "|Δ| %.4f", value))
+                    }
                     if let value = output.jensenShannon { parts.append(String(format: "JS %.4f", value)) }
-                    if let value = output.relativeDifference { parts.append("relative difference \(Self.percent(value))") }
+                    if let value = output.relativeDifference {
+                        parts.append("relative difference \(Self.percent(value))")
+                    }
                     if let value = output.bias { parts.append(String(format: "bias %+.1f%%", value * 100)) }
                     lines.append(parts.joined(separator: ", "))
                 }
                 if let stable = status.stableWindow.accuracy {
-                    lines.append(String(format: "  stable accuracy %.3f of %d labels", stable, status.stableWindow.labelled))
+                    lines.append(
+                        String(format: "  stable accuracy %.3f of %d labels", stable, status.stableWindow.labelled))
                 }
                 for name in status.metrics.keys.sorted() {
                     lines.append("  metric \(name) = \(status.metrics[name]!)")
                 }
             }
             if !status.waiting.isEmpty {
-                lines.append("  waiting for a rollout: version \(status.waiting.joined(separator: ", ")) (no traffic until one starts)")
+                lines.append(
+                    "  waiting for a rollout: version \(status.waiting.joined(separator: ", ")) "
+                        + "(no traffic until one starts)"
+                )
             }
             if let rollout {
                 if let reason = rollout.reason { lines.append("  reason: \(reason)") }
@@ -108,7 +124,9 @@ struct RouterConnection: ParsableArguments {
 }
 
 extension String {
-    fileprivate func padding(_ width: Int) -> String { self.count >= width ? self : self + String(repeating: " ", count: width - self.count) }
+    fileprivate func padding(_ width: Int) -> String {
+        self.count >= width ? self : self + String(repeating: " ", count: width - self.count)
+    }
 }
 
 /// `yard rollout`: canary rollouts of a model version through the router.
@@ -137,38 +155,50 @@ struct RolloutCommand: AsyncParsableCommand {
         @Option(help: "The model.") var model: String
         @Option(help: "The version to roll out.") var candidate: String
         @Option(help: "The version serving now (default: the router's pinned version).") var stable: String?
-        @Option(help: "A rollout plan, JSON or YAML (the keys of releases.json's plans); options given replace its fields.")
+        @Option(
+            help: "A rollout plan, JSON or YAML (the keys of releases.json's plans); options given replace its fields.")
         var plan: String?
-        @Option(help: "The candidate's weight at each step, in percent, with pause where to wait (default 5,25,50,100).")
+        @Option(
+            help: "The candidate's weight at each step, in percent, with pause where to wait (default 5,25,50,100).")
         var steps: String?
         @Flag(help: "Wait for approval before promotion (a pause after the last step).") var approve = false
         @Option(help: "Least seconds per step (default 30).") var stepSeconds: Double?
         @Option(help: "Least candidate requests per step (default 100).") var minRequests: Int?
-        @Option(help: "Percent of candidate requests the stable version also scores, for the output gates (default 20).")
+        @Option(
+            help: "Percent of candidate requests the stable version also scores, for the output gates (default 20).")
         var shadowPercent: Double?
         @Option(help: "Confidence of every gate's confidence sequence (default 0.95).") var confidence: Double?
-        @Option(help: "Most the candidate's error rate may exceed stable's (default 0.01 = 1 point).") var maxErrorRateIncrease: Double?
-        @Option(help: "Most the candidate's p99 may be, as a multiple of stable's (default 2).") var maxLatencyRatio: Double?
-        @Option(help: "Every label/score output: most top-1 disagreement with stable (default 0.10).") var maxDisagreement: Double?
-        @Option(help: "Every score output: most mean absolute score difference (default 0.05).") var maxScoreDifference: Double?
+        @Option(help: "Most the candidate's error rate may exceed stable's (default 0.01 = 1 point).")
+        var maxErrorRateIncrease: Double?
+        @Option(help: "Most the candidate's p99 may be, as a multiple of stable's (default 2).") var maxLatencyRatio:
+            Double?
+        @Option(help: "Every label/score output: most top-1 disagreement with stable (default 0.10).")
+        var maxDisagreement: Double?
+        @Option(help: "Every score output: most mean absolute score difference (default 0.05).") var maxScoreDifference:
+            Double?
         @Option(help: "Every probability output: most mean Jensen–Shannon divergence, nats (default 0.05).")
         var maxJsDivergence: Double?
-        @Option(help: "Every regression output: most mean relative difference (default 0.10).") var maxRelativeDifference: Double?
+        @Option(help: "Every regression output: most mean relative difference (default 0.10).")
+        var maxRelativeDifference: Double?
         @Option(help: "Most the labelled accuracy may fall below stable's (default 0.02).") var maxAccuracyDrop: Double?
         @Option(help: "Labels per side before accuracy is judged (default 30).") var minLabels: Int?
-        @Option(help: "Most PSI of the predicted classes against stable's, above noise (default 0.25).") var maxPredictionShift: Double?
+        @Option(help: "Most PSI of the predicted classes against stable's, above noise (default 0.25).")
+        var maxPredictionShift: Double?
         @Option(help: "Predictions per side before their shift is judged (default 200).") var minPredictions: Int?
         @Option(help: "Requests (or compared rows) before a gate is judged (default 20).") var minSamples: Int?
         @Option(help: "Timed requests on each side before latency is judged (default 100).") var minLatencySamples: Int?
         @Option(help: "A p99 difference under this many milliseconds never fails the latency gate (default 2).")
         var latencyToleranceMs: Double?
-        @Option(help: "Routing keys of testers the candidate serves at every step (comma-separated).") var testers: String?
+        @Option(help: "Routing keys of testers the candidate serves at every step (comma-separated).") var testers:
+            String?
         @Option(help: "Request parameters that make a caller a tester (key=value,...).") var testerMatch: String?
         @Option(help: "URLs this rollout's decisions are POSTed to (comma-separated).") var notify: String?
-        @Option(help: "Webhook gates: URLs POSTed the step's evidence before it moves on; 2xx continues (comma-separated).")
+        @Option(
+            help: "Webhook gates: URLs POSTed the step's evidence before it moves on; 2xx continues (comma-separated).")
         var webhookGate: String?
         @Option(help: "A metric gate, 'NAME<=MAX:PROMQL' or 'NAME>=MIN:PROMQL' (repeatable).") var metric: [String] = []
-        @Option(help: "The Prometheus server of the --metric gates (default: the router's --prometheus).") var prometheus: String?
+        @Option(help: "The Prometheus server of the --metric gates (default: the router's --prometheus).")
+        var prometheus: String?
 
         func validate() throws {
             for gate in self.metric { _ = try Self.metricGate(gate, address: self.prometheus) }
@@ -183,7 +213,9 @@ struct RolloutCommand: AsyncParsableCommand {
             let query = String(text[text.index(after: colon)...])
             for (symbol, isMax) in [("<=", true), (">=", false)] {
                 let parts = head.components(separatedBy: symbol)
-                guard parts.count == 2, let bound = Double(parts[1]), !parts[0].isEmpty, !query.isEmpty else { continue }
+                guard parts.count == 2, let bound = Double(parts[1]), !parts[0].isEmpty, !query.isEmpty else {
+                    continue
+                }
                 var gate = MetricGate(name: parts[0], query: query, address: address)
                 if isMax { gate.max = bound } else { gate.min = bound }
                 return gate
@@ -213,7 +245,8 @@ struct RolloutCommand: AsyncParsableCommand {
             if let plan {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.sortedKeys]
-                parameters.append(Parameter(ParameterKey.plan, String(decoding: try encoder.encode(plan), as: UTF8.self)))
+                parameters.append(
+                    Parameter(ParameterKey.plan, String(decoding: try encoder.encode(plan), as: UTF8.self)))
             }
             let optional: [(String, String?)] = [
                 (ParameterKey.steps, steps), (ParameterKey.stepSeconds, self.stepSeconds.map { "\($0)" }),
@@ -238,7 +271,8 @@ struct RolloutCommand: AsyncParsableCommand {
                 (ParameterKey.stable, self.stable),
             ]
             parameters += optional.compactMap { key, value in value.map { Parameter(key, $0) } }
-            try await self.connection.call("rollout start", Request(method: Method.rolloutStart, model: self.model, parameters: parameters))
+            try await self.connection.call(
+                "rollout start", Request(method: Method.rolloutStart, model: self.model, parameters: parameters))
         }
 
         /// A plan file: JSON, or YAML with the same keys.
@@ -269,7 +303,8 @@ struct RolloutCommand: AsyncParsableCommand {
     }
 
     struct StatusCommand: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "status", abstract: "Show each model's split and rollout.")
+        static let configuration = CommandConfiguration(
+            commandName: "status", abstract: "Show each model's split and rollout.")
         @OptionGroup var connection: RouterConnection
         @Option(help: "Only this model.") var model = ""
 
@@ -282,14 +317,18 @@ struct RolloutCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Hold the rollout at its current weight.")
         @OptionGroup var connection: RouterConnection
         @Option(help: "The model.") var model: String
-        func run() async throws { try await self.connection.call("rollout pause", Request(method: Method.rolloutPause, model: self.model)) }
+        func run() async throws {
+            try await self.connection.call("rollout pause", Request(method: Method.rolloutPause, model: self.model))
+        }
     }
 
     struct Resume: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Continue a paused rollout.")
         @OptionGroup var connection: RouterConnection
         @Option(help: "The model.") var model: String
-        func run() async throws { try await self.connection.call("rollout resume", Request(method: Method.rolloutResume, model: self.model)) }
+        func run() async throws {
+            try await self.connection.call("rollout resume", Request(method: Method.rolloutResume, model: self.model))
+        }
     }
 
     struct Approve: AsyncParsableCommand {
@@ -307,16 +346,20 @@ struct RolloutCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Make the candidate stable now.")
         @OptionGroup var connection: RouterConnection
         @Option(help: "The model.") var model: String
-        func run() async throws { try await self.connection.call("rollout promote", Request(method: Method.rolloutPromote, model: self.model)) }
+        func run() async throws {
+            try await self.connection.call("rollout promote", Request(method: Method.rolloutPromote, model: self.model))
+        }
     }
 
     struct Pin: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Serve VERSION to everyone while no rollout runs (no analysis).")
+        static let configuration = CommandConfiguration(
+            abstract: "Serve VERSION to everyone while no rollout runs (no analysis).")
         @OptionGroup var connection: RouterConnection
         @Option(help: "The model.") var model: String
         @Option(help: "The version to serve.") var version: String
         func run() async throws {
-            try await self.connection.call("rollout pin", Request(method: Method.releasePin, model: self.model, version: self.version))
+            try await self.connection.call(
+                "rollout pin", Request(method: Method.releasePin, model: self.model, version: self.version))
         }
     }
 
@@ -324,7 +367,9 @@ struct RolloutCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Send all traffic back to the stable version.")
         @OptionGroup var connection: RouterConnection
         @Option(help: "The model.") var model: String
-        func run() async throws { try await self.connection.call("rollout abort", Request(method: Method.rolloutAbort, model: self.model)) }
+        func run() async throws {
+            try await self.connection.call("rollout abort", Request(method: Method.rolloutAbort, model: self.model))
+        }
     }
 
     struct Feedback: AsyncParsableCommand {

@@ -50,13 +50,17 @@ struct ReleaseAnalysisTests {
         }
         let state = try Fixtures.temporaryDirectory("release-analysis")
         defer { try? FileManager.default.removeItem(at: state) }
-        let router = try await ServiceProcess("switchyard-router", arguments: [
-            "--port", "0", "--models", Self.models, "--metrics-port", "0", "--state-dir", state.path, "--name", "router-a",
-            "--rollout-tick-ms", "200", "--prometheus", "http://127.0.0.1:\(prometheusPort)",
-            "--release-webhook", "http://127.0.0.1:\(hookPort)/notify",
-            "--preprocess", "127.0.0.1:\(stages["preprocess"]!.port)", "--inference", "127.0.0.1:\(stages["inference"]!.port)",
-            "--postprocess", "127.0.0.1:\(stages["postprocess"]!.port)",
-        ] + Fixtures.tls("router"))
+        let router = try await ServiceProcess(
+            "switchyard-router",
+            arguments: [
+                "--port", "0", "--models", Self.models, "--metrics-port", "0", "--state-dir", state.path, "--name",
+                "router-a",
+                "--rollout-tick-ms", "200", "--prometheus", "http://127.0.0.1:\(prometheusPort)",
+                "--release-webhook", "http://127.0.0.1:\(hookPort)/notify",
+                "--preprocess", "127.0.0.1:\(stages["preprocess"]!.port)", "--inference",
+                "127.0.0.1:\(stages["inference"]!.port)",
+                "--postprocess", "127.0.0.1:\(stages["postprocess"]!.port)",
+            ] + Fixtures.tls("router"))
         stages["router"] = router
         let metrics = try #require(await Fixtures.waitFor(.seconds(10)) { Fixtures.httpURL(in: router.log) })
         let target = metrics.dropFirst("http://".count).dropLast()
@@ -84,8 +88,9 @@ struct ReleaseAnalysisTests {
         // users, 8 at a time, until the test ends
         let client = try SwitchyardClient(
             host: "127.0.0.1", port: router.port,
-            tls: TLSSettings(caPath: Fixtures.certificates.caPath, certificatePath: Fixtures.certificates.certificatePath("app"),
-                             keyPath: Fixtures.certificates.keyPath("app"))
+            tls: TLSSettings(
+                caPath: Fixtures.certificates.caPath, certificatePath: Fixtures.certificates.certificatePath("app"),
+                keyPath: Fixtures.certificates.keyPath("app"))
         )
         defer { Task { await client.close() } }
         let x = try NPY.read(packageRoot().appendingPathComponent("Tests/Fixtures/engine/digits/x_test.npy").path)
@@ -112,41 +117,56 @@ struct ReleaseAnalysisTests {
         let admin = try WireClient(
             configuration: WireClientConfiguration(
                 host: "127.0.0.1", port: router.port,
-                tls: TLSSettings(caPath: Fixtures.certificates.caPath, certificatePath: Fixtures.certificates.certificatePath("ops"),
-                                 keyPath: Fixtures.certificates.keyPath("ops"))
+                tls: TLSSettings(
+                    caPath: Fixtures.certificates.caPath, certificatePath: Fixtures.certificates.certificatePath("ops"),
+                    keyPath: Fixtures.certificates.keyPath("ops"))
             ),
             logger: quiet
         )
         defer { Task { await admin.close() } }
         func status() async throws -> ReleaseStatus? {
-            let response = try await admin.call(Request(method: Method.rolloutStatus, model: "digits"), deadline: .now.advanced(by: .seconds(5)))
-            return try JSONDecoder().decode([ReleaseStatus].self, from: Data((response[parameter: "status"] ?? "[]").utf8)).first
+            let response = try await admin.call(
+                Request(method: Method.rolloutStatus, model: "digits"), deadline: .now.advanced(by: .seconds(5)))
+            return try JSONDecoder().decode(
+                [ReleaseStatus].self, from: Data((response[parameter: "status"] ?? "[]").utf8)
+            ).first
         }
         func rollout(_ metric: String) async throws -> ReleaseStatus? {
             let plan = #"{"gates":{"metrics":[\#(metric)],"webhooks":["http://127.0.0.1:\#(hookPort)/gate"]}}"#
             _ = try await admin.call(
-                Request(method: Method.rolloutStart, model: "digits", parameters: [
-                    Parameter("candidate", "2"), Parameter("stable", "1"), Parameter("plan", plan), Parameter("steps", "50,100"),
-                    Parameter("step_seconds", "2"), Parameter("min_requests", "20"), Parameter("max_latency_ratio", "20"),
-                ]),
+                Request(
+                    method: Method.rolloutStart, model: "digits",
+                    parameters: [
+                        Parameter("candidate", "2"), Parameter("stable", "1"), Parameter("plan", plan),
+                        Parameter("steps", "50,100"),
+                        Parameter("step_seconds", "2"), Parameter("min_requests", "20"),
+                        Parameter("max_latency_ratio", "20"),
+                    ]),
                 deadline: .now.advanced(by: .seconds(5))
             )
             return await Fixtures.waitFor(.seconds(60), every: .milliseconds(200)) { () -> ReleaseStatus? in
-                guard let current = try? await status(), let phase = current.rollout?.phase, phase != .progressing else { return nil }
+                guard let current = try? await status(), let phase = current.rollout?.phase, phase != .progressing
+                else { return nil }
                 return current
             }
         }
-        _ = try await admin.call(Request(method: Method.releasePin, model: "digits", version: "1"), deadline: .now.advanced(by: .seconds(5)))
+        _ = try await admin.call(
+            Request(method: Method.releasePin, model: "digits", version: "1"), deadline: .now.advanced(by: .seconds(5)))
 
         // 1. a latency objective no model meets (median under 10 µs, from the router's own histogram): rolled back
         //    on the metric's value once Prometheus has the candidate's samples
-        let slow = #"{"name":"p50","query":"histogram_quantile(0.5, sum by (le) (rate(switchyard_request_duration_seconds_bucket{model=\"digits\",version=\"$candidate\"}[$window])))","max":0.00001}"#
+        let slow =
+            #"{"name":"p50","max":0.00001,"query":"histogram_quantile(0.5, sum by (le) (rate("#
+            + #"switchyard_request_duration_seconds_bucket{model=\"digits\",version=\"$candidate\"}[$window])))"}"#
         let failed = try #require(try await rollout(slow))
         #expect(failed.rollout?.phase == .rolledBack, "\(failed.rollout?.history.map(\.message) ?? [])")
         #expect(failed.rollout?.reason?.hasPrefix("metric 'p50' = 0.") == true, "\(failed.rollout?.reason ?? "")")
 
         // 2. the candidate's error ratio (none): each step's evidence goes to the webhook gate, which says yes
-        let errors = #"{"name":"error_ratio","query":"(sum(rate(switchyard_requests_total{model=\"digits\",version=\"$candidate\",code!=\"ok\"}[$window])) or vector(0)) / sum(rate(switchyard_requests_total{model=\"digits\",version=\"$candidate\"}[$window]))","max":0.01}"#
+        let errors =
+            #"{"name":"error_ratio","max":0.01,"query":"(sum(rate(switchyard_requests_total{model=\"digits\","#
+            + #"version=\"$candidate\",code!=\"ok\"}[$window])) or vector(0)) / "#
+            + #"sum(rate(switchyard_requests_total{model=\"digits\",version=\"$candidate\"}[$window]))"}"#
         let promoted = try #require(try await rollout(errors))
         #expect(promoted.rollout?.phase == .promoted, "\(promoted.rollout?.history.map(\.message) ?? [])")
         #expect(promoted.stable == "2")
@@ -160,7 +180,9 @@ struct ReleaseAnalysisTests {
             let kinds = bodies("/notify").compactMap { ($0["switchyard"] as? [String: Any])?["kind"] as? String }
             return kinds.contains("rollout.promoted") ? kinds : nil
         }
-        #expect(kinds?.contains("rollout.rolled_back") == true && kinds?.filter { $0 == "rollout.started" }.count == 2, "\(kinds ?? [])")
+        #expect(
+            kinds?.contains("rollout.rolled_back") == true && kinds?.filter { $0 == "rollout.started" }.count == 2,
+            "\(kinds ?? [])")
         #expect(bodies("/notify").allSatisfy { $0["text"] is String && $0["attachments"] is [Any] })
     }
 }

@@ -16,7 +16,9 @@ enum FixedSampleTest {
     }
 
     /// Two-sided two-proportion z-test with the pooled variance.
-    static func twoProportionZTest(successes1: Int, trials1: Int, successes2: Int, trials2: Int) -> (z: Double, p: Double) {
+    static func twoProportionZTest(
+        successes1: Int, trials1: Int, successes2: Int, trials2: Int
+    ) -> (z: Double, p: Double) {
         let n1 = Double(trials1)
         let n2 = Double(trials2)
         let pooled = Double(successes1 + successes2) / (n1 + n2)
@@ -44,7 +46,8 @@ struct StatisticsTests {
 
 struct ExperimentTests {
     static func experiment(championCorrect: Int, challengerCorrect: Int, labelled: Int) -> Experiment {
-        var experiment = Experiment(model: "digits", champion: "1", challenger: "4", mode: .shadow, percent: 100, now: 0)
+        var experiment = Experiment(
+            model: "digits", champion: "1", challenger: "4", mode: .shadow, percent: 100, now: 0)
         for index in 0..<labelled {
             experiment.recordFeedback(challenger: false, correct: index < championCorrect)
             experiment.recordFeedback(challenger: true, correct: index < challengerCorrect)
@@ -95,7 +98,9 @@ struct ExperimentTests {
         #expect(report.challenger.errorRate == 1)
         #expect(experiment.challengerWindow.outputs["p"]?.disagreed == 1)
         #expect(Experiment(model: "m", champion: "1", challenger: "1", mode: .split, percent: 5, now: 0).problem != nil)
-        #expect(Experiment(model: "m", champion: "1", challenger: "2", mode: .shadow, percent: 100, now: 0).split == TrafficSplit(stable: "1"))
+        #expect(
+            Experiment(model: "m", champion: "1", challenger: "2", mode: .shadow, percent: 100, now: 0).split
+                == TrafficSplit(stable: "1"))
     }
 
     @Test func theGuardrailStopsAnArmWithManyMoreErrorsOnlyInSplitMode() {

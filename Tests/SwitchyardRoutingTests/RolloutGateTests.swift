@@ -12,7 +12,9 @@ struct RolloutGateTests {
         let argmax = distributions.map { row in Int64(row.indices.max { row[$0] < row[$1] }!) }
         return [
             NamedTensor("label", try Tensor(labels ?? argmax, shape: [distributions.count])),
-            NamedTensor("probabilities", try Tensor(distributions.flatMap { $0 }, shape: [distributions.count, distributions[0].count])),
+            NamedTensor(
+                "probabilities",
+                try Tensor(distributions.flatMap { $0 }, shape: [distributions.count, distributions[0].count])),
         ]
     }
 
@@ -37,7 +39,9 @@ struct RolloutGateTests {
         for _ in 0..<3 { window.recordComparison(differences) }
         for _ in 0..<30 { window.record(ok: true, latency: .milliseconds(1)) }
         let failure = Rollout.failedGate(RolloutGates(), stable: window, candidate: window)
-        #expect(failure?.contains("top-1 of 'probabilities' differs from stable's on 100% of 24") == true, "\(failure ?? "passed")")
+        #expect(
+            failure?.contains("top-1 of 'probabilities' differs from stable's on 100% of 24") == true,
+            "\(failure ?? "passed")")
     }
 
     @Test func regressionOutputsAreJudgedOnTheirRelativeDifference() throws {
@@ -52,7 +56,8 @@ struct RolloutGateTests {
         var bad = ArmWindow()
         bad.recordComparison(differences)
         let failure = Rollout.failedGate(RolloutGates(), stable: ArmWindow(), candidate: bad)
-        #expect(failure?.contains("values of 'variable' differ from stable's by 18.18%") == true, "\(failure ?? "passed")")
+        #expect(
+            failure?.contains("values of 'variable' differ from stable's by 18.18%") == true, "\(failure ?? "passed")")
         #expect(failure?.contains("bias +18.18%") == true)
         var good = ArmWindow()
         good.recordComparison(OutputComparison.compare(stable: stable, candidate: equal))
@@ -91,7 +96,9 @@ struct RolloutGateTests {
             equal.recordLabel(correct: index % 100 < 96)
         }
         let failure = Rollout.failedGate(RolloutGates(), stable: stable, candidate: worse)
-        #expect(failure?.hasPrefix("accuracy 64% on 200 labels against 97% on 200 for stable") == true, "\(failure ?? "passed")")
+        #expect(
+            failure?.hasPrefix("accuracy 64% on 200 labels against 97% on 200 for stable") == true,
+            "\(failure ?? "passed")")
         #expect(Rollout.failedGate(RolloutGates(), stable: stable, candidate: equal) == nil)
     }
 
@@ -240,7 +247,9 @@ struct RolloutGateTests {
     @Test func metricGatesFailOnTheirThresholdAndHoldTheStepWithoutAValue() {
         var plan = Self.plan("50,100")
         plan.gates.metrics = [MetricGate(name: "p99", query: "histogram_quantile(0.99, rate(x[$window]))", max: 0.25)]
-        #expect(plan.gates.metrics[0].query(age: 4.2, model: "m", stable: "1", candidate: "2") == "histogram_quantile(0.99, rate(x[10s]))")
+        #expect(
+            plan.gates.metrics[0].query(age: 4.2, model: "m", stable: "1", candidate: "2")
+                == "histogram_quantile(0.99, rate(x[10s]))")
         #expect(plan.gates.metrics[0].query(age: 42.2, model: "m", stable: "1", candidate: "2").contains("[43s]"))
         var rollout = Rollout(model: "m", stable: "1", candidate: "2", plan: plan, now: 0)
         // no value yet: the step cannot end, and says why once
@@ -254,15 +263,18 @@ struct RolloutGateTests {
             #expect(!changed)
         }
         do {
-            let changed = rollout.evaluate(stable: Self.requests(100), candidate: Self.requests(30), metrics: ["p99": 0.1], now: 13)
+            let changed = rollout.evaluate(
+                stable: Self.requests(100), candidate: Self.requests(30), metrics: ["p99": 0.1], now: 13)
             #expect(changed)
         }
         #expect(rollout.step == 1 && rollout.holding == nil)
         do {
-            let changed = rollout.evaluate(stable: Self.requests(100), candidate: Self.requests(5), metrics: ["p99": 0.3], now: 14)
+            let changed = rollout.evaluate(
+                stable: Self.requests(100), candidate: Self.requests(5), metrics: ["p99": 0.3], now: 14)
             #expect(changed)
         }
-        #expect(rollout.phase == .rolledBack && rollout.reason == "metric 'p99' = 0.3 over the step's 1 s (at most 0.25)")
+        #expect(
+            rollout.phase == .rolledBack && rollout.reason == "metric 'p99' = 0.3 over the step's 1 s (at most 0.25)")
     }
 
     @Test func aStepWithShadowScoringWaitsForEnoughComparisonsBeforeItPasses() {
@@ -298,9 +310,10 @@ struct RolloutGateTests {
         window.record(ok: false, latency: .microseconds(10))
         window.recordLabel(correct: true)
         window.recordPredictions([3, 3, 1])
-        window.recordComparison(OutputComparison.compare(
-            stable: try Self.classifier([Self.confident(1)]), candidate: try Self.classifier([Self.confident(2)])
-        ))
+        window.recordComparison(
+            OutputComparison.compare(
+                stable: try Self.classifier([Self.confident(1)]), candidate: try Self.classifier([Self.confident(2)])
+            ))
         let decoded = try JSONDecoder().decode(ArmWindow.self, from: try JSONEncoder().encode(window))
         #expect(decoded == window)
         // within the histogram's 1%

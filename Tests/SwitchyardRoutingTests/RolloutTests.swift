@@ -11,9 +11,12 @@ struct TrafficSplitTests {
             let split = TrafficSplit(stable: "1", candidate: "2", candidatePercent: percent)
             let onCandidate = Set(users.filter { split.version(for: $0, using: &random) == "2" })
             #expect(previous.isSubset(of: onCandidate))  // nobody flips back
-            #expect(abs(Double(onCandidate.count) / Double(users.count) * 100 - percent) < 2.5, "\(percent)%: \(onCandidate.count)")
+            #expect(
+                abs(Double(onCandidate.count) / Double(users.count) * 100 - percent) < 2.5,
+                "\(percent)%: \(onCandidate.count)")
             // the same answer every time, and from any other split object (another router)
-            #expect(users.allSatisfy { split.version(for: $0, using: &random) == (onCandidate.contains($0) ? "2" : "1") })
+            #expect(
+                users.allSatisfy { split.version(for: $0, using: &random) == (onCandidate.contains($0) ? "2" : "1") })
             previous = onCandidate
         }
     }
@@ -59,11 +62,15 @@ struct RolloutTests {
         return plan
     }
 
-    static func window(requests: Int, errors: Int = 0, latency: Duration = .milliseconds(1), compared: Int = 0, disagreed: Int = 0) -> ArmWindow {
+    static func window(
+        requests: Int, errors: Int = 0, latency: Duration = .milliseconds(1), compared: Int = 0, disagreed: Int = 0
+    ) -> ArmWindow {
         var window = ArmWindow()
         for index in 0..<requests { window.record(ok: index >= errors, latency: latency) }
         for index in 0..<compared {
-            window.recordComparison(["label": OutputComparison.Rows(kind: .labels, rows: 1, disagreed: index < disagreed ? 1 : 0)])
+            window.recordComparison([
+                "label": OutputComparison.Rows(kind: .labels, rows: 1, disagreed: index < disagreed ? 1 : 0)
+            ])
         }
         return window
     }
@@ -72,10 +79,17 @@ struct RolloutTests {
     @Test func disagreementIsJudgedOnEvidenceNotOnASmallSample() {
         let gates = RolloutGates()
         let stable = Self.window(requests: 30)
-        #expect(Rollout.failedGate(gates, stable: stable, candidate: Self.window(requests: 30, compared: 20, disagreed: 3)) == nil)
-        let wrong = Rollout.failedGate(gates, stable: stable, candidate: Self.window(requests: 30, compared: 20, disagreed: 12))
-        #expect(wrong?.contains("top-1 disagreement with stable: 'label' differs from stable's on 60% of 20") == true, "\(wrong ?? "passed")")
-        #expect(Rollout.failedGate(gates, stable: stable, candidate: Self.window(requests: 30, compared: 19, disagreed: 19)) == nil)  // too few
+        #expect(
+            Rollout.failedGate(gates, stable: stable, candidate: Self.window(requests: 30, compared: 20, disagreed: 3))
+                == nil)
+        let wrong = Rollout.failedGate(
+            gates, stable: stable, candidate: Self.window(requests: 30, compared: 20, disagreed: 12))
+        #expect(
+            wrong?.contains("top-1 disagreement with stable: 'label' differs from stable's on 60% of 20") == true,
+            "\(wrong ?? "passed")")
+        #expect(
+            Rollout.failedGate(gates, stable: stable, candidate: Self.window(requests: 30, compared: 19, disagreed: 19))
+                == nil)  // too few
     }
 
     @Test func errorsAreJudgedOnEvidenceNotOnASmallSample() {
@@ -106,7 +120,8 @@ struct RolloutTests {
             #expect(!changed)
         }
         do {
-            let changed = rollout.evaluate(stable: Self.window(requests: 500), candidate: Self.window(requests: 10), now: 11)
+            let changed = rollout.evaluate(
+                stable: Self.window(requests: 500), candidate: Self.window(requests: 10), now: 11)
             #expect(!changed)
         }
         do {
@@ -133,7 +148,10 @@ struct RolloutTests {
 
     static let badCandidates: [(ArmWindow, String)] = [
         (window(requests: 30, errors: 20), "error rate 66.67%"),
-        (window(requests: 30, compared: 25, disagreed: 20), "top-1 disagreement with stable: 'label' differs from stable's on 80%"),
+        (
+            window(requests: 30, compared: 25, disagreed: 20),
+            "top-1 disagreement with stable: 'label' differs from stable's on 80%"
+        ),
         (window(requests: 60, latency: .milliseconds(6)), "p99 latency"),
     ]
 
@@ -149,7 +167,8 @@ struct RolloutTests {
         #expect(rollout.reason?.contains(reason) == true, "\(rollout.reason ?? "")")
         #expect(rollout.split == TrafficSplit(stable: "1"))
         do {
-            let changed = rollout.evaluate(stable: Self.window(requests: 500), candidate: Self.window(requests: 100), now: 100)
+            let changed = rollout.evaluate(
+                stable: Self.window(requests: 500), candidate: Self.window(requests: 100), now: 100)
             #expect(!changed)
         }
     }
@@ -158,7 +177,8 @@ struct RolloutTests {
         var rollout = Rollout(model: "digits", stable: "1", candidate: "2", plan: Self.plan(), now: 0)
         // 4× slower, but by 0.3 ms: noise at this scale
         let changed = rollout.evaluate(
-            stable: Self.window(requests: 500, latency: .microseconds(100)), candidate: Self.window(requests: 60, latency: .microseconds(400)), now: 1
+            stable: Self.window(requests: 500, latency: .microseconds(100)),
+            candidate: Self.window(requests: 60, latency: .microseconds(400)), now: 1
         )
         #expect(!changed && rollout.phase == .progressing)
     }
@@ -167,7 +187,9 @@ struct RolloutTests {
         var rollout = Rollout(model: "digits", stable: "1", candidate: "3", plan: Self.plan(), now: 0)
         // 2 errors of 5, 5 of 5 disagreements: below the minimum samples, so neither gate fires yet
         do {
-            let changed = rollout.evaluate(stable: Self.window(requests: 500), candidate: Self.window(requests: 5, errors: 2, compared: 5, disagreed: 5), now: 1)
+            let changed = rollout.evaluate(
+                stable: Self.window(requests: 500),
+                candidate: Self.window(requests: 5, errors: 2, compared: 5, disagreed: 5), now: 1)
             #expect(!changed)
         }
         #expect(rollout.phase == .progressing)
@@ -180,7 +202,8 @@ struct RolloutTests {
             #expect(changed)
         }
         do {
-            let changed = rollout.evaluate(stable: Self.window(requests: 500), candidate: Self.window(requests: 30, errors: 30), now: 20)
+            let changed = rollout.evaluate(
+                stable: Self.window(requests: 500), candidate: Self.window(requests: 30, errors: 30), now: 20)
             #expect(!changed)  // not judged
         }
         #expect(rollout.split.candidatePercent == 10)  // held
@@ -189,7 +212,8 @@ struct RolloutTests {
             #expect(changed)
         }
         do {
-            let changed = rollout.evaluate(stable: Self.window(requests: 500), candidate: Self.window(requests: 60), now: 35)
+            let changed = rollout.evaluate(
+                stable: Self.window(requests: 500), candidate: Self.window(requests: 60), now: 35)
             #expect(!changed)  // step starts over
         }
         do {

@@ -33,7 +33,8 @@ struct SequentialStatisticsTests {
             let challenger = Bool.random(using: &random)
             let accuracy = challenger ? challengerAccuracy : championAccuracy
             experiment.recordAnswer(challenger: challenger, ok: true, latency: .milliseconds(1))
-            experiment.recordFeedback(challenger: challenger, correct: Double.random(in: 0..<1, using: &random) < accuracy)
+            experiment.recordFeedback(
+                challenger: challenger, correct: Double.random(in: 0..<1, using: &random) < accuracy)
             if named == nil, experiment.winner != nil { named = index + 1 }
             if stopped == nil, experiment.checkGuardrail(now: Double(index)) != nil { stopped = index + 1 }
         }
@@ -46,7 +47,8 @@ struct SequentialStatisticsTests {
         var named = 0
         var stopped = 0
         for seed in 0..<runs {
-            let result = Self.run(seed: UInt64(seed), labels: 3_000, championAccuracy: accuracy, challengerAccuracy: accuracy)
+            let result = Self.run(
+                seed: UInt64(seed), labels: 3_000, championAccuracy: accuracy, challengerAccuracy: accuracy)
             if result.named != nil { named += 1 }
             if result.stopped != nil { stopped += 1 }
         }
@@ -150,7 +152,8 @@ struct SequentialStatisticsTests {
         let late = Statistics.proportionSequence(successes: 300, trials: 1_000, alpha: 0.05)
         #expect(early.low < 0.3 && early.high > 0.3 && late.low < 0.3 && late.high > 0.3)
         #expect(late.high - late.low < (early.high - early.low) / 3)
-        #expect(Statistics.proportionSequence(successes: 0, trials: 0, alpha: 0.05) == .init(estimate: 0, low: 0, high: 1))
+        #expect(
+            Statistics.proportionSequence(successes: 0, trials: 0, alpha: 0.05) == .init(estimate: 0, low: 0, high: 1))
         let none = Statistics.proportionSequence(successes: 0, trials: 50, alpha: 0.05)
         #expect(none.low == 0 && none.high > 0 && none.high < 0.15)
         let all = Statistics.proportionSequence(successes: 20, trials: 20, alpha: 0.05)

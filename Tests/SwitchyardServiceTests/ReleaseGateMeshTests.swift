@@ -24,19 +24,26 @@ struct ReleaseGateMeshTests {
 
     static func mesh() async throws -> MeshTests.Mesh {
         try await MeshTests.Mesh(
-            models: ReleaseTests.models, routerArguments: ReleaseTests.routerArguments(state: try ReleaseTests.temporaryDirectory())
+            models: ReleaseTests.models,
+            routerArguments: ReleaseTests.routerArguments(state: try ReleaseTests.temporaryDirectory())
         )
     }
 
     /// `rollout.start` as the admin for `model`; `stable` pinned first.
-    static func start(_ port: Int, model: String = "digits", stable: String, candidate: String, _ parameters: [Parameter])
+    static func start(
+        _ port: Int, model: String = "digits", stable: String, candidate: String, _ parameters: [Parameter]
+    )
         async throws
     {
         let client = try ReleaseTests.wire(port, as: "ops")
         defer { Task { await client.close() } }
-        _ = try await client.call(Request(method: Method.releasePin, model: model, version: stable), deadline: .now.advanced(by: .seconds(10)))
         _ = try await client.call(
-            Request(method: Method.rolloutStart, model: model, parameters: [Parameter("candidate", candidate)] + parameters),
+            Request(method: Method.releasePin, model: model, version: stable), deadline: .now.advanced(by: .seconds(10))
+        )
+        _ = try await client.call(
+            Request(
+                method: Method.rolloutStart, model: model,
+                parameters: [Parameter("candidate", candidate)] + parameters),
             deadline: .now.advanced(by: .seconds(10))
         )
     }
@@ -44,8 +51,10 @@ struct ReleaseGateMeshTests {
     static func status(_ port: Int, model: String = "digits") async throws -> ReleaseStatus {
         let client = try ReleaseTests.wire(port, as: "app")
         defer { Task { await client.close() } }
-        let response = try await client.call(Request(method: Method.rolloutStatus, model: model), deadline: .now.advanced(by: .seconds(10)))
-        let statuses = try JSONDecoder().decode([ReleaseStatus].self, from: Data((response[parameter: "status"] ?? "").utf8))
+        let response = try await client.call(
+            Request(method: Method.rolloutStatus, model: model), deadline: .now.advanced(by: .seconds(10)))
+        let statuses = try JSONDecoder().decode(
+            [ReleaseStatus].self, from: Data((response[parameter: "status"] ?? "").utf8))
         return try #require(statuses.first)
     }
 
@@ -74,20 +83,26 @@ struct ReleaseGateMeshTests {
     }
 
     @Test(arguments: [("2", true), ("3", false)])
-    func aRegressionCandidateWithA20PercentBiasIsRolledBackAndAnEqualOneIsPromoted(_ candidate: String, _ biased: Bool)
+    func aRegressionCandidateWithA20PercentBiasIsRolledBackAndAnEqualOneIsPromoted(
+        _ candidate: String, _ biased: Bool
+    )
         async throws
     {
         let mesh = try await Self.mesh()
         defer { mesh.stop() }
-        try await Self.start(mesh.router.port, model: "diabetes", stable: "1", candidate: candidate, [
-            Parameter("steps", "20,50,100"), Parameter("step_seconds", "0.3"), Parameter("min_requests", "30"),
-            Parameter("shadow_percent", "50"), Parameter("max_latency_ratio", "10"),
-        ])
+        try await Self.start(
+            mesh.router.port, model: "diabetes", stable: "1", candidate: candidate,
+            [
+                Parameter("steps", "20,50,100"), Parameter("step_seconds", "0.3"), Parameter("min_requests", "30"),
+                Parameter("shadow_percent", "50"), Parameter("max_latency_ratio", "10"),
+            ])
         let status = try await Self.driveRegression(mesh)
         let history = status.rollout?.history.map(\.message) ?? []
         if biased {
             #expect(status.rollout?.phase == .rolledBack, "\(history)")
-            #expect(status.rollout?.reason?.contains("values of 'variable' differ from stable's by 18.18%") == true, "\(history)")
+            #expect(
+                status.rollout?.reason?.contains("values of 'variable' differ from stable's by 18.18%") == true,
+                "\(history)")
             #expect(status.rollout?.step == 0, "rolled back after its first step: \(history)")
         } else {
             #expect(status.rollout?.phase == .promoted, "\(history)")
@@ -100,18 +115,25 @@ struct ReleaseGateMeshTests {
         defer { mesh.stop() }
         // version 8 (0.64 accurate) against version 2 (0.98): no shadow scoring and no drift judgement, so that only
         // the labels that yard load sends back can roll it back
-        try await Self.start(mesh.router.port, stable: "2", candidate: "8", [
-            Parameter("steps", "20,100"), Parameter("step_seconds", "600"), Parameter("shadow_percent", "0"),
-            Parameter("min_predictions", "1000000"), Parameter("min_labels", "30"),
-        ])
+        try await Self.start(
+            mesh.router.port, stable: "2", candidate: "8",
+            [
+                Parameter("steps", "20,100"), Parameter("step_seconds", "600"), Parameter("shadow_percent", "0"),
+                Parameter("min_predictions", "1000000"), Parameter("min_labels", "30"),
+            ])
         let certificates = InferenceServiceTests.certificates
         let yard = ServiceProcess.productsDirectory.appendingPathComponent("yard").path
         let load = Task {
-            try await runCommand(yard, [
-                "load", "--target", "127.0.0.1:\(mesh.router.port)", "--model", "digits", "--input", Self.digitsInputs,
-                "--feedback", Self.digitsLabels, "--users", "1000", "--rate", "200", "--duration", "10s", "--warmup", "0",
-                "--ca", certificates.caPath, "--cert", certificates.certificatePath("app"), "--key", certificates.keyPath("app"),
-            ], timeout: .seconds(60))
+            try await runCommand(
+                yard,
+                [
+                    "load", "--target", "127.0.0.1:\(mesh.router.port)", "--model", "digits", "--input",
+                    Self.digitsInputs,
+                    "--feedback", Self.digitsLabels, "--users", "1000", "--rate", "200", "--duration", "10s",
+                    "--warmup", "0",
+                    "--ca", certificates.caPath, "--cert", certificates.certificatePath("app"), "--key",
+                    certificates.keyPath("app"),
+                ], timeout: .seconds(60))
         }
         var status = try await Self.status(mesh.router.port)
         for _ in 0..<150 where status.rollout?.phase == .progressing {
@@ -133,7 +155,8 @@ struct ReleaseGateMeshTests {
         let digits = URL(fileURLWithPath: repository).appendingPathComponent("digits")
         try FileManager.default.createDirectory(at: digits, withIntermediateDirectories: true)
         for item in ["config.json", "1"] {
-            try FileManager.default.copyItem(at: source.appendingPathComponent(item), to: digits.appendingPathComponent(item))
+            try FileManager.default.copyItem(
+                at: source.appendingPathComponent(item), to: digits.appendingPathComponent(item))
         }
         let mesh = try await MeshTests.Mesh(
             models: repository,
@@ -151,7 +174,8 @@ struct ReleaseGateMeshTests {
         try FileManager.default.copyItem(at: source.appendingPathComponent("2"), to: digits.appendingPathComponent("2"))
         let admin = try ReleaseTests.wire(mesh.stages[1].port, as: "ops")
         defer { Task { await admin.close() } }
-        _ = try await admin.call(Request(method: Method.modelLoad, model: "digits", version: "2"), deadline: .now.advanced(by: .seconds(20)))
+        _ = try await admin.call(
+            Request(method: Method.modelLoad, model: "digits", version: "2"), deadline: .now.advanced(by: .seconds(20)))
         for _ in 0..<50 where status.waiting != ["2"] {
             try await Task.sleep(for: .milliseconds(100))
             status = try await Self.status(mesh.router.port)
@@ -161,7 +185,9 @@ struct ReleaseGateMeshTests {
         defer { Task { await client.close() } }
         #expect(await ReleaseTests.round(client, count: 80, users: 400) == ["1": 80])
         // a rollout gives it its step's share
-        try await Self.start(mesh.router.port, stable: "1", candidate: "2", [Parameter("steps", "50,100"), Parameter("step_seconds", "600")])
+        try await Self.start(
+            mesh.router.port, stable: "1", candidate: "2",
+            [Parameter("steps", "50,100"), Parameter("step_seconds", "600")])
         let answers = await ReleaseTests.round(client, count: 80, users: 400, offset: 80)
         #expect((answers["2"] ?? 0) > 10 && (answers["1"] ?? 0) > 10, "\(answers)")
     }
@@ -169,9 +195,12 @@ struct ReleaseGateMeshTests {
     @Test func theSplitGuardrailStopsAnArmThatFailsItsUsers() async throws {
         let mesh = try await Self.mesh()
         defer { mesh.stop() }
-        _ = try await ComparisonTests.report(mesh.router.port, "ab.start", parameters: [
-            Parameter("champion", "1"), Parameter("challenger", "9"), Parameter("mode", "split"), Parameter("percent", "50"),
-        ])
+        _ = try await ComparisonTests.report(
+            mesh.router.port, "ab.start",
+            parameters: [
+                Parameter("champion", "1"), Parameter("challenger", "9"), Parameter("mode", "split"),
+                Parameter("percent", "50"),
+            ])
         let client = try mesh.client()
         defer { Task { await client.close() } }
         var report = try await ComparisonTests.report(mesh.router.port, "ab.report")
@@ -191,11 +220,14 @@ struct ReleaseGateMeshTests {
 
     @Test func aRouterKilledMidStepKeepsTheStepsEvidence() async throws {
         let state = try ReleaseTests.temporaryDirectory()
-        let mesh = try await MeshTests.Mesh(models: ReleaseTests.models, routerArguments: ReleaseTests.routerArguments(state: state))
+        let mesh = try await MeshTests.Mesh(
+            models: ReleaseTests.models, routerArguments: ReleaseTests.routerArguments(state: state))
         defer { mesh.stop() }
-        try await Self.start(mesh.router.port, stable: "1", candidate: "2", [
-            Parameter("steps", "50,100"), Parameter("step_seconds", "600"), Parameter("shadow_percent", "100"),
-        ])
+        try await Self.start(
+            mesh.router.port, stable: "1", candidate: "2",
+            [
+                Parameter("steps", "50,100"), Parameter("step_seconds", "600"), Parameter("shadow_percent", "100"),
+            ])
         let labelled = try mesh.client()
         _ = await ComparisonTests.labelledRound(labelled)
         await labelled.close()
@@ -207,15 +239,19 @@ struct ReleaseGateMeshTests {
         }
         try await Task.sleep(for: .milliseconds(300))
         before = try await Self.status(mesh.router.port)
-        #expect(before.candidateWindow.requests > 100 && before.candidateWindow.labelled > 100, "\(before.candidateWindow)")
+        #expect(
+            before.candidateWindow.requests > 100 && before.candidateWindow.labelled > 100, "\(before.candidateWindow)")
         mesh.router.kill()
         _ = await mesh.router.waitForExit()
         let certificates = InferenceServiceTests.certificates
-        let restarted = try await ServiceProcess("switchyard-router", arguments: [
-            "--port", "0", "--models", ReleaseTests.models, "--preprocess", "127.0.0.1:\(mesh.stages[0].port)",
-            "--inference", "127.0.0.1:\(mesh.stages[1].port)", "--postprocess", "127.0.0.1:\(mesh.stages[2].port)",
-            "--ca", certificates.caPath, "--cert", certificates.certificatePath("inference"), "--key", certificates.keyPath("inference"),
-        ] + ReleaseTests.routerArguments(state: state))
+        let restarted = try await ServiceProcess(
+            "switchyard-router",
+            arguments: [
+                "--port", "0", "--models", ReleaseTests.models, "--preprocess", "127.0.0.1:\(mesh.stages[0].port)",
+                "--inference", "127.0.0.1:\(mesh.stages[1].port)", "--postprocess", "127.0.0.1:\(mesh.stages[2].port)",
+                "--ca", certificates.caPath, "--cert", certificates.certificatePath("inference"), "--key",
+                certificates.keyPath("inference"),
+            ] + ReleaseTests.routerArguments(state: state))
         defer { restarted.kill() }
         let after = try await Self.status(restarted.port)
         #expect(after.rollout?.phase == .progressing && after.rollout?.step == 0)
@@ -228,6 +264,8 @@ struct ReleaseGateMeshTests {
         ] {
             #expect(kept == was, "\(name): \(kept) after the restart, \(was) before")
         }
-        #expect(after.candidateWindow.outputs["probabilities"]?.rows == before.candidateWindow.outputs["probabilities"]?.rows)
+        #expect(
+            after.candidateWindow.outputs["probabilities"]?.rows
+                == before.candidateWindow.outputs["probabilities"]?.rows)
     }
 }

@@ -178,7 +178,10 @@ struct ReleaseTests {
         let restarted = try await ServiceProcess("switchyard-router", arguments: ["--port", "0"] + stages + Self.routerArguments(state: state))
         defer { restarted.kill() }
         let resumed = try await Self.admin(restarted.port, "rollout.status")
-        #expect(resumed.rollout?.phase == .progressing && resumed.rollout?.step == 1 && resumed.candidatePercent == 60)
+        #expect(
+            resumed.rollout?.phase == .progressing && resumed.rollout?.step == 1 && resumed.candidatePercent == 60,
+            "\(resumed.rollout?.history.map(\.message) ?? [])"
+        )
         // a second router on the same state follows the first one's decisions within a tick
         let follower = try await ServiceProcess(
             "switchyard-router", arguments: ["--port", "0"] + stages + Self.routerArguments(state: state, name: "router-b")
