@@ -83,3 +83,16 @@ final class FeedbackStream: Sendable {
         return line
     }
 }
+
+/// `yard load --ids-out FILE`: every answer's `request.id` with the input row it answered, for labels that are
+/// known only later (`yard rollout feedback --file`, after joining rows with their labels).
+final class AnsweredIDs: Sendable {
+    private let answers = Mutex<[(id: String, row: Int)]>([])
+
+    func add(_ id: String, row: Int) { self.answers.withLock { $0.append((id, row)) } }
+
+    /// `request_id,row` lines with a header.
+    var csv: String {
+        (["request_id,row"] + self.answers.withLock { $0 }.map { "\($0.id),\($0.row)" }).joined(separator: "\n") + "\n"
+    }
+}

@@ -66,6 +66,8 @@ struct Load: AsyncParsableCommand {
             its request.id (rollout and A/B accuracy).
             """)
     var feedback: String?
+    @Option(help: "Write request_id,row for every answer (CSV), to send late labels with `yard rollout feedback`.")
+    var idsOut: String?
     @Option(help: "Write the report as JSON (schema: docs/load-json.md).") var json: String?
     @Option(help: "Write one CSV line per step.") var csv: String?
     @Option(help: "Write an SVG chart of latency against throughput over the steps.") var plot: String?
@@ -101,9 +103,11 @@ struct Load: AsyncParsableCommand {
         guard (1...64).contains(self.connections) else {
             throw ValidationError("--connections must be 1...64, got \(self.connections)")
         }
-        if self.feedback != nil {
+        if self.feedback != nil || self.idsOut != nil {
             guard self.engine == nil, self.rowsPerRequest == 1 else {
-                throw ValidationError("--feedback needs a router --target and one row per request (a label per answer)")
+                throw ValidationError(
+                    "--feedback and --ids-out need a router --target and one row per request (a label per answer)"
+                )
             }
         }
         _ = try self.steps()
@@ -207,8 +211,14 @@ struct Load: AsyncParsableCommand {
         let (target, address, close) = try await self.connect()
         let stream = try labels.map { FeedbackStream(labels: $0, client: try self.feedbackClient()) }
         let feeding = stream.map { stream in Task { await stream.run() } }
+        let answered = self.idsOut.map { _ in AnsweredIDs() }
         var observer: (@Sendable (Int, Response) -> Void)?
-        if let stream { observer = { row, response in stream.observe(firstRow: row, response: response) } }
+        if stream != nil || answered != nil {
+            observer = { row, response in
+                stream?.observe(firstRow: row, response: response)
+                if let answered, let id = response[parameter: ParameterKey.requestID] { answered.add(id, row: row) }
+            }
+        }
         let generator = try LoadGenerator(
             target: target, source: source, settings: settings, check: check, observer: observer
         )
@@ -251,6 +261,9 @@ struct Load: AsyncParsableCommand {
         if let stream { print(stream.summary) }
         do {
             if let json { try report.json().write(to: URL(fileURLWithPath: json)) }
+            if let idsOut, let answered {
+                try answered.csv.write(toFile: idsOut, atomically: true, encoding: .utf8)
+            }
             if let csv { try report.csv().write(toFile: csv, atomically: true, encoding: .utf8) }
             if let plot {
                 let chart = LatencyPlot(
