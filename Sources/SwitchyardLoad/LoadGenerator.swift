@@ -1,3 +1,4 @@
+import Foundation
 public import SwitchyardWire
 import Synchronization
 
@@ -16,6 +17,8 @@ public struct LoadGenerator: Sendable {
     /// Sees every answer (warm-up included) with the index of its request's first input row; for labels sent back
     /// as feedback.
     public let observer: (@Sendable (_ firstRow: Int, _ response: Response) -> Void)?
+    /// Where every request is written, when given.
+    public let requestLog: RequestLog?
 
     /// A snapshot for a progress line, about once a second.
     public struct Progress: Sendable {
@@ -37,10 +40,11 @@ public struct LoadGenerator: Sendable {
     ///   - settings: step bounds and request deadlines.
     ///   - check: compares answers with expected outputs, when given.
     ///   - observer: sees every answer with its request's first input row.
+    ///   - requestLog: writes a line per request, when given.
     /// - Throws: ``LoadError`` for invalid settings.
     public init(
         target: any LoadTarget, source: RequestSource, settings: LoadSettings, check: OutputCheck? = nil,
-        observer: (@Sendable (_ firstRow: Int, _ response: Response) -> Void)? = nil
+        observer: (@Sendable (_ firstRow: Int, _ response: Response) -> Void)? = nil, requestLog: RequestLog? = nil
     ) throws(LoadError) {
         try settings.validate()
         self.target = target
@@ -48,6 +52,7 @@ public struct LoadGenerator: Sendable {
         self.settings = settings
         self.check = check
         self.observer = observer
+        self.requestLog = requestLog
     }
 
     /// Runs one step.
@@ -168,6 +173,7 @@ public struct LoadGenerator: Sendable {
     ) async {
         let request = self.source.request(sequence)
         if measured { recorder.sent() }
+        let wall = self.requestLog == nil ? nil : Date()
         do {
             let response = try await self.target.send(request, deadline: sent.advanced(by: self.settings.timeout))
             let now = ContinuousClock.now
@@ -182,8 +188,14 @@ public struct LoadGenerator: Sendable {
             recorder.answered(
                 measured: measured, latency: scheduled.duration(to: now), service: sent.duration(to: now),
                 rows: self.source.rowsPerRequest, version: response[parameter: ParameterKey.modelVersion], check: check, at: now)
+            if let wall { self.requestLog?.record(sent: wall, latency: sent.duration(to: now), code: nil, measured: measured) }
         } catch {
-            recorder.failed(measured: measured, status: Self.status(of: error), at: ContinuousClock.now)
+            let status = Self.status(of: error)
+            let now = ContinuousClock.now
+            recorder.failed(measured: measured, status: status, at: now)
+            if let wall {
+                self.requestLog?.record(sent: wall, latency: sent.duration(to: now), code: status.code, measured: measured)
+            }
         }
     }
 

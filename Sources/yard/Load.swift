@@ -70,6 +70,8 @@ struct Load: AsyncParsableCommand {
     var idsOut: String?
     @Option(help: "Write the report as JSON (schema: docs/load-json.md).") var json: String?
     @Option(help: "Write one CSV line per step.") var csv: String?
+    @Option(help: "Write one CSV line per request: sent_unix_s,latency_ms,code,measured (to count every request).")
+    var requestLog: String?
     @Option(help: "Write an SVG chart of latency against throughput over the steps.") var plot: String?
     @Option(help: "CA certificate (PEM).") var ca = "ops/certs/out/ca.pem"
     @Option(help: "Client certificate (PEM).") var cert = "ops/certs/out/client.pem"
@@ -209,6 +211,13 @@ struct Load: AsyncParsableCommand {
             throw fail("load", "\(self.feedback!) has \(labels.count) labels for \(rows.shape[0]) input rows")
         }
         let (target, address, close) = try await self.connect()
+        let log: RequestLog?
+        do {
+            log = try self.requestLog.map { try RequestLog(path: $0) }
+        } catch {
+            throw fail("load", "cannot write the request log \(self.requestLog ?? ""): \(error)")
+        }
+        defer { log?.close() }
         let stream = try labels.map { FeedbackStream(labels: $0, client: try self.feedbackClient()) }
         let feeding = stream.map { stream in Task { await stream.run() } }
         let answered = self.idsOut.map { _ in AnsweredIDs() }
@@ -220,7 +229,7 @@ struct Load: AsyncParsableCommand {
             }
         }
         let generator = try LoadGenerator(
-            target: target, source: source, settings: settings, check: check, observer: observer
+            target: target, source: source, settings: settings, check: check, observer: observer, requestLog: log
         )
         let started = Date()
         let machine = LoadReport.Machine.current()

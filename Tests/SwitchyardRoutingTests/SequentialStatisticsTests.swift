@@ -54,7 +54,6 @@ struct SequentialStatisticsTests {
         }
         // the mSPRT's guarantee is 5% over an unlimited number of looks; a fixed-sample test read this often would
         // name a winner in about a third of these runs
-        print("MEASURE identical \(accuracy): named \(named) stopped \(stopped) of \(runs)")
         #expect(Double(named) / Double(runs) <= 0.05, "a winner was named in \(named) of \(runs) runs")
         #expect(Double(stopped) / Double(runs) <= 0.05, "the guardrail stopped an arm in \(stopped) of \(runs) runs")
     }
@@ -80,14 +79,12 @@ struct SequentialStatisticsTests {
                 }
             }
         }
-        print("MEASURE fixed-sample named \(named) of 200")
         #expect(named > 30, "the fixed-sample test named a winner in only \(named) of 200 runs")
     }
 
     @Test func theBetterOfModels97And64PercentAccurateIsNamedAndTheWorseArmStopped() {
         for seed in 0..<50 {
             let result = Self.run(seed: UInt64(seed), labels: 1_000, championAccuracy: 0.64, challengerAccuracy: 0.97)
-            print("MEASURE 97v64 seed \(seed) named \(result.named ?? -1) stopped \(result.stopped ?? -1)")
             #expect(result.winner == "2", "seed \(seed)")
             #expect((result.named ?? .max) < 400, "seed \(seed): named after \(result.named ?? -1) labels")
             #expect(result.stoppedArm == "1", "seed \(seed)")
@@ -117,7 +114,6 @@ struct SequentialStatisticsTests {
                 }
             }
         }
-        print("MEASURE accuracy gate equal failed \(failedEqual) of 200")
         #expect(failedEqual <= 10, "an equal candidate failed the accuracy gate in \(failedEqual) of 200 runs")
         var random = SeededGenerator(seed: 7)
         var stable = ArmWindow()
@@ -129,7 +125,6 @@ struct SequentialStatisticsTests {
             failure = Rollout.failedGate(gates, stable: stable, candidate: candidate)
         }
         #expect(failure?.hasPrefix("accuracy") == true, "\(failure ?? "passed")")
-        print("MEASURE accuracy gate worse caught after \(candidate.labelled) candidate labels")
         #expect(candidate.labelled < 100, "it took \(candidate.labelled) of the candidate's labels")
     }
 
@@ -149,7 +144,6 @@ struct SequentialStatisticsTests {
                 }
             }
         }
-        print("MEASURE coverage \(rate) missed \(missed) of 200")
         #expect(missed <= 10, "\(missed) of 200")
     }
 
