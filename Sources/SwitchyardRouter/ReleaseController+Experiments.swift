@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 public import SwitchyardRouting
-public import SwitchyardTensor
+import SwitchyardTensor
 public import SwitchyardWire
 internal import Synchronization
 

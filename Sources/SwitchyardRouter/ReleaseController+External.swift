@@ -1,6 +1,6 @@
 import Foundation
 import Logging
-public import SwitchyardRouting
+import SwitchyardRouting
 internal import Synchronization
 
 /// The gates that need the network, run beside the ticks so that a slow server never holds up a decision: the
