@@ -35,7 +35,7 @@ struct RouterCommand: ServiceCommand {
     @Option(help: "Milliseconds between re-resolutions of the pools' DNS names, SRV records and files.")
     var discoveryIntervalMs = 5000
     @Option(
-        help: "Milliseconds of silence on a stage connection before a PING, and then without an answer before it counts as dead: its requests fail over (idempotent ones are retried on another instance)."
+        help: "Milliseconds of silence on a stage connection before a PING, and then without an answer before it counts as dead: its requests fail over (idempotent ones are retried on another instance). Twice this bounds a new connection's setup."
     )
     var upstreamKeepaliveMs = 1000
     @Option(help: "Connections to each stage.") var connections = 2
@@ -112,6 +112,8 @@ struct RouterCommand: ServiceCommand {
             // each request's deadline, so that its requests can be retried elsewhere in time
             configuration.keepaliveInterval = keepalive
             configuration.keepaliveTimeout = keepalive
+            // and a connection to it that does not come up fails as soon, rather than at the request's deadline
+            configuration.connectTimeout = keepalive * 2
             return try WireClient(configuration: configuration, logger: logger)
         }
         // each stage is a pool of instances: power of two choices, outlier ejection, retries within a budget; given
