@@ -203,15 +203,16 @@ struct RouterCommand: ServiceCommand {
         let statistics = InferenceStatistics()
         let served = StatisticsRecordingService(router, statistics: statistics)
         var companions: [any Service] = [router, health, releases, stagePools]
-        if let gatewayConfiguration {
+        let gateway = gatewayConfiguration.map { gatewayConfiguration -> GatewayServer in
             let descriptions = (catalog?.entries ?? []).compactMap { entry in
                 models[entry.name].map { ModelMetadata(name: entry.name, versions: entry.versions, config: entry.config, batching: $0) }
             }
             let backend = RouterGatewayBackend(
                 service: MeteredService(served, name: Self.serviceName), health: health,
                 models: Dictionary(descriptions.map { ($0.name, $0) }, uniquingKeysWith: { _, last in last }))
-            companions.append(GatewayServer(configuration: gatewayConfiguration, backend: backend, statistics: statistics, logger: logger))
+            return GatewayServer(configuration: gatewayConfiguration, backend: backend, statistics: statistics, logger: logger)
         }
+        if let gateway { companions.append(gateway) }
         let following = leaderStage != nil
         try await Self.serve(
             served, options: self.server, logger: logger, companions: companions, samples: sampler.drain,
@@ -235,7 +236,10 @@ struct RouterCommand: ServiceCommand {
                     lists.append((Self.leaderStage, leader))
                 }
                 let parsed = try lists.map { ($0.0, try PoolSource.parse(list: $0.1)) }
+                // the HTTP port's certificate files (the router's own unless --http-cert names others), loaded first
+                let gatewayTLS = try gateway?.prepareTLSReload()
                 for (stage, sources) in parsed { try await stagePools.update(stage: stage, sources: sources) }
+                if let gatewayTLS { gateway?.installTLS(gatewayTLS) }
             }
         )
     }
