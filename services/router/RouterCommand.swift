@@ -35,7 +35,7 @@ struct RouterCommand: ServiceCommand {
     @Option(help: "Milliseconds between re-resolutions of the pools' DNS names, SRV records and files.")
     var discoveryIntervalMs = 5000
     @Option(
-        help: "Milliseconds of silence on a stage connection before a PING, and then without an answer before it counts as dead: its requests fail over (idempotent ones are retried on another instance)."
+        help: "Milliseconds of silence on a stage connection before a PING, and then without an answer before it counts as dead: its requests fail over (idempotent ones are retried on another instance). Twice this bounds a new connection's setup."
     )
     var upstreamKeepaliveMs = 1000
     @Option(help: "Connections to each stage.") var connections = 2
@@ -121,6 +121,8 @@ struct RouterCommand: ServiceCommand {
             // each request's deadline, so that its requests can be retried elsewhere in time
             configuration.keepaliveInterval = keepalive
             configuration.keepaliveTimeout = keepalive
+            // and a connection to it that does not come up fails as soon, rather than at the request's deadline
+            configuration.connectTimeout = keepalive * 2
             return try WireClient(configuration: configuration, logger: logger)
         }
         // each stage is a pool of instances: power of two choices, outlier ejection, retries within a budget; given
@@ -214,15 +216,16 @@ struct RouterCommand: ServiceCommand {
         let statistics = InferenceStatistics()
         let served = StatisticsRecordingService(router, statistics: statistics)
         var companions: [any Service] = [router, health, releases, stagePools]
-        if let gatewayConfiguration {
+        let gateway = gatewayConfiguration.map { gatewayConfiguration -> GatewayServer in
             let descriptions = (catalog?.entries ?? []).compactMap { entry in
                 models[entry.name].map { ModelMetadata(name: entry.name, versions: entry.versions, config: entry.config, batching: $0) }
             }
             let backend = RouterGatewayBackend(
                 service: MeteredService(served, name: Self.serviceName), health: health,
                 models: Dictionary(descriptions.map { ($0.name, $0) }, uniquingKeysWith: { _, last in last }))
-            companions.append(GatewayServer(configuration: gatewayConfiguration, backend: backend, statistics: statistics, logger: logger))
+            return GatewayServer(configuration: gatewayConfiguration, backend: backend, statistics: statistics, logger: logger)
         }
+        if let gateway { companions.append(gateway) }
         let following = leaderStage != nil
         try await Self.serve(
             served, options: self.server, logger: logger, companions: companions, samples: sampler.drain,
@@ -246,7 +249,10 @@ struct RouterCommand: ServiceCommand {
                     lists.append((Self.leaderStage, leader))
                 }
                 let parsed = try lists.map { ($0.0, try PoolSource.parse(list: $0.1)) }
+                // the HTTP port's certificate files (the router's own unless --http-cert names others), loaded first
+                let gatewayTLS = try gateway?.prepareTLSReload()
                 for (stage, sources) in parsed { try await stagePools.update(stage: stage, sources: sources) }
+                if let gatewayTLS { gateway?.installTLS(gatewayTLS) }
             }
         )
     }
