@@ -24,6 +24,8 @@ public final class GatewayServer: Service, Sendable {
     private let group: any EventLoopGroup
     private let address: EventLoopPromise<SocketAddress>
     private let connections = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
+    /// The TLS context new connections get (`nil` on a plaintext port); a reload replaces it.
+    private let tls = NIOLockedValueBox<NIOSSLContext?>(nil)
 
     /// Makes a gateway; nothing is bound until `run()`.
     /// - Parameters:
@@ -56,7 +58,9 @@ public final class GatewayServer: Service, Sendable {
         let channel: any Channel
         do {
             try self.core.configuration.validate()
-            channel = try await self.bind(tls: try Self.makeTLSContext(self.core.configuration.security))
+            let context = try Self.makeTLSContext(self.core.configuration.security)
+            self.tls.withLockedValue { $0 = context }
+            channel = try await self.bind(secure: context != nil)
         } catch {
             self.address.fail(error)
             throw error
@@ -86,9 +90,27 @@ public final class GatewayServer: Service, Sendable {
         }
     }
 
-    private func bind(tls: NIOSSLContext?) async throws -> any Channel {
+    /// TLS material for the HTTP port loaded again from its files, not yet in use (``prepareTLSReload()``).
+    public struct PreparedTLS: Sendable {
+        fileprivate let context: NIOSSLContext?
+    }
+
+    /// Loads the HTTP port's certificate, key and CA files again (the same paths, rewritten) without using them
+    /// yet, so that a reload can check everything before anything changes.
+    /// - Throws: `GatewayError.configuration` naming the file that does not load.
+    public func prepareTLSReload() throws(GatewayError) -> PreparedTLS {
+        PreparedTLS(context: try Self.makeTLSContext(self.core.configuration.security))
+    }
+
+    /// New connections get `prepared` from now on; open ones keep the context they started with until they close.
+    public func installTLS(_ prepared: PreparedTLS) {
+        self.tls.withLockedValue { $0 = prepared.context }
+    }
+
+    private func bind(secure: Bool) async throws -> any Channel {
         let core = self.core
         let connections = self.connections
+        let current = self.tls
         do {
             return try await ServerBootstrap(group: self.group)
                 .serverChannelOption(.backlog, value: 1024)
@@ -100,6 +122,7 @@ public final class GatewayServer: Service, Sendable {
                     channel.closeFuture.whenComplete { _ in
                         _ = connections.withLockedValue { $0.removeValue(forKey: id) }
                     }
+                    let tls = secure ? current.withLockedValue { $0 } : nil
                     return channel.eventLoop.makeCompletedFuture {
                         let sync = channel.pipeline.syncOperations
                         if let tls { try sync.addHandler(NIOSSLServerHandler(context: tls)) }
