@@ -19,14 +19,29 @@ public enum TensorProtoFile {
         } catch {
             throw EngineError(.invalidInput, "\(source): not an ONNX TensorProto (\(error))", cause: error)
         }
-        let constant = try TensorDecoding.constant(proto, what: source)
-        let count = constant.type.byteCount
-        let storage = ByteStorage(count: count) { target in
-            if count > 0 { target.baseAddress!.copyMemory(from: constant.buffer.pointer, byteCount: count) }
+        let dtype: DType
+        let shape: [Int]
+        let storage: ByteStorage
+        if proto.dataType == Int32(DType.float16.rawValue) || proto.dataType == Int32(DType.bfloat16.rawValue) {
+            // Kept as they are (the engine's constants widen them to f32).
+            let bits: [UInt16]
+            (shape, bits) = try TensorDecoding.halfBits(proto, what: source, external: nil)
+            dtype = proto.dataType == Int32(DType.float16.rawValue) ? .float16 : .bfloat16
+            storage = bits.withUnsafeBytes { raw in ByteStorage(uninitializedCount: raw.count) { $0.copyMemory(from: raw) } }
+        } else {
+            let constant = try TensorDecoding.constant(proto, what: source)
+            (dtype, shape) = (constant.type.dtype, constant.type.shape)
+            if dtype == .bytes {
+                storage = StringElements.wire(constant.buffer.pointer, count: constant.type.count)
+            } else {
+                let count = constant.type.byteCount
+                storage = ByteStorage(count: count) { target in
+                    if count > 0 { target.baseAddress!.copyMemory(from: constant.buffer.pointer, byteCount: count) }
+                }
+            }
         }
         do {
-            let tensor = try Tensor(
-                dtype: constant.type.dtype, shape: Shape(constant.type.shape), data: ByteView(storage: storage))
+            let tensor = try Tensor(dtype: dtype, shape: Shape(shape), data: ByteView(storage: storage))
             return NamedTensor(proto.name, tensor)
         } catch {
             throw EngineError(.invalidInput, "\(source): \(error.message)")
