@@ -171,11 +171,13 @@ final class ExecutionPlan: Sendable {
         let context = PlanContext(
             node: node.name, opType: node.opType, inputs: node.inputs.map { $0.flatMap { types[$0] } },
             constants: node.inputs.map { $0.flatMap { known[$0] } }, outputCount: node.outputs.count)
+        let refusal = "string tensors are not supported by this operator"
+        if !node.op.acceptsStrings && context.inputs.contains(where: { $0?.dtype == .bytes }) {
+            throw context.error(refusal, .unsupportedOperator)
+        }
         let plan = try node.op.plan(context)
-        if !node.op.acceptsStrings
-            && (context.inputs.contains { $0?.dtype == .bytes } || plan.outputs.contains { $0.dtype == .bytes })
-        {
-            throw context.error("string tensors are not supported by this operator", .unsupportedOperator)
+        if !node.op.acceptsStrings && plan.outputs.contains(where: { $0.dtype == .bytes }) {
+            throw context.error(refusal, .unsupportedOperator)
         }
         guard plan.outputs.count >= node.outputs.count else {
             throw context.error(

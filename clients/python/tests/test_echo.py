@@ -57,6 +57,21 @@ def test_every_dtype_round_trips(echo, certificates):
         assert result["f32"].dtype == np.float32 and result["big-endian"].dtype == np.dtype("<f4")
 
 
+def test_bfloat16_round_trips(echo, certificates):
+    """bf16 (revision 1.2) as ``ml_dtypes.bfloat16`` or as raw bits; the echo service announces it (§5.2)."""
+    values = np.array([[1.0, -2.5, 3.140625], [0.1, 1e30, -0.0]], dtype=np.float32)
+    native = wire.to_bfloat16(values)
+    bits = (values.view("<u4") >> 16).astype("<u2").view(wire.BFLOAT16_BITS)  # truncated: exact for most of these
+    with switchyard.Client("127.0.0.1", echo.port, **certificates.client()) as client:
+        result = client.call("echo", tensors={"native": native, "bits": bits})
+        assert wire.dtype_code(result["native"]) == 16 and result["native"].shape == (2, 3)
+        np.testing.assert_array_equal(wire.from_bfloat16(result["native"]), wire.from_bfloat16(native))
+        np.testing.assert_array_equal(wire.from_bfloat16(result["bits"]), wire.from_bfloat16(bits))
+    # nearest even: 1 + 2**-8 is halfway and rounds to 1.0; 0.1 rounds up to 0.10009765625
+    rounded = wire.from_bfloat16(wire.to_bfloat16(np.array([1 + 2 ** -8, 0.1], np.float32)))
+    np.testing.assert_array_equal(rounded, np.array([1.0, 0.10009765625], np.float32))
+
+
 def test_a_large_tensor_arrives_in_many_reads(echo, certificates):
     with switchyard.Client("127.0.0.1", echo.port, **certificates.client()) as client:
         big = np.random.default_rng(2).random((3000, 1000), dtype=np.float32)  # 12 MB: hundreds of TLS records
