@@ -63,7 +63,8 @@ public enum NPY {
         case "|u1", "<u1": dtype = .uint8
         case "|b1": dtype = .bool
         case "|O":
-            throw fail("object arrays need pickle; save strings as a fixed-width array (numpy.array(x, dtype=str))")
+            throw fail(
+                "dtype '|O' (objects) needs pickle; save strings as a fixed-width array (numpy.array(x, dtype=str))")
         default:
             throw fail(
                 "dtype '\(descr)' is not supported (float32, float64, float16, int64, int32, int8, uint8, bool, "
