@@ -265,8 +265,34 @@ def test_the_token_travels_in_hello(certificates):
         connecting = asyncio.ensure_future(client.connect())
         await server.accept()
         hello = await server.next_frame()
-        assert hello.parameters == [("auth.token", "s3cret")] and hello.identity == "batch-job"
+        assert hello.parameters == [("auth.token", "s3cret"), ("tensor.dtypes", "16")]
+        assert hello.identity == "batch-job"
         connecting.cancel()
+        await client.close()
+        await server.close()
+    asyncio.run(main())
+
+
+def test_bfloat16_is_not_sent_to_a_server_that_did_not_announce_it(certificates):
+    """A revision 1.1 server announces no ``tensor.dtypes``: a bf16 call fails alone, unsent (wire-v1.md §5.2)."""
+    async def main():
+        from test_exchanges import ScriptedServer
+        server = ScriptedServer(certificates)
+        port = await server.start()
+        client = switchyard.AsyncClient("127.0.0.1", port, **certificates.client())
+        connecting = asyncio.ensure_future(client.connect())
+        await server.accept()
+        assert isinstance(await server.next_frame(), wire.Hello)
+        await server.send(wire.encode(wire.Hello(max_in_flight=8, identity="old-server")))
+        await asyncio.wait_for(connecting, 5)
+        half = wire.to_bfloat16(np.array([1.0, 2.0], np.float32))
+        with pytest.raises(switchyard.FailedPrecondition, match="'h' is bf16.*old-server"):
+            await client.call("echo", tensors={"h": half}, timeout=5.0)
+        # the connection carries on: the next call is sent
+        call = asyncio.ensure_future(client.call("echo", tensors={"x": np.ones(2, np.float32)}, timeout=5.0))
+        sent = await server.next_frame()
+        assert sent.request_id == 1 and [name for name, _ in sent.tensors] == ["x"]
+        call.cancel()
         await client.close()
         await server.close()
     asyncio.run(main())
