@@ -14,7 +14,9 @@ extension ModelMetadata {
     ///   - config: the model's config.
     ///   - batching: the router's batching for the model.
     init(name: String, versions: [Int], config: ModelConfig, batching: BatcherConfiguration) {
-        let pipeline = config.pipelineJSON.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) } as? [String: Any] ?? [:]
+        let pipeline =
+            config.pipelineJSON.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) } as? [String: Any]
+            ?? [:]
         let delay = batching.maxQueueDelay.components
         let policy: VersionPolicy =
             switch config.versionPolicy {
@@ -26,7 +28,8 @@ extension ModelMetadata {
             name: name, versions: versions.map(String.init), platform: "onnx",
             inputs: Self.inputs(config.inputs ?? [], preprocess: pipeline["preprocess"] as? [[String: Any]] ?? []),
             outputs: Self.outputs(
-                config.outputs ?? [], postprocess: pipeline["postprocess"] as? [[String: Any]] ?? [], labels: config.labels != nil),
+                config.outputs ?? [], postprocess: pipeline["postprocess"] as? [[String: Any]] ?? [],
+                labels: config.labels != nil),
             maxBatchSize: batching.maxBatchSize,
             batching: .init(
                 preferredBatchSizes: batching.preferredBatchSizes,
@@ -43,7 +46,9 @@ extension ModelMetadata {
             var dtype = spec.dtype ?? .float32
             var shape = spec.shape ?? [-1]
             for step in steps.reversed() {
-                guard let input = step["input"] as? String, (step["output"] as? String ?? input) == name else { continue }
+                guard let input = step["input"] as? String, (step["output"] as? String ?? input) == name else {
+                    continue
+                }
                 name = input
                 switch step["op"] as? String {
                 case "image":
@@ -61,8 +66,12 @@ extension ModelMetadata {
     }
 
     /// The declared outputs with what each postprocess step adds or replaces, as `Postprocess` names them.
-    static func outputs(_ declared: [ModelConfig.TensorSpec], postprocess steps: [[String: Any]], labels: Bool) -> [TensorMetadata] {
-        var outputs = declared.map { TensorMetadata(name: $0.name, dtype: $0.dtype ?? .float32, shape: $0.shape ?? [-1]) }
+    static func outputs(_ declared: [ModelConfig.TensorSpec], postprocess steps: [[String: Any]], labels: Bool)
+        -> [TensorMetadata]
+    {
+        var outputs = declared.map {
+            TensorMetadata(name: $0.name, dtype: $0.dtype ?? .float32, shape: $0.shape ?? [-1])
+        }
         func put(_ tensor: TensorMetadata) {
             if let index = outputs.firstIndex(where: { $0.name == tensor.name }) {
                 outputs[index] = tensor
