@@ -61,7 +61,7 @@ let package = Package(
         .target(
             name: "SwitchyardRouting",
             dependencies: [
-                "SwitchyardWire", "SwitchyardTensor",
+                "SwitchyardWire", "SwitchyardTensor", "SwitchyardMonitor",
                 .product(name: "Logging", package: "swift-log"), .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
@@ -197,7 +197,7 @@ let package = Package(
                 "SwitchyardRouter", "SwitchyardRouting", "SwitchyardMonitor", "SwitchyardLoad",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"), .product(name: "Yams", package: "Yams"),
             ]
         ),
         .executableTarget(
@@ -284,7 +284,7 @@ let package = Package(
         .testTarget(
             name: "SwitchyardMonitorTests",
             dependencies: [
-                "SwitchyardMonitor", "SwitchyardMonitorService", "SwitchyardRouter", "SwitchyardRuntime",
+                "SwitchyardMonitor", "SwitchyardMonitorService", "SwitchyardRouter", "SwitchyardRouting", "SwitchyardRuntime",
                 "SwitchyardTesting", "SwitchyardTransport", "SwitchyardClient", "SwitchyardWire", "SwitchyardTensor",
                 "SwitchyardEngine", "MonitorService", "RouterService", "InferenceService", "PreprocessService",
                 "PostprocessService", "EchoService", "yard",

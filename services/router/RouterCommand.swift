@@ -65,8 +65,14 @@ struct RouterCommand: ServiceCommand {
             """
     )
     var releaseLeader: String?
+    @Option(help: "URLs every release decision is POSTed to as Slack-compatible JSON (comma-separated http:// URLs).")
+    var releaseWebhook = ""
+    @Option(help: "The Prometheus server of rollout metric gates that name none, e.g. http://127.0.0.1:9090.")
+    var prometheus: String?
     @Option(help: "Milliseconds between active health checks of each stage instance.") var healthCheckIntervalMs = 2000
     @Option(help: "Milliseconds a health check may take before it counts as failed.") var healthCheckTimeoutMs = 1000
+
+    var releaseWebhooks: [String] { self.releaseWebhook.split(separator: ",").map(String.init) }
 
     /// The pool of the router whose releases this one follows, as `yard pool` names it.
     static let leaderStage = "release-leader"
@@ -91,6 +97,9 @@ struct RouterCommand: ServiceCommand {
         guard (1...64).contains(self.maxBatchesInFlight) else { throw ValidationError("--max-batches-in-flight must be 1...64") }
         guard (10...60_000).contains(self.rolloutTickMs) else { throw ValidationError("--rollout-tick-ms must be 10...60000") }
         guard (1...64).contains(self.connections) else { throw ValidationError("--connections must be 1...64") }
+        for url in self.releaseWebhooks + (self.prometheus.map { [$0] } ?? []) where !url.hasPrefix("http://") {
+            throw ValidationError("'\(url)' is not an http:// URL (--release-webhook, --prometheus)")
+        }
         guard (10...600_000).contains(self.healthCheckIntervalMs) else { throw ValidationError("--health-check-interval-ms must be 10...600000") }
         guard (10...60_000).contains(self.healthCheckTimeoutMs) else { throw ValidationError("--health-check-timeout-ms must be 10...60000") }
     }
@@ -174,9 +183,13 @@ struct RouterCommand: ServiceCommand {
         let name = self.name ?? "\(ProcessInfo.processInfo.hostName):\(self.server.port ?? Self.defaultPort)"
         if self.stateDir.isEmpty { logger.warning("release state kept in memory only; pass --state-dir so that rollouts survive a restart") }
         let releases = try Self.make(orExit: "cannot read the release state", logger: logger) {
+            // the versions the inference instances serve: a model with nothing pinned gets its newest one pinned,
+            // so that a version added later waits for a rollout
             try ReleaseController(
                 models: Array(models.keys), stateDirectory: self.stateDir.isEmpty ? nil : self.stateDir, identity: name,
-                tick: .milliseconds(self.rolloutTickMs), leader: leaderStage?.0, logger: logger
+                tick: .milliseconds(self.rolloutTickMs), leader: leaderStage?.0, http: RuntimeReleaseHTTP(),
+                notify: self.releaseWebhooks, prometheus: self.prometheus,
+                versions: { [health] model in health.readyVersions(of: model) }, logger: logger
             )
         }
         let sampler = InputSampler()
