@@ -51,7 +51,8 @@ let package = Package(
         .target(
             name: "SwitchyardEngine",
             dependencies: [
-                "SwitchyardTensor", "SwitchyardModelConfig", "SwitchyardONNX", "COpenBLAS", "COpenBLASCore", "CInt8GEMM",
+                "SwitchyardTensor", "SwitchyardModelConfig", "SwitchyardONNX", "COpenBLAS", "COpenBLASCore",
+                "CInt8GEMM",
             ]
         ),
         .systemLibrary(name: "CLibPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
@@ -90,7 +91,8 @@ let package = Package(
         .target(
             name: "SwitchyardClient",
             dependencies: [
-                "SwitchyardTransport", "SwitchyardWire", "SwitchyardTensor", .product(name: "Logging", package: "swift-log"),
+                "SwitchyardTransport", "SwitchyardWire", "SwitchyardTensor",
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // the HTTP/JSON (Open Inference Protocol) edge in front of the wire protocol
@@ -136,7 +138,8 @@ let package = Package(
         .target(
             name: "SwitchyardRouter",
             dependencies: [
-                "SwitchyardRouting", "SwitchyardTransport", "SwitchyardModelConfig", "SwitchyardWire", "SwitchyardTensor",
+                "SwitchyardRouting", "SwitchyardTransport", "SwitchyardModelConfig", "SwitchyardWire",
+                "SwitchyardTensor",
                 "SwitchyardGateway",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -146,7 +149,8 @@ let package = Package(
         .target(
             name: "SwitchyardInferenceService",
             dependencies: [
-                "SwitchyardEngine", "SwitchyardModelConfig", "SwitchyardTransport", "SwitchyardWire", "SwitchyardTensor",
+                "SwitchyardEngine", "SwitchyardModelConfig", "SwitchyardTransport", "SwitchyardWire",
+                "SwitchyardTensor",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -155,7 +159,8 @@ let package = Package(
         .target(
             name: "SwitchyardPipelineService",
             dependencies: [
-                "SwitchyardPipeline", "SwitchyardModelConfig", "SwitchyardTransport", "SwitchyardWire", "SwitchyardTensor",
+                "SwitchyardPipeline", "SwitchyardModelConfig", "SwitchyardTransport", "SwitchyardWire",
+                "SwitchyardTensor",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -173,7 +178,8 @@ let package = Package(
         .target(
             name: "SwitchyardLoad",
             dependencies: [
-                "SwitchyardTransport", "SwitchyardWire", "SwitchyardTensor", .product(name: "NIOCore", package: "swift-nio"),
+                "SwitchyardTransport", "SwitchyardWire", "SwitchyardTensor",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
@@ -213,13 +219,19 @@ let package = Package(
         ),
         serviceTarget("EchoService", path: "services/echo"),
         serviceTarget(
-            "InferenceService", path: "services/inference",
+            "InferenceService",
+            path: "services/inference",
             ["SwitchyardInferenceService", "SwitchyardEngine", .product(name: "NIOPosix", package: "swift-nio")]
         ),
         serviceTarget("PostprocessService", path: "services/postprocess", ["SwitchyardPipelineService"]),
-        serviceTarget("PreprocessService", path: "services/preprocess", ["SwitchyardPipelineService", "SwitchyardPipeline"]),
         serviceTarget(
-            "RouterService", path: "services/router",
+            "PreprocessService",
+            path: "services/preprocess",
+            ["SwitchyardPipelineService", "SwitchyardPipeline"]
+        ),
+        serviceTarget(
+            "RouterService",
+            path: "services/router",
             [
                 "SwitchyardRouter", "SwitchyardRouting", "SwitchyardModelConfig", "SwitchyardGateway",
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -242,7 +254,10 @@ let package = Package(
 
         // MARK: Tests
         .testTarget(name: "SwitchyardTensorTests", dependencies: ["SwitchyardTensor"]),
-        .testTarget(name: "SwitchyardWireTests", dependencies: ["SwitchyardWire", "SwitchyardTesting", "SwitchyardTensor"]),
+        .testTarget(
+            name: "SwitchyardWireTests",
+            dependencies: ["SwitchyardWire", "SwitchyardTesting", "SwitchyardTensor"]
+        ),
         .testTarget(
             name: "SwitchyardTransportTests",
             dependencies: [
@@ -265,7 +280,8 @@ let package = Package(
         .testTarget(
             name: "SwitchyardRouterTests",
             dependencies: [
-                "SwitchyardRouter", "SwitchyardRouting", "SwitchyardModelConfig", "SwitchyardTransport", "SwitchyardWire",
+                "SwitchyardRouter", "SwitchyardRouting", "SwitchyardModelConfig", "SwitchyardTransport",
+                "SwitchyardWire",
                 "SwitchyardTensor", "SwitchyardTesting", "SwitchyardGateway",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
@@ -285,7 +301,8 @@ let package = Package(
         .testTarget(
             name: "SwitchyardMonitorTests",
             dependencies: [
-                "SwitchyardMonitor", "SwitchyardMonitorService", "SwitchyardRouter", "SwitchyardRouting", "SwitchyardRuntime",
+                "SwitchyardMonitor", "SwitchyardMonitorService", "SwitchyardRouter", "SwitchyardRouting",
+                "SwitchyardRuntime",
                 "SwitchyardTesting", "SwitchyardTransport", "SwitchyardClient", "SwitchyardWire", "SwitchyardTensor",
                 "SwitchyardEngine", "MonitorService", "RouterService", "InferenceService", "PreprocessService",
                 "PostprocessService", "EchoService", "yard",
@@ -345,7 +362,9 @@ if Context.environment["FUZZ"] == "1" {
     package.targets.append(.target(name: "CFuzzDriver", path: "Fuzz/CFuzzDriver"))
     package.targets.append(
         .executableTarget(
-            name: "FuzzFrame", dependencies: ["CFuzzDriver", "SwitchyardWire", "SwitchyardTensor"], path: "Fuzz/FuzzFrame",
+            name: "FuzzFrame",
+            dependencies: ["CFuzzDriver", "SwitchyardWire", "SwitchyardTensor"],
+            path: "Fuzz/FuzzFrame",
             swiftSettings: [.swiftLanguageMode(.v6)]
         )
     )

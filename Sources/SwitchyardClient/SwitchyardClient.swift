@@ -33,8 +33,14 @@ public final class SwitchyardClient: Sendable {
     ///   - logger: for connection events.
     /// - Throws: `TransportError` when the TLS files do not load.
     public init(
-        host: String, port: Int, tls: TLSSettings, connections: Int = 1, identity: String = "app", token: String? = nil,
-        defaultDeadline: Duration = .seconds(30), retry: CallRetryPolicy = CallRetryPolicy(),
+        host: String,
+        port: Int,
+        tls: TLSSettings,
+        connections: Int = 1,
+        identity: String = "app",
+        token: String? = nil,
+        defaultDeadline: Duration = .seconds(30),
+        retry: CallRetryPolicy = CallRetryPolicy(),
         logger: Logger = Logger(label: "switchyard.client")
     ) throws {
         self.defaultDeadline = defaultDeadline
@@ -58,12 +64,21 @@ public final class SwitchyardClient: Sendable {
     /// - Returns: the output tensors and the response metadata (such as the version that answered).
     /// - Throws: ``InferenceError`` carrying the status code and message.
     public func infer(
-        model: String, version: String? = nil, inputs: KeyValuePairs<String, Tensor>, deadline: Duration? = nil,
-        routingKey: String? = nil, parameters: [String: String] = [:]
+        model: String,
+        version: String? = nil,
+        inputs: KeyValuePairs<String, Tensor>,
+        deadline: Duration? = nil,
+        routingKey: String? = nil,
+        parameters: [String: String] = [:]
     ) async throws(InferenceError) -> InferenceResult {
         let request = Request(
-            method: "infer", model: model, version: version ?? "", traceID: .random(), routingKey: routingKey ?? "",
-            idempotent: true, parameters: parameters.sorted { $0.key < $1.key }.map { Parameter($0.key, $0.value) },
+            method: "infer",
+            model: model,
+            version: version ?? "",
+            traceID: .random(),
+            routingKey: routingKey ?? "",
+            idempotent: true,
+            parameters: parameters.sorted { $0.key < $1.key }.map { Parameter($0.key, $0.value) },
             tensors: inputs.map { NamedTensor($0.key, $0.value) }
         )
         return InferenceResult(try await self.call(request, deadline: deadline))

@@ -59,8 +59,11 @@ public struct BLASCoreSelection: Sendable, Equatable, CustomStringConvertible {
             default: .unsupported
             }
         return BLASCoreSelection(
-            libraryCore: Self.string(raw.libraryCore), core: String(cString: openblas_get_corename()),
-            outcome: outcome, cpu: CPUFeatures(raw.cpu))
+            libraryCore: Self.string(raw.libraryCore),
+            core: String(cString: openblas_get_corename()),
+            outcome: outcome,
+            cpu: CPUFeatures(raw.cpu)
+        )
     }
 
     /// The core the engine switches to for a CPU, or `nil` to keep the library's choice.

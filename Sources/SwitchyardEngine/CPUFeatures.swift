@@ -65,9 +65,21 @@ public struct CPUFeatures: Sendable, Equatable {
 
     var raw: SYCPUFeatures {
         SYCPUFeatures(
-            intel: self.intel, amd: self.amd, avx: self.avx, fma: self.fma, avx2: self.avx2, avx512f: self.avx512f,
-            avx512dq: self.avx512dq, avx512cd: self.avx512cd, avx512bw: self.avx512bw, avx512vl: self.avx512vl,
-            avx512vnni: self.avx512vnni, avx512bf16: self.avx512bf16, avxvnni: self.avxVNNI, osYMM: self.osYMM,
-            osZMM: self.osZMM)
+            intel: self.intel,
+            amd: self.amd,
+            avx: self.avx,
+            fma: self.fma,
+            avx2: self.avx2,
+            avx512f: self.avx512f,
+            avx512dq: self.avx512dq,
+            avx512cd: self.avx512cd,
+            avx512bw: self.avx512bw,
+            avx512vl: self.avx512vl,
+            avx512vnni: self.avx512vnni,
+            avx512bf16: self.avx512bf16,
+            avxvnni: self.avxVNNI,
+            osYMM: self.osYMM,
+            osZMM: self.osZMM
+        )
     }
 }

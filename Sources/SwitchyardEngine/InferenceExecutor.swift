@@ -60,7 +60,10 @@ public final class InferenceExecutor: Sendable {
     /// - Throws: whatever `Model.run` throws; `EngineError.unavailable` when the queue is full or the
     ///   executor is shut down; `CancellationError` when the task is cancelled before its turn.
     public func infer(
-        _ model: Model, _ inputs: [NamedTensor], outputNames: [String]? = nil, deadline: ContinuousClock.Instant? = nil
+        _ model: Model,
+        _ inputs: [NamedTensor],
+        outputNames: [String]? = nil,
+        deadline: ContinuousClock.Instant? = nil
     ) async throws -> [NamedTensor] {
         try await self.inferTimed(model, inputs, outputNames: outputNames, deadline: deadline).outputs
     }
@@ -68,12 +71,16 @@ public final class InferenceExecutor: Sendable {
     /// ``infer(_:_:outputNames:deadline:)`` that also says how long the model itself ran (without the wait for
     /// a thread), so that a version's own speed can be told from the queue it shares.
     public func inferTimed(
-        _ model: Model, _ inputs: [NamedTensor], outputNames: [String]? = nil, deadline: ContinuousClock.Instant? = nil
+        _ model: Model,
+        _ inputs: [NamedTensor],
+        outputNames: [String]? = nil,
+        deadline: ContinuousClock.Instant? = nil
     ) async throws -> (outputs: [NamedTensor], compute: Duration) {
         try Task.checkCancellation()
         let box = Mutex<UInt64?>(nil)
         return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<([NamedTensor], Duration), any Error>) in
+            try await withCheckedThrowingContinuation {
+                (continuation: CheckedContinuation<([NamedTensor], Duration), any Error>) in
                 let once = Mutex<CheckedContinuation<([NamedTensor], Duration), any Error>?>(continuation)
                 let work: @Sendable () -> Void = {
                     if let deadline, ContinuousClock.now >= deadline {
@@ -96,7 +103,8 @@ public final class InferenceExecutor: Sendable {
                     if state.jobs.count >= self.queueLimit {
                         return EngineError(
                             .unavailable,
-                            "\(state.jobs.count) inferences are already waiting (limit \(self.queueLimit))")
+                            "\(state.jobs.count) inferences are already waiting (limit \(self.queueLimit))"
+                        )
                     }
                     state.nextID += 1
                     state.jobs.append(Job(id: state.nextID, work: work, cancel: cancel))

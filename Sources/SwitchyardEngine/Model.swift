@@ -2,9 +2,9 @@ public import SwitchyardTensor
 import Synchronization
 
 #if canImport(FoundationEssentials)
-    import FoundationEssentials
+import FoundationEssentials
 #else
-    import Foundation
+import Foundation
 #endif
 
 /// A loaded ONNX model, ready to run: graph checked, operators built, shapes inferred, fused.
@@ -53,7 +53,10 @@ public final class Model: Sendable {
     ///   - options: fusion, plan cache size, batch limit.
     /// - Throws: `EngineError` as for ``init(contentsOf:options:)``.
     public init(
-        bytes: [UInt8], source: String = "model", directory: String? = nil, options: ModelOptions = ModelOptions()
+        bytes: [UInt8],
+        source: String = "model",
+        directory: String? = nil,
+        options: ModelOptions = ModelOptions()
     ) throws(EngineError) {
         var graph = try GraphLoader.load(bytes: bytes, source: source, directory: directory)
         var operators: [String: Int] = [:]
@@ -108,9 +111,9 @@ public final class Model: Sendable {
                 cache.insert(.planned(one), for: shapes(1), capacity: options.planCacheCapacity)
                 if let two { cache.insert(.planned(two), for: shapes(2), capacity: options.planCacheCapacity) }
             }
-        } catch where error.needsRuntimeValue {
+        } catch  where error.needsRuntimeValue {
             // Shapes follow the request's data: such requests run node by node.
-        } catch where !plannable && error.code != .unsupportedOperator {
+        } catch  where !plannable && error.code != .unsupportedOperator {
             // Perhaps only the guessed dimensions do not fit: the request's own shapes decide.
         } catch {
             throw EngineError(error.code, "\(source): \(error.message)", cause: error.cause)
@@ -118,9 +121,15 @@ public final class Model: Sendable {
         self.outputs = outputs
         self.maxBatchSize = maxBatch
         self.summary = ModelSummary(
-            opsetVersion: graph.opsetVersion, mlOpsetVersion: graph.mlOpsetVersion, irVersion: graph.irVersion,
-            producer: graph.producer, operators: operators, nodeCount: nodeCount, plannedNodeCount: planned,
-            parameterCount: parameterCount)
+            opsetVersion: graph.opsetVersion,
+            mlOpsetVersion: graph.mlOpsetVersion,
+            irVersion: graph.irVersion,
+            producer: graph.producer,
+            operators: operators,
+            nodeCount: nodeCount,
+            plannedNodeCount: planned,
+            parameterCount: parameterCount
+        )
     }
 
     /// Runs one inference.
@@ -156,7 +165,10 @@ public final class Model: Sendable {
             let type = types[index]
             do {
                 let tensor = try Tensor(
-                    dtype: type.dtype, shape: Shape(type.shape), data: ByteView(storage: storages[index]))
+                    dtype: type.dtype,
+                    shape: Shape(type.shape),
+                    data: ByteView(storage: storages[index])
+                )
                 results.append(NamedTensor(name, tensor))
             } catch {
                 throw EngineError(.invalidModel, "output '\(name)' could not be formed: \(error.message)")
@@ -173,7 +185,8 @@ public final class Model: Sendable {
         for batch in batchSizes where batch >= 1 && batch <= (self.maxBatchSize ?? Int.max) {
             var tensors: [NamedTensor] = []
             for input in self.inputs {
-                guard input.dims.dropFirst().allSatisfy({ $0 != nil }) else { return }  // unknown sizes: nothing to warm
+                // unknown sizes: nothing to warm
+                guard input.dims.dropFirst().allSatisfy({ $0 != nil }) else { return }
                 let dims = input.dims.enumerated().map { $0.offset == 0 ? ($0.element ?? batch) : $0.element! }
                 // A string element is its u32 length: zeros are empty strings.
                 let bytes = dims.reduce(1, *) * (input.dtype.byteWidth ?? 4)
@@ -182,7 +195,9 @@ public final class Model: Sendable {
                     tensors.append(
                         NamedTensor(
                             input.name,
-                            try Tensor(dtype: input.dtype, shape: Shape(dims), data: ByteView(storage: storage))))
+                            try Tensor(dtype: input.dtype, shape: Shape(dims), data: ByteView(storage: storage))
+                        )
+                    )
                 } catch {
                     throw EngineError(.invalidInput, error.message)
                 }
@@ -199,12 +214,15 @@ public final class Model: Sendable {
         let plan: PlanCache.Entry
         do {
             plan = .planned(try ExecutionPlan(graph: self.graph, inputShapes: shapes))
-        } catch where error.needsRuntimeValue {
+        } catch  where error.needsRuntimeValue {
             plan = .eager
         } catch {
             let text = zip(self.inputs, shapes).map { "\($0.name) \($1)" }.joined(separator: ", ")
             throw EngineError(
-                .invalidInput, "inputs of shape \(text) do not fit the graph: \(error.message)", cause: error)
+                .invalidInput,
+                "inputs of shape \(text) do not fit the graph: \(error.message)",
+                cause: error
+            )
         }
         self.plans.withLock { $0.insert(plan, for: shapes, capacity: self.options.planCacheCapacity) }
         return plan
@@ -222,12 +240,15 @@ public final class Model: Sendable {
                 throw EngineError(
                     .invalidInput,
                     matches.isEmpty
-                        ? "input '\(input.name)' is missing" : "input '\(input.name)' is given \(matches.count) times")
+                        ? "input '\(input.name)' is missing" : "input '\(input.name)' is given \(matches.count) times"
+                )
             }
             let tensor = matches[0].tensor
             guard tensor.dtype == input.dtype else {
                 throw EngineError(
-                    .invalidInput, "input '\(input.name)' is \(tensor.dtype); the model needs \(input.dtype)")
+                    .invalidInput,
+                    "input '\(input.name)' is \(tensor.dtype); the model needs \(input.dtype)"
+                )
             }
             guard tensor.shape.rank == input.dims.count else {
                 throw EngineError(

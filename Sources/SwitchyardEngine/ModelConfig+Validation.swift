@@ -18,7 +18,8 @@ extension ModelConfig {
                 if let dtype = spec.dtype, dtype != info.dtype {
                     throw EngineError(
                         .invalidConfig,
-                        "\(source): \(kind) '\(spec.name)' is \(info.dtype) in the model, \(dtype) in the config")
+                        "\(source): \(kind) '\(spec.name)' is \(info.dtype) in the model, \(dtype) in the config"
+                    )
                 }
                 if let shape = spec.shape {
                     let agrees =
@@ -42,7 +43,8 @@ extension ModelConfig {
             guard widths.contains(labels.count) else {
                 throw EngineError(
                     .invalidConfig,
-                    "\(source): \(labels.count) labels, but no output has \(labels.count) columns (\(widths))")
+                    "\(source): \(labels.count) labels, but no output has \(labels.count) columns (\(widths))"
+                )
             }
         }
     }

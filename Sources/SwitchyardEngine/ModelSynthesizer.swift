@@ -2,9 +2,9 @@ import SwiftProtobuf
 import SwitchyardONNX
 
 #if canImport(FoundationEssentials)
-    import FoundationEssentials
+import FoundationEssentials
 #else
-    import Foundation
+import Foundation
 #endif
 
 /// Writes valid ONNX multilayer perceptrons with seeded random weights, for benchmarks and tests.
@@ -51,11 +51,17 @@ public struct ModelSynthesizer: Sendable {
             let gemmOut = last ? "logits" : "fc\(index)"
             graph.node.append(
                 Self.node(
-                    "Gemm", "/fc\(index)/Gemm", [current, "fc\(index).weight", "fc\(index).bias"], [gemmOut],
-                    ints: ["transB": 1]))
+                    "Gemm",
+                    "/fc\(index)/Gemm",
+                    [current, "fc\(index).weight", "fc\(index).bias"],
+                    [gemmOut],
+                    ints: ["transB": 1]
+                )
+            )
             if last {
                 graph.node.append(
-                    Self.node("Softmax", "/softmax/Softmax", [gemmOut], ["probabilities"], ints: ["axis": 1]))
+                    Self.node("Softmax", "/softmax/Softmax", [gemmOut], ["probabilities"], ints: ["axis": 1])
+                )
             } else {
                 graph.node.append(Self.node("Relu", "/relu\(index)/Relu", [gemmOut], ["relu\(index)"]))
                 current = "relu\(index)"
@@ -104,7 +110,11 @@ public struct ModelSynthesizer: Sendable {
     }
 
     private static func node(
-        _ op: String, _ name: String, _ inputs: [String], _ outputs: [String], ints: [String: Int] = [:]
+        _ op: String,
+        _ name: String,
+        _ inputs: [String],
+        _ outputs: [String],
+        ints: [String: Int] = [:]
     )
         -> Onnx_NodeProto
     {

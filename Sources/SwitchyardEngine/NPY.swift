@@ -64,11 +64,13 @@ public enum NPY {
         case "|b1": dtype = .bool
         case "|O":
             throw fail(
-                "dtype '|O' (objects) needs pickle; save strings as a fixed-width array (numpy.array(x, dtype=str))")
+                "dtype '|O' (objects) needs pickle; save strings as a fixed-width array (numpy.array(x, dtype=str))"
+            )
         default:
             throw fail(
                 "dtype '\(descr)' is not supported (float32, float64, float16, int64, int32, int8, uint8, bool, "
-                    + "unicode or byte strings; little-endian)")
+                    + "unicode or byte strings; little-endian)"
+            )
         }
         let inner = shapeText.trimmingCharacters(in: CharacterSet(charactersIn: "() "))
         var dims: [Int] = []
@@ -82,8 +84,12 @@ public enum NPY {
         let dataStart = headerStart + headerLength
         if let stringWidth {
             return try Self.strings(
-                bytes[dataStart...], shape: shape, characters: stringWidth.characters, unicode: stringWidth.unicode,
-                fail: fail)
+                bytes[dataStart...],
+                shape: shape,
+                characters: stringWidth.characters,
+                unicode: stringWidth.unicode,
+                fail: fail
+            )
         }
         guard let count = shape.elementCount,
             case let (size, overflow) = count.multipliedReportingOverflow(by: dtype.byteWidth!),
@@ -133,7 +139,9 @@ public enum NPY {
                 var widened = [UInt8](repeating: 0, count: tensor.elementCount * 4)
                 for index in 0..<tensor.elementCount {
                     let bits = UInt32(raw.loadUnaligned(fromByteOffset: index * 2, as: UInt16.self)) << 16
-                    withUnsafeBytes(of: bits.littleEndian) { widened.replaceSubrange((index * 4)..<(index * 4 + 4), with: $0) }
+                    withUnsafeBytes(of: bits.littleEndian) {
+                        widened.replaceSubrange((index * 4)..<(index * 4 + 4), with: $0)
+                    }
                 }
                 return widened
             }
@@ -147,7 +155,9 @@ public enum NPY {
             for string in scalars {
                 for position in 0..<width {
                     let value = position < string.count ? string[position].value : 0
-                    data += [UInt8(value & 0xFF), UInt8(value >> 8 & 0xFF), UInt8(value >> 16 & 0xFF), UInt8(value >> 24)]
+                    data += [
+                        UInt8(value & 0xFF), UInt8(value >> 8 & 0xFF), UInt8(value >> 16 & 0xFF), UInt8(value >> 24),
+                    ]
                 }
             }
         }
@@ -179,7 +189,11 @@ public enum NPY {
 
     /// A NumPy fixed-width string array (`characters` UTF-32 code units or bytes each, NUL-padded) as UTF-8 strings.
     private static func strings(
-        _ data: ArraySlice<UInt8>, shape: Shape, characters: Int, unicode: Bool, fail: (String) -> EngineError
+        _ data: ArraySlice<UInt8>,
+        shape: Shape,
+        characters: Int,
+        unicode: Bool,
+        fail: (String) -> EngineError
     ) throws(EngineError) -> Tensor {
         let unit = unicode ? 4 : 1
         guard let count = shape.elementCount,
@@ -187,7 +201,9 @@ public enum NPY {
             case let (size, overflow2) = count.multipliedReportingOverflow(by: width), !overflow2
         else { throw fail("shape \(shape) is too large") }
         guard data.count == size else {
-            throw fail("holds \(data.count) bytes of data; shape \(shape) of \(characters)-character strings needs \(size)")
+            throw fail(
+                "holds \(data.count) bytes of data; shape \(shape) of \(characters)-character strings needs \(size)"
+            )
         }
         var strings: [String] = []
         strings.reserveCapacity(count)

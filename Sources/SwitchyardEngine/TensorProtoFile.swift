@@ -27,7 +27,9 @@ public enum TensorProtoFile {
             let bits: [UInt16]
             (shape, bits) = try TensorDecoding.halfBits(proto, what: source, external: nil)
             dtype = proto.dataType == Int32(DType.float16.rawValue) ? .float16 : .bfloat16
-            storage = bits.withUnsafeBytes { raw in ByteStorage(uninitializedCount: raw.count) { $0.copyMemory(from: raw) } }
+            storage = bits.withUnsafeBytes { raw in
+                ByteStorage(uninitializedCount: raw.count) { $0.copyMemory(from: raw) }
+            }
         } else {
             let constant = try TensorDecoding.constant(proto, what: source)
             (dtype, shape) = (constant.type.dtype, constant.type.shape)

@@ -18,7 +18,9 @@ public struct BearerTokens: Sendable, Hashable {
         for (index, token) in tokens.enumerated() {
             guard token.utf8.count >= Self.minimumLength else {
                 throw GatewayError(
-                    .configuration, "token \(index + 1) is shorter than \(Self.minimumLength) characters")
+                    .configuration,
+                    "token \(index + 1) is shorter than \(Self.minimumLength) characters"
+                )
             }
             guard token.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) else {
                 throw GatewayError(.configuration, "token \(index + 1) holds a space or a non-ASCII character")

@@ -76,9 +76,15 @@ public struct ModelMetadata: Sendable, Equatable {
 
     /// Describes a model.
     public init(
-        name: String, versions: [String] = [], readyVersions: [String]? = nil, platform: String = "onnx",
-        inputs: [TensorMetadata] = [], outputs: [TensorMetadata] = [], maxBatchSize: Int = 0,
-        batching: Batching = Batching(), versionPolicy: VersionPolicy = .latest(1)
+        name: String,
+        versions: [String] = [],
+        readyVersions: [String]? = nil,
+        platform: String = "onnx",
+        inputs: [TensorMetadata] = [],
+        outputs: [TensorMetadata] = [],
+        maxBatchSize: Int = 0,
+        batching: Batching = Batching(),
+        versionPolicy: VersionPolicy = .latest(1)
     ) {
         self.name = name
         self.versions = versions

@@ -35,7 +35,9 @@ public final class GatewayServer: Service, Sendable {
     ///   - logger: for the listening line and connection events.
     ///   - group: the event loops (defaults to NIO's shared loops).
     public init(
-        configuration: GatewayConfiguration, backend: any GatewayBackend, statistics: InferenceStatistics? = nil,
+        configuration: GatewayConfiguration,
+        backend: any GatewayBackend,
+        statistics: InferenceStatistics? = nil,
         logger: Logger,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) {
@@ -73,7 +75,8 @@ public final class GatewayServer: Service, Sendable {
             metadata: [
                 "http.url": "\(scheme)://\(Self.hostPort(bound))/v2",
                 "http.security": "\(Self.describe(self.core.configuration.security))",
-            ])
+            ]
+        )
         try await withTaskCancellationHandler {
             try await withGracefulShutdownHandler {
                 try await channel.closeFuture.get()
@@ -129,11 +132,14 @@ public final class GatewayServer: Service, Sendable {
                         try sync.addHandler(
                             ConnectionTimeoutHandler(
                                 headerTimeout: core.configuration.headerTimeout,
-                                idleTimeout: core.configuration.idleTimeout))
+                                idleTimeout: core.configuration.idleTimeout
+                            )
+                        )
                         if tls == nil {
                             try sync.addHandler(
                                 PrefaceSniffer { channel, http2 in try Self.configure(channel, http2: http2, core: core)
-                                })
+                                }
+                            )
                         } else {
                             try sync.addHandler(
                                 ApplicationProtocolNegotiationHandler { result, channel in
@@ -146,10 +152,12 @@ public final class GatewayServer: Service, Sendable {
                                             try channel.pipeline.syncOperations.addHandler(
                                                 PrefaceSniffer { channel, http2 in
                                                     try Self.configure(channel, http2: http2, core: core)
-                                                })
+                                                }
+                                            )
                                         }
                                     }
-                                })
+                                }
+                            )
                         }
                     }
                 }
@@ -159,7 +167,8 @@ public final class GatewayServer: Service, Sendable {
             throw GatewayError(
                 .configuration,
                 "cannot listen on \(self.core.configuration.host):\(self.core.configuration.port): \(error)",
-                cause: error)
+                cause: error
+            )
         }
     }
 
@@ -174,9 +183,12 @@ public final class GatewayServer: Service, Sendable {
             let management = NIOHTTP2ServerConnectionManagementHandler(
                 eventLoop: channel.eventLoop,
                 configuration: .init(
-                    maxIdleTime: TimeAmount(configuration.idleTimeout), maxAge: nil,
+                    maxIdleTime: TimeAmount(configuration.idleTimeout),
+                    maxAge: nil,
                     maxGraceTime: TimeAmount(configuration.drainTimeout),
-                    keepalive: .init(pingInterval: .minutes(5), ackTimeout: .seconds(20))))
+                    keepalive: .init(pingInterval: .minutes(5), ackTimeout: .seconds(20))
+                )
+            )
             var connection = NIOHTTP2Handler.ConnectionConfiguration()
             connection.initialSettings = [
                 HTTP2Setting(parameter: .maxConcurrentStreams, value: configuration.maxConcurrentStreams),
@@ -186,7 +198,8 @@ public final class GatewayServer: Service, Sendable {
             ]
             try sync.addHandler(FlushCoalescer())  // the streams answered in one tick leave in one write
             try sync.addHandler(
-                NIOHTTP2Handler(mode: .server, connectionConfiguration: connection, streamConfiguration: .init()))
+                NIOHTTP2Handler(mode: .server, connectionConfiguration: connection, streamConfiguration: .init())
+            )
             try sync.addHandler(management)
             // the manager sees streams open and close as events of the HTTP/2 handler
             try sync.addHandler(HTTP2ConnectionHandler(core: core))
@@ -197,8 +210,11 @@ public final class GatewayServer: Service, Sendable {
             limits.maxHeaderFieldSize = configuration.maxHeaderBytes
             limits.maxHeaderFieldCount = 256
             try sync.configureHTTPServerPipeline(
-                withPipeliningAssistance: true, withErrorHandling: false, withEncoderConfiguration: .init(),
-                withDecoderLimitConfiguration: limits)
+                withPipeliningAssistance: true,
+                withErrorHandling: false,
+                withEncoderConfiguration: .init(),
+                withDecoderLimitConfiguration: limits
+            )
             try sync.addHandler(ProtocolErrorHandler(metrics: core.metrics))
             try sync.addHandler(GatewayRequestHandler(core: core, timeouts: timeouts))
         }
@@ -210,7 +226,10 @@ public final class GatewayServer: Service, Sendable {
                 return try body(path)
             } catch {
                 throw GatewayError(
-                    .configuration, "cannot load the HTTP port's \(what) from \(path): \(error)", cause: error)
+                    .configuration,
+                    "cannot load the HTTP port's \(what) from \(path): \(error)",
+                    cause: error
+                )
             }
         }
         let certificatePath: String

@@ -12,7 +12,12 @@ public enum InferenceCodec {
     ///   - version: the version named in the URL, or empty.
     /// - Returns: the wire request (no deadline or trace id set).
     /// - Throws: `GatewayError` naming what is wrong.
-    public static func decodeRequest(_ body: ByteBuffer, headerLength: Int?, model: String, version: String = "")
+    public static func decodeRequest(
+        _ body: ByteBuffer,
+        headerLength: Int?,
+        model: String,
+        version: String = ""
+    )
         throws(GatewayError)
         -> Request
     {
@@ -26,7 +31,11 @@ public enum InferenceCodec {
     ///   - binary: outputs as binary (Triton's extension) instead of JSON.
     /// - Returns: the body, and the JSON's length when binary outputs follow it.
     /// - Throws: `GatewayError` when a BYTES output is not UTF-8 and JSON was asked for.
-    public static func encodeResponse(_ response: Response, model: String, binary: Bool) throws(GatewayError)
+    public static func encodeResponse(
+        _ response: Response,
+        model: String,
+        binary: Bool
+    ) throws(GatewayError)
         -> (body: ByteBuffer, headerLength: Int?)
     {
         let plan = ResponsePlan(id: nil, model: model, version: "", outputs: nil, binaryByDefault: binary)

@@ -46,7 +46,9 @@ public final class InferenceService: WireService {
             let status = self.repository.status()
             // each served model's batching limits, so that a router learns models from the fleet, not from files
             let limits = Set(status.filter { $0.state == .ready }.map(\.name)).sorted().compactMap { name in
-                (try? self.repository.model(name, version: nil)).map { Parameter(ParameterKey.modelLimits, Self.limits(of: $0)) }
+                (try? self.repository.model(name, version: nil)).map {
+                    Parameter(ParameterKey.modelLimits, Self.limits(of: $0))
+                }
             }
             return Response(
                 parameters: status.map { Parameter("\($0.name)/\($0.version)", Self.describe($0.state)) } + limits
@@ -59,7 +61,10 @@ public final class InferenceService: WireService {
                 )
             }
             guard !request.model.isEmpty, let version = Int(request.version) else {
-                throw InferenceServiceError(.invalidArgument, "\(request.method) needs a model name and a numeric version")
+                throw InferenceServiceError(
+                    .invalidArgument,
+                    "\(request.method) needs a model name and a numeric version"
+                )
             }
             let repository = self.repository
             let method = request.method
@@ -98,7 +103,11 @@ public final class InferenceService: WireService {
         }
         let loaded = try self.repository.model(request.model, version: version)
         do {
-            let (outputs, compute) = try await self.executor.inferTimed(loaded.model, request.tensors, deadline: deadline)
+            let (outputs, compute) = try await self.executor.inferTimed(
+                loaded.model,
+                request.tensors,
+                deadline: deadline
+            )
             let micros = compute.components.seconds * 1_000_000 + compute.components.attoseconds / 1_000_000_000_000
             let parameters = [
                 Parameter(ParameterKey.modelVersion, "\(loaded.version)"),
@@ -117,7 +126,9 @@ public final class InferenceService: WireService {
         let config = loaded.config
         if let size = config.maxBatchSize { object["max_batch_size"] = size }
         if let sizes = config.dynamicBatching.preferredBatchSizes { object["preferred_batch_size"] = sizes }
-        if let delay = config.dynamicBatching.maxQueueDelayMicroseconds { object["max_queue_delay_microseconds"] = delay }
+        if let delay = config.dynamicBatching.maxQueueDelayMicroseconds {
+            object["max_queue_delay_microseconds"] = delay
+        }
         if let size = config.dynamicBatching.maxQueueSize { object["max_queue_size"] = size }
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
         return String(decoding: data, as: UTF8.self)

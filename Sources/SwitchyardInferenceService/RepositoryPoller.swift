@@ -45,7 +45,9 @@ public final class RepositoryPoller: Service, Sendable {
             for name in report.loaded { self.logger.info("model loaded", metadata: ["model": "\(name)"]) }
             for name in report.reloaded { self.logger.info("model reloaded", metadata: ["model": "\(name)"]) }
             for name in report.unloaded { self.logger.info("model unloaded", metadata: ["model": "\(name)"]) }
-            for failure in report.failed { self.logger.error("model failed to load", metadata: ["model": "\(failure)"]) }
+            for failure in report.failed {
+                self.logger.error("model failed to load", metadata: ["model": "\(failure)"])
+            }
         } catch {
             self.logger.error("cannot poll the model repository", metadata: ["error": "\(error)"])
         }

@@ -5,7 +5,10 @@ public import Histogram
 public struct LatencyHistogram: Sendable {
     /// The underlying histogram, in nanoseconds.
     public private(set) var histogram = Histogram<UInt64>(
-        lowestDiscernibleValue: 1, highestTrackableValue: 600_000_000_000, numberOfSignificantValueDigits: .three)
+        lowestDiscernibleValue: 1,
+        highestTrackableValue: 600_000_000_000,
+        numberOfSignificantValueDigits: .three
+    )
 
     /// Makes an empty histogram.
     public init() {}
@@ -38,9 +41,15 @@ public struct LatencyHistogram: Sendable {
         func ms(_ nanoseconds: UInt64) -> Double { Double(nanoseconds) / 1e6 }
         let h = self.histogram
         return LatencySummary(
-            count: self.count, min: ms(h.min), mean: h.mean / 1e6, p50: ms(h.valueAtPercentile(50)),
-            p90: ms(h.valueAtPercentile(90)), p99: ms(h.valueAtPercentile(99)), p999: ms(h.valueAtPercentile(99.9)),
-            max: ms(h.max))
+            count: self.count,
+            min: ms(h.min),
+            mean: h.mean / 1e6,
+            p50: ms(h.valueAtPercentile(50)),
+            p90: ms(h.valueAtPercentile(90)),
+            p99: ms(h.valueAtPercentile(99)),
+            p999: ms(h.valueAtPercentile(99.9)),
+            max: ms(h.max)
+        )
     }
 
     /// The recorded values as `[value_us, count]` pairs, for reports; values below 1 µs are given as 1.

@@ -38,7 +38,9 @@ public struct LatencyPlot: Sendable {
     ///   - series: the lines.
     ///   - xLabel: the horizontal axis' title.
     public init(
-        title: String, series: [Series], xLabel: String = "offered rate, or throughput in closed loop (requests/s)"
+        title: String,
+        series: [Series],
+        xLabel: String = "offered rate, or throughput in closed loop (requests/s)"
     ) {
         self.title = title
         self.series = series

@@ -44,8 +44,12 @@ public struct LoadGenerator: Sendable {
     ///   - requestLog: writes a line per request, when given.
     /// - Throws: ``LoadError`` for invalid settings.
     public init(
-        target: any LoadTarget, source: RequestSource, settings: LoadSettings, check: OutputCheck? = nil,
-        observer: (@Sendable (_ firstRow: Int, _ response: Response) -> Void)? = nil, requestLog: RequestLog? = nil
+        target: any LoadTarget,
+        source: RequestSource,
+        settings: LoadSettings,
+        check: OutputCheck? = nil,
+        observer: (@Sendable (_ firstRow: Int, _ response: Response) -> Void)? = nil,
+        requestLog: RequestLog? = nil
     ) throws(LoadError) {
         try settings.validate()
         self.target = target
@@ -62,7 +66,10 @@ public struct LoadGenerator: Sendable {
     ///   - progress: called about once a second while the step runs.
     /// - Returns: what the step measured.
     /// - Throws: ``LoadError`` for an invalid step.
-    public func run(_ step: LoadStep, progress: (@Sendable (Progress) -> Void)? = nil) async throws(LoadError)
+    public func run(
+        _ step: LoadStep,
+        progress: (@Sendable (Progress) -> Void)? = nil
+    ) async throws(LoadError)
         -> StepResult
     {
         try step.validate()
@@ -71,8 +78,10 @@ public struct LoadGenerator: Sendable {
         let start = clock.now
         let measureFrom = start.advanced(by: self.settings.warmup)
         let window = Window(
-            measureFrom: measureFrom, end: self.settings.duration.map { measureFrom.advanced(by: $0) },
-            requests: self.settings.requests)
+            measureFrom: measureFrom,
+            end: self.settings.duration.map { measureFrom.advanced(by: $0) },
+            requests: self.settings.requests
+        )
         var stoppedBehind = false
         let retriesBefore = self.target.retries
         await withTaskGroup(of: Void.self) { group in
@@ -93,8 +102,12 @@ public struct LoadGenerator: Sendable {
             group.cancelAll()
         }
         var result = Self.result(
-            step: step, recorder: recorder, measureFrom: measureFrom, rowsPerRequest: self.source.rowsPerRequest,
-            stoppedBehind: stoppedBehind)
+            step: step,
+            recorder: recorder,
+            measureFrom: measureFrom,
+            rowsPerRequest: self.source.rowsPerRequest,
+            stoppedBehind: stoppedBehind
+        )
         result.retries = self.target.retries - retriesBefore
         return result
     }
@@ -142,7 +155,12 @@ public struct LoadGenerator: Sendable {
     }
 
     /// Returns true when the loop stopped because sends fell more than `maxLag` behind schedule.
-    private func openLoop(rate: Double, start: ContinuousClock.Instant, window: Window, recorder: StepRecorder) async
+    private func openLoop(
+        rate: Double,
+        start: ContinuousClock.Instant,
+        window: Window,
+        recorder: StepRecorder
+    ) async
         -> Bool
     {
         let slots = Slots(self.settings.maxInFlight)
@@ -172,7 +190,10 @@ public struct LoadGenerator: Sendable {
     }
 
     private func send(
-        _ sequence: Int, measured: Bool, scheduled: ContinuousClock.Instant, sent: ContinuousClock.Instant,
+        _ sequence: Int,
+        measured: Bool,
+        scheduled: ContinuousClock.Instant,
+        sent: ContinuousClock.Instant,
         recorder: StepRecorder
     ) async {
         let request = self.source.request(sequence)
@@ -186,19 +207,35 @@ public struct LoadGenerator: Sendable {
                 measured
                 ? self.check.map {
                     $0.compare(
-                        response, firstRow: self.source.firstRow(of: sequence), count: self.source.rowsPerRequest)
+                        response,
+                        firstRow: self.source.firstRow(of: sequence),
+                        count: self.source.rowsPerRequest
+                    )
                 }
                 : nil
             recorder.answered(
-                measured: measured, latency: scheduled.duration(to: now), service: sent.duration(to: now),
-                rows: self.source.rowsPerRequest, version: response[parameter: ParameterKey.modelVersion], check: check, at: now)
-            if let wall { self.requestLog?.record(sent: wall, latency: sent.duration(to: now), code: nil, measured: measured) }
+                measured: measured,
+                latency: scheduled.duration(to: now),
+                service: sent.duration(to: now),
+                rows: self.source.rowsPerRequest,
+                version: response[parameter: ParameterKey.modelVersion],
+                check: check,
+                at: now
+            )
+            if let wall {
+                self.requestLog?.record(sent: wall, latency: sent.duration(to: now), code: nil, measured: measured)
+            }
         } catch {
             let status = Self.status(of: error)
             let now = ContinuousClock.now
             recorder.failed(measured: measured, status: status, local: Self.isLocal(error), at: now)
             if let wall {
-                self.requestLog?.record(sent: wall, latency: sent.duration(to: now), code: status.code, measured: measured)
+                self.requestLog?.record(
+                    sent: wall,
+                    latency: sent.duration(to: now),
+                    code: status.code,
+                    measured: measured
+                )
             }
         }
     }
@@ -214,7 +251,10 @@ public struct LoadGenerator: Sendable {
     static func isLocal(_ error: any Error) -> Bool { error is TransportError }
 
     private static func report(
-        step: LoadStep, start: ContinuousClock.Instant, measureFrom: ContinuousClock.Instant, recorder: StepRecorder,
+        step: LoadStep,
+        start: ContinuousClock.Instant,
+        measureFrom: ContinuousClock.Instant,
+        recorder: StepRecorder,
         _ progress: @Sendable (Progress) -> Void
     ) async {
         var previous = (at: start, answered: 0)
@@ -226,35 +266,58 @@ public struct LoadGenerator: Sendable {
             let seconds = LoadFormat.seconds(previous.at.duration(to: now))
             progress(
                 Progress(
-                    step: step, elapsed: start.duration(to: now), warmingUp: now < measureFrom, answered: answered,
-                    failed: failed, recentRate: seconds > 0 ? Double(answered - previous.answered) / seconds : 0))
+                    step: step,
+                    elapsed: start.duration(to: now),
+                    warmingUp: now < measureFrom,
+                    answered: answered,
+                    failed: failed,
+                    recentRate: seconds > 0 ? Double(answered - previous.answered) / seconds : 0
+                )
+            )
             previous = (now, answered)
         }
     }
 
     private static func result(
-        step: LoadStep, recorder: StepRecorder, measureFrom: ContinuousClock.Instant, rowsPerRequest: Int,
+        step: LoadStep,
+        recorder: StepRecorder,
+        measureFrom: ContinuousClock.Instant,
+        rowsPerRequest: Int,
         stoppedBehind: Bool
     ) -> StepResult {
         let state = recorder.state.withLock { $0 }
         let elapsed = state.lastAnswer.map { LoadFormat.seconds(measureFrom.duration(to: $0)) } ?? 0
         let errors = state.errors.map { key, entry in
             StepResult.ErrorCount(
-                status: key.code.description, code: Int(key.code.rawValue), source: key.local ? "client" : "server",
-                count: entry.count, example: entry.example)
+                status: key.code.description,
+                code: Int(key.code.rawValue),
+                source: key.local ? "client" : "server",
+                count: entry.count,
+                example: entry.example
+            )
         }.sorted { ($0.count, $1.status, $1.source) > ($1.count, $0.status, $0.source) }
         var result = StepResult(
-            mode: "closed", concurrency: nil, rate: nil, elapsedS: elapsed, sent: state.sent, ok: state.ok,
+            mode: "closed",
+            concurrency: nil,
+            rate: nil,
+            elapsedS: elapsed,
+            sent: state.sent,
+            ok: state.ok,
             errors: errors,
             throughput: elapsed > 0 ? Double(state.ok) / elapsed : 0,
             rowsPerS: elapsed > 0 ? Double(state.rows) / elapsed : 0,
-            latencyMs: state.latency.summary, serviceTimeMs: nil, maxSendLagMs: nil, stoppedBehind: nil,
+            latencyMs: state.latency.summary,
+            serviceTimeMs: nil,
+            maxSendLagMs: nil,
+            stoppedBehind: nil,
             versions: state.versions.map {
                 StepResult.VersionCount(version: $0.key, count: $0.value.count, latencyMs: $0.value.summary)
             }.sorted {
                 $0.version < $1.version
             },
-            validation: nil, latencyHistogramUs: state.latency.pairsInMicroseconds)
+            validation: nil,
+            latencyHistogramUs: state.latency.pairsInMicroseconds
+        )
         switch step {
         case .closed(let concurrency):
             result.concurrency = concurrency
@@ -267,7 +330,9 @@ public struct LoadGenerator: Sendable {
         }
         if state.checkedRows > 0 || state.mismatchedRows > 0 {
             result.validation = .init(
-                checkedRows: state.checkedRows, mismatchedRows: state.mismatchedRows, firstMismatch: state.firstMismatch
+                checkedRows: state.checkedRows,
+                mismatchedRows: state.mismatchedRows,
+                firstMismatch: state.firstMismatch
             )
         }
         return result

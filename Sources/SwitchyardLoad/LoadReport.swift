@@ -94,14 +94,22 @@ public struct LoadReport: Codable, Sendable, Hashable {
                 (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?
                 .split(separator: " ").prefix(3).compactMap { Double($0) } ?? []
             return Machine(
-                host: info.hostName, cpus: info.activeProcessorCount, os: info.operatingSystemVersionString,
-                loadAverage: loads)
+                host: info.hostName,
+                cpus: info.activeProcessorCount,
+                os: info.operatingSystemVersionString,
+                loadAverage: loads
+            )
         }
     }
 
     /// Makes a report.
     public init(
-        started: Date, command: [String], target: Target, input: Input, settings: Settings, machine: Machine,
+        started: Date,
+        command: [String],
+        target: Target,
+        input: Input,
+        settings: Settings,
+        machine: Machine,
         steps: [StepResult]
     ) {
         self.schema = Self.currentSchema
@@ -136,7 +144,9 @@ public struct LoadReport: Codable, Sendable, Hashable {
         }
         guard self.schema == Self.currentSchema else {
             throw LoadError(
-                .invalidReport, "unknown report schema '\(self.schema)' (this build reads \(Self.currentSchema))")
+                .invalidReport,
+                "unknown report schema '\(self.schema)' (this build reads \(Self.currentSchema))"
+            )
         }
     }
 
@@ -217,7 +227,8 @@ public struct LoadReport: Codable, Sendable, Hashable {
                         + step.versions.map {
                             "\($0.version) × \($0.count) (p50 \(LoadFormat.milliseconds($0.latencyMs?.p50 ?? 0)) ms, "
                                 + "p99 \(LoadFormat.milliseconds($0.latencyMs?.p99 ?? 0)) ms)"
-                        }.joined(separator: ", "))
+                        }.joined(separator: ", ")
+                )
             }
         }
         return lines.joined(separator: "\n") + "\n"

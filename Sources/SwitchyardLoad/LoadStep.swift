@@ -25,7 +25,9 @@ public enum LoadStep: Sendable, Hashable, CustomStringConvertible {
         case .open(let rate):
             guard rate.isFinite, rate > 0, rate <= 10_000_000 else {
                 throw LoadError(
-                    .invalidSettings, "rate must be a number of requests per second in (0, 10000000], got \(rate)")
+                    .invalidSettings,
+                    "rate must be a number of requests per second in (0, 10000000], got \(rate)"
+                )
             }
         }
     }

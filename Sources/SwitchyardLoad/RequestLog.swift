@@ -13,7 +13,8 @@ public final class RequestLog: Sendable {
     /// Creates (or empties) `path` and writes the header.
     /// - Throws: when the file cannot be created.
     public init(path: String) throws {
-        guard FileManager.default.createFile(atPath: path, contents: Data("sent_unix_s,latency_ms,code,measured\n".utf8))
+        guard
+            FileManager.default.createFile(atPath: path, contents: Data("sent_unix_s,latency_ms,code,measured\n".utf8))
         else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path]) }
         self.handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
         try self.handle.seekToEnd()
@@ -27,7 +28,8 @@ public final class RequestLog: Sendable {
     ///   - measured: whether it counted toward the step.
     public func record(sent: Date, latency: Duration, code: Status.Code?, measured: Bool) {
         let milliseconds = Double(latency.components.seconds) * 1000 + Double(latency.components.attoseconds) / 1e15
-        let line = String(format: "%.6f,%.3f,", sent.timeIntervalSince1970, milliseconds)
+        let line =
+            String(format: "%.6f,%.3f,", sent.timeIntervalSince1970, milliseconds)
             + (code.map { $0.metricName } ?? "ok") + (measured ? ",1\n" : ",0\n")
         let full = self.buffer.withLock { buffer -> [UInt8]? in
             buffer += Array(line.utf8)

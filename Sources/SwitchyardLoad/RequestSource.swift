@@ -29,8 +29,14 @@ public struct RequestSource: Sendable {
     ///   - parameters: request parameters sent with every request.
     /// - Throws: ``LoadError`` when there are no rows or the counts are out of range.
     public init(
-        method: String, model: String, version: String = "", inputName: String, rows: Tensor, rowsPerRequest: Int = 1,
-        users: Int = 0, parameters: [Parameter] = []
+        method: String,
+        model: String,
+        version: String = "",
+        inputName: String,
+        rows: Tensor,
+        rowsPerRequest: Int = 1,
+        users: Int = 0,
+        parameters: [Parameter] = []
     ) throws(LoadError) {
         guard rows.shape.rank >= 1, rows.shape[0] > 0 else {
             throw LoadError(.invalidInput, "the input holds no rows (shape \(rows.shape))")
@@ -87,8 +93,13 @@ public struct RequestSource: Sendable {
     public func request(_ sequence: Int) -> Request {
         let key = self.users > 0 ? "user-\(Self.mix(UInt64(sequence)) % UInt64(self.users))" : ""
         return Request(
-            method: self.method, model: self.model, version: self.version, traceID: .random(), routingKey: key,
-            idempotent: true, parameters: self.parameters,
+            method: self.method,
+            model: self.model,
+            version: self.version,
+            traceID: .random(),
+            routingKey: key,
+            idempotent: true,
+            parameters: self.parameters,
             tensors: [NamedTensor(self.inputName, self.variants[sequence % self.variants.count])]
         )
     }

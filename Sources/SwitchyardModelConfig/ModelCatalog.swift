@@ -46,7 +46,9 @@ public struct ModelCatalog: Sendable {
                 let config = manager.fileExists(atPath: configPath) ? try ModelConfig.read(configPath) : ModelConfig()
                 entries.append(
                     Entry(
-                        name: config.name ?? directory, directory: directory, versions: versions.sorted(),
+                        name: config.name ?? directory,
+                        directory: directory,
+                        versions: versions.sorted(),
                         config: config
                     )
                 )

@@ -93,8 +93,11 @@ public struct ModelConfig: Sendable, Equatable {
     ///   - source: a name for messages.
     ///   - directory: where `labels_file` is looked up.
     /// - Throws: `ModelConfigError.invalidConfig` naming the key at fault.
-    public static func decode(_ data: Data, source: String, directory: String = ".") throws(ModelConfigError) -> ModelConfig
-    {
+    public static func decode(
+        _ data: Data,
+        source: String,
+        directory: String = "."
+    ) throws(ModelConfigError) -> ModelConfig {
         func fail(_ message: String) -> ModelConfigError { ModelConfigError(.invalidConfig, "\(source): \(message)") }
         let object: Any
         do { object = try JSONSerialization.jsonObject(with: data) } catch {
@@ -174,11 +177,15 @@ public struct ModelConfig: Sendable, Equatable {
         }
         if let value = root["dynamic_batching"] {
             guard let object = value as? [String: Any] else { throw fail("'dynamic_batching' must be an object") }
-            for field in object.keys where !["preferred_batch_size", "max_queue_delay_microseconds", "max_queue_size"].contains(field) {
-                throw fail("unknown key 'dynamic_batching.\(field)' (known: preferred_batch_size, max_queue_delay_microseconds, max_queue_size)")
+            for field in object.keys
+            where !["preferred_batch_size", "max_queue_delay_microseconds", "max_queue_size"].contains(field) {
+                throw fail(
+                    "unknown key 'dynamic_batching.\(field)' (known: preferred_batch_size, max_queue_delay_microseconds, max_queue_size)"
+                )
             }
             if let list = object["preferred_batch_size"] {
-                guard let list = list as? [Any], case let sizes = list.compactMap(Self.integer), sizes.count == list.count,
+                guard let list = list as? [Any], case let sizes = list.compactMap(Self.integer),
+                    sizes.count == list.count,
                     sizes.allSatisfy({ $0 >= 1 && $0 <= 1 << 20 })
                 else { throw fail("'dynamic_batching.preferred_batch_size' must be a list of positive integers") }
                 config.dynamicBatching.preferredBatchSizes = sizes

@@ -20,7 +20,10 @@ import Yams
 public struct AlertRule: Sendable, Equatable, Codable {
     /// How the value is compared with the threshold.
     public enum Comparison: String, Sendable, Codable {
-        case above = ">", atLeast = ">=", below = "<", atMost = "<="
+        case above = ">"
+        case atLeast = ">="
+        case below = "<"
+        case atMost = "<="
 
         func holds(_ value: Double, _ threshold: Double) -> Bool {
             switch self {
@@ -70,38 +73,62 @@ public struct AlertRule: Sendable, Equatable, Codable {
         } catch {
             throw AlertRuleError("the rules file is not valid YAML: \(error)")
         }
-        guard let mapping = root as? [String: Any] else { throw AlertRuleError("the rules file must be a mapping with 'rules:'") }
+        guard let mapping = root as? [String: Any] else {
+            throw AlertRuleError("the rules file must be a mapping with 'rules:'")
+        }
         for key in mapping.keys where key != "rules" { throw AlertRuleError("unknown key '\(key)' in the rules file") }
         guard let list = mapping["rules"] as? [Any] else { throw AlertRuleError("'rules' must be a list") }
         var names: Set<String> = []
         return try list.enumerated().map { index, item in
-            guard let fields = item as? [String: Any] else { throw AlertRuleError("rule \(index + 1) must be a mapping") }
+            guard let fields = item as? [String: Any] else {
+                throw AlertRuleError("rule \(index + 1) must be a mapping")
+            }
             let where_ = "rule \((fields["name"] as? String).map { "'\($0)'" } ?? "\(index + 1)")"
-            let known: Set<String> = ["name", "metric", "match", "op", "threshold", "for", "rate", "sum_by", "severity", "summary"]
-            for key in fields.keys where !known.contains(key) { throw AlertRuleError("\(where_): unknown key '\(key)'") }
-            guard let name = fields["name"] as? String, !name.isEmpty else { throw AlertRuleError("\(where_): 'name' is required") }
+            let known: Set<String> = [
+                "name", "metric", "match", "op", "threshold", "for", "rate", "sum_by", "severity", "summary",
+            ]
+            for key in fields.keys where !known.contains(key) {
+                throw AlertRuleError("\(where_): unknown key '\(key)'")
+            }
+            guard let name = fields["name"] as? String, !name.isEmpty else {
+                throw AlertRuleError("\(where_): 'name' is required")
+            }
             guard names.insert(name).inserted else { throw AlertRuleError("\(where_): the name is used twice") }
-            guard let metric = fields["metric"] as? String, !metric.isEmpty else { throw AlertRuleError("\(where_): 'metric' is required") }
-            guard let threshold = Self.number(fields["threshold"]) else { throw AlertRuleError("\(where_): 'threshold' must be a number") }
+            guard let metric = fields["metric"] as? String, !metric.isEmpty else {
+                throw AlertRuleError("\(where_): 'metric' is required")
+            }
+            guard let threshold = Self.number(fields["threshold"]) else {
+                throw AlertRuleError("\(where_): 'threshold' must be a number")
+            }
             var rule = AlertRule(name: name, metric: metric, threshold: threshold)
             if let match = fields["match"] {
-                guard let labels = match as? [String: Any] else { throw AlertRuleError("\(where_): 'match' must map label names to values") }
+                guard let labels = match as? [String: Any] else {
+                    throw AlertRuleError("\(where_): 'match' must map label names to values")
+                }
                 rule.match = labels.mapValues { "\($0)" }
             }
             if let op = fields["op"] {
-                guard let comparison = Comparison(rawValue: "\(op)") else { throw AlertRuleError("\(where_): 'op' must be >, >=, < or <=") }
+                guard let comparison = Comparison(rawValue: "\(op)") else {
+                    throw AlertRuleError("\(where_): 'op' must be >, >=, < or <=")
+                }
                 rule.comparison = comparison
             }
             if let value = fields["for"] {
-                guard let seconds = Self.seconds(value), seconds >= 0 else { throw AlertRuleError("\(where_): 'for' must be a duration like 30s or 5m") }
+                guard let seconds = Self.seconds(value), seconds >= 0 else {
+                    throw AlertRuleError("\(where_): 'for' must be a duration like 30s or 5m")
+                }
                 rule.holdFor = seconds
             }
             if let value = fields["rate"] {
-                guard let seconds = Self.seconds(value), seconds > 0 else { throw AlertRuleError("\(where_): 'rate' must be a duration like 60s") }
+                guard let seconds = Self.seconds(value), seconds > 0 else {
+                    throw AlertRuleError("\(where_): 'rate' must be a duration like 60s")
+                }
                 rule.rate = seconds
             }
             if let value = fields["sum_by"] {
-                guard let labels = value as? [Any] else { throw AlertRuleError("\(where_): 'sum_by' must be a list of label names") }
+                guard let labels = value as? [Any] else {
+                    throw AlertRuleError("\(where_): 'sum_by' must be a list of label names")
+                }
                 rule.sumBy = labels.map { "\($0)" }
             }
             if let severity = fields["severity"] { rule.severity = "\(severity)" }
@@ -121,7 +148,9 @@ public struct AlertRule: Sendable, Equatable, Codable {
 
     static func seconds(_ value: Any) -> Double? {
         if let number = Self.number(value) { return number }
-        guard let text = value as? String, let unit = text.last, let amount = Double(text.dropLast()) else { return nil }
+        guard let text = value as? String, let unit = text.last, let amount = Double(text.dropLast()) else {
+            return nil
+        }
         switch unit {
         case "s": return amount
         case "m": return amount * 60

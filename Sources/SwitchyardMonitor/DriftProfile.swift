@@ -36,7 +36,8 @@ public struct DriftProfile: Codable, Sendable, Equatable {
     ///   - classes: the model's predicted class of each row.
     ///   - bins: bins per feature at most (fewer when values repeat).
     /// - Throws: `DriftError` when there are no rows or the counts disagree.
-    public init(model: String, version: String, inputs: [Float], features: Int, classes: [Int64], bins: Int = 10) throws {
+    public init(model: String, version: String, inputs: [Float], features: Int, classes: [Int64], bins: Int = 10) throws
+    {
         guard features > 0, !inputs.isEmpty, inputs.count % features == 0 else {
             throw DriftError("the reference data must be rows × \(features) values; got \(inputs.count) values")
         }

@@ -92,7 +92,8 @@ public enum Exposition {
             if line.hasPrefix("#") {
                 let words = line.split(separator: " ", maxSplits: 3)
                 if words.count >= 4, words[1] == "TYPE" {
-                    parsed.types[String(words[2])] = MetricType(rawValue: String(words[3]).trimmingCharacters(in: .whitespaces)) ?? .untyped
+                    parsed.types[String(words[2])] =
+                        MetricType(rawValue: String(words[3]).trimmingCharacters(in: .whitespaces)) ?? .untyped
                 }
                 continue
             }
@@ -172,7 +173,9 @@ public enum Exposition {
             for sample in family.samples {
                 text += sample.key.name
                 if !sample.key.labels.isEmpty {
-                    text += "{" + sample.key.labels.map { "\($0.name)=\"\(Self.escape($0.value))\"" }.joined(separator: ",") + "}"
+                    text +=
+                        "{" + sample.key.labels.map { "\($0.name)=\"\(Self.escape($0.value))\"" }.joined(separator: ",")
+                        + "}"
                 }
                 text += " \(Self.format(sample.value))\n"
             }
@@ -196,7 +199,9 @@ public enum Exposition {
     /// The family a sample name belongs to, given its type (`x_bucket` of histogram `x` → `x`).
     public static func family(of name: String, type: MetricType) -> String {
         guard type == .histogram || type == .summary else { return name }
-        for suffix in ["_bucket", "_sum", "_count"] where name.hasSuffix(suffix) { return String(name.dropLast(suffix.count)) }
+        for suffix in ["_bucket", "_sum", "_count"] where name.hasSuffix(suffix) {
+            return String(name.dropLast(suffix.count))
+        }
         return name
     }
 }

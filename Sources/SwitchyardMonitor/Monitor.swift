@@ -37,7 +37,9 @@ public final class Monitor: Sendable {
 
         /// Makes a report.
         public init(
-            instance: String, parameters: [String: String], metrics: String,
+            instance: String,
+            parameters: [String: String],
+            metrics: String,
             samples: [String: (inputs: [Float], features: Int, classes: [Int64])] = [:]
         ) {
             self.instance = instance
@@ -87,10 +89,21 @@ public final class Monitor: Sendable {
         self.state.withLock { state in
             state.reports += 1
             state.skippedLines += skipped
-            var record = state.instances[report.instance] ?? InstanceRecord(
-                name: report.instance, service: service, version: "", address: "", state: "serving", firstSeen: now,
-                lastSeen: now, interval: 5, reports: 0, pid: "", started: 0
-            )
+            var record =
+                state.instances[report.instance]
+                ?? InstanceRecord(
+                    name: report.instance,
+                    service: service,
+                    version: "",
+                    address: "",
+                    state: "serving",
+                    firstSeen: now,
+                    lastSeen: now,
+                    interval: 5,
+                    reports: 0,
+                    pid: "",
+                    started: 0
+                )
             record.service = service
             record.version = report.parameters["version"] ?? record.version
             record.address = report.parameters["address"] ?? record.address
@@ -103,8 +116,10 @@ public final class Monitor: Sendable {
             state.instances[report.instance] = record
             for sample in parsed.samples {
                 state.store.append(
-                    Self.label(sample.key, instance: report.instance, service: service), type: parsed.type(of: sample.key.name),
-                    time: now, value: sample.value
+                    Self.label(sample.key, instance: report.instance, service: service),
+                    type: parsed.type(of: sample.key.name),
+                    time: now,
+                    value: sample.value
                 )
             }
             for (key, rows) in report.samples {
@@ -141,7 +156,8 @@ public final class Monitor: Sendable {
         self.state.withLock { state in
             // drift: PSI of each live window against its version's profile
             for (key, window) in state.drift {
-                guard let profile = self.configuration.profiles[key], window.classes.count >= self.configuration.driftMinimumRows,
+                guard let profile = self.configuration.profiles[key],
+                    window.classes.count >= self.configuration.driftMinimumRows,
                     let result = profile.compare(inputs: window.inputs, classes: window.classes)
                 else { continue }
                 state.drift[key]!.latest = result.features
@@ -162,7 +178,10 @@ public final class Monitor: Sendable {
     }
 
     private func own(_ name: String, _ labels: [Label] = []) -> SeriesKey {
-        SeriesKey(name: name, labels: labels + [Label("instance", self.configuration.identity), Label("service", "monitor")])
+        SeriesKey(
+            name: name,
+            labels: labels + [Label("instance", self.configuration.identity), Label("service", "monitor")]
+        )
     }
 
     private func sampleOwnSeries(_ state: inout State, now: Double) {
@@ -171,29 +190,71 @@ public final class Monitor: Sendable {
         for record in state.instances.values {
             let status = record.status(at: now)
             guard status != "stopped" else { continue }  // it said goodbye: not an outage
-            let labels = [Label("exported_instance", record.name), Label("exported_service", record.service), Label("version", record.version)]
-            state.store.append(self.own("switchyard_monitor_instance_up", labels), type: .gauge, time: now, value: status == "down" ? 0 : 1)
+            let labels = [
+                Label("exported_instance", record.name), Label("exported_service", record.service),
+                Label("version", record.version),
+            ]
             state.store.append(
-                self.own("switchyard_monitor_instance_draining", labels), type: .gauge, time: now, value: status == "draining" ? 1 : 0
+                self.own("switchyard_monitor_instance_up", labels),
+                type: .gauge,
+                time: now,
+                value: status == "down" ? 0 : 1
+            )
+            state.store.append(
+                self.own("switchyard_monitor_instance_draining", labels),
+                type: .gauge,
+                time: now,
+                value: status == "draining" ? 1 : 0
             )
         }
         for (key, window) in state.drift where !window.latest.isEmpty {
             let parts = key.split(separator: "/", maxSplits: 1).map(String.init)
             let labels = [Label("model", parts[0]), Label("version", parts.count > 1 ? parts[1] : "")]
-            state.store.append(self.own("switchyard_drift_psi_max", labels), type: .gauge, time: now, value: window.latest.max() ?? 0)
             state.store.append(
-                self.own("switchyard_drift_psi_mean", labels), type: .gauge, time: now,
+                self.own("switchyard_drift_psi_max", labels),
+                type: .gauge,
+                time: now,
+                value: window.latest.max() ?? 0
+            )
+            state.store.append(
+                self.own("switchyard_drift_psi_mean", labels),
+                type: .gauge,
+                time: now,
                 value: window.latest.reduce(0, +) / Double(window.latest.count)
             )
             if let prediction = window.prediction {
-                state.store.append(self.own("switchyard_drift_prediction_psi", labels), type: .gauge, time: now, value: prediction)
+                state.store.append(
+                    self.own("switchyard_drift_prediction_psi", labels),
+                    type: .gauge,
+                    time: now,
+                    value: prediction
+                )
             }
-            state.store.append(self.own("switchyard_drift_window_rows", labels), type: .gauge, time: now, value: Double(window.classes.count))
+            state.store.append(
+                self.own("switchyard_drift_window_rows", labels),
+                type: .gauge,
+                time: now,
+                value: Double(window.classes.count)
+            )
         }
-        state.store.append(self.own("switchyard_monitor_reports_received_total"), type: .counter, time: now, value: Double(state.reports))
-        state.store.append(self.own("switchyard_monitor_series"), type: .gauge, time: now, value: Double(state.store.series.count))
-        state.store.append(self.own("switchyard_monitor_alerts_firing"), type: .gauge, time: now,
-                           value: Double(state.active.values.filter(\.firing).count))
+        state.store.append(
+            self.own("switchyard_monitor_reports_received_total"),
+            type: .counter,
+            time: now,
+            value: Double(state.reports)
+        )
+        state.store.append(
+            self.own("switchyard_monitor_series"),
+            type: .gauge,
+            time: now,
+            value: Double(state.store.series.count)
+        )
+        state.store.append(
+            self.own("switchyard_monitor_alerts_firing"),
+            type: .gauge,
+            time: now,
+            value: Double(state.active.values.filter(\.firing).count)
+        )
     }
 
     private func evaluateAlerts(_ state: inout State, now: Double) -> [AlertEvent] {
@@ -201,20 +262,40 @@ public final class Monitor: Sendable {
         var seen: Set<String> = []
         for rule in self.configuration.rules {
             let condition = "\(rule.comparison.rawValue) \(Exposition.format(rule.threshold))"
-            for (labels, value) in self.values(of: rule, in: state.store, now: now) where rule.comparison.holds(value, rule.threshold) {
-                let id = rule.name + "|" + labels.sorted(by: { $0.key < $1.key }).map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+            for (labels, value) in self.values(of: rule, in: state.store, now: now)
+            where rule.comparison.holds(value, rule.threshold) {
+                let id =
+                    rule.name + "|"
+                    + labels.sorted(by: { $0.key < $1.key }).map { "\($0.key)=\($0.value)" }.joined(separator: ",")
                 seen.insert(id)
-                var alert = state.active[id] ?? ActiveAlert(
-                    alert: rule.name, labels: labels, value: value, since: now, firing: false, severity: rule.severity,
-                    summary: rule.summary, condition: condition
-                )
+                var alert =
+                    state.active[id]
+                    ?? ActiveAlert(
+                        alert: rule.name,
+                        labels: labels,
+                        value: value,
+                        since: now,
+                        firing: false,
+                        severity: rule.severity,
+                        summary: rule.summary,
+                        condition: condition
+                    )
                 alert.value = value
                 if !alert.firing, now - alert.since >= rule.holdFor {
                     alert.firing = true
-                    events.append(AlertEvent(
-                        status: "firing", alert: rule.name, labels: labels, value: value, condition: condition, severity: rule.severity,
-                        summary: rule.summary, since: alert.since, at: now
-                    ))
+                    events.append(
+                        AlertEvent(
+                            status: "firing",
+                            alert: rule.name,
+                            labels: labels,
+                            value: value,
+                            condition: condition,
+                            severity: rule.severity,
+                            summary: rule.summary,
+                            since: alert.since,
+                            at: now
+                        )
+                    )
                 }
                 state.active[id] = alert
             }
@@ -222,10 +303,19 @@ public final class Monitor: Sendable {
         for (id, alert) in state.active where !seen.contains(id) {
             state.active[id] = nil
             if alert.firing {
-                events.append(AlertEvent(
-                    status: "resolved", alert: alert.alert, labels: alert.labels, value: alert.value, condition: alert.condition,
-                    severity: alert.severity, summary: alert.summary, since: alert.since, at: now
-                ))
+                events.append(
+                    AlertEvent(
+                        status: "resolved",
+                        alert: alert.alert,
+                        labels: alert.labels,
+                        value: alert.value,
+                        condition: alert.condition,
+                        severity: alert.severity,
+                        summary: alert.summary,
+                        since: alert.since,
+                        at: now
+                    )
+                )
             }
         }
         return events
@@ -238,7 +328,9 @@ public final class Monitor: Sendable {
         for (key, history) in store.select(rule.metric, matching: rule.match) {
             let value: Double?
             if let window = rule.rate {
-                value = history.value(at: now, staleness: staleness) == nil ? nil : history.increase(from: now - window, to: now) / window
+                value =
+                    history.value(at: now, staleness: staleness) == nil
+                    ? nil : history.increase(from: now - window, to: now) / window
             } else {
                 value = history.value(at: now, staleness: staleness)
             }
@@ -259,7 +351,9 @@ public final class Monitor: Sendable {
     /// The instances the monitor has heard from, with their status at `now`.
     public func instances(now: Double) -> [(record: InstanceRecord, status: String)] {
         self.state.withLock { state in
-            state.instances.values.sorted { ($0.service, $0.name) < ($1.service, $1.name) }.map { ($0, $0.status(at: now)) }
+            state.instances.values.sorted { ($0.service, $0.name) < ($1.service, $1.name) }.map {
+                ($0, $0.status(at: now))
+            }
         }
     }
 
@@ -282,7 +376,9 @@ public final class Monitor: Sendable {
         self.state.withLock { state in
             state.drift.keys.sorted().map { key in
                 let window = state.drift[key]!
-                return (key, window.latest, window.prediction, window.classes.count, self.configuration.profiles[key] != nil)
+                return (
+                    key, window.latest, window.prediction, window.classes.count, self.configuration.profiles[key] != nil
+                )
             }
         }
     }
@@ -302,7 +398,8 @@ public final class Monitor: Sendable {
                 if instance == self.configuration.identity {
                     guard now - last.time <= 3 * self.configuration.ownInterval else { continue }
                 } else {
-                    guard let record = state.instances[instance], record.lastSeen == last.time, ["up", "draining"].contains(record.status(at: now))
+                    guard let record = state.instances[instance], record.lastSeen == last.time,
+                        ["up", "draining"].contains(record.status(at: now))
                     else { continue }
                 }
                 add(key, history.type, last.value)
@@ -310,15 +407,25 @@ public final class Monitor: Sendable {
             for (key, window) in state.drift {
                 let parts = key.split(separator: "/", maxSplits: 1).map(String.init)
                 for (feature, psi) in window.latest.enumerated() {
-                    add(self.own("switchyard_drift_psi", [
-                        Label("model", parts[0]), Label("version", parts.count > 1 ? parts[1] : ""), Label("feature", "\(feature)"),
-                    ]), .gauge, psi)
+                    add(
+                        self.own(
+                            "switchyard_drift_psi",
+                            [
+                                Label("model", parts[0]), Label("version", parts.count > 1 ? parts[1] : ""),
+                                Label("feature", "\(feature)"),
+                            ]
+                        ),
+                        .gauge,
+                        psi
+                    )
                 }
             }
-            return Exposition.render(families.keys.sorted().map { name in
-                let family = families[name]!
-                return (name, family.type, family.samples.sorted { $0.key < $1.key })
-            })
+            return Exposition.render(
+                families.keys.sorted().map { name in
+                    let family = families[name]!
+                    return (name, family.type, family.samples.sorted { $0.key < $1.key })
+                }
+            )
         }
     }
 

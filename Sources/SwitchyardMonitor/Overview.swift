@@ -139,12 +139,14 @@ public struct Overview: Codable, Sendable {
         self.now = now
         self.step = step
         let times = stride(from: now - minutes * 60 + step, through: now + 0.001, by: step).map { $0 }
-        let (models, services, batches, historySince, usage, usageSeries, upstreams, releases) = monitor.withStore { store in
+        let (models, services, batches, historySince, usage, usageSeries, upstreams, releases) = monitor.withStore {
+            store in
             let requests = store.select("switchyard_requests_total")
             let durations = store.select("switchyard_request_duration_seconds_bucket")
             let routed = requests.contains { $0.key[label: "service"] == "router" }
             let byModel: (SeriesKey) -> String? = { key in
-                guard let model = key[label: "model"], !model.isEmpty, !routed || key[label: "service"] == "router" else { return nil }
+                guard let model = key[label: "model"], !model.isEmpty, !routed || key[label: "service"] == "router"
+                else { return nil }
                 return model + "/" + (key[label: "version"].flatMap { $0.isEmpty ? nil : $0 } ?? "-")
             }
             let byService: (SeriesKey) -> String? = { $0[label: "service"] }
@@ -162,18 +164,34 @@ public struct Overview: Codable, Sendable {
                 usage[instance, default: (nil, nil, nil)].memory = history.value(at: now, staleness: 60)
             }
             for (key, history) in store.select("switchyard_requests_in_flight") {
-                guard let instance = key[label: "instance"], let value = history.value(at: now, staleness: 60) else { continue }
+                guard let instance = key[label: "instance"], let value = history.value(at: now, staleness: 60) else {
+                    continue
+                }
                 usage[instance, default: (nil, nil, nil)].inFlight = (usage[instance]?.inFlight ?? 0) + value
             }
             var cpuSeries: [String: SeriesHistory] = [:]
             var memorySeries: [String: SeriesHistory] = [:]
-            for (key, history) in store.select("process_cpu_seconds_total") { if let name = key[label: "instance"] { cpuSeries[name] = history } }
-            for (key, history) in store.select("process_resident_memory_bytes") { if let name = key[label: "instance"] { memorySeries[name] = history } }
+            for (key, history) in store.select("process_cpu_seconds_total") {
+                if let name = key[label: "instance"] { cpuSeries[name] = history }
+            }
+            for (key, history) in store.select("process_resident_memory_bytes") {
+                if let name = key[label: "instance"] { memorySeries[name] = history }
+            }
             let usageSeries = Set(cpuSeries.keys).union(memorySeries.keys).sorted().map { name in
-                Usage(key: name, points: times.map { t in
-                    let cpu = cpuSeries[name].flatMap { $0.value(at: t, staleness: 3 * step + 15) == nil ? nil : $0.increase(from: t - step, to: t) / step }
-                    return Usage.Point(t: t, cpu: cpu, memory: memorySeries[name]?.value(at: t, staleness: 3 * step + 15))
-                })
+                Usage(
+                    key: name,
+                    points: times.map { t in
+                        let cpu = cpuSeries[name].flatMap {
+                            $0.value(at: t, staleness: 3 * step + 15) == nil
+                                ? nil : $0.increase(from: t - step, to: t) / step
+                        }
+                        return Usage.Point(
+                            t: t,
+                            cpu: cpu,
+                            memory: memorySeries[name]?.value(at: t, staleness: 3 * step + 15)
+                        )
+                    }
+                )
             }
             // the routers' stage pools: attempts and failures per upstream, and who has it ejected
             var pools: [String: Upstream] = [:]
@@ -191,7 +209,8 @@ public struct Overview: Codable, Sendable {
                     let value = history.value(at: now, staleness: 60)
                 else { continue }
                 let id = stage + "\u{1F}" + upstream
-                pools[id, default: Upstream(stage: stage, instance: upstream, ejected: 0, rps: 0, errorRate: nil)].ejected += value
+                pools[id, default: Upstream(stage: stage, instance: upstream, ejected: 0, rps: 0, errorRate: nil)]
+                    .ejected += value
             }
             let upstreams = pools.values.map { entry -> Upstream in
                 var entry = entry
@@ -200,20 +219,29 @@ public struct Overview: Codable, Sendable {
             }.sorted { ($0.stage, $0.instance) < ($1.stage, $1.instance) }
             var releases: [String: Release] = [:]
             for (key, history) in store.select("switchyard_release_candidate_percent") {
-                guard let model = key[label: "model"], let value = history.value(at: now, staleness: 60) else { continue }
+                guard let model = key[label: "model"], let value = history.value(at: now, staleness: 60) else {
+                    continue
+                }
                 var entry = releases[model] ?? Release(model: model)
                 entry.candidatePercent = max(entry.candidatePercent ?? 0, value)
                 releases[model] = entry
             }
             for (key, history) in store.select("switchyard_rollout_phase") {
-                guard let model = key[label: "model"], let phase = key[label: "phase"], history.value(at: now, staleness: 60) == 1 else { continue }
+                guard let model = key[label: "model"], let phase = key[label: "phase"],
+                    history.value(at: now, staleness: 60) == 1
+                else { continue }
                 releases[model, default: Release(model: model)].phase = phase
             }
             for (key, history) in store.select("switchyard_rollout_decision_info") {
-                guard let model = key[label: "model"], let decision = key[label: "decision"], history.value(at: now, staleness: 60) == 1 else { continue }
+                guard let model = key[label: "model"], let decision = key[label: "decision"],
+                    history.value(at: now, staleness: 60) == 1
+                else { continue }
                 releases[model, default: Release(model: model)].decision = decision
             }
-            return (models, services, batches, since, usage, usageSeries, upstreams, releases.values.sorted { $0.model < $1.model })
+            return (
+                models, services, batches, since, usage, usageSeries, upstreams,
+                releases.values.sorted { $0.model < $1.model }
+            )
         }
         self.releases = releases
         self.usage = usageSeries
@@ -225,16 +253,30 @@ public struct Overview: Codable, Sendable {
         self.instances = monitor.instances(now: now).map { record, status in
             let use = usage[record.name]
             return Instance(
-                name: record.name, service: record.service, version: record.version, address: record.address, status: status,
-                lastSeenAgo: max(0, now - record.lastSeen), firstSeen: record.firstSeen, cpu: use?.cpu, memory: use?.memory, inFlight: use?.inFlight
+                name: record.name,
+                service: record.service,
+                version: record.version,
+                address: record.address,
+                status: status,
+                lastSeenAgo: max(0, now - record.lastSeen),
+                firstSeen: record.firstSeen,
+                cpu: use?.cpu,
+                memory: use?.memory,
+                inFlight: use?.inFlight
             )
         }
         self.drift = monitor.drift().map { entry in
-            let top = entry.features.enumerated().sorted { $0.element > $1.element }.prefix(5).map { Drift.Feature(feature: $0.offset, psi: $0.element) }
+            let top = entry.features.enumerated().sorted { $0.element > $1.element }.prefix(5).map {
+                Drift.Feature(feature: $0.offset, psi: $0.element)
+            }
             return Drift(
-                key: entry.key, rows: entry.rows, profiled: entry.profiled, maxPSI: entry.features.max(),
+                key: entry.key,
+                rows: entry.rows,
+                profiled: entry.profiled,
+                maxPSI: entry.features.max(),
                 meanPSI: entry.features.isEmpty ? nil : entry.features.reduce(0, +) / Double(entry.features.count),
-                predictionPSI: entry.prediction, top: top
+                predictionPSI: entry.prediction,
+                top: top
             )
         }
         self.alerts = monitor.activeAlerts
@@ -242,8 +284,11 @@ public struct Overview: Codable, Sendable {
     }
 
     static func series(
-        _ requests: [(key: SeriesKey, history: SeriesHistory)], _ durations: [(key: SeriesKey, history: SeriesHistory)],
-        group: (SeriesKey) -> String?, times: [Double], step: Double
+        _ requests: [(key: SeriesKey, history: SeriesHistory)],
+        _ durations: [(key: SeriesKey, history: SeriesHistory)],
+        group: (SeriesKey) -> String?,
+        times: [Double],
+        step: Double
     ) -> [Series] {
         var requestGroups: [String: [(key: SeriesKey, history: SeriesHistory)]] = [:]
         for entry in requests { if let name = group(entry.key) { requestGroups[name, default: []].append(entry) } }
@@ -263,8 +308,11 @@ public struct Overview: Codable, Sendable {
                 }
                 let buckets = Self.buckets(durationGroups[name] ?? [], from: t - step, to: t)
                 return Point(
-                    t: t, rps: all / step, errorRate: all > 0 ? failed / all : nil,
-                    p50: Self.quantile(0.5, buckets).map { $0 * 1000 }, p99: Self.quantile(0.99, buckets).map { $0 * 1000 }
+                    t: t,
+                    rps: all / step,
+                    errorRate: all > 0 ? failed / all : nil,
+                    p50: Self.quantile(0.5, buckets).map { $0 * 1000 },
+                    p99: Self.quantile(0.99, buckets).map { $0 * 1000 }
                 )
             }
             var total = 0.0
@@ -279,7 +327,11 @@ public struct Overview: Codable, Sendable {
     }
 
     /// Bucket increases summed over series, by upper bound.
-    static func buckets(_ entries: [(key: SeriesKey, history: SeriesHistory)], from: Double, to: Double) -> [(Double, Double)] {
+    static func buckets(
+        _ entries: [(key: SeriesKey, history: SeriesHistory)],
+        from: Double,
+        to: Double
+    ) -> [(Double, Double)] {
         var sums: [Double: Double] = [:]
         for (key, history) in entries {
             guard let le = key[label: "le"].flatMap({ Exposition.number(Substring($0)) }) else { continue }
@@ -313,9 +365,15 @@ public struct Overview: Codable, Sendable {
         var counts: [String: [SeriesHistory]] = [:]
         var buckets: [String: [(key: SeriesKey, history: SeriesHistory)]] = [:]
         var depth: [String: Double] = [:]
-        for (key, history) in store.select("switchyard_batch_size_sum") { sums[group(key), default: []].append(history) }
-        for (key, history) in store.select("switchyard_batch_size_count") { counts[group(key), default: []].append(history) }
-        for entry in store.select("switchyard_batch_size_bucket") { buckets[group(entry.key), default: []].append(entry) }
+        for (key, history) in store.select("switchyard_batch_size_sum") {
+            sums[group(key), default: []].append(history)
+        }
+        for (key, history) in store.select("switchyard_batch_size_count") {
+            counts[group(key), default: []].append(history)
+        }
+        for entry in store.select("switchyard_batch_size_bucket") {
+            buckets[group(entry.key), default: []].append(entry)
+        }
         for (key, history) in store.select("switchyard_batch_queue_depth") {
             if let value = history.value(at: now, staleness: 60) { depth[group(key), default: 0] += value }
         }
@@ -324,7 +382,9 @@ public struct Overview: Codable, Sendable {
                 let sum = (sums[name] ?? []).reduce(0) { $0 + $1.increase(from: t - step, to: t) }
                 let count = (counts[name] ?? []).reduce(0) { $0 + $1.increase(from: t - step, to: t) }
                 return Batches.Point(
-                    t: t, mean: count > 0 ? sum / count : nil, perSecond: count / step,
+                    t: t,
+                    mean: count > 0 ? sum / count : nil,
+                    perSecond: count / step,
                     p99: Self.quantile(0.99, Self.buckets(buckets[name] ?? [], from: t - step, to: t))
                 )
             }
@@ -335,7 +395,11 @@ public struct Overview: Codable, Sendable {
     /// The overview as JSON (NaN and infinities as null).
     public func json() -> [UInt8] {
         let encoder = JSONEncoder()
-        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(
+            positiveInfinity: "Infinity",
+            negativeInfinity: "-Infinity",
+            nan: "NaN"
+        )
         return Array((try? encoder.encode(self)) ?? Data("{}".utf8))
     }
 }

@@ -39,11 +39,13 @@ public struct SeriesHistory: Codable, Sendable {
     /// first sample falls inside the window counts from that sample (its earlier growth is unknown).
     public func increase(from: Double, to: Double) -> Double {
         guard let end = self.index(atOrBefore: to) else { return 0 }
-        let start = self.index(atOrBefore: from) ?? {
-            // first sample inside the window: count from there
-            let first = self.times.firstIndex { $0 > from } ?? end
-            return first
-        }()
+        let start =
+            self.index(atOrBefore: from)
+            ?? {
+                // first sample inside the window: count from there
+                let first = self.times.firstIndex { $0 > from } ?? end
+                return first
+            }()
         guard start < end else { return 0 }
         var total = 0.0
         for index in (start + 1)...end {

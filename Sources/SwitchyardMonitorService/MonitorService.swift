@@ -50,7 +50,10 @@ public final class MonitorService: WireService, Service {
         self.configuration = configuration
         self.logger = logger
         // a slow or dead webhook must not hold alerts in memory without bound: keep the newest 100, count the rest
-        (self.webhookQueue, self.webhookInput) = AsyncStream.makeStream(of: AlertEvent.self, bufferingPolicy: .bufferingNewest(100))
+        (self.webhookQueue, self.webhookInput) = AsyncStream.makeStream(
+            of: AlertEvent.self,
+            bufferingPolicy: .bufferingNewest(100)
+        )
     }
 
     /// Restores the last snapshot, if there is one.
@@ -58,7 +61,9 @@ public final class MonitorService: WireService, Service {
     /// - Throws: when the snapshot exists but cannot be read.
     @discardableResult
     public func restore() throws -> Bool {
-        guard let path = self.configuration.snapshotPath, FileManager.default.fileExists(atPath: path) else { return false }
+        guard let path = self.configuration.snapshotPath, FileManager.default.fileExists(atPath: path) else {
+            return false
+        }
         try self.monitor.restore(Data(contentsOf: URL(fileURLWithPath: path)), now: Date().timeIntervalSince1970)
         return true
     }
@@ -67,16 +72,24 @@ public final class MonitorService: WireService, Service {
         switch request.method {
         case Method.report:
             // the instance is who its certificate says it is; a token client has only its announced name
-            guard let instance = context.peer.commonName ?? (context.peer.token != nil ? context.peer.announced : nil), !instance.isEmpty else {
+            guard let instance = context.peer.commonName ?? (context.peer.token != nil ? context.peer.announced : nil),
+                !instance.isEmpty
+            else {
                 self.reportsRefused.increment()
-                throw MonitorServiceError(.unauthenticated, "reports need a client certificate: its common name names the instance")
+                throw MonitorServiceError(
+                    .unauthenticated,
+                    "reports need a client certificate: its common name names the instance"
+                )
             }
             self.monitor.ingest(try Self.report(request, instance: instance), now: Date().timeIntervalSince1970)
             return Response()
         case Method.health:
             return Response(parameters: [Parameter(ParameterKey.status, "serving")])
         default:
-            throw MonitorServiceError(.unknownMethod, "unknown method '\(request.method)'; the monitor answers report and health")
+            throw MonitorServiceError(
+                .unknownMethod,
+                "unknown method '\(request.method)'; the monitor answers report and health"
+            )
         }
     }
 
@@ -88,14 +101,22 @@ public final class MonitorService: WireService, Service {
         var classes: [String: [Int64]] = [:]
         for named in request.tensors {
             if named.name == "metrics" {
-                guard named.tensor.dtype == .uint8 else { throw MonitorServiceError(.invalidReport, "'metrics' must be u8 text") }
+                guard named.tensor.dtype == .uint8 else {
+                    throw MonitorServiceError(.invalidReport, "'metrics' must be u8 text")
+                }
                 metrics = String(decoding: try named.tensor.scalars(as: UInt8.self), as: UTF8.self)
             } else if named.name.hasPrefix("inputs/") {
                 let shape = named.tensor.shape.dims
-                guard named.tensor.dtype == .float32, shape.count == 2 else { throw MonitorServiceError(.invalidReport, "'\(named.name)' must be f32 rows × features") }
-                inputs[String(named.name.dropFirst("inputs/".count))] = (shape[1], try named.tensor.scalars(as: Float.self))
+                guard named.tensor.dtype == .float32, shape.count == 2 else {
+                    throw MonitorServiceError(.invalidReport, "'\(named.name)' must be f32 rows × features")
+                }
+                inputs[String(named.name.dropFirst("inputs/".count))] = (
+                    shape[1], try named.tensor.scalars(as: Float.self)
+                )
             } else if named.name.hasPrefix("classes/") {
-                guard named.tensor.dtype == .int64 else { throw MonitorServiceError(.invalidReport, "'\(named.name)' must be i64") }
+                guard named.tensor.dtype == .int64 else {
+                    throw MonitorServiceError(.invalidReport, "'\(named.name)' must be i64")
+                }
                 classes[String(named.name.dropFirst("classes/".count))] = try named.tensor.scalars(as: Int64.self)
             }
         }
@@ -153,8 +174,11 @@ public final class MonitorService: WireService, Service {
 
     private func announce(_ event: AlertEvent) {
         let metadata: Logger.Metadata = [
-            "alert.name": "\(event.alert)", "alert.labels": "\(event.labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","))",
-            "alert.value": "\(event.value)", "alert.condition": "\(event.condition)", "alert.severity": "\(event.severity)",
+            "alert.name": "\(event.alert)",
+            "alert.labels":
+                "\(event.labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","))",
+            "alert.value": "\(event.value)", "alert.condition": "\(event.condition)",
+            "alert.severity": "\(event.severity)",
         ]
         if event.status == "firing" {
             self.logger.warning("alert firing", metadata: metadata)
@@ -171,10 +195,18 @@ public final class MonitorService: WireService, Service {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
             do {
-                let answer = try await HTTPClient.send("POST", url.absoluteString, body: Array(try encoder.encode(event)), timeout: .seconds(5))
+                let answer = try await HTTPClient.send(
+                    "POST",
+                    url.absoluteString,
+                    body: Array(try encoder.encode(event)),
+                    timeout: .seconds(5)
+                )
                 if !(200..<300).contains(answer.status) {
                     self.webhookFailed.increment()
-                    self.logger.warning("alert webhook refused the alert", metadata: ["http.status": "\(answer.status)"])
+                    self.logger.warning(
+                        "alert webhook refused the alert",
+                        metadata: ["http.status": "\(answer.status)"]
+                    )
                 }
             } catch {
                 self.webhookFailed.increment()
@@ -187,7 +219,10 @@ public final class MonitorService: WireService, Service {
         guard let path = self.configuration.snapshotPath else { return }
         do {
             let url = URL(fileURLWithPath: path)
-            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                at: url.deletingLastPathComponent(),
+                withIntermediateDirectories: true
+            )
             try self.monitor.snapshot().write(to: url, options: .atomic)
         } catch {
             self.snapshotFailed.increment()
@@ -207,7 +242,10 @@ public final class MonitorService: WireService, Service {
         case "/api/overview":
             let minutes = min(max(Double(request.query["minutes"] ?? "") ?? 15, 1), 24 * 60)
             let step = min(max(Double(request.query["step"] ?? "") ?? 10, 1), 3600)
-            return HTTPReply(contentType: "application/json", body: Overview(monitor: self.monitor, now: now, minutes: minutes, step: step).json())
+            return HTTPReply(
+                contentType: "application/json",
+                body: Overview(monitor: self.monitor, now: now, minutes: minutes, step: step).json()
+            )
         case "/api/instances":
             let rows = self.monitor.instances(now: now).map { InstanceView(record: $0.record, status: $0.status) }
             return HTTPReply(contentType: "application/json", body: Array((try? JSONEncoder().encode(rows)) ?? Data()))

@@ -4,7 +4,11 @@ import CLibPNG
 enum Image {
     /// Decodes a PNG into 8-bit pixels with `channels` channels (1: gray, 3: RGB), row-major, interleaved.
     /// Pixels are counted against `budget` from the PNG's header, before anything is allocated for them.
-    static func decodePNG(_ bytes: [UInt8], channels: Int, budget: inout PixelBudget) throws(PipelineError)
+    static func decodePNG(
+        _ bytes: [UInt8],
+        channels: Int,
+        budget: inout PixelBudget
+    ) throws(PipelineError)
         -> (pixels: [UInt8], height: Int, width: Int)
     {
         var image = png_image()
@@ -18,12 +22,17 @@ enum Image {
         let width = Int(image.width)
         let height = Int(image.height)
         guard width > 0, height > 0, width <= 16384, height <= 16384 else {
-            throw PipelineError(.invalidInput, "PNG of \(width)x\(height) pixels is out of range (at most 16384 per side)")
+            throw PipelineError(
+                .invalidInput,
+                "PNG of \(width)x\(height) pixels is out of range (at most 16384 per side)"
+            )
         }
         try budget.take(height: height, width: width)
         var pixels = [UInt8](repeating: 0, count: width * height * channels)
         let finished = pixels.withUnsafeMutableBytes { png_image_finish_read(&image, nil, $0.baseAddress, 0, nil) }
-        guard finished != 0 else { throw PipelineError(.invalidInput, "PNG could not be decoded (\(Self.message(image)))") }
+        guard finished != 0 else {
+            throw PipelineError(.invalidInput, "PNG could not be decoded (\(Self.message(image)))")
+        }
         return (pixels, height, width)
     }
 
@@ -36,7 +45,12 @@ enum Image {
     /// Bilinear resize of interleaved 8-bit pixels (half-pixel centres, as OpenCV and PIL do), to floats; only the
     /// result is widened, so a large image costs its bytes, not four times them.
     static func resize(
-        _ pixels: some RandomAccessCollection<UInt8>, height: Int, width: Int, channels: Int, toHeight: Int, toWidth: Int
+        _ pixels: some RandomAccessCollection<UInt8>,
+        height: Int,
+        width: Int,
+        channels: Int,
+        toHeight: Int,
+        toWidth: Int
     ) -> [Float] {
         if height == toHeight, width == toWidth { return pixels.map(Float.init) }
         let pixels = ContiguousArray(pixels)
@@ -93,11 +107,15 @@ public struct PixelBudget: Sendable, Hashable {
         let (pixels, overflow) = height.multipliedReportingOverflow(by: width)
         guard !overflow, pixels <= self.perImage else {
             throw PipelineError(
-                .invalidInput, "an image of \(width)x\(height) pixels is over the limit of \(self.perImage) pixels an image")
+                .invalidInput,
+                "an image of \(width)x\(height) pixels is over the limit of \(self.perImage) pixels an image"
+            )
         }
         guard pixels <= self.perRequest - self.used else {
             throw PipelineError(
-                .invalidInput, "the request's images come to more than the limit of \(self.perRequest) pixels a request")
+                .invalidInput,
+                "the request's images come to more than the limit of \(self.perRequest) pixels a request"
+            )
         }
         self.used += pixels
     }

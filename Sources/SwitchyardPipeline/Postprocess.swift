@@ -60,7 +60,10 @@ public struct Postprocess: Sendable {
             throw PipelineError(.invalidConfig, "pipeline is not valid JSON: \(error.localizedDescription)")
         }
         guard let object = root as? [String: Any] else {
-            throw PipelineError(.invalidConfig, "pipeline must be an object with 'preprocess' and/or 'postprocess' lists")
+            throw PipelineError(
+                .invalidConfig,
+                "pipeline must be an object with 'preprocess' and/or 'postprocess' lists"
+            )
         }
         for key in object.keys where key != "preprocess" && key != "postprocess" {
             throw PipelineError(.invalidConfig, "pipeline has an unknown key '\(key)' (known: preprocess, postprocess)")
@@ -84,22 +87,38 @@ public struct Postprocess: Sendable {
             case "softmax":
                 allowed = ["op", "input", "output", "temperature"]
                 let temperature = try Self.number(item["temperature"], default: 1, place: place, key: "temperature")
-                guard temperature > 0 else { throw PipelineError(.invalidConfig, "\(place).temperature must be above 0") }
-                steps.append(.softmax(input: input, output: (item["output"] as? String) ?? input, temperature: temperature))
+                guard temperature > 0 else {
+                    throw PipelineError(.invalidConfig, "\(place).temperature must be above 0")
+                }
+                steps.append(
+                    .softmax(input: input, output: (item["output"] as? String) ?? input, temperature: temperature)
+                )
             case "topk":
                 allowed = ["op", "input", "k"]
                 let k = try Self.number(item["k"], default: 1, place: place, key: "k")
-                guard k >= 1, k <= 1_000_000, k == k.rounded() else { throw PipelineError(.invalidConfig, "\(place).k must be a whole number ≥ 1") }
+                guard k >= 1, k <= 1_000_000, k == k.rounded() else {
+                    throw PipelineError(.invalidConfig, "\(place).k must be a whole number ≥ 1")
+                }
                 steps.append(.topK(input: input, k: Int(k)))
             case "argmax":
                 allowed = ["op", "input"]
                 steps.append(.argmax(input: input))
             case "threshold":
                 allowed = ["op", "input", "min"]
-                guard item["min"] != nil else { throw PipelineError(.invalidConfig, "\(place) (threshold) needs 'min'") }
-                steps.append(.threshold(input: input, minimum: try Self.number(item["min"], default: 0, place: place, key: "min")))
+                guard item["min"] != nil else {
+                    throw PipelineError(.invalidConfig, "\(place) (threshold) needs 'min'")
+                }
+                steps.append(
+                    .threshold(
+                        input: input,
+                        minimum: try Self.number(item["min"], default: 0, place: place, key: "min")
+                    )
+                )
             default:
-                throw PipelineError(.invalidConfig, "\(place) has unknown op '\(op)' (known: softmax, topk, argmax, threshold)")
+                throw PipelineError(
+                    .invalidConfig,
+                    "\(place) has unknown op '\(op)' (known: softmax, topk, argmax, threshold)"
+                )
             }
             for key in item.keys where !allowed.contains(key) {
                 throw PipelineError(.invalidConfig, "\(place) (\(op)) has an unknown key '\(key)'")
@@ -108,7 +127,12 @@ public struct Postprocess: Sendable {
         self.steps = steps
     }
 
-    private static func number(_ value: Any?, default fallback: Float, place: String, key: String) throws(PipelineError) -> Float {
+    private static func number(
+        _ value: Any?,
+        default fallback: Float,
+        place: String,
+        key: String
+    ) throws(PipelineError) -> Float {
         guard let value else { return fallback }
         guard let number = value as? NSNumber else {
             throw PipelineError(.invalidConfig, "\(place).\(key) must be a number")
@@ -122,13 +146,20 @@ public struct Postprocess: Sendable {
     /// - Throws: `PipelineError.invalidInput` when a step's input is missing or is not f32 `[batch, classes]`.
     public func apply(to outputs: [NamedTensor]) throws(PipelineError) -> [NamedTensor] {
         var tensors = outputs
-        func matrix(_ name: String, for op: String) throws(PipelineError) -> (rows: Int, columns: Int, values: [Float]) {
+        func matrix(_ name: String, for op: String) throws(PipelineError) -> (rows: Int, columns: Int, values: [Float])
+        {
             guard let tensor = tensors.first(where: { $0.name == name })?.tensor else {
                 let known = tensors.map(\.name).joined(separator: ", ")
-                throw PipelineError(.invalidInput, "\(op) needs the output '\(name)', which the model did not produce (outputs: \(known))")
+                throw PipelineError(
+                    .invalidInput,
+                    "\(op) needs the output '\(name)', which the model did not produce (outputs: \(known))"
+                )
             }
             guard tensor.dtype == .float32, tensor.shape.rank == 2 else {
-                throw PipelineError(.invalidInput, "\(op) needs '\(name)' as f32 [batch, classes], got \(tensor.dtype)\(tensor.shape)")
+                throw PipelineError(
+                    .invalidInput,
+                    "\(op) needs '\(name)' as f32 [batch, classes], got \(tensor.dtype)\(tensor.shape)"
+                )
             }
             return (tensor.shape[0], tensor.shape[1], (try? tensor.scalars(as: Float.self)) ?? [])
         }
@@ -164,7 +195,8 @@ public struct Postprocess: Sendable {
                     var scores: [Float] = []
                     var names: [String] = []
                     for row in 0..<rows {
-                        let order = (0..<columns).sorted { values[row * columns + $0] > values[row * columns + $1] }.prefix(kept)
+                        let order = (0..<columns).sorted { values[row * columns + $0] > values[row * columns + $1] }
+                            .prefix(kept)
                         for index in order {
                             ids.append(Int64(index))
                             scores.append(values[row * columns + index])
@@ -173,21 +205,28 @@ public struct Postprocess: Sendable {
                     }
                     put("\(input).topk.ids", try Tensor(ids, shape: [rows, kept]))
                     put("\(input).topk.scores", try Tensor(scores, shape: [rows, kept]))
-                    if self.labels != nil { put("\(input).topk.labels", try Tensor(strings: names, shape: [rows, kept])) }
+                    if self.labels != nil {
+                        put("\(input).topk.labels", try Tensor(strings: names, shape: [rows, kept]))
+                    }
                 case .argmax(let input):
                     let (rows, columns, values) = try matrix(input, for: "argmax")
-                    guard columns > 0 else { throw PipelineError(.invalidInput, "argmax needs at least one class in '\(input)'") }
+                    guard columns > 0 else {
+                        throw PipelineError(.invalidInput, "argmax needs at least one class in '\(input)'")
+                    }
                     var ids: [Int64] = []
                     var scores: [Float] = []
                     for row in 0..<rows {
                         var best = 0
-                        for column in 1..<max(1, columns) where values[row * columns + column] > values[row * columns + best] { best = column }
+                        for column in 1..<max(1, columns)
+                        where values[row * columns + column] > values[row * columns + best] { best = column }
                         ids.append(Int64(best))
                         scores.append(values[row * columns + best])
                     }
                     put("label_id", try Tensor(ids, shape: [rows]))
                     put("score", try Tensor(scores, shape: [rows]))
-                    if self.labels != nil { put("label", try Tensor(strings: ids.map { label(Int($0)) }, shape: [rows])) }
+                    if self.labels != nil {
+                        put("label", try Tensor(strings: ids.map { label(Int($0)) }, shape: [rows]))
+                    }
                 case .threshold(let input, let minimum):
                     let (rows, columns, values) = try matrix(input, for: "threshold")
                     let accepted = (0..<rows).map { row in

@@ -17,7 +17,10 @@ extension Preprocess {
         func take(_ name: String, _ op: String) throws(PipelineError) -> Value {
             guard let value = values.first(where: { $0.0 == name })?.1 else {
                 let known = values.map(\.0).joined(separator: ", ")
-                throw PipelineError(.invalidInput, "\(op) needs the input '\(name)' (the request has: \(known.isEmpty ? "nothing" : known))")
+                throw PipelineError(
+                    .invalidInput,
+                    "\(op) needs the input '\(name)' (the request has: \(known.isEmpty ? "nothing" : known))"
+                )
             }
             return value
         }
@@ -38,7 +41,14 @@ extension Preprocess {
                     throw PipelineError(.invalidInput, "image needs '\(input)' as received (u8 pixels or PNG bytes)")
                 }
                 let value = try Self.image(
-                    tensor, input, channels: channels, height: height, width: width, layout: layout, budget: &pixels)
+                    tensor,
+                    input,
+                    channels: channels,
+                    height: height,
+                    width: width,
+                    layout: layout,
+                    budget: &pixels
+                )
                 put(output, value, replacing: input)
             case .cast(let input, let output):
                 let (data, shape) = try floats(try take(input, "cast"), input)
@@ -48,16 +58,26 @@ extension Preprocess {
                 put(output, .floats(data.map { $0 * by + offset }, shape), replacing: input)
             case .clip(let input, let output, let low, let high):
                 let (data, shape) = try floats(try take(input, "clip"), input)
-                put(output, .floats(data.map { $0.isNaN ? $0 : Swift.min(Swift.max($0, low), high) }, shape), replacing: input)
+                put(
+                    output,
+                    .floats(data.map { $0.isNaN ? $0 : Swift.min(Swift.max($0, low), high) }, shape),
+                    replacing: input
+                )
             case .normalize(let input, let output, let mean, let std, let axis):
                 let (data, shape) = try floats(try take(input, "normalize"), input)
                 let resolved = axis < 0 ? shape.count + axis : axis
                 guard resolved >= 0, resolved < shape.count else {
-                    throw PipelineError(.invalidInput, "normalize axis \(axis) does not exist in '\(input)' of shape \(Shape(shape))")
+                    throw PipelineError(
+                        .invalidInput,
+                        "normalize axis \(axis) does not exist in '\(input)' of shape \(Shape(shape))"
+                    )
                 }
                 let size = shape[resolved]
                 for list in [mean, std] where list.count != 1 && list.count != size {
-                    throw PipelineError(.invalidInput, "normalize has \(list.count) statistics for axis \(axis) of '\(input)', which has \(size) entries")
+                    throw PipelineError(
+                        .invalidInput,
+                        "normalize has \(list.count) statistics for axis \(axis) of '\(input)', which has \(size) entries"
+                    )
                 }
                 let inner = shape[(resolved + 1)...].reduce(1, *)
                 var result = data
@@ -68,22 +88,33 @@ extension Preprocess {
                 put(output, .floats(result, shape), replacing: input)
             case .reshape(let input, let output, let target):
                 let (data, shape) = try floats(try take(input, "reshape"), input)
-                var dims = target.enumerated().map { $0.element == 0 && $0.offset < shape.count ? shape[$0.offset] : $0.element }
+                var dims = target.enumerated().map {
+                    $0.element == 0 && $0.offset < shape.count ? shape[$0.offset] : $0.element
+                }
                 let known = dims.filter { $0 != -1 }.reduce(1, *)
                 if let hole = dims.firstIndex(of: -1) {
                     guard known > 0, data.count % known == 0 else {
-                        throw PipelineError(.invalidInput, "cannot reshape '\(input)' of shape \(Shape(shape)) to \(target)")
+                        throw PipelineError(
+                            .invalidInput,
+                            "cannot reshape '\(input)' of shape \(Shape(shape)) to \(target)"
+                        )
                     }
                     dims[hole] = data.count / known
                 }
                 guard dims.reduce(1, *) == data.count else {
-                    throw PipelineError(.invalidInput, "cannot reshape '\(input)' of shape \(Shape(shape)) (\(data.count) values) to \(target)")
+                    throw PipelineError(
+                        .invalidInput,
+                        "cannot reshape '\(input)' of shape \(Shape(shape)) (\(data.count) values) to \(target)"
+                    )
                 }
                 put(output, .floats(data, dims), replacing: input)
             case .onehot(let input, let output, let column, let categories, let unknownIsError):
                 let (data, shape) = try floats(try take(input, "onehot"), input)
                 guard shape.count == 2, column < shape[1] else {
-                    throw PipelineError(.invalidInput, "onehot needs '\(input)' as [batch, features] with a column \(column), got \(Shape(shape))")
+                    throw PipelineError(
+                        .invalidInput,
+                        "onehot needs '\(input)' as [batch, features] with a column \(column), got \(Shape(shape))"
+                    )
                 }
                 let (rows, features) = (shape[0], shape[1])
                 var result: [Float] = []
@@ -97,7 +128,10 @@ extension Preprocess {
                         }
                         let hit = categories.firstIndex(of: value)
                         if hit == nil, unknownIsError {
-                            throw PipelineError(.invalidInput, "row \(row) of '\(input)' has category \(value) in column \(column); known: \(categories.map { "\($0)" }.joined(separator: ", "))")
+                            throw PipelineError(
+                                .invalidInput,
+                                "row \(row) of '\(input)' has category \(value) in column \(column); known: \(categories.map { "\($0)" }.joined(separator: ", "))"
+                            )
                         }
                         result += categories.indices.map { $0 == hit ? 1 : 0 }
                     }
@@ -112,7 +146,8 @@ extension Preprocess {
             for (name, value) in values {
                 switch value {
                 case .tensor(let tensor): named.append(NamedTensor(name, tensor))
-                case .floats(let data, let shape): named.append(NamedTensor(name, try Tensor(data, shape: Shape(shape))))
+                case .floats(let data, let shape):
+                    named.append(NamedTensor(name, try Tensor(data, shape: Shape(shape))))
                 }
             }
         } catch {
@@ -136,7 +171,10 @@ extension Preprocess {
             let shape = tensor.shape.dims
             let fits = shape.count == input.shape.count && zip(shape, input.shape).allSatisfy { $1 == nil || $0 == $1 }
             guard fits else {
-                throw PipelineError(.invalidInput, "input '\(input.name)' has shape \(tensor.shape), expected \(input.rendered)")
+                throw PipelineError(
+                    .invalidInput,
+                    "input '\(input.name)' has shape \(tensor.shape), expected \(input.rendered)"
+                )
             }
             result.append(NamedTensor(input.name, try Self.convert(tensor, to: input.dtype, input.name)))
         }
@@ -155,7 +193,10 @@ extension Preprocess {
             case .int8: return try tensor.scalars(as: Int8.self).map { Float($0) }
             case .bool: return try tensor.scalars(as: Bool.self).map { $0 ? 1 : 0 }
             case .float16, .bfloat16, .bytes:
-                throw PipelineError(.invalidInput, "input '\(name)' is \(tensor.dtype); accepted: f32, f64, i64, i32, u8, i8, bool")
+                throw PipelineError(
+                    .invalidInput,
+                    "input '\(name)' is \(tensor.dtype); accepted: f32, f64, i64, i32, u8, i8, bool"
+                )
             }
         } catch let error as PipelineError {
             throw error
@@ -173,7 +214,8 @@ extension Preprocess {
             case .float64: return try Tensor(values.map(Double.init), shape: tensor.shape)
             case .int64: return try Tensor(values.map { Int64($0.rounded()) }, shape: tensor.shape)
             case .int32: return try Tensor(values.map { Int32($0.rounded()) }, shape: tensor.shape)
-            case .uint8: return try Tensor(values.map { UInt8(Swift.min(255, Swift.max(0, $0.rounded()))) }, shape: tensor.shape)
+            case .uint8:
+                return try Tensor(values.map { UInt8(Swift.min(255, Swift.max(0, $0.rounded()))) }, shape: tensor.shape)
             default: throw PipelineError(.invalidInput, "input '\(name)' cannot be converted to \(dtype)")
             }
         } catch let error as PipelineError {
@@ -184,14 +226,21 @@ extension Preprocess {
     }
 
     private static func image(
-        _ tensor: Tensor, _ name: String, channels: Int, height: Int, width: Int, layout: String,
+        _ tensor: Tensor,
+        _ name: String,
+        channels: Int,
+        height: Int,
+        width: Int,
+        layout: String,
         budget: inout PixelBudget
     ) throws(PipelineError) -> Value {
         // 8-bit pixels per image, widened to floats one image at a time by the resize
         var images: [(pixels: ArraySlice<UInt8>, height: Int, width: Int)] = []
         switch tensor.dtype {
         case .bytes:
-            guard tensor.shape.rank == 1 else { throw PipelineError(.invalidInput, "image '\(name)' as PNG bytes must be [batch], got \(tensor.shape)") }
+            guard tensor.shape.rank == 1 else {
+                throw PipelineError(.invalidInput, "image '\(name)' as PNG bytes must be [batch], got \(tensor.shape)")
+            }
             let elements: [ByteView]
             do { elements = try tensor.byteElements() } catch { throw PipelineError(.invalidInput, error.message) }
             for (index, element) in elements.enumerated() {
@@ -206,11 +255,16 @@ extension Preprocess {
             let dims = tensor.shape.dims
             let fits = (channels == 1 && dims.count == 3) || (dims.count == 4 && dims[3] == channels)
             guard fits, dims[1] > 0, dims[2] > 0 else {
-                throw PipelineError(.invalidInput, "image '\(name)' must be u8 [batch, height, width\(channels == 1 ? "" : ", \(channels)")], got \(tensor.shape)")
+                throw PipelineError(
+                    .invalidInput,
+                    "image '\(name)' must be u8 [batch, height, width\(channels == 1 ? "" : ", \(channels)")], got \(tensor.shape)"
+                )
             }
             for _ in 0..<dims[0] { try budget.take(height: dims[1], width: dims[2]) }
             let pixels: [UInt8]
-            do { pixels = try tensor.scalars(as: UInt8.self) } catch { throw PipelineError(.invalidInput, "image '\(name)': \(error.message)") }
+            do { pixels = try tensor.scalars(as: UInt8.self) } catch {
+                throw PipelineError(.invalidInput, "image '\(name)': \(error.message)")
+            }
             let per = dims[1] * dims[2] * channels
             for index in 0..<dims[0] { images.append((pixels[(index * per)..<((index + 1) * per)], dims[1], dims[2])) }
         default:
@@ -219,18 +273,26 @@ extension Preprocess {
         var data: [Float] = []
         data.reserveCapacity(images.count * height * width * channels)
         for image in images {
-            let resized = Image.resize(image.pixels, height: image.height, width: image.width, channels: channels, toHeight: height, toWidth: width)
+            let resized = Image.resize(
+                image.pixels,
+                height: image.height,
+                width: image.width,
+                channels: channels,
+                toHeight: height,
+                toWidth: width
+            )
             if layout == "nchw" {
                 for c in 0..<channels { for p in 0..<(height * width) { data.append(resized[p * channels + c]) } }
             } else {
                 data += resized
             }
         }
-        let shape: [Int] = switch layout {
-        case "flat": [images.count, height * width * channels]
-        case "nchw": [images.count, channels, height, width]
-        default: [images.count, height, width, channels]
-        }
+        let shape: [Int] =
+            switch layout {
+            case "flat": [images.count, height * width * channels]
+            case "nchw": [images.count, channels, height, width]
+            default: [images.count, height, width, channels]
+            }
         return .floats(data, shape)
     }
 }

@@ -47,7 +47,9 @@ public struct Preprocess: Sendable {
             self.shape = shape
         }
 
-        var rendered: String { "\(self.name): \(self.dtype)[" + self.shape.map { $0.map(String.init) ?? "*" }.joined(separator: ",") + "]" }
+        var rendered: String {
+            "\(self.name): \(self.dtype)[" + self.shape.map { $0.map(String.init) ?? "*" }.joined(separator: ",") + "]"
+        }
     }
 
     let steps: [Step]
@@ -84,7 +86,9 @@ public struct Preprocess: Sendable {
             self.steps = []
             return
         }
-        guard let items = list as? [[String: Any]] else { throw PipelineError(.invalidConfig, "pipeline.preprocess must be a list of steps") }
+        guard let items = list as? [[String: Any]] else {
+            throw PipelineError(.invalidConfig, "pipeline.preprocess must be a list of steps")
+        }
         var steps: [Step] = []
         for (index, item) in items.enumerated() {
             steps.append(try Self.step(item, place: "pipeline.preprocess[\(index)]"))
@@ -103,12 +107,16 @@ public struct Preprocess: Sendable {
                 guard let fallback else { throw PipelineError(.invalidConfig, "\(place) (\(op)) needs '\(key)'") }
                 return fallback
             }
-            guard let number = value as? NSNumber else { throw PipelineError(.invalidConfig, "\(place).\(key) must be a number") }
+            guard let number = value as? NSNumber else {
+                throw PipelineError(.invalidConfig, "\(place).\(key) must be a number")
+            }
             return number.floatValue
         }
         func integer(_ key: String, _ fallback: Int? = nil) throws(PipelineError) -> Int {
             let value = try number(key, fallback.map(Float.init))
-            guard value == value.rounded(), abs(value) < 1e9 else { throw PipelineError(.invalidConfig, "\(place).\(key) must be a whole number") }
+            guard value == value.rounded(), abs(value) < 1e9 else {
+                throw PipelineError(.invalidConfig, "\(place).\(key) must be a whole number")
+            }
             return Int(value)
         }
         func numbers(_ key: String) throws(PipelineError) -> [Float] {
@@ -117,7 +125,9 @@ public struct Preprocess: Sendable {
             }
             var result: [Float] = []
             for value in list {
-                guard let number = value as? NSNumber else { throw PipelineError(.invalidConfig, "\(place).\(key) must hold numbers") }
+                guard let number = value as? NSNumber else {
+                    throw PipelineError(.invalidConfig, "\(place).\(key) must hold numbers")
+                }
                 result.append(number.floatValue)
             }
             return result
@@ -128,18 +138,34 @@ public struct Preprocess: Sendable {
         case "image":
             allowed.formUnion(["channels", "height", "width", "layout"])
             let channels = try integer("channels", 1)
-            guard channels == 1 || channels == 3 else { throw PipelineError(.invalidConfig, "\(place).channels must be 1 or 3") }
+            guard channels == 1 || channels == 3 else {
+                throw PipelineError(.invalidConfig, "\(place).channels must be 1 or 3")
+            }
             let height = try integer("height")
             let width = try integer("width")
             guard (1...16384).contains(height), (1...16384).contains(width) else {
                 throw PipelineError(.invalidConfig, "\(place): height and width must be 1...16384")
             }
             let layout = (item["layout"] as? String) ?? "nhwc"
-            guard ["flat", "nhwc", "nchw"].contains(layout) else { throw PipelineError(.invalidConfig, "\(place).layout must be flat, nhwc or nchw") }
-            step = .image(input: input, output: output, channels: channels, height: height, width: width, layout: layout)
+            guard ["flat", "nhwc", "nchw"].contains(layout) else {
+                throw PipelineError(.invalidConfig, "\(place).layout must be flat, nhwc or nchw")
+            }
+            step = .image(
+                input: input,
+                output: output,
+                channels: channels,
+                height: height,
+                width: width,
+                layout: layout
+            )
         case "cast":
             allowed.insert("dtype")
-            guard (item["dtype"] as? String ?? "f32") == "f32" else { throw PipelineError(.invalidConfig, "\(place).dtype: steps work in f32; the model's declared dtype is applied at the end") }
+            guard (item["dtype"] as? String ?? "f32") == "f32" else {
+                throw PipelineError(
+                    .invalidConfig,
+                    "\(place).dtype: steps work in f32; the model's declared dtype is applied at the end"
+                )
+            }
             step = .cast(input: input, output: output)
         case "scale":
             allowed.formUnion(["by", "offset"])
@@ -153,8 +179,16 @@ public struct Preprocess: Sendable {
         case "normalize", "standardize":
             allowed.formUnion(["mean", "std", "axis"])
             let std = try numbers("std")
-            guard std.allSatisfy({ $0 > 0 }) else { throw PipelineError(.invalidConfig, "\(place).std must be above 0") }
-            step = .normalize(input: input, output: output, mean: try numbers("mean"), std: std, axis: try integer("axis", -1))
+            guard std.allSatisfy({ $0 > 0 }) else {
+                throw PipelineError(.invalidConfig, "\(place).std must be above 0")
+            }
+            step = .normalize(
+                input: input,
+                output: output,
+                mean: try numbers("mean"),
+                std: std,
+                axis: try integer("axis", -1)
+            )
         case "reshape":
             allowed.insert("shape")
             let shape = try numbers("shape").map { Int($0) }
@@ -165,15 +199,28 @@ public struct Preprocess: Sendable {
         case "onehot":
             allowed.formUnion(["column", "categories", "unknown"])
             let unknown = (item["unknown"] as? String) ?? "error"
-            guard unknown == "error" || unknown == "zeros" else { throw PipelineError(.invalidConfig, "\(place).unknown must be error or zeros") }
+            guard unknown == "error" || unknown == "zeros" else {
+                throw PipelineError(.invalidConfig, "\(place).unknown must be error or zeros")
+            }
             let column = try integer("column")
             guard column >= 0 else { throw PipelineError(.invalidConfig, "\(place).column must be 0 or more") }
-            step = .onehot(input: input, output: output, column: column, categories: try numbers("categories"), unknownIsError: unknown == "error")
+            step = .onehot(
+                input: input,
+                output: output,
+                column: column,
+                categories: try numbers("categories"),
+                unknownIsError: unknown == "error"
+            )
         case "rename":
-            guard item["output"] is String else { throw PipelineError(.invalidConfig, "\(place) (rename) needs 'output'") }
+            guard item["output"] is String else {
+                throw PipelineError(.invalidConfig, "\(place) (rename) needs 'output'")
+            }
             step = .rename(input: input, output: output)
         default:
-            throw PipelineError(.invalidConfig, "\(place) has unknown op '\(op)' (known: image, cast, scale, clip, normalize, standardize, reshape, onehot, rename)")
+            throw PipelineError(
+                .invalidConfig,
+                "\(place) has unknown op '\(op)' (known: image, cast, scale, clip, normalize, standardize, reshape, onehot, rename)"
+            )
         }
         for key in item.keys where !allowed.contains(key) {
             throw PipelineError(.invalidConfig, "\(place) (\(op)) has an unknown key '\(key)'")

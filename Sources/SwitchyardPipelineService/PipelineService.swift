@@ -62,7 +62,8 @@ public final class PipelineService: WireService {
             pipelines: try ModelCatalog(root: root).pipelines { config throws(PipelineError) in
                 let inputs = (config.inputs ?? []).map { spec in
                     Preprocess.Input(
-                        name: spec.name, dtype: spec.dtype ?? .float32,
+                        name: spec.name,
+                        dtype: spec.dtype ?? .float32,
                         shape: (spec.shape ?? []).map { $0 < 0 ? nil : $0 }
                     )
                 }

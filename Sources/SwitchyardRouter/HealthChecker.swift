@@ -77,7 +77,8 @@ public final class HealthChecker: Service {
             let states = target.pool.members.map { verdicts["\(target.stage)/\($0.id)"]?.healthy }
             if states.contains(where: { $0 == true }) { continue }
             if states.allSatisfy({ $0 == nil }) { return "the \(target.stage) instances have not been checked yet" }
-            return "no \(target.stage) instance passes its health check (\(target.pool.members.map(\.id).joined(separator: ", ")))"
+            return
+                "no \(target.stage) instance passes its health check (\(target.pool.members.map(\.id).joined(separator: ", ")))"
         }
         return nil
     }
@@ -103,9 +104,11 @@ public final class HealthChecker: Service {
     public var servedModels: Set<String> {
         let verdicts = self.verdicts.withLock { $0 }
         return self.loaded.withLock { loaded in
-            Set(loaded.filter { verdicts["inference/\($0.key)"]?.healthy == true }.values.flatMap { models in
-                models.compactMap { entry in entry.lastIndex(of: "/").map { String(entry[..<$0]) } }
-            })
+            Set(
+                loaded.filter { verdicts["inference/\($0.key)"]?.healthy == true }.values.flatMap { models in
+                    models.compactMap { entry in entry.lastIndex(of: "/").map { String(entry[..<$0]) } }
+                }
+            )
         }
     }
 
@@ -135,10 +138,12 @@ public final class HealthChecker: Service {
         let unhealthy = loaded.filter { entry in entry.value.contains { $0.hasPrefix(model + "/") } }.keys
             .filter { verdicts["inference/\($0)"]?.healthy != true }.sorted()
         if !unhealthy.isEmpty {
-            return "only inference instances that fail their health checks have it (\(unhealthy.joined(separator: ", ")))"
+            return
+                "only inference instances that fail their health checks have it (\(unhealthy.joined(separator: ", ")))"
         }
         let served = self.servedModels.sorted()
-        return "no inference instance has it (models served: \(served.isEmpty ? "none" : served.joined(separator: ", ")))"
+        return
+            "no inference instance has it (models served: \(served.isEmpty ? "none" : served.joined(separator: ", ")))"
     }
 
     static func catalog(_ answer: Response) -> InstanceCatalog {
@@ -192,7 +197,8 @@ public final class HealthChecker: Service {
         var failure = ""
         do {
             let answer = try await member.upstream.call(
-                Request(method: Method.health, idempotent: true), deadline: .now.advanced(by: self.configuration.timeout)
+                Request(method: Method.health, idempotent: true),
+                deadline: .now.advanced(by: self.configuration.timeout)
             )
             passed = true
             if target.stage == "inference" {  // the inference service names the versions it serves: model/version
@@ -224,7 +230,9 @@ public final class HealthChecker: Service {
             let before = verdict.healthy
             if passed, before != true, verdict.passes >= self.configuration.healthyThreshold || before == nil {
                 verdict.healthy = true
-            } else if !passed, before != false, verdict.failures >= self.configuration.unhealthyThreshold || before == nil {
+            } else if !passed, before != false,
+                verdict.failures >= self.configuration.unhealthyThreshold || before == nil
+            {
                 verdict.healthy = false
             }
             verdicts[key] = verdict
@@ -234,13 +242,16 @@ public final class HealthChecker: Service {
         // may never have failed a check
         if passed { target.pool.healthCheckPassed(instance: member.id) }
         // an instance added to the pool waits for a pass even when the verdict did not change
-        guard let healthy = change ?? (passed && target.pool.isAwaitingHealthCheck(member.id) ? true : nil) else { return }
+        guard let healthy = change ?? (passed && target.pool.isAwaitingHealthCheck(member.id) ? true : nil) else {
+            return
+        }
         target.pool.reportHealth(instance: member.id, healthy: healthy)
         if healthy {
             self.logger.info("instance healthy", metadata: ["stage": "\(target.stage)", "instance": "\(member.id)"])
         } else {
             self.logger.warning(
-                "instance unhealthy", metadata: ["stage": "\(target.stage)", "instance": "\(member.id)", "error": "\(failure)"]
+                "instance unhealthy",
+                metadata: ["stage": "\(target.stage)", "instance": "\(member.id)", "error": "\(failure)"]
             )
         }
     }

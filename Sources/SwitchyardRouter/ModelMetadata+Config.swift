@@ -24,14 +24,19 @@ extension ModelMetadata {
             case .all: .all
             }
         self.init(
-            name: name, versions: versions.map(String.init), platform: "onnx",
+            name: name,
+            versions: versions.map(String.init),
+            platform: "onnx",
             inputs: Self.inputs(config.inputs ?? [], preprocess: pipeline["preprocess"] as? [[String: Any]] ?? []),
             outputs: Self.outputs(
-                config.outputs ?? [], postprocess: pipeline["postprocess"] as? [[String: Any]] ?? [],
-                labels: config.labels != nil),
+                config.outputs ?? [],
+                postprocess: pipeline["postprocess"] as? [[String: Any]] ?? [],
+                labels: config.labels != nil
+            ),
             maxBatchSize: batching.maxBatchSize,
             batching: Batching(batching),
-            versionPolicy: policy)
+            versionPolicy: policy
+        )
     }
 
     /// The declared inputs, each traced back through the preprocess steps that write it: a step's `input` is what the
@@ -62,7 +67,11 @@ extension ModelMetadata {
     }
 
     /// The declared outputs with what each postprocess step adds or replaces, as `Postprocess` names them.
-    static func outputs(_ declared: [ModelConfig.TensorSpec], postprocess steps: [[String: Any]], labels: Bool)
+    static func outputs(
+        _ declared: [ModelConfig.TensorSpec],
+        postprocess steps: [[String: Any]],
+        labels: Bool
+    )
         -> [TensorMetadata]
     {
         var outputs = declared.map {
@@ -108,6 +117,7 @@ extension ModelMetadata.Batching {
         self.init(
             preferredBatchSizes: configuration.preferredBatchSizes,
             maxQueueDelayMicroseconds: Int(delay.seconds) * 1_000_000 + Int(delay.attoseconds / 1_000_000_000_000),
-            maxQueueSize: configuration.maxQueueSize)
+            maxQueueSize: configuration.maxQueueSize
+        )
     }
 }

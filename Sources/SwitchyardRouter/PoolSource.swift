@@ -36,7 +36,9 @@ public enum PoolSource: Hashable, Sendable, CustomStringConvertible {
             return .srv(name: name)
         }
         if entry.hasPrefix("file:") {
-            guard allowFiles else { throw RouterError(.invalidArgument, "'\(entry)': a pool file cannot name another file") }
+            guard allowFiles else {
+                throw RouterError(.invalidArgument, "'\(entry)': a pool file cannot name another file")
+            }
             let path = String(entry.dropFirst(5))
             guard !path.isEmpty else { throw RouterError(.invalidArgument, "'\(entry)' is not file:PATH") }
             return .file(path: path)
@@ -51,7 +53,8 @@ public enum PoolSource: Hashable, Sendable, CustomStringConvertible {
             (1...65535).contains(port)
         else {
             throw RouterError(
-                .invalidArgument, "'\(entry)' is not HOST:PORT, dns:NAME:PORT, srv:NAME or file:PATH"
+                .invalidArgument,
+                "'\(entry)' is not HOST:PORT, dns:NAME:PORT, srv:NAME or file:PATH"
             )
         }
         var host = String(text[..<colon])

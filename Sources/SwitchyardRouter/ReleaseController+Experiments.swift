@@ -19,7 +19,11 @@ extension ReleaseController {
     ///   - candidateAnswer: the candidate's inference answer.
     ///   - inference: where to send the stable version's copy.
     public func shadow(
-        model: String, requestID: String, route: Route, request: Request, candidateAnswer: Response,
+        model: String,
+        requestID: String,
+        route: Route,
+        request: Request,
+        candidateAnswer: Response,
         via inference: any Upstream
     ) {
         guard let stable = route.shadowVersion else { return }
@@ -27,12 +31,20 @@ extension ReleaseController {
         self.offPath(request, version: stable, via: inference) { answer, _ in
             guard let answer else { return }
             let differences = OutputComparison.compare(
-                stable: answer.tensors, candidate: candidateAnswer.tensors, kinds: kinds)
+                stable: answer.tensors,
+                candidate: candidateAnswer.tensors,
+                kinds: kinds
+            )
             let classes = OutputComparison.classes(answer.tensors)
             let label = classes?.first.flatMap { top1 in
                 self.answers.withLock {
                     $0.record(
-                        requestID, model: model, release: .rollout(window: route.window), tested: false, top1: top1)
+                        requestID,
+                        model: model,
+                        release: .rollout(window: route.window),
+                        tested: false,
+                        top1: top1
+                    )
                 }
             }
             self.models.withLock { models in
@@ -53,7 +65,9 @@ extension ReleaseController {
     /// Asks `version` the same inference request in a task of its own: the caller never waits for it, at most
     /// ``maxShadowsInFlight`` run at once (more are skipped), and each has a 10 s deadline.
     func offPath(
-        _ request: Request, version: String, via inference: any Upstream,
+        _ request: Request,
+        version: String,
+        via inference: any Upstream,
         then: @escaping @Sendable (Response?, Duration) -> Void
     ) {
         guard self.shadowsInFlight.add(1, ordering: .relaxed).newValue <= Self.maxShadowsInFlight else {
@@ -74,7 +88,11 @@ extension ReleaseController {
 
     /// Counts a finished request of an A/B arm and keeps its top-1 answer for feedback.
     public func recordExperiment(
-        model: String, requestID: String, challenger: Bool, answer: Response?, latency: Duration
+        model: String,
+        requestID: String,
+        challenger: Bool,
+        answer: Response?,
+        latency: Duration
     ) {
         self.models.withLock { models in
             models[model]?.experiment?.recordAnswer(challenger: challenger, ok: answer != nil, latency: latency)
@@ -93,13 +111,23 @@ extension ReleaseController {
     /// Has the other arm answer the same inference request off the request path (bounded like ``shadow``);
     /// compares the answers output by output, and in shadow mode measures the challenger as if it had served.
     public func mirror(
-        model: String, requestID: String, version: String, servedByChallenger: Bool, request: Request, answer: Response,
+        model: String,
+        requestID: String,
+        version: String,
+        servedByChallenger: Bool,
+        request: Request,
+        answer: Response,
         via inference: any Upstream
     ) {
         self.offPath(request, version: version, via: inference) { other, latency in
             if !servedByChallenger {  // shadow mode: this is the challenger's only traffic
                 self.recordExperiment(
-                    model: model, requestID: requestID, challenger: true, answer: other, latency: latency)
+                    model: model,
+                    requestID: requestID,
+                    challenger: true,
+                    answer: other,
+                    latency: latency
+                )
             }
             guard let other else { return }
             let (champion, challenger) = servedByChallenger ? (other, answer) : (answer, other)
@@ -169,11 +197,15 @@ extension ReleaseController {
             }
             if let rollout = state.rollout, rollout.isActive {
                 throw RouterError(
-                    .conflict, "a rollout of \(experiment.model) runs; promote or abort it before comparing")
+                    .conflict,
+                    "a rollout of \(experiment.model) runs; promote or abort it before comparing"
+                )
             }
             if let running = state.experiment, running.isRunning {
                 throw RouterError(
-                    .conflict, "a comparison of \(running.champion) and \(running.challenger) runs; stop it first")
+                    .conflict,
+                    "a comparison of \(running.champion) and \(running.challenger) runs; stop it first"
+                )
             }
             models[experiment.model]!.experiment = experiment
             models[experiment.model]!.owner = self.identity
@@ -188,11 +220,14 @@ extension ReleaseController {
         )
         self.notifier.post(
             ReleaseNotifier.Event(
-                model: experiment.model, kind: "ab.started",
+                model: experiment.model,
+                kind: "ab.started",
                 message: "\(experiment.model): comparison started, \(experiment.mode.rawValue) "
                     + "\(experiment.percent)%, champion \(experiment.champion), challenger "
                     + "\(experiment.challenger)",
-                stable: experiment.champion, candidate: experiment.challenger, weight: experiment.percent
+                stable: experiment.champion,
+                candidate: experiment.challenger,
+                weight: experiment.percent
             )
         )
         try self.persist()
@@ -213,7 +248,10 @@ extension ReleaseController {
         self.logger.notice("comparison stopped", metadata: ["model": "\(model)", "verdict": "\(report.verdict)"])
         self.notifier.post(
             ReleaseNotifier.Event(
-                model: model, kind: "ab.stopped", message: "\(model): comparison stopped; \(report.verdict)")
+                model: model,
+                kind: "ab.stopped",
+                message: "\(model): comparison stopped; \(report.verdict)"
+            )
         )
         try self.persist()
         return report
@@ -252,15 +290,23 @@ extension ReleaseController {
         }
         for (model, reason) in stopped {
             self.logger.notice(
-                "comparison stopped by its guardrail", metadata: ["model": "\(model)", "reason": "\(reason)"])
+                "comparison stopped by its guardrail",
+                metadata: ["model": "\(model)", "reason": "\(reason)"]
+            )
             self.notifier.post(
                 ReleaseNotifier.Event(
-                    model: model, kind: "ab.guardrail", message: "\(model): \(reason)", reason: reason))
+                    model: model,
+                    kind: "ab.guardrail",
+                    message: "\(model): \(reason)",
+                    reason: reason
+                )
+            )
         }
         for (model, report) in named {
             self.logger.notice("comparison decided", metadata: ["model": "\(model)", "verdict": "\(report.verdict)"])
             self.notifier.post(
-                ReleaseNotifier.Event(model: model, kind: "ab.decided", message: "\(model): \(report.verdict)"))
+                ReleaseNotifier.Event(model: model, kind: "ab.decided", message: "\(model): \(report.verdict)")
+            )
         }
         return !stopped.isEmpty
     }

@@ -46,7 +46,10 @@ extension ReleaseController {
         for gate in rollout.plan.gates.metrics {
             guard let address = gate.address ?? self.prometheus else { continue }
             let query = gate.query(
-                age: now - rollout.stepStarted, model: model, stable: rollout.stable, candidate: rollout.candidate
+                age: now - rollout.stepStarted,
+                model: model,
+                stable: rollout.stable,
+                candidate: rollout.candidate
             )
             let base = address.hasSuffix("/") ? String(address.dropLast()) : address
             let url = "\(base)/api/v1/query?query=\(Self.percentEncoded(query))"
@@ -92,7 +95,8 @@ extension ReleaseController {
                 guard (200..<300).contains(answer.status) else {
                     let said = String(decoding: answer.body.prefix(200), as: UTF8.self)
                     outcome = .refused(
-                        "webhook gate \(url) answered \(answer.status)\(said.isEmpty ? "" : ": \(said)")")
+                        "webhook gate \(url) answered \(answer.status)\(said.isEmpty ? "" : ": \(said)")"
+                    )
                     break
                 }
             } catch {

@@ -23,10 +23,12 @@ extension ReleaseController {
     func follow(_ leader: any Upstream) async {
         do {
             let response = try await leader.call(
-                Request(method: Method.releaseState), deadline: .now.advanced(by: self.tick)
+                Request(method: Method.releaseState),
+                deadline: .now.advanced(by: self.tick)
             )
             let stored = try JSONDecoder().decode(
-                ReleaseStore.Document.self, from: Data((response[parameter: ParameterKey.state] ?? "").utf8)
+                ReleaseStore.Document.self,
+                from: Data((response[parameter: ParameterKey.state] ?? "").utf8)
             )
             guard self.isNewer(stored) else { return }
             self.models.withLock { Self.adopt(stored, into: &$0, identity: self.identity, restoring: false) }

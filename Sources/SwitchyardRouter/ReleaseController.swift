@@ -115,9 +115,16 @@ public final class ReleaseController: Service {
     ///   - logger: every decision is logged at notice level.
     /// - Throws: `RouterError` when the state directory cannot be made or the file cannot be read.
     public init(
-        models: [String], stateDirectory: String?, identity: String, tick: Duration = .seconds(1),
-        leader: (any Upstream)? = nil, http: (any ReleaseHTTP)? = nil, notify: [String] = [],
-        prometheus: String? = nil, versions: (@Sendable (String) -> [String]?)? = nil, logger: Logger
+        models: [String],
+        stateDirectory: String?,
+        identity: String,
+        tick: Duration = .seconds(1),
+        leader: (any Upstream)? = nil,
+        http: (any ReleaseHTTP)? = nil,
+        notify: [String] = [],
+        prometheus: String? = nil,
+        versions: (@Sendable (String) -> [String]?)? = nil,
+        logger: Logger
     ) throws(RouterError) {
         self.leader = leader
         self.identity = identity
@@ -196,7 +203,11 @@ public final class ReleaseController: Service {
         }
         let label = self.answers.withLock {
             $0.record(
-                requestID, model: model, release: .rollout(window: route.window), tested: arm == .candidate, top1: first
+                requestID,
+                model: model,
+                release: .rollout(window: route.window),
+                tested: arm == .candidate,
+                top1: first
             )
         }
         self.models.withLock { models in
@@ -217,7 +228,10 @@ public final class ReleaseController: Service {
     /// Starts a rollout of `candidate` for `model`.
     /// - Throws: `RouterError` (`unknownModel`, `conflict` when one runs, `invalidArgument` for a bad plan).
     public func start(
-        model: String, candidate: String, stable: String?, plan: RolloutPlan
+        model: String,
+        candidate: String,
+        stable: String?,
+        plan: RolloutPlan
     ) throws(RouterError) -> Rollout {
         if let problem = plan.problem {
             throw RouterError(.invalidArgument, "the rollout plan is not valid: \(problem)")
@@ -247,7 +261,8 @@ public final class ReleaseController: Service {
             }
             if let running = state.experiment, running.isRunning {
                 throw RouterError(
-                    .conflict, "a comparison of \(running.champion) and \(running.challenger) runs; stop it first"
+                    .conflict,
+                    "a comparison of \(running.champion) and \(running.challenger) runs; stop it first"
                 )
             }
             let stable = stable ?? state.split.stable
@@ -297,7 +312,9 @@ public final class ReleaseController: Service {
             guard changed else {
                 let hint = action == .approve ? " (only a rollout waiting at a pause can be approved)" : ""
                 throw RouterError(
-                    .conflict, "cannot \(action.rawValue) a rollout that is \(rollout.phase.rawValue)\(hint)")
+                    .conflict,
+                    "cannot \(action.rawValue) a rollout that is \(rollout.phase.rawValue)\(hint)"
+                )
             }
             models[model]!.rollout = rollout
             models[model]!.split = rollout.split
@@ -324,10 +341,15 @@ public final class ReleaseController: Service {
             models[model]!.split = TrafficSplit(stable: version)
         }
         self.logger.notice(
-            "version pinned", metadata: ["model": "\(model)", "version": "\(version)", "by": "operator"])
+            "version pinned",
+            metadata: ["model": "\(model)", "version": "\(version)", "by": "operator"]
+        )
         self.notifier.post(
             ReleaseNotifier.Event(
-                model: model, kind: "release.pinned", message: "\(model): \(version) pinned by an operator")
+                model: model,
+                kind: "release.pinned",
+                message: "\(model): \(version) pinned by an operator"
+            )
         )
         try self.persist()
     }
@@ -338,8 +360,13 @@ public final class ReleaseController: Service {
         return states.keys.sorted().map { model in
             let state = states[model]!
             return ModelStatus(
-                model: model, split: state.split, rollout: state.rollout, stable: state.stable,
-                candidate: state.candidate, metrics: state.metrics, versions: self.versions?(model)
+                model: model,
+                split: state.split,
+                rollout: state.rollout,
+                stable: state.stable,
+                candidate: state.candidate,
+                metrics: state.metrics,
+                versions: self.versions?(model)
             )
         }
     }
@@ -404,9 +431,13 @@ public final class ReleaseController: Service {
         let message = rollout.history.last?.message ?? rollout.phase.rawValue
         self.notifier.post(
             ReleaseNotifier.Event(
-                model: rollout.model, kind: event, message: "\(rollout.model): \(message)",
+                model: rollout.model,
+                kind: event,
+                message: "\(rollout.model): \(message)",
                 phase: rollout.phase.rawValue,
-                stable: rollout.stable, candidate: rollout.candidate, weight: rollout.split.candidatePercent,
+                stable: rollout.stable,
+                candidate: rollout.candidate,
+                weight: rollout.split.candidatePercent,
                 reason: rollout.reason
             ),
             also: rollout.plan.notify
@@ -477,7 +508,8 @@ public final class ReleaseController: Service {
             )
             self.notifier.post(
                 ReleaseNotifier.Event(
-                    model: model, kind: "release.pinned",
+                    model: model,
+                    kind: "release.pinned",
                     message: "\(model): \(version) pinned (the newest version served); new versions wait for a rollout"
                 )
             )
@@ -490,7 +522,8 @@ public final class ReleaseController: Service {
             )
             self.notifier.post(
                 ReleaseNotifier.Event(
-                    model: model, kind: "release.version_waiting",
+                    model: model,
+                    kind: "release.version_waiting",
                     message: "\(model): version \(version) is served by the inference instances and gets no traffic "
                         + "until a rollout starts (stable: \(stable))"
                 )
@@ -521,7 +554,10 @@ public final class ReleaseController: Service {
     /// taken only when `restoring` (this router's own state after a restart), for the models it owns: another
     /// router's copy of this one's evidence is older than its own.
     static func adopt(
-        _ stored: ReleaseStore.Document, into states: inout [String: ModelState], identity: String, restoring: Bool
+        _ stored: ReleaseStore.Document,
+        into states: inout [String: ModelState],
+        identity: String,
+        restoring: Bool
     ) {
         for model in states.keys {
             var state = states[model]!
@@ -548,13 +584,18 @@ public final class ReleaseController: Service {
     func document() -> ReleaseStore.Document {
         self.models.withLock { models in
             ReleaseStore.Document(
-                writer: self.identity, updated: Date().timeIntervalSince1970,
-                rollouts: models.compactMapValues(\.rollout), splits: models.mapValues(\.split),
+                writer: self.identity,
+                updated: Date().timeIntervalSince1970,
+                rollouts: models.compactMapValues(\.rollout),
+                splits: models.mapValues(\.split),
                 owners: models.compactMapValues { $0.owner.isEmpty ? nil : $0.owner },
                 evidence: models.compactMapValues { state in
                     guard state.owner == self.identity, state.rollout?.isActive == true else { return nil }
                     return ReleaseStore.Evidence(
-                        stable: state.stable, candidate: state.candidate, metrics: state.metrics, window: state.window
+                        stable: state.stable,
+                        candidate: state.candidate,
+                        metrics: state.metrics,
+                        window: state.window
                     )
                 },
                 experiments: models.compactMapValues(\.experiment)
@@ -567,7 +608,10 @@ public final class ReleaseController: Service {
         let models = self.models.withLock { models in
             models.mapValues {
                 ReleaseMetrics.Model(
-                    split: $0.split, phase: $0.rollout?.phase, decision: $0.rollout?.history.last?.message)
+                    split: $0.split,
+                    phase: $0.rollout?.phase,
+                    decision: $0.rollout?.history.last?.message
+                )
             }
         }
         self.metrics.publish(models)

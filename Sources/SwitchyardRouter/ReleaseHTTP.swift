@@ -11,6 +11,9 @@ public protocol ReleaseHTTP: Sendable {
     /// - Returns: the status code and body.
     /// - Throws: when the request cannot be made or is not answered in time.
     func send(
-        _ method: String, _ url: String, body: [UInt8], timeout: Duration
+        _ method: String,
+        _ url: String,
+        body: [UInt8],
+        timeout: Duration
     ) async throws -> (status: Int, body: [UInt8])
 }

@@ -36,7 +36,8 @@ final class ReleaseMetrics: Sendable {
             )
             for phase in [Rollout.Phase.progressing, .paused, .promoted, .rolledBack, .aborted] {
                 let gauge = Gauge(
-                    label: "switchyard_rollout_phase", dimensions: [("model", model), ("phase", phase.rawValue)]
+                    label: "switchyard_rollout_phase",
+                    dimensions: [("model", model), ("phase", phase.rawValue)]
                 )
                 gauge.record(state.phase == phase ? 1 : 0)
             }

@@ -28,8 +28,14 @@ final class ReleaseNotifier: Sendable {
         var time = Date().timeIntervalSince1970
 
         init(
-            model: String, kind: String, message: String, phase: String? = nil, stable: String? = nil,
-            candidate: String? = nil, weight: Double? = nil, reason: String? = nil
+            model: String,
+            kind: String,
+            message: String,
+            phase: String? = nil,
+            stable: String? = nil,
+            candidate: String? = nil,
+            weight: Double? = nil,
+            reason: String? = nil
         ) {
             self.model = model
             self.kind = kind
@@ -63,7 +69,9 @@ final class ReleaseNotifier: Sendable {
         self.router = router
         self.logger = logger
         (self.stream, self.continuation) = AsyncStream.makeStream(
-            of: (Event, [String]).self, bufferingPolicy: .bufferingNewest(256))
+            of: (Event, [String]).self,
+            bufferingPolicy: .bufferingNewest(256)
+        )
     }
 
     /// Queues an event for the router's webhooks and `also`.
@@ -132,7 +140,8 @@ final class ReleaseNotifier: Sendable {
         if let weight = event.weight { fields.append(Field(title: "candidate weight", value: "\(weight)%")) }
         if let reason = event.reason { fields.append(Field(title: "reason", value: reason, short: false)) }
         let body = Body(
-            text: event.message, attachments: [Attachment(color: color, fallback: event.message, fields: fields)],
+            text: event.message,
+            attachments: [Attachment(color: color, fallback: event.message, fields: fields)],
             switchyard: event
         )
         let encoder = JSONEncoder()

@@ -62,7 +62,9 @@ enum ReleasePolicy {
     ///   - parameter: looks up a request parameter.
     ///   - random: the random source for buckets and samples.
     static func route(
-        _ state: ReleaseController.ModelState?, routingKey: String, parameter: (String) -> String? = { _ in nil },
+        _ state: ReleaseController.ModelState?,
+        routingKey: String,
+        parameter: (String) -> String? = { _ in nil },
         using random: inout some RandomNumberGenerator
     ) -> ReleaseController.Route {
         guard let state else { return ReleaseController.Route(version: "") }
@@ -92,7 +94,10 @@ enum ReleasePolicy {
         let arm: ReleaseController.Arm = version == rollout.candidate ? .candidate : .stable
         let shadow = arm == .candidate && Double.random(in: 0..<100, using: &random) < rollout.plan.shadowPercent
         return ReleaseController.Route(
-            version: version, arm: arm, shadowVersion: shadow ? rollout.stable : nil, window: state.window
+            version: version,
+            arm: arm,
+            shadowVersion: shadow ? rollout.stable : nil,
+            window: state.window
         )
     }
 }

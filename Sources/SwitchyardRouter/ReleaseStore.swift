@@ -44,7 +44,9 @@ struct ReleaseStore: Sendable {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
             throw RouterError(
-                .stateUnwritable, "cannot make the release state directory \(directory): \(error)", cause: error
+                .stateUnwritable,
+                "cannot make the release state directory \(directory): \(error)",
+                cause: error
             )
         }
     }

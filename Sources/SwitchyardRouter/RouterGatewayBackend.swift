@@ -21,7 +21,9 @@ public struct RouterGatewayBackend: GatewayBackend {
     ///   - models: what the router tells of each model of its own repository, by name.
     ///   - learning: the router's batching for models learned from the fleet; `nil` when it serves its own only.
     public init(
-        service: any WireService, health: HealthChecker, models: [String: ModelMetadata],
+        service: any WireService,
+        health: HealthChecker,
+        models: [String: ModelMetadata],
         learning: BatcherConfiguration? = nil
     ) {
         self.service = service
@@ -38,14 +40,21 @@ public struct RouterGatewayBackend: GatewayBackend {
     ///   - batching: the router's batching per model; a model of the catalog without an entry is not described.
     ///   - learning: the router's batching for models learned from the fleet; `nil` when it serves its own only.
     public init(
-        service: any WireService, health: HealthChecker, catalog: ModelCatalog?,
-        batching: [String: BatcherConfiguration], learning: BatcherConfiguration? = nil
+        service: any WireService,
+        health: HealthChecker,
+        catalog: ModelCatalog?,
+        batching: [String: BatcherConfiguration],
+        learning: BatcherConfiguration? = nil
     ) {
         var models: [String: ModelMetadata] = [:]
         for entry in catalog?.entries ?? [] {
             guard let batcher = batching[entry.name] else { continue }
             models[entry.name] = ModelMetadata(
-                name: entry.name, versions: entry.versions, config: entry.config, batching: batcher)
+                name: entry.name,
+                versions: entry.versions,
+                config: entry.config,
+                batching: batcher
+            )
         }
         self.init(service: service, health: health, models: models, learning: learning)
     }
@@ -69,7 +78,11 @@ public struct RouterGatewayBackend: GatewayBackend {
             let batching = self.health.limits(of: name)?.batching(defaults: learning) ?? learning
             // the versions are those the instances serve (below), whatever policy loaded them
             model = ModelMetadata(
-                name: name, maxBatchSize: batching.maxBatchSize, batching: .init(batching), versionPolicy: .all)
+                name: name,
+                maxBatchSize: batching.maxBatchSize,
+                batching: .init(batching),
+                versionPolicy: .all
+            )
         } else {
             return nil
         }

@@ -27,7 +27,8 @@ extension RouterService {
             }
             guard Self.batchingKeys.contains(where: { request[parameter: $0] != nil }) else {
                 throw RouterError(
-                    .invalidArgument, "batching.set needs at least one of \(Self.batchingKeys.joined(separator: ", "))"
+                    .invalidArgument,
+                    "batching.set needs at least one of \(Self.batchingKeys.joined(separator: ", "))"
                 )
             }
             let changed = try Self.batchingChange(from: request, applied: configuration)
@@ -60,14 +61,16 @@ extension RouterService {
     /// The limits after a `batching.set` request: `applied` with each parameter given replacing its field.
     /// - Throws: `RouterError.invalidArgument` naming the parameter and its range.
     static func batchingChange(
-        from request: Request, applied: BatcherConfiguration
+        from request: Request,
+        applied: BatcherConfiguration
     ) throws(RouterError) -> BatcherConfiguration {
         var configuration = applied
         func integer(_ key: String, _ range: ClosedRange<Int>) throws(RouterError) -> Int? {
             guard let text = request[parameter: key] else { return nil }
             guard let value = Int(text.trimmingCharacters(in: .whitespaces)), range.contains(value) else {
                 throw RouterError(
-                    .invalidArgument, "'\(key)' must be an integer in \(range.lowerBound)...\(range.upperBound), not '\(text)'"
+                    .invalidArgument,
+                    "'\(key)' must be an integer in \(range.lowerBound)...\(range.upperBound), not '\(text)'"
                 )
             }
             return value
@@ -83,7 +86,8 @@ extension RouterService {
             for part in text.split(separator: ",") {
                 guard let size = Int(part.trimmingCharacters(in: .whitespaces)), (1...65536).contains(size) else {
                     throw RouterError(
-                        .invalidArgument, "'preferred_batch_sizes' must be batch sizes like 8,16,32, not '\(text)'"
+                        .invalidArgument,
+                        "'preferred_batch_sizes' must be batch sizes like 8,16,32, not '\(text)'"
                     )
                 }
                 sizes.append(size)

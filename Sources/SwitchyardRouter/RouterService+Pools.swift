@@ -18,7 +18,10 @@ extension RouterService {
             guard let stage = request[parameter: ParameterKey.stage], !stage.isEmpty,
                 let instance = request[parameter: ParameterKey.instance], !instance.isEmpty
             else {
-                throw RouterError(.invalidArgument, "\(request.method) needs the parameters stage and instance (HOST:PORT)")
+                throw RouterError(
+                    .invalidArgument,
+                    "\(request.method) needs the parameters stage and instance (HOST:PORT)"
+                )
             }
             switch request.method {
             case Method.poolAdd: try await pools.add(stage: stage, address: instance)
@@ -28,7 +31,8 @@ extension RouterService {
             context.logger.notice(
                 "pool changed",
                 metadata: [
-                    "method": "\(request.method)", "stage": "\(stage)", "instance": "\(instance)", "peer": "\(context.peer)",
+                    "method": "\(request.method)", "stage": "\(stage)", "instance": "\(instance)",
+                    "peer": "\(context.peer)",
                 ]
             )
         }

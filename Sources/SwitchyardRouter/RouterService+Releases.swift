@@ -60,12 +60,16 @@ extension RouterService {
         case Method.rolloutStart:
             guard let candidate = request[parameter: ParameterKey.candidate], !candidate.isEmpty else {
                 throw RouterError(
-                    .invalidArgument, "rollout.start needs the parameter 'candidate' (a version of \(request.model))"
+                    .invalidArgument,
+                    "rollout.start needs the parameter 'candidate' (a version of \(request.model))"
                 )
             }
             let plan = try Self.plan(from: request)
             _ = try releases.start(
-                model: request.model, candidate: candidate, stable: request[parameter: ParameterKey.stable], plan: plan
+                model: request.model,
+                candidate: candidate,
+                stable: request[parameter: ParameterKey.stable],
+                plan: plan
             )
         case Method.rolloutStatus:
             break
@@ -114,9 +118,13 @@ extension RouterService {
                 return value
             }
             var experiment = Experiment(
-                model: request.model, champion: champion, challenger: challenger, mode: mode,
+                model: request.model,
+                champion: champion,
+                challenger: challenger,
+                mode: mode,
                 percent: try number(ParameterKey.percent, mode == .split ? 50 : 100),
-                comparePercent: try number(ParameterKey.comparePercent, 20), now: Date().timeIntervalSince1970
+                comparePercent: try number(ParameterKey.comparePercent, 20),
+                now: Date().timeIntervalSince1970
             )
             switch request[parameter: ParameterKey.guardrail] ?? "on" {
             case "on": experiment.guardrail.enabled = true
@@ -124,10 +132,12 @@ extension RouterService {
             case let other: throw RouterError(.invalidArgument, "'guardrail' must be on or off, not '\(other)'")
             }
             experiment.guardrail.maxErrorRateIncrease = try number(
-                ParameterKey.guardrailMaxErrorRateIncrease, experiment.guardrail.maxErrorRateIncrease
+                ParameterKey.guardrailMaxErrorRateIncrease,
+                experiment.guardrail.maxErrorRateIncrease
             )
             experiment.guardrail.maxAccuracyDrop = try number(
-                ParameterKey.guardrailMaxAccuracyDrop, experiment.guardrail.maxAccuracyDrop
+                ParameterKey.guardrailMaxAccuracyDrop,
+                experiment.guardrail.maxAccuracyDrop
             )
             try releases.startExperiment(experiment)
             report = experiment.report

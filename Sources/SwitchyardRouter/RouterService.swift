@@ -51,14 +51,27 @@ public final class RouterService: WireService, Service {
     ///   - learning: serve the models that healthy inference instances report (`model.list` on each health check)
     ///     besides `models`, batched with these settings and each model's own limits; `nil`: only `models`.
     public init(
-        models: [String: BatcherConfiguration], preprocess: any Upstream, inference: any Upstream,
-        postprocess: any Upstream, health: HealthChecker? = nil, releases: ReleaseController? = nil, logger: Logger,
-        sampler: InputSampler? = nil, instances: [String: Int] = [:], executor: (any TaskExecutor)? = nil,
-        pools: StagePools? = nil, learning: BatcherConfiguration? = nil
+        models: [String: BatcherConfiguration],
+        preprocess: any Upstream,
+        inference: any Upstream,
+        postprocess: any Upstream,
+        health: HealthChecker? = nil,
+        releases: ReleaseController? = nil,
+        logger: Logger,
+        sampler: InputSampler? = nil,
+        instances: [String: Int] = [:],
+        executor: (any TaskExecutor)? = nil,
+        pools: StagePools? = nil,
+        learning: BatcherConfiguration? = nil
     ) {
         self.batchers = StageBatchers(
-            models: models, preprocess: preprocess, inference: inference, postprocess: postprocess,
-            instances: instances, logger: logger, executor: executor
+            models: models,
+            preprocess: preprocess,
+            inference: inference,
+            postprocess: postprocess,
+            instances: instances,
+            logger: logger,
+            executor: executor
         )
         self.preprocess = preprocess
         self.inference = inference
@@ -83,7 +96,8 @@ public final class RouterService: WireService, Service {
         if let stages = self.batchers[model] { return stages }
         guard let learning, let health else {
             throw RouterError(
-                .unknownModel, "no model '\(model)' on this router (models: \(self.models.joined(separator: ", ")))"
+                .unknownModel,
+                "no model '\(model)' on this router (models: \(self.models.joined(separator: ", ")))"
             )
         }
         guard !model.isEmpty, health.servedModels.contains(model) else {
@@ -156,7 +170,11 @@ public final class RouterService: WireService, Service {
         let requestID = Self.requestID(request.traceID)
         do {
             let (answer, inferred) = try await self.chain(
-                request, route: route, requestID: requestID, stages: stages, deadline: deadline
+                request,
+                route: route,
+                requestID: requestID,
+                stages: stages,
+                deadline: deadline
             )
             var response = answer
             let latency = started.duration(to: .now)
@@ -167,12 +185,18 @@ public final class RouterService: WireService, Service {
                     ?? latency
                 self.releases?.record(model: request.model, arm: arm, ok: true, latency: compute, window: route.window)
                 self.releases?.remember(
-                    model: request.model, requestID: requestID, route: route, outputs: inferred.tensors
+                    model: request.model,
+                    requestID: requestID,
+                    route: route,
+                    outputs: inferred.tensors
                 )
             }
             if let challenger = route.challenger {
                 self.releases?.recordExperiment(
-                    model: request.model, requestID: requestID, challenger: challenger, answer: inferred,
+                    model: request.model,
+                    requestID: requestID,
+                    challenger: challenger,
+                    answer: inferred,
                     latency: latency
                 )
             }
@@ -184,12 +208,19 @@ public final class RouterService: WireService, Service {
                 let latency = started.duration(to: .now)
                 if let arm = route.arm {
                     self.releases?.record(
-                        model: request.model, arm: arm, ok: false, latency: latency, window: route.window
+                        model: request.model,
+                        arm: arm,
+                        ok: false,
+                        latency: latency,
+                        window: route.window
                     )
                 }
                 if let challenger = route.challenger {
                     self.releases?.recordExperiment(
-                        model: request.model, requestID: requestID, challenger: challenger, answer: nil,
+                        model: request.model,
+                        requestID: requestID,
+                        challenger: challenger,
+                        answer: nil,
                         latency: latency
                     )
                 }
@@ -200,20 +231,34 @@ public final class RouterService: WireService, Service {
 
     /// The chain for one request; returns the answer and the inference stage's answer (for comparisons).
     private func chain(
-        _ request: Request, route: ReleaseController.Route, requestID: String, stages: StageBatchers.Stages,
+        _ request: Request,
+        route: ReleaseController.Route,
+        requestID: String,
+        stages: StageBatchers.Stages,
         deadline: ContinuousClock.Instant?
     ) async throws -> (Response, Response) {
         let prepared = try await Self.call(
-            stages.preprocess, or: self.preprocess,
+            stages.preprocess,
+            or: self.preprocess,
             Request(
-                method: Method.preprocess, model: request.model, traceID: request.traceID, priority: request.priority,
-                idempotent: request.idempotent, parameters: request.parameters, tensors: request.tensors
+                method: Method.preprocess,
+                model: request.model,
+                traceID: request.traceID,
+                priority: request.priority,
+                idempotent: request.idempotent,
+                parameters: request.parameters,
+                tensors: request.tensors
             ),
             deadline: deadline
         )
         let inferRequest = Request(
-            method: Method.infer, model: request.model, version: route.version, traceID: request.traceID,
-            priority: request.priority, idempotent: request.idempotent, tensors: prepared.tensors
+            method: Method.infer,
+            model: request.model,
+            version: route.version,
+            traceID: request.traceID,
+            priority: request.priority,
+            idempotent: request.idempotent,
+            tensors: prepared.tensors
         )
         let inferred = try await self.callInference(inferRequest, stages: stages, deadline: deadline)
         if let releases {
@@ -222,8 +267,12 @@ public final class RouterService: WireService, Service {
                     self.batchers.inference(model: request.model, version: shadowVersion, stages: stages)
                     ?? self.inference
                 releases.shadow(
-                    model: request.model, requestID: requestID, route: route, request: inferRequest,
-                    candidateAnswer: inferred, via: path
+                    model: request.model,
+                    requestID: requestID,
+                    route: route,
+                    request: inferRequest,
+                    candidateAnswer: inferred,
+                    via: path
                 )
             }
             if let mirrorVersion = route.mirrorVersion {
@@ -231,23 +280,37 @@ public final class RouterService: WireService, Service {
                     self.batchers.inference(model: request.model, version: mirrorVersion, stages: stages)
                     ?? self.inference
                 releases.mirror(
-                    model: request.model, requestID: requestID, version: mirrorVersion,
-                    servedByChallenger: route.challenger ?? false, request: inferRequest, answer: inferred, via: path
+                    model: request.model,
+                    requestID: requestID,
+                    version: mirrorVersion,
+                    servedByChallenger: route.challenger ?? false,
+                    request: inferRequest,
+                    answer: inferred,
+                    via: path
                 )
             }
         }
         let answered = inferred[parameter: ParameterKey.modelVersion]
         let finished = try await Self.call(
-            stages.postprocess, or: self.postprocess,
+            stages.postprocess,
+            or: self.postprocess,
             Request(
-                method: Method.postprocess, model: request.model, version: answered ?? "", traceID: request.traceID,
-                priority: request.priority, idempotent: request.idempotent, parameters: request.parameters,
+                method: Method.postprocess,
+                model: request.model,
+                version: answered ?? "",
+                traceID: request.traceID,
+                priority: request.priority,
+                idempotent: request.idempotent,
+                parameters: request.parameters,
                 tensors: inferred.tensors
             ),
             deadline: deadline
         )
         self.sampler?.offer(
-            model: request.model, version: answered ?? "", inputs: request.tensors, outputs: inferred.tensors
+            model: request.model,
+            version: answered ?? "",
+            inputs: request.tensors,
+            outputs: inferred.tensors
         )
         let parameters = answered.map { [Parameter(ParameterKey.modelVersion, $0)] } ?? []
         return (Response(parameters: parameters, tensors: finished.tensors), inferred)
@@ -263,7 +326,9 @@ public final class RouterService: WireService, Service {
 
     /// Through the batcher of the request's (model, version), or straight to the pool past the bound on versions.
     private func callInference(
-        _ request: Request, stages: StageBatchers.Stages, deadline: ContinuousClock.Instant?
+        _ request: Request,
+        stages: StageBatchers.Stages,
+        deadline: ContinuousClock.Instant?
     ) async throws -> Response {
         let batcher =
             request.version.isEmpty
@@ -285,12 +350,14 @@ public final class RouterService: WireService, Service {
     /// Sends through the batcher; a request whose batch was refused as `invalid argument` goes again alone, so that
     /// its status is its own.
     private static func call(
-        _ batcher: Batcher<ContinuousClock>, or direct: any Upstream, _ request: Request,
+        _ batcher: Batcher<ContinuousClock>,
+        or direct: any Upstream,
+        _ request: Request,
         deadline: ContinuousClock.Instant?
     ) async throws -> Response {
         do {
             return try await batcher.call(request, deadline: deadline)
-        } catch where RoutingError.status(for: error).code == .invalidArgument {
+        } catch  where RoutingError.status(for: error).code == .invalidArgument {
             return try await direct.call(request, deadline: deadline)
         }
     }

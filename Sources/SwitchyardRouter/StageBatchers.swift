@@ -23,7 +23,9 @@ final class StageBatchers: Sendable {
 
     /// A model's limits for one stage: batches in flight are per instance, so a stage scaled out gets more.
     private static func scaled(
-        _ configuration: BatcherConfiguration, for stage: String, instances: [String: Int]
+        _ configuration: BatcherConfiguration,
+        for stage: String,
+        instances: [String: Int]
     ) -> BatcherConfiguration {
         var scaled = configuration
         scaled.maxBatchesInFlight *= max(1, instances[stage] ?? 1)
@@ -40,9 +42,11 @@ final class StageBatchers: Sendable {
     /// Instances per stage now (pools change while the router serves).
     private let instances: Mutex<[String: Int]>
     /// Batchers made after ``run()`` started are handed to it here.
-    private let started: (
-        stream: AsyncStream<Batcher<ContinuousClock>>, continuation: AsyncStream<Batcher<ContinuousClock>>.Continuation
-    )
+    private let started:
+        (
+            stream: AsyncStream<Batcher<ContinuousClock>>,
+            continuation: AsyncStream<Batcher<ContinuousClock>>.Continuation
+        )
     private let preprocess: any Upstream
     private let inference: any Upstream
     private let postprocess: any Upstream
@@ -59,15 +63,26 @@ final class StageBatchers: Sendable {
     ///   - logger: for batch decisions.
     ///   - executor: where the batchers' tasks run; `nil`: the global executor.
     init(
-        models: [String: BatcherConfiguration], preprocess: any Upstream, inference: any Upstream,
-        postprocess: any Upstream, instances: [String: Int], logger: Logger, executor: (any TaskExecutor)?
+        models: [String: BatcherConfiguration],
+        preprocess: any Upstream,
+        inference: any Upstream,
+        postprocess: any Upstream,
+        instances: [String: Int],
+        logger: Logger,
+        executor: (any TaskExecutor)?
     ) {
         self.table = Mutex(
             (
                 models.reduce(into: [:]) { stages, entry in
                     stages[entry.key] = Self.make(
-                        model: entry.key, configuration: entry.value, preprocess: preprocess, inference: inference,
-                        postprocess: postprocess, instances: instances, logger: logger, executor: executor
+                        model: entry.key,
+                        configuration: entry.value,
+                        preprocess: preprocess,
+                        inference: inference,
+                        postprocess: postprocess,
+                        instances: instances,
+                        logger: logger,
+                        executor: executor
                     )
                 }, false
             )
@@ -96,17 +111,27 @@ final class StageBatchers: Sendable {
     subscript(model: String) -> Stages? { self.table.withLock { $0.stages[model] } }
 
     private static func make(
-        model: String, configuration: BatcherConfiguration, preprocess: any Upstream, inference: any Upstream,
-        postprocess: any Upstream, instances: [String: Int], logger: Logger, executor: (any TaskExecutor)?
+        model: String,
+        configuration: BatcherConfiguration,
+        preprocess: any Upstream,
+        inference: any Upstream,
+        postprocess: any Upstream,
+        instances: [String: Int],
+        logger: Logger,
+        executor: (any TaskExecutor)?
     ) -> Stages {
         func batcher(_ stage: String, _ upstream: any Upstream) -> Batcher<ContinuousClock> {
             Batcher(
-                upstream: upstream, configuration: Self.scaled(configuration, for: stage, instances: instances),
-                logger: logger, metricDimensions: [("model", model), ("stage", stage)], executor: executor
+                upstream: upstream,
+                configuration: Self.scaled(configuration, for: stage, instances: instances),
+                logger: logger,
+                metricDimensions: [("model", model), ("stage", stage)],
+                executor: executor
             )
         }
         return Stages(
-            preprocess: batcher("preprocess", preprocess), inference: batcher("inference", inference),
+            preprocess: batcher("preprocess", preprocess),
+            inference: batcher("inference", inference),
             postprocess: batcher("postprocess", postprocess)
         )
     }
@@ -119,8 +144,14 @@ final class StageBatchers: Sendable {
             return self.table.withLock { table -> Stages? in
                 if let existing = table.stages[model] { return existing }
                 let made = Self.make(
-                    model: model, configuration: configuration, preprocess: self.preprocess, inference: self.inference,
-                    postprocess: self.postprocess, instances: instances, logger: self.logger, executor: self.executor
+                    model: model,
+                    configuration: configuration,
+                    preprocess: self.preprocess,
+                    inference: self.inference,
+                    postprocess: self.postprocess,
+                    instances: instances,
+                    logger: self.logger,
+                    executor: self.executor
                 )
                 // before run() starts, it takes the table as it is; after, it is handed the new batchers
                 if table.running {
@@ -194,7 +225,9 @@ final class StageBatchers: Sendable {
     }
 
     private func apply(
-        _ configuration: BatcherConfiguration, to stages: Stages, pinned: [String: Batcher<ContinuousClock>]
+        _ configuration: BatcherConfiguration,
+        to stages: Stages,
+        pinned: [String: Batcher<ContinuousClock>]
     ) {
         let instances = self.instances.withLock { $0 }
         for (stage, batcher) in [

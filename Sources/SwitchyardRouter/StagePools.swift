@@ -55,7 +55,10 @@ public final class StagePools: Service, Sendable {
     ///   - logger: membership changes are logged at info level.
     ///   - makeUpstream: makes the client of a new instance.
     public init(
-        stages: [(Stage, [PoolSource])], interval: Duration, health: HealthChecker?, logger: Logger,
+        stages: [(Stage, [PoolSource])],
+        interval: Duration,
+        health: HealthChecker?,
+        logger: Logger,
         makeUpstream: @escaping @Sendable (PoolEndpoint) throws -> any Upstream
     ) {
         self.stages = stages.map(\.0)
@@ -114,7 +117,12 @@ public final class StagePools: Service, Sendable {
     /// Resolves every stage's sources and brings its pool in line.
     public func refresh() async {
         // one refresh at a time; a caller arriving meanwhile is covered by the one running
-        guard self.refreshing.withLock({ busy in defer { busy = true }; return !busy }) else { return }
+        guard
+            self.refreshing.withLock({ busy in
+                defer { busy = true }
+                return !busy
+            })
+        else { return }
         defer { self.refreshing.withLock { $0 = false } }
         for stage in self.stages {
             let sources = self.discovered.withLock { $0[stage.name]?.sources ?? [] }
@@ -176,7 +184,8 @@ public final class StagePools: Service, Sendable {
             stage.pool.remove(id)
             changed = true
             self.logger.info(
-                "instance leaves the pool; draining", metadata: ["stage": "\(stage.name)", "instance": "\(id)"]
+                "instance leaves the pool; draining",
+                metadata: ["stage": "\(stage.name)", "instance": "\(id)"]
             )
         }
         if changed {
@@ -191,7 +200,9 @@ public final class StagePools: Service, Sendable {
         case .address(let host, let port):
             return [PoolEndpoint(host: host, port: port)]
         case .dns(let name, let port):
-            return Set(try await NameResolver.addresses(of: name).map { PoolEndpoint(host: $0, port: port, serverName: name) })
+            return Set(
+                try await NameResolver.addresses(of: name).map { PoolEndpoint(host: $0, port: port, serverName: name) }
+            )
         case .srv(let name):
             var endpoints = Set<PoolEndpoint>()
             for record in try await NameResolver.serviceRecords(name) {
@@ -255,14 +266,19 @@ public final class StagePools: Service, Sendable {
     public func remove(stage name: String, instance id: String) async throws {
         let stage = try self.stage(name)
         try self.discovered.withLock { discovered in
-            guard stage.pool.members.contains(where: { $0.id == id }) || discovered[name]!.added.contains(where: { $0.id == id })
+            guard
+                stage.pool.members.contains(where: { $0.id == id })
+                    || discovered[name]!.added.contains(where: { $0.id == id })
             else { throw RouterError(.notFound, "the \(name) pool has no instance \(id)") }
             discovered[name]!.removed.insert(id)
             discovered[name]!.added = discovered[name]!.added.filter { $0.id != id }
         }
         stage.pool.remove(id)
         self.onMembership(name, stage.pool.members.count)
-        self.logger.info("instance removed by the operator; draining", metadata: ["stage": "\(name)", "instance": "\(id)"])
+        self.logger.info(
+            "instance removed by the operator; draining",
+            metadata: ["stage": "\(name)", "instance": "\(id)"]
+        )
     }
 
     /// The operator drains an instance: no new requests, those in flight finish; it stays listed (draining) until
@@ -283,8 +299,10 @@ public final class StagePools: Service, Sendable {
             let instances: [[String: Any]] = stage.pool.statistics.map { instance in
                 let state =
                     instance.removing
-                    ? "removing" : instance.draining
-                        ? "draining" : instance.awaitingHealthCheck
+                    ? "removing"
+                    : instance.draining
+                        ? "draining"
+                        : instance.awaitingHealthCheck
                             ? "checking" : instance.ejected ? "ejected" : instance.healthy ? "serving" : "unhealthy"
                 return [
                     "id": instance.id, "state": state, "in_flight": instance.inFlight,
@@ -304,7 +322,9 @@ public final class StagePools: Service, Sendable {
     }
 
     private func stage(_ name: String) throws -> Stage {
-        guard let stage = self.stages.first(where: { $0.name == name }) else { throw Self.unknownStage(name, self.names) }
+        guard let stage = self.stages.first(where: { $0.name == name }) else {
+            throw Self.unknownStage(name, self.names)
+        }
         return stage
     }
 

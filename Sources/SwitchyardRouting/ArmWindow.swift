@@ -22,7 +22,10 @@ public struct ArmWindow: Sendable, Equatable {
 
     static func emptyHistogram() -> Histogram<UInt64> {
         Histogram<UInt64>(
-            lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: .two)
+            lowestDiscernibleValue: 1,
+            highestTrackableValue: 3_600_000_000,
+            numberOfSignificantValueDigits: .two
+        )
     }
 
     /// Counts one answered request.
@@ -103,7 +106,9 @@ extension ArmWindow: Codable {
         try container.encode(self.labelled, forKey: .labelled)
         try container.encode(self.correct, forKey: .correct)
         try container.encode(
-            Dictionary(uniqueKeysWithValues: self.predictions.map { ("\($0.key)", $0.value) }), forKey: .predictions)
+            Dictionary(uniqueKeysWithValues: self.predictions.map { ("\($0.key)", $0.value) }),
+            forKey: .predictions
+        )
         try container.encode(self.latency.recordedValues().map { [$0.value, UInt64($0.count)] }, forKey: .latency)
     }
 
@@ -117,7 +122,8 @@ extension ArmWindow: Codable {
         self.correct = try container.decodeIfPresent(Int.self, forKey: .correct) ?? 0
         let predictions = try container.decodeIfPresent([String: Int].self, forKey: .predictions) ?? [:]
         self.predictions = Dictionary(
-            uniqueKeysWithValues: predictions.compactMap { key, value in Int64(key).map { ($0, value) } })
+            uniqueKeysWithValues: predictions.compactMap { key, value in Int64(key).map { ($0, value) } }
+        )
         for pair in try container.decodeIfPresent([[UInt64]].self, forKey: .latency) ?? [] where pair.count == 2 {
             _ = self.latency.record(min(max(pair[0], 1), self.latency.highestTrackableValue), count: pair[1])
         }

@@ -64,9 +64,13 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
     ///     e.g. `[("model", "digits"), ("stage", "inference")]`.
     ///   - metricsFactory: where the metrics go; the process-wide one by default.
     public init(
-        upstream: any Upstream, configuration: BatcherConfiguration = BatcherConfiguration(), clock: C,
-        logger: Logger = Logger(label: "switchyard.batcher"), metricDimensions: [(String, String)] = [],
-        metricsFactory: any MetricsFactory = MetricsSystem.factory, executor: (any TaskExecutor)? = nil
+        upstream: any Upstream,
+        configuration: BatcherConfiguration = BatcherConfiguration(),
+        clock: C,
+        logger: Logger = Logger(label: "switchyard.batcher"),
+        metricDimensions: [(String, String)] = [],
+        metricsFactory: any MetricsFactory = MetricsSystem.factory,
+        executor: (any TaskExecutor)? = nil
     ) {
         self.executor = executor
         self.state = Mutex(State(machine: BatcherStateMachine(configuration: configuration)))
@@ -87,7 +91,8 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
     public var statistics: BatcherStatistics {
         self.state.withLock { state in
             BatcherStatistics(
-                queuedRequests: state.machine.queue.count, batchesInFlight: state.machine.inFlight.count,
+                queuedRequests: state.machine.queue.count,
+                batchesInFlight: state.machine.inFlight.count,
                 executionTimes: state.machine.predictor
             )
         }
@@ -205,7 +210,12 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
                     }
                     state.waiting[id] = continuation
                     let actions = state.machine.enqueue(
-                        id: id, request: request, deadline: deadline, now: self.now, gathered: gathering)
+                        id: id,
+                        request: request,
+                        deadline: deadline,
+                        now: self.now,
+                        gathered: gathering
+                    )
                     var effects = self.apply(actions, to: &state)
                     if Task.isCancelled { self.cancel(id: id, in: &state, effects: &effects) }
                     return effects
@@ -238,7 +248,8 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
         _ = state.machine.cancel(id: id)
         if let continuation = state.waiting.removeValue(forKey: id) {
             effects.answers.append(
-                (continuation, .failure(RoutingError(.cancelled, "the caller cancelled the request"))))
+                (continuation, .failure(RoutingError(.cancelled, "the caller cancelled the request")))
+            )
             // the last member of a batch in flight gone: cancel the upstream call too
             for (_, call) in state.calls where call.members.contains(id) {
                 if let task = call.task, !call.members.contains(where: { state.waiting[$0] != nil }) {
@@ -258,7 +269,8 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
                     for member in dispatch.members {
                         if let continuation = state.waiting.removeValue(forKey: member.id) {
                             effects.answers.append(
-                                (continuation, .failure(RoutingError(.shutDown, "the batcher stopped"))))
+                                (continuation, .failure(RoutingError(.shutDown, "the batcher stopped")))
+                            )
                         }
                     }
                 } else {
@@ -381,7 +393,10 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
         let effects = self.state.withLock { state in
             state.calls.removeValue(forKey: dispatch.batchID)
             let actions = state.machine.complete(
-                batchID: dispatch.batchID, succeeded: upstreamAnswered, now: self.now)
+                batchID: dispatch.batchID,
+                succeeded: upstreamAnswered,
+                now: self.now
+            )
             var effects = self.apply(actions, to: &state)
             for (index, member) in dispatch.members.enumerated() {
                 guard let continuation = state.waiting.removeValue(forKey: member.id) else { continue }
@@ -404,13 +419,19 @@ extension Batcher where C == ContinuousClock {
     ///   - logger: for batch decisions.
     ///   - metricDimensions: labels of the batcher's metrics.
     public convenience init(
-        upstream: any Upstream, configuration: BatcherConfiguration = BatcherConfiguration(),
-        logger: Logger = Logger(label: "switchyard.batcher"), metricDimensions: [(String, String)] = [],
+        upstream: any Upstream,
+        configuration: BatcherConfiguration = BatcherConfiguration(),
+        logger: Logger = Logger(label: "switchyard.batcher"),
+        metricDimensions: [(String, String)] = [],
         executor: (any TaskExecutor)? = nil
     ) {
         self.init(
-            upstream: upstream, configuration: configuration, clock: ContinuousClock(), logger: logger,
-            metricDimensions: metricDimensions, executor: executor
+            upstream: upstream,
+            configuration: configuration,
+            clock: ContinuousClock(),
+            logger: logger,
+            metricDimensions: metricDimensions,
+            executor: executor
         )
     }
 }

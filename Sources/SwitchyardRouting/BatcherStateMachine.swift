@@ -95,17 +95,31 @@ struct BatcherStateMachine: Sendable {
     /// - Parameter gathered: the request gathered a burst (``startGathering()``): it goes to the head of the queue,
     ///   as it arrived first, and the gathering ends.
     mutating func enqueue(
-        id: UInt64, request: Request, deadline: Instant?, now: Instant, gathered: Bool = false
+        id: UInt64,
+        request: Request,
+        deadline: Instant?,
+        now: Instant,
+        gathered: Bool = false
     ) -> [Action] {
         if gathered { self.gathering = false }
         if let deadline, deadline <= now {
-            return [.fail(ids: [id], RoutingError(.deadlineExceeded, "the deadline passed before the request was queued"))]
+            return [
+                .fail(ids: [id], RoutingError(.deadlineExceeded, "the deadline passed before the request was queued"))
+            ]
                 + (gathered ? self.evaluate(now: now) : [])
         }
         var shed: [Action] = []
         if self.queue.count >= self.configuration.maxQueueSize {
             guard let victim = self.leastUrgent(below: request.priority) else {
-                return [.fail(ids: [id], RoutingError(.queueFull, "the batch queue is full (\(self.configuration.maxQueueSize) requests)"))]
+                return [
+                    .fail(
+                        ids: [id],
+                        RoutingError(
+                            .queueFull,
+                            "the batch queue is full (\(self.configuration.maxQueueSize) requests)"
+                        )
+                    )
+                ]
                     + (gathered ? self.evaluate(now: now) : [])
             }
             let removed = self.queue.remove(at: victim)
@@ -116,7 +130,9 @@ struct BatcherStateMachine: Sendable {
             shed = [.fail(ids: [removed.id], RoutingError(.queueFull, message))]
         }
         let queued = self.queued(id: id, request: request, deadline: deadline, now: now)
-        if let deadline, self.earliestQueuedDeadline.map({ deadline < $0 }) ?? true { self.earliestQueuedDeadline = deadline }
+        if let deadline, self.earliestQueuedDeadline.map({ deadline < $0 }) ?? true {
+            self.earliestQueuedDeadline = deadline
+        }
         var reordered = false
         if gathered {
             self.queue.insert(queued, at: 0)
@@ -137,7 +153,9 @@ struct BatcherStateMachine: Sendable {
             {
                 plan.indices.append(self.queue.count - 1)
                 plan.rows += queued.rows
-                if let deadline, plan.earliestDeadline.map({ deadline < $0 }) ?? true { plan.earliestDeadline = deadline }
+                if let deadline, plan.earliestDeadline.map({ deadline < $0 }) ?? true {
+                    plan.earliestDeadline = deadline
+                }
                 self.cachedPlan = plan
             }
         }
@@ -168,9 +186,20 @@ struct BatcherStateMachine: Sendable {
         self.gathering = false
         let rows = BatchLayout.rows(of: request)
         let alone = Queued(
-            id: id, request: request, rows: rows, lane: 0, enqueued: now, deadline: deadline, priority: request.priority
+            id: id,
+            request: request,
+            rows: rows,
+            lane: 0,
+            enqueued: now,
+            deadline: deadline,
+            priority: request.priority
         )
-        return self.dispatch(Plan(indices: [], rows: alone.rows, earliestDeadline: deadline), alone: alone, reason: .idle, now: now)
+        return self.dispatch(
+            Plan(indices: [], rows: alone.rows, earliestDeadline: deadline),
+            alone: alone,
+            reason: .idle,
+            now: now
+        )
     }
 
     /// Removes a cancelled request from the queue.
@@ -213,20 +242,25 @@ struct BatcherStateMachine: Sendable {
     /// When ``tick(now:)`` should next be called, or `nil` when nothing is waiting on time.
     var nextWakeUp: Instant? {
         mutating get {
-        var earliest = self.earliestQueuedDeadline
-        if !self.queue.isEmpty, !self.gathering, self.inFlight.count < self.configuration.maxBatchesInFlight {
-            let delay = self.queue[0].enqueued + self.configuration.maxQueueDelay
-            if earliest.map({ delay < $0 }) ?? true { earliest = delay }
-            if let closeAt = self.closeAt(self.plan()), closeAt < earliest! { earliest = closeAt }
-        }
-        return earliest
+            var earliest = self.earliestQueuedDeadline
+            if !self.queue.isEmpty, !self.gathering, self.inFlight.count < self.configuration.maxBatchesInFlight {
+                let delay = self.queue[0].enqueued + self.configuration.maxQueueDelay
+                if earliest.map({ delay < $0 }) ?? true { earliest = delay }
+                if let closeAt = self.closeAt(self.plan()), closeAt < earliest! { earliest = closeAt }
+            }
+            return earliest
         }
     }
 
     private mutating func queued(id: UInt64, request: Request, deadline: Instant?, now: Instant) -> Queued {
         let (layout, rows) = BatchLayout.of(request, id: id)
         return Queued(
-            id: id, request: request, rows: rows, lane: self.lane(of: layout), enqueued: now, deadline: deadline,
+            id: id,
+            request: request,
+            rows: rows,
+            lane: self.lane(of: layout),
+            enqueued: now,
+            deadline: deadline,
             priority: request.priority
         )
     }
@@ -271,7 +305,9 @@ struct BatcherStateMachine: Sendable {
             }
             self.cachedPlan = nil
             self.recomputeEarliestDeadline()
-            actions.append(.fail(ids: expired, RoutingError(.deadlineExceeded, "the deadline passed while the request was queued")))
+            actions.append(
+                .fail(ids: expired, RoutingError(.deadlineExceeded, "the deadline passed while the request was queued"))
+            )
         }
         while !self.queue.isEmpty, self.inFlight.count < self.configuration.maxBatchesInFlight {
             var plan = self.plan()

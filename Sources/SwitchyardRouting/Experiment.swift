@@ -62,7 +62,12 @@ public struct Experiment: Sendable, Codable {
     public static let minimumLabels = 30
 
     public init(
-        model: String, champion: String, challenger: String, mode: Mode, percent: Double, comparePercent: Double = 20,
+        model: String,
+        champion: String,
+        challenger: String,
+        mode: Mode,
+        percent: Double,
+        comparePercent: Double = 20,
         now: Double
     ) {
         self.model = model
@@ -101,7 +106,8 @@ public struct Experiment: Sendable, Codable {
     /// The split of users for `split` mode (the challenger as candidate); all to the champion in `shadow` mode.
     public var split: TrafficSplit {
         TrafficSplit(
-            stable: self.champion, candidate: self.mode == .split ? self.challenger : nil,
+            stable: self.champion,
+            candidate: self.mode == .split ? self.challenger : nil,
             candidatePercent: self.mode == .split ? self.percent : 0
         )
     }
@@ -142,7 +148,10 @@ public struct Experiment: Sendable, Codable {
         let b = self.challengerWindow
         guard a.labelled >= Self.minimumLabels, b.labelled >= Self.minimumLabels else { return }
         let p = Statistics.alwaysValidPValue(
-            successes1: a.correct, trials1: a.labelled, successes2: b.correct, trials2: b.labelled
+            successes1: a.correct,
+            trials1: a.labelled,
+            successes2: b.correct,
+            trials2: b.labelled
         )
         self.minimumP = min(self.minimumP, p)
         if self.winner == nil, self.minimumP < self.alpha {
@@ -166,12 +175,16 @@ public struct Experiment: Sendable, Codable {
         for (name, window, otherName, other) in sides {
             if window.requests >= rail.minSamples, other.requests >= rail.minSamples {
                 let difference = Statistics.differenceSequence(
-                    successes1: window.errors, trials1: window.requests, successes2: other.errors,
-                    trials2: other.requests, alpha: alpha
+                    successes1: window.errors,
+                    trials1: window.requests,
+                    successes2: other.errors,
+                    trials2: other.requests,
+                    alpha: alpha
                 )
                 if difference.low > rail.maxErrorRateIncrease {
                     return self.stopArm(
-                        name, now: now,
+                        name,
+                        now: now,
                         reason: "guardrail: \(name)'s error rate \(Rollout.percent(window.errorRate * 100)) on "
                             + "\(window.requests) requests against \(Rollout.percent(other.errorRate * 100)) for "
                             + "\(otherName) (at most +\(Rollout.percent(rail.maxErrorRateIncrease * 100)))"
@@ -180,12 +193,16 @@ public struct Experiment: Sendable, Codable {
             }
             if window.labelled >= rail.minLabels, other.labelled >= rail.minLabels {
                 let difference = Statistics.differenceSequence(
-                    successes1: window.correct, trials1: window.labelled, successes2: other.correct,
-                    trials2: other.labelled, alpha: alpha
+                    successes1: window.correct,
+                    trials1: window.labelled,
+                    successes2: other.correct,
+                    trials2: other.labelled,
+                    alpha: alpha
                 )
                 if difference.high < -rail.maxAccuracyDrop {
                     return self.stopArm(
-                        name, now: now,
+                        name,
+                        now: now,
                         reason: "guardrail: \(name)'s accuracy \(Rollout.percent((window.accuracy ?? 0) * 100)) on "
                             + "\(window.labelled) labels against \(Rollout.percent((other.accuracy ?? 0) * 100)) for "
                             + "\(otherName) (at most \(Rollout.percent(rail.maxAccuracyDrop * 100)) lower)"
@@ -211,21 +228,33 @@ public struct Experiment: Sendable, Codable {
                 ? nil
                 : Statistics.proportionSequence(successes: window.correct, trials: window.labelled, alpha: self.alpha)
             return ExperimentReport.Arm(
-                version: name, requests: window.requests, errorRate: window.errorRate,
+                version: name,
+                requests: window.requests,
+                errorRate: window.errorRate,
                 p50Milliseconds: window.latency(quantile: 0.5).map(Self.milliseconds),
                 p99Milliseconds: window.latency(quantile: 0.99).map(Self.milliseconds),
-                labelled: window.labelled, accuracy: window.accuracy, accuracyLow: interval?.low,
+                labelled: window.labelled,
+                accuracy: window.accuracy,
+                accuracyLow: interval?.low,
                 accuracyHigh: interval?.high
             )
         }
         let a = self.championWindow
         let b = self.challengerWindow
         var report = ExperimentReport(
-            model: self.model, mode: self.mode, percent: self.percent, champion: arm(self.champion, a),
-            challenger: arm(self.challenger, b), compared: self.compared,
+            model: self.model,
+            mode: self.mode,
+            percent: self.percent,
+            champion: arm(self.champion, a),
+            challenger: arm(self.challenger, b),
+            compared: self.compared,
             agreement: self.compared == 0 ? nil : Double(self.agreed) / Double(self.compared),
             meanAbsoluteScoreDifference: self.scoreDifference.count == 0 ? nil : self.scoreDifference.mean,
-            pValue: nil, winner: self.winner, verdict: "", running: self.isRunning, stoppedArm: self.stoppedArm,
+            pValue: nil,
+            winner: self.winner,
+            verdict: "",
+            running: self.isRunning,
+            stoppedArm: self.stoppedArm,
             stopReason: self.stopReason
         )
         guard a.labelled >= Self.minimumLabels, b.labelled >= Self.minimumLabels else {
@@ -235,7 +264,11 @@ public struct Experiment: Sendable, Codable {
             return report
         }
         let difference = Statistics.differenceSequence(
-            successes1: a.correct, trials1: a.labelled, successes2: b.correct, trials2: b.labelled, alpha: self.alpha
+            successes1: a.correct,
+            trials1: a.labelled,
+            successes2: b.correct,
+            trials2: b.labelled,
+            alpha: self.alpha
         )
         report.pValue = self.minimumP
         report.accuracyDifferenceLow = difference.low
@@ -343,9 +376,20 @@ public struct ExperimentReport: Sendable, Codable {
     public var stopReason: String?
 
     init(
-        model: String, mode: Experiment.Mode, percent: Double, champion: Arm, challenger: Arm, compared: Int,
-        agreement: Double?, meanAbsoluteScoreDifference: Double?, pValue: Double?, winner: String?, verdict: String,
-        running: Bool, stoppedArm: String?, stopReason: String?
+        model: String,
+        mode: Experiment.Mode,
+        percent: Double,
+        champion: Arm,
+        challenger: Arm,
+        compared: Int,
+        agreement: Double?,
+        meanAbsoluteScoreDifference: Double?,
+        pValue: Double?,
+        winner: String?,
+        verdict: String,
+        running: Bool,
+        stoppedArm: String?,
+        stopReason: String?
     ) {
         self.model = model
         self.mode = mode

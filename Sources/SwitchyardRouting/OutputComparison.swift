@@ -40,7 +40,9 @@ public enum OutputComparison {
     ///   - candidate: the version under test's outputs for the same inputs.
     ///   - kinds: a kind per output name that overrides the one inferred from the data.
     public static func compare(
-        stable: [NamedTensor], candidate: [NamedTensor], kinds: [String: OutputKind] = [:]
+        stable: [NamedTensor],
+        candidate: [NamedTensor],
+        kinds: [String: OutputKind] = [:]
     ) -> [String: Rows] {
         var result: [String: Rows] = [:]
         for ours in candidate {

@@ -16,8 +16,11 @@ extension Rollout {
                 ? Statistics.proportionSequence(successes: candidate.errors, trials: candidate.requests, alpha: alpha)
                     .low
                 : Statistics.differenceSequence(
-                    successes1: candidate.errors, trials1: candidate.requests, successes2: stable.errors,
-                    trials2: stable.requests, alpha: alpha
+                    successes1: candidate.errors,
+                    trials1: candidate.requests,
+                    successes2: stable.errors,
+                    trials2: stable.requests,
+                    alpha: alpha
                 ).low
             if low > gates.maxErrorRateIncrease {
                 return
@@ -34,8 +37,11 @@ extension Rollout {
         }
         if candidate.labelled >= gates.minLabels, stable.labelled >= gates.minLabels {
             let difference = Statistics.differenceSequence(
-                successes1: candidate.correct, trials1: candidate.labelled, successes2: stable.correct,
-                trials2: stable.labelled, alpha: alpha
+                successes1: candidate.correct,
+                trials1: candidate.labelled,
+                successes2: stable.correct,
+                trials2: stable.labelled,
+                alpha: alpha
             )
             if difference.high < -gates.maxAccuracyDrop {
                 return
@@ -68,7 +74,11 @@ extension Rollout {
 
     /// One output's gates: top-1 (or label) disagreement, score difference, Jensen–Shannon, relative difference.
     static func failedOutput(
-        _ name: String, _ evidence: OutputEvidence, _ gate: OutputGate, _ gates: RolloutGates, _ confidence: String
+        _ name: String,
+        _ evidence: OutputEvidence,
+        _ gate: OutputGate,
+        _ gates: RolloutGates,
+        _ confidence: String
     ) -> String? {
         guard gate.ignore != true, evidence.rows >= gates.minSamples else { return nil }
         let alpha = gates.alpha
@@ -119,7 +129,8 @@ extension Rollout {
         guard let largest = classes.max(), largest >= 0, largest < 100_000 else { return nil }
         let width = Int(largest) + 1
         let psi = DriftProfile.psi(
-            expected: stable.predictionShares(width: width), observed: candidate.predictionShares(width: width)
+            expected: stable.predictionShares(width: width),
+            observed: candidate.predictionShares(width: width)
         )
         let noise = Double(max(classes.count - 1, 1)) * (1 / Double(candidate.predicted) + 1 / Double(stable.predicted))
         return (psi, psi - noise)

@@ -75,7 +75,10 @@ public struct Rollout: Sendable, Hashable, Codable {
     ///   - now: seconds since 1970.
     /// - Returns: whether anything changed (the caller then resets the windows and persists the rollout).
     public mutating func evaluate(
-        stable: ArmWindow, candidate: ArmWindow, metrics: [String: Double] = [:], now: Double
+        stable: ArmWindow,
+        candidate: ArmWindow,
+        metrics: [String: Double] = [:],
+        now: Double
     ) -> Bool {
         guard self.phase == .progressing || self.phase == .waiting else { return false }
         let age = now - self.stepStarted
@@ -268,7 +271,9 @@ public struct Rollout: Sendable, Hashable, Codable {
         self.holding = try c.decodeIfPresent(String.self, forKey: .holding)
         guard self.plan.steps.indices.contains(self.step) else {
             throw DecodingError.dataCorruptedError(
-                forKey: .step, in: c, debugDescription: "step \(self.step) is not a step of the plan"
+                forKey: .step,
+                in: c,
+                debugDescription: "step \(self.step) is not a step of the plan"
             )
         }
     }

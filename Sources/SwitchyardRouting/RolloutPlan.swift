@@ -185,8 +185,10 @@ public struct RolloutGates: Sendable, Hashable, Codable {
     /// The thresholds that apply to output `name`.
     public func gate(for name: String) -> OutputGate {
         var gate = OutputGate(
-            maxDisagreement: self.maxDisagreement, maxScoreDifference: self.maxScoreDifference,
-            maxJensenShannon: self.maxJensenShannon, maxRelativeDifference: self.maxRelativeDifference
+            maxDisagreement: self.maxDisagreement,
+            maxScoreDifference: self.maxScoreDifference,
+            maxJensenShannon: self.maxJensenShannon,
+            maxRelativeDifference: self.maxRelativeDifference
         )
         guard let specific = self.outputs[name] else { return gate }
         gate.kind = specific.kind
@@ -276,8 +278,12 @@ public struct OutputGate: Sendable, Hashable, Codable {
     public var maxRelativeDifference: Double?
 
     public init(
-        kind: OutputKind? = nil, ignore: Bool? = nil, maxDisagreement: Double? = nil, maxScoreDifference: Double? = nil,
-        maxJensenShannon: Double? = nil, maxRelativeDifference: Double? = nil
+        kind: OutputKind? = nil,
+        ignore: Bool? = nil,
+        maxDisagreement: Double? = nil,
+        maxScoreDifference: Double? = nil,
+        maxJensenShannon: Double? = nil,
+        maxRelativeDifference: Double? = nil
     ) {
         self.kind = kind
         self.ignore = ignore

@@ -79,7 +79,11 @@ extension Statistics {
     ///   - alpha: the error rate over every look.
     /// - Returns: the difference and its interval; `[-1, 1]` when a side has no observations.
     public static func differenceSequence(
-        successes1: Int, trials1: Int, successes2: Int, trials2: Int, alpha: Double
+        successes1: Int,
+        trials1: Int,
+        successes2: Int,
+        trials2: Int,
+        alpha: Double
     ) -> Interval {
         guard trials1 > 0, trials2 > 0 else {
             let estimate =

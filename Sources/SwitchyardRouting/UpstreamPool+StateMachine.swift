@@ -86,7 +86,9 @@ extension UpstreamPool {
         ///   - random: for the two random choices.
         /// - Returns: the instance's index, or `nil` when every instance is drained (or there is none).
         mutating func pick(
-            excluding excluded: Set<Int>, goingAway: Set<Int> = [], now: Instant,
+            excluding excluded: Set<Int>,
+            goingAway: Set<Int> = [],
+            now: Instant,
             using random: inout some RandomNumberGenerator
         ) -> (index: Int?, events: [Event]) {
             let events = self.readmitExpired(now: now)
@@ -149,7 +151,9 @@ extension UpstreamPool {
 
         /// An index drawn in proportion to `weights`, never `excluded`.
         private static func draw(
-            _ weights: [Double], excluding excluded: Int?, using random: inout some RandomNumberGenerator
+            _ weights: [Double],
+            excluding excluded: Int?,
+            using random: inout some RandomNumberGenerator
         ) -> Int {
             let total = weights.indices.reduce(0.0) { $1 == excluded ? $0 : $0 + weights[$1] }
             var point = Double.random(in: 0..<total, using: &random)

@@ -60,8 +60,11 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
     ///   - metricDimensions: labels of the pool's metrics (`switchyard_upstream_*`), e.g. `[("stage", "inference")]`.
     ///   - onRemoved: told when a removed instance has left (its last request finished), to close it.
     public init(
-        members: [Member], configuration: UpstreamPoolConfiguration = UpstreamPoolConfiguration(), clock: C,
-        logger: Logger = Logger(label: "switchyard.pool"), metricDimensions: [(String, String)] = [],
+        members: [Member],
+        configuration: UpstreamPoolConfiguration = UpstreamPoolConfiguration(),
+        clock: C,
+        logger: Logger = Logger(label: "switchyard.pool"),
+        metricDimensions: [(String, String)] = [],
         onRemoved: (@Sendable (Member) -> Void)? = nil
     ) {
         self.metrics = PoolMetrics(dimensions: metricDimensions)
@@ -98,7 +101,10 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
             if added { state.upstreams[member.id] = member.upstream }
             return added
         }
-        self.logger.debug(added ? "instance added" : "instance no longer draining", metadata: ["instance": "\(member.id)"])
+        self.logger.debug(
+            added ? "instance added" : "instance no longer draining",
+            metadata: ["instance": "\(member.id)"]
+        )
         return added
     }
 
@@ -216,14 +222,18 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
     /// Starts an attempt, on an instance this request has not tried when there is one, with its per-try timer.
     /// - Returns: `nil`, or why no attempt could start.
     private func start(_ run: inout Run, in group: inout TaskGroup<AttemptEvent>, isRetry: Bool) -> (any Error)? {
-        let (picked, events, count) = self.state.withLock { state -> ((String, any Upstream)?, [StateMachine.Event], Int) in
+        let (picked, events, count) = self.state.withLock {
+            state -> ((String, any Upstream)?, [StateMachine.Event], Int) in
             let machine = state.machine
             let excluded = Set(run.tried.compactMap { machine.index(of: $0) })
             let goingAway = Set(
                 machine.instances.indices.filter { state.upstreams[machine.instances[$0].id]?.isDraining ?? false }
             )
             let (index, events) = state.machine.pick(
-                excluding: excluded, goingAway: goingAway, now: self.clock.now, using: &state.random
+                excluding: excluded,
+                goingAway: goingAway,
+                now: self.clock.now,
+                using: &state.random
             )
             guard let index else { return (nil, events, machine.instances.count) }
             let id = state.machine.instances[index].id
@@ -232,7 +242,8 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
         self.log(events)
         guard let (id, upstream) = picked else {
             return RoutingError(
-                .noInstance, count == 0 ? "the pool has no instances" : "every instance of the pool is draining"
+                .noInstance,
+                count == 0 ? "the pool has no instances" : "every instance of the pool is draining"
             )
         }
         run.tried.insert(id)
@@ -269,7 +280,10 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
     /// Books a failed attempt; starts a retry when one is allowed.
     /// - Returns: the error to throw when nothing is left running, else `nil`.
     private func failed(
-        _ run: inout Run, _ number: Int, _ error: any Error, in group: inout TaskGroup<AttemptEvent>
+        _ run: inout Run,
+        _ number: Int,
+        _ error: any Error,
+        in group: inout TaskGroup<AttemptEvent>
     ) -> (any Error)? {
         let attempt = run.attempts[number]
         let status = RoutingError.status(for: error)
@@ -324,7 +338,9 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
             guard idempotent, configuration.hedgeOnPerTryTimeout, retriesSoFar < configuration.maxRetries,
                 !Task.isCancelled
             else { return (false, false, events) }
-            return (true, state.machine.beginRetry(retriesSoFar: retriesSoFar, deadline: localDeadline, now: now), events)
+            return (
+                true, state.machine.beginRetry(retriesSoFar: retriesSoFar, deadline: localDeadline, now: now), events
+            )
         }
         self.log(events)
         if firstTime { self.metrics.recordPerTryTimeout() }
@@ -334,7 +350,8 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
             return self.arm(run, number, at: self.clock.now.advanced(by: later), in: &group)
         }
         self.logger.debug(
-            "hedging on another instance", metadata: ["instance": "\(id)", "per_try_timeout": "\(run.perTry)"]
+            "hedging on another instance",
+            metadata: ["instance": "\(id)", "per_try_timeout": "\(run.perTry)"]
         )
         self.metrics.recordRetry()
         if self.start(&run, in: &group, isRetry: true) != nil { self.state.withLock { $0.machine.endRetry() } }
@@ -367,7 +384,9 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
     /// Ends an attempt on `id`; `then` runs under the same lock (the retry decision).
     @discardableResult
     private func finish(
-        _ id: String, isRetry: Bool, outcome: StateMachine.Outcome,
+        _ id: String,
+        isRetry: Bool,
+        outcome: StateMachine.Outcome,
         then: (inout State, C.Instant) -> Bool = { _, _ in false }
     ) -> Bool {
         let (result, events, gone) = self.state.withLock { state -> (Bool, [StateMachine.Event], [Member]) in
@@ -408,7 +427,9 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
     /// Whether an instance was added while the pool served and has not yet passed a health check.
     /// - Parameter id: the instance's id.
     public func isAwaitingHealthCheck(_ id: String) -> Bool {
-        self.state.withLock { state in state.machine.index(of: id).map { state.machine.instances[$0].awaitingFirstCheck } ?? false }
+        self.state.withLock { state in
+            state.machine.index(of: id).map { state.machine.instances[$0].awaitingFirstCheck } ?? false
+        }
     }
 
     /// Changes the ejection and retry limits.
@@ -424,9 +445,14 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
             return state.machine.instances.indices.map { index in
                 let instance = state.machine.instances[index]
                 return UpstreamPoolInstanceStatistics(
-                    id: instance.id, inFlight: instance.inFlight, consecutiveFailures: instance.consecutiveFailures,
-                    ejections: instance.ejections, ejected: instance.ejectedUntil.map { now < $0 } ?? false,
-                    healthy: instance.healthy, draining: instance.draining, removing: instance.removeWhenIdle,
+                    id: instance.id,
+                    inFlight: instance.inFlight,
+                    consecutiveFailures: instance.consecutiveFailures,
+                    ejections: instance.ejections,
+                    ejected: instance.ejectedUntil.map { now < $0 } ?? false,
+                    healthy: instance.healthy,
+                    draining: instance.draining,
+                    removing: instance.removeWhenIdle,
                     awaitingHealthCheck: instance.awaitingFirstCheck,
                     weight: state.machine.weight(of: index, now: now)
                 )
@@ -462,13 +488,19 @@ extension UpstreamPool where C == ContinuousClock {
     ///   - metricDimensions: labels of the pool's metrics.
     ///   - onRemoved: told when a removed instance has left, to close it.
     public convenience init(
-        members: [Member], configuration: UpstreamPoolConfiguration = UpstreamPoolConfiguration(),
-        logger: Logger = Logger(label: "switchyard.pool"), metricDimensions: [(String, String)] = [],
+        members: [Member],
+        configuration: UpstreamPoolConfiguration = UpstreamPoolConfiguration(),
+        logger: Logger = Logger(label: "switchyard.pool"),
+        metricDimensions: [(String, String)] = [],
         onRemoved: (@Sendable (Member) -> Void)? = nil
     ) {
         self.init(
-            members: members, configuration: configuration, clock: ContinuousClock(), logger: logger,
-            metricDimensions: metricDimensions, onRemoved: onRemoved
+            members: members,
+            configuration: configuration,
+            clock: ContinuousClock(),
+            logger: logger,
+            metricDimensions: metricDimensions,
+            onRemoved: onRemoved
         )
     }
 }

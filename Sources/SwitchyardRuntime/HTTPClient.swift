@@ -16,7 +16,11 @@ public enum HTTPClient {
     /// - Returns: the status code and body.
     /// - Throws: `HTTPClientError` for a bad URL or a timeout; NIO's errors when the connection fails.
     public static func send(
-        _ method: String = "GET", _ url: String, body: [UInt8] = [], contentType: String = "application/json", timeout: Duration = .seconds(10)
+        _ method: String = "GET",
+        _ url: String,
+        body: [UInt8] = [],
+        contentType: String = "application/json",
+        timeout: Duration = .seconds(10)
     ) async throws -> (status: Int, body: [UInt8]) {
         guard url.hasPrefix("http://") else { throw HTTPClientError("only http:// URLs: \(url)") }
         let rest = url.dropFirst("http://".count)
@@ -35,11 +39,20 @@ public enum HTTPClient {
         return try await withThrowingTaskGroup(of: (Int, [UInt8])?.self) { group in
             group.addTask {
                 let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                    .connectTimeout(.milliseconds(Int64(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)))
+                    .connectTimeout(
+                        .milliseconds(
+                            Int64(
+                                timeout.components.seconds * 1000 + timeout.components.attoseconds
+                                    / 1_000_000_000_000_000
+                            )
+                        )
+                    )
                     .connect(host: host, port: port) { channel in
                         channel.eventLoop.makeCompletedFuture {
                             try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                            return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel)
+                            return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(
+                                wrappingChannelSynchronously: channel
+                            )
                         }
                     }
                 return try await channel.executeThenClose { inbound, outbound in
@@ -48,7 +61,16 @@ public enum HTTPClient {
                     headers.add(name: "Connection", value: "close")
                     headers.add(name: "Content-Length", value: "\(body.count)")
                     if !body.isEmpty { headers.add(name: "Content-Type", value: contentType) }
-                    try await outbound.write(.head(HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: method), uri: path, headers: headers)))
+                    try await outbound.write(
+                        .head(
+                            HTTPRequestHead(
+                                version: .http1_1,
+                                method: HTTPMethod(rawValue: method),
+                                uri: path,
+                                headers: headers
+                            )
+                        )
+                    )
                     if !body.isEmpty { try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: body)))) }
                     try await outbound.write(.end(nil))
                     var status = 0
@@ -68,7 +90,9 @@ public enum HTTPClient {
                 return nil
             }
             defer { group.cancelAll() }
-            guard let first = try await group.next(), let answer = first else { throw HTTPClientError("no answer from \(url) within \(timeout)") }
+            guard let first = try await group.next(), let answer = first else {
+                throw HTTPClientError("no answer from \(url) within \(timeout)")
+            }
             return answer
         }
     }

@@ -71,7 +71,11 @@ public final class HTTPEndpoint: Service, Sendable {
     ///   - logger: for its log line and connection errors.
     ///   - handler: answers each request.
     public init(
-        host: String, port: Int, name: String, logger: Logger, handler: @escaping @Sendable (HTTPRequest) async -> HTTPReply
+        host: String,
+        port: Int,
+        name: String,
+        logger: Logger,
+        handler: @escaping @Sendable (HTTPRequest) async -> HTTPReply
     ) {
         self.host = host
         self.port = port
@@ -96,7 +100,9 @@ public final class HTTPEndpoint: Service, Sendable {
                 .bind(host: self.host, port: self.port) { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                        return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: channel)
+                        return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(
+                            wrappingChannelSynchronously: channel
+                        )
                     }
                 }
         } catch {
@@ -105,7 +111,10 @@ public final class HTTPEndpoint: Service, Sendable {
         }
         let bound = server.channel.localAddress!
         self.address.succeed(bound)
-        self.logger.info("http endpoint up", metadata: ["http.serves": "\(self.name)", "http.url": "http://\(Self.hostPort(bound))/"])
+        self.logger.info(
+            "http endpoint up",
+            metadata: ["http.serves": "\(self.name)", "http.url": "http://\(Self.hostPort(bound))/"]
+        )
         do {
             try await cancelWhenGracefulShutdown {
                 try await withThrowingDiscardingTaskGroup { group in
@@ -137,14 +146,20 @@ public final class HTTPEndpoint: Service, Sendable {
                         head = value
                     case .body(var buffer):
                         guard body.count + buffer.readableBytes <= 1 << 20 else {
-                            try await Self.write(.text("request body over 1 MiB\n", status: 413), version: head?.version, to: outbound)
+                            try await Self.write(
+                                .text("request body over 1 MiB\n", status: 413),
+                                version: head?.version,
+                                to: outbound
+                            )
                             return
                         }
                         body += buffer.readBytes(length: buffer.readableBytes) ?? []
                     case .end:
                         guard let head else { return }
                         let (path, query) = Self.split(head.uri)
-                        let reply = await self.handler(HTTPRequest(method: head.method.rawValue, path: path, query: query, body: body))
+                        let reply = await self.handler(
+                            HTTPRequest(method: head.method.rawValue, path: path, query: query, body: body)
+                        )
                         try await Self.write(reply, version: head.version, to: outbound)
                         return
                     }
@@ -156,14 +171,20 @@ public final class HTTPEndpoint: Service, Sendable {
     }
 
     private static func write(
-        _ reply: HTTPReply, version: HTTPVersion?, to outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>
+        _ reply: HTTPReply,
+        version: HTTPVersion?,
+        to outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>
     ) async throws {
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: reply.contentType)
         headers.add(name: "Content-Length", value: "\(reply.body.count)")
         headers.add(name: "Cache-Control", value: "no-store")
         headers.add(name: "Connection", value: "close")
-        let head = HTTPResponseHead(version: version ?? .http1_1, status: HTTPResponseStatus(statusCode: reply.status), headers: headers)
+        let head = HTTPResponseHead(
+            version: version ?? .http1_1,
+            status: HTTPResponseStatus(statusCode: reply.status),
+            headers: headers
+        )
         try await outbound.write(.head(head))
         try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: reply.body))))
         try await outbound.write(.end(nil))

@@ -42,7 +42,8 @@ public final class MeteredService: WireService {
         var versions = Set<String>()
 
         /// Learns the values of an answered request (within the bound) and returns the labels to use.
-        mutating func labels(method: String, model: String, version: String, answered: Bool) -> (String, String, String) {
+        mutating func labels(method: String, model: String, version: String, answered: Bool) -> (String, String, String)
+        {
             func label(_ value: String, _ known: inout Set<String>) -> String {
                 if value.isEmpty || known.contains(value) { return value }
                 guard answered else { return "unknown" }
@@ -86,29 +87,44 @@ public final class MeteredService: WireService {
             self.record(request, version: version, code: .ok, since: started)
             return response
         } catch {
-            let code = (error as? any StatusConvertible)?.status.code ?? (error is CancellationError ? .cancelled : .internalError)
+            let code =
+                (error as? any StatusConvertible)?.status.code
+                ?? (error is CancellationError ? .cancelled : .internalError)
             self.record(request, version: request.version, code: code, since: started)
             throw error
         }
     }
 
-    private func record(_ request: Request, version: String, code: Status.Code, since started: ContinuousClock.Instant) {
+    private func record(_ request: Request, version: String, code: Status.Code, since started: ContinuousClock.Instant)
+    {
         let (method, model, version) = self.known.withLock {
             $0.labels(method: request.method, model: request.model, version: version, answered: code == .ok)
         }
         let key = Key(method: method, model: model, version: version, code: code.rawValue)
         let series = self.series.withLock { series in
             if let existing = series[key] { return existing }
-            let labels = [("service", self.name), ("method", key.method), ("model", key.model), ("version", key.version)]
+            let labels = [
+                ("service", self.name), ("method", key.method), ("model", key.model), ("version", key.version),
+            ]
             let made = Series(
-                count: Counter(label: "switchyard_requests_total", dimensions: labels + [("code", code.metricName)], factory: self.factory),
-                duration: Metrics.Timer(label: "switchyard_request_duration_seconds", dimensions: labels, factory: self.factory)
+                count: Counter(
+                    label: "switchyard_requests_total",
+                    dimensions: labels + [("code", code.metricName)],
+                    factory: self.factory
+                ),
+                duration: Metrics.Timer(
+                    label: "switchyard_request_duration_seconds",
+                    dimensions: labels,
+                    factory: self.factory
+                )
             )
             series[key] = made
             return made
         }
         series.count.increment()
         let elapsed = started.duration(to: .now)
-        series.duration.recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
+        series.duration.recordNanoseconds(
+            elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000
+        )
     }
 }

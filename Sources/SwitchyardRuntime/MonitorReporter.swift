@@ -48,8 +48,14 @@ public final class MonitorReporter: Service, Sendable {
     private let samples: (@Sendable () -> [NamedTensor])?
     private let logger: Logger
     private let sent = Counter(label: "switchyard_monitor_reports_total")
-    private let droppedUnreachable = Counter(label: "switchyard_monitor_reports_dropped_total", dimensions: [("reason", "unreachable")])
-    private let droppedLate = Counter(label: "switchyard_monitor_reports_dropped_total", dimensions: [("reason", "late")])
+    private let droppedUnreachable = Counter(
+        label: "switchyard_monitor_reports_dropped_total",
+        dimensions: [("reason", "unreachable")]
+    )
+    private let droppedLate = Counter(
+        label: "switchyard_monitor_reports_dropped_total",
+        dimensions: [("reason", "late")]
+    )
     private let started = Date().timeIntervalSince1970
 
     /// Makes a reporter; nothing is sent until `run()`.
@@ -59,8 +65,10 @@ public final class MonitorReporter: Service, Sendable {
     ///   - samples: takes the inputs sampled since the last report, to send along (the router's sampler).
     ///   - logger: for the first failure of a run of failures and the recovery.
     public init(
-        configuration: Configuration, exposition: @escaping @Sendable () -> [UInt8] = { MetricsExport.exposition() },
-        samples: (@Sendable () -> [NamedTensor])? = nil, logger: Logger
+        configuration: Configuration,
+        exposition: @escaping @Sendable () -> [UInt8] = { MetricsExport.exposition() },
+        samples: (@Sendable () -> [NamedTensor])? = nil,
+        logger: Logger
     ) {
         self.configuration = configuration
         self.exposition = exposition
@@ -85,8 +93,10 @@ public final class MonitorReporter: Service, Sendable {
                 if delivered == failing {
                     failing = !delivered
                     if failing {
-                        self.logger.warning("monitor unreachable; reports are dropped until it is back",
-                                            metadata: ["monitor": "\(monitor)"])
+                        self.logger.warning(
+                            "monitor unreachable; reports are dropped until it is back",
+                            metadata: ["monitor": "\(monitor)"]
+                        )
                     } else {
                         self.logger.info("monitor reachable again")
                     }
@@ -112,7 +122,8 @@ public final class MonitorReporter: Service, Sendable {
         if let text = try? Tensor(metrics, shape: [metrics.count]) { tensors.append(NamedTensor("metrics", text)) }
         tensors += self.samples?() ?? []
         let request = Request(
-            method: Method.report, idempotent: false,
+            method: Method.report,
+            idempotent: false,
             parameters: [
                 Parameter(ParameterKey.service, self.configuration.service), Parameter(ParameterKey.state, state),
                 Parameter(ParameterKey.version, SwitchyardRelease.version), Parameter(ParameterKey.address, address),

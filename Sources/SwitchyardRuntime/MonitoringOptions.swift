@@ -10,9 +10,14 @@ public struct MonitoringOptions: ParsableArguments {
     @Option(help: "The monitor's wire address, HOST:PORT; reports go there every --report-seconds. (default: none)")
     public var monitor: String?
     @Option(help: "Seconds between reports to the monitor.") public var reportSeconds = 5.0
-    @Option(help: "Serve this process's metrics on http://HOST:PORT/metrics (and /healthz); 0 picks a free port. (default: off)")
+    @Option(
+        help:
+            "Serve this process's metrics on http://HOST:PORT/metrics (and /healthz); 0 picks a free port. (default: off)"
+    )
     public var metricsPort: Int?
-    @Option(help: "Fraction of answered requests whose inputs and predictions go to the monitor for drift (router only).")
+    @Option(
+        help: "Fraction of answered requests whose inputs and predictions go to the monitor for drift (router only)."
+    )
     public var sampleRate = 0.05
     @Option(help: "Sampled rows kept per model version between two reports; more are dropped and counted.")
     public var sampleLimit = 256
@@ -24,14 +29,22 @@ public struct MonitoringOptions: ParsableArguments {
 
     public func validate() throws {
         if let monitor { _ = try Self.split(monitor) }
-        guard (0.1...3600).contains(self.reportSeconds) else { throw ValidationError("--report-seconds must be 0.1...3600") }
-        if let metricsPort, !(0...65535).contains(metricsPort) { throw ValidationError("--metrics-port must be 0...65535") }
+        guard (0.1...3600).contains(self.reportSeconds) else {
+            throw ValidationError("--report-seconds must be 0.1...3600")
+        }
+        if let metricsPort, !(0...65535).contains(metricsPort) {
+            throw ValidationError("--metrics-port must be 0...65535")
+        }
         guard (0...1).contains(self.sampleRate) else { throw ValidationError("--sample-rate must be 0...1") }
-        guard (1...100_000).contains(self.sampleLimit) else { throw ValidationError("--sample-limit must be 1...100000") }
+        guard (1...100_000).contains(self.sampleLimit) else {
+            throw ValidationError("--sample-limit must be 1...100000")
+        }
     }
 
     static func split(_ target: String) throws -> (String, Int) {
-        guard let colon = target.lastIndex(of: ":"), let port = Int(target[target.index(after: colon)...]), (1...65535).contains(port) else {
+        guard let colon = target.lastIndex(of: ":"), let port = Int(target[target.index(after: colon)...]),
+            (1...65535).contains(port)
+        else {
             throw ValidationError("--monitor '\(target)' is not HOST:PORT")
         }
         return (String(target[..<colon]), port)
@@ -51,24 +64,35 @@ public struct MonitoringOptions: ParsableArguments {
     ///   - credentials: the process's reloadable TLS material; `nil`: `tls` loaded once.
     /// - Throws: `ValidationError` for a bad `--monitor`.
     public func services(
-        service: String, host: String, server: WireServer, tls: TLSSettings, logger: Logger,
-        samples: (@Sendable () -> [NamedTensor])? = nil, readiness: @escaping @Sendable () async -> String? = { nil },
+        service: String,
+        host: String,
+        server: WireServer,
+        tls: TLSSettings,
+        logger: Logger,
+        samples: (@Sendable () -> [NamedTensor])? = nil,
+        readiness: @escaping @Sendable () async -> String? = { nil },
         credentials: TLSCredentials? = nil
     ) throws -> (beforeServer: [any Service], afterServer: [any Service]) {
         var before: [any Service] = []
         var after: [any Service] = []
         if let metricsPort {
-            before.append(HTTPEndpoint(host: host, port: metricsPort, name: "metrics", logger: logger) { request in
-                switch request.path {
-                case "/metrics": .prometheus(MetricsExport.exposition())
-                // liveness: the process answers; readiness: the service's own health (a router with a healthy
-                // instance of every stage, an inference service with a model loaded)
-                case "/healthz": .text("ok\n")
-                case "/readyz":
-                    if let reason = await readiness() { .text("not ready: \(reason)\n", status: 503) } else { .text("ready\n") }
-                default: .notFound
+            before.append(
+                HTTPEndpoint(host: host, port: metricsPort, name: "metrics", logger: logger) { request in
+                    switch request.path {
+                    case "/metrics": .prometheus(MetricsExport.exposition())
+                    // liveness: the process answers; readiness: the service's own health (a router with a healthy
+                    // instance of every stage, an inference service with a model loaded)
+                    case "/healthz": .text("ok\n")
+                    case "/readyz":
+                        if let reason = await readiness() {
+                            .text("not ready: \(reason)\n", status: 503)
+                        } else {
+                            .text("ready\n")
+                        }
+                    default: .notFound
+                    }
                 }
-            })
+            )
         }
         if let monitor {
             let (monitorHost, monitorPort) = try Self.split(monitor)

@@ -48,9 +48,14 @@ public final class Reloader<Command: ServiceCommand>: Service, Sendable {
     ///   - apply: applies the new settings; throw to refuse them (the reason is logged and answered).
     /// - Throws: `ValidationError` when the settings the process started with cannot be read again.
     public init(
-        commandLine: [String], environment: [String: String], credentials: TLSCredentials,
-        requireClientCertificate: Bool = true, reloadable: Set<String> = [], signals: UnixSignalsSequence?,
-        logger: Logger, apply: @escaping @Sendable (Command) async throws -> Void = { _ in }
+        commandLine: [String],
+        environment: [String: String],
+        credentials: TLSCredentials,
+        requireClientCertificate: Bool = true,
+        reloadable: Set<String> = [],
+        signals: UnixSignalsSequence?,
+        logger: Logger,
+        apply: @escaping @Sendable (Command) async throws -> Void = { _ in }
     ) throws {
         self.commandLine = commandLine
         self.environment = environment
@@ -61,7 +66,11 @@ public final class Reloader<Command: ServiceCommand>: Service, Sendable {
         self.logger = logger
         self.apply = apply
         self.started = Self.options(
-            try SettingsSources.arguments(commandLine: commandLine, service: Command.serviceName, environment: environment)
+            try SettingsSources.arguments(
+                commandLine: commandLine,
+                service: Command.serviceName,
+                environment: environment
+            )
         )
     }
 
@@ -89,7 +98,9 @@ public final class Reloader<Command: ServiceCommand>: Service, Sendable {
         defer { self.busy.withLock { $0 = false } }
         do {
             let arguments = try SettingsSources.arguments(
-                commandLine: self.commandLine, service: Command.serviceName, environment: self.environment
+                commandLine: self.commandLine,
+                service: Command.serviceName,
+                environment: self.environment
             )
             let parsed: Command
             do {
@@ -151,7 +162,9 @@ public final class Reloader<Command: ServiceCommand>: Service, Sendable {
             if argument.hasPrefix("--") {
                 let option = String(argument.dropFirst(2))
                 if let equals = option.firstIndex(of: "=") {
-                    result[String(option[..<equals]), default: []].append(String(option[option.index(after: equals)...]))
+                    result[String(option[..<equals]), default: []].append(
+                        String(option[option.index(after: equals)...])
+                    )
                     name = nil
                 } else {
                     name = option
@@ -179,10 +192,13 @@ public struct ReloadingService<Command: ServiceCommand>: WireService {
     }
 
     public func handle(_ request: Request, context: RequestContext) async throws -> Response {
-        guard request.method == Method.adminReload else { return try await self.service.handle(request, context: context) }
+        guard request.method == Method.adminReload else {
+            return try await self.service.handle(request, context: context)
+        }
         guard context.peer.organizationalUnits.contains("admin") else {
             throw RuntimeError(
-                .permissionDenied, "admin.reload needs an admin client certificate (OU=admin); \(context.peer) has none"
+                .permissionDenied,
+                "admin.reload needs an admin client certificate (OU=admin); \(context.peer) has none"
             )
         }
         let outcome = try await self.reloader.reload(trigger: "admin.reload by \(context.peer)")

@@ -24,7 +24,8 @@ public struct Saturation: Sendable {
     ///   - workers: workers that can work at once.
     ///   - busySeconds: seconds spent working so far, summed over workers.
     ///   - queueDepth: requests waiting for a worker now.
-    public init(workers: Int, busySeconds: @escaping @Sendable () -> Double, queueDepth: @escaping @Sendable () -> Int) {
+    public init(workers: Int, busySeconds: @escaping @Sendable () -> Double, queueDepth: @escaping @Sendable () -> Int)
+    {
         self.workers = max(1, workers)
         self.busySeconds = busySeconds
         self.queueDepth = queueDepth
@@ -37,7 +38,8 @@ public struct Saturation: Sendable {
     ///   - queueDepth: requests waiting (the router's batch queues); none by default.
     public static func eventLoops(_ eventLoops: Int?, queueDepth: @escaping @Sendable () -> Int = { 0 }) -> Self {
         Self(
-            workers: eventLoops ?? System.coreCount, busySeconds: { ProcStat.read()?.cpuSeconds ?? 0 },
+            workers: eventLoops ?? System.coreCount,
+            busySeconds: { ProcStat.read()?.cpuSeconds ?? 0 },
             queueDepth: queueDepth
         )
     }
@@ -56,20 +58,30 @@ final class SaturationCollector: Sendable {
         let labels = [("service", service)]
         self.busy = registry.makeCounter(
             descriptor: MetricNameDescriptor(
-                namespace: "switchyard", metricName: "busy_seconds", unitName: "total",
+                namespace: "switchyard",
+                metricName: "busy_seconds",
+                unitName: "total",
                 helpText: "Seconds the service's workers spent working, summed over workers."
-            ), labels: labels
+            ),
+            labels: labels
         )
         self.workers = registry.makeGauge(
             descriptor: MetricNameDescriptor(
-                namespace: "switchyard", metricName: "workers", unitName: "", helpText: "Workers that can work at once."
-            ), labels: labels
+                namespace: "switchyard",
+                metricName: "workers",
+                unitName: "",
+                helpText: "Workers that can work at once."
+            ),
+            labels: labels
         )
         self.queue = registry.makeGauge(
             descriptor: MetricNameDescriptor(
-                namespace: "switchyard", metricName: "queue", unitName: "depth",
+                namespace: "switchyard",
+                metricName: "queue",
+                unitName: "depth",
                 helpText: "Requests accepted and waiting for a worker."
-            ), labels: labels
+            ),
+            labels: labels
         )
     }
 

@@ -12,23 +12,28 @@ public struct ServerOptions: ParsableArguments {
     @Option(help: "A YAML file of settings: option names as keys (file < SWITCHYARD_<SERVICE>_* environment < flags).")
     public var config: String?
     @Option(help: "Address to listen on.") public var host = "127.0.0.1"
-    @Option(help: "Port to listen on; 0 picks a free one and logs it. (default: the service's own port)") public var port: Int?
+    @Option(help: "Port to listen on; 0 picks a free one and logs it. (default: the service's own port)") public
+        var port: Int?
     @Option(help: "CA certificate (PEM) that client certificates must chain to.") public var ca: String
     @Option(help: "This service's certificate (PEM).") public var cert: String
     @Option(help: "This service's private key (PEM).") public var key: String
-    @Option(help: "Requests in flight per connection; more are refused at once with resource exhausted.") public var maxInFlight: UInt32 = 1024
+    @Option(help: "Requests in flight per connection; more are refused at once with resource exhausted.") public
+        var maxInFlight: UInt32 = 1024
     @Option(help: "Seconds to let in-flight requests finish on SIGTERM.") public var drainSeconds = 30
     @Option(help: "Least severe log level written: trace, debug, info, notice, warning, error, critical.")
     public var logLevel = "info"
-    @Option(help: "Log lines as 'text' or as 'json' (one object a line, metadata as fields).") public var logFormat = "text"
+    @Option(help: "Log lines as 'text' or as 'json' (one object a line, metadata as fields).") public var logFormat =
+        "text"
     @Option(help: "Most connections open at once; more are closed as soon as they are accepted.")
     public var maxConnections = 4096
     @Option(
-        help: "Most bytes held in frames still arriving, over all connections; a connection whose next frame does not fit is closed with resource exhausted."
+        help:
+            "Most bytes held in frames still arriving, over all connections; a connection whose next frame does not fit is closed with resource exhausted."
     )
     public var maxBufferedBytes = 64 << 20
     @Option(
-        help: "Event-loop threads for connections and request handling. Fewer than cores can win when services share a small machine. (default: one per core)"
+        help:
+            "Event-loop threads for connections and request handling. Fewer than cores can win when services share a small machine. (default: one per core)"
     )
     public var eventLoops: Int?
     @OptionGroup public var monitoring: MonitoringOptions
@@ -37,10 +42,14 @@ public struct ServerOptions: ParsableArguments {
 
     public func validate() throws {
         if let port, !(0...65535).contains(port) { throw ValidationError("--port must be 0...65535") }
-        guard (1...1_000_000).contains(self.maxInFlight) else { throw ValidationError("--max-in-flight must be 1...1000000") }
+        guard (1...1_000_000).contains(self.maxInFlight) else {
+            throw ValidationError("--max-in-flight must be 1...1000000")
+        }
         guard (0...3600).contains(self.drainSeconds) else { throw ValidationError("--drain-seconds must be 0...3600") }
         guard Logger.Level(rawValue: self.logLevel) != nil else {
-            throw ValidationError("--log-level must be trace, debug, info, notice, warning, error or critical, not '\(self.logLevel)'")
+            throw ValidationError(
+                "--log-level must be trace, debug, info, notice, warning, error or critical, not '\(self.logLevel)'"
+            )
         }
         guard ["text", "json"].contains(self.logFormat) else {
             throw ValidationError("--log-format must be text or json, not '\(self.logFormat)'")
@@ -56,7 +65,12 @@ public struct ServerOptions: ParsableArguments {
 
     /// This service's certificate, key and CA; mutual TLS unless `requireClientCertificate` is false.
     public func tls(requireClientCertificate: Bool = true) -> TLSSettings {
-        TLSSettings(caPath: self.ca, certificatePath: self.cert, keyPath: self.key, requireClientCertificate: requireClientCertificate)
+        TLSSettings(
+            caPath: self.ca,
+            certificatePath: self.cert,
+            keyPath: self.key,
+            requireClientCertificate: requireClientCertificate
+        )
     }
 }
 
@@ -67,7 +81,8 @@ extension ServiceCommand {
         let level = Logger.Level(rawValue: self.server.logLevel) ?? .info
         let json = self.server.logFormat == "json"
         LoggingSystem.bootstrap { label in
-            var handler: any LogHandler = json ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
+            var handler: any LogHandler =
+                json ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler
         }
@@ -82,7 +97,10 @@ extension ServiceCommand {
     ///   - options: the certificate, key and CA paths.
     ///   - requireClientCertificate: mutual TLS (the mesh default).
     /// - Throws: `TransportError` naming the file that could not be loaded.
-    public static func credentials(_ options: ServerOptions, requireClientCertificate: Bool = true) throws -> TLSCredentials {
+    public static func credentials(
+        _ options: ServerOptions,
+        requireClientCertificate: Bool = true
+    ) throws -> TLSCredentials {
         try TLSCredentials(options.tls(requireClientCertificate: requireClientCertificate))
     }
 
@@ -100,19 +118,31 @@ extension ServiceCommand {
     ///   - reloadable: options besides the certificate files that `reload` applies while serving.
     ///   - reload: applies reloaded settings; throw to refuse them.
     public static func serve(
-        _ service: any WireService, options: ServerOptions, logger: Logger, requireClientCertificate: Bool = true,
-        companions: [any Service] = [], samples: (@Sendable () -> [NamedTensor])? = nil, saturation: Saturation? = nil,
-        credentials: TLSCredentials? = nil, reloadable: Set<String> = [],
+        _ service: any WireService,
+        options: ServerOptions,
+        logger: Logger,
+        requireClientCertificate: Bool = true,
+        companions: [any Service] = [],
+        samples: (@Sendable () -> [NamedTensor])? = nil,
+        saturation: Saturation? = nil,
+        credentials: TLSCredentials? = nil,
+        reloadable: Set<String> = [],
         reload: @escaping @Sendable (Self) async throws -> Void = { _ in }
     ) async throws {
         MetricsExport.export(saturation ?? .eventLoops(options.eventLoops), service: Self.serviceName)
-        let credentials = try credentials ?? Self.credentials(options, requireClientCertificate: requireClientCertificate)
+        let credentials =
+            try credentials ?? Self.credentials(options, requireClientCertificate: requireClientCertificate)
         // trapped before anything serves: an early SIGHUP must not end the process (its default action)
         let hangups = await UnixSignalsSequence(trapping: .sighup)
         let reloader = try Reloader<Self>(
-            commandLine: Array(CommandLine.arguments.dropFirst()), environment: ProcessInfo.processInfo.environment,
-            credentials: credentials, requireClientCertificate: requireClientCertificate, reloadable: reloadable,
-            signals: hangups, logger: logger, apply: reload
+            commandLine: Array(CommandLine.arguments.dropFirst()),
+            environment: ProcessInfo.processInfo.environment,
+            credentials: credentials,
+            requireClientCertificate: requireClientCertificate,
+            reloadable: reloadable,
+            signals: hangups,
+            logger: logger,
+            apply: reload
         )
         var configuration = WireServerConfiguration(tls: credentials.settings, identity: Self.serviceName)
         configuration.credentials = credentials
@@ -125,15 +155,22 @@ extension ServiceCommand {
         let served = ReloadingService(MeteredService(service, name: Self.serviceName), reloader: reloader)
         let server = WireServer(configuration: configuration, service: served, logger: logger)
         let watched = try options.monitoring.services(
-            service: Self.serviceName, host: options.host, server: server, tls: configuration.tls, logger: logger,
-            samples: samples, readiness: { await Self.notReadyReason(service, logger: logger) }, credentials: credentials
+            service: Self.serviceName,
+            host: options.host,
+            server: server,
+            tls: configuration.tls,
+            logger: logger,
+            samples: samples,
+            readiness: { await Self.notReadyReason(service, logger: logger) },
+            credentials: credentials
         )
         // a group stops its services in reverse order: the reloader first, then the server drains before its
         // companions stop
         try await ServiceGroup(
             configuration: .init(
                 services: watched.beforeServer + companions + [server] + watched.afterServer + [reloader],
-                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
             )
         ).run()
     }
@@ -143,7 +180,10 @@ extension ServiceCommand {
     /// Why `service` is not ready to serve, from its own `health` answer (asked in-process); `nil` when ready.
     static func notReadyReason(_ service: any WireService, logger: Logger) async -> String? {
         let context = RequestContext(
-            requestID: 0, deadline: .now.advanced(by: .seconds(2)), peer: PeerIdentity(announced: "readyz"), logger: logger
+            requestID: 0,
+            deadline: .now.advanced(by: .seconds(2)),
+            peer: PeerIdentity(announced: "readyz"),
+            logger: logger
         )
         do {
             _ = try await service.handle(Request(method: Method.health, idempotent: true), context: context)
@@ -161,7 +201,11 @@ extension ServiceCommand {
     ///   - logger: the service's logger.
     ///   - make: makes it.
     /// - Throws: `ExitCode.failure` when `make` throws.
-    public static func make<Made>(orExit failure: Logger.Message, logger: Logger, _ make: () throws -> Made) throws -> Made {
+    public static func make<Made>(
+        orExit failure: Logger.Message,
+        logger: Logger,
+        _ make: () throws -> Made
+    ) throws -> Made {
         do {
             return try make()
         } catch {

@@ -24,7 +24,8 @@ extension ServiceCommand {
         MetricsExport.bootstrap()  // before the command makes its services: a metric made earlier records nothing
         do {
             let arguments = try SettingsSources.arguments(
-                commandLine: Array(CommandLine.arguments.dropFirst()), service: Self.serviceName,
+                commandLine: Array(CommandLine.arguments.dropFirst()),
+                service: Self.serviceName,
                 environment: ProcessInfo.processInfo.environment
             )
             var command = try Self.parseAsRoot(arguments)
@@ -50,7 +51,11 @@ public enum SettingsSources {
     ///   - service: the service's short name, for `SWITCHYARD_<SERVICE>_*` variables.
     ///   - environment: the process environment.
     /// - Throws: `ValidationError` naming the file or key that cannot be used.
-    public static func arguments(commandLine: [String], service: String, environment: [String: String]) throws -> [String] {
+    public static func arguments(
+        commandLine: [String],
+        service: String,
+        environment: [String: String]
+    ) throws -> [String] {
         var rest: [String] = []
         var file: String?
         var index = 0
@@ -92,7 +97,9 @@ public enum SettingsSources {
             throw ValidationError("\(path) is not valid YAML: \(error)")
         }
         guard let root else { return [] }
-        guard let mapping = root as? [String: Any] else { throw ValidationError("\(path) must be a mapping of option names to values") }
+        guard let mapping = root as? [String: Any] else {
+            throw ValidationError("\(path) must be a mapping of option names to values")
+        }
         var result: [String] = []
         for (key, value) in mapping.sorted(by: { $0.key < $1.key }) {
             let name = key.replacingOccurrences(of: "_", with: "-")

@@ -23,7 +23,10 @@ public final class ByteStorage: @unchecked Sendable {
     ///   - count: the size in bytes (zero allowed).
     ///   - initialize: writes the contents; the bytes start zeroed.
     /// - Throws: whatever `initialize` throws; the memory is freed.
-    public convenience init(count: Int, initializingWith initialize: (UnsafeMutableRawBufferPointer) throws -> Void) rethrows {
+    public convenience init(
+        count: Int,
+        initializingWith initialize: (UnsafeMutableRawBufferPointer) throws -> Void
+    ) rethrows {
         try self.init(count: count, zeroed: true, initializingWith: initialize)
     }
 
@@ -32,11 +35,18 @@ public final class ByteStorage: @unchecked Sendable {
     ///   - count: the size in bytes (zero allowed).
     ///   - initialize: writes every byte.
     /// - Throws: whatever `initialize` throws; the memory is freed.
-    public convenience init(uninitializedCount count: Int, initializingWith initialize: (UnsafeMutableRawBufferPointer) throws -> Void) rethrows {
+    public convenience init(
+        uninitializedCount count: Int,
+        initializingWith initialize: (UnsafeMutableRawBufferPointer) throws -> Void
+    ) rethrows {
         try self.init(count: count, zeroed: false, initializingWith: initialize)
     }
 
-    private init(count: Int, zeroed: Bool, initializingWith initialize: (UnsafeMutableRawBufferPointer) throws -> Void) rethrows {
+    private init(
+        count: Int,
+        zeroed: Bool,
+        initializingWith initialize: (UnsafeMutableRawBufferPointer) throws -> Void
+    ) rethrows {
         precondition(count >= 0)
         var pointer: UnsafeMutableRawPointer? = nil
         let status = posix_memalign(&pointer, Self.alignment, max(count, 1))

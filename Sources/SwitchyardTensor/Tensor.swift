@@ -93,7 +93,9 @@ public struct Tensor: Sendable, Equatable, CustomStringConvertible {
         result.reserveCapacity(self.elementCount)
         var position = 0
         while position < self.data.count {
-            let length = self.data.withUnsafeBytes { Int($0.loadUnaligned(fromByteOffset: position, as: UInt32.self).littleEndian) }
+            let length = self.data.withUnsafeBytes {
+                Int($0.loadUnaligned(fromByteOffset: position, as: UInt32.self).littleEndian)
+            }
             result.append(self.data.slice((position + 4)..<(position + 4 + length)))
             position += 4 + length
         }
@@ -126,7 +128,11 @@ public struct Tensor: Sendable, Equatable, CustomStringConvertible {
                 }
                 return (range.isEmpty ? position : start, position)
             }
-            return try Tensor(dtype: self.dtype, shape: self.shape.withBatch(range.count), data: self.data.slice(start..<end))
+            return try Tensor(
+                dtype: self.dtype,
+                shape: self.shape.withBatch(range.count),
+                data: self.data.slice(start..<end)
+            )
         }
         let rowBytes = perRow * width
         let view = self.data.slice((range.lowerBound * rowBytes)..<(range.upperBound * rowBytes))

@@ -11,7 +11,9 @@ public struct CertificateFixture: Sendable {
     ///   - directory: where to put them; a new temporary folder by default.
     /// - Throws: when openssl fails.
     public init(names: [String] = ["server", "client", "ops:admin"], directory: String? = nil) throws {
-        let folder = directory ?? FileManager.default.temporaryDirectory
+        let folder =
+            directory
+            ?? FileManager.default.temporaryDirectory
             .appendingPathComponent("switchyard-certs-\(UUID().uuidString)").path
         let script = packageRoot().appendingPathComponent("ops/certs/make-certs.sh").path
         let process = Process()
@@ -21,7 +23,10 @@ public struct CertificateFixture: Sendable {
         try process.run()
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: "make-certs.sh failed with \(process.terminationStatus)"])
+            throw CocoaError(
+                .fileWriteUnknown,
+                userInfo: [NSLocalizedDescriptionKey: "make-certs.sh failed with \(process.terminationStatus)"]
+            )
         }
         self.directory = folder
     }

@@ -16,7 +16,10 @@ public struct CommandRunError: Error, CustomStringConvertible {
 ///   - timeout: how long it may run; past it, it is terminated and this throws.
 /// - Throws: `CommandRunError` when it does not finish in time, or the error of starting it.
 public func runCommand(
-    _ executable: String, _ arguments: [String], environment: [String: String] = [:], directory: String? = nil,
+    _ executable: String,
+    _ arguments: [String],
+    environment: [String: String] = [:],
+    directory: String? = nil,
     timeout: Duration = .seconds(30)
 ) async throws -> (status: Int32, output: String) {
     let process = Process()

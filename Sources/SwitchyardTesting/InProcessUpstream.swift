@@ -21,7 +21,8 @@ public struct InProcessUpstream: Upstream {
     ///   - peer: who the service sees calling (e.g. a certificate with `OU=admin`).
     ///   - logger: the context's logger.
     public init(
-        _ service: any WireService, peer: PeerIdentity = PeerIdentity(commonName: "router", announced: "router"),
+        _ service: any WireService,
+        peer: PeerIdentity = PeerIdentity(commonName: "router", announced: "router"),
         logger: Logger = Logger(label: "switchyard.in-process")
     ) {
         self.service = service

@@ -24,7 +24,12 @@ extension RawPeer {
     ///   - path: the request target.
     ///   - headers: extra header lines.
     ///   - body: the body.
-    public func sendHTTP(_ method: String, _ path: String, headers: [(String, String)] = [], body: [UInt8] = [])
+    public func sendHTTP(
+        _ method: String,
+        _ path: String,
+        headers: [(String, String)] = [],
+        body: [UInt8] = []
+    )
         async throws
     {
         var text = "\(method) \(path) HTTP/1.1\r\nhost: localhost\r\n"
@@ -68,7 +73,8 @@ extension RawPeer {
         for line in head.dropFirst() {
             guard let colon = line.firstIndex(of: ":") else { continue }
             headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(
-                in: .whitespaces)
+                in: .whitespaces
+            )
         }
         let length = Int(headers["content-length"] ?? "0") ?? 0
         let bodyStart = headEnd + 4

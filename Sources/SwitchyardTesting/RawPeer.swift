@@ -22,7 +22,9 @@ public final class RawPeer: Sendable {
             self.closed.withLockedValue { $0 = true }
         }
         func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-            if case TLSUserEvent.handshakeCompleted(let negotiated) = event { self.alpn.withLockedValue { $0 = negotiated ?? "" } }
+            if case TLSUserEvent.handshakeCompleted(let negotiated) = event {
+                self.alpn.withLockedValue { $0 = negotiated ?? "" }
+            }
         }
         func errorCaught(context: ChannelHandlerContext, error: any Error) { context.close(promise: nil) }
     }
@@ -47,7 +49,11 @@ public final class RawPeer: Sendable {
             .connectTimeout(.seconds(5))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: nil)) }
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandler(
+                            NIOSSLClientHandler(context: tls, serverHostname: nil)
+                        )
+                    }
                     try channel.pipeline.syncOperations.addHandler(collector)
                 }
             }
@@ -67,7 +73,11 @@ public final class RawPeer: Sendable {
 
     /// Sends a client HELLO and waits for the server's.
     /// - Returns: the server's HELLO.
-    public func handshake(identity: String = "raw", parameters: [Parameter] = [], timeout: Duration = .seconds(5)) async throws -> Hello? {
+    public func handshake(
+        identity: String = "raw",
+        parameters: [Parameter] = [],
+        timeout: Duration = .seconds(5)
+    ) async throws -> Hello? {
         try await self.send(.hello(Hello(maxInFlight: 0, identity: identity, parameters: parameters)))
         guard case .hello(let hello)? = try await self.nextFrame(timeout: timeout) else { return nil }
         return hello

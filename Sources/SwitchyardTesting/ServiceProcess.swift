@@ -43,8 +43,9 @@ public final class ServiceProcess: @unchecked Sendable {
         while ContinuousClock.now < deadline {
             let text = self.output.withLockedValue { $0 }
             if let line = text.split(separator: "\n").first(where: { $0.contains("listening") }),
-               let range = line.range(of: #"127\.0\.0\.1:(\d+)"#, options: .regularExpression),
-               let port = Int(line[range].split(separator: ":").last!) {
+                let range = line.range(of: #"127\.0\.0\.1:(\d+)"#, options: .regularExpression),
+                let port = Int(line[range].split(separator: ":").last!)
+            {
                 self.port = port
                 return
             }
@@ -62,8 +63,9 @@ public final class ServiceProcess: @unchecked Sendable {
         let deadline = ContinuousClock.now.advanced(by: timeout)
         while ContinuousClock.now < deadline {
             if let line = self.log.split(separator: "\n").first(where: { $0.contains(marker) }),
-               let range = line.range(of: #"127\.0\.0\.1:(\d+)"#, options: .regularExpression),
-               let port = Int(line[range].split(separator: ":").last!) {
+                let range = line.range(of: #"127\.0\.0\.1:(\d+)"#, options: .regularExpression),
+                let port = Int(line[range].split(separator: ":").last!)
+            {
                 return port
             }
             guard self.process.isRunning else { break }

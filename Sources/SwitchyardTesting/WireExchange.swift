@@ -72,7 +72,9 @@ public struct WireExchange: Sendable, CustomStringConvertible {
             switch keyword {
             case "@name": name = String(rest)
             case "@role":
-                guard let parsed = Role(rawValue: String(rest)) else { throw WireVector.VectorError("bad role in \(name)") }
+                guard let parsed = Role(rawValue: String(rest)) else {
+                    throw WireVector.VectorError("bad role in \(name)")
+                }
                 role = parsed
             case "@config":
                 for pair in rest.split(separator: " ") {
@@ -83,24 +85,33 @@ public struct WireExchange: Sendable, CustomStringConvertible {
             case "@expect": expect = String(rest)
             case "send": sending = (String(rest), [])
             case "recv":
-                let fields = try words.dropFirst(2).isEmpty ? [] : Self.fields(String(rest.dropFirst(words[1].count)), in: name)
+                let fields =
+                    try words.dropFirst(2).isEmpty ? [] : Self.fields(String(rest.dropFirst(words[1].count)), in: name)
                 steps.append(.receive(type: String(words[1]), fields: fields))
             case "call":
-                guard words.count >= 3, let number = Int(words[1]) else { throw WireVector.VectorError("bad call in \(name)") }
+                guard words.count >= 3, let number = Int(words[1]) else {
+                    throw WireVector.VectorError("bad call in \(name)")
+                }
                 var deadline: Duration?
                 var parameters: [Parameter] = []
                 for pair in words.dropFirst(3) {
                     let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
-                    guard parts.count == 2 else { throw WireVector.VectorError("bad call argument '\(pair)' in \(name)") }
+                    guard parts.count == 2 else {
+                        throw WireVector.VectorError("bad call argument '\(pair)' in \(name)")
+                    }
                     if parts[0] == "deadline_ms", let milliseconds = Int(parts[1]) {
                         deadline = .milliseconds(milliseconds)
                     } else {
                         parameters.append(Parameter(parts[0], parts[1]))
                     }
                 }
-                steps.append(.call(number: number, method: String(words[2]), deadline: deadline, parameters: parameters))
+                steps.append(
+                    .call(number: number, method: String(words[2]), deadline: deadline, parameters: parameters)
+                )
             case "outcome":
-                guard words.count >= 3, let number = Int(words[1]) else { throw WireVector.VectorError("bad outcome in \(name)") }
+                guard words.count >= 3, let number = Int(words[1]) else {
+                    throw WireVector.VectorError("bad outcome in \(name)")
+                }
                 steps.append(.outcome(number: number, status: words.dropFirst(2).joined(separator: " ")))
             case "closed": steps.append(.closed)
             default: throw WireVector.VectorError("unknown step '\(keyword)' in \(name)")

@@ -67,7 +67,9 @@ public struct WireVector: Sendable, CustomStringConvertible {
         let directory = packageRoot().appendingPathComponent(folder)
         let files = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
         return files.filter { $0.hasSuffix(".vector") }.sorted().compactMap { file in
-            guard let text = try? String(contentsOf: directory.appendingPathComponent(file), encoding: .utf8) else { return nil }
+            guard let text = try? String(contentsOf: directory.appendingPathComponent(file), encoding: .utf8) else {
+                return nil
+            }
             return try? WireVector(parsing: text)
         }
     }

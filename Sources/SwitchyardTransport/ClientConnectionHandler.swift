@@ -47,8 +47,13 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     private var flushScheduled = false
 
     init(
-        identity: String, token: String?, keepaliveInterval: Duration, keepaliveTimeout: Duration,
-        ready: EventLoopPromise<ConnectionLimits>, logger: Logger, onDrain: @escaping @Sendable () -> Void,
+        identity: String,
+        token: String?,
+        keepaliveInterval: Duration,
+        keepaliveTimeout: Duration,
+        ready: EventLoopPromise<ConnectionLimits>,
+        logger: Logger,
+        onDrain: @escaping @Sendable () -> Void,
         onServerDraining: @escaping @Sendable () -> Void = {}
     ) {
         self.identity = identity
@@ -66,7 +71,13 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case TLSUserEvent.handshakeCompleted(let negotiated) = event {
             guard negotiated == WireVersion.alpn else {
-                self.fail(context: context, TransportError(.connectFailed, "server did not negotiate ALPN \(WireVersion.alpn) (got \(negotiated ?? "none"))"))
+                self.fail(
+                    context: context,
+                    TransportError(
+                        .connectFailed,
+                        "server did not negotiate ALPN \(WireVersion.alpn) (got \(negotiated ?? "none"))"
+                    )
+                )
                 return
             }
             var parameters: [Parameter] = []
@@ -126,7 +137,12 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         case .call(let request, let deadline, let answer):
             promise?.succeed()
             guard self.state == .open else {
-                answer.fail(TransportError(.notProcessed, "the connection is \(self.state == .draining ? "draining" : "closed")"))
+                answer.fail(
+                    TransportError(
+                        .notProcessed,
+                        "the connection is \(self.state == .draining ? "draining" : "closed")"
+                    )
+                )
                 return
             }
             if let deadline, deadline <= .now() {
@@ -198,19 +214,30 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
                 return self.protocolError(context: context, WireError(.unexpectedFrame, "second HELLO"))
             }
             guard hello.minVersion <= WireVersion.current, hello.maxVersion >= WireVersion.current else {
-                return self.fail(context: context, TransportError(.connectFailed, "server speaks protocol \(hello.minVersion)...\(hello.maxVersion), this client \(WireVersion.current)"))
+                return self.fail(
+                    context: context,
+                    TransportError(
+                        .connectFailed,
+                        "server speaks protocol \(hello.minVersion)...\(hello.maxVersion), this client \(WireVersion.current)"
+                    )
+                )
             }
             self.peerMaxPayload = hello.maxPayload
             self.peerDTypes = AnnouncedDTypes(hello: hello.parameters)
             if !hello.identity.isEmpty { self.peerIdentity = "server '\(hello.identity)'" }
             self.state = .open
             self.logger[metadataKey: "peer"] = "\(hello.identity)"
-            self.ready.succeed(ConnectionLimits(maxInFlight: Int(max(1, hello.maxInFlight)), maxPayload: hello.maxPayload))
+            self.ready.succeed(
+                ConnectionLimits(maxInFlight: Int(max(1, hello.maxInFlight)), maxPayload: hello.maxPayload)
+            )
         case .response(let id, let response):
             self.answer(context: context, id: id, .success(response))
         case .error(let id, let status):
             if id == 0 {
-                self.fail(context: context, TransportError(.connectionClosed, "server reported a connection error: \(status)"))
+                self.fail(
+                    context: context,
+                    TransportError(.connectionClosed, "server reported a connection error: \(status)")
+                )
             } else {
                 self.answer(context: context, id: id, .failure(status))
             }
@@ -229,7 +256,10 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         guard let promise = self.pending.removeValue(forKey: id) else {
             // ids below nextID were sent and already answered, cancelled or timed out: a benign race
             if self.nextID != 0, id >= self.nextID {
-                self.protocolError(context: context, WireError(.unknownRequest, "answer for request \(id), which was never sent"))
+                self.protocolError(
+                    context: context,
+                    WireError(.unknownRequest, "answer for request \(id), which was never sent")
+                )
             }
             return
         }
@@ -245,12 +275,25 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
             self.pending.removeAll()
             for (id, promise) in pending {
                 if id <= goAway.lastRequestID {
-                    promise.fail(Status(.unavailable, "the server ended the connection (\(goAway.status)); the request may have been partly processed"))
+                    promise.fail(
+                        Status(
+                            .unavailable,
+                            "the server ended the connection (\(goAway.status)); the request may have been partly processed"
+                        )
+                    )
                 } else {
-                    promise.fail(TransportError(.notProcessed, "the server ended the connection (\(goAway.status)); the request was not processed"))
+                    promise.fail(
+                        TransportError(
+                            .notProcessed,
+                            "the server ended the connection (\(goAway.status)); the request was not processed"
+                        )
+                    )
                 }
             }
-            return self.fail(context: context, TransportError(.connectionClosed, "the server ended the connection: \(goAway.status)"))
+            return self.fail(
+                context: context,
+                TransportError(.connectionClosed, "the server ended the connection: \(goAway.status)")
+            )
         }
         if self.state == .open || self.state == .handshaking {
             if self.state == .open { self.onServerDraining() }
@@ -262,7 +305,9 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         }
         // requests above the last id were never processed: safe to retry anywhere
         for id in self.pending.keys where id > goAway.lastRequestID {
-            self.pending.removeValue(forKey: id)?.fail(TransportError(.notProcessed, "server is draining and did not process the request"))
+            self.pending.removeValue(forKey: id)?.fail(
+                TransportError(.notProcessed, "server is draining and did not process the request")
+            )
         }
         self.closeIfDrained(context: context)
     }
@@ -285,7 +330,10 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
             if let sent = self.pingSentAt {
                 if now - sent >= TimeAmount(self.keepaliveTimeout) {
                     self.logger.notice("closing: server did not answer PING")
-                    return self.fail(context: context, TransportError(.connectionClosed, "server stopped answering (keepalive timeout)"))
+                    return self.fail(
+                        context: context,
+                        TransportError(.connectionClosed, "server stopped answering (keepalive timeout)")
+                    )
                 }
             } else if now - self.lastFrameAt >= TimeAmount(self.keepaliveInterval), self.state != .handshaking {
                 self.pingSentAt = now

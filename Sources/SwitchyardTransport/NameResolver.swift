@@ -60,7 +60,12 @@ public enum NameResolver {
         while let current = entry {
             var buffer = [CChar](repeating: 0, count: Int(NI_MAXHOST))
             if getnameinfo(
-                current.pointee.ai_addr, current.pointee.ai_addrlen, &buffer, socklen_t(buffer.count), nil, 0,
+                current.pointee.ai_addr,
+                current.pointee.ai_addrlen,
+                &buffer,
+                socklen_t(buffer.count),
+                nil,
+                0,
                 NI_NUMERICHOST
             ) == 0 {
                 addresses.insert(String(cString: buffer))
@@ -129,7 +134,12 @@ public enum NameResolver {
             if type == 33 {
                 let target = try name(at: data + 6).0
                 records.append(
-                    ServiceRecord(priority: try u16(data), weight: try u16(data + 2), port: try u16(data + 4), target: target)
+                    ServiceRecord(
+                        priority: try u16(data),
+                        weight: try u16(data + 2),
+                        port: try u16(data + 4),
+                        target: target
+                    )
                 )
             }
             at = data + length

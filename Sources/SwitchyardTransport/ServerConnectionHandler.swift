@@ -55,7 +55,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        if self.configuration.handlerPlacement == .eventLoop { self.executor = EventLoopTaskExecutor(eventLoop: context.eventLoop) }
+        if self.configuration.handlerPlacement == .eventLoop {
+            self.executor = EventLoopTaskExecutor(eventLoop: context.eventLoop)
+        }
         self.logger[metadataKey: "peer.address"] = "\(context.channel.remoteAddress?.description ?? "?")"
         if context.channel.isActive { self.startTimers(context: context) }
     }
@@ -71,7 +73,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     }
 
     private func scheduleTick(context: ChannelHandlerContext, started: NIODeadline) {
-        let interval = TimeAmount(min(self.configuration.keepaliveTimeout, self.configuration.keepaliveInterval, .seconds(1)))
+        let interval = TimeAmount(
+            min(self.configuration.keepaliveTimeout, self.configuration.keepaliveInterval, .seconds(1))
+        )
         self.timer = context.eventLoop.assumeIsolated().scheduleTask(in: interval) {
             guard self.state != .closed else { return }
             self.tick(context: context, started: started)
@@ -91,7 +95,10 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
             entry.timer?.cancel()
         }
         if !self.inFlight.isEmpty {
-            self.logger.debug("connection closed with requests in flight", metadata: ["requests": "\(self.inFlight.count)"])
+            self.logger.debug(
+                "connection closed with requests in flight",
+                metadata: ["requests": "\(self.inFlight.count)"]
+            )
         }
         self.inFlight.removeAll()
         context.fireChannelInactive()
@@ -111,13 +118,17 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case TLSUserEvent.handshakeCompleted(let negotiated) = event {
             guard negotiated == WireVersion.alpn else {
-                self.logger.notice("closing: peer did not negotiate ALPN \(WireVersion.alpn)", metadata: ["alpn": "\(negotiated ?? "none")"])
+                self.logger.notice(
+                    "closing: peer did not negotiate ALPN \(WireVersion.alpn)",
+                    metadata: ["alpn": "\(negotiated ?? "none")"]
+                )
                 context.close(promise: nil)
                 return
             }
             self.alpnChecked = true
             if let handler = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self),
-               let certificate = handler.peerCertificate {
+                let certificate = handler.peerCertificate
+            {
                 let names = certificate.subjectName
                 self.peer.commonName = names.last { $0.type == .commonName }?.value
                 self.peer.organizationalUnits = names.filter { $0.type == .organizationalUnit }.map(\.value)
@@ -176,13 +187,28 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
                 return self.protocolError(context: context, WireError(.unexpectedFrame, "second HELLO"))
             }
             guard self.alpnChecked else {
-                return self.protocolError(context: context, WireError(.unexpectedFrame, "HELLO before the TLS handshake finished"))
+                return self.protocolError(
+                    context: context,
+                    WireError(.unexpectedFrame, "HELLO before the TLS handshake finished")
+                )
             }
             guard hello.minVersion <= WireVersion.current, hello.maxVersion >= WireVersion.current else {
-                let answer = Frame.goAway(GoAway(lastRequestID: 0, status: Status(.failedPrecondition,
-                    "no common protocol version: peer speaks \(hello.minVersion)...\(hello.maxVersion), this server \(WireVersion.current)")))
-                self.logger.notice("closing: no common protocol version", metadata: ["peer.versions": "\(hello.minVersion)...\(hello.maxVersion)"])
-                context.writeAndFlush(self.wrapOutboundOut(answer)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+                let answer = Frame.goAway(
+                    GoAway(
+                        lastRequestID: 0,
+                        status: Status(
+                            .failedPrecondition,
+                            "no common protocol version: peer speaks \(hello.minVersion)...\(hello.maxVersion), this server \(WireVersion.current)"
+                        )
+                    )
+                )
+                self.logger.notice(
+                    "closing: no common protocol version",
+                    metadata: ["peer.versions": "\(hello.minVersion)...\(hello.maxVersion)"]
+                )
+                context.writeAndFlush(self.wrapOutboundOut(answer)).assumeIsolated().whenComplete { _ in
+                    context.close(promise: nil)
+                }
                 return
             }
             self.peerMaxPayload = hello.maxPayload
@@ -191,9 +217,11 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
             self.peerDTypes = AnnouncedDTypes(hello: hello.parameters)
             self.state = .open
             let reply = Hello(
-                maxPayload: self.configuration.maxPayload, maxInFlight: self.configuration.maxInFlightPerConnection,
+                maxPayload: self.configuration.maxPayload,
+                maxInFlight: self.configuration.maxInFlightPerConnection,
                 idleTimeoutMilliseconds: UInt32(clamping: self.configuration.idleTimeout.milliseconds),
-                identity: self.configuration.identity, parameters: AnnouncedDTypes.all.parameter.map { [$0] } ?? []
+                identity: self.configuration.identity,
+                parameters: AnnouncedDTypes.all.parameter.map { [$0] } ?? []
             )
             context.writeAndFlush(self.wrapOutboundOut(.hello(reply)), promise: nil)
         case .request(let id, let request):
@@ -219,7 +247,10 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
                 self.logger.notice("closing: client reported a connection error", metadata: ["status": "\(status)"])
                 self.abort(context: context)
             } else {
-                self.protocolError(context: context, WireError(.unexpectedFrame, "ERROR for request \(id) sent to a server"))
+                self.protocolError(
+                    context: context,
+                    WireError(.unexpectedFrame, "ERROR for request \(id) sent to a server")
+                )
             }
         case .response:
             self.protocolError(context: context, WireError(.unexpectedFrame, "RESPONSE sent to a server"))
@@ -233,24 +264,37 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
             return self.protocolError(context: context, WireError(.unexpectedFrame, "REQUEST before HELLO"))
         }
         guard id > self.lastRequestID else {
-            return self.protocolError(context: context, WireError(.unexpectedFrame, "request id \(id) is not above the previous \(self.lastRequestID)"))
+            return self.protocolError(
+                context: context,
+                WireError(.unexpectedFrame, "request id \(id) is not above the previous \(self.lastRequestID)")
+            )
         }
         if self.state == .draining { return }  // above GOAWAY's last id: not processed, the client retries elsewhere
         self.lastRequestID = id
         self.lastRequestAt = .now()
         guard self.inFlight.count < Int(self.configuration.maxInFlightPerConnection) else {
             let limit = self.configuration.maxInFlightPerConnection
-            let status = Status(.resourceExhausted, "\(limit) requests are in flight on this connection, the server's limit")
+            let status = Status(
+                .resourceExhausted,
+                "\(limit) requests are in flight on this connection, the server's limit"
+            )
             return self.send(.error(id: id, status), context: context)
         }
         let deadline = request.timeout.map { ContinuousClock.now.advanced(by: $0) }
         let requestContext = RequestContext(
-            requestID: id, deadline: deadline, peer: self.peer, traceID: request.traceID, logger: self.logger
+            requestID: id,
+            deadline: deadline,
+            peer: self.peer,
+            traceID: request.traceID,
+            logger: self.logger
         )
         var entry = InFlight(trace: request.traceID)
         if let timeout = request.timeout {
             entry.timer = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(timeout)) {
-                let status = Status(.deadlineExceeded, "deadline of \(timeout) passed in \(self.configuration.identity)")
+                let status = Status(
+                    .deadlineExceeded,
+                    "deadline of \(timeout) passed in \(self.configuration.identity)"
+                )
                 self.finish(id, with: .failure(status), context: context)
             }
         }
@@ -272,7 +316,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
             if loop.inEventLoop { complete() } else { loop.execute(complete) }  // handlers on the loop finish in place
         }
         // On the loop, the handler starts at once, right here, and only suspensions cost a hop.
-        let task = self.executor == nil ? Task { await body() } : Task.immediate(executorPreference: self.executor) { await body() }
+        let task =
+            self.executor == nil
+            ? Task { await body() } : Task.immediate(executorPreference: self.executor) { await body() }
         if self.inFlight[id] != nil {
             self.inFlight[id]?.task = task
         } else {
@@ -340,7 +386,10 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     private func status(for error: any Error, id: UInt32, trace: TraceID) -> Status {
         if let convertible = error as? any StatusConvertible { return convertible.status }
         if error is CancellationError { return Status(.cancelled, "the request was cancelled") }
-        self.logger.error("request failed", metadata: ["request.id": "\(id)", "trace.id": "\(trace)", "error": "\(error)"])
+        self.logger.error(
+            "request failed",
+            metadata: ["request.id": "\(id)", "trace.id": "\(trace)", "error": "\(error)"]
+        )
         return Status(.internalError, "internal error in \(self.configuration.identity)")
     }
 
@@ -382,7 +431,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         }
         let status = Status(.invalidArgument, "protocol error: \(error.code): \(error.message)")
         let goAway = GoAway(lastRequestID: self.lastRequestID, status: status)
-        context.writeAndFlush(self.wrapOutboundOut(.goAway(goAway))).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+        context.writeAndFlush(self.wrapOutboundOut(.goAway(goAway))).assumeIsolated().whenComplete { _ in
+            context.close(promise: nil)
+        }
     }
 
     /// The server cannot take more from this connection: GOAWAY with `status`, nothing more is answered, close.
@@ -396,7 +447,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
             return
         }
         let goAway = GoAway(lastRequestID: self.lastRequestID, status: status)
-        context.writeAndFlush(self.wrapOutboundOut(.goAway(goAway))).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+        context.writeAndFlush(self.wrapOutboundOut(.goAway(goAway))).assumeIsolated().whenComplete { _ in
+            context.close(promise: nil)
+        }
     }
 
     /// The peer ended the connection and answers nothing more: stop the work, send nothing, close.
@@ -440,7 +493,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
             self.pingSentAt = now
             context.writeAndFlush(self.wrapOutboundOut(.ping(UInt64(now.uptimeNanoseconds))), promise: nil)
         }
-        if self.state == .open, self.inFlight.isEmpty, now - self.lastRequestAt >= TimeAmount(self.configuration.idleTimeout) {
+        if self.state == .open, self.inFlight.isEmpty,
+            now - self.lastRequestAt >= TimeAmount(self.configuration.idleTimeout)
+        {
             self.drain(context: context, reason: "idle for \(self.configuration.idleTimeout)")
         }
     }

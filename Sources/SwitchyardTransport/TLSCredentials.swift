@@ -23,8 +23,10 @@ public final class TLSCredentials: Sendable {
     public init(_ settings: TLSSettings, server: Bool = true) throws {
         self.current = NIOLockedValueBox(
             Current(
-                settings: settings, server: server ? try settings.makeServerContext() : nil,
-                client: try settings.makeClientContext(), generation: 1
+                settings: settings,
+                server: server ? try settings.makeServerContext() : nil,
+                client: try settings.makeClientContext(),
+                generation: 1
             )
         )
     }
@@ -77,7 +79,9 @@ public final class TLSCredentials: Sendable {
     public func install(_ prepared: Prepared) {
         self.current.withLockedValue { current in
             current = Current(
-                settings: prepared.settings, server: prepared.server, client: prepared.client,
+                settings: prepared.settings,
+                server: prepared.server,
+                client: prepared.client,
                 generation: current.generation + 1
             )
         }

@@ -18,7 +18,12 @@ public struct TLSSettings: Sendable, Hashable {
     ///   - certificatePath: certificate chain path (required for servers and for mTLS clients).
     ///   - keyPath: private key path.
     ///   - requireClientCertificate: whether a server requires client certificates.
-    public init(caPath: String, certificatePath: String? = nil, keyPath: String? = nil, requireClientCertificate: Bool = true) {
+    public init(
+        caPath: String,
+        certificatePath: String? = nil,
+        keyPath: String? = nil,
+        requireClientCertificate: Bool = true
+    ) {
         self.caPath = caPath
         self.certificatePath = certificatePath
         self.keyPath = keyPath
@@ -35,12 +40,16 @@ public struct TLSSettings: Sendable, Hashable {
             certificateChain: try Self.load("certificate", certificatePath) {
                 try NIOSSLCertificate.fromPEMFile($0).map { .certificate($0) }
             },
-            privateKey: .privateKey(try Self.load("private key", keyPath) { try NIOSSLPrivateKey(file: $0, format: .pem) })
+            privateKey: .privateKey(
+                try Self.load("private key", keyPath) { try NIOSSLPrivateKey(file: $0, format: .pem) }
+            )
         )
         configuration.minimumTLSVersion = .tlsv13
         configuration.maximumTLSVersion = .tlsv13
         configuration.applicationProtocols = [WireVersion.alpn]
-        configuration.trustRoots = .certificates(try Self.load("CA", self.caPath) { try NIOSSLCertificate.fromPEMFile($0) })
+        configuration.trustRoots = .certificates(
+            try Self.load("CA", self.caPath) { try NIOSSLCertificate.fromPEMFile($0) }
+        )
         configuration.certificateVerification = self.requireClientCertificate ? .noHostnameVerification : .none
         return try NIOSSLContext(configuration: configuration)
     }
@@ -52,13 +61,17 @@ public struct TLSSettings: Sendable, Hashable {
         configuration.minimumTLSVersion = .tlsv13
         configuration.maximumTLSVersion = .tlsv13
         configuration.applicationProtocols = [WireVersion.alpn]
-        configuration.trustRoots = .certificates(try Self.load("CA", self.caPath) { try NIOSSLCertificate.fromPEMFile($0) })
+        configuration.trustRoots = .certificates(
+            try Self.load("CA", self.caPath) { try NIOSSLCertificate.fromPEMFile($0) }
+        )
         configuration.certificateVerification = .fullVerification
         if let certificatePath, let keyPath {
             configuration.certificateChain = try Self.load("certificate", certificatePath) {
                 try NIOSSLCertificate.fromPEMFile($0).map { .certificate($0) }
             }
-            configuration.privateKey = .privateKey(try Self.load("private key", keyPath) { try NIOSSLPrivateKey(file: $0, format: .pem) })
+            configuration.privateKey = .privateKey(
+                try Self.load("private key", keyPath) { try NIOSSLPrivateKey(file: $0, format: .pem) }
+            )
         }
         return try NIOSSLContext(configuration: configuration)
     }

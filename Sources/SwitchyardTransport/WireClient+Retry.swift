@@ -54,7 +54,9 @@ extension WireClient {
     /// - Returns: the response.
     /// - Throws: the last attempt's error, as ``call(_:deadline:)`` throws it.
     public func call(
-        _ request: Request, deadline: ContinuousClock.Instant?, retry: CallRetryPolicy,
+        _ request: Request,
+        deadline: ContinuousClock.Instant?,
+        retry: CallRetryPolicy,
         onRetry: (@Sendable (any Error) -> Void)? = nil
     ) async throws -> Response {
         var retries = 0

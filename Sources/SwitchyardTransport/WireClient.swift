@@ -81,7 +81,8 @@ public final class WireClient: Sendable {
     ///   - group: event loops (defaults to NIO's shared loops).
     /// - Throws: `TransportError` when the TLS material does not load.
     public init(
-        configuration: WireClientConfiguration, logger: Logger = Logger(label: "switchyard.client"),
+        configuration: WireClientConfiguration,
+        logger: Logger = Logger(label: "switchyard.client"),
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) throws {
         self.configuration = configuration
@@ -109,9 +110,15 @@ public final class WireClient: Sendable {
         return try await withTaskCancellationHandler {
             // the handler flushes once per event-loop tick, for every call written in it
             let written = connection.channel.eventLoop.makePromise(of: Void.self)
-            connection.channel.write(ClientCommand.call(request, deadline: nioDeadline, promise: promise), promise: written)
-            written.futureResult.whenFailure { error in  // closed before the handler saw the call: nobody else will answer it
-                promise.fail(TransportError(.notProcessed, "the connection closed before the request was sent: \(error)"))
+            connection.channel.write(
+                ClientCommand.call(request, deadline: nioDeadline, promise: promise),
+                promise: written
+            )
+            // closed before the handler saw the call: nobody else will answer it
+            written.futureResult.whenFailure { error in
+                promise.fail(
+                    TransportError(.notProcessed, "the connection closed before the request was sent: \(error)")
+                )
             }
             return try await promise.futureResult.get()
         } onCancel: {
@@ -140,7 +147,11 @@ public final class WireClient: Sendable {
 
     /// Picks the open connection with the fewest requests in flight and counts the caller in; one lock per call.
     private func connection() async throws -> Connection {
-        enum Choice { case use(Connection), wait(EventLoopFuture<Connection>), open, exhausted }
+        enum Choice {
+            case use(Connection)
+            case wait(EventLoopFuture<Connection>)
+            case open, exhausted
+        }
         let wanted = self.configuration.connections
         let choice: Choice = self.state.withLockedValue { state in
             if state.connections.contains(where: { !$0.usable.isSet }) {
@@ -170,7 +181,10 @@ public final class WireClient: Sendable {
         case .wait(let future): connection = try await Self.wait(for: future)
         case .open: connection = try await self.openConnection()
         case .exhausted:
-            throw TransportError(.clientLimit, "every connection to \(self.configuration.host):\(self.configuration.port) is at the server's in-flight limit")
+            throw TransportError(
+                .clientLimit,
+                "every connection to \(self.configuration.host):\(self.configuration.port) is at the server's in-flight limit"
+            )
         }
         connection.inFlight.add(1, ordering: .relaxed)
         return connection
@@ -190,14 +204,23 @@ public final class WireClient: Sendable {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
-                    try sync.addHandler(NIOSSLClientHandler(context: sslContext, serverHostname: configuration.serverHostname ?? Self.sniName(configuration.host)))
+                    try sync.addHandler(
+                        NIOSSLClientHandler(
+                            context: sslContext,
+                            serverHostname: configuration.serverHostname ?? Self.sniName(configuration.host)
+                        )
+                    )
                     try sync.addHandler(ByteToMessageHandler(FrameDecoder(maxPayload: WireLimits.defaultPayload)))
                     try sync.addHandler(MessageToByteHandler(FrameEncoder()))
                     try sync.addHandler(
                         ClientConnectionHandler(
-                            identity: configuration.identity, token: configuration.token,
-                            keepaliveInterval: configuration.keepaliveInterval, keepaliveTimeout: configuration.keepaliveTimeout,
-                            ready: ready, logger: logger, onDrain: { usable.clear() },
+                            identity: configuration.identity,
+                            token: configuration.token,
+                            keepaliveInterval: configuration.keepaliveInterval,
+                            keepaliveTimeout: configuration.keepaliveTimeout,
+                            ready: ready,
+                            logger: logger,
+                            onDrain: { usable.clear() },
                             onServerDraining: { serverDraining.set() }
                         )
                     )
@@ -207,17 +230,30 @@ public final class WireClient: Sendable {
             .flatMapError { error in
                 ready.fail(error)
                 let reason = (error as? NIOConnectionError)?.connectionErrors.first.map { "\($0.error)" } ?? "\(error)"
-                return loop.makeFailedFuture(TransportError(.connectFailed, "cannot connect to \(configuration.host):\(configuration.port): \(reason)"))
+                return loop.makeFailedFuture(
+                    TransportError(
+                        .connectFailed,
+                        "cannot connect to \(configuration.host):\(configuration.port): \(reason)"
+                    )
+                )
             }
             .flatMap { channel in
                 let timeout = loop.scheduleTask(in: TimeAmount(configuration.connectTimeout)) {
-                    ready.fail(TransportError(.connectFailed, "TLS handshake and HELLO with \(configuration.host):\(configuration.port) did not finish within \(configuration.connectTimeout)"))
+                    ready.fail(
+                        TransportError(
+                            .connectFailed,
+                            "TLS handshake and HELLO with \(configuration.host):\(configuration.port) did not finish within \(configuration.connectTimeout)"
+                        )
+                    )
                 }
                 return ready.futureResult.always { _ in timeout.cancel() }
                     .flatMapErrorThrowing { error in
                         channel.close(promise: nil)
                         if let transport = error as? TransportError { throw transport }
-                        throw TransportError(.connectFailed, "TLS with \(configuration.host):\(configuration.port) failed: \(error)")
+                        throw TransportError(
+                            .connectFailed,
+                            "TLS with \(configuration.host):\(configuration.port) failed: \(error)"
+                        )
                     }
                     .map { limits in Connection(channel: channel, limits: limits, usable: usable) }
             }
@@ -237,7 +273,8 @@ public final class WireClient: Sendable {
             return connection
         }
         self.state.withLockedValue { $0.connecting.append(joined) }
-        joined.whenComplete { _ in self.state.withLockedValue { state in state.connecting.removeAll { $0 === joined } } }
+        joined.whenComplete { _ in self.state.withLockedValue { state in state.connecting.removeAll { $0 === joined } }
+        }
         return try await Self.wait(for: joined)
     }
 

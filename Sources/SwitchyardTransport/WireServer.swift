@@ -27,7 +27,9 @@ public final class WireServer: Service, Sendable {
     ///   - logger: for connection events.
     ///   - group: the event loops (defaults to NIO's shared loops, one per core).
     public init(
-        configuration: WireServerConfiguration, service: any WireService, logger: Logger,
+        configuration: WireServerConfiguration,
+        service: any WireService,
+        logger: Logger,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) {
         self.configuration = configuration
@@ -64,7 +66,10 @@ public final class WireServer: Service, Sendable {
             throw error
         }
         self.address.succeed(channel.localAddress!)
-        self.logger.info("listening", metadata: ["address": "\(channel.localAddress!)", "identity": "\(self.configuration.identity)"])
+        self.logger.info(
+            "listening",
+            metadata: ["address": "\(channel.localAddress!)", "identity": "\(self.configuration.identity)"]
+        )
         try await withTaskCancellationHandler {
             try await withGracefulShutdownHandler {
                 try await channel.closeFuture.get()
@@ -116,7 +121,9 @@ public final class WireServer: Service, Sendable {
                         }
                         return channel.close()
                     }
-                    channel.closeFuture.whenComplete { _ in _ = connections.withLockedValue { $0.removeValue(forKey: id) } }
+                    channel.closeFuture.whenComplete { _ in
+                        _ = connections.withLockedValue { $0.removeValue(forKey: id) }
+                    }
                     return channel.eventLoop.makeCompletedFuture {
                         let sync = channel.pipeline.syncOperations
                         // the context current now: a reload changes new connections, not open ones
@@ -125,13 +132,18 @@ public final class WireServer: Service, Sendable {
                             ByteToMessageHandler(FrameDecoder(maxPayload: configuration.maxPayload, budget: budget))
                         )
                         try sync.addHandler(MessageToByteHandler(FrameEncoder()))
-                        try sync.addHandler(ServerConnectionHandler(configuration: configuration, service: service, logger: logger))
+                        try sync.addHandler(
+                            ServerConnectionHandler(configuration: configuration, service: service, logger: logger)
+                        )
                     }
                 }
                 .bind(host: self.configuration.host, port: self.configuration.port)
                 .get()
         } catch {
-            throw TransportError(.configuration, "cannot listen on \(self.configuration.host):\(self.configuration.port): \(error)")
+            throw TransportError(
+                .configuration,
+                "cannot listen on \(self.configuration.host):\(self.configuration.port): \(error)"
+            )
         }
     }
 

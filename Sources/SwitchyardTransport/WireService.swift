@@ -23,7 +23,12 @@ public struct PeerIdentity: Sendable, Hashable, CustomStringConvertible {
     public var token: String?
 
     /// Makes a peer identity.
-    public init(commonName: String? = nil, organizationalUnits: [String] = [], announced: String = "", token: String? = nil) {
+    public init(
+        commonName: String? = nil,
+        organizationalUnits: [String] = [],
+        announced: String = "",
+        token: String? = nil
+    ) {
         self.commonName = commonName
         self.organizationalUnits = organizationalUnits
         self.announced = announced
@@ -62,7 +67,10 @@ public struct RequestContext: Sendable {
     ///   - traceID: the request's trace id.
     ///   - logger: the connection's logger; `request.id` and `trace.id` are added.
     public init(
-        requestID: UInt32, deadline: ContinuousClock.Instant?, peer: PeerIdentity, traceID: TraceID = .none,
+        requestID: UInt32,
+        deadline: ContinuousClock.Instant?,
+        peer: PeerIdentity,
+        traceID: TraceID = .none,
         logger: Logger
     ) {
         self.requestID = requestID

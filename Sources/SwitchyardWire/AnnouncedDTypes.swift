@@ -24,7 +24,9 @@ public struct AnnouncedDTypes: Hashable, Sendable, CustomStringConvertible {
         var dtypes: Set<DType> = []
         for parameter in parameters where parameter.key == ParameterKey.tensorDTypes {
             for part in parameter.value.split(separator: ",") {
-                if let code = UInt8(part.filter { $0 != " " }), let dtype = DType(rawValue: code) { dtypes.insert(dtype) }
+                if let code = UInt8(part.filter { $0 != " " }), let dtype = DType(rawValue: code) {
+                    dtypes.insert(dtype)
+                }
             }
         }
         self.init(dtypes)
@@ -33,7 +35,10 @@ public struct AnnouncedDTypes: Hashable, Sendable, CustomStringConvertible {
     /// The HELLO parameter that announces these dtypes, or `nil` when there are none.
     public var parameter: Parameter? {
         guard !self.dtypes.isEmpty else { return nil }
-        return Parameter(ParameterKey.tensorDTypes, self.dtypes.map { String($0.rawValue) }.sorted().joined(separator: ","))
+        return Parameter(
+            ParameterKey.tensorDTypes,
+            self.dtypes.map { String($0.rawValue) }.sorted().joined(separator: ",")
+        )
     }
 
     /// The first tensor that a peer announcing these dtypes must not be sent, if any.

@@ -39,7 +39,10 @@ extension Frame {
             }
             let maxPayload = try reader.u32("max payload")
             guard maxPayload >= WireLimits.minimumPayload else {
-                throw WireError(.malformedPayload, "HELLO max payload \(maxPayload) is under the minimum \(WireLimits.minimumPayload)")
+                throw WireError(
+                    .malformedPayload,
+                    "HELLO max payload \(maxPayload) is under the minimum \(WireLimits.minimumPayload)"
+                )
             }
             let maxInFlight = try reader.u32("max in flight")
             let idle = try reader.u32("idle timeout")
@@ -48,8 +51,13 @@ extension Frame {
             try reader.end("HELLO")
             self = .hello(
                 Hello(
-                    minVersion: minVersion, maxVersion: maxVersion, maxPayload: maxPayload, maxInFlight: maxInFlight,
-                    idleTimeoutMilliseconds: idle, identity: identity, parameters: parameters
+                    minVersion: minVersion,
+                    maxVersion: maxVersion,
+                    maxPayload: maxPayload,
+                    maxInFlight: maxInFlight,
+                    idleTimeoutMilliseconds: idle,
+                    identity: identity,
+                    parameters: parameters
                 )
             )
         case .request:
@@ -73,10 +81,16 @@ extension Frame {
             self = .request(
                 id: id,
                 Request(
-                    method: method, model: model, version: version,
+                    method: method,
+                    model: model,
+                    version: version,
                     timeout: timeoutMicros == 0 ? nil : .microseconds(Int64(timeoutMicros)),
-                    traceID: TraceID(high: high, low: low), routingKey: routingKey, priority: priority,
-                    idempotent: header.flags.contains(.idempotent), parameters: parameters, tensors: tensors
+                    traceID: TraceID(high: high, low: low),
+                    routingKey: routingKey,
+                    priority: priority,
+                    idempotent: header.flags.contains(.idempotent),
+                    parameters: parameters,
+                    tensors: tensors
                 )
             )
         case .response:
@@ -182,7 +196,12 @@ extension PayloadReader {
             }
             let view = self.payload.slice(descriptor.offset..<(descriptor.offset + descriptor.length))
             do {
-                result.append(NamedTensor(descriptor.name, try Tensor(dtype: descriptor.dtype, shape: descriptor.shape, data: view)))
+                result.append(
+                    NamedTensor(
+                        descriptor.name,
+                        try Tensor(dtype: descriptor.dtype, shape: descriptor.shape, data: view)
+                    )
+                )
             } catch {
                 throw WireError(.badTensor, "tensor '\(descriptor.name)': \(error.message)")
             }

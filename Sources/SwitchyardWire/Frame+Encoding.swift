@@ -12,7 +12,12 @@ extension Frame {
         precondition(target.count == self.encodedSize, "target must hold exactly the encoded frame")
         var flags: FrameFlags = []
         if case .request(_, let request) = self, request.idempotent { flags.insert(.idempotent) }
-        let header = FrameHeader(type: self.type, flags: flags, requestID: self.requestID, payloadLength: UInt32(self.payloadSize))
+        let header = FrameHeader(
+            type: self.type,
+            flags: flags,
+            requestID: self.requestID,
+            payloadLength: UInt32(self.payloadSize)
+        )
         header.write(into: target)
         var writer = PayloadWriter(UnsafeMutableRawBufferPointer(rebasing: target[FrameHeader.size...]))
         switch self {
@@ -69,7 +74,10 @@ extension Frame {
     public func validateForSending(maxPayload: UInt32) throws(WireError) {
         let size = self.payloadSize
         guard size <= Int(maxPayload) else {
-            throw WireError(.frameTooLarge, "\(self.type) payload of \(size) bytes is over the peer's limit of \(maxPayload)")
+            throw WireError(
+                .frameTooLarge,
+                "\(self.type) payload of \(size) bytes is over the peer's limit of \(maxPayload)"
+            )
         }
         func check(_ string: String, _ what: String) throws(WireError) {
             guard string.utf8.count <= Int(UInt16.max) else {
@@ -78,7 +86,10 @@ extension Frame {
         }
         func check(_ parameters: [Parameter]) throws(WireError) {
             guard parameters.count <= WireLimits.maxParameters else {
-                throw WireError(.limitExceeded, "\(parameters.count) parameters, the limit is \(WireLimits.maxParameters)")
+                throw WireError(
+                    .limitExceeded,
+                    "\(parameters.count) parameters, the limit is \(WireLimits.maxParameters)"
+                )
             }
             for parameter in parameters {
                 try check(parameter.key, "parameter key")
@@ -127,7 +138,9 @@ extension Frame {
         case .hello(let hello):
             return 16 + Self.size(of: hello.identity) + Self.size(of: hello.parameters)
         case .request(_, let request):
-            let strings = [request.method, request.model, request.version, request.routingKey].reduce(0) { $0 + Self.size(of: $1) }
+            let strings = [request.method, request.model, request.version, request.routingKey].reduce(0) {
+                $0 + Self.size(of: $1)
+            }
             let prefix = 26 + strings + Self.size(of: request.parameters)
             return Self.tensorSectionEnd(request.tensors, startingAt: prefix)
         case .response(_, let response):
@@ -201,7 +214,9 @@ struct PayloadWriter {
 
     mutating func bytes(_ source: UnsafeRawBufferPointer) {
         guard source.count > 0 else { return }
-        UnsafeMutableRawBufferPointer(rebasing: self.target[self.position..<(self.position + source.count)]).copyMemory(from: source)
+        UnsafeMutableRawBufferPointer(rebasing: self.target[self.position..<(self.position + source.count)]).copyMemory(
+            from: source
+        )
         self.position += source.count
     }
 
@@ -223,7 +238,9 @@ struct PayloadWriter {
 
     mutating func tensors(_ tensors: [NamedTensor]) {
         self.u16(UInt16(tensors.count))
-        var offset = Frame.tensorSectionEnd([], startingAt: self.position - 2) + tensors.reduce(0) { $0 + Frame.descriptorSize($1) }
+        var offset =
+            Frame.tensorSectionEnd([], startingAt: self.position - 2)
+            + tensors.reduce(0) { $0 + Frame.descriptorSize($1) }
         for named in tensors {
             offset = PayloadReader.aligned(offset)
             self.string(named.name)

@@ -67,7 +67,13 @@ public struct FrameHeader: Hashable, Sendable {
     public var payloadLength: UInt32
 
     /// Makes a header.
-    public init(version: UInt8 = WireVersion.current, type: FrameType, flags: FrameFlags = [], requestID: UInt32, payloadLength: UInt32) {
+    public init(
+        version: UInt8 = WireVersion.current,
+        type: FrameType,
+        flags: FrameFlags = [],
+        requestID: UInt32,
+        payloadLength: UInt32
+    ) {
         self.version = version
         self.type = type
         self.flags = flags
@@ -84,7 +90,11 @@ public struct FrameHeader: Hashable, Sendable {
     ///   - version: the version the connection uses.
     /// - Throws: `WireError` with `.truncatedFrame`, `.badMagic`, `.badVersion`, `.reservedNotZero`
     ///   or `.frameTooLarge`.
-    public init(parsing bytes: UnsafeRawBufferPointer, maxPayload: UInt32, version: UInt8 = WireVersion.current) throws(WireError) {
+    public init(
+        parsing bytes: UnsafeRawBufferPointer,
+        maxPayload: UInt32,
+        version: UInt8 = WireVersion.current
+    ) throws(WireError) {
         guard bytes.count >= Self.size else {
             throw WireError(.truncatedFrame, "header needs \(Self.size) bytes, got \(bytes.count)")
         }

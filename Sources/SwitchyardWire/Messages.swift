@@ -37,8 +37,12 @@ public struct TraceID: Hashable, Sendable, CustomStringConvertible {
 
     public var description: String {
         var text = ""
-        for shift in stride(from: 56, through: 0, by: -8) { text += hex2(UInt8(truncatingIfNeeded: self.high >> UInt64(shift))) }
-        for shift in stride(from: 56, through: 0, by: -8) { text += hex2(UInt8(truncatingIfNeeded: self.low >> UInt64(shift))) }
+        for shift in stride(from: 56, through: 0, by: -8) {
+            text += hex2(UInt8(truncatingIfNeeded: self.high >> UInt64(shift)))
+        }
+        for shift in stride(from: 56, through: 0, by: -8) {
+            text += hex2(UInt8(truncatingIfNeeded: self.low >> UInt64(shift)))
+        }
         return text.lowercased()
     }
 }
@@ -74,9 +78,13 @@ public struct Hello: Hashable, Sendable {
 
     /// Makes a HELLO body.
     public init(
-        minVersion: UInt8 = WireVersion.current, maxVersion: UInt8 = WireVersion.current,
-        maxPayload: UInt32 = WireLimits.defaultPayload, maxInFlight: UInt32, idleTimeoutMilliseconds: UInt32 = 0,
-        identity: String, parameters: [Parameter] = []
+        minVersion: UInt8 = WireVersion.current,
+        maxVersion: UInt8 = WireVersion.current,
+        maxPayload: UInt32 = WireLimits.defaultPayload,
+        maxInFlight: UInt32,
+        idleTimeoutMilliseconds: UInt32 = 0,
+        identity: String,
+        parameters: [Parameter] = []
     ) {
         self.minVersion = minVersion
         self.maxVersion = maxVersion
@@ -110,9 +118,16 @@ public struct Request: Equatable, Sendable {
 
     /// Makes a request.
     public init(
-        method: String = Method.infer, model: String = "", version: String = "", timeout: Duration? = nil,
-        traceID: TraceID = .none, routingKey: String = "", priority: UInt8 = 0, idempotent: Bool = true,
-        parameters: [Parameter] = [], tensors: [NamedTensor] = []
+        method: String = Method.infer,
+        model: String = "",
+        version: String = "",
+        timeout: Duration? = nil,
+        traceID: TraceID = .none,
+        routingKey: String = "",
+        priority: UInt8 = 0,
+        idempotent: Bool = true,
+        parameters: [Parameter] = [],
+        tensors: [NamedTensor] = []
     ) {
         self.method = method
         self.model = model
@@ -158,4 +173,3 @@ public struct GoAway: Hashable, Sendable {
         self.status = status
     }
 }
-

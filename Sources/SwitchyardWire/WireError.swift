@@ -6,7 +6,8 @@ public struct WireError: Error, Sendable, CustomStringConvertible {
     /// The kind of violation; tests compare codes, not messages.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Wrapped: UInt16, Sendable {
-            case truncatedFrame = 1, frameTooLarge, badMagic, badVersion, unknownFrameType, unknownFlags
+            case truncatedFrame = 1
+            case frameTooLarge, badMagic, badVersion, unknownFrameType, unknownFlags
             case reservedNotZero, malformedPayload, badTensor, limitExceeded, unexpectedFrame, unknownRequest
         }
         private let wrapped: Wrapped

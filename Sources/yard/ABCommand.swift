@@ -106,13 +106,17 @@ struct ABCommand: AsyncParsableCommand {
                 parameters.append(Parameter(ParameterKey.guardrailMaxAccuracyDrop, "\(value)"))
             }
             try await ABCommand.show(
-                self.connection, "ab start", Request(method: Method.abStart, model: self.model, parameters: parameters))
+                self.connection,
+                "ab start",
+                Request(method: Method.abStart, model: self.model, parameters: parameters)
+            )
         }
     }
 
     struct Status: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Show the comparison's arms and traffic so far (the same table as report).")
+            abstract: "Show the comparison's arms and traffic so far (the same table as report)."
+        )
         @OptionGroup var connection: RouterConnection
         @Option(help: "The model.") var model: String
         func run() async throws {
@@ -122,7 +126,8 @@ struct ABCommand: AsyncParsableCommand {
 
     struct Report: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Show the comparison so far, with the significance test.")
+            abstract: "Show the comparison so far, with the significance test."
+        )
         @OptionGroup var connection: RouterConnection
         @Option(help: "The model.") var model: String
         func run() async throws {
@@ -132,7 +137,8 @@ struct ABCommand: AsyncParsableCommand {
 
     struct Stop: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Stop comparing; all traffic to the champion. The report stays.")
+            abstract: "Stop comparing; all traffic to the champion. The report stays."
+        )
         @OptionGroup var connection: RouterConnection
         @Option(help: "The model.") var model: String
         func run() async throws {

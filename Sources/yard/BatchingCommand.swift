@@ -42,14 +42,17 @@ struct BatchingCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await BatchingCommand.show(
-                self.connection, "batching status", Request(method: Method.batchingStatus, model: self.model)
+                self.connection,
+                "batching status",
+                Request(method: Method.batchingStatus, model: self.model)
             )
         }
     }
 
     struct Change: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "set", abstract: "Change a model's limits on every stage (needs an admin certificate)."
+            commandName: "set",
+            abstract: "Change a model's limits on every stage (needs an admin certificate)."
         )
         @OptionGroup var connection: RouterConnection
         @Option(help: "The model.") var model: String
@@ -66,7 +69,9 @@ struct BatchingCommand: AsyncParsableCommand {
                 self.maxBatchSize, self.maxQueueDelayUs, self.maxQueueSize, self.preferredBatchSizes,
                 self.maxBatchesInFlight,
             ]
-            guard given.contains(where: { $0 != nil }) else { throw ValidationError("name at least one limit to change") }
+            guard given.contains(where: { $0 != nil }) else {
+                throw ValidationError("name at least one limit to change")
+            }
         }
 
         func run() async throws {
@@ -76,12 +81,15 @@ struct BatchingCommand: AsyncParsableCommand {
                 parameters.append(Parameter(ParameterKey.maxQueueDelayMicroseconds, "\(value)"))
             }
             if let value = self.maxQueueSize { parameters.append(Parameter(ParameterKey.maxQueueSize, "\(value)")) }
-            if let value = self.preferredBatchSizes { parameters.append(Parameter(ParameterKey.preferredBatchSizes, value)) }
+            if let value = self.preferredBatchSizes {
+                parameters.append(Parameter(ParameterKey.preferredBatchSizes, value))
+            }
             if let value = self.maxBatchesInFlight {
                 parameters.append(Parameter(ParameterKey.maxBatchesInFlight, "\(value)"))
             }
             try await BatchingCommand.show(
-                self.connection, "batching set",
+                self.connection,
+                "batching set",
                 Request(method: Method.batchingSet, model: self.model, parameters: parameters)
             )
         }

@@ -51,7 +51,9 @@ struct Echo: AsyncParsableCommand {
         let client: WireClient
         do {
             var configuration = WireClientConfiguration(
-                host: host, port: port, tls: TLSSettings(caPath: self.ca, certificatePath: self.cert, keyPath: self.key)
+                host: host,
+                port: port,
+                tls: TLSSettings(caPath: self.ca, certificatePath: self.cert, keyPath: self.key)
             )
             configuration.connections = self.connections
             configuration.identity = "yard-echo"
@@ -78,7 +80,8 @@ struct Echo: AsyncParsableCommand {
         if l.count > 0 {
             print(
                 "latency p50 \(String(format: "%.3f", l.p50)) ms  p90 \(String(format: "%.3f", l.p90)) ms  "
-                    + "p99 \(String(format: "%.3f", l.p99)) ms  max \(String(format: "%.3f", l.max)) ms")
+                    + "p99 \(String(format: "%.3f", l.p99)) ms  max \(String(format: "%.3f", l.max)) ms"
+            )
         }
         for error in result.errors { print("  \(error.count) × \(error.status)") }
         if wrong > 0 { print("  \(wrong) × wrong echo") }

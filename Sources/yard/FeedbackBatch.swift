@@ -52,7 +52,8 @@ struct FeedbackBatch {
         batch.labels = try Self.labels(labels)
         guard batch.ids.count == batch.labels.count else {
             throw ValidationError(
-                "\(ids) has \(batch.ids.count) request ids but \(labels) has \(batch.labels.count) labels")
+                "\(ids) has \(batch.ids.count) request ids but \(labels) has \(batch.labels.count) labels"
+            )
         }
         return batch
     }
@@ -96,7 +97,9 @@ struct FeedbackBatch {
         var unknown = 0
         for start in stride(from: 0, to: self.ids.count, by: Self.batchSize) {
             let response = try await connection.send(
-                command, try self.request(start..<min(start + Self.batchSize, self.ids.count)))
+                command,
+                try self.request(start..<min(start + Self.batchSize, self.ids.count))
+            )
             accepted += Int(response[parameter: ParameterKey.accepted] ?? "") ?? 0
             unknown += Int(response[parameter: ParameterKey.unknown] ?? "") ?? 0
         }

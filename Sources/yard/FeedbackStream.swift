@@ -54,7 +54,8 @@ final class FeedbackStream: Sendable {
             let range = start..<min(start + FeedbackBatch.batchSize, batch.ids.count)
             do {
                 let response = try await self.client.call(
-                    try batch.request(range), deadline: .now.advanced(by: .seconds(10))
+                    try batch.request(range),
+                    deadline: .now.advanced(by: .seconds(10))
                 )
                 let accepted = Int(response[parameter: ParameterKey.accepted] ?? "") ?? 0
                 let unknown = Int(response[parameter: ParameterKey.unknown] ?? "") ?? 0

@@ -50,13 +50,15 @@ struct Load: AsyncParsableCommand {
     @Option(help: "Deadline of each request (e.g. 5s, 200ms).") var timeout = "5s"
     @Option(help: "Connections to the target.") var connections = 1
     @Option(
-        help: "Event-loop threads of the load client. With 1 the senders run on the loop of their connections, so the client takes less of the machine it measures."
+        help:
+            "Event-loop threads of the load client. With 1 the senders run on the loop of their connections, so the client takes less of the machine it measures."
     ) var eventLoops = 1
     @Option(help: "Open loop: most requests in flight; past it sends fall behind schedule (and latency shows it).")
     var maxInFlight = 4096
     @Option(
         name: .customLong("validate"),
-        help: "A .npy of expected outputs per input row: class ids (integers) or values (floats).")
+        help: "A .npy of expected outputs per input row: class ids (integers) or values (floats)."
+    )
     var expectedFile: String?
     @Option(help: "The output compared with --validate (default: the first).") var outputName: String?
     @Option(help: "Largest difference allowed when --validate holds floats.") var tolerance: Float = 1e-4
@@ -64,7 +66,8 @@ struct Load: AsyncParsableCommand {
         help: """
             A .npy of true labels, one per input row: each answer's label goes back to the router as feedback under \
             its request.id (rollout and A/B accuracy).
-            """)
+            """
+    )
     var feedback: String?
     @Option(help: "Write request_id,row for every answer (CSV), to send late labels with `yard rollout feedback`.")
     var idsOut: String?
@@ -78,7 +81,8 @@ struct Load: AsyncParsableCommand {
     @Option(help: "Client private key (PEM).") var key = "ops/certs/out/client.key"
     @Option(help: "A bearer token, for services that accept tokens instead of client certificates.") var token: String?
     @Option(
-        help: "Retries of a failed request within its deadline: requests the server never processed (no connection, a draining server's GOAWAY) and idempotent ones answered 'unavailable'; 0 for none. Each step reports how many."
+        help:
+            "Retries of a failed request within its deadline: requests the server never processed (no connection, a draining server's GOAWAY) and idempotent ones answered 'unavailable'; 0 for none. Each step reports how many."
     ) var retries = 3
 
     func validate() throws {
@@ -184,7 +188,8 @@ struct Load: AsyncParsableCommand {
         let dims = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard !dims.isEmpty, dims.allSatisfy({ ($0 ?? 0) > 0 }), dims.reduce(1, { $0 * $1! }) <= 16_777_216 else {
             throw ValidationError(
-                "--shape must be positive dimensions of one row, e.g. 784 or 28,28 (at most 16M values), got '\(text)'")
+                "--shape must be positive dimensions of one row, e.g. 784 or 28,28 (at most 16M values), got '\(text)'"
+            )
         }
         return dims.map { $0! }
     }
@@ -200,8 +205,14 @@ struct Load: AsyncParsableCommand {
             check = try self.readExpected(rowCount: rows.shape[0])
             let method = self.method ?? (self.model.isEmpty ? Method.echo : Method.infer)
             source = try RequestSource(
-                method: method, model: self.model, version: self.modelVersion, inputName: self.inputName, rows: rows,
-                rowsPerRequest: self.rowsPerRequest, users: self.users)
+                method: method,
+                model: self.model,
+                version: self.modelVersion,
+                inputName: self.inputName,
+                rows: rows,
+                rowsPerRequest: self.rowsPerRequest,
+                users: self.users
+            )
         } catch let error as EngineError {
             throw fail("load", error.message)
         } catch {
@@ -235,7 +246,12 @@ struct Load: AsyncParsableCommand {
             }
         }
         let generator = try LoadGenerator(
-            target: target, source: source, settings: settings, check: check, observer: observer, requestLog: log
+            target: target,
+            source: source,
+            settings: settings,
+            check: check,
+            observer: observer,
+            requestLog: log
         )
         let started = Date()
         let machine = LoadReport.Machine.current()
@@ -255,14 +271,27 @@ struct Load: AsyncParsableCommand {
         }
         await close()
         let report = LoadReport(
-            started: started, command: CommandLine.arguments,
+            started: started,
+            command: CommandLine.arguments,
             target: .init(
-                address: address, method: source.method, model: self.model, version: self.modelVersion,
-                connections: self.connections),
+                address: address,
+                method: source.method,
+                model: self.model,
+                version: self.modelVersion,
+                connections: self.connections
+            ),
             input: .init(
-                source: self.input ?? "synthetic", name: self.inputName, dtype: rows.dtype.name, shape: rows.shape.dims,
-                rowsPerRequest: self.rowsPerRequest, users: self.users),
-            settings: .init(settings, validate: self.expectedFile), machine: machine, steps: results)
+                source: self.input ?? "synthetic",
+                name: self.inputName,
+                dtype: rows.dtype.name,
+                shape: rows.shape.dims,
+                rowsPerRequest: self.rowsPerRequest,
+                users: self.users
+            ),
+            settings: .init(settings, validate: self.expectedFile),
+            machine: machine,
+            steps: results
+        )
         let what = self.model.isEmpty ? source.method : "\(self.model) (\(source.method))"
         let bound =
             settings.requests.map { "\($0) requests" } ?? LoadFormat.number(LoadFormat.seconds(settings.duration!))
@@ -270,7 +299,8 @@ struct Load: AsyncParsableCommand {
         let route = self.engine.map { "in this process (\($0))" } ?? "via \(address), \(self.connections) connection(s)"
         print(
             "\(what) \(route); \(rows.shape[0]) input rows, \(self.rowsPerRequest) per request; "
-                + "each step \(bound) after \(LoadFormat.number(LoadFormat.seconds(settings.warmup))) s warm-up")
+                + "each step \(bound) after \(LoadFormat.number(LoadFormat.seconds(settings.warmup))) s warm-up"
+        )
         print("latency: closed loop from the send, open loop from the scheduled send")
         print(report.table(), terminator: "")
         if let stream { print(stream.summary) }
@@ -283,7 +313,8 @@ struct Load: AsyncParsableCommand {
             if let plot {
                 let chart = LatencyPlot(
                     title: "\(what) via \(address)",
-                    series: [.init(name: self.model.isEmpty ? source.method : self.model, report: report)])
+                    series: [.init(name: self.model.isEmpty ? source.method : self.model, report: report)]
+                )
                 try chart.svg().write(toFile: plot, atomically: true, encoding: .utf8)
             }
         } catch {
@@ -318,7 +349,8 @@ struct Load: AsyncParsableCommand {
         let expected = try NPY.read(validate)
         guard expected.shape.rank >= 1, expected.shape[0] == rowCount else {
             throw LoadError(
-                .invalidInput, "\(validate) has shape \(expected.shape); it needs one entry per input row (\(rowCount))"
+                .invalidInput,
+                "\(validate) has shape \(expected.shape); it needs one entry per input row (\(rowCount))"
             )
         }
         switch expected.dtype {
@@ -328,12 +360,16 @@ struct Load: AsyncParsableCommand {
             }
             return try OutputCheck(
                 expected: .classIDs(try expected.converted(to: .int64).scalars(as: Int64.self)),
-                outputName: self.outputName, rowCount: rowCount)
+                outputName: self.outputName,
+                rowCount: rowCount
+            )
         case .float32, .float64:
             let values = try expected.converted(to: .float32).scalars(as: Float.self)
             return try OutputCheck(
                 expected: .values(values, width: values.count / rowCount, tolerance: self.tolerance),
-                outputName: self.outputName, rowCount: rowCount)
+                outputName: self.outputName,
+                rowCount: rowCount
+            )
         default:
             throw LoadError(.invalidInput, "\(validate): cannot compare outputs with \(expected.dtype) values")
         }
@@ -343,7 +379,10 @@ struct Load: AsyncParsableCommand {
     private func feedbackClient() throws -> WireClient {
         let (host, port) = Echo.split(self.target)!
         var configuration = WireClientConfiguration(
-            host: host, port: port, tls: TLSSettings(caPath: self.ca, certificatePath: self.cert, keyPath: self.key))
+            host: host,
+            port: port,
+            tls: TLSSettings(caPath: self.ca, certificatePath: self.cert, keyPath: self.key)
+        )
         configuration.identity = "yard-load-feedback"
         configuration.token = self.token
         do {
@@ -365,7 +404,10 @@ struct Load: AsyncParsableCommand {
         }
         let (host, port) = Echo.split(self.target)!
         var configuration = WireClientConfiguration(
-            host: host, port: port, tls: TLSSettings(caPath: self.ca, certificatePath: self.cert, keyPath: self.key))
+            host: host,
+            port: port,
+            tls: TLSSettings(caPath: self.ca, certificatePath: self.cert, keyPath: self.key)
+        )
         configuration.connections = self.connections
         configuration.identity = "yard-load"
         configuration.token = self.token

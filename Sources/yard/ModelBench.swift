@@ -12,7 +12,8 @@ struct ModelBench: ParsableCommand {
             Each batch size runs 0.2 s of warm-up, then back-to-back calls for --seconds. Dynamic dimensions other \
             than the batch take --dim (default 1). Rates are batch / median latency (steady on a shared machine) \
             and batch × calls / time. The OpenBLAS core in use is printed first.
-            """)
+            """
+    )
 
     @Argument(help: "The .onnx model file (or a repository model directory).")
     var path: String
@@ -65,8 +66,15 @@ struct ModelBench: ParsableCommand {
                 let rate = Double(batch * latencies.count) / total
                 print(
                     String(
-                        format: "| %d | %.0f | %.0f | %.1f | %.1f | %d |", batch, Double(batch) / p50, rate, p50 * 1e6,
-                        p99 * 1e6, latencies.count))
+                        format: "| %d | %.0f | %.0f | %.1f | %.1f | %d |",
+                        batch,
+                        Double(batch) / p50,
+                        rate,
+                        p50 * 1e6,
+                        p99 * 1e6,
+                        latencies.count
+                    )
+                )
                 records.append([
                     "batch": batch, "rows_per_s_p50": Double(batch) / p50, "rows_per_s": rate, "p50_us": p50 * 1e6,
                     "p99_us": p99 * 1e6, "threads": self.threads, "blas_core": BLAS.coreSelection.core,
@@ -124,7 +132,9 @@ struct ModelBench: ParsableCommand {
             return try Tensor(dtype: input.dtype, shape: Shape(dims), data: ByteView(bytes))
         default:
             throw EngineError(
-                .invalidInput, "input '\(input.name)' is \(input.dtype); bench makes no random \(input.dtype)")
+                .invalidInput,
+                "input '\(input.name)' is \(input.dtype); bench makes no random \(input.dtype)"
+            )
         }
     }
 }

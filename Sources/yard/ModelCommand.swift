@@ -13,7 +13,8 @@ struct ModelCommand: ParsableCommand {
 
     struct Inspect: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Show a model's inputs, outputs, operators, parameter count and opset.")
+            abstract: "Show a model's inputs, outputs, operators, parameter count and opset."
+        )
 
         @Argument(help: "The .onnx model file.")
         var path: String
@@ -47,7 +48,9 @@ struct ModelCommand: ParsableCommand {
                         ] as [String: Any],
                     ]
                     let data = try JSONSerialization.data(
-                        withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+                        withJSONObject: object,
+                        options: [.prettyPrinted, .sortedKeys]
+                    )
                     print(String(decoding: data, as: UTF8.self))
                     return
                 }
@@ -76,7 +79,8 @@ struct ModelCommand: ParsableCommand {
 
     struct Synth: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Write an ONNX MLP (Gemm + Relu layers, softmax output) with seeded random weights.")
+            abstract: "Write an ONNX MLP (Gemm + Relu layers, softmax output) with seeded random weights."
+        )
 
         @Option(name: .long, help: "Layer widths, input first, comma-separated (e.g. 784,512,512,10).")
         var layers: String

@@ -7,19 +7,24 @@ import SwitchyardWire
 /// `yard models`: what a model repository holds, or what an inference service serves; loading and unloading.
 struct Models: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "List, load, unload and reload model versions (of a repository on disk, or of a running inference service).",
-        subcommands: [List.self, Load.self, Unload.self, Reload.self], defaultSubcommand: List.self
+        abstract:
+            "List, load, unload and reload model versions (of a repository on disk, or of a running inference service).",
+        subcommands: [List.self, Load.self, Unload.self, Reload.self],
+        defaultSubcommand: List.self
     )
 
     /// An inference service and the certificate to call it with; changes need one with OU=admin.
     struct Service: ParsableArguments {
         @Option(help: "The inference service, as HOST:PORT.") var inference = "127.0.0.1:7402"
         @Option(help: "CA certificate (PEM).") var ca = "ops/certs/out/ca.pem"
-        @Option(help: "Client certificate (PEM); load, unload and reload need one with OU=admin.") var cert = "ops/certs/out/ops.pem"
+        @Option(help: "Client certificate (PEM); load, unload and reload need one with OU=admin.") var cert =
+            "ops/certs/out/ops.pem"
         @Option(help: "Client private key (PEM).") var key = "ops/certs/out/ops.key"
 
         func validate() throws {
-            guard Echo.split(self.inference) != nil else { throw ValidationError("--inference must be HOST:PORT, got '\(self.inference)'") }
+            guard Echo.split(self.inference) != nil else {
+                throw ValidationError("--inference must be HOST:PORT, got '\(self.inference)'")
+            }
         }
 
         func call(_ command: String, _ request: Request) async throws -> Response {
@@ -27,7 +32,11 @@ struct Models: AsyncParsableCommand {
             var logger = Logger(label: "yard")
             logger.logLevel = .critical
             do {
-                var configuration = WireClientConfiguration(host: host, port: port, tls: TLSSettings(caPath: self.ca, certificatePath: self.cert, keyPath: self.key))
+                var configuration = WireClientConfiguration(
+                    host: host,
+                    port: port,
+                    tls: TLSSettings(caPath: self.ca, certificatePath: self.cert, keyPath: self.key)
+                )
                 configuration.identity = "yard-models"
                 let client = try WireClient(configuration: configuration, logger: logger)
                 defer { Task { await client.close() } }
@@ -52,9 +61,11 @@ struct Models: AsyncParsableCommand {
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "List models and versions: of a repository directory (loading each to check it), or with --remote of a running inference service."
+            abstract:
+                "List models and versions: of a repository directory (loading each to check it), or with --remote of a running inference service."
         )
-        @Option(name: .long, help: "The repository directory (models/<name>/<version>/model.onnx).") var repository: String = "models"
+        @Option(name: .long, help: "The repository directory (models/<name>/<version>/model.onnx).") var repository:
+            String = "models"
         @Flag(help: "Ask the running inference service instead of reading the repository.") var remote = false
         @OptionGroup var service: Service
 
@@ -89,25 +100,39 @@ struct Models: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Load a version on the inference service (admin).")
         @OptionGroup var change: Change
         func run() async throws {
-            _ = try await self.change.service.call("models load", Request(method: Method.modelLoad, model: self.change.model, version: "\(self.change.version)"))
+            _ = try await self.change.service.call(
+                "models load",
+                Request(method: Method.modelLoad, model: self.change.model, version: "\(self.change.version)")
+            )
             try await self.change.service.list("models load")
         }
     }
 
     struct Unload: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Unload a version from the inference service (admin).")
+        static let configuration = CommandConfiguration(
+            abstract: "Unload a version from the inference service (admin)."
+        )
         @OptionGroup var change: Change
         func run() async throws {
-            _ = try await self.change.service.call("models unload", Request(method: Method.modelUnload, model: self.change.model, version: "\(self.change.version)"))
+            _ = try await self.change.service.call(
+                "models unload",
+                Request(method: Method.modelUnload, model: self.change.model, version: "\(self.change.version)")
+            )
             try await self.change.service.list("models unload")
         }
     }
 
     struct Reload: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Reload a version from disk on the inference service (admin); the old one serves until the new one is ready.")
+        static let configuration = CommandConfiguration(
+            abstract:
+                "Reload a version from disk on the inference service (admin); the old one serves until the new one is ready."
+        )
         @OptionGroup var change: Change
         func run() async throws {
-            _ = try await self.change.service.call("models reload", Request(method: Method.modelReload, model: self.change.model, version: "\(self.change.version)"))
+            _ = try await self.change.service.call(
+                "models reload",
+                Request(method: Method.modelReload, model: self.change.model, version: "\(self.change.version)")
+            )
             try await self.change.service.list("models reload")
         }
     }

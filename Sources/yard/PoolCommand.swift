@@ -6,8 +6,10 @@ import SwitchyardWire
 struct PoolCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pool",
-        abstract: "List a running router's stage pools; add, remove or drain an instance (changes need an admin certificate).",
-        subcommands: [List.self, Add.self, Remove.self, Drain.self], defaultSubcommand: List.self
+        abstract:
+            "List a running router's stage pools; add, remove or drain an instance (changes need an admin certificate).",
+        subcommands: [List.self, Add.self, Remove.self, Drain.self],
+        defaultSubcommand: List.self
     )
 
     /// Sends a pool method and prints the pools it answers with: JSON with `--json`, else a line per instance.
@@ -53,14 +55,17 @@ struct PoolCommand: AsyncParsableCommand {
         func request(_ method: String) -> Request {
             Request(
                 method: method,
-                parameters: [Parameter(ParameterKey.stage, self.stage), Parameter(ParameterKey.instance, self.instance)]
+                parameters: [
+                    Parameter(ParameterKey.stage, self.stage), Parameter(ParameterKey.instance, self.instance),
+                ]
             )
         }
     }
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "list", abstract: "Show each stage's sources and instances (state, load, slow-start weight)."
+            commandName: "list",
+            abstract: "Show each stage's sources and instances (state, load, slow-start weight)."
         )
         @OptionGroup var connection: RouterConnection
 
@@ -84,7 +89,8 @@ struct PoolCommand: AsyncParsableCommand {
 
     struct Remove: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "remove", abstract: "Drain an instance and take it out of its pool when its requests finish."
+            commandName: "remove",
+            abstract: "Drain an instance and take it out of its pool when its requests finish."
         )
         @OptionGroup var connection: RouterConnection
         @OptionGroup var target: Target
@@ -96,7 +102,8 @@ struct PoolCommand: AsyncParsableCommand {
 
     struct Drain: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "drain", abstract: "Stop new requests to an instance; those in flight finish."
+            commandName: "drain",
+            abstract: "Stop new requests to an instance; those in flight finish."
         )
         @OptionGroup var connection: RouterConnection
         @OptionGroup var target: Target
@@ -110,7 +117,9 @@ struct PoolCommand: AsyncParsableCommand {
 /// `yard admin`: administration every service answers.
 struct AdminCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "admin", abstract: "Administer any Switchyard service.", subcommands: [Reload.self]
+        commandName: "admin",
+        abstract: "Administer any Switchyard service.",
+        subcommands: [Reload.self]
     )
 
     struct Reload: AsyncParsableCommand {

@@ -40,7 +40,8 @@ struct Predict: ParsableCommand {
             guard model.outputs.contains(where: { $0.name == name }) else {
                 throw EngineError(
                     .notFound,
-                    "the model has no output '\(name)' (outputs: \(model.outputs.map(\.name).joined(separator: ", ")))")
+                    "the model has no output '\(name)' (outputs: \(model.outputs.map(\.name).joined(separator: ", ")))"
+                )
             }
             let result = try model.run(inputs, outputNames: [name])[0]
             guard let output = self.output else {
@@ -64,7 +65,9 @@ struct Predict: ParsableCommand {
             } else {
                 let names = model.inputs.map(\.name).joined(separator: ", ")
                 throw EngineError(
-                    .invalidInput, "give each input as NAME=FILE (model inputs: \(names)); got '\(argument)'")
+                    .invalidInput,
+                    "give each input as NAME=FILE (model inputs: \(names)); got '\(argument)'"
+                )
             }
         }
         var tensors: [NamedTensor] = []
@@ -91,7 +94,8 @@ struct Predict: ParsableCommand {
         case .bool: values = ((try? tensor.scalars(as: Bool.self)) ?? []).map { $0 ? "1" : "0" }
         default:
             let widened = (try? tensor.converted(to: tensor.dtype.isWideningToFloat ? .float32 : .int64)) ?? tensor
-            values = widened.dtype == .float32
+            values =
+                widened.dtype == .float32
                 ? ((try? widened.scalars(as: Float.self)) ?? []).map { "\($0)" }
                 : ((try? widened.scalars(as: Int64.self)) ?? []).map { "\($0)" }
         }

@@ -43,7 +43,9 @@ struct RouterConnection: ParsableArguments {
         let response: Response
         do {
             var configuration = WireClientConfiguration(
-                host: host, port: port, tls: TLSSettings(caPath: self.ca, certificatePath: self.cert, keyPath: self.key)
+                host: host,
+                port: port,
+                tls: TLSSettings(caPath: self.ca, certificatePath: self.cert, keyPath: self.key)
             )
             configuration.identity = "yard-\(command)"
             let client = try WireClient(configuration: configuration, logger: logger)
@@ -96,7 +98,8 @@ struct RouterConnection: ParsableArguments {
                 }
                 if let stable = status.stableWindow.accuracy {
                     lines.append(
-                        String(format: "  stable accuracy %.3f of %d labels", stable, status.stableWindow.labelled))
+                        String(format: "  stable accuracy %.3f of %d labels", stable, status.stableWindow.labelled)
+                    )
                 }
                 for name in status.metrics.keys.sorted() {
                     lines.append("  metric \(name) = \(status.metrics[name]!)")
@@ -156,16 +159,19 @@ struct RolloutCommand: AsyncParsableCommand {
         @Option(help: "The version to roll out.") var candidate: String
         @Option(help: "The version serving now (default: the router's pinned version).") var stable: String?
         @Option(
-            help: "A rollout plan, JSON or YAML (the keys of releases.json's plans); options given replace its fields.")
+            help: "A rollout plan, JSON or YAML (the keys of releases.json's plans); options given replace its fields."
+        )
         var plan: String?
         @Option(
-            help: "The candidate's weight at each step, in percent, with pause where to wait (default 5,25,50,100).")
+            help: "The candidate's weight at each step, in percent, with pause where to wait (default 5,25,50,100)."
+        )
         var steps: String?
         @Flag(help: "Wait for approval before promotion (a pause after the last step).") var approve = false
         @Option(help: "Least seconds per step (default 30).") var stepSeconds: Double?
         @Option(help: "Least candidate requests per step (default 100).") var minRequests: Int?
         @Option(
-            help: "Percent of candidate requests the stable version also scores, for the output gates (default 20).")
+            help: "Percent of candidate requests the stable version also scores, for the output gates (default 20)."
+        )
         var shadowPercent: Double?
         @Option(help: "Confidence of every gate's confidence sequence (default 0.95).") var confidence: Double?
         @Option(help: "Most the candidate's error rate may exceed stable's (default 0.01 = 1 point).")
@@ -194,7 +200,8 @@ struct RolloutCommand: AsyncParsableCommand {
         @Option(help: "Request parameters that make a caller a tester (key=value,...).") var testerMatch: String?
         @Option(help: "URLs this rollout's decisions are POSTed to (comma-separated).") var notify: String?
         @Option(
-            help: "Webhook gates: URLs POSTed the step's evidence before it moves on; 2xx continues (comma-separated).")
+            help: "Webhook gates: URLs POSTed the step's evidence before it moves on; 2xx continues (comma-separated)."
+        )
         var webhookGate: String?
         @Option(help: "A metric gate, 'NAME<=MAX:PROMQL' or 'NAME>=MIN:PROMQL' (repeatable).") var metric: [String] = []
         @Option(help: "The Prometheus server of the --metric gates (default: the router's --prometheus).")
@@ -246,7 +253,8 @@ struct RolloutCommand: AsyncParsableCommand {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.sortedKeys]
                 parameters.append(
-                    Parameter(ParameterKey.plan, String(decoding: try encoder.encode(plan), as: UTF8.self)))
+                    Parameter(ParameterKey.plan, String(decoding: try encoder.encode(plan), as: UTF8.self))
+                )
             }
             let optional: [(String, String?)] = [
                 (ParameterKey.steps, steps), (ParameterKey.stepSeconds, self.stepSeconds.map { "\($0)" }),
@@ -272,7 +280,9 @@ struct RolloutCommand: AsyncParsableCommand {
             ]
             parameters += optional.compactMap { key, value in value.map { Parameter(key, $0) } }
             try await self.connection.call(
-                "rollout start", Request(method: Method.rolloutStart, model: self.model, parameters: parameters))
+                "rollout start",
+                Request(method: Method.rolloutStart, model: self.model, parameters: parameters)
+            )
         }
 
         /// A plan file: JSON, or YAML with the same keys.
@@ -304,7 +314,9 @@ struct RolloutCommand: AsyncParsableCommand {
 
     struct StatusCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "status", abstract: "Show each model's split and rollout.")
+            commandName: "status",
+            abstract: "Show each model's split and rollout."
+        )
         @OptionGroup var connection: RouterConnection
         @Option(help: "Only this model.") var model = ""
 
@@ -353,13 +365,16 @@ struct RolloutCommand: AsyncParsableCommand {
 
     struct Pin: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Serve VERSION to everyone while no rollout runs (no analysis).")
+            abstract: "Serve VERSION to everyone while no rollout runs (no analysis)."
+        )
         @OptionGroup var connection: RouterConnection
         @Option(help: "The model.") var model: String
         @Option(help: "The version to serve.") var version: String
         func run() async throws {
             try await self.connection.call(
-                "rollout pin", Request(method: Method.releasePin, model: self.model, version: self.version))
+                "rollout pin",
+                Request(method: Method.releasePin, model: self.model, version: self.version)
+            )
         }
     }
 

@@ -53,8 +53,12 @@ struct BLASCoreSelectionTests {
         Case(name: "AVX-512 Xeon OpenBLAS does not know", cpu: skylakeX, library: "Prescott", expected: "SkylakeX"),
         Case(name: "AVX-512 BF16 Xeon", cpu: sapphireRapids, library: "Prescott", expected: "Cooperlake"),
         Case(
-            name: "BF16 CPU, library without Cooperlake", cpu: sapphireRapids, library: "Prescott",
-            available: ["Haswell", "SkylakeX"], expected: "SkylakeX"),
+            name: "BF16 CPU, library without Cooperlake",
+            cpu: sapphireRapids,
+            library: "Prescott",
+            available: ["Haswell", "SkylakeX"],
+            expected: "SkylakeX"
+        ),
         Case(name: "AVX-512 Xeon already on SkylakeX", cpu: skylakeX, library: "SkylakeX", expected: nil),
         Case(name: "AVX-512 Xeon the library put on Haswell", cpu: skylakeX, library: "Haswell", expected: "SkylakeX"),
         Case(
@@ -62,7 +66,10 @@ struct BLASCoreSelectionTests {
             cpu: CPUFeatures {
                 $0 = skylakeX
                 $0.osZMM = false
-            }, library: "Prescott", expected: "Haswell"),
+            },
+            library: "Prescott",
+            expected: "Haswell"
+        ),
         Case(name: "Zen 4 the library put on Zen", cpu: zen4, library: "Zen", expected: "Cooperlake"),
         Case(name: "Zen 2 on Zen", cpu: zen2, library: "Zen", expected: nil),
         Case(name: "Zen 2 OpenBLAS does not know", cpu: zen2, library: "Prescott", expected: "Zen"),
@@ -72,7 +79,11 @@ struct BLASCoreSelectionTests {
         Case(name: "AVX-only CPU on Nehalem kernels", cpu: sandyBridge, library: "Nehalem", expected: "Sandybridge"),
         Case(name: "SSE-only CPU", cpu: sse, library: "Prescott", expected: nil),
         Case(
-            name: "a library with no switchable cores", cpu: skylakeX, library: "Prescott", available: [], expected: nil
+            name: "a library with no switchable cores",
+            cpu: skylakeX,
+            library: "Prescott",
+            available: [],
+            expected: nil
         ),
         Case(name: "a core the operator forced higher", cpu: haswell, library: "SkylakeX", expected: nil),
         Case(name: "core names are case-insensitive", cpu: skylakeX, library: "SKYLAKEX", expected: nil),
@@ -101,19 +112,19 @@ struct BLASCoreSelectionTests {
         let selection = BLAS.coreSelection
         #expect(selection.cpu == CPUFeatures.host)
         #if arch(x86_64)
-            if let forced = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"], !forced.isEmpty {
-                #expect(selection.outcome == .environment)
-                return
-            }
-            #expect(selection.outcome != .unsupported, "\(selection)")
-            #expect(selection.outcome != .failed, "\(selection)")
-            let wanted = min(selection.cpu.level, 4)
-            #expect(BLASCoreSelection.level(ofCore: selection.core) >= wanted, "\(selection)")
-            if BLASCoreSelection.level(ofCore: selection.libraryCore) < wanted {
-                #expect(selection.outcome == .switched, "\(selection)")
-            }
-            // The selection does not leak into child processes' environment.
-            #expect(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] == nil)
+        if let forced = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"], !forced.isEmpty {
+            #expect(selection.outcome == .environment)
+            return
+        }
+        #expect(selection.outcome != .unsupported, "\(selection)")
+        #expect(selection.outcome != .failed, "\(selection)")
+        let wanted = min(selection.cpu.level, 4)
+        #expect(BLASCoreSelection.level(ofCore: selection.core) >= wanted, "\(selection)")
+        if BLASCoreSelection.level(ofCore: selection.libraryCore) < wanted {
+            #expect(selection.outcome == .switched, "\(selection)")
+        }
+        // The selection does not leak into child processes' environment.
+        #expect(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] == nil)
         #endif
     }
 
@@ -125,9 +136,9 @@ struct BLASCoreSelectionTests {
         #expect(report["library_core"] as? String == own.libraryCore)
         #expect(report["selection"] as? String == own.outcome.rawValue)
         #if arch(x86_64)
-            report = try Self.inspect(environment: ["OPENBLAS_CORETYPE": "Nehalem"])
-            #expect(report["core"] as? String == "Nehalem")
-            #expect(report["selection"] as? String == "environment")
+        report = try Self.inspect(environment: ["OPENBLAS_CORETYPE": "Nehalem"])
+        #expect(report["core"] as? String == "Nehalem")
+        #expect(report["selection"] as? String == "environment")
         #endif
     }
 

@@ -207,7 +207,8 @@ struct BadInputTests {
     @Test func wrongFeatureCount() throws {
         let model = try Model(contentsOf: Fixtures.digitsModel)
         let error = try #require(
-            self.runError(model, [NamedTensor("X", try Tensor([Float](repeating: 0, count: 63 * 2), shape: [2, 63]))]))
+            self.runError(model, [NamedTensor("X", try Tensor([Float](repeating: 0, count: 63 * 2), shape: [2, 63]))])
+        )
         #expect(error.code == .invalidInput)
         #expect(error.message.contains("is 63"))
         #expect(error.message.contains("64"))
@@ -216,7 +217,8 @@ struct BadInputTests {
     @Test func wrongRank() throws {
         let model = try Model(contentsOf: Fixtures.digitsModel)
         let error = try #require(
-            self.runError(model, [NamedTensor("X", try Tensor([Float](repeating: 0, count: 64), shape: [64]))]))
+            self.runError(model, [NamedTensor("X", try Tensor([Float](repeating: 0, count: 64), shape: [64]))])
+        )
         #expect(error.code == .invalidInput)
         #expect(error.message.contains("rank 1"))
     }
@@ -224,7 +226,8 @@ struct BadInputTests {
     @Test func wrongDtype() throws {
         let model = try Model(contentsOf: Fixtures.digitsModel)
         let error = try #require(
-            self.runError(model, [NamedTensor("X", try Tensor([Int64](repeating: 0, count: 64), shape: [1, 64]))]))
+            self.runError(model, [NamedTensor("X", try Tensor([Int64](repeating: 0, count: 64), shape: [1, 64]))])
+        )
         #expect(error.code == .invalidInput)
         #expect(error.message.contains("i64"))
     }
@@ -277,7 +280,8 @@ struct BadInputTests {
         let from = Array("'fortran_order': False".utf8)
         let to = Array("'fortran_order': True ".utf8)
         let start = try #require(
-            (0...(bytes.count - from.count)).first { Array(bytes[$0..<($0 + from.count)]) == from })
+            (0...(bytes.count - from.count)).first { Array(bytes[$0..<($0 + from.count)]) == from }
+        )
         bytes.replaceSubrange(start..<(start + from.count), with: to)
         let error = try #require(throws: EngineError.self) { try NPY.decode(bytes) }
         #expect(error.message.contains("Fortran"))

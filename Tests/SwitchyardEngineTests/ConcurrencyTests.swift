@@ -59,7 +59,10 @@ struct ConcurrencyTests {
             x.data.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: target[1...]).copyMemory(from: $0) }
         }
         let shifted = try Tensor(
-            dtype: .float32, shape: x.shape, data: ByteView(storage: storage, offset: 1, count: x.data.count))
+            dtype: .float32,
+            shape: x.shape,
+            data: ByteView(storage: storage, offset: 1, count: x.data.count)
+        )
         #expect(try model.run([NamedTensor("X", shifted)]) == model.run([NamedTensor("X", x)]))
     }
 }

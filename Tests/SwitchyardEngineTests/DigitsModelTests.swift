@@ -51,7 +51,8 @@ struct DigitsModelTests {
         let outputs = try model.run([NamedTensor("X", try NPY.read("\(directory)/\(name)_x.npy"))])
         #expect(
             try outputs[0].tensor.scalars(as: Int64.self)
-                == NPY.read("\(directory)/\(name)_label.npy").scalars(as: Int64.self))
+                == NPY.read("\(directory)/\(name)_label.npy").scalars(as: Int64.self)
+        )
         #expect(try maxDifference(outputs[1].tensor, NPY.read("\(directory)/\(name)_probabilities.npy")) <= 1e-5)
     }
 }

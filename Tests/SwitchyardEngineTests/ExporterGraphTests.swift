@@ -112,7 +112,10 @@ struct ExporterGraphTests {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         try Data(repeating: 1, count: 48).write(to: URL(fileURLWithPath: root + "/outside.bin"))
         try Data(repeating: 1, count: 8).write(to: URL(fileURLWithPath: folder + "/short.bin"))
-        try FileManager.default.createSymbolicLink(atPath: folder + "/link.bin", withDestinationPath: root + "/outside.bin")
+        try FileManager.default.createSymbolicLink(
+            atPath: folder + "/link.bin",
+            withDestinationPath: root + "/outside.bin"
+        )
         var factory = GraphFactory()
         factory.input("x", [nil, 4])
         factory.externalFloats("w", [4, 3], location: location)

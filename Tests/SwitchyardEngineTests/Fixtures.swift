@@ -65,8 +65,12 @@ func maxDifference(_ actual: Tensor, _ expected: Tensor) throws -> Double {
         let count = expected.data.count / 2
         var worst = 0.0
         for index in 0..<count {
-            let x = actual.data.withUnsafeBytes { Double(Float($0.loadUnaligned(fromByteOffset: index * 2, as: Float16.self))) }
-            let y = expected.data.withUnsafeBytes { Double(Float($0.loadUnaligned(fromByteOffset: index * 2, as: Float16.self))) }
+            let x = actual.data.withUnsafeBytes {
+                Double(Float($0.loadUnaligned(fromByteOffset: index * 2, as: Float16.self)))
+            }
+            let y = expected.data.withUnsafeBytes {
+                Double(Float($0.loadUnaligned(fromByteOffset: index * 2, as: Float16.self)))
+            }
             if x.isNaN || y.isNaN { if x.isNaN != y.isNaN { return .infinity } else { continue } }
             worst = max(worst, abs(x - y))
         }

@@ -19,8 +19,13 @@ struct GraphFactory {
     }
 
     mutating func node(
-        _ op: String, _ inputs: [String], _ outputs: [String], domain: String = "", ints: [String: Int64] = [:],
-        lists: [String: [Int64]] = [:], reals: [String: Float] = [:]
+        _ op: String,
+        _ inputs: [String],
+        _ outputs: [String],
+        domain: String = "",
+        ints: [String: Int64] = [:],
+        lists: [String: [Int64]] = [:],
+        reals: [String: Float] = [:]
     ) {
         var node = Onnx_NodeProto()
         node.opType = op

@@ -15,8 +15,10 @@ struct InferenceExecutorTests {
             for start in stride(from: 0, to: 400, by: 10) {
                 group.addTask {
                     let outputs = try await executor.infer(
-                        model, [NamedTensor("X", try x.rows(start..<(start + 10)))],
-                        outputNames: ["label"])
+                        model,
+                        [NamedTensor("X", try x.rows(start..<(start + 10)))],
+                        outputNames: ["label"]
+                    )
                     return (start, try outputs[0].tensor.scalars(as: Int64.self))
                 }
             }
@@ -45,7 +47,9 @@ struct InferenceExecutorTests {
         let model = try Model(contentsOf: Fixtures.digitsModel)
         await #expect(throws: EngineError.self) {
             _ = try await executor.infer(
-                model, [NamedTensor("X", try Tensor([Float](repeating: 0, count: 3), shape: [1, 3]))])
+                model,
+                [NamedTensor("X", try Tensor([Float](repeating: 0, count: 3), shape: [1, 3]))]
+            )
         }
     }
 

@@ -34,7 +34,9 @@ struct MachineLearningOperatorTests {
             #expect(output.name == testCase.outputs[index])
             #expect(output.tensor.dtype == expected.dtype, "\(output.name)")
             #expect(
-                output.tensor.shape == expected.shape, "\(output.name): \(output.tensor.shape) vs \(expected.shape)")
+                output.tensor.shape == expected.shape,
+                "\(output.name): \(output.tensor.shape) vs \(expected.shape)"
+            )
             if output.tensor.shape == expected.shape && output.tensor.dtype == expected.dtype {
                 let difference = try maxDifference(output.tensor, expected)
                 #expect(difference <= testCase.tolerance, "\(output.name): max abs difference \(difference)")

@@ -37,11 +37,13 @@ struct ModelRepositoryTests {
 
     @Test func specificAndAllPolicies() throws {
         let specific = ModelRepository(
-            root: try self.makeRepository(versions: [1, 2, 3], config: #"{"version_policy": {"specific": [1, 3, 9]}}"#))
+            root: try self.makeRepository(versions: [1, 2, 3], config: #"{"version_policy": {"specific": [1, 3, 9]}}"#)
+        )
         try specific.poll()
         #expect(specific.status().map(\.version) == [1, 3])
         let all = ModelRepository(
-            root: try self.makeRepository(versions: [1, 2, 3], config: #"{"version_policy": "all"}"#))
+            root: try self.makeRepository(versions: [1, 2, 3], config: #"{"version_policy": "all"}"#)
+        )
         try all.poll()
         #expect(all.status().map(\.version) == [1, 2, 3])
         let defaults = ModelRepository(root: try self.makeRepository(versions: [1, 2], config: nil))
@@ -134,13 +136,19 @@ struct ModelRepositoryTests {
 
     @Test func dynamicBatchingSettingsAreRead() throws {
         let config = try ModelConfig.decode(
-            Data(#"{"dynamic_batching": {"preferred_batch_size": [8, 16], "max_queue_delay_microseconds": 200, "max_queue_size": 64}}"#.utf8),
+            Data(
+                #"{"dynamic_batching": {"preferred_batch_size": [8, 16], "max_queue_delay_microseconds": 200, "max_queue_size": 64}}"#
+                    .utf8
+            ),
             source: "config.json"
         )
         #expect(config.dynamicBatching.preferredBatchSizes == [8, 16])
         #expect(config.dynamicBatching.maxQueueDelayMicroseconds == 200)
         #expect(config.dynamicBatching.maxQueueSize == 64)
-        #expect(try ModelConfig.decode(Data("{}".utf8), source: "config.json").dynamicBatching == ModelConfig.DynamicBatching())
+        #expect(
+            try ModelConfig.decode(Data("{}".utf8), source: "config.json").dynamicBatching
+                == ModelConfig.DynamicBatching()
+        )
     }
 
     @Test func configLimitsTheBatchAndLabelsAreKept() throws {
@@ -149,7 +157,8 @@ struct ModelRepositoryTests {
                 versions: [1],
                 config:
                     #"{"max_batch_size": 2, "labels": ["0","1","2","3","4","5","6","7","8","9"], "warmup": {"batch_sizes": [1, 2, 8]}}"#
-            ))
+            )
+        )
         try repository.poll()
         let loaded = try repository.model("digits")
         #expect(loaded.config.labels?.count == 10)

@@ -25,7 +25,9 @@ struct OperatorConformanceTests {
             #expect(output.name == testCase.outputs[index])
             #expect(output.tensor.dtype == expected.dtype, "\(output.name)")
             #expect(
-                output.tensor.shape == expected.shape, "\(output.name): \(output.tensor.shape) vs \(expected.shape)")
+                output.tensor.shape == expected.shape,
+                "\(output.name): \(output.tensor.shape) vs \(expected.shape)"
+            )
             if output.tensor.shape == expected.shape && output.tensor.dtype == expected.dtype {
                 let difference = try maxDifference(output.tensor, expected)
                 #expect(difference <= testCase.tolerance, "\(output.name): max abs difference \(difference)")
@@ -57,7 +59,9 @@ struct OperatorConformanceTests {
         let kept = try Model(contentsOf: Fixtures.ops + "/not_fused_intermediate_output/model.onnx")
         #expect(kept.summary.plannedNodeCount == 2)
         let unfused = try Model(
-            contentsOf: Fixtures.ops + "/small_cnn/model.onnx", options: .defaults { $0.fuse = false })
+            contentsOf: Fixtures.ops + "/small_cnn/model.onnx",
+            options: .defaults { $0.fuse = false }
+        )
         #expect(unfused.summary.plannedNodeCount == 9)
     }
 }

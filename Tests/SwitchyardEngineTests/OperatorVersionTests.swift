@@ -18,7 +18,9 @@ struct OperatorVersionTests {
         factory.input("x", [3, 4])
         factory.node("Clip", ["x"], ["y"], reals: ["min": -1, "max": 2])
         factory.output("y")
-        #expect(try self.run(factory, self.x).scalars(as: Float.self) == (0..<12).map { min(max(Float($0) - 4, -1), 2) })
+        #expect(
+            try self.run(factory, self.x).scalars(as: Float.self) == (0..<12).map { min(max(Float($0) - 4, -1), 2) }
+        )
     }
 
     @Test func sliceTakesAttributesBeforeOpset10AndInputsAfter() throws {

@@ -8,7 +8,8 @@ struct TabularZooTests {
     @Test func exportsMatchOnnxRuntime() throws {
         let python = try #require(
             ProcessInfo.processInfo.environment["SWITCHYARD_PYTHON"],
-            "SWITCHYARD_PYTHON is not set: run the tests through ops/test.sh, which makes .venv")
+            "SWITCHYARD_PYTHON is not set: run the tests through ops/test.sh, which makes .venv"
+        )
         let directory = Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let report = directory + "/zoo.json"

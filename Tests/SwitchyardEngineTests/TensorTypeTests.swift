@@ -16,7 +16,9 @@ struct TensorTypeTests {
     }
 
     static func floats(brain bytes: [UInt8]) -> [Float] {
-        stride(from: 0, to: bytes.count, by: 2).map { Float(bitPattern: UInt32(bytes[$0]) << 16 | UInt32(bytes[$0 + 1]) << 24) }
+        stride(from: 0, to: bytes.count, by: 2).map {
+            Float(bitPattern: UInt32(bytes[$0]) << 16 | UInt32(bytes[$0 + 1]) << 24)
+        }
     }
 
     /// A bf16 model (input, weights and output bf16) runs in f32 and answers bf16.
@@ -49,7 +51,9 @@ struct TensorTypeTests {
         // 1 + 2^-8 is halfway between two bf16 values: it rounds to the even one, 1.0; 1 + 3·2^-8 rounds up.
         let x = try Tensor([1 + 1 / 256, 1 + 3 / 256, -3.3] as [Float], shape: [3])
         let y = try model.run([NamedTensor("x", x)])[0].tensor
-        #expect(try y.scalars(as: Float.self) == [1, 1 + 4 / 256, Float(bitPattern: Float(-3.3).bitPattern & 0xFFFF_0000)])
+        #expect(
+            try y.scalars(as: Float.self) == [1, 1 + 4 / 256, Float(bitPattern: Float(-3.3).bitPattern & 0xFFFF_0000)]
+        )
     }
 
     /// Strings in, strings out through the shaping operators; the output holds the request's strings.

@@ -30,8 +30,10 @@ struct YardCommandTests {
         let stderr = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         return Result(
-            status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-            stderr: String(decoding: stderr, as: UTF8.self))
+            status: process.terminationStatus,
+            stdout: String(decoding: stdout, as: UTF8.self),
+            stderr: String(decoding: stderr, as: UTF8.self)
+        )
     }
 
     /// Runs a predict that must fail: exit 1, exactly one line on stderr, no output file.
@@ -89,41 +91,60 @@ struct YardCommandTests {
         var bytes = try NPY.encode(try Tensor([Float](repeating: 1, count: 128), shape: [2, 64]))
         let from = Array("'fortran_order': False".utf8)
         let start = try #require(
-            (0...(bytes.count - from.count)).first { Array(bytes[$0..<($0 + from.count)]) == from })
+            (0...(bytes.count - from.count)).first { Array(bytes[$0..<($0 + from.count)]) == from }
+        )
         bytes.replaceSubrange(start..<(start + from.count), with: Array("'fortran_order': True ".utf8))
         try Data(bytes).write(to: URL(fileURLWithPath: fortran))
         try self.expectFailure(
-            ["predict", "--model", model, "--input", fortran, "--output", output], output: output,
-            mentions: "Fortran")
+            ["predict", "--model", model, "--input", fortran, "--output", output],
+            output: output,
+            mentions: "Fortran"
+        )
         // wrong feature count
         let narrow = directory + "/narrow.npy"
         try NPY.write(try Tensor([Float](repeating: 1, count: 126), shape: [2, 63]), to: narrow)
         try self.expectFailure(
-            ["predict", "--model", model, "--input", narrow, "--output", output], output: output, mentions: "63")
+            ["predict", "--model", model, "--input", narrow, "--output", output],
+            output: output,
+            mentions: "63"
+        )
         // unsupported dtype (bool is not a model input type here and is not converted)
         let flags = directory + "/flags.npy"
         try NPY.write(try Tensor([Bool](repeating: true, count: 64), shape: [1, 64]), to: flags)
         try self.expectFailure(
-            ["predict", "--model", model, "--input", flags, "--output", output], output: output, mentions: "bool")
+            ["predict", "--model", model, "--input", flags, "--output", output],
+            output: output,
+            mentions: "bool"
+        )
         // bad model files
         let empty = directory + "/empty.onnx"
         try Data().write(to: URL(fileURLWithPath: empty))
         try self.expectFailure(
-            ["predict", "--model", empty, "--input", narrow, "--output", output], output: output, mentions: "empty")
+            ["predict", "--model", empty, "--input", narrow, "--output", output],
+            output: output,
+            mentions: "empty"
+        )
         let garbage = directory + "/garbage.onnx"
         try Data((0..<999).map { UInt8(truncatingIfNeeded: $0 &* 37) }).write(to: URL(fileURLWithPath: garbage))
         try self.expectFailure(
-            ["predict", "--model", garbage, "--input", narrow, "--output", output], output: output,
-            mentions: "garbage.onnx")
+            ["predict", "--model", garbage, "--input", narrow, "--output", output],
+            output: output,
+            mentions: "garbage.onnx"
+        )
         // unknown output, missing input file
         try self.expectFailure(
             [
                 "predict", "--model", model, "--input", Fixtures.digits("x_test.npy"), "--output", output,
                 "--output-name", "logits",
-            ], output: output, mentions: "'logits'")
+            ],
+            output: output,
+            mentions: "'logits'"
+        )
         try self.expectFailure(
             ["predict", "--model", model, "--input", directory + "/missing.npy", "--output", output],
-            output: output, mentions: "missing.npy")
+            output: output,
+            mentions: "missing.npy"
+        )
     }
 
     @Test func modelsListsTheRepository() throws {
@@ -160,9 +181,11 @@ struct YardCommandTests {
         let first = directory + "/a.onnx"
         let second = directory + "/b.onnx"
         #expect(
-            try self.yard(["model", "synth", "--layers", "784,512,512,10", "--out", first, "--seed", "7"]).status == 0)
+            try self.yard(["model", "synth", "--layers", "784,512,512,10", "--out", first, "--seed", "7"]).status == 0
+        )
         #expect(
-            try self.yard(["model", "synth", "--layers", "784,512,512,10", "--out", second, "--seed", "7"]).status == 0)
+            try self.yard(["model", "synth", "--layers", "784,512,512,10", "--out", second, "--seed", "7"]).status == 0
+        )
         #expect(FileManager.default.contents(atPath: first) == FileManager.default.contents(atPath: second))
         let model = try Model(contentsOf: first)
         #expect(model.summary.parameterCount == 784 * 512 + 512 + 512 * 512 + 512 + 512 * 10 + 10)

@@ -17,10 +17,13 @@ struct ZooModelTests {
     }()
 
     @Test func zooIsPresent() {
-        #expect(Self.cases.map(\.name).sorted() == [
-            "bert_encoder", "deeplab_head", "gpt_decoder", "gru_classifier", "lstm_classifier", "mobilenet_v3_block",
-            "unet", "vit",
-        ])
+        #expect(
+            Self.cases.map(\.name).sorted() == [
+                "bert_encoder", "deeplab_head", "gpt_decoder", "gru_classifier", "lstm_classifier",
+                "mobilenet_v3_block",
+                "unet", "vit",
+            ]
+        )
     }
 
     @Test(arguments: Self.cases)
@@ -34,12 +37,18 @@ struct ZooModelTests {
         let outputs = try model.run(inputs)
         for (index, output) in outputs.enumerated() {
             let expected = try NPY.read(directory + "/output_\(index).npy")
-            try #require(output.tensor.shape == expected.shape, "\(output.name): \(output.tensor.shape) vs \(expected.shape)")
+            try #require(
+                output.tensor.shape == expected.shape,
+                "\(output.name): \(output.tensor.shape) vs \(expected.shape)"
+            )
             let actual = try output.tensor.scalars(as: Float.self)
             let reference = try expected.scalars(as: Float.self)
             let scale = reference.map { abs($0) }.max() ?? 1
             let worst = zip(actual, reference).map { abs($0 - $1) }.max() ?? 0
-            #expect(Double(worst / max(scale, 1e-6)) <= testCase.tolerance, "\(output.name): max difference \(worst) at scale \(scale)")
+            #expect(
+                Double(worst / max(scale, 1e-6)) <= testCase.tolerance,
+                "\(output.name): max difference \(worst) at scale \(scale)"
+            )
             if expected.shape.count == 2 {  // classifier logits: the same top-1 per row
                 let classes = expected.shape[1]
                 for row in 0..<expected.shape[0] {

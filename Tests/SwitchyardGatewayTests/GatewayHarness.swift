@@ -27,13 +27,17 @@ final class FakeBackend: GatewayBackend {
     }
 
     static let digits = ModelMetadata(
-        name: "digits", versions: ["1", "2"], readyVersions: ["2"],
+        name: "digits",
+        versions: ["1", "2"],
+        readyVersions: ["2"],
         inputs: [TensorMetadata(name: "X", dtype: .float32, shape: [-1, 4])],
         outputs: [
             TensorMetadata(name: "label", dtype: .int64, shape: [-1]),
             TensorMetadata(name: "probabilities", dtype: .float32, shape: [-1, 2]),
         ],
-        maxBatchSize: 64, batching: .init(preferredBatchSizes: [8], maxQueueDelayMicroseconds: 500, maxQueueSize: 1024))
+        maxBatchSize: 64,
+        batching: .init(preferredBatchSizes: [8], maxQueueDelayMicroseconds: 500, maxQueueSize: 1024)
+    )
 
     /// Answers `label` = row count and `probabilities` = the first two inputs of each row, as version 2.
     static let echoLabel: @Sendable (Request) async throws -> Response = { request in
@@ -51,7 +55,8 @@ final class FakeBackend: GatewayBackend {
             tensors: [
                 NamedTensor("label", try Tensor([Int64](repeating: Int64(rows), count: rows), shape: [rows])),
                 NamedTensor("probabilities", try Tensor(probabilities, shape: [rows, 2])),
-            ])
+            ]
+        )
     }
 
     func handle(_ request: Request, context: RequestContext) async throws -> Response {
@@ -117,9 +122,11 @@ struct GatewayHarness {
         configure(&configuration)
         let statistics = InferenceStatistics()
         let server = GatewayServer(
-            configuration: configuration, backend: GatewayRecording(backend: backend, statistics: statistics),
+            configuration: configuration,
+            backend: GatewayRecording(backend: backend, statistics: statistics),
             statistics: statistics,
-            logger: logger)
+            logger: logger
+        )
         let group = ServiceGroup(configuration: .init(services: [server], logger: logger))
         return try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
@@ -139,7 +146,12 @@ struct GatewayHarness {
     func peer() async throws -> RawPeer { try await RawPeer.connect(port: self.port, tls: nil) }
 
     /// One request on a new connection.
-    func request(_ method: String, _ path: String, headers: [(String, String)] = [], body: [UInt8] = []) async throws
+    func request(
+        _ method: String,
+        _ path: String,
+        headers: [(String, String)] = [],
+        body: [UInt8] = []
+    ) async throws
         -> RawHTTPResponse
     {
         let peer = try await self.peer()
@@ -160,7 +172,9 @@ struct GatewayRecording: GatewayBackend {
     init(backend: FakeBackend, statistics: InferenceStatistics) {
         self.backend = backend
         self.recording = StatisticsRecordingService(
-            ClosureService { try await backend.handle($0, context: $1) }, statistics: statistics)
+            ClosureService { try await backend.handle($0, context: $1) },
+            statistics: statistics
+        )
     }
 
     func handle(_ request: Request, context: RequestContext) async throws -> Response {

@@ -70,14 +70,16 @@ struct GatewayLimitsTests {
     @Test func anOversizedBodyIsRefusedBeforeItIsRead() async throws {
         try await GatewayHarness.with(configure: Self.small) { gateway, _ in
             let head = Array(
-                "POST /v2/models/digits/infer HTTP/1.1\r\nhost: x\r\ncontent-length: 10000000\r\n\r\n".utf8)
+                "POST /v2/models/digits/infer HTTP/1.1\r\nhost: x\r\ncontent-length: 10000000\r\n\r\n".utf8
+            )
             let (response, closed) = try await self.exchange(gateway, head + [UInt8](repeating: 0x20, count: 1000))
             #expect(response?.status == 413)
             #expect(response?.headers["connection"] == "close")
             #expect(closed)
             // chunked: no length up front, refused when the limit is passed
             let chunked = Array(
-                "POST /v2/models/digits/infer HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n".utf8)
+                "POST /v2/models/digits/infer HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n".utf8
+            )
             let chunk = Array("10000\r\n".utf8) + [UInt8](repeating: 0x20, count: 0x10000) + Array("\r\n".utf8)
             let (chunkedResponse, chunkedClosed) = try await self.exchange(gateway, chunked + chunk + chunk)
             #expect(chunkedResponse?.status == 413)
@@ -90,7 +92,9 @@ struct GatewayLimitsTests {
         try await GatewayHarness.with(configure: Self.small) { gateway, _ in
             let big = String(repeating: "a", count: 8 << 10)
             let (response, closed) = try await self.exchange(
-                gateway, Array("GET /v2 HTTP/1.1\r\nhost: x\r\nx-big: \(big)\r\n\r\n".utf8))
+                gateway,
+                Array("GET /v2 HTTP/1.1\r\nhost: x\r\nx-big: \(big)\r\n\r\n".utf8)
+            )
             #expect(response?.status == 431)
             #expect(response?.json?["error"] != nil)
             #expect(closed)
@@ -101,7 +105,8 @@ struct GatewayLimitsTests {
         try await GatewayHarness.with(configure: Self.slowBody) { gateway, _ in
             let peer = try await gateway.peer()
             try await peer.send(
-                Array("POST /v2/models/digits/infer HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n{\"in".utf8))
+                Array("POST /v2/models/digits/infer HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n{\"in".utf8)
+            )
             var answer: RawHTTPResponse?
             // one byte every 50 ms or more: the body needs 5 s, the limit is 1 s
             for _ in 0..<200 where answer == nil {
@@ -147,12 +152,14 @@ struct GatewayLimitsTests {
     @Test func wrongLengthsAndMalformedRequestLinesGetAClearAnswer() async throws {
         try await GatewayHarness.with(configure: Self.slowBody) { gateway, _ in
             let good = Array(
-                #"{"inputs": [{"name": "X", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}]}"#.utf8)
+                #"{"inputs": [{"name": "X", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}]}"#.utf8
+            )
             // Content-Length shorter than the body: the rest is read as a request line, which is malformed
             let short =
                 Array(
                     "POST /v2/models/digits/infer HTTP/1.1\r\nhost: x\r\ncontent-length: \(good.count - 10)\r\n\r\n"
-                        .utf8) + good
+                        .utf8
+                ) + good
             let peer = try await gateway.peer()
             try await peer.send(short)
             #expect(try await peer.nextHTTPResponse()?.status == 400)  // the truncated JSON
@@ -163,7 +170,8 @@ struct GatewayLimitsTests {
             let long =
                 Array(
                     "POST /v2/models/digits/infer HTTP/1.1\r\nhost: x\r\ncontent-length: \(good.count + 10)\r\n\r\n"
-                        .utf8) + good
+                        .utf8
+                ) + good
             let (timedOut, _) = try await self.exchange(gateway, long)
             #expect(timedOut?.status == 408)
             let (garbage, closed) = try await self.exchange(gateway, Array("HELLO THERE\r\n\r\n".utf8))
@@ -173,7 +181,8 @@ struct GatewayLimitsTests {
             let (twoLengths, _) = try await self.exchange(
                 gateway,
                 Array(
-                    "POST /v2/models/digits/infer HTTP/1.1\r\ncontent-length: 5\r\ncontent-length: 6\r\n\r\nhello".utf8)
+                    "POST /v2/models/digits/infer HTTP/1.1\r\ncontent-length: 5\r\ncontent-length: 6\r\n\r\nhello".utf8
+                )
             )
             #expect(twoLengths?.status == 400)
             #expect(gateway.backend.requestCount == 0)
@@ -189,16 +198,24 @@ struct GatewayLimitsTests {
             #expect(wrongMethod.status == 405)
             #expect(wrongMethod.headers["allow"] == "POST")
             let gzip = try await gateway.request(
-                "POST", "/v2/models/digits/infer", headers: [("content-encoding", "gzip")], body: [0x1F, 0x8B, 0, 0])
+                "POST",
+                "/v2/models/digits/infer",
+                headers: [("content-encoding", "gzip")],
+                body: [0x1F, 0x8B, 0, 0]
+            )
             #expect(gzip.status == 415)
             let badHeaderLength = try await gateway.request(
-                "POST", "/v2/models/digits/infer", headers: [("inference-header-content-length", "99999")],
-                body: Array("{}".utf8))
+                "POST",
+                "/v2/models/digits/infer",
+                headers: [("inference-header-content-length", "99999")],
+                body: Array("{}".utf8)
+            )
             #expect(badHeaderLength.status == 400)
             #expect(gateway.backend.requestCount == 0)
             #expect(
                 try await gateway.request("POST", "/v2/models/digits/infer", body: GatewayServerTests.jsonInfer).status
-                    == 200)
+                    == 200
+            )
         }
     }
 }

@@ -19,7 +19,9 @@ struct GatewayProtocolTests {
     /// `curl` with the status and HTTP version on the last line.
     private func curl(_ arguments: [String]) async throws -> (status: Int, version: String, body: String, exit: Int32) {
         let (exit, output) = try await runCommand(
-            try installedTool("curl"), ["-sS", "--max-time", "10", "-w", "\n%{http_code} %{http_version}"] + arguments)
+            try installedTool("curl"),
+            ["-sS", "--max-time", "10", "-w", "\n%{http_code} %{http_version}"] + arguments
+        )
         let lines = output.split(separator: "\n", omittingEmptySubsequences: false)
         let last = lines.last.map(String.init) ?? ""
         let parts = last.split(separator: " ")
@@ -51,8 +53,10 @@ struct GatewayProtocolTests {
 
     @Test func negotiatesH2AndHTTP1OverTLSWithBearerTokens() async throws {
         let security = GatewayConfiguration.Security.serverTLS(
-            certificatePath: Self.certificates.certificatePath("server"), keyPath: Self.certificates.keyPath("server"),
-            tokens: try BearerTokens([GatewayHarness.token]))
+            certificatePath: Self.certificates.certificatePath("server"),
+            keyPath: Self.certificates.keyPath("server"),
+            tokens: try BearerTokens([GatewayHarness.token])
+        )
         try await GatewayHarness.with(security: security) { gateway, _ in
             let url = "https://127.0.0.1:\(gateway.port)/v2/models/digits/infer"
             let auth = ["--cacert", Self.certificates.caPath, "-H", "authorization: Bearer \(GatewayHarness.token)"]
@@ -76,8 +80,10 @@ struct GatewayProtocolTests {
 
     @Test func mutualTLSRefusesClientsWithoutACertificate() async throws {
         let security = GatewayConfiguration.Security.mutualTLS(
-            caPath: Self.certificates.caPath, certificatePath: Self.certificates.certificatePath("server"),
-            keyPath: Self.certificates.keyPath("server"))
+            caPath: Self.certificates.caPath,
+            certificatePath: Self.certificates.certificatePath("server"),
+            keyPath: Self.certificates.keyPath("server")
+        )
         try await GatewayHarness.with(security: security) { gateway, _ in
             let url = "https://127.0.0.1:\(gateway.port)/v2/models/digits/infer"
             let withCertificate = try await self.curl([
@@ -112,12 +118,16 @@ struct GatewayProtocolTests {
         try await GatewayHarness.with(security: security) { gateway, _ in
             let script = packageRoot().appendingPathComponent("Tests/Fixtures/gateway/tritonclient_tls.py").path
             let (status, output) = try await runCommand(
-                python, [script, "127.0.0.1:\(gateway.port)", Self.certificates.caPath] + arguments,
-                timeout: .seconds(60))
+                python,
+                [script, "127.0.0.1:\(gateway.port)", Self.certificates.caPath] + arguments,
+                timeout: .seconds(60)
+            )
             #expect(status == 0, "\(output)")
             let line = try #require(output.split(separator: "\n").last)
             let report = try #require(
-                try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "\(output)")
+                try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                "\(output)"
+            )
             #expect(report["ready"] as? Bool == true)
             #expect(report["metadata"] as? String == "digits")
             for mode in ["json", "binary"] {
@@ -141,7 +151,8 @@ struct GatewayProtocolTests {
     @Test func h2loadRunsManyStreamsOnOneConnection() async throws {
         try await GatewayHarness.with { gateway, _ in
             let file = FileManager.default.temporaryDirectory.appendingPathComponent(
-                "gateway-h2load-\(UUID().uuidString).json")
+                "gateway-h2load-\(UUID().uuidString).json"
+            )
             try Data(GatewayServerTests.jsonInfer).write(to: file)
             defer { try? FileManager.default.removeItem(at: file) }
             let (exit, output) = try await runCommand(
@@ -149,7 +160,9 @@ struct GatewayProtocolTests {
                 [
                     "-n", "400", "-c", "1", "-m", "32", "-d", file.path, "-H", "content-type: application/json",
                     "http://127.0.0.1:\(gateway.port)/v2/models/digits/infer",
-                ], timeout: .seconds(60))
+                ],
+                timeout: .seconds(60)
+            )
             #expect(exit == 0, "\(output)")
             #expect(output.contains("400 succeeded, 0 failed, 0 errored"), "\(output)")
             #expect(output.contains("status codes: 400 2xx"), "\(output)")
@@ -169,7 +182,9 @@ struct GatewayProtocolTests {
             defer { channel.close(promise: nil) }
             let multiplexer = try await channel.eventLoop.flatSubmit {
                 channel.configureHTTP2Pipeline(
-                    mode: .client, connectionConfiguration: .init(), streamConfiguration: .init()
+                    mode: .client,
+                    connectionConfiguration: .init(),
+                    streamConfiguration: .init()
                 ) { $0.eventLoop.makeSucceededVoidFuture() }
             }.get()
             func send(to stream: any Channel) async throws {
@@ -180,7 +195,8 @@ struct GatewayProtocolTests {
                 ])
                 try await stream.writeAndFlush(HTTP2Frame.FramePayload.headers(.init(headers: headers))).get()
                 let data = HTTP2Frame.FramePayload.data(
-                    .init(data: .byteBuffer(ByteBuffer(bytes: GatewayServerTests.jsonInfer)), endStream: true))
+                    .init(data: .byteBuffer(ByteBuffer(bytes: GatewayServerTests.jsonInfer)), endStream: true)
+                )
                 try await stream.writeAndFlush(data).get()
             }
             let first = try await multiplexer.createStreamChannel { $0.eventLoop.makeSucceededVoidFuture() }.get()

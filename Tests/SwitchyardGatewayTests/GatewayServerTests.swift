@@ -14,14 +14,16 @@ struct GatewayServerTests {
     static let jsonInfer = Array(
         (#"{"id": "q1", "parameters": {"routing_key": "user-9", "priority": 2, "note": "hi"}, "#
             + #""inputs": [{"name": "X", "shape": [1, 4], "datatype": "FP32", "data": [[0.25, 0.5, 1, 2]]}]}"#)
-            .utf8)
+            .utf8
+    )
 
     static func binaryInfer(rows: Int = 2) -> (body: [UInt8], headerLength: Int) {
         let json = Array(
             (#"{"inputs": [{"name": "X", "shape": [\#(rows), 4], "datatype": "FP32", "#
                 + #""parameters": {"binary_data_size": \#(rows * 16)}}], "#
                 + #""outputs": [{"name": "probabilities", "parameters": {"binary_data": true}}, {"name": "label"}]}"#)
-                .utf8)
+                .utf8
+        )
         let floats = (0..<(rows * 4)).map { Float($0) }
         return (json + floats.withUnsafeBytes { Array($0) }, json.count)
     }
@@ -44,7 +46,8 @@ struct GatewayServerTests {
             #expect(
                 (metadata.json?["outputs"] as? [[String: Any]])?.map { $0["name"] as? String } == [
                     "label", "probabilities",
-                ])
+                ]
+            )
             #expect(
                 try await gateway.request("GET", "/v2/models/digits/versions/1").json?["versions"] as? [String] == ["1"]
             )
@@ -83,9 +86,11 @@ struct GatewayServerTests {
         try await GatewayHarness.with { gateway, _ in
             let trace = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
             let response = try await gateway.request(
-                "POST", "/v2/models/digits/versions/2/infer",
+                "POST",
+                "/v2/models/digits/versions/2/infer",
                 headers: [("traceparent", trace), ("content-type", "application/json")],
-                body: Self.jsonInfer)
+                body: Self.jsonInfer
+            )
             #expect(response.status == 200, "\(response.text)")
             #expect(response.headers["content-type"] == "application/json")
             let json = try #require(response.json)
@@ -112,7 +117,8 @@ struct GatewayServerTests {
             #expect(entries.first?["version"] as? String == "2")
             #expect(entries.first?["inference_count"] as? Int == 1)
             #expect(
-                ((entries.first?["inference_stats"] as? [String: Any])?["success"] as? [String: Int])?["count"] == 1)
+                ((entries.first?["inference_stats"] as? [String: Any])?["success"] as? [String: Int])?["count"] == 1
+            )
         }
     }
 
@@ -128,14 +134,18 @@ struct GatewayServerTests {
                 } else {
                     let (body, headerLength) = Self.binaryInfer(rows: 2)
                     try await peer.sendHTTP(
-                        "POST", "/v2/models/digits/infer",
-                        headers: [("inference-header-content-length", "\(headerLength)")], body: body)
+                        "POST",
+                        "/v2/models/digits/infer",
+                        headers: [("inference-header-content-length", "\(headerLength)")],
+                        body: body
+                    )
                     let response = try #require(try await peer.nextHTTPResponse())
                     #expect(response.status == 200, "\(response.text)")
                     #expect(response.headers["content-type"] == "application/octet-stream")
                     let length = try #require(Int(response.headers["inference-header-content-length"] ?? ""))
                     let header = try #require(
-                        try JSONSerialization.jsonObject(with: Data(response.body[0..<length])) as? [String: Any])
+                        try JSONSerialization.jsonObject(with: Data(response.body[0..<length])) as? [String: Any]
+                    )
                     let outputs = try #require(header["outputs"] as? [[String: Any]])
                     #expect(outputs.map { $0["name"] as? String } == ["probabilities", "label"])
                     #expect((outputs[0]["parameters"] as? [String: Int])?["binary_data_size"] == 16)
@@ -189,7 +199,8 @@ struct GatewayServerTests {
             let body = Array(
                 (#"{"parameters": {"timeout": 200000}, "#
                     + #""inputs": [{"name": "X", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}]}"#)
-                    .utf8)
+                    .utf8
+            )
             let response = try await gateway.request("POST", "/v2/models/digits/infer", body: body)
             #expect(response.status == 504)
             #expect(await backend.waitForCancellations(1))
@@ -219,12 +230,18 @@ struct GatewayServerTests {
             #expect(missing.status == 401)
             #expect(missing.headers["www-authenticate"] == "Bearer")
             let wrong = try await gateway.request(
-                "GET", "/v2/models/digits", headers: [("authorization", "Bearer not-the-token-at-all")])
+                "GET",
+                "/v2/models/digits",
+                headers: [("authorization", "Bearer not-the-token-at-all")]
+            )
             #expect(wrong.status == 401)
             #expect(try await gateway.request("GET", "/v2/health/ready").status == 200)
             let right = try await gateway.request(
-                "POST", "/v2/models/digits/infer", headers: [("authorization", "Bearer \(GatewayHarness.token)")],
-                body: Self.jsonInfer)
+                "POST",
+                "/v2/models/digits/infer",
+                headers: [("authorization", "Bearer \(GatewayHarness.token)")],
+                body: Self.jsonInfer
+            )
             #expect(right.status == 200)
             #expect(gateway.backend.requestCount == 1)
         }

@@ -8,13 +8,20 @@ import Testing
 @testable import SwitchyardGateway
 
 struct InferenceCodecTests {
-    private func decode(_ json: String, binary: [UInt8] = [], headerLength: Int? = nil) throws(GatewayError) -> (
+    private func decode(
+        _ json: String,
+        binary: [UInt8] = [],
+        headerLength: Int? = nil
+    ) throws(GatewayError) -> (
         Request, ResponsePlan
     ) {
         var body = ByteBuffer(string: json)
         body.writeBytes(binary)
         return try InferenceRequestDecoder.decode(
-            body: body, headerLength: headerLength ?? (binary.isEmpty ? nil : json.utf8.count), model: "m", version: "2"
+            body: body,
+            headerLength: headerLength ?? (binary.isEmpty ? nil : json.utf8.count),
+            model: "m",
+            version: "2"
         )
     }
 
@@ -22,7 +29,8 @@ struct InferenceCodecTests {
         let (request, plan) = try self.decode(
             #"{"id": "r-1", "parameters": {"routing_key": "user-7", "priority": 3, "timeout": 250000, "custom": 5, "tag": "x"},"#
                 + #" "inputs": [{"name": "X", "shape": [1, 2], "datatype": "FP32", "data": [[0.5, 1]]}],"#
-                + #" "outputs": [{"name": "label"}, {"name": "probabilities", "parameters": {"binary_data": true}}]}"#)
+                + #" "outputs": [{"name": "label"}, {"name": "probabilities", "parameters": {"binary_data": true}}]}"#
+        )
         #expect(request.method == "infer")
         #expect(request.model == "m")
         #expect(request.version == "2")
@@ -40,18 +48,22 @@ struct InferenceCodecTests {
     /// Data after datatype and shape is decoded in the parser's one pass, data before them afterwards: same tensor.
     @Test func decodesDataInEitherMemberOrder() throws {
         let first = try self.decode(
-            #"{"inputs": [{"data": [[1, 2.5], [3, 4]], "shape": [2, 2], "name": "X", "datatype": "FP64"}]}"#)
+            #"{"inputs": [{"data": [[1, 2.5], [3, 4]], "shape": [2, 2], "name": "X", "datatype": "FP64"}]}"#
+        )
         let last = try self.decode(
-            #"{"inputs": [{"name": "X", "datatype": "FP64", "shape": [2, 2], "data": [[1, 2.5], [3, 4]]}]}"#)
+            #"{"inputs": [{"name": "X", "datatype": "FP64", "shape": [2, 2], "data": [[1, 2.5], [3, 4]]}]}"#
+        )
         #expect(first.0.tensors == last.0.tensors)
         #expect(try last.0.tensors[0].tensor.scalars(as: Double.self) == [1, 2.5, 3, 4])
         #expect(throws: GatewayError.self) {
             try self.decode(
-                #"{"inputs": [{"name": "X", "datatype": "FP64", "shape": [2, 2], "data": [[1, 2.5], [3]]}]}"#)
+                #"{"inputs": [{"name": "X", "datatype": "FP64", "shape": [2, 2], "data": [[1, 2.5], [3]]}]}"#
+            )
         }
         #expect(throws: GatewayError.self) {
             try self.decode(
-                #"{"inputs": [{"name": "X", "datatype": "FP64", "shape": [2, 2], "data": [1, 2, 3, 4] x}]}"#)
+                #"{"inputs": [{"name": "X", "datatype": "FP64", "shape": [2, 2], "data": [1, 2, 3, 4] x}]}"#
+            )
         }
     }
 
@@ -114,8 +126,10 @@ struct InferenceCodecTests {
     @Test func refusesBinarySectionsThatDoNotAddUp() {
         let json =
             #"{"inputs": [{"name": "a", "shape": [2], "datatype": "FP32", "parameters": {"binary_data_size": 8}}]}"#
-        #expect(throws: GatewayError.self) { try self.decode(json, binary: [UInt8](repeating: 0, count: 12)) }  // 4 bytes too many
-        #expect(throws: GatewayError.self) { try self.decode(json, binary: [UInt8](repeating: 0, count: 4)) }  // too few
+        // 4 bytes too many
+        #expect(throws: GatewayError.self) { try self.decode(json, binary: [UInt8](repeating: 0, count: 12)) }
+        // too few
+        #expect(throws: GatewayError.self) { try self.decode(json, binary: [UInt8](repeating: 0, count: 4)) }
         #expect(throws: GatewayError.self) {  // header length past the body
             try self.decode(json, binary: [UInt8](repeating: 0, count: 8), headerLength: json.utf8.count + 100)
         }
@@ -131,10 +145,15 @@ struct InferenceCodecTests {
                 NamedTensor("label", try Tensor([Int64(7)], shape: [1])),
                 NamedTensor("probabilities", try Tensor([Float(0.25), 0.75], shape: [1, 2])),
                 NamedTensor("name", try Tensor(strings: ["seven"], shape: [1])),
-            ])
+            ]
+        )
         let plan = ResponsePlan(
-            id: "r-9", model: "m", version: "", outputs: [("probabilities", true), ("label", false), ("name", false)],
-            binaryByDefault: false)
+            id: "r-9",
+            model: "m",
+            version: "",
+            outputs: [("probabilities", true), ("label", false), ("name", false)],
+            binaryByDefault: false
+        )
         let encoded = try InferenceResponseEncoder.encode(response, plan: plan, allocator: ByteBufferAllocator())
         let headerLength = try #require(encoded.headerLength)
         var body = encoded.body
@@ -183,7 +202,8 @@ struct InferenceCodecTests {
         asBinary.binaryByDefault = true
         #expect(
             try InferenceResponseEncoder.encode(bytes, plan: asBinary, allocator: ByteBufferAllocator()).headerLength
-                != nil)
+                != nil
+        )
     }
 
     @Test(arguments: [
@@ -217,7 +237,8 @@ struct InferenceCodecTests {
     @Test func readsTraceParent() {
         #expect(
             TraceParent.traceID("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
-                == TraceID(high: 0x4bf9_2f35_77b3_4da6, low: 0xa3ce_929d_0e0e_4736))
+                == TraceID(high: 0x4bf9_2f35_77b3_4da6, low: 0xa3ce_929d_0e0e_4736)
+        )
         #expect(TraceParent.traceID("00-00000000000000000000000000000000-00f067aa0ba902b7-01") == nil)
         #expect(TraceParent.traceID("garbage") == nil)
         #expect(TraceParent.traceID(nil) == nil)

@@ -33,7 +33,8 @@ struct TensorDataDecoderTests {
         #expect(
             try self.decode("[-9223372036854775808, 9223372036854775807]", .int64, [2]).scalars(as: Int64.self) == [
                 .min, .max,
-            ])
+            ]
+        )
         #expect(try self.decode("[true, false, true]", .bool, [3]).data.bytes == [1, 0, 1])
         #expect(try self.decode(#"["a", "b\"c", "😀", ""]"#, .bytes, [4]).strings() == ["a", "b\"c", "😀", ""])
     }
@@ -98,7 +99,9 @@ struct TensorDataDecoderTests {
         for (index, text) in texts.enumerated() {
             let expected = strtof(text, nil)
             #expect(
-                decoded[index].bitPattern == expected.bitPattern, "\(text): got \(decoded[index]), strtof \(expected)")
+                decoded[index].bitPattern == expected.bitPattern,
+                "\(text): got \(decoded[index]), strtof \(expected)"
+            )
         }
     }
 
@@ -113,7 +116,8 @@ struct TensorDataDecoderTests {
         }
         texts += ["123456", "0.5", "9007199254740993", "1e22", "1e23"]
         let decoded = try self.decode("[" + texts.joined(separator: ",") + "]", .float64, [texts.count]).scalars(
-            as: Double.self)
+            as: Double.self
+        )
         for (index, text) in texts.enumerated() {
             #expect(decoded[index] == strtod(text, nil), "\(text)")
         }

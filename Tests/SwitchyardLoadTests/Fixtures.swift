@@ -15,13 +15,17 @@ enum Fixtures {
 
     static var serverTLS: TLSSettings {
         TLSSettings(
-            caPath: certificates.caPath, certificatePath: certificates.certificatePath("server"),
-            keyPath: certificates.keyPath("server"))
+            caPath: certificates.caPath,
+            certificatePath: certificates.certificatePath("server"),
+            keyPath: certificates.keyPath("server")
+        )
     }
     static var clientTLS: TLSSettings {
         TLSSettings(
-            caPath: certificates.caPath, certificatePath: certificates.certificatePath("client"),
-            keyPath: certificates.keyPath("client"))
+            caPath: certificates.caPath,
+            certificatePath: certificates.certificatePath("client"),
+            keyPath: certificates.keyPath("client")
+        )
     }
 
     static var logger: Logger {
@@ -48,11 +52,14 @@ enum Fixtures {
 
     /// Runs `body` against an in-process server on a loopback port.
     static func withServer<T: Sendable>(
-        _ service: any WireService, _ body: @Sendable (Int) async throws -> T
+        _ service: any WireService,
+        _ body: @Sendable (Int) async throws -> T
     ) async throws -> T {
         let server = WireServer(
-            configuration: WireServerConfiguration(tls: serverTLS, identity: "test-server"), service: service,
-            logger: logger)
+            configuration: WireServerConfiguration(tls: serverTLS, identity: "test-server"),
+            service: service,
+            logger: logger
+        )
         let group = ServiceGroup(configuration: .init(services: [server], logger: logger))
         return try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
@@ -126,7 +133,9 @@ struct YardRun {
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
         return YardRun(
-            status: process.terminationStatus, stdout: (try? String(contentsOfFile: out, encoding: .utf8)) ?? "",
-            stderr: (try? String(contentsOfFile: err, encoding: .utf8)) ?? "")
+            status: process.terminationStatus,
+            stdout: (try? String(contentsOfFile: out, encoding: .utf8)) ?? "",
+            stderr: (try? String(contentsOfFile: err, encoding: .utf8)) ?? ""
+        )
     }
 }

@@ -13,8 +13,13 @@ import Testing
 struct LoadGeneratorTests {
     func source(rows: Int = 10, perRequest: Int = 1, users: Int = 0) throws -> RequestSource {
         try RequestSource(
-            method: "echo", model: "", inputName: "x", rows: try Fixtures.rows(rows), rowsPerRequest: perRequest,
-            users: users)
+            method: "echo",
+            model: "",
+            inputName: "x",
+            rows: try Fixtures.rows(rows),
+            rowsPerRequest: perRequest,
+            users: users
+        )
     }
 
     @Test(arguments: [LoadStep.closed(concurrency: 1), .closed(concurrency: 7), .open(rate: 2_000)])
@@ -40,7 +45,10 @@ struct LoadGeneratorTests {
     @Test func warmUpRequestsAreNotCounted() async throws {
         let target = MemoryTarget()
         let generator = try LoadGenerator(
-            target: target, source: try self.source(), settings: .requests(50, warmup: .milliseconds(500)))
+            target: target,
+            source: try self.source(),
+            settings: .requests(50, warmup: .milliseconds(500))
+        )
         let result = try await generator.run(.closed(concurrency: 2))
         #expect(result.sent == 50)
         #expect(result.ok == 50)
@@ -76,7 +84,11 @@ struct LoadGeneratorTests {
         let values = expected.flatMap { [Float](repeating: $0, count: 4) }
         let check = try OutputCheck(expected: .values(values, width: 4, tolerance: 0), outputName: "x", rowCount: 10)
         let generator = try LoadGenerator(
-            target: MemoryTarget(), source: try self.source(perRequest: 3), settings: .requests(10), check: check)
+            target: MemoryTarget(),
+            source: try self.source(perRequest: 3),
+            settings: .requests(10),
+            check: check
+        )
         let result = try await generator.run(.closed(concurrency: 1))
         // 10 requests × 3 rows cycle through all 10 rows 3 times.
         #expect(result.validation?.checkedRows == 30)
@@ -160,7 +172,8 @@ struct LoadGeneratorTests {
             arguments: [
                 "--port", "0", "--ca", certificates.caPath, "--cert", certificates.certificatePath("server"),
                 "--key", certificates.keyPath("server"),
-            ])
+            ]
+        )
         defer { service.kill() }
         let client = try Fixtures.client(port: service.port, connections: 2)
         try await client.connect()

@@ -11,14 +11,21 @@ struct LoadReportTests {
         target.fails = { $0 % 10 == 0 ? .init(.unavailable, "gone") : nil }
         let source = try RequestSource(method: "echo", model: "", inputName: "x", rows: try Fixtures.rows(8))
         let check = try OutputCheck(
-            expected: .values((0..<32).map { Float($0 / 4) }, width: 4, tolerance: 0), outputName: nil, rowCount: 8)
+            expected: .values((0..<32).map { Float($0 / 4) }, width: 4, tolerance: 0),
+            outputName: nil,
+            rowCount: 8
+        )
         let generator = try LoadGenerator(target: target, source: source, settings: .requests(40), check: check)
         let steps = [try await generator.run(.closed(concurrency: 2)), try await generator.run(.open(rate: 5_000))]
         return LoadReport(
-            started: Date(timeIntervalSince1970: 1_800_000_000), command: ["yard", "load"],
+            started: Date(timeIntervalSince1970: 1_800_000_000),
+            command: ["yard", "load"],
             target: .init(address: "127.0.0.1:7401", method: "echo", model: "", version: "", connections: 1),
             input: .init(source: "synthetic", name: "x", dtype: "f32", shape: [8, 4], rowsPerRequest: 1, users: 0),
-            settings: .init(.requests(40), validate: "x.npy"), machine: .current(), steps: steps)
+            settings: .init(.requests(40), validate: "x.npy"),
+            machine: .current(),
+            steps: steps
+        )
     }
 
     @Test func jsonRoundTrips() async throws {
@@ -59,7 +66,9 @@ struct LoadReportTests {
         }
         walk(object)
         let document = try String(
-            contentsOf: packageRoot().appendingPathComponent("docs/load-json.md"), encoding: .utf8)
+            contentsOf: packageRoot().appendingPathComponent("docs/load-json.md"),
+            encoding: .utf8
+        )
         for key in keys.sorted() {
             #expect(document.contains("`\(key)`"), "docs/load-json.md does not describe `\(key)`")
         }
@@ -72,7 +81,8 @@ struct LoadReportTests {
         #expect(
             lines.dropFirst().allSatisfy {
                 $0.split(separator: ",", omittingEmptySubsequences: false).count == header.count
-            })
+            }
+        )
         #expect(lines[1].hasPrefix("1,closed,2,,"))
         #expect(lines[2].hasPrefix("2,open,,5000,"))
     }

@@ -18,7 +18,8 @@ struct YardLoadTests {
             "switchyard-echo",
             arguments: [
                 "--port", "0", "--ca", c.caPath, "--cert", c.certificatePath("server"), "--key", c.keyPath("server"),
-            ])
+            ]
+        )
     }
 
     @Test func sweepAgainstTheEchoServiceWritesTableJSONCSVAndPlot() async throws {
@@ -33,7 +34,8 @@ struct YardLoadTests {
                 "1,4",
                 "--connections", "2", "--users", "5", "--json", directory + "/r.json", "--csv", directory + "/r.csv",
                 "--plot", directory + "/r.svg",
-            ] + Self.tls)
+            ] + Self.tls
+        )
         #expect(run.status == 0, "\(run.stderr)\n\(run.stdout)")
         #expect(run.stdout.contains("p99.9 ms"))
         #expect(run.stdout.contains("closed 4"))
@@ -56,7 +58,8 @@ struct YardLoadTests {
             [
                 "load", "--target", "127.0.0.1:\(service.port)", "--shape", "784", "--rate", "200", "--requests", "100",
                 "--warmup", "200ms",
-            ] + Self.tls)
+            ] + Self.tls
+        )
         #expect(run.status == 0, "\(run.stderr)")
         #expect(run.stdout.contains("open 200/s"))
         #expect(run.stdout.contains("from the actual send"))

@@ -14,7 +14,10 @@ enum Fixtures {
     )
 
     static func tls(_ name: String) -> [String] {
-        ["--ca", Self.certificates.caPath, "--cert", Self.certificates.certificatePath(name), "--key", Self.certificates.keyPath(name)]
+        [
+            "--ca", Self.certificates.caPath, "--cert", Self.certificates.certificatePath(name), "--key",
+            Self.certificates.keyPath(name),
+        ]
     }
 
     /// A loopback port that was free a moment ago (for a process that must come back on the same port).
@@ -28,7 +31,9 @@ enum Fixtures {
         address.sin_port = 0
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0 }
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0
+            }
         }
         guard bound else { throw FixtureError("bind failed") }
         return Int(UInt16(bigEndian: address.sin_port))
@@ -47,7 +52,11 @@ enum Fixtures {
     }
 
     /// Polls `body` until it returns a value or `timeout` passes.
-    static func waitFor<T>(_ timeout: Duration, every interval: Duration = .milliseconds(250), _ body: () async -> T?) async -> T? {
+    static func waitFor<T>(
+        _ timeout: Duration,
+        every interval: Duration = .milliseconds(250),
+        _ body: () async -> T?
+    ) async -> T? {
         let deadline = ContinuousClock.now.advanced(by: timeout)
         while ContinuousClock.now < deadline {
             if let value = await body() { return value }
@@ -69,11 +78,17 @@ enum Fixtures {
     }
 
     /// Runs a program to its end, killed after `timeout`; returns its status and output.
-    static func run(_ path: String, _ arguments: [String], timeout: Duration = .seconds(60)) async throws -> (status: Int32, output: String) {
+    static func run(
+        _ path: String,
+        _ arguments: [String],
+        timeout: Duration = .seconds(60)
+    ) async throws -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments
-        let output = FileManager.default.temporaryDirectory.appendingPathComponent("switchyard-run-\(UUID().uuidString).out")
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "switchyard-run-\(UUID().uuidString).out"
+        )
         _ = FileManager.default.createFile(atPath: output.path, contents: nil)
         let handle = try FileHandle(forWritingTo: output)
         defer {
@@ -95,13 +110,17 @@ enum Fixtures {
 
     /// The URL an ``HTTPEndpoint`` logged (`http.url=...`) in a service's output.
     static func httpURL(in log: String) -> String? {
-        guard let range = log.range(of: #"http\.url=http://127\.0\.0\.1:\d+/"#, options: .regularExpression) else { return nil }
+        guard let range = log.range(of: #"http\.url=http://127\.0\.0\.1:\d+/"#, options: .regularExpression) else {
+            return nil
+        }
         return String(log[range].dropFirst("http.url=".count))
     }
 
     /// A temporary folder.
     static func temporaryDirectory(_ name: String) throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("switchyard-\(name)-\(UUID().uuidString)")
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "switchyard-\(name)-\(UUID().uuidString)"
+        )
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         return url
     }

@@ -36,7 +36,9 @@ struct MonitorLogicTests {
         var store = SeriesStore()
         let key = SeriesKey(name: "x", labels: [])
         // the process restarted between 10 and 20
-        for (time, value) in [(0.0, 5.0), (10, 15), (20, 3), (30, 8)] { store.append(key, type: .counter, time: time, value: value) }
+        for (time, value) in [(0.0, 5.0), (10, 15), (20, 3), (30, 8)] {
+            store.append(key, type: .counter, time: time, value: value)
+        }
         let history = store.series[key]!
         #expect(history.increase(from: 0, to: 30) == 10 + 3 + 5)
         #expect(history.increase(from: 10, to: 20) == 3)
@@ -58,8 +60,14 @@ struct MonitorLogicTests {
         let start = 1_000_000.0
         monitor.ingest(.init(instance: "a", parameters: ["service": "router"], metrics: text(0, 0, 0)), now: start)
         monitor.ingest(.init(instance: "b", parameters: ["service": "router"], metrics: text(0, 0, 0)), now: start + 1)
-        monitor.ingest(.init(instance: "a", parameters: ["service": "router"], metrics: text(990, 0, 990)), now: start + 9)
-        monitor.ingest(.init(instance: "b", parameters: ["service": "router"], metrics: text(0, 10, 10)), now: start + 9.5)
+        monitor.ingest(
+            .init(instance: "a", parameters: ["service": "router"], metrics: text(990, 0, 990)),
+            now: start + 9
+        )
+        monitor.ingest(
+            .init(instance: "b", parameters: ["service": "router"], metrics: text(0, 10, 10)),
+            now: start + 9.5
+        )
         let overview = Overview(monitor: monitor, now: start + 10, minutes: 1, step: 10)
         let point = try! #require(overview.models.first { $0.key == "digits/1" }?.points.last)
         #expect(point.rps == 100)
@@ -71,10 +79,21 @@ struct MonitorLogicTests {
 
     @Test func reportedSeriesGetTheInstanceAndStaleOnesLeaveTheExposition() {
         let monitor = Monitor(configuration: Monitor.Configuration())
-        monitor.ingest(.init(instance: "router-1", parameters: ["service": "router", "interval": "1"], metrics: Self.report), now: 100)
+        monitor.ingest(
+            .init(instance: "router-1", parameters: ["service": "router", "interval": "1"], metrics: Self.report),
+            now: 100
+        )
         let text = monitor.exposition(now: 101)
-        #expect(text.contains(#"switchyard_requests_total{code="ok",instance="router-1",method="infer",model="digits",service="router",version="1"} 10"#))
-        #expect(text.contains(#"switchyard_upstream_ejected{exported_instance="127.0.0.1:7402",instance="router-1",service="router",stage="inference"} 0"#))
+        #expect(
+            text.contains(
+                #"switchyard_requests_total{code="ok",instance="router-1",method="infer",model="digits",service="router",version="1"} 10"#
+            )
+        )
+        #expect(
+            text.contains(
+                #"switchyard_upstream_ejected{exported_instance="127.0.0.1:7402",instance="router-1",service="router",stage="inference"} 0"#
+            )
+        )
         #expect(text.contains(#"process_cpu_seconds_total{instance="router-1",service="router"} 1.5"#))
         #expect(text.components(separatedBy: "# TYPE switchyard_request_duration_seconds histogram").count == 2)
         #expect(monitor.instances(now: 101).first?.status == "up")
@@ -88,11 +107,17 @@ struct MonitorLogicTests {
             (0..<(count * 3)).map { _ in Float(Int.random(in: 0...16, using: &generator)) * scale }
         }
         let profile = try DriftProfile(
-            model: "m", version: "1", inputs: rows(2000, scale: 1), features: 3, classes: (0..<2000).map { Int64($0 % 4) }
+            model: "m",
+            version: "1",
+            inputs: rows(2000, scale: 1),
+            features: 3,
+            classes: (0..<2000).map { Int64($0 % 4) }
         )
         #expect(profile.features.count == 3)
         #expect(abs(profile.features[0].proportions.reduce(0, +) - 1) < 1e-9)
-        let same = try #require(profile.compare(inputs: rows(1000, scale: 1), classes: (0..<1000).map { Int64($0 % 4) }))
+        let same = try #require(
+            profile.compare(inputs: rows(1000, scale: 1), classes: (0..<1000).map { Int64($0 % 4) })
+        )
         #expect(same.features.allSatisfy { $0 < 0.1 })
         #expect(same.prediction < 0.01)
         let shifted = try #require(profile.compare(inputs: rows(1000, scale: 0.25), classes: (0..<1000).map { _ in 0 }))
@@ -102,27 +127,38 @@ struct MonitorLogicTests {
     }
 
     @Test func alertsFireAfterTheirHoldTimeAndResolve() throws {
-        let rules = try AlertRule.parse(yaml: """
-            rules:
-              - name: Errors
-                metric: switchyard_requests_total
-                match: {code: unavailable}
-                rate: 10s
-                sum_by: [model]
-                op: ">"
-                threshold: 0.5
-                for: 5s
-                severity: critical
-            """)
+        let rules = try AlertRule.parse(
+            yaml: """
+                rules:
+                  - name: Errors
+                    metric: switchyard_requests_total
+                    match: {code: unavailable}
+                    rate: 10s
+                    sum_by: [model]
+                    op: ">"
+                    threshold: 0.5
+                    for: 5s
+                    severity: critical
+                """
+        )
         #expect(rules.first?.holdFor == 5)
-        #expect(throws: AlertRuleError.self) { try AlertRule.parse(yaml: "rules:\n  - name: x\n    metric: y\n    threshold: 1\n    colour: red\n") }
+        #expect(throws: AlertRuleError.self) {
+            try AlertRule.parse(yaml: "rules:\n  - name: x\n    metric: y\n    threshold: 1\n    colour: red\n")
+        }
         var configuration = Monitor.Configuration()
         configuration.rules = rules
         let monitor = Monitor(configuration: configuration)
         func report(_ errors: Int, at time: Double) {
-            monitor.ingest(.init(instance: "r", parameters: ["service": "router", "interval": "1"], metrics: """
-                switchyard_requests_total{model="digits",code="unavailable"} \(errors)
-                """), now: time)
+            monitor.ingest(
+                .init(
+                    instance: "r",
+                    parameters: ["service": "router", "interval": "1"],
+                    metrics: """
+                        switchyard_requests_total{model="digits",code="unavailable"} \(errors)
+                        """
+                ),
+                now: time
+            )
         }
         var events: [AlertEvent] = []
         var errors = 0
@@ -140,16 +176,23 @@ struct MonitorLogicTests {
 
     @Test func releasesShowTheCandidatesShareAndTheRolloutPhase() {
         let monitor = Monitor(configuration: Monitor.Configuration())
-        monitor.ingest(.init(instance: "router-1", parameters: ["service": "router"], metrics: """
-            # TYPE switchyard_release_candidate_percent gauge
-            switchyard_release_candidate_percent{model="digits"} 20
-            # TYPE switchyard_rollout_phase gauge
-            switchyard_rollout_phase{model="digits",phase="progressing"} 1
-            switchyard_rollout_phase{model="digits",phase="promoted"} 0
-            # TYPE switchyard_rollout_decision_info gauge
-            switchyard_rollout_decision_info{model="digits",decision="step 1 of 3: 10% to 2"} 0
-            switchyard_rollout_decision_info{model="digits",decision="gates passed (200 requests); step 2 of 3: 20% to 2"} 1
-            """), now: 100)
+        monitor.ingest(
+            .init(
+                instance: "router-1",
+                parameters: ["service": "router"],
+                metrics: """
+                    # TYPE switchyard_release_candidate_percent gauge
+                    switchyard_release_candidate_percent{model="digits"} 20
+                    # TYPE switchyard_rollout_phase gauge
+                    switchyard_rollout_phase{model="digits",phase="progressing"} 1
+                    switchyard_rollout_phase{model="digits",phase="promoted"} 0
+                    # TYPE switchyard_rollout_decision_info gauge
+                    switchyard_rollout_decision_info{model="digits",decision="step 1 of 3: 10% to 2"} 0
+                    switchyard_rollout_decision_info{model="digits",decision="gates passed (200 requests); step 2 of 3: 20% to 2"} 1
+                    """
+            ),
+            now: 100
+        )
         let overview = Overview(monitor: monitor, now: 101, minutes: 1, step: 10)
         #expect(overview.releases.map(\.model) == ["digits"])
         #expect(overview.releases.first?.candidatePercent == 20)

@@ -30,7 +30,9 @@ struct MonitoredMeshTests {
                     group.addTask {
                         var index = worker
                         while !self.stopped.load(ordering: .relaxed) {
-                            let row = self.scaled.load(ordering: .relaxed) ? scaledRows[index % scaledRows.count] : rows[index % rows.count]
+                            let row =
+                                self.scaled.load(ordering: .relaxed)
+                                ? scaledRows[index % scaledRows.count] : rows[index % rows.count]
                             index += workers
                             do {
                                 _ = try await client.infer(model: "digits", inputs: ["X": row], deadline: .seconds(20))
@@ -56,10 +58,16 @@ struct MonitoredMeshTests {
         let half = x.shape[0] / 2
         let models = folder.appendingPathComponent("models/digits/1")
         try FileManager.default.createDirectory(at: models, withIntermediateDirectories: true)
-        try FileManager.default.copyItem(atPath: Self.repository + "/digits/1/model.onnx", toPath: models.appendingPathComponent("model.onnx").path)
+        try FileManager.default.copyItem(
+            atPath: Self.repository + "/digits/1/model.onnx",
+            toPath: models.appendingPathComponent("model.onnx").path
+        )
         try NPY.write(try x.rows(0..<half), to: folder.appendingPathComponent("reference.npy").path)
         let yard = ServiceProcess.productsDirectory.appendingPathComponent("yard").path
-        let profiled = try await Fixtures.run(yard, ["profile", "--model", models.path, "--data", folder.appendingPathComponent("reference.npy").path])
+        let profiled = try await Fixtures.run(
+            yard,
+            ["profile", "--model", models.path, "--data", folder.appendingPathComponent("reference.npy").path]
+        )
         #expect(profiled.status == 0, "\(profiled.output)")
         #expect(FileManager.default.fileExists(atPath: models.appendingPathComponent("profile.json").path))
 
@@ -78,23 +86,26 @@ struct MonitoredMeshTests {
 
         let rules = folder.appendingPathComponent("alerts.yaml")
         try """
-            rules:
-              - name: InputDrift
-                metric: switchyard_drift_psi_mean
-                op: ">"
-                threshold: 0.2
-                for: 2s
-                severity: warning
-                summary: live inputs differ from the model version's training profile
-            """.write(to: rules, atomically: true, encoding: .utf8)
+        rules:
+          - name: InputDrift
+            metric: switchyard_drift_psi_mean
+            op: ">"
+            threshold: 0.2
+            for: 2s
+            severity: warning
+            summary: live inputs differ from the model version's training profile
+        """.write(to: rules, atomically: true, encoding: .utf8)
         let wirePort = try Fixtures.freePort()
         let httpPort = try Fixtures.freePort()
-        let monitorArguments = [
-            "--port", "\(wirePort)", "--http-port", "\(httpPort)", "--models", folder.appendingPathComponent("models").path,
-            "--rules", rules.path, "--webhook", "http://127.0.0.1:\(hookPort)/alerts",
-            "--snapshot", folder.appendingPathComponent("monitor.json").path, "--snapshot-seconds", "1", "--sample-seconds", "1",
-            "--drift-window", "200", "--drift-min-rows", "100",
-        ] + Fixtures.tls("monitor")
+        let monitorArguments =
+            [
+                "--port", "\(wirePort)", "--http-port", "\(httpPort)", "--models",
+                folder.appendingPathComponent("models").path,
+                "--rules", rules.path, "--webhook", "http://127.0.0.1:\(hookPort)/alerts",
+                "--snapshot", folder.appendingPathComponent("monitor.json").path, "--snapshot-seconds", "1",
+                "--sample-seconds", "1",
+                "--drift-window", "200", "--drift-min-rows", "100",
+            ] + Fixtures.tls("monitor")
         var monitor = try await ServiceProcess("switchyard-monitor", arguments: monitorArguments)
         defer { monitor.kill() }
         let dashboard = "http://127.0.0.1:\(httpPort)/"
@@ -104,20 +115,30 @@ struct MonitoredMeshTests {
         defer { for stage in stages.values { stage.kill() } }
         for name in ["preprocess", "inference", "postprocess"] {
             stages[name] = try await ServiceProcess(
-                "switchyard-\(name)", arguments: ["--port", "0", "--models", Self.repository] + watched + Fixtures.tls(name)
+                "switchyard-\(name)",
+                arguments: ["--port", "0", "--models", Self.repository] + watched + Fixtures.tls(name)
             )
         }
-        stages["router"] = try await ServiceProcess("switchyard-router", arguments: [
-            "--port", "0", "--models", Self.repository, "--sample-rate", "1",
-            "--preprocess", "127.0.0.1:\(stages["preprocess"]!.port)", "--inference", "127.0.0.1:\(stages["inference"]!.port)",
-            "--postprocess", "127.0.0.1:\(stages["postprocess"]!.port)",
-        ] + watched + Fixtures.tls("router"))
+        stages["router"] = try await ServiceProcess(
+            "switchyard-router",
+            arguments: [
+                "--port", "0", "--models", Self.repository, "--sample-rate", "1",
+                "--preprocess", "127.0.0.1:\(stages["preprocess"]!.port)", "--inference",
+                "127.0.0.1:\(stages["inference"]!.port)",
+                "--postprocess", "127.0.0.1:\(stages["postprocess"]!.port)",
+            ] + watched + Fixtures.tls("router")
+        )
 
         let client = try SwitchyardClient(
-            host: "127.0.0.1", port: stages["router"]!.port,
-            tls: TLSSettings(caPath: Fixtures.certificates.caPath, certificatePath: Fixtures.certificates.certificatePath("app"),
-                             keyPath: Fixtures.certificates.keyPath("app")),
-            defaultDeadline: .seconds(20), logger: quiet
+            host: "127.0.0.1",
+            port: stages["router"]!.port,
+            tls: TLSSettings(
+                caPath: Fixtures.certificates.caPath,
+                certificatePath: Fixtures.certificates.certificatePath("app"),
+                keyPath: Fixtures.certificates.keyPath("app")
+            ),
+            defaultDeadline: .seconds(20),
+            logger: quiet
         )
         let rows = try (half..<x.shape[0]).map { try x.rows($0..<($0 + 1)) }
         let scaledRows = try rows.map { try Tensor(try $0.scalars(as: Float.self).map { $0 * 0.25 }, shape: [1, 64]) }
@@ -128,14 +149,21 @@ struct MonitoredMeshTests {
         // 1. every instance is up, drift on the live half of the split stays low, no alert
         let names = Set(["router", "preprocess", "inference", "postprocess", "monitor"])
         let upNames = await Fixtures.waitFor(.seconds(60)) { () -> Set<String>? in
-            guard let instances = await Fixtures.json(dashboard + "api/instances") as? [[String: Any]] else { return nil }
-            let up = Set(instances.compactMap { $0["status"] as? String == "up" ? ($0["record"] as? [String: Any])?["name"] as? String : nil })
+            guard let instances = await Fixtures.json(dashboard + "api/instances") as? [[String: Any]] else {
+                return nil
+            }
+            let up = Set(
+                instances.compactMap {
+                    $0["status"] as? String == "up" ? ($0["record"] as? [String: Any])?["name"] as? String : nil
+                }
+            )
             return up.isSuperset(of: names) ? up : nil
         }
         #expect(upNames != nil, "instances did not all report")
         let calm = await Fixtures.waitFor(.seconds(60)) { () -> [String: Any]? in
             guard let overview = await Fixtures.json(dashboard + "api/overview?minutes=5&step=2") as? [String: Any],
-                let drift = (overview["drift"] as? [[String: Any]])?.first(where: { $0["key"] as? String == "digits/1" }),
+                let drift = (overview["drift"] as? [[String: Any]])?.first(where: { $0["key"] as? String == "digits/1" }
+                ),
                 drift["meanPSI"] is Double, (drift["rows"] as? Int ?? 0) >= 200
             else { return nil }
             return drift
@@ -147,7 +175,9 @@ struct MonitoredMeshTests {
         // the router's requests, their latency and its batches are on the dashboard
         let traffic = await Fixtures.waitFor(.seconds(30)) { () -> [String: Any]? in
             guard let overview = await Fixtures.json(dashboard + "api/overview?minutes=5&step=2") as? [String: Any],
-                let series = (overview["models"] as? [[String: Any]])?.first(where: { $0["key"] as? String == "digits/1" }),
+                let series = (overview["models"] as? [[String: Any]])?.first(where: {
+                    $0["key"] as? String == "digits/1"
+                }),
                 let points = series["points"] as? [[String: Any]],
                 points.contains(where: { ($0["rps"] as? Double ?? 0) > 0 && $0["p99"] is Double }),
                 let batches = overview["batches"] as? [[String: Any]],
@@ -162,28 +192,47 @@ struct MonitoredMeshTests {
 
         // 2. the dashboard in a headless browser shows its panels, the instances and live numbers
         if let chromium = Fixtures.which(["chromium", "chromium-browser", "google-chrome"]) {
-            let browser = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars", "--virtual-time-budget=4000"]
-            let screenshot = FileManager.default.temporaryDirectory.appendingPathComponent("switchyard-dashboard.png").path
+            let browser = [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars",
+                "--virtual-time-budget=4000",
+            ]
+            let screenshot = FileManager.default.temporaryDirectory.appendingPathComponent("switchyard-dashboard.png")
+                .path
             try? FileManager.default.removeItem(atPath: screenshot)
             // one browser run renders the page, prints the DOM and saves a screenshot
             let dom = try await Fixtures.run(
-                chromium, browser + ["--window-size=1400,1900", "--screenshot=\(screenshot)", "--dump-dom", dashboard], timeout: .seconds(90)
+                chromium,
+                browser + ["--window-size=1400,1900", "--screenshot=\(screenshot)", "--dump-dom", dashboard],
+                timeout: .seconds(90)
             )
-            for panel in ["panel-throughput", "panel-latency", "panel-errors", "panel-services", "panel-batches", "panel-instances", "panel-drift", "panel-alerts"] {
+            for panel in [
+                "panel-throughput", "panel-latency", "panel-errors", "panel-services", "panel-batches",
+                "panel-instances", "panel-drift", "panel-alerts",
+            ] {
                 #expect(dom.output.contains("id=\"\(panel)\""), "no \(panel) in the rendered page")
             }
             #expect(dom.output.contains("data-updated="), "the page never rendered the monitor's data")
-            for name in names { #expect(dom.output.contains("data-instance=\"\(name)\""), "instance \(name) not listed") }
+            for name in names {
+                #expect(dom.output.contains("data-instance=\"\(name)\""), "instance \(name) not listed")
+            }
             #expect(dom.output.contains("<svg"), "no chart drawn")
-            for name in names { #expect(dom.output.contains("data-series=\"\(name)\""), "no CPU or memory line for \(name)") }
+            for name in names {
+                #expect(dom.output.contains("data-series=\"\(name)\""), "no CPU or memory line for \(name)")
+            }
             #expect(dom.output.contains("data-series=\"digits/1\""), "no series for digits/1")
             #expect(dom.output.contains("data-series=\"digits/1 p99\""), "no p99 line for digits/1")
             #expect(dom.output.contains("data-series=\"digits/inference\""), "no batch sizes of the inference stage")
-            #expect(dom.output.contains("data-upstream=\"inference 127.0.0.1:\(stages["inference"]!.port)\""), "no inference pool row")
+            #expect(
+                dom.output.contains("data-upstream=\"inference 127.0.0.1:\(stages["inference"]!.port)\""),
+                "no inference pool row"
+            )
             let rps = dom.output.range(of: #"id="stat-rps">[0-9.]+<"#, options: .regularExpression)
             #expect(rps != nil, "no throughput number on the page")
             if let rps { #expect(Double(dom.output[rps].dropFirst(#"id="stat-rps">"#.count).dropLast()) ?? 0 > 0) }
-            #expect(dom.output.range(of: #"id="stat-latency">[0-9.]+ / [0-9.]+<"#, options: .regularExpression) != nil, "no p50 / p99 numbers")
+            #expect(
+                dom.output.range(of: #"id="stat-latency">[0-9.]+ / [0-9.]+<"#, options: .regularExpression) != nil,
+                "no p50 / p99 numbers"
+            )
             #expect(FileManager.default.fileExists(atPath: screenshot))
             print("dashboard screenshot: \(screenshot)")
         } else {
@@ -203,15 +252,25 @@ struct MonitoredMeshTests {
         #expect(monitor.log.contains("history restored"))
         // the charts after the restart still hold what was measured before it: requests of digits/1, the router's CPU
         let restored = try #require(await Fixtures.json(dashboard + "api/overview?minutes=5&step=1") as? [String: Any])
-        let cpu = (restored["usage"] as? [[String: Any]])?.first { $0["key"] as? String == "router" }?["points"] as? [[String: Any]] ?? []
-        let busyBefore = cpu.filter { ($0["t"] as? Double ?? .infinity) < killedAt - 1 && ($0["cpu"] as? Double ?? 0) > 0 }
+        let cpu =
+            (restored["usage"] as? [[String: Any]])?.first { $0["key"] as? String == "router" }?["points"]
+            as? [[String: Any]] ?? []
+        let busyBefore = cpu.filter {
+            ($0["t"] as? Double ?? .infinity) < killedAt - 1 && ($0["cpu"] as? Double ?? 0) > 0
+        }
         #expect(busyBefore.count >= 3, "the dashboard lost the router's CPU history from before the restart")
         #expect((restored["historySince"] as? Double ?? .infinity) < killedAt - 3)
-        let points = (restored["models"] as? [[String: Any]])?.first { $0["key"] as? String == "digits/1" }?["points"] as? [[String: Any]] ?? []
-        let before = points.filter { ($0["t"] as? Double ?? .infinity) < killedAt - 1 && ($0["rps"] as? Double ?? 0) > 0 }
+        let points =
+            (restored["models"] as? [[String: Any]])?.first { $0["key"] as? String == "digits/1" }?["points"]
+            as? [[String: Any]] ?? []
+        let before = points.filter {
+            ($0["t"] as? Double ?? .infinity) < killedAt - 1 && ($0["rps"] as? Double ?? 0) > 0
+        }
         #expect(!before.isEmpty, "the dashboard lost the traffic from before the restart")
         let backUp = await Fixtures.waitFor(.seconds(30)) { () -> Bool? in
-            guard let instances = await Fixtures.json(dashboard + "api/instances") as? [[String: Any]] else { return nil }
+            guard let instances = await Fixtures.json(dashboard + "api/instances") as? [[String: Any]] else {
+                return nil
+            }
             let up = instances.filter { $0["status"] as? String == "up" }.count
             return up >= names.count ? true : nil
         }
@@ -229,7 +288,9 @@ struct MonitoredMeshTests {
         #expect((alert["labels"] as? [String: String])?["model"] == "digits")
         #expect(alert["value"] as? Double ?? 0 > 0.2)
         let posted = await Fixtures.waitFor(.seconds(20)) { () -> [String: Any]? in
-            let bodies = hooks.withLock { $0 }.compactMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
+            let bodies = hooks.withLock { $0 }.compactMap {
+                try? JSONSerialization.jsonObject(with: $0) as? [String: Any]
+            }
             return bodies.first { $0["alert"] as? String == "InputDrift" }
         }
         #expect(posted?["status"] as? String == "firing")
@@ -240,6 +301,8 @@ struct MonitoredMeshTests {
         await client.close()
         let failures = load.failed.withLock { $0 }
         #expect(failures.isEmpty, "\(failures.count) requests failed: \(failures.prefix(5))")
-        print("monitored mesh: \(load.ok.load(ordering: .relaxed)) requests ok, \(failures.count) failed; calm mean PSI \(calmPSI), drift alert value \(alert["value"] ?? "-")")
+        print(
+            "monitored mesh: \(load.ok.load(ordering: .relaxed)) requests ok, \(failures.count) failed; calm mean PSI \(calmPSI), drift alert value \(alert["value"] ?? "-")"
+        )
     }
 }

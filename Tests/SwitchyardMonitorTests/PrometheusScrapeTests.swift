@@ -19,13 +19,17 @@ struct PrometheusScrapeTests {
         }
         let httpPort = try Fixtures.freePort()
         let monitor = try await ServiceProcess(
-            "switchyard-monitor", arguments: ["--port", "0", "--http-port", "\(httpPort)", "--sample-seconds", "1"] + Fixtures.tls("monitor")
+            "switchyard-monitor",
+            arguments: ["--port", "0", "--http-port", "\(httpPort)", "--sample-seconds", "1"] + Fixtures.tls("monitor")
         )
         defer { monitor.kill() }
         // a real service reports its process metrics and serves its own /metrics
         let echo = try await ServiceProcess(
             "switchyard-echo",
-            arguments: ["--port", "0", "--monitor", "127.0.0.1:\(monitor.port)", "--report-seconds", "0.5", "--metrics-port", "0"]
+            arguments: [
+                "--port", "0", "--monitor", "127.0.0.1:\(monitor.port)", "--report-seconds", "0.5", "--metrics-port",
+                "0",
+            ]
                 + Fixtures.tls("echo")
         )
         defer { echo.kill() }
@@ -37,21 +41,34 @@ struct PrometheusScrapeTests {
         registry.makeCounter(descriptor: requests, labels: labels + [("code", "ok")]).increment(by: Int64(7))
         registry.makeCounter(descriptor: requests, labels: labels + [("code", "unavailable")]).increment(by: Int64(2))
         let duration = registry.makeDurationHistogram(
-            descriptor: MetricNameDescriptor(metricName: "switchyard_request_duration", unitName: "seconds", helpText: ""),
-            labels: labels, buckets: MetricsExport.durationBuckets
+            descriptor: MetricNameDescriptor(
+                metricName: "switchyard_request_duration",
+                unitName: "seconds",
+                helpText: ""
+            ),
+            labels: labels,
+            buckets: MetricsExport.durationBuckets
         )
         for milliseconds in [1, 2, 3] { duration.record(.milliseconds(milliseconds)) }
         var client = WireClientConfiguration(
-            host: "127.0.0.1", port: monitor.port,
-            tls: TLSSettings(caPath: Fixtures.certificates.caPath, certificatePath: Fixtures.certificates.certificatePath("probe"),
-                             keyPath: Fixtures.certificates.keyPath("probe"))
+            host: "127.0.0.1",
+            port: monitor.port,
+            tls: TLSSettings(
+                caPath: Fixtures.certificates.caPath,
+                certificatePath: Fixtures.certificates.certificatePath("probe"),
+                keyPath: Fixtures.certificates.keyPath("probe")
+            )
         )
         client.identity = "router"
         var configuration = MonitorReporter.Configuration(client: client, service: "router")
         configuration.interval = .milliseconds(500)
         var logger = Logger(label: "probe")
         logger.logLevel = .critical
-        let reporter = MonitorReporter(configuration: configuration, exposition: { registry.emitToBuffer() }, logger: logger)
+        let reporter = MonitorReporter(
+            configuration: configuration,
+            exposition: { registry.emitToBuffer() },
+            logger: logger
+        )
         let reporting = Task { try await reporter.run() }
         defer { reporting.cancel() }
 
@@ -83,11 +100,13 @@ struct PrometheusScrapeTests {
         let api = "http://127.0.0.1:\(prometheusPort)/api/v1/query?query="
         func query(_ promQL: String) async -> [(labels: [String: String], value: Double)]? {
             let escaped = promQL.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? promQL
-            guard let root = await Fixtures.json(api + escaped) as? [String: Any], let data = root["data"] as? [String: Any],
+            guard let root = await Fixtures.json(api + escaped) as? [String: Any],
+                let data = root["data"] as? [String: Any],
                 let result = data["result"] as? [[String: Any]]
             else { return nil }
             return result.compactMap { entry in
-                guard let metric = entry["metric"] as? [String: String], let pair = entry["value"] as? [Any], let text = pair.last as? String,
+                guard let metric = entry["metric"] as? [String: String], let pair = entry["value"] as? [Any],
+                    let text = pair.last as? String,
                     let value = Double(text)
                 else { return nil }
                 return (metric, value)
@@ -101,7 +120,11 @@ struct PrometheusScrapeTests {
         #expect(await value(#"sum(switchyard_requests_total{instance="probe"})"#) == 9)
         #expect(await value(#"switchyard_request_duration_seconds_count{instance="probe"}"#) == 3)
         #expect(await value(#"switchyard_request_duration_seconds_bucket{instance="probe",le="0.001"}"#) == 1)
-        let p99 = try #require(await value(#"histogram_quantile(0.99, sum by (le) (switchyard_request_duration_seconds_bucket{instance="probe"}))"#))
+        let p99 = try #require(
+            await value(
+                #"histogram_quantile(0.99, sum by (le) (switchyard_request_duration_seconds_bucket{instance="probe"}))"#
+            )
+        )
         #expect(p99 > 0.0025 && p99 <= 0.005)
         #expect(await value(#"switchyard_monitor_instance_up{exported_instance="echo",exported_service="echo"}"#) == 1)
         let memory = try #require(await value(#"process_resident_memory_bytes{instance="echo",service="echo"}"#))
@@ -111,11 +134,14 @@ struct PrometheusScrapeTests {
         #expect(reports >= 1)
 
         // every query of the Grafana dashboard in ops/ is valid PromQL for this Prometheus
-        let grafana = try JSONSerialization.jsonObject(
-            with: Data(contentsOf: packageRoot().appendingPathComponent("ops/grafana/switchyard-dashboard.json"))
-        ) as? [String: Any]
-        let expressions = ((grafana?["panels"] as? [[String: Any]]) ?? []).flatMap { ($0["targets"] as? [[String: Any]]) ?? [] }
-            .compactMap { $0["expr"] as? String }
+        let grafana =
+            try JSONSerialization.jsonObject(
+                with: Data(contentsOf: packageRoot().appendingPathComponent("ops/grafana/switchyard-dashboard.json"))
+            ) as? [String: Any]
+        let expressions = ((grafana?["panels"] as? [[String: Any]]) ?? []).flatMap {
+            ($0["targets"] as? [[String: Any]]) ?? []
+        }
+        .compactMap { $0["expr"] as? String }
         #expect(expressions.count >= 15)
         for expression in expressions {
             let escaped = expression.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? expression

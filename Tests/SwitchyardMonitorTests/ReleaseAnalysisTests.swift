@@ -45,7 +45,8 @@ struct ReleaseAnalysisTests {
         defer { for stage in stages.values { stage.kill() } }
         for name in ["preprocess", "inference", "postprocess"] {
             stages[name] = try await ServiceProcess(
-                "switchyard-\(name)", arguments: ["--port", "0", "--models", Self.models] + Fixtures.tls(name)
+                "switchyard-\(name)",
+                arguments: ["--port", "0", "--models", Self.models] + Fixtures.tls(name)
             )
         }
         let state = try Fixtures.temporaryDirectory("release-analysis")
@@ -60,7 +61,8 @@ struct ReleaseAnalysisTests {
                 "--preprocess", "127.0.0.1:\(stages["preprocess"]!.port)", "--inference",
                 "127.0.0.1:\(stages["inference"]!.port)",
                 "--postprocess", "127.0.0.1:\(stages["postprocess"]!.port)",
-            ] + Fixtures.tls("router"))
+            ] + Fixtures.tls("router")
+        )
         stages["router"] = router
         let metrics = try #require(await Fixtures.waitFor(.seconds(10)) { Fixtures.httpURL(in: router.log) })
         let target = metrics.dropFirst("http://".count).dropLast()
@@ -87,10 +89,13 @@ struct ReleaseAnalysisTests {
 
         // users, 8 at a time, until the test ends
         let client = try SwitchyardClient(
-            host: "127.0.0.1", port: router.port,
+            host: "127.0.0.1",
+            port: router.port,
             tls: TLSSettings(
-                caPath: Fixtures.certificates.caPath, certificatePath: Fixtures.certificates.certificatePath("app"),
-                keyPath: Fixtures.certificates.keyPath("app"))
+                caPath: Fixtures.certificates.caPath,
+                certificatePath: Fixtures.certificates.certificatePath("app"),
+                keyPath: Fixtures.certificates.keyPath("app")
+            )
         )
         defer { Task { await client.close() } }
         let x = try NPY.read(packageRoot().appendingPathComponent("Tests/Fixtures/engine/digits/x_test.npy").path)
@@ -102,7 +107,9 @@ struct ReleaseAnalysisTests {
                         while !Task.isCancelled {
                             let row = index % x.shape[0]
                             _ = try? await client.infer(
-                                model: "digits", inputs: ["X": try x.rows(row..<(row + 1))], deadline: .seconds(5),
+                                model: "digits",
+                                inputs: ["X": try x.rows(row..<(row + 1))],
+                                deadline: .seconds(5),
                                 routingKey: "user-\(index % 400)"
                             )
                             index += 8
@@ -116,32 +123,40 @@ struct ReleaseAnalysisTests {
 
         let admin = try WireClient(
             configuration: WireClientConfiguration(
-                host: "127.0.0.1", port: router.port,
+                host: "127.0.0.1",
+                port: router.port,
                 tls: TLSSettings(
-                    caPath: Fixtures.certificates.caPath, certificatePath: Fixtures.certificates.certificatePath("ops"),
-                    keyPath: Fixtures.certificates.keyPath("ops"))
+                    caPath: Fixtures.certificates.caPath,
+                    certificatePath: Fixtures.certificates.certificatePath("ops"),
+                    keyPath: Fixtures.certificates.keyPath("ops")
+                )
             ),
             logger: quiet
         )
         defer { Task { await admin.close() } }
         func status() async throws -> ReleaseStatus? {
             let response = try await admin.call(
-                Request(method: Method.rolloutStatus, model: "digits"), deadline: .now.advanced(by: .seconds(5)))
+                Request(method: Method.rolloutStatus, model: "digits"),
+                deadline: .now.advanced(by: .seconds(5))
+            )
             return try JSONDecoder().decode(
-                [ReleaseStatus].self, from: Data((response[parameter: "status"] ?? "[]").utf8)
+                [ReleaseStatus].self,
+                from: Data((response[parameter: "status"] ?? "[]").utf8)
             ).first
         }
         func rollout(_ metric: String) async throws -> ReleaseStatus? {
             let plan = #"{"gates":{"metrics":[\#(metric)],"webhooks":["http://127.0.0.1:\#(hookPort)/gate"]}}"#
             _ = try await admin.call(
                 Request(
-                    method: Method.rolloutStart, model: "digits",
+                    method: Method.rolloutStart,
+                    model: "digits",
                     parameters: [
                         Parameter("candidate", "2"), Parameter("stable", "1"), Parameter("plan", plan),
                         Parameter("steps", "50,100"),
                         Parameter("step_seconds", "2"), Parameter("min_requests", "20"),
                         Parameter("max_latency_ratio", "20"),
-                    ]),
+                    ]
+                ),
                 deadline: .now.advanced(by: .seconds(5))
             )
             return await Fixtures.waitFor(.seconds(60), every: .milliseconds(200)) { () -> ReleaseStatus? in
@@ -151,7 +166,9 @@ struct ReleaseAnalysisTests {
             }
         }
         _ = try await admin.call(
-            Request(method: Method.releasePin, model: "digits", version: "1"), deadline: .now.advanced(by: .seconds(5)))
+            Request(method: Method.releasePin, model: "digits", version: "1"),
+            deadline: .now.advanced(by: .seconds(5))
+        )
 
         // 1. a latency objective no model meets (median under 10 µs, from the router's own histogram): rolled back
         //    on the metric's value once Prometheus has the candidate's samples
@@ -182,7 +199,8 @@ struct ReleaseAnalysisTests {
         }
         #expect(
             kinds?.contains("rollout.rolled_back") == true && kinds?.filter { $0 == "rollout.started" }.count == 2,
-            "\(kinds ?? [])")
+            "\(kinds ?? [])"
+        )
         #expect(bodies("/notify").allSatisfy { $0["text"] is String && $0["attachments"] is [Any] })
     }
 }

@@ -15,7 +15,9 @@ struct ReporterTests {
         let nobody = try Fixtures.freePort()  // nothing listens here
         let echo = try await ServiceProcess(
             "switchyard-echo",
-            arguments: ["--port", "0", "--monitor", "127.0.0.1:\(nobody)", "--report-seconds", "0.2", "--metrics-port", "0"] + Fixtures.tls("echo")
+            arguments: [
+                "--port", "0", "--monitor", "127.0.0.1:\(nobody)", "--report-seconds", "0.2", "--metrics-port", "0",
+            ] + Fixtures.tls("echo")
         )
         defer { echo.kill() }
         let url = try #require(Fixtures.httpURL(in: echo.log))
@@ -32,14 +34,21 @@ struct ReporterTests {
         logger.logLevel = .critical
         let client = try WireClient(
             configuration: WireClientConfiguration(
-                host: "127.0.0.1", port: echo.port,
-                tls: TLSSettings(caPath: Fixtures.certificates.caPath, certificatePath: Fixtures.certificates.certificatePath("app"),
-                                 keyPath: Fixtures.certificates.keyPath("app"))
+                host: "127.0.0.1",
+                port: echo.port,
+                tls: TLSSettings(
+                    caPath: Fixtures.certificates.caPath,
+                    certificatePath: Fixtures.certificates.certificatePath("app"),
+                    keyPath: Fixtures.certificates.keyPath("app")
+                )
             ),
             logger: logger
         )
         for _ in 0..<20 {
-            let response = try await client.call(Request(method: "echo", parameters: [Parameter("n", "1")]), deadline: .now.advanced(by: .seconds(10)))
+            let response = try await client.call(
+                Request(method: "echo", parameters: [Parameter("n", "1")]),
+                deadline: .now.advanced(by: .seconds(10))
+            )
             #expect(response[parameter: "n"] == "1")
         }
         await client.close()

@@ -10,14 +10,16 @@ struct PostprocessTests {
     }
 
     @Test func softmaxWithTemperatureTopKArgmaxAndThreshold() throws {
-        let steps = try Self.pipeline("""
+        let steps = try Self.pipeline(
+            """
             {"postprocess": [
               {"op": "softmax", "input": "logits", "output": "probabilities", "temperature": 2},
               {"op": "topk", "input": "probabilities", "k": 2},
               {"op": "argmax", "input": "probabilities"},
               {"op": "threshold", "input": "probabilities", "min": 0.5}
             ]}
-            """)
+            """
+        )
         let out = try steps.apply(to: [NamedTensor("logits", Self.logits)])
         func tensor(_ name: String) throws -> Tensor { try #require(out.first { $0.name == name }?.tensor) }
         let probabilities = try tensor("probabilities").scalars(as: Float.self)
@@ -32,14 +34,19 @@ struct PostprocessTests {
         #expect(try tensor("label").strings() == ["eel", "cat"])
         // best scores at T=2: row 0 0.506, row 1 0.665; a threshold of 0.5 accepts both, 0.6 only row 1
         #expect(try tensor("accepted").scalars(as: Bool.self) == [true, true])
-        let strict = try Self.pipeline(#"{"postprocess": [{"op": "softmax", "input": "logits", "temperature": 2}, {"op": "threshold", "input": "logits", "min": 0.6}]}"#)
+        let strict = try Self.pipeline(
+            #"{"postprocess": [{"op": "softmax", "input": "logits", "temperature": 2}, {"op": "threshold", "input": "logits", "min": 0.6}]}"#
+        )
         let judged = try strict.apply(to: [NamedTensor("logits", Self.logits)])
         #expect(try judged.first { $0.name == "accepted" }?.tensor.scalars(as: Bool.self) == [false, true])
         #expect(out.contains { $0.name == "logits" })  // untouched outputs pass through
     }
 
     @Test func withoutLabelsIdsStandIn() throws {
-        let steps = try Self.pipeline(#"{"postprocess": [{"op": "argmax", "input": "logits"}, {"op": "topk", "input": "logits", "k": 1}]}"#, labels: nil)
+        let steps = try Self.pipeline(
+            #"{"postprocess": [{"op": "argmax", "input": "logits"}, {"op": "topk", "input": "logits", "k": 1}]}"#,
+            labels: nil
+        )
         let out = try steps.apply(to: [NamedTensor("logits", Self.logits)])
         #expect(!out.contains { $0.name == "label" })
         #expect(try out.first { $0.name == "label_id" }?.tensor.scalars(as: Int64.self) == [2, 0])

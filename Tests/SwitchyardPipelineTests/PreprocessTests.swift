@@ -4,8 +4,12 @@ import SwitchyardTensor
 import Testing
 
 struct PreprocessTests {
-    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../Fixtures/pipeline")
-    static func png(_ name: String) throws -> [UInt8] { Array(try Data(contentsOf: fixtures.appendingPathComponent(name))) }
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+        "../Fixtures/pipeline"
+    )
+    static func png(_ name: String) throws -> [UInt8] {
+        Array(try Data(contentsOf: fixtures.appendingPathComponent(name)))
+    }
 
     static func pipeline(_ steps: String, inputs: [Preprocess.Input] = []) throws -> Preprocess {
         try Preprocess(pipelineJSON: #"{"preprocess": "# + steps + "}", inputs: inputs)
@@ -39,10 +43,21 @@ struct PreprocessTests {
                 return error.message
             }
         }
-        #expect(message([NamedTensor("X", try Tensor([Float](repeating: 0, count: 63), shape: [1, 63]))]).contains("expected X: f32[*,64]"))
-        #expect(message([NamedTensor("pixels", try Tensor([Float](repeating: 0, count: 64), shape: [1, 64]))]).contains("unexpected input 'pixels'"))
+        #expect(
+            message([NamedTensor("X", try Tensor([Float](repeating: 0, count: 63), shape: [1, 63]))]).contains(
+                "expected X: f32[*,64]"
+            )
+        )
+        #expect(
+            message([NamedTensor("pixels", try Tensor([Float](repeating: 0, count: 64), shape: [1, 64]))]).contains(
+                "unexpected input 'pixels'"
+            )
+        )
         #expect(message([]).contains("missing input 'X'"))
-        #expect(message([NamedTensor("X", try Tensor(strings: [String](repeating: "a", count: 64), shape: [1, 64]))]).contains("accepted"))
+        #expect(
+            message([NamedTensor("X", try Tensor(strings: [String](repeating: "a", count: 64), shape: [1, 64]))])
+                .contains("accepted")
+        )
     }
 
     @Test func pngImagesAreDecodedAndResized() throws {
@@ -60,10 +75,14 @@ struct PreprocessTests {
         #expect(out[0].tensor.shape == [2, 4])
         // 4x4 gradient 0..240 halved with half-pixel centres: each output pixel averages a 2x2 block
         #expect(try out[0].tensor.scalars(as: Float.self).prefix(4) == [40, 72, 168, 200])
-        let rgb = try Self.pipeline(#"[{"op": "image", "input": "image", "channels": 3, "height": 2, "width": 2, "layout": "nchw"}]"#)
+        let rgb = try Self.pipeline(
+            #"[{"op": "image", "input": "image", "channels": 3, "height": 2, "width": 2, "layout": "nchw"}]"#
+        )
         let one = try Self.png("rgb-2x2.png")
         let oneData = withUnsafeBytes(of: UInt32(one.count).littleEndian, Array.init) + one
-        let planes = try rgb.apply(to: [NamedTensor("image", try Tensor(dtype: .bytes, shape: [1], data: ByteView(oneData)))])
+        let planes = try rgb.apply(to: [
+            NamedTensor("image", try Tensor(dtype: .bytes, shape: [1], data: ByteView(oneData)))
+        ])
         #expect(planes[0].tensor.shape == [1, 3, 2, 2])
         #expect(try planes[0].tensor.scalars(as: Float.self) == [255, 0, 0, 255, 0, 255, 0, 255, 0, 0, 255, 255])
         // garbage instead of a PNG
@@ -99,7 +118,9 @@ struct PreprocessTests {
 
     static func bytesTensor(_ elements: [[UInt8]]) throws -> Tensor {
         var data: [UInt8] = []
-        for element in elements { data += withUnsafeBytes(of: UInt32(element.count).littleEndian, Array.init) + element }
+        for element in elements {
+            data += withUnsafeBytes(of: UInt32(element.count).littleEndian, Array.init) + element
+        }
         return try Tensor(dtype: .bytes, shape: [elements.count], data: ByteView(data))
     }
 
@@ -134,7 +155,9 @@ struct PreprocessTests {
     }
 
     @Test func rawPixelsAreResizedBilinearly() throws {
-        let steps = try Self.pipeline(#"[{"op": "image", "input": "image", "height": 4, "width": 4, "layout": "nhwc"}]"#)
+        let steps = try Self.pipeline(
+            #"[{"op": "image", "input": "image", "height": 4, "width": 4, "layout": "nhwc"}]"#
+        )
         let pixels = try Tensor([UInt8(0), 100, 100, 200], shape: [1, 2, 2])
         let out = try steps.apply(to: [NamedTensor("image", pixels)])
         #expect(out[0].tensor.shape == [1, 4, 4, 1])
@@ -145,26 +168,37 @@ struct PreprocessTests {
     }
 
     @Test func standardizeAndOneHotForTabularFeatures() throws {
-        let steps = try Self.pipeline(#"""
+        let steps = try Self.pipeline(
+            #"""
             [{"op": "standardize", "input": "features", "mean": [10, 0, 5], "std": [2, 1, 5]},
              {"op": "onehot", "input": "features", "column": 1, "categories": [0, 1, 2]},
              {"op": "rename", "input": "features", "output": "X"}]
-            """#, inputs: [Preprocess.Input(name: "X", dtype: .float32, shape: [nil, 5])])
+            """#,
+            inputs: [Preprocess.Input(name: "X", dtype: .float32, shape: [nil, 5])]
+        )
         let rows = try Tensor([Float(12), 2, 10, 8, 0, 0], shape: [2, 3])
         let out = try steps.apply(to: [NamedTensor("features", rows)])
         #expect(try out[0].tensor.scalars(as: Float.self) == [1, 0, 0, 1, 1, -1, 1, 0, 0, -1])
         let unknown = try Tensor([Float(12), 7, 10], shape: [1, 3])
-        #expect { try steps.apply(to: [NamedTensor("features", unknown)]) } throws: { ($0 as? PipelineError)?.message.contains("category 7") == true }
+        #expect { try steps.apply(to: [NamedTensor("features", unknown)]) } throws: {
+            ($0 as? PipelineError)?.message.contains("category 7") == true
+        }
         let wrongStats = try Self.pipeline(#"[{"op": "normalize", "input": "f", "mean": [1, 2], "std": [1, 1]}]"#)
-        #expect { try wrongStats.apply(to: [NamedTensor("f", rows)]) } throws: { ($0 as? PipelineError)?.message.contains("2 statistics") == true }
+        #expect { try wrongStats.apply(to: [NamedTensor("f", rows)]) } throws: {
+            ($0 as? PipelineError)?.message.contains("2 statistics") == true
+        }
     }
 
     @Test func reshapeWithMinusOneAndZero() throws {
         let steps = try Self.pipeline(#"[{"op": "reshape", "input": "x", "shape": [0, -1]}]"#)
-        let out = try steps.apply(to: [NamedTensor("x", try Tensor([Float](repeating: 1, count: 24), shape: [2, 3, 4]))])
+        let out = try steps.apply(to: [
+            NamedTensor("x", try Tensor([Float](repeating: 1, count: 24), shape: [2, 3, 4]))
+        ])
         #expect(out[0].tensor.shape == [2, 12])
         let bad = try Self.pipeline(#"[{"op": "reshape", "input": "x", "shape": [5, -1]}]"#)
-        #expect(throws: PipelineError.self) { try bad.apply(to: [NamedTensor("x", try Tensor([Float](repeating: 1, count: 24), shape: [2, 3, 4]))]) }
+        #expect(throws: PipelineError.self) {
+            try bad.apply(to: [NamedTensor("x", try Tensor([Float](repeating: 1, count: 24), shape: [2, 3, 4]))])
+        }
     }
 
     @Test(arguments: [

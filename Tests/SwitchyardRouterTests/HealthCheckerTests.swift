@@ -32,20 +32,26 @@ struct HealthCheckerTests {
                 .init(id: "inference-1", upstream: InProcessUpstream(first)),
                 .init(id: "inference-2", upstream: InProcessUpstream(second)),
             ],
-            clock: ContinuousClock(), logger: InProcessMesh.quiet
+            clock: ContinuousClock(),
+            logger: InProcessMesh.quiet
         )
         var configuration = HealthChecker.Configuration()
         configuration.interval = .milliseconds(5)
         configuration.unhealthyThreshold = 1
         let checker = HealthChecker(
-            targets: [HealthChecker.Target(stage: "inference", pool: pool)], configuration: configuration,
+            targets: [HealthChecker.Target(stage: "inference", pool: pool)],
+            configuration: configuration,
             logger: InProcessMesh.quiet
         )
         #expect(checker.notReadyReason == "the inference instances have not been checked yet")
         let stage = FakeStage.inference()
         let router = RouterService(
-            models: ["m": BatcherConfiguration()], preprocess: InProcessUpstream(stage), inference: pool,
-            postprocess: InProcessUpstream(stage), health: checker, logger: InProcessMesh.quiet
+            models: ["m": BatcherConfiguration()],
+            preprocess: InProcessUpstream(stage),
+            inference: pool,
+            postprocess: InProcessUpstream(stage),
+            health: checker,
+            logger: InProcessMesh.quiet
         )
         let running = Task { try await checker.run() }
         defer { running.cancel() }
@@ -74,16 +80,20 @@ struct HealthCheckerTests {
         let failing = FailingInfer(inner: InProcessUpstream(flaky))
         let pool = UpstreamPool(
             members: [.init(id: "flaky", upstream: failing), .init(id: "other", upstream: InProcessUpstream(other))],
-            clock: ContinuousClock(), logger: InProcessMesh.quiet
+            clock: ContinuousClock(),
+            logger: InProcessMesh.quiet
         )
         var request = Request(method: Method.infer, model: "m")
         request.idempotent = false
-        for _ in 0..<40 where !(pool.statistics.first?.ejected ?? true) { _ = try? await pool.call(request, deadline: nil) }
+        for _ in 0..<40 where !(pool.statistics.first?.ejected ?? true) {
+            _ = try? await pool.call(request, deadline: nil)
+        }
         #expect(pool.statistics.map(\.ejected) == [true, false])
         var configuration = HealthChecker.Configuration()
         configuration.interval = .milliseconds(5)
         let checker = HealthChecker(
-            targets: [HealthChecker.Target(stage: "inference", pool: pool)], configuration: configuration,
+            targets: [HealthChecker.Target(stage: "inference", pool: pool)],
+            configuration: configuration,
             logger: InProcessMesh.quiet
         )
         let running = Task { try await checker.run() }
@@ -110,8 +120,13 @@ struct HealthCheckerTests {
         let models = Mutex<[String]?>([])
 
         func handle(_ request: Request, context: RequestContext) async throws -> Response {
-            guard let models = self.models.withLock({ $0 }) else { throw Status(.unavailable, "no model is loaded yet") }
-            return Response(parameters: [Parameter(ParameterKey.status, "serving")] + models.map { Parameter(ParameterKey.model, $0) })
+            guard let models = self.models.withLock({ $0 }) else {
+                throw Status(.unavailable, "no model is loaded yet")
+            }
+            return Response(
+                parameters: [Parameter(ParameterKey.status, "serving")]
+                    + models.map { Parameter(ParameterKey.model, $0) }
+            )
         }
     }
 
@@ -122,8 +137,11 @@ struct HealthCheckerTests {
         first.models.withLock { $0 = ["digits/1", "digits/2", "other/7"] }
         second.models.withLock { $0 = ["digits/3"] }
         let pool = UpstreamPool(
-            members: [.init(id: "a", upstream: InProcessUpstream(first)), .init(id: "b", upstream: InProcessUpstream(second))],
-            clock: ContinuousClock(), logger: InProcessMesh.quiet
+            members: [
+                .init(id: "a", upstream: InProcessUpstream(first)), .init(id: "b", upstream: InProcessUpstream(second)),
+            ],
+            clock: ContinuousClock(),
+            logger: InProcessMesh.quiet
         )
         let checker = HealthChecker(targets: [.init(stage: "inference", pool: pool)], logger: InProcessMesh.quiet)
         #expect(checker.readyVersions(of: "digits") == nil)  // nothing checked yet: unknown

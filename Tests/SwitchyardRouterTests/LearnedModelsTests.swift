@@ -23,13 +23,19 @@ struct LearnedModelsTests {
             case Method.health:
                 return Response(
                     parameters: [Parameter(ParameterKey.status, "serving")]
-                        + versions.filter { $0.value == "ready" }.keys.sorted().map { Parameter(ParameterKey.model, $0) }
+                        + versions.filter { $0.value == "ready" }.keys.sorted().map {
+                            Parameter(ParameterKey.model, $0)
+                        }
                 )
             case Method.modelList:
-                let served = Set(versions.filter { $0.value == "ready" }.keys.map { String($0.split(separator: "/")[0]) })
+                let served = Set(
+                    versions.filter { $0.value == "ready" }.keys.map { String($0.split(separator: "/")[0]) }
+                )
                 return Response(
                     parameters: versions.sorted { $0.key < $1.key }.map { Parameter($0.key, $0.value) }
-                        + served.sorted().map { Parameter(ParameterKey.modelLimits, #"{"max_batch_size":4,"name":"\#($0)"}"#) }
+                        + served.sorted().map {
+                            Parameter(ParameterKey.modelLimits, #"{"max_batch_size":4,"name":"\#($0)"}"#)
+                        }
                 )
             default:
                 guard versions["\(request.model)/1"] == "ready" else { throw Status(.notFound, "no model") }
@@ -41,16 +47,24 @@ struct LearnedModelsTests {
     @Test func aModelLoadedOnAnInstanceBecomesRoutableAndAMissingOneSaysWhy() async throws {
         let instance = Instance()
         instance.versions.withLock { $0 = ["fraud/1": "ready", "churn/2": "failed: Gemm: shapes [1,3] and [4,2]"] }
-        let pool = UpstreamPool(members: [.init(id: "b:7402", upstream: InProcessUpstream(instance))], logger: InProcessMesh.quiet)
+        let pool = UpstreamPool(
+            members: [.init(id: "b:7402", upstream: InProcessUpstream(instance))],
+            logger: InProcessMesh.quiet
+        )
         var configuration = HealthChecker.Configuration()
         configuration.interval = .milliseconds(20)
         let checker = HealthChecker(
-            targets: [HealthChecker.Target(stage: "inference", pool: pool)], configuration: configuration,
+            targets: [HealthChecker.Target(stage: "inference", pool: pool)],
+            configuration: configuration,
             logger: InProcessMesh.quiet
         )
         let router = RouterService(
-            models: [:], preprocess: InProcessUpstream(FakeStage.preprocess()), inference: pool,
-            postprocess: InProcessUpstream(FakeStage.postprocess()), health: checker, logger: InProcessMesh.quiet,
+            models: [:],
+            preprocess: InProcessUpstream(FakeStage.preprocess()),
+            inference: pool,
+            postprocess: InProcessUpstream(FakeStage.postprocess()),
+            health: checker,
+            logger: InProcessMesh.quiet,
             learning: BatcherConfiguration()
         )
         let running = Task {
@@ -70,12 +84,20 @@ struct LearnedModelsTests {
 
         // failed to load: the instance's reason
         request.model = "churn"
-        let failed = try #require(await #expect(throws: RouterError.self) { try await router.handle(request, context: RouterServiceTests.context()) })
+        let failed = try #require(
+            await #expect(throws: RouterError.self) {
+                try await router.handle(request, context: RouterServiceTests.context())
+            }
+        )
         #expect(failed.status.code == .notFound)
         #expect(failed.message.contains("Gemm: shapes"), "\(failed.message)")
         // nowhere at all
         request.model = "ranking"
-        let missing = try #require(await #expect(throws: RouterError.self) { try await router.handle(request, context: RouterServiceTests.context()) })
+        let missing = try #require(
+            await #expect(throws: RouterError.self) {
+                try await router.handle(request, context: RouterServiceTests.context())
+            }
+        )
         #expect(missing.message.contains("models served: fraud"), "\(missing.message)")
 
         // loaded later on the instance: routable without a restart

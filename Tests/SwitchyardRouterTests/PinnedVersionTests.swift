@@ -18,15 +18,20 @@ struct PinnedVersionTests {
 
     @Test func onlyVersionsAnInstanceServesGetAPinnedBatcher() async throws {
         let pool = UpstreamPool(
-            members: [.init(id: "inference-1", upstream: InProcessUpstream(Loaded()))], logger: InProcessMesh.quiet
+            members: [.init(id: "inference-1", upstream: InProcessUpstream(Loaded()))],
+            logger: InProcessMesh.quiet
         )
         let checker = HealthChecker(
-            targets: [HealthChecker.Target(stage: "inference", pool: pool)], logger: InProcessMesh.quiet
+            targets: [HealthChecker.Target(stage: "inference", pool: pool)],
+            logger: InProcessMesh.quiet
         )
         let router = RouterService(
-            models: ["m": BatcherConfiguration()], preprocess: InProcessUpstream(FakeStage.preprocess()),
-            inference: InProcessUpstream(FakeStage.inference()), postprocess: InProcessUpstream(FakeStage.postprocess()),
-            health: checker, logger: InProcessMesh.quiet
+            models: ["m": BatcherConfiguration()],
+            preprocess: InProcessUpstream(FakeStage.preprocess()),
+            inference: InProcessUpstream(FakeStage.inference()),
+            postprocess: InProcessUpstream(FakeStage.postprocess()),
+            health: checker,
+            logger: InProcessMesh.quiet
         )
         let running = Task { try await router.run() }
         defer { running.cancel() }

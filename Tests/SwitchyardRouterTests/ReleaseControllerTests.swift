@@ -19,10 +19,17 @@ struct ReleaseControllerTests {
     }
 
     static func controller(
-        _ directory: String?, identity: String = "r1", tick: Duration = .seconds(1), leader: (any Upstream)? = nil
+        _ directory: String?,
+        identity: String = "r1",
+        tick: Duration = .seconds(1),
+        leader: (any Upstream)? = nil
     ) throws -> ReleaseController {
         try ReleaseController(
-            models: ["m"], stateDirectory: directory, identity: identity, tick: tick, leader: leader,
+            models: ["m"],
+            stateDirectory: directory,
+            identity: identity,
+            tick: tick,
+            leader: leader,
             logger: InProcessMesh.quiet
         )
     }
@@ -67,7 +74,8 @@ struct ReleaseControllerTests {
         try await InProcessMesh.with(releases: releases) { mesh in
             _ = try await mesh.call(Self.pin, peer: InProcessMesh.admin)
             _ = try await mesh.call(
-                Request(method: Method.rolloutStart, model: "m", parameters: Self.plan), peer: InProcessMesh.admin
+                Request(method: Method.rolloutStart, model: "m", parameters: Self.plan),
+                peer: InProcessMesh.admin
             )
             let split = await Self.drive(mesh, 80)
             #expect(split.keys.sorted() == ["1", "2"], "\(split)")
@@ -93,7 +101,8 @@ struct ReleaseControllerTests {
         try await InProcessMesh.with(inference: inference, releases: releases) { mesh in
             _ = try await mesh.call(Self.pin, peer: InProcessMesh.admin)
             _ = try await mesh.call(
-                Request(method: Method.rolloutStart, model: "m", parameters: Self.plan), peer: InProcessMesh.admin
+                Request(method: Method.rolloutStart, model: "m", parameters: Self.plan),
+                peer: InProcessMesh.admin
             )
             let split = await Self.drive(mesh, 80)
             #expect(split.keys.sorted() == ["1", "error internal"], "\(split)")
@@ -110,7 +119,9 @@ struct ReleaseControllerTests {
         let releases = try Self.controller(nil)
         try await InProcessMesh.with(releases: releases) { mesh in
             let start = Request(
-                method: Method.rolloutStart, model: "m", parameters: Self.plan + [Parameter(ParameterKey.stable, "1")]
+                method: Method.rolloutStart,
+                model: "m",
+                parameters: Self.plan + [Parameter(ParameterKey.stable, "1")]
             )
             #expect(await mesh.status(of: start) == .permissionDenied)
             _ = try await mesh.call(start, peer: InProcessMesh.admin)
@@ -179,7 +190,10 @@ struct ReleaseControllerTests {
         try await InProcessMesh.with(releases: leader) { mesh in
             // a router on another VM follows the leader over the wire (here: in this process)
             let follower = try Self.controller(
-                nil, identity: "r3", tick: .milliseconds(10), leader: InProcessUpstream(mesh.router)
+                nil,
+                identity: "r3",
+                tick: .milliseconds(10),
+                leader: InProcessUpstream(mesh.router)
             )
             #expect(follower.followerReason != nil)
             let tasks = [Task { try await neighbour.run() }, Task { try await follower.run() }]

@@ -41,7 +41,10 @@ struct ReleaseGateTests {
         init(_ answer: @escaping @Sendable (_ method: String, _ url: String) -> (Int, String)) { self.answer = answer }
 
         func send(
-            _ method: String, _ url: String, body: [UInt8], timeout: Duration
+            _ method: String,
+            _ url: String,
+            body: [UInt8],
+            timeout: Duration
         ) async throws -> (status: Int, body: [UInt8]) {
             self.sent.withLock { $0.append((method, url, String(decoding: body, as: UTF8.self))) }
             let (status, text) = self.answer(method, url)
@@ -55,26 +58,39 @@ struct ReleaseGateTests {
     }
 
     static func controller(
-        _ directory: String? = nil, http: (any ReleaseHTTP)? = nil, notify: [String] = [], prometheus: String? = nil,
+        _ directory: String? = nil,
+        http: (any ReleaseHTTP)? = nil,
+        notify: [String] = [],
+        prometheus: String? = nil,
         versions: (@Sendable (String) -> [String]?)? = nil
     ) throws -> ReleaseController {
         try ReleaseController(
-            models: ["m"], stateDirectory: directory, identity: "r1", tick: .milliseconds(50), http: http,
+            models: ["m"],
+            stateDirectory: directory,
+            identity: "r1",
+            tick: .milliseconds(50),
+            http: http,
             notify: notify,
-            prometheus: prometheus, versions: versions, logger: InProcessMesh.quiet
+            prometheus: prometheus,
+            versions: versions,
+            logger: InProcessMesh.quiet
         )
     }
 
     static func start(_ mesh: InProcessMesh, _ parameters: [Parameter]) async throws {
         _ = try await mesh.call(Request(method: Method.releasePin, model: "m", version: "1"), peer: InProcessMesh.admin)
         _ = try await mesh.call(
-            Request(method: Method.rolloutStart, model: "m", parameters: parameters), peer: InProcessMesh.admin
+            Request(method: Method.rolloutStart, model: "m", parameters: parameters),
+            peer: InProcessMesh.admin
         )
     }
 
     /// Requests with routing keys `user-first ..`, each `x` = 1; the answers.
     static func answers(
-        _ mesh: InProcessMesh, _ count: Int, from first: Int = 0, parameters: [Parameter] = []
+        _ mesh: InProcessMesh,
+        _ count: Int,
+        from first: Int = 0,
+        parameters: [Parameter] = []
     ) async throws -> [Response] {
         var responses: [Response] = []
         for index in first..<(first + count) {
@@ -98,14 +114,17 @@ struct ReleaseGateTests {
                     Parameter(ParameterKey.candidate, "2"), Parameter(ParameterKey.steps, "50,100"),
                     Parameter(ParameterKey.stepSeconds, "600"), Parameter(ParameterKey.shadowPercent, "0"),
                     Parameter(ParameterKey.minLabels, "10"),
-                ])
+                ]
+            )
             let responses = try await Self.answers(mesh, 120)
             let ids = responses.compactMap { $0[parameter: ParameterKey.requestID] }
             #expect(ids.count == 120 && Set(ids).count == 120)
             // one label by parameters, the rest as one batch of tensors, with two ids the router never gave
             _ = try await mesh.call(
                 Request(
-                    method: Method.feedback, parameters: [Parameter("request_id", ids[0]), Parameter("label", "1")])
+                    method: Method.feedback,
+                    parameters: [Parameter("request_id", ids[0]), Parameter("label", "1")]
+                )
             )
             let batch = Array(ids.dropFirst()) + ["nobody", "nothing"]
             let answer = try await mesh.call(
@@ -122,8 +141,11 @@ struct ReleaseGateTests {
             #expect(
                 await mesh.status(
                     of: Request(
-                        method: Method.feedback, parameters: [Parameter("request_id", ids[0]), Parameter("label", "1")])
-                ) == .notFound)
+                        method: Method.feedback,
+                        parameters: [Parameter("request_id", ids[0]), Parameter("label", "1")]
+                    )
+                ) == .notFound
+            )
             let window = try #require(releases.status.first)
             #expect(window.candidate.labelled + window.stable.labelled == 120)
             #expect(window.candidate.accuracy == 0 && window.stable.accuracy == 1)
@@ -144,7 +166,8 @@ struct ReleaseGateTests {
                     [
                         Parameter(ParameterKey.candidate, "2"), Parameter(ParameterKey.steps, "50,100"),
                         Parameter(ParameterKey.stepSeconds, "600"), Parameter(ParameterKey.shadowPercent, "100"),
-                    ])
+                    ]
+                )
                 _ = try await Self.answers(mesh, 100)
                 #expect(await eventually { (releases.status.first?.candidate.compared ?? 0) >= 30 })
                 let output = try #require(releases.status.first?.candidate.outputs["y"])
@@ -167,7 +190,8 @@ struct ReleaseGateTests {
                 [
                     Parameter(ParameterKey.candidate, "2"), Parameter(ParameterKey.steps, "0,pause,50,100"),
                     Parameter(ParameterKey.testers, "alice, bob"), Parameter(ParameterKey.testerMatch, "team=ml"),
-                ])
+                ]
+            )
             let everyone = try await Self.answers(mesh, 40)
             #expect(everyone.allSatisfy { $0[parameter: ParameterKey.modelVersion] == "1" })
             for key in ["alice", "bob"] {
@@ -177,7 +201,11 @@ struct ReleaseGateTests {
             let team = try await Self.answers(mesh, 5, from: 100, parameters: [Parameter("team", "ml")])
             #expect(team.allSatisfy { $0[parameter: ParameterKey.modelVersion] == "2" })
             let tagged = try await Self.answers(
-                mesh, 5, from: 200, parameters: [Parameter(ParameterKey.versionTag, "candidate")])
+                mesh,
+                5,
+                from: 200,
+                parameters: [Parameter(ParameterKey.versionTag, "candidate")]
+            )
             #expect(tagged.allSatisfy { $0[parameter: ParameterKey.modelVersion] == "2" })
             let kept = try await mesh.call(inferRequest(1, routingKey: "alice").with(ParameterKey.versionTag, "stable"))
             #expect(kept[parameter: ParameterKey.modelVersion] == "1")
@@ -207,8 +235,11 @@ struct ReleaseGateTests {
                     [ReleaseStatus].self,
                     from: Data(
                         (try await mesh.call(Request(method: Method.rolloutStatus, model: "m"))[
-                            parameter: ParameterKey.status] ?? "").utf8)
-                ).first)
+                            parameter: ParameterKey.status
+                        ] ?? "").utf8
+                    )
+                ).first
+            )
             #expect(status.stable == "1" && status.waiting == ["2"] && status.versions == ["1", "2"])
         }
     }
@@ -224,7 +255,8 @@ struct ReleaseGateTests {
                 [
                     Parameter(ParameterKey.candidate, "2"), Parameter(ParameterKey.steps, "50,100"),
                     Parameter(ParameterKey.stepSeconds, "600"), Parameter(ParameterKey.shadowPercent, "100"),
-                ])
+                ]
+            )
             let responses = try await Self.answers(mesh, 60)
             _ = try await mesh.call(
                 Request(
@@ -232,7 +264,8 @@ struct ReleaseGateTests {
                     tensors: [
                         NamedTensor(
                             "request_id",
-                            try Tensor(strings: responses.compactMap { $0[parameter: ParameterKey.requestID] })),
+                            try Tensor(strings: responses.compactMap { $0[parameter: ParameterKey.requestID] })
+                        ),
                         NamedTensor("label", try Tensor([Int64](repeating: 1, count: 60))),
                     ]
                 )
@@ -240,7 +273,8 @@ struct ReleaseGateTests {
             #expect(
                 await eventually {
                     (first.status.first?.candidate.compared ?? 0) == first.status.first?.candidate.requests
-                })
+                }
+            )
         }
         first.persistEvidence()
         let before = try #require(first.status.first)
@@ -276,7 +310,8 @@ struct ReleaseGateTests {
                         #"{"gates":{"metrics":[{"name":"error_ratio","max":0.05,"#
                             + #""query":"sum(rate(errors{version=\"$candidate\"}[$window]))"}]}}"#
                     ),
-                ])
+                ]
+            )
             _ = try await Self.answers(mesh, 40)
             let running = Task { try await releases.run() }
             defer { running.cancel() }
@@ -286,7 +321,9 @@ struct ReleaseGateTests {
             #expect(query.contains("query=sum%28rate%28errors%7Bversion%3D%222%22%7D%5B"), "\(query)")
             let evidence = try #require(http.posts(to: "http://gate").first)
             #expect(
-                evidence.contains("\"candidate_window\"") && evidence.contains("\"error_ratio\":0.02"), "\(evidence)")
+                evidence.contains("\"candidate_window\"") && evidence.contains("\"error_ratio\":0.02"),
+                "\(evidence)"
+            )
             // at the next step the gate refuses: rolled back with its answer
             refuse.store(true, ordering: .relaxed)
             _ = try await Self.answers(mesh, 20, from: 40)
@@ -319,7 +356,8 @@ struct ReleaseGateTests {
                     Parameter(ParameterKey.candidate, "2"), Parameter(ParameterKey.steps, "50,100"),
                     Parameter(ParameterKey.stepSeconds, "600"),
                     Parameter(ParameterKey.plan, #"{"gates":{"metrics":[{"name":"p99","query":"x","max":0.25}]}}"#),
-                ])
+                ]
+            )
             let running = Task { try await releases.run() }
             defer { running.cancel() }
             #expect(await eventually { releases.status.first?.rollout?.phase == .rolledBack })
@@ -332,7 +370,8 @@ struct ReleaseGateTests {
         #expect(try value(#"{"status":"success","data":{"resultType":"vector","result":[]}}"#) == nil)
         #expect(try value(#"{"status":"success","data":{"resultType":"scalar","result":[1.5,"7"]}}"#) == 7)
         #expect(
-            try value(#"{"status":"success","data":{"resultType":"vector","result":[{"value":[1,"NaN"]}]}}"#) == nil)
+            try value(#"{"status":"success","data":{"resultType":"vector","result":[{"value":[1,"NaN"]}]}}"#) == nil
+        )
         #expect(throws: RouterError.self) { try value(#"{"status":"error","error":"parse error"}"#) }
         let many =
             #"{"status":"success","data":{"resultType":"vector","result":[{"value":[1,"1"]},{"value":[1,"2"]}]}}"#

@@ -86,7 +86,10 @@ func rows(_ request: Request) -> Int { request.tensors.first?.tensor.shape.dims.
 /// An `infer` request for model `m` with one row, `x`.
 func inferRequest(_ x: Float, version: String = "", routingKey: String = "") -> Request {
     Request(
-        method: Method.infer, model: "m", version: version, routingKey: routingKey,
+        method: Method.infer,
+        model: "m",
+        version: version,
+        routingKey: routingKey,
         tensors: [NamedTensor("x", try! Tensor([x], shape: [1, 1]))]
     )
 }
@@ -143,20 +146,29 @@ struct InProcessMesh: Sendable {
 
     /// Runs `body` with a router serving model `m`; the router's batchers run until `body` returns.
     static func with<Result: Sendable>(
-        batching: BatcherConfiguration = BatcherConfiguration(), inference: FakeStage = .inference(),
+        batching: BatcherConfiguration = BatcherConfiguration(),
+        inference: FakeStage = .inference(),
         releases: ReleaseController? = nil,
         _ body: (InProcessMesh) async throws -> Result
     ) async throws -> Result {
         let preprocess = FakeStage.preprocess()
         let postprocess = FakeStage.postprocess()
         let router = RouterService(
-            models: ["m": batching], preprocess: InProcessUpstream(preprocess), inference: InProcessUpstream(inference),
-            postprocess: InProcessUpstream(postprocess), releases: releases, logger: Self.quiet
+            models: ["m": batching],
+            preprocess: InProcessUpstream(preprocess),
+            inference: InProcessUpstream(inference),
+            postprocess: InProcessUpstream(postprocess),
+            releases: releases,
+            logger: Self.quiet
         )
         let running = Task { try await router.run() }
         defer { running.cancel() }
         let mesh = InProcessMesh(
-            router: router, preprocess: preprocess, inference: inference, postprocess: postprocess, releases: releases
+            router: router,
+            preprocess: preprocess,
+            inference: inference,
+            postprocess: postprocess,
+            releases: releases
         )
         let result = try await body(mesh)
         running.cancel()
@@ -166,7 +178,9 @@ struct InProcessMesh: Sendable {
 
     /// Sends `request` to the router as `peer` would over the wire.
     func call(
-        _ request: Request, peer: PeerIdentity = InProcessMesh.anyone, deadline: ContinuousClock.Instant? = nil
+        _ request: Request,
+        peer: PeerIdentity = InProcessMesh.anyone,
+        deadline: ContinuousClock.Instant? = nil
     ) async throws -> Response {
         try await InProcessUpstream(self.router, peer: peer).call(request, deadline: deadline)
     }

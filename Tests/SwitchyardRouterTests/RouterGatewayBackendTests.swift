@@ -33,7 +33,8 @@ struct RouterGatewayBackendTests {
             if request.method == Method.health {
                 return Response(
                     parameters: [Parameter(ParameterKey.status, "serving")]
-                        + served.map { Parameter(ParameterKey.model, $0) })
+                        + served.map { Parameter(ParameterKey.model, $0) }
+                )
             }
             self.requests.add(1, ordering: .relaxed)
             return Response()
@@ -41,13 +42,18 @@ struct RouterGatewayBackendTests {
     }
 
     static let digits = ModelMetadata(
-        name: "digits", versions: ["1", "2"], inputs: [TensorMetadata(name: "X", dtype: .float32, shape: [-1, 64])],
-        maxBatchSize: 32)
+        name: "digits",
+        versions: ["1", "2"],
+        inputs: [TensorMetadata(name: "X", dtype: .float32, shape: [-1, 64])],
+        maxBatchSize: 32
+    )
 
     static func checker(_ instance: Instance) -> HealthChecker {
         let pool = UpstreamPool(
-            members: [.init(id: "a", upstream: InProcessUpstream(instance))], clock: ContinuousClock(),
-            logger: InProcessMesh.quiet)
+            members: [.init(id: "a", upstream: InProcessUpstream(instance))],
+            clock: ContinuousClock(),
+            logger: InProcessMesh.quiet
+        )
         return HealthChecker(targets: [.init(stage: "inference", pool: pool)], logger: InProcessMesh.quiet)
     }
 
@@ -74,12 +80,17 @@ struct RouterGatewayBackendTests {
     @Test func modelsLearnedFromTheFleetAreDescribedByWhatTheInstancesReport() async throws {
         let instance = Instance(
             served: ["digits/1", "tabular/3", "tabular/4"],
-            limits: [#"{"name": "tabular", "max_batch_size": 8, "max_queue_delay_microseconds": 250}"#])
+            limits: [#"{"name": "tabular", "max_batch_size": 8, "max_queue_delay_microseconds": 250}"#]
+        )
         let checker = Self.checker(instance)
         var learning = BatcherConfiguration()
         learning.maxBatchSize = 64
         let backend = RouterGatewayBackend(
-            service: instance, health: checker, models: ["digits": Self.digits], learning: learning)
+            service: instance,
+            health: checker,
+            models: ["digits": Self.digits],
+            learning: learning
+        )
         #expect(backend.modelNames == ["digits"])
         #expect(backend.model(named: "tabular") == nil)
         await checker.checkAll()

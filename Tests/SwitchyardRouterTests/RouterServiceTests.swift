@@ -83,7 +83,9 @@ struct RouterServiceTests {
             #expect(await eventually { gate.waiting == 1 })
             // straight to the router (no transport racing the deadline): the batcher's queue answers it
             let context = RequestContext(
-                requestID: 2, deadline: .now.advanced(by: .seconds(2)), peer: InProcessMesh.anyone,
+                requestID: 2,
+                deadline: .now.advanced(by: .seconds(2)),
+                peer: InProcessMesh.anyone,
                 logger: InProcessMesh.quiet
             )
             let error = await #expect(throws: RoutingError.self) {
@@ -159,7 +161,10 @@ struct RouterServiceTests {
 @Suite(.timeLimit(.minutes(2)))
 struct RouterBatchingTests {
     static func status(_ response: Response) throws -> BatchingStatus {
-        try JSONDecoder().decode(BatchingStatus.self, from: Data((response[parameter: ParameterKey.batching] ?? "").utf8))
+        try JSONDecoder().decode(
+            BatchingStatus.self,
+            from: Data((response[parameter: ParameterKey.batching] ?? "").utf8)
+        )
     }
 
     @Test func newLimitsApplyToTheNextBatches() async throws {
@@ -175,7 +180,9 @@ struct RouterBatchingTests {
             let before = try Self.status(try await mesh.call(Request(method: Method.batchingStatus, model: "m")))
             #expect(before == BatchingStatus(model: "m", batching))
             let set = Request(
-                method: Method.batchingSet, model: "m", parameters: [Parameter(ParameterKey.maxBatchSize, "2")]
+                method: Method.batchingSet,
+                model: "m",
+                parameters: [Parameter(ParameterKey.maxBatchSize, "2")]
             )
             #expect(await mesh.status(of: set) == .permissionDenied)
             let after = try Self.status(try await mesh.call(set, peer: InProcessMesh.admin))
@@ -200,15 +207,22 @@ struct RouterBatchingTests {
         try await InProcessMesh.with { mesh in
             for parameters in [
                 [Parameter(ParameterKey.maxBatchSize, "0")], [Parameter(ParameterKey.maxQueueDelayMicroseconds, "x")],
-                [Parameter(ParameterKey.preferredBatchSizes, "8,-1")], [Parameter(ParameterKey.maxBatchesInFlight, "65")],
+                [Parameter(ParameterKey.preferredBatchSizes, "8,-1")],
+                [Parameter(ParameterKey.maxBatchesInFlight, "65")],
                 [],
             ] {
                 let request = Request(method: Method.batchingSet, model: "m", parameters: parameters)
                 let error = await #expect(throws: RouterError.self) {
-                    try await mesh.router.handle(request, context: RouterServiceTests.context(peer: InProcessMesh.admin))
+                    try await mesh.router.handle(
+                        request,
+                        context: RouterServiceTests.context(peer: InProcessMesh.admin)
+                    )
                 }
                 #expect(error?.code == .invalidArgument)
-                #expect(error?.message.contains(parameters.first?.key ?? "at least one") == true, "\(error?.message ?? "")")
+                #expect(
+                    error?.message.contains(parameters.first?.key ?? "at least one") == true,
+                    "\(error?.message ?? "")"
+                )
             }
             let unknown = Request(method: Method.batchingStatus, model: "nope")
             #expect(await mesh.status(of: unknown) == .notFound)

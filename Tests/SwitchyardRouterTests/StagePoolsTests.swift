@@ -28,18 +28,23 @@ struct StagePoolsTests {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             self.file = directory.appendingPathComponent("inference.list").path
             let pool = UpstreamPool<ContinuousClock>(
-                members: [], configuration: .defaults { $0.slowStartWindow = .seconds(600) }, logger: InProcessMesh.quiet
+                members: [],
+                configuration: .defaults { $0.slowStartWindow = .seconds(600) },
+                logger: InProcessMesh.quiet
             )
             var configuration = HealthChecker.Configuration()
             configuration.interval = .milliseconds(20)
             let checker = HealthChecker(
-                targets: [HealthChecker.Target(stage: "inference", pool: pool)], configuration: configuration,
+                targets: [HealthChecker.Target(stage: "inference", pool: pool)],
+                configuration: configuration,
                 logger: InProcessMesh.quiet
             )
             let made = self.made
             self.pools = StagePools(
                 stages: [(StagePools.Stage(name: "inference", pool: pool), [.file(path: self.file)])],
-                interval: .seconds(3600), health: checker, logger: InProcessMesh.quiet,
+                interval: .seconds(3600),
+                health: checker,
+                logger: InProcessMesh.quiet,
                 makeUpstream: { endpoint in
                     made.ids.withLock { $0.append(endpoint.id) }
                     return InProcessUpstream(EchoService())  // answers health
@@ -62,7 +67,9 @@ struct StagePoolsTests {
 
     static func admin() -> RequestContext {
         RequestContext(
-            requestID: 1, deadline: nil, peer: PeerIdentity(commonName: "ops", organizationalUnits: ["admin"]),
+            requestID: 1,
+            deadline: nil,
+            peer: PeerIdentity(commonName: "ops", organizationalUnits: ["admin"]),
             logger: InProcessMesh.quiet
         )
     }
@@ -117,8 +124,12 @@ struct StagePoolsTests {
         await fixture.pools.refresh()
         let stage = FakeStage.inference()
         let router = RouterService(
-            models: ["m": BatcherConfiguration()], preprocess: InProcessUpstream(stage), inference: fixture.pool,
-            postprocess: InProcessUpstream(stage), health: fixture.checker, logger: InProcessMesh.quiet,
+            models: ["m": BatcherConfiguration()],
+            preprocess: InProcessUpstream(stage),
+            inference: fixture.pool,
+            postprocess: InProcessUpstream(stage),
+            health: fixture.checker,
+            logger: InProcessMesh.quiet,
             pools: fixture.pools
         )
         let list = try await router.handle(Request(method: Method.poolList), context: RouterServiceTests.context())

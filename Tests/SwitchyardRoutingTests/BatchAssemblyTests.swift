@@ -27,7 +27,8 @@ struct BatchAssemblyTests {
                         requests[1].tensors[0],
                         NamedTensor("label", try Tensor(strings: ["bb", "", "dddd"], shape: [3, 1])),
                     ]
-                ))
+                )
+        )
     }
 
     @Test func joinIsIdempotentOnlyWhenEveryMemberIs() throws {

@@ -32,12 +32,18 @@ struct BatcherStateMachineTests {
     }
 
     @Test func aBurstAtAnIdleUpstreamIsGatheredIntoOneBatch() throws {
-        var machine = Machine(configuration: .defaults { $0.maxBatchSize = 8; $0.maxQueueDelay = .seconds(1) })
+        var machine = Machine(
+            configuration: .defaults {
+                $0.maxBatchSize = 8
+                $0.maxQueueDelay = .seconds(1)
+            }
+        )
         let gathers = machine.startGathering()
         let second = machine.startGathering()
         #expect(gathers)
         #expect(!second)  // one gatherer at a time: the rest of the burst queues
-        let joined = machine.enqueue(id: 2, request: makeRequest(rows: 1), deadline: nil, now: t0)
+        let joined =
+            machine.enqueue(id: 2, request: makeRequest(rows: 1), deadline: nil, now: t0)
             + machine.enqueue(id: 3, request: makeRequest(rows: 2), deadline: nil, now: t0)
         #expect(joined.isEmpty)
         let wakeUp = machine.nextWakeUp
@@ -46,7 +52,12 @@ struct BatcherStateMachineTests {
         let alone = machine.sendAloneIfIdle(id: 1, request: makeRequest(rows: 1), deadline: nil, now: at(0.01))
         #expect(alone == nil)
         let actions = machine.enqueue(
-            id: 1, request: makeRequest(rows: 1), deadline: nil, now: at(0.01), gathered: true)
+            id: 1,
+            request: makeRequest(rows: 1),
+            deadline: nil,
+            now: at(0.01),
+            gathered: true
+        )
         let dispatch = try #require(actions.dispatches.first)
         #expect(actions.dispatches.count == 1)
         #expect(dispatch.members.map(\.id) == [1, 2, 3])
@@ -74,13 +85,23 @@ struct BatcherStateMachineTests {
         let joined = machine.enqueue(id: 2, request: makeRequest(rows: 1), deadline: nil, now: t0)
         #expect(joined.isEmpty)
         let actions = machine.enqueue(
-            id: 1, request: makeRequest(rows: 1), deadline: at(0.5), now: at(1), gathered: true)
+            id: 1,
+            request: makeRequest(rows: 1),
+            deadline: at(0.5),
+            now: at(1),
+            gathered: true
+        )
         #expect(actions.failures.map(\.ids) == [[1]])
         #expect(actions.dispatches.map { $0.members.map(\.id) } == [[2]])
     }
 
     @Test func aFullBatchLeavesEvenWhileGathering() throws {
-        var machine = Machine(configuration: .defaults { $0.maxBatchSize = 2; $0.maxBatchesInFlight = 2 })
+        var machine = Machine(
+            configuration: .defaults {
+                $0.maxBatchSize = 2
+                $0.maxBatchesInFlight = 2
+            }
+        )
         let gathers = machine.startGathering()
         #expect(gathers)
         let joined = machine.enqueue(id: 2, request: makeRequest(rows: 1), deadline: nil, now: t0)
@@ -114,7 +135,8 @@ struct BatcherStateMachineTests {
         let result5 = machine.enqueue(id: 2, request: makeRequest(rows: 2), deadline: nil, now: t0)
         #expect(result5.isEmpty)
         let dispatch = try #require(
-            machine.enqueue(id: 3, request: makeRequest(rows: 1), deadline: nil, now: t0).dispatches.first)
+            machine.enqueue(id: 3, request: makeRequest(rows: 1), deadline: nil, now: t0).dispatches.first
+        )
         #expect(dispatch.reason == .full)
         #expect(dispatch.members.map(\.id) == [1, 3])
         #expect(machine.queue.map(\.id) == [2])
@@ -125,7 +147,8 @@ struct BatcherStateMachineTests {
         let result6 = machine.enqueue(id: 1, request: makeRequest(rows: 2), deadline: nil, now: t0)
         #expect(result6.isEmpty)
         let dispatch = try #require(
-            machine.enqueue(id: 2, request: makeRequest(rows: 1), deadline: nil, now: t0).dispatches.first)
+            machine.enqueue(id: 2, request: makeRequest(rows: 1), deadline: nil, now: t0).dispatches.first
+        )
         #expect(dispatch.reason == .preferredSize)
         #expect(dispatch.rows == 3)
     }
@@ -133,10 +156,13 @@ struct BatcherStateMachineTests {
     @Test func noSlotNoSendEvenAfterTheDelay() throws {
         var machine = Machine(
             configuration: .defaults {
-                $0.maxBatchesInFlight = 1; $0.maxQueueDelay = .milliseconds(1)
-            })
+                $0.maxBatchesInFlight = 1
+                $0.maxQueueDelay = .milliseconds(1)
+            }
+        )
         let first = try #require(
-            machine.enqueue(id: 1, request: makeRequest(rows: 1), deadline: nil, now: t0).dispatches.first)
+            machine.enqueue(id: 1, request: makeRequest(rows: 1), deadline: nil, now: t0).dispatches.first
+        )
         let result7 = machine.enqueue(id: 2, request: makeRequest(rows: 1), deadline: nil, now: t0)
         #expect(result7.isEmpty)
         let result8 = machine.enqueue(id: 3, request: makeRequest(rows: 1), deadline: nil, now: t0)
@@ -153,7 +179,8 @@ struct BatcherStateMachineTests {
     @Test func queuedRequestsPastTheirDeadlineAreNeverSent() throws {
         var machine = Machine(configuration: .defaults { $0.maxBatchesInFlight = 1 })
         let first = try #require(
-            machine.enqueue(id: 1, request: makeRequest(rows: 1), deadline: nil, now: t0).dispatches.first)
+            machine.enqueue(id: 1, request: makeRequest(rows: 1), deadline: nil, now: t0).dispatches.first
+        )
         let result10 = machine.enqueue(id: 2, request: makeRequest(rows: 1), deadline: at(5), now: t0)
         #expect(result10.isEmpty)
         let result11 = machine.enqueue(id: 3, request: makeRequest(rows: 1), deadline: at(20), now: t0)
@@ -207,17 +234,20 @@ struct BatcherStateMachineTests {
             }
         )
         let first = try #require(
-            machine.enqueue(id: 1, request: makeRequest(rows: 2), deadline: nil, now: t0).dispatches.first)
+            machine.enqueue(id: 1, request: makeRequest(rows: 2), deadline: nil, now: t0).dispatches.first
+        )
         _ = machine.complete(batchID: first.batchID, succeeded: true, now: at(3))
         #expect(machine.predictor.predict(rows: 2) == .milliseconds(3))
         // a failed batch teaches nothing
         let second = try #require(
-            machine.enqueue(id: 2, request: makeRequest(rows: 4), deadline: nil, now: at(3)).dispatches.first)
+            machine.enqueue(id: 2, request: makeRequest(rows: 4), deadline: nil, now: at(3)).dispatches.first
+        )
         _ = machine.complete(batchID: second.batchID, succeeded: false, now: at(50))
         #expect(machine.predictor.averages[4] == nil)
         // busy again; a 2-row batch now leaves 3 ms before its deadline instead of 10 ms
         let busy = try #require(
-            machine.enqueue(id: 3, request: makeRequest(rows: 1), deadline: nil, now: at(50)).dispatches.first)
+            machine.enqueue(id: 3, request: makeRequest(rows: 1), deadline: nil, now: at(50)).dispatches.first
+        )
         #expect(busy.reason == .idle)
         let result14 = machine.enqueue(id: 4, request: makeRequest(rows: 2), deadline: at(70), now: at(50))
         #expect(result14.isEmpty)
@@ -227,8 +257,10 @@ struct BatcherStateMachineTests {
     @Test func aFullQueueSheds() {
         var machine = Machine(
             configuration: .defaults {
-                $0.maxBatchesInFlight = 1; $0.maxQueueSize = 2
-            })
+                $0.maxBatchesInFlight = 1
+                $0.maxQueueSize = 2
+            }
+        )
         _ = machine.enqueue(id: 1, request: makeRequest(rows: 1), deadline: nil, now: t0)
         let result15 = machine.enqueue(id: 2, request: makeRequest(rows: 1), deadline: nil, now: t0)
         #expect(result15.isEmpty)
@@ -251,9 +283,14 @@ struct BatcherStateMachineTests {
     @Test func moreUrgentRequestsLeaveFirstAndEqualOnesInArrivalOrder() throws {
         var machine = Machine(
             configuration: .defaults {
-                $0.maxBatchesInFlight = 1; $0.maxBatchSize = 2; $0.maxQueueDelay = .seconds(1)
-            })
-        let first = try #require(machine.enqueue(id: 1, request: makeRequest(rows: 1), deadline: nil, now: t0).dispatches.first)
+                $0.maxBatchesInFlight = 1
+                $0.maxBatchSize = 2
+                $0.maxQueueDelay = .seconds(1)
+            }
+        )
+        let first = try #require(
+            machine.enqueue(id: 1, request: makeRequest(rows: 1), deadline: nil, now: t0).dispatches.first
+        )
         for (id, priority) in [(2, 0), (3, 5), (4, 0), (5, 9), (6, 5)] as [(UInt64, UInt8)] {
             #expect(machine.enqueue(id: id, request: Self.urgent(priority), deadline: nil, now: at(Double(id))).isEmpty)
         }
@@ -266,8 +303,10 @@ struct BatcherStateMachineTests {
     @Test func aFullQueueShedsItsLeastUrgentRequestForAMoreUrgentOne() {
         var machine = Machine(
             configuration: .defaults {
-                $0.maxBatchesInFlight = 1; $0.maxQueueSize = 3
-            })
+                $0.maxBatchesInFlight = 1
+                $0.maxQueueSize = 3
+            }
+        )
         _ = machine.enqueue(id: 1, request: makeRequest(rows: 1), deadline: nil, now: t0)
         for (id, priority) in [(2, 1), (3, 0), (4, 0)] as [(UInt64, UInt8)] {
             _ = machine.enqueue(id: id, request: Self.urgent(priority), deadline: nil, now: t0)
@@ -289,9 +328,11 @@ struct BatcherStateMachineTests {
     @Test func requestsOfAnotherLayoutGoInAnotherBatch() throws {
         var machine = Machine(configuration: .defaults { $0.maxBatchesInFlight = 1 })
         let first = try #require(
-            machine.enqueue(id: 1, request: makeRequest(rows: 1), deadline: nil, now: t0).dispatches.first)
+            machine.enqueue(id: 1, request: makeRequest(rows: 1), deadline: nil, now: t0).dispatches.first
+        )
         _ = machine.enqueue(id: 2, request: makeRequest(rows: 1), deadline: nil, now: t0)
-        _ = machine.enqueue(id: 3, request: makeRequest(rows: 1, columns: 3), deadline: nil, now: t0)  // other row shape
+        // other row shape
+        _ = machine.enqueue(id: 3, request: makeRequest(rows: 1, columns: 3), deadline: nil, now: t0)
         _ = machine.enqueue(id: 4, request: makeRequest(rows: 1, input: "z"), deadline: nil, now: t0)  // other name
         _ = machine.enqueue(id: 5, request: makeRequest(rows: 2), deadline: nil, now: t0)
         var other = makeRequest(rows: 1)
@@ -318,7 +359,8 @@ struct BatcherStateMachineTests {
                     $0.maxQueueDelay = .milliseconds(1)
                     $0.maxBatchesInFlight = 2
                     $0.preferredBatchSizes = round % 2 == 0 ? [] : [4]
-                })
+                }
+            )
             var now = t0
             var sent: [UInt64] = []
             var nextID: UInt64 = 1
@@ -327,8 +369,11 @@ struct BatcherStateMachineTests {
                 switch Int.random(in: 0..<10, using: &random) {
                 case 0..<6:
                     let rows = Int.random(in: 1...4, using: &random)
-                    let request = Bool.random(using: &random) ? makeRequest(rows: rows) : makeRequest(rows: rows, columns: 3)
-                    let deadline = Bool.random(using: &random) ? nil : now + .microseconds(Int64.random(in: 1...3000, using: &random))
+                    let request =
+                        Bool.random(using: &random) ? makeRequest(rows: rows) : makeRequest(rows: rows, columns: 3)
+                    let deadline =
+                        Bool.random(using: &random)
+                        ? nil : now + .microseconds(Int64.random(in: 1...3000, using: &random))
                     actions = machine.enqueue(id: nextID, request: request, deadline: deadline, now: now)
                     nextID += 1
                 case 6:  // the batcher re-arms its timer after a cancel; the wake-up is due now at the latest
@@ -357,10 +402,13 @@ struct BatcherStateMachineTests {
     @Test func requestsThatCannotBeBatchedGoAlone() throws {
         var machine = Machine(
             configuration: .defaults {
-                $0.maxBatchesInFlight = 1; $0.maxBatchSize = 4
-            })
+                $0.maxBatchesInFlight = 1
+                $0.maxBatchSize = 4
+            }
+        )
         let first = try #require(
-            machine.enqueue(id: 1, request: makeRequest(rows: 1), deadline: nil, now: t0).dispatches.first)
+            machine.enqueue(id: 1, request: makeRequest(rows: 1), deadline: nil, now: t0).dispatches.first
+        )
         _ = machine.enqueue(id: 2, request: Request(model: "m"), deadline: nil, now: t0)  // no tensors
         _ = machine.enqueue(id: 3, request: Request(model: "m"), deadline: nil, now: t0)
         _ = machine.enqueue(id: 4, request: makeRequest(rows: 9), deadline: nil, now: t0)  // more rows than a batch
@@ -379,12 +427,14 @@ struct BatcherStateMachineTests {
         _ = machine.enqueue(id: 1, request: makeRequest(rows: 1), deadline: at(50), now: t0)
         _ = machine.enqueue(id: 2, request: makeRequest(rows: 1), deadline: at(80), now: t0)
         let withDeadlines = try #require(
-            machine.enqueue(id: 3, request: makeRequest(rows: 1), deadline: at(60), now: t0).dispatches.first)
+            machine.enqueue(id: 3, request: makeRequest(rows: 1), deadline: at(60), now: t0).dispatches.first
+        )
         #expect(withDeadlines.deadline == at(80))
         var open = Self.busy { $0.maxBatchSize = 2 }
         _ = open.enqueue(id: 1, request: makeRequest(rows: 1), deadline: at(50), now: t0)
         let withoutDeadline = try #require(
-            open.enqueue(id: 2, request: makeRequest(rows: 1), deadline: nil, now: t0).dispatches.first)
+            open.enqueue(id: 2, request: makeRequest(rows: 1), deadline: nil, now: t0).dispatches.first
+        )
         #expect(withoutDeadline.deadline == nil)
     }
 
@@ -404,14 +454,19 @@ struct BatcherStateMachineTests {
     @Test func limitsChangeWhileRunning() throws {
         var machine = Machine(
             configuration: .defaults {
-                $0.maxBatchesInFlight = 1; $0.maxBatchSize = 2
-            })
+                $0.maxBatchesInFlight = 1
+                $0.maxBatchSize = 2
+            }
+        )
         _ = machine.enqueue(id: 1, request: makeRequest(rows: 1), deadline: nil, now: t0)
         for id in 2...5 { _ = machine.enqueue(id: UInt64(id), request: makeRequest(rows: 1), deadline: nil, now: t0) }
         let actions = machine.update(
             configuration: .defaults {
-                $0.maxBatchesInFlight = 3; $0.idleBatchesInFlight = 3; $0.maxBatchSize = 2
-            }, now: t0
+                $0.maxBatchesInFlight = 3
+                $0.idleBatchesInFlight = 3
+                $0.maxBatchSize = 2
+            },
+            now: t0
         )
         #expect(actions.dispatches.map { $0.members.map(\.id) } == [[2, 3], [4, 5]])
         #expect(machine.inFlight.count == 3)

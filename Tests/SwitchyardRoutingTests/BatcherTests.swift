@@ -9,7 +9,9 @@ import Testing
 /// The batcher's driver on a manual clock, with a fake upstream.
 struct BatcherTests {
     static func withBatcher(
-        _ configuration: BatcherConfiguration, upstream: FakeUpstream, clock: ManualClock = ManualClock(),
+        _ configuration: BatcherConfiguration,
+        upstream: FakeUpstream,
+        clock: ManualClock = ManualClock(),
         _ body: (Batcher<ManualClock>) async throws -> Void
     ) async throws {
         let batcher = Batcher(upstream: upstream, configuration: configuration, clock: clock)
@@ -58,8 +60,11 @@ struct BatcherTests {
         defer { executor.stop() }
         let upstream = FakeUpstream()
         let batcher = Batcher(
-            upstream: upstream, configuration: .defaults { $0.maxQueueDelay = .seconds(60) }, clock: ManualClock(),
-            executor: executor)
+            upstream: upstream,
+            configuration: .defaults { $0.maxQueueDelay = .seconds(60) },
+            clock: ManualClock(),
+            executor: executor
+        )
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await batcher.run() }
             // spawned from a job on the executor, so all five are queued there before the first one runs
@@ -99,7 +104,8 @@ struct BatcherTests {
                         (
                             base,
                             try firstColumn(
-                                try await batcher.submit(makeRequest(rows: rows, base: base), deadline: nil).tensors)
+                                try await batcher.submit(makeRequest(rows: rows, base: base), deadline: nil).tensors
+                            )
                         )
                     }
                     #expect(await eventually { batcher.statistics.queuedRequests == Int(base / 10) })
@@ -250,8 +256,11 @@ struct BatcherTests {
             #expect(await eventually { batcher.statistics.queuedRequests == 2 })
             batcher.updateConfiguration(
                 .defaults {
-                    $0.maxBatchesInFlight = 3; $0.idleBatchesInFlight = 3; $0.maxBatchSize = 1
-                })
+                    $0.maxBatchesInFlight = 3
+                    $0.idleBatchesInFlight = 3
+                    $0.maxBatchSize = 1
+                }
+            )
             #expect(await eventually { gate.waiting == 3 })
             #expect(batcher.configuration.maxBatchSize == 1)
             gate.open()
@@ -262,7 +271,10 @@ struct BatcherTests {
     @Test func stoppingFailsQueuedRequestsAndRefusesNewOnes() async throws {
         let gate = Gate()
         let batcher = Batcher(
-            upstream: Self.gated(gate), configuration: .defaults { $0.maxBatchesInFlight = 1 }, clock: ManualClock())
+            upstream: Self.gated(gate),
+            configuration: .defaults { $0.maxBatchesInFlight = 1 },
+            clock: ManualClock()
+        )
         let runner = Task { await batcher.run() }
         let first = Task { try await batcher.submit(makeRequest(rows: 1), deadline: nil) }
         #expect(await eventually { gate.waiting == 1 })
@@ -287,8 +299,11 @@ struct BatcherMetricsTests {
         let gate = Gate()
         let upstream = BatcherTests.gated(gate)
         let batcher = Batcher(
-            upstream: upstream, configuration: .defaults { $0.maxBatchesInFlight = 1 }, clock: ManualClock(),
-            metricDimensions: [("model", "m"), ("stage", "inference")], metricsFactory: metrics
+            upstream: upstream,
+            configuration: .defaults { $0.maxBatchesInFlight = 1 },
+            clock: ManualClock(),
+            metricDimensions: [("model", "m"), ("stage", "inference")],
+            metricsFactory: metrics
         )
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await batcher.run() }
@@ -296,7 +311,10 @@ struct BatcherMetricsTests {
             #expect(await eventually { gate.waiting == 1 })
             let queued = (0..<3).map { _ in Task { try await batcher.submit(makeRequest(rows: 2), deadline: nil) } }
             #expect(await eventually { batcher.statistics.queuedRequests == 3 })
-            let depth = try metrics.expectGauge("switchyard_batch_queue_depth", [("model", "m"), ("stage", "inference")])
+            let depth = try metrics.expectGauge(
+                "switchyard_batch_queue_depth",
+                [("model", "m"), ("stage", "inference")]
+            )
             #expect(depth.lastValue == 3)
             gate.open()
             _ = try await lone.value

@@ -17,7 +17,10 @@ enum FixedSampleTest {
 
     /// Two-sided two-proportion z-test with the pooled variance.
     static func twoProportionZTest(
-        successes1: Int, trials1: Int, successes2: Int, trials2: Int
+        successes1: Int,
+        trials1: Int,
+        successes2: Int,
+        trials2: Int
     ) -> (z: Double, p: Double) {
         let n1 = Double(trials1)
         let n2 = Double(trials2)
@@ -47,7 +50,13 @@ struct StatisticsTests {
 struct ExperimentTests {
     static func experiment(championCorrect: Int, challengerCorrect: Int, labelled: Int) -> Experiment {
         var experiment = Experiment(
-            model: "digits", champion: "1", challenger: "4", mode: .shadow, percent: 100, now: 0)
+            model: "digits",
+            champion: "1",
+            challenger: "4",
+            mode: .shadow,
+            percent: 100,
+            now: 0
+        )
         for index in 0..<labelled {
             experiment.recordFeedback(challenger: false, correct: index < championCorrect)
             experiment.recordFeedback(challenger: true, correct: index < challengerCorrect)
@@ -100,7 +109,8 @@ struct ExperimentTests {
         #expect(Experiment(model: "m", champion: "1", challenger: "1", mode: .split, percent: 5, now: 0).problem != nil)
         #expect(
             Experiment(model: "m", champion: "1", challenger: "2", mode: .shadow, percent: 100, now: 0).split
-                == TrafficSplit(stable: "1"))
+                == TrafficSplit(stable: "1")
+        )
     }
 
     @Test func theGuardrailStopsAnArmWithManyMoreErrorsOnlyInSplitMode() {

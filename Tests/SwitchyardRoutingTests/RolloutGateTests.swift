@@ -14,7 +14,8 @@ struct RolloutGateTests {
             NamedTensor("label", try Tensor(labels ?? argmax, shape: [distributions.count])),
             NamedTensor(
                 "probabilities",
-                try Tensor(distributions.flatMap { $0 }, shape: [distributions.count, distributions[0].count])),
+                try Tensor(distributions.flatMap { $0 }, shape: [distributions.count, distributions[0].count])
+            ),
         ]
     }
 
@@ -41,7 +42,8 @@ struct RolloutGateTests {
         let failure = Rollout.failedGate(RolloutGates(), stable: window, candidate: window)
         #expect(
             failure?.contains("top-1 of 'probabilities' differs from stable's on 100% of 24") == true,
-            "\(failure ?? "passed")")
+            "\(failure ?? "passed")"
+        )
     }
 
     @Test func regressionOutputsAreJudgedOnTheirRelativeDifference() throws {
@@ -57,7 +59,9 @@ struct RolloutGateTests {
         bad.recordComparison(differences)
         let failure = Rollout.failedGate(RolloutGates(), stable: ArmWindow(), candidate: bad)
         #expect(
-            failure?.contains("values of 'variable' differ from stable's by 18.18%") == true, "\(failure ?? "passed")")
+            failure?.contains("values of 'variable' differ from stable's by 18.18%") == true,
+            "\(failure ?? "passed")"
+        )
         #expect(failure?.contains("bias +18.18%") == true)
         var good = ArmWindow()
         good.recordComparison(OutputComparison.compare(stable: stable, candidate: equal))
@@ -98,7 +102,8 @@ struct RolloutGateTests {
         let failure = Rollout.failedGate(RolloutGates(), stable: stable, candidate: worse)
         #expect(
             failure?.hasPrefix("accuracy 64% on 200 labels against 97% on 200 for stable") == true,
-            "\(failure ?? "passed")")
+            "\(failure ?? "passed")"
+        )
         #expect(Rollout.failedGate(RolloutGates(), stable: stable, candidate: equal) == nil)
     }
 
@@ -249,7 +254,8 @@ struct RolloutGateTests {
         plan.gates.metrics = [MetricGate(name: "p99", query: "histogram_quantile(0.99, rate(x[$window]))", max: 0.25)]
         #expect(
             plan.gates.metrics[0].query(age: 4.2, model: "m", stable: "1", candidate: "2")
-                == "histogram_quantile(0.99, rate(x[10s]))")
+                == "histogram_quantile(0.99, rate(x[10s]))"
+        )
         #expect(plan.gates.metrics[0].query(age: 42.2, model: "m", stable: "1", candidate: "2").contains("[43s]"))
         var rollout = Rollout(model: "m", stable: "1", candidate: "2", plan: plan, now: 0)
         // no value yet: the step cannot end, and says why once
@@ -264,17 +270,26 @@ struct RolloutGateTests {
         }
         do {
             let changed = rollout.evaluate(
-                stable: Self.requests(100), candidate: Self.requests(30), metrics: ["p99": 0.1], now: 13)
+                stable: Self.requests(100),
+                candidate: Self.requests(30),
+                metrics: ["p99": 0.1],
+                now: 13
+            )
             #expect(changed)
         }
         #expect(rollout.step == 1 && rollout.holding == nil)
         do {
             let changed = rollout.evaluate(
-                stable: Self.requests(100), candidate: Self.requests(5), metrics: ["p99": 0.3], now: 14)
+                stable: Self.requests(100),
+                candidate: Self.requests(5),
+                metrics: ["p99": 0.3],
+                now: 14
+            )
             #expect(changed)
         }
         #expect(
-            rollout.phase == .rolledBack && rollout.reason == "metric 'p99' = 0.3 over the step's 1 s (at most 0.25)")
+            rollout.phase == .rolledBack && rollout.reason == "metric 'p99' = 0.3 over the step's 1 s (at most 0.25)"
+        )
     }
 
     @Test func aStepWithShadowScoringWaitsForEnoughComparisonsBeforeItPasses() {
@@ -312,8 +327,10 @@ struct RolloutGateTests {
         window.recordPredictions([3, 3, 1])
         window.recordComparison(
             OutputComparison.compare(
-                stable: try Self.classifier([Self.confident(1)]), candidate: try Self.classifier([Self.confident(2)])
-            ))
+                stable: try Self.classifier([Self.confident(1)]),
+                candidate: try Self.classifier([Self.confident(2)])
+            )
+        )
         let decoded = try JSONDecoder().decode(ArmWindow.self, from: try JSONEncoder().encode(window))
         #expect(decoded == window)
         // within the histogram's 1%

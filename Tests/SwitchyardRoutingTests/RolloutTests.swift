@@ -13,10 +13,12 @@ struct TrafficSplitTests {
             #expect(previous.isSubset(of: onCandidate))  // nobody flips back
             #expect(
                 abs(Double(onCandidate.count) / Double(users.count) * 100 - percent) < 2.5,
-                "\(percent)%: \(onCandidate.count)")
+                "\(percent)%: \(onCandidate.count)"
+            )
             // the same answer every time, and from any other split object (another router)
             #expect(
-                users.allSatisfy { split.version(for: $0, using: &random) == (onCandidate.contains($0) ? "2" : "1") })
+                users.allSatisfy { split.version(for: $0, using: &random) == (onCandidate.contains($0) ? "2" : "1") }
+            )
             previous = onCandidate
         }
     }
@@ -63,7 +65,11 @@ struct RolloutTests {
     }
 
     static func window(
-        requests: Int, errors: Int = 0, latency: Duration = .milliseconds(1), compared: Int = 0, disagreed: Int = 0
+        requests: Int,
+        errors: Int = 0,
+        latency: Duration = .milliseconds(1),
+        compared: Int = 0,
+        disagreed: Int = 0
     ) -> ArmWindow {
         var window = ArmWindow()
         for index in 0..<requests { window.record(ok: index >= errors, latency: latency) }
@@ -81,15 +87,21 @@ struct RolloutTests {
         let stable = Self.window(requests: 30)
         #expect(
             Rollout.failedGate(gates, stable: stable, candidate: Self.window(requests: 30, compared: 20, disagreed: 3))
-                == nil)
+                == nil
+        )
         let wrong = Rollout.failedGate(
-            gates, stable: stable, candidate: Self.window(requests: 30, compared: 20, disagreed: 12))
+            gates,
+            stable: stable,
+            candidate: Self.window(requests: 30, compared: 20, disagreed: 12)
+        )
         #expect(
             wrong?.contains("top-1 disagreement with stable: 'label' differs from stable's on 60% of 20") == true,
-            "\(wrong ?? "passed")")
+            "\(wrong ?? "passed")"
+        )
         #expect(
             Rollout.failedGate(gates, stable: stable, candidate: Self.window(requests: 30, compared: 19, disagreed: 19))
-                == nil)  // too few
+                == nil
+        )  // too few
     }
 
     @Test func errorsAreJudgedOnEvidenceNotOnASmallSample() {
@@ -121,7 +133,10 @@ struct RolloutTests {
         }
         do {
             let changed = rollout.evaluate(
-                stable: Self.window(requests: 500), candidate: Self.window(requests: 10), now: 11)
+                stable: Self.window(requests: 500),
+                candidate: Self.window(requests: 10),
+                now: 11
+            )
             #expect(!changed)
         }
         do {
@@ -168,7 +183,10 @@ struct RolloutTests {
         #expect(rollout.split == TrafficSplit(stable: "1"))
         do {
             let changed = rollout.evaluate(
-                stable: Self.window(requests: 500), candidate: Self.window(requests: 100), now: 100)
+                stable: Self.window(requests: 500),
+                candidate: Self.window(requests: 100),
+                now: 100
+            )
             #expect(!changed)
         }
     }
@@ -178,7 +196,8 @@ struct RolloutTests {
         // 4× slower, but by 0.3 ms: noise at this scale
         let changed = rollout.evaluate(
             stable: Self.window(requests: 500, latency: .microseconds(100)),
-            candidate: Self.window(requests: 60, latency: .microseconds(400)), now: 1
+            candidate: Self.window(requests: 60, latency: .microseconds(400)),
+            now: 1
         )
         #expect(!changed && rollout.phase == .progressing)
     }
@@ -189,7 +208,9 @@ struct RolloutTests {
         do {
             let changed = rollout.evaluate(
                 stable: Self.window(requests: 500),
-                candidate: Self.window(requests: 5, errors: 2, compared: 5, disagreed: 5), now: 1)
+                candidate: Self.window(requests: 5, errors: 2, compared: 5, disagreed: 5),
+                now: 1
+            )
             #expect(!changed)
         }
         #expect(rollout.phase == .progressing)
@@ -203,7 +224,10 @@ struct RolloutTests {
         }
         do {
             let changed = rollout.evaluate(
-                stable: Self.window(requests: 500), candidate: Self.window(requests: 30, errors: 30), now: 20)
+                stable: Self.window(requests: 500),
+                candidate: Self.window(requests: 30, errors: 30),
+                now: 20
+            )
             #expect(!changed)  // not judged
         }
         #expect(rollout.split.candidatePercent == 10)  // held
@@ -213,7 +237,10 @@ struct RolloutTests {
         }
         do {
             let changed = rollout.evaluate(
-                stable: Self.window(requests: 500), candidate: Self.window(requests: 60), now: 35)
+                stable: Self.window(requests: 500),
+                candidate: Self.window(requests: 60),
+                now: 35
+            )
             #expect(!changed)  // step starts over
         }
         do {

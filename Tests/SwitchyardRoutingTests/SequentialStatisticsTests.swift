@@ -23,7 +23,10 @@ struct SequentialStatisticsTests {
     /// verdict and the guardrail are looked at after every one.
     /// - Returns: after how many labels a winner was named and the guardrail stopped an arm (`nil`: never), and who.
     static func run(
-        seed: UInt64, labels: Int, championAccuracy: Double, challengerAccuracy: Double
+        seed: UInt64,
+        labels: Int,
+        championAccuracy: Double,
+        challengerAccuracy: Double
     ) -> (named: Int?, winner: String?, stopped: Int?, stoppedArm: String?) {
         var random = SeededGenerator(seed: seed)
         var experiment = Experiment(model: "m", champion: "1", challenger: "2", mode: .split, percent: 50, now: 0)
@@ -34,7 +37,9 @@ struct SequentialStatisticsTests {
             let accuracy = challenger ? challengerAccuracy : championAccuracy
             experiment.recordAnswer(challenger: challenger, ok: true, latency: .milliseconds(1))
             experiment.recordFeedback(
-                challenger: challenger, correct: Double.random(in: 0..<1, using: &random) < accuracy)
+                challenger: challenger,
+                correct: Double.random(in: 0..<1, using: &random) < accuracy
+            )
             if named == nil, experiment.winner != nil { named = index + 1 }
             if stopped == nil, experiment.checkGuardrail(now: Double(index)) != nil { stopped = index + 1 }
         }
@@ -48,7 +53,11 @@ struct SequentialStatisticsTests {
         var stopped = 0
         for seed in 0..<runs {
             let result = Self.run(
-                seed: UInt64(seed), labels: 3_000, championAccuracy: accuracy, challengerAccuracy: accuracy)
+                seed: UInt64(seed),
+                labels: 3_000,
+                championAccuracy: accuracy,
+                challengerAccuracy: accuracy
+            )
             if result.named != nil { named += 1 }
             if result.stopped != nil { stopped += 1 }
         }
@@ -70,7 +79,9 @@ struct SequentialStatisticsTests {
                 if Double.random(in: 0..<1, using: &random) < 0.9 { counts[arm].correct += 1 }
                 guard counts[0].labelled >= 30, counts[1].labelled >= 30 else { continue }
                 let test = FixedSampleTest.twoProportionZTest(
-                    successes1: counts[0].correct, trials1: counts[0].labelled, successes2: counts[1].correct,
+                    successes1: counts[0].correct,
+                    trials1: counts[0].labelled,
+                    successes2: counts[1].correct,
                     trials2: counts[1].labelled
                 )
                 if test.p < 0.05 {
@@ -153,7 +164,8 @@ struct SequentialStatisticsTests {
         #expect(early.low < 0.3 && early.high > 0.3 && late.low < 0.3 && late.high > 0.3)
         #expect(late.high - late.low < (early.high - early.low) / 3)
         #expect(
-            Statistics.proportionSequence(successes: 0, trials: 0, alpha: 0.05) == .init(estimate: 0, low: 0, high: 1))
+            Statistics.proportionSequence(successes: 0, trials: 0, alpha: 0.05) == .init(estimate: 0, low: 0, high: 1)
+        )
         let none = Statistics.proportionSequence(successes: 0, trials: 50, alpha: 0.05)
         #expect(none.low == 0 && none.high > 0 && none.high < 0.15)
         let all = Statistics.proportionSequence(successes: 20, trials: 20, alpha: 0.05)

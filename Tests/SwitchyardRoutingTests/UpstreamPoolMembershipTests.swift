@@ -13,7 +13,10 @@ private func membershipAt(seconds: Double) -> ManualClock.Instant {
 /// Members joining, draining and leaving a pool while it serves.
 struct UpstreamPoolMembershipTests {
     @Test func anAddedInstanceWaitsForItsFirstPassingCheckThenRisesOverTheSlowStartWindow() throws {
-        var machine = PoolMachine(instanceIDs: ["a", "b"], configuration: .defaults { $0.slowStartWindow = .seconds(10) })
+        var machine = PoolMachine(
+            instanceIDs: ["a", "b"],
+            configuration: .defaults { $0.slowStartWindow = .seconds(10) }
+        )
         let added = machine.add("c", awaitingHealthCheck: true)
         #expect(added)
         var random = SplitMix64(state: 5)
@@ -91,7 +94,8 @@ struct UpstreamPoolMembershipTests {
         }
         let removed = Mutex<[String]>([])
         let pool = UpstreamPool(
-            members: [.init(id: "slow", upstream: slow)], clock: ManualClock(),
+            members: [.init(id: "slow", upstream: slow)],
+            clock: ManualClock(),
             onRemoved: { member in removed.withLock { $0.append(member.id) } }
         )
         async let answer = pool.call(makeRequest(rows: 1), deadline: nil)
@@ -112,7 +116,9 @@ struct UpstreamPoolMembershipTests {
     @Test func aPoolWhoseInstancesAllDrainSaysSo() async throws {
         let pool = UpstreamPool(members: [.init(id: "a", upstream: FakeUpstream())], clock: ManualClock())
         pool.drain("a")
-        let error = try #require(await #expect(throws: RoutingError.self) { try await pool.call(makeRequest(rows: 1), deadline: nil) })
+        let error = try #require(
+            await #expect(throws: RoutingError.self) { try await pool.call(makeRequest(rows: 1), deadline: nil) }
+        )
         #expect(error.message.contains("draining"))
     }
 }

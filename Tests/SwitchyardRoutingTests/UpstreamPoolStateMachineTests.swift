@@ -7,7 +7,9 @@ typealias PoolMachine = UpstreamPool<ManualClock>.StateMachine
 
 private let poolT0 = ManualClock.Instant(offset: .zero)
 
-private func poolAt(_ milliseconds: Double) -> ManualClock.Instant { poolT0.advanced(by: .microseconds(Int64(milliseconds * 1000))) }
+private func poolAt(_ milliseconds: Double) -> ManualClock.Instant {
+    poolT0.advanced(by: .microseconds(Int64(milliseconds * 1000)))
+}
 
 /// A small seeded generator, so that the random choices of a test are the same on every run.
 struct SplitMix64: RandomNumberGenerator {
@@ -26,7 +28,12 @@ struct UpstreamPoolStateMachineTests {
         PoolMachine(instanceIDs: (0..<count).map { "i\($0)" }, configuration: .defaults(configure: configure))
     }
 
-    static func fail(_ machine: inout PoolMachine, _ index: Int, times: Int, now: ManualClock.Instant) -> [PoolMachine
+    static func fail(
+        _ machine: inout PoolMachine,
+        _ index: Int,
+        times: Int,
+        now: ManualClock.Instant
+    ) -> [PoolMachine
         .Event]
     {
         var events: [PoolMachine.Event] = []
@@ -80,7 +87,8 @@ struct UpstreamPoolStateMachineTests {
         // re-admitted when the time is up
         let (_, events) = machine.pick(excluding: [], now: poolAt(30_000), using: &random)
         #expect(events == [.readmitted(instance: "i3")])
-        let check6 = Self.fail(&machine, 3, times: 5, now: poolAt(31_000)) == [.ejected(instance: "i3", until: poolAt(91_000))]
+        let check6 =
+            Self.fail(&machine, 3, times: 5, now: poolAt(31_000)) == [.ejected(instance: "i3", until: poolAt(91_000))]
         #expect(check6)
     }
 
@@ -88,7 +96,8 @@ struct UpstreamPoolStateMachineTests {
         var machine = Self.pool(2) { $0.maxEjectionTime = .seconds(45) }
         _ = Self.fail(&machine, 0, times: 5, now: poolT0)
         _ = machine.readmitExpired(now: poolAt(30_000))
-        let check7 = Self.fail(&machine, 0, times: 5, now: poolAt(30_000)) == [.ejected(instance: "i0", until: poolAt(75_000))]
+        let check7 =
+            Self.fail(&machine, 0, times: 5, now: poolAt(30_000)) == [.ejected(instance: "i0", until: poolAt(75_000))]
         #expect(check7)
     }
 
@@ -140,7 +149,8 @@ struct UpstreamPoolStateMachineTests {
         // a passing check re-admits an ejected instance at once
         _ = Self.fail(&machine, 2, times: 5, now: poolT0)
         #expect(machine.instances[2].ejectedUntil != nil)
-        let check14 = machine.reportHealth(instance: "i2", healthy: true, now: poolAt(1)) == [.readmitted(instance: "i2")]
+        let check14 =
+            machine.reportHealth(instance: "i2", healthy: true, now: poolAt(1)) == [.readmitted(instance: "i2")]
         #expect(check14)
         #expect(machine.instances[2].ejectedUntil == nil)
         let check15 = machine.reportHealth(instance: "nope", healthy: true, now: poolAt(1)).isEmpty

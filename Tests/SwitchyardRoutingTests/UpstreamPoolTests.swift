@@ -16,7 +16,8 @@ struct UpstreamPoolTests {
         let live = FakeUpstream()
         let clock = ManualClock()
         let pool = UpstreamPool(
-            members: [.init(id: "dead", upstream: dead), .init(id: "live", upstream: live)], clock: clock
+            members: [.init(id: "dead", upstream: dead), .init(id: "live", upstream: live)],
+            clock: clock
         )
         for index in 0..<40 {
             let response = try await pool.call(makeRequest(rows: 1, base: Float(index)), deadline: nil)
@@ -39,7 +40,8 @@ struct UpstreamPoolTests {
         let first = Self.failing(.unavailable)
         let second = Self.failing(.unavailable)
         let pool = UpstreamPool(
-            members: [.init(id: "a", upstream: first), .init(id: "b", upstream: second)], clock: ManualClock()
+            members: [.init(id: "a", upstream: first), .init(id: "b", upstream: second)],
+            clock: ManualClock()
         )
         var request = makeRequest(rows: 1)
         let error = try #require(await #expect(throws: Status.self) { try await pool.call(request, deadline: nil) })
@@ -55,10 +57,13 @@ struct UpstreamPoolTests {
         let bad = Self.failing(.invalidArgument)
         let other = Self.failing(.invalidArgument)
         let pool = UpstreamPool(
-            members: [.init(id: "a", upstream: bad), .init(id: "b", upstream: other)], clock: ManualClock())
+            members: [.init(id: "a", upstream: bad), .init(id: "b", upstream: other)],
+            clock: ManualClock()
+        )
         for _ in 0..<10 {
             let error = try #require(
-                await #expect(throws: Status.self) { try await pool.call(makeRequest(rows: 1), deadline: nil) })
+                await #expect(throws: Status.self) { try await pool.call(makeRequest(rows: 1), deadline: nil) }
+            )
             #expect(error.code == .invalidArgument)
         }
         #expect(bad.received.count + other.received.count == 10)
@@ -73,7 +78,9 @@ struct UpstreamPoolTests {
             throw Status(.unavailable, "gone")
         }
         let pool = UpstreamPool(
-            members: [.init(id: "a", upstream: slow), .init(id: "b", upstream: slow)], clock: clock)
+            members: [.init(id: "a", upstream: slow), .init(id: "b", upstream: slow)],
+            clock: clock
+        )
         await #expect(throws: Status.self) {
             try await pool.call(makeRequest(rows: 1), deadline: ContinuousClock.now.advanced(by: .milliseconds(5)))
         }
@@ -84,7 +91,9 @@ struct UpstreamPoolTests {
         let a = FakeUpstream()
         let b = FakeUpstream()
         let pool = UpstreamPool(
-            members: [.init(id: "a", upstream: a), .init(id: "b", upstream: b)], clock: ManualClock())
+            members: [.init(id: "a", upstream: a), .init(id: "b", upstream: b)],
+            clock: ManualClock()
+        )
         pool.reportHealth(instance: "a", healthy: false)
         for _ in 0..<20 { _ = try await pool.call(makeRequest(rows: 1), deadline: nil) }
         #expect(a.received.isEmpty)
@@ -98,7 +107,8 @@ struct UpstreamPoolTests {
     @Test func anEmptyPoolAnswersUnavailable() async throws {
         let pool = UpstreamPool(members: [], clock: ManualClock())
         let error = try #require(
-            await #expect(throws: RoutingError.self) { try await pool.call(makeRequest(rows: 1), deadline: nil) })
+            await #expect(throws: RoutingError.self) { try await pool.call(makeRequest(rows: 1), deadline: nil) }
+        )
         #expect(error.status.code == .unavailable)
     }
 
@@ -106,7 +116,8 @@ struct UpstreamPoolTests {
         let dead = Self.failing(.unavailable)
         let live = FakeUpstream()
         let pool = UpstreamPool(
-            members: [.init(id: "dead", upstream: dead), .init(id: "live", upstream: live)], clock: ContinuousClock()
+            members: [.init(id: "dead", upstream: dead), .init(id: "live", upstream: live)],
+            clock: ContinuousClock()
         )
         let batcher = Batcher(upstream: pool, configuration: .defaults { $0.maxBatchesInFlight = 1 })
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -138,7 +149,8 @@ struct UpstreamPoolTests {
         let draining = DrainingUpstream()
         let live = FakeUpstream()
         let pool = UpstreamPool(
-            members: [.init(id: "draining", upstream: draining), .init(id: "live", upstream: live)], clock: ManualClock()
+            members: [.init(id: "draining", upstream: draining), .init(id: "live", upstream: live)],
+            clock: ManualClock()
         )
         // refusals of a draining server are retried elsewhere, even for requests that are not idempotent
         draining.draining.withLock { $0 = true }
@@ -168,7 +180,8 @@ struct UpstreamPoolTests {
         let refusing = FakeUpstream { _ in throw NotProcessed() }
         let live = FakeUpstream()
         let pool = UpstreamPool(
-            members: [.init(id: "refusing", upstream: refusing), .init(id: "live", upstream: live)], clock: ManualClock()
+            members: [.init(id: "refusing", upstream: refusing), .init(id: "live", upstream: live)],
+            clock: ManualClock()
         )
         var request = makeRequest(rows: 1)
         request.idempotent = false
@@ -178,7 +191,8 @@ struct UpstreamPoolTests {
         let failing = Self.failing(.unavailable)
         let strict = UpstreamPool(
             members: [.init(id: "failing", upstream: failing), .init(id: "live", upstream: FakeUpstream())],
-            configuration: .defaults { $0.consecutiveFailures = 1000 }, clock: ManualClock()
+            configuration: .defaults { $0.consecutiveFailures = 1000 },
+            clock: ManualClock()
         )
         var failures = 0
         for _ in 0..<20 {
@@ -200,7 +214,8 @@ struct UpstreamPoolTests {
         let b = FakeUpstream(handler: handler)
         let pool = UpstreamPool(
             members: [.init(id: "a", upstream: a), .init(id: "b", upstream: b)],
-            configuration: .defaults { $0.perTryTimeout = .milliseconds(100) }, clock: clock
+            configuration: .defaults { $0.perTryTimeout = .milliseconds(100) },
+            clock: clock
         )
         async let answer = pool.call(makeRequest(rows: 1, base: 7), deadline: nil)
         try await waitUntil { clock.sleeperCount == 1 && a.received.count + b.received.count == 1 }
@@ -224,7 +239,8 @@ struct UpstreamPoolTests {
         }
         let pool = UpstreamPool(
             members: [.init(id: "a", upstream: a), .init(id: "b", upstream: b)],
-            configuration: .defaults { $0.perTryTimeout = .milliseconds(100) }, clock: clock
+            configuration: .defaults { $0.perTryTimeout = .milliseconds(100) },
+            clock: clock
         )
         var request = makeRequest(rows: 1, base: 3)
         request.idempotent = false
@@ -247,7 +263,8 @@ struct UpstreamPoolTests {
         }
         let pool = UpstreamPool(
             members: [.init(id: "a", upstream: slow)],
-            configuration: .defaults { $0.minimumPerTryTimeout = .milliseconds(1) }, clock: clock
+            configuration: .defaults { $0.minimumPerTryTimeout = .milliseconds(1) },
+            clock: clock
         )
         _ = try await pool.call(makeRequest(rows: 2), deadline: nil)
         #expect(pool.perTryTimeout(for: makeRequest(rows: 2)) == .milliseconds(160))  // 4 × 40 ms

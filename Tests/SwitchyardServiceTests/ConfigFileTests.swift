@@ -5,7 +5,8 @@ import Testing
 
 struct ConfigFileTests {
     static func file(_ yaml: String) throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("switchyard-\(UUID().uuidString).yaml").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("switchyard-\(UUID().uuidString).yaml")
+            .path
         try yaml.write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }
@@ -14,33 +15,52 @@ struct ConfigFileTests {
         let path = try Self.file("port: 7400\nmax_batch_size: 32\nno-client-auth: true\nquiet: false\nhost: 0.0.0.0\n")
         defer { try? FileManager.default.removeItem(atPath: path) }
         let arguments = try SettingsSources.arguments(
-            commandLine: ["--config", path, "--port", "9000"], service: "router",
+            commandLine: ["--config", path, "--port", "9000"],
+            service: "router",
             environment: ["SWITCHYARD_ROUTER_MAX_QUEUE_SIZE": "16", "SWITCHYARD_OTHER_PORT": "1", "HOME": "/root"]
         )
-        #expect(arguments == ["--host", "0.0.0.0", "--max-batch-size", "32", "--no-client-auth", "--port", "7400",
-                              "--max-queue-size", "16", "--port", "9000"])
+        #expect(
+            arguments == [
+                "--host", "0.0.0.0", "--max-batch-size", "32", "--no-client-auth", "--port", "7400",
+                "--max-queue-size", "16", "--port", "9000",
+            ]
+        )
     }
 
     @Test func unusableFilesAreRefusedWithTheirName() throws {
-        #expect(throws: (any Error).self) { try SettingsSources.arguments(commandLine: ["--config", "/nonexistent.yaml"], service: "x", environment: [:]) }
+        #expect(throws: (any Error).self) {
+            try SettingsSources.arguments(
+                commandLine: ["--config", "/nonexistent.yaml"],
+                service: "x",
+                environment: [:]
+            )
+        }
         let nested = try Self.file("tls:\n  ca: a.pem\n")
         defer { try? FileManager.default.removeItem(atPath: nested) }
-        #expect { try SettingsSources.arguments(commandLine: ["--config", nested], service: "x", environment: [:]) } throws: { "\($0)".contains("'tls'") }
+        #expect {
+            try SettingsSources.arguments(commandLine: ["--config", nested], service: "x", environment: [:])
+        } throws: { "\($0)".contains("'tls'") }
         let list = try Self.file("- a\n- b\n")
         defer { try? FileManager.default.removeItem(atPath: list) }
-        #expect { try SettingsSources.arguments(commandLine: ["--config", list], service: "x", environment: [:]) } throws: { "\($0)".contains("mapping") }
-        #expect(throws: (any Error).self) { try SettingsSources.arguments(commandLine: ["--config"], service: "x", environment: [:]) }
+        #expect {
+            try SettingsSources.arguments(commandLine: ["--config", list], service: "x", environment: [:])
+        } throws: { "\($0)".contains("mapping") }
+        #expect(throws: (any Error).self) {
+            try SettingsSources.arguments(commandLine: ["--config"], service: "x", environment: [:])
+        }
     }
 
     @Test func aServiceStartsFromItsConfigFileAndRefusesUnknownKeys() async throws {
         let certificates = InferenceServiceTests.certificates
-        let good = try Self.file("""
+        let good = try Self.file(
+            """
             port: 0
             ca: \(certificates.caPath)
             cert: \(certificates.certificatePath("inference"))
             key: \(certificates.keyPath("inference"))
             drain-seconds: 2
-            """)
+            """
+        )
         defer { try? FileManager.default.removeItem(atPath: good) }
         let service = try await ServiceProcess("switchyard-echo", arguments: ["--config", good])
         service.terminate()

@@ -27,7 +27,9 @@ struct GatewayMeshTests {
         let curl = try installedTool("curl")
         for _ in 0..<100 {
             let (_, output) = try await runCommand(
-                curl, ["-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:\(port)/v2/health/ready"])
+                curl,
+                ["-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:\(port)/v2/health/ready"]
+            )
             if output == "200" { return }
             try await Task.sleep(for: .milliseconds(100))
         }
@@ -43,17 +45,23 @@ struct GatewayMeshTests {
         for (path, code) in [("versions/1/ready", "200"), ("versions/9/ready", "404"), ("ready", "200")] {
             let (_, answer) = try await runCommand(
                 curl,
-                ["-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:\(port)/v2/models/digits/\(path)"])
+                ["-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:\(port)/v2/models/digits/\(path)"]
+            )
             #expect(answer == code, "\(path)")
         }
         let script = packageRoot().appendingPathComponent("Tests/Fixtures/gateway/tritonclient_check.py").path
         let x = packageRoot().appendingPathComponent("Tests/Fixtures/engine/digits/x_test.npy").path
         let (status, output) = try await runCommand(
-            python, [script, "127.0.0.1:\(port)", x, "\(Self.rows)"], timeout: .seconds(120))
+            python,
+            [script, "127.0.0.1:\(port)", x, "\(Self.rows)"],
+            timeout: .seconds(120)
+        )
         #expect(status == 0, "\(output)")
         let line = try #require(output.split(separator: "\n").last)
         let report = try #require(
-            try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "\(output)")
+            try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+            "\(output)"
+        )
 
         #expect(report["live"] as? Bool == true)
         #expect(report["ready"] as? Bool == true)
@@ -62,7 +70,8 @@ struct GatewayMeshTests {
         #expect(metadata["name"] as? String == "digits")
         #expect((metadata["inputs"] as? [[String: Any]])?.first?["shape"] as? [Int] == [-1, 64])
         #expect(
-            ((report["server"] as? [String: Any])?["extensions"] as? [String])?.contains("binary_tensor_data") == true)
+            ((report["server"] as? [String: Any])?["extensions"] as? [String])?.contains("binary_tensor_data") == true
+        )
         #expect((report["config"] as? [String: Any])?["max_batch_size"] as? Int == 64)
 
         // the native path, one row at a time as tritonclient sent them: the same answers, to the bit
@@ -72,7 +81,10 @@ struct GatewayMeshTests {
         var probabilities: [[Float]] = []
         for row in 0..<Self.rows {
             let result = try await client.infer(
-                model: "digits", inputs: ["X": try inputs.rows(row..<(row + 1))], routingKey: "user-\(row % 7)")
+                model: "digits",
+                inputs: ["X": try inputs.rows(row..<(row + 1))],
+                routingKey: "user-\(row % 7)"
+            )
             labels.append(Int(try result["label"]!.scalars(as: Int64.self)[0]))
             probabilities.append(try result["probabilities"]!.scalars(as: Float.self))
         }
@@ -100,7 +112,9 @@ struct GatewayMeshTests {
         #expect(inferenceCount(report["stats"]) == 3 * Self.rows)  // rows one by one in both modes, then as one batch
         // the native requests count too: the statistics are the router's, not the HTTP port's
         let (_, stats) = try await runCommand(
-            try installedTool("curl"), ["-s", "http://127.0.0.1:\(port)/v2/models/digits/stats"])
+            try installedTool("curl"),
+            ["-s", "http://127.0.0.1:\(port)/v2/models/digits/stats"]
+        )
         #expect(inferenceCount(try JSONSerialization.jsonObject(with: Data(stats.utf8))) == 4 * Self.rows, "\(stats)")
     }
 
@@ -122,10 +136,17 @@ struct GatewayMeshTests {
             case "sh":
                 #expect(code.hasPrefix("curl "), "only curl commands: \(code)")
                 (status, output) = try await runCommand(
-                    "/bin/sh", ["-c", code], environment: ["PATH": (curl as NSString).deletingLastPathComponent])
+                    "/bin/sh",
+                    ["-c", code],
+                    environment: ["PATH": (curl as NSString).deletingLastPathComponent]
+                )
             default:
                 (status, output) = try await runCommand(
-                    python, ["-c", code], directory: packageRoot().path, timeout: .seconds(60))
+                    python,
+                    ["-c", code],
+                    directory: packageRoot().path,
+                    timeout: .seconds(60)
+                )
             }
             #expect(status == 0, "\(code)\n\(output)")
             guard let expected = example.expected else { continue }
@@ -135,7 +156,9 @@ struct GatewayMeshTests {
                 #expect(actual != nil && actual == wanted, "\(code)\nprinted: \(output)\nREADME: \(expected)")
             } else {
                 #expect(
-                    output.trimmingCharacters(in: .whitespacesAndNewlines) == expected, "\(code)\nprinted: \(output)")
+                    output.trimmingCharacters(in: .whitespacesAndNewlines) == expected,
+                    "\(code)\nprinted: \(output)"
+                )
             }
         }
     }

@@ -49,7 +49,9 @@ struct GatewayMetadataTests {
         #expect(metadata.versions == ["3"])
         #expect(metadata.maxBatchSize == BatcherConfiguration().maxBatchSize)
         let preprocess = try Preprocess(
-            pipelineJSON: config.pipelineJSON, inputs: [Preprocess.Input(name: "X", dtype: .float32, shape: [nil, 64])])
+            pipelineJSON: config.pipelineJSON,
+            inputs: [Preprocess.Input(name: "X", dtype: .float32, shape: [nil, 64])]
+        )
         // a request as the metadata describes it (any image size) passes the preprocess stage
         let image = try Tensor([UInt8](repeating: 9, count: 2 * 12 * 10), shape: [2, 12, 10])
         let ready = try preprocess.apply(to: [NamedTensor("image", image)])

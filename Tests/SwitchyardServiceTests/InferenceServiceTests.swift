@@ -16,17 +16,27 @@ struct InferenceServiceTests {
     static let labels = try! NPY.read(root.appendingPathComponent("Tests/Fixtures/engine/digits/ort_label.npy").path)
 
     static func start() async throws -> ServiceProcess {
-        try await ServiceProcess("switchyard-inference", arguments: [
-            "--port", "0", "--models", root.appendingPathComponent("models").path, "--ca", certificates.caPath,
-            "--cert", certificates.certificatePath("inference"), "--key", certificates.keyPath("inference"),
-        ])
+        try await ServiceProcess(
+            "switchyard-inference",
+            arguments: [
+                "--port", "0", "--models", root.appendingPathComponent("models").path, "--ca", certificates.caPath,
+                "--cert", certificates.certificatePath("inference"), "--key", certificates.keyPath("inference"),
+            ]
+        )
     }
 
     static func client(_ service: ServiceProcess, as name: String = "app") throws -> WireClient {
-        let tls = TLSSettings(caPath: certificates.caPath, certificatePath: certificates.certificatePath(name), keyPath: certificates.keyPath(name))
+        let tls = TLSSettings(
+            caPath: certificates.caPath,
+            certificatePath: certificates.certificatePath(name),
+            keyPath: certificates.keyPath(name)
+        )
         var logger = Logger(label: "test")
         logger.logLevel = .critical
-        return try WireClient(configuration: WireClientConfiguration(host: "127.0.0.1", port: service.port, tls: tls), logger: logger)
+        return try WireClient(
+            configuration: WireClientConfiguration(host: "127.0.0.1", port: service.port, tls: tls),
+            logger: logger
+        )
     }
 
     static func infer(_ rows: Tensor, version: String = "") -> Request {
@@ -36,22 +46,31 @@ struct InferenceServiceTests {
     /// Exporter-style zoo models (a BERT-like encoder with two int64 inputs and dynamic sequence length, a GPT-like
     /// decoder, an LSTM classifier) served from a repository, against onnxruntime's outputs.
     @Test func servesZooModels() async throws {
-        let repository = FileManager.default.temporaryDirectory.appendingPathComponent("switchyard-zoo-\(UUID().uuidString)")
+        let repository = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "switchyard-zoo-\(UUID().uuidString)"
+        )
         defer { try? FileManager.default.removeItem(at: repository) }
         let zoo = Self.root.appendingPathComponent("Tests/Fixtures/engine/zoo")
         let cases: [(name: String, inputs: [String])] = [
-            ("bert_encoder", ["input_ids", "attention_mask"]), ("gpt_decoder", ["input_ids"]), ("lstm_classifier", ["x"]),
+            ("bert_encoder", ["input_ids", "attention_mask"]), ("gpt_decoder", ["input_ids"]),
+            ("lstm_classifier", ["x"]),
         ]
         for entry in cases {
             let folder = repository.appendingPathComponent("\(entry.name)/1")
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
             try FileManager.default.copyItem(
-                at: zoo.appendingPathComponent("\(entry.name)/model.onnx"), to: folder.appendingPathComponent("model.onnx"))
+                at: zoo.appendingPathComponent("\(entry.name)/model.onnx"),
+                to: folder.appendingPathComponent("model.onnx")
+            )
         }
-        let service = try await ServiceProcess("switchyard-inference", arguments: [
-            "--port", "0", "--models", repository.path, "--ca", Self.certificates.caPath,
-            "--cert", Self.certificates.certificatePath("inference"), "--key", Self.certificates.keyPath("inference"),
-        ])
+        let service = try await ServiceProcess(
+            "switchyard-inference",
+            arguments: [
+                "--port", "0", "--models", repository.path, "--ca", Self.certificates.caPath,
+                "--cert", Self.certificates.certificatePath("inference"), "--key",
+                Self.certificates.keyPath("inference"),
+            ]
+        )
         defer { service.kill() }
         let client = try Self.client(service)
         for entry in cases {
@@ -60,7 +79,9 @@ struct InferenceServiceTests {
                 NamedTensor(name, try NPY.read(folder.appendingPathComponent("input_\(index).npy").path))
             }
             let response = try await client.call(
-                Request(method: "infer", model: entry.name, tensors: tensors), deadline: .now.advanced(by: .seconds(20)))
+                Request(method: "infer", model: entry.name, tensors: tensors),
+                deadline: .now.advanced(by: .seconds(20))
+            )
             let expected = try NPY.read(folder.appendingPathComponent("output_0.npy").path).scalars(as: Float.self)
             let actual = try #require(response.tensors.first?.tensor).scalars(as: Float.self)
             let scale = expected.map { abs($0) }.max() ?? 1
@@ -91,7 +112,11 @@ struct InferenceServiceTests {
         // one row at a time gives the same answers
         for row in 0..<5 {
             let one = try await client.call(Self.infer(try Self.x.rows(row..<(row + 1)), version: "1"))
-            #expect(try one.tensors.first { $0.name == "label" }?.tensor.scalars(as: Int64.self) == [Self.labels.scalars(as: Int64.self)[row]])
+            #expect(
+                try one.tensors.first { $0.name == "label" }?.tensor.scalars(as: Int64.self) == [
+                    Self.labels.scalars(as: Int64.self)[row]
+                ]
+            )
         }
         await client.close()
     }
@@ -115,7 +140,11 @@ struct InferenceServiceTests {
         await expect(Self.infer(narrow), .invalidArgument, mentioning: "64")
         let doubles = try Tensor([Double](repeating: 0, count: 64), shape: [1, 64])
         await expect(Self.infer(doubles), .invalidArgument, mentioning: "f")
-        await expect(Request(method: "infer", model: "nope", tensors: [NamedTensor("X", try Self.x.rows(0..<1))]), .notFound, mentioning: "nope")
+        await expect(
+            Request(method: "infer", model: "nope", tensors: [NamedTensor("X", try Self.x.rows(0..<1))]),
+            .notFound,
+            mentioning: "nope"
+        )
         await expect(Self.infer(try Self.x.rows(0..<1), version: "9"), .notFound, mentioning: "9")
         await expect(Self.infer(try Self.x.rows(0..<1), version: "latest"), .invalidArgument, mentioning: "number")
         await expect(Request(method: "train", model: "digits"), .notFound, mentioning: "train")
@@ -134,8 +163,13 @@ struct InferenceServiceTests {
             try await app.call(Request(method: "model.unload", model: "digits", version: "1"))
         } throws: { ($0 as? Status)?.code == .permissionDenied }
         _ = try await admin.call(Request(method: "model.unload", model: "digits", version: "1"))
-        await #expect { try await app.call(Self.infer(try Self.x.rows(0..<1))) } throws: { ($0 as? Status)?.code == .notFound }
-        _ = try await admin.call(Request(method: "model.load", model: "digits", version: "1"), deadline: .now.advanced(by: .seconds(20)))
+        await #expect { try await app.call(Self.infer(try Self.x.rows(0..<1))) } throws: {
+            ($0 as? Status)?.code == .notFound
+        }
+        _ = try await admin.call(
+            Request(method: "model.load", model: "digits", version: "1"),
+            deadline: .now.advanced(by: .seconds(20))
+        )
         #expect(try await app.call(Request(method: "model.list"))[parameter: "digits/1"] == "ready")
         _ = try await app.call(Self.infer(try Self.x.rows(0..<1)))
         await app.close()

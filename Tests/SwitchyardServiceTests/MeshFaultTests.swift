@@ -22,7 +22,11 @@ struct MeshFaultTests {
                 group.addTask {
                     let row = index % x.shape[0]
                     do {
-                        let result = try await client.infer(model: "digits", inputs: ["X": try x.rows(row..<(row + 1))], deadline: deadline)
+                        let result = try await client.infer(
+                            model: "digits",
+                            inputs: ["X": try x.rows(row..<(row + 1))],
+                            deadline: deadline
+                        )
                         return (index, result["label"] == nil ? "no label" : "ok")
                     } catch let error as InferenceError {
                         return (index, "\(error.code)")
@@ -42,7 +46,10 @@ struct MeshFaultTests {
     }
 
     @Test func overloadBeyondTheQueueIsShedQuicklyAndEveryRequestIsAnswered() async throws {
-        let mesh = try await MeshTests.Mesh(routerArguments: ["--max-queue-size", "4", "--max-batch-size", "4"], inferenceArguments: ["--threads", "1"])
+        let mesh = try await MeshTests.Mesh(
+            routerArguments: ["--max-queue-size", "4", "--max-batch-size", "4"],
+            inferenceArguments: ["--threads", "1"]
+        )
         defer { mesh.stop() }
         let client = try mesh.client()
         let started = ContinuousClock.now
@@ -62,13 +69,20 @@ struct MeshFaultTests {
         let mesh = try await MeshTests.Mesh()
         defer { mesh.stop() }
         let certificates = InferenceServiceTests.certificates
-        let tls = TLSSettings(caPath: certificates.caPath, certificatePath: certificates.certificatePath("app"), keyPath: certificates.keyPath("app"))
+        let tls = TLSSettings(
+            caPath: certificates.caPath,
+            certificatePath: certificates.certificatePath("app"),
+            keyPath: certificates.keyPath("app")
+        )
         for _ in 0..<3 {
             let peer = try await RawPeer.connect(port: mesh.router.port, tls: try tls.makeClientContext())
             #expect(try await peer.handshake() != nil)
             var burst: [UInt8] = []
             for id in UInt32(1)...50 {
-                burst += Frame.request(id: id, Request(model: "digits", tensors: [NamedTensor("X", try InferenceServiceTests.x.rows(0..<1))])).encoded()
+                burst += Frame.request(
+                    id: id,
+                    Request(model: "digits", tensors: [NamedTensor("X", try InferenceServiceTests.x.rows(0..<1))])
+                ).encoded()
             }
             try await peer.send(burst)
             await peer.close()  // gone, with up to 50 requests in flight
@@ -99,14 +113,24 @@ struct MeshFaultTests {
     /// Asks the router's `health` until `condition` holds for the answer ("serving" or the error), within 20 s.
     static func waitForRouterHealth(_ mesh: MeshTests.Mesh, _ condition: (String) -> Bool) async throws -> String {
         let certificates = InferenceServiceTests.certificates
-        let tls = TLSSettings(caPath: certificates.caPath, certificatePath: certificates.certificatePath("app"), keyPath: certificates.keyPath("app"))
-        let client = try WireClient(configuration: WireClientConfiguration(host: "127.0.0.1", port: mesh.router.port, tls: tls), logger: Logger(label: "test"))
+        let tls = TLSSettings(
+            caPath: certificates.caPath,
+            certificatePath: certificates.certificatePath("app"),
+            keyPath: certificates.keyPath("app")
+        )
+        let client = try WireClient(
+            configuration: WireClientConfiguration(host: "127.0.0.1", port: mesh.router.port, tls: tls),
+            logger: Logger(label: "test")
+        )
         defer { Task { await client.close() } }
         var answer = ""
         let deadline = ContinuousClock.now.advanced(by: .seconds(20))
         while ContinuousClock.now < deadline {
             do {
-                answer = try await client.call(Request(method: "health"), deadline: .now.advanced(by: .seconds(2)))[parameter: "status"] ?? "?"
+                answer =
+                    try await client.call(Request(method: "health"), deadline: .now.advanced(by: .seconds(2)))[
+                        parameter: "status"
+                    ] ?? "?"
             } catch {
                 answer = "\(error)"
             }
@@ -118,7 +142,8 @@ struct MeshFaultTests {
 
     @Test func aFrozenInstanceIsFoundByHealthChecksAndTheRouterIsNotReadyWithoutInference() async throws {
         let mesh = try await MeshTests.Mesh(
-            routerArguments: ["--health-check-interval-ms", "100", "--health-check-timeout-ms", "300"], inferenceCount: 2
+            routerArguments: ["--health-check-interval-ms", "100", "--health-check-timeout-ms", "300"],
+            inferenceCount: 2
         )
         defer {
             for instance in mesh.inferenceInstances { instance.thaw() }
@@ -131,8 +156,13 @@ struct MeshFaultTests {
         try await Task.sleep(for: .seconds(2))  // many check intervals
         #expect(Set(await Self.load(client, count: 100, concurrency: 8, deadline: .seconds(3))) == ["ok"])
         mesh.inferenceInstances[0].freeze()
-        let notReady = try await Self.waitForRouterHealth(mesh) { $0.contains("no inference instance passes its health check") }
-        #expect(notReady.contains("unavailable") && notReady.contains("no inference instance passes its health check"), "\(notReady)")
+        let notReady = try await Self.waitForRouterHealth(mesh) {
+            $0.contains("no inference instance passes its health check")
+        }
+        #expect(
+            notReady.contains("unavailable") && notReady.contains("no inference instance passes its health check"),
+            "\(notReady)"
+        )
         for instance in mesh.inferenceInstances { instance.thaw() }
         #expect(try await Self.waitForRouterHealth(mesh) { $0 == "serving" } == "serving")
         #expect(Set(await Self.load(client, count: 40, concurrency: 4, deadline: .seconds(10))) == ["ok"])
@@ -156,10 +186,14 @@ struct MeshFaultTests {
         #expect((counts["unavailable"] ?? 0) > 0, "\(counts)")
         // bring it back on the same port: the router reconnects on demand
         let certificates = InferenceServiceTests.certificates
-        let revived = try await ServiceProcess("switchyard-inference", arguments: [
-            "--port", "\(port)", "--models", packageRoot().appendingPathComponent("models").path, "--ca", certificates.caPath,
-            "--cert", certificates.certificatePath("inference"), "--key", certificates.keyPath("inference"),
-        ])
+        let revived = try await ServiceProcess(
+            "switchyard-inference",
+            arguments: [
+                "--port", "\(port)", "--models", packageRoot().appendingPathComponent("models").path, "--ca",
+                certificates.caPath,
+                "--cert", certificates.certificatePath("inference"), "--key", certificates.keyPath("inference"),
+            ]
+        )
         defer { revived.kill() }
         #expect(Set(await Self.load(client, count: 40, concurrency: 4, deadline: .seconds(10))) == ["ok"])
         await client.close()
@@ -170,18 +204,27 @@ struct MeshFaultTests {
 struct MeshBatchingTests {
     @Test func aBadRequestInABatchDoesNotFailItsBatchMates() async throws {
         // digits behind a preprocess one-hot step: 63 columns, column 0 a category in {0, 1}, become the model's 64
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("switchyard-onehot-\(UUID().uuidString)")
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "switchyard-onehot-\(UUID().uuidString)"
+        )
         defer { try? FileManager.default.removeItem(at: root) }
-        try FileManager.default.createDirectory(at: root.appendingPathComponent("digits/1"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            at: root.appendingPathComponent("digits/1"),
+            withIntermediateDirectories: true
+        )
         try FileManager.default.createSymbolicLink(
             at: root.appendingPathComponent("digits/1/model.onnx"),
             withDestinationURL: packageRoot().appendingPathComponent("models/digits/1/model.onnx")
         )
         try """
-            {"max_batch_size": 64, "inputs": [{"name": "X", "dtype": "f32", "shape": [-1, 64]}],
-             "pipeline": {"preprocess": [{"op": "onehot", "input": "X", "column": 0, "categories": [0, 1]}]}}
-            """.write(to: root.appendingPathComponent("digits/config.json"), atomically: true, encoding: .utf8)
-        let mesh = try await MeshTests.Mesh(models: root.path, routerArguments: ["--max-queue-delay-us", "5000"], inferenceArguments: ["--threads", "1"])
+        {"max_batch_size": 64, "inputs": [{"name": "X", "dtype": "f32", "shape": [-1, 64]}],
+         "pipeline": {"preprocess": [{"op": "onehot", "input": "X", "column": 0, "categories": [0, 1]}]}}
+        """.write(to: root.appendingPathComponent("digits/config.json"), atomically: true, encoding: .utf8)
+        let mesh = try await MeshTests.Mesh(
+            models: root.path,
+            routerArguments: ["--max-queue-delay-us", "5000"],
+            inferenceArguments: ["--threads", "1"]
+        )
         defer { mesh.stop() }
         let client = try mesh.client()
         let outcomes = await withTaskGroup(of: (Int, String).self) { group in
@@ -190,10 +233,18 @@ struct MeshBatchingTests {
                     var row = [Float](repeating: 4, count: 63)
                     row[0] = index % 4 == 3 ? 5 : Float(index % 2)  // every fourth row has an unknown category
                     do {
-                        let result = try await client.infer(model: "digits", inputs: ["X": try Tensor(row, shape: [1, 63])], deadline: .seconds(10))
+                        let result = try await client.infer(
+                            model: "digits",
+                            inputs: ["X": try Tensor(row, shape: [1, 63])],
+                            deadline: .seconds(10)
+                        )
                         return (index, result["label"] == nil ? "no label" : "ok")
                     } catch let error as InferenceError {
-                        return (index, error.code == .invalidArgument && error.status.message.contains("category 5") ? "refused" : "\(error)")
+                        return (
+                            index,
+                            error.code == .invalidArgument && error.status.message.contains("category 5")
+                                ? "refused" : "\(error)"
+                        )
                     } catch {
                         return (index, "\(error)")
                     }

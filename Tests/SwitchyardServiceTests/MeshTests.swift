@@ -22,23 +22,44 @@ struct MeshTests {
         let stageArguments: [String]
 
         init(
-            models: String = packageRoot().appendingPathComponent("models").path, routerArguments: [String] = [],
-            inferenceArguments: [String] = [], inferenceCount: Int = 1, pipelineCount: Int = 1
+            models: String = packageRoot().appendingPathComponent("models").path,
+            routerArguments: [String] = [],
+            inferenceArguments: [String] = [],
+            inferenceCount: Int = 1,
+            pipelineCount: Int = 1
         ) async throws {
             let certificates = InferenceServiceTests.certificates
-            let tls = ["--ca", certificates.caPath, "--cert", certificates.certificatePath("inference"), "--key", certificates.keyPath("inference")]
+            let tls = [
+                "--ca", certificates.caPath, "--cert", certificates.certificatePath("inference"), "--key",
+                certificates.keyPath("inference"),
+            ]
             self.stageArguments = ["--models", models] + tls
             var instances: [ServiceProcess] = []
             for _ in 0..<inferenceCount {
-                instances.append(try await ServiceProcess("switchyard-inference", arguments: ["--port", "0", "--models", models] + tls + inferenceArguments))
+                instances.append(
+                    try await ServiceProcess(
+                        "switchyard-inference",
+                        arguments: ["--port", "0", "--models", models] + tls + inferenceArguments
+                    )
+                )
             }
             self.inferenceInstances = instances
             let inference = instances[0]
             var preprocess: [ServiceProcess] = []
             var postprocess: [ServiceProcess] = []
             for _ in 0..<max(1, pipelineCount) {
-                preprocess.append(try await ServiceProcess("switchyard-preprocess", arguments: ["--port", "0", "--models", models] + tls))
-                postprocess.append(try await ServiceProcess("switchyard-postprocess", arguments: ["--port", "0", "--models", models] + tls))
+                preprocess.append(
+                    try await ServiceProcess(
+                        "switchyard-preprocess",
+                        arguments: ["--port", "0", "--models", models] + tls
+                    )
+                )
+                postprocess.append(
+                    try await ServiceProcess(
+                        "switchyard-postprocess",
+                        arguments: ["--port", "0", "--models", models] + tls
+                    )
+                )
             }
             self.preprocessInstances = preprocess
             self.postprocessInstances = postprocess
@@ -46,10 +67,14 @@ struct MeshTests {
             func list(_ processes: [ServiceProcess]) -> String {
                 processes.map { "127.0.0.1:\($0.port)" }.joined(separator: ",")
             }
-            self.router = try await ServiceProcess("switchyard-router", arguments: [
-                "--port", "0", "--models", models,
-                "--preprocess", list(preprocess), "--inference", list(instances), "--postprocess", list(postprocess),
-            ] + tls + routerArguments)
+            self.router = try await ServiceProcess(
+                "switchyard-router",
+                arguments: [
+                    "--port", "0", "--models", models,
+                    "--preprocess", list(preprocess), "--inference", list(instances), "--postprocess",
+                    list(postprocess),
+                ] + tls + routerArguments
+            )
         }
 
         func client() throws -> SwitchyardClient {
@@ -57,9 +82,15 @@ struct MeshTests {
             var logger = Logger(label: "test")
             logger.logLevel = .critical
             return try SwitchyardClient(
-                host: "127.0.0.1", port: self.router.port,
-                tls: TLSSettings(caPath: certificates.caPath, certificatePath: certificates.certificatePath("app"), keyPath: certificates.keyPath("app")),
-                defaultDeadline: .seconds(10), logger: logger
+                host: "127.0.0.1",
+                port: self.router.port,
+                tls: TLSSettings(
+                    caPath: certificates.caPath,
+                    certificatePath: certificates.certificatePath("app"),
+                    keyPath: certificates.keyPath("app")
+                ),
+                defaultDeadline: .seconds(10),
+                logger: logger
             )
         }
 
@@ -83,7 +114,11 @@ struct MeshTests {
                 let row = next
                 next += 1
                 group.addTask {
-                    let result = try await client.infer(model: "digits", inputs: ["X": try x.rows(row..<(row + 1))], routingKey: "user-\(row % 7)")
+                    let result = try await client.infer(
+                        model: "digits",
+                        inputs: ["X": try x.rows(row..<(row + 1))],
+                        routingKey: "user-\(row % 7)"
+                    )
                     #expect(result.modelVersion == "1")
                     return (row, try result["label"]!.scalars(as: Int64.self)[0])
                 }
@@ -104,7 +139,9 @@ struct MeshTests {
         defer { mesh.stop() }
         let client = try mesh.client()
         let row = try InferenceServiceTests.x.rows(0..<1)
-        await #expect { try await client.infer(model: "cars", inputs: ["X": row]) } throws: { ($0 as? InferenceError)?.code == .notFound }
+        await #expect { try await client.infer(model: "cars", inputs: ["X": row]) } throws: {
+            ($0 as? InferenceError)?.code == .notFound
+        }
         let narrow = try Tensor([Float](repeating: 0, count: 60), shape: [1, 60])
         await #expect {
             try await client.infer(model: "digits", inputs: ["X": narrow])

@@ -16,7 +16,8 @@ struct MeteredServiceTests {
                 default: return Response(parameters: [Parameter("model.version", "3")])
                 }
             },
-            name: "router", factory: metrics
+            name: "router",
+            factory: metrics
         )
         let context = RequestContext(requestID: 1, deadline: nil, peer: PeerIdentity(), logger: Logger(label: "test"))
         for key in ["", "", "bad", "boom"] {
@@ -24,11 +25,28 @@ struct MeteredServiceTests {
         }
         _ = try await service.handle(Request(model: "digits", version: "2"), context: context)
         let labels = [("service", "router"), ("method", "infer"), ("model", "digits")]
-        #expect(try metrics.expectCounter("switchyard_requests_total", labels + [("version", "3"), ("code", "ok")]).values == [1, 1])
-        #expect(try metrics.expectCounter("switchyard_requests_total", labels + [("version", ""), ("code", "invalid_argument")]).values == [1])
-        #expect(try metrics.expectCounter("switchyard_requests_total", labels + [("version", ""), ("code", "cancelled")]).values == [1])
-        #expect(try metrics.expectCounter("switchyard_requests_total", labels + [("version", "2"), ("code", "ok")]).values == [1])
-        #expect(try metrics.expectTimer("switchyard_request_duration_seconds", labels + [("version", "3")]).values.count == 2)
+        #expect(
+            try metrics.expectCounter("switchyard_requests_total", labels + [("version", "3"), ("code", "ok")]).values
+                == [1, 1]
+        )
+        #expect(
+            try metrics.expectCounter(
+                "switchyard_requests_total",
+                labels + [("version", ""), ("code", "invalid_argument")]
+            ).values == [1]
+        )
+        #expect(
+            try metrics.expectCounter("switchyard_requests_total", labels + [("version", ""), ("code", "cancelled")])
+                .values == [1]
+        )
+        #expect(
+            try metrics.expectCounter("switchyard_requests_total", labels + [("version", "2"), ("code", "ok")]).values
+                == [1]
+        )
+        #expect(
+            try metrics.expectTimer("switchyard_request_duration_seconds", labels + [("version", "3")]).values.count
+                == 2
+        )
         let inFlight = try metrics.expectMeter("switchyard_requests_in_flight", [("service", "router")])
         #expect(inFlight.values.last == 0)
     }
@@ -40,7 +58,8 @@ struct MeteredServiceTests {
                 guard request.model.hasPrefix("real") else { throw Status(.notFound, "no model '\(request.model)'") }
                 return Response()
             },
-            name: "router", factory: metrics
+            name: "router",
+            factory: metrics
         )
         let context = RequestContext(requestID: 1, deadline: nil, peer: PeerIdentity(), logger: Logger(label: "test"))
         // failures naming what never succeeded fold into one series
@@ -48,11 +67,16 @@ struct MeteredServiceTests {
             _ = try? await service.handle(Request(model: "typo\(index)", version: "\(index)"), context: context)
         }
         let unknown = [("service", "router"), ("method", "infer"), ("model", "unknown"), ("version", "unknown")]
-        #expect(try metrics.expectCounter("switchyard_requests_total", unknown + [("code", "not_found")]).values.count == 50)
+        #expect(
+            try metrics.expectCounter("switchyard_requests_total", unknown + [("code", "not_found")]).values.count == 50
+        )
         #expect(throws: (any Error).self) {
             try metrics.expectCounter(
                 "switchyard_requests_total",
-                [("service", "router"), ("method", "infer"), ("model", "typo3"), ("version", "3"), ("code", "not_found")]
+                [
+                    ("service", "router"), ("method", "infer"), ("model", "typo3"), ("version", "3"),
+                    ("code", "not_found"),
+                ]
             )
         }
         // answered values get their own label, up to the bound; later ones are "other"

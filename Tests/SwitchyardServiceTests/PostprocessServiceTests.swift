@@ -10,34 +10,51 @@ import Testing
 @Suite(.timeLimit(.minutes(1)))
 struct PostprocessServiceTests {
     static func repository(config: String) throws -> String {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("switchyard-models-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: root.appendingPathComponent("digits"), withIntermediateDirectories: true)
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "switchyard-models-\(UUID().uuidString)"
+        )
+        try FileManager.default.createDirectory(
+            at: root.appendingPathComponent("digits"),
+            withIntermediateDirectories: true
+        )
         try config.write(to: root.appendingPathComponent("digits/config.json"), atomically: true, encoding: .utf8)
         return root.path
     }
 
     static func arguments(_ models: String) -> [String] {
         let certificates = InferenceServiceTests.certificates
-        return ["--port", "0", "--models", models, "--ca", certificates.caPath,
-                "--cert", certificates.certificatePath("inference"), "--key", certificates.keyPath("inference")]
+        return [
+            "--port", "0", "--models", models, "--ca", certificates.caPath,
+            "--cert", certificates.certificatePath("inference"), "--key", certificates.keyPath("inference"),
+        ]
     }
 
     @Test func appliesTheModelsPipeline() async throws {
-        let models = try Self.repository(config: """
-            {"labels": ["zero","one","two"],
-             "pipeline": {"postprocess": [{"op": "topk", "input": "probabilities", "k": 2}, {"op": "argmax", "input": "probabilities"}]}}
-            """)
+        let models = try Self.repository(
+            config: """
+                {"labels": ["zero","one","two"],
+                 "pipeline": {"postprocess": [{"op": "topk", "input": "probabilities", "k": 2}, {"op": "argmax", "input": "probabilities"}]}}
+                """
+        )
         defer { try? FileManager.default.removeItem(atPath: models) }
         let service = try await ServiceProcess("switchyard-postprocess", arguments: Self.arguments(models))
         defer { service.kill() }
         let client = try InferenceServiceTests.client(service)
         let probabilities = try Tensor([Float(0.1), 0.7, 0.2], shape: [1, 3])
-        let response = try await client.call(Request(method: "postprocess", model: "digits", tensors: [NamedTensor("probabilities", probabilities)]))
+        let response = try await client.call(
+            Request(method: "postprocess", model: "digits", tensors: [NamedTensor("probabilities", probabilities)])
+        )
         #expect(try response.tensors.first { $0.name == "label" }?.tensor.strings() == ["one"])
-        #expect(try response.tensors.first { $0.name == "probabilities.topk.labels" }?.tensor.strings() == ["one", "two"])
+        #expect(
+            try response.tensors.first { $0.name == "probabilities.topk.labels" }?.tensor.strings() == ["one", "two"]
+        )
         await #expect {
-            try await client.call(Request(method: "postprocess", model: "digits", tensors: [NamedTensor("scores", probabilities)]))
-        } throws: { ($0 as? Status)?.code == .invalidArgument && ($0 as? Status)?.message.contains("probabilities") == true }
+            try await client.call(
+                Request(method: "postprocess", model: "digits", tensors: [NamedTensor("scores", probabilities)])
+            )
+        } throws: {
+            ($0 as? Status)?.code == .invalidArgument && ($0 as? Status)?.message.contains("probabilities") == true
+        }
         await #expect {
             try await client.call(Request(method: "postprocess", model: "cars", tensors: []))
         } throws: { ($0 as? Status)?.code == .notFound }
@@ -48,7 +65,11 @@ struct PostprocessServiceTests {
         let models = try Self.repository(config: #"{"pipeline": {"postprocess": [{"op": "sharpen", "input": "x"}]}}"#)
         defer { try? FileManager.default.removeItem(atPath: models) }
         do {
-            _ = try await ServiceProcess("switchyard-postprocess", arguments: Self.arguments(models), timeout: .seconds(10))
+            _ = try await ServiceProcess(
+                "switchyard-postprocess",
+                arguments: Self.arguments(models),
+                timeout: .seconds(10)
+            )
             Issue.record("the service started with a broken pipeline")
         } catch {
             #expect("\(error)".contains("digits"))

@@ -31,19 +31,26 @@ struct ReleaseGateMeshTests {
 
     /// `rollout.start` as the admin for `model`; `stable` pinned first.
     static func start(
-        _ port: Int, model: String = "digits", stable: String, candidate: String, _ parameters: [Parameter]
+        _ port: Int,
+        model: String = "digits",
+        stable: String,
+        candidate: String,
+        _ parameters: [Parameter]
     )
         async throws
     {
         let client = try ReleaseTests.wire(port, as: "ops")
         defer { Task { await client.close() } }
         _ = try await client.call(
-            Request(method: Method.releasePin, model: model, version: stable), deadline: .now.advanced(by: .seconds(10))
+            Request(method: Method.releasePin, model: model, version: stable),
+            deadline: .now.advanced(by: .seconds(10))
         )
         _ = try await client.call(
             Request(
-                method: Method.rolloutStart, model: model,
-                parameters: [Parameter("candidate", candidate)] + parameters),
+                method: Method.rolloutStart,
+                model: model,
+                parameters: [Parameter("candidate", candidate)] + parameters
+            ),
             deadline: .now.advanced(by: .seconds(10))
         )
     }
@@ -52,9 +59,13 @@ struct ReleaseGateMeshTests {
         let client = try ReleaseTests.wire(port, as: "app")
         defer { Task { await client.close() } }
         let response = try await client.call(
-            Request(method: Method.rolloutStatus, model: model), deadline: .now.advanced(by: .seconds(10)))
+            Request(method: Method.rolloutStatus, model: model),
+            deadline: .now.advanced(by: .seconds(10))
+        )
         let statuses = try JSONDecoder().decode(
-            [ReleaseStatus].self, from: Data((response[parameter: "status"] ?? "").utf8))
+            [ReleaseStatus].self,
+            from: Data((response[parameter: "status"] ?? "").utf8)
+        )
         return try #require(statuses.first)
     }
 
@@ -69,8 +80,10 @@ struct ReleaseGateMeshTests {
                         for index in stride(from: lane, to: 40, by: 8) {
                             let row = (round * 40 + index) % Self.diabetes.shape[0]
                             _ = try? await client.infer(
-                                model: "diabetes", inputs: ["X": try Self.diabetes.rows(row..<(row + 1))],
-                                deadline: .seconds(10), routingKey: "user-\((round * 40 + index) % 400)"
+                                model: "diabetes",
+                                inputs: ["X": try Self.diabetes.rows(row..<(row + 1))],
+                                deadline: .seconds(10),
+                                routingKey: "user-\((round * 40 + index) % 400)"
                             )
                         }
                     }
@@ -84,25 +97,31 @@ struct ReleaseGateMeshTests {
 
     @Test(arguments: [("2", true), ("3", false)])
     func aRegressionCandidateWithA20PercentBiasIsRolledBackAndAnEqualOneIsPromoted(
-        _ candidate: String, _ biased: Bool
+        _ candidate: String,
+        _ biased: Bool
     )
         async throws
     {
         let mesh = try await Self.mesh()
         defer { mesh.stop() }
         try await Self.start(
-            mesh.router.port, model: "diabetes", stable: "1", candidate: candidate,
+            mesh.router.port,
+            model: "diabetes",
+            stable: "1",
+            candidate: candidate,
             [
                 Parameter("steps", "20,50,100"), Parameter("step_seconds", "0.3"), Parameter("min_requests", "30"),
                 Parameter("shadow_percent", "50"), Parameter("max_latency_ratio", "10"),
-            ])
+            ]
+        )
         let status = try await Self.driveRegression(mesh)
         let history = status.rollout?.history.map(\.message) ?? []
         if biased {
             #expect(status.rollout?.phase == .rolledBack, "\(history)")
             #expect(
                 status.rollout?.reason?.contains("values of 'variable' differ from stable's by 18.18%") == true,
-                "\(history)")
+                "\(history)"
+            )
             #expect(status.rollout?.step == 0, "rolled back after its first step: \(history)")
         } else {
             #expect(status.rollout?.phase == .promoted, "\(history)")
@@ -116,11 +135,14 @@ struct ReleaseGateMeshTests {
         // version 8 (0.64 accurate) against version 2 (0.98): no shadow scoring and no drift judgement, so that only
         // the labels that yard load sends back can roll it back
         try await Self.start(
-            mesh.router.port, stable: "2", candidate: "8",
+            mesh.router.port,
+            stable: "2",
+            candidate: "8",
             [
                 Parameter("steps", "20,100"), Parameter("step_seconds", "600"), Parameter("shadow_percent", "0"),
                 Parameter("min_predictions", "1000000"), Parameter("min_labels", "30"),
-            ])
+            ]
+        )
         let certificates = InferenceServiceTests.certificates
         let yard = ServiceProcess.productsDirectory.appendingPathComponent("yard").path
         let load = Task {
@@ -133,7 +155,9 @@ struct ReleaseGateMeshTests {
                     "--warmup", "0",
                     "--ca", certificates.caPath, "--cert", certificates.certificatePath("app"), "--key",
                     certificates.keyPath("app"),
-                ], timeout: .seconds(60))
+                ],
+                timeout: .seconds(60)
+            )
         }
         var status = try await Self.status(mesh.router.port)
         for _ in 0..<150 where status.rollout?.phase == .progressing {
@@ -156,7 +180,9 @@ struct ReleaseGateMeshTests {
         try FileManager.default.createDirectory(at: digits, withIntermediateDirectories: true)
         for item in ["config.json", "1"] {
             try FileManager.default.copyItem(
-                at: source.appendingPathComponent(item), to: digits.appendingPathComponent(item))
+                at: source.appendingPathComponent(item),
+                to: digits.appendingPathComponent(item)
+            )
         }
         let mesh = try await MeshTests.Mesh(
             models: repository,
@@ -175,7 +201,9 @@ struct ReleaseGateMeshTests {
         let admin = try ReleaseTests.wire(mesh.stages[1].port, as: "ops")
         defer { Task { await admin.close() } }
         _ = try await admin.call(
-            Request(method: Method.modelLoad, model: "digits", version: "2"), deadline: .now.advanced(by: .seconds(20)))
+            Request(method: Method.modelLoad, model: "digits", version: "2"),
+            deadline: .now.advanced(by: .seconds(20))
+        )
         for _ in 0..<50 where status.waiting != ["2"] {
             try await Task.sleep(for: .milliseconds(100))
             status = try await Self.status(mesh.router.port)
@@ -186,8 +214,11 @@ struct ReleaseGateMeshTests {
         #expect(await ReleaseTests.round(client, count: 80, users: 400) == ["1": 80])
         // a rollout gives it its step's share
         try await Self.start(
-            mesh.router.port, stable: "1", candidate: "2",
-            [Parameter("steps", "50,100"), Parameter("step_seconds", "600")])
+            mesh.router.port,
+            stable: "1",
+            candidate: "2",
+            [Parameter("steps", "50,100"), Parameter("step_seconds", "600")]
+        )
         let answers = await ReleaseTests.round(client, count: 80, users: 400, offset: 80)
         #expect((answers["2"] ?? 0) > 10 && (answers["1"] ?? 0) > 10, "\(answers)")
     }
@@ -196,11 +227,13 @@ struct ReleaseGateMeshTests {
         let mesh = try await Self.mesh()
         defer { mesh.stop() }
         _ = try await ComparisonTests.report(
-            mesh.router.port, "ab.start",
+            mesh.router.port,
+            "ab.start",
             parameters: [
                 Parameter("champion", "1"), Parameter("challenger", "9"), Parameter("mode", "split"),
                 Parameter("percent", "50"),
-            ])
+            ]
+        )
         let client = try mesh.client()
         defer { Task { await client.close() } }
         var report = try await ComparisonTests.report(mesh.router.port, "ab.report")
@@ -221,13 +254,18 @@ struct ReleaseGateMeshTests {
     @Test func aRouterKilledMidStepKeepsTheStepsEvidence() async throws {
         let state = try ReleaseTests.temporaryDirectory()
         let mesh = try await MeshTests.Mesh(
-            models: ReleaseTests.models, routerArguments: ReleaseTests.routerArguments(state: state))
+            models: ReleaseTests.models,
+            routerArguments: ReleaseTests.routerArguments(state: state)
+        )
         defer { mesh.stop() }
         try await Self.start(
-            mesh.router.port, stable: "1", candidate: "2",
+            mesh.router.port,
+            stable: "1",
+            candidate: "2",
             [
                 Parameter("steps", "50,100"), Parameter("step_seconds", "600"), Parameter("shadow_percent", "100"),
-            ])
+            ]
+        )
         let labelled = try mesh.client()
         _ = await ComparisonTests.labelledRound(labelled)
         await labelled.close()
@@ -240,7 +278,9 @@ struct ReleaseGateMeshTests {
         try await Task.sleep(for: .milliseconds(300))
         before = try await Self.status(mesh.router.port)
         #expect(
-            before.candidateWindow.requests > 100 && before.candidateWindow.labelled > 100, "\(before.candidateWindow)")
+            before.candidateWindow.requests > 100 && before.candidateWindow.labelled > 100,
+            "\(before.candidateWindow)"
+        )
         mesh.router.kill()
         _ = await mesh.router.waitForExit()
         let certificates = InferenceServiceTests.certificates
@@ -251,7 +291,8 @@ struct ReleaseGateMeshTests {
                 "--inference", "127.0.0.1:\(mesh.stages[1].port)", "--postprocess", "127.0.0.1:\(mesh.stages[2].port)",
                 "--ca", certificates.caPath, "--cert", certificates.certificatePath("inference"), "--key",
                 certificates.keyPath("inference"),
-            ] + ReleaseTests.routerArguments(state: state))
+            ] + ReleaseTests.routerArguments(state: state)
+        )
         defer { restarted.kill() }
         let after = try await Self.status(restarted.port)
         #expect(after.rollout?.phase == .progressing && after.rollout?.step == 0)
@@ -266,6 +307,7 @@ struct ReleaseGateMeshTests {
         }
         #expect(
             after.candidateWindow.outputs["probabilities"]?.rows
-                == before.candidateWindow.outputs["probabilities"]?.rows)
+                == before.candidateWindow.outputs["probabilities"]?.rows
+        )
     }
 }

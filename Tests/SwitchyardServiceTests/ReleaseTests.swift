@@ -15,7 +15,9 @@ struct ReleaseTests {
     static let models = packageRoot().appendingPathComponent("Tests/Fixtures/releases").path
 
     static func temporaryDirectory() throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("switchyard-releases-\(UUID().uuidString)").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "switchyard-releases-\(UUID().uuidString)"
+        ).path
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         return path
     }
@@ -26,31 +28,58 @@ struct ReleaseTests {
 
     static func wire(_ port: Int, as name: String) throws -> WireClient {
         let certificates = InferenceServiceTests.certificates
-        let tls = TLSSettings(caPath: certificates.caPath, certificatePath: certificates.certificatePath(name), keyPath: certificates.keyPath(name))
+        let tls = TLSSettings(
+            caPath: certificates.caPath,
+            certificatePath: certificates.certificatePath(name),
+            keyPath: certificates.keyPath(name)
+        )
         var logger = Logger(label: "test")
         logger.logLevel = .critical
-        return try WireClient(configuration: WireClientConfiguration(host: "127.0.0.1", port: port, tls: tls), logger: logger)
+        return try WireClient(
+            configuration: WireClientConfiguration(host: "127.0.0.1", port: port, tls: tls),
+            logger: logger
+        )
     }
 
     /// Calls a release method as the admin; returns the model's status.
-    static func admin(_ port: Int, _ method: String, parameters: [Parameter] = [], version: String = "") async throws -> ReleaseStatus {
+    static func admin(
+        _ port: Int,
+        _ method: String,
+        parameters: [Parameter] = [],
+        version: String = ""
+    ) async throws -> ReleaseStatus {
         let client = try Self.wire(port, as: "ops")
         defer { Task { await client.close() } }
         let response = try await client.call(
-            Request(method: method, model: "digits", version: version, parameters: parameters), deadline: .now.advanced(by: .seconds(10))
+            Request(method: method, model: "digits", version: version, parameters: parameters),
+            deadline: .now.advanced(by: .seconds(10))
         )
-        let statuses = try JSONDecoder().decode([ReleaseStatus].self, from: Data((response[parameter: "status"] ?? "").utf8))
+        let statuses = try JSONDecoder().decode(
+            [ReleaseStatus].self,
+            from: Data((response[parameter: "status"] ?? "").utf8)
+        )
         return try #require(statuses.first { $0.model == "digits" })
     }
 
-    static func start(_ port: Int, candidate: String, steps: String = "20,50,100", stepSeconds: Double = 0.3, extra: [Parameter] = [])
+    static func start(
+        _ port: Int,
+        candidate: String,
+        steps: String = "20,50,100",
+        stepSeconds: Double = 0.3,
+        extra: [Parameter] = []
+    )
         async throws -> ReleaseStatus
     {
-        try await Self.admin(port, "rollout.start", parameters: extra + [  // the first of a name counts: extra wins
-            Parameter("candidate", candidate), Parameter("stable", "1"), Parameter("steps", steps),
-            Parameter("step_seconds", "\(stepSeconds)"), Parameter("min_requests", "30"), Parameter("shadow_percent", "50"),
-            Parameter("min_samples", "20"), Parameter("max_latency_ratio", "10"),
-        ])
+        try await Self.admin(
+            port,
+            "rollout.start",
+            parameters: extra + [  // the first of a name counts: extra wins
+                Parameter("candidate", candidate), Parameter("stable", "1"), Parameter("steps", steps),
+                Parameter("step_seconds", "\(stepSeconds)"), Parameter("min_requests", "30"),
+                Parameter("shadow_percent", "50"),
+                Parameter("min_samples", "20"), Parameter("max_latency_ratio", "10"),
+            ]
+        )
     }
 
     /// One round of `count` requests, 8 at a time, request i sending test row (offset + i) as user (offset + i) mod
@@ -67,7 +96,9 @@ struct ReleaseTests {
                     let row = (offset + index) % x.shape[0]
                     do {
                         let result = try await client.infer(
-                            model: "digits", inputs: ["X": try x.rows(row..<(row + 1))], deadline: .seconds(10),
+                            model: "digits",
+                            inputs: ["X": try x.rows(row..<(row + 1))],
+                            deadline: .seconds(10),
                             routingKey: "user-\((offset + index) % users)"
                         )
                         return result.modelVersion ?? "?"
@@ -86,10 +117,15 @@ struct ReleaseTests {
     }
 
     /// Sends rounds until the rollout leaves `progressing` (bounded: 60 rounds); returns the final status and every answer.
-    static func driveUntilDecided(_ mesh: MeshTests.Mesh, _ client: SwitchyardClient) async throws -> (ReleaseStatus, [String: Int]) {
+    static func driveUntilDecided(
+        _ mesh: MeshTests.Mesh,
+        _ client: SwitchyardClient
+    ) async throws -> (ReleaseStatus, [String: Int]) {
         var all: [String: Int] = [:]
         for round in 0..<60 {
-            for (key, value) in await Self.round(client, count: 40, users: 400, offset: round * 40) { all[key, default: 0] += value }
+            for (key, value) in await Self.round(client, count: 40, users: 400, offset: round * 40) {
+                all[key, default: 0] += value
+            }
             let status = try await Self.admin(mesh.router.port, "rollout.status")
             if status.rollout?.phase != .progressing { return (status, all) }
         }
@@ -97,7 +133,10 @@ struct ReleaseTests {
     }
 
     @Test func aGoodCandidateIsPromotedThroughEveryStep() async throws {
-        let mesh = try await MeshTests.Mesh(models: Self.models, routerArguments: Self.routerArguments(state: try Self.temporaryDirectory()))
+        let mesh = try await MeshTests.Mesh(
+            models: Self.models,
+            routerArguments: Self.routerArguments(state: try Self.temporaryDirectory())
+        )
         defer { mesh.stop() }
         let client = try mesh.client()
         let started = try await Self.start(mesh.router.port, candidate: "2")
@@ -120,7 +159,10 @@ struct ReleaseTests {
         ("9", "error rate"),  // fails every request (no such version)
     ])
     func aBadCandidateIsRolledBackWithinItsFirstStep(_ candidate: String, _ reason: String) async throws {
-        let mesh = try await MeshTests.Mesh(models: Self.models, routerArguments: Self.routerArguments(state: try Self.temporaryDirectory()))
+        let mesh = try await MeshTests.Mesh(
+            models: Self.models,
+            routerArguments: Self.routerArguments(state: try Self.temporaryDirectory())
+        )
         defer { mesh.stop() }
         let client = try mesh.client()
         // a long first step: the gates must catch it within it, not at its end
@@ -131,24 +173,35 @@ struct ReleaseTests {
         #expect(status.stable == "1" && status.candidate == nil)
         // the traffic that reached it was about its step's share (20% of users), not more
         let total = answers.values.reduce(0, +)
-        let candidateShare = Double(answers.filter { $0.key == candidate || $0.key.hasPrefix("error") }.values.reduce(0, +)) / Double(max(total, 1))
+        let candidateShare =
+            Double(answers.filter { $0.key == candidate || $0.key.hasPrefix("error") }.values.reduce(0, +))
+            / Double(max(total, 1))
         #expect(candidateShare < 0.35, "\(answers)")
         #expect(await Self.round(client, count: 40, users: 400) == ["1": 40])
         await client.close()
     }
 
     @Test func aSlowCandidateIsRolledBackOnLatency() async throws {
-        let mesh = try await MeshTests.Mesh(models: Self.models, routerArguments: Self.routerArguments(state: try Self.temporaryDirectory()))
+        let mesh = try await MeshTests.Mesh(
+            models: Self.models,
+            routerArguments: Self.routerArguments(state: try Self.temporaryDirectory())
+        )
         defer { mesh.stop() }
         let client = try mesh.client()
         // version 6 answers exactly as 1 does, with a branch of dead compute: only the latency gate can catch it
         _ = try await Self.start(
-            mesh.router.port, candidate: "6", steps: "20,100", stepSeconds: 600,
+            mesh.router.port,
+            candidate: "6",
+            steps: "20,100",
+            stepSeconds: 600,
             extra: [Parameter("max_latency_ratio", "3"), Parameter("min_latency_samples", "30")]
         )
         let (status, answers) = try await Self.driveUntilDecided(mesh, client)
         #expect(status.rollout?.phase == .rolledBack, "\(status.rollout?.history.map(\.message) ?? [])")
-        #expect(status.rollout?.reason?.contains("p99 latency") == true, "\(status.rollout?.reason ?? "") \(status.stableWindow) \(status.candidateWindow)")
+        #expect(
+            status.rollout?.reason?.contains("p99 latency") == true,
+            "\(status.rollout?.reason ?? "") \(status.stableWindow) \(status.candidateWindow)"
+        )
         #expect(!answers.keys.contains { $0.hasPrefix("error") }, "\(answers)")
         await client.close()
     }
@@ -164,7 +217,10 @@ struct ReleaseTests {
             _ = await Self.round(client, count: 40, users: 400, offset: round * 40)
             status = try await Self.admin(mesh.router.port, "rollout.status")
         }
-        #expect(status.rollout?.step == 1 && status.candidatePercent == 60, "\(status.rollout?.history.map(\.message) ?? [])")
+        #expect(
+            status.rollout?.step == 1 && status.candidatePercent == 60,
+            "\(status.rollout?.history.map(\.message) ?? [])"
+        )
         await client.close()
         // kill it; a new process on the same state directory and name picks up where it was
         mesh.router.kill()
@@ -173,9 +229,13 @@ struct ReleaseTests {
         let stages = [
             "--preprocess", "127.0.0.1:\(mesh.stages[0].port)", "--inference", "127.0.0.1:\(mesh.stages[1].port)",
             "--postprocess", "127.0.0.1:\(mesh.stages[2].port)", "--ca", certificates.caPath,
-            "--cert", certificates.certificatePath("inference"), "--key", certificates.keyPath("inference"), "--models", Self.models,
+            "--cert", certificates.certificatePath("inference"), "--key", certificates.keyPath("inference"), "--models",
+            Self.models,
         ]
-        let restarted = try await ServiceProcess("switchyard-router", arguments: ["--port", "0"] + stages + Self.routerArguments(state: state))
+        let restarted = try await ServiceProcess(
+            "switchyard-router",
+            arguments: ["--port", "0"] + stages + Self.routerArguments(state: state)
+        )
         defer { restarted.kill() }
         let resumed = try await Self.admin(restarted.port, "rollout.status")
         #expect(
@@ -184,7 +244,8 @@ struct ReleaseTests {
         )
         // a second router on the same state follows the first one's decisions within a tick
         let follower = try await ServiceProcess(
-            "switchyard-router", arguments: ["--port", "0"] + stages + Self.routerArguments(state: state, name: "router-b")
+            "switchyard-router",
+            arguments: ["--port", "0"] + stages + Self.routerArguments(state: state, name: "router-b")
         )
         defer { follower.kill() }
         #expect(try await Self.admin(follower.port, "rollout.status").candidatePercent == 60)
@@ -198,20 +259,27 @@ struct ReleaseTests {
     }
 
     @Test func aRouterOnAnotherMachineFollowsItsLeaderOverTheWire() async throws {
-        let mesh = try await MeshTests.Mesh(models: Self.models, routerArguments: Self.routerArguments(state: try Self.temporaryDirectory()))
+        let mesh = try await MeshTests.Mesh(
+            models: Self.models,
+            routerArguments: Self.routerArguments(state: try Self.temporaryDirectory())
+        )
         defer { mesh.stop() }
         let certificates = InferenceServiceTests.certificates
         // no shared directory: the follower reads the leader's state over the wire, finding the leader through a
         // watched file, as the stage pools find their instances; it names nobody at first, then the leader moves in
         let leaderFile = try Self.temporaryDirectory() + "/leader.list"
         try "127.0.0.1:9\n".write(toFile: leaderFile, atomically: true, encoding: .utf8)
-        let follower = try await ServiceProcess("switchyard-router", arguments: [
-            "--port", "0", "--models", Self.models, "--preprocess", "127.0.0.1:\(mesh.stages[0].port)",
-            "--inference", "127.0.0.1:\(mesh.stages[1].port)", "--postprocess", "127.0.0.1:\(mesh.stages[2].port)",
-            "--ca", certificates.caPath, "--cert", certificates.certificatePath("inference"), "--key", certificates.keyPath("inference"),
-            "--name", "router-b", "--rollout-tick-ms", "100", "--release-leader", "file:\(leaderFile)",
-            "--discovery-interval-ms", "200",
-        ])
+        let follower = try await ServiceProcess(
+            "switchyard-router",
+            arguments: [
+                "--port", "0", "--models", Self.models, "--preprocess", "127.0.0.1:\(mesh.stages[0].port)",
+                "--inference", "127.0.0.1:\(mesh.stages[1].port)", "--postprocess", "127.0.0.1:\(mesh.stages[2].port)",
+                "--ca", certificates.caPath, "--cert", certificates.certificatePath("inference"), "--key",
+                certificates.keyPath("inference"),
+                "--name", "router-b", "--rollout-tick-ms", "100", "--release-leader", "file:\(leaderFile)",
+                "--discovery-interval-ms", "200",
+            ]
+        )
         defer { follower.kill() }
         _ = try await Self.start(mesh.router.port, candidate: "2", steps: "10,60,100", stepSeconds: 600)
         try "127.0.0.1:\(mesh.router.port)\n".write(toFile: leaderFile, atomically: true, encoding: .utf8)
@@ -227,37 +295,57 @@ struct ReleaseTests {
         #expect(started.candidatePercent == 10 && started.rollout?.phase == .progressing)
         // it takes no release commands itself
         await #expect { try await Self.admin(follower.port, "rollout.abort") } throws: {
-            ($0 as? Status)?.code == .failedPrecondition && ($0 as? Status)?.message.contains("--release-leader") == true
+            ($0 as? Status)?.code == .failedPrecondition
+                && ($0 as? Status)?.message.contains("--release-leader") == true
         }
         _ = try await Self.admin(mesh.router.port, "rollout.abort")
         let aborted = try await followed { $0.rollout?.phase == .aborted }
         #expect(aborted.rollout?.phase == .aborted && aborted.candidatePercent == 0 && aborted.stable == "1")
         // and its traffic follows: everyone on the stable version
         let client = try SwitchyardClient(
-            host: "127.0.0.1", port: follower.port,
-            tls: TLSSettings(caPath: certificates.caPath, certificatePath: certificates.certificatePath("app"), keyPath: certificates.keyPath("app"))
+            host: "127.0.0.1",
+            port: follower.port,
+            tls: TLSSettings(
+                caPath: certificates.caPath,
+                certificatePath: certificates.certificatePath("app"),
+                keyPath: certificates.keyPath("app")
+            )
         )
         #expect(await Self.round(client, count: 40, users: 400) == ["1": 40])
         await client.close()
     }
 
     @Test func changesNeedAnAdminCertificateAndBadPlansAreRefused() async throws {
-        let mesh = try await MeshTests.Mesh(models: Self.models, routerArguments: Self.routerArguments(state: try Self.temporaryDirectory()))
+        let mesh = try await MeshTests.Mesh(
+            models: Self.models,
+            routerArguments: Self.routerArguments(state: try Self.temporaryDirectory())
+        )
         defer { mesh.stop() }
         let app = try Self.wire(mesh.router.port, as: "app")
         defer { Task { await app.close() } }
-        await #expect { try await app.call(Request(method: "rollout.start", model: "digits", parameters: [Parameter("candidate", "2")])) } throws: {
+        await #expect {
+            try await app.call(
+                Request(method: "rollout.start", model: "digits", parameters: [Parameter("candidate", "2")])
+            )
+        } throws: {
             ($0 as? Status)?.code == .permissionDenied
         }
         _ = try await app.call(Request(method: "rollout.status", model: "digits"))  // reading is open
         await #expect { try await Self.start(mesh.router.port, candidate: "2", steps: "50,10") } throws: {
             ($0 as? Status)?.code == .invalidArgument && ($0 as? Status)?.message.contains("must not decrease") == true
         }
-        await #expect { try await Self.admin(mesh.router.port, "rollout.promote") } throws: { ($0 as? Status)?.code == .notFound }
-        #expect(try await Self.admin(mesh.router.port, "release.pin", version: "2").stable == "2")  // no rollout: pinned at once
+        await #expect { try await Self.admin(mesh.router.port, "rollout.promote") } throws: {
+            ($0 as? Status)?.code == .notFound
+        }
+        // no rollout: pinned at once
+        #expect(try await Self.admin(mesh.router.port, "release.pin", version: "2").stable == "2")
         _ = try await Self.start(mesh.router.port, candidate: "2")
-        await #expect { try await Self.start(mesh.router.port, candidate: "3") } throws: { ($0 as? Status)?.code == .failedPrecondition }
-        await #expect { try await Self.admin(mesh.router.port, "release.pin", version: "3") } throws: { ($0 as? Status)?.code == .failedPrecondition }
+        await #expect { try await Self.start(mesh.router.port, candidate: "3") } throws: {
+            ($0 as? Status)?.code == .failedPrecondition
+        }
+        await #expect { try await Self.admin(mesh.router.port, "release.pin", version: "3") } throws: {
+            ($0 as? Status)?.code == .failedPrecondition
+        }
         let paused = try await Self.admin(mesh.router.port, "rollout.pause")
         #expect(paused.rollout?.phase == .paused)
         let promoted = try await Self.admin(mesh.router.port, "rollout.promote")

@@ -18,7 +18,8 @@ struct RepositoryPollTests {
 
     /// Polls `model.list` (bounded) until `condition` holds; the last answer.
     static func wait(
-        _ client: WireClient, until condition: ([String: String]) -> Bool
+        _ client: WireClient,
+        until condition: ([String: String]) -> Bool
     ) async throws -> [String: String] {
         var versions = try await Self.versions(client)
         for _ in 0..<200 where !condition(versions) {
@@ -34,19 +35,24 @@ struct RepositoryPollTests {
         defer { try? files.removeItem(atPath: repository) }
         try files.createDirectory(atPath: repository, withIntermediateDirectories: true)
         let certificates = InferenceServiceTests.certificates
-        let service = try await ServiceProcess("switchyard-inference", arguments: [
-            "--port", "0", "--models", repository, "--repository-poll-seconds", "0.2", "--ca", certificates.caPath,
-            "--cert", certificates.certificatePath("inference"), "--key", certificates.keyPath("inference"),
-        ])
+        let service = try await ServiceProcess(
+            "switchyard-inference",
+            arguments: [
+                "--port", "0", "--models", repository, "--repository-poll-seconds", "0.2", "--ca", certificates.caPath,
+                "--cert", certificates.certificatePath("inference"), "--key", certificates.keyPath("inference"),
+            ]
+        )
         defer { service.kill() }
         let tls = TLSSettings(
-            caPath: certificates.caPath, certificatePath: certificates.certificatePath("app"),
+            caPath: certificates.caPath,
+            certificatePath: certificates.certificatePath("app"),
             keyPath: certificates.keyPath("app")
         )
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         let client = try WireClient(
-            configuration: WireClientConfiguration(host: "127.0.0.1", port: service.port, tls: tls), logger: logger
+            configuration: WireClientConfiguration(host: "127.0.0.1", port: service.port, tls: tls),
+            logger: logger
         )
         defer { Task { await client.close() } }
         #expect(try await Self.versions(client).isEmpty)

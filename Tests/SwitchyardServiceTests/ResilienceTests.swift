@@ -37,7 +37,11 @@ struct ResilienceTests {
                         row = (row + concurrency) % x.shape[0]
                         do {
                             let input = try x.rows(row..<(row + 1))
-                            let result = try await client.infer(model: "digits", inputs: ["X": input], deadline: deadline)
+                            let result = try await client.infer(
+                                model: "digits",
+                                inputs: ["X": input],
+                                deadline: deadline
+                            )
                             tally.record(result["label"] == nil ? "no label" : "ok")
                         } catch let error as InferenceError {
                             tally.record("\(error.code): \(error.status.message)")
@@ -59,7 +63,9 @@ struct ResilienceTests {
 
     @Test func aRollingRestartOfEveryStageUnderLoadFailsNoRequest() async throws {
         let mesh = try await MeshTests.Mesh(
-            routerArguments: ["--health-check-interval-ms", "200"], inferenceCount: 2, pipelineCount: 2
+            routerArguments: ["--health-check-interval-ms", "200"],
+            inferenceCount: 2,
+            pipelineCount: 2
         )
         var revived: [ServiceProcess] = []
         defer {

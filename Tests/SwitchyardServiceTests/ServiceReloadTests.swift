@@ -14,10 +14,13 @@ struct ServiceReloadTests {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         let tls = TLSSettings(
-            caPath: fixture.caPath, certificatePath: fixture.certificatePath(name), keyPath: fixture.keyPath(name)
+            caPath: fixture.caPath,
+            certificatePath: fixture.certificatePath(name),
+            keyPath: fixture.keyPath(name)
         )
         return try WireClient(
-            configuration: WireClientConfiguration(host: "127.0.0.1", port: port, tls: tls), logger: logger
+            configuration: WireClientConfiguration(host: "127.0.0.1", port: port, tls: tls),
+            logger: logger
         )
     }
 

@@ -13,12 +13,21 @@ struct YardReleaseCommandTests {
 
     static func yard(_ arguments: [String], as name: String = "ops") throws -> Result {
         let certificates = InferenceServiceTests.certificates
-        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("yard").path
-        let executable = FileManager.default.isExecutableFile(atPath: binary)
-            ? binary : URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("yard").path
+        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(
+            "yard"
+        ).path
+        let executable =
+            FileManager.default.isExecutableFile(atPath: binary)
+            ? binary
+            : URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+                .appendingPathComponent("yard").path
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments + ["--ca", certificates.caPath, "--cert", certificates.certificatePath(name), "--key", certificates.keyPath(name)]
+        process.arguments =
+            arguments + [
+                "--ca", certificates.caPath, "--cert", certificates.certificatePath(name), "--key",
+                certificates.keyPath(name),
+            ]
         let output = FileManager.default.temporaryDirectory.appendingPathComponent("yard-\(UUID().uuidString)")
         FileManager.default.createFile(atPath: output.path + ".out", contents: nil)
         FileManager.default.createFile(atPath: output.path + ".err", contents: nil)
@@ -31,50 +40,77 @@ struct YardReleaseCommandTests {
         try process.run()
         process.waitUntilExit()
         return Result(
-            status: process.terminationStatus, stdout: try String(contentsOfFile: output.path + ".out", encoding: .utf8),
+            status: process.terminationStatus,
+            stdout: try String(contentsOfFile: output.path + ".out", encoding: .utf8),
             stderr: try String(contentsOfFile: output.path + ".err", encoding: .utf8)
         )
     }
 
     @Test func rolloutAndComparisonCommandsPrintTablesAndRefuseNonAdmins() async throws {
-        let mesh = try await MeshTests.Mesh(models: ReleaseTests.models, routerArguments: ReleaseTests.routerArguments(state: try ReleaseTests.temporaryDirectory()))
+        let mesh = try await MeshTests.Mesh(
+            models: ReleaseTests.models,
+            routerArguments: ReleaseTests.routerArguments(state: try ReleaseTests.temporaryDirectory())
+        )
         defer { mesh.stop() }
         let router = ["--router", "127.0.0.1:\(mesh.router.port)"]
-        let refused = try Self.yard(["rollout", "start", "--model", "digits", "--candidate", "2", "--stable", "1"] + router, as: "app")
+        let refused = try Self.yard(
+            ["rollout", "start", "--model", "digits", "--candidate", "2", "--stable", "1"] + router,
+            as: "app"
+        )
         #expect(refused.status == 1 && refused.stderr.contains("permission denied"), "\(refused.stderr)")
         #expect(refused.stderr.split(separator: "\n").count == 1)
-        let started = try Self.yard(["rollout", "start", "--model", "digits", "--candidate", "2", "--stable", "1", "--steps", "10,100"] + router)
+        let started = try Self.yard(
+            ["rollout", "start", "--model", "digits", "--candidate", "2", "--stable", "1", "--steps", "10,100"] + router
+        )
         #expect(started.status == 0, "\(started.stderr)")
-        #expect(started.stdout.contains("digits") && started.stdout.contains("progressing") && started.stdout.contains("10.0%"), "\(started.stdout)")
+        #expect(
+            started.stdout.contains("digits") && started.stdout.contains("progressing")
+                && started.stdout.contains("10.0%"),
+            "\(started.stdout)"
+        )
         let json = try Self.yard(["rollout", "status", "--json"] + router, as: "app")
         #expect(json.status == 0 && json.stdout.contains("\"candidate_percent\":10"), "\(json.stdout)")
         let aborted = try Self.yard(["rollout", "abort", "--model", "digits"] + router)
         #expect(aborted.stdout.contains("aborted by an operator"), "\(aborted.stdout)")
-        let ab = try Self.yard(["ab", "start", "--model", "digits", "--champion", "1", "--challenger", "4", "--mode", "shadow"] + router)
+        let ab = try Self.yard(
+            ["ab", "start", "--model", "digits", "--champion", "1", "--challenger", "4", "--mode", "shadow"] + router
+        )
         #expect(ab.status == 0 && ab.stdout.contains("verdict: too few labelled requests"), "\(ab.stdout) \(ab.stderr)")
         let report = try Self.yard(["ab", "report", "--model", "digits", "--json"] + router, as: "app")
         #expect(report.status == 0 && report.stdout.contains("\"mode\":\"shadow\""), "\(report.stdout)")
         let bad = try Self.yard(["ab", "start", "--model", "digits", "--champion", "1", "--challenger", "2"] + router)
         #expect(bad.status == 1 && bad.stderr.contains("failed precondition"), "\(bad.stderr)")
         let unreachable = try Self.yard(["rollout", "status", "--router", "127.0.0.1:1"])
-        #expect(unreachable.status == 1 && unreachable.stderr.contains("cannot reach the router"), "\(unreachable.stderr)")
+        #expect(
+            unreachable.status == 1 && unreachable.stderr.contains("cannot reach the router"),
+            "\(unreachable.stderr)"
+        )
         // batching limits changed on the running router
         let batching = try Self.yard(
-            ["batching", "set", "--model", "digits", "--max-batch-size", "16", "--preferred-batch-sizes", "8,16"] + router
+            ["batching", "set", "--model", "digits", "--max-batch-size", "16", "--preferred-batch-sizes", "8,16"]
+                + router
         )
         #expect(batching.status == 0 && batching.stdout.contains("max batch size         16"), "\(batching.stdout)")
         let shown = try Self.yard(["batching", "status", "--model", "digits", "--json"] + router, as: "app")
-        #expect(shown.stdout.contains("\"max_batch_size\":16") && shown.stdout.contains("\"preferred_batch_sizes\":[8,16]"))
-        let notAdmin = try Self.yard(["batching", "set", "--model", "digits", "--max-batch-size", "4"] + router, as: "app")
+        #expect(
+            shown.stdout.contains("\"max_batch_size\":16") && shown.stdout.contains("\"preferred_batch_sizes\":[8,16]")
+        )
+        let notAdmin = try Self.yard(
+            ["batching", "set", "--model", "digits", "--max-batch-size", "4"] + router,
+            as: "app"
+        )
         #expect(notAdmin.status == 1 && notAdmin.stderr.contains("permission denied"), "\(notAdmin.stderr)")
     }
 
     @Test func modelsCommandsListLoadAndUnloadOnARunningInferenceService() async throws {
         let certificates = InferenceServiceTests.certificates
-        let inference = try await ServiceProcess("switchyard-inference", arguments: [
-            "--port", "0", "--models", ReleaseTests.models, "--ca", certificates.caPath,
-            "--cert", certificates.certificatePath("inference"), "--key", certificates.keyPath("inference"),
-        ])
+        let inference = try await ServiceProcess(
+            "switchyard-inference",
+            arguments: [
+                "--port", "0", "--models", ReleaseTests.models, "--ca", certificates.caPath,
+                "--cert", certificates.certificatePath("inference"), "--key", certificates.keyPath("inference"),
+            ]
+        )
         defer { inference.kill() }
         let target = ["--inference", "127.0.0.1:\(inference.port)"]
         let listed = try Self.yard(["models", "list", "--remote"] + target, as: "app")
@@ -82,7 +118,10 @@ struct YardReleaseCommandTests {
         let refused = try Self.yard(["models", "unload", "--model", "digits", "--version", "3"] + target, as: "app")
         #expect(refused.status == 1 && refused.stderr.contains("permission denied"), "\(refused.stderr)")
         let unloaded = try Self.yard(["models", "unload", "--model", "digits", "--version", "3"] + target)
-        #expect(unloaded.status == 0 && !unloaded.stdout.contains("digits\t3\tready"), "\(unloaded.stdout) \(unloaded.stderr)")
+        #expect(
+            unloaded.status == 0 && !unloaded.stdout.contains("digits\t3\tready"),
+            "\(unloaded.stdout) \(unloaded.stderr)"
+        )
         let loaded = try Self.yard(["models", "load", "--model", "digits", "--version", "3"] + target)
         #expect(loaded.status == 0 && loaded.stdout.contains("digits\t3\tready"), "\(loaded.stdout) \(loaded.stderr)")
         let missing = try Self.yard(["models", "load", "--model", "digits", "--version", "42"] + target)

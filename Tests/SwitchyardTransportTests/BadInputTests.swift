@@ -44,18 +44,29 @@ struct BadInputTests {
             let bystander = try harness.client()
             _ = try await bystander.call(Request(method: "health"))
 
-            var wrongMagic = Self.ping(); wrongMagic[0] = 0x47
+            var wrongMagic = Self.ping()
+            wrongMagic[0] = 0x47
             try await Self.expectProtocolError(wrongMagic, in: harness, mentioning: "magic")
-            var wrongVersion = Self.ping(); wrongVersion[2] = 9
+            var wrongVersion = Self.ping()
+            wrongVersion[2] = 9
             try await Self.expectProtocolError(wrongVersion, in: harness, mentioning: "version")
-            var unknownType = Self.ping(); unknownType[3] = 0x33
+            var unknownType = Self.ping()
+            unknownType[3] = 0x33
             try await Self.expectProtocolError(unknownType, in: harness, mentioning: "unknown critical frame type")
-            var unknownFlag = Self.ping(); unknownFlag[4] = 0x80
+            var unknownFlag = Self.ping()
+            unknownFlag[4] = 0x80
             try await Self.expectProtocolError(unknownFlag, in: harness, mentioning: "flags")
-            var tooLong = Self.ping(); tooLong[15] = 0x7F
+            var tooLong = Self.ping()
+            tooLong[15] = 0x7F
             try await Self.expectProtocolError(tooLong, in: harness, mentioning: "over the limit")
             // a tensor whose data length disagrees with dtype × shape
-            let good = Frame.request(id: 1, Request(method: "echo", tensors: [NamedTensor("x", try Tensor([Float](repeating: 0, count: 4), shape: [2, 2]))]))
+            let good = Frame.request(
+                id: 1,
+                Request(
+                    method: "echo",
+                    tensors: [NamedTensor("x", try Tensor([Float](repeating: 0, count: 4), shape: [2, 2]))]
+                )
+            )
             var badTensor = good.encoded()
             let dims: [UInt8] = [2, 0, 0, 0, 2, 0, 0, 0]
             let at = try #require((0...(badTensor.count - 8)).first { Array(badTensor[$0..<($0 + 8)]) == dims })
@@ -69,7 +80,11 @@ struct BadInputTests {
             let dimension = WireVector.all(in: "protocols/vectors").first { $0.name == "tensor-absurd-dimension" }!
             try await Self.expectProtocolError(dimension.bytes, in: harness, mentioning: "tensor")
             // a RESPONSE sent to a server
-            try await Self.expectProtocolError(Frame.response(id: 99, Response()).encoded(), in: harness, mentioning: "RESPONSE")
+            try await Self.expectProtocolError(
+                Frame.response(id: 99, Response()).encoded(),
+                in: harness,
+                mentioning: "RESPONSE"
+            )
             // request ids must increase
             let twice = Frame.request(id: 5, Request(method: "health")).encoded()
             try await Self.expectProtocolError(twice + twice, in: harness, mentioning: "not above")
@@ -117,7 +132,9 @@ struct BadInputTests {
             let intruder = try harness.client(name: "intruder") { configuration in
                 configuration.tls = Harness.clientTLS("intruder", fixture: Harness.foreign)
             }
-            await #expect { try await intruder.call(Request(method: "health")) } throws: { ($0 as? TransportError)?.code == .connectFailed }
+            await #expect { try await intruder.call(Request(method: "health")) } throws: {
+                ($0 as? TransportError)?.code == .connectFailed
+            }
             // no certificate at all, where mutual TLS is required
             var anonymous = Harness.clientTLS()
             anonymous.certificatePath = nil
@@ -129,10 +146,16 @@ struct BadInputTests {
     }
 
     @Test func peerThatStallsMidFrameIsDisconnected() async throws {
-        try await Harness.with(configure: { $0.keepaliveInterval = .milliseconds(200); $0.keepaliveTimeout = .seconds(1) }) { harness, _ in  // a starved client still answers PING in time
+        try await Harness.with(configure: {
+            $0.keepaliveInterval = .milliseconds(200)
+            $0.keepaliveTimeout = .seconds(1)
+        }) { harness, _ in  // a starved client still answers PING in time
             let peer = try await harness.rawPeer()
             #expect(try await peer.handshake() != nil)
-            let frame = Frame.request(id: 1, Request(method: "echo", tensors: [NamedTensor("x", try Tensor([Float](repeating: 1, count: 100)))])).encoded()
+            let frame = Frame.request(
+                id: 1,
+                Request(method: "echo", tensors: [NamedTensor("x", try Tensor([Float](repeating: 1, count: 100)))])
+            ).encoded()
             try await peer.send(Array(frame[..<50]))  // half a frame, then silence
             #expect(await peer.waitUntilClosed(timeout: .seconds(5)))
             try await Self.expectHealthy(harness)
@@ -140,7 +163,10 @@ struct BadInputTests {
     }
 
     @Test func silentPeerIsPingedThenDropped() async throws {
-        try await Harness.with(configure: { $0.keepaliveInterval = .milliseconds(200); $0.keepaliveTimeout = .seconds(1) }) { harness, _ in  // a starved client still answers PING in time
+        try await Harness.with(configure: {
+            $0.keepaliveInterval = .milliseconds(200)
+            $0.keepaliveTimeout = .seconds(1)
+        }) { harness, _ in  // a starved client still answers PING in time
             let peer = try await harness.rawPeer()
             #expect(try await peer.handshake() != nil)
             guard case .ping? = try await peer.nextFrame() else {
@@ -152,7 +178,8 @@ struct BadInputTests {
     }
 
     @Test func handshakeThatNeverFinishesTimesOut() async throws {
-        try await Harness.with(configure: { $0.handshakeTimeout = .seconds(1) }) { harness, _ in  // a starved machine still finishes TLS in time
+        // a starved machine still finishes TLS in time
+        try await Harness.with(configure: { $0.handshakeTimeout = .seconds(1) }) { harness, _ in
             let peer = try await RawPeer.connect(port: harness.port, tls: nil)  // TCP only, says nothing
             #expect(await peer.waitUntilClosed(timeout: .seconds(5)))
             let tlsOnly = try await harness.rawPeer()  // TLS, but never sends HELLO

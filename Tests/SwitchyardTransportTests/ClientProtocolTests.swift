@@ -26,7 +26,10 @@ final class ScriptedServer: ChannelInboundHandler, Sendable {
             return !replied
         }
         if first {
-            context.writeAndFlush(self.wrapOutboundOut(context.channel.allocator.buffer(bytes: self.reply)), promise: nil)
+            context.writeAndFlush(
+                self.wrapOutboundOut(context.channel.allocator.buffer(bytes: self.reply)),
+                promise: nil
+            )
         }
     }
 
@@ -35,8 +38,12 @@ final class ScriptedServer: ChannelInboundHandler, Sendable {
         var bytes = self.received.withLockedValue { $0 }[...]
         var frames: [Frame] = []
         while bytes.count >= FrameHeader.size {
-            let length = bytes.dropFirst(12).prefix(4).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
-            guard bytes.count >= FrameHeader.size + length, let frame = try? Frame(decoding: Array(bytes.prefix(FrameHeader.size + length))) else { break }
+            let length = bytes.dropFirst(12).prefix(4).enumerated().reduce(0) {
+                $0 | Int($1.element) << (8 * $1.offset)
+            }
+            guard bytes.count >= FrameHeader.size + length,
+                let frame = try? Frame(decoding: Array(bytes.prefix(FrameHeader.size + length)))
+            else { break }
             frames.append(frame)
             bytes = bytes.dropFirst(FrameHeader.size + length)
         }
@@ -69,7 +76,9 @@ struct ClientProtocolTests {
         let script = ScriptedServer(reply: [hello, .response(id: 99, Response())])
         let server = try await ScriptedServer.start(script)
         let client = try Self.client(port: server.localAddress!.port!)
-        await #expect(throws: (any Error).self) { try await client.call(Request(method: "echo"), deadline: .now.advanced(by: .seconds(3))) }
+        await #expect(throws: (any Error).self) {
+            try await client.call(Request(method: "echo"), deadline: .now.advanced(by: .seconds(3)))
+        }
         // the client told the server why it hung up
         let deadline = ContinuousClock.now.advanced(by: .seconds(3))
         var goAway: GoAway?
@@ -92,7 +101,9 @@ struct ClientProtocolTests {
         let bits = try Tensor(dtype: .bfloat16, shape: [2], data: ByteView([0x80, 0x3F, 0x20, 0xC0]))
         await #expect {
             try await client.call(
-                Request(method: "echo", tensors: [NamedTensor("h", bits)]), deadline: .now.advanced(by: .seconds(5)))
+                Request(method: "echo", tensors: [NamedTensor("h", bits)]),
+                deadline: .now.advanced(by: .seconds(5))
+            )
         } throws: { error in
             guard let status = error as? Status else { return false }
             return status.code == .failedPrecondition && status.message.contains("'h'")
@@ -109,7 +120,9 @@ struct ClientProtocolTests {
         let script = ScriptedServer(reply: [.response(id: 1, Response())])
         let server = try await ScriptedServer.start(script)
         let client = try Self.client(port: server.localAddress!.port!)
-        await #expect { try await client.call(Request(method: "echo")) } throws: { ($0 as? TransportError)?.code == .connectFailed }
+        await #expect { try await client.call(Request(method: "echo")) } throws: {
+            ($0 as? TransportError)?.code == .connectFailed
+        }
         try await server.close().get()
     }
 
@@ -118,7 +131,9 @@ struct ClientProtocolTests {
         let server = try await ScriptedServer.start(script)
         let client = try Self.client(port: server.localAddress!.port!)
         let started = ContinuousClock.now
-        await #expect { try await client.call(Request(method: "echo")) } throws: { ($0 as? TransportError)?.code == .connectFailed }
+        await #expect { try await client.call(Request(method: "echo")) } throws: {
+            ($0 as? TransportError)?.code == .connectFailed
+        }
         #expect(started.duration(to: .now) < .seconds(10))
         try await server.close().get()
     }

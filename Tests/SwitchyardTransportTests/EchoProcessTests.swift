@@ -10,24 +10,39 @@ import Testing
 struct EchoProcessTests {
     static func start() async throws -> ServiceProcess {
         let certificates = Harness.certificates
-        return try await ServiceProcess("switchyard-echo", arguments: [
-            "--port", "0", "--ca", certificates.caPath,
-            "--cert", certificates.certificatePath("server"), "--key", certificates.keyPath("server"), "--drain-seconds", "5",
-        ])
+        return try await ServiceProcess(
+            "switchyard-echo",
+            arguments: [
+                "--port", "0", "--ca", certificates.caPath,
+                "--cert", certificates.certificatePath("server"), "--key", certificates.keyPath("server"),
+                "--drain-seconds", "5",
+            ]
+        )
     }
 
     static func client(_ service: ServiceProcess) throws -> WireClient {
-        try WireClient(configuration: WireClientConfiguration(host: "127.0.0.1", port: service.port, tls: Harness.clientTLS()), logger: Harness.logger)
+        try WireClient(
+            configuration: WireClientConfiguration(host: "127.0.0.1", port: service.port, tls: Harness.clientTLS()),
+            logger: Harness.logger
+        )
     }
 
     @Test func sigtermDrainsInFlightRequestsThenExitsCleanly() async throws {
         let service = try await Self.start()
         let client = try Self.client(service)
         let x = try Tensor([Float](repeating: 1.5, count: 784), shape: [1, 784])
-        #expect(try await client.call(Request(method: "echo", tensors: [NamedTensor("x", x)])).tensors.first?.tensor == x)
+        #expect(
+            try await client.call(Request(method: "echo", tensors: [NamedTensor("x", x)])).tensors.first?.tensor == x
+        )
         let slow = Task {
-            try await client.call(Request(method: "echo", parameters: [Parameter("echo.delay_ms", "2000")], tensors: [NamedTensor("x", x)]),
-                                  deadline: .now.advanced(by: .seconds(15)))
+            try await client.call(
+                Request(
+                    method: "echo",
+                    parameters: [Parameter("echo.delay_ms", "2000")],
+                    tensors: [NamedTensor("x", x)]
+                ),
+                deadline: .now.advanced(by: .seconds(15))
+            )
         }
         // one connection, in order: once a later request is answered, the server has the slow one in flight
         try await Task.sleep(for: .milliseconds(50))
@@ -42,10 +57,13 @@ struct EchoProcessTests {
 
     @Test func jsonLogsCarryTheLevelAndEveryRequestsTraceAndRequestIDs() async throws {
         let certificates = Harness.certificates
-        let service = try await ServiceProcess("switchyard-echo", arguments: [
-            "--port", "0", "--ca", certificates.caPath, "--log-format", "json", "--log-level", "debug",
-            "--cert", certificates.certificatePath("server"), "--key", certificates.keyPath("server"),
-        ])
+        let service = try await ServiceProcess(
+            "switchyard-echo",
+            arguments: [
+                "--port", "0", "--ca", certificates.caPath, "--log-format", "json", "--log-level", "debug",
+                "--cert", certificates.certificatePath("server"), "--key", certificates.keyPath("server"),
+            ]
+        )
         defer { service.kill() }
         let client = try Self.client(service)
         let trace = TraceID(high: 0x0123_4567_89ab_cdef, low: 0x0fed_cba9_8765_4321)
@@ -71,7 +89,10 @@ struct EchoProcessTests {
     @Test func badLogSettingsAreRefusedWithTheirNames() async throws {
         let path = ServiceProcess.productsDirectory.appendingPathComponent("switchyard-echo").path
         let certificates = Harness.certificates
-        let common = ["--ca", certificates.caPath, "--cert", certificates.certificatePath("server"), "--key", certificates.keyPath("server")]
+        let common = [
+            "--ca", certificates.caPath, "--cert", certificates.certificatePath("server"), "--key",
+            certificates.keyPath("server"),
+        ]
         let level = try await runCommand(path, common + ["--log-level", "loud"])
         #expect(level.status != 0 && level.output.contains("--log-level"), "\(level.output)")
         let format = try await runCommand(path, common + ["--log-format", "xml"])
@@ -81,10 +102,13 @@ struct EchoProcessTests {
     /// wire-v1.md §6.2: past `--max-in-flight` a request is refused at once, and the connection is still read.
     @Test func requestsOverMaxInFlightAreRefusedAtOnce() async throws {
         let certificates = Harness.certificates
-        let service = try await ServiceProcess("switchyard-echo", arguments: [
-            "--port", "0", "--ca", certificates.caPath, "--max-in-flight", "4",
-            "--cert", certificates.certificatePath("server"), "--key", certificates.keyPath("server"),
-        ])
+        let service = try await ServiceProcess(
+            "switchyard-echo",
+            arguments: [
+                "--port", "0", "--ca", certificates.caPath, "--max-in-flight", "4",
+                "--cert", certificates.certificatePath("server"), "--key", certificates.keyPath("server"),
+            ]
+        )
         defer { service.kill() }
         let peer = try await RawPeer.connect(port: service.port, tls: try Harness.clientTLS().makeClientContext())
         defer { Task { await peer.close() } }
@@ -115,7 +139,8 @@ struct EchoProcessTests {
             switch try await peer.nextFrame() {
             case .error(let id, let status)? where status.code == .resourceExhausted: refused.insert(id)
             case .pong(2)?: ponged = true
-            case let other: Issue.record("expected a refusal or PONG before the slow answers, got \(String(describing: other))")
+            case let other:
+                Issue.record("expected a refusal or PONG before the slow answers, got \(String(describing: other))")
             }
         }
         #expect(refused == Set(205...400))

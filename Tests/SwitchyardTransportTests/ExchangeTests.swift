@@ -13,7 +13,9 @@ struct ExchangeTests {
     @Test(arguments: Self.exchanges.filter { $0.role == .server })
     func serverFollowsTheExchange(_ exchange: WireExchange) async throws {
         try await Harness.with(configure: { configuration in
-            if let limit = exchange.config["max_in_flight"].flatMap(UInt32.init) { configuration.maxInFlightPerConnection = limit }
+            if let limit = exchange.config["max_in_flight"].flatMap(UInt32.init) {
+                configuration.maxInFlightPerConnection = limit
+            }
         }) { harness, _ in
             let peer = try await harness.rawPeer()
             defer { Task { await peer.close() } }
@@ -53,7 +55,10 @@ struct ExchangeTests {
                 calls[number] = Task {
                     do {
                         let request = Request(method: method, parameters: parameters)
-                        _ = try await client.call(request, deadline: deadline.map { ContinuousClock.now.advanced(by: $0) })
+                        _ = try await client.call(
+                            request,
+                            deadline: deadline.map { ContinuousClock.now.advanced(by: $0) }
+                        )
                         return "ok"
                     } catch {
                         return (error as? any StatusConvertible)?.status.code.description ?? "\(error)"
@@ -79,14 +84,18 @@ struct ExchangeTests {
         await server.close()
     }
 
-    static func expect(_ frame: Frame?, type: String, fields: [WireExchange.FieldMatch], exchange: WireExchange) throws {
+    static func expect(_ frame: Frame?, type: String, fields: [WireExchange.FieldMatch], exchange: WireExchange) throws
+    {
         let frame = try #require(frame, "\(exchange): expected \(type), the connection closed or nothing came")
         #expect("\(frame.type)" == type, "\(exchange): expected \(type), got \(frame.summary)")
         for field in fields {
             #expect(field.matches(frame.summary), "\(exchange): expected \(field) in \(frame.summary)")
         }
         if let name = exchange.expectedError, case .goAway(let goAway) = frame, goAway.status.code != .ok {
-            #expect(goAway.status.message.hasPrefix("protocol error: \(name): "), "\(exchange): \(goAway.status.message)")
+            #expect(
+                goAway.status.message.hasPrefix("protocol error: \(name): "),
+                "\(exchange): \(goAway.status.message)"
+            )
         }
     }
 }

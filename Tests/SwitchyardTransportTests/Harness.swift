@@ -17,11 +17,19 @@ struct Harness {
     let port: Int
 
     static var serverTLS: TLSSettings {
-        TLSSettings(caPath: certificates.caPath, certificatePath: certificates.certificatePath("server"), keyPath: certificates.keyPath("server"))
+        TLSSettings(
+            caPath: certificates.caPath,
+            certificatePath: certificates.certificatePath("server"),
+            keyPath: certificates.keyPath("server")
+        )
     }
 
     static func clientTLS(_ name: String = "client", fixture: CertificateFixture = certificates) -> TLSSettings {
-        TLSSettings(caPath: certificates.caPath, certificatePath: fixture.certificatePath(name), keyPath: fixture.keyPath(name))
+        TLSSettings(
+            caPath: certificates.caPath,
+            certificatePath: fixture.certificatePath(name),
+            keyPath: fixture.keyPath(name)
+        )
     }
 
     static var logger: Logger {
@@ -55,7 +63,11 @@ struct Harness {
         }
     }
 
-    func client(connections: Int = 1, name: String = "client", configure: (inout WireClientConfiguration) -> Void = { _ in }) throws -> WireClient {
+    func client(
+        connections: Int = 1,
+        name: String = "client",
+        configure: (inout WireClientConfiguration) -> Void = { _ in }
+    ) throws -> WireClient {
         var configuration = WireClientConfiguration(host: "127.0.0.1", port: self.port, tls: Self.clientTLS(name))
         configuration.connections = connections
         configure(&configuration)

@@ -33,7 +33,9 @@ struct NameResolverTests {
 
     @Test func truncatedAndLoopingMessagesAreErrorsNotCrashes() throws {
         for cut in stride(from: 13, to: Self.answer.count - 1, by: 3) {
-            #expect(throws: TransportError.self) { try NameResolver.parseServiceRecords(Array(Self.answer.prefix(cut))) }
+            #expect(throws: TransportError.self) {
+                try NameResolver.parseServiceRecords(Array(Self.answer.prefix(cut)))
+            }
         }
         var looping = Self.answer
         looping[12] = 0xC0  // the question's name points at itself

@@ -13,7 +13,9 @@ struct TransportTests {
     @Test func echoOverMutualTLS() async throws {
         try await Harness.with { harness, _ in
             let client = try harness.client()
-            let response = try await client.call(Request(method: "echo", parameters: [Parameter("k", "v")], tensors: [NamedTensor("x", Self.row)]))
+            let response = try await client.call(
+                Request(method: "echo", parameters: [Parameter("k", "v")], tensors: [NamedTensor("x", Self.row)])
+            )
             #expect(response.tensors == [NamedTensor("x", Self.row)])
             #expect(response[parameter: "k"] == "v")
             await client.close()
@@ -52,8 +54,12 @@ struct TransportTests {
         }
         try await Harness.with(service: service) { harness, _ in
             let client = try harness.client()
-            await #expect { try await client.call(Request(method: "nope")) } throws: { ($0 as? Status)?.code == .notFound }
-            await #expect { try await client.call(Request(method: "boom")) } throws: { ($0 as? Status)?.code == .internalError }
+            await #expect { try await client.call(Request(method: "nope")) } throws: {
+                ($0 as? Status)?.code == .notFound
+            }
+            await #expect { try await client.call(Request(method: "boom")) } throws: {
+                ($0 as? Status)?.code == .internalError
+            }
             await client.close()
         }
     }
@@ -80,7 +86,10 @@ struct TransportTests {
             for attempt in 0..<5 where !reachedTheServer {
                 let started = ContinuousClock.now
                 await #expect {
-                    try await client.call(Request(method: "slow", routingKey: "\(attempt)"), deadline: .now.advanced(by: .milliseconds(300)))
+                    try await client.call(
+                        Request(method: "slow", routingKey: "\(attempt)"),
+                        deadline: .now.advanced(by: .milliseconds(300))
+                    )
                 } throws: { ($0 as? Status)?.code == .deadlineExceeded }
                 #expect(started.duration(to: .now) < .seconds(5))
                 reachedTheServer = await recorder.events.contains("started \(attempt)")
@@ -140,12 +149,16 @@ struct TransportTests {
     @Test func peerIdentityAndTokenReachTheHandler() async throws {
         let service = ClosureService { _, context in
             Response(parameters: [
-                Parameter("cn", context.peer.commonName ?? ""), Parameter("ou", context.peer.organizationalUnits.joined(separator: ",")),
+                Parameter("cn", context.peer.commonName ?? ""),
+                Parameter("ou", context.peer.organizationalUnits.joined(separator: ",")),
                 Parameter("token", context.peer.token ?? ""), Parameter("announced", context.peer.announced),
             ])
         }
         try await Harness.with(service: service) { harness, _ in
-            let admin = try harness.client(name: "ops") { $0.token = "t0k"; $0.identity = "yard" }
+            let admin = try harness.client(name: "ops") {
+                $0.token = "t0k"
+                $0.identity = "yard"
+            }
             let response = try await admin.call(Request(method: "whoami"))
             #expect(response[parameter: "cn"] == "ops")
             #expect(response[parameter: "ou"] == "admin")
@@ -190,6 +203,8 @@ struct TransportTests {
         var configuration = WireClientConfiguration(host: "127.0.0.1", port: port, tls: Harness.clientTLS())
         configuration.connectTimeout = .seconds(2)
         let client = try WireClient(configuration: configuration, logger: Harness.logger)
-        await #expect { try await client.call(Request(method: "echo")) } throws: { ($0 as? TransportError)?.status.code == .unavailable }
+        await #expect { try await client.call(Request(method: "echo")) } throws: {
+            ($0 as? TransportError)?.status.code == .unavailable
+        }
     }
 }

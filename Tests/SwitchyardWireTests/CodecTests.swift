@@ -10,10 +10,25 @@ struct CodecTests {
         let odd = try Tensor([UInt8](repeating: 9, count: 3), shape: [3])
         return [
             .hello(Hello(maxInFlight: 64, identity: "router-1", parameters: [Parameter("auth.token", "t")])),
-            .request(id: 1, Request(model: "digits", timeout: .milliseconds(50), traceID: .random(), routingKey: "u1",
-                                    tensors: [NamedTensor("x", x)])),
-            .request(id: 2, Request(method: "echo", idempotent: false, parameters: [Parameter("k", "v")],
-                                    tensors: [NamedTensor("a", odd), NamedTensor("b", ids), NamedTensor("c", names)])),
+            .request(
+                id: 1,
+                Request(
+                    model: "digits",
+                    timeout: .milliseconds(50),
+                    traceID: .random(),
+                    routingKey: "u1",
+                    tensors: [NamedTensor("x", x)]
+                )
+            ),
+            .request(
+                id: 2,
+                Request(
+                    method: "echo",
+                    idempotent: false,
+                    parameters: [Parameter("k", "v")],
+                    tensors: [NamedTensor("a", odd), NamedTensor("b", ids), NamedTensor("c", names)]
+                )
+            ),
             .response(id: 3, Response(parameters: [Parameter("model.version", "1")], tensors: [NamedTensor("y", ids)])),
             .response(id: 4, Response()),
             .error(id: 5, Status(.deadlineExceeded, "late")),
@@ -64,8 +79,12 @@ struct CodecTests {
             let length = Int(generator.next() % 96)
             var bytes = (0..<length).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
             if length >= 16, generator.next() % 2 == 0 {  // often a valid header so the payload parsers get exercised
-                bytes[0] = 0x53; bytes[1] = 0x59; bytes[2] = 1; bytes[3] = UInt8(1 + generator.next() % 8)
-                bytes[6] = 0; bytes[7] = 0
+                bytes[0] = 0x53
+                bytes[1] = 0x59
+                bytes[2] = 1
+                bytes[3] = UInt8(1 + generator.next() % 8)
+                bytes[6] = 0
+                bytes[7] = 0
                 let payload = UInt32(length - 16)
                 withUnsafeBytes(of: payload.littleEndian) { for i in 0..<4 { bytes[12 + i] = $0[i] } }
             }
@@ -77,10 +96,14 @@ struct CodecTests {
     @Test func sendLimitsAreChecked() throws {
         let big = try Tensor([UInt8](repeating: 1, count: 70_000))
         let frame = Frame.request(id: 1, Request(tensors: [NamedTensor("big", big)]))
-        #expect { try frame.validateForSending(maxPayload: 65_536) } throws: { ($0 as? WireError)?.code == .frameTooLarge }
+        #expect { try frame.validateForSending(maxPayload: 65_536) } throws: {
+            ($0 as? WireError)?.code == .frameTooLarge
+        }
         try frame.validateForSending(maxPayload: WireLimits.defaultPayload)
         let long = Frame.request(id: 1, Request(model: String(repeating: "m", count: 70_000)))
-        #expect { try long.validateForSending(maxPayload: WireLimits.defaultPayload) } throws: { ($0 as? WireError)?.code == .limitExceeded }
+        #expect { try long.validateForSending(maxPayload: WireLimits.defaultPayload) } throws: {
+            ($0 as? WireError)?.code == .limitExceeded
+        }
     }
 }
 

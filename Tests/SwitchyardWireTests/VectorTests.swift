@@ -8,7 +8,8 @@ struct VectorTests {
     static let vectors = WireVector.all(in: "protocols/vectors")
     /// Every error name of wire-v1.md §8.
     static let errorNames = [
-        "badMagic", "badVersion", "reservedNotZero", "frameTooLarge", "unexpectedFrame", "unknownFrameType", "unknownFlags",
+        "badMagic", "badVersion", "reservedNotZero", "frameTooLarge", "unexpectedFrame", "unknownFrameType",
+        "unknownFlags",
         "malformedPayload", "limitExceeded", "badTensor", "truncatedFrame", "unknownRequest",
     ]
 
@@ -21,9 +22,11 @@ struct VectorTests {
 
     @Test func everyFrameTypeAndMalformedCaseHasAVector() {
         let names = Set(Self.vectors.map(\.name))
-        for required in ["hello", "request", "response", "error", "cancel", "ping", "pong", "goaway", "extension-skipped",
-                         "bad-magic", "bad-version", "unknown-critical-type", "truncated-payload", "too-large",
-                         "tensor-length-mismatch", "tensor-absurd-rank", "tensor-absurd-dimension"] {
+        for required in [
+            "hello", "request", "response", "error", "cancel", "ping", "pong", "goaway", "extension-skipped",
+            "bad-magic", "bad-version", "unknown-critical-type", "truncated-payload", "too-large",
+            "tensor-length-mismatch", "tensor-absurd-rank", "tensor-absurd-dimension",
+        ] {
             #expect(names.contains(required), "missing vector \(required)")
         }
     }

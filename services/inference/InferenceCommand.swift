@@ -19,17 +19,21 @@ struct InferenceCommand: ServiceCommand {
     @OptionGroup var server: ServerOptions
     @Option(help: "The model repository.") var models = "models"
     @Option(help: "Compute threads (concurrent inferences).") var threads = 2
-    @Option(help: "Inferences allowed to wait for a compute thread; more are shed with resource exhausted.") var queueLimit = 1024
+    @Option(help: "Inferences allowed to wait for a compute thread; more are shed with resource exhausted.")
+    var queueLimit = 1024
     @Option(help: "OpenBLAS threads per inference.") var blasThreads = 1
     @Option(
-        help: "Poll the repository every this many seconds: load new versions, reload changed ones, unload those that left (0: never; then model.load/unload/reload)."
+        help:
+            "Poll the repository every this many seconds: load new versions, reload changed ones, unload those that left (0: never; then model.load/unload/reload)."
     )
     var repositoryPollSeconds = 0.0
 
     func validate() throws {
         guard (1...256).contains(self.threads) else { throw ValidationError("--threads must be 1...256") }
         guard (1...256).contains(self.blasThreads) else { throw ValidationError("--blas-threads must be 1...256") }
-        guard (0...1_000_000).contains(self.queueLimit) else { throw ValidationError("--queue-limit must be 0...1000000") }
+        guard (0...1_000_000).contains(self.queueLimit) else {
+            throw ValidationError("--queue-limit must be 0...1000000")
+        }
         guard self.repositoryPollSeconds == 0 || (0.1...86_400).contains(self.repositoryPollSeconds) else {
             throw ValidationError("--repository-poll-seconds must be 0 (off) or 0.1...86400")
         }
@@ -45,7 +49,8 @@ struct InferenceCommand: ServiceCommand {
                 "blas.core": "\(blas.core)", "blas.library_core": "\(blas.libraryCore)",
                 "blas.selection": "\(blas.outcome.rawValue)", "blas.cpu": "\(blas.cpu.summary)",
                 "blas.threads": "\(self.blasThreads)",
-            ])
+            ]
+        )
         let repository = ModelRepository(root: self.models)
         let report = try repository.poll()
         for name in report.loaded { logger.info("model loaded", metadata: ["model": "\(name)"]) }
@@ -55,20 +60,27 @@ struct InferenceCommand: ServiceCommand {
         pool.start()
         // saturation: the compute threads' busy time and the inferences waiting for one
         let saturation = Saturation(
-            workers: executor.threads, busySeconds: { executor.busySeconds }, queueDepth: { executor.waiting }
+            workers: executor.threads,
+            busySeconds: { executor.busySeconds },
+            queueDepth: { executor.waiting }
         )
         var companions: [any Service] = []
         if self.repositoryPollSeconds > 0 {
             companions.append(
                 RepositoryPoller(
-                    repository: repository, interval: .milliseconds(Int(self.repositoryPollSeconds * 1000)), pool: pool,
+                    repository: repository,
+                    interval: .milliseconds(Int(self.repositoryPollSeconds * 1000)),
+                    pool: pool,
                     logger: logger
                 )
             )
         }
         try await Self.serve(
-            InferenceService(repository: repository, executor: executor, pool: pool), options: self.server, logger: logger,
-            companions: companions, saturation: saturation
+            InferenceService(repository: repository, executor: executor, pool: pool),
+            options: self.server,
+            logger: logger,
+            companions: companions,
+            saturation: saturation
         )
         executor.shutdown()
         try await pool.shutdownGracefully()

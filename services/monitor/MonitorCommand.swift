@@ -21,24 +21,40 @@ struct MonitorCommand: ServiceCommand {
 
     @OptionGroup var server: ServerOptions
     @Option(help: "Port of the dashboard and /metrics (HTTP).") var httpPort = 7406
-    @Option(help: "The model repository: drift profiles are read from models/<name>/<version>/profile.json.") var models = "models"
+    @Option(help: "The model repository: drift profiles are read from models/<name>/<version>/profile.json.")
+    var models = "models"
     @Option(help: "A YAML file of alert rules (see ops/monitor/alerts.yaml). (default: no rules)") var rules: String?
-    @Option(help: "POST each alert that fires or resolves, as JSON, to this http:// URL. (default: none)") var webhook: String?
-    @Option(help: "Where to keep the snapshot of the history, so a restart keeps it. (default: memory only)") var snapshot: String?
+    @Option(help: "POST each alert that fires or resolves, as JSON, to this http:// URL. (default: none)") var webhook:
+        String?
+    @Option(help: "Where to keep the snapshot of the history, so a restart keeps it. (default: memory only)")
+    var snapshot: String?
     @Option(help: "Seconds between snapshots.") var snapshotSeconds = 30.0
     @Option(help: "Minutes of history kept.") var retentionMinutes = 180.0
-    @Option(help: "Seconds between samples of the monitor's own series (instance health, drift).") var sampleSeconds = 5.0
+    @Option(help: "Seconds between samples of the monitor's own series (instance health, drift).") var sampleSeconds =
+        5.0
     @Option(help: "Live rows per model version that drift is computed over.") var driftWindow = 500
     @Option(help: "Live rows needed before drift is computed.") var driftMinRows = 100
 
     func validate() throws {
         guard (0...65535).contains(self.httpPort) else { throw ValidationError("--http-port must be 0...65535") }
-        guard (0.1...86400).contains(self.snapshotSeconds) else { throw ValidationError("--snapshot-seconds must be 0.1...86400") }
-        guard (1...10080).contains(self.retentionMinutes) else { throw ValidationError("--retention-minutes must be 1...10080") }
-        guard (0.1...3600).contains(self.sampleSeconds) else { throw ValidationError("--sample-seconds must be 0.1...3600") }
-        guard (10...1_000_000).contains(self.driftWindow) else { throw ValidationError("--drift-window must be 10...1000000") }
-        guard (1...self.driftWindow).contains(self.driftMinRows) else { throw ValidationError("--drift-min-rows must be 1...--drift-window") }
-        if let webhook, URL(string: webhook)?.scheme != "http" { throw ValidationError("--webhook must be an http:// URL") }
+        guard (0.1...86400).contains(self.snapshotSeconds) else {
+            throw ValidationError("--snapshot-seconds must be 0.1...86400")
+        }
+        guard (1...10080).contains(self.retentionMinutes) else {
+            throw ValidationError("--retention-minutes must be 1...10080")
+        }
+        guard (0.1...3600).contains(self.sampleSeconds) else {
+            throw ValidationError("--sample-seconds must be 0.1...3600")
+        }
+        guard (10...1_000_000).contains(self.driftWindow) else {
+            throw ValidationError("--drift-window must be 10...1000000")
+        }
+        guard (1...self.driftWindow).contains(self.driftMinRows) else {
+            throw ValidationError("--drift-min-rows must be 1...--drift-window")
+        }
+        if let webhook, URL(string: webhook)?.scheme != "http" {
+            throw ValidationError("--webhook must be an http:// URL")
+        }
     }
 
     func run() async throws {
@@ -61,16 +77,27 @@ struct MonitorCommand: ServiceCommand {
         serviceConfiguration.snapshotPath = self.snapshot
         serviceConfiguration.snapshotInterval = .milliseconds(Int(self.snapshotSeconds * 1000))
         serviceConfiguration.webhook = self.webhook.flatMap(URL.init(string:))
-        let service = MonitorService(monitor: Monitor(configuration: configuration), configuration: serviceConfiguration, logger: logger)
+        let service = MonitorService(
+            monitor: Monitor(configuration: configuration),
+            configuration: serviceConfiguration,
+            logger: logger
+        )
         do {
-            if try service.restore() { logger.info("history restored", metadata: ["file.path": "\(self.snapshot ?? "")"]) }
+            if try service.restore() {
+                logger.info("history restored", metadata: ["file.path": "\(self.snapshot ?? "")"])
+            }
         } catch {
             logger.error("snapshot unreadable; starting without history", metadata: ["error": "\(error)"])
         }
-        logger.info("monitoring", metadata: [
-            "alert.rules": "\(configuration.rules.count)", "drift.profiles": "\(configuration.profiles.keys.sorted().joined(separator: ","))",
-        ])
-        let dashboard = HTTPEndpoint(host: self.server.host, port: self.httpPort, name: "dashboard", logger: logger) { request in
+        logger.info(
+            "monitoring",
+            metadata: [
+                "alert.rules": "\(configuration.rules.count)",
+                "drift.profiles": "\(configuration.profiles.keys.sorted().joined(separator: ","))",
+            ]
+        )
+        let dashboard = HTTPEndpoint(host: self.server.host, port: self.httpPort, name: "dashboard", logger: logger) {
+            request in
             service.http(request)
         }
         try await Self.serve(service, options: self.server, logger: logger, companions: [service, dashboard])

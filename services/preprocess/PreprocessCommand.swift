@@ -51,7 +51,9 @@ struct PreprocessCommand: ServiceCommand {
             if !added.isEmpty || !removed.isEmpty {
                 logger.info(
                     "pipelines read again",
-                    metadata: ["added": "\(added.joined(separator: ","))", "removed": "\(removed.joined(separator: ","))"]
+                    metadata: [
+                        "added": "\(added.joined(separator: ","))", "removed": "\(removed.joined(separator: ","))",
+                    ]
                 )
             }
         }
@@ -60,13 +62,20 @@ struct PreprocessCommand: ServiceCommand {
             companions.append(
                 PeriodicService(every: .milliseconds(Int(self.repositoryPollSeconds * 1000))) {
                     do { try reread(root) } catch {
-                        logger.error("cannot read the pipelines again; the running ones stay", metadata: ["error": "\(error)"])
+                        logger.error(
+                            "cannot read the pipelines again; the running ones stay",
+                            metadata: ["error": "\(error)"]
+                        )
                     }
                 }
             )
         }
         try await Self.serve(
-            service, options: self.server, logger: logger, companions: companions, reloadable: ["models"],
+            service,
+            options: self.server,
+            logger: logger,
+            companions: companions,
+            reloadable: ["models"],
             reload: { reloaded in try reread(reloaded.models) }
         )
     }

@@ -11,14 +11,16 @@ struct GatewayOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
             "Serve the Open Inference Protocol (KServe v2) over HTTP/1.1 and HTTP/2 on this port; "
-                + "0 picks a free one. (default: off)")
+                + "0 picks a free one. (default: off)"
+        )
     )
     var httpPort: Int?
     @Option(help: "Address of the HTTP port. (default: the router's --host)") var httpHost: String?
     @Option(
         help: ArgumentHelp(
             "Bearer tokens, one per line: the HTTP port uses TLS for the server only "
-                + "and requires a token (health checks excepted).")
+                + "and requires a token (health checks excepted)."
+        )
     )
     var httpTokens: String?
     @Flag(

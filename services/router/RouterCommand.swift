@@ -23,11 +23,13 @@ struct RouterCommand: ServiceCommand {
     @OptionGroup var server: ServerOptions
     @OptionGroup var http: GatewayOptions
     @Option(
-        help: "A model repository whose config.json files the router reads at start (names, batching limits); models loaded on the inference instances later are learned from them. Optional."
+        help:
+            "A model repository whose config.json files the router reads at start (names, batching limits); models loaded on the inference instances later are learned from them. Optional."
     )
     var models = "models"
     @Option(
-        help: "The preprocess instances: HOST:PORT, dns:NAME:PORT (every A/AAAA address, re-resolved), srv:NAME (SRV records), file:PATH (entries a line, re-read); comma-separated."
+        help:
+            "The preprocess instances: HOST:PORT, dns:NAME:PORT (every A/AAAA address, re-resolved), srv:NAME (SRV records), file:PATH (entries a line, re-read); comma-separated."
     )
     var preprocess = "127.0.0.1:7404"
     @Option(help: "The inference instances, as --preprocess.") var inference = "127.0.0.1:7402"
@@ -35,29 +37,40 @@ struct RouterCommand: ServiceCommand {
     @Option(help: "Milliseconds between re-resolutions of the pools' DNS names, SRV records and files.")
     var discoveryIntervalMs = 5000
     @Option(
-        help: "Milliseconds of silence on a stage connection before a PING, and then without an answer before it counts as dead: its requests fail over (idempotent ones are retried on another instance). Twice this bounds a new connection's setup."
+        help:
+            "Milliseconds of silence on a stage connection before a PING, and then without an answer before it counts as dead: its requests fail over (idempotent ones are retried on another instance). Twice this bounds a new connection's setup."
     )
     var upstreamKeepaliveMs = 1000
     @Option(help: "Connections to each stage.") var connections = 2
     @Option(help: "Largest batch for inference (capped by each model's max_batch_size).") var maxBatchSize = 64
-    @Option(help: "Longest a queued request waits for company while inference is busy, in microseconds.") var maxQueueDelayUs = 500
+    @Option(help: "Longest a queued request waits for company while inference is busy, in microseconds.")
+    var maxQueueDelayUs = 500
     @Option(help: "Requests queued per model before new ones are shed with resource exhausted.") var maxQueueSize = 1024
     @Option(
-        help: "Batch sizes sent at once while inference is busy, e.g. 8,16,32 (a model's dynamic_batching.preferred_batch_size wins).",
+        help:
+            "Batch sizes sent at once while inference is busy, e.g. 8,16,32 (a model's dynamic_batching.preferred_batch_size wins).",
         transform: { text in
             try text.split(separator: ",").map { part in
-                guard let size = Int(part), size >= 1 else { throw ValidationError("'\(part)' is not a positive batch size") }
+                guard let size = Int(part), size >= 1 else {
+                    throw ValidationError("'\(part)' is not a positive batch size")
+                }
                 return size
             }
         }
     ) var preferredBatchSizes: [Int] = []
     @Option(
-        help: "Batches in flight to each stage instance per model. 1 (as Triton with one model instance) lets the next batch form while one runs; more overlaps transfer with compute when stages have cores of their own."
+        help:
+            "Batches in flight to each stage instance per model. 1 (as Triton with one model instance) lets the next batch form while one runs; more overlaps transfer with compute when stages have cores of their own."
     ) var maxBatchesInFlight = 1
-    @Option(help: "Directory of the release state (releases.json): rollouts survive restarts and routers sharing it agree. Empty: memory only.")
+    @Option(
+        help:
+            "Directory of the release state (releases.json): rollouts survive restarts and routers sharing it agree. Empty: memory only."
+    )
     var stateDir = ""
-    @Option(help: "This router's name in the release state, stable across restarts. (default: HOSTNAME:PORT)") var name: String?
-    @Option(help: "Milliseconds between rollout judgements (and re-reads of the release state).") var rolloutTickMs = 1000
+    @Option(help: "This router's name in the release state, stable across restarts. (default: HOSTNAME:PORT)") var name:
+        String?
+    @Option(help: "Milliseconds between rollout judgements (and re-reads of the release state).") var rolloutTickMs =
+        1000
     @Option(
         help: """
             Follow the releases of the router here instead of deciding here (routers on other VMs): HOST:PORT, or \
@@ -91,17 +104,31 @@ struct RouterCommand: ServiceCommand {
         guard (100...600_000).contains(self.upstreamKeepaliveMs) else {
             throw ValidationError("--upstream-keepalive-ms must be 100...600000")
         }
-        guard (1...65536).contains(self.maxBatchSize) else { throw ValidationError("--max-batch-size must be 1...65536") }
-        guard (0...10_000_000).contains(self.maxQueueDelayUs) else { throw ValidationError("--max-queue-delay-us must be 0...10000000") }
-        guard (1...1_000_000).contains(self.maxQueueSize) else { throw ValidationError("--max-queue-size must be 1...1000000") }
-        guard (1...64).contains(self.maxBatchesInFlight) else { throw ValidationError("--max-batches-in-flight must be 1...64") }
-        guard (10...60_000).contains(self.rolloutTickMs) else { throw ValidationError("--rollout-tick-ms must be 10...60000") }
+        guard (1...65536).contains(self.maxBatchSize) else {
+            throw ValidationError("--max-batch-size must be 1...65536")
+        }
+        guard (0...10_000_000).contains(self.maxQueueDelayUs) else {
+            throw ValidationError("--max-queue-delay-us must be 0...10000000")
+        }
+        guard (1...1_000_000).contains(self.maxQueueSize) else {
+            throw ValidationError("--max-queue-size must be 1...1000000")
+        }
+        guard (1...64).contains(self.maxBatchesInFlight) else {
+            throw ValidationError("--max-batches-in-flight must be 1...64")
+        }
+        guard (10...60_000).contains(self.rolloutTickMs) else {
+            throw ValidationError("--rollout-tick-ms must be 10...60000")
+        }
         guard (1...64).contains(self.connections) else { throw ValidationError("--connections must be 1...64") }
         for url in self.releaseWebhooks + (self.prometheus.map { [$0] } ?? []) where !url.hasPrefix("http://") {
             throw ValidationError("'\(url)' is not an http:// URL (--release-webhook, --prometheus)")
         }
-        guard (10...600_000).contains(self.healthCheckIntervalMs) else { throw ValidationError("--health-check-interval-ms must be 10...600000") }
-        guard (10...60_000).contains(self.healthCheckTimeoutMs) else { throw ValidationError("--health-check-timeout-ms must be 10...60000") }
+        guard (10...600_000).contains(self.healthCheckIntervalMs) else {
+            throw ValidationError("--health-check-interval-ms must be 10...600000")
+        }
+        guard (10...60_000).contains(self.healthCheckTimeoutMs) else {
+            throw ValidationError("--health-check-timeout-ms must be 10...60000")
+        }
     }
 
     func run() async throws {
@@ -135,7 +162,9 @@ struct RouterCommand: ServiceCommand {
                 return .init(id: endpoint.id, upstream: try client(endpoint))
             }
             let pool = UpstreamPool(
-                members: members, logger: logger, metricDimensions: [("stage", name)],
+                members: members,
+                logger: logger,
+                metricDimensions: [("stage", name)],
                 onRemoved: { member in
                     guard let client = member.upstream as? WireClient else { return }
                     Task { await client.close() }
@@ -147,7 +176,10 @@ struct RouterCommand: ServiceCommand {
         // a repository of the router's own is optional: models are learned from the inference instances
         let catalog = FileManager.default.fileExists(atPath: self.models) ? try ModelCatalog(root: self.models) : nil
         if catalog == nil {
-            logger.info("no model repository here; serving the models the inference instances report", metadata: ["models": "\(self.models)"])
+            logger.info(
+                "no model repository here; serving the models the inference instances report",
+                metadata: ["models": "\(self.models)"]
+            )
         }
         for (name, error) in catalog?.failures ?? [:] {
             logger.error("model config refused", metadata: ["model": "\(name)", "error": "\(error)"])
@@ -164,7 +196,8 @@ struct RouterCommand: ServiceCommand {
             uniquingKeysWith: { _, last in last }
         )
         let stages = [
-            ("preprocess", try stage("preprocess", self.preprocess)), ("inference", try stage("inference", self.inference)),
+            ("preprocess", try stage("preprocess", self.preprocess)),
+            ("inference", try stage("inference", self.inference)),
             ("postprocess", try stage("postprocess", self.postprocess)),
         ]
         let pools = stages.map { ($0.0, $0.1.0) }
@@ -177,19 +210,29 @@ struct RouterCommand: ServiceCommand {
         // ready without it
         var targets = pools.map { HealthChecker.Target(stage: $0.0, pool: $0.1) }
         if let leaderStage {
-            targets.append(HealthChecker.Target(stage: Self.leaderStage, pool: leaderStage.0, requiredForReadiness: false))
+            targets.append(
+                HealthChecker.Target(stage: Self.leaderStage, pool: leaderStage.0, requiredForReadiness: false)
+            )
         }
         let health = HealthChecker(targets: targets, configuration: checks, logger: logger)
         let name = self.name ?? "\(ProcessInfo.processInfo.hostName):\(self.server.port ?? Self.defaultPort)"
-        if self.stateDir.isEmpty { logger.warning("release state kept in memory only; pass --state-dir so that rollouts survive a restart") }
+        if self.stateDir.isEmpty {
+            logger.warning("release state kept in memory only; pass --state-dir so that rollouts survive a restart")
+        }
         let releases = try Self.make(orExit: "cannot read the release state", logger: logger) {
             // the versions the inference instances serve: a model with nothing pinned gets its newest one pinned,
             // so that a version added later waits for a rollout
             try ReleaseController(
-                models: Array(models.keys), stateDirectory: self.stateDir.isEmpty ? nil : self.stateDir, identity: name,
-                tick: .milliseconds(self.rolloutTickMs), leader: leaderStage?.0, http: RuntimeReleaseHTTP(),
-                notify: self.releaseWebhooks, prometheus: self.prometheus,
-                versions: { [health] model in health.readyVersions(of: model) }, logger: logger
+                models: Array(models.keys),
+                stateDirectory: self.stateDir.isEmpty ? nil : self.stateDir,
+                identity: name,
+                tick: .milliseconds(self.rolloutTickMs),
+                leader: leaderStage?.0,
+                http: RuntimeReleaseHTTP(),
+                notify: self.releaseWebhooks,
+                prometheus: self.prometheus,
+                versions: { [health] model in health.readyVersions(of: model) },
+                logger: logger
             )
         }
         let sampler = InputSampler()
@@ -198,14 +241,23 @@ struct RouterCommand: ServiceCommand {
             stages: (stages + (leaderStage.map { [(Self.leaderStage, $0)] } ?? [])).map {
                 (StagePools.Stage(name: $0.0, pool: $0.1.0), $0.1.1)
             },
-            interval: .milliseconds(self.discoveryIntervalMs), health: health, logger: logger,
+            interval: .milliseconds(self.discoveryIntervalMs),
+            health: health,
+            logger: logger,
             makeUpstream: { try client($0) }
         )
         let router = RouterService(
-            models: models, preprocess: pools[0].1, inference: pools[1].1, postprocess: pools[2].1, health: health,
-            releases: releases, logger: logger, sampler: sampler,
+            models: models,
+            preprocess: pools[0].1,
+            inference: pools[1].1,
+            postprocess: pools[2].1,
+            health: health,
+            releases: releases,
+            logger: logger,
+            sampler: sampler,
             instances: Dictionary(uniqueKeysWithValues: pools.map { ($0.0, max(1, $0.1.members.count)) }),
-            executor: EventLoopTaskExecutor(eventLoop: MultiThreadedEventLoopGroup.singleton.next()), pools: stagePools,
+            executor: EventLoopTaskExecutor(eventLoop: MultiThreadedEventLoopGroup.singleton.next()),
+            pools: stagePools,
             learning: batching
         )
         stagePools.observeMembership { stage, count in
@@ -218,14 +270,27 @@ struct RouterCommand: ServiceCommand {
         var companions: [any Service] = [router, health, releases, stagePools]
         let gateway = gatewayConfiguration.map { gatewayConfiguration -> GatewayServer in
             let backend = RouterGatewayBackend(
-                service: MeteredService(served, name: Self.serviceName), health: health,
-                catalog: catalog, batching: models, learning: batching)
-            return GatewayServer(configuration: gatewayConfiguration, backend: backend, statistics: statistics, logger: logger)
+                service: MeteredService(served, name: Self.serviceName),
+                health: health,
+                catalog: catalog,
+                batching: models,
+                learning: batching
+            )
+            return GatewayServer(
+                configuration: gatewayConfiguration,
+                backend: backend,
+                statistics: statistics,
+                logger: logger
+            )
         }
         if let gateway { companions.append(gateway) }
         let following = leaderStage != nil
         try await Self.serve(
-            served, options: self.server, logger: logger, companions: companions, samples: sampler.drain,
+            served,
+            options: self.server,
+            logger: logger,
+            companions: companions,
+            samples: sampler.drain,
             saturation: .eventLoops(self.server.eventLoops, queueDepth: { router.queuedRequests }),
             credentials: credentials,
             // a follower may move to another leader; starting or stopping to follow takes a restart

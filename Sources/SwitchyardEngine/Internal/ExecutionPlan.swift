@@ -130,8 +130,13 @@ final class ExecutionPlan: Sendable {
             if entry.plan.scratch > 0 { scratchOffset = allocator.allocate(entry.plan.scratch) }
             steps.append(
                 Step(
-                    name: entry.node.name, kernel: entry.plan.kernel, ins: entry.node.inputs.map { $0 ?? -1 },
-                    outs: entry.node.outputs.map { $0 ?? -1 }, scratchOffset: scratchOffset))
+                    name: entry.node.name,
+                    kernel: entry.plan.kernel,
+                    ins: entry.node.inputs.map { $0 ?? -1 },
+                    outs: entry.node.outputs.map { $0 ?? -1 },
+                    scratchOffset: scratchOffset
+                )
+            )
             if entry.plan.scratch > 0 { allocator.release(scratchOffset, entry.plan.scratch) }
             for value in releaseAt[step] ?? [] { allocator.release(offsets[value]!, types[value]!.byteCount) }
         }
@@ -152,7 +157,8 @@ final class ExecutionPlan: Sendable {
         guard allocator.high <= maxPlannedBytes else {
             throw EngineError(
                 .invalidInput,
-                "the plan needs \(allocator.high >> 20) MiB of buffers, over the \(maxPlannedBytes >> 30) GiB limit")
+                "the plan needs \(allocator.high >> 20) MiB of buffers, over the \(maxPlannedBytes >> 30) GiB limit"
+            )
         }
         self.steps = steps
         self.places = places
@@ -165,12 +171,21 @@ final class ExecutionPlan: Sendable {
     }
 
     /// Plans one node on its inputs' types (and data, where known) and records its outputs' types.
-    private static func plan(_ node: Node, graph: Graph, types: inout [ValueType?], known: [Int: Constant])
+    private static func plan(
+        _ node: Node,
+        graph: Graph,
+        types: inout [ValueType?],
+        known: [Int: Constant]
+    )
         throws(EngineError) -> OpPlan
     {
         let context = PlanContext(
-            node: node.name, opType: node.opType, inputs: node.inputs.map { $0.flatMap { types[$0] } },
-            constants: node.inputs.map { $0.flatMap { known[$0] } }, outputCount: node.outputs.count)
+            node: node.name,
+            opType: node.opType,
+            inputs: node.inputs.map { $0.flatMap { types[$0] } },
+            constants: node.inputs.map { $0.flatMap { known[$0] } },
+            outputCount: node.outputs.count
+        )
         let refusal = "string tensors are not supported by this operator"
         if !node.op.acceptsStrings && context.inputs.contains(where: { $0?.dtype == .bytes }) {
             throw context.error(refusal, .unsupportedOperator)
@@ -181,7 +196,9 @@ final class ExecutionPlan: Sendable {
         }
         guard plan.outputs.count >= node.outputs.count else {
             throw context.error(
-                "has \(node.outputs.count) outputs; at most \(plan.outputs.count) are supported", .unsupportedOperator)
+                "has \(node.outputs.count) outputs; at most \(plan.outputs.count) are supported",
+                .unsupportedOperator
+            )
         }
         for type in plan.outputs {
             guard let count = checkedProduct(type.shape), count <= maxPlannedBytes / 8, plan.scratch <= maxPlannedBytes
@@ -194,7 +211,8 @@ final class ExecutionPlan: Sendable {
             let type = plan.outputs[position]
             if let declared = graph.declaredTypes[output], declared != type.dtype {
                 throw context.error(
-                    "output '\(graph.name(output))' is declared \(declared) in value_info but computes \(type.dtype)")
+                    "output '\(graph.name(output))' is declared \(declared) in value_info but computes \(type.dtype)"
+                )
             }
             types[output] = type
         }
@@ -210,7 +228,9 @@ final class ExecutionPlan: Sendable {
             }
             if let dtype = output.dtype, dtype != type.dtype {
                 throw EngineError(
-                    .shapeMismatch, "graph output '\(output.name)' is declared \(dtype) but computes \(type.dtype)")
+                    .shapeMismatch,
+                    "graph output '\(output.name)' is declared \(dtype) but computes \(type.dtype)"
+                )
             }
             if let dims = output.dims {
                 // A batch dimension declared as 1 on a graph with a dynamic batch is a converter's slip (onnxmltools
@@ -225,7 +245,8 @@ final class ExecutionPlan: Sendable {
                     let declared = "[" + dims.map { $0.map(String.init) ?? "?" }.joined(separator: ",") + "]"
                     throw EngineError(
                         .shapeMismatch,
-                        "graph output '\(output.name)' is declared \(declared) but computes \(type.shape)")
+                        "graph output '\(output.name)' is declared \(declared) but computes \(type.shape)"
+                    )
                 }
             }
             outputTypes.append(type)
@@ -235,7 +256,11 @@ final class ExecutionPlan: Sendable {
 
     /// Runs a node whose inputs are all known now, storing its outputs as constants.
     private static func evaluate(
-        _ node: Node, _ plan: OpPlan, types: [ValueType?], known: inout [Int: Constant], slots: SlotTable
+        _ node: Node,
+        _ plan: OpPlan,
+        types: [ValueType?],
+        known: inout [Int: Constant],
+        slots: SlotTable
     ) throws(EngineError) {
         for input in node.inputs.compactMap({ $0 }) {
             if let constant = known[input] { slots.pointer[input] = constant.buffer.pointer }
@@ -260,22 +285,32 @@ final class ExecutionPlan: Sendable {
                 if type.dtype == .bytes {
                     for index in 0..<type.count { StringElements.set(buffer.pointer, index, StringElements.empty) }
                 }
-                produced.append((output, Constant(type: type, buffer: buffer, strings: type.dtype == .bytes ? strings : nil)))
+                produced.append(
+                    (output, Constant(type: type, buffer: buffer, strings: type.dtype == .bytes ? strings : nil))
+                )
                 slots.pointer[output] = buffer.pointer
             }
         }
         let scratch = AlignedBuffer(count: plan.scratch)
         try plan.kernel(
             IO(
-                slots: slots.pointer, ins: node.inputs.map { $0 ?? -1 }, outs: node.outputs.map { $0 ?? -1 },
-                scratch: scratch.pointer, strings: strings))
+                slots: slots.pointer,
+                ins: node.inputs.map { $0 ?? -1 },
+                outs: node.outputs.map { $0 ?? -1 },
+                scratch: scratch.pointer,
+                strings: strings
+            )
+        )
         withExtendedLifetime((scratch, strings)) {}
         for (id, constant) in produced { known[id] = constant }
     }
 
     /// Runs the graph node by node, each planned on its inputs' data: the path for shapes that depend on a
     /// request's values (a Reshape to a computed shape, NonZero). A value is freed after its last reader.
-    static func runEagerly(graph: Graph, inputs: [(shape: [Int], data: ByteView)]) throws(EngineError) -> (
+    static func runEagerly(
+        graph: Graph,
+        inputs: [(shape: [Int], data: ByteView)]
+    ) throws(EngineError) -> (
         types: [ValueType], storages: [ByteStorage]
     ) {
         let valueCount = graph.valueNames.count
@@ -328,7 +363,8 @@ final class ExecutionPlan: Sendable {
             storages.append(
                 ByteStorage(count: bytes) { target in
                     if bytes > 0 { target.baseAddress!.copyMemory(from: constant.buffer.pointer, byteCount: bytes) }
-                })
+                }
+            )
         }
         return (outputTypes, storages)
     }
@@ -368,8 +404,13 @@ final class ExecutionPlan: Sendable {
             for step in self.steps {
                 try step.kernel(
                     IO(
-                        slots: slots, ins: step.ins, outs: step.outs, scratch: scratchBase + step.scratchOffset,
-                        strings: strings))
+                        slots: slots,
+                        ins: step.ins,
+                        outs: step.outs,
+                        scratch: scratchBase + step.scratchOffset,
+                        strings: strings
+                    )
+                )
             }
         }
         var results: [ByteStorage] = []
@@ -378,14 +419,17 @@ final class ExecutionPlan: Sendable {
             let source = UnsafeRawPointer(slots[value])
             if self.outputTypes[index].dtype == .bytes {
                 // Strings may point into the inputs: written out while they are alive.
-                results.append(withExtendedLifetime(inputs) { StringElements.wire(source, count: self.outputTypes[index].count) })
+                results.append(
+                    withExtendedLifetime(inputs) { StringElements.wire(source, count: self.outputTypes[index].count) }
+                )
                 continue
             }
             let bytes = self.outputTypes[index].byteCount
             results.append(
                 ByteStorage(count: bytes) { target in
                     if bytes > 0 { target.baseAddress!.copyMemory(from: source, byteCount: bytes) }
-                })
+                }
+            )
         }
         return results
     }

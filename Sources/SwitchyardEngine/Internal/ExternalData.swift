@@ -1,9 +1,9 @@
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Musl)
-    import Musl
+import Musl
 #elseif canImport(Darwin)
-    import Darwin
+import Darwin
 #endif
 
 /// Reads tensors whose bytes live beside the model (`model.onnx` + a data file, as `onnx.save` writes
@@ -26,7 +26,8 @@ struct ExternalData {
         guard let directory else {
             throw EngineError(
                 .unsupportedModel,
-                "\(what) keeps its data in an external file, which needs the model loaded from its folder (a path)")
+                "\(what) keeps its data in an external file, which needs the model loaded from its folder (a path)"
+            )
         }
         guard let location = entries["location"], !location.isEmpty else {
             throw EngineError(.invalidModel, "\(what) keeps its data externally but names no location")
@@ -36,13 +37,17 @@ struct ExternalData {
             !components.contains(where: { $0 == ".." || $0.isEmpty })
         else {
             throw EngineError(
-                .invalidModel, "\(what): external data location '\(location)' must be a relative path inside the model's folder")
+                .invalidModel,
+                "\(what): external data location '\(location)' must be a relative path inside the model's folder"
+            )
         }
         let offset = try Self.number(entries["offset"], "offset", what) ?? 0
         let length = try Self.number(entries["length"], "length", what)
         if let length, length != byteCount {
             throw EngineError(
-                .invalidModel, "\(what): external data length \(length) differs from the \(byteCount) bytes its shape needs")
+                .invalidModel,
+                "\(what): external data length \(length) differs from the \(byteCount) bytes its shape needs"
+            )
         }
         let joined = directory + "/" + location
         guard let resolvedPointer = realpath(joined, nil) else {
@@ -51,7 +56,10 @@ struct ExternalData {
         let resolved = String(cString: resolvedPointer)
         free(resolvedPointer)
         guard resolved.hasPrefix(directory + "/") else {
-            throw EngineError(.invalidModel, "\(what): external data file '\(location)' leads outside the model's folder")
+            throw EngineError(
+                .invalidModel,
+                "\(what): external data file '\(location)' leads outside the model's folder"
+            )
         }
         let descriptor = open(resolved, O_RDONLY)
         guard descriptor >= 0 else {
@@ -66,7 +74,8 @@ struct ExternalData {
         guard offset <= size, byteCount <= size - offset else {
             throw EngineError(
                 .invalidModel,
-                "\(what): external data needs bytes \(offset)..<\(offset + byteCount) of '\(location)', which has \(size)")
+                "\(what): external data needs bytes \(offset)..<\(offset + byteCount) of '\(location)', which has \(size)"
+            )
         }
         let buffer = AlignedBuffer(count: byteCount)
         var done = 0

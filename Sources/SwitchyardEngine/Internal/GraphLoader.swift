@@ -3,9 +3,9 @@ import SwitchyardONNX
 import SwitchyardTensor
 
 #if canImport(FoundationEssentials)
-    import FoundationEssentials
+import FoundationEssentials
 #else
-    import Foundation
+import Foundation
 #endif
 
 /// Turns ONNX protobuf bytes into a checked ``Graph``: opsets, initializers, inputs, nodes in
@@ -30,7 +30,10 @@ enum GraphLoader {
             model = try Onnx_ModelProto(serializedBytes: bytes, options: options)
         } catch {
             throw EngineError(
-                .invalidModel, "\(source): not an ONNX model (protobuf decoding failed: \(error))", cause: error)
+                .invalidModel,
+                "\(source): not an ONNX model (protobuf decoding failed: \(error))",
+                cause: error
+            )
         }
         guard model.hasGraph, model.irVersion > 0 else {
             throw EngineError(.invalidModel, "\(source): not an ONNX model (no ir_version or no graph)")
@@ -40,7 +43,8 @@ enum GraphLoader {
                 .unsupportedModel,
                 "\(source): ONNX IR version \(model.irVersion) is newer than this engine knows "
                     + "(\(Self.supportedIRVersions.lowerBound)...\(Self.supportedIRVersions.upperBound)); "
-                    + "save the model with an older onnx release or update the engine")
+                    + "save the model with an older onnx release or update the engine"
+            )
         }
         var opset: Int? = nil
         var mlOpset: Int? = nil
@@ -64,13 +68,18 @@ enum GraphLoader {
             throw EngineError(
                 .unsupportedModel,
                 "\(source): ai.onnx.ml opset \(mlOpset) is not supported "
-                    + "(\(Self.supportedMLOpsets.lowerBound)...\(Self.supportedMLOpsets.upperBound))")
+                    + "(\(Self.supportedMLOpsets.lowerBound)...\(Self.supportedMLOpsets.upperBound))"
+            )
         }
         guard model.functions.isEmpty else {
             throw EngineError(.unsupportedModel, "\(source): model-local functions are not supported")
         }
         var builder = Builder(
-            source: source, opset: opset, mlOpset: mlOpset, external: ExternalData(directory: directory))
+            source: source,
+            opset: opset,
+            mlOpset: mlOpset,
+            external: ExternalData(directory: directory)
+        )
         return try builder.build(model)
     }
 
@@ -107,7 +116,10 @@ enum GraphLoader {
                     throw EngineError(.invalidModel, "\(self.source): an initializer has no name")
                 }
                 let constant = try TensorDecoding.constant(
-                    tensor, what: "\(self.source): initializer '\(tensor.name)'", external: self.external)
+                    tensor,
+                    what: "\(self.source): initializer '\(tensor.name)'",
+                    external: self.external
+                )
                 self.constants[self.id(tensor.name)] = constant
             }
             var inputs: [GraphInput] = []
@@ -118,7 +130,9 @@ enum GraphLoader {
                 let (dtype, dims) = try Self.tensorType(info, what: "input '\(info.name)'", source: self.source)
                 guard let dtype, let dims else {
                     throw EngineError(
-                        .invalidModel, "\(self.source): input '\(info.name)' declares no element type or shape")
+                        .invalidModel,
+                        "\(self.source): input '\(info.name)' declares no element type or shape"
+                    )
                 }
                 inputs.append(GraphInput(name: info.name, value: self.id(info.name), dtype: dtype, dims: dims))
             }
@@ -143,8 +157,12 @@ enum GraphLoader {
                     )
                 }
                 op = try OperatorRegistry.make(
-                    proto, name: name, domain: domain, opset: domain == "" ? self.opset : (self.mlOpset ?? 1),
-                    source: self.source)
+                    proto,
+                    name: name,
+                    domain: domain,
+                    opset: domain == "" ? self.opset : (self.mlOpset ?? 1),
+                    source: self.source
+                )
                 let inputIDs: [Int?] = proto.input.map { $0.isEmpty ? nil : self.id($0) }
                 // Omitted optional outputs get a private name so every kernel has somewhere to write.
                 let outputIDs: [Int?] = proto.output.enumerated().map { position, output in
@@ -153,9 +171,15 @@ enum GraphLoader {
                 pending.append(
                     (
                         Node(
-                            name: name, opType: proto.opType, domain: domain, inputs: inputIDs, outputs: outputIDs,
-                            op: op), inputIDs.compactMap { $0 }
-                    ))
+                            name: name,
+                            opType: proto.opType,
+                            domain: domain,
+                            inputs: inputIDs,
+                            outputs: outputIDs,
+                            op: op
+                        ), inputIDs.compactMap { $0 }
+                    )
+                )
             }
             var defined = Set(self.constants.keys).union(inputs.map(\.value))
             var ordered: [Node] = []
@@ -211,22 +235,34 @@ enum GraphLoader {
             }
             let producer = [model.producerName, model.producerVersion].filter { !$0.isEmpty }.joined(separator: " ")
             return Graph(
-                valueNames: self.names, constants: self.constants, nodes: ordered, inputs: inputs, outputs: outputs,
-                opsetVersion: self.opset, mlOpsetVersion: self.mlOpset, producer: producer,
+                valueNames: self.names,
+                constants: self.constants,
+                nodes: ordered,
+                inputs: inputs,
+                outputs: outputs,
+                opsetVersion: self.opset,
+                mlOpsetVersion: self.mlOpset,
+                producer: producer,
                 irVersion: Int(model.irVersion),
-                declaredTypes: declaredTypes)
+                declaredTypes: declaredTypes
+            )
         }
 
         mutating func foldConstantNode(_ proto: Onnx_NodeProto, name: String) throws(EngineError) {
             guard proto.output.count == 1, let attribute = proto.attribute.first, proto.attribute.count == 1 else {
                 throw EngineError(
-                    .invalidModel, "\(self.source): Constant node '\(name)' needs one output and one value attribute")
+                    .invalidModel,
+                    "\(self.source): Constant node '\(name)' needs one output and one value attribute"
+                )
             }
             let constant: Constant
             switch attribute.name {
             case "value":
                 constant = try TensorDecoding.constant(
-                    attribute.t, what: "\(self.source): Constant node '\(name)'", external: self.external)
+                    attribute.t,
+                    what: "\(self.source): Constant node '\(name)'",
+                    external: self.external
+                )
             case "value_float": constant = Constant([attribute.f], shape: [])
             case "value_floats": constant = Constant(attribute.floats, shape: [attribute.floats.count])
             case "value_int": constant = Constant([attribute.i], shape: [])
@@ -237,7 +273,8 @@ enum GraphLoader {
             default:
                 throw EngineError(
                     .unsupportedOperator,
-                    "\(self.source): Constant node '\(name)' uses '\(attribute.name)', which is not supported")
+                    "\(self.source): Constant node '\(name)' uses '\(attribute.name)', which is not supported"
+                )
             }
             self.constants[self.id(proto.output[0])] = constant
         }
@@ -260,7 +297,11 @@ enum GraphLoader {
             return EngineError(.unsupportedModel, message)
         }
 
-        static func tensorType(_ info: Onnx_ValueInfoProto, what: String, source: String) throws(EngineError) -> (
+        static func tensorType(
+            _ info: Onnx_ValueInfoProto,
+            what: String,
+            source: String
+        ) throws(EngineError) -> (
             DType?, [Int?]?
         ) {
             guard info.hasType else { return (nil, nil) }
@@ -273,13 +314,16 @@ enum GraphLoader {
             guard case .tensorType(let tensor)? = info.type.value else {
                 throw EngineError(
                     .unsupportedModel,
-                    "\(source): \(what) is not a tensor (sequences, maps and optionals are not supported)")
+                    "\(source): \(what) is not a tensor (sequences, maps and optionals are not supported)"
+                )
             }
             var dtype: DType? = nil
             if tensor.hasElemType {
                 guard let code = UInt8(exactly: tensor.elemType), let known = DType(rawValue: code) else {
                     throw EngineError(
-                        .unsupportedModel, "\(source): \(what) has unsupported element type \(tensor.elemType)")
+                        .unsupportedModel,
+                        "\(source): \(what) has unsupported element type \(tensor.elemType)"
+                    )
                 }
                 dtype = known
             }
@@ -296,7 +340,11 @@ enum GraphLoader {
 
 /// Decoding of ONNX TensorProto data (raw_data or the typed fields) into engine constants.
 enum TensorDecoding {
-    static func constant(_ tensor: Onnx_TensorProto, what: String, external: ExternalData? = nil) throws(EngineError)
+    static func constant(
+        _ tensor: Onnx_TensorProto,
+        what: String,
+        external: ExternalData? = nil
+    ) throws(EngineError)
         -> Constant
     {
         // float16 and bfloat16 constants are widened to float32 here; the graph computes in f32 (HalfPrecision).
@@ -323,7 +371,9 @@ enum TensorDecoding {
             }
             guard tensor.stringData.count == count else {
                 throw EngineError(
-                    .invalidModel, "\(what) holds \(tensor.stringData.count) strings, its shape \(shape) needs \(count)")
+                    .invalidModel,
+                    "\(what) holds \(tensor.stringData.count) strings, its shape \(shape) needs \(count)"
+                )
             }
             return Constant(strings: tensor.stringData.map { [UInt8]($0) }, shape: shape)
         }
@@ -339,7 +389,8 @@ enum TensorDecoding {
             guard raw.count == count * width else {
                 throw EngineError(
                     .invalidModel,
-                    "\(what) has \(raw.count) bytes of raw data, its shape \(shape) of \(dtype) needs \(count * width)")
+                    "\(what) has \(raw.count) bytes of raw data, its shape \(shape) of \(dtype) needs \(count * width)"
+                )
             }
             let buffer = raw.withUnsafeBytes { AlignedBuffer(copying: $0) }
             return Constant(type: type, buffer: buffer)
@@ -377,7 +428,12 @@ enum TensorDecoding {
     }
 
     /// A float16 (`brain == false`) or bfloat16 tensor as a float32 constant.
-    static func widenedHalf(_ tensor: Onnx_TensorProto, what: String, brain: Bool, external: ExternalData?)
+    static func widenedHalf(
+        _ tensor: Onnx_TensorProto,
+        what: String,
+        brain: Bool,
+        external: ExternalData?
+    )
         throws(EngineError) -> Constant
     {
         let (shape, bits) = try Self.halfBits(tensor, what: what, external: external)
@@ -386,13 +442,19 @@ enum TensorDecoding {
     }
 
     /// The shape and 16-bit elements of a float16 or bfloat16 tensor.
-    static func halfBits(_ tensor: Onnx_TensorProto, what: String, external: ExternalData?)
+    static func halfBits(
+        _ tensor: Onnx_TensorProto,
+        what: String,
+        external: ExternalData?
+    )
         throws(EngineError) -> ([Int], [UInt16])
     {
         var shape: [Int] = []
         var count = 1
         for dim in tensor.dims {
-            guard dim >= 0, dim < Int64(1) << 40 else { throw EngineError(.invalidModel, "\(what) has dimension \(dim)") }
+            guard dim >= 0, dim < Int64(1) << 40 else {
+                throw EngineError(.invalidModel, "\(what) has dimension \(dim)")
+            }
             shape.append(Int(dim))
             let (next, overflow) = count.multipliedReportingOverflow(by: Int(dim))
             guard !overflow, next < 1 << 33 else { throw EngineError(.invalidModel, "\(what) is too large") }
@@ -407,14 +469,19 @@ enum TensorDecoding {
         } else if tensor.hasRawData {
             guard tensor.rawData.count == count * 2 else {
                 throw EngineError(
-                    .invalidModel, "\(what) has \(tensor.rawData.count) bytes of raw data, its shape \(shape) needs \(count * 2)")
+                    .invalidModel,
+                    "\(what) has \(tensor.rawData.count) bytes of raw data, its shape \(shape) needs \(count * 2)"
+                )
             }
             bits = tensor.rawData.withUnsafeBytes { raw in
                 (0..<count).map { UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 2, as: UInt16.self)) }
             }
         } else {
             guard tensor.int32Data.count == count else {
-                throw EngineError(.invalidModel, "\(what) holds \(tensor.int32Data.count) values, its shape \(shape) needs \(count)")
+                throw EngineError(
+                    .invalidModel,
+                    "\(what) holds \(tensor.int32Data.count) values, its shape \(shape) needs \(count)"
+                )
             }
             bits = tensor.int32Data.map { UInt16(truncatingIfNeeded: $0) }
         }

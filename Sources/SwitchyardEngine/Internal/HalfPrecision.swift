@@ -9,7 +9,9 @@ enum HalfPrecision {
     private static let halfTypes: Set<DType> = [.float16, .bfloat16]
 
     static func widen(_ graph: inout Graph) {
-        let casts = graph.nodes.indices.filter { (graph.nodes[$0].op as? CastOp).map { Self.halfTypes.contains($0.to) } ?? false }
+        let casts = graph.nodes.indices.filter {
+            (graph.nodes[$0].op as? CastOp).map { Self.halfTypes.contains($0.to) } ?? false
+        }
         let inputs = graph.inputs.filter { Self.halfTypes.contains($0.dtype) }
         let outputs = graph.outputs.indices.filter { graph.outputs[$0].dtype.map(Self.halfTypes.contains) ?? false }
         guard !casts.isEmpty || !inputs.isEmpty || !outputs.isEmpty else { return }
@@ -24,8 +26,14 @@ enum HalfPrecision {
             widened[input.value] = inner
             prologue.append(
                 Node(
-                    name: "\(input.name) to f32", opType: "Cast", domain: "", inputs: [input.value], outputs: [inner],
-                    op: CastOp(to: .float32)))
+                    name: "\(input.name) to f32",
+                    opType: "Cast",
+                    domain: "",
+                    inputs: [input.value],
+                    outputs: [inner],
+                    op: CastOp(to: .float32)
+                )
+            )
         }
         for index in graph.nodes.indices {
             graph.nodes[index].inputs = graph.nodes[index].inputs.map { $0.map { widened[$0] ?? $0 } }
@@ -37,8 +45,14 @@ enum HalfPrecision {
             let outer = Self.newValue(&graph, output.name + " (\(dtype))")
             epilogue.append(
                 Node(
-                    name: "\(output.name) to \(dtype)", opType: "Cast", domain: "", inputs: [output.value], outputs: [outer],
-                    op: CastOp(to: dtype)))
+                    name: "\(output.name) to \(dtype)",
+                    opType: "Cast",
+                    domain: "",
+                    inputs: [output.value],
+                    outputs: [outer],
+                    op: CastOp(to: dtype)
+                )
+            )
             graph.outputs[index].value = outer
         }
         for (value, dtype) in graph.declaredTypes where Self.halfTypes.contains(dtype) {

@@ -76,8 +76,10 @@ struct PlanContext {
     func constant(_ index: Int, _ what: String) throws(EngineError) -> Constant {
         guard index < self.constants.count, let constant = self.constants[index] else {
             throw EngineError(
-                .unsupportedModel, "node '\(self.node)' (\(self.opType)): \(what) depends on the request's data",
-                cause: RuntimeValueNeeded())
+                .unsupportedModel,
+                "node '\(self.node)' (\(self.opType)): \(what) depends on the request's data",
+                cause: RuntimeValueNeeded()
+            )
         }
         return constant
     }

@@ -49,8 +49,10 @@ extension OperatorRegistry {
         },
         "ArgMax": { a throws(EngineError) in
             ArgMaxOp(
-                axis: try a.int("axis", 0), keepDims: try a.int("keepdims", 1) != 0,
-                selectLast: try a.int("select_last_index", 0) != 0)
+                axis: try a.int("axis", 0),
+                keepDims: try a.int("keepdims", 1) != 0,
+                selectLast: try a.int("select_last_index", 0) != 0
+            )
         },
         "Shape": { a throws(EngineError) in
             ShapeOp(start: try a.int("start", 0), end: a.has("end") ? try a.int("end", 0) : nil)

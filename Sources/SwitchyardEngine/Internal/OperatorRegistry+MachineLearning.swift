@@ -27,5 +27,7 @@ extension OperatorRegistry {
 private func mapRefusal(_ attributes: Attributes) -> EngineError {
     attributes.error(
         "takes a map, and requests carry tensors only; export the model after it, with one float column per feature "
-            + "(models/README.md says how with skl2onnx)", .unsupportedOperator)
+            + "(models/README.md says how with skl2onnx)",
+        .unsupportedOperator
+    )
 }

@@ -11,7 +11,12 @@ extension OperatorRegistry {
         "Elu": { a throws(EngineError) in UnaryOp(kind: .elu(try a.float("alpha", 1))) },
         "Celu": { a throws(EngineError) in UnaryOp(kind: .celu(try a.float("alpha", 1))) },
         "Selu": { a throws(EngineError) in
-            UnaryOp(kind: .selu(alpha: try a.float("alpha", 1.67326319217681884765625), gamma: try a.float("gamma", 1.05070102214813232421875)))
+            UnaryOp(
+                kind: .selu(
+                    alpha: try a.float("alpha", 1.67326319217681884765625),
+                    gamma: try a.float("gamma", 1.05070102214813232421875)
+                )
+            )
         },
         "ThresholdedRelu": { a throws(EngineError) in UnaryOp(kind: .thresholdedRelu(try a.float("alpha", 1))) },
         "HardSigmoid": { a throws(EngineError) in
@@ -32,7 +37,10 @@ extension OperatorRegistry {
         "IsInf": { a throws(EngineError) in
             FloatPredicateOp(
                 kind: .isInf(
-                    positive: try a.int("detect_positive", 1) != 0, negative: try a.int("detect_negative", 1) != 0))
+                    positive: try a.int("detect_positive", 1) != 0,
+                    negative: try a.int("detect_negative", 1) != 0
+                )
+            )
         },
         "Not": { _ in NotOp() }, "BitwiseNot": { _ in NotOp() },
         "Pow": { _ in BinaryOp(kind: .pow) },
@@ -50,7 +58,8 @@ extension OperatorRegistry {
         "Equal": { _ in CompareOp(kind: .equal) }, "Less": { _ in CompareOp(kind: .less) },
         "Greater": { _ in CompareOp(kind: .greater) }, "LessOrEqual": { _ in CompareOp(kind: .lessOrEqual) },
         "GreaterOrEqual": { _ in CompareOp(kind: .greaterOrEqual) },
-        "And": { _ in LogicalOp(kind: .and) }, "Or": { _ in LogicalOp(kind: .or) }, "Xor": { _ in LogicalOp(kind: .xor) },
+        "And": { _ in LogicalOp(kind: .and) }, "Or": { _ in LogicalOp(kind: .or) },
+        "Xor": { _ in LogicalOp(kind: .xor) },
         "Max": { _ in VariadicOp(kind: .max) }, "Min": { _ in VariadicOp(kind: .min) },
         "Sum": { _ in VariadicOp(kind: .sum) }, "Mean": { _ in VariadicOp(kind: .mean) },
         "Where": { _ in WhereOp() },

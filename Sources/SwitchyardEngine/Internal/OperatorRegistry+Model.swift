@@ -15,10 +15,15 @@ extension OperatorRegistry {
         "HannWindow": window(.hann), "HammingWindow": window(.hamming), "BlackmanWindow": window(.blackman),
         "LRN": { a throws(EngineError) in
             LRNOp(
-                size: try a.int("size", 0), alpha: try a.float("alpha", 1e-4), beta: try a.float("beta", 0.75),
-                bias: try a.float("bias", 1))
+                size: try a.int("size", 0),
+                alpha: try a.float("alpha", 1e-4),
+                beta: try a.float("beta", 0.75),
+                bias: try a.float("bias", 1)
+            )
         },
-        "MeanVarianceNormalization": { a throws(EngineError) in MeanVarianceNormOp(axes: try a.ints("axes") ?? [0, 2, 3]) },
+        "MeanVarianceNormalization": { a throws(EngineError) in
+            MeanVarianceNormOp(axes: try a.ints("axes") ?? [0, 2, 3])
+        },
         "ReverseSequence": { a throws(EngineError) in
             ReverseSequenceOp(batchAxis: try a.int("batch_axis", 1), timeAxis: try a.int("time_axis", 0))
         },
@@ -26,8 +31,10 @@ extension OperatorRegistry {
         "SwiGLU": { a throws(EngineError) in SwiGLUOp(alpha: try a.float("alpha", 1)) },
         "RotaryEmbedding": { a throws(EngineError) in
             RotaryEmbeddingOp(
-                interleaved: try a.int("interleaved", 0) != 0, rotaryDim: try a.int("rotary_embedding_dim", 0),
-                heads: try a.int("num_heads", 0))
+                interleaved: try a.int("interleaved", 0) != 0,
+                rotaryDim: try a.int("rotary_embedding_dim", 0),
+                heads: try a.int("num_heads", 0)
+            )
         },
         "Einsum": { a throws(EngineError) in
             guard a.has("equation") else { throw a.error("attribute 'equation' is required") }

@@ -9,8 +9,11 @@ extension OperatorRegistry {
         "ReduceSumSquare": reduce(.sumSquare, axesInputSince: 18),
         "ArgMin": { a throws(EngineError) in
             ArgMaxOp(
-                axis: try a.int("axis", 0), keepDims: try a.int("keepdims", 1) != 0,
-                selectLast: try a.int("select_last_index", 0) != 0, minimum: true)
+                axis: try a.int("axis", 0),
+                keepDims: try a.int("keepdims", 1) != 0,
+                selectLast: try a.int("select_last_index", 0) != 0,
+                minimum: true
+            )
         },
         "LayerNormalization": { a throws(EngineError) in
             LayerNormOp(axis: try a.int("axis", -1), epsilon: try a.float("epsilon", 1e-5), rms: false)
@@ -24,8 +27,10 @@ extension OperatorRegistry {
         "GroupNormalization": { a throws(EngineError) in
             guard a.has("num_groups") else { throw a.error("attribute 'num_groups' is required") }
             return GroupNormOp(
-                groups: try a.int("num_groups", 1), epsilon: try a.float("epsilon", 1e-5),
-                perGroupParameters: a.version < 21)
+                groups: try a.int("num_groups", 1),
+                epsilon: try a.float("epsilon", 1e-5),
+                perGroupParameters: a.version < 21
+            )
         },
         "LpNormalization": { a throws(EngineError) in LpNormOp(axis: try a.int("axis", -1), p: try a.int("p", 2)) },
         "CumSum": { a throws(EngineError) in
@@ -36,8 +41,11 @@ extension OperatorRegistry {
         },
         "TopK": { a throws(EngineError) in
             TopKOp(
-                axis: try a.int("axis", -1), largest: try a.int("largest", 1) != 0, sorted: try a.int("sorted", 1) != 0,
-                attributeK: a.version < 10 ? try a.int("k", 0) : nil)
+                axis: try a.int("axis", -1),
+                largest: try a.int("largest", 1) != 0,
+                sorted: try a.int("sorted", 1) != 0,
+                attributeK: a.version < 10 ? try a.int("k", 0) : nil
+            )
         },
         "Hardmax": { a throws(EngineError) in
             HardmaxOp(axis: try a.int("axis", a.version >= 13 ? -1 : 1), coerce2D: a.version < 13)
@@ -47,9 +55,11 @@ extension OperatorRegistry {
     private static func reduce(_ kind: ReduceOp.Kind, axesInputSince: Int) -> OperatorFactory {
         { a throws(EngineError) in
             ReduceOp(
-                kind: kind, keepDims: try a.int("keepdims", 1) != 0,
+                kind: kind,
+                keepDims: try a.int("keepdims", 1) != 0,
                 attributeAxes: a.version < axesInputSince ? try a.ints("axes") : nil,
-                noopWithEmptyAxes: try a.int("noop_with_empty_axes", 0) != 0)
+                noopWithEmptyAxes: try a.int("noop_with_empty_axes", 0) != 0
+            )
         }
     }
 }

@@ -27,7 +27,8 @@ extension OperatorRegistry {
         },
         "CastLike": { _ in CastLikeOp() },
         "BitCast": { a throws(EngineError) in
-            guard let code = UInt8(exactly: try a.int("to", 0)), let dtype = DType(rawValue: code), dtype != .bytes else {
+            guard let code = UInt8(exactly: try a.int("to", 0)), let dtype = DType(rawValue: code), dtype != .bytes
+            else {
                 throw a.error("BitCast to element type \(try a.int("to", 0)) is not supported", .unsupportedOperator)
             }
             return BitCastOp(to: dtype)

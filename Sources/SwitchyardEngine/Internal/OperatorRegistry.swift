@@ -2,9 +2,9 @@ import SwitchyardONNX
 import SwitchyardTensor
 
 #if canImport(FoundationEssentials)
-    import FoundationEssentials
+import FoundationEssentials
 #else
-    import Foundation
+import Foundation
 #endif
 
 /// A node's attributes by name, with typed look-ups that name the node when they fail.
@@ -18,7 +18,13 @@ struct Attributes {
     /// The model's opset for the node's domain.
     var opset: Int
 
-    init(_ proto: Onnx_NodeProto, node: String, source: String, version: Int = 1, opset: Int = 1)
+    init(
+        _ proto: Onnx_NodeProto,
+        node: String,
+        source: String,
+        version: Int = 1,
+        opset: Int = 1
+    )
         throws(EngineError)
     {
         self.node = node
@@ -61,7 +67,8 @@ struct Attributes {
         case .strings: return .strings(attribute.strings.map { String(decoding: $0, as: UTF8.self) })
         case .tensor:
             return .tensor(
-                try TensorDecoding.constant(attribute.t, what: "attribute '\(attribute.name)' of node '\(node)'"))
+                try TensorDecoding.constant(attribute.t, what: "attribute '\(attribute.name)' of node '\(node)'")
+            )
         default: return .unsupported("attribute type \(type)")
         }
     }
@@ -141,7 +148,8 @@ typealias OperatorFactory = @Sendable (Attributes) throws(EngineError) -> any Op
 enum OperatorRegistry {
     static let factories: [String: [String: OperatorFactory]] = [
         "": merged([
-            Self.coreOperators, Self.mathOperators, Self.shapingOperators, Self.reductionOperators, Self.indexingOperators,
+            Self.coreOperators, Self.mathOperators, Self.shapingOperators, Self.reductionOperators,
+            Self.indexingOperators,
             Self.spatialOperators, Self.layerOperators, Self.quantizationOperators,
         ]),
         "ai.onnx.ml": merged([Self.machineLearningOperators]),
@@ -161,21 +169,29 @@ enum OperatorRegistry {
         OperatorVersions.table[domain]?[opType]?.last { $0 <= opset }
     }
 
-    static func make(_ proto: Onnx_NodeProto, name: String, domain: String, opset: Int, source: String)
+    static func make(
+        _ proto: Onnx_NodeProto,
+        name: String,
+        domain: String,
+        opset: Int,
+        source: String
+    )
         throws(EngineError) -> any Operator
     {
         let domainText = domain.isEmpty ? "" : " (domain \(domain))"
         guard let factory = Self.factories[domain]?[proto.opType] else {
             throw EngineError(
                 .unsupportedOperator,
-                "\(source): operator '\(proto.opType)'\(domainText) of node '\(name)' is not supported")
+                "\(source): operator '\(proto.opType)'\(domainText) of node '\(name)' is not supported"
+            )
         }
         guard let version = Self.version(of: proto.opType, domain: domain, opset: opset) else {
             let first = OperatorVersions.table[domain]?[proto.opType]?.first.map { " (it is defined from opset \($0))" }
             throw EngineError(
                 .invalidModel,
                 "\(source): operator '\(proto.opType)'\(domainText) of node '\(name)' does not exist in opset \(opset)"
-                    + (first ?? ""))
+                    + (first ?? "")
+            )
         }
         let attributes = try Attributes(proto, node: name, source: source, version: version, opset: opset)
         for (key, value) in attributes.values {

@@ -1,9 +1,9 @@
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Musl)
-    import Musl
+import Musl
 #elseif canImport(Darwin)
-    import Darwin
+import Darwin
 #endif
 
 /// Numbers of tensor data, parsed straight from JSON text without building strings.
@@ -140,7 +140,9 @@ enum DecimalParser {
     }
 
     private static func slow<T>(
-        _ decimal: Decimal, in bytes: UnsafeRawBufferPointer, _ convert: (UnsafePointer<CChar>) -> T
+        _ decimal: Decimal,
+        in bytes: UnsafeRawBufferPointer,
+        _ convert: (UnsafePointer<CChar>) -> T
     )
         -> T
     {

@@ -58,8 +58,13 @@ final class Exchange {
     private var task: Task<Void, Never>?
 
     init(
-        core: GatewayCore, head: RequestHead, eventLoop: any EventLoop, executor: EventLoopTaskExecutor,
-        allocator: ByteBufferAllocator, peer: @escaping () -> PeerIdentity, send: @escaping (Reply, Bool) -> Void,
+        core: GatewayCore,
+        head: RequestHead,
+        eventLoop: any EventLoop,
+        executor: EventLoopTaskExecutor,
+        allocator: ByteBufferAllocator,
+        peer: @escaping () -> PeerIdentity,
+        send: @escaping (Reply, Bool) -> Void,
         sendContinue: @escaping () -> Void
     ) {
         self.core = core
@@ -96,7 +101,9 @@ final class Exchange {
             guard self.isReceiving else { return }
             let seconds = self.core.configuration.bodyTimeout.components.seconds
             self.answer(
-                error: GatewayError(.bodyTimeout, "the request body did not arrive within \(seconds) s"), close: true)
+                error: GatewayError(.bodyTimeout, "the request body did not arrive within \(seconds) s"),
+                close: true
+            )
         }
     }
 
@@ -107,7 +114,9 @@ final class Exchange {
             self.endpoint = self.route.name
             if self.route.needsCredentials, let tokens = self.core.tokens, !tokens.accepts(self.head.authorization) {
                 throw GatewayError(
-                    .unauthenticated, "this endpoint needs 'Authorization: Bearer <token>' with a known token")
+                    .unauthenticated,
+                    "this endpoint needs 'Authorization: Bearer <token>' with a known token"
+                )
             }
             if let length = self.head.contentLength {
                 guard let bytes = Int(length), bytes >= 0 else {
@@ -117,14 +126,16 @@ final class Exchange {
                     let limit = self.core.configuration.maxBodyBytes
                     self.answer(
                         error: GatewayError(.bodyTooLarge, "the body of \(bytes) bytes is over the limit of \(limit)"),
-                        close: true)
+                        close: true
+                    )
                     return
                 }
                 self.expectedLength = bytes
             }
             if let encoding = self.head.contentEncoding, encoding.lowercased() != "identity" {
                 throw GatewayError(
-                    .unsupportedMediaType, "Content-Encoding '\(encoding)' is not supported; send the body uncompressed"
+                    .unsupportedMediaType,
+                    "Content-Encoding '\(encoding)' is not supported; send the body uncompressed"
                 )
             }
             if self.head.expectsContinue { self.sendContinue() }
@@ -193,26 +204,34 @@ final class Exchange {
         func known(_ name: String, _ version: String?) throws(GatewayError) -> ModelMetadata {
             guard let model = backend.model(named: name) else {
                 throw GatewayError(
-                    .notFound, "unknown model '\(name)' (models: \(backend.modelNames.joined(separator: ", ")))")
+                    .notFound,
+                    "unknown model '\(name)' (models: \(backend.modelNames.joined(separator: ", ")))"
+                )
             }
             if let version, !model.versions.contains(version), !(model.readyVersions ?? []).contains(version) {
                 throw GatewayError(
                     .notFound,
-                    "model '\(name)' has no version '\(version)' (versions: \(model.versions.joined(separator: ", ")))")
+                    "model '\(name)' has no version '\(version)' (versions: \(model.versions.joined(separator: ", ")))"
+                )
             }
             return model
         }
         func ok(_ body: ByteBuffer?) { self.answer(Reply(status: .ok, body: body)) }
         func unavailable(_ reason: String) {
             self.answer(
-                Reply(status: .serviceUnavailable, body: MetadataEncoder.error(reason, allocator: self.allocator)))
+                Reply(status: .serviceUnavailable, body: MetadataEncoder.error(reason, allocator: self.allocator))
+            )
         }
         switch self.route {
         case .server:
             let configuration = self.core.configuration
             ok(
                 MetadataEncoder.server(
-                    name: configuration.serverName, version: configuration.serverVersion, allocator: self.allocator))
+                    name: configuration.serverName,
+                    version: configuration.serverVersion,
+                    allocator: self.allocator
+                )
+            )
         case .live:
             ok(nil)
         case .ready:
@@ -231,7 +250,10 @@ final class Exchange {
             if let name { _ = try known(name, version) }
             ok(
                 MetadataEncoder.statistics(
-                    self.core.statistics?.snapshot(model: name, version: version) ?? [], allocator: self.allocator))
+                    self.core.statistics?.snapshot(model: name, version: version) ?? [],
+                    allocator: self.allocator
+                )
+            )
         case .infer(let model, let version):
             try self.infer(model: model, version: version ?? "")
         }
@@ -258,14 +280,20 @@ final class Exchange {
         let body = self.body ?? self.allocator.buffer(capacity: 0)
         self.body = nil
         var (request, plan) = try InferenceRequestDecoder.decode(
-            body: body, headerLength: headerLength, model: model, version: version)
+            body: body,
+            headerLength: headerLength,
+            model: model,
+            version: version
+        )
         request.traceID = TraceParent.traceID(self.head.traceparent) ?? .random()
         let timeout = request.timeout ?? self.core.configuration.defaultRequestTimeout
         request.timeout = timeout
         let context = RequestContext(
-            requestID: self.core.nextRequestID(), deadline: timeout.map { ContinuousClock.now.advanced(by: $0) },
+            requestID: self.core.nextRequestID(),
+            deadline: timeout.map { ContinuousClock.now.advanced(by: $0) },
             peer: self.peer(),
-            logger: self.core.logger)
+            logger: self.core.logger
+        )
         self.state = .answering
         if let timeout {
             self.deadlineTimer = self.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(timeout)) {
@@ -325,7 +353,8 @@ final class Exchange {
         if let gateway = error as? GatewayError {
             reply = Reply(
                 status: HTTPResponseStatus(statusCode: gateway.code.httpStatus),
-                body: MetadataEncoder.error(gateway.message, allocator: self.allocator))
+                body: MetadataEncoder.error(gateway.message, allocator: self.allocator)
+            )
             if gateway.code == .unauthenticated { reply.headers.append(("www-authenticate", "Bearer")) }
             if gateway.code == .methodNotAllowed {
                 reply.headers.append(("allow", self.head.method == .POST ? "GET, HEAD" : "POST"))
@@ -339,7 +368,8 @@ final class Exchange {
             let code = HTTPStatusMapping.httpStatus(for: status.code)
             reply = Reply(
                 status: HTTPResponseStatus(statusCode: code),
-                body: MetadataEncoder.error(status.description, allocator: self.allocator))
+                body: MetadataEncoder.error(status.description, allocator: self.allocator)
+            )
             if code == 429 || code == 503 { reply.headers.append(("retry-after", "1")) }
         }
         self.answer(reply, close: close)

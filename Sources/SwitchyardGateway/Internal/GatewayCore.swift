@@ -15,7 +15,9 @@ final class GatewayCore: Sendable {
     private let requestCounter = Atomic<UInt32>(0)
 
     init(
-        configuration: GatewayConfiguration, backend: any GatewayBackend, statistics: InferenceStatistics?,
+        configuration: GatewayConfiguration,
+        backend: any GatewayBackend,
+        statistics: InferenceStatistics?,
         logger: Logger
     ) {
         self.configuration = configuration
@@ -75,9 +77,13 @@ final class GatewayMetrics: Sendable {
             if let existing = series[key] { return existing }
             let made = Series(
                 count: Counter(
-                    label: "switchyard_http_requests_total", dimensions: [("endpoint", endpoint), ("code", "\(code)")]),
+                    label: "switchyard_http_requests_total",
+                    dimensions: [("endpoint", endpoint), ("code", "\(code)")]
+                ),
                 duration: Metrics.Timer(
-                    label: "switchyard_http_request_duration_seconds", dimensions: [("endpoint", endpoint)])
+                    label: "switchyard_http_request_duration_seconds",
+                    dimensions: [("endpoint", endpoint)]
+                )
             )
             series[key] = made
             return made

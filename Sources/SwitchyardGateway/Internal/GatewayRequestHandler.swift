@@ -61,18 +61,26 @@ final class GatewayRequestHandler: ChannelInboundHandler, RemovableChannelHandle
             self.isHead = head.method == .HEAD
             let headers = head.headers
             let request = RequestHead(
-                method: head.method, uri: head.uri, authorization: headers.first(name: "authorization"),
+                method: head.method,
+                uri: head.uri,
+                authorization: headers.first(name: "authorization"),
                 contentLength: headers.first(name: "content-length"),
                 contentEncoding: headers.first(name: "content-encoding"),
                 expectsContinue: headers[canonicalForm: "expect"].contains { $0.lowercased() == "100-continue" },
                 inferenceHeaderLength: headers.first(name: "inference-header-content-length"),
-                traceparent: headers.first(name: "traceparent"))
+                traceparent: headers.first(name: "traceparent")
+            )
             let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
             let exchange = Exchange(
-                core: self.core, head: request, eventLoop: context.eventLoop, executor: self.executor!,
-                allocator: context.channel.allocator, peer: { bound.value.peerIdentity() },
+                core: self.core,
+                head: request,
+                eventLoop: context.eventLoop,
+                executor: self.executor!,
+                allocator: context.channel.allocator,
+                peer: { bound.value.peerIdentity() },
                 send: { reply, close in bound.value.send(reply, close: close) },
-                sendContinue: { bound.value.sendContinue() })
+                sendContinue: { bound.value.sendContinue() }
+            )
             self.exchange = exchange
             exchange.start()
         case .body(let buffer):
@@ -90,7 +98,9 @@ final class GatewayRequestHandler: ChannelInboundHandler, RemovableChannelHandle
     private func sendContinue() {
         guard let context else { return }
         context.writeAndFlush(
-            self.wrapOutboundOut(.head(HTTPResponseHead(version: self.version, status: .continue))), promise: nil)
+            self.wrapOutboundOut(.head(HTTPResponseHead(version: self.version, status: .continue))),
+            promise: nil
+        )
     }
 
     private func send(_ reply: Reply, close: Bool) {
@@ -103,7 +113,10 @@ final class GatewayRequestHandler: ChannelInboundHandler, RemovableChannelHandle
         if closing { headers.add(name: "connection", value: "close") }
         context.write(
             self.wrapOutboundOut(
-                .head(HTTPResponseHead(version: self.version, status: reply.status, headers: headers))), promise: nil)
+                .head(HTTPResponseHead(version: self.version, status: reply.status, headers: headers))
+            ),
+            promise: nil
+        )
         if let body = reply.body, !self.isHead {
             context.write(self.wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         }

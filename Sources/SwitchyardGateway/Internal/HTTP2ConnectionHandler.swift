@@ -51,7 +51,9 @@ final class HTTP2ConnectionHandler: ChannelDuplexHandler {
         guard !self.windowOpened else { return }
         self.windowOpened = true
         let frame = HTTP2Frame(
-            streamID: .rootStream, payload: .windowUpdate(windowSizeIncrement: Self.connectionWindow - 65_535))
+            streamID: .rootStream,
+            payload: .windowUpdate(windowSizeIncrement: Self.connectionWindow - 65_535)
+        )
         context.writeAndFlush(self.wrapOutboundOut(frame), promise: nil)
     }
 
@@ -122,20 +124,26 @@ final class HTTP2ConnectionHandler: ChannelDuplexHandler {
     {
         let method = headers.first(name: ":method").map { HTTPMethod(rawValue: $0) } ?? .GET
         let head = RequestHead(
-            method: method, uri: headers.first(name: ":path") ?? "/",
+            method: method,
+            uri: headers.first(name: ":path") ?? "/",
             authorization: headers.first(name: "authorization"),
             contentLength: headers.first(name: "content-length"),
             contentEncoding: headers.first(name: "content-encoding"),
             expectsContinue: headers[canonicalForm: "expect"].contains { $0.lowercased() == "100-continue" },
             inferenceHeaderLength: headers.first(name: "inference-header-content-length"),
-            traceparent: headers.first(name: "traceparent"))
+            traceparent: headers.first(name: "traceparent")
+        )
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let exchange = Exchange(
-            core: self.core, head: head, eventLoop: context.eventLoop, executor: self.executor!,
+            core: self.core,
+            head: head,
+            eventLoop: context.eventLoop,
+            executor: self.executor!,
             allocator: context.channel.allocator,
             peer: { bound.value.peerIdentity() },
             send: { reply, close in bound.value.send(reply, on: streamID, reset: close) },
-            sendContinue: { bound.value.sendContinue(on: streamID) })
+            sendContinue: { bound.value.sendContinue(on: streamID) }
+        )
         self.exchanges[streamID] = exchange
         exchange.start()
         if endStream { exchange.end() } else { self.startedInRead.append(streamID) }
@@ -161,17 +169,23 @@ final class HTTP2ConnectionHandler: ChannelDuplexHandler {
         let body = isHead ? nil : reply.body
         context.write(
             self.wrapOutboundOut(
-                HTTP2Frame(streamID: streamID, payload: .headers(.init(headers: headers, endStream: body == nil)))),
-            promise: nil)
+                HTTP2Frame(streamID: streamID, payload: .headers(.init(headers: headers, endStream: body == nil)))
+            ),
+            promise: nil
+        )
         if let body {
             context.write(
                 self.wrapOutboundOut(
-                    HTTP2Frame(streamID: streamID, payload: .data(.init(data: .byteBuffer(body), endStream: true)))),
-                promise: nil)
+                    HTTP2Frame(streamID: streamID, payload: .data(.init(data: .byteBuffer(body), endStream: true)))
+                ),
+                promise: nil
+            )
         }
         if reset {
             context.write(
-                self.wrapOutboundOut(HTTP2Frame(streamID: streamID, payload: .rstStream(.noError))), promise: nil)
+                self.wrapOutboundOut(HTTP2Frame(streamID: streamID, payload: .rstStream(.noError))),
+                promise: nil
+            )
         }
         context.flush()  // joined with the other streams' answers of this tick by the FlushCoalescer below
     }

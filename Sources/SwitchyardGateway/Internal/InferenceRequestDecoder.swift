@@ -33,7 +33,12 @@ enum InferenceRequestDecoder {
     ///   - version: the version named in the URL, or empty.
     /// - Returns: the wire request (without deadline or trace id) and how to answer.
     /// - Throws: `GatewayError` naming the field at fault.
-    static func decode(body: ByteBuffer, headerLength: Int?, model: String, version: String) throws(GatewayError)
+    static func decode(
+        body: ByteBuffer,
+        headerLength: Int?,
+        model: String,
+        version: String
+    ) throws(GatewayError)
         -> (Request, ResponsePlan)
     {
         let total = body.readableBytes
@@ -41,19 +46,29 @@ enum InferenceRequestDecoder {
         guard jsonLength <= total else {
             throw GatewayError(
                 .invalidRequest,
-                "Inference-Header-Content-Length is \(jsonLength) but the body has only \(total) bytes")
+                "Inference-Header-Content-Length is \(jsonLength) but the body has only \(total) bytes"
+            )
         }
         return try body.withUnsafeReadableBytes { (raw: UnsafeRawBufferPointer) throws(GatewayError) in
             let json = UnsafeRawBufferPointer(rebasing: raw[0..<jsonLength])
             let root = try JSONParser.parse(json)
             return try Self.request(
-                root, json: json, binary: UnsafeRawBufferPointer(rebasing: raw[jsonLength...]), model: model,
-                version: version, hasHeaderLength: headerLength != nil)
+                root,
+                json: json,
+                binary: UnsafeRawBufferPointer(rebasing: raw[jsonLength...]),
+                model: model,
+                version: version,
+                hasHeaderLength: headerLength != nil
+            )
         }
     }
 
     private static func request(
-        _ root: JSONValue, json: UnsafeRawBufferPointer, binary: UnsafeRawBufferPointer, model: String, version: String,
+        _ root: JSONValue,
+        json: UnsafeRawBufferPointer,
+        binary: UnsafeRawBufferPointer,
+        model: String,
+        version: String,
         hasHeaderLength: Bool
     ) throws(GatewayError) -> (Request, ResponsePlan) {
         guard case .object(let members) = root else {
@@ -102,7 +117,8 @@ enum InferenceRequestDecoder {
                 hasHeaderLength
                     ? "the body has \(binary.count) bytes after the JSON header; "
                         + "the inputs' binary_data_size add up to \(offset)"
-                    : "the body is not a JSON document followed by binary data; send Inference-Header-Content-Length")
+                    : "the body is not a JSON document followed by binary data; send Inference-Header-Content-Length"
+            )
         }
         if let outputs {
             plan.outputs = try outputs.enumerated().map { (index, output) throws(GatewayError) in
@@ -112,7 +128,11 @@ enum InferenceRequestDecoder {
         return (request, plan)
     }
 
-    private static func parameters(_ value: JSONValue, into request: inout Request, plan: inout ResponsePlan)
+    private static func parameters(
+        _ value: JSONValue,
+        into request: inout Request,
+        plan: inout ResponsePlan
+    )
         throws(GatewayError)
     {
         guard case .object(let members) = value else {
@@ -162,7 +182,8 @@ enum InferenceRequestDecoder {
                 guard none else {
                     throw GatewayError(
                         .unsupported,
-                        "sequences (parameter 'sequence_id') are not supported: every request is independent")
+                        "sequences (parameter 'sequence_id') are not supported: every request is independent"
+                    )
                 }
             case "sequence_start", "sequence_end":
                 break  // only meaningful with a sequence id
@@ -183,7 +204,11 @@ enum InferenceRequestDecoder {
     }
 
     private static func input(
-        _ value: JSONValue, index: Int, json: UnsafeRawBufferPointer, binary: UnsafeRawBufferPointer, offset: inout Int
+        _ value: JSONValue,
+        index: Int,
+        json: UnsafeRawBufferPointer,
+        binary: UnsafeRawBufferPointer,
+        offset: inout Int
     ) throws(GatewayError) -> NamedTensor {
         guard case .object(let members) = value else {
             throw invalid("inputs[\(index)] must be an object, not \(value.kind)")
@@ -224,20 +249,23 @@ enum InferenceRequestDecoder {
                             size <= binary.count
                         else {
                             throw invalid(
-                                "inputs[\(index)].parameters.binary_data_size must be a byte count within the body")
+                                "inputs[\(index)].parameters.binary_data_size must be a byte count within the body"
+                            )
                         }
                         binarySize = Int(size)
                     case "shared_memory_region", "shared_memory_byte_size", "shared_memory_offset":
                         throw GatewayError(
                             .unsupported,
-                            "shared-memory tensors are not supported (inputs[\(index)].parameters.\(parameter))")
+                            "shared-memory tensors are not supported (inputs[\(index)].parameters.\(parameter))"
+                        )
                     default:
                         break
                     }
                 }
             default:
                 throw invalid(
-                    "unknown member '\(key)' in inputs[\(index)] (known: name, shape, datatype, parameters, data)")
+                    "unknown member '\(key)' in inputs[\(index)] (known: name, shape, datatype, parameters, data)"
+                )
             }
         }
         guard let name else { throw invalid("inputs[\(index)] needs a 'name'") }
@@ -246,7 +274,8 @@ enum InferenceRequestDecoder {
             if DType.unsupportedOIPNames.contains(datatype) {
                 throw GatewayError(
                     .unsupported,
-                    "input '\(name)': datatype \(datatype) is not carried by the mesh (supported: \(DType.oipNames))")
+                    "input '\(name)': datatype \(datatype) is not carried by the mesh (supported: \(DType.oipNames))"
+                )
             }
             throw invalid("input '\(name)': unknown datatype '\(datatype)' (supported: \(DType.oipNames))")
         }
@@ -276,7 +305,11 @@ enum InferenceRequestDecoder {
         }
     }
 
-    private static func output(_ value: JSONValue, index: Int, binaryByDefault: Bool) throws(GatewayError) -> (
+    private static func output(
+        _ value: JSONValue,
+        index: Int,
+        binaryByDefault: Bool
+    ) throws(GatewayError) -> (
         String, Bool
     ) {
         guard case .object(let members) = value else { throw invalid("outputs[\(index)] must be an object") }
@@ -309,7 +342,8 @@ enum InferenceRequestDecoder {
                     case "shared_memory_region", "shared_memory_byte_size", "shared_memory_offset":
                         throw GatewayError(
                             .unsupported,
-                            "shared-memory tensors are not supported (outputs[\(index)].parameters.\(parameter))")
+                            "shared-memory tensors are not supported (outputs[\(index)].parameters.\(parameter))"
+                        )
                     default:
                         break
                     }

@@ -19,7 +19,11 @@ enum InferenceResponseEncoder {
     ///   - allocator: for the body.
     /// - Throws: `GatewayError.invalidRequest` when an output asked for is not in the answer, or a BYTES output
     ///   asked for as JSON is not UTF-8.
-    static func encode(_ response: Response, plan: ResponsePlan, allocator: ByteBufferAllocator) throws(GatewayError)
+    static func encode(
+        _ response: Response,
+        plan: ResponsePlan,
+        allocator: ByteBufferAllocator
+    ) throws(GatewayError)
         -> Encoded
     {
         var selected: [(tensor: NamedTensor, binary: Bool)] = []
@@ -93,6 +97,8 @@ enum InferenceResponseEncoder {
             _ = named.tensor.data.withUnsafeBytes { writer.buffer.writeBytes($0) }
         }
         return Encoded(
-            body: writer.buffer, headerLength: binaryBytes > 0 || selected.contains { $0.binary } ? headerLength : nil)
+            body: writer.buffer,
+            headerLength: binaryBytes > 0 || selected.contains { $0.binary } ? headerLength : nil
+        )
     }
 }

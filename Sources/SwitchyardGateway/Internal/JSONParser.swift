@@ -25,7 +25,10 @@ struct JSONParser {
     ///   - bytes: the text.
     ///   - deferredKey: members with this name keep their text as a ``JSONValue/deferred(_:)`` range.
     /// - Throws: `GatewayError.malformedJSON` with the offset of the first error.
-    static func parse(_ bytes: UnsafeRawBufferPointer, deferring deferredKey: String? = "data") throws(GatewayError)
+    static func parse(
+        _ bytes: UnsafeRawBufferPointer,
+        deferring deferredKey: String? = "data"
+    ) throws(GatewayError)
         -> JSONValue
     {
         var parser = JSONParser(bytes: bytes, deferredKey: deferredKey)
@@ -117,7 +120,12 @@ struct JSONParser {
                         if case .string(let name) = $0.value { name } else { nil }
                     }
                     let (data, end) = try TensorDataDecoder.decode(
-                        self.bytes, from: start, dtype: dtype, shape: shape, name: name ?? "?")
+                        self.bytes,
+                        from: start,
+                        dtype: dtype,
+                        shape: shape,
+                        name: name ?? "?"
+                    )
                     self.position = end
                     members.append((key, .tensorData(data)))
                 } else {
@@ -248,7 +256,9 @@ enum JSONNumberScanner {
     /// - Throws: `fail(offset, message)` for text that is not a JSON number.
     @inline(__always)
     static func scan<E: Error>(
-        _ bytes: UnsafeRawBufferPointer, from start: Int, fail: (Int, String) -> E
+        _ bytes: UnsafeRawBufferPointer,
+        from start: Int,
+        fail: (Int, String) -> E
     ) throws(E) -> Int {
         var position = start
         let count = bytes.count
@@ -284,7 +294,9 @@ enum JSONStringScanner {
     /// - Returns: the text and the offset after the closing quote.
     /// - Throws: `fail(offset, message)` for a malformed string.
     static func read<E: Error>(
-        _ bytes: UnsafeRawBufferPointer, from start: Int, fail: (Int, String) -> E
+        _ bytes: UnsafeRawBufferPointer,
+        from start: Int,
+        fail: (Int, String) -> E
     ) throws(E) -> (String, Int) {
         var position = start + 1
         // fast path: no escapes
@@ -311,7 +323,10 @@ enum JSONStringScanner {
 
     /// Appends the raw bytes of a string from `position` (inside it) to its closing quote, decoding escapes.
     static func appendEscaped<E: Error>(
-        _ bytes: UnsafeRawBufferPointer, at position: inout Int, to utf8: inout [UInt8], fail: (Int, String) -> E
+        _ bytes: UnsafeRawBufferPointer,
+        at position: inout Int,
+        to utf8: inout [UInt8],
+        fail: (Int, String) -> E
     ) throws(E) {
         while position < bytes.count {
             let byte = bytes[position]
@@ -360,7 +375,9 @@ enum JSONStringScanner {
     }
 
     private static func hex4<E: Error>(
-        _ bytes: UnsafeRawBufferPointer, at position: inout Int, fail: (Int, String) -> E
+        _ bytes: UnsafeRawBufferPointer,
+        at position: inout Int,
+        fail: (Int, String) -> E
     ) throws(E) -> UInt32 {
         guard bytes.count - position >= 4 else { throw fail(position, "expected four hex digits after \\u") }
         var value: UInt32 = 0

@@ -113,17 +113,26 @@ struct JSONWriter {
                     self.floating(
                         Float(
                             bitPattern: UInt32(
-                                littleEndian: raw.loadUnaligned(fromByteOffset: index * 4, as: UInt32.self))))
+                                littleEndian: raw.loadUnaligned(fromByteOffset: index * 4, as: UInt32.self)
+                            )
+                        )
+                    )
                 case .float64:
                     self.floating(
                         Double(
                             bitPattern: UInt64(
-                                littleEndian: raw.loadUnaligned(fromByteOffset: index * 8, as: UInt64.self))))
+                                littleEndian: raw.loadUnaligned(fromByteOffset: index * 8, as: UInt64.self)
+                            )
+                        )
+                    )
                 case .float16:
                     self.floating(
                         Float16(
                             bitPattern: UInt16(
-                                littleEndian: raw.loadUnaligned(fromByteOffset: index * 2, as: UInt16.self))))
+                                littleEndian: raw.loadUnaligned(fromByteOffset: index * 2, as: UInt16.self)
+                            )
+                        )
+                    )
                 case .bfloat16:
                     let bits = UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: index * 2, as: UInt16.self))
                     self.floating(Float(bitPattern: UInt32(bits) << 16))

@@ -32,7 +32,8 @@ final class ProtocolErrorHandler: ChannelDuplexHandler, RemovableChannelHandler 
             headers.add(name: "connection", value: "close")
             context.write(
                 self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))),
-                promise: nil)
+                promise: nil
+            )
             context.write(self.wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
             context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: nil)
             self.metrics.record(endpoint: "malformed", code: Int(status.code), since: .now())

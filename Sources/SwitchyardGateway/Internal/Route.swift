@@ -85,7 +85,9 @@ enum Route: Equatable, Sendable {
         if case .infer = route { wanted = .POST } else { wanted = .GET }
         guard method == wanted || (wanted == .GET && method == .HEAD) else {
             throw GatewayError(
-                .methodNotAllowed, "\(method.rawValue) is not allowed on \(Self.shown(uri)); use \(wanted.rawValue)")
+                .methodNotAllowed,
+                "\(method.rawValue) is not allowed on \(Self.shown(uri)); use \(wanted.rawValue)"
+            )
         }
         return route
     }

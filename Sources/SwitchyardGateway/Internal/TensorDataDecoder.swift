@@ -22,7 +22,11 @@ enum TensorDataDecoder {
     /// - Returns: the tensor's bytes, little-endian, in row-major order.
     /// - Throws: `GatewayError.malformedJSON` or `.invalidRequest` saying which element is wrong and why.
     static func decode(
-        _ bytes: UnsafeRawBufferPointer, range: Range<Int>, dtype: DType, shape: Shape, name: String
+        _ bytes: UnsafeRawBufferPointer,
+        range: Range<Int>,
+        dtype: DType,
+        shape: Shape,
+        name: String
     ) throws(GatewayError) -> ByteView {
         let window = UnsafeRawBufferPointer(rebasing: bytes[..<range.upperBound])
         let (data, end) = try Self.decode(window, from: range.lowerBound, dtype: dtype, shape: shape, name: name)
@@ -36,7 +40,11 @@ enum TensorDataDecoder {
     /// - Returns: the tensor's bytes and the offset after the data.
     /// - Throws: `GatewayError` as ``decode(_:range:dtype:shape:name:)``.
     static func decode(
-        _ bytes: UnsafeRawBufferPointer, from start: Int, dtype: DType, shape: Shape, name: String
+        _ bytes: UnsafeRawBufferPointer,
+        from start: Int,
+        dtype: DType,
+        shape: Shape,
+        name: String
     ) throws(GatewayError) -> (ByteView, Int) {
         // every element takes at least one byte of text: a shape the text cannot fill is refused before allocating
         guard let count = shape.elementCount, count <= bytes.count - start else {
@@ -83,9 +91,12 @@ enum TensorDataDecoder {
 
     @inline(__always)
     private static func element(
-        _ bytes: UnsafeRawBufferPointer, at position: inout Int, dtype: DType,
+        _ bytes: UnsafeRawBufferPointer,
+        at position: inout Int,
+        dtype: DType,
         into target: UnsafeMutableRawBufferPointer,
-        index: Int, name: String
+        index: Int,
+        name: String
     ) throws(GatewayError) {
         let start = position
         if dtype == .bool {
@@ -151,7 +162,11 @@ enum TensorDataDecoder {
     /// - Returns: the offset after the array.
     @inline(__always)
     private static func walk(
-        _ bytes: UnsafeRawBufferPointer, from start: Int, shape: Shape, count: Int, name: String,
+        _ bytes: UnsafeRawBufferPointer,
+        from start: Int,
+        shape: Shape,
+        count: Int,
+        name: String,
         _ element: (inout Int, Int) throws(GatewayError) -> Void
     ) throws(GatewayError) -> Int {
         var position = start
@@ -162,7 +177,9 @@ enum TensorDataDecoder {
         if bytes[position] != UInt8(ascii: "[") {  // a lone scalar
             guard count == 1 else {
                 throw GatewayError(
-                    .invalidRequest, "input '\(name)': data is a single value; shape \(shape) needs \(count)")
+                    .invalidRequest,
+                    "input '\(name)': data is a single value; shape \(shape) needs \(count)"
+                )
             }
             try element(&position, 0)
             return position
@@ -195,7 +212,9 @@ enum TensorDataDecoder {
                     depth += 1
                     guard depth <= max(rank, 1), depth <= Self.maxNesting else {
                         throw GatewayError(
-                            .invalidRequest, "input '\(name)': data is nested deeper than its shape \(shape)")
+                            .invalidRequest,
+                            "input '\(name)': data is nested deeper than its shape \(shape)"
+                        )
                     }
                     lengths[depth] = 0
                     position += 1
@@ -212,12 +231,14 @@ enum TensorDataDecoder {
                     } else if depth != rank {
                         throw GatewayError(
                             .invalidRequest,
-                            "input '\(name)': a value at nesting level \(depth) of data for shape \(shape)")
+                            "input '\(name)': a value at nesting level \(depth) of data for shape \(shape)"
+                        )
                     }
                     guard index < count else {
                         throw GatewayError(
                             .invalidRequest,
-                            "input '\(name)': data has more than the \(count) elements of shape \(shape)")
+                            "input '\(name)': data has more than the \(count) elements of shape \(shape)"
+                        )
                     }
                     try element(&position, index)
                     index += 1
@@ -241,13 +262,21 @@ enum TensorDataDecoder {
         guard depth == 0 else { throw malformed("the tensor data array is not closed") }
         guard index == count else {
             throw GatewayError(
-                .invalidRequest, "input '\(name)': data has \(index) elements; shape \(shape) needs \(count)")
+                .invalidRequest,
+                "input '\(name)': data has \(index) elements; shape \(shape) needs \(count)"
+            )
         }
         return position
     }
 
     @inline(__always)
-    private static func close(_ depth: Int, lengths: [Int], layout: Layout, shape: Shape, name: String)
+    private static func close(
+        _ depth: Int,
+        lengths: [Int],
+        layout: Layout,
+        shape: Shape,
+        name: String
+    )
         throws(GatewayError)
     {
         guard layout == .nested, depth <= shape.rank else { return }
@@ -274,6 +303,8 @@ enum TensorDataDecoder {
 
     private static func outOfRange(_ name: String, _ dtype: DType, at offset: Int) -> GatewayError {
         GatewayError(
-            .invalidRequest, "input '\(name)': a value at byte \(offset) is out of the range of \(dtype.oipName)")
+            .invalidRequest,
+            "input '\(name)': a value at byte \(offset) is out of the range of \(dtype.oipName)"
+        )
     }
 }

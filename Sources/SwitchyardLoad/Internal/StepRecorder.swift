@@ -30,8 +30,13 @@ final class StepRecorder: Sendable {
     }
 
     func answered(
-        measured: Bool, latency: Duration, service: Duration, rows: Int, version: String?,
-        check: (mismatched: Int, example: String?)?, at now: ContinuousClock.Instant
+        measured: Bool,
+        latency: Duration,
+        service: Duration,
+        rows: Int,
+        version: String?,
+        check: (mismatched: Int, example: String?)?,
+        at now: ContinuousClock.Instant
     ) {
         self.state.withLock { state in
             state.allAnswered += 1

@@ -87,7 +87,10 @@ enum BatchAssembly {
                 }
                 result.append(
                     try Tensor(
-                        dtype: .bytes, shape: tensor.shape.withBatch(count), data: tensor.data.slice(begin..<offset))
+                        dtype: .bytes,
+                        shape: tensor.shape.withBatch(count),
+                        data: tensor.data.slice(begin..<offset)
+                    )
                 )
             }
         }

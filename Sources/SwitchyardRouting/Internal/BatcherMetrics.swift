@@ -7,7 +7,12 @@ struct BatcherMetrics: Sendable {
 
     /// - Parameter dimensions: labels of every series, e.g. `model` and `stage`.
     init(dimensions: [(String, String)], factory: any MetricsFactory) {
-        self.batchSize = Recorder(label: "switchyard_batch_size", dimensions: dimensions, aggregate: true, factory: factory)
+        self.batchSize = Recorder(
+            label: "switchyard_batch_size",
+            dimensions: dimensions,
+            aggregate: true,
+            factory: factory
+        )
         self.queueDepth = Gauge(label: "switchyard_batch_queue_depth", dimensions: dimensions, factory: factory)
     }
 

@@ -31,12 +31,15 @@ final class PoolMetrics: Sendable {
             return counter.increment()
         }
         Counter(
-            label: "switchyard_upstream_requests_total", dimensions: self.dimensions + [("upstream", id), ("code", code.metricName)]
+            label: "switchyard_upstream_requests_total",
+            dimensions: self.dimensions + [("upstream", id), ("code", code.metricName)]
         ).increment()
     }
 
     func recordEjection(id: String, ejected: Bool) {
-        Gauge(label: "switchyard_upstream_ejected", dimensions: self.dimensions + [("upstream", id)]).record(ejected ? 1 : 0)
+        Gauge(label: "switchyard_upstream_ejected", dimensions: self.dimensions + [("upstream", id)]).record(
+            ejected ? 1 : 0
+        )
     }
 
     func recordRetry() { self.retries.increment() }

@@ -18,11 +18,30 @@ final class ProcessCollector: Sendable {
     private let lastCPU = Mutex(0.0)
 
     init(registry: PrometheusCollectorRegistry) {
-        self.cpu = registry.makeCounter(descriptor: Self.name("cpu_seconds", "total", "User and system CPU time spent in seconds."), labels: [])
-        self.resident = registry.makeGauge(descriptor: Self.name("resident_memory", "bytes", "Resident memory size in bytes."), labels: [])
-        self.virtual = registry.makeGauge(descriptor: Self.name("virtual_memory", "bytes", "Virtual memory size in bytes."), labels: [])
-        self.start = registry.makeGauge(descriptor: Self.name("start_time", "seconds", "Start time of the process since the Unix epoch in seconds."), labels: [])
-        self.openFDs = registry.makeGauge(descriptor: Self.name("open", "fds", "Number of open file descriptors."), labels: [])
+        self.cpu = registry.makeCounter(
+            descriptor: Self.name("cpu_seconds", "total", "User and system CPU time spent in seconds."),
+            labels: []
+        )
+        self.resident = registry.makeGauge(
+            descriptor: Self.name("resident_memory", "bytes", "Resident memory size in bytes."),
+            labels: []
+        )
+        self.virtual = registry.makeGauge(
+            descriptor: Self.name("virtual_memory", "bytes", "Virtual memory size in bytes."),
+            labels: []
+        )
+        self.start = registry.makeGauge(
+            descriptor: Self.name(
+                "start_time",
+                "seconds",
+                "Start time of the process since the Unix epoch in seconds."
+            ),
+            labels: []
+        )
+        self.openFDs = registry.makeGauge(
+            descriptor: Self.name("open", "fds", "Number of open file descriptors."),
+            labels: []
+        )
     }
 
     private static func name(_ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
@@ -40,7 +59,9 @@ final class ProcessCollector: Sendable {
         self.resident.set(stat.residentBytes)
         self.virtual.set(stat.virtualBytes)
         self.start.set(stat.startTime)
-        if let count = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count { self.openFDs.set(Double(count)) }
+        if let count = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count {
+            self.openFDs.set(Double(count))
+        }
     }
 }
 
@@ -68,7 +89,9 @@ struct ProcStat {
         let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
         let page = Double(sysconf(Int32(_SC_PAGESIZE)))
         return ProcStat(
-            cpuSeconds: (user + system) / ticks, residentBytes: rss * page, virtualBytes: vsize,
+            cpuSeconds: (user + system) / ticks,
+            residentBytes: rss * page,
+            virtualBytes: vsize,
             startTime: bootTime + started / ticks
         )
     }

@@ -18,7 +18,9 @@ final class ByteBudget: Sendable {
         var current = self.available.load(ordering: .relaxed)
         while current >= count {
             let (exchanged, original) = self.available.compareExchange(
-                expected: current, desired: current - count, ordering: .relaxed
+                expected: current,
+                desired: current - count,
+                ordering: .relaxed
             )
             if exchanged { return Reservation(budget: self, count: count) }
             current = original

@@ -12,7 +12,10 @@ struct PayloadReader {
 
     mutating func need(_ count: Int, _ what: @autoclosure () -> String) throws(WireError) {
         guard count <= self.remaining else {
-            throw WireError(.malformedPayload, "payload ends inside \(what()) (needs \(count) bytes, \(self.remaining) left)")
+            throw WireError(
+                .malformedPayload,
+                "payload ends inside \(what()) (needs \(count) bytes, \(self.remaining) left)"
+            )
         }
     }
 
@@ -25,19 +28,25 @@ struct PayloadReader {
     mutating func u16(_ what: @autoclosure () -> String) throws(WireError) -> UInt16 {
         try self.need(2, what())
         defer { self.position += 2 }
-        return self.payload.withUnsafeBytes { UInt16(littleEndian: $0.loadUnaligned(fromByteOffset: self.position, as: UInt16.self)) }
+        return self.payload.withUnsafeBytes {
+            UInt16(littleEndian: $0.loadUnaligned(fromByteOffset: self.position, as: UInt16.self))
+        }
     }
 
     mutating func u32(_ what: @autoclosure () -> String) throws(WireError) -> UInt32 {
         try self.need(4, what())
         defer { self.position += 4 }
-        return self.payload.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: self.position, as: UInt32.self)) }
+        return self.payload.withUnsafeBytes {
+            UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: self.position, as: UInt32.self))
+        }
     }
 
     mutating func u64(_ what: @autoclosure () -> String) throws(WireError) -> UInt64 {
         try self.need(8, what())
         defer { self.position += 8 }
-        return self.payload.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: self.position, as: UInt64.self)) }
+        return self.payload.withUnsafeBytes {
+            UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: self.position, as: UInt64.self))
+        }
     }
 
     /// A `u16` length then that many bytes of UTF-8.
@@ -46,7 +55,10 @@ struct PayloadReader {
         try self.need(length, what())
         defer { self.position += length }
         let text: String? = self.payload.withUnsafeBytes { raw in
-            let bytes = UnsafeBufferPointer(start: raw.baseAddress!.advanced(by: self.position).assumingMemoryBound(to: UInt8.self), count: length)
+            let bytes = UnsafeBufferPointer(
+                start: raw.baseAddress!.advanced(by: self.position).assumingMemoryBound(to: UInt8.self),
+                count: length
+            )
             var ascii = true
             for byte in bytes where byte >= 0x80 {
                 ascii = false
@@ -82,4 +94,3 @@ struct PayloadReader {
         }
     }
 }
-

@@ -1,11 +1,11 @@
 import SwitchyardTensor
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Musl)
-    import Musl
+import Musl
 #elseif canImport(Darwin)
-    import Darwin
+import Darwin
 #endif
 
 /// Attention (opset 23 on): scaled dot-product attention over 3-D or 4-D Q, K, V with grouped KV heads, a
@@ -73,7 +73,11 @@ struct AttentionOp: Operator {
             guard mask.shape.count >= 1, mask.shape.count <= 4,
                 broadcastShapes(Array(mask.shape.dropLast()), [batch, qHeads, sequence]) != nil,
                 mask.shape.last! <= total
-            else { throw context.error("attn_mask \(mask.shape) does not broadcast to [\(batch), \(qHeads), \(sequence), \(total)]") }
+            else {
+                throw context.error(
+                    "attn_mask \(mask.shape) does not broadcast to [\(batch), \(qHeads), \(sequence), \(total)]"
+                )
+            }
             maskShape = mask.shape
         }
         let hasLengths = context.has(6)
@@ -161,7 +165,9 @@ struct AttentionOp: Operator {
                                     } else {
                                         let at = b * maskStrides[0] + h * maskStrides[1] + i * maskStrides[2] + j
                                         if maskHoldsBools {
-                                            value = io.input(3).load(fromByteOffset: at, as: UInt8.self) != 0 ? 0 : -.infinity
+                                            value =
+                                                io.input(3).load(fromByteOffset: at, as: UInt8.self) != 0
+                                                ? 0 : -.infinity
                                         } else {
                                             value = load(io.input(3), at)
                                         }
@@ -184,7 +190,9 @@ struct AttentionOp: Operator {
                             for j in 0..<total {
                                 var dot = 0.0
                                 for d in 0..<headSize {
-                                    dot += load(qp, qAt(b, h, i, d)) * keys[((b * kvHeads + kvh) * total + j) * headSize + d]
+                                    dot +=
+                                        load(qp, qAt(b, h, i, d))
+                                        * keys[((b * kvHeads + kvh) * total + j) * headSize + d]
                                 }
                                 var score = dot * scale
                                 if me.softcap > 0 { score = me.softcap * tanh(score / me.softcap) }
@@ -204,7 +212,12 @@ struct AttentionOp: Operator {
                             for j in 0..<total {
                                 scores[j] = sum == 0 ? 0 : scores[j] / sum
                                 if wantScores && me.outputMode == 3 {
-                                    store(double: scores[j], io.output(3), ((b * qHeads + h) * sequence + i) * total + j, dtype)
+                                    store(
+                                        double: scores[j],
+                                        io.output(3),
+                                        ((b * qHeads + h) * sequence + i) * total + j,
+                                        dtype
+                                    )
                                 }
                             }
                             for d in 0..<valueSize {
@@ -221,6 +234,7 @@ struct AttentionOp: Operator {
                         }
                     }
                 }
-            })
+            }
+        )
     }
 }

@@ -28,7 +28,10 @@ struct BroadcastPair: Sendable {
 /// `y[i] = f(a[i], b[i])` over the broadcast of two inputs, with loops for the common layouts.
 @inline(__always)
 func broadcastBinary<A, B, C>(
-    _ a: UnsafePointer<A>, _ b: UnsafePointer<B>, _ y: UnsafeMutablePointer<C>, _ plan: BroadcastPair,
+    _ a: UnsafePointer<A>,
+    _ b: UnsafePointer<B>,
+    _ y: UnsafeMutablePointer<C>,
+    _ plan: BroadcastPair,
     _ f: (A, B) -> C
 ) {
     let count = plan.count
@@ -50,7 +53,12 @@ func broadcastBinary<A, B, C>(
         }
     } else {
         forEachBroadcast(shape: plan.shape, aStrides: plan.aStrides, bStrides: plan.bStrides) {
-            out, ai, bi, inner, aStep, bStep in
+            out,
+            ai,
+            bi,
+            inner,
+            aStep,
+            bStep in
             for index in 0..<inner { y[out + index] = f(a[ai + index * aStep], b[bi + index * bStep]) }
         }
     }
@@ -84,7 +92,9 @@ func forEachBroadcast(shape: [Int], strides: [[Int]], _ body: (_ position: Int, 
 /// Add, Sub, Mul, Div, Mod, Pow, BitShift, the bitwise ops and PRelu: two inputs, NumPy broadcasting.
 struct BinaryOp: Operator {
     enum Kind: Sendable {
-        case add, sub, mul, div, mod(fmod: Bool), max, min, pow, prelu
+        case add, sub, mul, div
+        case mod(fmod: Bool)
+        case max, min, pow, prelu
         case shiftLeft, shiftRight, bitAnd, bitOr, bitXor
     }
     var kind: Kind
@@ -126,34 +136,54 @@ private struct ArithmeticKernel: NumericVisitor {
         @inline(__always) func make(_ f: @escaping @Sendable (T, T) -> T) -> Kernel {
             { io in
                 broadcastBinary(
-                    io.input(0).assumingMemoryBound(to: T.self), io.input(1).assumingMemoryBound(to: T.self),
-                    io.output(0).assumingMemoryBound(to: T.self), pair, f)
+                    io.input(0).assumingMemoryBound(to: T.self),
+                    io.input(1).assumingMemoryBound(to: T.self),
+                    io.output(0).assumingMemoryBound(to: T.self),
+                    pair,
+                    f
+                )
             }
         }
         switch self.kind {
         case .add:
             return { io in
                 broadcastBinary(
-                    io.input(0).assumingMemoryBound(to: T.self), io.input(1).assumingMemoryBound(to: T.self),
-                    io.output(0).assumingMemoryBound(to: T.self), pair, T.plus)
+                    io.input(0).assumingMemoryBound(to: T.self),
+                    io.input(1).assumingMemoryBound(to: T.self),
+                    io.output(0).assumingMemoryBound(to: T.self),
+                    pair,
+                    T.plus
+                )
             }
         case .sub:
             return { io in
                 broadcastBinary(
-                    io.input(0).assumingMemoryBound(to: T.self), io.input(1).assumingMemoryBound(to: T.self),
-                    io.output(0).assumingMemoryBound(to: T.self), pair, T.minus)
+                    io.input(0).assumingMemoryBound(to: T.self),
+                    io.input(1).assumingMemoryBound(to: T.self),
+                    io.output(0).assumingMemoryBound(to: T.self),
+                    pair,
+                    T.minus
+                )
             }
         case .mul:
             return { io in
                 broadcastBinary(
-                    io.input(0).assumingMemoryBound(to: T.self), io.input(1).assumingMemoryBound(to: T.self),
-                    io.output(0).assumingMemoryBound(to: T.self), pair, T.times)
+                    io.input(0).assumingMemoryBound(to: T.self),
+                    io.input(1).assumingMemoryBound(to: T.self),
+                    io.output(0).assumingMemoryBound(to: T.self),
+                    pair,
+                    T.times
+                )
             }
         case .div:
             return { io in
                 broadcastBinary(
-                    io.input(0).assumingMemoryBound(to: T.self), io.input(1).assumingMemoryBound(to: T.self),
-                    io.output(0).assumingMemoryBound(to: T.self), pair, T.divided)
+                    io.input(0).assumingMemoryBound(to: T.self),
+                    io.input(1).assumingMemoryBound(to: T.self),
+                    io.output(0).assumingMemoryBound(to: T.self),
+                    pair,
+                    T.divided
+                )
             }
         case .mod(let fmod):
             return make { T.remainder($0, $1, fmod: fmod) }
@@ -176,7 +206,11 @@ private struct BitKernel: NumericVisitor {
         return Self.kernel(integer, self.kind, self.pair)
     }
 
-    private static func kernel<T: IntegerScalar>(_ type: T.Type, _ kind: BinaryOp.Kind, _ pair: BroadcastPair)
+    private static func kernel<T: IntegerScalar>(
+        _ type: T.Type,
+        _ kind: BinaryOp.Kind,
+        _ pair: BroadcastPair
+    )
         -> Kernel
     {
         let f: @Sendable (T, T) -> T
@@ -189,8 +223,12 @@ private struct BitKernel: NumericVisitor {
         }
         return { io in
             broadcastBinary(
-                io.input(0).assumingMemoryBound(to: T.self), io.input(1).assumingMemoryBound(to: T.self),
-                io.output(0).assumingMemoryBound(to: T.self), pair, f)
+                io.input(0).assumingMemoryBound(to: T.self),
+                io.input(1).assumingMemoryBound(to: T.self),
+                io.output(0).assumingMemoryBound(to: T.self),
+                pair,
+                f
+            )
         }
     }
 }
@@ -217,7 +255,12 @@ private struct PowKernel: NumericVisitor {
                 wide[index] =
                     exponent.isFloatingPoint ? loadDouble(b, index, exponent) : Double(loadInteger(b, index, exponent))
             }
-            broadcastBinary(io.input(0).assumingMemoryBound(to: T.self), wide, io.output(0).assumingMemoryBound(to: T.self), pair) {
+            broadcastBinary(
+                io.input(0).assumingMemoryBound(to: T.self),
+                wide,
+                io.output(0).assumingMemoryBound(to: T.self),
+                pair
+            ) {
                 (x: T, y: Double) in T(double: Double.power(x.double, y))
             }
         }
@@ -245,8 +288,12 @@ struct CompareOp: Operator {
                     broadcastBinary(
                         io.input(0).assumingMemoryBound(to: UnsafeRawPointer?.self),
                         io.input(1).assumingMemoryBound(to: UnsafeRawPointer?.self),
-                        io.output(0).assumingMemoryBound(to: Bool.self), pair, StringElements.equal)
-                })
+                        io.output(0).assumingMemoryBound(to: Bool.self),
+                        pair,
+                        StringElements.equal
+                    )
+                }
+            )
         }
         let kernel = try CompareKernel(kind: self.kind, pair: pair)(a.dtype)
         return OpPlan(outputs: [ValueType(dtype: .bool, shape: pair.shape)], kernel: kernel)
@@ -269,8 +316,12 @@ private struct CompareKernel: NumericVisitor {
         }
         return { io in
             broadcastBinary(
-                io.input(0).assumingMemoryBound(to: T.self), io.input(1).assumingMemoryBound(to: T.self),
-                io.output(0).assumingMemoryBound(to: Bool.self), pair, f)
+                io.input(0).assumingMemoryBound(to: T.self),
+                io.input(1).assumingMemoryBound(to: T.self),
+                io.output(0).assumingMemoryBound(to: Bool.self),
+                pair,
+                f
+            )
         }
     }
 }
@@ -299,7 +350,8 @@ struct LogicalOp: Operator {
                 case .or: broadcastBinary(x, y, out, pair) { $0 != 0 || $1 != 0 ? 1 : 0 }
                 case .xor: broadcastBinary(x, y, out, pair) { ($0 != 0) != ($1 != 0) ? 1 : 0 }
                 }
-            })
+            }
+        )
     }
 }
 
@@ -393,6 +445,7 @@ struct WhereOp: Operator {
                     let source = c[offsets[0]] != 0 ? a + offsets[1] * width : b + offsets[2] * width
                     (out + position * width).copyMemory(from: source, byteCount: width)
                 }
-            })
+            }
+        )
     }
 }

@@ -25,12 +25,15 @@ struct CastOp: Operator {
                 outputs: [output],
                 kernel: { io throws(EngineError) in
                     try StringConversion.parse(io.input(0), count: count, into: io.output(0), to, node: node)
-                })
+                }
+            )
         }
         if to == .bytes {
             return OpPlan(
                 outputs: [output],
-                kernel: { io in StringConversion.format(io.input(0), count: count, from, into: io.output(0), io.strings) })
+                kernel: { io in StringConversion.format(io.input(0), count: count, from, into: io.output(0), io.strings)
+                }
+            )
         }
         return OpPlan(
             outputs: [output],
@@ -44,7 +47,9 @@ struct CastOp: Operator {
                 } else if rounding != .none {
                     for index in 0..<count {
                         let value = Float(
-                            from.isFloatingPoint ? loadDouble(source, index, from) : Double(loadInteger(source, index, from)))
+                            from.isFloatingPoint
+                                ? loadDouble(source, index, from) : Double(loadInteger(source, index, from))
+                        )
                         let rounded = rounding == .half ? Float(Float16(value)) : widenBrain(narrowToBrain(value))
                         store(double: Double(rounded), target, index, to)
                     }
@@ -53,7 +58,8 @@ struct CastOp: Operator {
                 } else {
                     for index in 0..<count { store(integer: loadInteger(source, index, from), target, index, to) }
                 }
-            })
+            }
+        )
     }
 }
 
@@ -112,7 +118,9 @@ func store(double value: Double, _ pointer: UnsafeMutableRawPointer, _ index: In
     case .int32:
         let wide = truncatingToInt64(value)
         pointer.storeBytes(
-            of: wide == Int64.min ? Int32.min : Int32(truncatingIfNeeded: wide), toByteOffset: index * 4, as: Int32.self
+            of: wide == Int64.min ? Int32.min : Int32(truncatingIfNeeded: wide),
+            toByteOffset: index * 4,
+            as: Int32.self
         )
     default: store(integer: truncatingToInt64(value), pointer, index, dtype)
     }
@@ -196,6 +204,7 @@ struct ArgMaxOp: Operator {
                         y[block * inner + lane] = Int64(best)
                     }
                 }
-            })
+            }
+        )
     }
 }

@@ -35,7 +35,10 @@ struct Window: Sendable {
     }
 
     /// Output sizes and the pads actually used, for input spatial sizes `input`.
-    func resolve(_ input: [Int], _ context: PlanContext) throws(EngineError) -> (
+    func resolve(
+        _ input: [Int],
+        _ context: PlanContext
+    ) throws(EngineError) -> (
         output: [Int], begin: [Int], end: [Int]
     ) {
         var output: [Int] = []
@@ -66,7 +69,8 @@ struct Window: Sendable {
                 let span = size + head + tail - extent
                 guard span >= 0 else {
                     throw context.error(
-                        "kernel extent \(extent) is larger than the padded input size \(size + head + tail)")
+                        "kernel extent \(extent) is larger than the padded input size \(size + head + tail)"
+                    )
                 }
                 var out = span / stride + 1
                 if self.ceilMode {
@@ -102,14 +106,16 @@ struct ConvOp: Operator {
         guard x.shape.count == w.shape.count, (3...5).contains(x.shape.count) else {
             throw context.error(
                 "convolution needs N×C×spatial input and weights of the same rank (1 to 3 spatial axes), got \(x.shape) and \(w.shape)",
-                .unsupportedOperator)
+                .unsupportedOperator
+            )
         }
         let spatial = x.shape.count - 2
         var window = self.window
         if window.strides.isEmpty { window.strides = Array(repeating: 1, count: spatial) }
         if window.dilations.isEmpty { window.dilations = Array(repeating: 1, count: spatial) }
         if window.pads.isEmpty { window.pads = Array(repeating: 0, count: 2 * spatial) }
-        guard window.strides.count == spatial, window.dilations.count == spatial, window.pads.count == 2 * spatial else {
+        guard window.strides.count == spatial, window.dilations.count == spatial, window.pads.count == 2 * spatial
+        else {
             throw context.error("strides, dilations and pads must match \(spatial) spatial axes")
         }
         if spatial == 1 {  // as 2-D with a height of 1: the same bytes
@@ -131,7 +137,12 @@ struct ConvOp: Operator {
         return try self.plan2D(context, x, w, window)
     }
 
-    private func plan3D(_ context: PlanContext, _ x: ValueType, _ w: ValueType, _ baseWindow: Window) throws(EngineError)
+    private func plan3D(
+        _ context: PlanContext,
+        _ x: ValueType,
+        _ w: ValueType,
+        _ baseWindow: Window
+    ) throws(EngineError)
         -> OpPlan
     {
         let (channels, filters, group) = (x.shape[1], w.shape[0], self.group)
@@ -150,14 +161,32 @@ struct ConvOp: Operator {
             guard b.count == filters else { throw context.error("bias has \(b.count) values for \(filters) filters") }
         }
         let (kernel, scratch) = convolutionNDKernel(
-            batch: x.shape[0], channels: channels, input: input, filters: filters, group: group, kernel: window.kernel,
-            strides: window.strides, dilations: window.dilations, begin: begin, output: output, hasBias: context.has(2),
-            activations: self.activations)
+            batch: x.shape[0],
+            channels: channels,
+            input: input,
+            filters: filters,
+            group: group,
+            kernel: window.kernel,
+            strides: window.strides,
+            dilations: window.dilations,
+            begin: begin,
+            output: output,
+            hasBias: context.has(2),
+            activations: self.activations
+        )
         return OpPlan(
-            outputs: [ValueType(dtype: .float32, shape: [x.shape[0], filters] + output)], kernel: kernel, scratch: scratch)
+            outputs: [ValueType(dtype: .float32, shape: [x.shape[0], filters] + output)],
+            kernel: kernel,
+            scratch: scratch
+        )
     }
 
-    private func plan2D(_ context: PlanContext, _ x: ValueType, _ w: ValueType, _ baseWindow: Window) throws(EngineError)
+    private func plan2D(
+        _ context: PlanContext,
+        _ x: ValueType,
+        _ w: ValueType,
+        _ baseWindow: Window
+    ) throws(EngineError)
         -> OpPlan
     {
         let (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
@@ -165,7 +194,8 @@ struct ConvOp: Operator {
         let group = self.group
         guard channels == groupChannels * group, filters % group == 0 else {
             throw context.error(
-                "input has \(channels) channels; weights \(w.shape) with group \(group) need \(groupChannels * group)")
+                "input has \(channels) channels; weights \(w.shape) with group \(group) need \(groupChannels * group)"
+            )
         }
         if let kernelShape, kernelShape != [kh, kw] {
             throw context.error("kernel_shape \(kernelShape) disagrees with weights \(w.shape)")
@@ -192,8 +222,19 @@ struct ConvOp: Operator {
         if groupChannels == 1 && filtersPerGroup == 1 {
             // Depthwise: each channel against its own small filter, directly (no im2col, no GEMM per channel).
             let geometry = DepthwiseGeometry(
-                height: height, width: width, oh: oh, ow: ow, kh: kh, kw: kw, sh: sh, sw: sw, dh: dh, dw: dw, ph: ph,
-                pw: pw)
+                height: height,
+                width: width,
+                oh: oh,
+                ow: ow,
+                kh: kh,
+                kw: kw,
+                sh: sh,
+                sw: sw,
+                dh: dh,
+                dw: dw,
+                ph: ph,
+                pw: pw
+            )
             return OpPlan(
                 outputs: [output],
                 kernel: { io in
@@ -205,12 +246,19 @@ struct ConvOp: Operator {
                         for channel in 0..<channels {
                             let plane = (image * channels + channel)
                             depthwiseConvolution(
-                                input + plane * height * width, weights + channel * kh * kw, bias?[channel] ?? 0,
-                                y + plane * pixels, geometry)
+                                input + plane * height * width,
+                                weights + channel * kh * kw,
+                                bias?[channel] ?? 0,
+                                y + plane * pixels,
+                                geometry
+                            )
                         }
-                        for activation in activations { apply(activation, y + image * channels * pixels, channels * pixels) }
+                        for activation in activations {
+                            apply(activation, y + image * channels * pixels, channels * pixels)
+                        }
                     }
-                })
+                }
+            )
         }
         return OpPlan(
             outputs: [output],
@@ -227,14 +275,39 @@ struct ConvOp: Operator {
                             matrix = source
                         } else {
                             im2col(
-                                source, channels: groupChannels, height: height, width: width, kh: kh, kw: kw, ph: ph,
-                                pw: pw, sh: sh, sw: sw, dh: dh, dw: dw, oh: oh, ow: ow, into: columns)
+                                source,
+                                channels: groupChannels,
+                                height: height,
+                                width: width,
+                                kh: kh,
+                                kw: kw,
+                                ph: ph,
+                                pw: pw,
+                                sh: sh,
+                                sw: sw,
+                                dh: dh,
+                                dw: dw,
+                                oh: oh,
+                                ow: ow,
+                                into: columns
+                            )
                             matrix = UnsafePointer(columns)
                         }
                         sgemm(
-                            transA: false, transB: false, m: filtersPerGroup, n: pixels, k: patch, alpha: 1,
-                            a: weights + g * filtersPerGroup * patch, lda: patch, b: matrix, ldb: pixels, beta: 0,
-                            c: y + (image * filters + g * filtersPerGroup) * pixels, ldc: pixels)
+                            transA: false,
+                            transB: false,
+                            m: filtersPerGroup,
+                            n: pixels,
+                            k: patch,
+                            alpha: 1,
+                            a: weights + g * filtersPerGroup * patch,
+                            lda: patch,
+                            b: matrix,
+                            ldb: pixels,
+                            beta: 0,
+                            c: y + (image * filters + g * filtersPerGroup) * pixels,
+                            ldc: pixels
+                        )
                     }
                     let plane = y + image * filters * pixels
                     if hasBias {
@@ -247,7 +320,9 @@ struct ConvOp: Operator {
                     }
                     for activation in activations { apply(activation, plane, filters * pixels) }
                 }
-            }, scratch: scratch)
+            },
+            scratch: scratch
+        )
     }
 }
 
@@ -260,7 +335,10 @@ struct DepthwiseGeometry: Sendable {
 /// (shifted, strided) times the weight, over the columns where the tap lands inside the input.
 @inline(__always)
 func depthwiseConvolution(
-    _ source: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ bias: Float, _ target: UnsafeMutablePointer<Float>,
+    _ source: UnsafePointer<Float>,
+    _ filter: UnsafePointer<Float>,
+    _ bias: Float,
+    _ target: UnsafeMutablePointer<Float>,
     _ g: DepthwiseGeometry
 ) {
     target.update(repeating: bias, count: g.oh * g.ow)
@@ -290,8 +368,21 @@ func depthwiseConvolution(
 
 /// Lays out every receptive field as a column: rows are (channel, ky, kx), columns are output pixels.
 func im2col(
-    _ source: UnsafePointer<Float>, channels: Int, height: Int, width: Int, kh: Int, kw: Int, ph: Int, pw: Int,
-    sh: Int, sw: Int, dh: Int, dw: Int, oh: Int, ow: Int, into columns: UnsafeMutablePointer<Float>
+    _ source: UnsafePointer<Float>,
+    channels: Int,
+    height: Int,
+    width: Int,
+    kh: Int,
+    kw: Int,
+    ph: Int,
+    pw: Int,
+    sh: Int,
+    sw: Int,
+    dh: Int,
+    dw: Int,
+    oh: Int,
+    ow: Int,
+    into columns: UnsafeMutablePointer<Float>
 ) {
     var row = 0
     for channel in 0..<channels {
@@ -404,7 +495,8 @@ struct PoolOp: Operator {
                         }
                     }
                 }
-            })
+            }
+        )
     }
 }
 
@@ -416,7 +508,9 @@ struct GlobalAveragePoolOp: Operator {
         let planes = x.shape[0] * x.shape[1]
         let size = x.shape.dropFirst(2).reduce(1, *)
         let output = ValueType(
-            dtype: .float32, shape: [x.shape[0], x.shape[1]] + Array(repeating: 1, count: x.shape.count - 2))
+            dtype: .float32,
+            shape: [x.shape[0], x.shape[1]] + Array(repeating: 1, count: x.shape.count - 2)
+        )
         return OpPlan(
             outputs: [output],
             kernel: { io in
@@ -428,7 +522,8 @@ struct GlobalAveragePoolOp: Operator {
                     for index in 0..<size { sum += source[index] }
                     y[plane] = sum / Float(size)
                 }
-            })
+            }
+        )
     }
 }
 
@@ -470,6 +565,8 @@ struct BatchNormOp: Operator {
                         for index in 0..<size { y[offset + index] = input[offset + index] * s + t }
                     }
                 }
-            }, inPlace: 0)
+            },
+            inPlace: 0
+        )
     }
 }

@@ -11,9 +11,12 @@ struct EinsumOp: Operator {
         let sides = equation.components(separatedBy: "->")
         let operands = sides[0].components(separatedBy: ",")
         guard operands.count == context.inputs.count, sides.count <= 2 else {
-            throw context.error("equation '\(self.equation)' names \(operands.count) operands for \(context.inputs.count) inputs")
+            throw context.error(
+                "equation '\(self.equation)' names \(operands.count) operands for \(context.inputs.count) inputs"
+            )
         }
-        let types = try context.inputs.indices.map { index throws(EngineError) in try context.input(index, numericTypes) }
+        let types = try context.inputs.indices.map { index throws(EngineError) in try context.input(index, numericTypes)
+        }
         let dtype = types[0].dtype
         // Letters per operand, with the ellipsis expanded to capital placeholders after the letters used.
         var ellipsisRank = 0
@@ -24,19 +27,24 @@ struct EinsumOp: Operator {
         func expand(_ operand: String, rank: Int?) -> [Character] {
             guard let range = operand.range(of: "...") else { return Array(operand) }
             let own = rank.map { $0 - (operand.count - 3) } ?? ellipsisRank
-            return Array(operand[..<range.lowerBound]) + broadcastLetters.suffix(own) + Array(operand[range.upperBound...])
+            return Array(operand[..<range.lowerBound]) + broadcastLetters.suffix(own)
+                + Array(operand[range.upperBound...])
         }
         var letters: [[Character]] = []
         var sizes: [Character: Int] = [:]
         for (index, operand) in operands.enumerated() {
             let list = expand(operand, rank: types[index].shape.count)
             guard list.count == types[index].shape.count else {
-                throw context.error("operand '\(operand)' does not match input \(index) of rank \(types[index].shape.count)")
+                throw context.error(
+                    "operand '\(operand)' does not match input \(index) of rank \(types[index].shape.count)"
+                )
             }
             for (axis, letter) in list.enumerated() {
                 let size = types[index].shape[axis]
                 if let known = sizes[letter], known != size {
-                    if known == 1 { sizes[letter] = size } else if size != 1 {
+                    if known == 1 {
+                        sizes[letter] = size
+                    } else if size != 1 {
                         throw context.error("letter '\(letter)' has sizes \(known) and \(size)")
                     }
                 } else if sizes[letter] == nil {
@@ -51,7 +59,8 @@ struct EinsumOp: Operator {
         } else {
             var counts: [Character: Int] = [:]
             for list in letters { for letter in list { counts[letter, default: 0] += 1 } }
-            output = broadcastLetters + counts.keys.filter { counts[$0] == 1 && !broadcastLetters.contains($0) }.sorted()
+            output =
+                broadcastLetters + counts.keys.filter { counts[$0] == 1 && !broadcastLetters.contains($0) }.sorted()
         }
         let contracted = Array(Set(letters.flatMap { $0 }).subtracting(output)).sorted()
         let all = output + contracted
@@ -65,7 +74,9 @@ struct EinsumOp: Operator {
             let own = contiguousStrides(types[index].shape)
             return all.map { letter in
                 var stride = 0
-                for (axis, l) in list.enumerated() where l == letter && types[index].shape[axis] != 1 { stride += own[axis] }
+                for (axis, l) in list.enumerated() where l == letter && types[index].shape[axis] != 1 {
+                    stride += own[axis]
+                }
                 return stride
             }
         }
@@ -82,7 +93,9 @@ struct EinsumOp: Operator {
                         var offset = 0
                         for axis in index.indices { offset += index[axis] * strides[input][axis] }
                         let source = io.input(input)
-                        product *= dtype.isFloatingPoint ? loadDouble(source, offset, dtype) : Double(loadInteger(source, offset, dtype))
+                        product *=
+                            dtype.isFloatingPoint
+                            ? loadDouble(source, offset, dtype) : Double(loadInteger(source, offset, dtype))
                     }
                     sums[position / max(contractedCount, 1)] += product
                     position += 1
@@ -94,6 +107,7 @@ struct EinsumOp: Operator {
                         store(integer: Int64(value), target, index, dtype)
                     }
                 }
-            })
+            }
+        )
     }
 }

@@ -1,11 +1,11 @@
 import SwitchyardTensor
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Musl)
-    import Musl
+import Musl
 #elseif canImport(Darwin)
-    import Darwin
+import Darwin
 #endif
 
 /// An elementwise activation; a list of them forms the epilogue of a fused GEMM or Conv.
@@ -62,7 +62,10 @@ func apply(_ activation: Activation, _ data: UnsafeMutablePointer<Float>, _ coun
 
 /// Adds a row vector to every row, then applies the activations: the GEMM epilogue.
 func epilogue(
-    _ data: UnsafeMutablePointer<Float>, rows: Int, columns: Int, bias: UnsafePointer<Float>?,
+    _ data: UnsafeMutablePointer<Float>,
+    rows: Int,
+    columns: Int,
+    bias: UnsafePointer<Float>?,
     activations: [Activation]
 ) {
     if let bias {
@@ -92,7 +95,10 @@ struct ActivationOp: Operator {
     init(clip attributes: Attributes) throws(EngineError) {
         self.fixed =
             attributes.version < 11
-            ? .clip(try attributes.float("min", -Float.greatestFiniteMagnitude), try attributes.float("max", .greatestFiniteMagnitude))
+            ? .clip(
+                try attributes.float("min", -Float.greatestFiniteMagnitude),
+                try attributes.float("max", .greatestFiniteMagnitude)
+            )
             : nil
     }
 
@@ -112,7 +118,8 @@ struct ActivationOp: Operator {
                 let dtype = constant.type.dtype
                 bounds[index - 1] =
                     dtype.isFloatingPoint
-                    ? loadDouble(constant.buffer.pointer, 0, dtype) : Double(loadInteger(constant.buffer.pointer, 0, dtype))
+                    ? loadDouble(constant.buffer.pointer, 0, dtype)
+                    : Double(loadInteger(constant.buffer.pointer, 0, dtype))
             }
             return .clip(bounds[0], bounds[1])
         }
@@ -143,14 +150,18 @@ struct ActivationOp: Operator {
                 let output = io.outF32(0)
                 if UnsafeRawPointer(output) != io.input(0) { output.update(from: io.f32(0), count: count) }
                 apply(activation, output, count)
-            }, inPlace: 0)
+            },
+            inPlace: 0
+        )
     }
 }
 
 /// Walks an output shape row by row (the last dimension is the inner loop), giving each row's start
 /// offsets in the output and two broadcast inputs, and the inputs' inner strides.
 func forEachBroadcast(
-    shape: [Int], aStrides: [Int], bStrides: [Int],
+    shape: [Int],
+    aStrides: [Int],
+    bStrides: [Int],
     _ body: (_ out: Int, _ a: Int, _ b: Int, _ inner: Int, _ aStep: Int, _ bStep: Int) -> Void
 ) {
     let rank = shape.count
@@ -178,4 +189,3 @@ func forEachBroadcast(
         }
     }
 }
-

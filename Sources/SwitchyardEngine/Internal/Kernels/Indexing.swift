@@ -13,7 +13,10 @@ func loadIndex(_ pointer: UnsafeRawPointer, _ position: Int, wide: Bool) -> Int 
 func checkedIndex(_ raw: Int, _ extent: Int, _ node: String, _ op: String) throws(EngineError) -> Int {
     let index = raw < 0 ? raw + extent : raw
     guard index >= 0 && index < extent else {
-        throw EngineError(.invalidInput, "node '\(node)' (\(op)): index \(raw) is out of range for a dimension of \(extent)")
+        throw EngineError(
+            .invalidInput,
+            "node '\(node)' (\(op)): index \(raw) is out of range for a dimension of \(extent)"
+        )
     }
     return index
 }
@@ -46,13 +49,17 @@ struct GatherElementsOp: Operator {
                     guard failure == nil else { return }
                     do {
                         let i = try checkedIndex(loadIndex(index, position, wide: wide), extent, node, "GatherElements")
-                        (target + position * width).copyMemory(from: source + (offset + i * stride) * width, byteCount: width)
+                        (target + position * width).copyMemory(
+                            from: source + (offset + i * stride) * width,
+                            byteCount: width
+                        )
                     } catch let error as EngineError {
                         failure = error
                     } catch {}
                 }
                 if let failure { throw failure }
-            })
+            }
+        )
     }
 }
 
@@ -92,7 +99,8 @@ struct GatherNDOp: Operator {
                         position += slice
                     }
                 }
-            })
+            }
+        )
     }
 }
 
@@ -111,7 +119,9 @@ struct ScatterNDOp: Operator {
         let updates = try context.input(2, [data.dtype])
         guard let depth = indices.shape.last, depth <= data.shape.count,
             updates.shape == Array(indices.shape.dropLast()) + Array(data.shape.suffix(from: depth))
-        else { throw context.error("updates \(updates.shape) do not fit indices \(indices.shape) and data \(data.shape)") }
+        else {
+            throw context.error("updates \(updates.shape) do not fit indices \(indices.shape) and data \(data.shape)")
+        }
         let tuples = indices.shape.dropLast().reduce(1, *)
         let slice = data.shape.suffix(from: depth).reduce(1, *)
         let strides = contiguousStrides(data.shape)
@@ -133,7 +143,9 @@ struct ScatterNDOp: Operator {
                     }
                     combine(target, offset, update, tuple * slice, slice)
                 }
-            }, inPlace: 0)
+            },
+            inPlace: 0
+        )
     }
 }
 
@@ -155,7 +167,9 @@ struct ScatterElementsOp: Operator {
         let stride = strided[axis]
         strided[axis] = 0
         let viewStrides = strided
-        let (wide, node, extent, count, shape) = (indices.dtype == .int64, context.node, data.shape[axis], data.count, indices.shape)
+        let (wide, node, extent, count, shape) = (
+            indices.dtype == .int64, context.node, data.shape[axis], data.count, indices.shape
+        )
         let combine = try ScatterCombine(reduction: self.reduction)(data.dtype)
         let width = data.dtype.elementSize
         return OpPlan(
@@ -167,19 +181,27 @@ struct ScatterElementsOp: Operator {
                 forEachOffset(shape, viewStrides) { position, offset in
                     guard failure == nil else { return }
                     do {
-                        let i = try checkedIndex(loadIndex(index, position, wide: wide), extent, node, "ScatterElements")
+                        let i = try checkedIndex(
+                            loadIndex(index, position, wide: wide),
+                            extent,
+                            node,
+                            "ScatterElements"
+                        )
                         combine(target, offset + i * stride, update, position, 1)
                     } catch let error as EngineError {
                         failure = error
                     } catch {}
                 }
                 if let failure { throw failure }
-            }, inPlace: 0)
+            },
+            inPlace: 0
+        )
     }
 }
 
 /// Combines `count` updates starting at element `from` into the target starting at element `at`.
-typealias ScatterWrite = @Sendable (UnsafeMutableRawPointer, _ at: Int, UnsafeRawPointer, _ from: Int, _ count: Int) -> Void
+typealias ScatterWrite =
+    @Sendable (UnsafeMutableRawPointer, _ at: Int, UnsafeRawPointer, _ from: Int, _ count: Int) -> Void
 
 private struct ScatterCombine: NumericVisitor {
     var reduction: ScatterReduction

@@ -4,8 +4,19 @@ import SwitchyardTensor
 /// Row-major `C = alpha * op(A) * op(B) + beta * C` through OpenBLAS.
 @inline(__always)
 func sgemm(
-    transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
-    b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+    transA: Bool,
+    transB: Bool,
+    m: Int,
+    n: Int,
+    k: Int,
+    alpha: Float,
+    a: UnsafePointer<Float>,
+    lda: Int,
+    b: UnsafePointer<Float>,
+    ldb: Int,
+    beta: Float,
+    c: UnsafeMutablePointer<Float>,
+    ldc: Int
 ) {
     if m == 0 || n == 0 { return }
     if k == 0 {  // BLAS leaves C alone when k is 0; ONNX wants beta * C
@@ -24,19 +35,54 @@ func sgemm(
             let incX = transA ? Int32(lda) : 1
             if transB {  // B is [N,K]: y = B x
                 cblas_sgemv(
-                    CblasRowMajor, CblasNoTrans, Int32(n), Int32(k), alpha, b, Int32(ldb), x, incX, beta,
-                    c + row * ldc, 1)
+                    CblasRowMajor,
+                    CblasNoTrans,
+                    Int32(n),
+                    Int32(k),
+                    alpha,
+                    b,
+                    Int32(ldb),
+                    x,
+                    incX,
+                    beta,
+                    c + row * ldc,
+                    1
+                )
             } else {  // B is [K,N]: y = Bᵀ x
                 cblas_sgemv(
-                    CblasRowMajor, CblasTrans, Int32(k), Int32(n), alpha, b, Int32(ldb), x, incX, beta,
-                    c + row * ldc, 1)
+                    CblasRowMajor,
+                    CblasTrans,
+                    Int32(k),
+                    Int32(n),
+                    alpha,
+                    b,
+                    Int32(ldb),
+                    x,
+                    incX,
+                    beta,
+                    c + row * ldc,
+                    1
+                )
             }
         }
         return
     }
     cblas_sgemm(
-        CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, Int32(m), Int32(n),
-        Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        CblasRowMajor,
+        transA ? CblasTrans : CblasNoTrans,
+        transB ? CblasTrans : CblasNoTrans,
+        Int32(m),
+        Int32(n),
+        Int32(k),
+        alpha,
+        a,
+        Int32(lda),
+        b,
+        Int32(ldb),
+        beta,
+        c,
+        Int32(ldc)
+    )
 }
 
 /// `C = alpha * op(A) * op(B) + bias row`, then the activations: the fused GEMM.
@@ -46,14 +92,36 @@ func sgemm(
 /// the bias copy. The few-row path adds the bias in the epilogue instead.
 @inline(__always)
 func fusedGemm(
-    transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
-    b: UnsafePointer<Float>, ldb: Int, bias: UnsafePointer<Float>?, activations: [Activation],
+    transA: Bool,
+    transB: Bool,
+    m: Int,
+    n: Int,
+    k: Int,
+    alpha: Float,
+    a: UnsafePointer<Float>,
+    lda: Int,
+    b: UnsafePointer<Float>,
+    ldb: Int,
+    bias: UnsafePointer<Float>?,
+    activations: [Activation],
     c: UnsafeMutablePointer<Float>
 ) {
     if m <= 3 || k == 0 {
         sgemm(
-            transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: 0,
-            c: c, ldc: n)
+            transA: transA,
+            transB: transB,
+            m: m,
+            n: n,
+            k: k,
+            alpha: alpha,
+            a: a,
+            lda: lda,
+            b: b,
+            ldb: ldb,
+            beta: 0,
+            c: c,
+            ldc: n
+        )
         epilogue(c, rows: m, columns: n, bias: bias, activations: activations)
         return
     }
@@ -63,8 +131,20 @@ func fusedGemm(
         c.update(repeating: 0, count: m * n)
     }
     sgemm(
-        transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: 1,
-        c: c, ldc: n)
+        transA: transA,
+        transB: transB,
+        m: m,
+        n: n,
+        k: k,
+        alpha: alpha,
+        a: a,
+        lda: lda,
+        b: b,
+        ldb: ldb,
+        beta: 1,
+        c: c,
+        ldc: n
+    )
     epilogue(c, rows: m, columns: n, bias: nil, activations: activations)
 }
 
@@ -130,17 +210,41 @@ struct GemmOp: Operator {
                 }
                 if gemmBeta == 1 {
                     sgemm(
-                        transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: io.f32(0), lda: lda,
+                        transA: transA,
+                        transB: transB,
+                        m: m,
+                        n: n,
+                        k: k,
+                        alpha: alpha,
+                        a: io.f32(0),
+                        lda: lda,
                         b: io.f32(1),
-                        ldb: ldb, beta: 1, c: y, ldc: n)
+                        ldb: ldb,
+                        beta: 1,
+                        c: y,
+                        ldc: n
+                    )
                     epilogue(y, rows: m, columns: n, bias: nil, activations: activations)
                 } else {
                     let biasPointer = bias.map { UnsafePointer($0.buffer.pointer.assumingMemoryBound(to: Float.self)) }
                     fusedGemm(
-                        transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: io.f32(0), lda: lda,
-                        b: io.f32(1), ldb: ldb, bias: biasPointer, activations: activations, c: y)
+                        transA: transA,
+                        transB: transB,
+                        m: m,
+                        n: n,
+                        k: k,
+                        alpha: alpha,
+                        a: io.f32(0),
+                        lda: lda,
+                        b: io.f32(1),
+                        ldb: ldb,
+                        bias: biasPointer,
+                        activations: activations,
+                        c: y
+                    )
                 }
-            })
+            }
+        )
     }
 }
 
@@ -216,13 +320,26 @@ struct MatMulOp: Operator {
                             c.update(repeating: 0, count: m * n)
                         } else {
                             cblas_dgemm(
-                                CblasRowMajor, CblasNoTrans, transB ? CblasTrans : CblasNoTrans, Int32(m), Int32(n),
-                                Int32(k), 1, x + aOffset * m * k, Int32(k), w + bOffset * k * n, Int32(transB ? k : n),
-                                0, c, Int32(n))
+                                CblasRowMajor,
+                                CblasNoTrans,
+                                transB ? CblasTrans : CblasNoTrans,
+                                Int32(m),
+                                Int32(n),
+                                Int32(k),
+                                1,
+                                x + aOffset * m * k,
+                                Int32(k),
+                                w + bOffset * k * n,
+                                Int32(transB ? k : n),
+                                0,
+                                c,
+                                Int32(n)
+                            )
                         }
                         step += 1
                     }
-                })
+                }
+            )
         }
         let biasConstant = biasPointerConstant
         let bIsShared = bBatch.reduce(1, *) == 1
@@ -239,8 +356,20 @@ struct MatMulOp: Operator {
                     // Every batch of A against one B: a single GEMM over all rows.
                     let rows = aBatch.reduce(1, *) * m
                     fusedGemm(
-                        transA: false, transB: transB, m: rows, n: n, k: k, alpha: 1, a: x, lda: k, b: w,
-                        ldb: transB ? k : n, bias: bias, activations: activations, c: y)
+                        transA: false,
+                        transB: transB,
+                        m: rows,
+                        n: n,
+                        k: k,
+                        alpha: 1,
+                        a: x,
+                        lda: k,
+                        b: w,
+                        ldb: transB ? k : n,
+                        bias: bias,
+                        activations: activations,
+                        c: y
+                    )
                     return
                 } else {
                     var index = [Int](repeating: 0, count: batch.count)
@@ -252,8 +381,20 @@ struct MatMulOp: Operator {
                             bOffset += index[dim] * bStrides[dim]
                         }
                         sgemm(
-                            transA: false, transB: transB, m: m, n: n, k: k, alpha: 1, a: x + aOffset * m * k, lda: k,
-                            b: w + bOffset * k * n, ldb: transB ? k : n, beta: 0, c: y + step * m * n, ldc: n)
+                            transA: false,
+                            transB: transB,
+                            m: m,
+                            n: n,
+                            k: k,
+                            alpha: 1,
+                            a: x + aOffset * m * k,
+                            lda: k,
+                            b: w + bOffset * k * n,
+                            ldb: transB ? k : n,
+                            beta: 0,
+                            c: y + step * m * n,
+                            ldc: n
+                        )
                         var dim = batch.count - 1
                         while dim >= 0 {
                             index[dim] += 1
@@ -265,6 +406,7 @@ struct MatMulOp: Operator {
                 }
                 let total = output.count
                 epilogue(y, rows: n == 0 ? 0 : total / n, columns: n, bias: bias, activations: activations)
-            })
+            }
+        )
     }
 }

@@ -54,7 +54,9 @@ struct LossOp: Operator {
                         }
                         guard softmax else { continue }
                         var sum = 0.0
-                        for c in 0..<classes { sum += Double.exponential(logProbabilities[(n * classes + c) * inner + i] - largest) }
+                        for c in 0..<classes {
+                            sum += Double.exponential(logProbabilities[(n * classes + c) * inner + i] - largest)
+                        }
                         let shift = largest + Double.logarithm(sum)
                         for c in 0..<classes { logProbabilities[(n * classes + c) * inner + i] -= shift }
                     }
@@ -70,7 +72,10 @@ struct LossOp: Operator {
                         let label = loadIndex(io.input(1), n * inner + i, wide: wide)
                         if label == ignore { continue }
                         guard label >= 0 && label < classes else {
-                            throw EngineError(.invalidInput, "node '\(node)': target \(label) is outside 0..<\(classes)")
+                            throw EngineError(
+                                .invalidInput,
+                                "node '\(node)': target \(label) is outside 0..<\(classes)"
+                            )
                         }
                         let weight = hasWeights ? loadDouble(io.input(2), label, dtype) : 1
                         losses[n * inner + i] = -logProbabilities[(n * classes + label) * inner + i] * weight
@@ -84,6 +89,7 @@ struct LossOp: Operator {
                 case .sum: store(double: losses.reduce(0, +), output, 0, dtype)
                 case .mean: store(double: weightSum == 0 ? 0 : losses.reduce(0, +) / weightSum, output, 0, dtype)
                 }
-            })
+            }
+        )
     }
 }

@@ -1,11 +1,11 @@
 import SwitchyardTensor
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Musl)
-    import Musl
+import Musl
 #elseif canImport(Darwin)
-    import Darwin
+import Darwin
 #endif
 
 /// One activation of a recurrent cell, by its ONNX name, with its alpha and beta.
@@ -77,7 +77,8 @@ struct RecurrentOp: Operator {
             case .gru: ["Sigmoid", "Tanh"]
             case .lstm: ["Sigmoid", "Tanh", "Tanh"]
             }
-        let names = try attributes.strings("activations") ?? Array(repeating: defaults, count: directions).flatMap { $0 }
+        let names =
+            try attributes.strings("activations") ?? Array(repeating: defaults, count: directions).flatMap { $0 }
         guard names.count == defaults.count * directions else {
             throw attributes.error("activations needs \(defaults.count * directions) names, got \(names.count)")
         }
@@ -90,8 +91,11 @@ struct RecurrentOp: Operator {
             }
             list.append(
                 CellActivation(
-                    name: name, alpha: index < alphas.count ? alphas[index] : nil,
-                    beta: index < betas.count ? betas[index] : nil))
+                    name: name,
+                    alpha: index < alphas.count ? alphas[index] : nil,
+                    beta: index < betas.count ? betas[index] : nil
+                )
+            )
         }
         self.activations = list
         self.clip = attributes.has("clip") ? try attributes.float("clip", 0) : nil
@@ -141,12 +145,15 @@ struct RecurrentOp: Operator {
         if self.cell == .lstm { outputs.append(ValueType(dtype: .float32, shape: stateShape)) }
         let gateWidth = gates * h
         // Scratch: X·Wᵀ for every step, the recurrent product, the states.
-        let scratchFloats = sequence * batch * gateWidth + batch * gateWidth + 4 * batch * h + batch * inputSize * sequence
+        let scratchFloats =
+            sequence * batch * gateWidth + batch * gateWidth + 4 * batch * h + batch * inputSize * sequence
         let me = self
         return OpPlan(
             outputs: outputs,
-            kernel: { io in me.run(io, sequence: sequence, batch: batch, inputSize: inputSize, directions: directions) },
-            scratch: scratchFloats * MemoryLayout<Float>.size)
+            kernel: { io in me.run(io, sequence: sequence, batch: batch, inputSize: inputSize, directions: directions)
+            },
+            scratch: scratchFloats * MemoryLayout<Float>.size
+        )
     }
 
     private func run(_ io: IO, sequence: Int, batch: Int, inputSize: Int, directions: Int) {
@@ -170,7 +177,10 @@ struct RecurrentOp: Operator {
         if self.batchFirst {
             for b in 0..<batch {
                 for t in 0..<sequence {
-                    (timeMajor + (t * batch + b) * inputSize).update(from: x + (b * sequence + t) * inputSize, count: inputSize)
+                    (timeMajor + (t * batch + b) * inputSize).update(
+                        from: x + (b * sequence + t) * inputSize,
+                        count: inputSize
+                    )
                 }
             }
         } else {
@@ -194,8 +204,20 @@ struct RecurrentOp: Operator {
             let hAct = perDirection > 2 ? self.activations[direction * perDirection + 2] : g
             // All steps' input projections at once: [sequence·batch, input] × Wᵀ.
             sgemm(
-                transA: false, transB: true, m: sequence * batch, n: gateWidth, k: inputSize, alpha: 1, a: timeMajor,
-                lda: inputSize, b: w, ldb: inputSize, beta: 0, c: projected, ldc: gateWidth)
+                transA: false,
+                transB: true,
+                m: sequence * batch,
+                n: gateWidth,
+                k: inputSize,
+                alpha: 1,
+                a: timeMajor,
+                lda: inputSize,
+                b: w,
+                ldb: inputSize,
+                beta: 0,
+                c: projected,
+                ldc: gateWidth
+            )
             if let bias {
                 for row in 0..<(sequence * batch) {
                     let line = projected + row * gateWidth
@@ -220,8 +242,20 @@ struct RecurrentOp: Operator {
             }
             for step in 0..<sequence {
                 sgemm(
-                    transA: false, transB: true, m: batch, n: gateWidth, k: h, alpha: 1, a: state, lda: h, b: r, ldb: h,
-                    beta: 0, c: recurrent, ldc: gateWidth)
+                    transA: false,
+                    transB: true,
+                    m: batch,
+                    n: gateWidth,
+                    k: h,
+                    alpha: 1,
+                    a: state,
+                    lda: h,
+                    b: r,
+                    ldb: h,
+                    beta: 0,
+                    c: recurrent,
+                    ldc: gateWidth
+                )
                 for b in 0..<batch {
                     let length = lengths[b]
                     guard step < length else { continue }
@@ -229,7 +263,11 @@ struct RecurrentOp: Operator {
                     let xg = projected + (t * batch + b) * gateWidth
                     let hg = recurrent + b * gateWidth
                     let hPrevious = state + b * h
-                    let out = y + ((self.batchFirst ? (b * sequence + t) * directions + direction : (t * directions + direction) * batch + b) * h)
+                    let out =
+                        y
+                        + ((self.batchFirst
+                            ? (b * sequence + t) * directions + direction : (t * directions + direction) * batch + b)
+                            * h)
                     switch self.cell {
                     case .rnn:
                         for j in 0..<h {

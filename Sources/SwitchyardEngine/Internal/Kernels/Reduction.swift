@@ -32,8 +32,11 @@ struct ReduceOp: Operator {
         let keptAxes = (0..<rank).filter { !reduced.contains($0) }
         let reducedAxes = (0..<rank).filter { reduced.contains($0) }
         let layout = ReduceLayout(
-            keptShape: keptAxes.map { x.shape[$0] }, keptStrides: keptAxes.map { strides[$0] },
-            reducedShape: reducedAxes.map { x.shape[$0] }, reducedStrides: reducedAxes.map { strides[$0] })
+            keptShape: keptAxes.map { x.shape[$0] },
+            keptStrides: keptAxes.map { strides[$0] },
+            reducedShape: reducedAxes.map { x.shape[$0] },
+            reducedStrides: reducedAxes.map { strides[$0] }
+        )
         let kernel = try ReduceKernel(kind: self.kind, layout: layout)(x.dtype == .bool ? .uint8 : x.dtype)
         return OpPlan(outputs: [ValueType(dtype: x.dtype, shape: shape)], kernel: kernel)
     }
@@ -343,8 +346,13 @@ struct CumSumOp: Operator {
         let length = x.shape[axis]
         let inner = x.shape.suffix(from: axis + 1).reduce(1, *)
         let kernel = try CumulativeKernel(
-            outer: outer, length: length, inner: inner, exclusive: self.exclusive, reverse: self.reverse,
-            product: self.product)(x.dtype)
+            outer: outer,
+            length: length,
+            inner: inner,
+            exclusive: self.exclusive,
+            reverse: self.reverse,
+            product: self.product
+        )(x.dtype)
         return OpPlan(outputs: [x], kernel: kernel)
     }
 }
@@ -399,7 +407,10 @@ struct TopKOp: Operator {
         let inner = x.shape.suffix(from: axis + 1).reduce(1, *)
         let largest = self.largest
         let kernel = try TopKKernel(outer: outer, length: length, inner: inner, k: k, largest: largest)(x.dtype)
-        return OpPlan(outputs: [ValueType(dtype: x.dtype, shape: shape), ValueType(dtype: .int64, shape: shape)], kernel: kernel)
+        return OpPlan(
+            outputs: [ValueType(dtype: x.dtype, shape: shape), ValueType(dtype: .int64, shape: shape)],
+            kernel: kernel
+        )
     }
 }
 
@@ -469,6 +480,7 @@ struct HardmaxOp: Operator {
                         for k in 0..<length { store(double: k == best ? 1 : 0, target, base + k * inner, dtype) }
                     }
                 }
-            })
+            }
+        )
     }
 }

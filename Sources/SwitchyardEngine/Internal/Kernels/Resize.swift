@@ -25,7 +25,8 @@ struct ResizeOp: Operator {
         }
         self.mode = parsed
         self.legacy = upsample || attributes.version < 11
-        self.coordinates = self.legacy ? "asymmetric" : try attributes.string("coordinate_transformation_mode", "half_pixel")
+        self.coordinates =
+            self.legacy ? "asymmetric" : try attributes.string("coordinate_transformation_mode", "half_pixel")
         self.nearestMode = self.legacy ? "floor" : try attributes.string("nearest_mode", "round_prefer_floor")
         self.cubicA = Double(try attributes.float("cubic_coeff_a", -0.75))
         self.excludeOutside = try attributes.int("exclude_outside", 0) != 0
@@ -108,11 +109,12 @@ struct ResizeOp: Operator {
         guard shape.allSatisfy({ $0 >= 0 }) else { throw context.error("the output shape \(shape) is negative") }
 
         // Per axis: taps (input index, weight) per output coordinate, or -1 for an extrapolated coordinate.
-        let tapCount: Int = switch self.mode {
-        case .nearest: 1
-        case .linear: 2
-        case .cubic: 4
-        }
+        let tapCount: Int =
+            switch self.mode {
+            case .nearest: 1
+            case .linear: 2
+            case .cubic: 4
+            }
         var axisTaps: [(count: Int, indices: [Int], weights: [Double])] = []
         for axis in 0..<rank {
             let (input, output, scale) = (x.shape[axis], shape[axis], scales[axis])
@@ -137,7 +139,9 @@ struct ResizeOp: Operator {
                     case "ceil": i = Int(original.rounded(.up))
                     case "round_prefer_ceil": i = Int((original + 0.5).rounded(.down))
                     default:
-                        i = original == original.rounded(.down) + 0.5 ? Int(original.rounded(.down)) : Int(original.rounded())
+                        i =
+                            original == original.rounded(.down) + 0.5
+                            ? Int(original.rounded(.down)) : Int(original.rounded())
                     }
                     indices.append(min(max(i, 0), input - 1))
                     weights.append(1)
@@ -205,7 +209,8 @@ struct ResizeOp: Operator {
                             }
                         }
                     }
-                })
+                }
+            )
         }
         let tapShape = axisTaps.map(\.count)
         let table = axisTaps
@@ -246,11 +251,19 @@ struct ResizeOp: Operator {
                     }
                     position += 1
                 }
-            })
+            }
+        )
     }
 
     /// The input coordinate an output coordinate maps to.
-    private func source(_ o: Int, _ input: Int, _ output: Int, _ scale: Double, _ start: Double, _ end: Double) -> Double {
+    private func source(
+        _ o: Int,
+        _ input: Int,
+        _ output: Int,
+        _ scale: Double,
+        _ start: Double,
+        _ end: Double
+    ) -> Double {
         let x = Double(o)
         switch self.coordinates {
         case "asymmetric": return x / scale
@@ -331,7 +344,8 @@ struct GridSampleOp: Operator {
             let x = abs(t)
             return [
                 ((a * (x + 1) - 5 * a) * (x + 1) + 8 * a) * (x + 1) - 4 * a, ((a + 2) * x - (a + 3)) * x * x + 1,
-                ((a + 2) * (1 - x) - (a + 3)) * (1 - x) * (1 - x) + 1, ((a * (2 - x) - 5 * a) * (2 - x) + 8 * a) * (2 - x) - 4 * a,
+                ((a + 2) * (1 - x) - (a + 3)) * (1 - x) * (1 - x) + 1,
+                ((a * (2 - x) - 5 * a) * (2 - x) + 8 * a) * (2 - x) - 4 * a,
             ]
         }
         return OpPlan(
@@ -343,7 +357,11 @@ struct GridSampleOp: Operator {
                         // Denormalized coordinates, innermost axis last in the grid.
                         var position = [Double](repeating: 0, count: spatial)
                         for axis in 0..<spatial {
-                            let normalized = loadDouble(coordinates, (n * outCount + p) * spatial + (spatial - 1 - axis), gridType)
+                            let normalized = loadDouble(
+                                coordinates,
+                                (n * outCount + p) * spatial + (spatial - 1 - axis),
+                                gridType
+                            )
                             let length = Double(dims[axis])
                             var v = align ? (normalized + 1) / 2 * (length - 1) : ((normalized + 1) * length - 1) / 2
                             if mode == .nearest { v = v.rounded(.toNearestOrEven) }
@@ -398,6 +416,7 @@ struct GridSampleOp: Operator {
                         }
                     }
                 }
-            })
+            }
+        )
     }
 }

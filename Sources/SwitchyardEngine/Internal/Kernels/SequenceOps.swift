@@ -1,11 +1,11 @@
 import SwitchyardTensor
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Musl)
-    import Musl
+import Musl
 #elseif canImport(Darwin)
-    import Darwin
+import Darwin
 #endif
 
 /// HannWindow, HammingWindow and BlackmanWindow of the length in input 0 (periodic or symmetric).
@@ -37,7 +37,8 @@ struct WindowOp: Operator {
                         store(integer: Int64(value), io.output(0), n, dtype)
                     }
                 }
-            })
+            }
+        )
     }
 }
 
@@ -74,7 +75,8 @@ struct LRNOp: Operator {
                         }
                     }
                 }
-            })
+            }
+        )
     }
 }
 
@@ -91,8 +93,11 @@ struct MeanVarianceNormOp: Operator {
         let kept = (0..<rank).filter { !reduced.contains($0) }
         let over = (0..<rank).filter { reduced.contains($0) }
         let layout = ReduceLayout(
-            keptShape: kept.map { x.shape[$0] }, keptStrides: kept.map { strides[$0] },
-            reducedShape: over.map { x.shape[$0] }, reducedStrides: over.map { strides[$0] })
+            keptShape: kept.map { x.shape[$0] },
+            keptStrides: kept.map { strides[$0] },
+            reducedShape: over.map { x.shape[$0] },
+            reducedStrides: over.map { strides[$0] }
+        )
         let (dtype, n) = (x.dtype, Double(max(layout.reducedCount, 1)))
         return OpPlan(
             outputs: [x],
@@ -109,10 +114,16 @@ struct MeanVarianceNormOp: Operator {
                     let mean = sum / n
                     let deviation = max(squares / n - mean * mean, 0).squareRoot() + 1e-9
                     forEachOffset(layout.reducedShape, layout.reducedStrides) { _, offset in
-                        store(double: (loadDouble(source, base + offset, dtype) - mean) / deviation, target, base + offset, dtype)
+                        store(
+                            double: (loadDouble(source, base + offset, dtype) - mean) / deviation,
+                            target,
+                            base + offset,
+                            dtype
+                        )
                     }
                 }
-            })
+            }
+        )
     }
 }
 
@@ -145,7 +156,8 @@ struct ReverseSequenceOp: Operator {
                         (target + to * width).copyMemory(from: source + at * width, byteCount: inner)
                     }
                 }
-            })
+            }
+        )
     }
 }
 
@@ -197,7 +209,8 @@ struct CenterCropPadOp: Operator {
                     }
                     position += 1
                 }
-            })
+            }
+        )
     }
 }
 
@@ -218,7 +231,8 @@ struct SwiGLUOp: Operator {
                     let gate = dtype == .float32 ? Double(Float(1 / (1 + exp(-alpha * x)))) : 1 / (1 + exp(-alpha * x))
                     store(double: x * gate * loadDouble(io.input(1), index, dtype), io.output(0), index, dtype)
                 }
-            })
+            }
+        )
     }
 }
 
@@ -265,14 +279,18 @@ struct RotaryEmbeddingOp: Operator {
                             }
                         }
                         for h in 0..<heads {
-                            let base = rank == 4 ? ((b * heads + h) * sequence + s) * headSize : (b * sequence + s) * heads * headSize + h * headSize
+                            let base =
+                                rank == 4
+                                ? ((b * heads + h) * sequence + s) * headSize
+                                : (b * sequence + s) * heads * headSize + h * headSize
                             for d in 0..<headSize where d >= rotary {
                                 store(double: loadDouble(source, base + d, dtype), target, base + d, dtype)
                             }
                             for i in 0..<half {
                                 let c = loadDouble(io.input(1), row * half + i, dtype)
                                 let sn = loadDouble(io.input(2), row * half + i, dtype)
-                                let (first, second) = interleaved ? (base + 2 * i, base + 2 * i + 1) : (base + i, base + half + i)
+                                let (first, second) =
+                                    interleaved ? (base + 2 * i, base + 2 * i + 1) : (base + i, base + half + i)
                                 let (x1, x2) = (loadDouble(source, first, dtype), loadDouble(source, second, dtype))
                                 store(double: c * x1 - sn * x2, target, first, dtype)
                                 store(double: sn * x1 + c * x2, target, second, dtype)
@@ -280,6 +298,7 @@ struct RotaryEmbeddingOp: Operator {
                         }
                     }
                 }
-            })
+            }
+        )
     }
 }

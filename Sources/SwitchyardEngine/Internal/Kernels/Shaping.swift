@@ -19,7 +19,10 @@ struct FlattenOp: Operator {
         }
         return aliasPlan(
             ValueType(
-                dtype: x.dtype, shape: [x.shape.prefix(axis).reduce(1, *), x.shape.suffix(from: axis).reduce(1, *)]))
+                dtype: x.dtype,
+                shape: [x.shape.prefix(axis).reduce(1, *), x.shape.suffix(from: axis).reduce(1, *)]
+            )
+        )
     }
 }
 
@@ -103,7 +106,9 @@ struct DropoutOp: Operator {
                 if io.outs.count > 1 && io.outs[1] >= 0 {
                     io.output(1).initializeMemory(as: UInt8.self, repeating: 0, count: count)
                 }
-            }, alias: 0)
+            },
+            alias: 0
+        )
     }
 }
 
@@ -193,12 +198,16 @@ struct TransposeOp: Operator {
                     switch width {
                     case 4:
                         target.storeBytes(
-                            of: source.load(fromByteOffset: offset * 4, as: UInt32.self), toByteOffset: position * 4,
-                            as: UInt32.self)
+                            of: source.load(fromByteOffset: offset * 4, as: UInt32.self),
+                            toByteOffset: position * 4,
+                            as: UInt32.self
+                        )
                     case 8:
                         target.storeBytes(
-                            of: source.load(fromByteOffset: offset * 8, as: UInt64.self), toByteOffset: position * 8,
-                            as: UInt64.self)
+                            of: source.load(fromByteOffset: offset * 8, as: UInt64.self),
+                            toByteOffset: position * 8,
+                            as: UInt64.self
+                        )
                     default: (target + position * width).copyMemory(from: source + offset * width, byteCount: width)
                     }
                     var axis = rank - 1
@@ -211,7 +220,8 @@ struct TransposeOp: Operator {
                         axis -= 1
                     }
                 }
-            })
+            }
+        )
     }
 }
 
@@ -257,7 +267,8 @@ struct ConcatOp: Operator {
                         position += bytes
                     }
                 }
-            })
+            }
+        )
     }
 }
 
@@ -280,7 +291,8 @@ struct ShapeOp: Operator {
             kernel: { io in
                 let target = io.output(0).assumingMemoryBound(to: Int64.self)
                 for (index, value) in values.enumerated() { target[index] = value }
-            })
+            }
+        )
     }
 }
 
@@ -317,13 +329,18 @@ struct GatherOp: Operator {
                     if index < 0 { index += extent }
                     guard index >= 0 && index < extent else {
                         throw EngineError(
-                            .invalidInput, "node '\(node)' (Gather): index \(index) is out of range 0..<\(extent)")
+                            .invalidInput,
+                            "node '\(node)' (Gather): index \(index) is out of range 0..<\(extent)"
+                        )
                     }
                     for block in 0..<outer {
                         (target + (block * count + position) * inner).copyMemory(
-                            from: source + (block * extent + index) * inner, byteCount: inner)
+                            from: source + (block * extent + index) * inner,
+                            byteCount: inner
+                        )
                     }
                 }
-            })
+            }
+        )
     }
 }

@@ -1,11 +1,11 @@
 import SwitchyardTensor
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Musl)
-    import Musl
+import Musl
 #elseif canImport(Darwin)
-    import Darwin
+import Darwin
 #endif
 
 /// Softmax and LogSoftmax. Opset 13 and later normalize along one axis; earlier opsets flatten the
@@ -52,7 +52,9 @@ struct SoftmaxOp: Operator {
                             }
                         }
                     }
-                }, inPlace: 0)
+                },
+                inPlace: 0
+            )
         }
         return OpPlan(
             outputs: [x],
@@ -102,7 +104,9 @@ struct SoftmaxOp: Operator {
                         }
                     }
                 }
-            }, inPlace: 0)
+            },
+            inPlace: 0
+        )
     }
 }
 

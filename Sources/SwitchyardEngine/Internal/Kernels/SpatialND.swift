@@ -21,8 +21,15 @@ func forEachIndex(_ shape: [Int], _ body: ([Int]) -> Void) {
 /// Lays out every receptive field of an N-D input (any number of spatial axes) as a column: rows are
 /// (channel, kernel offset), columns are output positions.
 func im2colND(
-    _ source: UnsafePointer<Float>, channels: Int, input: [Int], kernel: [Int], strides: [Int], dilations: [Int],
-    begin: [Int], output: [Int], into columns: UnsafeMutablePointer<Float>
+    _ source: UnsafePointer<Float>,
+    channels: Int,
+    input: [Int],
+    kernel: [Int],
+    strides: [Int],
+    dilations: [Int],
+    begin: [Int],
+    output: [Int],
+    into columns: UnsafeMutablePointer<Float>
 ) {
     let plane = input.reduce(1, *)
     let pixels = output.reduce(1, *)
@@ -54,8 +61,18 @@ func im2colND(
 
 /// Convolution over any number of spatial axes (3-D here; 1-D and 2-D take the 2-D path): im2col + GEMM.
 func convolutionNDKernel(
-    batch: Int, channels: Int, input: [Int], filters: Int, group: Int, kernel: [Int], strides: [Int],
-    dilations: [Int], begin: [Int], output: [Int], hasBias: Bool, activations: [Activation]
+    batch: Int,
+    channels: Int,
+    input: [Int],
+    filters: Int,
+    group: Int,
+    kernel: [Int],
+    strides: [Int],
+    dilations: [Int],
+    begin: [Int],
+    output: [Int],
+    hasBias: Bool,
+    activations: [Activation]
 ) -> (Kernel, Int) {
     let groupChannels = channels / group
     let filtersPerGroup = filters / group
@@ -71,13 +88,31 @@ func convolutionNDKernel(
         for image in 0..<batch {
             for g in 0..<group {
                 im2colND(
-                    x + (image * channels + g * groupChannels) * plane, channels: groupChannels, input: input,
-                    kernel: kernel, strides: strides, dilations: dilations, begin: begin, output: output,
-                    into: columns)
+                    x + (image * channels + g * groupChannels) * plane,
+                    channels: groupChannels,
+                    input: input,
+                    kernel: kernel,
+                    strides: strides,
+                    dilations: dilations,
+                    begin: begin,
+                    output: output,
+                    into: columns
+                )
                 sgemm(
-                    transA: false, transB: false, m: filtersPerGroup, n: pixels, k: patch, alpha: 1,
-                    a: weights + g * filtersPerGroup * patch, lda: patch, b: columns, ldb: pixels, beta: 0,
-                    c: y + (image * filters + g * filtersPerGroup) * pixels, ldc: pixels)
+                    transA: false,
+                    transB: false,
+                    m: filtersPerGroup,
+                    n: pixels,
+                    k: patch,
+                    alpha: 1,
+                    a: weights + g * filtersPerGroup * patch,
+                    lda: patch,
+                    b: columns,
+                    ldb: pixels,
+                    beta: 0,
+                    c: y + (image * filters + g * filtersPerGroup) * pixels,
+                    ldc: pixels
+                )
             }
             let out = y + image * filters * pixels
             if hasBias {
@@ -213,10 +248,20 @@ struct ConvTransposeOp: Operator {
                     for g in 0..<group {
                         // columns[(filter, tap), pixel] = Σ_c W[c, filter, tap] · X[c, pixel]
                         sgemm(
-                            transA: true, transB: false, m: rows, n: pixels, k: groupChannels, alpha: 1,
-                            a: weights + g * groupChannels * rows, lda: rows,
-                            b: x + (image * channels + g * groupChannels) * pixels, ldb: pixels, beta: 0, c: columns,
-                            ldc: pixels)
+                            transA: true,
+                            transB: false,
+                            m: rows,
+                            n: pixels,
+                            k: groupChannels,
+                            alpha: 1,
+                            a: weights + g * groupChannels * rows,
+                            lda: rows,
+                            b: x + (image * channels + g * groupChannels) * pixels,
+                            ldb: pixels,
+                            beta: 0,
+                            c: columns,
+                            ldc: pixels
+                        )
                         for filter in 0..<filtersPerGroup {
                             let out = y + (image * filters + g * filtersPerGroup + filter) * outPixels
                             for t in 0..<taps {
@@ -236,14 +281,19 @@ struct ConvTransposeOp: Operator {
                         }
                     }
                 }
-            }, scratch: rows * pixels * MemoryLayout<Float>.size)
+            },
+            scratch: rows * pixels * MemoryLayout<Float>.size
+        )
     }
 }
 
 /// Pooling over any number of spatial axes: MaxPool (with its optional indices output), AveragePool, LpPool,
 /// and the global forms. 2-D float MaxPool and AveragePool without indices take ``PoolOp``'s faster loop.
 struct PoolNDOp: Operator {
-    enum Kind: Sendable { case max, average, lp(Int) }
+    enum Kind: Sendable {
+        case max, average
+        case lp(Int)
+    }
     var kind: Kind
     var window: Window?
     var countIncludePad: Bool
@@ -292,7 +342,8 @@ struct PoolNDOp: Operator {
                 let (output, begin, kernel, strides, dilations) = geometry
                 let source = io.input(0)
                 let target = io.output(0)
-                let indices = io.outs.count > 1 && io.outs[1] >= 0 ? io.output(1).assumingMemoryBound(to: Int64.self) : nil
+                let indices =
+                    io.outs.count > 1 && io.outs[1] >= 0 ? io.output(1).assumingMemoryBound(to: Int64.self) : nil
                 for p in 0..<planes {
                     var position = 0
                     forEachIndex(output) { out in
@@ -313,8 +364,10 @@ struct PoolNDOp: Operator {
                                 if i < 0 || i >= input[axis] { return }
                                 at += i * inStrides[axis]
                             }
-                            let value = dtype.isFloatingPoint
-                                ? loadDouble(source, p * plane + at, dtype) : Double(loadInteger(source, p * plane + at, dtype))
+                            let value =
+                                dtype.isFloatingPoint
+                                ? loadDouble(source, p * plane + at, dtype)
+                                : Double(loadInteger(source, p * plane + at, dtype))
                             switch kind {
                             case .max:
                                 if value > best || (bestAt < 0 && value.isNaN) {
@@ -360,7 +413,8 @@ struct PoolNDOp: Operator {
                         position += 1
                     }
                 }
-            })
+            }
+        )
     }
 }
 
@@ -376,7 +430,12 @@ struct PoolSelectOp: Operator {
         let window = try Window(attributes, kernel: kernel)
         let includePad = try attributes.int("count_include_pad", 0) != 0
         let storageOrder = try attributes.int("storage_order", 0)
-        self.general = PoolNDOp(kind: kind, window: window, countIncludePad: includePad, columnMajorIndices: storageOrder == 1)
+        self.general = PoolNDOp(
+            kind: kind,
+            window: window,
+            countIncludePad: includePad,
+            columnMajorIndices: storageOrder == 1
+        )
         switch kind {
         case .max where kernel.count == 2: self.fast = try PoolOp(attributes, max: true)
         case .average where kernel.count == 2: self.fast = try PoolOp(attributes, max: false)

@@ -1,11 +1,11 @@
 import SwitchyardTensor
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Musl)
-    import Musl
+import Musl
 #elseif canImport(Darwin)
-    import Darwin
+import Darwin
 #endif
 
 /// Numbers to strings and back, as onnxruntime's Cast does it.
@@ -13,7 +13,11 @@ enum StringConversion {
     /// Reads `count` string elements as numbers of `dtype` (C's `strtod`/`strtoll`/`strtoull`).
     /// - Throws: `EngineError.invalidInput` naming the element when a string holds no number or one out of range.
     static func parse(
-        _ source: UnsafeRawPointer, count: Int, into target: UnsafeMutableRawPointer, _ dtype: DType, node: String
+        _ source: UnsafeRawPointer,
+        count: Int,
+        into target: UnsafeMutableRawPointer,
+        _ dtype: DType,
+        node: String
     ) throws(EngineError) {
         var text = [CChar](repeating: 0, count: 64)
         for index in 0..<count {
@@ -21,7 +25,9 @@ enum StringConversion {
             if text.count < bytes.count + 1 { text = [CChar](repeating: 0, count: bytes.count + 1) }
             let parsed: Bool = text.withUnsafeMutableBufferPointer { buffer in
                 let start = buffer.baseAddress!
-                if bytes.count > 0 { UnsafeMutableRawPointer(start).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count) }
+                if bytes.count > 0 {
+                    UnsafeMutableRawPointer(start).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+                }
                 start[bytes.count] = 0
                 var end: UnsafeMutablePointer<CChar>? = nil
                 errno = 0
@@ -42,14 +48,19 @@ enum StringConversion {
             guard parsed else {
                 let shown = String(decoding: bytes.prefix(40), as: UTF8.self)
                 throw EngineError(
-                    .invalidInput, "node '\(node)' (Cast): element \(index), \"\(shown)\", is not a \(dtype) number")
+                    .invalidInput,
+                    "node '\(node)' (Cast): element \(index), \"\(shown)\", is not a \(dtype) number"
+                )
             }
         }
     }
 
     /// Writes `count` numbers of `dtype` as strings into `heap`, their pointers into `target`.
     static func format(
-        _ source: UnsafeRawPointer, count: Int, _ dtype: DType, into target: UnsafeMutableRawPointer,
+        _ source: UnsafeRawPointer,
+        count: Int,
+        _ dtype: DType,
+        into target: UnsafeMutableRawPointer,
         _ heap: StringHeap
     ) {
         var buffer = [CChar](repeating: 0, count: 48)

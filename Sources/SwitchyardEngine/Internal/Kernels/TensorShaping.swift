@@ -2,7 +2,11 @@ import SwitchyardTensor
 
 /// Copies a strided view of `source` (element offsets from `base`) into contiguous `target`, any element width.
 func copyStrided(
-    _ source: UnsafeRawPointer, base: Int, shape: [Int], strides: [Int], width: Int,
+    _ source: UnsafeRawPointer,
+    base: Int,
+    shape: [Int],
+    strides: [Int],
+    width: Int,
     into target: UnsafeMutableRawPointer
 ) {
     @inline(__always) func typed<T>(_ type: T.Type) {
@@ -29,7 +33,8 @@ func stridedCopyPlan(_ output: ValueType, base: Int, viewShape: [Int], strides: 
         outputs: [output],
         kernel: { io in
             copyStrided(io.input(0), base: base, shape: viewShape, strides: strides, width: width, into: io.output(0))
-        })
+        }
+    )
 }
 
 /// The integers of an int32/int64 input known at planning time.
@@ -116,7 +121,12 @@ struct SliceOp: Operator {
         var base = 0
         for axis in 0..<rank where outShape[axis] > 0 { base += begin[axis] * strides[axis] }
         let viewStrides = (0..<rank).map { strides[$0] * step[$0] }
-        return stridedCopyPlan(ValueType(dtype: x.dtype, shape: outShape), base: base, viewShape: outShape, strides: viewStrides)
+        return stridedCopyPlan(
+            ValueType(dtype: x.dtype, shape: outShape),
+            base: base,
+            viewShape: outShape,
+            strides: viewStrides
+        )
     }
 }
 
@@ -130,8 +140,11 @@ struct ExpandOp: Operator {
             throw context.error("\(x.shape) does not broadcast to \(requested)")
         }
         return stridedCopyPlan(
-            ValueType(dtype: x.dtype, shape: shape), base: 0, viewShape: shape,
-            strides: broadcastStrides(x.shape, to: shape))
+            ValueType(dtype: x.dtype, shape: shape),
+            base: 0,
+            viewShape: shape,
+            strides: broadcastStrides(x.shape, to: shape)
+        )
     }
 }
 
@@ -152,7 +165,12 @@ struct TileOp: Operator {
             viewStrides += [0, strides[axis]]
         }
         let shape = zip(x.shape, repeats).map { $0 * $1 }
-        return stridedCopyPlan(ValueType(dtype: x.dtype, shape: shape), base: 0, viewShape: viewShape, strides: viewStrides)
+        return stridedCopyPlan(
+            ValueType(dtype: x.dtype, shape: shape),
+            base: 0,
+            viewShape: viewShape,
+            strides: viewStrides
+        )
     }
 }
 
@@ -210,10 +228,13 @@ struct SplitOp: Operator {
                     if bytes == 0 { continue }
                     for block in 0..<outer {
                         (target + block * bytes).copyMemory(
-                            from: source + (block * dim + start) * inner, byteCount: bytes)
+                            from: source + (block * dim + start) * inner,
+                            byteCount: bytes
+                        )
                     }
                 }
-            })
+            }
+        )
     }
 }
 
@@ -324,7 +345,9 @@ struct PadOp: Operator {
                         offset += mapped * strides[axis]
                     }
                     (target + position * width).copyMemory(
-                        from: inside ? source + offset * width : UnsafeRawPointer(fill.pointer), byteCount: width)
+                        from: inside ? source + offset * width : UnsafeRawPointer(fill.pointer),
+                        byteCount: width
+                    )
                     var axis = rank - 1
                     while axis >= 0 {
                         index[axis] += 1
@@ -333,7 +356,8 @@ struct PadOp: Operator {
                         axis -= 1
                     }
                 }
-            })
+            }
+        )
     }
 }
 
@@ -360,8 +384,11 @@ struct ConstantOfShapeOp: Operator {
             outputs: [output],
             kernel: { io in
                 let target = io.output(0)
-                for index in 0..<count { (target + index * width).copyMemory(from: value.buffer.pointer, byteCount: width) }
-            })
+                for index in 0..<count {
+                    (target + index * width).copyMemory(from: value.buffer.pointer, byteCount: width)
+                }
+            }
+        )
     }
 }
 
@@ -386,7 +413,8 @@ struct RangeOp: Operator {
                     let (first, step) = (Int64(start), Int64(delta))
                     for index in 0..<count { store(integer: first &+ Int64(index) &* step, target, index, dtype) }
                 }
-            })
+            }
+        )
     }
 }
 
@@ -399,7 +427,8 @@ struct SizeOp: Operator {
         let count = Int64(try context.input(0).count)
         return OpPlan(
             outputs: [ValueType(dtype: .int64, shape: [])],
-            kernel: { io in io.output(0).storeBytes(of: count, as: Int64.self) })
+            kernel: { io in io.output(0).storeBytes(of: count, as: Int64.self) }
+        )
     }
 }
 
@@ -433,7 +462,9 @@ struct TriluOp: Operator {
                         }
                     }
                 }
-            }, inPlace: 0)
+            },
+            inPlace: 0
+        )
     }
 }
 
@@ -446,20 +477,25 @@ struct DepthSpaceOp: Operator {
 
     func plan(_ context: PlanContext) throws(EngineError) -> OpPlan {
         let x = try context.input(0)
-        guard x.shape.count == 4, self.blockSize >= 1 else { throw context.error("expected NCHW input and blocksize ≥ 1") }
+        guard x.shape.count == 4, self.blockSize >= 1 else {
+            throw context.error("expected NCHW input and blocksize ≥ 1")
+        }
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let b = self.blockSize
         let viewShape: [Int]
         let viewStrides: [Int]
         let shape: [Int]
         if self.toSpace {
-            guard c % (b * b) == 0 else { throw context.error("channels \(c) are not divisible by blocksize² \(b * b)") }
+            guard c % (b * b) == 0 else {
+                throw context.error("channels \(c) are not divisible by blocksize² \(b * b)")
+            }
             let d = c / (b * b)
             // Output [n, d, h, b, w, b] read from the input viewed as DCR [n, b, b, d, h, w] or CRD [n, d, b, b, h, w].
             let inShape = self.columnRowDepth ? [n, d, b, b, h, w] : [n, b, b, d, h, w]
             let s = contiguousStrides(inShape)
             viewShape = [n, d, h, b, w, b]
-            viewStrides = self.columnRowDepth ? [s[0], s[1], s[4], s[2], s[5], s[3]] : [s[0], s[3], s[4], s[1], s[5], s[2]]
+            viewStrides =
+                self.columnRowDepth ? [s[0], s[1], s[4], s[2], s[5], s[3]] : [s[0], s[3], s[4], s[1], s[5], s[2]]
             shape = [n, d, h * b, w * b]
         } else {
             guard h % b == 0, w % b == 0 else { throw context.error("spatial size \(h)×\(w) is not divisible by \(b)") }
@@ -473,7 +509,12 @@ struct DepthSpaceOp: Operator {
             }
             shape = [n, c * b * b, h / b, w / b]
         }
-        return stridedCopyPlan(ValueType(dtype: x.dtype, shape: shape), base: 0, viewShape: viewShape, strides: viewStrides)
+        return stridedCopyPlan(
+            ValueType(dtype: x.dtype, shape: shape),
+            base: 0,
+            viewShape: viewShape,
+            strides: viewStrides
+        )
     }
 }
 
@@ -517,7 +558,8 @@ struct EyeLikeOp: Operator {
                 for row in 0..<rows where row + k >= 0 && row + k < columns {
                     store(integer: 1, target, row * columns + row + k, dtype)
                 }
-            })
+            }
+        )
     }
 }
 
@@ -554,10 +596,13 @@ struct OneHotOp: Operator {
                         let index = raw < 0 ? raw + depth : raw
                         guard index >= 0 && index < depth else { continue }
                         (target + ((o * depth + index) * inner + i) * width).copyMemory(
-                            from: pair + width, byteCount: width)
+                            from: pair + width,
+                            byteCount: width
+                        )
                     }
                 }
-            })
+            }
+        )
     }
 }
 
@@ -594,7 +639,8 @@ struct NonZeroOp: Operator {
             kernel: { io in
                 let target = io.output(0).assumingMemoryBound(to: Int64.self)
                 for (index, value) in result.enumerated() { target[index] = value }
-            })
+            }
+        )
     }
 }
 
@@ -606,10 +652,14 @@ struct CompressOp: Operator {
     func plan(_ context: PlanContext) throws(EngineError) -> OpPlan {
         let x = try context.input(0)
         let condition = try context.constant(1, "Compress's condition")
-        let flags = (0..<condition.type.count).map { condition.buffer.pointer.load(fromByteOffset: $0, as: UInt8.self) != 0 }
+        let flags = (0..<condition.type.count).map {
+            condition.buffer.pointer.load(fromByteOffset: $0, as: UInt8.self) != 0
+        }
         let width = x.dtype.elementSize
         let shapeIn = self.axis == nil ? [x.count] : x.shape
-        let axis = try self.axis.map { value throws(EngineError) in try normalizeAxis(value, rank: x.shape.count, context) } ?? 0
+        let axis =
+            try self.axis.map { value throws(EngineError) in try normalizeAxis(value, rank: x.shape.count, context) }
+            ?? 0
         let dim = shapeIn[axis]
         let kept = (0..<min(dim, flags.count)).filter { flags[$0] }
         var shape = shapeIn
@@ -627,6 +677,7 @@ struct CompressOp: Operator {
                         position += inner
                     }
                 }
-            })
+            }
+        )
     }
 }

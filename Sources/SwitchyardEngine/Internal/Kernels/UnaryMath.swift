@@ -6,10 +6,17 @@ struct UnaryOp: Operator {
         case abs, neg, sign, sqrt, exp, log, reciprocal, floor, ceil, round
         case sin, cos, tan, asin, acos, atan, sinh, cosh, asinh, acosh, atanh
         case erf, softsign, softplus, mish, hardSwish
-        case elu(Float), celu(Float), selu(alpha: Float, gamma: Float), thresholdedRelu(Float)
-        case hardSigmoid(alpha: Float, beta: Float), gelu(tanh: Bool), shrink(bias: Float, lambda: Float)
+        case elu(Float)
+        case celu(Float)
+        case selu(alpha: Float, gamma: Float)
+        case thresholdedRelu(Float)
+        case hardSigmoid(alpha: Float, beta: Float)
+        case gelu(tanh: Bool)
+        case shrink(bias: Float, lambda: Float)
         case swish(Float)
-        case relu, leakyRelu(Float), sigmoid, tanh
+        case relu
+        case leakyRelu(Float)
+        case sigmoid, tanh
         case clip(Double, Double)
     }
 

@@ -54,7 +54,9 @@ struct ScalerOp: Operator {
                     column += 1
                     if column == features { column = 0 }
                 }
-            }, inPlace: x.dtype == .float32 ? 0 : nil)
+            },
+            inPlace: x.dtype == .float32 ? 0 : nil
+        )
     }
 }
 
@@ -81,7 +83,9 @@ struct BinarizerOp: Operator {
                     }
                     store(integer: above ? 1 : 0, target, index, dtype)
                 }
-            }, inPlace: 0)
+            },
+            inPlace: 0
+        )
     }
 }
 
@@ -132,7 +136,9 @@ struct ImputerOp: Operator {
                     column += 1
                     if column == features { column = 0 }
                 }
-            }, inPlace: 0)
+            },
+            inPlace: 0
+        )
     }
 }
 
@@ -199,10 +205,13 @@ struct OneHotEncoderOp: Operator {
                         y[index * width + column] = 1
                     } else if !zeros {
                         throw EngineError(
-                            .invalidInput, "node '\(node)' (OneHotEncoder): value \(shown) is not a known category")
+                            .invalidInput,
+                            "node '\(node)' (OneHotEncoder): value \(shown) is not a known category"
+                        )
                     }
                 }
-            })
+            }
+        )
     }
 }
 
@@ -248,7 +257,8 @@ struct FeatureVectorizerOp: Operator {
                     }
                     offset += dimensions[index]
                 }
-            })
+            }
+        )
     }
 }
 
@@ -277,14 +287,18 @@ struct ArrayFeatureExtractorOp: Operator {
                 for pick in 0..<picks where chosen[pick] < 0 || chosen[pick] >= last {
                     throw EngineError(
                         .invalidInput,
-                        "node '\(node)' (ArrayFeatureExtractor): index \(chosen[pick]) is out of range 0..<\(last)")
+                        "node '\(node)' (ArrayFeatureExtractor): index \(chosen[pick]) is out of range 0..<\(last)"
+                    )
                 }
                 for row in 0..<rows {
                     for pick in 0..<picks {
                         (target + (row * picks + pick) * width).copyMemory(
-                            from: source + (row * last + Int(chosen[pick])) * width, byteCount: width)
+                            from: source + (row * last + Int(chosen[pick])) * width,
+                            byteCount: width
+                        )
                     }
                 }
-            })
+            }
+        )
     }
 }

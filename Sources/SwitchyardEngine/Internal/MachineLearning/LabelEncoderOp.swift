@@ -72,7 +72,9 @@ struct LabelEncoderOp: Operator {
         if let tensor = attributes.values["values_tensor"] {
             guard case .tensor(let constant) = tensor else { throw attributes.error("values_tensor must be a tensor") }
             (values, valueIntegers, valueStrings, valueType) = try Self.elements(constant, attributes, "values_tensor")
-            fallback = valueType == .bytes ? (0, 0, Array("_Unused".utf8)) : valueType.isFloatingPoint ? (-0.0, 0, []) : (-1, -1, [])
+            fallback =
+                valueType == .bytes
+                ? (0, 0, Array("_Unused".utf8)) : valueType.isFloatingPoint ? (-0.0, 0, []) : (-1, -1, [])
             if let given = attributes.values["default_tensor"] {
                 guard case .tensor(let constant) = given, constant.type.count == 1 else {
                     throw attributes.error("default_tensor must be a one-element tensor")
@@ -102,7 +104,8 @@ struct LabelEncoderOp: Operator {
             if keyType == .bytes {
                 if table.stringIndex[keyStrings[position]] == nil { table.stringIndex[keyStrings[position]] = position }
             } else {
-                let key = keyIntegers.isEmpty ? Self.floatKey(keys[position]) : UInt64(bitPattern: keyIntegers[position])
+                let key =
+                    keyIntegers.isEmpty ? Self.floatKey(keys[position]) : UInt64(bitPattern: keyIntegers[position])
                 if table.index[key] == nil { table.index[key] = position }
             }
         }
@@ -113,7 +116,11 @@ struct LabelEncoderOp: Operator {
     }
 
     /// The elements of a tensor attribute: (numbers, integers, strings, type).
-    private static func elements(_ constant: Constant, _ attributes: Attributes, _ name: String) throws(EngineError) -> (
+    private static func elements(
+        _ constant: Constant,
+        _ attributes: Attributes,
+        _ name: String
+    ) throws(EngineError) -> (
         [Double], [Int64], [[UInt8]], DType
     ) {
         switch constant.type.dtype {
@@ -150,7 +157,8 @@ struct LabelEncoderOp: Operator {
                 for element in 0..<count {
                     let position: Int?
                     if keyType == .bytes {
-                        position = table.stringIndex[Array(StringElements.bytes(StringElements.element(source, element)))]
+                        position =
+                            table.stringIndex[Array(StringElements.bytes(StringElements.element(source, element)))]
                     } else if keyType.isFloatingPoint {
                         position = table.index[Self.floatKey(loadDouble(source, element, keyType))]
                     } else {
@@ -159,14 +167,23 @@ struct LabelEncoderOp: Operator {
                     if let strings = table.strings {
                         StringElements.set(target, element, strings[position ?? strings.count - 1])
                     } else if table.valueType.isFloatingPoint {
-                        store(double: position.map { table.values[$0] } ?? table.defaultValue, target, element, table.valueType)
+                        store(
+                            double: position.map { table.values[$0] } ?? table.defaultValue,
+                            target,
+                            element,
+                            table.valueType
+                        )
                     } else {
                         store(
-                            integer: position.map { table.integerValues[$0] } ?? table.defaultInteger, target, element,
-                            table.valueType)
+                            integer: position.map { table.integerValues[$0] } ?? table.defaultInteger,
+                            target,
+                            element,
+                            table.valueType
+                        )
                     }
                 }
-            })
+            }
+        )
     }
 }
 
@@ -209,13 +226,17 @@ struct CategoryMapperOp: Operator {
                     if fromStrings {
                         let key = Array(StringElements.bytes(StringElements.element(source, element)))
                         target.storeBytes(
-                            of: op.toInteger[key] ?? op.defaultInteger, toByteOffset: element * 8, as: Int64.self)
+                            of: op.toInteger[key] ?? op.defaultInteger,
+                            toByteOffset: element * 8,
+                            as: Int64.self
+                        )
                     } else {
                         let key = source.load(fromByteOffset: element * 8, as: Int64.self)
                         StringElements.set(target, element, op.strings[op.toString[key] ?? op.strings.count - 1])
                     }
                 }
-            })
+            }
+        )
     }
 }
 

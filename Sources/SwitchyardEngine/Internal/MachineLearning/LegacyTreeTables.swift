@@ -65,15 +65,22 @@ struct LegacyTreeTables {
                 reference[index] = Int32(self.spec.branches.count)
                 self.spec.branches.append(
                     TreeEnsembleSpec.Branch(
-                        mode: mode!, feature: features[index], threshold: thresholds[index],
-                        missingTracksTrue: !missing.isEmpty && missing[index] != 0, onTrue: 0, onFalse: 0))
+                        mode: mode!,
+                        feature: features[index],
+                        threshold: thresholds[index],
+                        missingTracksTrue: !missing.isEmpty && missing[index] != 0,
+                        onTrue: 0,
+                        onFalse: 0
+                    )
+                )
             }
         }
         for index in 0..<count where parsedModes[index] != nil {
             func child(_ id: Int) throws(EngineError) -> TreeEnsembleSpec.Reference {
                 guard let target = position[Pair(treeIDs[index], id)] else {
                     throw attributes.error(
-                        "node \(nodeIDs[index]) of tree \(treeIDs[index]) points at missing node \(id)")
+                        "node \(nodeIDs[index]) of tree \(treeIDs[index]) points at missing node \(id)"
+                    )
                 }
                 return reference[target]
             }
@@ -102,12 +109,14 @@ struct LegacyTreeTables {
         for index in 0..<voteTrees.count {
             guard let target = position[Pair(voteTrees[index], voteNodes[index])] else {
                 throw attributes.error(
-                    "a vote names node \(voteNodes[index]) of tree \(voteTrees[index]), which does not exist")
+                    "a vote names node \(voteNodes[index]) of tree \(voteTrees[index]), which does not exist"
+                )
             }
             let node = reference[target]
             guard node < 0 else {
                 throw attributes.error(
-                    "a vote names node \(voteNodes[index]) of tree \(voteTrees[index]), which is not a leaf")
+                    "a vote names node \(voteNodes[index]) of tree \(voteTrees[index]), which is not a leaf"
+                )
             }
             guard let id = Int32(exactly: voteTargets[index]) else {
                 throw attributes.error("vote target \(voteTargets[index]) is out of range")
@@ -158,7 +167,9 @@ extension Constant {
 
 /// The input of a tree ensemble, SVM or linear model: `[N, F]` or `[F]` of float, double, int64 or int32.
 func tabularInput(
-    _ context: PlanContext, minimumFeatures: Int, types: Set<DType> = [.float32, .float64, .int64, .int32]
+    _ context: PlanContext,
+    minimumFeatures: Int,
+    types: Set<DType> = [.float32, .float64, .int64, .int32]
 )
     throws(EngineError) -> (x: ValueType, rows: Int, features: Int)
 {
@@ -191,14 +202,24 @@ struct TreeScratch {
     /// Runs the walk and calls `finish` with each row's scores (widened to Double only when the ensemble is double).
     @inline(__always)
     func run<A: BinaryFloatingPoint>(
-        _ forest: TreeForest, _ type: A.Type, input: UnsafeRawPointer, dtype: DType, scratch: UnsafeMutableRawPointer
+        _ forest: TreeForest,
+        _ type: A.Type,
+        input: UnsafeRawPointer,
+        dtype: DType,
+        scratch: UnsafeMutableRawPointer
     ) -> (UnsafeMutablePointer<A>, UnsafeMutablePointer<Bool>) {
         let scores = scratch.assumingMemoryBound(to: A.self)
         let flags = (scratch + self.flagsOffset).assumingMemoryBound(to: Bool.self)
         forest.accumulate(
-            input: input, dtype: dtype, rows: self.rows, stride: self.features, scores: scores, hasScore: flags,
+            input: input,
+            dtype: dtype,
+            rows: self.rows,
+            stride: self.features,
+            scores: scores,
+            hasScore: flags,
             rowBuffer: (scratch + self.rowOffset).assumingMemoryBound(to: Double.self),
-            order: (scratch + self.orderOffset).assumingMemoryBound(to: Int.self))
+            order: (scratch + self.orderOffset).assumingMemoryBound(to: Int.self)
+        )
         return (scores, flags)
     }
 }

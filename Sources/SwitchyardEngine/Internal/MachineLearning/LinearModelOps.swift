@@ -24,12 +24,14 @@ struct LinearClassifierOp: Operator {
         let name = try attributes.string("post_transform", "NONE")
         guard let transform = PostTransform(name: name) else {
             throw attributes.error(
-                "post_transform '\(name)' is not one of NONE, SOFTMAX, LOGISTIC, SOFTMAX_ZERO, PROBIT")
+                "post_transform '\(name)' is not one of NONE, SOFTMAX, LOGISTIC, SOFTMAX_ZERO, PROBIT"
+            )
         }
         self.transform = transform
         guard self.coefficients.count % self.targets == 0 else {
             throw attributes.error(
-                "\(coefficients.count) coefficients do not divide into \(self.targets) score columns")
+                "\(coefficients.count) coefficients do not divide into \(self.targets) score columns"
+            )
         }
         guard self.targets == 1 || self.targets <= self.labels.count else {
             throw attributes.error("\(self.targets) score columns for \(self.labels.count) class labels")
@@ -41,7 +43,8 @@ struct LinearClassifierOp: Operator {
         let targets = self.targets
         guard features * targets == self.coefficients.count else {
             throw context.error(
-                "the input has \(features) features; the model needs \(self.coefficients.count / targets)")
+                "the input has \(features) features; the model needs \(self.coefficients.count / targets)"
+            )
         }
         let twoColumns = targets == 1 && self.labels.count == 2
         let width = twoColumns ? 2 : targets
@@ -58,8 +61,20 @@ struct LinearClassifierOp: Operator {
                 // Scores land packed ([rows, targets]) at the start of Z; the two-column case spreads them below.
                 for row in 0..<rows { (z + row * targets).update(from: op.intercepts, count: targets) }
                 sgemm(
-                    transA: false, transB: true, m: rows, n: targets, k: features, alpha: 1, a: input, lda: features,
-                    b: op.coefficients, ldb: features, beta: 1, c: z, ldc: targets)
+                    transA: false,
+                    transB: true,
+                    m: rows,
+                    n: targets,
+                    k: features,
+                    alpha: 1,
+                    a: input,
+                    lda: features,
+                    b: op.coefficients,
+                    ldb: features,
+                    beta: 1,
+                    c: z,
+                    ldc: targets
+                )
                 for row in 0..<rows {
                     let line = z + row * targets
                     if targets == 1 {
@@ -90,7 +105,9 @@ struct LinearClassifierOp: Operator {
                 } else if op.transform == .probit {
                     for row in 0..<rows { z[row] = mlProbit(z[row]) }
                 }
-            }, scratch: castBytes)
+            },
+            scratch: castBytes
+        )
     }
 }
 
@@ -119,7 +136,8 @@ struct LinearRegressorOp: Operator {
         let name = try attributes.string("post_transform", "NONE")
         guard let transform = PostTransform(name: name) else {
             throw attributes.error(
-                "post_transform '\(name)' is not one of NONE, SOFTMAX, LOGISTIC, SOFTMAX_ZERO, PROBIT")
+                "post_transform '\(name)' is not one of NONE, SOFTMAX, LOGISTIC, SOFTMAX_ZERO, PROBIT"
+            )
         }
         self.transform = transform
     }
@@ -129,7 +147,8 @@ struct LinearRegressorOp: Operator {
         let targets = self.targets
         guard features * targets == self.coefficients.count else {
             throw context.error(
-                "the input has \(features) features; the model needs \(self.coefficients.count / targets)")
+                "the input has \(features) features; the model needs \(self.coefficients.count / targets)"
+            )
         }
         let castBytes = x.dtype == .float32 ? 0 : alignUp(rows * features * 4)
         let op = self
@@ -140,14 +159,28 @@ struct LinearRegressorOp: Operator {
                 let y = io.outF32(0)
                 for row in 0..<rows { (y + row * targets).update(from: op.intercepts, count: targets) }
                 sgemm(
-                    transA: false, transB: true, m: rows, n: targets, k: features, alpha: 1, a: input, lda: features,
-                    b: op.coefficients, ldb: features, beta: 1, c: y, ldc: targets)
+                    transA: false,
+                    transB: true,
+                    m: rows,
+                    n: targets,
+                    k: features,
+                    alpha: 1,
+                    a: input,
+                    lda: features,
+                    b: op.coefficients,
+                    ldb: features,
+                    beta: 1,
+                    c: y,
+                    ldc: targets
+                )
                 if targets > 1 {
                     for row in 0..<rows { mlTransform(op.transform, y + row * targets, targets) }
                 } else if op.transform == .probit {
                     for row in 0..<rows { y[row] = mlProbit(y[row]) }
                 }
-            }, scratch: castBytes)
+            },
+            scratch: castBytes
+        )
     }
 }
 
@@ -200,6 +233,8 @@ struct NormalizerOp: Operator {
                         }
                     }
                 }
-            }, inPlace: dtype == .float32 ? 0 : nil)
+            },
+            inPlace: dtype == .float32 ? 0 : nil
+        )
     }
 }

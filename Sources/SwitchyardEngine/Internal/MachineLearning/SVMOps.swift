@@ -1,11 +1,11 @@
 import SwitchyardTensor
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Musl)
-    import Musl
+import Musl
 #elseif canImport(Darwin)
-    import Darwin
+import Darwin
 #endif
 
 /// The kernel of an SVM (libsvm's four), computed as onnxruntime does: RBF directly, the others through one
@@ -36,7 +36,12 @@ struct SVMKernel: Sendable {
 
     /// `out[m, n] = K(a[m], b[n]) + constant` for LINEAR (the constant is the intercept there), over `k` features.
     func apply(
-        _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, m: Int, n: Int, k: Int, constant: Float,
+        _ a: UnsafePointer<Float>,
+        _ b: UnsafePointer<Float>,
+        m: Int,
+        n: Int,
+        k: Int,
+        constant: Float,
         _ out: UnsafeMutablePointer<Float>
     ) {
         if self.kind == .rbf {
@@ -58,8 +63,20 @@ struct SVMKernel: Sendable {
         let c: Float = self.kind == .linear ? constant : self.coef0
         out.initialize(repeating: c, count: m * n)
         sgemm(
-            transA: false, transB: true, m: m, n: n, k: k, alpha: alpha, a: a, lda: k, b: b, ldb: k, beta: 1, c: out,
-            ldc: n)
+            transA: false,
+            transB: true,
+            m: m,
+            n: n,
+            k: k,
+            alpha: alpha,
+            a: a,
+            lda: k,
+            b: b,
+            ldb: k,
+            beta: 1,
+            c: out,
+            ldc: n
+        )
         switch self.kind {
         case .poly:
             for index in 0..<(m * n) {
@@ -116,7 +133,8 @@ struct SVMClassifierOp: Operator {
         let name = try attributes.string("post_transform", "NONE")
         guard let transform = PostTransform(name: name) else {
             throw attributes.error(
-                "post_transform '\(name)' is not one of NONE, SOFTMAX, LOGISTIC, SOFTMAX_ZERO, PROBIT")
+                "post_transform '\(name)' is not one of NONE, SOFTMAX, LOGISTIC, SOFTMAX_ZERO, PROBIT"
+            )
         }
         self.transform = transform
         guard !self.coefficients.isEmpty else { throw attributes.error("coefficients are required") }
@@ -136,7 +154,8 @@ struct SVMClassifierOp: Operator {
         if total > 0 {
             guard self.vectorsPerClass.count == classes else {
                 throw attributes.error(
-                    "vectors_per_class has \(self.vectorsPerClass.count) entries for \(classes) classes")
+                    "vectors_per_class has \(self.vectorsPerClass.count) entries for \(classes) classes"
+                )
             }
             guard self.supportVectors.count % total == 0, !self.supportVectors.isEmpty else {
                 throw attributes.error("support_vectors do not divide into \(total) vectors")
@@ -144,7 +163,8 @@ struct SVMClassifierOp: Operator {
             self.featureCount = self.supportVectors.count / total
             guard self.coefficients.count >= (classes - 1) * total else {
                 throw attributes.error(
-                    "coefficients has \(self.coefficients.count) values, expected \((classes - 1) * total)")
+                    "coefficients has \(self.coefficients.count) values, expected \((classes - 1) * total)"
+                )
             }
             guard self.rho.count >= pairs else { throw attributes.error("rho needs \(pairs) values") }
             guard self.probA.isEmpty || self.probA.count >= pairs else {
@@ -189,7 +209,14 @@ struct SVMClassifierOp: Operator {
                 let labels = io.output(0)
                 if !op.svc {
                     op.kernel.with(kind: .linear).apply(
-                        input, op.coefficients, m: rows, n: classes, k: features, constant: op.rho[0], z)
+                        input,
+                        op.coefficients,
+                        m: rows,
+                        n: classes,
+                        k: features,
+                        constant: op.rho[0],
+                        z
+                    )
                     for row in 0..<rows {
                         let line = z + row * classes
                         var best = 0
@@ -203,7 +230,8 @@ struct SVMClassifierOp: Operator {
                 op.kernel.apply(input, op.supportVectors, m: rows, n: op.vectorCount, k: features, constant: 0, k)
                 let scores = (io.scratch + pairOffset).assumingMemoryBound(to: Float.self)
                 let work = (io.scratch + pairOffset + alignUp(max(pairs, classes) * 4)).assumingMemoryBound(
-                    to: Float.self)
+                    to: Float.self
+                )
                 let votes = (io.scratch + scratch - alignUp(classes * 8)).assumingMemoryBound(to: Int.self)
                 for row in 0..<rows {
                     op.pairwise(k + row * op.vectorCount, scores, votes)
@@ -231,12 +259,16 @@ struct SVMClassifierOp: Operator {
                         }
                     }
                 }
-            }, scratch: scratch)
+            },
+            scratch: scratch
+        )
     }
 
     /// The one-against-one scores of a row (pairs in libsvm's order) and the votes they cast.
     private func pairwise(
-        _ k: UnsafePointer<Float>, _ scores: UnsafeMutablePointer<Float>, _ votes: UnsafeMutablePointer<Int>
+        _ k: UnsafePointer<Float>,
+        _ scores: UnsafeMutablePointer<Float>,
+        _ votes: UnsafeMutablePointer<Int>
     ) {
         let classes = self.labels.count
         votes.initialize(repeating: 0, count: classes)
@@ -262,7 +294,9 @@ struct SVMClassifierOp: Operator {
 
     /// Platt's pairwise probabilities coupled into class probabilities (libsvm's multiclass_probability).
     private func probabilities(
-        _ scores: UnsafePointer<Float>, _ work: UnsafeMutablePointer<Float>, _ out: UnsafeMutablePointer<Float>
+        _ scores: UnsafePointer<Float>,
+        _ work: UnsafeMutablePointer<Float>,
+        _ out: UnsafeMutablePointer<Float>
     ) {
         let classes = self.labels.count
         let r = work
@@ -317,7 +351,11 @@ struct SVMClassifierOp: Operator {
 
     /// onnxruntime's ChooseClass: the binary rules on the winning weight, else the class with most votes/score.
     private func chooseLabel(
-        _ labels: UnsafeMutableRawPointer, _ row: Int, maxWeight: Float, maxClass: Int, proba: Bool
+        _ labels: UnsafeMutableRawPointer,
+        _ row: Int,
+        maxWeight: Float,
+        maxClass: Int,
+        proba: Bool
     ) {
         var pick = maxClass
         if self.labels.count == 2 && !proba {
@@ -390,13 +428,34 @@ struct SVMRegressorOp: Operator {
                     op.kernel.apply(input, op.supportVectors, m: rows, n: op.vectorCount, k: features, constant: 0, k)
                     y.initialize(repeating: op.rho, count: rows)
                     sgemm(
-                        transA: false, transB: true, m: rows, n: 1, k: op.vectorCount, alpha: 1, a: k,
-                        lda: op.vectorCount, b: op.coefficients, ldb: op.vectorCount, beta: 1, c: y, ldc: 1)
+                        transA: false,
+                        transB: true,
+                        m: rows,
+                        n: 1,
+                        k: op.vectorCount,
+                        alpha: 1,
+                        a: k,
+                        lda: op.vectorCount,
+                        b: op.coefficients,
+                        ldb: op.vectorCount,
+                        beta: 1,
+                        c: y,
+                        ldc: 1
+                    )
                 } else {
                     op.kernel.with(kind: .linear).apply(
-                        input, op.coefficients, m: rows, n: 1, k: features, constant: op.rho, y)
+                        input,
+                        op.coefficients,
+                        m: rows,
+                        n: 1,
+                        k: features,
+                        constant: op.rho,
+                        y
+                    )
                 }
                 if op.oneClass { for row in 0..<rows { y[row] = y[row] > 0 ? 1 : -1 } }
-            }, scratch: castBytes + alignUp(rows * max(self.vectorCount, 1) * 4))
+            },
+            scratch: castBytes + alignUp(rows * max(self.vectorCount, 1) * 4)
+        )
     }
 }

@@ -24,7 +24,8 @@ struct TreeEnsembleClassifierOp: Operator {
         let name = try attributes.string("post_transform", "NONE")
         guard let transform = PostTransform(name: name) else {
             throw attributes.error(
-                "post_transform '\(name)' is not one of NONE, SOFTMAX, LOGISTIC, SOFTMAX_ZERO, PROBIT")
+                "post_transform '\(name)' is not one of NONE, SOFTMAX, LOGISTIC, SOFTMAX_ZERO, PROBIT"
+            )
         }
         self.transform = transform
         let votedClasses = Set(tables.spec.leaves.flatMap(\.targets))
@@ -49,25 +50,40 @@ struct TreeEnsembleClassifierOp: Operator {
                 let z = io.outF32(1)
                 if double {
                     let (scores, flags) = scratch.run(
-                        op.forest, Double.self, input: io.input(0), dtype: x.dtype, scratch: io.scratch)
+                        op.forest,
+                        Double.self,
+                        input: io.input(0),
+                        dtype: x.dtype,
+                        scratch: io.scratch
+                    )
                     for row in 0..<rows {
                         op.finish(scores + row * classes, flags + row * classes, z + row * classes, labels, row)
                     }
                 } else {
                     let (scores, flags) = scratch.run(
-                        op.forest, Float.self, input: io.input(0), dtype: x.dtype, scratch: io.scratch)
+                        op.forest,
+                        Float.self,
+                        input: io.input(0),
+                        dtype: x.dtype,
+                        scratch: io.scratch
+                    )
                     for row in 0..<rows {
                         op.finish(scores + row * classes, flags + row * classes, z + row * classes, labels, row)
                     }
                 }
-            }, scratch: scratch.bytes)
+            },
+            scratch: scratch.bytes
+        )
     }
 
     /// onnxruntime's TreeAggregatorClassifier::FinalizeScores for one row.
     @inline(__always)
     private func finish<A: BinaryFloatingPoint>(
-        _ scores: UnsafeMutablePointer<A>, _ has: UnsafeMutablePointer<Bool>, _ z: UnsafeMutablePointer<Float>,
-        _ labels: UnsafeMutableRawPointer, _ row: Int
+        _ scores: UnsafeMutablePointer<A>,
+        _ has: UnsafeMutablePointer<Bool>,
+        _ z: UnsafeMutablePointer<Float>,
+        _ labels: UnsafeMutableRawPointer,
+        _ row: Int
     ) {
         let classes = self.labels.count
         if self.forest.spec.aggregate == .average {

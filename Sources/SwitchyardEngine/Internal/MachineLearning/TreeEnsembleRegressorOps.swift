@@ -24,7 +24,8 @@ struct TreeEnsembleRegressorOp: Operator {
         let name = try attributes.string("post_transform", "NONE")
         guard let transform = PostTransform(name: name) else {
             throw attributes.error(
-                "post_transform '\(name)' is not one of NONE, SOFTMAX, LOGISTIC, SOFTMAX_ZERO, PROBIT")
+                "post_transform '\(name)' is not one of NONE, SOFTMAX, LOGISTIC, SOFTMAX_ZERO, PROBIT"
+            )
         }
         self.transform = transform
         self.forest = try TreeForest(tables.spec, node: attributes.node)
@@ -33,8 +34,14 @@ struct TreeEnsembleRegressorOp: Operator {
     func plan(_ context: PlanContext) throws(EngineError) -> OpPlan {
         let (x, rows, features) = try tabularInput(context, minimumFeatures: self.forest.maxFeature + 1)
         return planRegression(
-            forest: self.forest, baseValues: self.baseValues, transform: self.transform, x: x, rows: rows,
-            features: features, output: .float32)
+            forest: self.forest,
+            baseValues: self.baseValues,
+            transform: self.transform,
+            x: x,
+            rows: rows,
+            features: features,
+            output: .float32
+        )
     }
 }
 
@@ -128,10 +135,13 @@ struct TreeEnsembleOp: Operator {
                 return leaf != 0 ? ~value : value
             }
             var branch = TreeEnsembleSpec.Branch(
-                mode: mode, feature: features[index], threshold: splits[index],
+                mode: mode,
+                feature: features[index],
+                threshold: splits[index],
                 missingTracksTrue: !missing.isEmpty && missing[index] != 0,
                 onTrue: try reference(trueIDs[index], leaf: trueLeafs[index]),
-                onFalse: try reference(falseIDs[index], leaf: falseLeafs[index]))
+                onFalse: try reference(falseIDs[index], leaf: falseLeafs[index])
+            )
             if mode == .member {
                 var set: [Double] = []
                 while memberCursor < members.count && !members[memberCursor].isNaN {
@@ -160,17 +170,31 @@ struct TreeEnsembleOp: Operator {
 
     func plan(_ context: PlanContext) throws(EngineError) -> OpPlan {
         let (x, rows, features) = try tabularInput(
-            context, minimumFeatures: self.forest.maxFeature + 1, types: [.float32, .float64])
+            context,
+            minimumFeatures: self.forest.maxFeature + 1,
+            types: [.float32, .float64]
+        )
         return planRegression(
-            forest: self.forest, baseValues: [], transform: self.transform, x: x, rows: rows, features: features,
-            output: x.dtype)
+            forest: self.forest,
+            baseValues: [],
+            transform: self.transform,
+            x: x,
+            rows: rows,
+            features: features,
+            output: x.dtype
+        )
     }
 }
 
 /// The regressor's output as onnxruntime's TreeAggregator* classes finalize it: base values, average, and the
 /// post transform (for a single target, only PROBIT applies).
 private func planRegression(
-    forest: TreeForest, baseValues: [Double], transform: PostTransform, x: ValueType, rows: Int, features: Int,
+    forest: TreeForest,
+    baseValues: [Double],
+    transform: PostTransform,
+    x: ValueType,
+    rows: Int,
+    features: Int,
     output: DType
 ) -> OpPlan {
     let targets = forest.spec.targets
@@ -185,18 +209,30 @@ private func planRegression(
             let line = (io.scratch + scratch.bytes).assumingMemoryBound(to: Float.self)
             if double {
                 let (scores, flags) = scratch.run(
-                    forest, Double.self, input: io.input(0), dtype: x.dtype, scratch: io.scratch)
+                    forest,
+                    Double.self,
+                    input: io.input(0),
+                    dtype: x.dtype,
+                    scratch: io.scratch
+                )
                 for row in 0..<rows {
                     finisher.finish(scores + row * targets, flags + row * targets, out + row * targets * width, line)
                 }
             } else {
                 let (scores, flags) = scratch.run(
-                    forest, Float.self, input: io.input(0), dtype: x.dtype, scratch: io.scratch)
+                    forest,
+                    Float.self,
+                    input: io.input(0),
+                    dtype: x.dtype,
+                    scratch: io.scratch
+                )
                 for row in 0..<rows {
                     finisher.finish(scores + row * targets, flags + row * targets, out + row * targets * width, line)
                 }
             }
-        }, scratch: scratch.bytes + alignUp(targets * 4))
+        },
+        scratch: scratch.bytes + alignUp(targets * 4)
+    )
 }
 
 private struct RegressionFinisher: Sendable {
@@ -224,7 +260,9 @@ private struct RegressionFinisher: Sendable {
 
     @inline(__always)
     func finish<A: BinaryFloatingPoint>(
-        _ scores: UnsafeMutablePointer<A>, _ has: UnsafeMutablePointer<Bool>, _ out: UnsafeMutableRawPointer,
+        _ scores: UnsafeMutablePointer<A>,
+        _ has: UnsafeMutablePointer<Bool>,
+        _ out: UnsafeMutableRawPointer,
         _ line: UnsafeMutablePointer<Float>
     ) {
         if self.targets == 1 {

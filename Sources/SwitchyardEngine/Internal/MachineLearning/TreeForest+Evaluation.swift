@@ -11,8 +11,13 @@ extension TreeForest {
     ///   - rowBuffer: `stride` doubles for rows that take the general walk.
     ///   - order: `rows` ints of scratch.
     func accumulate<A: BinaryFloatingPoint>(
-        input: UnsafeRawPointer, dtype: DType, rows: Int, stride: Int, scores: UnsafeMutablePointer<A>,
-        hasScore: UnsafeMutablePointer<Bool>, rowBuffer: UnsafeMutablePointer<Double>,
+        input: UnsafeRawPointer,
+        dtype: DType,
+        rows: Int,
+        stride: Int,
+        scores: UnsafeMutablePointer<A>,
+        hasScore: UnsafeMutablePointer<Bool>,
+        rowBuffer: UnsafeMutablePointer<Double>,
         order: UnsafeMutablePointer<Int>
     ) {
         let targets = self.spec.targets
@@ -48,24 +53,39 @@ extension TreeForest {
             general = rows
         }
         let values = (A.self == Double.self ? self.votesDouble : self.votesFloat).pointer.assumingMemoryBound(
-            to: A.self)
+            to: A.self
+        )
         if fast > 0 {
             self.walkFast(
-                input.assumingMemoryBound(to: Float.self), stride: stride, rows: order, count: fast, scores: scores,
-                hasScore: hasScore, values: values)
+                input.assumingMemoryBound(to: Float.self),
+                stride: stride,
+                rows: order,
+                count: fast,
+                scores: scores,
+                hasScore: hasScore,
+                values: values
+            )
         }
         for position in (rows - general)..<rows {
             let row = order[position]
             self.loadRow(input, dtype: dtype, row: row, stride: stride, into: rowBuffer)
             self.walkGeneral(
-                rowBuffer, scores: scores + row * targets, hasScore: hasScore + row * targets, values: values)
+                rowBuffer,
+                scores: scores + row * targets,
+                hasScore: hasScore + row * targets,
+                values: values
+            )
         }
     }
 
     /// Converts a row to doubles the way onnxruntime compares it: floats and doubles exactly, integers through
     /// the thresholds' type.
     private func loadRow(
-        _ input: UnsafeRawPointer, dtype: DType, row: Int, stride: Int, into buffer: UnsafeMutablePointer<Double>
+        _ input: UnsafeRawPointer,
+        dtype: DType,
+        row: Int,
+        stride: Int,
+        into buffer: UnsafeMutablePointer<Double>
     ) {
         let base = row * stride
         switch dtype {
@@ -90,7 +110,9 @@ extension TreeForest {
 
     /// One row through every tree, with every mode and onnxruntime's NaN rules.
     private func walkGeneral<A: BinaryFloatingPoint>(
-        _ x: UnsafePointer<Double>, scores: UnsafeMutablePointer<A>, hasScore: UnsafeMutablePointer<Bool>,
+        _ x: UnsafePointer<Double>,
+        scores: UnsafeMutablePointer<A>,
+        hasScore: UnsafeMutablePointer<Bool>,
         values: UnsafePointer<A>
     ) {
         let branches = self.spec.branches
@@ -121,7 +143,10 @@ extension TreeForest {
 
     @inline(__always)
     private func vote<A: BinaryFloatingPoint>(
-        leaf: Int, scores: UnsafeMutablePointer<A>, hasScore: UnsafeMutablePointer<Bool>, values: UnsafePointer<A>
+        leaf: Int,
+        scores: UnsafeMutablePointer<A>,
+        hasScore: UnsafeMutablePointer<Bool>,
+        values: UnsafePointer<A>
     ) {
         let starts = self.leafStart.pointer.assumingMemoryBound(to: Int32.self)
         let voteTarget = self.voteTargets.pointer.assumingMemoryBound(to: Int32.self)
@@ -139,8 +164,13 @@ extension TreeForest {
 
     /// Rows `rows[0..<count]` (none holding NaN) through every tree in the fast layout, eight rows at a time.
     private func walkFast<A: BinaryFloatingPoint>(
-        _ x: UnsafePointer<Float>, stride: Int, rows: UnsafePointer<Int>, count: Int,
-        scores: UnsafeMutablePointer<A>, hasScore: UnsafeMutablePointer<Bool>, values: UnsafePointer<A>
+        _ x: UnsafePointer<Float>,
+        stride: Int,
+        rows: UnsafePointer<Int>,
+        count: Int,
+        scores: UnsafeMutablePointer<A>,
+        hasScore: UnsafeMutablePointer<Bool>,
+        values: UnsafePointer<A>
     ) {
         let targets = self.spec.targets
         let nodes = self.fastNodes!.pointer.assumingMemoryBound(to: FastNode.self)

@@ -168,7 +168,11 @@ final class TreeForest: Sendable {
                 queue.append((first, children.0))
                 queue.append((first + 1, children.1))
                 nodes[slot] = FastNode(
-                    threshold: thresholds[Int(reference)], feature: Int32(branch.feature), next: Int32(first), leaf: 0)
+                    threshold: thresholds[Int(reference)],
+                    feature: Int32(branch.feature),
+                    next: Int32(first),
+                    leaf: 0
+                )
             }
         }
         guard nodes.count < Int(Int32.max) else { return nil }

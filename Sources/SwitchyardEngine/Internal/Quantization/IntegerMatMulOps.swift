@@ -71,8 +71,13 @@ struct IntegerGEMM: Sendable {
 
     /// Runs every batch; `aZero`/`bZero` point at the zero points (or are nil for 0).
     func run(
-        a: UnsafeRawPointer, b: UnsafeRawPointer, aZero: UnsafeRawPointer?, bZero: UnsafeRawPointer?,
-        out: UnsafeMutablePointer<Int32>, scratch: UnsafeMutableRawPointer, threads: Int
+        a: UnsafeRawPointer,
+        b: UnsafeRawPointer,
+        aZero: UnsafeRawPointer?,
+        bZero: UnsafeRawPointer?,
+        out: UnsafeMutablePointer<Int32>,
+        scratch: UnsafeMutableRawPointer,
+        threads: Int
     ) throws(EngineError) {
         let (m, k, n) = (self.shape.m, self.shape.k, self.shape.n)
         let aCount = self.shape.pairs.map(\.0).max().map { ($0 + 1) * m * k } ?? 0
@@ -105,7 +110,8 @@ struct IntegerGEMM: Sendable {
         }
         let vectors = self.aRows || self.bColumns
         let sums = (bBase + alignUp(k * n * (self.bShiftsAll ? self.shape.pairs.count : 1))).assumingMemoryBound(
-            to: Int32.self)
+            to: Int32.self
+        )
         for (batch, pair) in self.shape.pairs.enumerated() {
             let aMatrix = aPointer + pair.0 * m * k
             let bMatrix = bPointer + pair.1 * k * n
@@ -113,9 +119,19 @@ struct IntegerGEMM: Sendable {
             let ao = vectors ? 0 : aZeroAt(0)
             let bo = vectors ? 0 : bZeroAt(0)
             let status = sy_gemm_u8s8s32(
-                Int32(threads), Int64(m), Int64(n), Int64(k), aMatrix, Int64(k), UInt8(ao), bMatrix, Int64(n), Int8(bo),
+                Int32(threads),
+                Int64(m),
+                Int64(n),
+                Int64(k),
+                aMatrix,
+                Int64(k),
+                UInt8(ao),
+                bMatrix,
+                Int64(n),
+                Int8(bo),
                 c,
-                Int64(n))
+                Int64(n)
+            )
             guard status == 0 else { throw EngineError(.unavailable, "oneDNN integer GEMM failed (status \(status))") }
             guard vectors else { continue }
             // (A - za)(B - zb) = A·B - za·colsum(B) - rowsum(A)·zb + k·za·zb, per row and column.
@@ -143,7 +159,9 @@ struct IntegerGEMM: Sendable {
     init(a: ValueType, b: ValueType, aZero: ValueType?, bZero: ValueType?, _ context: PlanContext) throws(EngineError) {
         guard quantizedTypes.contains(a.dtype), quantizedTypes.contains(b.dtype) else {
             throw context.error(
-                "operands \(a.dtype) × \(b.dtype) are not supported (uint8 and int8 are)", .unsupportedOperator)
+                "operands \(a.dtype) × \(b.dtype) are not supported (uint8 and int8 are)",
+                .unsupportedOperator
+            )
         }
         self.shape = try IntegerMatMulShape(a, b, context)
         self.aType = a.dtype
@@ -172,17 +190,28 @@ struct MatMulIntegerOp: Operator {
         let a = try context.input(0)
         let b = try context.input(1)
         let gemm = try IntegerGEMM(
-            a: a, b: b, aZero: context.has(2) ? try context.input(2) : nil,
-            bZero: context.has(3) ? try context.input(3) : nil, context)
+            a: a,
+            b: b,
+            aZero: context.has(2) ? try context.input(2) : nil,
+            bZero: context.has(3) ? try context.input(3) : nil,
+            context
+        )
         let (hasA, hasB) = (context.has(2), context.has(3))
         return OpPlan(
             outputs: [ValueType(dtype: .int32, shape: gemm.shape.output)],
             kernel: { io throws(EngineError) in
                 try gemm.run(
-                    a: io.input(0), b: io.input(1), aZero: hasA ? io.input(2) : nil, bZero: hasB ? io.input(3) : nil,
-                    out: io.output(0).assumingMemoryBound(to: Int32.self), scratch: io.scratch,
-                    threads: BLAS.threadCount)
-            }, scratch: gemm.scratch)
+                    a: io.input(0),
+                    b: io.input(1),
+                    aZero: hasA ? io.input(2) : nil,
+                    bZero: hasB ? io.input(3) : nil,
+                    out: io.output(0).assumingMemoryBound(to: Int32.self),
+                    scratch: io.scratch,
+                    threads: BLAS.threadCount
+                )
+            },
+            scratch: gemm.scratch
+        )
     }
 }
 
@@ -200,7 +229,9 @@ struct QLinearMatMulOp: Operator {
         let yZero = try context.input(7)
         guard quantizedTypes.contains(yZero.dtype) else {
             throw context.error(
-                "output type \(yZero.dtype) is not supported (uint8 and int8 are)", .unsupportedOperator)
+                "output type \(yZero.dtype) is not supported (uint8 and int8 are)",
+                .unsupportedOperator
+            )
         }
         guard aScale.count == 1, yScale.count == 1, yZero.count == 1 else {
             throw context.error("a_scale, y_scale and y_zero_point must be scalars")
@@ -219,8 +250,14 @@ struct QLinearMatMulOp: Operator {
             kernel: { io throws(EngineError) in
                 let acc = io.scratch.assumingMemoryBound(to: Int32.self)
                 try gemm.run(
-                    a: io.input(0), b: io.input(3), aZero: io.input(2), bZero: io.input(5), out: acc,
-                    scratch: io.scratch + accumulator, threads: BLAS.threadCount)
+                    a: io.input(0),
+                    b: io.input(3),
+                    aZero: io.input(2),
+                    bZero: io.input(5),
+                    out: acc,
+                    scratch: io.scratch + accumulator,
+                    threads: BLAS.threadCount
+                )
                 let aS = io.f32(1).pointee
                 let bS = io.f32(4)
                 let yS = io.f32(6).pointee
@@ -235,6 +272,8 @@ struct QLinearMatMulOp: Operator {
                         out.storeBytes(of: UInt8(q), toByteOffset: index, as: UInt8.self)
                     }
                 }
-            }, scratch: accumulator + gemm.scratch)
+            },
+            scratch: accumulator + gemm.scratch
+        )
     }
 }

@@ -1,11 +1,11 @@
 import SwitchyardTensor
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Musl)
-    import Musl
+import Musl
 #elseif canImport(Darwin)
-    import Darwin
+import Darwin
 #endif
 
 /// How a scale and zero point apply to a tensor: one pair for all, one per slice along an axis, or (opset 21+)
@@ -35,13 +35,15 @@ struct QuantizationLayout: Sendable {
             expected[axis] = blocks
             guard scale.shape == expected else {
                 throw context.error(
-                    "a blocked scale must have shape \(expected) for block size \(blockSize), got \(scale.shape)")
+                    "a blocked scale must have shape \(expected) for block size \(blockSize), got \(scale.shape)"
+                )
             }
             (self.groups, self.blockSize) = (blocks, blockSize)
         } else {
             guard scale.shape.count == 1, scale.count == self.length else {
                 throw context.error(
-                    "a per-axis scale must be 1-D with \(self.length) values (axis \(axis)), got \(scale.shape)")
+                    "a per-axis scale must be 1-D with \(self.length) values (axis \(axis)), got \(scale.shape)"
+                )
             }
             (self.groups, self.blockSize) = (self.length, 1)
         }
@@ -107,7 +109,9 @@ struct QuantizeLinearOp: Operator {
             guard let value = UInt8(exactly: code), let dtype = DType(rawValue: value), quantizedTypes.contains(dtype)
             else {
                 throw attributes.error(
-                    "output_dtype \(code) is not supported (uint8 and int8 are)", .unsupportedOperator)
+                    "output_dtype \(code) is not supported (uint8 and int8 are)",
+                    .unsupportedOperator
+                )
             }
             self.outputType = dtype
         }
@@ -121,7 +125,9 @@ struct QuantizeLinearOp: Operator {
             let zero = try context.input(2)
             guard quantizedTypes.contains(zero.dtype) else {
                 throw context.error(
-                    "zero point of type \(zero.dtype) is not supported (uint8 and int8 are)", .unsupportedOperator)
+                    "zero point of type \(zero.dtype) is not supported (uint8 and int8 are)",
+                    .unsupportedOperator
+                )
             }
             guard zero.shape == scale.shape else {
                 throw context.error("zero point \(zero.shape) and scale \(scale.shape) differ")
@@ -155,7 +161,8 @@ struct QuantizeLinearOp: Operator {
                         }
                     }
                 }
-            })
+            }
+        )
     }
 }
 
@@ -179,7 +186,9 @@ struct DequantizeLinearOp: Operator {
         let x = try context.input(0)
         guard quantizedTypes.contains(x.dtype) || x.dtype == .int32 else {
             throw context.error(
-                "input of type \(x.dtype) is not supported (uint8, int8 and int32 are)", .unsupportedOperator)
+                "input of type \(x.dtype) is not supported (uint8, int8 and int32 are)",
+                .unsupportedOperator
+            )
         }
         let scale = try context.input(1, [.float32])
         if context.has(2) {
@@ -205,7 +214,8 @@ struct DequantizeLinearOp: Operator {
                         out[index] = Float(loadQuantized(input, index, dtype) - z) * s
                     }
                 }
-            })
+            }
+        )
     }
 }
 
@@ -226,7 +236,8 @@ struct DynamicQuantizeLinearOp: Operator {
                 io.outF32(1).pointee = scale
                 io.output(2).storeBytes(of: zero, as: UInt8.self)
                 quantizeUInt8(input, count, scale: scale, zero: zero, io.output(0).assumingMemoryBound(to: UInt8.self))
-            })
+            }
+        )
     }
 }
 
@@ -248,7 +259,11 @@ func dynamicQuantization(_ x: UnsafePointer<Float>, _ count: Int) -> (Float, UIn
 /// `saturate(round_half_even(x / scale) + zero)` to uint8.
 @inline(__always)
 func quantizeUInt8(
-    _ x: UnsafePointer<Float>, _ count: Int, scale: Float, zero: UInt8, _ out: UnsafeMutablePointer<UInt8>
+    _ x: UnsafePointer<Float>,
+    _ count: Int,
+    scale: Float,
+    zero: UInt8,
+    _ out: UnsafeMutablePointer<UInt8>
 ) {
     let z = Float(zero)
     for index in 0..<count {
