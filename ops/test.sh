@@ -3,6 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash ops/setup.sh --test
+# formatting first: a few seconds, and it fails before a long build would
+bash ops/lint.sh
 # Python peers the tests drive (onnxruntime, the onnx node tests, the Python client's suite) live in .venv.
 SWITCHYARD_PYTHON=$(bash ops/python-env.sh | tail -n 1)
 export SWITCHYARD_PYTHON
