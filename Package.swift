@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "SwitchyardClient", targets: ["SwitchyardClient"]),
         .library(name: "SwitchyardEngine", targets: ["SwitchyardEngine"]),
         .library(name: "SwitchyardLoad", targets: ["SwitchyardLoad"]),
+        .library(name: "SwitchyardCompression", targets: ["SwitchyardCompression"]),
         .executable(name: "yard", targets: ["yard"]),
         .executable(name: "switchyard-echo", targets: ["EchoService"]),
         .executable(name: "switchyard-inference", targets: ["InferenceService"]),
@@ -46,10 +47,12 @@ let package = Package(
         .target(name: "COpenBLASCore", linkerSettings: [.linkedLibrary("dl")]),
         // Integer GEMM for the quantized operators through oneDNN (Debian's libdnnl-dev; measured in RESULTS-engine.md).
         .target(name: "CInt8GEMM", linkerSettings: [.linkedLibrary("dnnl"), .linkedLibrary("dl")]),
+        // int8 kernels with weights packed at load (AVX-512 VNNI, portable fallback), for quantized linear layers
+        .target(name: "CQuantKernels", cSettings: [.unsafeFlags(["-O3"])]),
         .target(
             name: "SwitchyardEngine",
             dependencies: [
-                "SwitchyardTensor", "SwitchyardModelConfig", "SwitchyardONNX", "COpenBLAS", "COpenBLASCore", "CInt8GEMM",
+                "SwitchyardTensor", "SwitchyardModelConfig", "SwitchyardONNX", "COpenBLAS", "COpenBLASCore", "CInt8GEMM", "CQuantKernels",
             ]
         ),
         .systemLibrary(name: "CLibPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
@@ -129,6 +132,15 @@ let package = Package(
             ]
         ),
 
+        // MARK: Compression (yard quantize, prune, convert)
+        .target(
+            name: "SwitchyardCompression",
+            dependencies: [
+                "SwitchyardEngine", "SwitchyardONNX", "SwitchyardTensor", "COpenBLAS",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
+
         // MARK: Services (each depends only on what it uses)
         .target(
             name: "SwitchyardRouter",
@@ -190,7 +202,7 @@ let package = Package(
             name: "yard",
             dependencies: [
                 "SwitchyardEngine", "SwitchyardTensor", "SwitchyardClient", "SwitchyardTransport", "SwitchyardWire",
-                "SwitchyardRouter", "SwitchyardRouting", "SwitchyardMonitor", "SwitchyardLoad",
+                "SwitchyardRouter", "SwitchyardRouting", "SwitchyardMonitor", "SwitchyardLoad", "SwitchyardCompression",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -313,6 +325,10 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
+        ),
+        .testTarget(
+            name: "SwitchyardCompressionTests",
+            dependencies: ["SwitchyardCompression", "SwitchyardEngine", "SwitchyardONNX", "SwitchyardTensor"]
         ),
         .testTarget(
             name: "SwitchyardEngineTests",
