@@ -285,6 +285,7 @@ let package = Package(
                 "SwitchyardRouter", "SwitchyardRuntime", "SwitchyardClient",
                 "InferenceService", "PostprocessService", "PreprocessService", "RouterService", "EchoService",
                 "SwitchyardGateway", "SwitchyardPipeline", "SwitchyardRouting", "SwitchyardModelConfig",
+                "SwitchyardCompression",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]
