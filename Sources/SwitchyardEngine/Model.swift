@@ -65,6 +65,7 @@ public final class Model: Sendable {
         HalfPrecision.widen(&graph)
         if options.fuse {
             Fusion.fuseDynamicQuantizedLinear(&graph)
+            Fusion.fuseQuantizedConv(&graph)
             Fusion.apply(&graph)
             Fusion.pretransposeWeights(&graph)
         }

@@ -50,23 +50,14 @@ struct DynamicQuantizedLinearOp: Operator {
                 syq_quantize_dynamic(io.f32(0), Int64(rows), Int64(k), quantized, Int64(stride), &scale, &zero)
                 for column in 0..<n { scales[column] = scale * weightScales[column] }
                 let out = io.outF32(0)
-                bias.withUnsafeBufferPointer { biasPointer in
+                func gemm(_ biasPointer: UnsafePointer<Float>?) {
                     syq_gemm_u8s8_f32(
                         Int64(rows), Int64(n), Int64(k), quantized, Int64(stride), Int32(zero),
                         packed.pointer.assumingMemoryBound(to: Int8.self), sums.pointer.assumingMemoryBound(to: Int32.self),
-                        scales, biasPointer?.baseAddress, relu ? 1 : 0, out, Int64(n))
+                        scales, biasPointer, relu ? 1 : 0, out, Int64(n))
                 }
+                if let bias { bias.withUnsafeBufferPointer { gemm($0.baseAddress) } } else { gemm(nil) }
                 for activation in rest { apply(activation, out, rows * n) }
             }, scratch: quantizedBytes + alignUp(n * 4))
-    }
-}
-
-extension Optional where Wrapped == [Float] {
-    /// The array's buffer, or `nil`.
-    fileprivate func withUnsafeBufferPointer<R>(_ body: (UnsafeBufferPointer<Float>?) -> R) -> R {
-        switch self {
-        case .some(let values): values.withUnsafeBufferPointer { body($0) }
-        case .none: body(nil)
-        }
     }
 }
