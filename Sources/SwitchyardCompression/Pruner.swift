@@ -57,7 +57,10 @@ public enum Pruner {
             }
             for unit in 0..<hidden {
                 var norm = 0.0
-                for output in 0..<outputs { norm += Double(layer.nextValue(w2, unit: unit, output: output)).magnitudeSquared }
+                for output in 0..<outputs {
+                    let weight = Double(layer.nextValue(w2, unit: unit, output: output))
+                    norm += weight * weight
+                }
                 saliency[unit] = saliency[unit] / Double(max(rows, 1)) * norm.squareRoot()
             }
             let keepCount = max(1, Int((Double(hidden) * (1 - sparsity)).rounded()))

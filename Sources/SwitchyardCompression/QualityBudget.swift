@@ -43,8 +43,9 @@ public struct QualityJudge: Sendable {
         let model = try ModelEvaluator.load(original)
         self.output = try ModelEvaluator.judgedOutput(model, name: output)
         self.data = data
-        self.reference = try ModelEvaluator.predict(model, data, output: self.output)
-        self.baseline = data.labels.map { ModelEvaluator.agreement(self.reference.classes, $0) }
+        let reference = try ModelEvaluator.predict(model, data, output: self.output)
+        self.reference = reference
+        self.baseline = data.labels.map { ModelEvaluator.agreement(reference.classes, $0) }
     }
 
     /// A candidate's accuracy (with labels), agreement with the original, and mean absolute score difference.
