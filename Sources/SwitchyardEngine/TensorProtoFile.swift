@@ -19,6 +19,9 @@ public enum TensorProtoFile {
         } catch {
             throw EngineError(.invalidInput, "\(source): not an ONNX TensorProto (\(error))", cause: error)
         }
+        if proto.dataType == Int32(DType.float16.rawValue) {
+            return try Self.half(proto, source: source)  // kept as float16 (graph constants are widened, data is not)
+        }
         let constant = try TensorDecoding.constant(proto, what: source)
         let count = constant.type.byteCount
         let storage = ByteStorage(count: count) { target in
@@ -28,6 +31,29 @@ public enum TensorProtoFile {
             let tensor = try Tensor(
                 dtype: constant.type.dtype, shape: Shape(constant.type.shape), data: ByteView(storage: storage))
             return NamedTensor(proto.name, tensor)
+        } catch {
+            throw EngineError(.invalidInput, "\(source): \(error.message)")
+        }
+    }
+
+    /// A float16 tensor's bits as they are: raw data, or the values packed in `int32_data`.
+    private static func half(_ proto: Onnx_TensorProto, source: String) throws(EngineError) -> NamedTensor {
+        let shape = proto.dims.map { Int($0) }
+        guard shape.allSatisfy({ $0 >= 0 }), let count = Optional(shape.reduce(1, *)) else {
+            throw EngineError(.invalidInput, "\(source): negative dimension")
+        }
+        var bytes: [UInt8]
+        if proto.hasRawData {
+            bytes = [UInt8](proto.rawData)
+        } else {
+            bytes = []
+            for value in proto.int32Data { bytes += [UInt8(truncatingIfNeeded: value), UInt8(truncatingIfNeeded: value >> 8)] }
+        }
+        guard bytes.count == count * 2 else {
+            throw EngineError(.invalidInput, "\(source): \(bytes.count) bytes for \(count) float16 values")
+        }
+        do {
+            return NamedTensor(proto.name, try Tensor(dtype: .float16, shape: Shape(shape), data: ByteView(bytes)))
         } catch {
             throw EngineError(.invalidInput, "\(source): \(error.message)")
         }

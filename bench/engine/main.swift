@@ -141,10 +141,20 @@ func inputs(for model: Model, batch: Int) throws -> [NamedTensor] {
 
 let options = Options(CommandLine.arguments)
 BLAS.setThreadCount(options.threads)
+/// This process's resident memory in bytes (Linux /proc/self/statm).
+func residentBytes() -> Int {
+    guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+    let fields = text.split(separator: " ")
+    return fields.count > 1 ? (Int(fields[1]) ?? 0) * Int(sysconf(Int32(_SC_PAGESIZE))) : 0
+}
+
 if let path = options.model {
     let model = try Model(contentsOf: path)
     var records: [[String: Any]] = []
     print("OpenBLAS: \(BLAS.configuration); threads: \(BLAS.threadCount)")
+    _ = try model.run(try inputs(for: model, batch: 1))
+    let weights = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+    print("resident after load and one batch-1 run: \(residentBytes() >> 20) MiB; model file \(weights >> 20) MiB")
     print("| model | batch | engine p50 ms | engine p90 ms | engine mean ms |")
     print("| --- | ---: | ---: | ---: | ---: |")
     for batch in options.batches {

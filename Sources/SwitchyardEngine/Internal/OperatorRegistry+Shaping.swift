@@ -26,6 +26,12 @@ extension OperatorRegistry {
             return DepthSpaceOp(blockSize: try a.int("blocksize", 0), toSpace: false, columnRowDepth: mode == "CRD")
         },
         "CastLike": { _ in CastLikeOp() },
+        "BitCast": { a throws(EngineError) in
+            guard let code = UInt8(exactly: try a.int("to", 0)), let dtype = DType(rawValue: code), dtype != .bytes else {
+                throw a.error("BitCast to element type \(try a.int("to", 0)) is not supported", .unsupportedOperator)
+            }
+            return BitCastOp(to: dtype)
+        },
         "EyeLike": { a throws(EngineError) in
             var dtype: DType? = nil
             if a.has("dtype") {

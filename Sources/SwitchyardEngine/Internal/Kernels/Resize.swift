@@ -272,3 +272,132 @@ struct ResizeOp: Operator {
         }
     }
 }
+
+/// GridSample (opsets 16 and 20): samples X at the normalized coordinates of the grid, over 2 or 3 spatial axes,
+/// nearest, linear or cubic, with zeros, border or reflection padding, as the reference implementation does.
+struct GridSampleOp: Operator {
+    enum Mode: Sendable { case nearest, linear, cubic }
+    var mode: Mode
+    var padding: String
+    var alignCorners: Bool
+
+    init(_ attributes: Attributes) throws(EngineError) {
+        switch try attributes.string("mode", attributes.version < 20 ? "bilinear" : "linear") {
+        case "nearest": self.mode = .nearest
+        case "bilinear", "linear": self.mode = .linear
+        case "bicubic", "cubic": self.mode = .cubic
+        case let other: throw attributes.error("mode '\(other)' is not supported")
+        }
+        self.padding = try attributes.string("padding_mode", "zeros")
+        guard ["zeros", "border", "reflection"].contains(self.padding) else {
+            throw attributes.error("padding_mode '\(self.padding)' is not supported")
+        }
+        self.alignCorners = try attributes.int("align_corners", 0) != 0
+    }
+
+    func plan(_ context: PlanContext) throws(EngineError) -> OpPlan {
+        let x = try context.input(0, floatTypes)
+        let grid = try context.input(1, floatTypes)
+        let spatial = x.shape.count - 2
+        guard spatial >= 1, grid.shape.count == spatial + 2, grid.shape[0] == x.shape[0], grid.shape.last == spatial
+        else { throw context.error("grid \(grid.shape) does not fit input \(x.shape)") }
+        let (batch, channels) = (x.shape[0], x.shape[1])
+        let dims = Array(x.shape.suffix(spatial))
+        let outDims = Array(grid.shape.dropFirst().dropLast())
+        let outCount = outDims.reduce(1, *)
+        let plane = dims.reduce(1, *)
+        let strides = contiguousStrides(dims)
+        let (mode, padding, align, dtype, gridType) = (self.mode, self.padding, self.alignCorners, x.dtype, grid.dtype)
+        let lower = dims.map { _ in align ? 0.0 : -0.5 }
+        let upper = dims.map { align ? Double($0 - 1) : Double($0) - 0.5 }
+        @Sendable func reflect(_ value: Double, _ low: Double, _ high: Double) -> Double {
+            let range = high - low
+            if value < low {
+                let d = low - value
+                let n = Int(d / range)
+                let r = d - Double(n) * range
+                return n % 2 == 0 ? low + r : high - r
+            }
+            if value > high {
+                let d = value - high
+                let n = Int(d / range)
+                let r = d - Double(n) * range
+                return n % 2 == 0 ? high - r : low + r
+            }
+            return value
+        }
+        @Sendable func cubic(_ t: Double) -> [Double] {
+            let a = -0.75
+            let x = abs(t)
+            return [
+                ((a * (x + 1) - 5 * a) * (x + 1) + 8 * a) * (x + 1) - 4 * a, ((a + 2) * x - (a + 3)) * x * x + 1,
+                ((a + 2) * (1 - x) - (a + 3)) * (1 - x) * (1 - x) + 1, ((a * (2 - x) - 5 * a) * (2 - x) + 8 * a) * (2 - x) - 4 * a,
+            ]
+        }
+        return OpPlan(
+            outputs: [ValueType(dtype: dtype, shape: [batch, channels] + outDims)],
+            kernel: { io in
+                let (source, coordinates, target) = (io.input(0), io.input(1), io.output(0))
+                for n in 0..<batch {
+                    for p in 0..<outCount {
+                        // Denormalized coordinates, innermost axis last in the grid.
+                        var position = [Double](repeating: 0, count: spatial)
+                        for axis in 0..<spatial {
+                            let normalized = loadDouble(coordinates, (n * outCount + p) * spatial + (spatial - 1 - axis), gridType)
+                            let length = Double(dims[axis])
+                            var v = align ? (normalized + 1) / 2 * (length - 1) : ((normalized + 1) * length - 1) / 2
+                            if mode == .nearest { v = v.rounded(.toNearestOrEven) }
+                            if v < lower[axis] || v > upper[axis] {
+                                if padding == "border" {
+                                    v = min(max(v, 0), length - 1)
+                                } else if padding == "reflection" {
+                                    v = reflect(v, lower[axis], upper[axis])
+                                }
+                            }
+                            position[axis] = v
+                        }
+                        // Taps per axis.
+                        var taps: [[(Int, Double)]] = []
+                        for axis in 0..<spatial {
+                            let v = position[axis]
+                            switch mode {
+                            case .nearest: taps.append([(Int(v), 1)])
+                            case .linear:
+                                let low = Int(v.rounded(.down))
+                                let r = v - Double(low)
+                                taps.append([(low, 1 - r), (low + 1, r)])
+                            case .cubic:
+                                let low = Int(v.rounded(.down)) - 1
+                                let weights = cubic(v - v.rounded(.down))
+                                taps.append((0..<4).map { (low + $0, weights[$0]) })
+                            }
+                        }
+                        for c in 0..<channels {
+                            let base = (n * channels + c) * plane
+                            var sum = 0.0
+                            forEachIndex(taps.map(\.count)) { choice in
+                                var at = 0
+                                var weight = 1.0
+                                for axis in 0..<spatial {
+                                    var i = taps[axis][choice[axis]].0
+                                    weight *= taps[axis][choice[axis]].1
+                                    let d = dims[axis]
+                                    if i < 0 || i >= d {
+                                        switch padding {
+                                        case "border": i = min(max(i, 0), d - 1)
+                                        case "reflection": i = Int(reflect(Double(i), lower[axis], upper[axis]))
+                                        default: weight = 0
+                                        }
+                                    }
+                                    if weight == 0 { return }
+                                    at += min(max(i, 0), d - 1) * strides[axis]
+                                }
+                                sum += weight * loadDouble(source, base + at, dtype)
+                            }
+                            store(double: sum, target, (n * channels + c) * outCount + p, dtype)
+                        }
+                    }
+                }
+            })
+    }
+}

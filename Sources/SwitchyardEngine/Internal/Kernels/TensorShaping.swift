@@ -479,6 +479,19 @@ struct CastLikeOp: Operator {
     }
 }
 
+/// BitCast: the same bytes as another element type of the same width.
+struct BitCastOp: Operator {
+    var to: DType
+
+    func plan(_ context: PlanContext) throws(EngineError) -> OpPlan {
+        let x = try context.input(0)
+        guard x.dtype.byteWidth == self.to.byteWidth, x.dtype != .bytes else {
+            throw context.error("BitCast from \(x.dtype) to \(self.to) changes the element width")
+        }
+        return OpPlan(outputs: [ValueType(dtype: self.to, shape: x.shape)], kernel: { _ in }, alias: 0)
+    }
+}
+
 /// EyeLike: ones on diagonal k of a 2-D shape.
 struct EyeLikeOp: Operator {
     var dtype: DType?
