@@ -49,6 +49,21 @@ public struct CompressionReport: Sendable, Codable {
     /// The machine: CPU and the OpenBLAS core the engine runs.
     public var machine: [String: String]
 
+    /// A report; `models` holds the original first, then the compressed model, then any compared ones.
+    public init(
+        tool: String, settings: [String: String], rows: Int, labelled: Bool, output: String,
+        models: [ModelMeasurement], notes: [String], machine: [String: String]
+    ) {
+        self.tool = tool
+        self.settings = settings
+        self.rows = rows
+        self.labelled = labelled
+        self.output = output
+        self.models = models
+        self.notes = notes
+        self.machine = machine
+    }
+
     /// The report as pretty JSON (snake_case keys).
     public func json() throws -> Data {
         let encoder = JSONEncoder()

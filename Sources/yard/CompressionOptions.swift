@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SwitchyardCompression
 import SwitchyardEngine
+import SwitchyardTensor
 
 /// Options every compression command shares: the model, where the new version goes, how it is judged and reported.
 struct CompressionOptions: ParsableArguments {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SwitchyardCompression
+import SwitchyardTensor
 
 /// `yard prune`: structured pruning of hidden units with a least-squares re-fit, written as a new version.
 struct PruneCommand: ParsableCommand {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SwitchyardCompression
+import SwitchyardTensor
 
 /// `yard quantize`: int8 weights (dynamic) or int8 weights and activations (static, QDQ), written as a new version.
 struct QuantizeCommand: ParsableCommand {

@@ -1,17 +1,11 @@
-import CQuantKernels
 import SwitchyardTensor
 
 extension Fusion {
-    /// Whether the CPU has the VNNI kernels the fused quantized steps run on; without them the quantized operators run
-    /// one by one on oneDNN.
-    static let quantizedKernels = syq_has_vnni() != 0
-
     /// Replaces what onnxruntime's `quantize_dynamic` (and `yard quantize --mode dynamic`) writes for a MatMul —
     /// `DynamicQuantizeLinear(X)`, `MatMulInteger(Xq, W, Xz, 0)`, `Cast`, `Mul(Xs · Ws)`, then an optional bias `Add`
     /// and activations — by one ``DynamicQuantizedLinearOp`` on X. Only int8 2-D constant weights with zero points
     /// of 0 qualify; the quantizer's nodes are dropped once nothing else reads them.
     static func fuseDynamicQuantizedLinear(_ graph: inout Graph) {
-        guard Self.quantizedKernels else { return }
         var readers: [Int: [Int]] = [:]
         var producer: [Int: Int] = [:]
         for (index, node) in graph.nodes.enumerated() {
@@ -78,7 +72,7 @@ extension Fusion {
                 fusedAway.append(next)
             }
             let op = DynamicQuantizedLinearOp(
-                weights: weights.buffer.pointer.assumingMemoryBound(to: Int8.self), k: k, n: n, weightScales: ws, bias: bias,
+                weights: weights.buffer, k: k, n: n, weightScales: ws, bias: bias,
                 activations: activations)
             graph.nodes[index] = Node(
                 name: node.name + "+dynamic-int8", opType: "DynamicQuantizedLinear", domain: "", inputs: [x],

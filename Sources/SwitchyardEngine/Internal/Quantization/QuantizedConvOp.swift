@@ -1,9 +1,9 @@
-import CQuantKernels
+import CInt8GEMM
 import SwitchyardTensor
 
 /// A QDQ convolution — `DequantizeLinear(x: uint8) → Conv(DequantizeLinear(w: int8), bias) [→ activations]` — run in
-/// integers: uint8 im2col (padding with the zero point), the VNNI kernel on weights packed once at load, and
-/// dequantization, bias and ReLU as the products are stored. 2-D, group 1.
+/// integers: uint8 im2col (padding with the zero point), ``sy_gemm_u8s8_f32`` (weights packed once at load for its
+/// VNNI kernel when the CPU has one), and dequantization, bias and ReLU as the products are stored. 2-D, group 1.
 struct QuantizedConvOp: Operator {
     let window: Window
     let filters: Int
@@ -11,8 +11,9 @@ struct QuantizedConvOp: Operator {
     let kernel: (Int, Int)
     let inputScale: Float
     let inputZero: UInt8
-    let packed: AlignedBuffer
-    let columnSums: AlignedBuffer
+    /// Wᵀ: int8 [K, filters], row-major.
+    let weights: AlignedBuffer
+    let packed: (weights: AlignedBuffer, columnSums: AlignedBuffer)?
     /// inputScale × weight scale, per filter.
     let scales: [Float]
     let bias: [Float]?
@@ -26,16 +27,12 @@ struct QuantizedConvOp: Operator {
         (self.filters, self.channels) = (shape[0], shape[1])
         self.kernel = (shape[2], shape[3])
         let k = shape[1] * shape[2] * shape[3]
-        // B = Wᵀ: [K, filters]
-        var transposed = [Int8](repeating: 0, count: k * self.filters)
+        self.weights = AlignedBuffer(count: k * self.filters)
+        let transposed = self.weights.pointer.assumingMemoryBound(to: Int8.self)
         for filter in 0..<self.filters {
             for index in 0..<k { transposed[index * self.filters + filter] = weights[filter * k + index] }
         }
-        self.packed = AlignedBuffer(count: syq_packed_bytes(Int64(k), Int64(self.filters)))
-        self.columnSums = AlignedBuffer(count: self.filters * 4)
-        syq_pack_s8(
-            transposed, Int64(k), Int64(self.filters), Int64(self.filters), self.packed.pointer.assumingMemoryBound(to: Int8.self),
-            self.columnSums.pointer.assumingMemoryBound(to: Int32.self))
+        self.packed = Int8Packing.pack(transposed, k: k, n: self.filters)
         self.inputScale = inputScale
         self.inputZero = inputZero
         self.scales = (0..<self.filters).map { inputScale * weightScales[weightScales.count == 1 ? 0 : $0] }
@@ -64,10 +61,11 @@ struct QuantizedConvOp: Operator {
         let (ph, pw) = (begin[0], begin[1])
         let relu = self.activations == [.relu]
         let rest = relu ? [] : self.activations
-        let (packed, sums, scales, bias) = (self.packed, self.columnSums, self.scales, self.bias)
+        let (weights, packed, scales, bias) = (self.weights, self.packed, self.scales, self.bias)
+        let threads = BLAS.threadCount
         return OpPlan(
             outputs: [ValueType(dtype: .float32, shape: [batch, filters, outHeight, outWidth])],
-            kernel: { io in
+            kernel: { io throws(EngineError) in
                 let input = io.input(0).assumingMemoryBound(to: UInt8.self)
                 let columns = io.scratch.assumingMemoryBound(to: UInt8.self)
                 let product = (io.scratch + columnsBytes).assumingMemoryBound(to: Float.self)
@@ -97,16 +95,20 @@ struct QuantizedConvOp: Operator {
                             }
                         }
                     }
-                    func gemm(_ biasPointer: UnsafePointer<Float>?) {
+                    func gemm(_ biasPointer: UnsafePointer<Float>?) -> Int32 {
                         scales.withUnsafeBufferPointer { scalePointer in
-                            syq_gemm_u8s8_f32(
-                                Int64(positions), Int64(filters), Int64(k), columns, Int64(stride), Int32(zero),
-                                packed.pointer.assumingMemoryBound(to: Int8.self),
-                                sums.pointer.assumingMemoryBound(to: Int32.self), scalePointer.baseAddress, biasPointer,
-                                relu ? 1 : 0, product, Int64(filters))
+                            sy_gemm_u8s8_f32(
+                                Int32(threads), Int64(positions), Int64(filters), Int64(k), columns, Int64(stride), zero,
+                                weights.pointer.assumingMemoryBound(to: Int8.self), Int64(filters),
+                                packed?.weights.pointer.assumingMemoryBound(to: Int8.self),
+                                packed?.columnSums.pointer.assumingMemoryBound(to: Int32.self), scalePointer.baseAddress,
+                                biasPointer, relu ? 1 : 0, product, Int64(filters))
                         }
                     }
-                    if let bias { bias.withUnsafeBufferPointer { gemm($0.baseAddress) } } else { gemm(nil) }
+                    let status = bias.map { bias in bias.withUnsafeBufferPointer { gemm($0.baseAddress) } } ?? gemm(nil)
+                    guard status == 0 else {
+                        throw EngineError(.unavailable, "oneDNN's int8 GEMM failed (status \(status))")
+                    }
                     // [positions, filters] → [filters, positions]
                     let target = out + image * filters * positions
                     for position in 0..<positions {
@@ -125,7 +127,6 @@ extension Fusion {
     /// an int8 constant with zero points of 0 (per tensor or per output channel); its bias may be float or the int32
     /// `DequantizeLinear` onnxruntime's QDQ writes. The DequantizeLinear steps are dropped once nothing else reads them.
     static func fuseQuantizedConv(_ graph: inout Graph) {
-        guard Self.quantizedKernels else { return }
         var readers: [Int: [Int]] = [:]
         var producer: [Int: Int] = [:]
         for (index, node) in graph.nodes.enumerated() {

@@ -1,16 +1,16 @@
-#include "CQuantKernels.h"
+#include "CInt8GEMM.h"
 
 #include <math.h>
 #include <string.h>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
-#define SYQ_VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
+#define SY_VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
 #endif
 
 static inline int64_t round_up(int64_t value, int64_t to) { return (value + to - 1) / to * to; }
 
-int syq_has_vnni(void) {
+int sy_int8_has_vnni(void) {
 #if defined(__x86_64__)
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
@@ -20,12 +20,12 @@ int syq_has_vnni(void) {
 #endif
 }
 
-size_t syq_packed_bytes(int64_t k, int64_t n) { return (size_t)(round_up(n, 16) * round_up(k, 4)); }
+size_t sy_int8_packed_bytes(int64_t k, int64_t n) { return (size_t)(round_up(n, 16) * round_up(k, 4)); }
 
-void syq_pack_s8(const int8_t *b, int64_t k, int64_t n, int64_t ldb, int8_t *packed, int32_t *column_sums) {
+void sy_int8_pack(const int8_t *b, int64_t k, int64_t n, int64_t ldb, int8_t *packed, int32_t *column_sums) {
     const int64_t groups = round_up(k, 4) / 4;
     const int64_t blocks = round_up(n, 16) / 16;
-    memset(packed, 0, syq_packed_bytes(k, n));
+    memset(packed, 0, sy_int8_packed_bytes(k, n));
     for (int64_t j = 0; j < n; j++) column_sums[j] = 0;
     for (int64_t block = 0; block < blocks; block++) {
         for (int64_t group = 0; group < groups; group++) {
@@ -47,7 +47,7 @@ void syq_pack_s8(const int8_t *b, int64_t k, int64_t n, int64_t ldb, int8_t *pac
 
 static inline float clampf(float value, float low, float high) { return value < low ? low : (value > high ? high : value); }
 
-void syq_quantize_dynamic(const float *x, int64_t m, int64_t k, uint8_t *out, int64_t ldo, float *scale_out,
+void sy_quantize_dynamic(const float *x, int64_t m, int64_t k, uint8_t *out, int64_t ldo, float *scale_out,
                           uint8_t *zero_out) {
     float low = 0, high = 0;
     for (int64_t row = 0; row < m; row++) {
@@ -75,27 +75,10 @@ void syq_quantize_dynamic(const float *x, int64_t m, int64_t k, uint8_t *out, in
     }
 }
 
-static void gemm_portable(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t lda, int32_t a_zero,
-                          const int8_t *packed, const int32_t *column_sums, const float *scales, const float *bias,
-                          int relu, float *c, int64_t ldc) {
-    const int64_t groups = round_up(k, 4) / 4;
-    for (int64_t row = 0; row < m; row++) {
-        for (int64_t column = 0; column < n; column++) {
-            const int8_t *block = packed + (column / 16) * groups * 64 + (column % 16) * 4;
-            int32_t total = 0;
-            for (int64_t index = 0; index < k; index++) {
-                total += (int32_t)a[row * lda + index] * (int32_t)block[(index / 4) * 64 + index % 4];
-            }
-            float value = (float)(total - a_zero * column_sums[column]) * scales[column] + (bias ? bias[column] : 0.0f);
-            c[row * ldc + column] = relu && value < 0 ? 0.0f : value;
-        }
-    }
-}
-
 #if defined(__x86_64__)
 // Rows in tiles of up to 4 and columns in pairs of 16-wide blocks: 8 accumulators, each group of 4 k costs two
 // weight loads and four broadcasts for eight VPDPBUSD.
-SYQ_VNNI static inline void store_block(__m512i acc, int64_t column, int64_t n, int32_t a_zero,
+SY_VNNI static inline void store_block(__m512i acc, int64_t column, int64_t n, int32_t a_zero,
                                         const int32_t *column_sums, const float *scales, const float *bias, int relu,
                                         float *target) {
     const int64_t left = n - column;
@@ -108,7 +91,7 @@ SYQ_VNNI static inline void store_block(__m512i acc, int64_t column, int64_t n, 
     _mm512_mask_storeu_ps(target + column, mask, value);
 }
 
-SYQ_VNNI static void gemm_vnni(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t lda, int32_t a_zero,
+SY_VNNI static void gemm_vnni(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t lda, int32_t a_zero,
                                const int8_t *packed, const int32_t *column_sums, const float *scales,
                                const float *bias, int relu, float *c, int64_t ldc) {
     const int64_t groups = round_up(k, 4) / 4;
@@ -160,16 +143,41 @@ SYQ_VNNI static void gemm_vnni(int64_t m, int64_t n, int64_t k, const uint8_t *a
 }
 #endif
 
-void syq_gemm_u8s8_f32(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t lda, int32_t a_zero,
-                       const int8_t *packed, const int32_t *column_sums, const float *scales, const float *bias,
-                       int relu, float *c, int64_t ldc) {
+// Rows below which the packed kernel beats oneDNN's u8s8s32 GEMM on the bench shapes (oneDNN's call costs ~10 µs).
+#define SY_PACKED_MAX_ROWS 32
+
+static int use_packed = 1;
+
+int sy_int8_use_packed(int enabled) {
+    const int previous = use_packed;
+    use_packed = enabled;
+    return previous;
+}
+
+int sy_gemm_u8s8_f32(int threads, int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t lda, uint8_t a_zero,
+                     const int8_t *b, int64_t ldb, const int8_t *packed, const int32_t *column_sums,
+                     const float *scales, const float *bias, int relu, float *c, int64_t ldc) {
 #if defined(__x86_64__)
     static int vnni = -1;
-    if (vnni < 0) vnni = syq_has_vnni();
-    if (vnni) {
+    if (vnni < 0) vnni = sy_int8_has_vnni();
+    if (vnni && use_packed && packed && m <= SY_PACKED_MAX_ROWS) {
         gemm_vnni(m, n, k, a, lda, a_zero, packed, column_sums, scales, bias, relu, c, ldc);
-        return;
+        return 0;
     }
 #endif
-    gemm_portable(m, n, k, a, lda, a_zero, packed, column_sums, scales, bias, relu, c, ldc);
+    // oneDNN writes the int32 products into C's own memory (same size), then each is dequantized in place.
+    int32_t *products = (int32_t *)c;
+    const int status = sy_gemm_u8s8s32(threads, m, n, k, a, lda, a_zero, b, ldb, 0, products, ldc);
+    if (status != 0) return status;
+    for (int64_t row = 0; row < m; row++) {
+        int32_t *line = products + row * ldc;
+        float *target = c + row * ldc;
+        for (int64_t column = 0; column < n; column++) {
+            // two statements, as the packed kernel's multiply then add (no fused multiply-add): identical results
+            float value = (float)line[column] * scales[column];
+            value += bias ? bias[column] : 0.0f;
+            target[column] = relu && value < 0 ? 0.0f : value;
+        }
+    }
+    return 0;
 }
