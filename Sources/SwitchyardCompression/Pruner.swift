@@ -50,18 +50,27 @@ public enum Pruner {
             guard rows * hidden == activations.count, targets[position].count == rows * outputs else {
                 throw CompressionError(.unsupportedModel, "layer '\(layer.firstNode)': hidden values are not [rows, \(hidden)]")
             }
-            // Saliency: mean |activation| times the norm of the unit's outgoing weights.
-            var saliency = [Double](repeating: 0, count: hidden)
+            // Saliency: the unit's standard deviation on the calibration rows times the norm of its outgoing weights.
+            // Its mean does not count: the re-fit's bias absorbs a unit that is constant.
+            var sum = [Double](repeating: 0, count: hidden)
+            var squares = [Double](repeating: 0, count: hidden)
             for row in 0..<rows {
-                for unit in 0..<hidden { saliency[unit] += Double(abs(activations[row * hidden + unit])) }
+                for unit in 0..<hidden {
+                    let value = Double(activations[row * hidden + unit])
+                    sum[unit] += value
+                    squares[unit] += value * value
+                }
             }
+            var saliency = [Double](repeating: 0, count: hidden)
             for unit in 0..<hidden {
                 var norm = 0.0
                 for output in 0..<outputs {
                     let weight = Double(layer.nextValue(w2, unit: unit, output: output))
                     norm += weight * weight
                 }
-                saliency[unit] = saliency[unit] / Double(max(rows, 1)) * norm.squareRoot()
+                let mean = sum[unit] / Double(max(rows, 1))
+                let variance = max(0, squares[unit] / Double(max(rows, 1)) - mean * mean)
+                saliency[unit] = variance.squareRoot() * norm.squareRoot()
             }
             let keepCount = max(1, Int((Double(hidden) * (1 - sparsity)).rounded()))
             let kept = saliency.indices.sorted { saliency[$0] > saliency[$1] }.prefix(keepCount).sorted()
