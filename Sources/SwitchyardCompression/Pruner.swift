@@ -10,8 +10,9 @@ public struct PruningResult: Sendable {
 }
 
 /// Structured pruning: removes hidden units of MLP layers (a MatMul or Gemm with its bias and an elementwise
-/// activation, feeding another MatMul or Gemm), chosen by saliency on calibration data, and re-fits the next layer by
-/// least squares so its outputs on the same data match the original model's.
+/// activation, feeding another MatMul or Gemm), chosen on calibration data by how little the re-fit misses them
+/// (``UnitSelection``), and re-fits the next layer by least squares so its outputs on the same data match the original
+/// model's.
 public enum Pruner {
     /// Prunes `sparsity` of the hidden units of every prunable layer.
     /// - Parameters:
@@ -50,30 +51,9 @@ public enum Pruner {
             guard rows * hidden == activations.count, targets[position].count == rows * outputs else {
                 throw CompressionError(.unsupportedModel, "layer '\(layer.firstNode)': hidden values are not [rows, \(hidden)]")
             }
-            // Saliency: the unit's standard deviation on the calibration rows times the norm of its outgoing weights.
-            // Its mean does not count: the re-fit's bias absorbs a unit that is constant.
-            var sum = [Double](repeating: 0, count: hidden)
-            var squares = [Double](repeating: 0, count: hidden)
-            for row in 0..<rows {
-                for unit in 0..<hidden {
-                    let value = Double(activations[row * hidden + unit])
-                    sum[unit] += value
-                    squares[unit] += value * value
-                }
-            }
-            var saliency = [Double](repeating: 0, count: hidden)
-            for unit in 0..<hidden {
-                var norm = 0.0
-                for output in 0..<outputs {
-                    let weight = Double(layer.nextValue(w2, unit: unit, output: output))
-                    norm += weight * weight
-                }
-                let mean = sum[unit] / Double(max(rows, 1))
-                let variance = max(0, squares[unit] / Double(max(rows, 1)) - mean * mean)
-                saliency[unit] = variance.squareRoot() * norm.squareRoot()
-            }
             let keepCount = max(1, Int((Double(hidden) * (1 - sparsity)).rounded()))
-            let kept = saliency.indices.sorted { saliency[$0] > saliency[$1] }.prefix(keepCount).sorted()
+            let kept = try UnitSelection.keep(
+                keepCount, of: hidden, hidden: activations, targets: targets[position], rows: rows, outputs: outputs)
 
             // Re-fit: [H_kept, 1] · [W2'; b2'] ≈ target.
             let hasBias = layer.nextBias != nil
@@ -121,9 +101,6 @@ struct PrunableLayer {
 
     func hiddenUnits(_ w1: FloatTensor) -> Int { self.firstTransposed ? w1.dims[0] : w1.dims[1] }
     func outputUnits(_ w2: FloatTensor) -> Int { self.nextTransposed ? w2.dims[0] : w2.dims[1] }
-    func nextValue(_ w2: FloatTensor, unit: Int, output: Int) -> Float {
-        self.nextTransposed ? w2.values[output * w2.dims[1] + unit] : w2.values[unit * w2.dims[1] + output]
-    }
 
     /// Writes the kept units' first-layer weights and bias, and the re-fitted next layer.
     func rewrite(_ editor: inout GraphEditor, kept: [Int], w1: FloatTensor, solution: [Float], outputs: Int) throws(CompressionError) {

@@ -9,16 +9,17 @@ struct PruneCommand: ParsableCommand {
         commandName: "prune",
         abstract: "Remove hidden units of MLP layers and re-fit the next layer; write the smaller model as a new version.",
         discussion: """
-            Units are ranked by saliency on --calibration rows (mean |activation| × norm of outgoing weights); the \
-            least salient --sparsity share of each layer is removed and the next layer re-fitted by least squares \
-            (LAPACK sgelsd) to the original model's outputs on the same rows. --target-accuracy instead searches for \
+            On --calibration rows, the --sparsity share of each layer's units is removed one at a time, each time the \
+            unit whose loss the re-fit makes up for best (backward elimination on the least-squares problem), and \
+            the next layer is re-fitted by least squares (LAPACK sgelsd) to the original model's outputs on the \
+            same rows. --target-accuracy instead searches for \
             the largest sparsity whose accuracy on the --validate rows (with labels; agreement without) stays at or \
             above the target. The result is a smaller dense model.
             """)
 
     @OptionGroup var common: CompressionOptions
 
-    @Option(name: .long, help: "Calibration rows (.npy): saliency and the re-fit.")
+    @Option(name: .long, help: "Calibration rows (.npy): which units go, and the re-fit.")
     var calibration: String
 
     @Option(name: .long, help: "The share of hidden units removed from each layer, in (0, 1).")
