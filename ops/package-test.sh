@@ -101,6 +101,18 @@ predict() { vm yard load --target 127.0.0.1:7400 "${client[@]}" --model digits -
 predict >"$work/load1.log" 2>&1 || { cat "$work/load1.log" >&2; fail "requests through the installed router"; }
 grep -E '^closed' "$work/load1.log" | head -n 1 | sed 's/^/package-test: through the router: /'
 
+# every stage exports its saturation for autoscalers
+for unit in switchyard-inference@main.service switchyard-preprocess@main.service switchyard-postprocess@main.service \
+  switchyard-router.service; do
+  metrics=$(vm curl -fsS "http://127.0.0.1:${port[$unit]}/metrics")
+  for series in switchyard_busy_seconds_total switchyard_workers switchyard_queue_depth; do
+    echo "$metrics" | grep -q "^$series{" || fail "$unit does not export $series"
+  done
+done
+busy=$(vm curl -fsS http://127.0.0.1:9402/metrics | awk '/^switchyard_busy_seconds_total\{/ {print $NF}')
+awk -v b="$busy" 'BEGIN { exit !(b > 0) }' || fail "inference reports no busy time after 200 requests"
+echo "package-test: every stage exports switchyard_busy_seconds_total, switchyard_workers, switchyard_queue_depth"
+
 # idle memory, after the requests
 sleep 2
 declare -A rss pid

@@ -15,11 +15,15 @@ public final class HealthChecker: Service {
         public var stage: String
         /// The pool whose members are checked and told.
         public var pool: UpstreamPool<ContinuousClock>
+        /// Whether the router is ready only while an instance of this pool passes (not so for the release leader:
+        /// a follower keeps serving its last known releases while the leader is away).
+        public var requiredForReadiness: Bool
 
         /// Names a pool.
-        public init(stage: String, pool: UpstreamPool<ContinuousClock>) {
+        public init(stage: String, pool: UpstreamPool<ContinuousClock>, requiredForReadiness: Bool = true) {
             self.stage = stage
             self.pool = pool
+            self.requiredForReadiness = requiredForReadiness
         }
     }
 
@@ -69,7 +73,7 @@ public final class HealthChecker: Service {
     /// Why the router is not ready: a stage without a healthy instance, or checks not run yet; `nil` when ready.
     public var notReadyReason: String? {
         let verdicts = self.verdicts.withLock { $0 }
-        for target in self.targets {
+        for target in self.targets where target.requiredForReadiness {
             let states = target.pool.members.map { verdicts["\(target.stage)/\($0.id)"]?.healthy }
             if states.contains(where: { $0 == true }) { continue }
             if states.allSatisfy({ $0 == nil }) { return "the \(target.stage) instances have not been checked yet" }
@@ -191,8 +195,8 @@ public final class HealthChecker: Service {
                 Request(method: Method.health, idempotent: true), deadline: .now.advanced(by: self.configuration.timeout)
             )
             passed = true
-            if target.stage == "inference" {  // the inference service names the versions it serves ("model/version")
-                let models = Set(answer.parameters.filter { $0.key == "model" }.map(\.value))
+            if target.stage == "inference" {  // the inference service names the versions it serves: model/version
+                let models = Set(answer.parameters.filter { $0.key == ParameterKey.model }.map(\.value))
                 self.loaded.withLock { $0[member.id] = models }
                 // and what its repository holds, with each model's batching limits (older instances do not answer)
                 if let list = try? await member.upstream.call(

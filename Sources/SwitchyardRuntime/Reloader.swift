@@ -102,8 +102,12 @@ public final class Reloader<Command: ServiceCommand>: Service, Sendable {
             } catch {
                 throw RuntimeError(.invalidSettings, Command.message(for: error))
             }
+            // the certificates load before the settings apply and take effect after them: a refused setting
+            // leaves the old certificates in use too
+            let prepared: TLSCredentials.Prepared
             do {
-                try self.credentials.reload(parsed.server.tls(requireClientCertificate: self.requireClientCertificate))
+                let tls = parsed.server.tls(requireClientCertificate: self.requireClientCertificate)
+                prepared = try self.credentials.prepare(tls)
             } catch {
                 throw RuntimeError(.invalidSettings, "\(error)")
             }
@@ -112,6 +116,7 @@ public final class Reloader<Command: ServiceCommand>: Service, Sendable {
             } catch {
                 throw RuntimeError(.invalidSettings, "\(error)")
             }
+            self.credentials.install(prepared)
             let now = Self.options(arguments)
             let changed = Set(now.keys).union(self.started.keys).filter { now[$0] != self.started[$0] }
             let needsRestart = changed.subtracting(self.reloadable).sorted()

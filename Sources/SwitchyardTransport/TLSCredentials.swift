@@ -47,17 +47,39 @@ public final class TLSCredentials: Sendable {
     /// The context for new client-side connections.
     public var clientContext: NIOSSLContext { self.current.withLockedValue { $0.client } }
 
+    /// TLS material loaded completely and not yet in use (``prepare(_:)``), so that a reload can check
+    /// everything else before anything changes.
+    public struct Prepared: Sendable {
+        fileprivate var settings: TLSSettings
+        fileprivate var server: NIOSSLContext?
+        fileprivate var client: NIOSSLContext
+    }
+
     /// Loads the files named by `settings` again (new paths or the same ones, rewritten) and, when everything
     /// loaded, uses them for new connections.
     /// - Parameter settings: the settings to load; the ones in use when `nil`.
     /// - Throws: `TransportError` naming the file that could not be loaded; nothing changed then.
     public func reload(_ settings: TLSSettings? = nil) throws {
+        self.install(try self.prepare(settings))
+    }
+
+    /// Loads the files named by `settings` without using them yet.
+    /// - Parameter settings: the settings to load; the ones in use when `nil`.
+    /// - Throws: `TransportError` naming the file that could not be loaded.
+    public func prepare(_ settings: TLSSettings? = nil) throws -> Prepared {
         let (wanted, hasServer) = self.current.withLockedValue { ($0.settings, $0.server != nil) }
         let next = settings ?? wanted
         let server = hasServer ? try next.makeServerContext() : nil
-        let client = try next.makeClientContext()
+        return Prepared(settings: next, server: server, client: try next.makeClientContext())
+    }
+
+    /// Uses material from ``prepare(_:)`` for new connections from now on.
+    public func install(_ prepared: Prepared) {
         self.current.withLockedValue { current in
-            current = Current(settings: next, server: server, client: client, generation: current.generation + 1)
+            current = Current(
+                settings: prepared.settings, server: prepared.server, client: prepared.client,
+                generation: current.generation + 1
+            )
         }
     }
 }

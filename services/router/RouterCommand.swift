@@ -35,7 +35,7 @@ struct RouterCommand: ServiceCommand {
     @Option(help: "Milliseconds between re-resolutions of the pools' DNS names, SRV records and files.")
     var discoveryIntervalMs = 5000
     @Option(
-        help: "Milliseconds of silence on a stage connection before a PING, and then without an answer before it counts as dead: its requests fail over (idempotent ones are retried on another instance)."
+        help: "Milliseconds of silence on a stage connection before a PING, and then without an answer before it counts as dead: its requests fail over (idempotent ones are retried on another instance). Twice this bounds a new connection's setup."
     )
     var upstreamKeepaliveMs = 1000
     @Option(help: "Connections to each stage.") var connections = 2
@@ -58,21 +58,27 @@ struct RouterCommand: ServiceCommand {
     var stateDir = ""
     @Option(help: "This router's name in the release state, stable across restarts. (default: HOSTNAME:PORT)") var name: String?
     @Option(help: "Milliseconds between rollout judgements (and re-reads of the release state).") var rolloutTickMs = 1000
-    @Option(help: "Follow this router's releases over the wire (HOST:PORT) instead of deciding here; for routers on other VMs.")
+    @Option(
+        help: """
+            Follow the releases of the router here instead of deciding here (routers on other VMs): HOST:PORT, or \
+            dns:NAME:PORT, srv:NAME, file:PATH, followed as the stage pools are.
+            """
+    )
     var releaseLeader: String?
+    @Option(help: "URLs every release decision is POSTed to as Slack-compatible JSON (comma-separated http:// URLs).")
+    var releaseWebhook = ""
+    @Option(help: "The Prometheus server of rollout metric gates that name none, e.g. http://127.0.0.1:9090.")
+    var prometheus: String?
     @Option(help: "Milliseconds between active health checks of each stage instance.") var healthCheckIntervalMs = 2000
     @Option(help: "Milliseconds a health check may take before it counts as failed.") var healthCheckTimeoutMs = 1000
 
-    static func split(_ target: String) throws -> (String, Int) {
-        guard let colon = target.lastIndex(of: ":"), let port = Int(target[target.index(after: colon)...]), (1...65535).contains(port) else {
-            throw ValidationError("'\(target)' is not HOST:PORT")
-        }
-        return (String(target[..<colon]), port)
-    }
+    var releaseWebhooks: [String] { self.releaseWebhook.split(separator: ",").map(String.init) }
+
+    /// The pool of the router whose releases this one follows, as `yard pool` names it.
+    static let leaderStage = "release-leader"
 
     func validate() throws {
-        if let leader = self.releaseLeader { _ = try Self.split(leader) }
-        for list in [self.preprocess, self.inference, self.postprocess] {
+        for list in [self.preprocess, self.inference, self.postprocess] + (self.releaseLeader.map { [$0] } ?? []) {
             do {
                 _ = try PoolSource.parse(list: list)
             } catch let error as RouterError {
@@ -91,6 +97,9 @@ struct RouterCommand: ServiceCommand {
         guard (1...64).contains(self.maxBatchesInFlight) else { throw ValidationError("--max-batches-in-flight must be 1...64") }
         guard (10...60_000).contains(self.rolloutTickMs) else { throw ValidationError("--rollout-tick-ms must be 10...60000") }
         guard (1...64).contains(self.connections) else { throw ValidationError("--connections must be 1...64") }
+        for url in self.releaseWebhooks + (self.prometheus.map { [$0] } ?? []) where !url.hasPrefix("http://") {
+            throw ValidationError("'\(url)' is not an http:// URL (--release-webhook, --prometheus)")
+        }
         guard (10...600_000).contains(self.healthCheckIntervalMs) else { throw ValidationError("--health-check-interval-ms must be 10...600000") }
         guard (10...60_000).contains(self.healthCheckTimeoutMs) else { throw ValidationError("--health-check-timeout-ms must be 10...60000") }
     }
@@ -112,6 +121,8 @@ struct RouterCommand: ServiceCommand {
             // each request's deadline, so that its requests can be retried elsewhere in time
             configuration.keepaliveInterval = keepalive
             configuration.keepaliveTimeout = keepalive
+            // and a connection to it that does not come up fails as soon, rather than at the request's deadline
+            configuration.connectTimeout = keepalive * 2
             return try WireClient(configuration: configuration, logger: logger)
         }
         // each stage is a pool of instances: power of two choices, outlier ejection, retries within a budget; given
@@ -157,30 +168,36 @@ struct RouterCommand: ServiceCommand {
             ("postprocess", try stage("postprocess", self.postprocess)),
         ]
         let pools = stages.map { ($0.0, $0.1.0) }
+        // the release leader is followed like a stage: its address may move (a DNS name, a file), yard pool works
+        let leaderStage = try self.releaseLeader.map { try stage(Self.leaderStage, $0) }
         var checks = HealthChecker.Configuration()
         checks.interval = .milliseconds(self.healthCheckIntervalMs)
         checks.timeout = .milliseconds(self.healthCheckTimeoutMs)
-        let health = HealthChecker(targets: pools.map { HealthChecker.Target(stage: $0.0, pool: $0.1) }, configuration: checks, logger: logger)
+        // the leader is health-checked as the stages are (a new address serves once it passes), but the router is
+        // ready without it
+        var targets = pools.map { HealthChecker.Target(stage: $0.0, pool: $0.1) }
+        if let leaderStage {
+            targets.append(HealthChecker.Target(stage: Self.leaderStage, pool: leaderStage.0, requiredForReadiness: false))
+        }
+        let health = HealthChecker(targets: targets, configuration: checks, logger: logger)
         let name = self.name ?? "\(ProcessInfo.processInfo.hostName):\(self.server.port ?? Self.defaultPort)"
         if self.stateDir.isEmpty { logger.warning("release state kept in memory only; pass --state-dir so that rollouts survive a restart") }
         let releases = try Self.make(orExit: "cannot read the release state", logger: logger) {
-            var leader: WireClient?
-            if let target = self.releaseLeader {
-                let (host, port) = try Self.split(target)
-                var configuration = WireClientConfiguration(host: host, port: port, tls: tls)
-                configuration.credentials = credentials
-                configuration.identity = "router"
-                leader = try WireClient(configuration: configuration, logger: logger)
-            }
-            return try ReleaseController(
+            // the versions the inference instances serve: a model with nothing pinned gets its newest one pinned,
+            // so that a version added later waits for a rollout
+            try ReleaseController(
                 models: Array(models.keys), stateDirectory: self.stateDir.isEmpty ? nil : self.stateDir, identity: name,
-                tick: .milliseconds(self.rolloutTickMs), leader: leader, logger: logger
+                tick: .milliseconds(self.rolloutTickMs), leader: leaderStage?.0, http: RuntimeReleaseHTTP(),
+                notify: self.releaseWebhooks, prometheus: self.prometheus,
+                versions: { [health] model in health.readyVersions(of: model) }, logger: logger
             )
         }
         let sampler = InputSampler()
         sampler.configure(rate: self.server.monitoring.effectiveSampleRate, limit: self.server.monitoring.sampleLimit)
         let stagePools = StagePools(
-            stages: stages.map { (StagePools.Stage(name: $0.0, pool: $0.1.0), $0.1.1) },
+            stages: (stages + (leaderStage.map { [(Self.leaderStage, $0)] } ?? [])).map {
+                (StagePools.Stage(name: $0.0, pool: $0.1.0), $0.1.1)
+            },
             interval: .milliseconds(self.discoveryIntervalMs), health: health, logger: logger,
             makeUpstream: { try client($0) }
         )
@@ -191,33 +208,48 @@ struct RouterCommand: ServiceCommand {
             executor: EventLoopTaskExecutor(eventLoop: MultiThreadedEventLoopGroup.singleton.next()), pools: stagePools,
             learning: batching
         )
-        stagePools.observeMembership { stage, count in router.stageInstancesChanged(stage, count: count) }
+        stagePools.observeMembership { stage, count in
+            if stage != Self.leaderStage { router.stageInstancesChanged(stage, count: count) }
+        }
         logger.info("routing", metadata: ["models": "\(router.models.joined(separator: ","))"])
         // wire and HTTP requests go through the same recorded handler (Triton's statistics for the HTTP port)
         let statistics = InferenceStatistics()
         let served = StatisticsRecordingService(router, statistics: statistics)
         var companions: [any Service] = [router, health, releases, stagePools]
-        if let gatewayConfiguration {
-            let descriptions = (catalog?.entries ?? []).compactMap { entry in
-                models[entry.name].map { ModelMetadata(name: entry.name, versions: entry.versions, config: entry.config, batching: $0) }
-            }
+        let gateway = gatewayConfiguration.map { gatewayConfiguration -> GatewayServer in
             let backend = RouterGatewayBackend(
                 service: MeteredService(served, name: Self.serviceName), health: health,
-                models: Dictionary(descriptions.map { ($0.name, $0) }, uniquingKeysWith: { _, last in last }))
-            companions.append(GatewayServer(configuration: gatewayConfiguration, backend: backend, statistics: statistics, logger: logger))
+                catalog: catalog, batching: models, learning: batching)
+            return GatewayServer(configuration: gatewayConfiguration, backend: backend, statistics: statistics, logger: logger)
         }
+        if let gateway { companions.append(gateway) }
+        let following = leaderStage != nil
         try await Self.serve(
             served, options: self.server, logger: logger, companions: companions, samples: sampler.drain,
             saturation: .eventLoops(self.server.eventLoops, queueDepth: { router.queuedRequests }),
-            credentials: credentials, reloadable: ["preprocess", "inference", "postprocess"],
+            credentials: credentials,
+            // a follower may move to another leader; starting or stopping to follow takes a restart
+            reloadable: Set(["preprocess", "inference", "postprocess"] + (following ? [Self.leaderStage] : [])),
             reload: { reloaded in
                 // every list is checked before any pool changes
-                let lists = [
+                var lists = [
                     ("preprocess", reloaded.preprocess), ("inference", reloaded.inference),
                     ("postprocess", reloaded.postprocess),
                 ]
+                if following {
+                    guard let leader = reloaded.releaseLeader else {
+                        throw RouterError(
+                            .invalidArgument,
+                            "release-leader is gone from the settings: this router follows a leader until it restarts"
+                        )
+                    }
+                    lists.append((Self.leaderStage, leader))
+                }
                 let parsed = try lists.map { ($0.0, try PoolSource.parse(list: $0.1)) }
+                // the HTTP port's certificate files (the router's own unless --http-cert names others), loaded first
+                let gatewayTLS = try gateway?.prepareTLSReload()
                 for (stage, sources) in parsed { try await stagePools.update(stage: stage, sources: sources) }
+                if let gatewayTLS { gateway?.installTLS(gatewayTLS) }
             }
         )
     }
