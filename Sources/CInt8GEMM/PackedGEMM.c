@@ -160,7 +160,7 @@ int sy_gemm_u8s8_f32(int threads, int64_t m, int64_t n, int64_t k, const uint8_t
 #if defined(__x86_64__)
     static int vnni = -1;
     if (vnni < 0) vnni = sy_int8_has_vnni();
-    if (vnni && use_packed && packed && m <= SY_PACKED_MAX_ROWS) {
+    if (vnni && packed && (use_packed == 2 || (use_packed == 1 && m <= SY_PACKED_MAX_ROWS))) {
         gemm_vnni(m, n, k, a, lda, a_zero, packed, column_sums, scales, bias, relu, c, ldc);
         return 0;
     }

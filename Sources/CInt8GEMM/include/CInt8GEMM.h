@@ -15,8 +15,9 @@ int sy_gemm_u8s8s32(int threads, int64_t m, int64_t n, int64_t k, const uint8_t 
 /// Whether this CPU has AVX-512 F/BW/VL and VNNI, which the packed kernel needs.
 int sy_int8_has_vnni(void);
 
-/// Lets the packed kernel run (when the CPU has it) or not; returns the previous setting. Results are identical
-/// either way (integer products), so tests turn it off to run the oneDNN path on any CPU.
+/// When the packed kernel runs (on CPUs that have it): 1 for few rows (the default), 0 never, 2 at every size;
+/// returns the previous setting. Results are identical either way (integer products): tests turn it off to run the
+/// oneDNN path as CPUs without VNNI do, bench/int8-gemm.sh compares the two at every size.
 int sy_int8_use_packed(int enabled);
 
 /// Bytes of the packed form of a K×N int8 matrix: N rounded up to 16, K to 4.
