@@ -1,5 +1,6 @@
 import Foundation
-import SwitchyardWire
+import SwitchyardTransport
+public import SwitchyardWire
 import Synchronization
 
 /// Runs the steps of a load test against a target and measures them.
@@ -14,6 +15,9 @@ public struct LoadGenerator: Sendable {
     public let source: RequestSource
     public let settings: LoadSettings
     public let check: OutputCheck?
+    /// Sees every answer (warm-up included) with the index of its request's first input row; for labels sent back
+    /// as feedback.
+    public let observer: (@Sendable (_ firstRow: Int, _ response: Response) -> Void)?
     /// Where every request is written, when given.
     public let requestLog: RequestLog?
 
@@ -36,17 +40,19 @@ public struct LoadGenerator: Sendable {
     ///   - source: the requests.
     ///   - settings: step bounds and request deadlines.
     ///   - check: compares answers with expected outputs, when given.
+    ///   - observer: sees every answer with its request's first input row.
     ///   - requestLog: writes a line per request, when given.
     /// - Throws: ``LoadError`` for invalid settings.
     public init(
         target: any LoadTarget, source: RequestSource, settings: LoadSettings, check: OutputCheck? = nil,
-        requestLog: RequestLog? = nil
+        observer: (@Sendable (_ firstRow: Int, _ response: Response) -> Void)? = nil, requestLog: RequestLog? = nil
     ) throws(LoadError) {
         try settings.validate()
         self.target = target
         self.source = source
         self.settings = settings
         self.check = check
+        self.observer = observer
         self.requestLog = requestLog
     }
 
@@ -68,6 +74,7 @@ public struct LoadGenerator: Sendable {
             measureFrom: measureFrom, end: self.settings.duration.map { measureFrom.advanced(by: $0) },
             requests: self.settings.requests)
         var stoppedBehind = false
+        let retriesBefore = self.target.retries
         await withTaskGroup(of: Void.self) { group in
             if let progress {
                 group.addTask {
@@ -85,9 +92,11 @@ public struct LoadGenerator: Sendable {
             }
             group.cancelAll()
         }
-        return Self.result(
+        var result = Self.result(
             step: step, recorder: recorder, measureFrom: measureFrom, rowsPerRequest: self.source.rowsPerRequest,
             stoppedBehind: stoppedBehind)
+        result.retries = self.target.retries - retriesBefore
+        return result
     }
 
     /// Which requests count: those sent from `measureFrom`, until `end` or until `requests` have been sent.
@@ -172,6 +181,7 @@ public struct LoadGenerator: Sendable {
         do {
             let response = try await self.target.send(request, deadline: sent.advanced(by: self.settings.timeout))
             let now = ContinuousClock.now
+            self.observer?(self.source.firstRow(of: sequence), response)
             let check =
                 measured
                 ? self.check.map {
@@ -186,7 +196,7 @@ public struct LoadGenerator: Sendable {
         } catch {
             let status = Self.status(of: error)
             let now = ContinuousClock.now
-            recorder.failed(measured: measured, status: status, at: now)
+            recorder.failed(measured: measured, status: status, local: Self.isLocal(error), at: now)
             if let wall {
                 self.requestLog?.record(sent: wall, latency: sent.duration(to: now), code: status.code, measured: measured)
             }
@@ -198,6 +208,10 @@ public struct LoadGenerator: Sendable {
         if let convertible = error as? any StatusConvertible { return convertible.status }
         return Status(.internalError, "\(error)")
     }
+
+    /// Whether the client decided the failure itself (its own limit, no connection, a lost connection) rather than
+    /// the server answering it: a transport error is the client's, an ERROR frame's status the server's.
+    static func isLocal(_ error: any Error) -> Bool { error is TransportError }
 
     private static func report(
         step: LoadStep, start: ContinuousClock.Instant, measureFrom: ContinuousClock.Instant, recorder: StepRecorder,
@@ -224,10 +238,11 @@ public struct LoadGenerator: Sendable {
     ) -> StepResult {
         let state = recorder.state.withLock { $0 }
         let elapsed = state.lastAnswer.map { LoadFormat.seconds(measureFrom.duration(to: $0)) } ?? 0
-        let errors = state.errors.map { code, entry in
+        let errors = state.errors.map { key, entry in
             StepResult.ErrorCount(
-                status: code.description, code: Int(code.rawValue), count: entry.count, example: entry.example)
-        }.sorted { ($0.count, $1.status) > ($1.count, $0.status) }
+                status: key.code.description, code: Int(key.code.rawValue), source: key.local ? "client" : "server",
+                count: entry.count, example: entry.example)
+        }.sorted { ($0.count, $1.status, $1.source) > ($1.count, $0.status, $0.source) }
         var result = StepResult(
             mode: "closed", concurrency: nil, rate: nil, elapsedS: elapsed, sent: state.sent, ok: state.ok,
             errors: errors,

@@ -10,7 +10,8 @@ public import SwitchyardWire
 /// Run it as a `Service` (it runs the batchers) beside the `WireServer` that serves it; put it before the
 /// server in the `ServiceGroup`, so that on shutdown the server drains first and the batchers stop after.
 /// Inference batches hold one (model, version): requests that pin a version get that version's batcher, made on
-/// first use (up to ``maxPinnedVersions`` per model; beyond that they go unbatched). A request whose batch
+/// first use for a version a healthy inference instance serves (up to ``maxPinnedVersions`` per model; other
+/// requests go unbatched). A request whose batch
 /// failed with `invalid argument` is tried again alone, so one bad request does not fail its batch-mates. A request's
 /// `priority` goes with it to every stage and orders the batch queues (more urgent first; the least urgent shed
 /// first when a queue is full).
@@ -134,7 +135,9 @@ public final class RouterService: WireService, Service {
             }
             throw RouterError(
                 .unknownMethod,
-                "unknown method '\(request.method)'; the router answers infer, health, feedback, rollout.start|status|pause|resume|promote|abort, ab.start|report|stop, release.pin, batching.status|set and pool.list|add|remove|drain"
+                "unknown method '\(request.method)'; the router answers infer, health, feedback, "
+                    + "rollout.start|status|pause|resume|approve|promote|abort, ab.start|report|stop, release.pin|state, "
+                    + "batching.status|set and pool.list|add|remove|drain"
             )
         }
     }
@@ -146,10 +149,11 @@ public final class RouterService: WireService, Service {
         let started = ContinuousClock.now
         let route =
             request.version.isEmpty
-            ? self.releases?.route(model: request.model, routingKey: request.routingKey)
+            ? self.releases?.route(model: request.model, routingKey: request.routingKey) { request[parameter: $0] }
                 ?? ReleaseController.Route(version: "")
             : ReleaseController.Route(version: request.version)
-        let requestID = route.challenger == nil ? "" : Self.requestID(request.traceID)
+        // every answer can be labelled later: the id goes back with it
+        let requestID = Self.requestID(request.traceID)
         do {
             let (answer, inferred) = try await self.chain(
                 request, route: route, requestID: requestID, stages: stages, deadline: deadline
@@ -161,21 +165,28 @@ public final class RouterService: WireService, Service {
                 let compute =
                     inferred[parameter: ParameterKey.computeMicroseconds].flatMap(Int64.init).map(Duration.microseconds)
                     ?? latency
-                self.releases?.record(model: request.model, arm: arm, ok: true, latency: compute)
+                self.releases?.record(model: request.model, arm: arm, ok: true, latency: compute, window: route.window)
+                self.releases?.remember(
+                    model: request.model, requestID: requestID, route: route, outputs: inferred.tensors
+                )
             }
             if let challenger = route.challenger {
                 self.releases?.recordExperiment(
                     model: request.model, requestID: requestID, challenger: challenger, answer: inferred,
                     latency: latency
                 )
-                response.parameters.append(Parameter(ParameterKey.requestID, requestID))
             }
+            response.parameters.append(Parameter(ParameterKey.requestID, requestID))
             return response
         } catch {
             // a caller that gave up says nothing about the version
             if RoutingError.status(for: error).code != .cancelled {
                 let latency = started.duration(to: .now)
-                if let arm = route.arm { self.releases?.record(model: request.model, arm: arm, ok: false, latency: latency) }
+                if let arm = route.arm {
+                    self.releases?.record(
+                        model: request.model, arm: arm, ok: false, latency: latency, window: route.window
+                    )
+                }
                 if let challenger = route.challenger {
                     self.releases?.recordExperiment(
                         model: request.model, requestID: requestID, challenger: challenger, answer: nil,
@@ -211,8 +222,8 @@ public final class RouterService: WireService, Service {
                     self.batchers.inference(model: request.model, version: shadowVersion, stages: stages)
                     ?? self.inference
                 releases.shadow(
-                    model: request.model, stable: shadowVersion, request: inferRequest, candidateAnswer: inferred,
-                    via: path
+                    model: request.model, requestID: requestID, route: route, request: inferRequest,
+                    candidateAnswer: inferred, via: path
                 )
             }
             if let mirrorVersion = route.mirrorVersion {
@@ -256,9 +267,19 @@ public final class RouterService: WireService, Service {
     ) async throws -> Response {
         let batcher =
             request.version.isEmpty
-            ? stages.inference : self.batchers.inference(model: request.model, version: request.version, stages: stages)
+            ? stages.inference
+            : self.versionIsServed(model: request.model, version: request.version)
+                ? self.batchers.inference(model: request.model, version: request.version, stages: stages) : nil
         guard let batcher else { return try await self.inference.call(request, deadline: deadline) }
         return try await Self.call(batcher, or: self.inference, request, deadline: deadline)
+    }
+
+    /// Whether a healthy inference instance reports `version` of `model` loaded: only such a version gets a pinned
+    /// batcher (of which there are few), so that callers naming versions that do not exist cannot use them up. Without
+    /// health checks every version counts as served.
+    private func versionIsServed(model: String, version: String) -> Bool {
+        guard let health else { return true }
+        return health.readyVersions(of: model)?.contains(version) ?? false
     }
 
     /// Sends through the batcher; a request whose batch was refused as `invalid argument` goes again alone, so that

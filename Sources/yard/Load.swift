@@ -60,6 +60,14 @@ struct Load: AsyncParsableCommand {
     var expectedFile: String?
     @Option(help: "The output compared with --validate (default: the first).") var outputName: String?
     @Option(help: "Largest difference allowed when --validate holds floats.") var tolerance: Float = 1e-4
+    @Option(
+        help: """
+            A .npy of true labels, one per input row: each answer's label goes back to the router as feedback under \
+            its request.id (rollout and A/B accuracy).
+            """)
+    var feedback: String?
+    @Option(help: "Write request_id,row for every answer (CSV), to send late labels with `yard rollout feedback`.")
+    var idsOut: String?
     @Option(help: "Write the report as JSON (schema: docs/load-json.md).") var json: String?
     @Option(help: "Write one CSV line per step.") var csv: String?
     @Option(help: "Write one CSV line per request: sent_unix_s,latency_ms,code,measured (to count every request).")
@@ -69,6 +77,9 @@ struct Load: AsyncParsableCommand {
     @Option(help: "Client certificate (PEM).") var cert = "ops/certs/out/client.pem"
     @Option(help: "Client private key (PEM).") var key = "ops/certs/out/client.key"
     @Option(help: "A bearer token, for services that accept tokens instead of client certificates.") var token: String?
+    @Option(
+        help: "Retries of a failed request within its deadline: requests the server never processed (no connection, a draining server's GOAWAY) and idempotent ones answered 'unavailable'; 0 for none. Each step reports how many."
+    ) var retries = 3
 
     func validate() throws {
         if self.engine == nil {
@@ -94,8 +105,18 @@ struct Load: AsyncParsableCommand {
         guard (1...64).contains(self.eventLoops) else {
             throw ValidationError("--event-loops must be 1...64, got \(self.eventLoops)")
         }
+        guard (0...10).contains(self.retries) else {
+            throw ValidationError("--retries must be 0...10, got \(self.retries)")
+        }
         guard (1...64).contains(self.connections) else {
             throw ValidationError("--connections must be 1...64, got \(self.connections)")
+        }
+        if self.feedback != nil || self.idsOut != nil {
+            guard self.engine == nil, self.rowsPerRequest == 1 else {
+                throw ValidationError(
+                    "--feedback and --ids-out need a router --target and one row per request (a label per answer)"
+                )
+            }
         }
         _ = try self.steps()
         _ = try self.settings()
@@ -186,6 +207,15 @@ struct Load: AsyncParsableCommand {
         } catch {
             throw fail("load", "\(error)")
         }
+        let labels: [Int64]?
+        do {
+            labels = try self.feedback.map { try FeedbackBatch.labels($0) }
+        } catch {
+            throw fail("load", "\(error)")
+        }
+        if let labels, labels.count != rows.shape[0] {
+            throw fail("load", "\(self.feedback!) has \(labels.count) labels for \(rows.shape[0]) input rows")
+        }
         let (target, address, close) = try await self.connect()
         let log: RequestLog?
         do {
@@ -194,7 +224,19 @@ struct Load: AsyncParsableCommand {
             throw fail("load", "cannot write the request log \(self.requestLog ?? ""): \(error)")
         }
         defer { log?.close() }
-        let generator = try LoadGenerator(target: target, source: source, settings: settings, check: check, requestLog: log)
+        let stream = try labels.map { FeedbackStream(labels: $0, client: try self.feedbackClient()) }
+        let feeding = stream.map { stream in Task { await stream.run() } }
+        let answered = self.idsOut.map { _ in AnsweredIDs() }
+        var observer: (@Sendable (Int, Response) -> Void)?
+        if stream != nil || answered != nil {
+            observer = { row, response in
+                stream?.observe(firstRow: row, response: response)
+                if let answered, let id = response[parameter: ParameterKey.requestID] { answered.add(id, row: row) }
+            }
+        }
+        let generator = try LoadGenerator(
+            target: target, source: source, settings: settings, check: check, observer: observer, requestLog: log
+        )
         let started = Date()
         let machine = LoadReport.Machine.current()
         let live = isatty(STDOUT_FILENO) == 1
@@ -205,6 +247,11 @@ struct Load: AsyncParsableCommand {
             let result = try await generator.run(step, progress: progress)
             if live { print("\r\u{1B}[K", terminator: "") }
             results.append(result)
+        }
+        if let feeding, let stream {
+            feeding.cancel()
+            await feeding.value
+            await stream.close()
         }
         await close()
         let report = LoadReport(
@@ -226,8 +273,12 @@ struct Load: AsyncParsableCommand {
                 + "each step \(bound) after \(LoadFormat.number(LoadFormat.seconds(settings.warmup))) s warm-up")
         print("latency: closed loop from the send, open loop from the scheduled send")
         print(report.table(), terminator: "")
+        if let stream { print(stream.summary) }
         do {
             if let json { try report.json().write(to: URL(fileURLWithPath: json)) }
+            if let idsOut, let answered {
+                try answered.csv.write(toFile: idsOut, atomically: true, encoding: .utf8)
+            }
             if let csv { try report.csv().write(toFile: csv, atomically: true, encoding: .utf8) }
             if let plot {
                 let chart = LatencyPlot(
@@ -288,6 +339,20 @@ struct Load: AsyncParsableCommand {
         }
     }
 
+    /// A connection of its own for feedback, so that labels never queue behind the measured requests.
+    private func feedbackClient() throws -> WireClient {
+        let (host, port) = Echo.split(self.target)!
+        var configuration = WireClientConfiguration(
+            host: host, port: port, tls: TLSSettings(caPath: self.ca, certificatePath: self.cert, keyPath: self.key))
+        configuration.identity = "yard-load-feedback"
+        configuration.token = self.token
+        do {
+            return try WireClient(configuration: configuration)
+        } catch {
+            throw fail("load", "\(error)")
+        }
+    }
+
     /// Opens the target now, so that an unreachable service or a TLS failure is one clear error before the run.
     private func connect() async throws -> (any LoadTarget, String, @Sendable () async -> Void) {
         if let engine {
@@ -322,7 +387,8 @@ struct Load: AsyncParsableCommand {
             await close()
             throw fail("load", "cannot reach \(self.target): \(error)")
         }
-        let target: any LoadTarget = self.eventLoops == 1 ? SingleLoopWireTarget(client: client, eventLoop: group.next()) : client
+        let retry = CallRetryPolicy.defaults { $0.maxRetries = self.retries }
+        let target = WireTarget(client: client, eventLoop: self.eventLoops == 1 ? group.next() : nil, retry: retry)
         return (target, self.target, close)
     }
 }

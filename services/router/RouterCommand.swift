@@ -65,8 +65,14 @@ struct RouterCommand: ServiceCommand {
             """
     )
     var releaseLeader: String?
+    @Option(help: "URLs every release decision is POSTed to as Slack-compatible JSON (comma-separated http:// URLs).")
+    var releaseWebhook = ""
+    @Option(help: "The Prometheus server of rollout metric gates that name none, e.g. http://127.0.0.1:9090.")
+    var prometheus: String?
     @Option(help: "Milliseconds between active health checks of each stage instance.") var healthCheckIntervalMs = 2000
     @Option(help: "Milliseconds a health check may take before it counts as failed.") var healthCheckTimeoutMs = 1000
+
+    var releaseWebhooks: [String] { self.releaseWebhook.split(separator: ",").map(String.init) }
 
     /// The pool of the router whose releases this one follows, as `yard pool` names it.
     static let leaderStage = "release-leader"
@@ -91,12 +97,15 @@ struct RouterCommand: ServiceCommand {
         guard (1...64).contains(self.maxBatchesInFlight) else { throw ValidationError("--max-batches-in-flight must be 1...64") }
         guard (10...60_000).contains(self.rolloutTickMs) else { throw ValidationError("--rollout-tick-ms must be 10...60000") }
         guard (1...64).contains(self.connections) else { throw ValidationError("--connections must be 1...64") }
+        for url in self.releaseWebhooks + (self.prometheus.map { [$0] } ?? []) where !url.hasPrefix("http://") {
+            throw ValidationError("'\(url)' is not an http:// URL (--release-webhook, --prometheus)")
+        }
         guard (10...600_000).contains(self.healthCheckIntervalMs) else { throw ValidationError("--health-check-interval-ms must be 10...600000") }
         guard (10...60_000).contains(self.healthCheckTimeoutMs) else { throw ValidationError("--health-check-timeout-ms must be 10...60000") }
     }
 
     func run() async throws {
-        let logger = Self.makeLogger()
+        let logger = self.makeLogger()
         // the router presents its own certificate to the stages; a reload gives new connections the new one
         let credentials = try Self.credentials(self.server)
         let tls = credentials.settings
@@ -174,9 +183,13 @@ struct RouterCommand: ServiceCommand {
         let name = self.name ?? "\(ProcessInfo.processInfo.hostName):\(self.server.port ?? Self.defaultPort)"
         if self.stateDir.isEmpty { logger.warning("release state kept in memory only; pass --state-dir so that rollouts survive a restart") }
         let releases = try Self.make(orExit: "cannot read the release state", logger: logger) {
+            // the versions the inference instances serve: a model with nothing pinned gets its newest one pinned,
+            // so that a version added later waits for a rollout
             try ReleaseController(
                 models: Array(models.keys), stateDirectory: self.stateDir.isEmpty ? nil : self.stateDir, identity: name,
-                tick: .milliseconds(self.rolloutTickMs), leader: leaderStage?.0, logger: logger
+                tick: .milliseconds(self.rolloutTickMs), leader: leaderStage?.0, http: RuntimeReleaseHTTP(),
+                notify: self.releaseWebhooks, prometheus: self.prometheus,
+                versions: { [health] model in health.readyVersions(of: model) }, logger: logger
             )
         }
         let sampler = InputSampler()
@@ -204,12 +217,9 @@ struct RouterCommand: ServiceCommand {
         let served = StatisticsRecordingService(router, statistics: statistics)
         var companions: [any Service] = [router, health, releases, stagePools]
         let gateway = gatewayConfiguration.map { gatewayConfiguration -> GatewayServer in
-            let descriptions = (catalog?.entries ?? []).compactMap { entry in
-                models[entry.name].map { ModelMetadata(name: entry.name, versions: entry.versions, config: entry.config, batching: $0) }
-            }
             let backend = RouterGatewayBackend(
                 service: MeteredService(served, name: Self.serviceName), health: health,
-                models: Dictionary(descriptions.map { ($0.name, $0) }, uniquingKeysWith: { _, last in last }))
+                catalog: catalog, batching: models, learning: batching)
             return GatewayServer(configuration: gatewayConfiguration, backend: backend, statistics: statistics, logger: logger)
         }
         if let gateway { companions.append(gateway) }
