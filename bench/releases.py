@@ -231,8 +231,15 @@ def write(path, results, feedback, model, cores, blas, load_before, load_after):
         "second.",
         "",
     ]
+    # the file's other sections (the shadow comparison's cost, bench/shadow.sh) stay below this one
+    kept = ""
+    if os.path.exists(path):
+        with open(path) as handle:
+            old = handle.read()
+        start = old.find("\n# ", 1) if old.startswith(lines[0]) else 0
+        kept = "" if start < 0 else old[start:].lstrip("\n")
     with open(path, "w") as handle:
-        handle.write("\n".join(lines))
+        handle.write("\n".join(lines) + ("\n" + kept if kept else ""))
     print(f"releases: wrote {path}", file=sys.stderr)
 
 
