@@ -137,6 +137,7 @@ let package = Package(
             name: "SwitchyardRouter",
             dependencies: [
                 "SwitchyardRouting", "SwitchyardTransport", "SwitchyardModelConfig", "SwitchyardWire", "SwitchyardTensor",
+                "SwitchyardGateway",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -265,7 +266,7 @@ let package = Package(
             name: "SwitchyardRouterTests",
             dependencies: [
                 "SwitchyardRouter", "SwitchyardRouting", "SwitchyardModelConfig", "SwitchyardTransport", "SwitchyardWire",
-                "SwitchyardTensor", "SwitchyardTesting",
+                "SwitchyardTensor", "SwitchyardTesting", "SwitchyardGateway",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]

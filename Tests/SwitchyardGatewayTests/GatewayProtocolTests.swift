@@ -95,6 +95,49 @@ struct GatewayProtocolTests {
         }
     }
 
+    /// tritonclient.http over TLS, unchanged: a bearer token under server-only TLS, a client certificate under mutual
+    /// TLS; JSON and binary tensors both ways. Without the token the same client gets 401 with a message.
+    @Test(arguments: ["token", "certificate"])
+    func tritonclientCallsOverTLSWithATokenOrAClientCertificate(_ credential: String) async throws {
+        let python = try testPython()
+        let (server, key) = (Self.certificates.certificatePath("server"), Self.certificates.keyPath("server"))
+        let security: GatewayConfiguration.Security =
+            credential == "token"
+            ? .serverTLS(certificatePath: server, keyPath: key, tokens: try BearerTokens([GatewayHarness.token]))
+            : .mutualTLS(caPath: Self.certificates.caPath, certificatePath: server, keyPath: key)
+        let arguments =
+            credential == "token"
+            ? ["--token", GatewayHarness.token]
+            : ["--cert", Self.certificates.certificatePath("client"), "--key", Self.certificates.keyPath("client")]
+        try await GatewayHarness.with(security: security) { gateway, _ in
+            let script = packageRoot().appendingPathComponent("Tests/Fixtures/gateway/tritonclient_tls.py").path
+            let (status, output) = try await runCommand(
+                python, [script, "127.0.0.1:\(gateway.port)", Self.certificates.caPath] + arguments,
+                timeout: .seconds(60))
+            #expect(status == 0, "\(output)")
+            let line = try #require(output.split(separator: "\n").last)
+            let report = try #require(
+                try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "\(output)")
+            #expect(report["ready"] as? Bool == true)
+            #expect(report["metadata"] as? String == "digits")
+            for mode in ["json", "binary"] {
+                let answer = try #require(report[mode] as? [String: Any], "\(mode)")
+                #expect(answer["id"] as? String == mode)
+                #expect(answer["label"] as? [Int] == [2, 2], "\(mode)")
+                #expect(answer["probabilities"] as? [[Double]] == [[0.25, 0.5], [2, 3]], "\(mode)")
+            }
+            let anonymous = try #require(report["anonymous"] as? [String: Any])
+            if credential == "token" {
+                #expect(anonymous["status"] as? String == "401", "\(anonymous)")
+                #expect((anonymous["message"] as? String)?.contains("token") == true, "\(anonymous)")
+                #expect(gateway.backend.requestCount == 2)
+            } else {
+                #expect(anonymous["status"] as? String == "200")  // the certificate is the connection's credential
+                #expect(gateway.backend.requestCount == 3)
+            }
+        }
+    }
+
     @Test func h2loadRunsManyStreamsOnOneConnection() async throws {
         try await GatewayHarness.with { gateway, _ in
             let file = FileManager.default.temporaryDirectory.appendingPathComponent(

@@ -2,11 +2,10 @@ import Foundation
 import SwitchyardGateway
 import SwitchyardModelConfig
 import SwitchyardPipeline
+import SwitchyardRouter
 import SwitchyardRouting
 import SwitchyardTensor
 import Testing
-
-@testable import RouterService
 
 /// The metadata the router's HTTP port gives for a model is read from its config alone (the router runs no
 /// pipeline); it must name what the pipeline stages really take and produce.

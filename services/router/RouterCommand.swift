@@ -217,12 +217,9 @@ struct RouterCommand: ServiceCommand {
         let served = StatisticsRecordingService(router, statistics: statistics)
         var companions: [any Service] = [router, health, releases, stagePools]
         let gateway = gatewayConfiguration.map { gatewayConfiguration -> GatewayServer in
-            let descriptions = (catalog?.entries ?? []).compactMap { entry in
-                models[entry.name].map { ModelMetadata(name: entry.name, versions: entry.versions, config: entry.config, batching: $0) }
-            }
             let backend = RouterGatewayBackend(
                 service: MeteredService(served, name: Self.serviceName), health: health,
-                models: Dictionary(descriptions.map { ($0.name, $0) }, uniquingKeysWith: { _, last in last }))
+                catalog: catalog, batching: models, learning: batching)
             return GatewayServer(configuration: gatewayConfiguration, backend: backend, statistics: statistics, logger: logger)
         }
         if let gateway { companions.append(gateway) }

@@ -124,6 +124,9 @@ struct JSONWriter {
                         Float16(
                             bitPattern: UInt16(
                                 littleEndian: raw.loadUnaligned(fromByteOffset: index * 2, as: UInt16.self))))
+                case .bfloat16:
+                    let bits = UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: index * 2, as: UInt16.self))
+                    self.floating(Float(bitPattern: UInt32(bits) << 16))
                 case .int64:
                     self.integer(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: index * 8, as: Int64.self)))
                 case .int32:

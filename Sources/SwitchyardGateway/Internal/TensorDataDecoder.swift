@@ -118,6 +118,12 @@ enum TensorDataDecoder {
             let value = Float16(DecimalParser.double(decimal, in: bytes))
             guard value.isFinite else { throw Self.outOfRange(name, dtype, at: start) }
             target.storeBytes(of: value.bitPattern.littleEndian, toByteOffset: index * 2, as: UInt16.self)
+        case .bfloat16:
+            let value = Float(DecimalParser.double(decimal, in: bytes))
+            let bits = value.bitPattern
+            let rounded = UInt16(truncatingIfNeeded: (bits &+ 0x7FFF &+ ((bits >> 16) & 1)) >> 16)  // nearest even
+            guard value.isFinite, rounded & 0x7F80 != 0x7F80 else { throw Self.outOfRange(name, dtype, at: start) }
+            target.storeBytes(of: rounded.littleEndian, toByteOffset: index * 2, as: UInt16.self)
         default:
             guard let value = DecimalParser.integer(decimal) else {
                 throw decimal.isInteger

@@ -1,8 +1,8 @@
-import Foundation
-import SwitchyardGateway
-import SwitchyardModelConfig
-import SwitchyardRouting
-import SwitchyardTensor
+internal import Foundation
+public import SwitchyardGateway
+public import SwitchyardModelConfig
+public import SwitchyardRouting
+internal import SwitchyardTensor
 
 extension ModelMetadata {
     /// What the router tells HTTP clients of a model, from its `config.json` (the router loads no model):
@@ -13,11 +13,10 @@ extension ModelMetadata {
     ///   - versions: the versions on the router's disk.
     ///   - config: the model's config.
     ///   - batching: the router's batching for the model.
-    init(name: String, versions: [Int], config: ModelConfig, batching: BatcherConfiguration) {
+    public init(name: String, versions: [Int], config: ModelConfig, batching: BatcherConfiguration) {
         let pipeline =
             config.pipelineJSON.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) } as? [String: Any]
             ?? [:]
-        let delay = batching.maxQueueDelay.components
         let policy: VersionPolicy =
             switch config.versionPolicy {
             case .latest(let count): .latest(count)
@@ -31,10 +30,7 @@ extension ModelMetadata {
                 config.outputs ?? [], postprocess: pipeline["postprocess"] as? [[String: Any]] ?? [],
                 labels: config.labels != nil),
             maxBatchSize: batching.maxBatchSize,
-            batching: .init(
-                preferredBatchSizes: batching.preferredBatchSizes,
-                maxQueueDelayMicroseconds: Int(delay.seconds) * 1_000_000 + Int(delay.attoseconds / 1_000_000_000_000),
-                maxQueueSize: batching.maxQueueSize),
+            batching: Batching(batching),
             versionPolicy: policy)
     }
 
@@ -102,5 +98,16 @@ extension ModelMetadata {
             }
         }
         return outputs
+    }
+}
+
+extension ModelMetadata.Batching {
+    /// The router's batching of a model, with Triton's names.
+    init(_ configuration: BatcherConfiguration) {
+        let delay = configuration.maxQueueDelay.components
+        self.init(
+            preferredBatchSizes: configuration.preferredBatchSizes,
+            maxQueueDelayMicroseconds: Int(delay.seconds) * 1_000_000 + Int(delay.attoseconds / 1_000_000_000_000),
+            maxQueueSize: configuration.maxQueueSize)
     }
 }
