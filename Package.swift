@@ -217,7 +217,7 @@ let package = Package(
             ["SwitchyardInferenceService", "SwitchyardEngine", .product(name: "NIOPosix", package: "swift-nio")]
         ),
         serviceTarget("PostprocessService", path: "services/postprocess", ["SwitchyardPipelineService"]),
-        serviceTarget("PreprocessService", path: "services/preprocess", ["SwitchyardPipelineService"]),
+        serviceTarget("PreprocessService", path: "services/preprocess", ["SwitchyardPipelineService", "SwitchyardPipeline"]),
         serviceTarget(
             "RouterService", path: "services/router",
             [
