@@ -32,12 +32,14 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 start() {  # name product: start (or restart, on the same port) and wait, bounded, until it listens
   local name=$1 product=$2 extra=("${@:3}")
   [ -n "${port[$name]:-}" ] || port[$name]=$(free_port)
-  : >"$logs/$name.log"
+  touch "$logs/$name.log"
+  local from
+  from=$(wc -l <"$logs/$name.log")  # a restart appends to the log: look for its own "listening"
   "$bin/$product" --port "${port[$name]}" --models models $(tls "${product#switchyard-}") "${extra[@]}" \
     >>"$logs/$name.log" 2>&1 &
   pid[$name]=$!
   for _ in $(seq 1 300); do
-    grep -q listening "$logs/$name.log" && return
+    tail -n +"$((from + 1))" "$logs/$name.log" | grep -q listening && return
     kill -0 "${pid[$name]}" 2>/dev/null || break
     sleep 0.1
   done
@@ -113,8 +115,11 @@ rows+=("$(summary "SIGSTOP of one of two inference instances for 8 s, 1 s deadli
   echo
   echo "### Run of $(date -u +%Y-%m-%dT%H:%MZ) ($(basename "$(dirname "$bin")")/$(basename "$bin") binaries)"
   echo
-  echo "CPU: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
+  blas=$(grep -o 'blas.core=[A-Za-z0-9]*' "$logs/inf1.log" | head -1 | cut -d= -f2)
+  echo "CPU: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores, OpenBLAS core ${blas:-unknown}; load average at"
+  echo "the end: $(cut -d' ' -f1-3 /proc/loadavg) (other engineers' builds share the machine)."
   echo "Closed loop, 16 in flight, one digits row per request, \`yard load --retries 3\` (the default)."
+  echo "Stage logs: $(cat "$logs"/{pre,inf,post}*.log | grep -c ' draining') drains, $(cat "$logs"/{pre,inf,post}*.log | grep -c ' listening') starts."
   echo
   echo "| scenario | sent | ok | failed | client retries | p99 ms | p99.9 ms | max ms | errors |"
   echo "|---|---|---|---|---|---|---|---|---|"
