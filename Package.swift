@@ -41,6 +41,8 @@ let package = Package(
 
         // MARK: Engine
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        // glibc's DNS resolver (SRV queries for the router's pool discovery)
+        .systemLibrary(name: "CResolv"),
         .target(name: "SwitchyardONNX", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         // Picks OpenBLAS kernels that match the CPU before any Swift code runs (a C constructor).
         .target(name: "COpenBLASCore", linkerSettings: [.linkedLibrary("dl")]),
@@ -79,7 +81,7 @@ let package = Package(
         .target(
             name: "SwitchyardTransport",
             dependencies: [
-                "SwitchyardWire", "SwitchyardTensor",
+                "SwitchyardWire", "SwitchyardTensor", "CResolv",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -146,9 +148,10 @@ let package = Package(
         .target(
             name: "SwitchyardInferenceService",
             dependencies: [
-                "SwitchyardEngine", "SwitchyardTransport", "SwitchyardWire", "SwitchyardTensor",
+                "SwitchyardEngine", "SwitchyardModelConfig", "SwitchyardTransport", "SwitchyardWire", "SwitchyardTensor",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .target(

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system packages Switchyard builds and runs with, when they are missing (Debian/Ubuntu, as root).
-# Run by ops/test.sh (with --test: also prometheus and chromium for the monitor's tests, curl and h2load for the gateway's) and ops/demo.sh; safe to run again.
+# Run by ops/test.sh (with --test: also prometheus and chromium for the monitor's tests, curl and h2load for the gateway's,
+# dpkg-dev, systemd-container, dnsmasq-base and iproute2 for the package and fleet tests) and ops/demo.sh; safe to run again.
 set -euo pipefail
 need=()
 pkg-config --exists openblas 2>/dev/null || need+=(libopenblas-dev)
@@ -13,6 +14,11 @@ if [ "${1:-}" = "--test" ]; then  # the integration tests drive a real Prometheu
   command -v chromium >/dev/null || need+=(chromium)
   command -v curl >/dev/null || need+=(curl)
   command -v h2load >/dev/null || need+=(nghttp2-client)
+  # the package and fleet tests: dpkg-shlibdeps, a systemd-booted container, a DNS server, network namespaces
+  command -v dpkg-shlibdeps >/dev/null || need+=(dpkg-dev)
+  command -v systemd-nspawn >/dev/null || need+=(systemd-container)
+  command -v dnsmasq >/dev/null || need+=(dnsmasq-base)
+  command -v ip >/dev/null || need+=(iproute2)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"

@@ -12,3 +12,8 @@ swift test --skip-build
 bash ops/node-tests.sh
 # the Python client's suite, against the binaries just built (echo service, the demo mesh) and every vector
 SWITCHYARD_BIN=$(swift build --show-bin-path) "$SWITCHYARD_PYTHON" -m pytest -q -p no:cacheprovider clients/python/tests
+# the Kubernetes manifests, rendered and checked offline against the Kubernetes schemas
+bash ops/k8s/validate.sh "$SWITCHYARD_PYTHON"
+# a fleet on network namespaces (root): discovery through dnsmasq, instances added, drained, removed, certificates
+# rotated, the router restarted and a link cut under load, every request counted
+bash ops/fleet-test.sh "$(swift build --show-bin-path)"

@@ -28,6 +28,8 @@ public final class InferenceExecutor: Sendable {
 
     private let state = Mutex<State>(State())
     private let condition = NSCondition()
+    /// Nanoseconds the threads spent running work, summed over threads.
+    private let busy = Atomic<UInt64>(0)
     /// The number of worker threads.
     public let threads: Int
     /// The most inferences allowed to wait for a thread.
@@ -122,6 +124,10 @@ public final class InferenceExecutor: Sendable {
     /// The number of inferences waiting for a thread.
     public var waiting: Int { self.state.withLock { $0.jobs.count } }
 
+    /// Seconds the threads have spent running inferences, summed over threads: its rate over `threads` is the
+    /// executor's busy fraction.
+    public var busySeconds: Double { Double(self.busy.load(ordering: .relaxed)) / 1e9 }
+
     /// Stops the threads after the inferences already queued have run; later calls are refused.
     public func shutdown() {
         self.state.withLock { $0.stopped = true }
@@ -150,7 +156,11 @@ public final class InferenceExecutor: Sendable {
                 self.condition.wait()
             }
             self.condition.unlock()
+            let started = ContinuousClock.now
             job?.work()
+            let elapsed = started.duration(to: .now).components
+            let nanoseconds = elapsed.seconds * 1_000_000_000 + elapsed.attoseconds / 1_000_000_000
+            self.busy.add(UInt64(max(0, nanoseconds)), ordering: .relaxed)
         }
     }
 }

@@ -1,6 +1,8 @@
+import Foundation
 import Logging
 public import NIOPosix
 public import SwitchyardEngine
+import SwitchyardModelConfig
 import SwitchyardTensor
 public import SwitchyardTransport
 public import SwitchyardWire
@@ -41,8 +43,13 @@ public final class InferenceService: WireService {
                     + ready.map { Parameter(ParameterKey.model, "\($0.name)/\($0.version)") }
             )
         case Method.modelList:
+            let status = self.repository.status()
+            // each served model's batching limits, so that a router learns models from the fleet, not from files
+            let limits = Set(status.filter { $0.state == .ready }.map(\.name)).sorted().compactMap { name in
+                (try? self.repository.model(name, version: nil)).map { Parameter(ParameterKey.modelLimits, Self.limits(of: $0)) }
+            }
             return Response(
-                parameters: self.repository.status().map { Parameter("\($0.name)/\($0.version)", Self.describe($0.state)) }
+                parameters: status.map { Parameter("\($0.name)/\($0.version)", Self.describe($0.state)) } + limits
             )
         case Method.modelLoad, Method.modelUnload, Method.modelReload:
             guard context.peer.organizationalUnits.contains("admin") else {
@@ -101,6 +108,19 @@ public final class InferenceService: WireService {
         } catch let error as EngineError where error.code == .unavailable {
             throw InferenceServiceError(.overloaded, error.message, cause: error)  // the compute queue is full: shed
         }
+    }
+
+    /// A model's batching limits as JSON: `name`, and when its config sets them `max_batch_size`,
+    /// `preferred_batch_size`, `max_queue_delay_microseconds`, `max_queue_size`.
+    static func limits(of loaded: LoadedModel) -> String {
+        var object: [String: Any] = ["name": loaded.name]
+        let config = loaded.config
+        if let size = config.maxBatchSize { object["max_batch_size"] = size }
+        if let sizes = config.dynamicBatching.preferredBatchSizes { object["preferred_batch_size"] = sizes }
+        if let delay = config.dynamicBatching.maxQueueDelayMicroseconds { object["max_queue_delay_microseconds"] = delay }
+        if let size = config.dynamicBatching.maxQueueSize { object["max_queue_size"] = size }
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+        return String(decoding: data, as: UTF8.self)
     }
 
     private static func describe(_ state: VersionStatus.State) -> String {

@@ -1,3 +1,4 @@
+import Foundation
 import SwitchyardWire
 import Synchronization
 
@@ -13,6 +14,8 @@ public struct LoadGenerator: Sendable {
     public let source: RequestSource
     public let settings: LoadSettings
     public let check: OutputCheck?
+    /// Where every request is written, when given.
+    public let requestLog: RequestLog?
 
     /// A snapshot for a progress line, about once a second.
     public struct Progress: Sendable {
@@ -33,15 +36,18 @@ public struct LoadGenerator: Sendable {
     ///   - source: the requests.
     ///   - settings: step bounds and request deadlines.
     ///   - check: compares answers with expected outputs, when given.
+    ///   - requestLog: writes a line per request, when given.
     /// - Throws: ``LoadError`` for invalid settings.
-    public init(target: any LoadTarget, source: RequestSource, settings: LoadSettings, check: OutputCheck? = nil)
-        throws(LoadError)
-    {
+    public init(
+        target: any LoadTarget, source: RequestSource, settings: LoadSettings, check: OutputCheck? = nil,
+        requestLog: RequestLog? = nil
+    ) throws(LoadError) {
         try settings.validate()
         self.target = target
         self.source = source
         self.settings = settings
         self.check = check
+        self.requestLog = requestLog
     }
 
     /// Runs one step.
@@ -162,6 +168,7 @@ public struct LoadGenerator: Sendable {
     ) async {
         let request = self.source.request(sequence)
         if measured { recorder.sent() }
+        let wall = self.requestLog == nil ? nil : Date()
         do {
             let response = try await self.target.send(request, deadline: sent.advanced(by: self.settings.timeout))
             let now = ContinuousClock.now
@@ -175,8 +182,14 @@ public struct LoadGenerator: Sendable {
             recorder.answered(
                 measured: measured, latency: scheduled.duration(to: now), service: sent.duration(to: now),
                 rows: self.source.rowsPerRequest, version: response[parameter: ParameterKey.modelVersion], check: check, at: now)
+            if let wall { self.requestLog?.record(sent: wall, latency: sent.duration(to: now), code: nil, measured: measured) }
         } catch {
-            recorder.failed(measured: measured, status: Self.status(of: error), at: ContinuousClock.now)
+            let status = Self.status(of: error)
+            let now = ContinuousClock.now
+            recorder.failed(measured: measured, status: status, at: now)
+            if let wall {
+                self.requestLog?.record(sent: wall, latency: sent.duration(to: now), code: status.code, measured: measured)
+            }
         }
     }
 

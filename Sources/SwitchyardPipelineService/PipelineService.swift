@@ -1,4 +1,5 @@
 import Logging
+import Synchronization
 public import SwitchyardModelConfig
 public import SwitchyardPipeline
 import SwitchyardTensor
@@ -11,10 +12,13 @@ public import SwitchyardWire
 ///
 /// Methods: the stage's name (`preprocess` or `postprocess`) with the model's name in `model`, and `health`.
 /// A request that does not fit is answered `invalid argument` with what was expected. Pipelines are read at
-/// start; a broken one stops the service from starting, with the model and the key named.
+/// start; a broken one stops the service from starting, with the model and the key named. ``reload(root:)`` reads
+/// them again while serving (a model added to the repository, on SIGHUP or a poll); a broken one is refused then and
+/// the running pipelines stay.
 public final class PipelineService: WireService {
     private let stage: String
-    private let pipelines: [String: any ModelPipeline]
+    private let table: Mutex<[String: any ModelPipeline]>
+    private var pipelines: [String: any ModelPipeline] { self.table.withLock { $0 } }
 
     /// Makes a stage from pipelines by model name.
     /// - Parameters:
@@ -22,7 +26,22 @@ public final class PipelineService: WireService {
     ///   - pipelines: each model's pipeline.
     public init(stage: String, pipelines: [String: any ModelPipeline]) {
         self.stage = stage
-        self.pipelines = pipelines
+        self.table = Mutex(pipelines)
+    }
+
+    /// Reads the repository's pipelines again and uses them from now on.
+    /// - Parameter root: the model repository's directory.
+    /// - Returns: the models added and removed.
+    /// - Throws: as ``preprocess(root:)``; the running pipelines stay then.
+    @discardableResult
+    public func reload(root: String) throws -> (added: [String], removed: [String]) {
+        let fresh = self.stage == Method.preprocess ? try Self.preprocess(root: root) : try Self.postprocess(root: root)
+        let next = fresh.pipelines
+        let before = self.table.withLock { table in
+            defer { table = next }
+            return Set(table.keys)
+        }
+        return (Set(next.keys).subtracting(before).sorted(), before.subtracting(next.keys).sorted())
     }
 
     /// The preprocess stage of a model repository (only its configs are read).

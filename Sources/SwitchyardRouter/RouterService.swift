@@ -28,6 +28,10 @@ public final class RouterService: WireService, Service {
     public let releases: ReleaseController?
     let logger: Logger
     private let sampler: InputSampler?
+    /// The stage pools' discovery and administration (`pool.*`); `nil` when the stages are fixed.
+    let stagePools: StagePools?
+    /// The batching of models learned from the fleet (before each model's own limits); `nil`: only `models`.
+    private let learning: BatcherConfiguration?
 
     /// Makes a router.
     /// - Parameters:
@@ -42,10 +46,14 @@ public final class RouterService: WireService, Service {
     ///   - instances: instances per stage (`preprocess`, `inference`, `postprocess`; 1 when missing): a model's
     ///     `maxBatchesInFlight` is per instance, so that a stage scaled out gets batches for every instance.
     ///   - executor: where the batchers' tasks run (the router's event loop); `nil`: the global executor.
+    ///   - pools: the stage pools' discovery and administration, for `pool.*`.
+    ///   - learning: serve the models that healthy inference instances report (`model.list` on each health check)
+    ///     besides `models`, batched with these settings and each model's own limits; `nil`: only `models`.
     public init(
         models: [String: BatcherConfiguration], preprocess: any Upstream, inference: any Upstream,
         postprocess: any Upstream, health: HealthChecker? = nil, releases: ReleaseController? = nil, logger: Logger,
-        sampler: InputSampler? = nil, instances: [String: Int] = [:], executor: (any TaskExecutor)? = nil
+        sampler: InputSampler? = nil, instances: [String: Int] = [:], executor: (any TaskExecutor)? = nil,
+        pools: StagePools? = nil, learning: BatcherConfiguration? = nil
     ) {
         self.batchers = StageBatchers(
             models: models, preprocess: preprocess, inference: inference, postprocess: postprocess,
@@ -58,10 +66,46 @@ public final class RouterService: WireService, Service {
         self.releases = releases
         self.logger = logger
         self.sampler = sampler
+        self.stagePools = pools
+        self.learning = learning
     }
 
-    /// The models this router serves.
-    public var models: [String] { self.batchers.models }
+    /// The models this router serves: its own, and those the fleet serves when it learns them.
+    public var models: [String] {
+        guard self.learning != nil, let served = self.health?.servedModels else { return self.batchers.models }
+        return Set(self.batchers.models).union(served).sorted()
+    }
+
+    /// A model's batchers; a model the router does not know yet gets them when a healthy inference instance
+    /// serves it.
+    private func stages(for model: String) throws -> StageBatchers.Stages {
+        if let stages = self.batchers[model] { return stages }
+        guard let learning, let health else {
+            throw RouterError(
+                .unknownModel, "no model '\(model)' on this router (models: \(self.models.joined(separator: ", ")))"
+            )
+        }
+        guard !model.isEmpty, health.servedModels.contains(model) else {
+            throw RouterError(.unknownModel, "no model '\(model)': \(health.unservedReason(model))")
+        }
+        let configuration = health.limits(of: model)?.batching(defaults: learning) ?? learning
+        guard let stages = self.batchers.learn(model: model, configuration: configuration) else {
+            throw RouterError(.notReady, "the router is shutting down")
+        }
+        self.logger.info("model learned from the fleet", metadata: ["model.name": "\(model)"])
+        return stages
+    }
+
+    /// A stage's instance count changed (a pool grew or shrank): batches in flight toward it follow.
+    /// - Parameters:
+    ///   - stage: `preprocess`, `inference` or `postprocess`.
+    ///   - count: its instances now.
+    public func stageInstancesChanged(_ stage: String, count: Int) {
+        self.batchers.setInstances(stage: stage, count: max(1, count))
+    }
+
+    /// Requests waiting in the batch queues now, toward every stage: the router's queue depth for autoscalers.
+    public var queuedRequests: Int { self.batchers.queuedRequests }
 
     /// Runs the batchers until graceful shutdown or cancellation.
     public func run() async throws {
@@ -82,13 +126,15 @@ public final class RouterService: WireService, Service {
             )
         case Method.batchingStatus, Method.batchingSet:
             return try self.batching(request, context: context)
+        case Method.poolList, Method.poolAdd, Method.poolRemove, Method.poolDrain:
+            return try await self.pools(request, context: context)
         default:
             if Self.isReleaseMethod(request.method) {
                 return try self.administer(request, context: context)
             }
             throw RouterError(
                 .unknownMethod,
-                "unknown method '\(request.method)'; the router answers infer, health, feedback, rollout.start|status|pause|resume|promote|abort, ab.start|report|stop, release.pin and batching.status|set"
+                "unknown method '\(request.method)'; the router answers infer, health, feedback, rollout.start|status|pause|resume|promote|abort, ab.start|report|stop, release.pin, batching.status|set and pool.list|add|remove|drain"
             )
         }
     }
@@ -96,12 +142,7 @@ public final class RouterService: WireService, Service {
     /// One `infer` request: the route (a release's version, or the one the caller pinned), the chain of stages,
     /// and the release's measurements.
     private func infer(_ request: Request, deadline: ContinuousClock.Instant?) async throws -> Response {
-        guard let stages = self.batchers[request.model] else {
-            throw RouterError(
-                .unknownModel,
-                "no model '\(request.model)' on this router (models: \(self.models.joined(separator: ", ")))"
-            )
-        }
+        let stages = try self.stages(for: request.model)
         let started = ContinuousClock.now
         let route =
             request.version.isEmpty

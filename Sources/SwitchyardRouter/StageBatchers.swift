@@ -31,16 +31,21 @@ final class StageBatchers: Sendable {
         return scaled
     }
 
-    private let stages: [String: Stages]
+    /// Every model's batchers; models learned from the fleet join while the router runs.
+    private let table: Mutex<(stages: [String: Stages], running: Bool)>
+    private var stages: [String: Stages] { self.table.withLock { $0.stages } }
     private let pinned = Mutex<[String: [String: Batcher<ContinuousClock>]]>([:])
     /// Each model's limits as given (per stage instance), changed by ``update(model:_:)``.
     private let configurations: Mutex<[String: BatcherConfiguration]>
-    private let instances: [String: Int]
+    /// Instances per stage now (pools change while the router serves).
+    private let instances: Mutex<[String: Int]>
     /// Batchers made after ``run()`` started are handed to it here.
     private let started: (
         stream: AsyncStream<Batcher<ContinuousClock>>, continuation: AsyncStream<Batcher<ContinuousClock>>.Continuation
     )
+    private let preprocess: any Upstream
     private let inference: any Upstream
+    private let postprocess: any Upstream
     private let logger: Logger
     private let executor: (any TaskExecutor)?
 
@@ -57,21 +62,20 @@ final class StageBatchers: Sendable {
         models: [String: BatcherConfiguration], preprocess: any Upstream, inference: any Upstream,
         postprocess: any Upstream, instances: [String: Int], logger: Logger, executor: (any TaskExecutor)?
     ) {
-        self.stages = models.reduce(into: [:]) { stages, entry in
-            let (model, configuration) = entry
-            func batcher(_ stage: String, _ upstream: any Upstream) -> Batcher<ContinuousClock> {
-                Batcher(
-                    upstream: upstream, configuration: Self.scaled(configuration, for: stage, instances: instances),
-                    logger: logger, metricDimensions: [("model", model), ("stage", stage)], executor: executor
-                )
-            }
-            stages[model] = Stages(
-                preprocess: batcher("preprocess", preprocess), inference: batcher("inference", inference),
-                postprocess: batcher("postprocess", postprocess)
+        self.table = Mutex(
+            (
+                models.reduce(into: [:]) { stages, entry in
+                    stages[entry.key] = Self.make(
+                        model: entry.key, configuration: entry.value, preprocess: preprocess, inference: inference,
+                        postprocess: postprocess, instances: instances, logger: logger, executor: executor
+                    )
+                }, false
             )
-        }
+        )
+        self.preprocess = preprocess
+        self.postprocess = postprocess
         self.configurations = Mutex(models)
-        self.instances = instances
+        self.instances = Mutex(instances)
         self.started = AsyncStream.makeStream()
         self.inference = inference
         self.logger = logger
@@ -81,13 +85,64 @@ final class StageBatchers: Sendable {
     /// The models, sorted.
     var models: [String] { self.stages.keys.sorted() }
 
+    /// Requests waiting in every batch queue (pinned versions' included).
+    var queuedRequests: Int {
+        let pinned = self.pinned.withLock { $0.values.flatMap(\.values) }
+        let all = self.stages.values.flatMap { [$0.preprocess, $0.inference, $0.postprocess] } + pinned
+        return all.reduce(0) { $0 + $1.statistics.queuedRequests }
+    }
+
     /// A model's batchers, or `nil` for a model the router does not serve.
-    subscript(model: String) -> Stages? { self.stages[model] }
+    subscript(model: String) -> Stages? { self.table.withLock { $0.stages[model] } }
+
+    private static func make(
+        model: String, configuration: BatcherConfiguration, preprocess: any Upstream, inference: any Upstream,
+        postprocess: any Upstream, instances: [String: Int], logger: Logger, executor: (any TaskExecutor)?
+    ) -> Stages {
+        func batcher(_ stage: String, _ upstream: any Upstream) -> Batcher<ContinuousClock> {
+            Batcher(
+                upstream: upstream, configuration: Self.scaled(configuration, for: stage, instances: instances),
+                logger: logger, metricDimensions: [("model", model), ("stage", stage)], executor: executor
+            )
+        }
+        return Stages(
+            preprocess: batcher("preprocess", preprocess), inference: batcher("inference", inference),
+            postprocess: batcher("postprocess", postprocess)
+        )
+    }
+
+    /// A model's batchers, made now if the router does not have them yet (a model learned from the fleet).
+    /// - Returns: `nil` after shutdown began.
+    func learn(model: String, configuration: BatcherConfiguration) -> Stages? {
+        self.pinned.withLock { _ in
+            let instances = self.instances.withLock { $0 }
+            return self.table.withLock { table -> Stages? in
+                if let existing = table.stages[model] { return existing }
+                let made = Self.make(
+                    model: model, configuration: configuration, preprocess: self.preprocess, inference: self.inference,
+                    postprocess: self.postprocess, instances: instances, logger: self.logger, executor: self.executor
+                )
+                // before run() starts, it takes the table as it is; after, it is handed the new batchers
+                if table.running {
+                    for batcher in [made.preprocess, made.inference, made.postprocess] {
+                        if case .terminated = self.started.continuation.yield(batcher) { return nil }
+                    }
+                }
+                table.stages[model] = made
+                self.configurations.withLock { $0[model] = configuration }
+                return made
+            }
+        }
+    }
 
     /// Runs the batchers (those made later too) until cancelled.
     func run() async {
+        let initial = self.table.withLock { table in
+            table.running = true
+            return table.stages
+        }
         await withDiscardingTaskGroup { group in
-            for stages in self.stages.values {
+            for stages in initial.values {
                 for batcher in [stages.preprocess, stages.inference, stages.postprocess] {
                     group.addTask { await batcher.run() }
                 }
@@ -115,15 +170,37 @@ final class StageBatchers: Sendable {
                 change(&configurations[model, default: BatcherConfiguration()])
                 return configurations[model]!
             }
-            for (stage, batcher) in [
-                ("preprocess", stages.preprocess), ("inference", stages.inference), ("postprocess", stages.postprocess),
-            ] {
-                batcher.updateConfiguration(Self.scaled(configuration, for: stage, instances: self.instances))
-            }
-            for batcher in (pinned[model] ?? [:]).values {
-                batcher.updateConfiguration(Self.scaled(configuration, for: "inference", instances: self.instances))
-            }
+            self.apply(configuration, to: stages, pinned: pinned[model] ?? [:])
             return configuration
+        }
+    }
+
+    /// A stage's instance count changed: every model's batches in flight toward it follow.
+    func setInstances(stage: String, count: Int) {
+        let changed = self.instances.withLock { instances in
+            defer { instances[stage] = count }
+            return instances[stage] != count
+        }
+        guard changed else { return }
+        self.pinned.withLock { pinned in
+            for (model, stages) in self.stages {
+                guard let configuration = self.configurations.withLock({ $0[model] }) else { continue }
+                self.apply(configuration, to: stages, pinned: pinned[model] ?? [:])
+            }
+        }
+    }
+
+    private func apply(
+        _ configuration: BatcherConfiguration, to stages: Stages, pinned: [String: Batcher<ContinuousClock>]
+    ) {
+        let instances = self.instances.withLock { $0 }
+        for (stage, batcher) in [
+            ("preprocess", stages.preprocess), ("inference", stages.inference), ("postprocess", stages.postprocess),
+        ] {
+            batcher.updateConfiguration(Self.scaled(configuration, for: stage, instances: instances))
+        }
+        for batcher in pinned.values {
+            batcher.updateConfiguration(Self.scaled(configuration, for: "inference", instances: instances))
         }
     }
 
@@ -136,7 +213,8 @@ final class StageBatchers: Sendable {
             else { return nil }
             let batcher = Batcher(
                 upstream: self.inference,
-                configuration: Self.scaled(configuration, for: "inference", instances: self.instances), logger: self.logger,
+                configuration: Self.scaled(configuration, for: "inference", instances: self.instances.withLock { $0 }),
+                logger: self.logger,
                 metricDimensions: [("model", model), ("stage", "inference"), ("version", version)],
                 executor: self.executor
             )

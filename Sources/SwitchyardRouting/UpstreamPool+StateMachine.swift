@@ -15,12 +15,23 @@ extension UpstreamPool {
             var ejectedUntil: Instant? = nil
             /// The last active health check's verdict.
             var healthy = true
+            /// Added while the pool served: no traffic until its first passing health check (while another
+            /// instance is healthy), then a share that rises over the slow-start window.
+            var awaitingFirstCheck = false
+            /// When its slow start began (its first passing check after being added).
+            var slowStartSince: Instant? = nil
+            /// Gets no new requests; those in flight finish.
+            var draining = false
+            /// Leaves the pool once its last request in flight has finished.
+            var removeWhenIdle = false
         }
 
         /// Something worth logging.
         enum Event: Equatable, Sendable {
             case ejected(instance: String, until: Instant)
             case readmitted(instance: String)
+            /// A removed instance finished its last request and left the pool.
+            case removed(instance: String)
         }
 
         /// How an attempt ended, as outlier detection counts it.
@@ -69,7 +80,8 @@ extension UpstreamPool {
             -> (index: Int?, events: [Event])
         {
             let events = self.readmitExpired(now: now)
-            let all = Array(self.instances.indices)
+            // a draining instance gets nothing new, whatever else is down
+            let all = self.instances.indices.filter { !self.instances[$0].draining }
             let admitted = all.filter { self.instances[$0].ejectedUntil == nil }
             let tiers = [
                 admitted.filter { self.instances[$0].healthy && !excluded.contains($0) },
@@ -78,21 +90,111 @@ extension UpstreamPool {
                 all,
             ]
             guard let candidates = tiers.first(where: { !$0.isEmpty }) else { return (nil, events) }
-            // two distinct candidates at random; the one with fewer attempts in flight wins (the first on a tie)
-            let first = Int.random(in: 0..<candidates.count, using: &random)
-            var chosen = candidates[first]
-            if candidates.count > 1 {
-                var second = Int.random(in: 0..<(candidates.count - 1), using: &random)
-                if second >= first { second += 1 }
-                if self.instances[candidates[second]].inFlight < self.instances[chosen].inFlight {
-                    chosen = candidates[second]
+            let weights = candidates.map { self.weight(of: $0, now: now) }
+            var chosen: Int
+            if weights.allSatisfy({ $0 == 1 }) {
+                // two distinct candidates at random; the one with fewer attempts in flight wins (the first on a tie)
+                let first = Int.random(in: 0..<candidates.count, using: &random)
+                chosen = candidates[first]
+                if candidates.count > 1 {
+                    var second = Int.random(in: 0..<(candidates.count - 1), using: &random)
+                    if second >= first { second += 1 }
+                    if self.instances[candidates[second]].inFlight < self.instances[chosen].inFlight {
+                        chosen = candidates[second]
+                    }
+                }
+            } else {
+                // slow start: the two candidates are drawn in proportion to their weights, so a new instance is
+                // offered a share that rises with its weight; the fewer attempts in flight still wins
+                let first = Self.draw(weights, excluding: nil, using: &random)
+                chosen = candidates[first]
+                if candidates.count > 1 {
+                    let second = Self.draw(weights, excluding: first, using: &random)
+                    if self.instances[candidates[second]].inFlight < self.instances[chosen].inFlight {
+                        chosen = candidates[second]
+                    }
                 }
             }
             self.instances[chosen].inFlight += 1
             return (chosen, events)
         }
 
-        /// An attempt on `index` ended; ejects the instance after too many consecutive failures.
+        /// An instance's share of new requests now: 1, or during its slow start a share that rises linearly from
+        /// `slowStartMinimumWeight` to 1 over `slowStartWindow` (Envoy's `slow_start_config`).
+        func weight(of index: Int, now: Instant) -> Double {
+            guard let since = self.instances[index].slowStartSince else { return 1 }
+            let window = self.configuration.slowStartWindow
+            guard window > .zero else { return 1 }
+            let elapsed = since.duration(to: now)
+            guard elapsed < window else { return 1 }
+            let fraction = max(0, elapsed / window)
+            return max(self.configuration.slowStartMinimumWeight, fraction)
+        }
+
+        /// An index drawn in proportion to `weights`, never `excluded`.
+        private static func draw(
+            _ weights: [Double], excluding excluded: Int?, using random: inout some RandomNumberGenerator
+        ) -> Int {
+            let total = weights.indices.reduce(0.0) { $1 == excluded ? $0 : $0 + weights[$1] }
+            var point = Double.random(in: 0..<total, using: &random)
+            for index in weights.indices where index != excluded {
+                if point < weights[index] { return index }
+                point -= weights[index]
+            }
+            return weights.indices.last { $0 != excluded } ?? 0
+        }
+
+        // MARK: Membership
+
+        /// Adds an instance; one that is already a member stops draining (and is no longer to be removed).
+        /// - Parameters:
+        ///   - id: the instance's id.
+        ///   - awaitingHealthCheck: no traffic until its first passing health check, then slow start.
+        /// - Returns: whether it is new.
+        mutating func add(_ id: String, awaitingHealthCheck: Bool) -> Bool {
+            if let index = self.instances.firstIndex(where: { $0.id == id }) {
+                self.instances[index].draining = false
+                self.instances[index].removeWhenIdle = false
+                return false
+            }
+            var instance = Instance(id: id)
+            if awaitingHealthCheck {
+                instance.healthy = false
+                instance.awaitingFirstCheck = true
+            }
+            self.instances.append(instance)
+            return true
+        }
+
+        /// Stops new requests to an instance; those in flight finish. It stays a member until removed.
+        /// - Returns: whether the pool has it.
+        mutating func drain(_ id: String) -> Bool {
+            guard let index = self.instances.firstIndex(where: { $0.id == id }) else { return false }
+            self.instances[index].draining = true
+            return true
+        }
+
+        /// Drains an instance and takes it out of the pool once its requests in flight have finished (at once when
+        /// it has none: the events say so).
+        /// - Returns: `nil` when the pool does not have it.
+        mutating func remove(_ id: String) -> [Event]? {
+            guard let index = self.instances.firstIndex(where: { $0.id == id }) else { return nil }
+            self.instances[index].draining = true
+            self.instances[index].removeWhenIdle = true
+            return self.removeIfIdle(index)
+        }
+
+        private mutating func removeIfIdle(_ index: Int) -> [Event] {
+            guard self.instances[index].removeWhenIdle, self.instances[index].inFlight == 0 else { return [] }
+            let id = self.instances.remove(at: index).id
+            return [.removed(instance: id)]
+        }
+
+        /// The index of an instance by id.
+        func index(of id: String) -> Int? { self.instances.firstIndex { $0.id == id } }
+
+        /// An attempt on `index` ended; ejects the instance after too many consecutive failures, and lets a removed
+        /// instance go once it has nothing in flight. The index may not be used after this call.
         mutating func finish(instance index: Int, outcome: Outcome, now: Instant) -> [Event] {
             self.instances[index].inFlight -= 1
             var events = self.readmitExpired(now: now)
@@ -109,7 +211,7 @@ extension UpstreamPool {
                     events.append(self.eject(index, now: now))
                 }
             }
-            return events
+            return events + self.removeIfIdle(index)
         }
 
         /// Whether a retry may start now, within the retry budget and before the deadline; if so it counts in
@@ -131,6 +233,10 @@ extension UpstreamPool {
             var events = self.readmitExpired(now: now)
             guard let index = self.instances.firstIndex(where: { $0.id == id }) else { return events }
             self.instances[index].healthy = healthy
+            if healthy, self.instances[index].awaitingFirstCheck {
+                self.instances[index].awaitingFirstCheck = false
+                self.instances[index].slowStartSince = now
+            }
             if healthy, self.instances[index].ejectedUntil != nil {
                 self.instances[index].ejectedUntil = nil
                 self.instances[index].consecutiveFailures = 0

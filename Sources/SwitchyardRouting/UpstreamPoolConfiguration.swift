@@ -18,6 +18,11 @@ public struct UpstreamPoolConfiguration: Sendable, Hashable {
     public var minRetryConcurrency: Int = 3
     /// Most retries of one request, each on an instance not tried before when there is one (`num_retries`).
     public var maxRetries: Int = 2
+    /// How long an instance added while the pool serves takes to reach its full share, after its first passing
+    /// health check (Envoy's `slow_start_window`); zero: at once.
+    public var slowStartWindow: Duration = .seconds(10)
+    /// Its share at the start of the window, as a fraction of a full one (`min_weight_percent`).
+    public var slowStartMinimumWeight: Double = 0.1
 
     /// The defaults.
     public init() {}

@@ -12,6 +12,7 @@ public enum MetricsExport {
     public static let registry = PrometheusCollectorRegistry()
     private static let bootstrapped = Mutex(false)
     private static let process = ProcessCollector(registry: MetricsExport.registry)
+    private static let saturation = Mutex<[SaturationCollector]>([])
 
     /// Latency buckets from 50 µs to 10 s: a mesh hop takes about a millisecond, so Prometheus' defaults (5 ms and
     /// up) would put every request in the first bucket.
@@ -39,9 +40,20 @@ public enum MetricsExport {
         MetricsSystem.bootstrap(factory)
     }
 
-    /// The registry's metrics in the Prometheus text format, with the process metrics brought up to date.
+    /// Exports a service's saturation (``Saturation``) from now on, read on every export.
+    /// - Parameters:
+    ///   - saturation: where the numbers come from.
+    ///   - service: the `service` label.
+    public static func export(_ saturation: Saturation, service: String) {
+        let collector = SaturationCollector(service: service, source: saturation, registry: Self.registry)
+        Self.saturation.withLock { $0.append(collector) }
+    }
+
+    /// The registry's metrics in the Prometheus text format, with the process and saturation metrics brought up
+    /// to date.
     public static func exposition() -> [UInt8] {
         Self.process.update()
+        for collector in Self.saturation.withLock({ $0 }) { collector.update() }
         return Self.registry.emitToBuffer()
     }
 }

@@ -47,10 +47,13 @@ public struct MonitoringOptions: ParsableArguments {
     ///   - tls: the service's certificate: it names the instance to the monitor.
     ///   - logger: the service's logger.
     ///   - samples: takes the inputs sampled since the last report, to send with it (the router's sampler).
+    ///   - readiness: why the service is not ready (`nil` when it is), for `/readyz`.
+    ///   - credentials: the process's reloadable TLS material; `nil`: `tls` loaded once.
     /// - Throws: `ValidationError` for a bad `--monitor`.
     public func services(
         service: String, host: String, server: WireServer, tls: TLSSettings, logger: Logger,
-        samples: (@Sendable () -> [NamedTensor])? = nil
+        samples: (@Sendable () -> [NamedTensor])? = nil, readiness: @escaping @Sendable () async -> String? = { nil },
+        credentials: TLSCredentials? = nil
     ) throws -> (beforeServer: [any Service], afterServer: [any Service]) {
         var before: [any Service] = []
         var after: [any Service] = []
@@ -58,7 +61,11 @@ public struct MonitoringOptions: ParsableArguments {
             before.append(HTTPEndpoint(host: host, port: metricsPort, name: "metrics", logger: logger) { request in
                 switch request.path {
                 case "/metrics": .prometheus(MetricsExport.exposition())
+                // liveness: the process answers; readiness: the service's own health (a router with a healthy
+                // instance of every stage, an inference service with a model loaded)
                 case "/healthz": .text("ok\n")
+                case "/readyz":
+                    if let reason = await readiness() { .text("not ready: \(reason)\n", status: 503) } else { .text("ready\n") }
                 default: .notFound
                 }
             })
@@ -67,6 +74,7 @@ public struct MonitoringOptions: ParsableArguments {
             let (monitorHost, monitorPort) = try Self.split(monitor)
             var client = WireClientConfiguration(host: monitorHost, port: monitorPort, tls: tls)
             client.identity = service
+            client.credentials = credentials
             var configuration = MonitorReporter.Configuration(client: client, service: service)
             configuration.resolveAddress = {
                 guard let address = try? await server.localAddress() else { return nil }

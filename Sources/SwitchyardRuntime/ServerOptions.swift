@@ -3,6 +3,8 @@ public import Logging
 public import ServiceLifecycle
 public import SwitchyardTensor
 public import SwitchyardTransport
+import Foundation
+import SwitchyardWire
 import UnixSignals
 
 /// The options every service shares: the config file, where to listen, its TLS files, limits, drain time.
@@ -44,7 +46,18 @@ extension ServiceCommand {
         return Logger(label: "switchyard.\(Self.serviceName)")
     }
 
-    /// Serves `service` over the wire protocol until SIGTERM or SIGINT, then drains and returns.
+    /// The process's TLS material from the options, reloadable (``TLSCredentials``): make it before ``serve``
+    /// when clients of the service's own (the router's stage pools) should follow certificate reloads too.
+    /// - Parameters:
+    ///   - options: the certificate, key and CA paths.
+    ///   - requireClientCertificate: mutual TLS (the mesh default).
+    /// - Throws: `TransportError` naming the file that could not be loaded.
+    public static func credentials(_ options: ServerOptions, requireClientCertificate: Bool = true) throws -> TLSCredentials {
+        try TLSCredentials(options.tls(requireClientCertificate: requireClientCertificate))
+    }
+
+    /// Serves `service` over the wire protocol until SIGTERM or SIGINT, then drains and returns; reloads on SIGHUP
+    /// and `admin.reload` (``Reloader``).
     /// - Parameters:
     ///   - service: answers the requests.
     ///   - options: where to listen, TLS, limits.
@@ -52,24 +65,42 @@ extension ServiceCommand {
     ///   - requireClientCertificate: mutual TLS (the mesh default).
     ///   - companions: services that run beside the server and stop after it has drained (e.g. the router's batchers).
     ///   - samples: takes the inputs sampled since the last report to the monitor (the router's sampler).
+    ///   - saturation: how busy the service is, for autoscalers; `nil`: CPU time over the event loops.
+    ///   - credentials: the process's TLS material, when the caller made it (``credentials(_:requireClientCertificate:)``).
+    ///   - reloadable: options besides the certificate files that `reload` applies while serving.
+    ///   - reload: applies reloaded settings; throw to refuse them.
     public static func serve(
         _ service: any WireService, options: ServerOptions, logger: Logger, requireClientCertificate: Bool = true,
-        companions: [any Service] = [], samples: (@Sendable () -> [NamedTensor])? = nil
+        companions: [any Service] = [], samples: (@Sendable () -> [NamedTensor])? = nil, saturation: Saturation? = nil,
+        credentials: TLSCredentials? = nil, reloadable: Set<String> = [],
+        reload: @escaping @Sendable (Self) async throws -> Void = { _ in }
     ) async throws {
-        var configuration = WireServerConfiguration(tls: options.tls(requireClientCertificate: requireClientCertificate), identity: Self.serviceName)
+        MetricsExport.export(saturation ?? .eventLoops(options.eventLoops), service: Self.serviceName)
+        let credentials = try credentials ?? Self.credentials(options, requireClientCertificate: requireClientCertificate)
+        // trapped before anything serves: an early SIGHUP must not end the process (its default action)
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
+        let reloader = try Reloader<Self>(
+            commandLine: Array(CommandLine.arguments.dropFirst()), environment: ProcessInfo.processInfo.environment,
+            credentials: credentials, requireClientCertificate: requireClientCertificate, reloadable: reloadable,
+            signals: hangups, logger: logger, apply: reload
+        )
+        var configuration = WireServerConfiguration(tls: credentials.settings, identity: Self.serviceName)
+        configuration.credentials = credentials
         configuration.host = options.host
         configuration.port = options.port ?? Self.defaultPort
         configuration.maxInFlightPerConnection = options.maxInFlight
         configuration.drainTimeout = .seconds(options.drainSeconds)
-        let server = WireServer(configuration: configuration, service: MeteredService(service, name: Self.serviceName), logger: logger)
+        let served = ReloadingService(MeteredService(service, name: Self.serviceName), reloader: reloader)
+        let server = WireServer(configuration: configuration, service: served, logger: logger)
         let watched = try options.monitoring.services(
             service: Self.serviceName, host: options.host, server: server, tls: configuration.tls, logger: logger,
-            samples: samples
+            samples: samples, readiness: { await Self.notReadyReason(service, logger: logger) }, credentials: credentials
         )
-        // a group stops its services in reverse order: the server drains before its companions stop
+        // a group stops its services in reverse order: the reloader first, then the server drains before its
+        // companions stop
         try await ServiceGroup(
             configuration: .init(
-                services: watched.beforeServer + companions + [server] + watched.afterServer,
+                services: watched.beforeServer + companions + [server] + watched.afterServer + [reloader],
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
             )
         ).run()
@@ -77,6 +108,21 @@ extension ServiceCommand {
 }
 
 extension ServiceCommand {
+    /// Why `service` is not ready to serve, from its own `health` answer (asked in-process); `nil` when ready.
+    static func notReadyReason(_ service: any WireService, logger: Logger) async -> String? {
+        let context = RequestContext(
+            requestID: 0, deadline: .now.advanced(by: .seconds(2)), peer: PeerIdentity(announced: "readyz"), logger: logger
+        )
+        do {
+            _ = try await service.handle(Request(method: Method.health, idempotent: true), context: context)
+            return nil
+        } catch let error as any StatusConvertible {
+            return error.status.message
+        } catch {
+            return "\(error)"
+        }
+    }
+
     /// Makes what the service serves, or logs why it cannot (at critical level) and exits with failure.
     /// - Parameters:
     ///   - failure: the log message when it cannot, e.g. `cannot read the pipelines`.

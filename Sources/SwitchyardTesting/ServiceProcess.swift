@@ -78,6 +78,9 @@ public final class ServiceProcess: @unchecked Sendable {
     /// Sends SIGTERM (graceful shutdown).
     public func terminate() { if self.process.isRunning { self.process.terminate() } }
 
+    /// Sends SIGHUP (reload the settings and certificates).
+    public func hangUp() { if self.process.isRunning { Foundation.kill(self.process.processIdentifier, SIGHUP) } }
+
     /// Sends SIGKILL.
     public func kill() { if self.process.isRunning { Foundation.kill(self.process.processIdentifier, SIGKILL) } }
 

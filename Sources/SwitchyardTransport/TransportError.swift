@@ -4,7 +4,7 @@ public import SwitchyardWire
 public struct TransportError: Error, Sendable, CustomStringConvertible, StatusConvertible {
     /// The kind of failure.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
-        private enum Wrapped: Hashable, Sendable { case configuration, connectFailed, connectionClosed, protocolViolation }
+        private enum Wrapped: Hashable, Sendable { case configuration, connectFailed, connectionClosed, protocolViolation, nameResolution }
         private let wrapped: Wrapped
         /// Bad settings, e.g. a certificate file that does not load.
         public static let configuration = Self(wrapped: .configuration)
@@ -14,6 +14,8 @@ public struct TransportError: Error, Sendable, CustomStringConvertible, StatusCo
         public static let connectionClosed = Self(wrapped: .connectionClosed)
         /// The peer broke the protocol.
         public static let protocolViolation = Self(wrapped: .protocolViolation)
+        /// A name could not be looked up now (the DNS server did not answer, or failed); not "no such name".
+        public static let nameResolution = Self(wrapped: .nameResolution)
         public var description: String { "\(self.wrapped)" }
     }
 

@@ -12,6 +12,9 @@ public struct WireClientConfiguration: Sendable {
     public var port: Int
     /// CA for the server, and a client certificate for mutual TLS.
     public var tls: TLSSettings
+    /// Reloadable TLS material shared with the process's server: when set, each new connection takes its current
+    /// client context (``tls`` is then not read); otherwise ``tls`` is loaded once, when the client is made.
+    public var credentials: TLSCredentials?
     /// The name the server's certificate must carry; defaults to `host`.
     public var serverHostname: String?
     /// Announced in HELLO.
@@ -63,7 +66,7 @@ public final class WireClient: Sendable {
     }
 
     public let configuration: WireClientConfiguration
-    private let sslContext: NIOSSLContext
+    private let credentials: TLSCredentials
     private let group: any EventLoopGroup
     private let logger: Logger
     private let state = NIOLockedValueBox(State())
@@ -79,7 +82,7 @@ public final class WireClient: Sendable {
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) throws {
         self.configuration = configuration
-        self.sslContext = try configuration.tls.makeClientContext()
+        self.credentials = try configuration.credentials ?? TLSCredentials(configuration.tls, server: false)
         self.group = group
         self.logger = logger
     }
@@ -170,7 +173,7 @@ public final class WireClient: Sendable {
         let loop = self.group.next()
         let ready = loop.makePromise(of: ConnectionLimits.self)
         let configuration = self.configuration
-        let sslContext = self.sslContext
+        let sslContext = self.credentials.clientContext  // a reload changes new connections, not open ones
         let logger = self.logger
         let usable = UsableFlag()
         let future: EventLoopFuture<Connection> = ClientBootstrap(group: loop)

@@ -73,7 +73,8 @@ public final class WireServer: Service, Sendable {
     }
 
     private func bind() async throws -> any Channel {
-        let context = try self.configuration.tls.makeServerContext()
+        let credentials = try self.configuration.credentials ?? TLSCredentials(self.configuration.tls)
+        _ = try credentials.serverContext()
         let configuration = self.configuration
         let service = self.service
         let logger = self.logger
@@ -89,7 +90,8 @@ public final class WireServer: Service, Sendable {
                     channel.closeFuture.whenComplete { _ in _ = connections.withLockedValue { $0.removeValue(forKey: id) } }
                     return channel.eventLoop.makeCompletedFuture {
                         let sync = channel.pipeline.syncOperations
-                        try sync.addHandler(NIOSSLServerHandler(context: context))
+                        // the context current now: a reload changes new connections, not open ones
+                        try sync.addHandler(NIOSSLServerHandler(context: try credentials.serverContext()))
                         try sync.addHandler(ByteToMessageHandler(FrameDecoder(maxPayload: configuration.maxPayload)))
                         try sync.addHandler(MessageToByteHandler(FrameEncoder()))
                         try sync.addHandler(ServerConnectionHandler(configuration: configuration, service: service, logger: logger))

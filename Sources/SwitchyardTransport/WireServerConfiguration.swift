@@ -6,6 +6,9 @@ public struct WireServerConfiguration: Sendable {
     /// 0 picks a free port.
     public var port: Int = 0
     public var tls: TLSSettings
+    /// Reloadable TLS material: when set, each new connection takes its current server context (``tls`` is then
+    /// not read); otherwise ``tls`` is loaded once, when the server binds.
+    public var credentials: TLSCredentials?
     /// Announced in HELLO.
     public var identity: String
     /// Largest frame payload accepted.

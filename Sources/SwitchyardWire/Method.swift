@@ -69,6 +69,22 @@ public enum Method {
     /// Changes a model's batching limits while the router serves (admin).
     public static let batchingSet = "batching.set"
 
+    // MARK: Router pools
+
+    /// Every stage pool's sources and instances.
+    public static let poolList = "pool.list"
+    /// Adds an instance to a stage pool (admin).
+    public static let poolAdd = "pool.add"
+    /// Drains an instance and takes it out of its pool (admin).
+    public static let poolRemove = "pool.remove"
+    /// Stops new requests to an instance; those in flight finish (admin).
+    public static let poolDrain = "pool.drain"
+
+    // MARK: Every service's administration
+
+    /// Re-reads the config file and the certificate files, as SIGHUP does (admin).
+    public static let adminReload = "admin.reload"
+
     // MARK: Monitor
 
     /// An instance's periodic report to the monitor.
@@ -99,6 +115,11 @@ public enum Method {
         feedback,
         batchingStatus,
         batchingSet,
+        poolList,
+        poolAdd,
+        poolRemove,
+        poolDrain,
+        adminReload,
         report,
     ]
 }

@@ -107,6 +107,19 @@ public enum ParameterKey {
     /// When the reporting process started (seconds since 1970).
     public static let started = "started"
 
+    // MARK: Administration
+
+    /// In `admin.reload` answers: a changed setting that keeps its old value until a restart.
+    public static let restart = "restart"
+    /// In `pool.*` requests: the stage (`preprocess`, `inference`, `postprocess`).
+    public static let stage = "stage"
+    /// In `pool.add`, `pool.remove`, `pool.drain` requests: the instance, `HOST:PORT`.
+    public static let instance = "instance"
+    /// In `pool.list` answers: the pools as JSON.
+    public static let pools = "pools"
+    /// In inference `model.list` answers: one served model's batching limits as JSON.
+    public static let modelLimits = "model.limits"
+
     /// Every parameter key above, for checks against `protocols/methods.md`.
     public static let all: [String] = [
         authToken,
@@ -149,5 +162,10 @@ public enum ParameterKey {
         interval,
         processID,
         started,
+        restart,
+        stage,
+        instance,
+        pools,
+        modelLimits,
     ]
 }

@@ -62,6 +62,8 @@ struct Load: AsyncParsableCommand {
     @Option(help: "Largest difference allowed when --validate holds floats.") var tolerance: Float = 1e-4
     @Option(help: "Write the report as JSON (schema: docs/load-json.md).") var json: String?
     @Option(help: "Write one CSV line per step.") var csv: String?
+    @Option(help: "Write one CSV line per request: sent_unix_s,latency_ms,code,measured (to count every request).")
+    var requestLog: String?
     @Option(help: "Write an SVG chart of latency against throughput over the steps.") var plot: String?
     @Option(help: "CA certificate (PEM).") var ca = "ops/certs/out/ca.pem"
     @Option(help: "Client certificate (PEM).") var cert = "ops/certs/out/client.pem"
@@ -185,7 +187,14 @@ struct Load: AsyncParsableCommand {
             throw fail("load", "\(error)")
         }
         let (target, address, close) = try await self.connect()
-        let generator = try LoadGenerator(target: target, source: source, settings: settings, check: check)
+        let log: RequestLog?
+        do {
+            log = try self.requestLog.map { try RequestLog(path: $0) }
+        } catch {
+            throw fail("load", "cannot write the request log \(self.requestLog ?? ""): \(error)")
+        }
+        defer { log?.close() }
+        let generator = try LoadGenerator(target: target, source: source, settings: settings, check: check, requestLog: log)
         let started = Date()
         let machine = LoadReport.Machine.current()
         let live = isatty(STDOUT_FILENO) == 1

@@ -43,7 +43,7 @@ struct Models: AsyncParsableCommand {
         /// Prints the service's versions and states, a line each.
         func list(_ command: String) async throws {
             let response = try await self.call(command, Request(method: Method.modelList))
-            for parameter in response.parameters {
+            for parameter in response.parameters where parameter.key != ParameterKey.modelLimits {
                 let parts = parameter.key.split(separator: "/", maxSplits: 1)
                 print("\(parts.first ?? "")\t\(parts.count > 1 ? parts[1] : "")\t\(parameter.value)")
             }

@@ -7,7 +7,7 @@ struct Yard: AsyncParsableCommand {
         abstract: "Switchyard: run, inspect and make models; check and measure services.",
         subcommands: [
             Predict.self, ModelCommand.self, Models.self, Echo.self, Load.self, RolloutCommand.self, ABCommand.self,
-            BatchingCommand.self, Profile.self,
+            BatchingCommand.self, PoolCommand.self, AdminCommand.self, Profile.self,
         ]
     )
 }

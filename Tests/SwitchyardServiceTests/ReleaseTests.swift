@@ -196,18 +196,23 @@ struct ReleaseTests {
         let mesh = try await MeshTests.Mesh(models: Self.models, routerArguments: Self.routerArguments(state: try Self.temporaryDirectory()))
         defer { mesh.stop() }
         let certificates = InferenceServiceTests.certificates
-        // no shared directory: the follower reads the leader's state over the wire
+        // no shared directory: the follower reads the leader's state over the wire, finding the leader through a
+        // watched file, as the stage pools find their instances; it names nobody at first, then the leader moves in
+        let leaderFile = try Self.temporaryDirectory() + "/leader.list"
+        try "127.0.0.1:9\n".write(toFile: leaderFile, atomically: true, encoding: .utf8)
         let follower = try await ServiceProcess("switchyard-router", arguments: [
             "--port", "0", "--models", Self.models, "--preprocess", "127.0.0.1:\(mesh.stages[0].port)",
             "--inference", "127.0.0.1:\(mesh.stages[1].port)", "--postprocess", "127.0.0.1:\(mesh.stages[2].port)",
             "--ca", certificates.caPath, "--cert", certificates.certificatePath("inference"), "--key", certificates.keyPath("inference"),
-            "--name", "router-b", "--rollout-tick-ms", "100", "--release-leader", "127.0.0.1:\(mesh.router.port)",
+            "--name", "router-b", "--rollout-tick-ms", "100", "--release-leader", "file:\(leaderFile)",
+            "--discovery-interval-ms", "200",
         ])
         defer { follower.kill() }
         _ = try await Self.start(mesh.router.port, candidate: "2", steps: "10,60,100", stepSeconds: 600)
+        try "127.0.0.1:\(mesh.router.port)\n".write(toFile: leaderFile, atomically: true, encoding: .utf8)
         func followed(_ condition: (ReleaseStatus) -> Bool) async throws -> ReleaseStatus {
             var status = try await Self.admin(follower.port, "rollout.status")
-            for _ in 0..<100 where !condition(status) {
+            for _ in 0..<200 where !condition(status) {
                 try await Task.sleep(for: .milliseconds(100))
                 status = try await Self.admin(follower.port, "rollout.status")
             }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Logging
 import NIOPosix
+import ServiceLifecycle
 import SwitchyardEngine
 import SwitchyardInferenceService
 import SwitchyardRuntime
@@ -20,11 +21,18 @@ struct InferenceCommand: ServiceCommand {
     @Option(help: "Compute threads (concurrent inferences).") var threads = 2
     @Option(help: "Inferences allowed to wait for a compute thread; more are shed with resource exhausted.") var queueLimit = 1024
     @Option(help: "OpenBLAS threads per inference.") var blasThreads = 1
+    @Option(
+        help: "Poll the repository every this many seconds: load new versions, reload changed ones, unload those that left (0: never; then model.load/unload/reload)."
+    )
+    var repositoryPollSeconds = 0.0
 
     func validate() throws {
         guard (1...256).contains(self.threads) else { throw ValidationError("--threads must be 1...256") }
         guard (1...256).contains(self.blasThreads) else { throw ValidationError("--blas-threads must be 1...256") }
         guard (0...1_000_000).contains(self.queueLimit) else { throw ValidationError("--queue-limit must be 0...1000000") }
+        guard self.repositoryPollSeconds == 0 || (0.1...86_400).contains(self.repositoryPollSeconds) else {
+            throw ValidationError("--repository-poll-seconds must be 0 (off) or 0.1...86400")
+        }
     }
 
     func run() async throws {
@@ -45,7 +53,23 @@ struct InferenceCommand: ServiceCommand {
         let executor = InferenceExecutor(threads: self.threads, queueLimit: self.queueLimit)
         let pool = NIOThreadPool(numberOfThreads: 1)  // model loads
         pool.start()
-        try await Self.serve(InferenceService(repository: repository, executor: executor, pool: pool), options: self.server, logger: logger)
+        // saturation: the compute threads' busy time and the inferences waiting for one
+        let saturation = Saturation(
+            workers: executor.threads, busySeconds: { executor.busySeconds }, queueDepth: { executor.waiting }
+        )
+        var companions: [any Service] = []
+        if self.repositoryPollSeconds > 0 {
+            companions.append(
+                RepositoryPoller(
+                    repository: repository, interval: .milliseconds(Int(self.repositoryPollSeconds * 1000)), pool: pool,
+                    logger: logger
+                )
+            )
+        }
+        try await Self.serve(
+            InferenceService(repository: repository, executor: executor, pool: pool), options: self.server, logger: logger,
+            companions: companions, saturation: saturation
+        )
         executor.shutdown()
         try await pool.shutdownGracefully()
     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Logging
+import ServiceLifecycle
 import SwitchyardPipelineService
 import SwitchyardRuntime
 
@@ -15,6 +16,14 @@ struct PreprocessCommand: ServiceCommand {
 
     @OptionGroup var server: ServerOptions
     @Option(help: "The model repository (only config.json files are read).") var models = "models"
+    @Option(help: "Read the repository's pipelines again every this many seconds (0: only at start and on reload).")
+    var repositoryPollSeconds = 0.0
+
+    func validate() throws {
+        guard self.repositoryPollSeconds == 0 || (0.1...86_400).contains(self.repositoryPollSeconds) else {
+            throw ValidationError("--repository-poll-seconds must be 0 (off) or 0.1...86400")
+        }
+    }
 
     func run() async throws {
         let logger = Self.makeLogger()
@@ -22,6 +31,29 @@ struct PreprocessCommand: ServiceCommand {
             try PipelineService.preprocess(root: self.models)
         }
         logger.info("pipelines read", metadata: ["models": "\(service.models.joined(separator: ","))"])
-        try await Self.serve(service, options: self.server, logger: logger)
+        let root = self.models
+        @Sendable func reread(_ root: String) throws {
+            let (added, removed) = try service.reload(root: root)
+            if !added.isEmpty || !removed.isEmpty {
+                logger.info(
+                    "pipelines read again",
+                    metadata: ["added": "\(added.joined(separator: ","))", "removed": "\(removed.joined(separator: ","))"]
+                )
+            }
+        }
+        var companions: [any Service] = []
+        if self.repositoryPollSeconds > 0 {
+            companions.append(
+                PeriodicService(every: .milliseconds(Int(self.repositoryPollSeconds * 1000))) {
+                    do { try reread(root) } catch {
+                        logger.error("cannot read the pipelines again; the running ones stay", metadata: ["error": "\(error)"])
+                    }
+                }
+            )
+        }
+        try await Self.serve(
+            service, options: self.server, logger: logger, companions: companions, reloadable: ["models"],
+            reload: { reloaded in try reread(reloaded.models) }
+        )
     }
 }

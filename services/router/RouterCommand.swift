@@ -22,10 +22,22 @@ struct RouterCommand: ServiceCommand {
 
     @OptionGroup var server: ServerOptions
     @OptionGroup var http: GatewayOptions
-    @Option(help: "The model repository (only config.json files are read: model names and max_batch_size).") var models = "models"
-    @Option(help: "The preprocess instances, HOST:PORT[,HOST:PORT...].") var preprocess = "127.0.0.1:7404"
-    @Option(help: "The inference instances, HOST:PORT[,HOST:PORT...].") var inference = "127.0.0.1:7402"
-    @Option(help: "The postprocess instances, HOST:PORT[,HOST:PORT...].") var postprocess = "127.0.0.1:7403"
+    @Option(
+        help: "A model repository whose config.json files the router reads at start (names, batching limits); models loaded on the inference instances later are learned from them. Optional."
+    )
+    var models = "models"
+    @Option(
+        help: "The preprocess instances: HOST:PORT, dns:NAME:PORT (every A/AAAA address, re-resolved), srv:NAME (SRV records), file:PATH (entries a line, re-read); comma-separated."
+    )
+    var preprocess = "127.0.0.1:7404"
+    @Option(help: "The inference instances, as --preprocess.") var inference = "127.0.0.1:7402"
+    @Option(help: "The postprocess instances, as --preprocess.") var postprocess = "127.0.0.1:7403"
+    @Option(help: "Milliseconds between re-resolutions of the pools' DNS names, SRV records and files.")
+    var discoveryIntervalMs = 5000
+    @Option(
+        help: "Milliseconds of silence on a stage connection before a PING, and then without an answer before it counts as dead: its requests fail over (idempotent ones are retried on another instance)."
+    )
+    var upstreamKeepaliveMs = 1000
     @Option(help: "Connections to each stage.") var connections = 2
     @Option(help: "Largest batch for inference (capped by each model's max_batch_size).") var maxBatchSize = 64
     @Option(help: "Longest a queued request waits for company while inference is busy, in microseconds.") var maxQueueDelayUs = 500
@@ -46,22 +58,32 @@ struct RouterCommand: ServiceCommand {
     var stateDir = ""
     @Option(help: "This router's name in the release state, stable across restarts. (default: HOSTNAME:PORT)") var name: String?
     @Option(help: "Milliseconds between rollout judgements (and re-reads of the release state).") var rolloutTickMs = 1000
-    @Option(help: "Follow this router's releases over the wire (HOST:PORT) instead of deciding here; for routers on other VMs.")
+    @Option(
+        help: """
+            Follow the releases of the router here instead of deciding here (routers on other VMs): HOST:PORT, or \
+            dns:NAME:PORT, srv:NAME, file:PATH, followed as the stage pools are.
+            """
+    )
     var releaseLeader: String?
     @Option(help: "Milliseconds between active health checks of each stage instance.") var healthCheckIntervalMs = 2000
     @Option(help: "Milliseconds a health check may take before it counts as failed.") var healthCheckTimeoutMs = 1000
 
-    static func split(_ target: String) throws -> (String, Int) {
-        guard let colon = target.lastIndex(of: ":"), let port = Int(target[target.index(after: colon)...]), (1...65535).contains(port) else {
-            throw ValidationError("'\(target)' is not HOST:PORT")
-        }
-        return (String(target[..<colon]), port)
-    }
+    /// The pool of the router whose releases this one follows, as `yard pool` names it.
+    static let leaderStage = "release-leader"
 
     func validate() throws {
-        if let leader = self.releaseLeader { _ = try Self.split(leader) }
-        for list in [self.preprocess, self.inference, self.postprocess] {
-            for target in list.split(separator: ",") { _ = try Self.split(String(target)) }
+        for list in [self.preprocess, self.inference, self.postprocess] + (self.releaseLeader.map { [$0] } ?? []) {
+            do {
+                _ = try PoolSource.parse(list: list)
+            } catch let error as RouterError {
+                throw ValidationError(error.message)
+            }
+        }
+        guard (100...3_600_000).contains(self.discoveryIntervalMs) else {
+            throw ValidationError("--discovery-interval-ms must be 100...3600000")
+        }
+        guard (100...600_000).contains(self.upstreamKeepaliveMs) else {
+            throw ValidationError("--upstream-keepalive-ms must be 100...600000")
         }
         guard (1...65536).contains(self.maxBatchSize) else { throw ValidationError("--max-batch-size must be 1...65536") }
         guard (0...10_000_000).contains(self.maxQueueDelayUs) else { throw ValidationError("--max-queue-delay-us must be 0...10000000") }
@@ -75,21 +97,48 @@ struct RouterCommand: ServiceCommand {
 
     func run() async throws {
         let logger = Self.makeLogger()
-        let tls = self.server.tls()  // the router presents the same certificate to the stages
-        // each stage is a pool of instances: power of two choices, outlier ejection, retries within a budget
-        func stage(_ name: String, _ list: String) throws -> UpstreamPool<ContinuousClock> {
-            let members = try list.split(separator: ",").map { target in
-                let (host, port) = try Self.split(String(target))
-                var configuration = WireClientConfiguration(host: host, port: port, tls: tls)
-                configuration.connections = self.connections
-                configuration.identity = "router"
-                return UpstreamPool<ContinuousClock>.Member(id: "\(host):\(port)", upstream: try WireClient(configuration: configuration, logger: logger))
+        // the router presents its own certificate to the stages; a reload gives new connections the new one
+        let credentials = try Self.credentials(self.server)
+        let tls = credentials.settings
+        let connections = self.connections
+        let keepalive = Duration.milliseconds(self.upstreamKeepaliveMs)
+        @Sendable func client(_ endpoint: PoolEndpoint) throws -> WireClient {
+            var configuration = WireClientConfiguration(host: endpoint.host, port: endpoint.port, tls: tls)
+            configuration.credentials = credentials
+            configuration.serverHostname = endpoint.serverName  // a discovered address answers for its DNS name
+            configuration.connections = connections
+            configuration.identity = "router"
+            // a host that vanishes (link down, power off) answers nothing: find out in about two keepalives, not at
+            // each request's deadline, so that its requests can be retried elsewhere in time
+            configuration.keepaliveInterval = keepalive
+            configuration.keepaliveTimeout = keepalive
+            return try WireClient(configuration: configuration, logger: logger)
+        }
+        // each stage is a pool of instances: power of two choices, outlier ejection, retries within a budget; given
+        // addresses are members from the start, names and files are resolved by the discovery (StagePools)
+        func stage(_ name: String, _ list: String) throws -> (UpstreamPool<ContinuousClock>, [PoolSource]) {
+            let sources = try PoolSource.parse(list: list)
+            let members = try sources.compactMap { source -> UpstreamPool<ContinuousClock>.Member? in
+                guard case .address(let host, let port) = source else { return nil }
+                let endpoint = PoolEndpoint(host: host, port: port)
+                return .init(id: endpoint.id, upstream: try client(endpoint))
             }
-            return UpstreamPool(members: members, logger: logger, metricDimensions: [("stage", name)])
+            let pool = UpstreamPool(
+                members: members, logger: logger, metricDimensions: [("stage", name)],
+                onRemoved: { member in
+                    guard let client = member.upstream as? WireClient else { return }
+                    Task { await client.close() }
+                }
+            )
+            return (pool, sources)
         }
         let gatewayConfiguration = try self.http.configuration(server: self.server)
-        let catalog = try ModelCatalog(root: self.models)
-        for (name, error) in catalog.failures {
+        // a repository of the router's own is optional: models are learned from the inference instances
+        let catalog = FileManager.default.fileExists(atPath: self.models) ? try ModelCatalog(root: self.models) : nil
+        if catalog == nil {
+            logger.info("no model repository here; serving the models the inference instances report", metadata: ["models": "\(self.models)"])
+        }
+        for (name, error) in catalog?.failures ?? [:] {
             logger.error("model config refused", metadata: ["model": "\(name)", "error": "\(error)"])
         }
         let batching = BatcherConfiguration.defaults {
@@ -100,47 +149,60 @@ struct RouterCommand: ServiceCommand {
             $0.maxBatchesInFlight = self.maxBatchesInFlight
         }
         let models = Dictionary(
-            catalog.entries.map { ($0.name, BatcherConfiguration(model: $0.config, defaults: batching)) },
+            (catalog?.entries ?? []).map { ($0.name, BatcherConfiguration(model: $0.config, defaults: batching)) },
             uniquingKeysWith: { _, last in last }
         )
-        let pools = [
+        let stages = [
             ("preprocess", try stage("preprocess", self.preprocess)), ("inference", try stage("inference", self.inference)),
             ("postprocess", try stage("postprocess", self.postprocess)),
         ]
+        let pools = stages.map { ($0.0, $0.1.0) }
+        // the release leader is followed like a stage: its address may move (a DNS name, a file), yard pool works
+        let leaderStage = try self.releaseLeader.map { try stage(Self.leaderStage, $0) }
         var checks = HealthChecker.Configuration()
         checks.interval = .milliseconds(self.healthCheckIntervalMs)
         checks.timeout = .milliseconds(self.healthCheckTimeoutMs)
-        let health = HealthChecker(targets: pools.map { HealthChecker.Target(stage: $0.0, pool: $0.1) }, configuration: checks, logger: logger)
+        // the leader is health-checked as the stages are (a new address serves once it passes), but the router is
+        // ready without it
+        var targets = pools.map { HealthChecker.Target(stage: $0.0, pool: $0.1) }
+        if let leaderStage {
+            targets.append(HealthChecker.Target(stage: Self.leaderStage, pool: leaderStage.0, requiredForReadiness: false))
+        }
+        let health = HealthChecker(targets: targets, configuration: checks, logger: logger)
         let name = self.name ?? "\(ProcessInfo.processInfo.hostName):\(self.server.port ?? Self.defaultPort)"
         if self.stateDir.isEmpty { logger.warning("release state kept in memory only; pass --state-dir so that rollouts survive a restart") }
         let releases = try Self.make(orExit: "cannot read the release state", logger: logger) {
-            var leader: WireClient?
-            if let target = self.releaseLeader {
-                let (host, port) = try Self.split(target)
-                var configuration = WireClientConfiguration(host: host, port: port, tls: tls)
-                configuration.identity = "router"
-                leader = try WireClient(configuration: configuration, logger: logger)
-            }
-            return try ReleaseController(
+            try ReleaseController(
                 models: Array(models.keys), stateDirectory: self.stateDir.isEmpty ? nil : self.stateDir, identity: name,
-                tick: .milliseconds(self.rolloutTickMs), leader: leader, logger: logger
+                tick: .milliseconds(self.rolloutTickMs), leader: leaderStage?.0, logger: logger
             )
         }
         let sampler = InputSampler()
         sampler.configure(rate: self.server.monitoring.effectiveSampleRate, limit: self.server.monitoring.sampleLimit)
+        let stagePools = StagePools(
+            stages: (stages + (leaderStage.map { [(Self.leaderStage, $0)] } ?? [])).map {
+                (StagePools.Stage(name: $0.0, pool: $0.1.0), $0.1.1)
+            },
+            interval: .milliseconds(self.discoveryIntervalMs), health: health, logger: logger,
+            makeUpstream: { try client($0) }
+        )
         let router = RouterService(
             models: models, preprocess: pools[0].1, inference: pools[1].1, postprocess: pools[2].1, health: health,
             releases: releases, logger: logger, sampler: sampler,
-            instances: Dictionary(uniqueKeysWithValues: pools.map { ($0.0, $0.1.members.count) }),
-            executor: EventLoopTaskExecutor(eventLoop: MultiThreadedEventLoopGroup.singleton.next())
+            instances: Dictionary(uniqueKeysWithValues: pools.map { ($0.0, max(1, $0.1.members.count)) }),
+            executor: EventLoopTaskExecutor(eventLoop: MultiThreadedEventLoopGroup.singleton.next()), pools: stagePools,
+            learning: batching
         )
+        stagePools.observeMembership { stage, count in
+            if stage != Self.leaderStage { router.stageInstancesChanged(stage, count: count) }
+        }
         logger.info("routing", metadata: ["models": "\(router.models.joined(separator: ","))"])
         // wire and HTTP requests go through the same recorded handler (Triton's statistics for the HTTP port)
         let statistics = InferenceStatistics()
         let served = StatisticsRecordingService(router, statistics: statistics)
-        var companions: [any Service] = [router, health, releases]
+        var companions: [any Service] = [router, health, releases, stagePools]
         if let gatewayConfiguration {
-            let descriptions = catalog.entries.compactMap { entry in
+            let descriptions = (catalog?.entries ?? []).compactMap { entry in
                 models[entry.name].map { ModelMetadata(name: entry.name, versions: entry.versions, config: entry.config, batching: $0) }
             }
             let backend = RouterGatewayBackend(
@@ -148,6 +210,31 @@ struct RouterCommand: ServiceCommand {
                 models: Dictionary(descriptions.map { ($0.name, $0) }, uniquingKeysWith: { _, last in last }))
             companions.append(GatewayServer(configuration: gatewayConfiguration, backend: backend, statistics: statistics, logger: logger))
         }
-        try await Self.serve(served, options: self.server, logger: logger, companions: companions, samples: sampler.drain)
+        let following = leaderStage != nil
+        try await Self.serve(
+            served, options: self.server, logger: logger, companions: companions, samples: sampler.drain,
+            saturation: .eventLoops(self.server.eventLoops, queueDepth: { router.queuedRequests }),
+            credentials: credentials,
+            // a follower may move to another leader; starting or stopping to follow takes a restart
+            reloadable: Set(["preprocess", "inference", "postprocess"] + (following ? [Self.leaderStage] : [])),
+            reload: { reloaded in
+                // every list is checked before any pool changes
+                var lists = [
+                    ("preprocess", reloaded.preprocess), ("inference", reloaded.inference),
+                    ("postprocess", reloaded.postprocess),
+                ]
+                if following {
+                    guard let leader = reloaded.releaseLeader else {
+                        throw RouterError(
+                            .invalidArgument,
+                            "release-leader is gone from the settings: this router follows a leader until it restarts"
+                        )
+                    }
+                    lists.append((Self.leaderStage, leader))
+                }
+                let parsed = try lists.map { ($0.0, try PoolSource.parse(list: $0.1)) }
+                for (stage, sources) in parsed { try await stagePools.update(stage: stage, sources: sources) }
+            }
+        )
     }
 }

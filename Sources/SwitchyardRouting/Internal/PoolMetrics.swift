@@ -1,34 +1,47 @@
 internal import Metrics
+internal import Synchronization
 internal import SwitchyardWire
 
 /// What an ``UpstreamPool`` records: attempts per instance by status, ejections and retries.
-struct PoolMetrics: Sendable {
+final class PoolMetrics: Sendable {
     private let dimensions: [(String, String)]
-    /// Answered attempts per instance, made once: the common case costs no lookup.
-    private let answered: [Counter]
-    private let ejected: [Gauge]
+    /// Answered attempts per instance, made on an instance's first answer.
+    private let answered = Mutex<[String: Counter]>([:])
     private let retries: Counter
 
-    /// - Parameters:
-    ///   - instances: the members' ids, in order.
-    ///   - dimensions: labels of every series, e.g. `stage`.
-    init(instances: [String], dimensions: [(String, String)]) {
+    /// - Parameter dimensions: labels of every series, e.g. `stage`.
+    init(dimensions: [(String, String)]) {
         self.dimensions = dimensions
-        self.answered = instances.map {
-            Counter(label: "switchyard_upstream_requests_total", dimensions: dimensions + [("upstream", $0), ("code", "ok")])
-        }
-        self.ejected = instances.map { Gauge(label: "switchyard_upstream_ejected", dimensions: dimensions + [("upstream", $0)]) }
         self.retries = Counter(label: "switchyard_upstream_retries_total", dimensions: dimensions)
     }
 
-    func recordAttempt(instance: Int, id: String, code: Status.Code?) {
-        guard let code else { return self.answered[instance].increment() }
+    func recordAttempt(id: String, code: Status.Code?) {
+        guard let code else {
+            let counter = self.answered.withLock { answered in
+                if let counter = answered[id] { return counter }
+                let made = Counter(
+                    label: "switchyard_upstream_requests_total",
+                    dimensions: self.dimensions + [("upstream", id), ("code", "ok")]
+                )
+                answered[id] = made
+                return made
+            }
+            return counter.increment()
+        }
         Counter(
             label: "switchyard_upstream_requests_total", dimensions: self.dimensions + [("upstream", id), ("code", code.metricName)]
         ).increment()
     }
 
-    func recordEjection(instance: Int, ejected: Bool) { self.ejected[instance].record(ejected ? 1 : 0) }
+    func recordEjection(id: String, ejected: Bool) {
+        Gauge(label: "switchyard_upstream_ejected", dimensions: self.dimensions + [("upstream", id)]).record(ejected ? 1 : 0)
+    }
 
     func recordRetry() { self.retries.increment() }
+
+    /// An instance left the pool: its ejection gauge goes to zero.
+    func forget(_ id: String) {
+        self.answered.withLock { _ = $0.removeValue(forKey: id) }
+        self.recordEjection(id: id, ejected: false)
+    }
 }

@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+# Installs the .deb on a throwaway VM and drives it as an operator would: a copy-on-write copy of this machine's root
+# (overlayfs) booted by systemd as PID 1 in a container (systemd-nspawn --boot, private network), so the units run
+# under the real systemd with their sandboxing, user and reload directives. Checks, in order:
+#   the package installs (switchyard user, /etc/switchyard, units), `systemd-analyze verify` passes on every unit,
+#   the mesh starts from its units (router, monitor and an instance of each stage template) and answers a
+#   prediction, `systemctl reload` (SIGHUP) keeps each process and its traffic while new certificates take effect,
+#   a broken config is refused on reload with the old one kept, stop drains cleanly (exit 0), and the package
+#   removes and purges cleanly. Prints each service's binary size, idle resident memory and start-to-ready time.
+#
+#   ops/package-test.sh [DEB]     (as root; DEB defaults to dist/switchyard_*.deb from ops/package.sh)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+deb=${1:-$(ls -t dist/switchyard_*.deb 2>/dev/null | head -n 1)}
+[ -f "$deb" ] || { echo "package-test: no .deb (run ops/package.sh)" >&2; exit 1; }
+[ "$(id -u)" -eq 0 ] || { echo "package-test: needs root (overlay mounts, containers)" >&2; exit 1; }
+command -v systemd-nspawn >/dev/null || { echo "package-test: needs systemd-nspawn (apt-get install systemd-container)" >&2; exit 1; }
+
+work=$(mktemp -d /tmp/switchyard-vm.XXXXXX)
+root="$work/root"
+mkdir -p "$work/upper" "$work/work" "$root"
+nspawn=""
+cleanup() {
+  if [ -n "$nspawn" ] && kill -0 "$nspawn" 2>/dev/null; then
+    kill "$nspawn" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$nspawn" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$nspawn" 2>/dev/null || true
+  fi
+  umount "$root" 2>/dev/null || umount -l "$root" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+mount -t overlay overlay -o "lowerdir=/,upperdir=$work/upper,workdir=$work/work" "$root"
+# a machine of its own: its own id, none of this machine's services, no leftovers of an earlier install
+systemd-machine-id-setup --root="$root" >/dev/null 2>&1 || true
+rm -f "$root/etc/machine-id" && uuidgen 2>/dev/null | tr -d '-' > "$root/etc/machine-id" \
+  || cat /proc/sys/kernel/random/uuid | tr -d '-' > "$root/etc/machine-id"
+rm -rf "$root/etc/switchyard" "$root/var/lib/switchyard" "$root"/etc/systemd/system/*.wants/switchyard-*
+cp "$deb" "$root/root/switchyard.deb"
+
+# boot: systemd as PID 1 of a container with a private network (only loopback) to basic.target
+systemd-nspawn -q --register=no --keep-unit --link-journal=no --private-network -D "$root" --boot \
+  -- systemd.unit=basic.target >"$work/console.log" 2>&1 &
+nspawn=$!
+leader=""
+for _ in $(seq 1 300); do
+  leader=$(pgrep -P "$nspawn" | head -n 1 || true)
+  [ -n "$leader" ] && [ "$(cat /proc/"$leader"/comm 2>/dev/null)" = systemd ] && break
+  sleep 0.1
+done
+[ -n "$leader" ] || { echo "package-test: the container did not start" >&2; cat "$work/console.log" >&2; exit 1; }
+vm() { nsenter -t "$leader" -m -u -i -n -p -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root "$@"; }
+for _ in $(seq 1 600); do
+  state=$(vm systemctl is-system-running 2>/dev/null || true)
+  case "$state" in running | degraded) break ;; esac
+  sleep 0.1
+done
+echo "package-test: container booted (systemd $state, PID $leader on the host)"
+fail() { echo "package-test: FAILED: $*" >&2; vm journalctl --no-pager -n 60 -u 'switchyard-*' >&2 || true; exit 1; }
+
+# install
+vm dpkg -i /root/switchyard.deb >"$work/dpkg.log" 2>&1 || { cat "$work/dpkg.log" >&2; fail "dpkg -i"; }
+vm getent passwd switchyard >/dev/null || fail "no switchyard user"
+for f in router preprocess inference postprocess monitor; do vm test -f "/etc/switchyard/$f.yaml" || fail "no /etc/switchyard/$f.yaml"; done
+echo "package-test: installed $(basename "$deb"); switchyard user: $(vm getent passwd switchyard)"
+units=(switchyard-router.service switchyard-monitor.service switchyard-preprocess@main.service
+  switchyard-inference@main.service switchyard-postprocess@main.service)
+verify=$(vm systemd-analyze verify "${units[@]}" 2>&1 || true)
+if echo "$verify" | grep -q switchyard; then echo "$verify" >&2; fail "systemd-analyze verify"; fi
+echo "package-test: systemd-analyze verify: ${units[*]}: clean"
+
+# configure as the README says: certificates, the example model, the router's monitor
+vm /usr/share/switchyard/make-certs.sh /etc/switchyard/certs router preprocess inference postprocess monitor \
+  client ops:admin >/dev/null
+vm sh -c 'chown root:switchyard /etc/switchyard/certs/*.key && chmod 0640 /etc/switchyard/certs/*.key'
+vm sh -c 'cp -r /usr/share/switchyard/examples/models/. /var/lib/switchyard/models/ && chown -R switchyard: /var/lib/switchyard/models'
+vm sh -c 'echo "monitor: 127.0.0.1:7405" >> /etc/switchyard/router.yaml'
+
+# start, one unit at a time, timing each until it answers /readyz (the monitor: its dashboard)
+declare -A ready_ms port
+port=([switchyard-inference@main.service]=9402 [switchyard-preprocess@main.service]=9404
+  [switchyard-postprocess@main.service]=9403 [switchyard-router.service]=9400 [switchyard-monitor.service]=7406)
+for unit in switchyard-monitor.service switchyard-inference@main.service switchyard-preprocess@main.service \
+  switchyard-postprocess@main.service switchyard-router.service; do
+  path=/readyz
+  [ "$unit" = switchyard-monitor.service ] && path=/
+  started=$(date +%s%N)
+  vm systemctl start "$unit" || fail "systemctl start $unit"
+  ok=false
+  for _ in $(seq 1 600); do
+    if vm curl -fsS -o /dev/null "http://127.0.0.1:${port[$unit]}$path" 2>/dev/null; then ok=true; break; fi
+    sleep 0.05
+  done
+  $ok || fail "$unit not ready within 30 s"
+  ready_ms[$unit]=$(( ($(date +%s%N) - started) / 1000000 ))
+done
+echo "package-test: every unit started and ready"
+client=(--ca /etc/switchyard/certs/ca.pem --cert /etc/switchyard/certs/client.pem --key /etc/switchyard/certs/client.key)
+admin=(--ca /etc/switchyard/certs/ca.pem --cert /etc/switchyard/certs/ops.pem --key /etc/switchyard/certs/ops.key)
+predict() { vm yard load --target 127.0.0.1:7400 "${client[@]}" --model digits --shape 64 --requests 200 --concurrency 4 --warmup 0; }
+predict >"$work/load1.log" 2>&1 || { cat "$work/load1.log" >&2; fail "requests through the installed router"; }
+grep -E '^closed' "$work/load1.log" | head -n 1 | sed 's/^/package-test: through the router: /'
+
+# every stage exports its saturation for autoscalers
+for unit in switchyard-inference@main.service switchyard-preprocess@main.service switchyard-postprocess@main.service \
+  switchyard-router.service; do
+  metrics=$(vm curl -fsS "http://127.0.0.1:${port[$unit]}/metrics")
+  for series in switchyard_busy_seconds_total switchyard_workers switchyard_queue_depth; do
+    echo "$metrics" | grep -q "^$series{" || fail "$unit does not export $series"
+  done
+done
+busy=$(vm curl -fsS http://127.0.0.1:9402/metrics | awk '/^switchyard_busy_seconds_total\{/ {print $NF}')
+awk -v b="$busy" 'BEGIN { exit !(b > 0) }' || fail "inference reports no busy time after 200 requests"
+echo "package-test: every stage exports switchyard_busy_seconds_total, switchyard_workers, switchyard_queue_depth"
+
+# idle memory, after the requests
+sleep 2
+declare -A rss pid
+for unit in "${!port[@]}"; do
+  pid[$unit]=$(vm systemctl show -p MainPID --value "$unit")
+  rss[$unit]=$(vm awk '/VmRSS/ {print $2}' "/proc/${pid[$unit]}/status")
+done
+
+# reload every unit with new certificates (a new CA-signed pair per service): same processes, new handshakes
+vm sh -c 'cd /etc/switchyard/certs && rm -f router.pem preprocess.pem inference.pem postprocess.pem monitor.pem' >/dev/null
+vm /usr/share/switchyard/make-certs.sh /etc/switchyard/certs router preprocess inference postprocess monitor >/dev/null
+vm sh -c 'chown root:switchyard /etc/switchyard/certs/*.key && chmod 0640 /etc/switchyard/certs/*.key'
+for unit in "${!port[@]}"; do
+  vm systemctl reload "$unit" || fail "systemctl reload $unit"
+done
+sleep 1
+for unit in "${!port[@]}"; do
+  now=$(vm systemctl show -p MainPID --value "$unit")
+  [ "$now" = "${pid[$unit]}" ] || fail "$unit restarted on reload (PID ${pid[$unit]} -> $now)"
+  vm journalctl --no-pager -u "$unit" | grep -q '"reloaded"\|reloaded' || fail "$unit did not log its reload"
+done
+predict >"$work/load2.log" 2>&1 || { cat "$work/load2.log" >&2; fail "requests after the reload"; }
+fingerprint=$(vm sh -c 'openssl s_client -connect 127.0.0.1:7402 -alpn switchyard/1 -cert /etc/switchyard/certs/client.pem -key /etc/switchyard/certs/client.key -CAfile /etc/switchyard/certs/ca.pem </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256' || true)
+want=$(vm openssl x509 -in /etc/switchyard/certs/inference.pem -noout -fingerprint -sha256)
+[ -n "$fingerprint" ] && [ "$fingerprint" = "$want" ] || fail "inference does not present its new certificate after reload"
+echo "package-test: systemctl reload: same processes, new certificates served, requests answered"
+
+# a broken config is refused on reload; the service keeps serving with the old one
+vm sh -c 'cp /etc/switchyard/router.yaml /root/router.yaml.good && echo "max-batch-size: -3" >> /etc/switchyard/router.yaml'
+vm systemctl reload switchyard-router.service || true
+sleep 1
+[ "$(vm systemctl show -p MainPID --value switchyard-router.service)" = "${pid[switchyard-router.service]}" ] \
+  || fail "the router restarted on a broken config"
+vm journalctl --no-pager -u switchyard-router.service | grep -q 'reload refused' || fail "no 'reload refused' in the log"
+predict >"$work/load3.log" 2>&1 || { cat "$work/load3.log" >&2; fail "requests after a refused reload"; }
+vm cp /root/router.yaml.good /etc/switchyard/router.yaml
+echo "package-test: a broken config is refused on reload (logged), the router keeps serving"
+
+# stop: each drains and exits 0
+for unit in switchyard-router.service switchyard-preprocess@main.service switchyard-inference@main.service \
+  switchyard-postprocess@main.service switchyard-monitor.service; do
+  vm systemctl stop "$unit"
+  result=$(vm systemctl show -p Result --value "$unit")
+  status=$(vm systemctl show -p ExecMainStatus --value "$unit")
+  [ "$result" = success ] && [ "$status" = 0 ] || fail "$unit stopped with result $result, status $status"
+done
+echo "package-test: systemctl stop: every unit drained and exited 0"
+
+# remove, then purge
+vm systemctl enable switchyard-router.service switchyard-inference@main.service >/dev/null 2>&1
+vm dpkg -r switchyard >"$work/remove.log" 2>&1 || { cat "$work/remove.log" >&2; fail "dpkg -r"; }
+vm test ! -e /usr/bin/switchyard-router || fail "binaries left after remove"
+vm test ! -e /lib/systemd/system/switchyard-router.service || fail "units left after remove"
+vm sh -c '! ls /etc/systemd/system/*.wants/switchyard-* 2>/dev/null' || fail "enablement left after remove"
+vm test -f /etc/switchyard/router.yaml || fail "remove must keep the config files (purge takes them)"
+vm dpkg --purge switchyard >"$work/purge.log" 2>&1 || { cat "$work/purge.log" >&2; fail "dpkg --purge"; }
+vm test ! -e /etc/switchyard || fail "/etc/switchyard left after purge"
+vm test ! -e /var/lib/switchyard || fail "/var/lib/switchyard left after purge"
+echo "package-test: dpkg -r and --purge: binaries, units, enablement, config and state gone"
+
+printf '\n%-36s %12s %14s %16s\n' unit "binary MB" "idle RSS MB" "start-to-ready ms"
+for unit in switchyard-router.service switchyard-preprocess@main.service switchyard-inference@main.service \
+  switchyard-postprocess@main.service switchyard-monitor.service; do
+  name=${unit%%@*}; name=${name%.service}
+  size=$(stat -c %s "dist/bin/$name" 2>/dev/null || echo 0)
+  awk -v u="$unit" -v s="$size" -v r="${rss[$unit]}" -v t="${ready_ms[$unit]}" \
+    'BEGIN { printf "%-36s %12.1f %14.1f %16s\n", u, s / 1048576, r / 1024, t }'
+done
+echo "package-test: passed"
