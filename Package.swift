@@ -48,14 +48,10 @@ let package = Package(
         .target(name: "COpenBLASCore", linkerSettings: [.linkedLibrary("dl")]),
         // Integer GEMM for the quantized operators through oneDNN (Debian's libdnnl-dev; measured in RESULTS-engine.md).
         .target(name: "CInt8GEMM", linkerSettings: [.linkedLibrary("dnnl"), .linkedLibrary("dl")]),
-        // oneDNN primitives (convolution, pooling, matmul, reorder) behind a small C layer the kernels share.
-        .target(
-            name: "COneDNN", linkerSettings: [.linkedLibrary("dnnl"), .linkedLibrary("dl"), .linkedLibrary("pthread")]),
         .target(
             name: "SwitchyardEngine",
             dependencies: [
                 "SwitchyardTensor", "SwitchyardModelConfig", "SwitchyardONNX", "COpenBLAS", "COpenBLASCore", "CInt8GEMM",
-                "COneDNN",
             ]
         ),
         .systemLibrary(name: "CLibPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),

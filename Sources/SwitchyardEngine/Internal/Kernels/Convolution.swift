@@ -82,12 +82,15 @@ struct Window: Sendable {
     }
 }
 
-/// 2-D convolution (NCHW) as im2col + one GEMM per image and group, with bias and fused activations.
+/// Convolution (NCHW) with bias and fused activations: 2-D on oneDNN where it has vector kernels, else (and in 3-D)
+/// im2col + one GEMM per image and group, with a direct kernel for depthwise layers.
 struct ConvOp: Operator {
     var window: Window
     var group: Int
     var kernelShape: [Int]?
     var activations: [Activation] = []
+    /// The weights in oneDNN's layouts, shared by this node's plans.
+    let packedWeights = ConvWeights()
 
     init(_ attributes: Attributes) throws(EngineError) {
         self.kernelShape = try attributes.ints("kernel_shape")
@@ -172,11 +175,16 @@ struct ConvOp: Operator {
         }
         var window = baseWindow
         window.kernel = [kh, kw]
-        let (out, begin, _) = try window.resolve([height, width], context)
+        let (out, begin, end) = try window.resolve([height, width], context)
         if context.has(2) {
             let b = try context.input(2, [.float32])
             guard b.count == filters else { throw context.error("bias has \(b.count) values for \(filters) filters") }
         }
+        let onednn = OneDNNConvolution(
+            batch: batch, channels: channels, height: height, width: width, filters: filters, group: group, kh: kh,
+            kw: kw, output: out, strides: window.strides, dilations: window.dilations, begin: begin, end: end,
+            hasBias: context.has(2), activations: self.activations)
+        if let plan = try onednn.plan(context, weights: self.packedWeights) { return plan }
         let (oh, ow) = (out[0], out[1])
         let output = ValueType(dtype: .float32, shape: [batch, filters, oh, ow])
         let (sh, sw) = (window.strides[0], window.strides[1])

@@ -1,7 +1,7 @@
-import COneDNN
+import CInt8GEMM
 
-/// oneDNN (Debian's `libdnnl-dev`), where the engine runs convolutions, pooling and matrix products it measured
-/// faster there than on OpenBLAS (`bench/RESULTS-engine.md`). The C layer is `COneDNN`.
+/// oneDNN (Debian's `libdnnl-dev`), where the engine runs the convolutions it measured faster there than im2col over
+/// OpenBLAS (`bench/RESULTS-engine.md`). The C layer is `OneDNN.h` in the `CInt8GEMM` module.
 enum OneDNN {
     /// Whether oneDNN runs here with vector kernels worth using (AVX2 or newer): on older CPUs it falls back to
     /// reference code slower than the engine's own paths.
@@ -42,19 +42,6 @@ final class DNNLDescriptor: @unchecked Sendable {
             sy_dnnl_md_layout(Int32(dims.count), $0.baseAddress, type, layout.rawValue)
         }
         guard let made else { throw EngineError(.unsupportedOperator, "oneDNN cannot describe a tensor of \(dims)") }
-        self.init(made)
-    }
-
-    /// A descriptor with explicit element strides.
-    convenience init(_ dims: [Int], strides: [Int], type: Int32 = Int32(SY_DNNL_F32)) throws(EngineError) {
-        let made = dims.map(Int64.init).withUnsafeBufferPointer { d in
-            strides.map(Int64.init).withUnsafeBufferPointer { s in
-                sy_dnnl_md_strides(Int32(dims.count), d.baseAddress, type, s.baseAddress)
-            }
-        }
-        guard let made else {
-            throw EngineError(.unsupportedOperator, "oneDNN cannot describe a tensor of \(dims) with strides \(strides)")
-        }
         self.init(made)
     }
 
@@ -122,24 +109,6 @@ final class DNNLPrimitive: @unchecked Sendable {
         return try Self.make(postOps, what) { post, count, out in
             sy_dnnl_convolution(
                 source.pointer, weights.pointer, bias?.pointer, destination.pointer, &window, post, count, out)
-        }
-    }
-
-    static func pooling(
-        kind: Int32, source: DNNLDescriptor, destination: DNNLDescriptor, window: sy_dnnl_window, what: String
-    ) throws(EngineError) -> DNNLPrimitive {
-        var window = window
-        return try Self.make([], what) { _, _, out in
-            sy_dnnl_pooling(kind, source.pointer, destination.pointer, &window, out)
-        }
-    }
-
-    static func matmul(
-        source: DNNLDescriptor, weights: DNNLDescriptor, bias: DNNLDescriptor?, destination: DNNLDescriptor,
-        postOps: [DNNLPostOp], what: String
-    ) throws(EngineError) -> DNNLPrimitive {
-        try Self.make(postOps, what) { post, count, out in
-            sy_dnnl_matmul(source.pointer, weights.pointer, bias?.pointer, destination.pointer, post, count, out)
         }
     }
 

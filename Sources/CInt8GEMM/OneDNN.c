@@ -1,5 +1,5 @@
 #define _GNU_SOURCE
-#include "COneDNN.h"
+#include "OneDNN.h"
 
 #include <dlfcn.h>
 #include <pthread.h>
@@ -150,22 +150,6 @@ sy_dnnl_md *sy_dnnl_md_layout(int ndims, const int64_t *dims, int type, int layo
     return md;
 }
 
-sy_dnnl_md *sy_dnnl_md_strides(int ndims, const int64_t *dims, int type, const int64_t *strides) {
-    if (ndims < 1 || ndims > DNNL_MAX_NDIMS) return NULL;
-    sy_dnnl_md *md = calloc(1, sizeof *md);
-    if (!md) return NULL;
-    dnnl_dims_t d, s;
-    for (int i = 0; i < ndims; i++) {
-        d[i] = dims[i];
-        s[i] = strides[i];
-    }
-    if (dnnl_memory_desc_init_by_strides(&md->md, ndims, d, data_type(type), s) != dnnl_success) {
-        free(md);
-        return NULL;
-    }
-    return md;
-}
-
 sy_dnnl_md *sy_dnnl_md_copy(const sy_dnnl_md *source) {
     sy_dnnl_md *md = malloc(sizeof *md);
     if (md) *md = *source;
@@ -186,11 +170,6 @@ static dnnl_alg_kind_t eltwise_kind(int kind) {
     case SY_DNNL_POST_CLIP: return dnnl_eltwise_clip;
     case SY_DNNL_POST_LOGISTIC: return dnnl_eltwise_logistic;
     case SY_DNNL_POST_TANH: return dnnl_eltwise_tanh;
-    case SY_DNNL_POST_ELU: return dnnl_eltwise_elu;
-    case SY_DNNL_POST_HARDSWISH: return dnnl_eltwise_hardswish;
-    case SY_DNNL_POST_GELU_ERF: return dnnl_eltwise_gelu_erf;
-    case SY_DNNL_POST_SWISH: return dnnl_eltwise_swish;
-    case SY_DNNL_POST_LINEAR: return dnnl_eltwise_linear;
     default: return dnnl_alg_kind_undef;
     }
 }
@@ -299,32 +278,6 @@ int sy_dnnl_convolution(const sy_dnnl_md *src, const sy_dnnl_md *weights, const 
     dnnl_status_t status = dnnl_dilated_convolution_forward_desc_init(
         &desc, dnnl_forward_inference, dnnl_convolution_direct, &src->md, &weights->md, bias ? &bias->md : NULL,
         &dst->md, strides, dilations, begin, end);
-    if (status != dnnl_success) return status;
-    return finish(&desc, post, post_count, out);
-}
-
-int sy_dnnl_pooling(int kind, const sy_dnnl_md *src, const sy_dnnl_md *dst, const sy_dnnl_window *window,
-                    sy_dnnl_primitive **out) {
-    if (!ready()) return -1;
-    if (!src || !dst || !window || window->spatial < 1 || window->spatial > 3) return dnnl_invalid_arguments;
-    dnnl_alg_kind_t alg = kind == SY_DNNL_POOL_MAX                ? dnnl_pooling_max
-                          : kind == SY_DNNL_POOL_AVG_INCLUDE_PAD ? dnnl_pooling_avg_include_padding
-                                                                  : dnnl_pooling_avg_exclude_padding;
-    dnnl_dims_t kernel, strides, dilations, begin, end;
-    window_arrays(window, kernel, strides, dilations, begin, end);
-    dnnl_pooling_v2_desc_t desc;
-    dnnl_status_t status = dnnl_pooling_v2_forward_desc_init(&desc, dnnl_forward_inference, alg, &src->md, &dst->md,
-                                                             strides, kernel, dilations, begin, end);
-    if (status != dnnl_success) return status;
-    return finish(&desc, NULL, 0, out);
-}
-
-int sy_dnnl_matmul(const sy_dnnl_md *src, const sy_dnnl_md *weights, const sy_dnnl_md *bias, const sy_dnnl_md *dst,
-                   const sy_dnnl_post_op *post, int post_count, sy_dnnl_primitive **out) {
-    if (!ready()) return -1;
-    if (!src || !weights || !dst) return dnnl_invalid_arguments;
-    dnnl_matmul_desc_t desc;
-    dnnl_status_t status = dnnl_matmul_desc_init(&desc, &src->md, &weights->md, bias ? &bias->md : NULL, &dst->md);
     if (status != dnnl_success) return status;
     return finish(&desc, post, post_count, out);
 }

@@ -1,5 +1,5 @@
 // A small C layer over oneDNN (Debian's libdnnl-dev, 2.x C API) that the engine's Swift kernels share: memory
-// descriptors, convolution / pooling / matmul / reorder primitives with post-ops, and execution on the calling
+// descriptors, convolution and reorder primitives with post-ops, and execution on the calling
 // thread with a given thread count and caller-owned scratch memory. oneDNN's own types stay behind this header.
 //
 // Primitives are immutable once made and may be executed from several threads at once: each execution gets its
@@ -22,19 +22,14 @@ enum { SY_DNNL_F32 = 1, SY_DNNL_S32 = 2, SY_DNNL_S8 = 3, SY_DNNL_U8 = 4 };
 enum { SY_DNNL_PLAIN = 0, SY_DNNL_CHANNELS_LAST = 1, SY_DNNL_ANY = 2 };
 
 /// Post-op kinds, applied in order to a primitive's result. Eltwise ones use `alpha` / `beta` as oneDNN does
-/// (RELU: negative slope; CLIP: bounds; ELU: alpha; SWISH: alpha). `ADD` adds a second tensor (argument
+/// (RELU: negative slope; CLIP: bounds). `ADD` adds a second tensor (argument
 /// `SY_DNNL_ARG_POST + index`) whose descriptor is the post-op's `md`, broadcast as oneDNN allows.
 enum {
     SY_DNNL_POST_RELU = 1,
     SY_DNNL_POST_CLIP = 2,
     SY_DNNL_POST_LOGISTIC = 3,
     SY_DNNL_POST_TANH = 4,
-    SY_DNNL_POST_ELU = 5,
-    SY_DNNL_POST_HARDSWISH = 6,
-    SY_DNNL_POST_GELU_ERF = 7,
-    SY_DNNL_POST_SWISH = 8,
     SY_DNNL_POST_ADD = 9,
-    SY_DNNL_POST_LINEAR = 10,  // alpha * x + beta
 };
 
 /// Execution argument roles.
@@ -46,9 +41,6 @@ enum {
     SY_DNNL_ARG_POST = 16,  // + post-op index, for ADD post-ops
 };
 
-/// Pooling kinds.
-enum { SY_DNNL_POOL_MAX = 1, SY_DNNL_POOL_AVG_INCLUDE_PAD = 2, SY_DNNL_POOL_AVG_EXCLUDE_PAD = 3 };
-
 typedef struct sy_dnnl_md sy_dnnl_md;
 typedef struct sy_dnnl_primitive sy_dnnl_primitive;
 
@@ -59,7 +51,7 @@ typedef struct {
     const sy_dnnl_md *md;  // ADD only
 } sy_dnnl_post_op;
 
-/// Geometry of a 2-D (or, with `spatial` 1 or 3, 1-D / 3-D) convolution or pooling, ONNX conventions: dilations
+/// Geometry of a 2-D (or, with `spatial` 1 or 3, 1-D / 3-D) convolution, ONNX conventions: dilations
 /// are 1 for dense kernels; pads at the start and end of each spatial axis.
 typedef struct {
     int spatial;
@@ -78,7 +70,6 @@ const char *sy_dnnl_isa(void);
 
 /// Memory descriptors (owned by the caller; destroy them).
 sy_dnnl_md *sy_dnnl_md_layout(int ndims, const int64_t *dims, int data_type, int layout);
-sy_dnnl_md *sy_dnnl_md_strides(int ndims, const int64_t *dims, int data_type, const int64_t *strides);
 sy_dnnl_md *sy_dnnl_md_copy(const sy_dnnl_md *md);
 size_t sy_dnnl_md_bytes(const sy_dnnl_md *md);
 int sy_dnnl_md_equal(const sy_dnnl_md *a, const sy_dnnl_md *b);
@@ -90,10 +81,6 @@ void sy_dnnl_md_destroy(sy_dnnl_md *md);
 int sy_dnnl_convolution(const sy_dnnl_md *src, const sy_dnnl_md *weights, const sy_dnnl_md *bias,
                         const sy_dnnl_md *dst, const sy_dnnl_window *window, const sy_dnnl_post_op *post,
                         int post_count, sy_dnnl_primitive **out);
-int sy_dnnl_pooling(int kind, const sy_dnnl_md *src, const sy_dnnl_md *dst, const sy_dnnl_window *window,
-                    sy_dnnl_primitive **out);
-int sy_dnnl_matmul(const sy_dnnl_md *src, const sy_dnnl_md *weights, const sy_dnnl_md *bias, const sy_dnnl_md *dst,
-                   const sy_dnnl_post_op *post, int post_count, sy_dnnl_primitive **out);
 int sy_dnnl_reorder(const sy_dnnl_md *src, const sy_dnnl_md *dst, sy_dnnl_primitive **out);
 
 /// The descriptor the primitive uses for an argument role (owned by the primitive), or NULL.
