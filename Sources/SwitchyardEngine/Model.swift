@@ -67,6 +67,13 @@ public final class Model: Sendable {
             Fusion.apply(&graph)
             Fusion.pretransposeWeights(&graph)
         }
+        if !options.oneDNNConvolution {
+            for index in graph.nodes.indices {
+                guard var conv = graph.nodes[index].op as? ConvOp else { continue }
+                conv.oneDNN = false
+                graph.nodes[index].op = conv
+            }
+        }
         self.source = source
         self.graph = graph
         self.options = options

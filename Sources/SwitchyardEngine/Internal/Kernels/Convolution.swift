@@ -89,6 +89,8 @@ struct ConvOp: Operator {
     var group: Int
     var kernelShape: [Int]?
     var activations: [Activation] = []
+    /// Whether 2-D plans may run on oneDNN (``ModelOptions/oneDNNConvolution``).
+    var oneDNN = true
     /// The weights in oneDNN's layouts, shared by this node's plans.
     let packedWeights = ConvWeights()
 
@@ -184,7 +186,7 @@ struct ConvOp: Operator {
             batch: batch, channels: channels, height: height, width: width, filters: filters, group: group, kh: kh,
             kw: kw, output: out, strides: window.strides, dilations: window.dilations, begin: begin, end: end,
             hasBias: context.has(2), activations: self.activations)
-        if let plan = try onednn.plan(context, weights: self.packedWeights) { return plan }
+        if self.oneDNN, let plan = try onednn.plan(context, weights: self.packedWeights) { return plan }
         let (oh, ow) = (out[0], out[1])
         let output = ValueType(dtype: .float32, shape: [batch, filters, oh, ow])
         let (sh, sw) = (window.strides[0], window.strides[1])
@@ -256,6 +258,33 @@ struct ConvOp: Operator {
                     for activation in activations { apply(activation, plane, filters * pixels) }
                 }
             }, scratch: scratch)
+    }
+}
+
+/// One plane's max pool: each output row starts at -∞ and takes, tap by tap, the larger of itself and the strided
+/// input row under the tap (NaN wins, as in onnxruntime), over the columns where the tap lands inside the input.
+/// Windows entirely in the padding stay -∞, as ONNX's reference gives.
+@inline(__always)
+func maxPoolPlane(_ source: UnsafePointer<Float>, _ target: UnsafeMutablePointer<Float>, _ g: DepthwiseGeometry) {
+    target.update(repeating: -Float.infinity, count: g.oh * g.ow)
+    for ky in 0..<g.kh {
+        for kx in 0..<g.kw {
+            let offset = kx * g.dw - g.pw
+            let first = offset >= 0 ? 0 : (-offset + g.sw - 1) / g.sw
+            let last = min(g.ow, (g.width - 1 - offset) >= 0 ? (g.width - 1 - offset) / g.sw + 1 : 0)
+            if first >= last { continue }
+            for oy in 0..<g.oh {
+                let iy = oy * g.sh - g.ph + ky * g.dh
+                if iy < 0 || iy >= g.height { continue }
+                let row = source + iy * g.width + offset
+                let out = target + oy * g.ow
+                let stride = g.sw
+                for ox in first..<last {
+                    let value = row[ox * stride]
+                    if value > out[ox] || value.isNaN { out[ox] = value }
+                }
+            }
+        }
     }
 }
 
@@ -363,11 +392,20 @@ struct PoolOp: Operator {
         let isMax = self.isMax
         let includePad = self.countIncludePad
         let output = ValueType(dtype: .float32, shape: [x.shape[0], x.shape[1], oh, ow])
+        let geometry = DepthwiseGeometry(
+            height: height, width: width, oh: oh, ow: ow, kh: kh, kw: kw, sh: sh, sw: sw, dh: dh, dw: dw, ph: ph, pw: pw)
         return OpPlan(
             outputs: [output],
             kernel: { io in
                 let input = io.f32(0)
                 let y = io.outF32(0)
+                if isMax {
+                    // Tap by tap over whole output rows (as the depthwise kernel does): no bounds test per element.
+                    for plane in 0..<planes {
+                        maxPoolPlane(input + plane * height * width, y + plane * oh * ow, geometry)
+                    }
+                    return
+                }
                 for plane in 0..<planes {
                     let source = input + plane * height * width
                     let target = y + plane * oh * ow
@@ -375,40 +413,25 @@ struct PoolOp: Operator {
                         for ox in 0..<ow {
                             let y0 = oy * sh - ph
                             let x0 = ox * sw - pw
-                            if isMax {
-                                var best = -Float.infinity
-                                for ky in 0..<kh {
-                                    let iy = y0 + ky * dh
-                                    if iy < 0 || iy >= height { continue }
-                                    for kx in 0..<kw {
-                                        let ix = x0 + kx * dw
-                                        if ix < 0 || ix >= width { continue }
-                                        let value = source[iy * width + ix]
-                                        if value > best || value.isNaN { best = value }
-                                    }
+                            var sum: Float = 0
+                            var count = 0
+                            for ky in 0..<kh {
+                                let iy = y0 + ky * dh
+                                if iy < 0 || iy >= height { continue }
+                                for kx in 0..<kw {
+                                    let ix = x0 + kx * dw
+                                    if ix < 0 || ix >= width { continue }
+                                    sum += source[iy * width + ix]
+                                    count += 1
                                 }
-                                target[oy * ow + ox] = best
-                            } else {
-                                var sum: Float = 0
-                                var count = 0
-                                for ky in 0..<kh {
-                                    let iy = y0 + ky * dh
-                                    if iy < 0 || iy >= height { continue }
-                                    for kx in 0..<kw {
-                                        let ix = x0 + kx * dw
-                                        if ix < 0 || ix >= width { continue }
-                                        sum += source[iy * width + ix]
-                                        count += 1
-                                    }
-                                }
-                                if includePad {
-                                    // The window clipped to the padded input, as onnxruntime counts it.
-                                    let hEnd = min(y0 + kh, height + padEndH)
-                                    let wEnd = min(x0 + kw, width + padEndW)
-                                    count = (hEnd - y0) * (wEnd - x0)
-                                }
-                                target[oy * ow + ox] = count > 0 ? sum / Float(count) : 0
                             }
+                            if includePad {
+                                // The window clipped to the padded input, as onnxruntime counts it.
+                                let hEnd = min(y0 + kh, height + padEndH)
+                                let wEnd = min(x0 + kw, width + padEndW)
+                                count = (hEnd - y0) * (wEnd - x0)
+                            }
+                            target[oy * ow + ox] = count > 0 ? sum / Float(count) : 0
                         }
                     }
                 }

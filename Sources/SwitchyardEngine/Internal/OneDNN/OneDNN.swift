@@ -20,7 +20,8 @@ enum OneDNN {
     }
 
     static func error(_ status: Int32, _ what: String) -> EngineError {
-        EngineError(.unsupportedOperator, "\(what): oneDNN refused it (\(String(cString: sy_dnnl_status_name(status))))")
+        let name = String(cString: sy_dnnl_status_name(status))
+        return EngineError(.unsupportedOperator, "\(what): oneDNN refused it (\(name))")
     }
 }
 
