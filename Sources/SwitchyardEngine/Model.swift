@@ -67,13 +67,7 @@ public final class Model: Sendable {
             Fusion.apply(&graph)
             Fusion.pretransposeWeights(&graph)
         }
-        if !options.oneDNNConvolution {
-            for index in graph.nodes.indices {
-                guard var conv = graph.nodes[index].op as? ConvOp else { continue }
-                conv.oneDNN = false
-                graph.nodes[index].op = conv
-            }
-        }
+        if options.oneDNNConvolution { ConvWeights.adopt(&graph) }
         self.source = source
         self.graph = graph
         self.options = options

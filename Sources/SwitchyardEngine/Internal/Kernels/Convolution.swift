@@ -89,10 +89,9 @@ struct ConvOp: Operator {
     var group: Int
     var kernelShape: [Int]?
     var activations: [Activation] = []
-    /// Whether 2-D plans may run on oneDNN (``ModelOptions/oneDNNConvolution``).
-    var oneDNN = true
-    /// The weights in oneDNN's layouts, shared by this node's plans.
-    let packedWeights = ConvWeights()
+    /// Constant 2-D weights the convolution holds itself, for oneDNN (``ConvWeights/adopt(_:)``); input 1 is then
+    /// omitted.
+    var weights: ConvWeights?
 
     init(_ attributes: Attributes) throws(EngineError) {
         self.kernelShape = try attributes.ints("kernel_shape")
@@ -103,7 +102,8 @@ struct ConvOp: Operator {
 
     func plan(_ context: PlanContext) throws(EngineError) -> OpPlan {
         let x = try context.input(0, [.float32])
-        let w = try context.input(1, [.float32])
+        let w: ValueType
+        if let weights = self.weights { w = weights.type } else { w = try context.input(1, [.float32]) }
         guard x.shape.count == w.shape.count, (3...5).contains(x.shape.count) else {
             throw context.error(
                 "convolution needs N×C×spatial input and weights of the same rank (1 to 3 spatial axes), got \(x.shape) and \(w.shape)",
@@ -186,7 +186,11 @@ struct ConvOp: Operator {
             batch: batch, channels: channels, height: height, width: width, filters: filters, group: group, kh: kh,
             kw: kw, output: out, strides: window.strides, dilations: window.dilations, begin: begin, end: end,
             hasBias: context.has(2), activations: self.activations)
-        if self.oneDNN, let plan = try onednn.plan(context, weights: self.packedWeights) { return plan }
+        if let weights = self.weights, let plan = try onednn.plan(context, weights: weights) { return plan }
+        // Weights held for oneDNN, in the ONNX layout again for the kernels below.
+        let held = try self.weights.map { weights throws(EngineError) in
+            try weights.plain(dims: onednn.weightDims, what: "node '\(context.node)' (Conv)")
+        }
         let (oh, ow) = (out[0], out[1])
         let output = ValueType(dtype: .float32, shape: [batch, filters, oh, ow])
         let (sh, sw) = (window.strides[0], window.strides[1])
@@ -208,7 +212,7 @@ struct ConvOp: Operator {
                 outputs: [output],
                 kernel: { io in
                     let input = io.f32(0)
-                    let weights = io.f32(1)
+                    let weights = held?.floats ?? io.f32(1)
                     let y = io.outF32(0)
                     let bias = hasBias ? io.f32(2) : nil
                     for image in 0..<batch {
@@ -226,7 +230,7 @@ struct ConvOp: Operator {
             outputs: [output],
             kernel: { io in
                 let input = io.f32(0)
-                let weights = io.f32(1)
+                let weights = held?.floats ?? io.f32(1)
                 let y = io.outF32(0)
                 let columns = io.scratch.assumingMemoryBound(to: Float.self)
                 for image in 0..<batch {

@@ -40,7 +40,8 @@ struct OneDNNConvolution {
                 }
             case .reorder(let primitive):
                 let arguments = [
-                    (DNNLArgument.source, UnsafeMutableRawPointer(mutating: source)), (DNNLArgument.destination, target),
+                    (DNNLArgument.source, UnsafeMutableRawPointer(mutating: source)),
+                    (DNNLArgument.destination, target),
                 ]
                 try primitive.execute(threads: threads, arguments, scratch: scratch, what: what)
             }
@@ -49,14 +50,18 @@ struct OneDNNConvolution {
 
     /// The plan, or `nil` when oneDNN has no vector kernel for this convolution here (the caller's own path
     /// runs it then).
+    /// The weights' dimensions as oneDNN describes them: grouped convolutions get a leading group axis.
+    var weightDims: [Int] {
+        self.group == 1
+            ? [self.filters, self.channels / self.group, self.kh, self.kw]
+            : [self.group, self.filters / self.group, self.channels / self.group, self.kh, self.kw]
+    }
+
     func plan(_ context: PlanContext, weights: ConvWeights) throws(EngineError) -> OpPlan? {
-        guard OneDNN.isUsable, let plain = context.constants[1] else { return nil }
+        guard OneDNN.isUsable else { return nil }
         let sourceDims = [self.batch, self.channels, self.height, self.width]
         let destinationDims = [self.batch, self.filters, self.output[0], self.output[1]]
-        let weightDims =
-            self.group == 1
-            ? [self.filters, self.channels, self.kh, self.kw]
-            : [self.group, self.filters / self.group, self.channels / self.group, self.kh, self.kw]
+        let weightDims = self.weightDims
         let geometry = sy_dnnl_window(
             spatial: 2, kernel: (Int64(self.kh), Int64(self.kw), 0),
             strides: (Int64(self.strides[0]), Int64(self.strides[1]), 0),
@@ -93,12 +98,12 @@ struct OneDNNConvolution {
             if chosen.sameLayout(as: try DNNLDescriptor(dims, layout: .channelsLast)) {
                 return .transpose(channels: dims[1], pixels: dims[2] * dims[3])
             }
-            return .reorder(
-                try DNNLPrimitive.reorder(source: into ? plain : chosen, destination: into ? chosen : plain, what: what))
+            let (from, to) = into ? (plain, chosen) : (chosen, plain)
+            return .reorder(try DNNLPrimitive.reorder(source: from, destination: to, what: what))
         }
         let moveIn = try move(plainSource, chosenSource, dims: sourceDims, into: true)
         let moveOut = try move(plainDestination, chosenDestination, dims: destinationDims, into: false)
-        let packed = try weights.buffer(for: chosenWeights, plain: plain.buffer, dims: weightDims, what: what)
+        let packed = try weights.buffer(for: chosenWeights, dims: weightDims, what: what)
         // Scratch: the moved image, the result in the chosen layout, then oneDNN's own scratch.
         let sourceBytes = moveIn.isNone ? 0 : alignUp(chosenSource.byteCount)
         let destinationBytes = moveOut.isNone ? 0 : alignUp(chosenDestination.byteCount)
