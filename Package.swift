@@ -61,7 +61,7 @@ let package = Package(
         .target(
             name: "SwitchyardRouting",
             dependencies: [
-                "SwitchyardWire", "SwitchyardTensor",
+                "SwitchyardWire", "SwitchyardTensor", "SwitchyardMonitor",
                 .product(name: "Logging", package: "swift-log"), .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
@@ -102,6 +102,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+                .product(name: "NIOHPACK", package: "swift-nio-http2"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -136,6 +137,7 @@ let package = Package(
             name: "SwitchyardRouter",
             dependencies: [
                 "SwitchyardRouting", "SwitchyardTransport", "SwitchyardModelConfig", "SwitchyardWire", "SwitchyardTensor",
+                "SwitchyardGateway",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -196,7 +198,7 @@ let package = Package(
                 "SwitchyardRouter", "SwitchyardRouting", "SwitchyardMonitor", "SwitchyardLoad",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"), .product(name: "Yams", package: "Yams"),
             ]
         ),
         .executableTarget(
@@ -219,7 +221,7 @@ let package = Package(
         serviceTarget(
             "RouterService", path: "services/router",
             [
-                "SwitchyardRouter", "SwitchyardRouting", "SwitchyardModelConfig", "SwitchyardGateway", "SwitchyardTensor",
+                "SwitchyardRouter", "SwitchyardRouting", "SwitchyardModelConfig", "SwitchyardGateway",
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
@@ -264,7 +266,7 @@ let package = Package(
             name: "SwitchyardRouterTests",
             dependencies: [
                 "SwitchyardRouter", "SwitchyardRouting", "SwitchyardModelConfig", "SwitchyardTransport", "SwitchyardWire",
-                "SwitchyardTensor", "SwitchyardTesting",
+                "SwitchyardTensor", "SwitchyardTesting", "SwitchyardGateway",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]
@@ -283,7 +285,7 @@ let package = Package(
         .testTarget(
             name: "SwitchyardMonitorTests",
             dependencies: [
-                "SwitchyardMonitor", "SwitchyardMonitorService", "SwitchyardRouter", "SwitchyardRuntime",
+                "SwitchyardMonitor", "SwitchyardMonitorService", "SwitchyardRouter", "SwitchyardRouting", "SwitchyardRuntime",
                 "SwitchyardTesting", "SwitchyardTransport", "SwitchyardClient", "SwitchyardWire", "SwitchyardTensor",
                 "SwitchyardEngine", "MonitorService", "RouterService", "InferenceService", "PreprocessService",
                 "PostprocessService", "EchoService", "yard",

@@ -18,10 +18,17 @@ out=bench/out
 mkdir -p "$out"
 rm -f "$out"/*.json "$out"/commands.txt
 echo "bench: building (release)..." >&2
+for tool in h2load:nghttp2-client wrk:wrk python3:python3; do  # the HTTP load tools (Debian packages)
+  command -v "${tool%%:*}" >/dev/null && continue
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${tool##*:}" >/dev/null
+done
+ulimit -n 8192 2>/dev/null || ulimit -n "$(ulimit -Hn)"  # 1,000 held connections on both ends
 . bench/lib.sh
 log() {  # runs a command and records it (with the paths as written) for RESULTS.md
   local line="$*"
   line=${line//$bin/\$bin}; line=${line//$work/\$work}; line=${line//$out/\$out}
+  [ -z "${token:-}" ] || line=${line//$token/\$token}
   echo "$line" >> "$out/commands.txt"
   echo "bench: $line" >&2
   "$@"
@@ -52,7 +59,11 @@ start_recorded preprocess 7604 --models "$work/models"
 start_recorded postprocess 7603 --models "$work/models"
 stages=(--preprocess 127.0.0.1:7604 --inference 127.0.0.1:7602 --postprocess 127.0.0.1:7603)
 # one event loop per router: five processes and the load client share two cores (README, "Tuning")
-start_recorded router 7600 --models "$work/models" "${stages[@]}" --event-loops 1
+token=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
+echo "$token" > "$work/tokens"
+# the router with batching on also serves the Open Inference Protocol (TLS and a bearer token: h2load and wrk
+# present no client certificate)
+start_recorded router 7600 --models "$work/models" "${stages[@]}" --event-loops 1 --http-port 7620 --http-tokens "$work/tokens"
 router_on=${pids[-1]}
 # without batching: every request forwarded alone and at once, as many in flight as the clients send
 start_recorded router 7610 --models "$work/models" "${stages[@]}" --event-loops 1 --max-batch-size 1 --max-batches-in-flight 64
@@ -77,6 +88,73 @@ rates_on=$("$bin/switchyard-bench" rates --from "$out/mesh-on.json")
 rates_off=$("$bin/switchyard-bench" rates --from "$out/mesh-off.json")
 log "$bin/yard" load --target 127.0.0.1:7600 "${tls[@]}" "${synth[@]}" --rate "$rates_on" --timeout 2s "${each[@]}" --json "$out/sweep-on.json" >/dev/null || true
 log "$bin/yard" load --target 127.0.0.1:7610 "${tls[@]}" "${synth[@]}" --rate "$rates_off" --timeout 2s "${each[@]}" --json "$out/sweep-off.json" >/dev/null || true
+
+# 6. The HTTP port against the wire protocol of the same router on the same model, side by side.
+python3 - "$work" <<'PY'
+import json, random, struct, sys
+work = sys.argv[1]
+random.seed(1)
+floats = struct.pack("<784f", *[random.random() * 16 for _ in range(784)])
+header = json.dumps({"inputs": [{"name": "input", "shape": [1, 784], "datatype": "FP32",
+                                 "parameters": {"binary_data_size": len(floats)}}],
+                     "parameters": {"binary_data_output": True}}).encode()
+open(f"{work}/binary.body", "wb").write(header + floats)
+open(f"{work}/binary.hlen", "w").write(str(len(header)))
+data = list(struct.unpack("<784f", floats))  # as tritonclient writes JSON: Python's repr of float32 values
+open(f"{work}/json.body", "w").write(json.dumps({"inputs": [{"name": "input", "shape": [1, 784], "datatype": "FP32",
+                                                             "data": data}]}))
+PY
+hlen=$(cat "$work/binary.hlen")
+url=https://127.0.0.1:7620/v2/models/synth/infer
+auth=(-H "authorization: Bearer $token")
+for kind in binary json; do  # wrk takes its body from a script
+  { echo "local f = io.open(\"$work/$kind.body\", \"rb\"); wrk.body = f:read(\"*a\"); f:close()"
+    echo 'wrk.method = "POST"'
+    echo "wrk.headers[\"authorization\"] = \"Bearer $token\""
+    if [ "$kind" = binary ]; then
+      echo 'wrk.headers["content-type"] = "application/octet-stream"'
+      echo "wrk.headers[\"inference-header-content-length\"] = \"$hlen\""
+    else
+      echo 'wrk.headers["content-type"] = "application/json"'
+    fi
+  } > "$work/$kind.lua"
+done
+binary=(-d "$work/binary.body" -H "content-type: application/octet-stream" -H "inference-header-content-length: $hlen")
+json=(-d "$work/json.body" -H "content-type: application/json")
+h2=(-t 1 -D "$secs" --warm-up-time="$(awk -v w="$warm" 'BEGIN { printf "%d", w * 1000 }')ms")
+# the router's own CPU time over each run (user + system, from /proc), for its CPU per request: robust where
+# throughput moves with whatever else the machine runs
+echo "seconds $secs $warm" > "$out/gw-cpu.txt"  # measured and warm-up seconds of each run (wrk has no warm-up)
+measured() {  # name command...: runs the command, records the router's CPU seconds it took
+  local name=$1; shift
+  local before; before=$(awk '{print $14 + $15}' "/proc/$router_on/stat")
+  "$@"
+  awk -v name="$name" -v before="$before" -v hz="$(getconf CLK_TCK)" '{print name, ($14 + $15 - before) / hz}' \
+    "/proc/$router_on/stat" >> "$out/gw-cpu.txt"
+}
+measured native log "$bin/yard" load --target 127.0.0.1:7600 "${tls[@]}" "${synth[@]}" --concurrency 64 "${each[@]}" --json "$out/gw-native.json" >/dev/null
+measured h2-binary log h2load "${h2[@]}" -c 2 -m 32 "${auth[@]}" "${binary[@]}" "$url" > "$out/gw-h2-binary.txt"
+wrk -t 1 -c 64 -d "$(awk -v w="$warm" 'BEGIN { printf "%d", w < 1 ? 1 : w }')s" -s "$work/binary.lua" "$url" >/dev/null  # warm-up
+measured h1-binary log wrk -t 1 -c 64 -d "${secs}s" --latency -s "$work/binary.lua" "$url" > "$out/gw-h1-binary.txt"
+measured h2-json log h2load "${h2[@]}" -c 2 -m 32 "${auth[@]}" "${json[@]}" "$url" > "$out/gw-h2-json.txt"
+measured h1-json log wrk -t 1 -c 64 -d "${secs}s" --latency -s "$work/json.lua" "$url" > "$out/gw-h1-json.txt"
+log "$bin/yard" load --target 127.0.0.1:7600 "${tls[@]}" "${synth[@]}" --concurrency 1 "${each[@]}" --json "$out/gw-native-1.json" >/dev/null
+log wrk -t 1 -c 1 -d "${secs}s" --latency -s "$work/binary.lua" "$url" > "$out/gw-h1-binary-1.txt"
+log h2load "${h2[@]}" -c 1 -m 1 "${auth[@]}" "${binary[@]}" "$url" > "$out/gw-h2-binary-1.txt"
+# idle keep-alive connections: a fresh router (no traffic yet), its resident memory before and while 1,000 are held
+start_recorded router 7630 --models "$work/models" "${stages[@]}" --event-loops 1 --http-port 7631 --http-tokens "$work/tokens"
+fresh=${pids[-1]}
+sleep 1
+before=$(awk '/VmRSS/ {print $2}' "/proc/$fresh/status")
+log "$bin/switchyard-bench" hold --target 127.0.0.1:7631 --tls --token "$token" --count 1000 --seconds 4 > "$work/hold.txt" &
+holder=$!
+for _ in $(seq 1 600); do grep -q holding "$work/hold.txt" && break; kill -0 "$holder" 2>/dev/null || break; sleep 0.1; done
+sleep 1
+held=$(sed -n 's/holding \([0-9]*\) connections/\1/p' "$work/hold.txt")
+after=$(awk '/VmRSS/ {print $2}' "/proc/$fresh/status")
+wait "$holder"
+printf 'before %s\nheld %s\nafter %s\n' "$before" "${held:-0}" "$after" > "$out/gw-memory.txt"
+log "$bin/switchyard-bench" oip-json --floats 784,100000 --json "$out/oip-json.json" >/dev/null
 
 {
   echo "Run: $started, $(nproc) cores ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)), $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), $(. /etc/os-release && echo "$PRETTY_NAME")"

@@ -10,7 +10,7 @@
 #
 # Under the load, each at its own time (bench/out/fleet/events.tsv): add e by adding its DNS record; drain c
 # (yard pool drain) and remove it by deleting its record; rotate every certificate (new keys, SIGHUP to every
-# service); restart the router (SIGTERM, start again); give c its record back; cut c's link (ip link set down).
+# service, then yard admin reload on the router); restart the router (SIGTERM, start again); give c its record back; cut c's link (ip link set down).
 # Then counts every request by phase and checks: no failure while adding, draining, removing and rotating; e
 # serving; after the link cut, no more failures than requests in flight to c at the cut plus a margin. Prints a
 # summary (bench/out/fleet/summary.md) with the times and counts. Bounded: about two minutes. Root only.
@@ -182,6 +182,11 @@ new_fingerprint=$(in_host x sh -c "openssl s_client -connect ${ip[b]}:7402 -alpn
 [ "$new_fingerprint" != "$old_fingerprint" ] && [ "$new_fingerprint" = "$(openssl x509 -in "$certs/inference.pem" -noout -fingerprint -sha256)" ] \
   || { echo "fleet-test: inference b does not present its new certificate after SIGHUP" >&2; exit 1; }
 event "rotation done: b presents its new certificate"
+# the same through the admin call (the files are unchanged now: nothing needs a restart)
+in_host x "$bin/yard" admin reload --target "${ip[a]}:7400" --ca "$certs/ca.pem" --cert "$certs/ops.pem" \
+  --key "$certs/ops.key" > "$out/logs/admin-reload.log"
+grep -q "^${ip[a]}:7400: reloaded$" "$out/logs/admin-reload.log" \
+  || { echo "fleet-test: yard admin reload did not reload the router" >&2; cat "$out/logs/admin-reload.log" >&2; exit 1; }
 
 # 4. restart the router host's router
 event "phase router-restart: SIGTERM to the router"

@@ -17,6 +17,7 @@ if [ "${1:-}" = "--test" ]; then  # the integration tests drive a real Prometheu
   # the package and fleet tests: dpkg-shlibdeps, a systemd-booted container, a DNS server, network namespaces
   command -v dpkg-shlibdeps >/dev/null || need+=(dpkg-dev)
   command -v systemd-nspawn >/dev/null || need+=(systemd-container)
+  command -v systemd-analyze >/dev/null || need+=(systemd)
   command -v dnsmasq >/dev/null || need+=(dnsmasq-base)
   command -v ip >/dev/null || need+=(iproute2)
 fi

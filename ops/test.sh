@@ -14,6 +14,8 @@ bash ops/node-tests.sh
 SWITCHYARD_BIN=$(swift build --show-bin-path) "$SWITCHYARD_PYTHON" -m pytest -q -p no:cacheprovider clients/python/tests
 # the Kubernetes manifests, rendered and checked offline against the Kubernetes schemas
 bash ops/k8s/validate.sh "$SWITCHYARD_PYTHON"
+# the systemd units, checked by systemd-analyze verify against the binaries just built
+bash ops/verify-units.sh "$(swift build --show-bin-path)"
 # a fleet on network namespaces (root): discovery through dnsmasq, instances added, drained, removed, certificates
 # rotated, the router restarted and a link cut under load, every request counted
 bash ops/fleet-test.sh "$(swift build --show-bin-path)"

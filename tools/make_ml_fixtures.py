@@ -58,6 +58,8 @@ def save(name, model, feeds, tolerance=1e-5, zipmap=False):
     for index, value in enumerate(feeds.values()):
         np.save(os.path.join(directory, f"input_{index}.npy"), value)
     for index, value in enumerate(results):
+        if value.dtype == object:  # onnxruntime's strings: saved as NumPy unicode, which needs no pickle
+            value = value.astype(str)
         np.save(os.path.join(directory, f"output_{index}.npy"), value)
     CASES.append({
         "name": name, "inputs": list(feeds.keys()), "outputs": [o.name for o in session.get_outputs()],
@@ -558,6 +560,128 @@ def exported_cases():
            HistGradientBoostingRegressor(max_iter=6, max_depth=3, random_state=0).fit(xr, yr), probe)
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# Strings: encoders and mappers both ways, string class labels, casts; then scikit-learn exports with string
+# categories and string classes. Seeded on their own so the cases above keep their data.
+
+def string_cases():
+    rng = np.random.default_rng(8)
+    words = np.array([["red", "big", "ému"], ["blue", "", "red"], ["green", "small", "zz"]], dtype=str)
+    ints = np.array([[1, 2, 3], [4, 9, 1]], np.int64)
+    case("labelencoder_string_to_int", [ml_node("LabelEncoder", ["x"], ["y"], keys_strings=["red", "blue", "ému"],
+                                                values_int64s=[1, 2, 3], default_int64=-9)],
+         [vi("x", STR, ["N", 3])], [vi("y", I64, ["N", 3])], {"x": words}, ml=2)
+    case("labelencoder_int_to_string", [ml_node("LabelEncoder", ["x"], ["y"], keys_int64s=[1, 2, 4],
+                                                values_strings=["one", "two", "four"])],
+         [vi("x", I64, ["N", 3])], [vi("y", STR, ["N", 3])], {"x": ints}, ml=2)
+    case("labelencoder_string_to_string", [ml_node("LabelEncoder", ["x"], ["y"], keys_strings=["red", "blue"],
+                                                   values_strings=["rot", "blau"], default_string="?")],
+         [vi("x", STR, ["N", 3])], [vi("y", STR, ["N", 3])], {"x": words}, ml=2)
+    case("labelencoder_string_to_float", [ml_node("LabelEncoder", ["x"], ["y"], keys_strings=["big", "small", ""],
+                                                  values_floats=[2.0, 0.5, -1.0])],
+         [vi("x", STR, ["N", 3])], [vi("y", F, ["N", 3])], {"x": words}, ml=2)
+    case("labelencoder_v4_string_tensors", [ml_node(
+        "LabelEncoder", ["x"], ["y"], keys_tensor=helper.make_tensor("k", STR, [2], [b"red", b"zz"]),
+        values_tensor=helper.make_tensor("v", D, [2], [7.5, 8.0]),
+        default_tensor=helper.make_tensor("d", D, [1], [-3.0]))],
+         [vi("x", STR, ["N", 3])], [vi("y", D, ["N", 3])], {"x": words}, ml=4)
+    case("labelencoder_v4_int_to_string_tensor", [ml_node(
+        "LabelEncoder", ["x"], ["y"], keys_tensor=helper.make_tensor("k", I64, [2], [1, 9]),
+        values_tensor=helper.make_tensor("v", STR, [2], [b"uno", b"nueve"]))],
+         [vi("x", I64, ["N", 3])], [vi("y", STR, ["N", 3])], {"x": ints}, ml=4)
+    case("categorymapper_string_to_int", [ml_node("CategoryMapper", ["x"], ["y"], cats_strings=["red", "green", "zz"],
+                                                  cats_int64s=[10, 20, 30], default_int64=-1)],
+         [vi("x", STR, ["N", 3])], [vi("y", I64, ["N", 3])], {"x": words})
+    case("categorymapper_int_to_string", [ml_node("CategoryMapper", ["x"], ["y"], cats_strings=["red", "green", "zz"],
+                                                  cats_int64s=[1, 4, 9], default_string="none")],
+         [vi("x", I64, ["N", 3])], [vi("y", STR, ["N", 3])], {"x": ints})
+    case("onehotencoder_strings", [ml_node("OneHotEncoder", ["x"], ["y"], cats_strings=["red", "blue", "big", "zz"],
+                                           zeros=1)],
+         [vi("x", STR, ["N", 3])], [vi("y", F, ["N", 3, 4])], {"x": words})
+    case("arrayfeatureextractor_strings", [ml_node("ArrayFeatureExtractor", ["x", "i"], ["y"])],
+         [vi("x", STR, ["N", 3])], [vi("y", STR, ["N", 2])], {"x": words},
+         initializers=[numpy_helper.from_array(np.array([2, 0], np.int64), "i")])
+    x = rng.normal(size=(9, 5)).astype(np.float32)
+    w = list(rng.normal(size=15))
+    case("linearclassifier_string_labels", [ml_node("LinearClassifier", ["x"], ["label", "scores"], coefficients=w,
+                                                    intercepts=[0.1, -0.2, 0.3], classlabels_strings=["a", "b", "c"],
+                                                    post_transform="SOFTMAX")],
+         [vi("x", F, ["N", 5])], [vi("label", STR, ["N"]), vi("scores", F, ["N", 3])], {"x": x})
+    case("linearclassifier_binary_string_labels", [ml_node(
+        "LinearClassifier", ["x"], ["label", "scores"], coefficients=w[:5], intercepts=[0.05],
+        classlabels_strings=["no", "yes"], post_transform="NONE")],
+         [vi("x", F, ["N", 5])], [vi("label", STR, ["N"]), vi("scores", F, ["N", 2])], {"x": x})
+    # Cast between strings and numbers, both ways; a string constant through the shaping operators.
+    numbers = np.array([[0.1, 1.0, 1e10, -0.0], [3.1415927, 123456789.0, np.nan, -np.inf]], np.float32)
+    case("cast_float_to_string", [helper.make_node("Cast", ["x"], ["y"], to=STR)], [vi("x", F, ["N", 4])],
+         [vi("y", STR, ["N", 4])], {"x": numbers})
+    case("cast_int_to_string", [helper.make_node("Cast", ["x"], ["y"], to=STR)], [vi("x", I64, ["N", 3])],
+         [vi("y", STR, ["N", 3])], {"x": ints})
+    texts = np.array([["1.5", " 2", "3e2", "-INF"], ["nan", "+inf", "0x10", "100.5"]], dtype=str)
+    case("cast_string_to_float", [helper.make_node("Cast", ["x"], ["y"], to=F)], [vi("x", STR, ["N", 4])],
+         [vi("y", F, ["N", 4])], {"x": texts})
+    case("cast_string_to_int", [helper.make_node("Cast", ["x"], ["y"], to=I64)], [vi("x", STR, ["N", 2])],
+         [vi("y", I64, ["N", 2])], {"x": np.array([["1", "-20"], [" 3", "100.5"]], dtype=str)})
+    table = numpy_helper.from_array(np.array(["zero", "one", "two", "three"], dtype=object), "table")
+    case("strings_through_shaping", [
+        helper.make_node("Gather", ["table", "i"], ["g"], axis=0),
+        helper.make_node("Transpose", ["g"], ["t"], perm=[1, 0]),
+        helper.make_node("Concat", ["t", "t"], ["c"], axis=1),
+        helper.make_node("Equal", ["c", "one"], ["is_one"]),
+        helper.make_node("Where", ["is_one", "c", "other"], ["y"]),
+    ], [vi("i", I64, ["N", 2])], [vi("y", STR, [2, None])], {"i": np.array([[0, 1], [3, 2], [1, 1]], np.int64)},
+         initializers=[table, numpy_helper.from_array(np.array("one", dtype=object), "one"),
+                       numpy_helper.from_array(np.array("other", dtype=object), "other")], opset=19)
+
+    # scikit-learn: string categories in, string classes out.
+    from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import LabelEncoder, OneHotEncoder, OrdinalEncoder
+    from sklearn.svm import SVC
+    from skl2onnx import convert_sklearn, to_onnx
+    from skl2onnx.common.data_types import StringTensorType
+
+    target = {"": 17, ML: 3}
+    colors = np.array(["red", "green", "blue", "ochre"])
+    sizes = np.array(["S", "M", "L"])
+    categories = np.stack([colors[rng.integers(0, 4, 200)], sizes[rng.integers(0, 3, 200)]], axis=1)
+    unseen = np.array([["red", "XL"], ["mauve", "S"]])
+    probe = np.concatenate([categories[:20], unseen])
+    for name, encoder in [("onehot", OneHotEncoder(handle_unknown="ignore")),
+                          ("ordinal", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1))]:
+        fitted = encoder.fit(categories)
+        onx = convert_sklearn(fitted, initial_types=[("x", StringTensorType([None, 2]))], target_opset=target)
+        save(f"sklearn_{name}_encoder_strings", onx, {"x": probe})
+    label = LabelEncoder().fit(colors)
+    onx = convert_sklearn(label, initial_types=[("x", StringTensorType([None]))], target_opset=target)
+    save("sklearn_label_encoder_strings", onx, {"x": colors[[0, 3, 1, 1, 2]]})
+    xm = rng.normal(size=(240, 6)).astype(np.float32)
+    names = np.array(["setosa", "versicolor", "virginica"])[(xm[:, 0] > 0).astype(int) + (xm[:, 1] > 0.5)]
+    binary = np.array(["spam", "ham"])[(xm[:, 2] > 0).astype(int)]
+    x_probe = np.concatenate([xm[:30], rng.normal(size=(5, 6)).astype(np.float32)])
+    nozip = {"zipmap": False}
+    for name, model, labels in [
+            ("random_forest", RandomForestClassifier(n_estimators=5, max_depth=4, random_state=0), names),
+            ("gradient_boosting_binary", GradientBoostingClassifier(n_estimators=5, max_depth=3, random_state=0),
+             binary),
+            ("logistic_regression", LogisticRegression(max_iter=500), names),
+            ("svc_binary", SVC(random_state=0), binary),
+            ("mlp", MLPClassifier(hidden_layer_sizes=(8,), max_iter=300, random_state=0), names)]:
+        fitted = model.fit(xm, labels)
+        onx = to_onnx(fitted, xm[:1], target_opset=target, options={id(fitted): nozip})
+        save(f"sklearn_{name}_string_classes", onx, {onx.graph.input[0].name: x_probe})
+    pipeline = make_pipeline(OneHotEncoder(handle_unknown="ignore"), LogisticRegression(max_iter=500))
+    fitted = pipeline.fit(categories, np.where(categories[:, 0] == "red", "warm", "cool"))
+    onx = convert_sklearn(fitted, initial_types=[("x", StringTensorType([None, 2]))], target_opset=target,
+                          options={id(fitted.steps[-1][1]): nozip})
+    save("sklearn_onehot_logistic_strings_in_and_out", onx, {"x": probe})
+    zipped = to_onnx(RandomForestClassifier(n_estimators=3, max_depth=3, random_state=0).fit(xm, names), xm[:1],
+                     target_opset=target)
+    save("sklearn_random_forest_string_zipmap", zipped, {zipped.graph.input[0].name: x_probe[:5]}, zipmap=True)
+
+
 def main():
     shutil.rmtree(ROOT, ignore_errors=True)
     os.makedirs(ROOT)
@@ -571,6 +695,7 @@ def main():
     quantization_cases()
     half_precision_cases()
     exported_cases()
+    string_cases()
     with open(os.path.join(ROOT, "cases.json"), "w") as handle:
         json.dump({"cases": CASES}, handle, indent=1)
         handle.write("\n")

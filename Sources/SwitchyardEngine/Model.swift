@@ -176,7 +176,8 @@ public final class Model: Sendable {
             for input in self.inputs {
                 guard input.dims.dropFirst().allSatisfy({ $0 != nil }) else { return }  // unknown sizes: nothing to warm
                 let dims = input.dims.enumerated().map { $0.offset == 0 ? ($0.element ?? batch) : $0.element! }
-                let bytes = dims.reduce(1, *) * (input.dtype.byteWidth ?? 1)
+                // A string element is its u32 length: zeros are empty strings.
+                let bytes = dims.reduce(1, *) * (input.dtype.byteWidth ?? 4)
                 let storage = ByteStorage(count: bytes) { _ in }
                 do {
                     tensors.append(

@@ -9,7 +9,9 @@ public enum NPY {
     /// - Parameters:
     ///   - bytes: the file's contents.
     ///   - source: a name for messages.
-    /// - Returns: the array as a tensor (f32, f64, i64, i32, i8, u8 or bool).
+    /// - Returns: the array as a tensor (f32, f64, f16, i64, i32, i8, u8 or bool; NumPy's fixed-width unicode
+    ///   `<U` and byte-string `|S` arrays as a `bytes` tensor of UTF-8 strings, trailing NULs dropped as NumPy
+    ///   drops them).
     /// - Throws: `EngineError.invalidInput` for a malformed header, an unsupported dtype, big-endian data,
     ///   Fortran order or a data size that does not match the shape.
     public static func decode(_ bytes: [UInt8], source: String = "array") throws(EngineError) -> Tensor {
@@ -44,7 +46,14 @@ public enum NPY {
         }
         guard let shapeText = Self.field("shape", in: header) else { throw fail("the header has no 'shape'") }
         let dtype: DType
+        var stringWidth: (characters: Int, unicode: Bool)? = nil
+        if let kind = descr.dropFirst().first, kind == "U" || kind == "S", descr.first != ">",
+            let characters = Int(descr.dropFirst(2)), characters >= 0
+        {
+            stringWidth = (characters, kind == "U")
+        }
         switch descr {
+        case _ where stringWidth != nil: dtype = .bytes
         case "<f4": dtype = .float32
         case "<f8": dtype = .float64
         case "<f2": dtype = .float16
@@ -53,9 +62,13 @@ public enum NPY {
         case "|i1", "<i1": dtype = .int8
         case "|u1", "<u1": dtype = .uint8
         case "|b1": dtype = .bool
+        case "|O":
+            throw fail(
+                "dtype '|O' (objects) needs pickle; save strings as a fixed-width array (numpy.array(x, dtype=str))")
         default:
             throw fail(
-                "dtype '\(descr)' is not supported (float32, float64, int64, int32, int8, uint8, bool; little-endian)")
+                "dtype '\(descr)' is not supported (float32, float64, float16, int64, int32, int8, uint8, bool, "
+                    + "unicode or byte strings; little-endian)")
         }
         let inner = shapeText.trimmingCharacters(in: CharacterSet(charactersIn: "() "))
         var dims: [Int] = []
@@ -67,6 +80,11 @@ public enum NPY {
         }
         let shape = Shape(dims)
         let dataStart = headerStart + headerLength
+        if let stringWidth {
+            return try Self.strings(
+                bytes[dataStart...], shape: shape, characters: stringWidth.characters, unicode: stringWidth.unicode,
+                fail: fail)
+        }
         guard let count = shape.elementCount,
             case let (size, overflow) = count.multipliedReportingOverflow(by: dtype.byteWidth!),
             !overflow
@@ -93,11 +111,13 @@ public enum NPY {
         return try Self.decode([UInt8](data), source: path)
     }
 
-    /// Encodes a tensor as an `.npy` file (format 1.0, C order).
-    /// - Parameter tensor: a fixed-width tensor (not `bytes` or `f16`).
+    /// Encodes a tensor as an `.npy` file (format 1.0, C order). Strings (`bytes` tensors, read as UTF-8) are
+    /// written as NumPy unicode `<U` as wide as the longest; bfloat16, which NumPy has no type for, as float32.
+    /// - Parameter tensor: the array.
     /// - Throws: `EngineError.invalidInput` for dtypes NumPy files here do not carry.
     public static func encode(_ tensor: Tensor) throws(EngineError) -> [UInt8] {
         let descr: String
+        var data = tensor.data.bytes
         switch tensor.dtype {
         case .float32: descr = "<f4"
         case .float64: descr = "<f8"
@@ -107,7 +127,29 @@ public enum NPY {
         case .uint8: descr = "|u1"
         case .bool: descr = "|b1"
         case .float16: descr = "<f2"
-        case .bytes: throw EngineError(.invalidInput, "cannot write a \(tensor.dtype) tensor as .npy")
+        case .bfloat16:
+            descr = "<f4"
+            data = tensor.data.withUnsafeBytes { raw in
+                var widened = [UInt8](repeating: 0, count: tensor.elementCount * 4)
+                for index in 0..<tensor.elementCount {
+                    let bits = UInt32(raw.loadUnaligned(fromByteOffset: index * 2, as: UInt16.self)) << 16
+                    withUnsafeBytes(of: bits.littleEndian) { widened.replaceSubrange((index * 4)..<(index * 4 + 4), with: $0) }
+                }
+                return widened
+            }
+        case .bytes:
+            let strings = (try? tensor.strings()) ?? []
+            let scalars = strings.map { Array($0.unicodeScalars) }
+            let width = max(1, scalars.map(\.count).max() ?? 0)
+            descr = "<U\(width)"
+            data = []
+            data.reserveCapacity(scalars.count * width * 4)
+            for string in scalars {
+                for position in 0..<width {
+                    let value = position < string.count ? string[position].value : 0
+                    data += [UInt8(value & 0xFF), UInt8(value >> 8 & 0xFF), UInt8(value >> 16 & 0xFF), UInt8(value >> 24)]
+                }
+            }
         }
         let dims = tensor.shape.dims
         let shape = dims.count == 1 ? "(\(dims[0]),)" : "(" + dims.map(String.init).joined(separator: ", ") + ")"
@@ -116,7 +158,7 @@ public enum NPY {
         header += String(repeating: " ", count: (64 - unpadded % 64) % 64) + "\n"
         var bytes = Self.magic + [1, 0, UInt8(header.utf8.count & 0xFF), UInt8(header.utf8.count >> 8)]
         bytes += Array(header.utf8)
-        bytes += tensor.data.bytes
+        bytes += data
         return bytes
     }
 
@@ -132,6 +174,48 @@ public enum NPY {
             try Data(bytes).write(to: URL(fileURLWithPath: path), options: .atomic)
         } catch {
             throw EngineError(.io, "\(path): cannot write: \(error)", cause: error)
+        }
+    }
+
+    /// A NumPy fixed-width string array (`characters` UTF-32 code units or bytes each, NUL-padded) as UTF-8 strings.
+    private static func strings(
+        _ data: ArraySlice<UInt8>, shape: Shape, characters: Int, unicode: Bool, fail: (String) -> EngineError
+    ) throws(EngineError) -> Tensor {
+        let unit = unicode ? 4 : 1
+        guard let count = shape.elementCount,
+            case let (width, overflow) = characters.multipliedReportingOverflow(by: unit), !overflow,
+            case let (size, overflow2) = count.multipliedReportingOverflow(by: width), !overflow2
+        else { throw fail("shape \(shape) is too large") }
+        guard data.count == size else {
+            throw fail("holds \(data.count) bytes of data; shape \(shape) of \(characters)-character strings needs \(size)")
+        }
+        var strings: [String] = []
+        strings.reserveCapacity(count)
+        var position = data.startIndex
+        for _ in 0..<count {
+            let element = data[position..<(position + width)]
+            position += width
+            if unicode {
+                var values: [UInt32] = stride(from: element.startIndex, to: element.endIndex, by: 4).map { offset in
+                    UInt32(element[offset]) | UInt32(element[offset + 1]) << 8 | UInt32(element[offset + 2]) << 16
+                        | UInt32(element[offset + 3]) << 24
+                }
+                while values.last == 0 { values.removeLast() }
+                var text = String.UnicodeScalarView()
+                for value in values {
+                    guard let scalar = Unicode.Scalar(value) else { throw fail("holds an invalid unicode character") }
+                    text.append(scalar)
+                }
+                strings.append(String(text))
+            } else {
+                let end = element.lastIndex { $0 != 0 }.map { $0 + 1 } ?? element.startIndex
+                strings.append(String(decoding: element[element.startIndex..<end], as: UTF8.self))
+            }
+        }
+        do {
+            return try Tensor(strings: strings, shape: shape)
+        } catch {
+            throw fail(error.message)
         }
     }
 
@@ -159,7 +243,7 @@ extension Tensor {
     public func converted(to dtype: DType) throws(EngineError) -> Tensor {
         if dtype == self.dtype { return self }
         guard let width = dtype.byteWidth, self.dtype != .bytes else {
-            throw EngineError(.invalidInput, "cannot convert \(self.dtype) to \(dtype)")
+            throw EngineError(.invalidInput, "cannot convert \(self.dtype) numbers to \(dtype)")
         }
         let count = self.elementCount
         let from = self.dtype

@@ -19,41 +19,30 @@ public enum TensorProtoFile {
         } catch {
             throw EngineError(.invalidInput, "\(source): not an ONNX TensorProto (\(error))", cause: error)
         }
-        if proto.dataType == Int32(DType.float16.rawValue) {
-            return try Self.half(proto, source: source)  // kept as float16 (graph constants are widened, data is not)
-        }
-        let constant = try TensorDecoding.constant(proto, what: source)
-        let count = constant.type.byteCount
-        let storage = ByteStorage(count: count) { target in
-            if count > 0 { target.baseAddress!.copyMemory(from: constant.buffer.pointer, byteCount: count) }
-        }
-        do {
-            let tensor = try Tensor(
-                dtype: constant.type.dtype, shape: Shape(constant.type.shape), data: ByteView(storage: storage))
-            return NamedTensor(proto.name, tensor)
-        } catch {
-            throw EngineError(.invalidInput, "\(source): \(error.message)")
-        }
-    }
-
-    /// A float16 tensor's bits as they are: raw data, or the values packed in `int32_data`.
-    private static func half(_ proto: Onnx_TensorProto, source: String) throws(EngineError) -> NamedTensor {
-        let shape = proto.dims.map { Int($0) }
-        guard shape.allSatisfy({ $0 >= 0 }), let count = Optional(shape.reduce(1, *)) else {
-            throw EngineError(.invalidInput, "\(source): negative dimension")
-        }
-        var bytes: [UInt8]
-        if proto.hasRawData {
-            bytes = [UInt8](proto.rawData)
+        let dtype: DType
+        let shape: [Int]
+        let storage: ByteStorage
+        if proto.dataType == Int32(DType.float16.rawValue) || proto.dataType == Int32(DType.bfloat16.rawValue) {
+            // Kept as they are (the engine's constants widen them to f32).
+            let bits: [UInt16]
+            (shape, bits) = try TensorDecoding.halfBits(proto, what: source, external: nil)
+            dtype = proto.dataType == Int32(DType.float16.rawValue) ? .float16 : .bfloat16
+            storage = bits.withUnsafeBytes { raw in ByteStorage(uninitializedCount: raw.count) { $0.copyMemory(from: raw) } }
         } else {
-            bytes = []
-            for value in proto.int32Data { bytes += [UInt8(truncatingIfNeeded: value), UInt8(truncatingIfNeeded: value >> 8)] }
-        }
-        guard bytes.count == count * 2 else {
-            throw EngineError(.invalidInput, "\(source): \(bytes.count) bytes for \(count) float16 values")
+            let constant = try TensorDecoding.constant(proto, what: source)
+            (dtype, shape) = (constant.type.dtype, constant.type.shape)
+            if dtype == .bytes {
+                storage = StringElements.wire(constant.buffer.pointer, count: constant.type.count)
+            } else {
+                let count = constant.type.byteCount
+                storage = ByteStorage(count: count) { target in
+                    if count > 0 { target.baseAddress!.copyMemory(from: constant.buffer.pointer, byteCount: count) }
+                }
+            }
         }
         do {
-            return NamedTensor(proto.name, try Tensor(dtype: .float16, shape: Shape(shape), data: ByteView(bytes)))
+            let tensor = try Tensor(dtype: dtype, shape: Shape(shape), data: ByteView(storage: storage))
+            return NamedTensor(proto.name, tensor)
         } catch {
             throw EngineError(.invalidInput, "\(source): \(error.message)")
         }

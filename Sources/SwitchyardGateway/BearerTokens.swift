@@ -17,7 +17,8 @@ public struct BearerTokens: Sendable, Hashable {
         guard !tokens.isEmpty else { throw GatewayError(.configuration, "no bearer token given") }
         for (index, token) in tokens.enumerated() {
             guard token.utf8.count >= Self.minimumLength else {
-                throw GatewayError(.configuration, "token \(index + 1) is shorter than \(Self.minimumLength) characters")
+                throw GatewayError(
+                    .configuration, "token \(index + 1) is shorter than \(Self.minimumLength) characters")
             }
             guard token.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) else {
                 throw GatewayError(.configuration, "token \(index + 1) holds a space or a non-ASCII character")

@@ -6,6 +6,7 @@ extension DType {
         switch self {
         case .float32: "FP32"
         case .float16: "FP16"
+        case .bfloat16: "BF16"
         case .float64: "FP64"
         case .uint8: "UINT8"
         case .int8: "INT8"
@@ -20,14 +21,14 @@ extension DType {
     public var tritonConfigName: String { self == .bytes ? "TYPE_STRING" : "TYPE_" + self.oipName }
 
     /// Looks a type up by its Open Inference Protocol name.
-    /// - Parameter oipName: `BOOL`, `UINT8`, `INT8`, `INT32`, `INT64`, `FP16`, `FP32`, `FP64` or `BYTES`.
+    /// - Parameter oipName: `BOOL`, `UINT8`, `INT8`, `INT32`, `INT64`, `FP16`, `BF16`, `FP32`, `FP64` or `BYTES`.
     public init?(oipName: String) {
         guard let match = Self.allCases.first(where: { $0.oipName == oipName }) else { return nil }
         self = match
     }
 
     /// The protocol's datatypes that the mesh does not carry.
-    static let unsupportedOIPNames: Set<String> = ["UINT16", "UINT32", "UINT64", "INT16", "BF16"]
+    static let unsupportedOIPNames: Set<String> = ["UINT16", "UINT32", "UINT64", "INT16"]
 
     /// The supported names, for error messages.
     static let oipNames = DType.allCases.map(\.oipName).sorted().joined(separator: ", ")

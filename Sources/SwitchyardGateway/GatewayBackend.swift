@@ -1,5 +1,5 @@
-public import SwitchyardTransport
 public import SwitchyardTensor
+public import SwitchyardTransport
 public import SwitchyardWire
 
 /// What the gateway needs from the router it fronts: the router's own request handler, its readiness, and what it

@@ -56,9 +56,13 @@ public struct GatewayConfiguration: Sendable {
         if case .plaintext = self.security, !Self.isLoopback(self.host) {
             throw GatewayError(
                 .configuration,
-                "plaintext HTTP is allowed on loopback addresses only (127.0.0.0/8, ::1, localhost), not on \(self.host); use TLS")
+                "plaintext HTTP is allowed on loopback addresses only (127.0.0.0/8, ::1, localhost), "
+                    + "not on \(self.host); use TLS"
+            )
         }
-        guard (0...65535).contains(self.port) else { throw GatewayError(.configuration, "the HTTP port must be 0...65535") }
+        guard (0...65535).contains(self.port) else {
+            throw GatewayError(.configuration, "the HTTP port must be 0...65535")
+        }
         guard (1024...(1 << 30)).contains(self.maxBodyBytes) else {
             throw GatewayError(.configuration, "the body limit must be 1 KiB...1 GiB")
         }

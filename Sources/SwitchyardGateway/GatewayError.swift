@@ -8,7 +8,8 @@ public struct GatewayError: Error, Sendable, CustomStringConvertible {
     /// What went wrong. The set is open: tests compare codes, not messages.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Wrapped: UInt8 {
-            case malformedJSON = 1, invalidRequest, unsupported, bodyTooLarge, headersTooLarge, bodyTimeout, notFound,
+            case malformedJSON = 1
+            case invalidRequest, unsupported, bodyTooLarge, headersTooLarge, bodyTimeout, notFound,
                 methodNotAllowed, unauthenticated, unsupportedMediaType, configuration, shuttingDown
         }
 

@@ -1,6 +1,6 @@
 public import Logging
-public import NIOCore
 import NIOConcurrencyHelpers
+public import NIOCore
 import NIOHTTP1
 import NIOHTTP2
 public import NIOPosix
@@ -24,6 +24,8 @@ public final class GatewayServer: Service, Sendable {
     private let group: any EventLoopGroup
     private let address: EventLoopPromise<SocketAddress>
     private let connections = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
+    /// The TLS context new connections get (`nil` on a plaintext port); a reload replaces it.
+    private let tls = NIOLockedValueBox<NIOSSLContext?>(nil)
 
     /// Makes a gateway; nothing is bound until `run()`.
     /// - Parameters:
@@ -33,7 +35,8 @@ public final class GatewayServer: Service, Sendable {
     ///   - logger: for the listening line and connection events.
     ///   - group: the event loops (defaults to NIO's shared loops).
     public init(
-        configuration: GatewayConfiguration, backend: any GatewayBackend, statistics: InferenceStatistics? = nil, logger: Logger,
+        configuration: GatewayConfiguration, backend: any GatewayBackend, statistics: InferenceStatistics? = nil,
+        logger: Logger,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) {
         self.core = GatewayCore(configuration: configuration, backend: backend, statistics: statistics, logger: logger)
@@ -55,7 +58,9 @@ public final class GatewayServer: Service, Sendable {
         let channel: any Channel
         do {
             try self.core.configuration.validate()
-            channel = try await self.bind(tls: try Self.makeTLSContext(self.core.configuration.security))
+            let context = try Self.makeTLSContext(self.core.configuration.security)
+            self.tls.withLockedValue { $0 = context }
+            channel = try await self.bind(secure: context != nil)
         } catch {
             self.address.fail(error)
             throw error
@@ -65,7 +70,10 @@ public final class GatewayServer: Service, Sendable {
         let scheme = if case .plaintext = self.core.configuration.security { "http" } else { "https" }
         self.core.logger.info(
             "http gateway up",
-            metadata: ["http.url": "\(scheme)://\(Self.hostPort(bound))/v2", "http.security": "\(Self.describe(self.core.configuration.security))"])
+            metadata: [
+                "http.url": "\(scheme)://\(Self.hostPort(bound))/v2",
+                "http.security": "\(Self.describe(self.core.configuration.security))",
+            ])
         try await withTaskCancellationHandler {
             try await withGracefulShutdownHandler {
                 try await channel.closeFuture.get()
@@ -82,9 +90,27 @@ public final class GatewayServer: Service, Sendable {
         }
     }
 
-    private func bind(tls: NIOSSLContext?) async throws -> any Channel {
+    /// TLS material for the HTTP port loaded again from its files, not yet in use (``prepareTLSReload()``).
+    public struct PreparedTLS: Sendable {
+        fileprivate let context: NIOSSLContext?
+    }
+
+    /// Loads the HTTP port's certificate, key and CA files again (the same paths, rewritten) without using them
+    /// yet, so that a reload can check everything before anything changes.
+    /// - Throws: `GatewayError.configuration` naming the file that does not load.
+    public func prepareTLSReload() throws(GatewayError) -> PreparedTLS {
+        PreparedTLS(context: try Self.makeTLSContext(self.core.configuration.security))
+    }
+
+    /// New connections get `prepared` from now on; open ones keep the context they started with until they close.
+    public func installTLS(_ prepared: PreparedTLS) {
+        self.tls.withLockedValue { $0 = prepared.context }
+    }
+
+    private func bind(secure: Bool) async throws -> any Channel {
         let core = self.core
         let connections = self.connections
+        let current = self.tls
         do {
             return try await ServerBootstrap(group: self.group)
                 .serverChannelOption(.backlog, value: 1024)
@@ -93,24 +119,34 @@ public final class GatewayServer: Service, Sendable {
                 .childChannelInitializer { channel in
                     let id = ObjectIdentifier(channel)
                     connections.withLockedValue { $0[id] = channel }
-                    channel.closeFuture.whenComplete { _ in _ = connections.withLockedValue { $0.removeValue(forKey: id) } }
+                    channel.closeFuture.whenComplete { _ in
+                        _ = connections.withLockedValue { $0.removeValue(forKey: id) }
+                    }
+                    let tls = secure ? current.withLockedValue { $0 } : nil
                     return channel.eventLoop.makeCompletedFuture {
                         let sync = channel.pipeline.syncOperations
                         if let tls { try sync.addHandler(NIOSSLServerHandler(context: tls)) }
                         try sync.addHandler(
-                            ConnectionTimeoutHandler(headerTimeout: core.configuration.headerTimeout, idleTimeout: core.configuration.idleTimeout))
+                            ConnectionTimeoutHandler(
+                                headerTimeout: core.configuration.headerTimeout,
+                                idleTimeout: core.configuration.idleTimeout))
                         if tls == nil {
-                            try sync.addHandler(PrefaceSniffer { channel, http2 in try Self.configure(channel, http2: http2, core: core) })
+                            try sync.addHandler(
+                                PrefaceSniffer { channel, http2 in try Self.configure(channel, http2: http2, core: core)
+                                })
                         } else {
                             try sync.addHandler(
                                 ApplicationProtocolNegotiationHandler { result, channel in
                                     channel.eventLoop.makeCompletedFuture {
                                         switch result {
                                         case .negotiated("h2"): try Self.configure(channel, http2: true, core: core)
-                                        case .negotiated("http/1.1"): try Self.configure(channel, http2: false, core: core)
+                                        case .negotiated("http/1.1"):
+                                            try Self.configure(channel, http2: false, core: core)
                                         default:  // no ALPN: HTTP/1.1, or HTTP/2 with prior knowledge
                                             try channel.pipeline.syncOperations.addHandler(
-                                                PrefaceSniffer { channel, http2 in try Self.configure(channel, http2: http2, core: core) })
+                                                PrefaceSniffer { channel, http2 in
+                                                    try Self.configure(channel, http2: http2, core: core)
+                                                })
                                         }
                                     }
                                 })
@@ -121,7 +157,9 @@ public final class GatewayServer: Service, Sendable {
                 .get()
         } catch {
             throw GatewayError(
-                .configuration, "cannot listen on \(self.core.configuration.host):\(self.core.configuration.port): \(error)", cause: error)
+                .configuration,
+                "cannot listen on \(self.core.configuration.host):\(self.core.configuration.port): \(error)",
+                cause: error)
         }
     }
 
@@ -136,28 +174,22 @@ public final class GatewayServer: Service, Sendable {
             let management = NIOHTTP2ServerConnectionManagementHandler(
                 eventLoop: channel.eventLoop,
                 configuration: .init(
-                    maxIdleTime: TimeAmount(configuration.idleTimeout), maxAge: nil, maxGraceTime: TimeAmount(configuration.drainTimeout),
+                    maxIdleTime: TimeAmount(configuration.idleTimeout), maxAge: nil,
+                    maxGraceTime: TimeAmount(configuration.drainTimeout),
                     keepalive: .init(pingInterval: .minutes(5), ackTimeout: .seconds(20))))
             var connection = NIOHTTP2Handler.ConnectionConfiguration()
             connection.initialSettings = [
                 HTTP2Setting(parameter: .maxConcurrentStreams, value: configuration.maxConcurrentStreams),
                 HTTP2Setting(parameter: .maxHeaderListSize, value: configuration.maxHeaderBytes),
-                HTTP2Setting(parameter: .initialWindowSize, value: 1 << 20),
+                // a stream carries one body, at most the body limit: its window never needs topping up
+                HTTP2Setting(parameter: .initialWindowSize, value: min(configuration.maxBodyBytes + 1, Int(Int32.max))),
             ]
-            connection.targetWindowSize = 4 << 20
-            var stream = NIOHTTP2Handler.StreamConfiguration()
-            stream.targetWindowSize = 1 << 20
-            _ = try sync.configureHTTP2Pipeline(
-                mode: .server, connectionConfiguration: connection, streamConfiguration: stream,
-                streamDelegate: management.http2StreamDelegate
-            ) { stream in
-                stream.eventLoop.makeCompletedFuture {
-                    let streamSync = stream.pipeline.syncOperations
-                    try streamSync.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
-                    try streamSync.addHandler(GatewayRequestHandler(core: core, timeouts: nil, isHTTP2: true))
-                }
-            }
+            try sync.addHandler(FlushCoalescer())  // the streams answered in one tick leave in one write
+            try sync.addHandler(
+                NIOHTTP2Handler(mode: .server, connectionConfiguration: connection, streamConfiguration: .init()))
             try sync.addHandler(management)
+            // the manager sees streams open and close as events of the HTTP/2 handler
+            try sync.addHandler(HTTP2ConnectionHandler(core: core))
         } else {
             core.metrics.connectionOpened(channel, http2: false)
             var limits = NIOHTTPDecoderLimitConfiguration()
@@ -168,7 +200,7 @@ public final class GatewayServer: Service, Sendable {
                 withPipeliningAssistance: true, withErrorHandling: false, withEncoderConfiguration: .init(),
                 withDecoderLimitConfiguration: limits)
             try sync.addHandler(ProtocolErrorHandler(metrics: core.metrics))
-            try sync.addHandler(GatewayRequestHandler(core: core, timeouts: timeouts, isHTTP2: false))
+            try sync.addHandler(GatewayRequestHandler(core: core, timeouts: timeouts))
         }
     }
 
@@ -177,7 +209,8 @@ public final class GatewayServer: Service, Sendable {
             do {
                 return try body(path)
             } catch {
-                throw GatewayError(.configuration, "cannot load the HTTP port's \(what) from \(path): \(error)", cause: error)
+                throw GatewayError(
+                    .configuration, "cannot load the HTTP port's \(what) from \(path): \(error)", cause: error)
             }
         }
         let certificatePath: String
@@ -192,10 +225,13 @@ public final class GatewayServer: Service, Sendable {
             (certificatePath, keyPath) = (certificate, key)
         }
         var configuration = TLSConfiguration.makeServerConfiguration(
-            certificateChain: try load("certificate", certificatePath) { try NIOSSLCertificate.fromPEMFile($0).map { .certificate($0) } },
+            certificateChain: try load("certificate", certificatePath) {
+                try NIOSSLCertificate.fromPEMFile($0).map { .certificate($0) }
+            },
             privateKey: .privateKey(try load("private key", keyPath) { try NIOSSLPrivateKey(file: $0, format: .pem) })
         )
-        configuration.minimumTLSVersion = .tlsv12  // HTTP clients and API gateways still speak 1.2; the mesh itself is 1.3 only
+        // HTTP clients and API gateways still speak TLS 1.2; the mesh itself is 1.3 only
+        configuration.minimumTLSVersion = .tlsv12
         configuration.applicationProtocols = ["h2", "http/1.1"]
         if let caPath {
             configuration.trustRoots = .certificates(try load("CA", caPath) { try NIOSSLCertificate.fromPEMFile($0) })

@@ -12,7 +12,8 @@ public enum InferenceCodec {
     ///   - version: the version named in the URL, or empty.
     /// - Returns: the wire request (no deadline or trace id set).
     /// - Throws: `GatewayError` naming what is wrong.
-    public static func decodeRequest(_ body: ByteBuffer, headerLength: Int?, model: String, version: String = "") throws(GatewayError)
+    public static func decodeRequest(_ body: ByteBuffer, headerLength: Int?, model: String, version: String = "")
+        throws(GatewayError)
         -> Request
     {
         try InferenceRequestDecoder.decode(body: body, headerLength: headerLength, model: model, version: version).0

@@ -44,7 +44,8 @@ public final class InferenceStatistics: Sendable {
     ///   - rows: the rows it carried.
     ///   - duration: how long it took.
     public func record(model: String, version: String, ok: Bool, rows: Int, duration: Duration) {
-        let nanoseconds = UInt64(clamping: duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
+        let nanoseconds = UInt64(
+            clamping: duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
         let now = UInt64(Date().timeIntervalSince1970 * 1000)
         self.figures.withLock { figures in
             var entry = figures[Key(model: model, version: version), default: Figures()]
@@ -65,9 +66,13 @@ public final class InferenceStatistics: Sendable {
     /// - Parameters:
     ///   - model: only this model, when given.
     ///   - version: only this version, when given.
-    public func snapshot(model: String? = nil, version: String? = nil) -> [(model: String, version: String, figures: Figures)] {
+    public func snapshot(model: String? = nil, version: String? = nil) -> [(
+        model: String, version: String, figures: Figures
+    )] {
         self.figures.withLock { $0 }
-            .filter { entry in (model == nil || entry.key.model == model) && (version == nil || entry.key.version == version) }
+            .filter { entry in
+                (model == nil || entry.key.model == model) && (version == nil || entry.key.version == version)
+            }
             .sorted { $0.key < $1.key }
             .map { ($0.key.model, $0.key.version, $0.value) }
     }

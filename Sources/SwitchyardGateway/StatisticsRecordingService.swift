@@ -23,14 +23,17 @@ public struct StatisticsRecordingService: WireService {
         let rows = request.tensors.first.map { $0.tensor.shape.rank == 0 ? 1 : $0.tensor.shape[0] } ?? 0
         do {
             let response = try await self.service.handle(request, context: context)
-            let version = request.version.isEmpty ? response[parameter: ParameterKey.modelVersion] ?? "" : request.version
-            self.statistics.record(model: request.model, version: version, ok: true, rows: rows, duration: started.duration(to: .now))
+            let version =
+                request.version.isEmpty ? response[parameter: ParameterKey.modelVersion] ?? "" : request.version
+            self.statistics.record(
+                model: request.model, version: version, ok: true, rows: rows, duration: started.duration(to: .now))
             return response
         } catch {
             // a caller that went away says nothing about the model
             if (error as? any StatusConvertible)?.status.code != .cancelled, !(error is CancellationError) {
                 self.statistics.record(
-                    model: request.model, version: request.version, ok: false, rows: rows, duration: started.duration(to: .now))
+                    model: request.model, version: request.version, ok: false, rows: rows,
+                    duration: started.duration(to: .now))
             }
             throw error
         }

@@ -1,5 +1,5 @@
 import Foundation
-import SwitchyardWire
+public import SwitchyardWire
 import Synchronization
 
 /// Runs the steps of a load test against a target and measures them.
@@ -14,6 +14,9 @@ public struct LoadGenerator: Sendable {
     public let source: RequestSource
     public let settings: LoadSettings
     public let check: OutputCheck?
+    /// Sees every answer (warm-up included) with the index of its request's first input row; for labels sent back
+    /// as feedback.
+    public let observer: (@Sendable (_ firstRow: Int, _ response: Response) -> Void)?
     /// Where every request is written, when given.
     public let requestLog: RequestLog?
 
@@ -36,17 +39,19 @@ public struct LoadGenerator: Sendable {
     ///   - source: the requests.
     ///   - settings: step bounds and request deadlines.
     ///   - check: compares answers with expected outputs, when given.
+    ///   - observer: sees every answer with its request's first input row.
     ///   - requestLog: writes a line per request, when given.
     /// - Throws: ``LoadError`` for invalid settings.
     public init(
         target: any LoadTarget, source: RequestSource, settings: LoadSettings, check: OutputCheck? = nil,
-        requestLog: RequestLog? = nil
+        observer: (@Sendable (_ firstRow: Int, _ response: Response) -> Void)? = nil, requestLog: RequestLog? = nil
     ) throws(LoadError) {
         try settings.validate()
         self.target = target
         self.source = source
         self.settings = settings
         self.check = check
+        self.observer = observer
         self.requestLog = requestLog
     }
 
@@ -172,6 +177,7 @@ public struct LoadGenerator: Sendable {
         do {
             let response = try await self.target.send(request, deadline: sent.advanced(by: self.settings.timeout))
             let now = ContinuousClock.now
+            self.observer?(self.source.firstRow(of: sequence), response)
             let check =
                 measured
                 ? self.check.map {

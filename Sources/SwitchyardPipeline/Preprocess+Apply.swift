@@ -151,7 +151,7 @@ extension Preprocess {
             case .uint8: return try tensor.scalars(as: UInt8.self).map { Float($0) }
             case .int8: return try tensor.scalars(as: Int8.self).map { Float($0) }
             case .bool: return try tensor.scalars(as: Bool.self).map { $0 ? 1 : 0 }
-            case .float16, .bytes:
+            case .float16, .bfloat16, .bytes:
                 throw PipelineError(.invalidInput, "input '\(name)' is \(tensor.dtype); accepted: f32, f64, i64, i32, u8, i8, bool")
             }
         } catch let error as PipelineError {

@@ -195,8 +195,8 @@ public final class HealthChecker: Service {
                 Request(method: Method.health, idempotent: true), deadline: .now.advanced(by: self.configuration.timeout)
             )
             passed = true
-            if target.stage == "inference" {  // the inference service names the versions it serves ("model/version")
-                let models = Set(answer.parameters.filter { $0.key == "model" }.map(\.value))
+            if target.stage == "inference" {  // the inference service names the versions it serves: model/version
+                let models = Set(answer.parameters.filter { $0.key == ParameterKey.model }.map(\.value))
                 self.loaded.withLock { $0[member.id] = models }
                 // and what its repository holds, with each model's batching limits (older instances do not answer)
                 if let list = try? await member.upstream.call(

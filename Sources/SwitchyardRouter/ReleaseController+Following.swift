@@ -29,7 +29,7 @@ extension ReleaseController {
                 ReleaseStore.Document.self, from: Data((response[parameter: ParameterKey.state] ?? "").utf8)
             )
             guard self.isNewer(stored) else { return }
-            self.models.withLock { Self.adopt(stored, into: &$0) }
+            self.models.withLock { Self.adopt(stored, into: &$0, identity: self.identity, restoring: false) }
             self.publish()
             self.logger.info("release state adopted", metadata: ["leader": "\(stored.writer)"])
             try self.store?.write(stored)  // a restart starts from the last known state
@@ -43,7 +43,7 @@ extension ReleaseController {
         guard let store = self.store else { return }
         do {
             guard let stored = try store.read(), stored.writer != self.identity, self.isNewer(stored) else { return }
-            self.models.withLock { Self.adopt(stored, into: &$0) }
+            self.models.withLock { Self.adopt(stored, into: &$0, identity: self.identity, restoring: false) }
             self.publish()
             self.logger.info("release state adopted", metadata: ["writer": "\(stored.writer)"])
         } catch {

@@ -15,8 +15,22 @@ struct ReleaseStore: Sendable {
         var updated: Double
         var rollouts: [String: Rollout]
         var splits: [String: TrafficSplit]
-        /// Per model, the router that judges its rollout.
+        /// Per model, the router that judges its rollout or comparison.
         var owners: [String: String]
+        /// Per model, the evidence of the rollout's current step, so that its owner continues the same analysis
+        /// after a restart (absent in documents of older routers).
+        var evidence: [String: Evidence]?
+        /// Per model, the A/B comparison running or the last one, with its evidence.
+        var experiments: [String: Experiment]?
+    }
+
+    /// A step's evidence: both versions' windows and the metric gates' latest values.
+    struct Evidence: Codable, Sendable {
+        var stable: ArmWindow
+        var candidate: ArmWindow
+        var metrics: [String: Double]
+        /// The window's number, which changes whenever the windows restart.
+        var window: Int
     }
 
     /// The file's path.

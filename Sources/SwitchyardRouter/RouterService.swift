@@ -134,7 +134,9 @@ public final class RouterService: WireService, Service {
             }
             throw RouterError(
                 .unknownMethod,
-                "unknown method '\(request.method)'; the router answers infer, health, feedback, rollout.start|status|pause|resume|promote|abort, ab.start|report|stop, release.pin, batching.status|set and pool.list|add|remove|drain"
+                "unknown method '\(request.method)'; the router answers infer, health, feedback, "
+                    + "rollout.start|status|pause|resume|approve|promote|abort, ab.start|report|stop, release.pin|state, "
+                    + "batching.status|set and pool.list|add|remove|drain"
             )
         }
     }
@@ -146,10 +148,11 @@ public final class RouterService: WireService, Service {
         let started = ContinuousClock.now
         let route =
             request.version.isEmpty
-            ? self.releases?.route(model: request.model, routingKey: request.routingKey)
+            ? self.releases?.route(model: request.model, routingKey: request.routingKey) { request[parameter: $0] }
                 ?? ReleaseController.Route(version: "")
             : ReleaseController.Route(version: request.version)
-        let requestID = route.challenger == nil ? "" : Self.requestID(request.traceID)
+        // every answer can be labelled later: the id goes back with it
+        let requestID = Self.requestID(request.traceID)
         do {
             let (answer, inferred) = try await self.chain(
                 request, route: route, requestID: requestID, stages: stages, deadline: deadline
@@ -161,21 +164,28 @@ public final class RouterService: WireService, Service {
                 let compute =
                     inferred[parameter: ParameterKey.computeMicroseconds].flatMap(Int64.init).map(Duration.microseconds)
                     ?? latency
-                self.releases?.record(model: request.model, arm: arm, ok: true, latency: compute)
+                self.releases?.record(model: request.model, arm: arm, ok: true, latency: compute, window: route.window)
+                self.releases?.remember(
+                    model: request.model, requestID: requestID, route: route, outputs: inferred.tensors
+                )
             }
             if let challenger = route.challenger {
                 self.releases?.recordExperiment(
                     model: request.model, requestID: requestID, challenger: challenger, answer: inferred,
                     latency: latency
                 )
-                response.parameters.append(Parameter(ParameterKey.requestID, requestID))
             }
+            response.parameters.append(Parameter(ParameterKey.requestID, requestID))
             return response
         } catch {
             // a caller that gave up says nothing about the version
             if RoutingError.status(for: error).code != .cancelled {
                 let latency = started.duration(to: .now)
-                if let arm = route.arm { self.releases?.record(model: request.model, arm: arm, ok: false, latency: latency) }
+                if let arm = route.arm {
+                    self.releases?.record(
+                        model: request.model, arm: arm, ok: false, latency: latency, window: route.window
+                    )
+                }
                 if let challenger = route.challenger {
                     self.releases?.recordExperiment(
                         model: request.model, requestID: requestID, challenger: challenger, answer: nil,
@@ -211,8 +221,8 @@ public final class RouterService: WireService, Service {
                     self.batchers.inference(model: request.model, version: shadowVersion, stages: stages)
                     ?? self.inference
                 releases.shadow(
-                    model: request.model, stable: shadowVersion, request: inferRequest, candidateAnswer: inferred,
-                    via: path
+                    model: request.model, requestID: requestID, route: route, request: inferRequest,
+                    candidateAnswer: inferred, via: path
                 )
             }
             if let mirrorVersion = route.mirrorVersion {

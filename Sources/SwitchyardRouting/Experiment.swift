@@ -2,18 +2,29 @@
 /// the challenger either takes a sticky share of users (`split`) or sees a mirrored copy of a share of requests
 /// whose answers are thrown away (`shadow`, so it never touches the client's latency or errors).
 ///
-/// Both arms are measured online (errors, latency, top-1 agreement and the mean absolute difference of their
-/// scores on requests both answered) and, once the app reports true labels (`feedback`), by accuracy with a
-/// confidence interval and a two-proportion z-test.
-public struct Experiment: Sendable {
+/// Both arms are measured online (errors, latency, and on requests both answered every output compared) and, once
+/// the app reports true labels (`feedback`), by accuracy. The verdict is a sequential test (mSPRT, see
+/// ``Statistics/alwaysValidPValue(successes1:trials1:successes2:trials2:)``): it may be read after every label and
+/// still names a winner between two equal models with probability at most 5%. In split mode a guardrail stops an
+/// arm whose error rate or accuracy is significantly worse, so that users are not left on it.
+public struct Experiment: Sendable, Codable {
     public enum Mode: String, Sendable, Codable { case split, shadow }
 
-    /// What one arm did.
-    public struct ArmStatistics: Sendable {
-        public var window = ArmWindow()
-        /// Requests whose true label came back, and how many of those this arm got right.
-        public var labelled = 0
-        public var correct = 0
+    /// When the guardrail of a split comparison stops an arm, judged like the rollout gates on confidence sequences.
+    public struct Guardrail: Sendable, Hashable, Codable {
+        /// Whether it runs (split mode only: in shadow mode the challenger serves nobody).
+        public var enabled = true
+        /// An arm whose error rate exceeds the other's by more than this (on the interval's lower end) is stopped.
+        public var maxErrorRateIncrease = 0.01
+        /// An arm whose accuracy is below the other's by more than this (on the interval's upper end) is stopped.
+        public var maxAccuracyDrop = 0.02
+        public var confidence = 0.95
+        /// Requests of each arm before errors are judged.
+        public var minSamples = 20
+        /// Labels of each arm before accuracy is judged.
+        public var minLabels = 30
+
+        public init() {}
     }
 
     public var model: String
@@ -25,17 +36,35 @@ public struct Experiment: Sendable {
     /// Split: the share of the challenger's requests the champion also scores, for agreement.
     public var comparePercent: Double
     public var started: Double
+    public var guardrail = Guardrail()
+    /// Significance of the verdict: a winner is named when the always-valid p-value falls below it.
+    public var alpha = 0.05
     /// When it was stopped; `nil` while it runs.
     public private(set) var stopped: Double?
-    public private(set) var championStatistics = ArmStatistics()
-    public private(set) var challengerStatistics = ArmStatistics()
-    /// Requests both arms answered, those with the same top-1, and the summed mean absolute score difference.
+    /// Why it stopped, when the guardrail stopped it.
+    public private(set) var stopReason: String?
+    /// The arm the guardrail stopped; the other serves everyone.
+    public private(set) var stoppedArm: String?
+    public private(set) var championWindow = ArmWindow()
+    public private(set) var challengerWindow = ArmWindow()
+    /// Requests both arms answered, and those whose top-1 answers were the same.
     public private(set) var compared = 0
     public private(set) var agreed = 0
-    private var scoreDifference = 0.0
-    private var scoreDifferenceCount = 0
+    /// The mean absolute difference of their float scores, per compared request.
+    public private(set) var scoreDifference = Moments()
+    /// The version the sequential test named, once it did (it stays named), and after how many labels.
+    public private(set) var winner: String?
+    public private(set) var decidedAfterLabels: Int?
+    /// The smallest always-valid p-value seen (the always-valid p-value of the whole run so far).
+    public private(set) var minimumP = 1.0
 
-    public init(model: String, champion: String, challenger: String, mode: Mode, percent: Double, comparePercent: Double = 20, now: Double) {
+    /// Labelled requests per arm before a verdict is given at all.
+    public static let minimumLabels = 30
+
+    public init(
+        model: String, champion: String, challenger: String, mode: Mode, percent: Double, comparePercent: Double = 20,
+        now: Double
+    ) {
         self.model = model
         self.champion = champion
         self.challenger = challenger
@@ -53,78 +82,175 @@ public struct Experiment: Sendable {
 
     /// Why the experiment cannot run, or `nil`.
     public var problem: String? {
-        if self.champion == self.challenger { return "the champion and the challenger are the same version (\(self.champion))" }
+        if self.champion == self.challenger {
+            return "the champion and the challenger are the same version (\(self.champion))"
+        }
         if !(0...100).contains(self.percent) { return "the percentage must be 0...100" }
         if !(0...100).contains(self.comparePercent) { return "the compare percentage must be 0...100" }
+        if !(0.5..<1).contains(self.guardrail.confidence) { return "the guardrail's confidence must be 0.5 ... 0.999" }
+        if !(0...1).contains(self.guardrail.maxErrorRateIncrease) || !(0...1).contains(self.guardrail.maxAccuracyDrop) {
+            return "the guardrail's thresholds must be 0...1"
+        }
         return nil
     }
 
+    /// The version that serves users who are not in the challenger's share: the champion, or after the guardrail
+    /// stopped the champion, the challenger.
+    public var serving: String { self.stoppedArm == self.champion ? self.challenger : self.champion }
+
     /// The split of users for `split` mode (the challenger as candidate); all to the champion in `shadow` mode.
     public var split: TrafficSplit {
-        TrafficSplit(stable: self.champion, candidate: self.mode == .split ? self.challenger : nil, candidatePercent: self.mode == .split ? self.percent : 0)
+        TrafficSplit(
+            stable: self.champion, candidate: self.mode == .split ? self.challenger : nil,
+            candidatePercent: self.mode == .split ? self.percent : 0
+        )
     }
 
     public mutating func recordAnswer(challenger: Bool, ok: Bool, latency: Duration) {
-        if challenger { self.challengerStatistics.window.record(ok: ok, latency: latency) } else { self.championStatistics.window.record(ok: ok, latency: latency) }
+        if challenger {
+            self.challengerWindow.record(ok: ok, latency: latency)
+        } else {
+            self.championWindow.record(ok: ok, latency: latency)
+        }
     }
 
     /// Both arms answered the same request.
-    public mutating func recordComparison(agreed: Bool, meanAbsoluteScoreDifference: Double?) {
+    /// - Parameters:
+    ///   - agreed: whether their top-1 answers were the same.
+    ///   - differences: each output compared (kept with the challenger's window).
+    public mutating func recordComparison(agreed: Bool, differences: [String: OutputComparison.Rows] = [:]) {
         self.compared += 1
         if agreed { self.agreed += 1 }
-        if let difference = meanAbsoluteScoreDifference, difference.isFinite {
-            self.scoreDifference += difference
-            self.scoreDifferenceCount += 1
-        }
+        let scores = differences.values.filter { $0.kind != .labels && $0.kind != .values }.flatMap(\.scoreDifference)
+        if !scores.isEmpty { self.scoreDifference.add(scores.reduce(0, +) / Double(scores.count)) }
+        self.challengerWindow.recordComparison(differences)
     }
 
     /// A true label came back for a request an arm answered.
     public mutating func recordFeedback(challenger: Bool, correct: Bool) {
         if challenger {
-            self.challengerStatistics.labelled += 1
-            if correct { self.challengerStatistics.correct += 1 }
+            self.challengerWindow.recordLabel(correct: correct)
         } else {
-            self.championStatistics.labelled += 1
-            if correct { self.championStatistics.correct += 1 }
+            self.championWindow.recordLabel(correct: correct)
         }
+        self.judge()
+    }
+
+    /// Runs the sequential test on the labels so far; once it names a winner, the winner stays.
+    mutating func judge() {
+        let a = self.championWindow
+        let b = self.challengerWindow
+        guard a.labelled >= Self.minimumLabels, b.labelled >= Self.minimumLabels else { return }
+        let p = Statistics.alwaysValidPValue(
+            successes1: a.correct, trials1: a.labelled, successes2: b.correct, trials2: b.labelled
+        )
+        self.minimumP = min(self.minimumP, p)
+        if self.winner == nil, self.minimumP < self.alpha {
+            self.winner = (a.accuracy ?? 0) >= (b.accuracy ?? 0) ? self.champion : self.challenger
+            self.decidedAfterLabels = a.labelled + b.labelled
+        }
+    }
+
+    /// Judges the guardrail (split mode): stops an arm that is significantly worse than the other on errors or
+    /// labelled accuracy.
+    /// - Parameter now: seconds since 1970.
+    /// - Returns: why it stopped an arm, when it did now.
+    public mutating func checkGuardrail(now: Double) -> String? {
+        guard self.isRunning, self.mode == .split, self.guardrail.enabled else { return nil }
+        let rail = self.guardrail
+        let alpha = 1 - rail.confidence
+        let sides = [
+            (self.challenger, self.challengerWindow, self.champion, self.championWindow),
+            (self.champion, self.championWindow, self.challenger, self.challengerWindow),
+        ]
+        for (name, window, otherName, other) in sides {
+            if window.requests >= rail.minSamples, other.requests >= rail.minSamples {
+                let difference = Statistics.differenceSequence(
+                    successes1: window.errors, trials1: window.requests, successes2: other.errors,
+                    trials2: other.requests, alpha: alpha
+                )
+                if difference.low > rail.maxErrorRateIncrease {
+                    return self.stopArm(
+                        name, now: now,
+                        reason: "guardrail: \(name)'s error rate \(Rollout.percent(window.errorRate * 100)) on "
+                            + "\(window.requests) requests against \(Rollout.percent(other.errorRate * 100)) for "
+                            + "\(otherName) (at most +\(Rollout.percent(rail.maxErrorRateIncrease * 100)))"
+                    )
+                }
+            }
+            if window.labelled >= rail.minLabels, other.labelled >= rail.minLabels {
+                let difference = Statistics.differenceSequence(
+                    successes1: window.correct, trials1: window.labelled, successes2: other.correct,
+                    trials2: other.labelled, alpha: alpha
+                )
+                if difference.high < -rail.maxAccuracyDrop {
+                    return self.stopArm(
+                        name, now: now,
+                        reason: "guardrail: \(name)'s accuracy \(Rollout.percent((window.accuracy ?? 0) * 100)) on "
+                            + "\(window.labelled) labels against \(Rollout.percent((other.accuracy ?? 0) * 100)) for "
+                            + "\(otherName) (at most \(Rollout.percent(rail.maxAccuracyDrop * 100)) lower)"
+                    )
+                }
+            }
+        }
+        return nil
+    }
+
+    private mutating func stopArm(_ arm: String, now: Double, reason: String) -> String {
+        self.stopped = now
+        self.stoppedArm = arm
+        self.stopReason = "\(reason); \(arm) stopped, \(self.serving) serves everyone"
+        return self.stopReason!
     }
 
     /// The comparison so far.
     public var report: ExperimentReport {
-        func arm(_ name: String, _ statistics: ArmStatistics) -> ExperimentReport.Arm {
-            let window = statistics.window
-            let accuracy = statistics.labelled == 0 ? nil : Double(statistics.correct) / Double(statistics.labelled)
-            let interval = statistics.labelled == 0 ? nil : Statistics.wilsonInterval(successes: statistics.correct, trials: statistics.labelled)
+        func arm(_ name: String, _ window: ArmWindow) -> ExperimentReport.Arm {
+            let interval =
+                window.labelled == 0
+                ? nil
+                : Statistics.proportionSequence(successes: window.correct, trials: window.labelled, alpha: self.alpha)
             return ExperimentReport.Arm(
                 version: name, requests: window.requests, errorRate: window.errorRate,
-                p50Milliseconds: window.latency(quantile: 0.5).map(Self.milliseconds), p99Milliseconds: window.latency(quantile: 0.99).map(Self.milliseconds),
-                labelled: statistics.labelled, accuracy: accuracy, accuracyLow: interval?.low, accuracyHigh: interval?.high
+                p50Milliseconds: window.latency(quantile: 0.5).map(Self.milliseconds),
+                p99Milliseconds: window.latency(quantile: 0.99).map(Self.milliseconds),
+                labelled: window.labelled, accuracy: window.accuracy, accuracyLow: interval?.low,
+                accuracyHigh: interval?.high
             )
         }
-        let a = self.championStatistics
-        let b = self.challengerStatistics
+        let a = self.championWindow
+        let b = self.challengerWindow
         var report = ExperimentReport(
-            model: self.model, mode: self.mode, percent: self.percent, champion: arm(self.champion, a), challenger: arm(self.challenger, b),
-            compared: self.compared, agreement: self.compared == 0 ? nil : Double(self.agreed) / Double(self.compared),
-            meanAbsoluteScoreDifference: self.scoreDifferenceCount == 0 ? nil : self.scoreDifference / Double(self.scoreDifferenceCount),
-            z: nil, pValue: nil, winner: nil, verdict: ""
+            model: self.model, mode: self.mode, percent: self.percent, champion: arm(self.champion, a),
+            challenger: arm(self.challenger, b), compared: self.compared,
+            agreement: self.compared == 0 ? nil : Double(self.agreed) / Double(self.compared),
+            meanAbsoluteScoreDifference: self.scoreDifference.count == 0 ? nil : self.scoreDifference.mean,
+            pValue: nil, winner: self.winner, verdict: "", running: self.isRunning, stoppedArm: self.stoppedArm,
+            stopReason: self.stopReason
         )
-        let minimum = 30
-        guard a.labelled >= minimum, b.labelled >= minimum else {
-            report.verdict = "too few labelled requests to decide: \(a.labelled) for \(self.champion) and \(b.labelled) for \(self.challenger) (at least \(minimum) each)"
+        guard a.labelled >= Self.minimumLabels, b.labelled >= Self.minimumLabels else {
+            report.verdict =
+                "too few labelled requests to decide: \(a.labelled) for \(self.champion) and "
+                + "\(b.labelled) for \(self.challenger) (at least \(Self.minimumLabels) each)"
             return report
         }
-        let test = Statistics.twoProportionZTest(successes1: a.correct, trials1: a.labelled, successes2: b.correct, trials2: b.labelled)
-        report.z = test.z
-        report.pValue = test.p
-        if test.p < 0.05 {
-            report.winner = test.z > 0 ? self.champion : self.challenger
-            report.verdict = "\(report.winner!) is more accurate (p = \(Self.format(test.p)), z = \(Self.format(test.z)), "
+        let difference = Statistics.differenceSequence(
+            successes1: a.correct, trials1: a.labelled, successes2: b.correct, trials2: b.labelled, alpha: self.alpha
+        )
+        report.pValue = self.minimumP
+        report.accuracyDifferenceLow = difference.low
+        report.accuracyDifferenceHigh = difference.high
+        let interval =
+            "accuracy difference \(Self.format(difference.estimate)) within "
+            + "[\(Self.format(difference.low)), \(Self.format(difference.high))]"
+        if let winner = self.winner {
+            report.verdict =
+                "\(winner) is more accurate (always-valid p = \(Self.format(self.minimumP)), \(interval), "
                 + "\(a.labelled) and \(b.labelled) labelled requests)"
         } else {
-            let needed = Statistics.sampleSizePerArm(accuracy1: Double(a.correct) / Double(a.labelled), accuracy2: Double(b.correct) / Double(b.labelled))
-            report.verdict = "no significant difference (p = \(Self.format(test.p))); "
-                + (needed.map { "a real difference this size needs about \($0) labelled requests per arm" } ?? "the arms are equally accurate so far")
+            report.verdict =
+                "no significant difference so far (always-valid p = \(Self.format(self.minimumP)), "
+                + "\(interval) after \(a.labelled) and \(b.labelled) labelled requests)"
         }
         return report
     }
@@ -134,8 +260,38 @@ public struct Experiment: Sendable {
     }
 
     static func format(_ value: Double) -> String {
-        if value != 0, abs(value) < 0.001 { return "< 0.001" }
+        if value != 0, abs(value) < 0.001 { return value < 0 ? "> -0.001" : "< 0.001" }
         return String((value * 1000).rounded() / 1000)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case model, champion, challenger, mode, percent, comparePercent, started, guardrail, alpha, stopped, stopReason
+        case stoppedArm, championWindow, challengerWindow, compared, agreed, scoreDifference, winner, decidedAfterLabels
+        case minimumP
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.model = try c.decode(String.self, forKey: .model)
+        self.champion = try c.decode(String.self, forKey: .champion)
+        self.challenger = try c.decode(String.self, forKey: .challenger)
+        self.mode = try c.decode(Mode.self, forKey: .mode)
+        self.percent = try c.decode(Double.self, forKey: .percent)
+        self.comparePercent = try c.decodeIfPresent(Double.self, forKey: .comparePercent) ?? 20
+        self.started = try c.decodeIfPresent(Double.self, forKey: .started) ?? 0
+        self.guardrail = try c.decodeIfPresent(Guardrail.self, forKey: .guardrail) ?? Guardrail()
+        self.alpha = try c.decodeIfPresent(Double.self, forKey: .alpha) ?? 0.05
+        self.stopped = try c.decodeIfPresent(Double.self, forKey: .stopped)
+        self.stopReason = try c.decodeIfPresent(String.self, forKey: .stopReason)
+        self.stoppedArm = try c.decodeIfPresent(String.self, forKey: .stoppedArm)
+        self.championWindow = try c.decodeIfPresent(ArmWindow.self, forKey: .championWindow) ?? ArmWindow()
+        self.challengerWindow = try c.decodeIfPresent(ArmWindow.self, forKey: .challengerWindow) ?? ArmWindow()
+        self.compared = try c.decodeIfPresent(Int.self, forKey: .compared) ?? 0
+        self.agreed = try c.decodeIfPresent(Int.self, forKey: .agreed) ?? 0
+        self.scoreDifference = try c.decodeIfPresent(Moments.self, forKey: .scoreDifference) ?? Moments()
+        self.winner = try c.decodeIfPresent(String.self, forKey: .winner)
+        self.decidedAfterLabels = try c.decodeIfPresent(Int.self, forKey: .decidedAfterLabels)
+        self.minimumP = try c.decodeIfPresent(Double.self, forKey: .minimumP) ?? 1
     }
 }
 
@@ -149,7 +305,7 @@ public struct ExperimentReport: Sendable, Codable {
         public var p99Milliseconds: Double?
         public var labelled: Int
         public var accuracy: Double?
-        /// The 95% Wilson interval of the accuracy.
+        /// The accuracy's interval from its 95% confidence sequence.
         public var accuracyLow: Double?
         public var accuracyHigh: Double?
 
@@ -171,86 +327,49 @@ public struct ExperimentReport: Sendable, Codable {
     public var compared: Int
     public var agreement: Double?
     public var meanAbsoluteScoreDifference: Double?
-    /// The two-proportion z-test on accuracy (champion minus challenger), once both arms have enough labels.
-    public var z: Double?
+    /// The always-valid p-value of "the arms are equally accurate" (smallest so far), once both arms have enough
+    /// labels: valid at whichever look it is read.
     public var pValue: Double?
-    /// The version that is significantly more accurate (p < 0.05), if one is.
+    /// The confidence sequence's interval of champion accuracy minus challenger accuracy.
+    public var accuracyDifferenceLow: Double?
+    public var accuracyDifferenceHigh: Double?
+    /// The version the sequential test named more accurate, if it did.
     public var winner: String?
     public var verdict: String
+    /// Whether it still routes traffic.
+    public var running: Bool
+    /// The arm the guardrail stopped, and why.
+    public var stoppedArm: String?
+    public var stopReason: String?
+
+    init(
+        model: String, mode: Experiment.Mode, percent: Double, champion: Arm, challenger: Arm, compared: Int,
+        agreement: Double?, meanAbsoluteScoreDifference: Double?, pValue: Double?, winner: String?, verdict: String,
+        running: Bool, stoppedArm: String?, stopReason: String?
+    ) {
+        self.model = model
+        self.mode = mode
+        self.percent = percent
+        self.champion = champion
+        self.challenger = challenger
+        self.compared = compared
+        self.agreement = agreement
+        self.meanAbsoluteScoreDifference = meanAbsoluteScoreDifference
+        self.pValue = pValue
+        self.winner = winner
+        self.verdict = verdict
+        self.running = running
+        self.stoppedArm = stoppedArm
+        self.stopReason = stopReason
+    }
 
     enum CodingKeys: String, CodingKey {
-        case model, mode, percent, champion, challenger, compared, agreement, z, winner, verdict
+        case model, mode, percent, champion, challenger, compared, agreement, winner, verdict, running
         case meanAbsoluteScoreDifference = "mean_abs_score_difference"
         case pValue = "p_value"
-    }
-}
-
-/// The few statistics the comparisons need, without a numerics dependency.
-public enum Statistics {
-    /// The standard normal CDF, through erf (Abramowitz & Stegun 7.1.26, |error| < 1.5e-7).
-    public static func normalCDF(_ x: Double) -> Double {
-        let z = abs(x) / 2.0.squareRoot()
-        let t = 1 / (1 + 0.3275911 * z)
-        let poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
-        let erf = 1 - poly * Self.exp(-z * z)
-        return x >= 0 ? 0.5 * (1 + erf) : 0.5 * (1 - erf)
-    }
-
-    /// Two-sided two-proportion z-test with the pooled variance.
-    public static func twoProportionZTest(successes1: Int, trials1: Int, successes2: Int, trials2: Int) -> (z: Double, p: Double) {
-        let n1 = Double(trials1)
-        let n2 = Double(trials2)
-        let p1 = Double(successes1) / n1
-        let p2 = Double(successes2) / n2
-        let pooled = Double(successes1 + successes2) / (n1 + n2)
-        let standardError = (pooled * (1 - pooled) * (1 / n1 + 1 / n2)).squareRoot()
-        guard standardError > 0 else { return (0, 1) }
-        let z = (p1 - p2) / standardError
-        return (z, 2 * (1 - Self.normalCDF(abs(z))))
-    }
-
-    /// The 95% Wilson score interval of a proportion.
-    public static func wilsonInterval(successes: Int, trials: Int) -> (low: Double, high: Double) {
-        let n = Double(trials)
-        let p = Double(successes) / n
-        let z = 1.959964
-        let denominator = 1 + z * z / n
-        let centre = (p + z * z / (2 * n)) / denominator
-        let half = z * ((p * (1 - p) / n + z * z / (4 * n * n)).squareRoot()) / denominator
-        return (max(0, centre - half), min(1, centre + half))
-    }
-
-    /// The lower end of the 95% interval of the difference of two proportions, `p1 − p2` (Newcombe's hybrid score
-    /// interval, built from each side's Wilson interval; sound at small samples and at rates near 0, where the
-    /// normal approximation is not). A side with no trials counts as 0 with no uncertainty.
-    public static func differenceLowerBound(successes1: Int, trials1: Int, successes2: Int, trials2: Int) -> Double {
-        let p1 = trials1 == 0 ? 0 : Double(successes1) / Double(trials1)
-        let p2 = trials2 == 0 ? 0 : Double(successes2) / Double(trials2)
-        let low1 = trials1 == 0 ? 0 : Self.wilsonInterval(successes: successes1, trials: trials1).low
-        let high2 = trials2 == 0 ? 0 : Self.wilsonInterval(successes: successes2, trials: trials2).high
-        return (p1 - p2) - ((p1 - low1) * (p1 - low1) + (high2 - p2) * (high2 - p2)).squareRoot()
-    }
-
-    /// Labelled requests per arm to detect the difference between two accuracies (two-sided α = 0.05, power 0.8);
-    /// `nil` when they are equal.
-    public static func sampleSizePerArm(accuracy1: Double, accuracy2: Double) -> Int? {
-        let difference = abs(accuracy1 - accuracy2)
-        guard difference > 1e-9 else { return nil }
-        let variance = accuracy1 * (1 - accuracy1) + accuracy2 * (1 - accuracy2)
-        return Int(((1.959964 + 0.841621) * (1.959964 + 0.841621) * max(variance, 1e-6) / (difference * difference)).rounded(.up))
-    }
-
-    /// e^x by range reduction and a series, so that this file needs no C library import.
-    static func exp(_ x: Double) -> Double {
-        guard x > -700 else { return 0 }
-        let k = (x / 0.6931471805599453).rounded(.down)
-        let r = x - k * 0.6931471805599453
-        var term = 1.0
-        var sum = 1.0
-        for n in 1...20 {
-            term *= r / Double(n)
-            sum += term
-        }
-        return sum * Double(sign: .plus, exponent: Int(k), significand: 1)
+        case accuracyDifferenceLow = "accuracy_difference_low"
+        case accuracyDifferenceHigh = "accuracy_difference_high"
+        case stoppedArm = "stopped_arm"
+        case stopReason = "stop_reason"
     }
 }

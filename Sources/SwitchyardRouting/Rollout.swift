@@ -1,69 +1,13 @@
-/// How a canary proceeds: its steps, how long and how much traffic each needs, and the gates it must pass.
-/// Names follow Flagger's `analysis` and Argo Rollouts' `steps` where they mean the same.
-public struct RolloutPlan: Sendable, Hashable, Codable {
-    /// The candidate's share at each step, in percent (`setWeight`); the last step is usually 100.
-    public var steps: [Double] = [5, 25, 50, 100]
-    /// The least time a step lasts before the next (Flagger's `interval`), in seconds.
-    public var stepSeconds: Double = 30
-    /// The least candidate requests a step needs before the next.
-    public var minRequestsPerStep = 100
-    /// Of the candidate's requests, the percentage the stable version also scores (shadow) for disagreement.
-    public var shadowPercent: Double = 20
-    /// The checks at every step.
-    public var gates = RolloutGates()
-
-    public init() {}
-
-    /// Why the plan cannot run, or `nil`.
-    public var problem: String? {
-        if self.steps.isEmpty { return "a rollout needs at least one step" }
-        if let bad = self.steps.first(where: { !(0...100).contains($0) }) { return "step weight \(bad) is not in 0...100" }
-        if zip(self.steps, self.steps.dropFirst()).contains(where: { $0 > $1 }) { return "step weights must not decrease" }
-        if !(0...86_400).contains(self.stepSeconds) { return "the step interval must be 0...86400 seconds" }
-        if self.minRequestsPerStep < 0 { return "the minimum requests per step must not be negative" }
-        if !(0...100).contains(self.shadowPercent) { return "the shadow percentage must be 0...100" }
-        return self.gates.problem
-    }
-}
-
-/// The analysis gates: the candidate against the stable version over the same window.
-public struct RolloutGates: Sendable, Hashable, Codable {
-    /// Most the candidate's error rate may exceed the stable version's (0.01 = one percentage point). The gate fails
-    /// when the 95% lower bound of the increase exceeds it, so that a few unlucky requests do not roll back a good
-    /// model.
-    public var maxErrorRateIncrease = 0.01
-    /// Most the candidate's p99 latency may be, as a multiple of the stable version's. The router measures each
-    /// version's own inference run time (as the inference service reports it, without queueing), because both
-    /// versions usually share instances, and queueing behind a slow candidate would slow the stable one too.
-    public var maxLatencyRatio = 2.0
-    /// Most shadow-scored requests whose top-1 answer differs between the versions, as a fraction. The gate fails
-    /// when the 95% Wilson lower bound of the observed fraction exceeds it: on evidence, not on a small sample's luck.
-    public var maxDisagreement = 0.10
-    /// Candidate requests (for errors) or comparisons (for disagreement) before a gate is judged at all.
-    public var minSamples = 20
-    /// Timed requests on each side before latency is judged (p99 of fewer is noise).
-    public var minLatencySamples = 100
-    /// A p99 difference below this many milliseconds never fails the latency gate, whatever the ratio: at
-    /// fractions of a millisecond a ratio measures scheduling noise, not the model.
-    public var latencyToleranceMilliseconds = 2.0
-
-    public init() {}
-
-    var problem: String? {
-        if !(0...1).contains(self.maxErrorRateIncrease) { return "max error-rate increase must be 0...1" }
-        if self.maxLatencyRatio < 1 { return "max latency ratio must be at least 1" }
-        if !(0...1).contains(self.maxDisagreement) { return "max disagreement must be 0...1" }
-        if self.minSamples < 1 || self.minLatencySamples < 1 { return "minimum samples must be at least 1" }
-        if !(0...60_000).contains(self.latencyToleranceMilliseconds) { return "the latency tolerance must be 0...60000 ms" }
-        return nil
-    }
-}
-
 /// One canary rollout of a model: its plan, where it is, and what happened. A value type whose methods take the
-/// time (seconds since 1970, so that the state survives a restart) and return what changed; the owner persists it.
+/// time (seconds since 1970, so that the state survives a restart) and return whether anything changed; the owner
+/// persists it and carries out what it asks for (``needsConfirmation``: POST the step's evidence to the webhook
+/// gates).
 public struct Rollout: Sendable, Hashable, Codable {
     public enum Phase: String, Sendable, Hashable, Codable {
-        case progressing, paused, promoted
+        case progressing, paused
+        /// Waiting for `approve` at a pause of the plan; the gates are still judged.
+        case waiting
+        case promoted
         case rolledBack = "rolled_back"
         case aborted
     }
@@ -82,9 +26,18 @@ public struct Rollout: Sendable, Hashable, Codable {
     /// Index in `plan.steps`.
     public private(set) var step = 0
     public private(set) var stepStarted: Double
-    /// Why it ended (rollback or abort), or paused.
+    /// Why it ended (rollback or abort), or why it waits.
     public private(set) var reason: String?
     public private(set) var history: [Entry] = []
+    /// The step's gates passed and the webhook gates are being asked; the step moves on when they answer 2xx.
+    public private(set) var awaitingConfirmation = false
+    /// Webhook gates that could not be reached in a row (three roll the candidate back).
+    public private(set) var webhookFailures = 0
+    /// Why a step whose time and requests are done cannot end yet (a metric without a value), if so.
+    public private(set) var holding: String?
+
+    /// Unreachable webhook gates tolerated in a row before the candidate is rolled back.
+    public static let webhookFailureLimit = 3
 
     /// Starts a rollout at its first step.
     public init(model: String, stable: String, candidate: String, plan: RolloutPlan, now: Double) {
@@ -93,49 +46,115 @@ public struct Rollout: Sendable, Hashable, Codable {
         self.candidate = candidate
         self.plan = plan
         self.stepStarted = now
-        self.note("started: \(candidate) against \(stable), steps \(plan.steps.map(Self.percent).joined(separator: " → "))", now)
+        self.note("started: \(candidate) against \(stable), steps \(plan.stepsDescription)", now)
         self.note("step 1 of \(plan.steps.count): \(Self.percent(plan.steps[0])) to \(candidate)", now)
     }
 
-    /// Whether the rollout still runs (progressing or paused).
-    public var isActive: Bool { self.phase == .progressing || self.phase == .paused }
+    /// Whether the rollout still runs (progressing, paused or waiting for approval).
+    public var isActive: Bool { self.phase == .progressing || self.phase == .paused || self.phase == .waiting }
+
+    /// Whether the owner should POST the step's evidence to the webhook gates now.
+    public var needsConfirmation: Bool { self.phase == .progressing && self.awaitingConfirmation }
 
     /// The traffic split the rollout asks for now.
     public var split: TrafficSplit {
         switch self.phase {
-        case .progressing, .paused: TrafficSplit(stable: self.stable, candidate: self.candidate, candidatePercent: self.plan.steps[self.step])
+        case .progressing, .paused, .waiting:
+            TrafficSplit(stable: self.stable, candidate: self.candidate, candidatePercent: self.plan.steps[self.step])
         case .promoted: TrafficSplit(stable: self.candidate)
         case .rolledBack, .aborted: TrafficSplit(stable: self.stable)
         }
     }
 
-    /// Judges the current step on the two versions' windows since it began; may roll back, advance or promote.
+    /// Judges the current step on the two versions' windows since it began; may roll back, advance, wait for
+    /// approval or ask the webhook gates.
+    /// - Parameters:
+    ///   - stable: the stable version's window.
+    ///   - candidate: the candidate's window (with the comparisons of its shadow-scored requests).
+    ///   - metrics: the latest value of each of the plan's metric gates over this step, by name.
+    ///   - now: seconds since 1970.
     /// - Returns: whether anything changed (the caller then resets the windows and persists the rollout).
-    public mutating func evaluate(stable: ArmWindow, candidate: ArmWindow, now: Double) -> Bool {
-        guard self.phase == .progressing else { return false }
-        if let failure = Self.failedGate(self.plan.gates, stable: stable, candidate: candidate) {
-            self.phase = .rolledBack
-            self.reason = failure
-            self.note("rolled back at \(Self.percent(self.plan.steps[self.step])): \(failure)", now)
+    public mutating func evaluate(
+        stable: ArmWindow, candidate: ArmWindow, metrics: [String: Double] = [:], now: Double
+    ) -> Bool {
+        guard self.phase == .progressing || self.phase == .waiting else { return false }
+        let age = now - self.stepStarted
+        if let failure = Self.failedGate(self.plan.gates, stable: stable, candidate: candidate)
+            ?? self.plan.gates.metrics.lazy.compactMap({ gate in
+                metrics[gate.name].flatMap { gate.failure($0, age: age) }
+            }).first
+        {
+            self.rollBack(failure, now)
             return true
         }
-        guard now - self.stepStarted >= self.plan.stepSeconds, candidate.requests >= self.plan.minRequestsPerStep else { return false }
-        let evidence = Self.evidence(stable: stable, candidate: candidate)
-        if self.step + 1 < self.plan.steps.count {
-            self.step += 1
-            self.stepStarted = now
-            self.note("gates passed (\(evidence)); step \(self.step + 1) of \(self.plan.steps.count): \(Self.percent(self.plan.steps[self.step])) to \(self.candidate)", now)
-        } else {
-            self.phase = .promoted
-            self.note("gates passed (\(evidence)); promoted: \(self.candidate) is the stable version", now)
+        guard self.phase == .progressing, !self.awaitingConfirmation else { return false }
+        guard age >= self.plan.stepSeconds, candidate.requests >= self.plan.minRequestsPerStep else { return false }
+        let missing = self.plan.gates.metrics.filter { metrics[$0.name] == nil }.map(\.name)
+        // a step passes its gates only once each could judge: outputs compared and metrics read
+        var holding: String?
+        if self.plan.shadowPercent > 0, candidate.compared < self.plan.gates.minSamples {
+            holding = "the step waits for \(self.plan.gates.minSamples) shadow-scored requests to compare outputs"
+        } else if !missing.isEmpty {
+            holding = "the step waits for a value of metric \(missing.map { "'\($0)'" }.joined(separator: ", "))"
         }
+        if let holding {
+            guard self.holding != holding else { return false }
+            self.holding = holding
+            self.note(holding, now)
+            return true
+        }
+        self.holding = nil
+        let evidence = Self.evidence(stable: stable, candidate: candidate, metrics: metrics)
+        if !self.plan.gates.webhooks.isEmpty {
+            self.awaitingConfirmation = true
+            self.note("gates passed (\(evidence)); asking the webhook gates", now)
+            return true
+        }
+        self.advance(evidence: evidence, now)
+        return true
+    }
+
+    /// The webhook gates answered 2xx: the step moves on.
+    public mutating func confirm(now: Double) -> Bool {
+        guard self.needsConfirmation else { return false }
+        self.awaitingConfirmation = false
+        self.webhookFailures = 0
+        self.advance(evidence: "webhook gates answered 2xx", now)
+        return true
+    }
+
+    /// A webhook gate refused the step (any answer but 2xx): the candidate is rolled back.
+    public mutating func refuse(_ reason: String, now: Double) -> Bool {
+        guard self.needsConfirmation else { return false }
+        self.awaitingConfirmation = false
+        self.rollBack(reason, now)
+        return true
+    }
+
+    /// A webhook gate could not be reached; after ``webhookFailureLimit`` in a row the candidate is rolled back.
+    public mutating func webhookUnreachable(_ reason: String, now: Double) -> Bool {
+        guard self.needsConfirmation else { return false }
+        self.webhookFailures += 1
+        guard self.webhookFailures >= Self.webhookFailureLimit else { return false }
+        self.awaitingConfirmation = false
+        self.rollBack("\(reason) (\(self.webhookFailures) times in a row)", now)
+        return true
+    }
+
+    /// Past a pause of the plan: the next step starts (or the candidate is promoted).
+    public mutating func approve(now: Double) -> Bool {
+        guard self.phase == .waiting else { return false }
+        self.phase = .progressing
+        self.reason = nil
+        self.moveOn(evidence: "approved by an operator", now)
         return true
     }
 
     /// Holds the current weight; the gates are not judged while paused.
     public mutating func pause(now: Double) -> Bool {
-        guard self.phase == .progressing else { return false }
+        guard self.phase == .progressing || self.phase == .waiting else { return false }
         self.phase = .paused
+        self.awaitingConfirmation = false
         self.reason = "paused by an operator"
         self.note("paused by an operator", now)
         return true
@@ -155,6 +174,7 @@ public struct Rollout: Sendable, Hashable, Codable {
     public mutating func promote(now: Double) -> Bool {
         guard self.isActive else { return false }
         self.phase = .promoted
+        self.reason = nil
         self.note("promoted by an operator: \(self.candidate) is the stable version", now)
         return true
     }
@@ -168,50 +188,41 @@ public struct Rollout: Sendable, Hashable, Codable {
         return true
     }
 
-    /// The first gate the candidate fails, in words, or `nil`.
-    static func failedGate(_ gates: RolloutGates, stable: ArmWindow, candidate: ArmWindow) -> String? {
-        // judged on the 95% lower bound of the increase: at 20 requests one error more than stable is 5 points,
-        // and a candidate as good as a stable version that fails 1% of the time shows it one time in six
-        if candidate.requests >= gates.minSamples,
-            Statistics.differenceLowerBound(
-                successes1: candidate.errors, trials1: candidate.requests,
-                successes2: stable.errors, trials2: stable.requests
-            ) > gates.maxErrorRateIncrease
-        {
-            let allowed = Self.percent(gates.maxErrorRateIncrease * 100)
-            return "error rate \(Self.percent(candidate.errorRate * 100)) on \(candidate.requests) requests against "
-                + "\(Self.percent(stable.errorRate * 100)) for stable "
-                + "(at most +\(allowed), judged on the 95% lower bound)"
+    /// The step's gates passed: wait at a pause of the plan, or move on.
+    private mutating func advance(evidence: String, _ now: Double) {
+        let next = self.step + 1
+        if self.plan.pauses.contains(next) {
+            self.phase = .waiting
+            let what =
+                next < self.plan.steps.count
+                ? "step \(next + 1) of \(self.plan.steps.count) (\(Self.percent(self.plan.steps[next])))" : "promotion"
+            self.reason = "waiting for approval before \(what)"
+            self.note("gates passed (\(evidence)); waiting for approval before \(what) (yard rollout approve)", now)
+            return
         }
-        // judged on the 95% Wilson lower bound: at 20 samples a good candidate that truly disagrees 5% of the time
-        // shows 15% one time in ten; a wrong one (80%) is still caught at once
-        if candidate.compared >= gates.minSamples,
-            Statistics.wilsonInterval(successes: candidate.disagreed, trials: candidate.compared).low > gates.maxDisagreement
-        {
-            return "top-1 disagreement with stable \(Self.percent(candidate.disagreement * 100)) on \(candidate.compared) shadow-scored requests "
-                + "(at most \(Self.percent(gates.maxDisagreement * 100)), judged on the 95% lower bound)"
-        }
-        if candidate.latencySamples >= gates.minLatencySamples, stable.latencySamples >= gates.minLatencySamples,
-            let ours = candidate.latency(quantile: 0.99), let theirs = stable.latency(quantile: 0.99)
-        {
-            let ratio = Self.seconds(ours) / max(Self.seconds(theirs), 1e-6)
-            if ratio > gates.maxLatencyRatio, (Self.seconds(ours) - Self.seconds(theirs)) * 1000 > gates.latencyToleranceMilliseconds {
-                return "p99 latency \(Self.milliseconds(ours)) against \(Self.milliseconds(theirs)) for stable "
-                    + "(\(Self.format(ratio))×, at most \(Self.format(gates.maxLatencyRatio))×)"
-            }
-        }
-        return nil
+        self.moveOn(evidence: "gates passed (\(evidence))", now)
     }
 
-    static func evidence(stable: ArmWindow, candidate: ArmWindow) -> String {
-        var parts = [
-            "\(candidate.requests) requests", "errors \(Self.percent(candidate.errorRate * 100)) vs \(Self.percent(stable.errorRate * 100))",
-        ]
-        if candidate.compared > 0 { parts.append("disagreement \(Self.percent(candidate.disagreement * 100)) of \(candidate.compared)") }
-        if let ours = candidate.latency(quantile: 0.99), let theirs = stable.latency(quantile: 0.99) {
-            parts.append("p99 \(Self.milliseconds(ours)) vs \(Self.milliseconds(theirs))")
+    private mutating func moveOn(evidence: String, _ now: Double) {
+        if self.step + 1 < self.plan.steps.count {
+            self.step += 1
+            self.stepStarted = now
+            self.note(
+                "\(evidence); step \(self.step + 1) of \(self.plan.steps.count): "
+                    + "\(Self.percent(self.plan.steps[self.step])) to \(self.candidate)",
+                now
+            )
+        } else {
+            self.phase = .promoted
+            self.note("\(evidence); promoted: \(self.candidate) is the stable version", now)
         }
-        return parts.joined(separator: ", ")
+    }
+
+    private mutating func rollBack(_ failure: String, _ now: Double) {
+        self.phase = .rolledBack
+        self.reason = failure
+        self.awaitingConfirmation = false
+        self.note("rolled back at \(Self.percent(self.plan.steps[self.step])): \(failure)", now)
     }
 
     private mutating func note(_ message: String, _ now: Double) {
@@ -222,8 +233,12 @@ public struct Rollout: Sendable, Hashable, Codable {
     static func percent(_ value: Double) -> String { "\(Self.format(value))%" }
 
     static func format(_ value: Double) -> String {
+        guard value.isFinite else { return "\(value)" }
         let rounded = (value * 100).rounded() / 100
-        return rounded == rounded.rounded() ? String(Int(rounded)) : String(rounded)
+        if rounded == 0, value != 0 {
+            return abs(value) < 0.0001 ? "< 0.0001" : String((value * 10_000).rounded() / 10_000)
+        }
+        return rounded == rounded.rounded() && abs(rounded) < 1e15 ? String(Int(rounded)) : String(rounded)
     }
 
     static func seconds(_ duration: Duration) -> Double {
@@ -231,4 +246,30 @@ public struct Rollout: Sendable, Hashable, Codable {
     }
 
     static func milliseconds(_ duration: Duration) -> String { "\(Self.format(Self.seconds(duration) * 1000)) ms" }
+
+    enum CodingKeys: String, CodingKey {
+        case model, stable, candidate, plan, phase, step, stepStarted, reason, history, awaitingConfirmation
+        case webhookFailures, holding
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.model = try c.decode(String.self, forKey: .model)
+        self.stable = try c.decode(String.self, forKey: .stable)
+        self.candidate = try c.decode(String.self, forKey: .candidate)
+        self.plan = try c.decode(RolloutPlan.self, forKey: .plan)
+        self.phase = try c.decode(Phase.self, forKey: .phase)
+        self.step = try c.decode(Int.self, forKey: .step)
+        self.stepStarted = try c.decode(Double.self, forKey: .stepStarted)
+        self.reason = try c.decodeIfPresent(String.self, forKey: .reason)
+        self.history = try c.decodeIfPresent([Entry].self, forKey: .history) ?? []
+        self.awaitingConfirmation = try c.decodeIfPresent(Bool.self, forKey: .awaitingConfirmation) ?? false
+        self.webhookFailures = try c.decodeIfPresent(Int.self, forKey: .webhookFailures) ?? 0
+        self.holding = try c.decodeIfPresent(String.self, forKey: .holding)
+        guard self.plan.steps.indices.contains(self.step) else {
+            throw DecodingError.dataCorruptedError(
+                forKey: .step, in: c, debugDescription: "step \(self.step) is not a step of the plan"
+            )
+        }
+    }
 }

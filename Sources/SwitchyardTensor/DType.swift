@@ -14,12 +14,14 @@ public enum DType: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     case bool = 9
     case float16 = 10
     case float64 = 11
+    /// bfloat16: the upper half of an IEEE 754 binary32 (8 exponent bits, 7 mantissa bits). Wire revision 1.2.
+    case bfloat16 = 16
 
     /// Bytes per element, or `nil` for the variable-length `bytes` type.
     public var byteWidth: Int? {
         switch self {
         case .uint8, .int8, .bool: 1
-        case .float16: 2
+        case .float16, .bfloat16: 2
         case .float32, .int32: 4
         case .int64, .float64: 8
         case .bytes: nil
@@ -38,11 +40,12 @@ public enum DType: UInt8, Sendable, CaseIterable, CustomStringConvertible {
         case .bool: "bool"
         case .float16: "f16"
         case .float64: "f64"
+        case .bfloat16: "bf16"
         }
     }
 
     /// Looks a type up by its short name.
-    /// - Parameter name: `f32`, `u8`, `i8`, `i32`, `i64`, `bytes`, `bool`, `f16` or `f64`.
+    /// - Parameter name: `f32`, `u8`, `i8`, `i32`, `i64`, `bytes`, `bool`, `f16`, `f64` or `bf16`.
     public init?(name: String) {
         guard let match = Self.allCases.first(where: { $0.name == name }) else { return nil }
         self = match

@@ -47,7 +47,8 @@ public func runCommand(
 /// The path of a tool the tests drive, or a clear failure (CI installs it: `ops/setup.sh --test`).
 /// - Throws: `CommandRunError` naming the missing tool.
 public func installedTool(_ name: String) throws -> String {
-    for directory in ["/usr/bin", "/usr/local/bin", "/bin"] where FileManager.default.isExecutableFile(atPath: "\(directory)/\(name)") {
+    for directory in ["/usr/bin", "/usr/local/bin", "/bin"]
+    where FileManager.default.isExecutableFile(atPath: "\(directory)/\(name)") {
         return "\(directory)/\(name)"
     }
     throw CommandRunError("\(name) is not installed; ops/setup.sh --test installs it")
@@ -57,7 +58,10 @@ public func installedTool(_ name: String) throws -> String {
 /// - Throws: `CommandRunError` when it is not set: the test fails and says how to run it.
 public func testPython() throws -> String {
     guard let python = ProcessInfo.processInfo.environment["SWITCHYARD_PYTHON"], !python.isEmpty else {
-        throw CommandRunError("SWITCHYARD_PYTHON is not set; run ops/test.sh, or export SWITCHYARD_PYTHON=$(bash ops/python-env.sh | tail -1)")
+        throw CommandRunError(
+            "SWITCHYARD_PYTHON is not set; run ops/test.sh, "
+                + "or export SWITCHYARD_PYTHON=$(bash ops/python-env.sh | tail -1)"
+        )
     }
     return python
 }

@@ -24,7 +24,9 @@ extension RawPeer {
     ///   - path: the request target.
     ///   - headers: extra header lines.
     ///   - body: the body.
-    public func sendHTTP(_ method: String, _ path: String, headers: [(String, String)] = [], body: [UInt8] = []) async throws {
+    public func sendHTTP(_ method: String, _ path: String, headers: [(String, String)] = [], body: [UInt8] = [])
+        async throws
+    {
         var text = "\(method) \(path) HTTP/1.1\r\nhost: localhost\r\n"
         for (name, value) in headers { text += "\(name): \(value)\r\n" }
         if !body.isEmpty || method == "POST" { text += "content-length: \(body.count)\r\n" }
@@ -65,11 +67,15 @@ extension RawPeer {
         var headers: [String: String] = [:]
         for line in head.dropFirst() {
             guard let colon = line.firstIndex(of: ":") else { continue }
-            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(
+                in: .whitespaces)
         }
         let length = Int(headers["content-length"] ?? "0") ?? 0
         let bodyStart = headEnd + 4
         guard bytes.count - bodyStart >= length else { return nil }
-        return (RawHTTPResponse(status: status, headers: headers, body: Array(bytes[bodyStart..<(bodyStart + length)])), bodyStart + length)
+        return (
+            RawHTTPResponse(status: status, headers: headers, body: Array(bytes[bodyStart..<(bodyStart + length)])),
+            bodyStart + length
+        )
     }
 }

@@ -38,6 +38,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     private var pending: [UInt32: EventLoopPromise<Response>] = [:]
     private var nextID: UInt32 = 1
     private var peerMaxPayload = WireLimits.minimumPayload
+    private var peerDTypes = AnnouncedDTypes.none
+    private var peerIdentity = "the server"
     private var lastFrameAt = NIODeadline.now()
     private var pingSentAt: NIODeadline?
     private var timer: Scheduled<Void>?
@@ -65,7 +67,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
                 return
             }
             var parameters: [Parameter] = []
-            if let token = self.token { parameters.append(Parameter("auth.token", token)) }
+            if let token = self.token { parameters.append(Parameter(ParameterKey.authToken, token)) }
+            if let announced = AnnouncedDTypes.all.parameter { parameters.append(announced) }
             let hello = Hello(maxInFlight: 0, identity: self.identity, parameters: parameters)
             context.writeAndFlush(self.wrapOutboundOut(.hello(hello)), promise: nil)
             self.scheduleTick(context: context)
@@ -125,6 +128,11 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
             }
             if let deadline, deadline <= .now() {
                 answer.fail(Status(.deadlineExceeded, "deadline passed before the request was sent"))
+                return
+            }
+            if let refusal = self.peerDTypes.refusal(of: request.tensors, what: "tensor", peer: self.peerIdentity) {
+                // A server of an earlier revision would take the dtype for a protocol error of the connection.
+                answer.fail(Status(.failedPrecondition, refusal))
                 return
             }
             let id = self.nextID
@@ -190,6 +198,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
                 return self.fail(context: context, TransportError(.connectFailed, "server speaks protocol \(hello.minVersion)...\(hello.maxVersion), this client \(WireVersion.current)"))
             }
             self.peerMaxPayload = hello.maxPayload
+            self.peerDTypes = AnnouncedDTypes(hello: hello.parameters)
+            if !hello.identity.isEmpty { self.peerIdentity = "server '\(hello.identity)'" }
             self.state = .open
             self.logger[metadataKey: "peer"] = "\(hello.identity)"
             self.ready.succeed(ConnectionLimits(maxInFlight: Int(max(1, hello.maxInFlight)), maxPayload: hello.maxPayload))

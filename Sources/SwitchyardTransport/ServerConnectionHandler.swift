@@ -31,6 +31,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     private var lastRequestID: UInt32 = 0
     private var peer = PeerIdentity()
     private var peerMaxPayload = WireLimits.minimumPayload
+    private var peerDTypes = AnnouncedDTypes.none
     private var alpnChecked = false
     private var pendingRead = false
     private var lastFrameAt = NIODeadline.now()
@@ -183,12 +184,13 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
             }
             self.peerMaxPayload = hello.maxPayload
             self.peer.announced = hello.identity
-            self.peer.token = hello.parameters.first { $0.key == "auth.token" }?.value
+            self.peer.token = hello.parameters.first { $0.key == ParameterKey.authToken }?.value
+            self.peerDTypes = AnnouncedDTypes(hello: hello.parameters)
             self.state = .open
             let reply = Hello(
                 maxPayload: self.configuration.maxPayload, maxInFlight: self.configuration.maxInFlightPerConnection,
                 idleTimeoutMilliseconds: UInt32(clamping: self.configuration.idleTimeout.milliseconds),
-                identity: self.configuration.identity
+                identity: self.configuration.identity, parameters: AnnouncedDTypes.all.parameter.map { [$0] } ?? []
             )
             context.writeAndFlush(self.wrapOutboundOut(.hello(reply)), promise: nil)
         case .request(let id, let request):
@@ -284,6 +286,10 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         case .success(let response):
             frame = .response(id: id, response)
             do {
+                if let refusal = self.peerDTypes.refusal(of: response.tensors, what: "output", peer: "this client") {
+                    // A client of an earlier revision would take the dtype for a protocol error of the connection.
+                    frame = .error(id: id, Status(.failedPrecondition, refusal))
+                }
                 try frame.validateForSending(maxPayload: self.peerMaxPayload)
             } catch {
                 self.logger.error("response cannot be sent", metadata: ["request.id": "\(id)", "error": "\(error)"])

@@ -49,6 +49,8 @@ public enum Method {
     public static let rolloutPromote = "rollout.promote"
     /// Aborts a rollout: the stable version takes all traffic again (admin).
     public static let rolloutAbort = "rollout.abort"
+    /// Moves a rollout waiting at a pause of its plan on to its next step or to promotion (admin).
+    public static let rolloutApprove = "rollout.approve"
     /// Pins the version that serves when no rollout runs (admin).
     public static let releasePin = "release.pin"
     /// The release state document, read by routers that follow a leader.
@@ -59,7 +61,7 @@ public enum Method {
     public static let abReport = "ab.report"
     /// Stops an A/B comparison (admin).
     public static let abStop = "ab.stop"
-    /// A true label for an earlier answer, for A/B accuracy.
+    /// True labels for earlier answers (one, or a batch), for the accuracy of rollouts and A/B comparisons.
     public static let feedback = "feedback"
 
     // MARK: Router batching
@@ -107,6 +109,7 @@ public enum Method {
         rolloutResume,
         rolloutPromote,
         rolloutAbort,
+        rolloutApprove,
         releasePin,
         releaseState,
         abStart,

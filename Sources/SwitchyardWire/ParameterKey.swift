@@ -7,6 +7,8 @@ public enum ParameterKey {
 
     /// A bearer token, for servers that accept clients without certificates.
     public static let authToken = "auth.token"
+    /// The dtype codes added after wire revision 1.1 that the sender accepts (`16`: bf16); wire-v1.md §5.2.
+    public static let tensorDTypes = "tensor.dtypes"
 
     // MARK: Answers
 
@@ -14,7 +16,7 @@ public enum ParameterKey {
     public static let modelVersion = "model.version"
     /// The model's own run time for the batch, in microseconds (the inference service's answers).
     public static let computeMicroseconds = "compute.us"
-    /// The id under which a `feedback` label can be reported for an A/B request.
+    /// The id under which a `feedback` label can be reported for the answer (every router `infer` answer).
     public static let requestID = "request.id"
     /// `serving` in a `health` answer; the release state as JSON in the release methods' answers.
     public static let status = "status"
@@ -24,6 +26,12 @@ public enum ParameterKey {
     public static let report = "report"
     /// The release state document (`release.state`); the instance's state (`serving`, `draining`) in a `report`.
     public static let state = "state"
+
+    // MARK: Requests
+
+    /// Asks the router for a side of a running rollout or comparison: `candidate` (or `canary`, `challenger`) or
+    /// `stable` (or `champion`); for testers before any public step.
+    public static let versionTag = "version.tag"
 
     // MARK: Echo
 
@@ -56,6 +64,32 @@ public enum ParameterKey {
     public static let minLatencySamples = "min_latency_samples"
     /// A p99 difference in milliseconds below which the latency gate never fails.
     public static let latencyToleranceMilliseconds = "latency_tolerance_ms"
+    /// Most mean absolute difference of a score output's rows from the stable version's.
+    public static let maxScoreDifference = "max_score_difference"
+    /// Most mean Jensen–Shannon divergence of a probability output from the stable version's, in nats.
+    public static let maxJensenShannon = "max_js_divergence"
+    /// Most mean relative difference of a regression output from the stable version's.
+    public static let maxRelativeDifference = "max_relative_difference"
+    /// Most the candidate's labelled accuracy may fall below the stable version's.
+    public static let maxAccuracyDrop = "max_accuracy_drop"
+    /// Labels on each side before accuracy is judged.
+    public static let minLabels = "min_labels"
+    /// Most PSI of the candidate's predicted classes against the stable version's, above sampling noise.
+    public static let maxPredictionShift = "max_prediction_shift"
+    /// Predictions on each side before their shift is judged.
+    public static let minPredictions = "min_predictions"
+    /// Confidence of every gate's confidence sequence (0.95).
+    public static let confidence = "confidence"
+    /// Routing keys of testers served by the candidate at every step (comma-separated).
+    public static let testers = "testers"
+    /// Request parameters that make a caller a tester (`key=value,key=value`).
+    public static let testerMatch = "tester_match"
+    /// URLs a rollout's decisions are POSTed to (comma-separated).
+    public static let notify = "notify"
+    /// URLs of webhook gates, asked with a step's evidence before it moves on (comma-separated).
+    public static let webhooks = "webhooks"
+    /// A whole rollout plan as JSON (the keys of `RolloutPlan`); other parameters replace its fields.
+    public static let plan = "plan"
 
     // MARK: ab.start
 
@@ -69,13 +103,23 @@ public enum ParameterKey {
     public static let percent = "percent"
     /// Percent of the challenger's split requests also answered by the champion, for agreement.
     public static let comparePercent = "compare_percent"
+    /// `on` (default) or `off`: the split guardrail that stops a significantly worse arm.
+    public static let guardrail = "guardrail"
+    /// The guardrail's error-rate allowance (a fraction).
+    public static let guardrailMaxErrorRateIncrease = "guardrail_max_error_rate_increase"
+    /// The guardrail's accuracy allowance (a fraction).
+    public static let guardrailMaxAccuracyDrop = "guardrail_max_accuracy_drop"
 
     // MARK: feedback
 
-    /// The `request.id` of the answer being labelled.
+    /// The `request.id` of the answer being labelled (a parameter), or of each answer (a `bytes` tensor, in a batch).
     public static let feedbackRequestID = "request_id"
-    /// The true class of the request, an integer.
+    /// The true class of the request, an integer (a parameter), or of each (an integer tensor, in a batch).
     public static let label = "label"
+    /// In a `feedback` answer: labels scored.
+    public static let accepted = "accepted"
+    /// In a `feedback` answer: labels not scored (unknown, too old, of an earlier step, or labelled already).
+    public static let unknown = "unknown"
 
     // MARK: batching.set, batching.status
 
@@ -123,6 +167,7 @@ public enum ParameterKey {
     /// Every parameter key above, for checks against `protocols/methods.md`.
     public static let all: [String] = [
         authToken,
+        tensorDTypes,
         modelVersion,
         computeMicroseconds,
         requestID,
@@ -130,6 +175,7 @@ public enum ParameterKey {
         model,
         report,
         state,
+        versionTag,
         echoDelayMilliseconds,
         candidate,
         stable,
@@ -143,13 +189,31 @@ public enum ParameterKey {
         minSamples,
         minLatencySamples,
         latencyToleranceMilliseconds,
+        maxScoreDifference,
+        maxJensenShannon,
+        maxRelativeDifference,
+        maxAccuracyDrop,
+        minLabels,
+        maxPredictionShift,
+        minPredictions,
+        confidence,
+        testers,
+        testerMatch,
+        notify,
+        webhooks,
+        plan,
         champion,
         challenger,
         mode,
         percent,
         comparePercent,
+        guardrail,
+        guardrailMaxErrorRateIncrease,
+        guardrailMaxAccuracyDrop,
         feedbackRequestID,
         label,
+        accepted,
+        unknown,
         maxBatchSize,
         maxQueueDelayMicroseconds,
         maxQueueSize,

@@ -60,6 +60,14 @@ struct Load: AsyncParsableCommand {
     var expectedFile: String?
     @Option(help: "The output compared with --validate (default: the first).") var outputName: String?
     @Option(help: "Largest difference allowed when --validate holds floats.") var tolerance: Float = 1e-4
+    @Option(
+        help: """
+            A .npy of true labels, one per input row: each answer's label goes back to the router as feedback under \
+            its request.id (rollout and A/B accuracy).
+            """)
+    var feedback: String?
+    @Option(help: "Write request_id,row for every answer (CSV), to send late labels with `yard rollout feedback`.")
+    var idsOut: String?
     @Option(help: "Write the report as JSON (schema: docs/load-json.md).") var json: String?
     @Option(help: "Write one CSV line per step.") var csv: String?
     @Option(help: "Write one CSV line per request: sent_unix_s,latency_ms,code,measured (to count every request).")
@@ -96,6 +104,13 @@ struct Load: AsyncParsableCommand {
         }
         guard (1...64).contains(self.connections) else {
             throw ValidationError("--connections must be 1...64, got \(self.connections)")
+        }
+        if self.feedback != nil || self.idsOut != nil {
+            guard self.engine == nil, self.rowsPerRequest == 1 else {
+                throw ValidationError(
+                    "--feedback and --ids-out need a router --target and one row per request (a label per answer)"
+                )
+            }
         }
         _ = try self.steps()
         _ = try self.settings()
@@ -186,6 +201,15 @@ struct Load: AsyncParsableCommand {
         } catch {
             throw fail("load", "\(error)")
         }
+        let labels: [Int64]?
+        do {
+            labels = try self.feedback.map { try FeedbackBatch.labels($0) }
+        } catch {
+            throw fail("load", "\(error)")
+        }
+        if let labels, labels.count != rows.shape[0] {
+            throw fail("load", "\(self.feedback!) has \(labels.count) labels for \(rows.shape[0]) input rows")
+        }
         let (target, address, close) = try await self.connect()
         let log: RequestLog?
         do {
@@ -194,7 +218,19 @@ struct Load: AsyncParsableCommand {
             throw fail("load", "cannot write the request log \(self.requestLog ?? ""): \(error)")
         }
         defer { log?.close() }
-        let generator = try LoadGenerator(target: target, source: source, settings: settings, check: check, requestLog: log)
+        let stream = try labels.map { FeedbackStream(labels: $0, client: try self.feedbackClient()) }
+        let feeding = stream.map { stream in Task { await stream.run() } }
+        let answered = self.idsOut.map { _ in AnsweredIDs() }
+        var observer: (@Sendable (Int, Response) -> Void)?
+        if stream != nil || answered != nil {
+            observer = { row, response in
+                stream?.observe(firstRow: row, response: response)
+                if let answered, let id = response[parameter: ParameterKey.requestID] { answered.add(id, row: row) }
+            }
+        }
+        let generator = try LoadGenerator(
+            target: target, source: source, settings: settings, check: check, observer: observer, requestLog: log
+        )
         let started = Date()
         let machine = LoadReport.Machine.current()
         let live = isatty(STDOUT_FILENO) == 1
@@ -205,6 +241,11 @@ struct Load: AsyncParsableCommand {
             let result = try await generator.run(step, progress: progress)
             if live { print("\r\u{1B}[K", terminator: "") }
             results.append(result)
+        }
+        if let feeding, let stream {
+            feeding.cancel()
+            await feeding.value
+            await stream.close()
         }
         await close()
         let report = LoadReport(
@@ -226,8 +267,12 @@ struct Load: AsyncParsableCommand {
                 + "each step \(bound) after \(LoadFormat.number(LoadFormat.seconds(settings.warmup))) s warm-up")
         print("latency: closed loop from the send, open loop from the scheduled send")
         print(report.table(), terminator: "")
+        if let stream { print(stream.summary) }
         do {
             if let json { try report.json().write(to: URL(fileURLWithPath: json)) }
+            if let idsOut, let answered {
+                try answered.csv.write(toFile: idsOut, atomically: true, encoding: .utf8)
+            }
             if let csv { try report.csv().write(toFile: csv, atomically: true, encoding: .utf8) }
             if let plot {
                 let chart = LatencyPlot(
@@ -285,6 +330,20 @@ struct Load: AsyncParsableCommand {
                 outputName: self.outputName, rowCount: rowCount)
         default:
             throw LoadError(.invalidInput, "\(validate): cannot compare outputs with \(expected.dtype) values")
+        }
+    }
+
+    /// A connection of its own for feedback, so that labels never queue behind the measured requests.
+    private func feedbackClient() throws -> WireClient {
+        let (host, port) = Echo.split(self.target)!
+        var configuration = WireClientConfiguration(
+            host: host, port: port, tls: TLSSettings(caPath: self.ca, certificatePath: self.cert, keyPath: self.key))
+        configuration.identity = "yard-load-feedback"
+        configuration.token = self.token
+        do {
+            return try WireClient(configuration: configuration)
+        } catch {
+            throw fail("load", "\(error)")
         }
     }
 

@@ -283,7 +283,7 @@ struct BadInputTests {
         #expect(error.message.contains("Fortran"))
     }
 
-    @Test(arguments: ["<c8", ">f4", "<U3", "|O", "<u2"])
+    @Test(arguments: ["<c8", ">f4", ">U3", "|O", "<u2"])
     func npyUnsupportedDtype(_ descr: String) throws {
         var header = "{'descr': '\(descr)', 'fortran_order': False, 'shape': (2,), }"
         header += String(repeating: " ", count: 117 - header.count) + "\n"

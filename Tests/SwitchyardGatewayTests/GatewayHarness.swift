@@ -3,12 +3,12 @@ import Logging
 import NIOCore
 import NIOSSL
 import ServiceLifecycle
-import Synchronization
 import SwitchyardGateway
-import SwitchyardTesting
 import SwitchyardTensor
+import SwitchyardTesting
 import SwitchyardTransport
 import SwitchyardWire
+import Synchronization
 
 /// A stand-in for the router: answers with a closure and records what it was asked and what was cancelled.
 final class FakeBackend: GatewayBackend {
@@ -27,14 +27,20 @@ final class FakeBackend: GatewayBackend {
     }
 
     static let digits = ModelMetadata(
-        name: "digits", versions: ["1", "2"], readyVersions: ["2"], inputs: [TensorMetadata(name: "X", dtype: .float32, shape: [-1, 4])],
-        outputs: [TensorMetadata(name: "label", dtype: .int64, shape: [-1]), TensorMetadata(name: "probabilities", dtype: .float32, shape: [-1, 2])],
+        name: "digits", versions: ["1", "2"], readyVersions: ["2"],
+        inputs: [TensorMetadata(name: "X", dtype: .float32, shape: [-1, 4])],
+        outputs: [
+            TensorMetadata(name: "label", dtype: .int64, shape: [-1]),
+            TensorMetadata(name: "probabilities", dtype: .float32, shape: [-1, 2]),
+        ],
         maxBatchSize: 64, batching: .init(preferredBatchSizes: [8], maxQueueDelayMicroseconds: 500, maxQueueSize: 1024))
 
     /// Answers `label` = row count and `probabilities` = the first two inputs of each row, as version 2.
     static let echoLabel: @Sendable (Request) async throws -> Response = { request in
         guard request.model == "digits" else { throw Status(.notFound, "no model '\(request.model)'") }
-        guard let input = request.tensors.first, input.name == "X", input.tensor.shape.rank == 2, input.tensor.shape[1] == 4 else {
+        guard let input = request.tensors.first, input.name == "X", input.tensor.shape.rank == 2,
+            input.tensor.shape[1] == 4
+        else {
             throw Status(.invalidArgument, "input X must be f32[?,4]")
         }
         let rows = input.tensor.shape[0]
@@ -111,7 +117,8 @@ struct GatewayHarness {
         configure(&configuration)
         let statistics = InferenceStatistics()
         let server = GatewayServer(
-            configuration: configuration, backend: GatewayRecording(backend: backend, statistics: statistics), statistics: statistics,
+            configuration: configuration, backend: GatewayRecording(backend: backend, statistics: statistics),
+            statistics: statistics,
             logger: logger)
         let group = ServiceGroup(configuration: .init(services: [server], logger: logger))
         return try await withThrowingTaskGroup(of: Void.self) { tasks in
@@ -132,11 +139,15 @@ struct GatewayHarness {
     func peer() async throws -> RawPeer { try await RawPeer.connect(port: self.port, tls: nil) }
 
     /// One request on a new connection.
-    func request(_ method: String, _ path: String, headers: [(String, String)] = [], body: [UInt8] = []) async throws -> RawHTTPResponse {
+    func request(_ method: String, _ path: String, headers: [(String, String)] = [], body: [UInt8] = []) async throws
+        -> RawHTTPResponse
+    {
         let peer = try await self.peer()
         defer { Task { await peer.close() } }
         try await peer.sendHTTP(method, path, headers: headers, body: body)
-        guard let response = try await peer.nextHTTPResponse() else { throw GatewayTestError("no answer to \(method) \(path)") }
+        guard let response = try await peer.nextHTTPResponse() else {
+            throw GatewayTestError("no answer to \(method) \(path)")
+        }
         return response
     }
 }
@@ -148,7 +159,8 @@ struct GatewayRecording: GatewayBackend {
 
     init(backend: FakeBackend, statistics: InferenceStatistics) {
         self.backend = backend
-        self.recording = StatisticsRecordingService(ClosureService { try await backend.handle($0, context: $1) }, statistics: statistics)
+        self.recording = StatisticsRecordingService(
+            ClosureService { try await backend.handle($0, context: $1) }, statistics: statistics)
     }
 
     func handle(_ request: Request, context: RequestContext) async throws -> Response {

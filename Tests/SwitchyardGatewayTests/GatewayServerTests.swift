@@ -1,10 +1,10 @@
 import Foundation
 import ServiceLifecycle
-import Synchronization
 import SwitchyardGateway
-import SwitchyardTesting
 import SwitchyardTensor
+import SwitchyardTesting
 import SwitchyardWire
+import Synchronization
 import Testing
 
 /// The gateway on a real loopback socket in front of a stand-in router: endpoints, the request it makes, keep-alive,
@@ -12,11 +12,16 @@ import Testing
 @Suite(.timeLimit(.minutes(2)))
 struct GatewayServerTests {
     static let jsonInfer = Array(
-        #"{"id": "q1", "parameters": {"routing_key": "user-9", "priority": 2, "note": "hi"}, "inputs": [{"name": "X", "shape": [1, 4], "datatype": "FP32", "data": [[0.25, 0.5, 1, 2]]}]}"#.utf8)
+        (#"{"id": "q1", "parameters": {"routing_key": "user-9", "priority": 2, "note": "hi"}, "#
+            + #""inputs": [{"name": "X", "shape": [1, 4], "datatype": "FP32", "data": [[0.25, 0.5, 1, 2]]}]}"#)
+            .utf8)
 
     static func binaryInfer(rows: Int = 2) -> (body: [UInt8], headerLength: Int) {
         let json = Array(
-            #"{"inputs": [{"name": "X", "shape": [\#(rows), 4], "datatype": "FP32", "parameters": {"binary_data_size": \#(rows * 16)}}], "outputs": [{"name": "probabilities", "parameters": {"binary_data": true}}, {"name": "label"}]}"#.utf8)
+            (#"{"inputs": [{"name": "X", "shape": [\#(rows), 4], "datatype": "FP32", "#
+                + #""parameters": {"binary_data_size": \#(rows * 16)}}], "#
+                + #""outputs": [{"name": "probabilities", "parameters": {"binary_data": true}}, {"name": "label"}]}"#)
+                .utf8)
         let floats = (0..<(rows * 4)).map { Float($0) }
         return (json + floats.withUnsafeBytes { Array($0) }, json.count)
     }
@@ -36,8 +41,13 @@ struct GatewayServerTests {
             let inputs = try #require(metadata.json?["inputs"] as? [[String: Any]])
             #expect(inputs.first?["datatype"] as? String == "FP32")
             #expect(inputs.first?["shape"] as? [Int] == [-1, 4])
-            #expect((metadata.json?["outputs"] as? [[String: Any]])?.map { $0["name"] as? String } == ["label", "probabilities"])
-            #expect(try await gateway.request("GET", "/v2/models/digits/versions/1").json?["versions"] as? [String] == ["1"])
+            #expect(
+                (metadata.json?["outputs"] as? [[String: Any]])?.map { $0["name"] as? String } == [
+                    "label", "probabilities",
+                ])
+            #expect(
+                try await gateway.request("GET", "/v2/models/digits/versions/1").json?["versions"] as? [String] == ["1"]
+            )
 
             #expect(try await gateway.request("GET", "/v2/models/digits/ready").status == 200)
             #expect(try await gateway.request("GET", "/v2/models/digits/versions/2/ready").status == 200)
@@ -52,7 +62,9 @@ struct GatewayServerTests {
             let batching = try #require(config.json?["dynamic_batching"] as? [String: Any])
             #expect(batching["preferred_batch_size"] as? [Int] == [8])
 
-            for path in ["/v2/models/nope", "/v2/models/nope/ready", "/v2/models/digits/versions/9", "/v2/models/nope/stats"] {
+            for path in [
+                "/v2/models/nope", "/v2/models/nope/ready", "/v2/models/digits/versions/9", "/v2/models/nope/stats",
+            ] {
                 let missing = try await gateway.request("GET", path)
                 #expect(missing.status == 404, "\(path)")
                 #expect((missing.json?["error"] as? String)?.isEmpty == false, "\(path)")
@@ -71,7 +83,8 @@ struct GatewayServerTests {
         try await GatewayHarness.with { gateway, _ in
             let trace = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
             let response = try await gateway.request(
-                "POST", "/v2/models/digits/versions/2/infer", headers: [("traceparent", trace), ("content-type", "application/json")],
+                "POST", "/v2/models/digits/versions/2/infer",
+                headers: [("traceparent", trace), ("content-type", "application/json")],
                 body: Self.jsonInfer)
             #expect(response.status == 200, "\(response.text)")
             #expect(response.headers["content-type"] == "application/json")
@@ -98,7 +111,8 @@ struct GatewayServerTests {
             let entries = try #require(stats.json?["model_stats"] as? [[String: Any]])
             #expect(entries.first?["version"] as? String == "2")
             #expect(entries.first?["inference_count"] as? Int == 1)
-            #expect(((entries.first?["inference_stats"] as? [String: Any])?["success"] as? [String: Int])?["count"] == 1)
+            #expect(
+                ((entries.first?["inference_stats"] as? [String: Any])?["success"] as? [String: Int])?["count"] == 1)
         }
     }
 
@@ -114,17 +128,21 @@ struct GatewayServerTests {
                 } else {
                     let (body, headerLength) = Self.binaryInfer(rows: 2)
                     try await peer.sendHTTP(
-                        "POST", "/v2/models/digits/infer", headers: [("inference-header-content-length", "\(headerLength)")], body: body)
+                        "POST", "/v2/models/digits/infer",
+                        headers: [("inference-header-content-length", "\(headerLength)")], body: body)
                     let response = try #require(try await peer.nextHTTPResponse())
                     #expect(response.status == 200, "\(response.text)")
                     #expect(response.headers["content-type"] == "application/octet-stream")
                     let length = try #require(Int(response.headers["inference-header-content-length"] ?? ""))
-                    let header = try #require(try JSONSerialization.jsonObject(with: Data(response.body[0..<length])) as? [String: Any])
+                    let header = try #require(
+                        try JSONSerialization.jsonObject(with: Data(response.body[0..<length])) as? [String: Any])
                     let outputs = try #require(header["outputs"] as? [[String: Any]])
                     #expect(outputs.map { $0["name"] as? String } == ["probabilities", "label"])
                     #expect((outputs[0]["parameters"] as? [String: Int])?["binary_data_size"] == 16)
                     #expect(outputs[1]["data"] as? [Int] == [2, 2])
-                    let floats = Array(response.body[length...]).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+                    let floats = Array(response.body[length...]).withUnsafeBytes {
+                        Array($0.bindMemory(to: Float.self))
+                    }
                     #expect(floats == [0, 1, 4, 5])
                 }
             }
@@ -137,7 +155,9 @@ struct GatewayServerTests {
         try await GatewayHarness.with { gateway, _ in
             let peer = try await gateway.peer()
             var bytes: [UInt8] = []
-            for path in ["/v2", "/v2/models/digits", "/v2/health/live"] { bytes += Array("GET \(path) HTTP/1.1\r\nhost: x\r\n\r\n".utf8) }
+            for path in ["/v2", "/v2/models/digits", "/v2/health/live"] {
+                bytes += Array("GET \(path) HTTP/1.1\r\nhost: x\r\n\r\n".utf8)
+            }
             try await peer.send(bytes)
             #expect(try await peer.nextHTTPResponse()?.json?["extensions"] != nil)
             #expect(try await peer.nextHTTPResponse()?.json?["name"] as? String == "digits")
@@ -166,7 +186,10 @@ struct GatewayServerTests {
             throw Status(.internalError, "should have been cancelled")
         }
         try await GatewayHarness.with(backend: backend) { gateway, _ in
-            let body = Array(#"{"parameters": {"timeout": 200000}, "inputs": [{"name": "X", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}]}"#.utf8)
+            let body = Array(
+                (#"{"parameters": {"timeout": 200000}, "#
+                    + #""inputs": [{"name": "X", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}]}"#)
+                    .utf8)
             let response = try await gateway.request("POST", "/v2/models/digits/infer", body: body)
             #expect(response.status == 504)
             #expect(await backend.waitForCancellations(1))
@@ -195,11 +218,13 @@ struct GatewayServerTests {
             let missing = try await gateway.request("POST", "/v2/models/digits/infer", body: Self.jsonInfer)
             #expect(missing.status == 401)
             #expect(missing.headers["www-authenticate"] == "Bearer")
-            let wrong = try await gateway.request("GET", "/v2/models/digits", headers: [("authorization", "Bearer not-the-token-at-all")])
+            let wrong = try await gateway.request(
+                "GET", "/v2/models/digits", headers: [("authorization", "Bearer not-the-token-at-all")])
             #expect(wrong.status == 401)
             #expect(try await gateway.request("GET", "/v2/health/ready").status == 200)
             let right = try await gateway.request(
-                "POST", "/v2/models/digits/infer", headers: [("authorization", "Bearer \(GatewayHarness.token)")], body: Self.jsonInfer)
+                "POST", "/v2/models/digits/infer", headers: [("authorization", "Bearer \(GatewayHarness.token)")],
+                body: Self.jsonInfer)
             #expect(right.status == 200)
             #expect(gateway.backend.requestCount == 1)
         }

@@ -8,11 +8,14 @@ import Testing
 @testable import SwitchyardGateway
 
 struct InferenceCodecTests {
-    private func decode(_ json: String, binary: [UInt8] = [], headerLength: Int? = nil) throws(GatewayError) -> (Request, ResponsePlan) {
+    private func decode(_ json: String, binary: [UInt8] = [], headerLength: Int? = nil) throws(GatewayError) -> (
+        Request, ResponsePlan
+    ) {
         var body = ByteBuffer(string: json)
         body.writeBytes(binary)
         return try InferenceRequestDecoder.decode(
-            body: body, headerLength: headerLength ?? (binary.isEmpty ? nil : json.utf8.count), model: "m", version: "2")
+            body: body, headerLength: headerLength ?? (binary.isEmpty ? nil : json.utf8.count), model: "m", version: "2"
+        )
     }
 
     @Test func decodesAJSONRequestWithItsParameters() throws {
@@ -36,15 +39,19 @@ struct InferenceCodecTests {
 
     /// Data after datatype and shape is decoded in the parser's one pass, data before them afterwards: same tensor.
     @Test func decodesDataInEitherMemberOrder() throws {
-        let first = try self.decode(#"{"inputs": [{"data": [[1, 2.5], [3, 4]], "shape": [2, 2], "name": "X", "datatype": "FP64"}]}"#)
-        let last = try self.decode(#"{"inputs": [{"name": "X", "datatype": "FP64", "shape": [2, 2], "data": [[1, 2.5], [3, 4]]}]}"#)
+        let first = try self.decode(
+            #"{"inputs": [{"data": [[1, 2.5], [3, 4]], "shape": [2, 2], "name": "X", "datatype": "FP64"}]}"#)
+        let last = try self.decode(
+            #"{"inputs": [{"name": "X", "datatype": "FP64", "shape": [2, 2], "data": [[1, 2.5], [3, 4]]}]}"#)
         #expect(first.0.tensors == last.0.tensors)
         #expect(try last.0.tensors[0].tensor.scalars(as: Double.self) == [1, 2.5, 3, 4])
         #expect(throws: GatewayError.self) {
-            try self.decode(#"{"inputs": [{"name": "X", "datatype": "FP64", "shape": [2, 2], "data": [[1, 2.5], [3]]}]}"#)
+            try self.decode(
+                #"{"inputs": [{"name": "X", "datatype": "FP64", "shape": [2, 2], "data": [[1, 2.5], [3]]}]}"#)
         }
         #expect(throws: GatewayError.self) {
-            try self.decode(#"{"inputs": [{"name": "X", "datatype": "FP64", "shape": [2, 2], "data": [1, 2, 3, 4] x}]}"#)
+            try self.decode(
+                #"{"inputs": [{"name": "X", "datatype": "FP64", "shape": [2, 2], "data": [1, 2, 3, 4] x}]}"#)
         }
     }
 
@@ -52,7 +59,8 @@ struct InferenceCodecTests {
         let floats: [Float] = [1, 2, 3, 4]
         let floatBytes = floats.withUnsafeBytes { Array($0) }
         let strings: [UInt8] = [2, 0, 0, 0, 0x68, 0x69]
-        let json = #"{"inputs": [{"name": "a", "shape": [2, 2], "datatype": "FP32", "parameters": {"binary_data_size": 16}},"#
+        let json =
+            #"{"inputs": [{"name": "a", "shape": [2, 2], "datatype": "FP32", "parameters": {"binary_data_size": 16}},"#
             + #" {"name": "s", "shape": [1], "datatype": "BYTES", "parameters": {"binary_data_size": 6}}],"#
             + #" "parameters": {"binary_data_output": true}}"#
         let (request, plan) = try self.decode(json, binary: floatBytes + strings)
@@ -69,15 +77,30 @@ struct InferenceCodecTests {
         (#"{"inputs": [{"name": "a", "shape": [1], "datatype": "FLOAT", "data": [1]}]}"#, "unknown datatype"),
         (#"{"inputs": [{"name": "a", "shape": [-1], "datatype": "FP32", "data": [1]}]}"#, "non-negative"),
         (#"{"inputs": [{"name": "a", "shape": [1,1,1,1,1,1,1,1,1], "datatype": "FP32", "data": [1]}]}"#, "at most 8"),
-        (#"{"inputs": [{"name": "a", "shape": [1], "datatype": "FP32", "data": [1]}, {"name": "a", "shape": [1], "datatype": "FP32", "data": [1]}]}"#, "given twice"),
-        (#"{"inputs": [{"name": "a", "shape": [1], "datatype": "FP32", "data": [1]}], "extra": 1}"#, "unknown member 'extra'"),
+        (
+            #"{"inputs": [{"name": "a", "shape": [1], "datatype": "FP32", "data": [1]}, {"name": "a", "shape": [1], "datatype": "FP32", "data": [1]}]}"#,
+            "given twice"
+        ),
+        (
+            #"{"inputs": [{"name": "a", "shape": [1], "datatype": "FP32", "data": [1]}], "extra": 1}"#,
+            "unknown member 'extra'"
+        ),
         (#"{"id": 5, "inputs": []}"#, "'id' must be a string"),
         (#"{"parameters": {"sequence_id": 7}, "inputs": []}"#, "sequences"),
         (#"{"parameters": {"priority": 300}, "inputs": []}"#, "0...255"),
         (#"{"parameters": {"timeout": -1}, "inputs": []}"#, "microseconds"),
-        (#"{"inputs": [{"name": "a", "shape": [1], "datatype": "FP32", "data": [1], "parameters": {"shared_memory_region": "r"}}]}"#, "shared-memory"),
-        (#"{"inputs": [{"name": "a", "shape": [1], "datatype": "FP32", "data": [1]}], "outputs": [{"name": "y", "parameters": {"classification": 3}}]}"#, "classification"),
-        (#"{"inputs": [{"name": "a", "shape": [1], "datatype": "FP32", "parameters": {"binary_data_size": 4}}]}"#, "byte count within the body"),
+        (
+            #"{"inputs": [{"name": "a", "shape": [1], "datatype": "FP32", "data": [1], "parameters": {"shared_memory_region": "r"}}]}"#,
+            "shared-memory"
+        ),
+        (
+            #"{"inputs": [{"name": "a", "shape": [1], "datatype": "FP32", "data": [1]}], "outputs": [{"name": "y", "parameters": {"classification": 3}}]}"#,
+            "classification"
+        ),
+        (
+            #"{"inputs": [{"name": "a", "shape": [1], "datatype": "FP32", "parameters": {"binary_data_size": 4}}]}"#,
+            "byte count within the body"
+        ),
     ])
     func refusesBadRequests(_ json: String, _ expected: String) {
         do {
@@ -89,13 +112,15 @@ struct InferenceCodecTests {
     }
 
     @Test func refusesBinarySectionsThatDoNotAddUp() {
-        let json = #"{"inputs": [{"name": "a", "shape": [2], "datatype": "FP32", "parameters": {"binary_data_size": 8}}]}"#
+        let json =
+            #"{"inputs": [{"name": "a", "shape": [2], "datatype": "FP32", "parameters": {"binary_data_size": 8}}]}"#
         #expect(throws: GatewayError.self) { try self.decode(json, binary: [UInt8](repeating: 0, count: 12)) }  // 4 bytes too many
         #expect(throws: GatewayError.self) { try self.decode(json, binary: [UInt8](repeating: 0, count: 4)) }  // too few
         #expect(throws: GatewayError.self) {  // header length past the body
             try self.decode(json, binary: [UInt8](repeating: 0, count: 8), headerLength: json.utf8.count + 100)
         }
-        let wrongSize = #"{"inputs": [{"name": "a", "shape": [3], "datatype": "FP32", "parameters": {"binary_data_size": 8}}]}"#
+        let wrongSize =
+            #"{"inputs": [{"name": "a", "shape": [3], "datatype": "FP32", "parameters": {"binary_data_size": 8}}]}"#
         #expect(throws: GatewayError.self) { try self.decode(wrongSize, binary: [UInt8](repeating: 0, count: 8)) }
     }
 
@@ -108,7 +133,8 @@ struct InferenceCodecTests {
                 NamedTensor("name", try Tensor(strings: ["seven"], shape: [1])),
             ])
         let plan = ResponsePlan(
-            id: "r-9", model: "m", version: "", outputs: [("probabilities", true), ("label", false), ("name", false)], binaryByDefault: false)
+            id: "r-9", model: "m", version: "", outputs: [("probabilities", true), ("label", false), ("name", false)],
+            binaryByDefault: false)
         let encoded = try InferenceResponseEncoder.encode(response, plan: plan, allocator: ByteBufferAllocator())
         let headerLength = try #require(encoded.headerLength)
         var body = encoded.body
@@ -134,23 +160,35 @@ struct InferenceCodecTests {
         let plan = ResponsePlan(id: nil, model: "m", version: "1", outputs: nil, binaryByDefault: false)
         let encoded = try InferenceResponseEncoder.encode(response, plan: plan, allocator: ByteBufferAllocator())
         #expect(encoded.headerLength == nil)
-        #expect(String(buffer: encoded.body) == #"{"model_name":"m","model_version":"1","outputs":[{"name":"y","datatype":"FP32","shape":[3],"data":[0.1,NaN,-Infinity]}]}"#)
+        #expect(
+            String(buffer: encoded.body)
+                == #"{"model_name":"m","model_version":"1","outputs":[{"name":"y","datatype":"FP32","shape":[3],"data":[0.1,NaN,-Infinity]}]}"#
+        )
     }
 
     @Test func refusesAnOutputTheAnswerDoesNotHave() throws {
         let response = Response(tensors: [NamedTensor("y", try Tensor([Float(1)], shape: [1]))])
         let plan = ResponsePlan(id: nil, model: "m", version: "", outputs: [("z", false)], binaryByDefault: false)
-        #expect(throws: GatewayError.self) { try InferenceResponseEncoder.encode(response, plan: plan, allocator: ByteBufferAllocator()) }
-        let bytes = Response(tensors: [NamedTensor("b", try Tensor(dtype: .bytes, shape: [1], data: ByteView([1, 0, 0, 0, 0xFF])))])
+        #expect(throws: GatewayError.self) {
+            try InferenceResponseEncoder.encode(response, plan: plan, allocator: ByteBufferAllocator())
+        }
+        let bytes = Response(tensors: [
+            NamedTensor("b", try Tensor(dtype: .bytes, shape: [1], data: ByteView([1, 0, 0, 0, 0xFF])))
+        ])
         let asJSON = ResponsePlan(id: nil, model: "m", version: "", outputs: nil, binaryByDefault: false)
-        #expect(throws: GatewayError.self) { try InferenceResponseEncoder.encode(bytes, plan: asJSON, allocator: ByteBufferAllocator()) }
+        #expect(throws: GatewayError.self) {
+            try InferenceResponseEncoder.encode(bytes, plan: asJSON, allocator: ByteBufferAllocator())
+        }
         var asBinary = asJSON
         asBinary.binaryByDefault = true
-        #expect(try InferenceResponseEncoder.encode(bytes, plan: asBinary, allocator: ByteBufferAllocator()).headerLength != nil)
+        #expect(
+            try InferenceResponseEncoder.encode(bytes, plan: asBinary, allocator: ByteBufferAllocator()).headerLength
+                != nil)
     }
 
     @Test(arguments: [
-        ("GET", "/v2", Route.server), ("GET", "/v2/", .server), ("GET", "/v2/health/live", .live), ("HEAD", "/v2/health/ready", .ready),
+        ("GET", "/v2", Route.server), ("GET", "/v2/", .server), ("GET", "/v2/health/live", .live),
+        ("HEAD", "/v2/health/ready", .ready),
         ("GET", "/v2/models/digits", .modelMetadata(model: "digits", version: nil)),
         ("GET", "/v2/models/digits/versions/2?x=1", .modelMetadata(model: "digits", version: "2")),
         ("GET", "/v2/models/my%20model/ready", .modelReady(model: "my model", version: nil)),
@@ -177,7 +215,9 @@ struct InferenceCodecTests {
     }
 
     @Test func readsTraceParent() {
-        #expect(TraceParent.traceID("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01") == TraceID(high: 0x4bf9_2f35_77b3_4da6, low: 0xa3ce_929d_0e0e_4736))
+        #expect(
+            TraceParent.traceID("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+                == TraceID(high: 0x4bf9_2f35_77b3_4da6, low: 0xa3ce_929d_0e0e_4736))
         #expect(TraceParent.traceID("00-00000000000000000000000000000000-00f067aa0ba902b7-01") == nil)
         #expect(TraceParent.traceID("garbage") == nil)
         #expect(TraceParent.traceID(nil) == nil)
@@ -196,8 +236,12 @@ struct InferenceCodecTests {
     }
 
     @Test func refusesPlaintextOffLoopback() {
-        #expect(throws: GatewayError.self) { try GatewayConfiguration(host: "0.0.0.0", port: 0, security: .plaintext(tokens: nil)).validate() }
-        #expect(throws: Never.self) { try GatewayConfiguration(host: "127.0.0.1", port: 0, security: .plaintext(tokens: nil)).validate() }
+        #expect(throws: GatewayError.self) {
+            try GatewayConfiguration(host: "0.0.0.0", port: 0, security: .plaintext(tokens: nil)).validate()
+        }
+        #expect(throws: Never.self) {
+            try GatewayConfiguration(host: "127.0.0.1", port: 0, security: .plaintext(tokens: nil)).validate()
+        }
         #expect(GatewayConfiguration.isLoopback("::1"))
         #expect(!GatewayConfiguration.isLoopback("10.0.0.1"))
     }

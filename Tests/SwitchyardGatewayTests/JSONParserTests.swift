@@ -12,13 +12,25 @@ struct JSONParserTests {
 
     @Test func parsesEveryKindOfValue() throws {
         let value = try self.parse(#" {"a": [1, -2.5e3, true, false, null], "b": {"c": "d\u00e9\n\"x\""}, "e": ""} "#)
-        guard case .array(let list) = value["a"] else { Issue.record("a is \(String(describing: value["a"]))"); return }
+        guard case .array(let list) = value["a"] else {
+            Issue.record("a is \(String(describing: value["a"]))")
+            return
+        }
         #expect(list.count == 5)
-        guard case .number(let number) = list[1] else { Issue.record("not a number"); return }
+        guard case .number(let number) = list[1] else {
+            Issue.record("not a number")
+            return
+        }
         #expect(number.double == -2500)
-        guard case .string(let text) = value["b"]?["c"] else { Issue.record("no string"); return }
+        guard case .string(let text) = value["b"]?["c"] else {
+            Issue.record("no string")
+            return
+        }
         #expect(text == "d\u{e9}\n\"x\"")
-        guard case .string(let empty) = value["e"] else { Issue.record("no empty string"); return }
+        guard case .string(let empty) = value["e"] else {
+            Issue.record("no empty string")
+            return
+        }
         #expect(empty.isEmpty)
     }
 
@@ -34,15 +46,21 @@ struct JSONParserTests {
     }
 
     @Test func decodesSurrogatePairs() throws {
-        guard case .string(let text) = try self.parse(#""\ud83d\ude00""#) else { Issue.record("not a string"); return }
+        guard case .string(let text) = try self.parse(#""\ud83d\ude00""#) else {
+            Issue.record("not a string")
+            return
+        }
         #expect(text == "😀")
     }
 
     @Test(arguments: [
         ("{", "member name"), ("{\"a\" 1}", "expected ':'"), ("[1,]", "unexpected character"), ("[01]", "leading zero"),
-        ("1.", "after the decimal point"), ("1e", "exponent"), ("\"abc", "not closed"), ("{\"a\":1}x", "after the JSON value"),
-        ("tru", "expected true"), ("\"\\x\"", "unknown escape"), ("\"\\ud83d\"", "low surrogate"), ("\"\\ude00\"", "low surrogate"),
-        ("[1 2]", "expected ',' or ']'"), ("{\"a\":1,}", "member name"), ("\"a\tb\"", "control character"), ("", "ends where"),
+        ("1.", "after the decimal point"), ("1e", "exponent"), ("\"abc", "not closed"),
+        ("{\"a\":1}x", "after the JSON value"),
+        ("tru", "expected true"), ("\"\\x\"", "unknown escape"), ("\"\\ud83d\"", "low surrogate"),
+        ("\"\\ude00\"", "low surrogate"),
+        ("[1 2]", "expected ',' or ']'"), ("{\"a\":1,}", "member name"), ("\"a\tb\"", "control character"),
+        ("", "ends where"),
         ("{\"data\": [1, 2", "not closed"), ("{\"data\": [{\"a\": 1}]}", "object inside tensor data"),
     ])
     func refusesMalformedText(_ text: String, _ expected: String) {
@@ -65,7 +83,9 @@ struct JSONParserTests {
 
     private static func parseBytes(_ bytes: [UInt8]) throws(GatewayError) {
         var copy = bytes
-        _ = try copy.withUnsafeMutableBufferPointer { (buffer) throws(GatewayError) in try JSONParser.parse(UnsafeRawBufferPointer(buffer)) }
+        _ = try copy.withUnsafeMutableBufferPointer { (buffer) throws(GatewayError) in
+            try JSONParser.parse(UnsafeRawBufferPointer(buffer))
+        }
     }
 
     @Test func boundsNesting() {
@@ -76,13 +96,17 @@ struct JSONParserTests {
         } catch {
             #expect(error.message.contains("nested deeper"))
         }
-        let deepData = "{\"data\": " + String(repeating: "[", count: 10_000) + String(repeating: "]", count: 10_000) + "}"
+        let deepData =
+            "{\"data\": " + String(repeating: "[", count: 10_000) + String(repeating: "]", count: 10_000) + "}"
         #expect(throws: GatewayError.self) { try self.parse(deepData) }
     }
 
     @Test func writesStringsThatReadBack() throws {
         for text in ["plain", "quote \" and \\ back", "line\nbreak\ttab\u{1}", "ünïcödé 😀"] {
-            guard case .string(let back) = try self.parse(JSONWriter.quoted(text)) else { Issue.record("not a string"); continue }
+            guard case .string(let back) = try self.parse(JSONWriter.quoted(text)) else {
+                Issue.record("not a string")
+                continue
+            }
             #expect(back == text)
         }
     }

@@ -30,7 +30,10 @@ struct TensorDataDecoderTests {
         #expect(try self.decode("[-128, 127]", .int8, [2]).scalars(as: Int8.self) == [-128, 127])
         #expect(try self.decode("[0, 255]", .uint8, [2]).scalars(as: UInt8.self) == [0, 255])
         #expect(try self.decode("[-2147483648, 2147483647]", .int32, [2]).scalars(as: Int32.self) == [.min, .max])
-        #expect(try self.decode("[-9223372036854775808, 9223372036854775807]", .int64, [2]).scalars(as: Int64.self) == [.min, .max])
+        #expect(
+            try self.decode("[-9223372036854775808, 9223372036854775807]", .int64, [2]).scalars(as: Int64.self) == [
+                .min, .max,
+            ])
         #expect(try self.decode("[true, false, true]", .bool, [3]).data.bytes == [1, 0, 1])
         #expect(try self.decode(#"["a", "b\"c", "😀", ""]"#, .bytes, [4]).strings() == ["a", "b\"c", "😀", ""])
     }
@@ -86,12 +89,16 @@ struct TensorDataDecoderTests {
         }
         // halfway cases between two floats, where double rounding would go wrong
         let half = Double(Float(1.0).nextUp) / 2 + 0.5
-        texts += [String(format: "%.17g", half), "1.00000005960464477539062500000001", "3.4028235677973366e38", "1e-40", "0.1"]
+        texts += [
+            String(format: "%.17g", half), "1.00000005960464477539062500000001", "3.4028235677973366e38", "1e-40",
+            "0.1",
+        ]
         let joined = "[" + texts.joined(separator: ",") + "]"
         let decoded = try self.decode(joined, .float32, [texts.count]).scalars(as: Float.self)
         for (index, text) in texts.enumerated() {
             let expected = strtof(text, nil)
-            #expect(decoded[index].bitPattern == expected.bitPattern, "\(text): got \(decoded[index]), strtof \(expected)")
+            #expect(
+                decoded[index].bitPattern == expected.bitPattern, "\(text): got \(decoded[index]), strtof \(expected)")
         }
     }
 
@@ -105,7 +112,8 @@ struct TensorDataDecoderTests {
             texts.append(String(format: "%.15g", value))
         }
         texts += ["123456", "0.5", "9007199254740993", "1e22", "1e23"]
-        let decoded = try self.decode("[" + texts.joined(separator: ",") + "]", .float64, [texts.count]).scalars(as: Double.self)
+        let decoded = try self.decode("[" + texts.joined(separator: ",") + "]", .float64, [texts.count]).scalars(
+            as: Double.self)
         for (index, text) in texts.enumerated() {
             #expect(decoded[index] == strtod(text, nil), "\(text)")
         }

@@ -10,7 +10,7 @@ import Glibc
 enum Fixtures {
     /// One CA and a certificate per instance name (the names become the instances' identities at the monitor).
     static let certificates = try! CertificateFixture(
-        names: ["monitor", "router", "preprocess", "inference", "postprocess", "echo", "probe", "app"]
+        names: ["monitor", "router", "preprocess", "inference", "postprocess", "echo", "probe", "app", "ops:admin"]
     )
 
     static func tls(_ name: String) -> [String] {

@@ -1,11 +1,12 @@
 import Foundation
-import SwitchyardRouter
 import SwitchyardRouting
 import SwitchyardTesting
 import SwitchyardTransport
 import SwitchyardWire
 import Synchronization
 import Testing
+
+@testable import SwitchyardRouter
 
 /// The router's active health checks against stage instances in this process: readiness follows the instances'
 /// `health` answers, and the router's own `health` says why it is not ready.
@@ -64,5 +65,37 @@ struct HealthCheckerTests {
         second.healthy.store(true, ordering: .relaxed)
         #expect(await eventually { checker.notReadyReason == nil })
         _ = try await router.handle(Request(method: Method.health), context: RouterServiceTests.context())
+    }
+
+    /// An inference instance's health answer: the versions it serves ("model/version"), or a failure.
+    final class LoadedVersions: WireService, Sendable {
+        let models = Mutex<[String]?>([])
+
+        func handle(_ request: Request, context: RequestContext) async throws -> Response {
+            guard let models = self.models.withLock({ $0 }) else { throw Status(.unavailable, "no model is loaded yet") }
+            return Response(parameters: [Parameter(ParameterKey.status, "serving")] + models.map { Parameter(ParameterKey.model, $0) })
+        }
+    }
+
+    /// The versions the router reports ready (the HTTP port's `.../versions/{v}/ready`) are those its healthy
+    /// inference instances say they have loaded.
+    @Test func readyVersionsAreWhatHealthyInferenceInstancesServe() async throws {
+        let (first, second) = (LoadedVersions(), LoadedVersions())
+        first.models.withLock { $0 = ["digits/1", "digits/2", "other/7"] }
+        second.models.withLock { $0 = ["digits/3"] }
+        let pool = UpstreamPool(
+            members: [.init(id: "a", upstream: InProcessUpstream(first)), .init(id: "b", upstream: InProcessUpstream(second))],
+            clock: ContinuousClock(), logger: InProcessMesh.quiet
+        )
+        let checker = HealthChecker(targets: [.init(stage: "inference", pool: pool)], logger: InProcessMesh.quiet)
+        #expect(checker.readyVersions(of: "digits") == nil)  // nothing checked yet: unknown
+        await checker.checkAll()
+        #expect(checker.readyVersions(of: "digits") == ["1", "2", "3"])
+        #expect(checker.readyVersions(of: "other") == ["7"])
+        #expect(checker.readyVersions(of: "nope") == [])
+        second.models.withLock { $0 = nil }  // fails its checks: its versions no longer count once it is unhealthy
+        await checker.checkAll()
+        await checker.checkAll()
+        #expect(checker.readyVersions(of: "digits") == ["1", "2"])
     }
 }

@@ -138,6 +138,7 @@ struct ReleaseControllerTests {
         plan.steps = [10, 50, 100]
         plan.stepSeconds = 0
         plan.minRequestsPerStep = 5
+        plan.shadowPercent = 0  // no shadow scoring: the step waits for no comparisons
         _ = try first.start(model: "m", candidate: "2", stable: nil, plan: plan)
         for _ in 0..<5 {
             first.record(model: "m", arm: .candidate, ok: true, latency: .milliseconds(1))

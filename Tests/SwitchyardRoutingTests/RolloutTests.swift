@@ -11,9 +11,12 @@ struct TrafficSplitTests {
             let split = TrafficSplit(stable: "1", candidate: "2", candidatePercent: percent)
             let onCandidate = Set(users.filter { split.version(for: $0, using: &random) == "2" })
             #expect(previous.isSubset(of: onCandidate))  // nobody flips back
-            #expect(abs(Double(onCandidate.count) / Double(users.count) * 100 - percent) < 2.5, "\(percent)%: \(onCandidate.count)")
+            #expect(
+                abs(Double(onCandidate.count) / Double(users.count) * 100 - percent) < 2.5,
+                "\(percent)%: \(onCandidate.count)")
             // the same answer every time, and from any other split object (another router)
-            #expect(users.allSatisfy { split.version(for: $0, using: &random) == (onCandidate.contains($0) ? "2" : "1") })
+            #expect(
+                users.allSatisfy { split.version(for: $0, using: &random) == (onCandidate.contains($0) ? "2" : "1") })
             previous = onCandidate
         }
     }
@@ -59,21 +62,34 @@ struct RolloutTests {
         return plan
     }
 
-    static func window(requests: Int, errors: Int = 0, latency: Duration = .milliseconds(1), compared: Int = 0, disagreed: Int = 0) -> ArmWindow {
+    static func window(
+        requests: Int, errors: Int = 0, latency: Duration = .milliseconds(1), compared: Int = 0, disagreed: Int = 0
+    ) -> ArmWindow {
         var window = ArmWindow()
         for index in 0..<requests { window.record(ok: index >= errors, latency: latency) }
-        for index in 0..<compared { window.recordComparison(agreed: index >= disagreed) }
+        for index in 0..<compared {
+            window.recordComparison([
+                "label": OutputComparison.Rows(kind: .labels, rows: 1, disagreed: index < disagreed ? 1 : 0)
+            ])
+        }
         return window
     }
 
-    /// 3 of 20 is what a candidate that truly disagrees 5% of the time shows one time in ten; 8 of 20 is evidence.
+    /// 3 of 20 is what a candidate that truly disagrees 5% of the time shows one time in ten; 12 of 20 is evidence.
     @Test func disagreementIsJudgedOnEvidenceNotOnASmallSample() {
         let gates = RolloutGates()
         let stable = Self.window(requests: 30)
-        #expect(Rollout.failedGate(gates, stable: stable, candidate: Self.window(requests: 30, compared: 20, disagreed: 3)) == nil)
-        let wrong = Rollout.failedGate(gates, stable: stable, candidate: Self.window(requests: 30, compared: 20, disagreed: 8))
-        #expect(wrong?.contains("top-1 disagreement with stable 40%") == true, "\(wrong ?? "passed")")
-        #expect(Rollout.failedGate(gates, stable: stable, candidate: Self.window(requests: 30, compared: 19, disagreed: 19)) == nil)  // too few
+        #expect(
+            Rollout.failedGate(gates, stable: stable, candidate: Self.window(requests: 30, compared: 20, disagreed: 3))
+                == nil)
+        let wrong = Rollout.failedGate(
+            gates, stable: stable, candidate: Self.window(requests: 30, compared: 20, disagreed: 12))
+        #expect(
+            wrong?.contains("top-1 disagreement with stable: 'label' differs from stable's on 60% of 20") == true,
+            "\(wrong ?? "passed")")
+        #expect(
+            Rollout.failedGate(gates, stable: stable, candidate: Self.window(requests: 30, compared: 19, disagreed: 19))
+                == nil)  // too few
     }
 
     @Test func errorsAreJudgedOnEvidenceNotOnASmallSample() {
@@ -81,21 +97,17 @@ struct RolloutTests {
         let stable = Self.window(requests: 500, errors: 5)  // 1%
         // one error in 20 is 5%, but as likely from a candidate as good as stable as from a worse one
         #expect(Rollout.failedGate(gates, stable: stable, candidate: Self.window(requests: 20, errors: 1)) == nil)
-        let worse = Rollout.failedGate(gates, stable: stable, candidate: Self.window(requests: 20, errors: 4))
-        #expect(worse?.contains("error rate 20% on 20 requests against 1% for stable") == true, "\(worse ?? "passed")")
+        #expect(Rollout.failedGate(gates, stable: stable, candidate: Self.window(requests: 20, errors: 4)) == nil)
+        let worse = Rollout.failedGate(gates, stable: stable, candidate: Self.window(requests: 20, errors: 10))
+        #expect(worse?.contains("error rate 50% on 20 requests against 1% for stable") == true, "\(worse ?? "passed")")
         let broken = Rollout.failedGate(gates, stable: stable, candidate: Self.window(requests: 20, errors: 20))
         #expect(broken != nil)
-        // more evidence makes a smaller increase visible: 4% against 1% passes at 50 requests, fails at 1,000
-        #expect(Rollout.failedGate(gates, stable: stable, candidate: Self.window(requests: 50, errors: 2)) == nil)
-        #expect(Rollout.failedGate(gates, stable: stable, candidate: Self.window(requests: 1000, errors: 40)) != nil)
-    }
-
-    @Test func theDifferenceBoundMatchesNewcombesWorkedExample() {
-        // Newcombe (1998), Table II, example (a): 56/70 against 48/80, 95% interval 0.0524 to 0.3339
-        let low = Statistics.differenceLowerBound(successes1: 56, trials1: 70, successes2: 48, trials2: 80)
-        #expect(abs(low - 0.0524) < 0.0005)
-        // no errors: no evidence of an increase
-        #expect(Statistics.differenceLowerBound(successes1: 0, trials1: 10, successes2: 0, trials2: 0) <= 0)
+        // more evidence makes a smaller increase visible: 6% against 1% passes at 50 requests, fails at 1,000
+        #expect(Rollout.failedGate(gates, stable: stable, candidate: Self.window(requests: 50, errors: 3)) == nil)
+        #expect(Rollout.failedGate(gates, stable: stable, candidate: Self.window(requests: 1000, errors: 60)) != nil)
+        // at a 100% step there is no stable traffic: the candidate's own rate against the allowance
+        #expect(Rollout.failedGate(gates, stable: ArmWindow(), candidate: Self.window(requests: 20, errors: 20)) != nil)
+        #expect(Rollout.failedGate(gates, stable: ArmWindow(), candidate: Self.window(requests: 200)) == nil)
     }
 
     @Test func aGoodCandidateAdvancesStepByStepAndIsPromoted() {
@@ -108,7 +120,8 @@ struct RolloutTests {
             #expect(!changed)
         }
         do {
-            let changed = rollout.evaluate(stable: Self.window(requests: 500), candidate: Self.window(requests: 10), now: 11)
+            let changed = rollout.evaluate(
+                stable: Self.window(requests: 500), candidate: Self.window(requests: 10), now: 11)
             #expect(!changed)
         }
         do {
@@ -134,8 +147,11 @@ struct RolloutTests {
     }
 
     static let badCandidates: [(ArmWindow, String)] = [
-        (window(requests: 30, errors: 3), "error rate 10%"),
-        (window(requests: 30, compared: 25, disagreed: 20), "top-1 disagreement with stable 80%"),
+        (window(requests: 30, errors: 20), "error rate 66.67%"),
+        (
+            window(requests: 30, compared: 25, disagreed: 20),
+            "top-1 disagreement with stable: 'label' differs from stable's on 80%"
+        ),
         (window(requests: 60, latency: .milliseconds(6)), "p99 latency"),
     ]
 
@@ -151,7 +167,8 @@ struct RolloutTests {
         #expect(rollout.reason?.contains(reason) == true, "\(rollout.reason ?? "")")
         #expect(rollout.split == TrafficSplit(stable: "1"))
         do {
-            let changed = rollout.evaluate(stable: Self.window(requests: 500), candidate: Self.window(requests: 100), now: 100)
+            let changed = rollout.evaluate(
+                stable: Self.window(requests: 500), candidate: Self.window(requests: 100), now: 100)
             #expect(!changed)
         }
     }
@@ -160,7 +177,8 @@ struct RolloutTests {
         var rollout = Rollout(model: "digits", stable: "1", candidate: "2", plan: Self.plan(), now: 0)
         // 4× slower, but by 0.3 ms: noise at this scale
         let changed = rollout.evaluate(
-            stable: Self.window(requests: 500, latency: .microseconds(100)), candidate: Self.window(requests: 60, latency: .microseconds(400)), now: 1
+            stable: Self.window(requests: 500, latency: .microseconds(100)),
+            candidate: Self.window(requests: 60, latency: .microseconds(400)), now: 1
         )
         #expect(!changed && rollout.phase == .progressing)
     }
@@ -169,7 +187,9 @@ struct RolloutTests {
         var rollout = Rollout(model: "digits", stable: "1", candidate: "3", plan: Self.plan(), now: 0)
         // 2 errors of 5, 5 of 5 disagreements: below the minimum samples, so neither gate fires yet
         do {
-            let changed = rollout.evaluate(stable: Self.window(requests: 500), candidate: Self.window(requests: 5, errors: 2, compared: 5, disagreed: 5), now: 1)
+            let changed = rollout.evaluate(
+                stable: Self.window(requests: 500),
+                candidate: Self.window(requests: 5, errors: 2, compared: 5, disagreed: 5), now: 1)
             #expect(!changed)
         }
         #expect(rollout.phase == .progressing)
@@ -182,7 +202,8 @@ struct RolloutTests {
             #expect(changed)
         }
         do {
-            let changed = rollout.evaluate(stable: Self.window(requests: 500), candidate: Self.window(requests: 30, errors: 30), now: 20)
+            let changed = rollout.evaluate(
+                stable: Self.window(requests: 500), candidate: Self.window(requests: 30, errors: 30), now: 20)
             #expect(!changed)  // not judged
         }
         #expect(rollout.split.candidatePercent == 10)  // held
@@ -191,7 +212,8 @@ struct RolloutTests {
             #expect(changed)
         }
         do {
-            let changed = rollout.evaluate(stable: Self.window(requests: 500), candidate: Self.window(requests: 60), now: 35)
+            let changed = rollout.evaluate(
+                stable: Self.window(requests: 500), candidate: Self.window(requests: 60), now: 35)
             #expect(!changed)  // step starts over
         }
         do {

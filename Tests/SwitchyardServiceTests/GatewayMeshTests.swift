@@ -11,7 +11,9 @@ struct GatewayMeshTests {
     static let rows = 24
 
     private static func mesh() async throws -> (MeshTests.Mesh, Int) {
-        let mesh = try await MeshTests.Mesh(routerArguments: ["--http-port", "0", "--http-plaintext", "--health-check-interval-ms", "200"])
+        let mesh = try await MeshTests.Mesh(routerArguments: [
+            "--http-port", "0", "--http-plaintext", "--health-check-interval-ms", "200",
+        ])
         do {
             return (mesh, try await mesh.router.port(inLineContaining: "http gateway up"))
         } catch {
@@ -24,7 +26,8 @@ struct GatewayMeshTests {
     private static func waitUntilReady(port: Int) async throws {
         let curl = try installedTool("curl")
         for _ in 0..<100 {
-            let (_, output) = try await runCommand(curl, ["-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:\(port)/v2/health/ready"])
+            let (_, output) = try await runCommand(
+                curl, ["-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:\(port)/v2/health/ready"])
             if output == "200" { return }
             try await Task.sleep(for: .milliseconds(100))
         }
@@ -36,12 +39,21 @@ struct GatewayMeshTests {
         let (mesh, port) = try await Self.mesh()
         defer { mesh.stop() }
         try await Self.waitUntilReady(port: port)
+        let curl = try installedTool("curl")
+        for (path, code) in [("versions/1/ready", "200"), ("versions/9/ready", "404"), ("ready", "200")] {
+            let (_, answer) = try await runCommand(
+                curl,
+                ["-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:\(port)/v2/models/digits/\(path)"])
+            #expect(answer == code, "\(path)")
+        }
         let script = packageRoot().appendingPathComponent("Tests/Fixtures/gateway/tritonclient_check.py").path
         let x = packageRoot().appendingPathComponent("Tests/Fixtures/engine/digits/x_test.npy").path
-        let (status, output) = try await runCommand(python, [script, "127.0.0.1:\(port)", x, "\(Self.rows)"], timeout: .seconds(120))
+        let (status, output) = try await runCommand(
+            python, [script, "127.0.0.1:\(port)", x, "\(Self.rows)"], timeout: .seconds(120))
         #expect(status == 0, "\(output)")
         let line = try #require(output.split(separator: "\n").last)
-        let report = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "\(output)")
+        let report = try #require(
+            try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "\(output)")
 
         #expect(report["live"] as? Bool == true)
         #expect(report["ready"] as? Bool == true)
@@ -49,7 +61,8 @@ struct GatewayMeshTests {
         let metadata = try #require(report["metadata"] as? [String: Any])
         #expect(metadata["name"] as? String == "digits")
         #expect((metadata["inputs"] as? [[String: Any]])?.first?["shape"] as? [Int] == [-1, 64])
-        #expect(((report["server"] as? [String: Any])?["extensions"] as? [String])?.contains("binary_tensor_data") == true)
+        #expect(
+            ((report["server"] as? [String: Any])?["extensions"] as? [String])?.contains("binary_tensor_data") == true)
         #expect((report["config"] as? [String: Any])?["max_batch_size"] as? Int == 64)
 
         // the native path, one row at a time as tritonclient sent them: the same answers, to the bit
@@ -58,7 +71,8 @@ struct GatewayMeshTests {
         var labels: [Int] = []
         var probabilities: [[Float]] = []
         for row in 0..<Self.rows {
-            let result = try await client.infer(model: "digits", inputs: ["X": try inputs.rows(row..<(row + 1))], routingKey: "user-\(row % 7)")
+            let result = try await client.infer(
+                model: "digits", inputs: ["X": try inputs.rows(row..<(row + 1))], routingKey: "user-\(row % 7)")
             labels.append(Int(try result["label"]!.scalars(as: Int64.self)[0]))
             probabilities.append(try result["probabilities"]!.scalars(as: Float.self))
         }
@@ -72,7 +86,9 @@ struct GatewayMeshTests {
         #expect(batch["labels"] as? [Int] == labels)
         #expect(batch["version"] as? String == "1")
 
-        for (name, code, words) in [("unknown_model", "404", "nope"), ("unknown_model_infer", "404", "nope"), ("wrong_shape", "400", "63")] {
+        for (name, code, words) in [
+            ("unknown_model", "404", "nope"), ("unknown_model_infer", "404", "nope"), ("wrong_shape", "400", "63"),
+        ] {
             let failure = try #require(report[name] as? [String: Any], "\(name)")
             #expect(failure["status"] as? String == code, "\(name): \(failure)")
             #expect((failure["message"] as? String)?.contains(words) == true, "\(name): \(failure)")
@@ -83,7 +99,8 @@ struct GatewayMeshTests {
         }
         #expect(inferenceCount(report["stats"]) == 3 * Self.rows)  // rows one by one in both modes, then as one batch
         // the native requests count too: the statistics are the router's, not the HTTP port's
-        let (_, stats) = try await runCommand(try installedTool("curl"), ["-s", "http://127.0.0.1:\(port)/v2/models/digits/stats"])
+        let (_, stats) = try await runCommand(
+            try installedTool("curl"), ["-s", "http://127.0.0.1:\(port)/v2/models/digits/stats"])
         #expect(inferenceCount(try JSONSerialization.jsonObject(with: Data(stats.utf8))) == 4 * Self.rows, "\(stats)")
     }
 
@@ -104,20 +121,33 @@ struct GatewayMeshTests {
             switch example.language {
             case "sh":
                 #expect(code.hasPrefix("curl "), "only curl commands: \(code)")
-                (status, output) = try await runCommand("/bin/sh", ["-c", code], environment: ["PATH": (curl as NSString).deletingLastPathComponent])
+                (status, output) = try await runCommand(
+                    "/bin/sh", ["-c", code], environment: ["PATH": (curl as NSString).deletingLastPathComponent])
             default:
-                (status, output) = try await runCommand(python, ["-c", code], directory: packageRoot().path, timeout: .seconds(60))
+                (status, output) = try await runCommand(
+                    python, ["-c", code], directory: packageRoot().path, timeout: .seconds(60))
             }
             #expect(status == 0, "\(code)\n\(output)")
             guard let expected = example.expected else { continue }
             if example.expectedLanguage == "json" {
-                let actual = try? JSONSerialization.jsonObject(with: Data(output.utf8)) as? NSDictionary
-                let wanted = try JSONSerialization.jsonObject(with: Data(expected.utf8)) as? NSDictionary
+                let actual = Self.anyRequestID(try? JSONSerialization.jsonObject(with: Data(output.utf8)))
+                let wanted = Self.anyRequestID(try JSONSerialization.jsonObject(with: Data(expected.utf8)))
                 #expect(actual != nil && actual == wanted, "\(code)\nprinted: \(output)\nREADME: \(expected)")
             } else {
-                #expect(output.trimmingCharacters(in: .whitespacesAndNewlines) == expected, "\(code)\nprinted: \(output)")
+                #expect(
+                    output.trimmingCharacters(in: .whitespacesAndNewlines) == expected, "\(code)\nprinted: \(output)")
             }
         }
+    }
+
+    /// An answer with its `request.id` parameter, new for every request, replaced by one placeholder.
+    static func anyRequestID(_ object: Any?) -> NSDictionary? {
+        guard var answer = object as? [String: Any] else { return nil }
+        if var parameters = answer["parameters"] as? [String: Any], parameters["request.id"] != nil {
+            parameters["request.id"] = "ID"
+            answer["parameters"] = parameters
+        }
+        return answer as NSDictionary
     }
 
     struct Example {
@@ -131,7 +161,9 @@ struct GatewayMeshTests {
     /// that follows it.
     static func readmeExamples() throws -> [Example] {
         let readme = try String(contentsOf: packageRoot().appendingPathComponent("README.md"), encoding: .utf8)
-        guard let start = readme.range(of: "## Calling the mesh over HTTP") else { throw CommandRunError("README has no HTTP section") }
+        guard let start = readme.range(of: "## Calling the mesh over HTTP") else {
+            throw CommandRunError("README has no HTTP section")
+        }
         let section = readme[start.upperBound...].components(separatedBy: "\n## ").first ?? ""
         var blocks: [(String, String)] = []
         var lines = section.components(separatedBy: "\n")[...]

@@ -2,11 +2,10 @@ import Foundation
 import SwitchyardGateway
 import SwitchyardModelConfig
 import SwitchyardPipeline
+import SwitchyardRouter
 import SwitchyardRouting
 import SwitchyardTensor
 import Testing
-
-@testable import RouterService
 
 /// The metadata the router's HTTP port gives for a model is read from its config alone (the router runs no
 /// pipeline); it must name what the pipeline stages really take and produce.
@@ -49,7 +48,8 @@ struct GatewayMetadataTests {
         #expect(metadata.inputs == [TensorMetadata(name: "image", dtype: .uint8, shape: [-1, -1, -1])])
         #expect(metadata.versions == ["3"])
         #expect(metadata.maxBatchSize == BatcherConfiguration().maxBatchSize)
-        let preprocess = try Preprocess(pipelineJSON: config.pipelineJSON, inputs: [Preprocess.Input(name: "X", dtype: .float32, shape: [nil, 64])])
+        let preprocess = try Preprocess(
+            pipelineJSON: config.pipelineJSON, inputs: [Preprocess.Input(name: "X", dtype: .float32, shape: [nil, 64])])
         // a request as the metadata describes it (any image size) passes the preprocess stage
         let image = try Tensor([UInt8](repeating: 9, count: 2 * 12 * 10), shape: [2, 12, 10])
         let ready = try preprocess.apply(to: [NamedTensor("image", image)])

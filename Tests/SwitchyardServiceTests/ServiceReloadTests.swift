@@ -92,16 +92,44 @@ struct ServiceReloadTests {
         return result
     }
 
+    /// The first certificate (base64, one line) a TLS server on `port` presents, by `openssl s_client`.
+    static func presentedCertificate(port: Int, _ fixture: CertificateFixture) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [
+            "openssl", "s_client", "-connect", "127.0.0.1:\(port)", "-CAfile", fixture.caPath,
+            "-cert", fixture.certificatePath("ops"), "-key", fixture.keyPath("ops"),
+        ]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return Self.firstCertificate(text)
+    }
+
+    /// The base64 body of the first PEM certificate in `text`, on one line.
+    static func firstCertificate(_ text: String) -> String {
+        guard let begin = text.range(of: "-----BEGIN CERTIFICATE-----"),
+            let end = text.range(of: "-----END CERTIFICATE-----", range: begin.upperBound..<text.endIndex)
+        else { return "" }
+        return text[begin.upperBound..<end.lowerBound].filter { !$0.isWhitespace }
+    }
+
     @Test func theRouterChangesItsPoolsAndLeaderOnSighupAndRefusesBadLists() async throws {
-        let certificates = try CertificateFixture(names: ["router", "ops:admin"])
+        let certificates = try CertificateFixture(names: ["router", "spare", "ops:admin"])
         defer { certificates.remove() }
         let config = certificates.directory + "/router.yaml"
+        let files = FileManager.default
         // addresses nobody listens on: membership does not wait for health
         var settings = [
             "ca": certificates.caPath, "cert": certificates.certificatePath("router"),
             "key": certificates.keyPath("router"), "models": certificates.directory + "/no-repository",
             "preprocess": "127.0.0.1:9", "inference": "127.0.0.1:11",
             "postprocess": "127.0.0.1:13", "release-leader": "127.0.0.1:17", "health-check-interval-ms": "200",
+            "http-port": "0",
         ]
         try Self.write(settings, to: config)
         let router = try await ServiceProcess("switchyard-router", arguments: ["--config", config, "--port", "0"])
@@ -111,14 +139,33 @@ struct ServiceReloadTests {
         var pools = try await Self.pools(ops)
         #expect(pools["inference"] == ["127.0.0.1:11"] && pools["release-leader"] == ["127.0.0.1:17"])
 
-        // a second inference instance and another leader
+        // the HTTP port presents the router's certificate
+        let log = router.log
+        let url = try #require(log.range(of: #"https://127\.0\.0\.1:[0-9]+/"#, options: .regularExpression))
+        let httpPort = try #require(Int(log[url].dropFirst("https://127.0.0.1:".count).dropLast()))
+        func certificate(_ name: String) throws -> String {
+            Self.firstCertificate(try String(contentsOfFile: certificates.certificatePath(name), encoding: .utf8))
+        }
+        let original = try certificate("router")
+        let spare = try certificate("spare")
+        #expect(!original.isEmpty)
+        #expect(try Self.presentedCertificate(port: httpPort, certificates) == original)
+
+        // a second inference instance, another leader, and the certificate files rewritten in place
         settings["inference"] = "127.0.0.1:11,127.0.0.1:15"
         settings["release-leader"] = "127.0.0.1:19"
         try Self.write(settings, to: config)
+        for suffix in [".pem", ".key"] {
+            let path = certificates.directory + "/router" + suffix
+            try files.removeItem(atPath: path)
+            try files.copyItem(atPath: certificates.directory + "/spare" + suffix, toPath: path)
+        }
         #expect(await Self.hangUp(router, expecting: "reloaded", count: 1))
         pools = try await Self.pools(ops)
         #expect(pools["inference"] == ["127.0.0.1:11", "127.0.0.1:15"])
         #expect(pools["release-leader"] == ["127.0.0.1:19"])
+        #expect(try Self.presentedCertificate(port: httpPort, certificates) == spare)
+        #expect(try Self.presentedCertificate(port: router.port, certificates) == spare)
 
         // a list that does not parse, then a follower told to stop following: refused, the pools stay
         settings["inference"] = "127.0.0.1"

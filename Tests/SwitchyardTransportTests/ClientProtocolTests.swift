@@ -2,6 +2,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import NIOSSL
+import SwitchyardTensor
 import SwitchyardTesting
 import SwitchyardTransport
 import SwitchyardWire
@@ -78,6 +79,29 @@ struct ClientProtocolTests {
         }
         #expect(goAway?.status.code == .invalidArgument)
         #expect(goAway?.status.message.contains("never sent") == true)
+        try await server.close().get()
+    }
+
+    /// A server of revision 1.1 announces no `tensor.dtypes`: a bf16 call fails alone with `failed precondition`
+    /// and is never sent (the server would take the dtype for a protocol error ending the connection).
+    @Test func bfloat16IsNotSentToAServerThatDidNotAnnounceIt() async throws {
+        let hello = Frame.hello(Hello(maxInFlight: 8, identity: "old-server"))
+        let script = ScriptedServer(reply: [hello])
+        let server = try await ScriptedServer.start(script)
+        let client = try Self.client(port: server.localAddress!.port!)
+        let bits = try Tensor(dtype: .bfloat16, shape: [2], data: ByteView([0x80, 0x3F, 0x20, 0xC0]))
+        await #expect {
+            try await client.call(
+                Request(method: "echo", tensors: [NamedTensor("h", bits)]), deadline: .now.advanced(by: .seconds(5)))
+        } throws: { error in
+            guard let status = error as? Status else { return false }
+            return status.code == .failedPrecondition && status.message.contains("'h'")
+                && status.message.contains("old-server")
+        }
+        let frames = script.frames()
+        let announced = frames.compactMap { if case .hello(let h) = $0 { h } else { nil } }.first
+        #expect(announced.map { AnnouncedDTypes(hello: $0.parameters) } == AnnouncedDTypes.all)
+        #expect(!frames.contains { if case .request = $0 { true } else { false } })
         try await server.close().get()
     }
 

@@ -18,7 +18,9 @@ final class HeldConnections: Sendable {
             let buffer = self.unwrapInboundIn(data)
             let complete = self.seen.withLockedValue { seen -> Bool in
                 seen += buffer.readableBytesView
-                guard let text = String(bytes: seen, encoding: .utf8), let end = text.range(of: "\r\n\r\n") else { return false }
+                guard let text = String(bytes: seen, encoding: .utf8), let end = text.range(of: "\r\n\r\n") else {
+                    return false
+                }
                 return text.hasPrefix("HTTP/1.1 200") && text[end.upperBound...].isEmpty  // health answers have no body
             }
             if complete { self.done.succeed() }
@@ -38,7 +40,9 @@ final class HeldConnections: Sendable {
     ///   - count: connections to open.
     ///   - tls: a client TLS context, or `nil` for plaintext.
     ///   - token: a bearer token to send, if any.
-    static func open(host: String, port: Int, count: Int, tls: NIOSSLContext?, token: String?) async throws -> HeldConnections {
+    static func open(host: String, port: Int, count: Int, tls: NIOSSLContext?, token: String?) async throws
+        -> HeldConnections
+    {
         var channels: [any Channel] = []
         var request = "GET /v2/health/live HTTP/1.1\r\nhost: \(host)\r\n"
         if let token { request += "authorization: Bearer \(token)\r\n" }
@@ -50,7 +54,10 @@ final class HeldConnections: Sendable {
                 .connectTimeout(.seconds(10))
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: nil)) }
+                        if let tls {
+                            try channel.pipeline.syncOperations.addHandler(
+                                NIOSSLClientHandler(context: tls, serverHostname: nil))
+                        }
                         try channel.pipeline.syncOperations.addHandler(Answered(done: done))
                     }
                 }

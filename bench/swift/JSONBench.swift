@@ -17,7 +17,9 @@ struct JSONBenchRow: Codable {
 func oipBody(floats: Int) -> String {
     var generator = SystemRandomNumberGenerator()
     let values = (0..<floats).map { _ in Double(Float.random(in: 0..<16, using: &generator)).description }
-    return #"{"inputs": [{"name": "input", "shape": [1, \#(floats)], "datatype": "FP32", "data": [\#(values.joined(separator: ", "))]}], "parameters": {"binary_data_output": true}}"#
+    return
+        #"{"inputs": [{"name": "input", "shape": [1, \#(floats)], "datatype": "FP32", "#
+        + #""data": [\#(values.joined(separator: ", "))]}], "parameters": {"binary_data_output": true}}"#
 }
 
 private struct CodableRequest: Decodable {
@@ -46,7 +48,10 @@ func runJSONBench(floats: Int, iterations: Int, rounds: Int) throws -> [JSONBenc
             for _ in 0..<iterations { checksum &+= try body() }
             let elapsed = start.duration(to: clock.now)
             precondition(checksum == iterations * floats, "decoded \(checksum / iterations) floats, expected \(floats)")
-            best = min(best, (Double(elapsed.components.seconds) * 1e6 + Double(elapsed.components.attoseconds) / 1e12) / Double(iterations))
+            best = min(
+                best,
+                (Double(elapsed.components.seconds) * 1e6 + Double(elapsed.components.attoseconds) / 1e12)
+                    / Double(iterations))
         }
         return best
     }
@@ -67,12 +72,15 @@ func runJSONBench(floats: Int, iterations: Int, rounds: Int) throws -> [JSONBenc
         return floats.count
     }
     return [
-        JSONBenchRow(name: "gateway decoder (hand-rolled, straight into tensor storage)", floats: floats, bodyBytes: data.count,
-                     microseconds: gateway, ratio: 1),
-        JSONBenchRow(name: "Foundation JSONDecoder into [Float] (Codable)", floats: floats, bodyBytes: data.count,
-                     microseconds: codable, ratio: codable / gateway),
-        JSONBenchRow(name: "Foundation JSONSerialization into [Any], then Float", floats: floats, bodyBytes: data.count,
-                     microseconds: serialization, ratio: serialization / gateway),
+        JSONBenchRow(
+            name: "gateway decoder (hand-rolled, straight into tensor storage)", floats: floats, bodyBytes: data.count,
+            microseconds: gateway, ratio: 1),
+        JSONBenchRow(
+            name: "Foundation JSONDecoder into [Float] (Codable)", floats: floats, bodyBytes: data.count,
+            microseconds: codable, ratio: codable / gateway),
+        JSONBenchRow(
+            name: "Foundation JSONSerialization into [Any], then Float", floats: floats, bodyBytes: data.count,
+            microseconds: serialization, ratio: serialization / gateway),
     ]
 }
 
@@ -80,7 +88,10 @@ func runJSONBench(floats: Int, iterations: Int, rounds: Int) throws -> [JSONBenc
 func jsonMarkdown(_ rows: [JSONBenchRow]) -> String {
     var lines = ["| decoder | floats | body bytes | µs per body | × the gateway's |", "|---|---:|---:|---:|---:|"]
     for row in rows {
-        lines.append(String(format: "| %@ | %d | %d | %.1f | %.1f× |", row.name, row.floats, row.bodyBytes, row.microseconds, row.ratio))
+        lines.append(
+            String(
+                format: "| %@ | %d | %d | %.1f | %.1f× |", row.name, row.floats, row.bodyBytes, row.microseconds,
+                row.ratio))
     }
     return lines.joined(separator: "\n")
 }

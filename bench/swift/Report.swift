@@ -139,6 +139,9 @@ struct Report: ParsableCommand {
             ])
         }
 
+        let gateway = GatewayResults(directory: self.directory).render()
+        summary += gateway.ratios
+
         var md = "# Benchmark results\n\n"
         md +=
             "Written by `bench/run.sh` (one command; every number below comes from that one run). Each ratio compares two\n"
@@ -209,6 +212,7 @@ struct Report: ParsableCommand {
         let memory = self.text("router-memory.txt")
         if !memory.isEmpty { md += "\n\(memory)\n" }
         md += "\n"
+        md += gateway.section
         if !wire.isEmpty {
             md += "## Wire protocol vs bare TLS echo (in one process)\n\n"
             md +=

@@ -11,7 +11,7 @@ import struct
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TYPES = {"HELLO": 1, "REQUEST": 2, "RESPONSE": 3, "ERROR": 4, "CANCEL": 5, "PING": 6, "PONG": 7, "GOAWAY": 8}
-DTYPES = {"f32": 1, "u8": 2, "i8": 3, "i32": 6, "i64": 7, "bytes": 8, "bool": 9, "f16": 10, "f64": 11}
+DTYPES = {"f32": 1, "u8": 2, "i8": 3, "i32": 6, "i64": 7, "bytes": 8, "bool": 9, "f16": 10, "f64": 11, "bf16": 16}
 
 
 class Payload:
@@ -310,6 +310,13 @@ write("request-256-parameters", frame("REQUEST", 4, p, flags=1), "ok", t)
 p, t = error(0, 13, "connection failed")
 write("error-connection-level", frame("ERROR", 0, p), "ok", t)
 
+# revision 1.2: bf16 (the upper half of each binary32: 1.0, -2.5, 3.140625) and the HELLO that announces it
+bf16 = struct.pack("<3H", 0x3F80, 0xC020, 0x4049)
+p, t = request(5, method="echo", tensors=[("h", "bf16", [1, 3], bf16)])
+write("request-bf16", frame("REQUEST", 5, p, flags=1), "ok", t)
+p, t = hello(max_in_flight=64, identity="inference-1", params=[("tensor.dtypes", "16")])
+write("hello-tensor-dtypes", frame("HELLO", 0, p), "ok", t)
+
 # --- one vector per error case (wire-v1.md §3.1 and §8) ----------------------------------------
 p, _ = hello(reserved=1)
 write("hello-reserved-not-zero", frame("HELLO", 0, p), "error reservedNotZero")
@@ -519,6 +526,18 @@ server_session("server-ping").send("PING", 0, ping("PING", 42)).step("recv PONG 
     .send("PING", 0, ping("PING", 5)).step("recv PONG opaque=5")
     .send("CANCEL", 1, (Payload(), "CANCEL id=1"))
     .send("REQUEST", 3, request(3), flags=1).step("recv RESPONSE id=3").save())
+
+# revision 1.2 (§5.2): bf16 only to a client that announced it; otherwise that request alone fails
+announced = [("tensor.dtypes", "16")]
+(Exchange("server-bf16-announced", "server", "ok")
+    .send("HELLO", 0, hello(identity="exchange", params=announced)).step("recv HELLO params=[tensor.dtypes=16]")
+    .send("REQUEST", 1, request(1, tensors=[("h", "bf16", [3], bf16)]), flags=1)
+    .step(f"recv RESPONSE id=1 params=[] tensors=[h:bf16[3]={bf16.hex()}]").save())
+(server_session("server-bf16-not-announced")
+    .send("REQUEST", 1, request(1, tensors=[("h", "bf16", [3], bf16)]), flags=1)
+    .step("recv ERROR id=1 status=9")
+    .send("REQUEST", 2, request(2, tensors=[("x", "f32", [1], struct.pack("<f", 1.0))]), flags=1)
+    .step("recv RESPONSE id=2").save())
 
 # client role
 (client_session("client-response-for-unsent-request", "error unknownRequest")

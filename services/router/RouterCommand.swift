@@ -35,7 +35,7 @@ struct RouterCommand: ServiceCommand {
     @Option(help: "Milliseconds between re-resolutions of the pools' DNS names, SRV records and files.")
     var discoveryIntervalMs = 5000
     @Option(
-        help: "Milliseconds of silence on a stage connection before a PING, and then without an answer before it counts as dead: its requests fail over (idempotent ones are retried on another instance)."
+        help: "Milliseconds of silence on a stage connection before a PING, and then without an answer before it counts as dead: its requests fail over (idempotent ones are retried on another instance). Twice this bounds a new connection's setup."
     )
     var upstreamKeepaliveMs = 1000
     @Option(help: "Connections to each stage.") var connections = 2
@@ -65,8 +65,14 @@ struct RouterCommand: ServiceCommand {
             """
     )
     var releaseLeader: String?
+    @Option(help: "URLs every release decision is POSTed to as Slack-compatible JSON (comma-separated http:// URLs).")
+    var releaseWebhook = ""
+    @Option(help: "The Prometheus server of rollout metric gates that name none, e.g. http://127.0.0.1:9090.")
+    var prometheus: String?
     @Option(help: "Milliseconds between active health checks of each stage instance.") var healthCheckIntervalMs = 2000
     @Option(help: "Milliseconds a health check may take before it counts as failed.") var healthCheckTimeoutMs = 1000
+
+    var releaseWebhooks: [String] { self.releaseWebhook.split(separator: ",").map(String.init) }
 
     /// The pool of the router whose releases this one follows, as `yard pool` names it.
     static let leaderStage = "release-leader"
@@ -91,6 +97,9 @@ struct RouterCommand: ServiceCommand {
         guard (1...64).contains(self.maxBatchesInFlight) else { throw ValidationError("--max-batches-in-flight must be 1...64") }
         guard (10...60_000).contains(self.rolloutTickMs) else { throw ValidationError("--rollout-tick-ms must be 10...60000") }
         guard (1...64).contains(self.connections) else { throw ValidationError("--connections must be 1...64") }
+        for url in self.releaseWebhooks + (self.prometheus.map { [$0] } ?? []) where !url.hasPrefix("http://") {
+            throw ValidationError("'\(url)' is not an http:// URL (--release-webhook, --prometheus)")
+        }
         guard (10...600_000).contains(self.healthCheckIntervalMs) else { throw ValidationError("--health-check-interval-ms must be 10...600000") }
         guard (10...60_000).contains(self.healthCheckTimeoutMs) else { throw ValidationError("--health-check-timeout-ms must be 10...60000") }
     }
@@ -112,6 +121,8 @@ struct RouterCommand: ServiceCommand {
             // each request's deadline, so that its requests can be retried elsewhere in time
             configuration.keepaliveInterval = keepalive
             configuration.keepaliveTimeout = keepalive
+            // and a connection to it that does not come up fails as soon, rather than at the request's deadline
+            configuration.connectTimeout = keepalive * 2
             return try WireClient(configuration: configuration, logger: logger)
         }
         // each stage is a pool of instances: power of two choices, outlier ejection, retries within a budget; given
@@ -172,9 +183,13 @@ struct RouterCommand: ServiceCommand {
         let name = self.name ?? "\(ProcessInfo.processInfo.hostName):\(self.server.port ?? Self.defaultPort)"
         if self.stateDir.isEmpty { logger.warning("release state kept in memory only; pass --state-dir so that rollouts survive a restart") }
         let releases = try Self.make(orExit: "cannot read the release state", logger: logger) {
+            // the versions the inference instances serve: a model with nothing pinned gets its newest one pinned,
+            // so that a version added later waits for a rollout
             try ReleaseController(
                 models: Array(models.keys), stateDirectory: self.stateDir.isEmpty ? nil : self.stateDir, identity: name,
-                tick: .milliseconds(self.rolloutTickMs), leader: leaderStage?.0, logger: logger
+                tick: .milliseconds(self.rolloutTickMs), leader: leaderStage?.0, http: RuntimeReleaseHTTP(),
+                notify: self.releaseWebhooks, prometheus: self.prometheus,
+                versions: { [health] model in health.readyVersions(of: model) }, logger: logger
             )
         }
         let sampler = InputSampler()
@@ -201,15 +216,13 @@ struct RouterCommand: ServiceCommand {
         let statistics = InferenceStatistics()
         let served = StatisticsRecordingService(router, statistics: statistics)
         var companions: [any Service] = [router, health, releases, stagePools]
-        if let gatewayConfiguration {
-            let descriptions = (catalog?.entries ?? []).compactMap { entry in
-                models[entry.name].map { ModelMetadata(name: entry.name, versions: entry.versions, config: entry.config, batching: $0) }
-            }
+        let gateway = gatewayConfiguration.map { gatewayConfiguration -> GatewayServer in
             let backend = RouterGatewayBackend(
                 service: MeteredService(served, name: Self.serviceName), health: health,
-                models: Dictionary(descriptions.map { ($0.name, $0) }, uniquingKeysWith: { _, last in last }))
-            companions.append(GatewayServer(configuration: gatewayConfiguration, backend: backend, statistics: statistics, logger: logger))
+                catalog: catalog, batching: models, learning: batching)
+            return GatewayServer(configuration: gatewayConfiguration, backend: backend, statistics: statistics, logger: logger)
         }
+        if let gateway { companions.append(gateway) }
         let following = leaderStage != nil
         try await Self.serve(
             served, options: self.server, logger: logger, companions: companions, samples: sampler.drain,
@@ -233,7 +246,10 @@ struct RouterCommand: ServiceCommand {
                     lists.append((Self.leaderStage, leader))
                 }
                 let parsed = try lists.map { ($0.0, try PoolSource.parse(list: $0.1)) }
+                // the HTTP port's certificate files (the router's own unless --http-cert names others), loaded first
+                let gatewayTLS = try gateway?.prepareTLSReload()
                 for (stage, sources) in parsed { try await stagePools.update(stage: stage, sources: sources) }
+                if let gatewayTLS { gateway?.installTLS(gatewayTLS) }
             }
         )
     }

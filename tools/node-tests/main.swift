@@ -20,7 +20,9 @@ enum Status: String {
 
 /// ONNX element types the engine has a `DType` for; cases with others are skipped (not counted).
 let engineTypes: Set<Int> = Set(
-    [DType.float32, .uint8, .int8, .int32, .int64, .bool, .float16, .float64].map { Int($0.rawValue) })
+    [DType.float32, .uint8, .int8, .int32, .int64, .bool, .float16, .float64, .bytes, .bfloat16].map {
+        Int($0.rawValue)
+    })
 
 // MARK: Child: run cases named on stdin
 
@@ -111,6 +113,17 @@ func compare(_ actual: Tensor, _ expected: Tensor) -> String? {
             return "unreadable"
         }
         return close(a, b)
+    case .float16, .bfloat16:
+        func widened(_ tensor: Tensor) -> [Double] {
+            tensor.data.withUnsafeBytes { raw in
+                (0..<tensor.elementCount).map { index in
+                    let bits = raw.loadUnaligned(fromByteOffset: index * 2, as: UInt16.self)
+                    return tensor.dtype == .float16
+                        ? Double(Float(Float16(bitPattern: bits))) : Double(Float(bitPattern: UInt32(bits) << 16))
+                }
+            }
+        }
+        return close(widened(actual), widened(expected))
     default:
         return actual.data == expected.data ? nil : "values differ"
     }

@@ -26,8 +26,8 @@ final class ExecutionPlan: Sendable {
     let constants: [Constant]
     let arenaSize: Int
     /// Per graph input: its value id and the arena offset where it is staged when the caller's bytes
-    /// are not aligned for the element type.
-    let inputs: [(value: Int, staging: Int, bytes: Int)]
+    /// are not aligned for the element type (string inputs: where their element pointers go, always).
+    let inputs: [(value: Int, staging: Int, bytes: Int, strings: Bool)]
     let inputAliases: [(value: Int, root: Int)]
     let outputTypes: [ValueType]
     let outputValues: [Int]
@@ -111,10 +111,10 @@ final class ExecutionPlan: Sendable {
         // Offsets: first fit over a free list, in step order. Staging space for inputs whose bytes arrive
         // misaligned comes first and stays reserved.
         var allocator = OffsetAllocator()
-        var inputs: [(value: Int, staging: Int, bytes: Int)] = []
+        var inputs: [(value: Int, staging: Int, bytes: Int, strings: Bool)] = []
         for input in graph.inputs {
             let bytes = types[input.value]!.byteCount
-            inputs.append((input.value, allocator.allocate(bytes), bytes))
+            inputs.append((input.value, allocator.allocate(bytes), bytes, input.dtype == .bytes))
         }
         var offsets: [Int: Int] = [:]
         var steps: [Step] = []
@@ -171,7 +171,14 @@ final class ExecutionPlan: Sendable {
         let context = PlanContext(
             node: node.name, opType: node.opType, inputs: node.inputs.map { $0.flatMap { types[$0] } },
             constants: node.inputs.map { $0.flatMap { known[$0] } }, outputCount: node.outputs.count)
+        let refusal = "string tensors are not supported by this operator"
+        if !node.op.acceptsStrings && context.inputs.contains(where: { $0?.dtype == .bytes }) {
+            throw context.error(refusal, .unsupportedOperator)
+        }
         let plan = try node.op.plan(context)
+        if !node.op.acceptsStrings && plan.outputs.contains(where: { $0.dtype == .bytes }) {
+            throw context.error(refusal, .unsupportedOperator)
+        }
         guard plan.outputs.count >= node.outputs.count else {
             throw context.error(
                 "has \(node.outputs.count) outputs; at most \(plan.outputs.count) are supported", .unsupportedOperator)
@@ -233,15 +240,27 @@ final class ExecutionPlan: Sendable {
         for input in node.inputs.compactMap({ $0 }) {
             if let constant = known[input] { slots.pointer[input] = constant.buffer.pointer }
         }
+        // String outputs may point at the inputs' strings, the operator's (labels) or new ones: their heap keeps
+        // all of them alive.
+        let strings = StringHeap()
+        if node.outputs.contains(where: { $0.flatMap { types[$0] }?.dtype == .bytes }) {
+            strings.keep(node.op)
+            for input in node.inputs.compactMap({ $0 }) {
+                if let heap = known[input]?.strings { strings.keep(heap) }
+            }
+        }
         var produced: [(Int, Constant)] = []
         for (position, output) in node.outputs.enumerated() {
             guard let output, let type = types[output] else { continue }
             if position == 0, let alias = plan.alias, let input = node.inputs[alias], let source = known[input] {
-                produced.append((output, Constant(type: type, buffer: source.buffer)))
+                produced.append((output, Constant(type: type, buffer: source.buffer, strings: source.strings)))
                 slots.pointer[output] = source.buffer.pointer
             } else {
                 let buffer = AlignedBuffer(count: type.byteCount)
-                produced.append((output, Constant(type: type, buffer: buffer)))
+                if type.dtype == .bytes {
+                    for index in 0..<type.count { StringElements.set(buffer.pointer, index, StringElements.empty) }
+                }
+                produced.append((output, Constant(type: type, buffer: buffer, strings: type.dtype == .bytes ? strings : nil)))
                 slots.pointer[output] = buffer.pointer
             }
         }
@@ -249,8 +268,8 @@ final class ExecutionPlan: Sendable {
         try plan.kernel(
             IO(
                 slots: slots.pointer, ins: node.inputs.map { $0 ?? -1 }, outs: node.outputs.map { $0 ?? -1 },
-                scratch: scratch.pointer))
-        withExtendedLifetime(scratch) {}
+                scratch: scratch.pointer, strings: strings))
+        withExtendedLifetime((scratch, strings)) {}
         for (id, constant) in produced { known[id] = constant }
     }
 
@@ -265,8 +284,20 @@ final class ExecutionPlan: Sendable {
         for (id, constant) in graph.constants { types[id] = constant.type }
         for (index, input) in graph.inputs.enumerated() {
             let type = ValueType(dtype: input.dtype, shape: inputs[index].shape)
-            let buffer = inputs[index].data.withUnsafeBytes { AlignedBuffer(copying: $0) }
-            known[input.value] = Constant(type: type, buffer: buffer)
+            let data = inputs[index].data
+            if input.dtype == .bytes {
+                let buffer = AlignedBuffer(count: type.byteCount)
+                let indexed = data.withUnsafeBytes {
+                    StringElements.index(wire: $0, count: type.count, into: buffer.pointer)
+                }
+                guard indexed else { throw EngineError(.invalidInput, "input '\(input.name)' holds malformed strings") }
+                let heap = StringHeap()
+                heap.keep(data.storage)
+                known[input.value] = Constant(type: type, buffer: buffer, strings: heap)
+            } else {
+                let buffer = data.withUnsafeBytes { AlignedBuffer(copying: $0) }
+                known[input.value] = Constant(type: type, buffer: buffer)
+            }
             types[input.value] = type
         }
         let keep = Set(graph.outputs.map(\.value))
@@ -290,6 +321,10 @@ final class ExecutionPlan: Sendable {
                 throw EngineError(.invalidModel, "graph output '\(output.name)' is never computed")
             }
             let bytes = outputTypes[index].byteCount
+            if outputTypes[index].dtype == .bytes {
+                storages.append(StringElements.wire(constant.buffer.pointer, count: outputTypes[index].count))
+                continue
+            }
             storages.append(
                 ByteStorage(count: bytes) { target in
                     if bytes > 0 { target.baseAddress!.copyMemory(from: constant.buffer.pointer, byteCount: bytes) }
@@ -301,12 +336,22 @@ final class ExecutionPlan: Sendable {
     /// Runs the plan on input pointers; returns one storage per graph output.
     func run(_ inputs: [ByteView]) throws(EngineError) -> [ByteStorage] {
         let arena = self.pool.withLock { $0.popLast() } ?? Arena(plan: self)
-        defer { self.pool.withLock { $0.append(arena) } }
+        defer {
+            arena.strings.reset()
+            self.pool.withLock { $0.append(arena) }
+        }
         let slots = arena.slots
         for (index, input) in self.inputs.enumerated() {
             let view = inputs[index]
             let pointer = view.withUnsafeBytes { $0.baseAddress }
-            if let pointer, Int(bitPattern: pointer) % 8 == 0 {
+            if input.strings {
+                let staging = arena.buffer.pointer + input.staging
+                let indexed = view.withUnsafeBytes {
+                    StringElements.index(wire: $0, count: input.bytes / 8, into: staging)
+                }
+                guard indexed else { throw EngineError(.invalidInput, "input \(index) holds malformed strings") }
+                slots[input.value] = staging
+            } else if let pointer, Int(bitPattern: pointer) % 8 == 0 {
                 slots[input.value] = UnsafeMutableRawPointer(mutating: pointer)  // kernels never write graph inputs
             } else {
                 let staging = arena.buffer.pointer + input.staging
@@ -318,16 +363,24 @@ final class ExecutionPlan: Sendable {
         }
         for alias in self.inputAliases { slots[alias.value] = slots[alias.root] }
         let scratchBase = arena.buffer.pointer
+        let strings = arena.strings
         try withExtendedLifetime(inputs) { () throws(EngineError) in
             for step in self.steps {
                 try step.kernel(
-                    IO(slots: slots, ins: step.ins, outs: step.outs, scratch: scratchBase + step.scratchOffset))
+                    IO(
+                        slots: slots, ins: step.ins, outs: step.outs, scratch: scratchBase + step.scratchOffset,
+                        strings: strings))
             }
         }
         var results: [ByteStorage] = []
         results.reserveCapacity(self.outputValues.count)
         for (index, value) in self.outputValues.enumerated() {
             let source = UnsafeRawPointer(slots[value])
+            if self.outputTypes[index].dtype == .bytes {
+                // Strings may point into the inputs: written out while they are alive.
+                results.append(withExtendedLifetime(inputs) { StringElements.wire(source, count: self.outputTypes[index].count) })
+                continue
+            }
             let bytes = self.outputTypes[index].byteCount
             results.append(
                 ByteStorage(count: bytes) { target in
@@ -345,6 +398,8 @@ final class ExecutionPlan: Sendable {
 final class Arena: @unchecked Sendable {
     let buffer: AlignedBuffer
     let slots: UnsafeMutablePointer<UnsafeMutableRawPointer>
+    /// Strings the kernels make during one run; emptied when the run ends.
+    let strings = StringHeap()
     private let count: Int
 
     init(plan: ExecutionPlan) {

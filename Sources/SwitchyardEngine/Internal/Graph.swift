@@ -6,7 +6,7 @@ struct ValueType: Equatable, Sendable, CustomStringConvertible {
     var shape: [Int]
 
     var count: Int { self.shape.reduce(1, *) }
-    var byteCount: Int { self.count * (self.dtype.byteWidth ?? 1) }
+    var byteCount: Int { self.count * self.dtype.elementSize }
     var description: String { "\(self.dtype)[" + self.shape.map(String.init).joined(separator: ",") + "]" }
 }
 
@@ -15,11 +15,26 @@ struct ValueType: Equatable, Sendable, CustomStringConvertible {
 struct Constant: Sendable {
     var type: ValueType
     var buffer: AlignedBuffer
+    /// For a string constant: the heap its element pointers address (kept alive with the constant).
+    var strings: StringHeap?
 
-    init(type: ValueType, buffer: AlignedBuffer) {
+    init(type: ValueType, buffer: AlignedBuffer, strings: StringHeap? = nil) {
         self.type = type
         self.buffer = buffer
+        self.strings = strings
     }
+
+    /// A string constant holding copies of `strings`.
+    init(strings: [[UInt8]], shape: [Int]) {
+        var pointers: [UnsafeRawPointer] = []
+        let heap = StringHeap(holding: strings, pointers: &pointers)
+        self.type = ValueType(dtype: .bytes, shape: shape)
+        self.buffer = pointers.withUnsafeBytes { AlignedBuffer(copying: $0) }
+        self.strings = heap
+    }
+
+    /// The elements of a string constant.
+    var stringValues: [[UInt8]] { StringElements.arrays(self.buffer.pointer, count: self.type.count) }
 
     init<T: TensorScalar>(_ values: [T], shape: [Int]) {
         self.type = ValueType(dtype: T.dtype, shape: shape)

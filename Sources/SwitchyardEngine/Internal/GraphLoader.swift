@@ -112,14 +112,13 @@ enum GraphLoader {
             }
             var inputs: [GraphInput] = []
             for info in graph.input where self.ids[info.name].flatMap({ self.constants[$0] }) == nil {
+                if case .mapType? = info.type.value {
+                    throw Self.mapInputError(info, graph: graph, source: self.source)
+                }
                 let (dtype, dims) = try Self.tensorType(info, what: "input '\(info.name)'", source: self.source)
                 guard let dtype, let dims else {
                     throw EngineError(
                         .invalidModel, "\(self.source): input '\(info.name)' declares no element type or shape")
-                }
-                guard dtype != .bytes else {
-                    throw EngineError(
-                        .unsupportedModel, "\(self.source): input '\(info.name)' has unsupported type \(dtype)")
                 }
                 inputs.append(GraphInput(name: info.name, value: self.id(info.name), dtype: dtype, dims: dims))
             }
@@ -232,12 +231,33 @@ enum GraphLoader {
             case "value_floats": constant = Constant(attribute.floats, shape: [attribute.floats.count])
             case "value_int": constant = Constant([attribute.i], shape: [])
             case "value_ints": constant = Constant(attribute.ints, shape: [attribute.ints.count])
+            case "value_string": constant = Constant(strings: [[UInt8](attribute.s)], shape: [])
+            case "value_strings":
+                constant = Constant(strings: attribute.strings.map { [UInt8]($0) }, shape: [attribute.strings.count])
             default:
                 throw EngineError(
                     .unsupportedOperator,
                     "\(self.source): Constant node '\(name)' uses '\(attribute.name)', which is not supported")
             }
             self.constants[self.id(proto.output[0])] = constant
+        }
+
+        /// Why a model whose input is a map cannot be served, and what to export instead.
+        static func mapInputError(_ info: Onnx_ValueInfoProto, graph: Onnx_GraphProto, source: String) -> EngineError {
+            let readers = graph.node.filter { $0.input.contains(info.name) }.map(\.opType)
+            let reader = readers.first { $0 == "DictVectorizer" || $0 == "CastMap" }
+            var message =
+                "\(source): input '\(info.name)' is a map, which no tensor of the wire protocol carries (requests hold "
+                + "tensors only)"
+            if let reader {
+                message +=
+                    "; the graph starts with \(reader): export the model after it, with a float tensor input of one "
+                    + "column per feature (skl2onnx: convert the pipeline's estimator with "
+                    + "FloatTensorType([None, len(vectorizer.feature_names_)]), and send vectorizer.transform(rows)), or "
+                    + "replace the DictVectorizer with a ColumnTransformer whose string columns are inputs of their own; "
+                    + "see models/README.md"
+            }
+            return EngineError(.unsupportedModel, message)
         }
 
         static func tensorType(_ info: Onnx_ValueInfoProto, what: String, source: String) throws(EngineError) -> (
@@ -257,12 +277,6 @@ enum GraphLoader {
             }
             var dtype: DType? = nil
             if tensor.hasElemType {
-                guard tensor.elemType != 16 else {
-                    throw EngineError(
-                        .unsupportedModel,
-                        "\(source): \(what) is bfloat16; bfloat16 weights are computed in float32, but inputs and outputs must be float16 or float32"
-                    )
-                }
                 guard let code = UInt8(exactly: tensor.elemType), let known = DType(rawValue: code) else {
                     throw EngineError(
                         .unsupportedModel, "\(source): \(what) has unsupported element type \(tensor.elemType)")
@@ -292,9 +306,6 @@ enum TensorDecoding {
         guard tensor.hasDataType, let code = UInt8(exactly: tensor.dataType), let dtype = DType(rawValue: code) else {
             throw EngineError(.unsupportedModel, "\(what) has unsupported element type \(tensor.dataType)")
         }
-        guard dtype != .bytes else {
-            throw EngineError(.unsupportedModel, "\(what) is a string tensor; string tensors are not supported")
-        }
         var shape: [Int] = []
         var count = 1
         for dim in tensor.dims {
@@ -305,6 +316,16 @@ enum TensorDecoding {
             let (next, overflow) = count.multipliedReportingOverflow(by: Int(dim))
             guard !overflow, next < 1 << 34 else { throw EngineError(.invalidModel, "\(what) is too large") }
             count = next
+        }
+        if dtype == .bytes {
+            guard tensor.dataLocation != .external && tensor.externalData.isEmpty else {
+                throw EngineError(.invalidModel, "\(what) is a string tensor saved as external data")
+            }
+            guard tensor.stringData.count == count else {
+                throw EngineError(
+                    .invalidModel, "\(what) holds \(tensor.stringData.count) strings, its shape \(shape) needs \(count)")
+            }
+            return Constant(strings: tensor.stringData.map { [UInt8]($0) }, shape: shape)
         }
         let width = dtype.byteWidth!
         let type = ValueType(dtype: dtype, shape: shape)
@@ -350,7 +371,7 @@ enum TensorDecoding {
         case .bool:
             try check(tensor.int32Data.count)
             return Constant(tensor.int32Data.map { $0 != 0 }, shape: shape)
-        case .bytes, .float16:
+        case .bytes, .float16, .bfloat16:
             throw EngineError(.unsupportedModel, "\(what) has unsupported element type \(dtype)")
         }
     }
@@ -358,6 +379,15 @@ enum TensorDecoding {
     /// A float16 (`brain == false`) or bfloat16 tensor as a float32 constant.
     static func widenedHalf(_ tensor: Onnx_TensorProto, what: String, brain: Bool, external: ExternalData?)
         throws(EngineError) -> Constant
+    {
+        let (shape, bits) = try Self.halfBits(tensor, what: what, external: external)
+        let floats = bits.map { brain ? widenBrain($0) : Float(Float16(bitPattern: $0)) }
+        return Constant(floats, shape: shape)
+    }
+
+    /// The shape and 16-bit elements of a float16 or bfloat16 tensor.
+    static func halfBits(_ tensor: Onnx_TensorProto, what: String, external: ExternalData?)
+        throws(EngineError) -> ([Int], [UInt16])
     {
         var shape: [Int] = []
         var count = 1
@@ -388,7 +418,6 @@ enum TensorDecoding {
             }
             bits = tensor.int32Data.map { UInt16(truncatingIfNeeded: $0) }
         }
-        let floats = bits.map { brain ? Float(bitPattern: UInt32($0) << 16) : Float(Float16(bitPattern: $0)) }
-        return Constant(floats, shape: shape)
+        return (shape, bits)
     }
 }

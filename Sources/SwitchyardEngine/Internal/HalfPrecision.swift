@@ -1,18 +1,21 @@
 import SwitchyardTensor
 
 /// Runs float16 and bfloat16 models in float32, as onnxruntime does for operators without half-precision
-/// kernels on x86: half-precision weights are widened when they are decoded (``TensorDecoding``), float16 graph
-/// inputs are cast to f32 by a first step and float16 outputs back by a last one, so callers send and receive
-/// the types the model declares. A Cast to float16 inside the graph keeps its rounding (to the nearest float16)
-/// but its result stays f32.
+/// kernels on x86: half-precision weights are widened when they are decoded (``TensorDecoding``), half-precision
+/// graph inputs are cast to f32 by a first step and half-precision outputs back by a last one, so callers send and
+/// receive the types the model declares. A Cast to float16 or bfloat16 inside the graph keeps its rounding (to the
+/// nearest value of that type) but its result stays f32.
 enum HalfPrecision {
+    private static let halfTypes: Set<DType> = [.float16, .bfloat16]
+
     static func widen(_ graph: inout Graph) {
-        let casts = graph.nodes.indices.filter { (graph.nodes[$0].op as? CastOp)?.to == .float16 }
-        let inputs = graph.inputs.filter { $0.dtype == .float16 }
-        let outputs = graph.outputs.indices.filter { graph.outputs[$0].dtype == .float16 }
+        let casts = graph.nodes.indices.filter { (graph.nodes[$0].op as? CastOp).map { Self.halfTypes.contains($0.to) } ?? false }
+        let inputs = graph.inputs.filter { Self.halfTypes.contains($0.dtype) }
+        let outputs = graph.outputs.indices.filter { graph.outputs[$0].dtype.map(Self.halfTypes.contains) ?? false }
         guard !casts.isEmpty || !inputs.isEmpty || !outputs.isEmpty else { return }
         for index in casts {
-            graph.nodes[index].op = CastOp(to: .float32, roundThroughHalf: true)
+            let to = (graph.nodes[index].op as! CastOp).to
+            graph.nodes[index].op = CastOp(to: .float32, rounding: to == .float16 ? .half : .brain)
         }
         var widened: [Int: Int] = [:]
         var prologue: [Node] = []
@@ -30,14 +33,17 @@ enum HalfPrecision {
         var epilogue: [Node] = []
         for index in outputs {
             let output = graph.outputs[index]
-            let outer = Self.newValue(&graph, output.name + " (f16)")
+            let dtype = output.dtype!
+            let outer = Self.newValue(&graph, output.name + " (\(dtype))")
             epilogue.append(
                 Node(
-                    name: "\(output.name) to f16", opType: "Cast", domain: "", inputs: [output.value], outputs: [outer],
-                    op: CastOp(to: .float16)))
+                    name: "\(output.name) to \(dtype)", opType: "Cast", domain: "", inputs: [output.value], outputs: [outer],
+                    op: CastOp(to: dtype)))
             graph.outputs[index].value = outer
         }
-        for (value, dtype) in graph.declaredTypes where dtype == .float16 { graph.declaredTypes[value] = .float32 }
+        for (value, dtype) in graph.declaredTypes where Self.halfTypes.contains(dtype) {
+            graph.declaredTypes[value] = .float32
+        }
         graph.nodes = prologue + graph.nodes + epilogue
     }
 

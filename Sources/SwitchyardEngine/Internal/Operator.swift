@@ -1,12 +1,14 @@
 import SwitchyardTensor
 
 /// The pointers one step of a plan works on: a table of every value's buffer, the step's value ids,
-/// and its scratch space.
+/// its scratch space, and the heap for strings it makes.
 struct IO {
     let slots: UnsafeMutablePointer<UnsafeMutableRawPointer>
     let ins: [Int]
     let outs: [Int]
     let scratch: UnsafeMutableRawPointer
+    /// Where a kernel puts strings it makes (``StringHeap``); it lives as long as the step's outputs.
+    unowned(unsafe) let strings: StringHeap
 
     @inline(__always) func input(_ index: Int) -> UnsafeRawPointer { UnsafeRawPointer(self.slots[self.ins[index]]) }
     @inline(__always) func output(_ index: Int) -> UnsafeMutableRawPointer { self.slots[self.outs[index]] }
@@ -100,12 +102,16 @@ protocol Operator: Sendable {
     /// Whether it reads input data; `false` for ops that look only at types (Shape), which lets the
     /// planner evaluate them early.
     var readsInputData: Bool { get }
+    /// Whether it takes or makes string tensors: the planner refuses strings for operators that do not say so,
+    /// since a string element is a pointer (``StringHeap``) that only string-aware kernels may follow or make.
+    var acceptsStrings: Bool { get }
     /// Decides output types and the kernel for concrete input types.
     func plan(_ context: PlanContext) throws(EngineError) -> OpPlan
 }
 
 extension Operator {
     var readsInputData: Bool { true }
+    var acceptsStrings: Bool { false }
 }
 
 /// Normalizes a possibly negative axis against a rank.

@@ -42,8 +42,7 @@ extension OperatorRegistry {
             return ConcatOp(axis: try a.int("axis", 0))
         },
         "Cast": { a throws(EngineError) in
-            guard let code = UInt8(exactly: try a.int("to", 0)), let dtype = DType(rawValue: code), dtype != .bytes
-            else {
+            guard let code = UInt8(exactly: try a.int("to", 0)), let dtype = DType(rawValue: code) else {
                 throw a.error("Cast to element type \(try a.int("to", 0)) is not supported", .unsupportedOperator)
             }
             return CastOp(to: dtype)

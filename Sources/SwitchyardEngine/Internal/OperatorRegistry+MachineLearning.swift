@@ -2,6 +2,9 @@
 extension OperatorRegistry {
     static let machineLearningOperators: [String: OperatorFactory] = [
         "ArrayFeatureExtractor": { _ in ArrayFeatureExtractorOp() },
+        "CategoryMapper": { a throws(EngineError) in try CategoryMapperOp(a) },
+        "CastMap": { a throws(EngineError) in throw mapRefusal(a) },
+        "DictVectorizer": { a throws(EngineError) in throw mapRefusal(a) },
         "Binarizer": { a throws(EngineError) in try BinarizerOp(a) },
         "FeatureVectorizer": { a throws(EngineError) in try FeatureVectorizerOp(a) },
         "Imputer": { a throws(EngineError) in try ImputerOp(a) },
@@ -18,4 +21,11 @@ extension OperatorRegistry {
         "TreeEnsembleRegressor": { a throws(EngineError) in try TreeEnsembleRegressorOp(a) },
         "ZipMap": { a throws(EngineError) in try ZipMapOp(a) },
     ]
+}
+
+/// CastMap and DictVectorizer take maps, which no wire tensor carries: the refusal says how to export instead.
+private func mapRefusal(_ attributes: Attributes) -> EngineError {
+    attributes.error(
+        "takes a map, and requests carry tensors only; export the model after it, with one float column per feature "
+            + "(models/README.md says how with skl2onnx)", .unsupportedOperator)
 }

@@ -106,7 +106,8 @@ final class ConnectionTimeoutHandler: ChannelInboundHandler, RemovableChannelHan
         var body = MetadataEncoder.error(message, allocator: context.channel.allocator)
         var response = context.channel.allocator.buffer(capacity: 160 + body.readableBytes)
         response.writeString(
-            "HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\ncontent-length: \(body.readableBytes)\r\nconnection: close\r\n\r\n"
+            "HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
+                + "content-length: \(body.readableBytes)\r\nconnection: close\r\n\r\n"
         )
         response.writeBuffer(&body)
         context.writeAndFlush(NIOAny(response)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }

@@ -1,9 +1,9 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Numbers of tensor data, parsed straight from JSON text without building strings.
@@ -66,7 +66,9 @@ enum DecimalParser {
         if p < count, bytes[p] == UInt8(ascii: ".") {
             decimal.isInteger = false
             p += 1
-            guard p < count, bytes[p] &- UInt8(ascii: "0") < 10 else { throw fail("expected a digit after the decimal point") }
+            guard p < count, bytes[p] &- UInt8(ascii: "0") < 10 else {
+                throw fail("expected a digit after the decimal point")
+            }
             while p < count, case let digit = bytes[p] &- UInt8(ascii: "0"), digit < 10 {
                 if digits < 19 {
                     decimal.mantissa = decimal.mantissa &* 10 &+ UInt64(digit)
@@ -119,7 +121,9 @@ enum DecimalParser {
             let margin: UInt64 = decimal.mantissa <= 1 << 53 ? 0 : 8
             let low = value.bitPattern & 0x1FFF_FFFF
             let distance = low > 0x1000_0000 ? low - 0x1000_0000 : 0x1000_0000 - low
-            if distance > margin, value >= Double(Float.leastNormalMagnitude), value <= Double(Float.greatestFiniteMagnitude) {
+            if distance > margin, value >= Double(Float.leastNormalMagnitude),
+                value <= Double(Float.greatestFiniteMagnitude)
+            {
                 let float = Float(value)
                 return decimal.negative ? -float : float
             }
@@ -135,7 +139,9 @@ enum DecimalParser {
             ? mantissa * Self.powersOfTen[decimal.exponent] : mantissa / Self.powersOfTen[-decimal.exponent]
     }
 
-    private static func slow<T>(_ decimal: Decimal, in bytes: UnsafeRawBufferPointer, _ convert: (UnsafePointer<CChar>) -> T)
+    private static func slow<T>(
+        _ decimal: Decimal, in bytes: UnsafeRawBufferPointer, _ convert: (UnsafePointer<CChar>) -> T
+    )
         -> T
     {
         let length = decimal.end - decimal.start

@@ -2,8 +2,8 @@ import CoreMetrics
 import Logging
 import Metrics
 import NIOCore
-import Synchronization
 import SwitchyardTransport
+import Synchronization
 
 /// What every connection of one gateway shares: settings, the backend, statistics, metrics, the request counter.
 final class GatewayCore: Sendable {
@@ -14,7 +14,10 @@ final class GatewayCore: Sendable {
     let metrics: GatewayMetrics
     private let requestCounter = Atomic<UInt32>(0)
 
-    init(configuration: GatewayConfiguration, backend: any GatewayBackend, statistics: InferenceStatistics?, logger: Logger) {
+    init(
+        configuration: GatewayConfiguration, backend: any GatewayBackend, statistics: InferenceStatistics?,
+        logger: Logger
+    ) {
         self.configuration = configuration
         self.backend = backend
         self.statistics = statistics
@@ -71,8 +74,10 @@ final class GatewayMetrics: Sendable {
         let series = self.series.withLock { series in
             if let existing = series[key] { return existing }
             let made = Series(
-                count: Counter(label: "switchyard_http_requests_total", dimensions: [("endpoint", endpoint), ("code", "\(code)")]),
-                duration: Metrics.Timer(label: "switchyard_http_request_duration_seconds", dimensions: [("endpoint", endpoint)])
+                count: Counter(
+                    label: "switchyard_http_requests_total", dimensions: [("endpoint", endpoint), ("code", "\(code)")]),
+                duration: Metrics.Timer(
+                    label: "switchyard_http_request_duration_seconds", dimensions: [("endpoint", endpoint)])
             )
             series[key] = made
             return made

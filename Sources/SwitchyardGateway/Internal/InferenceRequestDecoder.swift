@@ -71,10 +71,14 @@ enum InferenceRequestDecoder {
             case "parameters":
                 try Self.parameters(value, into: &request, plan: &plan)
             case "inputs":
-                guard case .array(let list) = value else { throw invalid("'inputs' must be an array, not \(value.kind)") }
+                guard case .array(let list) = value else {
+                    throw invalid("'inputs' must be an array, not \(value.kind)")
+                }
                 inputs = list
             case "outputs":
-                guard case .array(let list) = value else { throw invalid("'outputs' must be an array, not \(value.kind)") }
+                guard case .array(let list) = value else {
+                    throw invalid("'outputs' must be an array, not \(value.kind)")
+                }
                 outputs = list
             case "model_name", "model_version":
                 break  // some clients repeat the URL's model here; the URL decides
@@ -96,7 +100,8 @@ enum InferenceRequestDecoder {
         guard offset == binary.count else {
             throw invalid(
                 hasHeaderLength
-                    ? "the body has \(binary.count) bytes after the JSON header; the inputs' binary_data_size add up to \(offset)"
+                    ? "the body has \(binary.count) bytes after the JSON header; "
+                        + "the inputs' binary_data_size add up to \(offset)"
                     : "the body is not a JSON document followed by binary data; send Inference-Header-Content-Length")
         }
         if let outputs {
@@ -107,8 +112,12 @@ enum InferenceRequestDecoder {
         return (request, plan)
     }
 
-    private static func parameters(_ value: JSONValue, into request: inout Request, plan: inout ResponsePlan) throws(GatewayError) {
-        guard case .object(let members) = value else { throw invalid("'parameters' must be an object, not \(value.kind)") }
+    private static func parameters(_ value: JSONValue, into request: inout Request, plan: inout ResponsePlan)
+        throws(GatewayError)
+    {
+        guard case .object(let members) = value else {
+            throw invalid("'parameters' must be an object, not \(value.kind)")
+        }
         guard members.count <= WireLimits.maxParameters / 2 else {
             throw invalid("\(members.count) parameters; at most \(WireLimits.maxParameters / 2)")
         }
@@ -130,12 +139,18 @@ enum InferenceRequestDecoder {
                 case .number(let number): request.routingKey = number.text
                 default: throw invalid("parameter 'routing_key' must be a string")
                 }
-                guard request.routingKey.utf8.count <= Int(UInt16.max) else { throw invalid("parameter 'routing_key' is too long") }
+                guard request.routingKey.utf8.count <= Int(UInt16.max) else {
+                    throw invalid("parameter 'routing_key' is too long")
+                }
             case "binary_data_output":
-                guard case .bool(let flag) = value else { throw invalid("parameter 'binary_data_output' must be true or false") }
+                guard case .bool(let flag) = value else {
+                    throw invalid("parameter 'binary_data_output' must be true or false")
+                }
                 plan.binaryByDefault = flag
             case "idempotent":
-                guard case .bool(let flag) = value else { throw invalid("parameter 'idempotent' must be true or false") }
+                guard case .bool(let flag) = value else {
+                    throw invalid("parameter 'idempotent' must be true or false")
+                }
                 request.idempotent = flag
             case "sequence_id":
                 let none: Bool
@@ -145,7 +160,9 @@ enum InferenceRequestDecoder {
                 default: none = false
                 }
                 guard none else {
-                    throw GatewayError(.unsupported, "sequences (parameter 'sequence_id') are not supported: every request is independent")
+                    throw GatewayError(
+                        .unsupported,
+                        "sequences (parameter 'sequence_id') are not supported: every request is independent")
                 }
             case "sequence_start", "sequence_end":
                 break  // only meaningful with a sequence id
@@ -168,7 +185,9 @@ enum InferenceRequestDecoder {
     private static func input(
         _ value: JSONValue, index: Int, json: UnsafeRawBufferPointer, binary: UnsafeRawBufferPointer, offset: inout Int
     ) throws(GatewayError) -> NamedTensor {
-        guard case .object(let members) = value else { throw invalid("inputs[\(index)] must be an object, not \(value.kind)") }
+        guard case .object(let members) = value else {
+            throw invalid("inputs[\(index)] must be an object, not \(value.kind)")
+        }
         var name: String?
         var datatype: String?
         var shape: [Int]?
@@ -182,7 +201,9 @@ enum InferenceRequestDecoder {
                 }
                 name = text
             case "datatype":
-                guard case .string(let text) = value else { throw invalid("inputs[\(index)].datatype must be a string") }
+                guard case .string(let text) = value else {
+                    throw invalid("inputs[\(index)].datatype must be a string")
+                }
                 datatype = text
             case "shape":
                 shape = try Self.shape(value, place: "inputs[\(index)].shape")
@@ -199,25 +220,33 @@ enum InferenceRequestDecoder {
                 for (parameter, setting) in parameters {
                     switch parameter {
                     case "binary_data_size":
-                        guard case .number(let number) = setting, let size = number.int64, size >= 0, size <= binary.count else {
-                            throw invalid("inputs[\(index)].parameters.binary_data_size must be a byte count within the body")
+                        guard case .number(let number) = setting, let size = number.int64, size >= 0,
+                            size <= binary.count
+                        else {
+                            throw invalid(
+                                "inputs[\(index)].parameters.binary_data_size must be a byte count within the body")
                         }
                         binarySize = Int(size)
                     case "shared_memory_region", "shared_memory_byte_size", "shared_memory_offset":
-                        throw GatewayError(.unsupported, "shared-memory tensors are not supported (inputs[\(index)].parameters.\(parameter))")
+                        throw GatewayError(
+                            .unsupported,
+                            "shared-memory tensors are not supported (inputs[\(index)].parameters.\(parameter))")
                     default:
                         break
                     }
                 }
             default:
-                throw invalid("unknown member '\(key)' in inputs[\(index)] (known: name, shape, datatype, parameters, data)")
+                throw invalid(
+                    "unknown member '\(key)' in inputs[\(index)] (known: name, shape, datatype, parameters, data)")
             }
         }
         guard let name else { throw invalid("inputs[\(index)] needs a 'name'") }
         guard let datatype else { throw invalid("input '\(name)' needs a 'datatype'") }
         guard let dtype = DType(oipName: datatype) else {
             if DType.unsupportedOIPNames.contains(datatype) {
-                throw GatewayError(.unsupported, "input '\(name)': datatype \(datatype) is not carried by the mesh (supported: \(DType.oipNames))")
+                throw GatewayError(
+                    .unsupported,
+                    "input '\(name)': datatype \(datatype) is not carried by the mesh (supported: \(DType.oipNames))")
             }
             throw invalid("input '\(name)': unknown datatype '\(datatype)' (supported: \(DType.oipNames))")
         }
@@ -247,28 +276,40 @@ enum InferenceRequestDecoder {
         }
     }
 
-    private static func output(_ value: JSONValue, index: Int, binaryByDefault: Bool) throws(GatewayError) -> (String, Bool) {
+    private static func output(_ value: JSONValue, index: Int, binaryByDefault: Bool) throws(GatewayError) -> (
+        String, Bool
+    ) {
         guard case .object(let members) = value else { throw invalid("outputs[\(index)] must be an object") }
         var name: String?
         var binary = binaryByDefault
         for (key, value) in members {
             switch key {
             case "name":
-                guard case .string(let text) = value, !text.isEmpty else { throw invalid("outputs[\(index)].name must be a non-empty string") }
+                guard case .string(let text) = value, !text.isEmpty else {
+                    throw invalid("outputs[\(index)].name must be a non-empty string")
+                }
                 name = text
             case "parameters":
-                guard case .object(let parameters) = value else { throw invalid("outputs[\(index)].parameters must be an object") }
+                guard case .object(let parameters) = value else {
+                    throw invalid("outputs[\(index)].parameters must be an object")
+                }
                 for (parameter, setting) in parameters {
                     switch parameter {
                     case "binary_data":
-                        guard case .bool(let flag) = setting else { throw invalid("outputs[\(index)].parameters.binary_data must be true or false") }
+                        guard case .bool(let flag) = setting else {
+                            throw invalid("outputs[\(index)].parameters.binary_data must be true or false")
+                        }
                         binary = flag
                     case "classification":
                         throw GatewayError(
                             .unsupported,
-                            "the classification extension is not supported; models with labels declare a 'topk' or 'argmax' postprocess step")
+                            "the classification extension is not supported; "
+                                + "models with labels declare a 'topk' or 'argmax' postprocess step"
+                        )
                     case "shared_memory_region", "shared_memory_byte_size", "shared_memory_offset":
-                        throw GatewayError(.unsupported, "shared-memory tensors are not supported (outputs[\(index)].parameters.\(parameter))")
+                        throw GatewayError(
+                            .unsupported,
+                            "shared-memory tensors are not supported (outputs[\(index)].parameters.\(parameter))")
                     default:
                         break
                     }

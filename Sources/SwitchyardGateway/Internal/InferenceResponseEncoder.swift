@@ -19,14 +19,18 @@ enum InferenceResponseEncoder {
     ///   - allocator: for the body.
     /// - Throws: `GatewayError.invalidRequest` when an output asked for is not in the answer, or a BYTES output
     ///   asked for as JSON is not UTF-8.
-    static func encode(_ response: Response, plan: ResponsePlan, allocator: ByteBufferAllocator) throws(GatewayError) -> Encoded {
+    static func encode(_ response: Response, plan: ResponsePlan, allocator: ByteBufferAllocator) throws(GatewayError)
+        -> Encoded
+    {
         var selected: [(tensor: NamedTensor, binary: Bool)] = []
         if let outputs = plan.outputs {
             for (name, binary) in outputs {
                 guard let tensor = response.tensors.first(where: { $0.name == name }) else {
                     throw GatewayError(
                         .invalidRequest,
-                        "model '\(plan.model)' has no output '\(name)' (outputs: \(response.tensors.map(\.name).joined(separator: ", ")))")
+                        "model '\(plan.model)' has no output '\(name)' "
+                            + "(outputs: \(response.tensors.map(\.name).joined(separator: ", ")))"
+                    )
                 }
                 selected.append((tensor, binary))
             }
@@ -76,7 +80,9 @@ enum InferenceResponseEncoder {
                 guard writer.tensorData(named.tensor) else {
                     throw GatewayError(
                         .invalidRequest,
-                        "output '\(named.name)' holds bytes that are not UTF-8, which JSON cannot carry; ask for it with parameters.binary_data = true")
+                        "output '\(named.name)' holds bytes that are not UTF-8, which JSON cannot carry; "
+                            + "ask for it with parameters.binary_data = true"
+                    )
                 }
                 writer.byte(UInt8(ascii: "}"))
             }
@@ -86,6 +92,7 @@ enum InferenceResponseEncoder {
         for (named, binary) in selected where binary {
             _ = named.tensor.data.withUnsafeBytes { writer.buffer.writeBytes($0) }
         }
-        return Encoded(body: writer.buffer, headerLength: binaryBytes > 0 || selected.contains { $0.binary } ? headerLength : nil)
+        return Encoded(
+            body: writer.buffer, headerLength: binaryBytes > 0 || selected.contains { $0.binary } ? headerLength : nil)
     }
 }

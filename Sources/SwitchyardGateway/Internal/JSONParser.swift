@@ -113,7 +113,9 @@ struct JSONParser {
                 let start = self.position
                 if let (dtype, shape) = Self.tensorType(members) {
                     // datatype and shape came first (as tritonclient writes them): decode in this one pass
-                    let name = members.first { $0.key == "name" }.flatMap { if case .string(let name) = $0.value { name } else { nil } }
+                    let name = members.first { $0.key == "name" }.flatMap {
+                        if case .string(let name) = $0.value { name } else { nil }
+                    }
                     let (data, end) = try TensorDataDecoder.decode(
                         self.bytes, from: start, dtype: dtype, shape: shape, name: name ?? "?")
                     self.position = end
@@ -185,7 +187,9 @@ struct JSONParser {
             } else if key == "shape", case .array(let dims) = value, dims.count <= WireLimits.maxRank {
                 var values: [Int] = []
                 for dim in dims {
-                    guard case .number(let number) = dim, let value = number.int64, value >= 0, value <= Int64(UInt32.max) else {
+                    guard case .number(let number) = dim, let value = number.int64, value >= 0,
+                        value <= Int64(UInt32.max)
+                    else {
                         return nil
                     }
                     values.append(Int(value))
@@ -218,7 +222,8 @@ struct JSONParser {
                 guard depth <= TensorDataDecoder.maxNesting else {
                     throw GatewayError(
                         .malformedJSON,
-                        "malformed JSON at byte \(position): tensor data nested deeper than \(TensorDataDecoder.maxNesting) levels"
+                        "malformed JSON at byte \(position): "
+                            + "tensor data nested deeper than \(TensorDataDecoder.maxNesting) levels"
                     )
                 }
             } else if byte == UInt8(ascii: "]") {

@@ -110,17 +110,35 @@ struct JSONWriter {
                 if index > 0 { self.byte(UInt8(ascii: ",")) }
                 switch dtype {
                 case .float32:
-                    self.floating(Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: index * 4, as: UInt32.self))))
+                    self.floating(
+                        Float(
+                            bitPattern: UInt32(
+                                littleEndian: raw.loadUnaligned(fromByteOffset: index * 4, as: UInt32.self))))
                 case .float64:
-                    self.floating(Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: index * 8, as: UInt64.self))))
+                    self.floating(
+                        Double(
+                            bitPattern: UInt64(
+                                littleEndian: raw.loadUnaligned(fromByteOffset: index * 8, as: UInt64.self))))
                 case .float16:
-                    self.floating(Float16(bitPattern: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: index * 2, as: UInt16.self))))
-                case .int64: self.integer(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: index * 8, as: Int64.self)))
-                case .int32: self.integer(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: index * 4, as: Int32.self)))
+                    self.floating(
+                        Float16(
+                            bitPattern: UInt16(
+                                littleEndian: raw.loadUnaligned(fromByteOffset: index * 2, as: UInt16.self))))
+                case .bfloat16:
+                    let bits = UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: index * 2, as: UInt16.self))
+                    self.floating(Float(bitPattern: UInt32(bits) << 16))
+                case .int64:
+                    self.integer(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: index * 8, as: Int64.self)))
+                case .int32:
+                    self.integer(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: index * 4, as: Int32.self)))
                 case .int8: self.integer(raw.load(fromByteOffset: index, as: Int8.self))
                 case .uint8: self.integer(raw.load(fromByteOffset: index, as: UInt8.self))
                 case .bool:
-                    if raw.load(fromByteOffset: index, as: UInt8.self) != 0 { self.raw("true") } else { self.raw("false") }
+                    if raw.load(fromByteOffset: index, as: UInt8.self) != 0 {
+                        self.raw("true")
+                    } else {
+                        self.raw("false")
+                    }
                 case .bytes: break
                 }
             }

@@ -127,7 +127,8 @@ enum MetadataEncoder {
 
     /// `GET /v2/models[/{name}[/versions/{v}]]/stats`: Triton's statistics shape, with the figures the router has.
     static func statistics(
-        _ entries: [(model: String, version: String, figures: InferenceStatistics.Figures)], allocator: ByteBufferAllocator
+        _ entries: [(model: String, version: String, figures: InferenceStatistics.Figures)],
+        allocator: ByteBufferAllocator
     ) -> ByteBuffer {
         var writer = JSONWriter(buffer: allocator.buffer(capacity: 64 + entries.count * 256))
         writer.raw("{\"model_stats\":[")

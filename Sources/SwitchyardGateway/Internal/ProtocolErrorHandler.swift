@@ -30,7 +30,9 @@ final class ProtocolErrorHandler: ChannelDuplexHandler, RemovableChannelHandler 
             headers.add(name: "content-type", value: "application/json")
             headers.add(name: "content-length", value: "\(body.readableBytes)")
             headers.add(name: "connection", value: "close")
-            context.write(self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+            context.write(
+                self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))),
+                promise: nil)
             context.write(self.wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
             context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: nil)
             self.metrics.record(endpoint: "malformed", code: Int(status.code), since: .now())

@@ -1,4 +1,3 @@
-import Foundation
 import NIOHTTP1
 
 /// An endpoint of the gateway, as the Open Inference Protocol and Triton's extensions name them.
@@ -43,10 +42,10 @@ enum Route: Equatable, Sendable {
     ///   - uri: the request target; the query is ignored and path segments are percent-decoded.
     /// - Throws: `GatewayError.notFound` for unknown paths, `.methodNotAllowed` with the allowed method.
     static func parse(method: HTTPMethod, uri: String) throws(GatewayError) -> Route {
-        let path = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+        let path = Array(uri.utf8.prefix { $0 != UInt8(ascii: "?") })
         var segments: [String] = []
-        for raw in path.split(separator: "/") {
-            guard let segment = String(raw).removingPercentEncoding, !segment.isEmpty else {
+        for raw in path.split(separator: UInt8(ascii: "/")) {
+            guard let segment = Self.percentDecoded(raw), !segment.isEmpty else {
                 throw GatewayError(.notFound, "the path \(Self.shown(uri)) is not valid")
             }
             segments.append(segment)
@@ -85,15 +84,50 @@ enum Route: Equatable, Sendable {
         let wanted: HTTPMethod
         if case .infer = route { wanted = .POST } else { wanted = .GET }
         guard method == wanted || (wanted == .GET && method == .HEAD) else {
-            throw GatewayError(.methodNotAllowed, "\(method.rawValue) is not allowed on \(Self.shown(uri)); use \(wanted.rawValue)")
+            throw GatewayError(
+                .methodNotAllowed, "\(method.rawValue) is not allowed on \(Self.shown(uri)); use \(wanted.rawValue)")
         }
         return route
+    }
+
+    /// A path segment with `%XX` escapes decoded; `nil` for a malformed escape or bytes that are not UTF-8.
+    /// (Foundation's `removingPercentEncoding` was 5% of the router's time per HTTP request.)
+    private static func percentDecoded(_ raw: ArraySlice<UInt8>) -> String? {
+        guard raw.contains(UInt8(ascii: "%")) else { return String(validating: raw, as: UTF8.self) }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(raw.count)
+        var index = raw.startIndex
+        while index < raw.endIndex {
+            let byte = raw[index]
+            guard byte == UInt8(ascii: "%") else {
+                bytes.append(byte)
+                index = raw.index(after: index)
+                continue
+            }
+            let first = raw.index(after: index)
+            guard first < raw.endIndex, raw.index(after: first) < raw.endIndex,
+                let high = Self.hexValue(raw[first]), let low = Self.hexValue(raw[raw.index(after: first)])
+            else { return nil }
+            bytes.append(high << 4 | low)
+            index = raw.index(first, offsetBy: 2)
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
     }
 
     private static func unknown(_ uri: String) -> GatewayError {
         GatewayError(
             .notFound,
-            "no endpoint \(Self.shown(uri)); the gateway serves /v2, /v2/health/{live,ready}, /v2/models/stats and /v2/models/{name}[/versions/{v}][/ready|/config|/stats|/infer]"
+            "no endpoint \(Self.shown(uri)); the gateway serves /v2, /v2/health/{live,ready}, /v2/models/stats and "
+                + "/v2/models/{name}[/versions/{v}][/ready|/config|/stats|/infer]"
         )
     }
 

@@ -42,7 +42,8 @@ enum TensorDataDecoder {
         guard let count = shape.elementCount, count <= bytes.count - start else {
             throw GatewayError(
                 .invalidRequest,
-                "input '\(name)': shape \(shape) needs \(shape.elementCount.map(String.init) ?? "too many") elements; its data has fewer"
+                "input '\(name)': shape \(shape) needs \(shape.elementCount.map(String.init) ?? "too many") elements; "
+                    + "its data has fewer"
             )
         }
         var end = start
@@ -82,7 +83,8 @@ enum TensorDataDecoder {
 
     @inline(__always)
     private static func element(
-        _ bytes: UnsafeRawBufferPointer, at position: inout Int, dtype: DType, into target: UnsafeMutableRawBufferPointer,
+        _ bytes: UnsafeRawBufferPointer, at position: inout Int, dtype: DType,
+        into target: UnsafeMutableRawBufferPointer,
         index: Int, name: String
     ) throws(GatewayError) {
         let start = position
@@ -104,7 +106,9 @@ enum TensorDataDecoder {
         let decimal = try DecimalParser.scan(bytes, &position)
         switch dtype {
         case .float32:
-            guard let value = DecimalParser.float(decimal, in: bytes) else { throw Self.outOfRange(name, dtype, at: start) }
+            guard let value = DecimalParser.float(decimal, in: bytes) else {
+                throw Self.outOfRange(name, dtype, at: start)
+            }
             target.storeBytes(of: value.bitPattern.littleEndian, toByteOffset: index * 4, as: UInt32.self)
         case .float64:
             let value = DecimalParser.double(decimal, in: bytes)
@@ -114,6 +118,12 @@ enum TensorDataDecoder {
             let value = Float16(DecimalParser.double(decimal, in: bytes))
             guard value.isFinite else { throw Self.outOfRange(name, dtype, at: start) }
             target.storeBytes(of: value.bitPattern.littleEndian, toByteOffset: index * 2, as: UInt16.self)
+        case .bfloat16:
+            let value = Float(DecimalParser.double(decimal, in: bytes))
+            let bits = value.bitPattern
+            let rounded = UInt16(truncatingIfNeeded: (bits &+ 0x7FFF &+ ((bits >> 16) & 1)) >> 16)  // nearest even
+            guard value.isFinite, rounded & 0x7F80 != 0x7F80 else { throw Self.outOfRange(name, dtype, at: start) }
+            target.storeBytes(of: rounded.littleEndian, toByteOffset: index * 2, as: UInt16.self)
         default:
             guard let value = DecimalParser.integer(decimal) else {
                 throw decimal.isInteger
@@ -146,10 +156,13 @@ enum TensorDataDecoder {
     ) throws(GatewayError) -> Int {
         var position = start
         let end = bytes.count
-        guard position < end else { throw GatewayError(.malformedJSON, "malformed JSON at byte \(position): tensor data expected") }
+        guard position < end else {
+            throw GatewayError(.malformedJSON, "malformed JSON at byte \(position): tensor data expected")
+        }
         if bytes[position] != UInt8(ascii: "[") {  // a lone scalar
             guard count == 1 else {
-                throw GatewayError(.invalidRequest, "input '\(name)': data is a single value; shape \(shape) needs \(count)")
+                throw GatewayError(
+                    .invalidRequest, "input '\(name)': data is a single value; shape \(shape) needs \(count)")
             }
             try element(&position, 0)
             return position
@@ -198,11 +211,13 @@ enum TensorDataDecoder {
                         layout = .flat
                     } else if depth != rank {
                         throw GatewayError(
-                            .invalidRequest, "input '\(name)': a value at nesting level \(depth) of data for shape \(shape)")
+                            .invalidRequest,
+                            "input '\(name)': a value at nesting level \(depth) of data for shape \(shape)")
                     }
                     guard index < count else {
                         throw GatewayError(
-                            .invalidRequest, "input '\(name)': data has more than the \(count) elements of shape \(shape)")
+                            .invalidRequest,
+                            "input '\(name)': data has more than the \(count) elements of shape \(shape)")
                     }
                     try element(&position, index)
                     index += 1
@@ -225,18 +240,22 @@ enum TensorDataDecoder {
         }
         guard depth == 0 else { throw malformed("the tensor data array is not closed") }
         guard index == count else {
-            throw GatewayError(.invalidRequest, "input '\(name)': data has \(index) elements; shape \(shape) needs \(count)")
+            throw GatewayError(
+                .invalidRequest, "input '\(name)': data has \(index) elements; shape \(shape) needs \(count)")
         }
         return position
     }
 
     @inline(__always)
-    private static func close(_ depth: Int, lengths: [Int], layout: Layout, shape: Shape, name: String) throws(GatewayError) {
+    private static func close(_ depth: Int, lengths: [Int], layout: Layout, shape: Shape, name: String)
+        throws(GatewayError)
+    {
         guard layout == .nested, depth <= shape.rank else { return }
         guard lengths[depth] == shape[depth - 1] else {
             throw GatewayError(
                 .invalidRequest,
-                "input '\(name)': nested data has \(lengths[depth]) entries in dimension \(depth - 1); shape \(shape) says \(shape[depth - 1])"
+                "input '\(name)': nested data has \(lengths[depth]) entries in dimension \(depth - 1); "
+                    + "shape \(shape) says \(shape[depth - 1])"
             )
         }
     }
@@ -254,6 +273,7 @@ enum TensorDataDecoder {
     }
 
     private static func outOfRange(_ name: String, _ dtype: DType, at offset: Int) -> GatewayError {
-        GatewayError(.invalidRequest, "input '\(name)': a value at byte \(offset) is out of the range of \(dtype.oipName)")
+        GatewayError(
+            .invalidRequest, "input '\(name)': a value at byte \(offset) is out of the range of \(dtype.oipName)")
     }
 }

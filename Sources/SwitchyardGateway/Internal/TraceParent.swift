@@ -11,7 +11,8 @@ enum TraceParent {
             return nil
         }
         let id = parts[1]
-        guard let high = UInt64(id.prefix(16), radix: 16), let low = UInt64(id.suffix(16), radix: 16), high | low != 0 else {
+        guard let high = UInt64(id.prefix(16), radix: 16), let low = UInt64(id.suffix(16), radix: 16), high | low != 0
+        else {
             return nil
         }
         return TraceID(high: high, low: low)

@@ -48,8 +48,11 @@ def main() -> None:
               f"p = {result['probabilities'][0].max():.3f}")
         batch = client.infer("digits", {"X": pixels[:16]}, version="1")  # pinned version, 16 rows in one call
         print("a batch of 16 rows:", batch["label"].tolist())
-        if result.request_id:  # only while an A/B comparison of the model runs
+        try:  # every answer has a request_id; its label counts while a rollout or A/B comparison judges it
             client.feedback(result.request_id, int(truth[0]))
+            print("feedback: scored")
+        except switchyard.NotFound:
+            print("feedback: no rollout or comparison of digits judged this answer")
         try:
             client.infer("digits", {"X": pixels[:1, :63]})
         except switchyard.InvalidArgument as error:

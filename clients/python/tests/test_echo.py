@@ -57,6 +57,21 @@ def test_every_dtype_round_trips(echo, certificates):
         assert result["f32"].dtype == np.float32 and result["big-endian"].dtype == np.dtype("<f4")
 
 
+def test_bfloat16_round_trips(echo, certificates):
+    """bf16 (revision 1.2) as ``ml_dtypes.bfloat16`` or as raw bits; the echo service announces it (§5.2)."""
+    values = np.array([[1.0, -2.5, 3.140625], [0.1, 1e30, -0.0]], dtype=np.float32)
+    native = wire.to_bfloat16(values)
+    bits = (values.view("<u4") >> 16).astype("<u2").view(wire.BFLOAT16_BITS)  # truncated: exact for most of these
+    with switchyard.Client("127.0.0.1", echo.port, **certificates.client()) as client:
+        result = client.call("echo", tensors={"native": native, "bits": bits})
+        assert wire.dtype_code(result["native"]) == 16 and result["native"].shape == (2, 3)
+        np.testing.assert_array_equal(wire.from_bfloat16(result["native"]), wire.from_bfloat16(native))
+        np.testing.assert_array_equal(wire.from_bfloat16(result["bits"]), wire.from_bfloat16(bits))
+    # nearest even: 1 + 2**-8 is halfway and rounds to 1.0; 0.1 rounds up to 0.10009765625
+    rounded = wire.from_bfloat16(wire.to_bfloat16(np.array([1 + 2 ** -8, 0.1], np.float32)))
+    np.testing.assert_array_equal(rounded, np.array([1.0, 0.10009765625], np.float32))
+
+
 def test_a_large_tensor_arrives_in_many_reads(echo, certificates):
     with switchyard.Client("127.0.0.1", echo.port, **certificates.client()) as client:
         big = np.random.default_rng(2).random((3000, 1000), dtype=np.float32)  # 12 MB: hundreds of TLS records
@@ -250,8 +265,34 @@ def test_the_token_travels_in_hello(certificates):
         connecting = asyncio.ensure_future(client.connect())
         await server.accept()
         hello = await server.next_frame()
-        assert hello.parameters == [("auth.token", "s3cret")] and hello.identity == "batch-job"
+        assert hello.parameters == [("auth.token", "s3cret"), ("tensor.dtypes", "16")]
+        assert hello.identity == "batch-job"
         connecting.cancel()
+        await client.close()
+        await server.close()
+    asyncio.run(main())
+
+
+def test_bfloat16_is_not_sent_to_a_server_that_did_not_announce_it(certificates):
+    """A revision 1.1 server announces no ``tensor.dtypes``: a bf16 call fails alone, unsent (wire-v1.md §5.2)."""
+    async def main():
+        from test_exchanges import ScriptedServer
+        server = ScriptedServer(certificates)
+        port = await server.start()
+        client = switchyard.AsyncClient("127.0.0.1", port, **certificates.client())
+        connecting = asyncio.ensure_future(client.connect())
+        await server.accept()
+        assert isinstance(await server.next_frame(), wire.Hello)
+        await server.send(wire.encode(wire.Hello(max_in_flight=8, identity="old-server")))
+        await asyncio.wait_for(connecting, 5)
+        half = wire.to_bfloat16(np.array([1.0, 2.0], np.float32))
+        with pytest.raises(switchyard.FailedPrecondition, match="'h' is bf16.*old-server"):
+            await client.call("echo", tensors={"h": half}, timeout=5.0)
+        # the connection carries on: the next call is sent
+        call = asyncio.ensure_future(client.call("echo", tensors={"x": np.ones(2, np.float32)}, timeout=5.0))
+        sent = await server.next_frame()
+        assert sent.request_id == 1 and [name for name, _ in sent.tensors] == ["x"]
+        call.cancel()
         await client.close()
         await server.close()
     asyncio.run(main())

@@ -228,13 +228,25 @@ private struct PowKernel: NumericVisitor {
 struct CompareOp: Operator {
     enum Kind: Sendable { case equal, less, greater, lessOrEqual, greaterOrEqual }
     var kind: Kind
+    /// Equal compares strings (byte for byte).
+    var acceptsStrings: Bool { self.kind == .equal }
 
     func plan(_ context: PlanContext) throws(EngineError) -> OpPlan {
-        let a = try context.input(0, numericTypes.union([.bool]))
+        let a = try context.input(0, numericTypes.union(self.kind == .equal ? [.bool, .bytes] : [.bool]))
         let b = try context.input(1)
         guard a.dtype == b.dtype else { throw context.error("inputs are \(a.dtype) and \(b.dtype); they must match") }
         guard let pair = BroadcastPair(a.shape, b.shape) else {
             throw context.error("shapes \(a.shape) and \(b.shape) do not broadcast")
+        }
+        if a.dtype == .bytes {
+            return OpPlan(
+                outputs: [ValueType(dtype: .bool, shape: pair.shape)],
+                kernel: { io in
+                    broadcastBinary(
+                        io.input(0).assumingMemoryBound(to: UnsafeRawPointer?.self),
+                        io.input(1).assumingMemoryBound(to: UnsafeRawPointer?.self),
+                        io.output(0).assumingMemoryBound(to: Bool.self), pair, StringElements.equal)
+                })
         }
         let kernel = try CompareKernel(kind: self.kind, pair: pair)(a.dtype)
         return OpPlan(outputs: [ValueType(dtype: .bool, shape: pair.shape)], kernel: kernel)
@@ -349,13 +361,15 @@ private struct VariadicKernel: NumericVisitor {
 
 /// Where(condition, X, Y), all three broadcast together.
 struct WhereOp: Operator {
+    var acceptsStrings: Bool { true }
     func plan(_ context: PlanContext) throws(EngineError) -> OpPlan {
         let condition = try context.input(0, [.bool])
         let x = try context.input(1)
         let y = try context.input(2)
-        guard x.dtype == y.dtype, let width = x.dtype.byteWidth else {
+        guard x.dtype == y.dtype else {
             throw context.error("X is \(x.dtype) and Y is \(y.dtype); they must match")
         }
+        let width = x.dtype.elementSize
         guard let partial = broadcastShapes(condition.shape, x.shape), let shape = broadcastShapes(partial, y.shape)
         else {
             throw context.error("shapes \(condition.shape), \(x.shape) and \(y.shape) do not broadcast")

@@ -1,21 +1,37 @@
 import SwitchyardTensor
 
-/// Cast between the numeric types and bool. Float to integer truncates toward zero; NaN and values
-/// out of range give the minimum integer (what x86 conversion instructions give) instead of trapping.
+/// Cast between the numeric types, bool and strings. Float to integer truncates toward zero; NaN and values
+/// out of range give the minimum integer (what x86 conversion instructions give) instead of trapping. Numbers
+/// become strings as onnxruntime writes them (`%.8g`, `NaN`, `INF`, `-INF`); strings become numbers as C's
+/// `strtod`/`strtoll` read them (leading blanks skipped, the longest numeric prefix), and a string with no
+/// number is an invalid input.
 struct CastOp: Operator {
+    /// Rounding kept when a float16 or bfloat16 model runs widened to f32 (``HalfPrecision``).
+    enum Rounding: Sendable { case none, half, brain }
+
     var to: DType
-    /// Round every value through float16 on the way (a float16 model's Cast to float16, run widened to f32).
-    var roundThroughHalf = false
+    /// Round every value through float16 or bfloat16 on the way (a half-precision model's Cast, run in f32).
+    var rounding = Rounding.none
+    var acceptsStrings: Bool { true }
 
     func plan(_ context: PlanContext) throws(EngineError) -> OpPlan {
         let x = try context.input(0)
-        guard x.dtype != .bytes else {
-            throw context.error("cannot cast from \(x.dtype)", .unsupportedOperator)
-        }
         let output = ValueType(dtype: self.to, shape: x.shape)
-        let rounding = self.roundThroughHalf
-        if x.dtype == self.to && !rounding { return OpPlan(outputs: [output], kernel: { _ in }, alias: 0) }
-        let (from, to, count) = (x.dtype, self.to, x.count)
+        let rounding = self.rounding
+        if x.dtype == self.to && rounding == .none { return OpPlan(outputs: [output], kernel: { _ in }, alias: 0) }
+        let (from, to, count, node) = (x.dtype, self.to, x.count, context.node)
+        if from == .bytes {
+            return OpPlan(
+                outputs: [output],
+                kernel: { io throws(EngineError) in
+                    try StringConversion.parse(io.input(0), count: count, into: io.output(0), to, node: node)
+                })
+        }
+        if to == .bytes {
+            return OpPlan(
+                outputs: [output],
+                kernel: { io in StringConversion.format(io.input(0), count: count, from, into: io.output(0), io.strings) })
+        }
         return OpPlan(
             outputs: [output],
             kernel: { io in
@@ -25,10 +41,12 @@ struct CastOp: Operator {
                     let input = source.assumingMemoryBound(to: Int32.self)
                     let output = target.assumingMemoryBound(to: Float.self)
                     for index in 0..<count { output[index] = Float(input[index]) }
-                } else if rounding {
+                } else if rounding != .none {
                     for index in 0..<count {
-                        let value = from.isFloatingPoint ? loadDouble(source, index, from) : Double(loadInteger(source, index, from))
-                        store(double: Double(Float(Float16(Float(value)))), target, index, to)
+                        let value = Float(
+                            from.isFloatingPoint ? loadDouble(source, index, from) : Double(loadInteger(source, index, from)))
+                        let rounded = rounding == .half ? Float(Float16(value)) : widenBrain(narrowToBrain(value))
+                        store(double: Double(rounded), target, index, to)
                     }
                 } else if from.isFloatingPoint {
                     for index in 0..<count { store(double: loadDouble(source, index, from), target, index, to) }
@@ -39,8 +57,21 @@ struct CastOp: Operator {
     }
 }
 
+/// bfloat16 bits of a float, rounded to nearest even (NaN stays a quiet NaN), as ONNX and onnxruntime round.
+@inline(__always)
+func narrowToBrain(_ value: Float) -> UInt16 {
+    let bits = value.bitPattern
+    if value.isNaN { return UInt16(truncatingIfNeeded: bits >> 16) | 0x0040 }
+    let rounded = bits &+ 0x7FFF &+ ((bits >> 16) & 1)
+    return UInt16(truncatingIfNeeded: rounded >> 16)
+}
+
+/// The float a bfloat16 holds (exact).
+@inline(__always)
+func widenBrain(_ bits: UInt16) -> Float { Float(bitPattern: UInt32(bits) << 16) }
+
 extension DType {
-    var isFloatingPoint: Bool { self == .float32 || self == .float64 || self == .float16 }
+    var isFloatingPoint: Bool { self == .float32 || self == .float64 || self == .float16 || self == .bfloat16 }
 }
 
 @inline(__always)
@@ -48,6 +79,7 @@ func loadDouble(_ pointer: UnsafeRawPointer, _ index: Int, _ dtype: DType) -> Do
     switch dtype {
     case .float32: Double(pointer.load(fromByteOffset: index * 4, as: Float.self))
     case .float16: Double(Float(pointer.load(fromByteOffset: index * 2, as: Float16.self)))
+    case .bfloat16: Double(widenBrain(pointer.load(fromByteOffset: index * 2, as: UInt16.self)))
     default: pointer.load(fromByteOffset: index * 8, as: Double.self)
     }
 }
@@ -75,6 +107,7 @@ func store(double value: Double, _ pointer: UnsafeMutableRawPointer, _ index: In
     case .float32: pointer.storeBytes(of: Float(value), toByteOffset: index * 4, as: Float.self)
     case .float64: pointer.storeBytes(of: value, toByteOffset: index * 8, as: Double.self)
     case .float16: pointer.storeBytes(of: Float16(Float(value)), toByteOffset: index * 2, as: Float16.self)
+    case .bfloat16: pointer.storeBytes(of: narrowToBrain(Float(value)), toByteOffset: index * 2, as: UInt16.self)
     case .bool: pointer.storeBytes(of: value != 0 ? 1 : 0, toByteOffset: index, as: UInt8.self)
     case .int32:
         let wide = truncatingToInt64(value)
@@ -91,6 +124,7 @@ func store(integer value: Int64, _ pointer: UnsafeMutableRawPointer, _ index: In
     case .float32: pointer.storeBytes(of: Float(value), toByteOffset: index * 4, as: Float.self)
     case .float64: pointer.storeBytes(of: Double(value), toByteOffset: index * 8, as: Double.self)
     case .float16: pointer.storeBytes(of: Float16(Float(value)), toByteOffset: index * 2, as: Float16.self)
+    case .bfloat16: pointer.storeBytes(of: narrowToBrain(Float(value)), toByteOffset: index * 2, as: UInt16.self)
     case .int64: pointer.storeBytes(of: value, toByteOffset: index * 8, as: Int64.self)
     case .int32: pointer.storeBytes(of: Int32(truncatingIfNeeded: value), toByteOffset: index * 4, as: Int32.self)
     case .int8: pointer.storeBytes(of: Int8(truncatingIfNeeded: value), toByteOffset: index, as: Int8.self)

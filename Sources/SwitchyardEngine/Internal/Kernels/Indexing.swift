@@ -20,6 +20,7 @@ func checkedIndex(_ raw: Int, _ extent: Int, _ node: String, _ op: String) throw
 
 /// GatherElements: `out[i][j][k] = data[index[i][j][k]][j][k]` along `axis`.
 struct GatherElementsOp: Operator {
+    var acceptsStrings: Bool { true }
     var axis: Int
 
     func plan(_ context: PlanContext) throws(EngineError) -> OpPlan {
@@ -33,7 +34,7 @@ struct GatherElementsOp: Operator {
         strided[axis] = 0
         let viewStrides = strided
         let (width, wide, extent, stride, node) = (
-            data.dtype.byteWidth ?? 1, indices.dtype == .int64, data.shape[axis], dataStrides[axis], context.node
+            data.dtype.elementSize, indices.dtype == .int64, data.shape[axis], dataStrides[axis], context.node
         )
         let shape = indices.shape
         return OpPlan(
@@ -57,6 +58,7 @@ struct GatherElementsOp: Operator {
 
 /// GatherND with `batch_dims`: slices of data addressed by the last axis of indices.
 struct GatherNDOp: Operator {
+    var acceptsStrings: Bool { true }
     var batchDims: Int
 
     func plan(_ context: PlanContext) throws(EngineError) -> OpPlan {
@@ -67,7 +69,7 @@ struct GatherNDOp: Operator {
             depth + b <= data.shape.count, Array(data.shape.prefix(b)) == Array(indices.shape.prefix(b))
         else { throw context.error("indices \(indices.shape) do not address data \(data.shape) with batch_dims \(b)") }
         let shape = Array(indices.shape.dropLast()) + Array(data.shape.suffix(from: b + depth))
-        let width = data.dtype.byteWidth ?? 1
+        let width = data.dtype.elementSize
         let slice = data.shape.suffix(from: b + depth).reduce(1, *) * width
         let batch = data.shape.prefix(b).reduce(1, *)
         let perBatch = indices.shape.dropFirst(b).dropLast().reduce(1, *)
@@ -117,7 +119,7 @@ struct ScatterNDOp: Operator {
             indices.dtype == .int64, context.node, data.shape, self.reduction, data.count
         )
         let combine = try ScatterCombine(reduction: reduction)(data.dtype)
-        let width = data.dtype.byteWidth ?? 1
+        let width = data.dtype.elementSize
         return OpPlan(
             outputs: [data],
             kernel: { io throws(EngineError) in
@@ -155,7 +157,7 @@ struct ScatterElementsOp: Operator {
         let viewStrides = strided
         let (wide, node, extent, count, shape) = (indices.dtype == .int64, context.node, data.shape[axis], data.count, indices.shape)
         let combine = try ScatterCombine(reduction: self.reduction)(data.dtype)
-        let width = data.dtype.byteWidth ?? 1
+        let width = data.dtype.elementSize
         return OpPlan(
             outputs: [data],
             kernel: { io throws(EngineError) in
@@ -184,7 +186,7 @@ private struct ScatterCombine: NumericVisitor {
 
     func callAsFunction(_ dtype: DType) throws(EngineError) -> ScatterWrite {
         if self.reduction == .none {
-            let width = dtype.byteWidth ?? 1
+            let width = dtype.elementSize
             return { target, at, source, from, count in
                 if count > 0 { (target + at * width).copyMemory(from: source + from * width, byteCount: count * width) }
             }

@@ -7,6 +7,7 @@ private func aliasPlan(_ type: ValueType) -> OpPlan {
 
 /// Flatten: 2-D at `axis`.
 struct FlattenOp: Operator {
+    var acceptsStrings: Bool { true }
     var axis: Int
 
     func plan(_ context: PlanContext) throws(EngineError) -> OpPlan {
@@ -24,6 +25,7 @@ struct FlattenOp: Operator {
 
 /// Reshape, with 0 (copy the input's dimension unless `allowzero`) and -1 (infer).
 struct ReshapeOp: Operator {
+    var acceptsStrings: Bool { true }
     var allowZero: Bool
     /// Before opset 5 the shape is an attribute.
     var shape: [Int]?
@@ -79,6 +81,7 @@ struct ReshapeOp: Operator {
 
 /// Identity.
 struct IdentityOp: Operator {
+    var acceptsStrings: Bool { true }
     func plan(_ context: PlanContext) throws(EngineError) -> OpPlan { aliasPlan(try context.input(0)) }
 }
 
@@ -106,6 +109,7 @@ struct DropoutOp: Operator {
 
 /// Squeeze and Unsqueeze; axes come from the attribute before opset 13 and from input 1 after.
 struct SqueezeOp: Operator {
+    var acceptsStrings: Bool { true }
     var axes: [Int]?
     var squeeze: Bool
 
@@ -155,6 +159,7 @@ struct SqueezeOp: Operator {
 
 /// Transpose by a permutation (default: reverse the axes).
 struct TransposeOp: Operator {
+    var acceptsStrings: Bool { true }
     var perm: [Int]?
 
     func plan(_ context: PlanContext) throws(EngineError) -> OpPlan {
@@ -165,7 +170,7 @@ struct TransposeOp: Operator {
             throw context.error("perm \(perm) is not a permutation of \(rank) axes")
         }
         let shape = perm.map { x.shape[$0] }
-        let width = x.dtype.byteWidth!
+        let width = x.dtype.elementSize
         var inStrides = [Int](repeating: 1, count: rank)
         for axis in stride(from: rank - 2, through: 0, by: -1) {
             inStrides[axis] = inStrides[axis + 1] * x.shape[axis + 1]
@@ -212,6 +217,7 @@ struct TransposeOp: Operator {
 
 /// Concat along one axis, any element type.
 struct ConcatOp: Operator {
+    var acceptsStrings: Bool { true }
     var axis: Int
 
     func plan(_ context: PlanContext) throws(EngineError) -> OpPlan {
@@ -233,7 +239,7 @@ struct ConcatOp: Operator {
         }
         var shape = first.shape
         shape[axis] = total
-        let width = first.dtype.byteWidth!
+        let width = first.dtype.elementSize
         let outer = first.shape.prefix(axis).reduce(1, *)
         let inner = first.shape.suffix(from: axis + 1).reduce(1, *) * width
         let sizes = parts
@@ -257,6 +263,7 @@ struct ConcatOp: Operator {
 
 /// Shape (with start and end since opset 15): evaluated when the plan is made.
 struct ShapeOp: Operator {
+    var acceptsStrings: Bool { true }
     var start: Int
     var end: Int?
     var readsInputData: Bool { false }
@@ -279,6 +286,7 @@ struct ShapeOp: Operator {
 
 /// Gather along one axis with int64 or int32 indices (negative indices count from the end).
 struct GatherOp: Operator {
+    var acceptsStrings: Bool { true }
     var axis: Int
 
     func plan(_ context: PlanContext) throws(EngineError) -> OpPlan {
@@ -288,7 +296,7 @@ struct GatherOp: Operator {
         guard rank >= 1 else { throw context.error("data must have rank 1 or more") }
         let axis = try normalizeAxis(self.axis, rank: rank, context)
         let shape = Array(data.shape.prefix(axis)) + indices.shape + Array(data.shape.suffix(from: axis + 1))
-        let width = data.dtype.byteWidth!
+        let width = data.dtype.elementSize
         let outer = data.shape.prefix(axis).reduce(1, *)
         let extent = data.shape[axis]
         let inner = data.shape.suffix(from: axis + 1).reduce(1, *) * width

@@ -24,7 +24,7 @@ func copyStrided(
 
 /// A plan whose kernel is a strided copy of input 0.
 func stridedCopyPlan(_ output: ValueType, base: Int, viewShape: [Int], strides: [Int]) -> OpPlan {
-    let width = output.dtype.byteWidth ?? 1
+    let width = output.dtype.elementSize
     return OpPlan(
         outputs: [output],
         kernel: { io in
@@ -50,6 +50,7 @@ func scalarInput(_ context: PlanContext, _ index: Int, _ what: String) throws(En
 
 /// Slice: starts, ends, axes and steps (attributes before opset 10, inputs after), clamped as NumPy does.
 struct SliceOp: Operator {
+    var acceptsStrings: Bool { true }
     var attributeStarts: [Int]?
     var attributeEnds: [Int]?
     var attributeAxes: [Int]?
@@ -121,6 +122,7 @@ struct SliceOp: Operator {
 
 /// Expand: broadcast input 0 to the shape in input 1 (NumPy rules, either side may be 1).
 struct ExpandOp: Operator {
+    var acceptsStrings: Bool { true }
     func plan(_ context: PlanContext) throws(EngineError) -> OpPlan {
         let x = try context.input(0)
         let requested = try integerInput(context, 1, "Expand's shape")
@@ -135,6 +137,7 @@ struct ExpandOp: Operator {
 
 /// Tile: repeats along every axis.
 struct TileOp: Operator {
+    var acceptsStrings: Bool { true }
     func plan(_ context: PlanContext) throws(EngineError) -> OpPlan {
         let x = try context.input(0)
         let repeats = try integerInput(context, 1, "Tile's repeats")
@@ -156,6 +159,7 @@ struct TileOp: Operator {
 /// Split along an axis into the node's outputs: sizes from the attribute (before 13), input 1, or even parts
 /// (`num_outputs` from 18, or as many as there are outputs).
 struct SplitOp: Operator {
+    var acceptsStrings: Bool { true }
     var axis: Int
     var attributeSplit: [Int]?
     var numOutputs: Int?
@@ -184,7 +188,7 @@ struct SplitOp: Operator {
         guard sizes.reduce(0, +) == dim, sizes.allSatisfy({ $0 >= 0 }) else {
             throw context.error("split sizes \(sizes) do not add up to dimension \(dim) of \(x.shape)")
         }
-        let width = x.dtype.byteWidth ?? 1
+        let width = x.dtype.elementSize
         let outer = x.shape.prefix(axis).reduce(1, *)
         let inner = x.shape.suffix(from: axis + 1).reduce(1, *) * width
         let outputs = sizes.map { size -> ValueType in
@@ -238,7 +242,7 @@ struct PadOp: Operator {
         let rank = x.shape.count
         var begin = [Int](repeating: 0, count: rank)
         var end = [Int](repeating: 0, count: rank)
-        let width = x.dtype.byteWidth ?? 1
+        let width = x.dtype.elementSize
         let fill = AlignedBuffer(count: max(width, 8))
         if let attributePads {
             guard attributePads.count == 2 * rank else { throw context.error("pads must have \(2 * rank) values") }
@@ -351,7 +355,7 @@ struct ConstantOfShapeOp: Operator {
         let shape = try integerInput(context, 0, "ConstantOfShape's shape")
         guard shape.allSatisfy({ $0 >= 0 }) else { throw context.error("shape \(shape) has a negative dimension") }
         let output = ValueType(dtype: self.value.type.dtype, shape: shape)
-        let (value, count, width) = (self.value, output.count, self.value.type.dtype.byteWidth ?? 1)
+        let (value, count, width) = (self.value, output.count, self.value.type.dtype.elementSize)
         return OpPlan(
             outputs: [output],
             kernel: { io in
@@ -388,6 +392,7 @@ struct RangeOp: Operator {
 
 /// Size: the element count as an int64 scalar, known when the plan is made.
 struct SizeOp: Operator {
+    var acceptsStrings: Bool { true }
     var readsInputData: Bool { false }
 
     func plan(_ context: PlanContext) throws(EngineError) -> OpPlan {
@@ -408,7 +413,7 @@ struct TriluOp: Operator {
         let k = context.has(1) ? Int(try scalarInput(context, 1, "Trilu's k")) : 0
         let (rows, columns) = (x.shape[x.shape.count - 2], x.shape[x.shape.count - 1])
         let matrices = x.shape.dropLast(2).reduce(1, *)
-        let (width, upper) = (x.dtype.byteWidth ?? 1, self.upper)
+        let (width, upper) = (x.dtype.elementSize, self.upper)
         return OpPlan(
             outputs: [x],
             kernel: { io in
@@ -434,6 +439,7 @@ struct TriluOp: Operator {
 
 /// DepthToSpace (DCR or CRD) and SpaceToDepth, as a strided copy.
 struct DepthSpaceOp: Operator {
+    var acceptsStrings: Bool { true }
     var blockSize: Int
     var toSpace: Bool
     var columnRowDepth: Bool
@@ -473,6 +479,7 @@ struct DepthSpaceOp: Operator {
 
 /// CastLike: Cast to input 1's element type.
 struct CastLikeOp: Operator {
+    var acceptsStrings: Bool { true }
     func plan(_ context: PlanContext) throws(EngineError) -> OpPlan {
         let target = try context.input(1)
         return try CastOp(to: target.dtype).plan(context)
@@ -506,7 +513,7 @@ struct EyeLikeOp: Operator {
             outputs: [ValueType(dtype: dtype, shape: x.shape)],
             kernel: { io in
                 let target = io.output(0)
-                target.initializeMemory(as: UInt8.self, repeating: 0, count: rows * columns * (dtype.byteWidth ?? 1))
+                target.initializeMemory(as: UInt8.self, repeating: 0, count: rows * columns * dtype.elementSize)
                 for row in 0..<rows where row + k >= 0 && row + k < columns {
                     store(integer: 1, target, row * columns + row + k, dtype)
                 }
@@ -530,7 +537,7 @@ struct OneHotOp: Operator {
         shape.insert(depth, at: axis)
         let outer = indices.shape.prefix(axis).reduce(1, *)
         let inner = indices.shape.suffix(from: axis).reduce(1, *)
-        let (dtype, width, indexType) = (values.dtype, values.dtype.byteWidth ?? 1, indices.dtype)
+        let (dtype, width, indexType) = (values.dtype, values.dtype.elementSize, indices.dtype)
         return OpPlan(
             outputs: [ValueType(dtype: dtype, shape: shape)],
             kernel: { io in
@@ -559,7 +566,7 @@ struct NonZeroOp: Operator {
     func plan(_ context: PlanContext) throws(EngineError) -> OpPlan {
         let x = try context.input(0)
         let data = try context.constant(0, "NonZero's input")
-        let width = x.dtype.byteWidth ?? 1
+        let width = x.dtype.elementSize
         var positions: [Int] = []
         for index in 0..<x.count {
             let bytes = UnsafeRawBufferPointer(start: data.buffer.pointer + index * width, count: width)
@@ -593,13 +600,14 @@ struct NonZeroOp: Operator {
 
 /// Compress: the slices along `axis` (or of the flattened input) where the condition is true.
 struct CompressOp: Operator {
+    var acceptsStrings: Bool { true }
     var axis: Int?
 
     func plan(_ context: PlanContext) throws(EngineError) -> OpPlan {
         let x = try context.input(0)
         let condition = try context.constant(1, "Compress's condition")
         let flags = (0..<condition.type.count).map { condition.buffer.pointer.load(fromByteOffset: $0, as: UInt8.self) != 0 }
-        let width = x.dtype.byteWidth ?? 1
+        let width = x.dtype.elementSize
         let shapeIn = self.axis == nil ? [x.count] : x.shape
         let axis = try self.axis.map { value throws(EngineError) in try normalizeAxis(value, rank: x.shape.count, context) } ?? 0
         let dim = shapeIn[axis]

@@ -3,7 +3,7 @@ import SwitchyardTensor
 /// The class labels of a classifier: int64 labels, or strings (answered as a string tensor).
 struct ClassLabels: Sendable {
     let ints: [Int64]
-    let strings: [String]?
+    let strings: StringList?
 
     /// Reads `ints` or `strings` (exactly one must be given).
     init(_ attributes: Attributes, ints: String, strings: String) throws(EngineError) {
@@ -15,9 +15,7 @@ struct ClassLabels: Sendable {
             self.strings = nil
         case (nil, let values?):
             self.ints = []
-            self.strings = values
-            throw attributes.error(
-                "string class labels ('\(strings)') are not supported; export integer labels", .unsupportedOperator)
+            self.strings = StringList(values)
         default:
             throw attributes.error("exactly one of '\(ints)' and '\(strings)' must be given")
         }
@@ -29,12 +27,21 @@ struct ClassLabels: Sendable {
     /// Writes label `index` as element `row` of the labels output.
     @inline(__always)
     func store(index: Int, into output: UnsafeMutableRawPointer, _ row: Int) {
-        output.storeBytes(of: self.ints[index], toByteOffset: row * 8, as: Int64.self)
+        if let strings = self.strings {
+            StringElements.set(output, row, strings[index])
+        } else {
+            output.storeBytes(of: self.ints[index], toByteOffset: row * 8, as: Int64.self)
+        }
     }
 
-    /// Writes a literal label, where onnxruntime answers a number rather than one of the labels.
+    /// Writes a literal label, where onnxruntime answers a number rather than one of the labels; with string
+    /// labels it answers the label at that position.
     @inline(__always)
     func store(literal: Int64, into output: UnsafeMutableRawPointer, _ row: Int) {
-        output.storeBytes(of: literal, toByteOffset: row * 8, as: Int64.self)
+        if let strings = self.strings {
+            StringElements.set(output, row, strings[Int(literal)])
+        } else {
+            output.storeBytes(of: literal, toByteOffset: row * 8, as: Int64.self)
+        }
     }
 }

@@ -136,31 +136,44 @@ struct ImputerOp: Operator {
     }
 }
 
-/// ai.onnx.ml OneHotEncoder with integer categories: one float column per category, appended as a last axis;
-/// an unknown value gives all zeros (`zeros = 1`, the default) or an error.
+/// ai.onnx.ml OneHotEncoder with integer (`cats_int64s`, numeric input) or string (`cats_strings`, string input)
+/// categories: one float column per category, appended as a last axis; an unknown value gives all zeros
+/// (`zeros = 1`, the default) or an error.
 struct OneHotEncoderOp: Operator {
     let categories: [Int64: Int]
+    let stringCategories: [[UInt8]: Int]?
     let count: Int
     let zeros: Bool
+    var acceptsStrings: Bool { self.stringCategories != nil }
 
     init(_ attributes: Attributes) throws(EngineError) {
-        if try attributes.strings("cats_strings") != nil {
-            throw attributes.error("string categories (cats_strings) are not supported", .unsupportedOperator)
-        }
-        guard let values = try attributes.ints("cats_int64s"), !values.isEmpty else {
-            throw attributes.error("cats_int64s is required")
-        }
         var map: [Int64: Int] = [:]
-        for (index, value) in values.enumerated() where map[Int64(value)] == nil { map[Int64(value)] = index }
+        if let strings = try attributes.strings("cats_strings") {
+            guard !strings.isEmpty, try attributes.ints("cats_int64s") == nil else {
+                throw attributes.error("exactly one of cats_int64s and cats_strings must be given")
+            }
+            var table: [[UInt8]: Int] = [:]
+            for (index, value) in strings.enumerated() where table[Array(value.utf8)] == nil {
+                table[Array(value.utf8)] = index
+            }
+            self.stringCategories = table
+            self.count = strings.count
+        } else {
+            guard let values = try attributes.ints("cats_int64s"), !values.isEmpty else {
+                throw attributes.error("cats_int64s or cats_strings is required")
+            }
+            for (index, value) in values.enumerated() where map[Int64(value)] == nil { map[Int64(value)] = index }
+            self.stringCategories = nil
+            self.count = values.count
+        }
         self.categories = map
-        self.count = values.count
         self.zeros = try attributes.int("zeros", 1) != 0
     }
 
     func plan(_ context: PlanContext) throws(EngineError) -> OpPlan {
-        let x = try context.input(0, mlNumericTypes)
-        let (categories, width, zeros, count, dtype, node) = (
-            self.categories, self.count, self.zeros, x.count, x.dtype, context.node
+        let x = try context.input(0, self.stringCategories == nil ? mlNumericTypes : [.bytes])
+        let (categories, strings, width, zeros, count, dtype, node) = (
+            self.categories, self.stringCategories, self.count, self.zeros, x.count, x.dtype, context.node
         )
         return OpPlan(
             outputs: [ValueType(dtype: .float32, shape: x.shape + [width])],
@@ -169,14 +182,24 @@ struct OneHotEncoderOp: Operator {
                 let y = io.outF32(0)
                 y.initialize(repeating: 0, count: count * width)
                 for index in 0..<count {
-                    let key: Int64 =
-                        dtype.isFloatingPoint
-                        ? truncatingToInt64(loadDouble(source, index, dtype)) : loadInteger(source, index, dtype)
-                    if let column = categories[key] {
+                    let column: Int?
+                    let shown: String
+                    if let strings {
+                        let bytes = StringElements.bytes(StringElements.element(source, index))
+                        column = strings[Array(bytes)]
+                        shown = "\"\(String(decoding: bytes.prefix(40), as: UTF8.self))\""
+                    } else {
+                        let key: Int64 =
+                            dtype.isFloatingPoint
+                            ? truncatingToInt64(loadDouble(source, index, dtype)) : loadInteger(source, index, dtype)
+                        column = categories[key]
+                        shown = "\(key)"
+                    }
+                    if let column {
                         y[index * width + column] = 1
                     } else if !zeros {
                         throw EngineError(
-                            .invalidInput, "node '\(node)' (OneHotEncoder): value \(key) is not a known category")
+                            .invalidInput, "node '\(node)' (OneHotEncoder): value \(shown) is not a known category")
                     }
                 }
             })
@@ -232,8 +255,10 @@ struct FeatureVectorizerOp: Operator {
 /// ai.onnx.ml ArrayFeatureExtractor: picks columns of the last axis by index (skl2onnx uses it to map
 /// an ArgMax to class labels).
 struct ArrayFeatureExtractorOp: Operator {
+    var acceptsStrings: Bool { true }
+
     func plan(_ context: PlanContext) throws(EngineError) -> OpPlan {
-        let x = try context.input(0, [.float32, .float64, .int64, .int32, .uint8, .int8, .bool])
+        let x = try context.input(0, [.float32, .float64, .int64, .int32, .uint8, .int8, .bool, .bytes])
         let indices = try context.input(1, [.int64])
         guard !x.shape.isEmpty else { throw context.error("X must have rank 1 or more") }
         let last = x.shape[x.shape.count - 1]
@@ -241,7 +266,7 @@ struct ArrayFeatureExtractorOp: Operator {
         var shape = x.shape
         if shape.count == 1 { shape = [1, picks] } else { shape[shape.count - 1] = picks }
         let rows = x.count / max(last, 1)
-        let width = x.dtype.byteWidth!
+        let width = x.dtype.elementSize
         let node = context.node
         return OpPlan(
             outputs: [ValueType(dtype: x.dtype, shape: shape)],

@@ -4,6 +4,8 @@ import SwitchyardTensor
 /// `X·Wᵀ + b` through OpenBLAS, the best class's label, then the post transform, with onnxruntime's rules: the
 /// class count is the number of intercepts, and one score column with two labels is answered as two columns.
 struct LinearClassifierOp: Operator {
+    /// The labels output is a string tensor when the labels are strings.
+    var acceptsStrings: Bool { true }
     let labels: ClassLabels
     let coefficients: [Float]
     let intercepts: [Float]

@@ -88,6 +88,8 @@ func floatRows(_ io: IO, _ dtype: DType, count: Int) -> UnsafePointer<Float> {
 /// ai.onnx.ml SVMClassifier (scikit-learn SVC, NuSVC, LinearSVC): libsvm's one-against-one votes, pairwise
 /// scores, and with `prob_a`/`prob_b` Platt probabilities coupled as libsvm couples them.
 struct SVMClassifierOp: Operator {
+    /// The labels output is a string tensor when the labels are strings.
+    var acceptsStrings: Bool { true }
     let kernel: SVMKernel
     let labels: ClassLabels
     let coefficients: [Float]

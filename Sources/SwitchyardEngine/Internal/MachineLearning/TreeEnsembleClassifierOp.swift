@@ -3,6 +3,8 @@ import SwitchyardTensor
 /// ai.onnx.ml TreeEnsembleClassifier 1 and 3 (RandomForest, GradientBoosting, XGBoost, LightGBM classifiers):
 /// labels and per-class scores, with onnxruntime's rules for binary models and base values.
 struct TreeEnsembleClassifierOp: Operator {
+    /// The labels output is a string tensor when the labels are strings.
+    var acceptsStrings: Bool { true }
     let forest: TreeForest
     let labels: ClassLabels
     let baseValues: [Double]

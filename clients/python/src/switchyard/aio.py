@@ -19,7 +19,8 @@ from typing import Any, Iterable, Mapping, Optional
 import numpy as np
 
 from . import wire
-from .errors import DeadlineExceeded, InvalidArgument, ProtocolError, SwitchyardError, Unavailable, error_for
+from .errors import (DeadlineExceeded, FailedPrecondition, InvalidArgument, ProtocolError, SwitchyardError, Unavailable,
+                     error_for)
 
 __all__ = ["AsyncClient", "Result"]
 
@@ -96,6 +97,8 @@ class _Connection(asyncio.Protocol):
         self.flush_scheduled = False
         self.max_payload = wire.HELLO_MAX_PAYLOAD
         self.peer_max_payload = wire.MIN_MAX_PAYLOAD
+        self.peer_dtypes: frozenset[int] = frozenset()
+        self.peer_identity = "the server"
         self.last_frame_at = loop.time()
         self.ping_sent_at: Optional[float] = None
         self.ticker: Optional[asyncio.TimerHandle] = None
@@ -115,6 +118,7 @@ class _Connection(asyncio.Protocol):
             transport.close()
             return
         params = [("auth.token", self.client.token)] if self.client.token else []
+        params.append((wire.TENSOR_DTYPES, ",".join(str(code) for code in sorted(wire.ADDED_DTYPES))))
         hello = wire.Hello(max_payload=wire.DEFAULT_MAX_PAYLOAD, identity=self.client.identity, parameters=params)
         self._send(wire.encode_parts(hello))
         self._tick()
@@ -256,6 +260,8 @@ class _Connection(asyncio.Protocol):
             self.state = "open"
             self.max_payload = wire.DEFAULT_MAX_PAYLOAD
             self.peer_max_payload = frame.max_payload
+            self.peer_dtypes = wire.announced_dtypes(frame.parameters)
+            self.peer_identity = frame.identity or "the server"
             self.limit = max(1, frame.max_in_flight)
             self.ready.set_result(frame)
         elif isinstance(frame, wire.Ping):
@@ -328,6 +334,13 @@ class _Connection(asyncio.Protocol):
         """
         if self.state != "open":
             raise _NotProcessed("the connection closed before the request was sent")
+        for name, array in tensors:
+            code = wire.dtype_code(array) if array.dtype.kind in "V" or array.dtype.name == "bfloat16" else 0
+            if code in wire.ADDED_DTYPES and code not in self.peer_dtypes:
+                # a server of an earlier revision would take it for a protocol error of the connection (§5.2)
+                raise FailedPrecondition(
+                    f"tensor '{name}' is {wire.DTYPES[code][0]}, which {self.peer_identity} does not accept (its HELLO "
+                    f"announces no {wire.TENSOR_DTYPES}={code})")
         timeout_us = 0
         if deadline is not None:
             left = deadline - self.loop.time()

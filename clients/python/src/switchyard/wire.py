@@ -1,9 +1,14 @@
-"""The Switchyard wire protocol, version 1 (revision 1.1), as ``protocols/wire-v1.md`` specifies it.
+"""The Switchyard wire protocol, version 1 (revision 1.2), as ``protocols/wire-v1.md`` specifies it.
 
 Frames encode to bytes and decode from them with every check of the spec's §3.1, in its order, so that a
 malformed frame gets the same error name (:class:`FrameError` ``.name``) as in any other implementation.
 Tensors are numpy arrays: decoding makes views of the payload (``np.frombuffer``), never a Python loop
 over elements (only the variable-length ``bytes`` dtype is walked element by element).
+
+``bf16`` (revision 1.2) has no numpy type: with ``ml_dtypes`` installed (JAX and TensorFlow bring it) its tensors
+are ``ml_dtypes.bfloat16`` arrays; without it they are arrays of :data:`BFLOAT16_BITS`, a structured dtype holding
+each element's 16 bits, which numpy refuses to compute on rather than misread. :func:`to_bfloat16` and
+:func:`from_bfloat16` convert from and to float32. Either kind is sent as ``bf16``.
 
 This module has no I/O; :mod:`switchyard.aio` runs connections on it.
 """
@@ -38,12 +43,55 @@ _KNOWN_FLAGS = {REQUEST: FLAG_IDEMPOTENT}
 _CONNECTION_LEVEL = (HELLO, PING, PONG, GOAWAY)
 _PER_REQUEST = (REQUEST, RESPONSE, CANCEL)
 
+BFLOAT16_BITS = np.dtype([("bf16", "<u2")])
+"""bf16 elements as their raw bits, where ``ml_dtypes`` is not installed."""
+try:
+    import ml_dtypes as _ml_dtypes
+
+    _BFLOAT16 = np.dtype(_ml_dtypes.bfloat16)
+except ImportError:  # optional: bf16 tensors are then BFLOAT16_BITS arrays
+    _BFLOAT16 = BFLOAT16_BITS
+
 # dtype code -> (name, numpy dtype or None for bytes)
 DTYPES: dict[int, tuple[str, np.dtype | None]] = {
     1: ("f32", np.dtype("<f4")), 2: ("u8", np.dtype("u1")), 3: ("i8", np.dtype("i1")), 6: ("i32", np.dtype("<i4")),
     7: ("i64", np.dtype("<i8")), 8: ("bytes", None), 9: ("bool", np.dtype("?")), 10: ("f16", np.dtype("<f2")),
-    11: ("f64", np.dtype("<f8")),
+    11: ("f64", np.dtype("<f8")), 16: ("bf16", _BFLOAT16),
 }
+ADDED_DTYPES = frozenset({16})
+"""Codes added after revision 1.1: sent only to a peer whose HELLO announces them in ``tensor.dtypes`` (§5.2)."""
+TENSOR_DTYPES = "tensor.dtypes"
+
+
+def announced_dtypes(parameters: Sequence[tuple[str, str]]) -> frozenset[int]:
+    """The added dtype codes a HELLO's ``tensor.dtypes`` announces (unknown codes and junk ignored)."""
+    codes = set()
+    for key, value in parameters:
+        if key == TENSOR_DTYPES:
+            for part in value.split(","):
+                part = part.strip()
+                if part.isdigit() and int(part) in ADDED_DTYPES:
+                    codes.add(int(part))
+    return frozenset(codes)
+
+
+def to_bfloat16(values: object) -> np.ndarray:
+    """float values as a bf16 tensor, rounded to nearest even (``ml_dtypes.bfloat16`` or :data:`BFLOAT16_BITS`)."""
+    floats = np.ascontiguousarray(values, dtype="<f4")
+    if _BFLOAT16 is not BFLOAT16_BITS:
+        return floats.astype(_BFLOAT16)
+    bits = floats.view("<u4")
+    rounded = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype("<u2")
+    nan = np.isnan(floats)
+    rounded[nan] = ((bits[nan] >> 16) | 0x0040).astype("<u2")
+    return rounded.view(BFLOAT16_BITS)
+
+
+def from_bfloat16(array: np.ndarray) -> np.ndarray:
+    """A bf16 tensor's values as float32 (exact)."""
+    if array.dtype == BFLOAT16_BITS:
+        return (array.view("<u2").astype("<u4") << 16).view("<f4")
+    return np.asarray(array, dtype="<f4")
 _CODE_BY_KIND: dict[tuple[str, int], int] = {
     ("f", 4): 1, ("u", 1): 2, ("i", 1): 3, ("i", 4): 6, ("i", 8): 7, ("b", 1): 9, ("f", 2): 10, ("f", 8): 11,
 }
@@ -223,9 +271,11 @@ def dtype_code(array: np.ndarray) -> int:
     kind = array.dtype.kind
     if kind in "OSU":
         return 8
+    if array.dtype == BFLOAT16_BITS or array.dtype.name == "bfloat16":
+        return 16
     code = _CODE_BY_KIND.get((kind, array.dtype.itemsize))
     if code is None:
-        raise TypeError(f"dtype {array.dtype} has no wire dtype (f32, f16, f64, u8, i8, i32, i64, bool, bytes)")
+        raise TypeError(f"dtype {array.dtype} has no wire dtype (f32, f16, bf16, f64, u8, i8, i32, i64, bool, bytes)")
     return code
 
 
@@ -243,16 +293,22 @@ def as_tensor(value: object) -> np.ndarray:
 
 def tensor_bytes(array: np.ndarray, code: int | None = None) -> bytes | memoryview:
     """The data section of one tensor: the raw bytes, or for ``bytes`` tensors length-prefixed elements."""
-    if (code if code is not None else dtype_code(array)) != 8:
+    code = code if code is not None else dtype_code(array)
+    if code != 8:
         if array.size == 0:
             return b""
-        return memoryview(as_tensor(array)).cast("B")
+        return _raw(as_tensor(array), code)
     parts = []
     for item in array.reshape(-1):  # variable-length: one element at a time is the format
         data = item.encode() if isinstance(item, str) else bytes(item)
         parts.append(_U32.pack(len(data)))
         parts.append(data)
     return b"".join(parts)
+
+
+def _raw(array: np.ndarray, code: int) -> memoryview:
+    """The data bytes of a fixed-width tensor, without a copy (bf16 through its 16-bit words)."""
+    return memoryview(array.view("<u2") if code == 16 else array).cast("B")
 
 
 def _element_count(shape: Sequence[int]) -> int:
@@ -280,6 +336,7 @@ def encode_parameters(params: Iterable[tuple[str, str]]) -> bytes:
 _DESCRIPTORS = [struct.Struct(f"<BB{rank}III") for rank in range(MAX_RANK + 1)]
 _ZEROS = bytes(ALIGNMENT)
 _CODES = {dtype: code for code, (_, dtype) in DTYPES.items() if dtype is not None}  # little-endian dtypes only
+_CODES[BFLOAT16_BITS] = 16
 _NAMES: dict[str, bytes] = {}
 
 
@@ -309,7 +366,7 @@ def tensor_section(tensors: Sequence[tuple[str, np.ndarray]], start: int) -> tup
         rank = len(shape)
         if rank > MAX_RANK:
             raise ValueError(f"tensor '{name}' has rank {rank}, the limit is {MAX_RANK}")
-        data = memoryview(array).cast("B") if code != 8 and rank and array.size else tensor_bytes(array, code)
+        data = _raw(array, code) if code != 8 and rank and array.size else tensor_bytes(array, code)
         described.append((encoded, code, shape, rank, data))
         position += len(encoded) + 10 + 4 * rank
     parts: list[bytes | memoryview] = [_U16.pack(count)]
@@ -344,7 +401,7 @@ def _one_tensor(name: str, array: np.ndarray, start: int) -> tuple[list[bytes | 
     rank = len(shape)
     if rank > MAX_RANK:
         raise ValueError(f"tensor '{name}' has rank {rank}, the limit is {MAX_RANK}")
-    data = memoryview(array).cast("B") if code != 8 and rank and array.size else tensor_bytes(array, code)
+    data = _raw(array, code) if code != 8 and rank and array.size else tensor_bytes(array, code)
     descriptor_end = start + 12 + len(encoded) + 4 * rank
     offset = -(-descriptor_end // ALIGNMENT) * ALIGNMENT
     head = (_ONE + encoded + _DESCRIPTORS[rank].pack(code, rank, *shape, offset, len(data))

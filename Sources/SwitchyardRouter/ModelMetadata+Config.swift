@@ -1,8 +1,8 @@
-import Foundation
-import SwitchyardGateway
-import SwitchyardModelConfig
-import SwitchyardRouting
-import SwitchyardTensor
+internal import Foundation
+public import SwitchyardGateway
+public import SwitchyardModelConfig
+public import SwitchyardRouting
+internal import SwitchyardTensor
 
 extension ModelMetadata {
     /// What the router tells HTTP clients of a model, from its `config.json` (the router loads no model):
@@ -13,9 +13,10 @@ extension ModelMetadata {
     ///   - versions: the versions on the router's disk.
     ///   - config: the model's config.
     ///   - batching: the router's batching for the model.
-    init(name: String, versions: [Int], config: ModelConfig, batching: BatcherConfiguration) {
-        let pipeline = config.pipelineJSON.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) } as? [String: Any] ?? [:]
-        let delay = batching.maxQueueDelay.components
+    public init(name: String, versions: [Int], config: ModelConfig, batching: BatcherConfiguration) {
+        let pipeline =
+            config.pipelineJSON.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) } as? [String: Any]
+            ?? [:]
         let policy: VersionPolicy =
             switch config.versionPolicy {
             case .latest(let count): .latest(count)
@@ -26,12 +27,10 @@ extension ModelMetadata {
             name: name, versions: versions.map(String.init), platform: "onnx",
             inputs: Self.inputs(config.inputs ?? [], preprocess: pipeline["preprocess"] as? [[String: Any]] ?? []),
             outputs: Self.outputs(
-                config.outputs ?? [], postprocess: pipeline["postprocess"] as? [[String: Any]] ?? [], labels: config.labels != nil),
+                config.outputs ?? [], postprocess: pipeline["postprocess"] as? [[String: Any]] ?? [],
+                labels: config.labels != nil),
             maxBatchSize: batching.maxBatchSize,
-            batching: .init(
-                preferredBatchSizes: batching.preferredBatchSizes,
-                maxQueueDelayMicroseconds: Int(delay.seconds) * 1_000_000 + Int(delay.attoseconds / 1_000_000_000_000),
-                maxQueueSize: batching.maxQueueSize),
+            batching: Batching(batching),
             versionPolicy: policy)
     }
 
@@ -43,7 +42,9 @@ extension ModelMetadata {
             var dtype = spec.dtype ?? .float32
             var shape = spec.shape ?? [-1]
             for step in steps.reversed() {
-                guard let input = step["input"] as? String, (step["output"] as? String ?? input) == name else { continue }
+                guard let input = step["input"] as? String, (step["output"] as? String ?? input) == name else {
+                    continue
+                }
                 name = input
                 switch step["op"] as? String {
                 case "image":
@@ -61,8 +62,12 @@ extension ModelMetadata {
     }
 
     /// The declared outputs with what each postprocess step adds or replaces, as `Postprocess` names them.
-    static func outputs(_ declared: [ModelConfig.TensorSpec], postprocess steps: [[String: Any]], labels: Bool) -> [TensorMetadata] {
-        var outputs = declared.map { TensorMetadata(name: $0.name, dtype: $0.dtype ?? .float32, shape: $0.shape ?? [-1]) }
+    static func outputs(_ declared: [ModelConfig.TensorSpec], postprocess steps: [[String: Any]], labels: Bool)
+        -> [TensorMetadata]
+    {
+        var outputs = declared.map {
+            TensorMetadata(name: $0.name, dtype: $0.dtype ?? .float32, shape: $0.shape ?? [-1])
+        }
         func put(_ tensor: TensorMetadata) {
             if let index = outputs.firstIndex(where: { $0.name == tensor.name }) {
                 outputs[index] = tensor
@@ -93,5 +98,16 @@ extension ModelMetadata {
             }
         }
         return outputs
+    }
+}
+
+extension ModelMetadata.Batching {
+    /// The router's batching of a model, with Triton's names.
+    init(_ configuration: BatcherConfiguration) {
+        let delay = configuration.maxQueueDelay.components
+        self.init(
+            preferredBatchSizes: configuration.preferredBatchSizes,
+            maxQueueDelayMicroseconds: Int(delay.seconds) * 1_000_000 + Int(delay.attoseconds / 1_000_000_000_000),
+            maxQueueSize: configuration.maxQueueSize)
     }
 }
