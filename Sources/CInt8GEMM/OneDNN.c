@@ -19,9 +19,6 @@ struct sy_dnnl_primitive {
     dnnl_primitive_t primitive;
     sy_dnnl_md src, weights, bias, dst, scratch;
     int has_weights, has_bias;
-    sy_dnnl_md post[SY_MAX_POST];
-    int post_is_add[SY_MAX_POST];
-    int post_count;
     size_t scratch_bytes;
     char impl[64];
 };
@@ -184,15 +181,10 @@ static dnnl_status_t make_attr(const sy_dnnl_post_op *post, int count, dnnl_prim
         dnnl_post_ops_t ops;
         status = dnnl_post_ops_create(&ops);
         for (int i = 0; status == dnnl_success && i < count; i++) {
-            if (post[i].kind == SY_DNNL_POST_ADD) {
-                status = post[i].md ? dnnl_post_ops_append_binary(ops, dnnl_binary_add, &post[i].md->md)
-                                    : dnnl_invalid_arguments;
-            } else {
-                dnnl_alg_kind_t kind = eltwise_kind(post[i].kind);
-                status = kind == dnnl_alg_kind_undef
-                             ? dnnl_invalid_arguments
-                             : dnnl_post_ops_append_eltwise(ops, 1.0f, kind, post[i].alpha, post[i].beta);
-            }
+            dnnl_alg_kind_t kind = eltwise_kind(post[i].kind);
+            status = kind == dnnl_alg_kind_undef
+                         ? dnnl_invalid_arguments
+                         : dnnl_post_ops_append_eltwise(ops, 1.0f, kind, post[i].alpha, post[i].beta);
         }
         if (status == dnnl_success) status = dnnl_primitive_attr_set_post_ops(attr, ops);
         dnnl_post_ops_destroy(ops);
@@ -241,11 +233,6 @@ static int finish(const void *op_desc, const sy_dnnl_post_op *post, int post_cou
     const dnnl_memory_desc_t *scratch = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
     copy_md(&p->scratch, scratch);
     p->scratch_bytes = scratch ? dnnl_memory_desc_get_size(scratch) : 0;
-    p->post_count = post_count;
-    for (int i = 0; i < post_count; i++) {
-        p->post_is_add[i] = post[i].kind == SY_DNNL_POST_ADD;
-        if (p->post_is_add[i]) p->post[i] = *post[i].md;
-    }
     const char *impl = NULL;
     if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success && impl) {
         snprintf(p->impl, sizeof p->impl, "%s", impl);
@@ -323,10 +310,7 @@ const sy_dnnl_md *sy_dnnl_primitive_md(const sy_dnnl_primitive *p, int role) {
     case SY_DNNL_ARG_WEIGHTS: return p->has_weights ? &p->weights : NULL;
     case SY_DNNL_ARG_BIAS: return p->has_bias ? &p->bias : NULL;
     case SY_DNNL_ARG_DST: return &p->dst;
-    default:
-        if (role >= SY_DNNL_ARG_POST && role < SY_DNNL_ARG_POST + p->post_count && p->post_is_add[role - SY_DNNL_ARG_POST])
-            return &p->post[role - SY_DNNL_ARG_POST];
-        return NULL;
+    default: return NULL;
     }
 }
 
@@ -343,11 +327,11 @@ void sy_dnnl_primitive_destroy(sy_dnnl_primitive *p) {
 int sy_dnnl_execute(const sy_dnnl_primitive *p, int threads, int count, const int *roles, void *const *pointers,
                     void *scratch) {
     if (!ready()) return -1;
-    if (count < 0 || count > 4 + SY_MAX_POST) return dnnl_invalid_arguments;
+    if (count < 0 || count > 4) return dnnl_invalid_arguments;
     dnnl_stream_t stream = thread_stream();
     if (!stream) return dnnl_runtime_error;
     set_threads(threads);
-    dnnl_exec_arg_t args[4 + SY_MAX_POST + 1];
+    dnnl_exec_arg_t args[4 + 1];
     int made = 0;
     dnnl_status_t status = dnnl_success;
     for (int i = 0; i < count && status == dnnl_success; i++) {
@@ -358,7 +342,7 @@ int sy_dnnl_execute(const sy_dnnl_primitive *p, int threads, int count, const in
         case SY_DNNL_ARG_WEIGHTS: arg = DNNL_ARG_WEIGHTS; break;
         case SY_DNNL_ARG_BIAS: arg = DNNL_ARG_BIAS; break;
         case SY_DNNL_ARG_DST: arg = DNNL_ARG_DST; break;
-        default: arg = DNNL_ARG_ATTR_MULTIPLE_POST_OP(roles[i] - SY_DNNL_ARG_POST) | DNNL_ARG_SRC_1; break;
+        default: status = dnnl_invalid_arguments; continue;
         }
         if (!md) {
             status = dnnl_invalid_arguments;

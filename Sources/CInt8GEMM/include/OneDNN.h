@@ -22,14 +22,12 @@ enum { SY_DNNL_F32 = 1, SY_DNNL_S32 = 2, SY_DNNL_S8 = 3, SY_DNNL_U8 = 4 };
 enum { SY_DNNL_PLAIN = 0, SY_DNNL_CHANNELS_LAST = 1, SY_DNNL_ANY = 2 };
 
 /// Post-op kinds, applied in order to a primitive's result. Eltwise ones use `alpha` / `beta` as oneDNN does
-/// (RELU: negative slope; CLIP: bounds). `ADD` adds a second tensor (argument
-/// `SY_DNNL_ARG_POST + index`) whose descriptor is the post-op's `md`, broadcast as oneDNN allows.
+/// (RELU: negative slope; CLIP: bounds).
 enum {
     SY_DNNL_POST_RELU = 1,
     SY_DNNL_POST_CLIP = 2,
     SY_DNNL_POST_LOGISTIC = 3,
     SY_DNNL_POST_TANH = 4,
-    SY_DNNL_POST_ADD = 9,
 };
 
 /// Execution argument roles.
@@ -38,7 +36,6 @@ enum {
     SY_DNNL_ARG_WEIGHTS = 2,
     SY_DNNL_ARG_BIAS = 3,
     SY_DNNL_ARG_DST = 4,
-    SY_DNNL_ARG_POST = 16,  // + post-op index, for ADD post-ops
 };
 
 typedef struct sy_dnnl_md sy_dnnl_md;
@@ -48,7 +45,6 @@ typedef struct {
     int kind;
     float alpha;
     float beta;
-    const sy_dnnl_md *md;  // ADD only
 } sy_dnnl_post_op;
 
 /// Geometry of a 2-D (or, with `spatial` 1 or 3, 1-D / 3-D) convolution, ONNX conventions: dilations

@@ -56,11 +56,9 @@ final class DNNLDescriptor: @unchecked Sendable {
     deinit { sy_dnnl_md_destroy(self.pointer) }
 }
 
-/// An activation or addition applied to a primitive's result before it is stored.
+/// An activation applied to a primitive's result before it is stored.
 enum DNNLPostOp {
     case eltwise(kind: Int32, alpha: Float, beta: Float)
-    /// Adds a second tensor (an execution argument `SY_DNNL_ARG_POST + index`).
-    case add(DNNLDescriptor)
 
     /// The oneDNN form of one of the engine's fusable activations.
     init(_ activation: Activation) {
@@ -82,13 +80,7 @@ enum DNNLPostOp {
 /// (each passes its own scratch memory).
 final class DNNLPrimitive: @unchecked Sendable {
     let pointer: OpaquePointer
-    /// Keeps the post-ops' descriptors alive as long as the primitive.
-    private let retained: [DNNLDescriptor]
-
-    private init(_ pointer: OpaquePointer, retained: [DNNLDescriptor]) {
-        self.pointer = pointer
-        self.retained = retained
-    }
+    private init(_ pointer: OpaquePointer) { self.pointer = pointer }
 
     deinit { sy_dnnl_primitive_destroy(self.pointer) }
 
@@ -123,20 +115,15 @@ final class DNNLPrimitive: @unchecked Sendable {
         _ postOps: [DNNLPostOp], _ what: String,
         _ body: (UnsafePointer<sy_dnnl_post_op>?, Int32, UnsafeMutablePointer<OpaquePointer?>) -> Int32
     ) throws(EngineError) -> DNNLPrimitive {
-        var retained: [DNNLDescriptor] = []
         let ops: [sy_dnnl_post_op] = postOps.map { op in
             switch op {
-            case .eltwise(let kind, let alpha, let beta):
-                return sy_dnnl_post_op(kind: kind, alpha: alpha, beta: beta, md: nil)
-            case .add(let descriptor):
-                retained.append(descriptor)
-                return sy_dnnl_post_op(kind: Int32(SY_DNNL_POST_ADD), alpha: 0, beta: 0, md: descriptor.pointer)
+            case .eltwise(let kind, let alpha, let beta): sy_dnnl_post_op(kind: kind, alpha: alpha, beta: beta)
             }
         }
         var out: OpaquePointer? = nil
         let status = ops.withUnsafeBufferPointer { body($0.baseAddress, Int32($0.count), &out) }
         guard status == 0, let out else { throw OneDNN.error(status, what) }
-        return DNNLPrimitive(out, retained: retained)
+        return DNNLPrimitive(out)
     }
 
     /// Runs the primitive on `threads` threads with `arguments` as (role, pointer) pairs (roles are
@@ -175,5 +162,4 @@ enum DNNLArgument {
     static let weights = Int32(SY_DNNL_ARG_WEIGHTS)
     static let bias = Int32(SY_DNNL_ARG_BIAS)
     static let destination = Int32(SY_DNNL_ARG_DST)
-    static func post(_ index: Int) -> Int32 { Int32(SY_DNNL_ARG_POST) + Int32(index) }
 }
