@@ -186,7 +186,11 @@ struct ConvOp: Operator {
             batch: batch, channels: channels, height: height, width: width, filters: filters, group: group, kh: kh,
             kw: kw, output: out, strides: window.strides, dilations: window.dilations, begin: begin, end: end,
             hasBias: context.has(2), activations: self.activations)
-        if let weights = self.weights, let plan = try onednn.plan(context, weights: weights) { return plan }
+        // oneDNN where this path would run im2col + GEMM on a dense kernel; 1×1 (one GEMM on the image as it is) and
+        // depthwise layers (the direct kernel below) measured faster here than oneDNN with its layout moves.
+        if group == 1, kh * kw > 1, let weights = self.weights, let plan = try onednn.plan(context, weights: weights) {
+            return plan
+        }
         // Weights held for oneDNN, in the ONNX layout again for the kernels below.
         let held = try self.weights.map { weights throws(EngineError) in
             try weights.plain(dims: onednn.weightDims, what: "node '\(context.node)' (Conv)")
