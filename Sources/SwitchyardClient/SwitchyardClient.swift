@@ -16,6 +16,9 @@ public final class SwitchyardClient: Sendable {
     private let wire: WireClient
     /// The deadline of calls that do not give one, so that no call can wait forever.
     public let defaultDeadline: Duration
+    /// Which failed calls are sent again: those the router never processed (no connection, or a draining router's
+    /// GOAWAY), and idempotent ones answered `unavailable`.
+    public let retry: CallRetryPolicy
 
     /// Makes a client; connections open on first use.
     /// - Parameters:
@@ -26,13 +29,16 @@ public final class SwitchyardClient: Sendable {
     ///   - identity: the name this app announces (for the router's logs).
     ///   - token: a bearer token, for routers that accept tokens instead of client certificates.
     ///   - defaultDeadline: the deadline of calls that give none.
+    ///   - retry: which failed calls are sent again, within their deadline (``CallRetryPolicy/none`` for none).
     ///   - logger: for connection events.
     /// - Throws: `TransportError` when the TLS files do not load.
     public init(
         host: String, port: Int, tls: TLSSettings, connections: Int = 1, identity: String = "app", token: String? = nil,
-        defaultDeadline: Duration = .seconds(30), logger: Logger = Logger(label: "switchyard.client")
+        defaultDeadline: Duration = .seconds(30), retry: CallRetryPolicy = CallRetryPolicy(),
+        logger: Logger = Logger(label: "switchyard.client")
     ) throws {
         self.defaultDeadline = defaultDeadline
+        self.retry = retry
         var configuration = WireClientConfiguration(host: host, port: port, tls: tls)
         configuration.connections = max(1, connections)
         configuration.identity = identity
@@ -63,14 +69,16 @@ public final class SwitchyardClient: Sendable {
         return InferenceResult(try await self.call(request, deadline: deadline))
     }
 
-    /// Sends any request (for methods other than `infer`, such as `echo` or `health`).
+    /// Sends any request (for methods other than `infer`, such as `echo` or `health`); failures the retry policy
+    /// allows are sent again within the deadline.
     /// - Parameters:
     ///   - request: the request.
     ///   - deadline: how long to wait (``defaultDeadline`` when `nil`).
     /// - Throws: ``InferenceError`` carrying the status code and message.
     public func call(_ request: Request, deadline: Duration? = nil) async throws(InferenceError) -> Response {
         do {
-            return try await self.wire.call(request, deadline: ContinuousClock.now.advanced(by: deadline ?? self.defaultDeadline))
+            let deadline = ContinuousClock.now.advanced(by: deadline ?? self.defaultDeadline)
+            return try await self.wire.call(request, deadline: deadline, retry: self.retry)
         } catch let status as Status {
             throw InferenceError(status: status)
         } catch let error as any StatusConvertible {

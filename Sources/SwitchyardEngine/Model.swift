@@ -64,6 +64,8 @@ public final class Model: Sendable {
         let parameterCount = graph.constants.values.reduce(0) { $0 + $1.type.count }
         HalfPrecision.widen(&graph)
         if options.fuse {
+            Fusion.fuseDynamicQuantizedLinear(&graph)
+            Fusion.fuseQuantizedConv(&graph)
             Fusion.apply(&graph)
             Fusion.pretransposeWeights(&graph)
         }

@@ -1,4 +1,5 @@
 import Foundation
+import SwitchyardTransport
 public import SwitchyardWire
 import Synchronization
 
@@ -73,6 +74,7 @@ public struct LoadGenerator: Sendable {
             measureFrom: measureFrom, end: self.settings.duration.map { measureFrom.advanced(by: $0) },
             requests: self.settings.requests)
         var stoppedBehind = false
+        let retriesBefore = self.target.retries
         await withTaskGroup(of: Void.self) { group in
             if let progress {
                 group.addTask {
@@ -90,9 +92,11 @@ public struct LoadGenerator: Sendable {
             }
             group.cancelAll()
         }
-        return Self.result(
+        var result = Self.result(
             step: step, recorder: recorder, measureFrom: measureFrom, rowsPerRequest: self.source.rowsPerRequest,
             stoppedBehind: stoppedBehind)
+        result.retries = self.target.retries - retriesBefore
+        return result
     }
 
     /// Which requests count: those sent from `measureFrom`, until `end` or until `requests` have been sent.
@@ -192,7 +196,7 @@ public struct LoadGenerator: Sendable {
         } catch {
             let status = Self.status(of: error)
             let now = ContinuousClock.now
-            recorder.failed(measured: measured, status: status, at: now)
+            recorder.failed(measured: measured, status: status, local: Self.isLocal(error), at: now)
             if let wall {
                 self.requestLog?.record(sent: wall, latency: sent.duration(to: now), code: status.code, measured: measured)
             }
@@ -204,6 +208,10 @@ public struct LoadGenerator: Sendable {
         if let convertible = error as? any StatusConvertible { return convertible.status }
         return Status(.internalError, "\(error)")
     }
+
+    /// Whether the client decided the failure itself (its own limit, no connection, a lost connection) rather than
+    /// the server answering it: a transport error is the client's, an ERROR frame's status the server's.
+    static func isLocal(_ error: any Error) -> Bool { error is TransportError }
 
     private static func report(
         step: LoadStep, start: ContinuousClock.Instant, measureFrom: ContinuousClock.Instant, recorder: StepRecorder,
@@ -230,10 +238,11 @@ public struct LoadGenerator: Sendable {
     ) -> StepResult {
         let state = recorder.state.withLock { $0 }
         let elapsed = state.lastAnswer.map { LoadFormat.seconds(measureFrom.duration(to: $0)) } ?? 0
-        let errors = state.errors.map { code, entry in
+        let errors = state.errors.map { key, entry in
             StepResult.ErrorCount(
-                status: code.description, code: Int(code.rawValue), count: entry.count, example: entry.example)
-        }.sorted { ($0.count, $1.status) > ($1.count, $0.status) }
+                status: key.code.description, code: Int(key.code.rawValue), source: key.local ? "client" : "server",
+                count: entry.count, example: entry.example)
+        }.sorted { ($0.count, $1.status, $1.source) > ($1.count, $0.status, $0.source) }
         var result = StepResult(
             mode: "closed", concurrency: nil, rate: nil, elapsedS: elapsed, sent: state.sent, ok: state.ok,
             errors: errors,

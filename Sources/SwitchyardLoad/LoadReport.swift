@@ -147,7 +147,8 @@ public struct LoadReport: Codable, Sendable, Hashable {
             + "p50_ms,p90_ms,p99_ms,p999_ms,max_ms,mean_ms,service_p99_ms,max_send_lag_ms,mismatched_rows,errors\n"
         for (index, step) in self.steps.enumerated() {
             let l = step.latencyMs
-            let errors = step.errors.map { "\($0.status):\($0.count)" }.joined(separator: ";")
+            let errors = step.errors.map { "\($0.source == "client" ? "client " : "")\($0.status):\($0.count)" }
+                .joined(separator: ";")
             let fields: [String] = [
                 "\(index + 1)", step.mode, step.concurrency.map(String.init) ?? "",
                 step.rate.map(LoadFormat.number) ?? "",
@@ -196,8 +197,12 @@ public struct LoadReport: Codable, Sendable, Hashable {
                 if step.stoppedBehind == true { note += "; stopped early: sends fell too far behind" }
                 lines.append(note)
             }
+            if let retries = step.retries, retries > 0 {
+                lines.append("\(step.label): \(retries) request(s) sent again after a retryable failure")
+            }
             for error in step.errors {
-                lines.append("\(step.label): \(error.count) × \(error.status) (\(error.example))")
+                let who = error.source == "client" ? "refused by this client: " : ""
+                lines.append("\(step.label): \(error.count) × \(who)\(error.status) (\(error.example))")
             }
             if let validation = step.validation {
                 var note =

@@ -16,6 +16,9 @@ public struct StepResult: Codable, Sendable, Hashable {
     public var ok: Int
     /// Measured requests that failed, by status.
     public var errors: [ErrorCount]
+    /// Requests sent again after a failure the client's retry policy allows (warm-up included); a retried request
+    /// counts once, by its last attempt. `nil` in reports written before retries existed.
+    public var retries: Int? = nil
     /// Answered requests per second.
     public var throughput: Double
     /// Rows per second in answered requests.
@@ -42,9 +45,39 @@ public struct StepResult: Codable, Sendable, Hashable {
         public var status: String
         /// The status code number.
         public var code: Int
+        /// `client` when this client refused or lost the request itself (its own in-flight limit, no connection, a
+        /// lost connection), `server` when a service answered with the status.
+        public var source: String
         public var count: Int
         /// The first message seen with this status.
         public var example: String
+
+        /// Makes a count.
+        /// - Parameters:
+        ///   - status: the status name.
+        ///   - code: its number.
+        ///   - source: `client` or `server`.
+        ///   - count: how many.
+        ///   - example: the first message.
+        public init(status: String, code: Int, source: String = "server", count: Int, example: String) {
+            self.status = status
+            self.code = code
+            self.source = source
+            self.count = count
+            self.example = example
+        }
+
+        private enum CodingKeys: String, CodingKey { case status, code, source, count, example }
+
+        /// Reads a count; reports written before `source` existed count every error as the server's.
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            self.status = try container.decode(String.self, forKey: .status)
+            self.code = try container.decode(Int.self, forKey: .code)
+            self.source = try container.decodeIfPresent(String.self, forKey: .source) ?? "server"
+            self.count = try container.decode(Int.self, forKey: .count)
+            self.example = try container.decode(String.self, forKey: .example)
+        }
     }
 
     /// Answers of one model version (per arm of a canary or A/B split), with their latency.

@@ -13,6 +13,7 @@ extension Preprocess {
     /// - Throws: `PipelineError.invalidInput` saying what was expected.
     public func apply(to tensors: [NamedTensor]) throws(PipelineError) -> [NamedTensor] {
         var values: [(String, Value)] = tensors.map { ($0.name, .tensor($0.tensor)) }
+        var pixels = self.pixelLimits
         func take(_ name: String, _ op: String) throws(PipelineError) -> Value {
             guard let value = values.first(where: { $0.0 == name })?.1 else {
                 let known = values.map(\.0).joined(separator: ", ")
@@ -36,7 +37,9 @@ extension Preprocess {
                 guard case .tensor(let tensor) = try take(input, "image") else {
                     throw PipelineError(.invalidInput, "image needs '\(input)' as received (u8 pixels or PNG bytes)")
                 }
-                put(output, try Self.image(tensor, input, channels: channels, height: height, width: width, layout: layout), replacing: input)
+                let value = try Self.image(
+                    tensor, input, channels: channels, height: height, width: width, layout: layout, budget: &pixels)
+                put(output, value, replacing: input)
             case .cast(let input, let output):
                 let (data, shape) = try floats(try take(input, "cast"), input)
                 put(output, .floats(data, shape), replacing: input)
@@ -180,8 +183,12 @@ extension Preprocess {
         }
     }
 
-    private static func image(_ tensor: Tensor, _ name: String, channels: Int, height: Int, width: Int, layout: String) throws(PipelineError) -> Value {
-        var images: [(pixels: [Float], height: Int, width: Int)] = []
+    private static func image(
+        _ tensor: Tensor, _ name: String, channels: Int, height: Int, width: Int, layout: String,
+        budget: inout PixelBudget
+    ) throws(PipelineError) -> Value {
+        // 8-bit pixels per image, widened to floats one image at a time by the resize
+        var images: [(pixels: ArraySlice<UInt8>, height: Int, width: Int)] = []
         switch tensor.dtype {
         case .bytes:
             guard tensor.shape.rank == 1 else { throw PipelineError(.invalidInput, "image '\(name)' as PNG bytes must be [batch], got \(tensor.shape)") }
@@ -189,8 +196,8 @@ extension Preprocess {
             do { elements = try tensor.byteElements() } catch { throw PipelineError(.invalidInput, error.message) }
             for (index, element) in elements.enumerated() {
                 do {
-                    let decoded = try Image.decodePNG(element.bytes, channels: channels)
-                    images.append((decoded.pixels.map(Float.init), decoded.height, decoded.width))
+                    let decoded = try Image.decodePNG(element.bytes, channels: channels, budget: &budget)
+                    images.append((decoded.pixels[...], decoded.height, decoded.width))
                 } catch {
                     throw PipelineError(.invalidInput, "image \(index) of '\(name)': \(error.message)")
                 }
@@ -201,9 +208,11 @@ extension Preprocess {
             guard fits, dims[1] > 0, dims[2] > 0 else {
                 throw PipelineError(.invalidInput, "image '\(name)' must be u8 [batch, height, width\(channels == 1 ? "" : ", \(channels)")], got \(tensor.shape)")
             }
-            let pixels = try Self.floats(tensor, name)
+            for _ in 0..<dims[0] { try budget.take(height: dims[1], width: dims[2]) }
+            let pixels: [UInt8]
+            do { pixels = try tensor.scalars(as: UInt8.self) } catch { throw PipelineError(.invalidInput, "image '\(name)': \(error.message)") }
             let per = dims[1] * dims[2] * channels
-            for index in 0..<dims[0] { images.append((Array(pixels[(index * per)..<((index + 1) * per)]), dims[1], dims[2])) }
+            for index in 0..<dims[0] { images.append((pixels[(index * per)..<((index + 1) * per)], dims[1], dims[2])) }
         default:
             throw PipelineError(.invalidInput, "image '\(name)' must be u8 pixels or PNG bytes, got \(tensor.dtype)")
         }

@@ -53,6 +53,10 @@ public struct Preprocess: Sendable {
     let steps: [Step]
     /// The inputs the model declares; empty when the config declares none (then only the steps run).
     public let inputs: [Input]
+    /// The pixels an `image` step decodes per image and per request; more is refused as `invalid argument`.
+    public var pixelLimits = PixelBudget.defaults
+    /// Whether a step decodes or resizes images: work to keep off an event loop.
+    public var hasImageStep: Bool { self.steps.contains { if case .image = $0 { true } else { false } } }
 
     /// Reads the `preprocess` list of a model's `pipeline` config.
     /// - Parameters:

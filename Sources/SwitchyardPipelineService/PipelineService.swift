@@ -19,14 +19,18 @@ public final class PipelineService: WireService {
     private let stage: String
     private let table: Mutex<[String: any ModelPipeline]>
     private var pipelines: [String: any ModelPipeline] { self.table.withLock { $0 } }
+    /// What a reload's image steps may decode.
+    private let pixelLimits: PixelBudget
 
     /// Makes a stage from pipelines by model name.
     /// - Parameters:
     ///   - stage: the method this stage answers (`Method.preprocess` or `Method.postprocess`).
     ///   - pipelines: each model's pipeline.
-    public init(stage: String, pipelines: [String: any ModelPipeline]) {
+    ///   - pixelLimits: what image steps of pipelines read again by ``reload(root:)`` may decode.
+    public init(stage: String, pipelines: [String: any ModelPipeline], pixelLimits: PixelBudget = .defaults) {
         self.stage = stage
         self.table = Mutex(pipelines)
+        self.pixelLimits = pixelLimits
     }
 
     /// Reads the repository's pipelines again and uses them from now on.
@@ -35,7 +39,9 @@ public final class PipelineService: WireService {
     /// - Throws: as ``preprocess(root:)``; the running pipelines stay then.
     @discardableResult
     public func reload(root: String) throws -> (added: [String], removed: [String]) {
-        let fresh = self.stage == Method.preprocess ? try Self.preprocess(root: root) : try Self.postprocess(root: root)
+        let fresh =
+            self.stage == Method.preprocess
+            ? try Self.preprocess(root: root, pixelLimits: self.pixelLimits) : try Self.postprocess(root: root)
         let next = fresh.pipelines
         let before = self.table.withLock { table in
             defer { table = next }
@@ -45,10 +51,12 @@ public final class PipelineService: WireService {
     }
 
     /// The preprocess stage of a model repository (only its configs are read).
-    /// - Parameter root: the model repository's directory.
+    /// - Parameters:
+    ///   - root: the model repository's directory.
+    ///   - pixelLimits: the pixels an image step decodes per image and per request.
     /// - Throws: `PipelineError` naming the model whose config is wrong; `ModelConfigError` when the repository
     ///   cannot be listed.
-    public static func preprocess(root: String) throws -> PipelineService {
+    public static func preprocess(root: String, pixelLimits: PixelBudget = .defaults) throws -> PipelineService {
         PipelineService(
             stage: Method.preprocess,
             pipelines: try ModelCatalog(root: root).pipelines { config throws(PipelineError) in
@@ -58,8 +66,11 @@ public final class PipelineService: WireService {
                         shape: (spec.shape ?? []).map { $0 < 0 ? nil : $0 }
                     )
                 }
-                return try Preprocess(pipelineJSON: config.pipelineJSON, inputs: inputs)
-            }
+                var preprocess = try Preprocess(pipelineJSON: config.pipelineJSON, inputs: inputs)
+                preprocess.pixelLimits = pixelLimits
+                return preprocess
+            },
+            pixelLimits: pixelLimits
         )
     }
 
@@ -87,6 +98,13 @@ public final class PipelineService: WireService {
                     .unknownModel,
                     "no \(self.stage)ing for model '\(request.model)' (known: \(self.models.joined(separator: ", ")))"
                 )
+            }
+            // image decoding and resizing run on the global executor, never on the connection's event loop, so that
+            // one large image does not hold up every other request on the loop
+            if (pipeline as? Preprocess)?.hasImageStep ?? false {
+                return try await withTaskExecutorPreference(globalConcurrentExecutor) {
+                    Response(tensors: try pipeline.apply(to: request.tensors))
+                }
             }
             return Response(tensors: try pipeline.apply(to: request.tensors))
         case Method.health:

@@ -230,6 +230,9 @@ public final class HealthChecker: Service {
             verdicts[key] = verdict
             return verdict.healthy == before ? nil : verdict.healthy
         }
+        // every pass re-admits an ejected instance, not only a change of verdict: an instance ejected for its refusals
+        // may never have failed a check
+        if passed { target.pool.healthCheckPassed(instance: member.id) }
         // an instance added to the pool waits for a pass even when the verdict did not change
         guard let healthy = change ?? (passed && target.pool.isAwaitingHealthCheck(member.id) ? true : nil) else { return }
         target.pool.reportHealth(instance: member.id, healthy: healthy)

@@ -10,7 +10,8 @@ public import SwitchyardWire
 /// Run it as a `Service` (it runs the batchers) beside the `WireServer` that serves it; put it before the
 /// server in the `ServiceGroup`, so that on shutdown the server drains first and the batchers stop after.
 /// Inference batches hold one (model, version): requests that pin a version get that version's batcher, made on
-/// first use (up to ``maxPinnedVersions`` per model; beyond that they go unbatched). A request whose batch
+/// first use for a version a healthy inference instance serves (up to ``maxPinnedVersions`` per model; other
+/// requests go unbatched). A request whose batch
 /// failed with `invalid argument` is tried again alone, so one bad request does not fail its batch-mates. A request's
 /// `priority` goes with it to every stage and orders the batch queues (more urgent first; the least urgent shed
 /// first when a queue is full).
@@ -266,9 +267,19 @@ public final class RouterService: WireService, Service {
     ) async throws -> Response {
         let batcher =
             request.version.isEmpty
-            ? stages.inference : self.batchers.inference(model: request.model, version: request.version, stages: stages)
+            ? stages.inference
+            : self.versionIsServed(model: request.model, version: request.version)
+                ? self.batchers.inference(model: request.model, version: request.version, stages: stages) : nil
         guard let batcher else { return try await self.inference.call(request, deadline: deadline) }
         return try await Self.call(batcher, or: self.inference, request, deadline: deadline)
+    }
+
+    /// Whether a healthy inference instance reports `version` of `model` loaded: only such a version gets a pinned
+    /// batcher (of which there are few), so that callers naming versions that do not exist cannot use them up. Without
+    /// health checks every version counts as served.
+    private func versionIsServed(model: String, version: String) -> Bool {
+        guard let health else { return true }
+        return health.readyVersions(of: model)?.contains(version) ?? false
     }
 
     /// Sends through the batcher; a request whose batch was refused as `invalid argument` goes again alone, so that

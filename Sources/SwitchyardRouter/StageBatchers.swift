@@ -175,6 +175,9 @@ final class StageBatchers: Sendable {
         }
     }
 
+    /// The pinned versions of `model` that have a batcher, sorted.
+    func pinnedVersions(of model: String) -> [String] { self.pinned.withLock { ($0[model] ?? [:]).keys.sorted() } }
+
     /// A stage's instance count changed: every model's batches in flight toward it follow.
     func setInstances(stage: String, count: Int) {
         let changed = self.instances.withLock { instances in

@@ -12,4 +12,13 @@ public protocol Upstream: Sendable {
     /// - Returns: the response.
     /// - Throws: a `StatusConvertible` error (a `Status`, a transport error) or `CancellationError`.
     func call(_ request: Request, deadline: ContinuousClock.Instant?) async throws -> Response
+
+    /// Whether the instance said it is shutting down (a graceful GOAWAY) and has not been reached since: a pool takes
+    /// it out of rotation instead of counting its refusals as failures.
+    var isDraining: Bool { get }
+}
+
+extension Upstream {
+    /// `false`: only a transport knows that its server is draining.
+    public var isDraining: Bool { false }
 }

@@ -71,25 +71,41 @@ extension UpstreamPool {
 
         mutating func endRequest() { self.requestsInFlight -= 1 }
 
-        /// Picks an instance by power of two choices on requests in flight, and counts the attempt in flight.
+        /// Picks an instance by power of two choices on attempts in flight, and counts the attempt in flight.
         ///
-        /// Candidates are the admitted, healthy instances not in `excluded`; failing that, admitted ones not
-        /// excluded; then any admitted one; then any at all (the pool never refuses for want of a healthy instance).
-        /// - Returns: the instance's index, or `nil` for an empty pool.
-        mutating func pick(excluding excluded: Set<Int>, now: Instant, using random: inout some RandomNumberGenerator)
-            -> (index: Int?, events: [Event])
-        {
+        /// An instance drained by the pool's owner gets nothing new. One whose server said it is shutting down
+        /// (`goingAway`) is out of rotation while another is left (a drain is no failure). Of the rest, the admitted
+        /// (not ejected), healthy ones take the traffic, unless fewer than the panic threshold's share of the
+        /// established ones (not waiting for their first health check) are: then every one does, ejected or not,
+        /// as Envoy's `healthy_panic_threshold` does, rather than pile everything on a few or fail. Instances in
+        /// `excluded` (tried already by this request) are avoided while another candidate is left.
+        /// - Parameters:
+        ///   - excluded: instances this request tried already.
+        ///   - goingAway: instances whose server sent a graceful GOAWAY and has not been reached since.
+        ///   - now: the time, for ejections that ended and slow starts.
+        ///   - random: for the two random choices.
+        /// - Returns: the instance's index, or `nil` when every instance is drained (or there is none).
+        mutating func pick(
+            excluding excluded: Set<Int>, goingAway: Set<Int> = [], now: Instant,
+            using random: inout some RandomNumberGenerator
+        ) -> (index: Int?, events: [Event]) {
             let events = self.readmitExpired(now: now)
-            // a draining instance gets nothing new, whatever else is down
-            let all = self.instances.indices.filter { !self.instances[$0].draining }
-            let admitted = all.filter { self.instances[$0].ejectedUntil == nil }
+            // a drained instance gets nothing new, whatever else is down
+            let members = self.instances.indices.filter { !self.instances[$0].draining }
+            guard !members.isEmpty else { return (nil, events) }
+            let serving = members.filter { !goingAway.contains($0) }
+            let rotation = serving.isEmpty ? members : serving
+            let admitted = rotation.filter { self.instances[$0].ejectedUntil == nil }
+            let healthy = admitted.filter { self.instances[$0].healthy }
+            let established = rotation.filter { !self.instances[$0].awaitingFirstCheck }
+            let panic = healthy.count * 100 < self.configuration.healthyPanicThreshold * max(1, established.count)
+            let preferred = panic || healthy.isEmpty ? rotation : healthy
             let tiers = [
-                admitted.filter { self.instances[$0].healthy && !excluded.contains($0) },
+                preferred.filter { !excluded.contains($0) },
                 admitted.filter { !excluded.contains($0) },
-                admitted,
-                all,
+                preferred,
             ]
-            guard let candidates = tiers.first(where: { !$0.isEmpty }) else { return (nil, events) }
+            let candidates = tiers.first { !$0.isEmpty } ?? rotation
             let weights = candidates.map { self.weight(of: $0, now: now) }
             var chosen: Int
             if weights.allSatisfy({ $0 == 1 }) {
@@ -204,14 +220,23 @@ extension UpstreamPool {
             case .neutral:
                 break
             case .failed:
-                self.instances[index].consecutiveFailures += 1
-                if self.instances[index].consecutiveFailures >= self.configuration.consecutiveFailures,
-                    self.instances[index].ejectedUntil == nil, self.mayEject()
-                {
-                    events.append(self.eject(index, now: now))
-                }
+                events += self.countFailure(index, now: now)
             }
             return events + self.removeIfIdle(index)
+        }
+
+        /// An attempt on `index` outlived its per-try timeout: a failure for outlier detection (Envoy counts gateway
+        /// timeouts too), while the attempt stays in flight until ``finish(instance:outcome:now:)``.
+        mutating func timedOut(instance index: Int, now: Instant) -> [Event] {
+            self.readmitExpired(now: now) + self.countFailure(index, now: now)
+        }
+
+        private mutating func countFailure(_ index: Int, now: Instant) -> [Event] {
+            self.instances[index].consecutiveFailures += 1
+            guard self.instances[index].consecutiveFailures >= self.configuration.consecutiveFailures,
+                self.instances[index].ejectedUntil == nil, self.mayEject()
+            else { return [] }
+            return [self.eject(index, now: now)]
         }
 
         /// Whether a retry may start now, within the retry budget and before the deadline; if so it counts in
@@ -242,6 +267,17 @@ extension UpstreamPool {
                 self.instances[index].consecutiveFailures = 0
                 events.append(.readmitted(instance: id))
             }
+            return events
+        }
+
+        /// A health check passed: an ejected instance is re-admitted at once (it answers again, so outlier
+        /// detection's wait is over), whatever the checker's thresholds say about its health.
+        mutating func checkPassed(instance id: String, now: Instant) -> [Event] {
+            var events = self.readmitExpired(now: now)
+            guard let index = self.index(of: id), self.instances[index].ejectedUntil != nil else { return events }
+            self.instances[index].ejectedUntil = nil
+            self.instances[index].consecutiveFailures = 0
+            events.append(.readmitted(instance: id))
             return events
         }
 

@@ -32,6 +32,7 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
         var machine: StateMachine
         var upstreams: [String: any Upstream]
         var random = SystemRandomNumberGenerator()
+        var predictors = AttemptPredictors()
 
         /// The removed instances' upstreams leave with them.
         mutating func forget(_ events: [StateMachine.Event]) -> [Member] {
@@ -132,56 +133,234 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
         }
     }
 
-    /// Calls one instance, retrying an idempotent request on another one when the answer is `unavailable` or
-    /// `resource exhausted`, while the retry budget and the deadline allow.
+    /// Calls one instance; retries on another one, and hedges an attempt that outlives its per-try timeout.
+    ///
+    /// A failed attempt is retried on another instance when the request never reached the instance's handler (no
+    /// connection, or above a draining server's GOAWAY: any request), or, for an idempotent request, when the answer
+    /// is `unavailable` or `resource exhausted`. An idempotent request whose attempt outlives the per-try timeout
+    /// (derived from the predicted execution time of requests like it) gets a second attempt on another instance,
+    /// and the first answer wins. Retries and hedges stay within the retry budget, `maxRetries` and the deadline.
     /// - Parameters:
-    ///   - request: the request; only `idempotent` requests are retried.
+    ///   - request: the request.
     ///   - deadline: when the caller stops waiting; no retry starts after it.
-    /// - Returns: the first instance's answer that is not retried.
-    /// - Throws: the last attempt's error; `RoutingError.noInstance` for an empty pool.
+    /// - Returns: the first answer that is not retried.
+    /// - Throws: the last attempt's error; `RoutingError.noInstance` for an empty or wholly drained pool.
     public func call(_ request: Request, deadline: ContinuousClock.Instant?) async throws -> Response {
         let localDeadline = deadline.map { self.clock.now.advanced(by: ContinuousClock.now.duration(to: $0)) }
         self.state.withLock { $0.machine.beginRequest() }
         defer { self.state.withLock { $0.machine.endRequest() } }
-        var excluded = Set<String>()  // by id: indices move when instances leave
-        var retries = 0
-        while true {
-            let (picked, events, count) = self.state.withLock { state -> ((String, any Upstream)?, [StateMachine.Event], Int) in
-                let indices = Set(excluded.compactMap { state.machine.index(of: $0) })
-                let (index, events) = state.machine.pick(excluding: indices, now: self.clock.now, using: &state.random)
-                guard let index else { return (nil, events, state.machine.instances.count) }
-                let id = state.machine.instances[index].id
-                return ((id, state.upstreams[id]!), events, state.machine.instances.count)
+        let key = PredictionKey(request)
+        let perTry = self.perTryTimeout(for: key)
+        let result: Result<Response, any Error> = await withTaskGroup(of: AttemptEvent.self) { group in
+            var run = Run(request: request, deadline: deadline, localDeadline: localDeadline, perTry: perTry)
+            defer {
+                group.cancelAll()  // the per-try timers, and an attempt a hedge beat
+                self.abandon(&run)
             }
-            self.log(events)
-            guard let (id, upstream) = picked else {
-                throw RoutingError(
-                    .noInstance, count == 0 ? "the pool has no instances" : "every instance of the pool is draining"
-                )
-            }
-            let isRetry = retries > 0
-            do {
-                let response = try await upstream.call(request, deadline: deadline)
-                self.metrics.recordAttempt(id: id, code: nil)
-                self.finish(id, isRetry: isRetry, outcome: .answered)
-                return response
-            } catch {
-                let code = RoutingError.status(for: error).code
-                self.metrics.recordAttempt(id: id, code: code)
-                let retry = self.finish(id, isRetry: isRetry, outcome: StateMachine.Outcome(code)) { state, now in
-                    guard request.idempotent, code == .unavailable || code == .resourceExhausted, !Task.isCancelled
-                    else { return false }
-                    return state.machine.beginRetry(retriesSoFar: retries, deadline: localDeadline, now: now)
+            if let refusal = self.start(&run, in: &group, isRetry: false) { return .failure(refusal) }
+            while let event = await group.next() {
+                switch event {
+                case .answered(let number, let response):
+                    run.attempts[number].done = true
+                    let attempt = run.attempts[number]
+                    let elapsed = attempt.started.duration(to: self.clock.now)
+                    self.metrics.recordAttempt(id: attempt.instance, code: nil)
+                    // even a late answer shows the instance alive (a hung one never answers)
+                    self.finish(attempt.instance, isRetry: attempt.isRetry, outcome: .answered) { state, _ in
+                        if !attempt.timedOut { state.predictors.observe(key, duration: elapsed) }
+                        return false
+                    }
+                    return .success(response)
+                case .failed(let number, let error):
+                    run.attempts[number].done = true
+                    run.lastError = error
+                    if let failure = self.failed(&run, number, error, in: &group) { return .failure(failure) }
+                case .perTryTimeout(let number):
+                    self.timedOut(&run, number, in: &group)
+                case .timerCancelled:
+                    break
                 }
-                guard retry else { throw error }
-                self.logger.debug(
-                    "retrying on another instance",
-                    metadata: ["instance": "\(id)", "status": "\(code)", "retry": "\(retries + 1)"]
-                )
-                self.metrics.recordRetry()
-                retries += 1
-                excluded.insert(id)
             }
+            return .failure(run.lastError ?? RoutingError(.noInstance, "the pool has no instances"))
+        }
+        return try result.get()
+    }
+
+    /// One request's attempts.
+    private struct Run {
+        struct Attempt {
+            var instance: String
+            var upstream: any Upstream
+            var started: C.Instant
+            var isRetry: Bool
+            var timedOut = false
+            var done = false
+        }
+        let request: Request
+        let deadline: ContinuousClock.Instant?
+        let localDeadline: C.Instant?
+        let perTry: Duration
+        var attempts: [Attempt] = []
+        var tried = Set<String>()  // by id: indices move when instances leave
+        var lastError: (any Error)? = nil
+        var running: Int { self.attempts.filter { !$0.done }.count }
+    }
+
+    private enum AttemptEvent: Sendable {
+        case answered(Int, Response)
+        case failed(Int, any Error)
+        case perTryTimeout(Int)
+        case timerCancelled
+    }
+
+    /// Starts an attempt, on an instance this request has not tried when there is one, with its per-try timer.
+    /// - Returns: `nil`, or why no attempt could start.
+    private func start(_ run: inout Run, in group: inout TaskGroup<AttemptEvent>, isRetry: Bool) -> (any Error)? {
+        let (picked, events, count) = self.state.withLock { state -> ((String, any Upstream)?, [StateMachine.Event], Int) in
+            let machine = state.machine
+            let excluded = Set(run.tried.compactMap { machine.index(of: $0) })
+            let goingAway = Set(
+                machine.instances.indices.filter { state.upstreams[machine.instances[$0].id]?.isDraining ?? false }
+            )
+            let (index, events) = state.machine.pick(
+                excluding: excluded, goingAway: goingAway, now: self.clock.now, using: &state.random
+            )
+            guard let index else { return (nil, events, machine.instances.count) }
+            let id = state.machine.instances[index].id
+            return ((id, state.upstreams[id]!), events, machine.instances.count)
+        }
+        self.log(events)
+        guard let (id, upstream) = picked else {
+            return RoutingError(
+                .noInstance, count == 0 ? "the pool has no instances" : "every instance of the pool is draining"
+            )
+        }
+        run.tried.insert(id)
+        let number = run.attempts.count
+        let now = self.clock.now
+        run.attempts.append(Run.Attempt(instance: id, upstream: upstream, started: now, isRetry: isRetry))
+        let request = run.request
+        let deadline = run.deadline
+        group.addTask {
+            do {
+                return .answered(number, try await upstream.call(request, deadline: deadline))
+            } catch {
+                return .failed(number, error)
+            }
+        }
+        self.arm(run, number, at: now.advanced(by: run.perTry), in: &group)
+        return nil
+    }
+
+    /// Starts attempt `number`'s per-try timer, unless it would end after the deadline.
+    private func arm(_ run: Run, _ number: Int, at timeoutAt: C.Instant, in group: inout TaskGroup<AttemptEvent>) {
+        guard run.localDeadline.map({ timeoutAt < $0 }) ?? true else { return }
+        let clock = self.clock
+        group.addTask {
+            do {
+                try await clock.sleep(until: timeoutAt, tolerance: nil)
+                return .perTryTimeout(number)
+            } catch {
+                return .timerCancelled
+            }
+        }
+    }
+
+    /// Books a failed attempt; starts a retry when one is allowed.
+    /// - Returns: the error to throw when nothing is left running, else `nil`.
+    private func failed(
+        _ run: inout Run, _ number: Int, _ error: any Error, in group: inout TaskGroup<AttemptEvent>
+    ) -> (any Error)? {
+        let attempt = run.attempts[number]
+        let status = RoutingError.status(for: error)
+        let notProcessed = (error as? any StatusConvertible)?.requestWasNotProcessed ?? false
+        self.metrics.recordAttempt(id: attempt.instance, code: status.code)
+        // a going-away instance's refusals are no failures: the pool takes it out of rotation instead
+        let outcome = attempt.upstream.isDraining ? .neutral : StateMachine.Outcome(status.code)
+        let retryable =
+            notProcessed
+            || (run.request.idempotent && (status.code == .unavailable || status.code == .resourceExhausted))
+        let running = run.running
+        let retriesSoFar = run.attempts.count - 1
+        let localDeadline = run.localDeadline
+        let retry = self.finish(attempt.instance, isRetry: attempt.isRetry, outcome: outcome) { state, now in
+            // while another attempt (a hedge, or the one it hedged) runs, wait for it rather than start a third
+            guard retryable, running == 0, !Task.isCancelled else { return false }
+            return state.machine.beginRetry(retriesSoFar: retriesSoFar, deadline: localDeadline, now: now)
+        }
+        if retry {
+            self.logger.debug(
+                "retrying on another instance",
+                metadata: [
+                    "instance": "\(attempt.instance)", "status": "\(status.code)", "retry": "\(run.attempts.count)",
+                    "not_processed": "\(notProcessed)",
+                ]
+            )
+            self.metrics.recordRetry()
+            guard self.start(&run, in: &group, isRetry: true) != nil else { return nil }
+            self.state.withLock { $0.machine.endRetry() }
+        }
+        return run.running == 0 ? error : nil
+    }
+
+    /// An attempt outlived its per-try timeout: counts against its instance (once), and an idempotent request is
+    /// hedged on another instance. A hedge the retry budget refuses now is asked for again a quarter of the per-try
+    /// timeout later (other hedges end and give their share back), so that a hung instance strands no request.
+    private func timedOut(_ run: inout Run, _ number: Int, in group: inout TaskGroup<AttemptEvent>) {
+        guard !run.attempts[number].done else { return }
+        let firstTime = !run.attempts[number].timedOut
+        run.attempts[number].timedOut = true
+        let id = run.attempts[number].instance
+        let retriesSoFar = run.attempts.count - 1
+        let localDeadline = run.localDeadline
+        let idempotent = run.request.idempotent
+        let (hedge, allowed, events) = self.state.withLock { state -> (Bool, Bool, [StateMachine.Event]) in
+            let now = self.clock.now
+            var events: [StateMachine.Event] = []
+            if firstTime, let index = state.machine.index(of: id) {
+                events = state.machine.timedOut(instance: index, now: now)
+            }
+            let configuration = state.machine.configuration
+            guard idempotent, configuration.hedgeOnPerTryTimeout, retriesSoFar < configuration.maxRetries,
+                !Task.isCancelled
+            else { return (false, false, events) }
+            return (true, state.machine.beginRetry(retriesSoFar: retriesSoFar, deadline: localDeadline, now: now), events)
+        }
+        self.log(events)
+        if firstTime { self.metrics.recordPerTryTimeout() }
+        guard hedge else { return }
+        guard allowed else {
+            let later = max(run.perTry / 4, .milliseconds(5))
+            return self.arm(run, number, at: self.clock.now.advanced(by: later), in: &group)
+        }
+        self.logger.debug(
+            "hedging on another instance", metadata: ["instance": "\(id)", "per_try_timeout": "\(run.perTry)"]
+        )
+        self.metrics.recordRetry()
+        if self.start(&run, in: &group, isRetry: true) != nil { self.state.withLock { $0.machine.endRetry() } }
+    }
+
+    /// Attempts still running when the request ended (a hedge won, or the caller left) end without a verdict.
+    private func abandon(_ run: inout Run) {
+        for number in run.attempts.indices where !run.attempts[number].done {
+            run.attempts[number].done = true
+            self.finish(run.attempts[number].instance, isRetry: run.attempts[number].isRetry, outcome: .neutral)
+        }
+    }
+
+    /// The per-try timeout an attempt of `request` gets now.
+    func perTryTimeout(for request: Request) -> Duration { self.perTryTimeout(for: PredictionKey(request)) }
+
+    /// The per-try timeout for requests like this one: fixed, or a multiple of their predicted execution time
+    /// (a second before any was answered).
+    private func perTryTimeout(for key: PredictionKey) -> Duration {
+        self.state.withLock { state in
+            let configuration = state.machine.configuration
+            if let fixed = configuration.perTryTimeout { return fixed }
+            guard let predicted = state.predictors.predict(key) else {
+                return max(configuration.minimumPerTryTimeout, .seconds(1))
+            }
+            return max(configuration.minimumPerTryTimeout, predicted * configuration.perTryTimeoutMultiplier)
         }
     }
 
@@ -215,6 +394,14 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
         let events = self.state.withLock {
             $0.machine.reportHealth(instance: instance, healthy: healthy, now: self.clock.now)
         }
+        self.log(events)
+    }
+
+    /// Records a passed active health check: an ejected instance is re-admitted at once (one ejected for its
+    /// refusals may never fail a check, so a change of verdict would never come).
+    /// - Parameter instance: the member's id.
+    public func healthCheckPassed(instance: String) {
+        let events = self.state.withLock { $0.machine.checkPassed(instance: instance, now: self.clock.now) }
         self.log(events)
     }
 

@@ -23,6 +23,20 @@ public struct UpstreamPoolConfiguration: Sendable, Hashable {
     public var slowStartWindow: Duration = .seconds(10)
     /// Its share at the start of the window, as a fraction of a full one (`min_weight_percent`).
     public var slowStartMinimumWeight: Double = 0.1
+    /// Below this share of healthy, admitted instances (in percent of those in rotation), traffic goes to every
+    /// instance, ejected or failing its health checks, rather than to the few left (`healthy_panic_threshold`).
+    public var healthyPanicThreshold: Int = 50
+    /// A fixed per-try timeout; `nil` derives it from the predicted execution time (`per_try_timeout`).
+    public var perTryTimeout: Duration? = nil
+    /// The derived per-try timeout is this multiple of the predicted execution time of the attempt...
+    public var perTryTimeoutMultiplier: Double = 4
+    /// ...and at least this long, so that scheduling noise on a busy host does not look like a hung instance.
+    public var minimumPerTryTimeout: Duration = .milliseconds(50)
+    /// When an idempotent request's attempt outlives its per-try timeout, another attempt starts on another instance
+    /// and the first answer wins (`hedge_on_per_try_timeout`). A per-try timeout counts as a failure of the
+    /// instance (a late answer clears it, as any answer does), so a hung instance is ejected after
+    /// ``consecutiveFailures`` of them. Requests that are not idempotent keep waiting for their one attempt.
+    public var hedgeOnPerTryTimeout: Bool = true
 
     /// The defaults.
     public init() {}

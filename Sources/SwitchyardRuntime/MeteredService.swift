@@ -9,6 +9,11 @@ public import SwitchyardWire
 ///
 /// The version label is the one the request pinned, or else the one the answer names (`model.version`), so a
 /// canary's traffic is told apart from the stable version's.
+///
+/// Label values come from requests, so they are bounded: the protocol's methods are labels of their own; any other
+/// method, a model or a version becomes a label of its own once a request with it was answered `ok` (up to
+/// ``maxLabelValues`` of each); a failed request whose value never succeeded (a typo, a version that does not exist,
+/// a scan) is counted under `unknown`, and values past the bound under `other`.
 public final class MeteredService: WireService {
     private struct Key: Hashable {
         var method: String
@@ -27,12 +32,37 @@ public final class MeteredService: WireService {
         }
     }
 
+    /// Most distinct values of each request-given label (method, model, version).
+    public static let maxLabelValues = 64
+
+    /// The values that earned a label of their own.
+    private struct Known {
+        var methods = Set<String>()
+        var models = Set<String>()
+        var versions = Set<String>()
+
+        /// Learns the values of an answered request (within the bound) and returns the labels to use.
+        mutating func labels(method: String, model: String, version: String, answered: Bool) -> (String, String, String) {
+            func label(_ value: String, _ known: inout Set<String>) -> String {
+                if value.isEmpty || known.contains(value) { return value }
+                guard answered else { return "unknown" }
+                guard known.count < MeteredService.maxLabelValues else { return "other" }
+                known.insert(value)
+                return value
+            }
+            // the protocol's own methods are a fixed set: each keeps its name, answered or not
+            let method = Method.all.contains(method) ? method : label(method, &self.methods)
+            return (method, label(model, &self.models), label(version, &self.versions))
+        }
+    }
+
     private let service: any WireService
     private let name: String
     private let inFlight: Meter
     private let factory: any MetricsFactory
     /// Metric handles by label values, made once each: a request costs one dictionary lookup, not a factory call.
     private let series = Mutex<[Key: Series]>([:])
+    private let known = Mutex(Known())
 
     /// Wraps `service`.
     /// - Parameters:
@@ -63,7 +93,10 @@ public final class MeteredService: WireService {
     }
 
     private func record(_ request: Request, version: String, code: Status.Code, since started: ContinuousClock.Instant) {
-        let key = Key(method: request.method, model: request.model, version: version, code: code.rawValue)
+        let (method, model, version) = self.known.withLock {
+            $0.labels(method: request.method, model: request.model, version: version, answered: code == .ok)
+        }
+        let key = Key(method: method, model: model, version: version, code: code.rawValue)
         let series = self.series.withLock { series in
             if let existing = series[key] { return existing }
             let labels = [("service", self.name), ("method", key.method), ("model", key.model), ("version", key.version)]

@@ -18,6 +18,15 @@ public struct ServerOptions: ParsableArguments {
     @Option(help: "This service's private key (PEM).") public var key: String
     @Option(help: "Requests in flight per connection; more are refused at once with resource exhausted.") public var maxInFlight: UInt32 = 1024
     @Option(help: "Seconds to let in-flight requests finish on SIGTERM.") public var drainSeconds = 30
+    @Option(help: "Least severe log level written: trace, debug, info, notice, warning, error, critical.")
+    public var logLevel = "info"
+    @Option(help: "Log lines as 'text' or as 'json' (one object a line, metadata as fields).") public var logFormat = "text"
+    @Option(help: "Most connections open at once; more are closed as soon as they are accepted.")
+    public var maxConnections = 4096
+    @Option(
+        help: "Most bytes held in frames still arriving, over all connections; a connection whose next frame does not fit is closed with resource exhausted."
+    )
+    public var maxBufferedBytes = 64 << 20
     @Option(
         help: "Event-loop threads for connections and request handling. Fewer than cores can win when services share a small machine. (default: one per core)"
     )
@@ -30,6 +39,18 @@ public struct ServerOptions: ParsableArguments {
         if let port, !(0...65535).contains(port) { throw ValidationError("--port must be 0...65535") }
         guard (1...1_000_000).contains(self.maxInFlight) else { throw ValidationError("--max-in-flight must be 1...1000000") }
         guard (0...3600).contains(self.drainSeconds) else { throw ValidationError("--drain-seconds must be 0...3600") }
+        guard Logger.Level(rawValue: self.logLevel) != nil else {
+            throw ValidationError("--log-level must be trace, debug, info, notice, warning, error or critical, not '\(self.logLevel)'")
+        }
+        guard ["text", "json"].contains(self.logFormat) else {
+            throw ValidationError("--log-format must be text or json, not '\(self.logFormat)'")
+        }
+        guard (1...1_000_000).contains(self.maxConnections) else {
+            throw ValidationError("--max-connections must be 1...1000000")
+        }
+        guard (1 << 20...1 << 40).contains(self.maxBufferedBytes) else {
+            throw ValidationError("--max-buffered-bytes must be 1 MiB...1 TiB (1048576...1099511627776)")
+        }
         if let eventLoops, !(1...256).contains(eventLoops) { throw ValidationError("--event-loops must be 1...256") }
     }
 
@@ -40,10 +61,19 @@ public struct ServerOptions: ParsableArguments {
 }
 
 extension ServiceCommand {
-    /// Bootstraps logging to standard error (once per process) and returns the service's logger.
-    public static func makeLogger() -> Logger {
-        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
-        return Logger(label: "switchyard.\(Self.serviceName)")
+    /// Bootstraps logging to standard error (once per process) at `--log-level` in `--log-format`, and returns the
+    /// service's logger.
+    public func makeLogger() -> Logger {
+        let level = Logger.Level(rawValue: self.server.logLevel) ?? .info
+        let json = self.server.logFormat == "json"
+        LoggingSystem.bootstrap { label in
+            var handler: any LogHandler = json ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        var logger = Logger(label: "switchyard.\(Self.serviceName)")
+        logger.logLevel = level
+        return logger
     }
 
     /// The process's TLS material from the options, reloadable (``TLSCredentials``): make it before ``serve``
@@ -90,6 +120,8 @@ extension ServiceCommand {
         configuration.port = options.port ?? Self.defaultPort
         configuration.maxInFlightPerConnection = options.maxInFlight
         configuration.drainTimeout = .seconds(options.drainSeconds)
+        configuration.maxConnections = options.maxConnections
+        configuration.maxBufferedBytes = options.maxBufferedBytes
         let served = ReloadingService(MeteredService(service, name: Self.serviceName), reloader: reloader)
         let server = WireServer(configuration: configuration, service: served, logger: logger)
         let watched = try options.monitoring.services(

@@ -33,6 +33,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     private let keepaliveTimeout: Duration
     private let ready: EventLoopPromise<ConnectionLimits>
     private let onDrain: @Sendable () -> Void
+    private let onServerDraining: @Sendable () -> Void
     private var logger: Logger
     private var state = State.handshaking
     private var pending: [UInt32: EventLoopPromise<Response>] = [:]
@@ -47,7 +48,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
 
     init(
         identity: String, token: String?, keepaliveInterval: Duration, keepaliveTimeout: Duration,
-        ready: EventLoopPromise<ConnectionLimits>, logger: Logger, onDrain: @escaping @Sendable () -> Void
+        ready: EventLoopPromise<ConnectionLimits>, logger: Logger, onDrain: @escaping @Sendable () -> Void,
+        onServerDraining: @escaping @Sendable () -> Void = {}
     ) {
         self.identity = identity
         self.token = token
@@ -56,6 +58,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         self.ready = ready
         self.logger = logger
         self.onDrain = onDrain
+        self.onServerDraining = onServerDraining
     }
 
     // MARK: Lifecycle
@@ -123,7 +126,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         case .call(let request, let deadline, let answer):
             promise?.succeed()
             guard self.state == .open else {
-                answer.fail(TransportError(.connectionClosed, "the connection is \(self.state == .draining ? "draining" : "closed")"))
+                answer.fail(TransportError(.notProcessed, "the connection is \(self.state == .draining ? "draining" : "closed")"))
                 return
             }
             if let deadline, deadline <= .now() {
@@ -241,12 +244,16 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
             let pending = self.pending
             self.pending.removeAll()
             for (id, promise) in pending {
-                let processed = id <= goAway.lastRequestID ? "may have been partly processed" : "was not processed"
-                promise.fail(Status(.unavailable, "the server ended the connection (\(goAway.status)); the request \(processed)"))
+                if id <= goAway.lastRequestID {
+                    promise.fail(Status(.unavailable, "the server ended the connection (\(goAway.status)); the request may have been partly processed"))
+                } else {
+                    promise.fail(TransportError(.notProcessed, "the server ended the connection (\(goAway.status)); the request was not processed"))
+                }
             }
             return self.fail(context: context, TransportError(.connectionClosed, "the server ended the connection: \(goAway.status)"))
         }
         if self.state == .open || self.state == .handshaking {
+            if self.state == .open { self.onServerDraining() }
             if self.state == .handshaking {
                 self.ready.fail(TransportError(.connectFailed, "server refused the connection: \(goAway.status)"))
             }
@@ -255,7 +262,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         }
         // requests above the last id were never processed: safe to retry anywhere
         for id in self.pending.keys where id > goAway.lastRequestID {
-            self.pending.removeValue(forKey: id)?.fail(Status(.unavailable, "server is draining and did not process the request"))
+            self.pending.removeValue(forKey: id)?.fail(TransportError(.notProcessed, "server is draining and did not process the request"))
         }
         self.closeIfDrained(context: context)
     }

@@ -11,8 +11,15 @@ struct FrameDecoder: NIOSingleStepByteToMessageDecoder {
 
     let maxPayload: UInt32
     private var sawHello = false
+    /// The server's budget for frames still arriving; `nil` on the client side.
+    private let budget: ByteBudget?
+    /// What the frame now arriving holds of the budget.
+    private var reservation: ByteBudget.Reservation?
 
-    init(maxPayload: UInt32) { self.maxPayload = maxPayload }
+    init(maxPayload: UInt32, budget: ByteBudget? = nil) {
+        self.maxPayload = maxPayload
+        self.budget = budget
+    }
 
     mutating func decode(buffer: inout ByteBuffer) throws -> Frame? {
         guard buffer.readableBytes >= FrameHeader.size else { return nil }
@@ -27,7 +34,20 @@ struct FrameDecoder: NIOSingleStepByteToMessageDecoder {
             self.sawHello = true
         }
         let length = Int(header.payloadLength)
-        guard buffer.readableBytes >= FrameHeader.size + length else { return nil }
+        guard buffer.readableBytes >= FrameHeader.size + length else {
+            if let budget, self.reservation == nil {
+                guard let reservation = budget.reserve(length) else {
+                    throw TransportError(
+                        .bufferBudget,
+                        "the server is holding its limit of \(budget.capacity) bytes of frames still arriving; a frame of \(length) bytes is refused"
+                    )
+                }
+                self.reservation = reservation
+            }
+            return nil
+        }
+        self.reservation?.release()
+        self.reservation = nil
         buffer.moveReaderIndex(forwardBy: FrameHeader.size)
         let storage = buffer.withUnsafeReadableBytes { raw in
             ByteStorage(uninitializedCount: length) { target in

@@ -19,6 +19,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     private struct InFlight {
         var task: Task<Void, Never>?
         var timer: Scheduled<Void>?
+        var trace = TraceID.none
     }
 
     private enum State { case handshaking, open, draining, closed }
@@ -99,6 +100,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if let wireError = error as? WireError {
             self.protocolError(context: context, wireError)
+        } else if let transport = error as? TransportError, transport.code == .bufferBudget {
+            self.refuse(context: context, transport.status)
         } else {
             self.logger.notice("connection failed", metadata: ["error": "\(error)"])
             context.close(promise: nil)
@@ -241,8 +244,10 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
             return self.send(.error(id: id, status), context: context)
         }
         let deadline = request.timeout.map { ContinuousClock.now.advanced(by: $0) }
-        let requestContext = RequestContext(requestID: id, deadline: deadline, peer: self.peer, logger: self.logger)
-        var entry = InFlight()
+        let requestContext = RequestContext(
+            requestID: id, deadline: deadline, peer: self.peer, traceID: request.traceID, logger: self.logger
+        )
+        var entry = InFlight(trace: request.traceID)
         if let timeout = request.timeout {
             entry.timer = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(timeout)) {
                 let status = Status(.deadlineExceeded, "deadline of \(timeout) passed in \(self.configuration.identity)")
@@ -292,11 +297,19 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
                 }
                 try frame.validateForSending(maxPayload: self.peerMaxPayload)
             } catch {
-                self.logger.error("response cannot be sent", metadata: ["request.id": "\(id)", "error": "\(error)"])
+                self.logger.error(
+                    "response cannot be sent",
+                    metadata: ["request.id": "\(id)", "trace.id": "\(entry.trace)", "error": "\(error)"]
+                )
                 frame = .error(id: id, Status(.internalError, "the response cannot be sent: \(error.message)"))
             }
         case .failure(let error):
-            frame = .error(id: id, self.status(for: error, id: id))
+            let status = self.status(for: error, id: id, trace: entry.trace)
+            self.logger.debug(
+                "answered with an error",
+                metadata: ["request.id": "\(id)", "trace.id": "\(entry.trace)", "status": "\(status)"]
+            )
+            frame = .error(id: id, status)
         }
         self.send(frame, context: context)
         self.afterAnswer(context: context)
@@ -324,10 +337,10 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         }
     }
 
-    private func status(for error: any Error, id: UInt32) -> Status {
+    private func status(for error: any Error, id: UInt32, trace: TraceID) -> Status {
         if let convertible = error as? any StatusConvertible { return convertible.status }
         if error is CancellationError { return Status(.cancelled, "the request was cancelled") }
-        self.logger.error("request failed", metadata: ["request.id": "\(id)", "error": "\(error)"])
+        self.logger.error("request failed", metadata: ["request.id": "\(id)", "trace.id": "\(trace)", "error": "\(error)"])
         return Status(.internalError, "internal error in \(self.configuration.identity)")
     }
 
@@ -368,6 +381,20 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
             return
         }
         let status = Status(.invalidArgument, "protocol error: \(error.code): \(error.message)")
+        let goAway = GoAway(lastRequestID: self.lastRequestID, status: status)
+        context.writeAndFlush(self.wrapOutboundOut(.goAway(goAway))).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+    }
+
+    /// The server cannot take more from this connection: GOAWAY with `status`, nothing more is answered, close.
+    private func refuse(context: ChannelHandlerContext, _ status: Status) {
+        guard self.state != .closed else { return }
+        self.logger.notice("closing: over a server limit", metadata: ["error": "\(status)"])
+        let wasOpen = self.state != .handshaking
+        self.stopAll()
+        guard wasOpen else {
+            context.close(promise: nil)
+            return
+        }
         let goAway = GoAway(lastRequestID: self.lastRequestID, status: status)
         context.writeAndFlush(self.wrapOutboundOut(.goAway(goAway))).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
     }

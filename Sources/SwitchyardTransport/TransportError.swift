@@ -4,7 +4,10 @@ public import SwitchyardWire
 public struct TransportError: Error, Sendable, CustomStringConvertible, StatusConvertible {
     /// The kind of failure.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
-        private enum Wrapped: Hashable, Sendable { case configuration, connectFailed, connectionClosed, protocolViolation, nameResolution }
+        private enum Wrapped: Hashable, Sendable {
+            case configuration, connectFailed, connectionClosed, protocolViolation, notProcessed, clientLimit
+            case bufferBudget, nameResolution
+        }
         private let wrapped: Wrapped
         /// Bad settings, e.g. a certificate file that does not load.
         public static let configuration = Self(wrapped: .configuration)
@@ -14,6 +17,15 @@ public struct TransportError: Error, Sendable, CustomStringConvertible, StatusCo
         public static let connectionClosed = Self(wrapped: .connectionClosed)
         /// The peer broke the protocol.
         public static let protocolViolation = Self(wrapped: .protocolViolation)
+        /// The server never read the request: it was draining (above its GOAWAY's last id) or the connection ended
+        /// before the request was written.
+        public static let notProcessed = Self(wrapped: .notProcessed)
+        /// Refused by this client, unsent: every connection is at the server's in-flight limit
+        /// (`resource exhausted`).
+        public static let clientLimit = Self(wrapped: .clientLimit)
+        /// A server holds its limit of bytes in frames still arriving: the connection sending one more is closed
+        /// (`resource exhausted`).
+        public static let bufferBudget = Self(wrapped: .bufferBudget)
         /// A name could not be looked up now (the DNS server did not answer, or failed); not "no such name".
         public static let nameResolution = Self(wrapped: .nameResolution)
         public var description: String { "\(self.wrapped)" }
@@ -30,8 +42,17 @@ public struct TransportError: Error, Sendable, CustomStringConvertible, StatusCo
 
     public var description: String { self.message }
 
-    /// Transport failures are `unavailable` to callers (retryable elsewhere), bad settings are `failedPrecondition`.
+    /// A request that failed to connect, or that the server never read, may go to another instance even when it is
+    /// not idempotent.
+    public var requestWasNotProcessed: Bool { self.code == .connectFailed || self.code == .notProcessed }
+
+    /// Transport failures are `unavailable` to callers (retryable elsewhere), the client's own in-flight limit is
+    /// `resource exhausted`, bad settings are `failedPrecondition`.
     public var status: Status {
-        self.code == .configuration ? Status(.failedPrecondition, self.message) : Status(.unavailable, self.message)
+        switch self.code {
+        case .configuration: Status(.failedPrecondition, self.message)
+        case .clientLimit, .bufferBudget: Status(.resourceExhausted, self.message)
+        default: Status(.unavailable, self.message)
+        }
     }
 }

@@ -51,8 +51,8 @@ public final class WireClient: Sendable {
         let limits: ConnectionLimits
         let inFlight = Atomic<Int>(0)
         /// Cleared by the handler on GOAWAY, id exhaustion or close.
-        let usable: UsableFlag
-        init(channel: any Channel, limits: ConnectionLimits, usable: UsableFlag) {
+        let usable: AtomicFlag
+        init(channel: any Channel, limits: ConnectionLimits, usable: AtomicFlag) {
             self.channel = channel
             self.limits = limits
             self.usable = usable
@@ -70,6 +70,9 @@ public final class WireClient: Sendable {
     private let group: any EventLoopGroup
     private let logger: Logger
     private let state = NIOLockedValueBox(State())
+    /// Set by a graceful GOAWAY (the server is shutting down or closing an idle connection), cleared when a new
+    /// connection completes its handshake.
+    private let serverDraining = AtomicFlag(false)
 
     /// Makes a client; connections open on first use.
     /// - Parameters:
@@ -86,6 +89,10 @@ public final class WireClient: Sendable {
         self.group = group
         self.logger = logger
     }
+
+    /// Whether the server's last word was a graceful GOAWAY and no connection has opened since: a pool takes such an
+    /// instance out of rotation (rather than counting its refusals as failures) until it is reachable again.
+    public var isDraining: Bool { self.serverDraining.isSet }
 
     /// Sends a request and waits for its answer.
     /// - Parameters:
@@ -104,7 +111,7 @@ public final class WireClient: Sendable {
             let written = connection.channel.eventLoop.makePromise(of: Void.self)
             connection.channel.write(ClientCommand.call(request, deadline: nioDeadline, promise: promise), promise: written)
             written.futureResult.whenFailure { error in  // closed before the handler saw the call: nobody else will answer it
-                promise.fail(TransportError(.connectionClosed, "the connection closed before the request was sent: \(error)"))
+                promise.fail(TransportError(.notProcessed, "the connection closed before the request was sent: \(error)"))
             }
             return try await promise.futureResult.get()
         } onCancel: {
@@ -160,10 +167,10 @@ public final class WireClient: Sendable {
         let connection: Connection
         switch choice {
         case .use(let chosen): return chosen
-        case .wait(let future): connection = try await future.get()
+        case .wait(let future): connection = try await Self.wait(for: future)
         case .open: connection = try await self.openConnection()
         case .exhausted:
-            throw Status(.resourceExhausted, "every connection to \(self.configuration.host):\(self.configuration.port) is at the server's in-flight limit")
+            throw TransportError(.clientLimit, "every connection to \(self.configuration.host):\(self.configuration.port) is at the server's in-flight limit")
         }
         connection.inFlight.add(1, ordering: .relaxed)
         return connection
@@ -175,7 +182,8 @@ public final class WireClient: Sendable {
         let configuration = self.configuration
         let sslContext = self.credentials.clientContext  // a reload changes new connections, not open ones
         let logger = self.logger
-        let usable = UsableFlag()
+        let usable = AtomicFlag(true)
+        let serverDraining = self.serverDraining
         let future: EventLoopFuture<Connection> = ClientBootstrap(group: loop)
             .connectTimeout(TimeAmount(configuration.connectTimeout))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -189,7 +197,8 @@ public final class WireClient: Sendable {
                         ClientConnectionHandler(
                             identity: configuration.identity, token: configuration.token,
                             keepaliveInterval: configuration.keepaliveInterval, keepaliveTimeout: configuration.keepaliveTimeout,
-                            ready: ready, logger: logger, onDrain: { usable.clear() }
+                            ready: ready, logger: logger, onDrain: { usable.clear() },
+                            onServerDraining: { serverDraining.set() }
                         )
                     )
                 }
@@ -212,20 +221,36 @@ public final class WireClient: Sendable {
                     }
                     .map { limits in Connection(channel: channel, limits: limits, usable: usable) }
             }
-        self.state.withLockedValue { $0.connecting.append(future) }
-        defer { self.state.withLockedValue { state in state.connecting.removeAll { $0 === future } } }
-        let connection = try await future.get()
-        connection.channel.closeFuture.whenComplete { _ in usable.clear() }
-        let closedMeanwhile = self.state.withLockedValue { state -> Bool in
-            if state.closed { return true }
-            state.connections.append(connection)
-            return false
+        // the new connection joins the client whether or not the caller still waits for it (others may)
+        let joined = future.flatMapThrowing { connection in
+            serverDraining.clear()
+            connection.channel.closeFuture.whenComplete { _ in usable.clear() }
+            let closedMeanwhile = self.state.withLockedValue { state -> Bool in
+                if state.closed { return true }
+                state.connections.append(connection)
+                return false
+            }
+            guard !closedMeanwhile else {
+                connection.channel.close(promise: nil)
+                throw TransportError(.connectionClosed, "the client was closed")
+            }
+            return connection
         }
-        if closedMeanwhile {
-            try? await connection.channel.close().get()
-            throw TransportError(.connectionClosed, "the client was closed")
+        self.state.withLockedValue { $0.connecting.append(joined) }
+        joined.whenComplete { _ in self.state.withLockedValue { state in state.connecting.removeAll { $0 === joined } } }
+        return try await Self.wait(for: joined)
+    }
+
+    /// Waits for `future` unless the task is cancelled first: a hedged call that lost must not wait for a handshake
+    /// with a hung server (the connecting goes on, for whoever wants the connection).
+    private static func wait<T: Sendable>(for future: EventLoopFuture<T>) async throws -> T {
+        let promise = future.eventLoop.makePromise(of: T.self)
+        future.cascade(to: promise)
+        return try await withTaskCancellationHandler {
+            try await promise.futureResult.get()
+        } onCancel: {
+            promise.fail(Status(.cancelled, "the caller cancelled the request"))
         }
-        return connection
     }
 
     /// TLS SNI must be a name, not an address literal.
@@ -234,9 +259,11 @@ public final class WireClient: Sendable {
     }
 }
 
-/// A flag the connection handler clears when its connection must take no new requests.
-final class UsableFlag: Sendable {
-    private let value = Atomic<Bool>(true)
+/// A flag shared between a connection handler and its client, e.g. whether a connection may take new requests.
+final class AtomicFlag: Sendable {
+    private let value: Synchronization.Atomic<Bool>
+    init(_ value: Bool) { self.value = Atomic(value) }
     var isSet: Bool { self.value.load(ordering: .relaxed) }
+    func set() { self.value.store(true, ordering: .relaxed) }
     func clear() { self.value.store(false, ordering: .relaxed) }
 }

@@ -17,6 +17,8 @@ public final class WireServer: Service, Sendable {
     private let group: any EventLoopGroup
     private let address: EventLoopPromise<SocketAddress>
     private let connections = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
+    private let refused = NIOLockedValueBox(0)
+    private let budget: ByteBudget
 
     /// Makes a server; nothing is bound until `run()`.
     /// - Parameters:
@@ -33,10 +35,17 @@ public final class WireServer: Service, Sendable {
         self.logger = logger
         self.group = group
         self.address = group.next().makePromise(of: SocketAddress.self)
+        self.budget = ByteBudget(capacity: configuration.maxBufferedBytes)
     }
+
+    /// Bytes now held in frames still arriving, over all connections.
+    public var bufferedBytes: Int { self.budget.used }
 
     /// Connections open right now (TLS handshakes in progress included).
     public var connectionCount: Int { self.connections.withLockedValue { $0.count } }
+
+    /// Connections closed at once because ``WireServerConfiguration/maxConnections`` were open.
+    public var refusedConnectionCount: Int { self.refused.withLockedValue { $0 } }
 
     /// The bound address, once `run()` has bound (useful with port 0).
     /// - Throws: the bind error when binding failed.
@@ -79,6 +88,8 @@ public final class WireServer: Service, Sendable {
         let service = self.service
         let logger = self.logger
         let connections = self.connections
+        let refused = self.refused
+        let budget = self.budget
         do {
             return try await ServerBootstrap(group: self.group)
                 .serverChannelOption(.backlog, value: 256)
@@ -86,13 +97,33 @@ public final class WireServer: Service, Sendable {
                 .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
                 .childChannelInitializer { channel in
                     let id = ObjectIdentifier(channel)
-                    connections.withLockedValue { $0[id] = channel }
+                    let admitted = connections.withLockedValue { open in
+                        guard open.count < configuration.maxConnections else { return false }
+                        open[id] = channel
+                        return true
+                    }
+                    guard admitted else {
+                        let count = refused.withLockedValue { count in
+                            count += 1
+                            return count
+                        }
+                        // one line per thousand refusals: a flood must not flood the log too
+                        if count % 1000 == 1 {
+                            logger.warning(
+                                "refusing connections: at the connection limit",
+                                metadata: ["limit": "\(configuration.maxConnections)", "refused": "\(count)"]
+                            )
+                        }
+                        return channel.close()
+                    }
                     channel.closeFuture.whenComplete { _ in _ = connections.withLockedValue { $0.removeValue(forKey: id) } }
                     return channel.eventLoop.makeCompletedFuture {
                         let sync = channel.pipeline.syncOperations
                         // the context current now: a reload changes new connections, not open ones
                         try sync.addHandler(NIOSSLServerHandler(context: try credentials.serverContext()))
-                        try sync.addHandler(ByteToMessageHandler(FrameDecoder(maxPayload: configuration.maxPayload)))
+                        try sync.addHandler(
+                            ByteToMessageHandler(FrameDecoder(maxPayload: configuration.maxPayload, budget: budget))
+                        )
                         try sync.addHandler(MessageToByteHandler(FrameEncoder()))
                         try sync.addHandler(ServerConnectionHandler(configuration: configuration, service: service, logger: logger))
                     }

@@ -15,6 +15,13 @@ public struct WireServerConfiguration: Sendable {
     public var maxPayload: UInt32 = WireLimits.defaultPayload
     /// Requests in flight per connection (announced in HELLO); a request past it is refused with `resource exhausted`.
     public var maxInFlightPerConnection: UInt32 = 1024
+    /// Most connections open at once (TLS handshakes included); one past it is closed as soon as it is accepted,
+    /// before any TLS work, so that a flood of idle or slow connections cannot take the server's memory.
+    public var maxConnections: Int = 4096
+    /// Most bytes held in frames still arriving, over all connections: a connection whose next frame does not fit is
+    /// closed with GOAWAY `resource exhausted`, so that slow senders of large frames cannot take the server's memory.
+    /// (A complete frame is read at once and takes nothing from it.)
+    public var maxBufferedBytes: Int = 64 << 20
     /// TLS handshake plus HELLO must finish within this.
     public var handshakeTimeout: Duration = .seconds(5)
     /// A connection with no requests for this long is closed with GOAWAY.

@@ -41,21 +41,34 @@ public struct RequestContext: Sendable {
     public var deadline: ContinuousClock.Instant?
     /// The caller.
     public var peer: PeerIdentity
+    /// The request's trace id (``TraceID/none`` when it came without one).
+    public var traceID: TraceID
     private let connectionLogger: Logger
 
-    /// A logger with `request.id`, `peer` and `peer.address` metadata (made on use: most requests never log).
+    /// A logger with `request.id`, `trace.id` (when the request has one), `peer` and `peer.address` metadata (made
+    /// on use: most requests never log).
     public var logger: Logger {
         var logger = self.connectionLogger
         logger[metadataKey: "request.id"] = "\(self.requestID)"
+        if self.traceID != .none { logger[metadataKey: "trace.id"] = "\(self.traceID)" }
         return logger
     }
 
     /// Makes a context.
-    /// - Parameter logger: the connection's logger; `request.id` is added.
-    public init(requestID: UInt32, deadline: ContinuousClock.Instant?, peer: PeerIdentity, logger: Logger) {
+    /// - Parameters:
+    ///   - requestID: the request id on its connection.
+    ///   - deadline: when the answer is due.
+    ///   - peer: the caller.
+    ///   - traceID: the request's trace id.
+    ///   - logger: the connection's logger; `request.id` and `trace.id` are added.
+    public init(
+        requestID: UInt32, deadline: ContinuousClock.Instant?, peer: PeerIdentity, traceID: TraceID = .none,
+        logger: Logger
+    ) {
         self.requestID = requestID
         self.deadline = deadline
         self.peer = peer
+        self.traceID = traceID
         self.connectionLogger = logger
     }
 }

@@ -67,6 +67,14 @@ public struct Status: Sendable, Hashable, Error, CustomStringConvertible {
 public protocol StatusConvertible: Error {
     /// The status sent to the peer in place of this error.
     var status: Status { get }
+    /// Whether the request is known never to have reached the peer's handler (the connection could not be made, or
+    /// a draining peer did not read it), so that it may be sent elsewhere even when it is not idempotent.
+    var requestWasNotProcessed: Bool { get }
+}
+
+extension StatusConvertible {
+    /// `false`: most failures say nothing about whether the peer started the work.
+    public var requestWasNotProcessed: Bool { false }
 }
 
 extension Status: StatusConvertible {

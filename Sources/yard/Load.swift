@@ -77,6 +77,9 @@ struct Load: AsyncParsableCommand {
     @Option(help: "Client certificate (PEM).") var cert = "ops/certs/out/client.pem"
     @Option(help: "Client private key (PEM).") var key = "ops/certs/out/client.key"
     @Option(help: "A bearer token, for services that accept tokens instead of client certificates.") var token: String?
+    @Option(
+        help: "Retries of a failed request within its deadline: requests the server never processed (no connection, a draining server's GOAWAY) and idempotent ones answered 'unavailable'; 0 for none. Each step reports how many."
+    ) var retries = 3
 
     func validate() throws {
         if self.engine == nil {
@@ -101,6 +104,9 @@ struct Load: AsyncParsableCommand {
         }
         guard (1...64).contains(self.eventLoops) else {
             throw ValidationError("--event-loops must be 1...64, got \(self.eventLoops)")
+        }
+        guard (0...10).contains(self.retries) else {
+            throw ValidationError("--retries must be 0...10, got \(self.retries)")
         }
         guard (1...64).contains(self.connections) else {
             throw ValidationError("--connections must be 1...64, got \(self.connections)")
@@ -381,7 +387,8 @@ struct Load: AsyncParsableCommand {
             await close()
             throw fail("load", "cannot reach \(self.target): \(error)")
         }
-        let target: any LoadTarget = self.eventLoops == 1 ? SingleLoopWireTarget(client: client, eventLoop: group.next()) : client
+        let retry = CallRetryPolicy.defaults { $0.maxRetries = self.retries }
+        let target = WireTarget(client: client, eventLoop: self.eventLoops == 1 ? group.next() : nil, retry: retry)
         return (target, self.target, close)
     }
 }

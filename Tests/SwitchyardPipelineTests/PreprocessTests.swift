@@ -74,6 +74,65 @@ struct PreprocessTests {
         } throws: { ($0 as? PipelineError)?.message.contains("not a PNG") == true }
     }
 
+    /// A PNG's signature, a header claiming `width` × `height` gray pixels, a tiny image data chunk (an empty zlib
+    /// stream) and its end: about 70 bytes, whatever it claims.
+    static func claimingPNG(width: UInt32, height: UInt32) -> [UInt8] {
+        func crc32(_ bytes: [UInt8]) -> UInt32 {
+            var crc: UInt32 = 0xFFFF_FFFF
+            for byte in bytes {
+                crc ^= UInt32(byte)
+                for _ in 0..<8 { crc = crc & 1 == 1 ? (crc >> 1) ^ 0xEDB8_8320 : crc >> 1 }
+            }
+            return ~crc
+        }
+        func chunk(_ type: String, _ data: [UInt8]) -> [UInt8] {
+            let body = Array(type.utf8) + data
+            return withUnsafeBytes(of: UInt32(data.count).bigEndian, Array.init) + body
+                + withUnsafeBytes(of: crc32(body).bigEndian, Array.init)
+        }
+        let header =
+            withUnsafeBytes(of: width.bigEndian, Array.init) + withUnsafeBytes(of: height.bigEndian, Array.init)
+            + [8, 0, 0, 0, 0]  // 8-bit gray, no interlace
+        return [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + chunk("IHDR", header)
+            + chunk("IDAT", [0x78, 0x9C, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]) + chunk("IEND", [])
+    }
+
+    static func bytesTensor(_ elements: [[UInt8]]) throws -> Tensor {
+        var data: [UInt8] = []
+        for element in elements { data += withUnsafeBytes(of: UInt32(element.count).littleEndian, Array.init) + element }
+        return try Tensor(dtype: .bytes, shape: [elements.count], data: ByteView(data))
+    }
+
+    @Test func imagesOverThePixelLimitsAreRefusedBeforeTheyAreDecoded() throws {
+        var steps = try Self.pipeline(
+            #"[{"op": "image", "input": "image", "output": "X", "channels": 1, "height": 2, "width": 2, "layout": "flat"}]"#
+        )
+        #expect(steps.hasImageStep)
+        // a 50-byte PNG that claims 16384 × 16384 pixels (a quarter of a gigapixel)
+        let bomb = try Self.bytesTensor([Self.claimingPNG(width: 16384, height: 16384)])
+        #expect {
+            try steps.apply(to: [NamedTensor("image", bomb)])
+        } throws: { ($0 as? PipelineError)?.message.contains("over the limit of 16777216 pixels an image") == true }
+        // per request: two 4 × 4 images are 32 pixels
+        let two = try Self.bytesTensor([try Self.png("gray-4x4.png"), try Self.png("gray-4x4.png")])
+        steps.pixelLimits = PixelBudget(perImage: 16, perRequest: 31)
+        #expect {
+            try steps.apply(to: [NamedTensor("image", two)])
+        } throws: { ($0 as? PipelineError)?.message.contains("more than the limit of 31 pixels a request") == true }
+        steps.pixelLimits = PixelBudget(perImage: 16, perRequest: 32)
+        #expect(try steps.apply(to: [NamedTensor("image", two)])[0].tensor.shape == [2, 4])
+        // raw pixels count the same way
+        steps.pixelLimits = PixelBudget(perImage: 15, perRequest: 100)
+        let raw = try Tensor([UInt8](repeating: 9, count: 3 * 16), shape: [3, 4, 4])
+        #expect {
+            try steps.apply(to: [NamedTensor("image", raw)])
+        } throws: { ($0 as? PipelineError)?.message.contains("over the limit of 15 pixels an image") == true }
+        steps.pixelLimits = PixelBudget(perImage: 16, perRequest: 47)
+        #expect(throws: PipelineError.self) { try steps.apply(to: [NamedTensor("image", raw)]) }
+        steps.pixelLimits = .defaults
+        #expect(try steps.apply(to: [NamedTensor("image", raw)])[0].tensor.shape == [3, 4])
+    }
+
     @Test func rawPixelsAreResizedBilinearly() throws {
         let steps = try Self.pipeline(#"[{"op": "image", "input": "image", "height": 4, "width": 4, "layout": "nhwc"}]"#)
         let pixels = try Tensor([UInt8(0), 100, 100, 200], shape: [1, 2, 2])

@@ -67,6 +67,44 @@ struct HealthCheckerTests {
         _ = try await router.handle(Request(method: Method.health), context: RouterServiceTests.context())
     }
 
+    @Test func aPassedCheckReadmitsAnInstanceThatOutlierDetectionEjected() async throws {
+        let flaky = Instance()
+        let other = Instance()
+        // `infer` fails on the flaky instance, `health` passes: ejected by its answers, re-admitted by its checks
+        let failing = FailingInfer(inner: InProcessUpstream(flaky))
+        let pool = UpstreamPool(
+            members: [.init(id: "flaky", upstream: failing), .init(id: "other", upstream: InProcessUpstream(other))],
+            clock: ContinuousClock(), logger: InProcessMesh.quiet
+        )
+        var request = Request(method: Method.infer, model: "m")
+        request.idempotent = false
+        for _ in 0..<40 where !(pool.statistics.first?.ejected ?? true) { _ = try? await pool.call(request, deadline: nil) }
+        #expect(pool.statistics.map(\.ejected) == [true, false])
+        var configuration = HealthChecker.Configuration()
+        configuration.interval = .milliseconds(5)
+        let checker = HealthChecker(
+            targets: [HealthChecker.Target(stage: "inference", pool: pool)], configuration: configuration,
+            logger: InProcessMesh.quiet
+        )
+        let running = Task { try await checker.run() }
+        defer { running.cancel() }
+        let deadline = ContinuousClock.now.advanced(by: .seconds(30))
+        while pool.statistics.first?.ejected == true, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        #expect(pool.statistics.map(\.ejected) == [false, false])
+    }
+
+    /// Fails every method but `health` with `internal`.
+    struct FailingInfer: Upstream {
+        let inner: InProcessUpstream
+
+        func call(_ request: Request, deadline: ContinuousClock.Instant?) async throws -> Response {
+            guard request.method == Method.health else { throw Status(.internalError, "broken model") }
+            return try await self.inner.call(request, deadline: deadline)
+        }
+    }
+
     /// An inference instance's health answer: the versions it serves ("model/version"), or a failure.
     final class LoadedVersions: WireService, Sendable {
         let models = Mutex<[String]?>([])

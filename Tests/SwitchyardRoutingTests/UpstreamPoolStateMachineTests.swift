@@ -173,6 +173,66 @@ struct UpstreamPoolStateMachineTests {
         let check21 = machine.beginRetry(retriesSoFar: 1, deadline: poolAt(6), now: poolAt(5))
         #expect(check21)
     }
+
+    @Test func drainingInstancesAreOutOfRotationWhileAnotherServes() throws {
+        var machine = Self.pool(3)
+        var random = SplitMix64(state: 21)
+        for _ in 0..<30 {
+            let index = try #require(machine.pick(excluding: [], goingAway: [0, 2], now: poolT0, using: &random).index)
+            #expect(index == 1)
+        }
+        // all draining: still an answer (the least bad choice)
+        let check = machine.pick(excluding: [], goingAway: [0, 1, 2], now: poolT0, using: &random).index != nil
+        #expect(check)
+    }
+
+    @Test func belowThePanicThresholdEveryInstanceGetsTraffic() throws {
+        var machine = Self.pool(4)
+        var random = SplitMix64(state: 13)
+        // one of four unhealthy: 75% healthy, the healthy ones serve
+        _ = machine.reportHealth(instance: "i0", healthy: false, now: poolT0)
+        var picked = Set<Int>()
+        for _ in 0..<100 {
+            let index = try #require(machine.pick(excluding: [], now: poolT0, using: &random).index)
+            picked.insert(index)
+            _ = machine.finish(instance: index, outcome: .neutral, now: poolT0)
+        }
+        #expect(picked == [1, 2, 3])
+        // three of four out (one ejected, two failing checks): 25% < 50%, so all four share the traffic
+        _ = machine.reportHealth(instance: "i1", healthy: false, now: poolT0)
+        _ = Self.fail(&machine, 2, times: 5, now: poolT0)
+        #expect(machine.instances[2].ejectedUntil != nil)
+        picked = []
+        for _ in 0..<100 {
+            let index = try #require(machine.pick(excluding: [], now: poolT0, using: &random).index)
+            picked.insert(index)
+            _ = machine.finish(instance: index, outcome: .neutral, now: poolT0)
+        }
+        #expect(picked == [0, 1, 2, 3])
+        // a draining instance is left out of the count as well as the rotation
+        var two = Self.pool(3)
+        _ = two.reportHealth(instance: "i0", healthy: false, now: poolT0)
+        picked = []
+        for _ in 0..<60 {
+            let index = try #require(two.pick(excluding: [], goingAway: [2], now: poolT0, using: &random).index)
+            picked.insert(index)
+            _ = two.finish(instance: index, outcome: .neutral, now: poolT0)
+        }
+        #expect(picked == [1])  // 1 of 2 healthy is not below 50%
+    }
+
+    @Test func aPassedCheckReadmitsAnEjectedInstanceAndAPerTryTimeoutCountsAsAFailure() {
+        var machine = Self.pool(2)
+        _ = Self.fail(&machine, 0, times: 4, now: poolT0)
+        machine.instances[0].inFlight += 1
+        let ejected = machine.timedOut(instance: 0, now: poolT0)
+        #expect(ejected == [.ejected(instance: "i0", until: poolAt(30_000))])
+        #expect(machine.instances[0].inFlight == 1)  // still in flight until it ends
+        _ = machine.finish(instance: 0, outcome: .neutral, now: poolT0)
+        #expect(machine.checkPassed(instance: "i1", now: poolAt(1)).isEmpty)  // not ejected: nothing to do
+        #expect(machine.checkPassed(instance: "i0", now: poolAt(1)) == [.readmitted(instance: "i0")])
+        #expect(machine.instances[0].ejectedUntil == nil && machine.instances[0].consecutiveFailures == 0)
+    }
 }
 
 extension PoolMachine {

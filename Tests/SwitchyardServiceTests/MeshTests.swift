@@ -15,27 +15,40 @@ struct MeshTests {
         let router: ServiceProcess
 
         let inferenceInstances: [ServiceProcess]
+        /// Every preprocess and postprocess instance (the first of each is in ``stages``).
+        let preprocessInstances: [ServiceProcess]
+        let postprocessInstances: [ServiceProcess]
+        /// The arguments each stage was started with but its port, to start it again.
+        let stageArguments: [String]
 
         init(
             models: String = packageRoot().appendingPathComponent("models").path, routerArguments: [String] = [],
-            inferenceArguments: [String] = [], inferenceCount: Int = 1
+            inferenceArguments: [String] = [], inferenceCount: Int = 1, pipelineCount: Int = 1
         ) async throws {
             let certificates = InferenceServiceTests.certificates
             let tls = ["--ca", certificates.caPath, "--cert", certificates.certificatePath("inference"), "--key", certificates.keyPath("inference")]
+            self.stageArguments = ["--models", models] + tls
             var instances: [ServiceProcess] = []
             for _ in 0..<inferenceCount {
                 instances.append(try await ServiceProcess("switchyard-inference", arguments: ["--port", "0", "--models", models] + tls + inferenceArguments))
             }
             self.inferenceInstances = instances
             let inference = instances[0]
-            let preprocess = try await ServiceProcess("switchyard-preprocess", arguments: ["--port", "0", "--models", models] + tls)
-            let postprocess = try await ServiceProcess("switchyard-postprocess", arguments: ["--port", "0", "--models", models] + tls)
-            self.stages = [preprocess, inference, postprocess]
+            var preprocess: [ServiceProcess] = []
+            var postprocess: [ServiceProcess] = []
+            for _ in 0..<max(1, pipelineCount) {
+                preprocess.append(try await ServiceProcess("switchyard-preprocess", arguments: ["--port", "0", "--models", models] + tls))
+                postprocess.append(try await ServiceProcess("switchyard-postprocess", arguments: ["--port", "0", "--models", models] + tls))
+            }
+            self.preprocessInstances = preprocess
+            self.postprocessInstances = postprocess
+            self.stages = [preprocess[0], inference, postprocess[0]]
+            func list(_ processes: [ServiceProcess]) -> String {
+                processes.map { "127.0.0.1:\($0.port)" }.joined(separator: ",")
+            }
             self.router = try await ServiceProcess("switchyard-router", arguments: [
                 "--port", "0", "--models", models,
-                "--preprocess", "127.0.0.1:\(preprocess.port)",
-                "--inference", instances.map { "127.0.0.1:\($0.port)" }.joined(separator: ","),
-                "--postprocess", "127.0.0.1:\(postprocess.port)",
+                "--preprocess", list(preprocess), "--inference", list(instances), "--postprocess", list(postprocess),
             ] + tls + routerArguments)
         }
 
@@ -52,7 +65,7 @@ struct MeshTests {
 
         func stop() {
             self.router.kill()
-            for stage in self.stages + self.inferenceInstances { stage.kill() }
+            for stage in self.preprocessInstances + self.inferenceInstances + self.postprocessInstances { stage.kill() }
         }
     }
 

@@ -32,4 +32,36 @@ struct MeteredServiceTests {
         let inFlight = try metrics.expectMeter("switchyard_requests_in_flight", [("service", "router")])
         #expect(inFlight.values.last == 0)
     }
+
+    @Test func labelValuesFromRequestsAreBounded() async throws {
+        let metrics = TestMetrics()
+        let service = MeteredService(
+            ClosureService { request, _ in
+                guard request.model.hasPrefix("real") else { throw Status(.notFound, "no model '\(request.model)'") }
+                return Response()
+            },
+            name: "router", factory: metrics
+        )
+        let context = RequestContext(requestID: 1, deadline: nil, peer: PeerIdentity(), logger: Logger(label: "test"))
+        // failures naming what never succeeded fold into one series
+        for index in 0..<50 {
+            _ = try? await service.handle(Request(model: "typo\(index)", version: "\(index)"), context: context)
+        }
+        let unknown = [("service", "router"), ("method", "infer"), ("model", "unknown"), ("version", "unknown")]
+        #expect(try metrics.expectCounter("switchyard_requests_total", unknown + [("code", "not_found")]).values.count == 50)
+        #expect(throws: (any Error).self) {
+            try metrics.expectCounter(
+                "switchyard_requests_total",
+                [("service", "router"), ("method", "infer"), ("model", "typo3"), ("version", "3"), ("code", "not_found")]
+            )
+        }
+        // answered values get their own label, up to the bound; later ones are "other"
+        for index in 0..<(MeteredService.maxLabelValues + 5) {
+            _ = try await service.handle(Request(model: "real\(index)"), context: context)
+        }
+        let first = [("service", "router"), ("method", "infer"), ("model", "real0"), ("version", ""), ("code", "ok")]
+        #expect(try metrics.expectCounter("switchyard_requests_total", first).values.count == 1)
+        let other = [("service", "router"), ("method", "infer"), ("model", "other"), ("version", ""), ("code", "ok")]
+        #expect(try metrics.expectCounter("switchyard_requests_total", other).values.count == 5)
+    }
 }

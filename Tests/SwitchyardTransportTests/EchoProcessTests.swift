@@ -1,3 +1,4 @@
+import Foundation
 import SwitchyardTensor
 import SwitchyardTesting
 import SwitchyardTransport
@@ -37,6 +38,44 @@ struct EchoProcessTests {
         #expect(await service.waitForExit() == 0)
         #expect(service.log.contains("draining"))
         await #expect(throws: (any Error).self) { try await Self.client(service).call(Request(method: "health")) }
+    }
+
+    @Test func jsonLogsCarryTheLevelAndEveryRequestsTraceAndRequestIDs() async throws {
+        let certificates = Harness.certificates
+        let service = try await ServiceProcess("switchyard-echo", arguments: [
+            "--port", "0", "--ca", certificates.caPath, "--log-format", "json", "--log-level", "debug",
+            "--cert", certificates.certificatePath("server"), "--key", certificates.keyPath("server"),
+        ])
+        defer { service.kill() }
+        let client = try Self.client(service)
+        let trace = TraceID(high: 0x0123_4567_89ab_cdef, low: 0x0fed_cba9_8765_4321)
+        // an unknown method is logged by the echo service at debug level, about that request
+        _ = try? await client.call(Request(method: "nope", traceID: trace), deadline: .now.advanced(by: .seconds(30)))
+        await client.close()
+        service.terminate()
+        _ = await service.waitForExit()
+        let lines = service.log.split(separator: "\n").filter { !$0.isEmpty }
+        #expect(!lines.isEmpty)
+        var records: [[String: Any]] = []
+        for line in lines {
+            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            records.append(try #require(object, "not a JSON object: \(line)"))
+        }
+        #expect(records.allSatisfy { $0["level"] is String && $0["message"] is String && $0["time"] is String })
+        #expect(records.contains { $0["message"] as? String == "listening" && $0["level"] as? String == "info" })
+        let about = records.filter { $0["trace.id"] as? String == "0123456789abcdef0fedcba987654321" }
+        #expect(!about.isEmpty, "no log line names the request's trace id: \(service.log)")
+        #expect(about.allSatisfy { $0["request.id"] as? String == "1" })
+    }
+
+    @Test func badLogSettingsAreRefusedWithTheirNames() async throws {
+        let path = ServiceProcess.productsDirectory.appendingPathComponent("switchyard-echo").path
+        let certificates = Harness.certificates
+        let common = ["--ca", certificates.caPath, "--cert", certificates.certificatePath("server"), "--key", certificates.keyPath("server")]
+        let level = try await runCommand(path, common + ["--log-level", "loud"])
+        #expect(level.status != 0 && level.output.contains("--log-level"), "\(level.output)")
+        let format = try await runCommand(path, common + ["--log-format", "xml"])
+        #expect(format.status != 0 && format.output.contains("--log-format"), "\(format.output)")
     }
 
     /// wire-v1.md §6.2: past `--max-in-flight` a request is refused at once, and the connection is still read.

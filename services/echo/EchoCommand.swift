@@ -17,6 +17,6 @@ struct EchoCommand: ServiceCommand {
     @Flag(help: "Accept clients without a certificate (TLS without mutual authentication).") var noClientAuth = false
 
     func run() async throws {
-        try await Self.serve(EchoService(), options: self.server, logger: Self.makeLogger(), requireClientCertificate: !self.noClientAuth)
+        try await Self.serve(EchoService(), options: self.server, logger: self.makeLogger(), requireClientCertificate: !self.noClientAuth)
     }
 }

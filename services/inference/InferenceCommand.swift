@@ -36,7 +36,7 @@ struct InferenceCommand: ServiceCommand {
     }
 
     func run() async throws {
-        let logger = Self.makeLogger()
+        let logger = self.makeLogger()
         BLAS.setThreadCount(self.blasThreads)
         let blas = BLAS.coreSelection
         logger.info(

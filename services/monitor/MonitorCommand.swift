@@ -42,7 +42,7 @@ struct MonitorCommand: ServiceCommand {
     }
 
     func run() async throws {
-        let logger = Self.makeLogger()
+        let logger = self.makeLogger()
         var configuration = Monitor.Configuration()
         configuration.retention = self.retentionMinutes * 60
         configuration.ownInterval = self.sampleSeconds

@@ -26,7 +26,7 @@ struct PostprocessCommand: ServiceCommand {
     }
 
     func run() async throws {
-        let logger = Self.makeLogger()
+        let logger = self.makeLogger()
         let service = try Self.make(orExit: "cannot read the pipelines", logger: logger) {
             try PipelineService.postprocess(root: self.models)
         }

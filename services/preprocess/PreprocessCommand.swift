@@ -1,6 +1,7 @@
 import ArgumentParser
 import Logging
 import ServiceLifecycle
+import SwitchyardPipeline
 import SwitchyardPipelineService
 import SwitchyardRuntime
 
@@ -16,19 +17,32 @@ struct PreprocessCommand: ServiceCommand {
 
     @OptionGroup var server: ServerOptions
     @Option(help: "The model repository (only config.json files are read).") var models = "models"
+    @Option(help: "Most pixels (height × width) of one image an image step decodes; a larger one is refused.")
+    var maxImagePixels = PixelBudget.defaults.perImage
+    @Option(help: "Most pixels of all the images of one request together (a batch of images counts whole).")
+    var maxRequestPixels = PixelBudget.defaults.perRequest
     @Option(help: "Read the repository's pipelines again every this many seconds (0: only at start and on reload).")
     var repositoryPollSeconds = 0.0
 
     func validate() throws {
+        guard (1...(1 << 30)).contains(self.maxImagePixels) else {
+            throw ValidationError("--max-image-pixels must be 1...\(1 << 30)")
+        }
+        guard (self.maxImagePixels...(1 << 32)).contains(self.maxRequestPixels) else {
+            throw ValidationError("--max-request-pixels must be at least --max-image-pixels and at most \(1 << 32)")
+        }
         guard self.repositoryPollSeconds == 0 || (0.1...86_400).contains(self.repositoryPollSeconds) else {
             throw ValidationError("--repository-poll-seconds must be 0 (off) or 0.1...86400")
         }
     }
 
     func run() async throws {
-        let logger = Self.makeLogger()
+        let logger = self.makeLogger()
         let service = try Self.make(orExit: "cannot read the pipelines", logger: logger) {
-            try PipelineService.preprocess(root: self.models)
+            try PipelineService.preprocess(
+                root: self.models,
+                pixelLimits: PixelBudget(perImage: self.maxImagePixels, perRequest: self.maxRequestPixels)
+            )
         }
         logger.info("pipelines read", metadata: ["models": "\(service.models.joined(separator: ","))"])
         let root = self.models

@@ -105,7 +105,7 @@ struct RouterCommand: ServiceCommand {
     }
 
     func run() async throws {
-        let logger = Self.makeLogger()
+        let logger = self.makeLogger()
         // the router presents its own certificate to the stages; a reload gives new connections the new one
         let credentials = try Self.credentials(self.server)
         let tls = credentials.settings

@@ -9,7 +9,7 @@ final class StepRecorder: Sendable {
         var rows = 0
         var latency = LatencyHistogram()
         var service = LatencyHistogram()
-        var errors: [Status.Code: (count: Int, example: String)] = [:]
+        var errors: [ErrorKey: (count: Int, example: String)] = [:]
         var versions: [String: LatencyHistogram] = [:]
         var checkedRows = 0
         var mismatchedRows = 0
@@ -50,12 +50,20 @@ final class StepRecorder: Sendable {
         }
     }
 
-    func failed(measured: Bool, status: Status, at now: ContinuousClock.Instant) {
+    /// A failure's kind: its status, and whether this client decided it (no connection, its own in-flight limit,
+    /// a connection lost) or the server answered it.
+    struct ErrorKey: Hashable {
+        var code: Status.Code
+        var local: Bool
+    }
+
+    func failed(measured: Bool, status: Status, local: Bool, at now: ContinuousClock.Instant) {
         self.state.withLock { state in
             state.allFailed += 1
             guard measured else { return }
-            let entry = state.errors[status.code]
-            state.errors[status.code] = ((entry?.count ?? 0) + 1, entry?.example ?? status.message)
+            let key = ErrorKey(code: status.code, local: local)
+            let entry = state.errors[key]
+            state.errors[key] = ((entry?.count ?? 0) + 1, entry?.example ?? status.message)
             if state.lastAnswer.map({ now > $0 }) ?? true { state.lastAnswer = now }
         }
     }

@@ -8,11 +8,13 @@ final class PoolMetrics: Sendable {
     /// Answered attempts per instance, made on an instance's first answer.
     private let answered = Mutex<[String: Counter]>([:])
     private let retries: Counter
+    private let perTryTimeouts: Counter
 
     /// - Parameter dimensions: labels of every series, e.g. `stage`.
     init(dimensions: [(String, String)]) {
         self.dimensions = dimensions
         self.retries = Counter(label: "switchyard_upstream_retries_total", dimensions: dimensions)
+        self.perTryTimeouts = Counter(label: "switchyard_upstream_per_try_timeouts_total", dimensions: dimensions)
     }
 
     func recordAttempt(id: String, code: Status.Code?) {
@@ -38,6 +40,8 @@ final class PoolMetrics: Sendable {
     }
 
     func recordRetry() { self.retries.increment() }
+
+    func recordPerTryTimeout() { self.perTryTimeouts.increment() }
 
     /// An instance left the pool: its ejection gauge goes to zero.
     func forget(_ id: String) {
