@@ -111,16 +111,26 @@ def table(name, rows, timings):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--yard", required=True)
-    parser.add_argument("--bench-engine", required=True)
+    parser.add_argument("--bench-engine")
     parser.add_argument("--python", required=True)
     parser.add_argument("--models", required=True)
     parser.add_argument("--only", nargs="*")
     parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--quality-only", action="store_true", help="run the tools, save their rows, time nothing")
+    parser.add_argument("--reuse-quality", action="store_true", help="time the models of an earlier --quality-only")
     parser.add_argument("--results", default=os.path.join(ROOT, "bench", "out", "compression", "tables.md"))
     args = parser.parse_args()
     log = []
     names = [n for n in MODELS if not args.only or n in args.only]
-    results = {name: run_model(args, name, log) for name in names}
+    saved = os.path.join(args.models, "quality.json")
+    if args.reuse_quality:
+        stored = json.load(open(saved))
+        results, log = {name: [tuple(row) for row in stored["results"][name]] for name in names}, stored["log"]
+    else:
+        results = {name: run_model(args, name, log) for name in names}
+        json.dump({"results": results, "log": log}, open(saved, "w"))
+    if args.quality_only:
+        return
     # every model timed back to back, after all the compression work
     timings = {path: time_model(args, path, log) for rows in results.values() for _, _, path, _ in rows}
     machine = next(iter(results.values()))[0][3]["machine"]
