@@ -69,6 +69,7 @@ public final class Model: Sendable {
             Fusion.apply(&graph)
             Fusion.pretransposeWeights(&graph)
         }
+        if options.oneDNNConvolution { ConvWeights.adopt(&graph) }
         self.source = source
         self.graph = graph
         self.options = options
