@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "SwitchyardClient", targets: ["SwitchyardClient"]),
         .library(name: "SwitchyardEngine", targets: ["SwitchyardEngine"]),
         .library(name: "SwitchyardLoad", targets: ["SwitchyardLoad"]),
+        .library(name: "SwitchyardCompression", targets: ["SwitchyardCompression"]),
         .executable(name: "yard", targets: ["yard"]),
         .executable(name: "switchyard-echo", targets: ["EchoService"]),
         .executable(name: "switchyard-inference", targets: ["InferenceService"]),
@@ -46,8 +47,13 @@ let package = Package(
         .target(name: "SwitchyardONNX", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         // Picks OpenBLAS kernels that match the CPU before any Swift code runs (a C constructor).
         .target(name: "COpenBLASCore", linkerSettings: [.linkedLibrary("dl")]),
-        // Integer GEMM for the quantized operators through oneDNN (Debian's libdnnl-dev; measured in RESULTS-engine.md).
-        .target(name: "CInt8GEMM", linkerSettings: [.linkedLibrary("dnnl"), .linkedLibrary("dl")]),
+        // The int8 GEMM of the quantized operators: oneDNN (Debian's libdnnl-dev), and for few rows on AVX-512 VNNI
+        // CPUs a kernel on weights packed at load (measured in RESULTS-engine.md and RESULTS-compression.md).
+        // -O3 so that debug builds (the tests) run the kernels at speed.
+        .target(
+            name: "CInt8GEMM", cSettings: [.unsafeFlags(["-O3"])],
+            linkerSettings: [.linkedLibrary("dnnl"), .linkedLibrary("dl")]
+        ),
         .target(
             name: "SwitchyardEngine",
             dependencies: [
@@ -119,7 +125,7 @@ let package = Package(
         .target(
             name: "SwitchyardRuntime",
             dependencies: [
-                "SwitchyardTransport", "SwitchyardWire", "SwitchyardTensor",
+                "SwitchyardTransport", "SwitchyardWire", "SwitchyardTensor", "SwitchyardMonitor",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -131,6 +137,15 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+
+        // MARK: Compression (yard quantize, prune, convert)
+        .target(
+            name: "SwitchyardCompression",
+            dependencies: [
+                "SwitchyardEngine", "SwitchyardONNX", "SwitchyardTensor", "COpenBLAS",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
         ),
 
@@ -201,7 +216,7 @@ let package = Package(
             name: "yard",
             dependencies: [
                 "SwitchyardEngine", "SwitchyardTensor", "SwitchyardClient", "SwitchyardTransport", "SwitchyardWire",
-                "SwitchyardRouter", "SwitchyardRouting", "SwitchyardMonitor", "SwitchyardLoad",
+                "SwitchyardRouter", "SwitchyardRouting", "SwitchyardMonitor", "SwitchyardLoad", "SwitchyardCompression",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"), .product(name: "Yams", package: "Yams"),
@@ -294,6 +309,7 @@ let package = Package(
                 "SwitchyardRouter", "SwitchyardRuntime", "SwitchyardClient",
                 "InferenceService", "PostprocessService", "PreprocessService", "RouterService", "EchoService",
                 "SwitchyardGateway", "SwitchyardPipeline", "SwitchyardRouting", "SwitchyardModelConfig",
+                "SwitchyardCompression",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]
@@ -335,6 +351,10 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
+        ),
+        .testTarget(
+            name: "SwitchyardCompressionTests",
+            dependencies: ["SwitchyardCompression", "SwitchyardEngine", "SwitchyardONNX", "SwitchyardTensor"]
         ),
         .testTarget(
             name: "SwitchyardEngineTests",

@@ -2,9 +2,10 @@
 # A fleet on one machine: hosts as network namespaces on one bridge, a real DNS server (dnsmasq) for discovery, the
 # services as separate processes on their hosts, steady load from a client host, and every request counted.
 #
-#   host a 10.203.0.1  router (inference pool: dns:inference.fleet:7402, re-resolved every second)
+#   host a 10.203.0.1  router (inference pool: dns:inference.fleet:7402, pre- and postprocess pools: SRV records
+#                      _wire._tcp.preprocess.fleet and _wire._tcp.postprocess.fleet; re-resolved every second)
 #   host b 10.203.0.2  inference          host c 10.203.0.3  inference
-#   host d 10.203.0.4  preprocess, postprocess, dnsmasq (inference.fleet -> b, c)
+#   host d 10.203.0.4  preprocess, postprocess, dnsmasq (inference.fleet -> b, c; the SRV records -> d's ports)
 #   host e 10.203.0.5  inference, not in DNS at first
 #   host x 10.203.0.9  the load client (yard load, open loop, a line per request)
 #
@@ -79,15 +80,19 @@ done
 
 # certificates: the inference instances answer for the DNS name the router found them under
 bash ops/certs/make-certs.sh "$certs" "router@${ip[a]}" "inference@inference.fleet,${ip[b]},${ip[c]},${ip[e]}" \
-  "preprocess@${ip[d]}" "postprocess@${ip[d]}" client ops:admin >/dev/null
+  "preprocess@preprocess.fleet,${ip[d]}" "postprocess@postprocess.fleet,${ip[d]}" client ops:admin >/dev/null
 chmod 0644 "$certs"/*
 
-# DNS: dnsmasq on host d serves inference.fleet from a hosts file, re-read on SIGHUP
+# DNS: dnsmasq on host d serves inference.fleet from a hosts file, re-read on SIGHUP, and the SRV records (with
+# their targets' addresses) of the pre- and postprocess instances
 records="$out/inference.hosts"
 printf '%s inference.fleet\n%s inference.fleet\n' "${ip[b]}" "${ip[c]}" > "$records"
+printf '%s preprocess.fleet postprocess.fleet\n' "${ip[d]}" > "$out/stages.hosts"
 # (ip netns exec execs the program: $! is the program's own pid, for the signals below)
-ip netns exec "$prefix-d" dnsmasq --keep-in-foreground --no-resolv --no-hosts --addn-hosts="$records" --listen-address="${ip[d]}" \
-  --bind-interfaces --local-ttl=0 --user=root --pid-file="$out/dnsmasq.pid" --log-facility="$out/logs/dnsmasq.log" &
+ip netns exec "$prefix-d" dnsmasq --keep-in-foreground --no-resolv --no-hosts --addn-hosts="$records" \
+  --addn-hosts="$out/stages.hosts" --srv-host=_wire._tcp.preprocess.fleet,preprocess.fleet,7404 \
+  --srv-host=_wire._tcp.postprocess.fleet,postprocess.fleet,7403 --listen-address="${ip[d]}" --bind-interfaces \
+  --local-ttl=0 --user=root --pid-file="$out/dnsmasq.pid" --log-facility="$out/logs/dnsmasq.log" &
 pids[dnsmasq]=$!
 dns() { kill -HUP "${pids[dnsmasq]}"; }
 
@@ -107,7 +112,8 @@ start d preprocess switchyard-preprocess --host "${ip[d]}" --port 7404 --metrics
 start d postprocess switchyard-postprocess --host "${ip[d]}" --port 7403 --metrics-port 9403 --models models \
   $(tls postprocess) --drain-seconds 5
 router_args=(--host "${ip[a]}" --port 7400 --metrics-port 9400 --models models $(tls router) --drain-seconds 5
-  --inference dns:inference.fleet:7402 --preprocess "${ip[d]}:7404" --postprocess "${ip[d]}:7403"
+  --inference dns:inference.fleet:7402 --preprocess srv:_wire._tcp.preprocess.fleet
+  --postprocess srv:_wire._tcp.postprocess.fleet
   --discovery-interval-ms $interval_ms --health-check-interval-ms 1000 --event-loops 1)
 router_ready_ms=""
 start_router() {  # sets router_ready_ms (not in a subshell: pids[router] must stay in this shell)
@@ -173,7 +179,7 @@ in_host x "$bin/yard" pool list "${admin[@]}" > "$out/logs/pool-after-remove.txt
 event "phase rotate: new certificates, SIGHUP to every service"
 old_fingerprint=$(openssl x509 -in "$certs/inference.pem" -noout -fingerprint -sha256)
 bash ops/certs/make-certs.sh "$certs" "router@${ip[a]}" "inference@inference.fleet,${ip[b]},${ip[c]},${ip[e]}" \
-  "preprocess@${ip[d]}" "postprocess@${ip[d]}" client >/dev/null
+  "preprocess@preprocess.fleet,${ip[d]}" "postprocess@postprocess.fleet,${ip[d]}" client >/dev/null
 chmod 0644 "$certs"/*
 for name in router inference-b inference-c inference-e preprocess postprocess; do kill -HUP "${pids[$name]}"; done
 sleep 6

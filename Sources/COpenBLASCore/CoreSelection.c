@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #if defined(__x86_64__)
 #include <cpuid.h>
@@ -153,7 +154,10 @@ __attribute__((constructor)) static void sy_blas_select_core(void) {
     }
     copy_name(selection.requested, wanted);
     // OpenBLAS reads OPENBLAS_CORETYPE only while it initialises: set it, re-run that step, and unset it
-    // so that child processes make their own choice.
+    // so that child processes make their own choice. setenv moves the environment to the heap; the process's
+    // own array comes back afterwards, because a statically linked Swift runtime finds the command line by
+    // walking back from `environ` to argv (with the heap copy, CommandLine.arguments would lose every argument).
+    char **original_environment = environ;
     setenv("OPENBLAS_CORETYPE", wanted, 1);
     quit();
     init();
@@ -166,6 +170,7 @@ __attribute__((constructor)) static void sy_blas_select_core(void) {
         selection.outcome = SYCoreOutcomeFailed;
     }
     unsetenv("OPENBLAS_CORETYPE");
+    environ = original_environment;
     copy_name(selection.core, corename());
 #endif
 }

@@ -17,6 +17,10 @@ public enum BLAS {
     /// OpenBLAS's build description (version, target CPU kernels, threading).
     public static var configuration: String { String(cString: openblas_get_config()) }
 
+    /// The library 2-D convolutions run on, with its version and instruction set ("oneDNN 2.6.3 (avx512_core)"),
+    /// or why they stay on im2col over OpenBLAS.
+    public static var convolutions: String { OneDNN.description }
+
     /// The kernels OpenBLAS runs on this CPU and how they were chosen (see ``BLASCoreSelection``).
     public static var coreSelection: BLASCoreSelection { .current }
 }

@@ -67,9 +67,12 @@ public final class Model: Sendable {
         let parameterCount = graph.constants.values.reduce(0) { $0 + $1.type.count }
         HalfPrecision.widen(&graph)
         if options.fuse {
+            Fusion.fuseDynamicQuantizedLinear(&graph)
+            Fusion.fuseQuantizedConv(&graph)
             Fusion.apply(&graph)
             Fusion.pretransposeWeights(&graph)
         }
+        if options.oneDNNConvolution { ConvWeights.adopt(&graph) }
         self.source = source
         self.graph = graph
         self.options = options

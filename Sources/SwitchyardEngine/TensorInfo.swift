@@ -50,6 +50,9 @@ public struct ModelSummary: Sendable {
 public struct ModelOptions: Sendable {
     /// Fold bias adds and activations into GEMM and Conv epilogues.
     public var fuse: Bool = true
+    /// Run 2-D convolutions on oneDNN where it has vector kernels for this CPU (measured faster than im2col over
+    /// OpenBLAS in `bench/RESULTS-engine.md`); `false` keeps them on im2col and OpenBLAS.
+    public var oneDNNConvolution: Bool = true
     /// The number of execution plans (one per distinct input shape) kept; the least recently used goes first.
     public var planCacheCapacity: Int = 64
     /// The largest batch accepted; `nil` for no limit beyond the model's own.

@@ -40,6 +40,8 @@ public struct ModelConfig: Sendable, Equatable {
     public var pipelineJSON: String?
     /// The router's batching for this model (Triton's `dynamic_batching`); unset fields take the router's flags.
     public var dynamicBatching = DynamicBatching()
+    /// How a compressed version was made (`yard quantize`, `prune`, `convert`), kept as JSON text; serving ignores it.
+    public var compressionJSON: String?
 
     /// Batching settings of one model, with Triton's names.
     public struct DynamicBatching: Sendable, Equatable {
@@ -57,7 +59,7 @@ public struct ModelConfig: Sendable, Equatable {
     public static let keys: Set<String> = [
         "name", "description", "max_batch_size", "inputs", "outputs", "labels", "labels_file", "version_policy",
         "warmup",
-        "pipeline", "dynamic_batching",
+        "pipeline", "dynamic_batching", "compression",
     ]
 
     /// A config with every default (latest version, warm-up at batch 1).
@@ -208,6 +210,12 @@ public struct ModelConfig: Sendable, Equatable {
                 let data = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys])
             else { throw fail("'pipeline' must be an object or a list") }
             config.pipelineJSON = String(decoding: data, as: UTF8.self)
+        }
+        if let value = root["compression"] {
+            guard value is [String: Any], JSONSerialization.isValidJSONObject(value),
+                let data = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys])
+            else { throw fail("'compression' must be an object") }
+            config.compressionJSON = String(decoding: data, as: UTF8.self)
         }
         return config
     }

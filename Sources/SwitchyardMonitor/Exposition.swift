@@ -163,12 +163,13 @@ public enum Exposition {
         }
     }
 
-    /// Renders families in the text format, each with its `# TYPE` line.
+    /// Renders families in the text format, each with its `# HELP` and `# TYPE` lines.
     /// - Parameter families: family name, type and samples.
     /// - Returns: the text.
     public static func render(_ families: [(name: String, type: MetricType, samples: [Sample])]) -> String {
         var text = ""
         for family in families {
+            text += "# HELP \(family.name) \(MetricHelp.text(for: family.name))\n"
             text += "# TYPE \(family.name) \(family.type.rawValue)\n"
             for sample in family.samples {
                 text += sample.key.name

@@ -1,6 +1,7 @@
 import CoreMetrics
 public import Prometheus
 import Synchronization
+import SwitchyardMonitor
 
 /// This process's metrics in the Prometheus text format: swift-metrics bootstrapped onto one swift-prometheus
 /// registry, plus the process's CPU time, memory and file descriptors read from `/proc` on every export.
@@ -50,10 +51,10 @@ public enum MetricsExport {
     }
 
     /// The registry's metrics in the Prometheus text format, with the process and saturation metrics brought up
-    /// to date.
+    /// to date, and a `# HELP` line for every family.
     public static func exposition() -> [UInt8] {
         Self.process.update()
         for collector in Self.saturation.withLock({ $0 }) { collector.update() }
-        return Self.registry.emitToBuffer()
+        return Array(MetricHelp.adding(to: String(decoding: Self.registry.emitToBuffer(), as: UTF8.self)).utf8)
     }
 }

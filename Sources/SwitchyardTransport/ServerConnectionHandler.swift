@@ -259,7 +259,15 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         }
     }
 
-    private func accept(context: ChannelHandlerContext, id: UInt32, request: Request) {
+    private func accept(context: ChannelHandlerContext, id: UInt32, request received: Request) {
+        var traced = received
+        // a caller that speaks W3C trace context but not our header: its trace id goes on from here
+        if traced.traceID == .none, let traceparent = traced[parameter: ParameterKey.traceparent],
+            let traceID = TraceID(traceparent: traceparent)
+        {
+            traced.traceID = traceID
+        }
+        let request = traced
         guard self.state == .open || self.state == .draining else {
             return self.protocolError(context: context, WireError(.unexpectedFrame, "REQUEST before HELLO"))
         }

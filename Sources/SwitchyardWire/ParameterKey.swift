@@ -32,6 +32,9 @@ public enum ParameterKey {
     /// Asks the router for a side of a running rollout or comparison: `candidate` (or `canary`, `challenger`) or
     /// `stable` (or `champion`); for testers before any public step.
     public static let versionTag = "version.tag"
+    /// A W3C `traceparent` (`00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`): a request that carries no
+    /// trace id in its header takes the one in here, so that a caller's trace reaches every hop and log line.
+    public static let traceparent = "traceparent"
 
     // MARK: Echo
 
@@ -176,6 +179,7 @@ public enum ParameterKey {
         report,
         state,
         versionTag,
+        traceparent,
         echoDelayMilliseconds,
         candidate,
         stable,

@@ -8,6 +8,7 @@ struct Yard: AsyncParsableCommand {
         subcommands: [
             Predict.self, ModelCommand.self, Models.self, Echo.self, Load.self, RolloutCommand.self, ABCommand.self,
             BatchingCommand.self, PoolCommand.self, AdminCommand.self, Profile.self,
+            QuantizeCommand.self, PruneCommand.self, ConvertCommand.self,
         ]
     )
 }

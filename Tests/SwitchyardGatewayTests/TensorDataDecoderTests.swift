@@ -27,6 +27,10 @@ struct TensorDataDecoderTests {
             (0..<2).map { Float16(bitPattern: raw.load(fromByteOffset: $0 * 2, as: UInt16.self)) }
         }
         #expect(halves == [0.5, -65504])
+        // bfloat16: the float's top 16 bits, rounded to nearest even (1.00390625 is a tie, kept even at 1.0)
+        let brains = try self.decode("[1, -2.5, 3.140625, 1.00390625, 1.01171875]", .bfloat16, [5]).data
+            .withUnsafeBytes { raw in (0..<5).map { raw.load(fromByteOffset: $0 * 2, as: UInt16.self) } }
+        #expect(brains == [0x3F80, 0xC020, 0x4049, 0x3F80, 0x3F82])
         #expect(try self.decode("[-128, 127]", .int8, [2]).scalars(as: Int8.self) == [-128, 127])
         #expect(try self.decode("[0, 255]", .uint8, [2]).scalars(as: UInt8.self) == [0, 255])
         #expect(try self.decode("[-2147483648, 2147483647]", .int32, [2]).scalars(as: Int32.self) == [.min, .max])
@@ -61,6 +65,7 @@ struct TensorDataDecoderTests {
         ("[9223372036854775808]", .int64, [1], "out of the range"),
         ("[1e39]", .float32, [1], "out of the range"),
         ("[1e309]", .float64, [1], "out of the range"),
+        ("[3.4e38]", .bfloat16, [1], "out of the range"),
         ("[\"1\"]", .float32, [1], "a number"),
         ("[1]", .bytes, [1], "a string"),
         ("[1]", .bool, [1], "true or false"),

@@ -95,6 +95,19 @@ struct MemoryTarget: LoadTarget {
     }
 }
 
+/// Answers one request in three; of the others, refuses one like a client at its limit, sheds one like a server.
+struct RefusingTarget: LoadTarget {
+    let calls = Counter()
+
+    func send(_ request: Request, deadline: ContinuousClock.Instant) async throws -> Response {
+        switch self.calls.next() % 3 {
+        case 0: throw TransportError(.clientLimit, "every connection is at the server's in-flight limit")
+        case 1: throw Status(.resourceExhausted, "the queue is full")
+        default: return Response(tensors: request.tensors)
+        }
+    }
+}
+
 final class Counter: Sendable {
     private let value = Mutex(0)
     func next() -> Int {

@@ -40,6 +40,18 @@ struct LoadGeneratorTests {
         #expect(result.latencyMs.p99 <= result.latencyMs.max)
     }
 
+    /// A refusal by the client itself (its in-flight limit) and the server's shedding share a status code but are
+    /// counted apart, each kind with its count.
+    @Test func theClientsOwnRefusalsAreCountedApartFromTheServersAnswers() async throws {
+        let target = RefusingTarget()
+        let generator = try LoadGenerator(target: target, source: try self.source(), settings: .requests(90))
+        let result = try await generator.run(.closed(concurrency: 1))
+        #expect(result.sent == 90)
+        #expect(result.ok == 30)
+        let byKind = Dictionary(uniqueKeysWithValues: result.errors.map { ("\($0.source) \($0.status)", $0.count) })
+        #expect(byKind == ["client resource exhausted": 30, "server resource exhausted": 30], "\(result.errors)")
+    }
+
     /// Requests answered during the warm-up are not counted. (How many the warm-up sends depends on how soon the
     /// machine runs the step's tasks, so only the counted side is checked exactly.)
     @Test func warmUpRequestsAreNotCounted() async throws {

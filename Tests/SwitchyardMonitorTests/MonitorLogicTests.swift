@@ -28,8 +28,36 @@ struct MonitorLogicTests {
         #expect(parsed.samples[4].key[label: "le"] == "+Inf")
         #expect(parsed.samples.last!.key[label: "a"] == "x\"y\\z")
         let text = Exposition.render([("escaped", .gauge, [parsed.samples.last!])])
-        #expect(text == "# TYPE escaped gauge\nescaped{a=\"x\\\"y\\\\z\"} 2\n")
+        #expect(text == "# HELP escaped Switchyard metric escaped.\n# TYPE escaped gauge\nescaped{a=\"x\\\"y\\\\z\"} 2\n")
         #expect(Exposition.parse(text).0.samples == [parsed.samples.last!])
+    }
+
+    @Test func everyFamilyGetsOneHelpLineAndAnExistingOneStays() {
+        let exposition = """
+            # HELP process_cpu_seconds_total Own text.
+            # TYPE process_cpu_seconds_total counter
+            process_cpu_seconds_total 1
+            # TYPE switchyard_requests_total counter
+            switchyard_requests_total{code="ok"} 2
+            # TYPE custom gauge
+            custom 3
+
+            """
+        #expect(
+            MetricHelp.adding(to: exposition) == """
+                # HELP process_cpu_seconds_total Own text.
+                # TYPE process_cpu_seconds_total counter
+                process_cpu_seconds_total 1
+                # HELP switchyard_requests_total \(MetricHelp.texts["switchyard_requests_total"]!)
+                # TYPE switchyard_requests_total counter
+                switchyard_requests_total{code="ok"} 2
+                # HELP custom Switchyard metric custom.
+                # TYPE custom gauge
+                custom 3
+
+                """
+        )
+        #expect(Exposition.parse(MetricHelp.adding(to: exposition)).0.samples.count == 3)
     }
 
     @Test func countersGrowAcrossRestartsAndHistogramsMergeAcrossInstances() {

@@ -285,6 +285,60 @@ struct ReleaseGateTests {
         #expect(after.rollout?.step == 0 && after.rollout?.phase == .progressing)
     }
 
+    @Test func aComparisonAndItsEvidenceSurviveARestartOfItsOwner() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("switchyard-ab-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let first = try Self.controller(directory)
+        // version 1 answers label 1, version 2 label 0: every label of 1 scores the champion right, the challenger wrong
+        try await InProcessMesh.with(inference: Self.versioned { v, x in (x, v == "1" ? 1 : 0) }, releases: first) {
+            mesh in
+            _ = try await mesh.call(
+                Request(method: Method.releasePin, model: "m", version: "1"), peer: InProcessMesh.admin)
+            _ = try await mesh.call(
+                Request(
+                    method: Method.abStart, model: "m",
+                    parameters: [
+                        Parameter(ParameterKey.champion, "1"), Parameter(ParameterKey.challenger, "2"),
+                        Parameter(ParameterKey.mode, "split"), Parameter(ParameterKey.percent, "50"),
+                        Parameter(ParameterKey.guardrail, "off"),
+                    ]),
+                peer: InProcessMesh.admin)
+            let responses = try await Self.answers(mesh, 80)
+            _ = try await mesh.call(
+                Request(
+                    method: Method.feedback,
+                    tensors: [
+                        NamedTensor(
+                            "request_id",
+                            try Tensor(strings: responses.compactMap { $0[parameter: ParameterKey.requestID] })),
+                        NamedTensor("label", try Tensor([Int64](repeating: 1, count: responses.count))),
+                    ]
+                )
+            )
+        }
+        first.persistEvidence()
+        let before = try first.experimentReport(model: "m")
+        #expect(before.champion.labelled > 10 && before.challenger.labelled > 10, "\(before)")
+        #expect(before.champion.accuracy == 1 && before.challenger.accuracy == 0)
+        let restarted = try Self.controller(directory)
+        let after = try restarted.experimentReport(model: "m")
+        for (arm, old) in [(after.champion, before.champion), (after.challenger, before.challenger)] {
+            #expect(arm.requests == old.requests && arm.labelled == old.labelled && arm.accuracy == old.accuracy)
+        }
+        #expect(after.compared == before.compared && after.pValue == before.pValue && after.winner == "1")
+        #expect(after.running)
+        // the restarted router splits users as before and keeps counting
+        try await InProcessMesh.with(inference: Self.versioned { v, x in (x, v == "1" ? 1 : 0) }, releases: restarted) {
+            mesh in
+            let versions = try await Self.answers(mesh, 40, from: 80).compactMap {
+                $0[parameter: ParameterKey.modelVersion]
+            }
+            #expect(Set(versions) == ["1", "2"], "\(versions)")
+        }
+        let continued = try restarted.experimentReport(model: "m")
+        #expect(continued.champion.requests + continued.challenger.requests == 120)
+    }
+
     @Test func metricGatesReadPrometheusAndWebhookGatesAndNotificationsGetTheDecisions() async throws {
         let refuse = Atomic<Bool>(false)
         let http = FakeHTTP { method, url in

@@ -69,6 +69,11 @@ struct EchoProcessTests {
         let trace = TraceID(high: 0x0123_4567_89ab_cdef, low: 0x0fed_cba9_8765_4321)
         // an unknown method is logged by the echo service at debug level, about that request
         _ = try? await client.call(Request(method: "nope", traceID: trace), deadline: .now.advanced(by: .seconds(30)))
+        // a caller with a W3C traceparent and no trace id in the header: its trace id is the request's
+        let w3c = Request(
+            method: "nope", parameters: [Parameter(ParameterKey.traceparent, "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")]
+        )
+        _ = try? await client.call(w3c, deadline: .now.advanced(by: .seconds(30)))
         await client.close()
         service.terminate()
         _ = await service.waitForExit()
@@ -84,6 +89,9 @@ struct EchoProcessTests {
         let about = records.filter { $0["trace.id"] as? String == "0123456789abcdef0fedcba987654321" }
         #expect(!about.isEmpty, "no log line names the request's trace id: \(service.log)")
         #expect(about.allSatisfy { $0["request.id"] as? String == "1" })
+        let traced = records.filter { $0["trace.id"] as? String == "4bf92f3577b34da6a3ce929d0e0e4736" }
+        #expect(!traced.isEmpty, "no log line names the traceparent's trace id: \(service.log)")
+        #expect(traced.allSatisfy { $0["request.id"] as? String == "2" })
     }
 
     @Test func badLogSettingsAreRefusedWithTheirNames() async throws {

@@ -3,6 +3,7 @@
 //   swift build -c release --product switchyard-bench-engine
 //   .build/release/switchyard-bench-engine --threads 1 [--seconds 1.5] [--batches 1,8,64,256] [--json out.json]
 //   .build/release/switchyard-bench-engine --threads 1 --model resnet18.onnx [--batches 1,8] [--json out.json]
+//     [--conv onednn|im2col]   (where 2-D convolutions run: oneDNN, the default, or im2col over OpenBLAS)
 //
 // With --model, any ONNX file is timed on random inputs made the way tools/bench_models.py makes them for
 // onnxruntime (floats in [-1, 1]; integer inputs 1 when their name says mask, else ids below 100).
@@ -22,6 +23,7 @@ struct Options {
     var models = ["synth", "digits"]
     var skipBare = false
     var model: String? = nil
+    var oneDNNConvolution = true
 
     init(_ arguments: [String]) {
         var iterator = arguments.dropFirst().makeIterator()
@@ -36,6 +38,7 @@ struct Options {
             case "--models": self.models = value.split(separator: ",").map(String.init)
             case "--skip-bare": self.skipBare = value == "yes"
             case "--model": self.model = value
+            case "--conv": self.oneDNNConvolution = value != "im2col"
             default:
                 FileHandle.standardError.write(Data("unknown option \(argument)\n".utf8))
                 exit(2)
@@ -149,9 +152,12 @@ func residentBytes() -> Int {
 }
 
 if let path = options.model {
-    let model = try Model(contentsOf: path)
+    let model = try Model(
+        contentsOf: path, options: .defaults { $0.oneDNNConvolution = options.oneDNNConvolution })
     var records: [[String: Any]] = []
-    print("OpenBLAS: \(BLAS.configuration); threads: \(BLAS.threadCount)")
+    print(
+        "OpenBLAS: \(BLAS.configuration); threads: \(BLAS.threadCount); convolutions: "
+            + (options.oneDNNConvolution ? BLAS.convolutions : "im2col over OpenBLAS"))
     _ = try model.run(try inputs(for: model, batch: 1))
     let weights = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
     print("resident after load and one batch-1 run: \(residentBytes() >> 20) MiB; model file \(weights >> 20) MiB")

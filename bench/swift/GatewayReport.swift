@@ -159,7 +159,7 @@ struct GatewayResults {
                     ratios.append([
                         "gateway \(name) vs native wire, 1 in flight: p50 (target ≤ native + 0.15 ms)",
                         f(latency, 3) + " ms", f(native1.latencyMs.p50, 3) + " ms",
-                        "+" + f(latency - native1.latencyMs.p50, 3) + " ms",
+                        String(format: "%+.3f ms", latency - native1.latencyMs.p50),
                     ])
                 }
             }

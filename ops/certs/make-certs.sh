@@ -38,4 +38,6 @@ for spec in "${names[@]}"; do
     -extfile "$out/$name.ext" -out "$out/$name.pem" 2>/dev/null
   rm -f "$out/$name.csr" "$out/$name.ext"
 done
+# certificates are public (services running as another user read them); keys stay private to the owner
+chmod 0644 "$out"/*.pem
 echo "certificates in $out: ca.pem and ${names[*]}"

@@ -184,7 +184,7 @@ enum Fusion {
         }
     }
 
-    private static func activation(_ node: Node, _ graph: Graph) -> Activation? {
+    static func activation(_ node: Node, _ graph: Graph) -> Activation? {
         guard node.outputs.count == 1 else { return nil }
         switch node.op {
         case let op as ActivationOp:

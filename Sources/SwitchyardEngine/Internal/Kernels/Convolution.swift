@@ -86,12 +86,16 @@ struct Window: Sendable {
     }
 }
 
-/// 2-D convolution (NCHW) as im2col + one GEMM per image and group, with bias and fused activations.
+/// Convolution (NCHW) with bias and fused activations: 2-D on oneDNN where it has vector kernels, else (and in 3-D)
+/// im2col + one GEMM per image and group, with a direct kernel for depthwise layers.
 struct ConvOp: Operator {
     var window: Window
     var group: Int
     var kernelShape: [Int]?
     var activations: [Activation] = []
+    /// Constant 2-D weights the convolution holds itself, for oneDNN (``ConvWeights/adopt(_:)``); input 1 is then
+    /// omitted.
+    var weights: ConvWeights?
 
     init(_ attributes: Attributes) throws(EngineError) {
         self.kernelShape = try attributes.ints("kernel_shape")
@@ -102,7 +106,8 @@ struct ConvOp: Operator {
 
     func plan(_ context: PlanContext) throws(EngineError) -> OpPlan {
         let x = try context.input(0, [.float32])
-        let w = try context.input(1, [.float32])
+        let w: ValueType
+        if let weights = self.weights { w = weights.type } else { w = try context.input(1, [.float32]) }
         guard x.shape.count == w.shape.count, (3...5).contains(x.shape.count) else {
             throw context.error(
                 "convolution needs N×C×spatial input and weights of the same rank (1 to 3 spatial axes), got \(x.shape) and \(w.shape)",
@@ -202,10 +207,23 @@ struct ConvOp: Operator {
         }
         var window = baseWindow
         window.kernel = [kh, kw]
-        let (out, begin, _) = try window.resolve([height, width], context)
+        let (out, begin, end) = try window.resolve([height, width], context)
         if context.has(2) {
             let b = try context.input(2, [.float32])
             guard b.count == filters else { throw context.error("bias has \(b.count) values for \(filters) filters") }
+        }
+        let onednn = OneDNNConvolution(
+            batch: batch, channels: channels, height: height, width: width, filters: filters, group: group, kh: kh,
+            kw: kw, output: out, strides: window.strides, dilations: window.dilations, begin: begin, end: end,
+            hasBias: context.has(2), activations: self.activations)
+        // oneDNN where this path would run im2col + GEMM on a dense kernel; 1×1 (one GEMM on the image as it is) and
+        // depthwise layers (the direct kernel below) measured faster here than oneDNN with its layout moves.
+        if group == 1, kh * kw > 1, let weights = self.weights, let plan = try onednn.plan(context, weights: weights) {
+            return plan
+        }
+        // Weights held for oneDNN, in the ONNX layout again for the kernels below.
+        let held = try self.weights.map { weights throws(EngineError) in
+            try weights.plain(dims: onednn.weightDims, what: "node '\(context.node)' (Conv)")
         }
         let (oh, ow) = (out[0], out[1])
         let output = ValueType(dtype: .float32, shape: [batch, filters, oh, ow])
@@ -239,7 +257,7 @@ struct ConvOp: Operator {
                 outputs: [output],
                 kernel: { io in
                     let input = io.f32(0)
-                    let weights = io.f32(1)
+                    let weights = held?.floats ?? io.f32(1)
                     let y = io.outF32(0)
                     let bias = hasBias ? io.f32(2) : nil
                     for image in 0..<batch {
@@ -264,7 +282,7 @@ struct ConvOp: Operator {
             outputs: [output],
             kernel: { io in
                 let input = io.f32(0)
-                let weights = io.f32(1)
+                let weights = held?.floats ?? io.f32(1)
                 let y = io.outF32(0)
                 let columns = io.scratch.assumingMemoryBound(to: Float.self)
                 for image in 0..<batch {
@@ -323,6 +341,33 @@ struct ConvOp: Operator {
             },
             scratch: scratch
         )
+    }
+}
+
+/// One plane's max pool: each output row starts at -∞ and takes, tap by tap, the larger of itself and the strided
+/// input row under the tap (NaN wins, as in onnxruntime), over the columns where the tap lands inside the input.
+/// Windows entirely in the padding stay -∞, as ONNX's reference gives.
+@inline(__always)
+func maxPoolPlane(_ source: UnsafePointer<Float>, _ target: UnsafeMutablePointer<Float>, _ g: DepthwiseGeometry) {
+    target.update(repeating: -Float.infinity, count: g.oh * g.ow)
+    for ky in 0..<g.kh {
+        for kx in 0..<g.kw {
+            let offset = kx * g.dw - g.pw
+            let first = offset >= 0 ? 0 : (-offset + g.sw - 1) / g.sw
+            let last = min(g.ow, (g.width - 1 - offset) >= 0 ? (g.width - 1 - offset) / g.sw + 1 : 0)
+            if first >= last { continue }
+            for oy in 0..<g.oh {
+                let iy = oy * g.sh - g.ph + ky * g.dh
+                if iy < 0 || iy >= g.height { continue }
+                let row = source + iy * g.width + offset
+                let out = target + oy * g.ow
+                let stride = g.sw
+                for ox in first..<last {
+                    let value = row[ox * stride]
+                    if value > out[ox] || value.isNaN { out[ox] = value }
+                }
+            }
+        }
     }
 }
 
@@ -446,11 +491,20 @@ struct PoolOp: Operator {
         let isMax = self.isMax
         let includePad = self.countIncludePad
         let output = ValueType(dtype: .float32, shape: [x.shape[0], x.shape[1], oh, ow])
+        let geometry = DepthwiseGeometry(
+            height: height, width: width, oh: oh, ow: ow, kh: kh, kw: kw, sh: sh, sw: sw, dh: dh, dw: dw, ph: ph, pw: pw)
         return OpPlan(
             outputs: [output],
             kernel: { io in
                 let input = io.f32(0)
                 let y = io.outF32(0)
+                if isMax {
+                    // Tap by tap over whole output rows (as the depthwise kernel does): no bounds test per element.
+                    for plane in 0..<planes {
+                        maxPoolPlane(input + plane * height * width, y + plane * oh * ow, geometry)
+                    }
+                    return
+                }
                 for plane in 0..<planes {
                     let source = input + plane * height * width
                     let target = y + plane * oh * ow
@@ -458,40 +512,25 @@ struct PoolOp: Operator {
                         for ox in 0..<ow {
                             let y0 = oy * sh - ph
                             let x0 = ox * sw - pw
-                            if isMax {
-                                var best = -Float.infinity
-                                for ky in 0..<kh {
-                                    let iy = y0 + ky * dh
-                                    if iy < 0 || iy >= height { continue }
-                                    for kx in 0..<kw {
-                                        let ix = x0 + kx * dw
-                                        if ix < 0 || ix >= width { continue }
-                                        let value = source[iy * width + ix]
-                                        if value > best || value.isNaN { best = value }
-                                    }
+                            var sum: Float = 0
+                            var count = 0
+                            for ky in 0..<kh {
+                                let iy = y0 + ky * dh
+                                if iy < 0 || iy >= height { continue }
+                                for kx in 0..<kw {
+                                    let ix = x0 + kx * dw
+                                    if ix < 0 || ix >= width { continue }
+                                    sum += source[iy * width + ix]
+                                    count += 1
                                 }
-                                target[oy * ow + ox] = best
-                            } else {
-                                var sum: Float = 0
-                                var count = 0
-                                for ky in 0..<kh {
-                                    let iy = y0 + ky * dh
-                                    if iy < 0 || iy >= height { continue }
-                                    for kx in 0..<kw {
-                                        let ix = x0 + kx * dw
-                                        if ix < 0 || ix >= width { continue }
-                                        sum += source[iy * width + ix]
-                                        count += 1
-                                    }
-                                }
-                                if includePad {
-                                    // The window clipped to the padded input, as onnxruntime counts it.
-                                    let hEnd = min(y0 + kh, height + padEndH)
-                                    let wEnd = min(x0 + kw, width + padEndW)
-                                    count = (hEnd - y0) * (wEnd - x0)
-                                }
-                                target[oy * ow + ox] = count > 0 ? sum / Float(count) : 0
                             }
+                            if includePad {
+                                // The window clipped to the padded input, as onnxruntime counts it.
+                                let hEnd = min(y0 + kh, height + padEndH)
+                                let wEnd = min(x0 + kw, width + padEndW)
+                                count = (hEnd - y0) * (wEnd - x0)
+                            }
+                            target[oy * ow + ox] = count > 0 ? sum / Float(count) : 0
                         }
                     }
                 }

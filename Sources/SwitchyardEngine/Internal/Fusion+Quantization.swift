@@ -1,0 +1,100 @@
+import SwitchyardTensor
+
+extension Fusion {
+    /// Replaces what onnxruntime's `quantize_dynamic` (and `yard quantize --mode dynamic`) writes for a MatMul —
+    /// `DynamicQuantizeLinear(X)`, `MatMulInteger(Xq, W, Xz, 0)`, `Cast`, `Mul(Xs · Ws)`, then an optional bias `Add`
+    /// and activations — by one ``DynamicQuantizedLinearOp`` on X. Only int8 2-D constant weights with zero points
+    /// of 0 qualify; the quantizer's nodes are dropped once nothing else reads them.
+    static func fuseDynamicQuantizedLinear(_ graph: inout Graph) {
+        var readers: [Int: [Int]] = [:]
+        var producer: [Int: Int] = [:]
+        for (index, node) in graph.nodes.enumerated() {
+            for input in node.inputs.compactMap({ $0 }) { readers[input, default: []].append(index) }
+            for output in node.outputs.compactMap({ $0 }) { producer[output] = index }
+        }
+        let outputs = Set(graph.outputs.map(\.value))
+        var removed = Set<Int>()
+        func sole(_ value: Int) -> Int? {
+            guard !outputs.contains(value), let list = readers[value], list.count == 1, !removed.contains(list[0]) else {
+                return nil
+            }
+            return list[0]
+        }
+        func isDefault(_ index: Int, _ opType: String) -> Bool {
+            graph.nodes[index].domain == "" && graph.nodes[index].opType == opType
+        }
+        for index in graph.nodes.indices where isDefault(index, "MatMulInteger") && !removed.contains(index) {
+            let node = graph.nodes[index]
+            guard node.inputs.count == 4, let aq = node.inputs[0], let wID = node.inputs[1], let az = node.inputs[2],
+                let wzID = node.inputs[3], let weights = graph.constants[wID], weights.type.dtype == .int8,
+                weights.type.shape.count == 2, let wz = graph.constants[wzID], wz.type.dtype == .int8,
+                wz.values(Int8.self).allSatisfy({ $0 == 0 }),
+                let quantizer = producer[aq], isDefault(quantizer, "DynamicQuantizeLinear"),
+                graph.nodes[quantizer].outputs.count == 3, graph.nodes[quantizer].outputs[0] == aq,
+                graph.nodes[quantizer].outputs[2] == az, let x = graph.nodes[quantizer].inputs.first ?? nil,
+                let xs = graph.nodes[quantizer].outputs[1],
+                let product = node.outputs[0], let castIndex = sole(product), isDefault(castIndex, "Cast"),
+                (graph.nodes[castIndex].op as? CastOp)?.to == .float32, let cast = graph.nodes[castIndex].outputs[0],
+                let mulIndex = sole(cast), isDefault(mulIndex, "Mul"), graph.nodes[mulIndex].inputs.count == 2
+            else { continue }
+            let (k, n) = (weights.type.shape[0], weights.type.shape[1])
+            let mul = graph.nodes[mulIndex]
+            guard let scaleValue = mul.inputs[0] == cast ? mul.inputs[1] : mul.inputs[0],
+                let scaleIndex = producer[scaleValue], isDefault(scaleIndex, "Mul"),
+                graph.nodes[scaleIndex].inputs.count == 2
+            else { continue }
+            let scaleInputs = graph.nodes[scaleIndex].inputs
+            guard let wsID = scaleInputs[0] == xs ? scaleInputs[1] : (scaleInputs[1] == xs ? scaleInputs[0] : nil),
+                let ws = graph.constants[wsID]?.floats, ws.count == 1 || ws.count == n
+            else { continue }
+            var last = mulIndex
+            var bias: [Float]? = nil
+            var fusedAway = [castIndex, mulIndex]
+            if let out = graph.nodes[mulIndex].outputs[0], let addIndex = sole(out), isDefault(addIndex, "Add"),
+                graph.nodes[addIndex].inputs.count == 2
+            {
+                let add = graph.nodes[addIndex]
+                let other = add.inputs[0] == out ? add.inputs[1] : add.inputs[0]
+                if let other, let values = graph.constants[other], values.type.dtype == .float32, values.type.count == n,
+                    values.type.shape == [n] || values.type.shape == [1, n]
+                {
+                    bias = values.floats
+                    last = addIndex
+                    fusedAway.append(addIndex)
+                }
+            }
+            var activations: [Activation] = []
+            while let out = graph.nodes[last].outputs[0], let next = sole(out), graph.nodes[next].domain == "",
+                let activation = Self.activation(graph.nodes[next], graph)
+            {
+                activations.append(activation)
+                last = next
+                fusedAway.append(next)
+            }
+            let op = DynamicQuantizedLinearOp(
+                weights: weights.buffer, k: k, n: n, weightScales: ws, bias: bias,
+                activations: activations)
+            graph.nodes[index] = Node(
+                name: node.name + "+dynamic-int8", opType: "DynamicQuantizedLinear", domain: "", inputs: [x],
+                outputs: graph.nodes[last].outputs, op: op)
+            removed.formUnion(fusedAway)
+        }
+        guard !removed.isEmpty else { return }
+        graph.nodes = graph.nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+        Self.dropUnread(&graph)
+    }
+
+    /// Drops nodes none of whose outputs is read (by a node or as a graph output), repeatedly.
+    static func dropUnread(_ graph: inout Graph) {
+        let outputs = Set(graph.outputs.map(\.value))
+        while true {
+            var read = outputs
+            for node in graph.nodes { for input in node.inputs.compactMap({ $0 }) { read.insert(input) } }
+            let before = graph.nodes.count
+            graph.nodes.removeAll { node in
+                ["DynamicQuantizeLinear", "Mul", "DequantizeLinear"].contains(node.opType) && node.outputs.allSatisfy { $0.map { !read.contains($0) } ?? true }
+            }
+            if graph.nodes.count == before { return }
+        }
+    }
+}

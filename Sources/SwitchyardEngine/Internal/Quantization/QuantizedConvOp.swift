@@ -1,0 +1,201 @@
+import CInt8GEMM
+import SwitchyardTensor
+
+/// A QDQ convolution — `DequantizeLinear(x: uint8) → Conv(DequantizeLinear(w: int8), bias) [→ activations]` — run in
+/// integers: uint8 im2col (padding with the zero point), ``sy_gemm_u8s8_f32`` (weights packed once at load for its
+/// VNNI kernel when the CPU has one), and dequantization, bias and ReLU as the products are stored. 2-D, group 1.
+struct QuantizedConvOp: Operator {
+    let window: Window
+    let filters: Int
+    let channels: Int
+    let kernel: (Int, Int)
+    let inputScale: Float
+    let inputZero: UInt8
+    /// Wᵀ: int8 [K, filters], row-major.
+    let weights: AlignedBuffer
+    let packed: (weights: AlignedBuffer, columnSums: AlignedBuffer)?
+    /// inputScale × weight scale, per filter.
+    let scales: [Float]
+    let bias: [Float]?
+    let activations: [Activation]
+
+    init(
+        window: Window, weights: UnsafePointer<Int8>, shape: [Int], weightScales: [Float], inputScale: Float,
+        inputZero: UInt8, bias: [Float]?, activations: [Activation]
+    ) {
+        self.window = window
+        (self.filters, self.channels) = (shape[0], shape[1])
+        self.kernel = (shape[2], shape[3])
+        let k = shape[1] * shape[2] * shape[3]
+        self.weights = AlignedBuffer(count: k * self.filters)
+        let transposed = self.weights.pointer.assumingMemoryBound(to: Int8.self)
+        for filter in 0..<self.filters {
+            for index in 0..<k { transposed[index * self.filters + filter] = weights[filter * k + index] }
+        }
+        self.packed = Int8Packing.pack(transposed, k: k, n: self.filters)
+        self.inputScale = inputScale
+        self.inputZero = inputZero
+        self.scales = (0..<self.filters).map { inputScale * weightScales[weightScales.count == 1 ? 0 : $0] }
+        self.bias = bias
+        self.activations = activations
+    }
+
+    func plan(_ context: PlanContext) throws(EngineError) -> OpPlan {
+        let x = try context.input(0, [.uint8])
+        guard x.shape.count == 4, x.shape[1] == self.channels else {
+            throw context.error("input \(x.shape) is not N×\(self.channels)×H×W")
+        }
+        let (height, width) = (x.shape[2], x.shape[3])
+        let (outSize, begin, _) = try self.window.resolve([height, width], context)
+        let (outHeight, outWidth) = (outSize[0], outSize[1])
+        let (kh, kw) = self.kernel
+        let k = self.channels * kh * kw
+        let stride = (k + 3) / 4 * 4
+        let positions = outHeight * outWidth
+        let batch = x.shape[0]
+        let columnsBytes = alignUp(positions * stride + 64)
+        let productBytes = alignUp(positions * self.filters * 4)
+        let (filters, channels, zero) = (self.filters, self.channels, self.inputZero)
+        let (sh, sw) = (self.window.strides[0], self.window.strides[1])
+        let (dh, dw) = (self.window.dilations[0], self.window.dilations[1])
+        let (ph, pw) = (begin[0], begin[1])
+        let relu = self.activations == [.relu]
+        let rest = relu ? [] : self.activations
+        let (weights, packed, scales, bias) = (self.weights, self.packed, self.scales, self.bias)
+        let threads = BLAS.threadCount
+        return OpPlan(
+            outputs: [ValueType(dtype: .float32, shape: [batch, filters, outHeight, outWidth])],
+            kernel: { io throws(EngineError) in
+                let input = io.input(0).assumingMemoryBound(to: UInt8.self)
+                let columns = io.scratch.assumingMemoryBound(to: UInt8.self)
+                let product = (io.scratch + columnsBytes).assumingMemoryBound(to: Float.self)
+                let out = io.outF32(0)
+                for image in 0..<batch {
+                    let source = input + image * channels * height * width
+                    // im2col, one row of K per output position; outside the image is the zero point (float 0)
+                    for oy in 0..<outHeight {
+                        for ox in 0..<outWidth {
+                            let row = columns + (oy * outWidth + ox) * stride
+                            var index = 0
+                            for channel in 0..<channels {
+                                let plane = source + channel * height * width
+                                for i in 0..<kh {
+                                    let y = oy * sh - ph + i * dh
+                                    if y < 0 || y >= height {
+                                        for _ in 0..<kw { row[index] = zero; index += 1 }
+                                        continue
+                                    }
+                                    let line = plane + y * width
+                                    for j in 0..<kw {
+                                        let xx = ox * sw - pw + j * dw
+                                        row[index] = xx >= 0 && xx < width ? line[xx] : zero
+                                        index += 1
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    func gemm(_ biasPointer: UnsafePointer<Float>?) -> Int32 {
+                        scales.withUnsafeBufferPointer { scalePointer in
+                            sy_gemm_u8s8_f32(
+                                Int32(threads), Int64(positions), Int64(filters), Int64(k), columns, Int64(stride), zero,
+                                weights.pointer.assumingMemoryBound(to: Int8.self), Int64(filters),
+                                packed?.weights.pointer.assumingMemoryBound(to: Int8.self),
+                                packed?.columnSums.pointer.assumingMemoryBound(to: Int32.self), scalePointer.baseAddress,
+                                biasPointer, relu ? 1 : 0, product, Int64(filters))
+                        }
+                    }
+                    let status = bias.map { bias in bias.withUnsafeBufferPointer { gemm($0.baseAddress) } } ?? gemm(nil)
+                    guard status == 0 else {
+                        throw EngineError(.unavailable, "oneDNN's int8 GEMM failed (status \(status))")
+                    }
+                    // [positions, filters] → [filters, positions]
+                    let target = out + image * filters * positions
+                    for position in 0..<positions {
+                        let line = product + position * filters
+                        for filter in 0..<filters { target[filter * positions + position] = line[filter] }
+                    }
+                }
+                for activation in rest { apply(activation, out, batch * filters * positions) }
+            }, scratch: columnsBytes + productBytes)
+    }
+}
+
+extension Fusion {
+    /// Runs QDQ convolutions in integers (``QuantizedConvOp``): a 2-D, group-1 Conv whose input is
+    /// `DequantizeLinear` of a uint8 value with scalar scale and zero point, and whose weight is `DequantizeLinear` of
+    /// an int8 constant with zero points of 0 (per tensor or per output channel); its bias may be float or the int32
+    /// `DequantizeLinear` onnxruntime's QDQ writes. The DequantizeLinear steps are dropped once nothing else reads them.
+    static func fuseQuantizedConv(_ graph: inout Graph) {
+        var readers: [Int: [Int]] = [:]
+        var producer: [Int: Int] = [:]
+        for (index, node) in graph.nodes.enumerated() {
+            for input in node.inputs.compactMap({ $0 }) { readers[input, default: []].append(index) }
+            for output in node.outputs.compactMap({ $0 }) { producer[output] = index }
+        }
+        let outputs = Set(graph.outputs.map(\.value))
+        var removed = Set<Int>()
+        /// A DequantizeLinear node's constant-or-not input, scale and zero point.
+        func dequantize(_ value: Int) -> (input: Int, scale: [Float], zero: Constant?, axis: Int)? {
+            guard let index = producer[value], graph.nodes[index].opType == "DequantizeLinear", graph.nodes[index].domain == "",
+                let op = graph.nodes[index].op as? DequantizeLinearOp, op.blockSize == 0,
+                let input = graph.nodes[index].inputs[0], let scaleID = graph.nodes[index].inputs[1],
+                let scale = graph.constants[scaleID]?.floats
+            else { return nil }
+            let zero = graph.nodes[index].inputs.count > 2 ? graph.nodes[index].inputs[2].flatMap { graph.constants[$0] } : nil
+            if graph.nodes[index].inputs.count > 2, graph.nodes[index].inputs[2] != nil, zero == nil { return nil }
+            return (input, scale, zero, op.axis)
+        }
+        for index in graph.nodes.indices where graph.nodes[index].opType == "Conv" && graph.nodes[index].domain == "" {
+            let node = graph.nodes[index]
+            guard let conv = node.op as? ConvOp, conv.group == 1, conv.activations.isEmpty, node.inputs.count >= 2,
+                let xValue = node.inputs[0], let wValue = node.inputs[1],
+                let x = dequantize(xValue), x.scale.count == 1, graph.constants[x.input] == nil,
+                (x.zero == nil || (x.zero!.type.dtype == .uint8 && x.zero!.type.count == 1)),
+                let w = dequantize(wValue), let weights = graph.constants[w.input], weights.type.dtype == .int8,
+                weights.type.shape.count == 4, w.scale.count == 1 || (w.scale.count == weights.type.shape[0] && w.axis == 0),
+                w.zero.map({ $0.type.dtype == .int8 && $0.values(Int8.self).allSatisfy { $0 == 0 } }) ?? true
+            else { continue }
+            let filters = weights.type.shape[0]
+            var bias: [Float]? = nil
+            if node.inputs.count > 2, let bValue = node.inputs[2] {
+                if let values = graph.constants[bValue]?.floats, values.count == filters {
+                    bias = values
+                } else if let b = dequantize(bValue), let raw = graph.constants[b.input], raw.type.dtype == .int32,
+                    raw.type.count == filters, b.scale.count == 1 || b.scale.count == filters,
+                    b.zero.map({ $0.values(Int32.self).allSatisfy { $0 == 0 } }) ?? true
+                {
+                    let values = raw.values(Int32.self)
+                    bias = (0..<filters).map { Float(values[$0]) * b.scale[b.scale.count == 1 ? 0 : $0] }
+                } else {
+                    continue
+                }
+            }
+            var window = conv.window
+            window.kernel = [weights.type.shape[2], weights.type.shape[3]]
+            guard window.strides.count == 2, window.dilations.count == 2 else { continue }
+            var last = index
+            var fusedAway: [Int] = []
+            var activations: [Activation] = []
+            while let out = graph.nodes[last].outputs[0], !outputs.contains(out), let list = readers[out], list.count == 1,
+                !removed.contains(list[0]), graph.nodes[list[0]].domain == "",
+                let activation = Self.activation(graph.nodes[list[0]], graph)
+            {
+                activations.append(activation)
+                last = list[0]
+                fusedAway.append(list[0])
+            }
+            let zero = x.zero.map { $0.values(UInt8.self)[0] } ?? 0
+            let op = QuantizedConvOp(
+                window: window, weights: weights.buffer.pointer.assumingMemoryBound(to: Int8.self), shape: weights.type.shape,
+                weightScales: w.scale, inputScale: x.scale[0], inputZero: zero, bias: bias, activations: activations)
+            graph.nodes[index] = Node(
+                name: node.name + "+int8", opType: "QuantizedConv", domain: "", inputs: [x.input], outputs: graph.nodes[last].outputs,
+                op: op)
+            removed.formUnion(fusedAway)
+        }
+        guard !removed.isEmpty || graph.nodes.contains(where: { $0.opType == "QuantizedConv" }) else { return }
+        graph.nodes = graph.nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+        Self.dropUnread(&graph)
+    }
+}
