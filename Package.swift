@@ -51,7 +51,8 @@ let package = Package(
         // CPUs a kernel on weights packed at load (measured in RESULTS-engine.md and RESULTS-compression.md).
         // -O3 so that debug builds (the tests) run the kernels at speed.
         .target(
-            name: "CInt8GEMM", cSettings: [.unsafeFlags(["-O3"])],
+            name: "CInt8GEMM",
+            cSettings: [.unsafeFlags(["-O3"])],
             linkerSettings: [.linkedLibrary("dnnl"), .linkedLibrary("dl")]
         ),
         .target(

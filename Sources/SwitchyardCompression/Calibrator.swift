@@ -35,7 +35,10 @@ public enum Calibrator {
     ///   - percentile: for the percentile method.
     /// - Throws: `CompressionError.engine` when the engine cannot run the model on the data.
     public static func ranges(
-        _ model: ONNXModel, tensors: [String], data: Tensor, method: QuantizationOptions.CalibrationMethod,
+        _ model: ONNXModel,
+        tensors: [String],
+        data: Tensor,
+        method: QuantizationOptions.CalibrationMethod,
         percentile: Double = 99.99
     ) throws(CompressionError) -> [String: ActivationRange] {
         guard !tensors.isEmpty else { return [:] }
@@ -51,7 +54,9 @@ public enum Calibrator {
         for index in tensors.indices where low[index] > high[index] { (low[index], high[index]) = (0, 0) }
         var result: [String: ActivationRange] = [:]
         if method == .minMax {
-            for (index, name) in tensors.enumerated() { result[name] = ActivationRange(low: low[index], high: high[index]) }
+            for (index, name) in tensors.enumerated() {
+                result[name] = ActivationRange(low: low[index], high: high[index])
+            }
             return result
         }
         // Second pass: a histogram of each tensor's values over its [low, high], and of |x| over [0, max |x|].
@@ -73,7 +78,9 @@ public enum Calibrator {
                 let width = (hi - lo) / Float(Self.bins)
                 let (first, last) = Self.percentileBins(histograms[index], percentile: percentile)
                 result[name] = ActivationRange(
-                    low: width > 0 ? lo + Float(first) * width : lo, high: width > 0 ? lo + Float(last + 1) * width : hi)
+                    low: width > 0 ? lo + Float(first) * width : lo,
+                    high: width > 0 ? lo + Float(last + 1) * width : hi
+                )
             case .entropy:
                 let top = max(abs(lo), abs(hi))
                 let threshold = top > 0 ? Float(Self.entropyThreshold(absolute[index])) * top / Float(Self.bins) : 0
@@ -169,13 +176,19 @@ struct ActivationRunner {
         do {
             self.model = try Model(bytes: try augmented.serialized(), source: onnx.source)
         } catch let error as EngineError {
-            throw CompressionError(.engine, "\(onnx.source): the engine cannot load the model: \(error.message)", cause: error)
+            throw CompressionError(
+                .engine,
+                "\(onnx.source): the engine cannot load the model: \(error.message)",
+                cause: error
+            )
         } catch {
             throw CompressionError(.engine, "\(onnx.source): \(error)", cause: error)
         }
         guard self.model.inputs.count == 1 else {
             throw CompressionError(
-                .unsupportedModel, "\(onnx.source): models with \(self.model.inputs.count) inputs are not supported (one is)")
+                .unsupportedModel,
+                "\(onnx.source): models with \(self.model.inputs.count) inputs are not supported (one is)"
+            )
         }
         self.input = self.model.inputs[0].name
         self.tensors = tensors

@@ -51,8 +51,14 @@ public struct CompressionReport: Sendable, Codable {
 
     /// A report; `models` holds the original first, then the compressed model, then any compared ones.
     public init(
-        tool: String, settings: [String: String], rows: Int, labelled: Bool, output: String,
-        models: [ModelMeasurement], notes: [String], machine: [String: String]
+        tool: String,
+        settings: [String: String],
+        rows: Int,
+        labelled: Bool,
+        output: String,
+        models: [ModelMeasurement],
+        notes: [String],
+        machine: [String: String]
     ) {
         self.tool = tool
         self.settings = settings
@@ -77,7 +83,8 @@ public struct CompressionReport: Sendable, Codable {
         var lines: [String] = []
         let settings = self.settings.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
         lines.append("yard \(self.tool): \(settings)")
-        let quality = self.labelled ? "accuracy against \(self.rows) labelled rows" : "top-1 agreement on \(self.rows) rows"
+        let quality =
+            self.labelled ? "accuracy against \(self.rows) labelled rows" : "top-1 agreement on \(self.rows) rows"
         lines.append("judged on output '\(self.output)', \(quality); engine latency at the median, 1 thread")
         let batches = Array(Set(self.models.flatMap { $0.latency.map(\.batch) })).sorted()
         var header = ["model", "weights", "×smaller", "accuracy", "Δ pts", "agreement"]
@@ -86,7 +93,10 @@ public struct CompressionReport: Sendable, Codable {
         let original = self.models.first
         for model in self.models {
             var row = [model.name, Self.bytes(model.weightBytes)]
-            row.append(original.map { String(format: "%.2f", Double($0.weightBytes) / Double(max(model.weightBytes, 1))) } ?? "-")
+            row.append(
+                original.map { String(format: "%.2f", Double($0.weightBytes) / Double(max(model.weightBytes, 1))) }
+                    ?? "-"
+            )
             row.append(model.accuracy.map { String(format: "%.4f", $0) } ?? "-")
             if let accuracy = model.accuracy, let base = original?.accuracy {
                 row.append(String(format: "%+.2f", (accuracy - base) * 100))
@@ -113,12 +123,16 @@ public struct CompressionReport: Sendable, Codable {
         for row in rows {
             lines.append(
                 row.enumerated().map { index, cell in
-                    index == 0 ? cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+                    index == 0
+                        ? cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
                         : String(repeating: " ", count: widths[index] - cell.count) + cell
-                }.joined(separator: "  "))
+                }.joined(separator: "  ")
+            )
         }
         if !self.machine.isEmpty {
-            lines.append(self.machine.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "; "))
+            lines.append(
+                self.machine.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "; ")
+            )
         }
         lines += self.notes
         return lines.joined(separator: "\n")

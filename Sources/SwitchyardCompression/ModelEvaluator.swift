@@ -58,7 +58,10 @@ public struct EvaluationData: Sendable {
     public func prefix(_ count: Int) throws(CompressionError) -> EvaluationData {
         let rows = min(count, self.inputs.shape[0])
         do {
-            return try EvaluationData(inputs: try self.inputs.rows(0..<rows), labels: self.labels.map { Array($0.prefix(rows)) })
+            return try EvaluationData(
+                inputs: try self.inputs.rows(0..<rows),
+                labels: self.labels.map { Array($0.prefix(rows)) }
+            )
         } catch let error as CompressionError {
             throw error
         } catch {
@@ -101,7 +104,8 @@ public enum ModelEvaluator {
             }
             return name
         }
-        if let label = model.outputs.first(where: { ($0.dtype == .int64 || $0.dtype == .int32) && $0.dims.count == 1 }) {
+        if let label = model.outputs.first(where: { ($0.dtype == .int64 || $0.dtype == .int32) && $0.dims.count == 1 })
+        {
             return label.name
         }
         if let scores = model.outputs.first(where: { $0.dtype == .float32 }) { return scores.name }
@@ -109,9 +113,16 @@ public enum ModelEvaluator {
     }
 
     /// Runs every row in batches of 64 and takes the top-1 class of each.
-    public static func predict(_ model: Model, _ data: EvaluationData, output: String) throws(CompressionError) -> Predictions {
+    public static func predict(
+        _ model: Model,
+        _ data: EvaluationData,
+        output: String
+    ) throws(CompressionError) -> Predictions {
         guard model.inputs.count == 1 else {
-            throw CompressionError(.unsupportedModel, "models with \(model.inputs.count) inputs are not supported (one is)")
+            throw CompressionError(
+                .unsupportedModel,
+                "models with \(model.inputs.count) inputs are not supported (one is)"
+            )
         }
         let input = model.inputs[0].name
         let rows = data.inputs.shape[0]
@@ -121,7 +132,10 @@ public enum ModelEvaluator {
         do {
             while start < rows {
                 let end = min(start + 64, rows)
-                let result = try model.run([NamedTensor(input, try data.inputs.rows(start..<end))], outputNames: [output])
+                let result = try model.run(
+                    [NamedTensor(input, try data.inputs.rows(start..<end))],
+                    outputNames: [output]
+                )
                 let tensor = result[0].tensor
                 switch tensor.dtype {
                 case .int64:
@@ -135,14 +149,18 @@ public enum ModelEvaluator {
                     let width = values.count / max(end - start, 1)
                     for row in 0..<(end - start) {
                         var best = 0
-                        for column in 1..<max(width, 1) where values[row * width + column] > values[row * width + best] {
+                        for column in 1..<max(width, 1) where values[row * width + column] > values[row * width + best]
+                        {
                             best = column
                         }
                         classes.append(best)
                     }
                     scores? += values
                 default:
-                    throw CompressionError(.unsupportedModel, "output '\(output)' is \(tensor.dtype); a class or float output is needed")
+                    throw CompressionError(
+                        .unsupportedModel,
+                        "output '\(output)' is \(tensor.dtype); a class or float output is needed"
+                    )
                 }
                 start = end
             }
@@ -164,7 +182,12 @@ public enum ModelEvaluator {
 
     /// Median latency and throughput of `model` at `batch` rows (taken from `data`, repeated to fill the batch) over
     /// `seconds`, after a short warm-up.
-    public static func latency(_ model: Model, _ data: EvaluationData, batch: Int, seconds: Double) throws(CompressionError) -> LatencyMeasurement {
+    public static func latency(
+        _ model: Model,
+        _ data: EvaluationData,
+        batch: Int,
+        seconds: Double
+    ) throws(CompressionError) -> LatencyMeasurement {
         let input = model.inputs[0].name
         let available = data.inputs.shape[0]
         do {
@@ -191,7 +214,12 @@ public enum ModelEvaluator {
             }
             latencies.sort()
             let p50 = latencies[latencies.count / 2]
-            return LatencyMeasurement(batch: batch, p50Microseconds: p50 * 1e6, rowsPerSecond: Double(batch) / p50, calls: latencies.count)
+            return LatencyMeasurement(
+                batch: batch,
+                p50Microseconds: p50 * 1e6,
+                rowsPerSecond: Double(batch) / p50,
+                calls: latencies.count
+            )
         } catch let error as EngineError {
             throw CompressionError(.engine, "timing \(model.source): \(error.message)", cause: error)
         } catch {

@@ -51,7 +51,9 @@ public struct ONNXModel: Sendable {
         }
         for tensor in proto.graph.initializer where tensor.dataLocation == .external || !tensor.externalData.isEmpty {
             throw CompressionError(
-                .unsupportedModel, "\(source): initializer '\(tensor.name)' is stored in an external file")
+                .unsupportedModel,
+                "\(source): initializer '\(tensor.name)' is stored in an external file"
+            )
         }
         return ONNXModel(proto: proto, source: source)
     }

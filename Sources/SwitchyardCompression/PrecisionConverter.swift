@@ -29,12 +29,18 @@ public enum PrecisionConverter {
     ///   - format: float16 or bfloat16.
     ///   - minimumElements: smaller initializers (scalars, shapes of Reshape-like ops) stay float32.
     /// - Throws: `CompressionError.unsupportedModel` for bfloat16 below opset 13 (Cast from bfloat16 needs it).
-    public static func convert(_ model: ONNXModel, to format: Format, minimumElements: Int = 16) throws(CompressionError)
+    public static func convert(
+        _ model: ONNXModel,
+        to format: Format,
+        minimumElements: Int = 16
+    ) throws(CompressionError)
         -> Result
     {
         if format == .bfloat16 && model.opset < 13 {
             throw CompressionError(
-                .unsupportedModel, "\(model.source): opset \(model.opset) has no Cast from bfloat16 (opset 13 does)")
+                .unsupportedModel,
+                "\(model.source): opset \(model.opset) has no Cast from bfloat16 (opset 13 does)"
+            )
         }
         var editor = GraphEditor(model.proto.graph)
         var casts: [Onnx_NodeProto] = []
@@ -58,7 +64,15 @@ public enum PrecisionConverter {
             editor.graph.initializer.removeAll { $0.name == tensor.name }
             editor.graph.input.removeAll { $0.name == tensor.name }
             editor.graph.initializer.append(half)
-            casts.append(GraphEditor.node("Cast", [name], [tensor.name], name: editor.unique("\(tensor.name)_Cast"), ints: ["to": 1]))
+            casts.append(
+                GraphEditor.node(
+                    "Cast",
+                    [name],
+                    [tensor.name],
+                    name: editor.unique("\(tensor.name)_Cast"),
+                    ints: ["to": 1]
+                )
+            )
             converted += 1
         }
         editor.graph.node = casts + editor.graph.node

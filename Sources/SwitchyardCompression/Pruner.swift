@@ -21,7 +21,11 @@ public enum Pruner {
     ///   - calibration: rows of the model's input.
     /// - Throws: `CompressionError.unsupportedModel` when the model has no prunable layer, `.engine` when it cannot
     ///   run, `.invalidArgument` for a sparsity out of range.
-    public static func prune(_ model: ONNXModel, sparsity: Double, calibration: Tensor) throws(CompressionError) -> PruningResult {
+    public static func prune(
+        _ model: ONNXModel,
+        sparsity: Double,
+        calibration: Tensor
+    ) throws(CompressionError) -> PruningResult {
         guard sparsity > 0, sparsity < 1 else {
             throw CompressionError(.invalidArgument, "--sparsity must be between 0 and 1 (exclusive), got \(sparsity)")
         }
@@ -30,7 +34,8 @@ public enum Pruner {
             throw CompressionError(
                 .unsupportedModel,
                 "\(model.source): no prunable layer (MatMul/Gemm with a constant weight and bias, an elementwise "
-                    + "activation, then a MatMul/Gemm with a constant weight)")
+                    + "activation, then a MatMul/Gemm with a constant weight)"
+            )
         }
         // The original model's next-layer outputs are what every re-fit aims at.
         var targets: [[Float]] = Array(repeating: [], count: layers.count)
@@ -49,21 +54,38 @@ public enum Pruner {
             try runner.forEachBatch(calibration) { _, values in activations += values }
             let rows = activations.count / max(hidden, 1)
             guard rows * hidden == activations.count, targets[position].count == rows * outputs else {
-                throw CompressionError(.unsupportedModel, "layer '\(layer.firstNode)': hidden values are not [rows, \(hidden)]")
+                throw CompressionError(
+                    .unsupportedModel,
+                    "layer '\(layer.firstNode)': hidden values are not [rows, \(hidden)]"
+                )
             }
             let keepCount = max(1, Int((Double(hidden) * (1 - sparsity)).rounded()))
             let kept = try UnitSelection.keep(
-                keepCount, of: hidden, hidden: activations, targets: targets[position], rows: rows, outputs: outputs)
+                keepCount,
+                of: hidden,
+                hidden: activations,
+                targets: targets[position],
+                rows: rows,
+                outputs: outputs
+            )
 
             // Re-fit: [H_kept, 1] · [W2'; b2'] ≈ target.
             let hasBias = layer.nextBias != nil
             let columns = kept.count + (hasBias ? 1 : 0)
             var design = [Float](repeating: 0, count: rows * columns)
             for row in 0..<rows {
-                for (column, unit) in kept.enumerated() { design[row * columns + column] = activations[row * hidden + unit] }
+                for (column, unit) in kept.enumerated() {
+                    design[row * columns + column] = activations[row * hidden + unit]
+                }
                 if hasBias { design[row * columns + kept.count] = 1 }
             }
-            let solution = try LeastSquares.solve(design, rows: rows, columns: columns, targets[position], targets: outputs)
+            let solution = try LeastSquares.solve(
+                design,
+                rows: rows,
+                columns: columns,
+                targets[position],
+                targets: outputs
+            )
             try layer.rewrite(&editor, kept: Array(kept), w1: w1, solution: solution, outputs: outputs)
             editor.graph.valueInfo.removeAll { layer.values.contains($0.name) }
             var proto = current.proto
@@ -103,7 +125,13 @@ struct PrunableLayer {
     func outputUnits(_ w2: FloatTensor) -> Int { self.nextTransposed ? w2.dims[0] : w2.dims[1] }
 
     /// Writes the kept units' first-layer weights and bias, and the re-fitted next layer.
-    func rewrite(_ editor: inout GraphEditor, kept: [Int], w1: FloatTensor, solution: [Float], outputs: Int) throws(CompressionError) {
+    func rewrite(
+        _ editor: inout GraphEditor,
+        kept: [Int],
+        w1: FloatTensor,
+        solution: [Float],
+        outputs: Int
+    ) throws(CompressionError) {
         let hidden = self.hiddenUnits(w1)
         let inputs = self.firstTransposed ? w1.dims[1] : w1.dims[0]
         var first = [Float]()
@@ -116,7 +144,10 @@ struct PrunableLayer {
             editor.setInitializer(GraphEditor.tensor(self.firstWeight, dims: [inputs, kept.count], floats: first))
         }
         guard let bias = editor.floats(self.firstBias), bias.count == hidden else {
-            throw CompressionError(.unsupportedModel, "layer '\(self.firstNode)': its bias does not hold \(hidden) values")
+            throw CompressionError(
+                .unsupportedModel,
+                "layer '\(self.firstNode)': its bias does not hold \(hidden) values"
+            )
         }
         let biasDims = bias.dims.count == 2 ? [1, kept.count] : [kept.count]
         editor.setInitializer(GraphEditor.tensor(self.firstBias, dims: biasDims, floats: kept.map { bias.values[$0] }))
@@ -124,18 +155,29 @@ struct PrunableLayer {
         for (row, _) in kept.enumerated() {
             for output in 0..<outputs {
                 let value = solution[row * outputs + output]
-                if self.nextTransposed { next[output * kept.count + row] = value } else { next[row * outputs + output] = value }
+                if self.nextTransposed {
+                    next[output * kept.count + row] = value
+                } else {
+                    next[row * outputs + output] = value
+                }
             }
         }
         editor.setInitializer(
-            GraphEditor.tensor(self.nextWeight, dims: self.nextTransposed ? [outputs, kept.count] : [kept.count, outputs], floats: next))
+            GraphEditor.tensor(
+                self.nextWeight,
+                dims: self.nextTransposed ? [outputs, kept.count] : [kept.count, outputs],
+                floats: next
+            )
+        )
         if let nextBias = self.nextBias, let old = editor.floats(nextBias) {
             let values = (0..<outputs).map { solution[kept.count * outputs + $0] }
             editor.setInitializer(GraphEditor.tensor(nextBias, dims: old.dims, floats: values))
         }
     }
 
-    static let activations: Set<String> = ["Relu", "LeakyRelu", "Sigmoid", "Tanh", "Elu", "Selu", "Softplus", "Gelu", "HardSigmoid"]
+    static let activations: Set<String> = [
+        "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Elu", "Selu", "Softplus", "Gelu", "HardSigmoid",
+    ]
 
     static func find(in editor: GraphEditor) -> [PrunableLayer] {
         let nodes = editor.graph.node
@@ -160,7 +202,8 @@ struct PrunableLayer {
             var activationInput: String
             var values: Set<String> = [node.output[0]]
             if node.opType == "Gemm" {
-                guard GraphEditor.intAttribute(node, "transA") ?? 0 == 0, (GraphEditor.floatAttribute(node, "beta") ?? 1) == 1,
+                guard GraphEditor.intAttribute(node, "transA") ?? 0 == 0,
+                    (GraphEditor.floatAttribute(node, "beta") ?? 1) == 1,
                     node.input.count > 2
                 else { continue }
                 transposed = GraphEditor.intAttribute(node, "transB") ?? 0 != 0
@@ -169,7 +212,8 @@ struct PrunableLayer {
                 bias = node.input[2]
                 activationInput = node.output[0]
             } else {
-                guard let addIndex = sole(node.output[0]), let b = biasOfAdd(nodes[addIndex], node.output[0], units: w1.dims[1])
+                guard let addIndex = sole(node.output[0]),
+                    let b = biasOfAdd(nodes[addIndex], node.output[0], units: w1.dims[1])
                 else { continue }
                 bias = b
                 activationInput = nodes[addIndex].output[0]
@@ -180,7 +224,8 @@ struct PrunableLayer {
             else { continue }
             let hidden = nodes[activationIndex].output[0]
             values.insert(hidden)
-            guard let nextIndex = sole(hidden), isDefault(nodes[nextIndex]), ["MatMul", "Gemm"].contains(nodes[nextIndex].opType),
+            guard let nextIndex = sole(hidden), isDefault(nodes[nextIndex]),
+                ["MatMul", "Gemm"].contains(nodes[nextIndex].opType),
                 nodes[nextIndex].input.count >= 2, nodes[nextIndex].input[0] == hidden,
                 let w2 = editor.floats(nodes[nextIndex].input[1]), w2.dims.count == 2
             else { continue }
@@ -190,7 +235,8 @@ struct PrunableLayer {
             var nextBias: String? = nil
             var target = next.output[0]
             if next.opType == "Gemm" {
-                guard GraphEditor.intAttribute(next, "transA") ?? 0 == 0, (GraphEditor.floatAttribute(next, "alpha") ?? 1) == 1,
+                guard GraphEditor.intAttribute(next, "transA") ?? 0 == 0,
+                    (GraphEditor.floatAttribute(next, "alpha") ?? 1) == 1,
                     (GraphEditor.floatAttribute(next, "beta") ?? 1) == 1
                 else { continue }
                 nextTransposed = GraphEditor.intAttribute(next, "transB") ?? 0 != 0
@@ -199,7 +245,9 @@ struct PrunableLayer {
                     guard let b = editor.floats(next.input[2]), b.count == outputs else { continue }
                     nextBias = next.input[2]
                 }
-            } else if let addIndex = sole(next.output[0]), let b = biasOfAdd(nodes[addIndex], next.output[0], units: w2.dims[1]) {
+            } else if let addIndex = sole(next.output[0]),
+                let b = biasOfAdd(nodes[addIndex], next.output[0], units: w2.dims[1])
+            {
                 nextBias = b
                 target = nodes[addIndex].output[0]
             }
@@ -209,9 +257,19 @@ struct PrunableLayer {
             guard shared.allSatisfy({ editor.consumers(of: $0).count == 1 }) else { continue }
             layers.append(
                 PrunableLayer(
-                    firstNode: name, firstWeight: node.input[1], firstTransposed: transposed, firstBias: bias, hidden: hidden,
-                    nextNode: nextIndex, nextWeight: next.input[1], nextTransposed: nextTransposed, nextBias: nextBias,
-                    target: target, values: values))
+                    firstNode: name,
+                    firstWeight: node.input[1],
+                    firstTransposed: transposed,
+                    firstBias: bias,
+                    hidden: hidden,
+                    nextNode: nextIndex,
+                    nextWeight: next.input[1],
+                    nextTransposed: nextTransposed,
+                    nextBias: nextBias,
+                    target: target,
+                    values: values
+                )
+            )
         }
         return layers
     }

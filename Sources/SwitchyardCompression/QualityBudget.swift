@@ -49,7 +49,9 @@ public struct QualityJudge: Sendable {
     }
 
     /// A candidate's accuracy (with labels), agreement with the original, and mean absolute score difference.
-    public func judge(_ candidate: ONNXModel) throws(CompressionError) -> (accuracy: Double?, agreement: Double, scoreDifference: Double) {
+    public func judge(
+        _ candidate: ONNXModel
+    ) throws(CompressionError) -> (accuracy: Double?, agreement: Double, scoreDifference: Double) {
         let model = try ModelEvaluator.load(candidate)
         let predictions = try ModelEvaluator.predict(model, self.data, output: self.output)
         let agreement = ModelEvaluator.agreement(predictions.classes, self.reference.classes)
@@ -85,14 +87,19 @@ public enum SensitivitySearch {
     /// - Returns: the result within the budget and the steps taken.
     /// - Throws: `CompressionError.budgetNotMet` when even the float model with every node excluded misses it.
     public static func quantize(
-        _ model: ONNXModel, options: QuantizationOptions, ranges: [String: ActivationRange], judge: QualityJudge,
+        _ model: ONNXModel,
+        options: QuantizationOptions,
+        ranges: [String: ActivationRange],
+        judge: QualityJudge,
         budget: QualityBudget
     ) throws(CompressionError) -> (QuantizationResult, [Step]) {
         var steps: [Step] = []
         let all = try Quantizer.quantize(model, options: options, ranges: ranges)
         var quality = try judge.judge(all.model)
         steps.append(Step(excluded: options.exclude.sorted(), accuracy: quality.accuracy, agreement: quality.agreement))
-        if budget.holds(accuracy: quality.accuracy, baseline: judge.baseline, agreement: quality.agreement) { return (all, steps) }
+        if budget.holds(accuracy: quality.accuracy, baseline: judge.baseline, agreement: quality.agreement) {
+            return (all, steps)
+        }
         // Sensitivity of each quantized node, measured alone.
         var sensitivity: [(String, Double)] = []
         for node in all.quantized {
@@ -109,7 +116,9 @@ public enum SensitivitySearch {
             current.exclude.insert(node)
             let result = try Quantizer.quantize(model, options: current, ranges: ranges)
             quality = try judge.judge(result.model)
-            steps.append(Step(excluded: current.exclude.sorted(), accuracy: quality.accuracy, agreement: quality.agreement))
+            steps.append(
+                Step(excluded: current.exclude.sorted(), accuracy: quality.accuracy, agreement: quality.agreement)
+            )
             if result.quantized.isEmpty { break }
             if budget.holds(accuracy: quality.accuracy, baseline: judge.baseline, agreement: quality.agreement) {
                 return (result, steps)
@@ -118,6 +127,7 @@ public enum SensitivitySearch {
         throw CompressionError(
             .budgetNotMet,
             "no quantized model within the budget (\(budget.maxAccuracyLoss) points, or agreement \(budget.minAgreement)): "
-                + "the best kept \(current.exclude.count) nodes in float")
+                + "the best kept \(current.exclude.count) nodes in float"
+        )
     }
 }

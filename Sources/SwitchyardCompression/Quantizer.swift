@@ -16,7 +16,10 @@ public enum Quantizer {
     /// - Parameters:
     ///   - model: the float model.
     ///   - operatorTypes: the operator types considered.
-    public static func candidates(_ model: ONNXModel, operatorTypes: Set<String> = ["MatMul", "Gemm", "Conv"]) -> [String] {
+    public static func candidates(
+        _ model: ONNXModel,
+        operatorTypes: Set<String> = ["MatMul", "Gemm", "Conv"]
+    ) -> [String] {
         QuantizableNode.find(in: GraphEditor(model.proto.graph), operatorTypes: operatorTypes).nodes.map(\.name)
     }
 
@@ -43,11 +46,17 @@ public enum Quantizer {
     /// - Throws: `CompressionError` `.invalidArgument` for an excluded name the graph does not have, `.invalidData`
     ///   when static mode lacks a range, `.unsupportedModel` when the opset is too old for the form written.
     public static func quantize(
-        _ model: ONNXModel, options: QuantizationOptions, ranges: [String: ActivationRange] = [:]
+        _ model: ONNXModel,
+        options: QuantizationOptions,
+        ranges: [String: ActivationRange] = [:]
     ) throws(CompressionError) -> QuantizationResult {
         var editor = GraphEditor(model.proto.graph)
         let (nodes, skipped) = QuantizableNode.find(in: editor, operatorTypes: options.operatorTypes)
-        let names = Set(editor.graph.node.enumerated().map { $0.element.name.isEmpty ? "\($0.element.opType)_\($0.offset)" : $0.element.name })
+        let names = Set(
+            editor.graph.node.enumerated().map {
+                $0.element.name.isEmpty ? "\($0.element.opType)_\($0.offset)" : $0.element.name
+            }
+        )
         for name in options.exclude where !names.contains(name) {
             throw CompressionError(.invalidArgument, "--exclude \(name): the model has no node of that name")
         }
@@ -56,7 +65,8 @@ public enum Quantizer {
             throw CompressionError(
                 .unsupportedModel,
                 "\(model.source): opset \(model.opset) is too old for \(options.mode.rawValue) quantization "
-                    + "(it needs \(needed)); convert the model to opset \(needed) or later first")
+                    + "(it needs \(needed)); convert the model to opset \(needed) or later first"
+            )
         }
         var kept = skipped.map { (node: $0.0, reason: $0.1) }
         var quantized: [String] = []
@@ -90,7 +100,10 @@ public enum Quantizer {
             var inserted: [Onnx_NodeProto] = []
             for node in rewritten {
                 guard let range = ranges[node.activation] else {
-                    throw CompressionError(.invalidData, "no calibration range for '\(node.activation)' (input of \(node.name))")
+                    throw CompressionError(
+                        .invalidData,
+                        "no calibration range for '\(node.activation)' (input of \(node.name))"
+                    )
                 }
                 let input: String
                 if let existing = dequantized[node.activation] {
@@ -104,13 +117,33 @@ public enum Quantizer {
                     let dq = editor.unique("\(base)_dequantized")
                     editor.setInitializer(GraphEditor.tensor(scale, dims: [], floats: [parameters.scale]))
                     editor.setInitializer(GraphEditor.tensor(zero, dims: [], uint8: [parameters.zeroPoint]))
-                    inserted.append(GraphEditor.node("QuantizeLinear", [node.activation, scale, zero], [q], name: editor.unique("\(base)_QuantizeLinear")))
-                    inserted.append(GraphEditor.node("DequantizeLinear", [q, scale, zero], [dq], name: editor.unique("\(base)_DequantizeLinear")))
+                    inserted.append(
+                        GraphEditor.node(
+                            "QuantizeLinear",
+                            [node.activation, scale, zero],
+                            [q],
+                            name: editor.unique("\(base)_QuantizeLinear")
+                        )
+                    )
+                    inserted.append(
+                        GraphEditor.node(
+                            "DequantizeLinear",
+                            [q, scale, zero],
+                            [dq],
+                            name: editor.unique("\(base)_DequantizeLinear")
+                        )
+                    )
                     dequantized[node.activation] = dq
                     input = dq
                 }
                 let activationScale = ActivationQuantization(low: range.low, high: range.high).scale
-                inserted += try Self.staticWeights(node, &editor, input: input, activationScale: activationScale, perChannel: options.perChannel)
+                inserted += try Self.staticWeights(
+                    node,
+                    &editor,
+                    input: input,
+                    activationScale: activationScale,
+                    perChannel: options.perChannel
+                )
                 quantized.append(node.name)
             }
             editor.graph.node += inserted
@@ -120,13 +153,19 @@ public enum Quantizer {
         var proto = model.proto
         proto.graph = editor.graph
         proto.producerName = "switchyard yard quantize"
-        return QuantizationResult(model: ONNXModel(proto: proto, source: model.source), quantized: quantized, keptInFloat: kept)
+        return QuantizationResult(
+            model: ONNXModel(proto: proto, source: model.source),
+            quantized: quantized,
+            keptInFloat: kept
+        )
     }
 
     /// DynamicQuantizeLinear (once per input) → MatMulInteger → Cast → Mul by the two scales, then Gemm's bias.
     private static func dynamic(
-        _ node: QuantizableNode, _ editor: inout GraphEditor,
-        _ quantizedInputs: inout [String: (q: String, scale: String, zero: String)], perChannel: Bool
+        _ node: QuantizableNode,
+        _ editor: inout GraphEditor,
+        _ quantizedInputs: inout [String: (q: String, scale: String, zero: String)],
+        perChannel: Bool
     ) throws(CompressionError) -> [Onnx_NodeProto] {
         let original = editor.graph.node[node.index]
         guard var weight = editor.floats(node.weight) else { return [original] }
@@ -144,8 +183,18 @@ public enum Quantizer {
             input = existing
         } else {
             let inputBase = Self.sanitized(node.activation)
-            input = (editor.unique("\(inputBase)_quantized"), editor.unique("\(inputBase)_scale"), editor.unique("\(inputBase)_zero_point"))
-            result.append(GraphEditor.node("DynamicQuantizeLinear", [node.activation], [input.q, input.scale, input.zero], name: editor.unique("\(inputBase)_DynamicQuantizeLinear")))
+            input = (
+                editor.unique("\(inputBase)_quantized"), editor.unique("\(inputBase)_scale"),
+                editor.unique("\(inputBase)_zero_point")
+            )
+            result.append(
+                GraphEditor.node(
+                    "DynamicQuantizeLinear",
+                    [node.activation],
+                    [input.q, input.scale, input.zero],
+                    name: editor.unique("\(inputBase)_DynamicQuantizeLinear")
+                )
+            )
             quantizedInputs[node.activation] = input
         }
         let q = QuantizedWeight(weight, axis: perChannel ? 1 : nil)
@@ -154,14 +203,25 @@ public enum Quantizer {
         let weightZero = editor.unique("\(Self.sanitized(node.weight))_zero_point")
         editor.setInitializer(GraphEditor.tensor(weightName, dims: weight.dims, int8: q.values))
         let scales = q.scales.map { $0 * alpha }
-        editor.setInitializer(GraphEditor.tensor(weightScale, dims: scales.count == 1 ? [] : [scales.count], floats: scales))
+        editor.setInitializer(
+            GraphEditor.tensor(weightScale, dims: scales.count == 1 ? [] : [scales.count], floats: scales)
+        )
         editor.setInitializer(GraphEditor.tensor(weightZero, dims: [], int8: [0]))
         let product = editor.unique("\(base)_MatMulInteger_output")
         let cast = editor.unique("\(base)_Cast_output")
         let scale = editor.unique("\(base)_scale")
-        result.append(GraphEditor.node("MatMulInteger", [input.q, weightName, input.zero, weightZero], [product], name: editor.unique("\(base)_MatMulInteger")))
+        result.append(
+            GraphEditor.node(
+                "MatMulInteger",
+                [input.q, weightName, input.zero, weightZero],
+                [product],
+                name: editor.unique("\(base)_MatMulInteger")
+            )
+        )
         result.append(GraphEditor.node("Cast", [product], [cast], name: editor.unique("\(base)_Cast"), ints: ["to": 1]))
-        result.append(GraphEditor.node("Mul", [input.scale, weightScale], [scale], name: editor.unique("\(base)_scale_Mul")))
+        result.append(
+            GraphEditor.node("Mul", [input.scale, weightScale], [scale], name: editor.unique("\(base)_scale_Mul"))
+        )
         let output = original.output[0]
         let hasBias = node.opType == "Gemm" && original.input.count > 2 && !original.input[2].isEmpty
         let scaled = hasBias ? editor.unique("\(base)_scaled") : output
@@ -170,10 +230,15 @@ public enum Quantizer {
             var bias = original.input[2]
             if beta != 1 {
                 guard let values = editor.floats(bias) else {
-                    throw CompressionError(.unsupportedModel, "node '\(node.name)': Gemm with beta \(beta) and a computed bias")
+                    throw CompressionError(
+                        .unsupportedModel,
+                        "node '\(node.name)': Gemm with beta \(beta) and a computed bias"
+                    )
                 }
                 bias = editor.unique("\(Self.sanitized(bias))_beta")
-                editor.setInitializer(GraphEditor.tensor(bias, dims: values.dims, floats: values.values.map { $0 * beta }))
+                editor.setInitializer(
+                    GraphEditor.tensor(bias, dims: values.dims, floats: values.values.map { $0 * beta })
+                )
             }
             result.append(GraphEditor.node("Add", [scaled, bias], [output], name: editor.unique("\(base)_bias_Add")))
         }
@@ -183,7 +248,11 @@ public enum Quantizer {
     /// QDQ weights: int8 initializer → DequantizeLinear (per channel or per tensor) → the node; a Conv or Gemm bias
     /// becomes int32 at the product's scale (activation scale × weight scale), as onnxruntime's QDQ writes it.
     private static func staticWeights(
-        _ node: QuantizableNode, _ editor: inout GraphEditor, input: String, activationScale: Float, perChannel: Bool
+        _ node: QuantizableNode,
+        _ editor: inout GraphEditor,
+        input: String,
+        activationScale: Float,
+        perChannel: Bool
     ) throws(CompressionError) -> [Onnx_NodeProto] {
         guard let weight = editor.floats(node.weight) else { return [] }
         let q = QuantizedWeight(weight, axis: perChannel ? node.channelAxis : nil)
@@ -195,11 +264,21 @@ public enum Quantizer {
         let vector = q.scales.count > 1
         editor.setInitializer(GraphEditor.tensor(weightName, dims: weight.dims, int8: q.values))
         editor.setInitializer(GraphEditor.tensor(scale, dims: vector ? [q.scales.count] : [], floats: q.scales))
-        editor.setInitializer(GraphEditor.tensor(zero, dims: vector ? [q.scales.count] : [], int8: [Int8](repeating: 0, count: q.scales.count)))
+        editor.setInitializer(
+            GraphEditor.tensor(
+                zero,
+                dims: vector ? [q.scales.count] : [],
+                int8: [Int8](repeating: 0, count: q.scales.count)
+            )
+        )
         var nodes = [
             GraphEditor.node(
-                "DequantizeLinear", [weightName, scale, zero], [dequantized], name: editor.unique("\(base)_DequantizeLinear"),
-                ints: vector ? ["axis": node.channelAxis] : [:])
+                "DequantizeLinear",
+                [weightName, scale, zero],
+                [dequantized],
+                name: editor.unique("\(base)_DequantizeLinear"),
+                ints: vector ? ["axis": node.channelAxis] : [:]
+            )
         ]
         var rewritten = editor.graph.node[node.index]
         rewritten.input[0] = input
@@ -221,12 +300,25 @@ public enum Quantizer {
             let biasZero = editor.unique("\(biasBase)_zero_point")
             let biasOut = editor.unique("\(biasBase)_dequantized")
             editor.setInitializer(GraphEditor.tensor(biasName, dims: [biasChannels], int32: values))
-            editor.setInitializer(GraphEditor.tensor(biasScale, dims: vector ? [biasChannels] : [], floats: vector ? scales : [scales[0]]))
-            editor.setInitializer(GraphEditor.tensor(biasZero, dims: vector ? [biasChannels] : [], int32: [Int32](repeating: 0, count: vector ? biasChannels : 1)))
+            editor.setInitializer(
+                GraphEditor.tensor(biasScale, dims: vector ? [biasChannels] : [], floats: vector ? scales : [scales[0]])
+            )
+            editor.setInitializer(
+                GraphEditor.tensor(
+                    biasZero,
+                    dims: vector ? [biasChannels] : [],
+                    int32: [Int32](repeating: 0, count: vector ? biasChannels : 1)
+                )
+            )
             nodes.append(
                 GraphEditor.node(
-                    "DequantizeLinear", [biasName, biasScale, biasZero], [biasOut], name: editor.unique("\(biasBase)_DequantizeLinear"),
-                    ints: vector ? ["axis": 0] : [:]))
+                    "DequantizeLinear",
+                    [biasName, biasScale, biasZero],
+                    [biasOut],
+                    name: editor.unique("\(biasBase)_DequantizeLinear"),
+                    ints: vector ? ["axis": 0] : [:]
+                )
+            )
             rewritten.input[2] = biasOut
         }
         editor.graph.node[node.index] = rewritten

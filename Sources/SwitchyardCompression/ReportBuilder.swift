@@ -15,7 +15,12 @@ public enum ReportBuilder {
     ///   - seconds: seconds per batch size.
     /// - Throws: `CompressionError` when the engine cannot load or run the model.
     public static func measure(
-        name: String, model: ONNXModel, path: String?, judge: QualityJudge?, timing: EvaluationData, batches: [Int],
+        name: String,
+        model: ONNXModel,
+        path: String?,
+        judge: QualityJudge?,
+        timing: EvaluationData,
+        batches: [Int],
         seconds: Double
     ) throws(CompressionError) -> ModelMeasurement {
         var accuracy: Double? = nil
@@ -31,8 +36,14 @@ public enum ReportBuilder {
             latency.append(try ModelEvaluator.latency(engine, timing, batch: batch, seconds: seconds))
         }
         return ModelMeasurement(
-            name: name, path: path, fileBytes: try model.serialized().count, weightBytes: model.weightBytes,
-            accuracy: accuracy, agreement: agreement, latency: latency)
+            name: name,
+            path: path,
+            fileBytes: try model.serialized().count,
+            weightBytes: model.weightBytes,
+            accuracy: accuracy,
+            agreement: agreement,
+            latency: latency
+        )
     }
 
     /// Seeded standard-normal rows for the model's single float input, for timing without data.
@@ -43,7 +54,9 @@ public enum ReportBuilder {
             engine.inputs[0].dims.dropFirst().allSatisfy({ $0 != nil })
         else {
             throw CompressionError(
-                .unsupportedModel, "give --validate or --calibration rows: the model's input has no fixed float shape to time")
+                .unsupportedModel,
+                "give --validate or --calibration rows: the model's input has no fixed float shape to time"
+            )
         }
         let dims = [rows] + engine.inputs[0].dims.dropFirst().map { $0! }
         var state: UInt64 = 1
@@ -88,7 +101,9 @@ public enum ModelVersionWriter {
         let versionDirectory = URL(fileURLWithPath: path).deletingLastPathComponent()
         guard Int(versionDirectory.lastPathComponent) != nil else { return nil }
         let modelDirectory = versionDirectory.deletingLastPathComponent()
-        let versions = ((try? FileManager.default.contentsOfDirectory(atPath: modelDirectory.path)) ?? []).compactMap { Int($0) }
+        let versions = ((try? FileManager.default.contentsOfDirectory(atPath: modelDirectory.path)) ?? []).compactMap {
+            Int($0)
+        }
         guard let highest = versions.max() else { return nil }
         return modelDirectory.appendingPathComponent("\(highest + 1)").path
     }
@@ -100,7 +115,12 @@ public enum ModelVersionWriter {
     ///   - source: the original `model.onnx`, whose config (the version's, else the model's) is copied.
     ///   - provenance: what goes under `compression` in the new config.
     /// - Throws: `CompressionError.invalidArgument` when the directory already holds a model, `.io` when writing fails.
-    public static func write(_ model: ONNXModel, to directory: String, source: String, provenance: [String: Any]) throws(CompressionError) {
+    public static func write(
+        _ model: ONNXModel,
+        to directory: String,
+        source: String,
+        provenance: [String: Any]
+    ) throws(CompressionError) {
         let manager = FileManager.default
         let modelPath = (directory as NSString).appendingPathComponent("model.onnx")
         guard !manager.fileExists(atPath: modelPath) else {
@@ -113,7 +133,10 @@ public enum ModelVersionWriter {
         }
         var config: [String: Any] = [:]
         let sourceVersion = URL(fileURLWithPath: source).deletingLastPathComponent()
-        for candidate in [sourceVersion.appendingPathComponent("config.json"), sourceVersion.deletingLastPathComponent().appendingPathComponent("config.json")] {
+        for candidate in [
+            sourceVersion.appendingPathComponent("config.json"),
+            sourceVersion.deletingLastPathComponent().appendingPathComponent("config.json"),
+        ] {
             if let data = manager.contents(atPath: candidate.path),
                 let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
             {
@@ -125,7 +148,10 @@ public enum ModelVersionWriter {
         try model.write(to: modelPath)
         do {
             let data = try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])
-            try data.write(to: URL(fileURLWithPath: (directory as NSString).appendingPathComponent("config.json")), options: .atomic)
+            try data.write(
+                to: URL(fileURLWithPath: (directory as NSString).appendingPathComponent("config.json")),
+                options: .atomic
+            )
         } catch {
             throw CompressionError(.io, "\(directory)/config.json: cannot write (\(error))", cause: error)
         }

@@ -4,7 +4,8 @@ public enum MetricHelp {
     /// Families with their description.
     public static let texts: [String: String] = [
         "switchyard_requests_total": "Requests answered, by service, method, model, version and status code.",
-        "switchyard_request_duration_seconds": "Time from a request's arrival to its answer, by method, model, version.",
+        "switchyard_request_duration_seconds":
+            "Time from a request's arrival to its answer, by method, model, version.",
         "switchyard_requests_in_flight": "Requests accepted and not yet answered.",
         "switchyard_batch_size": "Rows per batch sent to a stage, by model and stage.",
         "switchyard_batch_queue_depth": "Requests waiting in a batcher's queue, by model and stage.",

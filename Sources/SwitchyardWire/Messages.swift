@@ -30,7 +30,8 @@ public struct TraceID: Hashable, Sendable, CustomStringConvertible {
     public init?(traceparent: String) {
         let parts = traceparent.split(separator: "-")
         guard parts.count >= 4, parts[0].count == 2, parts[0] != "ff", parts[1].count == 32, parts[2].count == 16,
-            parts[1].allSatisfy(\.isHexDigit), let high = UInt64(parts[1].prefix(16), radix: 16), let low = UInt64(parts[1].suffix(16), radix: 16),
+            parts[1].allSatisfy(\.isHexDigit), let high = UInt64(parts[1].prefix(16), radix: 16),
+            let low = UInt64(parts[1].suffix(16), radix: 16),
             high | low != 0
         else { return nil }
         self.init(high: high, low: low)

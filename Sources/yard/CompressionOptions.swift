@@ -6,7 +6,9 @@ import SwitchyardTensor
 
 /// Options every compression command shares: the model, where the new version goes, how it is judged and reported.
 struct CompressionOptions: ParsableArguments {
-    @Argument(help: "The model: an .onnx file, a version directory, or a repository model directory (its newest version).")
+    @Argument(
+        help: "The model: an .onnx file, a version directory, or a repository model directory (its newest version)."
+    )
     var model: String
 
     @Option(name: .long, help: "The new version's directory (default: the next version beside the model's).")
@@ -47,7 +49,9 @@ struct CompressionOptions: ParsableArguments {
         }
     }
 
-    var batchSizes: [Int] { self.batches.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
+    var batchSizes: [Int] {
+        self.batches.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+    }
 
     var modelPath: String { resolveModelPath(self.model) }
 
@@ -61,15 +65,22 @@ struct CompressionOptions: ParsableArguments {
     func outputDirectory() throws -> String {
         if let out = self.out { return out }
         guard let next = ModelVersionWriter.nextVersionDirectory(forModel: self.modelPath) else {
-            throw ValidationError("--out is needed: \(self.modelPath) is not inside a model repository (models/<name>/<version>/)")
+            throw ValidationError(
+                "--out is needed: \(self.modelPath) is not inside a model repository (models/<name>/<version>/)"
+            )
         }
         return next
     }
 
     /// Writes the version, measures the original, the result and any compared models, prints and writes the report.
     func finish(
-        tool: String, original: ONNXModel, compressed: ONNXModel, settings: [String: String], notes: [String],
-        judge: QualityJudge?, timing: EvaluationData
+        tool: String,
+        original: ONNXModel,
+        compressed: ONNXModel,
+        settings: [String: String],
+        notes: [String],
+        judge: QualityJudge?,
+        timing: EvaluationData
     ) throws {
         let directory = try self.outputDirectory()
         var provenance: [String: Any] = [
@@ -80,23 +91,45 @@ struct CompressionOptions: ParsableArguments {
         let seconds = self.benchSeconds
         var models = [
             try ReportBuilder.measure(
-                name: "original", model: original, path: self.modelPath, judge: judge, timing: timing, batches: self.batchSizes,
-                seconds: seconds)
+                name: "original",
+                model: original,
+                path: self.modelPath,
+                judge: judge,
+                timing: timing,
+                batches: self.batchSizes,
+                seconds: seconds
+            )
         ]
         let path = (directory as NSString).appendingPathComponent("model.onnx")
         models.append(
             try ReportBuilder.measure(
-                name: tool == "quantize" ? "quantized" : (tool == "prune" ? "pruned" : "converted"), model: compressed,
-                path: path, judge: judge, timing: timing, batches: self.batchSizes, seconds: seconds))
+                name: tool == "quantize" ? "quantized" : (tool == "prune" ? "pruned" : "converted"),
+                model: compressed,
+                path: path,
+                judge: judge,
+                timing: timing,
+                batches: self.batchSizes,
+                seconds: seconds
+            )
+        )
         for entry in self.compare {
             let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
             let other = try ONNXModel.read(parts[1])
             models.append(
                 try ReportBuilder.measure(
-                    name: parts[0], model: other, path: parts[1], judge: judge, timing: timing, batches: self.batchSizes,
-                    seconds: seconds))
+                    name: parts[0],
+                    model: other,
+                    path: parts[1],
+                    judge: judge,
+                    timing: timing,
+                    batches: self.batchSizes,
+                    seconds: seconds
+                )
+            )
         }
-        var quality: [String: Any] = ["weights_before_bytes": models[0].weightBytes, "weights_after_bytes": models[1].weightBytes]
+        var quality: [String: Any] = [
+            "weights_before_bytes": models[0].weightBytes, "weights_after_bytes": models[1].weightBytes,
+        ]
         if let judge {
             quality["rows"] = judge.data.inputs.shape[0]
             if let accuracy = models[0].accuracy { quality["accuracy_before"] = accuracy }
@@ -107,9 +140,15 @@ struct CompressionOptions: ParsableArguments {
         if !notes.isEmpty { provenance["notes"] = notes }
         try ModelVersionWriter.write(compressed, to: directory, source: self.modelPath, provenance: provenance)
         let report = CompressionReport(
-            tool: tool, settings: settings, rows: judge?.data.inputs.shape[0] ?? 0, labelled: judge?.data.labels != nil,
-            output: judge?.output ?? "-", models: models, notes: notes + ["wrote \(path) and its config.json"],
-            machine: ReportBuilder.machine)
+            tool: tool,
+            settings: settings,
+            rows: judge?.data.inputs.shape[0] ?? 0,
+            labelled: judge?.data.labels != nil,
+            output: judge?.output ?? "-",
+            models: models,
+            notes: notes + ["wrote \(path) and its config.json"],
+            machine: ReportBuilder.machine
+        )
         print(report.text)
         if let file = self.report {
             do {

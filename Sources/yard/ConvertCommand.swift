@@ -12,7 +12,8 @@ struct ConvertCommand: ParsableCommand {
             the file halves while inputs, outputs and computation stay float32 (the engine widens the weights once \
             at load). float16 saturates values beyond ±65504 (counted in the report); bfloat16 keeps float32's range \
             with 8 bits of precision and needs opset 13.
-            """)
+            """
+    )
 
     @OptionGroup var common: CompressionOptions
 
@@ -33,9 +34,14 @@ struct ConvertCommand: ParsableCommand {
             let format: PrecisionConverter.Format = self.fp16 ? .float16 : .bfloat16
             let result = try PrecisionConverter.convert(original, to: format)
             guard result.converted > 0 else {
-                throw CompressionError(.unsupportedModel, "the model has no float32 weights of 16 or more values to convert")
+                throw CompressionError(
+                    .unsupportedModel,
+                    "the model has no float32 weights of 16 or more values to convert"
+                )
             }
-            var notes = ["\(result.converted) initializers stored as \(format.rawValue), each cast to float32 in the graph"]
+            var notes = [
+                "\(result.converted) initializers stored as \(format.rawValue), each cast to float32 in the graph"
+            ]
             if result.saturated > 0 { notes.append("\(result.saturated) values beyond ±65504 saturated") }
             let validation = try self.common.validation()
             let judge = try validation.map { data throws(CompressionError) in
@@ -43,8 +49,14 @@ struct ConvertCommand: ParsableCommand {
             }
             let timing = try validation ?? ReportBuilder.randomRows(original, rows: 64)
             try self.common.finish(
-                tool: "convert", original: original, compressed: result.model, settings: ["format": format.rawValue],
-                notes: notes, judge: judge, timing: timing)
+                tool: "convert",
+                original: original,
+                compressed: result.model,
+                settings: ["format": format.rawValue],
+                notes: notes,
+                judge: judge,
+                timing: timing
+            )
         }
     }
 }

@@ -7,7 +7,8 @@ import SwitchyardTensor
 struct PruneCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "prune",
-        abstract: "Remove hidden units of MLP layers and re-fit the next layer; write the smaller model as a new version.",
+        abstract:
+            "Remove hidden units of MLP layers and re-fit the next layer; write the smaller model as a new version.",
         discussion: """
             On --calibration rows, the --sparsity share of each layer's units is removed one at a time, each time the \
             unit whose loss the re-fit makes up for best (backward elimination on the least-squares problem), and \
@@ -15,7 +16,8 @@ struct PruneCommand: ParsableCommand {
             same rows. --target-accuracy instead searches for \
             the largest sparsity whose accuracy on the --validate rows (with labels; agreement without) stays at or \
             above the target. The result is a smaller dense model.
-            """)
+            """
+    )
 
     @OptionGroup var common: CompressionOptions
 
@@ -33,10 +35,16 @@ struct PruneCommand: ParsableCommand {
         guard (self.sparsity == nil) != (self.targetAccuracy == nil) else {
             throw ValidationError("give one of --sparsity or --target-accuracy")
         }
-        if let sparsity { guard sparsity > 0 && sparsity < 1 else { throw ValidationError("--sparsity must be in (0, 1)") } }
+        if let sparsity {
+            guard sparsity > 0 && sparsity < 1 else { throw ValidationError("--sparsity must be in (0, 1)") }
+        }
         if let targetAccuracy {
-            guard targetAccuracy > 0 && targetAccuracy <= 1 else { throw ValidationError("--target-accuracy must be in (0, 1]") }
-            guard !self.common.validate.isEmpty else { throw ValidationError("--target-accuracy needs --validate rows") }
+            guard targetAccuracy > 0 && targetAccuracy <= 1 else {
+                throw ValidationError("--target-accuracy must be in (0, 1]")
+            }
+            guard !self.common.validate.isEmpty else {
+                throw ValidationError("--target-accuracy needs --validate rows")
+            }
         }
     }
 
@@ -56,10 +64,21 @@ struct PruneCommand: ParsableCommand {
                 var high = 19
                 while low <= high {
                     let middle = (low + high) / 2
-                    let candidate = try Pruner.prune(original, sparsity: Double(middle) * 0.05, calibration: calibration.inputs)
+                    let candidate = try Pruner.prune(
+                        original,
+                        sparsity: Double(middle) * 0.05,
+                        calibration: calibration.inputs
+                    )
                     let quality = try judge.judge(candidate.model)
                     let value = quality.accuracy ?? quality.agreement
-                    notes.append(String(format: "search: sparsity %.2f → %@ %.4f", Double(middle) * 0.05, quality.accuracy == nil ? "agreement" : "accuracy", value))
+                    notes.append(
+                        String(
+                            format: "search: sparsity %.2f → %@ %.4f",
+                            Double(middle) * 0.05,
+                            quality.accuracy == nil ? "agreement" : "accuracy",
+                            value
+                        )
+                    )
                     if value >= target {
                         best = (Double(middle) * 0.05, candidate)
                         low = middle + 1
@@ -75,12 +94,20 @@ struct PruneCommand: ParsableCommand {
                 result = try Pruner.prune(original, sparsity: chosen, calibration: calibration.inputs)
             }
             for layer in result.layers { notes.append("\(layer.node): \(layer.before) → \(layer.after) hidden units") }
-            var settings = ["sparsity": String(format: "%.2f", chosen), "calibration": self.calibration,
-                            "calibration_rows": "\(calibration.inputs.shape[0])", "refit": "least squares (sgelsd)"]
+            var settings = [
+                "sparsity": String(format: "%.2f", chosen), "calibration": self.calibration,
+                "calibration_rows": "\(calibration.inputs.shape[0])", "refit": "least squares (sgelsd)",
+            ]
             if let target = self.targetAccuracy { settings["target_accuracy"] = "\(target)" }
             try self.common.finish(
-                tool: "prune", original: original, compressed: result.model, settings: settings, notes: notes, judge: judge,
-                timing: validation)
+                tool: "prune",
+                original: original,
+                compressed: result.model,
+                settings: settings,
+                notes: notes,
+                judge: judge,
+                timing: validation
+            )
         }
     }
 }

@@ -16,7 +16,8 @@ struct QuantizeCommand: ParsableCommand {
             MatMul, Gemm and Conv. --exclude keeps nodes in float; --auto-exclude keeps the most sensitive nodes in \
             float until the quality budget holds on the --validate rows (accuracy loss with labels, agreement without). \
             The result runs in the engine and in onnxruntime.
-            """)
+            """
+    )
 
     @OptionGroup var common: CompressionOptions
 
@@ -58,7 +59,9 @@ struct QuantizeCommand: ParsableCommand {
         guard self.mode == "dynamic" || self.calibration != nil else {
             throw ValidationError("--mode static needs --calibration X.npy")
         }
-        guard self.percentile > 50 && self.percentile <= 100 else { throw ValidationError("--percentile must be in (50, 100]") }
+        guard self.percentile > 50 && self.percentile <= 100 else {
+            throw ValidationError("--percentile must be in (50, 100]")
+        }
         guard self.maxAccuracyLoss >= 0, (0...1).contains(self.minAgreement) else {
             throw ValidationError("--max-accuracy-loss must be ≥ 0 and --min-agreement in [0, 1]")
         }
@@ -79,8 +82,12 @@ struct QuantizeCommand: ParsableCommand {
             var ranges: [String: ActivationRange] = [:]
             if options.mode == .static, let calibration {
                 ranges = try Calibrator.ranges(
-                    original, tensors: Quantizer.activationsToCalibrate(original, options: options), data: calibration.inputs,
-                    method: options.method, percentile: options.percentile)
+                    original,
+                    tensors: Quantizer.activationsToCalibrate(original, options: options),
+                    data: calibration.inputs,
+                    method: options.method,
+                    percentile: options.percentile
+                )
             }
             let validation = try self.common.validation() ?? calibration
             let judge = try validation.map { data throws(CompressionError) in
@@ -91,19 +98,29 @@ struct QuantizeCommand: ParsableCommand {
             if self.autoExclude, let judge {
                 let budget = QualityBudget(maxAccuracyLoss: self.maxAccuracyLoss, minAgreement: self.minAgreement)
                 let (found, steps) = try SensitivitySearch.quantize(
-                    original, options: options, ranges: ranges, judge: judge, budget: budget)
+                    original,
+                    options: options,
+                    ranges: ranges,
+                    judge: judge,
+                    budget: budget
+                )
                 result = found
                 for step in steps {
                     let accuracy = step.accuracy.map { String(format: "accuracy %.4f, ", $0) } ?? ""
                     notes.append(
                         "search: \(step.excluded.count) in float [\(step.excluded.joined(separator: ", "))]: "
-                            + accuracy + String(format: "agreement %.4f", step.agreement))
+                            + accuracy + String(format: "agreement %.4f", step.agreement)
+                    )
                 }
             } else {
                 result = try Quantizer.quantize(original, options: options, ranges: ranges)
             }
             guard !result.quantized.isEmpty else {
-                throw CompressionError(.unsupportedModel, "nothing was quantized: " + result.keptInFloat.map { "\($0.node) (\($0.reason))" }.joined(separator: "; "))
+                throw CompressionError(
+                    .unsupportedModel,
+                    "nothing was quantized: "
+                        + result.keptInFloat.map { "\($0.node) (\($0.reason))" }.joined(separator: "; ")
+                )
             }
             notes.append("int8: \(result.quantized.joined(separator: ", "))")
             for kept in result.keptInFloat { notes.append("kept in float: \(kept.node) (\(kept.reason))") }
@@ -116,12 +133,19 @@ struct QuantizeCommand: ParsableCommand {
             }
             if !self.exclude.isEmpty { settings["exclude"] = self.exclude.joined(separator: ",") }
             if self.autoExclude {
-                settings["auto_exclude"] = "max-accuracy-loss \(self.maxAccuracyLoss), min-agreement \(self.minAgreement)"
+                settings["auto_exclude"] =
+                    "max-accuracy-loss \(self.maxAccuracyLoss), min-agreement \(self.minAgreement)"
             }
             let timing = try validation ?? ReportBuilder.randomRows(original, rows: 64)
             try self.common.finish(
-                tool: "quantize", original: original, compressed: result.model, settings: settings, notes: notes, judge: judge,
-                timing: timing)
+                tool: "quantize",
+                original: original,
+                compressed: result.model,
+                settings: settings,
+                notes: notes,
+                judge: judge,
+                timing: timing
+            )
         }
     }
 }

@@ -20,7 +20,9 @@ enum Fixtures {
     static func calibration() throws -> Tensor { try EvaluationData.read(inputs: calibrationFile, labels: nil).inputs }
 
     static func temporaryDirectory() throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("switchyard-compression-\(UUID().uuidString)").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "switchyard-compression-\(UUID().uuidString)"
+        ).path
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         return path
     }
@@ -32,12 +34,19 @@ enum Fixtures {
     static func onnxruntime(_ model: String, reference: String? = nil) throws -> [String: Any] {
         guard let python = ProcessInfo.processInfo.environment["SWITCHYARD_PYTHON"] else {
             throw FixtureError(
-                message: "SWITCHYARD_PYTHON is not set: run `bash ops/python-env.sh` and export its last line (ops/test.sh does)")
+                message:
+                    "SWITCHYARD_PYTHON is not set: run `bash ops/python-env.sh` and export its last line (ops/test.sh does)"
+            )
         }
-        let output = try FileManager.default.temporaryDirectory.appendingPathComponent("ort-\(UUID().uuidString).json").path
+        let output = try FileManager.default.temporaryDirectory.appendingPathComponent("ort-\(UUID().uuidString).json")
+            .path
         let process = Process()
         process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [path("tools/compress_onnxruntime.py"), "run", "--model", model, "--x", xTest, "--y", yTest, "--json", output]
+        process.arguments =
+            [
+                path("tools/compress_onnxruntime.py"), "run", "--model", model, "--x", xTest, "--y", yTest, "--json",
+                output,
+            ]
             + (reference.map { ["--reference", $0] } ?? [])
         let errors = Pipe()
         process.standardError = errors

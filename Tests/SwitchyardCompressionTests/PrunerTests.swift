@@ -31,7 +31,9 @@ struct PrunerTests {
         // Without the re-fit (the next layer just loses the rows of the removed units) accuracy falls further.
         let original = try Fixtures.digits()
         let judge = try QualityJudge(original: original, data: try Fixtures.test(), output: nil)
-        let refit = try judge.judge(try Pruner.prune(original, sparsity: 0.75, calibration: try Fixtures.calibration()).model)
+        let refit = try judge.judge(
+            try Pruner.prune(original, sparsity: 0.75, calibration: try Fixtures.calibration()).model
+        )
         let truncated = try judge.judge(try Self.truncated(original, keep: 32))
         #expect((refit.accuracy ?? 0) > (truncated.accuracy ?? 0), "refit \(refit) truncated \(truncated)")
     }
@@ -81,14 +83,24 @@ struct PrunerTests {
         let source = "\(repository)/digits/1"
         try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: Fixtures.digitsModel, toPath: "\(source)/model.onnx")
-        try FileManager.default.copyItem(atPath: Fixtures.path("models/digits/config.json"), toPath: "\(repository)/digits/config.json")
+        try FileManager.default.copyItem(
+            atPath: Fixtures.path("models/digits/config.json"),
+            toPath: "\(repository)/digits/config.json"
+        )
         let next = try #require(ModelVersionWriter.nextVersionDirectory(forModel: "\(source)/model.onnx"))
         #expect(next.hasSuffix("/digits/2"))
         let model = try Quantizer.quantize(try Fixtures.digits(), options: QuantizationOptions(mode: .dynamic)).model
-        try ModelVersionWriter.write(model, to: next, source: "\(source)/model.onnx", provenance: ["tool": "yard quantize"])
+        try ModelVersionWriter.write(
+            model,
+            to: next,
+            source: "\(source)/model.onnx",
+            provenance: ["tool": "yard quantize"]
+        )
         let repositoryModels = ModelRepository(root: repository)
         try repositoryModels.load("digits", version: 2)
-        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(next)/config.json"))) as? [String: Any]
+        let config =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(next)/config.json")))
+            as? [String: Any]
         #expect((config?["compression"] as? [String: Any])?["tool"] as? String == "yard quantize")
         #expect((config?["labels"] as? [String])?.count == 10)
         // never over an existing version

@@ -26,8 +26,12 @@ struct QuantizedKernelTests {
         #expect(fused.summary.plannedNodeCount < unfused.summary.plannedNodeCount)
         for count in [1, 3, 40, 64] where count <= rows.shape[0] {
             let named = [NamedTensor(input, try rows.rows(0..<count))]
-            let packed = try withPacked(true) { try fused.run(named, outputNames: [output])[0].tensor.scalars(as: Float.self) }
-            let oneDNN = try withPacked(false) { try fused.run(named, outputNames: [output])[0].tensor.scalars(as: Float.self) }
+            let packed = try withPacked(true) {
+                try fused.run(named, outputNames: [output])[0].tensor.scalars(as: Float.self)
+            }
+            let oneDNN = try withPacked(false) {
+                try fused.run(named, outputNames: [output])[0].tensor.scalars(as: Float.self)
+            }
             let reference = try unfused.run(named, outputNames: [output])[0].tensor.scalars(as: Float.self)
             #expect(packed == oneDNN, "batch \(count): the two GEMM paths differ")
             let worst = zip(packed, reference).map { abs($0 - $1) }.max() ?? 0
@@ -38,15 +42,23 @@ struct QuantizedKernelTests {
     @Test func dynamicLinearStepsAgreeOnBothPaths() throws {
         let result = try Quantizer.quantize(try Fixtures.digits(), options: QuantizationOptions(mode: .dynamic))
         try self.compare(
-            try result.model.serialized(), input: "X", rows: try Fixtures.test().inputs, output: "probabilities",
-            tolerance: 1e-5)
+            try result.model.serialized(),
+            input: "X",
+            rows: try Fixtures.test().inputs,
+            output: "probabilities",
+            tolerance: 1e-5
+        )
     }
 
     @Test func staticConvolutionsAgreeOnBothPaths() throws {
         let (model, data) = try Self.smallCNN()
         let options = QuantizationOptions(mode: .static)
         let ranges = try Calibrator.ranges(
-            model, tensors: Quantizer.activationsToCalibrate(model, options: options), data: data, method: .minMax)
+            model,
+            tensors: Quantizer.activationsToCalibrate(model, options: options),
+            data: data,
+            method: .minMax
+        )
         let result = try Quantizer.quantize(model, options: options, ranges: ranges)
         #expect(Fixtures.operators(result.model).contains("DequantizeLinear"))
         // 8×8 output positions (oneDNN), then 6×6 and 4×4 (the packed kernel on VNNI CPUs)

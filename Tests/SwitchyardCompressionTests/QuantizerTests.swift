@@ -21,7 +21,10 @@ struct QuantizerTests {
         let quality = try judge.judge(result.model)
         let baseline = try #require(judge.baseline)
         #expect(abs(baseline - 0.9889) < 0.001)
-        #expect((baseline - (quality.accuracy ?? 0)) * 100 <= 0.5, "accuracy \(quality.accuracy ?? 0) against \(baseline)")
+        #expect(
+            (baseline - (quality.accuracy ?? 0)) * 100 <= 0.5,
+            "accuracy \(quality.accuracy ?? 0) against \(baseline)"
+        )
         #expect(quality.agreement >= 0.99)
     }
 
@@ -32,7 +35,12 @@ struct QuantizerTests {
         #expect(tensors == ["cast_input", "next_activations", "next_activations1"])
         for method in QuantizationOptions.CalibrationMethod.allCases {
             options.method = method
-            let ranges = try Calibrator.ranges(original, tensors: tensors, data: try Fixtures.calibration(), method: method)
+            let ranges = try Calibrator.ranges(
+                original,
+                tensors: tensors,
+                data: try Fixtures.calibration(),
+                method: method
+            )
             let result = try Quantizer.quantize(original, options: options, ranges: ranges)
             let operators = Fixtures.operators(result.model)
             #expect(operators.filter { $0 == "QuantizeLinear" }.count == 3)
@@ -51,7 +59,13 @@ struct QuantizerTests {
         let calibration = try Fixtures.calibration()
         let minMax = try Calibrator.ranges(original, tensors: tensors, data: calibration, method: .minMax)
         for method in [QuantizationOptions.CalibrationMethod.percentile, .entropy] {
-            let clipped = try Calibrator.ranges(original, tensors: tensors, data: calibration, method: method, percentile: 99.9)
+            let clipped = try Calibrator.ranges(
+                original,
+                tensors: tensors,
+                data: calibration,
+                method: method,
+                percentile: 99.9
+            )
             for name in tensors {
                 let (wide, narrow) = (try #require(minMax[name]), try #require(clipped[name]))
                 #expect(narrow.low >= wide.low && narrow.high <= wide.high && narrow.high > 0, "\(method) \(name)")
@@ -84,18 +98,33 @@ struct QuantizerTests {
     @Test func theSensitivitySearchKeepsLayersInFloatUntilTheBudgetHolds() throws {
         let original = try Fixtures.digits()
         let data = try Fixtures.test()
-        let judge = try QualityJudge(original: original, data: try EvaluationData(inputs: data.inputs, labels: nil), output: nil)
+        let judge = try QualityJudge(
+            original: original,
+            data: try EvaluationData(inputs: data.inputs, labels: nil),
+            output: nil
+        )
         // the last hidden layer's range squeezed to a tenth: its MatMul loses, so the search must keep it in float
         // to reach 99.5% agreement
         var options = QuantizationOptions(mode: .static)
         let tensors = Quantizer.activationsToCalibrate(original, options: options)
-        var ranges = try Calibrator.ranges(original, tensors: tensors, data: try Fixtures.calibration(), method: .minMax)
+        var ranges = try Calibrator.ranges(
+            original,
+            tensors: tensors,
+            data: try Fixtures.calibration(),
+            method: .minMax
+        )
         let squeezedRange = try #require(ranges["next_activations1"])
         ranges["next_activations1"] = ActivationRange(low: squeezedRange.low / 10, high: squeezedRange.high / 10)
         let squeezed = try judge.judge(try Quantizer.quantize(original, options: options, ranges: ranges).model)
         #expect(squeezed.agreement < 0.995)
         let budget = QualityBudget(maxAccuracyLoss: 0.5, minAgreement: 0.995)
-        let (result, steps) = try SensitivitySearch.quantize(original, options: options, ranges: ranges, judge: judge, budget: budget)
+        let (result, steps) = try SensitivitySearch.quantize(
+            original,
+            options: options,
+            ranges: ranges,
+            judge: judge,
+            budget: budget
+        )
         #expect(steps.count >= 2)
         #expect(result.keptInFloat.contains { $0.node == Quantizer.candidates(original)[2] }, "\(result.keptInFloat)")
         #expect(try judge.judge(result.model).agreement >= 0.995)
@@ -103,7 +132,12 @@ struct QuantizerTests {
         options.exclude = []
         let error = #expect(throws: CompressionError.self) {
             try SensitivitySearch.quantize(
-                original, options: options, ranges: ranges, judge: judge, budget: QualityBudget(maxAccuracyLoss: 0, minAgreement: 1.01))
+                original,
+                options: options,
+                ranges: ranges,
+                judge: judge,
+                budget: QualityBudget(maxAccuracyLoss: 0, minAgreement: 1.01)
+            )
         }
         #expect(error?.code == .budgetNotMet)
     }
@@ -130,11 +164,16 @@ struct QuantizerTests {
         let directory = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let engineJudge = try QualityJudge(original: original, data: try Fixtures.test(), output: "label")
-        var models: [(String, ONNXModel)] = [("dynamic", try Quantizer.quantize(original, options: QuantizationOptions(mode: .dynamic)).model)]
+        var models: [(String, ONNXModel)] = [
+            ("dynamic", try Quantizer.quantize(original, options: QuantizationOptions(mode: .dynamic)).model)
+        ]
         let options = QuantizationOptions(mode: .static)
         let ranges = try Calibrator.ranges(
-            original, tensors: Quantizer.activationsToCalibrate(original, options: options), data: try Fixtures.calibration(),
-            method: .minMax)
+            original,
+            tensors: Quantizer.activationsToCalibrate(original, options: options),
+            data: try Fixtures.calibration(),
+            method: .minMax
+        )
         models.append(("static", try Quantizer.quantize(original, options: options, ranges: ranges).model))
         for (name, model) in models {
             let path = "\(directory)/\(name).onnx"

@@ -19,19 +19,59 @@ struct ConvolutionTests {
 
     static let geometries: [Geometry] = [
         Geometry(
-            channels: 3, filters: 16, group: 1, size: 17, kernel: 7, stride: 2, pad: 3, dilation: 1,
-            relu: true),
+            channels: 3,
+            filters: 16,
+            group: 1,
+            size: 17,
+            kernel: 7,
+            stride: 2,
+            pad: 3,
+            dilation: 1,
+            relu: true
+        ),
         Geometry(
-            channels: 16, filters: 32, group: 1, size: 9, kernel: 3, stride: 1, pad: 1, dilation: 1,
-            relu: true),
+            channels: 16,
+            filters: 32,
+            group: 1,
+            size: 9,
+            kernel: 3,
+            stride: 1,
+            pad: 1,
+            dilation: 1,
+            relu: true
+        ),
         Geometry(
-            channels: 32, filters: 24, group: 1, size: 8, kernel: 1, stride: 1, pad: 0, dilation: 1,
-            bias: false),
+            channels: 32,
+            filters: 24,
+            group: 1,
+            size: 8,
+            kernel: 1,
+            stride: 1,
+            pad: 0,
+            dilation: 1,
+            bias: false
+        ),
         Geometry(
-            channels: 24, filters: 24, group: 24, size: 10, kernel: 3, stride: 2, pad: 1, dilation: 1,
-            relu: true),
+            channels: 24,
+            filters: 24,
+            group: 24,
+            size: 10,
+            kernel: 3,
+            stride: 2,
+            pad: 1,
+            dilation: 1,
+            relu: true
+        ),
         Geometry(
-            channels: 8, filters: 12, group: 4, size: 7, kernel: 3, stride: 1, pad: 2, dilation: 2),
+            channels: 8,
+            filters: 12,
+            group: 4,
+            size: 7,
+            kernel: 3,
+            stride: 1,
+            pad: 2,
+            dilation: 2
+        ),
         Geometry(channels: 5, filters: 7, group: 1, size: 6, kernel: 2, stride: 3, pad: 0, dilation: 1),
     ]
 
@@ -49,17 +89,22 @@ struct ConvolutionTests {
         factory.floats("w", [g.filters, perGroup, g.kernel, g.kernel], weights)
         factory.floats("b", [g.filters], bias)
         factory.node(
-            "Conv", g.bias ? ["x", "w", "b"] : ["x", "w"], [g.relu ? "c" : "y"],
+            "Conv",
+            g.bias ? ["x", "w", "b"] : ["x", "w"],
+            [g.relu ? "c" : "y"],
             ints: ["group": Int64(g.group)],
             lists: [
                 "strides": [Int64(g.stride), Int64(g.stride)],
                 "pads": Array(repeating: Int64(g.pad), count: 4),
                 "dilations": [Int64(g.dilation), Int64(g.dilation)],
-            ])
+            ]
+        )
         if g.relu { factory.node("Relu", ["c"], ["y"]) }
         factory.output("y")
         let model = try Model(
-            bytes: try factory.bytes(), options: .defaults { $0.oneDNNConvolution = oneDNN })
+            bytes: try factory.bytes(),
+            options: .defaults { $0.oneDNNConvolution = oneDNN }
+        )
         for batch in [1, 3] {
             let x = values(batch * g.channels * g.size * g.size)
             let y = try model.run([

@@ -28,7 +28,9 @@ struct MonitorLogicTests {
         #expect(parsed.samples[4].key[label: "le"] == "+Inf")
         #expect(parsed.samples.last!.key[label: "a"] == "x\"y\\z")
         let text = Exposition.render([("escaped", .gauge, [parsed.samples.last!])])
-        #expect(text == "# HELP escaped Switchyard metric escaped.\n# TYPE escaped gauge\nescaped{a=\"x\\\"y\\\\z\"} 2\n")
+        #expect(
+            text == "# HELP escaped Switchyard metric escaped.\n# TYPE escaped gauge\nescaped{a=\"x\\\"y\\\\z\"} 2\n"
+        )
         #expect(Exposition.parse(text).0.samples == [parsed.samples.last!])
     }
 

@@ -161,10 +161,17 @@ struct PrometheusScrapeTests {
         let federated = try #require(await Fixtures.get("http://127.0.0.1:\(httpPort)/metrics"))
         for exposition in [text, String(decoding: federated.body, as: UTF8.self)] {
             let lines = exposition.split(separator: "\n")
-            let families = lines.filter { $0.hasPrefix("# TYPE ") }.compactMap { $0.split(separator: " ").dropFirst(2).first }
-            let helped = Set(lines.filter { $0.hasPrefix("# HELP ") }.compactMap { $0.split(separator: " ").dropFirst(2).first })
+            let families = lines.filter { $0.hasPrefix("# TYPE ") }.compactMap {
+                $0.split(separator: " ").dropFirst(2).first
+            }
+            let helped = Set(
+                lines.filter { $0.hasPrefix("# HELP ") }.compactMap { $0.split(separator: " ").dropFirst(2).first }
+            )
             #expect(families.count >= 3)
-            #expect(families.allSatisfy(helped.contains), "families without # HELP: \(families.filter { !helped.contains($0) })")
+            #expect(
+                families.allSatisfy(helped.contains),
+                "families without # HELP: \(families.filter { !helped.contains($0) })"
+            )
         }
         #expect(text.contains("# HELP switchyard_monitor_reports_total Reports sent to the monitor."))
     }

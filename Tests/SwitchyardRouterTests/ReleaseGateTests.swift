@@ -293,16 +293,21 @@ struct ReleaseGateTests {
         try await InProcessMesh.with(inference: Self.versioned { v, x in (x, v == "1" ? 1 : 0) }, releases: first) {
             mesh in
             _ = try await mesh.call(
-                Request(method: Method.releasePin, model: "m", version: "1"), peer: InProcessMesh.admin)
+                Request(method: Method.releasePin, model: "m", version: "1"),
+                peer: InProcessMesh.admin
+            )
             _ = try await mesh.call(
                 Request(
-                    method: Method.abStart, model: "m",
+                    method: Method.abStart,
+                    model: "m",
                     parameters: [
                         Parameter(ParameterKey.champion, "1"), Parameter(ParameterKey.challenger, "2"),
                         Parameter(ParameterKey.mode, "split"), Parameter(ParameterKey.percent, "50"),
                         Parameter(ParameterKey.guardrail, "off"),
-                    ]),
-                peer: InProcessMesh.admin)
+                    ]
+                ),
+                peer: InProcessMesh.admin
+            )
             let responses = try await Self.answers(mesh, 80)
             _ = try await mesh.call(
                 Request(
@@ -310,7 +315,8 @@ struct ReleaseGateTests {
                     tensors: [
                         NamedTensor(
                             "request_id",
-                            try Tensor(strings: responses.compactMap { $0[parameter: ParameterKey.requestID] })),
+                            try Tensor(strings: responses.compactMap { $0[parameter: ParameterKey.requestID] })
+                        ),
                         NamedTensor("label", try Tensor([Int64](repeating: 1, count: responses.count))),
                     ]
                 )

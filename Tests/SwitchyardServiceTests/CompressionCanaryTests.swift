@@ -18,16 +18,26 @@ struct CompressionCanaryTests {
         let fixtures = packageRoot().appendingPathComponent("Tests/Fixtures")
         try manager.createDirectory(atPath: "\(root)/digits/1", withIntermediateDirectories: true)
         try manager.copyItem(
-            atPath: packageRoot().appendingPathComponent("models/digits/1/model.onnx").path, toPath: "\(root)/digits/1/model.onnx")
-        try manager.copyItem(atPath: fixtures.appendingPathComponent("releases/digits/config.json").path, toPath: "\(root)/digits/config.json")
+            atPath: packageRoot().appendingPathComponent("models/digits/1/model.onnx").path,
+            toPath: "\(root)/digits/1/model.onnx"
+        )
+        try manager.copyItem(
+            atPath: fixtures.appendingPathComponent("releases/digits/config.json").path,
+            toPath: "\(root)/digits/config.json"
+        )
         let original = try ONNXModel.read("\(root)/digits/1/model.onnx")
         let calibration = try EvaluationData.read(
-            inputs: fixtures.appendingPathComponent("compression/digits/x_calibration.npy").path, labels: nil)
+            inputs: fixtures.appendingPathComponent("compression/digits/x_calibration.npy").path,
+            labels: nil
+        )
         let pruned = try Pruner.prune(original, sparsity: 0.97, calibration: calibration.inputs)
         let next = try #require(ModelVersionWriter.nextVersionDirectory(forModel: "\(root)/digits/1/model.onnx"))
         try ModelVersionWriter.write(
-            pruned.model, to: next, source: "\(root)/digits/1/model.onnx",
-            provenance: ["tool": "yard prune", "settings": ["sparsity": "0.97"]])
+            pruned.model,
+            to: next,
+            source: "\(root)/digits/1/model.onnx",
+            provenance: ["tool": "yard prune", "settings": ["sparsity": "0.97"]]
+        )
         return root
     }
 
@@ -35,12 +45,18 @@ struct CompressionCanaryTests {
         let models = try Self.repository()
         defer { try? FileManager.default.removeItem(atPath: models) }
         let mesh = try await MeshTests.Mesh(
-            models: models, routerArguments: ReleaseTests.routerArguments(state: try ReleaseTests.temporaryDirectory()))
+            models: models,
+            routerArguments: ReleaseTests.routerArguments(state: try ReleaseTests.temporaryDirectory())
+        )
         defer { mesh.stop() }
         let client = try mesh.client()
         // the over-pruned version loads and answers (it is a valid, smaller model) ...
         let answer = try await client.infer(
-            model: "digits", version: "2", inputs: ["X": try InferenceServiceTests.x.rows(0..<1)], deadline: .seconds(10))
+            model: "digits",
+            version: "2",
+            inputs: ["X": try InferenceServiceTests.x.rows(0..<1)],
+            deadline: .seconds(10)
+        )
         #expect(answer.modelVersion == "2")
         // ... but its answers disagree with version 1's, and the canary's gates catch it in its first step
         _ = try await ReleaseTests.start(mesh.router.port, candidate: "2", steps: "20,100", stepSeconds: 600)

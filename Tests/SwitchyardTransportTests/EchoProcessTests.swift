@@ -71,7 +71,8 @@ struct EchoProcessTests {
         _ = try? await client.call(Request(method: "nope", traceID: trace), deadline: .now.advanced(by: .seconds(30)))
         // a caller with a W3C traceparent and no trace id in the header: its trace id is the request's
         let w3c = Request(
-            method: "nope", parameters: [Parameter(ParameterKey.traceparent, "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")]
+            method: "nope",
+            parameters: [Parameter(ParameterKey.traceparent, "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")]
         )
         _ = try? await client.call(w3c, deadline: .now.advanced(by: .seconds(30)))
         await client.close()

@@ -54,7 +54,9 @@ struct GraphEditor {
         if tensor.hasRawData {
             guard tensor.rawData.count == count * 4 else { return nil }
             let values = tensor.rawData.withUnsafeBytes { raw in
-                (0..<count).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) }
+                (0..<count).map {
+                    Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self)))
+                }
             }
             return FloatTensor(dims: dims, values: values)
         }
@@ -190,7 +192,10 @@ struct GraphEditor {
     }
 
     static func node(
-        _ opType: String, _ inputs: [String], _ outputs: [String], name: String,
+        _ opType: String,
+        _ inputs: [String],
+        _ outputs: [String],
+        name: String,
         ints: [String: Int] = [:]
     ) -> Onnx_NodeProto {
         var node = Onnx_NodeProto()

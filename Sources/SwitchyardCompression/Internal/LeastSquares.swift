@@ -8,7 +8,13 @@ enum LeastSquares {
     ///   - a: row-major `rows × columns`.
     ///   - b: row-major `rows × targets`.
     /// - Returns: row-major `columns × targets`.
-    static func solve(_ a: [Float], rows: Int, columns: Int, _ b: [Float], targets: Int) throws(CompressionError) -> [Float] {
+    static func solve(
+        _ a: [Float],
+        rows: Int,
+        columns: Int,
+        _ b: [Float],
+        targets: Int
+    ) throws(CompressionError) -> [Float] {
         var m = Int32(rows)
         var n = Int32(columns)
         var nrhs = Int32(targets)
@@ -30,7 +36,22 @@ enum LeastSquares {
         var query: Float = 0
         var lwork: Int32 = -1
         var iworkQuery: Int32 = 0
-        sgelsd_(&m, &n, &nrhs, &aColumns, &lda, &bColumns, &ldb, &singular, &rcond, &rank, &query, &lwork, &iworkQuery, &info)
+        sgelsd_(
+            &m,
+            &n,
+            &nrhs,
+            &aColumns,
+            &lda,
+            &bColumns,
+            &ldb,
+            &singular,
+            &rcond,
+            &rank,
+            &query,
+            &lwork,
+            &iworkQuery,
+            &info
+        )
         guard info == 0 else { throw CompressionError(.engine, "sgelsd workspace query failed (info \(info))") }
         lwork = Int32(query) + 1
         var work = [Float](repeating: 0, count: Int(lwork))

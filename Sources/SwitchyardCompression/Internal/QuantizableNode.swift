@@ -13,7 +13,10 @@ struct QuantizableNode: Sendable {
     var channelAxis: Int
 
     /// Every quantizable node of the graph, in graph order, with the reason each other candidate was passed over.
-    static func find(in editor: GraphEditor, operatorTypes: Set<String>) -> (nodes: [QuantizableNode], skipped: [(String, String)]) {
+    static func find(
+        in editor: GraphEditor,
+        operatorTypes: Set<String>
+    ) -> (nodes: [QuantizableNode], skipped: [(String, String)]) {
         var nodes: [QuantizableNode] = []
         var skipped: [(String, String)] = []
         for (index, node) in editor.graph.node.enumerated()
@@ -29,20 +32,47 @@ struct QuantizableNode: Sendable {
                     skipped.append((name, "weight of rank \(weight.dims.count), not 2"))
                     continue
                 }
-                nodes.append(.init(index: index, name: name, opType: "MatMul", activation: node.input[0], weight: node.input[1], channelAxis: 1))
+                nodes.append(
+                    .init(
+                        index: index,
+                        name: name,
+                        opType: "MatMul",
+                        activation: node.input[0],
+                        weight: node.input[1],
+                        channelAxis: 1
+                    )
+                )
             case "Gemm":
                 guard GraphEditor.intAttribute(node, "transA") ?? 0 == 0, weight.dims.count == 2 else {
                     skipped.append((name, "Gemm with transA is not quantized"))
                     continue
                 }
                 let transB = GraphEditor.intAttribute(node, "transB") ?? 0 != 0
-                nodes.append(.init(index: index, name: name, opType: "Gemm", activation: node.input[0], weight: node.input[1], channelAxis: transB ? 0 : 1))
+                nodes.append(
+                    .init(
+                        index: index,
+                        name: name,
+                        opType: "Gemm",
+                        activation: node.input[0],
+                        weight: node.input[1],
+                        channelAxis: transB ? 0 : 1
+                    )
+                )
             case "Conv":
                 guard weight.dims.count >= 3 else {
                     skipped.append((name, "Conv weight of rank \(weight.dims.count)"))
                     continue
                 }
-                nodes.append(.init(index: index, name: name, opType: "Conv", activation: node.input[0], weight: node.input[1], channelAxis: 0))
+                nodes.append(
+                    .init(
+                        index: index,
+                        name: name,
+                        opType: "Conv",
+                        activation: node.input[0],
+                        weight: node.input[1],
+                        channelAxis: 0
+                    )
+                )
             default:
                 continue
             }

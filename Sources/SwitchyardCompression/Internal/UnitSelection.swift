@@ -9,7 +9,14 @@ enum UnitSelection {
     /// - Parameters:
     ///   - hidden: row-major `rows × units` activations.
     ///   - targets: row-major `rows × outputs`, what the re-fit matches.
-    static func keep(_ keep: Int, of units: Int, hidden: [Float], targets: [Float], rows: Int, outputs: Int)
+    static func keep(
+        _ keep: Int,
+        of units: Int,
+        hidden: [Float],
+        targets: [Float],
+        rows: Int,
+        outputs: Int
+    )
         throws(CompressionError) -> [Int]
     {
         let n = units + 1  // the last column is the bias
@@ -19,21 +26,60 @@ enum UnitSelection {
         }
         var gram = [Double](repeating: 0, count: n * n)
         cblas_dgemm(
-            CblasRowMajor, CblasTrans, CblasNoTrans, Int32(n), Int32(n), Int32(rows), 1, design, Int32(n), design, Int32(n), 0,
-            &gram, Int32(n))
+            CblasRowMajor,
+            CblasTrans,
+            CblasNoTrans,
+            Int32(n),
+            Int32(n),
+            Int32(rows),
+            1,
+            design,
+            Int32(n),
+            design,
+            Int32(n),
+            0,
+            &gram,
+            Int32(n)
+        )
         var right = [Double](repeating: 0, count: n * outputs)
         let target = targets.map(Double.init)
         cblas_dgemm(
-            CblasRowMajor, CblasTrans, CblasNoTrans, Int32(n), Int32(outputs), Int32(rows), 1, design, Int32(n), target,
-            Int32(outputs), 0, &right, Int32(outputs))
+            CblasRowMajor,
+            CblasTrans,
+            CblasNoTrans,
+            Int32(n),
+            Int32(outputs),
+            Int32(rows),
+            1,
+            design,
+            Int32(n),
+            target,
+            Int32(outputs),
+            0,
+            &right,
+            Int32(outputs)
+        )
         // a ridge of 1e-6 of the mean diagonal keeps G invertible when units never fire or rows are few
         let ridge = max((0..<n).reduce(0.0) { $0 + gram[$1 * n + $1] } / Double(n) * 1e-6, 1e-12)
         for index in 0..<n { gram[index * n + index] += ridge }
         var inverse = try Self.invert(gram, n)
         var beta = [Double](repeating: 0, count: n * outputs)
         cblas_dgemm(
-            CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(outputs), Int32(n), 1, inverse, Int32(n), right,
-            Int32(outputs), 0, &beta, Int32(outputs))
+            CblasRowMajor,
+            CblasNoTrans,
+            CblasNoTrans,
+            Int32(n),
+            Int32(outputs),
+            Int32(n),
+            1,
+            inverse,
+            Int32(n),
+            right,
+            Int32(outputs),
+            0,
+            &beta,
+            Int32(outputs)
+        )
         var alive = Array(0..<units)
         while alive.count > keep {
             var best = 0

@@ -15,7 +15,8 @@ extension Fusion {
         let outputs = Set(graph.outputs.map(\.value))
         var removed = Set<Int>()
         func sole(_ value: Int) -> Int? {
-            guard !outputs.contains(value), let list = readers[value], list.count == 1, !removed.contains(list[0]) else {
+            guard !outputs.contains(value), let list = readers[value], list.count == 1, !removed.contains(list[0])
+            else {
                 return nil
             }
             return list[0]
@@ -55,7 +56,8 @@ extension Fusion {
             {
                 let add = graph.nodes[addIndex]
                 let other = add.inputs[0] == out ? add.inputs[1] : add.inputs[0]
-                if let other, let values = graph.constants[other], values.type.dtype == .float32, values.type.count == n,
+                if let other, let values = graph.constants[other], values.type.dtype == .float32,
+                    values.type.count == n,
                     values.type.shape == [n] || values.type.shape == [1, n]
                 {
                     bias = values.floats
@@ -72,11 +74,21 @@ extension Fusion {
                 fusedAway.append(next)
             }
             let op = DynamicQuantizedLinearOp(
-                weights: weights.buffer, k: k, n: n, weightScales: ws, bias: bias,
-                activations: activations)
+                weights: weights.buffer,
+                k: k,
+                n: n,
+                weightScales: ws,
+                bias: bias,
+                activations: activations
+            )
             graph.nodes[index] = Node(
-                name: node.name + "+dynamic-int8", opType: "DynamicQuantizedLinear", domain: "", inputs: [x],
-                outputs: graph.nodes[last].outputs, op: op)
+                name: node.name + "+dynamic-int8",
+                opType: "DynamicQuantizedLinear",
+                domain: "",
+                inputs: [x],
+                outputs: graph.nodes[last].outputs,
+                op: op
+            )
             removed.formUnion(fusedAway)
         }
         guard !removed.isEmpty else { return }
@@ -92,7 +104,8 @@ extension Fusion {
             for node in graph.nodes { for input in node.inputs.compactMap({ $0 }) { read.insert(input) } }
             let before = graph.nodes.count
             graph.nodes.removeAll { node in
-                ["DynamicQuantizeLinear", "Mul", "DequantizeLinear"].contains(node.opType) && node.outputs.allSatisfy { $0.map { !read.contains($0) } ?? true }
+                ["DynamicQuantizeLinear", "Mul", "DequantizeLinear"].contains(node.opType)
+                    && node.outputs.allSatisfy { $0.map { !read.contains($0) } ?? true }
             }
             if graph.nodes.count == before { return }
         }

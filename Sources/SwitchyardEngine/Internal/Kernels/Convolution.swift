@@ -213,9 +213,22 @@ struct ConvOp: Operator {
             guard b.count == filters else { throw context.error("bias has \(b.count) values for \(filters) filters") }
         }
         let onednn = OneDNNConvolution(
-            batch: batch, channels: channels, height: height, width: width, filters: filters, group: group, kh: kh,
-            kw: kw, output: out, strides: window.strides, dilations: window.dilations, begin: begin, end: end,
-            hasBias: context.has(2), activations: self.activations)
+            batch: batch,
+            channels: channels,
+            height: height,
+            width: width,
+            filters: filters,
+            group: group,
+            kh: kh,
+            kw: kw,
+            output: out,
+            strides: window.strides,
+            dilations: window.dilations,
+            begin: begin,
+            end: end,
+            hasBias: context.has(2),
+            activations: self.activations
+        )
         // oneDNN where this path would run im2col + GEMM on a dense kernel; 1×1 (one GEMM on the image as it is) and
         // depthwise layers (the direct kernel below) measured faster here than oneDNN with its layout moves.
         if group == 1, kh * kw > 1, let weights = self.weights, let plan = try onednn.plan(context, weights: weights) {
@@ -492,7 +505,19 @@ struct PoolOp: Operator {
         let includePad = self.countIncludePad
         let output = ValueType(dtype: .float32, shape: [x.shape[0], x.shape[1], oh, ow])
         let geometry = DepthwiseGeometry(
-            height: height, width: width, oh: oh, ow: ow, kh: kh, kw: kw, sh: sh, sw: sw, dh: dh, dw: dw, ph: ph, pw: pw)
+            height: height,
+            width: width,
+            oh: oh,
+            ow: ow,
+            kh: kh,
+            kw: kw,
+            sh: sh,
+            sw: sw,
+            dh: dh,
+            dw: dw,
+            ph: ph,
+            pw: pw
+        )
         return OpPlan(
             outputs: [output],
             kernel: { io in

@@ -53,7 +53,12 @@ final class ConvWeights: Sendable {
         return try result.get()
     }
 
-    private static func reorder(_ state: State, into descriptor: DNNLDescriptor, dims: [Int], what: String)
+    private static func reorder(
+        _ state: State,
+        into descriptor: DNNLDescriptor,
+        dims: [Int],
+        what: String
+    )
         throws(EngineError) -> AlignedBuffer
     {
         let source: (DNNLDescriptor, AlignedBuffer)
@@ -68,8 +73,11 @@ final class ConvWeights: Sendable {
         let target = AlignedBuffer(count: descriptor.byteCount)
         let scratch = AlignedBuffer(count: reorder.scratchBytes)
         try reorder.execute(
-            threads: 1, [(DNNLArgument.source, source.1.pointer), (DNNLArgument.destination, target.pointer)],
-            scratch: scratch.pointer, what: what)
+            threads: 1,
+            [(DNNLArgument.source, source.1.pointer), (DNNLArgument.destination, target.pointer)],
+            scratch: scratch.pointer,
+            what: what
+        )
         return target
     }
 }

@@ -70,8 +70,10 @@ enum DNNLPostOp {
         case .clip(let low, let high):
             // oneDNN clips with finite bounds; the float range stands in for an open side.
             self = .eltwise(
-                kind: Int32(SY_DNNL_POST_CLIP), alpha: low.isInfinite ? -Float.greatestFiniteMagnitude : low,
-                beta: high.isInfinite ? Float.greatestFiniteMagnitude : high)
+                kind: Int32(SY_DNNL_POST_CLIP),
+                alpha: low.isInfinite ? -Float.greatestFiniteMagnitude : low,
+                beta: high.isInfinite ? Float.greatestFiniteMagnitude : high
+            )
         }
     }
 }
@@ -95,24 +97,42 @@ final class DNNLPrimitive: @unchecked Sendable {
     }
 
     static func convolution(
-        source: DNNLDescriptor, weights: DNNLDescriptor, bias: DNNLDescriptor?, destination: DNNLDescriptor,
-        window: sy_dnnl_window, postOps: [DNNLPostOp], what: String
+        source: DNNLDescriptor,
+        weights: DNNLDescriptor,
+        bias: DNNLDescriptor?,
+        destination: DNNLDescriptor,
+        window: sy_dnnl_window,
+        postOps: [DNNLPostOp],
+        what: String
     ) throws(EngineError) -> DNNLPrimitive {
         var window = window
         return try Self.make(postOps, what) { post, count, out in
             sy_dnnl_convolution(
-                source.pointer, weights.pointer, bias?.pointer, destination.pointer, &window, post, count, out)
+                source.pointer,
+                weights.pointer,
+                bias?.pointer,
+                destination.pointer,
+                &window,
+                post,
+                count,
+                out
+            )
         }
     }
 
-    static func reorder(source: DNNLDescriptor, destination: DNNLDescriptor, what: String) throws(EngineError)
+    static func reorder(
+        source: DNNLDescriptor,
+        destination: DNNLDescriptor,
+        what: String
+    ) throws(EngineError)
         -> DNNLPrimitive
     {
         try Self.make([], what) { _, _, out in sy_dnnl_reorder(source.pointer, destination.pointer, out) }
     }
 
     private static func make(
-        _ postOps: [DNNLPostOp], _ what: String,
+        _ postOps: [DNNLPostOp],
+        _ what: String,
         _ body: (UnsafePointer<sy_dnnl_post_op>?, Int32, UnsafeMutablePointer<OpaquePointer?>) -> Int32
     ) throws(EngineError) -> DNNLPrimitive {
         let ops: [sy_dnnl_post_op] = postOps.map { op in
@@ -129,14 +149,17 @@ final class DNNLPrimitive: @unchecked Sendable {
     /// Runs the primitive on `threads` threads with `arguments` as (role, pointer) pairs (roles are
     /// `SY_DNNL_ARG_SRC`, ...) and `scratch` of at least ``scratchBytes`` bytes.
     func execute(
-        threads: Int, _ arguments: [(Int32, UnsafeMutableRawPointer)], scratch: UnsafeMutableRawPointer,
+        threads: Int,
+        _ arguments: [(Int32, UnsafeMutableRawPointer)],
+        scratch: UnsafeMutableRawPointer,
         what: @autoclosure () -> String
     ) throws(EngineError) {
         var roles: (Int32, Int32, Int32, Int32, Int32, Int32) = (0, 0, 0, 0, 0, 0)
-        var pointers: (
-            UnsafeMutableRawPointer?, UnsafeMutableRawPointer?, UnsafeMutableRawPointer?, UnsafeMutableRawPointer?,
-            UnsafeMutableRawPointer?, UnsafeMutableRawPointer?
-        ) = (nil, nil, nil, nil, nil, nil)
+        var pointers:
+            (
+                UnsafeMutableRawPointer?, UnsafeMutableRawPointer?, UnsafeMutableRawPointer?, UnsafeMutableRawPointer?,
+                UnsafeMutableRawPointer?, UnsafeMutableRawPointer?
+            ) = (nil, nil, nil, nil, nil, nil)
         let count = min(arguments.count, 6)
         let status = withUnsafeMutableBytes(of: &roles) { rolesRaw in
             withUnsafeMutableBytes(of: &pointers) { pointersRaw in
@@ -151,7 +174,9 @@ final class DNNLPrimitive: @unchecked Sendable {
         }
         guard status == 0 else {
             throw EngineError(
-                .invalidInput, "\(what()): oneDNN failed (\(String(cString: sy_dnnl_status_name(status))))")
+                .invalidInput,
+                "\(what()): oneDNN failed (\(String(cString: sy_dnnl_status_name(status))))"
+            )
         }
     }
 }

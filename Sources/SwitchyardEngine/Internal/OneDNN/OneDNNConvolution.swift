@@ -22,8 +22,13 @@ struct OneDNNConvolution {
         var isNone: Bool { if case .none = self { true } else { false } }
 
         func run(
-            _ source: UnsafeRawPointer, _ target: UnsafeMutableRawPointer, batch: Int, toChannelsLast: Bool,
-            threads: Int, scratch: UnsafeMutableRawPointer, what: String
+            _ source: UnsafeRawPointer,
+            _ target: UnsafeMutableRawPointer,
+            batch: Int,
+            toChannelsLast: Bool,
+            threads: Int,
+            scratch: UnsafeMutableRawPointer,
+            what: String
         ) throws(EngineError) {
             switch self {
             case .none: break
@@ -63,11 +68,13 @@ struct OneDNNConvolution {
         let destinationDims = [self.batch, self.filters, self.output[0], self.output[1]]
         let weightDims = self.weightDims
         let geometry = sy_dnnl_window(
-            spatial: 2, kernel: (Int64(self.kh), Int64(self.kw), 0),
+            spatial: 2,
+            kernel: (Int64(self.kh), Int64(self.kw), 0),
             strides: (Int64(self.strides[0]), Int64(self.strides[1]), 0),
             dilations: (Int64(self.dilations[0]), Int64(self.dilations[1]), 0),
             pad_begin: (Int64(self.begin[0]), Int64(self.begin[1]), 0),
-            pad_end: (Int64(self.end[0]), Int64(self.end[1]), 0))
+            pad_end: (Int64(self.end[0]), Int64(self.end[1]), 0)
+        )
         let what = "node '\(context.node)' (Conv)"
         let plainSource = try DNNLDescriptor(sourceDims, layout: .plain)
         let plainDestination = try DNNLDescriptor(destinationDims, layout: .plain)
@@ -80,8 +87,11 @@ struct OneDNNConvolution {
                 source: try DNNLDescriptor(sourceDims, layout: sourceLayout),
                 weights: try DNNLDescriptor(weightDims, layout: .any),
                 bias: self.hasBias ? try DNNLDescriptor([self.filters], layout: .plain) : nil,
-                destination: try DNNLDescriptor(destinationDims, layout: .any), window: geometry,
-                postOps: self.activations.map(DNNLPostOp.init), what: what)
+                destination: try DNNLDescriptor(destinationDims, layout: .any),
+                window: geometry,
+                postOps: self.activations.map(DNNLPostOp.init),
+                what: what
+            )
         } catch {
             return nil
         }
@@ -91,7 +101,12 @@ struct OneDNNConvolution {
             let chosenWeights = convolution.descriptor(DNNLArgument.weights),
             let chosenDestination = convolution.descriptor(DNNLArgument.destination)
         else { return nil }
-        func move(_ plain: DNNLDescriptor, _ chosen: DNNLDescriptor, dims: [Int], into: Bool) throws(EngineError)
+        func move(
+            _ plain: DNNLDescriptor,
+            _ chosen: DNNLDescriptor,
+            dims: [Int],
+            into: Bool
+        ) throws(EngineError)
             -> Move
         {
             if chosen.sameLayout(as: plain) { return .none }
@@ -117,8 +132,14 @@ struct OneDNNConvolution {
                 var source = UnsafeMutableRawPointer(mutating: io.input(0))
                 if !moveIn.isNone {
                     try moveIn.run(
-                        source, io.scratch, batch: batch, toChannelsLast: true, threads: threads, scratch: own,
-                        what: what)
+                        source,
+                        io.scratch,
+                        batch: batch,
+                        toChannelsLast: true,
+                        threads: threads,
+                        scratch: own,
+                        what: what
+                    )
                     source = io.scratch
                 }
                 let destination = moveOut.isNone ? io.output(0) : io.scratch + sourceBytes
@@ -129,15 +150,26 @@ struct OneDNNConvolution {
                 if hasBias { arguments.append((DNNLArgument.bias, UnsafeMutableRawPointer(mutating: io.input(2)))) }
                 try convolution.execute(threads: threads, arguments, scratch: own, what: what)
                 try moveOut.run(
-                    destination, io.output(0), batch: batch, toChannelsLast: false, threads: threads, scratch: own,
-                    what: what)
-            }, scratch: sourceBytes + destinationBytes + ownBytes)
+                    destination,
+                    io.output(0),
+                    batch: batch,
+                    toChannelsLast: false,
+                    threads: threads,
+                    scratch: own,
+                    what: what
+                )
+            },
+            scratch: sourceBytes + destinationBytes + ownBytes
+        )
     }
 }
 
 /// `target[c][r] = source[r][c]` for a rows × columns matrix, in tiles that stay in cache.
 private func transposeMatrix(
-    _ source: UnsafePointer<Float>, rows: Int, columns: Int, into target: UnsafeMutablePointer<Float>
+    _ source: UnsafePointer<Float>,
+    rows: Int,
+    columns: Int,
+    into target: UnsafeMutablePointer<Float>
 ) {
     let tile = 16
     var r0 = 0

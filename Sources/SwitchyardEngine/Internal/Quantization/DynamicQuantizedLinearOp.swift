@@ -53,15 +53,31 @@ struct DynamicQuantizedLinearOp: Operator {
                 let out = io.outF32(0)
                 func gemm(_ biasPointer: UnsafePointer<Float>?) -> Int32 {
                     sy_gemm_u8s8_f32(
-                        Int32(threads), Int64(rows), Int64(n), Int64(k), quantized, Int64(stride), zero,
-                        weights.pointer.assumingMemoryBound(to: Int8.self), Int64(n),
+                        Int32(threads),
+                        Int64(rows),
+                        Int64(n),
+                        Int64(k),
+                        quantized,
+                        Int64(stride),
+                        zero,
+                        weights.pointer.assumingMemoryBound(to: Int8.self),
+                        Int64(n),
                         packed?.weights.pointer.assumingMemoryBound(to: Int8.self),
-                        packed?.columnSums.pointer.assumingMemoryBound(to: Int32.self), scales, biasPointer, relu ? 1 : 0,
-                        out, Int64(n))
+                        packed?.columnSums.pointer.assumingMemoryBound(to: Int32.self),
+                        scales,
+                        biasPointer,
+                        relu ? 1 : 0,
+                        out,
+                        Int64(n)
+                    )
                 }
                 let status = bias.map { bias in bias.withUnsafeBufferPointer { gemm($0.baseAddress) } } ?? gemm(nil)
-                guard status == 0 else { throw EngineError(.unavailable, "oneDNN's int8 GEMM failed (status \(status))") }
+                guard status == 0 else {
+                    throw EngineError(.unavailable, "oneDNN's int8 GEMM failed (status \(status))")
+                }
                 for activation in rest { apply(activation, out, rows * n) }
-            }, scratch: quantizedBytes + alignUp(n * 4))
+            },
+            scratch: quantizedBytes + alignUp(n * 4)
+        )
     }
 }

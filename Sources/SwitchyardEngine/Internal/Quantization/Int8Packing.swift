@@ -6,13 +6,22 @@ enum Int8Packing {
     static let available = sy_int8_has_vnni() != 0
 
     /// Packs row-major int8 [K, N] weights, or nil on CPUs without the kernel (oneDNN reads them unpacked).
-    static func pack(_ weights: UnsafePointer<Int8>, k: Int, n: Int) -> (weights: AlignedBuffer, columnSums: AlignedBuffer)? {
+    static func pack(
+        _ weights: UnsafePointer<Int8>,
+        k: Int,
+        n: Int
+    ) -> (weights: AlignedBuffer, columnSums: AlignedBuffer)? {
         guard Self.available else { return nil }
         let packed = AlignedBuffer(count: sy_int8_packed_bytes(Int64(k), Int64(n)))
         let sums = AlignedBuffer(count: n * 4)
         sy_int8_pack(
-            weights, Int64(k), Int64(n), Int64(n), packed.pointer.assumingMemoryBound(to: Int8.self),
-            sums.pointer.assumingMemoryBound(to: Int32.self))
+            weights,
+            Int64(k),
+            Int64(n),
+            Int64(n),
+            packed.pointer.assumingMemoryBound(to: Int8.self),
+            sums.pointer.assumingMemoryBound(to: Int32.self)
+        )
         return (packed, sums)
     }
 }

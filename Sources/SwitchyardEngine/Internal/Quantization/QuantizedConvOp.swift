@@ -20,8 +20,14 @@ struct QuantizedConvOp: Operator {
     let activations: [Activation]
 
     init(
-        window: Window, weights: UnsafePointer<Int8>, shape: [Int], weightScales: [Float], inputScale: Float,
-        inputZero: UInt8, bias: [Float]?, activations: [Activation]
+        window: Window,
+        weights: UnsafePointer<Int8>,
+        shape: [Int],
+        weightScales: [Float],
+        inputScale: Float,
+        inputZero: UInt8,
+        bias: [Float]?,
+        activations: [Activation]
     ) {
         self.window = window
         (self.filters, self.channels) = (shape[0], shape[1])
@@ -82,7 +88,10 @@ struct QuantizedConvOp: Operator {
                                 for i in 0..<kh {
                                     let y = oy * sh - ph + i * dh
                                     if y < 0 || y >= height {
-                                        for _ in 0..<kw { row[index] = zero; index += 1 }
+                                        for _ in 0..<kw {
+                                            row[index] = zero
+                                            index += 1
+                                        }
                                         continue
                                     }
                                     let line = plane + y * width
@@ -98,11 +107,23 @@ struct QuantizedConvOp: Operator {
                     func gemm(_ biasPointer: UnsafePointer<Float>?) -> Int32 {
                         scales.withUnsafeBufferPointer { scalePointer in
                             sy_gemm_u8s8_f32(
-                                Int32(threads), Int64(positions), Int64(filters), Int64(k), columns, Int64(stride), zero,
-                                weights.pointer.assumingMemoryBound(to: Int8.self), Int64(filters),
+                                Int32(threads),
+                                Int64(positions),
+                                Int64(filters),
+                                Int64(k),
+                                columns,
+                                Int64(stride),
+                                zero,
+                                weights.pointer.assumingMemoryBound(to: Int8.self),
+                                Int64(filters),
                                 packed?.weights.pointer.assumingMemoryBound(to: Int8.self),
-                                packed?.columnSums.pointer.assumingMemoryBound(to: Int32.self), scalePointer.baseAddress,
-                                biasPointer, relu ? 1 : 0, product, Int64(filters))
+                                packed?.columnSums.pointer.assumingMemoryBound(to: Int32.self),
+                                scalePointer.baseAddress,
+                                biasPointer,
+                                relu ? 1 : 0,
+                                product,
+                                Int64(filters)
+                            )
                         }
                     }
                     let status = bias.map { bias in bias.withUnsafeBufferPointer { gemm($0.baseAddress) } } ?? gemm(nil)
@@ -117,7 +138,9 @@ struct QuantizedConvOp: Operator {
                     }
                 }
                 for activation in rest { apply(activation, out, batch * filters * positions) }
-            }, scratch: columnsBytes + productBytes)
+            },
+            scratch: columnsBytes + productBytes
+        )
     }
 }
 
@@ -137,12 +160,14 @@ extension Fusion {
         var removed = Set<Int>()
         /// A DequantizeLinear node's constant-or-not input, scale and zero point.
         func dequantize(_ value: Int) -> (input: Int, scale: [Float], zero: Constant?, axis: Int)? {
-            guard let index = producer[value], graph.nodes[index].opType == "DequantizeLinear", graph.nodes[index].domain == "",
+            guard let index = producer[value], graph.nodes[index].opType == "DequantizeLinear",
+                graph.nodes[index].domain == "",
                 let op = graph.nodes[index].op as? DequantizeLinearOp, op.blockSize == 0,
                 let input = graph.nodes[index].inputs[0], let scaleID = graph.nodes[index].inputs[1],
                 let scale = graph.constants[scaleID]?.floats
             else { return nil }
-            let zero = graph.nodes[index].inputs.count > 2 ? graph.nodes[index].inputs[2].flatMap { graph.constants[$0] } : nil
+            let zero =
+                graph.nodes[index].inputs.count > 2 ? graph.nodes[index].inputs[2].flatMap { graph.constants[$0] } : nil
             if graph.nodes[index].inputs.count > 2, graph.nodes[index].inputs[2] != nil, zero == nil { return nil }
             return (input, scale, zero, op.axis)
         }
@@ -153,7 +178,8 @@ extension Fusion {
                 let x = dequantize(xValue), x.scale.count == 1, graph.constants[x.input] == nil,
                 (x.zero == nil || (x.zero!.type.dtype == .uint8 && x.zero!.type.count == 1)),
                 let w = dequantize(wValue), let weights = graph.constants[w.input], weights.type.dtype == .int8,
-                weights.type.shape.count == 4, w.scale.count == 1 || (w.scale.count == weights.type.shape[0] && w.axis == 0),
+                weights.type.shape.count == 4,
+                w.scale.count == 1 || (w.scale.count == weights.type.shape[0] && w.axis == 0),
                 w.zero.map({ $0.type.dtype == .int8 && $0.values(Int8.self).allSatisfy { $0 == 0 } }) ?? true
             else { continue }
             let filters = weights.type.shape[0]
@@ -177,7 +203,8 @@ extension Fusion {
             var last = index
             var fusedAway: [Int] = []
             var activations: [Activation] = []
-            while let out = graph.nodes[last].outputs[0], !outputs.contains(out), let list = readers[out], list.count == 1,
+            while let out = graph.nodes[last].outputs[0], !outputs.contains(out), let list = readers[out],
+                list.count == 1,
                 !removed.contains(list[0]), graph.nodes[list[0]].domain == "",
                 let activation = Self.activation(graph.nodes[list[0]], graph)
             {
@@ -187,11 +214,23 @@ extension Fusion {
             }
             let zero = x.zero.map { $0.values(UInt8.self)[0] } ?? 0
             let op = QuantizedConvOp(
-                window: window, weights: weights.buffer.pointer.assumingMemoryBound(to: Int8.self), shape: weights.type.shape,
-                weightScales: w.scale, inputScale: x.scale[0], inputZero: zero, bias: bias, activations: activations)
+                window: window,
+                weights: weights.buffer.pointer.assumingMemoryBound(to: Int8.self),
+                shape: weights.type.shape,
+                weightScales: w.scale,
+                inputScale: x.scale[0],
+                inputZero: zero,
+                bias: bias,
+                activations: activations
+            )
             graph.nodes[index] = Node(
-                name: node.name + "+int8", opType: "QuantizedConv", domain: "", inputs: [x.input], outputs: graph.nodes[last].outputs,
-                op: op)
+                name: node.name + "+int8",
+                opType: "QuantizedConv",
+                domain: "",
+                inputs: [x.input],
+                outputs: graph.nodes[last].outputs,
+                op: op
+            )
             removed.formUnion(fusedAway)
         }
         guard !removed.isEmpty || graph.nodes.contains(where: { $0.opType == "QuantizedConv" }) else { return }
