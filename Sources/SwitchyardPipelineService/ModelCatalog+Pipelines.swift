@@ -1,5 +1,5 @@
-public import SwitchyardModelConfig
-public import SwitchyardPipeline
+import SwitchyardModelConfig
+import SwitchyardPipeline
 
 extension ModelCatalog {
     /// Builds one pipeline per model from the catalog's configs (no model is loaded).

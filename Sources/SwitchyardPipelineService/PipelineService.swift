@@ -1,6 +1,6 @@
 import Logging
 import Synchronization
-public import SwitchyardModelConfig
+import SwitchyardModelConfig
 public import SwitchyardPipeline
 import SwitchyardTensor
 public import SwitchyardTransport

@@ -2,7 +2,7 @@ public import Logging
 public import ServiceLifecycle
 public import SwitchyardRouting
 internal import Synchronization
-public import SwitchyardWire
+import SwitchyardWire
 
 /// Active health checks of the router's stage pools, after Envoy's `health_checks`: every `interval` each
 /// instance is asked `health` within `timeout`; `unhealthyThreshold` failures in a row mark it unhealthy (the

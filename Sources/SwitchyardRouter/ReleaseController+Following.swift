@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 internal import Synchronization
-public import SwitchyardRouting
+import SwitchyardRouting
 import SwitchyardWire
 
 /// Following other routers: the ones sharing the state directory (through the file) and a leader on another VM

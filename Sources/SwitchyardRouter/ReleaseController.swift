@@ -3,7 +3,7 @@ public import Logging
 public import ServiceLifecycle
 public import SwitchyardRouting
 public import SwitchyardTensor
-public import SwitchyardWire
+import SwitchyardWire
 internal import Synchronization
 
 /// The router's releases: which version of each model answers (a sticky ``TrafficSplit``), the canary rollouts

@@ -1,4 +1,4 @@
-public import SwitchyardRouting
+import SwitchyardRouting
 import SwitchyardWire
 
 extension ReleaseController {

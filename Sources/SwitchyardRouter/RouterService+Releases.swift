@@ -1,5 +1,5 @@
 import Foundation
-public import SwitchyardRouting
+import SwitchyardRouting
 import SwitchyardTensor
 import SwitchyardTransport
 import SwitchyardWire

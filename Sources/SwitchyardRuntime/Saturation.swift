@@ -1,5 +1,5 @@
 import NIOCore
-public import Prometheus
+import Prometheus
 internal import Synchronization
 
 /// How busy a service is, the signal an autoscaler scales a stage on (a Kubernetes HPA through the Prometheus

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 public import SwitchyardWire
 
 /// One scripted exchange from `protocols/vectors/*.exchange`: a connection-level rule of the wire protocol as

@@ -68,7 +68,9 @@ public enum NameResolver {
                 0,
                 NI_NUMERICHOST
             ) == 0 {
-                addresses.insert(String(cString: buffer))
+                addresses.insert(
+                    String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                )
             }
             entry = current.pointee.ai_next
         }

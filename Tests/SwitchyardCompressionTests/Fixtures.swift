@@ -38,7 +38,7 @@ enum Fixtures {
                     "SWITCHYARD_PYTHON is not set: run `bash ops/python-env.sh` and export its last line (ops/test.sh does)"
             )
         }
-        let output = try FileManager.default.temporaryDirectory.appendingPathComponent("ort-\(UUID().uuidString).json")
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("ort-\(UUID().uuidString).json")
             .path
         let process = Process()
         process.executableURL = URL(fileURLWithPath: python)
