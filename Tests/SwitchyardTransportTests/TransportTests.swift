@@ -32,7 +32,7 @@ struct TransportTests {
             let client = try harness.client()
             let order = Recorder()
             try await withThrowingTaskGroup(of: Void.self) { group in
-                for delay in [120, 80, 40, 1] {
+                for delay in [1500, 1000, 500, 1] {  // half a second apart: a starved machine keeps the order
                     group.addTask {
                         let response = try await client.call(Request(method: "x", routingKey: "\(delay)"))
                         #expect(response[parameter: "delay"] == "\(delay)")
@@ -41,7 +41,7 @@ struct TransportTests {
                 }
                 try await group.waitForAll()
             }
-            #expect(await order.events == ["1", "40", "80", "120"])  // one connection, answers in completion order
+            #expect(await order.events == ["1", "500", "1000", "1500"])  // one connection, answers in completion order
             await client.close()
         }
     }
