@@ -98,10 +98,21 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
         }
     }
 
+    /// The predicted wait in the queue of a request of `rows` rows at `priority` if it arrived now, and the predicted
+    /// execution of the batch it would go in: what admission by queueing time decides on.
+    /// - Parameters:
+    ///   - rows: the request's rows.
+    ///   - priority: its priority (less urgent requests queued do not delay it).
+    public func predictedLatency(rows: Int, priority: UInt8) -> (queue: Duration, execution: Duration) {
+        self.state.withLock { $0.machine.predictedLatency(rows: rows, priority: priority) }
+    }
+
     /// Changes the limits while running; queued requests are re-examined at once.
     /// - Parameter configuration: the new limits.
     public func updateConfiguration(_ configuration: BatcherConfiguration) {
+        let limit = self.upstream.concurrencyLimit
         let effects = self.state.withLock { state in
+            state.machine.upstreamLimit = limit
             let actions = state.machine.update(configuration: configuration, now: self.now)
             return self.apply(actions, to: &state)
         }
@@ -185,7 +196,9 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
 
     /// Queues a request whose deadline is given as time since ``origin``.
     private func enqueue(_ request: Request, deadline: Duration?) async throws -> Response {
+        let limit = self.upstream.concurrencyLimit
         let (id, gathering) = self.state.withLock { state -> (UInt64, Bool) in
+            state.machine.upstreamLimit = limit
             state.nextID &+= 1
             guard !state.stopped, !Task.isCancelled else { return (state.nextID, false) }
             return (state.nextID, state.machine.startGathering())
@@ -327,7 +340,9 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
     }
 
     private func wake(armed instant: Duration) {
+        let limit = self.upstream.concurrencyLimit
         let effects = self.state.withLock { state in
+            state.machine.upstreamLimit = limit
             if state.armed == instant {
                 state.armed = nil
                 state.timer = nil
@@ -352,7 +367,9 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
         } catch {
             result = .failure(error)
         }
+        let limit = self.upstream.concurrencyLimit
         let effects = self.state.withLock { state in
+            state.machine.upstreamLimit = limit
             let succeeded = if case .success = result { true } else { false }
             let actions = state.machine.complete(batchID: dispatch.batchID, succeeded: succeeded, now: self.now)
             return self.apply(actions, to: &state)
@@ -390,7 +407,9 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
             }
             outcome = .failure(error)
         }
+        let limit = self.upstream.concurrencyLimit
         let effects = self.state.withLock { state in
+            state.machine.upstreamLimit = limit
             state.calls.removeValue(forKey: dispatch.batchID)
             let actions = state.machine.complete(
                 batchID: dispatch.batchID,
