@@ -3,6 +3,7 @@ public import ServiceLifecycle
 public import SwitchyardRouting
 public import SwitchyardTransport
 public import SwitchyardWire
+import SwitchyardTensor
 
 /// The router: carries each `infer` request through preprocess → inference → postprocess, each hop through
 /// the model's dynamic batcher for that stage, with the caller's deadline on every hop and cancellation passed on.

@@ -17,7 +17,7 @@ public struct BatcherConfiguration: Sendable, Hashable {
     /// `resource exhausted` and a retry-after hint, so that under overload the requests accepted keep their latency
     /// and the refused ones cost little (Triton's queue policy `default_timeout_microseconds` with `REJECT`, decided
     /// at arrival from the predicted wait). `nil`: only `maxQueueSize` and deadlines bound the queue.
-    public var maxQueueTime: Duration? = .milliseconds(50)
+    public var maxQueueTime: Duration? = nil
     /// Most batches in flight to the upstream at once; never exceeded.
     public var maxBatchesInFlight: Int = 2
     /// While fewer batches than this are in flight the upstream counts as idle, and queued requests are sent at

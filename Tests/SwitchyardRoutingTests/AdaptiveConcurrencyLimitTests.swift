@@ -116,7 +116,8 @@ struct AdaptiveConcurrencyLimitTests {
 
     @Test func dropsBackOffAtOnceAndNeverBelowTheMinimum() {
         var limit = Self.make { $0.initialLimit = 10 }
-        #expect(limit.dropped(now: Self.instant(1)))
+        let changed = limit.dropped(now: Self.instant(1))
+        #expect(changed)
         #expect(limit.limit == 9)
         for index in 0..<100 { limit.dropped(now: Self.instant(2 + index)) }
         #expect(limit.limit == 1)

@@ -36,7 +36,8 @@ struct BatcherAdmissionTests {
         // the slot is busy: one batch time before anything leaves
         #expect(machine.predictedLatency(rows: 1, priority: 0).queue == .milliseconds(10))
         for id in 1...8 as ClosedRange<UInt64> {
-            #expect(machine.enqueue(id: id, request: Self.request(), deadline: nil, now: at(10)).isEmpty)
+            let actions1 = machine.enqueue(id: id, request: Self.request(), deadline: nil, now: at(10))
+            #expect(actions1.isEmpty)
         }
         // two full batches ahead, then the busy slot: 30 ms; its own batch runs 10 ms (4 rows learned, 1 borrows)
         let predicted = machine.predictedLatency(rows: 1, priority: 0)
@@ -74,7 +75,8 @@ struct BatcherAdmissionTests {
         var machine = try Self.saturated { $0.maxQueueTime = .milliseconds(15) }
         // 4 rows ahead: 20 ms
         for id in 1...3 as ClosedRange<UInt64> {
-            #expect(machine.enqueue(id: id, request: Self.request(), deadline: nil, now: at(10)).isEmpty)
+            let actions2 = machine.enqueue(id: id, request: Self.request(), deadline: nil, now: at(10))
+            #expect(actions2.isEmpty)
         }
         let fourth = machine.enqueue(id: 4, request: Self.request(), deadline: nil, now: at(10))
         #expect(fourth.isEmpty)  // 3 rows ahead: still 10 ms
@@ -94,7 +96,8 @@ struct BatcherAdmissionTests {
         var machine = try Self.saturated { $0.maxQueueTime = .milliseconds(25) }
         // low priority fills the queue to its time: 8 rows ahead would mean 30 ms
         for id in 1...8 as ClosedRange<UInt64> {
-            #expect(machine.enqueue(id: id, request: Self.request(priority: 1), deadline: nil, now: at(10)).isEmpty)
+            let actions3 = machine.enqueue(id: id, request: Self.request(priority: 1), deadline: nil, now: at(10))
+            #expect(actions3.isEmpty)
         }
         let lowRefused = machine.enqueue(id: 9, request: Self.request(priority: 1), deadline: nil, now: at(10))
         #expect(lowRefused.failures.map(\.code) == [.queueFull])
@@ -108,7 +111,8 @@ struct BatcherAdmissionTests {
         // priority 0 is shed before priority 1
         var mixed = try Self.saturated { $0.maxQueueTime = .milliseconds(25) }
         for (id, priority) in [(1, 1), (2, 0), (3, 1), (4, 0), (5, 1), (6, 0), (7, 1), (8, 1)] as [(UInt64, UInt8)] {
-            #expect(mixed.enqueue(id: id, request: Self.request(priority: priority), deadline: nil, now: at(10)).isEmpty)
+            let actions4 = mixed.enqueue(id: id, request: Self.request(priority: priority), deadline: nil, now: at(10))
+            #expect(actions4.isEmpty)
         }
         let displacing = mixed.enqueue(id: 9, request: Self.request(priority: 9), deadline: nil, now: at(10))
         #expect(displacing.failures.flatMap(\.ids) == [6])  // the newest of priority 0, not 8 of priority 1
@@ -118,7 +122,8 @@ struct BatcherAdmissionTests {
     @Test func withOnePriorityAndTimeToSpareNothingIsShed() throws {
         var machine = try Self.saturated { $0.maxQueueTime = .milliseconds(1000) }
         for id in 1...40 as ClosedRange<UInt64> {
-            #expect(machine.enqueue(id: id, request: Self.request(), deadline: at(1000), now: at(10)).isEmpty)
+            let actions5 = machine.enqueue(id: id, request: Self.request(), deadline: at(1000), now: at(10))
+            #expect(actions5.isEmpty)
         }
         #expect(machine.queue.count == 40)
     }
@@ -132,10 +137,13 @@ struct BatcherAdmissionTests {
             }
         )
         machine.upstreamLimit = 1
-        #expect(machine.enqueue(id: 1, request: Self.request(), deadline: nil, now: t0).dispatches.count == 1)
-        #expect(machine.enqueue(id: 2, request: Self.request(), deadline: nil, now: t0).isEmpty)
+        let actions6 = machine.enqueue(id: 1, request: Self.request(), deadline: nil, now: t0)
+        #expect(actions6.dispatches.count == 1)
+        let actions7 = machine.enqueue(id: 2, request: Self.request(), deadline: nil, now: t0)
+        #expect(actions7.isEmpty)
         // the queue delay passes, but the upstream takes no second batch: no timer either
-        #expect(machine.tick(now: at(5)).isEmpty)
+        let actions8 = machine.tick(now: at(5))
+        #expect(actions8.isEmpty)
         #expect(machine.nextWakeUp == nil)
         #expect(machine.predictedLatency(rows: 1, priority: 0).queue > .zero)
         // the limit rises: the queued request leaves
@@ -152,7 +160,8 @@ struct BatcherAdmissionTests {
             _ = machine.enqueue(id: id, request: makeRequest(rows: Int(id % 3) + 1), deadline: at(200), now: at(10))
         }
         #expect(machine.queuedRowCount == 12)
-        #expect(machine.cancel(id: 3))
+        let cancelled = machine.cancel(id: 3)
+        #expect(cancelled)
         #expect(inStep())
         let expired = machine.enqueue(id: 7, request: Self.request(), deadline: at(60), now: at(10))
         #expect(expired.isEmpty)
