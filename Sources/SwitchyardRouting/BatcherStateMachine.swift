@@ -191,7 +191,8 @@ struct BatcherStateMachine: Sendable {
         var shed: [UInt64] = []
         var total = self.queuedRowCount
         // the least urgent, newest request is the last of the queue, the one that waits longest
-        while let victim = self.leastUrgent(below: priority), self.wait(ahead: total - self.queue[victim].rows) > limit {
+        while let victim = self.leastUrgent(below: priority), self.wait(ahead: total - self.queue[victim].rows) > limit
+        {
             let removed = self.queue.remove(at: victim)
             total -= removed.rows
             self.removed(removed)
