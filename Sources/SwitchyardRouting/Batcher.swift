@@ -11,8 +11,12 @@ internal import Synchronization
 /// upstream is busy, requests queue and form batches, which leave when full, at a preferred size, when the oldest
 /// has waited ``BatcherConfiguration/maxQueueDelay``, or earlier when the earliest deadline minus the predicted
 /// execution time would otherwise be missed. Requests whose deadline passes in the queue are answered `deadline
-/// exceeded` without being sent; cancelled ones `cancelled`; a full queue sheds with `resource exhausted`. Every
-/// accepted request gets exactly one answer.
+/// exceeded` without being sent; cancelled ones `cancelled`; a full queue sheds with `resource exhausted`. Arrivals
+/// are admitted by predicted queueing time: one whose deadline the predicted wait and execution would miss is
+/// answered `deadline exceeded` at once, one whose wait exceeds ``BatcherConfiguration/maxQueueTime`` `resource
+/// exhausted` (``predictedLatency(rows:priority:)`` tells the prediction). Batches in flight stay within the
+/// upstream's ``Upstream/concurrencyLimit`` (a pool's adaptive limits) as well as the configured one. Every accepted
+/// request gets exactly one answer.
 ///
 /// Call ``run()`` in a task (or a task group) for as long as the batcher serves; the decisions live in
 /// ``BatcherStateMachine``. The clock is passed in so that tests can drive time.

@@ -219,6 +219,7 @@ struct BatcherStateMachine: Sendable {
     ///
     /// The rows queued at that priority or above leave first, in full batches, each slot sending a batch per
     /// predicted batch time; while every slot is busy the first one frees after a slot's share of a batch time too.
+    /// Under load the learned times include the upstream's own queueing, so slots ÷ batch time is the throughput seen.
     func predictedLatency(rows: Int, priority: UInt8) -> (queue: Duration, execution: Duration) {
         var ahead = 0
         for (level, queued) in self.queuedRows where level >= priority { ahead += queued }
@@ -226,18 +227,23 @@ struct BatcherStateMachine: Sendable {
         return (self.wait(ahead: ahead), self.predictor.predict(rows: max(1, min(batch, ahead % batch + rows))))
     }
 
-    /// The predicted wait of a request behind `ahead` queued rows.
+    /// The predicted wait of a request behind `ahead` queued rows: the full batches they make, and while every slot
+    /// is busy the largest batch in flight, each taking a slot's share of its predicted time.
     private func wait(ahead: Int) -> Duration {
-        let slots = self.maxInFlight
-        let busy = self.inFlight.count >= slots
-        guard ahead > 0 || busy else { return .zero }
+        let slots = Double(self.maxInFlight)
         let batch = self.configuration.maxBatchSize
-        let waits = ahead / batch + (busy ? 1 : 0)
-        let batchTime = self.predictor.predict(rows: min(batch, max(ahead, 1)))
-        return batchTime * (Double(waits) / Double(slots))
+        var wait = Duration.zero
+        if self.inFlight.count >= self.maxInFlight {
+            var largest = 1
+            for sent in self.inFlight.values where sent.rows > largest { largest = sent.rows }
+            wait += self.predictor.predict(rows: min(largest, batch)) * (1 / slots)
+        }
+        if ahead >= batch { wait += self.predictor.predict(rows: batch) * (Double(ahead / batch) / slots) }
+        return wait
     }
 
-    /// Why an arrival with this prediction is refused, or `nil` (``BatcherConfiguration/refusal(queue:execution:timeLeft:)``).
+    /// Why an arrival with this prediction is refused, or `nil`
+    /// (``BatcherConfiguration/refusal(queue:execution:timeLeft:)``).
     func refusal(
         _ predicted: (queue: Duration, execution: Duration),
         deadline: Instant?,

@@ -48,8 +48,8 @@ struct RouterCommand: ServiceCommand {
     @Option(help: "Requests queued per model before new ones are shed with resource exhausted.") var maxQueueSize = 1024
     @Option(
         help:
-            "Longest predicted queueing (all stages) a request is admitted with, in milliseconds; beyond it requests are refused at arrival with resource exhausted and a retry-after hint, so that accepted ones keep their latency under overload. 0: no limit (deadlines and --max-queue-size only)."
-    ) var maxQueueTimeMs = 20
+            "Longest predicted queueing (all stages) a request is admitted with, in milliseconds; beyond it requests are refused at arrival with resource exhausted and a retry-after hint, so that accepted ones keep their latency under overload (a few times the unloaded latency, e.g. 10 on the bench machine). 0: no limit, as Triton's default queue policy (deadlines and --max-queue-size only)."
+    ) var maxQueueTimeMs = 0
     @Option(
         help:
             "Batch sizes sent at once while inference is busy, e.g. 8,16,32 (a model's dynamic_batching.preferred_batch_size wins).",
