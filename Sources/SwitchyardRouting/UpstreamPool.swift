@@ -455,16 +455,23 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
     }
 
     /// Attempts the pool takes in flight now: the sum of the adaptive concurrency limits of the instances in
-    /// rotation (not draining), or `nil` when limits are off or no instance is in rotation. A ``Batcher`` keeps its
-    /// batches in flight within it, so that work beyond what the instances keep up with waits in its queue, where
-    /// admission by queueing time sees it, and not at the instances.
+    /// rotation (healthy, admitted, not draining; all that are not draining when none is, as the panic threshold
+    /// routes to them), or `nil` when limits are off or no instance is left. A ``Batcher`` keeps its batches in flight
+    /// within it, so that work beyond what the instances keep up with waits in its queue, where admission by
+    /// queueing time sees it, and not at the instances.
     public var concurrencyLimit: Int? {
         self.state.withLock { state in
-            var total = 0
+            guard state.limits.configuration != nil else { return nil }
+            let now = self.clock.now
+            var inRotation = 0
+            var notDraining = 0
             for instance in state.machine.instances where !instance.draining && !instance.removeWhenIdle {
-                guard let limit = state.limits.limit(of: instance.id) else { return nil }
-                total += limit
+                let limit = state.limits.limit(of: instance.id) ?? 0
+                notDraining += limit
+                let ejected = instance.ejectedUntil.map { now < $0 } ?? false
+                if !ejected, instance.healthy, !instance.awaitingFirstCheck { inRotation += limit }
             }
+            let total = inRotation > 0 ? inRotation : notDraining
             return total > 0 ? total : nil
         }
     }

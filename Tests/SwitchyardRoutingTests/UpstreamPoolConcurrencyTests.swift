@@ -23,8 +23,14 @@ struct UpstreamPoolConcurrencyTests {
         let (pool, _) = Self.pool(["a", "b", "c"]) { $0.initialLimit = 3 }
         #expect(pool.concurrencyLimit == 9)
         #expect(pool.statistics.map(\.concurrencyLimit) == [3, 3, 3])
+        pool.reportHealth(instance: "a", healthy: false)
+        #expect(pool.concurrencyLimit == 6)  // an instance out of rotation takes nothing new
+        pool.reportHealth(instance: "a", healthy: true)
         pool.drain("b")
-        #expect(pool.concurrencyLimit == 6)  // a draining instance takes nothing new
+        #expect(pool.concurrencyLimit == 6)  // nor does a draining one
+        pool.reportHealth(instance: "a", healthy: false)
+        pool.reportHealth(instance: "c", healthy: false)
+        #expect(pool.concurrencyLimit == 6)  // none healthy: the pool routes to all that are not draining
         pool.remove("c")
         #expect(pool.concurrencyLimit == 3)
         pool.updateConfiguration(.defaults { $0.adaptiveConcurrency = nil })
