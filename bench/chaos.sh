@@ -19,7 +19,7 @@ for product in switchyard-router switchyard-preprocess switchyard-inference swit
 done
 results=${RESULTS:-bench/RESULTS-reliability.md}
 certs=ops/certs/out
-[ -f "$certs/client.pem" ] || bash ops/certs/make-certs.sh "$certs" >/dev/null
+[ -f "$certs/readonly.pem" ] || bash ops/certs/make-certs.sh "$certs" >/dev/null  # readonly.pem: certificates with roles
 tls() { echo --ca "$certs/ca.pem" --cert "$certs/$1.pem" --key "$certs/$1.key"; }
 logs=$(mktemp -d -t switchyard-chaos.XXXXXX)
 declare -A pid port

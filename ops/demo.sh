@@ -18,7 +18,7 @@ echo "demo: building (release; the first build takes several minutes)..."
 swift build -c release >/dev/null
 bin=$(swift build -c release --show-bin-path)
 certs=ops/certs/out
-[ -f "$certs/client.pem" ] || bash ops/certs/make-certs.sh "$certs" >/dev/null
+[ -f "$certs/readonly.pem" ] || bash ops/certs/make-certs.sh "$certs" >/dev/null  # readonly.pem: certificates with roles
 port_of() { sed -n 's/^port: *//p' "ops/demo/$1.yaml"; }
 ROUTER_PORT=$(port_of router)
 logs=$(mktemp -d -t switchyard-demo.XXXXXX)
