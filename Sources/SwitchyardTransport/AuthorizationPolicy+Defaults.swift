@@ -8,6 +8,10 @@ extension AuthorizationPolicy {
         Method.batchingStatus, Method.poolList,
     ]
 
+    /// The monitor's HTTPS dashboard and JSON API, as a method name of the policy (not a wire method): a client
+    /// certificate with a role allowed it may read them without a bearer token.
+    public static let dashboard = "dashboard"
+
     /// The mesh's policy for `service` (`router`, `preprocess`, `inference`, `postprocess`, `monitor`, `echo`):
     ///
     /// - roles: a certificate holds each mesh role (``Role/mesh``) named by one of its OUs or by a URI SAN
@@ -15,7 +19,8 @@ extension AuthorizationPolicy {
     /// - every service: `health` to anyone, the read methods to ``Role/readonly``, the rest to ``Role/admin``;
     /// - router: `infer` and `feedback` to ``Role/app``, `release.state` to routers (followers read their leader);
     /// - inference: `infer` and `model.list` to routers; preprocess and postprocess: their method to routers;
-    /// - monitor: `report` to the mesh's services (router, preprocess, inference, postprocess);
+    /// - monitor: `report` to the mesh's services (router, preprocess, inference, postprocess), the dashboard
+    ///   (``dashboard``) to ``Role/readonly``;
     /// - echo: `echo` to anyone.
     /// - Parameters:
     ///   - service: the service's short name; another name gets the rules every service shares.
@@ -52,6 +57,7 @@ extension AuthorizationPolicy {
             policy.allow(Method.postprocess, to: [.router])
         case "monitor":
             policy.allow(Method.report, to: [.router, .preprocess, .inference, .postprocess])
+            policy.allow(Self.dashboard, to: [.readonly])
         case "echo":
             policy.allow(Method.echo, to: [.anyone])
         default:

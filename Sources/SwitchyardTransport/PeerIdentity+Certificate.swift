@@ -1,9 +1,9 @@
-import NIOSSL
+public import NIOSSL
 
 extension PeerIdentity {
     /// The names of a client certificate: subject CN and OUs, and URI subject alternative names.
     /// - Parameter certificate: the peer's leaf certificate.
-    init(certificate: NIOSSLCertificate) {
+    public init(certificate: NIOSSLCertificate) {
         let names = certificate.subjectName
         var uris: [String] = []
         // swift-nio-ssl exposes SANs only through this underscored API; the alternative is a second X.509 parser
