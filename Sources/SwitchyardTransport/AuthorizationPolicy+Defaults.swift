@@ -19,7 +19,7 @@ extension AuthorizationPolicy {
     /// - every service: `health` to anyone, the read methods to ``Role/readonly``, the rest to ``Role/admin``;
     /// - router: `infer` and `feedback` to ``Role/app``, `release.state` to routers (followers read their leader);
     /// - inference: `infer` and `model.list` to routers; preprocess and postprocess: their method to routers;
-    /// - monitor: `report` to the mesh's services (router, preprocess, inference, postprocess), the dashboard
+    /// - monitor: `report` to the mesh's services (router, preprocess, inference, postprocess, reporter), the dashboard
     ///   (``dashboard``) to ``Role/readonly``;
     /// - echo: `echo` to anyone.
     /// - Parameters:
@@ -56,7 +56,7 @@ extension AuthorizationPolicy {
         case "postprocess":
             policy.allow(Method.postprocess, to: [.router])
         case "monitor":
-            policy.allow(Method.report, to: [.router, .preprocess, .inference, .postprocess])
+            policy.allow(Method.report, to: [.router, .preprocess, .inference, .postprocess, .reporter])
             policy.allow(Self.dashboard, to: [.readonly])
         case "echo":
             policy.allow(Method.echo, to: [.anyone])
@@ -76,7 +76,13 @@ extension AuthorizationPolicy {
             guard Role.isValid(role), role != Role.anyone.name else {
                 throw TransportError(.configuration, "roles '\(entry)': '\(role)' is not a role name (a-z, 0-9, -_.)")
             }
-            for value in values { self.grant([Role(role)], to: try IdentityPattern(parsing: value)) }
+            for value in values {
+                do {
+                    self.grant([Role(role)], to: try IdentityPattern(parsing: value))
+                } catch {
+                    throw TransportError(.configuration, "roles '\(entry)': \(error.message)")
+                }
+            }
         }
     }
 

@@ -8,7 +8,9 @@ public import SwitchyardWire
 /// A ``WireServer`` with a policy resolves the peer's roles once per connection, after the TLS handshake, and checks
 /// every REQUEST before its handler runs: a refused call is answered `permission denied` (naming the identity, the
 /// method and the roles it needs), counted in `switchyard_requests_denied_total{service,method,role}`, and the
-/// connection stays open. ``Role/admin`` may call every method; a method the policy does not list needs it.
+/// connection stays open. ``Role/admin`` may call every method. A protocol method (`Method.all`) the policy does not
+/// list needs ``Role/admin``; a name that is no method of the protocol goes on to the service, which answers
+/// `not found` (no service has it, and the caller learns so).
 public struct AuthorizationPolicy: Sendable {
     /// Roles given to the certificates a pattern matches.
     public struct Grant: Sendable, Hashable {
@@ -81,7 +83,7 @@ public struct AuthorizationPolicy: Sendable {
     /// Whether `peer` (its roles resolved by ``resolve(_:)``) may call `method`.
     public func allows(_ method: String, for peer: PeerIdentity) -> Bool {
         if peer.roles.contains(.admin) { return true }
-        let needed = self.roles(for: method)
+        guard let needed = self.rules[method] else { return !Method.all.contains(method) }
         return needed.contains(.anyone) || !needed.isDisjoint(with: peer.roles)
     }
 
@@ -100,7 +102,7 @@ public struct AuthorizationPolicy: Sendable {
             "\(peer.summary) may not call \(known ? "" : "unlisted method ")'\(method)' on \(self.service): it needs "
                 + (needed.count == 1 ? "the role \(needed[0])" : "one of the roles \(needed.joined(separator: ", "))")
         )
-        let count = self.denials.count(method: known && Method.all.contains(method) ? method : "other", peer: peer)
+        let count = self.denials.count(method: known && Method.all.contains(method) ? method : "unlisted", peer: peer)
         if count == 1 || count % 1000 == 0 {
             logger.notice(
                 "request refused: permission denied",

@@ -25,11 +25,15 @@ public struct Role: Hashable, Sendable, Comparable, CustomStringConvertible {
     public static let postprocess = Role("postprocess")
     /// The monitor.
     public static let monitor = Role("monitor")
+    /// Any other process that reports to the monitor and does nothing else (`switchyard-echo`, an exporter).
+    public static let reporter = Role("reporter")
     /// In a method's rule: every peer, with or without a role or a certificate.
     public static let anyone = Role("*")
 
     /// The roles the mesh defines, which certificates carry as an OU or a `spiffe://switchyard/<role>` URI.
-    public static let mesh: [Role] = [.admin, .readonly, .app, .router, .preprocess, .inference, .postprocess, .monitor]
+    public static let mesh: [Role] = [
+        .admin, .readonly, .app, .router, .preprocess, .inference, .postprocess, .monitor, .reporter,
+    ]
 
     /// Whether `name` can be a role: lower-case letters, digits, `-`, `_`, `.`, at most 64 bytes.
     public static func isValid(_ name: String) -> Bool {

@@ -7,8 +7,9 @@
 # Subject alt names: localhost, 127.0.0.1, ::1, NAME, plus any hosts after '@'.
 # A ROLE is what the services' authorization policy lets the certificate do; it goes in as the subject's OU and as
 # the URI SAN spiffe://switchyard/ROLE. Roles: admin, readonly, app, router, preprocess, inference, postprocess,
-# monitor. Without ':ROLE', a NAME that is a role (optionally followed by -N, e.g. inference-2) gets that role, and
-# 'client' gets app; any other NAME gets none (it may still call every service's health).
+# monitor, reporter (reports to the monitor, nothing else). Without ':ROLE', a NAME that is a role (optionally
+# followed by -N, e.g. inference-2) gets that role, 'client' gets app and 'echo' reporter; any other NAME gets none
+# (it may still call every service's health).
 # Default names: router preprocess inference postprocess monitor echo client ops:admin readonly.
 # Keys are for development only; never commit them.
 set -euo pipefail
@@ -32,8 +33,9 @@ for spec in "${names[@]}"; do
     *)
       base=$(sed -E 's/-[0-9]+$//' <<< "$name")
       case "$base" in
-        admin | readonly | app | router | preprocess | inference | postprocess | monitor) role=$base ;;
+        admin | readonly | app | router | preprocess | inference | postprocess | monitor | reporter) role=$base ;;
         client) role=app ;;
+        echo) role=reporter ;;
       esac
       ;;
   esac
