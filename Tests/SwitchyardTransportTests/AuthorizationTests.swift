@@ -28,33 +28,45 @@ struct AuthorizationTests {
         #expect(policy.roles(of: PeerIdentity()).isEmpty)
     }
 
-    @Test(
-        arguments: [
-            ("router", Role.app, Method.infer, true), ("router", .app, Method.feedback, true),
-            ("router", .app, Method.health, true), ("router", .app, Method.rolloutStart, false),
-            ("router", .app, Method.rolloutStatus, false), ("router", .app, Method.adminReload, false),
-            ("router", .readonly, Method.rolloutStatus, true), ("router", .readonly, Method.poolList, true),
-            ("router", .readonly, Method.batchingStatus, true), ("router", .readonly, Method.abReport, true),
-            ("router", .readonly, Method.batchingSet, false), ("router", .readonly, Method.poolDrain, false),
-            ("router", .readonly, Method.infer, false), ("router", .router, Method.releaseState, true),
-            ("router", .router, Method.rolloutPromote, false), ("router", .admin, Method.rolloutPromote, true),
-            ("router", .admin, "no.such.method", true), ("router", .app, "no.such.method", true),
-            ("router", .app, Method.modelLoad, false), ("router", .admin, Method.modelLoad, true),
-            ("inference", .app, Method.infer, false), ("inference", .router, Method.infer, true),
-            ("inference", .router, Method.modelList, true), ("inference", .router, Method.modelUnload, false),
-            ("inference", .readonly, Method.modelList, true), ("inference", .readonly, Method.modelLoad, false),
-            ("inference", .admin, Method.modelLoad, true), ("preprocess", .app, Method.preprocess, false),
-            ("preprocess", .router, Method.preprocess, true), ("postprocess", .router, Method.postprocess, true),
-            ("postprocess", .inference, Method.postprocess, false), ("monitor", .app, Method.report, false),
-            ("monitor", .inference, Method.report, true), ("monitor", .router, Method.report, true),
-            ("monitor", .readonly, Method.report, false), ("monitor", .reporter, Method.report, true),
-            ("router", .reporter, Method.infer, false), ("monitor", .readonly, AuthorizationPolicy.dashboard, true),
-            ("monitor", .app, AuthorizationPolicy.dashboard, false), ("echo", .app, Method.echo, true),
-        ]
-    )
-    func theMeshsDefaultRules(service: String, role: Role, method: String, allowed: Bool) {
-        let policy = AuthorizationPolicy.defaults(service: service)
-        #expect(policy.allows(method, for: PeerIdentity(commonName: "x", roles: [role])) == allowed)
+    /// Whether `role` may call `method` on `service` under the mesh's defaults.
+    struct Rule: Sendable, CustomTestStringConvertible {
+        var service: String
+        var role: Role
+        var method: String
+        var allowed: Bool
+        init(_ service: String, _ role: Role, _ method: String, _ allowed: Bool) {
+            (self.service, self.role, self.method, self.allowed) = (service, role, method, allowed)
+        }
+        var testDescription: String { "\(role) \(allowed ? "may" : "may not") call \(method) on \(service)" }
+    }
+
+    static let rules: [Rule] = [
+        Rule("router", .app, Method.infer, true), Rule("router", .app, Method.feedback, true),
+        Rule("router", .app, Method.health, true), Rule("router", .app, Method.rolloutStart, false),
+        Rule("router", .app, Method.rolloutStatus, false), Rule("router", .app, Method.adminReload, false),
+        Rule("router", .readonly, Method.rolloutStatus, true), Rule("router", .readonly, Method.poolList, true),
+        Rule("router", .readonly, Method.batchingStatus, true), Rule("router", .readonly, Method.abReport, true),
+        Rule("router", .readonly, Method.batchingSet, false), Rule("router", .readonly, Method.poolDrain, false),
+        Rule("router", .readonly, Method.infer, false), Rule("router", .router, Method.releaseState, true),
+        Rule("router", .router, Method.rolloutPromote, false), Rule("router", .admin, Method.rolloutPromote, true),
+        Rule("router", .admin, "no.such.method", true), Rule("router", .app, "no.such.method", true),
+        Rule("router", .app, Method.modelLoad, false), Rule("router", .admin, Method.modelLoad, true),
+        Rule("inference", .app, Method.infer, false), Rule("inference", .router, Method.infer, true),
+        Rule("inference", .router, Method.modelList, true), Rule("inference", .router, Method.modelUnload, false),
+        Rule("inference", .readonly, Method.modelList, true), Rule("inference", .readonly, Method.modelLoad, false),
+        Rule("inference", .admin, Method.modelLoad, true), Rule("preprocess", .app, Method.preprocess, false),
+        Rule("preprocess", .router, Method.preprocess, true), Rule("postprocess", .router, Method.postprocess, true),
+        Rule("postprocess", .inference, Method.postprocess, false), Rule("monitor", .app, Method.report, false),
+        Rule("monitor", .inference, Method.report, true), Rule("monitor", .router, Method.report, true),
+        Rule("monitor", .readonly, Method.report, false), Rule("monitor", .reporter, Method.report, true),
+        Rule("router", .reporter, Method.infer, false), Rule("monitor", .readonly, AuthorizationPolicy.dashboard, true),
+        Rule("monitor", .app, AuthorizationPolicy.dashboard, false), Rule("echo", .app, Method.echo, true),
+    ]
+
+    @Test(arguments: Self.rules)
+    func theMeshsDefaultRules(_ rule: Rule) {
+        let policy = AuthorizationPolicy.defaults(service: rule.service)
+        #expect(policy.allows(rule.method, for: PeerIdentity(commonName: "x", roles: [rule.role])) == rule.allowed)
     }
 
     @Test func healthIsOpenToEveryPeerEvenWithoutACertificate() {
@@ -93,15 +105,22 @@ struct AuthorizationTests {
         #expect(error?.message.contains(entry) == true, "\(error?.message ?? "")")
     }
 
+    /// Counts the calls that reach a handler.
+    final class Calls: Sendable {
+        private let count = Mutex(0)
+        func add() { self.count.withLock { $0 += 1 } }
+        var value: Int { self.count.withLock { $0 } }
+    }
+
     /// A server with `service`'s default policy, the handler counting the calls that reach it.
     static func serve(
         _ service: String,
         metrics: TestMetrics,
-        _ body: @Sendable (Harness, Mutex<Int>) async throws -> Void
+        _ body: @Sendable (Harness, Calls) async throws -> Void
     ) async throws {
-        let reached = Mutex(0)
+        let reached = Calls()
         let handler = ClosureService { request, _ in
-            reached.withLock { $0 += 1 }
+            reached.add()
             return Response(parameters: [Parameter("method", request.method)])
         }
         try await Harness.with(service: handler, configure: {
@@ -139,7 +158,7 @@ struct AuthorizationTests {
             let message = refused?.message ?? ""
             #expect(message.contains("CN=client") && message.contains("roles: app"), "\(message)")
             #expect(message.contains("'infer' on inference") && message.contains("admin, router"), "\(message)")
-            #expect(reached.withLock { $0 } == 0, "a refused call reached the handler")
+            #expect(reached.value == 0, "a refused call reached the handler")
             // the same connection answers what the app may call, and a second refusal
             #expect(try await app.call(Request(method: Method.health))[parameter: "method"] == "health")
             await #expect(throws: Status.self) { try await app.call(Request(method: Method.poolAdd)) }
@@ -164,7 +183,7 @@ struct AuthorizationTests {
             let admin = try Self.client(harness, "ops")
             #expect(try await admin.call(Request(method: Method.modelLoad))[parameter: "method"] == "model.load")
             await admin.close()
-            #expect(reached.withLock { $0 } == 4)
+            #expect(reached.value == 4)
         }
     }
 
@@ -194,7 +213,7 @@ struct AuthorizationTests {
                 let refused = await #expect(throws: Status.self) { try await readonly.call(Request(method: method)) }
                 #expect(refused?.code == .permissionDenied)
             }
-            #expect(reached.withLock { $0 } == 4)
+            #expect(reached.value == 4)
             await readonly.close()
         }
     }
