@@ -6,7 +6,8 @@ import NIOSSL
 public import SwitchyardTransport
 
 /// A minimal HTTP/1.1 client on SwiftNIO for the monitor's webhook and for tests: one request per connection,
-/// plain HTTP or HTTPS, bounded by a timeout. (Foundation's URLSession on Linux is not safe under concurrent async use.)
+/// plain HTTP or HTTPS, bounded by a timeout. (Foundation's URLSession on Linux is not safe under concurrent async
+/// use.)
 public enum HTTPClient {
     /// Sends one request and reads the whole answer.
     /// - Parameters:
@@ -60,7 +61,8 @@ public enum HTTPClient {
                     .connect(host: host, port: port) { channel in
                         channel.eventLoop.makeCompletedFuture {
                             if let context {
-                                let name = host.contains(":") || host.allSatisfy({ $0.isNumber || $0 == "." }) ? nil : host
+                                let name =
+                                    host.contains(":") || host.allSatisfy({ $0.isNumber || $0 == "." }) ? nil : host
                                 try channel.pipeline.syncOperations.addHandler(
                                     NIOSSLClientHandler(context: context, serverHostname: name)
                                 )

@@ -148,7 +148,9 @@ public final class HTTPEndpoint: Service, Sendable {
                 .bind(host: self.host, port: self.port) { channel in
                     channel.eventLoop.makeCompletedFuture {
                         if self.access != nil {
-                            try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: self.tlsContext()))
+                            try channel.pipeline.syncOperations.addHandler(
+                                NIOSSLServerHandler(context: self.tlsContext())
+                            )
                         }
                         try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                         return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(
@@ -165,7 +167,8 @@ public final class HTTPEndpoint: Service, Sendable {
         self.logger.info(
             "http endpoint up",
             metadata: [
-                "http.serves": "\(self.name)", "http.url": "\(self.access == nil ? "http" : "https")://\(Self.hostPort(bound))/",
+                "http.serves": "\(self.name)",
+                "http.url": "\(self.access == nil ? "http" : "https")://\(Self.hostPort(bound))/",
             ]
         )
         do {

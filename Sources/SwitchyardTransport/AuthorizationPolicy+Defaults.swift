@@ -104,7 +104,11 @@ extension AuthorizationPolicy {
         }
     }
 
-    private static func split(_ entry: String, what: String, example: String) throws(TransportError) -> (String, [String]) {
+    private static func split(
+        _ entry: String,
+        what: String,
+        example: String
+    ) throws(TransportError) -> (String, [String]) {
         let parts = entry.split(separator: "=", maxSplits: 1)
         let values = parts.count == 2 ? parts[1].split(separator: ",").map(\.trimmingSpaces) : []
         guard parts.count == 2, !parts[0].trimmingSpaces.isEmpty, !values.isEmpty, !values.contains("") else {

@@ -46,7 +46,9 @@ public struct IdentityPattern: Hashable, Sendable, CustomStringConvertible {
         var value = text[text.index(after: colon)...].trimmingSpaces
         let isPrefix = value.hasSuffix("*")
         if isPrefix { value.removeLast() }
-        guard !value.isEmpty || isPrefix else { throw TransportError(.configuration, "identity '\(text)' has no value") }
+        guard !value.isEmpty || isPrefix else {
+            throw TransportError(.configuration, "identity '\(text)' has no value")
+        }
         self.init(field, value, isPrefix: isPrefix)
     }
 

@@ -53,7 +53,8 @@ public struct PeerIdentity: Sendable, Hashable, CustomStringConvertible {
         names += self.organizationalUnits.map { "OU=\($0)" }
         names += self.uris.map { "URI=\($0)" }
         let identity = names.isEmpty ? "an anonymous peer (no client certificate)" : names.joined(separator: ", ")
-        let roles = self.roles.isEmpty ? "no roles" : "roles: " + self.roles.map(\.name).sorted().joined(separator: ", ")
+        let roles =
+            self.roles.isEmpty ? "no roles" : "roles: " + self.roles.map(\.name).sorted().joined(separator: ", ")
         return "\(identity) (\(roles))"
     }
 }

@@ -38,7 +38,9 @@ public struct Role: Hashable, Sendable, Comparable, CustomStringConvertible {
     /// Whether `name` can be a role: lower-case letters, digits, `-`, `_`, `.`, at most 64 bytes.
     public static func isValid(_ name: String) -> Bool {
         !name.isEmpty && name.utf8.count <= 64
-            && name.utf8.allSatisfy { (0x61...0x7A).contains($0) || (0x30...0x39).contains($0) || "-_.".utf8.contains($0) }
+            && name.utf8.allSatisfy {
+                (0x61...0x7A).contains($0) || (0x30...0x39).contains($0) || "-_.".utf8.contains($0)
+            }
     }
 
     public var description: String { self.name }

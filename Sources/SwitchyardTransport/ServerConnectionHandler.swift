@@ -278,8 +278,11 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         if self.state == .draining { return }  // above GOAWAY's last id: not processed, the client retries elsewhere
         self.lastRequestID = id
         self.lastRequestAt = .now()
-        if let refusal = self.configuration.authorization?.refusal(of: request.method, by: self.peer, logger: self.logger)
-        {
+        if let refusal = self.configuration.authorization?.refusal(
+            of: request.method,
+            by: self.peer,
+            logger: self.logger
+        ) {
             return self.send(.error(id: id, refusal), context: context)
         }
         guard self.inFlight.count < Int(self.configuration.maxInFlightPerConnection) else {

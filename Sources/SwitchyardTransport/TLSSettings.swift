@@ -70,7 +70,8 @@ public struct TLSSettings: Sendable, Hashable {
             try Self.load("CA", self.caPath) { try NIOSSLCertificate.fromPEMFile($0) }
         )
         // without mutual TLS a certificate is still verified when one is presented: its names give roles
-        configuration.certificateVerification = requireClientCertificate ? .noHostnameVerification : .optionalVerification
+        configuration.certificateVerification =
+            requireClientCertificate ? .noHostnameVerification : .optionalVerification
         return try NIOSSLContext(configuration: configuration)
     }
 

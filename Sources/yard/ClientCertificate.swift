@@ -9,7 +9,8 @@ enum ClientCertificate {
     static let app = "ops/certs/out/client.pem"
     static let admin = "ops/certs/out/ops.pem"
     static let help =
-        "Client certificate (PEM). (default: \(readonly) for reads, \(app) for feedback, \(admin) (OU=admin) for changes)"
+        "Client certificate (PEM). (default: \(readonly) for reads, \(app) for feedback, \(admin) (OU=admin) "
+        + "for changes)"
     static let keyHelp = "Client private key (PEM). (default: the certificate's path with .key for .pem)"
 
     /// The certificate and key paths for calling `method`.

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SwitchyardTensor
 import SwitchyardTesting
 import SwitchyardTransport
 import SwitchyardWire

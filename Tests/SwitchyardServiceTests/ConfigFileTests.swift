@@ -40,10 +40,15 @@ struct ConfigFileTests {
             """
         )
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let arguments = try SettingsSources.arguments(commandLine: ["--config", path], service: "router", environment: [:])
+        let arguments = try SettingsSources.arguments(
+            commandLine: ["--config", path],
+            service: "router",
+            environment: [:]
+        )
         #expect(
             arguments == [
-                "--allow", "rollout.status=readonly,app", "--inference", "10.0.0.1:7402", "--inference", "10.0.0.2:7402",
+                "--allow", "rollout.status=readonly,app", "--inference", "10.0.0.1:7402", "--inference",
+                "10.0.0.2:7402",
                 "--roles", "admin=cn:ops,ou:sre", "--roles", "app=cn:shop-*",
             ]
         )

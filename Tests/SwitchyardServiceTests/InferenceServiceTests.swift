@@ -27,7 +27,10 @@ struct InferenceServiceTests {
 
     /// `--ca`, `--cert` and `--key` of the certificate `name`.
     static func tls(_ name: String) -> [String] {
-        ["--ca", certificates.caPath, "--cert", certificates.certificatePath(name), "--key", certificates.keyPath(name)]
+        [
+            "--ca", certificates.caPath, "--cert", certificates.certificatePath(name), "--key",
+            certificates.keyPath(name),
+        ]
     }
 
     /// A client of the service; the router's certificate by default, the one caller of a stage's methods.

@@ -226,10 +226,11 @@ struct ReleaseTests {
         mesh.router.kill()
         _ = await mesh.router.waitForExit()
         let certificates = InferenceServiceTests.certificates
-        let stages = [
-            "--preprocess", "127.0.0.1:\(mesh.stages[0].port)", "--inference", "127.0.0.1:\(mesh.stages[1].port)",
-            "--postprocess", "127.0.0.1:\(mesh.stages[2].port)", "--models", Self.models,
-        ] + InferenceServiceTests.tls("router")
+        let stages =
+            [
+                "--preprocess", "127.0.0.1:\(mesh.stages[0].port)", "--inference", "127.0.0.1:\(mesh.stages[1].port)",
+                "--postprocess", "127.0.0.1:\(mesh.stages[2].port)", "--models", Self.models,
+            ] + InferenceServiceTests.tls("router")
         let restarted = try await ServiceProcess(
             "switchyard-router",
             arguments: ["--port", "0"] + stages + Self.routerArguments(state: state)

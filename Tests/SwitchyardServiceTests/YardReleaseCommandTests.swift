@@ -28,7 +28,10 @@ struct YardReleaseCommandTests {
         process.arguments =
             arguments
             + (name.map {
-                ["--ca", certificates.caPath, "--cert", certificates.certificatePath($0), "--key", certificates.keyPath($0)]
+                [
+                    "--ca", certificates.caPath, "--cert", certificates.certificatePath($0), "--key",
+                    certificates.keyPath($0),
+                ]
             } ?? [])
         if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         let output = FileManager.default.temporaryDirectory.appendingPathComponent("yard-\(UUID().uuidString)")
@@ -103,7 +106,10 @@ struct YardReleaseCommandTests {
             as: "app"
         )
         #expect(notAdmin.status == 1 && notAdmin.stderr.contains("permission denied"), "\(notAdmin.stderr)")
-        for change in [["rollout", "abort", "--model", "digits"], ["batching", "set", "--model", "digits", "--max-batch-size", "4"]] {
+        for change in [
+            ["rollout", "abort", "--model", "digits"],
+            ["batching", "set", "--model", "digits", "--max-batch-size", "4"],
+        ] {
             let readonly = try Self.yard(change + router, as: "readonly")
             #expect(readonly.status == 1 && readonly.stderr.contains("permission denied"), "\(readonly.stderr)")
         }

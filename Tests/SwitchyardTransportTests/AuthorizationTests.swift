@@ -123,14 +123,17 @@ struct AuthorizationTests {
             reached.add()
             return Response(parameters: [Parameter("method", request.method)])
         }
-        try await Harness.with(service: handler, configure: {
-            $0.tls = TLSSettings(
-                caPath: Self.certificates.caPath,
-                certificatePath: Self.certificates.certificatePath("server"),
-                keyPath: Self.certificates.keyPath("server")
-            )
-            $0.authorization = AuthorizationPolicy.defaults(service: service, factory: metrics)
-        }) { harness, _ in
+        try await Harness.with(
+            service: handler,
+            configure: {
+                $0.tls = TLSSettings(
+                    caPath: Self.certificates.caPath,
+                    certificatePath: Self.certificates.certificatePath("server"),
+                    keyPath: Self.certificates.keyPath("server")
+                )
+                $0.authorization = AuthorizationPolicy.defaults(service: service, factory: metrics)
+            }
+        ) { harness, _ in
             try await body(harness, reached)
         }
     }
@@ -209,7 +212,8 @@ struct AuthorizationTests {
             for method in [Method.rolloutStatus, Method.poolList, Method.batchingStatus, Method.abReport] {
                 #expect(try await readonly.call(Request(method: method))[parameter: "method"] == method)
             }
-            for method in [Method.rolloutStart, Method.poolDrain, Method.batchingSet, Method.adminReload, Method.infer] {
+            for method in [Method.rolloutStart, Method.poolDrain, Method.batchingSet, Method.adminReload, Method.infer]
+            {
                 let refused = await #expect(throws: Status.self) { try await readonly.call(Request(method: method)) }
                 #expect(refused?.code == .permissionDenied)
             }

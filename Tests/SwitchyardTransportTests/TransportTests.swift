@@ -151,7 +151,8 @@ struct TransportTests {
             Response(parameters: [
                 Parameter("cn", context.peer.commonName ?? ""),
                 Parameter("ou", context.peer.organizationalUnits.joined(separator: ",")),
-                Parameter("uri", context.peer.uris.joined(separator: ",")), Parameter("announced", context.peer.announced),
+                Parameter("uri", context.peer.uris.joined(separator: ",")),
+                Parameter("announced", context.peer.announced),
             ])
         }
         try await Harness.with(service: service) { harness, _ in
