@@ -110,7 +110,9 @@ extension AuthorizationPolicy {
         example: String
     ) throws(TransportError) -> (String, [String]) {
         let parts = entry.split(separator: "=", maxSplits: 1)
-        let values = parts.count == 2 ? parts[1].split(separator: ",").map(\.trimmingSpaces) : []
+        let values =
+            parts.count == 2
+            ? parts[1].split(separator: ",", omittingEmptySubsequences: false).map(\.trimmingSpaces) : []
         guard parts.count == 2, !parts[0].trimmingSpaces.isEmpty, !values.isEmpty, !values.contains("") else {
             throw TransportError(.configuration, "\(what) '\(entry)' must look like '\(example)'")
         }
