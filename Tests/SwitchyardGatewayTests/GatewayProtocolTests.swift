@@ -260,7 +260,9 @@ struct GatewayProtocolTests {
             }.get()
             let answered = channel.eventLoop.makePromise(of: (status: String, body: String).self)
             let stream = try await multiplexer.createStreamChannel { stream in
-                stream.eventLoop.makeCompletedFuture { try stream.pipeline.syncOperations.addHandler(AnswerCollector(answered)) }
+                stream.eventLoop.makeCompletedFuture {
+                    try stream.pipeline.syncOperations.addHandler(AnswerCollector(answered))
+                }
             }.get()
             let headers = HPACKHeaders([
                 (":method", "POST"), (":path", "/v2/models/digits/infer"), (":scheme", "http"),
@@ -268,8 +270,10 @@ struct GatewayProtocolTests {
             ])
             try await stream.writeAndFlush(HTTP2Frame.FramePayload.headers(.init(headers: headers))).get()
             let body = ByteBuffer(bytes: GatewayServerTests.jsonInfer)
-            try await stream.writeAndFlush(HTTP2Frame.FramePayload.data(.init(data: .byteBuffer(body), endStream: true)))
-                .get()
+            try await stream.writeAndFlush(
+                HTTP2Frame.FramePayload.data(.init(data: .byteBuffer(body), endStream: true))
+            )
+            .get()
             #expect(await backend.waitForRequests(1))
             await group.triggerGracefulShutdown()  // GOAWAY; the stream in flight still gets its answer
             channel.eventLoop.scheduleTask(in: .seconds(10)) {

@@ -58,7 +58,9 @@ final class ConnectionTimeoutHandler: ChannelInboundHandler, RemovableChannelHan
         let limit = NIODeadline.now() + self.headerTimeout
         context.fireChannelRead(data)
         // armed only when the read ended inside a head: a whole head in one read (the usual case) needs no timer
-        if case .awaitingHead(bytesSeen: true) = self.state, limit < self.deadline { self.arm(at: limit, context: context) }
+        if case .awaitingHead(bytesSeen: true) = self.state, limit < self.deadline {
+            self.arm(at: limit, context: context)
+        }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
