@@ -85,7 +85,7 @@ kinds=(native h2-binary h1-binary h2-json h1-json)
 for kind in "${kinds[@]}"; do run "$kind" 1 >/dev/null 2>&1 || true; done  # warm-up: connections, batchers, caches
 echo "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $(nproc) cores;" \
   "OpenBLAS $(dpkg-query -W -f '${Version}' libopenblas0-pthread 2>/dev/null || echo '?')" \
-  "($(grep -m1 -o 'core [A-Za-z0-9]*' "$work"/inference-*.log || echo 'core ?'))"
+  "($(grep -m1 -o 'blas.core[=": ]*[A-Za-z0-9]*' "$work"/inference-*.log || echo 'blas.core ?'))"
 printf '%-3s %-10s %8s %6s %12s %12s %13s %8s\n' round client req/s ratio "router µs" "client µs" "machine µs" load
 for round in $(seq 1 "$rounds"); do
   for kind in "${kinds[@]}"; do
@@ -103,11 +103,27 @@ for round in $(seq 1 "$rounds"); do
     wait "$loader" || true
     r1=$(requests); t1=$(ticks "$router"); m1=$(machine)
     n=$((r1 - r0)); [ "$n" -gt 0 ] || n=1
+    cost=$(( (t1 - t0) * 1000000 / hz / n ))
     rate=$(awk -v n="$n" -v s="$secs" 'BEGIN { printf "%.0f", n / s }')
     [ "$kind" = native ] && base=$rate
+    echo "$round $kind $rate $cost" >> "$work/rows"
     printf '%-5s %-10s %8s %6s %12s %12s %13s %8s\n' "$round" "$kind" "$rate" \
       "$(awk -v a="$rate" -v b="$base" 'BEGIN { printf "%.2f", a / b }')" \
-      "$(( (t1 - t0) * 1000000 / hz / n ))" "$(( (c1 - c0) * 1000000 / hz / n ))" \
+      "$cost" "$(( (c1 - c0) * 1000000 / hz / n ))" \
       "$(( (m1 - m0) * 1000000 / hz / n ))" "$(cut -d' ' -f1 /proc/loadavg)"
   done
 done
+python3 - "$work/rows" <<'PY'
+import statistics, sys
+rows = [line.split() for line in open(sys.argv[1])]
+native = {r[0]: float(r[2]) for r in rows if r[1] == "native"}
+print("median over rounds: router CPU per request, and the ratio of req/s to the same round's native run")
+cpu = {}
+for kind in dict.fromkeys(r[1] for r in rows):
+    runs = [r for r in rows if r[1] == kind]
+    cpu[kind] = statistics.median(float(r[3]) for r in runs)
+    ratio = statistics.median(float(r[2]) / native[r[0]] for r in runs)
+    best = max(float(r[2]) / native[r[0]] for r in runs)
+    print(f"{kind:10s} router {cpu[kind]:5.0f} µs ({cpu[kind] / cpu['native']:.2f}× native)"
+          f"  req/s vs native: median {ratio:.2f}×, best round {best:.2f}×")
+PY
