@@ -20,10 +20,14 @@ struct MonitorAccessTests {
         )
     }
 
-    /// The first URL with `scheme` an HTTP endpoint of the monitor logged.
-    static func url(_ scheme: String, in log: String) throws -> String {
-        let range = try #require(log.range(of: scheme + #"://127\.0\.0\.1:\d+/"#, options: .regularExpression))
-        return String(log[range])
+    /// The first URL with `scheme` an HTTP endpoint of the monitor logged (its endpoints start beside the wire
+    /// server: waited for, within 20 s).
+    static func url(_ scheme: String, of monitor: ServiceProcess) async throws -> String {
+        let url = await Fixtures.waitFor(.seconds(20), every: .milliseconds(50)) { () -> String? in
+            let log = monitor.log
+            return log.range(of: scheme + #"://127\.0\.0\.1:\d+/"#, options: .regularExpression).map { String(log[$0]) }
+        }
+        return try #require(url, "no \(scheme) endpoint in the monitor's log")
     }
 
     static func wire(_ monitor: ServiceProcess, as name: String) throws -> WireClient {
@@ -51,7 +55,7 @@ struct MonitorAccessTests {
     @Test func onlyTheMeshsServicesReportAndTheRefusedLeaveNoInstance() async throws {
         let monitor = try await Self.start()
         defer { monitor.kill() }
-        let dashboard = try Self.url("https", in: monitor.log)
+        let dashboard = try await Self.url("https", of: monitor)
         let app = try Self.wire(monitor, as: "app")
         let refused = await #expect(throws: Status.self) { try await app.call(try Self.report("")) }
         #expect(refused?.code == .permissionDenied)
@@ -73,8 +77,8 @@ struct MonitorAccessTests {
     @Test func theDashboardNeedsATokenOrAReadOnlyCertificateAndTheExpositionIsOpen() async throws {
         let monitor = try await Self.start()
         defer { monitor.kill() }
-        let dashboard = try Self.url("https", in: monitor.log)
-        let exposition = try Self.url("http", in: monitor.log)
+        let dashboard = try await Self.url("https", of: monitor)
+        let exposition = try await Self.url("http", of: monitor)
         for path in ["api/overview", "api/instances", "api/alerts", "metrics"] {
             #expect(await Fixtures.get(dashboard + path)?.status == 200, "\(path) with the token")
             #expect(await Fixtures.get(dashboard + path, token: nil)?.status == 401, "\(path) without a token")
