@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Reliability scenarios against a real mesh on loopback (two instances of every stage, mutual TLS, the digits model),
 # each under a `yard load` that tallies every request: a rolling restart of every stage with SIGTERM, a SIGKILLed
-# inference instance, and a SIGSTOPped one for 8 s with 1 s deadlines (closed loop); and overload: the capacity
-# measured first, then open loops at 2×, 4× and 5× of it, and at 2× with 50 ms deadlines. Appends tables to
-# bench/RESULTS-reliability.md (or the file given by RESULTS=...).
+# inference instance, a SIGSTOPped one for 8 s with 1 s deadlines, and wrong identities (certificates calling what
+# their role may not, a foreign CA's) beside legitimate traffic (closed loop: "faults"); and overload: the capacity
+# measured first, then open loops at 2×, 4× and 5× of it, and at 2× with 50 ms deadlines ("overload"). Appends
+# tables to bench/RESULTS-reliability.md (or the file given by RESULTS=...).
 #
 #   bench/chaos.sh [BIN_DIR]   # default: the release build if there is one, else the debug build
-#   SCENARIOS=overload bench/chaos.sh   # only some: restarts, overload (default both)
+#   SCENARIOS=overload bench/chaos.sh   # only some: faults, overload (default both)
 #
 # Every process it starts is stopped on exit; every wait is bounded.
 set -euo pipefail
@@ -16,12 +17,12 @@ if [ -z "$bin" ]; then
   bin=$(swift build -c release --show-bin-path 2>/dev/null)
   [ -x "$bin/switchyard-router" ] || bin=$(swift build --show-bin-path)
 fi
-for product in switchyard-router switchyard-preprocess switchyard-inference switchyard-postprocess yard; do
+for product in switchyard-router switchyard-preprocess switchyard-inference switchyard-postprocess switchyard-monitor yard; do
   [ -x "$bin/$product" ] || { echo "chaos: $bin/$product is missing; build first" >&2; exit 1; }
 done
 results=${RESULTS:-bench/RESULTS-reliability.md}
 certs=ops/certs/out
-[ -f "$certs/client.pem" ] || bash ops/certs/make-certs.sh "$certs" >/dev/null
+[ -f "$certs/readonly.pem" ] || bash ops/certs/make-certs.sh "$certs" >/dev/null  # readonly.pem: certificates with roles
 tls() { echo --ca "$certs/ca.pem" --cert "$certs/$1.pem" --key "$certs/$1.key"; }
 logs=$(mktemp -d -t switchyard-chaos.XXXXXX)
 declare -A pid port
@@ -78,9 +79,11 @@ print(f"| {scenario} | {step['sent']} | {step['ok']} | {step['sent'] - step['ok'
 EOF
 }
 rows=()
+scenarios=${SCENARIOS:-faults overload}
+denied=""
+unhealthy=""
 
-scenarios=${SCENARIOS:-restarts overload}
-if [[ " $scenarios " == *" restarts "* ]]; then
+if [[ " $scenarios " == *" faults "* ]]; then
 # rolling restart: every stage instance in turn gets SIGTERM (drain, exit) and comes back on its port
 load "$logs/rolling.json" 40s 5s &
 loader=$!
@@ -114,6 +117,38 @@ sleep 8
 kill -CONT "${pid[inf2]}"
 wait $loader || true
 rows+=("$(summary "SIGSTOP of one of two inference instances for 8 s, 1 s deadlines" "$logs/sigstop.json")")
+
+# wrong identities: beside legitimate app traffic, certificates call what their role may not, and a foreign CA's
+# admin certificate calls the router; every attempt must be refused (permission denied, or no TLS), the legitimate
+# traffic must not notice, and every service must answer health afterwards
+start monitor switchyard-monitor --http-port 0 --exposition-port 0
+bash ops/certs/make-certs.sh "$logs/foreign" intruder:admin >/dev/null
+attempt() {  # label target method cert-dir cert-name: 400 calls, 4 in flight, tallied
+  "$bin/yard" load --target "127.0.0.1:${port[$2]}" --method "$3" --model digits \
+    --input Tests/Fixtures/engine/digits/x_test.npy --ca "$certs/ca.pem" --cert "$4/$5.pem" --key "$4/$5.key" \
+    --concurrency 4 --requests 400 --warmup 0 --timeout 5s --json "$logs/identity-$1.json" >"$logs/identity-$1.txt" 2>&1 || true
+  rows+=("$(summary "wrong identity: $1" "$logs/identity-$1.json")")
+}
+load "$logs/identities.json" 20s 5s &
+loader=$!
+sleep 3
+attempt "app → inference infer" inf1 infer "$certs" client
+attempt "app → preprocess preprocess" pre1 preprocess "$certs" client
+attempt "app → monitor report" monitor report "$certs" client
+attempt "readonly → router batching.set" router batching.set "$certs" readonly
+attempt "router → router rollout.abort" router rollout.abort "$certs" router
+attempt "reporter (echo) → router infer" router infer "$certs" echo
+attempt "foreign CA's admin → router infer" router infer "$logs/foreign" intruder
+wait $loader || true
+rows+=("$(summary "legitimate app traffic during the wrong-identity attempts, 5 s deadlines" "$logs/identities.json")")
+unhealthy=""
+for name in "${stages[@]}" router monitor; do
+  "$bin/yard" load --target "127.0.0.1:${port[$name]}" --method health --shape 1 --requests 3 --concurrency 1 \
+    --warmup 0 $(tls readonly) --json "$logs/health-$name.json" >/dev/null 2>&1 || true
+  python3 -c 'import json, sys; s = json.load(open(sys.argv[1]))["steps"][0]; sys.exit(s["ok"] != s["sent"])' \
+    "$logs/health-$name.json" 2>/dev/null || unhealthy+=" $name"
+done
+denied=$(cat "$logs"/{pre,inf,post}*.log "$logs"/router.log "$logs"/monitor.log | grep -c 'request refused: permission denied' || true)
 fi
 
 # overload: the capacity first, in the same run (closed loop, 64 in flight), the unloaded p99 at a fifth of it, then
@@ -172,6 +207,7 @@ EOF2
 fi
 
 
+
 {
   echo
   echo "### Run of $(date -u +%Y-%m-%dT%H:%MZ) ($(basename "$(dirname "$bin")")/$(basename "$bin") binaries)"
@@ -179,10 +215,12 @@ fi
   blas=$(grep -o 'blas.core=[A-Za-z0-9]*' "$logs/inf1.log" | head -1 | cut -d= -f2)
   echo "CPU: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores, OpenBLAS core ${blas:-unknown}; load average at"
   echo "the end: $(cut -d' ' -f1-3 /proc/loadavg) (other engineers' builds share the machine)."
-  echo "Closed loop, 16 in flight, one digits row per request, \`yard load --retries 3\` (the default)."
-  echo "Stage logs: $(cat "$logs"/{pre,inf,post}*.log | grep -c ' draining') drains, $(cat "$logs"/{pre,inf,post}*.log | grep -c ' listening') starts."
-  echo
   if [ ${#rows[@]} -gt 0 ]; then
+    echo "Closed loop, 16 in flight, one digits row per request, \`yard load --retries 3\` (the default)."
+    echo "Stage logs: $(cat "$logs"/{pre,inf,post}*.log | grep -c ' draining') drains, $(cat "$logs"/{pre,inf,post}*.log | grep -c ' listening') starts."
+    echo "Wrong identities: $denied refusals logged (the first of each kind per service, then one in a thousand);"
+    echo "health afterwards: ${unhealthy:+NOT answered by$unhealthy}${unhealthy:-every stage instance, the router and the monitor answered}."
+    echo
     echo "| scenario | sent | ok | failed | client retries | p99 ms | p99.9 ms | max ms | errors |"
     echo "|---|---|---|---|---|---|---|---|---|"
     printf '%s\n' "${rows[@]}"
