@@ -60,14 +60,16 @@ public struct BatcherConfiguration: Sendable, Hashable {
     }
 
     /// Why a request with this predicted queueing and execution is refused at arrival, or `nil`: a deadline they
-    /// would miss (`deadline exceeded`), or queueing over ``maxQueueTime`` (`resource exhausted`, saying when to
-    /// retry).
+    /// would miss (`deadline exceeded`; only for a request that would wait), or queueing over ``maxQueueTime``
+    /// (`resource exhausted`, saying when to retry).
     /// - Parameters:
     ///   - queue: the predicted wait in the queue (or queues, for a chain of batchers).
     ///   - execution: the predicted execution after it.
     ///   - timeLeft: until the request's deadline; `nil` for none.
     public func refusal(queue: Duration, execution: Duration, timeLeft: Duration?) -> RoutingError? {
-        if let timeLeft, queue + execution > timeLeft {
+        // a request that would not wait is sent: refusing it on a prediction alone could refuse every request on a
+        // stale one, and nothing would be sent to correct it
+        if let timeLeft, queue > .zero, queue + execution > timeLeft {
             return RoutingError(
                 .deadlineExceeded,
                 "the deadline cannot be met: \(Self.milliseconds(timeLeft)) left, predicted queueing "

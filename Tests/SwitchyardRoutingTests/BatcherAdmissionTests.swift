@@ -182,4 +182,33 @@ struct BatcherAdmissionTests {
         #expect(machine.predictedLatency(rows: 1, priority: 0).queue == .zero)
         _ = machine.shutDown()
     }
+
+    @Test func aStalePredictionNeverRefusesARequestThatWouldNotWait() throws {
+        // learned: 4 rows take 10 ms; a request with 5 ms left at an idle upstream is sent all the same (its
+        // answer teaches the predictor), while one that would queue behind a busy slot is refused
+        var machine = Machine(
+            configuration: .defaults {
+                $0.maxBatchSize = 4
+                $0.maxBatchesInFlight = 1
+            }
+        )
+        let learned = try #require(
+            machine.enqueue(id: 1, request: makeRequest(rows: 4), deadline: nil, now: t0).dispatches.first
+        )
+        _ = machine.complete(batchID: learned.batchID, succeeded: true, now: at(10))
+        let idle = machine.enqueue(id: 2, request: Self.request(), deadline: at(15), now: at(10))
+        #expect(idle.dispatches.map { $0.members.map(\.id) } == [[2]])
+        let busy = machine.enqueue(id: 3, request: Self.request(), deadline: at(15), now: at(10))
+        #expect(busy.failures.map(\.code) == [.deadlineExceeded])
+    }
+
+    @Test func oneOutlierMovesThePredictionByAFewTimesAtMost() {
+        var predictor = ExecutionTimePredictor(initialEstimate: .milliseconds(10), smoothing: 0.2)
+        predictor.observe(rows: 1, duration: .seconds(4))  // a cold start: counts as 4 × 10 ms
+        #expect(predictor.predict(rows: 1) == .milliseconds(40))
+        predictor.observe(rows: 1, duration: .milliseconds(2))
+        #expect(predictor.predict(rows: 1) == .microseconds(32_400))
+        predictor.observe(rows: 1, duration: .seconds(4))  // 0.8 × 32.4 + 0.2 × 4 × 32.4
+        #expect(predictor.predict(rows: 1) == .microseconds(51_840))
+    }
 }
