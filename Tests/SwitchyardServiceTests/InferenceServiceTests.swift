@@ -189,7 +189,9 @@ struct InferenceServiceTests {
 
     /// The config file maps more identities to roles and changes who may call a method.
     @Test func theConfigGivesRolesToIdentitiesAndSetsWhoMayCallAMethod() async throws {
-        let config = FileManager.default.temporaryDirectory.appendingPathComponent("switchyard-\(UUID().uuidString).yaml")
+        let config = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "switchyard-\(UUID().uuidString).yaml"
+        )
         try """
         roles:
           router: [cn:app]
@@ -199,7 +201,9 @@ struct InferenceServiceTests {
         defer { try? FileManager.default.removeItem(at: config) }
         let service = try await ServiceProcess(
             "switchyard-inference",
-            arguments: ["--config", config.path, "--port", "0", "--models", Self.root.appendingPathComponent("models").path]
+            arguments: [
+                "--config", config.path, "--port", "0", "--models", Self.root.appendingPathComponent("models").path,
+            ]
                 + Self.tls("inference")
         )
         defer { service.kill() }
