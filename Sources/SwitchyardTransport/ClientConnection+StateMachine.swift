@@ -211,7 +211,12 @@ extension ClientConnection {
             // requests above the last id were never processed: safe to retry anywhere
             self.pending = self.pending.filter { $0 <= goAway.lastRequestID }
             let close = self.closeIfDrained()
-            return .drain(lastRequestID: goAway.lastRequestID, serverDraining: wasOpen, beganDraining: began, close: close)
+            return .drain(
+                lastRequestID: goAway.lastRequestID,
+                serverDraining: wasOpen,
+                beganDraining: began,
+                close: close
+            )
         }
 
         // MARK: Timers

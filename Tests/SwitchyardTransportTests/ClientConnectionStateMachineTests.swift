@@ -79,7 +79,10 @@ struct ClientConnectionStateMachineTests {
         var machine = Self.open()
         let first = try Self.send(&machine)
         _ = try Self.send(&machine)
-        let action = machine.received(.goAway(GoAway(lastRequestID: first, status: Status(.ok, "bye"))), now: Self.start)
+        let action = machine.received(
+            .goAway(GoAway(lastRequestID: first, status: Status(.ok, "bye"))),
+            now: Self.start
+        )
         #expect(action == .drain(lastRequestID: first, serverDraining: true, beganDraining: true, close: false))
         #expect(machine.pending == [first])
         #expect(throws: TransportError.self) { try machine.prepareCall(deadline: nil, now: Self.start).get() }
@@ -93,7 +96,11 @@ struct ClientConnectionStateMachineTests {
         _ = try Self.send(&machine)
         _ = try Self.send(&machine)
         let status = Status(.invalidArgument, "bad")
-        guard case .fail(let failure) = machine.received(.goAway(GoAway(lastRequestID: 1, status: status)), now: Self.start)
+        guard
+            case .fail(let failure) = machine.received(
+                .goAway(GoAway(lastRequestID: 1, status: status)),
+                now: Self.start
+            )
         else {
             Issue.record("expected a failure")
             return

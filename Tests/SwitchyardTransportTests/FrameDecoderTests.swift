@@ -26,7 +26,9 @@ struct FrameDecoderTests {
             Self.pair([.ping(42), .pong(42)]),
             Self.pair([.request(id: 1, Request(method: "echo", tensors: [NamedTensor("x", tensor)]))]),
             Self.pair([.request(id: 7, timed), .cancel(id: 7)]),
-            Self.pair([.response(id: 2, Response(tensors: [NamedTensor("y", tensor)])), .error(id: 3, Status(.notFound, "no"))]),
+            Self.pair([
+                .response(id: 2, Response(tensors: [NamedTensor("y", tensor)])), .error(id: 3, Status(.notFound, "no")),
+            ]),
             Self.pair([.goAway(GoAway(lastRequestID: 9, status: Status(.ok, "bye")))]),
         ]
         try ByteToMessageDecoderVerifier.verifyDecoder(inputOutputPairs: pairs) {

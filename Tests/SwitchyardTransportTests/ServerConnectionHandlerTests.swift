@@ -43,7 +43,11 @@ struct ServerConnectionHandlerTests {
 
         func next() throws -> Frame? { try self.channel.readOutbound(as: Frame.self) }
 
-        func tls() { self.channel.pipeline.fireUserInboundEventTriggered(TLSUserEvent.handshakeCompleted(negotiatedProtocol: WireVersion.alpn)) }
+        func tls() {
+            self.channel.pipeline.fireUserInboundEventTriggered(
+                TLSUserEvent.handshakeCompleted(negotiatedProtocol: WireVersion.alpn)
+            )
+        }
 
         /// TLS and HELLO; returns the server's HELLO.
         func handshake() throws -> Hello? {
@@ -260,7 +264,9 @@ struct ServerConnectionHandlerTests {
     func malformedBytesAreAProtocolError(offset: Int, value: UInt8, mentioning: String) throws {
         let connection = try Self.connection(decoding: true)
         connection.tls()
-        try connection.channel.writeInbound(ByteBuffer(bytes: Frame.hello(Hello(maxInFlight: 0, identity: "c")).encoded()))
+        try connection.channel.writeInbound(
+            ByteBuffer(bytes: Frame.hello(Hello(maxInFlight: 0, identity: "c")).encoded())
+        )
         guard case .hello? = try connection.next() else {
             Issue.record("expected HELLO")
             return
@@ -281,7 +287,9 @@ struct ServerConnectionHandlerTests {
     @Test func aFrameStillArrivingPastTheBufferBudgetClosesWithResourceExhausted() throws {
         let connection = try Self.connection(decoding: true, budget: 1000)
         connection.tls()
-        try connection.channel.writeInbound(ByteBuffer(bytes: Frame.hello(Hello(maxInFlight: 0, identity: "c")).encoded()))
+        try connection.channel.writeInbound(
+            ByteBuffer(bytes: Frame.hello(Hello(maxInFlight: 0, identity: "c")).encoded())
+        )
         _ = try connection.next()
         let big = Frame.request(
             id: 1,

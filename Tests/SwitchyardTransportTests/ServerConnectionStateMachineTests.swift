@@ -138,8 +138,9 @@ struct ServerConnectionStateMachineTests {
     }
 
     @Test func framesAServerMustNotReceiveAreProtocolErrors() {
-        for frame in [Frame.response(id: 1, Response()), .error(id: 3, Status(.internalError, "x")), .hello(Self.hello)]
-        {
+        for frame in [
+            Frame.response(id: 1, Response()), .error(id: 3, Status(.internalError, "x")), .hello(Self.hello),
+        ] {
             var machine = Self.open()
             guard case .abort(let abort) = machine.received(frame, now: Self.start) else {
                 Issue.record("expected a protocol error for \(frame.type)")
@@ -175,7 +176,11 @@ struct ServerConnectionStateMachineTests {
 
     @Test func drainWithNothingInFlightClosesAtOnce() {
         var machine = Self.open()
-        guard case .drain(_, let closeNow) = machine.received(.goAway(GoAway(lastRequestID: 0, status: Status(.ok, "bye"))), now: Self.start)
+        guard
+            case .drain(_, let closeNow) = machine.received(
+                .goAway(GoAway(lastRequestID: 0, status: Status(.ok, "bye"))),
+                now: Self.start
+            )
         else {
             Issue.record("expected a GOAWAY")
             return
