@@ -27,7 +27,6 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     typealias OutboundOut = Frame
 
     private let identity: String
-    private let token: String?
     private let keepaliveInterval: Duration
     private let keepaliveTimeout: Duration
     private let ready: EventLoopPromise<ConnectionLimits>
@@ -44,7 +43,6 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
 
     init(
         identity: String,
-        token: String?,
         keepaliveInterval: Duration,
         keepaliveTimeout: Duration,
         ready: EventLoopPromise<ConnectionLimits>,
@@ -53,7 +51,6 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         onServerDraining: @escaping @Sendable () -> Void = {}
     ) {
         self.identity = identity
-        self.token = token
         self.keepaliveInterval = keepaliveInterval
         self.keepaliveTimeout = keepaliveTimeout
         self.ready = ready
@@ -96,9 +93,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         case .none:
             break
         case .sendHello:
-            var parameters: [Parameter] = []
-            if let token = self.token { parameters.append(Parameter(ParameterKey.authToken, token)) }
-            if let announced = AnnouncedDTypes.all.parameter { parameters.append(announced) }
+            let parameters = AnnouncedDTypes.all.parameter.map { [$0] } ?? []
             let hello = Hello(maxInFlight: 0, identity: self.identity, parameters: parameters)
             context.writeAndFlush(self.wrapOutboundOut(.hello(hello)), promise: nil)
             self.scheduleTick(context: context)

@@ -144,12 +144,11 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
             if let handler = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self),
                 let certificate = handler.peerCertificate
             {
-                let names = certificate.subjectName
-                self.connection.tlsVerified(
-                    commonName: names.last { $0.type == .commonName }?.value,
-                    organizationalUnits: names.filter { $0.type == .organizationalUnit }.map(\.value)
-                )
-                self.logger[metadataKey: "peer"] = "\(self.connection.peer.commonName ?? "?")"
+                self.connection.peer = PeerIdentity(certificate: certificate)
+                self.logger[metadataKey: "peer"] = "\(self.connection.peer)"
+            }
+            if let policy = self.configuration.authorization {
+                self.connection.peer = policy.resolve(self.connection.peer)
             }
         case .acceptHello(let hello):
             self.connection.helloReceived(hello)
@@ -198,6 +197,13 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
             let traceID = TraceID(traceparent: traceparent)
         {
             request.traceID = traceID
+        }
+        if let refusal = self.configuration.authorization?.refusal(
+            of: request.method,
+            by: self.connection.peer,
+            logger: self.logger
+        ) {
+            return self.finish(id, with: .failure(refusal), context: context)
         }
         let deadline = request.timeout.map { ContinuousClock.now.advanced(by: $0) }
         let requestContext = RequestContext(
