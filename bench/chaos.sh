@@ -118,10 +118,15 @@ rows+=("$(summary "SIGSTOP of one of two inference instances for 8 s, 1 s deadli
 start monitor switchyard-monitor --http-port 0 --exposition-port 0
 bash ops/certs/make-certs.sh "$logs/foreign" intruder:admin >/dev/null
 attempt() {  # label target method cert-dir cert-name: 400 calls, 4 in flight, tallied
+  local out="$logs/identity-$2-$3-$5"
   "$bin/yard" load --target "127.0.0.1:${port[$2]}" --method "$3" --model digits \
     --input Tests/Fixtures/engine/digits/x_test.npy --ca "$certs/ca.pem" --cert "$4/$5.pem" --key "$4/$5.key" \
-    --concurrency 4 --requests 400 --warmup 0 --timeout 5s --json "$logs/identity-$1.json" >"$logs/identity-$1.txt" 2>&1 || true
-  rows+=("$(summary "wrong identity: $1" "$logs/identity-$1.json")")
+    --concurrency 4 --requests 400 --warmup 0 --timeout 5s --json "$out.json" >"$out.txt" 2>&1 || true
+  if [ -f "$out.json" ]; then
+    rows+=("$(summary "wrong identity: $1" "$out.json")")
+  else  # refused before any request: the TLS handshake failed
+    rows+=("| wrong identity: $1 | 0 | 0 | 0 | 0 | 0.0 | 0.0 | 0.0 | no connection: $(grep -o 'TLSV1_ALERT_[A-Z_]*\|CERTIFICATE_VERIFY_FAILED' "$out.txt" | head -1) |")
+  fi
 }
 load "$logs/identities.json" 20s 5s &
 loader=$!
