@@ -31,7 +31,7 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
     private struct State: ~Copyable {
         var machine: StateMachine
         var upstreams: [String: any Upstream]
-        var random = SystemRandomNumberGenerator()
+        var random = SplitMix64()
         var predictors = AttemptPredictors()
         var limits: InstanceConcurrencyLimits<C.Instant>
 
@@ -235,20 +235,19 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
     private func start(_ run: inout Run, in group: inout TaskGroup<AttemptEvent>, isRetry: Bool) -> (any Error)? {
         let (picked, events, count) = self.state.withLock {
             state -> ((String, any Upstream)?, [StateMachine.Event], Int) in
-            let machine = state.machine
-            let excluded = Set(run.tried.compactMap { machine.index(of: $0) })
-            let goingAway = Set(
-                machine.instances.indices.filter { state.upstreams[machine.instances[$0].id]?.isDraining ?? false }
-            )
+            // the exclusions are asked per instance, so a pick builds no list
+            let upstreams = state.upstreams
+            let tried = run.tried
             let (index, events) = state.machine.pick(
-                excluding: excluded,
-                goingAway: goingAway,
+                excluding: { _, instance in !tried.isEmpty && tried.contains(instance.id) },
+                goingAway: { _, instance in upstreams[instance.id]?.isDraining ?? false },
                 now: self.clock.now,
                 using: &state.random
             )
-            guard let index else { return (nil, events, machine.instances.count) }
+            let count = state.machine.instances.count
+            guard let index else { return (nil, events, count) }
             let id = state.machine.instances[index].id
-            return ((id, state.upstreams[id]!), events, machine.instances.count)
+            return ((id, state.upstreams[id]!), events, count)
         }
         self.log(events)
         guard let (id, upstream) = picked else {
