@@ -118,6 +118,28 @@ predict() {
 predict >"$work/load1.log" 2>&1 || { cat "$work/load1.log" >&2; fail "requests through the installed router"; }
 grep -E '^closed' "$work/load1.log" | head -n 1 | sed 's/^/package-test: through the router: /'
 
+# scale a stage as the README says: a second inference instance on this VM (the template with its own ports from an
+# environment file), added to the router's pool with an admin certificate; it takes requests
+admin=(--ca /root/ca/ca.pem --cert /root/ca/ops.pem --key /root/ca/ops.key)
+vm sh -c 'printf "SWITCHYARD_INFERENCE_PORT=7412\nSWITCHYARD_INFERENCE_METRICS_PORT=9412\n" \
+  > /etc/switchyard/inference-b.env'
+vm systemctl start switchyard-inference@b.service || fail "systemctl start switchyard-inference@b.service"
+port[switchyard-inference@b.service]=9412
+for _ in $(seq 1 600); do vm curl -fsS -o /dev/null http://127.0.0.1:9412/readyz 2>/dev/null && break; sleep 0.05; done
+vm yard pool add --router 127.0.0.1:7400 "${admin[@]}" --stage inference --instance 127.0.0.1:7412 >/dev/null \
+  || fail "yard pool add"
+busy_b() { vm curl -fsS http://127.0.0.1:9412/metrics | awk '/^switchyard_busy_seconds_total\{/ {print $NF}'; }
+for _ in $(seq 1 20); do  # slow start: its share rises over 10 s
+  predict >"$work/load-scale.log" 2>&1 || { cat "$work/load-scale.log" >&2; fail "requests while scaling out"; }
+  awk -v b="$(busy_b)" 'BEGIN { exit !(b > 0) }' && break
+  sleep 1
+done
+awk -v b="$(busy_b)" 'BEGIN { exit !(b > 0) }' || fail "the added instance switchyard-inference@b took no request"
+vm yard pool list --router 127.0.0.1:7400 "${admin[@]}" >"$work/pool.log" 2>&1 || fail "yard pool list"
+grep -q 127.0.0.1:7412 "$work/pool.log" || { cat "$work/pool.log" >&2; fail "yard pool list does not show 7412"; }
+vm yard admin reload --target 127.0.0.1:7412 "${admin[@]}" >/dev/null || fail "yard admin reload"
+echo "package-test: scaled out: switchyard-inference@b (inference-b.env) added with yard pool add, serving"
+
 # every stage exports its saturation for autoscalers
 for unit in switchyard-inference@main.service switchyard-preprocess@main.service switchyard-postprocess@main.service \
   switchyard-router.service; do
@@ -185,7 +207,7 @@ echo "package-test: a broken config is refused on reload (logged), the router ke
 
 # stop: each drains and exits 0
 for unit in switchyard-router.service switchyard-preprocess@main.service switchyard-inference@main.service \
-  switchyard-postprocess@main.service switchyard-monitor.service; do
+  switchyard-inference@b.service switchyard-postprocess@main.service switchyard-monitor.service; do
   vm systemctl stop "$unit"
   result=$(vm systemctl show -p Result --value "$unit")
   status=$(vm systemctl show -p ExecMainStatus --value "$unit")
