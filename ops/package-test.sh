@@ -109,7 +109,8 @@ for unit in switchyard-monitor.service switchyard-inference@main.service switchy
   $ok || fail "$unit not ready within 30 s"
   ready_ms[$unit]=$(( ($(date +%s%N) - started) / 1000000 ))
 done
-echo "package-test: every unit started and ready"
+core=$(vm journalctl --no-pager -u switchyard-inference@main.service | grep -o 'blas.core=[A-Za-z0-9]*' | head -n 1)
+echo "package-test: every unit started and ready (inference: ${core:-blas.core not logged})"
 client=(--ca /root/ca/ca.pem --cert /root/ca/client.pem --key /root/ca/client.key)
 predict() {
   vm yard load --target 127.0.0.1:7400 "${client[@]}" --model digits --shape 64 --requests 200 --concurrency 4 \
@@ -229,7 +230,7 @@ vm test ! -e /etc/switchyard || fail "/etc/switchyard left after purge"
 vm test ! -e /var/lib/switchyard || fail "/var/lib/switchyard left after purge"
 echo "package-test: dpkg -r and --purge: binaries, units, enablement, config and state gone"
 
-printf '\n%-36s %10s %12s %18s\n' unit "binary MB" "idle RSS MB" "start-to-ready ms"
+printf '\n%-36s %10s %12s %18s\n' unit "binary MiB" "idle RSS MiB" "start-to-ready ms"
 for unit in switchyard-router.service switchyard-preprocess@main.service switchyard-inference@main.service \
   switchyard-postprocess@main.service switchyard-monitor.service; do
   awk -v u="$unit" -v s="${size[$unit]}" -v r="${rss[$unit]}" -v t="${ready_ms[$unit]}" \
