@@ -27,6 +27,7 @@ cleanup() {
     kill -9 "$nspawn" 2>/dev/null || true
   fi
   umount "$root" 2>/dev/null || umount -l "$root" 2>/dev/null || true
+  ! mountpoint -q "$work/upper" || umount "$work/upper" || umount -l "$work/upper" || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -37,7 +38,14 @@ if [ "${1:-}" = --binaries ]; then
 fi
 deb=${1:-$(ls -t dist/switchyard_*.deb 2>/dev/null | head -n 1)}
 [ -f "$deb" ] || { echo "package-test: no .deb (run ops/package.sh)" >&2; exit 1; }
-mount -t overlay overlay -o "lowerdir=/,upperdir=$work/upper,workdir=$work/work" "$root"
+# an overlay's upper layer cannot be on overlayfs (a container's root): then it goes on a tmpfs
+if [ "$(findmnt -n -o FSTYPE -T "$work")" = overlay ]; then
+  mount -t tmpfs -o size=4g switchyard-vm "$work/upper" && mkdir -p "$work/upper/upper" "$work/upper/work"
+  layers="upperdir=$work/upper/upper,workdir=$work/upper/work"
+else
+  layers="upperdir=$work/upper,workdir=$work/work"
+fi
+mount -t overlay overlay -o "lowerdir=/,$layers" "$root"
 # a machine of its own: its own id, none of this machine's services, no leftovers of an earlier install
 rm -f "$root/etc/machine-id"
 tr -d '-' </proc/sys/kernel/random/uuid >"$root/etc/machine-id"
