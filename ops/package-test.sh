@@ -137,17 +137,22 @@ port[switchyard-inference@b.service]=9412
 for _ in $(seq 1 600); do vm curl -fsS -o /dev/null http://127.0.0.1:9412/readyz 2>/dev/null && break; sleep 0.05; done
 vm yard pool add --router 127.0.0.1:7400 "${admin[@]}" --stage inference --instance 127.0.0.1:7412 >/dev/null \
   || fail "yard pool add"
-busy_b() { vm curl -fsS http://127.0.0.1:9412/metrics | awk '/^switchyard_busy_seconds_total\{/ {print $NF}'; }
+served_b() {  # digits requests the new instance answered
+  vm curl -fsS http://127.0.0.1:9412/metrics \
+    | awk '/^switchyard_requests_total\{/ && /model="digits"/ { n += $NF } END { print n + 0 }'
+}
+[ "$(served_b)" = 0 ] || fail "switchyard-inference@b counts requests before it was added"
 for _ in $(seq 1 20); do  # slow start: its share rises over 10 s
   predict >"$work/load-scale.log" 2>&1 || { cat "$work/load-scale.log" >&2; fail "requests while scaling out"; }
-  awk -v b="$(busy_b)" 'BEGIN { exit !(b > 0) }' && break
+  [ "$(served_b)" != 0 ] && break
   sleep 1
 done
-awk -v b="$(busy_b)" 'BEGIN { exit !(b > 0) }' || fail "the added instance switchyard-inference@b took no request"
+[ "$(served_b)" != 0 ] || fail "the added instance switchyard-inference@b took no request"
 vm yard pool list --router 127.0.0.1:7400 "${admin[@]}" >"$work/pool.log" 2>&1 || fail "yard pool list"
 grep -q 127.0.0.1:7412 "$work/pool.log" || { cat "$work/pool.log" >&2; fail "yard pool list does not show 7412"; }
 vm yard admin reload --target 127.0.0.1:7412 "${admin[@]}" >/dev/null || fail "yard admin reload"
-echo "package-test: scaled out: switchyard-inference@b (inference-b.env) added with yard pool add, serving"
+echo "package-test: scaled out: switchyard-inference@b (inference-b.env) added with yard pool add," \
+  "$(served_b) requests answered by it"
 
 # every stage exports its saturation for autoscalers
 for unit in switchyard-inference@main.service switchyard-preprocess@main.service switchyard-postprocess@main.service \
