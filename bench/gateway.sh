@@ -134,7 +134,7 @@ for round in $(seq 1 "$rounds"); do
     echo "$round $kind $variant $rate $cost" >> "$work/rows"
     printf '%-5s %-10s %-7s %8s %6s %12s %12s %13s %8s\n' "$round" "$kind" "$variant" "$rate" \
       "$(awk -v a="$rate" -v b="${!base}" 'BEGIN { printf "%.2f", a / b }')" \
-      "$cost" "$(( (c1 - c0) * 1000000 / hz / n ))" \
+      "$cost" "$( [ "$c1" -gt "$c0" ] && echo $(( (c1 - c0) * 1000000 / hz / n )) || echo '?')" \
       "$(( (m1 - m0) * 1000000 / hz / n ))" "$(cut -d' ' -f1 /proc/loadavg)"
    done
   done

@@ -206,6 +206,10 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
             return self.finish(id, with: .failure(refusal), context: context)
         }
         let deadline = request.timeout.map { ContinuousClock.now.advanced(by: $0) }
+        // shedding costs no task and no timer
+        if let refusal = self.service.refusal(for: request, deadline: deadline) {
+            return self.send(.error(id: id, refusal), context: context)
+        }
         let requestContext = RequestContext(
             requestID: id,
             deadline: deadline,
