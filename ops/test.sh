@@ -21,3 +21,5 @@ bash ops/verify-units.sh "$(swift build --show-bin-path)"
 # a fleet on network namespaces (root): discovery through dnsmasq, instances added, drained, removed, certificates
 # rotated, the router restarted and a link cut under load, every request counted
 bash ops/fleet-test.sh "$(swift build --show-bin-path)"
+# the libFuzzer targets (AddressSanitizer on), a minute each from the committed seed corpus (Fuzz/corpus)
+bash ops/fuzz.sh 60
