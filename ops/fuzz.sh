@@ -7,8 +7,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
-FUZZ=1 swift build --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer -Xswiftc -sanitize=address \
-    -Xswiftc -Xfrontend -Xswiftc -sanitize=fuzzer,address --product FuzzFrame
+for product in FuzzFrame FuzzConnection; do
+    FUZZ=1 swift build --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer -Xswiftc -sanitize=address \
+        -Xswiftc -Xfrontend -Xswiftc -sanitize=fuzzer,address --product "$product"
+done
 bin=$(FUZZ=1 swift build --scratch-path .build-fuzz --show-bin-path)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -28,3 +30,4 @@ run() { # target, seed folder
     grep -E '^(Done|stat::number_of_executed_units|stat::average_exec_per_sec|stat::new_units_added)' "$work/$target/log"
 }
 run FuzzFrame Fuzz/corpus/frames "$@"
+run FuzzConnection Fuzz/corpus/connection "$@"
