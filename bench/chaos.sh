@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Reliability scenarios against a real mesh on loopback (two instances of every stage, mutual TLS, the digits model),
 # each under a closed-loop `yard load` that tallies every request: a rolling restart of every stage with SIGTERM, a
-# SIGKILLed inference instance, and a SIGSTOPped one for 8 s with 1 s deadlines. Appends a table to
+# SIGKILLed inference instance, a SIGSTOPped one for 8 s with 1 s deadlines, and wrong identities (certificates
+# calling what their role may not, a foreign CA's) beside legitimate traffic. Appends a table to
 # bench/RESULTS-reliability.md (or the file given by RESULTS=...).
 #
 #   bench/chaos.sh [BIN_DIR]   # default: the release build if there is one, else the debug build
@@ -14,12 +15,12 @@ if [ -z "$bin" ]; then
   bin=$(swift build -c release --show-bin-path 2>/dev/null)
   [ -x "$bin/switchyard-router" ] || bin=$(swift build --show-bin-path)
 fi
-for product in switchyard-router switchyard-preprocess switchyard-inference switchyard-postprocess yard; do
+for product in switchyard-router switchyard-preprocess switchyard-inference switchyard-postprocess switchyard-monitor yard; do
   [ -x "$bin/$product" ] || { echo "chaos: $bin/$product is missing; build first" >&2; exit 1; }
 done
 results=${RESULTS:-bench/RESULTS-reliability.md}
 certs=ops/certs/out
-[ -f "$certs/client.pem" ] || bash ops/certs/make-certs.sh "$certs" >/dev/null
+[ -f "$certs/readonly.pem" ] || bash ops/certs/make-certs.sh "$certs" >/dev/null  # readonly.pem: certificates with roles
 tls() { echo --ca "$certs/ca.pem" --cert "$certs/$1.pem" --key "$certs/$1.key"; }
 logs=$(mktemp -d -t switchyard-chaos.XXXXXX)
 declare -A pid port
@@ -111,6 +112,38 @@ kill -CONT "${pid[inf2]}"
 wait $loader || true
 rows+=("$(summary "SIGSTOP of one of two inference instances for 8 s, 1 s deadlines" "$logs/sigstop.json")")
 
+# wrong identities: beside legitimate app traffic, certificates call what their role may not, and a foreign CA's
+# admin certificate calls the router; every attempt must be refused (permission denied, or no TLS), the legitimate
+# traffic must not notice, and every service must answer health afterwards
+start monitor switchyard-monitor --http-port 0 --exposition-port 0
+bash ops/certs/make-certs.sh "$logs/foreign" intruder:admin >/dev/null
+attempt() {  # label target method cert-dir cert-name: 400 calls, 4 in flight, tallied
+  "$bin/yard" load --target "127.0.0.1:${port[$2]}" --method "$3" --model digits \
+    --input Tests/Fixtures/engine/digits/x_test.npy --ca "$certs/ca.pem" --cert "$4/$5.pem" --key "$4/$5.key" \
+    --concurrency 4 --requests 400 --warmup 0 --timeout 5s --json "$logs/identity-$1.json" >"$logs/identity-$1.txt" 2>&1 || true
+  rows+=("$(summary "wrong identity: $1" "$logs/identity-$1.json")")
+}
+load "$logs/identities.json" 20s 5s &
+loader=$!
+sleep 3
+attempt "app → inference infer" inf1 infer "$certs" client
+attempt "app → preprocess preprocess" pre1 preprocess "$certs" client
+attempt "app → monitor report" monitor report "$certs" client
+attempt "readonly → router batching.set" router batching.set "$certs" readonly
+attempt "router → router rollout.abort" router rollout.abort "$certs" router
+attempt "reporter (echo) → router infer" router infer "$certs" echo
+attempt "foreign CA's admin → router infer" router infer "$logs/foreign" intruder
+wait $loader || true
+rows+=("$(summary "legitimate app traffic during the wrong-identity attempts, 5 s deadlines" "$logs/identities.json")")
+unhealthy=""
+for name in "${stages[@]}" router monitor; do
+  "$bin/yard" load --target "127.0.0.1:${port[$name]}" --method health --shape 1 --requests 3 --concurrency 1 \
+    --warmup 0 $(tls readonly) --json "$logs/health-$name.json" >/dev/null 2>&1 || true
+  python3 -c 'import json, sys; s = json.load(open(sys.argv[1]))["steps"][0]; sys.exit(s["ok"] != s["sent"])' \
+    "$logs/health-$name.json" 2>/dev/null || unhealthy+=" $name"
+done
+denied=$(cat "$logs"/{pre,inf,post}*.log "$logs"/router.log "$logs"/monitor.log | grep -c 'request refused: permission denied' || true)
+
 {
   echo
   echo "### Run of $(date -u +%Y-%m-%dT%H:%MZ) ($(basename "$(dirname "$bin")")/$(basename "$bin") binaries)"
@@ -120,6 +153,8 @@ rows+=("$(summary "SIGSTOP of one of two inference instances for 8 s, 1 s deadli
   echo "the end: $(cut -d' ' -f1-3 /proc/loadavg) (other engineers' builds share the machine)."
   echo "Closed loop, 16 in flight, one digits row per request, \`yard load --retries 3\` (the default)."
   echo "Stage logs: $(cat "$logs"/{pre,inf,post}*.log | grep -c ' draining') drains, $(cat "$logs"/{pre,inf,post}*.log | grep -c ' listening') starts."
+  echo "Wrong identities: $denied refusals logged (the first of each kind per service, then one in a thousand);"
+  echo "health afterwards: ${unhealthy:+NOT answered by$unhealthy}${unhealthy:-every stage instance, the router and the monitor answered}."
   echo
   echo "| scenario | sent | ok | failed | client retries | p99 ms | p99.9 ms | max ms | errors |"
   echo "|---|---|---|---|---|---|---|---|---|"

@@ -69,11 +69,13 @@ router_on=${pids[-1]}
 start_recorded router 7610 --models "$work/models" "${stages[@]}" --event-loops 1 --max-batch-size 1 --max-batches-in-flight 64
 
 tls=(--ca "$work/certs/ca.pem" --cert "$work/certs/client.pem" --key "$work/certs/client.key")
+# a stage answers only routers: the per-hop run against the inference service uses the router's certificate
+router_tls=(--ca "$work/certs/ca.pem" --cert "$work/certs/router.pem" --key "$work/certs/router.key")
 synth=(--model synth --input-name input --shape 784 --connections 2)
 each=(--duration "${secs}s" --warmup "${warm}s")
 # 3. One hop at a time.
 log "$bin/yard" load --target 127.0.0.1:7601 "${tls[@]}" --method echo --shape 784 --connections 2 --concurrency 1,64 "${each[@]}" --json "$out/hop-echo.json" >/dev/null
-log "$bin/yard" load --target 127.0.0.1:7602 "${tls[@]}" "${synth[@]}" --concurrency 1,64 "${each[@]}" --json "$out/hop-inference.json" >/dev/null
+log "$bin/yard" load --target 127.0.0.1:7602 "${router_tls[@]}" "${synth[@]}" --concurrency 1,64 "${each[@]}" --json "$out/hop-inference.json" >/dev/null
 # 4. The engine in this process, one row at a time (no network), then the mesh.
 log "$bin/yard" load --engine "$work/models/synth" "${synth[@]}" --concurrency 1 "${each[@]}" --json "$out/engine-inprocess.json" >/dev/null
 log "$bin/yard" load --target 127.0.0.1:7600 "${tls[@]}" "${synth[@]}" --concurrency 1,64 "${each[@]}" --json "$out/mesh-on.json" >/dev/null

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The demo: installs what is missing, builds in release mode, makes development certificates, starts the mesh
 # (router, preprocess, inference, postprocess) on loopback with mutual TLS and the bundled digits model, all reporting
-# to the monitor (dashboard at http://127.0.0.1:7406/), and sends the digits test split through the router with the
+# to the monitor (dashboard at https://127.0.0.1:7406/#token=...), and sends the digits test split through the router with the
 # load client (`yard load`): accuracy (equal to the engine run offline), throughput and latency. Serves until Ctrl-C;
 # `--exit` stops after the run.
 set -euo pipefail
@@ -18,7 +18,7 @@ echo "demo: building (release; the first build takes several minutes)..."
 swift build -c release >/dev/null
 bin=$(swift build -c release --show-bin-path)
 certs=ops/certs/out
-[ -f "$certs/client.pem" ] || bash ops/certs/make-certs.sh "$certs" >/dev/null
+[ -f "$certs/readonly.pem" ] || bash ops/certs/make-certs.sh "$certs" >/dev/null  # readonly.pem: certificates with roles
 port_of() { sed -n 's/^port: *//p' "ops/demo/$1.yaml"; }
 ROUTER_PORT=$(port_of router)
 logs=$(mktemp -d -t switchyard-demo.XXXXXX)
@@ -45,9 +45,13 @@ start() {  # name: start a service from ops/demo/NAME.yaml and wait (bounded) un
 split=Tests/Fixtures/engine/digits
 # the drift reference: the repository has no training split of the digits model, so the demo profiles the test split
 [ -f models/digits/1/profile.json ] || "$bin/yard" profile --model models/digits/1 --data "$split/x_test.npy"
+# the dashboard's bearer token (kept with the development certificates, never committed)
+[ -s "$certs/dashboard.tokens" ] || (umask 077 && openssl rand -hex 24 > "$certs/dashboard.tokens")
 start monitor
-DASHBOARD="http://127.0.0.1:$(sed -n 's/^http-port: *\([0-9]*\).*/\1/p' ops/demo/monitor.yaml)/"
-echo "demo: dashboard at $DASHBOARD (Prometheus metrics at ${DASHBOARD}metrics)"
+monitor_port() { sed -n "s/^$1: *\([0-9]*\).*/\1/p" ops/demo/monitor.yaml; }
+DASHBOARD="https://127.0.0.1:$(monitor_port http-port)/#token=$(head -n 1 "$certs/dashboard.tokens")"
+echo "demo: dashboard at $DASHBOARD (trust $certs/ca.pem, or accept the warning);" \
+  "Prometheus metrics at http://127.0.0.1:$(monitor_port exposition-port)/metrics"
 start inference
 start preprocess
 start postprocess

@@ -76,14 +76,15 @@ vm sh -c 'chown root:switchyard /etc/switchyard/certs/*.key && chmod 0640 /etc/s
 vm sh -c 'cp -r /usr/share/switchyard/examples/models/. /var/lib/switchyard/models/ && chown -R switchyard: /var/lib/switchyard/models'
 vm sh -c 'echo "monitor: 127.0.0.1:7405" >> /etc/switchyard/router.yaml'
 
-# start, one unit at a time, timing each until it answers /readyz (the monitor: its dashboard)
+# start, one unit at a time, timing each until it answers /readyz (the monitor: /healthz of its open Prometheus port;
+# its dashboard is HTTPS with a token)
 declare -A ready_ms port
 port=([switchyard-inference@main.service]=9402 [switchyard-preprocess@main.service]=9404
-  [switchyard-postprocess@main.service]=9403 [switchyard-router.service]=9400 [switchyard-monitor.service]=7406)
+  [switchyard-postprocess@main.service]=9403 [switchyard-router.service]=9400 [switchyard-monitor.service]=7407)
 for unit in switchyard-monitor.service switchyard-inference@main.service switchyard-preprocess@main.service \
   switchyard-postprocess@main.service switchyard-router.service; do
   path=/readyz
-  [ "$unit" = switchyard-monitor.service ] && path=/
+  [ "$unit" = switchyard-monitor.service ] && path=/healthz
   started=$(date +%s%N)
   vm systemctl start "$unit" || fail "systemctl start $unit"
   ok=false

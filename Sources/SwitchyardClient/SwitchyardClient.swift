@@ -27,7 +27,6 @@ public final class SwitchyardClient: Sendable {
     ///   - tls: the CA that signed the router's certificate, and this app's certificate and key.
     ///   - connections: connections to keep open; one carries many requests at once.
     ///   - identity: the name this app announces (for the router's logs).
-    ///   - token: a bearer token, for routers that accept tokens instead of client certificates.
     ///   - defaultDeadline: the deadline of calls that give none.
     ///   - retry: which failed calls are sent again, within their deadline (``CallRetryPolicy/none`` for none).
     ///   - logger: for connection events.
@@ -38,7 +37,6 @@ public final class SwitchyardClient: Sendable {
         tls: TLSSettings,
         connections: Int = 1,
         identity: String = "app",
-        token: String? = nil,
         defaultDeadline: Duration = .seconds(30),
         retry: CallRetryPolicy = CallRetryPolicy(),
         logger: Logger = Logger(label: "switchyard.client")
@@ -48,7 +46,6 @@ public final class SwitchyardClient: Sendable {
         var configuration = WireClientConfiguration(host: host, port: port, tls: tls)
         configuration.connections = max(1, connections)
         configuration.identity = identity
-        configuration.token = token
         self.wire = try WireClient(configuration: configuration, logger: logger)
     }
 

@@ -196,7 +196,7 @@ public final class GatewayServer: Service, Sendable {
                 // a stream carries one body, at most the body limit: its window never needs topping up
                 HTTP2Setting(parameter: .initialWindowSize, value: min(configuration.maxBodyBytes + 1, Int(Int32.max))),
             ]
-            try sync.addHandler(FlushCoalescer())  // the streams answered in one tick leave in one write
+            try sync.addHandler(WriteCoalescer())  // the frames of one flush in one TLS record
             try sync.addHandler(
                 NIOHTTP2Handler(mode: .server, connectionConfiguration: connection, streamConfiguration: .init())
             )
@@ -209,6 +209,7 @@ public final class GatewayServer: Service, Sendable {
             limits.maxHeaderListSize = configuration.maxHeaderBytes
             limits.maxHeaderFieldSize = configuration.maxHeaderBytes
             limits.maxHeaderFieldCount = 256
+            try sync.addHandler(WriteCoalescer())  // an answer's head and body in one TLS record
             try sync.configureHTTPServerPipeline(
                 withPipeliningAssistance: true,
                 withErrorHandling: false,

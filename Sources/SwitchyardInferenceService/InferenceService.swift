@@ -54,12 +54,6 @@ public final class InferenceService: WireService {
                 parameters: status.map { Parameter("\($0.name)/\($0.version)", Self.describe($0.state)) } + limits
             )
         case Method.modelLoad, Method.modelUnload, Method.modelReload:
-            guard context.peer.organizationalUnits.contains("admin") else {
-                throw InferenceServiceError(
-                    .permissionDenied,
-                    "\(request.method) needs an admin client certificate (OU=admin); \(context.peer) has none"
-                )
-            }
             guard !request.model.isEmpty, let version = Int(request.version) else {
                 throw InferenceServiceError(
                     .invalidArgument,

@@ -9,15 +9,13 @@ public struct InferenceServiceError: Error, Sendable, CustomStringConvertible, S
     /// The kind of failure.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Wrapped: Hashable, Sendable {
-            case unknownMethod, invalidArgument, permissionDenied, notReady, overloaded
+            case unknownMethod, invalidArgument, notReady, overloaded
         }
         private let wrapped: Wrapped
         /// The service answers no such method (`not found`).
         public static let unknownMethod = Self(wrapped: .unknownMethod)
         /// The model name or version is missing or malformed (`invalid argument`).
         public static let invalidArgument = Self(wrapped: .invalidArgument)
-        /// An admin method without an admin client certificate (`permission denied`).
-        public static let permissionDenied = Self(wrapped: .permissionDenied)
         /// No model is loaded yet (`unavailable`).
         public static let notReady = Self(wrapped: .notReady)
         /// The compute queue is full; the request was shed (`resource exhausted`).
@@ -49,7 +47,6 @@ public struct InferenceServiceError: Error, Sendable, CustomStringConvertible, S
         switch self.code {
         case .unknownMethod: Status(.notFound, self.message)
         case .invalidArgument: Status(.invalidArgument, self.message)
-        case .permissionDenied: Status(.permissionDenied, self.message)
         case .notReady: Status(.unavailable, self.message)
         case .overloaded: Status(.resourceExhausted, self.message)
         default: Status(.internalError, self.message)

@@ -158,10 +158,14 @@ public enum Dashboard {
           document.getElementById("meta").textContent = `updated ${clock(o.now)} · history since ${o.historySince ? new Date(o.historySince * 1000).toLocaleString() : "–"}`;
           document.body.dataset.updated = String(o.now);
         }
+        // the token travels in the URL's fragment, which the browser never sends, and goes out only as a header
+        const token = new URLSearchParams(location.hash.slice(1)).get("token");
+        const auth = token ? {"Authorization": "Bearer " + token} : {};
         async function refresh() {
           try {
             const step = Math.max(5, minutes * 60 / 120);
-            const r = await fetch(`/api/overview?minutes=${minutes}&step=${step}`, {cache: "no-store"});
+            const r = await fetch(`/api/overview?minutes=${minutes}&step=${step}`, {cache: "no-store", headers: auth});
+            if (r.status === 401) throw "a token is needed: open the dashboard as https://HOST:PORT/#token=TOKEN";
             render(await r.json());
           } catch (e) { document.getElementById("meta").textContent = "monitor unreachable: " + e; }
         }

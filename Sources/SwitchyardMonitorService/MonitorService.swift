@@ -71,10 +71,8 @@ public final class MonitorService: WireService, Service {
     public func handle(_ request: Request, context: RequestContext) async throws -> Response {
         switch request.method {
         case Method.report:
-            // the instance is who its certificate says it is; a token client has only its announced name
-            guard let instance = context.peer.commonName ?? (context.peer.token != nil ? context.peer.announced : nil),
-                !instance.isEmpty
-            else {
+            // the instance is who its certificate says it is
+            guard let instance = context.peer.commonName, !instance.isEmpty else {
                 self.reportsRefused.increment()
                 throw MonitorServiceError(
                     .unauthenticated,

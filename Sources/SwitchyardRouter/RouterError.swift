@@ -9,7 +9,7 @@ public struct RouterError: Error, Sendable, CustomStringConvertible, StatusConve
     /// The kind of failure.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Wrapped: Hashable, Sendable {
-            case unknownModel, unknownMethod, notFound, invalidArgument, permissionDenied, conflict, follower,
+            case unknownModel, unknownMethod, notFound, invalidArgument, conflict, follower,
                 notReady, releasesOff, stateUnreadable, stateUnwritable
         }
         private let wrapped: Wrapped
@@ -21,8 +21,6 @@ public struct RouterError: Error, Sendable, CustomStringConvertible, StatusConve
         public static let notFound = Self(wrapped: .notFound)
         /// A release method's argument is missing or malformed (`invalid argument`).
         public static let invalidArgument = Self(wrapped: .invalidArgument)
-        /// A release command without an admin client certificate (`permission denied`).
-        public static let permissionDenied = Self(wrapped: .permissionDenied)
         /// The command does not apply now: a rollout or comparison runs, or the rollout is in another phase
         /// (`failed precondition`).
         public static let conflict = Self(wrapped: .conflict)
@@ -63,7 +61,6 @@ public struct RouterError: Error, Sendable, CustomStringConvertible, StatusConve
         switch self.code {
         case .unknownModel, .unknownMethod, .notFound: Status(.notFound, self.message)
         case .invalidArgument: Status(.invalidArgument, self.message)
-        case .permissionDenied: Status(.permissionDenied, self.message)
         case .conflict, .follower, .stateUnreadable: Status(.failedPrecondition, self.message)
         case .notReady: Status(.unavailable, self.message)
         case .releasesOff: Status(.unimplemented, self.message)

@@ -2,19 +2,14 @@ import Logging
 import SwitchyardTransport
 import SwitchyardWire
 
-/// The router's pool methods: `pool.list` (any client) and `pool.add`, `pool.remove`, `pool.drain` (admin).
+/// The router's pool methods: `pool.list` and `pool.add`, `pool.remove`, `pool.drain` (who may call which is the
+/// server's ``AuthorizationPolicy``).
 extension RouterService {
     func pools(_ request: Request, context: RequestContext) async throws -> Response {
         guard let pools = self.stagePools else {
             throw RouterError(.notFound, "this router has no stage pools to administer")
         }
         if request.method != Method.poolList {
-            guard context.peer.organizationalUnits.contains("admin") else {
-                throw RouterError(
-                    .permissionDenied,
-                    "\(request.method) needs an admin client certificate (OU=admin); \(context.peer) has none"
-                )
-            }
             guard let stage = request[parameter: ParameterKey.stage], !stage.isEmpty,
                 let instance = request[parameter: ParameterKey.instance], !instance.isEmpty
             else {

@@ -2,16 +2,21 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
+public import SwitchyardTransport
 
 /// A minimal HTTP/1.1 client on SwiftNIO for the monitor's webhook and for tests: one request per connection,
-/// plain HTTP, bounded by a timeout. (Foundation's URLSession on Linux is not safe under concurrent async use.)
+/// plain HTTP or HTTPS, bounded by a timeout. (Foundation's URLSession on Linux is not safe under concurrent async
+/// use.)
 public enum HTTPClient {
     /// Sends one request and reads the whole answer.
     /// - Parameters:
     ///   - method: `GET`, `POST`, ...
-    ///   - url: an `http://host:port/path?query` URL.
+    ///   - url: an `http://host:port/path?query` URL, or `https://` with `tls`.
     ///   - body: the request body.
     ///   - contentType: its `Content-Type`.
+    ///   - headers: more request headers, e.g. `Authorization`.
+    ///   - tls: for `https://`: the CA the server's certificate must chain to, and a client certificate if given.
     ///   - timeout: connecting, sending and reading must finish within this.
     /// - Returns: the status code and body.
     /// - Throws: `HTTPClientError` for a bad URL or a timeout; NIO's errors when the connection fails.
@@ -20,10 +25,16 @@ public enum HTTPClient {
         _ url: String,
         body: [UInt8] = [],
         contentType: String = "application/json",
+        headers extra: [(name: String, value: String)] = [],
+        tls: TLSSettings? = nil,
         timeout: Duration = .seconds(10)
     ) async throws -> (status: Int, body: [UInt8]) {
-        guard url.hasPrefix("http://") else { throw HTTPClientError("only http:// URLs: \(url)") }
-        let rest = url.dropFirst("http://".count)
+        let secure = url.hasPrefix("https://")
+        guard url.hasPrefix("http://") || (secure && tls != nil) else {
+            throw HTTPClientError("only http:// URLs, or https:// with TLS settings: \(url)")
+        }
+        let context = try secure ? tls?.makeHTTPSClientContext() : nil
+        let rest = url.dropFirst(secure ? "https://".count : "http://".count)
         let slash = rest.firstIndex(of: "/") ?? rest.endIndex
         let authority = rest[..<slash]
         let path = slash == rest.endIndex ? "/" : String(rest[slash...])
@@ -34,7 +45,7 @@ public enum HTTPClient {
             port = number
         } else {
             host = String(authority)
-            port = 80
+            port = secure ? 443 : 80
         }
         return try await withThrowingTaskGroup(of: (Int, [UInt8])?.self) { group in
             group.addTask {
@@ -49,6 +60,13 @@ public enum HTTPClient {
                     )
                     .connect(host: host, port: port) { channel in
                         channel.eventLoop.makeCompletedFuture {
+                            if let context {
+                                let name =
+                                    host.contains(":") || host.allSatisfy({ $0.isNumber || $0 == "." }) ? nil : host
+                                try channel.pipeline.syncOperations.addHandler(
+                                    NIOSSLClientHandler(context: context, serverHostname: name)
+                                )
+                            }
                             try channel.pipeline.syncOperations.addHTTPClientHandlers()
                             return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(
                                 wrappingChannelSynchronously: channel
@@ -61,6 +79,7 @@ public enum HTTPClient {
                     headers.add(name: "Connection", value: "close")
                     headers.add(name: "Content-Length", value: "\(body.count)")
                     if !body.isEmpty { headers.add(name: "Content-Type", value: contentType) }
+                    for header in extra { headers.add(name: header.name, value: header.value) }
                     try await outbound.write(
                         .head(
                             HTTPRequestHead(

@@ -1,9 +1,12 @@
 import Foundation
 public import Logging
+import NIOConcurrencyHelpers
 public import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 public import ServiceLifecycle
+public import SwitchyardTransport
 
 /// One HTTP request as an ``HTTPEndpoint`` hands it to its handler.
 public struct HTTPRequest: Sendable {
@@ -15,6 +18,38 @@ public struct HTTPRequest: Sendable {
     public var query: [String: String]
     /// The request body (at most 1 MiB).
     public var body: [UInt8]
+    /// The `Authorization` header, e.g. `Bearer abc...`.
+    public var authorization: String? = nil
+    /// The client certificate's names, on an HTTPS endpoint whose client presented one (verified against the CA).
+    public var peer: PeerIdentity? = nil
+}
+
+/// Who may use an ``HTTPEndpoint``: HTTPS with the service's certificate, and on every path but the open ones a
+/// request the `allows` check accepts (a bearer token, or a client certificate with the right role); others are
+/// answered 401.
+public struct HTTPAccess: Sendable {
+    /// The service's TLS material (reloadable): its certificate and key, and the CA that client certificates must
+    /// chain to (a client certificate is optional).
+    public var credentials: TLSCredentials
+    /// Paths served to anyone (e.g. `/healthz`, a page without data).
+    public var openPaths: Set<String>
+    /// Whether a request, by its `Authorization` header and client certificate, may be served.
+    public var allows: @Sendable (_ authorization: String?, _ peer: PeerIdentity?) -> Bool
+
+    /// Makes access rules.
+    /// - Parameters:
+    ///   - credentials: the TLS material.
+    ///   - openPaths: paths served without credentials.
+    ///   - allows: the check every other request passes.
+    public init(
+        credentials: TLSCredentials,
+        openPaths: Set<String>,
+        allows: @escaping @Sendable (_ authorization: String?, _ peer: PeerIdentity?) -> Bool
+    ) {
+        self.credentials = credentials
+        self.openPaths = openPaths
+        self.allows = allows
+    }
 }
 
 /// The answer to an ``HTTPRequest``.
@@ -49,10 +84,16 @@ public struct HTTPReply: Sendable {
 
     /// 404 for an unknown path.
     public static let notFound = HTTPReply.text("not found\n", status: 404)
+
+    /// 401 for a request without an accepted token or certificate.
+    public static let unauthorized = HTTPReply.text(
+        "unauthorized: send 'Authorization: Bearer <token>' or a client certificate with a role allowed here\n",
+        status: 401
+    )
 }
 
 /// A small HTTP/1.1 server for operators and scrapers (`/metrics`, `/healthz`, the monitor's dashboard): plain
-/// HTTP, one request per connection, answered by a handler.
+/// HTTP, or HTTPS with access rules (``HTTPAccess``); one request per connection, answered by a handler.
 ///
 /// It is not on the request path: the mesh's traffic uses the wire protocol. Run it as a `Service`.
 public final class HTTPEndpoint: Service, Sendable {
@@ -62,6 +103,9 @@ public final class HTTPEndpoint: Service, Sendable {
     private let logger: Logger
     private let handler: @Sendable (HTTPRequest) async -> HTTPReply
     private let address: EventLoopPromise<SocketAddress>
+    private let access: HTTPAccess?
+    /// The HTTPS context and the credentials' generation it was made from: remade after a reload.
+    private let context = NIOLockedValueBox<(generation: Int, context: NIOSSLContext)?>(nil)
 
     /// Makes an endpoint; nothing is bound until `run()`.
     /// - Parameters:
@@ -69,18 +113,21 @@ public final class HTTPEndpoint: Service, Sendable {
     ///   - port: the port; 0 picks a free one (logged, and given by ``localAddress()``).
     ///   - name: what it serves, for its log line (`metrics`, `dashboard`).
     ///   - logger: for its log line and connection errors.
+    ///   - access: HTTPS and who may call; `nil` serves plain HTTP to anyone.
     ///   - handler: answers each request.
     public init(
         host: String,
         port: Int,
         name: String,
         logger: Logger,
+        access: HTTPAccess? = nil,
         handler: @escaping @Sendable (HTTPRequest) async -> HTTPReply
     ) {
         self.host = host
         self.port = port
         self.name = name
         self.logger = logger
+        self.access = access
         self.handler = handler
         self.address = MultiThreadedEventLoopGroup.singleton.next().makePromise(of: SocketAddress.self)
     }
@@ -94,11 +141,17 @@ public final class HTTPEndpoint: Service, Sendable {
     public func run() async throws {
         let server: NIOAsyncChannel<NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, Never>
         do {
+            if self.access != nil { _ = try self.tlsContext() }  // a certificate that does not load fails here
             server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .serverChannelOption(.backlog, value: 256)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .bind(host: self.host, port: self.port) { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        if self.access != nil {
+                            try channel.pipeline.syncOperations.addHandler(
+                                NIOSSLServerHandler(context: self.tlsContext())
+                            )
+                        }
                         try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                         return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(
                             wrappingChannelSynchronously: channel
@@ -113,7 +166,10 @@ public final class HTTPEndpoint: Service, Sendable {
         self.address.succeed(bound)
         self.logger.info(
             "http endpoint up",
-            metadata: ["http.serves": "\(self.name)", "http.url": "http://\(Self.hostPort(bound))/"]
+            metadata: [
+                "http.serves": "\(self.name)",
+                "http.url": "\(self.access == nil ? "http" : "https")://\(Self.hostPort(bound))/",
+            ]
         )
         do {
             try await cancelWhenGracefulShutdown {
@@ -128,6 +184,27 @@ public final class HTTPEndpoint: Service, Sendable {
         } catch is CancellationError {
             // shutting down: the listener and the connections in flight are closed
         }
+    }
+
+    private func tlsContext() throws -> NIOSSLContext {
+        guard let credentials = self.access?.credentials else {
+            throw TransportError(.configuration, "\(self.name): no TLS credentials")
+        }
+        let generation = credentials.generation
+        if let current = self.context.withLockedValue({ $0 }), current.generation == generation {
+            return current.context
+        }
+        let made = try credentials.settings.makeHTTPSServerContext()
+        self.context.withLockedValue { $0 = (generation, made) }
+        return made
+    }
+
+    /// The client certificate's names on an HTTPS connection, when the client presented one.
+    private static func peer(of channel: any Channel) async -> PeerIdentity? {
+        try? await channel.eventLoop.submit { () -> PeerIdentity? in
+            let tls = try channel.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self)
+            return tls.peerCertificate.map { PeerIdentity(certificate: $0) }
+        }.get()
     }
 
     static func hostPort(_ address: SocketAddress) -> String {
@@ -157,9 +234,19 @@ public final class HTTPEndpoint: Service, Sendable {
                     case .end:
                         guard let head else { return }
                         let (path, query) = Self.split(head.uri)
-                        let reply = await self.handler(
-                            HTTPRequest(method: head.method.rawValue, path: path, query: query, body: body)
-                        )
+                        var request = HTTPRequest(method: head.method.rawValue, path: path, query: query, body: body)
+                        request.authorization = head.headers["authorization"].first
+                        let reply: HTTPReply
+                        if let access = self.access {
+                            request.peer = await Self.peer(of: connection.channel)
+                            if access.openPaths.contains(path) || access.allows(request.authorization, request.peer) {
+                                reply = await self.handler(request)
+                            } else {
+                                reply = .unauthorized
+                            }
+                        } else {
+                            reply = await self.handler(request)
+                        }
                         try await Self.write(reply, version: head.version, to: outbound)
                         return
                     }
@@ -180,6 +267,7 @@ public final class HTTPEndpoint: Service, Sendable {
         headers.add(name: "Content-Length", value: "\(reply.body.count)")
         headers.add(name: "Cache-Control", value: "no-store")
         headers.add(name: "Connection", value: "close")
+        if reply.status == 401 { headers.add(name: "WWW-Authenticate", value: "Bearer realm=\"switchyard\"") }
         let head = HTTPResponseHead(
             version: version ?? .http1_1,
             status: HTTPResponseStatus(statusCode: reply.status),

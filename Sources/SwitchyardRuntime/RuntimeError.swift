@@ -7,12 +7,10 @@ public import SwitchyardWire
 public struct RuntimeError: Error, Sendable, CustomStringConvertible, StatusConvertible {
     /// The kind of failure.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
-        private enum Wrapped: Hashable, Sendable { case invalidSettings, permissionDenied }
+        private enum Wrapped: Hashable, Sendable { case invalidSettings }
         private let wrapped: Wrapped
         /// The settings or certificates do not load (`invalid argument`); nothing changed.
         public static let invalidSettings = Self(wrapped: .invalidSettings)
-        /// The caller may not do this (`permission denied`).
-        public static let permissionDenied = Self(wrapped: .permissionDenied)
         /// The code's name, e.g. `invalidSettings`.
         public var description: String { "\(self.wrapped)" }
     }
@@ -36,12 +34,7 @@ public struct RuntimeError: Error, Sendable, CustomStringConvertible, StatusConv
     }
 
     /// The status a peer sees for this error.
-    public var status: Status {
-        switch self.code {
-        case .permissionDenied: Status(.permissionDenied, self.message)
-        default: Status(.invalidArgument, self.message)
-        }
-    }
+    public var status: Status { Status(.invalidArgument, self.message) }
 
     /// The code and the message.
     public var description: String { "\(self.code): \(self.message)" }

@@ -36,6 +36,20 @@ public struct ServerOptions: ParsableArguments {
             "Event-loop threads for connections and request handling. Fewer than cores can win when services share a small machine. (default: one per core)"
     )
     public var eventLoops: Int?
+    @Option(
+        help: ArgumentHelp(
+            "Gives ROLE to certificates: ROLE=IDENTITY[,IDENTITY...], each IDENTITY cn:NAME, ou:UNIT or uri:URI (a trailing * matches a prefix); repeatable. Adds to the defaults (OU=<role>, URI spiffe://switchyard/<role>).",
+            valueName: "role=identities"
+        )
+    )
+    public var roles: [String] = []
+    @Option(
+        help: ArgumentHelp(
+            "Sets the roles a method needs on this service: METHOD=ROLE[,ROLE...] (* for anyone, admin for admin only); repeatable. Replaces the method's default.",
+            valueName: "method=roles"
+        )
+    )
+    public var allow: [String] = []
     @OptionGroup public var monitoring: MonitoringOptions
 
     public init() {}
@@ -61,6 +75,21 @@ public struct ServerOptions: ParsableArguments {
             throw ValidationError("--max-buffered-bytes must be 1 MiB...1 TiB (1048576...1099511627776)")
         }
         if let eventLoops, !(1...256).contains(eventLoops) { throw ValidationError("--event-loops must be 1...256") }
+        do {
+            _ = try self.authorization(service: "validation")
+        } catch {
+            throw ValidationError("--roles/--allow: \(error.message)")
+        }
+    }
+
+    /// The service's authorization policy: the mesh's defaults for `service`, with `--roles` and `--allow` applied.
+    /// - Parameter service: the service's short name (`router`, `inference` ...).
+    /// - Throws: `TransportError` naming an entry that does not parse.
+    public func authorization(service: String) throws(TransportError) -> AuthorizationPolicy {
+        var policy = AuthorizationPolicy.defaults(service: service)
+        try policy.grant(entries: self.roles)
+        try policy.allow(entries: self.allow)
+        return policy
     }
 
     /// This service's certificate, key and CA; mutual TLS unless `requireClientCertificate` is false.
@@ -152,6 +181,7 @@ extension ServiceCommand {
         configuration.drainTimeout = .seconds(options.drainSeconds)
         configuration.maxConnections = options.maxConnections
         configuration.maxBufferedBytes = options.maxBufferedBytes
+        configuration.authorization = try options.authorization(service: Self.serviceName)
         let served = ReloadingService(MeteredService(service, name: Self.serviceName), reloader: reloader)
         let server = WireServer(configuration: configuration, service: served, logger: logger)
         let watched = try options.monitoring.services(

@@ -6,8 +6,9 @@ import Yams
 /// A service's command line, with settings also read from a YAML file and the environment.
 ///
 /// `--config FILE` names a YAML mapping whose keys are the command's option names (`max-batch-size: 64`, or
-/// `max_batch_size`); `SWITCHYARD_<SERVICE>_<OPTION>` environment variables (`SWITCHYARD_ROUTER_PORT=7400`) come
-/// next; options on the command line win over both. The file and the environment become ordinary options before
+/// `max_batch_size`; a list repeats the option, and a mapping gives one `KEY=V1,V2` value per entry);
+/// `SWITCHYARD_<SERVICE>_<OPTION>` environment variables (`SWITCHYARD_ROUTER_PORT=7400`) come next; options on the
+/// command line win over both. The file and the environment become ordinary options before
 /// parsing, so every value is validated the same way and an unknown key is refused with its name.
 public protocol ServiceCommand: AsyncParsableCommand {
     /// The service's short name, for environment variables (`router` reads `SWITCHYARD_ROUTER_*`) and logs.
@@ -112,11 +113,29 @@ public enum SettingsSources {
                 result += Self.option(name, String(number))
             case let text as String:
                 result += Self.option(name, text)
+            case let list as [Any]:  // a repeatable option: one value each
+                for item in list { result += ["--\(name)", try Self.scalar(item, key: key, path: path)] }
+            case let table as [String: Any]:  // a repeatable KEY=VALUES option (roles, allow): a list joins with commas
+                for (entry, value) in table.sorted(by: { $0.key < $1.key }) {
+                    let values = try ((value as? [Any]) ?? [value]).map { try Self.scalar($0, key: key, path: path) }
+                    result += ["--\(name)", "\(entry)=\(values.joined(separator: ","))"]
+                }
             default:
-                throw ValidationError("\(path): '\(key)' must be a single value (text, number or true/false)")
+                throw ValidationError(
+                    "\(path): '\(key)' must be a value (text, number or true/false), a list of values or a mapping"
+                )
             }
         }
         return result
+    }
+
+    private static func scalar(_ value: Any, key: String, path: String) throws -> String {
+        switch value {
+        case let text as String: return text
+        case let number as Int: return String(number)
+        case let number as Double: return String(number)
+        default: throw ValidationError("\(path): '\(key)' holds something that is not a text or a number")
+        }
     }
 
     private static func option(_ name: String, _ value: String) -> [String] {

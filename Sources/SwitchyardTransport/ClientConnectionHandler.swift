@@ -28,7 +28,6 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     private enum State { case handshaking, open, draining, closed }
 
     private let identity: String
-    private let token: String?
     private let keepaliveInterval: Duration
     private let keepaliveTimeout: Duration
     private let ready: EventLoopPromise<ConnectionLimits>
@@ -48,7 +47,6 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
 
     init(
         identity: String,
-        token: String?,
         keepaliveInterval: Duration,
         keepaliveTimeout: Duration,
         ready: EventLoopPromise<ConnectionLimits>,
@@ -57,7 +55,6 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         onServerDraining: @escaping @Sendable () -> Void = {}
     ) {
         self.identity = identity
-        self.token = token
         self.keepaliveInterval = keepaliveInterval
         self.keepaliveTimeout = keepaliveTimeout
         self.ready = ready
@@ -80,9 +77,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
                 )
                 return
             }
-            var parameters: [Parameter] = []
-            if let token = self.token { parameters.append(Parameter(ParameterKey.authToken, token)) }
-            if let announced = AnnouncedDTypes.all.parameter { parameters.append(announced) }
+            let parameters = AnnouncedDTypes.all.parameter.map { [$0] } ?? []
             let hello = Hello(maxInFlight: 0, identity: self.identity, parameters: parameters)
             context.writeAndFlush(self.wrapOutboundOut(.hello(hello)), promise: nil)
             self.scheduleTick(context: context)

@@ -129,11 +129,10 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
             if let handler = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self),
                 let certificate = handler.peerCertificate
             {
-                let names = certificate.subjectName
-                self.peer.commonName = names.last { $0.type == .commonName }?.value
-                self.peer.organizationalUnits = names.filter { $0.type == .organizationalUnit }.map(\.value)
-                self.logger[metadataKey: "peer"] = "\(self.peer.commonName ?? "?")"
+                self.peer = PeerIdentity(certificate: certificate)
+                self.logger[metadataKey: "peer"] = "\(self.peer)"
             }
+            if let policy = self.configuration.authorization { self.peer = policy.resolve(self.peer) }
         } else if event is DrainEvent {
             self.drain(context: context, reason: "server is shutting down")
         } else {
@@ -213,7 +212,6 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
             }
             self.peerMaxPayload = hello.maxPayload
             self.peer.announced = hello.identity
-            self.peer.token = hello.parameters.first { $0.key == ParameterKey.authToken }?.value
             self.peerDTypes = AnnouncedDTypes(hello: hello.parameters)
             self.state = .open
             let reply = Hello(
@@ -280,6 +278,13 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         if self.state == .draining { return }  // above GOAWAY's last id: not processed, the client retries elsewhere
         self.lastRequestID = id
         self.lastRequestAt = .now()
+        if let refusal = self.configuration.authorization?.refusal(
+            of: request.method,
+            by: self.peer,
+            logger: self.logger
+        ) {
+            return self.send(.error(id: id, refusal), context: context)
+        }
         guard self.inFlight.count < Int(self.configuration.maxInFlightPerConnection) else {
             let limit = self.configuration.maxInFlightPerConnection
             let status = Status(

@@ -30,9 +30,28 @@ public struct TLSSettings: Sendable, Hashable {
         self.requireClientCertificate = requireClientCertificate
     }
 
-    /// A server context: TLS 1.3 only, our ALPN name, client certificates verified against the CA when required.
+    /// A server context: TLS 1.3 only, our ALPN name, client certificates verified against the CA (required, unless
+    /// ``requireClientCertificate`` is false: then a certificate is optional, and verified when presented).
     /// - Throws: `TransportError` naming the file that could not be loaded.
     public func makeServerContext() throws -> NIOSSLContext {
+        try self.makeServerContext(alpn: [WireVersion.alpn], requireClientCertificate: self.requireClientCertificate)
+    }
+
+    /// A server context for HTTPS endpoints (the monitor's dashboard): TLS 1.3, ALPN `http/1.1`, a client
+    /// certificate optional and verified against the CA when presented.
+    /// - Throws: `TransportError` naming the file that could not be loaded.
+    public func makeHTTPSServerContext() throws -> NIOSSLContext {
+        try self.makeServerContext(alpn: ["http/1.1"], requireClientCertificate: false)
+    }
+
+    /// A client context for HTTPS: TLS 1.3, ALPN `http/1.1`, the server verified against the CA and its name, this
+    /// side's certificate when it has one.
+    /// - Throws: `TransportError` naming the file that could not be loaded.
+    public func makeHTTPSClientContext() throws -> NIOSSLContext {
+        try self.makeClientContext(alpn: ["http/1.1"])
+    }
+
+    private func makeServerContext(alpn: [String], requireClientCertificate: Bool) throws -> NIOSSLContext {
         guard let certificatePath, let keyPath else {
             throw TransportError(.configuration, "a server needs a certificate and a key")
         }
@@ -46,21 +65,27 @@ public struct TLSSettings: Sendable, Hashable {
         )
         configuration.minimumTLSVersion = .tlsv13
         configuration.maximumTLSVersion = .tlsv13
-        configuration.applicationProtocols = [WireVersion.alpn]
+        configuration.applicationProtocols = alpn
         configuration.trustRoots = .certificates(
             try Self.load("CA", self.caPath) { try NIOSSLCertificate.fromPEMFile($0) }
         )
-        configuration.certificateVerification = self.requireClientCertificate ? .noHostnameVerification : .none
+        // without mutual TLS a certificate is still verified when one is presented: its names give roles
+        configuration.certificateVerification =
+            requireClientCertificate ? .noHostnameVerification : .optionalVerification
         return try NIOSSLContext(configuration: configuration)
     }
 
     /// A client context: TLS 1.3 only, our ALPN name, the server verified against the CA and its hostname.
     /// - Throws: `TransportError` naming the file that could not be loaded.
     public func makeClientContext() throws -> NIOSSLContext {
+        try self.makeClientContext(alpn: [WireVersion.alpn])
+    }
+
+    private func makeClientContext(alpn: [String]) throws -> NIOSSLContext {
         var configuration = TLSConfiguration.makeClientConfiguration()
         configuration.minimumTLSVersion = .tlsv13
         configuration.maximumTLSVersion = .tlsv13
-        configuration.applicationProtocols = [WireVersion.alpn]
+        configuration.applicationProtocols = alpn
         configuration.trustRoots = .certificates(
             try Self.load("CA", self.caPath) { try NIOSSLCertificate.fromPEMFile($0) }
         )

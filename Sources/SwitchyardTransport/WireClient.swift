@@ -19,8 +19,6 @@ public struct WireClientConfiguration: Sendable {
     public var serverHostname: String?
     /// Announced in HELLO.
     public var identity: String = "client"
-    /// A bearer token sent in HELLO, for servers that accept tokens instead of client certificates.
-    public var token: String?
     /// Connections kept to the server; requests go to the least busy one.
     public var connections: Int = 1
     /// TCP connect, TLS handshake and HELLO must finish within this.
@@ -215,7 +213,6 @@ public final class WireClient: Sendable {
                     try sync.addHandler(
                         ClientConnectionHandler(
                             identity: configuration.identity,
-                            token: configuration.token,
                             keepaliveInterval: configuration.keepaliveInterval,
                             keepaliveTimeout: configuration.keepaliveTimeout,
                             ready: ready,

@@ -11,6 +11,9 @@ public struct WireServerConfiguration: Sendable {
     public var credentials: TLSCredentials?
     /// Announced in HELLO.
     public var identity: String
+    /// Who may call which method; every REQUEST is checked before its handler runs. `nil` lets every peer the TLS
+    /// settings admit call every method (tests and tools; the services always set one).
+    public var authorization: AuthorizationPolicy?
     /// Largest frame payload accepted.
     public var maxPayload: UInt32 = WireLimits.defaultPayload
     /// Requests in flight per connection (announced in HELLO); a request past it is refused with `resource exhausted`.

@@ -11,33 +11,6 @@ public protocol WireService: Sendable {
     func handle(_ request: Request, context: RequestContext) async throws -> Response
 }
 
-/// Who is calling, as proven by TLS and announced in HELLO.
-public struct PeerIdentity: Sendable, Hashable, CustomStringConvertible {
-    /// The client certificate's subject common name, when one was presented.
-    public var commonName: String?
-    /// The client certificate's organizational units (e.g. `admin` marks an admin certificate).
-    public var organizationalUnits: [String]
-    /// The identity the peer announced in HELLO (not authenticated).
-    public var announced: String
-    /// The bearer token from HELLO's `auth.token`, for clients without a certificate.
-    public var token: String?
-
-    /// Makes a peer identity.
-    public init(
-        commonName: String? = nil,
-        organizationalUnits: [String] = [],
-        announced: String = "",
-        token: String? = nil
-    ) {
-        self.commonName = commonName
-        self.organizationalUnits = organizationalUnits
-        self.announced = announced
-        self.token = token
-    }
-
-    public var description: String { self.commonName ?? (self.announced.isEmpty ? "anonymous" : self.announced) }
-}
-
 /// Everything a handler knows about a request besides its body.
 public struct RequestContext: Sendable {
     /// The request id on its connection.

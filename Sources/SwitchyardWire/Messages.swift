@@ -86,7 +86,7 @@ public struct Hello: Hashable, Sendable {
     public var idleTimeoutMilliseconds: UInt32
     /// Who the sender is, e.g. `inference-2` or `yard`.
     public var identity: String
-    /// Extensions; `auth.token` carries a bearer token for clients without a certificate.
+    /// Extensions, e.g. `tensor.dtypes`; keys the receiver does not know are ignored.
     public var parameters: [Parameter]
 
     /// Makes a HELLO body.

@@ -5,8 +5,6 @@
 public enum ParameterKey {
     // MARK: HELLO
 
-    /// A bearer token, for servers that accept clients without certificates.
-    public static let authToken = "auth.token"
     /// The dtype codes added after wire revision 1.1 that the sender accepts (`16`: bf16); wire-v1.md §5.2.
     public static let tensorDTypes = "tensor.dtypes"
 
@@ -169,7 +167,6 @@ public enum ParameterKey {
 
     /// Every parameter key above, for checks against `protocols/methods.md`.
     public static let all: [String] = [
-        authToken,
         tensorDTypes,
         modelVersion,
         computeMicroseconds,

@@ -79,7 +79,6 @@ struct Load: AsyncParsableCommand {
     @Option(help: "CA certificate (PEM).") var ca = "ops/certs/out/ca.pem"
     @Option(help: "Client certificate (PEM).") var cert = "ops/certs/out/client.pem"
     @Option(help: "Client private key (PEM).") var key = "ops/certs/out/client.key"
-    @Option(help: "A bearer token, for services that accept tokens instead of client certificates.") var token: String?
     @Option(
         help:
             "Retries of a failed request within its deadline: requests the server never processed (no connection, a draining server's GOAWAY) and idempotent ones answered 'unavailable'; 0 for none. Each step reports how many."
@@ -384,7 +383,6 @@ struct Load: AsyncParsableCommand {
             tls: TLSSettings(caPath: self.ca, certificatePath: self.cert, keyPath: self.key)
         )
         configuration.identity = "yard-load-feedback"
-        configuration.token = self.token
         do {
             return try WireClient(configuration: configuration)
         } catch {
@@ -410,7 +408,6 @@ struct Load: AsyncParsableCommand {
         )
         configuration.connections = self.connections
         configuration.identity = "yard-load"
-        configuration.token = self.token
         let group = MultiThreadedEventLoopGroup(numberOfThreads: self.eventLoops)
         let client: WireClient
         do {

@@ -13,13 +13,12 @@ struct Models: AsyncParsableCommand {
         defaultSubcommand: List.self
     )
 
-    /// An inference service and the certificate to call it with; changes need one with OU=admin.
+    /// An inference service and the certificate to call it with (``ClientCertificate``).
     struct Service: ParsableArguments {
         @Option(help: "The inference service, as HOST:PORT.") var inference = "127.0.0.1:7402"
         @Option(help: "CA certificate (PEM).") var ca = "ops/certs/out/ca.pem"
-        @Option(help: "Client certificate (PEM); load, unload and reload need one with OU=admin.") var cert =
-            "ops/certs/out/ops.pem"
-        @Option(help: "Client private key (PEM).") var key = "ops/certs/out/ops.key"
+        @Option(help: ArgumentHelp(ClientCertificate.help)) var cert: String?
+        @Option(help: ArgumentHelp(ClientCertificate.keyHelp)) var key: String?
 
         func validate() throws {
             guard Echo.split(self.inference) != nil else {
@@ -32,10 +31,11 @@ struct Models: AsyncParsableCommand {
             var logger = Logger(label: "yard")
             logger.logLevel = .critical
             do {
+                let (cert, key) = ClientCertificate.paths(for: request.method, cert: self.cert, key: self.key)
                 var configuration = WireClientConfiguration(
                     host: host,
                     port: port,
-                    tls: TLSSettings(caPath: self.ca, certificatePath: self.cert, keyPath: self.key)
+                    tls: TLSSettings(caPath: self.ca, certificatePath: cert, keyPath: key)
                 )
                 configuration.identity = "yard-models"
                 let client = try WireClient(configuration: configuration, logger: logger)

@@ -135,9 +135,9 @@ struct AdminCommand: AsyncParsableCommand {
 
         func run() async throws {
             guard Echo.split(self.target) != nil else { throw ValidationError("--target must be HOST:PORT") }
-            var connection = try RouterConnection.parse([
-                "--router", self.target, "--ca", self.ca, "--cert", self.cert, "--key", self.key,
-            ])
+            var connection = try RouterConnection.parse(
+                ["--router", self.target, "--ca", self.ca, "--cert", self.cert, "--key", self.key]
+            )
             connection.json = false
             let response = try await connection.send("admin reload", Request(method: Method.adminReload))
             let restart = response.parameters.filter { $0.key == ParameterKey.restart }.map(\.value)

@@ -11,8 +11,8 @@ import Yams
 struct RouterConnection: ParsableArguments {
     @Option(help: "The router, as HOST:PORT.") var router = "127.0.0.1:7400"
     @Option(help: "CA certificate (PEM).") var ca = "ops/certs/out/ca.pem"
-    @Option(help: "Client certificate (PEM); changes need one with OU=admin.") var cert = "ops/certs/out/ops.pem"
-    @Option(help: "Client private key (PEM).") var key = "ops/certs/out/ops.key"
+    @Option(help: ArgumentHelp(ClientCertificate.help)) var cert: String?
+    @Option(help: ArgumentHelp(ClientCertificate.keyHelp)) var key: String?
     @Flag(help: "Print the router's JSON instead of a table.") var json = false
 
     func validate() throws {
@@ -42,10 +42,11 @@ struct RouterConnection: ParsableArguments {
         logger.logLevel = .critical
         let response: Response
         do {
+            let (cert, key) = ClientCertificate.paths(for: request.method, cert: self.cert, key: self.key)
             var configuration = WireClientConfiguration(
                 host: host,
                 port: port,
-                tls: TLSSettings(caPath: self.ca, certificatePath: self.cert, keyPath: self.key)
+                tls: TLSSettings(caPath: self.ca, certificatePath: cert, keyPath: key)
             )
             configuration.identity = "yard-\(command)"
             let client = try WireClient(configuration: configuration, logger: logger)

@@ -149,6 +149,34 @@ struct GatewayLimitsTests {
         }
     }
 
+    @Test func aConnectionInUseOutlivesTheIdleTimeout() async throws {
+        try await GatewayHarness.with(configure: Self.slowHeaders) { gateway, _ in  // idle after 3 s
+            let peer = try await gateway.peer()
+            let started = ContinuousClock.now
+            var lastAnswer = started
+            var answered = 0
+            var closedWhileInUse = false
+            // a request every 0.2 s for 5 s: the idle time counts from the last answer, not the first
+            while started.duration(to: .now) < .seconds(5) {
+                var response: RawHTTPResponse?
+                if (try? await peer.sendHTTP("GET", "/v2/health/live")) != nil {
+                    response = try await peer.nextHTTPResponse()
+                }
+                guard response?.status == 200 else {
+                    // a starved machine may leave the connection idle for real; only a close right after use is wrong
+                    closedWhileInUse = lastAnswer.duration(to: .now) < .milliseconds(2500)
+                    break
+                }
+                answered += 1
+                lastAnswer = .now
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            #expect(!closedWhileInUse)
+            #expect(answered > 0)
+            await peer.close()
+        }
+    }
+
     @Test func wrongLengthsAndMalformedRequestLinesGetAClearAnswer() async throws {
         try await GatewayHarness.with(configure: Self.slowBody) { gateway, _ in
             let good = Array(

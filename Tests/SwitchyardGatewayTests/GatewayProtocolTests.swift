@@ -213,4 +213,80 @@ struct GatewayProtocolTests {
             #expect(await backend.waitForCancellations(2))
         }
     }
+
+    /// Collects a stream's answer: its status and body, complete at END_STREAM.
+    private final class AnswerCollector: ChannelInboundHandler {
+        typealias InboundIn = HTTP2Frame.FramePayload
+        private let answered: EventLoopPromise<(status: String, body: String)>
+        private var status = ""
+        private var body = ""
+
+        init(_ answered: EventLoopPromise<(status: String, body: String)>) { self.answered = answered }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            switch self.unwrapInboundIn(data) {
+            case .headers(let headers):
+                self.status = headers.headers.first(name: ":status") ?? self.status
+                if headers.endStream { self.answered.succeed((self.status, self.body)) }
+            case .data(let data):
+                if case .byteBuffer(let buffer) = data.data { self.body += String(buffer: buffer) }
+                if data.endStream { self.answered.succeed((self.status, self.body)) }
+            default:
+                break
+            }
+        }
+
+        func channelInactive(context: ChannelHandlerContext) {
+            self.answered.fail(GatewayTestError("the stream closed without an answer"))
+        }
+    }
+
+    @Test func drainingAnswersTheHTTP2StreamsInFlightThenCloses() async throws {
+        let backend = FakeBackend { request in
+            try await Task.sleep(for: .milliseconds(300))
+            return try await FakeBackend.echoLabel(request)
+        }
+        try await GatewayHarness.with(backend: backend) { gateway, group in
+            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .connectTimeout(.seconds(5))
+                .connect(host: "127.0.0.1", port: gateway.port).get()
+            defer { channel.close(promise: nil) }
+            let multiplexer = try await channel.eventLoop.flatSubmit {
+                channel.configureHTTP2Pipeline(
+                    mode: .client,
+                    connectionConfiguration: .init(),
+                    streamConfiguration: .init()
+                ) { $0.eventLoop.makeSucceededVoidFuture() }
+            }.get()
+            let answered = channel.eventLoop.makePromise(of: (status: String, body: String).self)
+            let stream = try await multiplexer.createStreamChannel { stream in
+                stream.eventLoop.makeCompletedFuture {
+                    try stream.pipeline.syncOperations.addHandler(AnswerCollector(answered))
+                }
+            }.get()
+            let headers = HPACKHeaders([
+                (":method", "POST"), (":path", "/v2/models/digits/infer"), (":scheme", "http"),
+                (":authority", "localhost"), ("content-type", "application/json"),
+            ])
+            try await stream.writeAndFlush(HTTP2Frame.FramePayload.headers(.init(headers: headers))).get()
+            let body = ByteBuffer(bytes: GatewayServerTests.jsonInfer)
+            try await stream.writeAndFlush(
+                HTTP2Frame.FramePayload.data(.init(data: .byteBuffer(body), endStream: true))
+            )
+            .get()
+            #expect(await backend.waitForRequests(1))
+            await group.triggerGracefulShutdown()  // GOAWAY; the stream in flight still gets its answer
+            channel.eventLoop.scheduleTask(in: .seconds(10)) {
+                answered.fail(GatewayTestError("no answer within 10 s"))
+            }
+            let answer = try await answered.futureResult.get()
+            #expect(answer.status == "200")
+            #expect(answer.body.contains(#""model_name":"digits""#))
+            // with nothing left in flight, the gateway closes the connection
+            let closed = channel.eventLoop.makePromise(of: Bool.self)
+            channel.closeFuture.whenComplete { _ in closed.succeed(true) }
+            channel.eventLoop.scheduleTask(in: .seconds(10)) { closed.succeed(false) }
+            #expect(try await closed.futureResult.get())
+        }
+    }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import SwitchyardRuntime
 import SwitchyardTesting
+import SwitchyardTransport
 
 #if canImport(Glibc)
 import Glibc
@@ -10,7 +11,10 @@ import Glibc
 enum Fixtures {
     /// One CA and a certificate per instance name (the names become the instances' identities at the monitor).
     static let certificates = try! CertificateFixture(
-        names: ["monitor", "router", "preprocess", "inference", "postprocess", "echo", "probe", "app", "ops:admin"]
+        names: [
+            "monitor", "router", "preprocess", "inference", "postprocess", "echo", "probe:reporter", "app", "ops:admin",
+            "readonly",
+        ]
     )
 
     static func tls(_ name: String) -> [String] {
@@ -39,13 +43,44 @@ enum Fixtures {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
-    /// GETs a URL; `nil` when nothing answers.
-    static func get(_ url: String, timeout: Duration = .seconds(10)) async -> (status: Int, body: Data)? {
-        guard let answer = try? await HTTPClient.send("GET", url, timeout: timeout) else { return nil }
+    /// The dashboard's bearer token in the tests (``tokenFile`` holds it).
+    static let token = "dashboard-token-0123456789-abcdefghijklmnop"
+
+    /// A file of bearer tokens for `--http-tokens`, holding ``token``.
+    static let tokenFile: String = {
+        let path = Self.certificates.directory + "/dashboard.tokens"
+        try! "# the tests' dashboard token\n\(Self.token)\n".write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }()
+
+    /// GETs a URL; `nil` when nothing answers. An `https://` URL is checked against the tests' CA, and sent with
+    /// `token` as a bearer token and the client certificate `name`, when given.
+    static func get(
+        _ url: String,
+        token: String? = Self.token,
+        as name: String? = nil,
+        timeout: Duration = .seconds(10)
+    ) async -> (status: Int, body: Data)? {
+        let tls = TLSSettings(
+            caPath: Self.certificates.caPath,
+            certificatePath: name.map(Self.certificates.certificatePath),
+            keyPath: name.map(Self.certificates.keyPath)
+        )
+        let secure = url.hasPrefix("https://")
+        let headers = secure ? token.map { [(name: "Authorization", value: "Bearer \($0)")] } ?? [] : []
+        guard
+            let answer = try? await HTTPClient.send(
+                "GET",
+                url,
+                headers: headers,
+                tls: secure ? tls : nil,
+                timeout: timeout
+            )
+        else { return nil }
         return (answer.status, Data(answer.body))
     }
 
-    /// GETs a URL and decodes its JSON body.
+    /// GETs a URL (with ``token`` when it is `https://`) and decodes its JSON body.
     static func json(_ url: String) async -> Any? {
         guard let (status, body) = await Self.get(url), status == 200 else { return nil }
         return try? JSONSerialization.jsonObject(with: body)

@@ -99,7 +99,8 @@ struct MonitoredMeshTests {
         let httpPort = try Fixtures.freePort()
         let monitorArguments =
             [
-                "--port", "\(wirePort)", "--http-port", "\(httpPort)", "--models",
+                "--port", "\(wirePort)", "--http-port", "\(httpPort)", "--http-tokens", Fixtures.tokenFile,
+                "--exposition-port", "0", "--models",
                 folder.appendingPathComponent("models").path,
                 "--rules", rules.path, "--webhook", "http://127.0.0.1:\(hookPort)/alerts",
                 "--snapshot", folder.appendingPathComponent("monitor.json").path, "--snapshot-seconds", "1",
@@ -108,7 +109,7 @@ struct MonitoredMeshTests {
             ] + Fixtures.tls("monitor")
         var monitor = try await ServiceProcess("switchyard-monitor", arguments: monitorArguments)
         defer { monitor.kill() }
-        let dashboard = "http://127.0.0.1:\(httpPort)/"
+        let dashboard = "https://127.0.0.1:\(httpPort)/"
 
         let watched = ["--monitor", "127.0.0.1:\(wirePort)", "--report-seconds", "1"]
         var stages: [String: ServiceProcess] = [:]
@@ -194,7 +195,7 @@ struct MonitoredMeshTests {
         if let chromium = Fixtures.which(["chromium", "chromium-browser", "google-chrome"]) {
             let browser = [
                 "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars",
-                "--virtual-time-budget=4000",
+                "--virtual-time-budget=4000", "--ignore-certificate-errors",
             ]
             let screenshot = FileManager.default.temporaryDirectory.appendingPathComponent("switchyard-dashboard.png")
                 .path
@@ -202,7 +203,10 @@ struct MonitoredMeshTests {
             // one browser run renders the page, prints the DOM and saves a screenshot
             let dom = try await Fixtures.run(
                 chromium,
-                browser + ["--window-size=1400,1900", "--screenshot=\(screenshot)", "--dump-dom", dashboard],
+                browser + [
+                    "--window-size=1400,1900", "--screenshot=\(screenshot)", "--dump-dom",
+                    dashboard + "#token=\(Fixtures.token)",
+                ],
                 timeout: .seconds(90)
             )
             for panel in [

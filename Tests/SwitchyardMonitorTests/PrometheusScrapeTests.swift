@@ -17,10 +17,11 @@ struct PrometheusScrapeTests {
             print("skipped: the prometheus binary is missing outside CI (run ops/setup.sh)")
             return
         }
-        let httpPort = try Fixtures.freePort()
+        let httpPort = try Fixtures.freePort()  // the open Prometheus exposition, as a scrape config names it
         let monitor = try await ServiceProcess(
             "switchyard-monitor",
-            arguments: ["--port", "0", "--http-port", "\(httpPort)", "--sample-seconds", "1"] + Fixtures.tls("monitor")
+            arguments: ["--port", "0", "--http-port", "0", "--exposition-port", "\(httpPort)", "--sample-seconds", "1"]
+                + Fixtures.tls("monitor")
         )
         defer { monitor.kill() }
         // a real service reports its process metrics and serves its own /metrics

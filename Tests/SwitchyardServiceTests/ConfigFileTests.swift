@@ -27,6 +27,33 @@ struct ConfigFileTests {
         )
     }
 
+    /// A list repeats an option; a mapping gives `KEY=V1,V2` values (the authorization policy's roles and allow).
+    @Test func listsAndMappingsBecomeRepeatedOptions() throws {
+        let path = try Self.file(
+            """
+            roles:
+              admin: [cn:ops, "ou:sre"]
+              app: cn:shop-*
+            allow:
+              rollout.status: [readonly, app]
+            inference: [10.0.0.1:7402, 10.0.0.2:7402]
+            """
+        )
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let arguments = try SettingsSources.arguments(
+            commandLine: ["--config", path],
+            service: "router",
+            environment: [:]
+        )
+        #expect(
+            arguments == [
+                "--allow", "rollout.status=readonly,app", "--inference", "10.0.0.1:7402", "--inference",
+                "10.0.0.2:7402",
+                "--roles", "admin=cn:ops,ou:sre", "--roles", "app=cn:shop-*",
+            ]
+        )
+    }
+
     @Test func unusableFilesAreRefusedWithTheirName() throws {
         #expect(throws: (any Error).self) {
             try SettingsSources.arguments(
@@ -35,7 +62,7 @@ struct ConfigFileTests {
                 environment: [:]
             )
         }
-        let nested = try Self.file("tls:\n  ca: a.pem\n")
+        let nested = try Self.file("tls:\n  ca:\n    path: a.pem\n")
         defer { try? FileManager.default.removeItem(atPath: nested) }
         #expect {
             try SettingsSources.arguments(commandLine: ["--config", nested], service: "x", environment: [:])

@@ -10,7 +10,7 @@ import Testing
 /// `switchyard-inference` as a real process serving the bundled digits model.
 @Suite(.serialized, .timeLimit(.minutes(2)))
 struct InferenceServiceTests {
-    static let certificates = try! CertificateFixture(names: ["inference", "app", "ops:admin"])
+    static let certificates = try! CertificateFixture(names: ["inference", "router", "app", "ops:admin", "readonly"])
     static let root = packageRoot()
     static let x = try! NPY.read(root.appendingPathComponent("Tests/Fixtures/engine/digits/x_test.npy").path)
     static let labels = try! NPY.read(root.appendingPathComponent("Tests/Fixtures/engine/digits/ort_label.npy").path)
@@ -25,7 +25,16 @@ struct InferenceServiceTests {
         )
     }
 
-    static func client(_ service: ServiceProcess, as name: String = "app") throws -> WireClient {
+    /// `--ca`, `--cert` and `--key` of the certificate `name`.
+    static func tls(_ name: String) -> [String] {
+        [
+            "--ca", certificates.caPath, "--cert", certificates.certificatePath(name), "--key",
+            certificates.keyPath(name),
+        ]
+    }
+
+    /// A client of the service; the router's certificate by default, the one caller of a stage's methods.
+    static func client(_ service: ServiceProcess, as name: String = "router") throws -> WireClient {
         let tls = TLSSettings(
             caPath: certificates.caPath,
             certificatePath: certificates.certificatePath(name),
@@ -157,22 +166,45 @@ struct InferenceServiceTests {
     @Test func modelAdministrationNeedsAnAdminCertificate() async throws {
         let service = try await Self.start()
         defer { service.kill() }
-        let app = try Self.client(service)
+        let router = try Self.client(service)
         let admin = try Self.client(service, as: "ops")
-        await #expect {
-            try await app.call(Request(method: "model.unload", model: "digits", version: "1"))
-        } throws: { ($0 as? Status)?.code == .permissionDenied }
+        let refused = await #expect(throws: Status.self) {
+            try await router.call(Request(method: "model.unload", model: "digits", version: "1"))
+        }
+        #expect(refused?.code == .permissionDenied)
+        #expect(refused?.message.contains("CN=router") == true, "\(refused?.message ?? "")")
         _ = try await admin.call(Request(method: "model.unload", model: "digits", version: "1"))
-        await #expect { try await app.call(Self.infer(try Self.x.rows(0..<1))) } throws: {
+        await #expect { try await router.call(Self.infer(try Self.x.rows(0..<1))) } throws: {
             ($0 as? Status)?.code == .notFound
         }
         _ = try await admin.call(
             Request(method: "model.load", model: "digits", version: "1"),
             deadline: .now.advanced(by: .seconds(20))
         )
-        #expect(try await app.call(Request(method: "model.list"))[parameter: "digits/1"] == "ready")
-        _ = try await app.call(Self.infer(try Self.x.rows(0..<1)))
-        await app.close()
+        #expect(try await router.call(Request(method: "model.list"))[parameter: "digits/1"] == "ready")
+        _ = try await router.call(Self.infer(try Self.x.rows(0..<1)))
+        await router.close()
         await admin.close()
+    }
+
+    /// Only routers call a stage: an app's certificate going around the router (and its rollouts) is refused, on a
+    /// connection that stays usable, and the service stays healthy.
+    @Test func anAppCertificateCallingInferenceDirectlyIsRefused() async throws {
+        let service = try await Self.start()
+        defer { service.kill() }
+        let app = try Self.client(service, as: "app")
+        let refused = await #expect(throws: Status.self) { try await app.call(Self.infer(try Self.x.rows(0..<1))) }
+        #expect(refused?.code == .permissionDenied)
+        let message = refused?.message ?? ""
+        #expect(message.contains("CN=app") && message.contains("'infer' on inference"), "\(message)")
+        #expect(try await app.call(Request(method: "health"))[parameter: "status"] == "serving")
+        await #expect { try await app.call(Request(method: "model.list")) } throws: {
+            ($0 as? Status)?.code == .permissionDenied
+        }
+        await app.close()
+        let router = try Self.client(service)
+        let answer = try await router.call(Self.infer(try Self.x.rows(0..<1)))
+        #expect(!answer.tensors.isEmpty)
+        await router.close()
     }
 }

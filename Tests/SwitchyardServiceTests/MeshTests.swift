@@ -73,7 +73,7 @@ struct MeshTests {
                     "--port", "0", "--models", models,
                     "--preprocess", list(preprocess), "--inference", list(instances), "--postprocess",
                     list(postprocess),
-                ] + tls + routerArguments
+                ] + InferenceServiceTests.tls("router") + routerArguments
             )
         }
 

@@ -56,7 +56,7 @@ struct ReleaseGateMeshTests {
     }
 
     static func status(_ port: Int, model: String = "digits") async throws -> ReleaseStatus {
-        let client = try ReleaseTests.wire(port, as: "app")
+        let client = try ReleaseTests.wire(port, as: "readonly")
         defer { Task { await client.close() } }
         let response = try await client.call(
             Request(method: Method.rolloutStatus, model: model),
@@ -283,15 +283,12 @@ struct ReleaseGateMeshTests {
         )
         mesh.router.kill()
         _ = await mesh.router.waitForExit()
-        let certificates = InferenceServiceTests.certificates
         let restarted = try await ServiceProcess(
             "switchyard-router",
             arguments: [
                 "--port", "0", "--models", ReleaseTests.models, "--preprocess", "127.0.0.1:\(mesh.stages[0].port)",
                 "--inference", "127.0.0.1:\(mesh.stages[1].port)", "--postprocess", "127.0.0.1:\(mesh.stages[2].port)",
-                "--ca", certificates.caPath, "--cert", certificates.certificatePath("inference"), "--key",
-                certificates.keyPath("inference"),
-            ] + ReleaseTests.routerArguments(state: state)
+            ] + InferenceServiceTests.tls("router") + ReleaseTests.routerArguments(state: state)
         )
         defer { restarted.kill() }
         let after = try await Self.status(restarted.port)

@@ -226,12 +226,11 @@ struct ReleaseTests {
         mesh.router.kill()
         _ = await mesh.router.waitForExit()
         let certificates = InferenceServiceTests.certificates
-        let stages = [
-            "--preprocess", "127.0.0.1:\(mesh.stages[0].port)", "--inference", "127.0.0.1:\(mesh.stages[1].port)",
-            "--postprocess", "127.0.0.1:\(mesh.stages[2].port)", "--ca", certificates.caPath,
-            "--cert", certificates.certificatePath("inference"), "--key", certificates.keyPath("inference"), "--models",
-            Self.models,
-        ]
+        let stages =
+            [
+                "--preprocess", "127.0.0.1:\(mesh.stages[0].port)", "--inference", "127.0.0.1:\(mesh.stages[1].port)",
+                "--postprocess", "127.0.0.1:\(mesh.stages[2].port)", "--models", Self.models,
+            ] + InferenceServiceTests.tls("router")
         let restarted = try await ServiceProcess(
             "switchyard-router",
             arguments: ["--port", "0"] + stages + Self.routerArguments(state: state)
@@ -274,8 +273,7 @@ struct ReleaseTests {
             arguments: [
                 "--port", "0", "--models", Self.models, "--preprocess", "127.0.0.1:\(mesh.stages[0].port)",
                 "--inference", "127.0.0.1:\(mesh.stages[1].port)", "--postprocess", "127.0.0.1:\(mesh.stages[2].port)",
-                "--ca", certificates.caPath, "--cert", certificates.certificatePath("inference"), "--key",
-                certificates.keyPath("inference"),
+            ] + InferenceServiceTests.tls("router") + [
                 "--name", "router-b", "--rollout-tick-ms", "100", "--release-leader", "file:\(leaderFile)",
                 "--discovery-interval-ms", "200",
             ]
@@ -330,7 +328,20 @@ struct ReleaseTests {
         } throws: {
             ($0 as? Status)?.code == .permissionDenied
         }
-        _ = try await app.call(Request(method: "rollout.status", model: "digits"))  // reading is open
+        // reading needs the read-only role, which an app does not have
+        await #expect { try await app.call(Request(method: "rollout.status", model: "digits")) } throws: {
+            ($0 as? Status)?.code == .permissionDenied
+        }
+        let readonly = try Self.wire(mesh.router.port, as: "readonly")
+        _ = try await readonly.call(Request(method: "rollout.status", model: "digits"))
+        await #expect {
+            try await readonly.call(
+                Request(method: "rollout.start", model: "digits", parameters: [Parameter("candidate", "2")])
+            )
+        } throws: {
+            ($0 as? Status)?.code == .permissionDenied
+        }
+        await readonly.close()
         await #expect { try await Self.start(mesh.router.port, candidate: "2", steps: "50,10") } throws: {
             ($0 as? Status)?.code == .invalidArgument && ($0 as? Status)?.message.contains("must not decrease") == true
         }

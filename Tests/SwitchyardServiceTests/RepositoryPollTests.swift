@@ -45,8 +45,8 @@ struct RepositoryPollTests {
         defer { service.kill() }
         let tls = TLSSettings(
             caPath: certificates.caPath,
-            certificatePath: certificates.certificatePath("app"),
-            keyPath: certificates.keyPath("app")
+            certificatePath: certificates.certificatePath("router"),
+            keyPath: certificates.keyPath("router")
         )
         var logger = Logger(label: "test")
         logger.logLevel = .critical

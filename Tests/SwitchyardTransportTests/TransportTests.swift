@@ -146,23 +146,21 @@ struct TransportTests {
         }
     }
 
-    @Test func peerIdentityAndTokenReachTheHandler() async throws {
+    @Test func peerIdentityReachesTheHandler() async throws {
         let service = ClosureService { _, context in
             Response(parameters: [
                 Parameter("cn", context.peer.commonName ?? ""),
                 Parameter("ou", context.peer.organizationalUnits.joined(separator: ",")),
-                Parameter("token", context.peer.token ?? ""), Parameter("announced", context.peer.announced),
+                Parameter("uri", context.peer.uris.joined(separator: ",")),
+                Parameter("announced", context.peer.announced),
             ])
         }
         try await Harness.with(service: service) { harness, _ in
-            let admin = try harness.client(name: "ops") {
-                $0.token = "t0k"
-                $0.identity = "yard"
-            }
+            let admin = try harness.client(name: "ops") { $0.identity = "yard" }
             let response = try await admin.call(Request(method: "whoami"))
             #expect(response[parameter: "cn"] == "ops")
             #expect(response[parameter: "ou"] == "admin")
-            #expect(response[parameter: "token"] == "t0k")
+            #expect(response[parameter: "uri"] == "spiffe://switchyard/admin")
             #expect(response[parameter: "announced"] == "yard")
             await admin.close()
         }

@@ -2,8 +2,10 @@ import ArgumentParser
 import Foundation
 import Logging
 import SwitchyardMonitor
+import SwitchyardGateway
 import SwitchyardMonitorService
 import SwitchyardRuntime
+import SwitchyardTransport
 
 /// `switchyard-monitor`: where every instance reports; serves the dashboard, `/metrics`, drift and alerts.
 @main
@@ -15,12 +17,21 @@ struct MonitorCommand: ServiceCommand {
         abstract: "Track every instance of the mesh; serve a live dashboard, Prometheus metrics, drift and alerts.",
         discussion: """
             Instances report here over the wire protocol (mutual TLS; the client certificate's common name names the
-            instance) when started with --monitor HOST:PORT. The dashboard and /metrics are plain HTTP on --http-port.
+            instance, and only the mesh's services may report) when started with --monitor HOST:PORT. The dashboard
+            and its JSON API are HTTPS on --http-port, with this service's certificate: a request needs a bearer token
+            from --http-tokens (open the dashboard as https://HOST:PORT/#token=TOKEN) or a client certificate with a
+            role allowed 'dashboard' (readonly or admin by default). Every instance's series for Prometheus are plain
+            HTTP on --exposition-port (/metrics, open, as Prometheus scrapes).
             """
     )
 
     @OptionGroup var server: ServerOptions
-    @Option(help: "Port of the dashboard and /metrics (HTTP).") var httpPort = 7406
+    @Option(help: "Port of the dashboard and its JSON API (HTTPS; a token or a client certificate).") var httpPort =
+        7406
+    @Option(help: "A file of bearer tokens for the dashboard, one a line (at least 32 characters). (default: none)")
+    var httpTokens: String?
+    @Option(help: "Port of every instance's series for Prometheus, /metrics (plain HTTP, open); 0 picks a free one.")
+    var expositionPort = 7407
     @Option(help: "The model repository: drift profiles are read from models/<name>/<version>/profile.json.")
     var models = "models"
     @Option(help: "A YAML file of alert rules (see ops/monitor/alerts.yaml). (default: no rules)") var rules: String?
@@ -37,6 +48,16 @@ struct MonitorCommand: ServiceCommand {
 
     func validate() throws {
         guard (0...65535).contains(self.httpPort) else { throw ValidationError("--http-port must be 0...65535") }
+        guard (0...65535).contains(self.expositionPort) else {
+            throw ValidationError("--exposition-port must be 0...65535")
+        }
+        if let httpTokens {
+            do {
+                _ = try BearerTokens(file: httpTokens)
+            } catch {
+                throw ValidationError("--http-tokens: \(error.message)")
+            }
+        }
         guard (0.1...86400).contains(self.snapshotSeconds) else {
             throw ValidationError("--snapshot-seconds must be 0.1...86400")
         }
@@ -96,11 +117,47 @@ struct MonitorCommand: ServiceCommand {
                 "drift.profiles": "\(configuration.profiles.keys.sorted().joined(separator: ","))",
             ]
         )
-        let dashboard = HTTPEndpoint(host: self.server.host, port: self.httpPort, name: "dashboard", logger: logger) {
-            request in
+        let credentials = try Self.make(orExit: "cannot load the TLS files", logger: logger) {
+            try Self.credentials(self.server)
+        }
+        let tokens = try self.httpTokens.map { path in
+            try Self.make(orExit: "cannot read the dashboard's tokens", logger: logger) { try BearerTokens(file: path) }
+        }
+        let policy = try self.server.authorization(service: Self.serviceName)
+        let access = HTTPAccess(credentials: credentials, openPaths: ["/", "/index.html", "/healthz"]) {
+            authorization,
+            peer in
+            if tokens?.accepts(authorization) == true { return true }
+            guard let peer else { return false }
+            return policy.allows(AuthorizationPolicy.dashboard, for: policy.resolve(peer))
+        }
+        let dashboard = HTTPEndpoint(
+            host: self.server.host,
+            port: self.httpPort,
+            name: "dashboard",
+            logger: logger,
+            access: access
+        ) { request in
             service.http(request)
         }
-        try await Self.serve(service, options: self.server, logger: logger, companions: [service, dashboard])
+        let exposition = HTTPEndpoint(
+            host: self.server.host,
+            port: self.expositionPort,
+            name: "prometheus exposition",
+            logger: logger
+        ) { request in
+            switch request.path {
+            case "/metrics", "/healthz": service.http(request)
+            default: .notFound
+            }
+        }
+        try await Self.serve(
+            service,
+            options: self.server,
+            logger: logger,
+            companions: [service, dashboard, exposition],
+            credentials: credentials
+        )
     }
 
     /// The drift profiles of every model version in the repository, by `model/version`.

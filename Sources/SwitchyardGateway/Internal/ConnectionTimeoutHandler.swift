@@ -23,8 +23,12 @@ final class ConnectionTimeoutHandler: ChannelInboundHandler, RemovableChannelHan
     private let headerTimeout: TimeAmount
     private let idleTimeout: TimeAmount
     private var state = State.awaitingHead(bytesSeen: false)
-    private var timer: Scheduled<Void>?
+    /// When the connection's wait for a request head ends; `distantFuture` while a request is handled.
     private var deadline = NIODeadline.distantFuture
+    /// The one timer, and when it fires. It is not moved for every request (cancelling and scheduling timers cost
+    /// the event loop more than the rest of this handler): when it fires early it checks the deadline and sleeps on.
+    private var timer: Scheduled<Void>?
+    private var timerDeadline = NIODeadline.distantFuture
     private var context: ChannelHandlerContext?
 
     init(headerTimeout: Duration, idleTimeout: Duration) {
@@ -49,12 +53,14 @@ final class ConnectionTimeoutHandler: ChannelInboundHandler, RemovableChannelHan
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if case .awaitingHead(let seen) = self.state, !seen {
-            self.state = .awaitingHead(bytesSeen: true)
-            let limit = NIODeadline.now() + self.headerTimeout
-            if limit < self.deadline { self.arm(at: limit, context: context) }
-        }
+        guard case .awaitingHead(bytesSeen: false) = self.state else { return context.fireChannelRead(data) }
+        self.state = .awaitingHead(bytesSeen: true)
+        let limit = NIODeadline.now() + self.headerTimeout
         context.fireChannelRead(data)
+        // armed only when the read ended inside a head: a whole head in one read (the usual case) needs no timer
+        if case .awaitingHead(bytesSeen: true) = self.state, limit < self.deadline {
+            self.arm(at: limit, context: context)
+        }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -70,7 +76,6 @@ final class ConnectionTimeoutHandler: ChannelInboundHandler, RemovableChannelHan
     /// A request's head was decoded: the request's own timers take over.
     func requestHeadReceived() {
         self.state = .inRequest
-        self.timer?.cancel()
         self.deadline = .distantFuture
     }
 
@@ -88,15 +93,24 @@ final class ConnectionTimeoutHandler: ChannelInboundHandler, RemovableChannelHan
     }
 
     private func arm(at deadline: NIODeadline, context: ChannelHandlerContext) {
-        self.timer?.cancel()
         self.deadline = deadline
+        guard self.timer == nil || deadline < self.timerDeadline else { return }  // it fires first and sleeps on
+        self.schedule(at: deadline, context: context)
+    }
+
+    private func schedule(at deadline: NIODeadline, context: ChannelHandlerContext) {
+        self.timer?.cancel()
+        self.timerDeadline = deadline
         self.timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) {
-            self.expired(context: context)
+            self.fired(context: context)
         }
     }
 
-    private func expired(context: ChannelHandlerContext) {
-        guard case .awaitingHead(let seen) = self.state else { return }
+    private func fired(context: ChannelHandlerContext) {
+        self.timer = nil
+        self.timerDeadline = .distantFuture
+        guard case .awaitingHead(let seen) = self.state else { return }  // in a request: armed again at its end
+        guard NIODeadline.now() >= self.deadline else { return self.schedule(at: self.deadline, context: context) }
         self.state = .disarmed
         guard seen else {
             context.close(promise: nil)  // idle, or a handshake that never finished: nothing to answer

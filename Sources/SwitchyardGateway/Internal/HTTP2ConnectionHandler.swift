@@ -26,6 +26,8 @@ final class HTTP2ConnectionHandler: ChannelDuplexHandler {
     private var startedInRead: [HTTP2StreamID] = []
     /// Connection-window bytes received and not yet given back.
     private var unacknowledged = 0
+    /// Answers were written and a flush at the end of this event-loop tick is due.
+    private var flushScheduled = false
     static let connectionWindow = 16 << 20
 
     /// - Parameter core: the gateway's shared state.
@@ -159,6 +161,9 @@ final class HTTP2ConnectionHandler: ChannelDuplexHandler {
     private func send(_ reply: Reply, on streamID: HTTP2StreamID, reset: Bool) {
         guard let context else { return }
         let exchange = self.exchanges.removeValue(forKey: streamID)
+        // before the frames: a stream's end may make the connection manager close on the next tick (draining), and
+        // this flush must run first
+        self.scheduleFlush(context: context)
         var headers = HPACKHeaders()
         headers.reserveCapacity(4 + reply.headers.count)
         headers.add(name: ":status", value: String(reply.status.code))
@@ -187,7 +192,25 @@ final class HTTP2ConnectionHandler: ChannelDuplexHandler {
                 promise: nil
             )
         }
-        context.flush()  // joined with the other streams' answers of this tick by the FlushCoalescer below
+    }
+
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        if self.flushScheduled {  // answers written this tick go out before the close
+            self.flushScheduled = false
+            context.flush()
+        }
+        context.close(mode: mode, promise: promise)
+    }
+
+    /// The streams answered in one event-loop tick share one flush: the HTTP/2 handler's work per flush is done once
+    /// and their frames leave in one TLS record and one `write` (``WriteCoalescer``), as the wire server's do.
+    private func scheduleFlush(context: ChannelHandlerContext) {
+        guard !self.flushScheduled else { return }
+        self.flushScheduled = true
+        context.eventLoop.assumeIsolated().execute {
+            self.flushScheduled = false
+            self.context?.flush()
+        }
     }
 
     private func peerIdentity() -> PeerIdentity {

@@ -106,10 +106,15 @@ enum InferenceRequestDecoder {
             throw invalid("\(inputs.count) inputs; at most \(WireLimits.maxTensors)")
         }
         var offset = 0
-        var names = Set<String>()
+        request.tensors.reserveCapacity(inputs.count)
+        var names: Set<String>?  // for many inputs; a few are compared in a scan, cheaper than hashing
+        if inputs.count > 8 { names = Set(minimumCapacity: inputs.count) }
         for (index, input) in inputs.enumerated() {
             let tensor = try Self.input(input, index: index, json: json, binary: binary, offset: &offset)
-            guard names.insert(tensor.name).inserted else { throw invalid("input '\(tensor.name)' is given twice") }
+            let repeated =
+                names == nil
+                ? request.tensors.contains { $0.name == tensor.name } : !names!.insert(tensor.name).inserted
+            guard !repeated else { throw invalid("input '\(tensor.name)' is given twice") }
             request.tensors.append(tensor)
         }
         guard offset == binary.count else {
@@ -231,7 +236,7 @@ enum InferenceRequestDecoder {
                 }
                 datatype = text
             case "shape":
-                shape = try Self.shape(value, place: "inputs[\(index)].shape")
+                shape = try Self.shape(value, input: index)
             case "data":
                 switch value {
                 case .deferred(let range): data = .text(range)
@@ -356,11 +361,13 @@ enum InferenceRequestDecoder {
         return (name, binary)
     }
 
-    private static func shape(_ value: JSONValue, place: String) throws(GatewayError) -> [Int] {
+    private static func shape(_ value: JSONValue, input index: Int) throws(GatewayError) -> [Int] {
+        var place: String { "inputs[\(index)].shape" }  // built only for a message
         guard case .array(let list) = value, list.count <= WireLimits.maxRank else {
             throw invalid("\(place) must be an array of at most \(WireLimits.maxRank) dimensions")
         }
         var dims: [Int] = []
+        dims.reserveCapacity(list.count)
         for entry in list {
             guard case .number(let number) = entry, let dim = number.int64, dim >= 0, dim <= Int64(UInt32.max) else {
                 throw invalid("\(place) must hold non-negative integers")

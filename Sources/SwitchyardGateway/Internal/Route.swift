@@ -44,6 +44,7 @@ enum Route: Equatable, Sendable {
     static func parse(method: HTTPMethod, uri: String) throws(GatewayError) -> Route {
         let path = Array(uri.utf8.prefix { $0 != UInt8(ascii: "?") })
         var segments: [String] = []
+        segments.reserveCapacity(8)
         for raw in path.split(separator: UInt8(ascii: "/")) {
             guard let segment = Self.percentDecoded(raw), !segment.isEmpty else {
                 throw GatewayError(.notFound, "the path \(Self.shown(uri)) is not valid")
@@ -64,18 +65,19 @@ enum Route: Equatable, Sendable {
             route = .statistics(model: nil, version: nil)
         case 2... where rest[0] == "models":
             let model = rest[1]
-            var tail = Array(rest.dropFirst(2))
+            var tail = rest[2...]  // a slice: indices go on from 2
             var version: String?
-            if tail.count >= 2, tail[0] == "versions" {
-                version = tail[1]
-                tail.removeFirst(2)
+            if tail.count >= 2, tail.first == "versions" {
+                version = tail[tail.startIndex + 1]
+                tail = tail.dropFirst(2)
             }
-            switch tail {
-            case []: route = .modelMetadata(model: model, version: version)
-            case ["ready"]: route = .modelReady(model: model, version: version)
-            case ["config"]: route = .modelConfig(model: model, version: version)
-            case ["stats"]: route = .statistics(model: model, version: version)
-            case ["infer"]: route = .infer(model: model, version: version)
+            // compared by count and element: array-literal patterns would build an array per case
+            switch (tail.count, tail.first) {
+            case (0, _): route = .modelMetadata(model: model, version: version)
+            case (1, "ready"?): route = .modelReady(model: model, version: version)
+            case (1, "config"?): route = .modelConfig(model: model, version: version)
+            case (1, "stats"?): route = .statistics(model: model, version: version)
+            case (1, "infer"?): route = .infer(model: model, version: version)
             default: throw Self.unknown(uri)
             }
         default:

@@ -77,7 +77,9 @@ def test_ab_comparison_with_feedback_labels(mesh, certificates):
                     client.feedback(result.request_id, int(truth[row]))
                 with pytest.raises(switchyard.NotFound):  # labelled already
                     client.feedback(result.request_id, int(truth[-1]))
-                report = json.loads(client.call("ab.report", model="digits").parameter("report"))
+                with pytest.raises(switchyard.PermissionDenied):  # reading reports is the readonly role's
+                    client.call("ab.report", model="digits")
+                report = json.loads(admin.call("ab.report", model="digits").parameter("report"))
                 assert report["champion"]["labelled"] + report["challenger"]["labelled"] == len(x)
                 assert report["champion"]["requests"] > 0 and report["challenger"]["requests"] > 0
         finally:

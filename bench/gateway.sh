@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# The router's HTTP port against its wire port, alone (the gateway part of bench/run.sh, quicker and repeatable):
+# the synth 784-512-512-10 mesh on loopback, then ROUNDS rounds of, in turn, the native wire protocol (yard load),
+# HTTP/2 (h2load) and HTTP/1.1 (wrk) with binary tensors and with JSON tensors, 64 in flight, SECS seconds each.
+# For every run: req/s, its ratio to the native run of the same round, and CPU per request (user + system, from
+# /proc) of the router, of the load client and of the whole machine (/proc/stat), requests counted by the router's
+# switchyard_requests_total. Prints a table per round and the best round's ratios (the quietest moment).
+# PROFILE=kind (native, h2-binary, h1-binary, h2-json, h1-json) records the router with `perf record -g` during that
+# run of the first round into bench/out/router-<kind>.perf.
+# Release build; traffic on 127.0.0.1; every run bounded by time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${SECS:-4}
+rounds=${ROUNDS:-2}
+for tool in h2load:nghttp2-client wrk:wrk; do
+  command -v "${tool%%:*}" >/dev/null && continue
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${tool##*:}" >/dev/null
+done
+. bench/lib.sh
+mkdir -p bench/out
+make_certs router preprocess inference postprocess client
+mkdir -p "$work/models/synth/1"
+"$bin/yard" model synth --layers 784,512,512,10 --seed 1 --out "$work/models/synth/1/model.onnx" >/dev/null
+cat > "$work/models/synth/config.json" <<'JSON'
+{"max_batch_size": 256, "inputs": [{"name": "input", "dtype": "f32", "shape": [-1, 784]}],
+ "warmup": {"batch_sizes": [1, 8, 64]}}
+JSON
+token=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
+echo "$token" > "$work/tokens"
+start inference 7862 --models "$work/models" --threads 2
+start preprocess 7864 --models "$work/models"
+start postprocess 7863 --models "$work/models"
+start router 7860 --models "$work/models" --preprocess 127.0.0.1:7864 --inference 127.0.0.1:7862 \
+  --postprocess 127.0.0.1:7863 --event-loops 1 --http-port 7870 --http-tokens "$work/tokens" --metrics-port 7869
+router=${pids[-1]}
+
+python3 - "$work" <<'PY'
+import json, random, struct, sys
+work = sys.argv[1]
+random.seed(1)
+floats = struct.pack("<784f", *[random.random() * 16 for _ in range(784)])
+header = json.dumps({"inputs": [{"name": "input", "shape": [1, 784], "datatype": "FP32",
+                                 "parameters": {"binary_data_size": len(floats)}}],
+                     "parameters": {"binary_data_output": True}}).encode()
+open(f"{work}/binary.body", "wb").write(header + floats)
+open(f"{work}/binary.hlen", "w").write(str(len(header)))
+data = list(struct.unpack("<784f", floats))
+open(f"{work}/json.body", "w").write(json.dumps({"inputs": [{"name": "input", "shape": [1, 784], "datatype": "FP32",
+                                                             "data": data}]}))
+PY
+hlen=$(cat "$work/binary.hlen")
+url=https://127.0.0.1:7870/v2/models/synth/infer
+for kind in binary json; do
+  { echo "local f = io.open(\"$work/$kind.body\", \"rb\"); wrk.body = f:read(\"*a\"); f:close()"
+    echo 'wrk.method = "POST"'
+    echo "wrk.headers[\"authorization\"] = \"Bearer $token\""
+    if [ "$kind" = binary ]; then
+      echo 'wrk.headers["content-type"] = "application/octet-stream"'
+      echo "wrk.headers[\"inference-header-content-length\"] = \"$hlen\""
+    else
+      echo 'wrk.headers["content-type"] = "application/json"'
+    fi
+  } > "$work/$kind.lua"
+done
+auth=(-H "authorization: Bearer $token")
+h2binary=(-d "$work/binary.body" -H "content-type: application/octet-stream" -H "inference-header-content-length: $hlen")
+h2json=(-d "$work/json.body" -H "content-type: application/json")
+native=("$bin/yard" load --target 127.0.0.1:7860 --ca "$certs/ca.pem" --cert "$certs/client.pem" --key "$certs/client.key"
+        --model synth --input-name input --shape 784 --connections 2)
+run() {  # kind seconds
+  case $1 in
+    native) "${native[@]}" --concurrency 64 --duration "${2}s" --warmup 0s ;;
+    h2-binary) h2load -t 1 -c 2 -m 32 -D "$2" "${auth[@]}" "${h2binary[@]}" "$url" ;;
+    h2-json) h2load -t 1 -c 2 -m 32 -D "$2" "${auth[@]}" "${h2json[@]}" "$url" ;;
+    h1-binary) wrk -t 1 -c 64 -d "${2}s" -s "$work/binary.lua" "$url" ;;
+    h1-json) wrk -t 1 -c 64 -d "${2}s" -s "$work/json.lua" "$url" ;;
+  esac
+}
+requests() { curl -s 127.0.0.1:7869/metrics | awk '/^switchyard_requests_total/ && /service="router"/ { n += $NF } END { printf "%d", n }'; }
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+machine() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }  # user nice system irq softirq
+hz=$(getconf CLK_TCK)
+kinds=(native h2-binary h1-binary h2-json h1-json)
+for kind in "${kinds[@]}"; do run "$kind" 1 >/dev/null 2>&1 || true; done  # warm-up: connections, batchers, caches
+echo "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $(nproc) cores;" \
+  "OpenBLAS $(dpkg-query -W -f '${Version}' libopenblas0-pthread 2>/dev/null || echo '?')" \
+  "($(grep -m1 -o 'blas.core[=": ]*[A-Za-z0-9]*' "$work"/inference-*.log || echo 'blas.core ?'))"
+printf '%-3s %-10s %8s %6s %12s %12s %13s %8s\n' round client req/s ratio "router µs" "client µs" "machine µs" load
+for round in $(seq 1 "$rounds"); do
+  for kind in "${kinds[@]}"; do
+    r0=$(requests); t0=$(ticks "$router"); m0=$(machine)
+    run "$kind" "$secs" > "$work/$kind.out" 2>&1 &
+    loader=$!
+    sleep 0.1
+    client=$loader  # the load tool: the background job itself, or its child
+    grep -qxE 'yard|h2load|wrk' "/proc/$loader/comm" 2>/dev/null || client=$(pgrep -n -P "$loader" || echo 0)
+    c0=$(ticks "${client:-0}"); c1=$c0
+    if [ "$round" = 1 ] && [ "${PROFILE:-}" = "$kind" ]; then
+      perf record -F 999 -g -p "$router" -o "bench/out/router-$kind.perf" -- sleep $((secs - 1)) >/dev/null 2>&1 || true
+    fi
+    while kill -0 "$loader" 2>/dev/null; do c1=$(ticks "${client:-0}"); sleep 0.1; done
+    wait "$loader" || true
+    r1=$(requests); t1=$(ticks "$router"); m1=$(machine)
+    n=$((r1 - r0)); [ "$n" -gt 0 ] || n=1
+    cost=$(( (t1 - t0) * 1000000 / hz / n ))
+    rate=$(awk -v n="$n" -v s="$secs" 'BEGIN { printf "%.0f", n / s }')
+    [ "$kind" = native ] && base=$rate
+    echo "$round $kind $rate $cost" >> "$work/rows"
+    printf '%-5s %-10s %8s %6s %12s %12s %13s %8s\n' "$round" "$kind" "$rate" \
+      "$(awk -v a="$rate" -v b="$base" 'BEGIN { printf "%.2f", a / b }')" \
+      "$cost" "$(( (c1 - c0) * 1000000 / hz / n ))" \
+      "$(( (m1 - m0) * 1000000 / hz / n ))" "$(cut -d' ' -f1 /proc/loadavg)"
+  done
+done
+python3 - "$work/rows" <<'PY'
+import statistics, sys
+rows = [line.split() for line in open(sys.argv[1])]
+native = {r[0]: float(r[2]) for r in rows if r[1] == "native"}
+print("median over rounds: router CPU per request, and the ratio of req/s to the same round's native run")
+cpu = {}
+for kind in dict.fromkeys(r[1] for r in rows):
+    runs = [r for r in rows if r[1] == kind]
+    cpu[kind] = statistics.median(float(r[3]) for r in runs)
+    ratio = statistics.median(float(r[2]) / native[r[0]] for r in runs)
+    best = max(float(r[2]) / native[r[0]] for r in runs)
+    print(f"{kind:10s} router {cpu[kind]:5.0f} µs ({cpu[kind] / cpu['native']:.2f}× native)"
+          f"  req/s vs native: median {ratio:.2f}×, best round {best:.2f}×")
+PY
