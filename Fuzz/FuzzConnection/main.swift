@@ -142,7 +142,10 @@ struct Model {
     }
 
     private func agree(with machine: ServerConnection.StateMachine) {
-        precondition(self.closed == (machine.phase == .closed), "closed: model \(self.closed), machine \(machine.phase)")
+        precondition(
+            self.closed == (machine.phase == .closed),
+            "closed: model \(self.closed), machine \(machine.phase)"
+        )
         precondition(machine.inFlight == self.running, "in flight: machine \(machine.inFlight), model \(self.running)")
     }
 }
