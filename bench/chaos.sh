@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Reliability scenarios against a real mesh on loopback (two instances of every stage, mutual TLS, the digits model),
-# each under a closed-loop `yard load` that tallies every request: a rolling restart of every stage with SIGTERM, a
-# SIGKILLed inference instance, a SIGSTOPped one for 8 s with 1 s deadlines, and wrong identities (certificates
-# calling what their role may not, a foreign CA's) beside legitimate traffic. Appends a table to
-# bench/RESULTS-reliability.md (or the file given by RESULTS=...).
+# each under a `yard load` that tallies every request: a rolling restart of every stage with SIGTERM, a SIGKILLed
+# inference instance, a SIGSTOPped one for 8 s with 1 s deadlines, and wrong identities (certificates calling what
+# their role may not, a foreign CA's) beside legitimate traffic (closed loop: "faults"); and overload: the capacity
+# measured first, then open loops at 2×, 4× and 5× of it, and at 2× with 50 ms deadlines ("overload"). Appends
+# tables to bench/RESULTS-reliability.md (or the file given by RESULTS=...).
 #
 #   bench/chaos.sh [BIN_DIR]   # default: the release build if there is one, else the debug build
+#   SCENARIOS=overload bench/chaos.sh   # only some: faults, overload (default both)
 #
 # Every process it starts is stopped on exit; every wait is bounded.
 set -euo pipefail
@@ -77,7 +79,11 @@ print(f"| {scenario} | {step['sent']} | {step['ok']} | {step['sent'] - step['ok'
 EOF
 }
 rows=()
+scenarios=${SCENARIOS:-faults overload}
+denied=""
+unhealthy=""
 
+if [[ " $scenarios " == *" faults "* ]]; then
 # rolling restart: every stage instance in turn gets SIGTERM (drain, exit) and comes back on its port
 load "$logs/rolling.json" 40s 5s &
 loader=$!
@@ -118,10 +124,15 @@ rows+=("$(summary "SIGSTOP of one of two inference instances for 8 s, 1 s deadli
 start monitor switchyard-monitor --http-port 0 --exposition-port 0
 bash ops/certs/make-certs.sh "$logs/foreign" intruder:admin >/dev/null
 attempt() {  # label target method cert-dir cert-name: 400 calls, 4 in flight, tallied
+  local out="$logs/identity-$2-$3-$5"
   "$bin/yard" load --target "127.0.0.1:${port[$2]}" --method "$3" --model digits \
     --input Tests/Fixtures/engine/digits/x_test.npy --ca "$certs/ca.pem" --cert "$4/$5.pem" --key "$4/$5.key" \
-    --concurrency 4 --requests 400 --warmup 0 --timeout 5s --json "$logs/identity-$1.json" >"$logs/identity-$1.txt" 2>&1 || true
-  rows+=("$(summary "wrong identity: $1" "$logs/identity-$1.json")")
+    --concurrency 4 --requests 400 --warmup 0 --timeout 5s --json "$out.json" >"$out.txt" 2>&1 || true
+  if [ -f "$out.json" ]; then
+    rows+=("$(summary "wrong identity: $1" "$out.json")")
+  else  # refused before any request: the TLS handshake failed
+    rows+=("| wrong identity: $1 | 0 | 0 | 0 | 0 | 0.0 | 0.0 | 0.0 | no connection: $(grep -o 'TLSV1_ALERT_[A-Z_]*\|CERTIFICATE_VERIFY_FAILED' "$out.txt" | head -1) |")
+  fi
 }
 load "$logs/identities.json" 20s 5s &
 loader=$!
@@ -143,6 +154,64 @@ for name in "${stages[@]}" router monitor; do
     "$logs/health-$name.json" 2>/dev/null || unhealthy+=" $name"
 done
 denied=$(cat "$logs"/{pre,inf,post}*.log "$logs"/router.log "$logs"/monitor.log | grep -c 'request refused: permission denied' || true)
+fi
+
+# overload: the capacity first, in the same run (closed loop, 64 in flight), the unloaded p99 at a fifth of it, then
+# open loops at 2×, 4× and 5× of it with 5 s deadlines and at 2× with 50 ms deadlines. Goodput counts the answers
+# within the deadline (from the scheduled send); every request is tallied by status, the router's refusals apart.
+overload_rows=()
+if [[ " $scenarios " == *" overload "* ]]; then
+router_cpu() { awk '{print $14 + $15}' "/proc/${pid[router]}/stat"; }  # user + system, in clock ticks
+open_load() {  # json rate timeout: also writes the router's CPU seconds during the step to json.cpu
+  local before
+  before=$(router_cpu)
+  "$bin/yard" load --target "127.0.0.1:${port[router]}" $(tls client) --model digits \
+    --input Tests/Fixtures/engine/digits/x_test.npy --rate "$2" --connections 4 --warmup 1s --duration 8s \
+    --timeout "$3" --json "$1" >"$1.txt" 2>&1 || true
+  echo "$(( $(router_cpu) - before )) $(getconf CLK_TCK)" | awk '{print $1 / $2}' >"$1.cpu"
+}
+capacity_json="$logs/capacity.json"
+"$bin/yard" load --target "127.0.0.1:${port[router]}" $(tls client) --model digits \
+  --input Tests/Fixtures/engine/digits/x_test.npy --concurrency 64 --connections 4 --warmup 2s --duration 8s \
+  --timeout 5s --json "$capacity_json" >"$capacity_json.txt" 2>&1 || true
+capacity=$(python3 -c 'import json,sys; print(round(json.load(open(sys.argv[1]))["steps"][0]["throughput"]))' "$capacity_json")
+[ "${capacity:-0}" -gt 0 ] || { echo "chaos: capacity run answered nothing; its output:" >&2; cat "$capacity_json.txt" >&2; exit 1; }
+# the capacity was measured without a queue-time limit; the overload runs have one (MAX_QUEUE_TIME_MS, default 10),
+# set while the router serves
+max_queue_time_ms=${MAX_QUEUE_TIME_MS:-10}
+"$bin/yard" batching set --router "127.0.0.1:${port[router]}" $(tls ops) --model digits \
+  --max-queue-time-us $((max_queue_time_ms * 1000)) >"$logs/batching-set.txt" 2>&1 \
+  || { echo "chaos: yard batching set failed:" >&2; cat "$logs/batching-set.txt" >&2; exit 1; }
+open_load "$logs/unloaded.json" $((capacity / 5)) 5s
+for factor in 2 4 5; do open_load "$logs/over$factor.json" $((capacity * factor)) 5s; done
+open_load "$logs/over2-50ms.json" $((capacity * 2)) 50ms
+mapfile -t overload_rows < <(python3 - "$capacity" "$logs" <<'EOF2'
+import json, sys
+capacity, logs = float(sys.argv[1]), sys.argv[2]
+def step(name): return json.load(open(f"{logs}/{name}.json"))["steps"][0]
+def within(s, ms):  # answers within ms of their scheduled send, from the histogram
+    return sum(count for value, count in s.get("latency_histogram_us", []) if value <= ms * 1000)
+base = step("unloaded")["latency_ms"]["p99"]
+u = step("unloaded")
+ucpu = float(open(f"{logs}/unloaded.json.cpu").read()) * 1e6 / (u["sent"] * (1 + 1 / 8))
+print(f"| unloaded (capacity / 5), 5 s deadlines | {u['rate']:.0f} | {u['sent']} | {u['throughput']:.0f} | {base:.1f} "
+      f"| 1× | {ucpu:.0f} | {'none' if not u['errors'] else u['errors']} |")
+for name, label, deadline in [("over2", "2× capacity, 5 s deadlines", 5000), ("over4", "4× capacity, 5 s deadlines", 5000),
+                              ("over5", "5× capacity, 5 s deadlines", 5000), ("over2-50ms", "2× capacity, 50 ms deadlines", 50)]:
+    s = step(name)
+    good = within(s, deadline) / s["elapsed_s"]
+    p99 = s.get("latency_ms", {}).get("p99", 0)
+    errors = "; ".join(f"{e.get('source', 'server')} {e['status']}: {e['count']}" for e in s["errors"]) or "none"
+    # the router's CPU over the whole step (warm-up included) per request sent in it
+    cpu = float(open(f"{logs}/{name}.json.cpu").read())
+    sent_all = s["sent"] * (1 + 1 / 8)  # 1 s of warm-up at the same rate
+    print(f"| {label} | {s['rate']:.0f} | {s['sent']} | {good:.0f} ({good / capacity:.2f}×) | {p99:.1f} "
+          f"| {p99 / base if base else 0:.1f}× | {cpu * 1e6 / sent_all:.0f} | {errors} |")
+EOF2
+)
+fi
+
+
 
 {
   echo
@@ -151,12 +220,25 @@ denied=$(cat "$logs"/{pre,inf,post}*.log "$logs"/router.log "$logs"/monitor.log 
   blas=$(grep -o 'blas.core=[A-Za-z0-9]*' "$logs/inf1.log" | head -1 | cut -d= -f2)
   echo "CPU: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores, OpenBLAS core ${blas:-unknown}; load average at"
   echo "the end: $(cut -d' ' -f1-3 /proc/loadavg) (other engineers' builds share the machine)."
-  echo "Closed loop, 16 in flight, one digits row per request, \`yard load --retries 3\` (the default)."
-  echo "Stage logs: $(cat "$logs"/{pre,inf,post}*.log | grep -c ' draining') drains, $(cat "$logs"/{pre,inf,post}*.log | grep -c ' listening') starts."
-  echo "Wrong identities: $denied refusals logged (the first of each kind per service, then one in a thousand);"
-  echo "health afterwards: ${unhealthy:+NOT answered by$unhealthy}${unhealthy:-every stage instance, the router and the monitor answered}."
-  echo
-  echo "| scenario | sent | ok | failed | client retries | p99 ms | p99.9 ms | max ms | errors |"
-  echo "|---|---|---|---|---|---|---|---|---|"
-  printf '%s\n' "${rows[@]}"
+  if [ ${#rows[@]} -gt 0 ]; then
+    echo "Closed loop, 16 in flight, one digits row per request, \`yard load --retries 3\` (the default)."
+    echo "Stage logs: $(cat "$logs"/{pre,inf,post}*.log | grep -c ' draining') drains, $(cat "$logs"/{pre,inf,post}*.log | grep -c ' listening') starts."
+    echo "Wrong identities: $denied refusals logged (the first of each kind per service, then one in a thousand);"
+    echo "health afterwards: ${unhealthy:+NOT answered by$unhealthy}${unhealthy:-every stage instance, the router and the monitor answered}."
+    echo
+    echo "| scenario | sent | ok | failed | client retries | p99 ms | p99.9 ms | max ms | errors |"
+    echo "|---|---|---|---|---|---|---|---|---|"
+    printf '%s\n' "${rows[@]}"
+  fi
+  if [ ${#overload_rows[@]} -gt 0 ]; then
+    [ ${#rows[@]} -eq 0 ] || echo
+    echo "Overload: capacity $capacity answers/s (closed loop, 64 in flight, 4 connections, no queue-time limit); then"
+    echo "\`yard batching set --max-queue-time-us $((max_queue_time_ms * 1000))\` and open loops of 8 s, 4 connections;"
+    echo "goodput = answers within the deadline per second; accepted p99 from the scheduled send; router CPU over"
+    echo "the step (warm-up included) per request offered."
+    echo
+    echo "| load | offered/s | sent | goodput/s (× capacity) | accepted p99 ms | × unloaded p99 | router CPU µs/request | errors |"
+    echo "|---|---|---|---|---|---|---|---|"
+    printf '%s\n' "${overload_rows[@]}"
+  fi
 } | tee -a "$results"

@@ -7,6 +7,9 @@
 # switchyard_requests_total. Prints a table per round and the best round's ratios (the quietest moment).
 # PROFILE=kind (native, h2-binary, h1-binary, h2-json, h1-json) records the router with `perf record -g` during that
 # run of the first round into bench/out/router-<kind>.perf.
+# ROUTER_B=path: a second router binary (e.g. a build before a change) beside the built one, on the same stages; every
+# run is made against both in turn (the order alternating by round), so that a change is measured at the same moments
+# of the machine's load.
 # Release build; traffic on 127.0.0.1; every run bounded by time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,9 +34,23 @@ echo "$token" > "$work/tokens"
 start inference 7862 --models "$work/models" --threads 2
 start preprocess 7864 --models "$work/models"
 start postprocess 7863 --models "$work/models"
-start router 7860 --models "$work/models" --preprocess 127.0.0.1:7864 --inference 127.0.0.1:7862 \
-  --postprocess 127.0.0.1:7863 --event-loops 1 --http-port 7870 --http-tokens "$work/tokens" --metrics-port 7869
-router=${pids[-1]}
+declare -A router_pid port
+start_router() {  # variant first-port: wire port, +10 HTTP, +9 metrics
+  start router "$2" --models "$work/models" --preprocess 127.0.0.1:7864 --inference 127.0.0.1:7862 \
+    --postprocess 127.0.0.1:7863 --event-loops 1 --http-port $(($2 + 10)) --http-tokens "$work/tokens" \
+    --metrics-port $(($2 + 9))
+  router_pid[$1]=${pids[-1]}
+  port[$1]=$2
+}
+start_router A 7860
+variants=(A)
+if [ -n "${ROUTER_B:-}" ]; then
+  mkdir -p "$work/b" && ln -s "$(realpath "$ROUTER_B")" "$work/b/switchyard-router"
+  built=$bin bin=$work/b
+  start_router B 7880
+  bin=$built
+  variants=(A B)
+fi
 
 python3 - "$work" <<'PY'
 import json, random, struct, sys
@@ -50,7 +67,6 @@ open(f"{work}/json.body", "w").write(json.dumps({"inputs": [{"name": "input", "s
                                                              "data": data}]}))
 PY
 hlen=$(cat "$work/binary.hlen")
-url=https://127.0.0.1:7870/v2/models/synth/infer
 for kind in binary json; do
   { echo "local f = io.open(\"$work/$kind.body\", \"rb\"); wrk.body = f:read(\"*a\"); f:close()"
     echo 'wrk.method = "POST"'
@@ -66,31 +82,39 @@ done
 auth=(-H "authorization: Bearer $token")
 h2binary=(-d "$work/binary.body" -H "content-type: application/octet-stream" -H "inference-header-content-length: $hlen")
 h2json=(-d "$work/json.body" -H "content-type: application/json")
-native=("$bin/yard" load --target 127.0.0.1:7860 --ca "$certs/ca.pem" --cert "$certs/client.pem" --key "$certs/client.key"
+native=("$bin/yard" load --ca "$certs/ca.pem" --cert "$certs/client.pem" --key "$certs/client.key"
         --model synth --input-name input --shape 784 --connections 2)
-run() {  # kind seconds
+run() {  # kind seconds variant
+  local url=https://127.0.0.1:$((port[$3] + 10))/v2/models/synth/infer
   case $1 in
-    native) "${native[@]}" --concurrency 64 --duration "${2}s" --warmup 0s ;;
+    native) "${native[@]}" --target "127.0.0.1:${port[$3]}" --concurrency 64 --duration "${2}s" --warmup 0s ;;
     h2-binary) h2load -t 1 -c 2 -m 32 -D "$2" "${auth[@]}" "${h2binary[@]}" "$url" ;;
     h2-json) h2load -t 1 -c 2 -m 32 -D "$2" "${auth[@]}" "${h2json[@]}" "$url" ;;
     h1-binary) wrk -t 1 -c 64 -d "${2}s" -s "$work/binary.lua" "$url" ;;
     h1-json) wrk -t 1 -c 64 -d "${2}s" -s "$work/json.lua" "$url" ;;
   esac
 }
-requests() { curl -s 127.0.0.1:7869/metrics | awk '/^switchyard_requests_total/ && /service="router"/ { n += $NF } END { printf "%d", n }'; }
+requests() { curl -s "127.0.0.1:$((port[$1] + 9))/metrics" | awk '/^switchyard_requests_total/ && /service="router"/ { n += $NF } END { printf "%d", n }'; }
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 machine() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }  # user nice system irq softirq
 hz=$(getconf CLK_TCK)
 kinds=(native h2-binary h1-binary h2-json h1-json)
-for kind in "${kinds[@]}"; do run "$kind" 1 >/dev/null 2>&1 || true; done  # warm-up: connections, batchers, caches
+for variant in "${variants[@]}"; do  # warm-up: connections, batchers, caches
+  for kind in "${kinds[@]}"; do run "$kind" 1 "$variant" >/dev/null 2>&1 || true; done
+done
 echo "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $(nproc) cores;" \
   "OpenBLAS $(dpkg-query -W -f '${Version}' libopenblas0-pthread 2>/dev/null || echo '?')" \
   "($(grep -m1 -o 'blas.core[=": ]*[A-Za-z0-9]*' "$work"/inference-*.log || echo 'blas.core ?'))"
-printf '%-3s %-10s %8s %6s %12s %12s %13s %8s\n' round client req/s ratio "router µs" "client µs" "machine µs" load
+printf '%-5s %-10s %-7s %8s %6s %12s %12s %13s %8s\n' round client router req/s ratio "router µs" "client µs" \
+  "machine µs" load
 for round in $(seq 1 "$rounds"); do
+  order=("${variants[@]}")
+  [ $((round % 2)) = 1 ] || order=($(printf '%s\n' "${variants[@]}" | tac))
   for kind in "${kinds[@]}"; do
-    r0=$(requests); t0=$(ticks "$router"); m0=$(machine)
-    run "$kind" "$secs" > "$work/$kind.out" 2>&1 &
+   for variant in "${order[@]}"; do
+    router=${router_pid[$variant]}
+    r0=$(requests "$variant"); t0=$(ticks "$router"); m0=$(machine)
+    run "$kind" "$secs" "$variant" > "$work/$kind.out" 2>&1 &
     loader=$!
     sleep 0.1
     client=$loader  # the load tool: the background job itself, or its child
@@ -101,29 +125,34 @@ for round in $(seq 1 "$rounds"); do
     fi
     while kill -0 "$loader" 2>/dev/null; do c1=$(ticks "${client:-0}"); sleep 0.1; done
     wait "$loader" || true
-    r1=$(requests); t1=$(ticks "$router"); m1=$(machine)
+    r1=$(requests "$variant"); t1=$(ticks "$router"); m1=$(machine)
     n=$((r1 - r0)); [ "$n" -gt 0 ] || n=1
     cost=$(( (t1 - t0) * 1000000 / hz / n ))
     rate=$(awk -v n="$n" -v s="$secs" 'BEGIN { printf "%.0f", n / s }')
-    [ "$kind" = native ] && base=$rate
-    echo "$round $kind $rate $cost" >> "$work/rows"
-    printf '%-5s %-10s %8s %6s %12s %12s %13s %8s\n' "$round" "$kind" "$rate" \
-      "$(awk -v a="$rate" -v b="$base" 'BEGIN { printf "%.2f", a / b }')" \
-      "$cost" "$(( (c1 - c0) * 1000000 / hz / n ))" \
+    [ "$kind" = native ] && declare "base_$variant=$rate"
+    base="base_$variant"
+    echo "$round $kind $variant $rate $cost" >> "$work/rows"
+    printf '%-5s %-10s %-7s %8s %6s %12s %12s %13s %8s\n' "$round" "$kind" "$variant" "$rate" \
+      "$(awk -v a="$rate" -v b="${!base}" 'BEGIN { printf "%.2f", a / b }')" \
+      "$cost" "$( [ "$c1" -gt "$c0" ] && echo $(( (c1 - c0) * 1000000 / hz / n )) || echo '?')" \
       "$(( (m1 - m0) * 1000000 / hz / n ))" "$(cut -d' ' -f1 /proc/loadavg)"
+   done
   done
 done
-python3 - "$work/rows" <<'PY'
+python3 - "$work/rows" "${ROUTER_B:+B = $ROUTER_B}" <<'PY'
 import statistics, sys
 rows = [line.split() for line in open(sys.argv[1])]
-native = {r[0]: float(r[2]) for r in rows if r[1] == "native"}
-print("median over rounds: router CPU per request, and the ratio of req/s to the same round's native run")
-cpu = {}
-for kind in dict.fromkeys(r[1] for r in rows):
-    runs = [r for r in rows if r[1] == kind]
-    cpu[kind] = statistics.median(float(r[3]) for r in runs)
-    ratio = statistics.median(float(r[2]) / native[r[0]] for r in runs)
-    best = max(float(r[2]) / native[r[0]] for r in runs)
-    print(f"{kind:10s} router {cpu[kind]:5.0f} µs ({cpu[kind] / cpu['native']:.2f}× native)"
-          f"  req/s vs native: median {ratio:.2f}×, best round {best:.2f}×")
+print("median over rounds: router CPU per request, and req/s against the same round's native run of the same router"
+      + (f"; A = the build, {sys.argv[2]}" if sys.argv[2] else ""))
+for variant in dict.fromkeys(r[2] for r in rows):
+    mine = [r for r in rows if r[2] == variant]
+    native = {r[0]: float(r[3]) for r in mine if r[1] == "native"}
+    cpu = {}
+    for kind in dict.fromkeys(r[1] for r in mine):
+        runs = [r for r in mine if r[1] == kind]
+        cpu[kind] = statistics.median(float(r[4]) for r in runs)
+        ratio = statistics.median(float(r[3]) / native[r[0]] for r in runs)
+        best = max(float(r[3]) / native[r[0]] for r in runs)
+        print(f"{variant} {kind:10s} router {cpu[kind]:5.0f} µs ({cpu[kind] / cpu['native']:.2f}× native)"
+              f"  req/s vs native: median {ratio:.2f}×, best round {best:.2f}×")
 PY

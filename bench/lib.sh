@@ -21,7 +21,7 @@ start() {  # name port args...: starts switchyard-<name> with its certificate, w
     "$@" >"$log" 2>&1 &
   pids+=($!)
   for _ in $(seq 1 200); do
-    grep -q listening "$log" && return
+    grep -qs listening "$log" && return
     kill -0 "${pids[-1]}" 2>/dev/null || break
     sleep 0.1
   done

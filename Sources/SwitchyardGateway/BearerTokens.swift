@@ -46,17 +46,24 @@ public struct BearerTokens: Sendable, Hashable {
     /// Whether an `Authorization` header value carries one of the tokens.
     /// - Parameter authorization: the header's value, e.g. `Bearer abc...`.
     public func accepts(_ authorization: String?) -> Bool {
-        guard let authorization, authorization.utf8.count > 7,
-            authorization.prefix(7).lowercased() == "bearer "
-        else { return false }
-        let offered = Array(authorization.utf8.dropFirst(7))
-        var accepted = false
-        for token in self.tokens {
-            // every byte of every token is looked at, whatever matches
-            var difference = UInt8(token.count == offered.count ? 0 : 1)
-            for index in 0..<token.count { difference |= token[index] ^ (index < offered.count ? offered[index] : 0) }
-            if difference == 0 { accepted = true }
+        guard var authorization else { return false }
+        // the header's bytes in place (no copies per request)
+        return authorization.withUTF8 { header in
+            let scheme = "bearer"
+            guard header.count > 7, header[6] == UInt8(ascii: " "),
+                zip(header, scheme.utf8).allSatisfy({ $0 | 0x20 == $1 })  // "Bearer", in any case
+            else { return false }
+            let offered = UnsafeBufferPointer(rebasing: header[7...])
+            var accepted = false
+            for token in self.tokens {
+                // every byte of every token is looked at, whatever matches
+                var difference = UInt8(token.count == offered.count ? 0 : 1)
+                for index in 0..<token.count {
+                    difference |= token[index] ^ (index < offered.count ? offered[index] : 0)
+                }
+                if difference == 0 { accepted = true }
+            }
+            return accepted
         }
-        return accepted
     }
 }

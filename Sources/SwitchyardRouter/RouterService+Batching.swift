@@ -9,8 +9,8 @@ import SwitchyardWire
 /// restarts; the model's `config.json` and the router's flags give the limits it starts with.
 ///
 /// `batching.set` takes `model` and any of the parameters `max_batch_size` (1...65536), `max_queue_delay_us`
-/// (0...10000000), `max_queue_size` (1...1000000), `preferred_batch_sizes` (comma-separated, empty for none) and
-/// `max_batches_in_flight` (1...64, per stage instance). Both answer the limits now as JSON in `batching`
+/// (0...10000000), `max_queue_size` (1...1000000), `max_queue_time_us` (0...600000000, 0 for no limit),
+/// `preferred_batch_sizes` (comma-separated, empty for none) and `max_batches_in_flight` (1...64, per stage instance). Both answer the limits now as JSON in `batching`
 /// (schema: ``BatchingStatus``).
 extension RouterService {
     func batching(_ request: Request, context: RequestContext) throws(RouterError) -> Response {
@@ -34,6 +34,7 @@ extension RouterService {
                     "batch.max_size": "\(configuration.maxBatchSize)",
                     "batch.max_queue_delay": "\(configuration.maxQueueDelay)",
                     "batch.max_queue_size": "\(configuration.maxQueueSize)",
+                    "batch.max_queue_time": "\(configuration.maxQueueTime.map { "\($0)" } ?? "none")",
                     "batch.preferred_sizes": "\(configuration.preferredBatchSizes)",
                     "batch.max_in_flight": "\(configuration.maxBatchesInFlight)",
                 ]
@@ -49,7 +50,7 @@ extension RouterService {
     /// The limits `batching.set` changes.
     static let batchingKeys = [
         ParameterKey.maxBatchSize, ParameterKey.maxQueueDelayMicroseconds, ParameterKey.maxQueueSize,
-        ParameterKey.preferredBatchSizes, ParameterKey.maxBatchesInFlight,
+        ParameterKey.maxQueueTimeMicroseconds, ParameterKey.preferredBatchSizes, ParameterKey.maxBatchesInFlight,
     ]
 
     /// The limits after a `batching.set` request: `applied` with each parameter given replacing its field.
@@ -74,6 +75,9 @@ extension RouterService {
             configuration.maxQueueDelay = .microseconds(value)
         }
         if let value = try integer(ParameterKey.maxQueueSize, 1...1_000_000) { configuration.maxQueueSize = value }
+        if let value = try integer(ParameterKey.maxQueueTimeMicroseconds, 0...600_000_000) {
+            configuration.maxQueueTime = value == 0 ? nil : .microseconds(value)
+        }
         if let value = try integer(ParameterKey.maxBatchesInFlight, 1...64) { configuration.maxBatchesInFlight = value }
         if let text = request[parameter: ParameterKey.preferredBatchSizes] {
             var sizes: [Int] = []
@@ -99,6 +103,8 @@ public struct BatchingStatus: Codable, Sendable, Equatable {
     public var maxBatchSize: Int
     public var maxQueueDelayMicroseconds: Int64
     public var maxQueueSize: Int
+    /// `nil`: no limit.
+    public var maxQueueTimeMicroseconds: Int64?
     public var preferredBatchSizes: [Int]
     public var maxBatchesInFlight: Int
 
@@ -109,6 +115,10 @@ public struct BatchingStatus: Codable, Sendable, Equatable {
         let (seconds, attoseconds) = configuration.maxQueueDelay.components
         self.maxQueueDelayMicroseconds = seconds * 1_000_000 + attoseconds / 1_000_000_000_000
         self.maxQueueSize = configuration.maxQueueSize
+        self.maxQueueTimeMicroseconds = configuration.maxQueueTime.map { time in
+            let (seconds, attoseconds) = time.components
+            return seconds * 1_000_000 + attoseconds / 1_000_000_000_000
+        }
         self.preferredBatchSizes = configuration.preferredBatchSizes
         self.maxBatchesInFlight = configuration.maxBatchesInFlight
     }
@@ -118,6 +128,7 @@ public struct BatchingStatus: Codable, Sendable, Equatable {
         case maxBatchSize = "max_batch_size"
         case maxQueueDelayMicroseconds = "max_queue_delay_us"
         case maxQueueSize = "max_queue_size"
+        case maxQueueTimeMicroseconds = "max_queue_time_us"
         case preferredBatchSizes = "preferred_batch_sizes"
         case maxBatchesInFlight = "max_batches_in_flight"
     }

@@ -3,6 +3,7 @@ public import ServiceLifecycle
 public import SwitchyardRouting
 public import SwitchyardTransport
 public import SwitchyardWire
+import SwitchyardTensor
 
 /// The router: carries each `infer` request through preprocess → inference → postprocess, each hop through
 /// the model's dynamic batcher for that stage, with the caller's deadline on every hop and cancellation passed on.
@@ -154,6 +155,29 @@ public final class RouterService: WireService, Service {
                     + "batching.status|set and pool.list|add|remove|drain"
             )
         }
+    }
+
+    /// Refuses an `infer` request at arrival, before its task starts, when the model's batch queues predict that it
+    /// cannot be answered well: the waits in the preprocess, inference and postprocess queues (at its priority) plus
+    /// their predicted executions would miss its deadline (`deadline exceeded`), or the waits exceed the model's most
+    /// queue time (`resource exhausted`, with when to retry). Each batcher checks its own stage again on arrival.
+    public func refusal(for request: Request, deadline: ContinuousClock.Instant?) -> Status? {
+        guard request.method == Method.infer, let stages = self.batchers[request.model],
+            let configuration = self.batchers.configuration(of: request.model)
+        else { return nil }
+        let rows = max(1, request.tensors.first?.tensor.shape.dims.first ?? 1)
+        var queue = Duration.zero
+        var execution = Duration.zero
+        for batcher in [stages.preprocess, stages.inference, stages.postprocess] {
+            let predicted = batcher.predictedLatency(rows: rows, priority: request.priority)
+            queue += predicted.queue
+            execution += predicted.execution
+        }
+        return configuration.refusal(
+            queue: queue,
+            execution: execution,
+            timeLeft: deadline.map { ContinuousClock.now.duration(to: $0) }
+        )?.status
     }
 
     /// One `infer` request: the route (a release's version, or the one the caller pinned), the chain of stages,

@@ -11,8 +11,12 @@ internal import Synchronization
 /// upstream is busy, requests queue and form batches, which leave when full, at a preferred size, when the oldest
 /// has waited ``BatcherConfiguration/maxQueueDelay``, or earlier when the earliest deadline minus the predicted
 /// execution time would otherwise be missed. Requests whose deadline passes in the queue are answered `deadline
-/// exceeded` without being sent; cancelled ones `cancelled`; a full queue sheds with `resource exhausted`. Every
-/// accepted request gets exactly one answer.
+/// exceeded` without being sent; cancelled ones `cancelled`; a full queue sheds with `resource exhausted`. Arrivals
+/// are admitted by predicted queueing time: one whose deadline the predicted wait and execution would miss is
+/// answered `deadline exceeded` at once, one whose wait exceeds ``BatcherConfiguration/maxQueueTime`` `resource
+/// exhausted` (``predictedLatency(rows:priority:)`` tells the prediction). Batches in flight stay within the
+/// upstream's ``Upstream/concurrencyLimit`` (a pool's adaptive limits) as well as the configured one. Every accepted
+/// request gets exactly one answer.
 ///
 /// Call ``run()`` in a task (or a task group) for as long as the batcher serves; the decisions live in
 /// ``BatcherStateMachine``. The clock is passed in so that tests can drive time.
@@ -98,10 +102,21 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
         }
     }
 
+    /// The predicted wait in the queue of a request of `rows` rows at `priority` if it arrived now, and the predicted
+    /// execution of the batch it would go in: what admission by queueing time decides on.
+    /// - Parameters:
+    ///   - rows: the request's rows.
+    ///   - priority: its priority (less urgent requests queued do not delay it).
+    public func predictedLatency(rows: Int, priority: UInt8) -> (queue: Duration, execution: Duration) {
+        self.state.withLock { $0.machine.predictedLatency(rows: rows, priority: priority) }
+    }
+
     /// Changes the limits while running; queued requests are re-examined at once.
     /// - Parameter configuration: the new limits.
     public func updateConfiguration(_ configuration: BatcherConfiguration) {
+        let limit = self.upstream.concurrencyLimit
         let effects = self.state.withLock { state in
+            state.machine.upstreamLimit = limit
             let actions = state.machine.update(configuration: configuration, now: self.now)
             return self.apply(actions, to: &state)
         }
@@ -185,7 +200,9 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
 
     /// Queues a request whose deadline is given as time since ``origin``.
     private func enqueue(_ request: Request, deadline: Duration?) async throws -> Response {
+        let limit = self.upstream.concurrencyLimit
         let (id, gathering) = self.state.withLock { state -> (UInt64, Bool) in
+            state.machine.upstreamLimit = limit
             state.nextID &+= 1
             guard !state.stopped, !Task.isCancelled else { return (state.nextID, false) }
             return (state.nextID, state.machine.startGathering())
@@ -327,7 +344,9 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
     }
 
     private func wake(armed instant: Duration) {
+        let limit = self.upstream.concurrencyLimit
         let effects = self.state.withLock { state in
+            state.machine.upstreamLimit = limit
             if state.armed == instant {
                 state.armed = nil
                 state.timer = nil
@@ -352,7 +371,9 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
         } catch {
             result = .failure(error)
         }
+        let limit = self.upstream.concurrencyLimit
         let effects = self.state.withLock { state in
+            state.machine.upstreamLimit = limit
             let succeeded = if case .success = result { true } else { false }
             let actions = state.machine.complete(batchID: dispatch.batchID, succeeded: succeeded, now: self.now)
             return self.apply(actions, to: &state)
@@ -390,7 +411,9 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
             }
             outcome = .failure(error)
         }
+        let limit = self.upstream.concurrencyLimit
         let effects = self.state.withLock { state in
+            state.machine.upstreamLimit = limit
             state.calls.removeValue(forKey: dispatch.batchID)
             let actions = state.machine.complete(
                 batchID: dispatch.batchID,

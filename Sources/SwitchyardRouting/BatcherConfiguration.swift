@@ -13,6 +13,11 @@ public struct BatcherConfiguration: Sendable, Hashable {
     /// Most requests queued; a request that does not fit is answered `resource exhausted` at once
     /// (Triton's `default_queue_policy.max_queue_size`).
     public var maxQueueSize: Int = 1024
+    /// Longest predicted wait in the queue a request is admitted with; beyond it the request is refused at once with
+    /// `resource exhausted` and a retry-after hint, so that under overload the requests accepted keep their latency
+    /// and the refused ones cost little (Triton's queue policy `default_timeout_microseconds` with `REJECT`, decided
+    /// at arrival from the predicted wait). `nil`: only `maxQueueSize` and deadlines bound the queue.
+    public var maxQueueTime: Duration? = nil
     /// Most batches in flight to the upstream at once; never exceeded.
     public var maxBatchesInFlight: Int = 2
     /// While fewer batches than this are in flight the upstream counts as idle, and queued requests are sent at
@@ -50,6 +55,40 @@ public struct BatcherConfiguration: Sendable, Hashable {
         copy.maxQueueDelay = max(.zero, copy.maxQueueDelay)
         copy.initialExecutionEstimate = max(.zero, copy.initialExecutionEstimate)
         copy.deadlineReserve = max(.zero, copy.deadlineReserve)
+        copy.maxQueueTime = copy.maxQueueTime.map { max(.zero, $0) }
         return copy
+    }
+
+    /// Why a request with this predicted queueing and execution is refused at arrival, or `nil`: a deadline they
+    /// would miss (`deadline exceeded`; only for a request that would wait), or queueing over ``maxQueueTime``
+    /// (`resource exhausted`, saying when to retry).
+    /// - Parameters:
+    ///   - queue: the predicted wait in the queue (or queues, for a chain of batchers).
+    ///   - execution: the predicted execution after it.
+    ///   - timeLeft: until the request's deadline; `nil` for none.
+    public func refusal(queue: Duration, execution: Duration, timeLeft: Duration?) -> RoutingError? {
+        // a request that would not wait is sent: refusing it on a prediction alone could refuse every request on a
+        // stale one, and nothing would be sent to correct it
+        if let timeLeft, queue > .zero, queue + execution > timeLeft {
+            return RoutingError(
+                .deadlineExceeded,
+                "the deadline cannot be met: \(Self.milliseconds(timeLeft)) left, predicted queueing "
+                    + "\(Self.milliseconds(queue)) and execution \(Self.milliseconds(execution))"
+            )
+        }
+        if let limit = self.maxQueueTime, queue > limit {
+            return RoutingError(
+                .queueFull,
+                "overloaded: predicted queueing \(Self.milliseconds(queue)) exceeds the most queue time "
+                    + "\(Self.milliseconds(limit)); retry after \(Self.milliseconds(queue - limit))"
+            )
+        }
+        return nil
+    }
+
+    /// `12.3 ms`, rounded up to a tenth of a millisecond.
+    static func milliseconds(_ duration: Duration) -> String {
+        let tenths = Int((max(.zero, duration) / .microseconds(100)).rounded(.up))
+        return "\(tenths / 10).\(tenths % 10) ms"
     }
 }

@@ -1,3 +1,4 @@
+internal import DequeModule
 internal import SwitchyardTensor
 internal import SwitchyardWire
 
@@ -16,6 +17,14 @@ internal import SwitchyardWire
 /// arrival order within a priority, so batches form from the most urgent requests first; a full queue sheds its
 /// least urgent request (the newest of them) to admit a more urgent one, and sheds the newcomer otherwise. With one
 /// priority, as most traffic has, this is the plain first-come queue at the same cost.
+///
+/// Admission is by predicted queueing time, not only by count: an arrival's wait is the batches ahead of it (the
+/// queued rows at its priority or above) leaving as slots free, each slot a batch per predicted batch time (the
+/// learned execution times, which under load include the upstream's own queueing, so that slots ÷ batch time is the
+/// throughput seen). An arrival whose deadline that wait plus its execution would miss is answered `deadline
+/// exceeded` at once; one whose wait exceeds ``BatcherConfiguration/maxQueueTime`` is answered `resource exhausted`
+/// with a retry-after hint. Less urgent queued requests do not count in an arrival's wait (it goes ahead of them); when
+/// it pushes the queue past its time, the least urgent requests (the newest of them first) are shed.
 struct BatcherStateMachine: Sendable {
     typealias Instant = Duration
 
@@ -54,7 +63,12 @@ struct BatcherStateMachine: Sendable {
     }
 
     private(set) var configuration: BatcherConfiguration
-    private(set) var queue: [Queued] = []
+    private(set) var queue: Deque<Queued> = []
+    /// Rows queued per priority, so that an arrival's predicted wait costs no scan of the queue.
+    private var queuedRows: [UInt8: Int] = [:]
+    /// What the upstream takes in flight now (a pool's adaptive concurrency limit); `nil`: only the configuration
+    /// limits. Set by the ``Batcher`` before each decision.
+    var upstreamLimit: Int? = nil
     /// The earliest deadline in the queue, kept so that a request's arrival does not scan the whole queue.
     private var earliestQueuedDeadline: Instant? = nil
     /// The batch the head of the queue would go in now; `nil` when it must be recomputed (requests left the queue).
@@ -84,7 +98,7 @@ struct BatcherStateMachine: Sendable {
     /// or ``enqueue(id:request:deadline:now:gathered:)``, which end the gathering.
     /// - Returns: whether this arrival gathers; `false`: it queues as usual.
     mutating func startGathering() -> Bool {
-        guard !self.gathering, self.queue.isEmpty, self.inFlight.count < self.configuration.idleBatchesInFlight else {
+        guard !self.gathering, self.queue.isEmpty, self.inFlight.count < self.idleInFlight else {
             return false
         }
         self.gathering = true
@@ -108,6 +122,12 @@ struct BatcherStateMachine: Sendable {
             ]
                 + (gathered ? self.evaluate(now: now) : [])
         }
+        let rows = BatchLayout.rows(of: request)
+        let predicted = self.predictedLatency(rows: rows, priority: request.priority)
+        // less urgent requests queued do not count in the prediction: the arrival goes ahead of them
+        if let refusal = self.refusal(predicted, deadline: deadline, now: now) {
+            return [.fail(ids: [id], refusal)] + (gathered ? self.evaluate(now: now) : [])
+        }
         var shed: [Action] = []
         if self.queue.count >= self.configuration.maxQueueSize {
             guard let victim = self.leastUrgent(below: request.priority) else {
@@ -123,6 +143,7 @@ struct BatcherStateMachine: Sendable {
                     + (gathered ? self.evaluate(now: now) : [])
             }
             let removed = self.queue.remove(at: victim)
+            self.removed(removed)
             self.cachedPlan = nil
             self.recomputeEarliestDeadline()
             let message =
@@ -130,6 +151,7 @@ struct BatcherStateMachine: Sendable {
             shed = [.fail(ids: [removed.id], RoutingError(.queueFull, message))]
         }
         let queued = self.queued(id: id, request: request, deadline: deadline, now: now)
+        self.queuedRows[queued.priority, default: 0] += queued.rows
         if let deadline, self.earliestQueuedDeadline.map({ deadline < $0 }) ?? true {
             self.earliestQueuedDeadline = deadline
         }
@@ -159,7 +181,85 @@ struct BatcherStateMachine: Sendable {
                 self.cachedPlan = plan
             }
         }
-        return shed + self.evaluate(now: now)
+        return shed + self.shedForQueueTime(priority: queued.priority) + self.evaluate(now: now)
+    }
+
+    /// A queue over its time because a more urgent request went ahead: its least urgent requests (newest first),
+    /// less urgent than `priority`, are shed until it is within its time again.
+    private mutating func shedForQueueTime(priority: UInt8) -> [Action] {
+        guard priority > 0, let limit = self.configuration.maxQueueTime else { return [] }
+        var shed: [UInt64] = []
+        var total = self.queuedRowCount
+        // the least urgent, newest request is the last of the queue, the one that waits longest
+        while let victim = self.leastUrgent(below: priority), self.wait(ahead: total - self.queue[victim].rows) > limit
+        {
+            let removed = self.queue.remove(at: victim)
+            total -= removed.rows
+            self.removed(removed)
+            shed.append(removed.id)
+        }
+        guard !shed.isEmpty else { return [] }
+        self.cachedPlan = nil
+        self.recomputeEarliestDeadline()
+        return [.fail(ids: shed, RoutingError(.queueFull, "shed from the batch queue for more urgent requests"))]
+    }
+
+    // MARK: Predicting
+
+    /// Rows queued, at every priority.
+    var queuedRowCount: Int { self.queuedRows.values.reduce(0, +) }
+
+    /// The slots batches may fill now: the configured limit, within the upstream's.
+    var maxInFlight: Int { max(1, min(self.configuration.maxBatchesInFlight, self.upstreamLimit ?? .max)) }
+
+    private var idleInFlight: Int { min(self.configuration.idleBatchesInFlight, self.maxInFlight) }
+
+    /// The predicted wait in the queue of `rows` more rows at `priority`, and the predicted execution of the batch
+    /// they would go in.
+    ///
+    /// The rows queued at that priority or above leave first, in full batches, each slot sending a batch per
+    /// predicted batch time; while every slot is busy the first one frees after a slot's share of a batch time too.
+    /// Under load the learned times include the upstream's own queueing, so slots ÷ batch time is the throughput seen.
+    func predictedLatency(rows: Int, priority: UInt8) -> (queue: Duration, execution: Duration) {
+        var ahead = 0
+        for (level, queued) in self.queuedRows where level >= priority { ahead += queued }
+        let batch = self.configuration.maxBatchSize
+        return (self.wait(ahead: ahead), self.predictor.predict(rows: max(1, min(batch, ahead % batch + rows))))
+    }
+
+    /// The predicted wait of a request behind `ahead` queued rows: the full batches they make, and while every slot
+    /// is busy the largest batch in flight, each taking a slot's share of its predicted time.
+    private func wait(ahead: Int) -> Duration {
+        let slots = Double(self.maxInFlight)
+        let batch = self.configuration.maxBatchSize
+        var wait = Duration.zero
+        if self.inFlight.count >= self.maxInFlight {
+            var largest = 1
+            for sent in self.inFlight.values where sent.rows > largest { largest = sent.rows }
+            wait += self.predictor.predict(rows: min(largest, batch)) * (1 / slots)
+        }
+        if ahead >= batch { wait += self.predictor.predict(rows: batch) * (Double(ahead / batch) / slots) }
+        return wait
+    }
+
+    /// Why an arrival with this prediction is refused, or `nil`
+    /// (``BatcherConfiguration/refusal(queue:execution:timeLeft:)``).
+    func refusal(
+        _ predicted: (queue: Duration, execution: Duration),
+        deadline: Instant?,
+        now: Instant
+    ) -> RoutingError? {
+        self.configuration.refusal(
+            queue: predicted.queue,
+            execution: predicted.execution + self.configuration.deadlineReserve,
+            timeLeft: deadline.map { $0 - now }
+        )
+    }
+
+    /// Books a request that left the queue.
+    private mutating func removed(_ queued: Queued) {
+        let left = (self.queuedRows[queued.priority] ?? 0) - queued.rows
+        self.queuedRows[queued.priority] = left > 0 ? left : nil
     }
 
     /// The position of the queue's least urgent request (the newest of them) when it is less urgent than
@@ -181,10 +281,13 @@ struct BatcherStateMachine: Sendable {
     /// that found no company.
     /// - Returns: the batch of one, or `nil` when the request must go through the queue.
     mutating func sendAloneIfIdle(id: UInt64, request: Request, deadline: Instant?, now: Instant) -> Dispatch? {
-        guard self.queue.isEmpty, self.inFlight.count < self.configuration.idleBatchesInFlight else { return nil }
-        if let deadline, deadline <= now { return nil }  // enqueue answers it
-        self.gathering = false
+        guard self.queue.isEmpty, self.inFlight.count < self.idleInFlight else { return nil }
         let rows = BatchLayout.rows(of: request)
+        // enqueue answers one whose deadline passed or cannot be met
+        if let deadline, now + self.predictor.predict(rows: rows) + self.configuration.deadlineReserve > deadline {
+            return nil
+        }
+        self.gathering = false
         let alone = Queued(
             id: id,
             request: request,
@@ -206,7 +309,7 @@ struct BatcherStateMachine: Sendable {
     /// - Returns: whether it was queued (a request in flight is answered by the owner).
     mutating func cancel(id: UInt64) -> Bool {
         guard let index = self.queue.firstIndex(where: { $0.id == id }) else { return false }
-        self.queue.remove(at: index)
+        self.removed(self.queue.remove(at: index))
         self.cachedPlan = nil
         self.recomputeEarliestDeadline()
         return true
@@ -234,6 +337,7 @@ struct BatcherStateMachine: Sendable {
     mutating func shutDown() -> [Action] {
         let ids = self.queue.map { $0.id }
         self.queue.removeAll()
+        self.queuedRows.removeAll()
         self.cachedPlan = nil
         self.earliestQueuedDeadline = nil
         return ids.isEmpty ? [] : [.fail(ids: ids, RoutingError(.shutDown, "the batcher stopped"))]
@@ -243,7 +347,7 @@ struct BatcherStateMachine: Sendable {
     var nextWakeUp: Instant? {
         mutating get {
             var earliest = self.earliestQueuedDeadline
-            if !self.queue.isEmpty, !self.gathering, self.inFlight.count < self.configuration.maxBatchesInFlight {
+            if !self.queue.isEmpty, !self.gathering, self.inFlight.count < self.maxInFlight {
                 let delay = self.queue[0].enqueued + self.configuration.maxQueueDelay
                 if earliest.map({ delay < $0 }) ?? true { earliest = delay }
                 if let closeAt = self.closeAt(self.plan()), closeAt < earliest! { earliest = closeAt }
@@ -297,22 +401,26 @@ struct BatcherStateMachine: Sendable {
         var actions: [Action] = []
         // Requests whose deadline passed are answered without being sent.
         if let earliest = self.earliestQueuedDeadline, earliest <= now {
-            var expired: [UInt64] = []
+            var expired: [Queued] = []
             self.queue.removeAll { queued in
                 guard let deadline = queued.deadline, deadline <= now else { return false }
-                expired.append(queued.id)
+                expired.append(queued)
                 return true
             }
+            for queued in expired { self.removed(queued) }
             self.cachedPlan = nil
             self.recomputeEarliestDeadline()
             actions.append(
-                .fail(ids: expired, RoutingError(.deadlineExceeded, "the deadline passed while the request was queued"))
+                .fail(
+                    ids: expired.map(\.id),
+                    RoutingError(.deadlineExceeded, "the deadline passed while the request was queued")
+                )
             )
         }
-        while !self.queue.isEmpty, self.inFlight.count < self.configuration.maxBatchesInFlight {
+        while !self.queue.isEmpty, self.inFlight.count < self.maxInFlight {
             var plan = self.plan()
             let reason: Reason
-            if self.inFlight.count < self.configuration.idleBatchesInFlight {
+            if self.inFlight.count < self.idleInFlight {
                 if self.gathering, plan.rows < self.configuration.maxBatchSize { break }  // the burst leaves whole
                 reason = .idle
             } else if plan.rows >= self.configuration.maxBatchSize {
@@ -385,6 +493,7 @@ struct BatcherStateMachine: Sendable {
         let members = alone.map { [$0] } ?? plan.indices.map { self.queue[$0] }
         if !plan.indices.isEmpty {
             self.cachedPlan = nil
+            for index in plan.indices { self.removed(self.queue[index]) }
             if plan.indices.count == self.queue.count {
                 self.queue.removeAll(keepingCapacity: true)
             } else if plan.indices.last == plan.indices.count - 1 {

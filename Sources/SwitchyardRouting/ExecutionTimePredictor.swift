@@ -11,6 +11,9 @@ public struct ExecutionTimePredictor: Sendable, Hashable {
     /// Average duration per observed batch size (rows).
     public private(set) var averages: [Int: Duration] = [:]
 
+    /// An observation counts for at most this many times the average so far.
+    static let maxOutlierRatio = 4.0
+
     /// Makes a predictor that knows nothing yet.
     /// - Parameters:
     ///   - initialEstimate: what to predict before anything is observed.
@@ -26,10 +29,14 @@ public struct ExecutionTimePredictor: Sendable, Hashable {
     ///   - duration: from send to answer.
     public mutating func observe(rows: Int, duration: Duration) {
         guard rows >= 1 else { return }
+        // one outlier (a cold start, a stall of the host) counts for at most a few times what was expected, so that
+        // admission by predicted time does not refuse on it; a real change gets there in a few batches
+        let expected = self.averages[rows] ?? self.predict(rows: rows)
+        let damped = expected > .zero ? min(duration, expected * Self.maxOutlierRatio) : duration
         if let previous = self.averages[rows] {
-            self.averages[rows] = previous * (1 - self.smoothing) + duration * self.smoothing
+            self.averages[rows] = previous * (1 - self.smoothing) + damped * self.smoothing
         } else {
-            self.averages[rows] = duration
+            self.averages[rows] = damped
         }
     }
 

@@ -16,9 +16,16 @@ public protocol Upstream: Sendable {
     /// Whether the instance said it is shutting down (a graceful GOAWAY) and has not been reached since: a pool takes
     /// it out of rotation instead of counting its refusals as failures.
     var isDraining: Bool { get }
+
+    /// Calls it takes in flight now (an ``UpstreamPool``'s adaptive concurrency limits); `nil`: no limit. A
+    /// ``Batcher`` sends no more batches at once than this.
+    var concurrencyLimit: Int? { get }
 }
 
 extension Upstream {
     /// `false`: only a transport knows that its server is draining.
     public var isDraining: Bool { false }
+
+    /// `nil`: only a pool limits its calls.
+    public var concurrencyLimit: Int? { nil }
 }

@@ -91,46 +91,97 @@ extension UpstreamPool {
             now: Instant,
             using random: inout some RandomNumberGenerator
         ) -> (index: Int?, events: [Event]) {
+            self.pick(
+                excluding: { index, _ in excluded.contains(index) },
+                goingAway: { index, _ in goingAway.contains(index) },
+                now: now,
+                using: &random
+            )
+        }
+
+        /// ``pick(excluding:goingAway:now:using:)`` with the exclusions as predicates on an instance (its index and
+        /// state): it counts and draws over the instances in place, without building a list per pick.
+        mutating func pick(
+            excluding isExcluded: (Int, Instance) -> Bool,
+            goingAway isGoingAway: (Int, Instance) -> Bool,
+            now: Instant,
+            using random: inout some RandomNumberGenerator
+        ) -> (index: Int?, events: [Event]) {
+            func excluded(_ index: Int) -> Bool { isExcluded(index, self.instances[index]) }
+            func goingAway(_ index: Int) -> Bool { isGoingAway(index, self.instances[index]) }
             let events = self.readmitExpired(now: now)
             // a drained instance gets nothing new, whatever else is down
-            let members = self.instances.indices.filter { !self.instances[$0].draining }
-            guard !members.isEmpty else { return (nil, events) }
-            let serving = members.filter { !goingAway.contains($0) }
-            let rotation = serving.isEmpty ? members : serving
-            let admitted = rotation.filter { self.instances[$0].ejectedUntil == nil }
-            let healthy = admitted.filter { self.instances[$0].healthy }
-            let established = rotation.filter { !self.instances[$0].awaitingFirstCheck }
-            let panic = healthy.count * 100 < self.configuration.healthyPanicThreshold * max(1, established.count)
-            let preferred = panic || healthy.isEmpty ? rotation : healthy
-            let tiers = [
-                preferred.filter { !excluded.contains($0) },
-                admitted.filter { !excluded.contains($0) },
-                preferred,
-            ]
-            let candidates = tiers.first { !$0.isEmpty } ?? rotation
-            let weights = candidates.map { self.weight(of: $0, now: now) }
+            var members = 0
+            var serving = 0
+            for index in self.instances.indices where !self.instances[index].draining {
+                members += 1
+                if !goingAway(index) { serving += 1 }
+            }
+            guard members > 0 else { return (nil, events) }
+            let skipGoingAway = serving > 0
+            func inRotation(_ index: Int) -> Bool {
+                !self.instances[index].draining && !(skipGoingAway && goingAway(index))
+            }
+            func admitted(_ index: Int) -> Bool { inRotation(index) && self.instances[index].ejectedUntil == nil }
+            var healthyCount = 0
+            var establishedCount = 0
+            for index in self.instances.indices where inRotation(index) {
+                if self.instances[index].ejectedUntil == nil, self.instances[index].healthy { healthyCount += 1 }
+                if !self.instances[index].awaitingFirstCheck { establishedCount += 1 }
+            }
+            let panic = healthyCount * 100 < self.configuration.healthyPanicThreshold * max(1, establishedCount)
+            let everyone = panic || healthyCount == 0
+            func preferred(_ index: Int) -> Bool {
+                everyone ? inRotation(index) : admitted(index) && self.instances[index].healthy
+            }
+            // the first tier with a candidate: preferred and not tried, admitted and not tried, preferred, any
+            var tier = 0
+            var count = 0
+            func isCandidate(_ index: Int) -> Bool {
+                switch tier {
+                case 0: preferred(index) && !excluded(index)
+                case 1: admitted(index) && !excluded(index)
+                case 2: preferred(index)
+                default: inRotation(index)
+                }
+            }
+            while count == 0 {
+                count = self.instances.indices.reduce(0) { isCandidate($1) ? $0 + 1 : $0 }
+                if count == 0 { tier += 1 }
+            }
+            /// The index of the `position`th candidate.
+            func candidate(_ position: Int) -> Int {
+                var seen = 0
+                for index in self.instances.indices where isCandidate(index) {
+                    if seen == position { return index }
+                    seen += 1
+                }
+                preconditionFailure("candidate \(position) of \(count)")
+            }
+            var uniform = true
+            for index in self.instances.indices where isCandidate(index) && self.weight(of: index, now: now) != 1 {
+                uniform = false
+                break
+            }
             var chosen: Int
-            if weights.allSatisfy({ $0 == 1 }) {
+            if uniform {
                 // two distinct candidates at random; the one with fewer attempts in flight wins (the first on a tie)
-                let first = Int.random(in: 0..<candidates.count, using: &random)
-                chosen = candidates[first]
-                if candidates.count > 1 {
-                    var second = Int.random(in: 0..<(candidates.count - 1), using: &random)
+                let first = Int.random(in: 0..<count, using: &random)
+                chosen = candidate(first)
+                if count > 1 {
+                    var second = Int.random(in: 0..<(count - 1), using: &random)
                     if second >= first { second += 1 }
-                    if self.instances[candidates[second]].inFlight < self.instances[chosen].inFlight {
-                        chosen = candidates[second]
-                    }
+                    let other = candidate(second)
+                    if self.instances[other].inFlight < self.instances[chosen].inFlight { chosen = other }
                 }
             } else {
                 // slow start: the two candidates are drawn in proportion to their weights, so a new instance is
                 // offered a share that rises with its weight; the fewer attempts in flight still wins
-                let first = Self.draw(weights, excluding: nil, using: &random)
-                chosen = candidates[first]
-                if candidates.count > 1 {
-                    let second = Self.draw(weights, excluding: first, using: &random)
-                    if self.instances[candidates[second]].inFlight < self.instances[chosen].inFlight {
-                        chosen = candidates[second]
-                    }
+                let first = self.draw(isCandidate, excluding: nil, now: now, using: &random)
+                chosen = first
+                if count > 1 {
+                    let other = self.draw(isCandidate, excluding: first, now: now, using: &random)
+                    if self.instances[other].inFlight < self.instances[chosen].inFlight { chosen = other }
                 }
             }
             self.instances[chosen].inFlight += 1
@@ -149,19 +200,26 @@ extension UpstreamPool {
             return max(self.configuration.slowStartMinimumWeight, fraction)
         }
 
-        /// An index drawn in proportion to `weights`, never `excluded`.
-        private static func draw(
-            _ weights: [Double],
+        /// A candidate's index drawn in proportion to the candidates' weights, never `excluded`.
+        private func draw(
+            _ isCandidate: (Int) -> Bool,
             excluding excluded: Int?,
+            now: Instant,
             using random: inout some RandomNumberGenerator
         ) -> Int {
-            let total = weights.indices.reduce(0.0) { $1 == excluded ? $0 : $0 + weights[$1] }
-            var point = Double.random(in: 0..<total, using: &random)
-            for index in weights.indices where index != excluded {
-                if point < weights[index] { return index }
-                point -= weights[index]
+            var total = 0.0
+            var last: Int?
+            for index in self.instances.indices where index != excluded && isCandidate(index) {
+                total += self.weight(of: index, now: now)
+                last = index
             }
-            return weights.indices.last { $0 != excluded } ?? 0
+            var point = Double.random(in: 0..<total, using: &random)
+            for index in self.instances.indices where index != excluded && isCandidate(index) {
+                let weight = self.weight(of: index, now: now)
+                if point < weight { return index }
+                point -= weight
+            }
+            return last ?? 0
         }
 
         // MARK: Membership

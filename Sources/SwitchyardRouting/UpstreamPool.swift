@@ -31,15 +31,17 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
     private struct State: ~Copyable {
         var machine: StateMachine
         var upstreams: [String: any Upstream]
-        var random = SystemRandomNumberGenerator()
+        var random = SplitMix64()
         var predictors = AttemptPredictors()
+        var limits: InstanceConcurrencyLimits<C.Instant>
 
-        /// The removed instances' upstreams leave with them.
+        /// The removed instances' upstreams (and concurrency limits) leave with them.
         mutating func forget(_ events: [StateMachine.Event]) -> [Member] {
             events.compactMap { event in
                 guard case .removed(let id) = event, let upstream = self.upstreams.removeValue(forKey: id) else {
                     return nil
                 }
+                self.limits.forget(id)
                 return Member(id: id, upstream: upstream)
             }
         }
@@ -71,7 +73,8 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
         self.state = Mutex(
             State(
                 machine: StateMachine(instanceIDs: members.map(\.id), configuration: configuration),
-                upstreams: Dictionary(members.map { ($0.id, $0.upstream) }, uniquingKeysWith: { first, _ in first })
+                upstreams: Dictionary(members.map { ($0.id, $0.upstream) }, uniquingKeysWith: { first, _ in first }),
+                limits: InstanceConcurrencyLimits(configuration: configuration.adaptiveConcurrency)
             )
         )
         self.clock = clock
@@ -172,8 +175,16 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
                     let elapsed = attempt.started.duration(to: self.clock.now)
                     self.metrics.recordAttempt(id: attempt.instance, code: nil)
                     // even a late answer shows the instance alive (a hung one never answers)
-                    self.finish(attempt.instance, isRetry: attempt.isRetry, outcome: .answered) { state, _ in
+                    self.finish(attempt.instance, isRetry: attempt.isRetry, outcome: .answered) { state, now in
                         if !attempt.timedOut { state.predictors.observe(key, duration: elapsed) }
+                        // a late answer too: it shows how slow the instance is
+                        state.limits.answered(
+                            attempt.instance,
+                            kind: key.target.hashValue,
+                            rows: key.rows,
+                            latency: elapsed,
+                            now: now
+                        )
                         return false
                     }
                     return .success(response)
@@ -224,20 +235,19 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
     private func start(_ run: inout Run, in group: inout TaskGroup<AttemptEvent>, isRetry: Bool) -> (any Error)? {
         let (picked, events, count) = self.state.withLock {
             state -> ((String, any Upstream)?, [StateMachine.Event], Int) in
-            let machine = state.machine
-            let excluded = Set(run.tried.compactMap { machine.index(of: $0) })
-            let goingAway = Set(
-                machine.instances.indices.filter { state.upstreams[machine.instances[$0].id]?.isDraining ?? false }
-            )
+            // the exclusions are asked per instance, so a pick builds no list
+            let upstreams = state.upstreams
+            let tried = run.tried
             let (index, events) = state.machine.pick(
-                excluding: excluded,
-                goingAway: goingAway,
+                excluding: { _, instance in !tried.isEmpty && tried.contains(instance.id) },
+                goingAway: { _, instance in upstreams[instance.id]?.isDraining ?? false },
                 now: self.clock.now,
                 using: &state.random
             )
-            guard let index else { return (nil, events, machine.instances.count) }
+            let count = state.machine.instances.count
+            guard let index else { return (nil, events, count) }
             let id = state.machine.instances[index].id
-            return ((id, state.upstreams[id]!), events, machine.instances.count)
+            return ((id, state.upstreams[id]!), events, count)
         }
         self.log(events)
         guard let (id, upstream) = picked else {
@@ -298,6 +308,7 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
         let retriesSoFar = run.attempts.count - 1
         let localDeadline = run.localDeadline
         let retry = self.finish(attempt.instance, isRetry: attempt.isRetry, outcome: outcome) { state, now in
+            if status.code == .resourceExhausted { state.limits.dropped(attempt.instance, now: now) }
             // while another attempt (a hedge, or the one it hedged) runs, wait for it rather than start a third
             guard retryable, running == 0, !Task.isCancelled else { return false }
             return state.machine.beginRetry(retriesSoFar: retriesSoFar, deadline: localDeadline, now: now)
@@ -333,6 +344,7 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
             var events: [StateMachine.Event] = []
             if firstTime, let index = state.machine.index(of: id) {
                 events = state.machine.timedOut(instance: index, now: now)
+                state.limits.dropped(id, now: now)
             }
             let configuration = state.machine.configuration
             guard idempotent, configuration.hedgeOnPerTryTimeout, retriesSoFar < configuration.maxRetries,
@@ -435,7 +447,32 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
     /// Changes the ejection and retry limits.
     /// - Parameter configuration: the new limits.
     public func updateConfiguration(_ configuration: UpstreamPoolConfiguration) {
-        self.state.withLock { $0.machine.update(configuration: configuration) }
+        self.state.withLock { state in
+            state.machine.update(configuration: configuration)
+            state.limits.update(configuration: configuration.adaptiveConcurrency)
+        }
+    }
+
+    /// Attempts the pool takes in flight now: the sum of the adaptive concurrency limits of the instances in
+    /// rotation (healthy, admitted, not draining; all that are not draining when none is, as the panic threshold
+    /// routes to them), or `nil` when limits are off or no instance is left. A ``Batcher`` keeps its batches in flight
+    /// within it, so that work beyond what the instances keep up with waits in its queue, where admission by
+    /// queueing time sees it, and not at the instances.
+    public var concurrencyLimit: Int? {
+        self.state.withLock { state in
+            guard state.limits.configuration != nil else { return nil }
+            let now = self.clock.now
+            var inRotation = 0
+            var notDraining = 0
+            for instance in state.machine.instances where !instance.draining && !instance.removeWhenIdle {
+                let limit = state.limits.limit(of: instance.id) ?? 0
+                notDraining += limit
+                let ejected = instance.ejectedUntil.map { now < $0 } ?? false
+                if !ejected, instance.healthy, !instance.awaitingFirstCheck { inRotation += limit }
+            }
+            let total = inRotation > 0 ? inRotation : notDraining
+            return total > 0 ? total : nil
+        }
     }
 
     /// One entry per member, in order: load, health and ejection state.
@@ -454,7 +491,8 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
                     draining: instance.draining,
                     removing: instance.removeWhenIdle,
                     awaitingHealthCheck: instance.awaitingFirstCheck,
-                    weight: state.machine.weight(of: index, now: now)
+                    weight: state.machine.weight(of: index, now: now),
+                    concurrencyLimit: state.limits.limit(of: instance.id)
                 )
             }
         }
@@ -527,4 +565,6 @@ public struct UpstreamPoolInstanceStatistics: Sendable, Hashable {
     public var awaitingHealthCheck: Bool = false
     /// Its share of new requests, from 1 (full) down to the slow-start minimum.
     public var weight: Double = 1
+    /// Its adaptive concurrency limit (attempts in flight); `nil` when limits are off.
+    public var concurrencyLimit: Int? = nil
 }

@@ -37,6 +37,9 @@ public struct UpstreamPoolConfiguration: Sendable, Hashable {
     /// instance (a late answer clears it, as any answer does), so a hung instance is ejected after
     /// ``consecutiveFailures`` of them. Requests that are not idempotent keep waiting for their one attempt.
     public var hedgeOnPerTryTimeout: Bool = true
+    /// Each instance's attempts in flight are limited adaptively, from the latency it shows (Envoy's adaptive
+    /// concurrency); a ``Batcher`` in front of the pool keeps what exceeds the limits in its queue. `nil`: no limits.
+    public var adaptiveConcurrency: AdaptiveConcurrencyConfiguration? = AdaptiveConcurrencyConfiguration()
 
     /// The defaults.
     public init() {}

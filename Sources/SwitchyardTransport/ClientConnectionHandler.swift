@@ -16,16 +16,15 @@ struct ConnectionLimits: Sendable {
     var maxPayload: UInt32
 }
 
-/// One client-side connection: HELLO, request ids, matching answers, deadlines, CANCEL, keepalive, GOAWAY.
+/// One client-side connection. Its lifecycle (HELLO, request ids, answers, keepalive, GOAWAY, protocol errors) is
+/// decided by ``ClientConnection/StateMachine``; this handler feeds it events and carries out its actions.
 ///
-/// A request whose promise completes while it is still in the table was abandoned (deadline or task
-/// cancellation): the handler sends CANCEL so the server stops working on it.
+/// A request whose promise completes while it is still pending was abandoned (deadline or task cancellation): the
+/// handler sends CANCEL so the server stops working on it.
 final class ClientConnectionHandler: ChannelDuplexHandler {
     typealias InboundIn = Frame
     typealias OutboundIn = ClientCommand
     typealias OutboundOut = Frame
-
-    private enum State { case handshaking, open, draining, closed }
 
     private let identity: String
     private let keepaliveInterval: Duration
@@ -34,14 +33,11 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     private let onDrain: @Sendable () -> Void
     private let onServerDraining: @Sendable () -> Void
     private var logger: Logger
-    private var state = State.handshaking
+    private var machine: ClientConnection.StateMachine
     private var pending: [UInt32: EventLoopPromise<Response>] = [:]
-    private var nextID: UInt32 = 1
     private var peerMaxPayload = WireLimits.minimumPayload
     private var peerDTypes = AnnouncedDTypes.none
     private var peerIdentity = "the server"
-    private var lastFrameAt = NIODeadline.now()
-    private var pingSentAt: NIODeadline?
     private var timer: Scheduled<Void>?
     private var flushScheduled = false
 
@@ -61,67 +57,122 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         self.logger = logger
         self.onDrain = onDrain
         self.onServerDraining = onServerDraining
+        self.machine = ClientConnection.StateMachine(
+            keepaliveInterval: TimeAmount(keepaliveInterval),
+            keepaliveTimeout: TimeAmount(keepaliveTimeout)
+        )
     }
 
     // MARK: Lifecycle
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case TLSUserEvent.handshakeCompleted(let negotiated) = event {
-            guard negotiated == WireVersion.alpn else {
-                self.fail(
-                    context: context,
-                    TransportError(
-                        .connectFailed,
-                        "server did not negotiate ALPN \(WireVersion.alpn) (got \(negotiated ?? "none"))"
-                    )
-                )
-                return
-            }
-            let parameters = AnnouncedDTypes.all.parameter.map { [$0] } ?? []
-            let hello = Hello(maxInFlight: 0, identity: self.identity, parameters: parameters)
-            context.writeAndFlush(self.wrapOutboundOut(.hello(hello)), promise: nil)
-            self.scheduleTick(context: context)
+            self.perform(
+                self.machine.tlsHandshakeCompleted(alpn: negotiated, now: context.eventLoop.now),
+                context: context
+            )
         }
         context.fireUserInboundEventTriggered(event)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        self.fail(context: context, TransportError(.connectionClosed, "connection to the server closed"))
+        self.perform(
+            self.machine.connectionLost(TransportError(.connectionClosed, "connection to the server closed")),
+            context: context
+        )
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if let wireError = error as? WireError {
-            self.protocolError(context: context, wireError)
-        } else {
-            self.fail(context: context, TransportError(.connectionClosed, "connection failed: \(error)"))
+        self.perform(self.machine.errorCaught(error), context: context)
+    }
+
+    /// Carries out what the state machine decided.
+    private func perform(_ action: ClientConnection.StateMachine.Action, context: ChannelHandlerContext) {
+        switch action {
+        case .none:
+            break
+        case .sendHello:
+            let parameters = AnnouncedDTypes.all.parameter.map { [$0] } ?? []
+            let hello = Hello(maxInFlight: 0, identity: self.identity, parameters: parameters)
+            context.writeAndFlush(self.wrapOutboundOut(.hello(hello)), promise: nil)
+            self.scheduleTick(context: context)
+        case .ready(let hello):
+            self.peerMaxPayload = hello.maxPayload
+            self.peerDTypes = AnnouncedDTypes(hello: hello.parameters)
+            if !hello.identity.isEmpty { self.peerIdentity = "server '\(hello.identity)'" }
+            self.logger[metadataKey: "peer"] = "\(hello.identity)"
+            self.ready.succeed(
+                ConnectionLimits(maxInFlight: Int(max(1, hello.maxInFlight)), maxPayload: hello.maxPayload)
+            )
+        case .write(let frame):
+            context.writeAndFlush(self.wrapOutboundOut(frame), promise: nil)
+        case .cancel(let id, let close):
+            self.pending.removeValue(forKey: id)
+            context.writeAndFlush(self.wrapOutboundOut(.cancel(id: id)), promise: nil)
+            if close { self.close(context: context) }
+        case .complete(let id, let result, let close):
+            self.pending.removeValue(forKey: id)?.completeWith(result.mapError { $0 as any Error })
+            if close { self.close(context: context) }
+        case .drain(let lastRequestID, let serverDraining, let beganDraining, let close):
+            if serverDraining { self.onServerDraining() }
+            if beganDraining { self.onDrain() }
+            // requests above the last id were never processed: safe to retry anywhere
+            for id in self.pending.keys where id > lastRequestID {
+                self.pending.removeValue(forKey: id)?.fail(
+                    TransportError(.notProcessed, "server is draining and did not process the request")
+                )
+            }
+            if close { self.close(context: context) }
+        case .fail(let failure):
+            self.fail(failure, context: context)
         }
     }
 
-    /// Fails everything in flight and closes.
-    private func fail(context: ChannelHandlerContext, _ error: TransportError) {
-        if self.state == .closed { return }
-        if self.state == .handshaking {
-            self.ready.fail(TransportError(.connectFailed, error.message))
+    /// Fails everything pending and closes.
+    private func fail(_ failure: ClientConnection.StateMachine.Failure, context: ChannelHandlerContext) {
+        if failure.error.code == .protocolViolation {
+            self.logger.notice("closing: server broke the protocol", metadata: ["error": "\(failure.error)"])
         }
-        self.state = .closed
-        self.timer?.cancel()
-        let pending = self.pending
-        self.pending.removeAll()
-        for (_, promise) in pending { promise.fail(error) }
-        self.onDrain()
-        context.close(promise: nil)
-    }
-
-    private func protocolError(context: ChannelHandlerContext, _ error: WireError) {
-        guard self.state != .closed else { return }
-        self.logger.notice("closing: server broke the protocol", metadata: ["error": "\(error)"])
-        if self.state != .handshaking {
-            let status = Status(.invalidArgument, "protocol error: \(error.code): \(error.message)")
-            let goAway = GoAway(lastRequestID: 0, status: status)
+        if let goAway = failure.goAway {
             context.writeAndFlush(self.wrapOutboundOut(.goAway(goAway)), promise: nil)
         }
-        self.fail(context: context, TransportError(.protocolViolation, "server broke the protocol: \(error.message)"))
+        if failure.duringHandshake {
+            self.ready.fail(TransportError(.connectFailed, failure.error.message))
+        }
+        let pending = self.pending
+        self.pending.removeAll()
+        for (id, promise) in pending {
+            guard let (lastRequestID, status) = failure.processedUpTo else {
+                promise.fail(failure.error)
+                continue
+            }
+            if id <= lastRequestID {
+                promise.fail(
+                    Status(
+                        .unavailable,
+                        "the server ended the connection (\(status)); the request may have been partly processed"
+                    )
+                )
+            } else {
+                promise.fail(
+                    TransportError(
+                        .notProcessed,
+                        "the server ended the connection (\(status)); the request was not processed"
+                    )
+                )
+            }
+        }
+        if failure.processedUpTo != nil {
+            self.logger.notice("server closed the connection", metadata: ["error": "\(failure.error)"])
+        }
+        self.onDrain()
+        self.close(context: context)
+    }
+
+    private func close(context: ChannelHandlerContext) {
+        self.timer?.cancel()
+        context.close(promise: nil)
     }
 
     // MARK: Outbound
@@ -131,27 +182,22 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         switch command {
         case .call(let request, let deadline, let answer):
             promise?.succeed()
-            guard self.state == .open else {
-                answer.fail(
-                    TransportError(
-                        .notProcessed,
-                        "the connection is \(self.state == .draining ? "draining" : "closed")"
-                    )
-                )
+            let now = context.eventLoop.now
+            let id: UInt32
+            switch self.machine.prepareCall(deadline: deadline, now: now) {
+            case .failure(let error):
+                answer.fail(error)
                 return
-            }
-            if let deadline, deadline <= .now() {
-                answer.fail(Status(.deadlineExceeded, "deadline passed before the request was sent"))
-                return
+            case .success(let next):
+                id = next
             }
             if let refusal = self.peerDTypes.refusal(of: request.tensors, what: "tensor", peer: self.peerIdentity) {
                 // A server of an earlier revision would take the dtype for a protocol error of the connection.
                 answer.fail(Status(.failedPrecondition, refusal))
                 return
             }
-            let id = self.nextID
             var request = request
-            if let deadline { request.timeout = .nanoseconds(max(1, (deadline - .now()).nanoseconds)) }
+            if let deadline { request.timeout = .nanoseconds(max(1, (deadline - now).nanoseconds)) }
             let frame = Frame.request(id: id, request)
             do {
                 try frame.validateForSending(maxPayload: self.peerMaxPayload)
@@ -159,9 +205,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
                 answer.fail(Status(.invalidArgument, "request cannot be sent: \(error.message)"))
                 return
             }
-            self.nextID &+= 1
-            if self.nextID == 0 {  // ids are exhausted: finish this connection, the pool opens another
-                self.state = .draining
+            if self.machine.callSent(id) {  // ids are exhausted: finish this connection, the pool opens another
                 self.onDrain()
             }
             self.pending[id] = answer
@@ -179,10 +223,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
             }
             answer.futureResult.assumeIsolated().whenComplete { _ in
                 timer?.cancel()
-                if self.pending.removeValue(forKey: id) != nil, self.state != .closed {  // abandoned before its answer
-                    context.writeAndFlush(self.wrapOutboundOut(.cancel(id: id)), promise: nil)
-                    self.closeIfDrained(context: context)
-                }
+                self.perform(self.machine.callCompleted(id), context: context)
             }
         }
     }
@@ -200,119 +241,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     // MARK: Inbound
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let frame = self.unwrapInboundIn(data)
-        self.lastFrameAt = .now()
-        self.pingSentAt = nil
-        switch frame {
-        case .hello(let hello):
-            guard self.state == .handshaking else {
-                return self.protocolError(context: context, WireError(.unexpectedFrame, "second HELLO"))
-            }
-            guard hello.minVersion <= WireVersion.current, hello.maxVersion >= WireVersion.current else {
-                return self.fail(
-                    context: context,
-                    TransportError(
-                        .connectFailed,
-                        "server speaks protocol \(hello.minVersion)...\(hello.maxVersion), this client \(WireVersion.current)"
-                    )
-                )
-            }
-            self.peerMaxPayload = hello.maxPayload
-            self.peerDTypes = AnnouncedDTypes(hello: hello.parameters)
-            if !hello.identity.isEmpty { self.peerIdentity = "server '\(hello.identity)'" }
-            self.state = .open
-            self.logger[metadataKey: "peer"] = "\(hello.identity)"
-            self.ready.succeed(
-                ConnectionLimits(maxInFlight: Int(max(1, hello.maxInFlight)), maxPayload: hello.maxPayload)
-            )
-        case .response(let id, let response):
-            self.answer(context: context, id: id, .success(response))
-        case .error(let id, let status):
-            if id == 0 {
-                self.fail(
-                    context: context,
-                    TransportError(.connectionClosed, "server reported a connection error: \(status)")
-                )
-            } else {
-                self.answer(context: context, id: id, .failure(status))
-            }
-        case .ping(let opaque):
-            context.writeAndFlush(self.wrapOutboundOut(.pong(opaque)), promise: nil)
-        case .pong, .skipped:
-            break
-        case .goAway(let goAway):
-            self.goAway(context: context, goAway)
-        case .request, .cancel:
-            self.protocolError(context: context, WireError(.unexpectedFrame, "\(frame.type) sent to a client"))
-        }
-    }
-
-    private func answer(context: ChannelHandlerContext, id: UInt32, _ result: Result<Response, Status>) {
-        guard let promise = self.pending.removeValue(forKey: id) else {
-            // ids below nextID were sent and already answered, cancelled or timed out: a benign race
-            if self.nextID != 0, id >= self.nextID {
-                self.protocolError(
-                    context: context,
-                    WireError(.unknownRequest, "answer for request \(id), which was never sent")
-                )
-            }
-            return
-        }
-        promise.completeWith(result.mapError { $0 as any Error })
-        self.closeIfDrained(context: context)
-    }
-
-    private func goAway(context: ChannelHandlerContext, _ goAway: GoAway) {
-        if goAway.status.code != .ok {
-            // not graceful: nothing more comes for any request (wire-v1.md §6.5)
-            self.logger.notice("server closed the connection", metadata: ["status": "\(goAway.status)"])
-            let pending = self.pending
-            self.pending.removeAll()
-            for (id, promise) in pending {
-                if id <= goAway.lastRequestID {
-                    promise.fail(
-                        Status(
-                            .unavailable,
-                            "the server ended the connection (\(goAway.status)); the request may have been partly processed"
-                        )
-                    )
-                } else {
-                    promise.fail(
-                        TransportError(
-                            .notProcessed,
-                            "the server ended the connection (\(goAway.status)); the request was not processed"
-                        )
-                    )
-                }
-            }
-            return self.fail(
-                context: context,
-                TransportError(.connectionClosed, "the server ended the connection: \(goAway.status)")
-            )
-        }
-        if self.state == .open || self.state == .handshaking {
-            if self.state == .open { self.onServerDraining() }
-            if self.state == .handshaking {
-                self.ready.fail(TransportError(.connectFailed, "server refused the connection: \(goAway.status)"))
-            }
-            self.state = .draining
-            self.onDrain()
-        }
-        // requests above the last id were never processed: safe to retry anywhere
-        for id in self.pending.keys where id > goAway.lastRequestID {
-            self.pending.removeValue(forKey: id)?.fail(
-                TransportError(.notProcessed, "server is draining and did not process the request")
-            )
-        }
-        self.closeIfDrained(context: context)
-    }
-
-    private func closeIfDrained(context: ChannelHandlerContext) {
-        if self.state == .draining, self.pending.isEmpty {
-            self.state = .closed
-            self.timer?.cancel()
-            context.close(promise: nil)
-        }
+        self.perform(self.machine.received(self.unwrapInboundIn(data), now: context.eventLoop.now), context: context)
     }
 
     // MARK: Keepalive
@@ -320,20 +249,10 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     private func scheduleTick(context: ChannelHandlerContext) {
         let interval = TimeAmount(min(self.keepaliveTimeout, self.keepaliveInterval, .seconds(1)))
         self.timer = context.eventLoop.assumeIsolated().scheduleTask(in: interval) {
-            guard self.state != .closed else { return }
-            let now = NIODeadline.now()
-            if let sent = self.pingSentAt {
-                if now - sent >= TimeAmount(self.keepaliveTimeout) {
-                    self.logger.notice("closing: server did not answer PING")
-                    return self.fail(
-                        context: context,
-                        TransportError(.connectionClosed, "server stopped answering (keepalive timeout)")
-                    )
-                }
-            } else if now - self.lastFrameAt >= TimeAmount(self.keepaliveInterval), self.state != .handshaking {
-                self.pingSentAt = now
-                context.writeAndFlush(self.wrapOutboundOut(.ping(UInt64(now.uptimeNanoseconds))), promise: nil)
-            }
+            guard self.machine.phase != .closed else { return }
+            let action = self.machine.checkKeepalive(now: context.eventLoop.now)
+            if case .fail = action { self.logger.notice("closing: server did not answer PING") }
+            self.perform(action, context: context)
             self.scheduleTick(context: context)
         }
     }

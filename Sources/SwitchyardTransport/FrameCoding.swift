@@ -1,27 +1,32 @@
-import NIOCore
+package import NIOCore
 import SwitchyardTensor
-import SwitchyardWire
+package import SwitchyardWire
 
 /// Splits the byte stream into frames. The payload is copied once, out of the TLS record buffer into an
 /// aligned ``ByteStorage``; from there every tensor is a view, so inputs reach the engine without another copy.
 ///
 /// The first frame must be HELLO and no larger than ``WireLimits/helloPayload``.
-struct FrameDecoder: NIOSingleStepByteToMessageDecoder {
-    typealias InboundOut = Frame
+package struct FrameDecoder: NIOSingleStepByteToMessageDecoder {
+    package typealias InboundOut = Frame
 
-    let maxPayload: UInt32
+    package let maxPayload: UInt32
     private var sawHello = false
     /// The server's budget for frames still arriving; `nil` on the client side.
     private let budget: ByteBudget?
     /// What the frame now arriving holds of the budget.
     private var reservation: ByteBudget.Reservation?
 
-    init(maxPayload: UInt32, budget: ByteBudget? = nil) {
+    /// A decoder that takes frames of up to `maxPayload` bytes, with no budget for frames still arriving.
+    package init(maxPayload: UInt32) {
+        self.init(maxPayload: maxPayload, budget: nil)
+    }
+
+    init(maxPayload: UInt32, budget: ByteBudget?) {
         self.maxPayload = maxPayload
         self.budget = budget
     }
 
-    mutating func decode(buffer: inout ByteBuffer) throws -> Frame? {
+    package mutating func decode(buffer: inout ByteBuffer) throws -> Frame? {
         guard buffer.readableBytes >= FrameHeader.size else { return nil }
         let limit = self.sawHello ? self.maxPayload : WireLimits.helloPayload
         let header = try buffer.withUnsafeReadableBytes { raw in
@@ -58,7 +63,7 @@ struct FrameDecoder: NIOSingleStepByteToMessageDecoder {
         return try Frame(header: header, payload: ByteView(storage: storage))
     }
 
-    mutating func decodeLast(buffer: inout ByteBuffer, seenEOF: Bool) throws -> Frame? {
+    package mutating func decodeLast(buffer: inout ByteBuffer, seenEOF: Bool) throws -> Frame? {
         try self.decode(buffer: &buffer)
     }
 }

@@ -15,7 +15,7 @@ public final class WireServer: Service, Sendable {
     private let service: any WireService
     private let logger: Logger
     private let group: any EventLoopGroup
-    private let address: EventLoopPromise<SocketAddress>
+    private let binding = NIOLockedValueBox(Binding.waiting([]))
     private let connections = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
     private let refused = NIOLockedValueBox(0)
     private let budget: ByteBudget
@@ -36,7 +36,6 @@ public final class WireServer: Service, Sendable {
         self.service = service
         self.logger = logger
         self.group = group
-        self.address = group.next().makePromise(of: SocketAddress.self)
         self.budget = ByteBudget(capacity: configuration.maxBufferedBytes)
     }
 
@@ -52,7 +51,33 @@ public final class WireServer: Service, Sendable {
     /// The bound address, once `run()` has bound (useful with port 0).
     /// - Throws: the bind error when binding failed.
     public func localAddress() async throws -> SocketAddress {
-        try await self.address.futureResult.get()
+        try await withCheckedThrowingContinuation { continuation in
+            let known: Result<SocketAddress, any Error>? = self.binding.withLockedValue { binding in
+                switch binding {
+                case .waiting(let waiters):
+                    binding = .waiting(waiters + [continuation])
+                    return nil
+                case .done(let result):
+                    return result
+                }
+            }
+            if let known { continuation.resume(with: known) }
+        }
+    }
+
+    /// Whether `run()` has bound yet; waiters of ``localAddress()`` are resumed when it has, or failed.
+    private enum Binding {
+        case waiting([CheckedContinuation<SocketAddress, any Error>])
+        case done(Result<SocketAddress, any Error>)
+    }
+
+    private func bound(_ result: Result<SocketAddress, any Error>) {
+        let waiters = self.binding.withLockedValue { binding in
+            guard case .waiting(let waiters) = binding else { return [CheckedContinuation<SocketAddress, any Error>]() }
+            binding = .done(result)
+            return waiters
+        }
+        for waiter in waiters { waiter.resume(with: result) }
     }
 
     /// Binds and serves until graceful shutdown or cancellation.
@@ -62,10 +87,10 @@ public final class WireServer: Service, Sendable {
         do {
             channel = try await self.bind()
         } catch {
-            self.address.fail(error)
+            self.bound(.failure(error))
             throw error
         }
-        self.address.succeed(channel.localAddress!)
+        self.bound(.success(channel.localAddress!))
         self.logger.info(
             "listening",
             metadata: ["address": "\(channel.localAddress!)", "identity": "\(self.configuration.identity)"]
@@ -153,10 +178,13 @@ public final class WireServer: Service, Sendable {
         for channel in open {
             channel.pipeline.fireUserInboundEventTriggered(DrainEvent())
         }
-        let deadline = ContinuousClock.now.advanced(by: self.configuration.drainTimeout)
-        while ContinuousClock.now < deadline, self.connections.withLockedValue({ !$0.isEmpty }) {
-            try? await Task.sleep(for: .milliseconds(10))
-        }
+        // each connection closes itself once its last answer is out; the drain timeout cuts the wait short
+        let loop = self.group.next()
+        let done = loop.makePromise(of: Void.self)
+        let timeout = loop.scheduleTask(in: TimeAmount(self.configuration.drainTimeout)) { done.succeed() }
+        EventLoopFuture.andAllComplete(open.map(\.closeFuture), on: loop).cascade(to: done)
+        try? await done.futureResult.get()
+        timeout.cancel()
         self.closeAll()
         self.logger.info("stopped")
     }

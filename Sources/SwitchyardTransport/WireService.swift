@@ -9,6 +9,20 @@ public protocol WireService: Sendable {
     ///   - request: the decoded request; its tensors are views of the received frame.
     ///   - context: the deadline, the peer's identity and a logger.
     func handle(_ request: Request, context: RequestContext) async throws -> Response
+
+    /// Refuses a request at once, on the connection's event loop, before a task, a deadline timer or any work is
+    /// spent on it: a cheap decision from what the frame says (method, model, deadline, priority, the tensors'
+    /// shapes), for shedding under overload. Must not block.
+    /// - Parameters:
+    ///   - request: the decoded request (its tensors are views of the frame, not yet read).
+    ///   - deadline: its deadline; `nil` for none.
+    /// - Returns: the status to answer with, or `nil` to handle the request.
+    func refusal(for request: Request, deadline: ContinuousClock.Instant?) -> Status?
+}
+
+extension WireService {
+    /// `nil`: every request is handled.
+    public func refusal(for request: Request, deadline: ContinuousClock.Instant?) -> Status? { nil }
 }
 
 /// Everything a handler knows about a request besides its body.

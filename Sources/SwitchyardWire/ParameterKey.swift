@@ -130,6 +130,8 @@ public enum ParameterKey {
     public static let maxQueueDelayMicroseconds = "max_queue_delay_us"
     /// Requests queued per stage before new ones are shed.
     public static let maxQueueSize = "max_queue_size"
+    /// Longest predicted queueing a request is admitted with, in microseconds; 0: no limit.
+    public static let maxQueueTimeMicroseconds = "max_queue_time_us"
     /// Batch sizes sent at once while the stage is busy, comma-separated.
     public static let preferredBatchSizes = "preferred_batch_sizes"
     /// Batches in flight to each stage instance.
@@ -218,6 +220,7 @@ public enum ParameterKey {
         maxBatchSize,
         maxQueueDelayMicroseconds,
         maxQueueSize,
+        maxQueueTimeMicroseconds,
         preferredBatchSizes,
         maxBatchesInFlight,
         batching,

@@ -29,6 +29,7 @@ struct BatchingCommand: AsyncParsableCommand {
             max batch size         \(status.maxBatchSize)
             max queue delay        \(status.maxQueueDelayMicroseconds) µs
             max queue size         \(status.maxQueueSize)
+            max queue time         \(status.maxQueueTimeMicroseconds.map { "\($0) µs" } ?? "none")
             preferred batch sizes  \(preferred.isEmpty ? "-" : preferred)
             batches in flight      \(status.maxBatchesInFlight) per stage instance
             """
@@ -60,14 +61,16 @@ struct BatchingCommand: AsyncParsableCommand {
         @Option(help: "Longest a queued request waits for company while a stage is busy, in microseconds.")
         var maxQueueDelayUs: Int?
         @Option(help: "Requests queued per stage before new ones are shed.") var maxQueueSize: Int?
+        @Option(help: "Longest predicted queueing a request is admitted with, in microseconds (0: no limit).")
+        var maxQueueTimeUs: Int?
         @Option(help: "Batch sizes sent at once while a stage is busy, e.g. 8,16,32 (\"\" for none).")
         var preferredBatchSizes: String?
         @Option(help: "Batches in flight to each stage instance.") var maxBatchesInFlight: Int?
 
         func validate() throws {
             let given: [Any?] = [
-                self.maxBatchSize, self.maxQueueDelayUs, self.maxQueueSize, self.preferredBatchSizes,
-                self.maxBatchesInFlight,
+                self.maxBatchSize, self.maxQueueDelayUs, self.maxQueueSize, self.maxQueueTimeUs,
+                self.preferredBatchSizes, self.maxBatchesInFlight,
             ]
             guard given.contains(where: { $0 != nil }) else {
                 throw ValidationError("name at least one limit to change")
@@ -81,6 +84,9 @@ struct BatchingCommand: AsyncParsableCommand {
                 parameters.append(Parameter(ParameterKey.maxQueueDelayMicroseconds, "\(value)"))
             }
             if let value = self.maxQueueSize { parameters.append(Parameter(ParameterKey.maxQueueSize, "\(value)")) }
+            if let value = self.maxQueueTimeUs {
+                parameters.append(Parameter(ParameterKey.maxQueueTimeMicroseconds, "\(value)"))
+            }
             if let value = self.preferredBatchSizes {
                 parameters.append(Parameter(ParameterKey.preferredBatchSizes, value))
             }

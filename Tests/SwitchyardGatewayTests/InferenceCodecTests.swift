@@ -251,6 +251,10 @@ struct InferenceCodecTests {
         #expect(!tokens.accepts("Bearer 0123456789abcde"))
         #expect(!tokens.accepts("Bearer 0123456789abcdefg"))
         #expect(!tokens.accepts("Basic 0123456789abcdef"))
+        #expect(tokens.accepts("BEARER 0123456789abcdef"))
+        #expect(!tokens.accepts("Bearer\t0123456789abcdef"))
+        #expect(!tokens.accepts("Bearer\u{0}0123456789abcdef"))
+        #expect(!tokens.accepts("Bearer "))
         #expect(!tokens.accepts(nil))
         #expect(throws: GatewayError.self) { try BearerTokens(["short"]) }
         #expect(throws: GatewayError.self) { try BearerTokens([]) }

@@ -10,6 +10,17 @@ struct JSONParserTests {
         }
     }
 
+    @Test func memberNamesAreReadExactlyWhetherKnownOrNot() throws {
+        let value = try self.parse(
+            #"{"name": 1, "names": 2, "nam": 3, "na\u006de": 4, "shapé": 5, "binary_data_size": 6}"#
+        )
+        guard case .object(let members) = value else {
+            Issue.record("not an object: \(value)")
+            return
+        }
+        #expect(members.map(\.key) == ["name", "names", "nam", "name", "shapé", "binary_data_size"])
+    }
+
     @Test func parsesEveryKindOfValue() throws {
         let value = try self.parse(#" {"a": [1, -2.5e3, true, false, null], "b": {"c": "d\u00e9\n\"x\""}, "e": ""} "#)
         guard case .array(let list) = value["a"] else {

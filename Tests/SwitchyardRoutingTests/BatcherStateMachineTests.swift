@@ -177,7 +177,13 @@ struct BatcherStateMachineTests {
     }
 
     @Test func queuedRequestsPastTheirDeadlineAreNeverSent() throws {
-        var machine = Machine(configuration: .defaults { $0.maxBatchesInFlight = 1 })
+        // predicted fast enough that 5 ms look enough at arrival (BatcherAdmissionTests refuse what is not)
+        var machine = Machine(
+            configuration: .defaults {
+                $0.maxBatchesInFlight = 1
+                $0.initialExecutionEstimate = .microseconds(100)
+            }
+        )
         let first = try #require(
             machine.enqueue(id: 1, request: makeRequest(rows: 1), deadline: nil, now: t0).dispatches.first
         )

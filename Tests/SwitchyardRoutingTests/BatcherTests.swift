@@ -201,8 +201,12 @@ struct BatcherTests {
         let gate = Gate()
         let clock = ManualClock()
         let upstream = Self.gated(gate)
-        try await Self.withBatcher(.defaults { $0.maxBatchesInFlight = 1 }, upstream: upstream, clock: clock) {
-            batcher in
+        // predicted fast enough to be admitted with 5 ms to go (a slower prediction refuses it at arrival)
+        let configuration = BatcherConfiguration.defaults {
+            $0.maxBatchesInFlight = 1
+            $0.initialExecutionEstimate = .microseconds(100)
+        }
+        try await Self.withBatcher(configuration, upstream: upstream, clock: clock) { batcher in
             let first = Task { try await batcher.submit(makeRequest(rows: 1), deadline: nil) }
             #expect(await eventually { gate.waiting == 1 })
             let late = Task {

@@ -187,6 +187,37 @@ struct InferenceServiceTests {
         await admin.close()
     }
 
+    /// The config file maps more identities to roles and changes who may call a method.
+    @Test func theConfigGivesRolesToIdentitiesAndSetsWhoMayCallAMethod() async throws {
+        let config = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "switchyard-\(UUID().uuidString).yaml"
+        )
+        try """
+        roles:
+          router: [cn:app]
+        allow:
+          infer: [readonly]
+        """.write(to: config, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: config) }
+        let service = try await ServiceProcess(
+            "switchyard-inference",
+            arguments: [
+                "--config", config.path, "--port", "0", "--models", Self.root.appendingPathComponent("models").path,
+            ]
+                + Self.tls("inference")
+        )
+        defer { service.kill() }
+        let app = try Self.client(service, as: "app")
+        #expect(try await app.call(Request(method: "model.list"))[parameter: "digits/1"] == "ready")
+        let router = try Self.client(service)
+        await #expect { try await router.call(Self.infer(try Self.x.rows(0..<1))) } throws: {
+            ($0 as? Status)?.code == .permissionDenied && ($0 as? Status)?.message.contains("admin, readonly") == true
+        }
+        let readonly = try Self.client(service, as: "readonly")
+        #expect(!(try await readonly.call(Self.infer(try Self.x.rows(0..<1)))).tensors.isEmpty)
+        for client in [app, router, readonly] { await client.close() }
+    }
+
     /// Only routers call a stage: an app's certificate going around the router (and its rollouts) is refused, on a
     /// connection that stays usable, and the service stays healthy.
     @Test func anAppCertificateCallingInferenceDirectlyIsRefused() async throws {

@@ -170,7 +170,8 @@ struct GatewayResults {
             wrk present no client certificate); one synth row (784 floats) per request. The native baseline ran in the
             same phase, just before the HTTP runs. h2load prints no percentiles: its latency is the mean. The router's
             CPU per request is its user + system time over the run (from /proc) divided by the requests it served,
-            warm-up included: unlike throughput it does not move with the rest of the machine's load.
+            warm-up included: unlike throughput it does not move with the rest of the machine's load. Where that cost
+            goes, and two router builds measured side by side (`bench/gateway.sh`): [RESULTS-gateway.md](RESULTS-gateway.md).
 
 
             """

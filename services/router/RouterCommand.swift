@@ -48,6 +48,10 @@ struct RouterCommand: ServiceCommand {
     @Option(help: "Requests queued per model before new ones are shed with resource exhausted.") var maxQueueSize = 1024
     @Option(
         help:
+            "Longest predicted queueing (all stages) a request is admitted with, in milliseconds; beyond it requests are refused at arrival with resource exhausted and a retry-after hint, so that accepted ones keep their latency under overload (a few times the unloaded latency, e.g. 10 on the bench machine). 0: no limit, as Triton's default queue policy (deadlines and --max-queue-size only)."
+    ) var maxQueueTimeMs = 0
+    @Option(
+        help:
             "Batch sizes sent at once while inference is busy, e.g. 8,16,32 (a model's dynamic_batching.preferred_batch_size wins).",
         transform: { text in
             try text.split(separator: ",").map { part in
@@ -112,6 +116,9 @@ struct RouterCommand: ServiceCommand {
         }
         guard (1...1_000_000).contains(self.maxQueueSize) else {
             throw ValidationError("--max-queue-size must be 1...1000000")
+        }
+        guard (0...600_000).contains(self.maxQueueTimeMs) else {
+            throw ValidationError("--max-queue-time-ms must be 0...600000")
         }
         guard (1...64).contains(self.maxBatchesInFlight) else {
             throw ValidationError("--max-batches-in-flight must be 1...64")
@@ -188,6 +195,7 @@ struct RouterCommand: ServiceCommand {
             $0.maxBatchSize = self.maxBatchSize
             $0.maxQueueDelay = .microseconds(self.maxQueueDelayUs)
             $0.maxQueueSize = self.maxQueueSize
+            $0.maxQueueTime = self.maxQueueTimeMs == 0 ? nil : .milliseconds(self.maxQueueTimeMs)
             $0.preferredBatchSizes = self.preferredBatchSizes
             $0.maxBatchesInFlight = self.maxBatchesInFlight
         }

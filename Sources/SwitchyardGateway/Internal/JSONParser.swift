@@ -107,7 +107,7 @@ struct JSONParser {
         while true {
             self.skipWhitespace()
             guard self.current == UInt8(ascii: "\"") else { throw self.error("expected a member name in quotes") }
-            let key = try self.string()
+            let key = try self.memberName()
             self.skipWhitespace()
             guard self.current == UInt8(ascii: ":") else { throw self.error("expected ':' after the member name") }
             self.position += 1
@@ -174,6 +174,31 @@ struct JSONParser {
             default: throw self.error("expected ',' or ']' in an array")
             }
         }
+    }
+
+    /// The member names of infer requests: read as these constants, without making and checking a string each.
+    private static let knownNames: [String] = [
+        "id", "name", "data", "shape", "inputs", "outputs", "datatype", "parameters", "binary_data", "binary_data_size",
+        "binary_data_output", "model_name", "model_version", "timeout", "priority", "routing_key",
+    ]
+
+    /// Reads a member name at the opening quote: one of ``knownNames`` written plainly, or any string.
+    private mutating func memberName() throws(GatewayError) -> String {
+        let start = self.position + 1
+        var end = start
+        while end < self.bytes.count, end - start <= 18, case let byte = self.bytes[end],
+            byte != UInt8(ascii: "\""), byte != UInt8(ascii: "\\"), byte >= 0x20, byte < 0x80
+        {
+            end += 1
+        }
+        if end < self.bytes.count, self.bytes[end] == UInt8(ascii: "\"") {
+            let text = UnsafeRawBufferPointer(rebasing: self.bytes[start..<end])
+            for name in Self.knownNames where name.utf8.count == text.count && name.utf8.elementsEqual(text) {
+                self.position = end + 1
+                return name
+            }
+        }
+        return try self.string()
     }
 
     /// Reads a string at the opening quote; validates UTF-8 and escapes.

@@ -1,0 +1,214 @@
+import SwitchyardWire
+import Testing
+
+@testable import SwitchyardRouting
+
+/// Admission by predicted queueing time, priorities at admission, and the upstream's concurrency limit.
+struct BatcherAdmissionTests {
+    /// One slot, batches of 4 rows learned to take 10 ms, one batch in flight: the queue drains 4 rows per 10 ms.
+    static func saturated(_ configure: (inout BatcherConfiguration) -> Void = { _ in }) throws -> Machine {
+        var machine = Machine(
+            configuration: .defaults {
+                $0.maxBatchSize = 4
+                $0.maxBatchesInFlight = 1
+                $0.maxQueueDelay = .milliseconds(1)
+                $0.maxQueueTime = nil
+                configure(&$0)
+            }
+        )
+        let learned = try #require(
+            machine.enqueue(id: 100, request: makeRequest(rows: 4), deadline: nil, now: t0).dispatches.first
+        )
+        _ = machine.complete(batchID: learned.batchID, succeeded: true, now: at(10))
+        let busy = machine.enqueue(id: 101, request: makeRequest(rows: 4), deadline: nil, now: at(10))
+        precondition(busy.dispatches.count == 1 && machine.queue.isEmpty)
+        return machine
+    }
+
+    static func request(priority: UInt8 = 0) -> Request {
+        var request = makeRequest(rows: 1)
+        request.priority = priority
+        return request
+    }
+
+    @Test func theWaitIsTheBatchesAheadLeavingAsSlotsFree() throws {
+        var machine = try Self.saturated()
+        // the slot is busy: one batch time before anything leaves
+        #expect(machine.predictedLatency(rows: 1, priority: 0).queue == .milliseconds(10))
+        for id in 1...8 as ClosedRange<UInt64> {
+            let actions1 = machine.enqueue(id: id, request: Self.request(), deadline: nil, now: at(10))
+            #expect(actions1.isEmpty)
+        }
+        // two full batches ahead, then the busy slot: 30 ms; its own batch runs 10 ms (4 rows learned, 1 borrows)
+        let predicted = machine.predictedLatency(rows: 1, priority: 0)
+        #expect(predicted.queue == .milliseconds(30))
+        #expect(predicted.execution == .milliseconds(10))
+        // a second slot: one more batch leaves at once, and the rest drains twice as fast
+        let sent = machine.update(
+            configuration: .defaults {
+                $0.maxBatchSize = 4
+                $0.maxBatchesInFlight = 2
+            },
+            now: at(10)
+        )
+        #expect(sent.dispatches.count == 1)
+        #expect(machine.predictedLatency(rows: 1, priority: 0).queue == .milliseconds(10))
+    }
+
+    @Test func aDeadlineThatCannotBeMetIsRefusedAtArrival() throws {
+        var machine = try Self.saturated()
+        for id in 1...8 as ClosedRange<UInt64> {
+            _ = machine.enqueue(id: id, request: Self.request(), deadline: nil, now: at(10))
+        }
+        // 30 ms of queueing and 10 ms of execution do not fit in 25 ms: refused now, not after 25 ms in the queue
+        let refused = machine.enqueue(id: 9, request: Self.request(), deadline: at(35), now: at(10))
+        #expect(refused.failures.map(\.ids) == [[9]])
+        #expect(refused.failures.map(\.code) == [.deadlineExceeded])
+        #expect(!machine.queue.contains { $0.id == 9 })
+        // 60 ms do
+        let admitted = machine.enqueue(id: 10, request: Self.request(), deadline: at(70), now: at(10))
+        #expect(admitted.isEmpty)
+        #expect(machine.queue.last?.id == 10)
+    }
+
+    @Test func aWaitOverTheMostQueueTimeIsRefusedWithARetryAfterHint() throws {
+        var machine = try Self.saturated { $0.maxQueueTime = .milliseconds(15) }
+        // 4 rows ahead: 20 ms
+        for id in 1...3 as ClosedRange<UInt64> {
+            let actions2 = machine.enqueue(id: id, request: Self.request(), deadline: nil, now: at(10))
+            #expect(actions2.isEmpty)
+        }
+        let fourth = machine.enqueue(id: 4, request: Self.request(), deadline: nil, now: at(10))
+        #expect(fourth.isEmpty)  // 3 rows ahead: still 10 ms
+        var error: RoutingError? = nil
+        if case .fail(_, let failure)? = machine.enqueue(id: 5, request: Self.request(), deadline: nil, now: at(10))
+            .first
+        {
+            error = failure
+        }
+        let failure = try #require(error)
+        #expect(failure.status.code == .resourceExhausted)
+        #expect(failure.message.contains("retry after 5.0 ms"))
+        #expect(machine.queue.map(\.id) == [1, 2, 3, 4])
+    }
+
+    @Test func aMoreUrgentRequestGoesAheadAndTheLeastUrgentAreShedToKeepTheQueueTime() throws {
+        var machine = try Self.saturated { $0.maxQueueTime = .milliseconds(25) }
+        // low priority fills the queue to its time: 8 rows ahead would mean 30 ms
+        for id in 1...8 as ClosedRange<UInt64> {
+            let actions3 = machine.enqueue(id: id, request: Self.request(priority: 1), deadline: nil, now: at(10))
+            #expect(actions3.isEmpty)
+        }
+        let lowRefused = machine.enqueue(id: 9, request: Self.request(priority: 1), deadline: nil, now: at(10))
+        #expect(lowRefused.failures.map(\.code) == [.queueFull])
+        // a more urgent request does not wait behind them...
+        #expect(machine.predictedLatency(rows: 1, priority: 5).queue == .milliseconds(10))
+        let urgent = machine.enqueue(id: 10, request: Self.request(priority: 5), deadline: nil, now: at(10))
+        // ...and the newest of the least urgent, now past the queue time, is shed at once
+        #expect(urgent.failures.map(\.ids) == [[8]])
+        #expect(urgent.failures.map(\.code) == [.queueFull])
+        #expect(machine.queue.map(\.id) == [10, 1, 2, 3, 4, 5, 6, 7])
+        // priority 0 is shed before priority 1
+        var mixed = try Self.saturated { $0.maxQueueTime = .milliseconds(25) }
+        for (id, priority) in [(1, 1), (2, 0), (3, 1), (4, 0), (5, 1), (6, 0), (7, 1), (8, 1)] as [(UInt64, UInt8)] {
+            let actions4 = mixed.enqueue(id: id, request: Self.request(priority: priority), deadline: nil, now: at(10))
+            #expect(actions4.isEmpty)
+        }
+        let displacing = mixed.enqueue(id: 9, request: Self.request(priority: 9), deadline: nil, now: at(10))
+        #expect(displacing.failures.flatMap(\.ids) == [6])  // the newest of priority 0, not 8 of priority 1
+        #expect(mixed.queue.map(\.id) == [9, 1, 3, 5, 7, 8, 2, 4])
+    }
+
+    @Test func withOnePriorityAndTimeToSpareNothingIsShed() throws {
+        var machine = try Self.saturated { $0.maxQueueTime = .milliseconds(1000) }
+        for id in 1...40 as ClosedRange<UInt64> {
+            let actions5 = machine.enqueue(id: id, request: Self.request(), deadline: at(1000), now: at(10))
+            #expect(actions5.isEmpty)
+        }
+        #expect(machine.queue.count == 40)
+    }
+
+    @Test func theUpstreamsConcurrencyLimitKeepsBatchesInTheQueue() throws {
+        var machine = Machine(
+            configuration: .defaults {
+                $0.maxBatchSize = 8
+                $0.maxBatchesInFlight = 4
+                $0.maxQueueDelay = .milliseconds(1)
+            }
+        )
+        machine.upstreamLimit = 1
+        let actions6 = machine.enqueue(id: 1, request: Self.request(), deadline: nil, now: t0)
+        #expect(actions6.dispatches.count == 1)
+        let actions7 = machine.enqueue(id: 2, request: Self.request(), deadline: nil, now: t0)
+        #expect(actions7.isEmpty)
+        // the queue delay passes, but the upstream takes no second batch: no timer either
+        let actions8 = machine.tick(now: at(5))
+        #expect(actions8.isEmpty)
+        #expect(machine.nextWakeUp == nil)
+        #expect(machine.predictedLatency(rows: 1, priority: 0).queue > .zero)
+        // the limit rises: the queued request leaves
+        machine.upstreamLimit = 2
+        let sent = machine.tick(now: at(6)).dispatches
+        #expect(sent.map { $0.members.map(\.id) } == [[2]])
+        #expect(sent.first?.reason == .queueDelay)
+    }
+
+    @Test func rowsQueuedAreKeptInStepWithTheQueue() throws {
+        var machine = try Self.saturated()
+        func inStep() -> Bool { machine.queuedRowCount == machine.queue.reduce(0) { $0 + $1.rows } }
+        for id in 1...6 as ClosedRange<UInt64> {
+            _ = machine.enqueue(id: id, request: makeRequest(rows: Int(id % 3) + 1), deadline: at(200), now: at(10))
+        }
+        #expect(machine.queuedRowCount == 12)
+        let cancelled = machine.cancel(id: 3)
+        #expect(cancelled)
+        #expect(inStep())
+        let expired = machine.enqueue(id: 7, request: Self.request(), deadline: at(60), now: at(10))
+        #expect(expired.isEmpty)
+        _ = machine.tick(now: at(60))  // 7 expires
+        #expect(!machine.queue.contains { $0.id == 7 })
+        #expect(inStep())
+        // the batch in flight returns: the queue drains batch by batch, and the prediction follows
+        var inFlight = Array(machine.inFlight.keys)
+        var now = 60.0
+        while let batch = inFlight.first {
+            now += 10
+            let actions = machine.complete(batchID: batch, succeeded: true, now: at(now))
+            inFlight = actions.dispatches.map(\.batchID)
+            #expect(inStep())
+        }
+        #expect(machine.queue.isEmpty)
+        #expect(machine.queuedRowCount == 0)
+        #expect(machine.predictedLatency(rows: 1, priority: 0).queue == .zero)
+        _ = machine.shutDown()
+    }
+
+    @Test func aStalePredictionNeverRefusesARequestThatWouldNotWait() throws {
+        // learned: 4 rows take 10 ms; a request with 5 ms left at an idle upstream is sent all the same (its
+        // answer teaches the predictor), while one that would queue behind a busy slot is refused
+        var machine = Machine(
+            configuration: .defaults {
+                $0.maxBatchSize = 4
+                $0.maxBatchesInFlight = 1
+            }
+        )
+        let learned = try #require(
+            machine.enqueue(id: 1, request: makeRequest(rows: 4), deadline: nil, now: t0).dispatches.first
+        )
+        _ = machine.complete(batchID: learned.batchID, succeeded: true, now: at(10))
+        let idle = machine.enqueue(id: 2, request: Self.request(), deadline: at(15), now: at(10))
+        #expect(idle.dispatches.map { $0.members.map(\.id) } == [[2]])
+        let busy = machine.enqueue(id: 3, request: Self.request(), deadline: at(15), now: at(10))
+        #expect(busy.failures.map(\.code) == [.deadlineExceeded])
+    }
+
+    @Test func oneOutlierMovesThePredictionByAFewTimesAtMost() {
+        var predictor = ExecutionTimePredictor(initialEstimate: .milliseconds(10), smoothing: 0.2)
+        predictor.observe(rows: 1, duration: .seconds(4))  // a cold start: counts as 4 × 10 ms
+        #expect(predictor.predict(rows: 1) == .milliseconds(40))
+        predictor.observe(rows: 1, duration: .milliseconds(2))
+        #expect(predictor.predict(rows: 1) == .microseconds(32_400))
+        predictor.observe(rows: 1, duration: .seconds(4))  // 0.8 × 32.4 + 0.2 × 4 × 32.4
+        #expect(predictor.predict(rows: 1) == .microseconds(51_840))
+    }
+}
