@@ -181,9 +181,10 @@ let package = Package(
         .target(
             name: "SwitchyardPipelineService",
             dependencies: [
-                "SwitchyardPipeline", "SwitchyardModelConfig", "SwitchyardTransport", "SwitchyardWire",
-                "SwitchyardTensor",
+                "SwitchyardPipeline", "SwitchyardModelConfig", "SwitchyardRuntime", "SwitchyardTransport",
+                "SwitchyardWire", "SwitchyardTensor",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .target(
@@ -389,20 +390,25 @@ for target in package.targets where target.type != .system {
     target.swiftSettings = settings
 }
 
-// The frame decoder's fuzz target, built only on request (plain builds cannot link libFuzzer's driver):
-// FUZZ=1 swift build -Xswiftc -sanitize=fuzzer -Xswiftc -sanitize=address -Xswiftc -Xfrontend \
-//   -Xswiftc -sanitize=fuzzer,address --product FuzzFrame
+// The fuzz targets (the frame decoder, the server connection's state machine), built only on request by
+// ops/fuzz.sh: plain builds cannot link libFuzzer's driver.
 if Context.environment["FUZZ"] == "1" {
-    package.products.append(.executable(name: "FuzzFrame", targets: ["FuzzFrame"]))
     package.targets.append(.target(name: "CFuzzDriver", path: "Fuzz/CFuzzDriver"))
-    package.targets.append(
-        .executableTarget(
-            name: "FuzzFrame",
-            dependencies: ["CFuzzDriver", "SwitchyardWire", "SwitchyardTensor"],
-            path: "Fuzz/FuzzFrame",
-            swiftSettings: [.swiftLanguageMode(.v6)]
+    let fuzzTargets: [(String, [Target.Dependency])] = [
+        ("FuzzFrame", ["SwitchyardWire", "SwitchyardTensor"]),
+        ("FuzzConnection", ["SwitchyardTransport", "SwitchyardWire", .product(name: "NIOCore", package: "swift-nio")]),
+    ]
+    for (name, dependencies) in fuzzTargets {
+        package.products.append(.executable(name: name, targets: [name]))
+        package.targets.append(
+            .executableTarget(
+                name: name,
+                dependencies: ["CFuzzDriver"] + dependencies,
+                path: "Fuzz/\(name)",
+                swiftSettings: [.swiftLanguageMode(.v6)]
+            )
         )
-    )
+    }
 }
 
 /// A service executable: wiring only, on the runtime every service shares and its service module (`extra`).

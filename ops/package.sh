@@ -3,20 +3,25 @@
 # (--static-swift-stdlib: no toolchain on the VM), stripped, and a .deb holding them with systemd units, example
 # settings in /etc/switchyard and the switchyard system user (made by the package's postinst).
 #
-#   ops/package.sh [--out DIR] [--skip-build]
+#   ops/package.sh [--out DIR] [--skip-build | --binaries BIN_DIR]
 #
 # Writes DIR/switchyard_VERSION_ARCH.deb (default DIR: dist), DIR/bin/ (the stripped binaries) and DIR/sizes.tsv
-# (binary sizes). VERSION is SWITCHYARD_VERSION, or 0.1.0~gitDATE.COMMIT from the checked-out commit. The package's
-# Depends come from dpkg-shlibdeps: OpenBLAS and oneDNN for inference, libpng for the pipeline stages, glibc.
+# (binary sizes). --binaries packs the binaries of another build (CI's debug build, for ops/package-test.sh) into a
+# test package: it needs the Swift runtime libraries where that build found them, so it installs only on the build
+# machine or a copy of it, and it is compressed fast (gzip -1) rather than small. VERSION is SWITCHYARD_VERSION, or
+# 0.1.0~gitDATE.COMMIT from the checked-out commit. The package's Depends come from dpkg-shlibdeps: OpenBLAS and
+# oneDNN for inference, libpng for the pipeline stages, glibc.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=dist
 build=true
+binaries=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --out) out=${2:?--out needs a directory}; shift 2 ;;
     --skip-build) build=false; shift ;;
-    *) echo "usage: ops/package.sh [--out DIR] [--skip-build]" >&2; exit 2 ;;
+    --binaries) binaries=$(cd "${2:?--binaries needs a directory}" && pwd); build=false; shift 2 ;;
+    *) echo "usage: ops/package.sh [--out DIR] [--skip-build | --binaries BIN_DIR]" >&2; exit 2 ;;
   esac
 done
 command -v dpkg-deb >/dev/null && command -v dpkg-shlibdeps >/dev/null || {
@@ -30,7 +35,7 @@ if $build; then
     swift build "${flags[@]}" --product "$product"
   done
 fi
-bin=$(swift build "${flags[@]}" --show-bin-path)
+bin=${binaries:-$(swift build "${flags[@]}" --show-bin-path)}
 arch=$(dpkg --print-architecture)
 if [ -n "${SWITCHYARD_VERSION:-}" ]; then
   version=$SWITCHYARD_VERSION
@@ -49,7 +54,9 @@ mkdir -p "$out/bin"
 for product in "${products[@]}"; do
   install -D -m 0755 "$bin/$product" "$root/usr/bin/$product"
   strip --strip-unneeded "$root/usr/bin/$product"
-  if ldd "$root/usr/bin/$product" | grep -E 'libswift|libFoundation|libdispatch|libBlocksRuntime|not found'; then
+  toolchain='libswift|libFoundation|libdispatch|libBlocksRuntime|'
+  [ -z "$binaries" ] || toolchain=''  # a test package may need them
+  if ldd "$root/usr/bin/$product" | grep -E "${toolchain}not found"; then
     echo "package: $product still needs the libraries above" >&2
     exit 1
   fi
@@ -72,7 +79,10 @@ find "$root/usr/share/switchyard/examples/models" -name profile.json -delete
 # Depends from the binaries' shared libraries (dpkg-shlibdeps wants a debian/control to read)
 mkdir -p "$work/src/debian"
 printf 'Source: switchyard\n\nPackage: switchyard\nArchitecture: any\n' > "$work/src/debian/control"
-depends=$(cd "$work/src" && dpkg-shlibdeps -O "$root"/usr/bin/* 2>/dev/null | sed -n 's/^shlibs:Depends=//p')
+# (a test package's Swift runtime libraries belong to no Debian package: not a dependency)
+shlibdeps=(dpkg-shlibdeps -O)
+[ -z "$binaries" ] || shlibdeps+=(--ignore-missing-info)
+depends=$(cd "$work/src" && "${shlibdeps[@]}" "$root"/usr/bin/* 2>/dev/null | sed -n 's/^shlibs:Depends=//p')
 [ -n "$depends" ] || { echo "package: dpkg-shlibdeps found no dependencies" >&2; exit 1; }
 
 install -d "$root/DEBIAN"
@@ -84,7 +94,9 @@ install -m 0755 ops/deb/postinst ops/deb/prerm ops/deb/postrm "$root/DEBIAN/"
 
 deb="$out/switchyard_${version}_${arch}.deb"
 rm -f "$out"/switchyard_*.deb
-dpkg-deb --root-owner-group -Zxz --build "$root" "$deb" >/dev/null
+compression=(-Zxz)
+[ -z "$binaries" ] || compression=(-Zgzip -z1)
+dpkg-deb --root-owner-group "${compression[@]}" --build "$root" "$deb" >/dev/null
 {
   printf 'binary\tbytes\n'
   for product in "${products[@]}"; do printf '%s\t%s\n' "$product" "$(stat -c %s "$out/bin/$product")"; done

@@ -21,3 +21,8 @@ bash ops/verify-units.sh "$(swift build --show-bin-path)"
 # a fleet on network namespaces (root): discovery through dnsmasq, instances added, drained, removed, certificates
 # rotated, the router restarted and a link cut under load, every request counted
 bash ops/fleet-test.sh "$(swift build --show-bin-path)"
+# the .deb, packed from the debug binaries just built, on a systemd-booted container: the units start under their
+# sandboxing as the switchyard user, serve, scale out, reload under load, drain on stop, remove and purge (~1.5 min)
+bash ops/package-test.sh --binaries "$(swift build --show-bin-path)"
+# the libFuzzer targets (AddressSanitizer on), a minute each from the committed seed corpus (Fuzz/corpus)
+bash ops/fuzz.sh 60

@@ -124,7 +124,7 @@ public final class WireServer: Service, Sendable {
             return try await ServerBootstrap(group: self.group)
                 .serverChannelOption(.backlog, value: 256)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .childChannelInitializer { channel in
                     let id = ObjectIdentifier(channel)
                     let admitted = connections.withLockedValue { open in

@@ -61,6 +61,42 @@ struct PostprocessServiceTests {
         await client.close()
     }
 
+    @Test func aStageThatPollsItsRepositoryServesAModelAddedWhileItRuns() async throws {
+        let models = try Self.repository(
+            config: #"{"pipeline": {"postprocess": [{"op": "argmax", "input": "probabilities"}]}}"#
+        )
+        defer { try? FileManager.default.removeItem(atPath: models) }
+        let service = try await ServiceProcess(
+            "switchyard-postprocess",
+            arguments: Self.arguments(models) + ["--repository-poll-seconds", "0.2"]
+        )
+        defer { service.kill() }
+        let client = try InferenceServiceTests.client(service)
+        let request = Request(
+            method: "postprocess",
+            model: "cars",
+            tensors: [NamedTensor("probabilities", try Tensor([Float(0.1), 0.7, 0.2], shape: [1, 3]))]
+        )
+        await #expect { try await client.call(request) } throws: { ($0 as? Status)?.code == .notFound }
+        try FileManager.default.createDirectory(atPath: models + "/cars", withIntermediateDirectories: true)
+        try #"{"pipeline": {"postprocess": [{"op": "argmax", "input": "probabilities"}]}}"#.write(
+            toFile: models + "/cars/config.json",
+            atomically: true,
+            encoding: .utf8
+        )
+        var answer: Response?
+        for _ in 0..<100 where answer == nil {  // polled every 0.2 s: bounded at 10 s
+            answer = try? await client.call(request)
+            if answer == nil { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(
+            try answer?.tensors.first { $0.name == "label_id" }?.tensor.scalars(as: Int64.self) == [1],
+            "\(service.log)"
+        )
+        #expect(service.log.contains("pipelines read again"))
+        await client.close()
+    }
+
     @Test func aBrokenPipelineStopsTheServiceFromStarting() async throws {
         let models = try Self.repository(config: #"{"pipeline": {"postprocess": [{"op": "sharpen", "input": "x"}]}}"#)
         defer { try? FileManager.default.removeItem(atPath: models) }

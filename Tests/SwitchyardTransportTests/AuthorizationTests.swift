@@ -222,3 +222,38 @@ struct AuthorizationTests {
         }
     }
 }
+
+/// The policy in front of a service called in-process (the router's HTTP gateway).
+struct AuthorizedServiceTests {
+    static let service = AuthorizedService(
+        ClosureService { request, context in
+            Response(parameters: [Parameter("roles", context.peer.roles.map(\.name).sorted().joined(separator: ","))])
+        },
+        policy: AuthorizationPolicy.defaults(service: "router", factory: TestMetrics()),
+        withoutCertificate: [.app]
+    )
+
+    static func call(_ method: String, as peer: PeerIdentity) async throws -> Response {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let context = RequestContext(requestID: 1, deadline: nil, peer: peer, logger: logger)
+        return try await Self.service.handle(Request(method: method), context: context)
+    }
+
+    @Test func aCallerWithoutACertificateHasTheGivenRoles() async throws {
+        #expect(try await Self.call(Method.infer, as: PeerIdentity(announced: "http"))[parameter: "roles"] == "app")
+        let refused = await #expect(throws: Status.self) {
+            try await Self.call(Method.rolloutStart, as: PeerIdentity(announced: "http"))
+        }
+        #expect(refused?.code == .permissionDenied)
+    }
+
+    @Test func aCallerWithACertificateHasItsCertificatesRolesOnly() async throws {
+        let readonly = PeerIdentity(commonName: "viewer", uris: ["spiffe://switchyard/readonly"])
+        let refused = await #expect(throws: Status.self) { try await Self.call(Method.infer, as: readonly) }
+        #expect(refused?.message.contains("CN=viewer") == true)
+        #expect(try await Self.call(Method.poolList, as: readonly)[parameter: "roles"] == "readonly")
+        let app = PeerIdentity(commonName: "shop", organizationalUnits: ["app"], roles: [.admin])
+        #expect(try await Self.call(Method.infer, as: app)[parameter: "roles"] == "app", "roles come from the policy")
+    }
+}

@@ -17,25 +17,17 @@ struct InferenceCommand: ServiceCommand {
     )
 
     @OptionGroup var server: ServerOptions
-    @Option(help: "The model repository.") var models = "models"
+    @OptionGroup var repository: RepositoryOptions
     @Option(help: "Compute threads (concurrent inferences).") var threads = 2
     @Option(help: "Inferences allowed to wait for a compute thread; more are shed with resource exhausted.")
     var queueLimit = 1024
     @Option(help: "OpenBLAS threads per inference.") var blasThreads = 1
-    @Option(
-        help:
-            "Poll the repository every this many seconds: load new versions, reload changed ones, unload those that left (0: never; then model.load/unload/reload)."
-    )
-    var repositoryPollSeconds = 0.0
 
     func validate() throws {
         guard (1...256).contains(self.threads) else { throw ValidationError("--threads must be 1...256") }
         guard (1...256).contains(self.blasThreads) else { throw ValidationError("--blas-threads must be 1...256") }
         guard (0...1_000_000).contains(self.queueLimit) else {
             throw ValidationError("--queue-limit must be 0...1000000")
-        }
-        guard self.repositoryPollSeconds == 0 || (0.1...86_400).contains(self.repositoryPollSeconds) else {
-            throw ValidationError("--repository-poll-seconds must be 0 (off) or 0.1...86400")
         }
     }
 
@@ -51,7 +43,7 @@ struct InferenceCommand: ServiceCommand {
                 "blas.threads": "\(self.blasThreads)",
             ]
         )
-        let repository = ModelRepository(root: self.models)
+        let repository = ModelRepository(root: self.repository.models)
         let report = try repository.poll()
         for name in report.loaded { logger.info("model loaded", metadata: ["model": "\(name)"]) }
         for name in report.failed { logger.error("model failed to load", metadata: ["model": "\(name)"]) }
@@ -65,11 +57,11 @@ struct InferenceCommand: ServiceCommand {
             queueDepth: { executor.waiting }
         )
         var companions: [any Service] = []
-        if self.repositoryPollSeconds > 0 {
+        if let interval = self.repository.pollInterval {
             companions.append(
                 RepositoryPoller(
                     repository: repository,
-                    interval: .milliseconds(Int(self.repositoryPollSeconds * 1000)),
+                    interval: interval,
                     pool: pool,
                     logger: logger
                 )

@@ -180,6 +180,7 @@ struct RouterCommand: ServiceCommand {
             return (pool, sources)
         }
         let gatewayConfiguration = try self.http.configuration(server: self.server)
+        let authorization = try self.server.authorization(service: Self.serviceName)
         // a repository of the router's own is optional: models are learned from the inference instances
         let catalog = FileManager.default.fileExists(atPath: self.models) ? try ModelCatalog(root: self.models) : nil
         if catalog == nil {
@@ -277,8 +278,14 @@ struct RouterCommand: ServiceCommand {
         let served = StatisticsRecordingService(router, statistics: statistics)
         var companions: [any Service] = [router, health, releases, stagePools]
         let gateway = gatewayConfiguration.map { gatewayConfiguration -> GatewayServer in
+            // HTTP callers meet the router's policy too: a client certificate's roles, or `app` for the callers the
+            // gateway let in by bearer token (or on loopback)
             let backend = RouterGatewayBackend(
-                service: MeteredService(served, name: Self.serviceName),
+                service: AuthorizedService(
+                    MeteredService(served, name: Self.serviceName),
+                    policy: authorization,
+                    withoutCertificate: [.app]
+                ),
                 health: health,
                 catalog: catalog,
                 batching: models,

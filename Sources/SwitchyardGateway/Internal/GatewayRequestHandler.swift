@@ -151,9 +151,8 @@ extension PeerIdentity {
         if let channel, let tls = try? channel.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self),
             let certificate = tls.peerCertificate
         {
-            let names = certificate.subjectName
-            peer.commonName = names.last { $0.type == .commonName }?.value
-            peer.organizationalUnits = names.filter { $0.type == .organizationalUnit }.map(\.value)
+            peer = PeerIdentity(certificate: certificate)  // CN, OUs and URI SANs: the authorization policy's input
+            peer.announced = "http"
         }
         return peer
     }
