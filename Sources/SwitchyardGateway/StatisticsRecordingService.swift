@@ -17,6 +17,11 @@ public struct StatisticsRecordingService: WireService {
         self.statistics = statistics
     }
 
+    /// The wrapped service's refusals at arrival (overload shedding), passed on.
+    public func refusal(for request: Request, deadline: ContinuousClock.Instant?) -> Status? {
+        self.service.refusal(for: request, deadline: deadline)
+    }
+
     public func handle(_ request: Request, context: RequestContext) async throws -> Response {
         guard request.method == Method.infer else { return try await self.service.handle(request, context: context) }
         let started = ContinuousClock.now

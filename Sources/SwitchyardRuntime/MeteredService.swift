@@ -77,6 +77,11 @@ public final class MeteredService: WireService {
         self.inFlight = Meter(label: "switchyard_requests_in_flight", dimensions: [("service", name)], factory: factory)
     }
 
+    /// The wrapped service's refusals at arrival (overload shedding), passed on.
+    public func refusal(for request: Request, deadline: ContinuousClock.Instant?) -> Status? {
+        self.service.refusal(for: request, deadline: deadline)
+    }
+
     public func handle(_ request: Request, context: RequestContext) async throws -> Response {
         let started = ContinuousClock.now
         self.inFlight.increment()

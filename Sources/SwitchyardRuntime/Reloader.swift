@@ -191,6 +191,11 @@ public struct ReloadingService<Command: ServiceCommand>: WireService {
         self.reloader = reloader
     }
 
+    /// The wrapped service's refusals at arrival (overload shedding), passed on.
+    public func refusal(for request: Request, deadline: ContinuousClock.Instant?) -> Status? {
+        self.service.refusal(for: request, deadline: deadline)
+    }
+
     public func handle(_ request: Request, context: RequestContext) async throws -> Response {
         guard request.method == Method.adminReload else {
             return try await self.service.handle(request, context: context)

@@ -22,6 +22,11 @@ public struct AuthorizedService: WireService {
         self.withoutCertificate = withoutCertificate
     }
 
+    /// The wrapped service's refusals at arrival (overload shedding), passed on.
+    public func refusal(for request: Request, deadline: ContinuousClock.Instant?) -> Status? {
+        self.service.refusal(for: request, deadline: deadline)
+    }
+
     public func handle(_ request: Request, context: RequestContext) async throws -> Response {
         var checked = context
         checked.peer.roles =
