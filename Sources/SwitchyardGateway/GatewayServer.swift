@@ -7,6 +7,7 @@ public import NIOPosix
 import NIOSSL
 import NIOTLS
 public import ServiceLifecycle
+import SwitchyardTransport
 
 /// The Open Inference Protocol (KServe v2) REST gateway: HTTP/1.1 with keep-alive and HTTP/2 (h2 over TLS by
 /// ALPN, and h2c with prior knowledge) in front of a ``GatewayBackend``, usually the router.
@@ -22,7 +23,7 @@ public import ServiceLifecycle
 public final class GatewayServer: Service, Sendable {
     private let core: GatewayCore
     private let group: any EventLoopGroup
-    private let address: EventLoopPromise<SocketAddress>
+    private let address = BoundAddress()
     private let connections = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
     /// The TLS context new connections get (`nil` on a plaintext port); a reload replaces it.
     private let tls = NIOLockedValueBox<NIOSSLContext?>(nil)
@@ -43,7 +44,6 @@ public final class GatewayServer: Service, Sendable {
     ) {
         self.core = GatewayCore(configuration: configuration, backend: backend, statistics: statistics, logger: logger)
         self.group = group
-        self.address = group.next().makePromise(of: SocketAddress.self)
     }
 
     /// Connections open right now.
@@ -51,7 +51,7 @@ public final class GatewayServer: Service, Sendable {
 
     /// The bound address, once `run()` has bound (useful with port 0).
     /// - Throws: the error that stopped the gateway from binding.
-    public func localAddress() async throws -> SocketAddress { try await self.address.futureResult.get() }
+    public func localAddress() async throws -> SocketAddress { try await self.address.get() }
 
     /// Binds and serves until graceful shutdown or cancellation.
     /// - Throws: `GatewayError.configuration` when the settings cannot work, the TLS files do not load, or the
@@ -64,11 +64,11 @@ public final class GatewayServer: Service, Sendable {
             self.tls.withLockedValue { $0 = context }
             channel = try await self.bind(secure: context != nil)
         } catch {
-            self.address.fail(error)
+            self.address.complete(.failure(error))
             throw error
         }
         let bound = channel.localAddress!
-        self.address.succeed(bound)
+        self.address.complete(.success(bound))
         let scheme = if case .plaintext = self.core.configuration.security { "http" } else { "https" }
         self.core.logger.info(
             "http gateway up",
@@ -270,10 +270,8 @@ public final class GatewayServer: Service, Sendable {
         let open = self.connections.withLockedValue { Array($0.values) }
         self.core.logger.info("http gateway draining", metadata: ["connections": "\(open.count)"])
         for channel in open { channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent()) }
-        let deadline = ContinuousClock.now.advanced(by: self.core.configuration.drainTimeout)
-        while ContinuousClock.now < deadline, self.connections.withLockedValue({ !$0.isEmpty }) {
-            try? await Task.sleep(for: .milliseconds(10))
-        }
+        // each connection closes itself once its answers are out; the drain timeout cuts the wait short
+        await open.waitForClose(timeout: self.core.configuration.drainTimeout, on: self.group.next())
         self.closeAll()
         self.core.logger.info("http gateway stopped")
     }

@@ -1,5 +1,5 @@
 public import CoreMetrics
-public import SwitchyardWire
+import SwitchyardWire
 
 extension AuthorizationPolicy {
     /// The methods that change nothing, which ``Role/readonly`` may call on every service.

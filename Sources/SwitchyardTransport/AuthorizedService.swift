@@ -1,4 +1,4 @@
-public import Logging
+import Logging
 public import SwitchyardWire
 
 /// A service behind an ``AuthorizationPolicy`` for requests that reach it in-process rather than through a

@@ -15,7 +15,7 @@ public final class WireServer: Service, Sendable {
     private let service: any WireService
     private let logger: Logger
     private let group: any EventLoopGroup
-    private let binding = NIOLockedValueBox(Binding.waiting([]))
+    private let address = BoundAddress()
     private let connections = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
     private let refused = NIOLockedValueBox(0)
     private let budget: ByteBudget
@@ -50,35 +50,7 @@ public final class WireServer: Service, Sendable {
 
     /// The bound address, once `run()` has bound (useful with port 0).
     /// - Throws: the bind error when binding failed.
-    public func localAddress() async throws -> SocketAddress {
-        try await withCheckedThrowingContinuation { continuation in
-            let known: Result<SocketAddress, any Error>? = self.binding.withLockedValue { binding in
-                switch binding {
-                case .waiting(let waiters):
-                    binding = .waiting(waiters + [continuation])
-                    return nil
-                case .done(let result):
-                    return result
-                }
-            }
-            if let known { continuation.resume(with: known) }
-        }
-    }
-
-    /// Whether `run()` has bound yet; waiters of ``localAddress()`` are resumed when it has, or failed.
-    private enum Binding {
-        case waiting([CheckedContinuation<SocketAddress, any Error>])
-        case done(Result<SocketAddress, any Error>)
-    }
-
-    private func bound(_ result: Result<SocketAddress, any Error>) {
-        let waiters = self.binding.withLockedValue { binding in
-            guard case .waiting(let waiters) = binding else { return [CheckedContinuation<SocketAddress, any Error>]() }
-            binding = .done(result)
-            return waiters
-        }
-        for waiter in waiters { waiter.resume(with: result) }
-    }
+    public func localAddress() async throws -> SocketAddress { try await self.address.get() }
 
     /// Binds and serves until graceful shutdown or cancellation.
     /// - Throws: `TransportError` when TLS material does not load or the address cannot be bound.
@@ -87,10 +59,10 @@ public final class WireServer: Service, Sendable {
         do {
             channel = try await self.bind()
         } catch {
-            self.bound(.failure(error))
+            self.address.complete(.failure(error))
             throw error
         }
-        self.bound(.success(channel.localAddress!))
+        self.address.complete(.success(channel.localAddress!))
         self.logger.info(
             "listening",
             metadata: ["address": "\(channel.localAddress!)", "identity": "\(self.configuration.identity)"]
@@ -179,12 +151,7 @@ public final class WireServer: Service, Sendable {
             channel.pipeline.fireUserInboundEventTriggered(DrainEvent())
         }
         // each connection closes itself once its last answer is out; the drain timeout cuts the wait short
-        let loop = self.group.next()
-        let done = loop.makePromise(of: Void.self)
-        let timeout = loop.scheduleTask(in: TimeAmount(self.configuration.drainTimeout)) { done.succeed() }
-        EventLoopFuture.andAllComplete(open.map(\.closeFuture), on: loop).cascade(to: done)
-        try? await done.futureResult.get()
-        timeout.cancel()
+        await open.waitForClose(timeout: self.configuration.drainTimeout, on: self.group.next())
         self.closeAll()
         self.logger.info("stopped")
     }

@@ -225,7 +225,6 @@ struct ReleaseTests {
         // kill it; a new process on the same state directory and name picks up where it was
         mesh.router.kill()
         _ = await mesh.router.waitForExit()
-        let certificates = InferenceServiceTests.certificates
         let stages =
             [
                 "--preprocess", "127.0.0.1:\(mesh.stages[0].port)", "--inference", "127.0.0.1:\(mesh.stages[1].port)",

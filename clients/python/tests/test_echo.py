@@ -1,5 +1,5 @@
 """The client against the real echo service: tensors of every dtype, many calls on one connection, deadlines and
-CANCEL, cancellation, the server's in-flight limit, keepalive, GOAWAY and reconnect, TLS and tokens, typed errors."""
+CANCEL, cancellation, the server's in-flight limit, keepalive, GOAWAY and reconnect, TLS, typed errors."""
 
 from __future__ import annotations
 
@@ -244,28 +244,28 @@ def test_typed_errors_carry_the_wire_status(echo, certificates):
         assert client.health().parameter("status") == "serving"
 
 
-def test_mutual_tls_is_required_and_a_token_client_connects_without_a_certificate(echo, certificates):
+def test_mutual_tls_is_required_and_a_client_without_a_certificate_connects_where_it_is_not(echo, certificates):
     with pytest.raises(switchyard.Unavailable):
         with switchyard.Client("127.0.0.1", echo.port, ca=certificates.ca, connect_timeout=3) as client:
             client.health()
     open_echo = start_echo(certificates, "--no-client-auth")
     try:
-        with switchyard.Client("127.0.0.1", open_echo.port, ca=certificates.ca, token="s3cret") as client:
+        with switchyard.Client("127.0.0.1", open_echo.port, ca=certificates.ca) as client:
             assert client.health().parameter("status") == "serving"
     finally:
         open_echo.stop()
 
 
-def test_the_token_travels_in_hello(certificates):
+def test_hello_announces_the_identity_and_the_added_dtypes(certificates):
     async def main():
         from test_exchanges import ScriptedServer
         server = ScriptedServer(certificates)
         port = await server.start()
-        client = switchyard.AsyncClient("127.0.0.1", port, ca=certificates.ca, token="s3cret", identity="batch-job")
+        client = switchyard.AsyncClient("127.0.0.1", port, ca=certificates.ca, identity="batch-job")
         connecting = asyncio.ensure_future(client.connect())
         await server.accept()
         hello = await server.next_frame()
-        assert hello.parameters == [("auth.token", "s3cret"), ("tensor.dtypes", "16")]
+        assert hello.parameters == [("tensor.dtypes", "16")]
         assert hello.identity == "batch-job"
         connecting.cancel()
         await client.close()

@@ -117,8 +117,7 @@ class _Connection(asyncio.Protocol):
             self._fail_all(Unavailable(f"the server did not negotiate ALPN {wire.ALPN} (got {alpn})"))
             transport.close()
             return
-        params = [("auth.token", self.client.token)] if self.client.token else []
-        params.append((wire.TENSOR_DTYPES, ",".join(str(code) for code in sorted(wire.ADDED_DTYPES))))
+        params = [(wire.TENSOR_DTYPES, ",".join(str(code) for code in sorted(wire.ADDED_DTYPES)))]
         hello = wire.Hello(max_payload=wire.DEFAULT_MAX_PAYLOAD, identity=self.client.identity, parameters=params)
         self._send(wire.encode_parts(hello))
         self._tick()
@@ -421,7 +420,6 @@ class AsyncClient:
         ca: the CA bundle (PEM) the server's certificate must chain to; ``None``: the system's CAs.
         cert: this client's certificate (PEM) for mutual TLS.
         key: its private key (PEM).
-        token: a bearer token, sent in HELLO, for servers that accept tokens instead of certificates.
         server_hostname: the name the server's certificate must carry; defaults to ``host``.
         identity: the name this client announces (in the server's logs).
         default_timeout: the deadline, in seconds, of calls that give none (``None``: no deadline).
@@ -434,14 +432,13 @@ class AsyncClient:
     """
 
     def __init__(self, host: str, port: int, *, ca: Optional[str] = None, cert: Optional[str] = None,
-                 key: Optional[str] = None, token: Optional[str] = None, server_hostname: Optional[str] = None,
+                 key: Optional[str] = None, server_hostname: Optional[str] = None,
                  identity: str = "python", default_timeout: Optional[float] = 30.0, connect_timeout: float = 5.0,
                  keepalive_interval: float = 10.0, keepalive_timeout: float = 5.0,
                  ssl_context: Optional[ssl.SSLContext] = None, retry_unprocessed: bool = True) -> None:
         self.host = host
         self.port = port
         self.address = f"{host}:{port}"
-        self.token = token
         self.identity = identity
         self.default_timeout = default_timeout
         self.connect_timeout = connect_timeout
