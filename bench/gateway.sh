@@ -52,33 +52,7 @@ if [ -n "${ROUTER_B:-}" ]; then
   variants=(A B)
 fi
 
-python3 - "$work" <<'PY'
-import json, random, struct, sys
-work = sys.argv[1]
-random.seed(1)
-floats = struct.pack("<784f", *[random.random() * 16 for _ in range(784)])
-header = json.dumps({"inputs": [{"name": "input", "shape": [1, 784], "datatype": "FP32",
-                                 "parameters": {"binary_data_size": len(floats)}}],
-                     "parameters": {"binary_data_output": True}}).encode()
-open(f"{work}/binary.body", "wb").write(header + floats)
-open(f"{work}/binary.hlen", "w").write(str(len(header)))
-data = list(struct.unpack("<784f", floats))
-open(f"{work}/json.body", "w").write(json.dumps({"inputs": [{"name": "input", "shape": [1, 784], "datatype": "FP32",
-                                                             "data": data}]}))
-PY
-hlen=$(cat "$work/binary.hlen")
-for kind in binary json; do
-  { echo "local f = io.open(\"$work/$kind.body\", \"rb\"); wrk.body = f:read(\"*a\"); f:close()"
-    echo 'wrk.method = "POST"'
-    echo "wrk.headers[\"authorization\"] = \"Bearer $token\""
-    if [ "$kind" = binary ]; then
-      echo 'wrk.headers["content-type"] = "application/octet-stream"'
-      echo "wrk.headers[\"inference-header-content-length\"] = \"$hlen\""
-    else
-      echo 'wrk.headers["content-type"] = "application/json"'
-    fi
-  } > "$work/$kind.lua"
-done
+gateway_bodies "$token"
 auth=(-H "authorization: Bearer $token")
 h2binary=(-d "$work/binary.body" -H "content-type: application/octet-stream" -H "inference-header-content-length: $hlen")
 h2json=(-d "$work/json.body" -H "content-type: application/json")

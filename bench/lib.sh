@@ -27,3 +27,35 @@ start() {  # name port args...: starts switchyard-<name> with its certificate, w
   done
   echo "$(basename "$0"): $name did not start:" >&2; cat "$log" >&2; exit 1
 }
+
+gateway_bodies() {  # token: one synth row as an OIP infer body in $work/binary.body (Triton's binary extension,
+  # its JSON header's length in $hlen) and $work/json.body, and wrk scripts posting each with the bearer token
+  local token=$1
+python3 - "$work" <<'PY'
+import json, random, struct, sys
+work = sys.argv[1]
+random.seed(1)
+floats = struct.pack("<784f", *[random.random() * 16 for _ in range(784)])
+header = json.dumps({"inputs": [{"name": "input", "shape": [1, 784], "datatype": "FP32",
+                                 "parameters": {"binary_data_size": len(floats)}}],
+                     "parameters": {"binary_data_output": True}}).encode()
+open(f"{work}/binary.body", "wb").write(header + floats)
+open(f"{work}/binary.hlen", "w").write(str(len(header)))
+data = list(struct.unpack("<784f", floats))  # as tritonclient writes JSON: Python's repr of float32 values
+open(f"{work}/json.body", "w").write(json.dumps({"inputs": [{"name": "input", "shape": [1, 784], "datatype": "FP32",
+                                                             "data": data}]}))
+PY
+  hlen=$(cat "$work/binary.hlen")
+  for kind in binary json; do  # wrk takes its body from a script
+    { echo "local f = io.open(\"$work/$kind.body\", \"rb\"); wrk.body = f:read(\"*a\"); f:close()"
+      echo 'wrk.method = "POST"'
+      echo "wrk.headers[\"authorization\"] = \"Bearer $token\""
+      if [ "$kind" = binary ]; then
+        echo 'wrk.headers["content-type"] = "application/octet-stream"'
+        echo "wrk.headers[\"inference-header-content-length\"] = \"$hlen\""
+      else
+        echo 'wrk.headers["content-type"] = "application/json"'
+      fi
+    } > "$work/$kind.lua"
+  done
+}

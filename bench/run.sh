@@ -92,35 +92,9 @@ log "$bin/yard" load --target 127.0.0.1:7600 "${tls[@]}" "${synth[@]}" --rate "$
 log "$bin/yard" load --target 127.0.0.1:7610 "${tls[@]}" "${synth[@]}" --rate "$rates_off" --timeout 2s "${each[@]}" --json "$out/sweep-off.json" >/dev/null || true
 
 # 6. The HTTP port against the wire protocol of the same router on the same model, side by side.
-python3 - "$work" <<'PY'
-import json, random, struct, sys
-work = sys.argv[1]
-random.seed(1)
-floats = struct.pack("<784f", *[random.random() * 16 for _ in range(784)])
-header = json.dumps({"inputs": [{"name": "input", "shape": [1, 784], "datatype": "FP32",
-                                 "parameters": {"binary_data_size": len(floats)}}],
-                     "parameters": {"binary_data_output": True}}).encode()
-open(f"{work}/binary.body", "wb").write(header + floats)
-open(f"{work}/binary.hlen", "w").write(str(len(header)))
-data = list(struct.unpack("<784f", floats))  # as tritonclient writes JSON: Python's repr of float32 values
-open(f"{work}/json.body", "w").write(json.dumps({"inputs": [{"name": "input", "shape": [1, 784], "datatype": "FP32",
-                                                             "data": data}]}))
-PY
-hlen=$(cat "$work/binary.hlen")
+gateway_bodies "$token"
 url=https://127.0.0.1:7620/v2/models/synth/infer
 auth=(-H "authorization: Bearer $token")
-for kind in binary json; do  # wrk takes its body from a script
-  { echo "local f = io.open(\"$work/$kind.body\", \"rb\"); wrk.body = f:read(\"*a\"); f:close()"
-    echo 'wrk.method = "POST"'
-    echo "wrk.headers[\"authorization\"] = \"Bearer $token\""
-    if [ "$kind" = binary ]; then
-      echo 'wrk.headers["content-type"] = "application/octet-stream"'
-      echo "wrk.headers[\"inference-header-content-length\"] = \"$hlen\""
-    else
-      echo 'wrk.headers["content-type"] = "application/json"'
-    fi
-  } > "$work/$kind.lua"
-done
 binary=(-d "$work/binary.body" -H "content-type: application/octet-stream" -H "inference-header-content-length: $hlen")
 json=(-d "$work/json.body" -H "content-type: application/json")
 h2=(-t 1 -D "$secs" --warm-up-time="$(awk -v w="$warm" 'BEGIN { printf "%d", w * 1000 }')ms")
