@@ -13,16 +13,7 @@ extension ClientConnection {
     /// answer, a failure of the connection or the call's own abandonment ends it only while it is still pending.
     package struct StateMachine {
         /// Where the connection is in its life.
-        package enum Phase: Hashable, Sendable {
-            /// TLS and HELLO are not done yet.
-            case handshaking
-            /// Calls are sent.
-            case open
-            /// No new calls (the server's GOAWAY, or request ids ran out); pending ones finish, then it closes.
-            case draining
-            /// Nothing more is sent or answered.
-            case closed
-        }
+        package typealias Phase = ConnectionPhase
 
         /// The connection ends: every pending call fails, the pool is told, the channel closes.
         package struct Failure: Equatable, Sendable {

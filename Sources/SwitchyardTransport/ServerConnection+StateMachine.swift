@@ -46,16 +46,7 @@ extension ServerConnection {
         }
 
         /// Where the connection is in its life.
-        package enum Phase: Hashable, Sendable {
-            /// TLS and HELLO are not done yet.
-            case handshaking
-            /// Requests are accepted.
-            case open
-            /// GOAWAY was sent: requests in flight finish, later ones are ignored, then the connection closes.
-            case draining
-            /// Nothing more is sent or answered.
-            case closed
-        }
+        package typealias Phase = ConnectionPhase
 
         /// A close that answers nothing more: the handler stops every request in flight, sends ``goAway`` when there
         /// is one, then closes.
