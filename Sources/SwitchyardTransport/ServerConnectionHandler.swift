@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import NIOSSL
 import NIOTLS
+import SwitchyardTracing
 import SwitchyardWire
 
 /// Tells a server connection to drain: GOAWAY, finish what is in flight, close.
@@ -210,6 +211,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         if let refusal = self.service.refusal(for: request, deadline: deadline) {
             return self.send(.error(id: id, refusal), context: context)
         }
+        // a server span only when tracing is on (one flag check otherwise); it gives an untraced request its trace id
+        let span = RequestTracing.startServerSpan(for: &request, service: self.configuration.identity)
         let requestContext = RequestContext(
             requestID: id,
             deadline: deadline,
@@ -234,10 +237,14 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         let started = request
         @Sendable func body() async {
             let result: Result<Response, any Error>
-            do {
-                result = .success(try await service.handle(started, context: requestContext))
-            } catch {
-                result = .failure(error)
+            if let span {
+                result = await span.run { try await service.handle(started, context: requestContext) }
+            } else {
+                do {
+                    result = .success(try await service.handle(started, context: requestContext))
+                } catch {
+                    result = .failure(error)
+                }
             }
             let complete: @Sendable () -> Void = {
                 guard let context = bound.value.context else { return }
