@@ -73,7 +73,9 @@ let package = Package(
         // MARK: Request spans (the tracing API only; the services export them with swift-otel when configured)
         .target(
             name: "SwitchyardTracing",
-            dependencies: ["SwitchyardWire", "SwitchyardTensor", .product(name: "Tracing", package: "swift-distributed-tracing")]
+            dependencies: [
+                "SwitchyardWire", "SwitchyardTensor", .product(name: "Tracing", package: "swift-distributed-tracing"),
+            ]
         ),
 
         // MARK: Routing (no I/O)
@@ -336,6 +338,7 @@ let package = Package(
                 "InferenceService", "PostprocessService", "PreprocessService", "RouterService", "EchoService",
                 "SwitchyardGateway", "SwitchyardPipeline", "SwitchyardRouting", "SwitchyardModelConfig",
                 "SwitchyardCompression",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]

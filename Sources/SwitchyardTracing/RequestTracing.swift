@@ -35,12 +35,19 @@ public enum RequestTracing {
 
     /// Starts the server span of a request a service handles, as a child of the request's `traceparent` (a new trace
     /// when it has none), and gives a request without a trace id the span's, so that log lines and spans agree.
+    /// Health probes that come without a `traceparent` (the router's checks, every few hundred milliseconds) get no
+    /// span: they would bury the requests' traces.
     /// - Parameters:
     ///   - request: the request; its trace id is set when it had none.
     ///   - service: the service's name, for `rpc.service`.
     /// - Returns: the span, or `nil` when tracing is off.
     public static func startServerSpan(for request: inout Request, service: String) -> RequestSpan? {
         guard let tracer = Self.tracer else { return nil }
+        if request.method == Method.health || request.method == Method.modelList,
+            request[parameter: ParameterKey.traceparent] == nil
+        {
+            return nil
+        }
         var parent = InstrumentationContext.topLevel
         tracer.extract(request.parameters, into: &parent, using: ParameterPropagation())
         let span = tracer.startSpan("\(service)/\(request.method)", context: parent, ofKind: .server)
@@ -131,7 +138,8 @@ public enum RequestTracing {
             }
             span.attributes["rpc.response.status_code"] = "ok"
         case .failure(let error):
-            let code = (error as? any StatusConvertible)?.status.code.description ?? "internal"
+            let status = (error as? any StatusConvertible)?.status.code.description ?? "internal"
+            let code = String(status.map { $0 == " " ? "_" : $0 })  // `invalid_argument`: one token
             span.attributes["rpc.response.status_code"] = code
             span.attributes["error.type"] = code
             span.setStatus(SpanStatus(code: .error, message: "\(error)"))
