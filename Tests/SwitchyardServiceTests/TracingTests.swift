@@ -124,7 +124,10 @@ struct TracingTests {
         defer { receiver.stop() }
         // the router by its flag, the stages by the standard variable; spans leave every 100 ms
         let mesh = try await MeshTests.Mesh(
-            routerArguments: ["--otlp-endpoint", receiver.endpoint, "--max-queue-delay-us", "20000"],
+            routerArguments: [
+                "--otlp-endpoint", receiver.endpoint, "--max-queue-delay-us", "20000", "--http-port", "0",
+                "--http-plaintext",
+            ],
             environment: ["OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "100"],
             routerEnvironment: ["OTEL_BSP_SCHEDULE_DELAY": "100"]
         )
@@ -235,6 +238,31 @@ struct TracingTests {
         let failed = try await receiver.waitFor("the failed request's router span") { spans in
             spans.contains { $0.traceID == badTrace && $0.service == "switchyard-router" && $0.kind == "server" }
         }
+        // over HTTP (Open Inference Protocol) with a traceparent header: the same trace shape
+        let httpPort = try await mesh.router.port(inLineContaining: "http gateway up")
+        let httpTrace = Self.randomHex(bytes: 16)
+        let httpParent = Self.randomHex(bytes: 8)
+        let row = try x.rows(0..<1).scalars(as: Float.self).map { "\($0)" }.joined(separator: ",")
+        let body = #"{"inputs":[{"name":"X","shape":[1,64],"datatype":"FP32","data":["# + row + "]}]}"
+        let (status, output) = try await runCommand(
+            try installedTool("curl"),
+            [
+                "-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "content-type: application/json", "-H",
+                "traceparent: \(Self.traceparent(httpTrace, httpParent))", "--data", body,
+                "http://127.0.0.1:\(httpPort)/v2/models/digits/infer",
+            ]
+        )
+        #expect(status == 0 && output == "200", "\(output)")
+        let overHTTP = try await receiver.waitFor("the HTTP request's trace") { spans in
+            let traced = spans.filter { $0.traceID == httpTrace }
+            return traced.contains { $0.service == "switchyard-router" && $0.kind == "server" }
+                && traced.contains { $0.service == "switchyard-inference" && $0.kind == "server" }
+        }.filter { $0.traceID == httpTrace }
+        let httpServer = try #require(overHTTP.first { $0.service == "switchyard-router" && $0.kind == "server" })
+        #expect(httpServer.parentSpanID == httpParent)
+        let httpCall = try #require(overHTTP.first { $0.kind == "client" && $0.name == "inference/infer" })
+        #expect(httpCall.parentSpanID == httpServer.spanID)
+
         let refused = try #require(
             failed.first { $0.traceID == badTrace && $0.kind == "server" && $0.service == "switchyard-router" }
         )
