@@ -234,6 +234,21 @@ struct GatewayServerTests {
         }
     }
 
+    @Test func aRequestTheRouterShedsAtArrivalGets429WithoutReachingIt() async throws {
+        let backend = FakeBackend()
+        backend.refusing.withLock { $0 = Status(.resourceExhausted, "the queue is over its time limit") }
+        try await GatewayHarness.with(backend: backend) { gateway, _ in
+            let shed = try await gateway.request("POST", "/v2/models/digits/infer", body: Self.jsonInfer)
+            #expect(shed.status == 429)
+            #expect(shed.headers["retry-after"] == "1")
+            #expect((shed.json?["error"] as? String)?.contains("time limit") == true)
+            #expect(backend.requests.withLock { $0.isEmpty })
+            backend.refusing.withLock { $0 = nil }
+            #expect(try await gateway.request("POST", "/v2/models/digits/infer", body: Self.jsonInfer).status == 200)
+            #expect(backend.requests.withLock { $0.count } == 1)
+        }
+    }
+
     @Test func aRequestPastItsDeadlineGets504AndItsWorkIsCancelled() async throws {
         let backend = FakeBackend { _ in
             try await Task.sleep(for: .seconds(30))
