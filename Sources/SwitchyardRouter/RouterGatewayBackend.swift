@@ -71,6 +71,10 @@ public struct RouterGatewayBackend: GatewayBackend {
         return try await span.run { try await self.service.handle(started, context: context) }.get()
     }
 
+    public func refusal(for request: Request, deadline: ContinuousClock.Instant?) -> Status? {
+        self.service.refusal(for: request, deadline: deadline)
+    }
+
     public var notReadyReason: String? { self.health.notReadyReason }
 
     public var modelNames: [String] {
