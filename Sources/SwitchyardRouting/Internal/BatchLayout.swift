@@ -29,7 +29,9 @@ struct BatchLayout: Hashable, Sendable {
             Input(name: named.name, dtype: named.tensor.dtype, rowShape: Array(named.tensor.shape.dims.dropFirst()))
         }
         var parameters = request.parameters
-        parameters.removeAll { ParameterKey.traceContext.contains($0.key) }
+        if parameters.contains(where: { ParameterKey.traceContext.contains($0.key) }) {  // no copy when untraced
+            parameters.removeAll { ParameterKey.traceContext.contains($0.key) }
+        }
         return (BatchLayout(method: request.method, parameters: parameters, inputs: inputs, loner: nil), rows)
     }
 
