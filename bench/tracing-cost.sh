@@ -21,7 +21,8 @@ cat > "$work/models/synth/config.json" <<'JSON'
 {"max_batch_size": 256, "inputs": [{"name": "input", "dtype": "f32", "shape": [-1, 784]}], "warmup": {"batch_sizes": [1, 8, 64]}}
 JSON
 spans=$work/spans.jsonl
-"$python" Tests/Fixtures/tracing/otlp_receiver.py "$spans" < <(sleep 86400) > "$work/receiver.out" &
+: > "$spans"
+"$python" Tests/Fixtures/tracing/otlp_receiver.py "$spans" --until-killed > "$work/receiver.out" &
 pids+=($!)
 for _ in $(seq 1 100); do grep -qs listening "$work/receiver.out" && break; sleep 0.1; done
 receiver="http://$(awk '{print $2}' "$work/receiver.out")"

@@ -1,10 +1,11 @@
 """An OTLP/HTTP trace receiver for the tracing tests: decodes each ExportTraceServiceRequest (protobuf) posted to
 /v1/traces and appends one JSON line per span to a file.
 
-usage: otlp_receiver.py SPANS_FILE [--hang]
+usage: otlp_receiver.py SPANS_FILE [--hang] [--until-killed]
 Prints "listening 127.0.0.1:PORT" once it listens (port 0: a free one). With --hang it reads each request and never
 answers (a receiver that is broken), so that the exporters' time-outs and queues are what is tested.
-It exits when its standard input closes, so that it never outlives the test that started it.
+It exits when its standard input closes, so that it never outlives the test that started it (with --until-killed,
+when it is signalled: for scripts).
 """
 
 import json
@@ -73,7 +74,10 @@ def main():
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     print(f"listening 127.0.0.1:{server.server_address[1]}", flush=True)
-    sys.stdin.read()  # until the test closes it (or exits)
+    if "--until-killed" in sys.argv[2:]:
+        threading.Event().wait()
+    else:
+        sys.stdin.read()  # until the test closes it (or exits)
 
 
 if __name__ == "__main__":
