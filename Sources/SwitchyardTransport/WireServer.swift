@@ -18,7 +18,7 @@ public final class WireServer: Service, Sendable {
     private let address = BoundAddress()
     private let connections = NIOLockedValueBox<[ObjectIdentifier: ConnectionActivity]>([:])
     private let refused = NIOLockedValueBox(0)
-    private let evicted = NIOLockedValueBox(0)
+    private let evicted = NIOLockedValueBox(Evictions())
     private let budget: ByteBudget
     private let inFlightBudget: ByteBudget
 
@@ -55,7 +55,25 @@ public final class WireServer: Service, Sendable {
     public var refusedConnectionCount: Int { self.refused.withLockedValue { $0 } }
 
     /// Idle connections drained to make room for a new one at ``WireServerConfiguration/maxConnections``.
-    public var evictedConnectionCount: Int { self.evicted.withLockedValue { $0 } }
+    public var evictedConnectionCount: Int { self.evicted.withLockedValue { $0.count } }
+
+    /// Idle connections drained to make room, and the budget for more: each costs the newcomer's TLS handshake,
+    /// so a flood of new connections may cycle through idle ones only this fast.
+    private struct Evictions {
+        static let perSecond = 10.0
+        var count = 0
+        var tokens = Self.perSecond
+        var refilled = NIODeadline.now()
+
+        mutating func take(now: NIODeadline) -> Bool {
+            let seconds = Double((now - self.refilled).nanoseconds) / 1e9
+            self.tokens = min(Self.perSecond, self.tokens + seconds * Self.perSecond)
+            self.refilled = now
+            guard self.tokens >= 1 else { return false }
+            self.tokens -= 1
+            return true
+        }
+    }
 
     /// The bound address, once `run()` has bound (useful with port 0).
     /// - Throws: the bind error when binding failed.
@@ -114,9 +132,11 @@ public final class WireServer: Service, Sendable {
                     let (admitted, victim) = connections.withLockedValue { open -> (Bool, ConnectionActivity?) in
                         var victim: ConnectionActivity? = nil
                         if open.count >= configuration.maxConnections {
-                            // room for it only by draining the longest-idle connection
+                            // room for it only by draining the longest-idle connection, a few a second at most
+                            let now = NIODeadline.now()
                             guard let age = configuration.evictIdleConnectionsAfter,
-                                let idle = open.values.longestIdle(atLeast: age, now: .now())
+                                evicted.withLockedValue({ $0.take(now: now) }),
+                                let idle = open.values.longestIdle(atLeast: age, now: now)
                             else { return (false, nil) }
                             idle.markEvicted()
                             victim = idle
@@ -125,9 +145,9 @@ public final class WireServer: Service, Sendable {
                         return (true, victim)
                     }
                     if let victim {
-                        let count = evicted.withLockedValue { count in
-                            count += 1
-                            return count
+                        let count = evicted.withLockedValue { evictions in
+                            evictions.count += 1
+                            return evictions.count
                         }
                         if count % 1000 == 1 {
                             logger.warning(
