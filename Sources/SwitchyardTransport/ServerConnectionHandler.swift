@@ -151,8 +151,10 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         self.inReadBurst = true
         let now = context.eventLoop.now
-        self.perform(self.machine.received(self.unwrapInboundIn(data), now: now), context: context)
-        self.activity?.touched(inFlight: self.machine.inFlight.count, now: now)
+        let frame = self.unwrapInboundIn(data)
+        self.perform(self.machine.received(frame, now: now), context: context)
+        // requests make a connection active; keepalive PINGs and PONGs do not
+        if case .request = frame { self.activity?.touched(inFlight: self.machine.inFlight.count, now: now) }
     }
 
     /// Carries out what the state machine decided.

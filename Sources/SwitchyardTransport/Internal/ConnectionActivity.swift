@@ -6,7 +6,7 @@ import Synchronization
 final class ConnectionActivity: Sendable {
     let channel: any Channel
     private let inFlight = Atomic<Int>(0)
-    /// `NIODeadline.uptimeNanoseconds` of the last frame received or answer sent (the accept, before any).
+    /// `NIODeadline.uptimeNanoseconds` of the last request received or answer sent (the accept, before any).
     private let lastActive: Atomic<UInt64>
     /// Chosen to make room: draining, not to be chosen again.
     private let evicted = Atomic<Bool>(false)
@@ -16,7 +16,7 @@ final class ConnectionActivity: Sendable {
         self.lastActive = Atomic(now.uptimeNanoseconds)
     }
 
-    /// The connection did something (a frame arrived, an answer left); `inFlight` requests are unanswered now.
+    /// The connection did something (a request arrived, an answer left); `inFlight` requests are unanswered now.
     func touched(inFlight: Int, now: NIODeadline) {
         self.inFlight.store(inFlight, ordering: .relaxed)
         self.lastActive.store(now.uptimeNanoseconds, ordering: .relaxed)
