@@ -25,7 +25,8 @@ struct GraphFactory {
         domain: String = "",
         ints: [String: Int64] = [:],
         lists: [String: [Int64]] = [:],
-        reals: [String: Float] = [:]
+        reals: [String: Float] = [:],
+        graphs: [String: GraphFactory] = [:]
     ) {
         var node = Onnx_NodeProto()
         node.opType = op
@@ -45,6 +46,13 @@ struct GraphFactory {
             attribute.name = key
             attribute.type = .ints
             attribute.ints = values
+            node.attribute.append(attribute)
+        }
+        for (key, body) in graphs {
+            var attribute = Onnx_AttributeProto()
+            attribute.name = key
+            attribute.type = .graph
+            attribute.g = body.graph()
             node.attribute.append(attribute)
         }
         for (key, value) in reals {
@@ -94,13 +102,19 @@ struct GraphFactory {
         self.initializers.append(tensor)
     }
 
-    func bytes() throws -> [UInt8] {
+    /// The graph alone: a model's, or a control-flow body (a node's graph attribute).
+    func graph() -> Onnx_GraphProto {
         var graph = Onnx_GraphProto()
         graph.name = "test"
         graph.node = self.nodes
         graph.input = self.inputs
         graph.output = self.outputs
         graph.initializer = self.initializers
+        return graph
+    }
+
+    func bytes() throws -> [UInt8] {
+        let graph = self.graph()
         var model = Onnx_ModelProto()
         model.irVersion = self.irVersion
         var opset = Onnx_OperatorSetIdProto()
@@ -113,7 +127,7 @@ struct GraphFactory {
         return try model.serializedBytes()
     }
 
-    private static func info(_ name: String, _ dims: [Int?]?, _ type: Int32) -> Onnx_ValueInfoProto {
+    static func info(_ name: String, _ dims: [Int?]?, _ type: Int32) -> Onnx_ValueInfoProto {
         var info = Onnx_ValueInfoProto()
         info.name = name
         var tensor = Onnx_TypeProto.Tensor()
