@@ -1,4 +1,5 @@
 import SwitchyardEngine
+import SwitchyardONNX
 import SwitchyardTensor
 import Testing
 
@@ -25,7 +26,9 @@ struct ControlFlowTests {
             "If",
             ["c"],
             ["y"],
-            graphs: ["then_branch": Self.branch("Add", "w", out: "t"), "else_branch": Self.branch("Mul", "w", out: "e")]
+            graphs: [
+                "then_branch": Self.branch("Add", "w", out: "t"), "else_branch": Self.branch("Mul", "w", out: "e"),
+            ]
         )
         factory.output("y", [nil, 3])
         return factory

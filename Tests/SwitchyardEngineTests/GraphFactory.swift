@@ -26,6 +26,7 @@ struct GraphFactory {
         ints: [String: Int64] = [:],
         lists: [String: [Int64]] = [:],
         reals: [String: Float] = [:],
+        texts: [String: String] = [:],
         graphs: [String: GraphFactory] = [:]
     ) {
         var node = Onnx_NodeProto()
@@ -46,6 +47,13 @@ struct GraphFactory {
             attribute.name = key
             attribute.type = .ints
             attribute.ints = values
+            node.attribute.append(attribute)
+        }
+        for (key, text) in texts {
+            var attribute = Onnx_AttributeProto()
+            attribute.name = key
+            attribute.type = .string
+            attribute.s = Data(text.utf8)
             node.attribute.append(attribute)
         }
         for (key, body) in graphs {
@@ -71,6 +79,16 @@ struct GraphFactory {
         tensor.dataType = 1
         tensor.dims = dims.map { Int64($0) }
         tensor.floatData = values ?? Array(repeating: 0.5, count: dims.reduce(1, *))
+        self.initializers.append(tensor)
+    }
+
+    /// An initializer of an integer type held in `int32_data` (uint8, int8, int32, bool) or `int64_data`.
+    mutating func integers(_ name: String, _ dims: [Int], type: Int32, _ values: [Int64]) {
+        var tensor = Onnx_TensorProto()
+        tensor.name = name
+        tensor.dataType = type
+        tensor.dims = dims.map { Int64($0) }
+        if type == 7 { tensor.int64Data = values } else { tensor.int32Data = values.map { Int32($0) } }
         self.initializers.append(tensor)
     }
 

@@ -151,7 +151,12 @@ enum GraphLoader {
                     }
                     declared.append(dtype)
                     inputs.append(
-                        GraphInput(name: info.name, value: self.id(info.name), dtype: dtype ?? .float32, dims: dims ?? [])
+                        GraphInput(
+                            name: info.name,
+                            value: self.id(info.name),
+                            dtype: dtype ?? .float32,
+                            dims: dims ?? []
+                        )
                     )
                     continue
                 }
@@ -181,19 +186,19 @@ enum GraphLoader {
                 if domain == "" && ControlFlow.operators.contains(proto.opType) {
                     (op, captured) = try self.controlFlowNode(proto, name: name)
                 } else {
-                if domain == "" && self.opset == 0 {
-                    throw EngineError(
-                        .invalidModel,
-                        "\(self.source): node '\(name)' uses ONNX operator '\(proto.opType)' but the model imports no default opset"
+                    if domain == "" && self.opset == 0 {
+                        throw EngineError(
+                            .invalidModel,
+                            "\(self.source): node '\(name)' uses ONNX operator '\(proto.opType)' but the model imports no default opset"
+                        )
+                    }
+                    op = try OperatorRegistry.make(
+                        proto,
+                        name: name,
+                        domain: domain,
+                        opset: domain == "" ? self.opset : (self.mlOpset ?? 1),
+                        source: self.source
                     )
-                }
-                op = try OperatorRegistry.make(
-                    proto,
-                    name: name,
-                    domain: domain,
-                    opset: domain == "" ? self.opset : (self.mlOpset ?? 1),
-                    source: self.source
-                )
                 }
                 let inputIDs: [Int?] = proto.input.map { $0.isEmpty ? nil : self.id($0) } + captured.map { self.id($0) }
                 // Omitted optional outputs get a private name so every kernel has somewhere to write.
@@ -316,7 +321,12 @@ enum GraphLoader {
             var captured: [String] = []
             for attribute in proto.attribute where attribute.type == .graph || attribute.hasG {
                 let what = "subgraph '\(attribute.name)' of node '\(name)'"
-                var builder = Builder(source: self.source, opset: self.opset, mlOpset: self.mlOpset, external: self.external)
+                var builder = Builder(
+                    source: self.source,
+                    opset: self.opset,
+                    mlOpset: self.mlOpset,
+                    external: self.external
+                )
                 let (graph, declared, names) = try builder.buildGraph(attribute.g, subgraph: what)
                 var positions: [Int] = []
                 for captive in names {

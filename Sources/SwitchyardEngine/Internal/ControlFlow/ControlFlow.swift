@@ -174,7 +174,9 @@ struct IfOp: Operator {
 
     func plan(_ context: PlanContext) throws(EngineError) -> OpPlan {
         let condition = try context.input(0)
-        guard condition.dtype == .bool else { throw context.error("the condition is \(condition.dtype); expected bool") }
+        guard condition.dtype == .bool else {
+            throw context.error("the condition is \(condition.dtype); expected bool")
+        }
         guard condition.count == 1 else {
             throw context.error("the condition must hold one element; it has shape \(condition.shape)")
         }
@@ -226,9 +228,10 @@ struct LoopOp: Operator {
         let values = try ControlFlow.values(context)
         let limit = values[0].map { Int($0.buffer.pointer.load(as: Int64.self)) }
         let conditional = values[1] != nil
-        var keepGoing = try values[1].map { value throws(EngineError) in
-            try ControlFlow.truth(value, "the condition", context)
-        } ?? true
+        var keepGoing =
+            try values[1].map { value throws(EngineError) in
+                try ControlFlow.truth(value, "the condition", context)
+            } ?? true
         var condition = values[1] ?? Constant([true], shape: [])
         var state: [Constant] = []
         for index in 0..<self.carried {
@@ -306,16 +309,16 @@ struct ScanOp: Operator {
             return values
         }
         let directions = try flags(self.batched ? "directions" : "scan_input_directions", m)
-        let outputDirections = self.batched ? [Int](repeating: 0, count: self.outputs) :
-            try flags("scan_output_directions", self.outputs)
+        let outputDirections =
+            self.batched ? [Int](repeating: 0, count: self.outputs) : try flags("scan_output_directions", self.outputs)
         for flag in directions + outputDirections where flag != 0 && flag != 1 {
             throw attributes.error("a direction must be 0 (forward) or 1 (reverse); it is \(flag)")
         }
         self.inputReversed = directions.map { $0 == 1 }
         self.outputReversed = outputDirections.map { $0 == 1 }
         self.inputAxes = self.batched ? [Int](repeating: 0, count: m) : try flags("scan_input_axes", m)
-        self.outputAxes = self.batched ? [Int](repeating: 0, count: self.outputs) :
-            try flags("scan_output_axes", self.outputs)
+        self.outputAxes =
+            self.batched ? [Int](repeating: 0, count: self.outputs) : try flags("scan_output_axes", self.outputs)
         self.body = body
     }
 
@@ -381,7 +384,11 @@ struct ScanOp: Operator {
         var collected = [[Constant]](repeating: [], count: self.outputs)
         for step in 0..<steps {
             let elements = sequences.enumerated().map { index, sequence in
-                ControlFlow.slice(sequence, axis: axes[index], index: self.inputReversed[index] ? total - 1 - step : step)
+                ControlFlow.slice(
+                    sequence,
+                    axis: axes[index],
+                    index: self.inputReversed[index] ? total - 1 - step : step
+                )
             }
             let outputs = try self.body.run(state + elements, node: values)
             state = Array(outputs.prefix(self.states))
