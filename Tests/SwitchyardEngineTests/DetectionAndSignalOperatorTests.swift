@@ -2,8 +2,9 @@ import SwitchyardEngine
 import SwitchyardTensor
 import Testing
 
-/// NonMaxSuppression, RoiAlign, Unique, Det, DFT, STFT, ConvInteger and QLinearConv given bad shapes, attributes or
-/// data: a clear error naming the node, never a crash, and the model keeps serving good requests.
+/// NonMaxSuppression, RoiAlign, Unique, Det, DFT, STFT, MelWeightMatrix, ConvInteger, QLinearConv, MaxUnpool,
+/// Col2Im and AffineGrid given bad shapes, attributes or data: a clear error naming the node, never a crash, and the
+/// model keeps serving good requests.
 struct DetectionAndSignalOperatorTests {
     private func loadError(_ factory: GraphFactory) throws -> EngineError {
         try #require(throws: EngineError.self) { try Model(bytes: try factory.bytes(), source: "test.onnx") }
@@ -162,5 +163,60 @@ struct DetectionAndSignalOperatorTests {
     @Test func qlinearConvPerChannelScalesOfTheWrongCountAreRefused() throws {
         let error = try self.loadError(Self.qlinearConv(wScales: 3))
         #expect(error.message.contains("w_scale must hold one value or one per filter (2)"), "\(error.message)")
+    }
+
+    @Test func maxUnpoolIndexOutsideTheOutputIsAnInputError() throws {
+        var factory = GraphFactory()
+        factory.input("x", [1, 1, 2, 2])
+        factory.input("i", [1, 1, 2, 2], type: 7)
+        factory.node("MaxUnpool", ["x", "i"], ["y"], lists: ["kernel_shape": [2, 2], "strides": [2, 2]])
+        factory.output("y", [1, 1, 4, 4])
+        let model = try Model(bytes: try factory.bytes(), source: "unpool.onnx")
+        let x = NamedTensor("x", try Tensor([Float(5), 6, 7, 8], shape: [1, 1, 2, 2]))
+        let error = try #require(throws: EngineError.self) {
+            try model.run([x, NamedTensor("i", try Tensor([Int64(0), 2, 8, 16], shape: [1, 1, 2, 2]))])
+        }
+        #expect(error.code == .invalidInput && error.message.contains("index 16"), "\(error.message)")
+        let y = try model.run([x, NamedTensor("i", try Tensor([Int64(0), 3, 12, 15], shape: [1, 1, 2, 2]))])[0]
+        #expect(try y.tensor.scalars(as: Float.self) == [5, 0, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0, 7, 0, 0, 8])
+    }
+
+    @Test func col2ImWithTheWrongNumberOfBlocksIsRefused() throws {
+        var factory = GraphFactory()
+        factory.opset = 18
+        factory.input("x", [1, 4, 5])
+        factory.int64s("image", [3, 3])
+        factory.int64s("block", [2, 2])
+        factory.node("Col2Im", ["x", "image", "block"], ["y"])
+        factory.output("y", nil)
+        let error = try self.loadError(factory)
+        #expect(error.message.contains("has 5 blocks") && error.message.contains("give 4"), "\(error.message)")
+    }
+
+    @Test func affineGridThetaOfTheWrongShapeIsRefused() throws {
+        var factory = GraphFactory()
+        factory.opset = 20
+        factory.input("theta", [2, 3, 3])
+        factory.int64s("size", [2, 1, 4, 4])
+        factory.node("AffineGrid", ["theta", "size"], ["grid"])
+        factory.output("grid", nil)
+        let error = try self.loadError(factory)
+        #expect(error.message.contains("theta must be [2, 2, 3]"), "\(error.message)")
+    }
+
+    @Test func melWeightMatrixPastTheSpectrumIsRefused() throws {
+        var factory = GraphFactory()
+        factory.int64s("bins", [8])
+        factory.int64s("length", [16])
+        factory.int64s("rate", [8000])
+        factory.floats("low", [], [0])
+        factory.floats("high", [], [40000])
+        factory.input("x", [1])
+        factory.node("MelWeightMatrix", ["bins", "length", "rate", "low", "high"], ["m"])
+        factory.node("Identity", ["x"], ["y"])
+        factory.output("m", nil)
+        factory.output("y", nil)
+        let error = try self.loadError(factory)
+        #expect(error.message.contains("past the spectrum"), "\(error.message)")
     }
 }

@@ -287,7 +287,7 @@ enum GraphLoader {
                 else { continue }
                 if let dtype { declaredTypes[value] = dtype }
             }
-            let built = Graph(
+            var built = Graph(
                 valueNames: self.names,
                 constants: self.constants,
                 nodes: ordered,
@@ -299,6 +299,7 @@ enum GraphLoader {
                 irVersion: 0,
                 declaredTypes: subgraph == nil ? declaredTypes : [:]
             )
+            if subgraph != nil { HalfPrecision.widenCasts(&built) }
             return (built, declared, captured)
         }
 

@@ -38,8 +38,16 @@ struct NonMaxSuppressionOp: Operator {
             return dtype.isFloatingPoint
                 ? loadDouble(constant.buffer.pointer, 0, dtype) : Double(loadInteger(constant.buffer.pointer, 0, dtype))
         }
-        if context.has(2) { _ = try context.input(2, [.int64]) }
-        let limit = max(Int(try scalar(2, "max_output_boxes_per_class") ?? 0), 0)
+        var limit = 0  // no boxes unless the model says how many
+        if context.has(2) {
+            _ = try context.input(2, [.int64])
+            let given = try context.constant(2, "max_output_boxes_per_class")
+            guard given.type.count <= 1 else {
+                throw context.error("max_output_boxes_per_class must hold one value; it is \(given.type)")
+            }
+            // Exporters write Int64.max for "no limit".
+            if given.type.count == 1 { limit = Int(clamping: max(given.buffer.pointer.load(as: Int64.self), 0)) }
+        }
         let iouThreshold = try scalar(3, "iou_threshold") ?? 0
         let scoreThreshold = try scalar(4, "score_threshold")
         guard iouThreshold >= 0 && iouThreshold <= 1 else {
@@ -166,7 +174,13 @@ struct RoiAlignOp: Operator {
                         )
                     }
                     let corners = (0..<4).map { loadDouble(boxes, region * 4 + $0, dtype) * op.spatialScale }
-                    let samples = op.samples(corners, inHeight, inWidth)
+                    guard let samples = op.samples(corners, inHeight, inWidth) else {
+                        throw EngineError(
+                            .invalidInput,
+                            "node '\(context.node)' (RoiAlign): region \(region) \(corners) is not finite or needs "
+                                + "more than \(RoiAlignOp.maxGrid) samples per bin and axis"
+                        )
+                    }
                     for channel in 0..<channels {
                         let plane = (Int(batch) * channels + channel) * inHeight * inWidth
                         let out = (region * channels + channel) * op.height * op.width
@@ -202,8 +216,13 @@ struct RoiAlignOp: Operator {
         var w: (Double, Double, Double, Double)
     }
 
-    /// Each bin's samples for one region, and the average's divisor.
-    func samples(_ corners: [Double], _ inHeight: Int, _ inWidth: Int) -> (bins: [[Sample]], count: Int) {
+    /// The most samples per bin along an axis: a region from a request may be any size.
+    static let maxGrid = 4096
+
+    /// Each bin's samples for one region, and the average's divisor; `nil` for a region that is not finite or
+    /// needs over ``maxGrid`` samples per bin and axis.
+    func samples(_ corners: [Double], _ inHeight: Int, _ inWidth: Int) -> (bins: [[Sample]], count: Int)? {
+        guard corners.allSatisfy(\.isFinite) else { return nil }
         let offset = self.halfPixel ? 0.5 : 0
         let (x0, y0) = (corners[0] - offset, corners[1] - offset)
         var (roiWidth, roiHeight) = (corners[2] - offset - x0, corners[3] - offset - y0)
@@ -213,8 +232,13 @@ struct RoiAlignOp: Operator {
         }
         let binHeight = roiHeight / Double(self.height)
         let binWidth = roiWidth / Double(self.width)
-        let gridH = self.samplingRatio > 0 ? self.samplingRatio : Int((roiHeight / Double(self.height)).rounded(.up))
-        let gridW = self.samplingRatio > 0 ? self.samplingRatio : Int((roiWidth / Double(self.width)).rounded(.up))
+        let adaptiveH = (roiHeight / Double(self.height)).rounded(.up)
+        let adaptiveW = (roiWidth / Double(self.width)).rounded(.up)
+        guard self.samplingRatio > 0 || (adaptiveH <= Double(Self.maxGrid) && adaptiveW <= Double(Self.maxGrid)) else {
+            return nil
+        }
+        let gridH = self.samplingRatio > 0 ? self.samplingRatio : max(Int(adaptiveH), 0)
+        let gridW = self.samplingRatio > 0 ? self.samplingRatio : max(Int(adaptiveW), 0)
         var bins: [[Sample]] = []
         bins.reserveCapacity(self.height * self.width)
         for ph in 0..<self.height {

@@ -204,3 +204,71 @@ struct STFTOp: Operator {
         )
     }
 }
+
+/// MelWeightMatrix: [dft_length/2 + 1, num_mel_bins] triangular filters spaced evenly on the mel scale between the
+/// edge frequencies, to turn a one-sided spectrum into mel bands (the reference's integer bin rounding).
+struct MelWeightMatrixOp: Operator {
+    let dtype: DType
+
+    init(_ attributes: Attributes) throws(EngineError) {
+        let code = try attributes.int("output_datatype", 1)
+        switch code {
+        case 1, 10, 16: self.dtype = .float32  // float16 and bfloat16 compute in f32 like the rest of the graph
+        case 11: self.dtype = .float64
+        default: throw attributes.error("output_datatype \(code) is not a floating-point type the engine has")
+        }
+    }
+
+    func plan(_ context: PlanContext) throws(EngineError) -> OpPlan {
+        func scalar(_ index: Int, _ name: String) throws(EngineError) -> Double {
+            try scalarInput(context, index, "MelWeightMatrix's \(name)")
+        }
+        let counts = (try scalar(0, "num_mel_bins"), try scalar(1, "dft_length"), try scalar(2, "sample_rate"))
+        let (lower, upper) = (try scalar(3, "lower_edge_hertz"), try scalar(4, "upper_edge_hertz"))
+        guard counts.0 >= 1, counts.0 < 65536, counts.1 >= 1, counts.1 < 16_777_216, counts.2 >= 1, counts.2 < 4e9,
+            lower >= 0, upper > lower, upper < 1e12
+        else {
+            throw context.error(
+                "needs num_mel_bins, dft_length and sample_rate ≥ 1 and 0 ≤ lower_edge_hertz < upper_edge_hertz"
+            )
+        }
+        let (bands, length, rate) = (Int(counts.0), Int(counts.1), Int(counts.2))
+        let spectrum = length / 2 + 1
+        let mel = { (hertz: Double) in 2595 * log1p(hertz / 700) / log(10.0) }
+        let (low, high) = (mel(lower), mel(upper))
+        let step = (high - low) / Double(bands + 2)
+        let edges = (0..<(bands + 2)).map { index -> Int in
+            let hertz = 700 * expm1((Double(index) * step + low) / 2595 * log(10.0))
+            return Int((Double(length + 1) * hertz / Double(rate)).rounded(.down))
+        }
+        var weights = [Double](repeating: 0, count: spectrum * bands)
+        for band in 0..<bands {
+            let (left, center, right) = (edges[band], edges[band + 1], edges[band + 2])
+            guard left >= 0, center < spectrum, right <= spectrum else {
+                throw context.error(
+                    "the mel filters reach past the spectrum's \(spectrum) bins (upper_edge_hertz too high)"
+                )
+            }
+            if center == left {
+                weights[center * bands + band] = 1
+            } else {
+                for bin in left...center {
+                    weights[bin * bands + band] = Double(bin - left) / Double(center - left)
+                }
+            }
+            if right > center {
+                for bin in center..<right {
+                    weights[bin * bands + band] = Double(right - bin) / Double(right - center)
+                }
+            }
+        }
+        let dtype = self.dtype
+        let values = weights
+        return OpPlan(
+            outputs: [ValueType(dtype: dtype, shape: [spectrum, bands])],
+            kernel: { io in
+                for (index, value) in values.enumerated() { store(double: value, io.output(0), index, dtype) }
+            }
+        )
+    }
+}
