@@ -44,7 +44,9 @@ struct ZeroCopyTests {
     }
 
     static func memory(_ buffer: ByteBuffer) -> Range<Int> {
-        buffer.withUnsafeReadableBytes { Int(bitPattern: $0.baseAddress)..<(Int(bitPattern: $0.baseAddress) + $0.count) }
+        buffer.withUnsafeReadableBytes {
+            Int(bitPattern: $0.baseAddress)..<(Int(bitPattern: $0.baseAddress) + $0.count)
+        }
     }
 
     static func memory(_ view: ByteView) -> Range<Int> {
@@ -78,7 +80,10 @@ struct ZeroCopyTests {
 
     @Test func smallFramesAreCopiedOnceIntoAlignedBuffersOfTheirOwn() throws {
         let frames = try (1...3).map {
-            Frame.request(id: UInt32($0), Request(method: "infer", tensors: [NamedTensor("x", try Self.row(Float($0)))]))
+            Frame.request(
+                id: UInt32($0),
+                Request(method: "infer", tensors: [NamedTensor("x", try Self.row(Float($0)))])
+            )
         }
         var received = ByteBufferAllocator().buffer(capacity: 64 * 1024)  // a TLS read buffer holds several frames
         for frame in frames { received.writeBytes(frame.encoded()) }
@@ -95,7 +100,10 @@ struct ZeroCopyTests {
     @Test(arguments: [false, true])
     func aBatchGoesOutWithItsMembersBytesWhereTheyArrived(sharedRead: Bool) throws {
         let members = try (1...3).map {
-            Frame.request(id: UInt32($0), Request(method: "infer", tensors: [NamedTensor("x", try Self.row(Float($0)))]))
+            Frame.request(
+                id: UInt32($0),
+                Request(method: "infer", tensors: [NamedTensor("x", try Self.row(Float($0)))])
+            )
         }
         let reads: [ByteBuffer]
         if sharedRead {
