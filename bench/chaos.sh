@@ -3,11 +3,14 @@
 # each under a `yard load` that tallies every request: a rolling restart of every stage with SIGTERM, a SIGKILLed
 # inference instance, a SIGSTOPped one for 8 s with 1 s deadlines, and wrong identities (certificates calling what
 # their role may not, a foreign CA's) beside legitimate traffic (closed loop: "faults"); and overload: the capacity
-# measured first, then open loops at 2×, 4× and 5× of it, and at 2× with 50 ms deadlines ("overload"). Appends
-# tables to bench/RESULTS-reliability.md (or the file given by RESULTS=...).
+# measured first, then open loops at 2×, 4× and 5× of it, and at 2× with 50 ms deadlines ("overload"; THROTTLE=1:
+# the load client throttles itself adaptively, `yard load --throttle`); and hostile peers (bench/chaos_peers.py):
+# 60 slow connections claiming 16 MiB frames, 10,000 idle connections beside a good client, PNG bombs through the
+# preprocess stage ("limits"). Appends tables to bench/RESULTS-reliability.md (or the file given by RESULTS=...).
 #
 #   bench/chaos.sh [BIN_DIR]   # default: the release build if there is one, else the debug build
-#   SCENARIOS=overload bench/chaos.sh   # only some: faults, overload (default both)
+#   SCENARIOS=overload bench/chaos.sh   # only some: faults, overload, limits (default all)
+#   OVERLOAD_STEPS="2 5 2-50ms"          # overload steps: FACTOR (5 s deadlines) or FACTOR-50ms
 #
 # Every process it starts is stopped on exit; every wait is bounded.
 set -euo pipefail
@@ -17,7 +20,12 @@ if [ -z "$bin" ]; then
   bin=$(swift build -c release --show-bin-path 2>/dev/null)
   [ -x "$bin/switchyard-router" ] || bin=$(swift build --show-bin-path)
 fi
-for product in switchyard-router switchyard-preprocess switchyard-inference switchyard-postprocess switchyard-monitor yard; do
+scenarios=${SCENARIOS:-faults overload limits}
+# 10,000 idle connections need as many descriptors in the router (its --max-connections, 4096, holds the rest off)
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+products=(switchyard-router switchyard-preprocess switchyard-inference switchyard-postprocess yard)
+[[ " $scenarios " != *" faults "* ]] || products+=(switchyard-monitor)  # only the wrong-identity attempts call it
+for product in "${products[@]}"; do
   [ -x "$bin/$product" ] || { echo "chaos: $bin/$product is missing; build first" >&2; exit 1; }
 done
 results=${RESULTS:-bench/RESULTS-reliability.md}
@@ -25,6 +33,20 @@ certs=ops/certs/out
 [ -f "$certs/readonly.pem" ] || bash ops/certs/make-certs.sh "$certs" >/dev/null  # readonly.pem: certificates with roles
 tls() { echo --ca "$certs/ca.pem" --cert "$certs/$1.pem" --key "$certs/$1.key"; }
 logs=$(mktemp -d -t switchyard-chaos.XXXXXX)
+# the models, and digits-png: the digits model behind an image pipeline (8 × 8 gray PNGs), for the PNG bombs
+mkdir -p "$logs/models/digits-png"
+ln -s "$PWD/models/digits" "$logs/models/digits"
+ln -s "$PWD/models/digits/1" "$logs/models/digits-png/1"
+python3 - "$PWD/models/digits/config.json" "$logs/models/digits-png/config.json" <<'EOF'
+import json, sys
+config = json.load(open(sys.argv[1]))
+config["name"] = "digits-png"
+config["pipeline"] = {"preprocess": [
+    {"op": "image", "input": "image", "output": "X", "channels": 1, "height": 8, "width": 8, "layout": "flat"},
+    {"op": "scale", "input": "X", "by": 0.0627451}]}
+json.dump(config, open(sys.argv[2], "w"), indent=2)
+EOF
+echo "chaos: logs, load reports and the router's metrics after each step in $logs" >&2
 declare -A pid port
 cleanup() {
   for name in "${!pid[@]}"; do kill -CONT "${pid[$name]}" 2>/dev/null || true; kill -KILL "${pid[$name]}" 2>/dev/null || true; done
@@ -38,7 +60,7 @@ start() {  # name product: start (or restart, on the same port) and wait, bounde
   touch "$logs/$name.log"
   local from
   from=$(wc -l <"$logs/$name.log")  # a restart appends to the log: look for its own "listening"
-  "$bin/$product" --port "${port[$name]}" --models models $(tls "${product#switchyard-}") "${extra[@]}" \
+  "$bin/$product" --port "${port[$name]}" --models "$logs/models" $(tls "${product#switchyard-}") "${extra[@]}" \
     >>"$logs/$name.log" 2>&1 &
   pid[$name]=$!
   for _ in $(seq 1 300); do
@@ -59,8 +81,10 @@ stages=(pre1 pre2 inf1 inf2 post1 post2)
 product_of() { case $1 in pre*) echo switchyard-preprocess ;; inf*) echo switchyard-inference ;; post*) echo switchyard-postprocess ;; esac; }
 for name in "${stages[@]}"; do start "$name" "$(product_of "$name")"; done
 list() { local out=""; for name in "$@"; do out+="${out:+,}127.0.0.1:${port[$name]}"; done; echo "$out"; }
+metrics_port=$(free_port)
 start router switchyard-router --preprocess "$(list pre1 pre2)" --inference "$(list inf1 inf2)" \
-  --postprocess "$(list post1 post2)" --health-check-interval-ms 200
+  --postprocess "$(list post1 post2)" --health-check-interval-ms 200 --metrics-port "$metrics_port"
+scrape() { curl -s --max-time 5 "http://127.0.0.1:$metrics_port/metrics" >"$1" 2>/dev/null || true; }
 
 load() {  # json duration timeout: closed loop, 16 in flight, one digits row per request
   "$bin/yard" load --target "127.0.0.1:${port[router]}" $(tls client) --model digits \
@@ -79,7 +103,6 @@ print(f"| {scenario} | {step['sent']} | {step['ok']} | {step['sent'] - step['ok'
 EOF
 }
 rows=()
-scenarios=${SCENARIOS:-faults overload}
 denied=""
 unhealthy=""
 
@@ -168,8 +191,9 @@ open_load() {  # json rate timeout: also writes the router's CPU seconds during 
   "$bin/yard" load --target "127.0.0.1:${port[router]}" $(tls client) --model digits \
     --input Tests/Fixtures/engine/digits/x_test.npy --rate "$2" --connections 8 --event-loops 2 --warmup 1s \
     --duration 8s \
-    --timeout "$3" --json "$1" >"$1.txt" 2>&1 || true
+    --timeout "$3" --json "$1" ${THROTTLE:+--throttle} >"$1.txt" 2>&1 || true
   echo "$(( $(router_cpu) - before )) $(getconf CLK_TCK)" | awk '{print $1 / $2}' >"$1.cpu"
+  scrape "$1.metrics"
 }
 capacity_json="$logs/capacity.json"
 "$bin/yard" load --target "127.0.0.1:${port[router]}" $(tls client) --model digits \
@@ -186,8 +210,10 @@ max_queue_time_ms=${MAX_QUEUE_TIME_MS:-$unloaded_p99}
 "$bin/yard" batching set --router "127.0.0.1:${port[router]}" $(tls ops) --model digits \
   --max-queue-time-us $((max_queue_time_ms * 1000)) >"$logs/batching-set.txt" 2>&1 \
   || { echo "chaos: yard batching set failed:" >&2; cat "$logs/batching-set.txt" >&2; exit 1; }
-for factor in 2 4 5; do open_load "$logs/over$factor.json" $((capacity * factor)) 5s; done
-open_load "$logs/over2-50ms.json" $((capacity * 2)) 50ms
+for step in ${OVERLOAD_STEPS:-2 4 5 2-50ms}; do  # FACTOR, or FACTOR-50ms for 50 ms deadlines
+  factor=${step%-50ms}
+  open_load "$logs/over$step.json" $((capacity * factor)) "$([ "$step" = "$factor" ] && echo 5s || echo 50ms)"
+done
 mapfile -t overload_rows < <(python3 - "$capacity" "$logs" <<'EOF2'
 import json, sys
 capacity, logs = float(sys.argv[1]), sys.argv[2]
@@ -202,7 +228,10 @@ print(f"| unloaded (capacity / 5), 5 s deadlines, no queue-time limit | {u['rate
       f"| {'none' if not u['errors'] else u['errors']} | {u.get('max_send_lag_ms', 0):.0f} |")
 for name, label, deadline in [("over2", "2× capacity, 5 s deadlines", 5000), ("over4", "4× capacity, 5 s deadlines", 5000),
                               ("over5", "5× capacity, 5 s deadlines", 5000), ("over2-50ms", "2× capacity, 50 ms deadlines", 50)]:
-    s = step(name)
+    try:
+        s = step(name)
+    except FileNotFoundError:
+        continue  # not in OVERLOAD_STEPS
     good = within(s, deadline) / s["elapsed_s"]
     p99 = s.get("latency_ms", {}).get("p99", 0)
     errors = "; ".join(f"{e.get('source', 'server')} {e['status']}: {e['count']}" for e in s["errors"]) or "none"
@@ -215,6 +244,76 @@ for name, label, deadline in [("over2", "2× capacity, 5 s deadlines", 5000), ("
           f"| {p99 / base if base else 0:.1f}× | {service:.1f} | {cpu * 1e6 / sent_all:.0f} | {errors} | {lag:.0f} |")
 EOF2
 )
+fi
+
+# hostile peers: the router's memory under slow connections claiming 16 MiB frames, a good client beside 10,000 idle
+# connections and beside PNG bombs, each with the host's load next to it
+limit_rows=()
+if [[ " $scenarios " == *" limits "* ]]; then
+rss_mb() { awk '/VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/${pid[$1]}/status"; }
+fds() { ls "/proc/${pid[router]}/fd" 2>/dev/null | wc -l; }
+load1() { cut -d' ' -f1 /proc/loadavg; }
+peers() { python3 bench/chaos_peers.py "$1" --port "${port[router]}" --ca "$certs/ca.pem" --cert "$certs/client.pem" \
+  --key "$certs/client.key" "${@:2}"; }
+p99() { python3 -c 'import json,sys; print("%.1f" % json.load(open(sys.argv[1]))["steps"][0]["latency_ms"]["p99"])' "$1"; }
+failed() { python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["steps"][0]; print(s["sent"] - s["ok"])' "$1"; }
+watch_peak() {  # pid name...: the highest RSS (MB) of each named process while pid runs, space-separated
+  local watched=$1; shift
+  declare -A peak
+  for name in "$@"; do peak[$name]=$(rss_mb "$name"); done
+  while kill -0 "$watched" 2>/dev/null; do
+    for name in "$@"; do r=$(rss_mb "$name"); [ "$r" -le "${peak[$name]}" ] || peak[$name]=$r; done
+    sleep 0.2
+  done
+  for name in "$@"; do printf '%s ' "${peak[$name]}"; done
+}
+
+# 60 slow connections, each claiming a 16 MiB frame and sending it at 1.3 MB/s for 20 s
+before=$(rss_mb router); load_at=$(load1)
+peers slow --connections 60 --seconds 20 >"$logs/slow.json" 2>"$logs/slow.err" &
+peer=$!
+peak=$(watch_peak $peer router)
+wait $peer || true
+sleep 2
+after=$(rss_mb router)
+outcome=$(python3 -c 'import json,sys; o=json.load(open(sys.argv[1])); print(f"{o[\"goaway_resource_exhausted\"]} closed with GOAWAY resource exhausted, {o[\"still_sending\"]} held to the end, {o[\"closed_other\"]} closed otherwise, {o[\"no_connection\"]} not connected; {o[\"bytes_sent\"] / 2**20:.0f} MiB sent")' "$logs/slow.json" 2>/dev/null || echo "peer failed: $(tail -1 "$logs/slow.err")")
+limit_rows+=("| 60 slow connections claiming 16 MiB frames (20 s) | router RSS ${before} → peak ${peak% } → ${after} MB after (growth $(( ${peak% } - before )) MB; target ≤ 128) | $outcome | $load_at |")
+
+# a good client's p99 alone, then beside 10,000 idle connections (TLS and HELLO done, answering PINGs): the good
+# client is connected first (past the cap, a new connection is closed at accept, whoever makes it); its 30 s
+# include the flood's handshakes
+load "$logs/good-alone.json" 8s 5s || true
+load_at=$(load1)
+before=$(rss_mb router)
+load "$logs/good-idle.json" 30s 5s &
+loader=$!
+sleep 2
+peers idle --connections 10000 --seconds 40 --parallel 128 >"$logs/idle.json" 2>"$logs/idle.err" &
+peer=$!
+held=0
+while kill -0 $loader 2>/dev/null; do f=$(fds); [ "$f" -le "$held" ] || held=$f; sleep 0.5; done
+peak=$(rss_mb router)
+wait $loader || true
+wait $peer || true
+ratio=$(python3 -c 'import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); print(f"{b / a:.2f}" if a else "n/a")' \
+  "$(p99 "$logs/good-alone.json")" "$(p99 "$logs/good-idle.json")")
+idle_outcome=$(python3 -c 'import json,sys; o=json.load(open(sys.argv[1])); print(f"{o[\"opened\"]} opened, {o[\"refused\"]} closed at accept, {o[\"closed_by_server\"]} closed later")' "$logs/idle.json" 2>/dev/null || echo "peer failed: $(tail -1 "$logs/idle.err")")
+limit_rows+=("| 10,000 idle connections beside a good client connected before them (16 in flight, 30 s) | good client p99 $(p99 "$logs/good-alone.json") ms alone, $(p99 "$logs/good-idle.json") ms beside them (${ratio}×; target ≤ 2×), $(failed "$logs/good-idle.json") failed; router descriptors at most ${held}, RSS ${before} → ${peak} MB | $idle_outcome | $load_at |")
+
+# PNG bombs: 2,000 requests of 4 PNGs of 67 bytes each claiming 16384 × 16384 pixels, beside a good client
+load_at=$(load1)
+pre_before="$(rss_mb pre1)/$(rss_mb pre2)"
+load "$logs/good-bomb.json" 12s 5s &  # connected before the bombs
+loader=$!
+sleep 2
+peers bomb --model digits-png --requests 2000 --images 4 --parallel 32 --seconds 60 >"$logs/bomb.json" 2>"$logs/bomb.err" &
+peer=$!
+peak=$(watch_peak $peer pre1 pre2 router)
+wait $peer || true
+wait $loader || true
+bomb_outcome=$(python3 -c 'import json,sys; o=json.load(open(sys.argv[1])); print(f"{o[\"requests\"]} requests: {o[\"codes\"]}; e.g. {o[\"example\"][:110]}")' "$logs/bomb.json" 2>/dev/null || echo "peer failed: $(tail -1 "$logs/bomb.err")")
+read -r pre1_peak pre2_peak router_peak <<<"$peak"
+limit_rows+=("| PNG bombs through the preprocess stage (2,000 requests × 4 PNGs claiming 16384² pixels) | preprocess RSS ${pre_before} → peak ${pre1_peak}/${pre2_peak} MB, router peak ${router_peak} MB; good client p99 $(p99 "$logs/good-bomb.json") ms, $(failed "$logs/good-bomb.json") failed | $bomb_outcome | $load_at |")
 fi
 
 
@@ -236,13 +335,27 @@ fi
     echo "|---|---|---|---|---|---|---|---|---|"
     printf '%s\n' "${rows[@]}"
   fi
+  if [ ${#limit_rows[@]} -gt 0 ]; then
+    echo
+    echo "Hostile peers (bench/chaos_peers.py) against the router's defaults (--max-connections 4096,"
+    echo "--max-buffered-bytes 64 MiB); good client: closed loop, 16 in flight, 5 s deadlines."
+    echo
+    echo "| scenario | measured | peers saw | load average (1 min) at its start |"
+    echo "|---|---|---|---|"
+    printf '%s\n' "${limit_rows[@]}"
+  fi
   if [ ${#overload_rows[@]} -gt 0 ]; then
-    [ ${#rows[@]} -eq 0 ] || echo
+    echo
     echo "Overload: capacity $capacity answers/s (closed loop, 64 in flight, 4 connections) and the unloaded p99 measured"
     echo "without a queue-time limit; then \`yard batching set --max-queue-time-us $((max_queue_time_ms * 1000))\` and"
     echo "open loops of 8 s (8 connections, 2 client event loops); goodput = answers within the deadline (from the"
     echo "scheduled send) per second; accepted p99 from the scheduled send (the client's own lag included: max"
     echo "send lag in the last column); router CPU over the step (warm-up included) per request offered."
+    if [ -n "${THROTTLE:-}" ]; then
+      echo "Load client: adaptive throttling on (\`yard load --throttle\`, K = 2; its own refusals count as \`throttled\`)."
+    else
+      echo "Load client: no client throttling (the router's admission alone)."
+    fi
     echo
     echo "| load | offered/s | sent | goodput/s (× capacity) | accepted p99 ms | × unloaded p99 | p99 from the actual send ms | router CPU µs/request | errors | max send lag ms |"
     echo "|---|---|---|---|---|---|---|---|---|---|"

@@ -17,8 +17,13 @@ public final class SwitchyardClient: Sendable {
     /// The deadline of calls that do not give one, so that no call can wait forever.
     public let defaultDeadline: Duration
     /// Which failed calls are sent again: those the router never processed (no connection, or a draining router's
-    /// GOAWAY), and idempotent ones answered `unavailable`.
+    /// GOAWAY), idempotent ones answered `unavailable`, and idempotent ones refused for overload with a
+    /// `retry after` hint, once it has passed.
     public let retry: CallRetryPolicy
+    /// Client-side adaptive throttling, when turned on: while the router refuses most calls for overload, calls are
+    /// refused here, unsent, with `resource exhausted` (``InferenceError/isThrottled``), so that refusing them costs
+    /// the router nothing.
+    public let throttle: AdaptiveThrottle?
 
     /// Makes a client; connections open on first use.
     /// - Parameters:
@@ -29,6 +34,8 @@ public final class SwitchyardClient: Sendable {
     ///   - identity: the name this app announces (for the router's logs).
     ///   - defaultDeadline: the deadline of calls that give none.
     ///   - retry: which failed calls are sent again, within their deadline (``CallRetryPolicy/none`` for none).
+    ///   - throttling: turns on client-side adaptive throttling (the Google SRE book's): calls are refused locally
+    ///     with probability `max(0, (requests − K·accepts) / (requests + 1))` over a recent window; `nil`: off.
     ///   - logger: for connection events.
     /// - Throws: `TransportError` when the TLS files do not load.
     public init(
@@ -39,10 +46,12 @@ public final class SwitchyardClient: Sendable {
         identity: String = "app",
         defaultDeadline: Duration = .seconds(30),
         retry: CallRetryPolicy = CallRetryPolicy(),
+        throttling: AdaptiveThrottling? = nil,
         logger: Logger = Logger(label: "switchyard.client")
     ) throws {
         self.defaultDeadline = defaultDeadline
         self.retry = retry
+        self.throttle = throttling.map { AdaptiveThrottle(settings: $0) }
         var configuration = WireClientConfiguration(host: host, port: port, tls: tls)
         configuration.connections = max(1, connections)
         configuration.identity = identity
@@ -90,9 +99,11 @@ public final class SwitchyardClient: Sendable {
     public func call(_ request: Request, deadline: Duration? = nil) async throws(InferenceError) -> Response {
         do {
             let deadline = ContinuousClock.now.advanced(by: deadline ?? self.defaultDeadline)
-            return try await self.wire.call(request, deadline: deadline, retry: self.retry)
+            return try await self.wire.call(request, deadline: deadline, retry: self.retry, throttle: self.throttle)
         } catch let status as Status {
             throw InferenceError(status: status)
+        } catch let error as TransportError {
+            throw InferenceError(status: error.status, isThrottled: error.code == .throttled)
         } catch let error as any StatusConvertible {
             throw InferenceError(status: error.status)
         } catch {
@@ -121,9 +132,18 @@ public struct InferenceError: Error, Sendable, CustomStringConvertible {
     public var status: Status
 
     /// Wraps a status.
-    public init(status: Status) { self.status = status }
+    /// - Parameters:
+    ///   - status: the status.
+    ///   - isThrottled: the client's throttle refused the call.
+    public init(status: Status, isThrottled: Bool = false) {
+        self.status = status
+        self.isThrottled = isThrottled
+    }
     /// The status code, e.g. `.invalidArgument`, `.deadlineExceeded`, `.unavailable`.
     public var code: Status.Code { self.status.code }
+    /// Whether this client's adaptive throttle refused the call unsent (its code is `resource exhausted`, as the
+    /// router's own overload refusals).
+    public let isThrottled: Bool
     public var description: String { self.status.description }
 }
 

@@ -15,6 +15,13 @@ public protocol GatewayBackend: Sendable {
     /// - Throws: a `StatusConvertible` error whose status the client sees as an HTTP status.
     func handle(_ request: Request, context: RequestContext) async throws -> Response
 
+    /// The status to refuse a request with at arrival, before its work starts (shedding under overload, a deadline
+    /// that cannot be met), as the wire server asks the router; `nil` to handle it. Must not block.
+    /// - Parameters:
+    ///   - request: the decoded `infer` request.
+    ///   - deadline: its deadline; `nil` for none.
+    func refusal(for request: Request, deadline: ContinuousClock.Instant?) -> Status?
+
     /// Why the backend cannot serve right now (no healthy instance of a stage, ...); `nil` when it can.
     var notReadyReason: String? { get }
 
@@ -24,6 +31,11 @@ public protocol GatewayBackend: Sendable {
     /// What is known of one model, or `nil` when the router does not serve it.
     /// - Parameter name: the model's name.
     func model(named name: String) -> ModelMetadata?
+}
+
+extension GatewayBackend {
+    /// `nil`: every request is handled.
+    public func refusal(for request: Request, deadline: ContinuousClock.Instant?) -> Status? { nil }
 }
 
 /// A model as the gateway describes it: its metadata (inputs, outputs, versions) and its configuration.

@@ -209,14 +209,8 @@ public final class GatewayServer: Service, Sendable {
             limits.maxHeaderListSize = configuration.maxHeaderBytes
             limits.maxHeaderFieldSize = configuration.maxHeaderBytes
             limits.maxHeaderFieldCount = 256
-            try sync.addHandler(WriteCoalescer())  // an answer's head and body in one TLS record
-            try sync.configureHTTPServerPipeline(
-                withPipeliningAssistance: true,
-                withErrorHandling: false,
-                withEncoderConfiguration: .init(),
-                withDecoderLimitConfiguration: limits
-            )
-            try sync.addHandler(ProtocolErrorHandler(metrics: core.metrics))
+            // the request handler writes each answer as bytes itself (head and body in one TLS record)
+            try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(limitConfiguration: limits)))
             try sync.addHandler(GatewayRequestHandler(core: core, timeouts: timeouts))
         }
     }

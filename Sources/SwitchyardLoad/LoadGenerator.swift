@@ -228,7 +228,7 @@ public struct LoadGenerator: Sendable {
         } catch {
             let status = Self.status(of: error)
             let now = ContinuousClock.now
-            recorder.failed(measured: measured, status: status, local: Self.isLocal(error), at: now)
+            recorder.failed(measured: measured, status: status, source: Self.source(of: error), at: now)
             if let wall {
                 self.requestLog?.record(
                     sent: wall,
@@ -246,9 +246,13 @@ public struct LoadGenerator: Sendable {
         return Status(.internalError, "\(error)")
     }
 
-    /// Whether the client decided the failure itself (its own limit, no connection, a lost connection) rather than
-    /// the server answering it: a transport error is the client's, an ERROR frame's status the server's.
-    static func isLocal(_ error: any Error) -> Bool { error is TransportError }
+    /// Who decided the failure: `throttled` when this client's adaptive throttle refused the request unsent,
+    /// `client` when the client decided it otherwise (its own limit, no connection, a lost connection), `server`
+    /// for an ERROR frame's status.
+    static func source(of error: any Error) -> String {
+        guard let transport = error as? TransportError else { return "server" }
+        return transport.code == .throttled ? "throttled" : "client"
+    }
 
     private static func report(
         step: LoadStep,
@@ -291,7 +295,7 @@ public struct LoadGenerator: Sendable {
             StepResult.ErrorCount(
                 status: key.code.description,
                 code: Int(key.code.rawValue),
-                source: key.local ? "client" : "server",
+                source: key.source,
                 count: entry.count,
                 example: entry.example
             )

@@ -157,7 +157,7 @@ public struct LoadReport: Codable, Sendable, Hashable {
             + "p50_ms,p90_ms,p99_ms,p999_ms,max_ms,mean_ms,service_p99_ms,max_send_lag_ms,mismatched_rows,errors\n"
         for (index, step) in self.steps.enumerated() {
             let l = step.latencyMs
-            let errors = step.errors.map { "\($0.source == "client" ? "client " : "")\($0.status):\($0.count)" }
+            let errors = step.errors.map { "\($0.source == "server" ? "" : "\($0.source) ")\($0.status):\($0.count)" }
                 .joined(separator: ";")
             let fields: [String] = [
                 "\(index + 1)", step.mode, step.concurrency.map(String.init) ?? "",
@@ -211,7 +211,12 @@ public struct LoadReport: Codable, Sendable, Hashable {
                 lines.append("\(step.label): \(retries) request(s) sent again after a retryable failure")
             }
             for error in step.errors {
-                let who = error.source == "client" ? "refused by this client: " : ""
+                let who =
+                    switch error.source {
+                    case "client": "refused by this client: "
+                    case "throttled": "throttled by this client: "
+                    default: ""
+                    }
                 lines.append("\(step.label): \(error.count) × \(who)\(error.status) (\(error.example))")
             }
             if let validation = step.validation {

@@ -33,6 +33,8 @@ public struct WireTarget: LoadTarget {
     public let executor: (any TaskExecutor)?
     /// Which failed requests are sent again (those the server never processed; idempotent `unavailable` ones).
     public let retry: CallRetryPolicy
+    /// Refuses requests locally while the server refuses most of them (client-side adaptive throttling), or `nil`.
+    public let throttle: AdaptiveThrottle?
     private let retried = RetryCounter()
 
     /// Wraps `client`; with `eventLoop`, the client's connections must all be on that loop.
@@ -40,17 +42,26 @@ public struct WireTarget: LoadTarget {
     ///   - client: the connections.
     ///   - eventLoop: the loop the senders run on, or `nil` for the global executor.
     ///   - retry: which failed requests are sent again, within their deadline.
-    public init(client: WireClient, eventLoop: (any EventLoop)?, retry: CallRetryPolicy = .none) {
+    ///   - throttle: client-side adaptive throttling, or `nil` for none.
+    public init(
+        client: WireClient,
+        eventLoop: (any EventLoop)?,
+        retry: CallRetryPolicy = .none,
+        throttle: AdaptiveThrottle? = nil
+    ) {
         self.client = client
         self.executor = eventLoop.map { EventLoopTaskExecutor(eventLoop: $0) }
         self.retry = retry
+        self.throttle = throttle
     }
 
     public var retries: Int { self.retried.value }
 
     public func send(_ request: Request, deadline: ContinuousClock.Instant) async throws -> Response {
         let counter = self.retried
-        return try await self.client.call(request, deadline: deadline, retry: self.retry) { _ in counter.increment() }
+        return try await self.client.call(request, deadline: deadline, retry: self.retry, throttle: self.throttle) {
+            _ in counter.increment()
+        }
     }
 }
 

@@ -46,7 +46,8 @@ public struct StepResult: Codable, Sendable, Hashable {
         /// The status code number.
         public var code: Int
         /// `client` when this client refused or lost the request itself (its own in-flight limit, no connection, a
-        /// lost connection), `server` when a service answered with the status.
+        /// lost connection), `throttled` when its adaptive throttle refused it unsent, `server` when a service
+        /// answered with the status.
         public var source: String
         public var count: Int
         /// The first message seen with this status.
@@ -56,7 +57,7 @@ public struct StepResult: Codable, Sendable, Hashable {
         /// - Parameters:
         ///   - status: the status name.
         ///   - code: its number.
-        ///   - source: `client` or `server`.
+        ///   - source: `client`, `throttled` or `server`.
         ///   - count: how many.
         ///   - example: the first message.
         public init(status: String, code: Int, source: String = "server", count: Int, example: String) {

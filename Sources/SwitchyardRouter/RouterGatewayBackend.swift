@@ -63,6 +63,10 @@ public struct RouterGatewayBackend: GatewayBackend {
         try await self.service.handle(request, context: context)
     }
 
+    public func refusal(for request: Request, deadline: ContinuousClock.Instant?) -> Status? {
+        self.service.refusal(for: request, deadline: deadline)
+    }
+
     public var notReadyReason: String? { self.health.notReadyReason }
 
     public var modelNames: [String] {

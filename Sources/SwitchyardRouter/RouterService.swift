@@ -160,25 +160,44 @@ public final class RouterService: WireService, Service {
 
     /// Refuses an `infer` request at arrival, before its task starts, when the model's batch queues predict that it
     /// cannot be answered well: the waits in the preprocess, inference and postprocess queues (at its priority) plus
-    /// their predicted executions would miss its deadline (`deadline exceeded`), or the waits exceed the model's most
-    /// queue time (`resource exhausted`, with when to retry). Each batcher checks its own stage again on arrival.
+    /// their predicted executions would miss its deadline (`deadline exceeded`), or the waits behind full batches
+    /// exceed the model's most queue time (`resource exhausted`, with when to retry). The inference queue is the one
+    /// the request will go through: its pinned version's, or the version the release would route it to now. Each
+    /// batcher checks its own stage again on arrival.
     public func refusal(for request: Request, deadline: ContinuousClock.Instant?) -> Status? {
         guard request.method == Method.infer, let stages = self.batchers[request.model],
             let configuration = self.batchers.configuration(of: request.model)
         else { return nil }
         let rows = max(1, request.tensors.first?.tensor.shape.dims.first ?? 1)
         var queue = Duration.zero
+        var backlog = Duration.zero
         var execution = Duration.zero
-        for batcher in [stages.preprocess, stages.inference, stages.postprocess] {
+        for batcher in [stages.preprocess, self.predictedInferenceBatcher(request, stages: stages), stages.postprocess]
+        {
             let predicted = batcher.predictedLatency(rows: rows, priority: request.priority)
             queue += predicted.queue
+            backlog += predicted.backlog
             execution += predicted.execution
         }
         return configuration.refusal(
             queue: queue,
+            backlog: backlog,
             execution: execution,
             timeLeft: deadline.map { ContinuousClock.now.duration(to: $0) }
         )?.status
+    }
+
+    /// The inference batcher a request is likely to go through: its pinned version's, or the one of the version the
+    /// release routes it to now; the model's own batcher when that version has none yet (none is made here).
+    private func predictedInferenceBatcher(_ request: Request, stages: StageBatchers.Stages) -> Batcher<ContinuousClock>
+    {
+        let version =
+            request.version.isEmpty
+            ? self.releases?.route(model: request.model, routingKey: request.routingKey) { request[parameter: $0] }
+                .version ?? ""
+            : request.version
+        guard !version.isEmpty else { return stages.inference }
+        return self.batchers.existingInference(model: request.model, version: version) ?? stages.inference
     }
 
     /// One `infer` request: the route (a release's version, or the one the caller pinned), the chain of stages,

@@ -248,6 +248,11 @@ final class StageBatchers: Sendable {
         }
     }
 
+    /// The inference batcher of a pinned version if it was made already.
+    func existingInference(model: String, version: String) -> Batcher<ContinuousClock>? {
+        self.pinned.withLock { $0[model]?[version] }
+    }
+
     /// The inference batcher for a pinned version, made on first use; `nil` past the bound or after shutdown.
     func inference(model: String, version: String, stages: Stages) -> Batcher<ContinuousClock>? {
         self.pinned.withLock { pinned in

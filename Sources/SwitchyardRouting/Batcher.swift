@@ -13,8 +13,8 @@ internal import Synchronization
 /// execution time would otherwise be missed. Requests whose deadline passes in the queue are answered `deadline
 /// exceeded` without being sent; cancelled ones `cancelled`; a full queue sheds with `resource exhausted`. Arrivals
 /// are admitted by predicted queueing time: one whose deadline the predicted wait and execution would miss is
-/// answered `deadline exceeded` at once, one whose wait exceeds ``BatcherConfiguration/maxQueueTime`` `resource
-/// exhausted` (``predictedLatency(rows:priority:)`` tells the prediction). Batches in flight stay within the
+/// answered `deadline exceeded` at once, one whose wait behind full batches exceeds
+/// ``BatcherConfiguration/maxQueueTime`` `resource exhausted` (``predictedLatency(rows:priority:)`` tells the prediction). Batches in flight stay within the
 /// upstream's ``Upstream/concurrencyLimit`` (a pool's adaptive limits) as well as the configured one. Every accepted
 /// request gets exactly one answer.
 ///
@@ -106,13 +106,18 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
         }
     }
 
-    /// The predicted wait in the queue of a request of `rows` rows at `priority` if it arrived now, and the predicted
-    /// execution of the batch it would go in: what admission by queueing time decides on.
+    /// The predicted wait in the queue of a request of `rows` rows at `priority` if it arrived now, the part of it
+    /// behind full batches (the backlog ``BatcherConfiguration/maxQueueTime`` limits), and the predicted execution of
+    /// the batch it would go in: what admission by queueing time decides on.
     /// - Parameters:
     ///   - rows: the request's rows.
     ///   - priority: its priority (less urgent requests queued do not delay it).
-    public func predictedLatency(rows: Int, priority: UInt8) -> (queue: Duration, execution: Duration) {
-        self.state.withLock { $0.machine.predictedLatency(rows: rows, priority: priority) }
+    public func predictedLatency(
+        rows: Int,
+        priority: UInt8
+    ) -> (queue: Duration, backlog: Duration, execution: Duration) {
+        let now = self.now
+        return self.state.withLock { $0.machine.predictedLatency(rows: rows, priority: priority, now: now) }
     }
 
     /// Changes the limits while running; queued requests are re-examined at once.

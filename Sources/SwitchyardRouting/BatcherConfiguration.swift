@@ -13,10 +13,12 @@ public struct BatcherConfiguration: Sendable, Hashable {
     /// Most requests queued; a request that does not fit is answered `resource exhausted` at once
     /// (Triton's `default_queue_policy.max_queue_size`).
     public var maxQueueSize: Int = 1024
-    /// Longest predicted wait in the queue a request is admitted with; beyond it the request is refused at once with
-    /// `resource exhausted` and a retry-after hint, so that under overload the requests accepted keep their latency
-    /// and the refused ones cost little (Triton's queue policy `default_timeout_microseconds` with `REJECT`, decided
-    /// at arrival from the predicted wait). `nil`: only `maxQueueSize` and deadlines bound the queue.
+    /// Longest predicted wait behind full batches (the backlog) a request is admitted with; beyond it the request is
+    /// refused at once with `resource exhausted` and a retry-after hint, so that under overload the requests accepted
+    /// keep their latency and the refused ones cost little (Triton's queue policy `default_timeout_microseconds` with
+    /// `REJECT`, decided at arrival from the predicted wait). The wait for the next slot to free is not counted: a
+    /// request joining the batch that leaves with it adds no batch, and refusing it would only shrink batches.
+    /// `nil`: only `maxQueueSize` and deadlines bound the queue.
     public var maxQueueTime: Duration? = nil
     /// Most batches in flight to the upstream at once; never exceeded.
     public var maxBatchesInFlight: Int = 2
@@ -60,13 +62,19 @@ public struct BatcherConfiguration: Sendable, Hashable {
     }
 
     /// Why a request with this predicted queueing and execution is refused at arrival, or `nil`: a deadline they
-    /// would miss (`deadline exceeded`; only for a request that would wait), or queueing over ``maxQueueTime``
+    /// would miss (`deadline exceeded`; only for a request that would wait), or a backlog over ``maxQueueTime``
     /// (`resource exhausted`, saying when to retry).
     /// - Parameters:
     ///   - queue: the predicted wait in the queue (or queues, for a chain of batchers).
+    ///   - backlog: the part of it behind full batches, beyond the next slot to free.
     ///   - execution: the predicted execution after it.
     ///   - timeLeft: until the request's deadline; `nil` for none.
-    public func refusal(queue: Duration, execution: Duration, timeLeft: Duration?) -> RoutingError? {
+    public func refusal(
+        queue: Duration,
+        backlog: Duration,
+        execution: Duration,
+        timeLeft: Duration?
+    ) -> RoutingError? {
         // a request that would not wait is sent: refusing it on a prediction alone could refuse every request on a
         // stale one, and nothing would be sent to correct it
         if let timeLeft, queue > .zero, queue + execution > timeLeft {
@@ -76,11 +84,11 @@ public struct BatcherConfiguration: Sendable, Hashable {
                     + "\(Self.milliseconds(queue)) and execution \(Self.milliseconds(execution))"
             )
         }
-        if let limit = self.maxQueueTime, queue > limit {
+        if let limit = self.maxQueueTime, backlog > limit {
             return RoutingError(
                 .queueFull,
-                "overloaded: predicted queueing \(Self.milliseconds(queue)) exceeds the most queue time "
-                    + "\(Self.milliseconds(limit)); retry after \(Self.milliseconds(queue - limit))"
+                "overloaded: predicted queueing behind full batches \(Self.milliseconds(backlog)) exceeds the most "
+                    + "queue time \(Self.milliseconds(limit)); retry after \(Self.milliseconds(backlog - limit))"
             )
         }
         return nil

@@ -22,8 +22,8 @@ internal import SwitchyardWire
 /// queued rows at its priority or above) leaving as slots free, each slot a batch per predicted batch time (the
 /// learned execution times, which under load include the upstream's own queueing, so that slots ÷ batch time is the
 /// throughput seen). An arrival whose deadline that wait plus its execution would miss is answered `deadline
-/// exceeded` at once; one whose wait exceeds ``BatcherConfiguration/maxQueueTime`` is answered `resource exhausted`
-/// with a retry-after hint. Less urgent queued requests do not count in an arrival's wait (it goes ahead of them); when
+/// exceeded` at once; one whose wait behind full batches (beyond the next slot to free, which no refusal shortens)
+/// exceeds ``BatcherConfiguration/maxQueueTime`` is answered `resource exhausted` with a retry-after hint. Less urgent queued requests do not count in an arrival's wait (it goes ahead of them); when
 /// it pushes the queue past its time, the least urgent requests (the newest of them first) are shed.
 struct BatcherStateMachine: Sendable {
     typealias Instant = Duration
@@ -123,7 +123,7 @@ struct BatcherStateMachine: Sendable {
                 + (gathered ? self.evaluate(now: now) : [])
         }
         let rows = BatchLayout.rows(of: request)
-        let predicted = self.predictedLatency(rows: rows, priority: request.priority)
+        let predicted = self.predictedLatency(rows: rows, priority: request.priority, now: now)
         // less urgent requests queued do not count in the prediction: the arrival goes ahead of them
         if let refusal = self.refusal(predicted, deadline: deadline, now: now) {
             return [.fail(ids: [id], refusal)] + (gathered ? self.evaluate(now: now) : [])
@@ -181,17 +181,18 @@ struct BatcherStateMachine: Sendable {
                 self.cachedPlan = plan
             }
         }
-        return shed + self.shedForQueueTime(priority: queued.priority) + self.evaluate(now: now)
+        return shed + self.shedForQueueTime(priority: queued.priority, now: now) + self.evaluate(now: now)
     }
 
     /// A queue over its time because a more urgent request went ahead: its least urgent requests (newest first),
     /// less urgent than `priority`, are shed until it is within its time again.
-    private mutating func shedForQueueTime(priority: UInt8) -> [Action] {
+    private mutating func shedForQueueTime(priority: UInt8, now: Instant) -> [Action] {
         guard priority > 0, let limit = self.configuration.maxQueueTime else { return [] }
         var shed: [UInt64] = []
         var total = self.queuedRowCount
         // the least urgent, newest request is the last of the queue, the one that waits longest
-        while let victim = self.leastUrgent(below: priority), self.wait(ahead: total - self.queue[victim].rows) > limit
+        while let victim = self.leastUrgent(below: priority),
+            self.wait(ahead: total - self.queue[victim].rows, now: now).backlog > limit
         {
             let removed = self.queue.remove(at: victim)
             total -= removed.rows
@@ -214,43 +215,70 @@ struct BatcherStateMachine: Sendable {
 
     private var idleInFlight: Int { min(self.configuration.idleBatchesInFlight, self.maxInFlight) }
 
-    /// The predicted wait in the queue of `rows` more rows at `priority`, and the predicted execution of the batch
-    /// they would go in.
+    /// The predicted wait in the queue of `rows` more rows at `priority` arriving at `now`, the part of it spent
+    /// behind full batches (the backlog, what ``BatcherConfiguration/maxQueueTime`` limits), and the predicted
+    /// execution of the batch they would go in.
     ///
-    /// The rows queued at that priority or above leave first, in full batches, each slot sending a batch per
-    /// predicted batch time; while every slot is busy the first one frees after a slot's share of a batch time too.
-    /// Under load the learned times include the upstream's own queueing, so slots ÷ batch time is the throughput seen.
-    func predictedLatency(rows: Int, priority: UInt8) -> (queue: Duration, execution: Duration) {
+    /// The rows queued at that priority or above leave first, in full batches, and the arrival leaves with the next
+    /// slot to free after them (``wait(ahead:now:)``). Under load the learned times include the upstream's own
+    /// queueing, so that slots ÷ batch time is the throughput seen.
+    func predictedLatency(
+        rows: Int,
+        priority: UInt8,
+        now: Instant
+    ) -> (queue: Duration, backlog: Duration, execution: Duration) {
         var ahead = 0
         for (level, queued) in self.queuedRows where level >= priority { ahead += queued }
         let batch = self.configuration.maxBatchSize
-        return (self.wait(ahead: ahead), self.predictor.predict(rows: max(1, min(batch, ahead % batch + rows))))
+        let (wait, backlog) = self.wait(ahead: ahead, now: now)
+        return (wait, backlog, self.predictor.predict(rows: max(1, min(batch, ahead % batch + rows))))
     }
 
-    /// The predicted wait of a request behind `ahead` queued rows: the full batches they make, and while every slot
-    /// is busy the largest batch in flight, each taking a slot's share of its predicted time.
-    private func wait(ahead: Int) -> Duration {
-        let slots = Double(self.maxInFlight)
-        let batch = self.configuration.maxBatchSize
-        var wait = Duration.zero
-        if self.inFlight.count >= self.maxInFlight {
-            var largest = 1
-            for sent in self.inFlight.values where sent.rows > largest { largest = sent.rows }
-            wait += self.predictor.predict(rows: min(largest, batch)) * (1 / slots)
+    /// The predicted wait of a request behind `ahead` queued rows, and the part of it after the first slot frees.
+    ///
+    /// The full batches those rows make leave first, each with the next slot to free, and the request with the one
+    /// after them. A slot frees when its batch in flight is predicted to end (sent + the predicted time of its rows;
+    /// at once when overdue or when the slot is free), and then every predicted full-batch time. So a request that
+    /// joins the batch forming at the head waits only for the first slot to free, with no backlog: refusing it
+    /// would not shorten anyone's wait, only make batches smaller.
+    private func wait(ahead: Int, now: Instant) -> (wait: Duration, backlog: Duration) {
+        let slots = self.maxInFlight
+        let full = ahead / self.configuration.maxBatchSize
+        func end(_ sent: (sent: Instant, rows: Int)) -> Duration {
+            max(.zero, sent.sent + self.predictor.predict(rows: sent.rows) - now)
         }
-        if ahead >= batch { wait += self.predictor.predict(rows: batch) * (Double(ahead / batch) / slots) }
-        return wait
+        // the first slot to free: a free slot now, else the earliest predicted end (of the batches beyond a
+        // lowered limit, the earliest that leaves `slots` in flight)
+        if full == 0 {
+            guard self.inFlight.count >= slots else { return (.zero, .zero) }
+            if self.inFlight.count == slots {
+                var first: Duration? = nil
+                for sent in self.inFlight.values {
+                    let end = end(sent)
+                    if first.map({ end < $0 }) ?? true { first = end }
+                }
+                return (first ?? .zero, .zero)
+            }
+        }
+        var ends = self.inFlight.values.map(end).sorted()
+        if ends.count > slots { ends.removeFirst(ends.count - slots) }
+        while ends.count < slots { ends.insert(.zero, at: 0) }
+        // the (full + 1)-th slot to free; after a round of every slot, each frees again a full batch later
+        let round = full / slots
+        let leaves = ends[full % slots] + self.predictor.predict(rows: self.configuration.maxBatchSize) * round
+        return (leaves, leaves - ends[0])
     }
 
     /// Why an arrival with this prediction is refused, or `nil`
-    /// (``BatcherConfiguration/refusal(queue:execution:timeLeft:)``).
+    /// (``BatcherConfiguration/refusal(queue:backlog:execution:timeLeft:)``).
     func refusal(
-        _ predicted: (queue: Duration, execution: Duration),
+        _ predicted: (queue: Duration, backlog: Duration, execution: Duration),
         deadline: Instant?,
         now: Instant
     ) -> RoutingError? {
         self.configuration.refusal(
             queue: predicted.queue,
+            backlog: predicted.backlog,
             execution: predicted.execution + self.configuration.deadlineReserve,
             timeLeft: deadline.map { $0 - now }
         )

@@ -33,6 +33,11 @@ public struct ServerOptions: ParsableArguments {
     public var maxBufferedBytes = 64 << 20
     @Option(
         help:
+            "Most bytes of tensors in requests being served at once, over all connections; a request that does not fit is refused with resource exhausted."
+    )
+    public var maxInFlightBytes = 1 << 30
+    @Option(
+        help:
             "Event-loop threads for connections and request handling. Fewer than cores can win when services share a small machine. (default: one per core)"
     )
     public var eventLoops: Int?
@@ -70,6 +75,9 @@ public struct ServerOptions: ParsableArguments {
         }
         guard (1...1_000_000).contains(self.maxConnections) else {
             throw ValidationError("--max-connections must be 1...1000000")
+        }
+        guard (1 << 20...1 << 40).contains(self.maxInFlightBytes) else {
+            throw ValidationError("--max-in-flight-bytes must be 1 MiB...1 TiB (1048576...1099511627776)")
         }
         guard (1 << 20...1 << 40).contains(self.maxBufferedBytes) else {
             throw ValidationError("--max-buffered-bytes must be 1 MiB...1 TiB (1048576...1099511627776)")
@@ -181,6 +189,7 @@ extension ServiceCommand {
         configuration.drainTimeout = .seconds(options.drainSeconds)
         configuration.maxConnections = options.maxConnections
         configuration.maxBufferedBytes = options.maxBufferedBytes
+        configuration.maxInFlightBytes = options.maxInFlightBytes
         configuration.authorization = try options.authorization(service: Self.serviceName)
         let served = ReloadingService(MeteredService(service, name: Self.serviceName), reloader: reloader)
         let server = WireServer(configuration: configuration, service: served, logger: logger)

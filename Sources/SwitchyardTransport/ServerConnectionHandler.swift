@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import NIOSSL
 import NIOTLS
+import SwitchyardTensor
 import SwitchyardWire
 
 /// Tells a server connection to drain: GOAWAY, finish what is in flight, close.
@@ -23,10 +24,14 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         var task: Task<Void, Never>?
         var timer: Scheduled<Void>?
         var trace = TraceID.none
+        /// The request's tensor bytes, held of the server's in-flight budget until it ends.
+        var bytes: ByteBudget.Reservation?
     }
 
     private let configuration: WireServerConfiguration
     private let service: any WireService
+    /// The server's budget for tensor bytes of requests being served; `nil`: unbounded.
+    private let inFlightBudget: ByteBudget?
     private var logger: Logger
     private var machine: ServerConnection.StateMachine
     private var connection = ServerConnection.Context()
@@ -38,9 +43,15 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     private var inReadBurst = false
     private var flushAfterRead = false
 
-    init(configuration: WireServerConfiguration, service: any WireService, logger: Logger) {
+    init(
+        configuration: WireServerConfiguration,
+        service: any WireService,
+        inFlightBudget: ByteBudget? = nil,
+        logger: Logger
+    ) {
         self.configuration = configuration
         self.service = service
+        self.inFlightBudget = inFlightBudget
         self.logger = logger
         self.machine = ServerConnection.StateMachine(configuration: .init(configuration))
     }
@@ -206,9 +217,27 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
             return self.finish(id, with: .failure(refusal), context: context)
         }
         let deadline = request.timeout.map { ContinuousClock.now.advanced(by: $0) }
-        // shedding costs no task and no timer
+        // shedding costs no task and no timer; the answer ends the request in the state machine like any other, so
+        // that refused requests do not count against the connection's in-flight limit
         if let refusal = self.service.refusal(for: request, deadline: deadline) {
-            return self.send(.error(id: id, refusal), context: context)
+            guard let then = self.machine.requestEnded(id) else { return }
+            self.send(.error(id: id, refusal), context: context)
+            return self.afterAnswer(then, context: context)
+        }
+        var work = Work(trace: request.traceID)
+        if let budget = self.inFlightBudget {
+            let bytes = request.tensors.reduce(0) { $0 + $1.tensor.data.count }
+            guard let reservation = budget.reserve(bytes) else {
+                guard let then = self.machine.requestEnded(id) else { return }
+                let status = Status(
+                    .resourceExhausted,
+                    "the server is serving its limit of \(budget.capacity) bytes of requests; a request of \(bytes) "
+                        + "bytes is refused"
+                )
+                self.send(.error(id: id, status), context: context)
+                return self.afterAnswer(then, context: context)
+            }
+            work.bytes = reservation
         }
         let requestContext = RequestContext(
             requestID: id,
@@ -217,7 +246,6 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
             traceID: request.traceID,
             logger: self.logger
         )
-        var work = Work(trace: request.traceID)
         if let timeout = request.timeout {
             work.timer = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(timeout)) {
                 let status = Status(

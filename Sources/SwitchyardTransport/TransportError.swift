@@ -6,7 +6,7 @@ public struct TransportError: Error, Sendable, CustomStringConvertible, StatusCo
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Wrapped: Hashable, Sendable {
             case configuration, connectFailed, connectionClosed, protocolViolation, notProcessed, clientLimit
-            case bufferBudget, nameResolution
+            case bufferBudget, nameResolution, throttled
         }
         private let wrapped: Wrapped
         /// Bad settings, e.g. a certificate file that does not load.
@@ -28,6 +28,9 @@ public struct TransportError: Error, Sendable, CustomStringConvertible, StatusCo
         public static let bufferBudget = Self(wrapped: .bufferBudget)
         /// A name could not be looked up now (the DNS server did not answer, or failed); not "no such name".
         public static let nameResolution = Self(wrapped: .nameResolution)
+        /// Refused by this client, unsent: its ``AdaptiveThrottle`` saw the service refuse most recent requests
+        /// (`resource exhausted`).
+        public static let throttled = Self(wrapped: .throttled)
         public var description: String { "\(self.wrapped)" }
     }
 
@@ -46,12 +49,12 @@ public struct TransportError: Error, Sendable, CustomStringConvertible, StatusCo
     /// not idempotent.
     public var requestWasNotProcessed: Bool { self.code == .connectFailed || self.code == .notProcessed }
 
-    /// Transport failures are `unavailable` to callers (retryable elsewhere), the client's own in-flight limit is
-    /// `resource exhausted`, bad settings are `failedPrecondition`.
+    /// Transport failures are `unavailable` to callers (retryable elsewhere), the client's own in-flight limit and
+    /// its throttle are `resource exhausted`, bad settings are `failedPrecondition`.
     public var status: Status {
         switch self.code {
         case .configuration: Status(.failedPrecondition, self.message)
-        case .clientLimit, .bufferBudget: Status(.resourceExhausted, self.message)
+        case .clientLimit, .bufferBudget, .throttled: Status(.resourceExhausted, self.message)
         default: Status(.unavailable, self.message)
         }
     }

@@ -71,6 +71,8 @@ public final class WireClient: Sendable {
     /// Set by a graceful GOAWAY (the server is shutting down or closing an idle connection), cleared when a new
     /// connection completes its handshake.
     private let serverDraining = AtomicFlag(false)
+    /// What bounds retries of overload refusals (``CallRetryPolicy/allowsRetry(of:for:)``) across all calls.
+    let overloadRetryTokens = RetryTokens()
 
     /// Makes a client; connections open on first use.
     /// - Parameters:

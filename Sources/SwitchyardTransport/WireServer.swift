@@ -19,6 +19,7 @@ public final class WireServer: Service, Sendable {
     private let connections = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
     private let refused = NIOLockedValueBox(0)
     private let budget: ByteBudget
+    private let inFlightBudget: ByteBudget
 
     /// Makes a server; nothing is bound until `run()`.
     /// - Parameters:
@@ -37,10 +38,14 @@ public final class WireServer: Service, Sendable {
         self.logger = logger
         self.group = group
         self.budget = ByteBudget(capacity: configuration.maxBufferedBytes)
+        self.inFlightBudget = ByteBudget(capacity: configuration.maxInFlightBytes)
     }
 
     /// Bytes now held in frames still arriving, over all connections.
     public var bufferedBytes: Int { self.budget.used }
+
+    /// Bytes of tensors now held by requests being served, over all connections.
+    public var inFlightBytes: Int { self.inFlightBudget.used }
 
     /// Connections open right now (TLS handshakes in progress included).
     public var connectionCount: Int { self.connections.withLockedValue { $0.count } }
@@ -92,6 +97,7 @@ public final class WireServer: Service, Sendable {
         let connections = self.connections
         let refused = self.refused
         let budget = self.budget
+        let inFlightBudget = self.inFlightBudget
         do {
             return try await ServerBootstrap(group: self.group)
                 .serverChannelOption(.backlog, value: 256)
@@ -130,7 +136,12 @@ public final class WireServer: Service, Sendable {
                         )
                         try sync.addHandler(FrameEncoder())
                         try sync.addHandler(
-                            ServerConnectionHandler(configuration: configuration, service: service, logger: logger)
+                            ServerConnectionHandler(
+                                configuration: configuration,
+                                service: service,
+                                inFlightBudget: inFlightBudget,
+                                logger: logger
+                            )
                         )
                     }
                 }

@@ -25,6 +25,10 @@ public struct WireServerConfiguration: Sendable {
     /// closed with GOAWAY `resource exhausted`, so that slow senders of large frames cannot take the server's memory.
     /// (A complete frame is read at once and takes nothing from it.)
     public var maxBufferedBytes: Int = 64 << 20
+    /// Most bytes of tensors in requests being served at once, over all connections: a request that does not fit is
+    /// refused at arrival with `resource exhausted` (its connection stays open), so that many large requests at once
+    /// cannot take the server's memory while they wait for their answers.
+    public var maxInFlightBytes: Int = 1 << 30
     /// TLS handshake plus HELLO must finish within this.
     public var handshakeTimeout: Duration = .seconds(5)
     /// A connection with no requests for this long is closed with GOAWAY.

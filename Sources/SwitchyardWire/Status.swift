@@ -80,3 +80,18 @@ extension StatusConvertible {
 extension Status: StatusConvertible {
     public var status: Status { self }
 }
+
+extension Status {
+    /// When the sender expects to accept the request again: the `retry after <number> ms` a `resource exhausted`
+    /// message may end its sentence with (wire-v1 §4.4), or `nil` for none.
+    public var retryAfter: Duration? {
+        guard self.code == .resourceExhausted, let range = self.message.ranges(of: "retry after ").last else {
+            return nil
+        }
+        let number = self.message[range.upperBound...].prefix { $0.isNumber || $0 == "." }
+        guard self.message[range.upperBound...].dropFirst(number.count).hasPrefix(" ms"),
+            let milliseconds = Double(number), milliseconds.isFinite, milliseconds >= 0, milliseconds <= 3_600_000
+        else { return nil }
+        return .microseconds(Int64((milliseconds * 1000).rounded(.up)))
+    }
+}

@@ -81,8 +81,14 @@ struct Load: AsyncParsableCommand {
     @Option(help: "Client private key (PEM).") var key = "ops/certs/out/client.key"
     @Option(
         help:
-            "Retries of a failed request within its deadline: requests the server never processed (no connection, a draining server's GOAWAY) and idempotent ones answered 'unavailable'; 0 for none. Each step reports how many."
+            "Retries of a failed request within its deadline: requests the server never processed (no connection, a draining server's GOAWAY), idempotent ones answered 'unavailable', and idempotent overload refusals with a 'retry after' hint, not before it (within a budget of about a tenth of the load); 0 for none. Each step reports how many."
     ) var retries = 3
+    @Flag(
+        help:
+            "Client-side adaptive throttling (Google SRE book, 'Handling Overload'): refuse requests locally with probability max(0, (requests - K*accepts) / (requests + 1)) over a recent window; they count as 'throttled'."
+    ) var throttle = false
+    @Option(help: "With --throttle: K, the requests sent per one the server accepts.") var throttleMultiplier = 2.0
+    @Option(help: "With --throttle: the window the counts cover (e.g. 30s).") var throttleWindow = "30s"
 
     func validate() throws {
         if self.engine == nil {
@@ -110,6 +116,13 @@ struct Load: AsyncParsableCommand {
         }
         guard (0...10).contains(self.retries) else {
             throw ValidationError("--retries must be 0...10, got \(self.retries)")
+        }
+        guard self.throttleMultiplier.isFinite, (1...100).contains(self.throttleMultiplier) else {
+            throw ValidationError("--throttle-multiplier must be 1...100, got \(self.throttleMultiplier)")
+        }
+        let window = try Self.duration(self.throttleWindow, "--throttle-window")
+        guard window >= .milliseconds(100), window <= .seconds(3600) else {
+            throw ValidationError("--throttle-window must be 100ms...1h, got \(self.throttleWindow)")
         }
         guard (1...64).contains(self.connections) else {
             throw ValidationError("--connections must be 1...64, got \(self.connections)")
@@ -427,7 +440,16 @@ struct Load: AsyncParsableCommand {
             throw fail("load", "cannot reach \(self.target): \(error)")
         }
         let retry = CallRetryPolicy.defaults { $0.maxRetries = self.retries }
-        let target = WireTarget(client: client, eventLoop: self.eventLoops == 1 ? group.next() : nil, retry: retry)
+        let throttling = AdaptiveThrottling.defaults {
+            $0.multiplier = self.throttleMultiplier
+            $0.window = (try? Self.duration(self.throttleWindow, "--throttle-window")) ?? $0.window
+        }
+        let target = WireTarget(
+            client: client,
+            eventLoop: self.eventLoops == 1 ? group.next() : nil,
+            retry: retry,
+            throttle: self.throttle ? AdaptiveThrottle(settings: throttling) : nil
+        )
         return (target, self.target, close)
     }
 }

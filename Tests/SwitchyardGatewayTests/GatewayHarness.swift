@@ -69,6 +69,13 @@ final class FakeBackend: GatewayBackend {
         }
     }
 
+    /// What ``refusal(for:deadline:)`` answers: set it to shed every request at arrival.
+    let refusing = Mutex<Status?>(nil)
+
+    func refusal(for request: Request, deadline: ContinuousClock.Instant?) -> Status? {
+        self.refusing.withLock { $0 }
+    }
+
     var notReadyReason: String? { self.notReady.withLock { $0 } }
     var modelNames: [String] { self.models.keys.sorted() }
     func model(named name: String) -> ModelMetadata? { self.models[name] }
@@ -179,6 +186,10 @@ struct GatewayRecording: GatewayBackend {
 
     func handle(_ request: Request, context: RequestContext) async throws -> Response {
         try await self.recording.handle(request, context: context)
+    }
+
+    func refusal(for request: Request, deadline: ContinuousClock.Instant?) -> Status? {
+        self.backend.refusal(for: request, deadline: deadline)
     }
 
     var notReadyReason: String? { self.backend.notReadyReason }

@@ -176,6 +176,50 @@ struct GatewayServerTests {
         }
     }
 
+    @Test func aMalformedRequestPipelinedBehindAnInferIsAnsweredAfterIt() async throws {
+        let backend = FakeBackend { request in
+            try await Task.sleep(for: .milliseconds(100))  // still in flight when the request behind it arrives
+            return try await FakeBackend.echoLabel(request)
+        }
+        try await GatewayHarness.with(backend: backend) { gateway, _ in
+            let peer = try await gateway.peer()
+            var bytes = Array(
+                "POST /v2/models/digits/infer HTTP/1.1\r\nhost: x\r\ncontent-length: \(Self.jsonInfer.count)\r\n\r\n"
+                    .utf8
+            )
+            bytes += Self.jsonInfer
+            bytes += Array("GET /v2/health/live HTTP/1.1\r\nhost: x\r\n\r\n".utf8)
+            bytes += Array("GET /v2 HTTP/1.1\r\nhost: x\r\nbad header line\r\n\r\n".utf8)
+            try await peer.send(bytes)
+            let infer = try await peer.nextHTTPResponse()
+            #expect(infer?.status == 200)
+            #expect(infer?.json?["id"] as? String == "q1")
+            let live = try await peer.nextHTTPResponse()
+            #expect(live?.status == 200)
+            #expect(live?.headers["connection"] == nil)
+            let malformed = try await peer.nextHTTPResponse()
+            #expect(malformed?.status == 400)
+            #expect(malformed?.headers["connection"] == "close")
+            #expect((malformed?.json?["error"] as? String)?.contains("malformed") == true)
+            #expect(await peer.waitUntilClosed(timeout: .seconds(5)))
+        }
+    }
+
+    @Test func anHTTP10KeepAliveClientIsToldTheConnectionStaysOpen() async throws {
+        try await GatewayHarness.with { gateway, _ in
+            let peer = try await gateway.peer()
+            try await peer.send(Array("GET /v2/health/live HTTP/1.0\r\nconnection: keep-alive\r\n\r\n".utf8))
+            let first = try await peer.nextHTTPResponse()
+            #expect(first?.status == 200)
+            #expect(first?.headers["connection"] == "keep-alive")
+            try await peer.send(Array("GET /v2/health/live HTTP/1.0\r\n\r\n".utf8))
+            let second = try await peer.nextHTTPResponse()
+            #expect(second?.status == 200)
+            #expect(second?.headers["connection"] == "close")
+            #expect(await peer.waitUntilClosed(timeout: .seconds(5)))
+        }
+    }
+
     @Test(arguments: [
         (Status.Code.invalidArgument, 400), (.notFound, 404), (.resourceExhausted, 429), (.unavailable, 503),
         (.deadlineExceeded, 504), (.failedPrecondition, 400), (.permissionDenied, 403), (.internalError, 500),
@@ -187,6 +231,21 @@ struct GatewayServerTests {
             #expect(response.status == http)
             #expect((response.json?["error"] as? String)?.contains("from the router") == true)
             #expect((response.headers["retry-after"] != nil) == (http == 429 || http == 503))
+        }
+    }
+
+    @Test func aRequestTheRouterShedsAtArrivalGets429WithoutReachingIt() async throws {
+        let backend = FakeBackend()
+        backend.refusing.withLock { $0 = Status(.resourceExhausted, "the queue is over its time limit") }
+        try await GatewayHarness.with(backend: backend) { gateway, _ in
+            let shed = try await gateway.request("POST", "/v2/models/digits/infer", body: Self.jsonInfer)
+            #expect(shed.status == 429)
+            #expect(shed.headers["retry-after"] == "1")
+            #expect((shed.json?["error"] as? String)?.contains("time limit") == true)
+            #expect(backend.requests.withLock { $0.isEmpty })
+            backend.refusing.withLock { $0 = nil }
+            #expect(try await gateway.request("POST", "/v2/models/digits/infer", body: Self.jsonInfer).status == 200)
+            #expect(backend.requests.withLock { $0.count } == 1)
         }
     }
 

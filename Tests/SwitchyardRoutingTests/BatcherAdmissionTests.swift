@@ -34,14 +34,17 @@ struct BatcherAdmissionTests {
     @Test func theWaitIsTheBatchesAheadLeavingAsSlotsFree() throws {
         var machine = try Self.saturated()
         // the slot is busy: one batch time before anything leaves
-        #expect(machine.predictedLatency(rows: 1, priority: 0).queue == .milliseconds(10))
+        #expect(machine.predictedLatency(rows: 1, priority: 0, now: at(10)).queue == .milliseconds(10))
+        // halfway through the batch in flight, half of it is left
+        #expect(machine.predictedLatency(rows: 1, priority: 0, now: at(15)).queue == .milliseconds(5))
         for id in 1...8 as ClosedRange<UInt64> {
             let actions1 = machine.enqueue(id: id, request: Self.request(), deadline: nil, now: at(10))
             #expect(actions1.isEmpty)
         }
         // two full batches ahead, then the busy slot: 30 ms; its own batch runs 10 ms (4 rows learned, 1 borrows)
-        let predicted = machine.predictedLatency(rows: 1, priority: 0)
+        let predicted = machine.predictedLatency(rows: 1, priority: 0, now: at(10))
         #expect(predicted.queue == .milliseconds(30))
+        #expect(predicted.backlog == .milliseconds(20))  // behind the two full batches, after the slot frees
         #expect(predicted.execution == .milliseconds(10))
         // a second slot: one more batch leaves at once, and the rest drains twice as fast
         let sent = machine.update(
@@ -52,7 +55,8 @@ struct BatcherAdmissionTests {
             now: at(10)
         )
         #expect(sent.dispatches.count == 1)
-        #expect(machine.predictedLatency(rows: 1, priority: 0).queue == .milliseconds(10))
+        // both slots free at 20 ms: the full batch ahead leaves with one, the arrival with the other
+        #expect(machine.predictedLatency(rows: 1, priority: 0, now: at(10)).queue == .milliseconds(10))
     }
 
     @Test func aDeadlineThatCannotBeMetIsRefusedAtArrival() throws {
@@ -73,15 +77,14 @@ struct BatcherAdmissionTests {
 
     @Test func aWaitOverTheMostQueueTimeIsRefusedWithARetryAfterHint() throws {
         var machine = try Self.saturated { $0.maxQueueTime = .milliseconds(15) }
-        // 4 rows ahead: 20 ms
-        for id in 1...3 as ClosedRange<UInt64> {
-            let actions2 = machine.enqueue(id: id, request: Self.request(), deadline: nil, now: at(10))
-            #expect(actions2.isEmpty)
+        // up to 7 rows ahead: one full batch (10 ms) behind the busy slot, within the 15 ms
+        for id in 1...8 as ClosedRange<UInt64> {
+            let admitted = machine.enqueue(id: id, request: Self.request(), deadline: nil, now: at(10))
+            #expect(admitted.isEmpty)
         }
-        let fourth = machine.enqueue(id: 4, request: Self.request(), deadline: nil, now: at(10))
-        #expect(fourth.isEmpty)  // 3 rows ahead: still 10 ms
+        // 8 rows ahead: two full batches, 20 ms
         var error: RoutingError? = nil
-        if case .fail(_, let failure)? = machine.enqueue(id: 5, request: Self.request(), deadline: nil, now: at(10))
+        if case .fail(_, let failure)? = machine.enqueue(id: 9, request: Self.request(), deadline: nil, now: at(10))
             .first
         {
             error = failure
@@ -89,12 +92,31 @@ struct BatcherAdmissionTests {
         let failure = try #require(error)
         #expect(failure.status.code == .resourceExhausted)
         #expect(failure.message.contains("retry after 5.0 ms"))
-        #expect(machine.queue.map(\.id) == [1, 2, 3, 4])
+        #expect(failure.status.retryAfter == .milliseconds(5))
+        #expect(machine.queue.map(\.id) == Array(1...8))
+    }
+
+    /// The wait for the next slot to free is no backlog: a limit below one batch time still lets the batch that
+    /// leaves with it fill, instead of refusing every arrival while the slots are busy and sending batches of one.
+    @Test func theBatchFormingAtTheHeadFillsUnderALimitBelowOneBatchTime() throws {
+        var machine = try Self.saturated { $0.maxQueueTime = .milliseconds(2) }
+        for id in 1...4 as ClosedRange<UInt64> {
+            let admitted = machine.enqueue(id: id, request: Self.request(), deadline: nil, now: at(10))
+            #expect(admitted.isEmpty, "request \(id)")
+        }
+        let refused = machine.enqueue(id: 5, request: Self.request(), deadline: nil, now: at(10))
+        #expect(refused.failures.map(\.code) == [.queueFull])
+        // the slot frees: the full batch leaves
+        let sent = machine.complete(batchID: try #require(machine.inFlight.keys.first), succeeded: true, now: at(20))
+        #expect(sent.dispatches.map(\.rows) == [4])
+        // and a deadline is still judged on the whole wait
+        let late = machine.enqueue(id: 6, request: Self.request(), deadline: at(35), now: at(20))
+        #expect(late.failures.map(\.code) == [.deadlineExceeded])
     }
 
     @Test func aMoreUrgentRequestGoesAheadAndTheLeastUrgentAreShedToKeepTheQueueTime() throws {
-        var machine = try Self.saturated { $0.maxQueueTime = .milliseconds(25) }
-        // low priority fills the queue to its time: 8 rows ahead would mean 30 ms
+        var machine = try Self.saturated { $0.maxQueueTime = .milliseconds(15) }
+        // low priority fills the queue to its time: 8 rows ahead would mean 20 ms behind full batches
         for id in 1...8 as ClosedRange<UInt64> {
             let actions3 = machine.enqueue(id: id, request: Self.request(priority: 1), deadline: nil, now: at(10))
             #expect(actions3.isEmpty)
@@ -102,14 +124,14 @@ struct BatcherAdmissionTests {
         let lowRefused = machine.enqueue(id: 9, request: Self.request(priority: 1), deadline: nil, now: at(10))
         #expect(lowRefused.failures.map(\.code) == [.queueFull])
         // a more urgent request does not wait behind them...
-        #expect(machine.predictedLatency(rows: 1, priority: 5).queue == .milliseconds(10))
+        #expect(machine.predictedLatency(rows: 1, priority: 5, now: at(10)).queue == .milliseconds(10))
         let urgent = machine.enqueue(id: 10, request: Self.request(priority: 5), deadline: nil, now: at(10))
         // ...and the newest of the least urgent, now past the queue time, is shed at once
         #expect(urgent.failures.map(\.ids) == [[8]])
         #expect(urgent.failures.map(\.code) == [.queueFull])
         #expect(machine.queue.map(\.id) == [10, 1, 2, 3, 4, 5, 6, 7])
         // priority 0 is shed before priority 1
-        var mixed = try Self.saturated { $0.maxQueueTime = .milliseconds(25) }
+        var mixed = try Self.saturated { $0.maxQueueTime = .milliseconds(15) }
         for (id, priority) in [(1, 1), (2, 0), (3, 1), (4, 0), (5, 1), (6, 0), (7, 1), (8, 1)] as [(UInt64, UInt8)] {
             let actions4 = mixed.enqueue(id: id, request: Self.request(priority: priority), deadline: nil, now: at(10))
             #expect(actions4.isEmpty)
@@ -145,7 +167,7 @@ struct BatcherAdmissionTests {
         let actions8 = machine.tick(now: at(5))
         #expect(actions8.isEmpty)
         #expect(machine.nextWakeUp == nil)
-        #expect(machine.predictedLatency(rows: 1, priority: 0).queue > .zero)
+        #expect(machine.predictedLatency(rows: 1, priority: 0, now: at(5)).queue > .zero)
         // the limit rises: the queued request leaves
         machine.upstreamLimit = 2
         let sent = machine.tick(now: at(6)).dispatches
@@ -179,7 +201,7 @@ struct BatcherAdmissionTests {
         }
         #expect(machine.queue.isEmpty)
         #expect(machine.queuedRowCount == 0)
-        #expect(machine.predictedLatency(rows: 1, priority: 0).queue == .zero)
+        #expect(machine.predictedLatency(rows: 1, priority: 0, now: at(now)).queue == .zero)
         _ = machine.shutDown()
     }
 

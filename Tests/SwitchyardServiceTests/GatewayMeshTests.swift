@@ -118,6 +118,41 @@ struct GatewayMeshTests {
         #expect(inferenceCount(try JSONSerialization.jsonObject(with: Data(stats.utf8))) == 4 * Self.rows, "\(stats)")
     }
 
+    /// The HTTP port under mutual TLS (its default) applies the router's authorization policy to the client
+    /// certificate: an app may infer, a read-only certificate gets 403 with the roles that may, and a client without
+    /// a certificate does not get past the handshake.
+    @Test func aClientCertificatesRoleDecidesWhatItMayCallOverHTTP() async throws {
+        let curl = try installedTool("curl")
+        let mesh = try await MeshTests.Mesh(routerArguments: ["--http-port", "0", "--health-check-interval-ms", "200"])
+        defer { mesh.stop() }
+        let port = try await mesh.router.port(inLineContaining: "http gateway up")
+        let certificates = InferenceServiceTests.certificates
+        let row = (0..<64).map { _ in "0" }.joined(separator: ",")
+        let body = #"{"inputs": [{"name": "X", "shape": [1, 64], "datatype": "FP32", "data": [\#(row)]}]}"#
+        func infer(as name: String?) async throws -> (status: String, body: String) {
+            var arguments = ["-s", "-w", "\n%{http_code}", "--cacert", certificates.caPath]
+            if let name {
+                arguments += ["--cert", certificates.certificatePath(name), "--key", certificates.keyPath(name)]
+            }
+            arguments += ["--data-binary", body, "https://127.0.0.1:\(port)/v2/models/digits/infer"]
+            let (_, output) = try await runCommand(curl, arguments, timeout: .seconds(20))
+            let lines = output.split(separator: "\n", omittingEmptySubsequences: false)
+            return (String(lines.last ?? ""), lines.dropLast().joined(separator: "\n"))
+        }
+        var app = try await infer(as: "app")
+        for _ in 0..<100 where app.status == "503" {  // bounded: until the health checks have seen every stage
+            try await Task.sleep(for: .milliseconds(100))
+            app = try await infer(as: "app")
+        }
+        #expect(app.status == "200", "\(app)")
+        #expect(app.body.contains("\"label\""), "\(app)")
+        let readonly = try await infer(as: "readonly")
+        #expect(readonly.status == "403", "\(readonly)")
+        #expect(readonly.body.contains("app"), "\(readonly)")  // the message names the roles that may call infer
+        let anonymous = try await infer(as: nil)
+        #expect(anonymous.status == "000", "\(anonymous)")  // no HTTP answer: the TLS handshake fails
+    }
+
     /// The examples of the README's HTTP section: each `sh` and `python` block runs against this mesh (its address
     /// put in place of the demo's), and its output equals the `json` or `text` block after it.
     @Test func theREADMEExamplesRunAndPrintWhatTheREADMEShows() async throws {

@@ -294,6 +294,10 @@ final class Exchange {
             peer: self.peer(),
             logger: self.core.logger
         )
+        if let refusal = self.core.backend.refusal(for: request, deadline: context.deadline) {
+            self.answer(error: refusal)  // shed at arrival: no task, no deadline timer
+            return
+        }
         self.state = .answering
         if let timeout {
             self.deadlineTimer = self.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(timeout)) {

@@ -1,10 +1,10 @@
 import NIOCore
 
-/// Joins the bytes written between two flushes into one buffer before TLS. TLS seals every buffer it is handed as a
-/// record of its own: an HTTP/1.1 answer was two records (head, body) and an HTTP/2 answer three (HEADERS, the DATA
-/// frame's header, its payload), and the answers flushed together as many records as that; now they leave as one
-/// record (up to 16 KiB), as the wire server's answers do. A buffer of ``passThrough`` bytes or more (a large tensor)
-/// goes on uncopied.
+/// Joins the bytes written between two flushes into one buffer before TLS, on HTTP/2 connections. TLS seals every
+/// buffer it is handed as a record of its own: an HTTP/2 answer was three (HEADERS, the DATA frame's header, its
+/// payload), and the answers flushed together as many records as that; now they leave as one record (up to 16 KiB),
+/// as the wire server's answers do. A buffer of ``passThrough`` bytes or more (a large tensor) goes on uncopied.
+/// (HTTP/1.1 answers are written as one buffer by their handler.)
 final class WriteCoalescer: ChannelOutboundHandler, RemovableChannelHandler {
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer

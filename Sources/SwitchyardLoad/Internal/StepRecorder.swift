@@ -55,18 +55,18 @@ final class StepRecorder: Sendable {
         }
     }
 
-    /// A failure's kind: its status, and whether this client decided it (no connection, its own in-flight limit,
-    /// a connection lost) or the server answered it.
+    /// A failure's kind: its status, and who decided it: `server`, `client` (no connection, its own in-flight limit,
+    /// a connection lost) or `throttled` (its adaptive throttle).
     struct ErrorKey: Hashable {
         var code: Status.Code
-        var local: Bool
+        var source: String
     }
 
-    func failed(measured: Bool, status: Status, local: Bool, at now: ContinuousClock.Instant) {
+    func failed(measured: Bool, status: Status, source: String, at now: ContinuousClock.Instant) {
         self.state.withLock { state in
             state.allFailed += 1
             guard measured else { return }
-            let key = ErrorKey(code: status.code, local: local)
+            let key = ErrorKey(code: status.code, source: source)
             let entry = state.errors[key]
             state.errors[key] = ((entry?.count ?? 0) + 1, entry?.example ?? status.message)
             if state.lastAnswer.map({ now > $0 }) ?? true { state.lastAnswer = now }
