@@ -34,6 +34,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        // Spans: the tracing API at each hop, exported over OTLP/HTTP (protobuf) when configured; gRPC left out
+        .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
+        .package(url: "https://github.com/swift-otel/swift-otel.git", from: "1.6.0", traits: ["OTLPHTTP"]),
     ],
     targets: [
         // MARK: Data and protocol core (no I/O)
@@ -67,11 +70,19 @@ let package = Package(
         .systemLibrary(name: "CLibPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .target(name: "SwitchyardPipeline", dependencies: ["SwitchyardTensor", "CLibPNG"]),
 
+        // MARK: Request spans (the tracing API only; the services export them with swift-otel when configured)
+        .target(
+            name: "SwitchyardTracing",
+            dependencies: [
+                "SwitchyardWire", "SwitchyardTensor", .product(name: "Tracing", package: "swift-distributed-tracing"),
+            ]
+        ),
+
         // MARK: Routing (no I/O)
         .target(
             name: "SwitchyardRouting",
             dependencies: [
-                "SwitchyardWire", "SwitchyardTensor", "SwitchyardMonitor",
+                "SwitchyardWire", "SwitchyardTensor", "SwitchyardMonitor", "SwitchyardTracing",
                 .product(name: "Logging", package: "swift-log"), .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "DequeModule", package: "swift-collections"),
@@ -88,7 +99,7 @@ let package = Package(
         .target(
             name: "SwitchyardTransport",
             dependencies: [
-                "SwitchyardWire", "SwitchyardTensor", "CResolv",
+                "SwitchyardWire", "SwitchyardTensor", "CResolv", "SwitchyardTracing",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -130,7 +141,7 @@ let package = Package(
         .target(
             name: "SwitchyardRuntime",
             dependencies: [
-                "SwitchyardTransport", "SwitchyardWire", "SwitchyardTensor", "SwitchyardMonitor",
+                "SwitchyardTransport", "SwitchyardWire", "SwitchyardTensor", "SwitchyardMonitor", "SwitchyardTracing",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -144,6 +155,8 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "OTel", package: "swift-otel"),
             ]
         ),
 
@@ -161,8 +174,7 @@ let package = Package(
             name: "SwitchyardRouter",
             dependencies: [
                 "SwitchyardRouting", "SwitchyardTransport", "SwitchyardModelConfig", "SwitchyardWire",
-                "SwitchyardTensor",
-                "SwitchyardGateway",
+                "SwitchyardTensor", "SwitchyardGateway", "SwitchyardTracing",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -326,6 +338,7 @@ let package = Package(
                 "InferenceService", "PostprocessService", "PreprocessService", "RouterService", "EchoService",
                 "SwitchyardGateway", "SwitchyardPipeline", "SwitchyardRouting", "SwitchyardModelConfig",
                 "SwitchyardCompression",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]

@@ -282,12 +282,103 @@ def vit():
     return save("vit", g, [vi("image", TensorProto.FLOAT, ["batch", 3, 32, 32])], [vi("logits", TensorProto.FLOAT, ["batch", 10])], feeds)
 
 
+def detection_postprocess():
+    """An SSD-style head and Mask R-CNN's second stage: conv features, anchor boxes moved by predicted offsets, class
+    scores, NonMaxSuppression, the kept boxes gathered, and RoiAlign of the features inside them."""
+    g = Graph()
+    feat = g.op("Relu", [g.op("Conv", ["image", g.weight(8, 3, 3, 3, scale=0.3), g.weight(8, scale=0.1)],
+                              pads=[1, 1, 1, 1], strides=[2, 2])])  # [1, 8, 16, 16]
+    raw = g.op("Conv", [feat, g.weight(4, 8, 1, 1, scale=0.5), g.weight(4, scale=0.1)])
+    deltas = g.op("Transpose", [g.op("Reshape", [raw, g.const(np.array([1, 4, -1], np.int64))])], perm=[0, 2, 1])
+    cy, cx = np.meshgrid((np.arange(16) + 0.5) * 2, (np.arange(16) + 0.5) * 2, indexing="ij")
+    anchors = np.stack([cy - 3, cx - 3, cy + 3, cx + 3], axis=-1).reshape(1, 256, 4).astype(np.float32)
+    boxes = g.op("Add", [g.const(anchors), g.op("Mul", [g.op("Tanh", [deltas]), g.const(np.float32(2))])])
+    logits = g.op("Conv", [feat, g.weight(3, 8, 1, 1, scale=1.0), g.weight(3, scale=0.1)])
+    scores = g.op("Sigmoid", [g.op("Reshape", [logits, g.const(np.array([1, 3, -1], np.int64))])])  # [1, 3, 256]
+    selected = g.op("NonMaxSuppression", [boxes, scores, g.const(np.array([4], np.int64)),
+                                          g.const(np.array([0.3], np.float32)), g.const(np.array([0.6], np.float32))])
+    box_index = g.op("Gather", [selected, g.const(np.int64(2))], axis=1)
+    kept = g.op("Gather", [g.op("Squeeze", [boxes, g.const(np.array([0], np.int64))]), box_index], axis=0, )
+    rois = g.op("Gather", [kept, g.const(np.array([1, 0, 3, 2], np.int64))], axis=1)  # x0, y0, x1, y1
+    batch = g.op("Gather", [selected, g.const(np.int64(0))], axis=1)
+    pooled = g.op("RoiAlign", [feat, rois, batch], output_height=2, output_width=2, sampling_ratio=2,
+                  spatial_scale=0.5)
+    classes = g.op("Cast", [g.op("Gather", [selected, g.const(np.int64(1))], axis=1)], to=TensorProto.FLOAT)
+    g.nodes.append(helper.make_node("Identity", [kept], ["boxes"]))
+    g.nodes.append(helper.make_node("Identity", [pooled], ["pooled"]))
+    g.nodes.append(helper.make_node("Identity", [classes], ["classes"]))
+    image = rng.standard_normal((1, 3, 32, 32)).astype(np.float32)
+    return save("detection_postprocess", g, [vi("image", TensorProto.FLOAT, [1, 3, 32, 32])],
+                [vi("boxes", TensorProto.FLOAT, ["k", 4]), vi("pooled", TensorProto.FLOAT, ["k", 8, 2, 2]),
+                 vi("classes", TensorProto.FLOAT, ["k"])], {"image": image})
+
+
+def greedy_decoder():
+    """A recurrent greedy decoder as torch.jit.script exports one: a Loop of at most 8 steps carrying the hidden
+    state and stopping when the argmax token is 0 after at least 3 steps, an If in its body choosing between two updates, and the weights
+    and the input read from the enclosing graph."""
+    g = Graph()
+    hidden, vocab = 8, 5
+    w, b, v = g.weight(hidden, hidden, scale=1.2), g.weight(hidden, scale=0.3), g.weight(hidden, vocab, scale=1.0)
+    half, zero_f, stop = g.const(np.float32(0.5)), g.const(np.float32(0)), g.const(np.int64(0))
+    body = Graph()
+    body.count = 1000
+    pre = body.op("Tanh", [body.op("Add", [body.op("MatMul", ["h_in", w]), b])])
+    positive = body.op("Greater", [body.op("ReduceSum", [pre], keepdims=0), zero_f])
+    then_out, else_out = body.name("then_h"), body.name("else_h")
+    then_branch = helper.make_graph([helper.make_node("Mul", [pre, half], [then_out])], "then", [],
+                                    [vi(then_out, TensorProto.FLOAT, [1, hidden])])
+    else_branch = helper.make_graph([helper.make_node("Add", [pre, "x"], [else_out])], "else", [],
+                                    [vi(else_out, TensorProto.FLOAT, [1, hidden])])
+    h_new = body.op("If", [positive], then_branch=then_branch, else_branch=else_branch)
+    logits = body.op("MatMul", [h_new, v])
+    token = body.op("Squeeze", [body.op("ArgMax", [logits], axis=1, keepdims=0), g.const(np.array([0], np.int64))])
+    early = body.op("Less", ["i", g.const(np.int64(2))])
+    body.nodes.append(helper.make_node("Or", [early, body.op("Not", [body.op("Equal", [token, stop])])], ["cond_out"]))
+    body.nodes.append(helper.make_node("Identity", [h_new], ["h_out"]))
+    body.nodes.append(helper.make_node("Identity", [logits], ["logits_out"]))
+    loop_body = helper.make_graph(
+        body.nodes, "step",
+        [vi("i", TensorProto.INT64, []), vi("cond_in", TensorProto.BOOL, []), vi("h_in", TensorProto.FLOAT, [1, hidden])],
+        [vi("cond_out", TensorProto.BOOL, []), vi("h_out", TensorProto.FLOAT, [1, hidden]),
+         vi("logits_out", TensorProto.FLOAT, [1, vocab])])
+    g.nodes.append(helper.make_node("Loop", [g.const(np.array(8, np.int64)), g.const(np.array(True)), "x"],
+                                    ["h_final", "logits"], name="decode", body=loop_body))
+    x = rng.standard_normal((1, hidden)).astype(np.float32)
+    return save("greedy_decoder", g, [vi("x", TensorProto.FLOAT, [1, hidden])],
+                [vi("h_final", TensorProto.FLOAT, [1, hidden]), vi("logits", TensorProto.FLOAT, ["t", 1, vocab])],
+                {"x": x})
+
+
+def scan_rnn():
+    """An RNN over time written as Scan (the opset 9+ form): the state [batch, hidden] carried, the input scanned
+    along axis 1 (batch first), every step's state stacked along axis 1, the weights read from the enclosing graph."""
+    g = Graph()
+    features, hidden = 4, 6
+    wx, wh = g.weight(features, hidden), g.weight(hidden, hidden)
+    body = Graph()
+    body.count = 1000
+    state = body.op("Tanh", [body.op("Add", [body.op("MatMul", ["x_t", wx]), body.op("MatMul", ["s_in", wh])])])
+    body.nodes.append(helper.make_node("Identity", [state], ["s_out"]))
+    body.nodes.append(helper.make_node("Identity", [state], ["y_t"]))
+    step = helper.make_graph(body.nodes, "step",
+                             [vi("s_in", TensorProto.FLOAT, [2, hidden]), vi("x_t", TensorProto.FLOAT, [2, features])],
+                             [vi("s_out", TensorProto.FLOAT, [2, hidden]), vi("y_t", TensorProto.FLOAT, [2, hidden])])
+    g.nodes.append(helper.make_node("Scan", [g.const(np.zeros((2, hidden), np.float32)), "x"], ["state", "states"],
+                                    name="rnn", body=step, num_scan_inputs=1, scan_input_axes=[1],
+                                    scan_output_axes=[1]))
+    x = rng.standard_normal((2, 5, features)).astype(np.float32)
+    return save("scan_rnn", g, [vi("x", TensorProto.FLOAT, [2, 5, features])],
+                [vi("state", TensorProto.FLOAT, [2, hidden]), vi("states", TensorProto.FLOAT, [2, 5, hidden])],
+                {"x": x})
+
+
 def main():
     if os.path.exists(OUT):
         shutil.rmtree(OUT)
     os.makedirs(OUT)
     cases = [bert_encoder(), gpt_decoder(), recurrent_classifier("LSTM"), recurrent_classifier("GRU"), unet(),
-             mobilenet_v3_block(), deeplab_head(), vit()]
+             mobilenet_v3_block(), deeplab_head(), vit(), detection_postprocess(), greedy_decoder(), scan_rnn()]
     with open(os.path.join(OUT, "cases.json"), "w") as handle:
         json.dump({"cases": cases}, handle, indent=1)
     print(f"wrote {len(cases)} zoo models to {OUT}")

@@ -7,6 +7,8 @@ public enum MetricHelp {
         "switchyard_request_duration_seconds":
             "Time from a request's arrival to its answer, by method, model, version.",
         "switchyard_requests_in_flight": "Requests accepted and not yet answered.",
+        "switchyard_requests_denied_total":
+            "Requests refused by the authorization policy, by service, method and the caller's role.",
         "switchyard_batch_size": "Rows per batch sent to a stage, by model and stage.",
         "switchyard_batch_queue_depth": "Requests waiting in a batcher's queue, by model and stage.",
         "switchyard_upstream_requests_total": "Attempts on each stage instance, by status code.",

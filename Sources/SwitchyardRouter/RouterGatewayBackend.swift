@@ -3,6 +3,7 @@ public import SwitchyardModelConfig
 public import SwitchyardRouting
 public import SwitchyardTransport
 public import SwitchyardWire
+import SwitchyardTracing
 
 /// The router as its HTTP port (``GatewayServer``) sees it: requests go to the same handler as wire requests,
 /// readiness is the router's own, and model metadata comes from the configs with the versions the inference
@@ -59,8 +60,15 @@ public struct RouterGatewayBackend: GatewayBackend {
         self.init(service: service, health: health, models: models, learning: learning)
     }
 
+    /// Answers an HTTP request as the wire's are answered, in a server span when tracing is on (the wire server makes
+    /// those of wire requests).
     public func handle(_ request: Request, context: RequestContext) async throws -> Response {
-        try await self.service.handle(request, context: context)
+        var traced = request
+        guard let span = RequestTracing.startServerSpan(for: &traced, service: "router") else {
+            return try await self.service.handle(request, context: context)
+        }
+        let started = traced
+        return try await span.run { try await self.service.handle(started, context: context) }.get()
     }
 
     public func refusal(for request: Request, deadline: ContinuousClock.Instant?) -> Status? {

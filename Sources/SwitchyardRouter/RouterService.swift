@@ -4,6 +4,7 @@ public import SwitchyardRouting
 public import SwitchyardTransport
 public import SwitchyardWire
 import SwitchyardTensor
+import SwitchyardTracing
 
 /// The router: carries each `infer` request through preprocess → inference → postprocess, each hop through
 /// the model's dynamic batcher for that stage, with the caller's deadline on every hop and cancellation passed on.
@@ -281,20 +282,19 @@ public final class RouterService: WireService, Service {
         stages: StageBatchers.Stages,
         deadline: ContinuousClock.Instant?
     ) async throws -> (Response, Response) {
-        let prepared = try await Self.call(
-            stages.preprocess,
-            or: self.preprocess,
-            Request(
-                method: Method.preprocess,
-                model: request.model,
-                traceID: request.traceID,
-                priority: request.priority,
-                idempotent: request.idempotent,
-                parameters: request.parameters,
-                tensors: request.tensors
-            ),
-            deadline: deadline
+        let preprocessRequest = Request(
+            method: Method.preprocess,
+            model: request.model,
+            traceID: request.traceID,
+            priority: request.priority,
+            idempotent: request.idempotent,
+            parameters: request.parameters,
+            tensors: request.tensors
         )
+        // each stage call in a client span when tracing is on; the stage's server span joins it through `traceparent`
+        let prepared = try await RequestTracing.client("preprocess", request: preprocessRequest) { traced in
+            try await Self.call(stages.preprocess, or: self.preprocess, traced, deadline: deadline)
+        }
         let inferRequest = Request(
             method: Method.infer,
             model: request.model,
@@ -304,7 +304,9 @@ public final class RouterService: WireService, Service {
             idempotent: request.idempotent,
             tensors: prepared.tensors
         )
-        let inferred = try await self.callInference(inferRequest, stages: stages, deadline: deadline)
+        let inferred = try await RequestTracing.client("inference", request: inferRequest) { traced in
+            try await self.callInference(traced, stages: stages, deadline: deadline)
+        }
         if let releases {
             if let shadowVersion = route.shadowVersion {
                 let path =
@@ -335,21 +337,19 @@ public final class RouterService: WireService, Service {
             }
         }
         let answered = inferred[parameter: ParameterKey.modelVersion]
-        let finished = try await Self.call(
-            stages.postprocess,
-            or: self.postprocess,
-            Request(
-                method: Method.postprocess,
-                model: request.model,
-                version: answered ?? "",
-                traceID: request.traceID,
-                priority: request.priority,
-                idempotent: request.idempotent,
-                parameters: request.parameters,
-                tensors: inferred.tensors
-            ),
-            deadline: deadline
+        let postprocessRequest = Request(
+            method: Method.postprocess,
+            model: request.model,
+            version: answered ?? "",
+            traceID: request.traceID,
+            priority: request.priority,
+            idempotent: request.idempotent,
+            parameters: request.parameters,
+            tensors: inferred.tensors
         )
+        let finished = try await RequestTracing.client("postprocess", request: postprocessRequest) { traced in
+            try await Self.call(stages.postprocess, or: self.postprocess, traced, deadline: deadline)
+        }
         self.sampler?.offer(
             model: request.model,
             version: answered ?? "",

@@ -1,6 +1,7 @@
 public import CoreMetrics
 public import Logging
 public import SwitchyardWire
+import SwitchyardTracing
 internal import Synchronization
 
 /// A dynamic batcher for one (model, version): joins requests into batches for an upstream and splits the answers.
@@ -59,6 +60,8 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
     private let origin: C.Instant
     private let logger: Logger
     private let metrics: BatcherMetrics
+    /// The metrics' labels, as attributes of batch spans.
+    private let spanAttributes: [(String, String)]
     /// Where the batcher's own tasks (timer, upstream calls) run; `nil`: the global executor.
     public let executor: (any TaskExecutor)?
 
@@ -87,6 +90,7 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
         self.origin = clock.now
         self.logger = logger
         self.metrics = BatcherMetrics(dimensions: metricDimensions, factory: metricsFactory)
+        self.spanAttributes = metricDimensions
     }
 
     /// The time since ``origin``.
@@ -400,8 +404,17 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
     private func execute(_ dispatch: BatcherStateMachine.Dispatch) async {
         let outcome: Result<[Response], any Error>
         var upstreamAnswered = false
+        var span: RequestSpan? = nil
         do {
-            let request = try BatchAssembly.join(dispatch.members.map(\.request))
+            var request = try BatchAssembly.join(dispatch.members.map(\.request))
+            if dispatch.members.count > 1 {
+                span = RequestTracing.startBatchSpan(
+                    for: &request,
+                    members: dispatch.members.map(\.request),
+                    rows: dispatch.rows,
+                    attributes: self.spanAttributes
+                )
+            }
             let deadline = dispatch.deadline.map { ContinuousClock.now.advanced(by: $0 - self.now) }
             // an unstructured task, so that the call can be cancelled when every member has been
             let upstream = self.upstream
@@ -417,8 +430,10 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
                 call.cancel()
             }
             upstreamAnswered = true
+            span?.end(with: .success(response))
             outcome = .success(try BatchAssembly.split(response, rowCounts: dispatch.members.map(\.rows)))
         } catch {
+            span?.end(with: .failure(error))
             if let routing = error as? RoutingError {
                 self.logger.debug("batch failed", metadata: ["batch.size": "\(dispatch.rows)", "error": "\(routing)"])
             }

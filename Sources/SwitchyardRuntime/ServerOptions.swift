@@ -56,6 +56,7 @@ public struct ServerOptions: ParsableArguments {
     )
     public var allow: [String] = []
     @OptionGroup public var monitoring: MonitoringOptions
+    @OptionGroup public var tracing: TracingOptions
 
     public init() {}
 
@@ -191,6 +192,11 @@ extension ServiceCommand {
         configuration.maxBufferedBytes = options.maxBufferedBytes
         configuration.maxInFlightBytes = options.maxInFlightBytes
         configuration.authorization = try options.authorization(service: Self.serviceName)
+        let tracing = try options.tracing.startTracing(
+            service: Self.serviceName,
+            environment: ProcessInfo.processInfo.environment,
+            logger: logger
+        )
         let served = ReloadingService(MeteredService(service, name: Self.serviceName), reloader: reloader)
         let server = WireServer(configuration: configuration, service: served, logger: logger)
         let watched = try options.monitoring.services(
@@ -204,10 +210,13 @@ extension ServiceCommand {
             credentials: credentials
         )
         // a group stops its services in reverse order: the reloader first, then the server drains before its
-        // companions stop
+        // companions stop, and the span exporter flushes last
+        var services: [any Service] = tracing.map { [$0] } ?? []
+        services += watched.beforeServer + companions
+        services += [server] + watched.afterServer + [reloader]
         try await ServiceGroup(
             configuration: .init(
-                services: watched.beforeServer + companions + [server] + watched.afterServer + [reloader],
+                services: services,
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )

@@ -21,8 +21,14 @@ public final class ServiceProcess: @unchecked Sendable {
     ///   - product: the executable's name, e.g. `switchyard-echo`.
     ///   - arguments: its arguments; include `--port 0`.
     ///   - timeout: how long to wait for the listening line.
+    ///   - environment: variables set for it besides this process's (e.g. `OTEL_EXPORTER_OTLP_ENDPOINT`).
     /// - Throws: when the binary is missing, exits early or does not listen in time.
-    public init(_ product: String, arguments: [String], timeout: Duration = .seconds(20)) async throws {
+    public init(
+        _ product: String,
+        arguments: [String],
+        timeout: Duration = .seconds(20),
+        environment: [String: String] = [:]
+    ) async throws {
         let path = Self.productsDirectory.appendingPathComponent(product).path
         guard FileManager.default.isExecutableFile(atPath: path) else {
             throw ServiceProcessError("\(path) is not built; run `swift build --build-tests` first")
@@ -30,6 +36,9 @@ public final class ServiceProcess: @unchecked Sendable {
         self.process = Process()
         self.process.executableURL = URL(fileURLWithPath: path)
         self.process.arguments = arguments
+        if !environment.isEmpty {
+            self.process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         let pipe = Pipe()
         self.process.standardError = pipe
         self.process.standardOutput = pipe

@@ -3,6 +3,7 @@ import NIOCore
 import NIOSSL
 import NIOTLS
 import SwitchyardTensor
+import SwitchyardTracing
 import SwitchyardWire
 
 /// Tells a server connection to drain: GOAWAY, finish what is in flight, close.
@@ -239,6 +240,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
             }
             work.bytes = reservation
         }
+        // a server span only when tracing is on (one flag check otherwise); it gives an untraced request its trace id
+        let span = RequestTracing.startServerSpan(for: &request, service: self.configuration.identity)
         let requestContext = RequestContext(
             requestID: id,
             deadline: deadline,
@@ -262,10 +265,14 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         let started = request
         @Sendable func body() async {
             let result: Result<Response, any Error>
-            do {
-                result = .success(try await service.handle(started, context: requestContext))
-            } catch {
-                result = .failure(error)
+            if let span {
+                result = await span.run { try await service.handle(started, context: requestContext) }
+            } else {
+                do {
+                    result = .success(try await service.handle(started, context: requestContext))
+                } catch {
+                    result = .failure(error)
+                }
             }
             let complete: @Sendable () -> Void = {
                 guard let context = bound.value.context else { return }

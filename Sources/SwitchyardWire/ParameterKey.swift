@@ -33,6 +33,10 @@ public enum ParameterKey {
     /// A W3C `traceparent` (`00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`): a request that carries no
     /// trace id in its header takes the one in here, so that a caller's trace reaches every hop and log line.
     public static let traceparent = "traceparent"
+    /// A W3C `tracestate` (vendor trace data beside `traceparent`), passed on with it.
+    public static let tracestate = "tracestate"
+    /// The keys that describe a request's trace, not its answer: requests that differ only in these share batches.
+    public static let traceContext: Set<String> = [traceparent, tracestate]
 
     // MARK: Echo
 
@@ -179,6 +183,7 @@ public enum ParameterKey {
         state,
         versionTag,
         traceparent,
+        tracestate,
         echoDelayMilliseconds,
         candidate,
         stable,

@@ -25,7 +25,9 @@ struct GraphFactory {
         domain: String = "",
         ints: [String: Int64] = [:],
         lists: [String: [Int64]] = [:],
-        reals: [String: Float] = [:]
+        reals: [String: Float] = [:],
+        texts: [String: String] = [:],
+        graphs: [String: GraphFactory] = [:]
     ) {
         var node = Onnx_NodeProto()
         node.opType = op
@@ -47,6 +49,20 @@ struct GraphFactory {
             attribute.ints = values
             node.attribute.append(attribute)
         }
+        for (key, text) in texts {
+            var attribute = Onnx_AttributeProto()
+            attribute.name = key
+            attribute.type = .string
+            attribute.s = Data(text.utf8)
+            node.attribute.append(attribute)
+        }
+        for (key, body) in graphs {
+            var attribute = Onnx_AttributeProto()
+            attribute.name = key
+            attribute.type = .graph
+            attribute.g = body.graph()
+            node.attribute.append(attribute)
+        }
         for (key, value) in reals {
             var attribute = Onnx_AttributeProto()
             attribute.name = key
@@ -63,6 +79,16 @@ struct GraphFactory {
         tensor.dataType = 1
         tensor.dims = dims.map { Int64($0) }
         tensor.floatData = values ?? Array(repeating: 0.5, count: dims.reduce(1, *))
+        self.initializers.append(tensor)
+    }
+
+    /// An initializer of an integer type held in `int32_data` (uint8, int8, int32, bool) or `int64_data`.
+    mutating func integers(_ name: String, _ dims: [Int], type: Int32, _ values: [Int64]) {
+        var tensor = Onnx_TensorProto()
+        tensor.name = name
+        tensor.dataType = type
+        tensor.dims = dims.map { Int64($0) }
+        if type == 7 { tensor.int64Data = values } else { tensor.int32Data = values.map { Int32($0) } }
         self.initializers.append(tensor)
     }
 
@@ -94,13 +120,19 @@ struct GraphFactory {
         self.initializers.append(tensor)
     }
 
-    func bytes() throws -> [UInt8] {
+    /// The graph alone: a model's, or a control-flow body (a node's graph attribute).
+    func graph() -> Onnx_GraphProto {
         var graph = Onnx_GraphProto()
         graph.name = "test"
         graph.node = self.nodes
         graph.input = self.inputs
         graph.output = self.outputs
         graph.initializer = self.initializers
+        return graph
+    }
+
+    func bytes() throws -> [UInt8] {
+        let graph = self.graph()
         var model = Onnx_ModelProto()
         model.irVersion = self.irVersion
         var opset = Onnx_OperatorSetIdProto()
@@ -113,7 +145,7 @@ struct GraphFactory {
         return try model.serializedBytes()
     }
 
-    private static func info(_ name: String, _ dims: [Int?]?, _ type: Int32) -> Onnx_ValueInfoProto {
+    static func info(_ name: String, _ dims: [Int?]?, _ type: Int32) -> Onnx_ValueInfoProto {
         var info = Onnx_ValueInfoProto()
         info.name = name
         var tensor = Onnx_TypeProto.Tensor()

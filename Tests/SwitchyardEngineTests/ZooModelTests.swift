@@ -4,8 +4,9 @@ import SwitchyardTensor
 import Testing
 
 /// Small models written the way exporters write them (Tests/Fixtures/engine/zoo, made by
-/// tools/make_zoo_models.py) against onnxruntime: maximum difference relative to the output's largest
-/// magnitude ≤ 1e-4, and the same top-1 class for classifier outputs.
+/// tools/make_zoo_models.py: transformers, recurrent and convolutional models, a detection head with
+/// NonMaxSuppression and RoiAlign, a Loop/If greedy decoder, a Scan RNN) against onnxruntime: maximum difference
+/// relative to the output's largest magnitude ≤ 1e-4, and the same top-1 class for classifier outputs.
 struct ZooModelTests {
     static var root: String { Fixtures.path("Tests/Fixtures/engine/zoo") }
 
@@ -19,9 +20,8 @@ struct ZooModelTests {
     @Test func zooIsPresent() {
         #expect(
             Self.cases.map(\.name).sorted() == [
-                "bert_encoder", "deeplab_head", "gpt_decoder", "gru_classifier", "lstm_classifier",
-                "mobilenet_v3_block",
-                "unet", "vit",
+                "bert_encoder", "deeplab_head", "detection_postprocess", "gpt_decoder", "greedy_decoder",
+                "gru_classifier", "lstm_classifier", "mobilenet_v3_block", "scan_rnn", "unet", "vit",
             ]
         )
     }

@@ -107,7 +107,8 @@ struct GatewayServerTests {
             #expect(request.version == "2")
             #expect(request.routingKey == "user-9")
             #expect(request.priority == 2)
-            #expect(request.parameters == [Parameter("note", "hi")])
+            // the caller's traceparent goes on as a wire parameter (the router's span joins it)
+            #expect(request.parameters == [Parameter("note", "hi"), Parameter(ParameterKey.traceparent, trace)])
             #expect(request.traceID == TraceID(high: 0x0af7_6519_16cd_43dd, low: 0x8448_eb21_1c80_319c))
             #expect(request.timeout == .seconds(60))  // the gateway's default deadline
             #expect(try request.tensors[0].tensor.scalars(as: Float.self) == [0.25, 0.5, 1, 2])

@@ -1,5 +1,6 @@
 import Foundation
 import SwitchyardMonitor
+import SwitchyardTesting
 import Testing
 
 /// The monitor's logic without processes: the text format, counters and histograms over time, drift, alerts, snapshots.
@@ -60,6 +61,25 @@ struct MonitorLogicTests {
                 """
         )
         #expect(Exposition.parse(MetricHelp.adding(to: exposition)).0.samples.count == 3)
+    }
+
+    /// Every `switchyard_*` family the sources create has its own `# HELP` text, not the generic one.
+    @Test func everyMetricTheSourcesNameHasItsOwnHelpText() throws {
+        let root = packageRoot()
+        var names: Set<String> = []
+        for folder in ["Sources", "services"] {
+            let files = FileManager.default.enumerator(atPath: root.appendingPathComponent(folder).path)
+            while let file = files?.nextObject() as? String {
+                guard file.hasSuffix(".swift") else { continue }
+                let text = try String(contentsOf: root.appendingPathComponent("\(folder)/\(file)"), encoding: .utf8)
+                for match in text.matches(of: /"(switchyard_[a-z_]+)"/) {
+                    let name = String(match.1)
+                    if !["_bucket", "_count", "_sum"].contains(where: name.hasSuffix) { names.insert(name) }
+                }
+            }
+        }
+        #expect(names.count >= 20)
+        #expect(names.filter { MetricHelp.texts[$0] == nil }.sorted() == [])
     }
 
     @Test func countersGrowAcrossRestartsAndHistogramsMergeAcrossInstances() {

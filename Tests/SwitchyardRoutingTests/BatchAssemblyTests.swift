@@ -86,6 +86,23 @@ struct BatchAssemblyTests {
         #expect(loner.layout.loner == 4)
         #expect(loner.rows == 1)
     }
+
+    @Test func requestsThatDifferOnlyInTheirTraceShareALayout() {
+        func traced(_ parent: String, _ parameters: [Parameter] = []) -> Request {
+            var request = makeRequest(rows: 2)
+            request.parameters =
+                parameters + [
+                    Parameter(ParameterKey.traceparent, "00-4bf92f3577b34da6a3ce929d0e0e4736-\(parent)-01"),
+                    Parameter(ParameterKey.tracestate, "vendor=\(parent)"),
+                ]
+            return request
+        }
+        let layout = BatchLayout.of(traced("00f067aa0ba902b7"), id: 1).layout
+        #expect(BatchLayout.of(traced("b7ad6b7169203331"), id: 2).layout == layout)
+        #expect(BatchLayout.of(makeRequest(rows: 1), id: 3).layout == layout)
+        // other parameters still keep requests apart
+        #expect(BatchLayout.of(traced("b7ad6b7169203331", [Parameter("top_k", "3")]), id: 4).layout != layout)
+    }
 }
 
 struct ExecutionTimePredictorTests {

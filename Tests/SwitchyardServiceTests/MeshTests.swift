@@ -26,7 +26,9 @@ struct MeshTests {
             routerArguments: [String] = [],
             inferenceArguments: [String] = [],
             inferenceCount: Int = 1,
-            pipelineCount: Int = 1
+            pipelineCount: Int = 1,
+            environment: [String: String] = [:],
+            routerEnvironment: [String: String]? = nil
         ) async throws {
             let certificates = InferenceServiceTests.certificates
             let tls = [
@@ -39,7 +41,8 @@ struct MeshTests {
                 instances.append(
                     try await ServiceProcess(
                         "switchyard-inference",
-                        arguments: ["--port", "0", "--models", models] + tls + inferenceArguments
+                        arguments: ["--port", "0", "--models", models] + tls + inferenceArguments,
+                        environment: environment
                     )
                 )
             }
@@ -51,13 +54,15 @@ struct MeshTests {
                 preprocess.append(
                     try await ServiceProcess(
                         "switchyard-preprocess",
-                        arguments: ["--port", "0", "--models", models] + tls
+                        arguments: ["--port", "0", "--models", models] + tls,
+                        environment: environment
                     )
                 )
                 postprocess.append(
                     try await ServiceProcess(
                         "switchyard-postprocess",
-                        arguments: ["--port", "0", "--models", models] + tls
+                        arguments: ["--port", "0", "--models", models] + tls,
+                        environment: environment
                     )
                 )
             }
@@ -73,7 +78,8 @@ struct MeshTests {
                     "--port", "0", "--models", models,
                     "--preprocess", list(preprocess), "--inference", list(instances), "--postprocess",
                     list(postprocess),
-                ] + InferenceServiceTests.tls("router") + routerArguments
+                ] + InferenceServiceTests.tls("router") + routerArguments,
+                environment: routerEnvironment ?? environment
             )
         }
 

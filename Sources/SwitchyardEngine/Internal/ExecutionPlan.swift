@@ -313,10 +313,7 @@ final class ExecutionPlan: Sendable {
     ) throws(EngineError) -> (
         types: [ValueType], storages: [ByteStorage]
     ) {
-        let valueCount = graph.valueNames.count
-        var types = [ValueType?](repeating: nil, count: valueCount)
-        var known: [Int: Constant] = graph.constants
-        for (id, constant) in graph.constants { types[id] = constant.type }
+        var values: [Constant] = []
         for (index, input) in graph.inputs.enumerated() {
             let type = ValueType(dtype: input.dtype, shape: inputs[index].shape)
             let data = inputs[index].data
@@ -328,12 +325,39 @@ final class ExecutionPlan: Sendable {
                 guard indexed else { throw EngineError(.invalidInput, "input '\(input.name)' holds malformed strings") }
                 let heap = StringHeap()
                 heap.keep(data.storage)
-                known[input.value] = Constant(type: type, buffer: buffer, strings: heap)
+                values.append(Constant(type: type, buffer: buffer, strings: heap))
             } else {
                 let buffer = data.withUnsafeBytes { AlignedBuffer(copying: $0) }
-                known[input.value] = Constant(type: type, buffer: buffer)
+                values.append(Constant(type: type, buffer: buffer))
             }
-            types[input.value] = type
+        }
+        let results = try Self.evaluateEagerly(graph: graph, inputs: values)
+        var storages: [ByteStorage] = []
+        for constant in results {
+            let bytes = constant.type.byteCount
+            if constant.type.dtype == .bytes {
+                storages.append(StringElements.wire(constant.buffer.pointer, count: constant.type.count))
+                continue
+            }
+            storages.append(
+                ByteStorage(count: bytes) { target in
+                    if bytes > 0 { target.baseAddress!.copyMemory(from: constant.buffer.pointer, byteCount: bytes) }
+                }
+            )
+        }
+        return (results.map(\.type), storages)
+    }
+
+    /// Runs the graph node by node on input values (one per graph input, of the graph's types) and returns
+    /// its outputs: the eager path of ``runEagerly(graph:inputs:)`` and the way control flow runs a subgraph.
+    static func evaluateEagerly(graph: Graph, inputs: [Constant]) throws(EngineError) -> [Constant] {
+        let valueCount = graph.valueNames.count
+        var types = [ValueType?](repeating: nil, count: valueCount)
+        var known: [Int: Constant] = graph.constants
+        for (id, constant) in graph.constants { types[id] = constant.type }
+        for (index, input) in graph.inputs.enumerated() {
+            known[input.value] = inputs[index]
+            types[input.value] = inputs[index].type
         }
         let keep = Set(graph.outputs.map(\.value))
         var lastUse = [Int](repeating: -1, count: valueCount)
@@ -349,24 +373,15 @@ final class ExecutionPlan: Sendable {
                 known[value] = nil
             }
         }
-        let outputTypes = try Self.outputTypes(graph, types)
-        var storages: [ByteStorage] = []
-        for (index, output) in graph.outputs.enumerated() {
+        _ = try Self.outputTypes(graph, types)
+        var results: [Constant] = []
+        for output in graph.outputs {
             guard let constant = known[output.value] else {
                 throw EngineError(.invalidModel, "graph output '\(output.name)' is never computed")
             }
-            let bytes = outputTypes[index].byteCount
-            if outputTypes[index].dtype == .bytes {
-                storages.append(StringElements.wire(constant.buffer.pointer, count: outputTypes[index].count))
-                continue
-            }
-            storages.append(
-                ByteStorage(count: bytes) { target in
-                    if bytes > 0 { target.baseAddress!.copyMemory(from: constant.buffer.pointer, byteCount: bytes) }
-                }
-            )
+            results.append(constant)
         }
-        return (outputTypes, storages)
+        return results
     }
 
     /// Runs the plan on input pointers; returns one storage per graph output.

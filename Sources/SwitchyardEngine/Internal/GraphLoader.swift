@@ -107,7 +107,19 @@ enum GraphLoader {
         }
 
         mutating func build(_ model: Onnx_ModelProto) throws(EngineError) -> Graph {
-            let graph = model.graph
+            var graph = try self.buildGraph(model.graph, subgraph: nil).graph
+            graph.producer = [model.producerName, model.producerVersion].filter { !$0.isEmpty }.joined(separator: " ")
+            graph.irVersion = Int(model.irVersion)
+            return graph
+        }
+
+        /// Builds a graph: the model's, or (`subgraph` names it) a control-flow body, whose inputs may leave
+        /// their types to the values they receive and whose reads of enclosing-scope values become inputs
+        /// after the declared ones (returned as `captured`, by name).
+        mutating func buildGraph(
+            _ graph: Onnx_GraphProto,
+            subgraph: String?
+        ) throws(EngineError) -> (graph: Graph, declared: [DType?], captured: [String]) {
             guard graph.sparseInitializer.isEmpty else {
                 throw EngineError(.unsupportedModel, "\(self.source): sparse initializers are not supported")
             }
@@ -123,11 +135,31 @@ enum GraphLoader {
                 self.constants[self.id(tensor.name)] = constant
             }
             var inputs: [GraphInput] = []
+            var declared: [DType?] = []
             for info in graph.input where self.ids[info.name].flatMap({ self.constants[$0] }) == nil {
                 if case .mapType? = info.type.value {
                     throw Self.mapInputError(info, graph: graph, source: self.source)
                 }
                 let (dtype, dims) = try Self.tensorType(info, what: "input '\(info.name)'", source: self.source)
+                if let subgraph {
+                    // A body's inputs take the types of the values the loop or branch passes.
+                    guard dtype != .bytes else {
+                        throw EngineError(
+                            .unsupportedOperator,
+                            "\(self.source): \(subgraph) takes strings, which control flow does not support"
+                        )
+                    }
+                    declared.append(dtype)
+                    inputs.append(
+                        GraphInput(
+                            name: info.name,
+                            value: self.id(info.name),
+                            dtype: dtype ?? .float32,
+                            dims: dims ?? []
+                        )
+                    )
+                    continue
+                }
                 guard let dtype, let dims else {
                     throw EngineError(
                         .invalidModel,
@@ -145,25 +177,30 @@ enum GraphLoader {
             for (index, proto) in graph.node.enumerated() {
                 let name = proto.name.isEmpty ? "\(proto.opType)_\(index)" : proto.name
                 let domain = proto.domain == "ai.onnx" ? "" : proto.domain
-                let op: any Operator
+                var op: any Operator
                 if domain == "" && proto.opType == "Constant" {
                     try self.foldConstantNode(proto, name: name)
                     continue
                 }
-                if domain == "" && self.opset == 0 {
-                    throw EngineError(
-                        .invalidModel,
-                        "\(self.source): node '\(name)' uses ONNX operator '\(proto.opType)' but the model imports no default opset"
+                var captured: [String] = []
+                if domain == "" && ControlFlow.operators.contains(proto.opType) {
+                    (op, captured) = try self.controlFlowNode(proto, name: name)
+                } else {
+                    if domain == "" && self.opset == 0 {
+                        throw EngineError(
+                            .invalidModel,
+                            "\(self.source): node '\(name)' uses ONNX operator '\(proto.opType)' but the model imports no default opset"
+                        )
+                    }
+                    op = try OperatorRegistry.make(
+                        proto,
+                        name: name,
+                        domain: domain,
+                        opset: domain == "" ? self.opset : (self.mlOpset ?? 1),
+                        source: self.source
                     )
                 }
-                op = try OperatorRegistry.make(
-                    proto,
-                    name: name,
-                    domain: domain,
-                    opset: domain == "" ? self.opset : (self.mlOpset ?? 1),
-                    source: self.source
-                )
-                let inputIDs: [Int?] = proto.input.map { $0.isEmpty ? nil : self.id($0) }
+                let inputIDs: [Int?] = proto.input.map { $0.isEmpty ? nil : self.id($0) } + captured.map { self.id($0) }
                 // Omitted optional outputs get a private name so every kernel has somewhere to write.
                 let outputIDs: [Int?] = proto.output.enumerated().map { position, output in
                     self.id(output.isEmpty ? "\u{0}unused:\(index):\(position)" : output)
@@ -180,6 +217,18 @@ enum GraphLoader {
                         ), inputIDs.compactMap { $0 }
                     )
                 )
+            }
+            var captured: [String] = []
+            if subgraph != nil {
+                // What a body reads without defining it comes from the enclosing scope, as inputs of its own.
+                var local = Set(self.constants.keys).union(inputs.map(\.value))
+                for entry in pending { local.formUnion(entry.node.outputs.compactMap { $0 }) }
+                var seen = Set<Int>()
+                let reads = pending.flatMap(\.inputs) + graph.output.map { self.id($0.name) }
+                for value in reads where !local.contains(value) && seen.insert(value).inserted {
+                    captured.append(self.names[value])
+                    inputs.append(GraphInput(name: self.names[value], value: value, dtype: .float32, dims: []))
+                }
             }
             var defined = Set(self.constants.keys).union(inputs.map(\.value))
             var ordered: [Node] = []
@@ -220,7 +269,12 @@ enum GraphLoader {
                 guard let value = self.ids[info.name], defined.contains(value) else {
                     throw EngineError(.invalidModel, "\(self.source): graph output '\(info.name)' is never computed")
                 }
-                let (dtype, dims) = try Self.tensorType(info, what: "output '\(info.name)'", source: self.source)
+                var (dtype, dims) = try Self.tensorType(info, what: "output '\(info.name)'", source: self.source)
+                if subgraph != nil {
+                    // A body's float16 values compute in float32 like the graph around it; shapes may vary per run.
+                    if dtype == .float16 || dtype == .bfloat16 { dtype = nil }
+                    dims = nil
+                }
                 outputs.append((info.name, value, dtype, dims))
             }
             // value_info: the element types the exporter recorded for intermediate values, checked
@@ -233,8 +287,7 @@ enum GraphLoader {
                 else { continue }
                 if let dtype { declaredTypes[value] = dtype }
             }
-            let producer = [model.producerName, model.producerVersion].filter { !$0.isEmpty }.joined(separator: " ")
-            return Graph(
+            var built = Graph(
                 valueNames: self.names,
                 constants: self.constants,
                 nodes: ordered,
@@ -242,10 +295,62 @@ enum GraphLoader {
                 outputs: outputs,
                 opsetVersion: self.opset,
                 mlOpsetVersion: self.mlOpset,
-                producer: producer,
-                irVersion: Int(model.irVersion),
-                declaredTypes: declaredTypes
+                producer: "",
+                irVersion: 0,
+                declaredTypes: subgraph == nil ? declaredTypes : [:]
             )
+            if subgraph != nil { HalfPrecision.widenCasts(&built) }
+            return (built, declared, captured)
+        }
+
+        /// An If, Loop or Scan node: its bodies built as graphs of their own, and the enclosing-scope values
+        /// they read (the node's inputs after its declared ones).
+        mutating func controlFlowNode(
+            _ proto: Onnx_NodeProto,
+            name: String
+        ) throws(EngineError) -> (any Operator, [String]) {
+            guard let version = OperatorRegistry.version(of: proto.opType, domain: "", opset: self.opset) else {
+                throw EngineError(
+                    .invalidModel,
+                    "\(self.source): operator '\(proto.opType)' of node '\(name)' does not exist in opset \(self.opset)"
+                )
+            }
+            var plain = proto
+            plain.attribute = proto.attribute.filter { $0.type != .graph && !$0.hasG }
+            let attributes = try Attributes(plain, node: name, source: self.source, version: version, opset: self.opset)
+            var bodies: [String: Subgraph] = [:]
+            var captured: [String] = []
+            for attribute in proto.attribute where attribute.type == .graph || attribute.hasG {
+                let what = "subgraph '\(attribute.name)' of node '\(name)'"
+                var builder = Builder(
+                    source: self.source,
+                    opset: self.opset,
+                    mlOpset: self.mlOpset,
+                    external: self.external
+                )
+                let (graph, declared, names) = try builder.buildGraph(attribute.g, subgraph: what)
+                var positions: [Int] = []
+                for captive in names {
+                    if let index = captured.firstIndex(of: captive) {
+                        positions.append(proto.input.count + index)
+                    } else {
+                        positions.append(proto.input.count + captured.count)
+                        captured.append(captive)
+                    }
+                }
+                bodies[attribute.name] = Subgraph(
+                    graph: graph,
+                    declared: declared,
+                    capturedInputs: positions,
+                    what: "\(self.source): \(what)",
+                    fixedOutputShapes: attribute.g.output.map { info in
+                        guard let dims = (try? Self.tensorType(info, what: "", source: ""))?.1 else { return nil }
+                        let fixed = dims.compactMap { $0 }
+                        return fixed.count == dims.count ? fixed : nil
+                    }
+                )
+            }
+            return (try ControlFlow.make(attributes, bodies: bodies, declaredInputs: proto.input.count), captured)
         }
 
         mutating func foldConstantNode(_ proto: Onnx_NodeProto, name: String) throws(EngineError) {

@@ -9,16 +9,10 @@ enum HalfPrecision {
     private static let halfTypes: Set<DType> = [.float16, .bfloat16]
 
     static func widen(_ graph: inout Graph) {
-        let casts = graph.nodes.indices.filter {
-            (graph.nodes[$0].op as? CastOp).map { Self.halfTypes.contains($0.to) } ?? false
-        }
+        let casts = Self.widenCasts(&graph)
         let inputs = graph.inputs.filter { Self.halfTypes.contains($0.dtype) }
         let outputs = graph.outputs.indices.filter { graph.outputs[$0].dtype.map(Self.halfTypes.contains) ?? false }
-        guard !casts.isEmpty || !inputs.isEmpty || !outputs.isEmpty else { return }
-        for index in casts {
-            let to = (graph.nodes[index].op as! CastOp).to
-            graph.nodes[index].op = CastOp(to: .float32, rounding: to == .float16 ? .half : .brain)
-        }
+        guard casts || !inputs.isEmpty || !outputs.isEmpty else { return }
         var widened: [Int: Int] = [:]
         var prologue: [Node] = []
         for input in inputs {
@@ -59,6 +53,20 @@ enum HalfPrecision {
             graph.declaredTypes[value] = .float32
         }
         graph.nodes = prologue + graph.nodes + epilogue
+    }
+
+    /// Casts to float16 or bfloat16 keep their rounding and answer f32 (in a model's graph and in control-flow
+    /// bodies, whose values are the graph's). Returns whether there were any.
+    @discardableResult
+    static func widenCasts(_ graph: inout Graph) -> Bool {
+        let casts = graph.nodes.indices.filter {
+            (graph.nodes[$0].op as? CastOp).map { Self.halfTypes.contains($0.to) } ?? false
+        }
+        for index in casts {
+            let to = (graph.nodes[index].op as! CastOp).to
+            graph.nodes[index].op = CastOp(to: .float32, rounding: to == .float16 ? .half : .brain)
+        }
+        return !casts.isEmpty
     }
 
     private static func newValue(_ graph: inout Graph, _ name: String) -> Int {

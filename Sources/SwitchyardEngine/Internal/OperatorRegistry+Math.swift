@@ -7,7 +7,9 @@ extension OperatorRegistry {
         "Acos": unary(.acos), "Atan": unary(.atan), "Sinh": unary(.sinh), "Cosh": unary(.cosh),
         "Asinh": unary(.asinh), "Acosh": unary(.acosh), "Atanh": unary(.atanh), "Erf": unary(.erf),
         "Softsign": unary(.softsign), "Softplus": unary(.softplus), "Mish": unary(.mish),
-        "HardSwish": unary(.hardSwish),
+        "HardSwish": unary(.hardSwish), "Det": { _ in DetOp() },
+        "DFT": { a throws(EngineError) in try DFTOp(a) }, "STFT": { a throws(EngineError) in try STFTOp(a) },
+        "MelWeightMatrix": { a throws(EngineError) in try MelWeightMatrixOp(a) },
         "Elu": { a throws(EngineError) in UnaryOp(kind: .elu(try a.float("alpha", 1))) },
         "Celu": { a throws(EngineError) in UnaryOp(kind: .celu(try a.float("alpha", 1))) },
         "Selu": { a throws(EngineError) in

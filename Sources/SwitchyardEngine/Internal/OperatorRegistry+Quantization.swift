@@ -6,5 +6,7 @@ extension OperatorRegistry {
         "DynamicQuantizeLinear": { _ in DynamicQuantizeLinearOp() },
         "MatMulInteger": { _ in MatMulIntegerOp() },
         "QLinearMatMul": { _ in QLinearMatMulOp() },
+        "ConvInteger": { a throws(EngineError) in try IntegerConvOp(a, requantizes: false) },
+        "QLinearConv": { a throws(EngineError) in try IntegerConvOp(a, requantizes: true) },
     ]
 }

@@ -45,6 +45,7 @@ extension OperatorRegistry {
         },
         "OneHot": { a throws(EngineError) in OneHotOp(axis: try a.int("axis", -1)) },
         "NonZero": { _ in NonZeroOp() },
+        "Unique": { a throws(EngineError) in try UniqueOp(a) },
         "Compress": { a throws(EngineError) in CompressOp(axis: a.has("axis") ? try a.int("axis", 0) : nil) },
     ]
 }

@@ -150,7 +150,7 @@ enum OperatorRegistry {
         "": merged([
             Self.coreOperators, Self.mathOperators, Self.shapingOperators, Self.reductionOperators,
             Self.indexingOperators,
-            Self.spatialOperators, Self.layerOperators, Self.quantizationOperators,
+            Self.spatialOperators, Self.layerOperators, Self.quantizationOperators, Self.textOperators,
         ]),
         "ai.onnx.ml": merged([Self.machineLearningOperators]),
     ]

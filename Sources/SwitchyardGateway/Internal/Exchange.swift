@@ -286,6 +286,11 @@ final class Exchange {
             version: version
         )
         request.traceID = TraceParent.traceID(self.head.traceparent) ?? .random()
+        if let traceparent = self.head.traceparent, request.traceID != .none {
+            // the caller's span goes on as on the wire: with tracing on, the router's span is its child
+            request.parameters.removeAll { $0.key == ParameterKey.traceparent }
+            request.parameters.append(Parameter(ParameterKey.traceparent, traceparent))
+        }
         let timeout = request.timeout ?? self.core.configuration.defaultRequestTimeout
         request.timeout = timeout
         let context = RequestContext(

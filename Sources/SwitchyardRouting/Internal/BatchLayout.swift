@@ -1,8 +1,8 @@
 internal import SwitchyardTensor
 internal import SwitchyardWire
 
-/// What must agree for requests to share a batch: method, parameters, and per input tensor its name, dtype
-/// and row shape (every dimension past the first).
+/// What must agree for requests to share a batch: method, parameters (but the trace context, which is each
+/// request's own), and per input tensor its name, dtype and row shape (every dimension past the first).
 struct BatchLayout: Hashable, Sendable {
     struct Input: Hashable, Sendable {
         var name: String
@@ -28,7 +28,9 @@ struct BatchLayout: Hashable, Sendable {
         let inputs = request.tensors.map { named in
             Input(name: named.name, dtype: named.tensor.dtype, rowShape: Array(named.tensor.shape.dims.dropFirst()))
         }
-        return (BatchLayout(method: request.method, parameters: request.parameters, inputs: inputs, loner: nil), rows)
+        var parameters = request.parameters
+        parameters.removeAll { ParameterKey.traceContext.contains($0.key) }
+        return (BatchLayout(method: request.method, parameters: parameters, inputs: inputs, loner: nil), rows)
     }
 
     /// A request's rows as a batch counts them (1 for one that cannot be batched), without building its layout:

@@ -15,6 +15,8 @@ struct ResizeOp: Operator {
     var aspectPolicy: String
     /// Upsample and Resize-10: scales only (input 1, or the attribute of Upsample-7).
     var legacy: Bool
+    /// Linear and cubic filters stretched by 1/scale when downscaling (opset 18; nearest ignores it).
+    var antialias: Bool
     var attributeScales: [Float]?
 
     init(_ attributes: Attributes, upsample: Bool) throws(EngineError) {
@@ -34,9 +36,7 @@ struct ResizeOp: Operator {
         self.axes = try attributes.ints("axes")
         self.aspectPolicy = try attributes.string("keep_aspect_ratio_policy", "stretch")
         self.attributeScales = upsample && attributes.version < 9 ? try attributes.floats("scales") : nil
-        if try attributes.int("antialias", 0) != 0 {
-            throw attributes.error("antialias = 1 is not supported", .unsupportedOperator)
-        }
+        self.antialias = try attributes.int("antialias", 0) != 0
         let known = [
             "half_pixel", "half_pixel_symmetric", "pytorch_half_pixel", "align_corners", "asymmetric",
             "tf_crop_and_resize",
@@ -109,12 +109,6 @@ struct ResizeOp: Operator {
         guard shape.allSatisfy({ $0 >= 0 }) else { throw context.error("the output shape \(shape) is negative") }
 
         // Per axis: taps (input index, weight) per output coordinate, or -1 for an extrapolated coordinate.
-        let tapCount: Int =
-            switch self.mode {
-            case .nearest: 1
-            case .linear: 2
-            case .cubic: 4
-            }
         var axisTaps: [(count: Int, indices: [Int], weights: [Double])] = []
         for axis in 0..<rank {
             let (input, output, scale) = (x.shape[axis], shape[axis], scales[axis])
@@ -122,6 +116,16 @@ struct ResizeOp: Operator {
                 axisTaps.append((1, Array(0..<output), Array(repeating: 1, count: output)))
                 continue
             }
+            if self.antialias && self.mode != .nearest && scale < 1 && self.coordinates != "tf_crop_and_resize" {
+                axisTaps.append(try self.antialiased(input: input, output: output, scale: scale, context))
+                continue
+            }
+            let tapCount: Int =
+                switch self.mode {
+                case .nearest: 1
+                case .linear: 2
+                case .cubic: 4
+                }
             var indices: [Int] = []
             var weights: [Double] = []
             for o in 0..<output {
@@ -253,6 +257,51 @@ struct ResizeOp: Operator {
                 }
             }
         )
+    }
+
+    /// Downscaling taps of the linear or cubic filter stretched by 1/scale, normalized, as the reference computes
+    /// them: the window of the filter's width nearest the source coordinate (ties to the lower index), edge values
+    /// beyond the input (or, with `exclude_outside`, no weight there).
+    private func antialiased(
+        input: Int,
+        output: Int,
+        scale: Double,
+        _ context: PlanContext
+    ) throws(EngineError) -> (count: Int, indices: [Int], weights: [Double]) {
+        guard input >= 1, scale > 0, 1 / scale < 65536 else {
+            throw context.error("antialiasing a scale of \(scale) is not supported")
+        }
+        let reach = self.mode == .linear ? 1.0 : 2.0
+        let first = Int((-reach / scale).rounded(.down)) + 1  // the window's first tap, relative to the base pixel
+        let width = 2 - 2 * first
+        let a = self.cubicA
+        func filter(_ t: Double) -> Double {
+            let x = abs(t)
+            if self.mode == .linear { return max(0, 1 - x) }
+            if x <= 1 { return ((a + 2) * x - (a + 3)) * x * x + 1 }
+            return x < 2 ? ((a * x - 5 * a) * x + 8 * a) * x - 4 * a : 0
+        }
+        var indices: [Int] = []
+        var weights: [Double] = []
+        for o in 0..<output {
+            let original = self.source(o, input, output, scale, 0, 1)
+            let floor = original.rounded(.down)
+            // The base pixel is the one at or left of the coordinate, with a ratio in (0, 1].
+            let (base, ratio) = original == floor ? (Int(floor) - 1, 1.0) : (Int(floor), original - floor)
+            var coefficients = (0..<width).map { filter((Double(first + $0) - ratio) * scale) }
+            var taps = (0..<width).map { base + first + $0 }
+            let total = coefficients.reduce(0, +)
+            coefficients = coefficients.map { $0 / total }
+            if self.excludeOutside {
+                for k in 0..<width where taps[k] < 0 || taps[k] >= input { coefficients[k] = 0 }
+                let kept = coefficients.reduce(0, +)
+                if kept != 0 { coefficients = coefficients.map { $0 / kept } }
+            }
+            taps = taps.map { min(max($0, 0), input - 1) }
+            indices += taps
+            weights += coefficients
+        }
+        return (width, indices, weights)
     }
 
     /// The input coordinate an output coordinate maps to.
