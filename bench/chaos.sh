@@ -86,10 +86,10 @@ start router switchyard-router --preprocess "$(list pre1 pre2)" --inference "$(l
   --postprocess "$(list post1 post2)" --health-check-interval-ms 200 --metrics-port "$metrics_port"
 scrape() { curl -s --max-time 5 "http://127.0.0.1:$metrics_port/metrics" >"$1" 2>/dev/null || true; }
 
-load() {  # json duration timeout: closed loop, 16 in flight, one digits row per request
+load() {  # json duration timeout [yard load options]: closed loop, 16 in flight, one digits row per request
   "$bin/yard" load --target "127.0.0.1:${port[router]}" $(tls client) --model digits \
     --input Tests/Fixtures/engine/digits/x_test.npy --concurrency 16 --warmup 1s --duration "$2" --timeout "$3" \
-    --json "$1" >"$1.txt" 2>&1
+    --json "$1" "${@:4}" >"$1.txt" 2>&1
 }
 summary() {  # scenario json: one table row
   python3 - "$1" "$2" <<'EOF'
@@ -276,7 +276,7 @@ peak=$(watch_peak $peer router)
 wait $peer || true
 sleep 2
 after=$(rss_mb router)
-outcome=$(python3 -c 'import json,sys; o=json.load(open(sys.argv[1])); print(f"{o[\"goaway_resource_exhausted\"]} closed with GOAWAY resource exhausted, {o[\"still_sending\"]} held to the end, {o[\"closed_other\"]} closed otherwise, {o[\"no_connection\"]} not connected; {o[\"bytes_sent\"] / 2**20:.0f} MiB sent")' "$logs/slow.json" 2>/dev/null || echo "peer failed: $(tail -1 "$logs/slow.err")")
+outcome=$(python3 bench/chaos_peers.py summary "$logs/slow.json")
 limit_rows+=("| 60 slow connections claiming 16 MiB frames (20 s) | router RSS ${before} → peak ${peak% } → ${after} MB after (growth $(( ${peak% } - before )) MB; target ≤ 128) | $outcome | $load_at |")
 
 # a good client's p99 alone, then beside 10,000 idle connections (TLS and HELLO done, answering PINGs): the good
@@ -285,20 +285,45 @@ limit_rows+=("| 60 slow connections claiming 16 MiB frames (20 s) | router RSS $
 load "$logs/good-alone.json" 8s 5s || true
 load_at=$(load1)
 before=$(rss_mb router)
-load "$logs/good-idle.json" 30s 5s &
+load "$logs/good-idle.json" 30s 5s --request-log "$logs/good-idle.csv" &
 loader=$!
 sleep 2
-peers idle --connections 10000 --seconds 40 --parallel 128 >"$logs/idle.json" 2>"$logs/idle.err" &
+peers idle --connections 10000 --seconds 45 --parallel 128 >"$logs/idle.json" 2>"$logs/idle.err" &
 peer=$!
+flood_start=$SECONDS
 held=0
-while kill -0 $loader 2>/dev/null; do f=$(fds); [ "$f" -le "$held" ] || held=$f; sleep 0.5; done
+held_since=""  # when the flood's connections were all open: from then on they only sit there
+while kill -0 $loader 2>/dev/null; do
+  f=$(fds)
+  if [ "$f" -gt "$held" ]; then held=$f; held_since=""; elif [ "$f" -ge 4000 ] && [ -z "$held_since" ]; then held_since=$(date +%s.%N); fi
+  sleep 0.5
+done
 peak=$(rss_mb router)
 wait $loader || true
+# a client connecting while the cap is full: it gets in by draining a connection idle for 30 s (the first of the
+# flood's), so it comes 33 s after the flood began, while the flood still holds its connections
+while [ $((SECONDS - flood_start)) -lt 33 ]; do sleep 0.5; done
+load "$logs/good-late.json" 3s 5s || true
 wait $peer || true
+late_outcome=$(python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["steps"][0]; print("%d of %d answered" % (s["ok"], s["sent"]))' "$logs/good-late.json" 2>/dev/null || echo "could not connect: $(grep -o 'cannot reach.*' "$logs/good-late.json.txt" 2>/dev/null | head -c 120)")
+# the good client's p99 over requests sent while the flood opened its connections, and while they were held
+windows=$(python3 - "$logs/good-idle.csv" "${held_since:-0}" <<'EOF2'
+import csv, sys
+held_since = float(sys.argv[2])
+opening, holding = [], []
+for row in csv.DictReader(open(sys.argv[1])):
+    if row["measured"] != "1" or row["code"] != "ok":
+        continue
+    (holding if held_since and float(row["sent_unix_s"]) >= held_since else opening).append(float(row["latency_ms"]))
+def p99(values):
+    return f"{sorted(values)[int(0.99 * (len(values) - 1))]:.1f} ms ({len(values)} answers)" if values else "none"
+print(f"{p99(opening)} while the flood opened its connections, {p99(holding)} while they were held")
+EOF2
+)
 ratio=$(python3 -c 'import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); print(f"{b / a:.2f}" if a else "n/a")' \
   "$(p99 "$logs/good-alone.json")" "$(p99 "$logs/good-idle.json")")
-idle_outcome=$(python3 -c 'import json,sys; o=json.load(open(sys.argv[1])); print(f"{o[\"opened\"]} opened, {o[\"refused\"]} closed at accept, {o[\"closed_by_server\"]} closed later")' "$logs/idle.json" 2>/dev/null || echo "peer failed: $(tail -1 "$logs/idle.err")")
-limit_rows+=("| 10,000 idle connections beside a good client connected before them (16 in flight, 30 s) | good client p99 $(p99 "$logs/good-alone.json") ms alone, $(p99 "$logs/good-idle.json") ms beside them (${ratio}×; target ≤ 2×), $(failed "$logs/good-idle.json") failed; router descriptors at most ${held}, RSS ${before} → ${peak} MB | $idle_outcome | $load_at |")
+idle_outcome=$(python3 bench/chaos_peers.py summary "$logs/idle.json")
+limit_rows+=("| 10,000 idle connections beside a good client connected before them (16 in flight, 30 s) | good client p99 $(p99 "$logs/good-alone.json") ms alone, $(p99 "$logs/good-idle.json") ms beside them (${ratio}×; target ≤ 2×): ${windows}; $(failed "$logs/good-idle.json") failed; router descriptors at most ${held}, RSS ${before} → ${peak} MB; a client connecting 33 s into the flood (the cap full): ${late_outcome:-not run} | $idle_outcome | $load_at |")
 
 # PNG bombs: 2,000 requests of 4 PNGs of 67 bytes each claiming 16384 × 16384 pixels, beside a good client
 load_at=$(load1)
@@ -311,7 +336,7 @@ peer=$!
 peak=$(watch_peak $peer pre1 pre2 router)
 wait $peer || true
 wait $loader || true
-bomb_outcome=$(python3 -c 'import json,sys; o=json.load(open(sys.argv[1])); print(f"{o[\"requests\"]} requests: {o[\"codes\"]}; e.g. {o[\"example\"][:110]}")' "$logs/bomb.json" 2>/dev/null || echo "peer failed: $(tail -1 "$logs/bomb.err")")
+bomb_outcome=$(python3 bench/chaos_peers.py summary "$logs/bomb.json")
 read -r pre1_peak pre2_peak router_peak <<<"$peak"
 limit_rows+=("| PNG bombs through the preprocess stage (2,000 requests × 4 PNGs claiming 16384² pixels) | preprocess RSS ${pre_before} → peak ${pre1_peak}/${pre2_peak} MB, router peak ${router_peak} MB; good client p99 $(p99 "$logs/good-bomb.json") ms, $(failed "$logs/good-bomb.json") failed | $bomb_outcome | $load_at |")
 fi

@@ -4,6 +4,7 @@
   slow   N connections that each claim a 16 MiB REQUEST frame and send it slowly (64 KiB every 50 ms)
   idle   N connections that complete TLS and HELLO, then only answer PINGs, for a while
   bomb   REQUESTs carrying a tiny PNG that claims 16384 x 16384 pixels, through the router's preprocess stage
+  summary FILE   one line for the results table from a JSON line written by one of the above
 
 Every connection and every wait is bounded by --seconds; every socket is closed on exit.
 """
@@ -191,7 +192,26 @@ async def bomb(args: argparse.Namespace) -> dict:
             "example": example}
 
 
+def summary(path: str) -> str:
+    o = json.load(open(path))
+    if o["mode"] == "slow":
+        return (f"{o['goaway_resource_exhausted']} closed with GOAWAY resource exhausted, {o['still_sending']} held to "
+                f"the end, {o['closed_other']} closed otherwise (keepalive), {o['no_connection']} not connected; "
+                f"{o['bytes_sent'] / 2**20:.0f} MiB sent")
+    if o["mode"] == "idle":
+        return (f"{o['opened']} opened, {o['refused']} closed at accept, {o['closed_by_server']} closed later "
+                f"(over {o['seconds']} s)")
+    codes = ", ".join(f"{name} {count}" for name, count in sorted(o["codes"].items()))
+    return f"{o['requests']} requests of {o['png_bytes']}-byte PNGs: {codes}; e.g. \"{o['example'][:100]}\""
+
+
 def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "summary":
+        try:
+            print(summary(sys.argv[2]))
+        except (OSError, ValueError, KeyError) as error:
+            print(f"no result ({error})")
+        return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("mode", choices=["slow", "idle", "bomb"])
     parser.add_argument("--port", type=int, required=True)
@@ -213,7 +233,7 @@ def main() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, args.connections + 1024)), hard))
     result = asyncio.run(asyncio.wait_for({"slow": slow, "idle": idle, "bomb": bomb}[args.mode](args),
                                           args.seconds + 60))
-    print(json.dumps(result))
+    print(json.dumps({"mode": args.mode, **result}))
 
 
 if __name__ == "__main__":

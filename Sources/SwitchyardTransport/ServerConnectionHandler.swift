@@ -7,7 +7,10 @@ import SwitchyardTracing
 import SwitchyardWire
 
 /// Tells a server connection to drain: GOAWAY, finish what is in flight, close.
-struct DrainEvent: Sendable {}
+struct DrainEvent: Sendable {
+    /// The GOAWAY's message.
+    var reason = "server is shutting down"
+}
 
 /// One server-side connection. Its lifecycle (HELLO, admission, keepalive, idle, drain, read pausing, protocol errors)
 /// is decided by ``ServerConnection/StateMachine``; this handler feeds it events and carries out its actions: it runs
@@ -33,6 +36,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     private let service: any WireService
     /// The server's budget for tensor bytes of requests being served; `nil`: unbounded.
     private let inFlightBudget: ByteBudget?
+    /// What the server's accept path reads of this connection (idle or not) at the connection cap.
+    private let activity: ConnectionActivity?
     private var logger: Logger
     private var machine: ServerConnection.StateMachine
     private var connection = ServerConnection.Context()
@@ -48,11 +53,13 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         configuration: WireServerConfiguration,
         service: any WireService,
         inFlightBudget: ByteBudget? = nil,
+        activity: ConnectionActivity? = nil,
         logger: Logger
     ) {
         self.configuration = configuration
         self.service = service
         self.inFlightBudget = inFlightBudget
+        self.activity = activity
         self.logger = logger
         self.machine = ServerConnection.StateMachine(configuration: .init(configuration))
     }
@@ -113,8 +120,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case TLSUserEvent.handshakeCompleted(let negotiated) = event {
             self.perform(self.machine.tlsHandshakeCompleted(alpn: negotiated), context: context)
-        } else if event is DrainEvent {
-            self.perform(self.machine.drain(reason: "server is shutting down"), context: context)
+        } else if let drain = event as? DrainEvent {
+            self.perform(self.machine.drain(reason: drain.reason), context: context)
         } else {
             context.fireUserInboundEventTriggered(event)
         }
@@ -144,7 +151,11 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         self.inReadBurst = true
-        self.perform(self.machine.received(self.unwrapInboundIn(data), now: context.eventLoop.now), context: context)
+        let now = context.eventLoop.now
+        let frame = self.unwrapInboundIn(data)
+        self.perform(self.machine.received(frame, now: now), context: context)
+        // requests make a connection active; keepalive PINGs and PONGs do not
+        if case .request = frame { self.activity?.touched(inFlight: self.machine.inFlight.count, now: now) }
     }
 
     /// Carries out what the state machine decided.
@@ -333,6 +344,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     /// Writes an answer; answers of one read burst or one event-loop tick share a flush.
     private func send(_ frame: Frame, context: ChannelHandlerContext) {
         context.write(self.wrapOutboundOut(frame), promise: nil)
+        if !self.inReadBurst {
+            self.activity?.touched(inFlight: self.machine.inFlight.count, now: context.eventLoop.now)
+        }
         if self.inReadBurst {
             self.flushAfterRead = true  // answered while reading: one flush when the read burst ends
         } else if self.machine.inFlight.isEmpty {

@@ -16,8 +16,9 @@ public final class WireServer: Service, Sendable {
     private let logger: Logger
     private let group: any EventLoopGroup
     private let address = BoundAddress()
-    private let connections = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
+    private let connections = NIOLockedValueBox<[ObjectIdentifier: ConnectionActivity]>([:])
     private let refused = NIOLockedValueBox(0)
+    private let evicted = NIOLockedValueBox(Evictions())
     private let budget: ByteBudget
     private let inFlightBudget: ByteBudget
 
@@ -52,6 +53,27 @@ public final class WireServer: Service, Sendable {
 
     /// Connections closed at once because ``WireServerConfiguration/maxConnections`` were open.
     public var refusedConnectionCount: Int { self.refused.withLockedValue { $0 } }
+
+    /// Idle connections drained to make room for a new one at ``WireServerConfiguration/maxConnections``.
+    public var evictedConnectionCount: Int { self.evicted.withLockedValue { $0.count } }
+
+    /// Idle connections drained to make room, and the budget for more: each costs the newcomer's TLS handshake,
+    /// so a flood of new connections may cycle through idle ones only this fast.
+    private struct Evictions {
+        static let perSecond = 10.0
+        var count = 0
+        var tokens = Self.perSecond
+        var refilled = NIODeadline.now()
+
+        mutating func take(now: NIODeadline) -> Bool {
+            let seconds = Double((now - self.refilled).nanoseconds) / 1e9
+            self.tokens = min(Self.perSecond, self.tokens + seconds * Self.perSecond)
+            self.refilled = now
+            guard self.tokens >= 1 else { return false }
+            self.tokens -= 1
+            return true
+        }
+    }
 
     /// The bound address, once `run()` has bound (useful with port 0).
     /// - Throws: the bind error when binding failed.
@@ -96,6 +118,7 @@ public final class WireServer: Service, Sendable {
         let logger = self.logger
         let connections = self.connections
         let refused = self.refused
+        let evicted = self.evicted
         let budget = self.budget
         let inFlightBudget = self.inFlightBudget
         do {
@@ -105,10 +128,38 @@ public final class WireServer: Service, Sendable {
                 .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .childChannelInitializer { channel in
                     let id = ObjectIdentifier(channel)
-                    let admitted = connections.withLockedValue { open in
-                        guard open.count < configuration.maxConnections else { return false }
-                        open[id] = channel
-                        return true
+                    let activity = ConnectionActivity(channel: channel)
+                    let (admitted, victim) = connections.withLockedValue { open -> (Bool, ConnectionActivity?) in
+                        var victim: ConnectionActivity? = nil
+                        if open.count >= configuration.maxConnections {
+                            // room for it only by draining the longest-idle connection, a few a second at most
+                            let now = NIODeadline.now()
+                            guard let age = configuration.evictIdleConnectionsAfter,
+                                evicted.withLockedValue({ $0.take(now: now) }),
+                                let idle = open.values.longestIdle(atLeast: age, now: now)
+                            else { return (false, nil) }
+                            idle.markEvicted()
+                            victim = idle
+                        }
+                        open[id] = activity
+                        return (true, victim)
+                    }
+                    if let victim {
+                        let count = evicted.withLockedValue { evictions in
+                            evictions.count += 1
+                            return evictions.count
+                        }
+                        if count % 1000 == 1 {
+                            logger.warning(
+                                "at the connection limit: draining the longest-idle connections to make room",
+                                metadata: ["limit": "\(configuration.maxConnections)", "evicted": "\(count)"]
+                            )
+                        }
+                        victim.channel.eventLoop.execute {
+                            victim.channel.pipeline.fireUserInboundEventTriggered(
+                                DrainEvent(reason: "an idle connection closed: the server is at its connection limit")
+                            )
+                        }
                     }
                     guard admitted else {
                         let count = refused.withLockedValue { count in
@@ -140,6 +191,7 @@ public final class WireServer: Service, Sendable {
                                 configuration: configuration,
                                 service: service,
                                 inFlightBudget: inFlightBudget,
+                                activity: activity,
                                 logger: logger
                             )
                         )
@@ -156,7 +208,7 @@ public final class WireServer: Service, Sendable {
     }
 
     private func drain() async {
-        let open = self.connections.withLockedValue { Array($0.values) }
+        let open = self.connections.withLockedValue { $0.values.map(\.channel) }
         self.logger.info("draining", metadata: ["connections": "\(open.count)"])
         for channel in open {
             channel.pipeline.fireUserInboundEventTriggered(DrainEvent())
@@ -168,7 +220,7 @@ public final class WireServer: Service, Sendable {
     }
 
     private func closeAll() {
-        for channel in self.connections.withLockedValue({ Array($0.values) }) {
+        for channel in self.connections.withLockedValue({ $0.values.map(\.channel) }) {
             channel.close(promise: nil)
         }
     }

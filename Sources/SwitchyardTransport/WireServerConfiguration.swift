@@ -21,6 +21,11 @@ public struct WireServerConfiguration: Sendable {
     /// Most connections open at once (TLS handshakes included); one past it is closed as soon as it is accepted,
     /// before any TLS work, so that a flood of idle or slow connections cannot take the server's memory.
     public var maxConnections: Int = 4096
+    /// At the connection cap, a new connection makes room by draining (GOAWAY) the connection idle the longest, if
+    /// one has had nothing in flight for this long (at most 10 a second: each costs the newcomer's TLS handshake);
+    /// otherwise it is closed at accept. So that connections held open and idle for long (a flood, or a leak) do not
+    /// keep out clients that connect later, while a flood of new connections still costs little. `nil`: never evict.
+    public var evictIdleConnectionsAfter: Duration? = .seconds(30)
     /// Most bytes held in frames still arriving, over all connections: a connection whose next frame does not fit is
     /// closed with GOAWAY `resource exhausted`, so that slow senders of large frames cannot take the server's memory.
     /// (A complete frame is read at once and takes nothing from it.)

@@ -14,6 +14,7 @@ struct ConnectionLimitTests {
         try await Harness.with(configure: {
             $0.maxConnections = 2
             $0.handshakeTimeout = .seconds(120)  // the held connections never shake hands
+            $0.evictIdleConnectionsAfter = nil  // nor make room for the third
         }) { harness, _ in
             let first = try await RawPeer.connect(port: harness.port, tls: nil)
             let second = try await RawPeer.connect(port: harness.port, tls: nil)
@@ -93,5 +94,55 @@ func waitUntil(_ condition: () -> Bool) async throws {
     while !condition() {
         try #require(ContinuousClock.now < deadline, "condition not met within 30 s")
         try await Task.sleep(for: .milliseconds(5))
+    }
+}
+
+/// At the connection cap, the longest-idle connection makes room for a new one.
+@Suite(.timeLimit(.minutes(2)))
+struct ConnectionEvictionTests {
+    @Test func aClientConnectingAtTheCapDrainsTheLongestIdleConnectionAndIsServed() async throws {
+        try await Harness.with(configure: {
+            $0.maxConnections = 2
+            $0.evictIdleConnectionsAfter = .milliseconds(300)
+        }) { harness, _ in
+            // two connections that shook hands and now sit idle: the cap is full
+            let first = try await harness.rawPeer()
+            #expect(try await first.handshake() != nil)
+            let second = try await harness.rawPeer()
+            #expect(try await second.handshake() != nil)
+            try await waitUntil { harness.server.connectionCount == 2 }
+            try await Task.sleep(for: .milliseconds(400))
+            let client = try harness.client()
+            _ = try await client.call(Request(method: "echo"), deadline: .now.advanced(by: .seconds(30)))
+            #expect(harness.server.evictedConnectionCount == 1)
+            #expect(harness.server.refusedConnectionCount == 0)
+            // the first (idle the longest) was told to go, with a reason
+            guard case .goAway(let goAway)? = try await first.nextFrame(timeout: .seconds(30)) else {
+                Issue.record("the longest-idle connection got no GOAWAY")
+                return
+            }
+            #expect(goAway.status.code == .ok)
+            #expect(goAway.status.message.contains("connection limit"))
+            #expect(await first.waitUntilClosed(timeout: .seconds(30)))
+            #expect(!(await second.waitUntilClosed(timeout: .milliseconds(100))))
+            await client.close()
+            await second.close()
+        }
+    }
+
+    @Test func aConnectionIdleForLessThanTheAgeIsKeptAndTheNewOneRefused() async throws {
+        try await Harness.with(configure: {
+            $0.maxConnections = 1
+            $0.evictIdleConnectionsAfter = .seconds(60)
+        }) { harness, _ in
+            let busy = try await harness.rawPeer()
+            #expect(try await busy.handshake() != nil)
+            try await waitUntil { harness.server.connectionCount == 1 }
+            let late = try await RawPeer.connect(port: harness.port, tls: nil)
+            #expect(await late.waitUntilClosed(timeout: .seconds(30)))
+            #expect(harness.server.refusedConnectionCount == 1)
+            #expect(harness.server.evictedConnectionCount == 0)
+            await busy.close()
+        }
     }
 }
