@@ -113,9 +113,8 @@ final class FrameEncoder: ChannelOutboundHandler {
     typealias OutboundIn = Frame
     typealias OutboundOut = ByteBuffer
 
-    /// Shorter views are copied: each separate write becomes a TLS record of its own, and below a full record (16 KiB)
-    /// the extra record cost more than the copy it saved (a 3 KiB tensor echoed as its own write: about 8 µs more CPU
-    /// per round trip in `switchyard-bench wire`).
+    /// Shorter views are copied: each separate write becomes a TLS record of its own (its own encryption call, header
+    /// and tag), which below a full record (16 KiB) costs about as much as the copy it saves.
     static let gatherThreshold = 16 * 1024
 
     /// A piece of the frame: bytes of the frame's own buffer, or a slice of a received one.
