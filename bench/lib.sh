@@ -3,7 +3,7 @@
 # After sourcing: $bin (release binaries), $work (temporary folder), $certs ($work/certs; call make_certs).
 
 [ -n "${SKIP_BUILD:-}" ] || swift build -c release >&2  # SKIP_BUILD=1: the binaries as they are
-bin=$(swift build -c release --show-bin-path)
+bin=${BIN:-$(swift build -c release --show-bin-path)}  # BIN: another build's binaries
 work=$(mktemp -d -t "switchyard-$(basename "$0" .sh).XXXXXX")
 certs=$work/certs
 pids=()
