@@ -2,9 +2,8 @@
 # together with every service started, and starts services on 127.0.0.1 with bounded waits.
 # After sourcing: $bin (release binaries), $work (temporary folder), $certs ($work/certs; call make_certs).
 
-# BIN=DIR: the binaries in DIR as they are (e.g. a release build made with --scratch-path)
-[ -n "${SKIP_BUILD:-}${BIN:-}" ] || swift build -c release >&2  # SKIP_BUILD=1: the binaries as they are
-bin=${BIN:-$(swift build -c release --show-bin-path)}
+[ -n "${SKIP_BUILD:-}" ] || swift build -c release >&2  # SKIP_BUILD=1: the binaries as they are
+bin=${BIN:-$(swift build -c release --show-bin-path)}  # BIN: another build's binaries
 work=$(mktemp -d -t "switchyard-$(basename "$0" .sh).XXXXXX")
 certs=$work/certs
 pids=()

@@ -275,7 +275,8 @@ public final class Model: Sendable {
                     throw EngineError(.invalidInput, "input '\(input.name)' has batch \(batch); the limit is \(limit)")
                 }
             }
-            result.append((Array(tensor.shape.dims), tensor.data))
+            // kernels read typed elements in place: views of a received frame are copied when they are not aligned
+            result.append((Array(tensor.shape.dims), tensor.data.aligned()))
         }
         return result
     }

@@ -48,7 +48,8 @@ public final class RouterService: WireService, Service {
     ///   - sampler: takes a sample of answered requests' inputs and predictions for the monitor's drift detection.
     ///   - instances: instances per stage (`preprocess`, `inference`, `postprocess`; 1 when missing): a model's
     ///     `maxBatchesInFlight` is per instance, so that a stage scaled out gets batches for every instance.
-    ///   - executor: where the batchers' tasks run (the router's event loop); `nil`: the global executor.
+    ///   - executors: where the batchers' tasks run (the router's event loops), one per model in turn, so that models
+    ///     do not all share one loop; empty: the global executor.
     ///   - pools: the stage pools' discovery and administration, for `pool.*`.
     ///   - learning: serve the models that healthy inference instances report (`model.list` on each health check)
     ///     besides `models`, batched with these settings and each model's own limits; `nil`: only `models`.
@@ -62,7 +63,7 @@ public final class RouterService: WireService, Service {
         logger: Logger,
         sampler: InputSampler? = nil,
         instances: [String: Int] = [:],
-        executor: (any TaskExecutor)? = nil,
+        executors: [any TaskExecutor] = [],
         pools: StagePools? = nil,
         learning: BatcherConfiguration? = nil
     ) {
@@ -73,7 +74,7 @@ public final class RouterService: WireService, Service {
             postprocess: postprocess,
             instances: instances,
             logger: logger,
-            executor: executor
+            executors: executors
         )
         self.preprocess = preprocess
         self.inference = inference

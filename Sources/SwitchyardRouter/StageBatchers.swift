@@ -51,7 +51,10 @@ final class StageBatchers: Sendable {
     private let inference: any Upstream
     private let postprocess: any Upstream
     private let logger: Logger
-    private let executor: (any TaskExecutor)?
+    /// Where batchers' tasks run: each model's on one of these, in turn (its pinned versions' on the same).
+    private let executors: [any TaskExecutor]
+    /// Models given an executor so far.
+    private let placed = Atomic<Int>(0)
 
     /// Makes every model's batchers; nothing is sent until ``run()``.
     /// - Parameters:
@@ -61,7 +64,7 @@ final class StageBatchers: Sendable {
     ///   - postprocess: the postprocess stage.
     ///   - instances: instances per stage: a model's `maxBatchesInFlight` is per instance.
     ///   - logger: for batch decisions.
-    ///   - executor: where the batchers' tasks run; `nil`: the global executor.
+    ///   - executors: where the batchers' tasks run, one per model in turn; empty: the global executor.
     init(
         models: [String: BatcherConfiguration],
         preprocess: any Upstream,
@@ -69,24 +72,10 @@ final class StageBatchers: Sendable {
         postprocess: any Upstream,
         instances: [String: Int],
         logger: Logger,
-        executor: (any TaskExecutor)?
+        executors: [any TaskExecutor]
     ) {
-        self.table = Mutex(
-            (
-                models.reduce(into: [:]) { stages, entry in
-                    stages[entry.key] = Self.make(
-                        model: entry.key,
-                        configuration: entry.value,
-                        preprocess: preprocess,
-                        inference: inference,
-                        postprocess: postprocess,
-                        instances: instances,
-                        logger: logger,
-                        executor: executor
-                    )
-                }, false
-            )
-        )
+        self.executors = executors
+        self.table = Mutex(([:], false))
         self.preprocess = preprocess
         self.postprocess = postprocess
         self.configurations = Mutex(models)
@@ -94,7 +83,26 @@ final class StageBatchers: Sendable {
         self.started = AsyncStream.makeStream()
         self.inference = inference
         self.logger = logger
-        self.executor = executor
+        let made = models.keys.sorted().reduce(into: [String: Stages]()) { stages, model in
+            stages[model] = Self.make(
+                model: model,
+                configuration: models[model]!,
+                preprocess: preprocess,
+                inference: inference,
+                postprocess: postprocess,
+                instances: instances,
+                logger: logger,
+                executor: self.nextExecutor()
+            )
+        }
+        self.table.withLock { $0.stages = made }
+    }
+
+    /// The executor for the next model: the event loops in turn.
+    private func nextExecutor() -> (any TaskExecutor)? {
+        guard !self.executors.isEmpty else { return nil }
+        let index = self.placed.wrappingAdd(1, ordering: .relaxed).oldValue
+        return self.executors[index % self.executors.count]
     }
 
     /// The models, sorted.
@@ -151,7 +159,7 @@ final class StageBatchers: Sendable {
                     postprocess: self.postprocess,
                     instances: instances,
                     logger: self.logger,
-                    executor: self.executor
+                    executor: self.nextExecutor()
                 )
                 // before run() starts, it takes the table as it is; after, it is handed the new batchers
                 if table.running {
@@ -257,7 +265,7 @@ final class StageBatchers: Sendable {
                 configuration: Self.scaled(configuration, for: "inference", instances: self.instances.withLock { $0 }),
                 logger: self.logger,
                 metricDimensions: [("model", model), ("stage", "inference"), ("version", version)],
-                executor: self.executor
+                executor: stages.inference.executor
             )
             // after shutdown began nobody runs it: go unbatched
             if case .terminated = self.started.continuation.yield(batcher) { return nil }

@@ -41,12 +41,16 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
         var calls: [UInt64: (members: [UInt64], task: Task<Response, any Error>?)] = [:]
     }
 
-    /// What to do once the lock is released.
+    /// What to do once the lock is released (logging and metrics too: no lock is held across them).
     private struct Effects: Sendable {
         var answers: [(CheckedContinuation<Response, any Error>, Result<Response, any Error>)] = []
         var runner: CheckedContinuation<Void, Never>? = nil
         /// Upstream calls no member waits for any more.
         var abandoned: [Task<Response, any Error>] = []
+        /// Batches handed to the run loop, to log and count.
+        var sent: [(rows: Int, requests: Int, reason: BatcherStateMachine.Reason)] = []
+        /// The queue's length after the change, when it was examined.
+        var queueDepth: Int? = nil
     }
 
     private let state: Mutex<State>
@@ -59,7 +63,7 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
     /// The metrics' labels, as attributes of batch spans.
     private let spanAttributes: [(String, String)]
     /// Where the batcher's own tasks (timer, upstream calls) run; `nil`: the global executor.
-    private let executor: (any TaskExecutor)?
+    public let executor: (any TaskExecutor)?
 
     /// Makes a batcher; nothing is sent until ``run()`` runs.
     /// - Parameters:
@@ -300,14 +304,7 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
                         }
                     }
                 } else {
-                    self.logger.trace(
-                        "batch sent",
-                        metadata: [
-                            "batch.size": "\(dispatch.rows)", "batch.requests": "\(dispatch.members.count)",
-                            "batch.reason": "\(dispatch.reason)",
-                        ]
-                    )
-                    self.metrics.recordBatch(rows: dispatch.rows)
+                    effects.sent.append((dispatch.rows, dispatch.members.count, dispatch.reason))
                     state.calls[dispatch.batchID] = (dispatch.members.map(\.id), nil)
                     state.pending.append(dispatch)
                 }
@@ -320,7 +317,7 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
             }
         }
         self.rearm(&state, effects: &effects)
-        self.metrics.recordQueueDepth(state.machine.queue.count)
+        effects.queueDepth = state.machine.queue.count
         if !state.pending.isEmpty, let runner = state.runner {
             state.runner = nil
             effects.runner = runner
@@ -347,6 +344,17 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
     }
 
     private func carryOut(_ effects: Effects) {
+        for batch in effects.sent {
+            self.logger.trace(
+                "batch sent",
+                metadata: [
+                    "batch.size": "\(batch.rows)", "batch.requests": "\(batch.requests)",
+                    "batch.reason": "\(batch.reason)",
+                ]
+            )
+            self.metrics.recordBatch(rows: batch.rows)
+        }
+        if let depth = effects.queueDepth { self.metrics.recordQueueDepth(depth) }
         effects.runner?.resume()
         for (continuation, result) in effects.answers { continuation.resume(with: result) }
         for task in effects.abandoned { task.cancel() }

@@ -55,6 +55,15 @@ public struct ByteView: Sendable, Equatable, CustomStringConvertible {
         try body(UnsafeRawBufferPointer(start: self.storage.base + self.offset, count: self.count))
     }
 
+    /// Whether the first byte lies on a ``ByteStorage/alignment`` boundary (views of received buffers often do not).
+    @inlinable
+    public var isAligned: Bool { Int(bitPattern: self.storage.base + self.offset) % ByteStorage.alignment == 0 }
+
+    /// This view when it is aligned, else a copy in fresh aligned storage: for code that reads typed elements in place.
+    public func aligned() -> ByteView {
+        self.isAligned ? self : self.withUnsafeBytes { ByteView(copying: $0) }
+    }
+
     /// The bytes as an array (a copy).
     public var bytes: [UInt8] { self.withUnsafeBytes { Array($0) } }
 

@@ -2,10 +2,86 @@
 ///
 /// For fixed-width dtypes `data.count == shape.elementCount × dtype.byteWidth`. For `bytes`, the data is
 /// `elementCount` elements, each a little-endian `u32` length followed by that many bytes.
+///
+/// A tensor joined from other tensors' rows (``init(joiningRows:)``) keeps their views instead of copying them: a
+/// frame encoder writes the views one after another (``forEachSegment(_:)``), and only code that asks for ``data``
+/// pays for one contiguous copy.
 public struct Tensor: Sendable, Equatable, CustomStringConvertible {
     public let dtype: DType
     public let shape: Shape
-    public let data: ByteView
+    private let segments: Segments
+
+    /// One view, or the row views of joined tensors in order (never fewer than two).
+    private enum Segments: Sendable {
+        case one(ByteView)
+        case joined([ByteView], count: Int)
+    }
+
+    /// The bytes in C order. A joined tensor copies its parts into fresh aligned storage on every call: code that
+    /// only passes the bytes on reads them with ``forEachSegment(_:)``; code that reads them often, from
+    /// ``contiguous()``.
+    public var data: ByteView {
+        switch self.segments {
+        case .one(let view): return view
+        case .joined(let views, let count): return Self.join(views, count: count)
+        }
+    }
+
+    /// The number of data bytes.
+    public var byteCount: Int {
+        switch self.segments {
+        case .one(let view): view.count
+        case .joined(_, let count): count
+        }
+    }
+
+    /// Whether the data is one view (``data`` costs nothing).
+    public var isContiguous: Bool {
+        if case .one = self.segments { return true }
+        return false
+    }
+
+    /// Calls `body` with each view of the data in order (one for a contiguous tensor), without copying.
+    /// - Parameter body: takes a view; empty views are skipped.
+    /// - Throws: what `body` throws.
+    public func forEachSegment<E: Error>(_ body: (ByteView) throws(E) -> Void) throws(E) {
+        switch self.segments {
+        case .one(let view):
+            if view.count > 0 { try body(view) }
+        case .joined(let views, _):
+            for view in views { try body(view) }
+        }
+    }
+
+    /// This tensor with its data in one view: itself when it is contiguous, else one copy of its parts.
+    public func contiguous() -> Tensor {
+        guard case .joined(let views, let count) = self.segments else { return self }
+        return Tensor(checked: self.dtype, self.shape, .one(Self.join(views, count: count)))
+    }
+
+    private init(checked dtype: DType, _ shape: Shape, _ segments: Segments) {
+        self.dtype = dtype
+        self.shape = shape
+        self.segments = segments
+    }
+
+    private static func join(_ views: [ByteView], count: Int) -> ByteView {
+        let storage = ByteStorage(uninitializedCount: count) { target in
+            var offset = 0
+            for view in views {
+                view.withUnsafeBytes { source in
+                    UnsafeMutableRawBufferPointer(rebasing: target[offset..<(offset + source.count)])
+                        .copyMemory(from: source)
+                }
+                offset += view.count
+            }
+        }
+        return ByteView(storage: storage)
+    }
+
+    public static func == (lhs: Tensor, rhs: Tensor) -> Bool {
+        lhs.dtype == rhs.dtype && lhs.shape == rhs.shape && lhs.data == rhs.data
+    }
 
     /// Makes a tensor over existing bytes, checking that they fit the dtype and shape.
     /// - Parameters:
@@ -31,7 +107,7 @@ public struct Tensor: Sendable, Equatable, CustomStringConvertible {
         }
         self.dtype = dtype
         self.shape = shape
-        self.data = data
+        self.segments = .one(data)
     }
 
     /// Makes a tensor by copying scalars.
@@ -139,38 +215,41 @@ public struct Tensor: Sendable, Equatable, CustomStringConvertible {
         return try Tensor(dtype: self.dtype, shape: self.shape.withBatch(range.count), data: view)
     }
 
-    /// Joins tensors along the first dimension (one copy).
+    /// Joins tensors along the first dimension without copying: the result keeps the parts' views.
     /// - Parameter parts: tensors of one dtype whose shapes agree past the first dimension.
     /// - Throws: `TensorError.typeMismatch` or `.shapeMismatch` when they do not.
-    public static func concatenatingRows(_ parts: [Tensor]) throws(TensorError) -> Tensor {
+    public init(joiningRows parts: [Tensor]) throws(TensorError) {
         guard let first = parts.first else { throw TensorError(.shapeMismatch, "nothing to concatenate") }
         guard first.shape.rank >= 1 else { throw TensorError(.shapeMismatch, "cannot concatenate scalars") }
-        let inner = Array(first.shape.dims.dropFirst())
+        let inner = first.shape.dims.dropFirst()
         var rows = 0
         var bytes = 0
+        var views: [ByteView] = []
+        views.reserveCapacity(parts.count)
         for part in parts {
             guard part.dtype == first.dtype else {
                 throw TensorError(.typeMismatch, "cannot join \(part.dtype) rows to \(first.dtype) rows")
             }
-            guard part.shape.rank == first.shape.rank, Array(part.shape.dims.dropFirst()) == inner else {
+            guard part.shape.rank == first.shape.rank, part.shape.dims.dropFirst() == inner else {
                 throw TensorError(.shapeMismatch, "row shape of \(part.shape) differs from \(first.shape)")
             }
             rows += part.shape[0]
-            bytes += part.data.count
+            bytes += part.byteCount
+            part.forEachSegment { views.append($0) }
         }
-        let storage = ByteStorage(count: bytes) { target in
-            var offset = 0
-            for part in parts {
-                part.data.withUnsafeBytes { source in
-                    if source.count > 0 {
-                        UnsafeMutableRawBufferPointer(rebasing: target[offset..<(offset + source.count)])
-                            .copyMemory(from: source)
-                    }
-                }
-                offset += part.data.count
-            }
+        let shape = first.shape.withBatch(rows)
+        switch views.count {
+        case 0: self.init(checked: first.dtype, shape, .one(.empty))
+        case 1: self.init(checked: first.dtype, shape, .one(views[0]))
+        default: self.init(checked: first.dtype, shape, .joined(views, count: bytes))
         }
-        return try Tensor(dtype: first.dtype, shape: first.shape.withBatch(rows), data: ByteView(storage: storage))
+    }
+
+    /// Joins tensors along the first dimension into one contiguous tensor (one copy when there are several parts).
+    /// - Parameter parts: tensors of one dtype whose shapes agree past the first dimension.
+    /// - Throws: `TensorError.typeMismatch` or `.shapeMismatch` when they do not.
+    public static func concatenatingRows(_ parts: [Tensor]) throws(TensorError) -> Tensor {
+        try Tensor(joiningRows: parts).contiguous()
     }
 
     public var description: String { "Tensor(\(self.dtype), \(self.shape))" }

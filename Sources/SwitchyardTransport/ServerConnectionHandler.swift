@@ -238,7 +238,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         }
         var work = Work(trace: request.traceID)
         if let budget = self.inFlightBudget {
-            let bytes = request.tensors.reduce(0) { $0 + $1.tensor.data.count }
+            let bytes = request.tensors.reduce(0) { $0 + $1.tensor.byteCount }
             guard let reservation = budget.reserve(bytes) else {
                 guard let then = self.machine.requestEnded(id) else { return }
                 let status = Status(

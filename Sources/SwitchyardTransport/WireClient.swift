@@ -211,7 +211,7 @@ public final class WireClient: Sendable {
                         )
                     )
                     try sync.addHandler(ByteToMessageHandler(FrameDecoder(maxPayload: WireLimits.defaultPayload)))
-                    try sync.addHandler(MessageToByteHandler(FrameEncoder()))
+                    try sync.addHandler(FrameEncoder())
                     try sync.addHandler(
                         ClientConnectionHandler(
                             identity: configuration.identity,

@@ -185,7 +185,7 @@ public final class WireServer: Service, Sendable {
                         try sync.addHandler(
                             ByteToMessageHandler(FrameDecoder(maxPayload: configuration.maxPayload, budget: budget))
                         )
-                        try sync.addHandler(MessageToByteHandler(FrameEncoder()))
+                        try sync.addHandler(FrameEncoder())
                         try sync.addHandler(
                             ServerConnectionHandler(
                                 configuration: configuration,

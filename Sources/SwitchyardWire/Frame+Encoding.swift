@@ -1,15 +1,68 @@
-import SwitchyardTensor
+public import SwitchyardTensor
 
 extension Frame {
     /// The size of the encoded frame, header included.
     public var encodedSize: Int { FrameHeader.size + self.payloadSize }
 
+    /// The tensors a REQUEST or RESPONSE carries (none for other frames).
+    public var tensors: [NamedTensor] {
+        switch self {
+        case .request(_, let request): request.tensors
+        case .response(_, let response): response.tensors
+        default: []
+        }
+    }
+
     /// Writes the frame into `target`, which must hold exactly ``encodedSize`` bytes.
     ///
-    /// Tensor data is copied straight from its storage into `target`: one copy per send.
+    /// Tensor data is copied straight from its views into `target`: one copy per send.
     /// - Parameter target: the destination, e.g. the writable bytes of an outbound buffer.
     public func encode(into target: UnsafeMutableRawBufferPointer) {
         precondition(target.count == self.encodedSize, "target must hold exactly the encoded frame")
+        var offset = 0
+        self.encode(
+            bytes: { count, fill in
+                fill(UnsafeMutableRawBufferPointer(rebasing: target[offset..<(offset + count)]))
+                offset += count
+            },
+            data: { view in
+                view.withUnsafeBytes { source in
+                    UnsafeMutableRawBufferPointer(rebasing: target[offset..<(offset + source.count)])
+                        .copyMemory(from: source)
+                }
+                offset += view.count
+            }
+        )
+        precondition(offset == target.count, "encoded size disagrees with payloadSize")
+    }
+
+    /// Writes the frame as a sequence of pieces, for a scatter-gather write that passes tensor data on without
+    /// copying it: the bytes the encoder makes itself (header, metadata, descriptors, padding) and, in between, the
+    /// views of every tensor's data in order. The pieces, concatenated, are ``encoded()``.
+    /// - Parameters:
+    ///   - bytes: called with a byte count and a closure that fills exactly that many bytes.
+    ///   - data: called with each non-empty view of tensor data.
+    public func encode(
+        bytes: (_ count: Int, _ fill: (UnsafeMutableRawBufferPointer) -> Void) -> Void,
+        data: (ByteView) -> Void
+    ) {
+        let tensors = self.tensors
+        let metadata = FrameHeader.size + self.metadataSize
+        bytes(metadata) { self.encodeMetadata(into: $0) }
+        var position = metadata - FrameHeader.size
+        for named in tensors {
+            let padding = PayloadReader.aligned(position) - position
+            if padding > 0 {  // padding is zero
+                bytes(padding) { $0.initializeMemory(as: UInt8.self, repeating: 0) }
+            }
+            named.tensor.forEachSegment { data($0) }
+            position += padding + named.tensor.byteCount
+        }
+    }
+
+    /// Writes the header and the payload up to the first tensor's data into `target` (``metadataSize`` bytes after
+    /// the header).
+    private func encodeMetadata(into target: UnsafeMutableRawBufferPointer) {
         var flags: FrameFlags = []
         if case .request(_, let request) = self, request.idempotent { flags.insert(.idempotent) }
         let header = FrameHeader(
@@ -41,10 +94,10 @@ extension Frame {
             writer.string(request.version)
             writer.string(request.routingKey)
             writer.parameters(request.parameters)
-            writer.tensors(request.tensors)
+            writer.tensorDescriptors(request.tensors)
         case .response(_, let response):
             writer.parameters(response.parameters)
-            writer.tensors(response.tensors)
+            writer.tensorDescriptors(response.tensors)
         case .error(_, let status):
             writer.u16(status.code.rawValue)
             writer.string(status.message)
@@ -57,7 +110,7 @@ extension Frame {
             writer.u16(goAway.status.code.rawValue)
             writer.string(goAway.status.message)
         }
-        precondition(writer.position == target.count - FrameHeader.size, "encoded size disagrees with payloadSize")
+        precondition(writer.position == target.count - FrameHeader.size, "metadata size disagrees with metadataSize")
     }
 
     /// The encoded frame as an array.
@@ -133,6 +186,21 @@ extension Frame {
         }
     }
 
+    /// The payload bytes before the first tensor's data: all of it for frames without tensors.
+    var metadataSize: Int {
+        switch self {
+        case .request(_, let request):
+            let strings = [request.method, request.model, request.version, request.routingKey].reduce(0) {
+                $0 + Self.size(of: $1)
+            }
+            return Self.descriptorsEnd(request.tensors, startingAt: 26 + strings + Self.size(of: request.parameters))
+        case .response(_, let response):
+            return Self.descriptorsEnd(response.tensors, startingAt: Self.size(of: response.parameters))
+        default:
+            return self.payloadSize
+        }
+    }
+
     var payloadSize: Int {
         switch self {
         case .hello(let hello):
@@ -168,12 +236,16 @@ extension Frame {
 
     /// The payload offset just past the tensor section that starts at `start`.
     static func tensorSectionEnd(_ tensors: [NamedTensor], startingAt start: Int) -> Int {
-        var position = tensors.reduce(start + 2) { $0 + Self.descriptorSize($1) }
-        guard !tensors.isEmpty else { return position }
+        var position = Self.descriptorsEnd(tensors, startingAt: start)
         for tensor in tensors {
-            position = PayloadReader.aligned(position) + tensor.tensor.data.count
+            position = PayloadReader.aligned(position) + tensor.tensor.byteCount
         }
         return position
+    }
+
+    /// The payload offset just past the descriptors of the tensor section that starts at `start`.
+    static func descriptorsEnd(_ tensors: [NamedTensor], startingAt start: Int) -> Int {
+        tensors.reduce(start + 2) { $0 + Self.descriptorSize($1) }
     }
 
     static func microseconds(_ duration: Duration) -> UInt64 {
@@ -236,11 +308,10 @@ struct PayloadWriter {
         }
     }
 
-    mutating func tensors(_ tensors: [NamedTensor]) {
+    /// The tensor count and descriptors; the data follows at the offsets they name (``Frame/encode(bytes:data:)``).
+    mutating func tensorDescriptors(_ tensors: [NamedTensor]) {
         self.u16(UInt16(tensors.count))
-        var offset =
-            Frame.tensorSectionEnd([], startingAt: self.position - 2)
-            + tensors.reduce(0) { $0 + Frame.descriptorSize($1) }
+        var offset = self.position + tensors.reduce(0) { $0 + Frame.descriptorSize($1) }
         for named in tensors {
             offset = PayloadReader.aligned(offset)
             self.string(named.name)
@@ -248,15 +319,8 @@ struct PayloadWriter {
             self.u8(UInt8(named.tensor.shape.rank))
             for dim in named.tensor.shape.dims { self.u32(UInt32(dim)) }
             self.u32(UInt32(offset))
-            self.u32(UInt32(named.tensor.data.count))
-            offset += named.tensor.data.count
-        }
-        for named in tensors {
-            let aligned = PayloadReader.aligned(self.position)
-            while self.position < aligned {  // padding is zero
-                self.u8(0)
-            }
-            named.tensor.data.withUnsafeBytes { self.bytes($0) }
+            self.u32(UInt32(named.tensor.byteCount))
+            offset += named.tensor.byteCount
         }
     }
 }

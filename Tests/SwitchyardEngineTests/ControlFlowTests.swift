@@ -162,4 +162,28 @@ struct ControlFlowTests {
         }
         #expect(error.message.contains("axis 5"), "\(error.message)")
     }
+
+    @Test func optionalsOfTensorsAndTheEmptyOptionalRefused() throws {
+        var factory = GraphFactory()
+        factory.opset = 18
+        factory.input("x", [2])
+        factory.node("Optional", ["x"], ["o"])
+        factory.node("OptionalHasElement", ["o"], ["has"])
+        factory.node("OptionalHasElement", [""], ["none"])
+        factory.node("OptionalGetElement", ["o"], ["y"])
+        factory.output("has", [], type: 9)
+        factory.output("none", [], type: 9)
+        factory.output("y", [2])
+        let model = try Model(bytes: try factory.bytes(), source: "optional.onnx")
+        let outputs = try model.run([NamedTensor("x", try Tensor([Float(1), 2]))])
+        #expect(try outputs[0].tensor.scalars(as: Bool.self) == [true])
+        #expect(try outputs[1].tensor.scalars(as: Bool.self) == [false])
+        #expect(try outputs[2].tensor.scalars(as: Float.self) == [1, 2])
+        factory.nodes[3].input = [""]
+        let error = try #require(throws: EngineError.self) { try Model(bytes: try factory.bytes(), source: "o.onnx") }
+        #expect(
+            error.message.contains("optionalgetelement_3") && error.message.contains("no element"),
+            "\(error.message)"
+        )
+    }
 }

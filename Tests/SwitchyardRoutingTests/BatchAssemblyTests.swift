@@ -31,6 +31,22 @@ struct BatchAssemblyTests {
         )
     }
 
+    /// The joined batch keeps the members' bytes where they are and the split answer views the batch's: no tensor
+    /// byte is copied on the router's side of a batched hop (the transport writes the views; ZeroCopyTests).
+    @Test func joinAndSplitCopyNoTensorBytes() throws {
+        let requests = [makeRequest(rows: 1, base: 10), makeRequest(rows: 3, base: 20), makeRequest(rows: 2, base: 30)]
+        let batch = try BatchAssembly.join(requests)
+        var segments: [ByteView] = []
+        batch.tensors[0].tensor.forEachSegment { segments.append($0) }
+        #expect(segments.map(address) == requests.map { address($0.tensors[0].tensor.data) })
+        #expect(!batch.tensors[0].tensor.isContiguous)
+
+        let answer = try Tensor([Float](repeating: 1, count: 12), shape: [6, 2])
+        let parts = try BatchAssembly.split(Response(tensors: [NamedTensor("y", answer)]), rowCounts: [1, 3, 2])
+        let start = address(answer.data)
+        #expect(parts.map { address($0.tensors[0].tensor.data) } == [start, start + 8, start + 32])
+    }
+
     @Test func joinIsIdempotentOnlyWhenEveryMemberIs() throws {
         var second = makeRequest(rows: 1)
         second.idempotent = false
@@ -103,3 +119,5 @@ struct ExecutionTimePredictorTests {
         #expect(predictor.predict(rows: 8) == .milliseconds(5))
     }
 }
+
+private func address(_ view: ByteView) -> Int { view.withUnsafeBytes { Int(bitPattern: $0.baseAddress) } }

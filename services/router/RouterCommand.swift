@@ -265,7 +265,9 @@ struct RouterCommand: ServiceCommand {
             logger: logger,
             sampler: sampler,
             instances: Dictionary(uniqueKeysWithValues: pools.map { ($0.0, max(1, $0.1.members.count)) }),
-            executor: EventLoopTaskExecutor(eventLoop: MultiThreadedEventLoopGroup.singleton.next()),
+            executors: MultiThreadedEventLoopGroup.singleton.makeIterator().map {
+                EventLoopTaskExecutor(eventLoop: $0)
+            },
             pools: stagePools,
             learning: batching
         )

@@ -24,6 +24,9 @@ extension OperatorRegistry {
         "Reshape": { a throws(EngineError) in try ReshapeOp(a) },
         "Transpose": { a throws(EngineError) in TransposeOp(perm: try a.ints("perm")) },
         "Identity": { _ in IdentityOp() },
+        "Optional": { _ in OptionalOp(kind: .wrap) },
+        "OptionalHasElement": { _ in OptionalOp(kind: .hasElement) },
+        "OptionalGetElement": { _ in OptionalOp(kind: .getElement) },
         "Dropout": { a throws(EngineError) in
             try a.refuse("training_mode") { if case .int(0) = $0 { true } else { false } }
             return DropoutOp()

@@ -3,7 +3,8 @@ internal import SwitchyardWire
 
 /// Joins requests into one batched request and splits the batched answer back.
 enum BatchAssembly {
-    /// One request's tensors joined by rows with the others' (one copy per input tensor). A single request is
+    /// One request's tensors joined by rows with the others'. Nothing is copied: each joined tensor keeps the
+    /// members' views, which the transport writes one after another into the batch's frame. A single request is
     /// returned as it is.
     /// - Parameter requests: requests of one ``BatchLayout``.
     /// - Throws: `RoutingError.malformedBatch` when the tensors cannot be joined.
@@ -17,7 +18,7 @@ enum BatchAssembly {
         tensors.reserveCapacity(batch.tensors.count)
         for (index, named) in batch.tensors.enumerated() {
             do {
-                let joined = try Tensor.concatenatingRows(requests.map { $0.tensors[index].tensor })
+                let joined = try Tensor(joiningRows: requests.map { $0.tensors[index].tensor })
                 tensors.append(NamedTensor(named.name, joined))
             } catch {
                 throw RoutingError(.malformedBatch, "cannot join input \(named.name): \(error)", cause: error)

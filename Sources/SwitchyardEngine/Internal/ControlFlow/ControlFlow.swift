@@ -411,3 +411,35 @@ struct ScanOp: Operator {
         return results
     }
 }
+
+/// Optional, OptionalHasElement and OptionalGetElement on tensors: the engine's values are tensors, so an optional
+/// is a tensor input that is present or omitted. An empty Optional (no input) is refused: nothing could hold it.
+struct OptionalOp: Operator {
+    enum Kind { case wrap, hasElement, getElement }
+    let kind: Kind
+
+    var acceptsStrings: Bool { true }
+    /// HasElement looks only at whether its input is there.
+    var readsInputData: Bool { self.kind != .hasElement }
+
+    func plan(_ context: PlanContext) throws(EngineError) -> OpPlan {
+        switch self.kind {
+        case .hasElement:
+            let present = context.has(0)
+            return OpPlan(
+                outputs: [ValueType(dtype: .bool, shape: [])],
+                kernel: { io in io.output(0).storeBytes(of: present ? 1 : 0, as: UInt8.self) }
+            )
+        case .wrap, .getElement:
+            guard context.has(0) else {
+                throw context.error(
+                    self.kind == .wrap
+                        ? "an empty optional (no input) is not supported: the engine's values are tensors"
+                        : "the optional has no element",
+                    .unsupportedOperator
+                )
+            }
+            return aliasPlan(try context.input(0))
+        }
+    }
+}

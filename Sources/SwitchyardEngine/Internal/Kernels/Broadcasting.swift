@@ -215,8 +215,10 @@ private struct BitKernel: NumericVisitor {
     {
         let f: @Sendable (T, T) -> T
         switch kind {
-        case .shiftLeft: f = { a, b in b >= T.bitWidth ? 0 : a << b }
-        case .shiftRight: f = { a, b in b >= T.bitWidth ? 0 : a >> b }
+        // A shift by a negative amount or by the width or more moves every bit out (as an unsigned count would):
+        // zero, or for a right shift of a negative value its sign in every bit.
+        case .shiftLeft: f = { a, b in b < 0 || b >= T.bitWidth ? 0 : a << b }
+        case .shiftRight: f = { a, b in b < 0 || b >= T.bitWidth ? (a < 0 ? ~(0 as T) : 0) : a >> b }
         case .bitAnd: f = { $0 & $1 }
         case .bitOr: f = { $0 | $1 }
         default: f = { $0 ^ $1 }
