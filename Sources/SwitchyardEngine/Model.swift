@@ -68,7 +68,8 @@ public final class Model: Sendable {
         HalfPrecision.widen(&graph)
         if options.fuse {
             Fusion.fuseDynamicQuantizedLinear(&graph)
-            Fusion.fuseQuantizedConv(&graph)
+            Fusion.fuseQuantizedConv(&graph, oneDNN: options.oneDNNConvolution)
+            Fusion.fuseQuantizedLookup(&graph)
             Fusion.apply(&graph)
             Fusion.pretransposeWeights(&graph)
         }

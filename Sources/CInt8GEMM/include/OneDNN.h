@@ -77,6 +77,14 @@ void sy_dnnl_md_destroy(sy_dnnl_md *md);
 int sy_dnnl_convolution(const sy_dnnl_md *src, const sy_dnnl_md *weights, const sy_dnnl_md *bias,
                         const sy_dnnl_md *dst, const sy_dnnl_window *window, const sy_dnnl_post_op *post,
                         int post_count, sy_dnnl_primitive **out);
+/// An int8 convolution (u8 source, s8 weights, f32 bias, u8 or f32 destination): the int32 accumulators plus the
+/// bias (in accumulator units) times `scales` (one, or one per output channel), then the post-ops, then
+/// `dst_zero` added and the result rounded to nearest even and saturated; `src_zero` is the source's zero point
+/// (padding stands for it).
+int sy_dnnl_qconvolution(const sy_dnnl_md *src, const sy_dnnl_md *weights, const sy_dnnl_md *bias,
+                         const sy_dnnl_md *dst, const sy_dnnl_window *window, const sy_dnnl_post_op *post,
+                         int post_count, const float *scales, int scale_count, int32_t src_zero, int32_t dst_zero,
+                         sy_dnnl_primitive **out);
 int sy_dnnl_reorder(const sy_dnnl_md *src, const sy_dnnl_md *dst, sy_dnnl_primitive **out);
 
 /// The descriptor the primitive uses for an argument role (owned by the primitive), or NULL.

@@ -120,6 +120,42 @@ final class DNNLPrimitive: @unchecked Sendable {
         }
     }
 
+    /// An int8 convolution: uint8 source, int8 weights, float bias in accumulator units; the accumulators plus
+    /// bias times `scales` (one, or one per output channel), the post-ops, then `destinationZero` added when the
+    /// destination is uint8.
+    static func quantizedConvolution(
+        source: DNNLDescriptor,
+        weights: DNNLDescriptor,
+        bias: DNNLDescriptor?,
+        destination: DNNLDescriptor,
+        window: sy_dnnl_window,
+        postOps: [DNNLPostOp],
+        scales: [Float],
+        sourceZero: Int32,
+        destinationZero: Int32,
+        what: String
+    ) throws(EngineError) -> DNNLPrimitive {
+        var window = window
+        return try Self.make(postOps, what) { post, count, out in
+            scales.withUnsafeBufferPointer { scalePointer in
+                sy_dnnl_qconvolution(
+                    source.pointer,
+                    weights.pointer,
+                    bias?.pointer,
+                    destination.pointer,
+                    &window,
+                    post,
+                    count,
+                    scalePointer.baseAddress,
+                    Int32(scales.count),
+                    sourceZero,
+                    destinationZero,
+                    out
+                )
+            }
+        }
+    }
+
     static func reorder(
         source: DNNLDescriptor,
         destination: DNNLDescriptor,
