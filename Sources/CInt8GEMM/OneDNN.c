@@ -371,6 +371,11 @@ void sy_dnnl_primitive_destroy(sy_dnnl_primitive *p) {
 
 int sy_dnnl_execute(const sy_dnnl_primitive *p, int threads, int count, const int *roles, void *const *pointers,
                     void *scratch) {
+    return sy_dnnl_execute_zero(p, threads, count, roles, pointers, scratch, 0);
+}
+
+int sy_dnnl_execute_zero(const sy_dnnl_primitive *p, int threads, int count, const int *roles,
+                         void *const *pointers, void *scratch, int32_t src_zero) {
     if (!ready()) return -1;
     if (count < 0 || count > 4) return dnnl_invalid_arguments;
     dnnl_stream_t stream = thread_stream();
@@ -397,10 +402,12 @@ int sy_dnnl_execute(const sy_dnnl_primitive *p, int threads, int count, const in
         status = dnnl_memory_create(&args[made].memory, &md->md, engine, pointers[i]);
         if (status == dnnl_success) made++;
     }
-    const int32_t zeros[2] = {p->src_zero, p->dst_zero};
+    // A source zero point of SY_DNNL_ZERO_AT_RUN comes with each execution.
+    const int32_t zeros[2] = {p->src_zero == SY_DNNL_ZERO_AT_RUN ? src_zero : p->src_zero, p->dst_zero};
+    const int has_zero[2] = {p->src_zero != 0, p->dst_zero != 0};
     const int zero_args[2] = {DNNL_ARG_SRC, DNNL_ARG_DST};
     for (int i = 0; i < 2 && status == dnnl_success; i++) {
-        if (zeros[i] == 0) continue;
+        if (!has_zero[i]) continue;
         dnnl_memory_desc_t one;
         dnnl_dims_t dims = {1};
         status = dnnl_memory_desc_init_by_tag(&one, 1, dims, dnnl_s32, dnnl_a);

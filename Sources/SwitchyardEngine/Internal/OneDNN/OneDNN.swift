@@ -183,11 +183,13 @@ final class DNNLPrimitive: @unchecked Sendable {
     }
 
     /// Runs the primitive on `threads` threads with `arguments` as (role, pointer) pairs (roles are
-    /// `SY_DNNL_ARG_SRC`, ...) and `scratch` of at least ``scratchBytes`` bytes.
+    /// `SY_DNNL_ARG_SRC`, ...) and `scratch` of at least ``scratchBytes`` bytes; `sourceZero` for an int8
+    /// convolution made to take its source zero point at each execution.
     func execute(
         threads: Int,
         _ arguments: [(Int32, UnsafeMutableRawPointer)],
         scratch: UnsafeMutableRawPointer,
+        sourceZero: Int32 = 0,
         what: @autoclosure () -> String
     ) throws(EngineError) {
         var roles: (Int32, Int32, Int32, Int32, Int32, Int32) = (0, 0, 0, 0, 0, 0)
@@ -205,7 +207,7 @@ final class DNNLPrimitive: @unchecked Sendable {
                     r[index] = arguments[index].0
                     p[index] = arguments[index].1
                 }
-                return sy_dnnl_execute(self.pointer, Int32(threads), Int32(count), r, p, scratch)
+                return sy_dnnl_execute_zero(self.pointer, Int32(threads), Int32(count), r, p, scratch, sourceZero)
             }
         }
         guard status == 0 else {

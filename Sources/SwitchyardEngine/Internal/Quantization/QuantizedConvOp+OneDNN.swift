@@ -26,8 +26,10 @@ extension QuantizedConvOp {
             pad_begin: (Int64(begin[0]), Int64(begin[1]), 0),
             pad_end: (Int64(end[0]), Int64(end[1]), 0)
         )
+        // A dynamic input's scale is known only per call: the bias and activations then follow the convolution.
+        let dynamic = self.dynamicInput
         // oneDNN adds the bias to the accumulators before scaling: the bias in accumulator units.
-        let accumulatorBias = self.bias.map { bias in
+        let accumulatorBias = dynamic ? nil : self.bias.map { bias in
             let buffer = AlignedBuffer(count: bias.count * 4)
             let target = buffer.pointer.assumingMemoryBound(to: Float.self)
             for index in bias.indices { target[index] = bias[index] / self.scales[index] }
@@ -35,7 +37,7 @@ extension QuantizedConvOp {
         }
         // With a uint8 result the epilogue works in units of the output's scale.
         let outputScale = self.output?.scale ?? 1
-        let postOps = self.activations.map { activation in
+        let postOps = (dynamic ? [] : self.activations).map { activation in
             if case .clip(let low, let high) = activation {
                 return DNNLPostOp(.clip(low / outputScale, high / outputScale))
             }
@@ -52,7 +54,7 @@ extension QuantizedConvOp {
                 window: geometry,
                 postOps: postOps,
                 scales: self.scales.map { $0 / outputScale },
-                sourceZero: Int32(self.inputZero),
+                sourceZero: dynamic ? Int32(SY_DNNL_ZERO_AT_RUN) : Int32(self.inputZero),
                 destinationZero: Int32(self.output?.zero ?? 0),
                 what: what
             )
@@ -84,26 +86,49 @@ extension QuantizedConvOp {
         let sourceBytes = moveIn.isNone ? 0 : alignUp(chosenSource.byteCount)
         let destinationBytes = moveOut.isNone ? 0 : alignUp(chosenDestination.byteCount)
         let ownBytes = max(convolution.scratchBytes, moveIn.scratchBytes, moveOut.scratchBytes)
+        let imageCount = sourceDims.reduce(1, *)
+        let quantizedBytes = dynamic ? alignUp(imageCount) : 0
+        let (filters, pixels) = (self.filters, outSize[0] * outSize[1])
+        let (bias, activations) = (self.bias, self.activations)
         return OpPlan(
             outputs: [ValueType(dtype: self.output == nil ? .float32 : .uint8, shape: destinationDims)],
             kernel: { io throws(EngineError) in
                 let threads = BLAS.threadCount
-                let own = io.scratch + sourceBytes + destinationBytes
+                let scratch = io.scratch + quantizedBytes
+                let own = scratch + sourceBytes + destinationBytes
                 var source = UnsafeMutableRawPointer(mutating: io.input(0))
-                if !moveIn.isNone {
-                    try moveIn.run(source, io.scratch, threads: threads, scratch: own, what: what)
-                    source = io.scratch
+                var inputScale: Float = 1
+                var inputZero: Int32 = 0
+                if dynamic {
+                    let quantized = io.scratch.assumingMemoryBound(to: UInt8.self)
+                    let (scale, zero) = dynamicQuantization(io.f32(0), imageCount)
+                    quantizeUInt8(io.f32(0), imageCount, scale: scale, zero: zero, quantized)
+                    (source, inputScale, inputZero) = (io.scratch, scale, Int32(zero))
                 }
-                let destination = moveOut.isNone ? io.output(0) : io.scratch + sourceBytes
+                if !moveIn.isNone {
+                    try moveIn.run(source, scratch, threads: threads, scratch: own, what: what)
+                    source = scratch
+                }
+                let destination = moveOut.isNone ? io.output(0) : scratch + sourceBytes
                 var arguments: [(Int32, UnsafeMutableRawPointer)] = [
                     (DNNLArgument.source, source), (DNNLArgument.weights, packed.pointer),
                     (DNNLArgument.destination, destination),
                 ]
                 if let accumulatorBias { arguments.append((DNNLArgument.bias, accumulatorBias.pointer)) }
-                try convolution.execute(threads: threads, arguments, scratch: own, what: what)
+                try convolution.execute(threads: threads, arguments, scratch: own, sourceZero: inputZero, what: what)
                 try moveOut.run(destination, io.output(0), threads: threads, scratch: own, what: what)
+                if dynamic {
+                    // × the input's scale, + bias, activations: what the fused Mul, Add and activations did.
+                    let out = io.outF32(0)
+                    for plane in 0..<(batch * filters) {
+                        let values = out + plane * pixels
+                        let offset = bias?[plane % filters] ?? 0
+                        for index in 0..<pixels { values[index] = values[index] * inputScale + offset }
+                    }
+                    for activation in activations { apply(activation, out, batch * filters * pixels) }
+                }
             },
-            scratch: sourceBytes + destinationBytes + ownBytes
+            scratch: quantizedBytes + sourceBytes + destinationBytes + ownBytes
         )
     }
 }

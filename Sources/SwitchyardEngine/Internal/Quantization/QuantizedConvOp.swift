@@ -25,6 +25,9 @@ struct QuantizedConvOp: Operator {
     let activations: [Activation]
     /// The uint8 scale and zero point of a fused QuantizeLinear; `nil` when the result is float.
     let output: (scale: Float, zero: UInt8)?
+    /// The input is float, quantized to uint8 on each call as DynamicQuantizeLinear does (onnxruntime's dynamic
+    /// ConvInteger form); ``scales`` are then the weights' alone.
+    let dynamicInput: Bool
 
     init(
         window: Window,
@@ -36,8 +39,10 @@ struct QuantizedConvOp: Operator {
         bias: [Float]?,
         activations: [Activation],
         output: (scale: Float, zero: UInt8)? = nil,
+        dynamicInput: Bool = false,
         oneDNN: Bool = true
     ) {
+        self.dynamicInput = dynamicInput
         self.window = window
         (self.filters, self.channels) = (shape[0], shape[1])
         self.kernel = (shape[2], shape[3])
@@ -68,7 +73,7 @@ struct QuantizedConvOp: Operator {
     }
 
     func plan(_ context: PlanContext) throws(EngineError) -> OpPlan {
-        let x = try context.input(0, [.uint8])
+        let x = try context.input(0, [self.dynamicInput ? .float32 : .uint8])
         guard x.shape.count == 4, x.shape[1] == self.channels else {
             throw context.error("input \(x.shape) is not N×\(self.channels)×H×W")
         }
@@ -77,7 +82,7 @@ struct QuantizedConvOp: Operator {
     }
 
     func gemmPlan(_ context: PlanContext) throws(EngineError) -> OpPlan {
-        let x = try context.input(0, [.uint8])
+        let x = try context.input(0, [self.dynamicInput ? .float32 : .uint8])
         guard x.shape.count == 4, x.shape[1] == self.channels else {
             throw context.error("input \(x.shape) is not N×\(self.channels)×H×W")
         }
@@ -93,25 +98,42 @@ struct QuantizedConvOp: Operator {
         let productBytes = alignUp(positions * self.filters * 4)
         let resultBytes = self.output == nil ? 0 : alignUp(batch * self.filters * positions * 4)
         let requantize = self.output
-        let (filters, channels, zero) = (self.filters, self.channels, self.inputZero)
+        let dynamic = self.dynamicInput
+        let imageCount = batch * self.channels * height * width
+        let quantizedBytes = dynamic ? alignUp(imageCount) : 0
+        let scaleBytes = dynamic ? alignUp(self.filters * 4) : 0
+        let (filters, channels, fixedZero) = (self.filters, self.channels, self.inputZero)
         let (sh, sw) = (self.window.strides[0], self.window.strides[1])
         let (dh, dw) = (self.window.dilations[0], self.window.dilations[1])
         let (ph, pw) = (begin[0], begin[1])
         let relu = self.activations == [.relu]
         let rest = relu ? [] : self.activations
         let (weights, packed, scales, bias) = (self.weights, self.packed, self.scales, self.bias)
+        let fixedScales = AlignedBuffer(count: filters * 4)
+        for filter in 0..<filters { fixedScales.pointer.storeBytes(of: scales[filter], toByteOffset: filter * 4, as: Float.self) }
         let threads = BLAS.threadCount
         return OpPlan(
             outputs: [
                 ValueType(dtype: requantize == nil ? .float32 : .uint8, shape: [batch, filters, outHeight, outWidth])
             ],
             kernel: { io throws(EngineError) in
-                let input = io.input(0).assumingMemoryBound(to: UInt8.self)
                 let columns = io.scratch.assumingMemoryBound(to: UInt8.self)
                 let product = (io.scratch + columnsBytes).assumingMemoryBound(to: Float.self)
                 let out =
                     requantize == nil
                     ? io.outF32(0) : (io.scratch + columnsBytes + productBytes).assumingMemoryBound(to: Float.self)
+                var input = io.input(0).assumingMemoryBound(to: UInt8.self)
+                var zero = fixedZero
+                var scalePointer = fixedScales.pointer.assumingMemoryBound(to: Float.self)
+                if dynamic {
+                    let own = io.scratch + columnsBytes + productBytes + resultBytes
+                    let quantized = own.assumingMemoryBound(to: UInt8.self)
+                    let (scale, dynamicZero) = dynamicQuantization(io.f32(0), imageCount)
+                    quantizeUInt8(io.f32(0), imageCount, scale: scale, zero: dynamicZero, quantized)
+                    (input, zero) = (UnsafePointer(quantized), dynamicZero)
+                    scalePointer = (own + quantizedBytes).assumingMemoryBound(to: Float.self)
+                    for filter in 0..<filters { scalePointer[filter] = scale * scales[filter] }
+                }
                 for image in 0..<batch {
                     let source = input + image * channels * height * width
                     // im2col, one row of K per output position; outside the image is the zero point (float 0)
@@ -141,8 +163,7 @@ struct QuantizedConvOp: Operator {
                         }
                     }
                     func gemm(_ biasPointer: UnsafePointer<Float>?) -> Int32 {
-                        scales.withUnsafeBufferPointer { scalePointer in
-                            sy_gemm_u8s8_f32(
+                        sy_gemm_u8s8_f32(
                                 Int32(threads),
                                 Int64(positions),
                                 Int64(filters),
@@ -154,13 +175,12 @@ struct QuantizedConvOp: Operator {
                                 Int64(filters),
                                 packed?.weights.pointer.assumingMemoryBound(to: Int8.self),
                                 packed?.columnSums.pointer.assumingMemoryBound(to: Int32.self),
-                                scalePointer.baseAddress,
+                                scalePointer,
                                 biasPointer,
                                 relu ? 1 : 0,
                                 product,
                                 Int64(filters)
                             )
-                        }
                     }
                     let status = bias.map { bias in bias.withUnsafeBufferPointer { gemm($0.baseAddress) } } ?? gemm(nil)
                     guard status == 0 else {
@@ -184,7 +204,7 @@ struct QuantizedConvOp: Operator {
                     )
                 }
             },
-            scratch: columnsBytes + productBytes + resultBytes
+            scratch: columnsBytes + productBytes + resultBytes + quantizedBytes + scaleBytes
         )
     }
 }
@@ -245,7 +265,11 @@ extension Fusion {
             }
             var window = conv.window
             window.kernel = [weights.type.shape[2], weights.type.shape[3]]
-            guard window.strides.count == 2, window.dilations.count == 2 else { continue }
+            // Attributes a Conv may omit: strides and dilations of 1, no padding.
+            if window.strides.isEmpty { window.strides = [1, 1] }
+            if window.dilations.isEmpty { window.dilations = [1, 1] }
+            if window.pads.isEmpty { window.pads = [0, 0, 0, 0] }
+            guard window.strides.count == 2, window.dilations.count == 2, window.pads.count == 4 else { continue }
             var last = index
             var fusedAway: [Int] = []
             var activations: [Activation] = []
