@@ -70,7 +70,9 @@ struct QuantizedKernelTests {
         let result = try Quantizer.quantize(model, options: options, ranges: ranges)
         #expect(Fixtures.operators(result.model).contains("DequantizeLinear"))
         // every convolution in integers; the first two pass uint8 on (the third feeds Flatten in float)
-        let planned = try Model(bytes: try result.model.serialized()).graph.nodes.compactMap { $0.op as? QuantizedConvOp }
+        let planned = try Model(bytes: try result.model.serialized()).graph.nodes.compactMap {
+            $0.op as? QuantizedConvOp
+        }
         #expect(planned.count == 3 && planned.filter { $0.output != nil }.count == 2)
         // The integer accumulators are exact on every path; a product's float rounding may put an activation on
         // the other side of a uint8 rounding boundary (one quantum), which moves a score by that quantum × weight.

@@ -29,12 +29,15 @@ extension QuantizedConvOp {
         // A dynamic input's scale is known only per call: the bias and activations then follow the convolution.
         let dynamic = self.dynamicInput
         // oneDNN adds the bias to the accumulators before scaling: the bias in accumulator units.
-        let accumulatorBias = dynamic ? nil : self.bias.map { bias in
-            let buffer = AlignedBuffer(count: bias.count * 4)
-            let target = buffer.pointer.assumingMemoryBound(to: Float.self)
-            for index in bias.indices { target[index] = bias[index] / self.scales[index] }
-            return buffer
-        }
+        let accumulatorBias =
+            dynamic
+            ? nil
+            : self.bias.map { bias in
+                let buffer = AlignedBuffer(count: bias.count * 4)
+                let target = buffer.pointer.assumingMemoryBound(to: Float.self)
+                for index in bias.indices { target[index] = bias[index] / self.scales[index] }
+                return buffer
+            }
         // With a uint8 result the epilogue works in units of the output's scale.
         let outputScale = self.output?.scale ?? 1
         let postOps = (dynamic ? [] : self.activations).map { activation in

@@ -110,7 +110,9 @@ struct QuantizedConvOp: Operator {
         let rest = relu ? [] : self.activations
         let (weights, packed, scales, bias) = (self.weights, self.packed, self.scales, self.bias)
         let fixedScales = AlignedBuffer(count: filters * 4)
-        for filter in 0..<filters { fixedScales.pointer.storeBytes(of: scales[filter], toByteOffset: filter * 4, as: Float.self) }
+        for filter in 0..<filters {
+            fixedScales.pointer.storeBytes(of: scales[filter], toByteOffset: filter * 4, as: Float.self)
+        }
         let threads = BLAS.threadCount
         return OpPlan(
             outputs: [
@@ -164,23 +166,23 @@ struct QuantizedConvOp: Operator {
                     }
                     func gemm(_ biasPointer: UnsafePointer<Float>?) -> Int32 {
                         sy_gemm_u8s8_f32(
-                                Int32(threads),
-                                Int64(positions),
-                                Int64(filters),
-                                Int64(k),
-                                columns,
-                                Int64(stride),
-                                zero,
-                                weights.pointer.assumingMemoryBound(to: Int8.self),
-                                Int64(filters),
-                                packed?.weights.pointer.assumingMemoryBound(to: Int8.self),
-                                packed?.columnSums.pointer.assumingMemoryBound(to: Int32.self),
-                                scalePointer,
-                                biasPointer,
-                                relu ? 1 : 0,
-                                product,
-                                Int64(filters)
-                            )
+                            Int32(threads),
+                            Int64(positions),
+                            Int64(filters),
+                            Int64(k),
+                            columns,
+                            Int64(stride),
+                            zero,
+                            weights.pointer.assumingMemoryBound(to: Int8.self),
+                            Int64(filters),
+                            packed?.weights.pointer.assumingMemoryBound(to: Int8.self),
+                            packed?.columnSums.pointer.assumingMemoryBound(to: Int32.self),
+                            scalePointer,
+                            biasPointer,
+                            relu ? 1 : 0,
+                            product,
+                            Int64(filters)
+                        )
                     }
                     let status = bias.map { bias in bias.withUnsafeBufferPointer { gemm($0.baseAddress) } } ?? gemm(nil)
                     guard status == 0 else {

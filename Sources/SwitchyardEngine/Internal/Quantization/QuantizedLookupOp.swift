@@ -72,7 +72,8 @@ extension Fusion {
             {
                 let candidate = graph.nodes[list[0]]
                 if candidate.opType == "QuantizeLinear", let op = candidate.op as? QuantizeLinearOp, op.blockSize == 0,
-                    op.outputType == nil || op.outputType == .uint8, candidate.inputs.count < 3 || candidate.inputs[2] != nil,
+                    op.outputType == nil || op.outputType == .uint8,
+                    candidate.inputs.count < 3 || candidate.inputs[2] != nil,
                     let parameters = parameters(candidate), parameters.scale > 0
                 {
                     quantize = (list[0], parameters)
