@@ -202,7 +202,8 @@ public final class WireServer: Service, Sendable {
                                 "refusing connections: at the connection limit (of the server or of one address)",
                                 metadata: [
                                     "limit": "\(configuration.maxConnections)",
-                                    "per_peer_limit": "\(configuration.maxConnectionsPerPeer.map(String.init) ?? "none")",
+                                    "per_peer_limit":
+                                        "\(configuration.maxConnectionsPerPeer.map(String.init) ?? "none")",
                                     "peer.address": "\(activity.peer ?? "?")", "refused": "\(count)",
                                 ]
                             )

@@ -30,7 +30,9 @@ struct RouterAdmissionTests {
             let calls = (0..<4).map { index in Task { await mesh.status(of: inferRequest(Float(index))) } }
             defer { gate.open() }
             let backedUp = await eventually {
-                guard let batcher = mesh.router.batchers.existingInference(model: "m", version: "2") else { return false }
+                guard let batcher = mesh.router.batchers.existingInference(model: "m", version: "2") else {
+                    return false
+                }
                 return batcher.predictedLatency(rows: 1, priority: 0).backlog > batching.maxQueueTime!
             }
             #expect(backedUp)
