@@ -100,6 +100,25 @@ public final class HealthChecker: Service {
         return versions.sorted { (Int($0) ?? 0, $0) < (Int($1) ?? 0, $1) }
     }
 
+    /// Whether a healthy inference instance reports `version` of `model` loaded (``readyVersions(of:)`` contains it),
+    /// without building the list: asked for every request that names a version. `nil` before any inference instance
+    /// passed a check.
+    /// - Parameters:
+    ///   - model: the model's name.
+    ///   - version: the version.
+    public func isReady(model: String, version: String) -> Bool? {
+        let entry = model + "/" + version
+        let holders = self.loaded.withLock { loaded -> [String]? in
+            guard !loaded.isEmpty else { return nil }
+            return loaded.compactMap { $0.value.contains(entry) ? $0.key : nil }
+        }
+        guard let holders else { return nil }
+        guard !holders.isEmpty else { return false }
+        return self.verdicts.withLock { verdicts in
+            holders.contains { verdicts["inference/\($0)"]?.healthy == true }
+        }
+    }
+
     /// The models that healthy inference instances serve now (a ready version on at least one).
     public var servedModels: Set<String> {
         let verdicts = self.verdicts.withLock { $0 }
