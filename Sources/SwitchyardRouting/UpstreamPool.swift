@@ -55,6 +55,7 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
     private let logger: Logger
     private let metrics: PoolMetrics
     private let onRemoved: (@Sendable (Member) -> Void)?
+    private let troubleObservers = Mutex<[@Sendable () -> Void]>([])
 
     /// Makes a pool.
     /// - Parameters:
@@ -421,6 +422,17 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
         return result
     }
 
+    /// Tells `observer` each time an instance is ejected or fails an active health check (for discovery to look
+    /// again whether its address moved).
+    /// - Parameter observer: called outside the pool's lock; must not block.
+    public func observeTrouble(_ observer: @escaping @Sendable () -> Void) {
+        self.troubleObservers.withLock { $0.append(observer) }
+    }
+
+    private func troubled() {
+        for observer in self.troubleObservers.withLock({ $0 }) { observer() }
+    }
+
     /// Records the result of an active health check. A failing instance gets no traffic while a healthy one is
     /// left; an instance that passes is re-admitted at once if it had been ejected.
     /// - Parameters:
@@ -431,6 +443,7 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
             $0.machine.reportHealth(instance: instance, healthy: healthy, now: self.clock.now)
         }
         self.log(events)
+        if !healthy { self.troubled() }
     }
 
     /// Records a passed active health check: an ejected instance is re-admitted at once (one ejected for its
@@ -512,6 +525,7 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
         for event in events {
             switch event {
             case .ejected(let instance, let until):
+                self.troubled()
                 self.metrics.recordEjection(id: instance, ejected: true)
                 self.logger.debug(
                     "instance ejected",

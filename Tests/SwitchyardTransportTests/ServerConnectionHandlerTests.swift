@@ -12,22 +12,26 @@ import Testing
 struct ServerConnectionHandlerTests {
     /// A service whose `wait` requests run until the test opens the gate (or the request is cancelled).
     final class Gate: @unchecked Sendable {
-        private var waiters: [UnsafeContinuation<Void, Never>] = []
+        private var waiters: [Int: UnsafeContinuation<Void, Never>] = [:]
         private(set) var started = 0
         private(set) var cancelled = 0
 
+        /// Waits for the gate; a cancelled request stops waiting alone.
         func wait() async {
             self.started += 1
+            let key = self.started
             await withTaskCancellationHandler {
-                await withUnsafeContinuation { self.waiters.append($0) }
+                await withUnsafeContinuation { continuation in
+                    if Task.isCancelled { continuation.resume() } else { self.waiters[key] = continuation }
+                }
             } onCancel: {
                 self.cancelled += 1
-                self.open()
+                self.waiters.removeValue(forKey: key)?.resume()
             }
         }
 
         func open() {
-            let waiters = self.waiters
+            let waiters = self.waiters.values
             self.waiters.removeAll()
             for waiter in waiters { waiter.resume() }
         }
@@ -198,6 +202,40 @@ struct ServerConnectionHandlerTests {
         #expect(connection.gate.cancelled == 1)
         connection.loop.run()  // the cancelled handler returns: its late answer is dropped
         #expect(try connection.next() == nil)
+    }
+
+    /// One timer serves the connection's deadlines: a shorter deadline behind a longer one still passes first, and
+    /// the deadline of an ended request does not end a later request that reuses its id.
+    @Test func deadlinesPassInTheirOwnOrderAndFollowReusedIDs() throws {
+        let connection = try Self.connection()
+        _ = try connection.handshake()
+        func wait(_ timeout: Duration) -> Request {
+            var request = Request(method: "wait")
+            request.timeout = timeout
+            return request
+        }
+        func deadlineExceeded() throws -> UInt32? {
+            guard case .error(let id, let status)? = try connection.next(), status.code == .deadlineExceeded else {
+                return nil
+            }
+            return id
+        }
+        try connection.send(.request(id: 1, wait(.seconds(5))))
+        try connection.send(.request(id: 2, wait(.seconds(1))))
+        try connection.send(.request(id: 3, wait(.seconds(2))))
+        try connection.send(.cancel(id: 3))
+        try connection.send(.request(id: 3, wait(.seconds(10))))
+        connection.loop.advanceTime(by: .seconds(1))
+        #expect(try deadlineExceeded() == 2)
+        connection.loop.advanceTime(by: .seconds(1))  // the first id 3's deadline: it ended
+        #expect(try connection.next() == nil)
+        connection.loop.advanceTime(by: .seconds(3))
+        #expect(try deadlineExceeded() == 1)
+        connection.loop.advanceTime(by: .seconds(5))
+        #expect(try connection.next() == nil)
+        connection.loop.advanceTime(by: .seconds(1))
+        #expect(try deadlineExceeded() == 3)
+        #expect(connection.gate.cancelled == 4)
     }
 
     @Test func cancelStopsTheWorkAndNothingIsAnswered() throws {
