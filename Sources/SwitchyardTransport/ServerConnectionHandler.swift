@@ -26,8 +26,6 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     /// The resources of a request the state machine has in flight.
     private struct Work {
         var task: Task<Void, Never>?
-        /// Which use of the request id this is (its entry in `deadlines` names it).
-        var serial: UInt64 = 0
         var timeout: Duration?
         var trace = TraceID.none
         /// The request's tensor bytes, held of the server's in-flight budget until it ends.
@@ -48,7 +46,6 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     /// The deadlines of requests in flight, and the one timer armed for the earliest.
     private var deadlines = RequestDeadlines()
     private var deadlineTimer: (at: NIODeadline, scheduled: Scheduled<Void>)?
-    private var serials: UInt64 = 0
     private var context: ChannelHandlerContext?
     private var executor: EventLoopTaskExecutor?
     private var flushScheduled = false
@@ -267,15 +264,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
             logger: self.logger
         )
         if let timeout = request.timeout {
-            self.serials &+= 1
-            work.serial = self.serials
             work.timeout = timeout
-            let entry = RequestDeadlines.Entry(
-                deadline: context.eventLoop.now + TimeAmount(timeout),
-                id: id,
-                serial: work.serial
-            )
-            self.deadlines.insert(entry)
+            // request ids only grow on a connection (the state machine enforces it): an id names one request
+            self.deadlines.insert(.init(deadline: context.eventLoop.now + TimeAmount(timeout), id: id))
             self.armDeadlineTimer(context: context)
         }
         self.work[id] = work
@@ -439,7 +430,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     }
 
     private func isLive(_ entry: RequestDeadlines.Entry) -> Bool {
-        self.work[entry.id].map { $0.serial == entry.serial } ?? false
+        self.work[entry.id] != nil
     }
 }
 

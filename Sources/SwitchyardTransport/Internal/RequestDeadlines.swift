@@ -9,8 +9,6 @@ struct RequestDeadlines {
     struct Entry {
         var deadline: NIODeadline
         var id: UInt32
-        /// Which use of `id` this is: clients reuse ids of ended requests.
-        var serial: UInt64
     }
 
     private var entries: [Entry] = []
