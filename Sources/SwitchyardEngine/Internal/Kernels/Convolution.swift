@@ -273,22 +273,21 @@ struct ConvOp: Operator {
                     let weights = held?.floats ?? io.f32(1)
                     let y = io.outF32(0)
                     let bias = hasBias ? io.f32(2) : nil
-                    for image in 0..<batch {
-                        for channel in 0..<channels {
-                            let plane = (image * channels + channel)
-                            depthwiseConvolution(
-                                input + plane * height * width,
-                                weights + channel * kh * kw,
-                                bias?[channel] ?? 0,
-                                y + plane * pixels,
-                                geometry
-                            )
-                        }
-                        for activation in activations {
-                            apply(activation, y + image * channels * pixels, channels * pixels)
-                        }
+                    let rows = io.scratch.assumingMemoryBound(to: Float.self)
+                    for plane in 0..<(batch * channels) {
+                        let channel = plane % channels
+                        depthwiseConvolution(
+                            input + plane * height * width,
+                            weights + channel * kh * kw,
+                            bias?[channel] ?? 0,
+                            y + plane * pixels,
+                            geometry,
+                            scratch: rows,
+                            activations: activations
+                        )
                     }
-                }
+                },
+                scratch: geometry.scratchCount * MemoryLayout<Float>.size
             )
         }
         return OpPlan(
@@ -298,7 +297,14 @@ struct ConvOp: Operator {
                 let weights = held?.floats ?? io.f32(1)
                 let y = io.outF32(0)
                 let columns = io.scratch.assumingMemoryBound(to: Float.self)
+                let bias = hasBias ? io.f32(2) : nil
                 for image in 0..<batch {
+                    let plane = y + image * filters * pixels
+                    // The bias is written first and the GEMM adds to it (beta = 1): no separate pass over the output
+                    // (OpenBLAS would otherwise clear it for beta = 0).
+                    if let bias {
+                        for filter in 0..<filters { (plane + filter * pixels).update(repeating: bias[filter], count: pixels) }
+                    }
                     for g in 0..<group {
                         let source = input + (image * channels + g * groupChannels) * height * width
                         let matrix: UnsafePointer<Float>
@@ -335,19 +341,10 @@ struct ConvOp: Operator {
                             lda: patch,
                             b: matrix,
                             ldb: pixels,
-                            beta: 0,
+                            beta: bias == nil ? 0 : 1,
                             c: y + (image * filters + g * filtersPerGroup) * pixels,
                             ldc: pixels
                         )
-                    }
-                    let plane = y + image * filters * pixels
-                    if hasBias {
-                        let bias = io.f32(2)
-                        for filter in 0..<filters {
-                            let value = bias[filter]
-                            let row = plane + filter * pixels
-                            for index in 0..<pixels { row[index] += value }
-                        }
                     }
                     for activation in activations { apply(activation, plane, filters * pixels) }
                 }
@@ -357,70 +354,123 @@ struct ConvOp: Operator {
     }
 }
 
-/// One plane's max pool: each output row starts at -∞ and takes, tap by tap, the larger of itself and the strided
-/// input row under the tap (NaN wins, as in onnxruntime), over the columns where the tap lands inside the input.
-/// Windows entirely in the padding stay -∞, as ONNX's reference gives.
+/// One plane's max pool, an output row at a time: the row starts at -∞ and takes, tap by tap, the larger of itself
+/// and the input row under the tap (NaN wins, as in onnxruntime), read from a padded copy of that input row split
+/// by stride (``splitPaddedRow(_:_:fill:into:)``), so every tap is a contiguous, branch-free pass. Windows entirely
+/// in the padding stay -∞, as ONNX's reference gives.
 @inline(__always)
-func maxPoolPlane(_ source: UnsafePointer<Float>, _ target: UnsafeMutablePointer<Float>, _ g: DepthwiseGeometry) {
-    target.update(repeating: -Float.infinity, count: g.oh * g.ow)
-    for ky in 0..<g.kh {
-        for kx in 0..<g.kw {
-            let offset = kx * g.dw - g.pw
-            let first = offset >= 0 ? 0 : (-offset + g.sw - 1) / g.sw
-            let last = min(g.ow, (g.width - 1 - offset) >= 0 ? (g.width - 1 - offset) / g.sw + 1 : 0)
-            if first >= last { continue }
-            for oy in 0..<g.oh {
-                let iy = oy * g.sh - g.ph + ky * g.dh
-                if iy < 0 || iy >= g.height { continue }
-                let row = source + iy * g.width + offset
-                let out = target + oy * g.ow
-                let stride = g.sw
-                for ox in first..<last {
-                    let value = row[ox * stride]
-                    if value > out[ox] || value.isNaN { out[ox] = value }
+func maxPoolPlane(
+    _ source: UnsafePointer<Float>,
+    _ target: UnsafeMutablePointer<Float>,
+    _ g: DepthwiseGeometry,
+    scratch: UnsafeMutablePointer<Float>
+) {
+    let length = g.phaseLength
+    for oy in 0..<g.oh {
+        let out = target + oy * g.ow
+        out.update(repeating: -Float.infinity, count: g.ow)
+        for ky in 0..<g.kh {
+            let iy = oy * g.sh - g.ph + ky * g.dh
+            if iy < 0 || iy >= g.height { continue }
+            splitPaddedRow(source + iy * g.width, g, fill: -Float.infinity, into: scratch)
+            for kx in 0..<g.kw {
+                let offset = kx * g.dw
+                let taps = UnsafePointer(scratch + (offset % g.sw) * length + offset / g.sw)
+                for ox in 0..<g.ow {
+                    let value = taps[ox]
+                    let current = out[ox]
+                    out[ox] = value > current || value != value ? value : current
                 }
             }
         }
     }
 }
 
-/// The sizes one depthwise plane is convolved with.
+/// The sizes one depthwise plane is convolved (or pooled) with.
 struct DepthwiseGeometry: Sendable {
     var height, width, oh, ow, kh, kw, sh, sw, dh, dw, ph, pw: Int
+
+    /// Columns of the padded input row that an output row's taps read.
+    var span: Int { (self.ow - 1) * self.sw + (self.kw - 1) * self.dw + 1 }
+    /// Columns in one stride phase of that row.
+    var phaseLength: Int { (self.span + self.sw - 1) / self.sw }
+    /// Floats of scratch a plane's row kernels need: one padded row, split in `sw` phases.
+    var scratchCount: Int { self.phaseLength * self.sw }
 }
 
-/// One channel's plane convolved with its filter: for each filter tap, the output row gets the input row
-/// (shifted, strided) times the weight, over the columns where the tap lands inside the input.
+/// Copies input row `row`, padded with `fill` (`pw` columns before it and as many as the taps reach after it),
+/// into `sw` phases: phase r holds padded columns r, r + sw, r + 2·sw, … Tap kx of output column ox then reads
+/// phase (kx·dw) mod sw at ox + (kx·dw) / sw: contiguous for every stride and dilation.
+@inline(__always)
+func splitPaddedRow(
+    _ row: UnsafePointer<Float>,
+    _ g: DepthwiseGeometry,
+    fill: Float,
+    into phases: UnsafeMutablePointer<Float>
+) {
+    let length = g.phaseLength
+    for r in 0..<g.sw {
+        let phase = phases + r * length
+        // Padded column j·sw + r is input column j·sw + r − pw: inside the row for j in first..<last.
+        let first = min(length, max(0, (g.pw - r + g.sw - 1) / g.sw))
+        let last = max(first, min(length, g.width - 1 + g.pw - r >= 0 ? (g.width - 1 + g.pw - r) / g.sw + 1 : 0))
+        phase.update(repeating: fill, count: first)
+        let start = row + (first * g.sw + r - g.pw)
+        if g.sw == 1 {
+            (phase + first).update(from: start, count: last - first)
+        } else {
+            let stride = g.sw
+            for j in 0..<(last - first) { phase[first + j] = start[j * stride] }
+        }
+        (phase + last).update(repeating: fill, count: length - last)
+    }
+}
+
+/// One channel's plane convolved with its filter, an output row at a time: the row starts at the bias and adds the
+/// taps in filter order, each read from a padded, stride-split copy of its input row (``splitPaddedRow``), three
+/// taps per pass, then takes the activations while it is in cache.
 @inline(__always)
 func depthwiseConvolution(
     _ source: UnsafePointer<Float>,
     _ filter: UnsafePointer<Float>,
     _ bias: Float,
     _ target: UnsafeMutablePointer<Float>,
-    _ g: DepthwiseGeometry
+    _ g: DepthwiseGeometry,
+    scratch: UnsafeMutablePointer<Float>,
+    activations: [Activation]
 ) {
-    target.update(repeating: bias, count: g.oh * g.ow)
-    for ky in 0..<g.kh {
-        for kx in 0..<g.kw {
-            let w = filter[ky * g.kw + kx]
-            let offset = kx * g.dw - g.pw
-            // Output columns whose input column ox·sw + offset lies in 0..<width.
-            let first = offset >= 0 ? 0 : (-offset + g.sw - 1) / g.sw
-            let last = min(g.ow, (g.width - 1 - offset) >= 0 ? (g.width - 1 - offset) / g.sw + 1 : 0)
-            if first >= last { continue }
-            for oy in 0..<g.oh {
-                let iy = oy * g.sh - g.ph + ky * g.dh
-                if iy < 0 || iy >= g.height { continue }
-                let row = source + iy * g.width + offset
-                let out = target + oy * g.ow
-                if g.sw == 1 {
-                    for ox in first..<last { out[ox] += w * row[ox] }
-                } else {
-                    let stride = g.sw
-                    for ox in first..<last { out[ox] += w * row[ox * stride] }
+    let length = g.phaseLength
+    let ow = g.ow
+    func taps(_ kx: Int) -> UnsafePointer<Float> {
+        let offset = kx * g.dw
+        return UnsafePointer(scratch + (offset % g.sw) * length + offset / g.sw)
+    }
+    for oy in 0..<g.oh {
+        let out = target + oy * ow
+        out.update(repeating: bias, count: ow)
+        for ky in 0..<g.kh {
+            let iy = oy * g.sh - g.ph + ky * g.dh
+            if iy < 0 || iy >= g.height { continue }
+            splitPaddedRow(source + iy * g.width, g, fill: 0, into: scratch)
+            let weights = filter + ky * g.kw
+            var kx = 0
+            while kx + 3 <= g.kw {
+                let (a, b, c) = (taps(kx), taps(kx + 1), taps(kx + 2))
+                let (wa, wb, wc) = (weights[kx], weights[kx + 1], weights[kx + 2])
+                for ox in 0..<ow {
+                    var value = out[ox] + wa * a[ox]
+                    value += wb * b[ox]
+                    out[ox] = value + wc * c[ox]
                 }
+                kx += 3
+            }
+            while kx < g.kw {
+                let (a, wa) = (taps(kx), weights[kx])
+                for ox in 0..<ow { out[ox] += wa * a[ox] }
+                kx += 1
             }
         }
+        for activation in activations { apply(activation, out, ow) }
     }
 }
 
@@ -524,9 +574,9 @@ struct PoolOp: Operator {
                 let input = io.f32(0)
                 let y = io.outF32(0)
                 if isMax {
-                    // Tap by tap over whole output rows (as the depthwise kernel does): no bounds test per element.
+                    let rows = io.scratch.assumingMemoryBound(to: Float.self)
                     for plane in 0..<planes {
-                        maxPoolPlane(input + plane * height * width, y + plane * oh * ow, geometry)
+                        maxPoolPlane(input + plane * height * width, y + plane * oh * ow, geometry, scratch: rows)
                     }
                     return
                 }
@@ -559,7 +609,8 @@ struct PoolOp: Operator {
                         }
                     }
                 }
-            }
+            },
+            scratch: isMax ? geometry.scratchCount * MemoryLayout<Float>.size : 0
         )
     }
 }
