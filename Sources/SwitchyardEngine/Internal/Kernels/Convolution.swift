@@ -1,3 +1,4 @@
+import CEngineKernels
 import SwitchyardTensor
 
 /// Spatial geometry shared by Conv and the pools: kernel, strides, dilations and pads per axis.
@@ -266,6 +267,17 @@ struct ConvOp: Operator {
                 ph: ph,
                 pw: pw
             )
+            // A single Relu or Clip is clamped in the row kernel while the row is in cache; others follow per plane.
+            var (low, high) = (-Float.infinity, Float.infinity)
+            var after = activations
+            if activations.count == 1 {
+                switch activations[0] {
+                case .relu: (low, after) = (0, [])
+                case .clip(let lower, let upper): (low, high, after) = (lower, upper, [])
+                default: break
+                }
+            }
+            let (clampLow, clampHigh, rest) = (low, high, after)
             return OpPlan(
                 outputs: [output],
                 kernel: { io in
@@ -274,20 +286,23 @@ struct ConvOp: Operator {
                     let y = io.outF32(0)
                     let bias = hasBias ? io.f32(2) : nil
                     let rows = io.scratch.assumingMemoryBound(to: Float.self)
-                    for plane in 0..<(batch * channels) {
-                        let channel = plane % channels
-                        depthwiseConvolution(
-                            input + plane * height * width,
+                    var plane = geometry.c
+                    for index in 0..<(batch * channels) {
+                        let channel = index % channels
+                        sy_depthwise_plane(
+                            input + index * height * width,
                             weights + channel * kh * kw,
                             bias?[channel] ?? 0,
-                            y + plane * pixels,
-                            geometry,
-                            scratch: rows,
-                            activations: activations
+                            y + index * pixels,
+                            &plane,
+                            rows,
+                            clampLow,
+                            clampHigh
                         )
+                        for activation in rest { apply(activation, y + index * pixels, pixels) }
                     }
                 },
-                scratch: geometry.scratchCount * MemoryLayout<Float>.size
+                scratch: geometry.scratchBytes
             )
         }
         return OpPlan(
@@ -354,123 +369,32 @@ struct ConvOp: Operator {
     }
 }
 
-/// One plane's max pool, an output row at a time: the row starts at -∞ and takes, tap by tap, the larger of itself
-/// and the input row under the tap (NaN wins, as in onnxruntime), read from a padded copy of that input row split
-/// by stride (``splitPaddedRow(_:_:fill:into:)``), so every tap is a contiguous, branch-free pass. Windows entirely
-/// in the padding stay -∞, as ONNX's reference gives.
-@inline(__always)
-func maxPoolPlane(
-    _ source: UnsafePointer<Float>,
-    _ target: UnsafeMutablePointer<Float>,
-    _ g: DepthwiseGeometry,
-    scratch: UnsafeMutablePointer<Float>
-) {
-    let length = g.phaseLength
-    for oy in 0..<g.oh {
-        let out = target + oy * g.ow
-        out.update(repeating: -Float.infinity, count: g.ow)
-        for ky in 0..<g.kh {
-            let iy = oy * g.sh - g.ph + ky * g.dh
-            if iy < 0 || iy >= g.height { continue }
-            splitPaddedRow(source + iy * g.width, g, fill: -Float.infinity, into: scratch)
-            for kx in 0..<g.kw {
-                let offset = kx * g.dw
-                let taps = UnsafePointer(scratch + (offset % g.sw) * length + offset / g.sw)
-                for ox in 0..<g.ow {
-                    let value = taps[ox]
-                    let current = out[ox]
-                    out[ox] = value > current || value != value ? value : current
-                }
-            }
-        }
-    }
-}
-
-/// The sizes one depthwise plane is convolved (or pooled) with.
+/// The sizes one depthwise plane is convolved (or pooled) with; its row kernels are C (``sy_depthwise_plane``,
+/// ``sy_max_pool_plane``), built for AVX-512, AVX2 and baseline x86-64 and chosen by the CPU at load.
 struct DepthwiseGeometry: Sendable {
     var height, width, oh, ow, kh, kw, sh, sw, dh, dw, ph, pw: Int
 
-    /// Columns of the padded input row that an output row's taps read.
-    var span: Int { (self.ow - 1) * self.sw + (self.kw - 1) * self.dw + 1 }
-    /// Columns in one stride phase of that row.
-    var phaseLength: Int { (self.span + self.sw - 1) / self.sw }
-    /// Floats of scratch a plane's row kernels need: one padded row, split in `sw` phases.
-    var scratchCount: Int { self.phaseLength * self.sw }
-}
-
-/// Copies input row `row`, padded with `fill` (`pw` columns before it and as many as the taps reach after it),
-/// into `sw` phases: phase r holds padded columns r, r + sw, r + 2·sw, … Tap kx of output column ox then reads
-/// phase (kx·dw) mod sw at ox + (kx·dw) / sw: contiguous for every stride and dilation.
-@inline(__always)
-func splitPaddedRow(
-    _ row: UnsafePointer<Float>,
-    _ g: DepthwiseGeometry,
-    fill: Float,
-    into phases: UnsafeMutablePointer<Float>
-) {
-    let length = g.phaseLength
-    for r in 0..<g.sw {
-        let phase = phases + r * length
-        // Padded column j·sw + r is input column j·sw + r − pw: inside the row for j in first..<last.
-        let first = min(length, max(0, (g.pw - r + g.sw - 1) / g.sw))
-        let last = max(first, min(length, g.width - 1 + g.pw - r >= 0 ? (g.width - 1 + g.pw - r) / g.sw + 1 : 0))
-        phase.update(repeating: fill, count: first)
-        let start = row + (first * g.sw + r - g.pw)
-        if g.sw == 1 {
-            (phase + first).update(from: start, count: last - first)
-        } else {
-            let stride = g.sw
-            for j in 0..<(last - first) { phase[first + j] = start[j * stride] }
-        }
-        (phase + last).update(repeating: fill, count: length - last)
+    var c: sy_plane_geometry {
+        sy_plane_geometry(
+            height: Int64(self.height),
+            width: Int64(self.width),
+            oh: Int64(self.oh),
+            ow: Int64(self.ow),
+            kh: Int64(self.kh),
+            kw: Int64(self.kw),
+            sh: Int64(self.sh),
+            sw: Int64(self.sw),
+            dh: Int64(self.dh),
+            dw: Int64(self.dw),
+            ph: Int64(self.ph),
+            pw: Int64(self.pw)
+        )
     }
-}
 
-/// One channel's plane convolved with its filter, an output row at a time: the row starts at the bias and adds the
-/// taps in filter order, each read from a padded, stride-split copy of its input row (``splitPaddedRow``), three
-/// taps per pass, then takes the activations while it is in cache.
-@inline(__always)
-func depthwiseConvolution(
-    _ source: UnsafePointer<Float>,
-    _ filter: UnsafePointer<Float>,
-    _ bias: Float,
-    _ target: UnsafeMutablePointer<Float>,
-    _ g: DepthwiseGeometry,
-    scratch: UnsafeMutablePointer<Float>,
-    activations: [Activation]
-) {
-    let length = g.phaseLength
-    let ow = g.ow
-    func taps(_ kx: Int) -> UnsafePointer<Float> {
-        let offset = kx * g.dw
-        return UnsafePointer(scratch + (offset % g.sw) * length + offset / g.sw)
-    }
-    for oy in 0..<g.oh {
-        let out = target + oy * ow
-        out.update(repeating: bias, count: ow)
-        for ky in 0..<g.kh {
-            let iy = oy * g.sh - g.ph + ky * g.dh
-            if iy < 0 || iy >= g.height { continue }
-            splitPaddedRow(source + iy * g.width, g, fill: 0, into: scratch)
-            let weights = filter + ky * g.kw
-            var kx = 0
-            while kx + 3 <= g.kw {
-                let (a, b, c) = (taps(kx), taps(kx + 1), taps(kx + 2))
-                let (wa, wb, wc) = (weights[kx], weights[kx + 1], weights[kx + 2])
-                for ox in 0..<ow {
-                    var value = out[ox] + wa * a[ox]
-                    value += wb * b[ox]
-                    out[ox] = value + wc * c[ox]
-                }
-                kx += 3
-            }
-            while kx < g.kw {
-                let (a, wa) = (taps(kx), weights[kx])
-                for ox in 0..<ow { out[ox] += wa * a[ox] }
-                kx += 1
-            }
-        }
-        for activation in activations { apply(activation, out, ow) }
+    /// Bytes of scratch the row kernels need: one padded input row split by stride.
+    var scratchBytes: Int {
+        var geometry = self.c
+        return Int(sy_plane_scratch(&geometry)) * MemoryLayout<Float>.size
     }
 }
 
@@ -575,8 +499,9 @@ struct PoolOp: Operator {
                 let y = io.outF32(0)
                 if isMax {
                     let rows = io.scratch.assumingMemoryBound(to: Float.self)
-                    for plane in 0..<planes {
-                        maxPoolPlane(input + plane * height * width, y + plane * oh * ow, geometry, scratch: rows)
+                    var plane = geometry.c
+                    for index in 0..<planes {
+                        sy_max_pool_plane(input + index * height * width, y + index * oh * ow, &plane, rows)
                     }
                     return
                 }
@@ -610,7 +535,7 @@ struct PoolOp: Operator {
                     }
                 }
             },
-            scratch: isMax ? geometry.scratchCount * MemoryLayout<Float>.size : 0
+            scratch: isMax ? geometry.scratchBytes : 0
         )
     }
 }
