@@ -88,7 +88,9 @@ struct ConvolutionTests {
         (size: 8, kernel: 3, stride: 1, pad: 2, dilation: 2, ceil: false),
         (size: 7, kernel: 4, stride: 2, pad: 2, dilation: 1, ceil: true),
     ])
-    func maxPoolMatchesADirectLoop(_ g: (size: Int, kernel: Int, stride: Int, pad: Int, dilation: Int, ceil: Bool))
+    func maxPoolMatchesADirectLoop(
+        _ g: (size: Int, kernel: Int, stride: Int, pad: Int, dilation: Int, ceil: Bool)
+    )
         throws
     {
         var factory = GraphFactory()

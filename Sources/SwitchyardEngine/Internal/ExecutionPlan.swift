@@ -58,7 +58,7 @@ final class ExecutionPlan: Sendable {
             let plan: OpPlan
             do {
                 plan = try Self.plan(node, graph: graph, types: &types, known: known)
-            } catch where error.needsRuntimeValue {
+            } catch  where error.needsRuntimeValue {
                 throw EngineError(error.code, error.message, cause: RuntimeValueNeeded(node: position))
             }
             let isStatic = !node.op.readsInputData || node.inputs.allSatisfy { $0 == nil || known[$0!] != nil }

@@ -43,7 +43,9 @@ final class SplitPlan: Sendable {
     }
 
     /// Runs the head's kernels, then the tail node by node.
-    func run(_ inputs: [(shape: [Int], data: ByteView)]) throws(EngineError) -> (
+    func run(
+        _ inputs: [(shape: [Int], data: ByteView)]
+    ) throws(EngineError) -> (
         types: [ValueType], storages: [ByteStorage]
     ) {
         let storages = try self.head.run(inputs.map(\.data))

@@ -318,7 +318,9 @@ struct ConvOp: Operator {
                     // The bias is written first and the GEMM adds to it (beta = 1): no separate pass over the output
                     // (OpenBLAS would otherwise clear it for beta = 0).
                     if let bias {
-                        for filter in 0..<filters { (plane + filter * pixels).update(repeating: bias[filter], count: pixels) }
+                        for filter in 0..<filters {
+                            (plane + filter * pixels).update(repeating: bias[filter], count: pixels)
+                        }
                     }
                     for g in 0..<group {
                         let source = input + (image * channels + g * groupChannels) * height * width
