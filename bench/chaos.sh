@@ -11,6 +11,8 @@
 #   bench/chaos.sh [BIN_DIR]   # default: the release build if there is one, else the debug build
 #   SCENARIOS=overload bench/chaos.sh   # only some: faults, overload, limits (default all)
 #   OVERLOAD_STEPS="2 5 2-50ms"          # overload steps: FACTOR (5 s deadlines) or FACTOR-50ms
+#   PIN=1 bench/chaos.sh                 # the mesh on CPU 0, the load client on CPU 1 (MESH_CPUS, CLIENT_CPUS):
+#                                        # the client's sends cannot take the mesh's CPU; capacity measured alike
 #
 # Every process it starts is stopped on exit; every wait is bounded.
 set -euo pipefail
@@ -60,8 +62,8 @@ start() {  # name product: start (or restart, on the same port) and wait, bounde
   touch "$logs/$name.log"
   local from
   from=$(wc -l <"$logs/$name.log")  # a restart appends to the log: look for its own "listening"
-  "$bin/$product" --port "${port[$name]}" --models "$logs/models" $(tls "${product#switchyard-}") "${extra[@]}" \
-    >>"$logs/$name.log" 2>&1 &
+  "${mesh_pin[@]}" "$bin/$product" --port "${port[$name]}" --models "$logs/models" $(tls "${product#switchyard-}") \
+    "${extra[@]}" >>"$logs/$name.log" 2>&1 &
   pid[$name]=$!
   for _ in $(seq 1 300); do
     tail -n +"$((from + 1))" "$logs/$name.log" | grep -q listening && return
@@ -77,6 +79,12 @@ stop_wait() {  # name: wait (bounded) for its process to exit
   echo "chaos: $1 did not exit within 60 s" >&2
   kill -KILL "${pid[$1]}" 2>/dev/null || true
 }
+# PIN=1: the mesh and the load client on CPUs of their own (taskset), so that at 4× the client's 4× sends do not
+# take the mesh's time; the capacity is measured the same way, so the ratios stay fair
+mesh_pin=() client_pin=()
+if [ -n "${PIN:-}" ]; then
+  mesh_pin=(taskset -c "${MESH_CPUS:-0}") client_pin=(taskset -c "${CLIENT_CPUS:-1}")
+fi
 stages=(pre1 pre2 inf1 inf2 post1 post2)
 product_of() { case $1 in pre*) echo switchyard-preprocess ;; inf*) echo switchyard-inference ;; post*) echo switchyard-postprocess ;; esac; }
 for name in "${stages[@]}"; do start "$name" "$(product_of "$name")"; done
@@ -183,24 +191,34 @@ fi
 # open loops at 2×, 4× and 5× of it with 5 s deadlines and at 2× with 50 ms deadlines. Goodput counts the answers
 # within the deadline (from the scheduled send); every request is tallied by status, the router's refusals apart.
 overload_rows=()
+capacities=""
 if [[ " $scenarios " == *" overload "* ]]; then
+overload_load=$(cut -d' ' -f1 /proc/loadavg)
 router_cpu() { awk '{print $14 + $15}' "/proc/${pid[router]}/stat"; }  # user + system, in clock ticks
-open_load() {  # json rate timeout: also writes the router's CPU seconds during the step to json.cpu
-  local before
+open_load() {  # json rate timeout: also writes the router's CPU seconds during the step to json.cpu, the client's
+  local before  # (user and system, from /usr/bin/time) to json.client
   before=$(router_cpu)
-  "$bin/yard" load --target "127.0.0.1:${port[router]}" $(tls client) --model digits \
+  /usr/bin/time -f '%U %S' -o "$1.client" "${client_pin[@]}" "$bin/yard" load --target "127.0.0.1:${port[router]}" $(tls client) --model digits \
     --input Tests/Fixtures/engine/digits/x_test.npy --rate "$2" --connections 8 --event-loops 2 --warmup 1s \
     --duration 8s \
     --timeout "$3" --json "$1" ${THROTTLE:+--throttle} >"$1.txt" 2>&1 || true
   echo "$(( $(router_cpu) - before )) $(getconf CLK_TCK)" | awk '{print $1 / $2}' >"$1.cpu"
   scrape "$1.metrics"
 }
-capacity_json="$logs/capacity.json"
-"$bin/yard" load --target "127.0.0.1:${port[router]}" $(tls client) --model digits \
-  --input Tests/Fixtures/engine/digits/x_test.npy --concurrency 64 --connections 4 --warmup 2s --duration 8s \
-  --timeout 5s --json "$capacity_json" >"$capacity_json.txt" 2>&1 || true
-capacity=$(python3 -c 'import json,sys; print(round(json.load(open(sys.argv[1]))["steps"][0]["throughput"]))' "$capacity_json")
-[ "${capacity:-0}" -gt 0 ] || { echo "chaos: capacity run answered nothing; its output:" >&2; cat "$capacity_json.txt" >&2; exit 1; }
+# the capacity: the most answers/s of closed loops at 64, 256 and 1024 in flight (CAPACITY_IN_FLIGHT); with few in
+# flight the mesh's batches stay small and the loop measures its latency, not its throughput
+capacity=0 capacity_in_flight=0
+for in_flight in ${CAPACITY_IN_FLIGHT:-64 256 1024}; do
+  capacity_json="$logs/capacity-$in_flight.json"
+  "${client_pin[@]}" "$bin/yard" load --target "127.0.0.1:${port[router]}" $(tls client) --model digits \
+    --input Tests/Fixtures/engine/digits/x_test.npy --concurrency "$in_flight" --connections 4 --warmup 2s \
+    --duration 8s --timeout 5s --json "$capacity_json" >"$capacity_json.txt" 2>&1 || true
+  measured=$(python3 -c 'import json,sys; print(round(json.load(open(sys.argv[1]))["steps"][0]["throughput"]))' \
+    "$capacity_json" 2>/dev/null || echo 0)
+  capacities+="${capacities:+, }$measured at $in_flight"
+  [ "$measured" -le "$capacity" ] || { capacity=$measured; capacity_in_flight=$in_flight; }
+done
+[ "${capacity:-0}" -gt 0 ] || { echo "chaos: capacity runs answered nothing; the last one's output:" >&2; cat "$capacity_json.txt" >&2; exit 1; }
 open_load "$logs/unloaded.json" $((capacity / 5)) 5s
 # the capacity and the unloaded latency were measured without a queue-time limit; the overload runs have one, set
 # while the router serves: MAX_QUEUE_TIME_MS, by default the unloaded p99 (what an operator would set for an SLO of
@@ -223,9 +241,17 @@ def within(s, ms):  # answers within ms of their scheduled send, from the histog
 base = step("unloaded")["latency_ms"]["p99"]
 u = step("unloaded")
 ucpu = float(open(f"{logs}/unloaded.json.cpu").read()) * 1e6 / (u["sent"] * (1 + 1 / 8))
+def client_cpu(name, s):  # the load client's CPU (its whole run: start, warm-up, step) per request it sent
+    try:
+        user, system = map(float, open(f"{logs}/{name}.json.client").read().split()[-2:])
+    except (FileNotFoundError, ValueError):
+        return 0
+    return (user + system) * 1e6 / (s["sent"] * (1 + 1 / 8))
 print(f"| unloaded (capacity / 5), 5 s deadlines, no queue-time limit | {u['rate']:.0f} | {u['sent']} "
       f"| {u['throughput']:.0f} | {base:.1f} | 1× | {u.get('service_time_ms', {}).get('p99', 0):.1f} | {ucpu:.0f} "
-      f"| {'none' if not u['errors'] else u['errors']} | {u.get('max_send_lag_ms', 0):.0f} |")
+      f"| {client_cpu('unloaded', u):.0f} | {'none' if not u['errors'] else u['errors']} "
+      f"| {u.get('max_send_lag_ms', 0):.0f} |")
+fit = []  # (answered, refused at the router, router CPU s) per overload step, for the cost of each
 for name, label, deadline in [("over2", "2× capacity, 5 s deadlines", 5000), ("over4", "4× capacity, 5 s deadlines", 5000),
                               ("over5", "5× capacity, 5 s deadlines", 5000), ("over2-50ms", "2× capacity, 50 ms deadlines", 50)]:
     try:
@@ -240,8 +266,23 @@ for name, label, deadline in [("over2", "2× capacity, 5 s deadlines", 5000), ("
     sent_all = s["sent"] * (1 + 1 / 8)  # 1 s of warm-up at the same rate
     lag = s.get("max_send_lag_ms", 0)
     service = s.get("service_time_ms", {}).get("p99", 0)
+    refused = sum(e["count"] for e in s["errors"] if e.get("source", "server") == "server"
+                  and e["status"] in ("resource exhausted", "deadline exceeded"))
+    if deadline == 5000:  # with 50 ms deadlines, admitted requests fail late with the same status
+        fit.append((s["ok"] * (1 + 1 / 8), refused * (1 + 1 / 8), cpu))
     print(f"| {label} | {s['rate']:.0f} | {s['sent']} | {good:.0f} ({good / capacity:.2f}×) | {p99:.1f} "
-          f"| {p99 / base if base else 0:.1f}× | {service:.1f} | {cpu * 1e6 / sent_all:.0f} | {errors} | {lag:.0f} |")
+          f"| {p99 / base if base else 0:.1f}× | {service:.1f} | {cpu * 1e6 / sent_all:.0f} "
+          f"| {client_cpu(name, s):.0f} | {errors} | {lag:.0f} |")
+# router CPU = a × answered + b × refused over the overload steps (least squares): the cost of each kind
+if len(fit) >= 2:
+    saa = sum(a * a for a, _, _ in fit); sab = sum(a * b for a, b, _ in fit); sbb = sum(b * b for _, b, _ in fit)
+    sac = sum(a * c for a, _, c in fit); sbc = sum(b * c for _, b, c in fit)
+    det = saa * sbb - sab * sab
+    if det > 0:
+        served = (sac * sbb - sbc * sab) / det
+        refusal = (saa * sbc - sab * sac) / det
+        print(f"COST router CPU per answered request {served * 1e6:.0f} µs, per request refused at arrival "
+              f"{refusal * 1e6:.0f} µs ({refusal / served if served > 0 else 0:.2f}×; least squares over {len(fit)} steps)")
 EOF2
 )
 fi
@@ -371,7 +412,7 @@ fi
   fi
   if [ ${#overload_rows[@]} -gt 0 ]; then
     echo
-    echo "Overload: capacity $capacity answers/s (closed loop, 64 in flight, 4 connections) and the unloaded p99 measured"
+    echo "Overload: capacity $capacity answers/s (the best closed loop, 4 connections: $capacities in flight) and the unloaded p99 measured"
     echo "without a queue-time limit; then \`yard batching set --max-queue-time-us $((max_queue_time_ms * 1000))\` and"
     echo "open loops of 8 s (8 connections, 2 client event loops); goodput = answers within the deadline (from the"
     echo "scheduled send) per second; accepted p99 from the scheduled send (the client's own lag included: max"
@@ -382,8 +423,17 @@ fi
       echo "Load client: no client throttling (the router's admission alone)."
     fi
     echo
-    echo "| load | offered/s | sent | goodput/s (× capacity) | accepted p99 ms | × unloaded p99 | p99 from the actual send ms | router CPU µs/request | errors | max send lag ms |"
-    echo "|---|---|---|---|---|---|---|---|---|---|"
-    printf '%s\n' "${overload_rows[@]}"
+    if [ -n "${PIN:-}" ]; then
+      echo "Pinned: the mesh (router and six stage instances) on CPU ${MESH_CPUS:-0}, the load client on CPU ${CLIENT_CPUS:-1}"
+      echo "(taskset), capacity included."
+    else
+      echo "Not pinned: the load client and the mesh share both CPUs."
+    fi
+    echo "Every process at the nice level the script was started with; load average (1 min) at the overload start: $overload_load."
+    echo
+    echo "| load | offered/s | sent | goodput/s (× capacity) | accepted p99 ms | × unloaded p99 | p99 from the actual send ms | router CPU µs/request | client CPU µs/request sent | errors | max send lag ms |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|"
+    printf '%s\n' "${overload_rows[@]}" | grep -v '^COST'
+    printf '%s\n' "${overload_rows[@]}" | sed -n 's/^COST /\n/p'
   fi
 } | tee -a "$results"

@@ -166,9 +166,10 @@ public struct LoadGenerator: Sendable {
         let slots = Slots(self.settings.maxInFlight)
         let interval = 1.0 / rate
         let clock = ContinuousClock()
-        return await withDiscardingTaskGroup { group in
+        let sends = Outstanding()
+        let behind = await withTaskCancellationHandler {
             var index = 0
-            while true {
+            while !Task.isCancelled {
                 let scheduled = start.advanced(by: .seconds(Double(index) * interval))
                 index += 1
                 if scheduled > clock.now { try? await clock.sleep(until: scheduled, tolerance: nil) }
@@ -181,12 +182,17 @@ public struct LoadGenerator: Sendable {
                     slots.release()
                     return true
                 }
-                group.addTask {
+                sends.start(on: self.target.executor) {
                     await self.send(sequence, measured: measured, scheduled: scheduled, sent: sent, recorder: recorder)
                     slots.release()
                 }
             }
+            return false
+        } onCancel: {
+            sends.cancelAll()
         }
+        await sends.waitForAll()
+        return behind
     }
 
     private func send(

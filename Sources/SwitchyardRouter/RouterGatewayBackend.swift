@@ -61,14 +61,18 @@ public struct RouterGatewayBackend: GatewayBackend {
     }
 
     /// Answers an HTTP request as the wire's are answered, in a server span when tracing is on (the wire server makes
-    /// those of wire requests).
+    /// those of wire requests). A request that came without a trace id takes the span's, or a new one when tracing is
+    /// off; its log lines carry the same.
     public func handle(_ request: Request, context: RequestContext) async throws -> Response {
         var traced = request
-        guard let span = RequestTracing.startServerSpan(for: &traced, service: "router") else {
-            return try await self.service.handle(request, context: context)
-        }
+        let span = RequestTracing.startServerSpan(for: &traced, service: "router")
+        if traced.traceID == .none { traced.traceID = .random() }
+        var tracedContext = context
+        tracedContext.traceID = traced.traceID
         let started = traced
-        return try await span.run { try await self.service.handle(started, context: context) }.get()
+        let startedContext = tracedContext
+        guard let span else { return try await self.service.handle(started, context: startedContext) }
+        return try await span.run { try await self.service.handle(started, context: startedContext) }.get()
     }
 
     public func refusal(for request: Request, deadline: ContinuousClock.Instant?) -> Status? {

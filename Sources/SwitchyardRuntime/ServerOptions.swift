@@ -28,6 +28,11 @@ public struct ServerOptions: ParsableArguments {
     public var maxConnections = 4096
     @Option(
         help:
+            "Most connections open at once from one IP address (0: no limit of its own); more from it are closed as soon as they are accepted."
+    )
+    public var maxConnectionsPerPeer = 1024
+    @Option(
+        help:
             "Most bytes held in frames still arriving, over all connections; a connection whose next frame does not fit is closed with resource exhausted."
     )
     public var maxBufferedBytes = 64 << 20
@@ -76,6 +81,9 @@ public struct ServerOptions: ParsableArguments {
         }
         guard (1...1_000_000).contains(self.maxConnections) else {
             throw ValidationError("--max-connections must be 1...1000000")
+        }
+        guard (0...1_000_000).contains(self.maxConnectionsPerPeer) else {
+            throw ValidationError("--max-connections-per-peer must be 0...1000000 (0: no limit)")
         }
         guard (1 << 20...1 << 40).contains(self.maxInFlightBytes) else {
             throw ValidationError("--max-in-flight-bytes must be 1 MiB...1 TiB (1048576...1099511627776)")
@@ -189,6 +197,7 @@ extension ServiceCommand {
         configuration.maxInFlightPerConnection = options.maxInFlight
         configuration.drainTimeout = .seconds(options.drainSeconds)
         configuration.maxConnections = options.maxConnections
+        configuration.maxConnectionsPerPeer = options.maxConnectionsPerPeer == 0 ? nil : options.maxConnectionsPerPeer
         configuration.maxBufferedBytes = options.maxBufferedBytes
         configuration.maxInFlightBytes = options.maxInFlightBytes
         configuration.authorization = try options.authorization(service: Self.serviceName)

@@ -43,9 +43,14 @@ public final class RawPeer: Sendable {
     /// - Parameters:
     ///   - port: the server's port.
     ///   - tls: a client TLS context, or `nil` for plaintext.
-    public static func connect(port: Int, tls: NIOSSLContext?) async throws -> RawPeer {
+    ///   - source: the local address to connect from (another loopback address, e.g. `127.0.0.2`, looks like another
+    ///     host to the server); the system's choice when `nil`.
+    public static func connect(port: Int, tls: NIOSSLContext?, from source: String? = nil) async throws -> RawPeer {
         let collector = Collector()
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        var bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        if let source { bootstrap = bootstrap.bind(to: try SocketAddress(ipAddress: source, port: 0)) }
+        let channel =
+            try await bootstrap
             .connectTimeout(.seconds(5))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {

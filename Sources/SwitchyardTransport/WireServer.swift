@@ -16,7 +16,7 @@ public final class WireServer: Service, Sendable {
     private let logger: Logger
     private let group: any EventLoopGroup
     private let address = BoundAddress()
-    private let connections = NIOLockedValueBox<[ObjectIdentifier: ConnectionActivity]>([:])
+    private let connections = NIOLockedValueBox(OpenConnections())
     private let refused = NIOLockedValueBox(0)
     private let evicted = NIOLockedValueBox(Evictions())
     private let budget: ByteBudget
@@ -49,9 +49,10 @@ public final class WireServer: Service, Sendable {
     public var inFlightBytes: Int { self.inFlightBudget.used }
 
     /// Connections open right now (TLS handshakes in progress included).
-    public var connectionCount: Int { self.connections.withLockedValue { $0.count } }
+    public var connectionCount: Int { self.connections.withLockedValue { $0.byID.count } }
 
-    /// Connections closed at once because ``WireServerConfiguration/maxConnections`` were open.
+    /// Connections closed at once because ``WireServerConfiguration/maxConnections`` were open, or
+    /// ``WireServerConfiguration/maxConnectionsPerPeer`` from the same address.
     public var refusedConnectionCount: Int { self.refused.withLockedValue { $0 } }
 
     /// Idle connections drained to make room for a new one at ``WireServerConfiguration/maxConnections``.
@@ -72,6 +73,23 @@ public final class WireServer: Service, Sendable {
             guard self.tokens >= 1 else { return false }
             self.tokens -= 1
             return true
+        }
+    }
+
+    /// The open connections, and how many come from each peer address.
+    private struct OpenConnections {
+        var byID: [ObjectIdentifier: ConnectionActivity] = [:]
+        var perPeer: [String: Int] = [:]
+
+        mutating func insert(_ activity: ConnectionActivity, id: ObjectIdentifier) {
+            self.byID[id] = activity
+            if let peer = activity.peer { self.perPeer[peer, default: 0] += 1 }
+        }
+
+        mutating func remove(_ id: ObjectIdentifier) {
+            guard let activity = self.byID.removeValue(forKey: id), let peer = activity.peer else { return }
+            let left = self.perPeer[peer, default: 1] - 1
+            self.perPeer[peer] = left > 0 ? left : nil
         }
     }
 
@@ -128,20 +146,32 @@ public final class WireServer: Service, Sendable {
                 .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .childChannelInitializer { channel in
                     let id = ObjectIdentifier(channel)
-                    let activity = ConnectionActivity(channel: channel)
+                    let activity = ConnectionActivity(channel: channel, peer: channel.remoteAddress?.ipAddress)
                     let (admitted, victim) = connections.withLockedValue { open -> (Bool, ConnectionActivity?) in
                         var victim: ConnectionActivity? = nil
-                        if open.count >= configuration.maxConnections {
+                        // one address at its own limit makes room only among its own connections, so that it
+                        // cannot take the others' share of the server's cap
+                        let crowded: ConnectionActivity.Crowding? =
+                            if let limit = configuration.maxConnectionsPerPeer, let peer = activity.peer,
+                                open.perPeer[peer, default: 0] >= limit
+                            {
+                                .peer(peer)
+                            } else if open.byID.count >= configuration.maxConnections {
+                                .server
+                            } else {
+                                nil
+                            }
+                        if let crowded {
                             // room for it only by draining the longest-idle connection, a few a second at most
                             let now = NIODeadline.now()
                             guard let age = configuration.evictIdleConnectionsAfter,
                                 evicted.withLockedValue({ $0.take(now: now) }),
-                                let idle = open.values.longestIdle(atLeast: age, now: now)
+                                let idle = open.byID.values.longestIdle(atLeast: age, now: now, among: crowded)
                             else { return (false, nil) }
                             idle.markEvicted()
                             victim = idle
                         }
-                        open[id] = activity
+                        open.insert(activity, id: id)
                         return (true, victim)
                     }
                     if let victim {
@@ -169,14 +199,19 @@ public final class WireServer: Service, Sendable {
                         // one line per thousand refusals: a flood must not flood the log too
                         if count % 1000 == 1 {
                             logger.warning(
-                                "refusing connections: at the connection limit",
-                                metadata: ["limit": "\(configuration.maxConnections)", "refused": "\(count)"]
+                                "refusing connections: at the connection limit (of the server or of one address)",
+                                metadata: [
+                                    "limit": "\(configuration.maxConnections)",
+                                    "per_peer_limit":
+                                        "\(configuration.maxConnectionsPerPeer.map(String.init) ?? "none")",
+                                    "peer.address": "\(activity.peer ?? "?")", "refused": "\(count)",
+                                ]
                             )
                         }
                         return channel.close()
                     }
                     channel.closeFuture.whenComplete { _ in
-                        _ = connections.withLockedValue { $0.removeValue(forKey: id) }
+                        connections.withLockedValue { $0.remove(id) }
                     }
                     return channel.eventLoop.makeCompletedFuture {
                         let sync = channel.pipeline.syncOperations
@@ -208,7 +243,7 @@ public final class WireServer: Service, Sendable {
     }
 
     private func drain() async {
-        let open = self.connections.withLockedValue { $0.values.map(\.channel) }
+        let open = self.connections.withLockedValue { $0.byID.values.map(\.channel) }
         self.logger.info("draining", metadata: ["connections": "\(open.count)"])
         for channel in open {
             channel.pipeline.fireUserInboundEventTriggered(DrainEvent())
@@ -220,7 +255,7 @@ public final class WireServer: Service, Sendable {
     }
 
     private func closeAll() {
-        for channel in self.connections.withLockedValue({ $0.values.map(\.channel) }) {
+        for channel in self.connections.withLockedValue({ $0.byID.values.map(\.channel) }) {
             channel.close(promise: nil)
         }
     }

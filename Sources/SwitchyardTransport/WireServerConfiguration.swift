@@ -21,6 +21,11 @@ public struct WireServerConfiguration: Sendable {
     /// Most connections open at once (TLS handshakes included); one past it is closed as soon as it is accepted,
     /// before any TLS work, so that a flood of idle or slow connections cannot take the server's memory.
     public var maxConnections: Int = 4096
+    /// Most connections open at once from one IP address (`nil`: no limit of its own): one past it is closed at accept
+    /// like one past ``maxConnections`` (or makes room among that address's own idle connections, as below), so that a
+    /// flood from one address cannot take every connection and lock other clients out. A quarter of the cap by
+    /// default: clients behind one NAT or proxy share an address.
+    public var maxConnectionsPerPeer: Int? = 1024
     /// At the connection cap, a new connection makes room by draining (GOAWAY) the connection idle the longest, if
     /// one has had nothing in flight for this long (at most 10 a second: each costs the newcomer's TLS handshake);
     /// otherwise it is closed at accept. So that connections held open and idle for long (a flood, or a leak) do not

@@ -123,6 +123,22 @@ struct GatewayServerTests {
         }
     }
 
+    @Test func aRequestWithoutTraceparentReachesTheBackendWithoutATraceID() async throws {
+        // the backend's span (or the backend) gives it one: an id made here would differ from the span's
+        try await GatewayHarness.with { gateway, _ in
+            let response = try await gateway.request(
+                "POST",
+                "/v2/models/digits/infer",
+                headers: [("content-type", "application/json")],
+                body: Self.jsonInfer
+            )
+            #expect(response.status == 200, "\(response.text)")
+            let request = try #require(gateway.backend.requests.withLock { $0.first })
+            #expect(request.traceID == .none)
+            #expect(request[parameter: ParameterKey.traceparent] == nil)
+        }
+    }
+
     @Test func servesManyRequestsOnOneKeepAliveConnectionInBothEncodings() async throws {
         try await GatewayHarness.with { gateway, _ in
             let peer = try await gateway.peer()

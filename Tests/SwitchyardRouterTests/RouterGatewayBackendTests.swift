@@ -77,6 +77,34 @@ struct RouterGatewayBackendTests {
         #expect(instance.requests.load(ordering: .relaxed) == 1)
     }
 
+    @Test func aRequestWithoutATraceIDGetsOneAndItsContextCarriesTheSame() async throws {
+        final class Seen: WireService, Sendable {
+            let seen = Mutex<[(TraceID, TraceID)]>([])
+            func handle(_ request: Request, context: RequestContext) async throws -> Response {
+                self.seen.withLock { $0.append((request.traceID, context.traceID)) }
+                return Response()
+            }
+        }
+        let service = Seen()
+        let backend = RouterGatewayBackend(
+            service: service,
+            health: Self.checker(Instance(served: [])),
+            models: ["digits": Self.digits]
+        )
+        _ = try await backend.handle(Request(method: Method.infer), context: RouterServiceTests.context())
+        let known = TraceID(high: 1, low: 2)
+        _ = try await backend.handle(
+            Request(method: Method.infer, traceID: known),
+            context: RouterServiceTests.context()
+        )
+        let seen = service.seen.withLock { $0 }
+        try #require(seen.count == 2)
+        #expect(seen[0].0 != .none)
+        #expect(seen[0].1 == seen[0].0)  // the log lines' trace id is the request's
+        #expect(seen[1].0 == known)
+        #expect(seen[1].1 == known)
+    }
+
     @Test func modelsLearnedFromTheFleetAreDescribedByWhatTheInstancesReport() async throws {
         let instance = Instance(
             served: ["digits/1", "tabular/3", "tabular/4"],

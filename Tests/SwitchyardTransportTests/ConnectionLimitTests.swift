@@ -32,6 +32,47 @@ struct ConnectionLimitTests {
         }
     }
 
+    @Test func oneAddressPastItsOwnLimitIsRefusedWhileOtherAddressesStillGetIn() async throws {
+        try await Harness.with(configure: {
+            $0.maxConnections = 4
+            $0.maxConnectionsPerPeer = 2
+            $0.handshakeTimeout = .seconds(120)  // the held connections never shake hands
+            $0.evictIdleConnectionsAfter = nil
+        }) { harness, _ in
+            // a flood from 127.0.0.1 holds its two connections; its third is closed at accept
+            let first = try await RawPeer.connect(port: harness.port, tls: nil, from: "127.0.0.1")
+            let second = try await RawPeer.connect(port: harness.port, tls: nil, from: "127.0.0.1")
+            try await waitUntil { harness.server.connectionCount == 2 }
+            let third = try await RawPeer.connect(port: harness.port, tls: nil, from: "127.0.0.1")
+            #expect(await third.waitUntilClosed(timeout: .seconds(30)))
+            #expect(harness.server.refusedConnectionCount == 1)
+            // the server's cap has room: a client from another address shakes hands and is answered
+            let other = try await RawPeer.connect(
+                port: harness.port,
+                tls: try Harness.clientTLS().makeClientContext(),
+                from: "127.0.0.2"
+            )
+            #expect(try await other.handshake() != nil)
+            try await other.send(.request(id: 1, Request(method: "echo")))
+            guard case .response? = try await other.nextFrame(timeout: .seconds(30)) else {
+                Issue.record("the other address's request got no answer")
+                return
+            }
+            #expect(harness.server.refusedConnectionCount == 1)
+            #expect(!(await first.waitUntilClosed(timeout: .milliseconds(100))))
+            // once one of its connections closes, the address may open another
+            await first.close()
+            try await waitUntil { harness.server.connectionCount == 2 }
+            let again = try await RawPeer.connect(port: harness.port, tls: nil, from: "127.0.0.1")
+            try await waitUntil { harness.server.connectionCount == 3 }
+            #expect(!(await again.waitUntilClosed(timeout: .milliseconds(100))))
+            #expect(harness.server.refusedConnectionCount == 1)
+            await again.close()
+            await second.close()
+            await other.close()
+        }
+    }
+
     @Test func framesStillArrivingShareTheServersBufferBudget() async throws {
         try await Harness.with(configure: { $0.maxBufferedBytes = 100_000 }) { harness, _ in
             /// A REQUEST frame carrying about `bytes` bytes of tensor data.

@@ -285,7 +285,8 @@ final class Exchange {
             model: model,
             version: version
         )
-        request.traceID = TraceParent.traceID(self.head.traceparent) ?? .random()
+        // none without `traceparent`: the backend's span (or the backend) gives it one, so that logs and span agree
+        request.traceID = TraceParent.traceID(self.head.traceparent) ?? .none
         if let traceparent = self.head.traceparent, request.traceID != .none {
             // the caller's span goes on as on the wire: with tracing on, the router's span is its child
             request.parameters.removeAll { $0.key == ParameterKey.traceparent }

@@ -5,14 +5,23 @@ import Synchronization
 /// when it was last active, so that at the connection cap the longest-idle connection can make room.
 final class ConnectionActivity: Sendable {
     let channel: any Channel
+    /// The peer's IP address (`nil` when it has none, e.g. a Unix socket).
+    let peer: String?
     private let inFlight = Atomic<Int>(0)
     /// `NIODeadline.uptimeNanoseconds` of the last request received or answer sent (the accept, before any).
     private let lastActive: Atomic<UInt64>
     /// Chosen to make room: draining, not to be chosen again.
     private let evicted = Atomic<Bool>(false)
 
-    init(channel: any Channel, now: NIODeadline = .now()) {
+    /// Who is over a connection limit: the whole server, or one peer address.
+    enum Crowding {
+        case server
+        case peer(String)
+    }
+
+    init(channel: any Channel, peer: String? = nil, now: NIODeadline = .now()) {
         self.channel = channel
+        self.peer = peer
         self.lastActive = Atomic(now.uptimeNanoseconds)
     }
 
@@ -34,8 +43,13 @@ final class ConnectionActivity: Sendable {
 }
 
 extension Collection where Element == ConnectionActivity {
-    /// The connection idle the longest, if it has been idle for at least `age` at `now` and was not chosen before.
-    func longestIdle(atLeast age: Duration, now: NIODeadline) -> ConnectionActivity? {
+    /// The connection idle the longest, if it has been idle for at least `age` at `now` and was not chosen before;
+    /// among one peer's connections when that peer is over its limit.
+    func longestIdle(
+        atLeast age: Duration,
+        now: NIODeadline,
+        among crowding: ConnectionActivity.Crowding = .server
+    ) -> ConnectionActivity? {
         let nanoseconds = UInt64(
             clamping: age.components.seconds.multipliedReportingOverflow(by: 1_000_000_000).partialValue
                 + age.components.attoseconds / 1_000_000_000
@@ -44,6 +58,7 @@ extension Collection where Element == ConnectionActivity {
         let cutoff = now.uptimeNanoseconds - nanoseconds
         var victim: (activity: ConnectionActivity, since: UInt64)? = nil
         for activity in self where !activity.isEvicted {
+            if case .peer(let peer) = crowding, activity.peer != peer { continue }
             guard let since = activity.idleSince, since <= cutoff else { continue }
             if victim.map({ since < $0.since }) ?? true { victim = (activity, since) }
         }
