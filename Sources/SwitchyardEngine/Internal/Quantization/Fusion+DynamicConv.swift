@@ -80,7 +80,8 @@ extension Fusion {
                         graph.nodes[reshape].inputs.count == 2, let data = graph.nodes[reshape].inputs[0],
                         let shapeID = graph.nodes[reshape].inputs[1], let values = graph.constants[data]?.floats,
                         values.count == filters, graph.constants[shapeID]?.type.dtype == .int64,
-                        graph.constants[shapeID]?.values(Int64.self) == [1, Int64(filters), 1, 1]
+                        let shape = graph.constants[shapeID]?.values(Int64.self),
+                        shape == [1, Int64(filters), 1, 1] || shape == [1, -1, 1, 1]
                     {
                         bias = values
                     }
