@@ -28,8 +28,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         var task: Task<Void, Never>?
         var timeout: Duration?
         var trace = TraceID.none
-        /// The request's tensor bytes, taken from the server's in-flight budget until it ends (see `end(_:)`).
-        var bytes = 0
+        /// The request's tensor bytes, held of the server's in-flight budget until it ends.
+        var bytes: ByteBudget.Reservation?
     }
 
     private let configuration: WireServerConfiguration
@@ -65,10 +65,6 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         self.activity = activity
         self.logger = logger
         self.machine = ServerConnection.StateMachine(configuration: .init(configuration))
-    }
-
-    deinit {  // a pipeline torn down without channelInactive: the server's budget gets its bytes back
-        for (_, work) in self.work { self.inFlightBudget?.giveBack(work.bytes) }
     }
 
     // MARK: Lifecycle
@@ -199,7 +195,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         case .cancelRequest(let id, let then):
             if let work = self.work.removeValue(forKey: id) {
                 work.task?.cancel()
-                self.end(work)
+                self.dropEndedDeadlines()
             }
             self.afterAnswer(then, context: context)
         case .drain(let goAway, let closeNow):
@@ -246,7 +242,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         var work = Work(trace: request.traceID)
         if let budget = self.inFlightBudget {
             let bytes = request.tensors.reduce(0) { $0 + $1.tensor.byteCount }
-            guard budget.take(bytes) else {
+            guard let reservation = budget.reserve(bytes) else {
                 guard let then = self.machine.requestEnded(id) else { return }
                 let status = Status(
                     .resourceExhausted,
@@ -256,7 +252,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
                 self.send(.error(id: id, status), context: context)
                 return self.afterAnswer(then, context: context)
             }
-            work.bytes = bytes
+            work.bytes = reservation
         }
         // a server span only when tracing is on (one flag check otherwise); it gives an untraced request its trace id
         let span = RequestTracing.startServerSpan(for: &request, service: self.configuration.identity)
@@ -278,8 +274,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         let loop = context.eventLoop
         let bound = NIOLoopBound(self, eventLoop: loop)
         let started = request
-        // one closure for the task (no wrapper around it); the hop back is made only off the loop
-        let body: @Sendable () async -> Void = {
+        @Sendable func body() async {
             let result: Result<Response, any Error>
             if let span {
                 result = await span.run { try await service.handle(started, context: requestContext) }
@@ -290,20 +285,16 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
                     result = .failure(error)
                 }
             }
-            if loop.inEventLoop {  // handlers on the loop finish in place
+            let complete: @Sendable () -> Void = {
                 guard let context = bound.value.context else { return }
                 bound.value.finish(id, with: result, context: context)
-            } else {
-                loop.execute {
-                    guard let context = bound.value.context else { return }
-                    bound.value.finish(id, with: result, context: context)
-                }
             }
+            if loop.inEventLoop { complete() } else { loop.execute(complete) }  // handlers on the loop finish in place
         }
         // On the loop, the handler starts at once, right here, and only suspensions cost a hop.
         let task =
             self.executor == nil
-            ? Task(operation: body) : Task.immediate(executorPreference: self.executor, operation: body)
+            ? Task { await body() } : Task.immediate(executorPreference: self.executor) { await body() }
         if self.work[id] != nil {
             self.work[id]?.task = task
         } else {
@@ -315,7 +306,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     private func finish(_ id: UInt32, with result: Result<Response, any Error>, context: ChannelHandlerContext) {
         guard let then = self.machine.requestEnded(id) else { return }
         let work = self.work.removeValue(forKey: id) ?? Work()
-        self.end(work)
+        if work.timeout != nil { self.dropEndedDeadlines() }
         if case .failure(let error) = result, (error as? Status)?.code == .deadlineExceeded { work.task?.cancel() }
         var frame: Frame
         switch result {
@@ -400,7 +391,6 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     private func stopAllWork() {
         for (_, work) in self.work {
             work.task?.cancel()
-            self.inFlightBudget?.giveBack(work.bytes)
         }
         self.work.removeAll()
         self.deadlines.removeAll()
@@ -434,11 +424,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         if self.machine.phase != .closed { self.armDeadlineTimer(context: context) }
     }
 
-    /// What a request held, given back once it left `work`: its bytes of the in-flight budget and its deadline (the
-    /// deadlines of ended requests leave the front of the queue; they mostly end in order).
-    private func end(_ work: Work) {
-        self.inFlightBudget?.giveBack(work.bytes)
-        if work.timeout != nil { _ = self.deadlines.popExpired(now: nil) { self.isLive($0) } }
+    /// Drops the deadlines of ended requests from the front of the queue (they mostly end in order).
+    private func dropEndedDeadlines() {
+        _ = self.deadlines.popExpired(now: nil) { self.isLive($0) }
     }
 
     private func isLive(_ entry: RequestDeadlines.Entry) -> Bool {

@@ -15,13 +15,6 @@ final class ByteBudget: Sendable {
 
     /// Takes `count` bytes, or nothing when fewer are left.
     func reserve(_ count: Int) -> Reservation? {
-        self.take(count) ? Reservation(budget: self, count: count) : nil
-    }
-
-    /// Takes `count` bytes unless fewer are left, for a holder that gives them back itself (``giveBack(_:)``)
-    /// rather than through a ``Reservation`` (an object per request).
-    /// - Returns: whether the bytes were taken.
-    func take(_ count: Int) -> Bool {
         var current = self.available.load(ordering: .relaxed)
         while current >= count {
             let (exchanged, original) = self.available.compareExchange(
@@ -29,15 +22,10 @@ final class ByteBudget: Sendable {
                 desired: current - count,
                 ordering: .relaxed
             )
-            if exchanged { return true }
+            if exchanged { return Reservation(budget: self, count: count) }
             current = original
         }
-        return false
-    }
-
-    /// Gives back bytes taken with ``take(_:)``.
-    func giveBack(_ count: Int) {
-        if count > 0 { self.release(count) }
+        return nil
     }
 
     /// Bytes taken now.
