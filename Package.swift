@@ -60,11 +60,14 @@ let package = Package(
             cSettings: [.unsafeFlags(["-O3"])],
             linkerSettings: [.linkedLibrary("dnnl"), .linkedLibrary("dl")]
         ),
+        // Row kernels (depthwise convolution, max pooling) built for AVX-512, AVX2 and baseline x86-64, chosen by the
+        // CPU at load; no contraction, so every variant computes the same bits. -O3 as for CInt8GEMM.
+        .target(name: "CEngineKernels", cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]),
         .target(
             name: "SwitchyardEngine",
             dependencies: [
                 "SwitchyardTensor", "SwitchyardModelConfig", "SwitchyardONNX", "COpenBLAS", "COpenBLASCore",
-                "CInt8GEMM",
+                "CInt8GEMM", "CEngineKernels",
             ]
         ),
         .systemLibrary(name: "CLibPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),

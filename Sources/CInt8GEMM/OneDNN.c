@@ -37,10 +37,20 @@ static void make_engine(void) {
     if (engine_ready) pthread_key_create(&stream_key, destroy_stream);
 }
 
+// The thread count oneDNN's own parallel regions take outside `sy_dnnl_execute` (primitive creation, its
+// initialisation); 0 leaves OpenMP's default (one thread per CPU).
+static _Atomic int default_threads;
+
+static void set_threads(int threads);
+
 static int ready(void) {
     pthread_once(&engine_once, make_engine);
+    int threads = default_threads;
+    if (threads > 0) set_threads(threads);
     return engine_ready;
 }
+
+void sy_dnnl_set_default_threads(int threads) { default_threads = threads; }
 
 // Streams are not thread-safe: one per calling thread, destroyed with the thread.
 static dnnl_stream_t thread_stream(void) {

@@ -1,3 +1,4 @@
+import CInt8GEMM
 import COpenBLAS
 
 /// The OpenBLAS library the engine's matrix work runs on.
@@ -8,10 +9,11 @@ public enum BLAS {
     /// The number of threads OpenBLAS uses for one GEMM.
     public static var threadCount: Int { Int(openblas_get_num_threads()) }
 
-    /// Sets the number of threads OpenBLAS uses for one GEMM.
+    /// Sets the number of threads OpenBLAS (and oneDNN, for the convolutions) use for one GEMM.
     /// - Parameter count: 1 or more; values above the machine's cores are allowed but rarely help.
     public static func setThreadCount(_ count: Int) {
         openblas_set_num_threads(Int32(max(1, count)))
+        sy_dnnl_set_default_threads(Int32(max(1, count)))
     }
 
     /// OpenBLAS's build description (version, target CPU kernels, threading).

@@ -151,6 +151,12 @@ public final class Model: Sendable {
         case .planned(let plan):
             types = plan.outputTypes
             storages = try plan.run(views.map(\.data))
+        case .split(let plan):
+            do {
+                (types, storages) = try plan.run(views)
+            } catch {
+                throw EngineError(.invalidInput, "the inputs do not fit the graph: \(error.message)", cause: error)
+            }
         case .eager:
             do {
                 (types, storages) = try ExecutionPlan.runEagerly(graph: self.graph, inputs: views)
@@ -209,6 +215,17 @@ public final class Model: Sendable {
         }
     }
 
+    /// How many nodes run as planned kernels for inputs of `shapes` (the rest, whose shapes depend on the request's
+    /// data, are planned node by node per request), or `nil` before a request of those shapes has run.
+    func plannedNodeCount(for shapes: [[Int]]) -> Int? {
+        switch self.plans.withLock({ $0.plans[shapes] }) {
+        case .planned(let plan): plan.steps.count
+        case .split(let plan): plan.plannedNodeCount
+        case .eager: 0
+        case nil: nil
+        }
+    }
+
     /// The number of execution plans currently cached.
     public var cachedPlanCount: Int { self.plans.withLock { $0.plans.count } }
 
@@ -218,7 +235,15 @@ public final class Model: Sendable {
         do {
             plan = .planned(try ExecutionPlan(graph: self.graph, inputShapes: shapes))
         } catch  where error.needsRuntimeValue {
-            plan = .eager
+            // The nodes before the first data-dependent one are planned once; the rest runs node by node.
+            do {
+                let split = try error.runtimeValueNode.flatMap { index throws(EngineError) in
+                    try SplitPlan(graph: self.graph, inputShapes: shapes, at: index)
+                }
+                plan = split.map { .split($0) } ?? .eager
+            } catch {
+                plan = .eager
+            }
         } catch {
             let text = zip(self.inputs, shapes).map { "\($0.name) \($1)" }.joined(separator: ", ")
             throw EngineError(
@@ -288,7 +313,9 @@ struct PlanCache {
     enum Entry {
         /// A plan made once: kernels in order over one arena.
         case planned(ExecutionPlan)
-        /// Node by node with every value known, because shapes depend on the request's data.
+        /// Planned up to the first node whose shapes depend on the request's data, node by node from there.
+        case split(SplitPlan)
+        /// Node by node with every value known, because shapes depend on the request's data from the start.
         case eager
     }
 

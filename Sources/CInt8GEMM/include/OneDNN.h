@@ -60,6 +60,10 @@ typedef struct {
 
 /// Whether oneDNN can run here (its CPU engine could be made), and its version ("2.6.3").
 int sy_dnnl_available(void);
+
+/// The OpenMP thread count for oneDNN's work outside `sy_dnnl_execute` (creating primitives) on every calling
+/// thread: a region run there at OpenMP's default leaves idle worker threads spinning beside a one-thread engine.
+void sy_dnnl_set_default_threads(int threads);
 const char *sy_dnnl_version(void);
 /// The instruction set oneDNN dispatches to on this CPU ("avx512_core", "avx2", ...; "" when unknown).
 const char *sy_dnnl_isa(void);

@@ -54,8 +54,13 @@ final class ExecutionPlan: Sendable {
         }
         var pending: [Pending] = []
         let scratchSlots = SlotTable(count: valueCount)
-        for node in graph.nodes {
-            let plan = try Self.plan(node, graph: graph, types: &types, known: known)
+        for (position, node) in graph.nodes.enumerated() {
+            let plan: OpPlan
+            do {
+                plan = try Self.plan(node, graph: graph, types: &types, known: known)
+            } catch  where error.needsRuntimeValue {
+                throw EngineError(error.code, error.message, cause: RuntimeValueNeeded(node: position))
+            }
             let isStatic = !node.op.readsInputData || node.inputs.allSatisfy { $0 == nil || known[$0!] != nil }
             if isStatic {
                 try Self.evaluate(node, plan, types: types, known: &known, slots: scratchSlots)

@@ -92,11 +92,17 @@ struct PlanContext {
 }
 
 /// Marks a planning error caused by a value known only when a request runs (see ``PlanContext/constant(_:_:)``).
-struct RuntimeValueNeeded: Error {}
+struct RuntimeValueNeeded: Error {
+    /// The position in its graph of the node that needed it, once the planner has seen it.
+    var node: Int? = nil
+}
 
 extension EngineError {
     /// Whether planning stopped only because a shape depends on a request's data.
     var needsRuntimeValue: Bool { self.cause is RuntimeValueNeeded }
+
+    /// The position of the first node whose shapes depend on a request's data, when planning stopped there.
+    var runtimeValueNode: Int? { (self.cause as? RuntimeValueNeeded)?.node }
 }
 
 /// An ONNX operator with its attributes decoded.

@@ -1,3 +1,4 @@
+import CEngineKernels
 import SwitchyardTensor
 
 /// Spatial geometry shared by Conv and the pools: kernel, strides, dilations and pads per axis.
@@ -266,6 +267,17 @@ struct ConvOp: Operator {
                 ph: ph,
                 pw: pw
             )
+            // A single Relu or Clip is clamped in the row kernel while the row is in cache; others follow per plane.
+            var (low, high) = (-Float.infinity, Float.infinity)
+            var after = activations
+            if activations.count == 1 {
+                switch activations[0] {
+                case .relu: (low, after) = (0, [])
+                case .clip(let lower, let upper): (low, high, after) = (lower, upper, [])
+                default: break
+                }
+            }
+            let (clampLow, clampHigh, rest) = (low, high, after)
             return OpPlan(
                 outputs: [output],
                 kernel: { io in
@@ -273,22 +285,24 @@ struct ConvOp: Operator {
                     let weights = held?.floats ?? io.f32(1)
                     let y = io.outF32(0)
                     let bias = hasBias ? io.f32(2) : nil
-                    for image in 0..<batch {
-                        for channel in 0..<channels {
-                            let plane = (image * channels + channel)
-                            depthwiseConvolution(
-                                input + plane * height * width,
-                                weights + channel * kh * kw,
-                                bias?[channel] ?? 0,
-                                y + plane * pixels,
-                                geometry
-                            )
-                        }
-                        for activation in activations {
-                            apply(activation, y + image * channels * pixels, channels * pixels)
-                        }
+                    let rows = io.scratch.assumingMemoryBound(to: Float.self)
+                    var plane = geometry.c
+                    for index in 0..<(batch * channels) {
+                        let channel = index % channels
+                        sy_depthwise_plane(
+                            input + index * height * width,
+                            weights + channel * kh * kw,
+                            bias?[channel] ?? 0,
+                            y + index * pixels,
+                            &plane,
+                            rows,
+                            clampLow,
+                            clampHigh
+                        )
+                        for activation in rest { apply(activation, y + index * pixels, pixels) }
                     }
-                }
+                },
+                scratch: geometry.scratchBytes
             )
         }
         return OpPlan(
@@ -298,7 +312,16 @@ struct ConvOp: Operator {
                 let weights = held?.floats ?? io.f32(1)
                 let y = io.outF32(0)
                 let columns = io.scratch.assumingMemoryBound(to: Float.self)
+                let bias = hasBias ? io.f32(2) : nil
                 for image in 0..<batch {
+                    let plane = y + image * filters * pixels
+                    // The bias is written first and the GEMM adds to it (beta = 1): no separate pass over the output
+                    // (OpenBLAS would otherwise clear it for beta = 0).
+                    if let bias {
+                        for filter in 0..<filters {
+                            (plane + filter * pixels).update(repeating: bias[filter], count: pixels)
+                        }
+                    }
                     for g in 0..<group {
                         let source = input + (image * channels + g * groupChannels) * height * width
                         let matrix: UnsafePointer<Float>
@@ -335,19 +358,10 @@ struct ConvOp: Operator {
                             lda: patch,
                             b: matrix,
                             ldb: pixels,
-                            beta: 0,
+                            beta: bias == nil ? 0 : 1,
                             c: y + (image * filters + g * filtersPerGroup) * pixels,
                             ldc: pixels
                         )
-                    }
-                    let plane = y + image * filters * pixels
-                    if hasBias {
-                        let bias = io.f32(2)
-                        for filter in 0..<filters {
-                            let value = bias[filter]
-                            let row = plane + filter * pixels
-                            for index in 0..<pixels { row[index] += value }
-                        }
                     }
                     for activation in activations { apply(activation, plane, filters * pixels) }
                 }
@@ -357,70 +371,32 @@ struct ConvOp: Operator {
     }
 }
 
-/// One plane's max pool: each output row starts at -∞ and takes, tap by tap, the larger of itself and the strided
-/// input row under the tap (NaN wins, as in onnxruntime), over the columns where the tap lands inside the input.
-/// Windows entirely in the padding stay -∞, as ONNX's reference gives.
-@inline(__always)
-func maxPoolPlane(_ source: UnsafePointer<Float>, _ target: UnsafeMutablePointer<Float>, _ g: DepthwiseGeometry) {
-    target.update(repeating: -Float.infinity, count: g.oh * g.ow)
-    for ky in 0..<g.kh {
-        for kx in 0..<g.kw {
-            let offset = kx * g.dw - g.pw
-            let first = offset >= 0 ? 0 : (-offset + g.sw - 1) / g.sw
-            let last = min(g.ow, (g.width - 1 - offset) >= 0 ? (g.width - 1 - offset) / g.sw + 1 : 0)
-            if first >= last { continue }
-            for oy in 0..<g.oh {
-                let iy = oy * g.sh - g.ph + ky * g.dh
-                if iy < 0 || iy >= g.height { continue }
-                let row = source + iy * g.width + offset
-                let out = target + oy * g.ow
-                let stride = g.sw
-                for ox in first..<last {
-                    let value = row[ox * stride]
-                    if value > out[ox] || value.isNaN { out[ox] = value }
-                }
-            }
-        }
-    }
-}
-
-/// The sizes one depthwise plane is convolved with.
+/// The sizes one depthwise plane is convolved (or pooled) with; its row kernels are C (``sy_depthwise_plane``,
+/// ``sy_max_pool_plane``), built for AVX-512, AVX2 and baseline x86-64 and chosen by the CPU at load.
 struct DepthwiseGeometry: Sendable {
     var height, width, oh, ow, kh, kw, sh, sw, dh, dw, ph, pw: Int
-}
 
-/// One channel's plane convolved with its filter: for each filter tap, the output row gets the input row
-/// (shifted, strided) times the weight, over the columns where the tap lands inside the input.
-@inline(__always)
-func depthwiseConvolution(
-    _ source: UnsafePointer<Float>,
-    _ filter: UnsafePointer<Float>,
-    _ bias: Float,
-    _ target: UnsafeMutablePointer<Float>,
-    _ g: DepthwiseGeometry
-) {
-    target.update(repeating: bias, count: g.oh * g.ow)
-    for ky in 0..<g.kh {
-        for kx in 0..<g.kw {
-            let w = filter[ky * g.kw + kx]
-            let offset = kx * g.dw - g.pw
-            // Output columns whose input column ox·sw + offset lies in 0..<width.
-            let first = offset >= 0 ? 0 : (-offset + g.sw - 1) / g.sw
-            let last = min(g.ow, (g.width - 1 - offset) >= 0 ? (g.width - 1 - offset) / g.sw + 1 : 0)
-            if first >= last { continue }
-            for oy in 0..<g.oh {
-                let iy = oy * g.sh - g.ph + ky * g.dh
-                if iy < 0 || iy >= g.height { continue }
-                let row = source + iy * g.width + offset
-                let out = target + oy * g.ow
-                if g.sw == 1 {
-                    for ox in first..<last { out[ox] += w * row[ox] }
-                } else {
-                    let stride = g.sw
-                    for ox in first..<last { out[ox] += w * row[ox * stride] }
-                }
-            }
-        }
+    var c: sy_plane_geometry {
+        sy_plane_geometry(
+            height: Int64(self.height),
+            width: Int64(self.width),
+            oh: Int64(self.oh),
+            ow: Int64(self.ow),
+            kh: Int64(self.kh),
+            kw: Int64(self.kw),
+            sh: Int64(self.sh),
+            sw: Int64(self.sw),
+            dh: Int64(self.dh),
+            dw: Int64(self.dw),
+            ph: Int64(self.ph),
+            pw: Int64(self.pw)
+        )
+    }
+
+    /// Bytes of scratch the row kernels need: one padded input row split by stride.
+    var scratchBytes: Int {
+        var geometry = self.c
+        return Int(sy_plane_scratch(&geometry)) * MemoryLayout<Float>.size
     }
 }
 
@@ -524,9 +500,10 @@ struct PoolOp: Operator {
                 let input = io.f32(0)
                 let y = io.outF32(0)
                 if isMax {
-                    // Tap by tap over whole output rows (as the depthwise kernel does): no bounds test per element.
-                    for plane in 0..<planes {
-                        maxPoolPlane(input + plane * height * width, y + plane * oh * ow, geometry)
+                    let rows = io.scratch.assumingMemoryBound(to: Float.self)
+                    var plane = geometry.c
+                    for index in 0..<planes {
+                        sy_max_pool_plane(input + index * height * width, y + index * oh * ow, &plane, rows)
                     }
                     return
                 }
@@ -559,7 +536,8 @@ struct PoolOp: Operator {
                         }
                     }
                 }
-            }
+            },
+            scratch: isMax ? geometry.scratchBytes : 0
         )
     }
 }

@@ -1,0 +1,23 @@
+#ifndef SWITCHYARD_CENGINEKERNELS_H
+#define SWITCHYARD_CENGINEKERNELS_H
+
+#include <stdint.h>
+
+/// One plane's geometry for a depthwise convolution or a pooling window: input and output sizes, kernel, strides,
+/// dilations and the leading pads (trailing pads follow from the output size).
+typedef struct {
+    int64_t height, width, oh, ow, kh, kw, sh, sw, dh, dw, ph, pw;
+} sy_plane_geometry;
+
+/// Floats of scratch the plane kernels below need for `g`: one padded input row split by stride.
+int64_t sy_plane_scratch(const sy_plane_geometry *g);
+
+/// One channel's plane convolved with its filter (kh × kw) plus `bias`, each output row then clamped to
+/// [low, high] (Relu: [0, inf], Clip; no activation: [-inf, inf]; NaN stays NaN). Taps are added in filter order.
+void sy_depthwise_plane(const float *source, const float *filter, float bias, float *target,
+                        const sy_plane_geometry *g, float *scratch, float low, float high);
+
+/// One plane's max pool: -inf where a window lies entirely in the padding, NaN wins.
+void sy_max_pool_plane(const float *source, float *target, const sy_plane_geometry *g, float *scratch);
+
+#endif
