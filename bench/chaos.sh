@@ -205,10 +205,10 @@ open_load() {  # json rate timeout: also writes the router's CPU seconds during 
   echo "$(( $(router_cpu) - before )) $(getconf CLK_TCK)" | awk '{print $1 / $2}' >"$1.cpu"
   scrape "$1.metrics"
 }
-# the capacity: the most answers/s of closed loops at 64 and 256 in flight (CAPACITY_IN_FLIGHT); with few in
+# the capacity: the most answers/s of closed loops at 64, 256 and 1024 in flight (CAPACITY_IN_FLIGHT); with few in
 # flight the mesh's batches stay small and the loop measures its latency, not its throughput
 capacity=0 capacity_in_flight=0
-for in_flight in ${CAPACITY_IN_FLIGHT:-64 256}; do
+for in_flight in ${CAPACITY_IN_FLIGHT:-64 256 1024}; do
   capacity_json="$logs/capacity-$in_flight.json"
   "${client_pin[@]}" "$bin/yard" load --target "127.0.0.1:${port[router]}" $(tls client) --model digits \
     --input Tests/Fixtures/engine/digits/x_test.npy --concurrency "$in_flight" --connections 4 --warmup 2s \

@@ -3,7 +3,7 @@
 # loopback, 64 requests in flight for 5 s (yard load), and each service's CPU time (user + system, from /proc) divided
 # by the requests answered, the load client's too, and the batch sizes the router formed. ROUTER_ARGS adds router flags
 # (default: --event-loops 1, as bench/run.sh). PROFILE=1 also records the router with `perf record -g` into
-# bench/out/router.perf. ALLOCS=1 also counts the router's heap allocations per request (bench/malloc-count.c, preloaded
+# bench/out/router.perf (PERF_ARGS replaces `-F 1999`, e.g. `-e probe_libc:malloc` for where allocations come from). ALLOCS=1 also counts the router's heap allocations per request (bench/malloc-count.c, preloaded
 # into the router: malloc, calloc, realloc and the aligned forms, read before and after the measured run).
 # Release build; traffic on 127.0.0.1; bounded by time.
 set -euo pipefail
@@ -46,7 +46,7 @@ loader=$!
 sleep 0.2
 client=$(pgrep -n -x yard || true)
 client_before=$(awk '{print $14 + $15}' "/proc/$client/stat" 2>/dev/null || echo 0)
-if [ -n "${PROFILE:-}" ]; then sleep 0.5; perf record -F 1999 -g -p "${pids[3]}" -o bench/out/router.perf -- sleep 3 >/dev/null 2>&1 || true; fi
+if [ -n "${PROFILE:-}" ]; then sleep 0.5; perf record ${PERF_ARGS:--F 1999} -g -p "${pids[3]}" -o bench/out/router.perf -- sleep 3 >/dev/null 2>&1 || true; fi
 client_after=$client_before
 while kill -0 "$loader" 2>/dev/null; do  # the client's CPU time, read until it exits (to within 0.1 s)
   client_after=$(awk '{print $14 + $15}' "/proc/$client/stat" 2>/dev/null || echo "$client_after")

@@ -60,7 +60,7 @@ public final class HealthChecker: Service {
         var limits: [String: ModelLimits] = [:]
     }
     /// Set by ``checkSoon()``: the next round starts without waiting out the interval.
-    private let wake = Atomic<Bool>(false)
+    private let wake = WakeSignal()
 
     /// Makes a checker; nothing is checked until ``run()``.
     public init(targets: [Target], configuration: Configuration = Configuration(), logger: Logger) {
@@ -98,6 +98,25 @@ public final class HealthChecker: Service {
             }
         }
         return versions.sorted { (Int($0) ?? 0, $0) < (Int($1) ?? 0, $1) }
+    }
+
+    /// Whether a healthy inference instance reports `version` of `model` loaded (``readyVersions(of:)`` contains it),
+    /// without building the list: asked for every request that names a version. `nil` before any inference instance
+    /// passed a check.
+    /// - Parameters:
+    ///   - model: the model's name.
+    ///   - version: the version.
+    public func isReady(model: String, version: String) -> Bool? {
+        let entry = model + "/" + version
+        let holders = self.loaded.withLock { loaded -> [String]? in
+            guard !loaded.isEmpty else { return nil }
+            return loaded.compactMap { $0.value.contains(entry) ? $0.key : nil }
+        }
+        guard let holders else { return nil }
+        guard !holders.isEmpty else { return false }
+        return self.verdicts.withLock { verdicts in
+            holders.contains { verdicts["inference/\($0)"]?.healthy == true }
+        }
     }
 
     /// The models that healthy inference instances serve now (a ready version on at least one).
@@ -164,16 +183,13 @@ public final class HealthChecker: Service {
             while !Task.isCancelled {
                 await self.checkAll()
                 // the interval, cut short by checkSoon() (a new instance is checked at once)
-                let until = ContinuousClock.now.advanced(by: self.configuration.interval)
-                while !Task.isCancelled, ContinuousClock.now < until, !self.wake.exchange(false, ordering: .relaxed) {
-                    try? await Task.sleep(for: min(.milliseconds(50), ContinuousClock.now.duration(to: until)))
-                }
+                _ = await self.wake.wait(until: ContinuousClock.now.advanced(by: self.configuration.interval))
             }
         }
     }
 
     /// Starts the next round of checks now rather than at the end of the interval (after a membership change).
-    public func checkSoon() { self.wake.store(true, ordering: .relaxed) }
+    public func checkSoon() { self.wake.signal() }
 
     /// One round: every instance of every pool at once.
     func checkAll() async {

@@ -282,12 +282,8 @@ public final class RouterService: WireService, Service {
         stages: StageBatchers.Stages,
         deadline: ContinuousClock.Instant?
     ) async throws -> (Response, Response) {
-        let preprocessRequest = Request(
-            method: Method.preprocess,
-            model: request.model,
-            traceID: request.traceID,
-            priority: request.priority,
-            idempotent: request.idempotent,
+        let preprocessRequest = request.forStage(
+            Method.preprocess,
             parameters: request.parameters,
             tensors: request.tensors
         )
@@ -295,15 +291,7 @@ public final class RouterService: WireService, Service {
         let prepared = try await RequestTracing.client("preprocess", request: preprocessRequest) { traced in
             try await Self.call(stages.preprocess, or: self.preprocess, traced, deadline: deadline)
         }
-        let inferRequest = Request(
-            method: Method.infer,
-            model: request.model,
-            version: route.version,
-            traceID: request.traceID,
-            priority: request.priority,
-            idempotent: request.idempotent,
-            tensors: prepared.tensors
-        )
+        let inferRequest = request.forStage(Method.infer, version: route.version, tensors: prepared.tensors)
         let inferred = try await RequestTracing.client("inference", request: inferRequest) { traced in
             try await self.callInference(traced, stages: stages, deadline: deadline)
         }
@@ -337,13 +325,9 @@ public final class RouterService: WireService, Service {
             }
         }
         let answered = inferred[parameter: ParameterKey.modelVersion]
-        let postprocessRequest = Request(
-            method: Method.postprocess,
-            model: request.model,
+        let postprocessRequest = request.forStage(
+            Method.postprocess,
             version: answered ?? "",
-            traceID: request.traceID,
-            priority: request.priority,
-            idempotent: request.idempotent,
             parameters: request.parameters,
             tensors: inferred.tensors
         )
@@ -365,7 +349,23 @@ public final class RouterService: WireService, Service {
         let id =
             trace == .none
             ? TraceID(high: UInt64.random(in: 1...UInt64.max), low: UInt64.random(in: 0...UInt64.max)) : trace
-        return String(id.high, radix: 16) + "-" + String(id.low, radix: 16)
+        // String(_:radix:) twice and a join cost three allocations; this is one
+        return String(unsafeUninitializedCapacity: 33) { buffer in
+            var count = 0
+            func hex(_ value: UInt64) {
+                let digits = max(1, (67 - value.leadingZeroBitCount) / 4)
+                for index in (0..<digits).reversed() {
+                    let nibble = UInt8(truncatingIfNeeded: value >> UInt64(index * 4)) & 0xF
+                    buffer[count] = nibble < 10 ? 0x30 + nibble : 0x57 + nibble
+                    count += 1
+                }
+            }
+            hex(id.high)
+            buffer[count] = UInt8(ascii: "-")
+            count += 1
+            hex(id.low)
+            return count
+        }
     }
 
     /// Through the batcher of the request's (model, version), or straight to the pool past the bound on versions.
@@ -388,7 +388,7 @@ public final class RouterService: WireService, Service {
     /// health checks every version counts as served.
     private func versionIsServed(model: String, version: String) -> Bool {
         guard let health else { return true }
-        return health.readyVersions(of: model)?.contains(version) ?? false
+        return health.isReady(model: model, version: version) ?? false
     }
 
     /// Sends through the batcher; a request whose batch was refused as `invalid argument` goes again alone, so that

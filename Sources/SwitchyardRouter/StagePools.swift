@@ -44,7 +44,9 @@ public final class StagePools: Service, Sendable {
     private let health: HealthChecker?
     private let membershipObservers = Mutex<[@Sendable (String, Int) -> Void]>([])
     private let logger: Logger
-    private let wake = Atomic<Bool>(false)
+    private let wake = WakeSignal()
+    /// Set by ``refreshSoon()``; a wake without it is an instance's trouble.
+    private let refreshRequested = Atomic<Bool>(false)
     private let refreshing = Mutex(false)
 
     /// Makes the pools' discovery; nothing is resolved until ``run()`` or ``refresh()``.
@@ -69,6 +71,9 @@ public final class StagePools: Service, Sendable {
         self.health = health
         self.logger = logger
         self.makeUpstream = makeUpstream
+        for stage in self.stages {
+            stage.pool.observeTrouble { [wake = self.wake] in wake.signal() }
+        }
     }
 
     /// Tells `observer` a stage's instance count after each change (the router's batches in flight scale with it).
@@ -90,17 +95,21 @@ public final class StagePools: Service, Sendable {
                 await self.refresh()
                 let until = ContinuousClock.now.advanced(by: self.interval)
                 let earliest = ContinuousClock.now.advanced(by: .seconds(1))  // failures trigger at most once a second
-                while !Task.isCancelled, ContinuousClock.now < until {
-                    if self.wake.exchange(false, ordering: .relaxed) { break }
-                    if ContinuousClock.now >= earliest, self.hasFailingDiscoveredInstance { break }
-                    try? await Task.sleep(for: min(.milliseconds(100), ContinuousClock.now.duration(to: until)))
+                // woken by refreshSoon() or by an instance's trouble; no polling between
+                while !Task.isCancelled, await self.wake.wait(until: until) {
+                    if self.refreshRequested.exchange(false, ordering: .relaxed) { break }
+                    if ContinuousClock.now < earliest { try? await Task.sleep(until: min(earliest, until)) }
+                    if self.hasFailingDiscoveredInstance { break }
                 }
             }
         }
     }
 
     /// Resolves again soon (after a membership change by the operator or the config).
-    public func refreshSoon() { self.wake.store(true, ordering: .relaxed) }
+    public func refreshSoon() {
+        self.refreshRequested.store(true, ordering: .relaxed)
+        self.wake.signal()
+    }
 
     /// Whether an instance of a pool with resolved sources fails its health check or is ejected: its address may
     /// have moved.

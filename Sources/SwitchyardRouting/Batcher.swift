@@ -23,9 +23,11 @@ internal import Synchronization
 /// ``BatcherStateMachine``. The clock is passed in so that tests can drive time.
 public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
 
+    /// Continuations are unchecked (a checked one costs an allocation per request): each leaves `waiting` or
+    /// `runner` under the lock before it is resumed, so it is resumed exactly once.
     private struct State: ~Copyable {
         var machine: BatcherStateMachine
-        var waiting: [UInt64: CheckedContinuation<Response, any Error>] = [:]
+        var waiting: [UInt64: UnsafeContinuation<Response, any Error>] = [:]
         var nextID: UInt64 = 0
         /// When the timer fires, as time since ``origin``.
         var armed: Duration? = nil
@@ -36,15 +38,15 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
         /// Batches for the run loop to send, in order.
         var pending: [BatcherStateMachine.Dispatch] = []
         /// The run loop, when it waits for commands.
-        var runner: CheckedContinuation<Void, Never>? = nil
+        var runner: UnsafeContinuation<Void, Never>? = nil
         /// Batches sent: their members, and the upstream call once it started (cancelled when no member waits).
         var calls: [UInt64: (members: [UInt64], task: Task<Response, any Error>?)] = [:]
     }
 
     /// What to do once the lock is released (logging and metrics too: no lock is held across them).
     private struct Effects: Sendable {
-        var answers: [(CheckedContinuation<Response, any Error>, Result<Response, any Error>)] = []
-        var runner: CheckedContinuation<Void, Never>? = nil
+        var answers: [(UnsafeContinuation<Response, any Error>, Result<Response, any Error>)] = []
+        var runner: UnsafeContinuation<Void, Never>? = nil
         /// Upstream calls no member waits for any more.
         var abandoned: [Task<Response, any Error>] = []
         /// Batches handed to the run loop, to log and count.
@@ -157,7 +159,7 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
     /// Waits for batches to send; `nil` once the batcher stopped.
     private func nextDispatches() async -> [BatcherStateMachine.Dispatch]? {
         await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
                 let ready = self.state.withLock { state in
                     if !state.pending.isEmpty || state.stopped { return true }
                     state.runner = continuation
@@ -231,7 +233,7 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
             if let alone { return try await self.sendAlone(alone) }
         }
         return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Response, any Error>) in
+            try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Response, any Error>) in
                 let effects = self.state.withLock { state -> Effects in
                     guard !state.stopped else {
                         return Effects(answers: [

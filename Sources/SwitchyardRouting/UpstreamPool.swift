@@ -29,11 +29,14 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
     }
 
     private struct State: ~Copyable {
-        var machine: StateMachine
+        var machine: StateMachine { didSet { self.limitCache = nil } }
         var upstreams: [String: any Upstream]
         var random = SplitMix64()
         var predictors = AttemptPredictors()
-        var limits: InstanceConcurrencyLimits<C.Instant>
+        var limits: InstanceConcurrencyLimits<C.Instant> { didSet { self.limitCache = nil } }
+        /// ``concurrencyLimit`` as last computed and until when it holds (an ejection ending; `nil`: until the
+        /// instances or limits change): batchers ask it for every request.
+        var limitCache: (limit: Int?, until: C.Instant?)? = nil
 
         /// The removed instances' upstreams (and concurrency limits) leave with them.
         mutating func forget(_ events: [StateMachine.Event]) -> [Member] {
@@ -52,6 +55,7 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
     private let logger: Logger
     private let metrics: PoolMetrics
     private let onRemoved: (@Sendable (Member) -> Void)?
+    private let troubleObservers = Mutex<[@Sendable () -> Void]>([])
 
     /// Makes a pool.
     /// - Parameters:
@@ -238,12 +242,14 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
             // the exclusions are asked per instance, so a pick builds no list
             let upstreams = state.upstreams
             let tried = run.tried
+            var random = state.random  // a copy: `machine` and `random` cannot both be accessed at once
             let (index, events) = state.machine.pick(
                 excluding: { _, instance in !tried.isEmpty && tried.contains(instance.id) },
                 goingAway: { _, instance in upstreams[instance.id]?.isDraining ?? false },
                 now: self.clock.now,
-                using: &state.random
+                using: &random
             )
+            state.random = random
             let count = state.machine.instances.count
             guard let index else { return (nil, events, count) }
             let id = state.machine.instances[index].id
@@ -416,6 +422,17 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
         return result
     }
 
+    /// Tells `observer` each time an instance is ejected or fails an active health check (for discovery to look
+    /// again whether its address moved).
+    /// - Parameter observer: called outside the pool's lock; must not block.
+    public func observeTrouble(_ observer: @escaping @Sendable () -> Void) {
+        self.troubleObservers.withLock { $0.append(observer) }
+    }
+
+    private func troubled() {
+        for observer in self.troubleObservers.withLock({ $0 }) { observer() }
+    }
+
     /// Records the result of an active health check. A failing instance gets no traffic while a healthy one is
     /// left; an instance that passes is re-admitted at once if it had been ejected.
     /// - Parameters:
@@ -426,6 +443,7 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
             $0.machine.reportHealth(instance: instance, healthy: healthy, now: self.clock.now)
         }
         self.log(events)
+        if !healthy { self.troubled() }
     }
 
     /// Records a passed active health check: an ejected instance is re-admitted at once (one ejected for its
@@ -462,16 +480,21 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
         self.state.withLock { state in
             guard state.limits.configuration != nil else { return nil }
             let now = self.clock.now
+            if let cache = state.limitCache, cache.until.map({ now < $0 }) ?? true { return cache.limit }
             var inRotation = 0
             var notDraining = 0
+            var until: C.Instant? = nil
             for instance in state.machine.instances where !instance.draining && !instance.removeWhenIdle {
                 let limit = state.limits.limit(of: instance.id) ?? 0
                 notDraining += limit
                 let ejected = instance.ejectedUntil.map { now < $0 } ?? false
+                if ejected, let end = instance.ejectedUntil { until = until.map { min($0, end) } ?? end }
                 if !ejected, instance.healthy, !instance.awaitingFirstCheck { inRotation += limit }
             }
             let total = inRotation > 0 ? inRotation : notDraining
-            return total > 0 ? total : nil
+            let limit = total > 0 ? total : nil
+            state.limitCache = (limit, until)
+            return limit
         }
     }
 
@@ -502,6 +525,7 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
         for event in events {
             switch event {
             case .ejected(let instance, let until):
+                self.troubled()
                 self.metrics.recordEjection(id: instance, ejected: true)
                 self.logger.debug(
                     "instance ejected",

@@ -35,8 +35,9 @@ public struct Shape: Hashable, Sendable, RandomAccessCollection, ExpressibleByAr
     /// The same shape with its first dimension replaced.
     /// - Parameter batch: the new first dimension.
     public func withBatch(_ batch: Int) -> Shape {
+        guard let first = self.dims.first, first != batch else { return self }  // unchanged: no new array
         var copy = self
-        if !copy.dims.isEmpty { copy.dims[0] = batch }
+        copy.dims[0] = batch
         return copy
     }
 

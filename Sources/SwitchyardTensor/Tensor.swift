@@ -193,7 +193,7 @@ public struct Tensor: Sendable, Equatable, CustomStringConvertible {
         guard self.shape.rank >= 1, range.lowerBound >= 0, range.upperBound <= self.shape[0] else {
             throw TensorError(.shapeMismatch, "rows \(range) out of range for shape \(self.shape)")
         }
-        let perRow = Shape(Array(self.shape.dims.dropFirst())).elementCount!
+        let perRow = self.shape.dims.dropFirst().reduce(1, *)  // fits: the whole tensor's count does
         guard let width = self.dtype.byteWidth else {
             let (start, end) = self.data.withUnsafeBytes { raw in
                 var position = 0

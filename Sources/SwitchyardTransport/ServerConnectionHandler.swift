@@ -26,7 +26,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     /// The resources of a request the state machine has in flight.
     private struct Work {
         var task: Task<Void, Never>?
-        var timer: Scheduled<Void>?
+        var timeout: Duration?
         var trace = TraceID.none
         /// The request's tensor bytes, held of the server's in-flight budget until it ends.
         var bytes: ByteBudget.Reservation?
@@ -43,6 +43,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     private var connection = ServerConnection.Context()
     private var work: [UInt32: Work] = [:]
     private var timer: Scheduled<Void>?
+    /// The deadlines of requests in flight, and the one timer armed for the earliest.
+    private var deadlines = RequestDeadlines()
+    private var deadlineTimer: (at: NIODeadline, scheduled: Scheduled<Void>)?
     private var context: ChannelHandlerContext?
     private var executor: EventLoopTaskExecutor?
     private var flushScheduled = false
@@ -192,7 +195,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         case .cancelRequest(let id, let then):
             if let work = self.work.removeValue(forKey: id) {
                 work.task?.cancel()
-                work.timer?.cancel()
+                self.dropEndedDeadlines()
             }
             self.afterAnswer(then, context: context)
         case .drain(let goAway, let closeNow):
@@ -261,13 +264,10 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
             logger: self.logger
         )
         if let timeout = request.timeout {
-            work.timer = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(timeout)) {
-                let status = Status(
-                    .deadlineExceeded,
-                    "deadline of \(timeout) passed in \(self.configuration.identity)"
-                )
-                self.finish(id, with: .failure(status), context: context)
-            }
+            work.timeout = timeout
+            // request ids only grow on a connection (the state machine enforces it): an id names one request
+            self.deadlines.insert(.init(deadline: context.eventLoop.now + TimeAmount(timeout), id: id))
+            self.armDeadlineTimer(context: context)
         }
         self.work[id] = work
         let service = self.service
@@ -306,7 +306,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     private func finish(_ id: UInt32, with result: Result<Response, any Error>, context: ChannelHandlerContext) {
         guard let then = self.machine.requestEnded(id) else { return }
         let work = self.work.removeValue(forKey: id) ?? Work()
-        work.timer?.cancel()
+        if work.timeout != nil { self.dropEndedDeadlines() }
         if case .failure(let error) = result, (error as? Status)?.code == .deadlineExceeded { work.task?.cancel() }
         var frame: Frame
         switch result {
@@ -391,9 +391,46 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     private func stopAllWork() {
         for (_, work) in self.work {
             work.task?.cancel()
-            work.timer?.cancel()
         }
         self.work.removeAll()
+        self.deadlines.removeAll()
+        self.deadlineTimer?.scheduled.cancel()
+        self.deadlineTimer = nil
+    }
+
+    // MARK: Deadlines
+
+    /// Arms the connection's one deadline timer for the earliest deadline, unless it is armed for that or sooner
+    /// (a timer that fires early finds nothing due and arms again).
+    private func armDeadlineTimer(context: ChannelHandlerContext) {
+        guard let earliest = self.deadlines.earliest else { return }
+        if let armed = self.deadlineTimer, armed.at <= earliest { return }
+        self.deadlineTimer?.scheduled.cancel()
+        let scheduled = context.eventLoop.assumeIsolated().scheduleTask(deadline: earliest) {
+            self.deadlineTimer = nil
+            self.expireDeadlines(context: context)
+        }
+        self.deadlineTimer = (earliest, scheduled)
+    }
+
+    /// Answers `deadline exceeded` to every request whose deadline has passed.
+    private func expireDeadlines(context: ChannelHandlerContext) {
+        let expired = self.deadlines.popExpired(now: context.eventLoop.now) { self.isLive($0) }
+        for entry in expired {
+            let timeout = self.work[entry.id]?.timeout ?? .zero
+            let status = Status(.deadlineExceeded, "deadline of \(timeout) passed in \(self.configuration.identity)")
+            self.finish(entry.id, with: .failure(status), context: context)
+        }
+        if self.machine.phase != .closed { self.armDeadlineTimer(context: context) }
+    }
+
+    /// Drops the deadlines of ended requests from the front of the queue (they mostly end in order).
+    private func dropEndedDeadlines() {
+        _ = self.deadlines.popExpired(now: nil) { self.isLive($0) }
+    }
+
+    private func isLive(_ entry: RequestDeadlines.Entry) -> Bool {
+        self.work[entry.id] != nil
     }
 }
 

@@ -85,12 +85,24 @@ extension Status {
     /// When the sender expects to accept the request again: the `retry after <number> ms` a `resource exhausted`
     /// message may end its sentence with (wire-v1 §4.4), or `nil` for none.
     public var retryAfter: Duration? {
-        guard self.code == .resourceExhausted, let range = self.message.ranges(of: "retry after ").last else {
-            return nil
+        // over UTF-8 bytes: a client reads this from every refusal, and string searching cost a seventh of the load
+        // client's CPU at overload
+        guard self.code == .resourceExhausted else { return nil }
+        let bytes = Array(self.message.utf8)
+        let marker = Array("retry after ".utf8)
+        var start = bytes.count - marker.count
+        while start >= 0, !bytes[start..<(start + marker.count)].elementsEqual(marker) { start -= 1 }
+        guard start >= 0 else { return nil }
+        let from = start + marker.count
+        var end = from
+        while end < bytes.count,
+            bytes[end] == UInt8(ascii: ".") || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[end])
+        {
+            end += 1
         }
-        let number = self.message[range.upperBound...].prefix { $0.isNumber || $0 == "." }
-        guard self.message[range.upperBound...].dropFirst(number.count).hasPrefix(" ms"),
-            let milliseconds = Double(number), milliseconds.isFinite, milliseconds >= 0, milliseconds <= 3_600_000
+        guard end > from, bytes[end...].starts(with: " ms".utf8),
+            let milliseconds = Double(String(decoding: bytes[from..<end], as: UTF8.self)), milliseconds.isFinite,
+            milliseconds >= 0, milliseconds <= 3_600_000
         else { return nil }
         return .microseconds(Int64((milliseconds * 1000).rounded(.up)))
     }

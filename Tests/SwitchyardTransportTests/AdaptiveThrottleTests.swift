@@ -76,6 +76,16 @@ struct AdaptiveThrottleTests {
         #expect(self.refused.retryAfter == .milliseconds(7))
         #expect(Status(.resourceExhausted, "queue full; retry after 0.1 ms").retryAfter == .microseconds(100))
         #expect(Status(.resourceExhausted, "the batch queue is full (1024 requests)").retryAfter == nil)
+        // the last hint counts; a hint without its unit, without a number, or past an hour is none
+        #expect(
+            Status(.resourceExhausted, "retry after 9 ms was wrong; retry after 12.5 ms").retryAfter
+                == .microseconds(12_500)
+        )
+        #expect(Status(.resourceExhausted, "überlastet; retry after 3 ms").retryAfter == .milliseconds(3))
+        #expect(Status(.resourceExhausted, "retry after 3").retryAfter == nil)
+        #expect(Status(.resourceExhausted, "retry after  ms").retryAfter == nil)
+        #expect(Status(.resourceExhausted, "retry after 3600001 ms").retryAfter == nil)
+        #expect(Status(.unavailable, "retry after 3 ms").retryAfter == nil)
         #expect(Status(.unavailable, "retry after 5.0 ms").retryAfter == nil)
         #expect(Status(.resourceExhausted, "retry after soon").retryAfter == nil)
         #expect(Status(.resourceExhausted, "retry after 5.0 s").retryAfter == nil)

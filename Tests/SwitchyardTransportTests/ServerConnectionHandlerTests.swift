@@ -12,22 +12,26 @@ import Testing
 struct ServerConnectionHandlerTests {
     /// A service whose `wait` requests run until the test opens the gate (or the request is cancelled).
     final class Gate: @unchecked Sendable {
-        private var waiters: [UnsafeContinuation<Void, Never>] = []
+        private var waiters: [Int: UnsafeContinuation<Void, Never>] = [:]
         private(set) var started = 0
         private(set) var cancelled = 0
 
+        /// Waits for the gate; a cancelled request stops waiting alone.
         func wait() async {
             self.started += 1
+            let key = self.started
             await withTaskCancellationHandler {
-                await withUnsafeContinuation { self.waiters.append($0) }
+                await withUnsafeContinuation { continuation in
+                    if Task.isCancelled { continuation.resume() } else { self.waiters[key] = continuation }
+                }
             } onCancel: {
                 self.cancelled += 1
-                self.open()
+                self.waiters.removeValue(forKey: key)?.resume()
             }
         }
 
         func open() {
-            let waiters = self.waiters
+            let waiters = self.waiters.values
             self.waiters.removeAll()
             for waiter in waiters { waiter.resume() }
         }
@@ -198,6 +202,44 @@ struct ServerConnectionHandlerTests {
         #expect(connection.gate.cancelled == 1)
         connection.loop.run()  // the cancelled handler returns: its late answer is dropped
         #expect(try connection.next() == nil)
+    }
+
+    /// One timer serves the connection's deadlines: a shorter deadline behind a longer one still passes first, and
+    /// the deadline of a request that ended passes without an answer.
+    @Test func deadlinesPassInTheirOwnOrderOnOneTimer() throws {
+        let connection = try Self.connection()
+        _ = try connection.handshake()
+        func wait(_ timeout: Duration) -> Request {
+            var request = Request(method: "wait")
+            request.timeout = timeout
+            return request
+        }
+        func advance(by seconds: Int64) {
+            connection.loop.advanceTime(by: .seconds(seconds))
+            connection.loop.run()  // the flush of answers while other requests are in flight
+        }
+        func deadlineExceeded() throws -> UInt32? {
+            guard case .error(let id, let status)? = try connection.next(), status.code == .deadlineExceeded else {
+                return nil
+            }
+            return id
+        }
+        try connection.send(.request(id: 1, wait(.seconds(4))))
+        try connection.send(.request(id: 2, wait(.seconds(1))))
+        try connection.send(.request(id: 3, wait(.seconds(2))))
+        try connection.send(.cancel(id: 3))
+        try connection.send(.request(id: 4, wait(.seconds(6))))  // all within the keepalive interval (10 s)
+        advance(by: 1)
+        #expect(try deadlineExceeded() == 2)
+        advance(by: 1)  // request 3's deadline: it ended
+        #expect(try connection.next() == nil)
+        advance(by: 2)
+        #expect(try deadlineExceeded() == 1)
+        advance(by: 1)
+        #expect(try connection.next() == nil)
+        advance(by: 1)
+        #expect(try deadlineExceeded() == 4)
+        #expect(connection.gate.cancelled == 4)
     }
 
     @Test func cancelStopsTheWorkAndNothingIsAnswered() throws {

@@ -7,7 +7,8 @@ struct BatchLayout: Hashable, Sendable {
     struct Input: Hashable, Sendable {
         var name: String
         var dtype: DType
-        var rowShape: [Int]
+        /// A slice of the tensor's own dimensions: no array is made per request.
+        var rowShape: ArraySlice<Int>
     }
 
     var method: String
@@ -26,7 +27,7 @@ struct BatchLayout: Hashable, Sendable {
             return (BatchLayout(method: request.method, parameters: [], inputs: [], loner: id), 1)
         }
         let inputs = request.tensors.map { named in
-            Input(name: named.name, dtype: named.tensor.dtype, rowShape: Array(named.tensor.shape.dims.dropFirst()))
+            Input(name: named.name, dtype: named.tensor.dtype, rowShape: named.tensor.shape.dims.dropFirst())
         }
         var parameters = request.parameters
         if parameters.contains(where: { ParameterKey.traceContext.contains($0.key) }) {  // no copy when untraced
