@@ -279,6 +279,16 @@ int sy_dnnl_convolution(const sy_dnnl_md *src, const sy_dnnl_md *weights, const 
     return finish(&desc, post, post_count, out);
 }
 
+int sy_dnnl_matmul(const sy_dnnl_md *src, const sy_dnnl_md *weights, const sy_dnnl_md *bias, const sy_dnnl_md *dst,
+                   const sy_dnnl_post_op *post, int post_count, sy_dnnl_primitive **out) {
+    if (!ready()) return -1;
+    if (!src || !weights || !dst) return dnnl_invalid_arguments;
+    dnnl_matmul_desc_t desc;
+    dnnl_status_t status = dnnl_matmul_desc_init(&desc, &src->md, &weights->md, bias ? &bias->md : NULL, &dst->md);
+    if (status != dnnl_success) return status;
+    return finish(&desc, post, post_count, out);
+}
+
 int sy_dnnl_reorder(const sy_dnnl_md *src, const sy_dnnl_md *dst, sy_dnnl_primitive **out) {
     if (!ready()) return -1;
     if (!src || !dst) return dnnl_invalid_arguments;

@@ -72,7 +72,7 @@ public final class Model: Sendable {
             Fusion.apply(&graph)
             Fusion.pretransposeWeights(&graph)
         }
-        if options.oneDNNConvolution { ConvWeights.adopt(&graph) }
+        PackedWeights.adopt(&graph, convolutions: options.oneDNNConvolution, gemm: options.oneDNNMatMul)
         self.source = source
         self.graph = graph
         self.options = options
@@ -237,7 +237,8 @@ public final class Model: Sendable {
         } catch  where error.needsRuntimeValue {
             // The nodes before the first data-dependent one are planned once; the rest runs node by node.
             do {
-                let split = try error.runtimeValueNode.flatMap { index throws(EngineError) in
+                let index = self.options.planStaticPrefix ? error.runtimeValueNode : nil
+                let split = try index.flatMap { index throws(EngineError) in
                     try SplitPlan(graph: self.graph, inputShapes: shapes, at: index)
                 }
                 plan = split.map { .split($0) } ?? .eager

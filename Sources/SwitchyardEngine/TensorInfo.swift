@@ -53,6 +53,13 @@ public struct ModelOptions: Sendable {
     /// Run 2-D convolutions on oneDNN where it has vector kernels for this CPU (measured faster than im2col over
     /// OpenBLAS in `bench/RESULTS-engine.md`); `false` keeps them on im2col and OpenBLAS.
     public var oneDNNConvolution: Bool = true
+    /// Run MatMul and Gemm with constant weights on oneDNN's matmul, the weights packed once at load (measured
+    /// faster than OpenBLAS's sgemm, which packs them on every call, in `bench/RESULTS-engine.md`); `false` keeps
+    /// them on OpenBLAS.
+    public var oneDNNMatMul: Bool = true
+    /// When shapes depend on a request's data from some node on, plan the nodes before it once per input shapes and
+    /// run only the rest node by node; `false` runs such requests node by node from the start (for comparison).
+    public var planStaticPrefix: Bool = true
     /// The number of execution plans (one per distinct input shape) kept; the least recently used goes first.
     public var planCacheCapacity: Int = 64
     /// The largest batch accepted; `nil` for no limit beyond the model's own.

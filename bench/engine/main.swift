@@ -3,6 +3,8 @@
 //   swift build -c release --product switchyard-bench-engine
 //   .build/release/switchyard-bench-engine --threads 1 [--seconds 1.5] [--batches 1,8,64,256] [--json out.json]
 //   .build/release/switchyard-bench-engine --threads 1 --model resnet18.onnx [--batches 1,8] [--json out.json]
+//     [--matmul onednn|openblas]   (where MatMul/Gemm with constant weights run)
+//     [--split yes|no]   (data-dependent graphs: plan the nodes before the first data-dependent one, or run all eagerly)
 //     [--conv onednn|im2col]   (where 2-D convolutions run: oneDNN, the default, or im2col over OpenBLAS)
 //
 // With --model, any ONNX file is timed on random inputs made the way tools/bench_models.py makes them for
@@ -24,6 +26,8 @@ struct Options {
     var skipBare = false
     var model: String? = nil
     var oneDNNConvolution = true
+    var oneDNNMatMul = true
+    var planStaticPrefix = true
 
     init(_ arguments: [String]) {
         var iterator = arguments.dropFirst().makeIterator()
@@ -39,6 +43,8 @@ struct Options {
             case "--skip-bare": self.skipBare = value == "yes"
             case "--model": self.model = value
             case "--conv": self.oneDNNConvolution = value != "im2col"
+            case "--matmul": self.oneDNNMatMul = value != "openblas"
+            case "--split": self.planStaticPrefix = value != "no"
             default:
                 FileHandle.standardError.write(Data("unknown option \(argument)\n".utf8))
                 exit(2)
@@ -128,7 +134,8 @@ func engine(_ model: Model, batch: Int, seconds: Double) throws -> Measurement {
 func inputs(for model: Model, batch: Int) throws -> [NamedTensor] {
     var generator = SystemRandomNumberGenerator()
     return try model.inputs.map { input in
-        let dims = input.dims.enumerated().map { $0.offset == 0 ? batch : ($0.element ?? 128) }
+        // A first dimension the model fixes (an image without a batch axis) stays as declared.
+        let dims = input.dims.enumerated().map { $0.offset == 0 ? ($0.element ?? batch) : ($0.element ?? 128) }
         let count = dims.reduce(1, *)
         let tensor: Tensor
         switch input.dtype {
@@ -153,11 +160,17 @@ func residentBytes() -> Int {
 
 if let path = options.model {
     let model = try Model(
-        contentsOf: path, options: .defaults { $0.oneDNNConvolution = options.oneDNNConvolution })
+        contentsOf: path,
+        options: .defaults {
+            $0.oneDNNConvolution = options.oneDNNConvolution
+            $0.oneDNNMatMul = options.oneDNNMatMul
+            $0.planStaticPrefix = options.planStaticPrefix
+        })
     var records: [[String: Any]] = []
     print(
         "OpenBLAS: \(BLAS.configuration); threads: \(BLAS.threadCount); convolutions: "
-            + (options.oneDNNConvolution ? BLAS.convolutions : "im2col over OpenBLAS"))
+            + (options.oneDNNConvolution ? BLAS.convolutions : "im2col over OpenBLAS") + "; GEMMs with constant weights: "
+            + (options.oneDNNMatMul ? "oneDNN matmul" : "OpenBLAS"))
     _ = try model.run(try inputs(for: model, batch: 1))
     let weights = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
     print("resident after load and one batch-1 run: \(residentBytes() >> 20) MiB; model file \(weights >> 20) MiB")
@@ -183,9 +196,11 @@ if let path = options.model {
     exit(0)
 }
 let synthLayers = [784, 512, 512, 10]
+let mlpOptions = ModelOptions.defaults { $0.oneDNNMatMul = options.oneDNNMatMul }
 let synth = try Model(
-    bytes: try ModelSynthesizer(layers: synthLayers, seed: 1).serialized(), source: "synth 784-512-512-10")
-let digits = try Model(contentsOf: options.digits)
+    bytes: try ModelSynthesizer(layers: synthLayers, seed: 1).serialized(), source: "synth 784-512-512-10",
+    options: mlpOptions)
+let digits = try Model(contentsOf: options.digits, options: mlpOptions)
 let models: [(name: String, model: Model, layers: [Layer])] = [
     // The engine stores Gemm(transB=1) weights as [K,N] at load; the ceiling uses that faster layout too.
     (

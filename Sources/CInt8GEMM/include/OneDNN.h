@@ -81,6 +81,9 @@ void sy_dnnl_md_destroy(sy_dnnl_md *md);
 int sy_dnnl_convolution(const sy_dnnl_md *src, const sy_dnnl_md *weights, const sy_dnnl_md *bias,
                         const sy_dnnl_md *dst, const sy_dnnl_window *window, const sy_dnnl_post_op *post,
                         int post_count, sy_dnnl_primitive **out);
+/// `dst[M,N] = src[M,K] · weights[K,N] + bias[1,N]`, then the post-ops.
+int sy_dnnl_matmul(const sy_dnnl_md *src, const sy_dnnl_md *weights, const sy_dnnl_md *bias, const sy_dnnl_md *dst,
+                   const sy_dnnl_post_op *post, int post_count, sy_dnnl_primitive **out);
 int sy_dnnl_reorder(const sy_dnnl_md *src, const sy_dnnl_md *dst, sy_dnnl_primitive **out);
 
 /// The descriptor the primitive uses for an argument role (owned by the primitive), or NULL.

@@ -94,9 +94,9 @@ struct ConvOp: Operator {
     var group: Int
     var kernelShape: [Int]?
     var activations: [Activation] = []
-    /// Constant 2-D weights the convolution holds itself, for oneDNN (``ConvWeights/adopt(_:)``); input 1 is then
+    /// Constant 2-D weights the convolution holds itself, for oneDNN (``PackedWeights/adopt(_:)``); input 1 is then
     /// omitted.
-    var weights: ConvWeights?
+    var weights: PackedWeights?
 
     init(_ attributes: Attributes) throws(EngineError) {
         self.kernelShape = try attributes.ints("kernel_shape")

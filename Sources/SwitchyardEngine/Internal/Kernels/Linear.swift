@@ -156,6 +156,9 @@ struct GemmOp: Operator {
     var transB: Bool
     /// Activations fused in from the nodes that followed.
     var activations: [Activation] = []
+    /// Constant B the Gemm holds itself for oneDNN (``PackedWeights/adopt(_:convolutions:gemm:)``); input 1 is then
+    /// omitted.
+    var weights: PackedWeights?
 
     init(_ attributes: Attributes) throws(EngineError) {
         self.alpha = try attributes.float("alpha", 1)
@@ -166,7 +169,8 @@ struct GemmOp: Operator {
 
     func plan(_ context: PlanContext) throws(EngineError) -> OpPlan {
         let a = try context.input(0, [.float32])
-        let b = try context.input(1, [.float32])
+        let b: ValueType
+        if let weights = self.weights { b = weights.type } else { b = try context.input(1, [.float32]) }
         guard a.shape.count == 2, b.shape.count == 2 else {
             throw context.error("A and B must be 2-D, got \(a.shape) and \(b.shape)")
         }
@@ -196,10 +200,21 @@ struct GemmOp: Operator {
         let lda = a.shape[1]
         let ldb = b.shape[1]
         let bias = biasRow.map { Constant($0, shape: [n]) }
+        var held: AlignedBuffer? = nil
+        if let weights = self.weights {
+            let what = "node '\(context.node)' (Gemm)"
+            let onednn = OneDNNMatMul(rows: m, k: k, n: n, bias: bias, activations: activations)
+            if cShape == nil, let plan = try onednn.plan(weights: weights, what: what) {
+                return OpPlan(outputs: [output], kernel: plan.kernel, scratch: plan.scratch)
+            }
+            held = try weights.plain(dims: b.shape, what: what)
+        }
+        let plainWeights = held
         return OpPlan(
             outputs: [output],
             kernel: { io in
                 let y = io.outF32(0)
+                let w = plainWeights?.floats ?? io.f32(1)
                 var gemmBeta: Float = 0
                 if let cStrides {  // general C: broadcast it into Y, then accumulate onto it
                     let c = io.f32(2)
@@ -218,7 +233,7 @@ struct GemmOp: Operator {
                         alpha: alpha,
                         a: io.f32(0),
                         lda: lda,
-                        b: io.f32(1),
+                        b: w,
                         ldb: ldb,
                         beta: 1,
                         c: y,
@@ -236,7 +251,7 @@ struct GemmOp: Operator {
                         alpha: alpha,
                         a: io.f32(0),
                         lda: lda,
-                        b: io.f32(1),
+                        b: w,
                         ldb: ldb,
                         bias: biasPointer,
                         activations: activations,
@@ -255,10 +270,19 @@ struct MatMulOp: Operator {
     /// Input 1 holds Bᵀ (its last two axes swapped): a Transpose folded in at load, so attention's K is read in
     /// place instead of copied per head.
     var transB = false
+    /// Constant 2-D float32 B the MatMul holds itself for oneDNN (``PackedWeights/adopt(_:convolutions:gemm:)``);
+    /// input 1 is then omitted.
+    var weights: PackedWeights?
 
     func plan(_ context: PlanContext) throws(EngineError) -> OpPlan {
         let a = try context.input(0, floatTypes)
-        let b = try context.input(1, [a.dtype])
+        let b: ValueType
+        if let weights = self.weights {
+            guard a.dtype == .float32 else { throw context.error("A is \(a.dtype); B is float32", .shapeMismatch) }
+            b = weights.type
+        } else {
+            b = try context.input(1, [a.dtype])
+        }
         guard !a.shape.isEmpty, !b.shape.isEmpty else { throw context.error("MatMul inputs must not be scalars") }
         var aShape = a.shape
         var bShape = b.shape
@@ -345,11 +369,22 @@ struct MatMulOp: Operator {
         let bIsShared = bBatch.reduce(1, *) == 1
         let aStrides = broadcastStrides(aBatch, to: batch)
         let bStrides = broadcastStrides(bBatch, to: batch)
+        var held: AlignedBuffer? = nil
+        if let weights = self.weights {
+            let what = "node '\(context.node)' (MatMul)"
+            let rows = aBatch.reduce(1, *) * m
+            let onednn = OneDNNMatMul(rows: rows, k: k, n: n, bias: biasConstant, activations: activations)
+            if output.count == rows * n, let plan = try onednn.plan(weights: weights, what: what) {
+                return OpPlan(outputs: [output], kernel: plan.kernel, scratch: plan.scratch)
+            }
+            held = try weights.plain(dims: b.shape, what: what)
+        }
+        let plainWeights = held
         return OpPlan(
             outputs: [output],
             kernel: { io in
                 let x = io.f32(0)
-                let w = io.f32(1)
+                let w = plainWeights?.floats ?? io.f32(1)
                 let y = io.outF32(0)
                 let bias = biasConstant.map { UnsafePointer($0.buffer.pointer.assumingMemoryBound(to: Float.self)) }
                 if bIsShared {

@@ -120,6 +120,19 @@ final class DNNLPrimitive: @unchecked Sendable {
         }
     }
 
+    static func matmul(
+        source: DNNLDescriptor,
+        weights: DNNLDescriptor,
+        bias: DNNLDescriptor?,
+        destination: DNNLDescriptor,
+        postOps: [DNNLPostOp],
+        what: String
+    ) throws(EngineError) -> DNNLPrimitive {
+        try Self.make(postOps, what) { post, count, out in
+            sy_dnnl_matmul(source.pointer, weights.pointer, bias?.pointer, destination.pointer, post, count, out)
+        }
+    }
+
     static func reorder(
         source: DNNLDescriptor,
         destination: DNNLDescriptor,

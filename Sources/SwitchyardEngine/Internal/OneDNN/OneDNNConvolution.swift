@@ -3,7 +3,7 @@ import SwitchyardTensor
 
 /// A 2-D convolution on oneDNN with NCHW tensors in and out: the image is moved into the layout oneDNN's fastest
 /// kernel for the shape chose (channels-last or nChw16c on AVX-512), convolved with the bias and the fused
-/// activations as post-ops, and moved back. The weights are reordered once per chosen layout (``ConvWeights``).
+/// activations as post-ops, and moved back. The weights are reordered once per chosen layout (``PackedWeights``).
 struct OneDNNConvolution {
     var batch, channels, height, width, filters, group, kh, kw: Int
     var output: [Int]
@@ -62,7 +62,7 @@ struct OneDNNConvolution {
             : [self.group, self.filters / self.group, self.channels / self.group, self.kh, self.kw]
     }
 
-    func plan(_ context: PlanContext, weights: ConvWeights) throws(EngineError) -> OpPlan? {
+    func plan(_ context: PlanContext, weights: PackedWeights) throws(EngineError) -> OpPlan? {
         guard OneDNN.isUsable else { return nil }
         let sourceDims = [self.batch, self.channels, self.height, self.width]
         let destinationDims = [self.batch, self.filters, self.output[0], self.output[1]]

@@ -2,11 +2,11 @@ import CInt8GEMM
 import Synchronization
 import SwitchyardTensor
 
-/// A 2-D convolution's constant weights, held once: taken from the graph at load as ONNX stores them
-/// (O, I/group, kH, kW), then kept only in the layout oneDNN's kernels chose, each further layout (another batch
-/// size may choose one) reordered from the first. When a plan cannot use oneDNN the ONNX layout is made again.
-final class ConvWeights: Sendable {
-    /// The weights' ONNX type (f32, [O, I/group, kH, kW]).
+/// Constant weights of a 2-D convolution or a GEMM, held once: taken from the graph at load as ONNX stores them
+/// (O, I/group, kH, kW; K, N), then kept only in the layout oneDNN's kernels chose, each further layout (another
+/// batch size may choose one) reordered from the first. When a plan cannot use oneDNN the ONNX layout is made again.
+final class PackedWeights: Sendable {
+    /// The weights' ONNX type (f32, [O, I/group, kH, kW] or [K, N]).
     let type: ValueType
     private struct State: @unchecked Sendable {
         var plain: AlignedBuffer?
@@ -36,6 +36,9 @@ final class ConvWeights: Sendable {
         }
         return try result.get()
     }
+
+    /// The first layout the weights were reordered into, if any: a plan for another shape tries it first.
+    var packedLayout: DNNLDescriptor? { self.state.withLock { $0.layouts.first?.descriptor } }
 
     /// The weights as ONNX stores them, for a plan that does not run on oneDNN.
     func plain(dims: [Int], what: String) throws(EngineError) -> AlignedBuffer {
@@ -67,7 +70,7 @@ final class ConvWeights: Sendable {
         } else if let kept = state.layouts.first {
             source = kept
         } else {
-            throw EngineError(.invalidModel, "\(what): the convolution's weights are gone")
+            throw EngineError(.invalidModel, "\(what): the weights are gone")
         }
         let reorder = try DNNLPrimitive.reorder(source: source.0, destination: descriptor, what: what)
         let target = AlignedBuffer(count: descriptor.byteCount)
@@ -82,23 +85,39 @@ final class ConvWeights: Sendable {
     }
 }
 
-extension ConvWeights {
-    /// Hands each 2-D convolution its constant weights (when it is their only reader), so that a model holds its
-    /// convolution weights once, in oneDNN's layout, rather than also in the graph.
-    static func adopt(_ graph: inout Graph) {
+extension PackedWeights {
+    /// Hands each 2-D convolution (and, with `gemm`, each MatMul or plain Gemm) its constant weights when it is
+    /// their only reader, so that a model holds them once, in oneDNN's layout, rather than also in the graph.
+    static func adopt(_ graph: inout Graph, convolutions: Bool, gemm: Bool) {
         guard OneDNN.isUsable else { return }
+        // Smaller GEMM weights stay on OpenBLAS: repacking them costs little, and oneDNN's per-call overhead
+        // (~5 µs) was more than the whole GEMM for the digits MLP (64-128-64-10) at batch 1 and 8.
+        let minimumPacked = 65536
         var readers: [Int: Int] = [:]
         for node in graph.nodes {
             for case let value? in node.inputs { readers[value, default: 0] += 1 }
         }
         for output in graph.outputs { readers[output.value, default: 0] += 1 }
         for index in graph.nodes.indices {
-            guard var conv = graph.nodes[index].op as? ConvOp, graph.nodes[index].inputs.count >= 2,
-                let value = graph.nodes[index].inputs[1], readers[value] == 1,
-                let constant = graph.constants[value], constant.type.dtype == .float32, constant.type.shape.count == 4
+            guard graph.nodes[index].inputs.count >= 2, let value = graph.nodes[index].inputs[1], readers[value] == 1,
+                let constant = graph.constants[value], constant.type.dtype == .float32
             else { continue }
-            conv.weights = ConvWeights(constant)
-            graph.nodes[index].op = conv
+            let rank = constant.type.shape.count
+            switch graph.nodes[index].op {
+            case var conv as ConvOp where convolutions && rank == 4:
+                conv.weights = PackedWeights(constant)
+                graph.nodes[index].op = conv
+            case var matmul as MatMulOp
+            where gemm && rank == 2 && !matmul.transB && constant.type.count >= minimumPacked:
+                matmul.weights = PackedWeights(constant)
+                graph.nodes[index].op = matmul
+            case var op as GemmOp
+            where gemm && rank == 2 && !op.transA && !op.transB && op.alpha == 1 && constant.type.count >= minimumPacked:
+                op.weights = PackedWeights(constant)
+                graph.nodes[index].op = op
+            default:
+                continue
+            }
             graph.nodes[index].inputs[1] = nil
             graph.constants[value] = nil
         }
