@@ -80,29 +80,45 @@ def time_model(args, path, log):
     return {entry["batch"]: entry["engine_p50_ms"] for entry in json.load(open(output))}
 
 
+def time_interleaved(args, rows, log):
+    """{path: {batch: p50 ms}}: the files of one bench model timed one after another, in `--rounds` rounds, so that
+    the host's load falls on all of them; each file's p50 is the median of its rounds, and each row's ratio to the
+    f32 original the median of the per-round ratios (``ratios``)."""
+    rounds = []
+    for _ in range(args.rounds):
+        rounds.append({path: time_model(args, path, log) for _, _, path, _ in rows})
+    base = rows[0][2]
+    median = lambda values: sorted(values)[len(values) // 2]
+    timings = {path: {b: median([r[path][b] for r in rounds]) for b in (1, 64)} for _, _, path, _ in rows}
+    ratios = {path: {b: median([r[base][b] / r[path][b] for r in rounds]) for b in (1, 64)}
+              for _, _, path, _ in rows}
+    return timings, ratios
+
+
 def fmt(value, pattern):
     return "-" if value is None else pattern % value
 
 
-def table(name, rows, timings):
+def table(name, rows, timings, ratios):
     first = rows[0][3]
     quality = "accuracy" if first["labelled"] else "top-1 agreement with the f32 model"
     lines = [f"### {name}", "",
              f"{first['rows']} test rows, {quality} on output `{first['output']}`; engine p50 latency at batch 1 and "
-             "rows/s at the p50 of batch 64, 1 thread; × against the f32 original in the same run", "",
+             "rows/s at the p50 of batch 64, 1 thread; × against the f32 original: the median of "
+             "per-round ratios (files timed in turn, round after round)", "",
              "| model | weights | × smaller | accuracy | Δ pts | agreement | b1 ms | b1 × | b64 rows/s | b64 × |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     base = rows[0][1]
-    base_time = timings[rows[0][2]]
     for label, entry, path, _ in rows:
         t = timings[path]
+        x = ratios[path]
         delta = None
         if entry.get("accuracy") is not None and base.get("accuracy") is not None:
             delta = (entry["accuracy"] - base["accuracy"]) * 100
         lines.append("| " + " | ".join([
             label, f"{entry['weight_bytes'] / 1024:.1f} KiB", f"{base['weight_bytes'] / entry['weight_bytes']:.2f}",
             fmt(entry.get("accuracy"), "%.4f"), fmt(delta, "%+.2f"), fmt(entry.get("agreement"), "%.4f"),
-            f"{t[1]:.3f}", f"{base_time[1] / t[1]:.2f}", f"{64 / t[64] * 1e3:.0f}", f"{base_time[64] / t[64]:.2f}"])
+            f"{t[1]:.3f}", f"{x[1]:.2f}", f"{64 / t[64] * 1e3:.0f}", f"{x[64]:.2f}"])
             + " |")
     lines.append("")
     return lines
@@ -116,6 +132,7 @@ def main():
     parser.add_argument("--models", required=True)
     parser.add_argument("--only", nargs="*")
     parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--rounds", type=int, default=3, help="timing rounds over each model's files")
     parser.add_argument("--quality-only", action="store_true", help="run the tools, save their rows, time nothing")
     parser.add_argument("--reuse-quality", action="store_true", help="time the models of an earlier --quality-only")
     parser.add_argument("--results", default=os.path.join(ROOT, "bench", "out", "compression", "tables.md"))
@@ -131,16 +148,21 @@ def main():
         json.dump({"results": results, "log": log}, open(saved, "w"))
     if args.quality_only:
         return
-    # every model timed back to back, after all the compression work
-    timings = {path: time_model(args, path, log) for rows in results.values() for _, _, path, _ in rows}
+    # every model's files timed in turn, round after round, after all the compression work
+    load_before = open("/proc/loadavg").read().split()[:3]
+    timed = {name: time_interleaved(args, rows, log) for name, rows in results.items()}
     machine = next(iter(results.values()))[0][3]["machine"]
     load = open("/proc/loadavg").read().split()[:3]
+    banner = subprocess.run([args.bench_engine, "--threads", "1", "--model", results[names[0]][0][2], "--batches", "1",
+                             "--seconds", "0.1"], capture_output=True, text=True).stdout.splitlines()
+    engine_line = next((line for line in banner if "OpenBLAS" in line), "")
     lines = ["# Compression tables", "",
              f"Measured {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} by "
              f"`bash bench/compression.sh` on {machine.get('cpu')} ({machine.get('cpu_features', '')}); OpenBLAS core "
-             f"{machine.get('blas_core')}, 1 thread; load average at the end {' '.join(load)}.", ""]
+             f"{machine.get('blas_core')}, 1 thread; load average before timing {' '.join(load_before)}, at the end "
+             f"{' '.join(load)}.", "", f"Engine: `{engine_line}`", ""]
     for name, rows in results.items():
-        lines += table(name, rows, timings)
+        lines += table(name, rows, *timed[name])
     lines += ["## Commands", "", "```"] + log + ["```", ""]
     with open(args.results, "w") as f:
         f.write("\n".join(lines))

@@ -8,6 +8,7 @@
     # run a model (ours or onnxruntime's) in onnxruntime: top-1 classes, accuracy against labels, agreement with
     # another model's classes; prints and writes JSON
     python3 tools/compress_onnxruntime.py run --model M.onnx --x X.npy [--y Y.npy] [--output NAME] [--json OUT]
+        [--save-outputs OUT.npy]   (the output's values for every row, for tests that compare values)
 
 The Swift tests call `run` to check that what `yard quantize`/`prune`/`convert` write is standard ONNX that
 onnxruntime loads and answers with the same classes. The product never needs Python.
@@ -55,6 +56,11 @@ def run(args):
     if args.reference:
         reference, _, _ = classes(args.reference, x, args.output)
         report["agreement"] = float(np.mean(predicted == reference))
+    if args.save_outputs:
+        s = session(args.model)
+        name = s.get_inputs()[0].name
+        values = [s.run([output], {name: x[start:start + 64]})[0] for start in range(0, len(x), 64)]
+        np.save(args.save_outputs, np.concatenate(values))
     summary = {k: v for k, v in report.items() if k != "classes"}
     print(json.dumps(summary))
     if args.json:
@@ -86,8 +92,9 @@ def quantize(args):
                                           quantize_static)
     per_channel = not args.per_tensor
     if args.mode == "dynamic":
+        # Conv becomes ConvInteger (onnxruntime writes one weight scale per Conv whatever per_channel says)
         quantize_dynamic(args.model, args.out, weight_type=QuantType.QInt8, per_channel=per_channel,
-                         op_types_to_quantize=["MatMul", "Gemm"])
+                         op_types_to_quantize=["MatMul", "Gemm", "Conv"])
     else:
         if not args.calibration:
             sys.exit("--mode static needs --calibration X.npy")
@@ -118,6 +125,7 @@ def main():
     r.add_argument("--reference", help="another model whose classes are compared")
     r.add_argument("--output")
     r.add_argument("--json")
+    r.add_argument("--save-outputs", help="write the output's values for every row to this .npy file")
     args = parser.parse_args()
     (quantize if args.command == "quantize" else run)(args)
 

@@ -19,6 +19,9 @@ struct sy_dnnl_primitive {
     dnnl_primitive_t primitive;
     sy_dnnl_md src, weights, bias, dst, scratch;
     int has_weights, has_bias;
+    // int8 convolutions: zero points of the source and destination, passed at execution (oneDNN 2.x takes
+    // convolution zero points only at run time); 0 means none.
+    int32_t src_zero, dst_zero;
     size_t scratch_bytes;
     char impl[64];
 };
@@ -181,12 +184,30 @@ static dnnl_alg_kind_t eltwise_kind(int kind) {
     }
 }
 
-// An attribute with a user scratchpad and the post-ops.
-static dnnl_status_t make_attr(const sy_dnnl_post_op *post, int count, dnnl_primitive_attr_t *out) {
+// How an int8 convolution's accumulators become its result: output scales (one, or one per output channel) and
+// the zero points of the source and destination.
+typedef struct {
+    const float *scales;
+    int scale_count;
+    int32_t src_zero, dst_zero;
+} quantization;
+
+// An attribute with a user scratchpad, the post-ops and, for int8, the quantization.
+static dnnl_status_t make_attr(const sy_dnnl_post_op *post, int count, const quantization *q,
+                               dnnl_primitive_attr_t *out) {
     dnnl_primitive_attr_t attr;
     dnnl_status_t status = dnnl_primitive_attr_create(&attr);
     if (status != dnnl_success) return status;
     status = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
+    if (status == dnnl_success && q) {
+        status = dnnl_primitive_attr_set_output_scales(attr, q->scale_count, q->scale_count > 1 ? 1 << 1 : 0,
+                                                       q->scales);
+        const int32_t runtime = DNNL_RUNTIME_S32_VAL;
+        if (status == dnnl_success && q->src_zero != 0)
+            status = dnnl_primitive_attr_set_zero_points(attr, DNNL_ARG_SRC, 1, 0, &runtime);
+        if (status == dnnl_success && q->dst_zero != 0)
+            status = dnnl_primitive_attr_set_zero_points(attr, DNNL_ARG_DST, 1, 0, &runtime);
+    }
     if (status == dnnl_success && count > 0) {
         dnnl_post_ops_t ops;
         status = dnnl_post_ops_create(&ops);
@@ -212,10 +233,11 @@ static void copy_md(sy_dnnl_md *target, const dnnl_memory_desc_t *source) {
 }
 
 // Makes the primitive from an operation descriptor and records the descriptors it settled on.
-static int finish(const void *op_desc, const sy_dnnl_post_op *post, int post_count, sy_dnnl_primitive **out) {
+static int finish(const void *op_desc, const sy_dnnl_post_op *post, int post_count, const quantization *q,
+                  sy_dnnl_primitive **out) {
     if (post_count < 0 || post_count > SY_MAX_POST) return dnnl_invalid_arguments;
     dnnl_primitive_attr_t attr;
-    dnnl_status_t status = make_attr(post, post_count, &attr);
+    dnnl_status_t status = make_attr(post, post_count, q, &attr);
     if (status != dnnl_success) return status;
     dnnl_primitive_desc_t pd;
     status = dnnl_primitive_desc_create(&pd, op_desc, attr, engine, NULL);
@@ -231,6 +253,10 @@ static int finish(const void *op_desc, const sy_dnnl_post_op *post, int post_cou
         dnnl_primitive_desc_destroy(pd);
         free(p);
         return status;
+    }
+    if (q) {
+        p->src_zero = q->src_zero;
+        p->dst_zero = q->dst_zero;
     }
     copy_md(&p->src, dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0));
     const dnnl_memory_desc_t *weights = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
@@ -276,7 +302,26 @@ int sy_dnnl_convolution(const sy_dnnl_md *src, const sy_dnnl_md *weights, const 
         &desc, dnnl_forward_inference, dnnl_convolution_direct, &src->md, &weights->md, bias ? &bias->md : NULL,
         &dst->md, strides, dilations, begin, end);
     if (status != dnnl_success) return status;
-    return finish(&desc, post, post_count, out);
+    return finish(&desc, post, post_count, NULL, out);
+}
+
+int sy_dnnl_qconvolution(const sy_dnnl_md *src, const sy_dnnl_md *weights, const sy_dnnl_md *bias,
+                         const sy_dnnl_md *dst, const sy_dnnl_window *window, const sy_dnnl_post_op *post,
+                         int post_count, const float *scales, int scale_count, int32_t src_zero, int32_t dst_zero,
+                         sy_dnnl_primitive **out) {
+    if (!ready()) return -1;
+    if (!src || !weights || !dst || !window || window->spatial < 1 || window->spatial > 3 || !scales ||
+        scale_count < 1)
+        return dnnl_invalid_arguments;
+    dnnl_dims_t kernel, strides, dilations, begin, end;
+    window_arrays(window, kernel, strides, dilations, begin, end);
+    dnnl_convolution_desc_t desc;
+    dnnl_status_t status = dnnl_dilated_convolution_forward_desc_init(
+        &desc, dnnl_forward_inference, dnnl_convolution_direct, &src->md, &weights->md, bias ? &bias->md : NULL,
+        &dst->md, strides, dilations, begin, end);
+    if (status != dnnl_success) return status;
+    quantization q = {scales, scale_count, src_zero, dst_zero};
+    return finish(&desc, post, post_count, &q, out);
 }
 
 int sy_dnnl_matmul(const sy_dnnl_md *src, const sy_dnnl_md *weights, const sy_dnnl_md *bias, const sy_dnnl_md *dst,
@@ -286,14 +331,14 @@ int sy_dnnl_matmul(const sy_dnnl_md *src, const sy_dnnl_md *weights, const sy_dn
     dnnl_matmul_desc_t desc;
     dnnl_status_t status = dnnl_matmul_desc_init(&desc, &src->md, &weights->md, bias ? &bias->md : NULL, &dst->md);
     if (status != dnnl_success) return status;
-    return finish(&desc, post, post_count, out);
+    return finish(&desc, post, post_count, NULL, out);
 }
 
 int sy_dnnl_reorder(const sy_dnnl_md *src, const sy_dnnl_md *dst, sy_dnnl_primitive **out) {
     if (!ready()) return -1;
     if (!src || !dst) return dnnl_invalid_arguments;
     dnnl_primitive_attr_t attr;
-    dnnl_status_t status = make_attr(NULL, 0, &attr);
+    dnnl_status_t status = make_attr(NULL, 0, NULL, &attr);
     if (status != dnnl_success) return status;
     dnnl_primitive_desc_t pd;
     status = dnnl_reorder_primitive_desc_create(&pd, &src->md, engine, &dst->md, engine, attr);
@@ -346,12 +391,17 @@ void sy_dnnl_primitive_destroy(sy_dnnl_primitive *p) {
 
 int sy_dnnl_execute(const sy_dnnl_primitive *p, int threads, int count, const int *roles, void *const *pointers,
                     void *scratch) {
+    return sy_dnnl_execute_zero(p, threads, count, roles, pointers, scratch, 0);
+}
+
+int sy_dnnl_execute_zero(const sy_dnnl_primitive *p, int threads, int count, const int *roles,
+                         void *const *pointers, void *scratch, int32_t src_zero) {
     if (!ready()) return -1;
     if (count < 0 || count > 4) return dnnl_invalid_arguments;
     dnnl_stream_t stream = thread_stream();
     if (!stream) return dnnl_runtime_error;
     set_threads(threads);
-    dnnl_exec_arg_t args[4 + 1];
+    dnnl_exec_arg_t args[4 + 3];
     int made = 0;
     dnnl_status_t status = dnnl_success;
     for (int i = 0; i < count && status == dnnl_success; i++) {
@@ -370,6 +420,20 @@ int sy_dnnl_execute(const sy_dnnl_primitive *p, int threads, int count, const in
         }
         args[made].arg = arg;
         status = dnnl_memory_create(&args[made].memory, &md->md, engine, pointers[i]);
+        if (status == dnnl_success) made++;
+    }
+    // A source zero point of SY_DNNL_ZERO_AT_RUN comes with each execution.
+    const int32_t zeros[2] = {p->src_zero == SY_DNNL_ZERO_AT_RUN ? src_zero : p->src_zero, p->dst_zero};
+    const int has_zero[2] = {p->src_zero != 0, p->dst_zero != 0};
+    const int zero_args[2] = {DNNL_ARG_SRC, DNNL_ARG_DST};
+    for (int i = 0; i < 2 && status == dnnl_success; i++) {
+        if (!has_zero[i]) continue;
+        dnnl_memory_desc_t one;
+        dnnl_dims_t dims = {1};
+        status = dnnl_memory_desc_init_by_tag(&one, 1, dims, dnnl_s32, dnnl_a);
+        if (status != dnnl_success) break;
+        args[made].arg = DNNL_ARG_ATTR_ZERO_POINTS | zero_args[i];
+        status = dnnl_memory_create(&args[made].memory, &one, engine, (void *)&zeros[i]);
         if (status == dnnl_success) made++;
     }
     if (status == dnnl_success && p->scratch_bytes > 0) {

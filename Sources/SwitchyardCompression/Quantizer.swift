@@ -76,10 +76,6 @@ public enum Quantizer {
                 kept.append((node.name, "excluded"))
                 continue
             }
-            if options.mode == .dynamic && node.opType == "Conv" {
-                kept.append((node.name, "dynamic mode quantizes MatMul and Gemm; use --mode static for Conv"))
-                continue
-            }
             rewritten.append(node)
         }
         switch options.mode {
@@ -160,7 +156,9 @@ public enum Quantizer {
         )
     }
 
-    /// DynamicQuantizeLinear (once per input) → MatMulInteger → Cast → Mul by the two scales, then Gemm's bias.
+    /// DynamicQuantizeLinear (once per input) → MatMulInteger (ConvInteger for a Conv) → Cast → Mul by the two
+    /// scales, then the bias. A Conv's weights are per output channel, their scales shaped C×1×1 so that they
+    /// broadcast over N×C×H×W (onnxruntime's own quantizer writes one scale per Conv).
     private static func dynamic(
         _ node: QuantizableNode,
         _ editor: inout GraphEditor,
@@ -197,33 +195,35 @@ public enum Quantizer {
             )
             quantizedInputs[node.activation] = input
         }
-        let q = QuantizedWeight(weight, axis: perChannel ? 1 : nil)
+        let isConv = node.opType == "Conv"
+        let q = QuantizedWeight(weight, axis: perChannel ? (isConv ? 0 : 1) : nil)
         let weightName = editor.unique("\(Self.sanitized(node.weight))_quantized")
         let weightScale = editor.unique("\(Self.sanitized(node.weight))_scale")
         let weightZero = editor.unique("\(Self.sanitized(node.weight))_zero_point")
         editor.setInitializer(GraphEditor.tensor(weightName, dims: weight.dims, int8: q.values))
         let scales = q.scales.map { $0 * alpha }
-        editor.setInitializer(
-            GraphEditor.tensor(weightScale, dims: scales.count == 1 ? [] : [scales.count], floats: scales)
-        )
+        let scaleDims = scales.count == 1 ? [] : (isConv ? [scales.count, 1, 1] : [scales.count])
+        editor.setInitializer(GraphEditor.tensor(weightScale, dims: scaleDims, floats: scales))
         editor.setInitializer(GraphEditor.tensor(weightZero, dims: [], int8: [0]))
-        let product = editor.unique("\(base)_MatMulInteger_output")
+        let integerOp = isConv ? "ConvInteger" : "MatMulInteger"
+        let product = editor.unique("\(base)_\(integerOp)_output")
         let cast = editor.unique("\(base)_Cast_output")
         let scale = editor.unique("\(base)_scale")
-        result.append(
-            GraphEditor.node(
-                "MatMulInteger",
-                [input.q, weightName, input.zero, weightZero],
-                [product],
-                name: editor.unique("\(base)_MatMulInteger")
-            )
+        var integerNode = GraphEditor.node(
+            integerOp,
+            [input.q, weightName, input.zero, weightZero],
+            [product],
+            name: editor.unique("\(base)_\(integerOp)")
         )
+        // ConvInteger takes Conv's geometry attributes as they are.
+        if isConv { integerNode.attribute = original.attribute }
+        result.append(integerNode)
         result.append(GraphEditor.node("Cast", [product], [cast], name: editor.unique("\(base)_Cast"), ints: ["to": 1]))
         result.append(
             GraphEditor.node("Mul", [input.scale, weightScale], [scale], name: editor.unique("\(base)_scale_Mul"))
         )
         let output = original.output[0]
-        let hasBias = node.opType == "Gemm" && original.input.count > 2 && !original.input[2].isEmpty
+        let hasBias = node.opType != "MatMul" && original.input.count > 2 && !original.input[2].isEmpty
         let scaled = hasBias ? editor.unique("\(base)_scaled") : output
         result.append(GraphEditor.node("Mul", [cast, scale], [scaled], name: editor.unique("\(base)_output_Mul")))
         if hasBias {
@@ -239,6 +239,14 @@ public enum Quantizer {
                 editor.setInitializer(
                     GraphEditor.tensor(bias, dims: values.dims, floats: values.values.map { $0 * beta })
                 )
+            }
+            if isConv {
+                // Conv's bias is per output channel: C×1×1 to broadcast over N×C×H×W.
+                guard let values = editor.floats(bias) else {
+                    throw CompressionError(.unsupportedModel, "node '\(node.name)': Conv with a computed bias")
+                }
+                bias = editor.unique("\(Self.sanitized(bias))_channels")
+                editor.setInitializer(GraphEditor.tensor(bias, dims: [values.count, 1, 1], floats: values.values))
             }
             result.append(GraphEditor.node("Add", [scaled, bias], [output], name: editor.unique("\(base)_bias_Add")))
         }

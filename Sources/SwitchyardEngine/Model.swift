@@ -24,7 +24,8 @@ public final class Model: Sendable {
     /// The largest batch `run` accepts (`1` when the graph only works for batch 1), or `nil` for no limit.
     public let maxBatchSize: Int?
 
-    private let graph: Graph
+    /// The graph as planned (after fusion); internal for tests that check which steps a model became.
+    let graph: Graph
     private let options: ModelOptions
     private let plans = Mutex<PlanCache>(PlanCache())
 
@@ -68,7 +69,9 @@ public final class Model: Sendable {
         HalfPrecision.widen(&graph)
         if options.fuse {
             Fusion.fuseDynamicQuantizedLinear(&graph)
-            Fusion.fuseQuantizedConv(&graph)
+            Fusion.fuseDynamicQuantizedConv(&graph, oneDNN: options.oneDNNConvolution)
+            Fusion.fuseQuantizedConv(&graph, oneDNN: options.oneDNNConvolution)
+            Fusion.fuseQuantizedLookup(&graph)
             Fusion.apply(&graph)
             Fusion.pretransposeWeights(&graph)
         }

@@ -32,22 +32,28 @@ enum Fixtures {
 
     /// Runs `tools/compress_onnxruntime.py run` on a model file with the Python in `SWITCHYARD_PYTHON`; its JSON.
     static func onnxruntime(_ model: String, reference: String? = nil) throws -> [String: Any] {
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("ort-\(UUID().uuidString).json")
+            .path
+        defer { try? FileManager.default.removeItem(atPath: output) }
+        try Self.onnxruntimeTool(
+            ["run", "--model", model, "--x", xTest, "--y", yTest, "--json", output]
+                + (reference.map { ["--reference", $0] } ?? [])
+        )
+        let data = try Data(contentsOf: URL(fileURLWithPath: output))
+        return try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
+    }
+
+    /// Runs `tools/compress_onnxruntime.py` with `arguments` and the Python in `SWITCHYARD_PYTHON`, within 120 s.
+    static func onnxruntimeTool(_ arguments: [String]) throws {
         guard let python = ProcessInfo.processInfo.environment["SWITCHYARD_PYTHON"] else {
             throw FixtureError(
                 message:
                     "SWITCHYARD_PYTHON is not set: run `bash ops/python-env.sh` and export its last line (ops/test.sh does)"
             )
         }
-        let output = FileManager.default.temporaryDirectory.appendingPathComponent("ort-\(UUID().uuidString).json")
-            .path
         let process = Process()
         process.executableURL = URL(fileURLWithPath: python)
-        process.arguments =
-            [
-                path("tools/compress_onnxruntime.py"), "run", "--model", model, "--x", xTest, "--y", yTest, "--json",
-                output,
-            ]
-            + (reference.map { ["--reference", $0] } ?? [])
+        process.arguments = [path("tools/compress_onnxruntime.py")] + arguments
         let errors = Pipe()
         process.standardError = errors
         process.standardOutput = FileHandle.nullDevice
@@ -60,10 +66,8 @@ enum Fixtures {
         }
         guard process.terminationStatus == 0 else {
             let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            throw FixtureError(message: "onnxruntime failed on \(model): \(text.suffix(2000))")
+            throw FixtureError(message: "onnxruntime failed (\(arguments.prefix(1))): \(text.suffix(2000))")
         }
-        let data = try Data(contentsOf: URL(fileURLWithPath: output))
-        return try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
     }
 }
 

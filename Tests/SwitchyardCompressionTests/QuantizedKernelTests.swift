@@ -18,8 +18,13 @@ struct QuantizedKernelTests {
         return try body()
     }
 
+    /// The fused model on every path — convolutions on oneDNN's int8 kernels, and on the GEMM path with the packed
+    /// kernel and with oneDNN's GEMM — against the operators one by one.
     func compare(_ bytes: [UInt8], input: String, rows: Tensor, output: String, tolerance: Float) throws {
         let fused = try Model(bytes: bytes)
+        var gemmOptions = ModelOptions()
+        gemmOptions.oneDNNConvolution = false
+        let gemm = try Model(bytes: bytes, options: gemmOptions)
         var plain = ModelOptions()
         plain.fuse = false
         let unfused = try Model(bytes: bytes, options: plain)
@@ -27,15 +32,18 @@ struct QuantizedKernelTests {
         for count in [1, 3, 40, 64] where count <= rows.shape[0] {
             let named = [NamedTensor(input, try rows.rows(0..<count))]
             let packed = try withPacked(true) {
-                try fused.run(named, outputNames: [output])[0].tensor.scalars(as: Float.self)
+                try gemm.run(named, outputNames: [output])[0].tensor.scalars(as: Float.self)
             }
             let oneDNN = try withPacked(false) {
-                try fused.run(named, outputNames: [output])[0].tensor.scalars(as: Float.self)
+                try gemm.run(named, outputNames: [output])[0].tensor.scalars(as: Float.self)
             }
+            let convolutions = try fused.run(named, outputNames: [output])[0].tensor.scalars(as: Float.self)
             let reference = try unfused.run(named, outputNames: [output])[0].tensor.scalars(as: Float.self)
             #expect(packed == oneDNN, "batch \(count): the two GEMM paths differ")
-            let worst = zip(packed, reference).map { abs($0 - $1) }.max() ?? 0
-            #expect(worst <= tolerance, "batch \(count): \(worst) from the operators one by one")
+            for (name, answer) in [("GEMM path", packed), ("oneDNN convolutions", convolutions)] {
+                let worst = zip(answer, reference).map { abs($0 - $1) }.max() ?? 0
+                #expect(worst <= tolerance, "batch \(count), \(name): \(worst) from the operators one by one")
+            }
         }
     }
 
@@ -61,8 +69,179 @@ struct QuantizedKernelTests {
         )
         let result = try Quantizer.quantize(model, options: options, ranges: ranges)
         #expect(Fixtures.operators(result.model).contains("DequantizeLinear"))
-        // 8×8 output positions (oneDNN), then 6×6 and 4×4 (the packed kernel on VNNI CPUs)
-        try self.compare(try result.model.serialized(), input: "image", rows: data, output: "scores", tolerance: 1e-4)
+        // every convolution in integers; the first two pass uint8 on (the third feeds Flatten in float)
+        let planned = try Model(bytes: try result.model.serialized()).graph.nodes.compactMap {
+            $0.op as? QuantizedConvOp
+        }
+        #expect(planned.count == 3 && planned.filter { $0.output != nil }.count == 2)
+        // The integer accumulators are exact on every path; a product's float rounding may put an activation on
+        // the other side of a uint8 rounding boundary (one quantum), which moves a score by that quantum × weight.
+        try self.compare(try result.model.serialized(), input: "image", rows: data, output: "scores", tolerance: 2e-2)
+    }
+
+    /// onnxruntime's own QDQ form (`Conv → QuantizeLinear → DequantizeLinear → Relu → QuantizeLinear`, int32 bias
+    /// through DequantizeLinear, per-channel weights): every convolution runs in integers with a uint8 result, each
+    /// Relu between two quantizations is a lookup, and the answers are onnxruntime's on the same file.
+    @Test func onnxruntimesQDQConvolutionsRunInIntegersWithItsAnswers() throws {
+        let (model, data) = try Self.smallCNN()
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let (original, calibration, rows) = ("\(directory)/f32.onnx", "\(directory)/cal.npy", "\(directory)/x.npy")
+        try model.write(to: original)
+        try NPY.write(try data.rows(0..<32), to: calibration)
+        try NPY.write(data, to: rows)
+        let quantized = "\(directory)/ort.onnx"
+        let expectedPath = "\(directory)/expected.npy"
+        try Fixtures.onnxruntimeTool([
+            "quantize", "--mode", "static", "--model", original, "--out", quantized, "--calibration", calibration,
+        ])
+        try Fixtures.onnxruntimeTool([
+            "run", "--model", quantized, "--x", rows, "--output", "scores", "--save-outputs", expectedPath,
+        ])
+        let expected = try NPY.read(expectedPath).scalars(as: Float.self)
+        let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: quantized)))
+        var gemmOptions = ModelOptions()
+        gemmOptions.oneDNNConvolution = false
+        for engine in [try Model(bytes: bytes), try Model(bytes: bytes, options: gemmOptions)] {
+            let planned = engine.graph.nodes.map(\.opType)
+            #expect(planned.filter { $0 == "QuantizedConv" }.count == 3, "\(planned)")
+            // the last Relu feeds Flatten, not a QuantizeLinear: it stays
+            #expect(planned.filter { $0 == "QuantizedLookup" }.count == 2 && !planned.contains("Conv"))
+            let convolutions = engine.graph.nodes.compactMap { $0.op as? QuantizedConvOp }
+            #expect(convolutions.allSatisfy { $0.output != nil }, "every convolution writes uint8")
+            let answer = try engine.run([NamedTensor("image", data)], outputNames: ["scores"])[0].tensor
+            let values = try answer.scalars(as: Float.self)
+            #expect(values.count == expected.count)
+            // The same integers; a product's float rounding may put a value on the other side of a rounding
+            // boundary, so allow a few quanta of the scores' scale, and the same top class on (nearly) every row.
+            let worst = zip(values, expected).map { abs($0 - $1) }.max() ?? .infinity
+            let spread = (expected.max() ?? 0) - (expected.min() ?? 0)
+            #expect(worst <= spread * 0.02, "worst \(worst) of a spread of \(spread)")
+            func classes(_ v: [Float]) -> [Int] {
+                stride(from: 0, to: v.count, by: 4).map { start in (0..<4).max { v[start + $0] < v[start + $1] }! }
+            }
+            let agree = zip(classes(values), classes(expected)).filter { $0 == $1 }.count
+            #expect(Double(agree) >= 0.97 * Double(data.shape[0]), "\(agree) of \(data.shape[0]) rows agree")
+            // A wrong image is refused with a clear error; the model keeps answering.
+            let wrong = try Tensor([Float](repeating: 0.5, count: 2 * 4 * 10 * 10), shape: [2, 4, 10, 10])
+            #expect(throws: EngineError.self) {
+                try engine.run([NamedTensor("image", wrong)], outputNames: ["scores"])
+            }
+            let again = try engine.run([NamedTensor("image", try data.rows(0..<1))], outputNames: ["scores"])[0]
+            #expect(try again.tensor.scalars(as: Float.self) == Array(values.prefix(4)))
+        }
+    }
+
+    /// Dynamic mode on a CNN: per-channel ConvInteger (ours) and onnxruntime's per-tensor ConvInteger form run as
+    /// integer convolutions on a per-call quantized image, with the operators' answers and onnxruntime's.
+    @Test func dynamicConvolutionsRunInIntegersWithOnnxruntimesAnswers() throws {
+        let (model, data) = try Self.smallCNN()
+        let result = try Quantizer.quantize(model, options: QuantizationOptions(mode: .dynamic))
+        #expect(Fixtures.operators(result.model).filter { $0 == "ConvInteger" }.count == 3)
+        #expect(result.keptInFloat.isEmpty, "\(result.keptInFloat)")
+        try self.compare(try result.model.serialized(), input: "image", rows: data, output: "scores", tolerance: 2e-3)
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let (original, rows) = ("\(directory)/f32.onnx", "\(directory)/x.npy")
+        try model.write(to: original)
+        try NPY.write(data, to: rows)
+        let theirs = "\(directory)/ort.onnx"
+        try Fixtures.onnxruntimeTool(["quantize", "--mode", "dynamic", "--model", original, "--out", theirs])
+        let ours = "\(directory)/ours.onnx"
+        try result.model.write(to: ours)
+        for file in [ours, theirs] {
+            let expectedPath = "\(directory)/expected.npy"
+            try Fixtures.onnxruntimeTool([
+                "run", "--model", file, "--x", rows, "--output", "scores", "--save-outputs", expectedPath,
+            ])
+            let expected = try NPY.read(expectedPath).scalars(as: Float.self)
+            let engine = try Model(bytes: Array(try Data(contentsOf: URL(fileURLWithPath: file))))
+            let planned = engine.graph.nodes.map(\.opType)
+            #expect(planned.filter { $0 == "QuantizedConv" }.count == 3, "\(file): \(planned)")
+            #expect(!planned.contains("ConvInteger") && !planned.contains("Cast"), "\(file): \(planned)")
+            let values = try engine.run([NamedTensor("image", data)], outputNames: ["scores"])[0].tensor
+                .scalars(as: Float.self)
+            let worst = zip(values, expected).map { abs($0 - $1) }.max() ?? .infinity
+            let spread = (expected.max() ?? 0) - (expected.min() ?? 0)
+            #expect(worst <= spread * 0.02, "\(file): worst \(worst) of a spread of \(spread)")
+            let wrong = try Tensor([Float](repeating: 0.5, count: 4 * 10 * 10), shape: [1, 4, 10, 10])
+            #expect(throws: EngineError.self) {
+                try engine.run([NamedTensor("image", wrong)], outputNames: ["scores"])
+            }
+        }
+    }
+
+    /// `DequantizeLinear → Relu/Clip → QuantizeLinear` on uint8 becomes one lookup with exactly the operators'
+    /// answers for all 256 inputs.
+    @Test func requantizingChainsAreOneLookupWithTheOperatorsAnswers() throws {
+        func scalar(_ name: String, float: Float? = nil, byte: UInt8? = nil) -> Onnx_TensorProto {
+            var tensor = Onnx_TensorProto()
+            tensor.name = name
+            if let float {
+                tensor.dataType = 1
+                tensor.floatData = [float]
+            } else {
+                tensor.dataType = 2
+                tensor.rawData = Data([byte!])
+            }
+            return tensor
+        }
+        func node(_ op: String, _ inputs: [String], _ output: String) -> Onnx_NodeProto {
+            var node = Onnx_NodeProto()
+            node.opType = op
+            node.input = inputs
+            node.output = [output]
+            node.name = output
+            return node
+        }
+        func info(_ name: String) -> Onnx_ValueInfoProto {
+            var value = Onnx_ValueInfoProto()
+            value.name = name
+            var type = Onnx_TypeProto.Tensor()
+            type.elemType = 2
+            for dim in [1, 256] {
+                var entry = Onnx_TensorShapeProto.Dimension()
+                entry.dimValue = Int64(dim)
+                type.shape.dim.append(entry)
+            }
+            value.type.tensorType = type
+            return value
+        }
+        var graph = Onnx_GraphProto()
+        graph.name = "requantize"
+        graph.initializer = [
+            scalar("s1", float: 0.05), scalar("z1", byte: 100), scalar("s2", float: 0.031), scalar("z2", byte: 7),
+            scalar("low", float: -0.5), scalar("high", float: 4),
+        ]
+        graph.node = [
+            node("DequantizeLinear", ["x", "s1", "z1"], "dq"), node("Relu", ["dq"], "relu"),
+            node("QuantizeLinear", ["relu", "s2", "z2"], "y"),
+            node("DequantizeLinear", ["x", "s2", "z2"], "dq2"), node("Clip", ["dq2", "low", "high"], "clip"),
+            node("QuantizeLinear", ["clip", "s1", "z1"], "z"),
+        ]
+        graph.input = [info("x")]
+        graph.output = [info("y"), info("z")]
+        var proto = Onnx_ModelProto()
+        proto.irVersion = 8
+        var opset = Onnx_OperatorSetIdProto()
+        opset.version = 17
+        proto.opsetImport = [opset]
+        proto.graph = graph
+        let bytes = try ONNXModel(proto: proto, source: "requantize").serialized()
+        let fused = try Model(bytes: bytes)
+        var plain = ModelOptions()
+        plain.fuse = false
+        let unfused = try Model(bytes: bytes, options: plain)
+        #expect(fused.graph.nodes.map(\.opType) == ["QuantizedLookup", "QuantizedLookup"])
+        let x = [NamedTensor("x", try Tensor((0...255).map { UInt8($0) }, shape: [1, 256]))]
+        let a = try fused.run(x, outputNames: ["y", "z"]).map { try $0.tensor.scalars(as: UInt8.self) }
+        let b = try unfused.run(x, outputNames: ["y", "z"]).map { try $0.tensor.scalars(as: UInt8.self) }
+        #expect(a == b)
+        #expect(a[0][100] == 7 && a[0][0] == 7, "Relu maps the zero point and below to the output's zero point")
+        // A float image where uint8 is expected is refused.
+        #expect(throws: EngineError.self) {
+            try fused.run([NamedTensor("x", try Tensor([Float](repeating: 0, count: 256), shape: [1, 256]))])
+        }
     }
 
     /// Three 3×3 convolutions with ReLU on 3×10×10 images, then a linear layer to 4 scores; random weights and rows.

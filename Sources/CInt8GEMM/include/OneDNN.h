@@ -30,6 +30,9 @@ enum {
     SY_DNNL_POST_TANH = 4,
 };
 
+/// A source zero point given at each execution rather than when the primitive is made.
+enum { SY_DNNL_ZERO_AT_RUN = -1 };
+
 /// Execution argument roles.
 enum {
     SY_DNNL_ARG_SRC = 1,
@@ -81,6 +84,14 @@ void sy_dnnl_md_destroy(sy_dnnl_md *md);
 int sy_dnnl_convolution(const sy_dnnl_md *src, const sy_dnnl_md *weights, const sy_dnnl_md *bias,
                         const sy_dnnl_md *dst, const sy_dnnl_window *window, const sy_dnnl_post_op *post,
                         int post_count, sy_dnnl_primitive **out);
+/// An int8 convolution (u8 source, s8 weights, f32 bias, u8 or f32 destination): the int32 accumulators plus the
+/// bias (in accumulator units) times `scales` (one, or one per output channel), then the post-ops, then
+/// `dst_zero` added and the result rounded to nearest even and saturated; `src_zero` is the source's zero point
+/// (padding stands for it); `SY_DNNL_ZERO_AT_RUN` when each execution passes it (`sy_dnnl_execute_zero`).
+int sy_dnnl_qconvolution(const sy_dnnl_md *src, const sy_dnnl_md *weights, const sy_dnnl_md *bias,
+                         const sy_dnnl_md *dst, const sy_dnnl_window *window, const sy_dnnl_post_op *post,
+                         int post_count, const float *scales, int scale_count, int32_t src_zero, int32_t dst_zero,
+                         sy_dnnl_primitive **out);
 /// `dst[M,N] = src[M,K] · weights[K,N] + bias[1,N]`, then the post-ops.
 int sy_dnnl_matmul(const sy_dnnl_md *src, const sy_dnnl_md *weights, const sy_dnnl_md *bias, const sy_dnnl_md *dst,
                    const sy_dnnl_post_op *post, int post_count, sy_dnnl_primitive **out);
@@ -98,6 +109,10 @@ void sy_dnnl_primitive_destroy(sy_dnnl_primitive *p);
 /// `sy_dnnl_primitive_scratch_bytes` bytes, 64-byte aligned). 0 on success.
 int sy_dnnl_execute(const sy_dnnl_primitive *p, int threads, int count, const int *roles, void *const *pointers,
                     void *scratch);
+
+/// `sy_dnnl_execute` with the source zero point of a primitive made with `SY_DNNL_ZERO_AT_RUN`.
+int sy_dnnl_execute_zero(const sy_dnnl_primitive *p, int threads, int count, const int *roles,
+                         void *const *pointers, void *scratch, int32_t src_zero);
 
 /// A oneDNN status as text ("unimplemented", "invalid_arguments", ...).
 const char *sy_dnnl_status_name(int status);

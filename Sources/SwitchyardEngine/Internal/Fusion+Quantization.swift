@@ -104,7 +104,7 @@ extension Fusion {
             for node in graph.nodes { for input in node.inputs.compactMap({ $0 }) { read.insert(input) } }
             let before = graph.nodes.count
             graph.nodes.removeAll { node in
-                ["DynamicQuantizeLinear", "Mul", "DequantizeLinear"].contains(node.opType)
+                ["DynamicQuantizeLinear", "Mul", "DequantizeLinear", "Reshape"].contains(node.opType)
                     && node.outputs.allSatisfy { $0.map { !read.contains($0) } ?? true }
             }
             if graph.nodes.count == before { return }

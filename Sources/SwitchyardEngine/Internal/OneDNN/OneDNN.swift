@@ -120,6 +120,42 @@ final class DNNLPrimitive: @unchecked Sendable {
         }
     }
 
+    /// An int8 convolution: uint8 source, int8 weights, float bias in accumulator units; the accumulators plus
+    /// bias times `scales` (one, or one per output channel), the post-ops, then `destinationZero` added when the
+    /// destination is uint8.
+    static func quantizedConvolution(
+        source: DNNLDescriptor,
+        weights: DNNLDescriptor,
+        bias: DNNLDescriptor?,
+        destination: DNNLDescriptor,
+        window: sy_dnnl_window,
+        postOps: [DNNLPostOp],
+        scales: [Float],
+        sourceZero: Int32,
+        destinationZero: Int32,
+        what: String
+    ) throws(EngineError) -> DNNLPrimitive {
+        var window = window
+        return try Self.make(postOps, what) { post, count, out in
+            scales.withUnsafeBufferPointer { scalePointer in
+                sy_dnnl_qconvolution(
+                    source.pointer,
+                    weights.pointer,
+                    bias?.pointer,
+                    destination.pointer,
+                    &window,
+                    post,
+                    count,
+                    scalePointer.baseAddress,
+                    Int32(scales.count),
+                    sourceZero,
+                    destinationZero,
+                    out
+                )
+            }
+        }
+    }
+
     static func matmul(
         source: DNNLDescriptor,
         weights: DNNLDescriptor,
@@ -160,11 +196,13 @@ final class DNNLPrimitive: @unchecked Sendable {
     }
 
     /// Runs the primitive on `threads` threads with `arguments` as (role, pointer) pairs (roles are
-    /// `SY_DNNL_ARG_SRC`, ...) and `scratch` of at least ``scratchBytes`` bytes.
+    /// `SY_DNNL_ARG_SRC`, ...) and `scratch` of at least ``scratchBytes`` bytes; `sourceZero` for an int8
+    /// convolution made to take its source zero point at each execution.
     func execute(
         threads: Int,
         _ arguments: [(Int32, UnsafeMutableRawPointer)],
         scratch: UnsafeMutableRawPointer,
+        sourceZero: Int32 = 0,
         what: @autoclosure () -> String
     ) throws(EngineError) {
         var roles: (Int32, Int32, Int32, Int32, Int32, Int32) = (0, 0, 0, 0, 0, 0)
@@ -182,7 +220,7 @@ final class DNNLPrimitive: @unchecked Sendable {
                     r[index] = arguments[index].0
                     p[index] = arguments[index].1
                 }
-                return sy_dnnl_execute(self.pointer, Int32(threads), Int32(count), r, p, scratch)
+                return sy_dnnl_execute_zero(self.pointer, Int32(threads), Int32(count), r, p, scratch, sourceZero)
             }
         }
         guard status == 0 else {

@@ -138,6 +138,23 @@ struct QuantizeLinearOp: Operator {
         let layout = try QuantizationLayout(x, scale: scale, axis: self.axis, blockSize: self.blockSize, context)
         let hasZero = context.has(2)
         let source = x.dtype
+        if layout.groups == 0, source == .float32, dtype == .uint8 {
+            // Per tensor from float: one tight loop the compiler vectorizes.
+            let count = x.count
+            return OpPlan(
+                outputs: [ValueType(dtype: dtype, shape: x.shape)],
+                kernel: { io in
+                    let zero = hasZero ? io.input(2).load(as: UInt8.self) : 0
+                    quantizeUInt8(
+                        io.f32(0),
+                        count,
+                        scale: io.f32(1).pointee,
+                        zero: zero,
+                        io.output(0).assumingMemoryBound(to: UInt8.self)
+                    )
+                }
+            )
+        }
         return OpPlan(
             outputs: [ValueType(dtype: dtype, shape: x.shape)],
             kernel: { io in
@@ -200,6 +217,20 @@ struct DequantizeLinearOp: Operator {
         let layout = try QuantizationLayout(x, scale: scale, axis: self.axis, blockSize: self.blockSize, context)
         let hasZero = context.has(2)
         let dtype = x.dtype
+        if layout.groups == 0, dtype == .uint8 {
+            // Per tensor from uint8: one tight loop the compiler vectorizes.
+            let count = x.count
+            return OpPlan(
+                outputs: [ValueType(dtype: .float32, shape: x.shape)],
+                kernel: { io in
+                    let scale = io.f32(1).pointee
+                    let zero = hasZero ? Int32(io.input(2).load(as: UInt8.self)) : 0
+                    let input = io.input(0).assumingMemoryBound(to: UInt8.self)
+                    let out = io.outF32(0)
+                    for index in 0..<count { out[index] = Float(Int32(input[index]) - zero) * scale }
+                }
+            )
+        }
         return OpPlan(
             outputs: [ValueType(dtype: .float32, shape: x.shape)],
             kernel: { io in

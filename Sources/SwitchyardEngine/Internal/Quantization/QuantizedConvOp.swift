@@ -1,9 +1,12 @@
 import CInt8GEMM
 import SwitchyardTensor
 
-/// A QDQ convolution — `DequantizeLinear(x: uint8) → Conv(DequantizeLinear(w: int8), bias) [→ activations]` — run in
-/// integers: uint8 im2col (padding with the zero point), ``sy_gemm_u8s8_f32`` (weights packed once at load for its
-/// VNNI kernel when the CPU has one), and dequantization, bias and ReLU as the products are stored. 2-D, group 1.
+/// A QDQ convolution — `DequantizeLinear(x: uint8) → Conv(DequantizeLinear(w: int8), bias) [→ activations]
+/// [→ QuantizeLinear]` — run in integers. On oneDNN (where it has vector int8 kernels) the whole step is one int8
+/// convolution whose epilogue scales, adds the bias, applies the activations and, with a fused QuantizeLinear,
+/// requantizes to uint8, so consecutive convolutions pass uint8 images. Elsewhere: uint8 im2col (padding with the
+/// zero point), ``sy_gemm_u8s8_f32`` (weights packed once at load for its VNNI kernel when the CPU has one), then
+/// dequantization, bias and ReLU as the products are stored, and the requantization after. 2-D, group 1.
 struct QuantizedConvOp: Operator {
     let window: Window
     let filters: Int
@@ -11,13 +14,20 @@ struct QuantizedConvOp: Operator {
     let kernel: (Int, Int)
     let inputScale: Float
     let inputZero: UInt8
-    /// Wᵀ: int8 [K, filters], row-major.
+    /// W: int8 [filters, channels, kH, kW] as ONNX stores it, for oneDNN.
+    let plainWeights: Int8ConvWeights?
+    /// Wᵀ: int8 [K, filters], row-major, for the GEMM path.
     let weights: AlignedBuffer
     let packed: (weights: AlignedBuffer, columnSums: AlignedBuffer)?
     /// inputScale × weight scale, per filter.
     let scales: [Float]
     let bias: [Float]?
     let activations: [Activation]
+    /// The uint8 scale and zero point of a fused QuantizeLinear; `nil` when the result is float.
+    let output: (scale: Float, zero: UInt8)?
+    /// The input is float, quantized to uint8 on each call as DynamicQuantizeLinear does (onnxruntime's dynamic
+    /// ConvInteger form); ``scales`` are then the weights' alone.
+    let dynamicInput: Bool
 
     init(
         window: Window,
@@ -27,8 +37,12 @@ struct QuantizedConvOp: Operator {
         inputScale: Float,
         inputZero: UInt8,
         bias: [Float]?,
-        activations: [Activation]
+        activations: [Activation],
+        output: (scale: Float, zero: UInt8)? = nil,
+        dynamicInput: Bool = false,
+        oneDNN: Bool = true
     ) {
+        self.dynamicInput = dynamicInput
         self.window = window
         (self.filters, self.channels) = (shape[0], shape[1])
         self.kernel = (shape[2], shape[3])
@@ -39,15 +53,36 @@ struct QuantizedConvOp: Operator {
             for index in 0..<k { transposed[index * self.filters + filter] = weights[filter * k + index] }
         }
         self.packed = Int8Packing.pack(transposed, k: k, n: self.filters)
+        self.plainWeights = oneDNN && OneDNN.isUsable ? Int8ConvWeights(weights, count: k * self.filters) : nil
         self.inputScale = inputScale
         self.inputZero = inputZero
         self.scales = (0..<self.filters).map { inputScale * weightScales[weightScales.count == 1 ? 0 : $0] }
         self.bias = bias
         self.activations = activations
+        self.output = output
+    }
+
+    /// Whether a QuantizeLinear after these activations can be folded into the step: scaling commutes with them.
+    static func requantizes(after activations: [Activation]) -> Bool {
+        activations.allSatisfy { activation in
+            switch activation {
+            case .relu, .leakyRelu, .clip: true
+            case .sigmoid, .tanh: false
+            }
+        }
     }
 
     func plan(_ context: PlanContext) throws(EngineError) -> OpPlan {
-        let x = try context.input(0, [.uint8])
+        let x = try context.input(0, [self.dynamicInput ? .float32 : .uint8])
+        guard x.shape.count == 4, x.shape[1] == self.channels else {
+            throw context.error("input \(x.shape) is not N×\(self.channels)×H×W")
+        }
+        if let weights = self.plainWeights, let plan = try self.oneDNNPlan(context, x.shape, weights) { return plan }
+        return try self.gemmPlan(context)
+    }
+
+    func gemmPlan(_ context: PlanContext) throws(EngineError) -> OpPlan {
+        let x = try context.input(0, [self.dynamicInput ? .float32 : .uint8])
         guard x.shape.count == 4, x.shape[1] == self.channels else {
             throw context.error("input \(x.shape) is not N×\(self.channels)×H×W")
         }
@@ -61,21 +96,46 @@ struct QuantizedConvOp: Operator {
         let batch = x.shape[0]
         let columnsBytes = alignUp(positions * stride + 64)
         let productBytes = alignUp(positions * self.filters * 4)
-        let (filters, channels, zero) = (self.filters, self.channels, self.inputZero)
+        let resultBytes = self.output == nil ? 0 : alignUp(batch * self.filters * positions * 4)
+        let requantize = self.output
+        let dynamic = self.dynamicInput
+        let imageCount = batch * self.channels * height * width
+        let quantizedBytes = dynamic ? alignUp(imageCount) : 0
+        let scaleBytes = dynamic ? alignUp(self.filters * 4) : 0
+        let (filters, channels, fixedZero) = (self.filters, self.channels, self.inputZero)
         let (sh, sw) = (self.window.strides[0], self.window.strides[1])
         let (dh, dw) = (self.window.dilations[0], self.window.dilations[1])
         let (ph, pw) = (begin[0], begin[1])
         let relu = self.activations == [.relu]
         let rest = relu ? [] : self.activations
         let (weights, packed, scales, bias) = (self.weights, self.packed, self.scales, self.bias)
+        let fixedScales = AlignedBuffer(count: filters * 4)
+        for filter in 0..<filters {
+            fixedScales.pointer.storeBytes(of: scales[filter], toByteOffset: filter * 4, as: Float.self)
+        }
         let threads = BLAS.threadCount
         return OpPlan(
-            outputs: [ValueType(dtype: .float32, shape: [batch, filters, outHeight, outWidth])],
+            outputs: [
+                ValueType(dtype: requantize == nil ? .float32 : .uint8, shape: [batch, filters, outHeight, outWidth])
+            ],
             kernel: { io throws(EngineError) in
-                let input = io.input(0).assumingMemoryBound(to: UInt8.self)
                 let columns = io.scratch.assumingMemoryBound(to: UInt8.self)
                 let product = (io.scratch + columnsBytes).assumingMemoryBound(to: Float.self)
-                let out = io.outF32(0)
+                let out =
+                    requantize == nil
+                    ? io.outF32(0) : (io.scratch + columnsBytes + productBytes).assumingMemoryBound(to: Float.self)
+                var input = io.input(0).assumingMemoryBound(to: UInt8.self)
+                var zero = fixedZero
+                var scalePointer = fixedScales.pointer.assumingMemoryBound(to: Float.self)
+                if dynamic {
+                    let own = io.scratch + columnsBytes + productBytes + resultBytes
+                    let quantized = own.assumingMemoryBound(to: UInt8.self)
+                    let (scale, dynamicZero) = dynamicQuantization(io.f32(0), imageCount)
+                    quantizeUInt8(io.f32(0), imageCount, scale: scale, zero: dynamicZero, quantized)
+                    (input, zero) = (UnsafePointer(quantized), dynamicZero)
+                    scalePointer = (own + quantizedBytes).assumingMemoryBound(to: Float.self)
+                    for filter in 0..<filters { scalePointer[filter] = scale * scales[filter] }
+                }
                 for image in 0..<batch {
                     let source = input + image * channels * height * width
                     // im2col, one row of K per output position; outside the image is the zero point (float 0)
@@ -105,26 +165,24 @@ struct QuantizedConvOp: Operator {
                         }
                     }
                     func gemm(_ biasPointer: UnsafePointer<Float>?) -> Int32 {
-                        scales.withUnsafeBufferPointer { scalePointer in
-                            sy_gemm_u8s8_f32(
-                                Int32(threads),
-                                Int64(positions),
-                                Int64(filters),
-                                Int64(k),
-                                columns,
-                                Int64(stride),
-                                zero,
-                                weights.pointer.assumingMemoryBound(to: Int8.self),
-                                Int64(filters),
-                                packed?.weights.pointer.assumingMemoryBound(to: Int8.self),
-                                packed?.columnSums.pointer.assumingMemoryBound(to: Int32.self),
-                                scalePointer.baseAddress,
-                                biasPointer,
-                                relu ? 1 : 0,
-                                product,
-                                Int64(filters)
-                            )
-                        }
+                        sy_gemm_u8s8_f32(
+                            Int32(threads),
+                            Int64(positions),
+                            Int64(filters),
+                            Int64(k),
+                            columns,
+                            Int64(stride),
+                            zero,
+                            weights.pointer.assumingMemoryBound(to: Int8.self),
+                            Int64(filters),
+                            packed?.weights.pointer.assumingMemoryBound(to: Int8.self),
+                            packed?.columnSums.pointer.assumingMemoryBound(to: Int32.self),
+                            scalePointer,
+                            biasPointer,
+                            relu ? 1 : 0,
+                            product,
+                            Int64(filters)
+                        )
                     }
                     let status = bias.map { bias in bias.withUnsafeBufferPointer { gemm($0.baseAddress) } } ?? gemm(nil)
                     guard status == 0 else {
@@ -138,8 +196,17 @@ struct QuantizedConvOp: Operator {
                     }
                 }
                 for activation in rest { apply(activation, out, batch * filters * positions) }
+                if let requantize {
+                    quantizeUInt8(
+                        out,
+                        batch * filters * positions,
+                        scale: requantize.scale,
+                        zero: requantize.zero,
+                        io.output(0).assumingMemoryBound(to: UInt8.self)
+                    )
+                }
             },
-            scratch: columnsBytes + productBytes
+            scratch: columnsBytes + productBytes + resultBytes + quantizedBytes + scaleBytes
         )
     }
 }
@@ -148,8 +215,9 @@ extension Fusion {
     /// Runs QDQ convolutions in integers (``QuantizedConvOp``): a 2-D, group-1 Conv whose input is
     /// `DequantizeLinear` of a uint8 value with scalar scale and zero point, and whose weight is `DequantizeLinear` of
     /// an int8 constant with zero points of 0 (per tensor or per output channel); its bias may be float or the int32
-    /// `DequantizeLinear` onnxruntime's QDQ writes. The DequantizeLinear steps are dropped once nothing else reads them.
-    static func fuseQuantizedConv(_ graph: inout Graph) {
+    /// `DequantizeLinear` onnxruntime's QDQ writes. A Mul by a constant scalar, activations and a QuantizeLinear to
+    /// uint8 after it join the step. The DequantizeLinear steps are dropped once nothing else reads them.
+    static func fuseQuantizedConv(_ graph: inout Graph, oneDNN: Bool) {
         var readers: [Int: [Int]] = [:]
         var producer: [Int: Int] = [:]
         for (index, node) in graph.nodes.enumerated() {
@@ -199,29 +267,67 @@ extension Fusion {
             }
             var window = conv.window
             window.kernel = [weights.type.shape[2], weights.type.shape[3]]
-            guard window.strides.count == 2, window.dilations.count == 2 else { continue }
+            // Attributes a Conv may omit: strides and dilations of 1, no padding.
+            if window.strides.isEmpty { window.strides = [1, 1] }
+            if window.dilations.isEmpty { window.dilations = [1, 1] }
+            if window.pads.isEmpty { window.pads = [0, 0, 0, 0] }
+            guard window.strides.count == 2, window.dilations.count == 2, window.pads.count == 4 else { continue }
             var last = index
             var fusedAway: [Int] = []
             var activations: [Activation] = []
-            while let out = graph.nodes[last].outputs[0], !outputs.contains(out), let list = readers[out],
-                list.count == 1,
-                !removed.contains(list[0]), graph.nodes[list[0]].domain == "",
-                let activation = Self.activation(graph.nodes[list[0]], graph)
+            var scales = w.scale
+            /// The sole reader of `last`'s output, when that output is no graph output.
+            func next() -> Int? {
+                guard let out = graph.nodes[last].outputs[0], !outputs.contains(out), let list = readers[out],
+                    list.count == 1, !removed.contains(list[0]), graph.nodes[list[0]].domain == ""
+                else { return nil }
+                return list[0]
+            }
+            // A Mul by a constant scalar (a residual branch's scale) folds into the scales and the bias.
+            if let mul = next(), graph.nodes[mul].opType == "Mul", graph.nodes[mul].inputs.count == 2,
+                let out = graph.nodes[last].outputs[0],
+                let other = graph.nodes[mul].inputs[0] == out ? graph.nodes[mul].inputs[1] : graph.nodes[mul].inputs[0],
+                let factor = graph.constants[other]?.floats, factor.count == 1,
+                graph.constants[other]?.type.shape.allSatisfy({ $0 == 1 }) == true, factor[0].isFinite
             {
+                scales = scales.map { $0 * factor[0] }
+                bias = bias?.map { $0 * factor[0] }
+                last = mul
+                fusedAway.append(mul)
+            }
+            while let candidate = next(), let activation = Self.activation(graph.nodes[candidate], graph) {
                 activations.append(activation)
-                last = list[0]
-                fusedAway.append(list[0])
+                last = candidate
+                fusedAway.append(candidate)
+            }
+            // A QuantizeLinear to uint8 with a constant scalar scale: the step writes uint8.
+            var requantize: (scale: Float, zero: UInt8)? = nil
+            if QuantizedConvOp.requantizes(after: activations), let q = next(),
+                graph.nodes[q].opType == "QuantizeLinear", let quantize = graph.nodes[q].op as? QuantizeLinearOp,
+                quantize.blockSize == 0, quantize.outputType == nil || quantize.outputType == .uint8,
+                graph.nodes[q].inputs.count >= 2, let scaleID = graph.nodes[q].inputs[1],
+                let scale = graph.constants[scaleID]?.floats, scale.count == 1, scale[0] > 0, scale[0].isFinite
+            {
+                let zeroID = graph.nodes[q].inputs.count > 2 ? graph.nodes[q].inputs[2] : nil
+                let zero = zeroID.flatMap { graph.constants[$0] }
+                if zeroID == nil || (zero?.type.dtype == .uint8 && zero?.type.count == 1) {
+                    requantize = (scale[0], zero.map { $0.values(UInt8.self)[0] } ?? 0)
+                    last = q
+                    fusedAway.append(q)
+                }
             }
             let zero = x.zero.map { $0.values(UInt8.self)[0] } ?? 0
             let op = QuantizedConvOp(
                 window: window,
                 weights: weights.buffer.pointer.assumingMemoryBound(to: Int8.self),
                 shape: weights.type.shape,
-                weightScales: w.scale,
+                weightScales: scales,
                 inputScale: x.scale[0],
                 inputZero: zero,
                 bias: bias,
-                activations: activations
+                activations: activations,
+                output: requantize,
+                oneDNN: oneDNN
             )
             graph.nodes[index] = Node(
                 name: node.name + "+int8",
