@@ -3,8 +3,10 @@
 # loopback, 64 requests in flight for 5 s (yard load), and each service's CPU time (user + system, from /proc) divided
 # by the requests answered, the load client's too, and the batch sizes the router formed. ROUTER_ARGS adds router flags
 # (default: --event-loops 1, as bench/run.sh). PROFILE=1 also records the router with `perf record -g` into
-# bench/out/router.perf (PERF_ARGS replaces `-F 1999`, e.g. `-e probe_libc:malloc` for where allocations come from). ALLOCS=1 also counts the router's heap allocations per request (bench/malloc-count.c, preloaded
-# into the router: malloc, calloc, realloc and the aligned forms, read before and after the measured run).
+# bench/out/router.perf; PERF_ARGS replaces its `-F 1999` (e.g. `-e probe_libc:malloc -e probe_libc:calloc` after
+# `perf probe -x <libc> malloc` and `calloc`: where the router allocates). ALLOCS=1 also counts the router's heap
+# allocations per request (bench/malloc-count.c, preloaded into the router: malloc, calloc, realloc and the aligned
+# forms, read before and after the measured run).
 # Release build; traffic on 127.0.0.1; bounded by time.
 set -euo pipefail
 cd "$(dirname "$0")/.."

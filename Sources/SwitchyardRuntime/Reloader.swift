@@ -2,7 +2,6 @@ import ArgumentParser
 import Foundation
 public import Logging
 public import ServiceLifecycle
-internal import Synchronization
 public import SwitchyardTransport
 public import SwitchyardWire
 public import UnixSignals
@@ -34,7 +33,7 @@ public final class Reloader<Command: ServiceCommand>: Service, Sendable {
     private let apply: @Sendable (Command) async throws -> Void
     private let logger: Logger
     /// One reload at a time: a second SIGHUP or `admin.reload` waits for the first.
-    private let busy = Mutex(false)
+    private let turns = Turns()
 
     /// Makes a reloader.
     /// - Parameters:
@@ -89,13 +88,8 @@ public final class Reloader<Command: ServiceCommand>: Service, Sendable {
     /// - Returns: the changed settings that need a restart.
     /// - Throws: `RuntimeError` (`invalid argument`) saying why nothing changed.
     public func reload(trigger: String) async throws -> Outcome {
-        while self.busy.withLock({ busy in
-            defer { busy = true }
-            return busy
-        }) {
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        defer { self.busy.withLock { $0 = false } }
+        try await self.turns.acquire()  // one reload at a time, the others in order
+        defer { self.turns.release() }
         do {
             let arguments = try SettingsSources.arguments(
                 commandLine: self.commandLine,
