@@ -6,12 +6,7 @@ extension Fusion {
     /// and activations — by one ``DynamicQuantizedLinearOp`` on X. Only int8 2-D constant weights with zero points
     /// of 0 qualify; the quantizer's nodes are dropped once nothing else reads them.
     static func fuseDynamicQuantizedLinear(_ graph: inout Graph) {
-        var readers: [Int: [Int]] = [:]
-        var producer: [Int: Int] = [:]
-        for (index, node) in graph.nodes.enumerated() {
-            for input in node.inputs.compactMap({ $0 }) { readers[input, default: []].append(index) }
-            for output in node.outputs.compactMap({ $0 }) { producer[output] = index }
-        }
+        let (readers, producer) = Self.valueUses(of: graph)
         let outputs = Set(graph.outputs.map(\.value))
         var removed = Set<Int>()
         func sole(_ value: Int) -> Int? {
@@ -92,8 +87,24 @@ extension Fusion {
             removed.formUnion(fusedAway)
         }
         guard !removed.isEmpty else { return }
+        Self.remove(removed, from: &graph)
+    }
+
+    /// The nodes reading each value and the node writing it, for the passes that match chains of nodes.
+    static func valueUses(of graph: Graph) -> (readers: [Int: [Int]], producer: [Int: Int]) {
+        var readers: [Int: [Int]] = [:]
+        var producer: [Int: Int] = [:]
+        for (index, node) in graph.nodes.enumerated() {
+            for input in node.inputs.compactMap({ $0 }) { readers[input, default: []].append(index) }
+            for output in node.outputs.compactMap({ $0 }) { producer[output] = index }
+        }
+        return (readers, producer)
+    }
+
+    /// Removes the nodes a pass fused away, then whatever no longer has a reader.
+    static func remove(_ removed: Set<Int>, from graph: inout Graph) {
         graph.nodes = graph.nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
-        Self.dropUnread(&graph)
+        dropUnread(&graph)
     }
 
     /// Drops nodes none of whose outputs is read (by a node or as a graph output), repeatedly.

@@ -7,12 +7,7 @@ extension Fusion {
     /// dynamic input. Only 2-D, group-1 ConvInteger on int8 constant weights with zero points of 0 qualifies; `Ws`
     /// is one scale or one per filter shaped C×1×1 (or 1×C×1×1).
     static func fuseDynamicQuantizedConv(_ graph: inout Graph, oneDNN: Bool) {
-        var readers: [Int: [Int]] = [:]
-        var producer: [Int: Int] = [:]
-        for (index, node) in graph.nodes.enumerated() {
-            for input in node.inputs.compactMap({ $0 }) { readers[input, default: []].append(index) }
-            for output in node.outputs.compactMap({ $0 }) { producer[output] = index }
-        }
+        let (readers, producer) = Self.valueUses(of: graph)
         let outputs = Set(graph.outputs.map(\.value))
         var removed = Set<Int>()
         func sole(_ value: Int) -> Int? {
@@ -122,7 +117,6 @@ extension Fusion {
             removed.formUnion(fusedAway)
         }
         guard !removed.isEmpty else { return }
-        graph.nodes = graph.nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
-        Self.dropUnread(&graph)
+        Self.remove(removed, from: &graph)
     }
 }

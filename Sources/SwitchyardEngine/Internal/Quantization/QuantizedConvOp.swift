@@ -218,12 +218,7 @@ extension Fusion {
     /// `DequantizeLinear` onnxruntime's QDQ writes. A Mul by a constant scalar, activations and a QuantizeLinear to
     /// uint8 after it join the step. The DequantizeLinear steps are dropped once nothing else reads them.
     static func fuseQuantizedConv(_ graph: inout Graph, oneDNN: Bool) {
-        var readers: [Int: [Int]] = [:]
-        var producer: [Int: Int] = [:]
-        for (index, node) in graph.nodes.enumerated() {
-            for input in node.inputs.compactMap({ $0 }) { readers[input, default: []].append(index) }
-            for output in node.outputs.compactMap({ $0 }) { producer[output] = index }
-        }
+        let (readers, producer) = Self.valueUses(of: graph)
         let outputs = Set(graph.outputs.map(\.value))
         var removed = Set<Int>()
         /// A DequantizeLinear node's constant-or-not input, scale and zero point.
@@ -340,7 +335,6 @@ extension Fusion {
             removed.formUnion(fusedAway)
         }
         guard !removed.isEmpty || graph.nodes.contains(where: { $0.opType == "QuantizedConv" }) else { return }
-        graph.nodes = graph.nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
-        Self.dropUnread(&graph)
+        Self.remove(removed, from: &graph)
     }
 }

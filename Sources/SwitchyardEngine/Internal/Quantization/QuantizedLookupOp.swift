@@ -38,12 +38,7 @@ extension Fusion {
     /// zero points, by a ``QuantizedLookupOp``. Runs after ``fuseQuantizedConv(_:oneDNN:)``, so that the uint8
     /// results of fused convolutions feed it.
     static func fuseQuantizedLookup(_ graph: inout Graph) {
-        var readers: [Int: [Int]] = [:]
-        var producer: [Int: Int] = [:]
-        for (index, node) in graph.nodes.enumerated() {
-            for input in node.inputs.compactMap({ $0 }) { readers[input, default: []].append(index) }
-            for output in node.outputs.compactMap({ $0 }) { producer[output] = index }
-        }
+        let (readers, producer) = Self.valueUses(of: graph)
         let outputs = Set(graph.outputs.map(\.value))
         var removed = Set<Int>()
         /// A QDQ node's scalar scale and uint8 zero point, when both are constants.
@@ -99,7 +94,6 @@ extension Fusion {
             removed.formUnion(chain + [quantize.index])
         }
         guard !removed.isEmpty else { return }
-        graph.nodes = graph.nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
-        Self.dropUnread(&graph)
+        Self.remove(removed, from: &graph)
     }
 }
