@@ -85,7 +85,7 @@ struct PostprocessServiceTests {
             encoding: .utf8
         )
         var answer: Response?
-        for _ in 0..<100 where answer == nil {  // polled every 0.2 s: bounded at 10 s
+        for _ in 0..<300 where answer == nil {  // polled every 0.2 s; bounded at 30 s (slow under a parallel run)
             answer = try? await client.call(request)
             if answer == nil { try await Task.sleep(for: .milliseconds(100)) }
         }
