@@ -20,6 +20,13 @@ struct ImageKernelTests {
         return values
     }
 
+    /// The first index where two answers differ, with both values, or nil: short failure messages.
+    func firstDifference<T: Equatable>(_ answer: [T], _ reference: [T]) -> String? {
+        guard answer.count == reference.count else { return "\(answer.count) values, not \(reference.count)" }
+        guard let index = answer.indices.first(where: { answer[$0] != reference[$0] }) else { return nil }
+        return "at \(index): \(answer[index]), not \(reference[index])"
+    }
+
     func onBothPaths<T: Equatable>(_ body: () -> T) -> (vector: T, scalar: T) {
         let previous = ImageKernels.useVector(true)
         defer { _ = ImageKernels.useVector(previous) }
@@ -54,14 +61,20 @@ struct ImageKernelTests {
             let (scale, zero) = x.withUnsafeBufferPointer { source in
                 out.withUnsafeMutableBufferPointer {
                     ImageKernels.quantizeChannelsLast(
-                        source.baseAddress!, batch: batch, channels: channels, pixels: pixels, into: $0.baseAddress!)
+                        source.baseAddress!,
+                        batch: batch,
+                        channels: channels,
+                        pixels: pixels,
+                        into: $0.baseAddress!
+                    )
                 }
             }
             return Answer(scale: scale, zero: zero, bytes: out)
         }
-        let reference = Answer(scale: scale, zero: zero, bytes: expected)
-        #expect(answers.vector == reference)
-        #expect(answers.scalar == reference)
+        for answer in [answers.vector, answers.scalar] {
+            #expect(answer.scale == scale && answer.zero == zero, "\(answer.scale) \(answer.zero)")
+            #expect(self.firstDifference(answer.bytes, expected) == nil)
+        }
     }
 
     @Test(arguments: shapes)
@@ -88,14 +101,22 @@ struct ImageKernelTests {
                     var out = [Float](repeating: 7, count: count)
                     x.withUnsafeBufferPointer { source in
                         epilogue.run(
-                            source.baseAddress!, batch: batch, channels: channels, pixels: pixels, scale: scale,
-                            bias: bias, into: &out)
+                            source.baseAddress!,
+                            batch: batch,
+                            channels: channels,
+                            pixels: pixels,
+                            scale: scale,
+                            bias: bias,
+                            into: &out
+                        )
                     }
                     return out.map(\.bitPattern)
                 }
                 let reference = expected.map(\.bitPattern)
-                #expect(answers.vector == reference, "\(activations), bias \(bias != nil)")
-                #expect(answers.scalar == reference, "\(activations), bias \(bias != nil)")
+                for (path, answer) in [("vector", answers.vector), ("scalar", answers.scalar)] {
+                    let difference = self.firstDifference(answer, reference)
+                    #expect(difference == nil, "\(path), \(activations), bias \(bias != nil)")
+                }
             }
         }
         #expect(ImageEpilogue([.relu, .relu]) == nil && ImageEpilogue([.sigmoid]) == nil)
@@ -112,6 +133,6 @@ struct ImageKernelTests {
                 ?? []
         }
         #expect(!answers.vector.isEmpty)
-        #expect(answers.vector == answers.scalar)
+        #expect(self.firstDifference(answers.vector.map(\.bitPattern), answers.scalar.map(\.bitPattern)) == nil)
     }
 }

@@ -108,17 +108,32 @@ extension QuantizedConvOp {
                     let (source, destination) = (io.scratch, io.scratch + sourceBytes)
                     let own = destination + destinationBytes
                     let (scale, zero) = ImageKernels.quantizeChannelsLast(
-                        io.f32(0), batch: batch, channels: channels, pixels: sourcePixels,
-                        into: source.assumingMemoryBound(to: UInt8.self))
+                        io.f32(0),
+                        batch: batch,
+                        channels: channels,
+                        pixels: sourcePixels,
+                        into: source.assumingMemoryBound(to: UInt8.self)
+                    )
                     let arguments: [(Int32, UnsafeMutableRawPointer)] = [
                         (DNNLArgument.source, source), (DNNLArgument.weights, packed.pointer),
                         (DNNLArgument.destination, destination),
                     ]
                     try convolution.execute(
-                        threads: threads, arguments, scratch: own, sourceZero: Int32(zero), what: what)
+                        threads: threads,
+                        arguments,
+                        scratch: own,
+                        sourceZero: Int32(zero),
+                        what: what
+                    )
                     imageEpilogue.run(
-                        destination.assumingMemoryBound(to: Float.self), batch: batch, channels: filters,
-                        pixels: pixels, scale: scale, bias: bias, into: io.outF32(0))
+                        destination.assumingMemoryBound(to: Float.self),
+                        batch: batch,
+                        channels: filters,
+                        pixels: pixels,
+                        scale: scale,
+                        bias: bias,
+                        into: io.outF32(0)
+                    )
                 },
                 scratch: sourceBytes + destinationBytes + ownBytes
             )
