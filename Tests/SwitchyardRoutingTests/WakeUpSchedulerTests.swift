@@ -84,7 +84,7 @@ struct WakeUpSchedulerTests {
         let configuration = BatcherConfiguration.defaults {
             $0.maxBatchesInFlight = 2
             $0.idleBatchesInFlight = 1
-            $0.maxQueueDelay = .seconds(3600)  // only the manual wake-up can send the queued two
+            $0.maxQueueDelay = .milliseconds(200)
         }
         let batcher = Batcher(upstream: upstream, configuration: configuration, executor: wakeUps)
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -94,7 +94,10 @@ struct WakeUpSchedulerTests {
             let second = Task { try await batcher.call(makeRequest(rows: 1, base: 4), deadline: nil) }
             let third = Task { try await batcher.call(makeRequest(rows: 1, base: 5), deadline: nil) }
             try await waitUntil { batcher.statistics.queuedRequests == 2 && wakeUps.pending.count == 1 }
-            #expect(wakeUps.pending[0] > .seconds(3500))
+            #expect(wakeUps.pending[0] <= .milliseconds(200) && wakeUps.pending[0] > .milliseconds(100))
+            // the queue delay passes; only the wake-up, fired by hand, can send the two queued
+            let passed = ContinuousClock.now.advanced(by: .milliseconds(200))
+            try await waitUntil { ContinuousClock.now > passed }
             #expect(gate.waiting == 1)
             wakeUps.fireAll()
             try await waitUntil { gate.waiting == 2 }
