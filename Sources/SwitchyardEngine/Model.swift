@@ -71,6 +71,7 @@ public final class Model: Sendable {
             Fusion.fuseDynamicQuantizedLinear(&graph)
             Fusion.fuseDynamicQuantizedConv(&graph, oneDNN: options.oneDNNConvolution)
             Fusion.fuseQuantizedConv(&graph, oneDNN: options.oneDNNConvolution)
+            Fusion.fuseQuantizedMatMul(&graph)
             Fusion.fuseQuantizedLookup(&graph)
             Fusion.apply(&graph)
             Fusion.pretransposeWeights(&graph)
