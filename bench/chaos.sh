@@ -226,7 +226,7 @@ open_load "$logs/unloaded.json" $((capacity / 5)) 5s
 unloaded_p99=$(python3 -c 'import json,sys,math; print(math.ceil(json.load(open(sys.argv[1]))["steps"][0]["latency_ms"]["p99"]))' "$logs/unloaded.json")
 max_queue_time_ms=${MAX_QUEUE_TIME_MS:-$unloaded_p99}
 "$bin/yard" batching set --router "127.0.0.1:${port[router]}" $(tls ops) --model digits \
-  --max-queue-time-us $((max_queue_time_ms * 1000)) >"$logs/batching-set.txt" 2>&1 \
+  --max-queue-time-us $((max_queue_time_ms * 1000)) ${BATCHING:-} >"$logs/batching-set.txt" 2>&1 \
   || { echo "chaos: yard batching set failed:" >&2; cat "$logs/batching-set.txt" >&2; exit 1; }
 for step in ${OVERLOAD_STEPS:-2 4 5 2-50ms}; do  # FACTOR, or FACTOR-50ms for 50 ms deadlines
   factor=${step%-50ms}
