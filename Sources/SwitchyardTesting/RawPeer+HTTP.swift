@@ -41,7 +41,7 @@ extension RawPeer {
 
     /// The next complete HTTP/1.1 response (informational ones skipped), or `nil` if the connection closes or
     /// `timeout` passes first.
-    public func nextHTTPResponse(timeout: Duration = .seconds(5)) async throws -> RawHTTPResponse? {
+    public func nextHTTPResponse(timeout: Duration = .seconds(20)) async throws -> RawHTTPResponse? {
         let deadline = ContinuousClock.now.advanced(by: timeout)
         while ContinuousClock.now < deadline {
             let bytes = self.collector.received.withLockedValue { $0 }

@@ -51,7 +51,7 @@ public final class RawPeer: Sendable {
         if let source { bootstrap = bootstrap.bind(to: try SocketAddress(ipAddress: source, port: 0)) }
         let channel =
             try await bootstrap
-            .connectTimeout(.seconds(5))
+            .connectTimeout(.seconds(20))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     if let tls {
@@ -81,15 +81,16 @@ public final class RawPeer: Sendable {
     public func handshake(
         identity: String = "raw",
         parameters: [Parameter] = [],
-        timeout: Duration = .seconds(5)
+        timeout: Duration = .seconds(20)
     ) async throws -> Hello? {
         try await self.send(.hello(Hello(maxInFlight: 0, identity: identity, parameters: parameters)))
         guard case .hello(let hello)? = try await self.nextFrame(timeout: timeout) else { return nil }
         return hello
     }
 
-    /// The next complete frame from the server, or `nil` if the connection closes or `timeout` passes first.
-    public func nextFrame(timeout: Duration = .seconds(5)) async throws -> Frame? {
+    /// The next complete frame from the server, or `nil` if the connection closes or `timeout` passes first (the
+    /// defaults are generous: they bound waits for something that should happen, on a machine busy with other tests).
+    public func nextFrame(timeout: Duration = .seconds(20)) async throws -> Frame? {
         let deadline = ContinuousClock.now.advanced(by: timeout)
         while ContinuousClock.now < deadline {
             let bytes = self.collector.received.withLockedValue { $0 }
@@ -104,7 +105,7 @@ public final class RawPeer: Sendable {
     }
 
     /// Whether the server closed the connection within `timeout`.
-    public func waitUntilClosed(timeout: Duration = .seconds(5)) async -> Bool {
+    public func waitUntilClosed(timeout: Duration = .seconds(20)) async -> Bool {
         await poll(timeout: timeout) { self.collector.closed.withLockedValue { $0 } }
     }
 

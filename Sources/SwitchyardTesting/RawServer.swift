@@ -69,7 +69,7 @@ public final class RawServer: Sendable {
 
     /// The next complete frame from the client, or `nil` if the connection closes or `timeout` passes first.
     /// - Throws: `WireError` when the client's bytes are not a frame.
-    public func nextFrame(timeout: Duration = .seconds(5)) async throws -> Frame? {
+    public func nextFrame(timeout: Duration = .seconds(20)) async throws -> Frame? {
         let deadline = ContinuousClock.now.advanced(by: timeout)
         while ContinuousClock.now < deadline {
             let bytes = self.connection.received.withLockedValue { $0 }
@@ -84,7 +84,7 @@ public final class RawServer: Sendable {
     }
 
     /// Whether the client closed the connection within `timeout`.
-    public func waitUntilClosed(timeout: Duration = .seconds(5)) async -> Bool {
+    public func waitUntilClosed(timeout: Duration = .seconds(20)) async -> Bool {
         await poll(timeout: timeout) { self.connection.closed.withLockedValue { $0 } }
     }
 

@@ -189,7 +189,8 @@ struct LoadGeneratorTests {
         defer { service.kill() }
         let client = try Fixtures.client(port: service.port, connections: 2)
         try await client.connect()
-        var settings = LoadSettings.duration(.seconds(4), warmup: .zero)
+        // progress comes about once a second: the run lasts long enough for one to come on a busy machine
+        var settings = LoadSettings.duration(.seconds(10), warmup: .zero)
         settings.timeout = .seconds(5)
         let generator = try LoadGenerator(target: client, source: try self.source(), settings: settings)
         let killed = Mutex(false)

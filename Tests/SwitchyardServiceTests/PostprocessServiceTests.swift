@@ -84,15 +84,15 @@ struct PostprocessServiceTests {
             atomically: true,
             encoding: .utf8
         )
-        var answer: Response?
-        for _ in 0..<300 where answer == nil {  // polled every 0.2 s; bounded at 30 s (slow under a parallel run)
-            answer = try? await client.call(request)
-            if answer == nil { try await Task.sleep(for: .milliseconds(100)) }
+        // a poll may see the directory before its config (served as a model without steps) and the config on a
+        // later poll, so wait for the argmax step's answer; polled every 0.2 s, bounded at 30 s
+        var labels: [Int64]?
+        for _ in 0..<300 where labels != [1] {
+            let answer = try? await client.call(request)
+            labels = try answer?.tensors.first { $0.name == "label_id" }?.tensor.scalars(as: Int64.self)
+            if labels != [1] { try await Task.sleep(for: .milliseconds(100)) }
         }
-        #expect(
-            try answer?.tensors.first { $0.name == "label_id" }?.tensor.scalars(as: Int64.self) == [1],
-            "\(service.log)"
-        )
+        #expect(labels == [1], "\(service.log)")
         #expect(service.log.contains("pipelines read again"))
         await client.close()
     }

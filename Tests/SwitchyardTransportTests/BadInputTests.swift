@@ -147,9 +147,9 @@ struct BadInputTests {
 
     @Test func peerThatStallsMidFrameIsDisconnected() async throws {
         try await Harness.with(configure: {
-            $0.keepaliveInterval = .milliseconds(200)
-            $0.keepaliveTimeout = .seconds(1)
-        }) { harness, _ in  // a starved client still answers PING in time
+            $0.keepaliveInterval = .milliseconds(500)
+            $0.keepaliveTimeout = .seconds(5)
+        }) { harness, _ in  // generous: a busy machine must not drop the peer before it sends half a frame
             let peer = try await harness.rawPeer()
             #expect(try await peer.handshake() != nil)
             let frame = Frame.request(
@@ -157,7 +157,7 @@ struct BadInputTests {
                 Request(method: "echo", tensors: [NamedTensor("x", try Tensor([Float](repeating: 1, count: 100)))])
             ).encoded()
             try await peer.send(Array(frame[..<50]))  // half a frame, then silence
-            #expect(await peer.waitUntilClosed(timeout: .seconds(5)))
+            #expect(await peer.waitUntilClosed(timeout: .seconds(30)))
             try await Self.expectHealthy(harness)
         }
     }
@@ -173,7 +173,7 @@ struct BadInputTests {
                 Issue.record("expected a PING")
                 return
             }
-            #expect(await peer.waitUntilClosed(timeout: .seconds(5)))  // it never answered
+            #expect(await peer.waitUntilClosed(timeout: .seconds(30)))  // it never answered
         }
     }
 
@@ -181,9 +181,9 @@ struct BadInputTests {
         // a starved machine still finishes TLS in time
         try await Harness.with(configure: { $0.handshakeTimeout = .seconds(1) }) { harness, _ in
             let peer = try await RawPeer.connect(port: harness.port, tls: nil)  // TCP only, says nothing
-            #expect(await peer.waitUntilClosed(timeout: .seconds(5)))
+            #expect(await peer.waitUntilClosed(timeout: .seconds(30)))
             let tlsOnly = try await harness.rawPeer()  // TLS, but never sends HELLO
-            #expect(await tlsOnly.waitUntilClosed(timeout: .seconds(5)))
+            #expect(await tlsOnly.waitUntilClosed(timeout: .seconds(30)))
         }
     }
 
@@ -249,18 +249,22 @@ struct ConnectionLifecycleTests {
         // long enough that a starved test machine still gets its request in before the connection counts as idle
         try await Harness.with(configure: { $0.idleTimeout = .milliseconds(1500) }) { harness, _ in
             // a machine starved for longer than the idle timeout between HELLO and the request gets a GOAWAY
-            // first: the test then tries again on a new connection (at most 3 times)
+            // first: the test then tries again on a new connection (at most 5 times)
             var answered: RawPeer?
             var frame: Frame?
-            for _ in 0..<3 where answered == nil {
+            for _ in 0..<5 where answered == nil {
                 let peer = try await harness.rawPeer()
                 let hello = try #require(try await peer.handshake())
                 #expect(hello.idleTimeoutMilliseconds == 1500)
-                try await peer.send(.request(id: 1, Request(method: "health")))
-                frame = try await peer.nextFrame()
-                while case .ping(let opaque)? = frame {
-                    try await peer.send(.pong(opaque))
+                do {  // the server may have closed the idle connection already
+                    try await peer.send(.request(id: 1, Request(method: "health")))
                     frame = try await peer.nextFrame()
+                    while case .ping(let opaque)? = frame {
+                        try await peer.send(.pong(opaque))
+                        frame = try await peer.nextFrame()
+                    }
+                } catch {
+                    frame = nil
                 }
                 if case .response? = frame { answered = peer } else { await peer.close() }
             }

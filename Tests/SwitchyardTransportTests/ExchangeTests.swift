@@ -40,7 +40,8 @@ struct ExchangeTests {
     func clientFollowsTheExchange(_ exchange: WireExchange) async throws {
         let server = try await RawServer.start(tls: try Harness.serverTLS.makeServerContext())
         var configuration = WireClientConfiguration(host: "127.0.0.1", port: server.port, tls: Harness.clientTLS())
-        configuration.connectTimeout = .seconds(5)
+        configuration.connectTimeout = .seconds(20)
+        configuration.keepaliveInterval = .seconds(300)  // no PING of its own in a script slowed by a busy machine
         let client = try WireClient(configuration: configuration, logger: Harness.logger)
         let connecting = Task { try await client.connect() }
         var calls: [Int: Task<String, Never>] = [:]

@@ -45,6 +45,7 @@ struct Harness {
         _ body: @Sendable (Harness, ServiceGroup) async throws -> T
     ) async throws -> T {
         var configuration = WireServerConfiguration(tls: serverTLS, identity: "test-server")
+        configuration.handshakeTimeout = .seconds(30)  // a machine busy with other tests can take seconds for TLS
         configure(&configuration)
         let server = WireServer(configuration: configuration, service: service, logger: logger)
         let group = ServiceGroup(configuration: .init(services: [server], logger: logger))
@@ -84,7 +85,7 @@ struct Harness {
 actor Recorder {
     var events: [String] = []
     func record(_ event: String) { self.events.append(event) }
-    func waitFor(_ event: String, timeout: Duration = .seconds(5)) async -> Bool {
+    func waitFor(_ event: String, timeout: Duration = .seconds(20)) async -> Bool {
         let deadline = ContinuousClock.now.advanced(by: timeout)
         while ContinuousClock.now < deadline {
             if self.events.contains(event) { return true }

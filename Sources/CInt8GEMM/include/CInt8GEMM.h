@@ -40,4 +40,22 @@ int sy_gemm_u8s8_f32(int threads, int64_t m, int64_t n, int64_t k, const uint8_t
                      const int8_t *b, int64_t ldb, const int8_t *packed, const int32_t *column_sums,
                      const float *scales, const float *bias, int relu, float *c, int64_t ldc);
 
+/// Activations the image kernels apply: none, Swift's max(x, 0) (NaN stays NaN), Clip(low, high).
+enum { SY_ACTIVATION_NONE = 0, SY_ACTIVATION_RELU = 1, SY_ACTIVATION_CLIP = 2 };
+
+/// DynamicQuantizeLinear of a whole float image x[batch][channels][pixels]: the uint8 scale and zero point covering
+/// its range and 0 (non-finite values set no range), and the values quantized to uint8 (NaN to 0), written
+/// channels-last, out[batch][pixels][channels], as oneDNN's int8 convolutions read them.
+void sy_quantize_dynamic_nhwc(const float *x, int64_t batch, int64_t channels, int64_t pixels, uint8_t *out,
+                              float *scale, uint8_t *zero);
+
+/// out[n][c][p] = activation(x[n][p][c] * scale + bias[c]) (bias may be NULL): a channels-last float image back to
+/// the engine's layout with the dynamic convolution's epilogue; multiply and add rounded separately.
+void sy_rescale_nchw(const float *x, int64_t batch, int64_t channels, int64_t pixels, float scale, const float *bias,
+                     int activation, float low, float high, float *out);
+
+/// Whether the image kernels may use AVX-512 (on CPUs that have it; 1 by default); returns the previous setting.
+/// Results are identical either way: tests run both.
+int sy_image_kernels_use_vector(int enabled);
+
 #endif

@@ -93,6 +93,51 @@ extension QuantizedConvOp {
         let quantizedBytes = dynamic ? alignUp(imageCount) : 0
         let (filters, pixels) = (self.filters, outSize[0] * outSize[1])
         let (bias, activations) = (self.bias, self.activations)
+        // A dynamic step around channels-last kernels: quantized and transposed in one pass, rescaled and transposed
+        // back in one (the image kernels of CInt8GEMM), instead of six passes.
+        let channelsLast =
+            dynamic && moveIn.isChannelsLastTranspose(elementSize: 1)
+            && moveOut.isChannelsLastTranspose(elementSize: 4)
+        let imageEpilogue = channelsLast ? ImageEpilogue(activations) : nil
+        let (channels, sourcePixels) = (self.channels, height * width)
+        if let imageEpilogue {
+            return OpPlan(
+                outputs: [ValueType(dtype: .float32, shape: destinationDims)],
+                kernel: { io throws(EngineError) in
+                    let threads = BLAS.threadCount
+                    let (source, destination) = (io.scratch, io.scratch + sourceBytes)
+                    let own = destination + destinationBytes
+                    let (scale, zero) = ImageKernels.quantizeChannelsLast(
+                        io.f32(0),
+                        batch: batch,
+                        channels: channels,
+                        pixels: sourcePixels,
+                        into: source.assumingMemoryBound(to: UInt8.self)
+                    )
+                    let arguments: [(Int32, UnsafeMutableRawPointer)] = [
+                        (DNNLArgument.source, source), (DNNLArgument.weights, packed.pointer),
+                        (DNNLArgument.destination, destination),
+                    ]
+                    try convolution.execute(
+                        threads: threads,
+                        arguments,
+                        scratch: own,
+                        sourceZero: Int32(zero),
+                        what: what
+                    )
+                    imageEpilogue.run(
+                        destination.assumingMemoryBound(to: Float.self),
+                        batch: batch,
+                        channels: filters,
+                        pixels: pixels,
+                        scale: scale,
+                        bias: bias,
+                        into: io.outF32(0)
+                    )
+                },
+                scratch: sourceBytes + destinationBytes + ownBytes
+            )
+        }
         return OpPlan(
             outputs: [ValueType(dtype: self.output == nil ? .float32 : .uint8, shape: destinationDims)],
             kernel: { io throws(EngineError) in
@@ -169,6 +214,11 @@ enum LayoutMove {
 
     var scratchBytes: Int { if case .reorder(let p) = self { p.scratchBytes } else { 0 } }
     var isNone: Bool { if case .none = self { true } else { false } }
+
+    /// Whether this is the NCHW ↔ NHWC transpose of `elementSize`-byte elements.
+    func isChannelsLastTranspose(elementSize size: Int) -> Bool {
+        if case .transpose(_, _, _, let elementSize, _) = self { elementSize == size } else { false }
+    }
 
     func run(
         _ source: UnsafeRawPointer,

@@ -38,7 +38,7 @@ extension Fusion {
     /// zero points, by a ``QuantizedLookupOp``. Runs after ``fuseQuantizedConv(_:oneDNN:)``, so that the uint8
     /// results of fused convolutions feed it.
     static func fuseQuantizedLookup(_ graph: inout Graph) {
-        let (readers, producer) = Self.valueUses(of: graph)
+        let (readers, _) = Self.valueUses(of: graph)
         let outputs = Set(graph.outputs.map(\.value))
         var removed = Set<Int>()
         /// A QDQ node's scalar scale and uint8 zero point, when both are constants.
