@@ -29,6 +29,9 @@ public struct BatcherConfiguration: Sendable, Hashable {
     public var saturatedQueueTime: Duration? = .milliseconds(1)
     /// How long every batch slot must stay busy before ``saturatedQueueTime`` applies (CoDel's interval).
     public var saturationInterval: Duration = .milliseconds(100)
+    /// Rounds of every slot freed and refilled from the queue at once before a busy upstream counts as saturated too,
+    /// so that a burst behind slow (or cold) batches, which drains in a round or two, is served rather than refused.
+    public var saturationTurnovers: Int = 2
     /// Most batches in flight to the upstream at once; never exceeded.
     public var maxBatchesInFlight: Int = 2
     /// While fewer batches than this are in flight the upstream counts as idle, and queued requests are sent at
@@ -69,6 +72,7 @@ public struct BatcherConfiguration: Sendable, Hashable {
         copy.maxQueueTime = copy.maxQueueTime.map { max(.zero, $0) }
         copy.saturatedQueueTime = copy.saturatedQueueTime.map { max(.zero, $0) }
         copy.saturationInterval = max(.zero, copy.saturationInterval)
+        copy.saturationTurnovers = max(0, copy.saturationTurnovers)
         return copy
     }
 

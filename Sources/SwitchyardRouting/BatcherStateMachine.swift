@@ -89,6 +89,9 @@ struct BatcherStateMachine: Sendable {
     /// The last time a batch slot was seen free: the upstream is saturated when none has been since
     /// ``BatcherConfiguration/saturationInterval``.
     private var lastFreeSlot: Instant = .zero
+    /// Slots freed and refilled from the queue at once since then: a burst drains in a round or two of the slots, a
+    /// standing queue outlives more (``BatcherConfiguration/saturationTurnovers``).
+    private var refillsSinceFreeSlot = 0
 
     /// Most layouts remembered; past it the table starts over (equal layouts queued across the reset then wait for
     /// separate batches, which is correct, only less full).
@@ -194,12 +197,18 @@ struct BatcherStateMachine: Sendable {
     /// Records that a batch slot is free now. Called before each event changes the state: between events it does not
     /// change, so a slot free now was free since the last event.
     private mutating func noteFreeSlot(now: Instant) {
-        if self.inFlight.count < self.maxInFlight { self.lastFreeSlot = max(self.lastFreeSlot, now) }
+        guard self.inFlight.count < self.maxInFlight else { return }
+        self.lastFreeSlot = max(self.lastFreeSlot, now)
+        self.refillsSinceFreeSlot = 0
     }
 
-    /// Whether every batch slot is busy and none has been free for ``BatcherConfiguration/saturationInterval``.
+    /// Whether every batch slot is busy, none has been free for ``BatcherConfiguration/saturationInterval``, and the
+    /// slots were refilled from the queue for ``BatcherConfiguration/saturationTurnovers`` rounds meanwhile: a
+    /// standing queue.
     func isSaturated(now: Instant) -> Bool {
-        self.inFlight.count >= self.maxInFlight && now - self.lastFreeSlot >= self.configuration.saturationInterval
+        self.inFlight.count >= self.maxInFlight
+            && self.refillsSinceFreeSlot >= self.configuration.saturationTurnovers * self.maxInFlight
+            && now - self.lastFreeSlot >= self.configuration.saturationInterval
     }
 
     /// The queue-time limit in force now (``BatcherConfiguration/queueTimeLimit(saturated:)``).
@@ -374,7 +383,13 @@ struct BatcherStateMachine: Sendable {
         self.noteFreeSlot(now: now)
         guard let batch = self.inFlight.removeValue(forKey: batchID) else { return self.evaluate(now: now) }
         if succeeded { self.predictor.observe(rows: batch.rows, duration: now - batch.sent) }
-        return self.evaluate(now: now)
+        let actions = self.evaluate(now: now)
+        if self.inFlight.count >= self.maxInFlight {
+            self.refillsSinceFreeSlot += 1
+        } else {
+            self.noteFreeSlot(now: now)
+        }
+        return actions
     }
 
     /// Time passed (a wake-up from ``nextWakeUp``): expires deadlines and sends batches whose time came.

@@ -63,6 +63,7 @@ struct RouterAdmissionTests {
         batching.maxQueueTime = nil
         batching.saturatedQueueTime = saturatedLimit ? .milliseconds(1) : nil
         batching.saturationInterval = .zero  // saturated as soon as every slot is busy
+        batching.saturationTurnovers = 0
         let held = FakeStage.inference { _ in await gate.pass() }
         try await InProcessMesh.with(batching: batching, inference: held) { mesh in
             // one request held in flight at inference, one queued behind it

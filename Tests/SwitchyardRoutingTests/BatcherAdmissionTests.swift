@@ -114,8 +114,9 @@ struct BatcherAdmissionTests {
         #expect(late.failures.map(\.code) == [.deadlineExceeded])
     }
 
-    /// A queue behind an upstream whose slots stay busy is a standing queue: after the saturation interval the
-    /// saturated limit applies (no `maxQueueTime` set), and it ends when a slot is free again.
+    /// A queue behind an upstream whose slots stay busy and are refilled from it is a standing queue: after the
+    /// saturation interval and two rounds of the slots the saturated limit applies (no `maxQueueTime` set), and it
+    /// ends when a slot is free again.
     @Test func aStandingQueueBehindASaturatedUpstreamGetsTheSaturatedLimit() throws {
         var machine = try Self.saturated {
             $0.saturatedQueueTime = .milliseconds(1)
@@ -126,9 +127,15 @@ struct BatcherAdmissionTests {
         for id in 1...8 as ClosedRange<UInt64> {
             #expect(machine.enqueue(id: id, request: Self.request(), deadline: nil, now: at(20)).isEmpty)
         }
-        // the slot's batch comes back and the queue refills it at once: the upstream stays saturated
+        // the slot's batch comes back and the queue refills it at once, twice: the upstream stays busy
         let first = try #require(machine.inFlight.keys.first)
         #expect(machine.complete(batchID: first, succeeded: true, now: at(60)).dispatches.map(\.rows) == [4])
+        #expect(machine.predictedLatency(rows: 1, priority: 0, now: at(200)).limit == nil)  // one round only
+        let refill = try #require(machine.inFlight.keys.first)
+        #expect(machine.complete(batchID: refill, succeeded: true, now: at(80)).dispatches.map(\.rows) == [4])
+        for id in 11...14 as ClosedRange<UInt64> {
+            #expect(machine.enqueue(id: id, request: Self.request(), deadline: nil, now: at(90)).isEmpty)
+        }
         #expect(machine.predictedLatency(rows: 1, priority: 0, now: at(109)).limit == nil)
         #expect(machine.predictedLatency(rows: 1, priority: 0, now: at(110)).limit == .milliseconds(1))
         // 4 rows ahead make a full batch behind the busy slot: a backlog of one batch time, over 1 ms
