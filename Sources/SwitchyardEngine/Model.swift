@@ -71,11 +71,13 @@ public final class Model: Sendable {
             Fusion.fuseDynamicQuantizedLinear(&graph)
             Fusion.fuseDynamicQuantizedConv(&graph, oneDNN: options.oneDNNConvolution)
             Fusion.fuseQuantizedConv(&graph, oneDNN: options.oneDNNConvolution)
+            Fusion.fuseQuantizedMatMul(&graph)
             Fusion.fuseQuantizedLookup(&graph)
             Fusion.apply(&graph)
             Fusion.pretransposeWeights(&graph)
         }
         PackedWeights.adopt(&graph, convolutions: options.oneDNNConvolution, gemm: options.oneDNNMatMul)
+        if options.oneDNNConvolution && options.channelsLast { ChannelsLast.apply(&graph) }
         self.source = source
         self.graph = graph
         self.options = options

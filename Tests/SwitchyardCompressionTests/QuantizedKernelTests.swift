@@ -79,6 +79,55 @@ struct QuantizedKernelTests {
         try self.compare(try result.model.serialized(), input: "image", rows: data, output: "scores", tolerance: 2e-2)
     }
 
+    /// QDQ MatMuls — yard's static digits model and onnxruntime's `quantize_static` of it — run as int8 GEMMs on the
+    /// uint8 their QuantizeLinear wrote (no DequantizeLinear of the weights per call), on both GEMM paths, with the
+    /// operators' answers and onnxruntime's.
+    @Test func staticMatMulsRunInIntegersWithTheOperatorsAnswers() throws {
+        let original = try Fixtures.digits()
+        let options = QuantizationOptions(mode: .static)
+        let ranges = try Calibrator.ranges(
+            original,
+            tensors: Quantizer.activationsToCalibrate(original, options: options),
+            data: try Fixtures.calibration(),
+            method: .minMax
+        )
+        let ours = try Quantizer.quantize(original, options: options, ranges: ranges).model.serialized()
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let (f32, calibration, rows) = ("\(directory)/f32.onnx", "\(directory)/cal.npy", "\(directory)/x.npy")
+        try original.write(to: f32)
+        try NPY.write(try Fixtures.calibration(), to: calibration)
+        let test = try Fixtures.test().inputs
+        try NPY.write(test, to: rows)
+        let theirsPath = "\(directory)/ort.onnx"
+        try Fixtures.onnxruntimeTool([
+            "quantize", "--mode", "static", "--model", f32, "--out", theirsPath, "--calibration", calibration,
+        ])
+        let theirs = Array(try Data(contentsOf: URL(fileURLWithPath: theirsPath)))
+        for (name, bytes) in [("yard", ours), ("onnxruntime", theirs)] {
+            let planned = try Model(bytes: bytes).graph.nodes.map(\.opType)
+            #expect(planned.filter { $0 == "QuantizedLinear" }.count == 3, "\(name): \(planned)")
+            #expect(!planned.contains("MatMul"), "\(name): \(planned)")
+            // A product's float rounding may put a value across a uint8 rounding boundary of the next layer's
+            // QuantizeLinear: one quantum, which moves a probability by far less than this.
+            try self.compare(bytes, input: "X", rows: test, output: "probabilities", tolerance: 2e-2)
+        }
+        let expectedPath = "\(directory)/expected.npy"
+        try Fixtures.onnxruntimeTool([
+            "run", "--model", theirsPath, "--x", rows, "--output", "probabilities", "--save-outputs", expectedPath,
+        ])
+        let expected = try NPY.read(expectedPath).scalars(as: Float.self)
+        let engine = try Model(bytes: theirs)
+        let values = try engine.run([NamedTensor("X", test)], outputNames: ["probabilities"])[0].tensor
+            .scalars(as: Float.self)
+        let worst = zip(values, expected).map { abs($0 - $1) }.max() ?? .infinity
+        #expect(values.count == expected.count && worst <= 2e-2, "worst \(worst) from onnxruntime's answers")
+        // A row of the wrong width is refused with a clear error.
+        #expect(throws: EngineError.self) {
+            try engine.run([NamedTensor("X", try Tensor([Float](repeating: 1, count: 63), shape: [1, 63]))])
+        }
+    }
+
     /// onnxruntime's own QDQ form (`Conv → QuantizeLinear → DequantizeLinear → Relu → QuantizeLinear`, int32 bias
     /// through DequantizeLinear, per-channel weights): every convolution runs in integers with a uint8 result, each
     /// Relu between two quantizations is a lookup, and the answers are onnxruntime's on the same file.

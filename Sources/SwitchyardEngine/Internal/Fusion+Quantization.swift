@@ -90,6 +90,100 @@ extension Fusion {
         Self.remove(removed, from: &graph)
     }
 
+    /// Runs QDQ MatMuls in integers: `MatMul(DequantizeLinear(x: uint8), DequantizeLinear(W))`, x not constant with a
+    /// scalar scale and a uint8 scalar zero point, W a 2-D int8 constant [K, N] with zero points of 0 and a scale per tensor or per
+    /// column (axis 1), becomes one ``DynamicQuantizedLinearOp`` on x's uint8 with its calibrated scale, taking a
+    /// constant bias `Add` and activations after it along. Both forms qualify: yard's and onnxruntime's
+    /// `quantize_static`.
+    static func fuseQuantizedMatMul(_ graph: inout Graph) {
+        let (readers, producer) = Self.valueUses(of: graph)
+        let outputs = Set(graph.outputs.map(\.value))
+        var removed = Set<Int>()
+        func sole(_ value: Int) -> Int? {
+            guard !outputs.contains(value), let list = readers[value], list.count == 1, !removed.contains(list[0]),
+                graph.nodes[list[0]].domain == ""
+            else { return nil }
+            return list[0]
+        }
+        for index in graph.nodes.indices where graph.nodes[index].opType == "MatMul" && graph.nodes[index].domain == ""
+        {
+            let node = graph.nodes[index]
+            guard node.inputs.count == 2, let xValue = node.inputs[0], let wValue = node.inputs[1],
+                let x = Self.dequantization(of: xValue, graph, producer), x.scale.count == 1,
+                x.scale[0] > 0, x.scale[0].isFinite, graph.constants[x.input] == nil,
+                let xZero = x.zero, xZero.type.dtype == .uint8, xZero.type.count == 1,  // uint8 known only then
+                let w = Self.dequantization(of: wValue, graph, producer), let weights = graph.constants[w.input],
+                weights.type.dtype == .int8, weights.type.shape.count == 2,
+                w.scale.count == 1 || (w.scale.count == weights.type.shape[1] && (w.axis == 1 || w.axis == -1)),
+                w.zero.map({ $0.type.dtype == .int8 && $0.values(Int8.self).allSatisfy { $0 == 0 } }) ?? true
+            else { continue }
+            let (k, n) = (weights.type.shape[0], weights.type.shape[1])
+            var last = index
+            var fusedAway: [Int] = []
+            var bias: [Float]? = nil
+            if let out = node.outputs[0], let addIndex = sole(out), graph.nodes[addIndex].opType == "Add",
+                graph.nodes[addIndex].inputs.count == 2
+            {
+                let add = graph.nodes[addIndex]
+                let other = add.inputs[0] == out ? add.inputs[1] : add.inputs[0]
+                if let other, let values = graph.constants[other], values.type.dtype == .float32,
+                    values.type.count == n, values.type.shape == [n] || values.type.shape == [1, n]
+                {
+                    bias = values.floats
+                    last = addIndex
+                    fusedAway.append(addIndex)
+                }
+            }
+            var activations: [Activation] = []
+            while let out = graph.nodes[last].outputs[0], let next = sole(out),
+                let activation = Self.activation(graph.nodes[next], graph)
+            {
+                activations.append(activation)
+                last = next
+                fusedAway.append(next)
+            }
+            let op = DynamicQuantizedLinearOp(
+                weights: weights.buffer,
+                k: k,
+                n: n,
+                weightScales: w.scale,
+                bias: bias,
+                activations: activations,
+                staticInput: (x.scale[0], xZero.values(UInt8.self)[0])
+            )
+            graph.nodes[index] = Node(
+                name: node.name + "+int8",
+                opType: "QuantizedLinear",
+                domain: "",
+                inputs: [x.input],
+                outputs: graph.nodes[last].outputs,
+                op: op
+            )
+            removed.formUnion(fusedAway)
+        }
+        guard !removed.isEmpty || graph.nodes.contains(where: { $0.opType == "QuantizedLinear" }) else { return }
+        Self.remove(removed, from: &graph)
+    }
+
+    /// A DequantizeLinear node's input (constant or not), constant scale, zero point (constant, or nil when absent)
+    /// and axis; nil when `value` has another writer or a zero point that is not constant.
+    static func dequantization(
+        of value: Int,
+        _ graph: Graph,
+        _ producer: [Int: Int]
+    ) -> (input: Int, scale: [Float], zero: Constant?, axis: Int)? {
+        guard let index = producer[value], graph.nodes[index].opType == "DequantizeLinear",
+            graph.nodes[index].domain == "",
+            let op = graph.nodes[index].op as? DequantizeLinearOp, op.blockSize == 0,
+            let input = graph.nodes[index].inputs[0], let scaleID = graph.nodes[index].inputs[1],
+            let scale = graph.constants[scaleID]?.floats
+        else { return nil }
+        let zero =
+            graph.nodes[index].inputs.count > 2 ? graph.nodes[index].inputs[2].flatMap { graph.constants[$0] } : nil
+        if graph.nodes[index].inputs.count > 2, graph.nodes[index].inputs[2] != nil, zero == nil { return nil }
+        return (input, scale, zero, op.axis)
+    }
+
     /// The nodes reading each value and the node writing it, for the passes that match chains of nodes.
     static func valueUses(of graph: Graph) -> (readers: [Int: [Int]], producer: [Int: Int]) {
         var readers: [Int: [Int]] = [:]

@@ -4,7 +4,9 @@ import SwitchyardTensor
 /// `DynamicQuantizeLinear → MatMulInteger → Cast → Mul(scale) [→ Add(bias)] [→ activations]` as one step: the
 /// activations are quantized per call exactly as DynamicQuantizeLinear does, the int8 GEMM is ``sy_gemm_u8s8_f32``
 /// (weights packed once at load for its VNNI kernel when the CPU has one), and dequantization, bias and ReLU happen
-/// as the products are stored.
+/// as the products are stored. With ``staticInput`` it is a QDQ MatMul instead — `DequantizeLinear(x: uint8) →
+/// MatMul(DequantizeLinear(W: int8)) [→ Add(bias)] [→ activations]` — reading the uint8 input as it is, with the
+/// input's calibrated scale and zero point.
 struct DynamicQuantizedLinearOp: Operator {
     let k: Int
     let n: Int
@@ -16,9 +18,20 @@ struct DynamicQuantizedLinearOp: Operator {
     let weightScales: [Float]
     let bias: [Float]?
     let activations: [Activation]
+    /// The scale and zero point of a uint8 input quantized ahead (a QDQ MatMul); `nil`: float, quantized per call.
+    let staticInput: (scale: Float, zero: UInt8)?
 
     /// Keeps `weights` (int8, [K, N] row-major) and packs them when the CPU has the VNNI kernel.
-    init(weights: AlignedBuffer, k: Int, n: Int, weightScales: [Float], bias: [Float]?, activations: [Activation]) {
+    init(
+        weights: AlignedBuffer,
+        k: Int,
+        n: Int,
+        weightScales: [Float],
+        bias: [Float]?,
+        activations: [Activation],
+        staticInput: (scale: Float, zero: UInt8)? = nil
+    ) {
+        self.staticInput = staticInput
         self.k = k
         self.n = n
         self.weights = weights
@@ -29,7 +42,8 @@ struct DynamicQuantizedLinearOp: Operator {
     }
 
     func plan(_ context: PlanContext) throws(EngineError) -> OpPlan {
-        let x = try context.input(0, [.float32])
+        let staticInput = self.staticInput
+        let x = try context.input(0, staticInput == nil ? [.float32] : [.uint8])
         guard let last = x.shape.last, last == self.k else {
             throw context.error("input \(x.shape) does not end in \(self.k)")
         }
@@ -41,6 +55,7 @@ struct DynamicQuantizedLinearOp: Operator {
         let rest = relu ? [] : self.activations
         let (weights, packed, weightScales, bias) = (self.weights, self.packed, self.weightScales, self.bias)
         let threads = BLAS.threadCount
+        let staticScales = staticInput.map { input in weightScales.map { input.scale * $0 } }
         return OpPlan(
             outputs: [ValueType(dtype: .float32, shape: Array(x.shape.dropLast()) + [n])],
             kernel: { io throws(EngineError) in
@@ -48,8 +63,16 @@ struct DynamicQuantizedLinearOp: Operator {
                 let scales = (io.scratch + quantizedBytes).assumingMemoryBound(to: Float.self)
                 var scale: Float = 1
                 var zero: UInt8 = 0
-                sy_quantize_dynamic(io.f32(0), Int64(rows), Int64(k), quantized, Int64(stride), &scale, &zero)
-                for column in 0..<n { scales[column] = scale * weightScales[column] }
+                if let staticInput, let staticScales {
+                    // The GEMM reads rows at a stride of K rounded up to 4, and a little past the last row.
+                    let input = io.input(0).assumingMemoryBound(to: UInt8.self)
+                    for row in 0..<rows { (quantized + row * stride).update(from: input + row * k, count: k) }
+                    zero = staticInput.zero
+                    for column in 0..<n { scales[column] = staticScales[column] }
+                } else {
+                    sy_quantize_dynamic(io.f32(0), Int64(rows), Int64(k), quantized, Int64(stride), &scale, &zero)
+                    for column in 0..<n { scales[column] = scale * weightScales[column] }
+                }
                 let out = io.outF32(0)
                 func gemm(_ biasPointer: UnsafePointer<Float>?) -> Int32 {
                     sy_gemm_u8s8_f32(

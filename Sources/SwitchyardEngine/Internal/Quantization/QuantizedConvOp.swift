@@ -221,18 +221,8 @@ extension Fusion {
         let (readers, producer) = Self.valueUses(of: graph)
         let outputs = Set(graph.outputs.map(\.value))
         var removed = Set<Int>()
-        /// A DequantizeLinear node's constant-or-not input, scale and zero point.
         func dequantize(_ value: Int) -> (input: Int, scale: [Float], zero: Constant?, axis: Int)? {
-            guard let index = producer[value], graph.nodes[index].opType == "DequantizeLinear",
-                graph.nodes[index].domain == "",
-                let op = graph.nodes[index].op as? DequantizeLinearOp, op.blockSize == 0,
-                let input = graph.nodes[index].inputs[0], let scaleID = graph.nodes[index].inputs[1],
-                let scale = graph.constants[scaleID]?.floats
-            else { return nil }
-            let zero =
-                graph.nodes[index].inputs.count > 2 ? graph.nodes[index].inputs[2].flatMap { graph.constants[$0] } : nil
-            if graph.nodes[index].inputs.count > 2, graph.nodes[index].inputs[2] != nil, zero == nil { return nil }
-            return (input, scale, zero, op.axis)
+            Self.dequantization(of: value, graph, producer)
         }
         for index in graph.nodes.indices where graph.nodes[index].opType == "Conv" && graph.nodes[index].domain == "" {
             let node = graph.nodes[index]
