@@ -334,6 +334,20 @@ int sy_dnnl_matmul(const sy_dnnl_md *src, const sy_dnnl_md *weights, const sy_dn
     return finish(&desc, post, post_count, NULL, out);
 }
 
+int sy_dnnl_max_pooling(const sy_dnnl_md *src, const sy_dnnl_md *dst, const sy_dnnl_window *window,
+                        sy_dnnl_primitive **out) {
+    if (!ready()) return -1;
+    if (!src || !dst || !window || window->spatial < 1 || window->spatial > 3) return dnnl_invalid_arguments;
+    dnnl_dims_t kernel, strides, dilations, begin, end;
+    window_arrays(window, kernel, strides, dilations, begin, end);
+    dnnl_pooling_v2_desc_t desc;
+    dnnl_status_t status = dnnl_pooling_v2_forward_desc_init(&desc, dnnl_forward_inference, dnnl_pooling_max,
+                                                             &src->md, &dst->md, strides, kernel, dilations, begin,
+                                                             end);
+    if (status != dnnl_success) return status;
+    return finish(&desc, NULL, 0, NULL, out);
+}
+
 int sy_dnnl_reorder(const sy_dnnl_md *src, const sy_dnnl_md *dst, sy_dnnl_primitive **out) {
     if (!ready()) return -1;
     if (!src || !dst) return dnnl_invalid_arguments;

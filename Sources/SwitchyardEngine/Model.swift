@@ -77,6 +77,7 @@ public final class Model: Sendable {
             Fusion.pretransposeWeights(&graph)
         }
         PackedWeights.adopt(&graph, convolutions: options.oneDNNConvolution, gemm: options.oneDNNMatMul)
+        if options.oneDNNConvolution && options.channelsLast { ChannelsLast.apply(&graph) }
         self.source = source
         self.graph = graph
         self.options = options

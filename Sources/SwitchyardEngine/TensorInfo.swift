@@ -57,6 +57,10 @@ public struct ModelOptions: Sendable {
     /// faster than OpenBLAS's sgemm, which packs them on every call, in `bench/RESULTS-engine.md`); `false` keeps
     /// them on OpenBLAS.
     public var oneDNNMatMul: Bool = true
+    /// Keep images channels-last (NHWC) from one oneDNN convolution to the next, through pooling, residual adds and
+    /// activations, instead of moving each layer's image from NCHW and back; `false` moves them per layer (for
+    /// comparison). Needs `oneDNNConvolution`.
+    public var channelsLast: Bool = true
     /// When shapes depend on a request's data from some node on, plan the nodes before it once per input shapes and
     /// run only the rest node by node; `false` runs such requests node by node from the start (for comparison).
     public var planStaticPrefix: Bool = true

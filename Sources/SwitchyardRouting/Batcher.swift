@@ -117,15 +117,16 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
     }
 
     /// The predicted wait in the queue of a request of `rows` rows at `priority` if it arrived now, the part of it
-    /// behind full batches (the backlog ``BatcherConfiguration/maxQueueTime`` limits), and the predicted execution of
-    /// the batch it would go in: what admission by queueing time decides on.
+    /// behind full batches (the backlog ``BatcherConfiguration/maxQueueTime`` limits), the predicted execution of
+    /// the batch it would go in, and the queue-time limit in force (lower while the upstream is saturated,
+    /// ``BatcherConfiguration/saturatedQueueTime``): what admission by queueing time decides on.
     /// - Parameters:
     ///   - rows: the request's rows.
     ///   - priority: its priority (less urgent requests queued do not delay it).
     public func predictedLatency(
         rows: Int,
         priority: UInt8
-    ) -> (queue: Duration, backlog: Duration, execution: Duration) {
+    ) -> (queue: Duration, backlog: Duration, execution: Duration, limit: Duration?) {
         let now = self.now
         return self.state.withLock { $0.machine.predictedLatency(rows: rows, priority: priority, now: now) }
     }

@@ -28,6 +28,7 @@ struct Options {
     var oneDNNConvolution = true
     var oneDNNMatMul = true
     var planStaticPrefix = true
+    var channelsLast = true
 
     init(_ arguments: [String]) {
         var iterator = arguments.dropFirst().makeIterator()
@@ -45,6 +46,7 @@ struct Options {
             case "--conv": self.oneDNNConvolution = value != "im2col"
             case "--matmul": self.oneDNNMatMul = value != "openblas"
             case "--split": self.planStaticPrefix = value != "no"
+            case "--layout": self.channelsLast = value != "nchw"
             default:
                 FileHandle.standardError.write(Data("unknown option \(argument)\n".utf8))
                 exit(2)
@@ -165,12 +167,14 @@ if let path = options.model {
             $0.oneDNNConvolution = options.oneDNNConvolution
             $0.oneDNNMatMul = options.oneDNNMatMul
             $0.planStaticPrefix = options.planStaticPrefix
+            $0.channelsLast = options.channelsLast
         })
     var records: [[String: Any]] = []
     print(
         "OpenBLAS: \(BLAS.configuration); threads: \(BLAS.threadCount); convolutions: "
             + (options.oneDNNConvolution ? BLAS.convolutions : "im2col over OpenBLAS") + "; GEMMs with constant weights: "
-            + (options.oneDNNMatMul ? "oneDNN matmul" : "OpenBLAS"))
+            + (options.oneDNNMatMul ? "oneDNN matmul" : "OpenBLAS") + "; images between convolutions: "
+            + (options.channelsLast && options.oneDNNConvolution ? "channels-last" : "NCHW"))
     _ = try model.run(try inputs(for: model, batch: 1))
     let weights = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
     print("resident after load and one batch-1 run: \(residentBytes() >> 20) MiB; model file \(weights >> 20) MiB")

@@ -96,6 +96,9 @@ int sy_dnnl_qconvolution(const sy_dnnl_md *src, const sy_dnnl_md *weights, const
 int sy_dnnl_matmul(const sy_dnnl_md *src, const sy_dnnl_md *weights, const sy_dnnl_md *bias, const sy_dnnl_md *dst,
                    const sy_dnnl_post_op *post, int post_count, sy_dnnl_primitive **out);
 int sy_dnnl_reorder(const sy_dnnl_md *src, const sy_dnnl_md *dst, sy_dnnl_primitive **out);
+/// Max pooling over `window` (padding never wins); `src` and `dst` give their layouts (plain or channels-last).
+int sy_dnnl_max_pooling(const sy_dnnl_md *src, const sy_dnnl_md *dst, const sy_dnnl_window *window,
+                        sy_dnnl_primitive **out);
 
 /// The descriptor the primitive uses for an argument role (owned by the primitive), or NULL.
 const sy_dnnl_md *sy_dnnl_primitive_md(const sy_dnnl_primitive *p, int role);

@@ -1,3 +1,4 @@
+import CInt8GEMM
 import CEngineKernels
 import SwitchyardTensor
 
@@ -97,6 +98,9 @@ struct ConvOp: Operator {
     /// Constant 2-D weights the convolution holds itself, for oneDNN (``PackedWeights/adopt(_:)``); input 1 is then
     /// omitted.
     var weights: PackedWeights?
+    /// The image read (and the one made) is stored channels-last (``ChannelsLast``): the layer runs on oneDNN.
+    var sourceChannelsLast = false
+    var resultChannelsLast = false
 
     init(_ attributes: Attributes) throws(EngineError) {
         self.kernelShape = try attributes.ints("kernel_shape")
@@ -228,12 +232,29 @@ struct ConvOp: Operator {
             begin: begin,
             end: end,
             hasBias: context.has(2),
-            activations: self.activations
+            activations: self.activations,
+            sourceChannelsLast: self.sourceChannelsLast,
+            resultChannelsLast: self.resultChannelsLast
         )
         // oneDNN where this path would run im2col + GEMM on a dense kernel; 1×1 (one GEMM on the image as it is) and
-        // depthwise layers (the direct kernel below) measured faster here than oneDNN with its layout moves.
-        if group == 1, kh * kw > 1, let weights = self.weights, let plan = try onednn.plan(context, weights: weights) {
+        // depthwise layers (the direct kernel below) measured faster here than oneDNN with its layout moves, unless
+        // the images are channels-last already (no moves).
+        let channelsLast = self.sourceChannelsLast || self.resultChannelsLast
+        if group == 1 && kh * kw > 1 || channelsLast, let weights = self.weights,
+            let plan = try onednn.plan(context, weights: weights)
+        {
             return plan
+        }
+        if channelsLast {
+            var planar = self
+            planar.sourceChannelsLast = false
+            planar.resultChannelsLast = false
+            let plan = try planar.plan2D(context, x, w, baseWindow)
+            return ChannelsLast.transposing(
+                plan,
+                images: self.sourceChannelsLast ? [0: x.shape] : [:],
+                result: self.resultChannelsLast
+            )
         }
         // Weights held for oneDNN, in the ONNX layout again for the kernels below.
         let held = try self.weights.map { weights throws(EngineError) in
@@ -456,6 +477,8 @@ struct PoolOp: Operator {
     var window: Window
     var isMax: Bool
     var countIncludePad: Bool
+    /// The image and the result are stored channels-last (``ChannelsLast``; max pooling only).
+    var channelsLast = false
 
     init(_ attributes: Attributes, max: Bool) throws(EngineError) {
         guard let kernel = try attributes.ints("kernel_shape") else {
@@ -480,6 +503,12 @@ struct PoolOp: Operator {
         let isMax = self.isMax
         let includePad = self.countIncludePad
         let output = ValueType(dtype: .float32, shape: [x.shape[0], x.shape[1], oh, ow])
+        if self.channelsLast {
+            if isMax, let plan = try self.channelsLastPlan(context, x.shape, output, begin, end) { return plan }
+            var planar = self
+            planar.channelsLast = false
+            return ChannelsLast.transposing(try planar.plan(context), images: [0: x.shape], result: true)
+        }
         let geometry = DepthwiseGeometry(
             height: height,
             width: width,
@@ -542,8 +571,71 @@ struct PoolOp: Operator {
     }
 }
 
+extension PoolOp {
+    /// Max pooling of a channels-last image on oneDNN, or `nil` when oneDNN has no vector kernel for it.
+    fileprivate func channelsLastPlan(
+        _ context: PlanContext,
+        _ shape: [Int],
+        _ output: ValueType,
+        _ begin: [Int],
+        _ end: [Int]
+    ) throws(EngineError) -> OpPlan? {
+        guard OneDNN.isUsable else { return nil }
+        // oneDNN derives the output size from the pads with floor division: with ceil_mode the end pads are the
+        // ones the last window reaches.
+        var padEnd = end
+        for axis in 0..<2 {
+            let extent = (self.window.kernel[axis] - 1) * self.window.dilations[axis] + 1
+            let (size, stride, out) = (shape[2 + axis], self.window.strides[axis], output.shape[2 + axis])
+            if (size + begin[axis] + end[axis] - extent) / stride + 1 != out {
+                padEnd[axis] = (out - 1) * stride + extent - size - begin[axis]
+                guard padEnd[axis] >= 0 else { return nil }
+            }
+        }
+        let what = "node '\(context.node)' (MaxPool)"
+        let geometry = sy_dnnl_window(
+            spatial: 2,
+            kernel: (Int64(self.window.kernel[0]), Int64(self.window.kernel[1]), 0),
+            strides: (Int64(self.window.strides[0]), Int64(self.window.strides[1]), 0),
+            dilations: (Int64(self.window.dilations[0]), Int64(self.window.dilations[1]), 0),
+            pad_begin: (Int64(begin[0]), Int64(begin[1]), 0),
+            pad_end: (Int64(padEnd[0]), Int64(padEnd[1]), 0)
+        )
+        let pooling: DNNLPrimitive
+        do {
+            pooling = try DNNLPrimitive.maxPooling(
+                source: try DNNLDescriptor(shape, layout: .channelsLast),
+                destination: try DNNLDescriptor(output.shape, layout: .channelsLast),
+                window: geometry,
+                what: what
+            )
+        } catch {
+            return nil
+        }
+        guard !pooling.implementation.hasPrefix("ref") else { return nil }
+        return OpPlan(
+            outputs: [output],
+            kernel: { io throws(EngineError) in
+                try pooling.execute(
+                    threads: BLAS.threadCount,
+                    [
+                        (DNNLArgument.source, UnsafeMutableRawPointer(mutating: io.input(0))),
+                        (DNNLArgument.destination, io.output(0)),
+                    ],
+                    scratch: io.scratch,
+                    what: what
+                )
+            },
+            scratch: pooling.scratchBytes
+        )
+    }
+}
+
 /// GlobalAveragePool: the mean of each channel's spatial plane.
 struct GlobalAveragePoolOp: Operator {
+    /// The image is stored channels-last (``ChannelsLast``); the result (N×C×1×1) is the same bytes in both layouts.
+    var channelsLast = false
+
     func plan(_ context: PlanContext) throws(EngineError) -> OpPlan {
         let x = try context.input(0, [.float32])
         guard x.shape.count >= 3 else { throw context.error("expected an N×C×spatial input, got \(x.shape)") }
@@ -553,6 +645,26 @@ struct GlobalAveragePoolOp: Operator {
             dtype: .float32,
             shape: [x.shape[0], x.shape[1]] + Array(repeating: 1, count: x.shape.count - 2)
         )
+        if self.channelsLast && x.shape.count == 4 {
+            let (batch, channels) = (x.shape[0], x.shape[1])
+            return OpPlan(
+                outputs: [output],
+                kernel: { io in
+                    let input = io.f32(0)
+                    let y = io.outF32(0)
+                    for image in 0..<batch {
+                        let sums = y + image * channels
+                        sums.update(repeating: 0, count: channels)
+                        let source = input + image * size * channels
+                        for pixel in 0..<size {
+                            let row = source + pixel * channels
+                            for channel in 0..<channels { sums[channel] += row[channel] }
+                        }
+                        for channel in 0..<channels { sums[channel] /= Float(size) }
+                    }
+                }
+            )
+        }
         return OpPlan(
             outputs: [output],
             kernel: { io in

@@ -169,6 +169,18 @@ final class DNNLPrimitive: @unchecked Sendable {
         }
     }
 
+    static func maxPooling(
+        source: DNNLDescriptor,
+        destination: DNNLDescriptor,
+        window: sy_dnnl_window,
+        what: String
+    ) throws(EngineError) -> DNNLPrimitive {
+        var window = window
+        return try Self.make([], what) { _, _, out in
+            sy_dnnl_max_pooling(source.pointer, destination.pointer, &window, out)
+        }
+    }
+
     static func reorder(
         source: DNNLDescriptor,
         destination: DNNLDescriptor,

@@ -1,15 +1,19 @@
 import CInt8GEMM
 import SwitchyardTensor
 
-/// A 2-D convolution on oneDNN with NCHW tensors in and out: the image is moved into the layout oneDNN's fastest
-/// kernel for the shape chose (channels-last or nChw16c on AVX-512), convolved with the bias and the fused
-/// activations as post-ops, and moved back. The weights are reordered once per chosen layout (``PackedWeights``).
+/// A 2-D convolution on oneDNN with NCHW or channels-last tensors in and out (``ChannelsLast``): an NCHW image is
+/// moved into the layout oneDNN's fastest kernel for the shape chose (channels-last or nChw16c on AVX-512),
+/// convolved with the bias and the fused activations as post-ops, and moved back; a channels-last one is read and
+/// written as it is. The weights are reordered once per chosen layout (``PackedWeights``).
 struct OneDNNConvolution {
     var batch, channels, height, width, filters, group, kh, kw: Int
     var output: [Int]
     var strides, dilations, begin, end: [Int]
     var hasBias: Bool
     var activations: [Activation]
+    /// The source (and the result) are stored channels-last rather than NCHW.
+    var sourceChannelsLast = false
+    var resultChannelsLast = false
 
     /// How an image moves between NCHW and the layout the convolution uses.
     private enum Move {
@@ -76,27 +80,36 @@ struct OneDNNConvolution {
             pad_end: (Int64(self.end[0]), Int64(self.end[1]), 0)
         )
         let what = "node '\(context.node)' (Conv)"
-        let plainSource = try DNNLDescriptor(sourceDims, layout: .plain)
-        let plainDestination = try DNNLDescriptor(destinationDims, layout: .plain)
+        let plainSource = try DNNLDescriptor(sourceDims, layout: self.sourceChannelsLast ? .channelsLast : .plain)
+        let plainDestination = try DNNLDescriptor(
+            destinationDims,
+            layout: self.resultChannelsLast ? .channelsLast : .plain
+        )
         // An image of few channels (the first layer) is read as it is: oneDNN's kernels for it take NCHW, and
-        // moving 3 channels to another layout costs more than the convolution saves.
-        let sourceLayout: DNNLDescriptor.Layout = self.channels < 8 ? .plain : .any
-        let convolution: DNNLPrimitive
-        do {
-            convolution = try DNNLPrimitive.convolution(
-                source: try DNNLDescriptor(sourceDims, layout: sourceLayout),
-                weights: try DNNLDescriptor(weightDims, layout: .any),
-                bias: self.hasBias ? try DNNLDescriptor([self.filters], layout: .plain) : nil,
-                destination: try DNNLDescriptor(destinationDims, layout: .any),
-                window: geometry,
-                postOps: self.activations.map(DNNLPostOp.init),
-                what: what
-            )
-        } catch {
-            return nil
+        // moving 3 channels to another layout costs more than the convolution saves. Channels-last images are
+        // read and written as they are.
+        let sourceLayout: DNNLDescriptor.Layout =
+            self.sourceChannelsLast ? .channelsLast : (self.channels < 8 ? .plain : .any)
+        let destinationLayout: DNNLDescriptor.Layout = self.resultChannelsLast ? .channelsLast : .any
+        func make(_ sourceLayout: DNNLDescriptor.Layout) -> DNNLPrimitive? {
+            do {
+                let made = try DNNLPrimitive.convolution(
+                    source: try DNNLDescriptor(sourceDims, layout: sourceLayout),
+                    weights: try DNNLDescriptor(weightDims, layout: .any),
+                    bias: self.hasBias ? try DNNLDescriptor([self.filters], layout: .plain) : nil,
+                    destination: try DNNLDescriptor(destinationDims, layout: destinationLayout),
+                    window: geometry,
+                    postOps: self.activations.map(DNNLPostOp.init),
+                    what: what
+                )
+                // Reference kernels are slower than im2col over OpenBLAS.
+                return made.implementation.hasPrefix("ref") ? nil : made
+            } catch {
+                return nil
+            }
         }
-        // Reference kernels are slower than im2col over OpenBLAS.
-        guard !convolution.implementation.hasPrefix("ref"),
+        // A few-channel NCHW image into a channels-last result may have no vector kernel: the image is moved then.
+        guard let convolution = make(sourceLayout) ?? (sourceLayout == .plain ? make(.any) : nil),
             let chosenSource = convolution.descriptor(DNNLArgument.source),
             let chosenWeights = convolution.descriptor(DNNLArgument.weights),
             let chosenDestination = convolution.descriptor(DNNLArgument.destination)
@@ -110,7 +123,8 @@ struct OneDNNConvolution {
             -> Move
         {
             if chosen.sameLayout(as: plain) { return .none }
-            if chosen.sameLayout(as: try DNNLDescriptor(dims, layout: .channelsLast)) {
+            let planar = try DNNLDescriptor(dims, layout: .plain)
+            if plain.sameLayout(as: planar), chosen.sameLayout(as: try DNNLDescriptor(dims, layout: .channelsLast)) {
                 return .transpose(channels: dims[1], pixels: dims[2] * dims[3])
             }
             let (from, to) = into ? (plain, chosen) : (chosen, plain)
@@ -161,29 +175,5 @@ struct OneDNNConvolution {
             },
             scratch: sourceBytes + destinationBytes + ownBytes
         )
-    }
-}
-
-/// `target[c][r] = source[r][c]` for a rows × columns matrix, in tiles that stay in cache.
-private func transposeMatrix(
-    _ source: UnsafePointer<Float>,
-    rows: Int,
-    columns: Int,
-    into target: UnsafeMutablePointer<Float>
-) {
-    let tile = 16
-    var r0 = 0
-    while r0 < rows {
-        let r1 = min(r0 + tile, rows)
-        var c0 = 0
-        while c0 < columns {
-            let c1 = min(c0 + tile, columns)
-            for r in r0..<r1 {
-                let row = source + r * columns
-                for c in c0..<c1 { target[c * rows + r] = row[c] }
-            }
-            c0 = c1
-        }
-        r0 = r1
     }
 }
