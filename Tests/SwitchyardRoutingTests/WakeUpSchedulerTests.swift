@@ -94,7 +94,7 @@ struct WakeUpSchedulerTests {
             let second = Task { try await batcher.call(makeRequest(rows: 1, base: 4), deadline: nil) }
             let third = Task { try await batcher.call(makeRequest(rows: 1, base: 5), deadline: nil) }
             try await waitUntil { batcher.statistics.queuedRequests == 2 && wakeUps.pending.count == 1 }
-            #expect(wakeUps.pending[0] <= .milliseconds(200) && wakeUps.pending[0] > .milliseconds(100))
+            #expect(wakeUps.pending[0] <= .milliseconds(200))  // what is left of the queue delay
             // the queue delay passes; only the wake-up, fired by hand, can send the two queued
             let passed = ContinuousClock.now.advanced(by: .milliseconds(200))
             try await waitUntil { ContinuousClock.now > passed }
@@ -127,7 +127,7 @@ struct WakeUpSchedulerTests {
         )
         async let answer = pool.call(makeRequest(rows: 1, base: 7), deadline: nil)
         try await waitUntil { wakeUps.pending.count == 1 && a.received.count + b.received.count == 1 }
-        #expect(wakeUps.pending.first.map { $0 <= .milliseconds(100) && $0 > .milliseconds(50) } == true)
+        #expect(wakeUps.pending.first.map { $0 <= .milliseconds(100) } == true)  // what is left of the per-try time
         wakeUps.fireAll()  // the first attempt's per-try timeout: a hedge on the other instance answers
         #expect(try firstColumn(try await answer.tensors) == [7])
         #expect(a.received.count == 1 && b.received.count == 1)
