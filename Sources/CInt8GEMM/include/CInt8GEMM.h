@@ -28,7 +28,8 @@ size_t sy_int8_packed_bytes(int64_t k, int64_t n);
 void sy_int8_pack(const int8_t *b, int64_t k, int64_t n, int64_t ldb, int8_t *packed, int32_t *column_sums);
 
 /// DynamicQuantizeLinear of m rows of k floats: the uint8 scale and zero point covering their range and 0 (non-finite
-/// values ignored for the range, saturated when quantized), and the quantized rows at stride ldo (ldo >= k).
+/// values ignored for the range, saturated when quantized, NaN to 0 as the engine's DynamicQuantizeLinear), and the
+/// quantized rows at stride ldo (ldo >= k).
 void sy_quantize_dynamic(const float *x, int64_t m, int64_t k, uint8_t *out, int64_t ldo, float *scale,
                          uint8_t *zero);
 
