@@ -187,7 +187,7 @@ struct BatcherAdmissionTests {
 
     /// Off (`nil`), the configured limit holds however long the upstream is saturated; on, it only lowers it.
     @Test func theSaturatedLimitLowersTheMostQueueTimeAndIsOffWhenNil() throws {
-        var machine = try Self.saturated {
+        let machine = try Self.saturated {
             $0.maxQueueTime = .milliseconds(30)
             $0.saturatedQueueTime = nil
         }
