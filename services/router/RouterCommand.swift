@@ -182,7 +182,8 @@ struct RouterCommand: ServiceCommand {
                 onRemoved: { member in
                     guard let client = member.upstream as? WireClient else { return }
                     Task { await client.close() }
-                }
+                },
+                wakeUps: EventLoopTaskExecutor(eventLoop: MultiThreadedEventLoopGroup.singleton.next())
             )
             return (pool, sources)
         }
