@@ -92,6 +92,9 @@ struct BatcherStateMachine: Sendable {
     /// Slots freed and refilled from the queue at once since then: a burst drains in a round or two of the slots, a
     /// standing queue outlives more (``BatcherConfiguration/saturationTurnovers``).
     private var refillsSinceFreeSlot = 0
+    /// When a saturation last ended (a slot seen free): one that comes back soon after needs no new interval, only
+    /// the slots' turnovers, as CoDel resumes dropping (a slot frees for a moment even under overload).
+    private var saturationEnded: Instant? = nil
 
     /// Most layouts remembered; past it the table starts over (equal layouts queued across the reset then wait for
     /// separate batches, which is correct, only less full).
@@ -198,6 +201,7 @@ struct BatcherStateMachine: Sendable {
     /// change, so a slot free now was free since the last event.
     private mutating func noteFreeSlot(now: Instant) {
         guard self.inFlight.count < self.maxInFlight else { return }
+        if self.isSaturated(now: now, busy: true) { self.saturationEnded = now }
         self.lastFreeSlot = max(self.lastFreeSlot, now)
         self.refillsSinceFreeSlot = 0
     }
@@ -205,10 +209,15 @@ struct BatcherStateMachine: Sendable {
     /// Whether every batch slot is busy, none has been free for ``BatcherConfiguration/saturationInterval``, and the
     /// slots were refilled from the queue for ``BatcherConfiguration/saturationTurnovers`` rounds meanwhile: a
     /// standing queue.
-    func isSaturated(now: Instant) -> Bool {
-        self.inFlight.count >= self.maxInFlight
-            && self.refillsSinceFreeSlot >= self.configuration.saturationTurnovers * self.maxInFlight
-            && now - self.lastFreeSlot >= self.configuration.saturationInterval
+    func isSaturated(now: Instant) -> Bool { self.isSaturated(now: now, busy: self.inFlight.count >= self.maxInFlight) }
+
+    /// ``isSaturated(now:)`` with whether every slot is busy given; a saturation that ended within 16 intervals (as
+    /// CoDel's) needs only the turnovers to return.
+    private func isSaturated(now: Instant, busy: Bool) -> Bool {
+        let interval = self.configuration.saturationInterval
+        let resumes = self.saturationEnded.map { now - $0 < interval * 16 } ?? false
+        return busy && self.refillsSinceFreeSlot >= self.configuration.saturationTurnovers * self.maxInFlight
+            && (resumes || now - self.lastFreeSlot >= interval)
     }
 
     /// The queue-time limit in force now (``BatcherConfiguration/queueTimeLimit(saturated:)``).

@@ -148,8 +148,28 @@ struct BatcherAdmissionTests {
         let third = try #require(machine.inFlight.keys.first)
         #expect(machine.complete(batchID: third, succeeded: true, now: at(130)).isEmpty)
         #expect(machine.inFlight.isEmpty && machine.queue.isEmpty)
-        #expect(machine.enqueue(id: 10, request: Self.request(), deadline: nil, now: at(300)).dispatches.count == 1)
-        #expect(machine.predictedLatency(rows: 1, priority: 0, now: at(300)).limit == nil)
+        #expect(machine.enqueue(id: 10, request: Self.request(), deadline: nil, now: at(140)).dispatches.count == 1)
+        #expect(machine.predictedLatency(rows: 1, priority: 0, now: at(150)).limit == nil)
+        // soon after, two rounds of the slot refilled from the queue bring it back without a new interval
+        for id in 21...28 as ClosedRange<UInt64> {
+            #expect(machine.enqueue(id: id, request: Self.request(), deadline: nil, now: at(150)).isEmpty)
+        }
+        for end in [160.0, 170.0] {
+            let batch = try #require(machine.inFlight.keys.first)
+            #expect(machine.complete(batchID: batch, succeeded: true, now: at(end)).dispatches.map(\.rows) == [4])
+        }
+        #expect(machine.predictedLatency(rows: 1, priority: 0, now: at(171)).limit == .milliseconds(1))
+        // long after its end (16 intervals), a saturation needs the whole interval again
+        _ = machine.complete(batchID: try #require(machine.inFlight.keys.first), succeeded: true, now: at(180))
+        #expect(machine.inFlight.isEmpty && machine.queue.isEmpty)
+        for id in 31...39 as ClosedRange<UInt64> {  // the first goes alone to the idle slot, 8 rows queue
+            _ = machine.enqueue(id: id, request: Self.request(), deadline: nil, now: at(3_000))
+        }
+        for end in [3_010.0, 3_020.0] {
+            let batch = try #require(machine.inFlight.keys.first)
+            #expect(machine.complete(batchID: batch, succeeded: true, now: at(end)).dispatches.map(\.rows) == [4])
+        }
+        #expect(machine.predictedLatency(rows: 1, priority: 0, now: at(3_021)).limit == nil)
     }
 
     /// A long idle stretch is no saturation: the first arrival after it finds a slot free.
@@ -167,7 +187,7 @@ struct BatcherAdmissionTests {
 
     /// Off (`nil`), the configured limit holds however long the upstream is saturated; on, it only lowers it.
     @Test func theSaturatedLimitLowersTheMostQueueTimeAndIsOffWhenNil() throws {
-        var machine = try Self.saturated {
+        let machine = try Self.saturated {
             $0.maxQueueTime = .milliseconds(30)
             $0.saturatedQueueTime = nil
         }
