@@ -3,8 +3,9 @@
 # each under a `yard load` that tallies every request: a rolling restart of every stage with SIGTERM, a SIGKILLed
 # inference instance, a SIGSTOPped one for 8 s with 1 s deadlines, and wrong identities (certificates calling what
 # their role may not, a foreign CA's) beside legitimate traffic (closed loop: "faults"); and overload: the capacity
-# measured first, then open loops at 2×, 4× and 5× of it, and at 2× with 50 ms deadlines ("overload"; THROTTLE=1:
-# the load client throttles itself adaptively, `yard load --throttle`); and hostile peers (bench/chaos_peers.py):
+# measured first, then open loops at 2×, 4× and 5× of it, and at 2× with 50 ms deadlines, with the router's default
+# admission ("overload"; THROTTLE=1: the load client throttles itself adaptively, `yard load --throttle`;
+# MAX_QUEUE_TIME_MS=N: a fixed queue-time limit on top); and hostile peers (bench/chaos_peers.py):
 # 60 slow connections claiming 16 MiB frames, 10,000 idle connections beside a good client, PNG bombs through the
 # preprocess stage ("limits"). Appends tables to bench/RESULTS-reliability.md (or the file given by RESULTS=...).
 #
@@ -187,13 +188,19 @@ done
 denied=$(cat "$logs"/{pre,inf,post}*.log "$logs"/router.log "$logs"/monitor.log | grep -c 'request refused: permission denied' || true)
 fi
 
-# overload: the capacity first, in the same run (closed loop, 64 in flight), the unloaded p99 at a fifth of it, then
+# overload: the capacity first, in the same run (closed loops), the unloaded p99 at a fifth of it, then
 # open loops at 2×, 4× and 5× of it with 5 s deadlines and at 2× with 50 ms deadlines. Goodput counts the answers
 # within the deadline (from the scheduled send); every request is tallied by status, the router's refusals apart.
 overload_rows=()
 capacities=""
 if [[ " $scenarios " == *" overload "* ]]; then
 overload_load=$(cut -d' ' -f1 /proc/loadavg)
+batching() { "$bin/yard" batching "$1" --router "127.0.0.1:${port[router]}" $(tls ops) --model digits "${@:2}"; }
+# the capacity and the unloaded latency without any queue-time limit, the router's saturated limit off too (a closed
+# loop of 1024 in flight saturates the mesh, and refusing its excess would only spin the loop); it is restored after
+saturated_default=$(batching status | awk '/saturated queue time/ {print ($4 == "off") ? 0 : $4}')
+batching set --saturated-queue-time-us 0 >"$logs/batching-set.txt" 2>&1 \
+  || { echo "chaos: yard batching set failed:" >&2; cat "$logs/batching-set.txt" >&2; exit 1; }
 router_cpu() { awk '{print $14 + $15}' "/proc/${pid[router]}/stat"; }  # user + system, in clock ticks
 open_load() {  # json rate timeout: also writes the router's CPU seconds during the step to json.cpu, the client's
   local before  # (user and system, from /usr/bin/time) to json.client
@@ -220,14 +227,14 @@ for in_flight in ${CAPACITY_IN_FLIGHT:-64 256 1024}; do
 done
 [ "${capacity:-0}" -gt 0 ] || { echo "chaos: capacity runs answered nothing; the last one's output:" >&2; cat "$capacity_json.txt" >&2; exit 1; }
 open_load "$logs/unloaded.json" $((capacity / 5)) 5s
-# the capacity and the unloaded latency were measured without a queue-time limit; the overload runs have one, set
-# while the router serves: MAX_QUEUE_TIME_MS, by default the unloaded p99 (what an operator would set for an SLO of
-# a few times it; batches cannot form under a limit much below one batch time)
-unloaded_p99=$(python3 -c 'import json,sys,math; print(math.ceil(json.load(open(sys.argv[1]))["steps"][0]["latency_ms"]["p99"]))' "$logs/unloaded.json")
-max_queue_time_ms=${MAX_QUEUE_TIME_MS:-$unloaded_p99}
-"$bin/yard" batching set --router "127.0.0.1:${port[router]}" $(tls ops) --model digits \
-  --max-queue-time-us $((max_queue_time_ms * 1000)) >"$logs/batching-set.txt" 2>&1 \
+# the overload runs with the router's default admission (its saturated limit back on), and MAX_QUEUE_TIME_MS (a
+# fixed limit, as an operator's SLO), SATURATED_QUEUE_TIME_US (0: off) and BATCHING (more `yard batching set`
+# options) when given
+saturated_us=${SATURATED_QUEUE_TIME_US:-$saturated_default}
+batching set --saturated-queue-time-us "$saturated_us" \
+  ${MAX_QUEUE_TIME_MS:+--max-queue-time-us $((MAX_QUEUE_TIME_MS * 1000))} ${BATCHING:-} >"$logs/batching-set.txt" 2>&1 \
   || { echo "chaos: yard batching set failed:" >&2; cat "$logs/batching-set.txt" >&2; exit 1; }
+batching status >"$logs/batching-overload.txt" 2>&1 || true
 for step in ${OVERLOAD_STEPS:-2 4 5 2-50ms}; do  # FACTOR, or FACTOR-50ms for 50 ms deadlines
   factor=${step%-50ms}
   open_load "$logs/over$step.json" $((capacity * factor)) "$([ "$step" = "$factor" ] && echo 5s || echo 50ms)"
@@ -413,7 +420,8 @@ fi
   if [ ${#overload_rows[@]} -gt 0 ]; then
     echo
     echo "Overload: capacity $capacity answers/s (the best closed loop, 4 connections: $capacities in flight) and the unloaded p99 measured"
-    echo "without a queue-time limit; then \`yard batching set --max-queue-time-us $((max_queue_time_ms * 1000))\` and"
+    echo "without a queue-time limit (\`--saturated-queue-time-us 0\`); then the router's default admission (saturated queue"
+    echo "time ${saturated_us} µs${MAX_QUEUE_TIME_MS:+, \`--max-queue-time-us $((MAX_QUEUE_TIME_MS * 1000))\`}${BATCHING:+, \`$BATCHING\`}) and"
     echo "open loops of 8 s (8 connections, 2 client event loops); goodput = answers within the deadline (from the"
     echo "scheduled send) per second; accepted p99 from the scheduled send (the client's own lag included: max"
     echo "send lag in the last column); router CPU over the step (warm-up included) per request offered."

@@ -229,3 +229,97 @@ int sy_image_kernels_use_vector(int enabled) {
     vector_allowed = enabled;
     return previous;
 }
+
+#if defined(__x86_64__)
+SY_AVX512 static void quantize_avx512(const float *x, int64_t count, float scale, float zero, uint8_t *out) {
+    const __m512 vscale = _mm512_set1_ps(scale);
+    const __m512 lowest = _mm512_set1_ps(-65536.0f), highest = _mm512_set1_ps(65536.0f);
+    const __m512i vzero = _mm512_set1_epi32((int)zero), floor = _mm512_setzero_si512();
+    const __m512i ceiling = _mm512_set1_epi32(255);
+    for (int64_t index = 0; index < count; index += 16) {
+        const __mmask16 lanes = first_lanes(count - index);
+        __m512 q = _mm512_div_ps(_mm512_maskz_loadu_ps(lanes, x + index), vscale);
+        q = _mm512_min_ps(_mm512_max_ps(q, lowest), highest);  // NaN → -65536 → 0, as quantize_one
+        __m512i v = _mm512_add_epi32(_mm512_cvtps_epi32(q), vzero);
+        v = _mm512_min_epi32(_mm512_max_epi32(v, floor), ceiling);
+        _mm_mask_storeu_epi8(out + index, lanes, _mm512_cvtepi32_epi8(v));
+    }
+}
+
+// target[c][r] = source[r][c] in 16 × 16 tiles: rows widened to 32 bits into a tile, columns gathered from it.
+SY_AVX512 static void transpose_avx512(const void *source, int64_t rows, int64_t columns, int64_t size,
+                                       void *target) {
+    const __m512i lanes16 = _mm512_mullo_epi32(
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(16));
+    int32_t tile[16 * 16];
+    for (int64_t r0 = 0; r0 < rows; r0 += 16) {
+        const int64_t rn = rows - r0 < 16 ? rows - r0 : 16;
+        const __mmask16 rowLanes = first_lanes(rn);
+        for (int64_t c0 = 0; c0 < columns; c0 += 16) {
+            const int64_t cn = columns - c0 < 16 ? columns - c0 : 16;
+            const __mmask16 columnLanes = first_lanes(cn);
+            for (int64_t r = 0; r < rn; r++) {
+                __m512i row;
+                if (size == 1) {
+                    row = _mm512_cvtepu8_epi32(
+                        _mm_maskz_loadu_epi8(columnLanes, (const uint8_t *)source + (r0 + r) * columns + c0));
+                } else {
+                    row = _mm512_maskz_loadu_epi32(columnLanes, (const int32_t *)source + (r0 + r) * columns + c0);
+                }
+                _mm512_storeu_si512(tile + r * 16, row);
+            }
+            for (int64_t c = 0; c < cn; c++) {
+                const __m512i column = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), rowLanes, lanes16,
+                                                                   tile + c, 4);
+                if (size == 1) {
+                    _mm_mask_storeu_epi8((uint8_t *)target + (c0 + c) * rows + r0, rowLanes,
+                                         _mm512_cvtepi32_epi8(column));
+                } else {
+                    _mm512_mask_storeu_epi32((int32_t *)target + (c0 + c) * rows + r0, rowLanes, column);
+                }
+            }
+        }
+    }
+}
+#endif
+
+void sy_quantize_u8(const float *x, int64_t count, float scale, uint8_t zero, uint8_t *out) {
+#if defined(__x86_64__)
+    if (has_avx512()) {
+        quantize_avx512(x, count, scale, (float)zero, out);
+        return;
+    }
+#endif
+    for (int64_t index = 0; index < count; index++) out[index] = quantize_one(x[index], scale, (float)zero);
+}
+
+void sy_dynamic_range(const float *x, int64_t count, float *scale, uint8_t *zero) {
+    float low, high;
+#if defined(__x86_64__)
+    if (has_avx512()) {
+        range_avx512(x, count, &low, &high);
+        scale_and_zero(low, high, scale, zero);
+        return;
+    }
+#endif
+    range_scalar(x, count, &low, &high);
+    scale_and_zero(low, high, scale, zero);
+}
+
+void sy_transpose(const void *source, int64_t rows, int64_t columns, int64_t size, void *target) {
+#if defined(__x86_64__)
+    if (has_avx512() && (size == 1 || size == 4)) {
+        transpose_avx512(source, rows, columns, size, target);
+        return;
+    }
+#endif
+    for (int64_t r = 0; r < rows; r++) {
+        for (int64_t c = 0; c < columns; c++) {
+            if (size == 1) {
+                ((uint8_t *)target)[c * rows + r] = ((const uint8_t *)source)[r * columns + c];
+            } else {
+                ((uint32_t *)target)[c * rows + r] = ((const uint32_t *)source)[r * columns + c];
+            }
+        }
+    }
+}

@@ -10,7 +10,8 @@ import SwitchyardWire
 ///
 /// `batching.set` takes `model` and any of the parameters `max_batch_size` (1...65536), `max_queue_delay_us`
 /// (0...10000000), `max_queue_size` (1...1000000), `max_queue_time_us` (0...600000000, 0 for no limit),
-/// `preferred_batch_sizes` (comma-separated, empty for none) and `max_batches_in_flight` (1...64, per stage instance). Both answer the limits now as JSON in `batching`
+/// `saturated_queue_time_us` (0...600000000, 0 for off), `preferred_batch_sizes` (comma-separated, empty for none)
+/// and `max_batches_in_flight` (1...64, per stage instance). Both answer the limits now as JSON in `batching`
 /// (schema: ``BatchingStatus``).
 extension RouterService {
     func batching(_ request: Request, context: RequestContext) throws(RouterError) -> Response {
@@ -35,6 +36,7 @@ extension RouterService {
                     "batch.max_queue_delay": "\(configuration.maxQueueDelay)",
                     "batch.max_queue_size": "\(configuration.maxQueueSize)",
                     "batch.max_queue_time": "\(configuration.maxQueueTime.map { "\($0)" } ?? "none")",
+                    "batch.saturated_queue_time": "\(configuration.saturatedQueueTime.map { "\($0)" } ?? "off")",
                     "batch.preferred_sizes": "\(configuration.preferredBatchSizes)",
                     "batch.max_in_flight": "\(configuration.maxBatchesInFlight)",
                 ]
@@ -50,7 +52,8 @@ extension RouterService {
     /// The limits `batching.set` changes.
     static let batchingKeys = [
         ParameterKey.maxBatchSize, ParameterKey.maxQueueDelayMicroseconds, ParameterKey.maxQueueSize,
-        ParameterKey.maxQueueTimeMicroseconds, ParameterKey.preferredBatchSizes, ParameterKey.maxBatchesInFlight,
+        ParameterKey.maxQueueTimeMicroseconds, ParameterKey.saturatedQueueTimeMicroseconds,
+        ParameterKey.preferredBatchSizes, ParameterKey.maxBatchesInFlight,
     ]
 
     /// The limits after a `batching.set` request: `applied` with each parameter given replacing its field.
@@ -77,6 +80,9 @@ extension RouterService {
         if let value = try integer(ParameterKey.maxQueueSize, 1...1_000_000) { configuration.maxQueueSize = value }
         if let value = try integer(ParameterKey.maxQueueTimeMicroseconds, 0...600_000_000) {
             configuration.maxQueueTime = value == 0 ? nil : .microseconds(value)
+        }
+        if let value = try integer(ParameterKey.saturatedQueueTimeMicroseconds, 0...600_000_000) {
+            configuration.saturatedQueueTime = value == 0 ? nil : .microseconds(value)
         }
         if let value = try integer(ParameterKey.maxBatchesInFlight, 1...64) { configuration.maxBatchesInFlight = value }
         if let text = request[parameter: ParameterKey.preferredBatchSizes] {
@@ -105,6 +111,8 @@ public struct BatchingStatus: Codable, Sendable, Equatable {
     public var maxQueueSize: Int
     /// `nil`: no limit.
     public var maxQueueTimeMicroseconds: Int64?
+    /// The limit while a stage is saturated; `nil`: off.
+    public var saturatedQueueTimeMicroseconds: Int64?
     public var preferredBatchSizes: [Int]
     public var maxBatchesInFlight: Int
 
@@ -115,12 +123,15 @@ public struct BatchingStatus: Codable, Sendable, Equatable {
         let (seconds, attoseconds) = configuration.maxQueueDelay.components
         self.maxQueueDelayMicroseconds = seconds * 1_000_000 + attoseconds / 1_000_000_000_000
         self.maxQueueSize = configuration.maxQueueSize
-        self.maxQueueTimeMicroseconds = configuration.maxQueueTime.map { time in
-            let (seconds, attoseconds) = time.components
-            return seconds * 1_000_000 + attoseconds / 1_000_000_000_000
-        }
+        self.maxQueueTimeMicroseconds = configuration.maxQueueTime.map(Self.microseconds)
+        self.saturatedQueueTimeMicroseconds = configuration.saturatedQueueTime.map(Self.microseconds)
         self.preferredBatchSizes = configuration.preferredBatchSizes
         self.maxBatchesInFlight = configuration.maxBatchesInFlight
+    }
+
+    private static func microseconds(_ time: Duration) -> Int64 {
+        let (seconds, attoseconds) = time.components
+        return seconds * 1_000_000 + attoseconds / 1_000_000_000_000
     }
 
     enum CodingKeys: String, CodingKey {
@@ -129,6 +140,7 @@ public struct BatchingStatus: Codable, Sendable, Equatable {
         case maxQueueDelayMicroseconds = "max_queue_delay_us"
         case maxQueueSize = "max_queue_size"
         case maxQueueTimeMicroseconds = "max_queue_time_us"
+        case saturatedQueueTimeMicroseconds = "saturated_queue_time_us"
         case preferredBatchSizes = "preferred_batch_sizes"
         case maxBatchesInFlight = "max_batches_in_flight"
     }

@@ -162,9 +162,10 @@ public final class RouterService: WireService, Service {
     /// Refuses an `infer` request at arrival, before its task starts, when the model's batch queues predict that it
     /// cannot be answered well: the waits in the preprocess, inference and postprocess queues (at its priority) plus
     /// their predicted executions would miss its deadline (`deadline exceeded`), or the waits behind full batches
-    /// exceed the model's most queue time (`resource exhausted`, with when to retry). The inference queue is the one
-    /// the request will go through: its pinned version's, or the version the release would route it to now. Each
-    /// batcher checks its own stage again on arrival.
+    /// exceed the model's most queue time (`resource exhausted`, with when to retry; the lowest limit in force of the
+    /// three, lower while a stage is saturated: ``BatcherConfiguration/saturatedQueueTime``). The inference queue is
+    /// the one the request will go through: its pinned version's, or the version the release would route it to now.
+    /// Each batcher checks its own stage again on arrival.
     public func refusal(for request: Request, deadline: ContinuousClock.Instant?) -> Status? {
         guard request.method == Method.infer, let stages = self.batchers[request.model],
             let configuration = self.batchers.configuration(of: request.model)
@@ -173,18 +174,21 @@ public final class RouterService: WireService, Service {
         var queue = Duration.zero
         var backlog = Duration.zero
         var execution = Duration.zero
+        var limit: Duration? = nil
         for batcher in [stages.preprocess, self.predictedInferenceBatcher(request, stages: stages), stages.postprocess]
         {
             let predicted = batcher.predictedLatency(rows: rows, priority: request.priority)
             queue += predicted.queue
             backlog += predicted.backlog
             execution += predicted.execution
+            if let stageLimit = predicted.limit { limit = min(limit ?? stageLimit, stageLimit) }
         }
         return configuration.refusal(
             queue: queue,
             backlog: backlog,
             execution: execution,
-            timeLeft: deadline.map { ContinuousClock.now.duration(to: $0) }
+            timeLeft: deadline.map { ContinuousClock.now.duration(to: $0) },
+            limit: limit
         )?.status
     }
 

@@ -31,9 +31,9 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
         var nextID: UInt64 = 0
         /// When the timer fires, as time since ``origin``.
         var armed: Duration? = nil
-        /// The one timer task, sleeping until `armed`; replaced (and cancelled) when an earlier wake-up is needed,
-        /// so that sleeping timers never pile up.
-        var timer: Task<Void, Never>? = nil
+        /// Cancels the one timer, set for `armed`; it is replaced (and cancelled) when an earlier wake-up is needed,
+        /// so that timers never pile up.
+        var timer: (@Sendable () -> Void)? = nil
         var stopped = false
         /// Batches for the run loop to send, in order.
         var pending: [BatcherStateMachine.Dispatch] = []
@@ -66,6 +66,9 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
     private let spanAttributes: [(String, String)]
     /// Where the batcher's own tasks (timer, upstream calls) run; `nil`: the global executor.
     public let executor: (any TaskExecutor)?
+    /// The executor's timers when it has them (an event loop's) and the clock is the continuous one: the timer then
+    /// needs no task and no timer thread.
+    private let wakeUps: (any WakeUpScheduler)?
 
     /// Makes a batcher; nothing is sent until ``run()`` runs.
     /// - Parameters:
@@ -86,6 +89,7 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
         executor: (any TaskExecutor)? = nil
     ) {
         self.executor = executor
+        self.wakeUps = C.self == ContinuousClock.self ? executor as? any WakeUpScheduler : nil  // real time only
         self.state = Mutex(State(machine: BatcherStateMachine(configuration: configuration)))
         self.upstream = upstream
         self.clock = clock
@@ -113,15 +117,16 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
     }
 
     /// The predicted wait in the queue of a request of `rows` rows at `priority` if it arrived now, the part of it
-    /// behind full batches (the backlog ``BatcherConfiguration/maxQueueTime`` limits), and the predicted execution of
-    /// the batch it would go in: what admission by queueing time decides on.
+    /// behind full batches (the backlog ``BatcherConfiguration/maxQueueTime`` limits), the predicted execution of
+    /// the batch it would go in, and the queue-time limit in force (lower while the upstream is saturated,
+    /// ``BatcherConfiguration/saturatedQueueTime``): what admission by queueing time decides on.
     /// - Parameters:
     ///   - rows: the request's rows.
     ///   - priority: its priority (less urgent requests queued do not delay it).
     public func predictedLatency(
         rows: Int,
         priority: UInt8
-    ) -> (queue: Duration, backlog: Duration, execution: Duration) {
+    ) -> (queue: Duration, backlog: Duration, execution: Duration, limit: Duration?) {
         let now = self.now
         return self.state.withLock { $0.machine.predictedLatency(rows: rows, priority: priority, now: now) }
     }
@@ -183,7 +188,7 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
             state.stopped = true
             var effects = self.apply(state.machine.shutDown(), to: &state)
             let stopped = RoutingError(.shutDown, "the batcher stopped")
-            state.timer?.cancel()
+            state.timer?()
             state.timer = nil
             state.armed = nil
             for dispatch in state.pending {
@@ -332,10 +337,14 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
         guard !state.stopped, let next = state.machine.nextWakeUp else { return }
         if let armed = state.armed, armed <= next { return }
         state.armed = next
-        state.timer?.cancel()
+        state.timer?()
+        if let wakeUps = self.wakeUps {
+            state.timer = wakeUps.scheduleWakeUp(after: next - self.now) { self.wake(armed: next) }
+            return
+        }
         let clock = self.clock
         let instant = self.origin.advanced(by: next)
-        state.timer = Task(executorPreference: self.executor) {
+        let task = Task(executorPreference: self.executor) {
             do {
                 try await clock.sleep(until: instant, tolerance: nil)
             } catch {
@@ -343,6 +352,7 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
             }
             self.wake(armed: next)
         }
+        state.timer = { task.cancel() }
     }
 
     private func carryOut(_ effects: Effects) {

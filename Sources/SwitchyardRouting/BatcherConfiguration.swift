@@ -20,6 +20,18 @@ public struct BatcherConfiguration: Sendable, Hashable {
     /// request joining the batch that leaves with it adds no batch, and refusing it would only shrink batches.
     /// `nil`: only `maxQueueSize` and deadlines bound the queue.
     public var maxQueueTime: Duration? = nil
+    /// The most queue time behind full batches while the upstream is saturated: every batch slot busy, none free
+    /// for ``saturationInterval``. A queue that outlives the slots' turnover that long is a standing queue (CoDel's
+    /// signal, as in Facebook's adaptive queue timeout): the upstream answers no faster for it, so its wait is pure
+    /// latency. While saturated, arrivals are admitted into the batches about to leave and the rest are refused at
+    /// once with a retry-after hint; at lower load bursts queue as ``maxQueueTime`` allows. Lowers
+    /// ``maxQueueTime``, never raises it. `nil`: off.
+    public var saturatedQueueTime: Duration? = .milliseconds(1)
+    /// How long every batch slot must stay busy before ``saturatedQueueTime`` applies (CoDel's interval).
+    public var saturationInterval: Duration = .milliseconds(100)
+    /// Rounds of every slot freed and refilled from the queue at once before a busy upstream counts as saturated too,
+    /// so that a burst behind slow (or cold) batches, which drains in a round or two, is served rather than refused.
+    public var saturationTurnovers: Int = 2
     /// Most batches in flight to the upstream at once; never exceeded.
     public var maxBatchesInFlight: Int = 2
     /// While fewer batches than this are in flight the upstream counts as idle, and queued requests are sent at
@@ -58,22 +70,35 @@ public struct BatcherConfiguration: Sendable, Hashable {
         copy.initialExecutionEstimate = max(.zero, copy.initialExecutionEstimate)
         copy.deadlineReserve = max(.zero, copy.deadlineReserve)
         copy.maxQueueTime = copy.maxQueueTime.map { max(.zero, $0) }
+        copy.saturatedQueueTime = copy.saturatedQueueTime.map { max(.zero, $0) }
+        copy.saturationInterval = max(.zero, copy.saturationInterval)
+        copy.saturationTurnovers = max(0, copy.saturationTurnovers)
         return copy
     }
 
+    /// The most queue time behind full batches an arrival is admitted with: ``maxQueueTime``, lowered to
+    /// ``saturatedQueueTime`` while the upstream is saturated; `nil`: no limit.
+    /// - Parameter saturated: whether every batch slot has been busy for ``saturationInterval``.
+    public func queueTimeLimit(saturated: Bool) -> Duration? {
+        guard saturated, let tight = self.saturatedQueueTime else { return self.maxQueueTime }
+        return self.maxQueueTime.map { min($0, tight) } ?? tight
+    }
+
     /// Why a request with this predicted queueing and execution is refused at arrival, or `nil`: a deadline they
-    /// would miss (`deadline exceeded`; only for a request that would wait), or a backlog over ``maxQueueTime``
+    /// would miss (`deadline exceeded`; only for a request that would wait), or a backlog over the queue-time limit
     /// (`resource exhausted`, saying when to retry).
     /// - Parameters:
     ///   - queue: the predicted wait in the queue (or queues, for a chain of batchers).
     ///   - backlog: the part of it behind full batches, beyond the next slot to free.
     ///   - execution: the predicted execution after it.
     ///   - timeLeft: until the request's deadline; `nil` for none.
+    ///   - limit: the queue-time limit in force (``queueTimeLimit(saturated:)``); `nil`: none.
     public func refusal(
         queue: Duration,
         backlog: Duration,
         execution: Duration,
-        timeLeft: Duration?
+        timeLeft: Duration?,
+        limit: Duration?
     ) -> RoutingError? {
         // a request that would not wait is sent: refusing it on a prediction alone could refuse every request on a
         // stale one, and nothing would be sent to correct it
@@ -84,7 +109,7 @@ public struct BatcherConfiguration: Sendable, Hashable {
                     + "\(Self.milliseconds(queue)) and execution \(Self.milliseconds(execution))"
             )
         }
-        if let limit = self.maxQueueTime, backlog > limit {
+        if let limit, backlog > limit {
             return RoutingError(
                 .queueFull,
                 "overloaded: predicted queueing behind full batches \(Self.milliseconds(backlog)) exceeds the most "

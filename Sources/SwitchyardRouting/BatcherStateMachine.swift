@@ -23,8 +23,11 @@ internal import SwitchyardWire
 /// learned execution times, which under load include the upstream's own queueing, so that slots ÷ batch time is the
 /// throughput seen). An arrival whose deadline that wait plus its execution would miss is answered `deadline
 /// exceeded` at once; one whose wait behind full batches (beyond the next slot to free, which no refusal shortens)
-/// exceeds ``BatcherConfiguration/maxQueueTime`` is answered `resource exhausted` with a retry-after hint. Less urgent queued requests do not count in an arrival's wait (it goes ahead of them); when
-/// it pushes the queue past its time, the least urgent requests (the newest of them first) are shed.
+/// exceeds ``BatcherConfiguration/maxQueueTime`` is answered `resource exhausted` with a retry-after hint. Less
+/// urgent queued requests do not count in an arrival's wait (it goes ahead of them); when it pushes the queue past its
+/// time, the least urgent requests (the newest of them first) are shed. While every batch slot has stayed busy for
+/// ``BatcherConfiguration/saturationInterval`` the limit is ``BatcherConfiguration/saturatedQueueTime``: a standing
+/// queue behind a saturated upstream adds latency and no throughput.
 struct BatcherStateMachine: Sendable {
     typealias Instant = Duration
 
@@ -83,6 +86,15 @@ struct BatcherStateMachine: Sendable {
     private var nextLane = 0
     /// An arrival at the idle upstream is gathering its burst: idle sends wait until it ends.
     private(set) var gathering = false
+    /// The last time a batch slot was seen free: the upstream is saturated when none has been since
+    /// ``BatcherConfiguration/saturationInterval``.
+    private var lastFreeSlot: Instant = .zero
+    /// Slots freed and refilled from the queue at once since then: a burst drains in a round or two of the slots, a
+    /// standing queue outlives more (``BatcherConfiguration/saturationTurnovers``).
+    private var refillsSinceFreeSlot = 0
+    /// When a saturation last ended (a slot seen free): one that comes back soon after needs no new interval, only
+    /// the slots' turnovers, as CoDel resumes dropping (a slot frees for a moment even under overload).
+    private var saturationEnded: Instant? = nil
 
     /// Most layouts remembered; past it the table starts over (equal layouts queued across the reset then wait for
     /// separate batches, which is correct, only less full).
@@ -116,6 +128,7 @@ struct BatcherStateMachine: Sendable {
         gathered: Bool = false
     ) -> [Action] {
         if gathered { self.gathering = false }
+        self.noteFreeSlot(now: now)
         if let deadline, deadline <= now {
             return [
                 .fail(ids: [id], RoutingError(.deadlineExceeded, "the deadline passed before the request was queued"))
@@ -184,10 +197,38 @@ struct BatcherStateMachine: Sendable {
         return shed + self.shedForQueueTime(priority: queued.priority, now: now) + self.evaluate(now: now)
     }
 
+    /// Records that a batch slot is free now. Called before each event changes the state: between events it does not
+    /// change, so a slot free now was free since the last event.
+    private mutating func noteFreeSlot(now: Instant) {
+        guard self.inFlight.count < self.maxInFlight else { return }
+        if self.isSaturated(now: now, busy: true) { self.saturationEnded = now }
+        self.lastFreeSlot = max(self.lastFreeSlot, now)
+        self.refillsSinceFreeSlot = 0
+    }
+
+    /// Whether every batch slot is busy, none has been free for ``BatcherConfiguration/saturationInterval``, and the
+    /// slots were refilled from the queue for ``BatcherConfiguration/saturationTurnovers`` rounds meanwhile: a
+    /// standing queue.
+    func isSaturated(now: Instant) -> Bool { self.isSaturated(now: now, busy: self.inFlight.count >= self.maxInFlight) }
+
+    /// ``isSaturated(now:)`` with whether every slot is busy given; a saturation that ended within 16 intervals (as
+    /// CoDel's) needs only the turnovers to return.
+    private func isSaturated(now: Instant, busy: Bool) -> Bool {
+        let interval = self.configuration.saturationInterval
+        let resumes = self.saturationEnded.map { now - $0 < interval * 16 } ?? false
+        return busy && self.refillsSinceFreeSlot >= self.configuration.saturationTurnovers * self.maxInFlight
+            && (resumes || now - self.lastFreeSlot >= interval)
+    }
+
+    /// The queue-time limit in force now (``BatcherConfiguration/queueTimeLimit(saturated:)``).
+    func queueTimeLimit(now: Instant) -> Duration? {
+        self.configuration.queueTimeLimit(saturated: self.isSaturated(now: now))
+    }
+
     /// A queue over its time because a more urgent request went ahead: its least urgent requests (newest first),
     /// less urgent than `priority`, are shed until it is within its time again.
     private mutating func shedForQueueTime(priority: UInt8, now: Instant) -> [Action] {
-        guard priority > 0, let limit = self.configuration.maxQueueTime else { return [] }
+        guard priority > 0, let limit = self.queueTimeLimit(now: now) else { return [] }
         var shed: [UInt64] = []
         var total = self.queuedRowCount
         // the least urgent, newest request is the last of the queue, the one that waits longest
@@ -216,8 +257,8 @@ struct BatcherStateMachine: Sendable {
     private var idleInFlight: Int { min(self.configuration.idleBatchesInFlight, self.maxInFlight) }
 
     /// The predicted wait in the queue of `rows` more rows at `priority` arriving at `now`, the part of it spent
-    /// behind full batches (the backlog, what ``BatcherConfiguration/maxQueueTime`` limits), and the predicted
-    /// execution of the batch they would go in.
+    /// behind full batches (the backlog, what ``BatcherConfiguration/maxQueueTime`` limits), the predicted
+    /// execution of the batch they would go in, and the queue-time limit in force (``queueTimeLimit(now:)``).
     ///
     /// The rows queued at that priority or above leave first, in full batches, and the arrival leaves with the next
     /// slot to free after them (``wait(ahead:now:)``). Under load the learned times include the upstream's own
@@ -226,12 +267,13 @@ struct BatcherStateMachine: Sendable {
         rows: Int,
         priority: UInt8,
         now: Instant
-    ) -> (queue: Duration, backlog: Duration, execution: Duration) {
+    ) -> (queue: Duration, backlog: Duration, execution: Duration, limit: Duration?) {
         var ahead = 0
         for (level, queued) in self.queuedRows where level >= priority { ahead += queued }
         let batch = self.configuration.maxBatchSize
         let (wait, backlog) = self.wait(ahead: ahead, now: now)
-        return (wait, backlog, self.predictor.predict(rows: max(1, min(batch, ahead % batch + rows))))
+        let execution = self.predictor.predict(rows: max(1, min(batch, ahead % batch + rows)))
+        return (wait, backlog, execution, self.queueTimeLimit(now: now))
     }
 
     /// The predicted wait of a request behind `ahead` queued rows, and the part of it after the first slot frees.
@@ -272,7 +314,7 @@ struct BatcherStateMachine: Sendable {
     /// Why an arrival with this prediction is refused, or `nil`
     /// (``BatcherConfiguration/refusal(queue:backlog:execution:timeLeft:)``).
     func refusal(
-        _ predicted: (queue: Duration, backlog: Duration, execution: Duration),
+        _ predicted: (queue: Duration, backlog: Duration, execution: Duration, limit: Duration?),
         deadline: Instant?,
         now: Instant
     ) -> RoutingError? {
@@ -280,7 +322,8 @@ struct BatcherStateMachine: Sendable {
             queue: predicted.queue,
             backlog: predicted.backlog,
             execution: predicted.execution + self.configuration.deadlineReserve,
-            timeLeft: deadline.map { $0 - now }
+            timeLeft: deadline.map { $0 - now },
+            limit: predicted.limit
         )
     }
 
@@ -309,6 +352,7 @@ struct BatcherStateMachine: Sendable {
     /// that found no company.
     /// - Returns: the batch of one, or `nil` when the request must go through the queue.
     mutating func sendAloneIfIdle(id: UInt64, request: Request, deadline: Instant?, now: Instant) -> Dispatch? {
+        self.noteFreeSlot(now: now)
         guard self.queue.isEmpty, self.inFlight.count < self.idleInFlight else { return nil }
         let rows = BatchLayout.rows(of: request)
         // enqueue answers one whose deadline passed or cannot be met
@@ -345,16 +389,27 @@ struct BatcherStateMachine: Sendable {
 
     /// A batch came back; frees its slot, learns its duration if it succeeded, and may send more.
     mutating func complete(batchID: UInt64, succeeded: Bool, now: Instant) -> [Action] {
+        self.noteFreeSlot(now: now)
         guard let batch = self.inFlight.removeValue(forKey: batchID) else { return self.evaluate(now: now) }
         if succeeded { self.predictor.observe(rows: batch.rows, duration: now - batch.sent) }
-        return self.evaluate(now: now)
+        let actions = self.evaluate(now: now)
+        if self.inFlight.count >= self.maxInFlight {
+            self.refillsSinceFreeSlot += 1
+        } else {
+            self.noteFreeSlot(now: now)
+        }
+        return actions
     }
 
     /// Time passed (a wake-up from ``nextWakeUp``): expires deadlines and sends batches whose time came.
-    mutating func tick(now: Instant) -> [Action] { self.evaluate(now: now) }
+    mutating func tick(now: Instant) -> [Action] {
+        self.noteFreeSlot(now: now)
+        return self.evaluate(now: now)
+    }
 
     /// New limits; requests beyond a smaller queue bound stay queued.
     mutating func update(configuration: BatcherConfiguration, now: Instant) -> [Action] {
+        self.noteFreeSlot(now: now)
         self.configuration = configuration.normalized
         self.predictor.initialEstimate = self.configuration.initialExecutionEstimate
         self.cachedPlan = nil

@@ -55,6 +55,8 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
     private let logger: Logger
     private let metrics: PoolMetrics
     private let onRemoved: (@Sendable (Member) -> Void)?
+    /// Where per-try timers run when the clock is the continuous one; `nil`: `clock.sleep`.
+    private let wakeUps: (any WakeUpScheduler)?
     private let troubleObservers = Mutex<[@Sendable () -> Void]>([])
 
     /// Makes a pool.
@@ -65,14 +67,18 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
     ///   - logger: for ejections and re-admissions (debug level).
     ///   - metricDimensions: labels of the pool's metrics (`switchyard_upstream_*`), e.g. `[("stage", "inference")]`.
     ///   - onRemoved: told when a removed instance has left (its last request finished), to close it.
+    ///   - wakeUps: where the per-try timers run (e.g. the router's event loop: no timer thread, no hop back);
+    ///     used only with the continuous clock; `nil`: `clock.sleep`.
     public init(
         members: [Member],
         configuration: UpstreamPoolConfiguration = UpstreamPoolConfiguration(),
         clock: C,
         logger: Logger = Logger(label: "switchyard.pool"),
         metricDimensions: [(String, String)] = [],
-        onRemoved: (@Sendable (Member) -> Void)? = nil
+        onRemoved: (@Sendable (Member) -> Void)? = nil,
+        wakeUps: (any WakeUpScheduler)? = nil
     ) {
+        self.wakeUps = C.self == ContinuousClock.self ? wakeUps : nil
         self.metrics = PoolMetrics(dimensions: metricDimensions)
         self.state = Mutex(
             State(
@@ -282,6 +288,11 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
     /// Starts attempt `number`'s per-try timer, unless it would end after the deadline.
     private func arm(_ run: Run, _ number: Int, at timeoutAt: C.Instant, in group: inout TaskGroup<AttemptEvent>) {
         guard run.localDeadline.map({ timeoutAt < $0 }) ?? true else { return }
+        if let wakeUps = self.wakeUps {
+            let delay = self.clock.now.duration(to: timeoutAt)
+            group.addTask { await wakeUps.sleep(for: delay) ? .perTryTimeout(number) : .timerCancelled }
+            return
+        }
         let clock = self.clock
         group.addTask {
             do {
@@ -549,12 +560,14 @@ extension UpstreamPool where C == ContinuousClock {
     ///   - logger: for ejections and re-admissions.
     ///   - metricDimensions: labels of the pool's metrics.
     ///   - onRemoved: told when a removed instance has left, to close it.
+    ///   - wakeUps: where the per-try timers run; `nil`: `Task.sleep`.
     public convenience init(
         members: [Member],
         configuration: UpstreamPoolConfiguration = UpstreamPoolConfiguration(),
         logger: Logger = Logger(label: "switchyard.pool"),
         metricDimensions: [(String, String)] = [],
-        onRemoved: (@Sendable (Member) -> Void)? = nil
+        onRemoved: (@Sendable (Member) -> Void)? = nil,
+        wakeUps: (any WakeUpScheduler)? = nil
     ) {
         self.init(
             members: members,
@@ -562,7 +575,8 @@ extension UpstreamPool where C == ContinuousClock {
             clock: ContinuousClock(),
             logger: logger,
             metricDimensions: metricDimensions,
-            onRemoved: onRemoved
+            onRemoved: onRemoved,
+            wakeUps: wakeUps
         )
     }
 }

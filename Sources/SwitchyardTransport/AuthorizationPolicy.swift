@@ -92,8 +92,8 @@ public struct AuthorizationPolicy: Sendable {
     /// - Parameters:
     ///   - method: the REQUEST's method.
     ///   - peer: the caller, its roles resolved.
-    ///   - logger: where a refusal is logged, at notice.
-    public func refusal(of method: String, by peer: PeerIdentity, logger: Logger) -> Status? {
+    ///   - logger: where a refusal is logged, at notice; made only then (a request's logger costs its metadata).
+    public func refusal(of method: String, by peer: PeerIdentity, logger: @autoclosure () -> Logger) -> Status? {
         guard !self.allows(method, for: peer) else { return nil }
         let needed = self.roles(for: method).union([.admin]).sorted().map(\.name)
         let known = self.rules[method] != nil
@@ -104,7 +104,7 @@ public struct AuthorizationPolicy: Sendable {
         )
         let count = self.denials.count(method: known && Method.all.contains(method) ? method : "unlisted", peer: peer)
         if count == 1 || count % 1000 == 0 {
-            logger.notice(
+            logger().notice(
                 "request refused: permission denied",
                 metadata: [
                     "peer": "\(peer)", "peer.roles": "\(peer.roles.map(\.name).sorted().joined(separator: ","))",

@@ -34,6 +34,16 @@ public final class EventLoopTaskExecutor: TaskExecutor, @unchecked Sendable {
         if schedule { self.eventLoop.execute { self.runQueued() } }
     }
 
+    /// Runs `body` on the loop once `delay` has passed: the batchers' and pools' timers, without a timer thread.
+    /// - Returns: cancels it; a no-op once `body` ran.
+    public func scheduleWakeUp(
+        after delay: Duration,
+        _ body: @escaping @Sendable () -> Void
+    ) -> @Sendable () -> Void {
+        let scheduled = self.eventLoop.scheduleTask(in: TimeAmount(delay), body)
+        return { scheduled.cancel() }
+    }
+
     /// Runs the jobs queued so far; those they queue run in the next burst.
     private func runQueued() {
         var burst = self.queue.withLockedValue { queue in

@@ -136,6 +136,8 @@ public enum ParameterKey {
     public static let maxQueueSize = "max_queue_size"
     /// Longest predicted queueing a request is admitted with, in microseconds; 0: no limit.
     public static let maxQueueTimeMicroseconds = "max_queue_time_us"
+    /// Longest predicted queueing a request is admitted with while a stage is saturated, in microseconds; 0: off.
+    public static let saturatedQueueTimeMicroseconds = "saturated_queue_time_us"
     /// Batch sizes sent at once while the stage is busy, comma-separated.
     public static let preferredBatchSizes = "preferred_batch_sizes"
     /// Batches in flight to each stage instance.
@@ -226,6 +228,7 @@ public enum ParameterKey {
         maxQueueDelayMicroseconds,
         maxQueueSize,
         maxQueueTimeMicroseconds,
+        saturatedQueueTimeMicroseconds,
         preferredBatchSizes,
         maxBatchesInFlight,
         batching,

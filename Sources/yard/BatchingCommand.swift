@@ -30,6 +30,7 @@ struct BatchingCommand: AsyncParsableCommand {
             max queue delay        \(status.maxQueueDelayMicroseconds) µs
             max queue size         \(status.maxQueueSize)
             max queue time         \(status.maxQueueTimeMicroseconds.map { "\($0) µs" } ?? "none")
+            saturated queue time   \(status.saturatedQueueTimeMicroseconds.map { "\($0) µs" } ?? "off")
             preferred batch sizes  \(preferred.isEmpty ? "-" : preferred)
             batches in flight      \(status.maxBatchesInFlight) per stage instance
             """
@@ -63,6 +64,8 @@ struct BatchingCommand: AsyncParsableCommand {
         @Option(help: "Requests queued per stage before new ones are shed.") var maxQueueSize: Int?
         @Option(help: "Longest predicted queueing a request is admitted with, in microseconds (0: no limit).")
         var maxQueueTimeUs: Int?
+        @Option(help: "Longest predicted queueing admitted while a stage is saturated, in microseconds (0: off).")
+        var saturatedQueueTimeUs: Int?
         @Option(help: "Batch sizes sent at once while a stage is busy, e.g. 8,16,32 (\"\" for none).")
         var preferredBatchSizes: String?
         @Option(help: "Batches in flight to each stage instance.") var maxBatchesInFlight: Int?
@@ -70,7 +73,7 @@ struct BatchingCommand: AsyncParsableCommand {
         func validate() throws {
             let given: [Any?] = [
                 self.maxBatchSize, self.maxQueueDelayUs, self.maxQueueSize, self.maxQueueTimeUs,
-                self.preferredBatchSizes, self.maxBatchesInFlight,
+                self.saturatedQueueTimeUs, self.preferredBatchSizes, self.maxBatchesInFlight,
             ]
             guard given.contains(where: { $0 != nil }) else {
                 throw ValidationError("name at least one limit to change")
@@ -86,6 +89,9 @@ struct BatchingCommand: AsyncParsableCommand {
             if let value = self.maxQueueSize { parameters.append(Parameter(ParameterKey.maxQueueSize, "\(value)")) }
             if let value = self.maxQueueTimeUs {
                 parameters.append(Parameter(ParameterKey.maxQueueTimeMicroseconds, "\(value)"))
+            }
+            if let value = self.saturatedQueueTimeUs {
+                parameters.append(Parameter(ParameterKey.saturatedQueueTimeMicroseconds, "\(value)"))
             }
             if let value = self.preferredBatchSizes {
                 parameters.append(Parameter(ParameterKey.preferredBatchSizes, value))

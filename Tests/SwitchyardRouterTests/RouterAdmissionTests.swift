@@ -50,4 +50,43 @@ struct RouterAdmissionTests {
             }
         }
     }
+
+    /// A stage whose every batch slot stays busy lowers the limit at arrival to its saturated queue time: with no
+    /// `maxQueueTime`, a request that would wait behind a full batch is refused only when that limit is on.
+    @Test(arguments: [true, false])
+    func aSaturatedStageRefusesAtArrivalWhatWouldWaitBehindFullBatches(saturatedLimit: Bool) async throws {
+        let gate = Gate()
+        var batching = BatcherConfiguration()
+        batching.maxBatchSize = 1
+        batching.maxBatchesInFlight = 1
+        batching.initialExecutionEstimate = .milliseconds(100)
+        batching.maxQueueTime = nil
+        batching.saturatedQueueTime = saturatedLimit ? .milliseconds(1) : nil
+        batching.saturationInterval = .zero  // saturated as soon as every slot is busy
+        batching.saturationTurnovers = 0
+        let held = FakeStage.inference { _ in await gate.pass() }
+        try await InProcessMesh.with(batching: batching, inference: held) { mesh in
+            // one request held in flight at inference, one queued behind it
+            let calls = (0..<2).map { index in Task { await mesh.status(of: inferRequest(Float(index))) } }
+            defer { gate.open() }
+            let inference = try #require(mesh.router.batchers["m"]).inference
+            let backedUp = await eventually {
+                inference.statistics.queuedRequests == 1 && inference.statistics.batchesInFlight == 1
+            }
+            #expect(backedUp)
+            #expect(inference.predictedLatency(rows: 1, priority: 0).backlog > .milliseconds(1))
+            let refusal = mesh.router.refusal(for: inferRequest(9), deadline: nil)
+            if saturatedLimit {
+                #expect(inference.predictedLatency(rows: 1, priority: 0).limit == .milliseconds(1))
+                #expect(refusal?.code == .resourceExhausted, "\(String(describing: refusal))")
+            } else {
+                #expect(inference.predictedLatency(rows: 1, priority: 0).limit == nil)
+                #expect(refusal == nil)
+            }
+            gate.open()
+            for call in calls {
+                #expect(await call.value == .ok)  // the admitted requests are answered
+            }
+        }
+    }
 }

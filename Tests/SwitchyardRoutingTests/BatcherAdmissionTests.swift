@@ -114,6 +114,95 @@ struct BatcherAdmissionTests {
         #expect(late.failures.map(\.code) == [.deadlineExceeded])
     }
 
+    /// A queue behind an upstream whose slots stay busy and are refilled from it is a standing queue: after the
+    /// saturation interval and two rounds of the slots the saturated limit applies (no `maxQueueTime` set), and it
+    /// ends when a slot is free again.
+    @Test func aStandingQueueBehindASaturatedUpstreamGetsTheSaturatedLimit() throws {
+        var machine = try Self.saturated {
+            $0.saturatedQueueTime = .milliseconds(1)
+            $0.saturationInterval = .milliseconds(100)
+        }
+        // the slot has been busy since 10 ms: not yet saturated, no limit, the backlog queues
+        #expect(machine.predictedLatency(rows: 1, priority: 0, now: at(20)).limit == nil)
+        for id in 1...8 as ClosedRange<UInt64> {
+            #expect(machine.enqueue(id: id, request: Self.request(), deadline: nil, now: at(20)).isEmpty)
+        }
+        // the slot's batch comes back and the queue refills it at once, twice: the upstream stays busy
+        let first = try #require(machine.inFlight.keys.first)
+        #expect(machine.complete(batchID: first, succeeded: true, now: at(60)).dispatches.map(\.rows) == [4])
+        #expect(machine.predictedLatency(rows: 1, priority: 0, now: at(200)).limit == nil)  // one round only
+        let refill = try #require(machine.inFlight.keys.first)
+        #expect(machine.complete(batchID: refill, succeeded: true, now: at(80)).dispatches.map(\.rows) == [4])
+        for id in 11...14 as ClosedRange<UInt64> {
+            #expect(machine.enqueue(id: id, request: Self.request(), deadline: nil, now: at(90)).isEmpty)
+        }
+        #expect(machine.predictedLatency(rows: 1, priority: 0, now: at(109)).limit == nil)
+        #expect(machine.predictedLatency(rows: 1, priority: 0, now: at(110)).limit == .milliseconds(1))
+        // 4 rows ahead make a full batch behind the busy slot: a backlog of one batch time, over 1 ms
+        let refused = machine.enqueue(id: 9, request: Self.request(), deadline: nil, now: at(110))
+        #expect(refused.failures.map(\.code) == [.queueFull])
+        #expect(refused.failures.first?.ids == [9])
+        // the queue drains; a slot free with nothing queued ends the saturation
+        let second = try #require(machine.inFlight.keys.first)
+        #expect(machine.complete(batchID: second, succeeded: true, now: at(120)).dispatches.map(\.rows) == [4])
+        let third = try #require(machine.inFlight.keys.first)
+        #expect(machine.complete(batchID: third, succeeded: true, now: at(130)).isEmpty)
+        #expect(machine.inFlight.isEmpty && machine.queue.isEmpty)
+        #expect(machine.enqueue(id: 10, request: Self.request(), deadline: nil, now: at(140)).dispatches.count == 1)
+        #expect(machine.predictedLatency(rows: 1, priority: 0, now: at(150)).limit == nil)
+        // soon after, two rounds of the slot refilled from the queue bring it back without a new interval
+        for id in 21...28 as ClosedRange<UInt64> {
+            #expect(machine.enqueue(id: id, request: Self.request(), deadline: nil, now: at(150)).isEmpty)
+        }
+        for end in [160.0, 170.0] {
+            let batch = try #require(machine.inFlight.keys.first)
+            #expect(machine.complete(batchID: batch, succeeded: true, now: at(end)).dispatches.map(\.rows) == [4])
+        }
+        #expect(machine.predictedLatency(rows: 1, priority: 0, now: at(171)).limit == .milliseconds(1))
+        // long after its end (16 intervals), a saturation needs the whole interval again
+        _ = machine.complete(batchID: try #require(machine.inFlight.keys.first), succeeded: true, now: at(180))
+        #expect(machine.inFlight.isEmpty && machine.queue.isEmpty)
+        for id in 31...39 as ClosedRange<UInt64> {  // the first goes alone to the idle slot, 8 rows queue
+            _ = machine.enqueue(id: id, request: Self.request(), deadline: nil, now: at(3_000))
+        }
+        for end in [3_010.0, 3_020.0] {
+            let batch = try #require(machine.inFlight.keys.first)
+            #expect(machine.complete(batchID: batch, succeeded: true, now: at(end)).dispatches.map(\.rows) == [4])
+        }
+        #expect(machine.predictedLatency(rows: 1, priority: 0, now: at(3_021)).limit == nil)
+    }
+
+    /// A long idle stretch is no saturation: the first arrival after it finds a slot free.
+    @Test func anIdleUpstreamIsNotSaturatedHoweverLongItWasIdle() {
+        var machine = Machine(
+            configuration: .defaults {
+                $0.maxBatchesInFlight = 1
+                $0.saturatedQueueTime = .milliseconds(1)
+            }
+        )
+        #expect(machine.predictedLatency(rows: 1, priority: 0, now: at(10_000)).limit == nil)
+        #expect(machine.enqueue(id: 1, request: Self.request(), deadline: nil, now: at(10_000)).dispatches.count == 1)
+        #expect(machine.predictedLatency(rows: 1, priority: 0, now: at(10_050)).limit == nil)
+    }
+
+    /// Off (`nil`), the configured limit holds however long the upstream is saturated; on, it only lowers it.
+    @Test func theSaturatedLimitLowersTheMostQueueTimeAndIsOffWhenNil() throws {
+        let machine = try Self.saturated {
+            $0.maxQueueTime = .milliseconds(30)
+            $0.saturatedQueueTime = nil
+        }
+        #expect(machine.predictedLatency(rows: 1, priority: 0, now: at(500)).limit == .milliseconds(30))
+        let configuration = BatcherConfiguration.defaults {
+            $0.maxQueueTime = .microseconds(500)
+            $0.saturatedQueueTime = .milliseconds(1)
+        }
+        #expect(configuration.queueTimeLimit(saturated: true) == .microseconds(500))
+        #expect(configuration.queueTimeLimit(saturated: false) == .microseconds(500))
+        let unlimited = BatcherConfiguration.defaults { $0.maxQueueTime = nil }
+        #expect(unlimited.queueTimeLimit(saturated: false) == nil)
+        #expect(unlimited.queueTimeLimit(saturated: true) == unlimited.saturatedQueueTime)
+    }
+
     @Test func aMoreUrgentRequestGoesAheadAndTheLeastUrgentAreShedToKeepTheQueueTime() throws {
         var machine = try Self.saturated { $0.maxQueueTime = .milliseconds(15) }
         // low priority fills the queue to its time: 8 rows ahead would mean 20 ms behind full batches

@@ -202,14 +202,17 @@ struct TracingTests {
             }
             try await group.waitForAll()
         }
-        let all = try await receiver.waitFor("a batch span of several requests") { spans in
-            spans.contains {
-                $0.name == "batch infer" && Int($0.attributes["switchyard.batch.requests"] ?? "") ?? 0 > 1
+        // spans are exported in batches as they end: wait for a batch span and the call span it is a child of
+        @Sendable func batchWithParent(_ spans: [ExportedSpan]) -> ExportedSpan? {
+            spans.first { batch in
+                batch.name == "batch infer" && Int(batch.attributes["switchyard.batch.requests"] ?? "") ?? 0 > 1
+                    && spans.contains { $0.spanID == batch.parentSpanID }
             }
         }
-        let batch = try #require(
-            all.first { $0.name == "batch infer" && Int($0.attributes["switchyard.batch.requests"] ?? "") ?? 0 > 1 }
-        )
+        let all = try await receiver.waitFor("a batch span of several requests and its parent") {
+            batchWithParent($0) != nil
+        }
+        let batch = try #require(batchWithParent(all))
         let members = Int(batch.attributes["switchyard.batch.requests"] ?? "") ?? 0
         #expect(batch.service == "switchyard-router")
         #expect(traces.contains(batch.traceID))

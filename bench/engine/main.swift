@@ -3,6 +3,8 @@
 //   swift build -c release --product switchyard-bench-engine
 //   .build/release/switchyard-bench-engine --threads 1 [--seconds 1.5] [--batches 1,8,64,256] [--json out.json]
 //   .build/release/switchyard-bench-engine --threads 1 --model resnet18.onnx [--batches 1,8] [--json out.json]
+//     (the JSON has p50, mean and min latency, and CPU ms per run: process CPU time over the runs, steadier on a
+//     shared host)
 //     [--matmul onednn|openblas]   (where MatMul/Gemm with constant weights run)
 //     [--split yes|no]   (data-dependent graphs: plan the nodes before the first data-dependent one, or run all eagerly)
 //     [--conv onednn|im2col]   (where 2-D convolutions run: oneDNN, the default, or im2col over OpenBLAS)
@@ -66,6 +68,8 @@ struct Measurement {
     var iterations: Int
     var seconds: Double
     var latencies: [Double]  // seconds per call
+    /// CPU seconds the process used while measuring (all threads): steadier than wall time on a shared host.
+    var cpuSeconds: Double = 0
 
     var meanLatency: Double { self.seconds / Double(self.iterations) }
     func percentile(_ p: Double) -> Double {
@@ -81,6 +85,12 @@ func measure(seconds: Double, _ body: () throws -> Void) rethrows -> Measurement
     while clock.now < warmUntil { try body() }
     var latencies: [Double] = []
     latencies.reserveCapacity(100_000)
+    func processCPU() -> Double {
+        var now = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now)
+        return Double(now.tv_sec) + Double(now.tv_nsec) * 1e-9
+    }
+    let cpuStart = processCPU()
     let start = clock.now
     let end = start + .milliseconds(Int(seconds * 1000))
     while clock.now < end || latencies.count < 20 {
@@ -92,7 +102,8 @@ func measure(seconds: Double, _ body: () throws -> Void) rethrows -> Measurement
     let total = clock.now - start
     return Measurement(
         iterations: latencies.count,
-        seconds: Double(total.components.seconds) + Double(total.components.attoseconds) * 1e-18, latencies: latencies)
+        seconds: Double(total.components.seconds) + Double(total.components.attoseconds) * 1e-18, latencies: latencies,
+        cpuSeconds: processCPU() - cpuStart)
 }
 
 /// The same GEMMs the model does, on buffers allocated once.
@@ -190,7 +201,8 @@ if let path = options.model {
         )
         records.append([
             "model": name, "batch": batch, "threads": options.threads, "engine_p50_ms": result.percentile(0.5) * 1e3,
-            "engine_mean_ms": result.meanLatency * 1e3,
+            "engine_mean_ms": result.meanLatency * 1e3, "engine_min_ms": (result.latencies.min() ?? 0) * 1e3,
+            "engine_cpu_ms": result.cpuSeconds / Double(result.iterations) * 1e3, "iterations": result.iterations,
         ])
     }
     if let json = options.json {

@@ -52,6 +52,10 @@ struct RouterCommand: ServiceCommand {
     ) var maxQueueTimeMs = 0
     @Option(
         help:
+            "Longest predicted queueing a request is admitted with while a stage is saturated (every batch slot busy for 100 ms), in microseconds: a standing queue behind a saturated stage adds latency and no throughput, so its excess is refused at arrival. 0: off."
+    ) var saturatedQueueTimeUs = 1000
+    @Option(
+        help:
             "Batch sizes sent at once while inference is busy, e.g. 8,16,32 (a model's dynamic_batching.preferred_batch_size wins).",
         transform: { text in
             try text.split(separator: ",").map { part in
@@ -120,6 +124,9 @@ struct RouterCommand: ServiceCommand {
         guard (0...600_000).contains(self.maxQueueTimeMs) else {
             throw ValidationError("--max-queue-time-ms must be 0...600000")
         }
+        guard (0...600_000_000).contains(self.saturatedQueueTimeUs) else {
+            throw ValidationError("--saturated-queue-time-us must be 0...600000000")
+        }
         guard (1...64).contains(self.maxBatchesInFlight) else {
             throw ValidationError("--max-batches-in-flight must be 1...64")
         }
@@ -175,7 +182,8 @@ struct RouterCommand: ServiceCommand {
                 onRemoved: { member in
                     guard let client = member.upstream as? WireClient else { return }
                     Task { await client.close() }
-                }
+                },
+                wakeUps: EventLoopTaskExecutor(eventLoop: MultiThreadedEventLoopGroup.singleton.next())
             )
             return (pool, sources)
         }
@@ -197,6 +205,7 @@ struct RouterCommand: ServiceCommand {
             $0.maxQueueDelay = .microseconds(self.maxQueueDelayUs)
             $0.maxQueueSize = self.maxQueueSize
             $0.maxQueueTime = self.maxQueueTimeMs == 0 ? nil : .milliseconds(self.maxQueueTimeMs)
+            $0.saturatedQueueTime = self.saturatedQueueTimeUs == 0 ? nil : .microseconds(self.saturatedQueueTimeUs)
             $0.preferredBatchSizes = self.preferredBatchSizes
             $0.maxBatchesInFlight = self.maxBatchesInFlight
         }

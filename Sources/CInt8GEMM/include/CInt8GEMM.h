@@ -54,6 +54,15 @@ void sy_quantize_dynamic_nhwc(const float *x, int64_t batch, int64_t channels, i
 void sy_rescale_nchw(const float *x, int64_t batch, int64_t channels, int64_t pixels, float scale, const float *bias,
                      int activation, float low, float high, float *out);
 
+/// saturate(round_half_even(x / scale) + zero) to uint8 for `count` floats (NaN to 0): QuantizeLinear per tensor.
+void sy_quantize_u8(const float *x, int64_t count, float scale, uint8_t zero, uint8_t *out);
+
+/// DynamicQuantizeLinear's uint8 scale and zero point for `count` floats (their range and 0; non-finite ignored).
+void sy_dynamic_range(const float *x, int64_t count, float *scale, uint8_t *zero);
+
+/// target[c][r] = source[r][c] for a rows × columns matrix of `size`-byte elements (1 or 4).
+void sy_transpose(const void *source, int64_t rows, int64_t columns, int64_t size, void *target);
+
 /// Whether the image kernels may use AVX-512 (on CPUs that have it; 1 by default); returns the previous setting.
 /// Results are identical either way: tests run both.
 int sy_image_kernels_use_vector(int enabled);

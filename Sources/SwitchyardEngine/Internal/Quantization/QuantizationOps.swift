@@ -1,3 +1,4 @@
+import CInt8GEMM
 import SwitchyardTensor
 
 #if canImport(Glibc)
@@ -139,7 +140,7 @@ struct QuantizeLinearOp: Operator {
         let hasZero = context.has(2)
         let source = x.dtype
         if layout.groups == 0, source == .float32, dtype == .uint8 {
-            // Per tensor from float: one tight loop the compiler vectorizes.
+            // Per tensor from float: one vector loop.
             let count = x.count
             return OpPlan(
                 outputs: [ValueType(dtype: dtype, shape: x.shape)],
@@ -272,22 +273,17 @@ struct DynamicQuantizeLinearOp: Operator {
     }
 }
 
-/// The uint8 scale and zero point of DynamicQuantizeLinear for `count` floats.
+/// The uint8 scale and zero point of DynamicQuantizeLinear for `count` floats (CInt8GEMM, AVX-512 where the CPU
+/// has it).
 @inline(__always)
 func dynamicQuantization(_ x: UnsafePointer<Float>, _ count: Int) -> (Float, UInt8) {
-    var low: Float = 0
-    var high: Float = 0
-    for index in 0..<count where x[index].isFinite {  // NaN and infinities saturate; they set no range
-        low = min(low, x[index])
-        high = max(high, x[index])
-    }
-    let scale = high == low ? 1 : (high - low) / 255
-    let initial = 0 - low / scale
-    let zero = UInt8(saturate(initial.rounded(.toNearestOrEven), .uint8))
+    var scale: Float = 1
+    var zero: UInt8 = 0
+    sy_dynamic_range(x, Int64(count), &scale, &zero)
     return (scale, zero)
 }
 
-/// `saturate(round_half_even(x / scale) + zero)` to uint8.
+/// `saturate(round_half_even(x / scale) + zero)` to uint8, NaN to 0 (CInt8GEMM, AVX-512 where the CPU has it).
 @inline(__always)
 func quantizeUInt8(
     _ x: UnsafePointer<Float>,
@@ -296,10 +292,7 @@ func quantizeUInt8(
     zero: UInt8,
     _ out: UnsafeMutablePointer<UInt8>
 ) {
-    let z = Float(zero)
-    for index in 0..<count {
-        out[index] = UInt8(saturate(roundHalfEven(x[index] / scale) + z, .uint8))
-    }
+    sy_quantize_u8(x, Int64(count), scale, zero, out)
 }
 
 /// Round half to even for values that are then saturated to 8 bits: clamped to ±2^16 (which saturates the same),

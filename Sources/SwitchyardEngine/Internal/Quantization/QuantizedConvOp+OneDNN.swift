@@ -233,21 +233,7 @@ enum LayoutMove {
             let (rows, columns) = toChannelsLast ? (channels, pixels) : (pixels, channels)
             for image in 0..<batch {
                 let offset = image * channels * pixels * elementSize
-                if elementSize == 1 {
-                    transposeTiles(
-                        (source + offset).assumingMemoryBound(to: UInt8.self),
-                        rows: rows,
-                        columns: columns,
-                        into: (target + offset).assumingMemoryBound(to: UInt8.self)
-                    )
-                } else {
-                    transposeTiles(
-                        (source + offset).assumingMemoryBound(to: UInt32.self),
-                        rows: rows,
-                        columns: columns,
-                        into: (target + offset).assumingMemoryBound(to: UInt32.self)
-                    )
-                }
+                sy_transpose(source + offset, Int64(rows), Int64(columns), Int64(elementSize), target + offset)
             }
         case .reorder(let primitive):
             let arguments = [
@@ -255,30 +241,5 @@ enum LayoutMove {
             ]
             try primitive.execute(threads: threads, arguments, scratch: scratch, what: what)
         }
-    }
-}
-
-/// `target[c][r] = source[r][c]` for a rows × columns matrix, in tiles that stay in cache.
-@inline(__always)
-private func transposeTiles<T>(
-    _ source: UnsafePointer<T>,
-    rows: Int,
-    columns: Int,
-    into target: UnsafeMutablePointer<T>
-) {
-    let tile = 32
-    var r0 = 0
-    while r0 < rows {
-        let r1 = min(r0 + tile, rows)
-        var c0 = 0
-        while c0 < columns {
-            let c1 = min(c0 + tile, columns)
-            for r in r0..<r1 {
-                let row = source + r * columns
-                for c in c0..<c1 { target[c * rows + r] = row[c] }
-            }
-            c0 = c1
-        }
-        r0 = r1
     }
 }
