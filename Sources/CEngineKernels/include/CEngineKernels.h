@@ -20,4 +20,10 @@ void sy_depthwise_plane(const float *source, const float *filter, float bias, fl
 /// One plane's max pool: -inf where a window lies entirely in the padding, NaN wins.
 void sy_max_pool_plane(const float *source, float *target, const sy_plane_geometry *g, float *scratch);
 
+/// erf of `count` floats (a rational approximation within 4e-7 of erf; NaN stays NaN; ±inf give ±1).
+void sy_erf(const float *source, float *target, int64_t count);
+
+/// GELU (the exact form, x · (1 + erf(x / √2)) / 2) of `count` floats, with the erf above.
+void sy_gelu(const float *source, float *target, int64_t count);
+
 #endif

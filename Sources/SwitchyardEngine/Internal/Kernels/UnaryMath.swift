@@ -1,3 +1,4 @@
+import CEngineKernels
 import SwitchyardTensor
 
 /// Elementwise functions of one input: math, activations, predicates.
@@ -97,7 +98,9 @@ private struct UnaryKernel: NumericVisitor {
         case .asinh: return { io in mapElements(io, count) { (x: T) in T.areaSine(x) } }
         case .acosh: return { io in mapElements(io, count) { (x: T) in T.areaCosine(x) } }
         case .atanh: return { io in mapElements(io, count) { (x: T) in T.areaTangent(x) } }
-        case .erf: return { io in mapElements(io, count) { (x: T) in T.errorFunction(x) } }
+        case .erf:
+            if T.self == Float.self { return { io in sy_erf(io.f32(0), io.outF32(0), Int64(count)) } }
+            return { io in mapElements(io, count) { (x: T) in T.errorFunction(x) } }
         case .tanh: return { io in mapElements(io, count) { (x: T) in T.hyperbolicTangent(x) } }
         case .sigmoid:
             return { io in
@@ -153,6 +156,7 @@ private struct UnaryKernel: NumericVisitor {
                     }
                 }
             }
+            if T.self == Float.self { return { io in sy_gelu(io.f32(0), io.outF32(0), Int64(count)) } }
             let r = T(0.7071067811865476)  // 1/√2
             return { io in mapElements(io, count) { (x: T) in x * 0.5 * (1 + T.errorFunction(x * r)) } }
         case .shrink(let bias, let lambda):
