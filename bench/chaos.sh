@@ -196,9 +196,8 @@ capacities=""
 if [[ " $scenarios " == *" overload "* ]]; then
 overload_load=$(cut -d' ' -f1 /proc/loadavg)
 batching() { "$bin/yard" batching "$1" --router "127.0.0.1:${port[router]}" $(tls ops) --model digits "${@:2}"; }
-# the capacity and the unloaded latency without any queue-time limit, the router's saturated limit off too (a closed
-# loop of 1024 in flight saturates the mesh, and refusing its excess would only spin the loop); it is restored after
-saturated_default=$(batching status | awk '/saturated queue time/ {print ($4 == "off") ? 0 : $4}')
+# the capacity and the unloaded latency without any queue-time limit, the saturated limit off (a closed loop of 1024
+# in flight saturates the mesh, and refusing its excess would only spin the loop); it is set for the overload after
 batching set --saturated-queue-time-us 0 >"$logs/batching-set.txt" 2>&1 \
   || { echo "chaos: yard batching set failed:" >&2; cat "$logs/batching-set.txt" >&2; exit 1; }
 router_cpu() { awk '{print $14 + $15}' "/proc/${pid[router]}/stat"; }  # user + system, in clock ticks
@@ -227,10 +226,9 @@ for in_flight in ${CAPACITY_IN_FLIGHT:-64 256 1024}; do
 done
 [ "${capacity:-0}" -gt 0 ] || { echo "chaos: capacity runs answered nothing; the last one's output:" >&2; cat "$capacity_json.txt" >&2; exit 1; }
 open_load "$logs/unloaded.json" $((capacity / 5)) 5s
-# the overload runs with the router's default admission (its saturated limit back on), and MAX_QUEUE_TIME_MS (a
-# fixed limit, as an operator's SLO), SATURATED_QUEUE_TIME_US (0: off) and BATCHING (more `yard batching set`
-# options) when given
-saturated_us=${SATURATED_QUEUE_TIME_US:-$saturated_default}
+# the overload runs with the saturated limit (SATURATED_QUEUE_TIME_US, 1000 µs unless given; 0: off), and
+# MAX_QUEUE_TIME_MS (a fixed limit, as an operator's SLO) and BATCHING (more `yard batching set` options) when given
+saturated_us=${SATURATED_QUEUE_TIME_US:-1000}  # the saturated limit on for the overload (off by default in the router)
 batching set --saturated-queue-time-us "$saturated_us" \
   ${MAX_QUEUE_TIME_MS:+--max-queue-time-us $((MAX_QUEUE_TIME_MS * 1000))} ${BATCHING:-} >"$logs/batching-set.txt" 2>&1 \
   || { echo "chaos: yard batching set failed:" >&2; cat "$logs/batching-set.txt" >&2; exit 1; }
@@ -420,8 +418,8 @@ fi
   if [ ${#overload_rows[@]} -gt 0 ]; then
     echo
     echo "Overload: capacity $capacity answers/s (the best closed loop, 4 connections: $capacities in flight) and the unloaded p99 measured"
-    echo "without a queue-time limit (\`--saturated-queue-time-us 0\`); then the router's default admission (saturated queue"
-    echo "time ${saturated_us} µs${MAX_QUEUE_TIME_MS:+, \`--max-queue-time-us $((MAX_QUEUE_TIME_MS * 1000))\`}${BATCHING:+, \`$BATCHING\`}) and"
+    echo "without a queue-time limit (\`--saturated-queue-time-us 0\`); then admission with a saturated queue"
+    echo "time ${saturated_us} µs${MAX_QUEUE_TIME_MS:+, \`--max-queue-time-us $((MAX_QUEUE_TIME_MS * 1000))\`}${BATCHING:+, \`$BATCHING\`} and"
     echo "open loops of 8 s (8 connections, 2 client event loops); goodput = answers within the deadline (from the"
     echo "scheduled send) per second; accepted p99 from the scheduled send (the client's own lag included: max"
     echo "send lag in the last column); router CPU over the step (warm-up included) per request offered."

@@ -25,8 +25,10 @@ public struct BatcherConfiguration: Sendable, Hashable {
     /// signal, as in Facebook's adaptive queue timeout): the upstream answers no faster for it, so its wait is pure
     /// latency. While saturated, arrivals are admitted into the batches about to leave and the rest are refused at
     /// once with a retry-after hint; at lower load bursts queue as ``maxQueueTime`` allows. Lowers
-    /// ``maxQueueTime``, never raises it. `nil`: off.
-    public var saturatedQueueTime: Duration? = .milliseconds(1)
+    /// ``maxQueueTime``, never raises it. `nil`: off — the default, because a closed-loop client with more requests
+    /// in flight than the stage has slots also keeps every slot busy, and 1 ms refused 95% of such a client's requests
+    /// (each retried at once) with batching off.
+    public var saturatedQueueTime: Duration? = nil
     /// How long every batch slot must stay busy before ``saturatedQueueTime`` applies (CoDel's interval).
     public var saturationInterval: Duration = .milliseconds(100)
     /// Rounds of every slot freed and refilled from the queue at once before a busy upstream counts as saturated too,
