@@ -59,7 +59,7 @@ enum Fixtures {
         _ url: String,
         token: String? = Self.token,
         as name: String? = nil,
-        timeout: Duration = .seconds(10)
+        timeout: Duration = .seconds(30)  // bounded, generous: Prometheus answers slowly on a machine busy with tests
     ) async -> (status: Int, body: Data)? {
         let tls = TLSSettings(
             caPath: Self.certificates.caPath,
