@@ -52,8 +52,8 @@ struct RouterCommand: ServiceCommand {
     ) var maxQueueTimeMs = 0
     @Option(
         help:
-            "Longest predicted queueing a request is admitted with while a stage is saturated (every batch slot busy for 100 ms), in microseconds: a standing queue behind a saturated stage adds latency and no throughput, so its excess is refused at arrival. 0: off."
-    ) var saturatedQueueTimeUs = 1000
+            "Longest predicted queueing a request is admitted with while a stage is saturated (every batch slot busy for 100 ms), in microseconds: a standing queue behind a saturated stage adds latency and no throughput, so its excess is refused at arrival (e.g. 1000). 0: off, the default: a closed-loop client with more requests in flight than the stage's batch slots keeps them busy too."
+    ) var saturatedQueueTimeUs = 0
     @Option(
         help:
             "Batch sizes sent at once while inference is busy, e.g. 8,16,32 (a model's dynamic_batching.preferred_batch_size wins).",
