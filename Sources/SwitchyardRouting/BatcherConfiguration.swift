@@ -23,12 +23,12 @@ public struct BatcherConfiguration: Sendable, Hashable {
     /// The most queue time behind full batches while the upstream is overloaded: saturated (every batch slot busy and
     /// refilled from the queue, none free for ``saturationInterval``: a standing queue, CoDel's signal, as in
     /// Facebook's adaptive queue timeout) with arrivals outgrowing completions by more than ``overloadQueueGrowth``
-    /// rows since, and by as much again within an interval once a ``saturationInterval`` has passed. A standing queue behind a saturated upstream adds latency and no throughput: while overloaded,
+    /// rows since, and by as much again measured afresh a ``saturationInterval`` later. A standing queue behind a saturated upstream adds latency and no throughput: while overloaded,
     /// arrivals are admitted into the batches about to leave and the rest are refused at once with a retry-after hint;
     /// at lower load bursts queue as ``maxQueueTime`` allows. A closed-loop client (one that sends a request when an
     /// answer comes back) also keeps every slot busy when it has more requests in flight than the slots hold, but its
     /// queue never grows past its requests in flight, and past the allowance only in a jump that stops: it is not
-    /// refused. Every 16 intervals an overload is confirmed afresh (the allowance again within an interval), so that
+    /// refused. Every 16 intervals an overload is confirmed afresh (the allowance outgrown again), so that
     /// an overload that ended while the slots stay busy lets the limit go. Lowers ``maxQueueTime``, never raises it.
     /// `nil`: off. The router's `--saturated-queue-time-us` takes its default from here.
     public var saturatedQueueTime: Duration? = .milliseconds(1)

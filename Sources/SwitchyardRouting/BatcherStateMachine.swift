@@ -29,8 +29,8 @@ internal import SwitchyardWire
 /// ``BatcherConfiguration/saturatedQueueTime``: a standing queue behind a saturated upstream adds latency and no
 /// throughput. Overloaded is saturated (every batch slot busy and refilled from the queue for
 /// ``BatcherConfiguration/saturationInterval``) with arrivals outgrowing completions by more than
-/// ``BatcherConfiguration/overloadQueueGrowth`` rows, and again by as much within an interval once a saturation
-/// interval has passed (``updateOverload(now:)``): a closed-loop client only replaces what completes, so its standing
+/// ``BatcherConfiguration/overloadQueueGrowth`` rows, and again by as much measured afresh a saturation interval
+/// later (``updateOverload(now:)``): a closed-loop client only replaces what completes, so its standing
 /// queue never grows past the requests it keeps in flight, and a larger loop's growth is a jump that stops, while an
 /// open-loop overload grows without bound (arrivals refused for the queue's count, time or a deadline count as growth).
 struct BatcherStateMachine: Sendable {
@@ -116,8 +116,8 @@ struct BatcherStateMachine: Sendable {
         /// It grew past it once: a closed loop's jump (its requests moving into this stage, or refused ones sent
         /// again) ends within a saturation interval, after which the growth is measured afresh.
         case suspect(since: Instant)
-        /// Measured afresh: growth past the allowance within a saturation interval is an overload.
-        case confirming(since: Instant)
+        /// Measured afresh: growth past the allowance again is an overload.
+        case confirming
         /// The saturated limit applies; after ``overloadProbeIntervals`` saturation intervals the test confirms afresh.
         case overloaded(since: Instant)
     }
@@ -248,8 +248,8 @@ struct BatcherStateMachine: Sendable {
 
     /// While saturated, whether arrivals outgrow completions: by more than ``BatcherConfiguration/overloadQueueGrowth``
     /// rows since the saturation began (suspect), and, measured afresh a saturation interval later, by as much again
-    /// within an interval (overloaded). A closed loop's growth is bounded by its requests in flight and comes as a
-    /// jump; an open loop's goes on. An overload is confirmed afresh every ``overloadProbeIntervals`` intervals, so
+    /// (overloaded). A closed loop's growth is bounded by its requests in flight and comes as a jump that stops; an
+    /// open loop's goes on. An overload is confirmed afresh every ``overloadProbeIntervals`` intervals, so
     /// that one that ended while the slots stay busy lets the limit go.
     private mutating func updateOverload(now: Instant) {
         guard self.isSaturated(now: now) else { return }
@@ -267,18 +267,13 @@ struct BatcherStateMachine: Sendable {
         case .suspect(let since):
             guard now - since >= interval else { return }
             self.growthBase = counts
-            self.overload = .confirming(since: now)
-        case .confirming(let since):
-            if grown {
-                self.overload = .overloaded(since: now)
-            } else if now - since >= interval {
-                self.growthBase = counts
-                self.overload = .watching
-            }
+            self.overload = .confirming
+        case .confirming:
+            if grown { self.overload = .overloaded(since: now) }
         case .overloaded(let since):
             guard now - since >= interval * Self.overloadProbeIntervals else { return }
             self.growthBase = counts
-            self.overload = .confirming(since: now)
+            self.overload = .confirming
         }
     }
 

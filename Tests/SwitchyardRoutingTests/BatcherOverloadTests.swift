@@ -87,9 +87,9 @@ struct BatcherOverloadTests {
         for id in 0..<inFlight { simulation.arrive(id) }
         var sends: [(at: Duration, id: UInt64)] = []
         var time = Duration.zero
-        while time < .seconds(3) {
+        while time < .seconds(2) {
             time += .microseconds(50)
-            if time == .milliseconds(1_500) { simulation.machine.upstreamLimit = slots / 2 }
+            if time == .seconds(1) { simulation.machine.upstreamLimit = slots / 2 }
             for done in simulation.advance(to: time) { sends.append((done.at + think, done.id)) }
             let failed = simulation.failed.count
             while let first = sends.first, first.at <= time {
@@ -101,7 +101,7 @@ struct BatcherOverloadTests {
         }
         #expect(simulation.failed.isEmpty, "\(simulation.failed.prefix(3).map(\.error))")
         // every slot stayed busy: the stage answered its capacity, and the limit never applied
-        #expect(simulation.answered.count > 3_000 * slots / 2)
+        #expect(simulation.answered.count > 2_000 * slots / 2)
         #expect(!simulation.machine.isOverloaded)
         #expect(simulation.machine.isSaturated(now: simulation.now))
     }
@@ -135,53 +135,58 @@ struct BatcherOverloadTests {
         let answered = simulation.answered.filter { $0.at > since && $0.at <= time }
         let span = Double((time - since) / .milliseconds(1))
         #expect(Double(answered.count) >= 3.9 * span)
-        // what arrives from then on and is admitted waits a round of the slots and the 1 ms limit, except after each
-        // probe (every 1.6 s) the allowance of 128 rows: 32 ms at 4 rows a ms
+        // what arrives from then on and is admitted waits for a slot, the 1 ms limit and its share of a round of the
+        // slots, except after each probe (every 1.6 s) the allowance of 128 rows: 32 ms at 4 rows a ms
         let waits = simulation.answered.filter { simulation.arrived[$0.id]! > since }.map(\.wait).sorted()
         #expect(waits.count > 8_000)
-        #expect(waits[waits.count * 98 / 100] <= .milliseconds(3), "\(waits[waits.count * 98 / 100])")
+        #expect(waits[waits.count * 98 / 100] <= .milliseconds(5), "\(waits[waits.count * 98 / 100])")
         #expect(waits.last! <= .milliseconds(40), "\(waits.last!)")
     }
 
-    /// An overload is tested afresh every 16 saturation intervals, so that one that ended while the slots stay busy
-    /// lets go: an open-loop overload gives way to a closed loop of 64 requests in flight (each refused one sent
-    /// again a step later). Until the probe the closed loop is refused as the overload was; after it, never again.
+    /// An overload is tested afresh every 16 saturation intervals (here 20 ms), so that one that ended while the
+    /// slots stay busy lets go: an open-loop overload gives way to a closed loop of 64 requests in flight (each refused
+    /// one sent again a millisecond later). Until the probe the closed loop is refused as the overload was; after it,
+    /// never again.
     @Test func anOverloadIsProbedAfreshAndEndsWhenTheQueueStopsGrowing() throws {
-        var simulation = Simulation(slots: 4, execution: .milliseconds(1))
+        var simulation = Simulation(slots: 4, execution: .milliseconds(1)) { $0.saturationInterval = .milliseconds(20) }
         var id: UInt64 = 0
         var time = Duration.zero
-        while time < .milliseconds(300) {
+        while !simulation.machine.isOverloaded, time < .seconds(1) {
             time += .microseconds(100)
             _ = simulation.advance(to: time)
             id += 1
             simulation.arrive(id)
         }
-        #expect(simulation.machine.isOverloaded)
         guard case .overloaded(let since) = simulation.machine.overload else {
             Issue.record("not overloaded: \(simulation.machine.overload)")
             return
         }
-        // the closed loop: the answered and the refused are sent again
-        var retried = simulation.failed.count
+        // the closed loop: the answered are sent again at once, the refused a millisecond later
+        var handled = simulation.failed.count
+        var retries: [Duration] = []
         let firstClosed = id + 1
         for _ in 0..<64 {
             id += 1
             simulation.arrive(id)
         }
+        let probe = since + .milliseconds(20 * 16)
         var refusedAfterProbe = 0
-        while time < since + .milliseconds(2_600) {
+        while time < probe + .milliseconds(200) {
             time += .microseconds(100)
             let answered = simulation.advance(to: time).filter { $0.id >= firstClosed }.count
-            let again = simulation.failed.count - retried
-            retried = simulation.failed.count
-            for _ in 0..<(answered + again) {
+            retries += simulation.failed[handled...].map { _ in time + .milliseconds(1) }
+            handled = simulation.failed.count
+            let due = retries.prefix { $0 <= time }.count
+            retries.removeFirst(due)
+            for _ in 0..<(answered + due) {
                 id += 1
                 simulation.arrive(id)
             }
-            if time > since + .milliseconds(1_700) { refusedAfterProbe += simulation.failed.count - retried }
+            if time > probe + .milliseconds(1) { refusedAfterProbe += simulation.failed.count - handled }
         }
+        #expect(handled > 64)  // refused until the probe
+        #expect(refusedAfterProbe == 0)
         #expect(!simulation.machine.isOverloaded)
         #expect(simulation.machine.isSaturated(now: time))
-        #expect(refusedAfterProbe == 0)
     }
 }
