@@ -259,7 +259,8 @@ struct BatcherStateMachine: Sendable {
             return
         }
         let interval = self.configuration.saturationInterval
-        let grown = (counts.arrived &- base.arrived) &- (counts.completed &- base.completed)
+        let grown =
+            (counts.arrived &- base.arrived) &- (counts.completed &- base.completed)
             > self.configuration.overloadQueueGrowth
         switch self.overload {
         case .watching:

@@ -117,14 +117,19 @@ struct RouterAdmissionTests {
                 for client in 0..<64 {
                     group.addTask {
                         var statuses: [Status.Code] = []
-                        for index in 0..<20 { statuses.append(await mesh.status(of: inferRequest(Float(client + index)))) }
+                        for index in 0..<20 {
+                            statuses.append(await mesh.status(of: inferRequest(Float(client + index))))
+                        }
                         return statuses
                     }
                 }
                 return await group.reduce(into: []) { $0 += $1 }
             }
             #expect(statuses.count == 64 * 20)
-            #expect(statuses.filter { $0 != .ok }.isEmpty, "\(Dictionary(grouping: statuses) { $0 }.mapValues(\.count))")
+            #expect(
+                statuses.filter { $0 != .ok }.isEmpty,
+                "\(Dictionary(grouping: statuses) { $0 }.mapValues(\.count))"
+            )
         }
     }
 

@@ -38,7 +38,9 @@ struct BatcherOverloadTests {
                 switch action {
                 case .send(let dispatch):
                     let ids = dispatch.members.map(\.id)
-                    for id in ids { self.answered.append((id, self.now + self.execution, self.now - self.arrived[id]!)) }
+                    for id in ids {
+                        self.answered.append((id, self.now + self.execution, self.now - self.arrived[id]!))
+                    }
                     self.returns.append((self.now + self.execution, dispatch.batchID, ids))
                 case .fail(let ids, let error):
                     for id in ids { self.failed.append((id, self.now, error)) }

@@ -52,7 +52,7 @@ struct RouterCommand: ServiceCommand {
     ) var maxQueueTimeMs = 0
     @Option(
         help:
-            "Longest predicted queueing a request is admitted with while a stage is overloaded, in microseconds: every batch slot busy for 100 ms and arrivals outgrowing completions by more than 128 rows since (a standing queue that grows). A standing queue behind a saturated stage adds latency and no throughput, so its excess is refused at arrival; a closed-loop client that keeps up to 128 requests in flight is never refused for it. 0: off."
+            "Longest predicted queueing a request is admitted with while a stage is overloaded, in microseconds: every batch slot busy for 100 ms and arrivals outgrowing completions by more than 128 rows, and by as much again 100 ms later (a standing queue that keeps growing). A standing queue behind a saturated stage adds latency and no throughput, so its excess is refused at arrival; a closed-loop client's queue stops growing at its requests in flight, and it is not refused. 0: off."
     ) var saturatedQueueTimeUs = Self.defaultSaturatedQueueTimeUs
     @Option(
         help:
@@ -98,10 +98,11 @@ struct RouterCommand: ServiceCommand {
     /// The pool of the router whose releases this one follows, as `yard pool` names it.
     static let leaderStage = "release-leader"
     /// `--saturated-queue-time-us`'s default: the batcher's, so that the two cannot drift apart.
-    static let defaultSaturatedQueueTimeUs = BatcherConfiguration().saturatedQueueTime.map { limit in
-        let (seconds, attoseconds) = limit.components
-        return Int(seconds) * 1_000_000 + Int(attoseconds / 1_000_000_000_000)
-    } ?? 0
+    static let defaultSaturatedQueueTimeUs =
+        BatcherConfiguration().saturatedQueueTime.map { limit in
+            let (seconds, attoseconds) = limit.components
+            return Int(seconds) * 1_000_000 + Int(attoseconds / 1_000_000_000_000)
+        } ?? 0
 
     func validate() throws {
         for list in [self.preprocess, self.inference, self.postprocess] + (self.releaseLeader.map { [$0] } ?? []) {
