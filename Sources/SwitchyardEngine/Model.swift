@@ -59,6 +59,7 @@ public final class Model: Sendable {
         directory: String? = nil,
         options: ModelOptions = ModelOptions()
     ) throws(EngineError) {
+        _ = BLAS.defaults  // the thread team takes over from OpenBLAS's own threads before any kernel runs
         var graph = try GraphLoader.load(bytes: bytes, source: source, directory: directory)
         var operators: [String: Int] = [:]
         for node in graph.nodes {

@@ -205,7 +205,9 @@ struct LayerNormOp: Operator {
                     biasRow.withUnsafeBufferPointer { biasBuffer in
                         let g = scaleIsDense ? gamma : scaleBuffer.baseAddress!
                         let b = biasIsDense ? beta : biasBuffer.baseAddress!
-                        for row in 0..<outer {
+                        let grain = max(1, Parallel.elementGrain / max(inner, 1))
+                        Parallel.forEach(outer, minimumPerThread: grain) { rows in
+                        for row in rows {
                             let line = input + row * inner
                             let out = y + row * inner
                             var sum = 0.0
@@ -226,6 +228,7 @@ struct LayerNormOp: Operator {
                             }
                             mean?[row] = m
                             invStd?[row] = s
+                        }
                         }
                     }
                 }
