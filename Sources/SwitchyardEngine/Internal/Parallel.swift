@@ -19,9 +19,14 @@ enum Parallel {
         withoutActuallyEscaping(body) { escaping in
             var share = escaping
             withUnsafeMutablePointer(to: &share) { pointer in
-                sy_parallel_for(Int64(count), Int64(minimumPerThread), { context, begin, end in
-                    context!.assumingMemoryBound(to: ((Range<Int>) -> Void).self).pointee(Int(begin)..<Int(end))
-                }, pointer)
+                sy_parallel_for(
+                    Int64(count),
+                    Int64(minimumPerThread),
+                    { context, begin, end in
+                        context!.assumingMemoryBound(to: ((Range<Int>) -> Void).self).pointee(Int(begin)..<Int(end))
+                    },
+                    pointer
+                )
             }
         }
     }

@@ -37,9 +37,19 @@ func sgemm(
                 let first = range.lowerBound * 16
                 let rows = min(range.upperBound * 16, m) - first
                 blasGemm(
-                    transA: transA, transB: transB, m: rows, n: n, k: k, alpha: alpha,
-                    a: transA ? a + first : a + first * lda, lda: lda, b: b, ldb: ldb, beta: beta,
-                    c: c + first * ldc, ldc: ldc
+                    transA: transA,
+                    transB: transB,
+                    m: rows,
+                    n: n,
+                    k: k,
+                    alpha: alpha,
+                    a: transA ? a + first : a + first * lda,
+                    lda: lda,
+                    b: b,
+                    ldb: ldb,
+                    beta: beta,
+                    c: c + first * ldc,
+                    ldc: ldc
                 )
             }
             return
@@ -49,15 +59,37 @@ func sgemm(
             let first = range.lowerBound * 16
             let columns = min(range.upperBound * 16, n) - first
             blasGemm(
-                transA: transA, transB: transB, m: m, n: columns, k: k, alpha: alpha, a: a, lda: lda,
-                b: transB ? b + first * ldb : b + first, ldb: ldb, beta: beta, c: c + first, ldc: ldc
+                transA: transA,
+                transB: transB,
+                m: m,
+                n: columns,
+                k: k,
+                alpha: alpha,
+                a: a,
+                lda: lda,
+                b: transB ? b + first * ldb : b + first,
+                ldb: ldb,
+                beta: beta,
+                c: c + first,
+                ldc: ldc
             )
         }
         return
     }
     blasGemm(
-        transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta,
-        c: c, ldc: ldc
+        transA: transA,
+        transB: transB,
+        m: m,
+        n: n,
+        k: k,
+        alpha: alpha,
+        a: a,
+        lda: lda,
+        b: b,
+        ldb: ldb,
+        beta: beta,
+        c: c,
+        ldc: ldc
     )
 }
 

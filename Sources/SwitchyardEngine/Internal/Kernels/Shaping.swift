@@ -224,7 +224,8 @@ struct TransposeOp: Operator {
                                 toByteOffset: row * 8,
                                 as: UInt64.self
                             )
-                        default: (target + row * runBytes).copyMemory(from: source + offset * width, byteCount: runBytes)
+                        default:
+                            (target + row * runBytes).copyMemory(from: source + offset * width, byteCount: runBytes)
                         }
                         var axis = outerShape.count - 1
                         while axis >= 0 {
