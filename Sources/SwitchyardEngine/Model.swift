@@ -148,45 +148,50 @@ public final class Model: Sendable {
     /// - Throws: `EngineError` `.invalidInput` for a missing, unknown, wrongly typed or wrongly shaped
     ///   input or a batch over the limit; `.notFound` for an unknown output name.
     public func run(_ inputs: [NamedTensor], outputNames: [String]? = nil) throws(EngineError) -> [NamedTensor] {
-        let views = try self.check(inputs)
-        let shapes = views.map(\.shape)
+        let (shapes, data) = try self.check(inputs)
         let types: [ValueType]
-        let storages: [ByteStorage]
+        let views: [ByteView]
         switch try self.plan(for: shapes) {
         case .planned(let plan):
             types = plan.outputTypes
-            storages = try plan.run(views.map(\.data))
+            views = try plan.run(data)
         case .split(let plan):
             do {
-                (types, storages) = try plan.run(views)
+                let storages: [ByteStorage]
+                (types, storages) = try plan.run(Array(zip(shapes, data)))
+                views = storages.map { ByteView(storage: $0) }
             } catch {
                 throw EngineError(.invalidInput, "the inputs do not fit the graph: \(error.message)", cause: error)
             }
         case .eager:
             do {
-                (types, storages) = try ExecutionPlan.runEagerly(graph: self.graph, inputs: views)
+                let storages: [ByteStorage]
+                (types, storages) = try ExecutionPlan.runEagerly(graph: self.graph, inputs: Array(zip(shapes, data)))
+                views = storages.map { ByteView(storage: $0) }
             } catch {
                 throw EngineError(.invalidInput, "the inputs do not fit the graph: \(error.message)", cause: error)
             }
         }
         var results: [NamedTensor] = []
-        let wanted = outputNames ?? self.outputs.map(\.name)
-        for name in wanted {
+        results.reserveCapacity(outputNames?.count ?? self.outputs.count)
+        func append(_ index: Int, _ name: String) throws(EngineError) {
+            let type = types[index]
+            do {
+                results.append(NamedTensor(name, try Tensor(dtype: type.dtype, shape: Shape(type.shape), data: views[index])))
+            } catch {
+                throw EngineError(.invalidModel, "output '\(name)' could not be formed: \(error.message)")
+            }
+        }
+        guard let outputNames else {
+            for index in self.outputs.indices { try append(index, self.outputs[index].name) }
+            return results
+        }
+        for name in outputNames {
             guard let index = self.outputs.firstIndex(where: { $0.name == name }) else {
                 let known = self.outputs.map(\.name).joined(separator: ", ")
                 throw EngineError(.notFound, "the model has no output '\(name)' (outputs: \(known))")
             }
-            let type = types[index]
-            do {
-                let tensor = try Tensor(
-                    dtype: type.dtype,
-                    shape: Shape(type.shape),
-                    data: ByteView(storage: storages[index])
-                )
-                results.append(NamedTensor(name, tensor))
-            } catch {
-                throw EngineError(.invalidModel, "output '\(name)' could not be formed: \(error.message)")
-            }
+            try append(index, name)
         }
         return results
     }
@@ -262,22 +267,30 @@ public final class Model: Sendable {
         return plan
     }
 
-    private func check(_ tensors: [NamedTensor]) throws(EngineError) -> [(shape: [Int], data: ByteView)] {
-        var result: [(shape: [Int], data: ByteView)] = []
+    /// The inputs' shapes and aligned bytes in the model's input order, after checking them against the model.
+    private func check(_ tensors: [NamedTensor]) throws(EngineError) -> (shapes: [[Int]], data: [ByteView]) {
+        var shapes: [[Int]] = []
+        var data: [ByteView] = []
+        shapes.reserveCapacity(self.inputs.count)
+        data.reserveCapacity(self.inputs.count)
         for tensor in tensors where !self.inputs.contains(where: { $0.name == tensor.name }) {
             let known = self.inputs.map(\.name).joined(separator: ", ")
             throw EngineError(.invalidInput, "the model has no input '\(tensor.name)' (inputs: \(known))")
         }
         for input in self.inputs {
-            let matches = tensors.filter { $0.name == input.name }
-            guard matches.count == 1 else {
+            var first: Int? = nil
+            var count = 0
+            for index in tensors.indices where tensors[index].name == input.name {
+                first = first ?? index
+                count += 1
+            }
+            guard let first, count == 1 else {
                 throw EngineError(
                     .invalidInput,
-                    matches.isEmpty
-                        ? "input '\(input.name)' is missing" : "input '\(input.name)' is given \(matches.count) times"
+                    count == 0 ? "input '\(input.name)' is missing" : "input '\(input.name)' is given \(count) times"
                 )
             }
-            let tensor = matches[0].tensor
+            let tensor = tensors[first].tensor
             guard tensor.dtype == input.dtype else {
                 throw EngineError(
                     .invalidInput,
@@ -307,9 +320,10 @@ public final class Model: Sendable {
                 }
             }
             // kernels read typed elements in place: views of a received frame are copied when they are not aligned
-            result.append((Array(tensor.shape.dims), tensor.data.aligned()))
+            shapes.append(tensor.shape.dims)
+            data.append(tensor.data.aligned())
         }
-        return result
+        return (shapes, data)
     }
 }
 
@@ -327,13 +341,17 @@ struct PlanCache {
 
     var plans: [[[Int]]: Entry] = [:]
     var order: [[[Int]]] = []
+    /// The plan of `order.last`: a run of requests of one shape compares shapes instead of hashing them.
+    private var latest: Entry? = nil
 
     mutating func lookup(_ shapes: [[Int]]) -> Entry? {
+        if let latest = self.latest, self.order.last == shapes { return latest }
         guard let plan = self.plans[shapes] else { return nil }
-        if self.order.last != shapes, let index = self.order.firstIndex(of: shapes) {
+        if let index = self.order.firstIndex(of: shapes) {
             self.order.remove(at: index)
             self.order.append(shapes)
         }
+        self.latest = plan
         return plan
     }
 
@@ -341,5 +359,6 @@ struct PlanCache {
         if self.plans[shapes] == nil { self.order.append(shapes) }
         self.plans[shapes] = plan
         while self.order.count > max(capacity, 1) { self.plans[self.order.removeFirst()] = nil }
+        self.latest = self.order.last.flatMap { self.plans[$0] }
     }
 }
