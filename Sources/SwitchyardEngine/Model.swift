@@ -148,17 +148,45 @@ public final class Model: Sendable {
     /// - Throws: `EngineError` `.invalidInput` for a missing, unknown, wrongly typed or wrongly shaped
     ///   input or a batch over the limit; `.notFound` for an unknown output name.
     public func run(_ inputs: [NamedTensor], outputNames: [String]? = nil) throws(EngineError) -> [NamedTensor] {
-        let (shapes, data) = try self.check(inputs)
+        // The inputs' positions in `inputs` and their aligned bytes, in the model's input order, live on the stack:
+        // a call of a small model allocates only its outputs and the array that returns them.
+        let count = max(self.inputs.count, 1)
+        return try withUnsafeTemporaryAllocation(of: Int.self, capacity: count) { positions throws(EngineError) in
+            try withUnsafeTemporaryAllocation(of: ByteView.self, capacity: count) { data throws(EngineError) in
+                let checked = try self.check(inputs, positions: positions, data: data)
+                defer { _ = data.prefix(checked).deinitialize() }
+                return try self.run(inputs, positions: positions, data: UnsafeBufferPointer(data), outputNames)
+            }
+        }
+    }
+
+    private func run(
+        _ inputs: [NamedTensor],
+        positions: UnsafeMutableBufferPointer<Int>,
+        data: UnsafeBufferPointer<ByteView>,
+        _ outputNames: [String]?
+    ) throws(EngineError) -> [NamedTensor] {
+        let entry = try self.plan { index in inputs[positions[index]].tensor.shape.dims }
+        var results: [NamedTensor] = []
+        results.reserveCapacity(outputNames?.count ?? self.outputs.count)
+        if case .planned(let plan) = entry, outputNames == nil {
+            let types = plan.outputTypes
+            try plan.run(data) { index, view throws(EngineError) in
+                results.append(try self.output(index, types[index], view))
+            }
+            return results
+        }
         let types: [ValueType]
-        let views: [ByteView]
-        switch try self.plan(for: shapes) {
+        var views: [ByteView] = []
+        let shaped = self.inputs.indices.map { (shape: inputs[positions[$0]].tensor.shape.dims, data: data[$0]) }
+        switch entry {
         case .planned(let plan):
             types = plan.outputTypes
-            views = try plan.run(data)
+            try plan.run(data) { _, view in views.append(view) }
         case .split(let plan):
             do {
                 let storages: [ByteStorage]
-                (types, storages) = try plan.run(Array(zip(shapes, data)))
+                (types, storages) = try plan.run(shaped)
                 views = storages.map { ByteView(storage: $0) }
             } catch {
                 throw EngineError(.invalidInput, "the inputs do not fit the graph: \(error.message)", cause: error)
@@ -166,24 +194,14 @@ public final class Model: Sendable {
         case .eager:
             do {
                 let storages: [ByteStorage]
-                (types, storages) = try ExecutionPlan.runEagerly(graph: self.graph, inputs: Array(zip(shapes, data)))
+                (types, storages) = try ExecutionPlan.runEagerly(graph: self.graph, inputs: shaped)
                 views = storages.map { ByteView(storage: $0) }
             } catch {
                 throw EngineError(.invalidInput, "the inputs do not fit the graph: \(error.message)", cause: error)
             }
         }
-        var results: [NamedTensor] = []
-        results.reserveCapacity(outputNames?.count ?? self.outputs.count)
-        func append(_ index: Int, _ name: String) throws(EngineError) {
-            let type = types[index]
-            do {
-                results.append(NamedTensor(name, try Tensor(dtype: type.dtype, shape: Shape(type.shape), data: views[index])))
-            } catch {
-                throw EngineError(.invalidModel, "output '\(name)' could not be formed: \(error.message)")
-            }
-        }
         guard let outputNames else {
-            for index in self.outputs.indices { try append(index, self.outputs[index].name) }
+            for index in self.outputs.indices { results.append(try self.output(index, types[index], views[index])) }
             return results
         }
         for name in outputNames {
@@ -191,9 +209,21 @@ public final class Model: Sendable {
                 let known = self.outputs.map(\.name).joined(separator: ", ")
                 throw EngineError(.notFound, "the model has no output '\(name)' (outputs: \(known))")
             }
-            try append(index, name)
+            var tensor = try self.output(index, types[index], views[index])
+            tensor.name = name
+            results.append(tensor)
         }
         return results
+    }
+
+    /// Output `index` as a named tensor.
+    private func output(_ index: Int, _ type: ValueType, _ view: ByteView) throws(EngineError) -> NamedTensor {
+        let name = self.outputs[index].name
+        do {
+            return NamedTensor(name, try Tensor(dtype: type.dtype, shape: Shape(type.shape), data: view))
+        } catch {
+            throw EngineError(.invalidModel, "output '\(name)' could not be formed: \(error.message)")
+        }
     }
 
     /// Runs zero-filled inputs at each batch size so plans, arenas and OpenBLAS's buffers exist before
@@ -239,6 +269,13 @@ public final class Model: Sendable {
     /// The number of execution plans currently cached.
     public var cachedPlanCount: Int { self.plans.withLock { $0.plans.count } }
 
+    /// The plan for inputs whose shapes `shape` gives by input index.
+    private func plan(shape dims: (Int) -> [Int]) throws(EngineError) -> PlanCache.Entry {
+        let count = self.inputs.count
+        if let plan = self.plans.withLock({ $0.latest(count: count, dims) }) { return plan }
+        return try self.plan(for: (0..<count).map(dims))
+    }
+
     private func plan(for shapes: [[Int]]) throws(EngineError) -> PlanCache.Entry {
         if let plan = self.plans.withLock({ $0.lookup(shapes) }) { return plan }
         let plan: PlanCache.Entry
@@ -267,17 +304,21 @@ public final class Model: Sendable {
         return plan
     }
 
-    /// The inputs' shapes and aligned bytes in the model's input order, after checking them against the model.
-    private func check(_ tensors: [NamedTensor]) throws(EngineError) -> (shapes: [[Int]], data: [ByteView]) {
-        var shapes: [[Int]] = []
-        var data: [ByteView] = []
-        shapes.reserveCapacity(self.inputs.count)
-        data.reserveCapacity(self.inputs.count)
+    /// Checks the inputs against the model; writes, in the model's input order, each one's position in `tensors` and
+    /// its bytes (aligned) to `positions` and `data` (initializing it). Returns how many views it initialized (all, when
+    /// it does not throw).
+    private func check(
+        _ tensors: [NamedTensor],
+        positions: UnsafeMutableBufferPointer<Int>,
+        data: UnsafeMutableBufferPointer<ByteView>
+    ) throws(EngineError) -> Int {
         for tensor in tensors where !self.inputs.contains(where: { $0.name == tensor.name }) {
             let known = self.inputs.map(\.name).joined(separator: ", ")
             throw EngineError(.invalidInput, "the model has no input '\(tensor.name)' (inputs: \(known))")
         }
-        for input in self.inputs {
+        var initialized = 0
+        defer { if initialized < self.inputs.count { _ = data.prefix(initialized).deinitialize() } }
+        for (position, input) in self.inputs.enumerated() {
             var first: Int? = nil
             var count = 0
             for index in tensors.indices where tensors[index].name == input.name {
@@ -320,10 +361,11 @@ public final class Model: Sendable {
                 }
             }
             // kernels read typed elements in place: views of a received frame are copied when they are not aligned
-            shapes.append(tensor.shape.dims)
-            data.append(tensor.data.aligned())
+            positions[position] = first
+            data.initializeElement(at: position, to: tensor.data.aligned())
+            initialized += 1
         }
-        return (shapes, data)
+        return initialized
     }
 }
 
@@ -342,16 +384,23 @@ struct PlanCache {
     var plans: [[[Int]]: Entry] = [:]
     var order: [[[Int]]] = []
     /// The plan of `order.last`: a run of requests of one shape compares shapes instead of hashing them.
-    private var latest: Entry? = nil
+    private var latestEntry: Entry? = nil
+
+    /// The most recently used plan when its shapes are those `dims` gives for inputs 0..<count.
+    func latest(count: Int, _ dims: (Int) -> [Int]) -> Entry? {
+        guard let latest = self.latestEntry, let shapes = self.order.last, shapes.count == count else { return nil }
+        for index in 0..<count where shapes[index] != dims(index) { return nil }
+        return latest
+    }
 
     mutating func lookup(_ shapes: [[Int]]) -> Entry? {
-        if let latest = self.latest, self.order.last == shapes { return latest }
+        if let latest = self.latestEntry, self.order.last == shapes { return latest }
         guard let plan = self.plans[shapes] else { return nil }
         if let index = self.order.firstIndex(of: shapes) {
             self.order.remove(at: index)
             self.order.append(shapes)
         }
-        self.latest = plan
+        self.latestEntry = plan
         return plan
     }
 
@@ -359,6 +408,6 @@ struct PlanCache {
         if self.plans[shapes] == nil { self.order.append(shapes) }
         self.plans[shapes] = plan
         while self.order.count > max(capacity, 1) { self.plans[self.order.removeFirst()] = nil }
-        self.latest = self.order.last.flatMap { self.plans[$0] }
+        self.latestEntry = self.order.last.flatMap { self.plans[$0] }
     }
 }

@@ -31,10 +31,9 @@ final class ExecutionPlan: Sendable {
     let inputs: [(value: Int, staging: Int, bytes: Int, strings: Bool)]
     let inputAliases: [(value: Int, root: Int)]
     let outputTypes: [ValueType]
-    let outputValues: [Int]
-    /// Where each output starts in the one storage a run's outputs share (string outputs are made apart), and that
-    /// storage's size.
-    private let outputOffsets: [Int]
+    /// Per graph output: its value, where it starts in the one storage a run's outputs share, its bytes, and
+    /// whether it holds strings (made apart); then that storage's size.
+    private let outputPlaces: [(value: Int, offset: Int, bytes: Int, strings: Bool)]
     private let outputBytes: Int
     /// The steps' value ids, input ids then output ids per step.
     private let operands: AlignedBuffer
@@ -191,14 +190,14 @@ final class ExecutionPlan: Sendable {
         self.inputs = inputs
         self.inputAliases = inputAliases
         self.outputTypes = outputTypes
-        self.outputValues = graph.outputs.map(\.value)
-        var outputOffsets: [Int] = []
+        var outputPlaces: [(value: Int, offset: Int, bytes: Int, strings: Bool)] = []
         var outputBytes = 0
-        for type in outputTypes {
-            outputOffsets.append(outputBytes)
-            if type.dtype != .bytes { outputBytes += alignUp(type.byteCount) }
+        for (output, type) in zip(graph.outputs, outputTypes) {
+            let strings = type.dtype == .bytes
+            outputPlaces.append((output.value, outputBytes, type.byteCount, strings))
+            if !strings { outputBytes += alignUp(type.byteCount) }
         }
-        self.outputOffsets = outputOffsets
+        self.outputPlaces = outputPlaces
         self.outputBytes = outputBytes
     }
 
@@ -414,8 +413,22 @@ final class ExecutionPlan: Sendable {
         return results
     }
 
-    /// Runs the plan on input pointers; returns one view per graph output (all but string outputs in one storage).
+    /// Runs the plan on the inputs' bytes; returns one view per graph output (all but string outputs in one storage).
     func run(_ inputs: [ByteView]) throws(EngineError) -> [ByteView] {
+        var results: [ByteView] = []
+        results.reserveCapacity(self.outputPlaces.count)
+        try inputs.withUnsafeBufferPointer { inputs throws(EngineError) in
+            try self.run(inputs) { _, view in results.append(view) }
+        }
+        return results
+    }
+
+    /// Runs the plan on the inputs' bytes, handing each graph output's view to `output` in graph order (all but
+    /// string outputs share one storage).
+    func run(
+        _ inputs: UnsafeBufferPointer<ByteView>,
+        output: (Int, ByteView) throws(EngineError) -> Void
+    ) throws(EngineError) {
         let arena = self.pool.withLock { $0.popLast() } ?? Arena(plan: self)
         defer {
             arena.strings.reset()
@@ -445,41 +458,24 @@ final class ExecutionPlan: Sendable {
         for alias in self.inputAliases { slots[alias.value] = slots[alias.root] }
         let scratchBase = arena.buffer.pointer
         let strings = arena.strings
-        try withExtendedLifetime(inputs) { () throws(EngineError) in
-            for step in self.steps {
-                try step.kernel(
-                    IO(
-                        slots: slots,
-                        ins: step.ins,
-                        outs: step.outs,
-                        scratch: scratchBase + step.scratchOffset,
-                        strings: strings
-                    )
-                )
-            }
+        for step in self.steps {
+            try step.kernel(
+                IO(slots: slots, ins: step.ins, outs: step.outs, scratch: scratchBase + step.scratchOffset, strings: strings)
+            )
         }
         let storage = ByteStorage(uninitializedCount: self.outputBytes) { target in
-            for (index, value) in self.outputValues.enumerated() where self.outputTypes[index].dtype != .bytes {
-                let bytes = self.outputTypes[index].byteCount
-                if bytes > 0 {
-                    (target.baseAddress! + self.outputOffsets[index]).copyMemory(from: slots[value], byteCount: bytes)
-                }
+            for place in self.outputPlaces where !place.strings && place.bytes > 0 {
+                (target.baseAddress! + place.offset).copyMemory(from: slots[place.value], byteCount: place.bytes)
             }
         }
-        var results: [ByteView] = []
-        results.reserveCapacity(self.outputValues.count)
-        for (index, value) in self.outputValues.enumerated() {
-            let type = self.outputTypes[index]
-            if type.dtype == .bytes {
-                // Strings may point into the inputs: written out while they are alive.
-                let source = UnsafeRawPointer(slots[value])
-                let wire = withExtendedLifetime(inputs) { StringElements.wire(source, count: type.count) }
-                results.append(ByteView(storage: wire))
-            } else {
-                results.append(ByteView(storage: storage, offset: self.outputOffsets[index], count: type.byteCount))
-            }
+        for (index, place) in self.outputPlaces.enumerated() {
+            // Strings may point into the inputs, which the caller keeps alive until this returns.
+            let view =
+                place.strings
+                ? ByteView(storage: StringElements.wire(UnsafeRawPointer(slots[place.value]), count: place.bytes / 8))
+                : ByteView(storage: storage, offset: place.offset, count: place.bytes)
+            try output(index, view)
         }
-        return results
     }
 
     /// Number of arenas made so far (for tests of reuse).
