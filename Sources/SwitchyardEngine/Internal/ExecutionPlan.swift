@@ -458,10 +458,19 @@ final class ExecutionPlan: Sendable {
         for alias in self.inputAliases { slots[alias.value] = slots[alias.root] }
         let scratchBase = arena.buffer.pointer
         let strings = arena.strings
-        for step in self.steps {
-            try step.kernel(
-                IO(slots: slots, ins: step.ins, outs: step.outs, scratch: scratchBase + step.scratchOffset, strings: strings)
-            )
+        // Steps are read in place (a copy of each would retain and release its kernel's context).
+        try self.steps.withUnsafeBufferPointer { steps throws(EngineError) in
+            for index in steps.indices {
+                try steps[index].kernel(
+                    IO(
+                        slots: slots,
+                        ins: steps[index].ins,
+                        outs: steps[index].outs,
+                        scratch: scratchBase + steps[index].scratchOffset,
+                        strings: strings
+                    )
+                )
+            }
         }
         let storage = ByteStorage(uninitializedCount: self.outputBytes) { target in
             for place in self.outputPlaces where !place.strings && place.bytes > 0 {
