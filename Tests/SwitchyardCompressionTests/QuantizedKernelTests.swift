@@ -79,6 +79,35 @@ struct QuantizedKernelTests {
         try self.compare(try result.model.serialized(), input: "image", rows: data, output: "scores", tolerance: 2e-2)
     }
 
+    /// The int8 MatMul fusions take along only default-domain activations: a node of another domain that happens to
+    /// be named Relu stays a node of its own after the static (QDQ) and the dynamic fused steps alike.
+    @Test func fusedMatMulsLeaveACustomDomainReluAlone() throws {
+        let original = try Fixtures.digits()
+        let staticOptions = QuantizationOptions(mode: .static)
+        let ranges = try Calibrator.ranges(
+            original,
+            tensors: Quantizer.activationsToCalibrate(original, options: staticOptions),
+            data: try Fixtures.calibration(),
+            method: .minMax
+        )
+        let quantized = try Quantizer.quantize(original, options: staticOptions, ranges: ranges).model.serialized()
+        let dynamic = try Quantizer.quantize(original, options: QuantizationOptions(mode: .dynamic)).model.serialized()
+        for (bytes, fuse, fused) in [
+            (quantized, Fusion.fuseQuantizedMatMul, "QuantizedLinear"),
+            (dynamic, Fusion.fuseDynamicQuantizedLinear, "DynamicQuantizedLinear"),
+        ] as [([UInt8], (inout Graph) -> Void, String)] {
+            var graph = try GraphLoader.load(bytes: bytes, source: "digits", directory: nil)
+            let relu = try #require(graph.nodes.firstIndex { $0.opType == "Relu" })
+            graph.nodes[relu].domain = "com.example"
+            fuse(&graph)
+            let steps = graph.nodes.map(\.opType)
+            #expect(steps.filter { $0 == fused }.count == 3, "\(steps)")
+            #expect(graph.nodes.contains { $0.opType == "Relu" && $0.domain == "com.example" }, "\(steps)")
+            // The default-domain Relu after the second MatMul joined its step as before.
+            #expect(steps.filter { $0 == "Relu" }.count == 1, "\(steps)")
+        }
+    }
+
     /// QDQ MatMuls — yard's static digits model and onnxruntime's `quantize_static` of it — run as int8 GEMMs on the
     /// uint8 their QuantizeLinear wrote (no DequantizeLinear of the weights per call), on both GEMM paths, with the
     /// operators' answers and onnxruntime's.

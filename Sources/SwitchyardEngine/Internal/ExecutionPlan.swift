@@ -327,7 +327,9 @@ final class ExecutionPlan: Sendable {
         let outs = node.outputs.map { $0 ?? -1 }
         try ins.withUnsafeBufferPointer { ins throws(EngineError) in
             try outs.withUnsafeBufferPointer { outs throws(EngineError) in
-                try plan.kernel(IO(slots: slots.pointer, ins: ins, outs: outs, scratch: scratch.pointer, strings: strings))
+                try plan.kernel(
+                    IO(slots: slots.pointer, ins: ins, outs: outs, scratch: scratch.pointer, strings: strings)
+                )
             }
         }
         withExtendedLifetime((scratch, strings)) {}

@@ -71,7 +71,9 @@ struct DynamicQuantizedLinearOp: Operator {
                     staticScales.withUnsafeBufferPointer { scales.update(from: $0.baseAddress!, count: n) }
                 } else {
                     sy_quantize_dynamic(io.f32(0), Int64(rows), Int64(k), quantized, Int64(stride), &scale, &zero)
-                    weightScales.withUnsafeBufferPointer { ws in for column in 0..<n { scales[column] = scale * ws[column] } }
+                    weightScales.withUnsafeBufferPointer { ws in
+                        for column in 0..<n { scales[column] = scale * ws[column] }
+                    }
                 }
                 let out = io.outF32(0)
                 func gemm(_ biasPointer: UnsafePointer<Float>?) -> Int32 {
