@@ -312,57 +312,83 @@ public final class Model: Sendable {
         positions: UnsafeMutableBufferPointer<Int>,
         data: UnsafeMutableBufferPointer<ByteView>
     ) throws(EngineError) -> Int {
-        for tensor in tensors where !self.inputs.contains(where: { $0.name == tensor.name }) {
-            let known = self.inputs.map(\.name).joined(separator: ", ")
-            throw EngineError(.invalidInput, "the model has no input '\(tensor.name)' (inputs: \(known))")
+        // Elements are read in place: copying a NamedTensor or a TensorInfo to look at one field retained and released
+        // every reference it holds, which was a tenth of a small model's call.
+        try tensors.withUnsafeBufferPointer { tensors throws(EngineError) in
+            try self.inputs.withUnsafeBufferPointer { inputs throws(EngineError) in
+                try self.check(tensors, inputs, positions: positions, data: data)
+            }
+        }
+    }
+
+    private func check(
+        _ tensors: UnsafeBufferPointer<NamedTensor>,
+        _ inputs: UnsafeBufferPointer<TensorInfo>,
+        positions: UnsafeMutableBufferPointer<Int>,
+        data: UnsafeMutableBufferPointer<ByteView>
+    ) throws(EngineError) -> Int {
+        for index in tensors.indices where !inputs.contains(where: { $0.name == tensors[index].name }) {
+            let known = inputs.map(\.name).joined(separator: ", ")
+            throw EngineError(.invalidInput, "the model has no input '\(tensors[index].name)' (inputs: \(known))")
         }
         var initialized = 0
-        defer { if initialized < self.inputs.count { _ = data.prefix(initialized).deinitialize() } }
-        for (position, input) in self.inputs.enumerated() {
+        defer { if initialized < inputs.count { _ = data.prefix(initialized).deinitialize() } }
+        for position in inputs.indices {
             var first: Int? = nil
             var count = 0
-            for index in tensors.indices where tensors[index].name == input.name {
+            for index in tensors.indices where tensors[index].name == inputs[position].name {
                 first = first ?? index
                 count += 1
             }
             guard let first, count == 1 else {
                 throw EngineError(
                     .invalidInput,
-                    count == 0 ? "input '\(input.name)' is missing" : "input '\(input.name)' is given \(count) times"
+                    count == 0
+                        ? "input '\(inputs[position].name)' is missing"
+                        : "input '\(inputs[position].name)' is given \(count) times"
                 )
             }
-            let tensor = tensors[first].tensor
-            guard tensor.dtype == input.dtype else {
+            let dtype = tensors[first].tensor.dtype
+            guard dtype == inputs[position].dtype else {
                 throw EngineError(
                     .invalidInput,
-                    "input '\(input.name)' is \(tensor.dtype); the model needs \(input.dtype)"
+                    "input '\(inputs[position].name)' is \(dtype); the model needs \(inputs[position].dtype)"
                 )
             }
-            guard tensor.shape.rank == input.dims.count else {
+            let rank = tensors[first].tensor.shape.rank
+            guard rank == inputs[position].dims.count else {
+                let shape = tensors[first].tensor.shape
                 throw EngineError(
                     .invalidInput,
-                    "input '\(input.name)' has rank \(tensor.shape.rank) \(tensor.shape); the model needs rank \(input.dims.count) \(input.shapeText)"
+                    "input '\(inputs[position].name)' has rank \(rank) \(shape); the model needs rank \(inputs[position].dims.count) \(inputs[position].shapeText)"
                 )
             }
-            for (axis, dim) in input.dims.enumerated() {
-                if let dim, tensor.shape[axis] != dim {
-                    let what = axis == input.dims.count - 1 && axis > 0 ? " (features)" : ""
+            for axis in 0..<rank {
+                let dim = inputs[position].dims[axis]
+                let given = tensors[first].tensor.shape[axis]
+                if let dim, given != dim {
+                    let what = axis == rank - 1 && axis > 0 ? " (features)" : ""
                     throw EngineError(
                         .invalidInput,
-                        "input '\(input.name)' dimension \(axis)\(what) is \(tensor.shape[axis]); the model needs \(dim) \(input.shapeText)"
+                        "input '\(inputs[position].name)' dimension \(axis)\(what) is \(given); the model needs \(dim) \(inputs[position].shapeText)"
                     )
                 }
             }
-            if input.dims.first == .some(nil) {
-                let batch = tensor.shape[0]
-                guard batch >= 1 else { throw EngineError(.invalidInput, "input '\(input.name)' has an empty batch") }
+            if rank > 0, inputs[position].dims[0] == nil {
+                let batch = tensors[first].tensor.shape[0]
+                guard batch >= 1 else {
+                    throw EngineError(.invalidInput, "input '\(inputs[position].name)' has an empty batch")
+                }
                 if let limit = self.maxBatchSize, batch > limit {
-                    throw EngineError(.invalidInput, "input '\(input.name)' has batch \(batch); the limit is \(limit)")
+                    throw EngineError(
+                        .invalidInput,
+                        "input '\(inputs[position].name)' has batch \(batch); the limit is \(limit)"
+                    )
                 }
             }
             // kernels read typed elements in place: views of a received frame are copied when they are not aligned
             positions[position] = first
-            data.initializeElement(at: position, to: tensor.data.aligned())
+            data.initializeElement(at: position, to: tensors[first].tensor.data.aligned())
             initialized += 1
         }
         return initialized

@@ -29,7 +29,7 @@ struct QuantizedKernelTests {
         plain.fuse = false
         let unfused = try Model(bytes: bytes, options: plain)
         #expect(fused.summary.plannedNodeCount < unfused.summary.plannedNodeCount)
-        for count in [1, 3, 40, 64] where count <= rows.shape[0] {
+        for count in [1, 3, 5, 40, 64] where count <= rows.shape[0] {  // 1 and 5: the one-row VNNI path
             let named = [NamedTensor(input, try rows.rows(0..<count))]
             let packed = try withPacked(true) {
                 try gemm.run(named, outputNames: [output])[0].tensor.scalars(as: Float.self)
