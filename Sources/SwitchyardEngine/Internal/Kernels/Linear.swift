@@ -466,16 +466,20 @@ struct MatMulOp: Operator {
             held = try weights.plain(dims: b.shape, what: what)
         }
         let plainWeights = held
+        // Buffers, not the Constant: reading a captured struct copied (retained and released) its three references
+        // on every call.
+        let biasBuffer = biasConstant?.buffer
+        let sharedRows = aBatch.reduce(1, *) * m
         return OpPlan(
             outputs: [output],
             kernel: { io in
                 let x = io.f32(0)
                 let w = plainWeights?.floats ?? io.f32(1)
                 let y = io.outF32(0)
-                let bias = biasConstant.map { UnsafePointer($0.buffer.pointer.assumingMemoryBound(to: Float.self)) }
+                let bias = biasBuffer?.floats
                 if bIsShared {
                     // Every batch of A against one B: a single GEMM over all rows.
-                    let rows = aBatch.reduce(1, *) * m
+                    let rows = sharedRows
                     fusedGemm(
                         transA: false,
                         transB: transB,

@@ -259,15 +259,16 @@ extension Fusion {
             guard window.strides.count == 2, window.dilations.count == 2, window.pads.count == 4 else { continue }
             var last = index
             var fusedAway: [Int] = []
-            var activations: [Activation] = []
             var scales = w.scale
-            /// The sole reader of `last`'s output, when that output is no graph output.
-            func next() -> Int? {
-                guard let out = graph.nodes[last].outputs[0], !outputs.contains(out), let list = readers[out],
-                    list.count == 1, !removed.contains(list[0]), graph.nodes[list[0]].domain == ""
+            /// The sole reader of `value`, when it is no graph output.
+            func sole(_ value: Int) -> Int? {
+                guard !outputs.contains(value), let list = readers[value], list.count == 1, !removed.contains(list[0]),
+                    graph.nodes[list[0]].domain == ""
                 else { return nil }
                 return list[0]
             }
+            /// The sole reader of `last`'s output.
+            func next() -> Int? { graph.nodes[last].outputs[0].flatMap(sole) }
             // A Mul by a constant scalar (a residual branch's scale) folds into the scales and the bias.
             if let mul = next(), graph.nodes[mul].opType == "Mul", graph.nodes[mul].inputs.count == 2,
                 let out = graph.nodes[last].outputs[0],
@@ -280,11 +281,10 @@ extension Fusion {
                 last = mul
                 fusedAway.append(mul)
             }
-            while let candidate = next(), let activation = Self.activation(graph.nodes[candidate], graph) {
-                activations.append(activation)
-                last = candidate
-                fusedAway.append(candidate)
-            }
+            let trailing = Self.trailingActivations(after: last, graph, sole: sole)
+            let activations = trailing.activations
+            last = trailing.nodes.last ?? last
+            fusedAway += trailing.nodes
             // A QuantizeLinear to uint8 with a constant scalar scale: the step writes uint8.
             var requantize: (scale: Float, zero: UInt8)? = nil
             if QuantizedConvOp.requantizes(after: activations), let q = next(),
@@ -314,13 +314,14 @@ extension Fusion {
                 output: requantize,
                 oneDNN: oneDNN
             )
-            graph.nodes[index] = Node(
-                name: node.name + "+int8",
+            Self.replace(
+                index,
+                through: last,
+                in: &graph,
+                by: op,
                 opType: "QuantizedConv",
-                domain: "",
-                inputs: [x.input],
-                outputs: graph.nodes[last].outputs,
-                op: op
+                suffix: "+int8",
+                input: x.input
             )
             removed.formUnion(fusedAway)
         }
