@@ -74,6 +74,13 @@ struct QuantizedKernelTests {
             $0.op as? QuantizedConvOp
         }
         #expect(planned.count == 3 && planned.filter { $0.output != nil }.count == 2)
+        // On oneDNN's convolutions the GEMM path's copies of the weights are never made (held once, not three times);
+        // a model without oneDNN's convolutions makes them for its plans.
+        #expect(planned.allSatisfy { !$0.gemmWeights.isMade } || !OneDNN.isUsable)
+        var gemmOptions = ModelOptions()
+        gemmOptions.oneDNNConvolution = false
+        let gemmModel = try Model(bytes: try result.model.serialized(), options: gemmOptions)
+        #expect(gemmModel.graph.nodes.compactMap { $0.op as? QuantizedConvOp }.allSatisfy { $0.gemmWeights.isMade })
         // The integer accumulators are exact on every path; a product's float rounding may put an activation on
         // the other side of a uint8 rounding boundary (one quantum), which moves a score by that quantum × weight.
         try self.compare(try result.model.serialized(), input: "image", rows: data, output: "scores", tolerance: 2e-2)

@@ -91,7 +91,7 @@ extension Fusion {
             fusedAway += trailing.nodes
             let op = QuantizedConvOp(
                 window: window,
-                weights: weights.buffer.pointer.assumingMemoryBound(to: Int8.self),
+                weights: weights.buffer,
                 shape: weights.type.shape,
                 weightScales: ws,
                 inputScale: 1,
