@@ -340,7 +340,7 @@ let package = Package(
                 "SwitchyardRouter", "SwitchyardRuntime", "SwitchyardClient",
                 "InferenceService", "PostprocessService", "PreprocessService", "RouterService", "EchoService",
                 "SwitchyardGateway", "SwitchyardPipeline", "SwitchyardRouting", "SwitchyardModelConfig",
-                "SwitchyardCompression",
+                "SwitchyardCompression", "SwitchyardPipelineService",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),

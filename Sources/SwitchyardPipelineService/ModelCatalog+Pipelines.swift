@@ -21,4 +21,9 @@ extension ModelCatalog {
         }
         return pipelines
     }
+
+    /// Each model's config by name (the last of two directories naming the same model, as ``pipelines(_:)``).
+    var configs: [String: ModelConfig] {
+        Dictionary(self.entries.map { ($0.name, $0.config) }, uniquingKeysWith: { _, last in last })
+    }
 }

@@ -19,6 +19,8 @@ public final class PipelineService: WireService {
     private let stage: String
     private let table: Mutex<[String: any ModelPipeline]>
     private var pipelines: [String: any ModelPipeline] { self.table.withLock { $0 } }
+    /// The configs the pipelines were made from, by model name: what a reload compares to tell a changed pipeline.
+    private let configs: Mutex<[String: ModelConfig]>
     /// What a reload's image steps may decode.
     private let pixelLimits: PixelBudget
 
@@ -27,27 +29,60 @@ public final class PipelineService: WireService {
     ///   - stage: the method this stage answers (`Method.preprocess` or `Method.postprocess`).
     ///   - pipelines: each model's pipeline.
     ///   - pixelLimits: what image steps of pipelines read again by ``reload(root:)`` may decode.
-    public init(stage: String, pipelines: [String: any ModelPipeline], pixelLimits: PixelBudget = .defaults) {
+    public convenience init(stage: String, pipelines: [String: any ModelPipeline], pixelLimits: PixelBudget = .defaults)
+    {
+        self.init(stage: stage, pipelines: pipelines, configs: [:], pixelLimits: pixelLimits)
+    }
+
+    private init(
+        stage: String,
+        pipelines: [String: any ModelPipeline],
+        configs: [String: ModelConfig],
+        pixelLimits: PixelBudget
+    ) {
         self.stage = stage
         self.table = Mutex(pipelines)
+        self.configs = Mutex(configs)
         self.pixelLimits = pixelLimits
+    }
+
+    /// What a reload changed, by model name.
+    public struct ReloadOutcome: Sendable, Equatable {
+        /// Models that have a pipeline now and had none before.
+        public var added: [String]
+        /// Models that had a pipeline before and have none now.
+        public var removed: [String]
+        /// Models whose config changed.
+        public var changed: [String]
+        /// Whether anything changed.
+        public var isEmpty: Bool { self.added.isEmpty && self.removed.isEmpty && self.changed.isEmpty }
     }
 
     /// Reads the repository's pipelines again and uses them from now on.
     /// - Parameter root: the model repository's directory.
-    /// - Returns: the models added and removed.
+    /// - Returns: the models added, removed and changed.
     /// - Throws: as ``preprocess(root:)``; the running pipelines stay then.
     @discardableResult
-    public func reload(root: String) throws -> (added: [String], removed: [String]) {
+    public func reload(root: String) throws -> ReloadOutcome {
         let fresh =
             self.stage == Method.preprocess
             ? try Self.preprocess(root: root, pixelLimits: self.pixelLimits) : try Self.postprocess(root: root)
         let next = fresh.pipelines
-        let before = self.table.withLock { table in
-            defer { table = next }
-            return Set(table.keys)
+        let nextConfigs = fresh.configs.withLock { $0 }
+        // one lock held over both swaps so that concurrent reloads (a poll and SIGHUP) see consistent pairs
+        let before = self.configs.withLock { configs in
+            self.table.withLock { $0 = next }
+            defer { configs = nextConfigs }
+            return configs
         }
-        return (Set(next.keys).subtracting(before).sorted(), before.subtracting(next.keys).sorted())
+        let known = Set(before.keys)
+        return ReloadOutcome(
+            added: Set(nextConfigs.keys).subtracting(known).sorted(),
+            removed: known.subtracting(nextConfigs.keys).sorted(),
+            changed: nextConfigs.compactMap { name, config in
+                before[name].map { $0 == config ? nil : name } ?? nil
+            }.sorted()
+        )
     }
 
     /// The preprocess stage of a model repository (only its configs are read).
@@ -57,9 +92,10 @@ public final class PipelineService: WireService {
     /// - Throws: `PipelineError` naming the model whose config is wrong; `ModelConfigError` when the repository
     ///   cannot be listed.
     public static func preprocess(root: String, pixelLimits: PixelBudget = .defaults) throws -> PipelineService {
-        PipelineService(
+        let catalog = try ModelCatalog(root: root)
+        return PipelineService(
             stage: Method.preprocess,
-            pipelines: try ModelCatalog(root: root).pipelines { config throws(PipelineError) in
+            pipelines: try catalog.pipelines { config throws(PipelineError) in
                 let inputs = (config.inputs ?? []).map { spec in
                     Preprocess.Input(
                         name: spec.name,
@@ -71,6 +107,7 @@ public final class PipelineService: WireService {
                 preprocess.pixelLimits = pixelLimits
                 return preprocess
             },
+            configs: catalog.configs,
             pixelLimits: pixelLimits
         )
     }
@@ -80,11 +117,14 @@ public final class PipelineService: WireService {
     /// - Throws: `PipelineError` naming the model whose config is wrong; `ModelConfigError` when the repository
     ///   cannot be listed.
     public static func postprocess(root: String) throws -> PipelineService {
-        PipelineService(
+        let catalog = try ModelCatalog(root: root)
+        return PipelineService(
             stage: Method.postprocess,
-            pipelines: try ModelCatalog(root: root).pipelines { config throws(PipelineError) in
+            pipelines: try catalog.pipelines { config throws(PipelineError) in
                 try Postprocess(pipelineJSON: config.pipelineJSON, labels: config.labels)
-            }
+            },
+            configs: catalog.configs,
+            pixelLimits: .defaults
         )
     }
 

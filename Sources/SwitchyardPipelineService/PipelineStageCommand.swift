@@ -20,12 +20,14 @@ extension PipelineStageCommand {
         }
         logger.info("pipelines read", metadata: ["models": "\(service.models.joined(separator: ","))"])
         @Sendable func reread(_ root: String) throws {
-            let (added, removed) = try service.reload(root: root)
-            if !added.isEmpty || !removed.isEmpty {
+            let outcome = try service.reload(root: root)
+            if !outcome.isEmpty {
                 logger.info(
                     "pipelines read again",
                     metadata: [
-                        "added": "\(added.joined(separator: ","))", "removed": "\(removed.joined(separator: ","))",
+                        "added": "\(outcome.added.joined(separator: ","))",
+                        "removed": "\(outcome.removed.joined(separator: ","))",
+                        "changed": "\(outcome.changed.joined(separator: ","))",
                     ]
                 )
             }

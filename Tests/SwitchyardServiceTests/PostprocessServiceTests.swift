@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SwitchyardPipelineService
 import SwitchyardTensor
 import SwitchyardTesting
 import SwitchyardTransport
@@ -95,6 +96,30 @@ struct PostprocessServiceTests {
         #expect(labels == [1], "\(service.log)")
         #expect(service.log.contains("pipelines read again"))
         await client.close()
+    }
+
+    @Test func aReloadTellsAddedRemovedAndChangedPipelinesApart() throws {
+        let argmax = #"{"pipeline": {"postprocess": [{"op": "argmax", "input": "probabilities"}]}}"#
+        let models = try Self.repository(config: argmax)
+        defer { try? FileManager.default.removeItem(atPath: models) }
+        try FileManager.default.createDirectory(atPath: models + "/cars", withIntermediateDirectories: true)
+        try argmax.write(toFile: models + "/cars/config.json", atomically: true, encoding: .utf8)
+        let service = try PipelineService.postprocess(root: models)
+        #expect(try service.reload(root: models).isEmpty)
+
+        try #"{"pipeline": {"postprocess": [{"op": "softmax", "input": "probabilities"}]}}"#.write(
+            toFile: models + "/digits/config.json",
+            atomically: true,
+            encoding: .utf8
+        )
+        try FileManager.default.removeItem(atPath: models + "/cars")
+        try FileManager.default.createDirectory(atPath: models + "/bikes", withIntermediateDirectories: true)
+        let outcome = try service.reload(root: models)
+        #expect(outcome.added == ["bikes"])
+        #expect(outcome.removed == ["cars"])
+        #expect(outcome.changed == ["digits"])
+        #expect(service.models == ["bikes", "digits"])
+        #expect(try service.reload(root: models).isEmpty)
     }
 
     @Test func aBrokenPipelineStopsTheServiceFromStarting() async throws {
