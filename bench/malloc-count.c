@@ -1,7 +1,9 @@
 // Counts a process's heap allocations, for allocations per request (bench/cpu-per-request.sh, ALLOCS=1).
 // Build: cc -O2 -shared -fPIC -o malloc-count.so bench/malloc-count.c; run the process with LD_PRELOAD=malloc-count.so
 // and MALLOC_COUNT_FILE=path. On SIGUSR2 the process writes "<allocations> <bytes>\n" (totals since start) to that
-// file, so a script reads the count before and after a measured run. glibc only (it forwards to __libc_*).
+// file, so a script reads the count before and after a measured run. A process may also read the totals itself through
+// sy_malloc_count (found with dlsym: switchyard-bench-engine reports allocations per run when it is preloaded).
+// glibc only (it forwards to __libc_*).
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <signal.h>
@@ -36,6 +38,12 @@ int posix_memalign(void **out, size_t alignment, size_t size) {
     if (!p) return 12;  // ENOMEM
     *out = p;
     return 0;
+}
+
+/// The allocations and bytes allocated since the process started.
+void sy_malloc_count(unsigned long long *count, unsigned long long *bytes) {
+    *count = atomic_load(&allocations);
+    *bytes = atomic_load(&allocated);
 }
 
 // async-signal-safe: integers formatted by hand, one write(2)

@@ -70,6 +70,35 @@ SY_VNNI static inline void store_block(__m512i acc, int64_t column, int64_t n, i
     _mm512_mask_storeu_ps(target + column, mask, value);
 }
 
+// One row (batch 1, or the last of a batch): four 16-wide blocks at a time, one broadcast for four VPDPBUSD. The
+// four-row tile below would repeat the row's products four times over.
+SY_VNNI static void gemm_vnni_row(int64_t n, int64_t groups, int64_t blocks, const uint8_t *a, int32_t a_zero,
+                                   const int8_t *packed, const int32_t *column_sums, const float *scales,
+                                   const float *bias, int relu, float *target) {
+    for (int64_t block = 0; block < blocks; block += 4) {
+        const int64_t count = blocks - block < 4 ? blocks - block : 4;
+        const int8_t *b0 = packed + block * groups * 64;
+        const int8_t *b1 = count > 1 ? b0 + groups * 64 : b0;
+        const int8_t *b2 = count > 2 ? b0 + 2 * groups * 64 : b0;
+        const int8_t *b3 = count > 3 ? b0 + 3 * groups * 64 : b0;
+        __m512i c0 = _mm512_setzero_si512(), c1 = _mm512_setzero_si512();
+        __m512i c2 = _mm512_setzero_si512(), c3 = _mm512_setzero_si512();
+        for (int64_t group = 0; group < groups; group++) {
+            int32_t word;
+            memcpy(&word, a + group * 4, 4);
+            const __m512i x = _mm512_set1_epi32(word);
+            c0 = _mm512_dpbusd_epi32(c0, x, _mm512_loadu_si512((const void *)(b0 + group * 64)));
+            c1 = _mm512_dpbusd_epi32(c1, x, _mm512_loadu_si512((const void *)(b1 + group * 64)));
+            c2 = _mm512_dpbusd_epi32(c2, x, _mm512_loadu_si512((const void *)(b2 + group * 64)));
+            c3 = _mm512_dpbusd_epi32(c3, x, _mm512_loadu_si512((const void *)(b3 + group * 64)));
+        }
+        const __m512i products[4] = {c0, c1, c2, c3};
+        for (int64_t index = 0; index < count; index++) {
+            store_block(products[index], (block + index) * 16, n, a_zero, column_sums, scales, bias, relu, target);
+        }
+    }
+}
+
 SY_VNNI static void gemm_vnni(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t lda, int32_t a_zero,
                                const int8_t *packed, const int32_t *column_sums, const float *scales,
                                const float *bias, int relu, float *c, int64_t ldc) {
@@ -77,6 +106,11 @@ SY_VNNI static void gemm_vnni(int64_t m, int64_t n, int64_t k, const uint8_t *a,
     const int64_t blocks = round_up(n, 16) / 16;
     for (int64_t row = 0; row < m; row += 4) {
         const int64_t rows = m - row < 4 ? m - row : 4;
+        if (rows == 1) {
+            gemm_vnni_row(n, groups, blocks, a + row * lda, a_zero, packed, column_sums, scales, bias, relu,
+                          c + row * ldc);
+            break;
+        }
         const uint8_t *a0 = a + row * lda;
         const uint8_t *a1 = a0 + (rows > 1 ? lda : 0);
         const uint8_t *a2 = a0 + (rows > 2 ? 2 * lda : 0);

@@ -59,6 +59,7 @@ public final class Model: Sendable {
         directory: String? = nil,
         options: ModelOptions = ModelOptions()
     ) throws(EngineError) {
+        _ = BLAS.defaults  // the thread team takes over from OpenBLAS's own threads before any kernel runs
         var graph = try GraphLoader.load(bytes: bytes, source: source, directory: directory)
         var operators: [String: Int] = [:]
         for node in graph.nodes {
@@ -148,47 +149,82 @@ public final class Model: Sendable {
     /// - Throws: `EngineError` `.invalidInput` for a missing, unknown, wrongly typed or wrongly shaped
     ///   input or a batch over the limit; `.notFound` for an unknown output name.
     public func run(_ inputs: [NamedTensor], outputNames: [String]? = nil) throws(EngineError) -> [NamedTensor] {
-        let views = try self.check(inputs)
-        let shapes = views.map(\.shape)
+        // The inputs' positions in `inputs` and their aligned bytes, in the model's input order, live on the stack:
+        // a call of a small model allocates only its outputs and the array that returns them.
+        let count = max(self.inputs.count, 1)
+        return try withUnsafeTemporaryAllocation(of: Int.self, capacity: count) { positions throws(EngineError) in
+            try withUnsafeTemporaryAllocation(of: ByteView.self, capacity: count) { data throws(EngineError) in
+                let checked = try self.check(inputs, positions: positions, data: data)
+                defer { _ = data.prefix(checked).deinitialize() }
+                return try self.run(inputs, positions: positions, data: UnsafeBufferPointer(data), outputNames)
+            }
+        }
+    }
+
+    private func run(
+        _ inputs: [NamedTensor],
+        positions: UnsafeMutableBufferPointer<Int>,
+        data: UnsafeBufferPointer<ByteView>,
+        _ outputNames: [String]?
+    ) throws(EngineError) -> [NamedTensor] {
+        let entry = try self.plan { index in inputs[positions[index]].tensor.shape.dims }
+        var results: [NamedTensor] = []
+        results.reserveCapacity(outputNames?.count ?? self.outputs.count)
+        if case .planned(let plan) = entry, outputNames == nil {
+            let types = plan.outputTypes
+            try plan.run(data) { index, view throws(EngineError) in
+                results.append(try self.output(index, types[index], view))
+            }
+            return results
+        }
         let types: [ValueType]
-        let storages: [ByteStorage]
-        switch try self.plan(for: shapes) {
+        var views: [ByteView] = []
+        let shaped = self.inputs.indices.map { (shape: inputs[positions[$0]].tensor.shape.dims, data: data[$0]) }
+        switch entry {
         case .planned(let plan):
             types = plan.outputTypes
-            storages = try plan.run(views.map(\.data))
+            try plan.run(data) { _, view in views.append(view) }
         case .split(let plan):
             do {
-                (types, storages) = try plan.run(views)
+                let storages: [ByteStorage]
+                (types, storages) = try plan.run(shaped)
+                views = storages.map { ByteView(storage: $0) }
             } catch {
                 throw EngineError(.invalidInput, "the inputs do not fit the graph: \(error.message)", cause: error)
             }
         case .eager:
             do {
-                (types, storages) = try ExecutionPlan.runEagerly(graph: self.graph, inputs: views)
+                let storages: [ByteStorage]
+                (types, storages) = try ExecutionPlan.runEagerly(graph: self.graph, inputs: shaped)
+                views = storages.map { ByteView(storage: $0) }
             } catch {
                 throw EngineError(.invalidInput, "the inputs do not fit the graph: \(error.message)", cause: error)
             }
         }
-        var results: [NamedTensor] = []
-        let wanted = outputNames ?? self.outputs.map(\.name)
-        for name in wanted {
+        guard let outputNames else {
+            for index in self.outputs.indices { results.append(try self.output(index, types[index], views[index])) }
+            return results
+        }
+        for name in outputNames {
             guard let index = self.outputs.firstIndex(where: { $0.name == name }) else {
                 let known = self.outputs.map(\.name).joined(separator: ", ")
                 throw EngineError(.notFound, "the model has no output '\(name)' (outputs: \(known))")
             }
-            let type = types[index]
-            do {
-                let tensor = try Tensor(
-                    dtype: type.dtype,
-                    shape: Shape(type.shape),
-                    data: ByteView(storage: storages[index])
-                )
-                results.append(NamedTensor(name, tensor))
-            } catch {
-                throw EngineError(.invalidModel, "output '\(name)' could not be formed: \(error.message)")
-            }
+            var tensor = try self.output(index, types[index], views[index])
+            tensor.name = name
+            results.append(tensor)
         }
         return results
+    }
+
+    /// Output `index` as a named tensor.
+    private func output(_ index: Int, _ type: ValueType, _ view: ByteView) throws(EngineError) -> NamedTensor {
+        let name = self.outputs[index].name
+        do {
+            return NamedTensor(name, try Tensor(dtype: type.dtype, shape: Shape(type.shape), data: view))
+        } catch {
+            throw EngineError(.invalidModel, "output '\(name)' could not be formed: \(error.message)")
+        }
     }
 
     /// Runs zero-filled inputs at each batch size so plans, arenas and OpenBLAS's buffers exist before
@@ -234,6 +270,13 @@ public final class Model: Sendable {
     /// The number of execution plans currently cached.
     public var cachedPlanCount: Int { self.plans.withLock { $0.plans.count } }
 
+    /// The plan for inputs whose shapes `shape` gives by input index.
+    private func plan(shape dims: (Int) -> [Int]) throws(EngineError) -> PlanCache.Entry {
+        let count = self.inputs.count
+        if let plan = self.plans.withLock({ $0.latest(count: count, dims) }) { return plan }
+        return try self.plan(for: (0..<count).map(dims))
+    }
+
     private func plan(for shapes: [[Int]]) throws(EngineError) -> PlanCache.Entry {
         if let plan = self.plans.withLock({ $0.lookup(shapes) }) { return plan }
         let plan: PlanCache.Entry
@@ -262,54 +305,94 @@ public final class Model: Sendable {
         return plan
     }
 
-    private func check(_ tensors: [NamedTensor]) throws(EngineError) -> [(shape: [Int], data: ByteView)] {
-        var result: [(shape: [Int], data: ByteView)] = []
-        for tensor in tensors where !self.inputs.contains(where: { $0.name == tensor.name }) {
-            let known = self.inputs.map(\.name).joined(separator: ", ")
-            throw EngineError(.invalidInput, "the model has no input '\(tensor.name)' (inputs: \(known))")
+    /// Checks the inputs against the model; writes, in the model's input order, each one's position in `tensors` and
+    /// its bytes (aligned) to `positions` and `data` (initializing it). Returns how many views it initialized (all, when
+    /// it does not throw).
+    private func check(
+        _ tensors: [NamedTensor],
+        positions: UnsafeMutableBufferPointer<Int>,
+        data: UnsafeMutableBufferPointer<ByteView>
+    ) throws(EngineError) -> Int {
+        // Elements are read in place: copying a NamedTensor or a TensorInfo to look at one field retained and released
+        // every reference it holds, which was a tenth of a small model's call.
+        try tensors.withUnsafeBufferPointer { tensors throws(EngineError) in
+            try self.inputs.withUnsafeBufferPointer { inputs throws(EngineError) in
+                try self.check(tensors, inputs, positions: positions, data: data)
+            }
         }
-        for input in self.inputs {
-            let matches = tensors.filter { $0.name == input.name }
-            guard matches.count == 1 else {
+    }
+
+    private func check(
+        _ tensors: UnsafeBufferPointer<NamedTensor>,
+        _ inputs: UnsafeBufferPointer<TensorInfo>,
+        positions: UnsafeMutableBufferPointer<Int>,
+        data: UnsafeMutableBufferPointer<ByteView>
+    ) throws(EngineError) -> Int {
+        for index in tensors.indices where !inputs.contains(where: { $0.name == tensors[index].name }) {
+            let known = inputs.map(\.name).joined(separator: ", ")
+            throw EngineError(.invalidInput, "the model has no input '\(tensors[index].name)' (inputs: \(known))")
+        }
+        var initialized = 0
+        defer { if initialized < inputs.count { _ = data.prefix(initialized).deinitialize() } }
+        for position in inputs.indices {
+            var first: Int? = nil
+            var count = 0
+            for index in tensors.indices where tensors[index].name == inputs[position].name {
+                first = first ?? index
+                count += 1
+            }
+            guard let first, count == 1 else {
                 throw EngineError(
                     .invalidInput,
-                    matches.isEmpty
-                        ? "input '\(input.name)' is missing" : "input '\(input.name)' is given \(matches.count) times"
+                    count == 0
+                        ? "input '\(inputs[position].name)' is missing"
+                        : "input '\(inputs[position].name)' is given \(count) times"
                 )
             }
-            let tensor = matches[0].tensor
-            guard tensor.dtype == input.dtype else {
+            let dtype = tensors[first].tensor.dtype
+            guard dtype == inputs[position].dtype else {
                 throw EngineError(
                     .invalidInput,
-                    "input '\(input.name)' is \(tensor.dtype); the model needs \(input.dtype)"
+                    "input '\(inputs[position].name)' is \(dtype); the model needs \(inputs[position].dtype)"
                 )
             }
-            guard tensor.shape.rank == input.dims.count else {
+            let rank = tensors[first].tensor.shape.rank
+            guard rank == inputs[position].dims.count else {
+                let shape = tensors[first].tensor.shape
                 throw EngineError(
                     .invalidInput,
-                    "input '\(input.name)' has rank \(tensor.shape.rank) \(tensor.shape); the model needs rank \(input.dims.count) \(input.shapeText)"
+                    "input '\(inputs[position].name)' has rank \(rank) \(shape); the model needs rank \(inputs[position].dims.count) \(inputs[position].shapeText)"
                 )
             }
-            for (axis, dim) in input.dims.enumerated() {
-                if let dim, tensor.shape[axis] != dim {
-                    let what = axis == input.dims.count - 1 && axis > 0 ? " (features)" : ""
+            for axis in 0..<rank {
+                let dim = inputs[position].dims[axis]
+                let given = tensors[first].tensor.shape[axis]
+                if let dim, given != dim {
+                    let what = axis == rank - 1 && axis > 0 ? " (features)" : ""
                     throw EngineError(
                         .invalidInput,
-                        "input '\(input.name)' dimension \(axis)\(what) is \(tensor.shape[axis]); the model needs \(dim) \(input.shapeText)"
+                        "input '\(inputs[position].name)' dimension \(axis)\(what) is \(given); the model needs \(dim) \(inputs[position].shapeText)"
                     )
                 }
             }
-            if input.dims.first == .some(nil) {
-                let batch = tensor.shape[0]
-                guard batch >= 1 else { throw EngineError(.invalidInput, "input '\(input.name)' has an empty batch") }
+            if rank > 0, inputs[position].dims[0] == nil {
+                let batch = tensors[first].tensor.shape[0]
+                guard batch >= 1 else {
+                    throw EngineError(.invalidInput, "input '\(inputs[position].name)' has an empty batch")
+                }
                 if let limit = self.maxBatchSize, batch > limit {
-                    throw EngineError(.invalidInput, "input '\(input.name)' has batch \(batch); the limit is \(limit)")
+                    throw EngineError(
+                        .invalidInput,
+                        "input '\(inputs[position].name)' has batch \(batch); the limit is \(limit)"
+                    )
                 }
             }
             // kernels read typed elements in place: views of a received frame are copied when they are not aligned
-            result.append((Array(tensor.shape.dims), tensor.data.aligned()))
+            positions[position] = first
+            data.initializeElement(at: position, to: tensors[first].tensor.data.aligned())
+            initialized += 1
         }
-        return result
+        return initialized
     }
 }
 
@@ -327,13 +410,24 @@ struct PlanCache {
 
     var plans: [[[Int]]: Entry] = [:]
     var order: [[[Int]]] = []
+    /// The plan of `order.last`: a run of requests of one shape compares shapes instead of hashing them.
+    private var latestEntry: Entry? = nil
+
+    /// The most recently used plan when its shapes are those `dims` gives for inputs 0..<count.
+    func latest(count: Int, _ dims: (Int) -> [Int]) -> Entry? {
+        guard let latest = self.latestEntry, let shapes = self.order.last, shapes.count == count else { return nil }
+        for index in 0..<count where shapes[index] != dims(index) { return nil }
+        return latest
+    }
 
     mutating func lookup(_ shapes: [[Int]]) -> Entry? {
+        if let latest = self.latestEntry, self.order.last == shapes { return latest }
         guard let plan = self.plans[shapes] else { return nil }
-        if self.order.last != shapes, let index = self.order.firstIndex(of: shapes) {
+        if let index = self.order.firstIndex(of: shapes) {
             self.order.remove(at: index)
             self.order.append(shapes)
         }
+        self.latestEntry = plan
         return plan
     }
 
@@ -341,5 +435,6 @@ struct PlanCache {
         if self.plans[shapes] == nil { self.order.append(shapes) }
         self.plans[shapes] = plan
         while self.order.count > max(capacity, 1) { self.plans[self.order.removeFirst()] = nil }
+        self.latestEntry = self.order.last.flatMap { self.plans[$0] }
     }
 }

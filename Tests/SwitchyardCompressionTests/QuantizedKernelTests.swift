@@ -29,7 +29,7 @@ struct QuantizedKernelTests {
         plain.fuse = false
         let unfused = try Model(bytes: bytes, options: plain)
         #expect(fused.summary.plannedNodeCount < unfused.summary.plannedNodeCount)
-        for count in [1, 3, 40, 64] where count <= rows.shape[0] {
+        for count in [1, 3, 5, 40, 64] where count <= rows.shape[0] {  // 1 and 5: the one-row VNNI path
             let named = [NamedTensor(input, try rows.rows(0..<count))]
             let packed = try withPacked(true) {
                 try gemm.run(named, outputNames: [output])[0].tensor.scalars(as: Float.self)
@@ -74,9 +74,45 @@ struct QuantizedKernelTests {
             $0.op as? QuantizedConvOp
         }
         #expect(planned.count == 3 && planned.filter { $0.output != nil }.count == 2)
+        // On oneDNN's convolutions the GEMM path's copies of the weights are never made (held once, not three times);
+        // a model without oneDNN's convolutions makes them for its plans.
+        #expect(planned.allSatisfy { !$0.gemmWeights.isMade } || !OneDNN.isUsable)
+        var gemmOptions = ModelOptions()
+        gemmOptions.oneDNNConvolution = false
+        let gemmModel = try Model(bytes: try result.model.serialized(), options: gemmOptions)
+        #expect(gemmModel.graph.nodes.compactMap { $0.op as? QuantizedConvOp }.allSatisfy { $0.gemmWeights.isMade })
         // The integer accumulators are exact on every path; a product's float rounding may put an activation on
         // the other side of a uint8 rounding boundary (one quantum), which moves a score by that quantum × weight.
         try self.compare(try result.model.serialized(), input: "image", rows: data, output: "scores", tolerance: 2e-2)
+    }
+
+    /// The int8 MatMul fusions take along only default-domain activations: a node of another domain that happens to
+    /// be named Relu stays a node of its own after the static (QDQ) and the dynamic fused steps alike.
+    @Test func fusedMatMulsLeaveACustomDomainReluAlone() throws {
+        let original = try Fixtures.digits()
+        let staticOptions = QuantizationOptions(mode: .static)
+        let ranges = try Calibrator.ranges(
+            original,
+            tensors: Quantizer.activationsToCalibrate(original, options: staticOptions),
+            data: try Fixtures.calibration(),
+            method: .minMax
+        )
+        let quantized = try Quantizer.quantize(original, options: staticOptions, ranges: ranges).model.serialized()
+        let dynamic = try Quantizer.quantize(original, options: QuantizationOptions(mode: .dynamic)).model.serialized()
+        for (bytes, fuse, fused) in [
+            (quantized, Fusion.fuseQuantizedMatMul, "QuantizedLinear"),
+            (dynamic, Fusion.fuseDynamicQuantizedLinear, "DynamicQuantizedLinear"),
+        ] as [([UInt8], (inout Graph) -> Void, String)] {
+            var graph = try GraphLoader.load(bytes: bytes, source: "digits", directory: nil)
+            let relu = try #require(graph.nodes.firstIndex { $0.opType == "Relu" })
+            graph.nodes[relu].domain = "com.example"
+            fuse(&graph)
+            let steps = graph.nodes.map(\.opType)
+            #expect(steps.filter { $0 == fused }.count == 3, "\(steps)")
+            #expect(graph.nodes.contains { $0.opType == "Relu" && $0.domain == "com.example" }, "\(steps)")
+            // The default-domain Relu after the second MatMul joined its step as before.
+            #expect(steps.filter { $0 == "Relu" }.count == 1, "\(steps)")
+        }
     }
 
     /// QDQ MatMuls — yard's static digits model and onnxruntime's `quantize_static` of it — run as int8 GEMMs on the

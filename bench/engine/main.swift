@@ -9,6 +9,9 @@
 //     [--split yes|no]   (data-dependent graphs: plan the nodes before the first data-dependent one, or run all eagerly)
 //     [--conv onednn|im2col]   (where 2-D convolutions run: oneDNN, the default, or im2col over OpenBLAS)
 //
+// Preloaded with bench/malloc-count.c (LD_PRELOAD=malloc-count.so), --model also reports heap allocations per
+// `Model.run` over 1000 calls (`allocations_per_run` in the JSON): a count that does not depend on the host's load.
+//
 // With --model, any ONNX file is timed on random inputs made the way tools/bench_models.py makes them for
 // onnxruntime (floats in [-1, 1]; integer inputs 1 when their name says mask, else ids below 100).
 // For each model and batch size it measures the engine's `Model.run` (input validation, plan lookup,
@@ -90,14 +93,23 @@ func measure(seconds: Double, _ body: () throws -> Void) rethrows -> Measurement
         clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now)
         return Double(now.tv_sec) + Double(now.tv_nsec) * 1e-9
     }
+    // One monotonic clock read per call, in nanoseconds: the harness's own cost per call (two ContinuousClock reads
+    // and Duration's 128-bit arithmetic were ~0.1 µs) is counted in the CPU time per run, and it is not the engine's.
+    func nanoseconds() -> UInt64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+    }
     let cpuStart = processCPU()
     let start = clock.now
-    let end = start + .milliseconds(Int(seconds * 1000))
-    while clock.now < end || latencies.count < 20 {
-        let before = clock.now
+    let first = nanoseconds()
+    let end = first + UInt64(seconds * 1e9)
+    var before = first
+    while before < end || latencies.count < 20 {
         try body()
-        let elapsed = clock.now - before
-        latencies.append(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
+        let after = nanoseconds()
+        latencies.append(Double(after - before) * 1e-9)
+        before = after
     }
     let total = clock.now - start
     return Measurement(
@@ -171,6 +183,18 @@ func residentBytes() -> Int {
     return fields.count > 1 ? (Int(fields[1]) ?? 0) * Int(sysconf(Int32(_SC_PAGESIZE))) : 0
 }
 
+/// Heap allocations per call of `body` over `calls` calls, when bench/malloc-count.c is preloaded; else `nil`.
+func allocationsPerCall(calls: Int = 1000, _ body: () throws -> Void) rethrows -> Double? {
+    typealias Counter = @convention(c) (UnsafeMutablePointer<UInt64>, UnsafeMutablePointer<UInt64>) -> Void
+    guard let symbol = dlsym(nil, "sy_malloc_count") else { return nil }
+    let counter = unsafeBitCast(symbol, to: Counter.self)
+    var (before, after, bytes) = (UInt64(0), UInt64(0), UInt64(0))
+    counter(&before, &bytes)
+    for _ in 0..<calls { try body() }
+    counter(&after, &bytes)
+    return Double(after - before) / Double(calls)
+}
+
 if let path = options.model {
     let model = try Model(
         contentsOf: path,
@@ -195,6 +219,7 @@ if let path = options.model {
         let feeds = try inputs(for: model, batch: batch)
         _ = try model.run(feeds)
         let result = try measure(seconds: options.seconds) { _ = try model.run(feeds) }
+        let allocations = try allocationsPerCall { _ = try model.run(feeds) }
         let name = URL(fileURLWithPath: path).deletingLastPathComponent().lastPathComponent
         print(
             "| \(name) | \(batch) | \(String(format: "%.2f", result.percentile(0.5) * 1e3)) | \(String(format: "%.2f", result.percentile(0.9) * 1e3)) | \(String(format: "%.2f", result.meanLatency * 1e3)) |"
@@ -204,6 +229,10 @@ if let path = options.model {
             "engine_mean_ms": result.meanLatency * 1e3, "engine_min_ms": (result.latencies.min() ?? 0) * 1e3,
             "engine_cpu_ms": result.cpuSeconds / Double(result.iterations) * 1e3, "iterations": result.iterations,
         ])
+        if let allocations {
+            print("heap allocations per run at batch \(batch): \(String(format: "%.2f", allocations))")
+            records[records.count - 1]["allocations_per_run"] = allocations
+        }
     }
     if let json = options.json {
         try JSONSerialization.data(withJSONObject: records, options: [.prettyPrinted, .sortedKeys]).write(

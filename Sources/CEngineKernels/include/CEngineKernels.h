@@ -26,4 +26,16 @@ void sy_erf(const float *source, float *target, int64_t count);
 /// GELU (the exact form, x · (1 + erf(x / √2)) / 2) of `count` floats, with the erf above.
 void sy_gelu(const float *source, float *target, int64_t count);
 
+/// A share of a split loop: items [begin, end) of the loop, with the caller's context.
+typedef void (*sy_parallel_body)(void *context, int64_t begin, int64_t end);
+
+/// The number of threads split loops (and the engine's oneDNN primitives) run on; at least 1.
+void sy_parallel_set_threads(int threads);
+int sy_parallel_threads(void);
+
+/// Runs `body` over [0, count) split into contiguous shares, one per thread of the engine's OpenMP team, with at
+/// least `minimum` items per share (fewer threads when the loop is short; on the caller alone when one share, or
+/// when called from inside a split loop). Returns when every share is done.
+void sy_parallel_for(int64_t count, int64_t minimum, sy_parallel_body body, void *context);
+
 #endif

@@ -140,30 +140,38 @@ enum ChannelsLast {
             let count = io.ins.count + io.outs.count
             try withUnsafeTemporaryAllocation(of: UnsafeMutableRawPointer.self, capacity: max(count, 1)) {
                 slots throws(EngineError) in
-                var ins: [Int] = []
-                for position in io.ins.indices {
-                    guard io.has(position) else {
-                        ins.append(-1)
-                        continue
+                try withUnsafeTemporaryAllocation(of: Int.self, capacity: max(count, 1)) { ids throws(EngineError) in
+                    // The inner kernel's value ids: position p of the inputs is slot p, outputs follow.
+                    for position in io.ins.indices {
+                        guard io.has(position) else {
+                            ids[position] = -1
+                            continue
+                        }
+                        if let offset = places[position], let shape = images[position] {
+                            let target = io.scratch + offset
+                            Self.toPlanar(io.f32(position), shape, into: target.assumingMemoryBound(to: Float.self))
+                            slots[position] = target
+                        } else {
+                            slots[position] = UnsafeMutableRawPointer(mutating: io.input(position))
+                        }
+                        ids[position] = position
                     }
-                    if let offset = places[position], let shape = images[position] {
-                        let target = io.scratch + offset
-                        Self.toPlanar(io.f32(position), shape, into: target.assumingMemoryBound(to: Float.self))
-                        slots[position] = target
-                    } else {
-                        slots[position] = UnsafeMutableRawPointer(mutating: io.input(position))
+                    for position in io.outs.indices {
+                        let slot = io.ins.count + position
+                        slots[slot] = position == 0 && result ? io.scratch + resultOffset : io.output(position)
+                        ids[slot] = slot
                     }
-                    ins.append(position)
+                    let all = UnsafeBufferPointer(ids)
+                    try inner(
+                        IO(
+                            slots: slots.baseAddress!,
+                            ins: UnsafeBufferPointer(rebasing: all[..<io.ins.count]),
+                            outs: UnsafeBufferPointer(rebasing: all[io.ins.count..<count]),
+                            scratch: io.scratch + own,
+                            strings: io.strings
+                        )
+                    )
                 }
-                var outs: [Int] = []
-                for position in io.outs.indices {
-                    let slot = io.ins.count + position
-                    slots[slot] = position == 0 && result ? io.scratch + resultOffset : io.output(position)
-                    outs.append(slot)
-                }
-                try inner(
-                    IO(slots: slots.baseAddress!, ins: ins, outs: outs, scratch: io.scratch + own, strings: io.strings)
-                )
             }
             if result {
                 Self.toChannelsLast(

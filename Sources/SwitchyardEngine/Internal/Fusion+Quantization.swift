@@ -60,31 +60,26 @@ extension Fusion {
                     fusedAway.append(addIndex)
                 }
             }
-            var activations: [Activation] = []
-            while let out = graph.nodes[last].outputs[0], let next = sole(out), graph.nodes[next].domain == "",
-                let activation = Self.activation(graph.nodes[next], graph)
-            {
-                activations.append(activation)
-                last = next
-                fusedAway.append(next)
-            }
+            let trailing = Self.trailingActivations(after: last, graph, sole: sole)
+            last = trailing.nodes.last ?? last
             let op = DynamicQuantizedLinearOp(
                 weights: weights.buffer,
                 k: k,
                 n: n,
                 weightScales: ws,
                 bias: bias,
-                activations: activations
+                activations: trailing.activations
             )
-            graph.nodes[index] = Node(
-                name: node.name + "+dynamic-int8",
+            Self.replace(
+                index,
+                through: last,
+                in: &graph,
+                by: op,
                 opType: "DynamicQuantizedLinear",
-                domain: "",
-                inputs: [x],
-                outputs: graph.nodes[last].outputs,
-                op: op
+                suffix: "+dynamic-int8",
+                input: x
             )
-            removed.formUnion(fusedAway)
+            removed.formUnion(fusedAway + trailing.nodes)
         }
         guard !removed.isEmpty else { return }
         Self.remove(removed, from: &graph)
@@ -134,35 +129,71 @@ extension Fusion {
                     fusedAway.append(addIndex)
                 }
             }
-            var activations: [Activation] = []
-            while let out = graph.nodes[last].outputs[0], let next = sole(out),
-                let activation = Self.activation(graph.nodes[next], graph)
-            {
-                activations.append(activation)
-                last = next
-                fusedAway.append(next)
-            }
+            let trailing = Self.trailingActivations(after: last, graph, sole: sole)
+            last = trailing.nodes.last ?? last
             let op = DynamicQuantizedLinearOp(
                 weights: weights.buffer,
                 k: k,
                 n: n,
                 weightScales: w.scale,
                 bias: bias,
-                activations: activations,
+                activations: trailing.activations,
                 staticInput: (x.scale[0], xZero.values(UInt8.self)[0])
             )
-            graph.nodes[index] = Node(
-                name: node.name + "+int8",
+            Self.replace(
+                index,
+                through: last,
+                in: &graph,
+                by: op,
                 opType: "QuantizedLinear",
-                domain: "",
-                inputs: [x.input],
-                outputs: graph.nodes[last].outputs,
-                op: op
+                suffix: "+int8",
+                input: x.input
             )
-            removed.formUnion(fusedAway)
+            removed.formUnion(fusedAway + trailing.nodes)
         }
         guard !removed.isEmpty || graph.nodes.contains(where: { $0.opType == "QuantizedLinear" }) else { return }
         Self.remove(removed, from: &graph)
+    }
+
+    /// The activations (default domain only) that follow node `last` one after another, each the reader `sole` gives
+    /// of the one before's output: what a fused step takes along, and the nodes it replaces.
+    static func trailingActivations(
+        after last: Int,
+        _ graph: Graph,
+        sole: (Int) -> Int?
+    ) -> (activations: [Activation], nodes: [Int]) {
+        var activations: [Activation] = []
+        var nodes: [Int] = []
+        var current = last
+        while let out = graph.nodes[current].outputs[0], let next = sole(out), graph.nodes[next].domain == "",
+            let activation = Self.activation(graph.nodes[next], graph)
+        {
+            activations.append(activation)
+            nodes.append(next)
+            current = next
+        }
+        return (activations, nodes)
+    }
+
+    /// Puts fused step `op` in place of node `index`: it reads `input` and writes what node `last`, the chain's end,
+    /// wrote. The caller removes the chain's other nodes.
+    static func replace(
+        _ index: Int,
+        through last: Int,
+        in graph: inout Graph,
+        by op: any Operator,
+        opType: String,
+        suffix: String,
+        input: Int
+    ) {
+        graph.nodes[index] = Node(
+            name: graph.nodes[index].name + suffix,
+            opType: opType,
+            domain: "",
+            inputs: [input],
+            outputs: graph.nodes[last].outputs,
+            op: op
+        )
     }
 
     /// A DequantizeLinear node's input (constant or not), constant scale, zero point (constant, or nil when absent)

@@ -4,8 +4,9 @@ import SwitchyardTensor
 /// its scratch space, and the heap for strings it makes.
 struct IO {
     let slots: UnsafeMutablePointer<UnsafeMutableRawPointer>
-    let ins: [Int]
-    let outs: [Int]
+    /// Value ids of the inputs and outputs (-1 for an omitted one), held by the plan.
+    let ins: UnsafeBufferPointer<Int>
+    let outs: UnsafeBufferPointer<Int>
     let scratch: UnsafeMutableRawPointer
     /// Where a kernel puts strings it makes (``StringHeap``); it lives as long as the step's outputs.
     unowned(unsafe) let strings: StringHeap

@@ -48,10 +48,8 @@ final class SplitPlan: Sendable {
     ) throws(EngineError) -> (
         types: [ValueType], storages: [ByteStorage]
     ) {
-        let storages = try self.head.run(inputs.map(\.data))
-        let crossing = zip(self.head.outputTypes, storages).map { type, storage in
-            (shape: type.shape, data: ByteView(storage: storage))
-        }
+        let views = try self.head.run(inputs.map(\.data))
+        let crossing = zip(self.head.outputTypes, views).map { type, view in (shape: type.shape, data: view) }
         return try ExecutionPlan.runEagerly(graph: self.tail, inputs: inputs + crossing)
     }
 }

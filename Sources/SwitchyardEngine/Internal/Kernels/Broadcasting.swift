@@ -25,7 +25,8 @@ struct BroadcastPair: Sendable {
     }
 }
 
-/// `y[i] = f(a[i], b[i])` over the broadcast of two inputs, with loops for the common layouts.
+/// `y[i] = f(a[i], b[i])` over the broadcast of two inputs, with loops for the common layouts; large outputs are
+/// split across threads.
 @inline(__always)
 func broadcastBinary<A, B, C>(
     _ a: UnsafePointer<A>,
@@ -36,30 +37,53 @@ func broadcastBinary<A, B, C>(
 ) {
     let count = plan.count
     if count == 0 { return }
+    let grain = Parallel.elementGrain
     if plan.aCount == count && plan.bCount == count {
-        for index in 0..<count { y[index] = f(a[index], b[index]) }
+        Parallel.forEach(count, minimumPerThread: grain) { range in
+            for index in range { y[index] = f(a[index], b[index]) }
+        }
     } else if plan.bCount == 1 && plan.aCount == count {
         let scalar = b[0]
-        for index in 0..<count { y[index] = f(a[index], scalar) }
+        Parallel.forEach(count, minimumPerThread: grain) { range in
+            for index in range { y[index] = f(a[index], scalar) }
+        }
     } else if plan.aCount == 1 && plan.bCount == count {
         let scalar = a[0]
-        for index in 0..<count { y[index] = f(scalar, b[index]) }
+        Parallel.forEach(count, minimumPerThread: grain) { range in
+            for index in range { y[index] = f(scalar, b[index]) }
+        }
     } else if plan.bIsSuffix {
         let bCount = plan.bCount
-        var offset = 0
-        while offset < count {
-            for index in 0..<bCount { y[offset + index] = f(a[offset + index], b[index]) }
-            offset += bCount
+        Parallel.forEach(count / bCount, minimumPerThread: max(1, grain / bCount)) { rows in
+            for row in rows {
+                let offset = row * bCount
+                for index in 0..<bCount { y[offset + index] = f(a[offset + index], b[index]) }
+            }
         }
     } else {
-        forEachBroadcast(shape: plan.shape, aStrides: plan.aStrides, bStrides: plan.bStrides) {
-            out,
-            ai,
-            bi,
-            inner,
-            aStep,
-            bStep in
-            for index in 0..<inner { y[out + index] = f(a[ai + index * aStep], b[bi + index * bStep]) }
+        // Split along the first axis longer than 1 (attention's heads for a mask add), each share broadcasting the
+        // axes after it.
+        let axis = plan.shape.firstIndex { $0 > 1 } ?? 0
+        let length = plan.shape.isEmpty ? 1 : plan.shape[axis]
+        let inner = Array(plan.shape.dropFirst(axis + 1))
+        let (aInner, bInner) = (Array(plan.aStrides.dropFirst(axis + 1)), Array(plan.bStrides.dropFirst(axis + 1)))
+        let (aStep, bStep) = plan.shape.isEmpty ? (0, 0) : (plan.aStrides[axis], plan.bStrides[axis])
+        let span = inner.reduce(1, *)
+        Parallel.forEach(length, minimumPerThread: max(1, grain / max(span, 1))) { range in
+            for position in range {
+                let (aBase, bBase, yBase) = (position * aStep, position * bStep, position * span)
+                forEachBroadcast(shape: inner, aStrides: aInner, bStrides: bInner) {
+                    out,
+                    ai,
+                    bi,
+                    inner,
+                    aStep,
+                    bStep in
+                    for index in 0..<inner {
+                        y[yBase + out + index] = f(a[aBase + ai + index * aStep], b[bBase + bi + index * bStep])
+                    }
+                }
+            }
         }
     }
 }

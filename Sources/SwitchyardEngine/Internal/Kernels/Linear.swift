@@ -27,6 +27,92 @@ func sgemm(
         }
         return
     }
+    // Large products are split across the engine's threads, each share a single-threaded OpenBLAS call: by rows
+    // in blocks of 16 (the kernel's row step), or by columns when there are too few rows.
+    let threads = Parallel.threads
+    if threads > 1 && m * n * k >= gemmSplitWork {
+        if m >= 32 * threads || (m > 3 && m >= n) {
+            let blocks = (m + 15) / 16
+            Parallel.forEach(blocks, minimumPerThread: 1) { range in
+                let first = range.lowerBound * 16
+                let rows = min(range.upperBound * 16, m) - first
+                blasGemm(
+                    transA: transA,
+                    transB: transB,
+                    m: rows,
+                    n: n,
+                    k: k,
+                    alpha: alpha,
+                    a: transA ? a + first : a + first * lda,
+                    lda: lda,
+                    b: b,
+                    ldb: ldb,
+                    beta: beta,
+                    c: c + first * ldc,
+                    ldc: ldc
+                )
+            }
+            return
+        }
+        let blocks = (n + 15) / 16
+        Parallel.forEach(blocks, minimumPerThread: 1) { range in
+            let first = range.lowerBound * 16
+            let columns = min(range.upperBound * 16, n) - first
+            blasGemm(
+                transA: transA,
+                transB: transB,
+                m: m,
+                n: columns,
+                k: k,
+                alpha: alpha,
+                a: a,
+                lda: lda,
+                b: transB ? b + first * ldb : b + first,
+                ldb: ldb,
+                beta: beta,
+                c: c + first,
+                ldc: ldc
+            )
+        }
+        return
+    }
+    blasGemm(
+        transA: transA,
+        transB: transB,
+        m: m,
+        n: n,
+        k: k,
+        alpha: alpha,
+        a: a,
+        lda: lda,
+        b: b,
+        ldb: ldb,
+        beta: beta,
+        c: c,
+        ldc: ldc
+    )
+}
+
+/// Multiply-adds (m·n·k) from which a GEMM is split across threads: about 50 µs of one core's work.
+let gemmSplitWork = 1 << 21
+
+/// One OpenBLAS call for ``sgemm(transA:transB:m:n:k:alpha:a:lda:b:ldb:beta:c:ldc:)`` (m, n, k > 0).
+@inline(__always)
+private func blasGemm(
+    transA: Bool,
+    transB: Bool,
+    m: Int,
+    n: Int,
+    k: Int,
+    alpha: Float,
+    a: UnsafePointer<Float>,
+    lda: Int,
+    b: UnsafePointer<Float>,
+    ldb: Int,
+    beta: Float,
+    c: UnsafeMutablePointer<Float>,
+    ldc: Int
+) {
     if m <= 3 {
         // A few rows: matrix-vector products read the weights once per row without the packing that
         // sgemm does on every call, which costs more than the arithmetic at these sizes.
@@ -380,16 +466,20 @@ struct MatMulOp: Operator {
             held = try weights.plain(dims: b.shape, what: what)
         }
         let plainWeights = held
+        // Buffers, not the Constant: reading a captured struct copied (retained and released) its three references
+        // on every call.
+        let biasBuffer = biasConstant?.buffer
+        let sharedRows = aBatch.reduce(1, *) * m
         return OpPlan(
             outputs: [output],
             kernel: { io in
                 let x = io.f32(0)
                 let w = plainWeights?.floats ?? io.f32(1)
                 let y = io.outF32(0)
-                let bias = biasConstant.map { UnsafePointer($0.buffer.pointer.assumingMemoryBound(to: Float.self)) }
+                let bias = biasBuffer?.floats
                 if bIsShared {
                     // Every batch of A against one B: a single GEMM over all rows.
-                    let rows = aBatch.reduce(1, *) * m
+                    let rows = sharedRows
                     fusedGemm(
                         transA: false,
                         transB: transB,
@@ -406,36 +496,47 @@ struct MatMulOp: Operator {
                         c: y
                     )
                     return
+                } else if m == 0 || n == 0 || k == 0 {
+                    y.update(repeating: 0, count: batchCount * m * n)
                 } else {
-                    var index = [Int](repeating: 0, count: batch.count)
-                    for step in 0..<batchCount {
-                        var aOffset = 0
-                        var bOffset = 0
-                        for dim in 0..<batch.count {
-                            aOffset += index[dim] * aStrides[dim]
-                            bOffset += index[dim] * bStrides[dim]
+                    // One single-threaded GEMM per batch item (attention's heads), the items split across threads.
+                    let perThread = max(1, gemmSplitWork / max(1, m * n * k))
+                    Parallel.forEach(batchCount, minimumPerThread: perThread) { range in
+                        var index = [Int](repeating: 0, count: batch.count)
+                        var rest = range.lowerBound
+                        for dim in stride(from: batch.count - 1, through: 0, by: -1) {
+                            index[dim] = rest % batch[dim]
+                            rest /= batch[dim]
                         }
-                        sgemm(
-                            transA: false,
-                            transB: transB,
-                            m: m,
-                            n: n,
-                            k: k,
-                            alpha: 1,
-                            a: x + aOffset * m * k,
-                            lda: k,
-                            b: w + bOffset * k * n,
-                            ldb: transB ? k : n,
-                            beta: 0,
-                            c: y + step * m * n,
-                            ldc: n
-                        )
-                        var dim = batch.count - 1
-                        while dim >= 0 {
-                            index[dim] += 1
-                            if index[dim] < batch[dim] { break }
-                            index[dim] = 0
-                            dim -= 1
+                        for step in range {
+                            var aOffset = 0
+                            var bOffset = 0
+                            for dim in 0..<batch.count {
+                                aOffset += index[dim] * aStrides[dim]
+                                bOffset += index[dim] * bStrides[dim]
+                            }
+                            blasGemm(
+                                transA: false,
+                                transB: transB,
+                                m: m,
+                                n: n,
+                                k: k,
+                                alpha: 1,
+                                a: x + aOffset * m * k,
+                                lda: k,
+                                b: w + bOffset * k * n,
+                                ldb: transB ? k : n,
+                                beta: 0,
+                                c: y + step * m * n,
+                                ldc: n
+                            )
+                            var dim = batch.count - 1
+                            while dim >= 0 {
+                                index[dim] += 1
+                                if index[dim] < batch[dim] { break }
+                                index[dim] = 0
+                                dim -= 1
+                            }
                         }
                     }
                 }

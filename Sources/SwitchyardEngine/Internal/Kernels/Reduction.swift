@@ -205,27 +205,30 @@ struct LayerNormOp: Operator {
                     biasRow.withUnsafeBufferPointer { biasBuffer in
                         let g = scaleIsDense ? gamma : scaleBuffer.baseAddress!
                         let b = biasIsDense ? beta : biasBuffer.baseAddress!
-                        for row in 0..<outer {
-                            let line = input + row * inner
-                            let out = y + row * inner
-                            var sum = 0.0
-                            var squares = 0.0
-                            for index in 0..<inner {
-                                let value = line[index].double
-                                sum += value
-                                squares += value * value
+                        let grain = max(1, Parallel.elementGrain / max(inner, 1))
+                        Parallel.forEach(outer, minimumPerThread: grain) { rows in
+                            for row in rows {
+                                let line = input + row * inner
+                                let out = y + row * inner
+                                var sum = 0.0
+                                var squares = 0.0
+                                for index in 0..<inner {
+                                    let value = line[index].double
+                                    sum += value
+                                    squares += value * value
+                                }
+                                let mu = rms ? 0 : sum / Double(inner)
+                                let variance = rms ? squares / Double(inner) : max(squares / Double(inner) - mu * mu, 0)
+                                let inverse = 1 / (variance + epsilon).squareRoot()
+                                let (m, s) = (T(mu), T(inverse))
+                                if let b {
+                                    for index in 0..<inner { out[index] = (line[index] - m) * s * g[index] + b[index] }
+                                } else {
+                                    for index in 0..<inner { out[index] = (line[index] - m) * s * g[index] }
+                                }
+                                mean?[row] = m
+                                invStd?[row] = s
                             }
-                            let mu = rms ? 0 : sum / Double(inner)
-                            let variance = rms ? squares / Double(inner) : max(squares / Double(inner) - mu * mu, 0)
-                            let inverse = 1 / (variance + epsilon).squareRoot()
-                            let (m, s) = (T(mu), T(inverse))
-                            if let b {
-                                for index in 0..<inner { out[index] = (line[index] - m) * s * g[index] + b[index] }
-                            } else {
-                                for index in 0..<inner { out[index] = (line[index] - m) * s * g[index] }
-                            }
-                            mean?[row] = m
-                            invStd?[row] = s
                         }
                     }
                 }

@@ -182,42 +182,60 @@ struct TransposeOp: Operator {
         }
         let strides = perm.map { inStrides[$0] }  // input stride for each output axis
         let count = x.count
+        // Trailing output axes that stay contiguous in the input are copied as one run (attention's head moves copy
+        // rows of the head size); the rows are split across threads.
+        var runAxes = 0
+        var run = 1
+        while runAxes < rank, strides[rank - 1 - runAxes] == run {
+            run *= shape[rank - 1 - runAxes]
+            runAxes += 1
+        }
+        let outerShape = Array(shape.prefix(rank - runAxes))
+        let outerStrides = Array(strides.prefix(rank - runAxes))
+        let rows = outerShape.reduce(1, *)
+        let runBytes = run * width
+        let grain = max(1, Parallel.elementGrain / max(run, 1))
         return OpPlan(
             outputs: [ValueType(dtype: x.dtype, shape: shape)],
             kernel: { io in
-                let source = io.input(0)
+                let source = UnsafeRawPointer(io.input(0))
                 let target = io.output(0)
                 if count == 0 { return }
-                if rank == 0 {
-                    target.copyMemory(from: source, byteCount: width)
-                    return
-                }
-                var index = [Int](repeating: 0, count: rank)
-                var offset = 0
-                for position in 0..<count {
-                    switch width {
-                    case 4:
-                        target.storeBytes(
-                            of: source.load(fromByteOffset: offset * 4, as: UInt32.self),
-                            toByteOffset: position * 4,
-                            as: UInt32.self
-                        )
-                    case 8:
-                        target.storeBytes(
-                            of: source.load(fromByteOffset: offset * 8, as: UInt64.self),
-                            toByteOffset: position * 8,
-                            as: UInt64.self
-                        )
-                    default: (target + position * width).copyMemory(from: source + offset * width, byteCount: width)
+                Parallel.forEach(rows, minimumPerThread: grain) { range in
+                    var index = [Int](repeating: 0, count: outerShape.count)
+                    var offset = 0
+                    var rest = range.lowerBound
+                    for axis in stride(from: outerShape.count - 1, through: 0, by: -1) {
+                        index[axis] = rest % outerShape[axis]
+                        rest /= outerShape[axis]
+                        offset += index[axis] * outerStrides[axis]
                     }
-                    var axis = rank - 1
-                    while axis >= 0 {
-                        index[axis] += 1
-                        offset += strides[axis]
-                        if index[axis] < shape[axis] { break }
-                        offset -= strides[axis] * shape[axis]
-                        index[axis] = 0
-                        axis -= 1
+                    for row in range {
+                        switch runBytes {
+                        case 4:
+                            target.storeBytes(
+                                of: source.loadUnaligned(fromByteOffset: offset * width, as: UInt32.self),
+                                toByteOffset: row * 4,
+                                as: UInt32.self
+                            )
+                        case 8:
+                            target.storeBytes(
+                                of: source.loadUnaligned(fromByteOffset: offset * width, as: UInt64.self),
+                                toByteOffset: row * 8,
+                                as: UInt64.self
+                            )
+                        default:
+                            (target + row * runBytes).copyMemory(from: source + offset * width, byteCount: runBytes)
+                        }
+                        var axis = outerShape.count - 1
+                        while axis >= 0 {
+                            index[axis] += 1
+                            offset += outerStrides[axis]
+                            if index[axis] < outerShape[axis] { break }
+                            offset -= outerStrides[axis] * outerShape[axis]
+                            index[axis] = 0
+                            axis -= 1
+                        }
                     }
                 }
             }

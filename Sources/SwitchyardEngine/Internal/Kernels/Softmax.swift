@@ -61,22 +61,26 @@ struct SoftmaxOp: Operator {
             kernel: { io in
                 let input = io.f32(0)
                 let y = io.outF32(0)
-                if inner == 1 && !log {  // rows of contiguous values: the common classifier head
-                    // Subtract each row's max, exponentiate the whole block in one vectorizable loop, normalize.
-                    for block in 0..<outer {
-                        let row = input + block * length
-                        let out = y + block * length
-                        var largest = -Float.infinity
-                        for index in 0..<length { largest = max(largest, row[index]) }
-                        for index in 0..<length { out[index] = row[index] - largest }
-                    }
-                    exponentiate(y, count: outer * length)
-                    for block in 0..<outer {
-                        let out = y + block * length
-                        var sum: Float = 0
-                        for index in 0..<length { sum += out[index] }
-                        let scale = 1 / sum
-                        for index in 0..<length { out[index] *= scale }
+                if inner == 1 && !log {  // rows of contiguous values: the common classifier head, attention
+                    // Subtract each row's max, exponentiate the rows in one vectorizable loop, normalize; rows split
+                    // across threads.
+                    Parallel.forEach(outer, minimumPerThread: max(1, Parallel.elementGrain / max(length, 1))) {
+                        rows in
+                        for block in rows {
+                            let row = input + block * length
+                            let out = y + block * length
+                            var largest = -Float.infinity
+                            for index in 0..<length { largest = max(largest, row[index]) }
+                            for index in 0..<length { out[index] = row[index] - largest }
+                        }
+                        exponentiate(y + rows.lowerBound * length, count: rows.count * length)
+                        for block in rows {
+                            let out = y + block * length
+                            var sum: Float = 0
+                            for index in 0..<length { sum += out[index] }
+                            let scale = 1 / sum
+                            for index in 0..<length { out[index] *= scale }
+                        }
                     }
                     return
                 }

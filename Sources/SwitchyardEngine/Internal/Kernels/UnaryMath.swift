@@ -44,7 +44,22 @@ struct UnaryOp: Operator {
 func mapElements<T, U>(_ io: IO, _ count: Int, _ f: (T) -> U) {
     let x = io.input(0).assumingMemoryBound(to: T.self)
     let y = io.output(0).assumingMemoryBound(to: U.self)
-    for index in 0..<count { y[index] = f(x[index]) }
+    Parallel.forEach(count, minimumPerThread: Parallel.elementGrain) { range in
+        for index in range { y[index] = f(x[index]) }
+    }
+}
+
+/// A C kernel over `count` floats, split across threads for large counts.
+@inline(__always)
+func mapFloats(
+    _ io: IO,
+    _ count: Int,
+    _ kernel: (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int64) -> Void
+) {
+    let (x, y) = (io.f32(0), io.outF32(0))
+    Parallel.forEach(count, minimumPerThread: Parallel.elementGrain) { range in
+        kernel(x + range.lowerBound, y + range.lowerBound, Int64(range.count))
+    }
 }
 
 private struct UnaryKernel: NumericVisitor {
@@ -99,7 +114,7 @@ private struct UnaryKernel: NumericVisitor {
         case .acosh: return { io in mapElements(io, count) { (x: T) in T.areaCosine(x) } }
         case .atanh: return { io in mapElements(io, count) { (x: T) in T.areaTangent(x) } }
         case .erf:
-            if T.self == Float.self { return { io in sy_erf(io.f32(0), io.outF32(0), Int64(count)) } }
+            if T.self == Float.self { return { io in mapFloats(io, count, sy_erf) } }
             return { io in mapElements(io, count) { (x: T) in T.errorFunction(x) } }
         case .tanh: return { io in mapElements(io, count) { (x: T) in T.hyperbolicTangent(x) } }
         case .sigmoid:
@@ -156,7 +171,7 @@ private struct UnaryKernel: NumericVisitor {
                     }
                 }
             }
-            if T.self == Float.self { return { io in sy_gelu(io.f32(0), io.outF32(0), Int64(count)) } }
+            if T.self == Float.self { return { io in mapFloats(io, count, sy_gelu) } }
             let r = T(0.7071067811865476)  // 1/√2
             return { io in mapElements(io, count) { (x: T) in x * 0.5 * (1 + T.errorFunction(x * r)) } }
         case .shrink(let bias, let lambda):

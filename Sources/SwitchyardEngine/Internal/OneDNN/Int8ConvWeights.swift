@@ -5,17 +5,13 @@ import Synchronization
 /// into each layout a plan's kernel chooses (with the compensation terms oneDNN keeps beside int8 weights).
 final class Int8ConvWeights: Sendable {
     private let plain: AlignedBuffer
-    private let count: Int
     private struct Layouts: @unchecked Sendable {
         var made: [(descriptor: DNNLDescriptor, buffer: AlignedBuffer)] = []
     }
     private let layouts = Mutex(Layouts())
 
-    init(_ weights: UnsafePointer<Int8>, count: Int) {
-        self.count = count
-        self.plain = AlignedBuffer(count: count)
-        self.plain.pointer.copyMemory(from: weights, byteCount: count)
-    }
+    /// Shares `weights` (the graph's constant, int8 O×I×kH×kW), which it never writes.
+    init(_ weights: AlignedBuffer) { self.plain = weights }
 
     /// The weights in `descriptor`'s layout (`dims`: O, I, kH, kW), made once.
     func buffer(for descriptor: DNNLDescriptor, dims: [Int], what: String) throws(EngineError) -> AlignedBuffer {

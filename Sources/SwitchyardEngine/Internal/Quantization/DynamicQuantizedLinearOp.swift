@@ -68,10 +68,12 @@ struct DynamicQuantizedLinearOp: Operator {
                     let input = io.input(0).assumingMemoryBound(to: UInt8.self)
                     for row in 0..<rows { (quantized + row * stride).update(from: input + row * k, count: k) }
                     zero = staticInput.zero
-                    for column in 0..<n { scales[column] = staticScales[column] }
+                    staticScales.withUnsafeBufferPointer { scales.update(from: $0.baseAddress!, count: n) }
                 } else {
                     sy_quantize_dynamic(io.f32(0), Int64(rows), Int64(k), quantized, Int64(stride), &scale, &zero)
-                    for column in 0..<n { scales[column] = scale * weightScales[column] }
+                    weightScales.withUnsafeBufferPointer { ws in
+                        for column in 0..<n { scales[column] = scale * ws[column] }
+                    }
                 }
                 let out = io.outF32(0)
                 func gemm(_ biasPointer: UnsafePointer<Float>?) -> Int32 {

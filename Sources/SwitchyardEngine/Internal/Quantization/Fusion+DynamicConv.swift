@@ -86,33 +86,29 @@ extension Fusion {
                     }
                 }
             }
-            var activations: [Activation] = []
-            while let out = graph.nodes[last].outputs[0], let next = sole(out), graph.nodes[next].domain == "",
-                let activation = Self.activation(graph.nodes[next], graph)
-            {
-                activations.append(activation)
-                last = next
-                fusedAway.append(next)
-            }
+            let trailing = Self.trailingActivations(after: last, graph, sole: sole)
+            last = trailing.nodes.last ?? last
+            fusedAway += trailing.nodes
             let op = QuantizedConvOp(
                 window: window,
-                weights: weights.buffer.pointer.assumingMemoryBound(to: Int8.self),
+                weights: weights.buffer,
                 shape: weights.type.shape,
                 weightScales: ws,
                 inputScale: 1,
                 inputZero: 0,
                 bias: bias,
-                activations: activations,
+                activations: trailing.activations,
                 dynamicInput: true,
                 oneDNN: oneDNN
             )
-            graph.nodes[index] = Node(
-                name: node.name + "+dynamic-int8",
+            Self.replace(
+                index,
+                through: last,
+                in: &graph,
+                by: op,
                 opType: "QuantizedConv",
-                domain: "",
-                inputs: [x],
-                outputs: graph.nodes[last].outputs,
-                op: op
+                suffix: "+dynamic-int8",
+                input: x
             )
             removed.formUnion(fusedAway)
         }

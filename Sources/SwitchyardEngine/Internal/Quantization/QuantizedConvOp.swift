@@ -1,4 +1,5 @@
 import CInt8GEMM
+import Synchronization
 import SwitchyardTensor
 
 /// A QDQ convolution — `DequantizeLinear(x: uint8) → Conv(DequantizeLinear(w: int8), bias) [→ activations]
@@ -16,9 +17,9 @@ struct QuantizedConvOp: Operator {
     let inputZero: UInt8
     /// W: int8 [filters, channels, kH, kW] as ONNX stores it, for oneDNN.
     let plainWeights: Int8ConvWeights?
-    /// Wᵀ: int8 [K, filters], row-major, for the GEMM path.
-    let weights: AlignedBuffer
-    let packed: (weights: AlignedBuffer, columnSums: AlignedBuffer)?
+    /// Wᵀ and its packed form for the GEMM path, made when a plan first takes that path: with oneDNN's convolutions
+    /// the weights are held once as the graph has them (and once in oneDNN's layout), not three times.
+    let gemmWeights: GemmWeights
     /// inputScale × weight scale, per filter.
     let scales: [Float]
     let bias: [Float]?
@@ -31,7 +32,7 @@ struct QuantizedConvOp: Operator {
 
     init(
         window: Window,
-        weights: UnsafePointer<Int8>,
+        weights: AlignedBuffer,
         shape: [Int],
         weightScales: [Float],
         inputScale: Float,
@@ -46,14 +47,8 @@ struct QuantizedConvOp: Operator {
         self.window = window
         (self.filters, self.channels) = (shape[0], shape[1])
         self.kernel = (shape[2], shape[3])
-        let k = shape[1] * shape[2] * shape[3]
-        self.weights = AlignedBuffer(count: k * self.filters)
-        let transposed = self.weights.pointer.assumingMemoryBound(to: Int8.self)
-        for filter in 0..<self.filters {
-            for index in 0..<k { transposed[index * self.filters + filter] = weights[filter * k + index] }
-        }
-        self.packed = Int8Packing.pack(transposed, k: k, n: self.filters)
-        self.plainWeights = oneDNN && OneDNN.isUsable ? Int8ConvWeights(weights, count: k * self.filters) : nil
+        self.gemmWeights = GemmWeights(weights, filters: shape[0], k: shape[1] * shape[2] * shape[3])
+        self.plainWeights = oneDNN && OneDNN.isUsable ? Int8ConvWeights(weights) : nil
         self.inputScale = inputScale
         self.inputZero = inputZero
         self.scales = (0..<self.filters).map { inputScale * weightScales[weightScales.count == 1 ? 0 : $0] }
@@ -108,7 +103,8 @@ struct QuantizedConvOp: Operator {
         let (ph, pw) = (begin[0], begin[1])
         let relu = self.activations == [.relu]
         let rest = relu ? [] : self.activations
-        let (weights, packed, scales, bias) = (self.weights, self.packed, self.scales, self.bias)
+        let (weights, packed) = self.gemmWeights.made()
+        let (scales, bias) = (self.scales, self.bias)
         let fixedScales = AlignedBuffer(count: filters * 4)
         for filter in 0..<filters {
             fixedScales.pointer.storeBytes(of: scales[filter], toByteOffset: filter * 4, as: Float.self)
@@ -211,6 +207,46 @@ struct QuantizedConvOp: Operator {
     }
 }
 
+extension QuantizedConvOp {
+    /// A convolution's int8 weights for the GEMM path — Wᵀ [K, filters] row-major and its packed form for the VNNI
+    /// kernel — made from the graph's O×I×kH×kW constant the first time a plan needs them.
+    final class GemmWeights: Sendable {
+        private let source: AlignedBuffer
+        private let filters: Int
+        private let k: Int
+        private struct Made: @unchecked Sendable {
+            var weights: AlignedBuffer
+            var packed: (weights: AlignedBuffer, columnSums: AlignedBuffer)?
+        }
+        private let state = Mutex<Made?>(nil)
+
+        init(_ source: AlignedBuffer, filters: Int, k: Int) {
+            (self.source, self.filters, self.k) = (source, filters, k)
+        }
+
+        /// Whether a plan has made them (for tests of what a model holds).
+        var isMade: Bool { self.state.withLock { $0 != nil } }
+
+        /// Wᵀ and its packed form (nil on CPUs without the VNNI kernel), made once.
+        func made() -> (weights: AlignedBuffer, packed: (weights: AlignedBuffer, columnSums: AlignedBuffer)?) {
+            let made = self.state.withLock { state in
+                if let state { return state }
+                let (filters, k) = (self.filters, self.k)
+                let weights = AlignedBuffer(count: k * filters)
+                let source = self.source.pointer.assumingMemoryBound(to: Int8.self)
+                let transposed = weights.pointer.assumingMemoryBound(to: Int8.self)
+                for filter in 0..<filters {
+                    for index in 0..<k { transposed[index * filters + filter] = source[filter * k + index] }
+                }
+                let made = Made(weights: weights, packed: Int8Packing.pack(transposed, k: k, n: filters))
+                state = made
+                return made
+            }
+            return (made.weights, made.packed)
+        }
+    }
+}
+
 extension Fusion {
     /// Runs QDQ convolutions in integers (``QuantizedConvOp``): a 2-D, group-1 Conv whose input is
     /// `DequantizeLinear` of a uint8 value with scalar scale and zero point, and whose weight is `DequantizeLinear` of
@@ -259,15 +295,16 @@ extension Fusion {
             guard window.strides.count == 2, window.dilations.count == 2, window.pads.count == 4 else { continue }
             var last = index
             var fusedAway: [Int] = []
-            var activations: [Activation] = []
             var scales = w.scale
-            /// The sole reader of `last`'s output, when that output is no graph output.
-            func next() -> Int? {
-                guard let out = graph.nodes[last].outputs[0], !outputs.contains(out), let list = readers[out],
-                    list.count == 1, !removed.contains(list[0]), graph.nodes[list[0]].domain == ""
+            /// The sole reader of `value`, when it is no graph output.
+            func sole(_ value: Int) -> Int? {
+                guard !outputs.contains(value), let list = readers[value], list.count == 1, !removed.contains(list[0]),
+                    graph.nodes[list[0]].domain == ""
                 else { return nil }
                 return list[0]
             }
+            /// The sole reader of `last`'s output.
+            func next() -> Int? { graph.nodes[last].outputs[0].flatMap(sole) }
             // A Mul by a constant scalar (a residual branch's scale) folds into the scales and the bias.
             if let mul = next(), graph.nodes[mul].opType == "Mul", graph.nodes[mul].inputs.count == 2,
                 let out = graph.nodes[last].outputs[0],
@@ -280,11 +317,10 @@ extension Fusion {
                 last = mul
                 fusedAway.append(mul)
             }
-            while let candidate = next(), let activation = Self.activation(graph.nodes[candidate], graph) {
-                activations.append(activation)
-                last = candidate
-                fusedAway.append(candidate)
-            }
+            let trailing = Self.trailingActivations(after: last, graph, sole: sole)
+            let activations = trailing.activations
+            last = trailing.nodes.last ?? last
+            fusedAway += trailing.nodes
             // A QuantizeLinear to uint8 with a constant scalar scale: the step writes uint8.
             var requantize: (scale: Float, zero: UInt8)? = nil
             if QuantizedConvOp.requantizes(after: activations), let q = next(),
@@ -304,7 +340,7 @@ extension Fusion {
             let zero = x.zero.map { $0.values(UInt8.self)[0] } ?? 0
             let op = QuantizedConvOp(
                 window: window,
-                weights: weights.buffer.pointer.assumingMemoryBound(to: Int8.self),
+                weights: weights.buffer,
                 shape: weights.type.shape,
                 weightScales: scales,
                 inputScale: x.scale[0],
@@ -314,13 +350,14 @@ extension Fusion {
                 output: requantize,
                 oneDNN: oneDNN
             )
-            graph.nodes[index] = Node(
-                name: node.name + "+int8",
+            Self.replace(
+                index,
+                through: last,
+                in: &graph,
+                by: op,
                 opType: "QuantizedConv",
-                domain: "",
-                inputs: [x.input],
-                outputs: graph.nodes[last].outputs,
-                op: op
+                suffix: "+int8",
+                input: x.input
             )
             removed.formUnion(fusedAway)
         }
