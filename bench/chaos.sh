@@ -226,9 +226,10 @@ for in_flight in ${CAPACITY_IN_FLIGHT:-64 256 1024}; do
 done
 [ "${capacity:-0}" -gt 0 ] || { echo "chaos: capacity runs answered nothing; the last one's output:" >&2; cat "$capacity_json.txt" >&2; exit 1; }
 open_load "$logs/unloaded.json" $((capacity / 5)) 5s
-# the overload runs with the saturated limit (SATURATED_QUEUE_TIME_US, 1000 µs unless given; 0: off), and
-# MAX_QUEUE_TIME_MS (a fixed limit, as an operator's SLO) and BATCHING (more `yard batching set` options) when given
-saturated_us=${SATURATED_QUEUE_TIME_US:-1000}  # the saturated limit on for the overload (off by default in the router)
+# the overload runs with the saturated limit (SATURATED_QUEUE_TIME_US, the router's default 1000 µs unless given; 0:
+# off), and MAX_QUEUE_TIME_MS (a fixed limit, as an operator's SLO) and BATCHING (more `yard batching set` options)
+# when given
+saturated_us=${SATURATED_QUEUE_TIME_US:-1000}  # back to the router's default (--saturated-queue-time-us)
 batching set --saturated-queue-time-us "$saturated_us" \
   ${MAX_QUEUE_TIME_MS:+--max-queue-time-us $((MAX_QUEUE_TIME_MS * 1000))} ${BATCHING:-} >"$logs/batching-set.txt" 2>&1 \
   || { echo "chaos: yard batching set failed:" >&2; cat "$logs/batching-set.txt" >&2; exit 1; }

@@ -20,15 +20,23 @@ public struct BatcherConfiguration: Sendable, Hashable {
     /// request joining the batch that leaves with it adds no batch, and refusing it would only shrink batches.
     /// `nil`: only `maxQueueSize` and deadlines bound the queue.
     public var maxQueueTime: Duration? = nil
-    /// The most queue time behind full batches while the upstream is saturated: every batch slot busy, none free
-    /// for ``saturationInterval``. A queue that outlives the slots' turnover that long is a standing queue (CoDel's
-    /// signal, as in Facebook's adaptive queue timeout): the upstream answers no faster for it, so its wait is pure
-    /// latency. While saturated, arrivals are admitted into the batches about to leave and the rest are refused at
-    /// once with a retry-after hint; at lower load bursts queue as ``maxQueueTime`` allows. Lowers
-    /// ``maxQueueTime``, never raises it. `nil`: off — the default, because a closed-loop client with more requests
-    /// in flight than the stage has slots also keeps every slot busy, and 1 ms refused 95% of such a client's requests
-    /// (each retried at once) with batching off.
-    public var saturatedQueueTime: Duration? = nil
+    /// The most queue time behind full batches while the upstream is overloaded: saturated (every batch slot busy and
+    /// refilled from the queue, none free for ``saturationInterval``: a standing queue, CoDel's signal, as in
+    /// Facebook's adaptive queue timeout) with arrivals outgrowing completions by more than ``overloadQueueGrowth``
+    /// rows since, and by as much again measured afresh a ``saturationInterval`` later. A standing queue behind a saturated upstream adds latency and no throughput: while overloaded,
+    /// arrivals are admitted into the batches about to leave and the rest are refused at once with a retry-after hint;
+    /// at lower load bursts queue as ``maxQueueTime`` allows. A closed-loop client (one that sends a request when an
+    /// answer comes back) also keeps every slot busy when it has more requests in flight than the slots hold, but its
+    /// queue never grows past its requests in flight, and past the allowance only in a jump that stops: it is not
+    /// refused. Every 16 intervals an overload is confirmed afresh (the allowance outgrown again), so that
+    /// an overload that ended while the slots stay busy lets the limit go. Lowers ``maxQueueTime``, never raises it.
+    /// `nil`: off. The router's `--saturated-queue-time-us` takes its default from here.
+    public var saturatedQueueTime: Duration? = .milliseconds(1)
+    /// Rows by which arrivals may outgrow completions while the upstream is saturated before it counts as overloaded
+    /// (``saturatedQueueTime``): a closed-loop client with up to this many requests in flight never reaches it; an
+    /// overload is confirmed afresh (every 16 intervals) after this many rows more than the upstream answered, a wait
+    /// of this many rows' execution for those admitted meanwhile.
+    public var overloadQueueGrowth: Int = 128
     /// How long every batch slot must stay busy before ``saturatedQueueTime`` applies (CoDel's interval).
     public var saturationInterval: Duration = .milliseconds(100)
     /// Rounds of every slot freed and refilled from the queue at once before a busy upstream counts as saturated too,
@@ -75,14 +83,16 @@ public struct BatcherConfiguration: Sendable, Hashable {
         copy.saturatedQueueTime = copy.saturatedQueueTime.map { max(.zero, $0) }
         copy.saturationInterval = max(.zero, copy.saturationInterval)
         copy.saturationTurnovers = max(0, copy.saturationTurnovers)
+        copy.overloadQueueGrowth = max(0, copy.overloadQueueGrowth)
         return copy
     }
 
     /// The most queue time behind full batches an arrival is admitted with: ``maxQueueTime``, lowered to
-    /// ``saturatedQueueTime`` while the upstream is saturated; `nil`: no limit.
-    /// - Parameter saturated: whether every batch slot has been busy for ``saturationInterval``.
-    public func queueTimeLimit(saturated: Bool) -> Duration? {
-        guard saturated, let tight = self.saturatedQueueTime else { return self.maxQueueTime }
+    /// ``saturatedQueueTime`` while the upstream is overloaded; `nil`: no limit.
+    /// - Parameter overloaded: whether the upstream is saturated and arrivals outgrow completions
+    ///   (``saturatedQueueTime``).
+    public func queueTimeLimit(overloaded: Bool) -> Duration? {
+        guard overloaded, let tight = self.saturatedQueueTime else { return self.maxQueueTime }
         return self.maxQueueTime.map { min($0, tight) } ?? tight
     }
 
@@ -94,7 +104,7 @@ public struct BatcherConfiguration: Sendable, Hashable {
     ///   - backlog: the part of it behind full batches, beyond the next slot to free.
     ///   - execution: the predicted execution after it.
     ///   - timeLeft: until the request's deadline; `nil` for none.
-    ///   - limit: the queue-time limit in force (``queueTimeLimit(saturated:)``); `nil`: none.
+    ///   - limit: the queue-time limit in force (``queueTimeLimit(overloaded:)``); `nil`: none.
     public func refusal(
         queue: Duration,
         backlog: Duration,

@@ -25,9 +25,14 @@ internal import SwitchyardWire
 /// exceeded` at once; one whose wait behind full batches (beyond the next slot to free, which no refusal shortens)
 /// exceeds ``BatcherConfiguration/maxQueueTime`` is answered `resource exhausted` with a retry-after hint. Less
 /// urgent queued requests do not count in an arrival's wait (it goes ahead of them); when it pushes the queue past its
-/// time, the least urgent requests (the newest of them first) are shed. While every batch slot has stayed busy for
-/// ``BatcherConfiguration/saturationInterval`` the limit is ``BatcherConfiguration/saturatedQueueTime``: a standing
-/// queue behind a saturated upstream adds latency and no throughput.
+/// time, the least urgent requests (the newest of them first) are shed. While the upstream is overloaded the limit is
+/// ``BatcherConfiguration/saturatedQueueTime``: a standing queue behind a saturated upstream adds latency and no
+/// throughput. Overloaded is saturated (every batch slot busy and refilled from the queue for
+/// ``BatcherConfiguration/saturationInterval``) with arrivals outgrowing completions by more than
+/// ``BatcherConfiguration/overloadQueueGrowth`` rows, and again by as much measured afresh a saturation interval
+/// later (``updateOverload(now:)``): a closed-loop client only replaces what completes, so its standing
+/// queue never grows past the requests it keeps in flight, and a larger loop's growth is a jump that stops, while an
+/// open-loop overload grows without bound (arrivals refused for the queue's count, time or a deadline count as growth).
 struct BatcherStateMachine: Sendable {
     typealias Instant = Duration
 
@@ -95,6 +100,30 @@ struct BatcherStateMachine: Sendable {
     /// When a saturation last ended (a slot seen free): one that comes back soon after needs no new interval, only
     /// the slots' turnovers, as CoDel resumes dropping (a slot frees for a moment even under overload).
     private var saturationEnded: Instant? = nil
+    /// Rows of every arrival (admitted or refused) and of every batch answered, since the start: while saturated,
+    /// their difference since a base is what the queue grew by (``updateOverload(now:)``).
+    private var arrivedRows = 0
+    private var completedRows = 0
+    /// The two counts growth is measured from; `nil`: not saturated.
+    private var growthBase: (arrived: Int, completed: Int)? = nil
+    /// How far the overload test has come in the current saturation.
+    private(set) var overload: OverloadPhase = .watching
+
+    /// The overload test's phases (``updateOverload(now:)``).
+    enum OverloadPhase: Equatable, Sendable {
+        /// Saturated or not, the queue has not grown past the allowance since the base.
+        case watching
+        /// It grew past it once: a closed loop's jump (its requests moving into this stage, or refused ones sent
+        /// again) ends within a saturation interval, after which the growth is measured afresh.
+        case suspect(since: Instant)
+        /// Measured afresh: growth past the allowance again is an overload.
+        case confirming
+        /// The saturated limit applies; after ``overloadProbeIntervals`` saturation intervals the test confirms afresh.
+        case overloaded(since: Instant)
+    }
+
+    /// Saturation intervals between probes of an overload.
+    static let overloadProbeIntervals = 16
 
     /// Most layouts remembered; past it the table starts over (equal layouts queued across the reset then wait for
     /// separate batches, which is correct, only less full).
@@ -129,13 +158,14 @@ struct BatcherStateMachine: Sendable {
     ) -> [Action] {
         if gathered { self.gathering = false }
         self.noteFreeSlot(now: now)
+        let rows = BatchLayout.rows(of: request)
+        self.noteArrival(rows: rows, now: now)
         if let deadline, deadline <= now {
             return [
                 .fail(ids: [id], RoutingError(.deadlineExceeded, "the deadline passed before the request was queued"))
             ]
                 + (gathered ? self.evaluate(now: now) : [])
         }
-        let rows = BatchLayout.rows(of: request)
         let predicted = self.predictedLatency(rows: rows, priority: request.priority, now: now)
         // less urgent requests queued do not count in the prediction: the arrival goes ahead of them
         if let refusal = self.refusal(predicted, deadline: deadline, now: now) {
@@ -204,6 +234,54 @@ struct BatcherStateMachine: Sendable {
         if self.isSaturated(now: now, busy: true) { self.saturationEnded = now }
         self.lastFreeSlot = max(self.lastFreeSlot, now)
         self.refillsSinceFreeSlot = 0
+        self.growthBase = nil
+        self.overload = .watching
+    }
+
+    /// Counts an arriving request's rows, before anything decides on it, and updates whether the upstream is
+    /// overloaded: the base is taken before the arrival, so that it counts as growth.
+    private mutating func noteArrival(rows: Int, now: Instant) {
+        self.updateOverload(now: now)
+        self.arrivedRows &+= rows
+        self.updateOverload(now: now)
+    }
+
+    /// While saturated, whether arrivals outgrow completions: by more than ``BatcherConfiguration/overloadQueueGrowth``
+    /// rows since the saturation began (suspect), and, measured afresh a saturation interval later, by as much again
+    /// (overloaded). A closed loop's growth is bounded by its requests in flight and comes as a jump that stops; an
+    /// open loop's goes on. An overload is confirmed afresh every ``overloadProbeIntervals`` intervals, so
+    /// that one that ended while the slots stay busy lets the limit go.
+    private mutating func updateOverload(now: Instant) {
+        guard self.isSaturated(now: now) else { return }
+        let counts = (arrived: self.arrivedRows, completed: self.completedRows)
+        guard let base = self.growthBase else {
+            self.growthBase = counts
+            return
+        }
+        let interval = self.configuration.saturationInterval
+        let grown =
+            (counts.arrived &- base.arrived) &- (counts.completed &- base.completed)
+            > self.configuration.overloadQueueGrowth
+        switch self.overload {
+        case .watching:
+            if grown { self.overload = .suspect(since: now) }
+        case .suspect(let since):
+            guard now - since >= interval else { return }
+            self.growthBase = counts
+            self.overload = .confirming
+        case .confirming:
+            if grown { self.overload = .overloaded(since: now) }
+        case .overloaded(let since):
+            guard now - since >= interval * Self.overloadProbeIntervals else { return }
+            self.growthBase = counts
+            self.overload = .confirming
+        }
+    }
+
+    /// Whether the upstream is overloaded (``updateOverload(now:)``): saturated, and arrivals outgrow completions.
+    var isOverloaded: Bool {
+        if case .overloaded = self.overload { return true }
+        return false
     }
 
     /// Whether every batch slot is busy, none has been free for ``BatcherConfiguration/saturationInterval``, and the
@@ -220,9 +298,10 @@ struct BatcherStateMachine: Sendable {
             && (resumes || now - self.lastFreeSlot >= interval)
     }
 
-    /// The queue-time limit in force now (``BatcherConfiguration/queueTimeLimit(saturated:)``).
+    /// The queue-time limit in force (``BatcherConfiguration/queueTimeLimit(overloaded:)``); an overload ends only at
+    /// an event (a slot seen free), so the state kept since the last one holds.
     func queueTimeLimit(now: Instant) -> Duration? {
-        self.configuration.queueTimeLimit(saturated: self.isSaturated(now: now))
+        self.configuration.queueTimeLimit(overloaded: self.isOverloaded)
     }
 
     /// A queue over its time because a more urgent request went ahead: its least urgent requests (newest first),
@@ -359,6 +438,7 @@ struct BatcherStateMachine: Sendable {
         if let deadline, now + self.predictor.predict(rows: rows) + self.configuration.deadlineReserve > deadline {
             return nil
         }
+        self.arrivedRows &+= rows  // counted here only when sent: enqueue counts the others
         self.gathering = false
         let alone = Queued(
             id: id,
@@ -392,9 +472,11 @@ struct BatcherStateMachine: Sendable {
         self.noteFreeSlot(now: now)
         guard let batch = self.inFlight.removeValue(forKey: batchID) else { return self.evaluate(now: now) }
         if succeeded { self.predictor.observe(rows: batch.rows, duration: now - batch.sent) }
+        self.completedRows &+= batch.rows
         let actions = self.evaluate(now: now)
         if self.inFlight.count >= self.maxInFlight {
             self.refillsSinceFreeSlot += 1
+            self.updateOverload(now: now)
         } else {
             self.noteFreeSlot(now: now)
         }
@@ -404,6 +486,7 @@ struct BatcherStateMachine: Sendable {
     /// Time passed (a wake-up from ``nextWakeUp``): expires deadlines and sends batches whose time came.
     mutating func tick(now: Instant) -> [Action] {
         self.noteFreeSlot(now: now)
+        self.updateOverload(now: now)
         return self.evaluate(now: now)
     }
 

@@ -64,7 +64,10 @@ struct BatchingCommand: AsyncParsableCommand {
         @Option(help: "Requests queued per stage before new ones are shed.") var maxQueueSize: Int?
         @Option(help: "Longest predicted queueing a request is admitted with, in microseconds (0: no limit).")
         var maxQueueTimeUs: Int?
-        @Option(help: "Longest predicted queueing admitted while a stage is saturated, in microseconds (0: off).")
+        @Option(
+            help:
+                "Longest predicted queueing admitted while a stage is overloaded, in microseconds (0: off; on by default)."
+        )
         var saturatedQueueTimeUs: Int?
         @Option(help: "Batch sizes sent at once while a stage is busy, e.g. 8,16,32 (\"\" for none).")
         var preferredBatchSizes: String?

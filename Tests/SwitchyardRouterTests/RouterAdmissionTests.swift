@@ -2,6 +2,7 @@ import SwitchyardRouting
 import SwitchyardTesting
 import SwitchyardTransport
 import SwitchyardWire
+import Synchronization
 import Testing
 
 @testable import SwitchyardRouter
@@ -51,8 +52,9 @@ struct RouterAdmissionTests {
         }
     }
 
-    /// A stage whose every batch slot stays busy lowers the limit at arrival to its saturated queue time: with no
-    /// `maxQueueTime`, a request that would wait behind a full batch is refused only when that limit is on.
+    /// A stage whose every batch slot stays busy while its queue grows lowers the limit at arrival to its saturated
+    /// queue time: with no `maxQueueTime`, a request that would wait behind a full batch is refused only when that
+    /// limit is on.
     @Test(arguments: [true, false])
     func aSaturatedStageRefusesAtArrivalWhatWouldWaitBehindFullBatches(saturatedLimit: Bool) async throws {
         let gate = Gate()
@@ -64,16 +66,25 @@ struct RouterAdmissionTests {
         batching.saturatedQueueTime = saturatedLimit ? .milliseconds(1) : nil
         batching.saturationInterval = .zero  // saturated as soon as every slot is busy
         batching.saturationTurnovers = 0
+        batching.overloadQueueGrowth = 0  // overloaded as soon as the queue grows twice
         let held = FakeStage.inference { _ in await gate.pass() }
         try await InProcessMesh.with(batching: batching, inference: held) { mesh in
-            // one request held in flight at inference, one queued behind it
-            let calls = (0..<2).map { index in Task { await mesh.status(of: inferRequest(Float(index))) } }
-            defer { gate.open() }
+            // one request held in flight at inference, then two queued behind it, one at a time (the queue grew, and
+            // measured afresh grew again): with the limit on, the second is refused at arrival
             let inference = try #require(mesh.router.batchers["m"]).inference
-            let backedUp = await eventually {
-                inference.statistics.queuedRequests == 1 && inference.statistics.batchesInFlight == 1
+            var calls = [Task { await mesh.status(of: inferRequest(0)) }]
+            defer { gate.open() }
+            #expect(await eventually { inference.statistics.batchesInFlight == 1 })
+            calls.append(Task { await mesh.status(of: inferRequest(1)) })
+            #expect(await eventually { inference.statistics.queuedRequests == 1 })
+            let third = Task { await mesh.status(of: inferRequest(2)) }
+            if saturatedLimit {
+                #expect(await third.value == .resourceExhausted)
+            } else {
+                #expect(await eventually { inference.statistics.queuedRequests == 2 })
+                calls.append(third)
             }
-            #expect(backedUp)
+            #expect(inference.statistics.batchesInFlight == 1)
             #expect(inference.predictedLatency(rows: 1, priority: 0).backlog > .milliseconds(1))
             let refusal = mesh.router.refusal(for: inferRequest(9), deadline: nil)
             if saturatedLimit {
@@ -89,4 +100,99 @@ struct RouterAdmissionTests {
             }
         }
     }
+
+    /// The bench's router without batching (one-row batches) under a closed loop of 64 requests in flight, more than
+    /// the stages' batch slots: every slot stays busy and refilled from a standing queue, the router's defaults
+    /// (saturated queue time on), and not one request is refused, since the queue never grows past the client's
+    /// requests in flight. With the saturated limit keyed to saturation alone it refused nearly all of them.
+    @Test func aClosedLoopWithMoreInFlightThanBatchSlotsIsNeverRefused() async throws {
+        var batching = BatcherConfiguration()
+        batching.maxBatchSize = 1
+        batching.maxBatchesInFlight = 4
+        batching.saturationInterval = .milliseconds(10)  // saturated early in the run
+        #expect(batching.saturatedQueueTime != nil)  // on by default
+        let slow = FakeStage.inference { _ in try await Task.sleep(for: .milliseconds(1)) }
+        try await InProcessMesh.with(batching: batching, inference: slow) { mesh in
+            let statuses = await withTaskGroup(of: [Status.Code].self) { group in
+                for client in 0..<64 {
+                    group.addTask {
+                        var statuses: [Status.Code] = []
+                        for index in 0..<20 {
+                            statuses.append(await mesh.status(of: inferRequest(Float(client + index))))
+                        }
+                        return statuses
+                    }
+                }
+                return await group.reduce(into: []) { $0 += $1 }
+            }
+            #expect(statuses.count == 64 * 20)
+            #expect(
+                statuses.filter { $0 != .ok }.isEmpty,
+                "\(Dictionary(grouping: statuses) { $0 }.mapValues(\.count))"
+            )
+        }
+    }
+
+    /// Arrivals outgrowing what a held stage completes: once the queue has grown by the allowance, and again by as
+    /// much a saturation interval later, the stage is overloaded, and every further arrival that would wait behind a
+    /// full batch is refused at once with `resource exhausted`; every request is answered.
+    @Test func arrivalsOutgrowingCompletionsAreRefusedAtArrivalBeyondTheAllowance() async throws {
+        let gate = Gate()
+        var batching = BatcherConfiguration()
+        batching.maxBatchSize = 1
+        batching.maxBatchesInFlight = 1
+        batching.initialExecutionEstimate = .milliseconds(10)
+        batching.saturationInterval = .seconds(1)
+        batching.saturationTurnovers = 0
+        batching.overloadQueueGrowth = 8
+        let held = FakeStage.inference { _ in await gate.pass() }
+        try await InProcessMesh.with(batching: batching, inference: held) { mesh in
+            let inference = try #require(mesh.router.batchers["m"]).inference
+            let refused = RefusalCount()
+            var calls: [Task<Status.Code, Never>] = []
+            defer { gate.open() }
+            /// Sends one request and waits until it is queued at inference (or in flight, the first) or refused.
+            func send(_ index: Int) async {
+                let queued = inference.statistics.queuedRequests
+                let before = refused.value
+                calls.append(
+                    Task {
+                        let status = await mesh.status(of: inferRequest(Float(index)))
+                        if status == .resourceExhausted { refused.add() }
+                        return status
+                    }
+                )
+                let settled = await eventually {
+                    inference.statistics.batchesInFlight == 1
+                        && (inference.statistics.queuedRequests == queued + (index == 0 ? 0 : 1)
+                            || refused.value > before)
+                }
+                #expect(settled)
+            }
+            await send(0)
+            try await Task.sleep(for: .milliseconds(1_100))  // the slot busy for an interval: saturated
+            // the queue grows past the allowance: suspect, not refused
+            for index in 1...9 { await send(index) }
+            #expect(inference.statistics.queuedRequests == 9 && refused.value == 0)
+            try await Task.sleep(for: .milliseconds(1_100))  // an interval later, measured afresh
+            // past the allowance again: overloaded, and from then on refused at arrival
+            for index in 10...24 { await send(index) }
+            #expect(inference.statistics.queuedRequests == 17)
+            #expect(refused.value == 7)
+            #expect(inference.predictedLatency(rows: 1, priority: 0).limit == batching.saturatedQueueTime)
+            #expect(mesh.router.refusal(for: inferRequest(99), deadline: nil)?.code == .resourceExhausted)
+            gate.open()
+            var statuses: [Status.Code] = []
+            for call in calls { statuses.append(await call.value) }
+            #expect(statuses.filter { $0 == .ok }.count == 18)  // every request gets an answer
+            #expect(statuses.filter { $0 == .resourceExhausted }.count == 7)
+        }
+    }
+}
+
+/// Requests refused so far, counted from the tasks that sent them.
+private final class RefusalCount: Sendable {
+    private let count = Mutex(0)
+    var value: Int { self.count.withLock { $0 } }
+    func add() { self.count.withLock { $0 += 1 } }
 }

@@ -115,61 +115,83 @@ struct BatcherAdmissionTests {
     }
 
     /// A queue behind an upstream whose slots stay busy and are refilled from it is a standing queue: after the
-    /// saturation interval and two rounds of the slots the saturated limit applies (no `maxQueueTime` set), and it
-    /// ends when a slot is free again.
-    @Test func aStandingQueueBehindASaturatedUpstreamGetsTheSaturatedLimit() throws {
+    /// saturation interval and two rounds of the slots the upstream is saturated. A closed loop's standing queue only
+    /// replaces what completes and never gets the saturated limit; a queue that grows — past `overloadQueueGrowth`
+    /// rows, then, a saturation interval later, past it again — is overloaded, and the limit refuses at arrival what
+    /// would wait behind a full batch (no `maxQueueTime` set). It ends when a slot is free again.
+    @Test func aStandingQueueThatGrowsBehindASaturatedUpstreamGetsTheSaturatedLimit() throws {
         var machine = try Self.saturated {
             $0.saturatedQueueTime = .milliseconds(1)
             $0.saturationInterval = .milliseconds(100)
+            $0.overloadQueueGrowth = 4
         }
-        // the slot has been busy since 10 ms: not yet saturated, no limit, the backlog queues
-        #expect(machine.predictedLatency(rows: 1, priority: 0, now: at(20)).limit == nil)
-        for id in 1...8 as ClosedRange<UInt64> {
-            #expect(machine.enqueue(id: id, request: Self.request(), deadline: nil, now: at(20)).isEmpty)
-        }
-        // the slot's batch comes back and the queue refills it at once, twice: the upstream stays busy
-        let first = try #require(machine.inFlight.keys.first)
-        #expect(machine.complete(batchID: first, succeeded: true, now: at(60)).dispatches.map(\.rows) == [4])
-        #expect(machine.predictedLatency(rows: 1, priority: 0, now: at(200)).limit == nil)  // one round only
-        let refill = try #require(machine.inFlight.keys.first)
-        #expect(machine.complete(batchID: refill, succeeded: true, now: at(80)).dispatches.map(\.rows) == [4])
-        for id in 11...14 as ClosedRange<UInt64> {
-            #expect(machine.enqueue(id: id, request: Self.request(), deadline: nil, now: at(90)).isEmpty)
-        }
-        #expect(machine.predictedLatency(rows: 1, priority: 0, now: at(109)).limit == nil)
-        #expect(machine.predictedLatency(rows: 1, priority: 0, now: at(110)).limit == .milliseconds(1))
-        // 4 rows ahead make a full batch behind the busy slot: a backlog of one batch time, over 1 ms
-        let refused = machine.enqueue(id: 9, request: Self.request(), deadline: nil, now: at(110))
-        #expect(refused.failures.map(\.code) == [.queueFull])
-        #expect(refused.failures.first?.ids == [9])
-        // the queue drains; a slot free with nothing queued ends the saturation
-        let second = try #require(machine.inFlight.keys.first)
-        #expect(machine.complete(batchID: second, succeeded: true, now: at(120)).dispatches.map(\.rows) == [4])
-        let third = try #require(machine.inFlight.keys.first)
-        #expect(machine.complete(batchID: third, succeeded: true, now: at(130)).isEmpty)
-        #expect(machine.inFlight.isEmpty && machine.queue.isEmpty)
-        #expect(machine.enqueue(id: 10, request: Self.request(), deadline: nil, now: at(140)).dispatches.count == 1)
-        #expect(machine.predictedLatency(rows: 1, priority: 0, now: at(150)).limit == nil)
-        // soon after, two rounds of the slot refilled from the queue bring it back without a new interval
-        for id in 21...28 as ClosedRange<UInt64> {
-            #expect(machine.enqueue(id: id, request: Self.request(), deadline: nil, now: at(150)).isEmpty)
-        }
-        for end in [160.0, 170.0] {
+        var nextID: UInt64 = 0
+        var now = 10.0
+        /// Every 10 ms the batch in flight comes back and the queue refills the slot; then `arrivals` requests come.
+        func round(arrivals: Int) throws -> [(ids: [UInt64], code: RoutingError.Code)] {
+            now += 10
             let batch = try #require(machine.inFlight.keys.first)
-            #expect(machine.complete(batchID: batch, succeeded: true, now: at(end)).dispatches.map(\.rows) == [4])
+            var actions = machine.complete(batchID: batch, succeeded: true, now: at(now))
+            for _ in 0..<arrivals {
+                nextID += 1
+                actions += machine.enqueue(id: nextID, request: Self.request(), deadline: nil, now: at(now))
+            }
+            return actions.failures
         }
-        #expect(machine.predictedLatency(rows: 1, priority: 0, now: at(171)).limit == .milliseconds(1))
+        for _ in 0..<8 {
+            nextID += 1
+            #expect(machine.enqueue(id: nextID, request: Self.request(), deadline: nil, now: at(10)).isEmpty)
+        }
+        // a closed loop: each batch answered is replaced by as many arrivals; saturated from 110 ms, never overloaded
+        for _ in 0..<30 {
+            #expect(try round(arrivals: 4).isEmpty)
+            #expect(machine.predictedLatency(rows: 1, priority: 0, now: at(now)).limit == nil)
+        }
+        #expect(machine.isSaturated(now: at(now)) && !machine.isOverloaded)
+        // an open loop: 6 arrivals a round against 4 answered; the queue grows 2 rows a round, and after the allowance,
+        // an interval and the allowance again, it is overloaded: from then on the arrivals behind a full batch are
+        // refused at once
+        var refusedFrom: Double? = nil
+        var refused = 0
+        var queued = machine.queue.count
+        for _ in 0..<30 {
+            let failures = try round(arrivals: 6)
+            #expect(failures.allSatisfy { $0.code == .queueFull })
+            refused += failures.count
+            if !failures.isEmpty, refusedFrom == nil { refusedFrom = now }
+            // once refusing, the queue never grows again: it drains to a batch and stays there
+            if refusedFrom != nil { #expect(machine.queue.count <= max(4, queued)) }
+            queued = machine.queue.count
+        }
+        #expect(machine.isOverloaded)
+        #expect(machine.predictedLatency(rows: 1, priority: 0, now: at(now)).limit == .milliseconds(1))
+        #expect(machine.queue.count <= 4)
+        // outgrown in the first open round, at 320 ms (the closed loop's 4 arrivals a round took the allowance up to
+        // its edge), measured afresh an interval later, at 420 ms, when that round's 6 arrivals outgrow it again
+        #expect(refusedFrom == 420)
+        #expect(refused >= 2 * 20)
+        // the arrivals stop: the queue drains, and a slot free with nothing queued ends the saturation and the overload
+        while !machine.queue.isEmpty { #expect(try round(arrivals: 0).isEmpty) }
+        _ = try round(arrivals: 0)
+        #expect(machine.inFlight.isEmpty && !machine.isOverloaded && !machine.isSaturated(now: at(now)))
+        #expect(machine.predictedLatency(rows: 1, priority: 0, now: at(now)).limit == nil)
+        // soon after, two rounds of the slot refilled from the queue bring the saturation back without a new interval
+        for _ in 0..<9 {  // the first goes alone to the idle slot, 8 rows queue
+            nextID += 1
+            _ = machine.enqueue(id: nextID, request: Self.request(), deadline: nil, now: at(now))
+        }
+        for _ in 0..<2 { #expect(try round(arrivals: 0).isEmpty) }
+        #expect(machine.isSaturated(now: at(now)))
         // long after its end (16 intervals), a saturation needs the whole interval again
-        _ = machine.complete(batchID: try #require(machine.inFlight.keys.first), succeeded: true, now: at(180))
+        _ = try round(arrivals: 0)
         #expect(machine.inFlight.isEmpty && machine.queue.isEmpty)
-        for id in 31...39 as ClosedRange<UInt64> {  // the first goes alone to the idle slot, 8 rows queue
-            _ = machine.enqueue(id: id, request: Self.request(), deadline: nil, now: at(3_000))
+        now += 3_000
+        for _ in 0..<9 {
+            nextID += 1
+            _ = machine.enqueue(id: nextID, request: Self.request(), deadline: nil, now: at(now))
         }
-        for end in [3_010.0, 3_020.0] {
-            let batch = try #require(machine.inFlight.keys.first)
-            #expect(machine.complete(batchID: batch, succeeded: true, now: at(end)).dispatches.map(\.rows) == [4])
-        }
-        #expect(machine.predictedLatency(rows: 1, priority: 0, now: at(3_021)).limit == nil)
+        for _ in 0..<2 { #expect(try round(arrivals: 0).isEmpty) }
+        #expect(!machine.isSaturated(now: at(now)))
     }
 
     /// A long idle stretch is no saturation: the first arrival after it finds a slot free.
@@ -196,11 +218,11 @@ struct BatcherAdmissionTests {
             $0.maxQueueTime = .microseconds(500)
             $0.saturatedQueueTime = .milliseconds(1)
         }
-        #expect(configuration.queueTimeLimit(saturated: true) == .microseconds(500))
-        #expect(configuration.queueTimeLimit(saturated: false) == .microseconds(500))
+        #expect(configuration.queueTimeLimit(overloaded: true) == .microseconds(500))
+        #expect(configuration.queueTimeLimit(overloaded: false) == .microseconds(500))
         let unlimited = BatcherConfiguration.defaults { $0.maxQueueTime = nil }
-        #expect(unlimited.queueTimeLimit(saturated: false) == nil)
-        #expect(unlimited.queueTimeLimit(saturated: true) == unlimited.saturatedQueueTime)
+        #expect(unlimited.queueTimeLimit(overloaded: false) == nil)
+        #expect(unlimited.queueTimeLimit(overloaded: true) == unlimited.saturatedQueueTime)
     }
 
     @Test func aMoreUrgentRequestGoesAheadAndTheLeastUrgentAreShedToKeepTheQueueTime() throws {

@@ -52,8 +52,8 @@ struct RouterCommand: ServiceCommand {
     ) var maxQueueTimeMs = 0
     @Option(
         help:
-            "Longest predicted queueing a request is admitted with while a stage is saturated (every batch slot busy for 100 ms), in microseconds: a standing queue behind a saturated stage adds latency and no throughput, so its excess is refused at arrival (e.g. 1000). 0: off, the default: a closed-loop client with more requests in flight than the stage's batch slots keeps them busy too."
-    ) var saturatedQueueTimeUs = 0
+            "Longest predicted queueing a request is admitted with while a stage is overloaded, in microseconds: every batch slot busy for 100 ms and arrivals outgrowing completions by more than 128 rows, and by as much again 100 ms later (a standing queue that keeps growing). A standing queue behind a saturated stage adds latency and no throughput, so its excess is refused at arrival; a closed-loop client's queue stops growing at its requests in flight, and it is not refused. 0: off."
+    ) var saturatedQueueTimeUs = Self.defaultSaturatedQueueTimeUs
     @Option(
         help:
             "Batch sizes sent at once while inference is busy, e.g. 8,16,32 (a model's dynamic_batching.preferred_batch_size wins).",
@@ -97,6 +97,12 @@ struct RouterCommand: ServiceCommand {
 
     /// The pool of the router whose releases this one follows, as `yard pool` names it.
     static let leaderStage = "release-leader"
+    /// `--saturated-queue-time-us`'s default: the batcher's, so that the two cannot drift apart.
+    static let defaultSaturatedQueueTimeUs =
+        BatcherConfiguration().saturatedQueueTime.map { limit in
+            let (seconds, attoseconds) = limit.components
+            return Int(seconds) * 1_000_000 + Int(attoseconds / 1_000_000_000_000)
+        } ?? 0
 
     func validate() throws {
         for list in [self.preprocess, self.inference, self.postprocess] + (self.releaseLeader.map { [$0] } ?? []) {
