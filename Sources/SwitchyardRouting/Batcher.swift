@@ -145,6 +145,7 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
 
     /// Sends batches and keeps time until the task is cancelled; then fails whatever is still queued
     /// with `unavailable` and refuses new requests.
+    @_specialize(exported:false,where C == ContinuousClock)
     public func run() async {
         await withTaskExecutorPreference(self.executor) {
             await self.runLoop()
@@ -275,7 +276,9 @@ public final class Batcher<C: Clock<Duration>>: Upstream, Sendable {
     ///   - deadline: when the caller stops waiting; `nil` for none.
     /// - Returns: the response with this request's rows only.
     /// - Throws: as ``submit(_:deadline:)``.
+    @_specialize(exported:false,where C == ContinuousClock)
     public func call(_ request: Request, deadline: ContinuousClock.Instant?) async throws -> Response {
+        // specialized for the continuous clock, as `UpstreamPool.call` is
         try await self.enqueue(request, deadline: deadline.map { self.now + ContinuousClock.now.duration(to: $0) })
     }
 

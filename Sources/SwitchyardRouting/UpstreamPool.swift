@@ -164,21 +164,26 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
     ///   - deadline: when the caller stops waiting; no retry starts after it.
     /// - Returns: the first answer that is not retried.
     /// - Throws: the last attempt's error; `RoutingError.noInstance` for an empty or wholly drained pool.
+    @_specialize(exported:false,where C == ContinuousClock)
     public func call(_ request: Request, deadline: ContinuousClock.Instant?) async throws -> Response {
+        // specialized for the router's clock: callers in other modules (and batchers, through `any Upstream`) would
+        // otherwise run it as generic code, which looks up the metadata of its generic types on every call
         let localDeadline = deadline.map { self.clock.now.advanced(by: ContinuousClock.now.duration(to: $0)) }
         self.state.withLock { $0.machine.beginRequest() }
         defer { self.state.withLock { $0.machine.endRequest() } }
         let key = PredictionKey(request)
         let perTry = self.perTryTimeout(for: key)
-        let result: Result<Response, any Error> = await withTaskGroup(of: AttemptEvent.self) { group in
+        let result: Result<Response, any Error> = await withDiscardingTaskGroup { group in
             var run = Run(request: request, deadline: deadline, localDeadline: localDeadline, perTry: perTry)
             defer {
+                for cancel in run.timers { cancel() }
                 group.cancelAll()  // the per-try timers, and an attempt a hedge beat
                 self.abandon(&run)
             }
             if let refusal = self.start(&run, in: &group, isRetry: false) { return .failure(refusal) }
-            while let event = await group.next() {
-                switch event {
+            // every path that waits again leaves an attempt running, whose end is posted
+            while true {
+                switch await run.events.next() {
                 case .answered(let number, let response):
                     run.attempts[number].done = true
                     let attempt = run.attempts[number]
@@ -204,11 +209,8 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
                     if let failure = self.failed(&run, number, error, in: &group) { return .failure(failure) }
                 case .perTryTimeout(let number):
                     self.timedOut(&run, number, in: &group)
-                case .timerCancelled:
-                    break
                 }
             }
-            return .failure(run.lastError ?? RoutingError(.noInstance, "the pool has no instances"))
         }
         return try result.get()
     }
@@ -230,19 +232,16 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
         var attempts: [Attempt] = []
         var tried = Set<String>()  // by id: indices move when instances leave
         var lastError: (any Error)? = nil
+        /// Where the attempts and the per-try timers post.
+        let events = AttemptEvents()
+        /// Cancels the per-try timers set as wake-ups (those on the clock are child tasks, cancelled with the group).
+        var timers: [@Sendable () -> Void] = []
         var running: Int { self.attempts.filter { !$0.done }.count }
-    }
-
-    private enum AttemptEvent: Sendable {
-        case answered(Int, Response)
-        case failed(Int, any Error)
-        case perTryTimeout(Int)
-        case timerCancelled
     }
 
     /// Starts an attempt, on an instance this request has not tried when there is one, with its per-try timer.
     /// - Returns: `nil`, or why no attempt could start.
-    private func start(_ run: inout Run, in group: inout TaskGroup<AttemptEvent>, isRetry: Bool) -> (any Error)? {
+    private func start(_ run: inout Run, in group: inout DiscardingTaskGroup, isRetry: Bool) -> (any Error)? {
         let (picked, events, count) = self.state.withLock {
             state -> ((String, any Upstream)?, [StateMachine.Event], Int) in
             // the exclusions are asked per instance, so a pick builds no list
@@ -274,32 +273,34 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
         run.attempts.append(Run.Attempt(instance: id, upstream: upstream, started: now, isRetry: isRetry))
         let request = run.request
         let deadline = run.deadline
+        let mailbox = run.events
         group.addTask {
             do {
-                return .answered(number, try await upstream.call(request, deadline: deadline))
+                mailbox.post(.answered(number, try await upstream.call(request, deadline: deadline)))
             } catch {
-                return .failed(number, error)
+                mailbox.post(.failed(number, error))
             }
         }
-        self.arm(run, number, at: now.advanced(by: run.perTry), in: &group)
+        self.arm(&run, number, at: now.advanced(by: run.perTry), in: &group)
         return nil
     }
 
     /// Starts attempt `number`'s per-try timer, unless it would end after the deadline.
-    private func arm(_ run: Run, _ number: Int, at timeoutAt: C.Instant, in group: inout TaskGroup<AttemptEvent>) {
+    private func arm(_ run: inout Run, _ number: Int, at timeoutAt: C.Instant, in group: inout DiscardingTaskGroup) {
         guard run.localDeadline.map({ timeoutAt < $0 }) ?? true else { return }
+        let events = run.events
         if let wakeUps = self.wakeUps {
             let delay = self.clock.now.duration(to: timeoutAt)
-            group.addTask { await wakeUps.sleep(for: delay) ? .perTryTimeout(number) : .timerCancelled }
+            run.timers.append(wakeUps.scheduleWakeUp(after: delay) { events.post(.perTryTimeout(number)) })
             return
         }
         let clock = self.clock
         group.addTask {
             do {
                 try await clock.sleep(until: timeoutAt, tolerance: nil)
-                return .perTryTimeout(number)
+                events.post(.perTryTimeout(number))
             } catch {
-                return .timerCancelled
+                return  // the call ended first
             }
         }
     }
@@ -310,7 +311,7 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
         _ run: inout Run,
         _ number: Int,
         _ error: any Error,
-        in group: inout TaskGroup<AttemptEvent>
+        in group: inout DiscardingTaskGroup
     ) -> (any Error)? {
         let attempt = run.attempts[number]
         let status = RoutingError.status(for: error)
@@ -348,7 +349,7 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
     /// An attempt outlived its per-try timeout: counts against its instance (once), and an idempotent request is
     /// hedged on another instance. A hedge the retry budget refuses now is asked for again a quarter of the per-try
     /// timeout later (other hedges end and give their share back), so that a hung instance strands no request.
-    private func timedOut(_ run: inout Run, _ number: Int, in group: inout TaskGroup<AttemptEvent>) {
+    private func timedOut(_ run: inout Run, _ number: Int, in group: inout DiscardingTaskGroup) {
         guard !run.attempts[number].done else { return }
         let firstTime = !run.attempts[number].timedOut
         run.attempts[number].timedOut = true
@@ -376,7 +377,7 @@ public final class UpstreamPool<C: Clock<Duration>>: Upstream, Sendable {
         guard hedge else { return }
         guard allowed else {
             let later = max(run.perTry / 4, .milliseconds(5))
-            return self.arm(run, number, at: self.clock.now.advanced(by: later), in: &group)
+            return self.arm(&run, number, at: self.clock.now.advanced(by: later), in: &group)
         }
         self.logger.debug(
             "hedging on another instance",

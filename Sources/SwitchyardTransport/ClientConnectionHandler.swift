@@ -40,6 +40,10 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     private var peerIdentity = "the server"
     private var timer: Scheduled<Void>?
     private var flushScheduled = false
+    /// The deadlines of calls pending, and the one timer armed for the earliest (a timer per call costs a scheduled
+    /// task and its closure for deadlines that almost never pass).
+    private var deadlines = RequestDeadlines()
+    private var deadlineTimer: (at: NIODeadline, scheduled: Scheduled<Void>)?
 
     init(
         identity: String,
@@ -172,6 +176,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
 
     private func close(context: ChannelHandlerContext) {
         self.timer?.cancel()
+        self.deadlineTimer?.scheduled.cancel()
+        self.deadlineTimer = nil
         context.close(promise: nil)
     }
 
@@ -215,15 +221,14 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
             } else {
                 self.scheduleFlush(context: context)
             }
-            var timer: Scheduled<Void>?
             if let deadline {
-                timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) {
-                    answer.fail(Status(.deadlineExceeded, "no answer within the deadline"))
-                }
+                // call ids only grow on a connection (the state machine hands them out): an id names one call
+                self.deadlines.insert(.init(deadline: deadline, id: id))
+                self.armDeadlineTimer(context: context)
             }
             answer.futureResult.assumeIsolated().whenComplete { _ in
-                timer?.cancel()
                 self.perform(self.machine.callCompleted(id), context: context)
+                if deadline != nil { self.dropEndedDeadlines() }
             }
         }
     }
@@ -236,6 +241,35 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
             self.flushScheduled = false
             context.flush()
         }
+    }
+
+    // MARK: Deadlines
+
+    /// Arms the connection's one deadline timer for the earliest deadline, unless it is armed for that or sooner
+    /// (a timer that fires early finds nothing due and arms again).
+    private func armDeadlineTimer(context: ChannelHandlerContext) {
+        guard let earliest = self.deadlines.earliest else { return }
+        if let armed = self.deadlineTimer, armed.at <= earliest { return }
+        self.deadlineTimer?.scheduled.cancel()
+        let scheduled = context.eventLoop.assumeIsolated().scheduleTask(deadline: earliest) {
+            self.deadlineTimer = nil
+            self.expireDeadlines(context: context)
+        }
+        self.deadlineTimer = (earliest, scheduled)
+    }
+
+    /// Fails every pending call whose deadline has passed (their completion sends CANCEL), then arms for the next.
+    private func expireDeadlines(context: ChannelHandlerContext) {
+        let expired = self.deadlines.popExpired(now: context.eventLoop.now) { self.pending[$0.id] != nil }
+        for entry in expired {
+            self.pending[entry.id]?.fail(Status(.deadlineExceeded, "no answer within the deadline"))
+        }
+        if self.machine.phase != .closed { self.armDeadlineTimer(context: context) }
+    }
+
+    /// Drops the deadlines of ended calls from the front of the queue (they mostly end in order).
+    private func dropEndedDeadlines() {
+        _ = self.deadlines.popExpired(now: nil) { self.pending[$0.id] != nil }
     }
 
     // MARK: Inbound

@@ -46,34 +46,6 @@ final class ManualWakeUps: WakeUpScheduler, TaskExecutor {
 }
 
 struct WakeUpSchedulerTests {
-    @Test func aSleepEndsWhenItsWakeUpFires() async throws {
-        let wakeUps = ManualWakeUps()
-        async let passed = wakeUps.sleep(for: .milliseconds(30))
-        try await waitUntil { wakeUps.pending == [.milliseconds(30)] }
-        wakeUps.fireAll()
-        #expect(await passed)
-        #expect(wakeUps.cancelled == 0)
-    }
-
-    @Test func aCancelledSleepEndsAtOnceAndCancelsItsWakeUp() async throws {
-        let wakeUps = ManualWakeUps()
-        let sleeper = Task { await wakeUps.sleep(for: .seconds(3600)) }
-        try await waitUntil { wakeUps.pending.count == 1 }
-        sleeper.cancel()
-        #expect(await sleeper.value == false)
-        #expect(wakeUps.cancelled == 1 && wakeUps.pending.isEmpty)
-    }
-
-    @Test func aSleepCancelledBeforeItStartsDoesNotWait() async {
-        let wakeUps = ManualWakeUps()
-        let sleeper = Task {
-            withUnsafeCurrentTask { $0?.cancel() }
-            return await wakeUps.sleep(for: .seconds(3600))
-        }
-        #expect(await sleeper.value == false)
-        #expect(wakeUps.pending.isEmpty)
-    }
-
     @Test func aBatchersQueueDelayTimerRunsOnItsExecutorsWakeUps() async throws {
         let wakeUps = ManualWakeUps()
         let gate = Gate()
