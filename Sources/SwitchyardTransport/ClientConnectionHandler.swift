@@ -43,7 +43,6 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     /// The deadlines of calls pending, and the one timer armed for the earliest (a timer per call costs a scheduled
     /// task and its closure for deadlines that almost never pass).
     private var deadlines = RequestDeadlines()
-    private var deadlineTimer: (at: NIODeadline, scheduled: Scheduled<Void>)?
 
     init(
         identity: String,
@@ -176,8 +175,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
 
     private func close(context: ChannelHandlerContext) {
         self.timer?.cancel()
-        self.deadlineTimer?.scheduled.cancel()
-        self.deadlineTimer = nil
+        self.deadlines.cancelTimer()
         context.close(promise: nil)
     }
 
@@ -248,14 +246,12 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     /// Arms the connection's one deadline timer for the earliest deadline, unless it is armed for that or sooner
     /// (a timer that fires early finds nothing due and arms again).
     private func armDeadlineTimer(context: ChannelHandlerContext) {
-        guard let earliest = self.deadlines.earliest else { return }
-        if let armed = self.deadlineTimer, armed.at <= earliest { return }
-        self.deadlineTimer?.scheduled.cancel()
-        let scheduled = context.eventLoop.assumeIsolated().scheduleTask(deadline: earliest) {
-            self.deadlineTimer = nil
-            self.expireDeadlines(context: context)
+        self.deadlines.armTimer { earliest in
+            context.eventLoop.assumeIsolated().scheduleTask(deadline: earliest) {
+                self.deadlines.timerFired()
+                self.expireDeadlines(context: context)
+            }
         }
-        self.deadlineTimer = (earliest, scheduled)
     }
 
     /// Fails every pending call whose deadline has passed (their completion sends CANCEL), then arms for the next.

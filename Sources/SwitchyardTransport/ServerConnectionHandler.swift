@@ -45,7 +45,6 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     private var timer: Scheduled<Void>?
     /// The deadlines of requests in flight, and the one timer armed for the earliest.
     private var deadlines = RequestDeadlines()
-    private var deadlineTimer: (at: NIODeadline, scheduled: Scheduled<Void>)?
     private var context: ChannelHandlerContext?
     private var executor: EventLoopTaskExecutor?
     private var flushScheduled = false
@@ -394,8 +393,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         }
         self.work.removeAll()
         self.deadlines.removeAll()
-        self.deadlineTimer?.scheduled.cancel()
-        self.deadlineTimer = nil
+        self.deadlines.cancelTimer()
     }
 
     // MARK: Deadlines
@@ -403,14 +401,12 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     /// Arms the connection's one deadline timer for the earliest deadline, unless it is armed for that or sooner
     /// (a timer that fires early finds nothing due and arms again).
     private func armDeadlineTimer(context: ChannelHandlerContext) {
-        guard let earliest = self.deadlines.earliest else { return }
-        if let armed = self.deadlineTimer, armed.at <= earliest { return }
-        self.deadlineTimer?.scheduled.cancel()
-        let scheduled = context.eventLoop.assumeIsolated().scheduleTask(deadline: earliest) {
-            self.deadlineTimer = nil
-            self.expireDeadlines(context: context)
+        self.deadlines.armTimer { earliest in
+            context.eventLoop.assumeIsolated().scheduleTask(deadline: earliest) {
+                self.deadlines.timerFired()
+                self.expireDeadlines(context: context)
+            }
         }
-        self.deadlineTimer = (earliest, scheduled)
     }
 
     /// Answers `deadline exceeded` to every request whose deadline has passed.

@@ -13,6 +13,8 @@ struct RequestDeadlines {
 
     private var entries: [Entry] = []
     private var head = 0
+    /// The one event-loop timer, armed for ``earliest`` or sooner.
+    private var timer: (at: NIODeadline, scheduled: Scheduled<Void>)?
 
     var isEmpty: Bool { self.head == self.entries.count }
 
@@ -50,5 +52,24 @@ struct RequestDeadlines {
     mutating func removeAll() {
         self.entries.removeAll()
         self.head = 0
+    }
+
+    /// Arms the one timer for the earliest deadline unless it is armed for that or sooner (a timer that fires early
+    /// finds nothing due, and its handler arms again).
+    /// - Parameter schedule: schedules the timer's task at the deadline given; the task calls ``timerFired()`` first.
+    mutating func armTimer(_ schedule: (NIODeadline) -> Scheduled<Void>) {
+        guard let earliest = self.earliest else { return }
+        if let armed = self.timer, armed.at <= earliest { return }
+        self.timer?.scheduled.cancel()
+        self.timer = (earliest, schedule(earliest))
+    }
+
+    /// Notes that the timer fired: the next ``armTimer(_:)`` schedules a new one.
+    mutating func timerFired() { self.timer = nil }
+
+    /// Cancels the timer (the connection closes).
+    mutating func cancelTimer() {
+        self.timer?.scheduled.cancel()
+        self.timer = nil
     }
 }
